@@ -1,0 +1,41 @@
+/**
+ * Domain errors. Every error the service raises on purpose carries a stable `SIDX_ERR_*` code and no HTTP
+ * status: `src/http/errors.ts` alone maps codes to statuses. Each code is documented in docs/errors.md
+ * (a test checks that the two lists agree).
+ */
+export const ErrorCodes = {
+  SIDX_ERR_INVALID_INPUT: 'Request or file content is invalid',
+  SIDX_ERR_DIMENSION: 'Embedding has the wrong dimension',
+  SIDX_ERR_NOT_FINITE: 'Embedding contains NaN or Infinity',
+  SIDX_ERR_BASE64: 'Embedding is not valid base64 of little-endian float32',
+  SIDX_ERR_BATCH_EMPTY: 'Batch is empty',
+  SIDX_ERR_BATCH_TOO_LARGE: 'Batch exceeds the configured maximum',
+  SIDX_ERR_DUPLICATE_ID: 'The same id appears twice in one batch',
+  SIDX_ERR_UNKNOWN_MODEL: 'No such model',
+  SIDX_ERR_NOT_FOUND: 'No such item',
+  SIDX_ERR_NOT_READY: 'Service is not ready',
+  SIDX_ERR_MODEL_BUNDLE: 'Model bundle is invalid',
+  SIDX_ERR_STORE: 'Storage failure',
+  SIDX_ERR_VECTOR: 'Vector index failure',
+  SIDX_ERR_ENCODER: 'Encoder failure',
+  SIDX_ERR_CONFIG: 'Configuration is invalid',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class SidxError extends Error {
+  readonly code: ErrorCode;
+  /** JSON-pointer-like name of the offending field, e.g. "items[3].embedding". */
+  readonly field?: string;
+
+  constructor(code: ErrorCode, message?: string, options?: { field?: string; cause?: unknown }) {
+    super(message ?? ErrorCodes[code], options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SidxError';
+    this.code = code;
+    this.field = options?.field;
+  }
+}
+
+export function isSidxError(err: unknown): err is SidxError {
+  return err instanceof SidxError;
+}
