@@ -1,0 +1,44 @@
+/** The `sidx` command: one subcommand per job. */
+import { isSidxError } from '../errors.ts';
+import { UsageError } from './args.ts';
+import { serveCommand } from './serve.ts';
+import { openapiCommand } from './openapi.ts';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, { run: Command; summary: string }> = {
+  serve: { run: serveCommand, summary: 'start the HTTP API' },
+  openapi: { run: openapiCommand, summary: 'write the OpenAPI document generated from the route schemas' },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `Usage: sidx <command> [flags]   (sidx <command> --help for its flags)\n\nCommands:\n${lines.join('\n')}`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`sidx: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`sidx ${name}: ${err.message}`);
+      return 2;
+    }
+    if (isSidxError(err)) {
+      console.error(`sidx ${name}: ${err.message} [${err.code}]`);
+      return 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,55 @@
+import { buildApp } from '../http/app.ts';
+import { loadConfig } from '../config.ts';
+import { SidxService } from '../service/sidx-service.ts';
+import { intFlag, parseFlags } from './args.ts';
+
+export const serveUsage = `Usage: sidx serve [--port N] [--host H] [--data-dir DIR] [--model DIR] [--provider cpu|cuda] [--workers N]
+
+Starts the HTTP API. Flags override environment variables (SIDX__SERVER__PORT, SIDX__SERVER__HOST,
+SIDX__STORAGE__DATA_DIR, SIDX__MODEL__DIR, SIDX__ENCODER__PROVIDER, SIDX__ENCODER__WORKERS), which override
+the defaults (127.0.0.1:8080, ./data, models/default, cpu, 1 worker).`;
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    port: { type: 'string' }, host: { type: 'string' }, 'data-dir': { type: 'string' }, model: { type: 'string' },
+    provider: { type: 'string' }, workers: { type: 'string' },
+  }, serveUsage);
+  if (values.help) {
+    console.log(serveUsage);
+    return 0;
+  }
+  const config = loadConfig({
+    server: { port: intFlag(values.port, 'port'), host: values.host },
+    storage: { dataDir: values['data-dir'] },
+    model: { dir: values.model },
+    encoder: { provider: values.provider as 'cpu' | 'cuda' | undefined, workers: intFlag(values.workers, 'workers') },
+  });
+  // Listen first so /healthz answers while the model loads; /readyz turns 200 once the service is open.
+  const app = await buildApp({ service: null, config, logger: { level: config.server.logLevel } });
+  await app.listen({ port: config.server.port, host: config.server.host });
+  let service: SidxService;
+  try {
+    service = await SidxService.open(config, app.log);
+  } catch (err) {
+    app.log.error({ err }, 'start failed');
+    await app.close();
+    return 1;
+  }
+  app.sidx = service;
+  app.log.info(`ready: model ${service.model.id}, ${service.readiness().items} items, data in ${config.storage.dataDir}`);
+
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      app.log.info(`${signal}: draining requests and closing stores`);
+      await app.close();
+      await service.close();
+      app.log.info('stopped');
+      resolveExit(0);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+  });
+}

@@ -1,0 +1,115 @@
+/**
+ * Service configuration: one schema with defaults, overridden by environment variables named
+ * `SIDX__SECTION__KEY` (e.g. `SIDX__SERVER__PORT=9000`), then by explicit overrides (CLI flags).
+ * The result is validated and deep-frozen; nothing reads process.env after this.
+ */
+import { Type, type Static, type TSchema, type TObject } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { SidxError } from './errors.ts';
+
+const Int = (min: number, max: number, dflt: number, description: string) =>
+  Type.Integer({ minimum: min, maximum: max, default: dflt, description });
+
+export const ConfigSchema = Type.Object(
+  {
+    server: Type.Object(
+      {
+        host: Type.String({ default: '127.0.0.1', description: 'Address to listen on' }),
+        port: Int(0, 65535, 8080, 'TCP port (0 = any free port)'),
+        bodyLimitBytes: Int(1024, 1 << 30, 64 * 1024 * 1024, 'Largest request body accepted'),
+        logLevel: Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+          { default: 'info' },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    storage: Type.Object(
+      {
+        dataDir: Type.String({ default: './data', description: 'LMDB catalog, SQLite control plane, FAISS checkpoint' }),
+        mapSizeBytes: Int(1 << 20, Number.MAX_SAFE_INTEGER, 64 * 1024 ** 3, 'LMDB map size (virtual; grows on disk as used)'),
+        checkpointEvery: Int(1, 1e9, 50_000, 'Changes between FAISS checkpoints'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    model: Type.Object(
+      { dir: Type.String({ default: 'models/default', description: 'Model bundle directory served at start' }) },
+      { additionalProperties: false, default: {} },
+    ),
+    encoder: Type.Object(
+      {
+        provider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], { default: 'cpu' }),
+        workers: Int(1, 64, 1, 'ONNX Runtime worker threads (one session each)'),
+        intraOpThreads: Int(0, 256, 0, 'Threads inside each session (0 = ONNX Runtime default)'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    limits: Type.Object(
+      {
+        maxBatch: Int(1, 1_000_000, 1000, 'Most embeddings or items in one request'),
+        maxK: Int(1, 100_000, 1000, 'Largest k accepted by /v1/retrieve'),
+        defaultMaxCandidates: Int(1, 10_000_000, 1000, 'Candidate cap when a request names none'),
+        maxCandidates: Int(1, 10_000_000, 100_000, 'Largest candidate cap a request may ask for'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+export type ConfigOverrides = DeepPartial<Config>;
+
+/** Reads `SIDX__SECTION__KEY` variables into a nested object, coercing numbers where the schema asks for them. */
+function fromEnv(env: NodeJS.ProcessEnv): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  const sections = ConfigSchema.properties as Record<string, TObject>;
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('SIDX__') || raw === undefined) continue;
+    const [section, key, ...rest] = name.slice(6).split('__');
+    const sectionSchema = sections[camel(section ?? '')];
+    const keyName = camel(key ?? '');
+    const keySchema: TSchema | undefined = sectionSchema?.properties[keyName];
+    if (!sectionSchema || !keySchema || rest.length > 0) {
+      throw new SidxError('SIDX_ERR_CONFIG', `unknown configuration variable ${name}`, { field: name });
+    }
+    const value = keySchema.type === 'integer' ? Number(raw) : raw;
+    (out[camel(section!)] ??= {})[keyName] = value;
+  }
+  return out;
+}
+
+function camel(s: string): string {
+  return s.toLowerCase().replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
+
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const b = out[k];
+    out[k] = v && typeof v === 'object' && b && typeof b === 'object' ? merge(b as never, v as never) : v;
+  }
+  return out;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/** Defaults <- environment <- overrides; throws SIDX_ERR_CONFIG naming the first bad field. */
+export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const merged = merge(merge({}, fromEnv(env)), overrides as Record<string, unknown>);
+  const withDefaults = Value.Default(ConfigSchema, Value.Clone(merged));
+  const firstError = Value.Errors(ConfigSchema, withDefaults).First();
+  if (firstError) {
+    const field = firstError.path.replace(/^\//, '').replaceAll('/', '.');
+    throw new SidxError('SIDX_ERR_CONFIG', `configuration ${field || '(root)'}: ${firstError.message}`, { field });
+  }
+  return deepFreeze(withDefaults as Config);
+}

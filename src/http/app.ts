@@ -1,0 +1,81 @@
+/**
+ * The Fastify app factory. It never listens: `sidx serve` does, and tests use `inject` or listen on loopback.
+ * Route schemas are the OpenAPI source (`sidx openapi` writes openapi/openapi.json from them).
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Config } from '../config.ts';
+import type { SidxService } from '../service/sidx-service.ts';
+import { errorHandler, notFoundHandler } from './errors.ts';
+import { sharedSchemas } from './schemas/common.ts';
+import { healthRoutes } from './routes/health.ts';
+import { encodeRoutes } from './routes/encode.ts';
+import { retrieveRoutes } from './routes/retrieve.ts';
+import { itemRoutes } from './routes/items.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The service behind the routes; null while starting (or when the app is built only for its OpenAPI). */
+    sidx: SidxService | null;
+    sidxLimits: Config['limits'];
+  }
+}
+
+export interface AppDeps {
+  service: SidxService | null;
+  config: Readonly<Config>;
+  logger?: FastifyServerOptions['logger'];
+}
+
+export const API_VERSION = '0.1.0';
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: deps.config.server.bodyLimitBytes,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorate('sidx', deps.service);
+  app.decorate('sidxLimits', deps.config.limits);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+  for (const schema of sharedSchemas) app.addSchema(schema);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'sidx',
+        version: API_VERSION,
+        description: 'Semantic IDs for generative retrieval: encode embeddings into SIDs, retrieve items by SID.',
+      },
+      tags: [
+        { name: 'encode', description: 'Embeddings to SIDs' },
+        { name: 'retrieve', description: 'Candidate generation and rerank' },
+        { name: 'items', description: 'Catalog writes and reads' },
+        { name: 'ops', description: 'Health and readiness' },
+      ],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(healthRoutes);
+  await app.register(encodeRoutes, { prefix: '/v1' });
+  await app.register(retrieveRoutes, { prefix: '/v1' });
+  await app.register(itemRoutes, { prefix: '/v1' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+/** The OpenAPI document as committed in openapi/openapi.json (stable key order, trailing newline). */
+export async function renderOpenApi(config: Readonly<Config>): Promise<string> {
+  const app = await buildApp({ service: null, config });
+  await app.ready();
+  const doc = JSON.stringify(app.swagger(), null, 2) + '\n';
+  await app.close();
+  return doc;
+}

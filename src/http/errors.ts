@@ -1,0 +1,92 @@
+/**
+ * The one place where domain error codes become HTTP statuses. Unknown errors become a 500 whose text is
+ * hidden from the client (it is logged).
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { type ErrorCode, isSidxError } from '../errors.ts';
+import type { ErrorResponse } from './schemas/common.ts';
+
+export const statusOf: Record<ErrorCode, number> = {
+  SIDX_ERR_INVALID_INPUT: 400,
+  SIDX_ERR_DIMENSION: 400,
+  SIDX_ERR_NOT_FINITE: 400,
+  SIDX_ERR_BASE64: 400,
+  SIDX_ERR_BATCH_EMPTY: 400,
+  SIDX_ERR_BATCH_TOO_LARGE: 400,
+  SIDX_ERR_DUPLICATE_ID: 400,
+  SIDX_ERR_UNKNOWN_MODEL: 400,
+  SIDX_ERR_NOT_FOUND: 404,
+  SIDX_ERR_NOT_READY: 503,
+  SIDX_ERR_MODEL_BUNDLE: 500,
+  SIDX_ERR_STORE: 500,
+  SIDX_ERR_VECTOR: 500,
+  SIDX_ERR_ENCODER: 500,
+  SIDX_ERR_CONFIG: 500,
+  SIDX_ERR_ROUTE_NOT_FOUND: 404,
+  SIDX_ERR_INTERNAL: 500,
+};
+
+const statusText: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+function body(statusCode: number, code: string, message: string, field?: string): ErrorResponse {
+  const out: ErrorResponse = { statusCode, code, error: statusText[statusCode] ?? 'Error', message };
+  if (field !== undefined) out.field = field;
+  return out;
+}
+
+/** "/items/3/embedding" -> "items[3].embedding" */
+export function fieldFromPointer(pointer: string): string {
+  return pointer
+    .split('/')
+    .filter(Boolean)
+    .map((part, i) => (/^\d+$/.test(part) ? `[${part}]` : i === 0 ? part : `.${part}`))
+    .join('');
+}
+
+function validationField(err: FastifyError): string | undefined {
+  const first = err.validation?.[0];
+  if (!first) return undefined;
+  const base = fieldFromPointer(first.instancePath);
+  const missing = (first.params as { missingProperty?: string; additionalProperty?: string } | undefined) ?? {};
+  const extra = missing.missingProperty ?? missing.additionalProperty;
+  if (extra) return base ? `${base}.${extra}` : extra;
+  return base || (err.validationContext ?? undefined);
+}
+
+export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (isSidxError(err)) {
+    const status = statusOf[err.code];
+    if (status >= 500) {
+      request.log.error({ err }, 'request failed');
+      void reply.status(status).send(body(status, err.code, status === 503 ? err.message : 'internal error'));
+      return;
+    }
+    void reply.status(status).send(body(status, err.code, err.message, err.field));
+    return;
+  }
+  if (err.validation) {
+    const field = validationField(err);
+    const msg = `${field ?? err.validationContext ?? 'request'} ${err.validation[0]?.message ?? 'is invalid'}`;
+    void reply.status(400).send(body(400, 'SIDX_ERR_INVALID_INPUT', msg, field));
+    return;
+  }
+  const status = err.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    // Fastify's own client errors: malformed JSON, body too large, wrong content type.
+    void reply.status(status).send(body(status, 'SIDX_ERR_INVALID_INPUT', err.message));
+    return;
+  }
+  request.log.error({ err }, 'request failed');
+  void reply.status(500).send(body(500, 'SIDX_ERR_INTERNAL', 'internal error'));
+}
+
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
+  void reply.status(404).send(body(404, 'SIDX_ERR_ROUTE_NOT_FOUND', `no route ${request.method} ${request.url}`));
+}

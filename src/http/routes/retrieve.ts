@@ -1,0 +1,46 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { SidxError } from '../../errors.ts';
+import { retrieveRoute } from '../schemas/retrieve.ts';
+import { decodeEmbedding } from '../embedding-input.ts';
+import { serviceOf, sidList } from './service.ts';
+
+export const retrieveRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/retrieve', { schema: retrieveRoute }, async (req) => {
+    const service = serviceOf(app);
+    const limits = app.sidxLimits;
+    const body = req.body;
+    if (body.embedding === undefined && body.sids === undefined) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', 'give an embedding, sids, or both', { field: 'embedding' });
+    }
+    const k = body.k ?? 10;
+    if (k > limits.maxK) throw new SidxError('SIDX_ERR_INVALID_INPUT', `k must be at most ${limits.maxK}`, { field: 'k' });
+    const maxCandidates = body.maxCandidates ?? Math.max(limits.defaultMaxCandidates, k);
+    if (maxCandidates > limits.maxCandidates) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', `maxCandidates must be at most ${limits.maxCandidates}`, { field: 'maxCandidates' });
+    }
+    const { levels, codebookSizes } = service.model;
+    const sids = body.sids?.map((sid, i) => {
+      if (sid.length !== levels) {
+        throw new SidxError('SIDX_ERR_INVALID_INPUT', `sids[${i}] has ${sid.length} codes, the model has ${levels} levels`, { field: `sids[${i}]` });
+      }
+      sid.forEach((code, l) => {
+        if (code >= codebookSizes[l]!) {
+          throw new SidxError('SIDX_ERR_INVALID_INPUT', `sids[${i}][${l}] = ${code} is outside codebook ${l} (size ${codebookSizes[l]})`, { field: `sids[${i}][${l}]` });
+        }
+      });
+      return Int32Array.from(sid);
+    });
+    if (sids && sids.length > limits.maxBatch) {
+      throw new SidxError('SIDX_ERR_BATCH_TOO_LARGE', `sids has ${sids.length} entries, the limit is ${limits.maxBatch}`, { field: 'sids' });
+    }
+    const embedding = body.embedding === undefined ? undefined : decodeEmbedding(body.embedding, service.model.inputDim, 'embedding');
+    const out = await service.retrieve({ embedding, sids, k, expand: body.expand ?? 'auto', rerank: body.rerank, maxCandidates });
+    return {
+      model: out.model,
+      items: out.items.map((it) => ({ id: it.id, score: it.score, sid: sidList(it.sid), match: it.match })),
+      querySids: out.querySids.map(sidList),
+      candidates: out.candidates,
+      timingsMs: out.timingsMs,
+    };
+  });
+};

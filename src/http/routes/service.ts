@@ -1,0 +1,24 @@
+import type { FastifyInstance } from 'fastify';
+import { SidxError } from '../../errors.ts';
+import type { SidxService } from '../../service/sidx-service.ts';
+
+/** The ready service, or a 503 when it is still starting. */
+export function serviceOf(app: FastifyInstance): SidxService {
+  const service = app.sidx;
+  if (!service || !service.readiness().ready) throw new SidxError('SIDX_ERR_NOT_READY', 'service is not ready');
+  return service;
+}
+
+export function checkModel(service: SidxService, model: string | undefined, field = 'model'): void {
+  if (model !== undefined && model !== service.model.id) {
+    throw new SidxError('SIDX_ERR_UNKNOWN_MODEL', `model ${JSON.stringify(model)} is not the active model (${service.model.id})`, { field });
+  }
+}
+
+export function checkBatch(app: FastifyInstance, size: number, field: string): void {
+  if (size === 0) throw new SidxError('SIDX_ERR_BATCH_EMPTY', `${field} is empty`, { field });
+  const max = app.sidxLimits.maxBatch;
+  if (size > max) throw new SidxError('SIDX_ERR_BATCH_TOO_LARGE', `${field} has ${size} entries, the limit is ${max}`, { field });
+}
+
+export const sidList = (codes: Int32Array): number[] => Array.from(codes);

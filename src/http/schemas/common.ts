@@ -1,0 +1,39 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+export const EmbeddingSchema = Type.Union(
+  [
+    Type.Array(Type.Number(), { minItems: 1, description: 'Embedding as a JSON number array' }),
+    Type.String({ minLength: 1, description: 'Embedding as base64 of little-endian float32' }),
+  ],
+  { $id: 'Embedding', description: 'One embedding: number array, or base64 of little-endian float32' },
+);
+
+export const SidSchema = Type.Array(Type.Integer({ minimum: 0, maximum: 65535 }), {
+  $id: 'Sid',
+  minItems: 1,
+  maxItems: 16,
+  description: 'A semantic ID: one code per level, coarsest first',
+});
+
+export const ErrorResponseSchema = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    code: Type.String({ description: 'Stable SIDX_ERR_* code (see docs/errors.md)' }),
+    error: Type.String({ description: 'HTTP status text' }),
+    message: Type.String(),
+    field: Type.Optional(Type.String({ description: 'The request field at fault, e.g. items[3].embedding' })),
+  },
+  { $id: 'ErrorResponse' },
+);
+
+export type EmbeddingInput = Static<typeof EmbeddingSchema>;
+export type ErrorResponse = Static<typeof ErrorResponseSchema>;
+
+/** Responses every route may give besides its 2xx. */
+export const errorResponses = {
+  400: Type.Ref(ErrorResponseSchema),
+  500: Type.Ref(ErrorResponseSchema),
+  503: Type.Ref(ErrorResponseSchema),
+};
+
+export const sharedSchemas = [EmbeddingSchema, SidSchema, ErrorResponseSchema];

@@ -1,0 +1,24 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { EmbeddingSchema, SidSchema, errorResponses } from './common.ts';
+
+export const EncodeBodySchema = Type.Object(
+  {
+    embeddings: Type.Array(Type.Ref(EmbeddingSchema), { minItems: 1, description: 'Embeddings to encode' }),
+    model: Type.Optional(Type.String({ description: 'Model id; must be the active model when given' })),
+  },
+  { additionalProperties: false },
+);
+
+export const EncodeResponseSchema = Type.Object({
+  model: Type.String(),
+  sids: Type.Array(Type.Ref(SidSchema)),
+});
+
+export const encodeRoute = {
+  summary: 'Encode embeddings into semantic IDs (no write)',
+  tags: ['encode'],
+  body: EncodeBodySchema,
+  response: { 200: EncodeResponseSchema, ...errorResponses },
+};
+
+export type EncodeBody = Static<typeof EncodeBodySchema>;

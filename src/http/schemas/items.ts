@@ -1,0 +1,55 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { EmbeddingSchema, ErrorResponseSchema, SidSchema, errorResponses } from './common.ts';
+
+export const ItemIdSchema = Type.String({ minLength: 1, maxLength: 512, description: 'Caller-chosen item id' });
+
+export const UpsertBodySchema = Type.Object(
+  {
+    items: Type.Array(
+      Type.Object({ id: ItemIdSchema, embedding: Type.Ref(EmbeddingSchema) }, { additionalProperties: false }),
+      { minItems: 1 },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const UpsertResponseSchema = Type.Object({
+  model: Type.String(),
+  seq: Type.String({ description: 'Change-log sequence number of the committed batch' }),
+  items: Type.Array(Type.Object({ id: Type.String(), sid: Type.Ref(SidSchema), replaced: Type.Boolean() })),
+});
+
+export const DeleteBodySchema = Type.Object(
+  { ids: Type.Array(ItemIdSchema, { minItems: 1 }) },
+  { additionalProperties: false },
+);
+
+export const DeleteResponseSchema = Type.Object({
+  deleted: Type.Integer(),
+  missing: Type.Array(Type.String(), { description: 'Ids that were not in the catalog' }),
+});
+
+export const ItemParamsSchema = Type.Object({ id: ItemIdSchema });
+export const ItemResponseSchema = Type.Object({ id: Type.String(), sid: Type.Ref(SidSchema), model: Type.String() });
+
+export const upsertRoute = {
+  summary: 'Insert or replace a batch of items (one transaction)',
+  tags: ['items'],
+  body: UpsertBodySchema,
+  response: { 200: UpsertResponseSchema, ...errorResponses },
+};
+export const deleteRoute = {
+  summary: 'Delete a batch of items (one transaction)',
+  tags: ['items'],
+  body: DeleteBodySchema,
+  response: { 200: DeleteResponseSchema, ...errorResponses },
+};
+export const getItemRoute = {
+  summary: 'Look up one item',
+  tags: ['items'],
+  params: ItemParamsSchema,
+  response: { 200: ItemResponseSchema, 404: Type.Ref(ErrorResponseSchema), ...errorResponses },
+};
+
+export type UpsertBody = Static<typeof UpsertBodySchema>;
+export type DeleteBody = Static<typeof DeleteBodySchema>;

@@ -1,0 +1,60 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { EmbeddingSchema, SidSchema, errorResponses } from './common.ts';
+
+export const RetrieveBodySchema = Type.Object(
+  {
+    embedding: Type.Optional(Type.Ref(EmbeddingSchema)),
+    sids: Type.Optional(
+      Type.Array(Type.Ref(SidSchema), { minItems: 1, description: 'Ordered beam of generated SIDs, best first' }),
+    ),
+    k: Type.Optional(Type.Integer({ minimum: 1, default: 10, description: 'Number of items to return' })),
+    expand: Type.Optional(
+      Type.Union([Type.Literal('none'), Type.Literal('hamming1'), Type.Literal('auto')], {
+        default: 'auto',
+        description: 'auto = add Hamming-1 neighbours when exact SID matches give fewer than k candidates',
+      }),
+    ),
+    rerank: Type.Optional(
+      Type.Boolean({ description: 'Order candidates by vector score; default true when an embedding is given' }),
+    ),
+    maxCandidates: Type.Optional(Type.Integer({ minimum: 1, description: 'Most candidates gathered before ranking' })),
+  },
+  { additionalProperties: false },
+);
+
+const MatchSchema = Type.Union([Type.Literal('exact'), Type.Literal('hamming1')]);
+
+export const RetrieveResponseSchema = Type.Object({
+  model: Type.String(),
+  items: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      score: Type.Union([Type.Number(), Type.Null()], {
+        description: 'Vector score (inner product, or minus squared L2), higher is better; null without rerank',
+      }),
+      sid: Type.Ref(SidSchema),
+      match: MatchSchema,
+    }),
+  ),
+  querySids: Type.Array(Type.Ref(SidSchema), { description: 'The SIDs the candidates were gathered for' }),
+  candidates: Type.Object({
+    exact: Type.Integer(),
+    hamming1: Type.Integer(),
+    total: Type.Integer(),
+  }),
+  timingsMs: Type.Object({
+    encode: Type.Number(),
+    candidates: Type.Number(),
+    rerank: Type.Number(),
+    total: Type.Number(),
+  }),
+});
+
+export const retrieveRoute = {
+  summary: 'Retrieve items for a query embedding and/or a beam of generated SIDs',
+  tags: ['retrieve'],
+  body: RetrieveBodySchema,
+  response: { 200: RetrieveResponseSchema, ...errorResponses },
+};
+
+export type RetrieveBody = Static<typeof RetrieveBodySchema>;

@@ -1,0 +1,97 @@
+/**
+ * Candidate generation over the SID index: exact SID matches in beam order, then (when asked) the items at
+ * Hamming distance 1, nearest first. "Nearest" uses the encoder's per-level top-M distances when the query
+ * SID came from an embedding: a neighbour that swaps level l's code for the r-th best code costs
+ * d_l(r) - d_l(0); codes outside the top M come after, deeper levels first (in residual codes they move the
+ * reconstruction least).
+ */
+import type { Catalog, Neighbour } from '../store/catalog.ts';
+import type { ExpandMode, MatchKind } from './types.ts';
+
+export interface QueryRanking {
+  /** levels × M codes and squared distances for the first query SID, best first per level. */
+  topCodes: Int32Array;
+  topDistances: Float32Array;
+  topM: number;
+}
+
+export interface CandidateSet {
+  keys: bigint[];
+  match: MatchKind[];
+  exact: number;
+  hamming1: number;
+}
+
+/** How many neighbours one prefix scan may return before ranking, as a multiple of the candidate cap. */
+const NEIGHBOUR_SCAN_FACTOR = 4;
+
+export function gatherCandidates(
+  catalog: Catalog,
+  model: number,
+  querySids: readonly Int32Array[],
+  expand: ExpandMode,
+  k: number,
+  maxCandidates: number,
+  ranking?: QueryRanking,
+): CandidateSet {
+  const out: CandidateSet = { keys: [], match: [], exact: 0, hamming1: 0 };
+  const seen = new Set<bigint>();
+  for (const sid of querySids) {
+    if (out.keys.length >= maxCandidates) break;
+    for (const key of catalog.exact(model, sid, maxCandidates - out.keys.length)) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.keys.push(key);
+      out.match.push('exact');
+      out.exact++;
+    }
+  }
+  const wantNeighbours = expand === 'hamming1' || (expand === 'auto' && out.keys.length < k);
+  if (!wantNeighbours) return out;
+  querySids.forEach((sid, i) => {
+    if (out.keys.length >= maxCandidates) return;
+    const budget = maxCandidates - out.keys.length;
+    const neighbours = catalog.hamming1(model, sid, budget * NEIGHBOUR_SCAN_FACTOR);
+    const ordered = orderNeighbours(neighbours, i === 0 ? ranking : undefined);
+    for (const n of ordered) {
+      if (out.keys.length >= maxCandidates) break;
+      if (seen.has(n.key)) continue;
+      seen.add(n.key);
+      out.keys.push(n.key);
+      out.match.push('hamming1');
+      out.hamming1++;
+    }
+  });
+  return out;
+}
+
+export function orderNeighbours(neighbours: Neighbour[], ranking?: QueryRanking): Neighbour[] {
+  const cost = new Float64Array(neighbours.length);
+  neighbours.forEach((n, i) => {
+    cost[i] = ranking ? rankedCost(n, ranking) : Number.POSITIVE_INFINITY;
+  });
+  const order = Array.from(neighbours.keys());
+  order.sort((a, b) => {
+    const ca = cost[a]!;
+    const cb = cost[b]!;
+    if (ca !== cb) return ca < cb ? -1 : 1;
+    const na = neighbours[a]!;
+    const nb = neighbours[b]!;
+    if (na.position !== nb.position) return nb.position - na.position;
+    const codeA = na.codes[na.position]!;
+    const codeB = nb.codes[nb.position]!;
+    if (codeA !== codeB) return codeA - codeB;
+    return na.key < nb.key ? -1 : na.key > nb.key ? 1 : 0;
+  });
+  return order.map((i) => neighbours[i]!);
+}
+
+function rankedCost(n: Neighbour, ranking: QueryRanking): number {
+  const { topCodes, topDistances, topM } = ranking;
+  const base = n.position * topM;
+  const code = n.codes[n.position]!;
+  for (let r = 0; r < topM; r++) {
+    if (topCodes[base + r] === code) return topDistances[base + r]! - topDistances[base]!;
+  }
+  return Number.POSITIVE_INFINITY;
+}

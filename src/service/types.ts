@@ -1,0 +1,75 @@
+/** The use-case surface the HTTP layer and the CLI talk to. */
+export type ExpandMode = 'none' | 'hamming1' | 'auto';
+export type MatchKind = 'exact' | 'hamming1';
+
+export interface ModelInfo {
+  id: string;
+  inputDim: number;
+  levels: number;
+  codebookSizes: readonly number[];
+  metric: 'ip' | 'l2';
+}
+
+export interface EncodeOutput {
+  model: string;
+  /** n × levels codes. */
+  codes: Int32Array;
+  n: number;
+}
+
+export interface RetrieveQuery {
+  embedding?: Float32Array;
+  /** Ordered beam of SIDs, best first. */
+  sids?: Int32Array[];
+  k: number;
+  expand: ExpandMode;
+  /** Default: true when an embedding is given. */
+  rerank?: boolean;
+  maxCandidates: number;
+}
+
+export interface RetrievedItem {
+  id: string;
+  score: number | null;
+  sid: Int32Array;
+  match: MatchKind;
+}
+
+export interface RetrieveOutput {
+  model: string;
+  items: RetrievedItem[];
+  querySids: Int32Array[];
+  candidates: { exact: number; hamming1: number; total: number };
+  timingsMs: { encode: number; candidates: number; rerank: number; total: number };
+}
+
+export interface UpsertItem {
+  id: string;
+  vector: Float32Array;
+}
+
+export interface UpsertOutput {
+  model: string;
+  seq: bigint;
+  items: Array<{ id: string; sid: Int32Array; replaced: boolean }>;
+}
+
+export interface DeleteOutput {
+  seq: bigint;
+  deleted: number;
+  missing: string[];
+}
+
+export interface ItemView {
+  id: string;
+  sid: Int32Array;
+  model: string;
+}
+
+export interface Readiness {
+  ready: boolean;
+  model: string | null;
+  provider: string | null;
+  items: number;
+  vectors: number;
+}
