@@ -1,0 +1,118 @@
+/**
+ * The RQ-KMeans encoder as an ONNX graph (opset 17), the `encoder.onnx` of an rqkmeans model bundle.
+ *
+ * Input `embedding` float32 [N, D]. Optionally rows are L2-normalised (x / max(||x||, 1e-12)). Then per level l
+ * with codebook C_l [K_l, D] and residual r (initially x):
+ *   dist = ||r||^2 - 2 r C_l^T + ||C_l||^2        (one Gemm against the stored C_l with transB=1, alpha=-2 and the
+ *                                                  precomputed ||C_l||^2 as bias; + ReduceSumSquare(r))
+ *   top_l, topDist_l = TopK(dist, M, smallest, sorted)   M = min(topM, min_l K_l), same M at every level
+ *   code_l = top_l[:, 0]                            (the argmin; taken from TopK so codes and top_codes[:, l, 0]
+ *                                                  always agree, ties included)
+ *   r -= Gather(C_l, code_l)
+ * Outputs: `codes` int64 [N, L], `top_codes` int64 [N, L, M], `top_distances` float32 [N, L, M] (squared L2,
+ * clamped at 0; ascending per level).
+ *
+ * Never run it on N = 0 rows: ORT 1.30's CPU TopK then divides by zero and the whole process dies (SIGFPE);
+ * EncoderPool answers empty batches without calling ORT.
+ *
+ * Gemm with transB lets the model hold each codebook once (it serves both the distance product and the Gather);
+ * ORT pre-packs the constant B either way.
+ */
+import { GraphBuilder, attr } from './onnx-builder.ts';
+
+export interface ResidualEncoderSpec {
+  /** Per level, the codebook as row-major K_l × dim floats. */
+  codebooks: readonly Float32Array[];
+  dim: number;
+  normalize: 'l2' | 'none';
+  /** How many nearest codes per level to report; clipped to the smallest codebook size. */
+  topM: number;
+  /** ONNX opset, 17 unless told (the graph uses only ops stable since opset 13). */
+  opset?: number;
+  /** Stored as model metadata. */
+  metadata?: Record<string, string>;
+}
+
+export const ENCODER_INPUT = 'embedding';
+export const ENCODER_OUTPUTS = { codes: 'codes', topCodes: 'top_codes', topDistances: 'top_distances' } as const;
+
+/** The M that an encoder built with `topM` over these codebook sizes reports per level. */
+export function effectiveTopM(topM: number, codebookSizes: readonly number[]): number {
+  return Math.min(topM, ...codebookSizes);
+}
+
+/** Codebook sizes K_l from flat codebooks; throws when a codebook is not a whole number of `dim` rows. */
+export function codebookSizesOf(codebooks: readonly Float32Array[], dim: number): number[] {
+  return codebooks.map((c, l) => {
+    if (c.length === 0 || c.length % dim !== 0) {
+      throw new RangeError(`codebook ${l}: length ${c.length} is not a positive multiple of dim ${dim}`);
+    }
+    return c.length / dim;
+  });
+}
+
+/** Row-wise squared norms of a row-major [k, dim] matrix. */
+export function rowSquaredNorms(m: Float32Array, k: number, dim: number): Float32Array {
+  const out = new Float32Array(k);
+  for (let i = 0; i < k; i++) {
+    let s = 0;
+    const o = i * dim;
+    for (let j = 0; j < dim; j++) s += m[o + j]! * m[o + j]!;
+    out[i] = s;
+  }
+  return out;
+}
+
+/** Builds the encoder and returns the serialized ONNX model. */
+export function buildResidualEncoder(spec: ResidualEncoderSpec): Uint8Array {
+  const { codebooks, dim, normalize } = spec;
+  if (!Number.isInteger(dim) || dim <= 0) throw new RangeError(`dim must be a positive integer, got ${dim}`);
+  if (codebooks.length === 0) throw new RangeError('at least one codebook (level) is required');
+  if (!Number.isInteger(spec.topM) || spec.topM < 1) throw new RangeError(`topM must be >= 1, got ${spec.topM}`);
+  const sizes = codebookSizesOf(codebooks, dim);
+  const levels = codebooks.length;
+  const m = effectiveTopM(spec.topM, sizes);
+
+  const g = new GraphBuilder('rq_kmeans_encoder');
+  const x = g.input(ENCODER_INPUT, 'float32', ['N', dim]);
+  let r = x;
+  if (normalize === 'l2') {
+    const ss = g.op('ReduceSumSquare', [x], { axes: [1], keepdims: 1 });
+    const norm = g.op('Max', [g.op('Sqrt', [ss]), g.float32([1e-12], [])]);
+    r = g.op('Div', [x, norm]);
+  }
+  const k = g.int64([m]);
+  const axis1 = g.int64([1]);
+  const first = { starts: g.int64([0]), ends: g.int64([1]) };
+  const zero = g.float32([0], []);
+  const codeCols: string[] = [];
+  const topCodeCols: string[] = [];
+  const topDistCols: string[] = [];
+
+  for (let l = 0; l < levels; l++) {
+    const c = g.initializer(`codebook_${l}`, codebooks[l]!, [sizes[l]!, dim]);
+    const cNorm = g.initializer(`codebook_${l}_sqnorm`, rowSquaredNorms(codebooks[l]!, sizes[l]!, dim), [sizes[l]!]);
+    const rNorm = g.op('ReduceSumSquare', [r], { axes: [1], keepdims: 1 });
+    const cross = g.op('Gemm', [r, c, cNorm], { transB: 1, alpha: attr.float(-2), beta: attr.float(1) });
+    const dist = g.op('Add', [cross, rNorm]);
+    const [topDist, topIdx] = g.node('TopK', [dist, k], 2, { axis: 1, largest: 0, sorted: 1 }) as [string, string];
+    const code = g.op('Slice', [topIdx, first.starts, first.ends, axis1]); // [N, 1]
+    codeCols.push(code);
+    topCodeCols.push(g.op('Unsqueeze', [topIdx, axis1]));
+    topDistCols.push(g.op('Unsqueeze', [g.op('Max', [topDist, zero]), axis1]));
+    if (l + 1 < levels) {
+      const chosen = g.op('Gather', [c, g.op('Squeeze', [code, axis1])], { axis: 0 });
+      r = g.op('Sub', [r, chosen]);
+    }
+  }
+
+  const concat = (cols: string[]): string => (cols.length === 1 ? cols[0]! : g.op('Concat', cols, { axis: 1 }));
+  g.output(concat(codeCols), 'int64', ['N', levels], ENCODER_OUTPUTS.codes);
+  g.output(concat(topCodeCols), 'int64', ['N', levels, m], ENCODER_OUTPUTS.topCodes);
+  g.output(concat(topDistCols), 'float32', ['N', levels, m], ENCODER_OUTPUTS.topDistances);
+  return g.serialize({
+    opset: spec.opset ?? 17,
+    docString: `RQ-KMeans encoder: ${levels} levels x [${sizes.join(', ')}] codes, dim ${dim}, normalize ${normalize}`,
+    metadata: spec.metadata,
+  });
+}

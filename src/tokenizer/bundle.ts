@@ -1,0 +1,227 @@
+/**
+ * Model bundles: `models/<id>/` holding `model.json` (the manifest), `encoder.onnx` and optionally `decoder.onnx`.
+ *
+ * `loadBundle` validates every manifest field and fails with SidxError SIDX_ERR_MODEL_BUNDLE whose message names
+ * the file and whose `field` is the offending key (e.g. "codebookSizes[2]"). `writeBundle` writes each file under
+ * a temporary name and renames it into place, ONNX files first and model.json last, so a reader never sees a
+ * model.json whose encoder is missing or half written.
+ *
+ * The bundle digest `sha256` covers the whole bundle: it is the SHA-256 of the text that
+ * `sha256sum model.json encoder.onnx [decoder.onnx]` prints, so `cd models/<id> && sha256sum model.json
+ * encoder.onnx | sha256sum` reproduces it. `encoderSha256` is the digest of encoder.onnx alone (the SID function).
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SidxError } from '../errors.ts';
+
+export type ModelMethod = 'rqkmeans' | 'rqvae' | 'vqvae';
+
+export interface TrainingInfo {
+  /** Where the training data came from, e.g. "shared/data/scientific/text_emb.npy". */
+  source: string;
+  /** The command line that produced the bundle. */
+  command: string;
+  seed: number;
+  /** sha256 (hex) of the training data. */
+  dataDigest: string;
+  [key: string]: unknown;
+}
+
+export interface ModelManifest {
+  id: string;
+  method: ModelMethod;
+  /** Dimension of the input embeddings. */
+  inputDim: number;
+  normalize: 'l2' | 'none';
+  levels: number;
+  /** Codebook size per level; length === levels. */
+  codebookSizes: number[];
+  /** Dimension the codebooks live in (inputDim for rqkmeans, the encoder MLP output for rqvae/vqvae). */
+  latentDim: number;
+  /** Similarity used for retrieval scoring over this model's embeddings. */
+  metric: 'ip' | 'l2';
+  /** Top-M codes per level that encoder.onnx reports; <= min(codebookSizes). */
+  topM: number;
+  /** ONNX opset of encoder.onnx (and decoder.onnx). */
+  opset: number;
+  training?: TrainingInfo;
+  /** SID quality and retrieval metrics recorded at training time. */
+  metrics?: Record<string, unknown>;
+}
+
+export interface ModelBundle {
+  dir: string;
+  manifest: ModelManifest;
+  encoderPath: string;
+  decoderPath?: string;
+  /** Digest of the whole bundle (see module doc). */
+  sha256: string;
+  /** Digest of encoder.onnx alone. */
+  encoderSha256: string;
+}
+
+export const MANIFEST_FILE = 'model.json';
+export const ENCODER_FILE = 'encoder.onnx';
+export const DECODER_FILE = 'decoder.onnx';
+
+const KEYS = new Set(['id', 'method', 'inputDim', 'normalize', 'levels', 'codebookSizes', 'latentDim', 'metric',
+  'topM', 'opset', 'training', 'metrics']);
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const MAX_CODEBOOK = 2 ** 31 - 1; // codes travel as Int32
+
+function bundleError(file: string, field: string | undefined, msg: string, cause?: unknown): SidxError {
+  return new SidxError('SIDX_ERR_MODEL_BUNDLE', `${file}: ${field === undefined ? '' : `${field} `}${msg}`,
+    { field, cause });
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Checks a parsed manifest; returns it typed (a copy without shared references) or throws SIDX_ERR_MODEL_BUNDLE
+ * naming `file` and the field.
+ */
+export function validateManifest(value: unknown, file = MANIFEST_FILE): ModelManifest {
+  if (!isObject(value)) throw bundleError(file, undefined, 'must be a JSON object');
+  const v = value;
+  const err = (field: string, msg: string) => bundleError(file, field, msg);
+  for (const key of Object.keys(v)) if (!KEYS.has(key)) throw err(key, 'is not a known manifest field');
+  const posInt = (field: string, x: unknown, max = Number.MAX_SAFE_INTEGER): number => {
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > max) {
+      throw err(field, `must be an integer in [1, ${max}], got ${JSON.stringify(x)}`);
+    }
+    return x;
+  };
+  const oneOf = <T extends string>(field: string, x: unknown, allowed: readonly T[]): T => {
+    if (typeof x !== 'string' || !(allowed as readonly string[]).includes(x)) {
+      throw err(field, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}, got ${JSON.stringify(x)}`);
+    }
+    return x as T;
+  };
+
+  if (typeof v.id !== 'string' || !ID_RE.test(v.id)) {
+    throw err('id', `must match ${ID_RE} (letters, digits, . _ -), got ${JSON.stringify(v.id)}`);
+  }
+  const method = oneOf('method', v.method, ['rqkmeans', 'rqvae', 'vqvae'] as const);
+  const inputDim = posInt('inputDim', v.inputDim);
+  const normalize = oneOf('normalize', v.normalize, ['l2', 'none'] as const);
+  const levels = posInt('levels', v.levels, 64);
+  if (!Array.isArray(v.codebookSizes)) throw err('codebookSizes', 'must be an array of integers');
+  if (v.codebookSizes.length !== levels) {
+    throw err('codebookSizes', `has ${v.codebookSizes.length} entries, levels is ${levels}`);
+  }
+  const codebookSizes = v.codebookSizes.map((k, i) => posInt(`codebookSizes[${i}]`, k, MAX_CODEBOOK));
+  const latentDim = posInt('latentDim', v.latentDim);
+  if (method === 'rqkmeans' && latentDim !== inputDim) {
+    throw err('latentDim', `must equal inputDim (${inputDim}) for method "rqkmeans", got ${latentDim}`);
+  }
+  const metric = oneOf('metric', v.metric, ['ip', 'l2'] as const);
+  const topM = posInt('topM', v.topM, Math.min(...codebookSizes));
+  const opset = posInt('opset', v.opset, 1000);
+  if (opset < 13) throw err('opset', `must be >= 13, got ${opset}`);
+
+  const manifest: ModelManifest = {
+    id: v.id, method, inputDim, normalize, levels, codebookSizes, latentDim, metric, topM, opset,
+  };
+  if (v.training !== undefined) {
+    const t = v.training;
+    if (!isObject(t)) throw err('training', 'must be an object');
+    for (const key of ['source', 'command', 'dataDigest'] as const) {
+      if (typeof t[key] !== 'string' || (t[key] as string).length === 0) {
+        throw err(`training.${key}`, `must be a non-empty string, got ${JSON.stringify(t[key])}`);
+      }
+    }
+    if (typeof t.seed !== 'number' || !Number.isSafeInteger(t.seed)) {
+      throw err('training.seed', `must be an integer, got ${JSON.stringify(t.seed)}`);
+    }
+    if (!/^[0-9a-f]{64}$/.test(t.dataDigest as string)) {
+      throw err('training.dataDigest', `must be a lowercase hex sha256, got ${JSON.stringify(t.dataDigest)}`);
+    }
+    manifest.training = structuredClone(t) as TrainingInfo;
+  }
+  if (v.metrics !== undefined) {
+    if (!isObject(v.metrics)) throw err('metrics', 'must be an object');
+    manifest.metrics = structuredClone(v.metrics);
+  }
+  return manifest;
+}
+
+function sha256Hex(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function bundleDigest(files: readonly (readonly [string, string])[]): string {
+  return sha256Hex(files.map(([name, digest]) => `${digest}  ${name}\n`).join(''));
+}
+
+async function readOptional(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** Loads and validates `dir/model.json`, checks that encoder.onnx exists, and digests the bundle. */
+export async function loadBundle(dir: string): Promise<ModelBundle> {
+  const manifestPath = join(dir, MANIFEST_FILE);
+  const encoderPath = join(dir, ENCODER_FILE);
+  const decoderPath = join(dir, DECODER_FILE);
+  let text: Buffer | undefined;
+  try {
+    text = await readOptional(manifestPath);
+  } catch (e) {
+    throw bundleError(manifestPath, undefined, `cannot be read (${(e as Error).message})`, e);
+  }
+  if (text === undefined) throw bundleError(manifestPath, undefined, 'not found');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text.toString('utf8'));
+  } catch (e) {
+    throw bundleError(manifestPath, undefined, `is not valid JSON (${(e as Error).message})`, e);
+  }
+  const manifest = validateManifest(parsed, manifestPath);
+
+  const encoder = await readOptional(encoderPath);
+  if (encoder === undefined) throw bundleError(encoderPath, undefined, 'not found (every bundle needs an encoder)');
+  if (encoder.length === 0) throw bundleError(encoderPath, undefined, 'is empty');
+  const decoder = await readOptional(decoderPath);
+  const files: [string, string][] = [[MANIFEST_FILE, sha256Hex(text)], [ENCODER_FILE, sha256Hex(encoder)]];
+  if (decoder !== undefined) files.push([DECODER_FILE, sha256Hex(decoder)]);
+  const bundle: ModelBundle = { dir, manifest, encoderPath, sha256: bundleDigest(files), encoderSha256: files[1]![1] };
+  if (decoder !== undefined) bundle.decoderPath = decoderPath;
+  return bundle;
+}
+
+async function writeAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Validates `manifest`, writes the bundle into `dir` (created if needed) and returns it as `loadBundle` sees it.
+ * Without `decoderBytes`, a decoder.onnx left from an earlier bundle in `dir` is removed.
+ */
+export async function writeBundle(dir: string, manifest: ModelManifest, encoderBytes: Uint8Array,
+  decoderBytes?: Uint8Array): Promise<ModelBundle> {
+  const checked = validateManifest(manifest, join(dir, MANIFEST_FILE));
+  if (encoderBytes.length === 0) throw bundleError(join(dir, ENCODER_FILE), undefined, 'encoder bytes are empty');
+  await mkdir(dir, { recursive: true });
+  const existing = await stat(join(dir, MANIFEST_FILE)).catch(() => undefined);
+  // Remove the old manifest first, so a crash mid-way leaves no manifest pointing at mismatched ONNX files.
+  if (existing) await rm(join(dir, MANIFEST_FILE), { force: true });
+  await writeAtomic(join(dir, ENCODER_FILE), encoderBytes);
+  if (decoderBytes !== undefined) await writeAtomic(join(dir, DECODER_FILE), decoderBytes);
+  else await rm(join(dir, DECODER_FILE), { force: true });
+  await writeAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(checked, null, 2)}\n`);
+  return loadBundle(dir);
+}

@@ -1,0 +1,308 @@
+/**
+ * A pool of worker threads, each holding one onnxruntime-node session for a bundle's encoder.onnx
+ * (ORT's `run()` blocks its thread, so it never runs on the main event loop).
+ *
+ * - `encode()` splits large batches into row chunks (at most `maxBatchRows`, spread over the workers), copies each
+ *   chunk once into its own buffer and transfers it; results come back transferred and are reassembled in order.
+ *   The caller's array is never detached.
+ * - provider 'cuda' falls back to 'cpu' when the CUDA execution provider cannot be created; a 'warn' log line says
+ *   why, and `provider` reports what is in use. Only the first worker probes CUDA; the others use its outcome.
+ * - An ORT failure rejects that call with SidxError SIDX_ERR_ENCODER. A worker that dies rejects the chunk it was
+ *   running (SIDX_ERR_ENCODER) and is replaced; queued chunks wait for the replacement.
+ * - Workers are unref'd while idle, so an open pool never keeps a finished process alive; call `close()` anyway.
+ * - An empty batch (n = 0) is answered without ORT (ORT 1.30's TopK crashes the process on 0 rows).
+ */
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { SidxError } from '../errors.ts';
+import type { ModelBundle } from './bundle.ts';
+
+export type Provider = 'cpu' | 'cuda';
+export type PoolLog = (level: 'info' | 'warn', msg: string) => void;
+
+export interface EncoderPoolOptions {
+  workers: number;
+  provider: Provider;
+  /** ORT intra-op threads per session; default: available cores / workers (at least 1). */
+  intraOpThreads?: number;
+  /** Largest chunk one worker runs at once; bounds the N × K distance matrix. Default: ~64 MiB of distances. */
+  maxBatchRows?: number;
+  log?: PoolLog;
+}
+
+export interface EncodeResult {
+  /** n × levels, row-major. */
+  codes: Int32Array;
+  /** n × levels × topM, ascending distance per level; topCodes[.., l, 0] === codes[.., l]. */
+  topCodes: Int32Array;
+  /** n × levels × topM squared L2 distances in the codebook space. */
+  topDistances: Float32Array;
+}
+
+/** Test-only hooks (white-box tests reach them through this symbol). */
+export const kPoolTestHooks = Symbol('sidx.encoderPool.testHooks');
+
+const WORKER_URL = new URL('./encoder-worker.mjs', import.meta.url);
+const MIN_SPLIT_ROWS = 32;
+
+interface Chunk {
+  id: number;
+  data: Float32Array;
+  n: number;
+  resolve: (r: EncodeResult) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  busy?: Chunk;
+  lastError?: Error;
+}
+
+type WorkerReply =
+  | { type: 'ready'; provider: Provider; fallbackReason?: string }
+  | { type: 'init-error'; message: string }
+  | ({ type: 'result'; id: number } & EncodeResult)
+  | { type: 'error'; id: number; message: string };
+
+export class EncoderPool {
+  readonly bundle: ModelBundle;
+  readonly inputDim: number;
+  readonly levels: number;
+  readonly topM: number;
+  readonly maxBatchRows: number;
+  #provider: Provider;
+  #intraOpThreads: number;
+  #target: number;
+  #log: PoolLog;
+  #slots: Slot[] = [];
+  #spawning = 0;
+  #queue: Chunk[] = [];
+  #nextId = 1;
+  #closed = false;
+
+  private constructor(bundle: ModelBundle, options: EncoderPoolOptions) {
+    const m = bundle.manifest;
+    this.bundle = bundle;
+    this.inputDim = m.inputDim;
+    this.levels = m.levels;
+    this.topM = m.topM;
+    this.#provider = options.provider;
+    this.#target = options.workers;
+    this.#intraOpThreads = options.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / options.workers));
+    this.#log = options.log ?? (() => {});
+    // Gemm output and distances: about two N × K float32 matrices alive at once.
+    this.maxBatchRows = options.maxBatchRows
+      ?? Math.max(MIN_SPLIT_ROWS, Math.floor((64 << 20) / (8 * Math.max(...m.codebookSizes))));
+  }
+
+  /** Starts `options.workers` workers and resolves once every one holds a session. */
+  static async create(bundle: ModelBundle, options: EncoderPoolOptions): Promise<EncoderPool> {
+    if (!Number.isInteger(options.workers) || options.workers < 1) {
+      throw new SidxError('SIDX_ERR_CONFIG', `workers must be a positive integer, got ${options.workers}`,
+        { field: 'workers' });
+    }
+    if (options.provider !== 'cpu' && options.provider !== 'cuda') {
+      throw new SidxError('SIDX_ERR_CONFIG', `provider must be "cpu" or "cuda", got ${String(options.provider)}`,
+        { field: 'provider' });
+    }
+    const pool = new EncoderPool(bundle, options);
+    try {
+      await pool.#spawn(); // the first worker settles the provider
+      await Promise.all(Array.from({ length: options.workers - 1 }, () => pool.#spawn()));
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    pool.#log('info', `encoder pool ready: ${options.workers} worker(s), provider ${pool.#provider}, `
+      + `${pool.#intraOpThreads} intra-op thread(s) each, model ${bundle.manifest.id}`);
+    return pool;
+  }
+
+  /** The execution provider actually in use. */
+  get provider(): Provider {
+    return this.#provider;
+  }
+
+  /** Chunks waiting for a free worker. */
+  get queueLength(): number {
+    return this.#queue.length;
+  }
+
+  /** Chunks running on workers now. */
+  get inFlight(): number {
+    return this.#slots.reduce((a, s) => a + (s.busy ? 1 : 0), 0);
+  }
+
+  /** Live workers. */
+  get workers(): number {
+    return this.#slots.length;
+  }
+
+  /** Encodes `n` row-major embeddings of `inputDim` floats. The input array is left untouched. */
+  async encode(vectors: Float32Array, n: number): Promise<EncodeResult> {
+    if (!(vectors instanceof Float32Array)) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', 'embeddings must be a Float32Array', { field: 'embedding' });
+    }
+    if (!Number.isSafeInteger(n) || n < 0 || vectors.length !== n * this.inputDim) {
+      throw new SidxError('SIDX_ERR_DIMENSION',
+        `expected ${n} × ${this.inputDim} = ${n * this.inputDim} floats, got ${vectors.length}`, { field: 'embedding' });
+    }
+    if (this.#closed) throw new SidxError('SIDX_ERR_ENCODER', 'encoder pool is closed');
+    const L = this.levels;
+    const M = this.topM;
+    if (n === 0) return { codes: new Int32Array(0), topCodes: new Int32Array(0), topDistances: new Float32Array(0) };
+
+    const split = Math.max(MIN_SPLIT_ROWS, Math.ceil(n / this.#target));
+    const rows = Math.min(this.maxBatchRows, split);
+    const d = this.inputDim;
+    const parts: Promise<EncodeResult>[] = [];
+    for (let start = 0; start < n; start += rows) {
+      const end = Math.min(n, start + rows);
+      parts.push(this.#submit(vectors.slice(start * d, end * d), end - start));
+    }
+    this.#replenish();
+    this.#dispatch();
+    if (parts.length === 1) return parts[0]!;
+    const results = await Promise.all(parts);
+    const out: EncodeResult = {
+      codes: new Int32Array(n * L), topCodes: new Int32Array(n * L * M), topDistances: new Float32Array(n * L * M),
+    };
+    for (let i = 0, row = 0; i < results.length; row += results[i]!.codes.length / L, i++) {
+      out.codes.set(results[i]!.codes, row * L);
+      out.topCodes.set(results[i]!.topCodes, row * L * M);
+      out.topDistances.set(results[i]!.topDistances, row * L * M);
+    }
+    return out;
+  }
+
+  /** Terminates every worker; pending and queued calls reject with SIDX_ERR_ENCODER. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const closedErr = () => new SidxError('SIDX_ERR_ENCODER', 'encoder pool closed before the batch was encoded');
+    for (const c of this.#queue.splice(0)) c.reject(closedErr());
+    const slots = this.#slots.splice(0);
+    for (const s of slots) s.busy?.reject(closedErr());
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+
+  get [kPoolTestHooks]() {
+    return {
+      /** The next chunk sent to worker `i` kills it with an uncaught error. */
+      crashNext: (i: number) => this.#slots[i]!.worker.postMessage({ type: 'crash-next' }),
+      threadIds: () => this.#slots.map((s) => s.worker.threadId),
+    };
+  }
+
+  #submit(data: Float32Array, n: number): Promise<EncodeResult> {
+    return new Promise((resolve, reject) => this.#queue.push({ id: this.#nextId++, data, n, resolve, reject }));
+  }
+
+  #dispatch(): void {
+    for (const slot of this.#slots) {
+      if (this.#queue.length === 0) return;
+      if (slot.busy) continue;
+      const chunk = this.#queue.shift()!;
+      slot.busy = chunk;
+      slot.worker.ref();
+      slot.worker.postMessage({ type: 'encode', id: chunk.id, data: chunk.data, n: chunk.n }, [chunk.data.buffer as ArrayBuffer]);
+    }
+  }
+
+  /** Starts replacements until live + starting workers reach the target. */
+  #replenish(): void {
+    while (!this.#closed && this.#slots.length + this.#spawning < this.#target) {
+      this.#spawn().catch((err: Error) => {
+        this.#log('warn', `encoder worker could not be replaced: ${err.message}`);
+        if (this.#slots.length === 0 && this.#spawning === 0) {
+          for (const c of this.#queue.splice(0)) {
+            c.reject(new SidxError('SIDX_ERR_ENCODER', `no encoder worker available: ${err.message}`, { cause: err }));
+          }
+        }
+      });
+    }
+  }
+
+  #spawn(): Promise<void> {
+    this.#spawning++;
+    const worker = new Worker(WORKER_URL, {
+      // The worker is plain JavaScript: it needs no TS loader flags (and must not inherit e.g. --test).
+      execArgv: [],
+      workerData: {
+        encoderPath: this.bundle.encoderPath, provider: this.#provider, intraOpThreads: this.#intraOpThreads,
+        inputDim: this.inputDim, levels: this.levels, topM: this.topM,
+      },
+    });
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const slot: Slot = { worker };
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        this.#spawning--;
+        void worker.terminate();
+        reject(err);
+      };
+      worker.on('message', (msg: WorkerReply) => {
+        if (msg.type === 'ready') {
+          if (settled) return;
+          settled = true;
+          this.#spawning--;
+          if (this.#closed) {
+            void worker.terminate();
+            return reject(new SidxError('SIDX_ERR_ENCODER', 'encoder pool closed while a worker was starting'));
+          }
+          if (msg.fallbackReason !== undefined && this.#provider === 'cuda') {
+            this.#log('warn', `CUDA execution provider unavailable, falling back to CPU: ${msg.fallbackReason}`);
+          }
+          this.#provider = msg.provider;
+          worker.unref();
+          this.#slots.push(slot);
+          resolve();
+          this.#dispatch();
+        } else if (msg.type === 'init-error') {
+          fail(new SidxError('SIDX_ERR_MODEL_BUNDLE', `${this.bundle.encoderPath}: cannot be loaded: ${msg.message}`,
+            { field: 'encoder.onnx' }));
+        } else {
+          this.#settle(slot, msg);
+        }
+      });
+      worker.on('error', (err) => {
+        slot.lastError = err;
+        fail(new SidxError('SIDX_ERR_ENCODER', `encoder worker failed to start: ${err.message}`, { cause: err }));
+      });
+      worker.on('exit', (code) => {
+        fail(new SidxError('SIDX_ERR_ENCODER', `encoder worker exited during start (code ${code})`));
+        this.#onExit(slot, code);
+      });
+    });
+  }
+
+  #settle(slot: Slot, msg: Extract<WorkerReply, { type: 'result' | 'error' }>): void {
+    const chunk = slot.busy;
+    if (!chunk || chunk.id !== msg.id) return;
+    slot.busy = undefined;
+    slot.worker.unref();
+    if (msg.type === 'result') {
+      chunk.resolve({ codes: msg.codes, topCodes: msg.topCodes, topDistances: msg.topDistances });
+    } else {
+      chunk.reject(new SidxError('SIDX_ERR_ENCODER', `encoder run failed: ${msg.message}`));
+    }
+    this.#dispatch();
+  }
+
+  #onExit(slot: Slot, code: number): void {
+    const i = this.#slots.indexOf(slot);
+    if (i < 0) return; // never became ready, or closed
+    this.#slots.splice(i, 1);
+    const why = slot.lastError ? `: ${slot.lastError.message}` : '';
+    if (slot.busy) {
+      slot.busy.reject(new SidxError('SIDX_ERR_ENCODER', `encoder worker died (exit code ${code})${why}`,
+        { cause: slot.lastError }));
+    }
+    if (this.#closed) return;
+    this.#log('warn', `encoder worker died (exit code ${code})${why}; starting a replacement`);
+    this.#replenish();
+  }
+}

@@ -1,0 +1,120 @@
+// Encoder worker: holds one onnxruntime-node InferenceSession for a bundle's encoder.onnx and runs encode requests
+// sent by EncoderPool (src/tokenizer/encoder-pool.ts). Plain JavaScript on purpose: it needs no TypeScript loader,
+// so it starts the same whether the parent runs under `node --import tsx` or tsx's register() API (bin/sidx.js).
+//
+// workerData: { encoderPath, provider: 'cpu'|'cuda', intraOpThreads, inputDim, levels, topM }
+// -> { type: 'ready', provider, fallbackReason? } | { type: 'init-error', message }
+// <- { type: 'encode', id, data: Float32Array (transferred), n }
+// -> { type: 'result', id, codes: Int32Array, topCodes: Int32Array, topDistances: Float32Array } (all transferred)
+//  | { type: 'error', id, message }
+// <- { type: 'crash-next' } (tests only): the next encode request kills the worker with an uncaught error.
+import { parentPort, workerData } from 'node:worker_threads';
+import ort from 'onnxruntime-node';
+
+const { encoderPath, provider, intraOpThreads, inputDim, levels, topM } = workerData;
+const OUT = { codes: 'codes', topCodes: 'top_codes', topDistances: 'top_distances' };
+
+function sessionOptions(ep) {
+  return {
+    executionProviders: [ep],
+    intraOpNumThreads: intraOpThreads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    // Only the failure is interesting when probing CUDA; keep ORT's own error lines for real CPU sessions.
+    logSeverityLevel: ep === 'cuda' ? 4 : 3,
+  };
+}
+
+function oneLine(err) {
+  // ORT messages can carry ANSI colour codes and several lines; keep the first meaningful line.
+  const text = String(err && err.message ? err.message : err).replace(/\u001b\[[0-9;]*m/g, '');
+  return text.split('\n').map((s) => s.trim()).filter(Boolean)[0] ?? 'unknown error';
+}
+
+/** Checks the session's declared inputs/outputs against the manifest; returns a problem or undefined. */
+function checkSignature(session) {
+  if (!session.inputNames.includes('embedding')) return `encoder input "embedding" missing (has ${session.inputNames})`;
+  for (const name of Object.values(OUT)) {
+    if (!session.outputNames.includes(name)) return `encoder output "${name}" missing (has ${session.outputNames})`;
+  }
+  const meta = (list, name) => list.find((m) => m.name === name);
+  const input = meta(session.inputMetadata ?? [], 'embedding');
+  const dimOk = (d, want) => typeof d !== 'number' || d === want;
+  if (input?.shape && (input.shape.length !== 2 || !dimOk(input.shape[1], inputDim))) {
+    return `encoder input "embedding" has shape [${input.shape}], manifest inputDim is ${inputDim}`;
+  }
+  const top = meta(session.outputMetadata ?? [], OUT.topCodes);
+  if (top?.shape && (top.shape.length !== 3 || !dimOk(top.shape[1], levels) || !dimOk(top.shape[2], topM))) {
+    return `encoder output "top_codes" has shape [${top.shape}], manifest says [N, ${levels}, ${topM}]`;
+  }
+  return undefined;
+}
+
+/** int64 codes (small, non-negative) -> Int32Array by taking the low little-endian words; no BigInt per element. */
+function lowWords(big) {
+  const words = new Int32Array(big.buffer, big.byteOffset, big.length * 2);
+  const out = new Int32Array(big.length);
+  for (let i = 0; i < out.length; i++) out[i] = words[2 * i];
+  return out;
+}
+
+/** A Float32Array that owns its whole buffer (transferable); copies only when ORT's array is a view. */
+function owned(f32) {
+  return f32.byteOffset === 0 && f32.byteLength === f32.buffer.byteLength ? f32 : f32.slice();
+}
+
+async function init() {
+  let session;
+  let active = provider;
+  let fallbackReason;
+  try {
+    session = await ort.InferenceSession.create(encoderPath, sessionOptions(provider));
+  } catch (err) {
+    if (provider === 'cpu') throw err;
+    fallbackReason = oneLine(err);
+    active = 'cpu';
+    session = await ort.InferenceSession.create(encoderPath, sessionOptions('cpu'));
+  }
+  const problem = checkSignature(session);
+  if (problem) throw new Error(problem);
+  return { session, active, fallbackReason };
+}
+
+async function encode(session, { id, data, n }) {
+  try {
+    const out = await session.run({ embedding: new ort.Tensor('float32', data, [n, inputDim]) });
+    const codes = out[OUT.codes];
+    const topCodes = out[OUT.topCodes];
+    const topDistances = out[OUT.topDistances];
+    if (codes.dims[0] !== n || codes.dims[1] !== levels || topCodes.dims[1] !== levels || topCodes.dims[2] !== topM) {
+      throw new Error(`encoder returned codes [${codes.dims}] / top_codes [${topCodes.dims}], expected `
+        + `[${n}, ${levels}] / [${n}, ${levels}, ${topM}]`);
+    }
+    const result = {
+      type: 'result', id, codes: lowWords(codes.data), topCodes: lowWords(topCodes.data),
+      topDistances: owned(topDistances.data),
+    };
+    parentPort.postMessage(result, [result.codes.buffer, result.topCodes.buffer, result.topDistances.buffer]);
+  } catch (err) {
+    parentPort.postMessage({ type: 'error', id, message: oneLine(err) });
+  }
+}
+
+let ready;
+try {
+  ready = await init();
+  parentPort.postMessage({ type: 'ready', provider: ready.active, fallbackReason: ready.fallbackReason });
+} catch (err) {
+  // No message listener is installed, so the worker ends on its own once this message is flushed.
+  parentPort.postMessage({ type: 'init-error', message: oneLine(err) });
+}
+
+if (ready) {
+  let crashNext = false;
+  parentPort.on('message', (msg) => {
+    if (msg.type === 'crash-next') crashNext = true;
+    else if (msg.type === 'encode' && crashNext) setImmediate(() => { throw new Error('simulated encoder worker crash'); });
+    else if (msg.type === 'encode') void encode(ready.session, msg);
+  });
+}
