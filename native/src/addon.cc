@@ -1,0 +1,54 @@
+// sidx_faiss: N-API addon over FAISS's C++ API (see index_wrap.h and clustering.h for the method list).
+// Module functions: readIndex [async], kmeans [async], assign [async], setNumThreads/getNumThreads [sync],
+// noop [sync], and the `faissVersion` string.
+#include <faiss/Index.h>
+#include <napi.h>
+
+#include <string>
+
+#include "boundary.h"
+#include "clustering.h"
+#include "index_wrap.h"
+
+namespace sidx {
+namespace {
+
+Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&] {
+    if (!info[0].IsNumber()) throw CodedError(kErrInvalidInput, "threads must be a number");
+    double threads = info[0].As<Napi::Number>().DoubleValue();
+    if (!(threads >= 0) || threads > 1024 || threads != static_cast<int>(threads)) {
+      throw CodedError(kErrInvalidInput, "threads must be an integer in [0, 1024] (0 = library default)");
+    }
+    SetNumThreads(static_cast<int>(threads));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value GetNumThreadsJs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), GetNumThreads());
+}
+
+Napi::Value NoopJs(const Napi::CallbackInfo& info) {
+  return info.Env().Undefined();
+}
+
+}  // namespace
+}  // namespace sidx
+
+static Napi::Object InitSidxFaiss(Napi::Env env, Napi::Object exports) {
+  using namespace sidx;
+  exports.Set("Index", IndexWrap::Define(env));
+  exports.Set("readIndex", Napi::Function::New<ReadIndex>(env, "readIndex"));
+  exports.Set("kmeans", Napi::Function::New<KMeans>(env, "kmeans"));
+  exports.Set("assign", Napi::Function::New<Assign>(env, "assign"));
+  exports.Set("setNumThreads", Napi::Function::New<SetNumThreadsJs>(env, "setNumThreads"));
+  exports.Set("getNumThreads", Napi::Function::New<GetNumThreadsJs>(env, "getNumThreads"));
+  exports.Set("noop", Napi::Function::New<NoopJs>(env, "noop"));
+  exports.Set("faissVersion", Napi::String::New(env, std::to_string(FAISS_VERSION_MAJOR) + "." +
+                                                        std::to_string(FAISS_VERSION_MINOR) + "." +
+                                                        std::to_string(FAISS_VERSION_PATCH)));
+  return exports;
+}
+
+NODE_API_MODULE(sidx_faiss, InitSidxFaiss)

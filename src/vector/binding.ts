@@ -1,0 +1,104 @@
+/**
+ * The raw `sidx_faiss` addon (native/), typed. Load it through `loadFaissBinding()`; application code uses the
+ * `VectorIndex` wrapper in vector-index.ts. Tags: [sync] blocks the calling thread, [async] runs on the libuv
+ * pool and returns a promise. Every failure is an Error whose `code` is a SIDX_ERR_* string.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+export type NativeMetric = 'ip' | 'l2';
+
+export interface NativeSearchResult {
+  /** n*k row-major; NaN where the label is -1. */
+  distances: Float32Array;
+  /** n*k row-major external ids; -1 pads rows with fewer than k results. */
+  labels: BigInt64Array;
+}
+
+export interface NativeIndex {
+  readonly dim: number;
+  readonly metric: NativeMetric;
+  readonly ntotal: number;
+  readonly isTrained: boolean;
+  /** [sync] Zero-copy; rejects ids already present or repeated (SIDX_ERR_DUPLICATE_ID). */
+  add(vectors: Float32Array, ids: BigInt64Array): void;
+  /** [async] Same as add; do not detach or transfer the arrays until it settles. */
+  addAsync(vectors: Float32Array, ids: BigInt64Array): Promise<void>;
+  /** [async] */
+  train(vectors: Float32Array): Promise<void>;
+  /** [sync] Number removed. Flat-code storages only (Flat, SQ, PQ); others throw SIDX_ERR_VECTOR. */
+  remove(ids: BigInt64Array): number;
+  /** [sync] Inner product or squared L2 per id, NaN for absent ids; O(ids.length * dim), never a scan. */
+  scoreSubset(query: Float32Array, ids: BigInt64Array): Float32Array;
+  /** [async] */
+  search(queries: Float32Array, k: number): Promise<NativeSearchResult>;
+  /** [async] Writes the FAISS file at `path` as is (no temp file). */
+  write(path: string): Promise<void>;
+  /** [sync] Drops the index; it is freed once in-flight async calls finish. Later calls throw. */
+  close(): void;
+  /** [sync] Does nothing: prices a method call across the boundary. */
+  noop(): void;
+}
+
+export interface NativeKMeansOptions {
+  niter?: number;
+  seed?: number;
+  spherical?: boolean;
+  maxPointsPerCentroid?: number;
+  minPointsPerCentroid?: number;
+}
+
+export interface SidxFaissBinding {
+  /** [sync] Throws on a bad factory description. */
+  Index: new (dim: number, metric: NativeMetric, description?: string) => NativeIndex;
+  /** [async] Rejects unless the file holds an IndexIDMap2-wrapped index. */
+  readIndex(path: string): Promise<NativeIndex>;
+  /** [async] faiss::Clustering with an exact IndexFlatL2. */
+  kmeans(
+    data: Float32Array,
+    d: number,
+    k: number,
+    options?: NativeKMeansOptions,
+  ): Promise<{ centroids: Float32Array; objective: Float32Array }>;
+  /** [async] Nearest centroid (squared L2). */
+  assign(
+    data: Float32Array,
+    d: number,
+    centroids: Float32Array,
+    k: number,
+  ): Promise<{ labels: Int32Array; distances: Float32Array }>;
+  /** [sync] Threads for FAISS's OpenMP loops and OpenBLAS, process-wide; 0 restores the library default. */
+  setNumThreads(threads: number): void;
+  /** [sync] */
+  getNumThreads(): number;
+  /** [sync] */
+  noop(): void;
+  readonly faissVersion: string;
+}
+
+export const addonPath = fileURLToPath(new URL('../../native/build/Release/sidx_faiss.node', import.meta.url));
+
+let cached: SidxFaissBinding | undefined;
+
+/** Loads the addon once per thread (it is context-aware, so worker threads may load it too). */
+export function loadFaissBinding(): SidxFaissBinding {
+  if (cached !== undefined) return cached;
+  if (!existsSync(addonPath)) {
+    throw new Error(
+      `The FAISS addon is not built (missing ${addonPath}). Run \`npm run build:native\`; ` +
+        'it needs a C++17 compiler and the Debian packages libfaiss-dev and libopenblas-dev.',
+    );
+  }
+  const require = createRequire(import.meta.url);
+  try {
+    cached = require(addonPath) as SidxFaissBinding;
+  } catch (cause) {
+    throw new Error(
+      `The FAISS addon at ${addonPath} failed to load (is libfaiss/libopenblas installed? rebuild with ` +
+        `\`npm run build:native\`): ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  return cached;
+}
