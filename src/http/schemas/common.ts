@@ -29,11 +29,16 @@ export const ErrorResponseSchema = Type.Object(
 export type EmbeddingInput = Static<typeof EmbeddingSchema>;
 export type ErrorResponse = Static<typeof ErrorResponseSchema>;
 
+/** References to the shared schemas that keep their static types (a bare Type.Ref is typed unknown). */
+export const EmbeddingRef = Type.Unsafe<EmbeddingInput>(Type.Ref('Embedding'));
+export const SidRef = Type.Unsafe<number[]>(Type.Ref('Sid'));
+export const ErrorRef = Type.Unsafe<ErrorResponse>(Type.Ref('ErrorResponse'));
+
 /** Responses every route may give besides its 2xx. */
 export const errorResponses = {
-  400: Type.Ref(ErrorResponseSchema),
-  500: Type.Ref(ErrorResponseSchema),
-  503: Type.Ref(ErrorResponseSchema),
+  400: ErrorRef,
+  500: ErrorRef,
+  503: ErrorRef,
 };
 
 export const sharedSchemas = [EmbeddingSchema, SidSchema, ErrorResponseSchema];

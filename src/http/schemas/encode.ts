@@ -1,9 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { EmbeddingSchema, SidSchema, errorResponses } from './common.ts';
+import { EmbeddingRef, SidRef, errorResponses } from './common.ts';
 
 export const EncodeBodySchema = Type.Object(
   {
-    embeddings: Type.Array(Type.Ref(EmbeddingSchema), { minItems: 1, description: 'Embeddings to encode' }),
+    embeddings: Type.Array(EmbeddingRef, { minItems: 1, description: 'Embeddings to encode' }),
     model: Type.Optional(Type.String({ description: 'Model id; must be the active model when given' })),
   },
   { additionalProperties: false },
@@ -11,7 +11,7 @@ export const EncodeBodySchema = Type.Object(
 
 export const EncodeResponseSchema = Type.Object({
   model: Type.String(),
-  sids: Type.Array(Type.Ref(SidSchema)),
+  sids: Type.Array(SidRef),
 });
 
 export const encodeRoute = {

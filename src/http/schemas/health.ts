@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { ErrorResponseSchema } from './common.ts';
+import { ErrorRef } from './common.ts';
 
 export const healthRoute = {
   summary: 'Liveness: the process answers',
@@ -18,5 +18,5 @@ export const ReadinessSchema = Type.Object({
 export const readyRoute = {
   summary: 'Readiness: stores open and model loaded',
   tags: ['ops'],
-  response: { 200: ReadinessSchema, 503: Type.Union([ReadinessSchema, Type.Ref(ErrorResponseSchema)]) },
+  response: { 200: ReadinessSchema, 503: Type.Union([ReadinessSchema, ErrorRef]) },
 };

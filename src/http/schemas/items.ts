@@ -1,12 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { EmbeddingSchema, ErrorResponseSchema, SidSchema, errorResponses } from './common.ts';
+import { EmbeddingRef, ErrorRef, SidRef, errorResponses } from './common.ts';
 
 export const ItemIdSchema = Type.String({ minLength: 1, maxLength: 512, description: 'Caller-chosen item id' });
 
 export const UpsertBodySchema = Type.Object(
   {
     items: Type.Array(
-      Type.Object({ id: ItemIdSchema, embedding: Type.Ref(EmbeddingSchema) }, { additionalProperties: false }),
+      Type.Object({ id: ItemIdSchema, embedding: EmbeddingRef }, { additionalProperties: false }),
       { minItems: 1 },
     ),
   },
@@ -16,7 +16,7 @@ export const UpsertBodySchema = Type.Object(
 export const UpsertResponseSchema = Type.Object({
   model: Type.String(),
   seq: Type.String({ description: 'Change-log sequence number of the committed batch' }),
-  items: Type.Array(Type.Object({ id: Type.String(), sid: Type.Ref(SidSchema), replaced: Type.Boolean() })),
+  items: Type.Array(Type.Object({ id: Type.String(), sid: SidRef, replaced: Type.Boolean() })),
 });
 
 export const DeleteBodySchema = Type.Object(
@@ -30,7 +30,7 @@ export const DeleteResponseSchema = Type.Object({
 });
 
 export const ItemParamsSchema = Type.Object({ id: ItemIdSchema });
-export const ItemResponseSchema = Type.Object({ id: Type.String(), sid: Type.Ref(SidSchema), model: Type.String() });
+export const ItemResponseSchema = Type.Object({ id: Type.String(), sid: SidRef, model: Type.String() });
 
 export const upsertRoute = {
   summary: 'Insert or replace a batch of items (one transaction)',
@@ -48,7 +48,7 @@ export const getItemRoute = {
   summary: 'Look up one item',
   tags: ['items'],
   params: ItemParamsSchema,
-  response: { 200: ItemResponseSchema, 404: Type.Ref(ErrorResponseSchema), ...errorResponses },
+  response: { 200: ItemResponseSchema, 404: ErrorRef, ...errorResponses },
 };
 
 export type UpsertBody = Static<typeof UpsertBodySchema>;

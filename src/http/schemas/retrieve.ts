@@ -1,11 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { EmbeddingSchema, SidSchema, errorResponses } from './common.ts';
+import { EmbeddingRef, SidRef, errorResponses } from './common.ts';
 
 export const RetrieveBodySchema = Type.Object(
   {
-    embedding: Type.Optional(Type.Ref(EmbeddingSchema)),
+    embedding: Type.Optional(EmbeddingRef),
     sids: Type.Optional(
-      Type.Array(Type.Ref(SidSchema), { minItems: 1, description: 'Ordered beam of generated SIDs, best first' }),
+      Type.Array(SidRef, { minItems: 1, description: 'Ordered beam of generated SIDs, best first' }),
     ),
     k: Type.Optional(Type.Integer({ minimum: 1, default: 10, description: 'Number of items to return' })),
     expand: Type.Optional(
@@ -32,11 +32,11 @@ export const RetrieveResponseSchema = Type.Object({
       score: Type.Union([Type.Number(), Type.Null()], {
         description: 'Vector score (inner product, or minus squared L2), higher is better; null without rerank',
       }),
-      sid: Type.Ref(SidSchema),
+      sid: SidRef,
       match: MatchSchema,
     }),
   ),
-  querySids: Type.Array(Type.Ref(SidSchema), { description: 'The SIDs the candidates were gathered for' }),
+  querySids: Type.Array(SidRef, { description: 'The SIDs the candidates were gathered for' }),
   candidates: Type.Object({
     exact: Type.Integer(),
     hamming1: Type.Integer(),

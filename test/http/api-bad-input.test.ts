@@ -1,0 +1,90 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { tempDir } from '../helpers/paths.ts';
+import { randomMatrix } from '../helpers/random.ts';
+import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+
+const DIM = 8;
+const tmp = tempDir();
+let svc: RunningService;
+const good = () => Array.from(randomMatrix(1, DIM, 5));
+const b64 = (v: number[]) => Buffer.from(Float32Array.from(v).buffer).toString('base64');
+
+before(async () => {
+  const modelDir = join(tmp.dir, 'model');
+  await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 4, seed: 3 });
+  svc = await startService(join(tmp.dir, 'data'), modelDir, { maxBatch: 4, maxK: 50 });
+  const seeded = await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items: [{ id: 'seed', embedding: good() }] } });
+  assert.equal(seeded.statusCode, 200);
+});
+
+after(async () => {
+  await svc.close();
+  tmp.cleanup();
+});
+
+async function state() {
+  const ready = (await svc.app.inject({ method: 'GET', url: '/readyz' })).json();
+  const seed = (await svc.app.inject({ method: 'GET', url: '/v1/items/seed' })).json();
+  return { items: ready.items, vectors: ready.vectors, seed };
+}
+
+const cases: Array<{ name: string; url: string; body: unknown; code: string; field?: string; raw?: boolean }> = [
+  { name: 'wrong dimension (array)', url: '/v1/items', body: { items: [{ id: 'a', embedding: [1, 2, 3] }] }, code: 'SIDX_ERR_DIMENSION', field: 'items[0].embedding' },
+  { name: 'wrong dimension (base64)', url: '/v1/encode', body: { embeddings: [b64([1, 2, 3])] }, code: 'SIDX_ERR_DIMENSION', field: 'embeddings[0]' },
+  { name: 'Infinity via 1e999', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":[1e999,0,0,0,0,0,0,0]}]}`, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].embedding[0]' },
+  { name: 'beyond float32 range', url: '/v1/encode', body: { embeddings: [[0, 1e39, 0, 0, 0, 0, 0, 0]] }, code: 'SIDX_ERR_NOT_FINITE', field: 'embeddings[0][1]' },
+  { name: 'NaN in base64', url: '/v1/retrieve', body: { embedding: b64([NaN, 0, 0, 0, 0, 0, 0, 0]) }, code: 'SIDX_ERR_NOT_FINITE', field: 'embedding[0]' },
+  { name: 'NaN literal is not JSON', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":[NaN,0,0,0,0,0,0,0]}]}`, code: 'SIDX_ERR_INVALID_INPUT' },
+  { name: 'malformed base64', url: '/v1/items', body: { items: [{ id: 'a', embedding: 'not*base64!' }] }, code: 'SIDX_ERR_BASE64', field: 'items[0].embedding' },
+  { name: 'empty batch', url: '/v1/items', body: { items: [] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items' },
+  { name: 'empty encode batch', url: '/v1/encode', body: { embeddings: [] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'embeddings' },
+  { name: 'over-limit batch', url: '/v1/items', body: { items: Array.from({ length: 5 }, (_, i) => ({ id: `x${i}`, embedding: good() })) }, code: 'SIDX_ERR_BATCH_TOO_LARGE', field: 'items' },
+  { name: 'over-limit delete', url: '/v1/items/delete', body: { ids: ['1', '2', '3', '4', '5'] }, code: 'SIDX_ERR_BATCH_TOO_LARGE', field: 'ids' },
+  { name: 'duplicate ids', url: '/v1/items', body: { items: [{ id: 'd', embedding: good() }, { id: 'd', embedding: good() }] }, code: 'SIDX_ERR_DUPLICATE_ID', field: 'items[1].id' },
+  { name: 'duplicate delete ids', url: '/v1/items/delete', body: { ids: ['seed', 'seed'] }, code: 'SIDX_ERR_DUPLICATE_ID', field: 'ids[1]' },
+  { name: 'a bad item spoils the whole batch', url: '/v1/items', body: { items: [{ id: 'ok', embedding: good() }, { id: 'bad', embedding: [1] }] }, code: 'SIDX_ERR_DIMENSION', field: 'items[1].embedding' },
+  { name: 'unknown model', url: '/v1/encode', body: { embeddings: [good()], model: 'nope' }, code: 'SIDX_ERR_UNKNOWN_MODEL', field: 'model' },
+  { name: 'k = 0', url: '/v1/retrieve', body: { embedding: good(), k: 0 }, code: 'SIDX_ERR_INVALID_INPUT', field: 'k' },
+  { name: 'k above the limit', url: '/v1/retrieve', body: { embedding: good(), k: 51 }, code: 'SIDX_ERR_INVALID_INPUT', field: 'k' },
+  { name: 'k not an integer', url: '/v1/retrieve', body: { embedding: good(), k: 2.5 }, code: 'SIDX_ERR_INVALID_INPUT', field: 'k' },
+  { name: 'neither embedding nor sids', url: '/v1/retrieve', body: { k: 3 }, code: 'SIDX_ERR_INVALID_INPUT', field: 'embedding' },
+  { name: 'sid with the wrong number of levels', url: '/v1/retrieve', body: { sids: [[1, 2, 3]] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'sids[0]' },
+  { name: 'sid code outside the codebook', url: '/v1/retrieve', body: { sids: [[1, 4]] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'sids[0][1]' },
+  { name: 'rerank without an embedding', url: '/v1/retrieve', body: { sids: [[1, 1]], rerank: true }, code: 'SIDX_ERR_INVALID_INPUT', field: 'rerank' },
+  { name: 'unknown expand mode', url: '/v1/retrieve', body: { embedding: good(), expand: 'everything' }, code: 'SIDX_ERR_INVALID_INPUT', field: 'expand' },
+  { name: 'unknown field', url: '/v1/items', body: { items: [{ id: 'a', embedding: good(), extra: 1 }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].extra' },
+  { name: 'id of the wrong type', url: '/v1/items', body: { items: [{ id: 7, embedding: good() }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].id' },
+  { name: 'empty id', url: '/v1/items', body: { items: [{ id: '', embedding: good() }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].id' },
+  { name: 'broken JSON', url: '/v1/items', raw: true, body: '{"items": [', code: 'SIDX_ERR_INVALID_INPUT' },
+  { name: 'string where numbers belong', url: '/v1/encode', body: { embeddings: [['1', '2', '3', '4', '5', '6', '7', '8']] }, code: 'SIDX_ERR_INVALID_INPUT' },
+];
+
+for (const c of cases) {
+  test(`400 for ${c.name}, nothing written`, async () => {
+    const beforeState = await state();
+    const res = await svc.app.inject({
+      method: 'POST',
+      url: c.url,
+      headers: { 'content-type': 'application/json' },
+      payload: c.raw ? (c.body as string) : JSON.stringify(c.body),
+    });
+    assert.equal(res.statusCode, 400, res.body);
+    const body = res.json();
+    assert.equal(body.code, c.code, res.body);
+    assert.equal(body.statusCode, 400);
+    assert.equal(typeof body.message, 'string');
+    if (c.field) assert.equal(body.field, c.field, res.body);
+    assert.deepEqual(await state(), beforeState);
+  });
+}
+
+test('unknown routes and items are JSON 404s', async () => {
+  const route = await svc.app.inject({ method: 'GET', url: '/v1/nope' });
+  assert.equal(route.statusCode, 404);
+  assert.equal(route.json().code, 'SIDX_ERR_ROUTE_NOT_FOUND');
+  const item = await svc.app.inject({ method: 'GET', url: '/v1/items/absent' });
+  assert.equal(item.statusCode, 404);
+  assert.equal(item.json().field, 'id');
+});
