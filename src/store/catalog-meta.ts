@@ -1,0 +1,40 @@
+/** The catalog's `meta` database: ascii name -> big-endian integer. */
+import type { Database } from 'lmdb';
+import { readU64BE, u64Key } from './keys.ts';
+
+/** Version of the catalog's byte layouts; a catalog written with another version refuses to open. */
+export const CATALOG_SCHEMA_VERSION = 1;
+
+export const META_SCHEMA = Buffer.from('schema'); // u32
+export const META_NEXT_KEY = Buffer.from('nextKey'); // u64: next internal key to assign
+export const META_LAST_SEQ = Buffer.from('lastSeq'); // u64: seq of the last change
+export const META_TRUNCATED = Buffer.from('truncatedSeq'); // u64: changes with seq <= this were removed
+export const META_DIM = Buffer.from('dim'); // u32, set by the first upsert
+/** u8 level count of a model's SIDs, set by the model's first upsert. */
+export const metaLevels = (model: number): Buffer => Buffer.from(`levels/${model}`);
+
+type Bin = Database<Buffer, Buffer>;
+
+export function u32Value(n: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(n, 0);
+  return b;
+}
+
+export function readMetaU64(meta: Bin, name: Buffer): bigint {
+  const b = meta.getBinaryFast(name);
+  return b === undefined ? 0n : readU64BE(b, 0);
+}
+
+export function readMetaU32(meta: Bin, name: Buffer): number | undefined {
+  return meta.getBinary(name)?.readUInt32BE(0);
+}
+
+/** Writes the initial counters unless present; call inside a write transaction. */
+export function initMeta(meta: Bin, firstKey: bigint): void {
+  if (meta.getBinary(META_SCHEMA) !== undefined) return; // another process initialised it first
+  meta.put(META_SCHEMA, u32Value(CATALOG_SCHEMA_VERSION));
+  meta.put(META_NEXT_KEY, u64Key(firstKey));
+  meta.put(META_LAST_SEQ, u64Key(0n));
+  meta.put(META_TRUNCATED, u64Key(0n));
+}

@@ -1,0 +1,399 @@
+/**
+ * LMDB catalog: the source of truth for items. One environment, five named databases, binary keys and values
+ * only (lmdb-js's default msgpack encoding silently corrupts typed arrays):
+ *
+ *   ids       external id (UTF-8)                          -> internal key (u64 BE)
+ *   items     internal key (u64 BE)                        -> record (layout in record.ts)
+ *   postings  SID key (codec.ts) in rotation r ++ key (u64) -> empty, for every rotation r in 0..L-1;
+ *             rotation L-1 (natural order) serves exact-SID and SID-prefix scans, the others Hamming-1 scans
+ *   changes   seq (u64 BE)                                 -> op (u8: 1 upsert, 2 delete) ++ internal key (u64 BE)
+ *   meta      ascii name                                   -> value (see META_* below)
+ *
+ * Internal keys come from a counter in meta, are never reused, and stay with an external id across re-upserts:
+ * they are FAISS's int64 labels. Every seq is one item change; a batch returns the seq of its last change.
+ *
+ * Durability: every write is one `transactionSync` with lmdb-js's default flags (no MDB_NOSYNC), so LMDB writes
+ * and fdatasyncs the data pages, then the meta page, inside mdb_txn_commit, before the call returns (strace: one
+ * fdatasync per batch). A batch that returned survives kill -9 of the process and a machine crash. The env is
+ * opened with `overlappingSync: false` and noSync, noMetaSync, useWritemap off: overlappingSync (lmdb-js's Linux
+ * default) makes lmdb-js's async writes and putSync/removeSync commit unsynced and flush later, and reopen then
+ * chooses between the last committed and the last flushed snapshot; with it off no path can commit unsynced.
+ * Cost: ~0.5 ms per batch here (one fsync), so callers should batch writes.
+ *
+ * Reads are synchronous and see the latest committed state. Records returned own their arrays (record.ts).
+ * Iterables (changesSince, items) read one snapshot lazily; finish or break out of them to release it.
+ */
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { isSidxError, SidxError } from '../errors.ts';
+import { assertCodes, assertModelVersion, encodeSidKey, encodeSidPrefix, MAX_LEVELS, sidKeyLength, writeSidKey } from '../sid/codec.ts';
+import { assertLimit, idBytesOf, validateDelete, validateUpsert, type UpsertInput } from './catalog-input.ts';
+import { scanHamming1, scanPostingKeys, type Neighbour } from './catalog-scan.ts';
+import { ChangeWriter, iterateChanges, OP_DELETE, OP_UPSERT, removeChangesUpTo, type Change } from './change-log.ts';
+import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, readMetaU32, readMetaU64, u32Value } from './catalog-meta.ts';
+import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED } from './catalog-meta.ts';
+import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
+import { readRecord, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
+
+export type { ItemRecord } from './record.ts';
+export type { UpsertInput } from './catalog-input.ts';
+export type { Neighbour } from './catalog-scan.ts';
+export type { Change } from './change-log.ts';
+export { MAX_ID_BYTES } from './catalog-input.ts';
+export { CATALOG_SCHEMA_VERSION } from './catalog-meta.ts';
+
+export interface CatalogOpenOptions {
+  /** LMDB map size; lmdb-js grows the map on demand when omitted or 0. */
+  mapSizeBytes?: number;
+  /** First internal key of a new catalog (default 1); ignored when the catalog exists. */
+  firstKey?: bigint;
+}
+
+type Bin = Database<Buffer, Buffer>;
+
+const EMPTY = Buffer.alloc(0);
+
+function storeError(err: unknown, what: string): SidxError {
+  if (isSidxError(err)) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new SidxError('SIDX_ERR_STORE', `catalog ${what} failed: ${message}`, { cause: err });
+}
+
+export class Catalog {
+  #env: RootDatabase<Buffer, Buffer>;
+  #ids: Bin;
+  #items: Bin;
+  #postings: Bin;
+  #changes: Bin;
+  #meta: Bin;
+  #closed = false;
+  // Both are immutable once written, so caching them is safe even with other writers.
+  #dim: number | undefined;
+  #levels = new Map<number, number>();
+
+  private constructor(env: RootDatabase<Buffer, Buffer>) {
+    this.#env = env;
+    const db = (name: string): Bin => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' });
+    this.#ids = db('ids');
+    this.#items = db('items');
+    this.#postings = db('postings');
+    this.#changes = db('changes');
+    this.#meta = db('meta');
+  }
+
+  static open(dir: string, opts: CatalogOpenOptions = {}): Catalog {
+    if (!HOST_IS_LITTLE_ENDIAN) throw new SidxError('SIDX_ERR_STORE', 'the catalog record layout needs a little-endian host');
+    const firstKey = opts.firstKey ?? 1n;
+    assertInternalKey(firstKey, 'firstKey');
+    let catalog: Catalog;
+    try {
+      const env = open<Buffer, Buffer>({
+        path: dir,
+        noSubdir: false,
+        maxDbs: 8,
+        encoding: 'binary',
+        keyEncoding: 'binary',
+        overlappingSync: false,
+        noSync: false,
+        noMetaSync: false,
+        useWritemap: false,
+        ...(opts.mapSizeBytes ? { mapSize: opts.mapSizeBytes } : {}),
+      });
+      catalog = new Catalog(env);
+    } catch (err) {
+      throw storeError(err, `open of ${dir}`);
+    }
+    try {
+      catalog.#init(firstKey);
+    } catch (err) {
+      void catalog.close();
+      throw storeError(err, `open of ${dir}`);
+    }
+    return catalog;
+  }
+
+  #init(firstKey: bigint): void {
+    const schema = this.#meta.getBinary(META_SCHEMA);
+    if (schema !== undefined) {
+      const version = schema.readUInt32BE(0);
+      if (version !== CATALOG_SCHEMA_VERSION) {
+        throw new SidxError('SIDX_ERR_STORE', `catalog schema ${version} is not supported (expected ${CATALOG_SCHEMA_VERSION})`);
+      }
+      return;
+    }
+    this.#write('init', () => initMeta(this.#meta, firstKey));
+  }
+
+  #write<T>(what: string, fn: () => T): T {
+    this.#assertOpen();
+    try {
+      return this.#env.transactionSync(fn) as T;
+    } catch (err) {
+      throw storeError(err, what);
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new SidxError('SIDX_ERR_STORE', 'catalog is closed');
+  }
+
+  #read<T>(what: string, fn: () => T): T {
+    this.#assertOpen();
+    try {
+      return fn();
+    } catch (err) {
+      throw storeError(err, what);
+    }
+  }
+
+  #metaU64(name: Buffer): bigint {
+    return readMetaU64(this.#meta, name);
+  }
+
+  #storedDim(): number | undefined {
+    if (this.#dim === undefined) this.#dim = readMetaU32(this.#meta, META_DIM);
+    return this.#dim;
+  }
+
+  #storedLevels(model: number): number | undefined {
+    let levels = this.#levels.get(model);
+    if (levels === undefined) {
+      levels = this.#meta.getBinary(metaLevels(model))?.[0];
+      if (levels !== undefined) this.#levels.set(model, levels);
+    }
+    return levels;
+  }
+
+  /** Writes (or with remove, deletes) the L postings of one item; `scratch` has room for sidKeyLength(L) + 8. */
+  #postingsOp(scratch: Buffer, model: number, codes: Int32Array, key: Uint8Array, remove: boolean): void {
+    const keyAt = sidKeyLength(codes.length);
+    const posting = scratch.subarray(0, keyAt + U64_BYTES);
+    posting.set(key, keyAt);
+    for (let r = 0; r < codes.length; r++) {
+      writeSidKey(posting, 0, model, r, codes);
+      if (remove) this.#postings.remove(posting);
+      else this.#postings.put(posting, EMPTY);
+    }
+  }
+
+  /**
+   * Inserts or replaces items under SID model version `model`, in one write transaction: records, id mappings,
+   * postings (a replaced item's old postings removed) and one change-log entry per item. Everything is validated
+   * before the first write, so a rejected batch writes nothing.
+   */
+  upsertBatch(model: number, items: UpsertInput[]): { seq: bigint; keys: BigInt64Array; replaced: boolean[] } {
+    this.#assertOpen();
+    const { levels, dim, idBytes } = validateUpsert(model, items);
+    let maxRecord = 0;
+    for (let i = 0; i < items.length; i++) maxRecord = Math.max(maxRecord, recordLength(levels, idBytes[i].length, dim));
+    const recordBuf = Buffer.allocUnsafe(maxRecord);
+    // lmdb-js copies keys and values during put inside a sync transaction, so scratch buffers can be reused.
+    const postingBuf = Buffer.allocUnsafe(sidKeyLength(levels) + U64_BYTES);
+    const oldPostingBuf = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
+    const changes = new ChangeWriter(this.#changes);
+    const keys = new BigInt64Array(items.length);
+    const replaced: boolean[] = new Array<boolean>(items.length).fill(false);
+
+    return this.#write('upsert', () => {
+      const storedDim = readMetaU32(this.#meta, META_DIM);
+      if (storedDim !== undefined && storedDim !== dim) {
+        throw new SidxError('SIDX_ERR_DIMENSION', `the catalog holds ${storedDim}-dimensional vectors, the batch has ${dim}`, {
+          field: 'items[0].vector',
+        });
+      }
+      const storedLevels = this.#meta.getBinary(metaLevels(model))?.[0];
+      if (storedLevels !== undefined && storedLevels !== levels) {
+        throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${model} has ${storedLevels}-level SIDs, the batch has ${levels}`, {
+          field: 'items[0].codes',
+        });
+      }
+      let nextKey = this.#metaU64(META_NEXT_KEY);
+      if (nextKey + BigInt(items.length) > MAX_INTERNAL_KEY) throw new SidxError('SIDX_ERR_STORE', 'internal keys exhausted');
+      let seq = this.#metaU64(META_LAST_SEQ);
+      if (storedDim === undefined) this.#meta.put(META_DIM, u32Value(dim));
+      if (storedLevels === undefined) this.#meta.put(metaLevels(model), Buffer.of(levels));
+
+      for (let i = 0; i < items.length; i++) {
+        const { codes, vector } = items[i];
+        let keyBuf = this.#ids.getBinary(idBytes[i]);
+        let unchangedSid = false;
+        if (keyBuf !== undefined) {
+          replaced[i] = true;
+          const old = this.#items.getBinaryFast(keyBuf);
+          if (old !== undefined) {
+            const sid = readRecordSid(old);
+            unchangedSid = sid.model === model && sid.codes.length === levels && sid.codes.every((c, l) => c === codes[l]);
+            if (!unchangedSid) this.#postingsOp(oldPostingBuf, sid.model, sid.codes, keyBuf, true);
+          }
+        } else {
+          keyBuf = u64Key(nextKey++);
+          this.#ids.put(idBytes[i], keyBuf);
+        }
+        keys[i] = readU64BE(keyBuf, 0);
+        const len = writeRecord(recordBuf, model, codes, idBytes[i], vector);
+        this.#items.put(keyBuf, recordBuf.subarray(0, len));
+        if (!unchangedSid) this.#postingsOp(postingBuf, model, codes, keyBuf, false);
+        changes.append(++seq, OP_UPSERT, keyBuf);
+      }
+      this.#meta.put(META_NEXT_KEY, u64Key(nextKey));
+      this.#meta.put(META_LAST_SEQ, u64Key(seq));
+      return { seq, keys, replaced };
+    });
+  }
+
+  /** Removes items (record, id mapping, every posting) in one write transaction; unknown ids are reported. */
+  deleteBatch(ids: string[]): { seq: bigint; removed: BigInt64Array; missing: string[] } {
+    this.#assertOpen();
+    const idBytes = validateDelete(ids);
+    const postingBuf = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
+    const changes = new ChangeWriter(this.#changes);
+    return this.#write('delete', () => {
+      let seq = this.#metaU64(META_LAST_SEQ);
+      const removed: bigint[] = [];
+      const missing: string[] = [];
+      for (let i = 0; i < ids.length; i++) {
+        const keyBuf = this.#ids.getBinary(idBytes[i]);
+        if (keyBuf === undefined) {
+          missing.push(ids[i]);
+          continue;
+        }
+        const old = this.#items.getBinaryFast(keyBuf);
+        if (old !== undefined) {
+          const sid = readRecordSid(old);
+          this.#postingsOp(postingBuf, sid.model, sid.codes, keyBuf, true);
+          this.#items.remove(keyBuf);
+        }
+        this.#ids.remove(idBytes[i]);
+        changes.append(++seq, OP_DELETE, keyBuf);
+        removed.push(readU64BE(keyBuf, 0));
+      }
+      if (removed.length > 0) this.#meta.put(META_LAST_SEQ, u64Key(seq));
+      return { seq, removed: BigInt64Array.from(removed), missing };
+    });
+  }
+
+  get(id: string): ItemRecord | undefined {
+    return this.#read('get', () => {
+      const keyBuf = this.#ids.getBinary(idBytesOf(id, 'id'));
+      return keyBuf === undefined ? undefined : this.#readItem(keyBuf);
+    });
+  }
+
+  getByKey(key: bigint): ItemRecord | undefined {
+    return this.#read('getByKey', () => {
+      assertInternalKey(key);
+      return this.#readItem(u64Key(key));
+    });
+  }
+
+  #readItem(keyBuf: Buffer): ItemRecord | undefined {
+    // getBinaryFast's buffer is valid only until the next read; readRecord copies everything out of it.
+    const value = this.#items.getBinaryFast(keyBuf);
+    return value === undefined ? undefined : readRecord(value, readU64BE(keyBuf, 0));
+  }
+
+  /** Levels of `model`'s SIDs, or undefined when the model has never been written. Throws if `given` differs. */
+  #levelsFor(model: number, given: number, exactLength: boolean): number | undefined {
+    assertModelVersion(model);
+    const levels = this.#storedLevels(model);
+    if (levels !== undefined && (exactLength ? given !== levels : given > levels)) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${model} has ${levels}-level SIDs, got ${given} codes`, { field: 'codes' });
+    }
+    return levels;
+  }
+
+  /** Internal keys of the items whose SID is exactly `codes` (ascending, at most `limit`). */
+  exact(model: number, codes: Int32Array, limit: number): BigInt64Array {
+    return this.#read('exact', () => {
+      assertCodes(codes);
+      assertLimit(limit);
+      const levels = this.#levelsFor(model, codes.length, true);
+      if (levels === undefined) return new BigInt64Array(0);
+      const prefix = encodeSidKey(model, levels - 1, codes);
+      return scanPostingKeys(this.#postings, prefix, prefix.length, limit);
+    });
+  }
+
+  /** Internal keys of the items under a SID prefix of 0..L codes, in SID order then key order. */
+  prefix(model: number, codesPrefix: Int32Array, limit: number): BigInt64Array {
+    return this.#read('prefix', () => {
+      if (!(codesPrefix instanceof Int32Array)) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'codes must be an Int32Array', { field: 'codes' });
+      if (codesPrefix.length > 0) assertCodes(codesPrefix);
+      assertLimit(limit);
+      const levels = this.#levelsFor(model, codesPrefix.length, false);
+      if (levels === undefined) return new BigInt64Array(0);
+      const prefix = encodeSidPrefix(model, levels - 1, codesPrefix, levels);
+      return scanPostingKeys(this.#postings, prefix, sidKeyLength(levels), limit);
+    });
+  }
+
+  /**
+   * Items whose SID differs from `codes` at exactly one level, via one prefix scan per level in its rotated key
+   * space. Order: last level first (the finest residual), then by code and key; at most `limit` in all.
+   */
+  hamming1(model: number, codes: Int32Array, limit: number): Neighbour[] {
+    return this.#read('hamming1', () => {
+      assertCodes(codes);
+      assertLimit(limit);
+      if (this.#levelsFor(model, codes.length, true) === undefined) return [];
+      return scanHamming1(this.#postings, model, codes, limit);
+    });
+  }
+
+  /** Change-log entries with seq > `seq`, ascending. Throws if entries after `seq` were already truncated. */
+  changesSince(seq: bigint): Iterable<Change> {
+    this.#assertOpen();
+    if (typeof seq !== 'bigint' || seq < 0n) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'seq must be a non-negative bigint', { field: 'seq' });
+    const truncated = this.#metaU64(META_TRUNCATED);
+    if (seq < truncated) {
+      throw new SidxError('SIDX_ERR_STORE', `change log is truncated up to seq ${truncated}, cannot replay from ${seq}; rebuild from items()`);
+    }
+    return iterateChanges(this.#changes, seq);
+  }
+
+  /** Removes change-log entries with seq <= uptoSeq (e.g. once a FAISS checkpoint covers them). */
+  truncateChanges(uptoSeq: bigint): void {
+    this.#assertOpen();
+    if (typeof uptoSeq !== 'bigint' || uptoSeq < 0n) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', 'uptoSeq must be a non-negative bigint', { field: 'uptoSeq' });
+    }
+    this.#write('truncateChanges', () => {
+      const last = this.#metaU64(META_LAST_SEQ);
+      const upto = uptoSeq < last ? uptoSeq : last;
+      if (upto <= this.#metaU64(META_TRUNCATED)) return;
+      removeChangesUpTo(this.#changes, upto);
+      this.#meta.put(META_TRUNCATED, u64Key(upto));
+    });
+  }
+
+  /** Every item, in internal-key order (for rebuilding FAISS); each record owns its arrays. */
+  items(): Iterable<ItemRecord> {
+    this.#assertOpen();
+    return this.#iterateItems();
+  }
+
+  *#iterateItems(): Generator<ItemRecord> {
+    for (const { key, value } of this.#items.getRange({})) yield readRecord(value, readU64BE(key, 0));
+  }
+
+  get count(): number {
+    this.#assertOpen();
+    return (this.#items.getStats() as { entryCount: number }).entryCount;
+  }
+
+  get lastSeq(): bigint {
+    this.#assertOpen();
+    return this.#metaU64(META_LAST_SEQ);
+  }
+
+  /** Vector dimension fixed by the first upsert, or undefined for an empty catalog. */
+  get dim(): number | undefined {
+    this.#assertOpen();
+    return this.#storedDim();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#env.close();
+  }
+}
