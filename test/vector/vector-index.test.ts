@@ -168,3 +168,19 @@ test('scoreSubset waits for an in-flight addAsync instead of racing it', async (
   assert.ok(Number.isNaN(scores[0]) || Math.abs(scores[0] - score('ip', row(vectors, DIM, 19999), row(vectors, DIM, 19999))) < 1e-3);
   assert.equal(index.ntotal, 20000);
 });
+
+test('scoreSubset is exact across dims that hit the SIMD blocks and the scalar tail', (t) => {
+  for (const dim of [1, 31, 32, 33, 100, 512]) {
+    for (const metric of ['ip', 'l2'] as const) {
+      const index = VectorIndex.create({ dim, metric });
+      t.after(() => index.close());
+      const vectors = randomVectors(20, dim, dim);
+      const ids = BigInt64Array.from({ length: 20 }, (_, i) => BigInt(i));
+      index.add(vectors, ids);
+      const query = randomVectors(1, dim, dim + 1);
+      const reversed = ids.slice().reverse();
+      const scores = index.scoreSubset(query, reversed);
+      reversed.forEach((id, j) => assertClose(scores[j], score(metric, query, row(vectors, dim, Number(id))), 1e-4));
+    }
+  }
+});
