@@ -121,6 +121,12 @@ class SearchWorker : public PromiseWorker {
       : PromiseWorker(env, "sidx.Index.search"), state_(std::move(state)), k_(k) {
     queries_ = GetFloat32Array(queries_value, "queries");
     rows_ = RowCount(queries_, static_cast<size_t>(state_->index->d), "queries");
+    // Bounds n * k before it sizes the output buffers FAISS writes into (an overflow would under-allocate).
+    constexpr uint64_t kMaxResults = uint64_t{1} << 32;
+    if (static_cast<uint64_t>(k_) > kMaxResults || (rows_ > 0 && static_cast<uint64_t>(k_) > kMaxResults / rows_)) {
+      throw CodedError(kErrInvalidInput, "n * k = " + std::to_string(rows_) + " * " + std::to_string(k_) +
+                                             " results is too large");
+    }
     // Outputs are allocated here, on the JS thread, and filled in place by FAISS on the pool thread.
     Napi::Float32Array distances = Napi::Float32Array::New(env, rows_ * static_cast<size_t>(k_));
     Napi::BigInt64Array labels = Napi::BigInt64Array::New(env, rows_ * static_cast<size_t>(k_));

@@ -29,6 +29,7 @@ test('C++ validates lengths and types even without the TS layer', async (t) => {
   assert.throws(() => index.scoreSubset(new Float32Array(3), new BigInt64Array(1)), nativeError('SIDX_ERR_DIMENSION'));
   await assert.rejects(index.search(new Float32Array(4), 0), nativeError('SIDX_ERR_INVALID_INPUT'));
   await assert.rejects(index.search(new Float32Array(5), 1), nativeError('SIDX_ERR_DIMENSION'));
+  await assert.rejects(index.search(new Float32Array(4 * 3), 2 ** 52), nativeError('SIDX_ERR_INVALID_INPUT'));
   await assert.rejects(index.addAsync(new Float32Array(8), new BigInt64Array(3)), nativeError('SIDX_ERR_INVALID_INPUT'));
   await assert.rejects(index.train(new Float32Array(3)), nativeError('SIDX_ERR_DIMENSION'));
   await assert.rejects(binding.kmeans(new Float32Array(8), 4, 3), nativeError('SIDX_ERR_INVALID_INPUT'));
