@@ -44,6 +44,16 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    collisions: Type.Object(
+      {
+        strategy: Type.Union([Type.Literal('none'), Type.Literal('cap')], {
+          default: 'none',
+          description: 'cap = FORGE: at most `cap` items per full SID; overflow moves to the nearest free last-level code',
+        }),
+        cap: Int(1, 1_000_000, 5, 'Items per full SID under the cap strategy'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     limits: Type.Object(
       {
         maxBatch: Int(1, 1_000_000, 1000, 'Most embeddings or items in one request'),

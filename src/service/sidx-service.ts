@@ -12,6 +12,7 @@ import type { Config } from '../config.ts';
 import { SidxError } from '../errors.ts';
 import { Catalog } from '../store/catalog.ts';
 import { ControlPlane, MIGRATIONS_DIR } from '../store/control-plane.ts';
+import { resolveCollisions } from '../sid/collisions.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { EncoderPool } from '../tokenizer/encoder-pool.ts';
 import { gatherCandidates } from './candidates.ts';
@@ -94,6 +95,9 @@ export class SidxService {
   }
 
   async retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
+    if (q.rerank && !q.embedding) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', 'rerank needs an embedding', { field: 'rerank' });
+    }
     const t0 = performance.now();
     const L = this.model.levels;
     let querySids = q.sids ?? [];
@@ -106,10 +110,7 @@ export class SidxService {
     const t1 = performance.now();
     const set = gatherCandidates(this.#p.catalog, this.model.version, querySids, q.expand, q.k, q.maxCandidates, ranking);
     const t2 = performance.now();
-    const rerank = (q.rerank ?? q.embedding !== undefined) && q.embedding !== undefined;
-    if (q.rerank && !q.embedding) {
-      throw new SidxError('SIDX_ERR_INVALID_INPUT', 'rerank needs an embedding', { field: 'rerank' });
-    }
+    const rerank = q.rerank ?? q.embedding !== undefined;
     let order = Array.from(set.keys.keys());
     let scores: Float32Array | undefined;
     if (rerank && set.keys.length > 0) {
@@ -145,7 +146,8 @@ export class SidxService {
     const enc = await this.#p.pool.encode(flat, items.length);
     return this.#lock.run(async () => {
       this.#assertOpen();
-      const batch = items.map((it, i) => ({ id: it.id, vector: flat.subarray(i * dim, (i + 1) * dim), codes: enc.codes.subarray(i * L, (i + 1) * L) }));
+      const codes = this.#applyCollisionPolicy(enc, items.length);
+      const batch = items.map((it, i) => ({ id: it.id, vector: flat.subarray(i * dim, (i + 1) * dim), codes: codes.subarray(i * L, (i + 1) * L) }));
       const res = this.#p.catalog.upsertBatch(this.model.version, batch);
       this.#p.vectors.applyUpsert(res.keys, flat, res.replaced);
       await this.#maybeCheckpoint();
@@ -186,6 +188,25 @@ export class SidxService {
       await p.catalog.close();
       p.control.close();
     });
+  }
+
+  /**
+   * Under the `cap` policy an item whose SID already holds `cap` items moves to its nearest free last-level
+   * alternative. Runs under the write lock: occupancy is what is committed. An item being replaced still
+   * counts at its old SID.
+   */
+  #applyCollisionPolicy(enc: { codes: Int32Array; topCodes: Int32Array; topDistances: Float32Array }, n: number): Int32Array {
+    const policy = this.#p.config.collisions;
+    if (policy.strategy === 'none') return enc.codes;
+    const { levels, version } = this.model;
+    const catalog = this.#p.catalog;
+    const cap = policy.cap;
+    const result = resolveCollisions(
+      { kind: 'cap', cap },
+      { codes: enc.codes, topCodes: enc.topCodes, topDistances: enc.topDistances, n, levels, topM: enc.topCodes.length / (n * levels) },
+      { count: (sid) => catalog.exact(version, sid, cap + 1).length },
+    );
+    return result.codes;
   }
 
   async #maybeCheckpoint(): Promise<void> {

@@ -43,9 +43,17 @@ export class VectorState {
     const loaded = await loadCheckpoint(dir, dim, metric, log);
     if (loaded) {
       const state = new VectorState(dir, catalog, loaded.index, loaded.seq);
-      const replayed = state.#catchUp(loaded.seq);
-      log.info(`vector index: checkpoint at seq ${loaded.seq} loaded (${loaded.index.ntotal} vectors), ${replayed} changes replayed`);
-      return state;
+      try {
+        const replayed = state.#catchUp(loaded.seq);
+        if (state.index.ntotal === catalog.count) {
+          log.info(`vector index: checkpoint at seq ${loaded.seq} loaded (${loaded.index.ntotal} vectors), ${replayed} changes replayed`);
+          return state;
+        }
+        log.warn(`vector index: ${state.index.ntotal} vectors after catch-up, the catalog holds ${catalog.count}: rebuilding`);
+      } catch (err) {
+        log.warn(`vector index: cannot catch up from seq ${loaded.seq} (${(err as Error).message}): rebuilding`);
+      }
+      state.close();
     }
     const index = VectorIndex.create({ dim, metric });
     const state = new VectorState(dir, catalog, index, 0n);

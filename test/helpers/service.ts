@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { loadConfig, type Config } from '../../src/config.ts';
+import { loadConfig, type Config, type ConfigOverrides } from '../../src/config.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { buildResidualEncoder } from '../../src/numeric/residual-encoder.ts';
 import { SidxService } from '../../src/service/sidx-service.ts';
@@ -50,8 +50,13 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-export async function startService(dataDir: string, modelDir: string, limits: Partial<Config['limits']> = {}): Promise<RunningService> {
-  const config = loadConfig({ storage: { dataDir }, model: { dir: modelDir }, limits }, {});
+export async function startService(
+  dataDir: string,
+  modelDir: string,
+  limits: Partial<Config['limits']> = {},
+  overrides: ConfigOverrides = {},
+): Promise<RunningService> {
+  const config = loadConfig({ ...overrides, storage: { dataDir }, model: { dir: modelDir }, limits }, {});
   const service = await SidxService.open(config, silentLog);
   const app = await buildApp({ service, config });
   return {
