@@ -70,7 +70,7 @@ test('retrieve by embedding returns k items sorted by score, scores equal a brut
   const queries = randomMatrix(20, DIM, 99);
   for (let q = 0; q < 20; q++) {
     const query = queries.subarray(q * DIM, (q + 1) * DIM);
-    const { status, body } = await post('/v1/retrieve', { embedding: Array.from(query), k: 10, expand: 'hamming1' });
+    const { status, body } = await post('/v1/retrieve', { embedding: Array.from(query), k: 10, expand: 'hamming1', maxCandidates: N });
     assert.equal(status, 200, JSON.stringify(body));
     assert.equal(body.items.length, Math.min(10, body.candidates.total));
     for (let i = 0; i < body.items.length; i++) {
