@@ -37,7 +37,7 @@ const silent = { info: () => {}, warn: () => {} };
 const bundle = await loadBundle(modelDir);
 const dim = bundle.manifest.inputDim;
 const shared = resolve('../shared/data/scientific/text_emb.npy');
-const centres = existsSync(shared) && dim === 512 ? readNpy(shared).data : undefined;
+const centres = existsSync(shared) && dim === 512 ? (await readNpy(shared)).data : undefined;
 console.error(`generating ${N} items + ${Q} queries (${dim}-d, centres: ${centres ? 'scientific text embeddings' : 'random'})`);
 const items = clusteredEmbeddings({ n: N, dim, seed: 1, centres, noise: 0.6 });
 const queries = clusteredEmbeddings({ n: Q, dim, seed: 2, centres, noise: 0.6 });
