@@ -3,12 +3,18 @@ import { isSidxError } from '../errors.ts';
 import { UsageError } from './args.ts';
 import { serveCommand } from './serve.ts';
 import { openapiCommand } from './openapi.ts';
+import { trainCommand } from './train.ts';
+import { encodeCommand } from './encode.ts';
+import { metricsCommand } from './metrics.ts';
 
 type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { run: Command; summary: string }> = {
   serve: { run: serveCommand, summary: 'start the HTTP API' },
   openapi: { run: openapiCommand, summary: 'write the OpenAPI document generated from the route schemas' },
+  train: { run: trainCommand, summary: 'train a tokenizer (RQ-KMeans) on an embedding file and write a model bundle' },
+  encode: { run: encodeCommand, summary: 'write the item -> SID table of an embedding file (CSV or JSONL)' },
+  metrics: { run: metricsCommand, summary: 'SID quality metrics of model bundles and SID files, side by side' },
 };
 
 function usage(): string {

@@ -1,0 +1,98 @@
+/**
+ * Export of a trained RQ-KMeans model as a model bundle (`model.json` + `encoder.onnx`, see DESIGN.md and
+ * src/tokenizer/bundle.ts), and the way back: the codebooks stored in an rqkmeans `encoder.onnx`.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import onnxProto from 'onnx-proto';
+import { SidxError } from '../errors.ts';
+import { buildResidualEncoder } from '../numeric/residual-encoder.ts';
+import { writeBundle, type ModelBundle, type ModelManifest, type TrainingInfo } from '../tokenizer/bundle.ts';
+import type { RqKmeansModel } from './rqkmeans.ts';
+
+export const DEFAULT_TOP_M = 8;
+export const ENCODER_OPSET = 17;
+
+export interface ExportOptions {
+  dir: string;
+  id: string;
+  model: RqKmeansModel;
+  /** Top-M codes per level reported by the encoder (default 8, clipped to the smallest codebook). */
+  topM?: number;
+  training: TrainingInfo;
+  metrics?: Record<string, unknown>;
+  /** Retrieval metric recorded in the manifest (default 'ip'). */
+  metric?: 'ip' | 'l2';
+}
+
+/** The manifest of an rqkmeans bundle (latentDim = inputDim: the codebooks live in the input space). */
+export function rqkmeansManifest(opts: Omit<ExportOptions, 'dir'>): ModelManifest {
+  const { model } = opts;
+  const manifest: ModelManifest = {
+    id: opts.id,
+    method: 'rqkmeans',
+    inputDim: model.dim,
+    normalize: model.normalize,
+    levels: model.codebookSizes.length,
+    codebookSizes: [...model.codebookSizes],
+    latentDim: model.dim,
+    metric: opts.metric ?? 'ip',
+    topM: Math.min(opts.topM ?? DEFAULT_TOP_M, ...model.codebookSizes),
+    opset: ENCODER_OPSET,
+    training: opts.training,
+  };
+  if (opts.metrics !== undefined) manifest.metrics = opts.metrics;
+  return manifest;
+}
+
+/** Builds encoder.onnx from the codebooks and writes the bundle into `opts.dir`. */
+export async function exportRqKmeansBundle(opts: ExportOptions): Promise<ModelBundle> {
+  const manifest = rqkmeansManifest(opts);
+  const encoder = buildResidualEncoder({
+    codebooks: opts.model.codebooks,
+    dim: opts.model.dim,
+    normalize: opts.model.normalize,
+    topM: manifest.topM,
+    opset: ENCODER_OPSET,
+    metadata: { 'sidx.model_id': opts.id, 'sidx.method': 'rqkmeans' },
+  });
+  return writeBundle(opts.dir, manifest, encoder);
+}
+
+/** sha256 (lowercase hex) of a file, streamed. */
+export async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * The codebooks of an rqkmeans bundle, read back from the `codebook_<l>` initializers of its encoder.onnx
+ * (written by buildResidualEncoder). Used to reconstruct embeddings from SIDs, e.g. for `sidx metrics`.
+ */
+export async function readRqKmeansModel(bundle: ModelBundle): Promise<RqKmeansModel> {
+  const { manifest, encoderPath } = bundle;
+  const fail = (msg: string) => new SidxError('SIDX_ERR_MODEL_BUNDLE', `${encoderPath}: ${msg}`, { field: 'encoder.onnx' });
+  if (manifest.method !== 'rqkmeans') throw fail(`method is "${manifest.method}"; only rqkmeans codebooks can be read`);
+  let model: ReturnType<typeof onnxProto.onnx.ModelProto.decode>;
+  try {
+    model = onnxProto.onnx.ModelProto.decode(await readFile(encoderPath));
+  } catch (err) {
+    throw fail(`is not a readable ONNX model (${(err as Error).message})`);
+  }
+  const byName = new Map((model.graph?.initializer ?? []).map((t) => [t.name, t]));
+  const dim = manifest.inputDim;
+  const codebooks = manifest.codebookSizes.map((k, l) => {
+    const tensor = byName.get(`codebook_${l}`);
+    if (tensor === undefined) throw fail(`has no initializer codebook_${l}`);
+    const raw = tensor.rawData;
+    if (tensor.dataType !== 1 || raw === undefined || raw === null || raw.length !== k * dim * 4) {
+      throw fail(`codebook_${l} is not a float32 [${k}, ${dim}] tensor stored as raw data`);
+    }
+    const out = new Float32Array(k * dim);
+    new Uint8Array(out.buffer).set(raw); // copy: raw may be unaligned inside the file buffer
+    return out;
+  });
+  return { dim, normalize: manifest.normalize, codebookSizes: [...manifest.codebookSizes], codebooks };
+}
