@@ -1,0 +1,123 @@
+/**
+ * Inference graphs of a trained RQ-VAE / VQ-VAE, with the parameters stored as initializers (opset 17):
+ *
+ * encoder.onnx: the model-bundle contract of src/numeric/residual-encoder.ts, computed in the latent space:
+ *   input `embedding` float32 [N, D] -> (x / max(||x||, 1e-12) when normalize = 'l2') -> encoder MLP -> z [N, H]
+ *   per level, with r = z first:  dist = ||r||^2 - 2 r C_l^T + ||C_l||^2  (one Gemm with the stored squared norms
+ *   as bias, + ReduceSumSquare(r)); TopK(M, smallest, sorted); code = first of the top M; r -= C_l[code]
+ *   outputs `codes` int64 [N, L], `top_codes` int64 [N, L, M], `top_distances` float32 [N, L, M] (squared L2 in the
+ *   latent space, clamped at 0, ascending). Codes are argmin (no Sinkhorn at inference).
+ * decoder.onnx: input `codes` int64 [N, L] -> sum of the codewords -> decoder MLP -> `embedding` float32 [N, D]
+ *   (the reconstruction, in the normalised space when normalize = 'l2'), for FORGE's Embedding HitRate.
+ * latent graph (training only): `embedding` -> `latent` [N, H], the encoder MLP alone.
+ *
+ * The trainer computes its inference-mode codes with exactly the encoder built here, so the exported bundle
+ * reproduces them. Never run the encoder on N = 0 rows (ORT 1.30 CPU TopK crashes the process).
+ */
+import { appendMlpForward, type DenseLayer } from '../numeric/dense-graph.ts';
+import { GraphBuilder, attr } from '../numeric/onnx-builder.ts';
+import {
+  ENCODER_INPUT, ENCODER_OUTPUTS, effectiveTopM, rowSquaredNorms,
+} from '../numeric/residual-encoder.ts';
+import { paramView, type ParamLayout, type RqVaeShape } from './rqvae-model.ts';
+
+export const DECODER_INPUT = 'codes';
+export const DECODER_OUTPUT = 'embedding';
+export const LATENT_OUTPUT = 'latent';
+export const EXPORT_OPSET = 17;
+
+export interface TrainedModel {
+  shape: RqVaeShape;
+  layout: ParamLayout;
+  /** The flat parameter array (see rqvae-model.ts). */
+  params: Float32Array;
+  normalize: 'l2' | 'none';
+}
+
+function addParams(g: GraphBuilder, model: TrainedModel, layers: readonly DenseLayer[]): void {
+  for (const layer of layers) {
+    for (const name of [layer.weight, layer.bias]) {
+      const spec = model.layout.byName.get(name)!;
+      g.initializer(name, paramView(model.params, spec).slice(), spec.dims);
+    }
+  }
+}
+
+function appendInput(g: GraphBuilder, model: TrainedModel): string {
+  const x = g.input(ENCODER_INPUT, 'float32', ['N', model.shape.inputDim]);
+  if (model.normalize !== 'l2') return x;
+  const ss = g.op('ReduceSumSquare', [x], { axes: [1], keepdims: 1 });
+  return g.op('Div', [x, g.op('Max', [g.op('Sqrt', [ss]), g.float32([1e-12], [])])]);
+}
+
+/** encoder.onnx (see module doc). */
+export function buildVaeEncoder(model: TrainedModel, topM: number, metadata: Record<string, string> = {}): Uint8Array {
+  const { shape, layout } = model;
+  const sizes = shape.codebookSizes;
+  const levels = sizes.length;
+  const m = effectiveTopM(topM, sizes);
+  const h = shape.latentDim;
+  const g = new GraphBuilder('rqvae_encoder');
+  addParams(g, model, layout.encoder);
+  let r = appendMlpForward(g, appendInput(g, model), layout.encoder).output;
+
+  const k = g.int64([m]);
+  const axis1 = g.int64([1]);
+  const first = { starts: g.int64([0]), ends: g.int64([1]) };
+  const zero = g.float32([0], []);
+  const codeCols: string[] = [];
+  const topCodeCols: string[] = [];
+  const topDistCols: string[] = [];
+  for (let l = 0; l < levels; l++) {
+    const book = paramView(model.params, layout.byName.get(layout.codebooks[l]!)!).slice();
+    const c = g.initializer(layout.codebooks[l]!, book, [sizes[l]!, h]);
+    const cNorm = g.initializer(`${layout.codebooks[l]}_sqnorm`, rowSquaredNorms(book, sizes[l]!, h), [sizes[l]!]);
+    const rNorm = g.op('ReduceSumSquare', [r], { axes: [1], keepdims: 1 });
+    const cross = g.op('Gemm', [r, c, cNorm], { transB: 1, alpha: attr.float(-2), beta: attr.float(1) });
+    const dist = g.op('Add', [cross, rNorm]);
+    const [topDist, topIdx] = g.node('TopK', [dist, k], 2, { axis: 1, largest: 0, sorted: 1 }) as [string, string];
+    const code = g.op('Slice', [topIdx, first.starts, first.ends, axis1]);
+    codeCols.push(code);
+    topCodeCols.push(g.op('Unsqueeze', [topIdx, axis1]));
+    topDistCols.push(g.op('Unsqueeze', [g.op('Max', [topDist, zero]), axis1]));
+    if (l + 1 < levels) r = g.op('Sub', [r, g.op('Gather', [c, g.op('Squeeze', [code, axis1])], { axis: 0 })]);
+  }
+  const concat = (cols: string[]) => (cols.length === 1 ? cols[0]! : g.op('Concat', cols, { axis: 1 }));
+  g.output(concat(codeCols), 'int64', ['N', levels], ENCODER_OUTPUTS.codes);
+  g.output(concat(topCodeCols), 'int64', ['N', levels, m], ENCODER_OUTPUTS.topCodes);
+  g.output(concat(topDistCols), 'float32', ['N', levels, m], ENCODER_OUTPUTS.topDistances);
+  return g.serialize({
+    opset: EXPORT_OPSET,
+    docString: `RQ-VAE encoder: ${shape.inputDim}-${shape.hidden.join('-')}-${h}, ${levels} levels x [${sizes.join(', ')}], `
+      + `normalize ${model.normalize}`,
+    metadata,
+  });
+}
+
+/** decoder.onnx (see module doc). */
+export function buildVaeDecoder(model: TrainedModel, metadata: Record<string, string> = {}): Uint8Array {
+  const { shape, layout } = model;
+  const levels = shape.codebookSizes.length;
+  const g = new GraphBuilder('rqvae_decoder');
+  const codes = g.input(DECODER_INPUT, 'int64', ['N', levels]);
+  let s = '';
+  for (let l = 0; l < levels; l++) {
+    const spec = layout.byName.get(layout.codebooks[l]!)!;
+    const c = g.initializer(spec.name, paramView(model.params, spec).slice(), spec.dims);
+    const column = g.op('Gather', [codes, g.int64([l], [])], { axis: 1 }); // [N]
+    const q = g.op('Gather', [c, column], { axis: 0 });
+    s = s === '' ? q : g.op('Add', [s, q]);
+  }
+  addParams(g, model, layout.decoder);
+  g.output(appendMlpForward(g, s, layout.decoder).output, 'float32', ['N', shape.inputDim], DECODER_OUTPUT);
+  return g.serialize({ opset: EXPORT_OPSET, docString: 'RQ-VAE decoder: SID codes -> reconstructed embedding', metadata });
+}
+
+/** The encoder MLP alone: `embedding` -> `latent` (the trainer initialises codebooks on it). */
+export function buildLatentGraph(model: TrainedModel): Uint8Array {
+  const g = new GraphBuilder('rqvae_latent');
+  addParams(g, model, model.layout.encoder);
+  const z = appendMlpForward(g, appendInput(g, model), model.layout.encoder).output;
+  g.output(z, 'float32', ['N', model.shape.latentDim], LATENT_OUTPUT);
+  return g.serialize({ opset: EXPORT_OPSET });
+}

@@ -1,0 +1,48 @@
+/**
+ * Export of a trained RQ-VAE / VQ-VAE as a model bundle: model.json (method rqvae | vqvae, latentDim = the
+ * encoder's output width), encoder.onnx (same contract as RQ-KMeans: codes + top-M codes and latent-space
+ * distances per level) and decoder.onnx (SID codes -> reconstructed embedding). See rqvae-export-graphs.ts.
+ */
+import { writeBundle, type ModelBundle, type ModelManifest, type TrainingInfo } from '../tokenizer/bundle.ts';
+import { DEFAULT_TOP_M } from './export.ts';
+import { buildVaeDecoder, buildVaeEncoder, EXPORT_OPSET, type TrainedModel } from './rqvae-export-graphs.ts';
+
+export interface VaeExportOptions {
+  dir: string;
+  id: string;
+  method: 'rqvae' | 'vqvae';
+  model: TrainedModel;
+  /** Top-M codes per level reported by the encoder (default 8, clipped to the smallest codebook). */
+  topM?: number;
+  training: TrainingInfo;
+  metrics?: Record<string, unknown>;
+  metric?: 'ip' | 'l2';
+}
+
+export function vaeManifest(opts: Omit<VaeExportOptions, 'dir'>): ModelManifest {
+  const { shape, normalize } = opts.model;
+  const manifest: ModelManifest = {
+    id: opts.id,
+    method: opts.method,
+    inputDim: shape.inputDim,
+    normalize,
+    levels: shape.codebookSizes.length,
+    codebookSizes: [...shape.codebookSizes],
+    latentDim: shape.latentDim,
+    metric: opts.metric ?? 'ip',
+    topM: Math.min(opts.topM ?? DEFAULT_TOP_M, ...shape.codebookSizes),
+    opset: EXPORT_OPSET,
+    training: opts.training,
+  };
+  if (opts.metrics !== undefined) manifest.metrics = opts.metrics;
+  return manifest;
+}
+
+/** Builds encoder.onnx and decoder.onnx from the trained parameters and writes the bundle into `opts.dir`. */
+export async function exportVaeBundle(opts: VaeExportOptions): Promise<ModelBundle> {
+  const manifest = vaeManifest(opts);
+  const metadata = { 'sidx.model_id': opts.id, 'sidx.method': opts.method };
+  const encoder = buildVaeEncoder(opts.model, manifest.topM, metadata);
+  const decoder = buildVaeDecoder(opts.model, metadata);
+  return writeBundle(opts.dir, manifest, encoder, decoder);
+}

@@ -1,0 +1,160 @@
+/**
+ * Options of the RQ-VAE / VQ-VAE trainer, their defaults and their validation.
+ *
+ * Defaults follow FORGE's al_sid recipe (configs/rqvae_i2v.yml) for rqvae: MLP 512-256-256-64, batch 2048,
+ * AdamW lr 2e-3 -> 1e-7 with 40/150 of the epochs as warm-up, weight decay 1e-4, Sinkhorn assignment in training
+ * (eps 10, 5 rounds), FORGE's per-level commitment, gradient-trained codebooks. The vqvae defaults are the classic
+ * VQ-VAE: one codebook of 4096, argmin assignment, beta = 0.25, EMA codebooks (decay 0.99) with dead-code restart.
+ * Every choice is overridable.
+ */
+import { SidxError } from '../errors.ts';
+import type { Assignment, CodebookUpdate, CommitmentForm } from './rqvae-graphs.ts';
+import type { RqVaeShape } from './rqvae-model.ts';
+
+export type VaeMethod = 'rqvae' | 'vqvae';
+export type Normalize = 'l2' | 'none';
+
+export interface RqVaeOptions {
+  method: VaeMethod;
+  /** K per level (vqvae: exactly one). */
+  codebookSizes: number[];
+  hidden?: number[];
+  latentDim?: number;
+  normalize?: Normalize;
+  epochs?: number;
+  batchSize?: number;
+  seed?: number;
+  lr?: number;
+  minLr?: number;
+  warmupEpochs?: number;
+  weightDecay?: number;
+  assignment?: Assignment;
+  sinkhornEpsilon?: number;
+  sinkhornIterations?: number;
+  commitment?: CommitmentForm;
+  beta?: number;
+  commitWeight?: number;
+  codebookUpdate?: CodebookUpdate;
+  emaDecay?: number;
+  /** Replace codes whose EMA usage count falls below `deadThreshold` by random batch latents. */
+  restartDead?: boolean;
+  deadThreshold?: number;
+  /** Codebook initialisation: RQ-KMeans on the initial encoder's latents, or FORGE's uniform init. */
+  init?: 'rqkmeans' | 'random';
+  /** Rows for the k-means initialisation (default: all). */
+  initSample?: number;
+  initIterations?: number;
+  /** ORT intra-op threads (default: ORT's choice, all cores). */
+  threads?: number;
+  /** Evaluate (inference codes on all rows, SID metrics) every N epochs and after the last; 0 = last only. */
+  evalEvery?: number;
+  /** Checkpoint file written after every epoch. */
+  checkpoint?: string;
+  /** Checkpoint file to resume from. */
+  resume?: string;
+}
+
+export type ResolvedOptions = Required<Omit<RqVaeOptions, 'checkpoint' | 'resume' | 'initSample' | 'threads'>>
+  & Pick<RqVaeOptions, 'checkpoint' | 'resume' | 'initSample' | 'threads'>;
+
+export const FORGE_HIDDEN = [256, 256];
+export const FORGE_LATENT_DIM = 64;
+export const DEFAULT_EPOCHS = 150;
+
+function invalid(message: string, field: string): SidxError {
+  return new SidxError('SIDX_ERR_INVALID_INPUT', message, { field });
+}
+
+export function resolveOptions(o: RqVaeOptions): ResolvedOptions {
+  const vq = o.method === 'vqvae';
+  const epochs = o.epochs ?? DEFAULT_EPOCHS;
+  const r: ResolvedOptions = {
+    method: o.method,
+    codebookSizes: [...o.codebookSizes],
+    hidden: [...(o.hidden ?? FORGE_HIDDEN)],
+    latentDim: o.latentDim ?? FORGE_LATENT_DIM,
+    normalize: o.normalize ?? 'none',
+    epochs,
+    batchSize: o.batchSize ?? 2048,
+    seed: o.seed ?? 0,
+    lr: o.lr ?? 2e-3,
+    minLr: o.minLr ?? 1e-7,
+    warmupEpochs: o.warmupEpochs ?? Math.round((epochs * 40) / 150),
+    weightDecay: o.weightDecay ?? 1e-4,
+    assignment: o.assignment ?? (vq ? 'argmin' : 'sinkhorn'),
+    sinkhornEpsilon: o.sinkhornEpsilon ?? 10,
+    sinkhornIterations: o.sinkhornIterations ?? 5,
+    commitment: o.commitment ?? (vq ? 'classic' : 'forge'),
+    beta: o.beta ?? 0.25,
+    commitWeight: o.commitWeight ?? 1,
+    codebookUpdate: o.codebookUpdate ?? (vq ? 'ema' : 'gradient'),
+    emaDecay: o.emaDecay ?? 0.99,
+    restartDead: o.restartDead ?? vq,
+    deadThreshold: o.deadThreshold ?? 1,
+    init: o.init ?? 'rqkmeans',
+    initIterations: o.initIterations ?? 25,
+    evalEvery: o.evalEvery ?? 1,
+    ...(o.initSample === undefined ? {} : { initSample: o.initSample }),
+    ...(o.threads === undefined ? {} : { threads: o.threads }),
+    ...(o.checkpoint === undefined ? {} : { checkpoint: o.checkpoint }),
+    ...(o.resume === undefined ? {} : { resume: o.resume }),
+  };
+  check(r);
+  return r;
+}
+
+function check(r: ResolvedOptions): void {
+  const posInt = (v: number, field: string, max = 2 ** 31 - 1) => {
+    if (!Number.isInteger(v) || v < 1 || v > max) throw invalid(`${field} must be an integer in 1..${max}, got ${v}`, field);
+  };
+  const nonNegInt = (v: number, field: string) => {
+    if (!Number.isInteger(v) || v < 0) throw invalid(`${field} must be a non-negative integer, got ${v}`, field);
+  };
+  const positive = (v: number, field: string) => {
+    if (!(v > 0) || !Number.isFinite(v)) throw invalid(`${field} must be a positive number, got ${v}`, field);
+  };
+  const nonNeg = (v: number, field: string) => {
+    if (!(v >= 0) || !Number.isFinite(v)) throw invalid(`${field} must be a non-negative number, got ${v}`, field);
+  };
+  if (r.method !== 'rqvae' && r.method !== 'vqvae') throw invalid(`method must be rqvae or vqvae, got ${String(r.method)}`, 'method');
+  if (r.codebookSizes.length < 1 || r.codebookSizes.length > 64) throw invalid('codebookSizes must list 1..64 levels', 'codebookSizes');
+  if (r.method === 'vqvae' && r.codebookSizes.length !== 1) throw invalid('vqvae has exactly one codebook', 'codebookSizes');
+  r.codebookSizes.forEach((k, l) => posInt(k, `codebookSizes[${l}]`, 65536));
+  r.hidden.forEach((h, i) => posInt(h, `hidden[${i}]`, 65536));
+  posInt(r.latentDim, 'latentDim', 65536);
+  if (r.normalize !== 'l2' && r.normalize !== 'none') throw invalid(`normalize must be l2 or none, got ${String(r.normalize)}`, 'normalize');
+  posInt(r.epochs, 'epochs', 1_000_000);
+  posInt(r.batchSize, 'batchSize');
+  nonNegInt(r.seed, 'seed');
+  if (r.seed > 2 ** 31 - 65) throw invalid(`seed must be at most ${2 ** 31 - 65}`, 'seed');
+  positive(r.lr, 'lr');
+  nonNeg(r.minLr, 'minLr');
+  if (r.minLr > r.lr) throw invalid(`minLr (${r.minLr}) exceeds lr (${r.lr})`, 'minLr');
+  nonNegInt(r.warmupEpochs, 'warmupEpochs');
+  if (r.warmupEpochs > r.epochs) throw invalid(`warmupEpochs (${r.warmupEpochs}) exceeds epochs (${r.epochs})`, 'warmupEpochs');
+  nonNeg(r.weightDecay, 'weightDecay');
+  if (r.assignment !== 'sinkhorn' && r.assignment !== 'argmin') throw invalid(`assignment must be sinkhorn or argmin, got ${String(r.assignment)}`, 'assignment');
+  positive(r.sinkhornEpsilon, 'sinkhornEpsilon');
+  posInt(r.sinkhornIterations, 'sinkhornIterations', 1000);
+  if (r.commitment !== 'forge' && r.commitment !== 'classic') throw invalid(`commitment must be forge or classic, got ${String(r.commitment)}`, 'commitment');
+  nonNeg(r.beta, 'beta');
+  nonNeg(r.commitWeight, 'commitWeight');
+  if (r.codebookUpdate !== 'gradient' && r.codebookUpdate !== 'ema') throw invalid(`codebookUpdate must be gradient or ema, got ${String(r.codebookUpdate)}`, 'codebookUpdate');
+  if (!(r.emaDecay > 0 && r.emaDecay < 1)) throw invalid(`emaDecay must be in (0, 1), got ${r.emaDecay}`, 'emaDecay');
+  nonNeg(r.deadThreshold, 'deadThreshold');
+  if (r.init !== 'rqkmeans' && r.init !== 'random') throw invalid(`init must be rqkmeans or random, got ${String(r.init)}`, 'init');
+  if (r.initSample !== undefined) posInt(r.initSample, 'initSample');
+  posInt(r.initIterations, 'initIterations', 10_000);
+  if (r.threads !== undefined) posInt(r.threads, 'threads', 1024);
+  nonNegInt(r.evalEvery, 'evalEvery');
+}
+
+export function shapeOf(r: ResolvedOptions, inputDim: number): RqVaeShape {
+  return { inputDim, hidden: r.hidden, latentDim: r.latentDim, codebookSizes: r.codebookSizes };
+}
+
+/** The options that define the trained function; a checkpoint resumes only under the same ones. */
+export function modelDefiningOptions(r: ResolvedOptions): Record<string, unknown> {
+  const { method, codebookSizes, hidden, latentDim, normalize, assignment, commitment, codebookUpdate } = r;
+  return { method, codebookSizes, hidden, latentDim, normalize, assignment, commitment, codebookUpdate };
+}

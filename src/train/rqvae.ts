@@ -1,0 +1,231 @@
+/**
+ * The RQ-VAE / VQ-VAE trainer (FORGE recipe; see rqvae-options.ts for the defaults and rqvae-graphs.ts for the
+ * step graph). Forward and backward run as one ONNX Runtime graph per step; AdamW, the EMA codebooks and
+ * dead-code restarts run on the flat Float32Array of parameters (O(parameters) per step).
+ *
+ * - Codebook init (`init: 'rqkmeans'`): RQ-KMeans (src/train/rqkmeans.ts, FAISS) on the latents of the seeded
+ *   initial encoder; its codebooks become the model's.
+ * - Epoch: the rows in a seeded permutation of (seed, epoch), cut into floor(n / batch) full batches (the
+ *   remainder is left out of that epoch, like drop_last; every row is reached across epochs); with contrastive
+ *   pairs, pair batches are interleaved evenly with the reconstruction batches.
+ * - Learning rate per step from the fractional epoch (schedule.ts). Assignment in training is the configured one
+ *   (FORGE: Sinkhorn); evaluation and the exported encoder use argmin.
+ * - Evaluation every `evalEvery` epochs and after the last: inference-mode codes of all rows from the very encoder
+ *   graph the bundle gets (so the exported encoder reproduces them), and SID quality metrics.
+ * - Checkpoint after every epoch (parameters, optimiser moments and step counts, codebook EMA state, epoch);
+ *   `resume` continues from the epoch after the saved one. Permutations and restart draws depend only on the seed,
+ *   the epoch and the step, so a resumed run continues the same sequence.
+ */
+import { SidxError } from '../errors.ts';
+import { paramLayout, paramView, initParams, seededRandom } from './rqvae-model.ts';
+import { buildStepGraph } from './rqvae-graphs.ts';
+import { resolveOptions, shapeOf, type RqVaeOptions, type ResolvedOptions } from './rqvae-options.ts';
+import { AdamW } from './optimizer.ts';
+import { learningRate } from './schedule.ts';
+import { CodebookState } from './codebook-ema.ts';
+import { createSession, decodeAll, encodeAll } from './rqvae-runtime.ts';
+import { sidQualityMetrics, type SidMetrics } from './metrics.ts';
+import { l2NormalizeRows } from './rqkmeans.ts';
+import { initialiseCodebooks, loadTrainingState, saveTrainingState, type TrainingState } from './rqvae-state.ts';
+import type { TrainedModel } from './rqvae-export-graphs.ts';
+import { ContrastiveStep, type PairSet } from './rqvae-contrastive.ts';
+import ort from 'onnxruntime-node';
+
+export interface EpochSummary {
+  epoch: number;
+  /** Seconds of training steps alone (the benchmark figure), and of the whole epoch with evaluation. */
+  trainSeconds: number;
+  seconds: number;
+  steps: number;
+  recon: number;
+  commit: number;
+  /** Mean InfoNCE loss of the pair steps (contrastive only). */
+  contrastive?: number;
+  /** Codes restarted in the epoch, per level. */
+  restarts: number[];
+  /** Share of each level's codes that training batches used in the epoch. */
+  trainUtilisation: number[];
+  /** Inference-mode SID metrics of all rows, when evaluated. */
+  metrics?: SidMetrics;
+}
+
+export type RqVaeProgress =
+  | { kind: 'init'; message: string }
+  | { kind: 'step'; epoch: number; epochs: number; step: number; steps: number; lr: number; recon: number; commit: number }
+  | ({ kind: 'epoch'; epochs: number } & EpochSummary)
+  | { kind: 'checkpoint'; epoch: number; path: string };
+
+export interface TrainRqVaeOptions extends RqVaeOptions {
+  /** Co-occurring item pairs for FORGE's contrastive loss (row indices into the data). */
+  pairs?: PairSet;
+  onProgress?: (event: RqVaeProgress) => void;
+}
+
+export interface RqVaeResult {
+  model: TrainedModel;
+  options: ResolvedOptions;
+  n: number;
+  /** The rows trained on (L2-normalised when normalize = 'l2'). */
+  inputs: Float32Array;
+  /** Inference-mode codes, n x L. */
+  codes: Int32Array;
+  /** Decoder output for `codes`, n x inputDim. */
+  reconstructions: Float32Array;
+  metrics: SidMetrics;
+  history: EpochSummary[];
+  /** First epoch trained in this run (> 0 after resume). */
+  startEpoch: number;
+}
+
+/** A seeded permutation of 0..n-1 for (seed, epoch). */
+export function epochPermutation(n: number, seed: number, epoch: number): Int32Array {
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  const rand = seededRandom(Math.imul(seed + 1, 0x2545f491) ^ Math.imul(epoch + 1, 0x9e3779b1));
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  return order;
+}
+
+function gatherRows(src: Float32Array, dim: number, rows: Int32Array, start: number, count: number, dst: Float32Array): void {
+  for (let i = 0; i < count; i++) {
+    const r = rows[start + i]!;
+    dst.set(src.subarray(r * dim, (r + 1) * dim), i * dim);
+  }
+}
+
+export async function trainRqVae(data: Float32Array, dim: number, options: TrainRqVaeOptions): Promise<RqVaeResult> {
+  const o = resolveOptions(options);
+  const n = data.length / dim;
+  if (!Number.isInteger(n) || n < 1) {
+    throw new SidxError('SIDX_ERR_INVALID_INPUT', `need at least one row of ${dim} values, got ${data.length} values`, { field: 'data' });
+  }
+  const report = options.onProgress ?? (() => {});
+  const inputs = o.normalize === 'l2' ? l2NormalizeRows(data, dim) : data;
+  const shape = shapeOf(o, dim);
+  const layout = paramLayout(shape);
+  const params = initParams(layout, o.seed);
+  const model: TrainedModel = { shape, layout, params, normalize: o.normalize };
+  const optimizer = new AdamW(params, layout.specs, { weightDecay: o.weightDecay });
+  const states = shape.codebookSizes.map((k) => new CodebookState(k, shape.latentDim, {
+    decay: o.emaDecay, ema: o.codebookUpdate === 'ema', restart: o.restartDead, threshold: o.deadThreshold,
+  }));
+  const batch = Math.min(o.batchSize, n);
+  const state: TrainingState = { model, options: o, optimizer, codebooks: states, epoch: 0 };
+  if (o.resume !== undefined) {
+    await loadTrainingState(o.resume, state);
+    report({ kind: 'init', message: `resumed from ${o.resume} after epoch ${state.epoch}` });
+  } else {
+    report({ kind: 'init', message: o.init === 'rqkmeans' ? 'initialising codebooks: RQ-KMeans on the initial latents' : 'random codebooks' });
+    await initialiseCodebooks(state, inputs, batch);
+  }
+
+  const graph = buildStepGraph({
+    shape, assignment: o.assignment, sinkhornIterations: o.sinkhornIterations, commitment: o.commitment,
+    codebookUpdate: o.codebookUpdate, levelInputs: o.restartDead,
+  });
+  const session = await createSession(graph.bytes, o.threads);
+  const pairStep = options.pairs !== undefined && options.pairs.count > 0
+    ? await ContrastiveStep.create(state, options.pairs, inputs, batch)
+    : null;
+  const xBuf = new Float32Array(batch * dim);
+  const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', xBuf, [batch, dim]) };
+  for (const name of graph.inputs) {
+    const spec = layout.byName.get(name);
+    if (spec !== undefined) feeds[name] = new ort.Tensor('float32', paramView(params, spec), spec.dims);
+  }
+  const scalar = (v: number) => new ort.Tensor('float32', Float32Array.of(v), []);
+  feeds.commit_weight = scalar(o.commitWeight);
+  if (graph.inputs.includes('beta')) feeds.beta = scalar(o.beta);
+  if (graph.inputs.includes('sinkhorn_eps')) feeds.sinkhorn_eps = scalar(o.sinkhornEpsilon);
+  const segmentIndex = new Map(layout.specs.map((s, i) => [s.name, i]));
+  const reconSteps = Math.max(1, Math.floor(n / batch));
+  const pairSteps = pairStep?.stepsPerEpoch ?? 0;
+  const steps = reconSteps + pairSteps;
+  const history: EpochSummary[] = [];
+  const startEpoch = state.epoch;
+  let codes: Int32Array | null = null;
+
+  try {
+    for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+      const started = performance.now();
+      let trainMs = 0;
+      const perm = epochPermutation(n, o.seed, epoch);
+      const used = shape.codebookSizes.map((k) => new Uint8Array(k));
+      const restarts = shape.codebookSizes.map(() => 0);
+      let recon = 0;
+      let commit = 0;
+      let contrastive = 0;
+      let r = 0;
+      for (let step = 0; step < steps; step++) {
+        const t0 = performance.now();
+        const lr = learningRate(o, epoch + step / steps);
+        // Bresenham interleave: pair step p runs when the pair share of steps done so far falls behind.
+        const isPair = pairStep !== null && Math.floor(((step + 1) * pairSteps) / steps) > Math.floor((step * pairSteps) / steps);
+        if (isPair) {
+          contrastive += await pairStep.run(epoch, step - r, lr);
+        } else {
+          gatherRows(inputs, dim, perm, r * batch, batch, xBuf);
+          const out = await session.run(feeds);
+          for (const name of graph.trained) {
+            optimizer.stepSegment(segmentIndex.get(name)!, out[`grad_${name}`]!.data as Float32Array, lr);
+          }
+          const batchCodes = out.codes!.data as BigInt64Array;
+          const levels = shape.codebookSizes.length;
+          for (let l = 0; l < levels; l++) {
+            const spec = layout.byName.get(layout.codebooks[l]!)!;
+            const restarted = states[l]!.update({
+              codes: batchCodes, levels, level: l, batch,
+              levelInput: out[`level_input_${l}`]?.data as Float32Array | undefined,
+              sums: out[`ema_sums_${l}`]?.data as Float32Array | undefined,
+            }, paramView(params, spec), Math.imul(o.seed + 7, 0x2c1b3c6d) ^ (epoch * steps + step) ^ (l << 24));
+            restarts[l]! += restarted.length;
+            if (restarted.length > 0 && o.codebookUpdate === 'gradient') {
+              optimizer.resetRows(segmentIndex.get(spec.name)!, restarted, shape.latentDim);
+            }
+            for (let i = 0; i < batch; i++) used[l]![Number(batchCodes[i * levels + l])] = 1;
+          }
+          const stepRecon = (out.loss_recon!.data as Float32Array)[0]!;
+          const stepCommit = (out.loss_commit!.data as Float32Array)[0]!;
+          if (!Number.isFinite(stepRecon) || !Number.isFinite(stepCommit)) {
+            throw new SidxError('SIDX_ERR_INTERNAL', `training diverged at epoch ${epoch + 1}, step ${step + 1}: loss is not finite (lower --lr)`);
+          }
+          recon += stepRecon;
+          commit += stepCommit;
+          r++;
+          report({ kind: 'step', epoch, epochs: o.epochs, step, steps, lr, recon: stepRecon, commit: stepCommit });
+        }
+        trainMs += performance.now() - t0;
+      }
+      state.epoch = epoch + 1;
+      const last = epoch + 1 === o.epochs;
+      const summary: EpochSummary = {
+        epoch, trainSeconds: trainMs / 1000, seconds: 0, steps, recon: recon / r, commit: commit / r, restarts,
+        trainUtilisation: used.map((u) => u.reduce((s, v) => s + v, 0) / u.length),
+      };
+      if (pairSteps > 0) summary.contrastive = contrastive / pairSteps;
+      if (last || (o.evalEvery > 0 && (epoch + 1) % o.evalEvery === 0)) {
+        codes = await encodeAll(model, inputs, o.threads);
+        summary.metrics = sidQualityMetrics(codes, n, shape.codebookSizes);
+      }
+      summary.seconds = (performance.now() - started) / 1000;
+      history.push(summary);
+      report({ kind: 'epoch', epochs: o.epochs, ...summary });
+      if (o.checkpoint !== undefined) {
+        await saveTrainingState(o.checkpoint, state);
+        report({ kind: 'checkpoint', epoch, path: o.checkpoint });
+      }
+    }
+  } finally {
+    await session.release();
+    await pairStep?.close();
+  }
+  codes ??= await encodeAll(model, inputs, o.threads);
+  const reconstructions = await decodeAll(model, codes, o.threads);
+  const metrics = sidQualityMetrics(codes, n, shape.codebookSizes, { inputs, reconstructions, dim });
+  return { model, options: o, n, inputs, codes, reconstructions, metrics, history, startEpoch };
+}
