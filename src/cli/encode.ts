@@ -142,6 +142,7 @@ export async function encodeCommand(argv: string[]): Promise<number> {
   const streamed = embeddingFormatOf(values.input!) === 'algr-csv' && values['id-file'] === undefined;
   // Without streaming, read (and validate) the input before the output file is created.
   const whole = streamed ? null : await readEmbeddings(values.input!, { dim, idFile: values['id-file'], array: values.array });
+  if (whole !== null && whole.n === 0) throw inputError(values.input!, 'has no rows to encode');
 
   const progress = new ProgressLine({ prefix: 'sidx encode' });
   const started = performance.now();

@@ -7,6 +7,7 @@ import { after, before, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 
 import { main } from '../../src/cli/main.ts';
+import { ProgressLine } from '../../src/cli/progress.ts';
 import { writeNpy } from '../../src/io/npy.ts';
 import { loadBundle } from '../../src/tokenizer/bundle.ts';
 import { repoRoot, tempDir } from '../helpers/paths.ts';
@@ -135,4 +136,25 @@ test('bin/sidx.js exits with the code main returns', async () => {
     { cwd: repoRoot }).then(() => ({ code: 0, stderr: '' }), (err: { code: number; stderr: string }) => err);
   assert.equal(result.code, 1);
   assert.match(result.stderr, /sidx train: .*nope\.npy/);
+});
+
+test('the progress line redraws in place on a TTY and writes one line per update otherwise', () => {
+  const written: string[] = [];
+  let now = 0;
+  const stream = { write: (s: string) => written.push(s) };
+  const tty = new ProgressLine({ stream, tty: true, prefix: 'job', minIntervalMs: 100, now: () => now });
+  tty.update('a');
+  now = 50;
+  tty.update('b'); // throttled
+  now = 200;
+  tty.update('c');
+  tty.log('note');
+  tty.done();
+  assert.deepEqual(written, ['\r\x1b[2Kjob: a', '\r\x1b[2Kjob: c', '\r\x1b[2K', 'job: note\n', '\r\x1b[2Kjob: c', '\r\x1b[2Kjob: c', '\n']);
+  written.length = 0;
+  const lines = new ProgressLine({ stream, tty: false, prefix: 'job' });
+  lines.update('a');
+  lines.update('b');
+  lines.done('end');
+  assert.deepEqual(written, ['job: a\n', 'job: b\n', 'job: end\n']);
 });
