@@ -75,7 +75,7 @@ export interface RqKmeansResult extends RqKmeansModel {
   n: number;
   /** n x levels codes (argmin at every level), row-major. */
   codes: Int32Array;
-  /** The rows the codebooks were fitted to (normalised when normalize = 'l2'): n x dim. */
+  /** The rows the codebooks were fitted to: n x dim, a normalised copy when normalize = 'l2', else `data` itself. */
   inputs: Float32Array;
   /** inputs minus the final residual: the sum of each row's codewords, n x dim. */
   reconstructions: Float32Array;
@@ -214,7 +214,7 @@ export async function trainRqKmeans(data: Float32Array, dim: number, opts: RqKme
   const report = opts.onProgress ?? (() => {});
   const threads = getVectorThreads();
 
-  const inputs = normalize === 'l2' ? l2NormalizeRows(data, dim) : data.slice();
+  const inputs = normalize === 'l2' ? l2NormalizeRows(data, dim) : data; // never written to
   const residual = inputs.slice();
   const sampleRows = sampleRowIndices(n, Math.min(opts.sample ?? n, n), seed);
   const codes = new Int32Array(n * levelCount);
