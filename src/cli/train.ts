@@ -10,6 +10,7 @@ import {
 import { setVectorThreads } from '../vector/vector-index.ts';
 import { intFlag, parseFlags, UsageError } from './args.ts';
 import { formatSeconds, ProgressLine } from './progress.ts';
+import { trainVaeCommand, vaeMethodOf } from './train-vae.ts';
 
 export const trainUsage = `Usage: sidx train --method rqkmeans --input FILE --levels L --codebook-size K|K1,K2,.. --out DIR
                   [--sample N] [--iters N] [--seed S] [--normalize l2|none] [--top-m M] [--id ID]
@@ -18,7 +19,7 @@ export const trainUsage = `Usage: sidx train --method rqkmeans --input FILE --le
 
 Trains residual k-means (RQ-KMeans) level by level with FAISS and writes DIR/model.json + DIR/encoder.onnx.
 
-  --method           rqkmeans (rqvae and vqvae are not implemented yet)
+  --method           rqkmeans; rqvae and vqvae take their own flags (sidx train --method rqvae --help)
   --input            embeddings: .npy, .npz (FORGE 'embeds' or --array NAME), AL-GR .csv / .csv.gz
   --levels           number of levels (optional when --codebook-size lists one size per level)
   --codebook-size    codes per level: one size for every level, or a comma-separated list
@@ -97,6 +98,7 @@ function progressText(event: RqKmeansProgress, firstObjective: number): string |
 }
 
 export async function trainCommand(argv: string[]): Promise<number> {
+  if (vaeMethodOf(argv) !== null) return trainVaeCommand(argv);
   const { values } = parseFlags(argv, {
     method: { type: 'string' }, input: { type: 'string' }, levels: { type: 'string' },
     'codebook-size': { type: 'string' }, out: { type: 'string' }, sample: { type: 'string' },
@@ -110,9 +112,6 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const method = values.method ?? 'rqkmeans';
-  if (method === 'rqvae' || method === 'vqvae') {
-    throw new UsageError(`--method ${method} is not implemented yet (only rqkmeans is; RQ-VAE and VQ-VAE come in a later release)`);
-  }
   if (!METHODS.includes(method)) throw new UsageError(`unknown --method ${JSON.stringify(method)}; use rqkmeans\n\n${trainUsage}`);
   if (values.input === undefined) throw new UsageError(`--input is required\n\n${trainUsage}`);
   if (values.out === undefined) throw new UsageError(`--out is required\n\n${trainUsage}`);

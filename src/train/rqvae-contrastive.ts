@@ -1,7 +1,20 @@
-/** Placeholder: FORGE's contrastive step (implemented below in a later change). */
+/**
+ * Runs FORGE's contrastive step (rqvae-contrastive-graph.ts) inside the trainer: pair batches of min(batch, pairs)
+ * pairs, drawn in a seeded permutation per epoch (full batches only, like FORGE's drop_last loader), each
+ * followed by an AdamW step over every parameter that got a gradient (the logit scales only ever get one here).
+ * Codebook EMA state and dead-code restarts are updated by reconstruction steps only.
+ */
+import ort from 'onnxruntime-node';
+import { SidxError } from '../errors.ts';
+import { buildContrastiveGraph } from './rqvae-contrastive-graph.ts';
+import { paramView, seededRandom } from './rqvae-model.ts';
+import { createSession } from './rqvae-runtime.ts';
 import type { TrainingState } from './rqvae-state.ts';
+import { l2NormalizeRows } from './rqkmeans.ts';
 
 export interface PairSet {
+  /** The vectors the pairs point into (rows of `dim` floats; same dim as the training input). */
+  vectors: Float32Array;
   /** Row indices of the first and second item of each pair. */
   a: Int32Array;
   b: Int32Array;
@@ -9,12 +22,109 @@ export interface PairSet {
 }
 
 export class ContrastiveStep {
-  readonly stepsPerEpoch = 0;
-  static async create(_state: TrainingState, _pairs: PairSet, _inputs: Float32Array, _batch: number): Promise<ContrastiveStep> {
-    throw new Error('contrastive training is not implemented yet');
+  readonly stepsPerEpoch: number;
+  readonly batch: number;
+  #state: TrainingState;
+  #pairs: PairSet;
+  #vectors: Float32Array;
+  #session: ort.InferenceSession;
+  #trained: string[];
+  #feeds: Record<string, ort.Tensor>;
+  #xa: Float32Array;
+  #xb: Float32Array;
+  #order: Int32Array | null = null;
+  #orderEpoch = -1;
+
+  private constructor(state: TrainingState, pairs: PairSet, vectors: Float32Array, batch: number,
+    session: ort.InferenceSession, inputs: string[], trained: string[]) {
+    const { model, options: o } = state;
+    const dim = model.shape.inputDim;
+    this.#state = state;
+    this.#pairs = pairs;
+    this.#vectors = vectors;
+    this.#session = session;
+    this.#trained = trained;
+    this.batch = batch;
+    this.stepsPerEpoch = Math.max(1, Math.floor(pairs.count / batch));
+    this.#xa = new Float32Array(batch * dim);
+    this.#xb = new Float32Array(batch * dim);
+    const feeds: Record<string, ort.Tensor> = {
+      xa: new ort.Tensor('float32', this.#xa, [batch, dim]),
+      xb: new ort.Tensor('float32', this.#xb, [batch, dim]),
+      commit_weight: new ort.Tensor('float32', Float32Array.of(o.commitWeight), []),
+    };
+    if (inputs.includes('beta')) feeds.beta = new ort.Tensor('float32', Float32Array.of(o.beta), []);
+    if (inputs.includes('sinkhorn_eps')) feeds.sinkhorn_eps = new ort.Tensor('float32', Float32Array.of(o.sinkhornEpsilon), []);
+    for (const name of inputs) {
+      const spec = model.layout.byName.get(name);
+      if (spec !== undefined) feeds[name] = new ort.Tensor('float32', paramView(model.params, spec), spec.dims);
+    }
+    this.#feeds = feeds;
   }
-  async run(_epoch: number, _index: number, _lr: number): Promise<number> {
-    return 0;
+
+  /** `maxBatch`: the reconstruction batch size; pair batches use the same, capped at the number of pairs. */
+  static async create(state: TrainingState, pairs: PairSet, maxBatch: number): Promise<ContrastiveStep> {
+    const { model, options: o } = state;
+    const dim = model.shape.inputDim;
+    const rows = pairs.vectors.length / dim;
+    if (!Number.isInteger(rows) || pairs.a.length !== pairs.count || pairs.b.length !== pairs.count || pairs.count < 1) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', `pairs must hold ${dim}-d vectors and ${pairs.count} index pairs`, { field: 'pairs' });
+    }
+    for (let i = 0; i < pairs.count; i++) {
+      if (!(pairs.a[i]! >= 0 && pairs.a[i]! < rows && pairs.b[i]! >= 0 && pairs.b[i]! < rows)) {
+        throw new SidxError('SIDX_ERR_INVALID_INPUT', `pair ${i} points outside the ${rows} rows`, { field: `pairs[${i}]` });
+      }
+    }
+    const vectors = o.normalize === 'l2' ? l2NormalizeRows(pairs.vectors, dim) : pairs.vectors;
+    const graph = buildContrastiveGraph({
+      shape: model.shape, assignment: o.assignment, sinkhornIterations: o.sinkhornIterations, commitment: o.commitment,
+      codebookUpdate: o.codebookUpdate,
+    });
+    const session = await createSession(graph.bytes, o.threads);
+    return new ContrastiveStep(state, pairs, vectors, Math.min(maxBatch, pairs.count), session, graph.inputs, graph.trained);
   }
-  async close(): Promise<void> {}
+
+  /** Runs pair batch `index` of `epoch` and steps the optimiser at `lr`; returns the contrastive loss. */
+  async run(epoch: number, index: number, lr: number): Promise<number> {
+    const { model, options: o, optimizer } = this.#state;
+    const dim = model.shape.inputDim;
+    if (this.#orderEpoch !== epoch) {
+      this.#order = pairPermutation(this.#pairs.count, o.seed, epoch);
+      this.#orderEpoch = epoch;
+    }
+    const order = this.#order!;
+    for (let i = 0; i < this.batch; i++) {
+      const pair = order[index * this.batch + i]!;
+      const ra = this.#pairs.a[pair]!;
+      const rb = this.#pairs.b[pair]!;
+      this.#xa.set(this.#vectors.subarray(ra * dim, (ra + 1) * dim), i * dim);
+      this.#xb.set(this.#vectors.subarray(rb * dim, (rb + 1) * dim), i * dim);
+    }
+    const out = await this.#session.run(this.#feeds);
+    const loss = (out.loss_contrastive!.data as Float32Array)[0]!;
+    if (!Number.isFinite(loss)) {
+      throw new SidxError('SIDX_ERR_INTERNAL', `contrastive training diverged at epoch ${epoch + 1}: loss is not finite (lower --lr)`);
+    }
+    const specs = model.layout.specs;
+    for (const name of this.#trained) {
+      optimizer.stepSegment(specs.findIndex((s) => s.name === name), out[`grad_${name}`]!.data as Float32Array, lr);
+    }
+    return loss;
+  }
+
+  async close(): Promise<void> {
+    await this.#session.release();
+  }
+}
+
+function pairPermutation(n: number, seed: number, epoch: number): Int32Array {
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  const rand = seededRandom(Math.imul(seed + 3, 0x68e31da4) ^ Math.imul(epoch + 1, 0x1b873593));
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  return order;
 }

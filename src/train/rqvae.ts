@@ -130,7 +130,7 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
   });
   const session = await createSession(graph.bytes, o.threads);
   const pairStep = options.pairs !== undefined && options.pairs.count > 0
-    ? await ContrastiveStep.create(state, options.pairs, inputs, batch)
+    ? await ContrastiveStep.create(state, options.pairs, batch)
     : null;
   const xBuf = new Float32Array(batch * dim);
   const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', xBuf, [batch, dim]) };
@@ -167,7 +167,7 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
         // Bresenham interleave: pair step p runs when the pair share of steps done so far falls behind.
         const isPair = pairStep !== null && Math.floor(((step + 1) * pairSteps) / steps) > Math.floor((step * pairSteps) / steps);
         if (isPair) {
-          contrastive += await pairStep.run(epoch, step - r, lr);
+          contrastive += await pairStep!.run(epoch, step - r, lr);
         } else {
           gatherRows(inputs, dim, perm, r * batch, batch, xBuf);
           const out = await session.run(feeds);

@@ -95,7 +95,7 @@ test('usage errors exit 2 with a message that says what is wrong', async (t) => 
   const out = join(tmp.dir, 'never');
   const cases: [string[], RegExp][] = [
     [[...base(out), '--levels', '2', '--codebook-size', '8', '--bogus'], /Unknown option '--bogus'/],
-    [[...base(out), '--levels', '2', '--codebook-size', '8', '--method', 'rqvae'], /--method rqvae is not implemented yet/],
+    [[...base(out), '--levels', '2', '--codebook-size', '8', '--method', 'rqvae', '--assignment', 'greedy'], /--assignment must be one of sinkhorn, argmin/],
     [[...base(out), '--levels', '2', '--codebook-size', '8', '--method', 'pq'], /unknown --method "pq"/],
     [[...base(out), '--codebook-size', '8'], /--levels is required/],
     [[...base(out), '--levels', '2'], /--codebook-size is required/],

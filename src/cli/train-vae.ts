@@ -1,0 +1,223 @@
+/** `sidx train --method rqvae|vqvae`: trains an RQ-VAE / VQ-VAE on ONNX Runtime and writes the model bundle. */
+import { basename, resolve } from 'node:path';
+import { readEmbeddings } from '../io/embeddings.ts';
+import { fileSha256, DEFAULT_TOP_M } from '../train/export.ts';
+import { formatMetricsTable } from '../train/metrics.ts';
+import { trainRqVae, type EpochSummary, type RqVaeProgress } from '../train/rqvae.ts';
+import { exportVaeBundle } from '../train/rqvae-export.ts';
+import { DEFAULT_EPOCHS, FORGE_HIDDEN, FORGE_LATENT_DIM, type RqVaeOptions, type VaeMethod } from '../train/rqvae-options.ts';
+import { loadPairs } from '../train/pairs.ts';
+import { setVectorThreads } from '../vector/vector-index.ts';
+import { intFlag, parseFlags, UsageError } from './args.ts';
+import { formatSeconds, ProgressLine } from './progress.ts';
+import { parseCodebookSizes, shellQuote } from './train.ts';
+
+export const trainVaeUsage = `Usage: sidx train --method rqvae|vqvae --input FILE --out DIR [--levels L] [--codebook-size K|K1,K2,..]
+                  [--epochs E] [--batch-size B] [--seed S] [--normalize l2|none] [--hidden 256,256] [--latent-dim 64]
+                  [--lr LR] [--min-lr LR] [--warmup-epochs W] [--weight-decay WD]
+                  [--assignment sinkhorn|argmin] [--sinkhorn-eps E] [--sinkhorn-iters T]
+                  [--commitment forge|classic] [--beta B] [--commit-weight W]
+                  [--codebook-update gradient|ema] [--ema-decay D] [--dead-restart on|off] [--dead-threshold T]
+                  [--init rqkmeans|random] [--init-sample N] [--init-iters N]
+                  [--pairs FILE [--pair-ids FILE]] [--checkpoint FILE|none] [--resume FILE]
+                  [--eval-every N] [--top-m M] [--id ID] [--threads N] [--array NAME]
+
+Trains an RQ-VAE (FORGE recipe) or a VQ-VAE with forward and backward passes as ONNX graphs on ONNX Runtime and
+writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = FORGE al_sid for 512-d input):
+
+  --levels / --codebook-size  rqvae: 3 x 256 unless given (FORGE: 3 x 8192); vqvae: one codebook, default 4096
+  --epochs           default ${DEFAULT_EPOCHS}; --batch-size default 2048 (capped at the row count)
+  --hidden           encoder hidden widths, decoder mirrored (default ${FORGE_HIDDEN.join(',')}); --latent-dim ${FORGE_LATENT_DIM}
+  --lr / --min-lr    AdamW peak and final learning rate (2e-3 / 1e-7), linear warm-up for --warmup-epochs
+                     (default 40/150 of the epochs), then cosine; --weight-decay 1e-4 on matrices
+  --assignment       training assignment: sinkhorn (rqvae default; FORGE, eps 10, 5 rounds) or argmin (vqvae);
+                     inference (the exported encoder) is always argmin
+  --commitment       forge: 1/L sum_l 0.5 mse(z, sg s_l) + 0.5 mse(sg z, s_l) (rqvae default);
+                     classic: sum_l mse(sg r_l, q_l) + beta mse(r_l, sg q_l), beta 0.25 (vqvae default)
+  --codebook-update  gradient (rqvae default) or ema with decay --ema-decay 0.99 (vqvae default)
+  --dead-restart     replace codes whose usage EMA < --dead-threshold (1) by random batch latents
+                     (default: on for vqvae, off for rqvae)
+  --init             rqkmeans: codebooks from RQ-KMeans on the initial encoder's latents (default); random
+  --pairs            co-occurring items for FORGE's contrastive loss: a FORGE contrastive .npz ('pairs' of item
+                     ids, mapped to input rows by --pair-ids or the input's ids) or a JSON sequence file
+                     ({user: [row, ...]}, consecutive items become pairs)
+  --checkpoint       written after every epoch (default DIR.checkpoint; none = off); --resume continues from one
+  --eval-every       inference codes + SID metrics every N epochs (default 1; 0 = after the last only)
+  --threads          ONNX Runtime / FAISS threads (default: all cores)`;
+
+const VAE_METHODS: readonly string[] = ['rqvae', 'vqvae'];
+
+/**
+ * The --method of an argv if it is rqvae or vqvae, else null (lets `sidx train` dispatch before parsing). The last
+ * --method wins, as in node:util parseArgs.
+ */
+export function vaeMethodOf(argv: readonly string[]): VaeMethod | null {
+  let method: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') break;
+    if (a === '--method') method = argv[++i];
+    else if (a.startsWith('--method=')) method = a.slice('--method='.length);
+  }
+  return method !== undefined && VAE_METHODS.includes(method) ? (method as VaeMethod) : null;
+}
+
+function num(value: string | undefined, name: string, check: (v: number) => boolean, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const v = Number(value);
+  if (value.trim() === '' || !Number.isFinite(v) || !check(v)) throw new UsageError(`--${name} must be ${what}, got ${JSON.stringify(value)}`);
+  return v;
+}
+
+function choice<T extends string>(value: string | undefined, name: string, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as T;
+}
+
+function epochLine(e: EpochSummary & { epochs: number }): string {
+  const parts = [`epoch ${e.epoch + 1}/${e.epochs}: recon ${e.recon.toPrecision(4)}, commit ${e.commit.toPrecision(4)}`];
+  if (e.contrastive !== undefined) parts.push(`contrastive ${e.contrastive.toPrecision(4)}`);
+  if (e.metrics !== undefined) {
+    parts.push(`utilisation ${e.metrics.perLevel.map((l) => `${(100 * l.utilisation).toFixed(1)}%`).join('/')}`,
+      `collisions ${(100 * e.metrics.collisionRate).toFixed(2)}%`);
+  } else {
+    parts.push(`batch utilisation ${e.trainUtilisation.map((u) => `${(100 * u).toFixed(1)}%`).join('/')}`);
+  }
+  const restarts = e.restarts.reduce((s, r) => s + r, 0);
+  if (restarts > 0) parts.push(`restarts ${e.restarts.join('/')}`);
+  parts.push(`${formatSeconds(e.trainSeconds)} train (${formatSeconds(e.seconds)} total)`);
+  return parts.join(', ');
+}
+
+export async function trainVaeCommand(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    method: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, levels: { type: 'string' },
+    'codebook-size': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
+    seed: { type: 'string' }, normalize: { type: 'string' }, hidden: { type: 'string' }, 'latent-dim': { type: 'string' },
+    lr: { type: 'string' }, 'min-lr': { type: 'string' }, 'warmup-epochs': { type: 'string' },
+    'weight-decay': { type: 'string' }, assignment: { type: 'string' }, 'sinkhorn-eps': { type: 'string' },
+    'sinkhorn-iters': { type: 'string' }, commitment: { type: 'string' }, beta: { type: 'string' },
+    'commit-weight': { type: 'string' }, 'codebook-update': { type: 'string' }, 'ema-decay': { type: 'string' },
+    'dead-restart': { type: 'string' }, 'dead-threshold': { type: 'string' }, init: { type: 'string' },
+    'init-sample': { type: 'string' }, 'init-iters': { type: 'string' }, pairs: { type: 'string' },
+    'pair-ids': { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'string' },
+    'eval-every': { type: 'string' }, 'top-m': { type: 'string' }, id: { type: 'string' }, threads: { type: 'string' },
+    array: { type: 'string' },
+  }, trainVaeUsage);
+  if (values.help) {
+    console.log(trainVaeUsage);
+    return 0;
+  }
+  const method = values.method as VaeMethod;
+  if (values.input === undefined) throw new UsageError(`--input is required\n\n${trainVaeUsage}`);
+  if (values.out === undefined) throw new UsageError(`--out is required\n\n${trainVaeUsage}`);
+  const levels = intFlag(values.levels, 'levels');
+  let codebookSizes: number[];
+  if (method === 'vqvae') {
+    if (levels !== undefined && levels !== 1) throw new UsageError('--method vqvae has exactly one level');
+    codebookSizes = parseCodebookSizes(values['codebook-size'] ?? '4096', 1);
+  } else {
+    codebookSizes = parseCodebookSizes(values['codebook-size'] ?? '256', levels ?? (values['codebook-size'] === undefined ? 3 : undefined));
+  }
+  const posInt = (v: string | undefined, name: string) => num(v, name, (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
+  const nonNegInt = (v: string | undefined, name: string) => num(v, name, (x) => Number.isInteger(x) && x >= 0, 'a non-negative integer');
+  const positive = (v: string | undefined, name: string) => num(v, name, (x) => x > 0, 'a positive number');
+  const nonNeg = (v: string | undefined, name: string) => num(v, name, (x) => x >= 0, 'a non-negative number');
+  const hidden = values.hidden === undefined ? undefined : values.hidden === '' ? [] : values.hidden.split(',').map((h) => {
+    const v = Number(h);
+    if (!Number.isInteger(v) || v < 1) throw new UsageError(`--hidden: ${JSON.stringify(h)} is not a positive integer`);
+    return v;
+  });
+  const deadRestart = choice(values['dead-restart'], 'dead-restart', ['on', 'off'] as const);
+  const id = values.id ?? basename(resolve(values.out));
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id)) {
+    throw new UsageError(`model id ${JSON.stringify(id)} must be letters, digits, . _ - (at most 128); pass --id`);
+  }
+  const topM = posInt(values['top-m'], 'top-m') ?? DEFAULT_TOP_M;
+  if (topM > Math.min(...codebookSizes)) throw new UsageError(`--top-m ${topM} exceeds the smallest codebook size ${Math.min(...codebookSizes)}`);
+  const threads = posInt(values.threads, 'threads');
+  if (threads !== undefined) setVectorThreads(threads);
+  const checkpoint = values.checkpoint === 'none' ? undefined : values.checkpoint ?? `${resolve(values.out)}.checkpoint`;
+  const seed = nonNegInt(values.seed, 'seed') ?? 0;
+
+  const options: RqVaeOptions = {
+    method, codebookSizes, seed,
+    ...(hidden === undefined ? {} : { hidden }),
+    latentDim: posInt(values['latent-dim'], 'latent-dim'),
+    normalize: choice(values.normalize, 'normalize', ['l2', 'none'] as const),
+    epochs: posInt(values.epochs, 'epochs'),
+    batchSize: posInt(values['batch-size'], 'batch-size'),
+    lr: positive(values.lr, 'lr'),
+    minLr: nonNeg(values['min-lr'], 'min-lr'),
+    warmupEpochs: nonNegInt(values['warmup-epochs'], 'warmup-epochs'),
+    weightDecay: nonNeg(values['weight-decay'], 'weight-decay'),
+    assignment: choice(values.assignment, 'assignment', ['sinkhorn', 'argmin'] as const),
+    sinkhornEpsilon: positive(values['sinkhorn-eps'], 'sinkhorn-eps'),
+    sinkhornIterations: posInt(values['sinkhorn-iters'], 'sinkhorn-iters'),
+    commitment: choice(values.commitment, 'commitment', ['forge', 'classic'] as const),
+    beta: nonNeg(values.beta, 'beta'),
+    commitWeight: nonNeg(values['commit-weight'], 'commit-weight'),
+    codebookUpdate: choice(values['codebook-update'], 'codebook-update', ['gradient', 'ema'] as const),
+    emaDecay: num(values['ema-decay'], 'ema-decay', (x) => x > 0 && x < 1, 'in (0, 1)'),
+    restartDead: deadRestart === undefined ? undefined : deadRestart === 'on',
+    deadThreshold: nonNeg(values['dead-threshold'], 'dead-threshold'),
+    init: choice(values.init, 'init', ['rqkmeans', 'random'] as const),
+    initSample: posInt(values['init-sample'], 'init-sample'),
+    initIterations: posInt(values['init-iters'], 'init-iters'),
+    threads,
+    evalEvery: nonNegInt(values['eval-every'], 'eval-every'),
+    checkpoint,
+    resume: values.resume,
+  };
+  for (const key of Object.keys(options) as (keyof RqVaeOptions)[]) if (options[key] === undefined) delete options[key];
+
+  const progress = new ProgressLine({ prefix: 'sidx train' });
+  const started = performance.now();
+  const input = await readEmbeddings(values.input, { array: values.array });
+  const dataDigest = await fileSha256(values.input);
+  progress.log(`read ${input.n} x ${input.dim} from ${values.input}${input.skipped ? ` (${input.skipped} bad rows skipped)` : ''}`);
+  const pairs = values.pairs === undefined ? undefined : await loadPairs(values.pairs, input, values['pair-ids']);
+  if (pairs !== undefined) progress.log(`contrastive: ${pairs.count} pairs from ${values.pairs}`);
+  else if (values['pair-ids'] !== undefined) throw new UsageError('--pair-ids needs --pairs');
+
+  const history: EpochSummary[] = [];
+  const result = await trainRqVae(input.vectors, input.dim, {
+    ...options,
+    ...(pairs === undefined ? {} : { pairs }),
+    onProgress: (e: RqVaeProgress) => {
+      if (e.kind === 'init') progress.log(e.message);
+      else if (e.kind === 'step') {
+        // In a log (no TTY) every tenth of an epoch, so long runs do not write a line per step.
+        if (!progress.tty && (e.step + 1) % Math.max(1, Math.ceil(e.steps / 10)) !== 0) return;
+        progress.update(`epoch ${e.epoch + 1}/${e.epochs} step ${e.step + 1}/${e.steps}: recon ${e.recon.toPrecision(4)}, `
+          + `commit ${e.commit.toPrecision(4)}, lr ${e.lr.toExponential(2)}`);
+      } else if (e.kind === 'epoch') {
+        history.push(e);
+        progress.log(epochLine(e));
+      }
+    },
+  });
+  progress.done();
+  const trainSeconds = (performance.now() - started) / 1000;
+  const o = result.options;
+  const bundle = await exportVaeBundle({
+    dir: values.out, id, method, model: result.model, topM, metrics: { ...result.metrics },
+    training: {
+      source: values.input, command: `sidx train ${shellQuote(argv)}`, seed, dataDigest, rows: result.n,
+      epochs: o.epochs, batchSize: Math.min(o.batchSize, result.n), hidden: o.hidden, latentDim: o.latentDim,
+      lr: o.lr, minLr: o.minLr, warmupEpochs: o.warmupEpochs, weightDecay: o.weightDecay,
+      assignment: o.assignment, sinkhorn: o.assignment === 'sinkhorn' ? { epsilon: o.sinkhornEpsilon, iterations: o.sinkhornIterations } : false,
+      commitment: o.commitment, beta: o.beta, commitWeight: o.commitWeight, codebookUpdate: o.codebookUpdate,
+      emaDecay: o.emaDecay, deadRestart: o.restartDead ? { threshold: o.deadThreshold } : false, init: o.init,
+      contrastivePairs: pairs?.count ?? 0,
+      finalEpoch: history.at(-1) === undefined ? null : { recon: history.at(-1)!.recon, commit: history.at(-1)!.commit },
+      meanEpochTrainSeconds: history.length === 0 ? null : history.reduce((s, h) => s + h.trainSeconds, 0) / history.length,
+    },
+  });
+  console.log(formatMetricsTable(result.metrics, id));
+  console.error(`sidx train: wrote ${bundle.dir} (model ${id}, ${method}, sha256 ${bundle.sha256.slice(0, 12)}) in ${formatSeconds(trainSeconds)}`);
+  return 0;
+}

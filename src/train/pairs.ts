@@ -1,0 +1,56 @@
+/**
+ * Co-occurring item pairs for the contrastive loss, from
+ * - a FORGE contrastive .npz (`pairs` of raw item ids [M, 2], its own `embeds`; the row ids come from `idFile`, one
+ *   id per line, because FORGE's `itemEncID` dict is pickled): pairs map to rows of those embeds, and pairs naming
+ *   an id without a row are dropped (counted);
+ * - a JSON sequence file `{user: [row, ...]}` (items = rows of the training input, oldest first): every two
+ *   consecutive distinct items of a sequence form a pair.
+ */
+import { SidxError } from '../errors.ts';
+import type { Embeddings } from '../io/embeddings.ts';
+import { readForgeContrastive } from '../io/forge.ts';
+import { itemsOf } from '../io/interactions.ts';
+import { readSequences } from '../io/sequences.ts';
+import type { PairSet } from './rqvae-contrastive.ts';
+
+export interface LoadedPairs extends PairSet {
+  /** Pairs left out (unknown ids, or sequence items outside the input). */
+  dropped: number;
+}
+
+export async function loadPairs(path: string, input: Embeddings, idFile?: string): Promise<LoadedPairs> {
+  const a: number[] = [];
+  const b: number[] = [];
+  let dropped = 0;
+  let vectors: Float32Array;
+  if (path.toLowerCase().endsWith('.npz')) {
+    const c = await readForgeContrastive(path, idFile === undefined ? {} : { idFile });
+    if (c.dim !== input.dim) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', `${path}: embeds have dimension ${c.dim}, the input ${input.dim}`, { field: 'pairs' });
+    }
+    const rowOf = new Map<bigint, number>();
+    c.ids.forEach((id, row) => rowOf.set(id, row));
+    for (let i = 0; i < c.m; i++) {
+      const ra = rowOf.get(c.pairs[2 * i]!);
+      const rb = rowOf.get(c.pairs[2 * i + 1]!);
+      if (ra === undefined || rb === undefined) dropped++;
+      else { a.push(ra); b.push(rb); }
+    }
+    vectors = c.embeds;
+  } else {
+    const seqs = await readSequences(path);
+    for (let u = 0; u < seqs.n; u++) {
+      const items = itemsOf(seqs, u);
+      for (let t = 0; t + 1 < items.length; t++) {
+        const x = items[t]!;
+        const y = items[t + 1]!;
+        if (x === y) continue;
+        if (x >= input.n || y >= input.n) dropped++;
+        else { a.push(x); b.push(y); }
+      }
+    }
+    vectors = input.vectors;
+  }
+  if (a.length === 0) throw new SidxError('SIDX_ERR_INVALID_INPUT', `${path}: no usable pairs (${dropped} dropped)`, { field: 'pairs' });
+  return { vectors, a: Int32Array.from(a), b: Int32Array.from(b), count: a.length, dropped };
+}

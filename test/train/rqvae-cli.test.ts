@@ -1,0 +1,124 @@
+/**
+ * `sidx train --method rqvae|vqvae` end to end: the bundle (model.json + encoder.onnx + decoder.onnx) with its
+ * training provenance, the per-epoch checkpoint and --resume, and the service answering /v1/encode with the
+ * trained model's codes.
+ */
+import { test, after, before, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main.ts';
+import { writeNpy } from '../../src/io/npy.ts';
+import { loadBundle } from '../../src/tokenizer/bundle.ts';
+import { EncoderPool } from '../../src/tokenizer/encoder-pool.ts';
+import { tempDir } from '../helpers/paths.ts';
+import { startService } from '../helpers/service.ts';
+import { clusteredData } from './vae-fixture.ts';
+
+const N = 1024;
+const DIM = 24;
+const data = clusteredData(N, DIM, 16, 9);
+const tmp = tempDir('sidx-rqvae-cli-');
+const input = join(tmp.dir, 'emb.npy');
+before(() => writeNpy(input, data, [N, DIM]));
+after(() => tmp.cleanup());
+
+async function runCli(t: TestContext, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = t.mock.method(console, 'log', (...a: unknown[]) => void out.push(`${a.join(' ')}\n`));
+  const error = t.mock.method(console, 'error', (...a: unknown[]) => void err.push(`${a.join(' ')}\n`));
+  const write = t.mock.method(process.stderr, 'write', (chunk: unknown) => (err.push(String(chunk)), true));
+  try {
+    return { code: await main(argv), stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    log.mock.restore();
+    error.mock.restore();
+    write.mock.restore();
+  }
+}
+
+const small = ['--hidden', '32', '--latent-dim', '8', '--batch-size', '128', '--lr', '1e-2', '--warmup-epochs', '1',
+  '--threads', '1', '--seed', '4'];
+
+test('sidx train --method rqvae writes a bundle the service serves over /v1/encode', async (t) => {
+  const out = join(tmp.dir, 'rq');
+  const argv = ['train', '--method', 'rqvae', '--input', input, '--out', out, '--levels', '2', '--codebook-size', '8',
+    '--epochs', '3', '--top-m', '4', ...small];
+  const run = await runCli(t, argv);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /epoch 3\/3: recon [0-9.]+, commit [0-9.]+, utilisation 100\.0%\/100\.0%/);
+  assert.match(run.stdout, /\| collision rate +\|/);
+  assert.ok(existsSync(`${out}.checkpoint`));
+  const bundle = await loadBundle(out);
+  const m = bundle.manifest;
+  assert.deepEqual([m.method, m.inputDim, m.latentDim, m.levels, m.topM], ['rqvae', DIM, 8, 2, 4]);
+  assert.ok(bundle.decoderPath !== undefined);
+  const training = m.training as Record<string, unknown>;
+  assert.equal(training.command, `sidx train ${argv.slice(1).join(' ')}`);
+  assert.deepEqual([training.assignment, training.commitment, training.codebookUpdate], ['sinkhorn', 'forge', 'gradient']);
+  assert.deepEqual(training.sinkhorn, { epsilon: 10, iterations: 5 });
+
+  const pool = await EncoderPool.create(bundle, { workers: 1, provider: 'cpu' });
+  const expected = await pool.encode(data.subarray(0, 20 * DIM), 20);
+  await pool.close();
+  const svc = await startService(join(tmp.dir, 'data'), out);
+  try {
+    const embeddings = Array.from({ length: 20 }, (_, i) => Array.from(data.subarray(i * DIM, (i + 1) * DIM)));
+    const res = await svc.app.inject({ method: 'POST', url: '/v1/encode', payload: { embeddings } });
+    assert.equal(res.statusCode, 200, res.body);
+    const sids = (res.json() as { sids: number[][] }).sids;
+    assert.deepEqual(sids, Array.from({ length: 20 }, (_, i) => Array.from(expected.codes.subarray(i * 2, i * 2 + 2))));
+  } finally {
+    await svc.close();
+  }
+});
+
+test('--resume continues from the checkpoint; a checkpoint of another shape is refused', async (t) => {
+  const out = join(tmp.dir, 'rq-resume');
+  const ckpt = join(tmp.dir, 'rq-resume.ckpt');
+  const base = ['train', '--method', 'rqvae', '--input', input, '--out', out, '--levels', '2', '--codebook-size', '8',
+    '--checkpoint', ckpt, ...small];
+  assert.equal((await runCli(t, [...base, '--epochs', '2'])).code, 0);
+  const resumed = await runCli(t, [...base, '--epochs', '2', '--resume', ckpt, '--eval-every', '0']);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, /resumed from .* after epoch 2/);
+  assert.doesNotMatch(resumed.stderr, /epoch 1\/2/);
+  const other = await runCli(t, ['train', '--method', 'rqvae', '--input', input, '--out', out, '--levels', '2',
+    '--codebook-size', '4', '--top-m', '4', '--epochs', '3', '--resume', ckpt, '--checkpoint', 'none', ...small]);
+  assert.equal(other.code, 1);
+  assert.match(other.stderr, /was written for/);
+});
+
+test('sidx train --method vqvae: one EMA codebook with dead-code restart', async (t) => {
+  const out = join(tmp.dir, 'vq');
+  const run = await runCli(t, ['train', '--method', 'vqvae', '--input', input, '--out', out, '--codebook-size', '32',
+    '--epochs', '3', '--checkpoint', 'none', ...small]);
+  assert.equal(run.code, 0, run.stderr);
+  const m = (await loadBundle(out)).manifest;
+  assert.deepEqual([m.method, m.levels, m.codebookSizes[0]], ['vqvae', 1, 32]);
+  const training = m.training as Record<string, unknown>;
+  assert.deepEqual([training.assignment, training.commitment, training.codebookUpdate], ['argmin', 'classic', 'ema']);
+  assert.deepEqual(training.deadRestart, { threshold: 1 });
+  assert.ok(!existsSync(`${out}.checkpoint`));
+});
+
+test('rqvae/vqvae usage errors exit 2 naming the flag', async (t) => {
+  const out = join(tmp.dir, 'never');
+  const base = ['train', '--input', input, '--out', out];
+  const cases: [string[], RegExp][] = [
+    [[...base, '--method', 'vqvae', '--levels', '2'], /vqvae has exactly one level/],
+    [[...base, '--method', 'rqvae', '--commitment', 'cosine'], /--commitment must be one of forge, classic/],
+    [[...base, '--method', 'rqvae', '--lr', '0'], /--lr must be a positive number/],
+    [[...base, '--method', 'rqvae', '--ema-decay', '1'], /--ema-decay must be in \(0, 1\)/],
+    [[...base, '--method', 'rqvae', '--hidden', '32,x'], /--hidden: "x" is not a positive integer/],
+    [[...base, '--method', 'rqvae', '--dead-restart', 'yes'], /--dead-restart must be one of on, off/],
+    [[...base, '--method', 'rqvae', '--top-m', '300'], /--top-m 300 exceeds the smallest codebook size 256/],
+    [['train', '--method', 'rqvae', '--input', input], /--out is required/],
+  ];
+  for (const [argv, message] of cases) {
+    const run = await runCli(t, argv);
+    assert.equal(run.code, 2, `${argv.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, message);
+  }
+});

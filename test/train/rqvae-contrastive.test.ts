@@ -1,0 +1,60 @@
+/**
+ * FORGE's contrastive loss inside the trainer: pair batches interleave with reconstruction batches, the InfoNCE
+ * loss falls, the logit scales move, and pairs are loaded from a JSON sequence file.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { trainRqVae } from '../../src/train/rqvae.ts';
+import { loadPairs } from '../../src/train/pairs.ts';
+import { tempDir } from '../helpers/paths.ts';
+import { clusteredRows } from './vae-fixture.ts';
+
+const N = 2048;
+const DIM = 32;
+const { data, labels } = clusteredRows(N, DIM, 32, 5);
+
+/** Pairs of rows in the same cluster: row i with the next row of its cluster. */
+function sameClusterPairs(): { a: Int32Array; b: Int32Array } {
+  const last = new Map<number, number>();
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const prev = last.get(labels[i]!);
+    if (prev !== undefined) { a.push(prev); b.push(i); }
+    last.set(labels[i]!, i);
+  }
+  return { a: Int32Array.from(a), b: Int32Array.from(b) };
+}
+
+test('contrastive pair steps lower the InfoNCE loss and train the logit scales', async () => {
+  const { a, b } = sameClusterPairs();
+  const res = await trainRqVae(data, DIM, {
+    method: 'rqvae', codebookSizes: [8, 8], hidden: [32], latentDim: 8, epochs: 8, batchSize: 256, seed: 3, lr: 1e-2,
+    warmupEpochs: 1, threads: 1, evalEvery: 0, pairs: { vectors: data, a, b, count: a.length },
+  });
+  const first = res.history[0]!;
+  const last = res.history.at(-1)!;
+  assert.equal(first.steps, Math.floor(N / 256) + Math.floor(a.length / 256));
+  assert.ok(last.contrastive! < 0.5 * first.contrastive!, `contrastive ${first.contrastive} -> ${last.contrastive}`);
+  const { layout, params } = res.model;
+  for (const name of layout.scales) {
+    assert.notEqual(params[layout.byName.get(name)!.offset], Math.fround(Math.log(1 / 0.07)), name);
+  }
+  assert.ok(res.history.every((h) => Number.isFinite(h.recon) && Number.isFinite(h.contrastive!)));
+});
+
+test('pairs from a JSON sequence file: consecutive distinct items, items outside the input dropped', async () => {
+  const tmp = tempDir();
+  try {
+    const path = join(tmp.dir, 'seq.json');
+    writeFileSync(path, JSON.stringify({ u1: [0, 1, 1, 2], u2: [5, 4000, 6], u3: [7] }));
+    const pairs = await loadPairs(path, { ids: null, vectors: data, n: N, dim: DIM, format: 'npy', skipped: 0 });
+    assert.deepEqual([Array.from(pairs.a), Array.from(pairs.b)], [[0, 1], [1, 2]]);
+    assert.equal(pairs.dropped, 2);
+    assert.equal(pairs.vectors, data);
+  } finally {
+    tmp.cleanup();
+  }
+});
