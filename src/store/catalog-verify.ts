@@ -1,0 +1,242 @@
+/**
+ * Consistency check of an LMDB catalog (layout in catalog.ts), for crash tests and operators:
+ *
+ *   - every item record decodes, its model's level count and the catalog dimension match, its key is below
+ *     nextKey, its id maps back to it (`ids`), and its L postings (one per rotation) exist;
+ *   - every id mapping points at an item carrying that id (no id without its item);
+ *   - every posting decodes, names an existing item, and that item has exactly this SID (no posting without its
+ *     item, none left behind by a re-upsert that changed the SID); postings = sum of L over items;
+ *   - every change-log entry has a seq in (truncatedSeq, lastSeq], a known op, and a key below nextKey.
+ *
+ * It opens its own read-only environment on the directory and reads one snapshot per database. Another process
+ * (or this one, through `Catalog`) may have the catalog open: LMDB readers never block writers, and lmdb-js shares
+ * one environment per path inside a process. Cost: one pass over items, ids, postings and changes, plus L point
+ * lookups per item and one per posting.
+ */
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { decodeSidKey, sidKeyLength, writeSidKey } from '../sid/codec.ts';
+import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED, CATALOG_SCHEMA_VERSION } from './catalog-meta.ts';
+import { OP_DELETE, OP_UPSERT } from './change-log.ts';
+import { readU64BE, U64_BYTES } from './keys.ts';
+import { readRecord, readRecordSid } from './record.ts';
+
+type Bin = Database<Buffer, Buffer>;
+
+export interface CatalogVerifyReport {
+  ok: boolean;
+  items: number;
+  ids: number;
+  postings: number;
+  changes: number;
+  lastSeq: bigint;
+  nextKey: bigint;
+  /** The first `maxProblems` problems found, in words. */
+  problems: string[];
+  /** All problems found (may exceed problems.length). */
+  problemCount: number;
+}
+
+export interface StoredSid {
+  key: bigint;
+  model: number;
+  codes: Int32Array;
+}
+
+const LEVELS_PREFIX = 'levels/';
+
+function sameCodes(a: Int32Array, b: Int32Array): boolean {
+  return a.length === b.length && a.every((c, i) => c === b[i]);
+}
+
+export class CatalogInspector {
+  #env: RootDatabase<Buffer, Buffer>;
+  #ids: Bin;
+  #items: Bin;
+  #postings: Bin;
+  #changes: Bin;
+  #meta: Bin;
+
+  private constructor(env: RootDatabase<Buffer, Buffer>) {
+    this.#env = env;
+    const db = (name: string): Bin => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' });
+    this.#ids = db('ids');
+    this.#items = db('items');
+    this.#postings = db('postings');
+    this.#changes = db('changes');
+    this.#meta = db('meta');
+  }
+
+  /** Opens `dir` (the catalog directory, e.g. data/catalog) read-only; throws when it is not a catalog. */
+  static open(dir: string): CatalogInspector {
+    const env = open<Buffer, Buffer>({ path: dir, readOnly: true, maxDbs: 8, encoding: 'binary', keyEncoding: 'binary' });
+    try {
+      return new CatalogInspector(env);
+    } catch (err) {
+      void env.close();
+      throw err;
+    }
+  }
+
+  #u64(name: Buffer): bigint {
+    const b = this.#meta.getBinary(name);
+    return b === undefined ? 0n : readU64BE(b, 0);
+  }
+
+  /** Model version -> level count, from meta. */
+  #levels(): Map<number, number> {
+    const out = new Map<number, number>();
+    const start = Buffer.from(LEVELS_PREFIX);
+    for (const { key, value } of this.#meta.getRange({ start })) {
+      const name = key.toString('latin1');
+      if (!name.startsWith(LEVELS_PREFIX)) break;
+      out.set(Number(name.slice(LEVELS_PREFIX.length)), value[0]!);
+    }
+    return out;
+  }
+
+  /** Every item's id and SID (no vectors), for tests comparing against what a client was told. */
+  sids(): Map<string, StoredSid> {
+    this.#env.resetReadTxn();
+    const out = new Map<string, StoredSid>();
+    for (const { key, value } of this.#items.getRange({})) {
+      const rec = readRecord(value, readU64BE(key, 0));
+      out.set(rec.id, { key: rec.key, model: rec.model, codes: rec.codes });
+    }
+    return out;
+  }
+
+  verify(opts: { maxProblems?: number } = {}): CatalogVerifyReport {
+    // Read the latest committed state, even one committed a moment ago through another handle in this process.
+    this.#env.resetReadTxn();
+    const maxProblems = opts.maxProblems ?? 20;
+    const problems: string[] = [];
+    let problemCount = 0;
+    const problem = (text: string) => {
+      if (problems.length < maxProblems) problems.push(text);
+      problemCount++;
+    };
+
+    const schema = this.#meta.getBinary(META_SCHEMA);
+    if (schema === undefined) problem('meta: no schema version (catalog never initialised)');
+    else if (schema.readUInt32BE(0) !== CATALOG_SCHEMA_VERSION) problem(`meta: schema ${schema.readUInt32BE(0)}, expected ${CATALOG_SCHEMA_VERSION}`);
+    const nextKey = this.#u64(META_NEXT_KEY);
+    const lastSeq = this.#u64(META_LAST_SEQ);
+    const truncated = this.#u64(META_TRUNCATED);
+    const dim = this.#meta.getBinary(META_DIM)?.readUInt32BE(0);
+    const levels = this.#levels();
+
+    // Items: record, id mapping, postings.
+    let items = 0;
+    let expectedPostings = 0;
+    let scratch = Buffer.alloc(0);
+    for (const { key: rawKey, value } of this.#items.getRange({})) {
+      items++;
+      // Range buffers may be reused by the point lookups below: copy what is needed after them.
+      const key = Buffer.from(rawKey);
+      const k = key.length === U64_BYTES ? readU64BE(key, 0) : -1n;
+      const where = `item key ${k}`;
+      if (k < 0n) {
+        problem(`items: key of ${key.length} bytes`);
+        continue;
+      }
+      if (k >= nextKey) problem(`${where}: key is not below nextKey ${nextKey}`);
+      let rec;
+      try {
+        rec = readRecord(value, k);
+      } catch (err) {
+        problem(`${where}: ${(err as Error).message}`);
+        continue;
+      }
+      const L = levels.get(rec.model);
+      if (L === undefined) problem(`${where}: model ${rec.model} has no level count in meta`);
+      else if (L !== rec.codes.length) problem(`${where}: ${rec.codes.length} codes, model ${rec.model} has ${L} levels`);
+      if (dim !== undefined && rec.vector.length !== dim) problem(`${where}: ${rec.vector.length}-d vector, catalog is ${dim}-d`);
+      const mapped = this.#ids.getBinary(Buffer.from(rec.id, 'utf8'));
+      if (mapped === undefined) problem(`${where} (${JSON.stringify(rec.id)}): no id mapping`);
+      else if (!mapped.equals(key)) problem(`${where} (${JSON.stringify(rec.id)}): id maps to key ${readU64BE(mapped, 0)}`);
+      const len = sidKeyLength(rec.codes.length) + U64_BYTES;
+      if (scratch.length < len) scratch = Buffer.alloc(len);
+      const posting = scratch.subarray(0, len);
+      key.copy(posting, len - U64_BYTES);
+      for (let r = 0; r < rec.codes.length; r++) {
+        writeSidKey(posting, 0, rec.model, r, rec.codes);
+        expectedPostings++;
+        if (this.#postings.getBinaryFast(posting) === undefined) problem(`${where} (${JSON.stringify(rec.id)}): posting of rotation ${r} missing`);
+      }
+    }
+
+    // Id mappings without their item (or pointing at another id's item).
+    let ids = 0;
+    for (const { key: idBytes, value: rawKeyBuf } of this.#ids.getRange({})) {
+      ids++;
+      const keyBuf = Buffer.from(rawKeyBuf);
+      const id = idBytes.toString('utf8');
+      const value = this.#items.getBinaryFast(keyBuf);
+      if (value === undefined) {
+        problem(`id ${JSON.stringify(id)}: maps to key ${keyBuf.length === U64_BYTES ? readU64BE(keyBuf, 0) : '?'} with no item`);
+        continue;
+      }
+      const rec = readRecord(value, readU64BE(keyBuf, 0));
+      if (rec.id !== id) problem(`id ${JSON.stringify(id)}: its item carries id ${JSON.stringify(rec.id)}`);
+    }
+    if (ids !== items) problem(`${ids} id mappings for ${items} items`);
+
+    // Postings without their item, or disagreeing with the item's SID.
+    let postings = 0;
+    for (const rawK of this.#postings.getKeys({})) {
+      postings++;
+      const k = Buffer.from(rawK);
+      const model = (k[0]! << 8) | k[1]!;
+      const L = levels.get(model);
+      if (L === undefined || k.length !== sidKeyLength(L) + U64_BYTES) {
+        problem(`posting ${k.toString('hex')}: ${k.length} bytes, model ${model} has ${L ?? 'no'} levels`);
+        continue;
+      }
+      let sid;
+      try {
+        sid = decodeSidKey(k, L);
+      } catch (err) {
+        problem(`posting ${k.toString('hex')}: ${(err as Error).message}`);
+        continue;
+      }
+      const itemKey = k.subarray(k.length - U64_BYTES);
+      const value = this.#items.getBinaryFast(itemKey);
+      if (value === undefined) {
+        problem(`posting ${sid.codes.join('-')} (rotation ${sid.rotation}) -> key ${readU64BE(itemKey, 0)}: no such item`);
+        continue;
+      }
+      const own = readRecordSid(value);
+      if (own.model !== model || !sameCodes(own.codes, sid.codes)) {
+        problem(`posting ${sid.codes.join('-')} (rotation ${sid.rotation}) -> key ${readU64BE(itemKey, 0)}: the item's SID is ${own.codes.join('-')}`);
+      }
+    }
+    if (postings !== expectedPostings) problem(`${postings} postings, the items need ${expectedPostings}`);
+
+    // Change log.
+    let changes = 0;
+    for (const { key, value } of this.#changes.getRange({})) {
+      changes++;
+      const seq = readU64BE(key, 0);
+      if (seq <= truncated || seq > lastSeq) problem(`change ${seq}: outside (truncatedSeq ${truncated}, lastSeq ${lastSeq}]`);
+      if (value.length !== 1 + U64_BYTES || (value[0] !== OP_UPSERT && value[0] !== OP_DELETE)) {
+        problem(`change ${seq}: malformed value ${value.toString('hex')}`);
+      } else if (readU64BE(value, 1) >= nextKey) problem(`change ${seq}: key ${readU64BE(value, 1)} is not below nextKey ${nextKey}`);
+    }
+
+    return { ok: problemCount === 0, items, ids, postings, changes, lastSeq, nextKey, problems, problemCount };
+  }
+
+  async close(): Promise<void> {
+    await this.#env.close();
+  }
+}
+
+/** Opens `dir` read-only, verifies it, closes it. */
+export async function verifyCatalog(dir: string, opts: { maxProblems?: number } = {}): Promise<CatalogVerifyReport> {
+  const inspector = CatalogInspector.open(dir);
+  try {
+    return inspector.verify(opts);
+  } finally {
+    await inspector.close();
+  }
+}
