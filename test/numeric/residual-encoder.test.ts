@@ -4,17 +4,7 @@ import ort from 'onnxruntime-node';
 import {
   buildResidualEncoder, effectiveTopM, codebookSizesOf, ENCODER_INPUT,
 } from '../../src/numeric/residual-encoder.ts';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../helpers/random.ts';
 
 function randn(n: number, r: () => number): Float32Array {
   const out = new Float32Array(n);

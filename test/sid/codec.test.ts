@@ -12,17 +12,7 @@ import {
   sidToText,
 } from '../../src/sid/codec.ts';
 import { naturalRotation, rotationOrder, rotationOrders } from '../../src/sid/rotation.ts';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../helpers/random.ts';
 
 function invalidInput(err: unknown): boolean {
   return isSidxError(err) && err.code === 'SIDX_ERR_INVALID_INPUT';

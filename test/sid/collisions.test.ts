@@ -8,20 +8,9 @@ import {
   type SidOccupancy,
 } from '../../src/sid/collisions.ts';
 import { SidxError } from '../../src/errors.ts';
+import { rng } from '../helpers/random.ts';
 
 const empty: SidOccupancy = { count: () => 0 };
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * n items over `levels` levels with the first levels crowded onto few prefixes, and top-M candidates per level:

@@ -7,17 +7,7 @@ import {
   hammingPrefixLength,
   hammingScanPrefixes,
 } from '../../src/sid/hamming.ts';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../helpers/random.ts';
 
 test('hammingDistance counts differing positions', () => {
   assert.equal(hammingDistance(Int32Array.of(1, 2, 3), Int32Array.of(1, 2, 3)), 0);

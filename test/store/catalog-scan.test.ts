@@ -3,17 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { hammingDistance } from '../../src/sid/hamming.ts';
 import { Catalog, type UpsertInput } from '../../src/store/catalog.ts';
 import { tempDir } from '../helpers/paths.ts';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../helpers/random.ts';
 
 interface Shape {
   model: number;
