@@ -81,7 +81,7 @@ function parseHeader(bytes: Uint8Array, source: string): Header {
 
 let halfTable: Float32Array | undefined;
 /** float16 bit pattern -> float32, all 65536 values precomputed once (256 KiB). */
-function halfToFloatTable(): Float32Array {
+export function halfToFloatTable(): Float32Array {
   if (halfTable) return halfTable;
   halfTable = new Float32Array(65536);
   for (let h = 0; h < 65536; h++) {

@@ -11,6 +11,7 @@
 import { endianness } from 'node:os';
 import { inputError, ioError } from './input-error.ts';
 import { ZipReader, type ZipEntry } from './zip-reader.ts';
+import { halfToFloatTable } from './npy.ts';
 
 export type NpzFloatDType = 'float32' | 'float16' | 'float64';
 export type NpzDType = NpzFloatDType | 'int64' | 'int32';
@@ -103,20 +104,6 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-let halfTable: Float32Array | undefined;
-function halfToFloat(): Float32Array {
-  if (halfTable) return halfTable;
-  halfTable = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const frac = h & 0x3ff;
-    halfTable[h] = exp === 0 ? sign * frac * 2 ** -24
-      : exp === 31 ? (frac ? Number.NaN : sign * Infinity) : sign * (1 + frac / 1024) * 2 ** (exp - 15);
-  }
-  return halfTable;
-}
-
 /** The output array for a header, and the bytes the member data is copied into (the output's own, if possible). */
 function allocate(h: MemberHeader): { array: NpzArray; target: Uint8Array; direct: boolean } {
   const { shape, count } = h;
@@ -140,7 +127,7 @@ function convert(raw: Uint8Array, array: NpzArray): void {
     for (let i = 0; i < n; i++) out[i] = view.getInt32(4 * i, true);
   } else if (array.dtype === 'float16') {
     const out = array.data;
-    const t = halfToFloat();
+    const t = halfToFloatTable();
     for (let i = 0; i < n; i++) out[i] = t[view.getUint16(2 * i, true)]!;
   } else if (array.dtype === 'float64') {
     const out = array.data;
