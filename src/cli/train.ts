@@ -1,6 +1,7 @@
 /** `sidx train`: trains a tokenizer on an embedding file and writes the model bundle. */
 import { basename, resolve } from 'node:path';
-import { readEmbeddings } from '../io/embeddings.ts';
+import { readEmbeddings, type Embeddings } from '../io/embeddings.ts';
+import { sampleEmbeddings } from '../io/reservoir.ts';
 import { DEFAULT_SINKHORN_EPSILON, DEFAULT_SINKHORN_ITERATIONS } from '../numeric/sinkhorn.ts';
 import { exportRqKmeansBundle, fileSha256, DEFAULT_TOP_M } from '../train/export.ts';
 import { formatMetricsTable, sidQualityMetrics } from '../train/metrics.ts';
@@ -24,7 +25,8 @@ Trains residual k-means (RQ-KMeans) level by level with FAISS and writes DIR/mod
   --levels           number of levels (optional when --codebook-size lists one size per level)
   --codebook-size    codes per level: one size for every level, or a comma-separated list
   --out              bundle directory (created; an existing bundle there is replaced)
-  --sample           rows used to fit the codebooks, drawn with the seed (default: all rows); all rows are encoded
+  --sample           rows used to fit the codebooks, drawn with the seed (default: all rows); all rows are encoded,
+                     except AL-GR CSV input, which is streamed into a sample of this size (any file size)
   --iters            FAISS k-means iterations per level (default ${DEFAULT_KMEANS_ITERATIONS})
   --seed             seed of the sample and of FAISS's initialisation (default 0); same seed, data and
                      --threads give the same model
@@ -147,13 +149,19 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const progress = new ProgressLine({ prefix: 'sidx train' });
   const started = performance.now();
   let firstObjective = NaN;
-  const input = await readEmbeddings(values.input, { array: values.array });
+  // With --sample, AL-GR CSV input is streamed into a seeded reservoir: a file of any size trains in
+  // sample × dim floats of memory (SID metrics are then measured on the sample).
+  const sampleSize = positive(values.sample, 'sample');
+  const input: Embeddings & { rows?: number } = sampleSize === undefined
+    ? await readEmbeddings(values.input, { array: values.array })
+    : await sampleEmbeddings(values.input, sampleSize, seed, { array: values.array });
   const dataDigest = await fileSha256(values.input);
-  progress.log(`read ${input.n} x ${input.dim} from ${values.input}${input.skipped ? ` (${input.skipped} bad rows skipped)` : ''}`);
+  const sampled = input.rows !== undefined && input.rows > input.n ? `, a seeded sample of ${input.rows} rows` : '';
+  progress.log(`read ${input.n} x ${input.dim} from ${values.input}${sampled}${input.skipped ? ` (${input.skipped} bad rows skipped)` : ''}`);
 
   const result = await trainRqKmeans(input.vectors, input.dim, {
     codebookSizes, normalize, seed,
-    sample: positive(values.sample, 'sample'),
+    sample: sampleSize,
     iterations: positive(values.iters, 'iters'),
     balanced: values.balanced === true,
     balancedRounds: positive(values['balanced-rounds'], 'balanced-rounds'),

@@ -3,6 +3,10 @@
  * Cluster centres are either given (e.g. real item embeddings, so a model trained on them sees familiar
  * directions) or drawn at random; each item is its centre plus isotropic Gaussian noise.
  */
+import { seededUniform } from '../random.ts';
+
+export { seededUniform };
+
 export interface SyntheticOptions {
   n: number;
   dim: number;
@@ -12,17 +16,6 @@ export interface SyntheticOptions {
   clusters?: number;
   /** Noise standard deviation per dimension, relative to a unit-norm centre. */
   noise?: number;
-}
-
-export function seededUniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function seededGaussian(seed: number): () => number {
