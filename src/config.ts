@@ -21,6 +21,7 @@ export const ConfigSchema = Type.Object(
           ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
           { default: 'info' },
         ),
+        shutdownTimeoutMs: Int(0, 600_000, 25_000, 'On SIGTERM: longest wait for in-flight requests and writes before exiting anyway'),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -33,7 +34,10 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     model: Type.Object(
-      { dir: Type.String({ default: 'models/default', description: 'Model bundle directory served at start' }) },
+      {
+        dir: Type.String({ default: 'models/default', description: 'Model bundle served at first start (later: the active model of the registry)' }),
+        registryDir: Type.String({ default: 'models', description: 'POST /v1/models registers bundles from paths under this directory only' }),
+      },
       { additionalProperties: false, default: {} },
     ),
     encoder: Type.Object(
@@ -60,6 +64,28 @@ export const ConfigSchema = Type.Object(
         maxK: Int(1, 100_000, 1000, 'Largest k accepted by /v1/retrieve'),
         defaultMaxCandidates: Int(1, 10_000_000, 1000, 'Candidate cap when a request names none'),
         maxCandidates: Int(1, 10_000_000, 100_000, 'Largest candidate cap a request may ask for'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    auth: Type.Object(
+      {
+        mode: Type.Union([Type.Literal('off'), Type.Literal('writes'), Type.Literal('all')], {
+          default: 'off',
+          description: 'writes: write and admin routes need `Authorization: Bearer <key>` (sidx keys create); all: read routes too',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    rateLimit: Type.Object(
+      {
+        max: Int(0, 1_000_000_000, 0, 'Requests per window per API key (per client address without a key); 0 = no limit'),
+        windowMs: Int(100, 86_400_000, 60_000, 'Rate-limit window'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    reindex: Type.Object(
+      {
+        batchSize: Int(1, 1_000_000, 1000, 'Items re-encoded per committed batch (the resume point after a crash)'),
       },
       { additionalProperties: false, default: {} },
     ),

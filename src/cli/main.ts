@@ -6,6 +6,7 @@ import { openapiCommand } from './openapi.ts';
 import { trainCommand } from './train.ts';
 import { encodeCommand } from './encode.ts';
 import { metricsCommand } from './metrics.ts';
+import { keysCommand } from './keys.ts';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -15,6 +16,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
   train: { run: trainCommand, summary: 'train a tokenizer (RQ-KMeans) on an embedding file and write a model bundle' },
   encode: { run: encodeCommand, summary: 'write the item -> SID table of an embedding file (CSV or JSONL)' },
   metrics: { run: metricsCommand, summary: 'SID quality metrics of model bundles and SID files, side by side' },
+  keys: { run: keysCommand, summary: 'create, list and revoke API keys (stored hashed in the control plane)' },
 };
 
 function usage(): string {

@@ -1,6 +1,7 @@
 import { buildApp } from '../http/app.ts';
 import { loadConfig } from '../config.ts';
 import { SidxService } from '../service/sidx-service.ts';
+import { SidxMetrics } from '../service/metrics.ts';
 import { intFlag, parseFlags } from './args.ts';
 
 export const serveUsage = `Usage: sidx serve [--port N] [--host H] [--data-dir DIR] [--model DIR] [--provider cpu|cuda] [--workers N]
@@ -25,18 +26,21 @@ export async function serveCommand(argv: string[]): Promise<number> {
     encoder: { provider: values.provider as 'cpu' | 'cuda' | undefined, workers: intFlag(values.workers, 'workers') },
   });
   // Listen first so /healthz answers while the model loads; /readyz turns 200 once the service is open.
-  const app = await buildApp({ service: null, config, logger: { level: config.server.logLevel } });
+  const metrics = new SidxMetrics({ defaultMetrics: true });
+  const app = await buildApp({ service: null, config, metrics, logger: { level: config.server.logLevel } });
   await app.listen({ port: config.server.port, host: config.server.host });
   let service: SidxService;
   try {
-    service = await SidxService.open(config, app.log);
+    service = await SidxService.open(config, app.log, { metrics });
   } catch (err) {
     app.log.error({ err }, 'start failed');
     await app.close();
+    metrics.close();
     return 1;
   }
   app.sidx = service;
-  app.log.info(`ready: model ${service.model.id}, ${service.readiness().items} items, data in ${config.storage.dataDir}`);
+  app.log.info(`ready: model ${service.model.id}, ${service.readiness().items} items, data in ${config.storage.dataDir}, `
+    + `auth ${config.auth.mode}, rate limit ${config.rateLimit.max > 0 ? `${config.rateLimit.max} per ${config.rateLimit.windowMs} ms` : 'off'}`);
 
   return new Promise<number>((resolveExit) => {
     let stopping = false;
@@ -44,8 +48,22 @@ export async function serveCommand(argv: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       app.log.info(`${signal}: draining requests and closing stores`);
+      // Past the timeout, exit anyway: every acknowledged write is already committed (one fsync'd LMDB
+      // transaction per batch), and the FAISS index is caught up from the change log at the next start.
+      const timeoutMs = config.server.shutdownTimeoutMs;
+      const timer = timeoutMs > 0
+        ? setTimeout(() => {
+          app.log.error(`${signal}: not drained after ${timeoutMs} ms, exiting`);
+          process.exit(1);
+        }, timeoutMs)
+        : undefined;
+      timer?.unref();
+      // In-flight requests finish (new ones get 503), then queued writes and running jobs stop at a batch
+      // boundary, FAISS is checkpointed and the stores close.
       await app.close();
       await service.close();
+      metrics.close();
+      clearTimeout(timer);
       app.log.info('stopped');
       resolveExit(0);
     };

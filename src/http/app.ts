@@ -14,12 +14,16 @@ import { healthRoutes } from './routes/health.ts';
 import { encodeRoutes } from './routes/encode.ts';
 import { retrieveRoutes } from './routes/retrieve.ts';
 import { itemRoutes } from './routes/items.ts';
+import { SidxMetrics } from '../service/metrics.ts';
+import { bearerScheme, documentAuth, registerAuth } from './auth.ts';
+import { registerMetrics } from './metrics.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** The service behind the routes; null while starting (or when the app is built only for its OpenAPI). */
     sidx: SidxService | null;
     sidxLimits: Config['limits'];
+    sidxMetrics: SidxMetrics;
   }
 }
 
@@ -27,6 +31,8 @@ export interface AppDeps {
   service: SidxService | null;
   config: Readonly<Config>;
   logger?: FastifyServerOptions['logger'];
+  /** Default: the service's metrics (or a fresh registry when there is no service yet). */
+  metrics?: SidxMetrics;
 }
 
 export const API_VERSION = '0.1.0';
@@ -40,6 +46,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.decorate('sidx', deps.service);
   app.decorate('sidxLimits', deps.config.limits);
+  app.decorate('sidxMetrics', deps.metrics ?? deps.service?.metrics ?? new SidxMetrics());
+  if (!deps.metrics && !deps.service) app.addHook('onClose', async () => app.sidxMetrics.close());
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   for (const schema of sharedSchemas) app.addSchema(schema);
@@ -56,13 +64,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'encode', description: 'Embeddings to SIDs' },
         { name: 'retrieve', description: 'Candidate generation and rerank' },
         { name: 'items', description: 'Catalog writes and reads' },
-        { name: 'ops', description: 'Health and readiness' },
+        { name: 'ops', description: 'Health, readiness and metrics' },
       ],
+      components: { securitySchemes: bearerScheme },
     },
+    transform: documentAuth as never,
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  // Graceful close: requests in flight finish, and each answer closes its keep-alive connection; otherwise
+  // app.close() would wait for idle clients until keepAliveTimeout (72 s) before the stores could close.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+  await registerAuth(app, deps.config, () => app.sidx);
+  await registerMetrics(app, app.sidxMetrics);
   await app.register(healthRoutes);
   await app.register(encodeRoutes, { prefix: '/v1' });
   await app.register(retrieveRoutes, { prefix: '/v1' });

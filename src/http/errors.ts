@@ -16,6 +16,11 @@ export const statusOf: Record<ErrorCode, number> = {
   SIDX_ERR_DUPLICATE_ID: 400,
   SIDX_ERR_UNKNOWN_MODEL: 400,
   SIDX_ERR_NOT_FOUND: 404,
+  SIDX_ERR_JOB_NOT_FOUND: 404,
+  SIDX_ERR_CONFLICT: 409,
+  SIDX_ERR_UNAUTHENTICATED: 401,
+  SIDX_ERR_FORBIDDEN: 403,
+  SIDX_ERR_RATE_LIMITED: 429,
   SIDX_ERR_NOT_READY: 503,
   SIDX_ERR_MODEL_BUNDLE: 500,
   SIDX_ERR_STORE: 500,
@@ -28,9 +33,13 @@ export const statusOf: Record<ErrorCode, number> = {
 
 const statusText: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
+  409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };

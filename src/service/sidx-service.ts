@@ -18,6 +18,8 @@ import { EncoderPool } from '../tokenizer/encoder-pool.ts';
 import { gatherCandidates } from './candidates.ts';
 import { VectorState, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
+import { instrumentEncoder } from './instrument.ts';
+import { SidxMetrics } from './metrics.ts';
 import type {
   DeleteOutput, EncodeOutput, ItemView, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, RetrievedItem, UpsertItem, UpsertOutput,
 } from './types.ts';
@@ -35,6 +37,13 @@ interface Parts {
   pool: EncoderPool;
   vectors: VectorState;
   model: ActiveModel;
+  metrics: SidxMetrics;
+  ownMetrics: boolean;
+}
+
+export interface OpenOptions {
+  /** Shared with the HTTP app (`sidx serve`); default: a registry of the service's own. */
+  metrics?: SidxMetrics;
 }
 
 export class SidxService {
@@ -48,7 +57,7 @@ export class SidxService {
     this.model = parts.model;
   }
 
-  static async open(config: Readonly<Config>, log: Logger): Promise<SidxService> {
+  static async open(config: Readonly<Config>, log: Logger, options: OpenOptions = {}): Promise<SidxService> {
     const dataDir = resolve(config.storage.dataDir);
     mkdirSync(dataDir, { recursive: true });
     const bundle = await loadBundle(resolve(config.model.dir));
@@ -69,18 +78,36 @@ export class SidxService {
         intraOpThreads: config.encoder.intraOpThreads || undefined,
         log: (level, msg) => (level === 'warn' ? log.warn(msg) : log.info(msg)),
       });
+      const metrics = options.metrics ?? new SidxMetrics();
+      instrumentEncoder(pool, metrics);
       log.info(`encoder: model ${m.id} (${m.method}, ${m.levels} x [${m.codebookSizes.join(', ')}]) on ${pool.provider}`);
       const vectors = await VectorState.open(dataDir, catalog, m.inputDim, m.metric, log);
       const model: ActiveModel = {
         id: m.id, version: row.version, inputDim: m.inputDim, levels: m.levels, codebookSizes: m.codebookSizes, metric: m.metric,
       };
-      return new SidxService({ config, log, control, catalog, pool, vectors, model });
+      const service = new SidxService({ config, log, control, catalog, pool, vectors, model, metrics, ownMetrics: !options.metrics });
+      metrics.bind({
+        encoderQueueLength: () => service.#p.pool.queueLength,
+        encoderInFlight: () => service.#p.pool.inFlight,
+        catalogItems: () => (service.#closed ? 0 : service.#p.catalog.count),
+      });
+      return service;
     } catch (err) {
       await pool?.close();
       await catalog?.close();
       control.close();
       throw err;
     }
+  }
+
+  get metrics(): SidxMetrics {
+    return this.#p.metrics;
+  }
+
+  /** Checks an API key against the control plane (constant-time; see store/api-keys.ts). */
+  verifyKey(key: string) {
+    this.#assertOpen();
+    return this.#p.control.keys.verify(key);
   }
 
   readiness(): Readiness {
@@ -150,6 +177,7 @@ export class SidxService {
       const batch = items.map((it, i) => ({ id: it.id, vector: flat.subarray(i * dim, (i + 1) * dim), codes: codes.subarray(i * L, (i + 1) * L) }));
       const res = this.#p.catalog.upsertBatch(this.model.version, batch);
       this.#p.vectors.applyUpsert(res.keys, flat, res.replaced);
+      this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);
       await this.#maybeCheckpoint();
       return {
         model: this.model.id,
@@ -164,6 +192,7 @@ export class SidxService {
       this.#assertOpen();
       const res = this.#p.catalog.deleteBatch(ids);
       this.#p.vectors.applyDelete(res.removed);
+      this.#p.metrics.itemsDeleted.inc(res.removed.length);
       await this.#maybeCheckpoint();
       return { seq: res.seq, deleted: res.removed.length, missing: res.missing };
     });
@@ -187,6 +216,8 @@ export class SidxService {
       await p.pool.close();
       await p.catalog.close();
       p.control.close();
+      p.metrics.bind(undefined);
+      if (p.ownMetrics) p.metrics.close();
     });
   }
 

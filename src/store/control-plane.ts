@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { isSidxError, SidxError } from '../errors.ts';
 import { assertCodebookSizes } from '../sid/codec.ts';
 import { appliedMigrations, migrate, type AppliedMigration } from './migrate.ts';
+import { ApiKeyStore } from './api-keys.ts';
 
 export type { AppliedMigration } from './migrate.ts';
 
@@ -141,9 +142,12 @@ function validateModel(m: RegisterModelInput): void {
 
 export class ControlPlane {
   #db: Database.Database;
+  /** API keys (api-keys.ts). */
+  readonly keys: ApiKeyStore;
 
   private constructor(db: Database.Database) {
     this.#db = db;
+    this.keys = new ApiKeyStore(db);
   }
 
   /** Opens (creating if needed) the database and applies pending migrations from `migrationsDir`. */

@@ -15,7 +15,7 @@ test('openapi/openapi.json matches the route schemas (regenerate: npx sidx opena
 test('every /v1 route declares a request schema and 200 + 400 responses', async () => {
   const doc = JSON.parse(await renderOpenApi(loadConfig({}, {})));
   const paths = Object.keys(doc.paths).sort();
-  assert.deepEqual(paths, ['/healthz', '/readyz', '/v1/encode', '/v1/items', '/v1/items/delete', '/v1/items/{id}', '/v1/retrieve']);
+  assert.deepEqual(paths, ['/healthz', '/metrics', '/readyz', '/v1/encode', '/v1/items', '/v1/items/delete', '/v1/items/{id}', '/v1/retrieve']);
   for (const [path, ops] of Object.entries<Record<string, { responses: Record<string, unknown>; requestBody?: unknown; parameters?: unknown }>>(doc.paths)) {
     if (!path.startsWith('/v1')) continue;
     for (const [method, op] of Object.entries(ops)) {

@@ -41,7 +41,7 @@ describe('ControlPlane', () => {
     const db = join(dir, 'control.sqlite');
     cp = ControlPlane.open(db, MIGRATIONS_DIR);
     const first = cp.appliedMigrations();
-    assert.deepEqual(first.map((m) => [m.version, m.name]), [[1, 'init']]);
+    assert.deepEqual(first.map((m) => [m.version, m.name]), [[1, 'init'], [2, 'api_keys'], [3, 'reindex_jobs']]);
     assert.match(first[0].appliedAt, /^\d{4}-\d\d-\d\dT/);
     cp.registerModel(model('m1'));
     cp.close();

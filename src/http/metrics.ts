@@ -1,0 +1,33 @@
+/**
+ * GET /metrics (Prometheus text format) and the HTTP-side observations: latency of every request by route
+ * pattern, method and status (unmatched URLs share one label, so scanners cannot blow up the series count),
+ * and the candidate counts of every retrieve answer, taken from the payload before it is serialised.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { SidxMetrics } from '../service/metrics.ts';
+
+export const metricsRoute = {
+  summary: 'Prometheus metrics (text exposition format)',
+  tags: ['ops'],
+  produces: ['text/plain'],
+  response: { 200: Type.String({ description: 'Prometheus text exposition format 0.0.4' }) },
+};
+
+export async function registerMetrics(app: FastifyInstance, metrics: SidxMetrics): Promise<void> {
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.httpDuration.observe({ method: req.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+  app.addHook('preSerialization', async (req, reply, payload: unknown) => {
+    if (req.routeOptions.url === '/v1/retrieve' && reply.statusCode === 200 && payload !== null && typeof payload === 'object') {
+      const candidates = (payload as { candidates?: unknown }).candidates;
+      if (candidates !== null && typeof candidates === 'object') metrics.observeCandidates(candidates as Record<string, unknown>);
+    }
+    return payload;
+  });
+  app.get('/metrics', { schema: metricsRoute }, async (_req, reply) => {
+    const { contentType, body } = await metrics.render();
+    return reply.type(contentType).send(body);
+  });
+}

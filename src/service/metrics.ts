@@ -1,0 +1,132 @@
+/**
+ * Prometheus metrics (prom-client), one registry per service, exposed by the HTTP layer at GET /metrics.
+ *
+ * The service observes encode batches, items indexed and job progress; the HTTP layer observes request
+ * latency and the candidates of each retrieve. Gauges that mirror live state (encoder queue, catalog size,
+ * event-loop lag) are read when scraped, through `bind`.
+ */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface LiveState {
+  encoderQueueLength(): number;
+  encoderInFlight(): number;
+  catalogItems(): number;
+}
+
+export interface MetricsOptions {
+  /** Also collect prom-client's process metrics (CPU, memory, GC, handles): `sidx serve` turns them on. */
+  defaultMetrics?: boolean;
+}
+
+const SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536];
+const CANDIDATE_BUCKETS = [0, 1, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000];
+
+export class SidxMetrics {
+  readonly registry = new Registry();
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly encodeBatchRows: Histogram;
+  readonly encodeSeconds: Histogram;
+  readonly encodedItems: Counter;
+  readonly encodeItemsPerSecond: Gauge;
+  readonly retrieveCandidates: Histogram<'kind'>;
+  readonly itemsIndexed: Counter<'source'>;
+  readonly itemsDeleted: Counter;
+  readonly jobProcessed: Gauge<'job' | 'kind'>;
+  readonly jobTotal: Gauge<'job' | 'kind'>;
+  readonly jobItemsPerSecond: Gauge<'job' | 'kind'>;
+  #live: LiveState | undefined;
+  #loop: IntervalHistogram;
+
+  constructor(options: MetricsOptions = {}) {
+    const registers = [this.registry];
+    this.httpDuration = new Histogram({
+      name: 'sidx_http_request_duration_seconds', help: 'HTTP request latency by route and status', registers,
+      labelNames: ['method', 'route', 'status'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    });
+    this.encodeBatchRows = new Histogram({
+      name: 'sidx_encode_batch_rows', help: 'Rows per encoder call (API encode, retrieve, upsert, re-index)', registers, buckets: SIZE_BUCKETS,
+    });
+    this.encodeSeconds = new Histogram({
+      name: 'sidx_encode_duration_seconds', help: 'Wall time of one encoder call', registers,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    });
+    this.encodedItems = new Counter({ name: 'sidx_encoded_items_total', help: 'Embeddings encoded into SIDs', registers });
+    this.encodeItemsPerSecond = new Gauge({
+      name: 'sidx_encode_items_per_second', help: 'Throughput of the latest encoder call (rows / wall time)', registers,
+    });
+    this.retrieveCandidates = new Histogram({
+      name: 'sidx_retrieve_candidates', help: 'Candidates per retrieve by how they were found (exact, hamming1, beam, total)', registers,
+      labelNames: ['kind'], buckets: CANDIDATE_BUCKETS,
+    });
+    this.itemsIndexed = new Counter({
+      name: 'sidx_items_indexed_total', help: 'Items written to the catalog (source: api, reindex)', registers, labelNames: ['source'],
+    });
+    this.itemsDeleted = new Counter({ name: 'sidx_items_deleted_total', help: 'Items deleted from the catalog', registers });
+    this.jobProcessed = new Gauge({ name: 'sidx_job_processed_items', help: 'Items processed by a job', registers, labelNames: ['job', 'kind'] });
+    this.jobTotal = new Gauge({ name: 'sidx_job_total_items', help: 'Items a job has to process', registers, labelNames: ['job', 'kind'] });
+    this.jobItemsPerSecond = new Gauge({
+      name: 'sidx_job_items_per_second', help: 'Recent throughput of a running job', registers, labelNames: ['job', 'kind'],
+    });
+    const live = () => this.#live;
+    new Gauge({
+      name: 'sidx_encoder_queue_length', help: 'Encoder chunks waiting for a free worker', registers,
+      collect() { this.set(live()?.encoderQueueLength() ?? 0); },
+    });
+    new Gauge({
+      name: 'sidx_encoder_in_flight', help: 'Encoder chunks running on workers', registers,
+      collect() { this.set(live()?.encoderInFlight() ?? 0); },
+    });
+    new Gauge({
+      name: 'sidx_catalog_items', help: 'Items in the catalog', registers,
+      collect() { this.set(live()?.catalogItems() ?? 0); },
+    });
+    this.#loop = monitorEventLoopDelay({ resolution: 10 });
+    this.#loop.enable();
+    const loop = this.#loop;
+    new Gauge({
+      name: 'sidx_event_loop_lag_seconds', help: 'Event-loop delay since the previous scrape, by quantile', registers,
+      labelNames: ['quantile'],
+      collect() {
+        for (const [q, v] of [['0.5', loop.percentile(50)], ['0.99', loop.percentile(99)], ['1', loop.max]] as const) {
+          this.set({ quantile: q }, Number.isFinite(v) ? v / 1e9 : 0);
+        }
+        loop.reset();
+      },
+    });
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Where the live gauges read from (the open service); unbound, they read 0. */
+  bind(live: LiveState | undefined): void {
+    this.#live = live;
+  }
+
+  observeEncode(rows: number, seconds: number): void {
+    this.encodeBatchRows.observe(rows);
+    this.encodeSeconds.observe(seconds);
+    this.encodedItems.inc(rows);
+    if (seconds > 0) this.encodeItemsPerSecond.set(rows / seconds);
+  }
+
+  observeCandidates(counts: Record<string, unknown>): void {
+    for (const [kind, n] of Object.entries(counts)) {
+      if (typeof n === 'number') this.retrieveCandidates.observe({ kind }, n);
+    }
+  }
+
+  jobProgress(job: string, kind: string, processed: number, total: number | null, itemsPerSecond: number | null): void {
+    this.jobProcessed.set({ job, kind }, processed);
+    if (total !== null) this.jobTotal.set({ job, kind }, total);
+    if (itemsPerSecond !== null) this.jobItemsPerSecond.set({ job, kind }, itemsPerSecond);
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  close(): void {
+    this.#loop.disable();
+    this.#live = undefined;
+  }
+}

@@ -1,0 +1,127 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { ControlPlane } from '../../src/store/control-plane.ts';
+import { ROUTE_ACCESS } from '../../src/http/auth.ts';
+import { tempDir } from '../helpers/paths.ts';
+import { randomMatrix } from '../helpers/random.ts';
+import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+
+const DIM = 8;
+const tmp = tempDir();
+const vec = (seed: number) => Array.from(randomMatrix(1, DIM, seed));
+let svc: RunningService;
+let all: RunningService;
+const keys: Record<'read' | 'write' | 'admin' | 'revoked', string> = { read: '', write: '', admin: '', revoked: '' };
+let modelId = '';
+
+interface Call { method: 'GET' | 'POST'; url: string; payload?: unknown }
+
+/** One valid request per protected route (a 2xx with the right key). Models and jobs come from the lifecycle. */
+function protectedCalls(): Array<Call & { access: 'write' | 'admin' }> {
+  return [
+    { access: 'write', method: 'POST', url: '/v1/items', payload: { items: [{ id: 'w1', embedding: vec(2) }] } },
+    { access: 'write', method: 'POST', url: '/v1/items/delete', payload: { ids: ['w1'] } },
+  ];
+}
+
+const readCalls = (): Call[] => [
+  { method: 'POST', url: '/v1/encode', payload: { embeddings: [vec(3)] } },
+  { method: 'POST', url: '/v1/retrieve', payload: { embedding: vec(3), k: 1 } },
+  { method: 'GET', url: '/v1/items/seed' },
+];
+
+before(async () => {
+  const modelDir = join(tmp.dir, 'model');
+  modelId = (await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 4, seed: 3 })).id;
+  const registry = { model: { registryDir: tmp.dir } };
+  svc = await startService(join(tmp.dir, 'data'), modelDir, {}, { ...registry, auth: { mode: 'writes' }, rateLimit: { max: 1000 } });
+  all = await startService(join(tmp.dir, 'data-all'), modelDir, {}, { ...registry, auth: { mode: 'all' }, rateLimit: { max: 5, windowMs: 60_000 } });
+  for (const dir of ['data', 'data-all']) {
+    const control = ControlPlane.open(join(tmp.dir, dir, 'control.sqlite'));
+    if (dir === 'data') {
+      keys.read = control.keys.create('reader', 'read').key;
+      keys.write = control.keys.create('writer', 'write').key;
+      keys.admin = control.keys.create('admin', 'admin').key;
+      const revoked = control.keys.create('gone', 'admin');
+      keys.revoked = revoked.key;
+      assert.equal(control.keys.revoke(revoked.id), true);
+    } else {
+      // Same names, other keys: a key belongs to one data directory.
+      control.keys.create('reader', 'read');
+    }
+    control.close();
+  }
+  const seeded = await svc.app.inject({
+    method: 'POST', url: '/v1/items', headers: { authorization: `Bearer ${keys.write}` }, payload: { items: [{ id: 'seed', embedding: vec(1) }] },
+  });
+  assert.equal(seeded.statusCode, 200, seeded.body);
+});
+
+after(async () => {
+  await svc.close();
+  await all.close();
+  tmp.cleanup();
+});
+
+const send = (s: RunningService, c: Call, key?: string) =>
+  s.app.inject({ method: c.method, url: c.url, payload: c.payload as never, headers: key === undefined ? {} : { authorization: key } });
+
+test('every protected route: 401 without a key, 403 with a wrong, revoked or too-weak key, 2xx with the right one', async () => {
+  const calls = protectedCalls();
+  const covered = new Set(calls.map((c) => `${c.method} ${c.url.replace(modelId, ':id')}`));
+  for (const [route, access] of Object.entries(ROUTE_ACCESS)) {
+    const [method, url] = route.split(' ') as ['GET' | 'POST', string];
+    if ((access === 'write' || access === 'admin') && svc.app.hasRoute({ method, url })) assert.ok(covered.has(route), `${route} has no auth case`);
+  }
+  for (const c of calls) {
+    const what = `${c.method} ${c.url}`;
+    const none = await send(svc, c);
+    assert.equal(none.statusCode, 401, `${what} without key: ${none.body}`);
+    assert.equal(none.json().code, 'SIDX_ERR_UNAUTHENTICATED');
+    assert.equal(none.json().field, 'authorization');
+    const malformed = await send(svc, c, `Basic ${keys.admin}`);
+    assert.equal(malformed.statusCode, 401, `${what} malformed header`);
+    for (const wrong of [`Bearer sidx_000000000000_${'A'.repeat(43)}`, `Bearer ${keys.admin.slice(0, -1)}x`, 'Bearer nonsense', `Bearer ${keys.revoked}`]) {
+      const res = await send(svc, c, wrong);
+      assert.equal(res.statusCode, 403, `${what} with ${wrong.slice(0, 30)}: ${res.body}`);
+      assert.equal(res.json().code, 'SIDX_ERR_FORBIDDEN');
+    }
+    const weak = await send(svc, c, `Bearer ${c.access === 'admin' ? keys.write : keys.read}`);
+    assert.equal(weak.statusCode, 403, `${what} with a lower scope`);
+    assert.match(weak.json().message, new RegExp(`needs ${c.access}`));
+    const right = await send(svc, c, `Bearer ${c.access === 'admin' ? keys.admin : keys.write}`);
+    assert.ok(right.statusCode >= 200 && right.statusCode < 300, `${what} with the right key: ${right.statusCode} ${right.body}`);
+  }
+});
+
+test('auth.mode writes leaves read routes open; all closes them; ops routes stay public', async () => {
+  for (const c of readCalls()) {
+    assert.equal((await send(svc, c)).statusCode, 200, `${c.url} open under writes`);
+    assert.equal((await send(svc, c, `Bearer ${keys.read}`)).statusCode, 200, `${c.url} with a read key`);
+    assert.equal((await send(svc, c, 'Bearer wrong')).statusCode, 403, `${c.url}: a wrong key is refused even where none is needed`);
+    assert.equal((await send(all, c)).statusCode, 401, `${c.url} closed under all`);
+    assert.equal((await send(all, c, `Bearer ${keys.read}`)).statusCode, 403, `${c.url}: a key of another data directory`);
+  }
+  for (const url of ['/healthz', '/readyz', '/metrics']) {
+    assert.equal((await all.app.inject({ method: 'GET', url })).statusCode, 200, url);
+    assert.equal((await all.app.inject({ method: 'GET', url, headers: { authorization: 'Bearer wrong' } })).statusCode, 200, url);
+  }
+});
+
+test('rate limit: counted per key, 429 with a JSON body and retry-after, ops routes exempt', async () => {
+  const control = ControlPlane.open(join(tmp.dir, 'data-all', 'control.sqlite'));
+  const a = control.keys.create('a', 'read').key;
+  const b = control.keys.create('b', 'read').key;
+  control.close();
+  const get = (key: string) => all.app.inject({ method: 'GET', url: '/v1/items/none', headers: { authorization: `Bearer ${key}` } });
+  for (let i = 0; i < 5; i++) assert.equal((await get(a)).statusCode, 404, `request ${i + 1} within the limit`);
+  const limited = await get(a);
+  assert.equal(limited.statusCode, 429);
+  assert.equal(limited.json().code, 'SIDX_ERR_RATE_LIMITED');
+  assert.ok(Number(limited.headers['retry-after']) > 0);
+  assert.equal((await get(b)).statusCode, 404, 'another key has its own budget');
+  for (let i = 0; i < 8; i++) assert.equal((await all.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
+  // A refused key costs no quota: the key check runs before the limiter.
+  for (let i = 0; i < 8; i++) assert.equal((await all.app.inject({ method: 'GET', url: '/v1/items/x' })).statusCode, 401);
+});

@@ -1,0 +1,69 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { tempDir } from '../helpers/paths.ts';
+import { randomMatrix } from '../helpers/random.ts';
+import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+
+const DIM = 8;
+const tmp = tempDir();
+let svc: RunningService;
+
+before(async () => {
+  const modelDir = join(tmp.dir, 'model');
+  await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 4, seed: 3 });
+  svc = await startService(join(tmp.dir, 'data'), modelDir);
+});
+
+after(async () => {
+  await svc.close();
+  tmp.cleanup();
+});
+
+async function scrape(): Promise<{ text: string; value: (series: string) => number }> {
+  const res = await svc.app.inject({ method: 'GET', url: '/metrics' });
+  assert.equal(res.statusCode, 200);
+  assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  const text = res.body;
+  const value = (series: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
+  };
+  return { text, value };
+}
+
+test('GET /metrics: Prometheus text with every family, and the counters move with traffic', async () => {
+  const before = await scrape();
+  for (const family of [
+    'sidx_http_request_duration_seconds', 'sidx_encode_batch_rows', 'sidx_encode_duration_seconds', 'sidx_encoded_items_total',
+    'sidx_encode_items_per_second', 'sidx_retrieve_candidates', 'sidx_items_indexed_total', 'sidx_job_processed_items',
+    'sidx_encoder_queue_length', 'sidx_encoder_in_flight', 'sidx_catalog_items', 'sidx_event_loop_lag_seconds',
+  ]) {
+    assert.match(before.text, new RegExp(`^# TYPE ${family} `, 'm'), family);
+  }
+  assert.equal(before.value('sidx_catalog_items'), 0);
+  assert.equal(before.value('sidx_encoder_queue_length'), 0);
+
+  const items = Array.from({ length: 20 }, (_, i) => ({ id: `i${i}`, embedding: Array.from(randomMatrix(1, DIM, 100 + i)) }));
+  assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items } })).statusCode, 200);
+  for (let i = 0; i < 3; i++) {
+    const r = await svc.app.inject({ method: 'POST', url: '/v1/retrieve', payload: { embedding: items[i]!.embedding, k: 5, expand: 'hamming1' } });
+    assert.equal(r.statusCode, 200);
+  }
+  assert.equal((await svc.app.inject({ method: 'GET', url: '/v1/nope' })).statusCode, 404);
+
+  const after = await scrape();
+  assert.equal(after.value('sidx_items_indexed_total{source="api"}'), 20);
+  assert.equal(after.value('sidx_catalog_items'), 20);
+  assert.equal(after.value('sidx_encoded_items_total'), 23, '20 upserted + 3 queries');
+  assert.equal(after.value('sidx_encode_batch_rows_count'), 4);
+  assert.equal(after.value('sidx_encode_batch_rows_sum'), 23);
+  assert.ok(after.value('sidx_encode_items_per_second') > 0);
+  assert.equal(after.value('sidx_retrieve_candidates_count{kind="exact"}'), 3);
+  assert.equal(after.value('sidx_retrieve_candidates_count{kind="hamming1"}'), 3);
+  assert.ok(after.value('sidx_retrieve_candidates_sum{kind="total"}') >= 3, 'each query finds at least its own item');
+  assert.equal(after.value('sidx_http_request_duration_seconds_count{method="POST",route="/v1/retrieve",status="200"}'), 3);
+  assert.equal(after.value('sidx_http_request_duration_seconds_count{method="POST",route="/v1/items",status="200"}'), 1);
+  assert.equal(after.value('sidx_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"}'), 1);
+  assert.ok(after.value('sidx_event_loop_lag_seconds{quantile="0.99"}') >= 0);
+});
