@@ -17,6 +17,8 @@ const commands: Record<string, { run: Command; summary: string }> = {
   encode: { run: encodeCommand, summary: 'write the item -> SID table of an embedding file (CSV or JSONL)' },
   metrics: { run: metricsCommand, summary: 'SID quality metrics of model bundles and SID files, side by side' },
   keys: { run: keysCommand, summary: 'create, list and revoke API keys (stored hashed in the control plane)' },
+  // Loaded on use: the benchmark pulls in autocannon (a devDependency) and the baselines.
+  bench: { run: async (argv) => (await import('./bench.ts')).benchCommand(argv), summary: 'speed of encode, upsert and retrieve vs PyTorch and FAISS baselines (bench.json + Markdown)' },
 };
 
 function usage(): string {

@@ -1,0 +1,101 @@
+/** HTTP clients for the benchmark: bulk upsert through POST /v1/items and a sequential /v1/retrieve pass. */
+import { latencySummary, type LatencySummary } from './bench-stats.ts';
+
+const b64 = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+
+export function itemId(i: number): string {
+  return `item-${i}`;
+}
+
+export interface UpsertResult {
+  items: number;
+  batch: number;
+  concurrency: number;
+  seconds: number;
+  itemsPerSecond: number;
+  /** Per-request latency of the batches. */
+  batchLatencyMs: LatencySummary;
+}
+
+/** Upserts rows [0, n) as items "item-<row>", base64 embeddings, `concurrency` batches in flight. */
+export async function upsertAll(url: string, items: Float32Array, n: number, dim: number, batch: number, concurrency: number,
+  progress: (done: number) => void): Promise<UpsertResult> {
+  let next = 0;
+  let done = 0;
+  const samples: number[] = [];
+  const t0 = performance.now();
+  const worker = async () => {
+    for (;;) {
+      const start = next;
+      if (start >= n) return;
+      next = Math.min(n, start + batch);
+      const body = { items: [] as Array<{ id: string; embedding: string }> };
+      for (let i = start; i < next; i++) body.items.push({ id: itemId(i), embedding: b64(items.subarray(i * dim, (i + 1) * dim)) });
+      const t = performance.now();
+      const res = await fetch(`${url}/v1/items`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      if (res.status !== 200) throw new Error(`upsert of rows ${start}..${next} answered ${res.status}: ${await res.text()}`);
+      await res.arrayBuffer();
+      samples.push(performance.now() - t);
+      done += body.items.length;
+      progress(done);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  return { items: n, batch, concurrency, seconds, itemsPerSecond: n / seconds, batchLatencyMs: latencySummary(samples) };
+}
+
+export function retrieveBodies(queries: Float32Array, q: number, dim: number, extra: Record<string, unknown>): string[] {
+  return Array.from({ length: q }, (_, i) => JSON.stringify({ embedding: b64(queries.subarray(i * dim, (i + 1) * dim)), ...extra }));
+}
+
+export interface RetrievePass {
+  queries: number;
+  recall: number;
+  meanCandidates: number;
+  catalogFraction: number;
+  noCandidateQueries: number;
+  /** timingsMs.total reported by the server (encode + candidates + rerank + reads). */
+  serverMs: LatencySummary;
+  /** Client-side, sequential, one connection. */
+  httpMs: LatencySummary;
+  serverPhasesMs: { encode: number; candidates: number; rerank: number };
+}
+
+/** Every query once, sequentially: recall@k against `truth` (row numbers), candidates, server-side timings. */
+export async function retrievePass(url: string, bodies: readonly string[], truth: BigInt64Array, k: number, n: number): Promise<RetrievePass> {
+  let hits = 0;
+  let candidates = 0;
+  let empty = 0;
+  const server: number[] = [];
+  const http: number[] = [];
+  const phases = { encode: 0, candidates: 0, rerank: 0 };
+  for (let i = 0; i < bodies.length; i++) {
+    const t = performance.now();
+    const res = await fetch(`${url}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodies[i] });
+    const json = (await res.json()) as {
+      items: { id: string }[]; candidates: { total: number }; timingsMs: { encode: number; candidates: number; rerank: number; total: number };
+    };
+    http.push(performance.now() - t);
+    if (res.status !== 200) throw new Error(`retrieve answered ${res.status}: ${JSON.stringify(json)}`);
+    const want = new Set(Array.from(truth.subarray(i * k, (i + 1) * k), (row) => itemId(Number(row))));
+    for (const it of json.items) if (want.has(it.id)) hits++;
+    candidates += json.candidates.total;
+    if (json.candidates.total === 0) empty++;
+    server.push(json.timingsMs.total);
+    phases.encode += json.timingsMs.encode;
+    phases.candidates += json.timingsMs.candidates;
+    phases.rerank += json.timingsMs.rerank;
+  }
+  const q = bodies.length;
+  return {
+    queries: q,
+    recall: hits / (q * k),
+    meanCandidates: candidates / q,
+    catalogFraction: candidates / q / n,
+    noCandidateQueries: empty,
+    serverMs: latencySummary(server),
+    httpMs: latencySummary(http),
+    serverPhasesMs: { encode: phases.encode / q, candidates: phases.candidates / q, rerank: phases.rerank / q },
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * `sidx serve` as a child process for benchmarks and load tests: the server gets its own process (and event
+ * loop), so the load generator does not share it, and its memory can be read from /proc.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const SIDX_BIN = fileURLToPath(new URL('../../bin/sidx.js', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface ProcessMemory {
+  /** Resident set size now (anonymous + file-backed pages, e.g. LMDB's mapped pages). */
+  rssBytes: number;
+  /** Peak resident set size (VmHWM). */
+  peakBytes: number;
+}
+
+/** VmRSS and VmHWM of a Linux process; zeros where /proc is unavailable. */
+export function processMemory(pid: number): ProcessMemory {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+    return { rssBytes: kb('VmRSS'), peakBytes: kb('VmHWM') };
+  } catch {
+    return { rssBytes: 0, peakBytes: 0 };
+  }
+}
+
+export interface BenchServer {
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  /** Milliseconds from spawn to "listening" and to /readyz 200. */
+  startMs: { listening: number; ready: number };
+  memory(): ProcessMemory;
+  readiness(): Promise<Record<string, unknown>>;
+  output(): string;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
+}
+
+export interface BenchServerOptions {
+  dataDir: string;
+  modelDir: string;
+  workers?: number;
+  /** Extra SIDX__* variables. */
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export async function startBenchServer(opts: BenchServerOptions): Promise<BenchServer> {
+  const t0 = performance.now();
+  const args = [SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--model', opts.modelDir];
+  if (opts.workers) args.push('--workers', String(opts.workers));
+  const child = spawn(process.execPath, args, {
+    cwd: REPO_ROOT,
+    env: { ...process.env, SIDX__SERVER__LOG_LEVEL: 'info', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const keep = (d: Buffer) => {
+    // Keep the start and the end of the log; a long benchmark must not grow it without bound.
+    log += d.toString();
+    if (log.length > 200_000) log = log.slice(0, 50_000) + '\n...\n' + log.slice(-100_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`sidx serve did not listen within ${timeoutMs} ms:\n${log}`)), timeoutMs);
+    const onData = () => {
+      const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/i.exec(log);
+      if (!m) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      resolve(m[1]!);
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`sidx serve exited with ${code}:\n${log}`));
+    });
+  });
+  const listening = performance.now() - t0;
+  const readiness = async () => (await (await fetch(`${url}/readyz`)).json()) as Record<string, unknown>;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${url}/readyz`).catch(() => null);
+    if (res?.status === 200) break;
+    if (child.exitCode !== null) throw new Error(`sidx serve exited with ${child.exitCode}:\n${log}`);
+    if (Date.now() > deadline) throw new Error(`sidx serve not ready within ${timeoutMs} ms:\n${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const ready = performance.now() - t0;
+  return {
+    url,
+    pid: child.pid!,
+    child,
+    startMs: { listening, ready },
+    memory: () => processMemory(child.pid!),
+    readiness,
+    output: () => log,
+    stop: () => {
+      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+      const done = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      return done;
+    },
+  };
+}
