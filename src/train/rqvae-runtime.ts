@@ -21,6 +21,8 @@ export async function createSession(bytes: Uint8Array, threads?: number): Promis
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
+    // Sinkhorn kernels hold exp(-large) values: denormal floats would make every pass over them many times slower.
+    extra: { session: { set_denormal_as_zero: process.env.SIDX_DENORMAL === '0' ? '0' : '1' } },
   });
 }
 

@@ -31,14 +31,15 @@ interface CheckpointHeader {
 }
 
 /**
- * Codebooks from RQ-KMeans on the latents of the (seeded) initial encoder, or kept at their random init; the
- * codebook usage EMA starts at each code's expected hits per batch of `batch` rows under the initial assignment.
+ * Codebooks from RQ-KMeans on the latents of the (seeded) initial encoder, or kept as they are (random init, or
+ * `fitCodebooks` false: given parameters); the codebook usage EMA starts at each code's expected hits per batch of `batch`
+ * rows under the initial assignment (uniform when there is no fit).
  */
-export async function initialiseCodebooks(state: TrainingState, inputs: Float32Array, batch: number): Promise<void> {
+export async function initialiseCodebooks(state: TrainingState, inputs: Float32Array, batch: number, fitCodebooks = true): Promise<void> {
   const { model, options: o } = state;
   const { shape, layout, params } = model;
   const n = inputs.length / shape.inputDim;
-  if (o.init === 'random') {
+  if (o.init === 'random' || !fitCodebooks) {
     state.codebooks.forEach((s, l) => {
       const k = shape.codebookSizes[l]!;
       s.initialise(paramView(params, layout.byName.get(layout.codebooks[l]!)!), new Float32Array(k).fill(batch / k));

@@ -51,11 +51,18 @@ export interface EpochSummary {
 
 export type RqVaeProgress =
   | { kind: 'init'; message: string }
+  /** After a fresh initialisation (not on resume): the initial parameters, e.g. for a baseline to start from. */
+  | { kind: 'initialised'; params: Float32Array }
   | { kind: 'step'; epoch: number; epochs: number; step: number; steps: number; lr: number; recon: number; commit: number }
   | ({ kind: 'epoch'; epochs: number } & EpochSummary)
   | { kind: 'checkpoint'; epoch: number; path: string };
 
 export interface TrainRqVaeOptions extends RqVaeOptions {
+  /**
+   * Start from these parameters (the flat layout of rqvae-model.ts) instead of initialising: no RQ-KMeans, codebook
+   * usage starts uniform. For warm starts and for baselines that must start from identical weights.
+   */
+  initialParams?: Float32Array;
   /** Co-occurring item pairs for FORGE's contrastive loss (row indices into the data). */
   pairs?: PairSet;
   onProgress?: (event: RqVaeProgress) => void;
@@ -119,9 +126,17 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
   if (o.resume !== undefined) {
     await loadTrainingState(o.resume, state);
     report({ kind: 'init', message: `resumed from ${o.resume} after epoch ${state.epoch}` });
+  } else if (options.initialParams !== undefined) {
+    if (options.initialParams.length !== params.length) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', `initialParams has ${options.initialParams.length} values, the model ${params.length}`,
+        { field: 'initialParams' });
+    }
+    params.set(options.initialParams);
+    await initialiseCodebooks(state, inputs, batch, false);
   } else {
     report({ kind: 'init', message: o.init === 'rqkmeans' ? 'initialising codebooks: RQ-KMeans on the initial latents' : 'random codebooks' });
     await initialiseCodebooks(state, inputs, batch);
+    report({ kind: 'initialised', params });
   }
 
   const graph = buildStepGraph({
