@@ -1,33 +1,115 @@
 # syntax=docker/dockerfile:1
-# sidx on CPU (Debian bookworm: FAISS and OpenBLAS from Debian). Build: docker build -t sidx .
-ARG NODE_IMAGE=node:20-bookworm-slim
+# sidx images, two targets from one file (README: "Docker"):
+#   docker build -t sidx:gpu .               default: CUDA 12 + cuDNN 9 runtime (Ubuntu 24.04), Node.js 22 LTS,
+#                                            onnxruntime-node with its CUDA 12 execution provider, libfaiss
+#   docker build --target cpu -t sidx:cpu .  CPU only: Debian bookworm, Node.js 22 LTS, libfaiss
+# Both run as a non-root user, keep their data in the /data volume and report health from /readyz.
+ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
+ARG UBUNTU_IMAGE=ubuntu:24.04
+ARG NODE_IMAGE=node:22-bookworm-slim
+ARG NODE_MAJOR=22
+# NodeSource's repository signing key; the build stops when the downloaded key has another fingerprint.
+ARG NODESOURCE_KEY_FPR=6F71F525282841EEDAF851B42F59B5F99B1BE0B4
 
-FROM ${NODE_IMAGE} AS build
+# --- NodeSource apt source for Node.js 22 on Ubuntu (apt verifies every package against the pinned key) ----
+FROM ${UBUNTU_IMAGE} AS nodesource
+ARG NODE_MAJOR
+ARG NODESOURCE_KEY_FPR
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl gnupg \
+ && rm -rf /var/lib/apt/lists/* \
+ && install -d -m 0755 /etc/apt/keyrings \
+ && curl -fsSL https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key | gpg --dearmor -o /etc/apt/keyrings/nodesource.gpg \
+ && gpg --no-default-keyring --keyring /etc/apt/keyrings/nodesource.gpg --with-colons --fingerprint \
+    | grep -q "^fpr:::::::::${NODESOURCE_KEY_FPR}:" \
+ && echo "deb [signed-by=/etc/apt/keyrings/nodesource.gpg] https://deb.nodesource.com/node_${NODE_MAJOR}.x nodistro main" \
+    > /etc/apt/sources.list.d/nodesource.list
+
+# --- GPU build: same Ubuntu as the CUDA runtime, so the FAISS addon links against the same libfaiss -------
+FROM ${UBUNTU_IMAGE} AS build-gpu
+COPY --from=nodesource /etc/apt/keyrings/nodesource.gpg /etc/apt/keyrings/nodesource.gpg
+COPY --from=nodesource /etc/apt/sources.list.d/nodesource.list /tmp/nodesource.list
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && mv /tmp/nodesource.list /etc/apt/sources.list.d/nodesource.list \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends nodejs libfaiss-dev libopenblas-dev g++ make python3 \
+ && rm -rf /var/lib/apt/lists/*
+# node-gyp builds against the installed Node's headers instead of downloading them.
+ENV npm_config_nodedir=/usr
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+COPY native ./native
+# The repository's .npmrc skips ORT's CUDA download (CPU and offline installs); the flag overrides it here:
+# onnxruntime-node fetches its CUDA 12 provider libraries (libonnxruntime_providers_cuda.so) at install time.
+RUN npm ci --omit=dev --no-audit --no-fund --onnxruntime-node-install=cuda12 \
+ && test -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so \
+ && npm run build:native
+COPY . .
+
+# --- CPU build --------------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS build-cpu
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libfaiss-dev libopenblas-dev g++ make python3 \
  && rm -rf /var/lib/apt/lists/*
+ENV npm_config_nodedir=/usr/local
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 COPY native ./native
 RUN npm ci --omit=dev --no-audit --no-fund && npm run build:native
 COPY . .
 
-FROM ${NODE_IMAGE} AS runtime
+# --- CPU runtime ------------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS cpu
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libfaiss-dev libopenblas0 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home /app sidx \
- && mkdir -p /data && chown sidx /data
+ && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin sidx \
+ && mkdir -p /data /models && chown sidx /data
 WORKDIR /app
-COPY --from=build --chown=sidx /app /app
+COPY --from=build-cpu --chown=sidx /app /app
 USER sidx
 ENV SIDX__SERVER__HOST=0.0.0.0 \
     SIDX__SERVER__PORT=8080 \
     SIDX__STORAGE__DATA_DIR=/data \
-    SIDX__MODEL__DIR=/app/models/default
+    SIDX__MODEL__DIR=/app/models/default \
+    SIDX__MODEL__REGISTRY_DIR=/models \
+    SIDX__ENCODER__PROVIDER=cpu
 VOLUME ["/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/readyz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.SIDX__SERVER__PORT}/readyz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+STOPSIGNAL SIGTERM
+CMD ["node", "bin/sidx.js", "serve"]
+
+# --- GPU runtime (default target) -------------------------------------------------------------------------
+FROM ${CUDA_IMAGE} AS gpu
+COPY --from=nodesource /etc/apt/keyrings/nodesource.gpg /etc/apt/keyrings/nodesource.gpg
+COPY --from=nodesource /etc/apt/sources.list.d/nodesource.list /tmp/nodesource.list
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && mv /tmp/nodesource.list /etc/apt/sources.list.d/nodesource.list \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends nodejs libfaiss-dev libopenblas0 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin sidx \
+ && mkdir -p /data /models && chown sidx /data
+WORKDIR /app
+COPY --from=build-gpu --chown=sidx /app /app
+USER sidx
+# provider cuda: the encoder runs on ONNX Runtime's CUDA execution provider; when it cannot start (no GPU
+# visible, driver too old) the service logs why and falls back to CPU (/readyz reports the provider in use).
+ENV NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    SIDX__SERVER__HOST=0.0.0.0 \
+    SIDX__SERVER__PORT=8080 \
+    SIDX__STORAGE__DATA_DIR=/data \
+    SIDX__MODEL__DIR=/app/models/default \
+    SIDX__MODEL__REGISTRY_DIR=/models \
+    SIDX__ENCODER__PROVIDER=cuda
+VOLUME ["/data"]
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.SIDX__SERVER__PORT}/readyz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 STOPSIGNAL SIGTERM
 CMD ["node", "bin/sidx.js", "serve"]

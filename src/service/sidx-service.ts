@@ -81,6 +81,7 @@ export class SidxService {
       const metrics = options.metrics ?? new SidxMetrics();
       instrumentEncoder(pool, metrics);
       log.info(`encoder: model ${m.id} (${m.method}, ${m.levels} x [${m.codebookSizes.join(', ')}]) on ${pool.provider}`);
+      if (config.encoder.provider !== pool.provider) log.warn(`encoder: provider ${config.encoder.provider} requested, running on ${pool.provider} (reason above)`);
       const vectors = await VectorState.open(dataDir, catalog, m.inputDim, m.metric, log);
       const model: ActiveModel = {
         id: m.id, version: row.version, inputDim: m.inputDim, levels: m.levels, codebookSizes: m.codebookSizes, metric: m.metric,
