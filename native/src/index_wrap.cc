@@ -2,11 +2,13 @@
 
 #include <faiss/IVFlib.h>
 #include <faiss/IndexFlatCodes.h>
+#include <faiss/AutoTune.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 
+#include <cmath>
 #include <limits>
 #include <mutex>
 #include <string>
@@ -233,6 +235,7 @@ Napi::Function IndexWrap::Define(Napi::Env env) {
           InstanceMethod<&IndexWrap::Remove>("remove"),
           InstanceMethod<&IndexWrap::ScoreSubset>("scoreSubset"),
           InstanceMethod<&IndexWrap::Search>("search"),
+          InstanceMethod<&IndexWrap::SetSearchParameter>("setSearchParameter"),
           InstanceMethod<&IndexWrap::Write>("write"),
           InstanceMethod<&IndexWrap::Close>("close"),
           InstanceMethod<&IndexWrap::Noop>("noop"),
@@ -362,6 +365,21 @@ Napi::Value IndexWrap::Search(const Napi::CallbackInfo& info) {
     int64_t k = GetPositiveInt(info[1], "k");
     auto worker = std::make_unique<SearchWorker>(info.Env(), state, info[0], k);
     return StartWorker(worker.release());
+  });
+}
+
+// faiss::ParameterSpace names: "nprobe" (IVF), "efSearch" (HNSW), ...; an unknown name or index type throws.
+Napi::Value IndexWrap::SetSearchParameter(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&] {
+    auto state = Live();
+    if (!info[0].IsString()) throw CodedError(kErrInvalidInput, "name must be a string");
+    if (!info[1].IsNumber()) throw CodedError(kErrInvalidInput, "value must be a number");
+    std::string name = info[0].As<Napi::String>().Utf8Value();
+    double value = info[1].As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(value)) throw CodedError(kErrInvalidInput, "value must be finite");
+    std::unique_lock lock(state->mutex);
+    faiss::ParameterSpace().set_index_parameter(state->index.get(), name, value);
+    return info.Env().Undefined();
   });
 }
 

@@ -8,6 +8,7 @@
 //   remove(ids: BigInt64Array): number                          [sync]  flat-code storages only (see .cc)
 //   scoreSubset(query: Float32Array, ids): Float32Array         [sync]  O(|ids| d), NaN for absent ids
 //   search(queries: Float32Array, k): Promise<{distances, labels}>  [async] n*k, label -1 / distance NaN pads
+//   setSearchParameter(name, value): void                       [sync]  faiss::ParameterSpace, e.g. "nprobe"
 //   write(path): Promise<void>                                  [async]
 //   close(): void                                               [sync]  later calls throw
 //   noop(): void                                                [sync]  prices the JS <-> native boundary
@@ -54,6 +55,7 @@ class IndexWrap : public Napi::ObjectWrap<IndexWrap> {
   Napi::Value Remove(const Napi::CallbackInfo& info);
   Napi::Value ScoreSubset(const Napi::CallbackInfo& info);
   Napi::Value Search(const Napi::CallbackInfo& info);
+  Napi::Value SetSearchParameter(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Noop(const Napi::CallbackInfo& info);

@@ -33,6 +33,8 @@ export interface NativeIndex {
   scoreSubset(query: Float32Array, ids: BigInt64Array): Float32Array;
   /** [async] */
   search(queries: Float32Array, k: number): Promise<NativeSearchResult>;
+  /** [sync] faiss::ParameterSpace search parameter, e.g. "nprobe" (IVF) or "efSearch" (HNSW); throws if unknown. */
+  setSearchParameter(name: string, value: number): void;
   /** [async] Writes the FAISS file at `path` as is (no temp file). */
   write(path: string): Promise<void>;
   /** [sync] Drops the index; it is freed once in-flight async calls finish. Later calls throw. */

@@ -134,6 +134,21 @@ export class VectorIndex {
     return callNativeAsync(() => handle.search(queries, k));
   }
 
+  /**
+   * [sync] Sets a FAISS search-time parameter by its faiss::ParameterSpace name: "nprobe" (IVF lists probed),
+   * "efSearch" (HNSW). SIDX_ERR_VECTOR when the storage has no such parameter.
+   */
+  setSearchParameter(name: string, value: number): void {
+    const handle = this.#live();
+    if (typeof name !== 'string' || name === '') {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', 'name must be a non-empty string', { field: 'name' });
+    }
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', 'value must be a finite number', { field: 'value' });
+    }
+    callNative(() => handle.setSearchParameter(name, value));
+  }
+
   /** [async] Writes `path + '.tmp'`, fsyncs it, then renames over `path`: a crash never leaves a torn file. */
   async write(path: string): Promise<void> {
     const handle = this.#live();
