@@ -5,7 +5,9 @@ import { fileSha256, DEFAULT_TOP_M } from '../train/export.ts';
 import { formatMetricsTable } from '../train/metrics.ts';
 import { trainRqVae, type EpochSummary, type RqVaeProgress } from '../train/rqvae.ts';
 import { exportVaeBundle } from '../train/rqvae-export.ts';
-import { DEFAULT_EPOCHS, FORGE_HIDDEN, FORGE_LATENT_DIM, type RqVaeOptions, type VaeMethod } from '../train/rqvae-options.ts';
+import {
+  DEFAULT_EPOCHS, FORGE_HIDDEN, FORGE_LATENT_DIM, deadThresholdOf, type RqVaeOptions, type VaeMethod,
+} from '../train/rqvae-options.ts';
 import { loadPairs } from '../train/pairs.ts';
 import { setVectorThreads } from '../vector/vector-index.ts';
 import { intFlag, parseFlags, UsageError } from './args.ts';
@@ -17,7 +19,7 @@ export const trainVaeUsage = `Usage: sidx train --method rqvae|vqvae --input FIL
                   [--lr LR] [--min-lr LR] [--warmup-epochs W] [--weight-decay WD]
                   [--assignment sinkhorn|argmin] [--sinkhorn-eps E] [--sinkhorn-iters T]
                   [--commitment forge|classic] [--beta B] [--commit-weight W]
-                  [--codebook-update gradient|ema] [--ema-decay D] [--dead-restart on|off] [--dead-threshold T]
+                  [--codebook-update gradient|ema] [--ema-decay D] [--dead-restart on|off] [--dead-threshold T|auto]
                   [--init rqkmeans|random] [--init-sample N] [--init-iters N]
                   [--pairs FILE [--pair-ids FILE]] [--checkpoint FILE|none] [--resume FILE]
                   [--eval-every N] [--top-m M] [--id ID] [--threads N] [--array NAME]
@@ -35,8 +37,9 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
   --commitment       forge: 1/L sum_l 0.5 mse(z, sg s_l) + 0.5 mse(sg z, s_l) (rqvae default);
                      classic: sum_l mse(sg r_l, q_l) + beta mse(r_l, sg q_l), beta 0.25 (vqvae default)
   --codebook-update  gradient (rqvae default) or ema with decay --ema-decay 0.99 (vqvae default)
-  --dead-restart     replace codes whose usage EMA < --dead-threshold (1) by random batch latents
-                     (default: on for vqvae, off for rqvae)
+  --dead-restart     replace codes whose usage EMA (hits per step) < --dead-threshold by random batch latents
+                     (default: on for vqvae, off for rqvae); threshold auto = min(1, 0.5 batch / K): FORGE's 1
+                     when batch >= 2K, else half the uniform rate (with batch < K, "< 1" restarts every code)
   --init             rqkmeans: codebooks from RQ-KMeans on the initial encoder's latents (default); random
   --pairs            co-occurring items for FORGE's contrastive loss: a FORGE contrastive .npz ('pairs' of item
                      ids, mapped to input rows by --pair-ids or the input's ids) or a JSON sequence file
@@ -163,7 +166,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     codebookUpdate: choice(values['codebook-update'], 'codebook-update', ['gradient', 'ema'] as const),
     emaDecay: num(values['ema-decay'], 'ema-decay', (x) => x > 0 && x < 1, 'in (0, 1)'),
     restartDead: deadRestart === undefined ? undefined : deadRestart === 'on',
-    deadThreshold: nonNeg(values['dead-threshold'], 'dead-threshold'),
+    deadThreshold: values['dead-threshold'] === 'auto' ? 'auto' : nonNeg(values['dead-threshold'], 'dead-threshold'),
     init: choice(values.init, 'init', ['rqkmeans', 'random'] as const),
     initSample: posInt(values['init-sample'], 'init-sample'),
     initIterations: posInt(values['init-iters'], 'init-iters'),
@@ -211,7 +214,10 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
       lr: o.lr, minLr: o.minLr, warmupEpochs: o.warmupEpochs, weightDecay: o.weightDecay,
       assignment: o.assignment, sinkhorn: o.assignment === 'sinkhorn' ? { epsilon: o.sinkhornEpsilon, iterations: o.sinkhornIterations } : false,
       commitment: o.commitment, beta: o.beta, commitWeight: o.commitWeight, codebookUpdate: o.codebookUpdate,
-      emaDecay: o.emaDecay, deadRestart: o.restartDead ? { threshold: o.deadThreshold } : false, init: o.init,
+      emaDecay: o.emaDecay, init: o.init,
+      deadRestart: o.restartDead
+        ? { threshold: o.deadThreshold, perLevel: o.codebookSizes.map((k) => deadThresholdOf(o, Math.min(o.batchSize, result.n), k)) }
+        : false,
       contrastivePairs: pairs?.count ?? 0,
       finalEpoch: history.at(-1) === undefined ? null : { recon: history.at(-1)!.recon, commit: history.at(-1)!.commit },
       meanEpochTrainSeconds: history.length === 0 ? null : history.reduce((s, h) => s + h.trainSeconds, 0) / history.length,

@@ -38,7 +38,12 @@ export interface RqVaeOptions {
   emaDecay?: number;
   /** Replace codes whose EMA usage count falls below `deadThreshold` by random batch latents. */
   restartDead?: boolean;
-  deadThreshold?: number;
+  /**
+   * Usage EMA (hits per step) under which a code is dead. 'auto' (default): min(1, 0.5 batch / K), i.e. FORGE's
+   * "< 1" when batches are at least twice the codebook, else half the uniform rate: with batch < K the average code
+   * gets fewer than one hit per step, and "< 1" would restart nearly every code at every step.
+   */
+  deadThreshold?: number | 'auto';
   /** Codebook initialisation: RQ-KMeans on the initial encoder's latents, or FORGE's uniform init. */
   init?: 'rqkmeans' | 'random';
   /** Rows for the k-means initialisation (default: all). */
@@ -90,7 +95,7 @@ export function resolveOptions(o: RqVaeOptions): ResolvedOptions {
     codebookUpdate: o.codebookUpdate ?? (vq ? 'ema' : 'gradient'),
     emaDecay: o.emaDecay ?? 0.99,
     restartDead: o.restartDead ?? vq,
-    deadThreshold: o.deadThreshold ?? 1,
+    deadThreshold: o.deadThreshold ?? 'auto',
     init: o.init ?? 'rqkmeans',
     initIterations: o.initIterations ?? 25,
     evalEvery: o.evalEvery ?? 1,
@@ -141,12 +146,17 @@ function check(r: ResolvedOptions): void {
   nonNeg(r.commitWeight, 'commitWeight');
   if (r.codebookUpdate !== 'gradient' && r.codebookUpdate !== 'ema') throw invalid(`codebookUpdate must be gradient or ema, got ${String(r.codebookUpdate)}`, 'codebookUpdate');
   if (!(r.emaDecay > 0 && r.emaDecay < 1)) throw invalid(`emaDecay must be in (0, 1), got ${r.emaDecay}`, 'emaDecay');
-  nonNeg(r.deadThreshold, 'deadThreshold');
+  if (r.deadThreshold !== 'auto') nonNeg(r.deadThreshold, 'deadThreshold');
   if (r.init !== 'rqkmeans' && r.init !== 'random') throw invalid(`init must be rqkmeans or random, got ${String(r.init)}`, 'init');
   if (r.initSample !== undefined) posInt(r.initSample, 'initSample');
   posInt(r.initIterations, 'initIterations', 10_000);
   if (r.threads !== undefined) posInt(r.threads, 'threads', 1024);
   nonNegInt(r.evalEvery, 'evalEvery');
+}
+
+/** The dead-code threshold of a level with K codes under batches of `batch` rows. */
+export function deadThresholdOf(r: ResolvedOptions, batch: number, k: number): number {
+  return r.deadThreshold === 'auto' ? Math.min(1, (0.5 * batch) / k) : r.deadThreshold;
 }
 
 export function shapeOf(r: ResolvedOptions, inputDim: number): RqVaeShape {

@@ -39,7 +39,9 @@ export async function initialiseCodebooks(state: TrainingState, inputs: Float32A
   const { model, options: o } = state;
   const { shape, layout, params } = model;
   const n = inputs.length / shape.inputDim;
-  if (o.init === 'random' || !fitCodebooks) {
+  // k-means cannot place more codewords than there are rows: such a run keeps the random codebooks.
+  const fitsRows = shape.codebookSizes.every((k) => k <= (o.initSample === undefined ? n : Math.min(n, o.initSample)));
+  if (o.init === 'random' || !fitCodebooks || !fitsRows) {
     state.codebooks.forEach((s, l) => {
       const k = shape.codebookSizes[l]!;
       s.initialise(paramView(params, layout.byName.get(layout.codebooks[l]!)!), new Float32Array(k).fill(batch / k));

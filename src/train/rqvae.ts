@@ -19,7 +19,7 @@
 import { SidxError } from '../errors.ts';
 import { paramLayout, paramView, initParams, seededRandom } from './rqvae-model.ts';
 import { buildStepGraph } from './rqvae-graphs.ts';
-import { resolveOptions, shapeOf, type RqVaeOptions, type ResolvedOptions } from './rqvae-options.ts';
+import { deadThresholdOf, resolveOptions, shapeOf, type RqVaeOptions, type ResolvedOptions } from './rqvae-options.ts';
 import { AdamW } from './optimizer.ts';
 import { learningRate } from './schedule.ts';
 import { CodebookState } from './codebook-ema.ts';
@@ -118,10 +118,10 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
   const params = initParams(layout, o.seed);
   const model: TrainedModel = { shape, layout, params, normalize: o.normalize };
   const optimizer = new AdamW(params, layout.specs, { weightDecay: o.weightDecay });
-  const states = shape.codebookSizes.map((k) => new CodebookState(k, shape.latentDim, {
-    decay: o.emaDecay, ema: o.codebookUpdate === 'ema', restart: o.restartDead, threshold: o.deadThreshold,
-  }));
   const batch = Math.min(o.batchSize, n);
+  const states = shape.codebookSizes.map((k) => new CodebookState(k, shape.latentDim, {
+    decay: o.emaDecay, ema: o.codebookUpdate === 'ema', restart: o.restartDead, threshold: deadThresholdOf(o, batch, k),
+  }));
   const state: TrainingState = { model, options: o, optimizer, codebooks: states, epoch: 0 };
   if (o.resume !== undefined) {
     await loadTrainingState(o.resume, state);
@@ -134,7 +134,13 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
     params.set(options.initialParams);
     await initialiseCodebooks(state, inputs, batch, false);
   } else {
-    report({ kind: 'init', message: o.init === 'rqkmeans' ? 'initialising codebooks: RQ-KMeans on the initial latents' : 'random codebooks' });
+    const fits = shape.codebookSizes.every((k) => k <= Math.min(n, o.initSample ?? n));
+    report({
+      kind: 'init',
+      message: o.init === 'random' ? 'random codebooks'
+        : fits ? 'initialising codebooks: RQ-KMeans on the initial latents'
+          : `random codebooks: RQ-KMeans cannot fit ${Math.max(...shape.codebookSizes)} codes to ${Math.min(n, o.initSample ?? n)} rows`,
+    });
     await initialiseCodebooks(state, inputs, batch);
     report({ kind: 'initialised', params });
   }

@@ -99,7 +99,7 @@ test('sidx train --method vqvae: one EMA codebook with dead-code restart', async
   assert.deepEqual([m.method, m.levels, m.codebookSizes[0]], ['vqvae', 1, 32]);
   const training = m.training as Record<string, unknown>;
   assert.deepEqual([training.assignment, training.commitment, training.codebookUpdate], ['argmin', 'classic', 'ema']);
-  assert.deepEqual(training.deadRestart, { threshold: 1 });
+  assert.deepEqual(training.deadRestart, { threshold: 'auto', perLevel: [1] }); // batch 128 >= 2 x 32 codes
   assert.ok(!existsSync(`${out}.checkpoint`));
 });
 
