@@ -42,8 +42,8 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
                      when batch >= 2K, else half the uniform rate (with batch < K, "< 1" restarts every code)
   --init             rqkmeans: codebooks from RQ-KMeans on the initial encoder's latents (default); random
   --pairs            co-occurring items for FORGE's contrastive loss: a FORGE contrastive .npz ('pairs' of item
-                     ids, mapped to input rows by --pair-ids or the input's ids) or a JSON sequence file
-                     ({user: [row, ...]}, consecutive items become pairs)
+                     ids, mapped to rows of its embeds by --pair-ids) or a sequence file whose items are input
+                     rows: JSON {user: [row, ...]} or RecBole .inter/.tsv (consecutive items become pairs)
   --checkpoint       written after every epoch (default DIR.checkpoint; none = off); --resume continues from one
   --eval-every       inference codes + SID metrics every N epochs (default 1; 0 = after the last only)
   --threads          ONNX Runtime / FAISS threads (default: all cores)`;

@@ -45,15 +45,20 @@ test('contrastive pair steps lower the InfoNCE loss and train the logit scales',
   assert.ok(res.history.every((h) => Number.isFinite(h.recon) && Number.isFinite(h.contrastive!)));
 });
 
-test('pairs from a JSON sequence file: consecutive distinct items, items outside the input dropped', async () => {
+test('pairs from JSON sequences and RecBole .inter files: consecutive distinct items once, items outside the input dropped', async () => {
   const tmp = tempDir();
   try {
     const path = join(tmp.dir, 'seq.json');
-    writeFileSync(path, JSON.stringify({ u1: [0, 1, 1, 2], u2: [5, 4000, 6], u3: [7] }));
-    const pairs = await loadPairs(path, { ids: null, vectors: data, n: N, dim: DIM, format: 'npy', skipped: 0 });
+    writeFileSync(path, JSON.stringify({ u1: [0, 1, 1, 2], u2: [5, 4000, 6], u3: [7], u4: [0, 1] }));
+    const input = { ids: null, vectors: data, n: N, dim: DIM, format: 'npy' as const, skipped: 0 };
+    const pairs = await loadPairs(path, input);
     assert.deepEqual([Array.from(pairs.a), Array.from(pairs.b)], [[0, 1], [1, 2]]);
     assert.equal(pairs.dropped, 2);
     assert.equal(pairs.vectors, data);
+    const inter = join(tmp.dir, 'train.inter');
+    writeFileSync(inter, 'user_id:token\titem_id_list:token_seq\titem_id:token\n0\t3 4\t9\n0\t3\t4\n1\t\t8\n');
+    const fromInter = await loadPairs(inter, input);
+    assert.deepEqual([Array.from(fromInter.a), Array.from(fromInter.b)], [[3, 4], [4, 9]]);
   } finally {
     tmp.cleanup();
   }
