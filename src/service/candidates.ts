@@ -4,8 +4,13 @@
  * SID came from an embedding: a neighbour that swaps level l's code for the r-th best code costs
  * d_l(r) - d_l(0); codes outside the top M come after, deeper levels first (in residual codes they move the
  * reconstruction least).
+ *
+ * With expand 'beam' the query's level-wise beam (src/numeric/beam-graph.ts, run by the encoder pool) replaces
+ * Hamming-1: the items of the final-level beam SIDs in score order, then, while the budget lasts, the items under
+ * the beam's shorter prefixes, deepest level first and best prefix first within a level (one prefix scan each).
  */
 import type { Catalog, Neighbour } from '../store/catalog.ts';
+import type { BeamLevel } from '../tokenizer/encoder-pool.ts';
 import type { ExpandMode, MatchKind } from './types.ts';
 
 export interface QueryRanking {
@@ -20,6 +25,8 @@ export interface CandidateSet {
   match: MatchKind[];
   exact: number;
   hamming1: number;
+  beam: number;
+  prefix: number;
 }
 
 /** How many neighbours one prefix scan may return before ranking, as a multiple of the candidate cap. */
@@ -33,8 +40,9 @@ export function gatherCandidates(
   k: number,
   maxCandidates: number,
   ranking?: QueryRanking,
+  beam?: readonly BeamLevel[],
 ): CandidateSet {
-  const out: CandidateSet = { keys: [], match: [], exact: 0, hamming1: 0 };
+  const out: CandidateSet = { keys: [], match: [], exact: 0, hamming1: 0, beam: 0, prefix: 0 };
   const seen = new Set<bigint>();
   for (const sid of querySids) {
     if (out.keys.length >= maxCandidates) break;
@@ -45,6 +53,10 @@ export function gatherCandidates(
       out.match.push('exact');
       out.exact++;
     }
+  }
+  if (expand === 'beam') {
+    if (beam) addBeamCandidates(catalog, model, beam, maxCandidates, out, seen);
+    return out;
   }
   const wantNeighbours = expand === 'hamming1' || (expand === 'auto' && out.keys.length < k);
   if (!wantNeighbours) return out;
@@ -63,6 +75,31 @@ export function gatherCandidates(
     }
   });
   return out;
+}
+
+/** Appends the items under one query's beam (row 0 of each level) until `maxCandidates`. */
+function addBeamCandidates(catalog: Catalog, model: number, beam: readonly BeamLevel[], maxCandidates: number,
+  out: CandidateSet, seen: Set<bigint>): void {
+  const levels = beam.length;
+  for (let l = levels; l >= 1; l--) {
+    const { width, codes } = beam[l - 1]!;
+    const kind: MatchKind = l === levels ? 'beam' : 'prefix';
+    for (let b = 0; b < width; b++) {
+      const remaining = maxCandidates - out.keys.length;
+      if (remaining <= 0) return;
+      const prefix = codes.subarray(b * l, (b + 1) * l);
+      // A shorter prefix also holds the items already taken from deeper levels: scan past them.
+      const keys = l === levels ? catalog.exact(model, prefix, remaining) : catalog.prefix(model, prefix, remaining + seen.size);
+      for (const key of keys) {
+        if (out.keys.length >= maxCandidates) return;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.keys.push(key);
+        out.match.push(kind);
+        out[kind]++;
+      }
+    }
+  }
 }
 
 export function orderNeighbours(neighbours: Neighbour[], ranking?: QueryRanking): Neighbour[] {

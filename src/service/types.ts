@@ -1,6 +1,7 @@
 /** The use-case surface the HTTP layer and the CLI talk to. */
-export type ExpandMode = 'none' | 'hamming1' | 'auto';
-export type MatchKind = 'exact' | 'hamming1';
+export type ExpandMode = 'none' | 'hamming1' | 'auto' | 'beam';
+/** beam: the item's SID is in the final level of the query's beam; prefix: found under a shorter beam prefix. */
+export type MatchKind = 'exact' | 'hamming1' | 'beam' | 'prefix';
 
 export interface ModelInfo {
   id: string;
@@ -26,7 +27,14 @@ export interface RetrieveQuery {
   /** Default: true when an embedding is given. */
   rerank?: boolean;
   maxCandidates: number;
+  /** Prefixes kept per level with expand 'beam' (default DEFAULT_BEAM_WIDTH). */
+  beamWidth?: number;
 }
+
+/** Beam width used when a beam request names none. */
+export const DEFAULT_BEAM_WIDTH = 128;
+/** Largest beam width a request may ask for (cost per level: width × K_l × dim). */
+export const MAX_BEAM_WIDTH = 4096;
 
 export interface RetrievedItem {
   id: string;
@@ -39,7 +47,7 @@ export interface RetrieveOutput {
   model: string;
   items: RetrievedItem[];
   querySids: Int32Array[];
-  candidates: { exact: number; hamming1: number; total: number };
+  candidates: { exact: number; hamming1: number; beam: number; prefix: number; total: number };
   timingsMs: { encode: number; candidates: number; rerank: number; total: number };
 }
 

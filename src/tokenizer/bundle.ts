@@ -9,11 +9,18 @@
  * The bundle digest `sha256` covers the whole bundle: it is the SHA-256 of the text that
  * `sha256sum model.json encoder.onnx [decoder.onnx]` prints, so `cd models/<id> && sha256sum model.json
  * encoder.onnx | sha256sum` reproduces it. `encoderSha256` is the digest of encoder.onnx alone (the SID function).
+ *
+ * An optional `beam.onnx` (src/numeric/beam-graph.ts: the level-wise beam over code prefixes for `expand: "beam"`)
+ * is derived from the encoder's codebooks and is not part of the digest (adding one keeps the model's identity).
+ * Its ONNX metadata names the sha256 of the encoder.onnx it was built beside; `loadBundle` refuses a beam.onnx
+ * built for another encoder.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import onnxProto from 'onnx-proto';
 import { SidxError } from '../errors.ts';
+import { BEAM_ENCODER_DIGEST_KEY } from '../numeric/beam-graph.ts';
 
 export type ModelMethod = 'rqkmeans' | 'rqvae' | 'vqvae';
 
@@ -55,6 +62,8 @@ export interface ModelBundle {
   manifest: ModelManifest;
   encoderPath: string;
   decoderPath?: string;
+  /** beam.onnx, when the bundle has one (see module doc). */
+  beamPath?: string;
   /** Digest of the whole bundle (see module doc). */
   sha256: string;
   /** Digest of encoder.onnx alone. */
@@ -64,6 +73,7 @@ export interface ModelBundle {
 export const MANIFEST_FILE = 'model.json';
 export const ENCODER_FILE = 'encoder.onnx';
 export const DECODER_FILE = 'decoder.onnx';
+export const BEAM_FILE = 'beam.onnx';
 
 const KEYS = new Set(['id', 'method', 'inputDim', 'normalize', 'levels', 'codebookSizes', 'latentDim', 'metric',
   'topM', 'opset', 'training', 'metrics']);
@@ -193,7 +203,28 @@ export async function loadBundle(dir: string): Promise<ModelBundle> {
   if (decoder !== undefined) files.push([DECODER_FILE, sha256Hex(decoder)]);
   const bundle: ModelBundle = { dir, manifest, encoderPath, sha256: bundleDigest(files), encoderSha256: files[1]![1] };
   if (decoder !== undefined) bundle.decoderPath = decoderPath;
+  const beamPath = join(dir, BEAM_FILE);
+  const beam = await readOptional(beamPath);
+  if (beam !== undefined) {
+    checkBeam(beamPath, beam, bundle.encoderSha256);
+    bundle.beamPath = beamPath;
+  }
   return bundle;
+}
+
+/** Throws unless `bytes` is an ONNX model whose metadata names the encoder digest `encoderSha256`. */
+function checkBeam(path: string, bytes: Buffer, encoderSha256: string): void {
+  let recorded: string | undefined;
+  try {
+    const model = onnxProto.onnx.ModelProto.decode(bytes);
+    recorded = (model.metadataProps ?? []).find((p) => p.key === BEAM_ENCODER_DIGEST_KEY)?.value ?? undefined;
+  } catch (e) {
+    throw bundleError(path, undefined, `is not a readable ONNX model (${(e as Error).message})`, e);
+  }
+  if (recorded !== encoderSha256) {
+    throw bundleError(path, undefined, `was built for encoder sha256 ${recorded ?? '(none recorded)'}, but encoder.onnx `
+      + `has ${encoderSha256}: rebuild it with the bundle (sidx train) or delete it`);
+  }
 }
 
 async function writeAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
@@ -209,10 +240,10 @@ async function writeAtomic(path: string, bytes: Uint8Array | string): Promise<vo
 
 /**
  * Validates `manifest`, writes the bundle into `dir` (created if needed) and returns it as `loadBundle` sees it.
- * Without `decoderBytes`, a decoder.onnx left from an earlier bundle in `dir` is removed.
+ * Without `decoderBytes` (`beamBytes`), a decoder.onnx (beam.onnx) left from an earlier bundle in `dir` is removed.
  */
 export async function writeBundle(dir: string, manifest: ModelManifest, encoderBytes: Uint8Array,
-  decoderBytes?: Uint8Array): Promise<ModelBundle> {
+  decoderBytes?: Uint8Array, beamBytes?: Uint8Array): Promise<ModelBundle> {
   const checked = validateManifest(manifest, join(dir, MANIFEST_FILE));
   if (encoderBytes.length === 0) throw bundleError(join(dir, ENCODER_FILE), undefined, 'encoder bytes are empty');
   await mkdir(dir, { recursive: true });
@@ -222,6 +253,8 @@ export async function writeBundle(dir: string, manifest: ModelManifest, encoderB
   await writeAtomic(join(dir, ENCODER_FILE), encoderBytes);
   if (decoderBytes !== undefined) await writeAtomic(join(dir, DECODER_FILE), decoderBytes);
   else await rm(join(dir, DECODER_FILE), { force: true });
+  if (beamBytes !== undefined) await writeAtomic(join(dir, BEAM_FILE), beamBytes);
+  else await rm(join(dir, BEAM_FILE), { force: true });
   await writeAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(checked, null, 2)}\n`);
   return loadBundle(dir);
 }

@@ -11,6 +11,8 @@
  *   running (SIDX_ERR_ENCODER) and is replaced; queued chunks wait for the replacement.
  * - Workers are unref'd while idle, so an open pool never keeps a finished process alive; call `close()` anyway.
  * - An empty batch (n = 0) is answered without ORT (ORT 1.30's TopK crashes the process on 0 rows).
+ * - When the bundle has a beam.onnx, each worker also holds a CPU session for it: `beam()` runs the level-wise
+ *   beam over code prefixes (src/numeric/beam-graph.ts) through the same queue.
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
@@ -39,6 +41,16 @@ export interface EncodeResult {
   topDistances: Float32Array;
 }
 
+/** One level of a beam: `width` prefixes of `level` codes per row, best first. */
+export interface BeamLevel {
+  level: number;
+  width: number;
+  /** n × width × level codes. */
+  codes: Int32Array;
+  /** n × width scores, ascending (see beam-graph.ts: squared distance for normWeight 1). */
+  scores: Float32Array;
+}
+
 /** Test-only hooks (white-box tests reach them through this symbol). */
 export const kPoolTestHooks = Symbol('sidx.encoderPool.testHooks');
 
@@ -49,7 +61,9 @@ interface Chunk {
   id: number;
   data: Float32Array;
   n: number;
-  resolve: (r: EncodeResult) => void;
+  /** Set for beam requests. */
+  beam?: { width: number; normWeight: number };
+  resolve: (r: EncodeResult | BeamLevel[]) => void;
   reject: (e: Error) => void;
 }
 
@@ -63,6 +77,7 @@ type WorkerReply =
   | { type: 'ready'; provider: Provider; fallbackReason?: string }
   | { type: 'init-error'; message: string }
   | ({ type: 'result'; id: number } & EncodeResult)
+  | { type: 'result'; id: number; beam: Array<{ width: number; codes: Int32Array; scores: Float32Array }> }
   | { type: 'error'; id: number; message: string };
 
 export class EncoderPool {
@@ -176,6 +191,60 @@ export class EncoderPool {
     return out;
   }
 
+  /** Whether the bundle has a beam.onnx, i.e. `beam()` can run. */
+  get hasBeam(): boolean {
+    return this.bundle.beamPath !== undefined;
+  }
+
+  /**
+   * The level-wise beam of width `width` for `n` row-major embeddings: per level, the best prefixes and scores.
+   * `normWeight` 1 scores prefixes by squared distance to their codeword sum, 0 by partial inner product.
+   */
+  async beam(vectors: Float32Array, n: number, width: number, normWeight: number): Promise<BeamLevel[]> {
+    if (!this.hasBeam) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${this.bundle.manifest.id} has no beam.onnx`, { field: 'expand' });
+    }
+    if (!Number.isSafeInteger(width) || width < 1) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', `beam width must be a positive integer, got ${width}`, { field: 'beamWidth' });
+    }
+    if (!Number.isSafeInteger(n) || n < 0 || !(vectors instanceof Float32Array) || vectors.length !== n * this.inputDim) {
+      throw new SidxError('SIDX_ERR_DIMENSION', `expected ${n} × ${this.inputDim} floats`, { field: 'embedding' });
+    }
+    if (this.#closed) throw new SidxError('SIDX_ERR_ENCODER', 'encoder pool is closed');
+    const d = this.inputDim;
+    const sizes = this.bundle.manifest.codebookSizes;
+    let prefixes = 1;
+    const widths = sizes.map((k) => (prefixes = Math.min(width, prefixes * k)));
+    if (n === 0) {
+      return widths.map((w, l) => ({ level: l + 1, width: w, codes: new Int32Array(0), scores: new Float32Array(0) }));
+    }
+    // Children scored per row and level: width × K floats; keep one chunk's matrix near 64 MiB.
+    const rows = Math.max(1, Math.floor((64 << 20) / (4 * width * Math.max(...sizes))));
+    const parts: Promise<BeamLevel[]>[] = [];
+    for (let start = 0; start < n; start += rows) {
+      const end = Math.min(n, start + rows);
+      parts.push(new Promise((resolve, reject) => this.#queue.push({
+        id: this.#nextId++, data: vectors.slice(start * d, end * d), n: end - start, beam: { width, normWeight },
+        resolve: resolve as (r: EncodeResult | BeamLevel[]) => void, reject,
+      })));
+    }
+    this.#replenish();
+    this.#dispatch();
+    const results = await Promise.all(parts);
+    if (results.length === 1) return results[0]!;
+    return widths.map((w, l) => {
+      const level = l + 1;
+      const out: BeamLevel = { level, width: w, codes: new Int32Array(n * w * level), scores: new Float32Array(n * w) };
+      let row = 0;
+      for (const r of results) {
+        out.codes.set(r[l]!.codes, row * w * level);
+        out.scores.set(r[l]!.scores, row * w);
+        row += r[l]!.scores.length / w;
+      }
+      return out;
+    });
+  }
+
   /** Terminates every worker; pending and queued calls reject with SIDX_ERR_ENCODER. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -196,7 +265,9 @@ export class EncoderPool {
   }
 
   #submit(data: Float32Array, n: number): Promise<EncodeResult> {
-    return new Promise((resolve, reject) => this.#queue.push({ id: this.#nextId++, data, n, resolve, reject }));
+    return new Promise((resolve, reject) => this.#queue.push({
+      id: this.#nextId++, data, n, resolve: resolve as (r: EncodeResult | BeamLevel[]) => void, reject,
+    }));
   }
 
   #dispatch(): void {
@@ -206,7 +277,8 @@ export class EncoderPool {
       const chunk = this.#queue.shift()!;
       slot.busy = chunk;
       slot.worker.ref();
-      slot.worker.postMessage({ type: 'encode', id: chunk.id, data: chunk.data, n: chunk.n }, [chunk.data.buffer as ArrayBuffer]);
+      const msg = chunk.beam ? { type: 'beam', ...chunk.beam } : { type: 'encode' };
+      slot.worker.postMessage({ ...msg, id: chunk.id, data: chunk.data, n: chunk.n }, [chunk.data.buffer as ArrayBuffer]);
     }
   }
 
@@ -230,7 +302,7 @@ export class EncoderPool {
       // The worker is plain JavaScript: it needs no TS loader flags (and must not inherit e.g. --test).
       execArgv: [],
       workerData: {
-        encoderPath: this.bundle.encoderPath, provider: this.#provider, intraOpThreads: this.#intraOpThreads,
+        encoderPath: this.bundle.encoderPath, beamPath: this.bundle.beamPath, provider: this.#provider, intraOpThreads: this.#intraOpThreads,
         inputDim: this.inputDim, levels: this.levels, topM: this.topM,
       },
     });
@@ -284,7 +356,9 @@ export class EncoderPool {
     if (!chunk || chunk.id !== msg.id) return;
     slot.busy = undefined;
     slot.worker.unref();
-    if (msg.type === 'result') {
+    if (msg.type === 'result' && 'beam' in msg) {
+      chunk.resolve(msg.beam.map((b, l) => ({ level: l + 1, width: b.width, codes: b.codes, scores: b.scores })));
+    } else if (msg.type === 'result') {
       chunk.resolve({ codes: msg.codes, topCodes: msg.topCodes, topDistances: msg.topDistances });
     } else {
       chunk.reject(new SidxError('SIDX_ERR_ENCODER', `encoder run failed: ${msg.message}`));

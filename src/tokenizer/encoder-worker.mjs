@@ -2,16 +2,18 @@
 // sent by EncoderPool (src/tokenizer/encoder-pool.ts). Plain JavaScript on purpose: it needs no TypeScript loader,
 // so it starts the same whether the parent runs under `node --import tsx` or tsx's register() API (bin/sidx.js).
 //
-// workerData: { encoderPath, provider: 'cpu'|'cuda', intraOpThreads, inputDim, levels, topM }
+// workerData: { encoderPath, beamPath?, provider: 'cpu'|'cuda', intraOpThreads, inputDim, levels, topM }
 // -> { type: 'ready', provider, fallbackReason? } | { type: 'init-error', message }
 // <- { type: 'encode', id, data: Float32Array (transferred), n }
 // -> { type: 'result', id, codes: Int32Array, topCodes: Int32Array, topDistances: Float32Array } (all transferred)
 //  | { type: 'error', id, message }
+// <- { type: 'beam', id, data: Float32Array (transferred), n, width, normWeight }   (only with beamPath: beam.onnx)
+// -> { type: 'result', id, beam: [{ width, codes: Int32Array, scores: Float32Array }, ... one per level] }
 // <- { type: 'crash-next' } (tests only): the next encode request kills the worker with an uncaught error.
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 
-const { encoderPath, provider, intraOpThreads, inputDim, levels, topM } = workerData;
+const { encoderPath, beamPath, provider, intraOpThreads, inputDim, levels, topM } = workerData;
 const OUT = { codes: 'codes', topCodes: 'top_codes', topDistances: 'top_distances' };
 
 function sessionOptions(ep) {
@@ -78,7 +80,33 @@ async function init() {
   }
   const problem = checkSignature(session);
   if (problem) throw new Error(problem);
-  return { session, active, fallbackReason };
+  // The beam graph runs on CPU: its work per query is small and its TopK inputs are tiny.
+  const beam = beamPath ? await ort.InferenceSession.create(beamPath, sessionOptions('cpu')) : undefined;
+  return { session, beam, active, fallbackReason };
+}
+
+async function runBeam(session, { id, data, n, width, normWeight }) {
+  try {
+    if (!session) throw new Error('the model bundle has no beam.onnx');
+    const out = await session.run({
+      embedding: new ort.Tensor('float32', data, [n, inputDim]),
+      beam_width: new ort.Tensor('int64', BigInt64Array.of(BigInt(width)), [1]),
+      norm_weight: new ort.Tensor('float32', Float32Array.of(normWeight), [1]),
+    });
+    const beam = [];
+    for (let l = 1; l <= levels; l++) {
+      const codes = out[`beam_codes_${l}`];
+      const scores = out[`beam_scores_${l}`];
+      if (!codes || !scores || codes.dims[0] !== n || codes.dims[2] !== l) {
+        throw new Error(`beam returned beam_codes_${l} [${codes?.dims}], expected [${n}, B, ${l}]`);
+      }
+      beam.push({ width: codes.dims[1], codes: lowWords(codes.data), scores: owned(scores.data) });
+    }
+    const transfer = beam.flatMap((b) => [b.codes.buffer, b.scores.buffer]);
+    parentPort.postMessage({ type: 'result', id, beam }, transfer);
+  } catch (err) {
+    parentPort.postMessage({ type: 'error', id, message: oneLine(err) });
+  }
 }
 
 async function encode(session, { id, data, n }) {
@@ -116,5 +144,6 @@ if (ready) {
     if (msg.type === 'crash-next') crashNext = true;
     else if (msg.type === 'encode' && crashNext) setImmediate(() => { throw new Error('simulated encoder worker crash'); });
     else if (msg.type === 'encode') void encode(ready.session, msg);
+    else if (msg.type === 'beam') void runBeam(ready.beam, msg);
   });
 }

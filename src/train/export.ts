@@ -1,12 +1,13 @@
 /**
- * Export of a trained RQ-KMeans model as a model bundle (`model.json` + `encoder.onnx`, see DESIGN.md and
- * src/tokenizer/bundle.ts), and the way back: the codebooks stored in an rqkmeans `encoder.onnx`.
+ * Export of a trained RQ-KMeans model as a model bundle (`model.json` + `encoder.onnx` + `beam.onnx`, see DESIGN.md
+ * and src/tokenizer/bundle.ts), and the way back: the codebooks stored in an rqkmeans `encoder.onnx`.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import { SidxError } from '../errors.ts';
+import { BEAM_ENCODER_DIGEST_KEY, buildBeamGraph } from '../numeric/beam-graph.ts';
 import { buildResidualEncoder } from '../numeric/residual-encoder.ts';
 import { writeBundle, type ModelBundle, type ModelManifest, type TrainingInfo } from '../tokenizer/bundle.ts';
 import type { RqKmeansModel } from './rqkmeans.ts';
@@ -46,7 +47,7 @@ export function rqkmeansManifest(opts: Omit<ExportOptions, 'dir'>): ModelManifes
   return manifest;
 }
 
-/** Builds encoder.onnx from the codebooks and writes the bundle into `opts.dir`. */
+/** Builds encoder.onnx and beam.onnx (same codebooks) and writes the bundle into `opts.dir`. */
 export async function exportRqKmeansBundle(opts: ExportOptions): Promise<ModelBundle> {
   const manifest = rqkmeansManifest(opts);
   const encoder = buildResidualEncoder({
@@ -57,7 +58,17 @@ export async function exportRqKmeansBundle(opts: ExportOptions): Promise<ModelBu
     opset: ENCODER_OPSET,
     metadata: { 'sidx.model_id': opts.id, 'sidx.method': 'rqkmeans' },
   });
-  return writeBundle(opts.dir, manifest, encoder);
+  const beam = buildBeamGraph({
+    codebooks: opts.model.codebooks,
+    inputDim: opts.model.dim,
+    normalize: opts.model.normalize,
+    opset: ENCODER_OPSET,
+    metadata: {
+      'sidx.model_id': opts.id, 'sidx.method': 'rqkmeans',
+      [BEAM_ENCODER_DIGEST_KEY]: createHash('sha256').update(encoder).digest('hex'),
+    },
+  });
+  return writeBundle(opts.dir, manifest, encoder, undefined, beam);
 }
 
 /** sha256 (lowercase hex) of a file, streamed. */

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH } from '../../service/types.ts';
 import { EmbeddingRef, SidRef, errorResponses } from './common.ts';
 
 export const RetrieveBodySchema = Type.Object(
@@ -9,11 +10,17 @@ export const RetrieveBodySchema = Type.Object(
     ),
     k: Type.Optional(Type.Integer({ minimum: 1, default: 10, description: 'Number of items to return' })),
     expand: Type.Optional(
-      Type.Union([Type.Literal('none'), Type.Literal('hamming1'), Type.Literal('auto')], {
+      Type.Union([Type.Literal('none'), Type.Literal('hamming1'), Type.Literal('auto'), Type.Literal('beam')], {
         default: 'auto',
-        description: 'auto = add Hamming-1 neighbours when exact SID matches give fewer than k candidates',
+        description: 'auto = add Hamming-1 neighbours when exact SID matches give fewer than k candidates; '
+          + 'beam = level-wise beam over code prefixes from the embedding (needs an embedding and a model with '
+          + 'beam.onnx): items of the beam\'s SIDs, then under its shorter prefixes, up to maxCandidates',
       }),
     ),
+    beamWidth: Type.Optional(Type.Integer({
+      minimum: 1, maximum: MAX_BEAM_WIDTH,
+      description: `Prefixes kept per level with expand "beam" (only with expand "beam"; default ${DEFAULT_BEAM_WIDTH})`,
+    })),
     rerank: Type.Optional(
       Type.Boolean({ description: 'Order candidates by vector score; default true when an embedding is given' }),
     ),
@@ -22,7 +29,9 @@ export const RetrieveBodySchema = Type.Object(
   { additionalProperties: false },
 );
 
-const MatchSchema = Type.Union([Type.Literal('exact'), Type.Literal('hamming1')]);
+const MatchSchema = Type.Union([Type.Literal('exact'), Type.Literal('hamming1'), Type.Literal('beam'), Type.Literal('prefix')], {
+  description: 'exact SID, Hamming-1 neighbour, SID in the final level of the beam, or under a shorter beam prefix',
+});
 
 export const RetrieveResponseSchema = Type.Object({
   model: Type.String(),
@@ -40,6 +49,8 @@ export const RetrieveResponseSchema = Type.Object({
   candidates: Type.Object({
     exact: Type.Integer(),
     hamming1: Type.Integer(),
+    beam: Type.Integer(),
+    prefix: Type.Integer(),
     total: Type.Integer(),
   }),
   timingsMs: Type.Object({
