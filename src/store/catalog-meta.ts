@@ -3,7 +3,7 @@ import type { Database } from 'lmdb';
 import { readU64BE, u64Key } from './keys.ts';
 
 /** Version of the catalog's byte layouts; a catalog written with another version refuses to open. */
-export const CATALOG_SCHEMA_VERSION = 1;
+export const CATALOG_SCHEMA_VERSION = 2;
 
 export const META_SCHEMA = Buffer.from('schema'); // u32
 export const META_NEXT_KEY = Buffer.from('nextKey'); // u64: next internal key to assign

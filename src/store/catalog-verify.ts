@@ -4,8 +4,11 @@
  *   - every item record decodes, its model's level count and the catalog dimension match, its key is below
  *     nextKey, its id maps back to it (`ids`), and its L postings (one per rotation) exist;
  *   - every id mapping points at an item carrying that id (no id without its item);
- *   - every posting decodes, names an existing item, and that item has exactly this SID (no posting without its
- *     item, none left behind by a re-upsert that changed the SID); postings = sum of L over items;
+ *   - every posting decodes, names an existing item, and that item has exactly this SID in that model, in its
+ *     record or in a `sids` side entry (no posting without its item, none left behind by a re-upsert that changed
+ *     the SID); postings = sum of L over the SIDs of all items;
+ *   - every side entry (catalog-spaces.ts) belongs to an existing item, in a model other than its record's, with
+ *     that model's level count and its L postings;
  *   - every change-log entry has a seq in (truncatedSeq, lastSeq], a known op, and a key below nextKey.
  *
  * It opens its own read-only environment on the directory and reads one snapshot per database. Another process
@@ -19,6 +22,7 @@ import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED, CA
 import { OP_DELETE, OP_UPSERT } from './change-log.ts';
 import { readU64BE, U64_BYTES } from './keys.ts';
 import { readRecord, readRecordSid } from './record.ts';
+import { getSideSid, sideSids } from './catalog-spaces.ts';
 
 type Bin = Database<Buffer, Buffer>;
 
@@ -27,6 +31,8 @@ export interface CatalogVerifyReport {
   items: number;
   ids: number;
   postings: number;
+  /** Side entries: SIDs in a second model (re-index). */
+  sides: number;
   changes: number;
   lastSeq: bigint;
   nextKey: bigint;
@@ -55,6 +61,7 @@ export class CatalogInspector {
   #postings: Bin;
   #changes: Bin;
   #meta: Bin;
+  #sids: Bin;
 
   private constructor(env: RootDatabase<Buffer, Buffer>) {
     this.#env = env;
@@ -64,6 +71,7 @@ export class CatalogInspector {
     this.#postings = db('postings');
     this.#changes = db('changes');
     this.#meta = db('meta');
+    this.#sids = db('sids');
   }
 
   /** Opens `dir` (the catalog directory, e.g. data/catalog) read-only; throws when it is not a catalog. */
@@ -163,6 +171,26 @@ export class CatalogInspector {
         expectedPostings++;
         if (this.#postings.getBinaryFast(posting) === undefined) problem(`${where} (${JSON.stringify(rec.id)}): posting of rotation ${r} missing`);
       }
+      for (const side of sideSids(this.#sids, key)) {
+        const what = `${where}: side SID in model ${side.model}`;
+        if (side.model === rec.model) problem(`${what} repeats the record's model`);
+        if (levels.get(side.model) !== side.codes.length) problem(`${what} has ${side.codes.length} codes, model has ${levels.get(side.model) ?? 'no'} levels`);
+        const sideLen = sidKeyLength(side.codes.length) + U64_BYTES;
+        const sidePosting = Buffer.alloc(sideLen);
+        key.copy(sidePosting, sideLen - U64_BYTES);
+        for (let r = 0; r < side.codes.length; r++) {
+          writeSidKey(sidePosting, 0, side.model, r, side.codes);
+          expectedPostings++;
+          if (this.#postings.getBinaryFast(sidePosting) === undefined) problem(`${what}: posting of rotation ${r} missing`);
+        }
+      }
+    }
+    let sides = 0;
+    for (const { key } of this.#sids.getRange({})) {
+      sides++;
+      if (key.length !== U64_BYTES + 2 || this.#items.getBinaryFast(key.subarray(0, U64_BYTES)) === undefined) {
+        problem(`side SID ${key.toString('hex')}: no such item`);
+      }
     }
 
     // Id mappings without their item (or pointing at another id's item).
@@ -206,7 +234,8 @@ export class CatalogInspector {
         continue;
       }
       const own = readRecordSid(value);
-      if (own.model !== model || !sameCodes(own.codes, sid.codes)) {
+      const side = own.model === model ? undefined : getSideSid(this.#sids, itemKey, model);
+      if (side !== undefined ? !sameCodes(side, sid.codes) : own.model !== model || !sameCodes(own.codes, sid.codes)) {
         problem(`posting ${sid.codes.join('-')} (rotation ${sid.rotation}) -> key ${readU64BE(itemKey, 0)}: the item's SID is ${own.codes.join('-')}`);
       }
     }
@@ -223,7 +252,7 @@ export class CatalogInspector {
       } else if (readU64BE(value, 1) >= nextKey) problem(`change ${seq}: key ${readU64BE(value, 1)} is not below nextKey ${nextKey}`);
     }
 
-    return { ok: problemCount === 0, items, ids, postings, changes, lastSeq, nextKey, problems, problemCount };
+    return { ok: problemCount === 0, items, ids, postings, sides, changes, lastSeq, nextKey, problems, problemCount };
   }
 
   async close(): Promise<void> {

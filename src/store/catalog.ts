@@ -1,5 +1,5 @@
 /**
- * LMDB catalog: the source of truth for items. One environment, five named databases, binary keys and values
+ * LMDB catalog: the source of truth for items. One environment, six named databases, binary keys and values
  * only (lmdb-js's default msgpack encoding silently corrupts typed arrays):
  *
  *   ids       external id (UTF-8)                          -> internal key (u64 BE)
@@ -8,6 +8,8 @@
  *             rotation L-1 (natural order) serves exact-SID and SID-prefix scans, the others Hamming-1 scans
  *   changes   seq (u64 BE)                                 -> op (u8: 1 upsert, 2 delete) ++ internal key (u64 BE)
  *   meta      ascii name                                   -> value (see META_* below)
+ *   sids      internal key ++ model (u16 BE)                -> codes: an item's SID in a second model (re-index;
+ *             catalog-spaces.ts). Schema 2 added it; a schema-1 catalog is upgraded in place at open.
  *
  * Internal keys come from a counter in meta, are never reused, and stay with an external id across re-upserts:
  * they are FAISS's int64 labels. Every seq is one item change; a batch returns the seq of its last change.
@@ -25,7 +27,7 @@
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { isSidxError, SidxError } from '../errors.ts';
-import { assertCodes, assertModelVersion, encodeSidKey, encodeSidPrefix, MAX_LEVELS, sidKeyLength, writeSidKey } from '../sid/codec.ts';
+import { assertCodes, assertModelVersion, encodeSidKey, encodeSidPrefix, MAX_LEVELS, sidKeyLength } from '../sid/codec.ts';
 import { assertLimit, idBytesOf, validateDelete, validateUpsert, type UpsertInput } from './catalog-input.ts';
 import { scanHamming1, scanPostingKeys, type Neighbour } from './catalog-scan.ts';
 import { ChangeWriter, iterateChanges, OP_DELETE, OP_UPSERT, removeChangesUpTo, type Change } from './change-log.ts';
@@ -33,11 +35,13 @@ import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, readMetaU32, readMetaU64,
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED } from './catalog-meta.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
 import { readRecord, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
+import { checkLevels, KeySpaces, putSideSid, removeSideSids, writePostings } from './catalog-spaces.ts';
 
 export type { ItemRecord } from './record.ts';
 export type { UpsertInput } from './catalog-input.ts';
 export type { Neighbour } from './catalog-scan.ts';
 export type { Change } from './change-log.ts';
+export type { DropResult, KeySpaces } from './catalog-spaces.ts';
 export { MAX_ID_BYTES } from './catalog-input.ts';
 export { CATALOG_SCHEMA_VERSION } from './catalog-meta.ts';
 
@@ -49,8 +53,6 @@ export interface CatalogOpenOptions {
 }
 
 type Bin = Database<Buffer, Buffer>;
-
-const EMPTY = Buffer.alloc(0);
 
 function storeError(err: unknown, what: string): SidxError {
   if (isSidxError(err)) return err;
@@ -65,6 +67,8 @@ export class Catalog {
   #postings: Bin;
   #changes: Bin;
   #meta: Bin;
+  /** SID key spaces: the re-index side of the catalog (catalog-spaces.ts). */
+  readonly spaces: KeySpaces;
   #closed = false;
   // Both are immutable once written, so caching them is safe even with other writers.
   #dim: number | undefined;
@@ -78,6 +82,8 @@ export class Catalog {
     this.#postings = db('postings');
     this.#changes = db('changes');
     this.#meta = db('meta');
+    this.spaces = new KeySpaces({ items: this.#items, postings: this.#postings, sids: db('sids'), meta: this.#meta },
+      (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn));
   }
 
   static open(dir: string, opts: CatalogOpenOptions = {}): Catalog {
@@ -115,9 +121,12 @@ export class Catalog {
     const schema = this.#meta.getBinary(META_SCHEMA);
     if (schema !== undefined) {
       const version = schema.readUInt32BE(0);
-      if (version !== CATALOG_SCHEMA_VERSION) {
+      // Schema 1 is schema 2 without `sids` entries: upgrading is writing the number (older code refuses 2).
+      if (version === 1) this.#write('upgrade', () => { this.#meta.put(META_SCHEMA, u32Value(CATALOG_SCHEMA_VERSION)); });
+      else if (version !== CATALOG_SCHEMA_VERSION) {
         throw new SidxError('SIDX_ERR_STORE', `catalog schema ${version} is not supported (expected ${CATALOG_SCHEMA_VERSION})`);
       }
+      this.spaces.loadActive();
       return;
     }
     this.#write('init', () => initMeta(this.#meta, firstKey));
@@ -163,26 +172,17 @@ export class Catalog {
     return levels;
   }
 
-  /** Writes (or with remove, deletes) the L postings of one item; `scratch` has room for sidKeyLength(L) + 8. */
-  #postingsOp(scratch: Buffer, model: number, codes: Int32Array, key: Uint8Array, remove: boolean): void {
-    const keyAt = sidKeyLength(codes.length);
-    const posting = scratch.subarray(0, keyAt + U64_BYTES);
-    posting.set(key, keyAt);
-    for (let r = 0; r < codes.length; r++) {
-      writeSidKey(posting, 0, model, r, codes);
-      if (remove) this.#postings.remove(posting);
-      else this.#postings.put(posting, EMPTY);
-    }
-  }
-
   /**
    * Inserts or replaces items under SID model version `model`, in one write transaction: records, id mappings,
    * postings (a replaced item's old postings removed) and one change-log entry per item. Everything is validated
-   * before the first write, so a rejected batch writes nothing.
+   * before the first write, so a rejected batch writes nothing. A replaced item loses its SIDs in other models;
+   * with `alt` (during a re-index), item i also gets SID `alt.codes[i]` in model `alt.model`.
    */
-  upsertBatch(model: number, items: UpsertInput[]): { seq: bigint; keys: BigInt64Array; replaced: boolean[] } {
+  upsertBatch(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): { seq: bigint; keys: BigInt64Array; replaced: boolean[] } {
     this.#assertOpen();
     const { levels, dim, idBytes } = validateUpsert(model, items);
+    if (alt) validateUpsert(alt.model, items.map((it, i) => ({ ...it, codes: alt.codes[i]! })));
+    if (alt?.model === model) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'alt.model must differ from model', { field: 'alt.model' });
     let maxRecord = 0;
     for (let i = 0; i < items.length; i++) maxRecord = Math.max(maxRecord, recordLength(levels, idBytes[i].length, dim));
     const recordBuf = Buffer.allocUnsafe(maxRecord);
@@ -200,17 +200,12 @@ export class Catalog {
           field: 'items[0].vector',
         });
       }
-      const storedLevels = this.#meta.getBinary(metaLevels(model))?.[0];
-      if (storedLevels !== undefined && storedLevels !== levels) {
-        throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${model} has ${storedLevels}-level SIDs, the batch has ${levels}`, {
-          field: 'items[0].codes',
-        });
-      }
+      checkLevels(this.#meta, model, levels, 'items[0].codes');
       let nextKey = this.#metaU64(META_NEXT_KEY);
       if (nextKey + BigInt(items.length) > MAX_INTERNAL_KEY) throw new SidxError('SIDX_ERR_STORE', 'internal keys exhausted');
       let seq = this.#metaU64(META_LAST_SEQ);
       if (storedDim === undefined) this.#meta.put(META_DIM, u32Value(dim));
-      if (storedLevels === undefined) this.#meta.put(metaLevels(model), Buffer.of(levels));
+      if (alt) checkLevels(this.#meta, alt.model, alt.codes[0]!.length, 'alt.codes');
 
       for (let i = 0; i < items.length; i++) {
         const { codes, vector } = items[i];
@@ -218,11 +213,12 @@ export class Catalog {
         let unchangedSid = false;
         if (keyBuf !== undefined) {
           replaced[i] = true;
-          const old = this.#items.getBinaryFast(keyBuf);
+          removeSideSids(this.spaces.dbs, keyBuf, oldPostingBuf);
+          const old = this.#items.getBinary(keyBuf);
           if (old !== undefined) {
             const sid = readRecordSid(old);
             unchangedSid = sid.model === model && sid.codes.length === levels && sid.codes.every((c, l) => c === codes[l]);
-            if (!unchangedSid) this.#postingsOp(oldPostingBuf, sid.model, sid.codes, keyBuf, true);
+            if (!unchangedSid) writePostings(this.#postings, oldPostingBuf, sid.model, sid.codes, keyBuf, true);
           }
         } else {
           keyBuf = u64Key(nextKey++);
@@ -231,7 +227,8 @@ export class Catalog {
         keys[i] = readU64BE(keyBuf, 0);
         const len = writeRecord(recordBuf, model, codes, idBytes[i], vector);
         this.#items.put(keyBuf, recordBuf.subarray(0, len));
-        if (!unchangedSid) this.#postingsOp(postingBuf, model, codes, keyBuf, false);
+        if (!unchangedSid) writePostings(this.#postings, postingBuf, model, codes, keyBuf, false);
+        if (alt) putSideSid(this.spaces.dbs, keyBuf, alt.model, alt.codes[i]!, oldPostingBuf);
         changes.append(++seq, OP_UPSERT, keyBuf);
       }
       this.#meta.put(META_NEXT_KEY, u64Key(nextKey));
@@ -256,10 +253,11 @@ export class Catalog {
           missing.push(ids[i]);
           continue;
         }
-        const old = this.#items.getBinaryFast(keyBuf);
+        removeSideSids(this.spaces.dbs, keyBuf, postingBuf);
+        const old = this.#items.getBinary(keyBuf);
         if (old !== undefined) {
           const sid = readRecordSid(old);
-          this.#postingsOp(postingBuf, sid.model, sid.codes, keyBuf, true);
+          writePostings(this.#postings, postingBuf, sid.model, sid.codes, keyBuf, true);
           this.#items.remove(keyBuf);
         }
         this.#ids.remove(idBytes[i]);
@@ -285,10 +283,12 @@ export class Catalog {
     });
   }
 
+  /** The record, with the SID of the active key space when the item has one there (see setActiveModel). */
   #readItem(keyBuf: Buffer): ItemRecord | undefined {
     // getBinaryFast's buffer is valid only until the next read; readRecord copies everything out of it.
     const value = this.#items.getBinaryFast(keyBuf);
-    return value === undefined ? undefined : readRecord(value, readU64BE(keyBuf, 0));
+    if (value === undefined) return undefined;
+    return this.spaces.resolve(readRecord(value, readU64BE(keyBuf, 0)), keyBuf);
   }
 
   /** Levels of `model`'s SIDs, or undefined when the model has never been written. Throws if `given` differs. */

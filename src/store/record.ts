@@ -1,5 +1,5 @@
 /**
- * Byte layout of an `items` value (catalog schema 1). Values are little-endian (keys are big-endian, for
+ * Byte layout of an `items` value (catalog schemas 1 and 2). Values are little-endian (keys are big-endian, for
  * ordering); the catalog refuses to open on a big-endian host.
  *
  *   offset        size   field
