@@ -9,11 +9,13 @@
  *   latent space, clamped at 0, ascending). Codes are argmin (no Sinkhorn at inference).
  * decoder.onnx: input `codes` int64 [N, L] -> sum of the codewords -> decoder MLP -> `embedding` float32 [N, D]
  *   (the reconstruction, in the normalised space when normalize = 'l2'), for FORGE's Embedding HitRate.
+ * beam.onnx: the level-wise beam of src/numeric/beam-graph.ts with the encoder MLP as its latent map.
  * latent graph (training only): `embedding` -> `latent` [N, H], the encoder MLP alone.
  *
  * The trainer computes its inference-mode codes with exactly the encoder built here, so the exported bundle
  * reproduces them. Never run the encoder on N = 0 rows (ORT 1.30 CPU TopK crashes the process).
  */
+import { buildBeamGraph } from '../numeric/beam-graph.ts';
 import { appendMlpForward, type DenseLayer } from '../numeric/dense-graph.ts';
 import { GraphBuilder, attr } from '../numeric/onnx-builder.ts';
 import {
@@ -111,6 +113,25 @@ export function buildVaeDecoder(model: TrainedModel, metadata: Record<string, st
   addParams(g, model, layout.decoder);
   g.output(appendMlpForward(g, s, layout.decoder).output, 'float32', ['N', shape.inputDim], DECODER_OUTPUT);
   return g.serialize({ opset: EXPORT_OPSET, docString: 'RQ-VAE decoder: SID codes -> reconstructed embedding', metadata });
+}
+
+/**
+ * beam.onnx (src/numeric/beam-graph.ts, `expand: "beam"`): the level-wise beam over code prefixes, run in the
+ * latent space: its `latent` fragment is the encoder MLP with the trained weights.
+ */
+export function buildVaeBeam(model: TrainedModel, metadata: Record<string, string> = {}): Uint8Array {
+  const { shape, layout, params } = model;
+  return buildBeamGraph({
+    codebooks: layout.codebooks.map((name) => paramView(params, layout.byName.get(name)!).slice()),
+    inputDim: shape.inputDim,
+    normalize: model.normalize,
+    latent: (g, x) => {
+      addParams(g, model, layout.encoder);
+      return { output: appendMlpForward(g, x, layout.encoder).output, dim: shape.latentDim };
+    },
+    opset: EXPORT_OPSET,
+    metadata,
+  });
 }
 
 /** The encoder MLP alone: `embedding` -> `latent` (the trainer initialises codebooks on it). */

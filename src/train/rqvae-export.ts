@@ -1,11 +1,14 @@
 /**
  * Export of a trained RQ-VAE / VQ-VAE as a model bundle: model.json (method rqvae | vqvae, latentDim = the
  * encoder's output width), encoder.onnx (same contract as RQ-KMeans: codes + top-M codes and latent-space
- * distances per level) and decoder.onnx (SID codes -> reconstructed embedding). See rqvae-export-graphs.ts.
+ * distances per level), decoder.onnx (SID codes -> reconstructed embedding) and beam.onnx (the level-wise beam in
+ * the latent space, for `expand: "beam"`). See rqvae-export-graphs.ts.
  */
+import { createHash } from 'node:crypto';
+import { BEAM_ENCODER_DIGEST_KEY } from '../numeric/beam-graph.ts';
 import { writeBundle, type ModelBundle, type ModelManifest, type TrainingInfo } from '../tokenizer/bundle.ts';
 import { DEFAULT_TOP_M } from './export.ts';
-import { buildVaeDecoder, buildVaeEncoder, EXPORT_OPSET, type TrainedModel } from './rqvae-export-graphs.ts';
+import { buildVaeBeam, buildVaeDecoder, buildVaeEncoder, EXPORT_OPSET, type TrainedModel } from './rqvae-export-graphs.ts';
 
 export interface VaeExportOptions {
   dir: string;
@@ -44,5 +47,8 @@ export async function exportVaeBundle(opts: VaeExportOptions): Promise<ModelBund
   const metadata = { 'sidx.model_id': opts.id, 'sidx.method': opts.method };
   const encoder = buildVaeEncoder(opts.model, manifest.topM, metadata);
   const decoder = buildVaeDecoder(opts.model, metadata);
-  return writeBundle(opts.dir, manifest, encoder, decoder);
+  const beam = buildVaeBeam(opts.model, {
+    ...metadata, [BEAM_ENCODER_DIGEST_KEY]: createHash('sha256').update(encoder).digest('hex'),
+  });
+  return writeBundle(opts.dir, manifest, encoder, decoder, beam);
 }

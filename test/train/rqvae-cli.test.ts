@@ -41,7 +41,7 @@ async function runCli(t: TestContext, argv: string[]): Promise<{ code: number; s
 const small = ['--hidden', '32', '--latent-dim', '8', '--batch-size', '128', '--lr', '1e-2', '--warmup-epochs', '1',
   '--threads', '1', '--seed', '4'];
 
-test('sidx train --method rqvae writes a bundle the service serves over /v1/encode', async (t) => {
+test('sidx train --method rqvae writes a bundle the service serves (/v1/encode, /v1/retrieve with expand beam)', async (t) => {
   const out = join(tmp.dir, 'rq');
   const argv = ['train', '--method', 'rqvae', '--input', input, '--out', out, '--levels', '2', '--codebook-size', '8',
     '--epochs', '3', '--top-m', '4', ...small];
@@ -69,6 +69,11 @@ test('sidx train --method rqvae writes a bundle the service serves over /v1/enco
     assert.equal(res.statusCode, 200, res.body);
     const sids = (res.json() as { sids: number[][] }).sids;
     assert.deepEqual(sids, Array.from({ length: 20 }, (_, i) => Array.from(expected.codes.subarray(i * 2, i * 2 + 2))));
+    const items = embeddings.map((embedding, i) => ({ id: `item-${i}`, embedding }));
+    assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items } })).statusCode, 200);
+    const retrieved = await svc.app.inject({ method: 'POST', url: '/v1/retrieve', payload: { embedding: embeddings[3], k: 5, expand: 'beam' } });
+    assert.equal(retrieved.statusCode, 200, retrieved.body);
+    assert.equal((retrieved.json() as { items: { id: string }[] }).items[0]!.id, 'item-3');
   } finally {
     await svc.close();
   }

@@ -43,7 +43,7 @@ test('a short RQ-VAE run lowers the loss and uses every code (Sinkhorn assignmen
   assert.ok(res.history.every((h) => Number.isFinite(h.recon) && Number.isFinite(h.commit)));
 });
 
-test('the exported bundle reproduces the trainer codes (EncoderPool) and reconstructions (decoder.onnx)', async () => {
+test('the exported bundle reproduces the trainer codes (EncoderPool, beam.onnx) and reconstructions (decoder.onnx)', async () => {
   const res = await train();
   const tmp = tempDir();
   try {
@@ -62,6 +62,16 @@ test('the exported bundle reproduces the trainer codes (EncoderPool) and reconst
     } finally {
       await pool.close();
     }
+    // beam.onnx in the latent space: width 1 with the residual-distance score is exactly the greedy encoder path.
+    assert.ok(bundle.beamPath !== undefined);
+    const beam = await ort.InferenceSession.create(bundle.beamPath!);
+    const beamOut = await beam.run({
+      embedding: new ort.Tensor('float32', data, [N, DIM]),
+      beam_width: new ort.Tensor('int64', BigInt64Array.of(1n), [1]),
+      norm_weight: new ort.Tensor('float32', Float32Array.of(1), [1]),
+    });
+    assert.deepEqual(Int32Array.from(beamOut.beam_codes_2!.data as BigInt64Array, Number), res.codes);
+    await beam.release();
     const decoder = await ort.InferenceSession.create(bundle.decoderPath!);
     const decoded = await decoder.run({ codes: new ort.Tensor('int64', BigInt64Array.from(res.codes, BigInt), [N, 2]) });
     assert.deepEqual(decoded.embedding!.data, res.reconstructions);
