@@ -1,10 +1,14 @@
 /**
- * The use-cases behind the API: encode, retrieve, upsert, delete, get. Owns the lifecycle of the stores,
- * the encoder pool and the derived vector index.
+ * The use-cases behind the API: encode, retrieve, upsert, delete, get, and (lifecycle.ts) the model registry and
+ * re-index jobs. Owns the lifecycle of the stores, the encoder pools and the derived vector index.
  *
  * Write path: encode outside the lock, then under the write lock commit one LMDB transaction (items,
  * postings, change log) and only after it mutate FAISS. A crash between the two is repaired at the next
  * start by replaying the change log.
+ *
+ * Models: one is served (its key space answers retrieval); during a re-index upserts also write the target's key
+ * space. The served model changes only in `#swap`, between reads (ReadGate) and between writes (WriteLock); an
+ * upsert encoded with a model that is no longer current is encoded again (`#generation`).
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -13,22 +17,24 @@ import { SidxError } from '../errors.ts';
 import { Catalog } from '../store/catalog.ts';
 import { ControlPlane, MIGRATIONS_DIR } from '../store/control-plane.ts';
 import { resolveCollisions } from '../sid/collisions.ts';
-import { loadBundle } from '../tokenizer/bundle.ts';
-import { EncoderPool, type BeamLevel } from '../tokenizer/encoder-pool.ts';
+import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
+import type { BeamLevel, EncodeResult, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import { gatherCandidates } from './candidates.ts';
 import { VectorState, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
-import { instrumentEncoder } from './instrument.ts';
 import { SidxMetrics } from './metrics.ts';
+import { chooseServed, loadRegistered, openSpace, registerBundle, type ActiveModel, type ModelSpace } from './model-space.ts';
+import { ReadGate } from './read-gate.ts';
+import { Lifecycle, type ModelView, type ReindexRequest } from './lifecycle.ts';
+import type { JobView, ReindexHost } from './reindex-job.ts';
 import { DEFAULT_BEAM_WIDTH } from './types.ts';
 import type {
   DeleteOutput, EncodeOutput, ItemView, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, RetrievedItem, UpsertItem, UpsertOutput,
 } from './types.ts';
 
-export interface ActiveModel extends ModelInfo {
-  /** Small integer naming the model's key space in LMDB. */
-  version: number;
-}
+export type { ActiveModel } from './model-space.ts';
+export type { JobView } from './reindex-job.ts';
+export type { ModelView, ReindexRequest } from './lifecycle.ts';
 
 interface Parts {
   config: Readonly<Config>;
@@ -36,8 +42,10 @@ interface Parts {
   control: ControlPlane;
   catalog: Catalog;
   pool: EncoderPool;
+  bundle: ModelBundle;
   vectors: VectorState;
   model: ActiveModel;
+  dataDir: string;
   metrics: SidxMetrics;
   ownMetrics: boolean;
 }
@@ -48,51 +56,58 @@ export interface OpenOptions {
 }
 
 export class SidxService {
-  readonly model: ActiveModel;
   #p: Parts;
   #lock = new WriteLock();
+  #gate = new ReadGate();
   #closed = false;
+  /** Re-index target: upserts write its key space too. */
+  #target: ModelSpace | null = null;
+  /** Bumped whenever the models an upsert must encode with change. */
+  #generation = 0;
+  #life: Lifecycle;
 
   private constructor(parts: Parts) {
     this.#p = parts;
-    this.model = parts.model;
+    this.#life = new Lifecycle(this.#host());
+  }
+
+  /** The served model. */
+  get model(): ActiveModel {
+    return this.#p.model;
   }
 
   static async open(config: Readonly<Config>, log: Logger, options: OpenOptions = {}): Promise<SidxService> {
     const dataDir = resolve(config.storage.dataDir);
     mkdirSync(dataDir, { recursive: true });
-    const bundle = await loadBundle(resolve(config.model.dir));
-    const m = bundle.manifest;
+    const configured = await loadBundle(resolve(config.model.dir));
     const control = ControlPlane.open(join(dataDir, 'control.sqlite'), MIGRATIONS_DIR);
     let catalog: Catalog | undefined;
     let pool: EncoderPool | undefined;
     try {
-      const row = control.registerModel({
-        id: m.id, method: m.method, inputDim: m.inputDim, codebookSizes: m.codebookSizes,
-        path: bundle.dir, sha256: bundle.sha256, metrics: m.metrics ?? {},
-      });
-      control.activateModel(row.id);
+      const configuredRow = registerBundle(control, configured);
       catalog = Catalog.open(join(dataDir, 'catalog'), { mapSizeBytes: config.storage.mapSizeBytes });
-      pool = await EncoderPool.create(bundle, {
-        workers: config.encoder.workers,
-        provider: config.encoder.provider,
-        intraOpThreads: config.encoder.intraOpThreads || undefined,
-        log: (level, msg) => (level === 'warn' ? log.warn(msg) : log.info(msg)),
-      });
+      const row = chooseServed(control, catalog, configuredRow, Lifecycle.pending({ control }), log);
+      control.activateModel(row.id);
+      if (catalog.spaces.activeModel !== row.version) catalog.spaces.setActiveModel(row.version);
+      const bundle = row.id === configuredRow.id ? configured : await loadRegistered(row);
       const metrics = options.metrics ?? new SidxMetrics();
-      instrumentEncoder(pool, metrics);
-      log.info(`encoder: model ${m.id} (${m.method}, ${m.levels} x [${m.codebookSizes.join(', ')}]) on ${pool.provider}`);
-      if (config.encoder.provider !== pool.provider) log.warn(`encoder: provider ${config.encoder.provider} requested, running on ${pool.provider} (reason above)`);
-      const vectors = await VectorState.open(dataDir, catalog, m.inputDim, m.metric, log);
-      const model: ActiveModel = {
-        id: m.id, version: row.version, inputDim: m.inputDim, levels: m.levels, codebookSizes: m.codebookSizes, metric: m.metric,
-      };
-      const service = new SidxService({ config, log, control, catalog, pool, vectors, model, metrics, ownMetrics: !options.metrics });
+      const space = await openSpace(bundle, row.version, config, log, metrics);
+      pool = space.pool;
+      const vectors = await VectorState.open(dataDir, catalog, space.info.inputDim, space.info.metric, log);
+      const service = new SidxService({
+        config, log, control, catalog, pool, bundle, vectors, model: space.info, dataDir, metrics, ownMetrics: !options.metrics,
+      });
       metrics.bind({
-        encoderQueueLength: () => service.#p.pool.queueLength,
-        encoderInFlight: () => service.#p.pool.inFlight,
+        encoderQueueLength: () => service.#p.pool.queueLength + (service.#target?.pool.queueLength ?? 0),
+        encoderInFlight: () => service.#p.pool.inFlight + (service.#target?.pool.inFlight ?? 0),
         catalogItems: () => (service.#closed ? 0 : service.#p.catalog.count),
       });
+      try {
+        await service.#life.resume();
+      } catch (err) {
+        await service.close();
+        throw err;
+      }
       return service;
     } catch (err) {
       await pool?.close();
@@ -118,12 +133,19 @@ export class SidxService {
     return { ready: true, model: this.model.id, provider: p.pool.provider, items: p.catalog.count, vectors: p.vectors.index.ntotal };
   }
 
-  async encode(vectors: Float32Array, n: number): Promise<EncodeOutput> {
-    const out = await this.#p.pool.encode(vectors, n);
-    return { model: this.model.id, codes: out.codes, n };
+  encode(vectors: Float32Array, n: number): Promise<EncodeOutput> {
+    return this.#gate.run(async () => {
+      const out = await this.#p.pool.encode(vectors, n);
+      return { model: this.model.id, codes: out.codes, n };
+    });
   }
 
-  async retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
+  /** Reads see one model from encoding to candidates: a swap waits for them (ReadGate). */
+  retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
+    return this.#gate.run(() => this.#retrieve(q));
+  }
+
+  async #retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
     if (q.rerank && !q.embedding) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', 'rerank needs an embedding', { field: 'rerank' });
     }
@@ -177,26 +199,44 @@ export class SidxService {
     };
   }
 
+  /**
+   * Encodes with the served model (and the re-index target, if any) outside the lock, commits under it. If the
+   * models changed meanwhile (a swap, a re-index starting or ending), encodes again: nothing is written with a
+   * model that is no longer current.
+   */
   async upsert(items: UpsertItem[]): Promise<UpsertOutput> {
-    const dim = this.model.inputDim;
-    const L = this.model.levels;
-    const flat = new Float32Array(items.length * dim);
-    items.forEach((it, i) => flat.set(it.vector, i * dim));
-    const enc = await this.#p.pool.encode(flat, items.length);
-    return this.#lock.run(async () => {
-      this.#assertOpen();
-      const codes = this.#applyCollisionPolicy(enc, items.length);
-      const batch = items.map((it, i) => ({ id: it.id, vector: flat.subarray(i * dim, (i + 1) * dim), codes: codes.subarray(i * L, (i + 1) * L) }));
-      const res = this.#p.catalog.upsertBatch(this.model.version, batch);
-      this.#p.vectors.applyUpsert(res.keys, flat, res.replaced);
-      this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);
-      await this.#maybeCheckpoint();
-      return {
-        model: this.model.id,
-        seq: res.seq,
-        items: batch.map((b, i) => ({ id: b.id, sid: b.codes.slice(), replaced: res.replaced[i]! })),
-      };
-    });
+    for (;;) {
+      const generation = this.#generation;
+      const model = this.model;
+      const target = this.#target;
+      const dim = model.inputDim;
+      const flat = new Float32Array(items.length * dim);
+      items.forEach((it, i) => flat.set(it.vector, i * dim));
+      const [enc, encTarget] = await Promise.all([this.#p.pool.encode(flat, items.length), target?.pool.encode(flat, items.length)]);
+      const out = await this.#lock.run(async () => {
+        this.#assertOpen();
+        if (generation !== this.#generation) return null;
+        const L = model.levels;
+        const codes = this.#applyCollisionPolicy(enc, items.length, model);
+        const batch = items.map((it, i) => ({ id: it.id, vector: flat.subarray(i * dim, (i + 1) * dim), codes: codes.subarray(i * L, (i + 1) * L) }));
+        let alt;
+        if (target && encTarget) {
+          const tc = this.#applyCollisionPolicy(encTarget, items.length, target.info);
+          const TL = target.info.levels;
+          alt = { model: target.info.version, codes: items.map((_it, i) => tc.subarray(i * TL, (i + 1) * TL)) };
+        }
+        const res = this.#p.catalog.upsertBatch(model.version, batch, alt);
+        this.#p.vectors.applyUpsert(res.keys, flat, res.replaced);
+        this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);
+        await this.#maybeCheckpoint();
+        return {
+          model: model.id,
+          seq: res.seq,
+          items: batch.map((b, i) => ({ id: b.id, sid: b.codes.slice(), replaced: res.replaced[i]! })),
+        };
+      });
+      if (out) return out;
+    }
   }
 
   async delete(ids: string[]): Promise<DeleteOutput> {
@@ -217,15 +257,48 @@ export class SidxService {
     return { id: rec.id, sid: rec.codes, model };
   }
 
-  /** Finishes queued writes, checkpoints the vector index, closes workers and stores. */
+  listModels(status?: string): ModelView[] {
+    this.#assertOpen();
+    return this.#life.listModels(status);
+  }
+
+  registerModel(path: string): Promise<ModelView> {
+    this.#assertOpen();
+    return this.#life.registerModel(path);
+  }
+
+  activateModel(id: string): Promise<ModelView> {
+    this.#assertOpen();
+    return this.#life.activateModel(id);
+  }
+
+  startReindex(req: ReindexRequest): Promise<JobView> {
+    this.#assertOpen();
+    return this.#life.startReindex(req);
+  }
+
+  getJob(id: string): JobView {
+    this.#assertOpen();
+    return this.#life.job(id);
+  }
+
+  cancelJob(id: string): Promise<JobView> {
+    this.#assertOpen();
+    return this.#life.cancelJob(id);
+  }
+
+  /** Stops a running re-index at a batch boundary (it resumes at the next start), finishes queued writes,
+   * checkpoints the vector index, closes workers and stores. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    await this.#life.stop();
     await this.#lock.run(async () => {
       this.#closed = true;
       const p = this.#p;
       if (p.vectors.changesSinceCheckpoint > 0) await p.vectors.checkpoint();
       p.vectors.close();
       await p.pool.close();
+      await this.#target?.pool.close();
       await p.catalog.close();
       p.control.close();
       p.metrics.bind(undefined);
@@ -238,10 +311,10 @@ export class SidxService {
    * alternative. Runs under the write lock: occupancy is what is committed. An item being replaced still
    * counts at its old SID.
    */
-  #applyCollisionPolicy(enc: { codes: Int32Array; topCodes: Int32Array; topDistances: Float32Array }, n: number): Int32Array {
+  #applyCollisionPolicy(enc: EncodeResult, n: number, model: ActiveModel): Int32Array {
     const policy = this.#p.config.collisions;
     if (policy.strategy === 'none') return enc.codes;
-    const { levels, version } = this.model;
+    const { levels, version } = model;
     const catalog = this.#p.catalog;
     const cap = policy.cap;
     const result = resolveCollisions(
@@ -258,5 +331,38 @@ export class SidxService {
 
   #assertOpen(): void {
     if (this.#closed) throw new SidxError('SIDX_ERR_NOT_READY', 'service is closing');
+  }
+
+  /** What lifecycle.ts and reindex-job.ts may do to the service. */
+  #host(): ReindexHost & { config: Readonly<Config> } {
+    const p = this.#p;
+    return {
+      config: p.config, log: p.log, metrics: p.metrics, catalog: p.catalog, control: p.control, lock: this.#lock, dataDir: p.dataDir,
+      active: () => ({ info: p.model, bundle: p.bundle, pool: p.pool }),
+      collide: (enc, n, model) => this.#applyCollisionPolicy(enc, n, model),
+      beginTarget: (space) => this.#lock.run(() => {
+        this.#target = space;
+        this.#generation++;
+      }),
+      endTarget: () => this.#lock.run(() => {
+        this.#target = null;
+        this.#generation++;
+      }),
+      swap: (space) => this.#swap(space),
+    };
+  }
+
+  /** Serves `space` from now on: one LMDB commit (the catalog's served key space), then the registry. */
+  async #swap(space: ModelSpace): Promise<ModelSpace> {
+    const p = this.#p;
+    return this.#gate.exclusive(() => this.#lock.run(() => {
+      const old: ModelSpace = { info: p.model, bundle: p.bundle, pool: p.pool };
+      if (p.catalog.spaces.activeModel !== space.info.version) p.catalog.spaces.setActiveModel(space.info.version);
+      p.control.activateModel(space.info.id);
+      Object.assign(p, { model: space.info, bundle: space.bundle, pool: space.pool });
+      this.#target = null;
+      this.#generation++;
+      return old;
+    }));
   }
 }

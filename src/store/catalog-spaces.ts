@@ -18,7 +18,7 @@ import { assertCodes, assertModelVersion, MAX_LEVELS, sidKeyLength, writeSidKey 
 import { assertLimit } from './catalog-input.ts';
 import { metaLevels, readMetaU32, u32Value } from './catalog-meta.ts';
 import { readU64BE, U64_BYTES, u64Key } from './keys.ts';
-import { readRecord, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
+import { readRecord, readRecordId, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
 
 type Bin = Database<Buffer, Buffer>;
 
@@ -234,6 +234,25 @@ export class KeySpaces {
       if (value === undefined) return undefined;
       const sid = readRecordSid(value);
       return sid.model === model ? sid.codes : getSideSid(this.dbs.sids, keyBuf, model);
+    });
+  }
+
+  /** Id and SIDs in models `a` and `b` of up to `limit` items with internal key > `after` (no vectors read). */
+  sidPairsAfter(after: bigint, limit: number, a: number, b: number): Array<{ key: bigint; id: string; a?: Int32Array; b?: Int32Array }> {
+    return this.#read('sidPairsAfter', () => {
+      assertLimit(limit);
+      const out: Array<{ key: bigint; id: string; a?: Int32Array; b?: Int32Array }> = [];
+      for (const { key, value } of this.dbs.items.getRange({ start: u64Key(after + 1n), limit })) {
+        const sid = readRecordSid(value);
+        const id = readRecordId(value);
+        const keyBuf = Buffer.from(key);
+        out.push({
+          key: readU64BE(keyBuf, 0), id,
+          a: sid.model === a ? sid.codes : getSideSid(this.dbs.sids, keyBuf, a),
+          b: sid.model === b ? sid.codes : getSideSid(this.dbs.sids, keyBuf, b),
+        });
+      }
+      return out;
     });
   }
 

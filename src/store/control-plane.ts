@@ -9,6 +9,7 @@ import { isSidxError, SidxError } from '../errors.ts';
 import { assertCodebookSizes } from '../sid/codec.ts';
 import { appliedMigrations, migrate, type AppliedMigration } from './migrate.ts';
 import { ApiKeyStore } from './api-keys.ts';
+import { JobStateStore } from './job-state.ts';
 
 export type { AppliedMigration } from './migrate.ts';
 
@@ -144,10 +145,13 @@ export class ControlPlane {
   #db: Database.Database;
   /** API keys (api-keys.ts). */
   readonly keys: ApiKeyStore;
+  /** Phase, cursor, parameters and result of jobs (job-state.ts). */
+  readonly jobState: JobStateStore;
 
   private constructor(db: Database.Database) {
     this.#db = db;
     this.keys = new ApiKeyStore(db);
+    this.jobState = new JobStateStore(db);
   }
 
   /** Opens (creating if needed) the database and applies pending migrations from `migrationsDir`. */

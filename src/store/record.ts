@@ -67,6 +67,13 @@ export function readRecordSid(buf: Uint8Array): { model: number; codes: Int32Arr
   return { model: buf[0] | (buf[1] << 8), codes };
 }
 
+/** The external id only. */
+export function readRecordId(buf: Uint8Array): string {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+  const start = RECORD_HEADER_BYTES + 2 * buf[2]!;
+  return b.toString('utf8', start, start + b.readUInt16LE(8));
+}
+
 /** A full record, with its own copies of codes and vector; `buf` may be reused by lmdb right after. */
 export function readRecord(buf: Uint8Array, key: bigint): ItemRecord {
   const { model, codes } = readRecordSid(buf);

@@ -56,7 +56,7 @@ export async function startService(
   limits: Partial<Config['limits']> = {},
   overrides: ConfigOverrides = {},
 ): Promise<RunningService> {
-  const config = loadConfig({ ...overrides, storage: { dataDir }, model: { dir: modelDir }, limits }, {});
+  const config = loadConfig({ ...overrides, storage: { ...overrides.storage, dataDir }, model: { ...overrides.model, dir: modelDir }, limits }, {});
   const service = await SidxService.open(config, silentLog);
   const app = await buildApp({ service, config });
   return {

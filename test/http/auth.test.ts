@@ -14,14 +14,23 @@ let svc: RunningService;
 let all: RunningService;
 const keys: Record<'read' | 'write' | 'admin' | 'revoked', string> = { read: '', write: '', admin: '', revoked: '' };
 let modelId = '';
+let model2Id = '';
+let jobId = '';
 
-interface Call { method: 'GET' | 'POST'; url: string; payload?: unknown }
+interface Call { method: 'GET' | 'POST'; url: string | (() => string); payload?: unknown; then?: (body: any) => void }
 
-/** One valid request per protected route (a 2xx with the right key). Models and jobs come from the lifecycle. */
+/** One valid request per protected route (a 2xx with the right key), in an order where each can succeed. */
 function protectedCalls(): Array<Call & { access: 'write' | 'admin' }> {
   return [
     { access: 'write', method: 'POST', url: '/v1/items', payload: { items: [{ id: 'w1', embedding: vec(2) }] } },
     { access: 'write', method: 'POST', url: '/v1/items/delete', payload: { ids: ['w1'] } },
+    { access: 'admin', method: 'GET', url: '/v1/models' },
+    { access: 'admin', method: 'POST', url: '/v1/models', payload: { path: 'model2' } },
+    { access: 'admin', method: 'POST', url: `/v1/models/${modelId}/activate` },
+    // Slow on purpose (1 item/s over 3 items), so the cancel below finds it running.
+    { access: 'admin', method: 'POST', url: '/v1/reindex', payload: { model: model2Id, batchSize: 1, maxItemsPerSecond: 1 }, then: (b) => (jobId = b.id) },
+    { access: 'admin', method: 'GET', url: () => `/v1/jobs/${jobId}` },
+    { access: 'admin', method: 'POST', url: () => `/v1/jobs/${jobId}/cancel` },
   ];
 }
 
@@ -34,6 +43,7 @@ const readCalls = (): Call[] => [
 before(async () => {
   const modelDir = join(tmp.dir, 'model');
   modelId = (await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 4, seed: 3 })).id;
+  model2Id = (await writeTestBundle(join(tmp.dir, 'model2'), { dim: DIM, levels: 2, codebookSize: 4, seed: 4 })).id;
   const registry = { model: { registryDir: tmp.dir } };
   svc = await startService(join(tmp.dir, 'data'), modelDir, {}, { ...registry, auth: { mode: 'writes' }, rateLimit: { max: 1000 } });
   all = await startService(join(tmp.dir, 'data-all'), modelDir, {}, { ...registry, auth: { mode: 'all' }, rateLimit: { max: 5, windowMs: 60_000 } });
@@ -53,7 +63,8 @@ before(async () => {
     control.close();
   }
   const seeded = await svc.app.inject({
-    method: 'POST', url: '/v1/items', headers: { authorization: `Bearer ${keys.write}` }, payload: { items: [{ id: 'seed', embedding: vec(1) }] },
+    method: 'POST', url: '/v1/items', headers: { authorization: `Bearer ${keys.write}` },
+    payload: { items: [{ id: 'seed', embedding: vec(1) }, { id: 's2', embedding: vec(5) }, { id: 's3', embedding: vec(6) }] },
   });
   assert.equal(seeded.statusCode, 200, seeded.body);
 });
@@ -64,18 +75,19 @@ after(async () => {
   tmp.cleanup();
 });
 
+const urlOf = (c: Call) => (typeof c.url === 'function' ? c.url() : c.url);
 const send = (s: RunningService, c: Call, key?: string) =>
-  s.app.inject({ method: c.method, url: c.url, payload: c.payload as never, headers: key === undefined ? {} : { authorization: key } });
+  s.app.inject({ method: c.method, url: urlOf(c), payload: c.payload as never, headers: key === undefined ? {} : { authorization: key } });
 
 test('every protected route: 401 without a key, 403 with a wrong, revoked or too-weak key, 2xx with the right one', async () => {
   const calls = protectedCalls();
-  const covered = new Set(calls.map((c) => `${c.method} ${c.url.replace(modelId, ':id')}`));
+  const covered = new Set(calls.map((c) => `${c.method} ${typeof c.url === 'string' ? c.url.replace(modelId, ':id') : c.url.toString().includes('cancel') ? '/v1/jobs/:id/cancel' : '/v1/jobs/:id'}`));
   for (const [route, access] of Object.entries(ROUTE_ACCESS)) {
     const [method, url] = route.split(' ') as ['GET' | 'POST', string];
     if ((access === 'write' || access === 'admin') && svc.app.hasRoute({ method, url })) assert.ok(covered.has(route), `${route} has no auth case`);
   }
   for (const c of calls) {
-    const what = `${c.method} ${c.url}`;
+    const what = `${c.method} ${urlOf(c)}`;
     const none = await send(svc, c);
     assert.equal(none.statusCode, 401, `${what} without key: ${none.body}`);
     assert.equal(none.json().code, 'SIDX_ERR_UNAUTHENTICATED');
@@ -92,6 +104,7 @@ test('every protected route: 401 without a key, 403 with a wrong, revoked or too
     assert.match(weak.json().message, new RegExp(`needs ${c.access}`));
     const right = await send(svc, c, `Bearer ${c.access === 'admin' ? keys.admin : keys.write}`);
     assert.ok(right.statusCode >= 200 && right.statusCode < 300, `${what} with the right key: ${right.statusCode} ${right.body}`);
+    c.then?.(right.json());
   }
 });
 

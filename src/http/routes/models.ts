@@ -1,0 +1,31 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import {
+  activateModelRoute, cancelJobRoute, getJobRoute, listModelsRoute, registerModelRoute, reindexRoute,
+} from '../schemas/models.ts';
+import { serviceOf } from './service.ts';
+
+/** Model registry, re-index jobs (admin routes: see auth.ts). */
+export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/models', { schema: listModelsRoute }, async (req) => {
+    const service = serviceOf(app);
+    return { active: service.model.id, models: service.listModels(req.query.status) };
+  });
+
+  app.post('/models', { schema: registerModelRoute }, async (req, reply) => {
+    const service = serviceOf(app);
+    const known = new Set(service.listModels().map((m) => m.id));
+    const model = await service.registerModel(req.body.path);
+    return reply.status(known.has(model.id) ? 200 : 201).send(model);
+  });
+
+  app.post('/models/:id/activate', { schema: activateModelRoute }, async (req) => serviceOf(app).activateModel(req.params.id));
+
+  app.post('/reindex', { schema: reindexRoute }, async (req, reply) => {
+    const job = await serviceOf(app).startReindex(req.body);
+    return reply.status(202).header('location', `/v1/jobs/${job.id}`).send(job);
+  });
+
+  app.get('/jobs/:id', { schema: getJobRoute }, async (req) => serviceOf(app).getJob(req.params.id));
+
+  app.post('/jobs/:id/cancel', { schema: cancelJobRoute }, async (req) => serviceOf(app).cancelJob(req.params.id));
+};

@@ -1,0 +1,362 @@
+/**
+ * A re-index job: moves the catalog to another model with no downtime.
+ *
+ *   encode   the target model's encoder runs over every item in internal-key order, batch by batch; each batch
+ *            is one LMDB transaction writing SIDs into the target's own key space (catalog-spaces.ts), then the
+ *            job's cursor is recorded in SQLite. Meanwhile the active model serves, and upserts write both key
+ *            spaces (so an item written after the scan passed it is not missed, nor re-encoded stale).
+ *   report   a read pass comparing each item's old and new SID (how many changed) and, if asked, writing the
+ *            old -> new mapping file (CSV: id,old_sid,new_sid) under <dataDir>/reindex/.
+ *   swap     in one step (between requests: ReadGate, and between writes: WriteLock): the catalog serves the
+ *            target's key space (one LMDB commit), the registry marks it active, the service switches encoders.
+ *   drop     the old key space is removed batch by batch (records move to the new SID, old postings go).
+ *   cleanup  after a cancel or a failure before the swap: the target's key space is removed instead.
+ *
+ * A crash resumes at the next start from the phase and cursor recorded last; a batch replayed after a crash
+ * changes nothing (existing SIDs are kept). Progress (processed/total) is per phase.
+ */
+import { createWriteStream, mkdirSync, renameSync, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { SidxError } from '../errors.ts';
+import type { Catalog } from '../store/catalog.ts';
+import type { ControlPlane } from '../store/control-plane.ts';
+import type { EncodeResult } from '../tokenizer/encoder-pool.ts';
+import type { SidxMetrics } from './metrics.ts';
+import { closeWhenIdle, type ActiveModel, type ModelSpace } from './model-space.ts';
+import type { Logger } from './vector-state.ts';
+import { jobView, type JobView, type Stability } from './job-view.ts';
+
+export { jobView, type JobView, type Stability } from './job-view.ts';
+import type { WriteLock } from './write-lock.ts';
+
+export type ReindexPhase = 'encode' | 'report' | 'swap' | 'drop' | 'cleanup' | 'done';
+
+export interface ReindexParams {
+  /** Target model id. */
+  model: string;
+  batchSize: number;
+  /** Throttle (items per second over the phase), or null. */
+  maxItemsPerSecond: number | null;
+  /** Write the old -> new SID mapping file. */
+  mapping: boolean;
+  fromModel: string;
+  fromVersion: number;
+  toVersion: number;
+}
+
+/** What the job needs from the service. */
+export interface ReindexHost {
+  readonly log: Logger;
+  readonly metrics: SidxMetrics;
+  readonly catalog: Catalog;
+  readonly control: ControlPlane;
+  readonly lock: WriteLock;
+  readonly dataDir: string;
+  active(): ModelSpace;
+  /** Collision policy for `n` encoded items in `model`'s key space (under the write lock). */
+  collide(enc: EncodeResult, n: number, model: ActiveModel): Int32Array;
+  /** Upserts start writing `space` too (under the write lock). */
+  beginTarget(space: ModelSpace): Promise<void>;
+  /** Upserts stop writing the target. */
+  endTarget(): Promise<void>;
+  /** Serves `space` from now on; returns the space served before. */
+  swap(space: ModelSpace): Promise<ModelSpace>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sidText = (codes: Int32Array | undefined) => (codes ? Array.from(codes).join('-') : '');
+const csvField = (id: string) => (/[",\r\n]/.test(id) ? `"${id.replace(/"/g, '""')}"` : id);
+
+export class ReindexJob {
+  readonly id: string;
+  #host: ReindexHost;
+  #params: ReindexParams;
+  #target: ModelSpace | null;
+  #cancel: { resolve: () => void; promise: Promise<void> } | null = null;
+  #stopping = false;
+  #running: Promise<void> = Promise.resolve();
+  #rate = { since: performance.now(), processed: 0, phase: '' };
+
+  private constructor(host: ReindexHost, id: string, params: ReindexParams, target: ModelSpace | null) {
+    this.#host = host;
+    this.id = id;
+    this.#params = params;
+    this.#target = target;
+  }
+
+  /** Records a new job and starts it (returns once upserts write both key spaces). */
+  static async start(host: ReindexHost, id: string, params: ReindexParams, target: ModelSpace): Promise<ReindexJob> {
+    host.control.createJob({ id, kind: 'reindex', modelId: params.model, total: host.catalog.count });
+    host.control.jobState.set(id, { phase: 'encode', cursor: 0n, params: { ...params } });
+    host.control.updateJob(id, { status: 'running' });
+    const job = new ReindexJob(host, id, params, target);
+    await host.beginTarget(target);
+    job.#launch();
+    return job;
+  }
+
+  /** Carries on a job found unfinished at start; `target` is null when only its cleanup is left. */
+  static async resume(host: ReindexHost, id: string, target: ModelSpace | null): Promise<ReindexJob> {
+    const state = host.control.jobState.get(id)!;
+    const job = new ReindexJob(host, id, state.params as unknown as ReindexParams, target);
+    const phase = state.phase as ReindexPhase;
+    if (target && (phase === 'encode' || phase === 'report' || phase === 'swap') && host.catalog.spaces.activeModel !== job.#params.toVersion) {
+      await host.beginTarget(target);
+    }
+    host.log.info(`reindex ${id}: resuming in phase ${phase} after item key ${state.cursor}`);
+    job.#launch();
+    return job;
+  }
+
+  get params(): ReindexParams {
+    return this.#params;
+  }
+
+  /** True while the job is doing something (or has cleanup left). */
+  get live(): boolean {
+    return this.#state().phase !== 'done';
+  }
+
+  /**
+   * Cancels before the swap: resolves once the job is recorded as cancelled and upserts stopped writing the target
+   * (removing the target's key space carries on in the background). After the swap: SIDX_ERR_CONFLICT.
+   */
+  async cancel(): Promise<void> {
+    const phase = this.#state().phase;
+    const status = this.#host.control.getJob(this.id)?.status;
+    if (status !== 'running' || (phase !== 'encode' && phase !== 'report')) {
+      throw new SidxError('SIDX_ERR_CONFLICT', `job ${this.id} is ${status} in phase ${phase}: only a running job before its swap can be cancelled`, { field: 'id' });
+    }
+    if (!this.#cancel) {
+      let resolve!: () => void;
+      this.#cancel = { resolve, promise: new Promise<void>((r) => (resolve = r)) };
+      this.#cancel.resolve = resolve;
+    }
+    await this.#cancel.promise;
+  }
+
+  /** Service closing: stops at the next batch boundary, leaving the job to resume at the next start. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#running;
+  }
+
+  view(): JobView {
+    const row = this.#host.control.getJob(this.id)!;
+    return jobView(this.#host.control, this.id, this.#rate.phase === this.#state().phase ? this.#rate : undefined, row.processed);
+  }
+
+  #state() {
+    return this.#host.control.jobState.get(this.id)!;
+  }
+
+  #launch(): void {
+    this.#running = this.#run().catch((err: unknown) => this.#fail(err));
+  }
+
+  async #run(): Promise<void> {
+    for (;;) {
+      if (this.#stopping) return;
+      const { phase } = this.#state();
+      if (this.#cancel && (phase === 'encode' || phase === 'report' || phase === 'swap')) {
+        await this.#beginCleanup('cancelled');
+        continue;
+      }
+      this.#rate = { since: performance.now(), processed: this.#host.control.getJob(this.id)!.processed, phase: phase ?? '' };
+      if (phase === 'encode') await this.#encodePhase();
+      else if (phase === 'report') await this.#reportPhase();
+      else if (phase === 'swap') await this.#swapPhase();
+      else if (phase === 'drop') await this.#dropPhase();
+      else if (phase === 'cleanup') await this.#cleanupPhase();
+      else return;
+    }
+  }
+
+  #next(phase: ReindexPhase, extra: { result?: Record<string, unknown>; status?: 'succeeded' | 'cancelled' | 'failed'; error?: string } = {}): void {
+    const control = this.#host.control;
+    control.jobState.set(this.id, { phase, cursor: 0n, result: extra.result });
+    control.updateJob(this.id, { processed: 0, total: this.#host.catalog.count, status: extra.status, error: extra.error });
+  }
+
+  /**
+   * Runs `batch` over the items after the phase's cursor until none are left; false if stopped or (`encoding`)
+   * cancelled. The throttle (maxItemsPerSecond) applies to the encoding phase, the one that competes for CPU.
+   */
+  async #scan(batch: (after: bigint) => Promise<{ last: bigint; n: number } | null>, encoding: boolean): Promise<boolean> {
+    const control = this.#host.control;
+    for (;;) {
+      if (this.#stopping) return false;
+      if (encoding && this.#cancel) return false;
+      const state = this.#state();
+      const done = await batch(state.cursor);
+      if (!done) return true;
+      const processed = control.getJob(this.id)!.processed + done.n;
+      control.jobState.set(this.id, { cursor: done.last });
+      const total = this.#host.catalog.count;
+      control.updateJob(this.id, { processed, total });
+      const rate = this.#currentRate(processed);
+      this.#host.metrics.jobProgress(this.id, 'reindex', processed, total, rate);
+      const max = this.#params.maxItemsPerSecond;
+      if (max && encoding) {
+        const ahead = ((processed - this.#rate.processed) / max) * 1000 - (performance.now() - this.#rate.since);
+        if (ahead > 0) await sleep(ahead);
+      }
+    }
+  }
+
+  #currentRate(processed: number): number | null {
+    const seconds = (performance.now() - this.#rate.since) / 1000;
+    return seconds > 0 ? (processed - this.#rate.processed) / seconds : null;
+  }
+
+  async #encodePhase(): Promise<void> {
+    const host = this.#host;
+    const target = this.#target!;
+    const finished = await this.#scan(async (after) => {
+      const recs = host.catalog.spaces.itemsAfter(after, this.#params.batchSize);
+      if (recs.length === 0) return null;
+      const dim = target.info.inputDim;
+      const flat = new Float32Array(recs.length * dim);
+      recs.forEach((r, i) => flat.set(r.vector, i * dim));
+      const enc = await target.pool.encode(flat, recs.length);
+      await host.lock.run(() => {
+        const codes = host.collide(enc, recs.length, target.info);
+        const L = target.info.levels;
+        host.catalog.spaces.putSids(target.info.version, recs.map((r, i) => ({ key: r.key, codes: codes.subarray(i * L, (i + 1) * L) })));
+      });
+      host.metrics.itemsIndexed.inc({ source: 'reindex' }, recs.length);
+      return { last: recs.at(-1)!.key, n: recs.length };
+    }, true);
+    if (finished && !this.#cancel) this.#next('report');
+  }
+
+  async #reportPhase(): Promise<void> {
+    const host = this.#host;
+    const p = this.#params;
+    const stability: Stability = { compared: 0, changed: 0, unchanged: 0, missing: 0 };
+    let out: WriteStream | null = null;
+    const mappingFile = p.mapping ? join(host.dataDir, 'reindex', `${this.id}-sid-map.csv`) : null;
+    if (mappingFile) {
+      mkdirSync(join(host.dataDir, 'reindex'), { recursive: true });
+      out = createWriteStream(`${mappingFile}.tmp`);
+      out.write('id,old_sid,new_sid\n');
+    }
+    let after = 0n;
+    for (;;) {
+      if (this.#stopping) return void out?.destroy();
+      const pairs = host.catalog.spaces.sidPairsAfter(after, 10_000, p.fromVersion, p.toVersion);
+      if (pairs.length === 0) break;
+      const lines: string[] = [];
+      for (const pair of pairs) {
+        if (!pair.b) stability.missing++;
+        else if (pair.a) {
+          stability.compared++;
+          if (sidText(pair.a) === sidText(pair.b)) stability.unchanged++;
+          else stability.changed++;
+        }
+        if (out) lines.push(`${csvField(pair.id)},${sidText(pair.a)},${sidText(pair.b)}\n`);
+      }
+      if (out && !out.write(lines.join(''))) await once(out, 'drain');
+      after = pairs.at(-1)!.key;
+      await sleep(0); // let requests in between passes over large catalogs
+    }
+    if (out && mappingFile) {
+      out.end();
+      await once(out, 'finish');
+      renameSync(`${mappingFile}.tmp`, mappingFile);
+    }
+    host.log.info(`reindex ${this.id}: ${stability.changed} of ${stability.compared} items changed SID (${p.fromModel} -> ${p.model})`);
+    this.#next('swap', { result: { stability, mappingFile } });
+  }
+
+  async #swapPhase(): Promise<void> {
+    const host = this.#host;
+    const target = this.#target!;
+    const old = await host.swap(target);
+    this.#target = null;
+    host.log.info(`reindex ${this.id}: ${target.info.id} is active; dropping the key space of ${this.#params.fromModel}`);
+    this.#next('drop', { result: host.control.jobState.get(this.id)!.result });
+    if (old.pool !== target.pool) void closeWhenIdle(old.pool);
+  }
+
+  async #dropPhase(): Promise<void> {
+    const host = this.#host;
+    const p = this.#params;
+    const finished = await this.#scan(async (after) => {
+      const recs = host.catalog.spaces.itemsAfter(after, p.batchSize);
+      if (recs.length === 0) return null;
+      const keys = BigInt64Array.from(recs, (r) => r.key);
+      const res = await host.lock.run(() => host.catalog.spaces.dropSpace(p.fromVersion, p.toVersion, keys));
+      if (res.orphans.length > 0) await this.#adopt(res.orphans);
+      return { last: recs.at(-1)!.key, n: recs.length };
+    }, false);
+    if (finished) this.#next('done', { status: 'succeeded' });
+  }
+
+  /** Items the target never got a SID for (should not happen): encode them with the now active model, then drop. */
+  async #adopt(keys: bigint[]): Promise<void> {
+    const host = this.#host;
+    const space = host.active();
+    const recs = keys.map((k) => host.catalog.getByKey(k)).filter((r) => r !== undefined);
+    const dim = space.info.inputDim;
+    const flat = new Float32Array(recs.length * dim);
+    recs.forEach((r, i) => flat.set(r.vector, i * dim));
+    const enc = await space.pool.encode(flat, recs.length);
+    host.log.warn(`reindex ${this.id}: ${recs.length} item(s) had no SID in ${space.info.id}; encoded them during the drop`);
+    await host.lock.run(() => {
+      const codes = host.collide(enc, recs.length, space.info);
+      const L = space.info.levels;
+      host.catalog.spaces.putSids(space.info.version, recs.map((r, i) => ({ key: r.key, codes: codes.subarray(i * L, (i + 1) * L) })));
+      host.catalog.spaces.dropSpace(this.#params.fromVersion, this.#params.toVersion, BigInt64Array.from(recs, (r) => r.key));
+    });
+  }
+
+  async #beginCleanup(status: 'cancelled' | 'failed', error?: string): Promise<void> {
+    await this.#host.endTarget();
+    this.#next('cleanup', { status, error });
+    this.#cancel?.resolve();
+    this.#host.log.info(`reindex ${this.id}: ${status}; removing the key space of ${this.#params.model}`);
+    if (this.#target) void closeWhenIdle(this.#target.pool);
+    this.#target = null;
+  }
+
+  async #cleanupPhase(): Promise<void> {
+    const host = this.#host;
+    const p = this.#params;
+    const keep = host.active().info.version;
+    const finished = await this.#scan(async (after) => {
+      const recs = host.catalog.spaces.itemsAfter(after, p.batchSize);
+      if (recs.length === 0) return null;
+      await host.lock.run(() => host.catalog.spaces.dropSpace(p.toVersion, keep, BigInt64Array.from(recs, (r) => r.key)));
+      return { last: recs.at(-1)!.key, n: recs.length };
+    }, false);
+    if (finished) {
+      host.control.jobState.set(this.id, { phase: 'done' });
+    }
+  }
+
+  async #fail(err: unknown): Promise<void> {
+    const host = this.#host;
+    if (this.#stopping) {
+      host.log.warn(`reindex ${this.id}: stopped (${(err as Error).message}); it resumes at the next start`);
+      return;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    host.log.warn(`reindex ${this.id} failed: ${message}`);
+    const phase = this.#state().phase;
+    try {
+      if (phase === 'encode' || phase === 'report' || phase === 'swap') {
+        if (phase !== 'swap' || host.catalog.spaces.activeModel !== this.#params.toVersion) {
+          await this.#beginCleanup('failed', message);
+          this.#running = this.#run().catch((e: unknown) => host.log.warn(`reindex ${this.id}: cleanup failed: ${(e as Error).message}`));
+          return;
+        }
+      }
+      host.control.updateJob(this.id, { status: 'failed', error: `${message} (phase ${phase})` });
+      host.control.jobState.set(this.id, { phase: 'done' });
+    } catch (e) {
+      host.log.warn(`reindex ${this.id}: could not record the failure: ${(e as Error).message}`);
+    }
+  }
+}
