@@ -7,6 +7,7 @@ import { trainCommand } from './train.ts';
 import { encodeCommand } from './encode.ts';
 import { metricsCommand } from './metrics.ts';
 import { keysCommand } from './keys.ts';
+import { indexCommand } from './bulk-index.ts';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -16,6 +17,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
   train: { run: trainCommand, summary: 'train a tokenizer (RQ-KMeans) on an embedding file and write a model bundle' },
   encode: { run: encodeCommand, summary: 'write the item -> SID table of an embedding file (CSV or JSONL)' },
   metrics: { run: metricsCommand, summary: 'SID quality metrics of model bundles and SID files, side by side' },
+  index: { run: indexCommand, summary: 'bulk-load an embedding file into a catalog offline (the upsert path, with a progress line)' },
   keys: { run: keysCommand, summary: 'create, list and revoke API keys (stored hashed in the control plane)' },
   // Loaded on use: the benchmark pulls in autocannon (a devDependency) and the baselines.
   bench: { run: async (argv) => (await import('./bench.ts')).benchCommand(argv), summary: 'speed of encode, upsert and retrieve vs PyTorch and FAISS baselines (bench.json + Markdown)' },

@@ -1,0 +1,105 @@
+/**
+ * `sidx index`: bulk-loads an embedding file into a catalog offline, through the service's own upsert path
+ * (validation, encoding in the worker pool, collision policy, one LMDB transaction per batch, FAISS, checkpoint on
+ * close), with a progress line. AL-GR CSV is streamed; other formats are read whole. Re-running it re-upserts
+ * (an id already present is replaced). Stop `sidx serve` on the same data directory first: the server's FAISS
+ * index would not see these writes.
+ */
+import { resolve } from 'node:path';
+import { loadConfig } from '../config.ts';
+import { SidxError } from '../errors.ts';
+import { readAlgrCsv } from '../io/algr-csv.ts';
+import { embeddingFormatOf, readEmbeddings } from '../io/embeddings.ts';
+import { inputError } from '../io/input-error.ts';
+import { SidxService } from '../service/sidx-service.ts';
+import { loadBundle } from '../tokenizer/bundle.ts';
+import { intFlag, parseFlags, UsageError } from './args.ts';
+import { formatSeconds, ProgressLine } from './progress.ts';
+
+export const indexUsage = `Usage: sidx index --input FILE --model DIR [--data-dir DIR] [--batch N] [--id-file FILE] [--array NAME]
+                  [--workers N]
+
+Loads every embedding of --input (.npy, .npz, AL-GR .csv/.csv.gz) into the catalog in --data-dir (default
+SIDX__STORAGE__DATA_DIR, else ./data), encoded with the model in --model, through the same code path as
+POST /v1/items. Ids come from the input when it has them, else --id-file, else the row index.
+
+  --batch    items per committed batch (default 1000)
+  --workers  encoder worker threads (default SIDX__ENCODER__WORKERS, else 1)
+
+Stop the server on that data directory first. A catalog already served by another model keeps it: re-index
+(POST /v1/reindex) to change models.`;
+
+interface Row { id: string; vector: Float32Array }
+
+export async function indexCommand(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    input: { type: 'string' }, model: { type: 'string' }, 'data-dir': { type: 'string' }, batch: { type: 'string' },
+    'id-file': { type: 'string' }, array: { type: 'string' }, workers: { type: 'string' },
+  }, indexUsage);
+  if (values.help) {
+    console.log(indexUsage);
+    return 0;
+  }
+  for (const flag of ['input', 'model'] as const) {
+    if (values[flag] === undefined) throw new UsageError(`--${flag} is required\n\n${indexUsage}`);
+  }
+  const batchSize = intFlag(values.batch, 'batch') ?? 1000;
+  if (batchSize < 1) throw new UsageError(`--batch must be a positive integer, got ${batchSize}`);
+  const config = loadConfig({
+    storage: { dataDir: values['data-dir'] }, model: { dir: values.model }, encoder: { workers: intFlag(values.workers, 'workers') },
+    limits: { maxBatch: batchSize },
+  });
+  const bundle = await loadBundle(resolve(values.model!));
+  const dim = bundle.manifest.inputDim;
+  const input = values.input!;
+  const streamed = embeddingFormatOf(input) === 'algr-csv' && values['id-file'] === undefined;
+  const whole = streamed ? null : await readEmbeddings(input, { dim, idFile: values['id-file'], array: values.array });
+  if (whole !== null && whole.n === 0) throw inputError(input, 'has no rows to index');
+
+  const progress = new ProgressLine({ prefix: 'sidx index' });
+  const log = { info: () => {}, warn: (msg: string) => progress.log(`warning: ${msg}`) };
+  const service = await SidxService.open(config, log);
+  const started = performance.now();
+  let done = 0;
+  let replaced = 0;
+  try {
+    if (service.model.id !== bundle.manifest.id) {
+      throw new SidxError('SIDX_ERR_CONFLICT', `the catalog in ${config.storage.dataDir} is served by model ${service.model.id}, not ${bundle.manifest.id}: `
+        + 're-index it (POST /v1/reindex) to change models');
+    }
+    let pending: Row[] = [];
+    let ids = new Set<string>();
+    const flush = async () => {
+      if (pending.length === 0) return;
+      const out = await service.upsert(pending);
+      done += pending.length;
+      replaced += out.items.filter((it) => it.replaced).length;
+      pending = [];
+      ids = new Set();
+      const rate = done / Math.max(1e-3, (performance.now() - started) / 1000);
+      progress.update(`${done}${whole ? ` / ${whole.n}` : ''} items, ${Math.round(rate)} items/s`);
+    };
+    const add = async (id: string, vector: Float32Array) => {
+      if (ids.has(id)) await flush(); // the same id twice in one batch is an error: let the later row replace it
+      pending.push({ id, vector });
+      ids.add(id);
+      if (pending.length >= batchSize) await flush();
+    };
+    if (whole !== null) {
+      for (let i = 0; i < whole.n; i++) await add(whole.ids?.[i] ?? String(i), whole.vectors.subarray(i * dim, (i + 1) * dim));
+    } else {
+      const reader = readAlgrCsv(input, { dim, batchSize, onSkip: (skip) => progress.log(`skipped ${skip.message}`) });
+      for await (const batch of reader) {
+        for (let i = 0; i < batch.n; i++) await add(batch.ids[i]!, batch.vectors.subarray(i * dim, (i + 1) * dim));
+      }
+      if (reader.stats.rows === 0) throw inputError(input, `no valid rows (${reader.stats.skipped} skipped)`);
+    }
+    await flush();
+    const seconds = (performance.now() - started) / 1000;
+    progress.done(`indexed ${done} items (${replaced} replaced) with ${service.model.id} in ${formatSeconds(seconds)} `
+      + `(${Math.round(done / Math.max(seconds, 1e-3))} items/s); the catalog holds ${service.readiness().items} items`);
+    return 0;
+  } finally {
+    await service.close();
+  }
+}
