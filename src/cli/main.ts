@@ -21,6 +21,8 @@ const commands: Record<string, { run: Command; summary: string }> = {
   keys: { run: keysCommand, summary: 'create, list and revoke API keys (stored hashed in the control plane)' },
   // Loaded on use: the benchmark pulls in autocannon (a devDependency) and the baselines.
   bench: { run: async (argv) => (await import('./bench.ts')).benchCommand(argv), summary: 'speed of encode, upsert and retrieve vs PyTorch and FAISS baselines (bench.json + Markdown)' },
+  eval: { run: async (argv) => (await import('./eval.ts')).evalCommand(argv), summary: 'retrieval quality of a model\'s SIDs on a data set vs exact search and IVF-Flat (report.json + .md + .svg)' },
+  'eval-beams': { run: async (argv) => (await import('./eval-beams.ts')).evalBeamsCommand(argv), summary: 'FORGE HR@K of generated SID beams against the items users went on to interact with' },
 };
 
 function usage(): string {

@@ -12,13 +12,16 @@
  *   w = 1: ||z - s||^2, the squared distance to the prefix's reconstruction (residual distance, FAISS RCQ);
  *   w = 0: ||z||^2 - 2 <z, s>, i.e. ranking by the partial inner product <z, s>.
  * Level 1: score = Gemm(z, C_1^T, alpha -2, bias w ||C_1||^2) + ||z||^2; keep the best B1 = min(B, K_1).
- * Level l > 1: a child (parent p, code c) scores score(p) - 2 <z - w s_p, c> + w ||c||^2: one Gemm of the
- * [N * B_{l-1}, H] matrix z - w s_p against C_l^T, then TopK over the B_{l-1} * K_l children of each row:
- * B_l = min(B, B_{l-1} * K_l); parent = index / K_l, code = index mod K_l; s_child = s_p + C_l[code].
+ * Level l > 1: a child (parent p, code c) scores score(p) + (-2 <z, c> + w ||c||^2) + 2 w <s_p, c>: the middle
+ * term is one Gemm of z [N, H] against C_l^T; <s_p, c> = sum over the parent's levels j of <C_j[code_j], c>, read
+ * from precomputed tables C_j C_l^T [K_j, K_l] (FAISS's beam LUT; Gathers, no work in H) when the tables fit in
+ * `lutMaxBytes`, else one Gemm of the parents' codeword sums [N * B_{l-1}, H] against C_l^T. Then TopK over the
+ * B_{l-1} * K_l children of each row: B_l = min(B, B_{l-1} * K_l); parent = index / K_l, code = index mod K_l.
  * Outputs per level l = 1..L: `beam_codes_<l>` int64 [N, B_l, l] (the prefixes, best first) and
  * `beam_scores_<l>` float32 [N, B_l] (their scores, ascending).
  *
- * Cost per level: N * B * K_l * H multiply-adds, never a scan of the occupied SIDs. Never run it on N = 0 rows
+ * Cost per level: N * K_l * H multiply-adds plus N * B * K_l * l table reads (N * B * K_l * H multiply-adds
+ * without tables); never a scan of the occupied SIDs. Never run it on N = 0 rows
  * (ORT 1.30's CPU TopK then crashes the process with SIGFPE): the encoder pool answers empty batches itself.
  */
 import { GraphBuilder, attr } from './onnx-builder.ts';
@@ -41,8 +44,25 @@ export interface BeamGraphSpec {
    * omitted for RQ-KMeans, whose codebooks live in the input space.
    */
   latent?: (g: GraphBuilder, x: string) => { output: string; dim: number };
+  /** Largest total size of the C_j C_l^T tables; above it the graph uses a Gemm per level. Default 64 MiB. */
+  lutMaxBytes?: number;
   opset?: number;
   metadata?: Record<string, string>;
+}
+
+/** C_a C_b^T as a row-major [K_a, K_b] float32 table (float64 accumulation). */
+function dotTable(a: Float32Array, b: Float32Array, dim: number): Float32Array {
+  const ka = a.length / dim;
+  const kb = b.length / dim;
+  const out = new Float32Array(ka * kb);
+  for (let i = 0; i < ka; i++) {
+    for (let j = 0; j < kb; j++) {
+      let acc = 0;
+      for (let d = 0; d < dim; d++) acc += a[i * dim + d]! * b[j * dim + d]!;
+      out[i * kb + j] = acc;
+    }
+  }
+  return out;
 }
 
 /** Builds the beam graph and returns the serialized ONNX model. */
@@ -64,6 +84,9 @@ export function buildBeamGraph(spec: BeamGraphSpec): Uint8Array {
   if (spec.latent) ({ output: z, dim } = spec.latent(g, z));
   const sizes = codebookSizesOf(codebooks, dim);
   const levels = codebooks.length;
+  let lutBytes = 0;
+  for (let l = 1; l < levels; l++) for (let j = 0; j < l; j++) lutBytes += 4 * sizes[j]! * sizes[l]!;
+  const useLut = lutBytes <= (spec.lutMaxBytes ?? 64 << 20);
 
   const axis0 = g.int64([0]);
   let axis1Name = '';
@@ -77,27 +100,36 @@ export function buildBeamGraph(spec: BeamGraphSpec): Uint8Array {
 
   let codes = ''; // [N, B_{l-1}, l-1] prefixes
   let scores = ''; // [N, B_{l-1}]
-  let sums = ''; // [N, B_{l-1}, H] codeword sums of the prefixes
+  let sums = ''; // [N, B_{l-1}, H] codeword sums of the prefixes (only without tables)
+  const twoW = levels > 1 ? g.op('Mul', [w, g.float32([2])]) : '';
   for (let l = 0; l < levels; l++) {
     const K = sizes[l]!;
     const c = g.initializer(`codebook_${l}`, codebooks[l]!, [K, dim]);
     const cNorm = g.initializer(`codebook_${l}_sqnorm`, rowSquaredNorms(codebooks[l]!, K, dim), [K]);
     const bias = g.op('Mul', [cNorm, w]); // w ||C_l||^2, [K]
     let children: string; // [N, columns]
+    const zc = g.op('Gemm', [z, c, bias], { transB: 1, alpha: attr.float(-2), beta: attr.float(1) }); // [N, K]
     if (l === 0) {
-      const cross = g.op('Gemm', [z, c, bias], { transB: 1, alpha: attr.float(-2), beta: attr.float(1) });
-      children = g.op('Add', [cross, zNorm]);
+      children = g.op('Add', [zc, zNorm]);
     } else {
-      const u = g.op('Sub', [g.op('Unsqueeze', [z, axis1()]), g.op('Mul', [sums, w])]); // [N, Bp, H]
-      const cross = g.op('Gemm', [g.op('Reshape', [u, g.int64([-1, dim])]), c, bias],
-        { transB: 1, alpha: attr.float(-2), beta: attr.float(1) }); // [N * Bp, K]
-      const perParent = g.op('Reshape', [cross, g.op('Concat', [g.op('Shape', [scores]), g.int64([K])], { axis: 0 })]);
-      children = g.op('Reshape', [g.op('Add', [perParent, g.op('Unsqueeze', [scores, axis2])]), g.int64([0, -1])]);
+      let pair = ''; // [N, Bp, K]: <s_p, c>
+      if (useLut) {
+        for (let j = 0; j < l; j++) {
+          const table = g.initializer(`codebook_${j}_${l}_dot`, dotTable(codebooks[j]!, codebooks[l]!, dim), [sizes[j]!, K]);
+          const part = g.op('Gather', [table, g.op('Gather', [codes, g.int64([j], [])], { axis: 2 })], { axis: 0 });
+          pair = pair === '' ? part : g.op('Add', [pair, part]);
+        }
+      } else {
+        const flat = g.op('Gemm', [g.op('Reshape', [sums, g.int64([-1, dim])]), c], { transB: 1 }); // [N * Bp, K]
+        pair = g.op('Reshape', [flat, g.op('Concat', [g.op('Shape', [scores]), g.int64([K])], { axis: 0 })]);
+      }
+      const base = g.op('Add', [g.op('Unsqueeze', [scores, axis2]), g.op('Unsqueeze', [zc, axis1()])]);
+      children = g.op('Reshape', [g.op('Add', [base, g.op('Mul', [pair, twoW])]), g.int64([0, -1])]);
     }
     const [top, idx] = g.node('TopK', [children, keep(children)], 2, { axis: 1, largest: 0, sorted: 1 }) as [string, string];
     if (l === 0) {
       codes = g.op('Unsqueeze', [idx, axis2]);
-      if (levels > 1) sums = g.op('Gather', [c, idx], { axis: 0 });
+      if (levels > 1 && !useLut) sums = g.op('Gather', [c, idx], { axis: 0 });
     } else {
       const kConst = g.int64([K], []);
       const parent = g.op('Div', [idx, kConst]);
@@ -108,7 +140,7 @@ export function buildBeamGraph(spec: BeamGraphSpec): Uint8Array {
       const flatParent = g.op('Add', [parent, rowStart]); // [N, B_l]
       const parentCodes = g.op('Gather', [g.op('Reshape', [codes, g.int64([-1, l])]), flatParent], { axis: 0 });
       codes = g.op('Concat', [parentCodes, g.op('Unsqueeze', [code, axis2])], { axis: 2 });
-      if (l + 1 < levels) {
+      if (l + 1 < levels && !useLut) {
         const parentSums = g.op('Gather', [g.op('Reshape', [sums, g.int64([-1, dim])]), flatParent], { axis: 0 });
         sums = g.op('Add', [parentSums, g.op('Gather', [c, code], { axis: 0 })]);
       }

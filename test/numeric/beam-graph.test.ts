@@ -32,15 +32,16 @@ const cases = [
   { name: 'partial inner product, raw input', normalize: 'none', w: 0, width: 6, sizes: [8, 6, 5] },
   { name: 'width above K_1 and above the number of prefixes', normalize: 'none', w: 1, width: 50, sizes: [4, 3, 7] },
   { name: 'single level', normalize: 'none', w: 1, width: 3, sizes: [9] },
+  { name: 'mixed weight, four levels', normalize: 'l2', w: 0.5, width: 10, sizes: [6, 5, 4, 3] },
 ] as const;
 
-for (const c of cases) {
-  test(`beam graph matches a brute-force JS beam: ${c.name}`, async () => {
+for (const c of cases) for (const lut of [true, false]) {
+  test(`beam graph matches a brute-force JS beam: ${c.name} (${lut ? 'dot-product tables' : 'Gemm per level'})`, async () => {
     const dim = 7;
     const n = 40;
     const codebooks = c.sizes.map((k, l) => randomMatrix(k, dim, 100 + l, 0.6 ** l));
     const x = randomMatrix(n, dim, 7);
-    const bytes = buildBeamGraph({ codebooks, inputDim: dim, normalize: c.normalize });
+    const bytes = buildBeamGraph({ codebooks, inputDim: dim, normalize: c.normalize, lutMaxBytes: lut ? undefined : 0 });
     const out = await runBeam(bytes, x, n, dim, c.width, c.w);
     for (let i = 0; i < n; i++) {
       const ref = beamReference(rowOf(x, i, dim, c.normalize === 'l2'), codebooks, dim, c.width, c.w);

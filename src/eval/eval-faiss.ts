@@ -1,0 +1,138 @@
+/**
+ * The FAISS rows of `sidx eval`, on the project's addon:
+ * - exact: a Flat index over every item (inner product or squared L2 as the model's metric): the ceiling;
+ * - ivf-flat: "IVF<nlist>,Flat" trained on the items (FAISS k-means), searched with `nprobe` lists. To count the
+ *   vectors it scores, each search asks for k = catalog size: an IVF search then returns exactly the vectors of the
+ *   probed lists (best first), so their number is the work done and the first K are its answer.
+ */
+import { VectorIndex, type Metric } from '../vector/vector-index.ts';
+import { RankAccumulator, type EvalRow } from './eval-metrics.ts';
+
+export interface FaissEvalInput {
+  /** n × dim item vectors as indexed (id = row index). */
+  items: Float32Array;
+  n: number;
+  dim: number;
+  metric: Metric;
+  queries: Float32Array;
+  targets: Int32Array;
+  ks: readonly number[];
+}
+
+export interface IvfPoint {
+  nprobe: number;
+  row: EvalRow;
+}
+
+const RESULT_BYTES = 64 << 20;
+
+function ids(n: number): BigInt64Array {
+  return BigInt64Array.from({ length: n }, (_, i) => BigInt(i));
+}
+
+/** Searches every query (in batches) with `k` results; calls `each(query, labels of that query)`. */
+async function searchAll(index: VectorIndex, input: FaissEvalInput, k: number,
+  each: (q: number, labels: BigInt64Array) => void): Promise<void> {
+  const { dim, queries } = input;
+  const total = queries.length / dim;
+  const batch = Math.max(1, Math.floor(RESULT_BYTES / (12 * k)));
+  for (let start = 0; start < total; start += batch) {
+    const end = Math.min(total, start + batch);
+    const { labels } = await index.search(queries.subarray(start * dim, end * dim), k);
+    for (let q = start; q < end; q++) each(q, labels.subarray((q - start) * k, (q - start + 1) * k));
+  }
+}
+
+function rankedOf(labels: BigInt64Array, k: number): { ranked: Int32Array; found: number } {
+  let found = 0;
+  while (found < labels.length && labels[found]! >= 0n) found++;
+  const ranked = new Int32Array(Math.min(k, found));
+  for (let i = 0; i < ranked.length; i++) ranked[i] = Number(labels[i]!);
+  return { ranked, found };
+}
+
+/** Exact search over all items: the `exact` row. */
+export async function exactRow(input: FaissEvalInput): Promise<EvalRow> {
+  const index = VectorIndex.create({ dim: input.dim, metric: input.metric, factory: 'Flat' });
+  try {
+    index.add(input.items, ids(input.n));
+    const acc = new RankAccumulator(input.ks);
+    const k = Math.min(input.n, Math.max(...input.ks));
+    await searchAll(index, input, k, (q, labels) => acc.add(rankedOf(labels, k).ranked, input.targets[q]!, input.n));
+    return acc.row('exact', input.n);
+  } finally {
+    index.close();
+  }
+}
+
+/**
+ * Reranks ordered candidate lists the way SidxService.retrieve does (FAISS scoreSubset; descending inner product,
+ * or ascending squared L2; ties keep candidate order), for budget sweeps derived from one candidate list.
+ */
+export class SubsetRanker {
+  #index: VectorIndex;
+  #sign: number;
+
+  constructor(input: Pick<FaissEvalInput, 'items' | 'n' | 'dim' | 'metric'>) {
+    this.#index = VectorIndex.create({ dim: input.dim, metric: input.metric, factory: 'Flat' });
+    this.#index.add(input.items, ids(input.n));
+    this.#sign = input.metric === 'ip' ? 1 : -1;
+  }
+
+  /** The best `k` of `candidates` (item indices, in candidate order) for `query`. */
+  top(query: Float32Array, candidates: readonly number[], k: number): number[] {
+    if (candidates.length === 0) return [];
+    const scores = this.#index.scoreSubset(query, BigInt64Array.from(candidates, (c) => BigInt(c)));
+    const order = Array.from(candidates.keys()).sort((a, b) => this.#sign * (scores[b]! - scores[a]!) || a - b);
+    return order.slice(0, k).map((i) => candidates[i]!);
+  }
+
+  close(): void {
+    this.#index.close();
+  }
+}
+
+/** Number of IVF lists for n items: about sqrt(n), with at least 39 training points per list (FAISS's minimum). */
+export function defaultNlist(n: number): number {
+  return Math.max(1, Math.min(Math.round(Math.sqrt(n)), Math.floor(n / 39)));
+}
+
+/** nprobe values to sweep: 1, 2, 3, 4, 6, 8, 12, 16, ... up to nlist. */
+export function nprobeSweep(nlist: number): number[] {
+  const out: number[] = [];
+  for (let p = 1; p <= nlist; p = p < 4 ? p + 1 : Math.round(p * 1.5)) out.push(p);
+  if (out[out.length - 1] !== nlist) out.push(nlist);
+  return out;
+}
+
+/** IVF-Flat rows at each nprobe (method name "ivf-flat", meanCandidates = vectors scored). */
+export async function ivfSweep(input: FaissEvalInput, nlist: number, nprobes: readonly number[]): Promise<IvfPoint[]> {
+  const index = VectorIndex.create({ dim: input.dim, metric: input.metric, factory: `IVF${nlist},Flat` });
+  try {
+    await index.train(input.items);
+    index.add(input.items, ids(input.n));
+    const kMax = Math.max(...input.ks);
+    const out: IvfPoint[] = [];
+    for (const nprobe of nprobes) {
+      index.setSearchParameter('nprobe', nprobe);
+      const acc = new RankAccumulator(input.ks);
+      await searchAll(index, input, input.n, (q, labels) => {
+        const { ranked, found } = rankedOf(labels, kMax);
+        acc.add(ranked, input.targets[q]!, found);
+      });
+      out.push({ nprobe, row: acc.row('ivf-flat', input.n) });
+    }
+    return out;
+  } finally {
+    index.close();
+  }
+}
+
+/** The point whose mean scored count is closest to `target` (ties: the smaller nprobe). */
+export function closestByWork(points: readonly IvfPoint[], target: number): IvfPoint {
+  let best = points[0]!;
+  for (const p of points) {
+    if (Math.abs(p.row.meanCandidates - target) < Math.abs(best.row.meanCandidates - target)) best = p;
+  }
+  return best;
+}

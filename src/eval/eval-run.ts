@@ -1,0 +1,240 @@
+/**
+ * `sidx eval`: retrieval quality of a model bundle's SIDs on a data set, against exact search and an equal-work
+ * FAISS IVF-Flat baseline.
+ *
+ * Protocol: every item is upserted through the service's own code path (SidxService.open + upsert, in process, in
+ * a temporary data directory), as the model sees it (L2-normalised when the bundle normalises, else as stored).
+ * Each usable test row gives a query (eval-dataset.ts profiles) whose target is the held-out next item. SID rows go
+ * through SidxService.retrieve exactly as /v1/retrieve does, with k = the largest K and maxCandidates = the
+ * candidate budget; rows without rerank keep candidate order. The IVF row's nprobe is the one whose mean number of
+ * scored vectors is closest to sid+beam+rerank's mean candidates (sid+hamming1+rerank's without a beam).
+ * Curves (Recall@K_min against candidates scored) sweep the budget for the SID rows and nprobe for IVF. A budget
+ * sweep asks the service once per query for the ordered candidate list at the largest budget (rerank off, k = the
+ * budget): the candidates at a smaller budget are its prefix (the expansion is deterministic and fills in order),
+ * reranked here with the same FAISS scores and tie order as the service. At the main budget the derived row must
+ * equal the service's own row (`protocol.sweepCheck`).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { loadConfig } from '../config.ts';
+import { SidxError } from '../errors.ts';
+import { SidxService } from '../service/sidx-service.ts';
+import { DEFAULT_BEAM_WIDTH, type ExpandMode } from '../service/types.ts';
+import { loadBundle } from '../tokenizer/bundle.ts';
+import { buildQueries, l2Normalized, type EvalDataset, type QueryProfile } from './eval-dataset.ts';
+import {
+  closestByWork, defaultNlist, exactRow, ivfSweep, nprobeSweep, SubsetRanker, type FaissEvalInput,
+} from './eval-faiss.ts';
+import { RankAccumulator, type EvalRow } from './eval-metrics.ts';
+
+export interface EvalOptions {
+  dataset: EvalDataset;
+  modelDir: string;
+  profile: QueryProfile;
+  /** Cut-offs, ascending; the first one is the curves' Recall@K. */
+  ks: number[];
+  /** Candidate budget of the SID rows as a fraction of the catalog (maxCandidates = max(round(f n), max K)). */
+  budget: number;
+  beamWidth?: number;
+  /** Budget fractions swept for the curves. */
+  sweep?: number[];
+  /** Evaluate only the first `maxQueries` usable test rows. */
+  maxQueries?: number;
+  /** service.retrieve calls in flight at once. */
+  concurrency?: number;
+  log?: (msg: string) => void;
+}
+
+export interface CurvePoint {
+  /** Mean candidates scored per query. */
+  candidates: number;
+  catalogFraction: number;
+  recall: number;
+  /** What was swept: the budget (maxCandidates) or nprobe. */
+  parameter: { maxCandidates: number } | { nprobe: number };
+}
+
+export interface EvalReport {
+  dataset: string;
+  model: string;
+  queries: number;
+  rows: EvalRow[];
+  protocol: Record<string, unknown>;
+  /** Recall@K_min vs candidates scored, one curve per method that scores vectors. */
+  curves: { method: string; points: CurvePoint[] }[];
+}
+
+export const DEFAULT_SWEEP = [0.0025, 0.005, 0.01, 0.02, 0.05, 0.1];
+const UPSERT_BATCH = 1000;
+
+interface SidMethod {
+  method: string;
+  expand: ExpandMode;
+  rerank: boolean;
+}
+
+const SID_METHODS: SidMethod[] = [
+  { method: 'sid', expand: 'none', rerank: false },
+  { method: 'sid+rerank', expand: 'none', rerank: true },
+  { method: 'sid+hamming1', expand: 'hamming1', rerank: false },
+  { method: 'sid+hamming1+rerank', expand: 'hamming1', rerank: true },
+  { method: 'sid+beam', expand: 'beam', rerank: false },
+  { method: 'sid+beam+rerank', expand: 'beam', rerank: true },
+];
+
+async function inPool<T>(count: number, concurrency: number, run: (i: number) => Promise<T>): Promise<T[]> {
+  const out = new Array<T>(count);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, async () => {
+    while (next < count) {
+      const i = next++;
+      out[i] = await run(i);
+    }
+  }));
+  return out;
+}
+
+export async function runEval(opts: EvalOptions): Promise<EvalReport> {
+  const { dataset: ds, ks } = opts;
+  const log = opts.log ?? (() => {});
+  const bundle = await loadBundle(resolve(opts.modelDir));
+  const m = bundle.manifest;
+  if (m.inputDim !== ds.dim) {
+    throw new SidxError('SIDX_ERR_DIMENSION', `model ${m.id} takes ${m.inputDim}-d input, ${ds.embeddingsFile} has ${ds.dim}-d rows: `
+      + 'train a model on this data set (sidx train)', { field: 'model' });
+  }
+  const kMax = Math.max(...ks);
+  const n = ds.n;
+  const budgetN = Math.min(n, Math.max(Math.round(opts.budget * n), kMax));
+  const beamWidth = opts.beamWidth ?? DEFAULT_BEAM_WIDTH;
+  const items = m.normalize === 'l2' ? l2Normalized(ds.items, ds.dim) : ds.items;
+  const queries = buildQueries(ds, opts.profile, opts.maxQueries);
+  const nq = queries.targets.length;
+  const concurrency = opts.concurrency ?? 4;
+  const started = performance.now();
+
+  const dataDir = mkdtempSync(join(tmpdir(), 'sidx-eval-'));
+  const config = loadConfig({
+    storage: { dataDir, checkpointEvery: 1e9 },
+    model: { dir: bundle.dir },
+    limits: { maxBatch: UPSERT_BATCH, maxK: Math.max(kMax, 1000), maxCandidates: Math.max(n, 1), defaultMaxCandidates: budgetN },
+    // One intra-op thread: per-query graphs are small, and the retrieve calls already overlap (concurrency).
+    encoder: { workers: 1, intraOpThreads: 1 },
+  }, {});
+  const service = await SidxService.open(config, { info: () => {}, warn: (msg: string) => log(`warn: ${msg}`) });
+  const rows: EvalRow[] = [];
+  const curves: EvalReport['curves'] = [];
+  let ivfInfo: Record<string, unknown> = {};
+  const sweepCheck: Record<string, boolean> = {};
+  try {
+    for (let start = 0; start < n; start += UPSERT_BATCH) {
+      const end = Math.min(n, start + UPSERT_BATCH);
+      const batch = Array.from({ length: end - start }, (_, j) => ({
+        id: String(start + j), vector: items.subarray((start + j) * ds.dim, (start + j + 1) * ds.dim),
+      }));
+      await service.upsert(batch);
+    }
+    log(`indexed ${n} items with ${m.id}; ${nq} queries (${opts.profile}), budget ${budgetN} candidates`);
+    const hasBeam = bundle.beamPath !== undefined;
+    const runSid = async (sm: SidMethod, maxCandidates: number): Promise<EvalRow> => {
+      const acc = new RankAccumulator(ks);
+      const results = await inPool(nq, concurrency, async (q) => {
+        const out = await service.retrieve({
+          embedding: queries.vectors.subarray(q * ds.dim, (q + 1) * ds.dim), k: kMax, expand: sm.expand, rerank: sm.rerank,
+          maxCandidates, beamWidth: sm.expand === 'beam' ? beamWidth : undefined,
+        });
+        return { ranked: out.items.map((it) => Number(it.id)), total: out.candidates.total };
+      });
+      results.forEach((r, q) => acc.add(r.ranked, queries.targets[q]!, r.total));
+      return acc.row(sm.method, n);
+    };
+
+    const faissInput: FaissEvalInput = { items, n, dim: ds.dim, metric: m.metric, queries: queries.vectors, targets: queries.targets, ks };
+    const exact = await exactRow(faissInput);
+    rows.push(exact);
+    log(`exact: Recall@${ks[0]} ${exact.recall[String(ks[0])]!.toFixed(4)}`);
+    for (const sm of SID_METHODS) {
+      if (sm.expand === 'beam' && !hasBeam) continue;
+      const row = await runSid(sm, budgetN);
+      rows.push(row);
+      log(`${sm.method}: Recall@${ks[0]} ${row.recall[String(ks[0])]!.toFixed(4)}, ${row.meanCandidates.toFixed(1)} candidates`);
+    }
+
+    const point = (row: EvalRow, parameter: CurvePoint['parameter']): CurvePoint => ({
+      candidates: row.meanCandidates, catalogFraction: row.catalogFraction, recall: row.recall[String(ks[0])]!, parameter,
+    });
+    curves.push({ method: 'exact', points: [point(exact, { maxCandidates: n })] });
+    const sidRerank = rows.find((r) => r.method === 'sid+rerank')!;
+    curves.push({ method: 'sid+rerank', points: [point(sidRerank, { maxCandidates: budgetN })] });
+    const sweep = (opts.sweep ?? DEFAULT_SWEEP).map((f) => Math.min(n, Math.max(1, Math.round(f * n))));
+    const budgets = [...new Set([...sweep, budgetN])].sort((a, b) => a - b);
+    const ranker = new SubsetRanker(faissInput);
+    try {
+      for (const sm of SID_METHODS.filter((s) => s.rerank && s.expand !== 'none')) {
+        if (sm.expand === 'beam' && !hasBeam) continue;
+        const maxBudget = budgets[budgets.length - 1]!;
+        const lists = await inPool(nq, concurrency, async (q) => (await service.retrieve({
+          embedding: queries.vectors.subarray(q * ds.dim, (q + 1) * ds.dim), k: maxBudget, expand: sm.expand, rerank: false,
+          maxCandidates: maxBudget, beamWidth: sm.expand === 'beam' ? beamWidth : undefined,
+        })).items.map((it) => Number(it.id)));
+        const points: CurvePoint[] = [];
+        for (const b of budgets) {
+          const acc = new RankAccumulator(ks);
+          lists.forEach((list, q) => {
+            const candidates = list.slice(0, b);
+            acc.add(ranker.top(queries.vectors.subarray(q * ds.dim, (q + 1) * ds.dim), candidates, kMax), queries.targets[q]!, candidates.length);
+          });
+          const row = acc.row(sm.method, n);
+          if (b === budgetN) sweepCheck[sm.method] = JSON.stringify(row) === JSON.stringify(rows.find((r) => r.method === sm.method));
+          if (sweep.includes(b)) points.push(point(row, { maxCandidates: b }));
+          log(`  ${sm.method} @ ${b}: Recall@${ks[0]} ${row.recall[String(ks[0])]!.toFixed(4)}, ${row.meanCandidates.toFixed(1)} candidates`);
+        }
+        curves.push({ method: sm.method, points });
+      }
+    } finally {
+      ranker.close();
+    }
+    if (Object.values(sweepCheck).some((ok) => !ok)) log(`warn: budget sweep differs from the service's rows: ${JSON.stringify(sweepCheck)}`);
+
+    const nlist = defaultNlist(n);
+    const ivf = await ivfSweep(faissInput, nlist, nprobeSweep(nlist));
+    const matchTo = rows.find((r) => r.method === 'sid+beam+rerank') ?? rows.find((r) => r.method === 'sid+hamming1+rerank')!;
+    const chosen = closestByWork(ivf, matchTo.meanCandidates);
+    rows.push(chosen.row);
+    curves.push({ method: 'ivf-flat', points: ivf.map((p) => point(p.row, { nprobe: p.nprobe })) });
+    ivfInfo = { factory: `IVF${nlist},Flat`, nlist, nprobe: chosen.nprobe, matchedTo: matchTo.method };
+    log(`ivf-flat: nlist ${nlist}, nprobe ${chosen.nprobe}: Recall@${ks[0]} ${chosen.row.recall[String(ks[0])]!.toFixed(4)}, `
+      + `${chosen.row.meanCandidates.toFixed(1)} scored`);
+  } finally {
+    await service.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+
+  return {
+    dataset: ds.name,
+    model: m.id,
+    queries: nq,
+    rows,
+    protocol: {
+      datasetDir: ds.dir,
+      layout: ds.layout,
+      embeddings: ds.embeddingsFile,
+      items: n,
+      dim: ds.dim,
+      profile: opts.profile,
+      testRows: ds.test.targets.length,
+      skippedRows: queries.skipped,
+      ks,
+      itemVectors: m.normalize === 'l2' ? 'L2-normalised (the model normalises)' : 'as stored',
+      metric: m.metric,
+      maxCandidates: budgetN,
+      beamWidth: bundle.beamPath ? beamWidth : null,
+      beamScore: m.metric === 'ip' ? 'partial inner product' : 'squared distance to the codeword sum',
+      ivf: ivfInfo,
+      sweepCheck,
+      seconds: Math.round((performance.now() - started) / 100) / 10,
+    },
+    curves,
+  };
+}
