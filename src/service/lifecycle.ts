@@ -142,6 +142,10 @@ export class Lifecycle {
     const host = this.#host;
     for (const id of host.control.jobState.unfinished('reindex')) {
       const state = host.control.jobState.get(id)!;
+      if (state.phase === null) {
+        await ReindexJob.resume(host, id, null); // records it as failed: it never started
+        continue;
+      }
       const params = state.params as { toVersion?: number; model?: string };
       let target: ModelSpace | null = null;
       if (state.phase === 'encode' || state.phase === 'report' || state.phase === 'swap') {

@@ -99,6 +99,12 @@ export class ReindexJob {
   /** Carries on a job found unfinished at start; `target` is null when only its cleanup is left. */
   static async resume(host: ReindexHost, id: string, target: ModelSpace | null): Promise<ReindexJob> {
     const state = host.control.jobState.get(id)!;
+    if (state.phase === null) {
+      // Interrupted between its creation and its first state: nothing was written for it.
+      host.control.updateJob(id, { status: 'failed', error: 'interrupted before it started' });
+      host.control.jobState.set(id, { phase: 'done' });
+      return new ReindexJob(host, id, state.params as unknown as ReindexParams, null);
+    }
     const job = new ReindexJob(host, id, state.params as unknown as ReindexParams, target);
     const phase = state.phase as ReindexPhase;
     if (target && (phase === 'encode' || phase === 'report' || phase === 'swap') && host.catalog.spaces.activeModel !== job.#params.toVersion) {
@@ -199,8 +205,9 @@ export class ReindexJob {
       this.#host.metrics.jobProgress(this.id, 'reindex', processed, total, rate);
       const max = this.#params.maxItemsPerSecond;
       if (max && encoding) {
-        const ahead = ((processed - this.#rate.processed) / max) * 1000 - (performance.now() - this.#rate.since);
-        if (ahead > 0) await sleep(ahead);
+        const until = this.#rate.since + ((processed - this.#rate.processed) / max) * 1000;
+        // In short steps, so a shutdown or a cancel does not wait for a long throttle pause.
+        while (performance.now() < until && !this.#stopping && !this.#cancel) await sleep(Math.min(100, until - performance.now()));
       }
     }
   }
