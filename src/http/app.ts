@@ -8,7 +8,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../config.ts';
 import type { SidxService } from '../service/sidx-service.ts';
-import { errorHandler, notFoundHandler } from './errors.ts';
+import { errorHandler, frameworkErrorHandler, notFoundHandler } from './errors.ts';
 import { sharedSchemas } from './schemas/common.ts';
 import { healthRoutes } from './routes/health.ts';
 import { encodeRoutes } from './routes/encode.ts';
@@ -42,6 +42,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: deps.config.server.bodyLimitBytes,
+    // Item ids may be 512 bytes, up to ~1,536 characters percent-encoded in GET /v1/items/{id}.
+    maxParamLength: 2048,
+    frameworkErrors: frameworkErrorHandler,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

@@ -38,6 +38,7 @@ const statusText: Record<number, string> = {
   404: 'Not Found',
   409: 'Conflict',
   413: 'Payload Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
@@ -94,6 +95,12 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
   }
   request.log.error({ err }, 'request failed');
   void reply.status(500).send(body(500, 'SIDX_ERR_INTERNAL', 'internal error'));
+}
+
+/** Errors Fastify's router raises before any route runs (malformed percent-encoding, over-long parameters). */
+export function frameworkErrorHandler(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+  void reply.status(status).send(body(status, 'SIDX_ERR_INVALID_INPUT', err.message));
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {

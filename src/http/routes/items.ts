@@ -4,9 +4,15 @@ import { deleteRoute, getItemRoute, upsertRoute } from '../schemas/items.ts';
 import { decodeEmbeddings } from '../embedding-input.ts';
 import { checkBatch, serviceOf, sidList } from './service.ts';
 
-function rejectDuplicates(ids: readonly string[], field: (i: number) => string): void {
+/** "." and ".." cannot travel as a URL path segment (clients resolve them away), so GET could never name them. */
+const UNADDRESSABLE_IDS = new Set(['.', '..']);
+
+function checkIds(ids: readonly string[], field: (i: number) => string): void {
   const seen = new Set<string>();
   ids.forEach((id, i) => {
+    if (UNADDRESSABLE_IDS.has(id)) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', `id ${JSON.stringify(id)} is a URL path segment and cannot name an item`, { field: field(i) });
+    }
     if (seen.has(id)) throw new SidxError('SIDX_ERR_DUPLICATE_ID', `id ${JSON.stringify(id)} appears twice in the batch`, { field: field(i) });
     seen.add(id);
   });
@@ -17,7 +23,7 @@ export const itemRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const service = serviceOf(app);
     const { items } = req.body;
     checkBatch(app, items.length, 'items');
-    rejectDuplicates(items.map((it) => it.id), (i) => `items[${i}].id`);
+    checkIds(items.map((it) => it.id), (i) => `items[${i}].id`);
     const dim = service.model.inputDim;
     const vectors = decodeEmbeddings(items.map((it) => it.embedding), dim, (i) => `items[${i}].embedding`);
     const out = await service.upsert(items.map((it, i) => ({ id: it.id, vector: vectors.subarray(i * dim, (i + 1) * dim) })));
@@ -32,7 +38,7 @@ export const itemRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const service = serviceOf(app);
     const { ids } = req.body;
     checkBatch(app, ids.length, 'ids');
-    rejectDuplicates(ids, (i) => `ids[${i}]`);
+    checkIds(ids, (i) => `ids[${i}]`);
     const out = await service.delete(ids);
     return { deleted: out.deleted, missing: out.missing };
   });
