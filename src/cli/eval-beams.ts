@@ -14,13 +14,14 @@ import { sidToText } from '../sid/codec.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { parseFlags, UsageError } from './args.ts';
 
-export const evalBeamsUsage = `Usage: sidx eval-beams --beams FILE.jsonl --truth FILE.jsonl [--k 20,100,500,1000]
+export const evalBeamsUsage = `Usage: sidx eval-beams --beams FILE.jsonl [--truth FILE.jsonl] [--k 20,100,500,1000]
                        [--data-dir DIR] [--model DIR] [--items FILE.jsonl] [--out FILE.json]
 
 FORGE HR@K of generated beams: each --beams line is an ordered list of SIDs ([12,7,300], "12-7-300" or AL-GR
-"C12C8199C16684"), the same line of --truth the ids of the items the user went on to interact with. The SIDs map
-to items in beam order, each item once, truncated to K; HR@K = |top-K ∩ truth| / |truth|, averaged over rows.
-Invalid SIDs are skipped and counted.
+"C12C8199C16684"; or al_sid's {"_generated_new_text_": [...], "answer": "id;id"}), the same line of --truth the
+ids of the items the user went on to interact with. The SIDs map to items in beam order (repeats kept, as in
+al_sid calc_hr), truncated to K; HR@K = |set(top K) ∩ truth| / |truth|, averaged over rows. Invalid SIDs are
+skipped and counted.
 
   --data-dir  a service data directory (default ./data): its catalog maps SIDs to item ids
   --model     the bundle whose SIDs these are (default: the data directory's active model)
@@ -105,7 +106,7 @@ export async function evalBeamsCommand(argv: string[]): Promise<number> {
     console.log(evalBeamsUsage);
     return 0;
   }
-  if (values.beams === undefined || values.truth === undefined) throw new UsageError(`--beams and --truth are required\n\n${evalBeamsUsage}`);
+  if (values.beams === undefined) throw new UsageError(`--beams is required\n\n${evalBeamsUsage}`);
   if (values.items !== undefined && values['data-dir'] !== undefined) throw new UsageError('give --data-dir or --items, not both');
   const ks = (values.k ?? '20,100,500,1000').split(',').map((s) => Number(s.trim()));
   if (ks.some((k) => !Number.isInteger(k) || k < 1)) throw new UsageError(`--k must be a comma-separated list of positive integers, got ${JSON.stringify(values.k)}`);
@@ -113,11 +114,11 @@ export async function evalBeamsCommand(argv: string[]): Promise<number> {
     ? await tableMapping(resolve(values.items), values.model)
     : await catalogMapping(resolve(values['data-dir'] ?? './data'), values.model);
   try {
-    const result = await beamHitRate(resolve(values.beams), resolve(values.truth), ks, mapping.codebookSizes, mapping.lookup);
-    const report = { beams: values.beams, truth: values.truth, model: mapping.model, ...result };
+    const result = await beamHitRate(resolve(values.beams), values.truth === undefined ? undefined : resolve(values.truth), ks, mapping.codebookSizes, mapping.lookup);
+    const report = { beams: values.beams, truth: values.truth ?? null, model: mapping.model, ...result };
     if (values.out !== undefined) await writeFile(resolve(values.out), `${JSON.stringify(report, null, 2)}\n`);
     const header = ks.map((k) => `HR@${k}`);
-    console.log(`| ${header.join(' | ')} | rows | SIDs | invalid SIDs | SIDs without items | mean items |`);
+    console.log(`| ${header.join(' | ')} | rows | SIDs | invalid SIDs | SIDs without items | mean item slots |`);
     console.log(`|${header.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|`);
     console.log(`| ${ks.map((k) => result.hr[String(k)]!.toFixed(4)).join(' | ')} | ${result.rows} | ${result.sids} | `
       + `${result.invalidSids} | ${result.emptySids} | ${result.meanItems.toFixed(1)} |`);

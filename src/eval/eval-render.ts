@@ -35,6 +35,11 @@ export function renderEvalMarkdown(report: EvalReport): string {
     ];
     lines.push(`| ${cells.join(' | ')} |`);
   }
+  const h = report.embeddingHitRate;
+  if (h) {
+    lines.push('', `FORGE Embedding HitRate@${h.k} (${h.rows} test rows): ${h.decoded.toFixed(4)} on SIDs decoded by ${h.decodedBy}, `
+      + `${h.original.toFixed(4)} on the items' own embeddings.`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -27,6 +27,7 @@ import {
   closestByWork, defaultNlist, exactRow, ivfSweep, nprobeSweep, SubsetRanker, type FaissEvalInput,
 } from './eval-faiss.ts';
 import { RankAccumulator, type EvalRow } from './eval-metrics.ts';
+import { embeddingHitRate, type EmbeddingHitRate } from './embedding-hitrate.ts';
 
 export interface EvalOptions {
   dataset: EvalDataset;
@@ -63,6 +64,8 @@ export interface EvalReport {
   protocol: Record<string, unknown>;
   /** Recall@K_min vs candidates scored, one curve per method that scores vectors. */
   curves: { method: string; points: CurvePoint[] }[];
+  /** FORGE Embedding HitRate over all test rows (embedding-hitrate.ts). */
+  embeddingHitRate: EmbeddingHitRate;
 }
 
 export const DEFAULT_SWEEP = [0.0025, 0.005, 0.01, 0.02, 0.05, 0.1];
@@ -126,6 +129,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
   const rows: EvalRow[] = [];
   const curves: EvalReport['curves'] = [];
   let ivfInfo: Record<string, unknown> = {};
+  let hitRate: EmbeddingHitRate | undefined;
+  const codes = new Int32Array(n * m.levels);
   const sweepCheck: Record<string, boolean> = {};
   try {
     for (let start = 0; start < n; start += UPSERT_BATCH) {
@@ -133,7 +138,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
       const batch = Array.from({ length: end - start }, (_, j) => ({
         id: String(start + j), vector: items.subarray((start + j) * ds.dim, (start + j + 1) * ds.dim),
       }));
-      await service.upsert(batch);
+      const res = await service.upsert(batch);
+      res.items.forEach((it, j) => codes.set(it.sid, (start + j) * m.levels));
     }
     log(`indexed ${n} items with ${m.id}; ${nq} queries (${opts.profile}), budget ${budgetN} candidates`);
     const hasBeam = bundle.beamPath !== undefined;
@@ -197,6 +203,10 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     }
     if (Object.values(sweepCheck).some((ok) => !ok)) log(`warn: budget sweep differs from the service's rows: ${JSON.stringify(sweepCheck)}`);
 
+    hitRate = await embeddingHitRate(bundle, codes, items, n, ds.dim, ds.test);
+    log(`Embedding HitRate@${hitRate.k}: ${hitRate.decoded.toFixed(4)} on SIDs decoded by ${hitRate.decodedBy}, `
+      + `${hitRate.original.toFixed(4)} on the items' own embeddings (${hitRate.rows} rows)`);
+
     const nlist = defaultNlist(n);
     const ivf = await ivfSweep(faissInput, nlist, nprobeSweep(nlist));
     const matchTo = rows.find((r) => r.method === 'sid+beam+rerank') ?? rows.find((r) => r.method === 'sid+hamming1+rerank')!;
@@ -236,5 +246,6 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
       seconds: Math.round((performance.now() - started) / 100) / 10,
     },
     curves,
+    embeddingHitRate: hitRate!,
   };
 }

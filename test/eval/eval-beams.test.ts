@@ -16,11 +16,12 @@ const BEAMS = [
   [[1, 2, 3], '0-0-0', 'C3C7C11'], // c, then a b, then d (AL-GR offsets 0, 4, 8)
   ['9-9-9', [1, 2], 'x', [2, 2, 2], 17], // four invalid SIDs, then e
   [[0, 1, 1]], // valid but holds no item; the row's truth is empty
-  { sids: ['0-0-0', '0-0-0'] }, // a, b once each
+  { sids: ['0-0-0', '0-0-0'] }, // a, b, a, b
+  ['0-0-0', '0-0-0', '2-2-2'], // a, b, a, b, e: repeats keep their slots (al_sid), so e is 5th
 ];
-const TRUTH = [['a', 'd'], 'e', [], { truth: ['b', 'zz'] }];
-// HR@1 = (0 + 1 + 0) / 3; HR@2 = (1/2 + 1 + 1/2) / 3; HR@4 = (2/2 + 1 + 1/2) / 3.
-const EXPECTED = { hr: { 1: 1 / 3, 2: 2 / 3, 4: 2.5 / 3 }, rows: 3, rowsWithoutTruth: 1, sids: 11, invalidSids: 4, emptySids: 1 };
+const TRUTH = [['a', 'd'], 'e', [], { truth: ['b', 'zz'] }, 'e;c'];
+// HR@1 = (0 + 1 + 0 + 0) / 4; HR@2 = (1/2 + 1 + 1/2 + 0) / 4; HR@4 = (2/2 + 1 + 1/2 + 0) / 4.
+const EXPECTED = { hr: { 1: 1 / 4, 2: 2 / 4, 4: 2.5 / 4 }, rows: 4, rowsWithoutTruth: 1, sids: 14, invalidSids: 4, emptySids: 1 };
 
 function writeCase(dir: string): { beams: string; truth: string } {
   const beams = join(dir, 'beams.jsonl');
@@ -70,6 +71,13 @@ test('eval-beams: the same through an item -> SID table (sidx encode JSONL)', as
     check(out);
     writeFileSync(truth, '["a"]\n');
     await assert.rejects(evalBeamsCommand(['--beams', beams, '--truth', truth, '--items', items]), /fewer rows/);
+    // al_sid's generation output carries the truth in each line.
+    const alsid = join(tmp.dir, 'alsid.jsonl');
+    writeFileSync(alsid, BEAMS.map((b, i) => JSON.stringify({
+      _generated_new_text_: Array.isArray(b) ? b : b.sids, answer: [].concat(TRUTH[i] as never).flatMap((t: unknown) => (typeof t === 'object' && t !== null ? (t as { truth: string[] }).truth : [t])).join(';'),
+    })).join('\n'));
+    assert.equal(await evalBeamsCommand(['--beams', alsid, '--k', '1,2,4', '--items', items, '--out', out]), 0);
+    check(out);
   } finally {
     tmp.cleanup();
   }

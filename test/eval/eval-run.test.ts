@@ -99,6 +99,9 @@ test('sidx eval on a synthetic RecBole set: report shape, exact row vs brute for
     const beamCurve = report.curves.find((c: { method: string }) => c.method === 'sid+beam+rerank');
     assert.deepEqual(beamCurve.points.map((p: { parameter: { maxCandidates: number } }) => p.parameter.maxCandidates), [12, 36, 120]);
 
+    assert.equal(report.embeddingHitRate.decodedBy, 'codeword sums');
+    assert.equal(report.embeddingHitRate.rows, 294);
+    assert.ok(report.embeddingHitRate.decoded > 0 && report.embeddingHitRate.original > 0);
     const md = readFileSync(join(tmp.dir, 'out', 'report.md'), 'utf8');
     assert.match(md, /\| method \| Recall@10 \| Recall@20 \| NDCG@10 \| NDCG@20 \| mean candidates \|/);
     assert.equal(md.split('\n').filter((l) => l.startsWith('| sid')).length, 6);
