@@ -5,8 +5,9 @@
  * route is closed until classified). With `auth.mode` = `writes`, write and admin routes need
  * `Authorization: Bearer <key>` with a key of at least that scope (read < write < admin); with `all`, read routes
  * too. No header: 401 SIDX_ERR_UNAUTHENTICATED. A key that is unknown, revoked or of too low a scope: 403
- * SIDX_ERR_FORBIDDEN. A key sent to a route that does not need one is still checked (a wrong key is a 403
- * everywhere but the public ops routes), and a valid one names the client for the rate limit.
+ * SIDX_ERR_FORBIDDEN. With auth on, a key sent to a route that does not need one is still checked (a wrong key
+ * is a 403 everywhere but the public ops routes), and a valid one names the client for the rate limit. With
+ * `off`, the Authorization header is ignored.
  *
  * Rate limit (@fastify/rate-limit, `rateLimit.max` per `rateLimit.windowMs`, off at 0): counted per API key,
  * or per client address when the request carries none; public ops routes are never limited. It runs after the
@@ -71,6 +72,7 @@ function needsKey(mode: Config['auth']['mode'], access: Access): boolean {
 export async function registerAuth(app: FastifyInstance, config: Readonly<Config>, verifier: () => KeyVerifier | null): Promise<void> {
   app.decorateRequest('apiKeyId', null);
   app.addHook('onRequest', async (req: FastifyRequest) => {
+    if (config.auth.mode === 'off') return; // headers untouched: a proxy in front may use Authorization itself
     const access = accessOf(req.method, req.routeOptions.url);
     if (access === 'public') return;
     const header = req.headers.authorization;

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { ControlPlane } from '../../src/store/control-plane.ts';
 import { ROUTE_ACCESS } from '../../src/http/auth.ts';
+import { buildApp } from '../../src/http/app.ts';
+import { loadConfig } from '../../src/config.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
@@ -137,4 +139,27 @@ test('rate limit: counted per key, 429 with a JSON body and retry-after, ops rou
   for (let i = 0; i < 8; i++) assert.equal((await all.app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
   // A refused key costs no quota: the key check runs before the limiter.
   for (let i = 0; i < 8; i++) assert.equal((await all.app.inject({ method: 'GET', url: '/v1/items/x' })).statusCode, 401);
+});
+
+test('auth.mode off ignores the Authorization header (a proxy in front may use it)', async () => {
+  const app = await buildApp({ service: null, config: loadConfig({}, {}) });
+  try {
+    const res = await app.inject({ method: 'POST', url: '/v1/items', headers: { authorization: 'Basic dXNlcjpwdw==' }, payload: { items: [{ id: 'a', embedding: [1] }] } });
+    assert.equal(res.json().code, 'SIDX_ERR_NOT_READY', 'no 401/403: the request reaches the route');
+  } finally {
+    await app.close();
+  }
+});
+
+test('the new configuration sections come from SIDX__SECTION__KEY variables and are validated', () => {
+  const c = loadConfig({}, {
+    SIDX__AUTH__MODE: 'all', SIDX__RATE_LIMIT__MAX: '5', SIDX__RATE_LIMIT__WINDOW_MS: '1000', SIDX__SERVER__SHUTDOWN_TIMEOUT_MS: '0',
+    SIDX__MODEL__REGISTRY_DIR: '/models', SIDX__REINDEX__BATCH_SIZE: '10',
+  });
+  assert.deepEqual([c.auth.mode, c.rateLimit.max, c.rateLimit.windowMs, c.server.shutdownTimeoutMs, c.model.registryDir, c.reindex.batchSize],
+    ['all', 5, 1000, 0, '/models', 10]);
+  const d = loadConfig({}, {});
+  assert.deepEqual([d.auth.mode, d.rateLimit.max, d.server.shutdownTimeoutMs, d.reindex.batchSize], ['off', 0, 25_000, 1000]);
+  assert.throws(() => loadConfig({}, { SIDX__AUTH__MODE: 'some' }), /auth\.mode/);
+  assert.throws(() => loadConfig({}, { SIDX__RATE_LIMIT__WINDOW_MS: '5' }), /rateLimit\.windowMs/);
 });
