@@ -253,7 +253,7 @@ export class EncoderPool {
     for (const c of this.#queue.splice(0)) c.reject(closedErr());
     const slots = this.#slots.splice(0);
     for (const s of slots) s.busy?.reject(closedErr());
-    await Promise.all(slots.map((s) => s.worker.terminate()));
+    await Promise.all(slots.map((s) => closeWorker(s.worker)));
   }
 
   get [kPoolTestHooks]() {
@@ -379,4 +379,20 @@ export class EncoderPool {
     this.#log('warn', `encoder worker died (exit code ${code})${why}; starting a replacement`);
     this.#replenish();
   }
+}
+
+/**
+ * Asks a worker to finish its in-flight run and release its ORT sessions (terminating under a pending run can
+ * abort the process), then terminates it; after 10 s without an answer it is terminated anyway.
+ */
+async function closeWorker(worker: Worker): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 10_000);
+    const done = () => (clearTimeout(timer), resolve());
+    worker.on('message', (msg: { type?: string }) => msg?.type === 'closed' && done());
+    worker.once('exit', done);
+    worker.ref();
+    worker.postMessage({ type: 'close' });
+  });
+  await worker.terminate();
 }

@@ -10,6 +10,7 @@
 // <- { type: 'beam', id, data: Float32Array (transferred), n, width, normWeight }   (only with beamPath: beam.onnx)
 // -> { type: 'result', id, beam: [{ width, codes: Int32Array, scores: Float32Array }, ... one per level] }
 // <- { type: 'crash-next' } (tests only): the next encode request kills the worker with an uncaught error.
+// <- { type: 'close' }: finish in-flight runs, release the sessions, -> { type: 'closed' }.
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 
@@ -140,10 +141,22 @@ try {
 
 if (ready) {
   let crashNext = false;
+  // Runs still in flight: a worker must not be torn down under a pending ORT run (its completion callback
+  // would land in a dead environment and abort the process), so 'close' waits for them first.
+  const inFlight = new Set();
+  const track = (promise) => {
+    inFlight.add(promise);
+    void promise.finally(() => inFlight.delete(promise));
+  };
   parentPort.on('message', (msg) => {
     if (msg.type === 'crash-next') crashNext = true;
     else if (msg.type === 'encode' && crashNext) setImmediate(() => { throw new Error('simulated encoder worker crash'); });
-    else if (msg.type === 'encode') void encode(ready.session, msg);
-    else if (msg.type === 'beam') void runBeam(ready.beam, msg);
+    else if (msg.type === 'encode') track(encode(ready.session, msg));
+    else if (msg.type === 'beam') track(runBeam(ready.beam, msg));
+    else if (msg.type === 'close') {
+      void Promise.allSettled([...inFlight])
+        .then(() => Promise.allSettled([ready.session.release(), ready.beam?.release()]))
+        .then(() => parentPort.postMessage({ type: 'closed' }));
+    }
   });
 }
