@@ -53,18 +53,26 @@ const COLORS: Record<string, string> = {
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
+/** 1, 2 or 5 times a power of ten, at least `x`. */
+function niceStep(x: number): number {
+  const p = 10 ** Math.floor(Math.log10(x));
+  return [1, 2, 5, 10].map((f) => f * p).find((v) => v >= x)!;
+}
+
 /** The SVG plot: Recall@K_min (y) against mean candidates scored per query (x, log scale). */
 export function renderEvalSvg(report: EvalReport): string {
   const W = 760;
   const H = 460;
-  const m = { left: 70, right: 210, top: 40, bottom: 56 };
+  const m = { left: 70, right: 210, top: 56, bottom: 56 };
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
   const k0 = Object.keys(report.rows[0]?.recall ?? { 10: 0 })[0]!;
   const all = report.curves.flatMap((c) => c.points);
   const xMin = Math.max(1, Math.min(...all.map((p) => p.candidates)) / 1.5);
   const xMax = Math.max(...all.map((p) => p.candidates)) * 1.5;
-  const yMax = Math.max(1e-6, ...all.map((p) => p.recall)) * 1.15;
+  const raw = Math.max(1e-6, ...all.map((p) => p.recall)) * 1.1;
+  const step = niceStep(raw / 5);
+  const yMax = Math.ceil(raw / step) * step;
   const lx0 = Math.log10(xMin);
   const lx1 = Math.log10(xMax);
   const x = (v: number) => m.left + ((Math.log10(Math.max(v, xMin)) - lx0) / (lx1 - lx0)) * pw;
@@ -72,7 +80,8 @@ export function renderEvalSvg(report: EvalReport): string {
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${m.left}" y="22" font-size="14">${esc(`${report.dataset}: Recall@${k0} vs candidates scored (${report.model}, ${report.queries} queries)`)}</text>`,
+    `<text x="${m.left}" y="22" font-size="15">${esc(`${report.dataset}: Recall@${k0} vs candidates scored per query`)}</text>`,
+    `<text x="${m.left}" y="40" font-size="11" fill="#555">${esc(`model ${report.model}, ${report.queries} queries; dashed: exact search`)}</text>`,
   ];
   for (let e = Math.ceil(lx0); e <= Math.floor(lx1); e++) {
     for (const mult of [1, 2, 5]) {
@@ -83,19 +92,22 @@ export function renderEvalSvg(report: EvalReport): string {
       out.push(`<text x="${px}" y="${m.top + ph + 16}" text-anchor="middle">${v >= 1000 ? `${v / 1000}k` : v}</text>`);
     }
   }
-  const step = yMax / 5;
-  for (let i = 0; i <= 5; i++) {
-    const v = i * step;
+  const digits = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+  for (let v = 0; v <= yMax + step / 2; v += step) {
     const py = y(v).toFixed(1);
     out.push(`<line x1="${m.left}" y1="${py}" x2="${m.left + pw}" y2="${py}" stroke="#e5e5e5"/>`);
-    out.push(`<text x="${m.left - 6}" y="${py}" text-anchor="end" dominant-baseline="middle">${v.toFixed(3)}</text>`);
+    out.push(`<text x="${m.left - 6}" y="${py}" text-anchor="end" dominant-baseline="middle">${v.toFixed(digits)}</text>`);
   }
   out.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
-  out.push(`<text x="${m.left + pw / 2}" y="${H - 14}" text-anchor="middle">mean candidates scored per query (log scale; catalog = ${report.protocol.items})</text>`);
+  out.push(`<text x="${m.left + pw / 2}" y="${H - 14}" text-anchor="middle">mean candidates scored per query (log scale, 0 drawn at the left edge; catalog = ${report.protocol.items})</text>`);
   out.push(`<text transform="translate(18 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">Recall@${k0}</text>`);
   report.curves.forEach((c, i) => {
     const color = COLORS[c.method] ?? '#d62728';
     const pts = [...c.points].sort((a, b) => a.candidates - b.candidates);
+    if (c.method === 'exact' && pts.length > 0) {
+      const py = y(pts[0]!.recall).toFixed(1);
+      out.push(`<line x1="${m.left}" y1="${py}" x2="${m.left + pw}" y2="${py}" stroke="${color}" stroke-width="1" stroke-dasharray="5 4"/>`);
+    }
     if (pts.length > 1) {
       out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map((p) => `${x(p.candidates).toFixed(1)},${y(p.recall).toFixed(1)}`).join(' ')}"/>`);
     }

@@ -240,7 +240,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
       metric: m.metric,
       maxCandidates: budgetN,
       beamWidth: bundle.beamPath ? beamWidth : null,
-      beamScore: m.metric === 'ip' ? 'partial inner product' : 'squared distance to the codeword sum',
+      beamScore: m.metric === 'ip' && m.method === 'rqkmeans' ? 'partial inner product' : 'squared distance to the codeword sum',
       ivf: ivfInfo,
       sweepCheck,
       seconds: Math.round((performance.now() - started) / 100) / 10,

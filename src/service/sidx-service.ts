@@ -156,9 +156,10 @@ export class SidxService {
     let beam: BeamLevel[] | undefined;
     if (q.expand === 'beam') {
       if (!q.embedding) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'expand "beam" needs an embedding', { field: 'embedding' });
-      // Prefixes ranked by partial inner product for ip models (it found more of the exact top-10 in docs/eval.md),
-      // by distance to the codeword sum for l2 models.
-      beam = await this.#p.pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, this.model.metric === 'ip' ? 0 : 1);
+      // Prefixes ranked by partial inner product when the codebooks live in the input space of an ip model (it found
+      // more of the exact top-10, docs/eval.md), else by distance to the codeword sum (l2 models, latent spaces).
+      const byInnerProduct = this.model.metric === 'ip' && this.#p.pool.bundle.manifest.method === 'rqkmeans';
+      beam = await this.#p.pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, byInnerProduct ? 0 : 1);
       const last = beam[L - 1]!;
       if (!q.sids) querySids = Array.from({ length: last.width }, (_, b) => last.codes.slice(b * L, (b + 1) * L));
     } else if (q.embedding && !q.sids) {
