@@ -146,6 +146,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
       rmSync(dataDir, { recursive: true, force: true });
       progress(`${n.toLocaleString('en-US')} items: starting sidx serve (data in ${dataDir})`);
       let server = await startBenchServer({ dataDir, modelDir, workers, env: { SIDX__LIMITS__MAX_BATCH: String(Math.max(1000, upsertBatch)) } });
+      // A failed run must not leave a server behind.
+      const killOnExit = () => server.child.kill('SIGKILL');
+      process.once('exit', killOnExit);
       const serverStartMs = server.startMs;
       const afterStart = server.memory();
       let lastShown = 0;
@@ -177,6 +180,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       server = await startBenchServer({ dataDir, modelDir, workers });
       const restartMs = server.startMs;
       await server.stop();
+      process.off('exit', killOnExit);
 
       let hnsw: CatalogBench['hnsw'] = { skipped: `catalog larger than --hnsw-max ${hnswMax}` };
       if (n <= hnswMax) {

@@ -95,7 +95,9 @@ function catalogSection(c: CatalogBench): string {
     ['sidx /v1/retrieve, server-side', f(c.retrieve.recall), f(c.retrieve.serverMs.p50), f(c.retrieve.serverMs.p99), '', `${f(c.retrieve.meanCandidates)} (${f(100 * c.retrieve.catalogFraction)}%)`],
     ...(c1 ? [['sidx /v1/retrieve over HTTP (autocannon, 1 connection)', f(c.retrieve.recall), f(c1.latencyMs.p50), f(c1.latencyMs.p99), f(c1.qps), '']] : []),
   ]));
-  lines.push('', `Flat search of all ${c.queries} queries in one call (the BLAS path, a throughput figure): ${f(c.exact.batchedMsPerQuery)} ms per query. `
+  lines.push('', `Flat search of all ${c.queries} queries in one call (the BLAS path, a throughput figure): ${f(c.exact.batchedMsPerQuery)} ms per query`
+    + ` (single-query timings over ${c.exact.single.queries} queries). `
+    + (hnsw ? `HNSW32 build: ${f(hnsw.buildMs / 1000)} s (vs ${f(c.upsert.seconds)} s for sidx's upserts). ` : '')
     + `Queries with no candidate: ${c.retrieve.noCandidateQueries}. Server phases (mean ms): encode ${f(c.retrieve.serverPhasesMs.encode)}, `
     + `candidates ${f(c.retrieve.serverPhasesMs.candidates)}, rerank ${f(c.retrieve.serverPhasesMs.rerank)}.`);
   lines.push('', `/v1/retrieve under load (autocannon, ${c.load[0]?.durationS ?? '?'} s per row; load generator on the same machine):`, '');

@@ -68,7 +68,10 @@ export async function startBenchServer(opts: BenchServerOptions): Promise<BenchS
   child.stderr!.on('data', keep);
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sidx serve did not listen within ${timeoutMs} ms:\n${log}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`sidx serve did not listen within ${timeoutMs} ms:\n${log}`));
+    }, timeoutMs);
     const onData = () => {
       const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/i.exec(log);
       if (!m) return;
@@ -81,6 +84,7 @@ export async function startBenchServer(opts: BenchServerOptions): Promise<BenchS
       clearTimeout(timer);
       reject(new Error(`sidx serve exited with ${code}:\n${log}`));
     });
+    timer.unref();
   });
   const listening = performance.now() - t0;
   const readiness = async () => (await (await fetch(`${url}/readyz`)).json()) as Record<string, unknown>;
@@ -89,7 +93,10 @@ export async function startBenchServer(opts: BenchServerOptions): Promise<BenchS
     const res = await fetch(`${url}/readyz`).catch(() => null);
     if (res?.status === 200) break;
     if (child.exitCode !== null) throw new Error(`sidx serve exited with ${child.exitCode}:\n${log}`);
-    if (Date.now() > deadline) throw new Error(`sidx serve not ready within ${timeoutMs} ms:\n${log}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`sidx serve not ready within ${timeoutMs} ms:\n${log}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   const ready = performance.now() - t0;
