@@ -244,10 +244,7 @@ export function makeArbitraries(spec: FuzzSpec) {
     .string({ unit: 'grapheme', minLength: 1, maxLength: 10 })
     .map((id) => ({ family: 'unknown item', method: 'GET' as const, url: `/v1/items/never-${encodeURIComponent(id)}`, headers: {}, expect: 404 }));
 
-  /**
-   * Paths Fastify's router refuses before any handler runs (malformed percent-encoding, a path parameter over
-   * Fastify's maxParamLength): they get a 4xx, but from Fastify's frameworkErrors, not the sidx error handler.
-   */
+  /** Paths refused by Fastify's router before any handler runs (malformed percent-encoding, over-long parameters). */
   const routerLevelBadPath: fc.Arbitrary<BadRequest> = fc.oneof(
     fc.string({ unit: 'binary-ascii', minLength: 101, maxLength: 700 }).map((id) => ({ family: 'long item id path', url: `/v1/items/${encodeURIComponent(id)}` })),
     fc.constantFrom('%', '%E0%A4%A', '%ZZ', 'a%', '%C0%AF', '%ED%A0%80').map((p) => ({ family: 'broken percent-encoding', url: `/v1/items/${p}` })),
@@ -263,6 +260,7 @@ export function makeArbitraries(spec: FuzzSpec) {
     { arbitrary: wrongContentType, weight: 1 },
     { arbitrary: oversized, weight: 1 },
     { arbitrary: badPath, weight: 2 },
+    { arbitrary: routerLevelBadPath, weight: 1 },
     { arbitrary: wrongMethod, weight: 1 },
   );
   return { badRequest, routerLevelBadPath, goodEmbedding };
