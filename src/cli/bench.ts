@@ -11,7 +11,7 @@ import { annBaseline, exactBaseline } from '../eval/bench-baselines.ts';
 import { benchEncode } from '../eval/bench-encode.ts';
 import { retrieveBodies, retrievePass, upsertAll } from '../eval/bench-http.ts';
 import { runLoad } from '../eval/bench-load.ts';
-import { renderMarkdown, reportJson, writeMarkdownSection, type BenchReport, type CatalogBench } from '../eval/bench-report.ts';
+import { renderMarkdown, reportJson, sectionKeyOf, writeMarkdownSection, type BenchReport, type CatalogBench } from '../eval/bench-report.ts';
 import { startBenchServer } from '../eval/bench-server.ts';
 import { readNpy } from '../io/npy.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
@@ -20,6 +20,7 @@ import { parseFlags, UsageError } from './args.ts';
 
 export const benchUsage = `Usage: sidx bench [--sizes 100000[,1000000,...]] [--items N] [--queries 500] [--concurrency 1,8,64]
                   [--duration 10] [--model DIR] [--out bench.json] [--markdown FILE] [--k 10] [--expand auto]
+                  [--max-candidates N] [--beam-width N]
                   [--upsert-batch 1000] [--upsert-concurrency 2] [--workers 1] [--hnsw-max 1000000]
                   [--encode-batches 1,16,64,256,1024] [--encode-seconds 2] [--encode-threads N] [--skip-encode] [--python PATH]
                   [--seed 1] [--work-dir DIR] [--keep]
@@ -39,6 +40,8 @@ Flat and FAISS HNSW32 (the project's addon, in-process) for retrieval, recall@k 
                      matching end marker (replaced when present, appended when not), e.g. docs/benchmarks.md;
                      without it the Markdown goes to stdout
   --encode-threads   ORT intra-op threads and torch threads in the encode comparison (default: all cores)
+  --expand, --max-candidates, --beam-width
+                     passed to every /v1/retrieve request (defaults: the server's)
   --hnsw-max         skip the HNSW baseline above this many items (its build is slow on few cores)
   --python           Python with torch for the encode baseline (default: /usr/bin/python3, then python3)
   --work-dir         where catalogs are written (default: a temp dir, removed unless --keep)
@@ -68,7 +71,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const { values: v } = parseFlags(argv, {
     sizes: { type: 'string' }, items: { type: 'string' }, queries: { type: 'string' }, concurrency: { type: 'string' },
     duration: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, markdown: { type: 'string' },
-    k: { type: 'string' }, expand: { type: 'string' }, 'upsert-batch': { type: 'string' }, 'upsert-concurrency': { type: 'string' },
+    k: { type: 'string' }, expand: { type: 'string' }, 'max-candidates': { type: 'string' }, 'beam-width': { type: 'string' }, 'upsert-batch': { type: 'string' }, 'upsert-concurrency': { type: 'string' },
     workers: { type: 'string' }, 'hnsw-max': { type: 'string' }, 'encode-batches': { type: 'string' },
     'encode-seconds': { type: 'string' }, 'encode-threads': { type: 'string' }, 'skip-encode': { type: 'boolean' }, python: { type: 'string' }, seed: { type: 'string' },
     'work-dir': { type: 'string' }, keep: { type: 'boolean' }, render: { type: 'string' },
@@ -80,7 +83,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (v.render) {
     const report = JSON.parse(readFileSync(resolve(v.render), 'utf8')) as BenchReport;
     const markdown = renderMarkdown(report);
-    if (v.markdown) writeMarkdownSection(resolve(v.markdown), `sizes=${report.catalogs.map((c) => c.items).join(',')}`, markdown);
+    if (v.markdown) writeMarkdownSection(resolve(v.markdown), sectionKeyOf(report), markdown);
     else process.stdout.write(markdown);
     return 0;
   }
@@ -99,6 +102,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const encodeThreads = intFlagIn(v['encode-threads'], 'encode-threads', availableParallelism(), 1, 256);
   const seed = intFlagIn(v.seed, 'seed', 1, 0, 2 ** 31 - 1);
   const expand = v.expand ?? 'auto';
+  const retrieveOptions: Record<string, unknown> = { k, expand };
+  if (v['max-candidates'] !== undefined) retrieveOptions.maxCandidates = intFlagIn(v['max-candidates'], 'max-candidates', 0, 1, 10_000_000);
+  if (v['beam-width'] !== undefined) retrieveOptions.beamWidth = intFlagIn(v['beam-width'], 'beam-width', 0, 1, 4096);
   const modelDir = resolve(v.model ?? 'models/default');
   if (!existsSync(join(modelDir, 'model.json'))) throw new UsageError(`no model bundle at ${modelDir} (give --model DIR)`);
 
@@ -167,7 +173,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       const exact = await exactBaseline(baseInput);
 
       progress(`/v1/retrieve: ${Q} queries, one at a time (recall@${k}, candidates, server timings)`);
-      const bodies = retrieveBodies(queries, Q, dim, { k, expand });
+      const bodies = retrieveBodies(queries, Q, dim, retrieveOptions);
       const retrieve = await retrievePass(server.url, bodies, exact.truth, k, n);
       const load = [];
       for (const c of concurrency) {
@@ -188,7 +194,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         hnsw = await annBaseline('HNSW32', baseInput, exact.truth);
       }
       const catalog: CatalogBench = {
-        items: n, queries: Q, k, expand, generateSeconds, serverStartMs, upsert,
+        items: n, queries: Q, k, expand: [expand, ...Object.entries(retrieveOptions).filter(([key]) => key !== 'k' && key !== 'expand').map(([key, val]) => `${key} ${val}`)].join(', '), generateSeconds, serverStartMs, upsert,
         memory: { afterStart, afterUpsert, afterLoad, bytesPerItem: (afterUpsert.rssBytes - afterStart.rssBytes) / n, vectorBytes: 4 * dim },
         retrieve, load, exact: exact.result, hnsw, restartMs,
       };
@@ -203,7 +209,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   report.machine.loadAverage.end = loadavg()[0]!;
   if (v.out) writeFileSync(resolve(v.out), reportJson(report));
   const markdown = renderMarkdown(report);
-  if (v.markdown) writeMarkdownSection(resolve(v.markdown), `sizes=${sizes.join(',')}`, markdown);
+  if (v.markdown) writeMarkdownSection(resolve(v.markdown), sectionKeyOf(report), markdown);
   else process.stdout.write(markdown);
   progress(`done${v.out ? `: ${v.out}` : ''}${v.markdown ? `, ${v.markdown}` : ''}`);
   return 0;

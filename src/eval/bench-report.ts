@@ -101,8 +101,8 @@ function catalogSection(c: CatalogBench): string {
     + `Queries with no candidate: ${c.retrieve.noCandidateQueries}. Server phases (mean ms): encode ${f(c.retrieve.serverPhasesMs.encode)}, `
     + `candidates ${f(c.retrieve.serverPhasesMs.candidates)}, rerank ${f(c.retrieve.serverPhasesMs.rerank)}.`);
   lines.push('', `/v1/retrieve under load (autocannon, ${c.load[0]?.durationS ?? '?'} s per row; load generator on the same machine):`, '');
-  lines.push(table(['connections', 'QPS', 'p50 ms', 'p95 ms', 'p99 ms', 'errors + non-2xx'],
-    c.load.map((l) => [String(l.connections), f(l.qps), f(l.latencyMs.p50), f(l.latencyMs.p95), f(l.latencyMs.p99), String(l.errors + l.non2xx)])));
+  lines.push(table(['connections', 'QPS', 'p50 ms', 'p95 ms', 'p99 ms', 'client errors (timeouts at 10 s)', 'non-2xx'],
+    c.load.map((l) => [String(l.connections), f(l.qps), f(l.latencyMs.p50), f(l.latencyMs.p95), f(l.latencyMs.p99), `${l.errors} (${l.timeouts})`, String(l.non2xx)])));
   lines.push('', `Upsert over HTTP (batches of ${c.upsert.batch}, ${c.upsert.concurrency} in flight, base64 embeddings, one LMDB transaction + fsync per batch, FAISS add): `
     + `**${f(c.upsert.itemsPerSecond)} items/s** (${f(c.upsert.seconds)} s; batch p50 ${f(c.upsert.batchLatencyMs.p50)} ms, p99 ${f(c.upsert.batchLatencyMs.p99)} ms).`);
   lines.push('', `Server memory: RSS ${mib(c.memory.afterStart.rssBytes)} after start, ${mib(c.memory.afterUpsert.rssBytes)} after the upserts, `
@@ -125,6 +125,12 @@ export function renderMarkdown(r: BenchReport): string {
     ...(r.encode ? [encodeSection(r.encode), ''] : []),
     ...r.catalogs.map(catalogSection).flatMap((s) => [s, '']),
   ].join('\n');
+}
+
+/** The Markdown section of a report: its catalog sizes, and its retrieve options unless they are the defaults. */
+export function sectionKeyOf(r: BenchReport): string {
+  const expand = r.catalogs[0]?.expand ?? 'auto';
+  return `sizes=${r.catalogs.map((c) => c.items).join(',')}${expand === 'auto' ? '' : ` expand=${expand.replace(/[^A-Za-z0-9=,. -]/g, '')}`}`;
 }
 
 /** Markers around a generated section; `key` tells sections apart (sidx bench uses the catalog sizes). */

@@ -179,10 +179,12 @@ export function makeArbitraries(spec: FuzzSpec) {
       set(top('maxCandidates'), badMaxCandidates),
       set(top('expand'), fc.oneof(fc.string({ maxLength: 10 }).filter((s) => !EXPAND_MODES.includes(s)), notArrayNorString)),
       set(top('rerank'), junk.filter((v) => typeof v !== 'boolean')),
+      // The bases never ask for expand "beam", so even a well-formed beamWidth is refused.
+      set(top('beamWidth'), fc.oneof(fc.integer({ min: 1, max: 4096 }), fc.integer({ max: 0 }), fc.integer({ min: 4097 }), nonInteger, fc.string({ maxLength: 4 }))),
       // Neither an embedding nor SIDs; rerank asked for with SIDs only.
       fc.constant((b: Body) => ({ k: b.k ?? 3 })),
       fc.constant((b: Body) => ({ sids: b.sids ?? [Array(levels).fill(0)], rerank: true })),
-      extra(['embedding', 'sids', 'k', 'expand', 'rerank', 'maxCandidates']),
+      extra(['embedding', 'sids', 'k', 'expand', 'rerank', 'maxCandidates', 'beamWidth']),
     ],
   };
 
