@@ -16,7 +16,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { loadConfig } from '../config.ts';
 import { SidxError } from '../errors.ts';
 import { SidxService } from '../service/sidx-service.ts';
@@ -227,9 +227,9 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     queries: nq,
     rows,
     protocol: {
-      datasetDir: ds.dir,
+      datasetDir: relative(process.cwd(), ds.dir),
       layout: ds.layout,
-      embeddings: ds.embeddingsFile,
+      embeddings: relative(process.cwd(), ds.embeddingsFile),
       items: n,
       dim: ds.dim,
       profile: opts.profile,
