@@ -38,6 +38,11 @@ interface KeyDbRow {
 const KEY_RE = /^sidx_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 const DUMMY_HASH = createHash('sha256').update('sidx-no-such-key').digest();
 
+/** The random part of a key (base64url, so it may itself contain `_`), or undefined for a malformed key. */
+export function keySecret(key: string): string | undefined {
+  return KEY_RE.exec(key)?.[2];
+}
+
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
@@ -80,7 +85,7 @@ export class ApiKeyStore {
   }
 
   list(): ApiKeyRow[] {
-    return (this.#db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all() as KeyDbRow[]).map(toRow);
+    return (this.#db.prepare('SELECT * FROM api_keys ORDER BY created_at, rowid').all() as KeyDbRow[]).map(toRow);
   }
 
   /** Revokes a key by id (or by the whole key); false when there is no such key. Revoking twice is fine. */

@@ -2,6 +2,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.ts';
+import { keySecret } from '../../src/store/api-keys.ts';
 import { ControlPlane } from '../../src/store/control-plane.ts';
 import { tempDir } from '../helpers/paths.ts';
 
@@ -31,7 +32,7 @@ test('sidx keys create | list | revoke', async (t) => {
 
   const listed = await run(t, ['keys', 'list', '--data-dir', dataDir, '--json']);
   assert.deepEqual(JSON.parse(listed.out).map((k: { id: string; scope: string }) => [k.id, k.scope]), [[id, 'admin']]);
-  assert.ok(!listed.out.includes(key.split('_')[2]!), 'list never shows the secret');
+  assert.ok(!listed.out.includes(keySecret(key)!), 'list never shows the secret');
 
   const cp = ControlPlane.open(join(dataDir, 'control.sqlite'));
   assert.equal(cp.keys.verify(key).ok, true);

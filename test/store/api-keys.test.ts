@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { keySecret } from '../../src/store/api-keys.ts';
 import { ControlPlane } from '../../src/store/control-plane.ts';
 import { tempDir } from '../helpers/paths.ts';
 
@@ -33,11 +34,17 @@ test('API keys: shown once, stored as SHA-256 only, verified by id + constant-ti
     const rows = raw.prepare('SELECT * FROM api_keys').all() as Array<Record<string, string>>;
     raw.close();
     for (const row of rows) {
-      for (const value of Object.values(row)) assert.ok(!String(value).includes(a.key.split('_')[2]!) && !String(value).includes(b.key.split('_')[2]!));
+      for (const value of Object.values(row)) assert.ok(!String(value).includes(keySecret(a.key)!) && !String(value).includes(keySecret(b.key)!));
       assert.match(row.hash!, /^[0-9a-f]{64}$/);
     }
   } finally {
     cp.close();
     tmp.cleanup();
   }
+});
+
+test('keySecret takes the whole random part, underscores included', () => {
+  const secret = 'ab_cd-ef_' + 'x'.repeat(34);
+  assert.equal(keySecret(`sidx_0123456789ab_${secret}`), secret);
+  assert.equal(keySecret('sidx_0123456789ab_short'), undefined);
 });
