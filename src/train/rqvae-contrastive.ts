@@ -36,7 +36,7 @@ export class ContrastiveStep {
   #orderEpoch = -1;
 
   private constructor(state: TrainingState, pairs: PairSet, vectors: Float32Array, batch: number,
-    session: ort.InferenceSession, inputs: string[], trained: string[]) {
+    session: ort.InferenceSession, inputs: string[], trained: string[], maxSteps: number) {
     const { model, options: o } = state;
     const dim = model.shape.inputDim;
     this.#state = state;
@@ -45,7 +45,7 @@ export class ContrastiveStep {
     this.#session = session;
     this.#trained = trained;
     this.batch = batch;
-    this.stepsPerEpoch = Math.max(1, Math.floor(pairs.count / batch));
+    this.stepsPerEpoch = Math.min(maxSteps, Math.max(1, Math.floor(pairs.count / batch)));
     this.#xa = new Float32Array(batch * dim);
     this.#xb = new Float32Array(batch * dim);
     const feeds: Record<string, ort.Tensor> = {
@@ -62,7 +62,10 @@ export class ContrastiveStep {
     this.#feeds = feeds;
   }
 
-  /** `maxBatch`: the reconstruction batch size; pair batches use the same, capped at the number of pairs. */
+  /**
+   * `maxBatch`: the reconstruction batch size; pair batches use the same, capped at the number of pairs.
+   * With `options.pairBatches` = N an epoch runs at most N pair batches (the first of its permutation).
+   */
   static async create(state: TrainingState, pairs: PairSet, maxBatch: number): Promise<ContrastiveStep> {
     const { model, options: o } = state;
     const dim = model.shape.inputDim;
@@ -81,7 +84,8 @@ export class ContrastiveStep {
       codebookUpdate: o.codebookUpdate,
     });
     const session = await createSession(graph.bytes, o.threads);
-    return new ContrastiveStep(state, pairs, vectors, Math.min(maxBatch, pairs.count), session, graph.inputs, graph.trained);
+    const maxSteps = o.pairBatches === 'all' ? Infinity : o.pairBatches;
+    return new ContrastiveStep(state, pairs, vectors, Math.min(maxBatch, pairs.count), session, graph.inputs, graph.trained, maxSteps);
   }
 
   /** Runs pair batch `index` of `epoch` and steps the optimiser at `lr`; returns the contrastive loss. */

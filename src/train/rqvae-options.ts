@@ -49,6 +49,11 @@ export interface RqVaeOptions {
   /** Rows for the k-means initialisation (default: all). */
   initSample?: number;
   initIterations?: number;
+  /**
+   * Contrastive pair batches per epoch: 'all' (FORGE: every full batch of the pairs) or at most N, a different
+   * seeded draw each epoch. Caps the pair share of the steps where pairs far outnumber the items.
+   */
+  pairBatches?: number | 'all';
   /** ORT intra-op threads (default: ORT's choice, all cores). */
   threads?: number;
   /** Evaluate (inference codes on all rows, SID metrics) every N epochs and after the last; 0 = last only. */
@@ -99,6 +104,7 @@ export function resolveOptions(o: RqVaeOptions): ResolvedOptions {
     init: o.init ?? 'rqkmeans',
     initIterations: o.initIterations ?? 25,
     evalEvery: o.evalEvery ?? 1,
+    pairBatches: o.pairBatches ?? 'all',
     ...(o.initSample === undefined ? {} : { initSample: o.initSample }),
     ...(o.threads === undefined ? {} : { threads: o.threads }),
     ...(o.checkpoint === undefined ? {} : { checkpoint: o.checkpoint }),
@@ -152,6 +158,7 @@ function check(r: ResolvedOptions): void {
   posInt(r.initIterations, 'initIterations', 10_000);
   if (r.threads !== undefined) posInt(r.threads, 'threads', 1024);
   nonNegInt(r.evalEvery, 'evalEvery');
+  if (r.pairBatches !== 'all') posInt(r.pairBatches, 'pairBatches');
 }
 
 /** The dead-code threshold of a level with K codes under batches of `batch` rows. */

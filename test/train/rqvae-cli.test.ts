@@ -120,6 +120,8 @@ test('rqvae/vqvae usage errors exit 2 naming the flag', async (t) => {
     [[...base, '--method', 'rqvae', '--dead-restart', 'yes'], /--dead-restart must be one of on, off/],
     [[...base, '--method', 'rqvae', '--top-m', '300'], /--top-m 300 exceeds the smallest codebook size 256/],
     [['train', '--method', 'rqvae', '--input', input], /--out is required/],
+    [[...base, '--method', 'rqvae', '--pair-batches', '0'], /--pair-batches must be a positive integer/],
+    [[...base, '--method', 'rqvae', '--pair-batches', '4'], /--pair-batches needs --pairs/],
   ];
   for (const [argv, message] of cases) {
     const run = await runCli(t, argv);

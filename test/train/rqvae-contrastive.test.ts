@@ -45,6 +45,21 @@ test('contrastive pair steps lower the InfoNCE loss and train the logit scales',
   assert.ok(res.history.every((h) => Number.isFinite(h.recon) && Number.isFinite(h.contrastive!)));
 });
 
+test('pairBatches caps the pair steps per epoch, each epoch drawing a different slice of the pairs', async () => {
+  const { a, b } = sameClusterPairs();
+  const reconSteps = Math.floor(N / 256);
+  assert.ok(Math.floor(a.length / 256) > 2, 'the fixture has more than 2 pair batches');
+  const res = await trainRqVae(data, DIM, {
+    method: 'rqvae', codebookSizes: [8, 8], hidden: [32], latentDim: 8, epochs: 3, batchSize: 256, seed: 3, lr: 1e-2,
+    warmupEpochs: 1, threads: 1, evalEvery: 0, pairBatches: 2, pairs: { vectors: data, a, b, count: a.length },
+  });
+  assert.deepEqual(res.history.map((h) => h.steps), [reconSteps + 2, reconSteps + 2, reconSteps + 2]);
+  assert.ok(res.history.every((h) => Number.isFinite(h.contrastive!)));
+  await assert.rejects(trainRqVae(data, DIM, {
+    method: 'rqvae', codebookSizes: [8], epochs: 1, pairBatches: 0, pairs: { vectors: data, a, b, count: a.length },
+  }), /pairBatches must be an integer in 1\.\./);
+});
+
 test('pairs from JSON sequences and RecBole .inter files: consecutive distinct items once, items outside the input dropped', async () => {
   const tmp = tempDir();
   try {
