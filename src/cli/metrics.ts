@@ -3,16 +3,17 @@
  *   --model DIR --input FILE   encode FILE with the bundle (pairs in order; --model and --input may repeat)
  *   --sids FILE                SIDs given as data: LETTER's `{item: ["<a_1>", ...]}` JSON (repeatable)
  * Prints one Markdown table (a column per tokenization) and, with --json FILE, writes the metrics as JSON.
- * Reconstruction error is reported for rqkmeans bundles (the codebooks are read back from encoder.onnx; the
- * error is relative to the input as the model sees it, i.e. L2-normalised when the bundle normalises).
+ * Reconstruction error is reported for every bundle that can decode its SIDs: RQ-VAE / VQ-VAE through decoder.onnx,
+ * RQ-KMeans as the sum of its codewords (read back from encoder.onnx). The error is relative to the input as the
+ * model sees it, i.e. L2-normalised when the bundle normalises.
  */
 import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { readEmbeddings } from '../io/embeddings.ts';
-import { readRqKmeansModel } from '../train/export.ts';
 import { readLetterSids } from '../train/letter-sids.ts';
 import { compareMetricsTable, sidQualityMetrics, type SidMetrics } from '../train/metrics.ts';
-import { l2NormalizeRows, reconstructFromCodes } from '../train/rqkmeans.ts';
+import { l2NormalizeRows } from '../train/rqkmeans.ts';
+import { canDecode, decodeSids } from '../train/sid-decoder.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { EncoderPool } from '../tokenizer/encoder-pool.ts';
 import { intFlag, parseFlags, UsageError } from './args.ts';
@@ -49,10 +50,9 @@ export async function bundleMetrics(modelDir: string, input: string, array?: str
     await pool.close();
   }
   let reconstruction = {};
-  if (manifest.method === 'rqkmeans') {
-    const model = await readRqKmeansModel(bundle);
+  if (canDecode(bundle)) {
     const inputs = manifest.normalize === 'l2' ? l2NormalizeRows(data.vectors, data.dim) : data.vectors;
-    reconstruction = { inputs, reconstructions: reconstructFromCodes(model, codes, data.n), dim: data.dim };
+    reconstruction = { inputs, reconstructions: (await decodeSids(bundle, codes, data.n)).vectors, dim: data.dim };
   }
   const metrics = sidQualityMetrics(codes, data.n, manifest.codebookSizes, reconstruction);
   return { label: manifest.id, metrics };

@@ -6,15 +6,12 @@
  * target is among the neighbours of any of its history items. HitRate = hits / rows with a history.
  * The same computed on the items' own embeddings (as the model sees them) is reported beside it as the reference.
  */
-import ort from 'onnxruntime-node';
 import { itemsOf, type PredictionSet } from '../io/interactions.ts';
 import type { ModelBundle } from '../tokenizer/bundle.ts';
-import { readRqKmeansModel } from '../train/export.ts';
-import { reconstructFromCodes } from '../train/rqkmeans.ts';
+import { decodeSids } from '../train/sid-decoder.ts';
 import { VectorIndex } from '../vector/vector-index.ts';
 
 export const EMBEDDING_HITRATE_K = 30;
-const DECODE_ROWS = 4096;
 
 export interface EmbeddingHitRate {
   k: number;
@@ -26,34 +23,6 @@ export interface EmbeddingHitRate {
   decoded: number;
   /** HitRate on the items' own embeddings. */
   original: number;
-}
-
-/** n × outDim decoded embeddings of n × levels codes. */
-export async function decodeSids(bundle: ModelBundle, codes: Int32Array, n: number): Promise<{ vectors: Float32Array; dim: number; by: string }> {
-  const levels = bundle.manifest.levels;
-  if (bundle.decoderPath === undefined) {
-    if (bundle.manifest.method !== 'rqkmeans') throw new Error(`${bundle.dir} has no decoder.onnx`);
-    const model = await readRqKmeansModel(bundle);
-    return { vectors: reconstructFromCodes(model, codes, n), dim: model.dim, by: 'codeword sums' };
-  }
-  const session = await ort.InferenceSession.create(bundle.decoderPath, { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
-  try {
-    const parts: Float32Array[] = [];
-    let dim = 0;
-    for (let start = 0; start < n; start += DECODE_ROWS) {
-      const rows = Math.min(DECODE_ROWS, n - start);
-      const input = BigInt64Array.from(codes.subarray(start * levels, (start + rows) * levels), (c) => BigInt(c));
-      const out = await session.run({ [session.inputNames[0]!]: new ort.Tensor('int64', input, [rows, levels]) });
-      const t = out[session.outputNames[0]!]!;
-      dim = t.dims[1] as number;
-      parts.push((t.data as Float32Array).slice());
-    }
-    const vectors = new Float32Array(n * dim);
-    parts.reduce((offset, p) => (vectors.set(p, offset), offset + p.length), 0);
-    return { vectors, dim, by: 'decoder.onnx' };
-  } finally {
-    await session.release();
-  }
 }
 
 /** Fraction of rows whose target is among the top-k inner-product neighbours of one of their history items. */

@@ -5,7 +5,7 @@
  */
 import { test, after, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.ts';
 import { writeNpy } from '../../src/io/npy.ts';
@@ -77,6 +77,15 @@ test('sidx train --method rqvae writes a bundle the service serves (/v1/encode, 
   } finally {
     await svc.close();
   }
+
+  // sidx metrics decodes the SIDs with decoder.onnx: the same reconstruction error the trainer stored.
+  const json = join(tmp.dir, 'rq-metrics.json');
+  const metrics = await runCli(t, ['metrics', '--model', out, '--input', input, '--json', json]);
+  assert.equal(metrics.code, 0, metrics.stderr);
+  assert.match(metrics.stdout, /\| reconstruction error \(relative MSE\) +\| +[0-9.]+ \|/);
+  const reported = (JSON.parse(readFileSync(json, 'utf8')) as { metrics: { reconstructionError: number } }[])[0]!.metrics;
+  const stored = (m.metrics as { reconstructionError: number }).reconstructionError;
+  assert.ok(stored > 0 && Math.abs(reported.reconstructionError - stored) <= 1e-6 * stored, `${reported.reconstructionError} vs ${stored}`);
 });
 
 test('--resume continues from the checkpoint; a checkpoint of another shape is refused', async (t) => {
