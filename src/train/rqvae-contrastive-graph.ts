@@ -8,8 +8,9 @@
  *   self = ( CE(e^t_self a b^T) + CE(e^t_self b a^T) ) / 2
  *   ori  = ( CE(e^t_ori  a xb^T) + CE(e^t_ori  b xa^T) ) / 2      (raw inputs, not normalised, as in FORGE)
  *   cl   = ( CE(e^t_cl   a xa^T) + CE(e^t_cl   b xb^T) ) / 2
- *   loss = (ori + self + cl) / 3 + commit_weight * (commit_a + commit_b) / 2
- * No reconstruction term: FORGE's contrastive batches optimise only this loss.
+ *   loss = contrastive_weight * (ori + self + cl) / 3 + commit_weight * (commit_a + commit_b) / 2
+ * No reconstruction term: FORGE's contrastive batches optimise only this loss (FORGE: contrastive_weight 1).
+ * `loss_contrastive` is reported unweighted.
  * Gradients: for M = e^t U V^T under CE on rows, G = (softmax_rows(M) - I) / P scaled by the term's weight;
  * dU = e^t G V, dV = e^t G^T U, dt = sum(G * M). CE(b a^T) = CE on the columns of a b^T: softmax over axis 0.
  * Normalisation backward: dy = (da - a (a . da)) / max(||y||, eps).
@@ -35,6 +36,7 @@ export function buildContrastiveGraph(options: ContrastiveGraphOptions): StepGra
   const g = new GraphBuilder('rqvae_contrastive_step');
   const xa = g.input('xa', dtype, ['P', d]);
   const xb = g.input('xb', dtype, ['P', d]);
+  const contrastiveWeight = g.input('contrastive_weight', dtype, []);
   const ctx = createContext(g, shape, dtype, options, 'all');
   const c = (v: number) => scalar(g, dtype, v);
   const traceA = appendForward(ctx, xa);
@@ -56,7 +58,8 @@ export function buildContrastiveGraph(options: ContrastiveGraphOptions): StepGra
   const gradA: string[] = [];
   const gradB: string[] = [];
   const gradScale = new Map<string, string[]>([[tSelf, []], [tOri, []], [tCl, []]]);
-  const weight = c(1 / 6); // each CE enters with 1/2 (pair average) * 1/3 (mean of the three losses)
+  // Each CE enters with 1/2 (pair average) * 1/3 (mean of the three losses).
+  const weight = g.op('Mul', [c(1 / 6), contrastiveWeight]);
   const logits = (scale: string, u: string, v: string) => g.op('Mul', [g.op('Gemm', [u, v], { transB: 1 }), scale]);
   /** CE over rows (axis 1) or columns (axis 0) of m, and its weighted gradient with respect to m. */
   const crossEntropy = (m: string, axis: 0 | 1) => {
@@ -129,7 +132,7 @@ export function buildContrastiveGraph(options: ContrastiveGraphOptions): StepGra
   }
   return {
     bytes: g.serialize({ opset: 17, docString: `RQ-VAE contrastive step, ${JSON.stringify({ ...options, dtype })}` }),
-    inputs: ['xa', 'xb', ...ctx.inputs],
+    inputs: ['xa', 'xb', 'contrastive_weight', ...ctx.inputs],
     trained,
   };
 }

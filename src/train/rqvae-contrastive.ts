@@ -52,6 +52,7 @@ export class ContrastiveStep {
       xa: new ort.Tensor('float32', this.#xa, [batch, dim]),
       xb: new ort.Tensor('float32', this.#xb, [batch, dim]),
       commit_weight: new ort.Tensor('float32', Float32Array.of(o.commitWeight), []),
+      contrastive_weight: new ort.Tensor('float32', Float32Array.of(o.contrastiveWeight), []),
     };
     if (inputs.includes('beta')) feeds.beta = new ort.Tensor('float32', Float32Array.of(o.beta), []);
     if (inputs.includes('sinkhorn_eps')) feeds.sinkhorn_eps = new ort.Tensor('float32', Float32Array.of(o.sinkhornEpsilon), []);

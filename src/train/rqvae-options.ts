@@ -54,6 +54,8 @@ export interface RqVaeOptions {
    * seeded draw each epoch. Caps the pair share of the steps where pairs far outnumber the items.
    */
   pairBatches?: number | 'all';
+  /** Weight of the InfoNCE terms in a contrastive step (FORGE: 1). */
+  contrastiveWeight?: number;
   /** ORT intra-op threads (default: ORT's choice, all cores). */
   threads?: number;
   /** Evaluate (inference codes on all rows, SID metrics) every N epochs and after the last; 0 = last only. */
@@ -105,6 +107,7 @@ export function resolveOptions(o: RqVaeOptions): ResolvedOptions {
     initIterations: o.initIterations ?? 25,
     evalEvery: o.evalEvery ?? 1,
     pairBatches: o.pairBatches ?? 'all',
+    contrastiveWeight: o.contrastiveWeight ?? 1,
     ...(o.initSample === undefined ? {} : { initSample: o.initSample }),
     ...(o.threads === undefined ? {} : { threads: o.threads }),
     ...(o.checkpoint === undefined ? {} : { checkpoint: o.checkpoint }),
@@ -159,6 +162,7 @@ function check(r: ResolvedOptions): void {
   if (r.threads !== undefined) posInt(r.threads, 'threads', 1024);
   nonNegInt(r.evalEvery, 'evalEvery');
   if (r.pairBatches !== 'all') posInt(r.pairBatches, 'pairBatches');
+  positive(r.contrastiveWeight, 'contrastiveWeight');
 }
 
 /** The dead-code threshold of a level with K codes under batches of `batch` rows. */

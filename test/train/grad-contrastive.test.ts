@@ -28,11 +28,12 @@ for (const c of cases) {
     const xa = randn64(P * shape.inputDim, 22);
     const xb = Float64Array.from(xa, (v, i) => v + 0.3 * randn64(xa.length, 23)[i]!); // co-occurring: close pairs
     const beta = 0.25;
-    for (const commitWeight of [0, 0.8]) {
+    for (const [commitWeight, contrastiveWeight] of [[0, 1], [0.8, 0.3]] as const) {
       const extra: Record<string, ort.Tensor> = {
         xa: new ort.Tensor('float64', xa, [P, shape.inputDim]),
         xb: new ort.Tensor('float64', xb, [P, shape.inputDim]),
         commit_weight: scalar64(commitWeight),
+        contrastive_weight: scalar64(contrastiveWeight),
       };
       if (graph.inputs.includes('beta')) extra.beta = scalar64(beta);
       if (graph.inputs.includes('sinkhorn_eps')) extra.sinkhorn_eps = scalar64(10);
@@ -51,7 +52,7 @@ for (const c of cases) {
       const anchorB = { z: ref.b.z, partialSums: ref.b.partialSums };
       const objective = (p: Float64Array) => {
         const r = referenceContrastive(shape, p, xa, xb, P, { ...opts('codes_a'), anchor: anchorA }, { ...opts('codes_b'), anchor: anchorB });
-        return r.clip + commitWeight * r.commit;
+        return contrastiveWeight * r.clip + commitWeight * r.commit;
       };
       const result = checkGradients(out, layout, flat, graph.trained, objective, { rtol: 1e-5, atol: 1e-8 });
       assert.ok(result.compared > 100, JSON.stringify(result));

@@ -131,6 +131,7 @@ test('rqvae/vqvae usage errors exit 2 naming the flag', async (t) => {
     [['train', '--method', 'rqvae', '--input', input], /--out is required/],
     [[...base, '--method', 'rqvae', '--pair-batches', '0'], /--pair-batches must be a positive integer/],
     [[...base, '--method', 'rqvae', '--pair-batches', '4'], /--pair-batches needs --pairs/],
+    [[...base, '--method', 'rqvae', '--contrastive-weight', '0.5'], /--contrastive-weight needs --pairs/],
   ];
   for (const [argv, message] of cases) {
     const run = await runCli(t, argv);
