@@ -147,5 +147,17 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     const field = firstError.path.replace(/^\//, '').replaceAll('/', '.');
     throw new SidxError('SIDX_ERR_CONFIG', `configuration ${field || '(root)'}: ${firstError.message}`, { field });
   }
-  return deepFreeze(withDefaults as Config);
+  const config = withDefaults as Config;
+  checkRelations(config);
+  return deepFreeze(config);
+}
+
+/** Constraints between fields, which the schema cannot state. */
+function checkRelations(c: Config): void {
+  const { defaultMaxCandidates, maxCandidates } = c.limits;
+  if (defaultMaxCandidates > maxCandidates) {
+    throw new SidxError('SIDX_ERR_CONFIG', `configuration limits.defaultMaxCandidates (${defaultMaxCandidates}) exceeds `
+      + `limits.maxCandidates (${maxCandidates}): every /v1/retrieve without maxCandidates would be refused`,
+    { field: 'limits.defaultMaxCandidates' });
+  }
 }

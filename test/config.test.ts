@@ -1,0 +1,33 @@
+/** Configuration: defaults, SIDX__SECTION__KEY variables, overrides, and refusals naming the field. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig } from '../src/config.ts';
+import { SidxError } from '../src/errors.ts';
+
+function refusal(field: string, message: RegExp) {
+  return (e: unknown) => e instanceof SidxError && e.code === 'SIDX_ERR_CONFIG' && e.field === field && message.test(e.message);
+}
+
+test('defaults <- environment <- overrides, result frozen', () => {
+  const defaults = loadConfig({}, {});
+  assert.equal(defaults.server.port, 8080);
+  assert.equal(defaults.limits.defaultMaxCandidates, 1000);
+  const env = { SIDX__SERVER__PORT: '9001', SIDX__LIMITS__MAX_K: '50', PATH: '/bin' };
+  const fromEnv = loadConfig({}, env);
+  assert.deepEqual([fromEnv.server.port, fromEnv.limits.maxK], [9001, 50]);
+  assert.equal(loadConfig({ server: { port: 9002 } }, env).server.port, 9002);
+  assert.ok(Object.isFrozen(fromEnv) && Object.isFrozen(fromEnv.limits));
+});
+
+test('bad values and unknown variables are refused naming the field', () => {
+  assert.throws(() => loadConfig({}, { SIDX__SERVER__PORT: 'eighty' }), refusal('server.port', /server\.port/));
+  assert.throws(() => loadConfig({ limits: { maxK: 0 } }, {}), refusal('limits.maxK', /limits\.maxK/));
+  assert.throws(() => loadConfig({}, { SIDX__SERVER__PROT: '1' }), refusal('SIDX__SERVER__PROT', /unknown configuration variable/));
+});
+
+test('limits.defaultMaxCandidates above limits.maxCandidates is refused', () => {
+  assert.throws(() => loadConfig({}, { SIDX__LIMITS__MAX_CANDIDATES: '500' }),
+    refusal('limits.defaultMaxCandidates', /defaultMaxCandidates \(1000\) exceeds limits\.maxCandidates \(500\)/));
+  const ok = loadConfig({ limits: { maxCandidates: 500, defaultMaxCandidates: 500 } }, {});
+  assert.deepEqual([ok.limits.defaultMaxCandidates, ok.limits.maxCandidates], [500, 500]);
+});
