@@ -15,10 +15,9 @@ import type { RqKmeansModel } from './rqkmeans.ts';
 export const DEFAULT_TOP_M = 8;
 export const ENCODER_OPSET = 17;
 
-export interface ExportOptions {
-  dir: string;
+/** What a bundle's manifest takes from its export options. */
+export interface ManifestOptions {
   id: string;
-  model: RqKmeansModel;
   /** Top-M codes per level reported by the encoder (default 8, clipped to the smallest codebook). */
   topM?: number;
   training: TrainingInfo;
@@ -27,24 +26,41 @@ export interface ExportOptions {
   metric?: 'ip' | 'l2';
 }
 
-/** The manifest of an rqkmeans bundle (latentDim = inputDim: the codebooks live in the input space). */
-export function rqkmeansManifest(opts: Omit<ExportOptions, 'dir'>): ModelManifest {
-  const { model } = opts;
+export interface ExportOptions extends ManifestOptions {
+  dir: string;
+  model: RqKmeansModel;
+}
+
+type ManifestModel = Pick<ModelManifest, 'method' | 'inputDim' | 'normalize' | 'latentDim' | 'opset'> & {
+  codebookSizes: readonly number[];
+};
+
+/** A bundle manifest: `model` describes the codebooks, `opts` adds id, topM, metric and provenance. */
+export function bundleManifest(model: ManifestModel, opts: ManifestOptions): ModelManifest {
   const manifest: ModelManifest = {
     id: opts.id,
-    method: 'rqkmeans',
-    inputDim: model.dim,
+    method: model.method,
+    inputDim: model.inputDim,
     normalize: model.normalize,
     levels: model.codebookSizes.length,
     codebookSizes: [...model.codebookSizes],
-    latentDim: model.dim,
+    latentDim: model.latentDim,
     metric: opts.metric ?? 'ip',
     topM: Math.min(opts.topM ?? DEFAULT_TOP_M, ...model.codebookSizes),
-    opset: ENCODER_OPSET,
+    opset: model.opset,
     training: opts.training,
   };
   if (opts.metrics !== undefined) manifest.metrics = opts.metrics;
   return manifest;
+}
+
+/** The manifest of an rqkmeans bundle (latentDim = inputDim: the codebooks live in the input space). */
+export function rqkmeansManifest(opts: Omit<ExportOptions, 'dir'>): ModelManifest {
+  const { model } = opts;
+  return bundleManifest({
+    method: 'rqkmeans', inputDim: model.dim, normalize: model.normalize, codebookSizes: model.codebookSizes,
+    latentDim: model.dim, opset: ENCODER_OPSET,
+  }, opts);
 }
 
 /** Builds encoder.onnx and beam.onnx (same codebooks) and writes the bundle into `opts.dir`. */

@@ -6,39 +6,22 @@
  */
 import { createHash } from 'node:crypto';
 import { BEAM_ENCODER_DIGEST_KEY } from '../numeric/beam-graph.ts';
-import { writeBundle, type ModelBundle, type ModelManifest, type TrainingInfo } from '../tokenizer/bundle.ts';
-import { DEFAULT_TOP_M } from './export.ts';
+import { writeBundle, type ModelBundle, type ModelManifest } from '../tokenizer/bundle.ts';
+import { bundleManifest, type ManifestOptions } from './export.ts';
 import { buildVaeBeam, buildVaeDecoder, buildVaeEncoder, EXPORT_OPSET, type TrainedModel } from './rqvae-export-graphs.ts';
 
-export interface VaeExportOptions {
+export interface VaeExportOptions extends ManifestOptions {
   dir: string;
-  id: string;
   method: 'rqvae' | 'vqvae';
   model: TrainedModel;
-  /** Top-M codes per level reported by the encoder (default 8, clipped to the smallest codebook). */
-  topM?: number;
-  training: TrainingInfo;
-  metrics?: Record<string, unknown>;
-  metric?: 'ip' | 'l2';
 }
 
 export function vaeManifest(opts: Omit<VaeExportOptions, 'dir'>): ModelManifest {
   const { shape, normalize } = opts.model;
-  const manifest: ModelManifest = {
-    id: opts.id,
-    method: opts.method,
-    inputDim: shape.inputDim,
-    normalize,
-    levels: shape.codebookSizes.length,
-    codebookSizes: [...shape.codebookSizes],
-    latentDim: shape.latentDim,
-    metric: opts.metric ?? 'ip',
-    topM: Math.min(opts.topM ?? DEFAULT_TOP_M, ...shape.codebookSizes),
-    opset: EXPORT_OPSET,
-    training: opts.training,
-  };
-  if (opts.metrics !== undefined) manifest.metrics = opts.metrics;
-  return manifest;
+  return bundleManifest({
+    method: opts.method, inputDim: shape.inputDim, normalize, codebookSizes: shape.codebookSizes,
+    latentDim: shape.latentDim, opset: EXPORT_OPSET,
+  }, opts);
 }
 
 /** Builds encoder.onnx and decoder.onnx from the trained parameters and writes the bundle into `opts.dir`. */
