@@ -1,5 +1,5 @@
-/** The catalog's `meta` database: ascii name -> big-endian integer. */
-import type { Database } from 'lmdb';
+/** The catalog's databases (layout in catalog.ts) and its `meta` database: ascii name -> big-endian integer. */
+import type { Database, RootDatabase } from 'lmdb';
 import { readU64BE, u64Key } from './keys.ts';
 
 /** Version of the catalog's byte layouts; a catalog written with another version refuses to open. */
@@ -14,6 +14,21 @@ export const META_DIM = Buffer.from('dim'); // u32, set by the first upsert
 export const metaLevels = (model: number): Buffer => Buffer.from(`levels/${model}`);
 
 type Bin = Database<Buffer, Buffer>;
+
+export interface CatalogDbs {
+  ids: Bin;
+  items: Bin;
+  postings: Bin;
+  changes: Bin;
+  meta: Bin;
+  sids: Bin;
+}
+
+/** Opens the catalog's six named databases in `env`, binary keys and values. */
+export function openCatalogDbs(env: RootDatabase<Buffer, Buffer>): CatalogDbs {
+  const db = (name: string): Bin => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' });
+  return { ids: db('ids'), items: db('items'), postings: db('postings'), changes: db('changes'), meta: db('meta'), sids: db('sids') };
+}
 
 export function u32Value(n: number): Buffer {
   const b = Buffer.allocUnsafe(4);

@@ -18,7 +18,7 @@
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { decodeSidKey, sidKeyLength, writeSidKey } from '../sid/codec.ts';
-import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED, CATALOG_SCHEMA_VERSION } from './catalog-meta.ts';
+import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED, CATALOG_SCHEMA_VERSION, openCatalogDbs } from './catalog-meta.ts';
 import { OP_DELETE, OP_UPSERT } from './change-log.ts';
 import { readU64BE, U64_BYTES } from './keys.ts';
 import { readRecord, readRecordSid } from './record.ts';
@@ -65,13 +65,9 @@ export class CatalogInspector {
 
   private constructor(env: RootDatabase<Buffer, Buffer>) {
     this.#env = env;
-    const db = (name: string): Bin => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' });
-    this.#ids = db('ids');
-    this.#items = db('items');
-    this.#postings = db('postings');
-    this.#changes = db('changes');
-    this.#meta = db('meta');
-    this.#sids = db('sids');
+    ({
+      ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta, sids: this.#sids,
+    } = openCatalogDbs(env));
   }
 
   /** Opens `dir` (the catalog directory, e.g. data/catalog) read-only; throws when it is not a catalog. */

@@ -31,7 +31,7 @@ import { assertCodes, assertModelVersion, encodeSidKey, encodeSidPrefix, MAX_LEV
 import { assertLimit, idBytesOf, validateDelete, validateUpsert, type UpsertInput } from './catalog-input.ts';
 import { scanHamming1, scanPostingKeys, type Neighbour } from './catalog-scan.ts';
 import { ChangeWriter, iterateChanges, OP_DELETE, OP_UPSERT, removeChangesUpTo, type Change } from './change-log.ts';
-import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, readMetaU32, readMetaU64, u32Value } from './catalog-meta.ts';
+import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, openCatalogDbs, readMetaU32, readMetaU64, u32Value } from './catalog-meta.ts';
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED } from './catalog-meta.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
 import { readRecord, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
@@ -76,14 +76,9 @@ export class Catalog {
 
   private constructor(env: RootDatabase<Buffer, Buffer>) {
     this.#env = env;
-    const db = (name: string): Bin => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' });
-    this.#ids = db('ids');
-    this.#items = db('items');
-    this.#postings = db('postings');
-    this.#changes = db('changes');
-    this.#meta = db('meta');
-    this.spaces = new KeySpaces({ items: this.#items, postings: this.#postings, sids: db('sids'), meta: this.#meta },
-      (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn));
+    const dbs = openCatalogDbs(env);
+    ({ ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta } = dbs);
+    this.spaces = new KeySpaces(dbs, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn));
   }
 
   static open(dir: string, opts: CatalogOpenOptions = {}): Catalog {
