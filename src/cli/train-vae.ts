@@ -21,7 +21,8 @@ export const trainVaeUsage = `Usage: sidx train --method rqvae|vqvae --input FIL
                   [--commitment forge|classic] [--beta B] [--commit-weight W]
                   [--codebook-update gradient|ema] [--ema-decay D] [--dead-restart on|off] [--dead-threshold T|auto]
                   [--init rqkmeans|random] [--init-sample N] [--init-iters N]
-                  [--pairs FILE [--pair-ids FILE] [--pair-batches N|all] [--contrastive-weight W]] [--checkpoint FILE|none] [--resume FILE]
+                  [--pairs FILE [--pair-ids FILE] [--pair-batches N|all] [--contrastive-weight W]
+                  [--pair-recon-weight W]] [--checkpoint FILE|none] [--resume FILE]
                   [--eval-every N] [--top-m M] [--id ID] [--threads N] [--array NAME]
 
 Trains an RQ-VAE (FORGE recipe) or a VQ-VAE with forward and backward passes as ONNX graphs on ONNX Runtime and
@@ -47,6 +48,8 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
   --pair-batches     contrastive batches per epoch: all (FORGE, default) or at most N, a new draw each epoch;
                      where pairs far outnumber items, N near the reconstruction batches keeps the decoder honest
   --contrastive-weight  weight of the InfoNCE terms in a contrastive step (default 1, FORGE)
+  --pair-recon-weight   weight of the pair items' reconstruction MSE in a contrastive step (default 0, FORGE:
+                     none); > 0 keeps the decoder's output norm from drifting when pair batches dominate
   --checkpoint       written after every epoch (default DIR.checkpoint; none = off); --resume continues from one
   --eval-every       inference codes + SID metrics every N epochs (default 1; 0 = after the last only)
   --threads          ONNX Runtime / FAISS threads (default: all cores)`;
@@ -110,7 +113,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     'dead-restart': { type: 'string' }, 'dead-threshold': { type: 'string' }, init: { type: 'string' },
     'init-sample': { type: 'string' }, 'init-iters': { type: 'string' }, pairs: { type: 'string' },
     'pair-ids': { type: 'string' }, 'pair-batches': { type: 'string' },
-    'contrastive-weight': { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'string' },
+    'contrastive-weight': { type: 'string' }, 'pair-recon-weight': { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'string' },
     'eval-every': { type: 'string' }, 'top-m': { type: 'string' }, id: { type: 'string' }, threads: { type: 'string' },
     array: { type: 'string' },
   }, trainVaeUsage);
@@ -178,6 +181,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     evalEvery: nonNegInt(values['eval-every'], 'eval-every'),
     pairBatches: values['pair-batches'] === 'all' ? 'all' : posInt(values['pair-batches'], 'pair-batches'),
     contrastiveWeight: positive(values['contrastive-weight'], 'contrastive-weight'),
+    pairReconWeight: nonNeg(values['pair-recon-weight'], 'pair-recon-weight'),
     checkpoint,
     resume: values.resume,
   };
@@ -191,8 +195,9 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
   const pairs = values.pairs === undefined ? undefined : await loadPairs(values.pairs, input, values['pair-ids']);
   if (pairs !== undefined) progress.log(`contrastive: ${pairs.count} pairs from ${values.pairs}`);
   else if (values['pair-ids'] !== undefined) throw new UsageError('--pair-ids needs --pairs');
-  else if (values['pair-batches'] !== undefined || values['contrastive-weight'] !== undefined) {
-    throw new UsageError(`--${values['pair-batches'] !== undefined ? 'pair-batches' : 'contrastive-weight'} needs --pairs`);
+  else {
+    const pairFlag = (['pair-batches', 'contrastive-weight', 'pair-recon-weight'] as const).find((f) => values[f] !== undefined);
+    if (pairFlag !== undefined) throw new UsageError(`--${pairFlag} needs --pairs`);
   }
 
   const history: EpochSummary[] = [];
@@ -228,6 +233,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
         ? { threshold: o.deadThreshold, perLevel: o.codebookSizes.map((k) => deadThresholdOf(o, Math.min(o.batchSize, result.n), k)) }
         : false,
       contrastivePairs: pairs?.count ?? 0, pairBatches: o.pairBatches, contrastiveWeight: o.contrastiveWeight,
+      pairReconWeight: o.pairReconWeight,
       finalEpoch: history.at(-1) === undefined ? null : { recon: history.at(-1)!.recon, commit: history.at(-1)!.commit },
       meanEpochTrainSeconds: history.length === 0 ? null : history.reduce((s, h) => s + h.trainSeconds, 0) / history.length,
     },

@@ -9,18 +9,21 @@
  *   ori  = ( CE(e^t_ori  a xb^T) + CE(e^t_ori  b xa^T) ) / 2      (raw inputs, not normalised, as in FORGE)
  *   cl   = ( CE(e^t_cl   a xa^T) + CE(e^t_cl   b xb^T) ) / 2
  *   loss = contrastive_weight * (ori + self + cl) / 3 + commit_weight * (commit_a + commit_b) / 2
- * No reconstruction term: FORGE's contrastive batches optimise only this loss (FORGE: contrastive_weight 1).
- * `loss_contrastive` is reported unweighted.
+ *          + recon_weight * (mse(ya, xa) + mse(yb, xb)) / 2
+ * FORGE: contrastive_weight 1, recon_weight 0 (its contrastive batches have no reconstruction term; with few items
+ * and many pairs the decoder's output norm then drifts, which recon_weight > 0 prevents).
+ * `loss_contrastive` and `loss_recon` are reported unweighted.
  * Gradients: for M = e^t U V^T under CE on rows, G = (softmax_rows(M) - I) / P scaled by the term's weight;
  * dU = e^t G V, dV = e^t G^T U, dt = sum(G * M). CE(b a^T) = CE on the columns of a b^T: softmax over axis 0.
  * Normalisation backward: dy = (da - a (a . da)) / max(||y||, eps).
- * Outputs: `loss_contrastive`, `loss_self`, `loss_ori`, `loss_cl`, `loss_commit` (the mean of the two items'),
+ * Outputs: `loss_contrastive`, `loss_self`, `loss_ori`, `loss_cl`, `loss_commit`, `loss_recon` (means of the two items'),
  * `codes_a`, `codes_b` int64 [P, L] and `grad_<param>` for every trained parameter, the logit scales included.
  */
 import { GraphBuilder } from '../numeric/onnx-builder.ts';
 import { rowCount, scalar, type FloatType } from '../numeric/dense-graph.ts';
 import {
-  appendBackward, appendCommitment, appendForward, createContext, type QuantizerOptions, type StepGraph,
+  appendBackward, appendCommitment, appendForward, appendReconstruction, createContext, type QuantizerOptions,
+  type StepGraph,
 } from './rqvae-graphs.ts';
 import type { RqVaeShape } from './rqvae-model.ts';
 
@@ -37,6 +40,7 @@ export function buildContrastiveGraph(options: ContrastiveGraphOptions): StepGra
   const xa = g.input('xa', dtype, ['P', d]);
   const xb = g.input('xb', dtype, ['P', d]);
   const contrastiveWeight = g.input('contrastive_weight', dtype, []);
+  const reconWeight = g.input('recon_weight', dtype, []);
   const ctx = createContext(g, shape, dtype, options, 'all');
   const c = (v: number) => scalar(g, dtype, v);
   const traceA = appendForward(ctx, xa);
@@ -110,14 +114,21 @@ export function buildContrastiveGraph(options: ContrastiveGraphOptions): StepGra
   };
   const commitA = halfCommit(traceA);
   const commitB = halfCommit(traceB);
-  const gradsA = appendBackward(ctx, traceA, normBackward(sum(gradA), na), commitA);
-  const gradsB = appendBackward(ctx, traceB, normBackward(sum(gradB), nb), commitB);
+  const invND = g.op('Reciprocal', [g.op('Mul', [p, c(d)])]);
+  const reconA = appendReconstruction(g, dtype, traceA.y, xa, invND);
+  const reconB = appendReconstruction(g, dtype, traceB.y, xb, invND);
+  const halfReconWeight = g.op('Mul', [reconWeight, c(0.5)]);
+  const gradY = (gu: string, n: { unit: string; norm: string }, recon: { gradY: string }) =>
+    g.op('Add', [normBackward(gu, n), g.op('Mul', [recon.gradY, halfReconWeight])]);
+  const gradsA = appendBackward(ctx, traceA, gradY(sum(gradA), na, reconA), commitA);
+  const gradsB = appendBackward(ctx, traceB, gradY(sum(gradB), nb, reconB), commitB);
 
   g.output(clip, dtype, [], 'loss_contrastive');
   g.output(lossSelf, dtype, [], 'loss_self');
   g.output(lossOri, dtype, [], 'loss_ori');
   g.output(lossCl, dtype, [], 'loss_cl');
   g.output(half(commitA.loss, commitB.loss), dtype, [], 'loss_commit');
+  g.output(half(reconA.loss, reconB.loss), dtype, [], 'loss_recon');
   const levels = shape.codebookSizes.length;
   const concat = (codes: string[]) => (codes.length === 1 ? codes[0]! : g.op('Concat', codes, { axis: 1 }));
   g.output(concat(traceA.codes), 'int64', ['P', levels], 'codes_a');
@@ -132,7 +143,7 @@ export function buildContrastiveGraph(options: ContrastiveGraphOptions): StepGra
   }
   return {
     bytes: g.serialize({ opset: 17, docString: `RQ-VAE contrastive step, ${JSON.stringify({ ...options, dtype })}` }),
-    inputs: ['xa', 'xb', 'contrastive_weight', ...ctx.inputs],
+    inputs: ['xa', 'xb', 'contrastive_weight', 'recon_weight', ...ctx.inputs],
     trained,
   };
 }

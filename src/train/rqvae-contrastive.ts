@@ -53,6 +53,7 @@ export class ContrastiveStep {
       xb: new ort.Tensor('float32', this.#xb, [batch, dim]),
       commit_weight: new ort.Tensor('float32', Float32Array.of(o.commitWeight), []),
       contrastive_weight: new ort.Tensor('float32', Float32Array.of(o.contrastiveWeight), []),
+      recon_weight: new ort.Tensor('float32', Float32Array.of(o.pairReconWeight), []),
     };
     if (inputs.includes('beta')) feeds.beta = new ort.Tensor('float32', Float32Array.of(o.beta), []);
     if (inputs.includes('sinkhorn_eps')) feeds.sinkhorn_eps = new ort.Tensor('float32', Float32Array.of(o.sinkhornEpsilon), []);

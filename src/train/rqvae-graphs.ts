@@ -210,6 +210,15 @@ export function appendLevelOutputs(ctx: GraphContext, trace: ModelTrace, emaSums
   });
 }
 
+/** MSE(y, x) over all N x D elements (`invND` = 1 / (N D)) and its gradient with respect to y. */
+export function appendReconstruction(g: GraphBuilder, dtype: FloatType, y: string, x: string, invND: string): { loss: string; gradY: string } {
+  const err = g.op('Sub', [y, x]);
+  return {
+    loss: g.op('Mul', [g.op('ReduceSumSquare', [err], { keepdims: 0 }), invND]),
+    gradY: g.op('Mul', [err, g.op('Mul', [invND, scalar(g, dtype, 2)])]),
+  };
+}
+
 /** The reconstruction training step (see module doc). */
 export function buildStepGraph(options: StepGraphOptions): StepGraph {
   const dtype = options.dtype ?? 'float32';
@@ -221,13 +230,11 @@ export function buildStepGraph(options: StepGraphOptions): StepGraph {
   const n = rowCount(g, x, dtype);
   const invND = g.op('Reciprocal', [g.op('Mul', [n, scalar(g, dtype, shape.inputDim)])]);
   const invNH = g.op('Reciprocal', [g.op('Mul', [n, scalar(g, dtype, shape.latentDim)])]);
-  const err = g.op('Sub', [trace.y, x]);
-  const recon = g.op('Mul', [g.op('ReduceSumSquare', [err], { keepdims: 0 }), invND]);
-  const gradY = g.op('Mul', [err, g.op('Mul', [invND, scalar(g, dtype, 2)])]);
+  const recon = appendReconstruction(g, dtype, trace.y, x, invND);
   const commit = appendCommitment(ctx, trace, invNH);
-  const grads = appendBackward(ctx, trace, gradY, commit);
+  const grads = appendBackward(ctx, trace, recon.gradY, commit);
 
-  g.output(recon, dtype, [], 'loss_recon');
+  g.output(recon.loss, dtype, [], 'loss_recon');
   g.output(commit.loss, dtype, [], 'loss_commit');
   g.output(trace.codes.length === 1 ? trace.codes[0]! : g.op('Concat', trace.codes, { axis: 1 }), 'int64',
     ['N', shape.codebookSizes.length], 'codes');

@@ -56,6 +56,8 @@ export interface RqVaeOptions {
   pairBatches?: number | 'all';
   /** Weight of the InfoNCE terms in a contrastive step (FORGE: 1). */
   contrastiveWeight?: number;
+  /** Weight of the pair items' reconstruction MSE in a contrastive step (FORGE: 0, none). */
+  pairReconWeight?: number;
   /** ORT intra-op threads (default: ORT's choice, all cores). */
   threads?: number;
   /** Evaluate (inference codes on all rows, SID metrics) every N epochs and after the last; 0 = last only. */
@@ -108,6 +110,7 @@ export function resolveOptions(o: RqVaeOptions): ResolvedOptions {
     evalEvery: o.evalEvery ?? 1,
     pairBatches: o.pairBatches ?? 'all',
     contrastiveWeight: o.contrastiveWeight ?? 1,
+    pairReconWeight: o.pairReconWeight ?? 0,
     ...(o.initSample === undefined ? {} : { initSample: o.initSample }),
     ...(o.threads === undefined ? {} : { threads: o.threads }),
     ...(o.checkpoint === undefined ? {} : { checkpoint: o.checkpoint }),
@@ -163,6 +166,7 @@ function check(r: ResolvedOptions): void {
   nonNegInt(r.evalEvery, 'evalEvery');
   if (r.pairBatches !== 'all') posInt(r.pairBatches, 'pairBatches');
   positive(r.contrastiveWeight, 'contrastiveWeight');
+  nonNeg(r.pairReconWeight, 'pairReconWeight');
 }
 
 /** The dead-code threshold of a level with K codes under batches of `batch` rows. */

@@ -35,6 +35,8 @@ export interface ContrastiveReference {
   ori: number;
   cl: number;
   commit: number;
+  /** Mean of the two items' reconstruction MSE. */
+  recon: number;
   a: ReferenceResult;
   b: ReferenceResult;
 }
@@ -51,5 +53,5 @@ export function referenceContrastive(shape: RqVaeShape, flat: Float64Array, xa: 
   const self = (crossEntropy(sSelf, ua, ub, p, d) + crossEntropy(sSelf, ub, ua, p, d)) / 2;
   const ori = (crossEntropy(sOri, ua, xb, p, d) + crossEntropy(sOri, ub, xa, p, d)) / 2;
   const cl = (crossEntropy(sCl, ua, xa, p, d) + crossEntropy(sCl, ub, xb, p, d)) / 2;
-  return { clip: (ori + self + cl) / 3, self, ori, cl, commit: (ra.commit + rb.commit) / 2, a: ra, b: rb };
+  return { clip: (ori + self + cl) / 3, self, ori, cl, commit: (ra.commit + rb.commit) / 2, recon: (ra.recon + rb.recon) / 2, a: ra, b: rb };
 }

@@ -28,12 +28,13 @@ for (const c of cases) {
     const xa = randn64(P * shape.inputDim, 22);
     const xb = Float64Array.from(xa, (v, i) => v + 0.3 * randn64(xa.length, 23)[i]!); // co-occurring: close pairs
     const beta = 0.25;
-    for (const [commitWeight, contrastiveWeight] of [[0, 1], [0.8, 0.3]] as const) {
+    for (const [commitWeight, contrastiveWeight, reconWeight] of [[0, 1, 0], [0.8, 0.3, 0.7]] as const) {
       const extra: Record<string, ort.Tensor> = {
         xa: new ort.Tensor('float64', xa, [P, shape.inputDim]),
         xb: new ort.Tensor('float64', xb, [P, shape.inputDim]),
         commit_weight: scalar64(commitWeight),
         contrastive_weight: scalar64(contrastiveWeight),
+        recon_weight: scalar64(reconWeight),
       };
       if (graph.inputs.includes('beta')) extra.beta = scalar64(beta);
       if (graph.inputs.includes('sinkhorn_eps')) extra.sinkhorn_eps = scalar64(10);
@@ -45,14 +46,14 @@ for (const c of cases) {
       });
       const ref = referenceContrastive(shape, flat, xa, xb, P, opts('codes_a'), opts('codes_b'));
       for (const [name, v] of [['loss_contrastive', ref.clip], ['loss_self', ref.self], ['loss_ori', ref.ori],
-        ['loss_cl', ref.cl], ['loss_commit', ref.commit]] as const) {
+        ['loss_cl', ref.cl], ['loss_commit', ref.commit], ['loss_recon', ref.recon]] as const) {
         assert.ok(Math.abs(value(out, name) - v) < 1e-11 * Math.max(1, Math.abs(v)), `${name}: ${value(out, name)} vs ${v}`);
       }
       const anchorA = { z: ref.a.z, partialSums: ref.a.partialSums };
       const anchorB = { z: ref.b.z, partialSums: ref.b.partialSums };
       const objective = (p: Float64Array) => {
         const r = referenceContrastive(shape, p, xa, xb, P, { ...opts('codes_a'), anchor: anchorA }, { ...opts('codes_b'), anchor: anchorB });
-        return contrastiveWeight * r.clip + commitWeight * r.commit;
+        return contrastiveWeight * r.clip + commitWeight * r.commit + reconWeight * r.recon;
       };
       const result = checkGradients(out, layout, flat, graph.trained, objective, { rtol: 1e-5, atol: 1e-8 });
       assert.ok(result.compared > 100, JSON.stringify(result));

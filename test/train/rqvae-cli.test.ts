@@ -132,6 +132,7 @@ test('rqvae/vqvae usage errors exit 2 naming the flag', async (t) => {
     [[...base, '--method', 'rqvae', '--pair-batches', '0'], /--pair-batches must be a positive integer/],
     [[...base, '--method', 'rqvae', '--pair-batches', '4'], /--pair-batches needs --pairs/],
     [[...base, '--method', 'rqvae', '--contrastive-weight', '0.5'], /--contrastive-weight needs --pairs/],
+    [[...base, '--method', 'rqvae', '--pair-recon-weight', '1'], /--pair-recon-weight needs --pairs/],
   ];
   for (const [argv, message] of cases) {
     const run = await runCli(t, argv);
