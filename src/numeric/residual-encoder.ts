@@ -63,24 +63,22 @@ export function rowSquaredNorms(m: Float32Array, k: number, dim: number): Float3
   return out;
 }
 
-/** Builds the encoder and returns the serialized ONNX model. */
-export function buildResidualEncoder(spec: ResidualEncoderSpec): Uint8Array {
-  const { codebooks, dim, normalize } = spec;
-  if (!Number.isInteger(dim) || dim <= 0) throw new RangeError(`dim must be a positive integer, got ${dim}`);
-  if (codebooks.length === 0) throw new RangeError('at least one codebook (level) is required');
-  if (!Number.isInteger(spec.topM) || spec.topM < 1) throw new RangeError(`topM must be >= 1, got ${spec.topM}`);
-  const sizes = codebookSizesOf(codebooks, dim);
-  const levels = codebooks.length;
-  const m = effectiveTopM(spec.topM, sizes);
+/** One level's codebook as a graph stores it: initializer `name`, K × dim row-major floats. */
+export interface NamedCodebook {
+  name: string;
+  data: Float32Array;
+}
 
-  const g = new GraphBuilder('rq_kmeans_encoder');
-  const x = g.input(ENCODER_INPUT, 'float32', ['N', dim]);
-  let r = x;
-  if (normalize === 'l2') {
-    const ss = g.op('ReduceSumSquare', [x], { axes: [1], keepdims: 1 });
-    const norm = g.op('Max', [g.op('Sqrt', [ss]), g.float32([1e-12], [])]);
-    r = g.op('Div', [x, norm]);
-  }
+/**
+ * Appends the residual quantizer of the module doc over `input` [N, dim] to `g`, with the outputs `codes`,
+ * `top_codes` and `top_distances`. Level l stores its codebook as `name` and the squared row norms as `${name}_sqnorm`.
+ */
+export function appendResidualQuantizer(
+  g: GraphBuilder, input: string, codebooks: readonly NamedCodebook[], dim: number, topM: number,
+): void {
+  const sizes = codebookSizesOf(codebooks.map((c) => c.data), dim);
+  const levels = codebooks.length;
+  const m = effectiveTopM(topM, sizes);
   const k = g.int64([m]);
   const axis1 = g.int64([1]);
   const first = { starts: g.int64([0]), ends: g.int64([1]) };
@@ -88,10 +86,11 @@ export function buildResidualEncoder(spec: ResidualEncoderSpec): Uint8Array {
   const codeCols: string[] = [];
   const topCodeCols: string[] = [];
   const topDistCols: string[] = [];
-
+  let r = input;
   for (let l = 0; l < levels; l++) {
-    const c = g.initializer(`codebook_${l}`, codebooks[l]!, [sizes[l]!, dim]);
-    const cNorm = g.initializer(`codebook_${l}_sqnorm`, rowSquaredNorms(codebooks[l]!, sizes[l]!, dim), [sizes[l]!]);
+    const { name, data } = codebooks[l]!;
+    const c = g.initializer(name, data, [sizes[l]!, dim]);
+    const cNorm = g.initializer(`${name}_sqnorm`, rowSquaredNorms(data, sizes[l]!, dim), [sizes[l]!]);
     const rNorm = g.op('ReduceSumSquare', [r], { axes: [1], keepdims: 1 });
     const cross = g.op('Gemm', [r, c, cNorm], { transB: 1, alpha: attr.float(-2), beta: attr.float(1) });
     const dist = g.op('Add', [cross, rNorm]);
@@ -110,6 +109,26 @@ export function buildResidualEncoder(spec: ResidualEncoderSpec): Uint8Array {
   g.output(concat(codeCols), 'int64', ['N', levels], ENCODER_OUTPUTS.codes);
   g.output(concat(topCodeCols), 'int64', ['N', levels, m], ENCODER_OUTPUTS.topCodes);
   g.output(concat(topDistCols), 'float32', ['N', levels, m], ENCODER_OUTPUTS.topDistances);
+}
+
+/** Builds the encoder and returns the serialized ONNX model. */
+export function buildResidualEncoder(spec: ResidualEncoderSpec): Uint8Array {
+  const { codebooks, dim, normalize } = spec;
+  if (!Number.isInteger(dim) || dim <= 0) throw new RangeError(`dim must be a positive integer, got ${dim}`);
+  if (codebooks.length === 0) throw new RangeError('at least one codebook (level) is required');
+  if (!Number.isInteger(spec.topM) || spec.topM < 1) throw new RangeError(`topM must be >= 1, got ${spec.topM}`);
+  const sizes = codebookSizesOf(codebooks, dim);
+  const levels = codebooks.length;
+
+  const g = new GraphBuilder('rq_kmeans_encoder');
+  const x = g.input(ENCODER_INPUT, 'float32', ['N', dim]);
+  let r = x;
+  if (normalize === 'l2') {
+    const ss = g.op('ReduceSumSquare', [x], { axes: [1], keepdims: 1 });
+    const norm = g.op('Max', [g.op('Sqrt', [ss]), g.float32([1e-12], [])]);
+    r = g.op('Div', [x, norm]);
+  }
+  appendResidualQuantizer(g, r, codebooks.map((data, l) => ({ name: `codebook_${l}`, data })), dim, spec.topM);
   return g.serialize({
     opset: spec.opset ?? 17,
     docString: `RQ-KMeans encoder: ${levels} levels x [${sizes.join(', ')}] codes, dim ${dim}, normalize ${normalize}`,

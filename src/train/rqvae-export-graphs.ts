@@ -17,10 +17,8 @@
  */
 import { buildBeamGraph } from '../numeric/beam-graph.ts';
 import { appendMlpForward, type DenseLayer } from '../numeric/dense-graph.ts';
-import { GraphBuilder, attr } from '../numeric/onnx-builder.ts';
-import {
-  ENCODER_INPUT, ENCODER_OUTPUTS, effectiveTopM, rowSquaredNorms,
-} from '../numeric/residual-encoder.ts';
+import { GraphBuilder } from '../numeric/onnx-builder.ts';
+import { appendResidualQuantizer, ENCODER_INPUT } from '../numeric/residual-encoder.ts';
 import { paramView, type ParamLayout, type RqVaeShape } from './rqvae-model.ts';
 
 export const DECODER_INPUT = 'codes';
@@ -56,41 +54,15 @@ function appendInput(g: GraphBuilder, model: TrainedModel): string {
 export function buildVaeEncoder(model: TrainedModel, topM: number, metadata: Record<string, string> = {}): Uint8Array {
   const { shape, layout } = model;
   const sizes = shape.codebookSizes;
-  const levels = sizes.length;
-  const m = effectiveTopM(topM, sizes);
   const h = shape.latentDim;
   const g = new GraphBuilder('rqvae_encoder');
   addParams(g, model, layout.encoder);
-  let r = appendMlpForward(g, appendInput(g, model), layout.encoder).output;
-
-  const k = g.int64([m]);
-  const axis1 = g.int64([1]);
-  const first = { starts: g.int64([0]), ends: g.int64([1]) };
-  const zero = g.float32([0], []);
-  const codeCols: string[] = [];
-  const topCodeCols: string[] = [];
-  const topDistCols: string[] = [];
-  for (let l = 0; l < levels; l++) {
-    const book = paramView(model.params, layout.byName.get(layout.codebooks[l]!)!).slice();
-    const c = g.initializer(layout.codebooks[l]!, book, [sizes[l]!, h]);
-    const cNorm = g.initializer(`${layout.codebooks[l]}_sqnorm`, rowSquaredNorms(book, sizes[l]!, h), [sizes[l]!]);
-    const rNorm = g.op('ReduceSumSquare', [r], { axes: [1], keepdims: 1 });
-    const cross = g.op('Gemm', [r, c, cNorm], { transB: 1, alpha: attr.float(-2), beta: attr.float(1) });
-    const dist = g.op('Add', [cross, rNorm]);
-    const [topDist, topIdx] = g.node('TopK', [dist, k], 2, { axis: 1, largest: 0, sorted: 1 }) as [string, string];
-    const code = g.op('Slice', [topIdx, first.starts, first.ends, axis1]);
-    codeCols.push(code);
-    topCodeCols.push(g.op('Unsqueeze', [topIdx, axis1]));
-    topDistCols.push(g.op('Unsqueeze', [g.op('Max', [topDist, zero]), axis1]));
-    if (l + 1 < levels) r = g.op('Sub', [r, g.op('Gather', [c, g.op('Squeeze', [code, axis1])], { axis: 0 })]);
-  }
-  const concat = (cols: string[]) => (cols.length === 1 ? cols[0]! : g.op('Concat', cols, { axis: 1 }));
-  g.output(concat(codeCols), 'int64', ['N', levels], ENCODER_OUTPUTS.codes);
-  g.output(concat(topCodeCols), 'int64', ['N', levels, m], ENCODER_OUTPUTS.topCodes);
-  g.output(concat(topDistCols), 'float32', ['N', levels, m], ENCODER_OUTPUTS.topDistances);
+  const z = appendMlpForward(g, appendInput(g, model), layout.encoder).output;
+  const codebooks = layout.codebooks.map((name) => ({ name, data: paramView(model.params, layout.byName.get(name)!).slice() }));
+  appendResidualQuantizer(g, z, codebooks, h, topM);
   return g.serialize({
     opset: EXPORT_OPSET,
-    docString: `RQ-VAE encoder: ${shape.inputDim}-${shape.hidden.join('-')}-${h}, ${levels} levels x [${sizes.join(', ')}], `
+    docString: `RQ-VAE encoder: ${shape.inputDim}-${shape.hidden.join('-')}-${h}, ${sizes.length} levels x [${sizes.join(', ')}], `
       + `normalize ${model.normalize}`,
     metadata,
   });
