@@ -1,6 +1,7 @@
 /**
- * `sidx serve` as a child process for benchmarks and load tests: the server gets its own process (and event
- * loop), so the load generator does not share it, and its memory can be read from /proc.
+ * `sidx serve` as a child process for benchmarks and load tests (and, through spawnServe, the CLI tests): the
+ * server gets its own process (and event loop), so the load generator does not share it, and its memory can be read
+ * from /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -49,13 +50,22 @@ export interface BenchServerOptions {
   timeoutMs?: number;
 }
 
-export async function startBenchServer(opts: BenchServerOptions): Promise<BenchServer> {
-  const t0 = performance.now();
-  const args = [SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--model', opts.modelDir];
-  if (opts.workers) args.push('--workers', String(opts.workers));
-  const child = spawn(process.execPath, args, {
+export interface ServeProcess {
+  child: ChildProcess;
+  url: string;
+  /** stdout and stderr so far; past 200,000 characters, the first 50,000 and the last 100,000. */
+  output(): string;
+}
+
+/**
+ * Spawns `sidx serve --port 0 --host 127.0.0.1 ...args` from the repository root, with `env` over this process's
+ * environment, and resolves once it logs the address it listens at. Rejects when it exits first; after `timeoutMs`
+ * it kills the server and rejects.
+ */
+export async function spawnServe(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, SIDX__SERVER__LOG_LEVEL: 'info', ...opts.env },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -66,7 +76,6 @@ export async function startBenchServer(opts: BenchServerOptions): Promise<BenchS
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
-  const timeoutMs = opts.timeoutMs ?? 120_000;
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -86,16 +95,25 @@ export async function startBenchServer(opts: BenchServerOptions): Promise<BenchS
     });
     timer.unref();
   });
+  return { child, url, output: () => log };
+}
+
+export async function startBenchServer(opts: BenchServerOptions): Promise<BenchServer> {
+  const t0 = performance.now();
+  const args = ['--data-dir', opts.dataDir, '--model', opts.modelDir];
+  if (opts.workers) args.push('--workers', String(opts.workers));
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const { child, url, output } = await spawnServe(args, { SIDX__SERVER__LOG_LEVEL: 'info', ...opts.env }, timeoutMs);
   const listening = performance.now() - t0;
   const readiness = async () => (await (await fetch(`${url}/readyz`)).json()) as Record<string, unknown>;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await fetch(`${url}/readyz`).catch(() => null);
     if (res?.status === 200) break;
-    if (child.exitCode !== null) throw new Error(`sidx serve exited with ${child.exitCode}:\n${log}`);
+    if (child.exitCode !== null) throw new Error(`sidx serve exited with ${child.exitCode}:\n${output()}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`sidx serve not ready within ${timeoutMs} ms:\n${log}`);
+      throw new Error(`sidx serve not ready within ${timeoutMs} ms:\n${output()}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -107,7 +125,7 @@ export async function startBenchServer(opts: BenchServerOptions): Promise<BenchS
     startMs: { listening, ready },
     memory: () => processMemory(child.pid!),
     readiness,
-    output: () => log,
+    output,
     stop: () => {
       if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
       const done = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
