@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test, type TestContext } from 'node:test';
+import { after, before, test } from 'node:test';
 
-import { main } from '../../src/cli/main.ts';
 import { sidCsvHeader } from '../../src/cli/encode.ts';
 import { writeNpy } from '../../src/io/npy.ts';
 import { exportRqKmeansBundle } from '../../src/train/export.ts';
 import { trainRqKmeans, type RqKmeansResult } from '../../src/train/rqkmeans.ts';
+import { runCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { gaussian, rng } from '../helpers/random.ts';
 
@@ -44,18 +44,6 @@ before(async () => {
   await writeFile(csvInput, `${lines.join('\n')}\n`);
   await writeNpy(npyInput, data, [ROWS, DIM]);
 });
-
-async function runCli(t: TestContext, argv: string[]): Promise<{ code: number; stderr: string }> {
-  const err: string[] = [];
-  const error = t.mock.method(console, 'error', (...a: unknown[]) => void err.push(`${a.join(' ')}\n`));
-  const write = t.mock.method(process.stderr, 'write', (chunk: unknown) => (err.push(String(chunk)), true));
-  try {
-    return { code: await main(argv), stderr: err.join('') };
-  } finally {
-    error.mock.restore();
-    write.mock.restore();
-  }
-}
 
 async function readCsv(path: string): Promise<{ header: string; ids: string[]; codes: number[][] }> {
   const [header, ...rows] = (await readFile(path, 'utf8')).trimEnd().split('\n');

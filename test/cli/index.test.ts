@@ -1,28 +1,16 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.ts';
 import { writeNpy } from '../../src/io/npy.ts';
 import { verifyCatalog } from '../../src/store/catalog-verify.ts';
+import { runCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { startService, writeTestBundle } from '../helpers/service.ts';
 
 const DIM = 8;
 const N = 500;
-
-async function run(t: TestContext, argv: string[]): Promise<{ code: number; stderr: string }> {
-  const err: string[] = [];
-  const error = t.mock.method(console, 'error', (...a: unknown[]) => void err.push(`${a.join(' ')}\n`));
-  const write = t.mock.method(process.stderr, 'write', (chunk: unknown) => (err.push(String(chunk)), true));
-  try {
-    return { code: await main(argv), stderr: err.join('') };
-  } finally {
-    error.mock.restore();
-    write.mock.restore();
-  }
-}
 
 test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path, with a progress line', async (t) => {
   const tmp = tempDir();
@@ -33,7 +21,7 @@ test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path,
   const vectors = randomMatrix(N, DIM, 9);
   const npy = join(tmp.dir, 'items.npy');
   await writeNpy(npy, vectors, [N, DIM]);
-  const first = await run(t, ['index', '--input', npy, '--model', modelDir, '--data-dir', dataDir, '--batch', '128']);
+  const first = await runCli(t, ['index', '--input', npy, '--model', modelDir, '--data-dir', dataDir, '--batch', '128']);
   assert.equal(first.code, 0, first.stderr);
   assert.match(first.stderr, /sidx index: 128 \/ 500 items, \d+ items\/s/);
   assert.match(first.stderr, /indexed 500 items \(0 replaced\) with test-rq-2x8-d8-s1 .* the catalog holds 500 items/);
@@ -43,7 +31,7 @@ test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path,
   const lines = ['base62_string,feature', ...Array.from({ length: 150 }, (_, i) => `${i < 100 ? String(i) : `csv${i}`},${b64(i)}`), 'bad,***'];
   const csv = join(tmp.dir, 'items.csv');
   await writeFile(csv, `${lines.join('\n')}\n`);
-  const second = await run(t, ['index', '--input', csv, '--model', modelDir, '--data-dir', dataDir]);
+  const second = await runCli(t, ['index', '--input', csv, '--model', modelDir, '--data-dir', dataDir]);
   assert.equal(second.code, 0, second.stderr);
   assert.match(second.stderr, /skipped .*items\.csv:152/);
   assert.match(second.stderr, /indexed 150 items \(100 replaced\) .* the catalog holds 550 items/);
@@ -61,8 +49,8 @@ test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path,
 
   const other = join(tmp.dir, 'other');
   await writeTestBundle(other, { dim: DIM, levels: 2, codebookSize: 8, seed: 2 });
-  const refused = await run(t, ['index', '--input', npy, '--model', other, '--data-dir', dataDir]);
+  const refused = await runCli(t, ['index', '--input', npy, '--model', other, '--data-dir', dataDir]);
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /served by model test-rq-2x8-d8-s1, not test-rq-2x8-d8-s2.*\[SIDX_ERR_CONFLICT\]/);
-  assert.equal((await run(t, ['index', '--model', modelDir])).code, 2, '--input is required');
+  assert.equal((await runCli(t, ['index', '--model', modelDir])).code, 2, '--input is required');
 });
