@@ -1,32 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { embeddingFormatOf, readEmbeddings } from '../../src/io/embeddings.ts';
 import { encodeNpy } from '../../src/io/npy.ts';
-import { SidxError } from '../../src/errors.ts';
-import { sharedFile, skipWithoutShared, tempDir } from '../helpers/paths.ts';
+import { rejectsNaming, withFiles } from '../helpers/input-files.ts';
+import { sharedFile, skipWithoutShared } from '../helpers/paths.ts';
 import { npyOf, zipBytes } from './npz-fixture.ts';
-
-async function withFiles(files: Record<string, Uint8Array | string>, fn: (p: (name: string) => string) => Promise<void>) {
-  const { dir, cleanup } = tempDir();
-  try {
-    for (const [name, data] of Object.entries(files)) writeFileSync(join(dir, name), data);
-    await fn((name) => join(dir, name));
-  } finally {
-    cleanup();
-  }
-}
-
-async function rejectsNaming(p: Promise<unknown>, file: string, pattern: RegExp): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof SidxError, String(err));
-    assert.equal(err.code, 'SIDX_ERR_INVALID_INPUT');
-    assert.ok(err.message.startsWith(file), `message names ${file}: ${err.message}`);
-    assert.match(err.message, pattern);
-    return true;
-  });
-}
 
 test('picks the format by extension', () => {
   assert.equal(embeddingFormatOf('a/b.NPY'), 'npy');

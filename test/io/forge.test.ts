@@ -1,38 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { readForgeContrastive, readForgeReconstruct } from '../../src/io/forge.ts';
-import { SidxError } from '../../src/errors.ts';
-import { tempDir } from '../helpers/paths.ts';
+import { rejectsNaming, withFiles } from '../helpers/input-files.ts';
 import { npyOf, npyPickledDict, zipBytes, type ZipMember } from './npz-fixture.ts';
 
 const D = 8;
 const embeds = (n: number) => Float32Array.from({ length: n * D }, (_, i) => Math.cos(i));
 const ids = (n: number) => BigInt64Array.from({ length: n }, (_, i) => 1_000_000_000_000n + BigInt(i));
 
-async function withFiles(files: Record<string, Uint8Array | string>, fn: (p: (name: string) => string) => Promise<void>) {
-  const { dir, cleanup } = tempDir();
-  try {
-    for (const [name, data] of Object.entries(files)) writeFileSync(join(dir, name), data);
-    await fn((name) => join(dir, name));
-  } finally {
-    cleanup();
-  }
-}
-
 const npz = (members: Record<string, Uint8Array>) =>
   zipBytes(Object.entries(members).map(([k, data]): ZipMember => ({ name: `${k}.npy`, data, deflate: true })));
-
-async function rejectsNaming(p: Promise<unknown>, file: string, pattern: RegExp): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof SidxError, String(err));
-    assert.equal(err.code, 'SIDX_ERR_INVALID_INPUT');
-    assert.ok(err.message.startsWith(file), `message names ${file}: ${err.message}`);
-    assert.match(err.message, pattern);
-    return true;
-  });
-}
 
 test('reconstruct_data_mask.npz: ids and embeds', async () => {
   await withFiles({ 'r.npz': npz({ ids: npyOf(ids(5), [5]), embeds: npyOf(embeds(5), [5, D]) }) }, async (p) => {
