@@ -11,46 +11,16 @@ ARG NODE_MAJOR=22
 # NodeSource's repository signing key; the build stops when the downloaded key has another fingerprint.
 ARG NODESOURCE_KEY_FPR=6F71F525282841EEDAF851B42F59B5F99B1BE0B4
 
-# --- NodeSource apt source for Node.js 22 on Ubuntu (apt verifies every package against the pinned key) ----
-FROM ${UBUNTU_IMAGE} AS nodesource
-ARG NODE_MAJOR
-ARG NODESOURCE_KEY_FPR
+# --- CPU base: Node.js (the official image) and libfaiss; the CPU build and the CPU runtime both start here ---
+FROM ${NODE_IMAGE} AS cpu-base
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl gnupg \
- && rm -rf /var/lib/apt/lists/* \
- && install -d -m 0755 /etc/apt/keyrings \
- && curl -fsSL https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key | gpg --dearmor -o /etc/apt/keyrings/nodesource.gpg \
- && gpg --no-default-keyring --keyring /etc/apt/keyrings/nodesource.gpg --with-colons --fingerprint \
-    | grep -q "^fpr:::::::::${NODESOURCE_KEY_FPR}:" \
- && echo "deb [signed-by=/etc/apt/keyrings/nodesource.gpg] https://deb.nodesource.com/node_${NODE_MAJOR}.x nodistro main" \
-    > /etc/apt/sources.list.d/nodesource.list
-
-# --- GPU build: same Ubuntu as the CUDA runtime, so the FAISS addon links against the same libfaiss -------
-FROM ${UBUNTU_IMAGE} AS build-gpu
-COPY --from=nodesource /etc/apt/keyrings/nodesource.gpg /etc/apt/keyrings/nodesource.gpg
-COPY --from=nodesource /etc/apt/sources.list.d/nodesource.list /tmp/nodesource.list
-RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
- && mv /tmp/nodesource.list /etc/apt/sources.list.d/nodesource.list \
- && apt-get update \
- && apt-get install -y --no-install-recommends nodejs libfaiss-dev libopenblas-dev g++ make python3 \
+ && apt-get install -y --no-install-recommends libfaiss-dev libopenblas0 \
  && rm -rf /var/lib/apt/lists/*
-# node-gyp builds against the installed Node's headers instead of downloading them.
-ENV npm_config_nodedir=/usr
-WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
-COPY native ./native
-# The repository's .npmrc skips ORT's CUDA download (CPU and offline installs); the flag overrides it here:
-# onnxruntime-node fetches its CUDA 12 provider libraries (libonnxruntime_providers_cuda.so) at install time.
-RUN npm ci --omit=dev --no-audit --no-fund --onnxruntime-node-install=cuda12 \
- && test -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so \
- && npm run build:native
-COPY . .
 
 # --- CPU build --------------------------------------------------------------------------------------------
-FROM ${NODE_IMAGE} AS build-cpu
+FROM cpu-base AS build-cpu
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libfaiss-dev libopenblas-dev g++ make python3 \
+ && apt-get install -y --no-install-recommends libopenblas-dev g++ make python3 \
  && rm -rf /var/lib/apt/lists/*
 ENV npm_config_nodedir=/usr/local
 WORKDIR /app
@@ -60,11 +30,8 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm run build:native
 COPY . .
 
 # --- CPU runtime ------------------------------------------------------------------------------------------
-FROM ${NODE_IMAGE} AS cpu
-RUN apt-get update \
- && apt-get install -y --no-install-recommends libfaiss-dev libopenblas0 \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin sidx \
+FROM cpu-base AS cpu
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin sidx \
  && mkdir -p /data /models && chown sidx /data
 WORKDIR /app
 COPY --from=build-cpu --chown=sidx /app /app
@@ -82,8 +49,23 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
 STOPSIGNAL SIGTERM
 CMD ["node", "bin/sidx.js", "serve"]
 
-# --- GPU runtime (default target) -------------------------------------------------------------------------
-FROM ${CUDA_IMAGE} AS gpu
+# --- NodeSource apt source for Node.js 22 on Ubuntu (apt verifies every package against the pinned key) ----
+FROM ${UBUNTU_IMAGE} AS nodesource
+ARG NODE_MAJOR
+ARG NODESOURCE_KEY_FPR
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl gnupg \
+ && rm -rf /var/lib/apt/lists/* \
+ && install -d -m 0755 /etc/apt/keyrings \
+ && curl -fsSL https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key | gpg --dearmor -o /etc/apt/keyrings/nodesource.gpg \
+ && gpg --no-default-keyring --keyring /etc/apt/keyrings/nodesource.gpg --with-colons --fingerprint \
+    | grep -q "^fpr:::::::::${NODESOURCE_KEY_FPR}:" \
+ && echo "deb [signed-by=/etc/apt/keyrings/nodesource.gpg] https://deb.nodesource.com/node_${NODE_MAJOR}.x nodistro main" \
+    > /etc/apt/sources.list.d/nodesource.list
+
+# --- GPU base: the CUDA runtime with Node.js and libfaiss; the GPU build and the GPU runtime both start here, so
+#     the FAISS addon is built against the very Node.js and libfaiss it runs with ------------------------------
+FROM ${CUDA_IMAGE} AS gpu-base
 COPY --from=nodesource /etc/apt/keyrings/nodesource.gpg /etc/apt/keyrings/nodesource.gpg
 COPY --from=nodesource /etc/apt/sources.list.d/nodesource.list /tmp/nodesource.list
 RUN apt-get update \
@@ -91,8 +73,28 @@ RUN apt-get update \
  && mv /tmp/nodesource.list /etc/apt/sources.list.d/nodesource.list \
  && apt-get update \
  && apt-get install -y --no-install-recommends nodejs libfaiss-dev libopenblas0 \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin sidx \
+ && rm -rf /var/lib/apt/lists/*
+
+# --- GPU build --------------------------------------------------------------------------------------------
+FROM gpu-base AS build-gpu
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libopenblas-dev g++ make python3 \
+ && rm -rf /var/lib/apt/lists/*
+# node-gyp builds against the installed Node's headers instead of downloading them.
+ENV npm_config_nodedir=/usr
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+COPY native ./native
+# The repository's .npmrc skips ORT's CUDA download (CPU and offline installs); the flag overrides it here:
+# onnxruntime-node fetches its CUDA 12 provider libraries (libonnxruntime_providers_cuda.so) at install time.
+RUN npm ci --omit=dev --no-audit --no-fund --onnxruntime-node-install=cuda12 \
+ && test -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so \
+ && npm run build:native
+COPY . .
+
+# --- GPU runtime (default target) -------------------------------------------------------------------------
+FROM gpu-base AS gpu
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin sidx \
  && mkdir -p /data /models && chown sidx /data
 WORKDIR /app
 COPY --from=build-gpu --chown=sidx /app /app

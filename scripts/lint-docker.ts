@@ -27,16 +27,18 @@ const problem = (file: string, text: string) => problems.push(`${file}: ${text}`
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
 for (const d of validate(dockerfile)) problem('Dockerfile', `line ${d.range.start.line + 1}: ${d.message}`);
 
+/** `from`: the image a stage starts from, through the earlier stages it builds on. */
 interface Stage { name: string; from: string; body: string }
 const args = new Map<string, string>();
 for (const m of dockerfile.matchAll(/^ARG\s+([A-Z_]+)=(\S+)/gm)) if (!args.has(m[1]!)) args.set(m[1]!, m[2]!);
 const expand = (s: string) => s.replace(/\$\{([A-Z_]+)\}/g, (_m, name: string) => args.get(name) ?? `\${${name}}`);
 const stages: Stage[] = [];
+const stage = (name: string) => stages.find((s) => s.name === name);
 for (const part of dockerfile.split(/^(?=FROM\s)/m).slice(1)) {
   const m = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/i.exec(part)!;
-  stages.push({ name: m[2] ?? '', from: expand(m[1]!), body: part });
+  const from = expand(m[1]!);
+  stages.push({ name: m[2] ?? '', from: stage(from)?.from ?? from, body: part });
 }
-const stage = (name: string) => stages.find((s) => s.name === name);
 const gpu = stage('gpu');
 const cpu = stage('cpu');
 if (stages.length < 3) problem('Dockerfile', 'expected a multi-stage build (build stages + runtime targets)');
