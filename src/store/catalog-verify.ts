@@ -16,15 +16,14 @@
  * one environment per path inside a process. Cost: one pass over items, ids, postings and changes, plus L point
  * lookups per item and one per posting.
  */
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type RootDatabase } from 'lmdb';
 import { decodeSidKey, sidKeyLength, writeSidKey } from '../sid/codec.ts';
-import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED, CATALOG_SCHEMA_VERSION, openCatalogDbs } from './catalog-meta.ts';
+import { CATALOG_SCHEMA_VERSION, openCatalogDbs, type CatalogDbs } from './catalog-meta.ts';
+import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED } from './catalog-meta.ts';
 import { OP_DELETE, OP_UPSERT } from './change-log.ts';
 import { readU64BE, U64_BYTES } from './keys.ts';
 import { readRecord, readRecordSid } from './record.ts';
 import { getSideSid, sideSids } from './catalog-spaces.ts';
-
-type Bin = Database<Buffer, Buffer>;
 
 export interface CatalogVerifyReport {
   ok: boolean;
@@ -56,18 +55,11 @@ function sameCodes(a: Int32Array, b: Int32Array): boolean {
 
 export class CatalogInspector {
   #env: RootDatabase<Buffer, Buffer>;
-  #ids: Bin;
-  #items: Bin;
-  #postings: Bin;
-  #changes: Bin;
-  #meta: Bin;
-  #sids: Bin;
+  #db: CatalogDbs;
 
   private constructor(env: RootDatabase<Buffer, Buffer>) {
     this.#env = env;
-    ({
-      ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta, sids: this.#sids,
-    } = openCatalogDbs(env));
+    this.#db = openCatalogDbs(env);
   }
 
   /** Opens `dir` (the catalog directory, e.g. data/catalog) read-only; throws when it is not a catalog. */
@@ -82,7 +74,7 @@ export class CatalogInspector {
   }
 
   #u64(name: Buffer): bigint {
-    const b = this.#meta.getBinary(name);
+    const b = this.#db.meta.getBinary(name);
     return b === undefined ? 0n : readU64BE(b, 0);
   }
 
@@ -90,7 +82,7 @@ export class CatalogInspector {
   #levels(): Map<number, number> {
     const out = new Map<number, number>();
     const start = Buffer.from(LEVELS_PREFIX);
-    for (const { key, value } of this.#meta.getRange({ start })) {
+    for (const { key, value } of this.#db.meta.getRange({ start })) {
       const name = key.toString('latin1');
       if (!name.startsWith(LEVELS_PREFIX)) break;
       out.set(Number(name.slice(LEVELS_PREFIX.length)), value[0]!);
@@ -102,7 +94,7 @@ export class CatalogInspector {
   sids(): Map<string, StoredSid> {
     this.#env.resetReadTxn();
     const out = new Map<string, StoredSid>();
-    for (const { key, value } of this.#items.getRange({})) {
+    for (const { key, value } of this.#db.items.getRange({})) {
       const rec = readRecord(value, readU64BE(key, 0));
       out.set(rec.id, { key: rec.key, model: rec.model, codes: rec.codes });
     }
@@ -120,20 +112,20 @@ export class CatalogInspector {
       problemCount++;
     };
 
-    const schema = this.#meta.getBinary(META_SCHEMA);
+    const schema = this.#db.meta.getBinary(META_SCHEMA);
     if (schema === undefined) problem('meta: no schema version (catalog never initialised)');
     else if (schema.readUInt32BE(0) !== CATALOG_SCHEMA_VERSION) problem(`meta: schema ${schema.readUInt32BE(0)}, expected ${CATALOG_SCHEMA_VERSION}`);
     const nextKey = this.#u64(META_NEXT_KEY);
     const lastSeq = this.#u64(META_LAST_SEQ);
     const truncated = this.#u64(META_TRUNCATED);
-    const dim = this.#meta.getBinary(META_DIM)?.readUInt32BE(0);
+    const dim = this.#db.meta.getBinary(META_DIM)?.readUInt32BE(0);
     const levels = this.#levels();
 
     // Items: record, id mapping, postings.
     let items = 0;
     let expectedPostings = 0;
     let scratch = Buffer.alloc(0);
-    for (const { key: rawKey, value } of this.#items.getRange({})) {
+    for (const { key: rawKey, value } of this.#db.items.getRange({})) {
       items++;
       // Range buffers may be reused by the point lookups below: copy what is needed after them.
       const key = Buffer.from(rawKey);
@@ -155,7 +147,7 @@ export class CatalogInspector {
       if (L === undefined) problem(`${where}: model ${rec.model} has no level count in meta`);
       else if (L !== rec.codes.length) problem(`${where}: ${rec.codes.length} codes, model ${rec.model} has ${L} levels`);
       if (dim !== undefined && rec.vector.length !== dim) problem(`${where}: ${rec.vector.length}-d vector, catalog is ${dim}-d`);
-      const mapped = this.#ids.getBinary(Buffer.from(rec.id, 'utf8'));
+      const mapped = this.#db.ids.getBinary(Buffer.from(rec.id, 'utf8'));
       if (mapped === undefined) problem(`${where} (${JSON.stringify(rec.id)}): no id mapping`);
       else if (!mapped.equals(key)) problem(`${where} (${JSON.stringify(rec.id)}): id maps to key ${readU64BE(mapped, 0)}`);
       const len = sidKeyLength(rec.codes.length) + U64_BYTES;
@@ -165,9 +157,9 @@ export class CatalogInspector {
       for (let r = 0; r < rec.codes.length; r++) {
         writeSidKey(posting, 0, rec.model, r, rec.codes);
         expectedPostings++;
-        if (this.#postings.getBinaryFast(posting) === undefined) problem(`${where} (${JSON.stringify(rec.id)}): posting of rotation ${r} missing`);
+        if (this.#db.postings.getBinaryFast(posting) === undefined) problem(`${where} (${JSON.stringify(rec.id)}): posting of rotation ${r} missing`);
       }
-      for (const side of sideSids(this.#sids, key)) {
+      for (const side of sideSids(this.#db.sids, key)) {
         const what = `${where}: side SID in model ${side.model}`;
         if (side.model === rec.model) problem(`${what} repeats the record's model`);
         if (levels.get(side.model) !== side.codes.length) problem(`${what} has ${side.codes.length} codes, model has ${levels.get(side.model) ?? 'no'} levels`);
@@ -177,25 +169,25 @@ export class CatalogInspector {
         for (let r = 0; r < side.codes.length; r++) {
           writeSidKey(sidePosting, 0, side.model, r, side.codes);
           expectedPostings++;
-          if (this.#postings.getBinaryFast(sidePosting) === undefined) problem(`${what}: posting of rotation ${r} missing`);
+          if (this.#db.postings.getBinaryFast(sidePosting) === undefined) problem(`${what}: posting of rotation ${r} missing`);
         }
       }
     }
     let sides = 0;
-    for (const { key } of this.#sids.getRange({})) {
+    for (const { key } of this.#db.sids.getRange({})) {
       sides++;
-      if (key.length !== U64_BYTES + 2 || this.#items.getBinaryFast(key.subarray(0, U64_BYTES)) === undefined) {
+      if (key.length !== U64_BYTES + 2 || this.#db.items.getBinaryFast(key.subarray(0, U64_BYTES)) === undefined) {
         problem(`side SID ${key.toString('hex')}: no such item`);
       }
     }
 
     // Id mappings without their item (or pointing at another id's item).
     let ids = 0;
-    for (const { key: idBytes, value: rawKeyBuf } of this.#ids.getRange({})) {
+    for (const { key: idBytes, value: rawKeyBuf } of this.#db.ids.getRange({})) {
       ids++;
       const keyBuf = Buffer.from(rawKeyBuf);
       const id = idBytes.toString('utf8');
-      const value = this.#items.getBinaryFast(keyBuf);
+      const value = this.#db.items.getBinaryFast(keyBuf);
       if (value === undefined) {
         problem(`id ${JSON.stringify(id)}: maps to key ${keyBuf.length === U64_BYTES ? readU64BE(keyBuf, 0) : '?'} with no item`);
         continue;
@@ -207,7 +199,7 @@ export class CatalogInspector {
 
     // Postings without their item, or disagreeing with the item's SID.
     let postings = 0;
-    for (const rawK of this.#postings.getKeys({})) {
+    for (const rawK of this.#db.postings.getKeys({})) {
       postings++;
       const k = Buffer.from(rawK);
       const model = (k[0]! << 8) | k[1]!;
@@ -224,13 +216,13 @@ export class CatalogInspector {
         continue;
       }
       const itemKey = k.subarray(k.length - U64_BYTES);
-      const value = this.#items.getBinaryFast(itemKey);
+      const value = this.#db.items.getBinaryFast(itemKey);
       if (value === undefined) {
         problem(`posting ${sid.codes.join('-')} (rotation ${sid.rotation}) -> key ${readU64BE(itemKey, 0)}: no such item`);
         continue;
       }
       const own = readRecordSid(value);
-      const side = own.model === model ? undefined : getSideSid(this.#sids, itemKey, model);
+      const side = own.model === model ? undefined : getSideSid(this.#db.sids, itemKey, model);
       if (side !== undefined ? !sameCodes(side, sid.codes) : own.model !== model || !sameCodes(own.codes, sid.codes)) {
         problem(`posting ${sid.codes.join('-')} (rotation ${sid.rotation}) -> key ${readU64BE(itemKey, 0)}: the item's SID is ${own.codes.join('-')}`);
       }
@@ -239,7 +231,7 @@ export class CatalogInspector {
 
     // Change log.
     let changes = 0;
-    for (const { key, value } of this.#changes.getRange({})) {
+    for (const { key, value } of this.#db.changes.getRange({})) {
       changes++;
       const seq = readU64BE(key, 0);
       if (seq <= truncated || seq > lastSeq) problem(`change ${seq}: outside (truncatedSeq ${truncated}, lastSeq ${lastSeq}]`);
