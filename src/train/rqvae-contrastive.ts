@@ -7,7 +7,7 @@
 import ort from 'onnxruntime-node';
 import { SidxError } from '../errors.ts';
 import { buildContrastiveGraph } from './rqvae-contrastive-graph.ts';
-import { paramView, seededRandom } from './rqvae-model.ts';
+import { paramView, seededPermutation } from './rqvae-model.ts';
 import { createSession } from './rqvae-runtime.ts';
 import type { TrainingState } from './rqvae-state.ts';
 import { l2NormalizeRows } from './rqkmeans.ts';
@@ -124,13 +124,5 @@ export class ContrastiveStep {
 }
 
 function pairPermutation(n: number, seed: number, epoch: number): Int32Array {
-  const order = Int32Array.from({ length: n }, (_, i) => i);
-  const rand = seededRandom(Math.imul(seed + 3, 0x68e31da4) ^ Math.imul(epoch + 1, 0x1b873593));
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = order[i]!;
-    order[i] = order[j]!;
-    order[j] = t;
-  }
-  return order;
+  return seededPermutation(n, Math.imul(seed + 3, 0x68e31da4) ^ Math.imul(epoch + 1, 0x1b873593));
 }

@@ -110,6 +110,19 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** A Fisher-Yates permutation of 0..n-1 drawn from seededRandom(seed). */
+export function seededPermutation(n: number, seed: number): Int32Array {
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  const rand = seededRandom(seed);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  return order;
+}
+
 /** A freshly initialised flat parameter array (see module doc). */
 export function initParams(layout: ParamLayout, seed: number): Float32Array {
   const flat = new Float32Array(layout.total);

@@ -17,7 +17,7 @@
  *   the epoch and the step, so a resumed run continues the same sequence.
  */
 import { SidxError } from '../errors.ts';
-import { paramLayout, paramView, initParams, seededRandom } from './rqvae-model.ts';
+import { paramLayout, paramView, initParams, seededPermutation } from './rqvae-model.ts';
 import { buildStepGraph } from './rqvae-graphs.ts';
 import { deadThresholdOf, resolveOptions, shapeOf, type RqVaeOptions, type ResolvedOptions } from './rqvae-options.ts';
 import { AdamW } from './optimizer.ts';
@@ -86,16 +86,7 @@ export interface RqVaeResult {
 
 /** A seeded permutation of 0..n-1 for (seed, epoch). */
 export function epochPermutation(n: number, seed: number, epoch: number): Int32Array {
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  const rand = seededRandom(Math.imul(seed + 1, 0x2545f491) ^ Math.imul(epoch + 1, 0x9e3779b1));
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = order[i]!;
-    order[i] = order[j]!;
-    order[j] = t;
-  }
-  return order;
+  return seededPermutation(n, Math.imul(seed + 1, 0x2545f491) ^ Math.imul(epoch + 1, 0x9e3779b1));
 }
 
 function gatherRows(src: Float32Array, dim: number, rows: Int32Array, start: number, count: number, dst: Float32Array): void {

@@ -3,15 +3,15 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test, type TestContext } from 'node:test';
+import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 
-import { main } from '../../src/cli/main.ts';
 import { ProgressLine } from '../../src/cli/progress.ts';
 import { writeNpy } from '../../src/io/npy.ts';
 import { loadBundle } from '../../src/tokenizer/bundle.ts';
 import { repoRoot, tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
+import { runCli } from '../helpers/cli.ts';
 
 const DIM = 16;
 const ROWS = 300;
@@ -21,22 +21,7 @@ after(() => tmp.cleanup());
 before(() => writeNpy(input, randomMatrix(ROWS, DIM, 11), [ROWS, DIM]));
 
 /** Runs `sidx <argv>` in process: exit code and what it printed (console and stderr writes). */
-export async function runCli(t: TestContext, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = t.mock.method(console, 'log', (...a: unknown[]) => void out.push(`${a.join(' ')}\n`));
-  const error = t.mock.method(console, 'error', (...a: unknown[]) => void err.push(`${a.join(' ')}\n`));
-  const write = t.mock.method(process.stderr, 'write', (chunk: unknown) => (err.push(String(chunk)), true));
-  try {
-    const code = await main(argv);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    log.mock.restore();
-    error.mock.restore();
-    write.mock.restore();
-  }
-}
-
+export 
 const base = (out: string) => ['train', '--method', 'rqkmeans', '--input', input, '--out', out, '--seed', '3'];
 
 test('sidx train writes a loadable bundle with training provenance and prints the metrics table', async (t) => {

@@ -3,17 +3,17 @@
  * training provenance, the per-epoch checkpoint and --resume, and the service answering /v1/encode with the
  * trained model's codes.
  */
-import { test, after, before, type TestContext } from 'node:test';
+import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.ts';
 import { writeNpy } from '../../src/io/npy.ts';
 import { loadBundle } from '../../src/tokenizer/bundle.ts';
 import { EncoderPool } from '../../src/tokenizer/encoder-pool.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { startService } from '../helpers/service.ts';
 import { clusteredData } from './vae-fixture.ts';
+import { runCli } from '../helpers/cli.ts';
 
 const N = 1024;
 const DIM = 24;
@@ -23,20 +23,6 @@ const input = join(tmp.dir, 'emb.npy');
 before(() => writeNpy(input, data, [N, DIM]));
 after(() => tmp.cleanup());
 
-async function runCli(t: TestContext, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = t.mock.method(console, 'log', (...a: unknown[]) => void out.push(`${a.join(' ')}\n`));
-  const error = t.mock.method(console, 'error', (...a: unknown[]) => void err.push(`${a.join(' ')}\n`));
-  const write = t.mock.method(process.stderr, 'write', (chunk: unknown) => (err.push(String(chunk)), true));
-  try {
-    return { code: await main(argv), stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    log.mock.restore();
-    error.mock.restore();
-    write.mock.restore();
-  }
-}
 
 const small = ['--hidden', '32', '--latent-dim', '8', '--batch-size', '128', '--lr', '1e-2', '--warmup-epochs', '1',
   '--threads', '1', '--seed', '4'];
