@@ -15,6 +15,7 @@
  * nn.Embedding ([-sqrt(6 / latentDim), sqrt(6 / latentDim)]).
  */
 import type { DenseLayer } from '../numeric/dense-graph.ts';
+import { seededUniform } from '../random.ts';
 
 export interface RqVaeShape {
   inputDim: number;
@@ -98,16 +99,9 @@ export function paramView(flat: Float32Array, spec: ParamSpec): Float32Array {
   return flat.subarray(spec.offset, spec.offset + spec.size);
 }
 
-/** mulberry32: a small seeded generator of uniforms in [0, 1). */
+/** Uniforms in [0, 1) for the trainer's draws (src/random.ts's generator, salted so seed 0 is not its seed 0). */
 export function seededRandom(seed: number): () => number {
-  let state = (seed ^ 0x9e3779b9) >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededUniform(seed ^ 0x9e3779b9);
 }
 
 /** A Fisher-Yates permutation of 0..n-1 drawn from seededRandom(seed). */
