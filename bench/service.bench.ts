@@ -5,7 +5,9 @@
  * - /v1/retrieve over HTTP on a loopback port, sequential: p50/p95/p99 and recall@10 against exact search,
  *   vs an exact FAISS flat search of the same queries in-process.
  *
- *   node --import tsx bench/service.bench.ts [--items 100000] [--queries 300] [--model models/default] [--out FILE]
+ *   node --import tsx bench/service.bench.ts [--items 100000] [--queries 300] [--model models/default]
+ *     [--expand auto,beam] [--out FILE]
+ * --expand: the /v1/retrieve modes measured (default: auto, and beam when the model ships beam.onnx).
  *
  * Items are clustered around the real scientific text embeddings when ../shared/data is present (so the
  * default model, trained on them, sees familiar directions), otherwise around random centres.
@@ -27,6 +29,7 @@ const args = benchArgs({
   items: { type: 'string', default: '100000' },
   queries: { type: 'string', default: '300' },
   model: { type: 'string', default: 'models/default' },
+  expand: { type: 'string' },
   out: { type: 'string' },
 });
 const N = Number(args.items);
@@ -36,6 +39,7 @@ const silent = { info: () => {}, warn: () => {} };
 
 const bundle = await loadBundle(modelDir);
 const dim = bundle.manifest.inputDim;
+const expandModes = ((args.expand as string | undefined) ?? (bundle.beamPath === undefined ? 'auto' : 'auto,beam')).split(',');
 const shared = resolve('../shared/data/scientific/text_emb.npy');
 const centres = existsSync(shared) && dim === 512 ? (await readNpy(shared)).data : undefined;
 console.error(`generating ${N} items + ${Q} queries (${dim}-d, centres: ${centres ? 'scientific text embeddings' : 'random'})`);
@@ -90,45 +94,54 @@ try {
   }
   exact.close();
 
-  // /v1/retrieve over HTTP on loopback.
+  // /v1/retrieve over HTTP on loopback, once per expand mode.
   const app = await buildApp({ service, config });
   const base = await app.listen({ port: 0, host: '127.0.0.1' });
-  const httpMs: number[] = [];
-  const serverMs: number[] = [];
-  let hits = 0;
-  let candidates = 0;
-  for (let q = 0; q < Q; q++) {
-    const body = JSON.stringify({ embedding: Array.from(queries.subarray(q * dim, (q + 1) * dim)), k: 10 });
-    const t = performance.now();
-    const res = await fetch(`${base}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    const json = (await res.json()) as { items: { id: string }[]; candidates: { total: number }; timingsMs: { total: number } };
-    httpMs.push(performance.now() - t);
-    serverMs.push(json.timingsMs.total);
-    candidates += json.candidates.total;
-    for (const it of json.items) if (exactTop[q]!.has(it.id)) hits++;
+  const exactLat = latencySummary(exactMs);
+  const retrieveRuns: { mode: string; http: ReturnType<typeof latencySummary>; server: ReturnType<typeof latencySummary>; hits: number; candidates: number }[] = [];
+  for (const mode of expandModes) {
+    const httpMs: number[] = [];
+    const serverMs: number[] = [];
+    let hits = 0;
+    let candidates = 0;
+    for (let q = 0; q < Q; q++) {
+      const body = JSON.stringify({ embedding: Array.from(queries.subarray(q * dim, (q + 1) * dim)), k: 10, expand: mode });
+      const t = performance.now();
+      const res = await fetch(`${base}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const json = (await res.json()) as { items: { id: string }[]; candidates: { total: number }; timingsMs: { total: number } };
+      if (res.status !== 200) throw new Error(`/v1/retrieve (expand ${mode}) answered ${res.status}: ${JSON.stringify(json)}`);
+      httpMs.push(performance.now() - t);
+      serverMs.push(json.timingsMs.total);
+      candidates += json.candidates.total;
+      for (const it of json.items) if (exactTop[q]!.has(it.id)) hits++;
+    }
+    retrieveRuns.push({ mode, http: latencySummary(httpMs), server: latencySummary(serverMs), hits, candidates });
   }
   await app.close();
-  const http = latencySummary(httpMs);
-  const exactLat = latencySummary(exactMs);
-  results.retrieve = {
-    http,
-    serverSide: latencySummary(serverMs),
+  results.retrieve = Object.fromEntries(retrieveRuns.map((r) => [r.mode, {
+    http: r.http,
+    serverSide: r.server,
     exactFlat: exactLat,
-    p50RatioVsExact: http.p50 / exactLat.p50,
-    recallAt10VsExact: hits / (Q * 10),
-    meanCandidates: candidates / Q,
-    catalogFraction: candidates / Q / N,
-  };
+    p50RatioVsExact: r.http.p50 / exactLat.p50,
+    recallAt10VsExact: r.hits / (Q * 10),
+    meanCandidates: r.candidates / Q,
+    catalogFraction: r.candidates / Q / N,
+  }]));
 
   console.log(`\n## sidx service benchmark (${N} items, ${dim}-d, model ${bundle.manifest.id}, ${results.provider})\n`);
   console.log(markdownTable(['encode batch', 'pool items/s', 'direct ORT items/s', 'pool / direct'], encodeRows));
   console.log(`\nupsert: ${Math.round(N / upsertSeconds)} items/s (batches of ${upsertBatch}, ${upsertSeconds.toFixed(1)} s)\n`);
-  console.log(markdownTable(['retrieve (k=10, expand auto, rerank)', 'p50 ms', 'p95 ms', 'p99 ms'], [
-    ['sidx /v1/retrieve over HTTP', http.p50, http.p95, http.p99],
-    ['  of which server-side', latencySummary(serverMs).p50, latencySummary(serverMs).p95, latencySummary(serverMs).p99],
+  console.log(markdownTable(['retrieve (k=10, rerank)', 'p50 ms', 'p95 ms', 'p99 ms'], [
+    ...retrieveRuns.flatMap((r) => [
+      [`sidx /v1/retrieve over HTTP, expand ${r.mode}`, r.http.p50, r.http.p95, r.http.p99],
+      ['  of which server-side', r.server.p50, r.server.p95, r.server.p99],
+    ]),
     ['FAISS flat exact search, in-process', exactLat.p50, exactLat.p95, exactLat.p99],
   ]));
-  console.log(`\nretrieve p50 / exact p50 = ${(http.p50 / exactLat.p50).toFixed(3)}; recall@10 vs exact = ${(hits / (Q * 10)).toFixed(3)}; mean candidates ${(candidates / Q).toFixed(0)} (${((100 * candidates) / Q / N).toFixed(3)}% of the catalog)`);
+  for (const r of retrieveRuns) {
+    console.log(`\nexpand ${r.mode}: retrieve p50 / exact p50 = ${(r.http.p50 / exactLat.p50).toFixed(3)}; recall@10 vs exact = ${(r.hits / (Q * 10)).toFixed(3)}; `
+      + `mean candidates ${(r.candidates / Q).toFixed(0)} (${((100 * r.candidates) / Q / N).toFixed(3)}% of the catalog)`);
+  }
   if (args.out) writeFileSync(args.out as string, JSON.stringify(results, null, 2) + '\n');
 } finally {
   await service.close();
