@@ -64,6 +64,11 @@ export const ConfigSchema = Type.Object(
         maxK: Int(1, 100_000, 1000, 'Largest k accepted by /v1/retrieve'),
         defaultMaxCandidates: Int(1, 10_000_000, 1000, 'Candidate cap when a request names none'),
         maxCandidates: Int(1, 10_000_000, 100_000, 'Largest candidate cap a request may ask for'),
+        maxEncoderQueue: Int(0, 1_000_000, 32,
+          'Load shedding: while this many encoder chunks wait for a worker (a one-row encode or retrieve adds one), '
+          + '/v1/encode and /v1/retrieve answer 503 SIDX_ERR_OVERLOADED with Retry-After; writes are never shed. A read '
+          + 'waits about queue x chunk time / workers: 32 x 8-23 ms (a beam retrieve\'s share of a saturated 2-core host) '
+          + '= 0.3-0.7 s; 64 would never shed 64 connections, which queue at most 63. 0 = off'),
       },
       { additionalProperties: false, default: {} },
     ),

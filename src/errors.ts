@@ -19,6 +19,7 @@ export const ErrorCodes = {
   SIDX_ERR_FORBIDDEN: 'The API key is unknown, revoked, or lacks the scope this route needs',
   SIDX_ERR_RATE_LIMITED: 'Too many requests for this API key',
   SIDX_ERR_NOT_READY: 'Service is not ready',
+  SIDX_ERR_OVERLOADED: 'The encoder queue is full: read refused, retry after Retry-After seconds',
   SIDX_ERR_MODEL_BUNDLE: 'Model bundle is invalid',
   SIDX_ERR_STORE: 'Storage failure',
   SIDX_ERR_VECTOR: 'Vector index failure',

@@ -25,6 +25,14 @@ test('bad values and unknown variables are refused naming the field', () => {
   assert.throws(() => loadConfig({}, { SIDX__SERVER__PROT: '1' }), refusal('SIDX__SERVER__PROT', /unknown configuration variable/));
 });
 
+test('limits.maxEncoderQueue: default 32, SIDX__LIMITS__MAX_ENCODER_QUEUE, 0 (off) allowed, negative refused', () => {
+  assert.equal(loadConfig({}, {}).limits.maxEncoderQueue, 32);
+  assert.equal(loadConfig({}, { SIDX__LIMITS__MAX_ENCODER_QUEUE: '8' }).limits.maxEncoderQueue, 8);
+  assert.equal(loadConfig({}, { SIDX__LIMITS__MAX_ENCODER_QUEUE: '0' }).limits.maxEncoderQueue, 0);
+  assert.throws(() => loadConfig({}, { SIDX__LIMITS__MAX_ENCODER_QUEUE: '-1' }), refusal('limits.maxEncoderQueue', /limits\.maxEncoderQueue/));
+  assert.throws(() => loadConfig({}, { SIDX__LIMITS__MAX_ENCODER_QUEUE: 'many' }), refusal('limits.maxEncoderQueue', /limits\.maxEncoderQueue/));
+});
+
 test('limits.defaultMaxCandidates above limits.maxCandidates is refused', () => {
   assert.throws(() => loadConfig({}, { SIDX__LIMITS__MAX_CANDIDATES: '500' }),
     refusal('limits.defaultMaxCandidates', /defaultMaxCandidates \(1000\) exceeds limits\.maxCandidates \(500\)/));

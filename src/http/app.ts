@@ -18,6 +18,7 @@ import { modelRoutes } from './routes/models.ts';
 import { SidxMetrics } from '../service/metrics.ts';
 import { bearerScheme, documentAuth, registerAuth } from './auth.ts';
 import { registerMetrics } from './metrics.ts';
+import { registerLoadShedding } from './load-shed.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -89,6 +90,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return payload;
   });
   await registerAuth(app, deps.config, () => app.sidx);
+  registerLoadShedding(app, deps.config.limits.maxEncoderQueue);
   await registerMetrics(app, app.sidxMetrics);
   await app.register(healthRoutes);
   await app.register(encodeRoutes, { prefix: '/v1' });

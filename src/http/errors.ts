@@ -22,6 +22,7 @@ export const statusOf: Record<ErrorCode, number> = {
   SIDX_ERR_FORBIDDEN: 403,
   SIDX_ERR_RATE_LIMITED: 429,
   SIDX_ERR_NOT_READY: 503,
+  SIDX_ERR_OVERLOADED: 503,
   SIDX_ERR_MODEL_BUNDLE: 500,
   SIDX_ERR_STORE: 500,
   SIDX_ERR_VECTOR: 500,
@@ -73,9 +74,15 @@ function validationField(err: FastifyError): string | undefined {
 export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   if (isSidxError(err)) {
     const status = statusOf[err.code];
+    if (status === 503) {
+      // A deliberate refusal (starting, stopping, overloaded), not a failure: the request log line records it,
+      // and an error line per shed request would add load exactly when the service has none to spare.
+      void reply.status(503).send(body(503, err.code, err.message));
+      return;
+    }
     if (status >= 500) {
       request.log.error({ err }, 'request failed');
-      void reply.status(status).send(body(status, err.code, status === 503 ? err.message : 'internal error'));
+      void reply.status(status).send(body(status, err.code, 'internal error'));
       return;
     }
     void reply.status(status).send(body(status, err.code, err.message, err.field));

@@ -2,8 +2,8 @@
  * Prometheus metrics (prom-client), one registry per service, exposed by the HTTP layer at GET /metrics.
  *
  * The service observes encode batches, items indexed and job progress; the HTTP layer observes request
- * latency and the candidates of each retrieve. Gauges that mirror live state (encoder queue, catalog size,
- * event-loop lag) are read when scraped, through `bind`.
+ * latency, the candidates of each retrieve and the reads it sheds. Gauges that mirror live state (encoder queue,
+ * catalog size, event-loop lag) are read when scraped, through `bind`.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -32,6 +32,7 @@ export class SidxMetrics {
   readonly retrieveCandidates: Histogram<'kind'>;
   readonly itemsIndexed: Counter<'source'>;
   readonly itemsDeleted: Counter;
+  readonly requestsShed: Counter<'route'>;
   readonly jobProcessed: Gauge<'job' | 'kind'>;
   readonly jobTotal: Gauge<'job' | 'kind'>;
   readonly jobItemsPerSecond: Gauge<'job' | 'kind'>;
@@ -63,6 +64,10 @@ export class SidxMetrics {
       name: 'sidx_items_indexed_total', help: 'Items written to the catalog (source: api, reindex)', registers, labelNames: ['source'],
     });
     this.itemsDeleted = new Counter({ name: 'sidx_items_deleted_total', help: 'Items deleted from the catalog', registers });
+    this.requestsShed = new Counter({
+      name: 'sidx_requests_shed_total', help: 'Reads refused with 503 while the encoder queue was full (limits.maxEncoderQueue)',
+      registers, labelNames: ['route'],
+    });
     this.jobProcessed = new Gauge({ name: 'sidx_job_processed_items', help: 'Items processed by a job', registers, labelNames: ['job', 'kind'] });
     this.jobTotal = new Gauge({ name: 'sidx_job_total_items', help: 'Items a job has to process', registers, labelNames: ['job', 'kind'] });
     this.jobItemsPerSecond = new Gauge({

@@ -55,6 +55,9 @@ export interface OpenOptions {
   metrics?: SidxMetrics;
 }
 
+/** Test-only hooks (white-box tests reach them through this symbol). */
+export const kServiceTestHooks = Symbol('sidx.service.testHooks');
+
 export class SidxService {
   #p: Parts;
   #lock = new WriteLock();
@@ -119,6 +122,16 @@ export class SidxService {
 
   get metrics(): SidxMetrics {
     return this.#p.metrics;
+  }
+
+  /** Chunks waiting for a worker of the served model's encoder, the queue every encode and retrieve joins. */
+  get encoderQueueLength(): number {
+    return this.#p.pool.queueLength;
+  }
+
+  /** Test-only: the served model's encoder pool (white-box tests hold its queue through kPoolTestHooks). */
+  get [kServiceTestHooks]() {
+    return { pool: () => this.#p.pool };
   }
 
   /** Checks an API key against the control plane (constant-time; see store/api-keys.ts). */

@@ -95,6 +95,7 @@ export class EncoderPool {
   #queue: Chunk[] = [];
   #nextId = 1;
   #closed = false;
+  #held = false;
 
   private constructor(bundle: ModelBundle, options: EncoderPoolOptions) {
     const m = bundle.manifest;
@@ -170,14 +171,7 @@ export class EncoderPool {
 
     const split = Math.max(MIN_SPLIT_ROWS, Math.ceil(n / this.#target));
     const rows = Math.min(this.maxBatchRows, split);
-    const d = this.inputDim;
-    const parts: Promise<EncodeResult>[] = [];
-    for (let start = 0; start < n; start += rows) {
-      const end = Math.min(n, start + rows);
-      parts.push(this.#submit(vectors.slice(start * d, end * d), end - start));
-    }
-    this.#replenish();
-    this.#dispatch();
+    const parts = this.#submit<EncodeResult>(vectors, n, rows);
     if (parts.length === 1) return parts[0]!;
     const results = await Promise.all(parts);
     const out: EncodeResult = {
@@ -211,7 +205,6 @@ export class EncoderPool {
       throw new SidxError('SIDX_ERR_DIMENSION', `expected ${n} × ${this.inputDim} floats`, { field: 'embedding' });
     }
     if (this.#closed) throw new SidxError('SIDX_ERR_ENCODER', 'encoder pool is closed');
-    const d = this.inputDim;
     const sizes = this.bundle.manifest.codebookSizes;
     let prefixes = 1;
     const widths = sizes.map((k) => (prefixes = Math.min(width, prefixes * k)));
@@ -220,17 +213,7 @@ export class EncoderPool {
     }
     // Children scored per row and level: width × K floats; keep one chunk's matrix near 64 MiB.
     const rows = Math.max(1, Math.floor((64 << 20) / (4 * width * Math.max(...sizes))));
-    const parts: Promise<BeamLevel[]>[] = [];
-    for (let start = 0; start < n; start += rows) {
-      const end = Math.min(n, start + rows);
-      parts.push(new Promise((resolve, reject) => this.#queue.push({
-        id: this.#nextId++, data: vectors.slice(start * d, end * d), n: end - start, beam: { width, normWeight },
-        resolve: resolve as (r: EncodeResult | BeamLevel[]) => void, reject,
-      })));
-    }
-    this.#replenish();
-    this.#dispatch();
-    const results = await Promise.all(parts);
+    const results = await Promise.all(this.#submit<BeamLevel[]>(vectors, n, rows, { width, normWeight }));
     if (results.length === 1) return results[0]!;
     return widths.map((w, l) => {
       const level = l + 1;
@@ -261,16 +244,34 @@ export class EncoderPool {
       /** The next chunk sent to worker `i` kills it with an uncaught error. */
       crashNext: (i: number) => this.#slots[i]!.worker.postMessage({ type: 'crash-next' }),
       threadIds: () => this.#slots.map((s) => s.worker.threadId),
+      /** No chunk goes to a worker until the returned release is called: calls stay queued (load-shedding tests). */
+      hold: () => {
+        this.#held = true;
+        return () => {
+          this.#held = false;
+          this.#dispatch();
+        };
+      },
     };
   }
 
-  #submit(data: Float32Array, n: number): Promise<EncodeResult> {
-    return new Promise((resolve, reject) => this.#queue.push({
-      id: this.#nextId++, data, n, resolve: resolve as (r: EncodeResult | BeamLevel[]) => void, reject,
-    }));
+  #submit<T extends EncodeResult | BeamLevel[]>(vectors: Float32Array, n: number, rows: number, beam?: Chunk['beam']): Promise<T>[] {
+    const d = this.inputDim;
+    const parts: Promise<T>[] = [];
+    for (let start = 0; start < n; start += rows) {
+      const end = Math.min(n, start + rows);
+      parts.push(new Promise<T>((resolve, reject) => this.#queue.push({
+        id: this.#nextId++, data: vectors.slice(start * d, end * d), n: end - start, beam,
+        resolve: resolve as (r: EncodeResult | BeamLevel[]) => void, reject,
+      })));
+    }
+    this.#replenish();
+    this.#dispatch();
+    return parts;
   }
 
   #dispatch(): void {
+    if (this.#held) return;
     for (const slot of this.#slots) {
       if (this.#queue.length === 0) return;
       if (slot.busy) continue;

@@ -38,6 +38,7 @@ test('GET /metrics: Prometheus text with every family, and the counters move wit
     'sidx_http_request_duration_seconds', 'sidx_encode_batch_rows', 'sidx_encode_duration_seconds', 'sidx_encoded_items_total',
     'sidx_encode_items_per_second', 'sidx_retrieve_candidates', 'sidx_items_indexed_total', 'sidx_job_processed_items',
     'sidx_encoder_queue_length', 'sidx_encoder_in_flight', 'sidx_catalog_items', 'sidx_event_loop_lag_seconds',
+    'sidx_requests_shed_total',
   ]) {
     assert.match(before.text, new RegExp(`^# TYPE ${family} `, 'm'), family);
   }

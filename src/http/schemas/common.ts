@@ -41,4 +41,18 @@ export const errorResponses = {
   503: ErrorRef,
 };
 
+/**
+ * The 503 of a read route that load shedding may refuse: src/http/load-shed.ts sheds exactly the routes whose
+ * schema declares this object, so the OpenAPI document and the behaviour cannot drift apart.
+ */
+export const ShedErrorRef = Type.Unsafe<ErrorResponse>({
+  ...Type.Ref('ErrorResponse'),
+  description: 'SIDX_ERR_OVERLOADED: the encoder queue holds limits.maxEncoderQueue chunks, nothing was done, retry '
+    + 'after Retry-After seconds; or SIDX_ERR_NOT_READY: the service is starting or stopping',
+  headers: { 'Retry-After': Type.Integer({ minimum: 1, description: 'Seconds to wait before retrying (SIDX_ERR_OVERLOADED)' }) },
+});
+
+/** Responses of a read route that waits in the encoder queue: load shedding may refuse it. */
+export const sheddableErrorResponses = { ...errorResponses, 503: ShedErrorRef };
+
 export const sharedSchemas = [EmbeddingSchema, SidSchema, ErrorResponseSchema];

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { EmbeddingRef, SidRef, errorResponses } from './common.ts';
+import { EmbeddingRef, SidRef, sheddableErrorResponses } from './common.ts';
 
 export const EncodeBodySchema = Type.Object(
   {
@@ -18,7 +18,7 @@ export const encodeRoute = {
   summary: 'Encode embeddings into semantic IDs (no write)',
   tags: ['encode'],
   body: EncodeBodySchema,
-  response: { 200: EncodeResponseSchema, ...errorResponses },
+  response: { 200: EncodeResponseSchema, ...sheddableErrorResponses },
 };
 
 export type EncodeBody = Static<typeof EncodeBodySchema>;

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH } from '../../service/types.ts';
-import { EmbeddingRef, SidRef, errorResponses } from './common.ts';
+import { EmbeddingRef, SidRef, sheddableErrorResponses } from './common.ts';
 
 export const RetrieveBodySchema = Type.Object(
   {
@@ -65,7 +65,7 @@ export const retrieveRoute = {
   summary: 'Retrieve items for a query embedding and/or a beam of generated SIDs',
   tags: ['retrieve'],
   body: RetrieveBodySchema,
-  response: { 200: RetrieveResponseSchema, ...errorResponses },
+  response: { 200: RetrieveResponseSchema, ...sheddableErrorResponses },
 };
 
 export type RetrieveBody = Static<typeof RetrieveBodySchema>;
