@@ -162,12 +162,16 @@ export class SidxService {
     if (q.rerank && !q.embedding) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', 'rerank needs an embedding', { field: 'rerank' });
     }
+    const expand = q.expand ?? (q.embedding && this.#p.pool.bundle.beamPath !== undefined ? 'beam' : 'auto');
+    if (q.beamWidth !== undefined && expand !== 'beam') {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', 'beamWidth applies only to expand "beam"', { field: 'beamWidth' });
+    }
     const t0 = performance.now();
     const L = this.model.levels;
     let querySids = q.sids ?? [];
     let ranking;
     let beam: BeamLevel[] | undefined;
-    if (q.expand === 'beam') {
+    if (expand === 'beam') {
       if (!q.embedding) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'expand "beam" needs an embedding', { field: 'embedding' });
       // Prefixes ranked by partial inner product when the codebooks live in the input space of an ip model (it found
       // more of the exact top-10, docs/eval.md), else by distance to the codeword sum (l2 models, latent spaces).
@@ -183,7 +187,7 @@ export class SidxService {
     const t1 = performance.now();
     // A beam's own SIDs are gathered by the beam expansion (in score order); only given sids are matched first.
     const exactSids = beam ? q.sids ?? [] : querySids;
-    const set = gatherCandidates(this.#p.catalog, this.model.version, exactSids, q.expand, q.k, q.maxCandidates, ranking, beam);
+    const set = gatherCandidates(this.#p.catalog, this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam);
     const t2 = performance.now();
     const rerank = q.rerank ?? q.embedding !== undefined;
     let order = Array.from(set.keys.keys());
@@ -206,6 +210,7 @@ export class SidxService {
     const t4 = performance.now();
     return {
       model: this.model.id,
+      expand,
       items,
       querySids,
       candidates: { exact: set.exact, hamming1: set.hamming1, beam: set.beam, prefix: set.prefix, total: set.keys.length },

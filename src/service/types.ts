@@ -23,7 +23,8 @@ export interface RetrieveQuery {
   /** Ordered beam of SIDs, best first. */
   sids?: Int32Array[];
   k: number;
-  expand: ExpandMode;
+  /** Default: 'beam' when an embedding is given and the served model ships beam.onnx, else 'auto'. */
+  expand?: ExpandMode;
   /** Default: true when an embedding is given. */
   rerank?: boolean;
   maxCandidates: number;
@@ -45,6 +46,8 @@ export interface RetrievedItem {
 
 export interface RetrieveOutput {
   model: string;
+  /** The expansion used (the request's, or the default it resolved to). */
+  expand: ExpandMode;
   items: RetrievedItem[];
   querySids: Int32Array[];
   candidates: { exact: number; hamming1: number; beam: number; prefix: number; total: number };

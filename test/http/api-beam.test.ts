@@ -127,7 +127,7 @@ test('bad beam requests get a 400 naming the field', async () => {
     [{ embedding, expand: 'beam', beamWidth: 2.5 }, 'beamWidth'],
     [{ embedding, expand: 'beam', beamWidth: '8' }, 'beamWidth'],
     [{ embedding, expand: 'hamming1', beamWidth: 8 }, 'beamWidth'],
-    [{ embedding, beamWidth: 8 }, 'beamWidth'],
+    [{ sids: [sidOf[0]], beamWidth: 8 }, 'beamWidth'],
     [{ sids: [sidOf[0]], expand: 'beam' }, 'embedding'],
     [{ embedding, expand: 'beams' }, 'expand'],
     [{ embedding, expand: 'beam', maxCandidates: 0 }, 'maxCandidates'],
@@ -140,6 +140,24 @@ test('bad beam requests get a 400 naming the field', async () => {
   }
 });
 
+test('without expand, a query embedding on a model with beam.onnx uses the beam; sids alone use auto', async () => {
+  const query = Array.from(vectorOf(5));
+  const implicit = await post('/v1/retrieve', { embedding: query, k: 10 });
+  const explicit = await post('/v1/retrieve', { embedding: query, k: 10, expand: 'beam' });
+  assert.equal(implicit.status, 200, JSON.stringify(implicit.body));
+  assert.equal(implicit.body.expand, 'beam');
+  assert.equal(explicit.body.expand, 'beam');
+  assert.deepEqual(implicit.body.items, explicit.body.items);
+  assert.equal(implicit.body.candidates.beam + implicit.body.candidates.prefix, implicit.body.candidates.total);
+  const widened = await post('/v1/retrieve', { embedding: query, k: 10, beamWidth: 4 });
+  assert.equal(widened.status, 200, JSON.stringify(widened.body));
+  assert.equal(widened.body.expand, 'beam');
+  const bySids = await post('/v1/retrieve', { sids: [sidOf[5]], k: 10 });
+  assert.equal(bySids.status, 200, JSON.stringify(bySids.body));
+  assert.equal(bySids.body.expand, 'auto');
+  assert.equal((await post('/v1/retrieve', { embedding: query, expand: 'auto' })).body.expand, 'auto');
+});
+
 test('a model without beam.onnx answers expand "beam" with a 400 naming expand', async () => {
   const dir = tempDir();
   const modelDir = join(dir.dir, 'model');
@@ -149,6 +167,12 @@ test('a model without beam.onnx answers expand "beam" with a 400 naming expand',
     const res = await other.app.inject({ method: 'POST', url: '/v1/retrieve', payload: { embedding: Array.from(vectorOf(0)), expand: 'beam' } });
     assert.equal(res.statusCode, 400);
     assert.equal(res.json().field, 'expand');
+    const implicit = await other.app.inject({ method: 'POST', url: '/v1/retrieve', payload: { embedding: Array.from(vectorOf(0)) } });
+    assert.equal(implicit.statusCode, 200, implicit.body);
+    assert.equal(implicit.json().expand, 'auto', 'without beam.onnx the default is auto');
+    const widened = await other.app.inject({ method: 'POST', url: '/v1/retrieve', payload: { embedding: Array.from(vectorOf(0)), beamWidth: 4 } });
+    assert.equal(widened.statusCode, 400);
+    assert.equal(widened.json().field, 'beamWidth');
   } finally {
     await other.close();
     dir.cleanup();

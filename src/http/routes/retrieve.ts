@@ -33,16 +33,17 @@ export const retrieveRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (sids && sids.length > limits.maxBatch) {
       throw new SidxError('SIDX_ERR_BATCH_TOO_LARGE', `sids has ${sids.length} entries, the limit is ${limits.maxBatch}`, { field: 'sids' });
     }
-    if (body.beamWidth !== undefined && body.expand !== 'beam') {
+    if (body.beamWidth !== undefined && body.expand !== undefined && body.expand !== 'beam') {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', 'beamWidth applies only to expand "beam"', { field: 'beamWidth' });
     }
     if (body.expand === 'beam' && body.embedding === undefined) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', 'expand "beam" needs an embedding', { field: 'embedding' });
     }
     const embedding = body.embedding === undefined ? undefined : decodeEmbedding(body.embedding, service.model.inputDim, 'embedding');
-    const out = await service.retrieve({ embedding, sids, k, expand: body.expand ?? 'auto', rerank: body.rerank, maxCandidates, beamWidth: body.beamWidth });
+    const out = await service.retrieve({ embedding, sids, k, expand: body.expand, rerank: body.rerank, maxCandidates, beamWidth: body.beamWidth });
     return {
       model: out.model,
+      expand: out.expand,
       items: out.items.map((it) => ({ id: it.id, score: it.score, sid: sidList(it.sid), match: it.match })),
       querySids: out.querySids.map(sidList),
       candidates: out.candidates,

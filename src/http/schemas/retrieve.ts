@@ -11,15 +11,15 @@ export const RetrieveBodySchema = Type.Object(
     k: Type.Optional(Type.Integer({ minimum: 1, default: 10, description: 'Number of items to return' })),
     expand: Type.Optional(
       Type.Union([Type.Literal('none'), Type.Literal('hamming1'), Type.Literal('auto'), Type.Literal('beam')], {
-        default: 'auto',
         description: 'auto = add Hamming-1 neighbours when exact SID matches give fewer than k candidates; '
           + 'beam = level-wise beam over code prefixes from the embedding (needs an embedding and a model with '
-          + 'beam.onnx): items of the beam\'s SIDs, then under its shorter prefixes, up to maxCandidates',
+          + 'beam.onnx): items of the beam\'s SIDs, then under its shorter prefixes, up to maxCandidates. '
+          + 'Default: beam when an embedding is given and the served model has beam.onnx, else auto',
       }),
     ),
     beamWidth: Type.Optional(Type.Integer({
       minimum: 1, maximum: MAX_BEAM_WIDTH,
-      description: `Prefixes kept per level with expand "beam" (only with expand "beam"; default ${DEFAULT_BEAM_WIDTH})`,
+      description: `Prefixes kept per level when the expansion is "beam" (refused with any other; default ${DEFAULT_BEAM_WIDTH})`,
     })),
     rerank: Type.Optional(
       Type.Boolean({ description: 'Order candidates by vector score; default true when an embedding is given' }),
@@ -35,6 +35,9 @@ const MatchSchema = Type.Union([Type.Literal('exact'), Type.Literal('hamming1'),
 
 export const RetrieveResponseSchema = Type.Object({
   model: Type.String(),
+  expand: Type.Union([Type.Literal('none'), Type.Literal('hamming1'), Type.Literal('auto'), Type.Literal('beam')], {
+    description: 'The expansion used: the request\'s, or the default it resolved to',
+  }),
   items: Type.Array(
     Type.Object({
       id: Type.String(),
