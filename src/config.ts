@@ -30,6 +30,10 @@ export const ConfigSchema = Type.Object(
         dataDir: Type.String({ default: './data', description: 'LMDB catalog, SQLite control plane, FAISS checkpoint' }),
         mapSizeBytes: Int(1 << 20, Number.MAX_SAFE_INTEGER, 64 * 1024 ** 3, 'LMDB map size (virtual; grows on disk as used)'),
         checkpointEvery: Int(1, 1e9, 50_000, 'Changes between FAISS checkpoints'),
+        checkpointGrowthPercent: Int(0, 10_000, 10,
+          'Also wait for this percentage of the index size in changes between FAISS checkpoints: a checkpoint rewrites '
+          + 'the whole index under the write lock, so a fixed interval makes large catalogs stall upserts ever more '
+          + 'often; the price is a longer change-log replay at restart. 0 = checkpointEvery alone'),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -345,7 +345,8 @@ export class SidxService {
   }
 
   async #maybeCheckpoint(): Promise<void> {
-    if (this.#p.vectors.changesSinceCheckpoint >= this.#p.config.storage.checkpointEvery) await this.#p.vectors.checkpoint();
+    const { vectors, config } = this.#p;
+    if (vectors.changesSinceCheckpoint >= checkpointThreshold(config.storage, vectors.index.ntotal)) await vectors.checkpoint();
   }
 
   #assertOpen(): void {
@@ -384,4 +385,9 @@ export class SidxService {
       return old;
     }));
   }
+}
+
+/** Changes between FAISS checkpoints for an index of `ntotal` vectors. */
+export function checkpointThreshold(storage: Pick<Config['storage'], 'checkpointEvery' | 'checkpointGrowthPercent'>, ntotal: number): number {
+  return Math.max(storage.checkpointEvery, Math.ceil((ntotal * storage.checkpointGrowthPercent) / 100));
 }

@@ -71,7 +71,7 @@ export async function runCrashRounds(opts: CrashOptions): Promise<CrashSummary> 
   const writers = opts.writers ?? 3;
   const maxWriteMs = opts.maxWriteMs ?? 400;
   const startupShare = opts.startupKillShare ?? 0.15;
-  const env = { SIDX__STORAGE__CHECKPOINT_EVERY: String(opts.checkpointEvery ?? 120) };
+  const env = { SIDX__STORAGE__CHECKPOINT_EVERY: String(opts.checkpointEvery ?? 120), SIDX__STORAGE__CHECKPOINT_GROWTH_PERCENT: '0' };
   const args = ['--data-dir', opts.dataDir, '--model', opts.modelDir];
   const catalogDir = join(opts.dataDir, 'catalog');
 
