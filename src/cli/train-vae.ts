@@ -186,6 +186,10 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     resume: values.resume,
   };
   for (const key of Object.keys(options) as (keyof RqVaeOptions)[]) if (options[key] === undefined) delete options[key];
+  if (values.pairs === undefined) {
+    const pairFlag = (['pair-ids', 'pair-batches', 'contrastive-weight', 'pair-recon-weight'] as const).find((f) => values[f] !== undefined);
+    if (pairFlag !== undefined) throw new UsageError(`--${pairFlag} needs --pairs`);
+  }
 
   const progress = new ProgressLine({ prefix: 'sidx train' });
   const started = performance.now();
@@ -194,11 +198,6 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
   progress.log(`read ${input.n} x ${input.dim} from ${values.input}${input.skipped ? ` (${input.skipped} bad rows skipped)` : ''}`);
   const pairs = values.pairs === undefined ? undefined : await loadPairs(values.pairs, input, values['pair-ids']);
   if (pairs !== undefined) progress.log(`contrastive: ${pairs.count} pairs from ${values.pairs}`);
-  else if (values['pair-ids'] !== undefined) throw new UsageError('--pair-ids needs --pairs');
-  else {
-    const pairFlag = (['pair-batches', 'contrastive-weight', 'pair-recon-weight'] as const).find((f) => values[f] !== undefined);
-    if (pairFlag !== undefined) throw new UsageError(`--${pairFlag} needs --pairs`);
-  }
 
   const history: EpochSummary[] = [];
   const result = await trainRqVae(input.vectors, input.dim, {

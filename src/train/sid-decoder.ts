@@ -18,8 +18,8 @@ export function canDecode(bundle: ModelBundle): boolean {
 /** n × outDim decoded embeddings of n × levels codes. */
 export async function decodeSids(bundle: ModelBundle, codes: Int32Array, n: number): Promise<{ vectors: Float32Array; dim: number; by: string }> {
   const levels = bundle.manifest.levels;
+  if (!canDecode(bundle)) throw new Error(`${bundle.dir} has no decoder.onnx`);
   if (bundle.decoderPath === undefined) {
-    if (bundle.manifest.method !== 'rqkmeans') throw new Error(`${bundle.dir} has no decoder.onnx`);
     const model = await readRqKmeansModel(bundle);
     return { vectors: reconstructFromCodes(model, codes, n), dim: model.dim, by: 'codeword sums' };
   }

@@ -33,9 +33,6 @@ export const retrieveRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (sids && sids.length > limits.maxBatch) {
       throw new SidxError('SIDX_ERR_BATCH_TOO_LARGE', `sids has ${sids.length} entries, the limit is ${limits.maxBatch}`, { field: 'sids' });
     }
-    if (body.beamWidth !== undefined && body.expand !== undefined && body.expand !== 'beam') {
-      throw new SidxError('SIDX_ERR_INVALID_INPUT', 'beamWidth applies only to expand "beam"', { field: 'beamWidth' });
-    }
     if (body.expand === 'beam' && body.embedding === undefined) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', 'expand "beam" needs an embedding', { field: 'embedding' });
     }
