@@ -90,12 +90,13 @@ async function tableMapping(path: string, modelDir: string | undefined): Promise
     if (list) list.push(row.id);
     else bySid.set(key, [row.id]);
   });
+  if (levels === 0) throw new UsageError(`${path} holds no items`);
   // Without --model the codebook sizes are unknown: any code parses, and a SID outside the table holds no item.
   let sizes: number[] = new Array<number>(levels).fill(MAX_CODEBOOK_SIZE);
   let model = path;
   if (modelDir !== undefined) {
     const manifest = (await loadBundle(resolve(modelDir))).manifest;
-    if (levels > 0 && manifest.codebookSizes.length !== levels) {
+    if (manifest.codebookSizes.length !== levels) {
       throw new UsageError(`${path} has ${levels} levels, model ${manifest.id} has ${manifest.codebookSizes.length}`);
     }
     sizes = manifest.codebookSizes;
