@@ -18,6 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { SidxError } from '../errors.ts';
 import type { ModelBundle } from './bundle.ts';
+import { closeWorker, concatRows, MAX_COALESCED, resolveRun, sameKind, type Chunk, type WorkerReply } from './encoder-runs.ts';
 
 export type Provider = 'cpu' | 'cuda';
 export type PoolLog = (level: 'info' | 'warn', msg: string) => void;
@@ -57,16 +58,6 @@ export const kPoolTestHooks = Symbol('sidx.encoderPool.testHooks');
 const WORKER_URL = new URL('./encoder-worker.mjs', import.meta.url);
 const MIN_SPLIT_ROWS = 32;
 
-interface Chunk {
-  id: number;
-  data: Float32Array;
-  n: number;
-  /** Set for beam requests. */
-  beam?: { width: number; normWeight: number };
-  resolve: (r: EncodeResult | BeamLevel[]) => void;
-  reject: (e: Error) => void;
-}
-
 interface Slot {
   worker: Worker;
   /** The chunks of the run in flight: one, or several small ones coalesced into one run (same kind and width). */
@@ -75,13 +66,6 @@ interface Slot {
   runId?: number;
   lastError?: Error;
 }
-
-type WorkerReply =
-  | { type: 'ready'; provider: Provider; fallbackReason?: string }
-  | { type: 'init-error'; message: string }
-  | ({ type: 'result'; id: number } & EncodeResult)
-  | { type: 'result'; id: number; beam: Array<{ width: number; codes: Int32Array; scores: Float32Array }> }
-  | { type: 'error'; id: number; message: string };
 
 export class EncoderPool {
   readonly bundle: ModelBundle;
@@ -390,28 +374,7 @@ export class EncoderPool {
     slot.busy = undefined;
     slot.runId = undefined;
     slot.worker.unref();
-    if (msg.type === 'error') {
-      for (const chunk of run) chunk.reject(new SidxError('SIDX_ERR_ENCODER', `encoder run failed: ${msg.message}`));
-    } else {
-      const L = this.levels;
-      const M = this.topM;
-      let row = 0;
-      for (const chunk of run) {
-        const [a, b] = [row, row + chunk.n];
-        if ('beam' in msg) {
-          chunk.resolve(msg.beam.map((lv, l) => ({
-            level: l + 1, width: lv.width,
-            codes: rowsOf(lv.codes, a, b, lv.width * (l + 1), run.length), scores: rowsOf(lv.scores, a, b, lv.width, run.length),
-          })));
-        } else {
-          chunk.resolve({
-            codes: rowsOf(msg.codes, a, b, L, run.length), topCodes: rowsOf(msg.topCodes, a, b, L * M, run.length),
-            topDistances: rowsOf(msg.topDistances, a, b, L * M, run.length),
-          });
-        }
-        row = b;
-      }
-    }
+    resolveRun(run, msg, this.levels, this.topM);
     this.#dispatch();
   }
 
@@ -427,43 +390,4 @@ export class EncoderPool {
     this.#log('warn', `encoder worker died (exit code ${code})${why}; starting a replacement`);
     this.#replenish();
   }
-}
-
-/** Most chunks one run may serve. */
-const MAX_COALESCED = 64;
-
-function sameKind(a: Chunk, b: Chunk): boolean {
-  if (!a.beam || !b.beam) return !a.beam && !b.beam;
-  return a.beam.width === b.beam.width && a.beam.normWeight === b.beam.normWeight;
-}
-
-function concatRows(run: readonly Chunk[]): Float32Array {
-  const out = new Float32Array(run.reduce((a, c) => a + c.data.length, 0));
-  let offset = 0;
-  for (const c of run) {
-    out.set(c.data, offset);
-    offset += c.data.length;
-  }
-  return out;
-}
-
-/** Rows a..b of a row-major result with `width` values per row: the array itself when the run had one chunk. */
-function rowsOf<T extends Int32Array | Float32Array>(all: T, a: number, b: number, width: number, chunks: number): T {
-  return (chunks === 1 ? all : all.slice(a * width, b * width)) as T;
-}
-
-/**
- * Asks a worker to finish its in-flight run and release its ORT sessions (terminating under a pending run can
- * abort the process), then terminates it; after 10 s without an answer it is terminated anyway.
- */
-async function closeWorker(worker: Worker): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 10_000);
-    const done = () => (clearTimeout(timer), resolve());
-    worker.on('message', (msg: { type?: string }) => msg?.type === 'closed' && done());
-    worker.once('exit', done);
-    worker.ref();
-    worker.postMessage({ type: 'close' });
-  });
-  await worker.terminate();
 }
