@@ -1,13 +1,11 @@
 """Test support: a real ``sidx serve`` child process and the real scientific embeddings (stdlib .npy reader)."""
 from __future__ import annotations
 
-import ast
 import os
 import random
 import re
 import shutil
 import signal
-import struct
 import subprocess
 import tempfile
 import threading
@@ -17,6 +15,8 @@ from pathlib import Path
 from collections import deque
 from typing import Deque, Dict, List, Optional
 
+from sidx_client import read_npy
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SIDX_BIN = REPO_ROOT / "bin" / "sidx.js"
 #: The shared real data sets (never copied into the repo); SIDX_SHARED_DATA overrides, as for the node tests.
@@ -24,29 +24,10 @@ SHARED_DATA = Path(os.environ.get("SIDX_SHARED_DATA") or REPO_ROOT.parent / "sha
 SCIENTIFIC = SHARED_DATA / "scientific" / "text_emb.npy"
 
 
-def read_npy_rows(path: Path, rows: int) -> List["array[float]"]:
-    """The first ``rows`` rows of a 2-d little-endian float32 .npy file, as ``array('f')`` rows."""
-    with open(path, "rb") as f:
-        if f.read(6) != b"\x93NUMPY":
-            raise ValueError(f"{path} is not a .npy file")
-        major = f.read(2)[0]
-        (header_len,) = struct.unpack("<H" if major == 1 else "<I", f.read(2 if major == 1 else 4))
-        header = ast.literal_eval(f.read(header_len).decode("latin1"))
-        if header["descr"] != "<f4" or header["fortran_order"] or len(header["shape"]) != 2:
-            raise ValueError(f"{path}: expected a C-order 2-d <f4 array, got {header}")
-        dim = header["shape"][1]
-        out = []
-        for _ in range(min(rows, header["shape"][0])):
-            row = array("f")
-            row.frombytes(f.read(4 * dim))
-            out.append(row)
-        return out
-
-
 def catalog_embeddings(n: int, dim: int = 512) -> Dict[str, "array[float]"]:
     """``n`` items: the scientific text embeddings when ../shared/data is there, else seeded Gaussian vectors."""
     if SCIENTIFIC.exists():
-        return {f"sci-{i}": row for i, row in enumerate(read_npy_rows(SCIENTIFIC, n))}
+        return {f"sci-{i}": row for i, row in enumerate(read_npy(SCIENTIFIC, n))}
     rng = random.Random(7)
     return {f"syn-{i}": array("f", (rng.gauss(0.0, 1.0) for _ in range(dim))) for i in range(n)}
 
