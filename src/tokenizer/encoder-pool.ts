@@ -12,12 +12,13 @@
  * - Workers are unref'd while idle, so an open pool never keeps a finished process alive; call `close()` anyway.
  * - An empty batch (n = 0) is answered without ORT (ORT 1.30's TopK crashes the process on 0 rows).
  * - When the bundle has a beam.onnx, each worker also holds a CPU session for it: `beam()` runs the level-wise
- *   beam over code prefixes (src/numeric/beam-graph.ts) through the same queue.
+ *   beam over code prefixes (src/numeric/beam-graph.ts) and the encoder, in one chunk of the same queue.
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { SidxError } from '../errors.ts';
 import type { ModelBundle } from './bundle.ts';
+import { closeWorker, type WorkerReply } from './worker-protocol.ts';
 
 export type Provider = 'cpu' | 'cuda';
 export type PoolLog = (level: 'info' | 'warn', msg: string) => void;
@@ -51,6 +52,12 @@ export interface BeamLevel {
   scores: Float32Array;
 }
 
+/** `beam()`'s answer: the beam per level, and the encoder's own codes (n × levels) for the same rows. */
+export interface BeamResult {
+  codes: Int32Array;
+  levels: BeamLevel[];
+}
+
 /** Test-only hooks (white-box tests reach them through this symbol). */
 export const kPoolTestHooks = Symbol('sidx.encoderPool.testHooks');
 
@@ -63,7 +70,7 @@ interface Chunk {
   n: number;
   /** Set for beam requests. */
   beam?: { width: number; normWeight: number };
-  resolve: (r: EncodeResult | BeamLevel[]) => void;
+  resolve: (r: EncodeResult | BeamResult) => void;
   reject: (e: Error) => void;
 }
 
@@ -72,13 +79,6 @@ interface Slot {
   busy?: Chunk;
   lastError?: Error;
 }
-
-type WorkerReply =
-  | { type: 'ready'; provider: Provider; fallbackReason?: string }
-  | { type: 'init-error'; message: string }
-  | ({ type: 'result'; id: number } & EncodeResult)
-  | { type: 'result'; id: number; beam: Array<{ width: number; codes: Int32Array; scores: Float32Array }> }
-  | { type: 'error'; id: number; message: string };
 
 export class EncoderPool {
   readonly bundle: ModelBundle;
@@ -174,15 +174,11 @@ export class EncoderPool {
     const parts = this.#submit<EncodeResult>(vectors, n, rows);
     if (parts.length === 1) return parts[0]!;
     const results = await Promise.all(parts);
-    const out: EncodeResult = {
-      codes: new Int32Array(n * L), topCodes: new Int32Array(n * L * M), topDistances: new Float32Array(n * L * M),
+    return {
+      codes: concatRows(results.map((r) => r.codes), new Int32Array(n * L)),
+      topCodes: concatRows(results.map((r) => r.topCodes), new Int32Array(n * L * M)),
+      topDistances: concatRows(results.map((r) => r.topDistances), new Float32Array(n * L * M)),
     };
-    for (let i = 0, row = 0; i < results.length; row += results[i]!.codes.length / L, i++) {
-      out.codes.set(results[i]!.codes, row * L);
-      out.topCodes.set(results[i]!.topCodes, row * L * M);
-      out.topDistances.set(results[i]!.topDistances, row * L * M);
-    }
-    return out;
   }
 
   /** Whether the bundle has a beam.onnx, i.e. `beam()` can run. */
@@ -191,10 +187,11 @@ export class EncoderPool {
   }
 
   /**
-   * The level-wise beam of width `width` for `n` row-major embeddings: per level, the best prefixes and scores.
-   * `normWeight` 1 scores prefixes by squared distance to their codeword sum, 0 by partial inner product.
+   * The level-wise beam of width `width` for `n` row-major embeddings: per level, the best prefixes and scores;
+   * with the encoder's codes. `normWeight` 1 scores prefixes by squared distance to their codeword sum, 0 by
+   * partial inner product.
    */
-  async beam(vectors: Float32Array, n: number, width: number, normWeight: number): Promise<BeamLevel[]> {
+  async beam(vectors: Float32Array, n: number, width: number, normWeight: number): Promise<BeamResult> {
     if (!this.hasBeam) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${this.bundle.manifest.id} has no beam.onnx`, { field: 'expand' });
     }
@@ -208,24 +205,21 @@ export class EncoderPool {
     const sizes = this.bundle.manifest.codebookSizes;
     let prefixes = 1;
     const widths = sizes.map((k) => (prefixes = Math.min(width, prefixes * k)));
-    if (n === 0) {
-      return widths.map((w, l) => ({ level: l + 1, width: w, codes: new Int32Array(0), scores: new Float32Array(0) }));
-    }
+    const empty = (w: number, l: number) => ({ level: l + 1, width: w, codes: new Int32Array(0), scores: new Float32Array(0) });
+    if (n === 0) return { codes: new Int32Array(0), levels: widths.map(empty) };
     // Children scored per row and level: width × K floats; keep one chunk's matrix near 64 MiB.
     const rows = Math.max(1, Math.floor((64 << 20) / (4 * width * Math.max(...sizes))));
-    const results = await Promise.all(this.#submit<BeamLevel[]>(vectors, n, rows, { width, normWeight }));
+    const results = await Promise.all(this.#submit<BeamResult>(vectors, n, rows, { width, normWeight }));
     if (results.length === 1) return results[0]!;
-    return widths.map((w, l) => {
-      const level = l + 1;
-      const out: BeamLevel = { level, width: w, codes: new Int32Array(n * w * level), scores: new Float32Array(n * w) };
-      let row = 0;
-      for (const r of results) {
-        out.codes.set(r[l]!.codes, row * w * level);
-        out.scores.set(r[l]!.scores, row * w);
-        row += r[l]!.scores.length / w;
-      }
-      return out;
-    });
+    return {
+      codes: concatRows(results.map((r) => r.codes), new Int32Array(n * this.levels)),
+      levels: widths.map((w, l) => ({
+        level: l + 1,
+        width: w,
+        codes: concatRows(results.map((r) => r.levels[l]!.codes), new Int32Array(n * w * (l + 1))),
+        scores: concatRows(results.map((r) => r.levels[l]!.scores), new Float32Array(n * w)),
+      })),
+    };
   }
 
   /** Terminates every worker; pending and queued calls reject with SIDX_ERR_ENCODER. */
@@ -255,14 +249,14 @@ export class EncoderPool {
     };
   }
 
-  #submit<T extends EncodeResult | BeamLevel[]>(vectors: Float32Array, n: number, rows: number, beam?: Chunk['beam']): Promise<T>[] {
+  #submit<T extends EncodeResult | BeamResult>(vectors: Float32Array, n: number, rows: number, beam?: Chunk['beam']): Promise<T>[] {
     const d = this.inputDim;
     const parts: Promise<T>[] = [];
     for (let start = 0; start < n; start += rows) {
       const end = Math.min(n, start + rows);
       parts.push(new Promise<T>((resolve, reject) => this.#queue.push({
         id: this.#nextId++, data: vectors.slice(start * d, end * d), n: end - start, beam,
-        resolve: resolve as (r: EncodeResult | BeamLevel[]) => void, reject,
+        resolve: resolve as (r: EncodeResult | BeamResult) => void, reject,
       })));
     }
     this.#replenish();
@@ -358,7 +352,7 @@ export class EncoderPool {
     slot.busy = undefined;
     slot.worker.unref();
     if (msg.type === 'result' && 'beam' in msg) {
-      chunk.resolve(msg.beam.map((b, l) => ({ level: l + 1, width: b.width, codes: b.codes, scores: b.scores })));
+      chunk.resolve({ codes: msg.codes, levels: msg.beam.map((b, l) => ({ level: l + 1, width: b.width, codes: b.codes, scores: b.scores })) });
     } else if (msg.type === 'result') {
       chunk.resolve({ codes: msg.codes, topCodes: msg.topCodes, topDistances: msg.topDistances });
     } else {
@@ -382,18 +376,9 @@ export class EncoderPool {
   }
 }
 
-/**
- * Asks a worker to finish its in-flight run and release its ORT sessions (terminating under a pending run can
- * abort the process), then terminates it; after 10 s without an answer it is terminated anyway.
- */
-async function closeWorker(worker: Worker): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 10_000);
-    const done = () => (clearTimeout(timer), resolve());
-    worker.on('message', (msg: { type?: string }) => msg?.type === 'closed' && done());
-    worker.once('exit', done);
-    worker.ref();
-    worker.postMessage({ type: 'close' });
-  });
-  await worker.terminate();
+/** Chunks' row-major parts, in row order, copied into `out`. */
+function concatRows<T extends Int32Array | Float32Array>(parts: readonly T[], out: T): T {
+  let at = 0;
+  for (const part of parts) out.set(part, (at += part.length) - part.length);
+  return out;
 }
