@@ -33,7 +33,12 @@ async function state() {
 const cases: Array<{ name: string; url: string; body: unknown; code: string; field?: string; raw?: boolean }> = [
   { name: 'wrong dimension (array)', url: '/v1/items', body: { items: [{ id: 'a', embedding: [1, 2, 3] }] }, code: 'SIDX_ERR_DIMENSION', field: 'items[0].embedding' },
   { name: 'wrong dimension (base64)', url: '/v1/encode', body: { embeddings: [b64([1, 2, 3])] }, code: 'SIDX_ERR_DIMENSION', field: 'embeddings[0]' },
-  { name: 'Infinity via 1e999', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":[1e999,0,0,0,0,0,0,0]}]}`, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].embedding[0]' },
+  { name: 'Infinity via 1e999', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":[1e999,0,0,0,0,0,0,0]}]}`, code: 'SIDX_ERR_NOT_FINITE', field: 'items[0].embedding[0]' },
+  { name: 'Infinity via 1e309 in a query', url: '/v1/retrieve', raw: true, body: `{"embedding":[0,0,-1e309,0,0,0,0,0]}`, code: 'SIDX_ERR_NOT_FINITE', field: 'embedding[2]' },
+  { name: 'norm above limits.maxVectorNorm (one huge element)', url: '/v1/items', body: { items: [{ id: 'a', embedding: good() }, { id: 'b', embedding: [0, 0, 1e30, 0, 0, 0, 0, 0] }] }, code: 'SIDX_ERR_NORM_TOO_LARGE', field: 'items[1].embedding' },
+  { name: 'norm above limits.maxVectorNorm (base64 of 3e38s)', url: '/v1/items', body: { items: [{ id: 'a', embedding: b64(Array(DIM).fill(3e38)) }] }, code: 'SIDX_ERR_NORM_TOO_LARGE', field: 'items[0].embedding' },
+  { name: 'query norm above limits.maxVectorNorm', url: '/v1/retrieve', body: { embedding: [0, 2e4, 0, 0, 0, 0, 0, 0] }, code: 'SIDX_ERR_NORM_TOO_LARGE', field: 'embedding' },
+  { name: 'encode norm above limits.maxVectorNorm', url: '/v1/encode', body: { embeddings: [good(), Array(DIM).fill(4000)] }, code: 'SIDX_ERR_NORM_TOO_LARGE', field: 'embeddings[1]' },
   { name: 'beyond float32 range', url: '/v1/encode', body: { embeddings: [[0, 1e39, 0, 0, 0, 0, 0, 0]] }, code: 'SIDX_ERR_NOT_FINITE', field: 'embeddings[0][1]' },
   { name: 'NaN in base64', url: '/v1/retrieve', body: { embedding: b64([NaN, 0, 0, 0, 0, 0, 0, 0]) }, code: 'SIDX_ERR_NOT_FINITE', field: 'embedding[0]' },
   { name: 'NaN literal is not JSON', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":[NaN,0,0,0,0,0,0,0]}]}`, code: 'SIDX_ERR_INVALID_INPUT' },
