@@ -88,6 +88,11 @@ export const ConfigSchema = Type.Object(
           default: 'off',
           description: 'writes: write and admin routes need `Authorization: Bearer <key>` (sidx keys create); all: read routes too',
         }),
+        docs: Type.Union([Type.Literal('public'), Type.Literal('read')], {
+          default: 'public',
+          description: 'public: /docs and /openapi.json never need a key; read: they are read routes (a key under mode all, '
+            + 'which the Swagger UI page in a browser does not send)',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -93,3 +93,27 @@ test('unknown routes and items are JSON 404s', async () => {
   assert.equal(item.statusCode, 404);
   assert.equal(item.json().field, 'id');
 });
+
+test('activate and cancel take no body or {}: a field, a non-object or text is a 400, and nothing changes', async () => {
+  const model = svc.service.model.id;
+  const listModels = async () => (await svc.app.inject({ method: 'GET', url: '/v1/models' })).json();
+  const before = await listModels();
+  for (const url of [`/v1/models/${model}/activate`, '/v1/jobs/no-such-job/cancel']) {
+    for (const [payload, type, field] of [
+      ['{"force":true}', 'application/json', 'force'], ['[]', 'application/json', 'body'], ['null', 'application/json', 'body'],
+      ['activate please', 'text/plain', 'body'],
+    ] as const) {
+      const res = await svc.app.inject({ method: 'POST', url, headers: { 'content-type': type }, payload });
+      assert.equal(res.statusCode, 400, `${url} ${payload}: ${res.body}`);
+      assert.equal(res.json().code, 'SIDX_ERR_INVALID_INPUT');
+      assert.equal(res.json().field, field, res.body);
+    }
+  }
+  assert.deepEqual(await listModels(), before);
+  // Without a body, or with {}, the action runs: the served model is already active; the job does not exist.
+  for (const payload of [undefined, {}]) {
+    assert.equal((await svc.app.inject({ method: 'POST', url: `/v1/models/${model}/activate`, payload })).statusCode, 200);
+    const cancel = await svc.app.inject({ method: 'POST', url: '/v1/jobs/no-such-job/cancel', payload });
+    assert.equal(cancel.json().code, 'SIDX_ERR_JOB_NOT_FOUND', cancel.body);
+  }
+});

@@ -28,6 +28,9 @@ export const RegisterModelBodySchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** The body of an action that takes no input: none at all, or `{}`; any field is unknown (400). */
+export const NoBodySchema = Type.Object({}, { additionalProperties: false, description: 'No body, or an empty JSON object' });
+
 export const ModelParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 
 export const listModelsRoute = {
@@ -46,6 +49,7 @@ export const activateModelRoute = {
   summary: 'Serve a registered model now (only while the catalog is empty: otherwise re-index, which activates it when done)',
   tags: ['models'],
   params: ModelParamsSchema,
+  body: NoBodySchema,
   response: { 200: ModelSchema, 409: ErrorRef, ...errorResponses },
 };
 
@@ -102,6 +106,7 @@ export const cancelJobRoute = {
   summary: 'Cancel a re-index before its swap (its key space is then removed in the background)',
   tags: ['models'],
   params: JobParamsSchema,
+  body: NoBodySchema,
   response: { 200: JobSchema, 404: ErrorRef, 409: ErrorRef, ...errorResponses },
 };
 
