@@ -116,4 +116,10 @@ test('activate and cancel take no body or {}: a field, a non-object or text is a
     const cancel = await svc.app.inject({ method: 'POST', url: '/v1/jobs/no-such-job/cancel', payload });
     assert.equal(cancel.json().code, 'SIDX_ERR_JOB_NOT_FOUND', cancel.body);
   }
+  const doc = (await svc.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+  for (const path of ['/v1/models/{id}/activate', '/v1/jobs/{id}/cancel']) {
+    const body = doc.paths[path].post.requestBody;
+    assert.equal(body.required, false, `${path}: the body is optional`);
+    assert.equal(body.content['application/json'].schema.additionalProperties, false, `${path}: no field is accepted`);
+  }
 });

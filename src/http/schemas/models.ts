@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { ErrorRef, errorResponses } from './common.ts';
+import { ErrorRef, errorResponses, NoBodySchema } from './common.ts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -27,9 +27,6 @@ export const RegisterModelBodySchema = Type.Object(
   { path: Type.String({ minLength: 1, maxLength: 4096, description: 'Bundle directory, relative to the server\'s model.registryDir' }) },
   { additionalProperties: false },
 );
-
-/** The body of an action that takes no input: none at all, or `{}`; any field is unknown (400). */
-export const NoBodySchema = Type.Object({}, { additionalProperties: false, description: 'No body, or an empty JSON object' });
 
 export const ModelParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 
