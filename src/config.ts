@@ -73,6 +73,12 @@ export const ConfigSchema = Type.Object(
         maxK: Int(1, 100_000, 1000, 'Largest k accepted by /v1/retrieve'),
         defaultMaxCandidates: Int(1, 10_000_000, 1000, 'Candidate cap when a request names none'),
         maxCandidates: Int(1, 10_000_000, 100_000, 'Largest candidate cap a request may ask for'),
+        maxVectorNorm: Type.Number({
+          minimum: 0, maximum: 1e18, default: 1e4,
+          description: 'Largest L2 norm of an embedding accepted by upsert, retrieve, encode and sidx index (400 '
+            + 'SIDX_ERR_NORM_TOO_LARGE naming the field): keeps scores finite and stops one huge item from topping '
+            + 'every inner-product query. 0 = off',
+        }),
         maxEncoderQueue: Int(0, 1_000_000, 32,
           'Load shedding: while this many encoder chunks wait for a worker (a one-row encode or retrieve adds one), '
           + '/v1/encode and /v1/retrieve answer 503 SIDX_ERR_OVERLOADED with Retry-After; writes are never shed. A read '
@@ -86,6 +92,11 @@ export const ConfigSchema = Type.Object(
         mode: Type.Union([Type.Literal('off'), Type.Literal('writes'), Type.Literal('all')], {
           default: 'off',
           description: 'writes: write and admin routes need `Authorization: Bearer <key>` (sidx keys create); all: read routes too',
+        }),
+        docs: Type.Union([Type.Literal('public'), Type.Literal('read')], {
+          default: 'public',
+          description: 'public: /docs and /openapi.json never need a key; read: they are read routes (a key under mode all, '
+            + 'which the Swagger UI page in a browser does not send)',
         }),
       },
       { additionalProperties: false, default: {} },
@@ -124,7 +135,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, Record<string, unknown>
     if (!sectionSchema || !keySchema || rest.length > 0) {
       throw new SidxError('SIDX_ERR_CONFIG', `unknown configuration variable ${name}`, { field: name });
     }
-    const value = keySchema.type === 'integer' ? Number(raw) : keySchema.type === 'boolean' ? envBoolean(raw) : raw;
+    const value = keySchema.type === 'integer' || keySchema.type === 'number' ? Number(raw) : keySchema.type === 'boolean' ? envBoolean(raw) : raw;
     (out[camel(section!)] ??= {})[keyName] = value;
   }
   return out;

@@ -7,6 +7,7 @@ export const ErrorCodes = {
   SIDX_ERR_INVALID_INPUT: 'Request or file content is invalid',
   SIDX_ERR_DIMENSION: 'Embedding has the wrong dimension',
   SIDX_ERR_NOT_FINITE: 'Embedding contains NaN or Infinity',
+  SIDX_ERR_NORM_TOO_LARGE: 'Embedding norm exceeds limits.maxVectorNorm',
   SIDX_ERR_BASE64: 'Embedding is not valid base64 of little-endian float32',
   SIDX_ERR_BATCH_EMPTY: 'Batch is empty',
   SIDX_ERR_BATCH_TOO_LARGE: 'Batch exceeds the configured maximum',

@@ -35,6 +35,14 @@ test('limits.maxEncoderQueue: default 32, SIDX__LIMITS__MAX_ENCODER_QUEUE, 0 (of
   assert.throws(() => loadConfig({}, { SIDX__LIMITS__MAX_ENCODER_QUEUE: 'many' }), refusal('limits.maxEncoderQueue', /limits\.maxEncoderQueue/));
 });
 
+test('limits.maxVectorNorm: default 1e4, a number from SIDX__LIMITS__MAX_VECTOR_NORM, 0 (off) allowed, negative refused', () => {
+  assert.equal(loadConfig({}, {}).limits.maxVectorNorm, 1e4);
+  assert.equal(loadConfig({}, { SIDX__LIMITS__MAX_VECTOR_NORM: '2.5e3' }).limits.maxVectorNorm, 2500);
+  assert.equal(loadConfig({}, { SIDX__LIMITS__MAX_VECTOR_NORM: '0' }).limits.maxVectorNorm, 0);
+  assert.throws(() => loadConfig({}, { SIDX__LIMITS__MAX_VECTOR_NORM: '-1' }), refusal('limits.maxVectorNorm', /limits\.maxVectorNorm/));
+  assert.throws(() => loadConfig({}, { SIDX__LIMITS__MAX_VECTOR_NORM: 'big' }), refusal('limits.maxVectorNorm', /limits\.maxVectorNorm/));
+});
+
 test('limits.defaultMaxCandidates above limits.maxCandidates is refused', () => {
   assert.throws(() => loadConfig({}, { SIDX__LIMITS__MAX_CANDIDATES: '500' }),
     refusal('limits.defaultMaxCandidates', /defaultMaxCandidates \(1000\) exceeds limits\.maxCandidates \(500\)/));

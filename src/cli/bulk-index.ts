@@ -12,6 +12,7 @@ import { readAlgrCsv } from '../io/algr-csv.ts';
 import { embeddingFormatOf, readEmbeddings } from '../io/embeddings.ts';
 import { inputError } from '../io/input-error.ts';
 import { SidxService } from '../service/sidx-service.ts';
+import { checkNorm, normProblem } from '../service/vector-norm.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { intFlag, parseFlags, UsageError } from './args.ts';
 import { formatSeconds, ProgressLine } from './progress.ts';
@@ -55,6 +56,9 @@ export async function indexCommand(argv: string[]): Promise<number> {
   const streamed = embeddingFormatOf(input) === 'algr-csv' && values['id-file'] === undefined;
   const whole = streamed ? null : await readEmbeddings(input, { dim, idFile: values['id-file'], array: values.array });
   if (whole !== null && whole.n === 0) throw inputError(input, 'has no rows to index');
+  const maxNorm = config.limits.maxVectorNorm;
+  // Every row is checked before anything is written; a CSV row over the bound is skipped like its other bad rows.
+  for (let i = 0; i < (whole?.n ?? 0); i++) checkNorm(whole!.vectors, i * dim, dim, maxNorm, `${input}: row ${i + 1}`);
 
   const progress = new ProgressLine({ prefix: 'sidx index' });
   const log = { info: () => {}, warn: (msg: string) => progress.log(`warning: ${msg}`) };
@@ -90,7 +94,11 @@ export async function indexCommand(argv: string[]): Promise<number> {
     } else {
       const reader = readAlgrCsv(input, { dim, batchSize, onSkip: (skip) => progress.log(`skipped ${skip.message}`) });
       for await (const batch of reader) {
-        for (let i = 0; i < batch.n; i++) await add(batch.ids[i]!, batch.vectors.subarray(i * dim, (i + 1) * dim));
+        for (let i = 0; i < batch.n; i++) {
+          const problem = normProblem(batch.vectors, i * dim, dim, maxNorm, `${input}:${batch.lines[i]}`);
+          if (problem) progress.log(`skipped ${problem}`);
+          else await add(batch.ids[i]!, batch.vectors.subarray(i * dim, (i + 1) * dim));
+        }
       }
       if (reader.stats.rows === 0) throw inputError(input, `no valid rows (${reader.stats.skipped} skipped)`);
     }

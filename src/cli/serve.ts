@@ -3,6 +3,7 @@ import { loadConfig } from '../config.ts';
 import { SidxService } from '../service/sidx-service.ts';
 import { SidxMetrics } from '../service/metrics.ts';
 import { intFlag, parseFlags } from './args.ts';
+import { syncDestination } from './log-destination.ts';
 
 export const serveUsage = `Usage: sidx serve [--port N] [--host H] [--data-dir DIR] [--model DIR] [--provider cpu|cuda] [--workers N]
 
@@ -27,7 +28,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   });
   // Listen first so /healthz answers while the model loads; /readyz turns 200 once the service is open.
   const metrics = new SidxMetrics({ defaultMetrics: true });
-  const app = await buildApp({ service: null, config, metrics, logger: { level: config.server.logLevel } });
+  // Each log line is written before the log call returns: a kill -9 loses none (log-destination.ts).
+  const logger = { level: config.server.logLevel, stream: syncDestination() };
+  const app = await buildApp({ service: null, config, metrics, logger });
   await app.listen({ port: config.server.port, host: config.server.host });
   let service: SidxService;
   try {

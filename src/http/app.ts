@@ -9,7 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../config.ts';
 import type { SidxService } from '../service/sidx-service.ts';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './errors.ts';
-import { sharedSchemas } from './schemas/common.ts';
+import { optionalNoBody, sharedSchemas } from './schemas/common.ts';
 import { healthRoutes } from './routes/health.ts';
 import { encodeRoutes } from './routes/encode.ts';
 import { retrieveRoutes } from './routes/retrieve.ts';
@@ -46,7 +46,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: !deps.config.server.logRequests }),
     bodyLimit: deps.config.server.bodyLimitBytes,
     // Item ids may be 512 bytes, up to ~1,536 characters percent-encoded in GET /v1/items/{id}.
-    maxParamLength: 2048,
+    routerOptions: { maxParamLength: 2048 },
     frameworkErrors: frameworkErrorHandler,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -77,6 +77,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       components: { securitySchemes: bearerScheme },
     },
     transform: documentAuth as never,
+    transformObject: optionalNoBody as never,
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });

@@ -7,7 +7,8 @@
  * too. No header: 401 SIDX_ERR_UNAUTHENTICATED. A key that is unknown, revoked or of too low a scope: 403
  * SIDX_ERR_FORBIDDEN. With auth on, a key sent to a route that does not need one is still checked (a wrong key
  * is a 403 everywhere but the public ops routes), and a valid one names the client for the rate limit. With
- * `off`, the Authorization header is ignored.
+ * `off`, the Authorization header is ignored. `/docs` (Swagger UI) and `/openapi.json` are public, or read routes
+ * with `auth.docs` = `read`.
  *
  * Rate limit (@fastify/rate-limit, `rateLimit.max` per `rateLimit.windowMs`, off at 0): counted per API key,
  * or per client address when the request carries none; public ops routes are never limited. It runs after the
@@ -64,6 +65,11 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
 
+/** The API description: the Swagger UI under /docs and the OpenAPI document. */
+function isDocs(url: string | undefined): boolean {
+  return url === '/openapi.json' || url === '/docs' || url?.startsWith('/docs/') === true;
+}
+
 function needsKey(mode: Config['auth']['mode'], access: Access): boolean {
   if (mode === 'off' || access === 'public') return false;
   return access !== 'read' || mode === 'all';
@@ -71,9 +77,11 @@ function needsKey(mode: Config['auth']['mode'], access: Access): boolean {
 
 export async function registerAuth(app: FastifyInstance, config: Readonly<Config>, verifier: () => KeyVerifier | null): Promise<void> {
   app.decorateRequest('apiKeyId', null);
+  const routeAccess = (req: FastifyRequest): Access =>
+    (isDocs(req.routeOptions.url) ? config.auth.docs : accessOf(req.method, req.routeOptions.url));
   app.addHook('onRequest', async (req: FastifyRequest) => {
     if (config.auth.mode === 'off') return; // headers untouched: a proxy in front may use Authorization itself
-    const access = accessOf(req.method, req.routeOptions.url);
+    const access = routeAccess(req);
     if (access === 'public') return;
     const header = req.headers.authorization;
     const required = needsKey(config.auth.mode, access);
@@ -99,7 +107,7 @@ export async function registerAuth(app: FastifyInstance, config: Readonly<Config
       max: config.rateLimit.max,
       timeWindow: config.rateLimit.windowMs,
       keyGenerator: (req) => (req.apiKeyId ? `key:${req.apiKeyId}` : `ip:${req.ip}`),
-      allowList: (req) => accessOf(req.method, req.routeOptions.url) === 'public',
+      allowList: (req) => routeAccess(req) === 'public',
       errorResponseBuilder: (_req, ctx) =>
         new SidxError('SIDX_ERR_RATE_LIMITED', `more than ${ctx.max} requests in the rate-limit window; retry in ${ctx.after}`),
     });

@@ -1,26 +1,27 @@
 /**
  * Turns request embeddings (JSON number arrays or base64 little-endian float32) into one flat Float32Array,
- * rejecting wrong dimensions, NaN/Infinity (including numbers beyond float32's range) and malformed base64,
- * each with the offending field named.
+ * rejecting wrong dimensions, NaN/Infinity (including numbers beyond float32's range), norms above
+ * limits.maxVectorNorm and malformed base64, each with the offending field named.
  */
 import { SidxError } from '../errors.ts';
+import { checkNorm } from '../service/vector-norm.ts';
 import type { EmbeddingInput } from './schemas/common.ts';
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-export function decodeEmbeddings(inputs: readonly EmbeddingInput[], dim: number, field: (i: number) => string): Float32Array {
+export function decodeEmbeddings(inputs: readonly EmbeddingInput[], dim: number, maxNorm: number, field: (i: number) => string): Float32Array {
   const out = new Float32Array(inputs.length * dim);
-  for (let i = 0; i < inputs.length; i++) decodeInto(inputs[i]!, dim, field(i), out, i * dim);
+  for (let i = 0; i < inputs.length; i++) decodeInto(inputs[i]!, dim, maxNorm, field(i), out, i * dim);
   return out;
 }
 
-export function decodeEmbedding(input: EmbeddingInput, dim: number, field: string): Float32Array {
+export function decodeEmbedding(input: EmbeddingInput, dim: number, maxNorm: number, field: string): Float32Array {
   const out = new Float32Array(dim);
-  decodeInto(input, dim, field, out, 0);
+  decodeInto(input, dim, maxNorm, field, out, 0);
   return out;
 }
 
-function decodeInto(input: EmbeddingInput, dim: number, field: string, out: Float32Array, offset: number): void {
+function decodeInto(input: EmbeddingInput, dim: number, maxNorm: number, field: string, out: Float32Array, offset: number): void {
   if (typeof input === 'string') {
     if (input.length % 4 !== 0 || !BASE64.test(input)) {
       throw new SidxError('SIDX_ERR_BASE64', `${field} is not valid base64`, { field });
@@ -41,4 +42,5 @@ function decodeInto(input: EmbeddingInput, dim: number, field: string, out: Floa
       throw new SidxError('SIDX_ERR_NOT_FINITE', `${field}[${j}] is not a finite float32`, { field: `${field}[${j}]` });
     }
   }
+  checkNorm(out, offset, dim, maxNorm, field);
 }

@@ -10,6 +10,7 @@ export const statusOf: Record<ErrorCode, number> = {
   SIDX_ERR_INVALID_INPUT: 400,
   SIDX_ERR_DIMENSION: 400,
   SIDX_ERR_NOT_FINITE: 400,
+  SIDX_ERR_NORM_TOO_LARGE: 400,
   SIDX_ERR_BASE64: 400,
   SIDX_ERR_BATCH_EMPTY: 400,
   SIDX_ERR_BATCH_TOO_LARGE: 400,
@@ -71,6 +72,21 @@ function validationField(err: FastifyError): string | undefined {
   return base || (err.validationContext ?? undefined);
 }
 
+/**
+ * A JSON number beyond float64 (`1e309`) parses to Infinity, which the schema refuses as "not a number": give it the
+ * code a number beyond float32 (`1e39`) gets, SIDX_ERR_NOT_FINITE, naming the element. Undefined for other failures.
+ */
+function nonFiniteField(err: FastifyError, body: unknown): string | undefined {
+  for (const v of err.validation ?? []) {
+    let value = body;
+    for (const part of v.instancePath.split('/').filter(Boolean)) {
+      value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
+    }
+    if (typeof value === 'number' && !Number.isFinite(value)) return fieldFromPointer(v.instancePath);
+  }
+  return undefined;
+}
+
 export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   if (isSidxError(err)) {
     const status = statusOf[err.code];
@@ -86,6 +102,11 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
       return;
     }
     void reply.status(status).send(body(status, err.code, err.message, err.field));
+    return;
+  }
+  const nonFinite = err.validation && err.validationContext === 'body' ? nonFiniteField(err, request.body) : undefined;
+  if (nonFinite) {
+    void reply.status(400).send(body(400, 'SIDX_ERR_NOT_FINITE', `${nonFinite} is not a finite float32`, nonFinite));
     return;
   }
   if (err.validation) {

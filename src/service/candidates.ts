@@ -6,8 +6,9 @@
  * reconstruction least).
  *
  * With expand 'beam' the query's level-wise beam (src/numeric/beam-graph.ts, run by the encoder pool) replaces
- * Hamming-1: the items of the final-level beam SIDs in score order, then, while the budget lasts, the items under
- * the beam's shorter prefixes, deepest level first and best prefix first within a level (one prefix scan each).
+ * Hamming-1: after the exact SIDs (the caller passes the given sids and the query's own SID), the items of the
+ * final-level beam SIDs in score order, then, while the budget lasts, the items under the beam's shorter prefixes,
+ * deepest level first and best prefix first within a level (one prefix scan each).
  */
 import type { Catalog, Neighbour } from '../store/catalog.ts';
 import type { BeamLevel } from '../tokenizer/encoder-pool.ts';
@@ -100,6 +101,33 @@ function addBeamCandidates(catalog: Catalog, model: number, beam: readonly BeamL
       }
     }
   }
+}
+
+/** The SIDs in order, each once (a copy of each). */
+export function uniqueSids(sids: readonly Int32Array[]): Int32Array[] {
+  const seen = new Set<string>();
+  const out: Int32Array[] = [];
+  for (const sid of sids) {
+    const key = sid.join(',');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(sid.slice());
+  }
+  return out;
+}
+
+/**
+ * Signs `scores` in place (`sign` 1: inner product, -1: distance, so higher is better) and returns the candidate
+ * positions best first, ties in candidate order. A score that is not finite (NaN, or an overflow from a vector stored
+ * before limits.maxVectorNorm bounded norms) ranks nothing: its candidate is left out, and JSON never sees it.
+ */
+export function rankByScore(scores: Float32Array, sign: 1 | -1): number[] {
+  const order: number[] = [];
+  for (let i = 0; i < scores.length; i++) {
+    scores[i] = sign * scores[i]!;
+    if (Number.isFinite(scores[i]!)) order.push(i);
+  }
+  return order.sort((a, b) => scores[b]! - scores[a]! || a - b);
 }
 
 export function orderNeighbours(neighbours: Neighbour[], ranking?: QueryRanking): Neighbour[] {

@@ -91,18 +91,25 @@ export function chooseServed(control: ControlPlane, catalog: Catalog, configured
   return row;
 }
 
-/** Resolves `path` under `root`, refusing anything outside it (after symlinks). */
+/**
+ * Resolves `path` under `root`, refusing anything outside it (after symlinks). A path that is missing and one that
+ * leads outside get the same answer, and a path outside by its text is refused before the file system is asked:
+ * the error never tells a client whether something exists outside the models directory.
+ */
 export async function pathUnder(root: string, path: string): Promise<string> {
   const base = await realpath(resolve(root)).catch(() => {
     throw new SidxError('SIDX_ERR_INVALID_INPUT', `the models directory ${root} does not exist`, { field: 'path' });
   });
+  const refused = () => new SidxError('SIDX_ERR_INVALID_INPUT', `no bundle directory ${JSON.stringify(path)} under the models directory`, { field: 'path' });
+  const outside = (p: string) => {
+    const rel = relative(base, p);
+    return rel.startsWith('..') || isAbsolute(rel);
+  };
+  if (outside(resolve(base, path))) throw refused();
   const target = await realpath(resolve(base, path)).catch(() => {
-    throw new SidxError('SIDX_ERR_INVALID_INPUT', `no bundle directory ${JSON.stringify(path)} under the models directory`, { field: 'path' });
+    throw refused();
   });
-  const rel = relative(base, target);
-  if (rel.startsWith('..') || isAbsolute(rel)) {
-    throw new SidxError('SIDX_ERR_INVALID_INPUT', `${JSON.stringify(path)} is outside the models directory`, { field: 'path' });
-  }
+  if (outside(target)) throw refused();
   return target;
 }
 

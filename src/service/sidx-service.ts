@@ -19,7 +19,7 @@ import { ControlPlane, MIGRATIONS_DIR } from '../store/control-plane.ts';
 import { resolveCollisions } from '../sid/collisions.ts';
 import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
 import type { BeamLevel, EncodeResult, EncoderPool } from '../tokenizer/encoder-pool.ts';
-import { gatherCandidates } from './candidates.ts';
+import { gatherCandidates, rankByScore, uniqueSids } from './candidates.ts';
 import { VectorState, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
 import { SidxMetrics } from './metrics.ts';
@@ -169,6 +169,7 @@ export class SidxService {
     const t0 = performance.now();
     const L = this.model.levels;
     let querySids = q.sids ?? [];
+    let exactSids = querySids;
     let ranking;
     let beam: BeamLevel[] | undefined;
     let tEncoded = t0;
@@ -177,18 +178,22 @@ export class SidxService {
       // Prefixes ranked by partial inner product when the codebooks live in the input space of an ip model (it found
       // more of the exact top-10, docs/eval.md), else by distance to the codeword sum (l2 models, latent spaces).
       const byInnerProduct = this.model.metric === 'ip' && this.#p.pool.bundle.manifest.method === 'rqkmeans';
-      beam = await this.#p.pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, byInnerProduct ? 0 : 1);
+      const res = await this.#p.pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, byInnerProduct ? 0 : 1);
+      beam = res.levels;
       const last = beam[L - 1]!;
-      if (!q.sids) querySids = Array.from({ length: last.width }, (_, b) => last.codes.slice(b * L, (b + 1) * L));
+      // The query's own SID (the encoder's, as an upsert of it would get) is matched exactly, after any given sids and
+      // before the beam: the beam's ranking may leave that cell out, or reach it only past maxCandidates.
+      const own = res.codes.slice(0, L);
+      exactSids = uniqueSids([...querySids, own]);
+      if (!q.sids) querySids = uniqueSids([own, ...Array.from({ length: last.width }, (_, b) => last.codes.subarray(b * L, (b + 1) * L))]);
+      else querySids = exactSids;
     } else if (q.embedding && !q.sids) {
       const enc = await this.#p.pool.encode(q.embedding, 1);
-      querySids = [enc.codes.slice(0, L)];
+      querySids = exactSids = [enc.codes.slice(0, L)];
       ranking = { topCodes: enc.topCodes, topDistances: enc.topDistances, topM: enc.topCodes.length / L };
       tEncoded = performance.now();
     }
     const t1 = performance.now();
-    // A beam's own SIDs are gathered by the beam expansion (in score order); only given sids are matched first.
-    const exactSids = beam ? q.sids ?? [] : querySids;
     const set = gatherCandidates(this.#p.catalog, this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam);
     const t2 = performance.now();
     const rerank = q.rerank ?? q.embedding !== undefined;
@@ -196,10 +201,7 @@ export class SidxService {
     let scores: Float32Array | undefined;
     if (rerank && set.keys.length > 0) {
       scores = this.#p.vectors.index.scoreSubset(q.embedding!, BigInt64Array.from(set.keys));
-      const sign = this.model.metric === 'ip' ? 1 : -1;
-      for (let i = 0; i < scores.length; i++) scores[i] = sign * scores[i]!;
-      const s = scores;
-      order = order.filter((i) => !Number.isNaN(s[i]!)).sort((a, b) => s[b]! - s[a]! || a - b);
+      order = rankByScore(scores, this.model.metric === 'ip' ? 1 : -1);
     }
     const t3 = performance.now();
     const items: RetrievedItem[] = [];

@@ -12,13 +12,13 @@
  * - Workers are unref'd while idle, so an open pool never keeps a finished process alive; call `close()` anyway.
  * - An empty batch (n = 0) is answered without ORT (ORT 1.30's TopK crashes the process on 0 rows).
  * - When the bundle has a beam.onnx, each worker also holds a CPU session for it: `beam()` runs the level-wise
- *   beam over code prefixes (src/numeric/beam-graph.ts) through the same queue.
+ *   beam over code prefixes (src/numeric/beam-graph.ts) and the encoder, in one chunk of the same queue.
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { SidxError } from '../errors.ts';
 import type { ModelBundle } from './bundle.ts';
-import { closeWorker, concatRows, MAX_COALESCED, resolveRun, sameKind, type Chunk, type WorkerReply } from './encoder-runs.ts';
+import { closeWorker, concatRows, MAX_COALESCED, resolveRun, sameKind, type Chunk, type WorkerReply } from './worker-protocol.ts';
 
 export type Provider = 'cpu' | 'cuda';
 export type PoolLog = (level: 'info' | 'warn', msg: string) => void;
@@ -50,6 +50,12 @@ export interface BeamLevel {
   codes: Int32Array;
   /** n × width scores, ascending (see beam-graph.ts: squared distance for normWeight 1). */
   scores: Float32Array;
+}
+
+/** `beam()`'s answer: the beam per level, and the encoder's own codes (n × levels) for the same rows. */
+export interface BeamResult {
+  codes: Int32Array;
+  levels: BeamLevel[];
 }
 
 /** Test-only hooks (white-box tests reach them through this symbol). */
@@ -162,15 +168,11 @@ export class EncoderPool {
     const parts = this.#submit<EncodeResult>(vectors, n, rows);
     if (parts.length === 1) return parts[0]!;
     const results = await Promise.all(parts);
-    const out: EncodeResult = {
-      codes: new Int32Array(n * L), topCodes: new Int32Array(n * L * M), topDistances: new Float32Array(n * L * M),
+    return {
+      codes: concatRows(results.map((r) => r.codes), new Int32Array(n * L)),
+      topCodes: concatRows(results.map((r) => r.topCodes), new Int32Array(n * L * M)),
+      topDistances: concatRows(results.map((r) => r.topDistances), new Float32Array(n * L * M)),
     };
-    for (let i = 0, row = 0; i < results.length; row += results[i]!.codes.length / L, i++) {
-      out.codes.set(results[i]!.codes, row * L);
-      out.topCodes.set(results[i]!.topCodes, row * L * M);
-      out.topDistances.set(results[i]!.topDistances, row * L * M);
-    }
-    return out;
   }
 
   /** Whether the bundle has a beam.onnx, i.e. `beam()` can run. */
@@ -179,10 +181,11 @@ export class EncoderPool {
   }
 
   /**
-   * The level-wise beam of width `width` for `n` row-major embeddings: per level, the best prefixes and scores.
-   * `normWeight` 1 scores prefixes by squared distance to their codeword sum, 0 by partial inner product.
+   * The level-wise beam of width `width` for `n` row-major embeddings: per level, the best prefixes and scores;
+   * with the encoder's codes. `normWeight` 1 scores prefixes by squared distance to their codeword sum, 0 by
+   * partial inner product.
    */
-  async beam(vectors: Float32Array, n: number, width: number, normWeight: number): Promise<BeamLevel[]> {
+  async beam(vectors: Float32Array, n: number, width: number, normWeight: number): Promise<BeamResult> {
     if (!this.hasBeam) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${this.bundle.manifest.id} has no beam.onnx`, { field: 'expand' });
     }
@@ -196,22 +199,19 @@ export class EncoderPool {
     const sizes = this.bundle.manifest.codebookSizes;
     let prefixes = 1;
     const widths = sizes.map((k) => (prefixes = Math.min(width, prefixes * k)));
-    if (n === 0) {
-      return widths.map((w, l) => ({ level: l + 1, width: w, codes: new Int32Array(0), scores: new Float32Array(0) }));
-    }
-    const results = await Promise.all(this.#submit<BeamLevel[]>(vectors, n, this.#beamRows(width), { width, normWeight }));
+    const empty = (w: number, l: number) => ({ level: l + 1, width: w, codes: new Int32Array(0), scores: new Float32Array(0) });
+    if (n === 0) return { codes: new Int32Array(0), levels: widths.map(empty) };
+    const results = await Promise.all(this.#submit<BeamResult>(vectors, n, this.#beamRows(width), { width, normWeight }));
     if (results.length === 1) return results[0]!;
-    return widths.map((w, l) => {
-      const level = l + 1;
-      const out: BeamLevel = { level, width: w, codes: new Int32Array(n * w * level), scores: new Float32Array(n * w) };
-      let row = 0;
-      for (const r of results) {
-        out.codes.set(r[l]!.codes, row * w * level);
-        out.scores.set(r[l]!.scores, row * w);
-        row += r[l]!.scores.length / w;
-      }
-      return out;
-    });
+    return {
+      codes: concatRows(results.map((r) => r.codes), new Int32Array(n * this.levels)),
+      levels: widths.map((w, l) => ({
+        level: l + 1,
+        width: w,
+        codes: concatRows(results.map((r) => r.levels[l]!.codes), new Int32Array(n * w * (l + 1))),
+        scores: concatRows(results.map((r) => r.levels[l]!.scores), new Float32Array(n * w)),
+      })),
+    };
   }
 
   /** Terminates every worker; pending and queued calls reject with SIDX_ERR_ENCODER. */
@@ -243,14 +243,14 @@ export class EncoderPool {
     };
   }
 
-  #submit<T extends EncodeResult | BeamLevel[]>(vectors: Float32Array, n: number, rows: number, beam?: Chunk['beam']): Promise<T>[] {
+  #submit<T extends EncodeResult | BeamResult>(vectors: Float32Array, n: number, rows: number, beam?: Chunk['beam']): Promise<T>[] {
     const d = this.inputDim;
     const parts: Promise<T>[] = [];
     for (let start = 0; start < n; start += rows) {
       const end = Math.min(n, start + rows);
       parts.push(new Promise<T>((resolve, reject) => this.#queue.push({
         id: this.#nextId++, data: vectors.slice(start * d, end * d), n: end - start, beam,
-        resolve: resolve as (r: EncodeResult | BeamLevel[]) => void, reject,
+        resolve: resolve as (r: EncodeResult | BeamResult) => void, reject,
       })));
     }
     this.#replenish();
@@ -274,7 +274,7 @@ export class EncoderPool {
       slot.runId = first.id;
       slot.worker.ref();
       this.#runs++;
-      const data = run.length === 1 ? first.data : concatRows(run);
+      const data = run.length === 1 ? first.data : concatRows(run.map((c) => c.data), new Float32Array(run.reduce((a, c) => a + c.data.length, 0)));
       const msg = first.beam ? { type: 'beam', ...first.beam } : { type: 'encode' };
       slot.worker.postMessage({ ...msg, id: first.id, data, n: data.length / this.inputDim }, [data.buffer as ArrayBuffer]);
     }

@@ -8,7 +8,8 @@
 // -> { type: 'result', id, codes: Int32Array, topCodes: Int32Array, topDistances: Float32Array } (all transferred)
 //  | { type: 'error', id, message }
 // <- { type: 'beam', id, data: Float32Array (transferred), n, width, normWeight }   (only with beamPath: beam.onnx)
-// -> { type: 'result', id, beam: [{ width, codes: Int32Array, scores: Float32Array }, ... one per level] }
+// -> { type: 'result', id, codes: Int32Array (the encoder's own n x levels codes), beam: [{ width, codes: Int32Array,
+//      scores: Float32Array }, ... one per level] }
 // <- { type: 'crash-next' } (tests only): the next encode request kills the worker with an uncaught error.
 // <- { type: 'close' }: finish in-flight runs, release the sessions, -> { type: 'closed' }.
 import { parentPort, workerData } from 'node:worker_threads';
@@ -86,9 +87,24 @@ async function init() {
   return { session, beam, active, fallbackReason };
 }
 
-async function runBeam(session, { id, data, n, width, normWeight }) {
+/** Runs the encoder; returns its codes as Int32Array plus its top-M outputs. */
+async function runEncoder(session, data, n) {
+  const out = await session.run({ embedding: new ort.Tensor('float32', data, [n, inputDim]) });
+  const codes = out[OUT.codes];
+  const topCodes = out[OUT.topCodes];
+  if (codes.dims[0] !== n || codes.dims[1] !== levels || topCodes.dims[1] !== levels || topCodes.dims[2] !== topM) {
+    throw new Error(`encoder returned codes [${codes.dims}] / top_codes [${topCodes.dims}], expected `
+      + `[${n}, ${levels}] / [${n}, ${levels}, ${topM}]`);
+  }
+  return { codes: lowWords(codes.data), topCodes: lowWords(topCodes.data), topDistances: owned(out[OUT.topDistances].data) };
+}
+
+// The encoder's own codes come with the beam, in the same queue slot: retrieval gathers the query's own SID cell
+// first (the beam's ranking may leave it out, or reach it only past the candidate cap).
+async function runBeam(encoder, session, { id, data, n, width, normWeight }) {
   try {
     if (!session) throw new Error('the model bundle has no beam.onnx');
+    const { codes: own } = await runEncoder(encoder, data, n);
     const out = await session.run({
       embedding: new ort.Tensor('float32', data, [n, inputDim]),
       beam_width: new ort.Tensor('int64', BigInt64Array.of(BigInt(width)), [1]),
@@ -103,8 +119,8 @@ async function runBeam(session, { id, data, n, width, normWeight }) {
       }
       beam.push({ width: codes.dims[1], codes: lowWords(codes.data), scores: owned(scores.data) });
     }
-    const transfer = beam.flatMap((b) => [b.codes.buffer, b.scores.buffer]);
-    parentPort.postMessage({ type: 'result', id, beam }, transfer);
+    const transfer = [own.buffer, ...beam.flatMap((b) => [b.codes.buffer, b.scores.buffer])];
+    parentPort.postMessage({ type: 'result', id, codes: own, beam }, transfer);
   } catch (err) {
     parentPort.postMessage({ type: 'error', id, message: oneLine(err) });
   }
@@ -112,18 +128,7 @@ async function runBeam(session, { id, data, n, width, normWeight }) {
 
 async function encode(session, { id, data, n }) {
   try {
-    const out = await session.run({ embedding: new ort.Tensor('float32', data, [n, inputDim]) });
-    const codes = out[OUT.codes];
-    const topCodes = out[OUT.topCodes];
-    const topDistances = out[OUT.topDistances];
-    if (codes.dims[0] !== n || codes.dims[1] !== levels || topCodes.dims[1] !== levels || topCodes.dims[2] !== topM) {
-      throw new Error(`encoder returned codes [${codes.dims}] / top_codes [${topCodes.dims}], expected `
-        + `[${n}, ${levels}] / [${n}, ${levels}, ${topM}]`);
-    }
-    const result = {
-      type: 'result', id, codes: lowWords(codes.data), topCodes: lowWords(topCodes.data),
-      topDistances: owned(topDistances.data),
-    };
+    const result = { type: 'result', id, ...(await runEncoder(session, data, n)) };
     parentPort.postMessage(result, [result.codes.buffer, result.topCodes.buffer, result.topDistances.buffer]);
   } catch (err) {
     parentPort.postMessage({ type: 'error', id, message: oneLine(err) });
@@ -152,7 +157,7 @@ if (ready) {
     if (msg.type === 'crash-next') crashNext = true;
     else if (msg.type === 'encode' && crashNext) setImmediate(() => { throw new Error('simulated encoder worker crash'); });
     else if (msg.type === 'encode') track(encode(ready.session, msg));
-    else if (msg.type === 'beam') track(runBeam(ready.beam, msg));
+    else if (msg.type === 'beam') track(runBeam(ready.session, ready.beam, msg));
     else if (msg.type === 'close') {
       void Promise.allSettled([...inFlight])
         .then(() => Promise.allSettled([ready.session.release(), ready.beam?.release()]))

@@ -54,3 +54,26 @@ test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path,
   assert.match(refused.stderr, /served by model test-rq-2x8-d8-s1, not test-rq-2x8-d8-s2.*\[SIDX_ERR_CONFLICT\]/);
   assert.equal((await runCli(t, ['index', '--model', modelDir])).code, 2, '--input is required');
 });
+
+test('sidx index refuses a row whose norm exceeds limits.maxVectorNorm before writing anything; a CSV row is skipped', async (t) => {
+  const tmp = tempDir();
+  t.after(() => tmp.cleanup());
+  const modelDir = join(tmp.dir, 'model');
+  const dataDir = join(tmp.dir, 'data');
+  await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 8, seed: 1 });
+  const vectors = randomMatrix(20, DIM, 10);
+  vectors.fill(3e38, 7 * DIM, 8 * DIM); // row 8: finite float32 values whose scores would overflow
+  const npy = join(tmp.dir, 'huge.npy');
+  await writeNpy(npy, vectors, [20, DIM]);
+  const refused = await runCli(t, ['index', '--input', npy, '--model', modelDir, '--data-dir', dataDir, '--batch', '4']);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /huge\.npy: row 8 has L2 norm 8\.485e\+38, above limits\.maxVectorNorm \(10000\) \[SIDX_ERR_NORM_TOO_LARGE\]/);
+
+  const b64 = (i: number) => Buffer.from(vectors.buffer, i * DIM * 4, DIM * 4).toString('base64');
+  const csv = join(tmp.dir, 'huge.csv');
+  await writeFile(csv, `base62_string,feature\n${Array.from({ length: 20 }, (_, i) => `c${i},${b64(i)}`).join('\n')}\n`);
+  const streamed = await runCli(t, ['index', '--input', csv, '--model', modelDir, '--data-dir', dataDir]);
+  assert.equal(streamed.code, 0, streamed.stderr);
+  assert.match(streamed.stderr, /skipped .*huge\.csv:9 has L2 norm 8\.485e\+38/);
+  assert.match(streamed.stderr, /indexed 19 items \(0 replaced\) .* the catalog holds 19 items/, 'the .npy run wrote nothing');
+});

@@ -1,4 +1,4 @@
-import { test, after } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/paths.ts';
@@ -10,6 +10,7 @@ const DIM = 8;
 const tmp = tempDir();
 const modelDir = join(tmp.dir, 'model');
 const dataDir = join(tmp.dir, 'data');
+before(() => writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 4, seed: 8 }));
 after(() => tmp.cleanup());
 
 async function upsert(url: string, ids: string[], seed: number): Promise<number> {
@@ -20,7 +21,6 @@ async function upsert(url: string, ids: string[], seed: number): Promise<number>
 }
 
 test('sidx serve answers on a real port, and SIGTERM closes it cleanly', async () => {
-  await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 4, seed: 8 });
   const server = await startServer(['--data-dir', dataDir, '--model', modelDir]);
   const ready = await waitReady(server.url);
   assert.equal(ready.status, 'ready');
@@ -32,6 +32,34 @@ test('sidx serve answers on a real port, and SIGTERM closes it cleanly', async (
   assert.equal((await docs.json()).info.title, 'sidx');
   server.child.kill('SIGTERM');
   assert.equal(await exited(server.child), 0, server.output());
+  assert.doesNotMatch(server.output(), /Warning|FSTDEP/, 'no deprecation or other process warning at start or stop');
+});
+
+test('every line logged before a kill -9 is in the output (log lines are written synchronously)', async () => {
+  const server = await startServer(['--data-dir', join(tmp.dir, 'data-kill'), '--model', modelDir], { SIDX__SERVER__LOG_LEVEL: 'info', SIDX__SERVER__LOG_REQUESTS: 'true' });
+  await waitReady(server.url);
+  const closed = new Promise((resolve) => server.child.once('close', resolve));
+  // Stop reading the server's stdout: the pipe fills (64 KiB), and a log line that cannot be written must hold its
+  // request back rather than wait in memory, where a kill -9 would lose it.
+  server.child.stdout!.pause();
+  const answered: string[] = [];
+  const requests = Array.from({ length: 600 }, async (_, i) => {
+    const res = await fetch(`${server.url}/v1/items/probe-${i}`).catch(() => null);
+    if (res?.status === 404) answered.push(`probe-${i}`);
+  });
+  // Kill once all are answered, or once no answer came for a second (the server is blocked on its full stdout).
+  for (let seen = -1; answered.length !== seen && answered.length < requests.length;) {
+    seen = answered.length;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  server.child.kill('SIGKILL');
+  server.child.stdout!.resume();
+  await Promise.all(requests);
+  await closed;
+  const logged = new Set([...server.output().matchAll(/"url":"\/v1\/items\/(probe-\d+)"[^\n]*"msg":"incoming request"/g)].map((m) => m[1]));
+  const lost = answered.filter((id) => !logged.has(id));
+  assert.ok(answered.length > 0);
+  assert.deepEqual(lost, [], `${lost.length} of ${answered.length} answered requests have no "incoming request" line`);
 });
 
 // kill -9 durability: test/reliability/crash.test.ts (20 kills in CI, 100 with SIDX_LONG=1).

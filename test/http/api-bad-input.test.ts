@@ -33,7 +33,12 @@ async function state() {
 const cases: Array<{ name: string; url: string; body: unknown; code: string; field?: string; raw?: boolean }> = [
   { name: 'wrong dimension (array)', url: '/v1/items', body: { items: [{ id: 'a', embedding: [1, 2, 3] }] }, code: 'SIDX_ERR_DIMENSION', field: 'items[0].embedding' },
   { name: 'wrong dimension (base64)', url: '/v1/encode', body: { embeddings: [b64([1, 2, 3])] }, code: 'SIDX_ERR_DIMENSION', field: 'embeddings[0]' },
-  { name: 'Infinity via 1e999', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":[1e999,0,0,0,0,0,0,0]}]}`, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].embedding[0]' },
+  { name: 'Infinity via 1e999', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":[1e999,0,0,0,0,0,0,0]}]}`, code: 'SIDX_ERR_NOT_FINITE', field: 'items[0].embedding[0]' },
+  { name: 'Infinity via 1e309 in a query', url: '/v1/retrieve', raw: true, body: `{"embedding":[0,0,-1e309,0,0,0,0,0]}`, code: 'SIDX_ERR_NOT_FINITE', field: 'embedding[2]' },
+  { name: 'norm above limits.maxVectorNorm (one huge element)', url: '/v1/items', body: { items: [{ id: 'a', embedding: good() }, { id: 'b', embedding: [0, 0, 1e30, 0, 0, 0, 0, 0] }] }, code: 'SIDX_ERR_NORM_TOO_LARGE', field: 'items[1].embedding' },
+  { name: 'norm above limits.maxVectorNorm (base64 of 3e38s)', url: '/v1/items', body: { items: [{ id: 'a', embedding: b64(Array(DIM).fill(3e38)) }] }, code: 'SIDX_ERR_NORM_TOO_LARGE', field: 'items[0].embedding' },
+  { name: 'query norm above limits.maxVectorNorm', url: '/v1/retrieve', body: { embedding: [0, 2e4, 0, 0, 0, 0, 0, 0] }, code: 'SIDX_ERR_NORM_TOO_LARGE', field: 'embedding' },
+  { name: 'encode norm above limits.maxVectorNorm', url: '/v1/encode', body: { embeddings: [good(), Array(DIM).fill(4000)] }, code: 'SIDX_ERR_NORM_TOO_LARGE', field: 'embeddings[1]' },
   { name: 'beyond float32 range', url: '/v1/encode', body: { embeddings: [[0, 1e39, 0, 0, 0, 0, 0, 0]] }, code: 'SIDX_ERR_NOT_FINITE', field: 'embeddings[0][1]' },
   { name: 'NaN in base64', url: '/v1/retrieve', body: { embedding: b64([NaN, 0, 0, 0, 0, 0, 0, 0]) }, code: 'SIDX_ERR_NOT_FINITE', field: 'embedding[0]' },
   { name: 'NaN literal is not JSON', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":[NaN,0,0,0,0,0,0,0]}]}`, code: 'SIDX_ERR_INVALID_INPUT' },
@@ -87,4 +92,34 @@ test('unknown routes and items are JSON 404s', async () => {
   const item = await svc.app.inject({ method: 'GET', url: '/v1/items/absent' });
   assert.equal(item.statusCode, 404);
   assert.equal(item.json().field, 'id');
+});
+
+test('activate and cancel take no body or {}: a field, a non-object or text is a 400, and nothing changes', async () => {
+  const model = svc.service.model.id;
+  const listModels = async () => (await svc.app.inject({ method: 'GET', url: '/v1/models' })).json();
+  const before = await listModels();
+  for (const url of [`/v1/models/${model}/activate`, '/v1/jobs/no-such-job/cancel']) {
+    for (const [payload, type, field] of [
+      ['{"force":true}', 'application/json', 'force'], ['[]', 'application/json', 'body'], ['null', 'application/json', 'body'],
+      ['activate please', 'text/plain', 'body'],
+    ] as const) {
+      const res = await svc.app.inject({ method: 'POST', url, headers: { 'content-type': type }, payload });
+      assert.equal(res.statusCode, 400, `${url} ${payload}: ${res.body}`);
+      assert.equal(res.json().code, 'SIDX_ERR_INVALID_INPUT');
+      assert.equal(res.json().field, field, res.body);
+    }
+  }
+  assert.deepEqual(await listModels(), before);
+  // Without a body, or with {}, the action runs: the served model is already active; the job does not exist.
+  for (const payload of [undefined, {}]) {
+    assert.equal((await svc.app.inject({ method: 'POST', url: `/v1/models/${model}/activate`, payload })).statusCode, 200);
+    const cancel = await svc.app.inject({ method: 'POST', url: '/v1/jobs/no-such-job/cancel', payload });
+    assert.equal(cancel.json().code, 'SIDX_ERR_JOB_NOT_FOUND', cancel.body);
+  }
+  const doc = (await svc.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+  for (const path of ['/v1/models/{id}/activate', '/v1/jobs/{id}/cancel']) {
+    const body = doc.paths[path].post.requestBody;
+    assert.equal(body.required, false, `${path}: the body is optional`);
+    assert.equal(body.content['application/json'].schema.additionalProperties, false, `${path}: no field is accepted`);
+  }
 });

@@ -29,15 +29,28 @@ const compare = (a: readonly number[], b: readonly number[]) => {
   return 0;
 };
 
+/** The encoder's SID for `query` (what an upsert of it would get). */
+async function ownSid(query: Float32Array): Promise<number[]> {
+  const { status, body } = await post('/v1/encode', { embeddings: [Array.from(query)] });
+  assert.equal(status, 200, JSON.stringify(body));
+  return body.sids[0];
+}
+
 /**
- * The candidate list the service should build, from a JS beam (partial inner product: an ip model) and the SIDs
- * the upserts returned: final-level beam SIDs in beam order, then shorter prefixes deepest first; within a SID or
- * prefix, items in SID order then insertion (key) order; each item once; at most `budget`.
+ * The candidate list the service should build, from the query's own SID, a JS beam (partial inner product: an ip
+ * model) and the SIDs the upserts returned: the own SID's items first (insertion order), then final-level beam SIDs
+ * in beam order, then shorter prefixes deepest first; within a SID or prefix, items in SID order then insertion
+ * (key) order; each item once; at most `budget`.
  */
-function expectedCandidates(query: Float32Array, width: number, budget: number): { index: number; match: string }[] {
+function expectedCandidates(query: Float32Array, width: number, budget: number, own: number[]): { index: number; match: string }[] {
   const beam = beamReference(Float64Array.from(query), codebooks, DIM, width, 0);
   const out: { index: number; match: string }[] = [];
   const seen = new Set<number>();
+  sidOf.forEach((sid, i) => {
+    if (out.length >= budget || compare(sid, own) !== 0) return;
+    seen.add(i);
+    out.push({ index: i, match: 'exact' });
+  });
   for (let l = LEVELS; l >= 1 && out.length < budget; l--) {
     for (const prefix of beam[l - 1]!.codes) {
       const under = sidOf.map((sid, i) => ({ sid, i })).filter(({ sid }) => compare(sid.slice(0, l), prefix) === 0)
@@ -74,7 +87,8 @@ after(async () => {
 test('expand "beam" gathers the beam\'s cells in order within the budget and reranks them by exact score', async () => {
   for (const [q, width, budget] of [[0, 4, 60], [1, 16, 200], [2, 2, 500], [3, 64, 25]] as const) {
     const query = randomMatrix(1, DIM, 500 + q);
-    const want = expectedCandidates(query, width, budget);
+    const own = await ownSid(query);
+    const want = expectedCandidates(query, width, budget, own);
     const k = 20;
     const { status, body } = await post('/v1/retrieve', {
       embedding: Array.from(query), k, expand: 'beam', beamWidth: width, maxCandidates: budget,
@@ -83,8 +97,8 @@ test('expand "beam" gathers the beam\'s cells in order within the budget and rer
     const c = body.candidates;
     assert.ok(c.total <= budget, `budget ${budget}: ${c.total} candidates`);
     assert.equal(c.total, want.length);
-    assert.deepEqual([c.beam, c.prefix, c.exact, c.hamming1],
-      [want.filter((w) => w.match === 'beam').length, want.filter((w) => w.match === 'prefix').length, 0, 0]);
+    const count = (match: string) => want.filter((w) => w.match === match).length;
+    assert.deepEqual([c.beam, c.prefix, c.exact, c.hamming1], [count('beam'), count('prefix'), count('exact'), 0]);
     const ranked = want.map((w) => ({ ...w, score: dot(query, vectorOf(w.index)) })).sort((a, b) => b.score - a.score).slice(0, k);
     assert.deepEqual(body.items.map((it: { id: string }) => it.id), ranked.map((r) => `item-${r.index}`));
     body.items.forEach((it: { score: number; match: string; sid: number[] }, i: number) => {
@@ -92,14 +106,14 @@ test('expand "beam" gathers the beam\'s cells in order within the budget and rer
       assert.equal(it.match, ranked[i]!.match);
       assert.deepEqual(it.sid, sidOf[ranked[i]!.index]);
     });
-    assert.equal(body.querySids.length, Math.min(width, K ** LEVELS), 'querySids = the final-level beam');
-    assert.deepEqual(body.querySids, beamReference(Float64Array.from(query), codebooks, DIM, width, 0)[LEVELS - 1]!.codes);
+    const beamSids = beamReference(Float64Array.from(query), codebooks, DIM, width, 0)[LEVELS - 1]!.codes;
+    assert.deepEqual(body.querySids, [own, ...beamSids.filter((sid) => compare(sid, own) !== 0)], 'querySids = own SID, then the final-level beam');
   }
 });
 
 test('expand "beam" without rerank keeps candidate order and returns null scores', async () => {
   const query = randomMatrix(1, DIM, 900);
-  const want = expectedCandidates(query, 8, 40);
+  const want = expectedCandidates(query, 8, 40, await ownSid(query));
   const { body } = await post('/v1/retrieve', {
     embedding: Array.from(query), k: 40, expand: 'beam', beamWidth: 8, maxCandidates: 40, rerank: false,
   });
@@ -107,16 +121,19 @@ test('expand "beam" without rerank keeps candidate order and returns null scores
   assert.ok(body.items.every((it: { score: unknown }) => it.score === null));
 });
 
-test('given sids come first, then the beam', async () => {
+test('given sids come first, then the query\'s own SID, then the beam', async () => {
   const query = randomMatrix(1, DIM, 901);
   const sid = sidOf[7]!;
   const { body } = await post('/v1/retrieve', {
     embedding: Array.from(query), sids: [sid], k: 5, expand: 'beam', beamWidth: 4, maxCandidates: 50, rerank: false,
   });
-  const exact = sidOf.filter((s) => compare(s, sid) === 0).length;
+  const own = await ownSid(query);
+  assert.notDeepEqual(own, sid);
+  const exact = sidOf.filter((s) => compare(s, sid) === 0 || compare(s, own) === 0).length;
   assert.equal(body.candidates.exact, exact);
   assert.equal(body.items[0].match, 'exact');
-  assert.deepEqual(body.querySids, [sid]);
+  assert.deepEqual(body.items[0].sid, sid, 'given sids first');
+  assert.deepEqual(body.querySids, [sid, own], 'given sids, then the query\'s own SID');
 });
 
 test('bad beam requests get a 400 naming the field', async () => {
@@ -148,7 +165,9 @@ test('without expand, a query embedding on a model with beam.onnx uses the beam;
   assert.equal(implicit.body.expand, 'beam');
   assert.equal(explicit.body.expand, 'beam');
   assert.deepEqual(implicit.body.items, explicit.body.items);
-  assert.equal(implicit.body.candidates.beam + implicit.body.candidates.prefix, implicit.body.candidates.total);
+  const c = implicit.body.candidates;
+  assert.equal(c.exact + c.beam + c.prefix, c.total);
+  assert.ok(c.exact >= 1, 'the query item\'s own SID cell is matched exactly');
   const widened = await post('/v1/retrieve', { embedding: query, k: 10, beamWidth: 4 });
   assert.equal(widened.status, 200, JSON.stringify(widened.body));
   assert.equal(widened.body.expand, 'beam');

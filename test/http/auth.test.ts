@@ -163,3 +163,33 @@ test('the new configuration sections come from SIDX__SECTION__KEY variables and 
   assert.throws(() => loadConfig({}, { SIDX__AUTH__MODE: 'some' }), /auth\.mode/);
   assert.throws(() => loadConfig({}, { SIDX__RATE_LIMIT__WINDOW_MS: '5' }), /rateLimit\.windowMs/);
 });
+
+test('auth.docs: /docs and /openapi.json are public by default, read routes with auth.docs read', async () => {
+  const docs = ['/openapi.json', '/docs', '/docs/json', '/docs/static/index.html'];
+  for (const url of docs) {
+    const res = await all.app.inject({ method: 'GET', url });
+    assert.ok(res.statusCode < 400, `${url} public under auth.mode all by default: ${res.statusCode}`);
+  }
+  const dir = tempDir();
+  const modelDir = join(dir.dir, 'model');
+  await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 4, seed: 3 });
+  const closed = await startService(join(dir.dir, 'data'), modelDir, {}, { auth: { mode: 'all', docs: 'read' } });
+  try {
+    const control = ControlPlane.open(join(dir.dir, 'data', 'control.sqlite'));
+    const reader = control.keys.create('docs-reader', 'read').key;
+    control.close();
+    for (const url of docs) {
+      const refused = await closed.app.inject({ method: 'GET', url });
+      assert.equal(refused.statusCode, 401, `${url} needs a key`);
+      assert.equal(refused.json().code, 'SIDX_ERR_UNAUTHENTICATED');
+      const res = await closed.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${reader}` } });
+      assert.ok(res.statusCode < 400, `${url} with a read key: ${res.statusCode}`);
+    }
+    assert.equal((await closed.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'ops routes stay public');
+  } finally {
+    await closed.close();
+    dir.cleanup();
+  }
+  assert.equal(loadConfig({}, { SIDX__AUTH__DOCS: 'read' }).auth.docs, 'read');
+  assert.throws(() => loadConfig({}, { SIDX__AUTH__DOCS: 'admin' }), /auth\.docs/);
+});

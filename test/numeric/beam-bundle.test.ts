@@ -31,7 +31,7 @@ test('rqkmeans bundles carry beam.onnx outside the bundle digest; a beam built f
   }
 });
 
-test('EncoderPool.beam splits many rows into chunks and reassembles every level in row order', async () => {
+test('EncoderPool.beam splits many rows into chunks and reassembles every level and the encoder codes in row order', async () => {
   const tmp = tempDir();
   const dim = 5;
   const m = model(dim, [16, 16, 16], 7);
@@ -40,7 +40,8 @@ test('EncoderPool.beam splits many rows into chunks and reassembles every level 
   try {
     const n = 700; // width 4096 x K 16: 256 rows per chunk, so 3 chunks
     const x = randomMatrix(n, dim, 99);
-    const levels = await pool.beam(x, n, 4096, 1);
+    const { levels, codes } = await pool.beam(x, n, 4096, 1);
+    assert.deepEqual(codes, (await pool.encode(x, n)).codes, 'the encoder\'s own codes come with the beam, in row order');
     assert.deepEqual(levels.map((l) => l.width), [16, 256, 4096]);
     for (const i of [0, 255, 256, 511, 699]) {
       const z = Float64Array.from(x.subarray(i * dim, (i + 1) * dim));
@@ -53,7 +54,8 @@ test('EncoderPool.beam splits many rows into chunks and reassembles every level 
       });
     }
     const empty = await pool.beam(new Float32Array(0), 0, 8, 1);
-    assert.deepEqual(empty.map((l) => [l.width, l.codes.length]), [[8, 0], [8, 0], [8, 0]]);
+    assert.equal(empty.codes.length, 0);
+    assert.deepEqual(empty.levels.map((l) => [l.width, l.codes.length]), [[8, 0], [8, 0], [8, 0]]);
     await assert.rejects(pool.beam(x.subarray(0, dim), 1, 0, 1), { code: 'SIDX_ERR_INVALID_INPUT' });
   } finally {
     await pool.close();

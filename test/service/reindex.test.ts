@@ -4,7 +4,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyCatalog, CatalogInspector } from '../../src/store/catalog-verify.ts';
 import { tempDir } from '../helpers/paths.ts';
@@ -70,12 +70,17 @@ test('models: register validates, lists, activation of a non-empty catalog is re
   const listed = await call('GET', '/v1/models');
   assert.equal(listed.body.active, idA);
   assert.deepEqual(listed.body.models.map((m: { id: string }) => m.id), [idA]);
-  for (const [path, code] of [['../outside', 'SIDX_ERR_INVALID_INPUT'], ['missing', 'SIDX_ERR_INVALID_INPUT'], ['/etc', 'SIDX_ERR_INVALID_INPUT']] as const) {
+  // Existing and missing paths outside the models directory (also through a symlink) get the same answer.
+  symlinkSync(tmp.dir, join(tmp.dir, 'models', 'escape'));
+  const messages = new Set<string>();
+  for (const path of ['../outside', 'missing', '/etc', '/no/such/dir', tmp.dir, join(tmp.dir, 'nothing'), '../models/../data', 'escape', 'escape/nothing']) {
     const bad = await call('POST', '/v1/models', { path });
     assert.equal(bad.status, 400, path);
-    assert.equal(bad.body.code, code);
+    assert.equal(bad.body.code, 'SIDX_ERR_INVALID_INPUT');
     assert.equal(bad.body.field, 'path');
+    messages.add(bad.body.message.replace(JSON.stringify(path), 'PATH'));
   }
+  assert.deepEqual([...messages], ['no bundle directory PATH under the models directory']);
   await writeTestBundle(join(tmp.dir, 'models', 'wide'), { dim: DIM * 2, levels: 2, codebookSize: 4, seed: 3 });
   assert.equal((await call('POST', '/v1/models', { path: 'wide' })).body.code, 'SIDX_ERR_DIMENSION');
   const reg = await call('POST', '/v1/models', { path: 'b' });

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { EncoderPool, kPoolTestHooks, type BeamLevel } from '../../src/tokenizer/encoder-pool.ts';
+import { EncoderPool, kPoolTestHooks, type BeamResult } from '../../src/tokenizer/encoder-pool.ts';
 import { loadBundle, type ModelBundle } from '../../src/tokenizer/bundle.ts';
 import { tempDir, repoRoot } from '../helpers/paths.ts';
 import { directEncode, randomRows, writeEncoderBundle, SPEC } from './fixtures/encoder-bundle.ts';
@@ -54,7 +54,7 @@ test('queued beams coalesce only with the same width and scoring; results equal 
     ];
     const x = randomRows(calls.length, dim, 12);
     const one = (c: (typeof calls)[number]) => pool.beam(x.subarray(c.row * dim, (c.row + 1) * dim), 1, c.width, c.normWeight);
-    const want: BeamLevel[][] = [];
+    const want: BeamResult[] = [];
     for (const c of calls) want.push(await one(c));
     const hooks = pool[kPoolTestHooks];
     const release = hooks.hold();
@@ -65,10 +65,11 @@ test('queued beams coalesce only with the same width and scoring; results equal 
     // One worker: the six width-16 distance beams share a run; then one run each for the width-8, the inner-product
     // and the last width-16 call (only calls queued right behind each other coalesce, so the order is kept).
     assert.equal(hooks.runs() - runs0, 4);
-    got.forEach((levels, i) => levels.forEach((lv, l) => {
-      assert.equal(lv.width, want[i]![l]!.width, `call ${i} level ${l + 1} width`);
-      assert.deepEqual(lv.codes, want[i]![l]!.codes, `call ${i} level ${l + 1} codes`);
-      const ws = want[i]![l]!.scores;
+    got.forEach((res, i) => res.levels.forEach((lv, l) => {
+      assert.deepEqual(res.codes, want[i]!.codes, `call ${i}: the encoder's own codes`);
+      assert.equal(lv.width, want[i]!.levels[l]!.width, `call ${i} level ${l + 1} width`);
+      assert.deepEqual(lv.codes, want[i]!.levels[l]!.codes, `call ${i} level ${l + 1} codes`);
+      const ws = want[i]!.levels[l]!.scores;
       assert.equal(lv.scores.length, ws.length);
       lv.scores.forEach((v, j) => assert.ok(Math.abs(v - ws[j]!) <= 1e-5 * Math.max(1, Math.abs(ws[j]!)), `call ${i} level ${l + 1} score ${j}`));
     }));

@@ -9,7 +9,7 @@ export const encodeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { embeddings, model } = req.body;
     checkModel(service, model);
     checkBatch(app, embeddings.length, 'embeddings');
-    const vectors = decodeEmbeddings(embeddings, service.model.inputDim, (i) => `embeddings[${i}]`);
+    const vectors = decodeEmbeddings(embeddings, service.model.inputDim, app.sidxLimits.maxVectorNorm, (i) => `embeddings[${i}]`);
     const out = await service.encode(vectors, embeddings.length);
     const levels = service.model.levels;
     const sids: number[][] = [];

@@ -25,7 +25,7 @@ export const itemRoutes: FastifyPluginAsyncTypebox = async (app) => {
     checkBatch(app, items.length, 'items');
     checkIds(items.map((it) => it.id), (i) => `items[${i}].id`);
     const dim = service.model.inputDim;
-    const vectors = decodeEmbeddings(items.map((it) => it.embedding), dim, (i) => `items[${i}].embedding`);
+    const vectors = decodeEmbeddings(items.map((it) => it.embedding), dim, app.sidxLimits.maxVectorNorm, (i) => `items[${i}].embedding`);
     const out = await service.upsert(items.map((it, i) => ({ id: it.id, vector: vectors.subarray(i * dim, (i + 1) * dim) })));
     return {
       model: out.model,

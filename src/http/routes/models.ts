@@ -4,6 +4,13 @@ import {
 } from '../schemas/models.ts';
 import { serviceOf } from './service.ts';
 
+/** Actions without input take no body or `{}` (their schema refuses any field): a missing body validates as `{}`. */
+const noBody = {
+  preValidation: async (req: { body: unknown }) => {
+    if (req.body === undefined) req.body = {};
+  },
+};
+
 /** Model registry, re-index jobs (admin routes: see auth.ts). */
 export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/models', { schema: listModelsRoute }, async (req) => {
@@ -18,7 +25,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return reply.status(known.has(model.id) ? 200 : 201).send(model);
   });
 
-  app.post('/models/:id/activate', { schema: activateModelRoute }, async (req) => serviceOf(app).activateModel(req.params.id));
+  app.post('/models/:id/activate', { schema: activateModelRoute, ...noBody }, async (req) => serviceOf(app).activateModel(req.params.id));
 
   app.post('/reindex', { schema: reindexRoute }, async (req, reply) => {
     const job = await serviceOf(app).startReindex(req.body);
@@ -27,5 +34,5 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/jobs/:id', { schema: getJobRoute }, async (req) => serviceOf(app).getJob(req.params.id));
 
-  app.post('/jobs/:id/cancel', { schema: cancelJobRoute }, async (req) => serviceOf(app).cancelJob(req.params.id));
+  app.post('/jobs/:id/cancel', { schema: cancelJobRoute, ...noBody }, async (req) => serviceOf(app).cancelJob(req.params.id));
 };

@@ -36,7 +36,7 @@ export const retrieveRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (body.expand === 'beam' && body.embedding === undefined) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', 'expand "beam" needs an embedding', { field: 'embedding' });
     }
-    const embedding = body.embedding === undefined ? undefined : decodeEmbedding(body.embedding, service.model.inputDim, 'embedding');
+    const embedding = body.embedding === undefined ? undefined : decodeEmbedding(body.embedding, service.model.inputDim, limits.maxVectorNorm, 'embedding');
     const out = await service.retrieve({ embedding, sids, k, expand: body.expand, rerank: body.rerank, maxCandidates, beamWidth: body.beamWidth });
     return {
       model: out.model,

@@ -55,4 +55,21 @@ export const ShedErrorRef = Type.Unsafe<ErrorResponse>({
 /** Responses of a read route that waits in the encoder queue: load shedding may refuse it. */
 export const sheddableErrorResponses = { ...errorResponses, 503: ShedErrorRef };
 
+const NO_BODY = 'No body, or an empty JSON object';
+
+/** The body of an action that takes no input: none at all, or `{}`; any field is unknown (400). */
+export const NoBodySchema = Type.Object({}, { additionalProperties: false, description: NO_BODY });
+
+type OpenApiDoc = { paths?: Record<string, Record<string, { requestBody?: { required?: boolean; description?: string } }>> };
+
+/** @fastify/swagger `transformObject`: a NoBodySchema body is optional (the generator marks every body required). */
+export function optionalNoBody({ openapiObject }: { openapiObject: unknown }): unknown {
+  for (const route of Object.values((openapiObject as OpenApiDoc).paths ?? {})) {
+    for (const op of Object.values(route)) {
+      if (op.requestBody?.description === NO_BODY) op.requestBody.required = false;
+    }
+  }
+  return openapiObject;
+}
+
 export const sharedSchemas = [EmbeddingSchema, SidSchema, ErrorResponseSchema];

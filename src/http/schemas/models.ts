@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { ErrorRef, errorResponses } from './common.ts';
+import { ErrorRef, errorResponses, NoBodySchema } from './common.ts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -46,6 +46,7 @@ export const activateModelRoute = {
   summary: 'Serve a registered model now (only while the catalog is empty: otherwise re-index, which activates it when done)',
   tags: ['models'],
   params: ModelParamsSchema,
+  body: NoBodySchema,
   response: { 200: ModelSchema, 409: ErrorRef, ...errorResponses },
 };
 
@@ -102,6 +103,7 @@ export const cancelJobRoute = {
   summary: 'Cancel a re-index before its swap (its key space is then removed in the background)',
   tags: ['models'],
   params: JobParamsSchema,
+  body: NoBodySchema,
   response: { 200: JobSchema, 404: ErrorRef, 409: ErrorRef, ...errorResponses },
 };
 

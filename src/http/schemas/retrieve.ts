@@ -13,7 +13,8 @@ export const RetrieveBodySchema = Type.Object(
       Type.Union([Type.Literal('none'), Type.Literal('hamming1'), Type.Literal('auto'), Type.Literal('beam')], {
         description: 'auto = add Hamming-1 neighbours when exact SID matches give fewer than k candidates; '
           + 'beam = level-wise beam over code prefixes from the embedding (needs an embedding and a model with '
-          + 'beam.onnx): items of the beam\'s SIDs, then under its shorter prefixes, up to maxCandidates. '
+          + 'beam.onnx): items of the given sids and of the embedding\'s own SID, then of the beam\'s SIDs, then under its '
+          + 'shorter prefixes, up to maxCandidates. '
           + 'Default: beam when an embedding is given and the served model has beam.onnx, else auto',
       }),
     ),

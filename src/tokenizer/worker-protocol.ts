@@ -1,18 +1,20 @@
 /**
- * What travels between EncoderPool and its workers, and how one worker run serves several queued calls: calls of
- * the same kind are concatenated row-wise into one run, and the run's row-major results are cut back per call.
+ * The messages between EncoderPool (encoder-pool.ts) and its workers (encoder-worker.mjs, which documents each one),
+ * how one worker run serves several queued calls (calls of the same kind are concatenated row-wise into one run, and
+ * the run's row-major results are cut back per call), and the close handshake.
  */
 import type { Worker } from 'node:worker_threads';
 import { SidxError } from '../errors.ts';
-import type { BeamLevel, EncodeResult, Provider } from './encoder-pool.ts';
+import type { BeamResult, EncodeResult, Provider } from './encoder-pool.ts';
 
+/** One call's rows waiting for (or in) a worker run. */
 export interface Chunk {
   id: number;
   data: Float32Array;
   n: number;
   /** Set for beam requests. */
   beam?: { width: number; normWeight: number };
-  resolve: (r: EncodeResult | BeamLevel[]) => void;
+  resolve: (r: EncodeResult | BeamResult) => void;
   reject: (e: Error) => void;
 }
 
@@ -20,7 +22,7 @@ export type WorkerReply =
   | { type: 'ready'; provider: Provider; fallbackReason?: string }
   | { type: 'init-error'; message: string }
   | ({ type: 'result'; id: number } & EncodeResult)
-  | { type: 'result'; id: number; beam: Array<{ width: number; codes: Int32Array; scores: Float32Array }> }
+  | { type: 'result'; id: number; codes: Int32Array; beam: Array<{ width: number; codes: Int32Array; scores: Float32Array }> }
   | { type: 'error'; id: number; message: string };
 
 /** Most chunks one run may serve. */
@@ -31,13 +33,10 @@ export function sameKind(a: Chunk, b: Chunk): boolean {
   return a.beam.width === b.beam.width && a.beam.normWeight === b.beam.normWeight;
 }
 
-export function concatRows(run: readonly Chunk[]): Float32Array {
-  const out = new Float32Array(run.reduce((a, c) => a + c.data.length, 0));
-  let offset = 0;
-  for (const c of run) {
-    out.set(c.data, offset);
-    offset += c.data.length;
-  }
+/** Row-major parts, in row order, copied into `out`. */
+export function concatRows<T extends Int32Array | Float32Array>(parts: readonly T[], out: T): T {
+  let at = 0;
+  for (const part of parts) out.set(part, (at += part.length) - part.length);
   return out;
 }
 
@@ -53,9 +52,12 @@ export function resolveRun(run: readonly Chunk[], msg: Extract<WorkerReply, { ty
   for (const chunk of run) {
     const b = a + chunk.n;
     if ('beam' in msg) {
-      chunk.resolve(msg.beam.map((lv, l) => ({
-        level: l + 1, width: lv.width, codes: rows(lv.codes, a, b, lv.width * (l + 1)), scores: rows(lv.scores, a, b, lv.width),
-      })));
+      chunk.resolve({
+        codes: rows(msg.codes, a, b, levels),
+        levels: msg.beam.map((lv, l) => ({
+          level: l + 1, width: lv.width, codes: rows(lv.codes, a, b, lv.width * (l + 1)), scores: rows(lv.scores, a, b, lv.width),
+        })),
+      });
     } else {
       chunk.resolve({
         codes: rows(msg.codes, a, b, levels), topCodes: rows(msg.topCodes, a, b, levels * topM),

@@ -1,0 +1,27 @@
+/**
+ * The bound on embedding norms (`limits.maxVectorNorm`): every embedding the service takes in (upsert, retrieve,
+ * encode, `sidx index`) is checked at the edge that can name it. Inner products and squared distances of vectors
+ * under the bound stay far inside float32's range (norm 1e4: scores up to 4e8), so no score overflows to
+ * Infinity/NaN; and one item with a huge norm cannot become every inner-product query's top hit.
+ */
+import { SidxError } from '../errors.ts';
+
+/** L2 norm of `dim` floats at `offset` (float64 accumulation: float32 squares may overflow float32). */
+export function l2Norm(vectors: Float32Array, offset: number, dim: number): number {
+  let sum = 0;
+  for (let j = offset; j < offset + dim; j++) sum += vectors[j]! * vectors[j]!;
+  return Math.sqrt(sum);
+}
+
+/** Why the vector's norm is refused (`what` names it), or undefined when it is within `maxNorm` (0: no bound). */
+export function normProblem(vectors: Float32Array, offset: number, dim: number, maxNorm: number, what: string): string | undefined {
+  if (maxNorm <= 0) return undefined;
+  const norm = l2Norm(vectors, offset, dim);
+  return norm > maxNorm ? `${what} has L2 norm ${norm.toPrecision(4)}, above limits.maxVectorNorm (${maxNorm})` : undefined;
+}
+
+/** Throws SIDX_ERR_NORM_TOO_LARGE naming `field` when the vector's norm exceeds `maxNorm`. Values must be finite. */
+export function checkNorm(vectors: Float32Array, offset: number, dim: number, maxNorm: number, field: string): void {
+  const problem = normProblem(vectors, offset, dim, maxNorm, field);
+  if (problem) throw new SidxError('SIDX_ERR_NORM_TOO_LARGE', problem, { field });
+}
