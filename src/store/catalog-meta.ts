@@ -3,7 +3,7 @@ import type { Database, RootDatabase } from 'lmdb';
 import { readU64BE, u64Key } from './keys.ts';
 
 /** Version of the catalog's byte layouts; a catalog written with another version refuses to open. */
-export const CATALOG_SCHEMA_VERSION = 2;
+export const CATALOG_SCHEMA_VERSION = 3;
 
 export const META_SCHEMA = Buffer.from('schema'); // u32
 export const META_NEXT_KEY = Buffer.from('nextKey'); // u64: next internal key to assign
@@ -12,6 +12,7 @@ export const META_TRUNCATED = Buffer.from('truncatedSeq'); // u64: changes with 
 export const META_DIM = Buffer.from('dim'); // u32, set by the first upsert
 /** u8 level count of a model's SIDs, set by the model's first upsert. */
 export const metaLevels = (model: number): Buffer => Buffer.from(`levels/${model}`);
+const LEVELS_PREFIX = 'levels/';
 
 type Bin = Database<Buffer, Buffer>;
 
@@ -28,6 +29,17 @@ export interface CatalogDbs {
 export function openCatalogDbs(env: RootDatabase<Buffer, Buffer>): CatalogDbs {
   const db = (name: string): Bin => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' });
   return { ids: db('ids'), items: db('items'), postings: db('postings'), changes: db('changes'), meta: db('meta'), sids: db('sids') };
+}
+
+/** Model version -> level count, for every model that has had a SID. */
+export function modelLevels(meta: Bin): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const { key, value } of meta.getRange({ start: Buffer.from(LEVELS_PREFIX) })) {
+    const name = key.toString('latin1');
+    if (!name.startsWith(LEVELS_PREFIX)) break;
+    out.set(Number(name.slice(LEVELS_PREFIX.length)), value[0]!);
+  }
+  return out;
 }
 
 export function u32Value(n: number): Buffer {

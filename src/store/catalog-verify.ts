@@ -18,7 +18,7 @@
  */
 import { open, type RootDatabase } from 'lmdb';
 import { decodeSidKey, sidKeyLength, writeSidKey } from '../sid/codec.ts';
-import { CATALOG_SCHEMA_VERSION, openCatalogDbs, type CatalogDbs } from './catalog-meta.ts';
+import { CATALOG_SCHEMA_VERSION, modelLevels, openCatalogDbs, type CatalogDbs } from './catalog-meta.ts';
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED } from './catalog-meta.ts';
 import { OP_DELETE, OP_UPSERT } from './change-log.ts';
 import { readU64BE, U64_BYTES } from './keys.ts';
@@ -47,8 +47,6 @@ export interface StoredSid {
   codes: Int32Array;
 }
 
-const LEVELS_PREFIX = 'levels/';
-
 function sameCodes(a: Int32Array, b: Int32Array): boolean {
   return a.length === b.length && a.every((c, i) => c === b[i]);
 }
@@ -76,18 +74,6 @@ export class CatalogInspector {
   #u64(name: Buffer): bigint {
     const b = this.#db.meta.getBinary(name);
     return b === undefined ? 0n : readU64BE(b, 0);
-  }
-
-  /** Model version -> level count, from meta. */
-  #levels(): Map<number, number> {
-    const out = new Map<number, number>();
-    const start = Buffer.from(LEVELS_PREFIX);
-    for (const { key, value } of this.#db.meta.getRange({ start })) {
-      const name = key.toString('latin1');
-      if (!name.startsWith(LEVELS_PREFIX)) break;
-      out.set(Number(name.slice(LEVELS_PREFIX.length)), value[0]!);
-    }
-    return out;
   }
 
   /** Every item's id and SID (no vectors), for tests comparing against what a client was told. */
@@ -119,7 +105,7 @@ export class CatalogInspector {
     const lastSeq = this.#u64(META_LAST_SEQ);
     const truncated = this.#u64(META_TRUNCATED);
     const dim = this.#db.meta.getBinary(META_DIM)?.readUInt32BE(0);
-    const levels = this.#levels();
+    const levels = modelLevels(this.#db.meta);
 
     // Items: record, id mapping, postings.
     let items = 0;

@@ -1,5 +1,5 @@
 /**
- * LMDB catalog: the source of truth for items. One environment, six named databases, binary keys and values
+ * LMDB catalog: the source of truth for items. One environment, eight named databases, binary keys and values
  * only (lmdb-js's default msgpack encoding silently corrupts typed arrays):
  *
  *   ids       external id (UTF-8)                          -> internal key (u64 BE)
@@ -10,9 +10,12 @@
  *   meta      ascii name                                   -> value (see META_* below)
  *   sids      internal key ++ model (u16 BE)                -> codes: an item's SID in a second model (re-index;
  *             catalog-spaces.ts). Schema 2 added it; a schema-1 catalog is upgraded in place at open.
+ *   sidCounts, sidLog: items per SID and when SIDs became occupied or empty (sid-occupancy.ts). Schema 3 added
+ *             them; a schema-1 or -2 catalog gets them derived from its postings at open.
  *
  * Internal keys come from a counter in meta, are never reused, and stay with an external id across re-upserts:
- * they are FAISS's int64 labels. Every seq is one item change; a batch returns the seq of its last change.
+ * they are FAISS's int64 labels. Every seq is one item change, with its change-log entry, except a re-index batch
+ * (spaces.putSids), which takes one seq and logs no change; a batch returns the seq of its last change.
  *
  * Durability: every write is one `transactionSync` with lmdb-js's default flags (no MDB_NOSYNC), so LMDB writes
  * and fdatasyncs the data pages, then the meta page, inside mdb_txn_commit, before the call returns (strace: one
@@ -31,17 +34,21 @@ import { assertCodes, assertModelVersion, encodeSidKey, encodeSidPrefix, MAX_LEV
 import { assertLimit, idBytesOf, validateDelete, validateUpsert, type UpsertInput } from './catalog-input.ts';
 import { scanHamming1, scanPostingKeys, type Neighbour } from './catalog-scan.ts';
 import { ChangeWriter, iterateChanges, OP_DELETE, OP_UPSERT, removeChangesUpTo, type Change } from './change-log.ts';
-import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, openCatalogDbs, readMetaU32, readMetaU64, u32Value } from './catalog-meta.ts';
+import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, modelLevels, openCatalogDbs, readMetaU32, readMetaU64, u32Value } from './catalog-meta.ts';
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED } from './catalog-meta.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
 import { readRecord, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
 import { checkLevels, KeySpaces, putSideSid, removeSideSids, writePostings } from './catalog-spaces.ts';
+import { SidOccupancy, type SidDelta } from './sid-occupancy.ts';
+import type { SidTrie } from '../sid/sid-trie.ts';
 
 export type { ItemRecord } from './record.ts';
 export type { UpsertInput } from './catalog-input.ts';
 export type { Neighbour } from './catalog-scan.ts';
 export type { Change } from './change-log.ts';
 export type { DropResult, KeySpaces } from './catalog-spaces.ts';
+export type { SidDelta } from './sid-occupancy.ts';
+export type { SidTrie } from '../sid/sid-trie.ts';
 export { MAX_ID_BYTES } from './catalog-input.ts';
 export { CATALOG_SCHEMA_VERSION } from './catalog-meta.ts';
 
@@ -50,7 +57,11 @@ export interface CatalogOpenOptions {
   mapSizeBytes?: number;
   /** First internal key of a new catalog (default 1); ignored when the catalog exists. */
   firstKey?: bigint;
+  /** SID occupancy log entries kept for trie deltas (default DEFAULT_SID_HISTORY). */
+  sidHistory?: number;
 }
+
+export const DEFAULT_SID_HISTORY = 100_000;
 
 type Bin = Database<Buffer, Buffer>;
 
@@ -67,6 +78,7 @@ export class Catalog {
   #postings: Bin;
   #changes: Bin;
   #meta: Bin;
+  #occupancy: SidOccupancy;
   /** SID key spaces: the re-index side of the catalog (catalog-spaces.ts). */
   readonly spaces: KeySpaces;
   #closed = false;
@@ -74,23 +86,29 @@ export class Catalog {
   #dim: number | undefined;
   #levels = new Map<number, number>();
 
-  private constructor(env: RootDatabase<Buffer, Buffer>) {
+  private constructor(env: RootDatabase<Buffer, Buffer>, sidHistory: number) {
     this.#env = env;
     const dbs = openCatalogDbs(env);
     ({ ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta } = dbs);
-    this.spaces = new KeySpaces(dbs, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn));
+    const bin = (name: string) => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' });
+    this.#occupancy = new SidOccupancy({ sidCounts: bin('sidCounts'), sidLog: bin('sidLog'), meta: dbs.meta }, sidHistory);
+    this.spaces = new KeySpaces({ ...dbs, tally: this.#occupancy.tally }, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn));
   }
 
   static open(dir: string, opts: CatalogOpenOptions = {}): Catalog {
     if (!HOST_IS_LITTLE_ENDIAN) throw new SidxError('SIDX_ERR_STORE', 'the catalog record layout needs a little-endian host');
     const firstKey = opts.firstKey ?? 1n;
     assertInternalKey(firstKey, 'firstKey');
+    const sidHistory = opts.sidHistory ?? DEFAULT_SID_HISTORY;
+    if (!Number.isSafeInteger(sidHistory) || sidHistory < 1) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', `sidHistory must be a positive integer, got ${sidHistory}`, { field: 'sidHistory' });
+    }
     let catalog: Catalog;
     try {
       const env = open<Buffer, Buffer>({
         path: dir,
         noSubdir: false,
-        maxDbs: 8,
+        maxDbs: 12,
         encoding: 'binary',
         keyEncoding: 'binary',
         overlappingSync: false,
@@ -99,7 +117,7 @@ export class Catalog {
         useWritemap: false,
         ...(opts.mapSizeBytes ? { mapSize: opts.mapSizeBytes } : {}),
       });
-      catalog = new Catalog(env);
+      catalog = new Catalog(env, sidHistory);
     } catch (err) {
       throw storeError(err, `open of ${dir}`);
     }
@@ -116,22 +134,38 @@ export class Catalog {
     const schema = this.#meta.getBinary(META_SCHEMA);
     if (schema !== undefined) {
       const version = schema.readUInt32BE(0);
-      // Schema 1 is schema 2 without `sids` entries: upgrading is writing the number (older code refuses 2).
-      if (version === 1) this.#write('upgrade', () => { this.#meta.put(META_SCHEMA, u32Value(CATALOG_SCHEMA_VERSION)); });
-      else if (version !== CATALOG_SCHEMA_VERSION) {
+      // Schema 1 is schema 2 without `sids` entries, schema 2 is 3 without SID counts: upgrading derives the counts
+      // from the postings and writes the number, in one transaction (older code refuses 3).
+      if (version === 1 || version === 2) {
+        this.#write('upgrade', () => {
+          this.#occupancy.backfill(this.#postings, modelLevels(this.#meta), this.#metaU64(META_LAST_SEQ));
+          this.#meta.put(META_SCHEMA, u32Value(CATALOG_SCHEMA_VERSION));
+        });
+      } else if (version !== CATALOG_SCHEMA_VERSION) {
         throw new SidxError('SIDX_ERR_STORE', `catalog schema ${version} is not supported (expected ${CATALOG_SCHEMA_VERSION})`);
       }
       this.spaces.loadActive();
-      return;
+    } else {
+      this.#write('init', () => initMeta(this.#meta, firstKey));
     }
-    this.#write('init', () => initMeta(this.#meta, firstKey));
+    this.#occupancy.load();
   }
 
+  /** One write transaction; its SID count changes are flushed inside it and published to the tries after it. */
   #write<T>(what: string, fn: () => T): T {
     this.#assertOpen();
+    const occupancy = this.#occupancy;
+    occupancy.abort();
     try {
-      return this.#env.transactionSync(fn) as T;
+      const out = this.#env.transactionSync(() => {
+        const r = fn();
+        occupancy.flush(this.#metaU64(META_LAST_SEQ));
+        return r;
+      }) as T;
+      occupancy.publish();
+      return out;
     } catch (err) {
+      occupancy.abort();
       throw storeError(err, what);
     }
   }
@@ -213,7 +247,7 @@ export class Catalog {
           if (old !== undefined) {
             const sid = readRecordSid(old);
             unchangedSid = sid.model === model && sid.codes.length === levels && sid.codes.every((c, l) => c === codes[l]);
-            if (!unchangedSid) writePostings(this.#postings, oldPostingBuf, sid.model, sid.codes, keyBuf, true);
+            if (!unchangedSid) writePostings(this.spaces.dbs, oldPostingBuf, sid.model, sid.codes, keyBuf, true);
           }
         } else {
           keyBuf = u64Key(nextKey++);
@@ -222,7 +256,7 @@ export class Catalog {
         keys[i] = readU64BE(keyBuf, 0);
         const len = writeRecord(recordBuf, model, codes, idBytes[i], vector);
         this.#items.put(keyBuf, recordBuf.subarray(0, len));
-        if (!unchangedSid) writePostings(this.#postings, postingBuf, model, codes, keyBuf, false);
+        if (!unchangedSid) writePostings(this.spaces.dbs, postingBuf, model, codes, keyBuf, false);
         if (alt) putSideSid(this.spaces.dbs, keyBuf, alt.model, alt.codes[i]!, oldPostingBuf);
         changes.append(++seq, OP_UPSERT, keyBuf);
       }
@@ -252,7 +286,7 @@ export class Catalog {
         const old = this.#items.getBinary(keyBuf);
         if (old !== undefined) {
           const sid = readRecordSid(old);
-          writePostings(this.#postings, postingBuf, sid.model, sid.codes, keyBuf, true);
+          writePostings(this.spaces.dbs, postingBuf, sid.model, sid.codes, keyBuf, true);
           this.#items.remove(keyBuf);
         }
         this.#ids.remove(idBytes[i]);
@@ -368,6 +402,22 @@ export class Catalog {
 
   *#iterateItems(): Generator<ItemRecord> {
     for (const { key, value } of this.#items.getRange({})) yield readRecord(value, readU64BE(key, 0));
+  }
+
+  /**
+   * The occupancy trie of `model`'s SIDs (undefined when it has none) and the catalog seq it reflects. Both are
+   * read at one instant; the trie changes with the next write, so use it before yielding to the event loop.
+   */
+  sidTrie(model: number): { trie: SidTrie | undefined; seq: bigint } {
+    return this.#read('sidTrie', () => ({ trie: this.#occupancy.trie(model), seq: this.#metaU64(META_LAST_SEQ) }));
+  }
+
+  /** SIDs of `model` (L levels) occupied or emptied after `since` and the seq now; delta undefined if not covered. */
+  sidDelta(model: number, levels: number, since: bigint): { delta: SidDelta | undefined; seq: bigint } {
+    return this.#read('sidDelta', () => {
+      const seq = this.#metaU64(META_LAST_SEQ);
+      return { delta: this.#occupancy.delta(model, levels, since, seq), seq };
+    });
   }
 
   get count(): number {
