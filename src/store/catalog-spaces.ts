@@ -33,7 +33,7 @@ export interface SpaceDbs {
 }
 
 export const META_ACTIVE_MODEL = Buffer.from('activeModel');
-/** u64: the catalog seq when the active model was last set (a trie delta of the served model starts after it). */
+/** u64: the seq that setting the active model took (a served-model trie read before it came from another model). */
 export const META_SERVED_FROM = Buffer.from('servedFromSeq');
 
 const EMPTY = Buffer.alloc(0);
@@ -196,17 +196,22 @@ export class KeySpaces {
     return this.#active;
   }
 
-  /** Makes `model` the key space reads report, in one committed transaction (the re-index swap). */
+  /**
+   * Makes `model` the key space reads report, in one committed transaction (the re-index swap). It takes one seq
+   * (no change-log entry), so every trie snapshot of the served model read before it has a smaller seq.
+   */
   setActiveModel(model: number): void {
     assertModelVersion(model);
     this.#write('setActiveModel', () => {
+      const seq = u64Key(readMetaU64(this.dbs.meta, META_LAST_SEQ) + 1n);
       this.dbs.meta.put(META_ACTIVE_MODEL, u32Value(model));
-      this.dbs.meta.put(META_SERVED_FROM, u64Key(readMetaU64(this.dbs.meta, META_LAST_SEQ)));
+      this.dbs.meta.put(META_LAST_SEQ, seq);
+      this.dbs.meta.put(META_SERVED_FROM, seq);
     });
     this.#active = model;
   }
 
-  /** The catalog seq at which the active model was last set (0 when never). */
+  /** The seq taken by the last setActiveModel (0 when never). */
   get servedFromSeq(): bigint {
     return this.#read('servedFromSeq', () => readMetaU64(this.dbs.meta, META_SERVED_FROM));
   }

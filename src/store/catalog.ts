@@ -15,7 +15,8 @@
  *
  * Internal keys come from a counter in meta, are never reused, and stay with an external id across re-upserts:
  * they are FAISS's int64 labels. Every seq is one item change, with its change-log entry, except a re-index batch
- * (spaces.putSids), which takes one seq and logs no change; a batch returns the seq of its last change.
+ * (spaces.putSids) and a change of the served model (spaces.setActiveModel), which take one seq each and log no
+ * change; a batch returns the seq of its last change.
  *
  * Durability: every write is one `transactionSync` with lmdb-js's default flags (no MDB_NOSYNC), so LMDB writes
  * and fdatasyncs the data pages, then the meta page, inside mdb_txn_commit, before the call returns (strace: one

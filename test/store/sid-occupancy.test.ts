@@ -161,7 +161,9 @@ test('re-index key spaces: putSids takes a seq and fills the target trie; droppi
     cat.upsertBatch(1, [{ id: 'a', codes: codes(1, 1, 2), vector: vec(3) }], { model: 2, codes: [codes(4, 6)] });
     assertMatches(cat, 1, L, 'served, dual write');
     assertMatches(cat, 2, 2, 'target, dual write');
+    const beforeSwap = cat.lastSeq;
     cat.spaces.setActiveModel(2);
+    assert.equal(cat.lastSeq, beforeSwap + 1n, 'a swap takes one seq');
     assert.equal(cat.spaces.servedFromSeq, cat.lastSeq);
     const dropAt = cat.lastSeq;
     cat.spaces.dropSpace(1, 2, BigInt64Array.of(1n, 2n));
