@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { open } from 'lmdb';
 import { Catalog } from '../../src/store/catalog.ts';
+import { verifyCatalog } from '../../src/store/catalog-verify.ts';
 import { SidTrie } from '../../src/sid/sid-trie.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { rng } from '../helpers/random.ts';
@@ -106,6 +107,8 @@ test('SID counts and the trie follow upserts, replacements and deletes; deltas e
     await cat.close();
     cat = Catalog.open(dir);
     assertMatches(cat, 1, L, 'after reopen');
+    const report = await verifyCatalog(dir);
+    assert.ok(report.ok, report.problems.join('\n'));
     const first = [...snapshots.keys()][3]!;
     assert.deepEqual(applyDelta(snapshots.get(first)!, cat.sidDelta(1, L, first).delta!, L), snapshots.get(last));
   } finally {
@@ -169,6 +172,8 @@ test('re-index key spaces: putSids takes a seq and fills the target trie; droppi
     cat.spaces.dropSpace(1, 2, BigInt64Array.of(1n, 2n));
     assert.equal(cat.sidTrie(1).trie?.size ?? 0, 0, 'the dropped space has no SIDs left');
     assertMatches(cat, 2, 2, 'kept after drop');
+    const report = await verifyCatalog(dir);
+    assert.ok(report.ok, report.problems.join('\n'));
     assert.equal(cat.sidDelta(1, L, dropAt).delta, undefined, 'a dropped space offers no delta across the drop');
   } finally {
     await cat.close();
@@ -201,6 +206,31 @@ test('a schema-2 catalog gets its SID counts derived from the postings at open',
     assert.equal(cat.sidDelta(1, L, seq - 1n).delta, undefined, 'no history before the back-fill');
     assert.deepEqual(cat.sidDelta(1, L, seq).delta, { added: new Int32Array(0), removed: new Int32Array(0) });
     await cat.close();
+    const report = await verifyCatalog(dir);
+    assert.ok(report.ok, report.problems.join('\n'));
+  } finally {
+    cleanup();
+  }
+});
+
+test('verify compares sidCounts with the postings', async () => {
+  const { dir, cleanup } = tempDir('sidx-occ-');
+  try {
+    const cat = Catalog.open(dir);
+    cat.upsertBatch(1, [{ id: 'a', codes: codes(1, 1, 1), vector: vec(1) }, { id: 'b', codes: codes(1, 1, 1), vector: vec(2) }]);
+    await cat.close();
+    assert.ok((await verifyCatalog(dir)).ok);
+    const env = open<Buffer, Buffer>({ path: dir, maxDbs: 12, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false });
+    const counts = env.openDB<Buffer, Buffer>({ name: 'sidCounts', encoding: 'binary', keyEncoding: 'binary' });
+    await counts.put(Buffer.of(0, 1, 0, 1, 0, 1, 0, 1), Buffer.of(0, 0, 0, 3));
+    await counts.put(Buffer.of(0, 1, 0, 2, 0, 2, 0, 2), Buffer.of(0, 0, 0, 1));
+    await env.close();
+    const report = await verifyCatalog(dir);
+    assert.equal(report.ok, false);
+    assert.deepEqual(report.problems, [
+      'sidCounts 0001000100010001: 3 items, the postings say 2',
+      'sidCounts 0001000200020002: 1 items, the postings say 0',
+    ]);
   } finally {
     cleanup();
   }

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { encodeTrie } from '../../sid/trie-format.ts';
-import type { SinceRef, TrieOutput } from '../../service/sid-reads.ts';
+import type { NextOutput, SinceRef, TrieOutput } from '../../service/sid-reads.ts';
 import { nextRoute, trieRoute } from '../schemas/sids.ts';
 import { checkBatch, serviceOf } from './service.ts';
 
@@ -22,30 +22,38 @@ function matches(header: string | undefined, etag: string): boolean {
   });
 }
 
-function rows(flat: Uint16Array, levels: number): number[][] {
-  const out = new Array<number[]>(flat.length / levels);
-  for (let i = 0; i < out.length; i++) out[i] = Array.from(flat.subarray(i * levels, (i + 1) * levels));
-  return out;
+/*
+ * Both routes write their JSON by hand: the answers are large arrays of small integers (a 1,000-prefix `next` is
+ * ~10^5 codes), which TypedArray.join turns into text several times faster than a schema serializer walking
+ * number[] arrays. The shapes are those of schemas/sids.ts (test/http/sids.test.ts compares them).
+ */
+
+/** `[[1,2,3],[1,2,4]]` from flat n × L codes. */
+function rowsJson(flat: Uint16Array, levels: number): string {
+  const parts = new Array<string>(flat.length / levels);
+  for (let i = 0; i < parts.length; i++) parts[i] = `[${flat.subarray(i * levels, (i + 1) * levels).join(',')}]`;
+  return `[${parts.join(',')}]`;
 }
 
-function trieJson(t: TrieOutput) {
-  const head = { model: t.model, levels: t.levels, seq: t.seq.toString() };
-  if (t.kind === 'full') return { ...head, kind: 'full' as const, sids: rows(t.added, t.levels) };
-  return { ...head, since: t.since.toString(), kind: 'delta' as const, added: rows(t.added, t.levels), removed: rows(t.removed, t.levels) };
+function trieJson(t: TrieOutput): string {
+  const head = `{"model":${JSON.stringify(t.model)},"levels":${t.levels},"seq":"${t.seq}"`;
+  if (t.kind === 'full') return `${head},"kind":"full","sids":${rowsJson(t.added, t.levels)}}`;
+  return `${head},"since":"${t.since}","kind":"delta","added":${rowsJson(t.added, t.levels)},"removed":${rowsJson(t.removed, t.levels)}}`;
+}
+
+function nextJson(out: NextOutput): string {
+  const parts = out.next.map((n) => `{"codes":[${n.codes.join(',')}],"counts":[${n.counts.join(',')}]}`);
+  return `{"model":${JSON.stringify(out.model)},"levels":${out.levels},"next":[${parts.join(',')}]}`;
 }
 
 /** The catalog's SID trie for constrained generation (service/sid-reads.ts; binary layout in docs/sid-trie.md). */
 export const sidRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post('/sids/next', { schema: nextRoute }, async (req) => {
+  app.post('/sids/next', { schema: nextRoute }, async (req, reply) => {
     const service = serviceOf(app);
     const { prefixes, model } = req.body;
     checkBatch(app, prefixes.length, 'prefixes');
-    const out = service.sids.next(prefixes, model);
-    return {
-      model: out.model,
-      levels: out.levels,
-      next: out.next.map((n) => ({ codes: Array.from(n.codes), counts: Array.from(n.counts) })),
-    };
+    // A string with its content type is sent as is (no serializer); the type provider only knows the object shape.
+    return reply.type('application/json').send(nextJson(service.sids.next(prefixes, model)) as never);
   });
 
   app.get('/sids/trie', { schema: trieRoute }, async (req, reply) => {
