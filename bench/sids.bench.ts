@@ -67,7 +67,7 @@ try {
   const t1 = performance.now();
   const reopened = Catalog.open(join(dataDir, 'catalog'));
   const openMs = performance.now() - t1;
-  const sids = reopened.sidTrie(version).trie!.size;
+  const sids = reopened.sids.trie(version).trie!.size;
   await reopened.close();
   rows.push(['catalog open (tries built from sidCounts)', `${openMs.toFixed(0)} ms`, `${sids} occupied SIDs`]);
 

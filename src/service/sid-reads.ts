@@ -7,7 +7,9 @@
  * (store/sid-occupancy.ts), so it reflects one committed state: the seq it reports.
  */
 import { SidxError } from '../errors.ts';
+import { encodeTrie } from '../sid/trie-format.ts';
 import type { Catalog } from '../store/catalog.ts';
+import type { NextCodes } from '../sid/sid-trie.ts';
 import type { ControlPlane } from '../store/control-plane.ts';
 import type { ActiveModel } from './model-space.ts';
 
@@ -21,8 +23,11 @@ export interface SidReadsHost {
 export interface NextOutput {
   model: string;
   levels: number;
-  next: Array<{ codes: Int32Array; counts: Uint32Array }>;
+  /** Read-only and shared between answers while the prefix's node is unchanged (SidTrie.next). */
+  next: ReadonlyArray<Readonly<NextCodes>>;
 }
+
+const NO_CODES: NextCodes = Object.freeze({ codes: new Int32Array(0), counts: new Uint32Array(0) });
 
 export interface TrieOutput {
   model: string;
@@ -77,9 +82,8 @@ export class SidReads {
         }
       });
     });
-    const { trie } = this.#h.catalog.sidTrie(model.version);
-    const empty = { codes: new Int32Array(0), counts: new Uint32Array(0) };
-    return { model: model.id, levels, next: prefixes.map((p) => trie?.next(p) ?? empty) };
+    const { trie } = this.#h.catalog.sids.trie(model.version);
+    return { model: model.id, levels, next: prefixes.map((p) => trie?.next(p) ?? NO_CODES) };
   }
 
   /** The ETag parts of the model's trie now (cheap: no SIDs read). */
@@ -98,13 +102,18 @@ export class SidReads {
     const { catalog } = this.#h;
     const base = { model: model.id, version: model.version, levels: model.levels };
     if (since && this.#deltaPossible(model, modelId === undefined, since)) {
-      const { delta, seq } = catalog.sidDelta(model.version, model.levels, since.seq);
+      const { delta, seq } = catalog.sids.delta(model.version, model.levels, since.seq);
       if (delta) return { ...base, seq, kind: 'delta', since: since.seq, added: Uint16Array.from(delta.added), removed: Uint16Array.from(delta.removed) };
     }
-    const { trie, seq } = catalog.sidTrie(model.version);
+    const { trie, seq } = catalog.sids.trie(model.version);
     const added = new Uint16Array((trie?.size ?? 0) * model.levels);
     trie?.writeSids(added);
     return { ...base, seq, kind: 'full', since: 0n, added, removed: new Uint16Array(0) };
+  }
+
+  /** The SIDT binary form of a trie answer (layout in src/sid/trie-format.ts and docs/sid-trie.md). */
+  binary(t: TrieOutput): Buffer {
+    return encodeTrie(t);
   }
 
   #deltaPossible(model: ActiveModel, byDefault: boolean, since: SinceRef): boolean {

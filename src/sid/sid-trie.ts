@@ -17,6 +17,8 @@ class TrieNode {
   counts = new Uint32Array(INITIAL_CAPACITY);
   /** null on the last level. */
   kids: TrieNode[] | null;
+  /** What `next` answers for this node, shared until the node changes (then rebuilt on the next read). */
+  snap: NextCodes | null = null;
 
   constructor(leafLevel: boolean) {
     this.kids = leafLevel ? null : [];
@@ -69,6 +71,8 @@ export interface NextCodes {
   counts: Uint32Array;
 }
 
+const EMPTY_NEXT: NextCodes = Object.freeze({ codes: new Int32Array(0), counts: new Uint32Array(0) });
+
 export class SidTrie {
   readonly levels: number;
   #root: TrieNode;
@@ -106,6 +110,7 @@ export class SidTrie {
   }
 
   #apply(node: TrieNode, codes: ArrayLike<number>, level: number, delta: number): void {
+    node.snap = null;
     const code = codes[level]!;
     let i = node.find(code);
     const last = level === this.levels - 1;
@@ -143,11 +148,16 @@ export class SidTrie {
     return i < 0 ? 0 : node.counts[i]!;
   }
 
-  /** The occupied codes extending `prefix` (0..L-1 codes), ascending, with item counts; empty arrays past L-1. */
+  /**
+   * The occupied codes extending `prefix` (0..L-1 codes), ascending, with item counts; empty arrays past L-1 or
+   * under an unoccupied prefix. Read-only: the object is shared by every read of that prefix until a write under
+   * it, so callers may cache what they derive from it by identity (a WeakMap), and must not modify it.
+   */
   next(prefix: ArrayLike<number>): NextCodes {
     const node = prefix.length < this.levels ? this.#nodeAt(prefix, prefix.length) : undefined;
-    if (!node) return { codes: new Int32Array(0), counts: new Uint32Array(0) };
-    return { codes: node.codes.slice(0, node.n), counts: node.counts.slice(0, node.n) };
+    if (!node) return EMPTY_NEXT;
+    node.snap ??= { codes: node.codes.slice(0, node.n), counts: node.counts.slice(0, node.n) };
+    return node.snap;
   }
 
   /** Every occupied SID in lexicographic order, L codes each, written into `out` from index 0; returns size. */

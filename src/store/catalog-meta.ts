@@ -1,5 +1,6 @@
 /** The catalog's databases (layout in catalog.ts) and its `meta` database: ascii name -> big-endian integer. */
-import type { Database, RootDatabase } from 'lmdb';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { isSidxError, SidxError } from '../errors.ts';
 import { readU64BE, u64Key } from './keys.ts';
 
 /** Version of the catalog's byte layouts; a catalog written with another version refuses to open. */
@@ -25,6 +26,22 @@ export interface CatalogDbs {
   sids: Bin;
 }
 
+/** The catalog's LMDB environment, synced on every commit (the flags are explained in catalog.ts). */
+export function openCatalogEnv(dir: string, mapSizeBytes?: number): RootDatabase<Buffer, Buffer> {
+  return open<Buffer, Buffer>({
+    path: dir,
+    noSubdir: false,
+    maxDbs: 12,
+    encoding: 'binary',
+    keyEncoding: 'binary',
+    overlappingSync: false,
+    noSync: false,
+    noMetaSync: false,
+    useWritemap: false,
+    ...(mapSizeBytes ? { mapSize: mapSizeBytes } : {}),
+  });
+}
+
 /** Opens the catalog's six named databases in `env`, binary keys and values. */
 export function openCatalogDbs(env: RootDatabase<Buffer, Buffer>): CatalogDbs {
   const db = (name: string): Bin => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' });
@@ -40,6 +57,13 @@ export function modelLevels(meta: Bin): Map<number, number> {
     out.set(Number(name.slice(LEVELS_PREFIX.length)), value[0]!);
   }
   return out;
+}
+
+/** `err` as a SidxError: itself when it is one, else SIDX_ERR_STORE naming the catalog operation. */
+export function storeError(err: unknown, what: string): SidxError {
+  if (isSidxError(err)) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new SidxError('SIDX_ERR_STORE', `catalog ${what} failed: ${message}`, { cause: err });
 }
 
 export function u32Value(n: number): Buffer {

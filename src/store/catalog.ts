@@ -29,29 +29,29 @@
  * Reads are synchronous and see the latest committed state. Records returned own their arrays (record.ts).
  * Iterables (changesSince, items) read one snapshot lazily; finish or break out of them to release it.
  */
-import { open, type Database, type RootDatabase } from 'lmdb';
-import { isSidxError, SidxError } from '../errors.ts';
+import type { Database, RootDatabase } from 'lmdb';
+import { SidxError } from '../errors.ts';
 import { assertCodes, assertModelVersion, encodeSidKey, encodeSidPrefix, MAX_LEVELS, sidKeyLength } from '../sid/codec.ts';
 import { assertLimit, idBytesOf, validateDelete, validateUpsert, type UpsertInput } from './catalog-input.ts';
 import { scanHamming1, scanPostingKeys, type Neighbour } from './catalog-scan.ts';
-import { ChangeWriter, iterateChanges, OP_DELETE, OP_UPSERT, removeChangesUpTo, type Change } from './change-log.ts';
-import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, modelLevels, openCatalogDbs, readMetaU32, readMetaU64, u32Value } from './catalog-meta.ts';
-import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED } from './catalog-meta.ts';
+import { changesAfter, ChangeWriter, OP_DELETE, OP_UPSERT, truncateChangesTxn, type Change } from './change-log.ts';
+import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, modelLevels, openCatalogDbs, openCatalogEnv, readMetaU32, readMetaU64, storeError, u32Value } from './catalog-meta.ts';
+import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA } from './catalog-meta.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
 import { readRecord, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
 import { checkLevels, KeySpaces, putSideSid, removeSideSids, writePostings } from './catalog-spaces.ts';
-import { SidOccupancy, type SidDelta } from './sid-occupancy.ts';
-import type { SidTrie } from '../sid/sid-trie.ts';
+import { DEFAULT_SID_HISTORY, SidOccupancy, SidOccupancyReads } from './sid-occupancy.ts';
 
 export type { ItemRecord } from './record.ts';
 export type { UpsertInput } from './catalog-input.ts';
 export type { Neighbour } from './catalog-scan.ts';
 export type { Change } from './change-log.ts';
 export type { DropResult, KeySpaces } from './catalog-spaces.ts';
-export type { SidDelta } from './sid-occupancy.ts';
+export type { SidDelta, SidOccupancyReads } from './sid-occupancy.ts';
 export type { SidTrie } from '../sid/sid-trie.ts';
 export { MAX_ID_BYTES } from './catalog-input.ts';
 export { CATALOG_SCHEMA_VERSION } from './catalog-meta.ts';
+export { DEFAULT_SID_HISTORY } from './sid-occupancy.ts';
 
 export interface CatalogOpenOptions {
   /** LMDB map size; lmdb-js grows the map on demand when omitted or 0. */
@@ -62,15 +62,7 @@ export interface CatalogOpenOptions {
   sidHistory?: number;
 }
 
-export const DEFAULT_SID_HISTORY = 100_000;
-
 type Bin = Database<Buffer, Buffer>;
-
-function storeError(err: unknown, what: string): SidxError {
-  if (isSidxError(err)) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new SidxError('SIDX_ERR_STORE', `catalog ${what} failed: ${message}`, { cause: err });
-}
 
 export class Catalog {
   #env: RootDatabase<Buffer, Buffer>;
@@ -80,6 +72,8 @@ export class Catalog {
   #changes: Bin;
   #meta: Bin;
   #occupancy: SidOccupancy;
+  /** Which SIDs are occupied, per model (sid-occupancy.ts): the tries behind /v1/sids/*. */
+  readonly sids: SidOccupancyReads;
   /** SID key spaces: the re-index side of the catalog (catalog-spaces.ts). */
   readonly spaces: KeySpaces;
   #closed = false;
@@ -91,8 +85,8 @@ export class Catalog {
     this.#env = env;
     const dbs = openCatalogDbs(env);
     ({ ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta } = dbs);
-    const bin = (name: string) => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' });
-    this.#occupancy = new SidOccupancy({ sidCounts: bin('sidCounts'), sidLog: bin('sidLog'), meta: dbs.meta }, sidHistory);
+    this.#occupancy = new SidOccupancy(env, dbs.meta, sidHistory);
+    this.sids = new SidOccupancyReads(this.#occupancy, () => this.#metaU64(META_LAST_SEQ), (what, fn) => this.#read(what, fn));
     this.spaces = new KeySpaces({ ...dbs, tally: this.#occupancy.tally }, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn));
   }
 
@@ -100,25 +94,9 @@ export class Catalog {
     if (!HOST_IS_LITTLE_ENDIAN) throw new SidxError('SIDX_ERR_STORE', 'the catalog record layout needs a little-endian host');
     const firstKey = opts.firstKey ?? 1n;
     assertInternalKey(firstKey, 'firstKey');
-    const sidHistory = opts.sidHistory ?? DEFAULT_SID_HISTORY;
-    if (!Number.isSafeInteger(sidHistory) || sidHistory < 1) {
-      throw new SidxError('SIDX_ERR_INVALID_INPUT', `sidHistory must be a positive integer, got ${sidHistory}`, { field: 'sidHistory' });
-    }
     let catalog: Catalog;
     try {
-      const env = open<Buffer, Buffer>({
-        path: dir,
-        noSubdir: false,
-        maxDbs: 12,
-        encoding: 'binary',
-        keyEncoding: 'binary',
-        overlappingSync: false,
-        noSync: false,
-        noMetaSync: false,
-        useWritemap: false,
-        ...(opts.mapSizeBytes ? { mapSize: opts.mapSizeBytes } : {}),
-      });
-      catalog = new Catalog(env, sidHistory);
+      catalog = new Catalog(openCatalogEnv(dir, opts.mapSizeBytes), opts.sidHistory ?? DEFAULT_SID_HISTORY);
     } catch (err) {
       throw storeError(err, `open of ${dir}`);
     }
@@ -372,12 +350,7 @@ export class Catalog {
   /** Change-log entries with seq > `seq`, ascending. Throws if entries after `seq` were already truncated. */
   changesSince(seq: bigint): Iterable<Change> {
     this.#assertOpen();
-    if (typeof seq !== 'bigint' || seq < 0n) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'seq must be a non-negative bigint', { field: 'seq' });
-    const truncated = this.#metaU64(META_TRUNCATED);
-    if (seq < truncated) {
-      throw new SidxError('SIDX_ERR_STORE', `change log is truncated up to seq ${truncated}, cannot replay from ${seq}; rebuild from items()`);
-    }
-    return iterateChanges(this.#changes, seq);
+    return changesAfter(this.#changes, this.#meta, seq);
   }
 
   /** Removes change-log entries with seq <= uptoSeq (e.g. once a FAISS checkpoint covers them). */
@@ -386,13 +359,7 @@ export class Catalog {
     if (typeof uptoSeq !== 'bigint' || uptoSeq < 0n) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', 'uptoSeq must be a non-negative bigint', { field: 'uptoSeq' });
     }
-    this.#write('truncateChanges', () => {
-      const last = this.#metaU64(META_LAST_SEQ);
-      const upto = uptoSeq < last ? uptoSeq : last;
-      if (upto <= this.#metaU64(META_TRUNCATED)) return;
-      removeChangesUpTo(this.#changes, upto);
-      this.#meta.put(META_TRUNCATED, u64Key(upto));
-    });
+    this.#write('truncateChanges', () => truncateChangesTxn(this.#changes, this.#meta, uptoSeq));
   }
 
   /** Every item, in internal-key order (for rebuilding FAISS); each record owns its arrays. */
@@ -403,22 +370,6 @@ export class Catalog {
 
   *#iterateItems(): Generator<ItemRecord> {
     for (const { key, value } of this.#items.getRange({})) yield readRecord(value, readU64BE(key, 0));
-  }
-
-  /**
-   * The occupancy trie of `model`'s SIDs (undefined when it has none) and the catalog seq it reflects. Both are
-   * read at one instant; the trie changes with the next write, so use it before yielding to the event loop.
-   */
-  sidTrie(model: number): { trie: SidTrie | undefined; seq: bigint } {
-    return this.#read('sidTrie', () => ({ trie: this.#occupancy.trie(model), seq: this.#metaU64(META_LAST_SEQ) }));
-  }
-
-  /** SIDs of `model` (L levels) occupied or emptied after `since` and the seq now; delta undefined if not covered. */
-  sidDelta(model: number, levels: number, since: bigint): { delta: SidDelta | undefined; seq: bigint } {
-    return this.#read('sidDelta', () => {
-      const seq = this.#metaU64(META_LAST_SEQ);
-      return { delta: this.#occupancy.delta(model, levels, since, seq), seq };
-    });
   }
 
   get count(): number {

@@ -13,7 +13,7 @@
  * the commit) into the in-memory tries (src/sid/sid-trie.ts) that answer reads. A failed transaction drops both.
  * A catalog of schema 1 or 2 has no counts: `backfill` derives them from the postings at open.
  */
-import type { Database } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
 import { SidxError } from '../errors.ts';
 import { SidTrie } from '../sid/sid-trie.ts';
 import { readMetaU64 } from './catalog-meta.ts';
@@ -27,6 +27,8 @@ const META_LOG_FLOOR = Buffer.from('sidLogFloor');
 const metaModelFloor = (model: number): Buffer => Buffer.from(`sidFloor/${model}`);
 const MODEL_BYTES = 2;
 const TRIM_CHUNK = 4096;
+/** Default for `storage.sidHistory`. */
+export const DEFAULT_SID_HISTORY = 100_000;
 
 function countKey(model: number, codes: ArrayLike<number>): Buffer {
   const key = Buffer.allocUnsafe(MODEL_BYTES + 2 * codes.length);
@@ -98,10 +100,13 @@ export class SidOccupancy {
   #pendingLogCount = 0;
 
   /** `history`: log entries kept (older ones are trimmed; a delta from before them becomes a full snapshot). */
-  constructor(dbs: { sidCounts: Bin; sidLog: Bin; meta: Bin }, history: number) {
-    this.#counts = dbs.sidCounts;
-    this.#log = dbs.sidLog;
-    this.#meta = dbs.meta;
+  constructor(env: RootDatabase<Buffer, Buffer>, meta: Bin, history: number) {
+    this.#counts = env.openDB<Buffer, Buffer>({ name: 'sidCounts', encoding: 'binary', keyEncoding: 'binary' });
+    this.#log = env.openDB<Buffer, Buffer>({ name: 'sidLog', encoding: 'binary', keyEncoding: 'binary' });
+    this.#meta = meta;
+    if (!Number.isSafeInteger(history) || history < 1) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', `sidHistory must be a positive integer, got ${history}`, { field: 'sidHistory' });
+    }
     this.#history = history;
   }
 
@@ -260,6 +265,34 @@ export class SidOccupancy {
       else if (!now && was) removed.push(codes);
     }
     return { added: flatSorted(added, levels), removed: flatSorted(removed, levels) };
+  }
+}
+
+type Read = <T>(what: string, fn: () => T) => T;
+
+/** The read side (`Catalog.sids`): each answer comes with the catalog seq it reflects, read at the same instant. */
+export class SidOccupancyReads {
+  #occ: SidOccupancy;
+  #lastSeq: () => bigint;
+  #read: Read;
+
+  constructor(occupancy: SidOccupancy, lastSeq: () => bigint, read: Read) {
+    this.#occ = occupancy;
+    this.#lastSeq = lastSeq;
+    this.#read = read;
+  }
+
+  /** `model`'s trie (undefined: no SIDs yet) and the seq; the trie changes with the next write, so use it at once. */
+  trie(model: number): { trie: SidTrie | undefined; seq: bigint } {
+    return this.#read('sids.trie', () => ({ trie: this.#occ.trie(model), seq: this.#lastSeq() }));
+  }
+
+  /** SIDs of `model` (L levels) occupied or emptied after `since`, and the seq; delta undefined if not covered. */
+  delta(model: number, levels: number, since: bigint): { delta: SidDelta | undefined; seq: bigint } {
+    return this.#read('sids.delta', () => {
+      const seq = this.#lastSeq();
+      return { delta: this.#occ.delta(model, levels, since, seq), seq };
+    });
   }
 }
 

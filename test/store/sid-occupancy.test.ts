@@ -33,7 +33,7 @@ function allSids(trie: SidTrie | undefined, levels: number): string[] {
 /** The trie agrees with a brute-force count: every SID, and `next` for every occupied prefix and a few empty ones. */
 function assertMatches(cat: Catalog, model: number, levels: number, what: string): void {
   const brute = bruteCounts(cat, model);
-  const trie = cat.sidTrie(model).trie;
+  const trie = cat.sids.trie(model).trie;
   const sids = [...brute.keys()].map((t) => t.split('-').map(Number));
   const sorted = [...sids].sort((a, b) => {
     const l = a.findIndex((c, j) => c !== b[j]);
@@ -90,18 +90,18 @@ test('SID counts and the trie follow upserts, replacements and deletes; deltas e
         const ids = [...new Set(Array.from({ length: 5 }, () => `i${Math.floor(rand() * 25)}`))];
         cat.upsertBatch(1, ids.map((id, i) => ({ id, codes: codes(code(), code(), code()), vector: vec(round * 10 + i) })));
       }
-      snapshots.set(cat.lastSeq, allSids(cat.sidTrie(1).trie, L).sort());
+      snapshots.set(cat.lastSeq, allSids(cat.sids.trie(1).trie, L).sort());
       assertMatches(cat, 1, L, `round ${round}`);
     }
     const last = cat.lastSeq;
     for (const [since, before] of snapshots) {
-      const { delta, seq } = cat.sidDelta(1, L, since);
+      const { delta, seq } = cat.sids.delta(1, L, since);
       assert.equal(seq, last);
       assert.ok(delta, `delta from ${since}`);
       assert.deepEqual(applyDelta(before, delta, L), snapshots.get(last), `delta from ${since}`);
     }
-    assert.equal(cat.sidDelta(1, L, last + 1n).delta, undefined, 'a seq in the future has no delta');
-    assert.deepEqual(cat.sidDelta(1, L, last).delta, { added: new Int32Array(0), removed: new Int32Array(0) });
+    assert.equal(cat.sids.delta(1, L, last + 1n).delta, undefined, 'a seq in the future has no delta');
+    assert.deepEqual(cat.sids.delta(1, L, last).delta, { added: new Int32Array(0), removed: new Int32Array(0) });
 
     // After a restart the counts come from LMDB and deltas still cover the earlier seqs.
     await cat.close();
@@ -110,7 +110,7 @@ test('SID counts and the trie follow upserts, replacements and deletes; deltas e
     const report = await verifyCatalog(dir);
     assert.ok(report.ok, report.problems.join('\n'));
     const first = [...snapshots.keys()][3]!;
-    assert.deepEqual(applyDelta(snapshots.get(first)!, cat.sidDelta(1, L, first).delta!, L), snapshots.get(last));
+    assert.deepEqual(applyDelta(snapshots.get(first)!, cat.sids.delta(1, L, first).delta!, L), snapshots.get(last));
   } finally {
     await cat.close();
     cleanup();
@@ -126,9 +126,9 @@ test('an item added then removed after SEQ is in neither list; a SID emptied and
     cat.upsertBatch(1, [{ id: 'b', codes: codes(2, 2, 2), vector: vec(2) }]);
     cat.deleteBatch(['b', 'a']);
     cat.upsertBatch(1, [{ id: 'c', codes: codes(1, 1, 1), vector: vec(3) }]);
-    assert.deepEqual(cat.sidDelta(1, L, since).delta, { added: new Int32Array(0), removed: new Int32Array(0) });
+    assert.deepEqual(cat.sids.delta(1, L, since).delta, { added: new Int32Array(0), removed: new Int32Array(0) });
     cat.upsertBatch(1, [{ id: 'c', codes: codes(0, 5, 5), vector: vec(3) }]);
-    assert.deepEqual(cat.sidDelta(1, L, since).delta, { added: codes(0, 5, 5), removed: codes(1, 1, 1) });
+    assert.deepEqual(cat.sids.delta(1, L, since).delta, { added: codes(0, 5, 5), removed: codes(1, 1, 1) });
   } finally {
     await cat.close();
     cleanup();
@@ -140,8 +140,8 @@ test('the log keeps sidHistory entries: a delta from before them is not offered'
   const cat = Catalog.open(dir, { sidHistory: 4 });
   try {
     for (let i = 0; i < 12; i++) cat.upsertBatch(1, [{ id: `x${i}`, codes: codes(i, 0, 0), vector: vec(i) }]);
-    assert.equal(cat.sidDelta(1, L, 0n).delta, undefined);
-    const recent = cat.sidDelta(1, L, 10n).delta!;
+    assert.equal(cat.sids.delta(1, L, 0n).delta, undefined);
+    const recent = cat.sids.delta(1, L, 10n).delta!;
     assert.deepEqual(recent, { added: codes(10, 0, 0, 11, 0, 0), removed: new Int32Array(0) });
   } finally {
     await cat.close();
@@ -160,7 +160,7 @@ test('re-index key spaces: putSids takes a seq and fills the target trie; droppi
     cat.spaces.putSids(2, [{ key: 1n, codes: codes(4, 4) }]);
     assert.equal(cat.lastSeq, before + 1n, 'a batch that writes nothing takes none');
     assertMatches(cat, 2, 2, 'target');
-    assert.deepEqual(cat.sidDelta(2, 2, before).delta, { added: codes(4, 4, 4, 5), removed: new Int32Array(0) });
+    assert.deepEqual(cat.sids.delta(2, 2, before).delta, { added: codes(4, 4, 4, 5), removed: new Int32Array(0) });
     cat.upsertBatch(1, [{ id: 'a', codes: codes(1, 1, 2), vector: vec(3) }], { model: 2, codes: [codes(4, 6)] });
     assertMatches(cat, 1, L, 'served, dual write');
     assertMatches(cat, 2, 2, 'target, dual write');
@@ -170,11 +170,11 @@ test('re-index key spaces: putSids takes a seq and fills the target trie; droppi
     assert.equal(cat.spaces.servedFromSeq, cat.lastSeq);
     const dropAt = cat.lastSeq;
     cat.spaces.dropSpace(1, 2, BigInt64Array.of(1n, 2n));
-    assert.equal(cat.sidTrie(1).trie?.size ?? 0, 0, 'the dropped space has no SIDs left');
+    assert.equal(cat.sids.trie(1).trie?.size ?? 0, 0, 'the dropped space has no SIDs left');
     assertMatches(cat, 2, 2, 'kept after drop');
     const report = await verifyCatalog(dir);
     assert.ok(report.ok, report.problems.join('\n'));
-    assert.equal(cat.sidDelta(1, L, dropAt).delta, undefined, 'a dropped space offers no delta across the drop');
+    assert.equal(cat.sids.delta(1, L, dropAt).delta, undefined, 'a dropped space offers no delta across the drop');
   } finally {
     await cat.close();
     cleanup();
@@ -202,9 +202,9 @@ test('a schema-2 catalog gets its SID counts derived from the postings at open',
     cat = Catalog.open(dir);
     assertMatches(cat, 1, L, 'back-filled model 1');
     assertMatches(cat, 2, 2, 'back-filled model 2');
-    assert.equal(cat.sidTrie(1).trie!.count(codes(1, 1, 1)), 2);
-    assert.equal(cat.sidDelta(1, L, seq - 1n).delta, undefined, 'no history before the back-fill');
-    assert.deepEqual(cat.sidDelta(1, L, seq).delta, { added: new Int32Array(0), removed: new Int32Array(0) });
+    assert.equal(cat.sids.trie(1).trie!.count(codes(1, 1, 1)), 2);
+    assert.equal(cat.sids.delta(1, L, seq - 1n).delta, undefined, 'no history before the back-fill');
+    assert.deepEqual(cat.sids.delta(1, L, seq).delta, { added: new Int32Array(0), removed: new Int32Array(0) });
     await cat.close();
     const report = await verifyCatalog(dir);
     assert.ok(report.ok, report.problems.join('\n'));

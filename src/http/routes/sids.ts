@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { encodeTrie } from '../../sid/trie-format.ts';
 import type { NextOutput, SinceRef, TrieOutput } from '../../service/sid-reads.ts';
 import { nextRoute, trieRoute } from '../schemas/sids.ts';
 import { checkBatch, serviceOf } from './service.ts';
@@ -41,8 +40,22 @@ function trieJson(t: TrieOutput): string {
   return `${head},"since":"${t.since}","kind":"delta","added":${rowsJson(t.added, t.levels)},"removed":${rowsJson(t.removed, t.levels)}}`;
 }
 
+/**
+ * JSON of one `next` entry, cached by the entry's identity: the trie hands out one object per prefix until a write
+ * changes it, and dense levels repeat (1,000 one-code prefixes name at most K nodes), so most entries are joined
+ * once. The cache holds an entry only as long as the trie does.
+ */
+const entryJson = new WeakMap<object, string>();
+
 function nextJson(out: NextOutput): string {
-  const parts = out.next.map((n) => `{"codes":[${n.codes.join(',')}],"counts":[${n.counts.join(',')}]}`);
+  const parts = out.next.map((n) => {
+    let s = entryJson.get(n);
+    if (s === undefined) {
+      s = `{"codes":[${n.codes.join(',')}],"counts":[${n.counts.join(',')}]}`;
+      entryJson.set(n, s);
+    }
+    return s;
+  });
   return `{"model":${JSON.stringify(out.model)},"levels":${out.levels},"next":[${parts.join(',')}]}`;
 }
 
@@ -66,6 +79,6 @@ export const sidRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (matches(req.headers['if-none-match'], etag)) return reply.status(304).send();
     const out = service.sids.trie(model, since === undefined ? undefined : parseSince(since));
     if (format === 'json') return reply.type('application/json').send(trieJson(out));
-    return reply.type('application/octet-stream').send(encodeTrie(out));
+    return reply.type('application/octet-stream').send(service.sids.binary(out));
   });
 };

@@ -1,5 +1,4 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { MAX_LEVELS } from '../../sid/codec.ts';
 import { errorResponses, ErrorRef } from './common.ts';
 
 const ModelIdSchema = Type.String({ minLength: 1, maxLength: 128, description: 'Model id (default: the served model)' });
@@ -9,7 +8,7 @@ const Seq = (description: string) => Type.String({ pattern: '^[0-9]+$', descript
 
 export const NextBodySchema = Type.Object(
   {
-    prefixes: Type.Array(Type.Array(Code, { maxItems: MAX_LEVELS, description: 'A SID prefix of 0..L codes, coarsest first' }), {
+    prefixes: Type.Array(Type.Array(Code, { maxItems: 16, description: 'A SID prefix of 0..L codes, coarsest first' }), {
       minItems: 1, description: 'Prefixes to extend, at most limits.maxBatch; [] asks for level 0',
     }),
     model: Type.Optional(ModelIdSchema),
