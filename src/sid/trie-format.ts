@@ -57,20 +57,21 @@ function bad(message: string): SidxError {
   return new SidxError('SIDX_ERR_INVALID_INPUT', `SID trie: ${message}`, { field: 'trie' });
 }
 
-/** Parses the binary form (e.g. a response body); codes are copied out. */
+/** Parses the binary form (e.g. a response body; 2-byte codes, the only kind this catalog writes); codes are copied out. */
 export function decodeTrie(buf: Uint8Array): TrieMessage {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   if (b.length < TRIE_HEADER_BYTES || b.toString('latin1', 0, 4) !== TRIE_MAGIC) throw bad('no SIDT header');
   if (b[4] !== TRIE_FORMAT_VERSION) throw bad(`format version ${b[4]} is not supported`);
   const L = b[5]!;
   const codeBytes = b[6]!;
-  if (L < 1 || (codeBytes !== 2 && codeBytes !== 4)) throw bad(`levels ${L}, code bytes ${codeBytes}`);
+  if (L < 1) throw bad(`levels ${L}`);
+  if (codeBytes !== CODE_BYTES) throw bad(`${codeBytes}-byte codes are not supported by this decoder`);
   const nAdded = b.readUInt32LE(24);
   const nRemoved = b.readUInt32LE(28);
   const n = (nAdded + nRemoved) * L;
-  if (b.length !== TRIE_HEADER_BYTES + n * codeBytes) throw bad(`${b.length} bytes, header says ${TRIE_HEADER_BYTES + n * codeBytes}`);
+  if (b.length !== TRIE_HEADER_BYTES + n * CODE_BYTES) throw bad(`${b.length} bytes, header says ${TRIE_HEADER_BYTES + n * CODE_BYTES}`);
   const codes = new Uint16Array(n);
-  for (let i = 0; i < n; i++) codes[i] = codeBytes === 2 ? b.readUInt16LE(TRIE_HEADER_BYTES + 2 * i) : b.readUInt32LE(TRIE_HEADER_BYTES + 4 * i);
+  for (let i = 0; i < n; i++) codes[i] = b.readUInt16LE(TRIE_HEADER_BYTES + 2 * i);
   return {
     levels: L,
     kind: b[7] === TRIE_KIND_FULL ? 'full' : 'delta',
