@@ -39,6 +39,9 @@ export const ConfigSchema = Type.Object(
           'Also wait for this percentage of the index size in changes between FAISS checkpoints: a checkpoint rewrites '
           + 'the whole index under the write lock, so a fixed interval makes large catalogs stall upserts ever more '
           + 'often; the price is a longer change-log replay at restart. 0 = checkpointEvery alone'),
+        sidHistory: Int(1, 1e9, 100_000,
+          'SID occupancy changes kept for GET /v1/sids/trie?since= (a SID becoming occupied or empty is one); a '
+          + 'since older than the oldest kept gets a full snapshot'),
       },
       { additionalProperties: false, default: {} },
     ),

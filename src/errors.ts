@@ -13,6 +13,7 @@ export const ErrorCodes = {
   SIDX_ERR_BATCH_TOO_LARGE: 'Batch exceeds the configured maximum',
   SIDX_ERR_DUPLICATE_ID: 'The same id appears twice in one batch',
   SIDX_ERR_UNKNOWN_MODEL: 'No such model',
+  SIDX_ERR_NO_KEY_SPACE: 'The model is registered but has no SIDs in the catalog (neither served nor a re-index target)',
   SIDX_ERR_NOT_FOUND: 'No such item',
   SIDX_ERR_JOB_NOT_FOUND: 'No such job',
   SIDX_ERR_CONFLICT: 'The request conflicts with the current state (e.g. a re-index is already running)',

@@ -15,6 +15,7 @@ import { encodeRoutes } from './routes/encode.ts';
 import { retrieveRoutes } from './routes/retrieve.ts';
 import { itemRoutes } from './routes/items.ts';
 import { modelRoutes } from './routes/models.ts';
+import { sidRoutes } from './routes/sids.ts';
 import { SidxMetrics } from '../service/metrics.ts';
 import { bearerScheme, documentAuth, registerAuth } from './auth.ts';
 import { registerMetrics } from './metrics.ts';
@@ -71,6 +72,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'encode', description: 'Embeddings to SIDs' },
         { name: 'retrieve', description: 'Candidate generation and rerank' },
         { name: 'items', description: 'Catalog writes and reads' },
+        { name: 'sids', description: 'The catalog\'s SID trie, for generators that must emit existing SIDs' },
         { name: 'models', description: 'Model registry and re-index jobs' },
         { name: 'ops', description: 'Health, readiness and metrics' },
       ],
@@ -99,6 +101,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(encodeRoutes, { prefix: '/v1' });
   await app.register(retrieveRoutes, { prefix: '/v1' });
   await app.register(itemRoutes, { prefix: '/v1' });
+  await app.register(sidRoutes, { prefix: '/v1' });
   await app.register(modelRoutes, { prefix: '/v1' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

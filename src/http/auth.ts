@@ -31,6 +31,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'POST /v1/encode': 'read',
   'POST /v1/retrieve': 'read',
   'GET /v1/items/:id': 'read',
+  'POST /v1/sids/next': 'read',
+  'GET /v1/sids/trie': 'read',
   'POST /v1/items': 'write',
   'POST /v1/items/delete': 'write',
   'GET /v1/models': 'admin',

@@ -28,6 +28,7 @@ import { ReadGate } from './read-gate.ts';
 import { Lifecycle, type ModelView, type ReindexRequest } from './lifecycle.ts';
 import type { JobView, ReindexHost } from './reindex-job.ts';
 import { DEFAULT_BEAM_WIDTH } from './types.ts';
+import { SidReads } from './sid-reads.ts';
 import type {
   DeleteOutput, EncodeOutput, ItemView, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, RetrievedItem, UpsertItem, UpsertOutput,
 } from './types.ts';
@@ -68,10 +69,15 @@ export class SidxService {
   /** Bumped whenever the models an upsert must encode with change. */
   #generation = 0;
   #life: Lifecycle;
+  /** The catalog's SID trie (`/v1/sids/*`) of the served model or the re-index target. */
+  readonly sids: SidReads;
 
   private constructor(parts: Parts) {
     this.#p = parts;
     this.#life = new Lifecycle(this.#host());
+    this.sids = new SidReads({
+      catalog: parts.catalog, control: parts.control, served: () => this.#p.model, target: () => this.#target?.info ?? null,
+    });
   }
 
   /** The served model. */
@@ -88,7 +94,7 @@ export class SidxService {
     let pool: EncoderPool | undefined;
     try {
       const configuredRow = registerBundle(control, configured);
-      catalog = Catalog.open(join(dataDir, 'catalog'), { mapSizeBytes: config.storage.mapSizeBytes });
+      catalog = Catalog.open(join(dataDir, 'catalog'), { mapSizeBytes: config.storage.mapSizeBytes, sidHistory: config.storage.sidHistory });
       const row = chooseServed(control, catalog, configuredRow, Lifecycle.pending({ control }), log);
       control.activateModel(row.id);
       if (catalog.spaces.activeModel !== row.version) catalog.spaces.setActiveModel(row.version);

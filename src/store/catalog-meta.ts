@@ -1,9 +1,10 @@
 /** The catalog's databases (layout in catalog.ts) and its `meta` database: ascii name -> big-endian integer. */
-import type { Database, RootDatabase } from 'lmdb';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { isSidxError, SidxError } from '../errors.ts';
 import { readU64BE, u64Key } from './keys.ts';
 
 /** Version of the catalog's byte layouts; a catalog written with another version refuses to open. */
-export const CATALOG_SCHEMA_VERSION = 2;
+export const CATALOG_SCHEMA_VERSION = 3;
 
 export const META_SCHEMA = Buffer.from('schema'); // u32
 export const META_NEXT_KEY = Buffer.from('nextKey'); // u64: next internal key to assign
@@ -12,6 +13,7 @@ export const META_TRUNCATED = Buffer.from('truncatedSeq'); // u64: changes with 
 export const META_DIM = Buffer.from('dim'); // u32, set by the first upsert
 /** u8 level count of a model's SIDs, set by the model's first upsert. */
 export const metaLevels = (model: number): Buffer => Buffer.from(`levels/${model}`);
+const LEVELS_PREFIX = 'levels/';
 
 type Bin = Database<Buffer, Buffer>;
 
@@ -24,10 +26,44 @@ export interface CatalogDbs {
   sids: Bin;
 }
 
+/** The catalog's LMDB environment, synced on every commit (the flags are explained in catalog.ts). */
+export function openCatalogEnv(dir: string, mapSizeBytes?: number): RootDatabase<Buffer, Buffer> {
+  return open<Buffer, Buffer>({
+    path: dir,
+    noSubdir: false,
+    maxDbs: 12,
+    encoding: 'binary',
+    keyEncoding: 'binary',
+    overlappingSync: false,
+    noSync: false,
+    noMetaSync: false,
+    useWritemap: false,
+    ...(mapSizeBytes ? { mapSize: mapSizeBytes } : {}),
+  });
+}
+
 /** Opens the catalog's six named databases in `env`, binary keys and values. */
 export function openCatalogDbs(env: RootDatabase<Buffer, Buffer>): CatalogDbs {
   const db = (name: string): Bin => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' });
   return { ids: db('ids'), items: db('items'), postings: db('postings'), changes: db('changes'), meta: db('meta'), sids: db('sids') };
+}
+
+/** Model version -> level count, for every model that has had a SID. */
+export function modelLevels(meta: Bin): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const { key, value } of meta.getRange({ start: Buffer.from(LEVELS_PREFIX) })) {
+    const name = key.toString('latin1');
+    if (!name.startsWith(LEVELS_PREFIX)) break;
+    out.set(Number(name.slice(LEVELS_PREFIX.length)), value[0]!);
+  }
+  return out;
+}
+
+/** `err` as a SidxError: itself when it is one, else SIDX_ERR_STORE naming the catalog operation. */
+export function storeError(err: unknown, what: string): SidxError {
+  if (isSidxError(err)) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new SidxError('SIDX_ERR_STORE', `catalog ${what} failed: ${message}`, { cause: err });
 }
 
 export function u32Value(n: number): Buffer {

@@ -16,8 +16,9 @@ import type { Database } from 'lmdb';
 import { SidxError } from '../errors.ts';
 import { assertCodes, assertModelVersion, MAX_LEVELS, sidKeyLength, writeSidKey } from '../sid/codec.ts';
 import { assertLimit } from './catalog-input.ts';
-import { metaLevels, readMetaU32, u32Value } from './catalog-meta.ts';
+import { META_LAST_SEQ, metaLevels, readMetaU32, readMetaU64, u32Value } from './catalog-meta.ts';
 import { readU64BE, U64_BYTES, u64Key } from './keys.ts';
+import type { SidTally } from './sid-occupancy.ts';
 import { readRecord, readRecordId, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
 
 type Bin = Database<Buffer, Buffer>;
@@ -27,15 +28,23 @@ export interface SpaceDbs {
   postings: Bin;
   sids: Bin;
   meta: Bin;
+  /** The current write transaction's SID count changes (sid-occupancy.ts). */
+  tally: SidTally;
 }
 
 export const META_ACTIVE_MODEL = Buffer.from('activeModel');
+/** u64: the seq that setting the active model took (a served-model trie read before it came from another model). */
+export const META_SERVED_FROM = Buffer.from('servedFromSeq');
 
 const EMPTY = Buffer.alloc(0);
 const SIDE_KEY_BYTES = U64_BYTES + 2;
 
-/** Writes (or with remove, deletes) the L postings of one SID; `scratch` has room for sidKeyLength(L) + 8. */
-export function writePostings(postings: Bin, scratch: Buffer, model: number, codes: Int32Array, key: Uint8Array, remove: boolean): void {
+/**
+ * Writes (or with remove, deletes) the L postings of one SID and counts the change in the transaction's tally;
+ * `scratch` has room for sidKeyLength(L) + 8. The caller knows the posting is absent (write) or present (remove).
+ */
+export function writePostings(dbs: Pick<SpaceDbs, 'postings' | 'tally'>, scratch: Buffer, model: number, codes: Int32Array, key: Uint8Array, remove: boolean): void {
+  const postings = dbs.postings;
   const keyAt = sidKeyLength(codes.length);
   const posting = scratch.subarray(0, keyAt + U64_BYTES);
   posting.set(key, keyAt);
@@ -44,6 +53,7 @@ export function writePostings(postings: Bin, scratch: Buffer, model: number, cod
     if (remove) postings.remove(posting);
     else postings.put(posting, EMPTY);
   }
+  dbs.tally.touch(model, codes, remove ? -1 : 1);
 }
 
 function sideKey(keyBuf: Uint8Array, model: number): Buffer {
@@ -83,7 +93,7 @@ export function sideSids(sids: Bin, keyBuf: Uint8Array): Array<{ model: number; 
 /** Removes every side entry of one item with its postings (before the record's SID changes or it is deleted). */
 export function removeSideSids(dbs: SpaceDbs, keyBuf: Uint8Array, scratch: Buffer): void {
   for (const { model, codes } of sideSids(dbs.sids, keyBuf)) {
-    writePostings(dbs.postings, scratch, model, codes, keyBuf, true);
+    writePostings(dbs, scratch, model, codes, keyBuf, true);
     dbs.sids.remove(sideKey(keyBuf, model));
   }
 }
@@ -91,7 +101,7 @@ export function removeSideSids(dbs: SpaceDbs, keyBuf: Uint8Array, scratch: Buffe
 /** Adds the item's SID in `model` (not its record's model) with its postings. */
 export function putSideSid(dbs: SpaceDbs, keyBuf: Uint8Array, model: number, codes: Int32Array, scratch: Buffer): void {
   dbs.sids.put(sideKey(keyBuf, model), encodeCodes(codes));
-  writePostings(dbs.postings, scratch, model, codes, keyBuf, false);
+  writePostings(dbs, scratch, model, codes, keyBuf, false);
 }
 
 /**
@@ -142,12 +152,12 @@ export function dropSpaceTxn(dbs: SpaceDbs, drop: number, keep: number, keys: Bi
       writeRecord(buf, keep, kept, id, rec.vector);
       dbs.items.put(keyBuf, buf);
       dbs.sids.remove(sideKey(keyBuf, keep));
-      writePostings(dbs.postings, scratch, drop, sid.codes, keyBuf, true);
+      writePostings(dbs, scratch, drop, sid.codes, keyBuf, true);
       out.promoted++;
     } else {
       const side = getSideSid(dbs.sids, keyBuf, drop);
       if (side === undefined) continue;
-      writePostings(dbs.postings, scratch, drop, side, keyBuf, true);
+      writePostings(dbs, scratch, drop, side, keyBuf, true);
       dbs.sids.remove(sideKey(keyBuf, drop));
       out.removed++;
     }
@@ -186,13 +196,24 @@ export class KeySpaces {
     return this.#active;
   }
 
-  /** Makes `model` the key space reads report, in one committed transaction (the re-index swap). */
+  /**
+   * Makes `model` the key space reads report, in one committed transaction (the re-index swap). It takes one seq
+   * (no change-log entry), so every trie snapshot of the served model read before it has a smaller seq.
+   */
   setActiveModel(model: number): void {
     assertModelVersion(model);
     this.#write('setActiveModel', () => {
+      const seq = u64Key(readMetaU64(this.dbs.meta, META_LAST_SEQ) + 1n);
       this.dbs.meta.put(META_ACTIVE_MODEL, u32Value(model));
+      this.dbs.meta.put(META_LAST_SEQ, seq);
+      this.dbs.meta.put(META_SERVED_FROM, seq);
     });
     this.#active = model;
+  }
+
+  /** The seq taken by the last setActiveModel (0 when never). */
+  get servedFromSeq(): bigint {
+    return this.#read('servedFromSeq', () => readMetaU64(this.dbs.meta, META_SERVED_FROM));
   }
 
   /** `rec` (fresh from readRecord) with the SID of the active key space, when the item has one there. */
@@ -207,23 +228,35 @@ export class KeySpaces {
     return rec;
   }
 
-  /** Re-index batch (putSidsTxn): SIDs in `model` for items that have none there yet, one transaction. */
+  /**
+   * Re-index batch (putSidsTxn): SIDs in `model` for items that have none there yet, one transaction. A batch that
+   * writes takes one catalog seq (no change-log entry: items and vectors are unchanged), so the target's SID
+   * trie has a seq of its own to be named by (sid-occupancy.ts).
+   */
   putSids(model: number, entries: ReadonlyArray<{ key: bigint; codes: Int32Array }>): { written: number; skipped: number } {
     assertModelVersion(model);
     for (const [i, e] of entries.entries()) assertCodes(e.codes, `entries[${i}].codes`);
     const scratch = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
     return this.#write('putSids', () => {
       if (entries.length > 0) checkLevels(this.dbs.meta, model, entries[0]!.codes.length);
-      return putSidsTxn(this.dbs, model, entries, scratch);
+      const out = putSidsTxn(this.dbs, model, entries, scratch);
+      if (out.written > 0) this.dbs.meta.put(META_LAST_SEQ, u64Key(readMetaU64(this.dbs.meta, META_LAST_SEQ) + 1n));
+      return out;
     });
   }
 
-  /** Drops key space `drop` from the given items, keeping `keep` (dropSpaceTxn), one transaction. */
+  /**
+   * Drops key space `drop` from the given items, keeping `keep` (dropSpaceTxn), one transaction. The SIDs it
+   * empties are not logged (a dropped space has no readers); deltas for `drop` restart after it.
+   */
   dropSpace(drop: number, keep: number, keys: BigInt64Array): DropResult {
     assertModelVersion(drop);
     assertModelVersion(keep);
     const scratch = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
-    return this.#write('dropSpace', () => dropSpaceTxn(this.dbs, drop, keep, keys, scratch));
+    return this.#write('dropSpace', () => {
+      this.dbs.tally.quiet(drop);
+      return dropSpaceTxn(this.dbs, drop, keep, keys, scratch);
+    });
   }
 
   /** The item's SID in `model` (its record's or a side entry), or undefined. */

@@ -9,7 +9,8 @@
  *     the SID); postings = sum of L over the SIDs of all items;
  *   - every side entry (catalog-spaces.ts) belongs to an existing item, in a model other than its record's, with
  *     that model's level count and its L postings;
- *   - every change-log entry has a seq in (truncatedSeq, lastSeq], a known op, and a key below nextKey.
+ *   - every change-log entry has a seq in (truncatedSeq, lastSeq], a known op, and a key below nextKey;
+ *   - (schema 3) `sidCounts` holds, for every SID with postings, the number of items holding it, and nothing else.
  *
  * It opens its own read-only environment on the directory and reads one snapshot per database. Another process
  * (or this one, through `Catalog`) may have the catalog open: LMDB readers never block writers, and lmdb-js shares
@@ -18,7 +19,7 @@
  */
 import { open, type RootDatabase } from 'lmdb';
 import { decodeSidKey, sidKeyLength, writeSidKey } from '../sid/codec.ts';
-import { CATALOG_SCHEMA_VERSION, openCatalogDbs, type CatalogDbs } from './catalog-meta.ts';
+import { CATALOG_SCHEMA_VERSION, modelLevels, openCatalogDbs, type CatalogDbs } from './catalog-meta.ts';
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED } from './catalog-meta.ts';
 import { OP_DELETE, OP_UPSERT } from './change-log.ts';
 import { readU64BE, U64_BYTES } from './keys.ts';
@@ -47,8 +48,6 @@ export interface StoredSid {
   codes: Int32Array;
 }
 
-const LEVELS_PREFIX = 'levels/';
-
 function sameCodes(a: Int32Array, b: Int32Array): boolean {
   return a.length === b.length && a.every((c, i) => c === b[i]);
 }
@@ -64,7 +63,7 @@ export class CatalogInspector {
 
   /** Opens `dir` (the catalog directory, e.g. data/catalog) read-only; throws when it is not a catalog. */
   static open(dir: string): CatalogInspector {
-    const env = open<Buffer, Buffer>({ path: dir, readOnly: true, maxDbs: 8, encoding: 'binary', keyEncoding: 'binary' });
+    const env = open<Buffer, Buffer>({ path: dir, readOnly: true, maxDbs: 12, encoding: 'binary', keyEncoding: 'binary' });
     try {
       return new CatalogInspector(env);
     } catch (err) {
@@ -76,18 +75,6 @@ export class CatalogInspector {
   #u64(name: Buffer): bigint {
     const b = this.#db.meta.getBinary(name);
     return b === undefined ? 0n : readU64BE(b, 0);
-  }
-
-  /** Model version -> level count, from meta. */
-  #levels(): Map<number, number> {
-    const out = new Map<number, number>();
-    const start = Buffer.from(LEVELS_PREFIX);
-    for (const { key, value } of this.#db.meta.getRange({ start })) {
-      const name = key.toString('latin1');
-      if (!name.startsWith(LEVELS_PREFIX)) break;
-      out.set(Number(name.slice(LEVELS_PREFIX.length)), value[0]!);
-    }
-    return out;
   }
 
   /** Every item's id and SID (no vectors), for tests comparing against what a client was told. */
@@ -119,7 +106,7 @@ export class CatalogInspector {
     const lastSeq = this.#u64(META_LAST_SEQ);
     const truncated = this.#u64(META_TRUNCATED);
     const dim = this.#db.meta.getBinary(META_DIM)?.readUInt32BE(0);
-    const levels = this.#levels();
+    const levels = modelLevels(this.#db.meta);
 
     // Items: record, id mapping, postings.
     let items = 0;
@@ -197,8 +184,9 @@ export class CatalogInspector {
     }
     if (ids !== items) problem(`${ids} id mappings for ${items} items`);
 
-    // Postings without their item, or disagreeing with the item's SID.
+    // Postings without their item, or disagreeing with the item's SID; items per SID from the natural rotation.
     let postings = 0;
+    const perSid = new Map<string, number>();
     for (const rawK of this.#db.postings.getKeys({})) {
       postings++;
       const k = Buffer.from(rawK);
@@ -215,6 +203,10 @@ export class CatalogInspector {
         problem(`posting ${k.toString('hex')}: ${(err as Error).message}`);
         continue;
       }
+      if (sid.rotation === L - 1) {
+        const name = k.toString('latin1', 0, 2) + k.toString('latin1', 3, sidKeyLength(L));
+        perSid.set(name, (perSid.get(name) ?? 0) + 1);
+      }
       const itemKey = k.subarray(k.length - U64_BYTES);
       const value = this.#db.items.getBinaryFast(itemKey);
       if (value === undefined) {
@@ -228,6 +220,7 @@ export class CatalogInspector {
       }
     }
     if (postings !== expectedPostings) problem(`${postings} postings, the items need ${expectedPostings}`);
+    if (schema?.readUInt32BE(0) === CATALOG_SCHEMA_VERSION) this.#verifySidCounts(perSid, problem);
 
     // Change log.
     let changes = 0;
@@ -241,6 +234,19 @@ export class CatalogInspector {
     }
 
     return { ok: problemCount === 0, items, ids, postings, sides, changes, lastSeq, nextKey, problems, problemCount };
+  }
+
+  /** `sidCounts` (sid-occupancy.ts) against the items per SID counted from the postings. */
+  #verifySidCounts(perSid: Map<string, number>, problem: (text: string) => void): void {
+    const counts = this.#env.openDB<Buffer, Buffer>({ name: 'sidCounts', encoding: 'binary', keyEncoding: 'binary' });
+    for (const { key, value } of counts.getRange({})) {
+      const name = key.toString('latin1');
+      const want = perSid.get(name) ?? 0;
+      const got = value.length === 4 ? value.readUInt32BE(0) : -1;
+      if (got !== want) problem(`sidCounts ${key.toString('hex')}: ${got} items, the postings say ${want}`);
+      perSid.delete(name);
+    }
+    for (const [name, n] of perSid) problem(`sidCounts: no entry for ${Buffer.from(name, 'latin1').toString('hex')} (${n} items)`);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * LMDB catalog: the source of truth for items. One environment, six named databases, binary keys and values
+ * LMDB catalog: the source of truth for items. One environment, eight named databases, binary keys and values
  * only (lmdb-js's default msgpack encoding silently corrupts typed arrays):
  *
  *   ids       external id (UTF-8)                          -> internal key (u64 BE)
@@ -10,9 +10,13 @@
  *   meta      ascii name                                   -> value (see META_* below)
  *   sids      internal key ++ model (u16 BE)                -> codes: an item's SID in a second model (re-index;
  *             catalog-spaces.ts). Schema 2 added it; a schema-1 catalog is upgraded in place at open.
+ *   sidCounts, sidLog: items per SID and when SIDs became occupied or empty (sid-occupancy.ts). Schema 3 added
+ *             them; a schema-1 or -2 catalog gets them derived from its postings at open.
  *
  * Internal keys come from a counter in meta, are never reused, and stay with an external id across re-upserts:
- * they are FAISS's int64 labels. Every seq is one item change; a batch returns the seq of its last change.
+ * they are FAISS's int64 labels. Every seq is one item change, with its change-log entry, except a re-index batch
+ * (spaces.putSids) and a change of the served model (spaces.setActiveModel), which take one seq each and log no
+ * change; a batch returns the seq of its last change.
  *
  * Durability: every write is one `transactionSync` with lmdb-js's default flags (no MDB_NOSYNC), so LMDB writes
  * and fdatasyncs the data pages, then the meta page, inside mdb_txn_commit, before the call returns (strace: one
@@ -25,40 +29,40 @@
  * Reads are synchronous and see the latest committed state. Records returned own their arrays (record.ts).
  * Iterables (changesSince, items) read one snapshot lazily; finish or break out of them to release it.
  */
-import { open, type Database, type RootDatabase } from 'lmdb';
-import { isSidxError, SidxError } from '../errors.ts';
+import type { Database, RootDatabase } from 'lmdb';
+import { SidxError } from '../errors.ts';
 import { assertCodes, assertModelVersion, encodeSidKey, encodeSidPrefix, MAX_LEVELS, sidKeyLength } from '../sid/codec.ts';
 import { assertLimit, idBytesOf, validateDelete, validateUpsert, type UpsertInput } from './catalog-input.ts';
 import { scanHamming1, scanPostingKeys, type Neighbour } from './catalog-scan.ts';
-import { ChangeWriter, iterateChanges, OP_DELETE, OP_UPSERT, removeChangesUpTo, type Change } from './change-log.ts';
-import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, openCatalogDbs, readMetaU32, readMetaU64, u32Value } from './catalog-meta.ts';
-import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED } from './catalog-meta.ts';
+import { changesAfter, ChangeWriter, OP_DELETE, OP_UPSERT, truncateChangesTxn, type Change } from './change-log.ts';
+import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, modelLevels, openCatalogDbs, openCatalogEnv, readMetaU32, readMetaU64, storeError, u32Value } from './catalog-meta.ts';
+import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA } from './catalog-meta.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
 import { readRecord, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
 import { checkLevels, KeySpaces, putSideSid, removeSideSids, writePostings } from './catalog-spaces.ts';
+import { DEFAULT_SID_HISTORY, SidOccupancy, SidOccupancyReads } from './sid-occupancy.ts';
 
 export type { ItemRecord } from './record.ts';
 export type { UpsertInput } from './catalog-input.ts';
 export type { Neighbour } from './catalog-scan.ts';
 export type { Change } from './change-log.ts';
 export type { DropResult, KeySpaces } from './catalog-spaces.ts';
+export type { SidDelta, SidOccupancyReads } from './sid-occupancy.ts';
+export type { SidTrie } from '../sid/sid-trie.ts';
 export { MAX_ID_BYTES } from './catalog-input.ts';
 export { CATALOG_SCHEMA_VERSION } from './catalog-meta.ts';
+export { DEFAULT_SID_HISTORY } from './sid-occupancy.ts';
 
 export interface CatalogOpenOptions {
   /** LMDB map size; lmdb-js grows the map on demand when omitted or 0. */
   mapSizeBytes?: number;
   /** First internal key of a new catalog (default 1); ignored when the catalog exists. */
   firstKey?: bigint;
+  /** SID occupancy log entries kept for trie deltas (default DEFAULT_SID_HISTORY). */
+  sidHistory?: number;
 }
 
 type Bin = Database<Buffer, Buffer>;
-
-function storeError(err: unknown, what: string): SidxError {
-  if (isSidxError(err)) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new SidxError('SIDX_ERR_STORE', `catalog ${what} failed: ${message}`, { cause: err });
-}
 
 export class Catalog {
   #env: RootDatabase<Buffer, Buffer>;
@@ -67,6 +71,9 @@ export class Catalog {
   #postings: Bin;
   #changes: Bin;
   #meta: Bin;
+  #occupancy: SidOccupancy;
+  /** Which SIDs are occupied, per model (sid-occupancy.ts): the tries behind /v1/sids/*. */
+  readonly sids: SidOccupancyReads;
   /** SID key spaces: the re-index side of the catalog (catalog-spaces.ts). */
   readonly spaces: KeySpaces;
   #closed = false;
@@ -74,11 +81,13 @@ export class Catalog {
   #dim: number | undefined;
   #levels = new Map<number, number>();
 
-  private constructor(env: RootDatabase<Buffer, Buffer>) {
+  private constructor(env: RootDatabase<Buffer, Buffer>, sidHistory: number) {
     this.#env = env;
     const dbs = openCatalogDbs(env);
     ({ ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta } = dbs);
-    this.spaces = new KeySpaces(dbs, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn));
+    this.#occupancy = new SidOccupancy(env, dbs.meta, sidHistory);
+    this.sids = new SidOccupancyReads(this.#occupancy, () => this.#metaU64(META_LAST_SEQ), (what, fn) => this.#read(what, fn));
+    this.spaces = new KeySpaces({ ...dbs, tally: this.#occupancy.tally }, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn));
   }
 
   static open(dir: string, opts: CatalogOpenOptions = {}): Catalog {
@@ -87,19 +96,7 @@ export class Catalog {
     assertInternalKey(firstKey, 'firstKey');
     let catalog: Catalog;
     try {
-      const env = open<Buffer, Buffer>({
-        path: dir,
-        noSubdir: false,
-        maxDbs: 8,
-        encoding: 'binary',
-        keyEncoding: 'binary',
-        overlappingSync: false,
-        noSync: false,
-        noMetaSync: false,
-        useWritemap: false,
-        ...(opts.mapSizeBytes ? { mapSize: opts.mapSizeBytes } : {}),
-      });
-      catalog = new Catalog(env);
+      catalog = new Catalog(openCatalogEnv(dir, opts.mapSizeBytes), opts.sidHistory ?? DEFAULT_SID_HISTORY);
     } catch (err) {
       throw storeError(err, `open of ${dir}`);
     }
@@ -116,22 +113,38 @@ export class Catalog {
     const schema = this.#meta.getBinary(META_SCHEMA);
     if (schema !== undefined) {
       const version = schema.readUInt32BE(0);
-      // Schema 1 is schema 2 without `sids` entries: upgrading is writing the number (older code refuses 2).
-      if (version === 1) this.#write('upgrade', () => { this.#meta.put(META_SCHEMA, u32Value(CATALOG_SCHEMA_VERSION)); });
-      else if (version !== CATALOG_SCHEMA_VERSION) {
+      // Schema 1 is schema 2 without `sids` entries, schema 2 is 3 without SID counts: upgrading derives the counts
+      // from the postings and writes the number, in one transaction (older code refuses 3).
+      if (version === 1 || version === 2) {
+        this.#write('upgrade', () => {
+          this.#occupancy.backfill(this.#postings, modelLevels(this.#meta), this.#metaU64(META_LAST_SEQ));
+          this.#meta.put(META_SCHEMA, u32Value(CATALOG_SCHEMA_VERSION));
+        });
+      } else if (version !== CATALOG_SCHEMA_VERSION) {
         throw new SidxError('SIDX_ERR_STORE', `catalog schema ${version} is not supported (expected ${CATALOG_SCHEMA_VERSION})`);
       }
       this.spaces.loadActive();
-      return;
+    } else {
+      this.#write('init', () => initMeta(this.#meta, firstKey));
     }
-    this.#write('init', () => initMeta(this.#meta, firstKey));
+    this.#occupancy.load();
   }
 
+  /** One write transaction; its SID count changes are flushed inside it and published to the tries after it. */
   #write<T>(what: string, fn: () => T): T {
     this.#assertOpen();
+    const occupancy = this.#occupancy;
+    occupancy.abort();
     try {
-      return this.#env.transactionSync(fn) as T;
+      const out = this.#env.transactionSync(() => {
+        const r = fn();
+        occupancy.flush(this.#metaU64(META_LAST_SEQ));
+        return r;
+      }) as T;
+      occupancy.publish();
+      return out;
     } catch (err) {
+      occupancy.abort();
       throw storeError(err, what);
     }
   }
@@ -213,7 +226,7 @@ export class Catalog {
           if (old !== undefined) {
             const sid = readRecordSid(old);
             unchangedSid = sid.model === model && sid.codes.length === levels && sid.codes.every((c, l) => c === codes[l]);
-            if (!unchangedSid) writePostings(this.#postings, oldPostingBuf, sid.model, sid.codes, keyBuf, true);
+            if (!unchangedSid) writePostings(this.spaces.dbs, oldPostingBuf, sid.model, sid.codes, keyBuf, true);
           }
         } else {
           keyBuf = u64Key(nextKey++);
@@ -222,7 +235,7 @@ export class Catalog {
         keys[i] = readU64BE(keyBuf, 0);
         const len = writeRecord(recordBuf, model, codes, idBytes[i], vector);
         this.#items.put(keyBuf, recordBuf.subarray(0, len));
-        if (!unchangedSid) writePostings(this.#postings, postingBuf, model, codes, keyBuf, false);
+        if (!unchangedSid) writePostings(this.spaces.dbs, postingBuf, model, codes, keyBuf, false);
         if (alt) putSideSid(this.spaces.dbs, keyBuf, alt.model, alt.codes[i]!, oldPostingBuf);
         changes.append(++seq, OP_UPSERT, keyBuf);
       }
@@ -252,7 +265,7 @@ export class Catalog {
         const old = this.#items.getBinary(keyBuf);
         if (old !== undefined) {
           const sid = readRecordSid(old);
-          writePostings(this.#postings, postingBuf, sid.model, sid.codes, keyBuf, true);
+          writePostings(this.spaces.dbs, postingBuf, sid.model, sid.codes, keyBuf, true);
           this.#items.remove(keyBuf);
         }
         this.#ids.remove(idBytes[i]);
@@ -337,12 +350,7 @@ export class Catalog {
   /** Change-log entries with seq > `seq`, ascending. Throws if entries after `seq` were already truncated. */
   changesSince(seq: bigint): Iterable<Change> {
     this.#assertOpen();
-    if (typeof seq !== 'bigint' || seq < 0n) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'seq must be a non-negative bigint', { field: 'seq' });
-    const truncated = this.#metaU64(META_TRUNCATED);
-    if (seq < truncated) {
-      throw new SidxError('SIDX_ERR_STORE', `change log is truncated up to seq ${truncated}, cannot replay from ${seq}; rebuild from items()`);
-    }
-    return iterateChanges(this.#changes, seq);
+    return changesAfter(this.#changes, this.#meta, seq);
   }
 
   /** Removes change-log entries with seq <= uptoSeq (e.g. once a FAISS checkpoint covers them). */
@@ -351,13 +359,7 @@ export class Catalog {
     if (typeof uptoSeq !== 'bigint' || uptoSeq < 0n) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', 'uptoSeq must be a non-negative bigint', { field: 'uptoSeq' });
     }
-    this.#write('truncateChanges', () => {
-      const last = this.#metaU64(META_LAST_SEQ);
-      const upto = uptoSeq < last ? uptoSeq : last;
-      if (upto <= this.#metaU64(META_TRUNCATED)) return;
-      removeChangesUpTo(this.#changes, upto);
-      this.#meta.put(META_TRUNCATED, u64Key(upto));
-    });
+    this.#write('truncateChanges', () => truncateChangesTxn(this.#changes, this.#meta, uptoSeq));
   }
 
   /** Every item, in internal-key order (for rebuilding FAISS); each record owns its arrays. */

@@ -82,14 +82,14 @@ test('a second key space: side SIDs with postings, dual-write upserts, active-mo
   }
 });
 
-test('a schema-1 catalog opens as schema 2 (no side entries yet); other schemas are refused', async () => {
+test('a schema-1 catalog opens as schema 3 (no side entries, SID counts derived); other schemas are refused', async () => {
   const { dir, cleanup } = tempDir('sidx-spaces-');
   try {
     const cat = Catalog.open(dir);
     cat.upsertBatch(1, [{ id: 'a', codes: codes(1, 1), vector: vec(1) }]);
     await cat.close();
     const setSchema = async (v: number) => {
-      const env = open<Buffer, Buffer>({ path: dir, maxDbs: 8, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false });
+      const env = open<Buffer, Buffer>({ path: dir, maxDbs: 12, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false });
       const meta = env.openDB<Buffer, Buffer>({ name: 'meta', encoding: 'binary', keyEncoding: 'binary' });
       const b = Buffer.alloc(4);
       b.writeUInt32BE(v);
@@ -102,9 +102,9 @@ test('a schema-1 catalog opens as schema 2 (no side entries yet); other schemas 
     await upgraded.close();
     const report = await verifyCatalog(dir);
     assert.ok(report.ok, report.problems.join('\n'));
-    assert.equal(CATALOG_SCHEMA_VERSION, 2);
-    await setSchema(3);
-    assert.throws(() => Catalog.open(dir), /catalog schema 3 is not supported/);
+    assert.equal(CATALOG_SCHEMA_VERSION, 3);
+    await setSchema(4);
+    assert.throws(() => Catalog.open(dir), /catalog schema 4 is not supported/);
   } finally {
     cleanup();
   }

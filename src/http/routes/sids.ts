@@ -1,0 +1,84 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { NextOutput, SinceRef, TrieOutput } from '../../service/sid-reads.ts';
+import { nextRoute, trieRoute } from '../schemas/sids.ts';
+import { checkBatch, serviceOf } from './service.ts';
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/** "12" or "3.12" (an ETag without quotes); a seq beyond u64 is clamped (it is in the future: full snapshot). */
+function parseSince(text: string): SinceRef {
+  const dot = text.indexOf('.');
+  const seq = BigInt(dot < 0 ? text : text.slice(dot + 1));
+  return { seq: seq > U64_MAX ? U64_MAX : seq, ...(dot < 0 ? {} : { version: Number(text.slice(0, dot)) }) };
+}
+
+/** True when an If-None-Match header (a list, weak tags allowed, or *) matches `etag`. */
+function matches(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((t) => {
+    const tag = t.trim().replace(/^W\//, '');
+    return tag === '*' || tag === etag;
+  });
+}
+
+/*
+ * Both routes write their JSON by hand: the answers are large arrays of small integers (a 1,000-prefix `next` is
+ * ~10^5 codes), which TypedArray.join turns into text several times faster than a schema serializer walking
+ * number[] arrays. The shapes are those of schemas/sids.ts (test/http/sids.test.ts compares them).
+ */
+
+/** `[[1,2,3],[1,2,4]]` from flat n × L codes. */
+function rowsJson(flat: Uint16Array, levels: number): string {
+  const parts = new Array<string>(flat.length / levels);
+  for (let i = 0; i < parts.length; i++) parts[i] = `[${flat.subarray(i * levels, (i + 1) * levels).join(',')}]`;
+  return `[${parts.join(',')}]`;
+}
+
+function trieJson(t: TrieOutput): string {
+  const head = `{"model":${JSON.stringify(t.model)},"levels":${t.levels},"seq":"${t.seq}"`;
+  if (t.kind === 'full') return `${head},"kind":"full","sids":${rowsJson(t.added, t.levels)}}`;
+  return `${head},"since":"${t.since}","kind":"delta","added":${rowsJson(t.added, t.levels)},"removed":${rowsJson(t.removed, t.levels)}}`;
+}
+
+/**
+ * JSON of one `next` entry, cached by the entry's identity: the trie hands out one object per prefix until a write
+ * changes it, and dense levels repeat (1,000 one-code prefixes name at most K nodes), so most entries are joined
+ * once. The cache holds an entry only as long as the trie does.
+ */
+const entryJson = new WeakMap<object, string>();
+
+function nextJson(out: NextOutput): string {
+  const parts = out.next.map((n) => {
+    let s = entryJson.get(n);
+    if (s === undefined) {
+      s = `{"codes":[${n.codes.join(',')}],"counts":[${n.counts.join(',')}]}`;
+      entryJson.set(n, s);
+    }
+    return s;
+  });
+  return `{"model":${JSON.stringify(out.model)},"levels":${out.levels},"next":[${parts.join(',')}]}`;
+}
+
+/** The catalog's SID trie for constrained generation (service/sid-reads.ts; binary layout in docs/sid-trie.md). */
+export const sidRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/sids/next', { schema: nextRoute }, async (req, reply) => {
+    const service = serviceOf(app);
+    const { prefixes, model } = req.body;
+    checkBatch(app, prefixes.length, 'prefixes');
+    // A string with its content type is sent as is (no serializer); the type provider only knows the object shape.
+    return reply.type('application/json').send(nextJson(service.sids.next(prefixes, model)) as never);
+  });
+
+  app.get('/sids/trie', { schema: trieRoute }, async (req, reply) => {
+    const service = serviceOf(app);
+    const { model, format, since } = req.query;
+    // The tag and the answer are read in the same tick: no write can commit between them.
+    const tag = service.sids.tag(model);
+    const etag = `"${tag.version}.${tag.seq}"`;
+    void reply.header('etag', etag).header('cache-control', 'no-cache');
+    if (matches(req.headers['if-none-match'], etag)) return reply.status(304).send();
+    const out = service.sids.trie(model, since === undefined ? undefined : parseSince(since));
+    if (format === 'json') return reply.type('application/json').send(trieJson(out));
+    return reply.type('application/octet-stream').send(service.sids.binary(out));
+  });
+};

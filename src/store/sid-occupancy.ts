@@ -1,0 +1,309 @@
+/**
+ * SID occupancy of the catalog (schema 3): how many items hold each SID, per model, kept in the same write
+ * transaction as the postings, plus a bounded log of the moments a SID became occupied or empty:
+ *
+ *   sidCounts  model (u16 BE) ++ codes (u16 BE each)                -> items holding that SID (u32 BE)
+ *   sidLog     seq (u64 BE) ++ model (u16 BE) ++ codes (u16 BE each) -> op (u8: 1 became occupied, 2 became empty)
+ *
+ * meta: `sidLogFloor` (u64): log entries with seq <= it were trimmed; `sidFloor/<model>` (u64): a delta for that
+ * model needs since >= it (set when a key space is dropped, whose removals are not logged).
+ *
+ * Every posting write goes through `writePostings` (catalog-spaces.ts), which adds ±1 to the transaction's tally;
+ * `flush` (inside the transaction, at its end) folds the tally into `sidCounts` and `sidLog`, and `publish` (after
+ * the commit) into the in-memory tries (src/sid/sid-trie.ts) that answer reads. A failed transaction drops both.
+ * A catalog of schema 1 or 2 has no counts: `backfill` derives them from the postings at open.
+ */
+import type { Database, RootDatabase } from 'lmdb';
+import { SidxError } from '../errors.ts';
+import { SidTrie } from '../sid/sid-trie.ts';
+import { readMetaU64 } from './catalog-meta.ts';
+import { readU64BE, u64Key, U64_BYTES, writeU64BE } from './keys.ts';
+
+type Bin = Database<Buffer, Buffer>;
+
+export const SID_OCCUPIED = 1;
+export const SID_EMPTIED = 2;
+const META_LOG_FLOOR = Buffer.from('sidLogFloor');
+const metaModelFloor = (model: number): Buffer => Buffer.from(`sidFloor/${model}`);
+const MODEL_BYTES = 2;
+const TRIM_CHUNK = 4096;
+/** Default for `storage.sidHistory`. */
+export const DEFAULT_SID_HISTORY = 100_000;
+
+function countKey(model: number, codes: ArrayLike<number>): Buffer {
+  const key = Buffer.allocUnsafe(MODEL_BYTES + 2 * codes.length);
+  key.writeUInt16BE(model, 0);
+  for (let l = 0; l < codes.length; l++) key.writeUInt16BE(codes[l]!, MODEL_BYTES + 2 * l);
+  return key;
+}
+
+/** Codes stored big-endian from `offset` to the end of `key`. */
+function codesAt(key: Uint8Array, offset: number, out = new Int32Array((key.length - offset) >> 1)): Int32Array {
+  for (let l = 0, p = offset; l < out.length; l++, p += 2) out[l] = (key[p]! << 8) | key[p + 1]!;
+  return out;
+}
+
+interface Pending {
+  model: number;
+  key: Buffer;
+  delta: number;
+}
+
+/** Item-count changes per SID within one write transaction. */
+export class SidTally {
+  #m = new Map<string, Pending>();
+  #quiet = new Set<number>();
+
+  /** One item gains (+1) or loses (-1) SID `codes` in `model`. */
+  touch(model: number, codes: Int32Array, delta: number): void {
+    const key = countKey(model, codes);
+    const name = key.toString('latin1');
+    const e = this.#m.get(name);
+    if (e) e.delta += delta;
+    else this.#m.set(name, { model, key, delta });
+  }
+
+  /** Changes to `model` in this transaction are not logged (a key space being dropped). */
+  quiet(model: number): void {
+    this.#quiet.add(model);
+  }
+
+  isQuiet(model: number): boolean {
+    return this.#quiet.has(model);
+  }
+
+  entries(): IterableIterator<Pending> {
+    return this.#m.values();
+  }
+
+  reset(): void {
+    this.#m.clear();
+    this.#quiet.clear();
+  }
+}
+
+export interface SidDelta {
+  /** Flat n × L codes, SIDs in lexicographic order. */
+  added: Int32Array;
+  removed: Int32Array;
+}
+
+export class SidOccupancy {
+  readonly tally = new SidTally();
+  #counts: Bin;
+  #log: Bin;
+  #meta: Bin;
+  #history: number;
+  #tries = new Map<number, SidTrie>();
+  #logCount = 0;
+  #pending: Pending[] = [];
+  #pendingLogCount = 0;
+
+  /** `history`: log entries kept (older ones are trimmed; a delta from before them becomes a full snapshot). */
+  constructor(env: RootDatabase<Buffer, Buffer>, meta: Bin, history: number) {
+    this.#counts = env.openDB<Buffer, Buffer>({ name: 'sidCounts', encoding: 'binary', keyEncoding: 'binary' });
+    this.#log = env.openDB<Buffer, Buffer>({ name: 'sidLog', encoding: 'binary', keyEncoding: 'binary' });
+    this.#meta = meta;
+    if (!Number.isSafeInteger(history) || history < 1) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', `sidHistory must be a positive integer, got ${history}`, { field: 'sidHistory' });
+    }
+    this.#history = history;
+  }
+
+  /** Builds the tries from `sidCounts` (at open, after any back-fill). */
+  load(): void {
+    this.#tries.clear();
+    let scratch = new Int32Array(0);
+    for (const { key, value } of this.#counts.getRange({})) {
+      const levels = (key.length - MODEL_BYTES) >> 1;
+      if (scratch.length !== levels) scratch = new Int32Array(levels);
+      this.#trieFor(key.readUInt16BE(0), levels).add(codesAt(key, MODEL_BYTES, scratch), value.readUInt32BE(0));
+    }
+    this.#logCount = (this.#log.getStats() as { entryCount: number }).entryCount;
+  }
+
+  #trieFor(model: number, levels: number): SidTrie {
+    let trie = this.#tries.get(model);
+    if (!trie) {
+      trie = new SidTrie(levels);
+      this.#tries.set(model, trie);
+    }
+    return trie;
+  }
+
+  /**
+   * Derives `sidCounts` from the postings (rotation L-1 of each model: natural SID order), clears the log and sets
+   * its floor to `lastSeq`. Call inside a write transaction.
+   */
+  backfill(postings: Bin, levelsByModel: ReadonlyMap<number, number>, lastSeq: bigint): void {
+    for (const k of Array.from(this.#counts.getKeys({}))) this.#counts.remove(k);
+    for (const k of Array.from(this.#log.getKeys({}))) this.#log.remove(k);
+    const value = Buffer.allocUnsafe(4);
+    for (const [model, levels] of levelsByModel) {
+      const start = Buffer.of(model >>> 8, model & 0xff, levels - 1);
+      const end = Buffer.of(model >>> 8, model & 0xff, levels);
+      const sidEnd = 3 + 2 * levels;
+      let prev: Buffer | undefined;
+      let n = 0;
+      const put = () => {
+        if (!prev) return;
+        value.writeUInt32BE(n, 0);
+        this.#counts.put(Buffer.concat([prev.subarray(0, MODEL_BYTES), prev.subarray(3, sidEnd)]), value);
+      };
+      for (const k of postings.getKeys({ start, end })) {
+        if (prev && prev.compare(k, 0, sidEnd, 0, sidEnd) === 0) {
+          n++;
+          continue;
+        }
+        put();
+        prev = Buffer.from(k.subarray(0, sidEnd));
+        n = 1;
+      }
+      put();
+    }
+    this.#meta.put(META_LOG_FLOOR, u64Key(lastSeq));
+  }
+
+  /**
+   * Folds the tally into `sidCounts` and logs each SID that became occupied or empty at `seq` (the transaction's
+   * last seq). Call at the end of the write transaction; `publish` after it commits.
+   */
+  flush(seq: bigint): void {
+    const value = Buffer.allocUnsafe(4);
+    let logged = 0;
+    for (const e of this.tally.entries()) {
+      if (e.delta === 0) continue;
+      const old = this.#counts.getBinaryFast(e.key)?.readUInt32BE(0) ?? 0;
+      const now = old + e.delta;
+      if (now < 0) throw new SidxError('SIDX_ERR_STORE', `SID count of ${e.key.toString('hex')} would become ${now}`);
+      if (now === 0) this.#counts.remove(e.key);
+      else {
+        value.writeUInt32BE(now, 0);
+        this.#counts.put(e.key, value);
+      }
+      this.#pending.push(e);
+      if ((old === 0) === (now === 0)) continue;
+      if (this.tally.isQuiet(e.model)) {
+        this.#meta.put(metaModelFloor(e.model), u64Key(seq + 1n));
+        continue;
+      }
+      const logKey = Buffer.allocUnsafe(U64_BYTES + e.key.length);
+      writeU64BE(logKey, 0, seq);
+      e.key.copy(logKey, U64_BYTES);
+      this.#log.put(logKey, Buffer.of(now === 0 ? SID_EMPTIED : SID_OCCUPIED));
+      logged++;
+    }
+    this.#pendingLogCount = this.#logCount + logged;
+    if (this.#pendingLogCount > this.#history + Math.max(1, this.#history >> 3)) this.#trim();
+  }
+
+  /** Removes the oldest log entries (whole seqs) until at most `history` remain. */
+  #trim(): void {
+    let excess = this.#pendingLogCount - this.#history;
+    let floor = readMetaU64(this.#meta, META_LOG_FLOOR);
+    while (excess > 0) {
+      const oldest = Array.from(this.#log.getKeys({ limit: Math.min(excess, TRIM_CHUNK) }));
+      if (oldest.length === 0) break;
+      floor = readU64BE(oldest[oldest.length - 1]!, 0);
+      // The rest of the last seq goes too: a seq is kept whole or not at all. Materialised: no deletes under a cursor.
+      const gone = Array.from(this.#log.getKeys({ end: u64Key(floor + 1n) }));
+      for (const k of gone) this.#log.remove(k);
+      excess -= gone.length;
+      this.#pendingLogCount -= gone.length;
+    }
+    this.#meta.put(META_LOG_FLOOR, u64Key(floor));
+  }
+
+  /** Applies the flushed tally to the tries (after the commit). */
+  publish(): void {
+    for (const e of this.#pending) this.#trieFor(e.model, (e.key.length - MODEL_BYTES) >> 1).add(codesAt(e.key, MODEL_BYTES), e.delta);
+    this.#logCount = this.#pendingLogCount;
+    this.abort();
+  }
+
+  /** Forgets the transaction's tally (it failed, or after publish). */
+  abort(): void {
+    this.#pending = [];
+    this.#pendingLogCount = this.#logCount;
+    this.tally.reset();
+  }
+
+  /** The model's trie, or undefined when it never had a SID. Valid until the next write. */
+  trie(model: number): SidTrie | undefined {
+    return this.#tries.get(model);
+  }
+
+  /** The smallest `since` a delta for `model` can start from. */
+  floor(model: number): bigint {
+    const global = readMetaU64(this.#meta, META_LOG_FLOOR);
+    const own = readMetaU64(this.#meta, metaModelFloor(model));
+    return own > global ? own : global;
+  }
+
+  /**
+   * SIDs of `model` that became occupied (added) or empty (removed) after `since`, up to now; undefined when the
+   * log no longer covers `since` (or since > lastSeq). A SID that changed and changed back is in neither list.
+   */
+  delta(model: number, levels: number, since: bigint, lastSeq: bigint): SidDelta | undefined {
+    if (since > lastSeq || since < this.floor(model)) return undefined;
+    const firstOp = new Map<string, number>();
+    const prefix = Buffer.allocUnsafe(MODEL_BYTES);
+    prefix.writeUInt16BE(model, 0);
+    for (const { key, value } of this.#log.getRange({ start: u64Key(since + 1n) })) {
+      if (key.length !== U64_BYTES + MODEL_BYTES + 2 * levels || key.compare(prefix, 0, MODEL_BYTES, U64_BYTES, U64_BYTES + MODEL_BYTES) !== 0) continue;
+      const name = key.toString('latin1', U64_BYTES + MODEL_BYTES);
+      if (!firstOp.has(name)) firstOp.set(name, value[0]!);
+    }
+    const trie = this.#tries.get(model);
+    const added: Int32Array[] = [];
+    const removed: Int32Array[] = [];
+    for (const [name, op] of firstOp) {
+      const codes = codesAt(Buffer.from(name, 'latin1'), 0);
+      const was = op === SID_EMPTIED;
+      const now = (trie?.count(codes) ?? 0) > 0;
+      if (now && !was) added.push(codes);
+      else if (!now && was) removed.push(codes);
+    }
+    return { added: flatSorted(added, levels), removed: flatSorted(removed, levels) };
+  }
+}
+
+type Read = <T>(what: string, fn: () => T) => T;
+
+/** The read side (`Catalog.sids`): each answer comes with the catalog seq it reflects, read at the same instant. */
+export class SidOccupancyReads {
+  #occ: SidOccupancy;
+  #lastSeq: () => bigint;
+  #read: Read;
+
+  constructor(occupancy: SidOccupancy, lastSeq: () => bigint, read: Read) {
+    this.#occ = occupancy;
+    this.#lastSeq = lastSeq;
+    this.#read = read;
+  }
+
+  /** `model`'s trie (undefined: no SIDs yet) and the seq; the trie changes with the next write, so use it at once. */
+  trie(model: number): { trie: SidTrie | undefined; seq: bigint } {
+    return this.#read('sids.trie', () => ({ trie: this.#occ.trie(model), seq: this.#lastSeq() }));
+  }
+
+  /** SIDs of `model` (L levels) occupied or emptied after `since`, and the seq; delta undefined if not covered. */
+  delta(model: number, levels: number, since: bigint): { delta: SidDelta | undefined; seq: bigint } {
+    return this.#read('sids.delta', () => {
+      const seq = this.#lastSeq();
+      return { delta: this.#occ.delta(model, levels, since, seq), seq };
+    });
+  }
+}
+
+function compareCodes(a: Int32Array, b: Int32Array): number {
+  for (let l = 0; l < a.length; l++) if (a[l] !== b[l]) return a[l]! - b[l]!;
+  return 0;
+}
+
+function flatSorted(sids: Int32Array[], levels: number): Int32Array {
+  sids.sort(compareCodes);
+  const out = new Int32Array(sids.length * levels);
+  sids.forEach((s, i) => out.set(s, i * levels));
+  return out;
+}
