@@ -20,7 +20,7 @@ import { resolveCollisions } from '../sid/collisions.ts';
 import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
 import type { BeamLevel, EncodeResult, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import { gatherCandidates, rankByScore, uniqueSids } from './candidates.ts';
-import { VectorState, type Logger } from './vector-state.ts';
+import { checkpointThreshold, VectorState, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
 import { SidxMetrics } from './metrics.ts';
 import { chooseServed, loadRegistered, openSpace, registerBundle, type ActiveModel, type ModelSpace } from './model-space.ts';
@@ -395,9 +395,4 @@ export class SidxService {
       return old;
     }));
   }
-}
-
-/** Changes between FAISS checkpoints for an index of `ntotal` vectors. */
-export function checkpointThreshold(storage: Pick<Config['storage'], 'checkpointEvery' | 'checkpointGrowthPercent'>, ntotal: number): number {
-  return Math.max(storage.checkpointEvery, Math.ceil((ntotal * storage.checkpointGrowthPercent) / 100));
 }

@@ -8,6 +8,7 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Config } from '../config.ts';
 import type { Catalog } from '../store/catalog.ts';
 import { VectorIndex, type Metric } from '../vector/vector-index.ts';
 
@@ -175,4 +176,9 @@ async function loadCheckpoint(dir: string, dim: number, metric: Metric, log: Log
     log.warn(`vector index: checkpoint unreadable (${(err as Error).message}): rebuilding`);
     return null;
   }
+}
+
+/** Changes between FAISS checkpoints for an index of `ntotal` vectors. */
+export function checkpointThreshold(storage: Pick<Config['storage'], 'checkpointEvery' | 'checkpointGrowthPercent'>, ntotal: number): number {
+  return Math.max(storage.checkpointEvery, Math.ceil((ntotal * storage.checkpointGrowthPercent) / 100));
 }

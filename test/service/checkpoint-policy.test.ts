@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkpointThreshold } from '../../src/service/sidx-service.ts';
+import { checkpointThreshold } from '../../src/service/vector-state.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { startService, writeTestBundle } from '../helpers/service.ts';
