@@ -56,7 +56,7 @@ function utilisationFlags(ctx: HealthContext): string[] {
       return ctx.balanced === true ? ['--codebook-size'] : ['--balanced', '--codebook-size'];
     case 'rqvae':
     case 'vqvae':
-      return [...(ctx.restartDead === true ? [] : ['--dead-restart on']), '--steps', '--codebook-size'];
+      return ['--steps', ...(ctx.restartDead === true ? [] : ['--dead-restart on']), '--codebook-size'];
     default:
       return ['--codebook-size'];
   }

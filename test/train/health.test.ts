@@ -43,7 +43,7 @@ test('a level using few of its codes gets a warning naming that level and the fl
   const util = vae.filter((w) => w.kind === 'utilisation');
   assert.equal(util.length, 1);
   assert.equal(util[0]!.level, 1);
-  assert.match(util[0]!.message, /^level 2 uses 7 of 64 codes \(10\.9%, below 90\.0%\): change --dead-restart on or --steps or --codebook-size$/);
+  assert.match(util[0]!.message, /^level 2 uses 7 of 64 codes \(10\.9%, below 90\.0%\): change --steps or --dead-restart on or --codebook-size$/);
   assert.deepEqual(sidHealth(m, { method: 'rqkmeans', balanced: false })[0]!.flags, ['--balanced', '--codebook-size']);
   assert.deepEqual(sidHealth(m, { method: 'rqkmeans', balanced: true })[0]!.flags, ['--codebook-size']);
   assert.deepEqual(sidHealth(m, { method: 'vqvae', restartDead: true })[0]!.flags, ['--steps', '--codebook-size']);
@@ -96,7 +96,7 @@ test('sidx train warns after a collapsed run (rqkmeans and rqvae) and not after 
   const vae = await runCli(t, ['train', '--method', 'rqvae', '--input', collapsed, '--out', vaeOut, '--levels', '2', '--codebook-size', '8',
     '--top-m', '4', '--hidden', '16', '--latent-dim', '4', '--steps', '4', '--checkpoint', 'none']);
   assert.equal(vae.code, 0, vae.stderr);
-  assert.match(vae.stderr, /sidx train: warning: level 1 uses [1-3] of 8 codes .*change --dead-restart on or --steps or --codebook-size/);
+  assert.match(vae.stderr, /sidx train: warning: level 1 uses [1-3] of 8 codes .*change --steps or --dead-restart on or --codebook-size/);
 
   const metrics = await runCli(t, ['metrics', '--model', kmOut, '--input', collapsed, '--json', join(tmp.dir, 'm.json')]);
   assert.equal(metrics.code, 0, metrics.stderr);
