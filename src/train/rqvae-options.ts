@@ -83,7 +83,7 @@ export type ResolvedOptions = Required<Omit<RqVaeOptions, 'checkpoint' | 'resume
 
 export const FORGE_HIDDEN = [256, 256];
 export const FORGE_LATENT_DIM = 64;
-export const DEFAULT_STEPS = 3000;
+export const DEFAULT_STEPS = 1000;
 
 /**
  * The default batch: rows / 8 within 64..2048 (FORGE's 2048 from 16,384 rows up), so that a small catalog still

@@ -14,7 +14,7 @@ test('default batch: rows / 8 within 64..2048, never more than the rows', () => 
 
 test('the schedule is in steps: epochs = steps / full batches per epoch, rounded up; --epochs overrides', () => {
   const sci = resolveOptions({ method: 'rqvae', codebookSizes: [64, 64, 64] }, 1585);
-  assert.deepEqual([sci.batchSize, sci.epochs, sci.steps, sci.warmupEpochs, sci.evalEvery], [198, 375, 3000, 100, 38]);
+  assert.deepEqual([sci.batchSize, sci.epochs, sci.steps, sci.warmupEpochs, sci.evalEvery], [198, 125, 1000, 33, 13]);
   const big = resolveOptions({ method: 'rqvae', codebookSizes: [256] }, 10_000_000);
   assert.deepEqual([big.batchSize, big.epochs, big.steps], [2048, 1, 4882]);
   assert.equal(resolveOptions({ method: 'rqvae', codebookSizes: [8], steps: 10 }, 1585).epochs, 2);
