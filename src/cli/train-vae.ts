@@ -244,7 +244,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     },
   });
   console.log(formatMetricsTable(result.metrics, id));
-  for (const line of formatHealth(sidHealth(result.metrics, { method, restartDead: o.restartDead }), 'sidx train: warning: ')) console.error(line);
+  for (const line of formatHealth(sidHealth(result.metrics, { method }), 'sidx train: warning: ')) console.error(line);
   console.error(`sidx train: wrote ${bundle.dir} (model ${id}, ${method}, sha256 ${bundle.sha256.slice(0, 12)}) in ${formatSeconds(trainSeconds)}`);
   return 0;
 }

@@ -19,8 +19,6 @@ export interface HealthContext {
   method?: HealthMethod | string;
   /** rqkmeans: whether it ran with --balanced. */
   balanced?: boolean;
-  /** rqvae / vqvae: whether dead-code restart was on. */
-  restartDead?: boolean;
 }
 
 export interface HealthThresholds {
@@ -56,7 +54,9 @@ function utilisationFlags(ctx: HealthContext): string[] {
       return ctx.balanced === true ? ['--codebook-size'] : ['--balanced', '--codebook-size'];
     case 'rqvae':
     case 'vqvae':
-      return ['--steps', ...(ctx.restartDead === true ? [] : ['--dead-restart on']), '--codebook-size'];
+      // Dead-code restart is no cure for a short run: usage EMAs start at the k-means counts and decay too slowly
+      // to mark a code dead within 150 steps (measured, docs/rqvae.md); more steps are.
+      return ['--steps', '--codebook-size'];
     default:
       return ['--codebook-size'];
   }
@@ -99,12 +99,8 @@ export function sidHealth(m: SidMetrics, ctx: HealthContext = {}, t: HealthThres
 
 /** The context of a bundle, from its manifest's method and training provenance. */
 export function healthContextOf(manifest: { method: string; training?: Record<string, unknown> }): HealthContext {
-  const t = manifest.training ?? {};
-  return {
-    method: manifest.method,
-    ...(t.balanced === undefined ? {} : { balanced: t.balanced !== false }),
-    ...(t.deadRestart === undefined ? {} : { restartDead: t.deadRestart !== false }),
-  };
+  const balanced = manifest.training?.balanced;
+  return { method: manifest.method, ...(balanced === undefined ? {} : { balanced: balanced !== false }) };
 }
 
 /** The warnings as lines, each prefixed (e.g. "sidx train: warning: "). */

@@ -39,21 +39,21 @@ test('expected uniform collision rate: exact on a hand case, ~ n / 2C when the c
 
 test('a level using few of its codes gets a warning naming that level and the flag to change', () => {
   const m = sidQualityMetrics(codes(2000, 64, 7, 1), 2000, [64, 64]);
-  const vae = sidHealth(m, { method: 'rqvae', restartDead: false });
+  const vae = sidHealth(m, { method: 'rqvae' });
   const util = vae.filter((w) => w.kind === 'utilisation');
   assert.equal(util.length, 1);
   assert.equal(util[0]!.level, 1);
-  assert.match(util[0]!.message, /^level 2 uses 7 of 64 codes \(10\.9%, below 90\.0%\): change --steps or --dead-restart on or --codebook-size$/);
+  assert.match(util[0]!.message, /^level 2 uses 7 of 64 codes \(10\.9%, below 90\.0%\): change --steps or --codebook-size$/);
   assert.deepEqual(sidHealth(m, { method: 'rqkmeans', balanced: false })[0]!.flags, ['--balanced', '--codebook-size']);
   assert.deepEqual(sidHealth(m, { method: 'rqkmeans', balanced: true })[0]!.flags, ['--codebook-size']);
-  assert.deepEqual(sidHealth(m, { method: 'vqvae', restartDead: true })[0]!.flags, ['--steps', '--codebook-size']);
+  assert.deepEqual(sidHealth(m, { method: 'vqvae' })[0]!.flags, ['--steps', '--codebook-size']);
   assert.deepEqual(sidHealth(m)[0]!.flags, ['--codebook-size']);
 });
 
 test('collisions far above the capacity warn; a healthy tokenization gets no warning', () => {
   // 2000 items over 64 x 64 = 4096 SIDs: uniform would collide ~20%; 64 x 2 codes (128 SIDs) collide ~94%.
   const collapsed = sidQualityMetrics(codes(2000, 64, 2, 2), 2000, [64, 64]);
-  const warnings = sidHealth(collapsed, { method: 'rqvae', restartDead: true });
+  const warnings = sidHealth(collapsed, { method: 'rqvae' });
   const collision = warnings.find((w) => w.kind === 'collisions');
   assert.ok(collision !== undefined, JSON.stringify(warnings));
   assert.match(collision.message, /collision rate 9\d\.\d% \(\d+ distinct SIDs for 2000 items\) is far above the 2\d\.\d% that 2 x 64 codes allow/);
@@ -67,10 +67,9 @@ test('collisions far above the capacity warn; a healthy tokenization gets no war
   assert.deepEqual(sidHealth(small, { method: 'vqvae' }), []);
 });
 
-test('healthContextOf reads the method, --balanced and dead-code restart from a manifest', () => {
+test('healthContextOf reads the method and --balanced from a manifest', () => {
   assert.deepEqual(healthContextOf({ method: 'rqkmeans', training: { balanced: { rounds: 5 } } }), { method: 'rqkmeans', balanced: true });
   assert.deepEqual(healthContextOf({ method: 'rqkmeans', training: { balanced: false } }), { method: 'rqkmeans', balanced: false });
-  assert.deepEqual(healthContextOf({ method: 'rqvae', training: { deadRestart: false } }), { method: 'rqvae', restartDead: false });
   assert.deepEqual(healthContextOf({ method: 'vqvae' }), { method: 'vqvae' });
 });
 
@@ -96,7 +95,7 @@ test('sidx train warns after a collapsed run (rqkmeans and rqvae) and not after 
   const vae = await runCli(t, ['train', '--method', 'rqvae', '--input', collapsed, '--out', vaeOut, '--levels', '2', '--codebook-size', '8',
     '--top-m', '4', '--hidden', '16', '--latent-dim', '4', '--steps', '4', '--checkpoint', 'none']);
   assert.equal(vae.code, 0, vae.stderr);
-  assert.match(vae.stderr, /sidx train: warning: level 1 uses [1-3] of 8 codes .*change --steps or --dead-restart on or --codebook-size/);
+  assert.match(vae.stderr, /sidx train: warning: level 1 uses [1-3] of 8 codes .*change --steps or --codebook-size/);
 
   const metrics = await runCli(t, ['metrics', '--model', kmOut, '--input', collapsed, '--json', join(tmp.dir, 'm.json')]);
   assert.equal(metrics.code, 0, metrics.stderr);
