@@ -41,7 +41,8 @@ export interface HealthWarning {
 export function expectedUniformCollisionRate(n: number, codebookSizes: number[]): number {
   const capacity = codebookSizes.reduce((p, k) => p * k, 1);
   if (n <= 1) return 0;
-  // distinct = C (1 - (1 - 1/C)^n) = -C expm1(n log1p(-1/C)); stable for C up to 2^53 and beyond (then ~ n / 2C).
+  // distinct = C (1 - (1 - 1/C)^n) = -C expm1(n log1p(-1/C)), accurate in doubles below C = 2^53; beyond, the
+  // second-order expansion n - n (n - 1) / 2C (the next term is about n^3 / 6C^2).
   const distinct = capacity >= 2 ** 53 ? n - (n * (n - 1)) / (2 * capacity) : -capacity * Math.expm1(n * Math.log1p(-1 / capacity));
   return Math.max(0, 1 - distinct / n);
 }
