@@ -24,7 +24,7 @@ export const trainVaeUsage = `Usage: sidx train --method rqvae|vqvae --input FIL
                   [--init rqkmeans|random] [--init-sample N] [--init-iters N]
                   [--pairs FILE [--pair-ids FILE] [--pair-batches N|all] [--contrastive-weight W]
                   [--pair-recon-weight W]] [--checkpoint FILE|none] [--resume FILE]
-                  [--eval-every N] [--top-m M] [--id ID] [--threads N] [--array NAME]
+                  [--max-items-per-sid C] [--eval-every N] [--top-m M] [--id ID] [--threads N] [--array NAME]
 
 Trains an RQ-VAE (FORGE recipe) or a VQ-VAE with forward and backward passes as ONNX graphs on ONNX Runtime and
 writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = FORGE al_sid for 512-d input):
@@ -54,6 +54,9 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
   --pair-recon-weight   weight of the pair items' reconstruction MSE in a contrastive step (default 0, FORGE:
                      none); > 0 keeps the decoder's output norm from drifting when pair batches dominate
   --checkpoint       written after every epoch (default DIR.checkpoint; none = off); --resume continues from one
+  --max-items-per-sid  collision-aware last level: after training, move the least-used last-level codewords onto
+                     items of SIDs holding more than C items until none does (at most K/8 codewords); the
+                     encoder stays argmin (default: off)
   --eval-every       inference codes + SID metrics every N epochs (default: a tenth of the epochs; 0 = after
                      the last only)
   --threads          ONNX Runtime / FAISS threads (default: all cores)`;
@@ -118,7 +121,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     'init-sample': { type: 'string' }, 'init-iters': { type: 'string' }, pairs: { type: 'string' },
     'pair-ids': { type: 'string' }, 'pair-batches': { type: 'string' },
     'contrastive-weight': { type: 'string' }, 'pair-recon-weight': { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'string' },
-    'eval-every': { type: 'string' }, 'top-m': { type: 'string' }, id: { type: 'string' }, threads: { type: 'string' },
+    'max-items-per-sid': { type: 'string' }, 'eval-every': { type: 'string' }, 'top-m': { type: 'string' }, id: { type: 'string' }, threads: { type: 'string' },
     array: { type: 'string' },
   }, trainVaeUsage);
   if (values.help) {
@@ -187,6 +190,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     pairBatches: values['pair-batches'] === 'all' ? 'all' : posInt(values['pair-batches'], 'pair-batches'),
     contrastiveWeight: positive(values['contrastive-weight'], 'contrastive-weight'),
     pairReconWeight: nonNeg(values['pair-recon-weight'], 'pair-recon-weight'),
+    maxItemsPerSid: posInt(values['max-items-per-sid'], 'max-items-per-sid'),
     checkpoint,
     resume: values.resume,
   };
@@ -216,6 +220,8 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
         if (!progress.tty && (e.step + 1) % Math.max(1, Math.ceil(e.steps / 10)) !== 0) return;
         progress.update(`epoch ${e.epoch + 1}/${e.epochs} step ${e.step + 1}/${e.steps}: recon ${e.recon.toPrecision(4)}, `
           + `commit ${e.commit.toPrecision(4)}, lr ${e.lr.toExponential(2)}`);
+      } else if (e.kind === 'split') {
+        progress.log(`collision-aware last level: moved ${e.moved} codewords in ${e.rounds} rounds, at most ${e.maxItemsPerSid} items per SID`);
       } else if (e.kind === 'epoch') {
         history.push(e);
         progress.log(epochLine(e));
@@ -238,7 +244,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
         ? { threshold: o.deadThreshold, perLevel: o.codebookSizes.map((k) => deadThresholdOf(o, o.batchSize, k)) }
         : false,
       contrastivePairs: pairs?.count ?? 0, pairBatches: o.pairBatches, contrastiveWeight: o.contrastiveWeight,
-      pairReconWeight: o.pairReconWeight,
+      pairReconWeight: o.pairReconWeight, maxItemsPerSid: o.maxItemsPerSid,
       finalEpoch: history.at(-1) === undefined ? null : { recon: history.at(-1)!.recon, commit: history.at(-1)!.commit },
       meanEpochTrainSeconds: history.length === 0 ? null : history.reduce((s, h) => s + h.trainSeconds, 0) / history.length,
     },

@@ -64,6 +64,11 @@ export interface RqVaeOptions {
   contrastiveWeight?: number;
   /** Weight of the pair items' reconstruction MSE in a contrastive step (FORGE: 0, none). */
   pairReconWeight?: number;
+  /**
+   * Collision-aware last level: after training, move last-level codewords onto items of SIDs holding more than
+   * this many items until none does (src/train/collision-split.ts). 0 (default): off.
+   */
+  maxItemsPerSid?: number;
   /** ORT intra-op threads (default: ORT's choice, all cores). */
   threads?: number;
   /**
@@ -145,6 +150,7 @@ export function resolveOptions(o: RqVaeOptions, rows: number): ResolvedOptions {
     pairBatches: o.pairBatches ?? 'all',
     contrastiveWeight: o.contrastiveWeight ?? 1,
     pairReconWeight: o.pairReconWeight ?? 0,
+    maxItemsPerSid: o.maxItemsPerSid ?? 0,
     ...(o.initSample === undefined ? {} : { initSample: o.initSample }),
     ...(o.threads === undefined ? {} : { threads: o.threads }),
     ...(o.checkpoint === undefined ? {} : { checkpoint: o.checkpoint }),
@@ -201,6 +207,7 @@ function check(r: ResolvedOptions): void {
   if (r.pairBatches !== 'all') posInt(r.pairBatches, 'pairBatches');
   positive(r.contrastiveWeight, 'contrastiveWeight');
   nonNeg(r.pairReconWeight, 'pairReconWeight');
+  nonNegInt(r.maxItemsPerSid, 'maxItemsPerSid');
 }
 
 /** The dead-code threshold of a level with K codes under batches of `batch` rows. */

@@ -29,6 +29,7 @@ import { l2NormalizeRows } from './rqkmeans.ts';
 import { initialiseCodebooks, loadTrainingState, saveTrainingState, type TrainingState } from './rqvae-state.ts';
 import type { TrainedModel } from './rqvae-export-graphs.ts';
 import { ContrastiveStep, type PairSet } from './rqvae-contrastive.ts';
+import { splitCollisions } from './collision-split.ts';
 import ort from 'onnxruntime-node';
 
 export interface EpochSummary {
@@ -55,7 +56,9 @@ export type RqVaeProgress =
   | { kind: 'initialised'; params: Float32Array }
   | { kind: 'step'; epoch: number; epochs: number; step: number; steps: number; lr: number; recon: number; commit: number }
   | ({ kind: 'epoch'; epochs: number } & EpochSummary)
-  | { kind: 'checkpoint'; epoch: number; path: string };
+  | { kind: 'checkpoint'; epoch: number; path: string }
+  /** After the collision-aware last level (maxItemsPerSid). */
+  | { kind: 'split'; moved: number; rounds: number; maxItemsPerSid: number };
 
 export interface TrainRqVaeOptions extends RqVaeOptions {
   /**
@@ -235,6 +238,11 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
   } finally {
     await session.release();
     await pairStep?.close();
+  }
+  if (o.maxItemsPerSid > 0) {
+    const split = await splitCollisions(model, inputs, o.maxItemsPerSid, o.threads === undefined ? {} : { threads: o.threads });
+    codes = split.codes;
+    report({ kind: 'split', moved: split.moved, rounds: split.rounds, maxItemsPerSid: split.maxItemsPerSid });
   }
   codes ??= await encodeAll(model, inputs, o.threads);
   const reconstructions = await decodeAll(model, codes, o.threads);
