@@ -12,6 +12,7 @@ import { basename } from 'node:path';
 import { readEmbeddings } from '../io/embeddings.ts';
 import { readLetterSids } from '../train/letter-sids.ts';
 import { compareMetricsTable, sidQualityMetrics, type SidMetrics } from '../train/metrics.ts';
+import { healthContextOf, sidHealth } from '../train/health.ts';
 import { l2NormalizeRows } from '../train/rqkmeans.ts';
 import { canDecode, decodeSids } from '../train/sid-decoder.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
@@ -22,7 +23,9 @@ export const metricsUsage = `Usage: sidx metrics [--model DIR --input FILE]... [
                     [--json FILE]
 
 SID quality metrics (per-level utilisation, perplexity, entropy; collision rate; items per SID; Gini;
-reconstruction error) of each tokenization, printed as one table with a column each.
+reconstruction error) of each tokenization, printed as one table with a column each, then a warning line for each
+level that uses < 90% of its codes and for a collision rate far above what the codebooks allow (the verdicts
+\`sidx train\` prints).
 
   --model, --input      a model bundle and the embeddings to encode with it (repeat both for more columns)
   --sids                SIDs from a file: LETTER's JSON {"item": ["<a_12>", "<b_7>", ...]} (repeatable)
@@ -30,11 +33,13 @@ reconstruction error) of each tokenization, printed as one table with a column e
   --array               .npz member holding the vectors
   --label               column titles, one per column (models first, then --sids files); default: the model id,
                         the SID file's name
-  --json                also write [{label, metrics}] to this file`;
+  --json                also write [{label, metrics, warnings}] to this file`;
 
 export interface LabelledMetrics {
   label: string;
   metrics: SidMetrics;
+  /** The health verdicts (src/train/health.ts); empty when healthy. */
+  warnings: string[];
 }
 
 /** Metrics of the SIDs a bundle gives the embeddings in `input`. */
@@ -55,7 +60,7 @@ export async function bundleMetrics(modelDir: string, input: string, array?: str
     reconstruction = { inputs, reconstructions: (await decodeSids(bundle, codes, data.n)).vectors, dim: data.dim };
   }
   const metrics = sidQualityMetrics(codes, data.n, manifest.codebookSizes, reconstruction);
-  return { label: manifest.id, metrics };
+  return { label: manifest.id, metrics, warnings: sidHealth(metrics, healthContextOf(manifest)).map((w) => w.message) };
 }
 
 export async function metricsCommand(argv: string[]): Promise<number> {
@@ -89,10 +94,12 @@ export async function metricsCommand(argv: string[]): Promise<number> {
   for (const file of sidFiles) {
     let sids = await readLetterSids(file);
     if (sidCodebookSize !== undefined) sids = await readLetterSids(file, { codebookSizes: new Array<number>(sids.levels).fill(sidCodebookSize) });
-    rows.push({ label: basename(file), metrics: sidQualityMetrics(sids.codes, sids.n, sids.codebookSizes) });
+    const metrics = sidQualityMetrics(sids.codes, sids.n, sids.codebookSizes);
+    rows.push({ label: basename(file), metrics, warnings: sidHealth(metrics).map((w) => w.message) });
   }
   labels.forEach((label, i) => (rows[i]!.label = label));
   console.log(compareMetricsTable(rows));
+  for (const row of rows) for (const w of row.warnings) console.log(`warning: ${row.label}: ${w}`);
   if (values.json !== undefined) await writeFile(values.json, `${JSON.stringify(rows, null, 2)}\n`);
   return 0;
 }

@@ -3,10 +3,11 @@ import { basename, resolve } from 'node:path';
 import { readEmbeddings } from '../io/embeddings.ts';
 import { fileSha256, DEFAULT_TOP_M } from '../train/export.ts';
 import { formatMetricsTable } from '../train/metrics.ts';
+import { formatHealth, sidHealth } from '../train/health.ts';
 import { trainRqVae, type EpochSummary, type RqVaeProgress } from '../train/rqvae.ts';
 import { exportVaeBundle } from '../train/rqvae-export.ts';
 import {
-  DEFAULT_EPOCHS, FORGE_HIDDEN, FORGE_LATENT_DIM, deadThresholdOf, type RqVaeOptions, type VaeMethod,
+  DEFAULT_STEPS, FORGE_HIDDEN, FORGE_LATENT_DIM, deadThresholdOf, type RqVaeOptions, type VaeMethod,
 } from '../train/rqvae-options.ts';
 import { loadPairs } from '../train/pairs.ts';
 import { setVectorThreads } from '../vector/vector-index.ts';
@@ -15,7 +16,7 @@ import { formatSeconds, ProgressLine } from './progress.ts';
 import { parseCodebookSizes, shellQuote } from './train.ts';
 
 export const trainVaeUsage = `Usage: sidx train --method rqvae|vqvae --input FILE --out DIR [--levels L] [--codebook-size K|K1,K2,..]
-                  [--epochs E] [--batch-size B] [--seed S] [--normalize l2|none] [--hidden 256,256] [--latent-dim 64]
+                  [--steps S | --epochs E] [--batch-size B] [--seed S] [--normalize l2|none] [--hidden 256,256] [--latent-dim 64]
                   [--lr LR] [--min-lr LR] [--warmup-epochs W] [--weight-decay WD]
                   [--assignment sinkhorn|argmin] [--sinkhorn-eps E] [--sinkhorn-iters T]
                   [--commitment forge|classic] [--beta B] [--commit-weight W]
@@ -23,13 +24,15 @@ export const trainVaeUsage = `Usage: sidx train --method rqvae|vqvae --input FIL
                   [--init rqkmeans|random] [--init-sample N] [--init-iters N]
                   [--pairs FILE [--pair-ids FILE] [--pair-batches N|all] [--contrastive-weight W]
                   [--pair-recon-weight W]] [--checkpoint FILE|none] [--resume FILE]
-                  [--eval-every N] [--top-m M] [--id ID] [--threads N] [--array NAME]
+                  [--max-items-per-sid C] [--eval-every N] [--top-m M] [--id ID] [--threads N] [--array NAME]
 
 Trains an RQ-VAE (FORGE recipe) or a VQ-VAE with forward and backward passes as ONNX graphs on ONNX Runtime and
 writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = FORGE al_sid for 512-d input):
 
   --levels / --codebook-size  rqvae: 3 x 256 unless given (FORGE: 3 x 8192); vqvae: one codebook, default 4096
-  --epochs           default ${DEFAULT_EPOCHS}; --batch-size default 2048 (capped at the row count)
+  --steps            optimiser (reconstruction) steps, default ${DEFAULT_STEPS}, rounded up to whole epochs;
+                     --epochs E instead sets the epochs directly (FORGE: 150)
+  --batch-size       default rows / 8 within 64..2048 (FORGE's 2048 from 16,384 rows), at most the rows
   --hidden           encoder hidden widths, decoder mirrored (default ${FORGE_HIDDEN.join(',')}); --latent-dim ${FORGE_LATENT_DIM}
   --lr / --min-lr    AdamW peak and final learning rate (2e-3 / 1e-7), linear warm-up for --warmup-epochs
                      (default 40/150 of the epochs), then cosine; --weight-decay 1e-4 on matrices
@@ -51,7 +54,11 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
   --pair-recon-weight   weight of the pair items' reconstruction MSE in a contrastive step (default 0, FORGE:
                      none); > 0 keeps the decoder's output norm from drifting when pair batches dominate
   --checkpoint       written after every epoch (default DIR.checkpoint; none = off); --resume continues from one
-  --eval-every       inference codes + SID metrics every N epochs (default 1; 0 = after the last only)
+  --max-items-per-sid  collision-aware last level: after training, move the least-used last-level codewords onto
+                     items of SIDs holding more than C items until none does (at most K/8 codewords); the
+                     encoder stays argmin (default: off)
+  --eval-every       inference codes + SID metrics every N epochs (default: a tenth of the epochs; 0 = after
+                     the last only)
   --threads          ONNX Runtime / FAISS threads (default: all cores)`;
 
 const VAE_METHODS: readonly string[] = ['rqvae', 'vqvae'];
@@ -104,7 +111,7 @@ function epochLine(e: EpochSummary & { epochs: number }): string {
 export async function trainVaeCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     method: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, levels: { type: 'string' },
-    'codebook-size': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
+    'codebook-size': { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
     seed: { type: 'string' }, normalize: { type: 'string' }, hidden: { type: 'string' }, 'latent-dim': { type: 'string' },
     lr: { type: 'string' }, 'min-lr': { type: 'string' }, 'warmup-epochs': { type: 'string' },
     'weight-decay': { type: 'string' }, assignment: { type: 'string' }, 'sinkhorn-eps': { type: 'string' },
@@ -114,7 +121,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     'init-sample': { type: 'string' }, 'init-iters': { type: 'string' }, pairs: { type: 'string' },
     'pair-ids': { type: 'string' }, 'pair-batches': { type: 'string' },
     'contrastive-weight': { type: 'string' }, 'pair-recon-weight': { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'string' },
-    'eval-every': { type: 'string' }, 'top-m': { type: 'string' }, id: { type: 'string' }, threads: { type: 'string' },
+    'max-items-per-sid': { type: 'string' }, 'eval-every': { type: 'string' }, 'top-m': { type: 'string' }, id: { type: 'string' }, threads: { type: 'string' },
     array: { type: 'string' },
   }, trainVaeUsage);
   if (values.help) {
@@ -158,6 +165,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     ...(hidden === undefined ? {} : { hidden }),
     latentDim: posInt(values['latent-dim'], 'latent-dim'),
     normalize: choice(values.normalize, 'normalize', ['l2', 'none'] as const),
+    steps: posInt(values.steps, 'steps'),
     epochs: posInt(values.epochs, 'epochs'),
     batchSize: posInt(values['batch-size'], 'batch-size'),
     lr: positive(values.lr, 'lr'),
@@ -182,10 +190,12 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     pairBatches: values['pair-batches'] === 'all' ? 'all' : posInt(values['pair-batches'], 'pair-batches'),
     contrastiveWeight: positive(values['contrastive-weight'], 'contrastive-weight'),
     pairReconWeight: nonNeg(values['pair-recon-weight'], 'pair-recon-weight'),
+    maxItemsPerSid: posInt(values['max-items-per-sid'], 'max-items-per-sid'),
     checkpoint,
     resume: values.resume,
   };
   for (const key of Object.keys(options) as (keyof RqVaeOptions)[]) if (options[key] === undefined) delete options[key];
+  if (options.steps !== undefined && options.epochs !== undefined) throw new UsageError('give --steps or --epochs, not both');
   if (values.pairs === undefined) {
     const pairFlag = (['pair-ids', 'pair-batches', 'contrastive-weight', 'pair-recon-weight'] as const).find((f) => values[f] !== undefined);
     if (pairFlag !== undefined) throw new UsageError(`--${pairFlag} needs --pairs`);
@@ -210,6 +220,8 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
         if (!progress.tty && (e.step + 1) % Math.max(1, Math.ceil(e.steps / 10)) !== 0) return;
         progress.update(`epoch ${e.epoch + 1}/${e.epochs} step ${e.step + 1}/${e.steps}: recon ${e.recon.toPrecision(4)}, `
           + `commit ${e.commit.toPrecision(4)}, lr ${e.lr.toExponential(2)}`);
+      } else if (e.kind === 'split') {
+        progress.log(`collision-aware last level: moved ${e.moved} codewords in ${e.rounds} rounds, at most ${e.maxItemsPerSid} items per SID`);
       } else if (e.kind === 'epoch') {
         history.push(e);
         progress.log(epochLine(e));
@@ -223,21 +235,22 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     dir: values.out, id, method, model: result.model, topM, metrics: { ...result.metrics },
     training: {
       source: values.input, command: `sidx train ${shellQuote(argv)}`, seed, dataDigest, rows: result.n,
-      epochs: o.epochs, batchSize: Math.min(o.batchSize, result.n), hidden: o.hidden, latentDim: o.latentDim,
+      steps: o.steps, epochs: o.epochs, batchSize: o.batchSize, hidden: o.hidden, latentDim: o.latentDim,
       lr: o.lr, minLr: o.minLr, warmupEpochs: o.warmupEpochs, weightDecay: o.weightDecay,
       assignment: o.assignment, sinkhorn: o.assignment === 'sinkhorn' ? { epsilon: o.sinkhornEpsilon, iterations: o.sinkhornIterations } : false,
       commitment: o.commitment, beta: o.beta, commitWeight: o.commitWeight, codebookUpdate: o.codebookUpdate,
       emaDecay: o.emaDecay, init: o.init,
       deadRestart: o.restartDead
-        ? { threshold: o.deadThreshold, perLevel: o.codebookSizes.map((k) => deadThresholdOf(o, Math.min(o.batchSize, result.n), k)) }
+        ? { threshold: o.deadThreshold, perLevel: o.codebookSizes.map((k) => deadThresholdOf(o, o.batchSize, k)) }
         : false,
       contrastivePairs: pairs?.count ?? 0, pairBatches: o.pairBatches, contrastiveWeight: o.contrastiveWeight,
-      pairReconWeight: o.pairReconWeight,
+      pairReconWeight: o.pairReconWeight, maxItemsPerSid: o.maxItemsPerSid,
       finalEpoch: history.at(-1) === undefined ? null : { recon: history.at(-1)!.recon, commit: history.at(-1)!.commit },
       meanEpochTrainSeconds: history.length === 0 ? null : history.reduce((s, h) => s + h.trainSeconds, 0) / history.length,
     },
   });
   console.log(formatMetricsTable(result.metrics, id));
+  for (const line of formatHealth(sidHealth(result.metrics, { method }), 'sidx train: warning: ')) console.error(line);
   console.error(`sidx train: wrote ${bundle.dir} (model ${id}, ${method}, sha256 ${bundle.sha256.slice(0, 12)}) in ${formatSeconds(trainSeconds)}`);
   return 0;
 }

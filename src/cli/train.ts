@@ -5,6 +5,7 @@ import { sampleEmbeddings } from '../io/reservoir.ts';
 import { DEFAULT_SINKHORN_EPSILON, DEFAULT_SINKHORN_ITERATIONS } from '../numeric/sinkhorn.ts';
 import { exportRqKmeansBundle, fileSha256, DEFAULT_TOP_M } from '../train/export.ts';
 import { formatMetricsTable, sidQualityMetrics } from '../train/metrics.ts';
+import { formatHealth, sidHealth } from '../train/health.ts';
 import {
   DEFAULT_BALANCED_ROUNDS, DEFAULT_KMEANS_ITERATIONS, trainRqKmeans, type Normalize, type RqKmeansProgress,
 } from '../train/rqkmeans.ts';
@@ -208,6 +209,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
     },
   });
   console.log(formatMetricsTable(metrics, id));
+  const health = sidHealth(metrics, { method: 'rqkmeans', balanced: values.balanced === true });
+  for (const line of formatHealth(health, 'sidx train: warning: ')) console.error(line);
   console.error(`sidx train: wrote ${bundle.dir} (model ${id}, sha256 ${bundle.sha256.slice(0, 12)}) in ${formatSeconds(trainSeconds)}`);
   return 0;
 }

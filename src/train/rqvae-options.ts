@@ -21,7 +21,13 @@ export interface RqVaeOptions {
   hidden?: number[];
   latentDim?: number;
   normalize?: Normalize;
+  /**
+   * Reconstruction (optimiser) steps of the run: the schedule's length. Converted to whole epochs of the batch
+   * size, rounded up (pair steps of contrastive runs come on top). Default DEFAULT_STEPS; ignored when `epochs` is given.
+   */
+  steps?: number;
   epochs?: number;
+  /** Default: defaultBatchSize(rows). */
   batchSize?: number;
   seed?: number;
   lr?: number;
@@ -58,9 +64,17 @@ export interface RqVaeOptions {
   contrastiveWeight?: number;
   /** Weight of the pair items' reconstruction MSE in a contrastive step (FORGE: 0, none). */
   pairReconWeight?: number;
+  /**
+   * Collision-aware last level: after training, move last-level codewords onto items of SIDs holding more than
+   * this many items until none does (src/train/collision-split.ts). 0 (default): off.
+   */
+  maxItemsPerSid?: number;
   /** ORT intra-op threads (default: ORT's choice, all cores). */
   threads?: number;
-  /** Evaluate (inference codes on all rows, SID metrics) every N epochs and after the last; 0 = last only. */
+  /**
+   * Evaluate (inference codes on all rows, SID metrics) every N epochs and after the last; 0 = last only.
+   * Default: every tenth of the run.
+   */
   evalEvery?: number;
   /** Checkpoint file written after every epoch. */
   checkpoint?: string;
@@ -68,28 +82,53 @@ export interface RqVaeOptions {
   resume?: string;
 }
 
+/** Resolved: `batchSize` is the batch actually used (at most the rows), `steps` = epochs x full batches per epoch. */
 export type ResolvedOptions = Required<Omit<RqVaeOptions, 'checkpoint' | 'resume' | 'initSample' | 'threads'>>
   & Pick<RqVaeOptions, 'checkpoint' | 'resume' | 'initSample' | 'threads'>;
 
 export const FORGE_HIDDEN = [256, 256];
 export const FORGE_LATENT_DIM = 64;
-export const DEFAULT_EPOCHS = 150;
+export const DEFAULT_STEPS = 1000;
+
+/**
+ * The default batch: rows / 8 within 64..2048 (FORGE's 2048 from 16,384 rows up), so that a small catalog still
+ * gets 8 steps per epoch; never more than the rows.
+ */
+export function defaultBatchSize(rows: number): number {
+  return Math.min(rows, Math.max(64, Math.min(2048, Math.round(rows / 8))));
+}
+
+/** Full batches per epoch (the remainder of a permutation is left out, like drop_last). */
+export function stepsPerEpoch(rows: number, batch: number): number {
+  return Math.max(1, Math.floor(rows / batch));
+}
 
 function invalid(message: string, field: string): SidxError {
   return new SidxError('SIDX_ERR_INVALID_INPUT', message, { field });
 }
 
-export function resolveOptions(o: RqVaeOptions): ResolvedOptions {
+/**
+ * Every option with its default for a data set of `rows` rows: the batch size is capped at the rows, and the
+ * epochs are the ones `steps` (or its default) takes at that batch size unless `epochs` is given.
+ */
+export function resolveOptions(o: RqVaeOptions, rows: number): ResolvedOptions {
   const vq = o.method === 'vqvae';
-  const epochs = o.epochs ?? DEFAULT_EPOCHS;
+  if (o.steps !== undefined && o.epochs !== undefined) throw invalid('give steps or epochs, not both', 'steps');
+  if (o.steps !== undefined && !(Number.isInteger(o.steps) && o.steps >= 1 && o.steps <= 1e9)) {
+    throw invalid(`steps must be an integer in 1..1000000000, got ${o.steps}`, 'steps');
+  }
+  const batchSize = o.batchSize === undefined ? defaultBatchSize(rows) : Math.min(o.batchSize, rows);
+  const perEpoch = stepsPerEpoch(rows, batchSize);
+  const epochs = o.epochs ?? Math.ceil((o.steps ?? DEFAULT_STEPS) / perEpoch);
   const r: ResolvedOptions = {
     method: o.method,
     codebookSizes: [...o.codebookSizes],
     hidden: [...(o.hidden ?? FORGE_HIDDEN)],
     latentDim: o.latentDim ?? FORGE_LATENT_DIM,
     normalize: o.normalize ?? 'none',
+    steps: epochs * perEpoch,
     epochs,
-    batchSize: o.batchSize ?? 2048,
+    batchSize,
     seed: o.seed ?? 0,
     lr: o.lr ?? 2e-3,
     minLr: o.minLr ?? 1e-7,
@@ -107,10 +146,11 @@ export function resolveOptions(o: RqVaeOptions): ResolvedOptions {
     deadThreshold: o.deadThreshold ?? 'auto',
     init: o.init ?? 'rqkmeans',
     initIterations: o.initIterations ?? 25,
-    evalEvery: o.evalEvery ?? 1,
+    evalEvery: o.evalEvery ?? Math.max(1, Math.ceil(epochs / 10)),
     pairBatches: o.pairBatches ?? 'all',
     contrastiveWeight: o.contrastiveWeight ?? 1,
     pairReconWeight: o.pairReconWeight ?? 0,
+    maxItemsPerSid: o.maxItemsPerSid ?? 0,
     ...(o.initSample === undefined ? {} : { initSample: o.initSample }),
     ...(o.threads === undefined ? {} : { threads: o.threads }),
     ...(o.checkpoint === undefined ? {} : { checkpoint: o.checkpoint }),
@@ -167,6 +207,7 @@ function check(r: ResolvedOptions): void {
   if (r.pairBatches !== 'all') posInt(r.pairBatches, 'pairBatches');
   positive(r.contrastiveWeight, 'contrastiveWeight');
   nonNeg(r.pairReconWeight, 'pairReconWeight');
+  nonNegInt(r.maxItemsPerSid, 'maxItemsPerSid');
 }
 
 /** The dead-code threshold of a level with K codes under batches of `batch` rows. */

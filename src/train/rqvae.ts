@@ -19,7 +19,7 @@
 import { SidxError } from '../errors.ts';
 import { paramLayout, paramView, initParams, seededPermutation } from './rqvae-model.ts';
 import { buildStepGraph } from './rqvae-graphs.ts';
-import { deadThresholdOf, resolveOptions, shapeOf, type RqVaeOptions, type ResolvedOptions } from './rqvae-options.ts';
+import { deadThresholdOf, resolveOptions, shapeOf, stepsPerEpoch, type RqVaeOptions, type ResolvedOptions } from './rqvae-options.ts';
 import { AdamW } from './optimizer.ts';
 import { learningRate } from './schedule.ts';
 import { CodebookState } from './codebook-ema.ts';
@@ -29,6 +29,7 @@ import { l2NormalizeRows } from './rqkmeans.ts';
 import { initialiseCodebooks, loadTrainingState, saveTrainingState, type TrainingState } from './rqvae-state.ts';
 import type { TrainedModel } from './rqvae-export-graphs.ts';
 import { ContrastiveStep, type PairSet } from './rqvae-contrastive.ts';
+import { splitCollisions } from './collision-split.ts';
 import ort from 'onnxruntime-node';
 
 export interface EpochSummary {
@@ -55,7 +56,9 @@ export type RqVaeProgress =
   | { kind: 'initialised'; params: Float32Array }
   | { kind: 'step'; epoch: number; epochs: number; step: number; steps: number; lr: number; recon: number; commit: number }
   | ({ kind: 'epoch'; epochs: number } & EpochSummary)
-  | { kind: 'checkpoint'; epoch: number; path: string };
+  | { kind: 'checkpoint'; epoch: number; path: string }
+  /** After the collision-aware last level (maxItemsPerSid). */
+  | { kind: 'split'; moved: number; rounds: number; maxItemsPerSid: number };
 
 export interface TrainRqVaeOptions extends RqVaeOptions {
   /**
@@ -97,11 +100,11 @@ function gatherRows(src: Float32Array, dim: number, rows: Int32Array, start: num
 }
 
 export async function trainRqVae(data: Float32Array, dim: number, options: TrainRqVaeOptions): Promise<RqVaeResult> {
-  const o = resolveOptions(options);
   const n = data.length / dim;
   if (!Number.isInteger(n) || n < 1) {
     throw new SidxError('SIDX_ERR_INVALID_INPUT', `need at least one row of ${dim} values, got ${data.length} values`, { field: 'data' });
   }
+  const o = resolveOptions(options, n);
   const report = options.onProgress ?? (() => {});
   const inputs = o.normalize === 'l2' ? l2NormalizeRows(data, dim) : data;
   const shape = shapeOf(o, dim);
@@ -109,7 +112,7 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
   const params = initParams(layout, o.seed);
   const model: TrainedModel = { shape, layout, params, normalize: o.normalize };
   const optimizer = new AdamW(params, layout.specs, { weightDecay: o.weightDecay });
-  const batch = Math.min(o.batchSize, n);
+  const batch = o.batchSize;
   const states = shape.codebookSizes.map((k) => new CodebookState(k, shape.latentDim, {
     decay: o.emaDecay, ema: o.codebookUpdate === 'ema', restart: o.restartDead, threshold: deadThresholdOf(o, batch, k),
   }));
@@ -155,7 +158,7 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
   if (graph.inputs.includes('beta')) feeds.beta = scalar(o.beta);
   if (graph.inputs.includes('sinkhorn_eps')) feeds.sinkhorn_eps = scalar(o.sinkhornEpsilon);
   const segmentIndex = new Map(layout.specs.map((s, i) => [s.name, i]));
-  const reconSteps = Math.max(1, Math.floor(n / batch));
+  const reconSteps = stepsPerEpoch(n, batch);
   const pairSteps = pairStep?.stepsPerEpoch ?? 0;
   const steps = reconSteps + pairSteps;
   const history: EpochSummary[] = [];
@@ -235,6 +238,11 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
   } finally {
     await session.release();
     await pairStep?.close();
+  }
+  if (o.maxItemsPerSid > 0) {
+    const split = await splitCollisions(model, inputs, o.maxItemsPerSid, o.threads === undefined ? {} : { threads: o.threads });
+    codes = split.codes;
+    report({ kind: 'split', moved: split.moved, rounds: split.rounds, maxItemsPerSid: split.maxItemsPerSid });
   }
   codes ??= await encodeAll(model, inputs, o.threads);
   const reconstructions = await decodeAll(model, codes, o.threads);
