@@ -20,7 +20,8 @@
  * opened with `overlappingSync: false` and noSync, noMetaSync, useWritemap off: overlappingSync (lmdb-js's Linux
  * default) makes lmdb-js's async writes and putSync/removeSync commit unsynced and flush later, and reopen then
  * chooses between the last committed and the last flushed snapshot; with it off no path can commit unsynced.
- * Cost: ~0.5 ms per batch here (one fsync), so callers should batch writes.
+ * Cost: ~0.5 ms per batch here (one fsync), so callers should batch writes. One exception: a re-index drop batch
+ * (KeySpaces.dropSpaceOffThread) commits with the same sync on lmdb-js's write thread, so requests go on meanwhile.
  *
  * Reads are synchronous and see the latest committed state. Records returned own their arrays (record.ts).
  * Iterables (changesSince, items) read one snapshot lazily; finish or break out of them to release it.
@@ -78,7 +79,7 @@ export class Catalog {
     this.#env = env;
     const dbs = openCatalogDbs(env);
     ({ ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta } = dbs);
-    this.spaces = new KeySpaces(dbs, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn));
+    this.spaces = new KeySpaces(dbs, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn), (what, fn) => this.#writeOffThread(what, fn));
   }
 
   static open(dir: string, opts: CatalogOpenOptions = {}): Catalog {
@@ -131,6 +132,16 @@ export class Catalog {
     this.#assertOpen();
     try {
       return this.#env.transactionSync(fn) as T;
+    } catch (err) {
+      throw storeError(err, what);
+    }
+  }
+
+  /** One write transaction committed and synced on lmdb-js's write thread (`fn` runs on this one); see Durability. */
+  async #writeOffThread<T>(what: string, fn: () => T): Promise<T> {
+    this.#assertOpen();
+    try {
+      return await this.#env.transaction(fn);
     } catch (err) {
       throw storeError(err, what);
     }
