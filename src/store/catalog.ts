@@ -79,7 +79,9 @@ export class Catalog {
     this.#env = env;
     const dbs = openCatalogDbs(env);
     ({ ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta } = dbs);
-    this.spaces = new KeySpaces(dbs, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn), (what, fn) => this.#writeOffThread(what, fn));
+    // The off-thread write: committed and synced on lmdb-js's write thread, `fn` runs on this one (see Durability).
+    const offThread = <T>(what: string, fn: () => T): Promise<T> => (this.#assertOpen(), this.#env.transaction(fn).catch((err: unknown) => { throw storeError(err, what); }));
+    this.spaces = new KeySpaces(dbs, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn), offThread);
   }
 
   static open(dir: string, opts: CatalogOpenOptions = {}): Catalog {
@@ -132,16 +134,6 @@ export class Catalog {
     this.#assertOpen();
     try {
       return this.#env.transactionSync(fn) as T;
-    } catch (err) {
-      throw storeError(err, what);
-    }
-  }
-
-  /** One write transaction committed and synced on lmdb-js's write thread (`fn` runs on this one); see Durability. */
-  async #writeOffThread<T>(what: string, fn: () => T): Promise<T> {
-    this.#assertOpen();
-    try {
-      return await this.#env.transaction(fn);
     } catch (err) {
       throw storeError(err, what);
     }
