@@ -31,7 +31,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   await app.listen({ port: config.server.port, host: config.server.host });
   let service: SidxService;
   try {
-    service = await SidxService.open(config, app.log, { metrics });
+    service = await SidxService.open(config, app.log, { metrics, command: 'sidx serve' });
   } catch (err) {
     app.log.error({ err }, 'start failed');
     await app.close();

@@ -25,6 +25,7 @@ import { WriteLock } from './write-lock.ts';
 import { SidxMetrics } from './metrics.ts';
 import { chooseServed, loadRegistered, openSpace, registerBundle, type ActiveModel, type ModelSpace } from './model-space.ts';
 import { ReadGate } from './read-gate.ts';
+import { DataDirLock } from '../store/data-dir-lock.ts';
 import { Lifecycle, type ModelView, type ReindexRequest } from './lifecycle.ts';
 import type { JobView, ReindexHost } from './reindex-job.ts';
 import { DEFAULT_BEAM_WIDTH } from './types.ts';
@@ -48,11 +49,14 @@ interface Parts {
   dataDir: string;
   metrics: SidxMetrics;
   ownMetrics: boolean;
+  lock: DataDirLock;
 }
 
 export interface OpenOptions {
   /** Shared with the HTTP app (`sidx serve`); default: a registry of the service's own. */
   metrics?: SidxMetrics;
+  /** Names this process in the data directory's lock (a second one is refused with it); default 'sidx'. */
+  command?: string;
 }
 
 /** Test-only hooks (white-box tests reach them through this symbol). */
@@ -82,8 +86,16 @@ export class SidxService {
   static async open(config: Readonly<Config>, log: Logger, options: OpenOptions = {}): Promise<SidxService> {
     const dataDir = resolve(config.storage.dataDir);
     mkdirSync(dataDir, { recursive: true });
-    const configured = await loadBundle(resolve(config.model.dir));
-    const control = ControlPlane.open(join(dataDir, 'control.sqlite'), MIGRATIONS_DIR);
+    const lock = DataDirLock.acquire(dataDir, options.command ?? 'sidx');
+    let control: ControlPlane;
+    let configured: ModelBundle;
+    try {
+      configured = await loadBundle(resolve(config.model.dir));
+      control = ControlPlane.open(join(dataDir, 'control.sqlite'), MIGRATIONS_DIR);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
     let catalog: Catalog | undefined;
     let pool: EncoderPool | undefined;
     try {
@@ -98,7 +110,7 @@ export class SidxService {
       pool = space.pool;
       const vectors = await VectorState.open(dataDir, catalog, space.info.inputDim, space.info.metric, log);
       const service = new SidxService({
-        config, log, control, catalog, pool, bundle, vectors, model: space.info, dataDir, metrics, ownMetrics: !options.metrics,
+        config, log, control, catalog, pool, bundle, vectors, model: space.info, dataDir, metrics, ownMetrics: !options.metrics, lock,
       });
       metrics.bind({
         encoderQueueLength: () => service.#p.pool.queueLength + (service.#target?.pool.queueLength ?? 0),
@@ -116,6 +128,7 @@ export class SidxService {
       await pool?.close();
       await catalog?.close();
       control.close();
+      lock.release();
       throw err;
     }
   }
@@ -322,6 +335,7 @@ export class SidxService {
       p.control.close();
       p.metrics.bind(undefined);
       if (p.ownMetrics) p.metrics.close();
+      p.lock.release();
     });
   }
 
