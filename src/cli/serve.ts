@@ -58,8 +58,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
         }, timeoutMs)
         : undefined;
       timer?.unref();
-      // In-flight requests finish (new ones get 503), then queued writes and running jobs stop at a batch
-      // boundary, FAISS is checkpointed and the stores close.
+      // In-flight requests finish (http/connections.ts says what other connections see), then queued writes and
+      // running jobs stop at a batch boundary, FAISS is checkpointed and the stores close.
       await app.close();
       await service.close();
       metrics.close();

@@ -10,7 +10,6 @@
  * space. The served model changes only in `#swap`, between reads (ReadGate) and between writes (WriteLock); an
  * upsert encoded with a model that is no longer current is encoded again (`#generation`).
  */
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config.ts';
 import { SidxError } from '../errors.ts';
@@ -85,20 +84,13 @@ export class SidxService {
 
   static async open(config: Readonly<Config>, log: Logger, options: OpenOptions = {}): Promise<SidxService> {
     const dataDir = resolve(config.storage.dataDir);
-    mkdirSync(dataDir, { recursive: true });
-    const lock = DataDirLock.acquire(dataDir, options.command ?? 'sidx');
-    let control: ControlPlane;
-    let configured: ModelBundle;
-    try {
-      configured = await loadBundle(resolve(config.model.dir));
-      control = ControlPlane.open(join(dataDir, 'control.sqlite'), MIGRATIONS_DIR);
-    } catch (err) {
-      lock.release();
-      throw err;
-    }
+    const configured = await loadBundle(resolve(config.model.dir));
+    const lock = DataDirLock.acquire(dataDir, options.command ?? 'sidx'); // creates dataDir; before any store opens
+    let control: ControlPlane | undefined;
     let catalog: Catalog | undefined;
     let pool: EncoderPool | undefined;
     try {
+      control = ControlPlane.open(join(dataDir, 'control.sqlite'), MIGRATIONS_DIR);
       const configuredRow = registerBundle(control, configured);
       catalog = Catalog.open(join(dataDir, 'catalog'), { mapSizeBytes: config.storage.mapSizeBytes });
       const row = chooseServed(control, catalog, configuredRow, Lifecycle.pending({ control }), log);
@@ -127,7 +119,7 @@ export class SidxService {
     } catch (err) {
       await pool?.close();
       await catalog?.close();
-      control.close();
+      control?.close();
       lock.release();
       throw err;
     }

@@ -5,7 +5,7 @@
  * A lock left by a process that is gone (kill -9, a crash) is taken over. `sidx keys` writes only the SQLite
  * control plane, which SQLite locks itself, so it runs beside a server without the lock.
  */
-import { linkSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SidxError } from '../errors.ts';
 
@@ -29,8 +29,9 @@ export class DataDirLock {
     this.path = path;
   }
 
-  /** Takes the lock of `dataDir` (which must exist) for `command`, or throws SIDX_ERR_DATA_DIR_LOCKED. */
+  /** Takes the lock of `dataDir` (created if missing) for `command`, or throws SIDX_ERR_DATA_DIR_LOCKED. */
   static acquire(dataDir: string, command: string): DataDirLock {
+    mkdirSync(dataDir, { recursive: true });
     const path = join(dataDir, LOCK_FILE);
     const mine = `${path}.${process.pid}`;
     // Written whole, then linked into place: link(2) fails if the lock exists, and no reader sees half a file.
