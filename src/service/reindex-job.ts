@@ -65,15 +65,13 @@ export interface ReindexHost {
   swap(space: ModelSpace): Promise<ModelSpace>;
 }
 
-/**
- * Keys per drop or cleanup transaction (at most the job's batchSize): its changes run on the main thread (a median
- * 5 ms for 256 keys at 3 levels on the loaded 2-core dev host), the longest a request waits behind the job.
- */
+// Drop and cleanup (see #scan): keys per transaction (at most the job's batchSize; 256 keys at 3 levels held the
+// main thread a median 5 ms on the loaded 2-core dev host); the pause after one, as a multiple of the time it held
+// the event loop (at least MIN_PAUSE_MS); how often they record cursor and progress (ms; two fsync'd SQLite writes).
 const REMOVE_BATCH = 128;
-/** Shortest pause between two drop or cleanup batches (ms). */
+const PAUSE_FACTOR = 3;
 const MIN_PAUSE_MS = 2;
-/** Drop and cleanup record their cursor and progress this often (ms). */
-const RECORD_EVERY_MS = 1000;
+const RECORD_EVERY_MS = 5000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sidText = (codes: Int32Array | undefined) => (codes ? Array.from(codes).join('-') : '');
@@ -88,6 +86,8 @@ export class ReindexJob {
   #stopping = false;
   #running: Promise<void> = Promise.resolve();
   #rate = { since: performance.now(), processed: 0, phase: '' };
+  /** Items done in the current phase, ahead of what the control plane recorded (drop and cleanup record it less often). */
+  #processed: number | null = null;
 
   private constructor(host: ReindexHost, id: string, params: ReindexParams, target: ModelSpace | null) {
     this.#host = host;
@@ -161,7 +161,7 @@ export class ReindexJob {
 
   view(): JobView {
     const row = this.#host.control.getJob(this.id)!;
-    return jobView(this.#host.control, this.id, this.#rate.phase === this.#state().phase ? this.#rate : undefined, row.processed);
+    return jobView(this.#host.control, this.id, this.#rate.phase === this.#state().phase ? this.#rate : undefined, this.#processed ?? row.processed);
   }
 
   #state() {
@@ -192,6 +192,7 @@ export class ReindexJob {
 
   #next(phase: ReindexPhase, extra: { result?: Record<string, unknown>; status?: 'succeeded' | 'cancelled' | 'failed'; error?: string } = {}): void {
     const control = this.#host.control;
+    this.#processed = null;
     control.jobState.set(this.id, { phase, cursor: 0n, result: extra.result });
     control.updateJob(this.id, { processed: 0, total: this.#host.catalog.count, status: extra.status, error: extra.error });
   }
@@ -200,9 +201,9 @@ export class ReindexJob {
    * Runs `batch` over the items after the phase's cursor until none are left; false if stopped or (`encoding`)
    * cancelled. The throttle (maxItemsPerSecond) applies to the encoding phase, the one that competes for CPU.
    * The other phases (drop, cleanup) never wait for a worker, and their LMDB commits run off the main thread: after
-   * each batch they pause as long as it kept the event loop, and they record their cursor and progress (two
-   * fsync'd SQLite writes) once a second only, so requests wait for one batch at most. A batch replayed after a
-   * crash changes nothing, so a cursor a second behind costs a second of work.
+   * each batch they pause PAUSE_FACTOR times as long as it kept the event loop, and they record their cursor and progress (two
+   * fsync'd SQLite writes) every RECORD_EVERY_MS only (view() reports the live count). A batch replayed after a
+   * crash changes nothing, so a cursor recorded a few seconds back costs a few seconds of work.
    */
   async #scan(batch: (after: bigint) => Promise<{ last: bigint; n: number; busyMs?: number } | null>, encoding: boolean): Promise<boolean> {
     const control = this.#host.control;
@@ -228,6 +229,7 @@ export class ReindexJob {
       }
       cursor = done.last;
       processed += done.n;
+      this.#processed = processed;
       const t0 = performance.now();
       if (encoding || t0 - recordedAt >= RECORD_EVERY_MS) record();
       const max = this.#params.maxItemsPerSecond;
@@ -236,7 +238,7 @@ export class ReindexJob {
         // In short steps, so a shutdown or a cancel does not wait for a long throttle pause.
         while (performance.now() < until && !this.#stopping && !this.#cancel) await sleep(Math.min(100, until - performance.now()));
       } else if (!encoding) {
-        await sleep(Math.min(Math.max(MIN_PAUSE_MS, (done.busyMs ?? 0) + performance.now() - t0), 1000));
+        await sleep(Math.min(Math.max(MIN_PAUSE_MS, PAUSE_FACTOR * ((done.busyMs ?? 0) + performance.now() - t0)), 1000));
       }
     }
   }
@@ -368,9 +370,7 @@ export class ReindexJob {
     const p = this.#params;
     const keep = this.#host.active().info.version;
     const finished = await this.#scan((after) => this.#removeBatch(after, p.toVersion, keep), false);
-    if (finished) {
-      this.#host.control.jobState.set(this.id, { phase: 'done' });
-    }
+    if (finished) this.#host.control.jobState.set(this.id, { phase: 'done' });
   }
 
   async #fail(err: unknown): Promise<void> {
