@@ -13,7 +13,9 @@ import type { Config } from '../config.ts';
 import { SidxError } from '../errors.ts';
 
 /** Fastify (and node:http) options for the configured timeouts. */
-export function connectionOptions(server: Config['server']): Pick<FastifyServerOptions, 'requestTimeout' | 'keepAliveTimeout' | 'return503OnClosing'> & { http: ServerOptions } {
+type ConnectionOptions = Pick<FastifyServerOptions, 'requestTimeout' | 'keepAliveTimeout' | 'return503OnClosing'> & { http: ServerOptions };
+
+export function connectionOptions(server: Config['server']): ConnectionOptions {
   const requestTimeout = server.requestTimeoutMs;
   return {
     requestTimeout,

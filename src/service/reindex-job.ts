@@ -200,10 +200,10 @@ export class ReindexJob {
   /**
    * Runs `batch` over the items after the phase's cursor until none are left; false if stopped or (`encoding`)
    * cancelled. The throttle (maxItemsPerSecond) applies to the encoding phase, the one that competes for CPU.
-   * The other phases (drop, cleanup) never wait for a worker, and their LMDB commits run off the main thread: after
-   * each batch they pause PAUSE_FACTOR times as long as it kept the event loop, and they record their cursor and progress (two
-   * fsync'd SQLite writes) every RECORD_EVERY_MS only (view() reports the live count). A batch replayed after a
-   * crash changes nothing, so a cursor recorded a few seconds back costs a few seconds of work.
+   * The other phases (drop, cleanup) never wait for a worker, and their LMDB commits run off the main thread:
+   * after each batch they pause PAUSE_FACTOR times as long as it kept the event loop, and they record cursor and
+   * progress (two fsync'd SQLite writes) every RECORD_EVERY_MS only (view() reports the live count). A batch
+   * replayed after a crash changes nothing, so a cursor recorded a few seconds back costs a few seconds of work.
    */
   async #scan(batch: (after: bigint) => Promise<{ last: bigint; n: number; busyMs?: number } | null>, encoding: boolean): Promise<boolean> {
     const control = this.#host.control;

@@ -80,7 +80,8 @@ export class Catalog {
     const dbs = openCatalogDbs(env);
     ({ ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta } = dbs);
     // The off-thread write: committed and synced on lmdb-js's write thread, `fn` runs on this one (see Durability).
-    const offThread = <T>(what: string, fn: () => T): Promise<T> => (this.#assertOpen(), this.#env.transaction(fn).catch((err: unknown) => { throw storeError(err, what); }));
+    const offThread = <T>(what: string, fn: () => T): Promise<T> => (this.#assertOpen(),
+      this.#env.transaction(fn).catch((err: unknown) => { throw storeError(err, what); }));
     this.spaces = new KeySpaces(dbs, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn), offThread);
   }
 

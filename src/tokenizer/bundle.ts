@@ -219,8 +219,8 @@ export async function loadBundle(dir: string, opts: { root?: string } = {}): Pro
     parsed = JSON.parse(text.toString('utf8'));
   } catch (e) {
     // JSON.parse's message quotes the text: never echo a file's bytes (model.json may be anything, e.g. a symlink).
-    const early = (e as Error).message.startsWith('Unexpected end');
-    throw bundleError(manifestPath, undefined, `is not valid JSON (${early ? 'it ends before the value is complete' : 'a character JSON does not allow'}, ${text.length} bytes)`);
+    const what = (e as Error).message.startsWith('Unexpected end') ? 'it ends before the value is complete' : 'a character JSON does not allow';
+    throw bundleError(manifestPath, undefined, `is not valid JSON (${what}, ${text.length} bytes)`);
   }
   const manifest = validateManifest(parsed, manifestPath);
 
