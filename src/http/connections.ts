@@ -3,8 +3,9 @@
  * `server.requestTimeoutMs`, else Node answers 408 and closes the connection; an idle keep-alive connection closes
  * after `server.keepAliveTimeoutMs`. On close (SIGTERM): the port stops listening (new connections are refused),
  * idle keep-alive connections are closed, a request whose body is still arriving is cut (its connection closed:
- * nothing was done for it), a request that still arrives on an open connection gets 503 SIDX_ERR_NOT_READY, and
- * every answer closes its connection; requests in flight finish.
+ * nothing was done for it), requests in flight finish and each answer closes its connection. A request pipelined
+ * behind one in flight is refused (SIDX_ERR_NOT_READY) without running, and node:http drops that answer when the
+ * connection closes after the first: so no client sees a 503 for the shutdown (README says so).
  */
 import type { ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
@@ -20,7 +21,7 @@ export function connectionOptions(server: Config['server']): ConnectionOptions {
   return {
     requestTimeout,
     keepAliveTimeout: server.keepAliveTimeoutMs,
-    return503OnClosing: false, // the hook below answers 503 in the API's error shape
+    return503OnClosing: false, // the onRequest hook below refuses those requests in the API's error shape
     http: {
       requestTimeout,
       // node:http refuses a headersTimeout above requestTimeout; its default is 60 s.

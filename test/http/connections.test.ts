@@ -1,13 +1,16 @@
 /**
  * Connection limits (issue 14), over a real loopback port with raw sockets: a request whose body stops arriving is
  * answered 408 and closed after server.requestTimeoutMs; an idle keep-alive connection is closed after
- * server.keepAliveTimeoutMs; on close, a request still receiving its body is cut so the close does not wait for it.
+ * server.keepAliveTimeoutMs; on close, a request still receiving its body is cut so the close does not wait for it,
+ * new connections are refused, and a request in flight finishes and closes its connection.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { kServiceTestHooks } from '../../src/service/sidx-service.ts';
+import { kPoolTestHooks } from '../../src/tokenizer/encoder-pool.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
 
@@ -62,5 +65,25 @@ test('close cuts a request whose body is still arriving, and finishes without wa
   await svc.app.close(); // before the fix: waits for the stuck request (here, for an hour)
   assert.equal(await stuck.closed, '', 'cut without an answer: nothing was done for it');
   await assert.rejects(exchange(port, 'GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n'), /ECONNREFUSED/, 'new connections are refused');
+  await svc.service.close();
+});
+
+test('on close, a request in flight finishes with connection: close, and a request pipelined behind it gets no answer', async () => {
+  const { svc, port } = await serve('in-flight', { requestTimeoutMs: 60_000, keepAliveTimeoutMs: 60_000 });
+  const release = svc.service[kServiceTestHooks].pool()[kPoolTestHooks].hold(); // the encode waits in the queue
+  const body = JSON.stringify({ embeddings: [[1, 2, 3, 4, 5, 6, 7, 8]] });
+  const received = once(svc.app.server, 'request');
+  const conn = await exchange(port, `POST /v1/encode HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  await received;
+  while (svc.service.encoderQueueLength === 0) await new Promise((r) => setImmediate(r));
+  const closing = svc.app.close();
+  const second = once(svc.app.server, 'request');
+  conn.socket.write('GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n');
+  await second;
+  release();
+  await closing;
+  const answered = await conn.closed;
+  assert.match(answered, /^HTTP\/1\.1 200 [\s\S]*connection: close[\s\S]*"sids"/i, 'the request in flight finished');
+  assert.equal(answered.match(/HTTP\/1\.1 /g)!.length, 1, 'the connection closed after that answer');
   await svc.service.close();
 });
