@@ -6,10 +6,16 @@
  * control plane, which SQLite locks itself, so it runs beside a server without the lock.
  */
 import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SidxError } from '../errors.ts';
 
 export const LOCK_FILE = 'sidx.lock';
+
+/**
+ * Locks this process holds. A lock naming this process's pid but not held here was left by an earlier process
+ * that had the same pid (a container's sidx restarts as the same pid): it is stale.
+ */
+const held = new Set<string>();
 
 /** True while a process with this pid exists (EPERM: it exists, owned by another user). */
 function alive(pid: number): boolean {
@@ -32,7 +38,7 @@ export class DataDirLock {
   /** Takes the lock of `dataDir` (created if missing) for `command`, or throws SIDX_ERR_DATA_DIR_LOCKED. */
   static acquire(dataDir: string, command: string): DataDirLock {
     mkdirSync(dataDir, { recursive: true });
-    const path = join(dataDir, LOCK_FILE);
+    const path = join(resolve(dataDir), LOCK_FILE);
     const mine = `${path}.${process.pid}`;
     // Written whole, then linked into place: link(2) fails if the lock exists, and no reader sees half a file.
     writeFileSync(mine, `${process.pid} ${command}\n`);
@@ -40,13 +46,14 @@ export class DataDirLock {
       for (let attempt = 0; attempt < 5; attempt++) {
         try {
           linkSync(mine, path);
+          held.add(path);
           return new DataDirLock(path);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(path, err);
         }
         const text = readText(path);
         const holder = text === null ? null : parseHolder(text);
-        if (holder && (holder.pid === process.pid || alive(holder.pid))) {
+        if (holder && (holder.pid === process.pid ? held.has(path) : alive(holder.pid))) {
           throw new SidxError('SIDX_ERR_DATA_DIR_LOCKED', `data directory ${dataDir} is in use by ${holder.command} (pid ${holder.pid}); `
             + `stop it first (if pid ${holder.pid} is not sidx, remove ${path})`, { field: 'storage.dataDir' });
         }
@@ -62,6 +69,7 @@ export class DataDirLock {
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    held.delete(this.path);
     try {
       unlinkSync(this.path);
     } catch {

@@ -30,8 +30,8 @@ test('a second holder is refused naming the first one\'s pid and command; releas
   DataDirLock.acquire(tmp.dir, 'sidx index').release();
 });
 
-test('a lock whose process is gone, or an unreadable one, is taken over', () => {
-  for (const content of [`${deadPid()} sidx serve\n`, '', 'garbage']) {
+test('a lock whose process is gone, or an unreadable one, or one with this pid left by an earlier process, is taken over', () => {
+  for (const content of [`${deadPid()} sidx serve\n`, '', 'garbage', `${process.pid} sidx serve\n`]) {
     writeFileSync(join(tmp.dir, LOCK_FILE), content);
     const lock = DataDirLock.acquire(tmp.dir, 'sidx serve');
     assert.equal(readFileSync(join(tmp.dir, LOCK_FILE), 'utf8'), `${process.pid} sidx serve\n`, JSON.stringify(content));
