@@ -27,6 +27,7 @@ export const ErrorCodes = {
   SIDX_ERR_VECTOR: 'Vector index failure',
   SIDX_ERR_ENCODER: 'Encoder failure',
   SIDX_ERR_CONFIG: 'Configuration is invalid',
+  SIDX_ERR_DATA_DIR_LOCKED: 'Another sidx process is using the data directory',
   SIDX_ERR_ROUTE_NOT_FOUND: 'No such route',
   SIDX_ERR_INTERNAL: 'Unexpected internal error (details are logged, not returned)',
 } as const;

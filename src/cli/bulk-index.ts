@@ -62,7 +62,7 @@ export async function indexCommand(argv: string[]): Promise<number> {
 
   const progress = new ProgressLine({ prefix: 'sidx index' });
   const log = { info: () => {}, warn: (msg: string) => progress.log(`warning: ${msg}`) };
-  const service = await SidxService.open(config, log);
+  const service = await SidxService.open(config, log, { command: 'sidx index' });
   const started = performance.now();
   let done = 0;
   let replaced = 0;

@@ -34,7 +34,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   await app.listen({ port: config.server.port, host: config.server.host });
   let service: SidxService;
   try {
-    service = await SidxService.open(config, app.log, { metrics });
+    service = await SidxService.open(config, app.log, { metrics, command: 'sidx serve' });
   } catch (err) {
     app.log.error({ err }, 'start failed');
     await app.close();
@@ -61,8 +61,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
         }, timeoutMs)
         : undefined;
       timer?.unref();
-      // In-flight requests finish (new ones get 503), then queued writes and running jobs stop at a batch
-      // boundary, FAISS is checkpointed and the stores close.
+      // In-flight requests finish (http/connections.ts says what other connections see), then queued writes and
+      // running jobs stop at a batch boundary, FAISS is checkpointed and the stores close.
       await app.close();
       await service.close();
       metrics.close();

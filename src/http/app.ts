@@ -20,6 +20,7 @@ import { SidxMetrics } from '../service/metrics.ts';
 import { bearerScheme, documentAuth, registerAuth } from './auth.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerLoadShedding } from './load-shed.ts';
+import { connectionOptions, registerShutdownHandling } from './connections.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -50,6 +51,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 2048 },
     frameworkErrors: frameworkErrorHandler,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
+    ...connectionOptions(deps.config.server),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorate('sidx', deps.service);
@@ -84,16 +86,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  // Graceful close: requests in flight finish, and each answer closes its keep-alive connection; otherwise
-  // app.close() would wait for idle clients until keepAliveTimeout (72 s) before the stores could close.
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
-  app.addHook('onSend', async (_req, reply, payload) => {
-    if (closing) reply.header('connection', 'close');
-    return payload;
-  });
+  registerShutdownHandling(app); // connections.ts: what requests and connections see on close
   await registerAuth(app, deps.config, () => app.sidx);
   registerLoadShedding(app, deps.config.limits.maxEncoderQueue);
   await registerMetrics(app, app.sidxMetrics);

@@ -30,6 +30,7 @@ export const statusOf: Record<ErrorCode, number> = {
   SIDX_ERR_VECTOR: 500,
   SIDX_ERR_ENCODER: 500,
   SIDX_ERR_CONFIG: 500,
+  SIDX_ERR_DATA_DIR_LOCKED: 500,
   SIDX_ERR_ROUTE_NOT_FOUND: 404,
   SIDX_ERR_INTERNAL: 500,
 };

@@ -49,7 +49,7 @@ export class Lifecycle {
   async registerModel(path: string): Promise<ModelView> {
     const host = this.#host;
     const dir = await pathUnder(host.config.model.registryDir, path);
-    const bundle = await loadBundle(dir).catch((err: SidxError) => {
+    const bundle = await loadBundle(dir, { root: host.config.model.registryDir }).catch((err: SidxError) => {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', err.message, { field: 'path', cause: err });
     });
     const m = bundle.manifest;

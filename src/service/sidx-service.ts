@@ -10,13 +10,12 @@
  * space. The served model changes only in `#swap`, between reads (ReadGate) and between writes (WriteLock); an
  * upsert encoded with a model that is no longer current is encoded again (`#generation`).
  */
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config.ts';
 import { SidxError } from '../errors.ts';
 import { Catalog } from '../store/catalog.ts';
 import { ControlPlane, MIGRATIONS_DIR } from '../store/control-plane.ts';
-import { resolveCollisions } from '../sid/collisions.ts';
+import { applyCollisionPolicy } from './collision-policy.ts';
 import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
 import type { BeamLevel, EncodeResult, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import { gatherCandidates, rankByScore, uniqueSids } from './candidates.ts';
@@ -25,6 +24,7 @@ import { WriteLock } from './write-lock.ts';
 import { SidxMetrics } from './metrics.ts';
 import { chooseServed, loadRegistered, openSpace, registerBundle, type ActiveModel, type ModelSpace } from './model-space.ts';
 import { ReadGate } from './read-gate.ts';
+import { DataDirLock } from '../store/data-dir-lock.ts';
 import { Lifecycle, type ModelView, type ReindexRequest } from './lifecycle.ts';
 import type { JobView, ReindexHost } from './reindex-job.ts';
 import { DEFAULT_BEAM_WIDTH } from './types.ts';
@@ -49,11 +49,14 @@ interface Parts {
   dataDir: string;
   metrics: SidxMetrics;
   ownMetrics: boolean;
+  lock: DataDirLock;
 }
 
 export interface OpenOptions {
   /** Shared with the HTTP app (`sidx serve`); default: a registry of the service's own. */
   metrics?: SidxMetrics;
+  /** Names this process in the data directory's lock (a second one is refused with it); default 'sidx'. */
+  command?: string;
 }
 
 /** Test-only hooks (white-box tests reach them through this symbol). */
@@ -87,12 +90,13 @@ export class SidxService {
 
   static async open(config: Readonly<Config>, log: Logger, options: OpenOptions = {}): Promise<SidxService> {
     const dataDir = resolve(config.storage.dataDir);
-    mkdirSync(dataDir, { recursive: true });
     const configured = await loadBundle(resolve(config.model.dir));
-    const control = ControlPlane.open(join(dataDir, 'control.sqlite'), MIGRATIONS_DIR);
+    const lock = DataDirLock.acquire(dataDir, options.command ?? 'sidx'); // creates dataDir; before any store opens
+    let control: ControlPlane | undefined;
     let catalog: Catalog | undefined;
     let pool: EncoderPool | undefined;
     try {
+      control = ControlPlane.open(join(dataDir, 'control.sqlite'), MIGRATIONS_DIR);
       const configuredRow = registerBundle(control, configured);
       catalog = Catalog.open(join(dataDir, 'catalog'), { mapSizeBytes: config.storage.mapSizeBytes, sidHistory: config.storage.sidHistory });
       const row = chooseServed(control, catalog, configuredRow, Lifecycle.pending({ control }), log);
@@ -104,7 +108,7 @@ export class SidxService {
       pool = space.pool;
       const vectors = await VectorState.open(dataDir, catalog, space.info.inputDim, space.info.metric, log);
       const service = new SidxService({
-        config, log, control, catalog, pool, bundle, vectors, model: space.info, dataDir, metrics, ownMetrics: !options.metrics,
+        config, log, control, catalog, pool, bundle, vectors, model: space.info, dataDir, metrics, ownMetrics: !options.metrics, lock,
       });
       metrics.bind({
         encoderQueueLength: () => service.#p.pool.queueLength + (service.#target?.pool.queueLength ?? 0),
@@ -121,7 +125,8 @@ export class SidxService {
     } catch (err) {
       await pool?.close();
       await catalog?.close();
-      control.close();
+      control?.close();
+      lock.release();
       throw err;
     }
   }
@@ -332,26 +337,12 @@ export class SidxService {
       p.control.close();
       p.metrics.bind(undefined);
       if (p.ownMetrics) p.metrics.close();
+      p.lock.release();
     });
   }
 
-  /**
-   * Under the `cap` policy an item whose SID already holds `cap` items moves to its nearest free last-level
-   * alternative. Runs under the write lock: occupancy is what is committed. An item being replaced still
-   * counts at its old SID.
-   */
   #applyCollisionPolicy(enc: EncodeResult, n: number, model: ActiveModel): Int32Array {
-    const policy = this.#p.config.collisions;
-    if (policy.strategy === 'none') return enc.codes;
-    const { levels, version } = model;
-    const catalog = this.#p.catalog;
-    const cap = policy.cap;
-    const result = resolveCollisions(
-      { kind: 'cap', cap },
-      { codes: enc.codes, topCodes: enc.topCodes, topDistances: enc.topDistances, n, levels, topM: enc.topCodes.length / (n * levels) },
-      { count: (sid) => catalog.exact(version, sid, cap + 1).length },
-    );
-    return result.codes;
+    return applyCollisionPolicy(this.#p.config.collisions, this.#p.catalog, enc, n, model);
   }
 
   async #maybeCheckpoint(): Promise<void> {

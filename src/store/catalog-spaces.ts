@@ -173,18 +173,21 @@ export function checkLevels(meta: Bin, model: number, levels: number, field = 'c
 }
 
 type Txn = <T>(what: string, fn: () => T) => T;
+type AsyncTxn = <T>(what: string, fn: () => T) => Promise<T>;
 
 /** The catalog's key-space operations (`Catalog.spaces`); `write` runs one write transaction, `read` a checked read. */
 export class KeySpaces {
   readonly dbs: SpaceDbs;
   #write: Txn;
   #read: Txn;
+  #writeOffThread: AsyncTxn;
   #active: number | undefined;
 
-  constructor(dbs: SpaceDbs, write: Txn, read: Txn) {
+  constructor(dbs: SpaceDbs, write: Txn, read: Txn, writeOffThread: AsyncTxn) {
     this.dbs = dbs;
     this.#write = write;
     this.#read = read;
+    this.#writeOffThread = writeOffThread;
   }
 
   loadActive(): void {
@@ -259,6 +262,22 @@ export class KeySpaces {
     });
   }
 
+  /**
+   * dropSpace whose commit and fsync run off the main thread (the re-index drop's batches: requests go on
+   * meanwhile); resolves once the batch is durable, with the milliseconds its changes held the main thread.
+   */
+  dropSpaceOffThread(drop: number, keep: number, keys: BigInt64Array): Promise<DropResult & { busyMs: number }> {
+    assertModelVersion(drop);
+    assertModelVersion(keep);
+    const scratch = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
+    return this.#writeOffThread('dropSpace', () => {
+      const t0 = performance.now();
+      this.dbs.tally.quiet(drop);
+      const res = dropSpaceTxn(this.dbs, drop, keep, keys, scratch);
+      return { ...res, busyMs: performance.now() - t0 };
+    });
+  }
+
   /** The item's SID in `model` (its record's or a side entry), or undefined. */
   sidIn(key: bigint, model: number): Int32Array | undefined {
     return this.#read('sidIn', () => {
@@ -286,6 +305,17 @@ export class KeySpaces {
         });
       }
       return out;
+    });
+  }
+
+  /** Internal keys of up to `limit` (at most 65,536) items with key > `after`, in key order (no records read: re-index drops). */
+  keysAfter(after: bigint, limit: number): BigInt64Array {
+    return this.#read('keysAfter', () => {
+      assertLimit(limit);
+      const out = new BigInt64Array(Math.min(limit, 65_536));
+      let n = 0;
+      for (const key of this.dbs.items.getKeys({ start: u64Key(after + 1n), limit: out.length })) out[n++] = readU64BE(key, 0);
+      return out.subarray(0, n);
     });
   }
 

@@ -24,7 +24,8 @@
  * opened with `overlappingSync: false` and noSync, noMetaSync, useWritemap off: overlappingSync (lmdb-js's Linux
  * default) makes lmdb-js's async writes and putSync/removeSync commit unsynced and flush later, and reopen then
  * chooses between the last committed and the last flushed snapshot; with it off no path can commit unsynced.
- * Cost: ~0.5 ms per batch here (one fsync), so callers should batch writes.
+ * Cost: ~0.5 ms per batch here (one fsync), so callers should batch writes. One exception: a re-index drop batch
+ * (KeySpaces.dropSpaceOffThread) commits with the same sync on lmdb-js's write thread, so requests go on meanwhile.
  *
  * Reads are synchronous and see the latest committed state. Records returned own their arrays (record.ts).
  * Iterables (changesSince, items) read one snapshot lazily; finish or break out of them to release it.
@@ -35,6 +36,7 @@ import { assertCodes, assertModelVersion, encodeSidKey, encodeSidPrefix, MAX_LEV
 import { assertLimit, idBytesOf, validateDelete, validateUpsert, type UpsertInput } from './catalog-input.ts';
 import { scanHamming1, scanPostingKeys, type Neighbour } from './catalog-scan.ts';
 import { changesAfter, ChangeWriter, OP_DELETE, OP_UPSERT, truncateChangesTxn, type Change } from './change-log.ts';
+import { CatalogTxns } from './catalog-txns.ts';
 import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, modelLevels, openCatalogDbs, openCatalogEnv, readMetaU32, readMetaU64, storeError, u32Value } from './catalog-meta.ts';
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA } from './catalog-meta.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
@@ -72,6 +74,7 @@ export class Catalog {
   #changes: Bin;
   #meta: Bin;
   #occupancy: SidOccupancy;
+  #txns: CatalogTxns;
   /** Which SIDs are occupied, per model (sid-occupancy.ts): the tries behind /v1/sids/*. */
   readonly sids: SidOccupancyReads;
   /** SID key spaces: the re-index side of the catalog (catalog-spaces.ts). */
@@ -87,7 +90,9 @@ export class Catalog {
     ({ ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta } = dbs);
     this.#occupancy = new SidOccupancy(env, dbs.meta, sidHistory);
     this.sids = new SidOccupancyReads(this.#occupancy, () => this.#metaU64(META_LAST_SEQ), (what, fn) => this.#read(what, fn));
-    this.spaces = new KeySpaces({ ...dbs, tally: this.#occupancy.tally }, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn));
+    this.#txns = new CatalogTxns(env, this.#occupancy, () => this.#metaU64(META_LAST_SEQ));
+    const offThread = <T>(what: string, fn: () => T): Promise<T> => (this.#assertOpen(), this.#txns.writeOffThread(what, fn));
+    this.spaces = new KeySpaces({ ...dbs, tally: this.#occupancy.tally }, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn), offThread);
   }
 
   static open(dir: string, opts: CatalogOpenOptions = {}): Catalog {
@@ -130,23 +135,9 @@ export class Catalog {
     this.#occupancy.load();
   }
 
-  /** One write transaction; its SID count changes are flushed inside it and published to the tries after it. */
   #write<T>(what: string, fn: () => T): T {
     this.#assertOpen();
-    const occupancy = this.#occupancy;
-    occupancy.abort();
-    try {
-      const out = this.#env.transactionSync(() => {
-        const r = fn();
-        occupancy.flush(this.#metaU64(META_LAST_SEQ));
-        return r;
-      }) as T;
-      occupancy.publish();
-      return out;
-    } catch (err) {
-      occupancy.abort();
-      throw storeError(err, what);
-    }
+    return this.#txns.write(what, fn);
   }
 
   #assertOpen(): void {

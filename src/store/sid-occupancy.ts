@@ -221,6 +221,20 @@ export class SidOccupancy {
     this.abort();
   }
 
+  /**
+   * For a transaction that commits later (off the main thread): takes what `flush` prepared out of the shared state,
+   * so synchronous writes may run before the commit, and returns the `publish` to call once it has committed.
+   */
+  detach(): () => void {
+    const pending = this.#pending;
+    const logged = this.#pendingLogCount - this.#logCount;
+    this.abort();
+    return () => {
+      for (const e of pending) this.#trieFor(e.model, (e.key.length - MODEL_BYTES) >> 1).add(codesAt(e.key, MODEL_BYTES), e.delta);
+      this.#logCount += logged;
+    };
+  }
+
   /** Forgets the transaction's tally (it failed, or after publish). */
   abort(): void {
     this.#pending = [];

@@ -16,8 +16,8 @@
  * built for another encoder.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, relative } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { SidxError } from '../errors.ts';
 import { BEAM_ENCODER_DIGEST_KEY } from '../numeric/beam-graph.ts';
@@ -175,8 +175,35 @@ async function readOptional(path: string): Promise<Buffer | undefined> {
   }
 }
 
-/** Loads and validates `dir/model.json`, checks that encoder.onnx exists, and digests the bundle. */
-export async function loadBundle(dir: string): Promise<ModelBundle> {
+/**
+ * Throws unless each bundle file present in `dir` resolves (symlinks followed) to a path inside `root`: a bundle
+ * registered over the API must not read files from elsewhere (e.g. model.json -> /etc/passwd).
+ */
+async function assertFilesInside(dir: string, root: string): Promise<void> {
+  const base = await realpath(root);
+  for (const name of [MANIFEST_FILE, ENCODER_FILE, DECODER_FILE, BEAM_FILE]) {
+    const path = join(dir, name);
+    let real: string;
+    try {
+      real = await realpath(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && !(await lstat(path).catch(() => undefined))) continue; // absent (a dangling link is not)
+      throw bundleError(path, undefined, `cannot be resolved (${code ?? 'error'})`);
+    }
+    const rel = relative(base, real);
+    if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw bundleError(path, undefined, 'resolves to a file outside the models directory');
+    const st = await stat(real);
+    if (!st.isFile()) throw bundleError(path, undefined, 'is not a regular file');
+  }
+}
+
+/**
+ * Loads and validates `dir/model.json`, checks that encoder.onnx exists, and digests the bundle. With `root`, every
+ * bundle file must resolve inside it (model registration: see assertFilesInside).
+ */
+export async function loadBundle(dir: string, opts: { root?: string } = {}): Promise<ModelBundle> {
+  if (opts.root !== undefined) await assertFilesInside(dir, opts.root);
   const manifestPath = join(dir, MANIFEST_FILE);
   const encoderPath = join(dir, ENCODER_FILE);
   const decoderPath = join(dir, DECODER_FILE);
@@ -191,7 +218,9 @@ export async function loadBundle(dir: string): Promise<ModelBundle> {
   try {
     parsed = JSON.parse(text.toString('utf8'));
   } catch (e) {
-    throw bundleError(manifestPath, undefined, `is not valid JSON (${(e as Error).message})`, e);
+    // JSON.parse's message quotes the text: never echo a file's bytes (model.json may be anything, e.g. a symlink).
+    const what = (e as Error).message.startsWith('Unexpected end') ? 'it ends before the value is complete' : 'a character JSON does not allow';
+    throw bundleError(manifestPath, undefined, `is not valid JSON (${what}, ${text.length} bytes)`);
   }
   const manifest = validateManifest(parsed, manifestPath);
 

@@ -1,0 +1,63 @@
+/**
+ * Connection limits and shutdown (issue 14). A request must arrive whole (headers and body) within
+ * `server.requestTimeoutMs`, else Node answers 408 and closes the connection; an idle keep-alive connection closes
+ * after `server.keepAliveTimeoutMs`. On close (SIGTERM): the port stops listening (new connections are refused),
+ * idle keep-alive connections are closed, a request whose body is still arriving is cut (its connection closed:
+ * nothing was done for it), requests in flight finish and each answer closes its connection. A request pipelined
+ * behind one in flight is refused (SIDX_ERR_NOT_READY) without running, and node:http drops that answer when the
+ * connection closes after the first: so no client sees a 503 for the shutdown (README says so).
+ */
+import type { ServerOptions } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { Config } from '../config.ts';
+import { SidxError } from '../errors.ts';
+
+/** Fastify (and node:http) options for the configured timeouts. */
+type ConnectionOptions = Pick<FastifyServerOptions, 'requestTimeout' | 'keepAliveTimeout' | 'return503OnClosing'> & { http: ServerOptions };
+
+export function connectionOptions(server: Config['server']): ConnectionOptions {
+  const requestTimeout = server.requestTimeoutMs;
+  return {
+    requestTimeout,
+    keepAliveTimeout: server.keepAliveTimeoutMs,
+    return503OnClosing: false, // the onRequest hook below refuses those requests in the API's error shape
+    http: {
+      requestTimeout,
+      // node:http refuses a headersTimeout above requestTimeout; its default is 60 s.
+      headersTimeout: requestTimeout > 0 ? Math.min(60_000, requestTimeout) : 60_000,
+      // How often node:http looks for requests past those limits (its default, 30 s, would stretch short ones).
+      connectionsCheckingInterval: requestTimeout > 0 ? Math.min(30_000, Math.max(10, Math.ceil(requestTimeout / 4))) : 30_000,
+    },
+  };
+}
+
+export function registerShutdownHandling(app: FastifyInstance): void {
+  let closing = false;
+  /** Sockets whose current request has not been read whole yet. */
+  const receiving = new Set<Socket>();
+  app.addHook('onRequest', async (req) => {
+    if (closing) throw new SidxError('SIDX_ERR_NOT_READY', 'the server is shutting down');
+    receiving.add(req.raw.socket);
+  });
+  app.addHook('preValidation', async (req) => {
+    receiving.delete(req.raw.socket);
+  });
+  app.addHook('onResponse', async (req) => {
+    receiving.delete(req.raw.socket);
+  });
+  app.addHook('onRequestAbort', async (req) => {
+    receiving.delete(req.raw.socket);
+  });
+  app.addHook('preClose', async () => {
+    closing = true;
+    for (const socket of receiving) socket.destroy();
+    receiving.clear();
+  });
+  // Graceful close: each answer closes its keep-alive connection; otherwise app.close() would wait for those
+  // clients until keepAliveTimeout before the stores could close.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+}
