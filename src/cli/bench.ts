@@ -7,12 +7,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { clusteredEmbeddings } from '../eval/synthetic.ts';
-import { annBaseline, exactBaseline } from '../eval/bench-baselines.ts';
-import { benchEncode } from '../eval/bench-encode.ts';
-import { retrieveBodies, retrievePass, upsertAll } from '../eval/bench-http.ts';
-import { runLoad } from '../eval/bench-load.ts';
-import { renderMarkdown, reportJson, sectionKeyOf, writeMarkdownSection, type BenchReport, type CatalogBench } from '../eval/bench-report.ts';
-import { startBenchServer } from '../eval/bench-server.ts';
+import { annBaseline, exactBaseline } from '../bench/baselines.ts';
+import { benchEncode } from '../bench/encode.ts';
+import { retrieveBodies, retrievePass, upsertAll } from '../bench/http.ts';
+import { runLoad } from '../bench/load.ts';
+import { renderMarkdown, reportJson, sectionKeyOf, writeMarkdownSection, type BenchReport, type CatalogBench } from '../bench/report.ts';
+import { startBenchServer } from '../bench/server.ts';
 import { readNpy } from '../io/npy.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { loadFaissBinding } from '../vector/binding.ts';

@@ -4,7 +4,7 @@
  * addon. Single-query timings run one query per call, as a request would; a batched figure shows the BLAS path.
  */
 import { VectorIndex, type Metric } from '../vector/vector-index.ts';
-import { latencySummary, type LatencySummary } from './bench-stats.ts';
+import { latencySummary, type LatencySummary } from './stats.ts';
 
 export interface SingleQueryTiming {
   queries: number;

@@ -1,5 +1,5 @@
 /** HTTP clients for the benchmark: bulk upsert through POST /v1/items and a sequential /v1/retrieve pass. */
-import { latencySummary, type LatencySummary } from './bench-stats.ts';
+import { latencySummary, type LatencySummary } from './stats.ts';
 
 const b64 = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
 

@@ -1,10 +1,10 @@
 /** The `sidx bench` report: bench.json's shape and its Markdown rendering (ratios first, then the figures). */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { BaselineResult } from './bench-baselines.ts';
-import type { EncodeBench } from './bench-encode.ts';
-import type { RetrievePass, UpsertResult } from './bench-http.ts';
-import type { LoadResult } from './bench-load.ts';
-import type { ProcessMemory } from './bench-server.ts';
+import type { BaselineResult } from './baselines.ts';
+import type { EncodeBench } from './encode.ts';
+import type { RetrievePass, UpsertResult } from './http.ts';
+import type { LoadResult } from './load.ts';
+import type { ProcessMemory } from './server.ts';
 
 export interface MachineInfo {
   cpus: number;
