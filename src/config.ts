@@ -21,6 +21,11 @@ export const ConfigSchema = Type.Object(
           ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
           { default: 'info' },
         ),
+        logRequests: Type.Boolean({
+          default: false,
+          description: 'Log one line per request and per response at info (costs about as much as a whole retrieve on a busy '
+            + 'server; errors are always logged)',
+        }),
         shutdownTimeoutMs: Int(0, 600_000, 25_000, 'On SIGTERM: longest wait for in-flight requests and writes before exiting anyway'),
       },
       { additionalProperties: false, default: {} },
@@ -119,10 +124,16 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, Record<string, unknown>
     if (!sectionSchema || !keySchema || rest.length > 0) {
       throw new SidxError('SIDX_ERR_CONFIG', `unknown configuration variable ${name}`, { field: name });
     }
-    const value = keySchema.type === 'integer' ? Number(raw) : raw;
+    const value = keySchema.type === 'integer' ? Number(raw) : keySchema.type === 'boolean' ? envBoolean(raw) : raw;
     (out[camel(section!)] ??= {})[keyName] = value;
   }
   return out;
+}
+
+/** "true"/"1" and "false"/"0"; anything else stays a string, which the schema then refuses naming the variable. */
+function envBoolean(raw: string): boolean | string {
+  const v = raw.trim().toLowerCase();
+  return v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : raw;
 }
 
 function camel(s: string): string {

@@ -39,3 +39,11 @@ test('limits.defaultMaxCandidates above limits.maxCandidates is refused', () => 
   const ok = loadConfig({ limits: { maxCandidates: 500, defaultMaxCandidates: 500 } }, {});
   assert.deepEqual([ok.limits.defaultMaxCandidates, ok.limits.maxCandidates], [500, 500]);
 });
+
+test('server.logRequests: off by default, SIDX__SERVER__LOG_REQUESTS true/1/false/0, other words refused', () => {
+  assert.equal(loadConfig({}, {}).server.logRequests, false);
+  assert.equal(loadConfig({}, { SIDX__SERVER__LOG_REQUESTS: 'true' }).server.logRequests, true);
+  assert.equal(loadConfig({}, { SIDX__SERVER__LOG_REQUESTS: '1' }).server.logRequests, true);
+  assert.equal(loadConfig({}, { SIDX__SERVER__LOG_REQUESTS: 'FALSE' }).server.logRequests, false);
+  assert.throws(() => loadConfig({}, { SIDX__SERVER__LOG_REQUESTS: 'yes please' }), refusal('server.logRequests', /server\.logRequests/));
+});

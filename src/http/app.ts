@@ -2,7 +2,7 @@
  * The Fastify app factory. It never listens: `sidx serve` does, and tests use `inject` or listen on loopback.
  * Route schemas are the OpenAPI source (`sidx openapi` writes openapi/openapi.json from them).
  */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -42,6 +42,8 @@ export const API_VERSION = '0.1.0';
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
+    // 5xx are logged by errors.ts whatever this says.
+    logController: new LogController({ disableRequestLogging: !deps.config.server.logRequests }),
     bodyLimit: deps.config.server.bodyLimitBytes,
     // Item ids may be 512 bytes, up to ~1,536 characters percent-encoded in GET /v1/items/{id}.
     maxParamLength: 2048,

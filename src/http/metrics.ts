@@ -14,15 +14,34 @@ export const metricsRoute = {
   response: { 200: Type.String({ description: 'Prometheus text exposition format 0.0.4' }) },
 };
 
+/** Milliseconds since the request started (Fastify's clock) when its handler returned; -1 before that. */
+const kHandlerDoneMs = Symbol('sidx.handlerDoneMs');
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    [kHandlerDoneMs]: number;
+  }
+}
+
 export async function registerMetrics(app: FastifyInstance, metrics: SidxMetrics): Promise<void> {
+  app.decorateRequest(kHandlerDoneMs, -1);
+  app.addHook('preHandler', async (req, reply) => {
+    const route = req.routeOptions.url;
+    if (route !== undefined && route.startsWith('/v1/')) metrics.requestPhase.observe({ route, phase: 'parse' }, reply.elapsedTime / 1000);
+  });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.httpDuration.observe({ method: req.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    if (req[kHandlerDoneMs] >= 0 && route.startsWith('/v1/')) {
+      metrics.requestPhase.observe({ route, phase: 'respond' }, (reply.elapsedTime - req[kHandlerDoneMs]) / 1000);
+    }
   });
   app.addHook('preSerialization', async (req, reply, payload: unknown) => {
+    req[kHandlerDoneMs] = reply.elapsedTime;
     if (req.routeOptions.url === '/v1/retrieve' && reply.statusCode === 200 && payload !== null && typeof payload === 'object') {
-      const candidates = (payload as { candidates?: unknown }).candidates;
+      const { candidates, timingsMs } = payload as { candidates?: unknown; timingsMs?: unknown };
       if (candidates !== null && typeof candidates === 'object') metrics.observeCandidates(candidates as Record<string, unknown>);
+      if (timingsMs !== null && typeof timingsMs === 'object') metrics.observeRetrievePhases('/v1/retrieve', timingsMs as Record<string, number>);
     }
     return payload;
   });

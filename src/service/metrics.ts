@@ -20,11 +20,13 @@ export interface MetricsOptions {
 }
 
 const SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536];
+const PHASE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
 const CANDIDATE_BUCKETS = [0, 1, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000];
 
 export class SidxMetrics {
   readonly registry = new Registry();
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly requestPhase: Histogram<'route' | 'phase'>;
   readonly encodeBatchRows: Histogram;
   readonly encodeSeconds: Histogram;
   readonly encodedItems: Counter;
@@ -44,6 +46,11 @@ export class SidxMetrics {
     this.httpDuration = new Histogram({
       name: 'sidx_http_request_duration_seconds', help: 'HTTP request latency by route and status', registers,
       labelNames: ['method', 'route', 'status'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    });
+    this.requestPhase = new Histogram({
+      name: 'sidx_request_phase_seconds', registers, labelNames: ['route', 'phase'], buckets: PHASE_BUCKETS,
+      help: 'Where request time goes: parse (request start to handler: body parsing, validation, auth), the service phases '
+        + 'of a retrieve (encode, beam, candidates, rerank, fetch), respond (handler end to response sent: serialisation)',
     });
     this.encodeBatchRows = new Histogram({
       name: 'sidx_encode_batch_rows', help: 'Rows per encoder call (API encode, retrieve, upsert, re-index)', registers, buckets: SIZE_BUCKETS,
@@ -112,6 +119,13 @@ export class SidxMetrics {
     this.encodeSeconds.observe(seconds);
     this.encodedItems.inc(rows);
     if (seconds > 0) this.encodeItemsPerSecond.set(rows / seconds);
+  }
+
+  /** Service-side phases of one retrieve, from its `timingsMs` (ms). */
+  observeRetrievePhases(route: string, timingsMs: Readonly<Record<string, number>>): void {
+    for (const [phase, ms] of Object.entries(timingsMs)) {
+      if (phase !== 'total') this.requestPhase.observe({ route, phase }, ms / 1000);
+    }
   }
 
   observeCandidates(counts: Record<string, unknown>): void {

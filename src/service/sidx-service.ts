@@ -171,6 +171,7 @@ export class SidxService {
     let querySids = q.sids ?? [];
     let ranking;
     let beam: BeamLevel[] | undefined;
+    let tEncoded = t0;
     if (expand === 'beam') {
       if (!q.embedding) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'expand "beam" needs an embedding', { field: 'embedding' });
       // Prefixes ranked by partial inner product when the codebooks live in the input space of an ip model (it found
@@ -183,6 +184,7 @@ export class SidxService {
       const enc = await this.#p.pool.encode(q.embedding, 1);
       querySids = [enc.codes.slice(0, L)];
       ranking = { topCodes: enc.topCodes, topDistances: enc.topDistances, topM: enc.topCodes.length / L };
+      tEncoded = performance.now();
     }
     const t1 = performance.now();
     // A beam's own SIDs are gathered by the beam expansion (in score order); only given sids are matched first.
@@ -214,7 +216,7 @@ export class SidxService {
       items,
       querySids,
       candidates: { exact: set.exact, hamming1: set.hamming1, beam: set.beam, prefix: set.prefix, total: set.keys.length },
-      timingsMs: { encode: t1 - t0, candidates: t2 - t1, rerank: t3 - t2, total: t4 - t0 },
+      timingsMs: { encode: tEncoded - t0, beam: t1 - tEncoded, candidates: t2 - t1, rerank: t3 - t2, fetch: t4 - t3, total: t4 - t0 },
     };
   }
 

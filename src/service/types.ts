@@ -51,7 +51,8 @@ export interface RetrieveOutput {
   items: RetrievedItem[];
   querySids: Int32Array[];
   candidates: { exact: number; hamming1: number; beam: number; prefix: number; total: number };
-  timingsMs: { encode: number; candidates: number; rerank: number; total: number };
+  /** Server-side phases in ms: encoder run, level-wise beam, candidate gathering, rerank, reading the top-k records. */
+  timingsMs: { encode: number; beam: number; candidates: number; rerank: number; fetch: number; total: number };
 }
 
 export interface UpsertItem {

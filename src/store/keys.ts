@@ -42,6 +42,9 @@ export function readU64BE(buf: Uint8Array, offset: number): bigint {
   return (BigInt(readU32BE(buf, offset)) << 32n) | BigInt(readU32BE(buf, offset + 4));
 }
 
+/** Most scans return a handful of keys (one SID cell): start small, grow by doubling. */
+const INITIAL_KEYS = 16;
+
 /**
  * Appends keys to a growable BigInt64Array without creating a bigint per entry: the big-endian bytes are
  * copied, reversed, into the host-order (little-endian) bytes of the array.
@@ -52,7 +55,7 @@ export class KeyCollector {
   #length = 0;
 
   constructor(capacityHint: number) {
-    this.#keys = new BigInt64Array(Math.max(1, Math.min(capacityHint, 1024)));
+    this.#keys = new BigInt64Array(Math.max(1, Math.min(capacityHint, INITIAL_KEYS)));
     this.#bytes = new Uint8Array(this.#keys.buffer);
   }
 

@@ -68,3 +68,25 @@ test('GET /metrics: Prometheus text with every family, and the counters move wit
   assert.equal(after.value('sidx_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"}'), 1);
   assert.ok(after.value('sidx_event_loop_lag_seconds{quantile="0.99"}') >= 0);
 });
+
+test('sidx_request_phase_seconds: parse and respond for every /v1 request, the service phases of each retrieve', async () => {
+  const before = await scrape();
+  const count = (phase: string, route = '/v1/retrieve') =>
+    (s: Awaited<ReturnType<typeof scrape>>) => s.value(`sidx_request_phase_seconds_count{route="${route}",phase="${phase}"}`) || 0;
+  const embedding = Array.from(randomMatrix(1, DIM, 7));
+  const r = await svc.app.inject({ method: 'POST', url: '/v1/retrieve', payload: { embedding, k: 3, expand: 'hamming1' } });
+  assert.equal(r.statusCode, 200);
+  const timings = r.json().timingsMs as Record<string, number>;
+  assert.deepEqual(Object.keys(timings).sort(), ['beam', 'candidates', 'encode', 'fetch', 'rerank', 'total']);
+  const parts = timings.encode! + timings.beam! + timings.candidates! + timings.rerank! + timings.fetch!;
+  assert.ok(Math.abs(parts - timings.total!) < 1e-6 * Math.max(1, timings.total!), 'the phases add up to the total');
+  assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/encode', payload: { embeddings: [embedding] } })).statusCode, 200);
+  const after = await scrape();
+  for (const phase of ['parse', 'encode', 'beam', 'candidates', 'rerank', 'fetch', 'respond']) {
+    assert.equal(count(phase)(after) - count(phase)(before), 1, phase);
+  }
+  assert.equal(count('parse', '/v1/encode')(after) - count('parse', '/v1/encode')(before), 1);
+  assert.equal(count('respond', '/v1/encode')(after) - count('respond', '/v1/encode')(before), 1);
+  assert.equal(count('candidates', '/v1/encode')(after), 0, 'service phases are a retrieve\'s');
+  assert.equal(count('parse', '/metrics')(after), 0, 'ops routes are not broken down');
+});

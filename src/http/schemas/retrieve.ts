@@ -57,11 +57,13 @@ export const RetrieveResponseSchema = Type.Object({
     total: Type.Integer(),
   }),
   timingsMs: Type.Object({
-    encode: Type.Number(),
-    candidates: Type.Number(),
-    rerank: Type.Number(),
-    total: Type.Number(),
-  }),
+    encode: Type.Number({ description: 'encoder run (embedding -> SID), ms' }),
+    beam: Type.Number({ description: 'level-wise beam over SID prefixes (expand "beam"), ms' }),
+    candidates: Type.Number({ description: 'candidate gathering from the SID index, ms' }),
+    rerank: Type.Number({ description: 'vector scoring and ordering of the candidates, ms' }),
+    fetch: Type.Number({ description: 'reading the top-k item records, ms' }),
+    total: Type.Number({ description: 'all of the above, ms' }),
+  }, { description: 'Server-side phases; body parsing and response serialisation are in GET /metrics (sidx_request_phase_seconds)' }),
 });
 
 export const retrieveRoute = {
