@@ -61,7 +61,8 @@ export interface RetrievePass {
   serverMs: LatencySummary;
   /** Client-side, sequential, one connection. */
   httpMs: LatencySummary;
-  serverPhasesMs: { encode: number; candidates: number; rerank: number };
+  /** Mean of every timingsMs field but total (encode, candidates, rerank; beam and fetch where the server has them). */
+  serverPhasesMs: Record<string, number>;
 }
 
 /** Every query once, sequentially: recall@k against `truth` (row numbers), candidates, server-side timings. */
@@ -71,13 +72,13 @@ export async function retrievePass(url: string, bodies: readonly string[], truth
   let empty = 0;
   const server: number[] = [];
   const http: number[] = [];
-  const phases = { encode: 0, candidates: 0, rerank: 0 };
+  const phases: Record<string, number> = {};
   let expand = '';
   for (let i = 0; i < bodies.length; i++) {
     const t = performance.now();
     const res = await fetch(`${url}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodies[i] });
     const json = (await res.json()) as {
-      expand: string; items: { id: string }[]; candidates: { total: number }; timingsMs: { encode: number; candidates: number; rerank: number; total: number };
+      expand: string; items: { id: string }[]; candidates: { total: number }; timingsMs: Record<string, number> & { total: number };
     };
     http.push(performance.now() - t);
     if (res.status !== 200) throw new Error(`retrieve answered ${res.status}: ${JSON.stringify(json)}`);
@@ -87,9 +88,7 @@ export async function retrievePass(url: string, bodies: readonly string[], truth
     candidates += json.candidates.total;
     if (json.candidates.total === 0) empty++;
     server.push(json.timingsMs.total);
-    phases.encode += json.timingsMs.encode;
-    phases.candidates += json.timingsMs.candidates;
-    phases.rerank += json.timingsMs.rerank;
+    for (const [phase, ms] of Object.entries(json.timingsMs)) if (phase !== 'total') phases[phase] = (phases[phase] ?? 0) + ms;
   }
   const q = bodies.length;
   return {
@@ -101,7 +100,7 @@ export async function retrievePass(url: string, bodies: readonly string[], truth
     noCandidateQueries: empty,
     serverMs: latencySummary(server),
     httpMs: latencySummary(http),
-    serverPhasesMs: { encode: phases.encode / q, candidates: phases.candidates / q, rerank: phases.rerank / q },
+    serverPhasesMs: Object.fromEntries(Object.entries(phases).map(([phase, ms]) => [phase, ms / q])),
   };
 }
 

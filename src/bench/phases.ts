@@ -2,7 +2,8 @@
  * Where a /v1/retrieve spends its time, for `sidx bench`: the server's Prometheus histogram
  * sidx_request_phase_seconds{route="/v1/retrieve",phase} (parse = request start to handler start, i.e. body parse
  * + validation; encode; beam; candidates; rerank; respond = handler end to response sent, i.e. serialisation),
- * read from GET /metrics before and after a load run: mean ms per phase = sum delta / count delta. Servers without
+ * read from GET /metrics before and after a load run: mean ms per phase = sum delta / count delta (fetch, reading
+ * the top-k records, too where the server reports it). Servers without
  * that histogram leave it out; the bench then falls back to the timingsMs of the responses (phasesFromTimings).
  */
 import type { RetrievePass } from './http.ts';
@@ -14,7 +15,7 @@ export const RETRIEVE_ROUTE = '/v1/retrieve';
 export type PhaseSnapshot = Map<string, { sum: number; count: number }>;
 
 export interface PhaseBreakdown {
-  /** "metrics": the server's phase histogram; "timingsMs": the responses' timingsMs (no parse, beam or respond). */
+  /** "metrics": the server's phase histogram; "timingsMs": the responses' timingsMs (no parse or respond). */
   source: 'metrics' | 'timingsMs';
   /** Requests the means are over. */
   requests: number;
@@ -68,7 +69,7 @@ export function mergePhases(a: PhaseBreakdown | undefined, b: PhaseBreakdown | u
   return { source: a.source, requests: a.requests + b.requests, meanMs };
 }
 
-/** The fallback: the sequential pass's mean timingsMs (encode, candidates, rerank; no parse, beam or respond). */
+/** The fallback: the sequential pass's mean timingsMs (the service's phases; no parse or respond). */
 export function phasesFromTimings(pass: RetrievePass): PhaseBreakdown {
-  return { source: 'timingsMs', requests: pass.queries, meanMs: { ...pass.serverPhasesMs, total: pass.serverMs.mean } };
+  return { source: 'timingsMs', requests: pass.queries, meanMs: { ...pass.serverPhasesMs } };
 }
