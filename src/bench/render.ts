@@ -1,7 +1,7 @@
 /** The Markdown of a `sidx bench` report: per catalog, the targets as ratios first, then the figures behind them. */
 import type { EncodeBench } from './encode.ts';
 import type { UpsertResult } from './http.ts';
-import type { PhaseBreakdown } from './phases.ts';
+import { mergePhases, type PhaseBreakdown } from './phases.ts';
 import type { BenchReport, CatalogBench, SystemName } from './report.ts';
 import { loadSummary, targetRows } from './targets.ts';
 
@@ -37,7 +37,7 @@ export const PHASE_ORDER = ['parse', 'encode', 'beam', 'candidates', 'rerank', '
 function phaseRow(label: string, p: PhaseBreakdown): string[] {
   const cols = PHASE_ORDER.map((ph) => f(p.meanMs[ph]));
   const sum = Object.values(p.meanMs).reduce((s, v) => s + v, 0);
-  const source = p.source === 'metrics' ? `/metrics (sidx_request_phase_seconds, ${p.requests.toLocaleString('en-US')} requests)` : `responses' timingsMs (${p.requests} sequential requests; no parse or respond)`;
+  const source = p.source === 'metrics' ? `/metrics, ${p.requests.toLocaleString('en-US')} requests` : `responses' timingsMs (${p.requests} sequential requests; no parse or respond)`;
   return [label, ...cols, f(sum), source];
 }
 
@@ -77,8 +77,15 @@ function catalogSection(r: BenchReport, c: CatalogBench): string {
       + hnsw.tuning.tried.map((t) => `ef ${t.expansionSearch}: ${f(t.recall, 4)}`).join(', ')
       + (hnsw.tuning.reached ? `; ef ${hnsw.tuning.expansionSearch} kept.` : `; not reached, ef ${hnsw.tuning.expansionSearch} kept.`));
   }
-  lines.push('', 'Where a sidx request spends its time (mean ms per request, under the load runs):', '');
-  lines.push(table(['mode', ...PHASE_ORDER, 'sum', 'source'], [phaseRow(names.sidx, c.phases.sidx), phaseRow(names['sidx-sids'], c.phases['sidx-sids'])]));
+  lines.push('', 'Where a sidx request spends its time (mean ms per request, by load run; under load, a phase includes its waits: '
+    + 'the encoder queue for encode and beam, the event loop for parse and respond):', '');
+  const phaseRows = (['sidx', 'sidx-sids'] as const).flatMap((mode) => {
+    const byConn = conns.map((n) => [n, c.load.filter((l) => l.system === mode && l.connections === n).reduce<PhaseBreakdown | undefined>((m, l) => mergePhases(m, l.phases), undefined)] as const);
+    return byConn.every(([, p]) => p === undefined)
+      ? [phaseRow(`${names[mode]}, all runs`, c.phases[mode])]
+      : byConn.filter(([, p]) => p !== undefined).map(([n, p]) => phaseRow(`${names[mode]}, ${n} connection(s)`, p!));
+  });
+  lines.push(table(['mode', ...PHASE_ORDER, 'sum', 'source'], phaseRows));
   lines.push('', `Ingest over HTTP (JSON bodies of ${c.upsert.batch} base64 embeddings, ${c.upsert.concurrency} in flight):`, '');
   lines.push(table(['system', 'items/s', 'seconds', 'batch p50 ms', 'p99 ms', 'max ms'],
     [ingest('sidx POST /v1/items', c.upsert), ...(hnsw ? [ingest('HNSW peer POST /v1/items', hnsw.upsert)] : [])]));
