@@ -23,7 +23,7 @@ function encodeSection(e: EncodeBench): string {
     : `PyTorch ${e.torch.version} CPU (${e.torch.threads} threads, BLAS_INFO=${e.torch.blas}, ${e.torch.python}) runs the same model: `
       + `the codebooks read back from encoder.onnx, the same residual assignment and top-M; its codes agree with sidx's on ${f(100 * e.torch.codesAgree, 4)}% of ${e.torch.checkedRows} rows.`;
   return [
-    `### Encode (items/s, ${e.threads} intra-op threads everywhere)`,
+    `#### Encode (items/s, ${e.threads} intra-op threads everywhere)`,
     '',
     table(['batch', 'sidx pool (worker thread)', 'ORT on the calling thread', 'PyTorch', 'sidx / PyTorch', 'sidx / direct ORT'],
       e.rows.map((r) => [String(r.batch), f(r.sidxPool), f(r.directOrt), f(r.torch), x(r.torch ? r.sidxPool / r.torch : undefined), x(r.sidxPool / r.directOrt)])),
@@ -55,7 +55,7 @@ function catalogSection(r: BenchReport, c: CatalogBench): string {
     hnsw: hnsw ? `HNSW peer (usearch ${hnsw.version}, ${hnsw.metric}, connectivity ${hnsw.connectivity}, ef ${hnsw.tuning.expansionSearch})` : 'HNSW peer',
     bare: 'bare Fastify route (parses the body)',
   };
-  lines.push(`### ${c.items.toLocaleString('en-US')} items (${c.queries} queries, k = ${c.k}, ${c.rounds} round(s) of ${c.load[0]?.durationS ?? '?'} s per load run)`, '');
+  lines.push(`#### ${c.items.toLocaleString('en-US')} items, ${r.model.id} (${c.queries} queries, k = ${c.k}, ${c.rounds} round(s) of ${c.load[0]?.durationS ?? '?'} s per load run)`, '');
   lines.push('Targets (issue 10), as ratios of this run:', '');
   lines.push(table(['target', 'measured', 'ratio', 'needs', ''], targetRows(c, r.machine.cpus, baseline).map((t) =>
     [t.target + (t.note ? ` (${t.note})` : ''), t.measured, x(t.ratio), `${t.kind === 'min' ? '≥' : '≤'} ${t.bound}x`, t.meets ? 'meets' : 'misses'])));
