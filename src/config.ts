@@ -52,7 +52,7 @@ export const ConfigSchema = Type.Object(
     encoder: Type.Object(
       {
         provider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], { default: 'cpu' }),
-        workers: Int(1, 64, 1, 'ONNX Runtime worker threads (one session each)'),
+        workers: Int(0, 64, 0, 'ONNX Runtime worker threads, one session each (0 = auto: one per core, at most 4, on CPU; one on CUDA)'),
         intraOpThreads: Int(0, 256, 0, 'Threads inside each session (0 = ONNX Runtime default)'),
       },
       { additionalProperties: false, default: {} },

@@ -3,6 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../src/config.ts';
 import { SidxError } from '../src/errors.ts';
+import { encoderWorkers } from '../src/service/model-space.ts';
+import { availableParallelism } from 'node:os';
 
 function refusal(field: string, message: RegExp) {
   return (e: unknown) => e instanceof SidxError && e.code === 'SIDX_ERR_CONFIG' && e.field === field && message.test(e.message);
@@ -46,4 +48,12 @@ test('server.logRequests: off by default, SIDX__SERVER__LOG_REQUESTS true/1/fals
   assert.equal(loadConfig({}, { SIDX__SERVER__LOG_REQUESTS: '1' }).server.logRequests, true);
   assert.equal(loadConfig({}, { SIDX__SERVER__LOG_REQUESTS: 'FALSE' }).server.logRequests, false);
   assert.throws(() => loadConfig({}, { SIDX__SERVER__LOG_REQUESTS: 'yes please' }), refusal('server.logRequests', /server\.logRequests/));
+});
+
+test('encoder.workers 0 (the default) resolves to one per core (at most 4) on CPU and one on CUDA; a set value stays', () => {
+  const auto = loadConfig({}, {}).encoder;
+  assert.equal(auto.workers, 0);
+  assert.equal(encoderWorkers(auto), Math.min(4, availableParallelism()));
+  assert.equal(encoderWorkers(loadConfig({ encoder: { provider: 'cuda' } }, {}).encoder), 1);
+  assert.equal(encoderWorkers(loadConfig({}, { SIDX__ENCODER__WORKERS: '3' }).encoder), 3);
 });

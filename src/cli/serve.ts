@@ -8,7 +8,7 @@ export const serveUsage = `Usage: sidx serve [--port N] [--host H] [--data-dir D
 
 Starts the HTTP API. Flags override environment variables (SIDX__SERVER__PORT, SIDX__SERVER__HOST,
 SIDX__STORAGE__DATA_DIR, SIDX__MODEL__DIR, SIDX__ENCODER__PROVIDER, SIDX__ENCODER__WORKERS), which override
-the defaults (127.0.0.1:8080, ./data, models/default, cpu, 1 worker).`;
+the defaults (127.0.0.1:8080, ./data, models/default, cpu, one worker per core up to 4).`;
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {

@@ -86,7 +86,7 @@ export class SidxMetrics {
       collect() { this.set(live()?.encoderQueueLength() ?? 0); },
     });
     new Gauge({
-      name: 'sidx_encoder_in_flight', help: 'Encoder chunks running on workers', registers,
+      name: 'sidx_encoder_in_flight', help: 'Encoder runs on workers (one per busy worker; a run may serve several queued calls)', registers,
       collect() { this.set(live()?.encoderInFlight() ?? 0); },
     });
     new Gauge({

@@ -2,6 +2,7 @@
  * A model as the service uses it: its registry row's version (the LMDB key space), its bundle and an encoder
  * pool. The service serves one (the active model); a re-index holds a second (the target) until the swap.
  */
+import { availableParallelism } from 'node:os';
 import { realpath } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { Config } from '../config.ts';
@@ -38,8 +39,21 @@ export function registerBundle(control: ControlPlane, bundle: ModelBundle): Mode
   });
 }
 
+/**
+ * `encoder.workers`, with 0 resolved: on CPU one single-threaded session per core serves concurrent queries in
+ * parallel (a one-row run on a 2-thread session was 2-4x slower than on one thread here, docs/benchmarks.md), and
+ * large batches are split across the workers; on CUDA one session.
+ */
+export function encoderWorkers(encoder: Config['encoder']): number {
+  if (encoder.workers > 0) return encoder.workers;
+  return encoder.provider === 'cuda' ? 1 : Math.min(MAX_AUTO_WORKERS, availableParallelism());
+}
+
+const MAX_AUTO_WORKERS = 4;
+
 /** Starts the encoder pool of a bundle (logging the provider in use, and why when it is not the one asked for). */
-export async function openSpace(bundle: ModelBundle, version: number, config: Readonly<Config>, log: Logger, metrics: SidxMetrics, workers = config.encoder.workers): Promise<ModelSpace> {
+export async function openSpace(bundle: ModelBundle, version: number, config: Readonly<Config>, log: Logger, metrics: SidxMetrics,
+  workers = encoderWorkers(config.encoder)): Promise<ModelSpace> {
   const m = bundle.manifest;
   const pool = await EncoderPool.create(bundle, {
     workers,

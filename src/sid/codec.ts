@@ -86,29 +86,46 @@ export function parseSidText(text: string, levels?: number, field = 'sid'): Int3
   return codes;
 }
 
-/** AL-GR token form: level l's code is offset by the sum of the earlier codebook sizes, e.g. "C12C8199C16684". */
-export function sidToAlgr(codes: Int32Array, codebookSizes: ArrayLike<number>): string {
+/** AL-GR's token offset per level (al_sid calc_hr: `C{lv1}C{lv2 + 8192}C{lv3 + 16384}`). */
+export const ALGR_TOKEN_OFFSET = 8192;
+/** Largest token offset accepted, so that every token of MAX_LEVELS levels stays within ALGR_TEXT's 10 digits. */
+export const MAX_ALGR_TOKEN_OFFSET = 1 << 24;
+
+function assertTokenOffset(offset: number): void {
+  if (!Number.isInteger(offset) || offset < 0 || offset > MAX_ALGR_TOKEN_OFFSET) {
+    throw invalid(`AL-GR token offset must be an integer in 0..${MAX_ALGR_TOKEN_OFFSET}, got ${offset}`, 'tokenOffset');
+  }
+}
+
+/**
+ * AL-GR token form: level l's token is its code + l x `tokenOffset` (default 8192, as al_sid writes them whatever
+ * the codebook sizes), e.g. (12, 7, 300) -> "C12C8199C16684".
+ */
+export function sidToAlgr(codes: Int32Array, codebookSizes: ArrayLike<number>, tokenOffset = ALGR_TOKEN_OFFSET): string {
   assertCodes(codes);
   assertCodebookSizes(codebookSizes);
+  assertTokenOffset(tokenOffset);
   if (codes.length !== codebookSizes.length) {
     throw invalid(`SID has ${codes.length} levels, codebook sizes list ${codebookSizes.length}`, 'codes');
   }
   let text = '';
-  let offset = 0;
   for (let l = 0; l < codes.length; l++) {
     const k = codebookSizes[l];
     if (codes[l] >= k) throw invalid(`code at level ${l} is ${codes[l]}, codebook size is ${k}`, `codes[${l}]`);
-    text += `C${offset + codes[l]}`;
-    offset += k;
+    text += `C${l * tokenOffset + codes[l]}`;
   }
   return text;
 }
 
 const ALGR_TEXT = /^(?:C(?:0|[1-9][0-9]{0,9}))+$/;
 
-/** "C12C8199C16684" with 3 x 8192 -> [12,7,300]; each token must fall in its level's offset range. */
-export function parseAlgr(text: string, codebookSizes: ArrayLike<number>, field = 'sid'): Int32Array {
+/**
+ * "C12C8199C16684" with 3 x 8192 -> [12,7,300]: level l's token minus l x `tokenOffset` (default 8192) must be a
+ * code of that level's codebook.
+ */
+export function parseAlgr(text: string, codebookSizes: ArrayLike<number>, field = 'sid', tokenOffset = ALGR_TOKEN_OFFSET): Int32Array {
   assertCodebookSizes(codebookSizes);
+  assertTokenOffset(tokenOffset);
   if (typeof text !== 'string' || !ALGR_TEXT.test(text)) {
     throw invalid(`invalid AL-GR SID ${typeof text === 'string' ? quote(text) : typeof text}: expected tokens like "C12C8199C16684"`, field);
   }
@@ -118,15 +135,15 @@ export function parseAlgr(text: string, codebookSizes: ArrayLike<number>, field 
     throw invalid(`AL-GR SID ${quote(text)} has ${levels} tokens, expected ${codebookSizes.length}`, field);
   }
   const codes = new Int32Array(levels);
-  let offset = 0;
   for (let l = 0; l < levels; l++) {
     const k = codebookSizes[l];
+    const offset = l * tokenOffset;
     const c = Number(parts[l + 1]) - offset;
     if (c < 0 || c >= k) {
-      throw invalid(`AL-GR SID ${quote(text)}: token ${l} is ${parts[l + 1]}, level ${l} accepts ${offset}..${offset + k - 1}`, field);
+      throw invalid(`AL-GR SID ${quote(text)}: token ${l} is ${parts[l + 1]}, level ${l} accepts ${offset}..${offset + k - 1}`
+        + ` (code + ${l} x token offset ${tokenOffset})`, field);
     }
     codes[l] = c;
-    offset += k;
   }
   return codes;
 }

@@ -18,6 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { SidxError } from '../errors.ts';
 import type { ModelBundle } from './bundle.ts';
+import { closeWorker, concatRows, MAX_COALESCED, resolveRun, sameKind, type Chunk, type WorkerReply } from './encoder-runs.ts';
 
 export type Provider = 'cpu' | 'cuda';
 export type PoolLog = (level: 'info' | 'warn', msg: string) => void;
@@ -57,28 +58,14 @@ export const kPoolTestHooks = Symbol('sidx.encoderPool.testHooks');
 const WORKER_URL = new URL('./encoder-worker.mjs', import.meta.url);
 const MIN_SPLIT_ROWS = 32;
 
-interface Chunk {
-  id: number;
-  data: Float32Array;
-  n: number;
-  /** Set for beam requests. */
-  beam?: { width: number; normWeight: number };
-  resolve: (r: EncodeResult | BeamLevel[]) => void;
-  reject: (e: Error) => void;
-}
-
 interface Slot {
   worker: Worker;
-  busy?: Chunk;
+  /** The chunks of the run in flight: one, or several small ones coalesced into one run (same kind and width). */
+  busy?: Chunk[];
+  /** Id of the run in flight (its first chunk's). */
+  runId?: number;
   lastError?: Error;
 }
-
-type WorkerReply =
-  | { type: 'ready'; provider: Provider; fallbackReason?: string }
-  | { type: 'init-error'; message: string }
-  | ({ type: 'result'; id: number } & EncodeResult)
-  | { type: 'result'; id: number; beam: Array<{ width: number; codes: Int32Array; scores: Float32Array }> }
-  | { type: 'error'; id: number; message: string };
 
 export class EncoderPool {
   readonly bundle: ModelBundle;
@@ -96,6 +83,7 @@ export class EncoderPool {
   #nextId = 1;
   #closed = false;
   #held = false;
+  #runs = 0;
 
   private constructor(bundle: ModelBundle, options: EncoderPoolOptions) {
     const m = bundle.manifest;
@@ -145,7 +133,7 @@ export class EncoderPool {
     return this.#queue.length;
   }
 
-  /** Chunks running on workers now. */
+  /** Worker runs in flight (each serves one chunk, or several small ones coalesced). */
   get inFlight(): number {
     return this.#slots.reduce((a, s) => a + (s.busy ? 1 : 0), 0);
   }
@@ -211,9 +199,7 @@ export class EncoderPool {
     if (n === 0) {
       return widths.map((w, l) => ({ level: l + 1, width: w, codes: new Int32Array(0), scores: new Float32Array(0) }));
     }
-    // Children scored per row and level: width × K floats; keep one chunk's matrix near 64 MiB.
-    const rows = Math.max(1, Math.floor((64 << 20) / (4 * width * Math.max(...sizes))));
-    const results = await Promise.all(this.#submit<BeamLevel[]>(vectors, n, rows, { width, normWeight }));
+    const results = await Promise.all(this.#submit<BeamLevel[]>(vectors, n, this.#beamRows(width), { width, normWeight }));
     if (results.length === 1) return results[0]!;
     return widths.map((w, l) => {
       const level = l + 1;
@@ -235,7 +221,7 @@ export class EncoderPool {
     const closedErr = () => new SidxError('SIDX_ERR_ENCODER', 'encoder pool closed before the batch was encoded');
     for (const c of this.#queue.splice(0)) c.reject(closedErr());
     const slots = this.#slots.splice(0);
-    for (const s of slots) s.busy?.reject(closedErr());
+    for (const s of slots) for (const c of s.busy ?? []) c.reject(closedErr());
     await Promise.all(slots.map((s) => closeWorker(s.worker)));
   }
 
@@ -244,6 +230,8 @@ export class EncoderPool {
       /** The next chunk sent to worker `i` kills it with an uncaught error. */
       crashNext: (i: number) => this.#slots[i]!.worker.postMessage({ type: 'crash-next' }),
       threadIds: () => this.#slots.map((s) => s.worker.threadId),
+      /** Worker runs started so far (coalesced chunks share one). */
+      runs: () => this.#runs,
       /** No chunk goes to a worker until the returned release is called: calls stay queued (load-shedding tests). */
       hold: () => {
         this.#held = true;
@@ -270,17 +258,45 @@ export class EncoderPool {
     return parts;
   }
 
+  /**
+   * Gives each free worker the next queued chunk, together with the small chunks queued right behind it that
+   * the same run can serve (same kind and beam parameters, rows within the chunk limit): under load, concurrent
+   * single-query encodes and beams share one worker hop and one ORT run instead of queueing one by one.
+   */
   #dispatch(): void {
     if (this.#held) return;
     for (const slot of this.#slots) {
       if (this.#queue.length === 0) return;
       if (slot.busy) continue;
-      const chunk = this.#queue.shift()!;
-      slot.busy = chunk;
+      const run = this.#takeRun();
+      const first = run[0]!;
+      slot.busy = run;
+      slot.runId = first.id;
       slot.worker.ref();
-      const msg = chunk.beam ? { type: 'beam', ...chunk.beam } : { type: 'encode' };
-      slot.worker.postMessage({ ...msg, id: chunk.id, data: chunk.data, n: chunk.n }, [chunk.data.buffer as ArrayBuffer]);
+      this.#runs++;
+      const data = run.length === 1 ? first.data : concatRows(run);
+      const msg = first.beam ? { type: 'beam', ...first.beam } : { type: 'encode' };
+      slot.worker.postMessage({ ...msg, id: first.id, data, n: data.length / this.inputDim }, [data.buffer as ArrayBuffer]);
     }
+  }
+
+  /** Rows of one beam run: each row scores width × K children per level; keep that matrix near 64 MiB. */
+  #beamRows(width: number): number {
+    return Math.max(1, Math.floor((64 << 20) / (4 * width * Math.max(...this.bundle.manifest.codebookSizes))));
+  }
+
+  #takeRun(): Chunk[] {
+    const first = this.#queue.shift()!;
+    const run = [first];
+    const limit = first.beam ? this.#beamRows(first.beam.width) : this.maxBatchRows;
+    let rows = first.n;
+    while (run.length < MAX_COALESCED && this.#queue.length > 0) {
+      const next = this.#queue[0]!;
+      if (rows + next.n > limit || !sameKind(first, next)) break;
+      run.push(this.#queue.shift()!);
+      rows += next.n;
+    }
+    return run;
   }
 
   /** Starts replacements until live + starting workers reach the target. */
@@ -353,17 +369,12 @@ export class EncoderPool {
   }
 
   #settle(slot: Slot, msg: Extract<WorkerReply, { type: 'result' | 'error' }>): void {
-    const chunk = slot.busy;
-    if (!chunk || chunk.id !== msg.id) return;
+    const run = slot.busy;
+    if (!run || slot.runId !== msg.id) return;
     slot.busy = undefined;
+    slot.runId = undefined;
     slot.worker.unref();
-    if (msg.type === 'result' && 'beam' in msg) {
-      chunk.resolve(msg.beam.map((b, l) => ({ level: l + 1, width: b.width, codes: b.codes, scores: b.scores })));
-    } else if (msg.type === 'result') {
-      chunk.resolve({ codes: msg.codes, topCodes: msg.topCodes, topDistances: msg.topDistances });
-    } else {
-      chunk.reject(new SidxError('SIDX_ERR_ENCODER', `encoder run failed: ${msg.message}`));
-    }
+    resolveRun(run, msg, this.levels, this.topM);
     this.#dispatch();
   }
 
@@ -372,28 +383,11 @@ export class EncoderPool {
     if (i < 0) return; // never became ready, or closed
     this.#slots.splice(i, 1);
     const why = slot.lastError ? `: ${slot.lastError.message}` : '';
-    if (slot.busy) {
-      slot.busy.reject(new SidxError('SIDX_ERR_ENCODER', `encoder worker died (exit code ${code})${why}`,
-        { cause: slot.lastError }));
+    for (const chunk of slot.busy ?? []) {
+      chunk.reject(new SidxError('SIDX_ERR_ENCODER', `encoder worker died (exit code ${code})${why}`, { cause: slot.lastError }));
     }
     if (this.#closed) return;
     this.#log('warn', `encoder worker died (exit code ${code})${why}; starting a replacement`);
     this.#replenish();
   }
-}
-
-/**
- * Asks a worker to finish its in-flight run and release its ORT sessions (terminating under a pending run can
- * abort the process), then terminates it; after 10 s without an answer it is terminated anyway.
- */
-async function closeWorker(worker: Worker): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 10_000);
-    const done = () => (clearTimeout(timer), resolve());
-    worker.on('message', (msg: { type?: string }) => msg?.type === 'closed' && done());
-    worker.once('exit', done);
-    worker.ref();
-    worker.postMessage({ type: 'close' });
-  });
-  await worker.terminate();
 }

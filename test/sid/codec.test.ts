@@ -50,11 +50,22 @@ describe('text form', () => {
 describe('AL-GR form', () => {
   const sizes = [8192, 8192, 8192];
 
-  test('offsets each level by the earlier codebook sizes', () => {
+  test('offsets level l by l x 8192 (al_sid calc_hr), whatever the codebook sizes, or by an explicit offset', () => {
     assert.equal(sidToAlgr(Int32Array.of(12, 7, 300), sizes), 'C12C8199C16684');
     assert.deepEqual(parseAlgr('C12C8199C16684', sizes), Int32Array.of(12, 7, 300));
     assert.equal(sidToAlgr(Int32Array.of(0, 0, 0), sizes), 'C0C8192C16384');
     assert.equal(sidToAlgr(Int32Array.of(8191, 8191, 8191), sizes), 'C8191C16383C24575');
+    // Before: the offset was the sum of the earlier codebook sizes, so a 3 x 64 SID read "C1C66C131".
+    assert.equal(sidToAlgr(Int32Array.of(1, 2, 3), [64, 64, 64]), 'C1C8194C16387');
+    assert.deepEqual(parseAlgr('C1C8194C16387', [64, 64, 64]), Int32Array.of(1, 2, 3));
+    assert.equal(sidToAlgr(Int32Array.of(1, 2, 3), [64, 64, 64], 64), 'C1C66C131');
+    assert.deepEqual(parseAlgr('C1C66C131', [64, 64, 64], 'sid', 64), Int32Array.of(1, 2, 3));
+    assert.deepEqual(parseAlgr('C1C2C3', [64, 64, 64], 'sid', 0), Int32Array.of(1, 2, 3));
+    assert.throws(() => parseAlgr('C1C66C131', [64, 64, 64]), /token 1 is 66, level 1 accepts 8192\.\.8255 \(code \+ 1 x token offset 8192\)/);
+    for (const bad of [-1, 1.5, 2 ** 24 + 1, Number.NaN]) {
+      assert.throws(() => parseAlgr('C1C66C131', [64, 64, 64], 'sid', bad), /token offset must be an integer/, String(bad));
+      assert.throws(() => sidToAlgr(Int32Array.of(1, 2, 3), [64, 64, 64], bad), invalidInput, String(bad));
+    }
   });
 
   test('round trips random codes with uneven codebooks', () => {
@@ -64,6 +75,8 @@ describe('AL-GR form', () => {
       const ks = Array.from({ length: levels }, () => 1 + Math.floor(r() * 65536));
       const codes = Int32Array.from(ks, (k) => Math.floor(r() * k));
       assert.deepEqual(parseAlgr(sidToAlgr(codes, ks), ks), codes);
+      const offset = Math.floor(r() * 70000);
+      assert.deepEqual(parseAlgr(sidToAlgr(codes, ks, offset), ks, 'sid', offset), codes);
     }
   });
 

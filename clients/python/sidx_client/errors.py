@@ -1,0 +1,93 @@
+"""Exceptions raised by the client: one per HTTP status class, all carrying the server's error body."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+
+class SidxError(Exception):
+    """An error answer of the sidx server.
+
+    ``status`` is the HTTP status, ``code`` the server's stable ``SIDX_ERR_*`` code (docs/errors.md), ``field``
+    the request field at fault (``items[3].embedding``) when the server names one, ``retry_after`` the seconds of
+    a ``Retry-After`` header (429, 503) and ``body`` the decoded JSON error body (empty when it was not JSON).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: Optional[str] = None,
+        retry_after: Optional[float] = None,
+        body: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        where = f" (field {field})" if field else ""
+        super().__init__(f"{status} {code}: {message}{where}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.retry_after = retry_after
+        self.body: Dict[str, Any] = body if body is not None else {}
+
+
+class BadRequestError(SidxError):
+    """400 (and 413/414/415): the request was refused and changed nothing; ``field`` names the culprit."""
+
+
+class AuthenticationError(SidxError):
+    """401 ``SIDX_ERR_UNAUTHENTICATED``: the route needs an API key."""
+
+
+class PermissionDeniedError(SidxError):
+    """403 ``SIDX_ERR_FORBIDDEN``: the key is unknown, revoked or of too low a scope."""
+
+
+class NotFoundError(SidxError):
+    """404: no such item, job or route."""
+
+
+class ConflictError(SidxError):
+    """409 ``SIDX_ERR_CONFLICT``: the state forbids it (a re-index running, a populated catalog, a finished job)."""
+
+
+class RateLimitedError(SidxError):
+    """429 ``SIDX_ERR_RATE_LIMITED``, raised once the client's retries are spent."""
+
+
+class UnavailableError(SidxError):
+    """503 ``SIDX_ERR_OVERLOADED`` / ``SIDX_ERR_NOT_READY``, raised once the client's retries are spent."""
+
+
+class ServerError(SidxError):
+    """500: the server failed (its message is hidden; the server logs it)."""
+
+
+_BY_STATUS = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: BadRequestError,
+    414: BadRequestError,
+    415: BadRequestError,
+    429: RateLimitedError,
+    503: UnavailableError,
+}
+
+
+def error_for(status: int, body: Dict[str, Any], retry_after: Optional[float]) -> SidxError:
+    """The exception for an error answer; ``body`` is the server's ``{statusCode, code, error, message, field?}``."""
+    cls = _BY_STATUS.get(status, ServerError if status >= 500 else SidxError)
+    code = body.get("code")
+    message = body.get("message")
+    field = body.get("field")
+    return cls(
+        status,
+        code if isinstance(code, str) else f"HTTP_{status}",
+        message if isinstance(message, str) else "no error body",
+        field if isinstance(field, str) else None,
+        retry_after,
+        body,
+    )

@@ -1,0 +1,78 @@
+/** Under load, queued small calls of the same kind share one worker run; each still gets exactly its own rows. */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { EncoderPool, kPoolTestHooks, type BeamLevel } from '../../src/tokenizer/encoder-pool.ts';
+import { loadBundle, type ModelBundle } from '../../src/tokenizer/bundle.ts';
+import { tempDir, repoRoot } from '../helpers/paths.ts';
+import { directEncode, randomRows, writeEncoderBundle, SPEC } from './fixtures/encoder-bundle.ts';
+
+const D = SPEC.dim;
+let tmp: { dir: string; cleanup: () => void };
+let bundle: ModelBundle;
+
+before(async () => {
+  tmp = tempDir('sidx-pool-coalesce-');
+  bundle = await writeEncoderBundle(join(tmp.dir, 'model'));
+});
+after(() => tmp.cleanup());
+
+test('queued single-row encodes run as one coalesced run and resolve with their own rows', async () => {
+  const n = 20;
+  const x = randomRows(n, D, 11);
+  const want = await directEncode(bundle, x, n);
+  const pool = await EncoderPool.create(bundle, { workers: 2, provider: 'cpu', intraOpThreads: 1 });
+  try {
+    const hooks = pool[kPoolTestHooks];
+    const release = hooks.hold();
+    const runs0 = hooks.runs();
+    const pending = Array.from({ length: n }, (_, i) => pool.encode(x.subarray(i * D, (i + 1) * D), 1));
+    assert.equal(pool.queueLength, n);
+    release();
+    const got = await Promise.all(pending);
+    assert.ok(hooks.runs() - runs0 <= 2, `${hooks.runs() - runs0} runs for ${n} queued calls`);
+    const L = SPEC.sizes.length;
+    const M = SPEC.topM;
+    got.forEach((r, i) => {
+      assert.deepEqual(r.codes, want.codes.subarray(i * L, (i + 1) * L), `codes of call ${i}`);
+      assert.deepEqual(r.topCodes, want.topCodes.subarray(i * L * M, (i + 1) * L * M), `top codes of call ${i}`);
+    });
+    assert.equal(pool.inFlight, 0);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('queued beams coalesce only with the same width and scoring; results equal one call at a time', async () => {
+  const beamBundle = await loadBundle(join(repoRoot, 'models/rqkmeans-3x256'));
+  const dim = beamBundle.manifest.inputDim;
+  const pool = await EncoderPool.create(beamBundle, { workers: 1, provider: 'cpu', intraOpThreads: 1 });
+  try {
+    const calls = [
+      ...Array.from({ length: 6 }, (_, i) => ({ row: i, width: 16, normWeight: 1 })),
+      { row: 6, width: 8, normWeight: 1 }, { row: 7, width: 16, normWeight: 0 }, { row: 8, width: 16, normWeight: 1 },
+    ];
+    const x = randomRows(calls.length, dim, 12);
+    const one = (c: (typeof calls)[number]) => pool.beam(x.subarray(c.row * dim, (c.row + 1) * dim), 1, c.width, c.normWeight);
+    const want: BeamLevel[][] = [];
+    for (const c of calls) want.push(await one(c));
+    const hooks = pool[kPoolTestHooks];
+    const release = hooks.hold();
+    const runs0 = hooks.runs();
+    const pending = calls.map(one);
+    release();
+    const got = await Promise.all(pending);
+    // One worker: the six width-16 distance beams share a run; then one run each for the width-8, the inner-product
+    // and the last width-16 call (only calls queued right behind each other coalesce, so the order is kept).
+    assert.equal(hooks.runs() - runs0, 4);
+    got.forEach((levels, i) => levels.forEach((lv, l) => {
+      assert.equal(lv.width, want[i]![l]!.width, `call ${i} level ${l + 1} width`);
+      assert.deepEqual(lv.codes, want[i]![l]!.codes, `call ${i} level ${l + 1} codes`);
+      const ws = want[i]![l]!.scores;
+      assert.equal(lv.scores.length, ws.length);
+      lv.scores.forEach((v, j) => assert.ok(Math.abs(v - ws[j]!) <= 1e-5 * Math.max(1, Math.abs(ws[j]!)), `call ${i} level ${l + 1} score ${j}`));
+    }));
+  } finally {
+    await pool.close();
+  }
+});
