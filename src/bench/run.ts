@@ -32,7 +32,8 @@ export interface CatalogRunOptions {
   rounds: number;
   upsertBatch: number;
   upsertConcurrency: number;
-  workers: number;
+  /** sidx serve --workers; undefined: the server's default. */
+  workers?: number;
   sidsBeamWidth: number;
   connectivity: number;
   bodyLimitBytes: number;

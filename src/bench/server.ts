@@ -143,6 +143,6 @@ export async function startChildServer(name: string, args: readonly string[], en
 
 export function startBenchServer(opts: BenchServerOptions): Promise<BenchServer> {
   const args = [SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--model', opts.modelDir];
-  if (opts.workers) args.push('--workers', String(opts.workers));
+  if (opts.workers !== undefined) args.push('--workers', String(opts.workers));
   return startChildServer('sidx serve', args, { SIDX__SERVER__LOG_LEVEL: 'info', ...opts.env }, opts.timeoutMs);
 }

@@ -21,7 +21,7 @@ import { parseFlags, UsageError } from './args.ts';
 export const benchUsage = `Usage: sidx bench [--sizes 100000[,1000000,...]] [--items N] [--queries 500] [--concurrency 1,8,32]
                   [--duration 10] [--rounds 1] [--model DIR] [--out bench.json] [--markdown FILE] [--k 10]
                   [--expand MODE] [--max-candidates N] [--beam-width N] [--sids-beam 32]
-                  [--upsert-batch 1000] [--upsert-concurrency 2] [--workers 1] [--hnsw-max 1000000]
+                  [--upsert-batch 1000] [--upsert-concurrency 2] [--workers N] [--hnsw-max 1000000]
                   [--hnsw-connectivity 16] [--skip-bulk-index] [--baseline earlier.json]
                   [--encode-batches 1,16,64,256,1024] [--encode-seconds 2] [--encode-threads N] [--skip-encode] [--python PATH]
                   [--seed 1] [--work-dir DIR] [--keep]
@@ -49,6 +49,7 @@ of issue 10's targets as ratios.
   --expand, --max-candidates, --beam-width
                      added to every default /v1/retrieve body (default: none, the server's defaults)
   --sids-beam        SIDs per body in the sids mode (default 32)
+  --workers          the server's encoder workers (default: its own, SIDX__ENCODER__WORKERS or encoder.workers)
   --hnsw-max         skip the HNSW peer above this many items
   --hnsw-connectivity  the peer's HNSW connectivity (M; default 16)
   --skip-bulk-index  do not time \`sidx index\`
@@ -110,7 +111,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const k = intFlagIn(v.k, 'k', 10, 1, 1000);
   const upsertBatch = intFlagIn(v['upsert-batch'], 'upsert-batch', 1000, 1, 100_000);
   const upsertConcurrency = intFlagIn(v['upsert-concurrency'], 'upsert-concurrency', 2, 1, 64);
-  const workers = intFlagIn(v.workers, 'workers', 1, 1, 64);
+  // Unset: the server's own default (encoder.workers); 0 is its "auto".
+  const workers = v.workers === undefined ? undefined : intFlagIn(v.workers, 'workers', 0, 0, 64);
   const hnswMax = intFlagIn(v['hnsw-max'], 'hnsw-max', 1_000_000, 0, MAX_ITEMS);
   const encodeBatches = intList(v['encode-batches'] ?? '1,16,64,256,1024', 'encode-batches', 1, 65_536);
   const encodeSeconds = intFlagIn(v['encode-seconds'], 'encode-seconds', 2, 1, 600);
