@@ -1,17 +1,10 @@
-/** Small helpers shared by the benchmarks: timing, percentiles, Markdown tables, argument parsing. */
+/**
+ * Small helpers shared by the standalone benchmark scripts in bench/: timing, Markdown tables, argument parsing; the
+ * statistics come from src/bench (the home of `sidx bench`), so every benchmark summarises latencies alike.
+ */
 import { parseArgs } from 'node:util';
 
-export function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
-}
-
-export function latencySummary(samplesMs: number[]): { p50: number; p95: number; p99: number; mean: number } {
-  const s = Float64Array.from(samplesMs).sort();
-  const mean = s.reduce((a, b) => a + b, 0) / Math.max(1, s.length);
-  return { p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99), mean };
-}
+export { latencySummary, percentile } from '../src/bench/stats.ts';
 
 export async function timeIt<T>(fn: () => Promise<T> | T): Promise<{ ms: number; value: T }> {
   const t0 = performance.now();

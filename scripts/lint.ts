@@ -21,7 +21,8 @@ const allowed: Record<string, string[]> = {
   train: ['numeric', 'vector', 'io', 'sid', 'tokenizer', 'store'],
   eval: ['service', 'train', 'numeric', 'vector', 'io', 'sid', 'tokenizer', 'store'],
   io: [],
-  cli: ['http', 'service', 'tokenizer', 'sid', 'store', 'vector', 'numeric', 'train', 'eval', 'io'],
+  bench: ['eval', 'train', 'tokenizer', 'vector', 'io'],
+  cli: ['http', 'service', 'tokenizer', 'sid', 'store', 'vector', 'numeric', 'train', 'eval', 'bench', 'io'],
 };
 
 function* files(dir: string): Generator<string> {

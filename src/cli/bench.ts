@@ -1,55 +1,67 @@
 /**
- * `sidx bench`: speed figures on seeded synthetic catalogs, each beside a baseline measured in the same run
- * (ratios, never absolute thresholds). The service runs as a real `sidx serve` child process; the load generator
- * (autocannon), the FAISS baselines and the PyTorch baseline run in or from this process. Progress on stderr.
+ * `sidx bench`: speed figures on seeded synthetic catalogs, each beside peers measured in the same run (ratios,
+ * never absolute thresholds): sidx as a real `sidx serve` child process, an HNSW service (usearch behind Fastify)
+ * and a bare Fastify route as child processes too, the same bodies through autocannon, one system at a time.
+ * src/bench holds the machinery; this file parses the flags and assembles the report. Progress on stderr.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
+import { benchEncode } from '../bench/encode.ts';
+import { renderMarkdown } from '../bench/render.ts';
+import { reportJson, sectionKeyOf, writeMarkdownSection, type BenchReport } from '../bench/report.ts';
+import { benchCatalog } from '../bench/run.ts';
+import { loadConfig } from '../config.ts';
 import { clusteredEmbeddings } from '../eval/synthetic.ts';
-import { annBaseline, exactBaseline } from '../eval/bench-baselines.ts';
-import { benchEncode } from '../eval/bench-encode.ts';
-import { retrieveBodies, retrievePass, upsertAll } from '../eval/bench-http.ts';
-import { runLoad } from '../eval/bench-load.ts';
-import { renderMarkdown, reportJson, sectionKeyOf, writeMarkdownSection, type BenchReport, type CatalogBench } from '../eval/bench-report.ts';
-import { startBenchServer } from '../eval/bench-server.ts';
 import { readNpy } from '../io/npy.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { loadFaissBinding } from '../vector/binding.ts';
 import { parseFlags, UsageError } from './args.ts';
 
-export const benchUsage = `Usage: sidx bench [--sizes 100000[,1000000,...]] [--items N] [--queries 500] [--concurrency 1,8,64]
-                  [--duration 10] [--model DIR] [--out bench.json] [--markdown FILE] [--k 10] [--expand auto]
-                  [--max-candidates N] [--beam-width N]
-                  [--upsert-batch 1000] [--upsert-concurrency 2] [--workers 1] [--hnsw-max 1000000]
+export const benchUsage = `Usage: sidx bench [--sizes 100000[,1000000,...]] [--items N] [--queries 500] [--concurrency 1,8,32]
+                  [--duration 10] [--rounds 1] [--model DIR] [--out bench.json] [--markdown FILE] [--k 10]
+                  [--expand MODE] [--max-candidates N] [--beam-width N] [--sids-beam 32]
+                  [--upsert-batch 1000] [--upsert-concurrency 2] [--workers N] [--hnsw-max 1000000]
+                  [--hnsw-connectivity 16] [--skip-bulk-index] [--baseline earlier.json]
                   [--encode-batches 1,16,64,256,1024] [--encode-seconds 2] [--encode-threads N] [--skip-encode] [--python PATH]
                   [--seed 1] [--work-dir DIR] [--keep]
        sidx bench --render bench.json [--markdown FILE]
 
-Speed of encode, batch upsert and /v1/retrieve (over HTTP, autocannon) on seeded synthetic clustered catalogs,
-each beside a baseline from the same run: PyTorch CPU for encode (when a Python with torch is found), exact FAISS
-Flat and FAISS HNSW32 (the project's addon, in-process) for retrieval, recall@k against exact search.
+Speed of /v1/retrieve, ingest and bulk load on seeded synthetic clustered catalogs, beside peers run the same way
+in the same run: sidx (\`sidx serve\`), an HNSW service (usearch in a small Fastify server: ingests the same
+batches, its search expansion ef raised until its recall@k reaches sidx's) and a bare Fastify route that parses
+the same body, each its own child process on loopback, under the same autocannon load one at a time. Two sidx
+modes: the default expansion (embedding + k), and retrieval by generated SIDs (a beam of --sids-beam SIDs per
+body from sidx's own beam, rerank false). Also: recall@k against exact FAISS Flat, the phase breakdown from
+GET /metrics, restart to ready, server RSS, \`sidx index\` items/s, the encode comparison with PyTorch, and a table
+of issue 10's targets as ratios.
 
   --sizes            catalog sizes, comma-separated, each at most 2,000,000 (--items N is --sizes N); default 100000
   --queries          query embeddings (same distribution, not in the catalog); default 500
-  --concurrency      autocannon connections per load run; default 1,8,64
+  --concurrency      autocannon connections per load run; default 1,8,32
   --duration         seconds per load run, and the budget for single-query FAISS timings; default 10
+  --rounds           load rounds over all systems, alternating their order (ABBA); default 1
   --model            model bundle served (default models/default)
   --out              write bench.json here
-  --markdown         write the Markdown report into FILE between "<!-- sidx bench: begin sizes=... -->" and the
+  --markdown         write the Markdown report into FILE between "<!-- sidx bench: begin KEY -->" and the
                      matching end marker (replaced when present, appended when not), e.g. docs/benchmarks.md;
-                     without it the Markdown goes to stdout
-  --encode-threads   ORT intra-op threads and torch threads in the encode comparison (default: all cores)
+                     KEY names the sizes and the model. Without it the Markdown goes to stdout
   --expand, --max-candidates, --beam-width
-                     passed to every /v1/retrieve request (defaults: the server's)
-  --hnsw-max         skip the HNSW baseline above this many items (its build is slow on few cores)
+                     added to every default /v1/retrieve body (default: none, the server's defaults)
+  --sids-beam        SIDs per body in the sids mode (default 32)
+  --workers          the server's encoder workers (default: its own, SIDX__ENCODER__WORKERS or encoder.workers)
+  --hnsw-max         skip the HNSW peer above this many items
+  --hnsw-connectivity  the peer's HNSW connectivity (M; default 16)
+  --skip-bulk-index  do not time \`sidx index\`
+  --baseline         an earlier bench.json: the targets compare recall with it (same size)
+  --encode-threads   ORT intra-op threads and torch threads in the encode comparison (default: all cores)
   --python           Python with torch for the encode baseline (default: /usr/bin/python3, then python3)
   --work-dir         where catalogs are written (default: a temp dir, removed unless --keep)
-  --render           no run: the Markdown of an earlier bench.json
+  --render           no run: the Markdown of an earlier bench.json (version 2)
 
-Items cluster around the real scientific text embeddings when ../shared/data is there and the model is 512-d (so
-a model trained on them sees familiar directions), else around 1024 random centres. Memory: about 3 x 2 KiB per
-512-d item across this process and the server (~6 GiB at 1M, ~12 GiB at 2M).`;
+Items cluster around the real scientific text embeddings when ../shared/data (or $SIDX_SHARED_DATA) is there and the model is 512-d (so
+a model trained on them sees familiar directions), else around 1024 random centres. Memory: about 4 x 2 KiB per
+512-d item across this process, the server and the HNSW peer (~8 GiB at 1M).`;
 
 const MAX_ITEMS = 2_000_000;
 
@@ -72,7 +84,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     sizes: { type: 'string' }, items: { type: 'string' }, queries: { type: 'string' }, concurrency: { type: 'string' },
     duration: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, markdown: { type: 'string' },
     k: { type: 'string' }, expand: { type: 'string' }, 'max-candidates': { type: 'string' }, 'beam-width': { type: 'string' }, 'upsert-batch': { type: 'string' }, 'upsert-concurrency': { type: 'string' },
-    workers: { type: 'string' }, 'hnsw-max': { type: 'string' }, 'encode-batches': { type: 'string' },
+    workers: { type: 'string' }, 'hnsw-max': { type: 'string' }, 'encode-batches': { type: 'string' }, rounds: { type: 'string' },
+    'sids-beam': { type: 'string' }, 'hnsw-connectivity': { type: 'string' }, 'skip-bulk-index': { type: 'boolean' }, baseline: { type: 'string' },
     'encode-seconds': { type: 'string' }, 'encode-threads': { type: 'string' }, 'skip-encode': { type: 'boolean' }, python: { type: 'string' }, seed: { type: 'string' },
     'work-dir': { type: 'string' }, keep: { type: 'boolean' }, render: { type: 'string' },
   }, benchUsage);
@@ -90,19 +103,23 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (v.sizes !== undefined && v.items !== undefined) throw new UsageError('give --sizes or --items, not both');
   const sizes = intList(v.sizes ?? v.items ?? '100000', v.items !== undefined ? 'items' : 'sizes', 100, MAX_ITEMS);
   const Q = intFlagIn(v.queries, 'queries', 500, 1, 100_000);
-  const concurrency = intList(v.concurrency ?? '1,8,64', 'concurrency', 1, 4096);
+  const concurrency = intList(v.concurrency ?? '1,8,32', 'concurrency', 1, 4096);
+  const rounds = intFlagIn(v.rounds, 'rounds', 1, 1, 10);
+  const sidsBeam = intFlagIn(v['sids-beam'], 'sids-beam', 32, 1, 4096);
+  const connectivity = intFlagIn(v['hnsw-connectivity'], 'hnsw-connectivity', 16, 2, 256);
   const duration = intFlagIn(v.duration, 'duration', 10, 1, 3600);
   const k = intFlagIn(v.k, 'k', 10, 1, 1000);
   const upsertBatch = intFlagIn(v['upsert-batch'], 'upsert-batch', 1000, 1, 100_000);
   const upsertConcurrency = intFlagIn(v['upsert-concurrency'], 'upsert-concurrency', 2, 1, 64);
-  const workers = intFlagIn(v.workers, 'workers', 1, 1, 64);
+  // Unset: the server's own default (encoder.workers); 0 is its "auto".
+  const workers = v.workers === undefined ? undefined : intFlagIn(v.workers, 'workers', 0, 0, 64);
   const hnswMax = intFlagIn(v['hnsw-max'], 'hnsw-max', 1_000_000, 0, MAX_ITEMS);
   const encodeBatches = intList(v['encode-batches'] ?? '1,16,64,256,1024', 'encode-batches', 1, 65_536);
   const encodeSeconds = intFlagIn(v['encode-seconds'], 'encode-seconds', 2, 1, 600);
   const encodeThreads = intFlagIn(v['encode-threads'], 'encode-threads', availableParallelism(), 1, 256);
   const seed = intFlagIn(v.seed, 'seed', 1, 0, 2 ** 31 - 1);
-  const expand = v.expand ?? 'auto';
-  const retrieveOptions: Record<string, unknown> = { k, expand };
+  const retrieveOptions: Record<string, unknown> = {};
+  if (v.expand !== undefined) retrieveOptions.expand = v.expand;
   if (v['max-candidates'] !== undefined) retrieveOptions.maxCandidates = intFlagIn(v['max-candidates'], 'max-candidates', 0, 1, 10_000_000);
   if (v['beam-width'] !== undefined) retrieveOptions.beamWidth = intFlagIn(v['beam-width'], 'beam-width', 0, 1, 4096);
   const modelDir = resolve(v.model ?? 'models/default');
@@ -113,21 +130,32 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const bundle = await loadBundle(modelDir);
   const m = bundle.manifest;
   const dim = m.inputDim;
-  const shared = resolve('../shared/data/scientific/text_emb.npy');
+  const shared = resolve(process.env.SIDX_SHARED_DATA ?? '../shared/data', 'scientific/text_emb.npy');
   const centres = existsSync(shared) && dim === 512 ? (await readNpy(shared)).data : undefined;
   const data = centres ? `synthetic, clustered around the ${centres.length / dim} scientific text embeddings (noise 0.6, L2-normalised)` : 'synthetic, 1024 random clusters (noise 0.6, L2-normalised)';
 
+  const baselineFile = v.baseline ? resolve(v.baseline) : undefined;
+  const baselineReport = baselineFile ? JSON.parse(readFileSync(baselineFile, 'utf8')) as BenchReport : undefined;
   const report: BenchReport = {
-    version: 1,
+    version: 2,
     startedAt: new Date().toISOString(),
     command: `sidx bench ${argv.join(' ')}`.trim(),
     machine: {
       cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: totalmem() / 2 ** 30, node: process.version,
       faiss: loadFaissBinding().faissVersion, loadAverage: { start: loadavg()[0]!, end: NaN },
     },
-    model: { id: m.id, method: m.method, dim, levels: m.levels, codebookSizes: [...m.codebookSizes], dir: modelDir },
+    model: { id: m.id, method: m.method, metric: m.metric, dim, levels: m.levels, codebookSizes: [...m.codebookSizes], dir: modelDir },
     data,
     catalogs: [],
+    ...(baselineReport && baselineFile ? {
+      baseline: {
+        file: v.baseline!,
+        recall: (baselineReport.catalogs ?? []).flatMap((c) => [
+          { items: c.items, system: 'sidx' as const, recall: c.retrieve.recall },
+          ...(c.sids ? [{ items: c.items, system: 'sidx-sids' as const, recall: c.sids.retrieve.recall }] : []),
+        ]),
+      },
+    } : {}),
   };
 
   const maxN = Math.max(...sizes);
@@ -148,59 +176,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
       });
     }
     for (const n of sizes) {
-      const dataDir = join(workRoot, `catalog-${n}`);
-      rmSync(dataDir, { recursive: true, force: true });
-      progress(`${n.toLocaleString('en-US')} items: starting sidx serve (data in ${dataDir})`);
-      let server = await startBenchServer({ dataDir, modelDir, workers, env: { SIDX__LIMITS__MAX_BATCH: String(Math.max(1000, upsertBatch)) } });
-      // A failed run must not leave a server behind.
-      const killOnExit = () => server.child.kill('SIGKILL');
-      process.once('exit', killOnExit);
-      const serverStartMs = server.startMs;
-      const afterStart = server.memory();
-      let lastShown = 0;
-      const upsert = await upsertAll(server.url, items, n, dim, upsertBatch, upsertConcurrency, (done) => {
-        if (done - lastShown >= Math.max(upsertBatch, n / 20) || done === n) {
-          lastShown = done;
-          progress(`upsert ${done.toLocaleString('en-US')} / ${n.toLocaleString('en-US')}`);
-        }
+      const catalog = await benchCatalog({
+        n, items, dim, metric: m.metric, queries, q: Q, k, retrieveOptions, modelDir, workDir: workRoot, concurrency, durationS: duration,
+        rounds, upsertBatch, upsertConcurrency, workers, sidsBeamWidth: sidsBeam, connectivity, bodyLimitBytes: loadConfig({}).server.bodyLimitBytes,
+        hnswMax, bulkIndex: !v['skip-bulk-index'], generateSeconds, progress,
       });
-      const ready = await server.readiness();
-      if (ready.items !== n || ready.vectors !== n) throw new Error(`after the upserts /readyz says ${JSON.stringify(ready)}, expected ${n} items and vectors`);
-      const afterUpsert = server.memory();
-
-      progress('exact FAISS Flat: ground truth and single-query timings');
-      const baseInput = { items, n, dim, metric: m.metric, queries, q: Q, k, budgetMs: duration * 1000 };
-      const exact = await exactBaseline(baseInput);
-
-      progress(`/v1/retrieve: ${Q} queries, one at a time (recall@${k}, candidates, server timings)`);
-      const bodies = retrieveBodies(queries, Q, dim, retrieveOptions);
-      const retrieve = await retrievePass(server.url, bodies, exact.truth, k, n);
-      const load = [];
-      for (const c of concurrency) {
-        progress(`/v1/retrieve under load: ${c} connection(s), ${duration} s`);
-        load.push(await runLoad({ url: server.url, path: '/v1/retrieve', bodies, connections: c, durationS: duration }));
-      }
-      const afterLoad = server.memory();
-      progress('restart with the catalog on disk');
-      await server.stop();
-      server = await startBenchServer({ dataDir, modelDir, workers });
-      const restartMs = server.startMs;
-      await server.stop();
-      process.off('exit', killOnExit);
-
-      let hnsw: CatalogBench['hnsw'] = { skipped: `catalog larger than --hnsw-max ${hnswMax}` };
-      if (n <= hnswMax) {
-        progress('FAISS HNSW32: build and single-query timings');
-        hnsw = await annBaseline('HNSW32', baseInput, exact.truth);
-      }
-      const catalog: CatalogBench = {
-        items: n, queries: Q, k, expand: [expand, ...Object.entries(retrieveOptions).filter(([key]) => key !== 'k' && key !== 'expand').map(([key, val]) => `${key} ${val}`)].join(', '), generateSeconds, serverStartMs, upsert,
-        memory: { afterStart, afterUpsert, afterLoad, bytesPerItem: (afterUpsert.rssBytes - afterStart.rssBytes) / n, vectorBytes: 4 * dim },
-        retrieve, load, exact: exact.result, hnsw, restartMs,
-      };
       report.catalogs.push(catalog);
-      if (!v.keep) rmSync(dataDir, { recursive: true, force: true });
-      progress(`${n.toLocaleString('en-US')} items done: recall@${k} ${retrieve.recall.toFixed(3)}, c=1 ${load[0]?.qps.toFixed(0)} QPS`);
+      progress(`${n.toLocaleString('en-US')} items done: recall@${k} ${catalog.retrieve.recall.toFixed(3)}`);
     }
   } finally {
     items = undefined;

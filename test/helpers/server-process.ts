@@ -1,6 +1,6 @@
 /** Runs `sidx serve` as a real child process on a loopback port, for CLI and crash tests. */
 import type { ChildProcess } from 'node:child_process';
-import { spawnServe, type ServeProcess } from '../../src/eval/bench-server.ts';
+import { spawnServe, type ServeProcess } from '../../src/bench/server.ts';
 
 export type ServerProcess = ServeProcess;
 

@@ -1,7 +1,7 @@
 /**
  * Encode throughput by batch size: sidx's worker-thread ORT pool (the serving path), one ORT session on the
  * calling thread (the price of the worker hop), and a PyTorch CPU baseline running the same RQ-KMeans model
- * (scripts/bench-torch-encode.py, the codebooks read back from encoder.onnx) when a Python with torch is found.
+ * (bench/torch-encode.py, the codebooks read back from encoder.onnx) when a Python with torch is found.
  * All three get the same embeddings and the same number of threads.
  */
 import { spawnSync } from 'node:child_process';
@@ -14,7 +14,7 @@ import type { ModelBundle } from '../tokenizer/bundle.ts';
 import { EncoderPool } from '../tokenizer/encoder-pool.ts';
 import { readRqKmeansModel } from '../train/export.ts';
 
-const TORCH_SCRIPT = fileURLToPath(new URL('../../scripts/bench-torch-encode.py', import.meta.url));
+const TORCH_SCRIPT = fileURLToPath(new URL('../../bench/torch-encode.py', import.meta.url));
 const CHECK_ROWS = 4096;
 
 export interface EncodeRow {

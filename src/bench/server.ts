@@ -1,14 +1,14 @@
 /**
- * `sidx serve` as a child process for benchmarks and load tests (and, through spawnServe, the CLI tests): the
- * server gets its own process (and event loop), so the load generator does not share it, and its memory can be read
- * from /proc.
+ * `sidx serve` (and the bench's peer servers) as child processes for benchmarks and load tests (and, through
+ * spawnServe, the CLI tests): each server gets its own process (and event loop), so the load generator does not
+ * share it, and its memory can be read from /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const SIDX_BIN = fileURLToPath(new URL('../../bin/sidx.js', import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const SIDX_BIN = fileURLToPath(new URL('../../bin/sidx.js', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface ProcessMemory {
   /** Resident set size now (anonymous + file-backed pages, e.g. LMDB's mapped pages). */
@@ -58,12 +58,12 @@ export interface ServeProcess {
 }
 
 /**
- * Spawns `sidx serve --port 0 --host 127.0.0.1 ...args` from the repository root, with `env` over this process's
- * environment, and resolves once it logs the address it listens at. Rejects when it exits first; after `timeoutMs`
- * it kills the server and rejects.
+ * Spawns `node ...args` from the repository root, with `env` over this process's environment, and resolves once
+ * it logs the address it listens at ("listening at http://127.0.0.1:PORT"). Rejects when it exits first; after
+ * `timeoutMs` it kills the process and rejects. `name` names it in errors.
  */
-export async function spawnServe(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', ...args], {
+export async function spawnListening(name: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ServeProcess> {
+  const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -79,7 +79,7 @@ export async function spawnServe(args: readonly string[], env: NodeJS.ProcessEnv
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`sidx serve did not listen within ${timeoutMs} ms:\n${log}`));
+      reject(new Error(`${name} did not listen within ${timeoutMs} ms:\n${log}`));
     }, timeoutMs);
     const onData = () => {
       const m = /listening at (http:\/\/127\.0\.0\.1:\d+)/i.exec(log);
@@ -91,29 +91,35 @@ export async function spawnServe(args: readonly string[], env: NodeJS.ProcessEnv
     child.stdout!.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`sidx serve exited with ${code}:\n${log}`));
+      reject(new Error(`${name} exited with ${code}:\n${log}`));
     });
     timer.unref();
   });
   return { child, url, output: () => log };
 }
 
-export async function startBenchServer(opts: BenchServerOptions): Promise<BenchServer> {
+/** `sidx serve --port 0 --host 127.0.0.1 ...args` through spawnListening. */
+export function spawnServe(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ServeProcess> {
+  return spawnListening('sidx serve', [SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', ...args], env, timeoutMs);
+}
+
+/**
+ * A child server from `node ...args` (see spawnListening), once GET /readyz answers 200: its start times, memory,
+ * readiness and a SIGTERM stop.
+ */
+export async function startChildServer(name: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<BenchServer> {
   const t0 = performance.now();
-  const args = ['--data-dir', opts.dataDir, '--model', opts.modelDir];
-  if (opts.workers) args.push('--workers', String(opts.workers));
-  const timeoutMs = opts.timeoutMs ?? 120_000;
-  const { child, url, output } = await spawnServe(args, { SIDX__SERVER__LOG_LEVEL: 'info', ...opts.env }, timeoutMs);
+  const { child, url, output } = await spawnListening(name, args, env, timeoutMs);
   const listening = performance.now() - t0;
   const readiness = async () => (await (await fetch(`${url}/readyz`)).json()) as Record<string, unknown>;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await fetch(`${url}/readyz`).catch(() => null);
     if (res?.status === 200) break;
-    if (child.exitCode !== null) throw new Error(`sidx serve exited with ${child.exitCode}:\n${output()}`);
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output()}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`sidx serve not ready within ${timeoutMs} ms:\n${output()}`);
+      throw new Error(`${name} not ready within ${timeoutMs} ms:\n${output()}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -133,4 +139,10 @@ export async function startBenchServer(opts: BenchServerOptions): Promise<BenchS
       return done;
     },
   };
+}
+
+export function startBenchServer(opts: BenchServerOptions): Promise<BenchServer> {
+  const args = [SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--model', opts.modelDir];
+  if (opts.workers !== undefined) args.push('--workers', String(opts.workers));
+  return startChildServer('sidx serve', args, { SIDX__SERVER__LOG_LEVEL: 'info', ...opts.env }, opts.timeoutMs);
 }

@@ -2,7 +2,7 @@
 """PyTorch CPU baseline for `sidx bench`: the RQ-KMeans encoder (same codebooks as the bundle's encoder.onnx),
 timed at the same batch sizes on the same embeddings. Never a runtime dependency of sidx.
 
-    python3 scripts/bench-torch-encode.py --dir DIR --batches 1,64,1024 --threads 2 [--min-seconds 2]
+    python3 bench/torch-encode.py --dir DIR --batches 1,64,1024 --threads 2 [--min-seconds 2]
 
 DIR holds what `sidx bench` writes: codebook_0.npy .. codebook_{L-1}.npy (float32 [K_l, D]), embeddings.npy
 (float32 [N, D]) and meta.json ({"normalize": "l2"|"none", "topM": M}). The computation mirrors

@@ -1,10 +1,11 @@
 /**
- * In-process FAISS baselines over the same catalog and queries as the service: exact flat search (the ground
- * truth for recall, and the brute-force speed reference) and HNSW (the usual ANN answer), through the project's
- * addon. Single-query timings run one query per call, as a request would; a batched figure shows the BLAS path.
+ * The in-process FAISS baseline over the same catalog and queries as the service: exact flat search (the ground
+ * truth for recall, and the brute-force speed reference), through the project's addon. Single-query timings run one
+ * query per call, as a request would; a batched figure shows the BLAS path. (The ANN peer is an HTTP service:
+ * src/bench/peers.ts.)
  */
 import { VectorIndex, type Metric } from '../vector/vector-index.ts';
-import { latencySummary, type LatencySummary } from './bench-stats.ts';
+import { latencySummary, type LatencySummary } from './stats.ts';
 
 export interface SingleQueryTiming {
   queries: number;
@@ -75,18 +76,6 @@ export async function exactBaseline(input: BaselineInput): Promise<{ result: Bas
     const batchedMsPerQuery = (performance.now() - t0) / input.q;
     const single = await timeSingle(index, input);
     return { result: { factory: 'Flat', buildMs, single, batchedMsPerQuery, recall: 1 }, truth: all.labels };
-  } finally {
-    index.close();
-  }
-}
-
-/** An approximate index (e.g. "HNSW32") over the same items: build time, single-query timings, recall vs exact. */
-export async function annBaseline(factory: string, input: BaselineInput, truth: BigInt64Array): Promise<BaselineResult> {
-  const { index, buildMs } = await build(factory, input);
-  try {
-    const labels = new BigInt64Array(input.q * input.k).fill(-1n);
-    const single = await timeSingle(index, { ...input, budgetMs: Infinity }, labels);
-    return { factory, buildMs, single, recall: recallAtK(labels, truth, input.q, input.k) };
   } finally {
     index.close();
   }

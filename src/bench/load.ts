@@ -4,7 +4,7 @@
  * (autocannon's own histogram has no p95) and summarised here.
  */
 import type { Instance, Options, Result } from 'autocannon';
-import { latencySummary, type LatencySummary } from './bench-stats.ts';
+import { latencySummary, type LatencySummary } from './stats.ts';
 
 export interface LoadOptions {
   url: string;

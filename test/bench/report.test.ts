@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { linearFit, latencySummary, percentile } from '../../src/eval/bench-stats.ts';
-import { markers, writeMarkdownSection } from '../../src/eval/bench-report.ts';
-import { recallAtK } from '../../src/eval/bench-baselines.ts';
+import { linearFit, latencySummary, percentile } from '../../src/bench/stats.ts';
+import { markers, writeMarkdownSection } from '../../src/bench/report.ts';
+import { recallAtK } from '../../src/bench/baselines.ts';
 import { tempDir } from '../helpers/paths.ts';
 
 test('percentiles are nearest-rank; the latency summary names p50/p95/p99', () => {

@@ -1,5 +1,5 @@
 /** HTTP clients for the benchmark: bulk upsert through POST /v1/items and a sequential /v1/retrieve pass. */
-import { latencySummary, type LatencySummary } from './bench-stats.ts';
+import { latencySummary, type LatencySummary } from './stats.ts';
 
 const b64 = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
 
@@ -51,6 +51,8 @@ export function retrieveBodies(queries: Float32Array, q: number, dim: number, ex
 
 export interface RetrievePass {
   queries: number;
+  /** The expansion the server used (the response's "expand"). */
+  expand: string;
   recall: number;
   meanCandidates: number;
   catalogFraction: number;
@@ -59,7 +61,8 @@ export interface RetrievePass {
   serverMs: LatencySummary;
   /** Client-side, sequential, one connection. */
   httpMs: LatencySummary;
-  serverPhasesMs: { encode: number; candidates: number; rerank: number };
+  /** Mean of every timingsMs field but total (encode, candidates, rerank; beam and fetch where the server has them). */
+  serverPhasesMs: Record<string, number>;
 }
 
 /** Every query once, sequentially: recall@k against `truth` (row numbers), candidates, server-side timings. */
@@ -69,33 +72,54 @@ export async function retrievePass(url: string, bodies: readonly string[], truth
   let empty = 0;
   const server: number[] = [];
   const http: number[] = [];
-  const phases = { encode: 0, candidates: 0, rerank: 0 };
+  const phases: Record<string, number> = {};
+  let expand = '';
   for (let i = 0; i < bodies.length; i++) {
     const t = performance.now();
     const res = await fetch(`${url}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodies[i] });
     const json = (await res.json()) as {
-      items: { id: string }[]; candidates: { total: number }; timingsMs: { encode: number; candidates: number; rerank: number; total: number };
+      expand: string; items: { id: string }[]; candidates: { total: number }; timingsMs: Record<string, number> & { total: number };
     };
     http.push(performance.now() - t);
     if (res.status !== 200) throw new Error(`retrieve answered ${res.status}: ${JSON.stringify(json)}`);
+    expand ||= json.expand;
     const want = new Set(Array.from(truth.subarray(i * k, (i + 1) * k), (row) => itemId(Number(row))));
     for (const it of json.items) if (want.has(it.id)) hits++;
     candidates += json.candidates.total;
     if (json.candidates.total === 0) empty++;
     server.push(json.timingsMs.total);
-    phases.encode += json.timingsMs.encode;
-    phases.candidates += json.timingsMs.candidates;
-    phases.rerank += json.timingsMs.rerank;
+    for (const [phase, ms] of Object.entries(json.timingsMs)) if (phase !== 'total') phases[phase] = (phases[phase] ?? 0) + ms;
   }
   const q = bodies.length;
   return {
     queries: q,
+    expand,
     recall: hits / (q * k),
     meanCandidates: candidates / q,
     catalogFraction: candidates / q / n,
     noCandidateQueries: empty,
     serverMs: latencySummary(server),
     httpMs: latencySummary(http),
-    serverPhasesMs: { encode: phases.encode / q, candidates: phases.candidates / q, rerank: phases.rerank / q },
+    serverPhasesMs: Object.fromEntries(Object.entries(phases).map(([phase, ms]) => [phase, ms / q])),
   };
+}
+
+/**
+ * Retrieve-by-SIDs bodies (`{sids, k, rerank: false}`): each query's beam of `beamWidth` generated SIDs, as sidx's
+ * own beam produces them (POST /v1/retrieve with the embedding, expand "beam", that beamWidth and rerank false
+ * answers them in querySids, best first).
+ */
+export async function sidsBodies(url: string, queries: Float32Array, q: number, dim: number, beamWidth: number, k: number):
+  Promise<{ bodies: string[]; meanSids: number }> {
+  const bodies: string[] = [];
+  let sids = 0;
+  for (let i = 0; i < q; i++) {
+    const body = JSON.stringify({ embedding: b64(queries.subarray(i * dim, (i + 1) * dim)), expand: 'beam', beamWidth, k: 1, rerank: false });
+    const res = await fetch(`${url}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const json = (await res.json()) as { querySids: number[][] };
+    if (res.status !== 200) throw new Error(`retrieve (beam of ${beamWidth}) answered ${res.status}: ${JSON.stringify(json)}`);
+    sids += json.querySids.length;
+    bodies.push(JSON.stringify({ sids: json.querySids, k, rerank: false }));
+  }
+  return { bodies, meanSids: sids / q };
 }

@@ -1,0 +1,74 @@
+/**
+ * The peer servers of `sidx bench` (src/bench/peer-server.ts, each its own process on loopback): a usearch HNSW
+ * service and a bare Fastify route. Also the tuning of the HNSW peer's search expansion (ef) to sidx's recall, over
+ * HTTP, on the same bodies and the same ground truth.
+ */
+import { fileURLToPath } from 'node:url';
+import type { Metric } from '../vector/vector-index.ts';
+import { itemId } from './http.ts';
+import { startChildServer, type BenchServer } from './server.ts';
+import { latencySummary, type LatencySummary } from './stats.ts';
+
+const PEER_SCRIPT = fileURLToPath(new URL('./peer-server.ts', import.meta.url));
+
+/** Search expansions tried, in order, until the recall target is met. */
+export const EXPANSION_STEPS = [10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 384, 512, 768, 1024];
+
+export interface PeerOptions {
+  dim: number;
+  metric: Metric;
+  connectivity: number;
+  bodyLimitBytes: number;
+  workDir: string;
+}
+
+export function startPeer(kind: 'hnsw' | 'bare', o: PeerOptions): Promise<BenchServer> {
+  return startChildServer(`${kind} peer`, ['--import', 'tsx', PEER_SCRIPT, '--kind', kind, '--dim', String(o.dim), '--metric', o.metric,
+    '--connectivity', String(o.connectivity), '--body-limit', String(o.bodyLimitBytes), '--work-dir', o.workDir], {});
+}
+
+async function post(url: string, path: string, body: string): Promise<unknown> {
+  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const json = await res.json();
+  if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** Every body once, sequentially: recall@k of the answers' ids against `truth` (row numbers), client latency. */
+export async function recallPass(url: string, bodies: readonly string[], truth: BigInt64Array, k: number): Promise<{ recall: number; httpMs: LatencySummary }> {
+  let hits = 0;
+  const http: number[] = [];
+  for (let i = 0; i < bodies.length; i++) {
+    const t = performance.now();
+    const json = (await post(url, '/v1/retrieve', bodies[i]!)) as { items: { id: string }[] };
+    http.push(performance.now() - t);
+    const want = new Set(Array.from(truth.subarray(i * k, (i + 1) * k), (row) => itemId(Number(row))));
+    for (const it of json.items) if (want.has(it.id)) hits++;
+  }
+  return { recall: hits / (bodies.length * k), httpMs: latencySummary(http) };
+}
+
+export interface ExpansionTuning {
+  /** The recall the peer had to reach (sidx's, same bodies). */
+  target: number;
+  expansionSearch: number;
+  recall: number;
+  /** Whether some step reached the target (else the largest step is kept). */
+  reached: boolean;
+  tried: Array<{ expansionSearch: number; recall: number }>;
+}
+
+/** Raises the HNSW peer's ef through EXPANSION_STEPS until its recall@k on `bodies` is at least `target`. */
+export async function tuneExpansion(url: string, bodies: readonly string[], truth: BigInt64Array, k: number, target: number,
+  progress: (msg: string) => void): Promise<ExpansionTuning> {
+  const tried: ExpansionTuning['tried'] = [];
+  for (const ef of EXPANSION_STEPS.filter((s) => s >= k)) {
+    await post(url, '/admin/expansion', JSON.stringify({ expansionSearch: ef }));
+    const { recall } = await recallPass(url, bodies, truth, k);
+    tried.push({ expansionSearch: ef, recall });
+    progress(`HNSW peer: ef ${ef}, recall@${k} ${recall.toFixed(4)} (target ${target.toFixed(4)})`);
+    if (recall >= target) return { target, expansionSearch: ef, recall, reached: true, tried };
+  }
+  const last = tried[tried.length - 1]!;
+  return { target, expansionSearch: last.expansionSearch, recall: last.recall, reached: false, tried };
+}

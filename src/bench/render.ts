@@ -1,0 +1,115 @@
+/** The Markdown of a `sidx bench` report: per catalog, the targets as ratios first, then the figures behind them. */
+import type { EncodeBench } from './encode.ts';
+import type { UpsertResult } from './http.ts';
+import { mergePhases, type PhaseBreakdown } from './phases.ts';
+import type { BenchReport, CatalogBench, SystemName } from './report.ts';
+import { loadSummary, targetRows } from './targets.ts';
+
+const f = (v: number | undefined, digits = 3): string => {
+  if (v === undefined || !Number.isFinite(v)) return 'n/a';
+  if (Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
+  return v.toPrecision(digits);
+};
+const x = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? 'n/a' : `${f(v)}x`);
+const mib = (b: number) => `${f(b / 2 ** 20)} MiB`;
+
+export function table(header: string[], rows: string[][]): string {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+function encodeSection(e: EncodeBench): string {
+  const torchNote = 'skipped' in e.torch
+    ? `PyTorch baseline skipped: ${e.torch.skipped}.`
+    : `PyTorch ${e.torch.version} CPU (${e.torch.threads} threads, BLAS_INFO=${e.torch.blas}, ${e.torch.python}) runs the same model: `
+      + `the codebooks read back from encoder.onnx, the same residual assignment and top-M; its codes agree with sidx's on ${f(100 * e.torch.codesAgree, 4)}% of ${e.torch.checkedRows} rows.`;
+  return [
+    `#### Encode (items/s, ${e.threads} intra-op threads everywhere)`,
+    '',
+    table(['batch', 'sidx pool (worker thread)', 'ORT on the calling thread', 'PyTorch', 'sidx / PyTorch', 'sidx / direct ORT'],
+      e.rows.map((r) => [String(r.batch), f(r.sidxPool), f(r.directOrt), f(r.torch), x(r.torch ? r.sidxPool / r.torch : undefined), x(r.sidxPool / r.directOrt)])),
+    '',
+    torchNote,
+  ].join('\n');
+}
+
+export const PHASE_ORDER = ['parse', 'encode', 'beam', 'candidates', 'rerank', 'fetch', 'respond'];
+
+function phaseRow(label: string, p: PhaseBreakdown): string[] {
+  const cols = PHASE_ORDER.map((ph) => f(p.meanMs[ph]));
+  const sum = Object.values(p.meanMs).reduce((s, v) => s + v, 0);
+  const source = p.source === 'metrics' ? `/metrics, ${p.requests.toLocaleString('en-US')} requests` : `responses' timingsMs (${p.requests} sequential requests; no parse or respond)`;
+  return [label, ...cols, f(sum), source];
+}
+
+const ingest = (label: string, u: UpsertResult) =>
+  [label, f(u.itemsPerSecond), f(u.seconds), f(u.batchLatencyMs.p50), f(u.batchLatencyMs.p99), f(u.batchLatencyMs.max)];
+
+function catalogSection(r: BenchReport, c: CatalogBench): string {
+  const hnsw = 'skipped' in c.hnsw ? undefined : c.hnsw;
+  const conns = [...new Set(c.load.map((l) => l.connections))].sort((a, b) => a - b);
+  const baseline = Object.fromEntries((r.baseline?.recall ?? []).filter((b) => b.items === c.items).map((b) => [b.system, b.recall]));
+  const lines: string[] = [];
+  const names: Record<SystemName, string> = {
+    sidx: `sidx /v1/retrieve (expand ${c.retrieve.expand}${c.options === 'server default' ? ', the default' : `; ${c.options}`})`,
+    'sidx-sids': `sidx /v1/retrieve by sids (beam of ${c.sids.beamWidth}, no rerank)`,
+    hnsw: hnsw ? `HNSW peer (usearch ${hnsw.version}, ${hnsw.metric}, connectivity ${hnsw.connectivity}, ef ${hnsw.tuning.expansionSearch})` : 'HNSW peer',
+    bare: 'bare Fastify route (parses the body)',
+  };
+  lines.push(`#### ${c.items.toLocaleString('en-US')} items, ${r.model.id} (${c.queries} queries, k = ${c.k}, ${c.rounds} round(s) of ${c.load[0]?.durationS ?? '?'} s per load run)`, '');
+  lines.push('Targets (issue 10), as ratios of this run:', '');
+  lines.push(table(['target', 'measured', 'ratio', 'needs', ''], targetRows(c, r.machine.cpus, baseline).map((t) =>
+    [t.target + (t.note ? ` (${t.note})` : ''), t.measured, x(t.ratio), `${t.kind === 'min' ? '≥' : '≤'} ${t.bound}x`, t.meets ? 'meets' : 'misses'])));
+  lines.push('', `Same bodies, same catalog; every system its own HTTP server on loopback, under load one at a time (autocannon in the bench process). QPS (mean over rounds) and client-side p50 / p99 ms (worst round):`, '');
+  const systems = (['sidx', 'sidx-sids', 'hnsw', 'bare'] as SystemName[]).filter((s) => c.load.some((l) => l.system === s));
+  const recall: Partial<Record<SystemName, number>> = { sidx: c.retrieve.recall, 'sidx-sids': c.sids.retrieve.recall, ...(hnsw ? { hnsw: hnsw.tuning.recall } : {}) };
+  lines.push(table(['system', 'recall@10 vs exact', ...conns.map((n) => `QPS @${n}`), ...conns.map((n) => `p50 / p99 @${n}`), 'non-2xx / errors'],
+    systems.map((s) => {
+      const sums = conns.map((n) => loadSummary(c.load, s, n));
+      return [names[s], f(recall[s]), ...sums.map((m) => f(m?.qps)), ...sums.map((m) => (m ? `${f(m.p50)} / ${f(m.p99)}` : 'n/a')),
+        `${sums.reduce((a, m) => a + (m?.non2xx ?? 0), 0)} / ${sums.reduce((a, m) => a + (m?.errors ?? 0), 0)}`];
+    })));
+  lines.push('', `Exact FAISS Flat in-process (the ground truth): ${f(c.exact.single.qps)} single queries/s, p50 ${f(c.exact.single.latencyMs.p50)} ms. `
+    + `sidx sequential pass: server-side (timingsMs.total) p50 ${f(c.retrieve.serverMs.p50)} ms, p99 ${f(c.retrieve.serverMs.p99)} ms, `
+    + `${f(c.retrieve.meanCandidates)} candidates per query (${f(100 * c.retrieve.catalogFraction)}% of the catalog); sids mode ${f(c.sids.retrieve.serverMs.p50)} ms p50, `
+    + `${f(c.sids.meanSids)} SIDs per body, from ${c.sids.derivedFrom}.`);
+  if (hnsw) {
+    lines.push('', `HNSW peer ef tuning (recall@${c.k} on the same bodies over HTTP, target sidx's ${f(hnsw.tuning.target, 4)}): `
+      + hnsw.tuning.tried.map((t) => `ef ${t.expansionSearch}: ${f(t.recall, 4)}`).join(', ')
+      + (hnsw.tuning.reached ? `; ef ${hnsw.tuning.expansionSearch} kept.` : `; not reached, ef ${hnsw.tuning.expansionSearch} kept.`));
+  }
+  lines.push('', 'Where a sidx request spends its time (mean ms per request, by load run; under load, a phase includes its waits: '
+    + 'the encoder queue for encode and beam, the event loop for parse and respond):', '');
+  const phaseRows = (['sidx', 'sidx-sids'] as const).flatMap((mode) => {
+    const byConn = conns.map((n) => [n, c.load.filter((l) => l.system === mode && l.connections === n).reduce<PhaseBreakdown | undefined>((m, l) => mergePhases(m, l.phases), undefined)] as const);
+    return byConn.every(([, p]) => p === undefined)
+      ? [phaseRow(`${names[mode]}, all runs`, c.phases[mode])]
+      : byConn.filter(([, p]) => p !== undefined).map(([n, p]) => phaseRow(`${names[mode]}, ${n} connection(s)`, p!));
+  });
+  lines.push(table(['mode', ...PHASE_ORDER, 'sum', 'source'], phaseRows));
+  lines.push('', `Ingest over HTTP (JSON bodies of ${c.upsert.batch} base64 embeddings, ${c.upsert.concurrency} in flight):`, '');
+  lines.push(table(['system', 'items/s', 'seconds', 'batch p50 ms', 'p99 ms', 'max ms'],
+    [ingest('sidx POST /v1/items', c.upsert), ...(hnsw ? [ingest('HNSW peer POST /v1/items', hnsw.upsert)] : [])]));
+  lines.push('', ('skipped' in c.bulkIndex ? `\`sidx index\` bulk load: skipped (${c.bulkIndex.skipped}).`
+    : `\`sidx index\` bulk load of a .npy into a fresh data directory (batches of ${c.bulkIndex.batch}): **${f(c.bulkIndex.itemsPerSecond)} items/s** as it reports; the process took ${f(c.bulkIndex.wallSeconds)} s from spawn to exit.`)
+    + ` sidx server RSS: ${mib(c.memory.afterStart.rssBytes)} after start, ${mib(c.memory.afterUpsert.rssBytes)} after the upserts `
+    + `(${x(c.memory.afterUpsert.rssBytes / c.memory.rawVectorBytes)} the raw float32 vectors, ${mib(c.memory.rawVectorBytes)}; ${f(c.memory.bytesPerItem)} bytes per item added), `
+    + `${mib(c.memory.afterLoad.rssBytes)} after the load runs` + (hnsw ? `; HNSW peer ${mib(hnsw.memoryAfterUpsert.rssBytes)} after its ingest` : '')
+    + `. Start: ready after ${f(c.serverStartMs.ready)} ms; restart with the catalog on disk: ready after ${f(c.restartMs.ready)} ms.`);
+  return lines.join('\n');
+}
+
+export function renderMarkdown(r: BenchReport): string {
+  if ((r.version as number) !== 2) throw new Error(`bench report version ${String(r.version)}: only version 2 reports are rendered (earlier ones are quoted in docs/benchmarks.md)`);
+  const m = r.machine;
+  return [
+    `<!-- generated by sidx bench on ${r.startedAt}; edit the text around the markers, not between them -->`,
+    `Command: \`${r.command}\``,
+    '',
+    `Machine: ${m.cpus} x ${m.cpuModel}, ${f(m.memoryGiB)} GiB, Node ${m.node}, FAISS ${m.faiss}; 1-minute load average ${f(m.loadAverage.start)} at the start, ${f(m.loadAverage.end)} at the end. `
+      + `Model: ${r.model.id} (${r.model.method}, ${r.model.metric}, ${r.model.levels} x [${r.model.codebookSizes.join(', ')}], ${r.model.dim}-d). Data: ${r.data}.`
+      + (r.baseline ? ` Recall compared with ${r.baseline.file}.` : ''),
+    '',
+    ...(r.encode ? [encodeSection(r.encode), ''] : []),
+    ...r.catalogs.map((c) => catalogSection(r, c)).flatMap((s) => [s, '']),
+  ].join('\n');
+}

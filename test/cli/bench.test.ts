@@ -1,0 +1,69 @@
+/**
+ * `sidx bench` end to end at a tiny size: sidx, the HNSW peer and the bare route as child processes under the same
+ * load, the sids mode, ingest into sidx and the peer, `sidx index`, restart, the phase breakdown and the targets
+ * table. Figures are only checked to exist and be positive: no timing thresholds.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BenchReport, SystemName } from '../../src/bench/report.ts';
+import { runCli } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/paths.ts';
+
+test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports phases and targets', async (t) => {
+  const { dir, cleanup } = tempDir('sidx-bench-cli-');
+  t.after(cleanup);
+  const out = join(dir, 'bench.json');
+  const markdown = join(dir, 'bench.md');
+  const r = await runCli(t, ['bench', '--sizes', '2000', '--queries', '20', '--duration', '1', '--concurrency', '1,2', '--skip-encode',
+    '--work-dir', join(dir, 'work'), '--out', out, '--markdown', markdown]);
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(readFileSync(out, 'utf8')) as BenchReport;
+  assert.equal(report.version, 2);
+  const c = report.catalogs[0]!;
+  assert.equal(c.items, 2000);
+
+  for (const system of ['sidx', 'sidx-sids', 'hnsw', 'bare'] as SystemName[]) {
+    for (const connections of [1, 2]) {
+      const run = c.load.find((l) => l.system === system && l.connections === connections);
+      assert.ok(run, `${system} at ${connections} connection(s) was run`);
+      assert.ok(run.qps > 0, `${system} at ${connections}: QPS ${run.qps}`);
+      assert.equal(run.non2xx, 0, `${system} at ${connections}: non-2xx answers`);
+    }
+  }
+  assert.ok(!('skipped' in c.hnsw), 'the HNSW peer ran');
+  assert.equal(c.hnsw.upsert.items, 2000);
+  assert.ok(c.hnsw.upsert.itemsPerSecond > 0);
+  assert.ok(c.hnsw.tuning.tried.length > 0 && c.hnsw.tuning.expansionSearch >= 10);
+  assert.equal(c.hnsw.tuning.reached, c.hnsw.tuning.recall >= c.retrieve.recall);
+  assert.ok(c.upsert.itemsPerSecond > 0 && c.upsert.batchLatencyMs.max > 0);
+
+  // The sids mode: beams of 32 generated SIDs (at most 32: the beam of a small catalog's model may hold fewer).
+  assert.equal(c.sids.beamWidth, 32);
+  assert.ok(c.sids.meanSids > 1 && c.sids.meanSids <= 32, `mean SIDs per body ${c.sids.meanSids}`);
+  assert.equal(c.sids.retrieve.queries, 20);
+
+  // Phase breakdown per mode, from the server's sidx_request_phase_seconds over the load runs.
+  for (const mode of ['sidx', 'sidx-sids'] as const) {
+    const p = c.phases[mode];
+    assert.equal(p.source, 'metrics');
+    const runs = c.load.filter((l) => l.system === mode);
+    assert.ok(p.requests >= runs.reduce((s, l) => s + l.requests - l.non2xx, 0) * 0.9, `${mode}: phases over ${p.requests} requests`);
+    for (const phase of ['parse', 'candidates', 'respond']) assert.ok(p.meanMs[phase]! > 0, `${mode}: ${phase} ${p.meanMs[phase]}`);
+  }
+  const query = (c.phases.sidx.meanMs.encode ?? 0) + (c.phases.sidx.meanMs.beam ?? 0);
+  assert.ok(query > 0, 'the default mode runs the encoder or the beam on the query');
+
+  assert.ok(!('skipped' in c.bulkIndex) && c.bulkIndex.items === 2000 && c.bulkIndex.itemsPerSecond > 0);
+  assert.ok(c.restartMs.ready > 0);
+  assert.ok(c.memory.afterUpsert.rssBytes > 0);
+
+  const md = readFileSync(markdown, 'utf8');
+  assert.match(md, /<!-- sidx bench: begin v2 sizes=2000 model=/);
+  assert.match(md, /\| HNSW peer \(usearch [^|]*ef \d+\) \| [0-9.]+ \| [0-9.,]+ \| [0-9.,]+ \|/);
+  assert.match(md, /\| bare Fastify route \(parses the body\) \| n\/a \| [0-9.,]+ \| [0-9.,]+ \|/);
+  assert.match(md, /\/v1\/retrieve QPS \/ HNSW peer QPS, 2 connections \| [^|]+ \| [0-9.]+x \| ≥ 1x \| (meets|misses) \|/);
+  assert.match(md, /sids \(beam of 32, no rerank\) QPS \/ bare route QPS, 2 connections/);
+  assert.match(md, /\| mode \| parse \| encode \| beam \| candidates \| rerank \| fetch \| respond \| sum \| source \|/);
+});
