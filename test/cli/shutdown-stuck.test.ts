@@ -25,7 +25,7 @@ test('SIGTERM with a connection stuck mid-body: the socket is closed, FAISS chec
   const dataDir = join(tmp.dir, 'data');
   await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 4, seed: 4 });
   const server = await startServer(['--data-dir', dataDir, '--model', modelDir], {
-    SIDX__SERVER__REQUEST_TIMEOUT_MS: '3600000', SIDX__SERVER__SHUTDOWN_TIMEOUT_MS: '20000',
+    SIDX__SERVER__REQUEST_TIMEOUT_MS: '3600000', SIDX__SERVER__SHUTDOWN_TIMEOUT_MS: '20000', SIDX__SERVER__LOG_REQUESTS: 'true',
   });
   await waitReady(server.url);
   const vectors = randomMatrix(N, DIM, 2);
