@@ -20,6 +20,8 @@ import { resolveCollisions } from '../sid/collisions.ts';
 import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
 import type { BeamLevel, EncodeResult, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import { gatherCandidates } from './candidates.ts';
+import { PostingSnapshot } from './posting-snapshot.ts';
+import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
 import { VectorState, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
 import { SidxMetrics } from './metrics.ts';
@@ -156,6 +158,19 @@ export class SidxService {
   /** Reads see one model from encoding to candidates: a swap waits for them (ReadGate). */
   retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
     return this.#gate.run(() => this.#retrieve(q));
+  }
+
+  /**
+   * Answers many embeddings as `retrieve` would, one call per query and variant of `each` (retrieve-batch.ts), on
+   * the served model and the catalog as it is when the call starts (later writes are not seen). For `sidx eval`.
+   */
+  retrieveEach(q: BatchRetrieveQuery, each: BatchEach): Promise<void> {
+    return this.#gate.run(async () => {
+      this.#assertOpen();
+      const { catalog, pool, vectors } = this.#p;
+      const snapshot = PostingSnapshot.build(catalog, this.model.version, this.model.levels);
+      await retrieveBatch({ model: this.model, pool, snapshot, index: vectors.index }, q, each);
+    });
   }
 
   async #retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
