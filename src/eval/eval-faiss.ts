@@ -1,12 +1,12 @@
 /**
  * The FAISS rows of `sidx eval`, on the project's addon:
  * - exact: a Flat index over every item (inner product or squared L2 as the model's metric): the ceiling;
- * - ivf-flat: "IVF<nlist>,Flat" trained on the items (FAISS k-means), searched with `nprobe` lists. To count the
- *   vectors it scores, each search asks for k = catalog size: an IVF search then returns exactly the vectors of the
- *   probed lists (best first), so their number is the work done and the first K are its answer.
+ * - ivf-flat: "IVF<nlist>,Flat" trained on the items (FAISS k-means), searched with `nprobe` lists; the vectors it
+ *   scores are counted from the probed lists' sizes (ivfSweep).
  */
 import { VectorIndex, type Metric } from '../vector/vector-index.ts';
 import { RankAccumulator, type EvalRow } from './eval-metrics.ts';
+import { ivfLayout } from './ivf-layout.ts';
 
 export interface FaissEvalInput {
   /** n × dim item vectors as indexed (id = row index). */
@@ -123,50 +123,45 @@ export function nprobeSweep(nlist: number): number[] {
 }
 
 /**
- * IVF-Flat rows at each nprobe (method name "ivf-flat", meanCandidates = vectors scored). A search with k = n
- * returns every vector of the probed lists, but sorting an n-slot result heap per query dominated the run time;
- * so each query is first searched with k about 3 x nprobe x n / nlist, and only the queries whose lists hold
- * that many vectors or more (every slot filled) are searched again with k = n: the same labels, far fewer slots.
+ * IVF-Flat rows at each nprobe (method name "ivf-flat", meanCandidates = vectors scored). The vectors a query
+ * scores are those of the lists it probes: its `nprobe` nearest centroids, found by FAISS's quantizer search
+ * (here a Flat index over the IVF's own centroids, the same search the IVF runs), with the list sizes read from the
+ * index (ivf-layout.ts). The ranking is the IVF search with k = the largest K. (Asking FAISS for k = n results per
+ * query, which also returns every scored vector, spent most of an instruments run sorting n-slot heaps.)
  */
 export async function ivfSweep(input: FaissEvalInput, nlist: number, nprobes: readonly number[]): Promise<IvfPoint[]> {
-  const index = VectorIndex.create({ dim: input.dim, metric: input.metric, factory: `IVF${nlist},Flat` });
+  const { dim, n, metric, queries } = input;
+  const index = VectorIndex.create({ dim, metric, factory: `IVF${nlist},Flat` });
+  const quantizer = VectorIndex.create({ dim, metric, factory: 'Flat' });
   try {
     await index.train(input.items);
-    index.add(input.items, ids(input.n));
-    const { dim, queries, n } = input;
+    index.add(input.items, ids(n));
+    const { centroids, sizes } = await ivfLayout(index);
+    quantizer.add(centroids, ids(nlist));
     const nq = queries.length / dim;
-    const kMax = Math.max(...input.ks);
-    const out: IvfPoint[] = [];
-    for (const nprobe of nprobes) {
-      index.setSearchParameter('nprobe', nprobe);
-      const k = Math.min(n, Math.max(kMax, Math.ceil(IVF_SLOTS_PER_EXPECTED * nprobe * n / nlist)));
-      const full: number[] = [];
-      const results = new Array<{ ranked: Int32Array; found: number }>(nq);
-      const record = (q: number, labels: BigInt64Array) => {
-        results[q] = rankedOf(labels, kMax);
-      };
-      await searchAll(index, input, k, (q, labels) => {
-        if (k < n && labels[k - 1]! >= 0n) full.push(q);
-        else record(q, labels);
-      });
-      if (full.length > 0) {
-        const again = new Float32Array(full.length * dim);
-        full.forEach((q, i) => again.set(queries.subarray(q * dim, (q + 1) * dim), i * dim));
-        await searchAll(index, { ...input, queries: again }, n, (i, labels) => record(full[i]!, labels));
+    const np = nprobes.length;
+    const scored = new Float64Array(nq * np);
+    await searchAll(quantizer, input, nlist, (q, lists) => {
+      let sum = 0;
+      for (let p = 1, j = 0; p <= nlist && j < np; p++) {
+        sum += sizes[Number(lists[p - 1]!)]!;
+        if (p === nprobes[j]) scored[q * np + j++] = sum;
       }
-      // In query order, as one search would add them (the NDCG sums are floating point).
+    });
+    const kMax = Math.min(n, Math.max(...input.ks));
+    const out: IvfPoint[] = [];
+    for (const [j, nprobe] of nprobes.entries()) {
+      index.setSearchParameter('nprobe', nprobe);
       const acc = new RankAccumulator(input.ks);
-      results.forEach((r, q) => acc.add(r.ranked, input.targets[q]!, r.found));
+      await searchAll(index, input, kMax, (q, labels) => acc.add(rankedOf(labels, kMax).ranked, input.targets[q]!, scored[q * np + j]!));
       out.push({ nprobe, row: acc.row('ivf-flat', n) });
     }
     return out;
   } finally {
     index.close();
+    quantizer.close();
   }
 }
-
-/** Result slots per expected probed vector (nprobe x n / nlist) in the first IVF search. */
-const IVF_SLOTS_PER_EXPECTED = 3;
 
 /** The point whose mean scored count is closest to `target` (ties: the smaller nprobe). */
 export function closestByWork(points: readonly IvfPoint[], target: number): IvfPoint {

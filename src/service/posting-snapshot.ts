@@ -18,7 +18,9 @@ export class PostingSnapshot implements CandidateSource {
   readonly codes: Int32Array;
   readonly keys: BigInt64Array;
   readonly ids: readonly string[];
-  #rowOfKey = new Map<bigint, number>();
+  /** Keyed by Number(key) when every key is below 2^53 (a number-keyed map is faster), else by the bigint. */
+  #rowOfKey = new Map<number | bigint, number>();
+  #numberKeys: boolean;
   /** Per position i: rows ordered by (codes without i, code i, key), the catalog's rotated Hamming-1 key space. */
   #rotated: Int32Array[];
 
@@ -28,7 +30,8 @@ export class PostingSnapshot implements CandidateSource {
     this.codes = codes;
     this.keys = keys;
     this.ids = ids;
-    keys.forEach((k, r) => this.#rowOfKey.set(k, r));
+    this.#numberKeys = keys.every((k) => k <= BigInt(Number.MAX_SAFE_INTEGER));
+    keys.forEach((k, r) => this.#rowOfKey.set(this.#numberKeys ? Number(k) : k, r));
     this.#rotated = Array.from({ length: levels }, (_, i) => this.#sortedRows(i));
   }
 
@@ -56,7 +59,7 @@ export class PostingSnapshot implements CandidateSource {
 
   /** Row of an internal key, or -1. */
   rowOf(key: bigint): number {
-    return this.#rowOfKey.get(key) ?? -1;
+    return this.#rowOfKey.get(this.#numberKeys ? Number(key) : key) ?? -1;
   }
 
   /** SID of a row (a view, not a copy). */
@@ -71,17 +74,25 @@ export class PostingSnapshot implements CandidateSource {
 
   prefix(model: number, codesPrefix: Int32Array, limit: number): BigInt64Array {
     this.#check(model);
-    const p = codesPrefix.length;
-    const cmp = (r: number) => {
-      for (let j = 0; j < p; j++) {
-        const d = this.codes[r * this.levels + j]! - codesPrefix[j]!;
-        if (d !== 0) return d;
-      }
-      return 0;
-    };
-    const lo = lowerBound(this.count, (r) => cmp(r) < 0);
-    const hi = lowerBound(this.count, (r) => cmp(r) <= 0);
+    const lo = this.#bound(codesPrefix, false);
+    const hi = this.#bound(codesPrefix, true);
     return this.keys.slice(lo, Math.min(hi, lo + Math.max(0, limit)));
+  }
+
+  /** First row whose SID prefix is >= `p` (> `p` when `after`). */
+  #bound(p: Int32Array, after: boolean): number {
+    const L = this.levels;
+    const codes = this.codes;
+    let lo = 0;
+    let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      let d = 0;
+      for (let j = 0; j < p.length && d === 0; j++) d = codes[mid * L + j]! - p[j]!;
+      if (d < 0 || (after && d === 0)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   hamming1(model: number, codes: Int32Array, limit: number): Neighbour[] {

@@ -10,7 +10,7 @@
 import { SidxError } from '../errors.ts';
 import type { BeamLevel, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import type { VectorIndex } from '../vector/vector-index.ts';
-import { gatherCandidates, type QueryRanking } from './candidates.ts';
+import { gatherCandidates, type CandidateSet, type QueryRanking } from './candidates.ts';
 import type { ActiveModel } from './model-space.ts';
 import type { PostingSnapshot } from './posting-snapshot.ts';
 import { DEFAULT_BEAM_WIDTH, type ExpandMode, type MatchKind } from './types.ts';
@@ -87,7 +87,18 @@ export async function retrieveBatch(ctx: BatchContext, q: BatchRetrieveQuery, ea
     next = end < q.n ? pass(end) : undefined;
     for (let i = block.start; i < end; i++) {
       const embedding = q.embeddings.subarray(i * dim, (i + 1) * dim);
-      const hits = q.variants.map((v) => answer(ctx, expand, embedding, rowOf(block, i - block.start, model.levels), v));
+      const row = rowOf(block, i - block.start, model.levels);
+      // Variants with the same k and budget gather the same candidates: once.
+      const sets = new Map<string, CandidateSet>();
+      const hits = q.variants.map((v) => {
+        const key = `${v.k}/${v.maxCandidates}`;
+        let set = sets.get(key);
+        if (!set) {
+          set = gatherCandidates(ctx.snapshot, model.version, row.querySids, expand, v.k, v.maxCandidates, row.ranking, row.beam);
+          sets.set(key, set);
+        }
+        return answer(ctx, embedding, set, v);
+      });
       each(i, hits, ctx.snapshot);
     }
   }
@@ -110,10 +121,9 @@ function rowOf(block: ModelPass, r: number, L: number): { querySids: Int32Array[
   };
 }
 
-function answer(ctx: BatchContext, expand: ExpandMode, embedding: Float32Array,
-  row: ReturnType<typeof rowOf>, v: BatchVariant): BatchHit {
+/** Rerank (as retrieve does) and the first k items. */
+function answer(ctx: BatchContext, embedding: Float32Array, set: CandidateSet, v: BatchVariant): BatchHit {
   const { snapshot } = ctx;
-  const set = gatherCandidates(snapshot, ctx.model.version, row.querySids, expand, v.k, v.maxCandidates, row.ranking, row.beam);
   let order = Array.from(set.keys.keys());
   let scores: Float32Array | undefined;
   if (v.rerank && set.keys.length > 0) {
