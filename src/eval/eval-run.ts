@@ -5,11 +5,12 @@
  * Protocol: every item is upserted through the service's own code path (SidxService.open + upsert, in process, in
  * a temporary data directory), as the model sees it (L2-normalised when the bundle normalises, else as stored).
  * Each usable test row gives a query (eval-dataset.ts profiles) whose target is the held-out next item. SID rows go
- * through SidxService.retrieve exactly as /v1/retrieve does, with k = the largest K and maxCandidates = the
- * candidate budget; rows without rerank keep candidate order. The IVF row's nprobe is the one whose mean number of
+ * through SidxService.retrieveEach, which answers each query as SidxService.retrieve (/v1/retrieve) does, in
+ * batches (eval-sid.ts), with k = the largest K and maxCandidates = the candidate budget; rows without rerank keep
+ * candidate order. The IVF row's nprobe is the one whose mean number of
  * scored vectors is closest to sid+beam+rerank's mean candidates (sid+hamming1+rerank's without a beam).
  * Curves (Recall@K_min against candidates scored) sweep the budget for the SID rows and nprobe for IVF. A budget
- * sweep asks the service once per query for the ordered candidate list at the largest budget (rerank off, k = the
+ * sweep takes from the same pass each query's ordered candidate list at the largest budget (rerank off, k = the
  * budget): the candidates at a smaller budget are its prefix (the expansion is deterministic and fills in order),
  * reranked here with the same FAISS scores and tie order as the service. At the main budget the derived row must
  * equal the service's own row (`protocol.sweepCheck`).

@@ -12,7 +12,8 @@ import type { BeamLevel, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import type { VectorIndex } from '../vector/vector-index.ts';
 import { gatherCandidates, type CandidateSet, type QueryRanking } from './candidates.ts';
 import type { ActiveModel } from './model-space.ts';
-import type { PostingSnapshot } from './posting-snapshot.ts';
+import { PostingSnapshot } from './posting-snapshot.ts';
+import type { Catalog } from '../store/catalog.ts';
 import { DEFAULT_BEAM_WIDTH, type ExpandMode, type MatchKind } from './types.ts';
 
 export interface BatchVariant {
@@ -47,8 +48,14 @@ export type BatchEach = (query: number, hits: BatchHit[], snapshot: PostingSnaps
 export interface BatchContext {
   model: ActiveModel;
   pool: EncoderPool;
-  snapshot: PostingSnapshot;
+  catalog: Catalog;
   index: VectorIndex;
+}
+
+interface Scoring {
+  model: ActiveModel;
+  index: VectorIndex;
+  snapshot: PostingSnapshot;
 }
 
 /** Rows per model pass; the next block's pass runs while this block's candidates are gathered. */
@@ -61,8 +68,8 @@ interface ModelPass {
   ranking?: QueryRanking;
 }
 
-export async function retrieveBatch(ctx: BatchContext, q: BatchRetrieveQuery, each: BatchEach): Promise<void> {
-  const { model, pool } = ctx;
+export async function retrieveBatch(context: BatchContext, q: BatchRetrieveQuery, each: BatchEach): Promise<void> {
+  const { model, pool } = context;
   const dim = model.inputDim;
   if (!(q.embeddings instanceof Float32Array) || !Number.isSafeInteger(q.n) || q.n < 0 || q.embeddings.length !== q.n * dim) {
     throw new SidxError('SIDX_ERR_DIMENSION', `expected ${q.n} × ${dim} floats`, { field: 'embedding' });
@@ -71,6 +78,7 @@ export async function retrieveBatch(ctx: BatchContext, q: BatchRetrieveQuery, ea
   if (q.beamWidth !== undefined && expand !== 'beam') {
     throw new SidxError('SIDX_ERR_INVALID_INPUT', 'beamWidth applies only to expand "beam"', { field: 'beamWidth' });
   }
+  const ctx: Scoring = { model, index: context.index, snapshot: PostingSnapshot.build(context.catalog, model.version, model.levels) };
   const byInnerProduct = model.metric === 'ip' && pool.bundle.manifest.method === 'rqkmeans';
   const pass = async (start: number): Promise<ModelPass> => {
     const end = Math.min(q.n, start + BLOCK_ROWS);
@@ -122,7 +130,7 @@ function rowOf(block: ModelPass, r: number, L: number): { querySids: Int32Array[
 }
 
 /** Rerank (as retrieve does) and the first k items. */
-function answer(ctx: BatchContext, embedding: Float32Array, set: CandidateSet, v: BatchVariant): BatchHit {
+function answer(ctx: Scoring, embedding: Float32Array, set: CandidateSet, v: BatchVariant): BatchHit {
   const { snapshot } = ctx;
   let order = Array.from(set.keys.keys());
   let scores: Float32Array | undefined;

@@ -20,7 +20,6 @@ import { resolveCollisions } from '../sid/collisions.ts';
 import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
 import type { BeamLevel, EncodeResult, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import { gatherCandidates } from './candidates.ts';
-import { PostingSnapshot } from './posting-snapshot.ts';
 import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
 import { VectorState, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
@@ -30,9 +29,7 @@ import { ReadGate } from './read-gate.ts';
 import { Lifecycle, type ModelView, type ReindexRequest } from './lifecycle.ts';
 import type { JobView, ReindexHost } from './reindex-job.ts';
 import { DEFAULT_BEAM_WIDTH } from './types.ts';
-import type {
-  DeleteOutput, EncodeOutput, ItemView, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, RetrievedItem, UpsertItem, UpsertOutput,
-} from './types.ts';
+import type { DeleteOutput, EncodeOutput, ItemView, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, RetrievedItem, UpsertItem, UpsertOutput } from './types.ts';
 
 export type { ActiveModel } from './model-space.ts';
 export type { JobView } from './reindex-job.ts';
@@ -160,17 +157,9 @@ export class SidxService {
     return this.#gate.run(() => this.#retrieve(q));
   }
 
-  /**
-   * Answers many embeddings as `retrieve` would, one call per query and variant of `each` (retrieve-batch.ts), on
-   * the served model and the catalog as it is when the call starts (later writes are not seen). For `sidx eval`.
-   */
+  /** `retrieve` for many embeddings, in batches, on the catalog as of the call (retrieve-batch.ts; `sidx eval`). */
   retrieveEach(q: BatchRetrieveQuery, each: BatchEach): Promise<void> {
-    return this.#gate.run(async () => {
-      this.#assertOpen();
-      const { catalog, pool, vectors } = this.#p;
-      const snapshot = PostingSnapshot.build(catalog, this.model.version, this.model.levels);
-      await retrieveBatch({ model: this.model, pool, snapshot, index: vectors.index }, q, each);
-    });
+    return this.#gate.run(() => retrieveBatch({ model: this.model, pool: this.#p.pool, catalog: this.#p.catalog, index: this.#p.vectors.index }, q, each));
   }
 
   async #retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
