@@ -5,8 +5,8 @@
  * opens a few hundred scans, and each lmdb-js range read costs more than the scan itself.
  *
  * Orders, as in the catalog (store/catalog-scan.ts): `exact` ascending key; `prefix` SID order then key;
- * `hamming1` last position first, then the differing code, then key. Built from the items as they are when
- * `build` runs: later writes are not seen.
+ * `hamming1` last position first, then the differing code, then key. A copy of the postings when `build` runs:
+ * later writes are not seen.
  */
 import type { Catalog, Neighbour } from '../store/catalog.ts';
 import type { CandidateSource } from './candidates.ts';
@@ -35,20 +35,20 @@ export class PostingSnapshot implements CandidateSource {
     this.#rotated = Array.from({ length: levels }, (_, i) => this.#sortedRows(i));
   }
 
-  /** The items whose SID in key space `model` has `levels` codes (`codesOf` reads an item's SID there). */
+  /**
+   * The postings of key space `model` (the catalog's active one, whose SIDs item reads resolve to), in the
+   * catalog's own (SID, key) order, with each item's id and SID.
+   */
   static build(catalog: Catalog, model: number, levels: number): PostingSnapshot {
-    const found: { key: bigint; id: string; codes: Int32Array }[] = [];
-    for (const rec of catalog.items()) {
-      const codes = rec.model === model ? rec.codes : catalog.getByKey(rec.key)?.codes;
-      if (codes?.length === levels) found.push({ key: rec.key, id: rec.id, codes });
-    }
-    const order = Array.from(found.keys()).sort((a, b) => compareItems(found[a]!, found[b]!, levels));
-    const codes = new Int32Array(found.length * levels);
-    const keys = new BigInt64Array(found.length);
-    const ids = order.map((i, r) => {
-      codes.set(found[i]!.codes, r * levels);
-      keys[r] = found[i]!.key;
-      return found[i]!.id;
+    const keys = catalog.prefix(model, new Int32Array(0), Math.max(1, catalog.count));
+    const codes = new Int32Array(keys.length * levels);
+    const ids = Array.from(keys, (key, r) => {
+      const rec = catalog.getByKey(key);
+      if (rec?.model !== model || rec.codes.length !== levels) {
+        throw new Error(`posting snapshot: item key ${key} has no ${levels}-level SID in key space ${model} (not the active one?)`);
+      }
+      codes.set(rec.codes, r * levels);
+      return rec.id;
     });
     return new PostingSnapshot(model, levels, codes, keys, ids);
   }
@@ -145,14 +145,6 @@ export class PostingSnapshot implements CandidateSource {
     });
     return Int32Array.from(rows);
   }
-}
-
-function compareItems(a: { key: bigint; codes: Int32Array }, b: { key: bigint; codes: Int32Array }, levels: number): number {
-  for (let j = 0; j < levels; j++) {
-    const d = a.codes[j]! - b.codes[j]!;
-    if (d !== 0) return d;
-  }
-  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
 /** First index in [0, n) where `before` is false (`before` is true on a prefix of the range). */
