@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.ts';
+import type { SidxError } from '../../src/errors.ts';
 import { buildQueries, l2Normalized, loadEvalDataset } from '../../src/eval/eval-dataset.ts';
 import { SidxService } from '../../src/service/sidx-service.ts';
 import type { BatchVariant } from '../../src/service/retrieve-batch.ts';
@@ -41,10 +42,14 @@ test('retrieveEach answers every query exactly as retrieve does (scientific, mod
     const cases: { expand: ExpandMode; beamWidth?: number }[] = [
       { expand: 'none' }, { expand: 'hamming1' }, { expand: 'auto' }, { expand: 'beam', beamWidth: 64 }, { expand: 'beam', beamWidth: 4 },
     ];
+    await assert.rejects(service.retrieveEach({ embeddings, n: nq, expand: 'none', beamWidth: 4, variants }, () => {}),
+      (err: SidxError) => err.code === 'SIDX_ERR_INVALID_INPUT' && err.field === 'beamWidth');
+    await assert.rejects(service.retrieveEach({ embeddings, n: nq + 1, expand: 'beam', variants }, () => {}),
+      (err: SidxError) => err.code === 'SIDX_ERR_DIMENSION' && err.field === 'embedding');
     const seen = { items: 0, exact: 0, hamming1: 0, beam: 0, prefix: 0 };
     for (const c of cases) {
       const batch: ReturnType<typeof viewOf>[][] = Array.from({ length: nq }, () => []);
-      await service.retrieveEach({ embeddings: embeddings, n: nq, ...c, variants }, (q, hits, snap) => {
+      await service.retrieveEach({ embeddings, n: nq, ...c, variants }, (q, hits, snap) => {
         batch[q] = hits.map((h) => ({
           items: Array.from(h.rows, (r, i) => ({ id: snap.ids[r]!, score: h.scores ? h.scores[i]! : null, sid: Array.from(snap.sid(r)), match: h.match[i]! })),
           candidates: h.candidates,
