@@ -157,7 +157,7 @@ export class SidxService {
     return this.#gate.run(() => this.#retrieve(q));
   }
 
-  /** `retrieve` for many embeddings, in batches, on the catalog as of the call (retrieve-batch.ts; `sidx eval`). */
+  /** `retrieve` for many embeddings in batches, on the catalog as of the call; a model swap waits (retrieve-batch.ts). */
   retrieveEach(q: BatchRetrieveQuery, each: BatchEach): Promise<void> {
     return this.#gate.run(() => retrieveBatch({ model: this.model, pool: this.#p.pool, catalog: this.#p.catalog, index: this.#p.vectors.index }, q, each));
   }
