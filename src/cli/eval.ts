@@ -12,7 +12,7 @@ import { intFlag, parseFlags, UsageError } from './args.ts';
 
 export const evalUsage = `Usage: sidx eval --dataset DIR --model DIR --out report.json [--profile mean5|last] [--k 10,20,50]
                  [--budget 0.02] [--beam-width ${DEFAULT_BEAM_WIDTH}] [--sweep ${DEFAULT_SWEEP.join(',')}]
-                 [--embeddings FILE] [--queries N] [--concurrency 4]
+                 [--embeddings FILE] [--queries N] [--workers N]
 
 Indexes every item of the data set through the service (in process, temporary data directory), then, for each
 test row, queries with the mean of the last 5 L2-normalised history embeddings (--profile last: the last one)
@@ -27,7 +27,7 @@ candidate count). Writes report.json, report.md and report.svg (Recall@K vs cand
   --beam-width   prefixes kept per level by expand "beam" (default ${DEFAULT_BEAM_WIDTH})
   --sweep        budget fractions for the curves (default ${DEFAULT_SWEEP.join(',')})
   --queries      only the first N usable test rows (default: all)
-  --concurrency  retrieve calls in flight (default 4)`;
+  --workers      encoder workers for the batched encoder and beam passes (default: one per core, at most 4)`;
 
 function numberList(value: string | undefined, name: string, fallback: number[], integer: boolean): number[] {
   if (value === undefined) return fallback;
@@ -42,7 +42,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     dataset: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, profile: { type: 'string' },
     k: { type: 'string' }, budget: { type: 'string' }, 'beam-width': { type: 'string' }, sweep: { type: 'string' },
-    embeddings: { type: 'string' }, queries: { type: 'string' }, concurrency: { type: 'string' },
+    embeddings: { type: 'string' }, queries: { type: 'string' }, workers: { type: 'string' },
   }, evalUsage);
   if (values.help) {
     console.log(evalUsage);
@@ -63,12 +63,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--beam-width must be in [1, ${MAX_BEAM_WIDTH}]`);
   }
   const maxQueries = intFlag(values.queries, 'queries');
-  const concurrency = intFlag(values.concurrency, 'concurrency') ?? 4;
-  if ((maxQueries !== undefined && maxQueries < 1) || concurrency < 1) throw new UsageError('--queries and --concurrency must be >= 1');
+  const workers = intFlag(values.workers, 'workers');
+  if ((maxQueries !== undefined && maxQueries < 1) || (workers !== undefined && workers < 1)) throw new UsageError('--queries and --workers must be >= 1');
 
   const dataset = await loadEvalDataset(values.dataset!, { embeddings: values.embeddings });
   const report = await runEval({
-    dataset, modelDir: values.model!, profile, ks, budget: budget!, beamWidth, sweep, maxQueries, concurrency,
+    dataset, modelDir: values.model!, profile, ks, budget: budget!, beamWidth, sweep, maxQueries, workers,
     log: (msg) => console.error(`sidx eval: ${msg}`),
   });
   const out = resolve(values.out!);

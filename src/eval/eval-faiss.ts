@@ -1,12 +1,12 @@
 /**
  * The FAISS rows of `sidx eval`, on the project's addon:
  * - exact: a Flat index over every item (inner product or squared L2 as the model's metric): the ceiling;
- * - ivf-flat: "IVF<nlist>,Flat" trained on the items (FAISS k-means), searched with `nprobe` lists. To count the
- *   vectors it scores, each search asks for k = catalog size: an IVF search then returns exactly the vectors of the
- *   probed lists (best first), so their number is the work done and the first K are its answer.
+ * - ivf-flat: "IVF<nlist>,Flat" trained on the items (FAISS k-means), searched with `nprobe` lists; the vectors it
+ *   scores are counted from the probed lists' sizes (ivfSweep).
  */
 import { VectorIndex, type Metric } from '../vector/vector-index.ts';
 import { RankAccumulator, type EvalRow } from './eval-metrics.ts';
+import { ivfLayout } from './ivf-layout.ts';
 
 export interface FaissEvalInput {
   /** n × dim item vectors as indexed (id = row index). */
@@ -44,8 +44,14 @@ async function searchAll(index: VectorIndex, input: FaissEvalInput, k: number,
 }
 
 function rankedOf(labels: BigInt64Array, k: number): { ranked: Int32Array; found: number } {
+  // FAISS fills the found results first, then -1: binary search for the boundary.
   let found = 0;
-  while (found < labels.length && labels[found]! >= 0n) found++;
+  let hi = labels.length;
+  while (found < hi) {
+    const mid = (found + hi) >>> 1;
+    if (labels[mid]! >= 0n) found = mid + 1;
+    else hi = mid;
+  }
   const ranked = new Int32Array(Math.min(k, found));
   for (let i = 0; i < ranked.length; i++) ranked[i] = Number(labels[i]!);
   return { ranked, found };
@@ -80,11 +86,22 @@ export class SubsetRanker {
   }
 
   /** The best `k` of `candidates` (item indices, in candidate order) for `query`. */
-  top(query: Float32Array, candidates: readonly number[], k: number): number[] {
-    if (candidates.length === 0) return [];
-    const scores = this.#index.scoreSubset(query, BigInt64Array.from(candidates, (c) => BigInt(c)));
-    const order = Array.from(candidates.keys()).sort((a, b) => this.#sign * (scores[b]! - scores[a]!) || a - b);
-    return order.slice(0, k).map((i) => candidates[i]!);
+  top(query: Float32Array, candidates: ArrayLike<number>, k: number): number[] {
+    return this.topOfPrefixes(query, candidates, [candidates.length], k)[0]!;
+  }
+
+  /**
+   * For each budget b, the best `k` of the first b candidates: what `top` returns for that prefix (each candidate's
+   * score does not depend on the others scored with it), with one FAISS call for the whole list.
+   */
+  topOfPrefixes(query: Float32Array, candidates: ArrayLike<number>, budgets: readonly number[], k: number): number[][] {
+    if (candidates.length === 0) return budgets.map(() => []);
+    const scores = this.#index.scoreSubset(query, BigInt64Array.from(candidates as ArrayLike<number>, (c) => BigInt(c)));
+    return budgets.map((b) => {
+      const order = Array.from({ length: Math.min(b, candidates.length) }, (_, i) => i)
+        .sort((x, y) => this.#sign * (scores[y]! - scores[x]!) || x - y);
+      return order.slice(0, k).map((i) => candidates[i]!);
+    });
   }
 
   close(): void {
@@ -105,26 +122,44 @@ export function nprobeSweep(nlist: number): number[] {
   return out;
 }
 
-/** IVF-Flat rows at each nprobe (method name "ivf-flat", meanCandidates = vectors scored). */
+/**
+ * IVF-Flat rows at each nprobe (method name "ivf-flat", meanCandidates = vectors scored). The vectors a query
+ * scores are those of the lists it probes: its `nprobe` nearest centroids, found by FAISS's quantizer search
+ * (here a Flat index over the IVF's own centroids, the same search the IVF runs), with the list sizes read from the
+ * index (ivf-layout.ts). The ranking is the IVF search with k = the largest K. (Asking FAISS for k = n results per
+ * query, which also returns every scored vector, spent most of an instruments run sorting n-slot heaps.)
+ */
 export async function ivfSweep(input: FaissEvalInput, nlist: number, nprobes: readonly number[]): Promise<IvfPoint[]> {
-  const index = VectorIndex.create({ dim: input.dim, metric: input.metric, factory: `IVF${nlist},Flat` });
+  const { dim, n, metric, queries } = input;
+  const index = VectorIndex.create({ dim, metric, factory: `IVF${nlist},Flat` });
+  const quantizer = VectorIndex.create({ dim, metric, factory: 'Flat' });
   try {
     await index.train(input.items);
-    index.add(input.items, ids(input.n));
-    const kMax = Math.max(...input.ks);
+    index.add(input.items, ids(n));
+    const { centroids, sizes } = await ivfLayout(index);
+    quantizer.add(centroids, ids(nlist));
+    const nq = queries.length / dim;
+    const np = nprobes.length;
+    const scored = new Float64Array(nq * np);
+    await searchAll(quantizer, input, nlist, (q, lists) => {
+      let sum = 0;
+      for (let p = 1, j = 0; p <= nlist && j < np; p++) {
+        sum += sizes[Number(lists[p - 1]!)]!;
+        if (p === nprobes[j]) scored[q * np + j++] = sum;
+      }
+    });
+    const kMax = Math.min(n, Math.max(...input.ks));
     const out: IvfPoint[] = [];
-    for (const nprobe of nprobes) {
+    for (const [j, nprobe] of nprobes.entries()) {
       index.setSearchParameter('nprobe', nprobe);
       const acc = new RankAccumulator(input.ks);
-      await searchAll(index, input, input.n, (q, labels) => {
-        const { ranked, found } = rankedOf(labels, kMax);
-        acc.add(ranked, input.targets[q]!, found);
-      });
-      out.push({ nprobe, row: acc.row('ivf-flat', input.n) });
+      await searchAll(index, input, kMax, (q, labels) => acc.add(rankedOf(labels, kMax).ranked, input.targets[q]!, scored[q * np + j]!));
+      out.push({ nprobe, row: acc.row('ivf-flat', n) });
     }
     return out;
   } finally {
     index.close();
+    quantizer.close();
   }
 }
 

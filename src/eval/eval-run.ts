@@ -5,11 +5,12 @@
  * Protocol: every item is upserted through the service's own code path (SidxService.open + upsert, in process, in
  * a temporary data directory), as the model sees it (L2-normalised when the bundle normalises, else as stored).
  * Each usable test row gives a query (eval-dataset.ts profiles) whose target is the held-out next item. SID rows go
- * through SidxService.retrieve exactly as /v1/retrieve does, with k = the largest K and maxCandidates = the
- * candidate budget; rows without rerank keep candidate order. The IVF row's nprobe is the one whose mean number of
+ * through SidxService.retrieveEach, which answers each query as SidxService.retrieve (/v1/retrieve) does, in
+ * batches (eval-sid.ts), with k = the largest K and maxCandidates = the candidate budget; rows without rerank keep
+ * candidate order. The IVF row's nprobe is the one whose mean number of
  * scored vectors is closest to sid+beam+rerank's mean candidates (sid+hamming1+rerank's without a beam).
  * Curves (Recall@K_min against candidates scored) sweep the budget for the SID rows and nprobe for IVF. A budget
- * sweep asks the service once per query for the ordered candidate list at the largest budget (rerank off, k = the
+ * sweep takes from the same pass each query's ordered candidate list at the largest budget (rerank off, k = the
  * budget): the candidates at a smaller budget are its prefix (the expansion is deterministic and fills in order),
  * reranked here with the same FAISS scores and tie order as the service. At the main budget the derived row must
  * equal the service's own row (`protocol.sweepCheck`).
@@ -26,7 +27,8 @@ import { buildQueries, l2Normalized, type EvalDataset, type QueryProfile } from 
 import {
   closestByWork, defaultNlist, exactRow, ivfSweep, nprobeSweep, SubsetRanker, type FaissEvalInput,
 } from './eval-faiss.ts';
-import { RankAccumulator, type EvalRow } from './eval-metrics.ts';
+import type { EvalRow } from './eval-metrics.ts';
+import { SID_METHODS, sidPass } from './eval-sid.ts';
 import { embeddingHitRate, type EmbeddingHitRate } from './embedding-hitrate.ts';
 
 export interface EvalOptions {
@@ -42,8 +44,8 @@ export interface EvalOptions {
   sweep?: number[];
   /** Evaluate only the first `maxQueries` usable test rows. */
   maxQueries?: number;
-  /** service.retrieve calls in flight at once. */
-  concurrency?: number;
+  /** Encoder workers for the batched model passes (default: the service's, encoder.workers 0 = one per core, at most 4). */
+  workers?: number;
   log?: (msg: string) => void;
 }
 
@@ -71,32 +73,7 @@ export interface EvalReport {
 export const DEFAULT_SWEEP = [0.0025, 0.005, 0.01, 0.02, 0.05, 0.1];
 const UPSERT_BATCH = 1000;
 
-interface SidMethod {
-  method: string;
-  expand: ExpandMode;
-  rerank: boolean;
-}
-
-const SID_METHODS: SidMethod[] = [
-  { method: 'sid', expand: 'none', rerank: false },
-  { method: 'sid+rerank', expand: 'none', rerank: true },
-  { method: 'sid+hamming1', expand: 'hamming1', rerank: false },
-  { method: 'sid+hamming1+rerank', expand: 'hamming1', rerank: true },
-  { method: 'sid+beam', expand: 'beam', rerank: false },
-  { method: 'sid+beam+rerank', expand: 'beam', rerank: true },
-];
-
-async function inPool<T>(count: number, concurrency: number, run: (i: number) => Promise<T>): Promise<T[]> {
-  const out = new Array<T>(count);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, async () => {
-    while (next < count) {
-      const i = next++;
-      out[i] = await run(i);
-    }
-  }));
-  return out;
-}
+const EXPANDS: ExpandMode[] = ['none', 'hamming1', 'beam'];
 
 export async function runEval(opts: EvalOptions): Promise<EvalReport> {
   const { dataset: ds, ks } = opts;
@@ -114,7 +91,6 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
   const items = m.normalize === 'l2' ? l2Normalized(ds.items, ds.dim) : ds.items;
   const queries = buildQueries(ds, opts.profile, opts.maxQueries);
   const nq = queries.targets.length;
-  const concurrency = opts.concurrency ?? 4;
   const started = performance.now();
 
   const dataDir = mkdtempSync(join(tmpdir(), 'sidx-eval-'));
@@ -122,8 +98,8 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     storage: { dataDir, checkpointEvery: 1e9 },
     model: { dir: bundle.dir },
     limits: { maxBatch: UPSERT_BATCH, maxK: Math.max(kMax, 1000), maxCandidates: Math.max(n, 1), defaultMaxCandidates: budgetN },
-    // One intra-op thread: per-query graphs are small, and the retrieve calls already overlap (concurrency).
-    encoder: { workers: 1, intraOpThreads: 1 },
+    // Single-threaded sessions, one per worker: the batched passes split their rows across the workers.
+    encoder: { workers: opts.workers ?? 0, intraOpThreads: 1 },
   }, {});
   const service = await SidxService.open(config, { info: () => {}, warn: (msg: string) => log(`warn: ${msg}`) });
   const rows: EvalRow[] = [];
@@ -143,64 +119,45 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     }
     log(`indexed ${n} items with ${m.id}; ${nq} queries (${opts.profile}), budget ${budgetN} candidates`);
     const hasBeam = bundle.beamPath !== undefined;
-    const runSid = async (sm: SidMethod, maxCandidates: number): Promise<EvalRow> => {
-      const acc = new RankAccumulator(ks);
-      const results = await inPool(nq, concurrency, async (q) => {
-        const out = await service.retrieve({
-          embedding: queries.vectors.subarray(q * ds.dim, (q + 1) * ds.dim), k: kMax, expand: sm.expand, rerank: sm.rerank,
-          maxCandidates, beamWidth: sm.expand === 'beam' ? beamWidth : undefined,
-        });
-        return { ranked: out.items.map((it) => Number(it.id)), total: out.candidates.total };
-      });
-      results.forEach((r, q) => acc.add(r.ranked, queries.targets[q]!, r.total));
-      return acc.row(sm.method, n);
-    };
-
     const faissInput: FaissEvalInput = { items, n, dim: ds.dim, metric: m.metric, queries: queries.vectors, targets: queries.targets, ks };
     const exact = await exactRow(faissInput);
     rows.push(exact);
     log(`exact: Recall@${ks[0]} ${exact.recall[String(ks[0])]!.toFixed(4)}`);
-    for (const sm of SID_METHODS) {
-      if (sm.expand === 'beam' && !hasBeam) continue;
-      const row = await runSid(sm, budgetN);
-      rows.push(row);
-      log(`${sm.method}: Recall@${ks[0]} ${row.recall[String(ks[0])]!.toFixed(4)}, ${row.meanCandidates.toFixed(1)} candidates`);
-    }
 
     const point = (row: EvalRow, parameter: CurvePoint['parameter']): CurvePoint => ({
       candidates: row.meanCandidates, catalogFraction: row.catalogFraction, recall: row.recall[String(ks[0])]!, parameter,
     });
-    curves.push({ method: 'exact', points: [point(exact, { maxCandidates: n })] });
-    const sidRerank = rows.find((r) => r.method === 'sid+rerank')!;
-    curves.push({ method: 'sid+rerank', points: [point(sidRerank, { maxCandidates: budgetN })] });
     const sweep = (opts.sweep ?? DEFAULT_SWEEP).map((f) => Math.min(n, Math.max(1, Math.round(f * n))));
     const budgets = [...new Set([...sweep, budgetN])].sort((a, b) => a - b);
+    const sweepCurves: EvalReport['curves'] = [];
     const ranker = new SubsetRanker(faissInput);
     try {
-      for (const sm of SID_METHODS.filter((s) => s.rerank && s.expand !== 'none')) {
-        if (sm.expand === 'beam' && !hasBeam) continue;
-        const maxBudget = budgets[budgets.length - 1]!;
-        const lists = await inPool(nq, concurrency, async (q) => (await service.retrieve({
-          embedding: queries.vectors.subarray(q * ds.dim, (q + 1) * ds.dim), k: maxBudget, expand: sm.expand, rerank: false,
-          maxCandidates: maxBudget, beamWidth: sm.expand === 'beam' ? beamWidth : undefined,
-        })).items.map((it) => Number(it.id)));
-        const points: CurvePoint[] = [];
-        for (const b of budgets) {
-          const acc = new RankAccumulator(ks);
-          lists.forEach((list, q) => {
-            const candidates = list.slice(0, b);
-            acc.add(ranker.top(queries.vectors.subarray(q * ds.dim, (q + 1) * ds.dim), candidates, kMax), queries.targets[q]!, candidates.length);
-          });
-          const row = acc.row(sm.method, n);
-          if (b === budgetN) sweepCheck[sm.method] = JSON.stringify(row) === JSON.stringify(rows.find((r) => r.method === sm.method));
-          if (sweep.includes(b)) points.push(point(row, { maxCandidates: b }));
-          log(`  ${sm.method} @ ${b}: Recall@${ks[0]} ${row.recall[String(ks[0])]!.toFixed(4)}, ${row.meanCandidates.toFixed(1)} candidates`);
+      for (const expand of EXPANDS) {
+        if (expand === 'beam' && !hasBeam) continue;
+        const input = { vectors: queries.vectors, targets: queries.targets, dim: ds.dim, n, ks, budgetN, ranker };
+        const pass = await sidPass(service, { ...input, budgets: expand === 'none' ? undefined : budgets },
+          { expand, beamWidth: expand === 'beam' ? beamWidth : undefined });
+        const [plain, reranked] = SID_METHODS.filter((sm) => sm.expand === expand);
+        for (const [sm, row] of [[plain!, pass.plain], [reranked!, pass.reranked]] as const) {
+          rows.push(row);
+          log(`${sm.method}: Recall@${ks[0]} ${row.recall[String(ks[0])]!.toFixed(4)}, ${row.meanCandidates.toFixed(1)} candidates`);
         }
-        curves.push({ method: sm.method, points });
+        if (!pass.sweep) continue;
+        const points: CurvePoint[] = [];
+        pass.sweep.forEach((row, j) => {
+          const b = budgets[j]!;
+          if (b === budgetN) sweepCheck[reranked!.method] = JSON.stringify(row) === JSON.stringify(pass.reranked);
+          if (sweep.includes(b)) points.push(point(row, { maxCandidates: b }));
+          log(`  ${reranked!.method} @ ${b}: Recall@${ks[0]} ${row.recall[String(ks[0])]!.toFixed(4)}, ${row.meanCandidates.toFixed(1)} candidates`);
+        });
+        sweepCurves.push({ method: reranked!.method, points });
       }
     } finally {
       ranker.close();
     }
+    curves.push({ method: 'exact', points: [point(exact, { maxCandidates: n })] });
+    const sidRerank = rows.find((r) => r.method === 'sid+rerank')!;
+    curves.push({ method: 'sid+rerank', points: [point(sidRerank, { maxCandidates: budgetN })] }, ...sweepCurves);
     if (Object.values(sweepCheck).some((ok) => !ok)) log(`warn: budget sweep differs from the service's rows: ${JSON.stringify(sweepCheck)}`);
 
     hitRate = await embeddingHitRate(bundle, codes, items, n, ds.dim, ds.test);

@@ -21,6 +21,9 @@ export interface QueryRanking {
   topM: number;
 }
 
+/** The catalog's candidate scans (Catalog, or an in-memory PostingSnapshot with the same results). */
+export type CandidateSource = Pick<Catalog, 'exact' | 'prefix' | 'hamming1'>;
+
 export interface CandidateSet {
   keys: bigint[];
   match: MatchKind[];
@@ -34,7 +37,7 @@ export interface CandidateSet {
 const NEIGHBOUR_SCAN_FACTOR = 4;
 
 export function gatherCandidates(
-  catalog: Catalog,
+  catalog: CandidateSource,
   model: number,
   querySids: readonly Int32Array[],
   expand: ExpandMode,
@@ -79,7 +82,7 @@ export function gatherCandidates(
 }
 
 /** Appends the items under one query's beam (row 0 of each level) until `maxCandidates`. */
-function addBeamCandidates(catalog: Catalog, model: number, beam: readonly BeamLevel[], maxCandidates: number,
+function addBeamCandidates(catalog: CandidateSource, model: number, beam: readonly BeamLevel[], maxCandidates: number,
   out: CandidateSet, seen: Set<bigint>): void {
   const levels = beam.length;
   for (let l = levels; l >= 1; l--) {

@@ -19,6 +19,7 @@ import { applyCollisionPolicy } from './collision-policy.ts';
 import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
 import type { BeamLevel, EncodeResult, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import { gatherCandidates, rankByScore, uniqueSids } from './candidates.ts';
+import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
 import { checkpointThreshold, VectorState, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
 import { SidxMetrics } from './metrics.ts';
@@ -29,9 +30,7 @@ import { Lifecycle, type ModelView, type ReindexRequest } from './lifecycle.ts';
 import type { JobView, ReindexHost } from './reindex-job.ts';
 import { DEFAULT_BEAM_WIDTH } from './types.ts';
 import { SidReads } from './sid-reads.ts';
-import type {
-  DeleteOutput, EncodeOutput, ItemView, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, RetrievedItem, UpsertItem, UpsertOutput,
-} from './types.ts';
+import type { DeleteOutput, EncodeOutput, ItemView, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, RetrievedItem, UpsertItem, UpsertOutput } from './types.ts';
 
 export type { ActiveModel } from './model-space.ts';
 export type { JobView } from './reindex-job.ts';
@@ -167,6 +166,11 @@ export class SidxService {
   /** Reads see one model from encoding to candidates: a swap waits for them (ReadGate). */
   retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
     return this.#gate.run(() => this.#retrieve(q));
+  }
+
+  /** `retrieve` for many embeddings in batches, on the catalog as of the call; a model swap waits (retrieve-batch.ts). */
+  retrieveEach(q: BatchRetrieveQuery, each: BatchEach): Promise<void> {
+    return this.#gate.run(() => retrieveBatch({ model: this.model, pool: this.#p.pool, catalog: this.#p.catalog, index: this.#p.vectors.index }, q, each));
   }
 
   async #retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {

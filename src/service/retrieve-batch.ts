@@ -1,0 +1,162 @@
+/**
+ * Batched retrieval (SidxService.retrieveEach): the per-query steps of SidxService.retrieve for many embeddings,
+ * with the same results. The encoder or beam graph runs on blocks of rows (one worker round trip per chunk instead
+ * of per query; ORT returns the same codes and scores per row either way), candidates are gathered by the shared
+ * `gatherCandidates` from an in-memory PostingSnapshot of the served key space (the catalog's scans, same order),
+ * rerank scores them with the service's FAISS index exactly as retrieve does. Several variants (k, budget, rerank)
+ * share one model pass per query. `sidx eval` runs on it; test/service/retrieve-batch.test.ts checks it against
+ * SidxService.retrieve query by query.
+ */
+import { SidxError } from '../errors.ts';
+import type { BeamLevel, EncoderPool } from '../tokenizer/encoder-pool.ts';
+import type { VectorIndex } from '../vector/vector-index.ts';
+import { gatherCandidates, rankByScore, type CandidateSet, type QueryRanking } from './candidates.ts';
+import type { ActiveModel } from './model-space.ts';
+import { PostingSnapshot } from './posting-snapshot.ts';
+import type { Catalog } from '../store/catalog.ts';
+import { DEFAULT_BEAM_WIDTH, type ExpandMode, type MatchKind } from './types.ts';
+
+export interface BatchVariant {
+  k: number;
+  maxCandidates: number;
+  rerank: boolean;
+}
+
+export interface BatchRetrieveQuery {
+  /** n × inputDim row-major embeddings. */
+  embeddings: Float32Array;
+  n: number;
+  /** Default as in retrieve: 'beam' when the served model ships beam.onnx, else 'auto'. */
+  expand?: ExpandMode;
+  beamWidth?: number;
+  /** Each query is answered once per variant. */
+  variants: BatchVariant[];
+}
+
+/** One query's answer under one variant: what retrieve's `items` and `candidates` hold. */
+export interface BatchHit {
+  /** Snapshot rows of the returned items, best first (id: snapshot.ids[row], SID: snapshot.sid(row)). */
+  rows: Int32Array;
+  /** Rerank scores of the returned items, or null without rerank. */
+  scores: Float32Array | null;
+  match: MatchKind[];
+  candidates: { exact: number; hamming1: number; beam: number; prefix: number; total: number };
+}
+
+export type BatchEach = (query: number, hits: BatchHit[], snapshot: PostingSnapshot) => void;
+
+export interface BatchContext {
+  model: ActiveModel;
+  pool: EncoderPool;
+  catalog: Catalog;
+  index: VectorIndex;
+}
+
+interface Scoring {
+  model: ActiveModel;
+  index: VectorIndex;
+  snapshot: PostingSnapshot;
+}
+
+/** Rows per model pass; the next block's pass runs while this block's candidates are gathered. */
+const BLOCK_ROWS = 2048;
+
+interface ModelPass {
+  start: number;
+  beam?: BeamLevel[];
+  codes?: Int32Array;
+  ranking?: QueryRanking;
+}
+
+export async function retrieveBatch(context: BatchContext, q: BatchRetrieveQuery, each: BatchEach): Promise<void> {
+  const { model, pool } = context;
+  const dim = model.inputDim;
+  if (!(q.embeddings instanceof Float32Array) || !Number.isSafeInteger(q.n) || q.n < 0 || q.embeddings.length !== q.n * dim) {
+    throw new SidxError('SIDX_ERR_DIMENSION', `expected ${q.n} × ${dim} floats`, { field: 'embedding' });
+  }
+  const expand = q.expand ?? (pool.bundle.beamPath !== undefined ? 'beam' : 'auto');
+  if (q.beamWidth !== undefined && expand !== 'beam') {
+    throw new SidxError('SIDX_ERR_INVALID_INPUT', 'beamWidth applies only to expand "beam"', { field: 'beamWidth' });
+  }
+  const ctx: Scoring = { model, index: context.index, snapshot: PostingSnapshot.build(context.catalog, model.version, model.levels) };
+  const byInnerProduct = model.metric === 'ip' && pool.bundle.manifest.method === 'rqkmeans';
+  const pass = async (start: number): Promise<ModelPass> => {
+    const end = Math.min(q.n, start + BLOCK_ROWS);
+    const rows = q.embeddings.subarray(start * dim, end * dim);
+    if (expand === 'beam') {
+      const res = await pool.beam(rows, end - start, q.beamWidth ?? DEFAULT_BEAM_WIDTH, byInnerProduct ? 0 : 1);
+      return { start, beam: res.levels, codes: res.codes };
+    }
+    const enc = await pool.encode(rows, end - start);
+    const topM = enc.topCodes.length / ((end - start) * model.levels);
+    return { start, codes: enc.codes, ranking: { topCodes: enc.topCodes, topDistances: enc.topDistances, topM } };
+  };
+  let next: Promise<ModelPass> | undefined = q.n > 0 ? pass(0) : undefined;
+  while (next) {
+    const block = await next;
+    const end = Math.min(q.n, block.start + BLOCK_ROWS);
+    next = end < q.n ? pass(end) : undefined;
+    for (let i = block.start; i < end; i++) {
+      const embedding = q.embeddings.subarray(i * dim, (i + 1) * dim);
+      const row = rowOf(block, i - block.start, model.levels);
+      // Variants with the same k and budget gather the same candidates: once.
+      const sets = new Map<string, CandidateSet>();
+      const hits = q.variants.map((v) => {
+        const key = `${v.k}/${v.maxCandidates}`;
+        let set = sets.get(key);
+        if (!set) {
+          set = gatherCandidates(ctx.snapshot, model.version, row.querySids, expand, v.k, v.maxCandidates, row.ranking, row.beam);
+          sets.set(key, set);
+        }
+        return answer(ctx, embedding, set, v);
+      });
+      each(i, hits, ctx.snapshot);
+    }
+  }
+}
+
+/** Query r of a model pass, shaped as retrieve holds it for its single row. */
+function rowOf(block: ModelPass, r: number, L: number): { querySids: Int32Array[]; ranking?: QueryRanking; beam?: BeamLevel[] } {
+  if (block.beam) {
+    const beam = block.beam.map((b) => ({
+      level: b.level, width: b.width,
+      codes: b.codes.subarray(r * b.width * b.level, (r + 1) * b.width * b.level), scores: b.scores.subarray(r * b.width, (r + 1) * b.width),
+    }));
+    // As retrieve: the query's own SID (the encoder's codes) is gathered exactly, before the beam.
+    return { querySids: [block.codes!.slice(r * L, (r + 1) * L)], beam };
+  }
+  const { topCodes, topDistances, topM } = block.ranking!;
+  const span = L * topM;
+  return {
+    querySids: [block.codes!.slice(r * L, (r + 1) * L)],
+    ranking: { topCodes: topCodes.subarray(r * span, (r + 1) * span), topDistances: topDistances.subarray(r * span, (r + 1) * span), topM },
+  };
+}
+
+/** Rerank (as retrieve does) and the first k items. */
+function answer(ctx: Scoring, embedding: Float32Array, set: CandidateSet, v: BatchVariant): BatchHit {
+  const { snapshot } = ctx;
+  let order = Array.from(set.keys.keys());
+  let scores: Float32Array | undefined;
+  if (v.rerank && set.keys.length > 0) {
+    scores = ctx.index.scoreSubset(embedding, BigInt64Array.from(set.keys));
+    order = rankByScore(scores, ctx.model.metric === 'ip' ? 1 : -1);
+  }
+  const rows: number[] = [];
+  const out: number[] = [];
+  const match: MatchKind[] = [];
+  for (const i of order) {
+    if (rows.length >= v.k) break;
+    const r = snapshot.rowOf(set.keys[i]!);
+    if (r < 0) continue;
+    rows.push(r);
+    if (scores) out.push(scores[i]!);
+    match.push(set.match[i]!);
+  }
+  return {
+    rows: Int32Array.from(rows),
+    scores: scores ? Float32Array.from(out) : null,
+    match,
+    candidates: { exact: set.exact, hamming1: set.hamming1, beam: set.beam, prefix: set.prefix, total: set.keys.length },
+  };
+}
