@@ -112,6 +112,7 @@ test('binary next: Accept negotiation; errors stay JSON 4xx naming the field', a
   assert.match(await type('application/json'), /^application\/json/);
   assert.match(await type('*/*'), /^application\/json/);
   assert.equal(await type('application/octet-stream, */*'), 'application/octet-stream');
+  assert.equal(await type('Application/Octet-Stream'), 'application/octet-stream');
   assert.match(await type('application/json, application/octet-stream'), /^application\/json/);
   assert.equal(await type('application/json;q=0.5, application/octet-stream'), 'application/octet-stream');
   assert.match(await type('application/octet-stream;q=0'), /^application\/json/);

@@ -64,7 +64,7 @@ function nextJson(out: NextOutput): string {
  * not listed with a higher q (or the same q earlier). Anything else, a missing header included, gets JSON.
  */
 function wantsBinary(accept: string | undefined): boolean {
-  if (accept === undefined || !accept.includes('application/octet-stream')) return false;
+  if (accept === undefined || !accept.toLowerCase().includes('application/octet-stream')) return false;
   let best: 'json' | 'binary' | null = null;
   let bestQ = 0;
   for (const range of accept.split(',')) {
