@@ -7,6 +7,7 @@
  * (store/sid-occupancy.ts), so it reflects one committed state: the seq it reports.
  */
 import { SidxError } from '../errors.ts';
+import { codeBytesFor, encodeNext, type CodeBytes } from '../sid/next-format.ts';
 import { encodeTrie } from '../sid/trie-format.ts';
 import type { Catalog } from '../store/catalog.ts';
 import type { NextCodes } from '../sid/sid-trie.ts';
@@ -23,6 +24,8 @@ export interface SidReadsHost {
 export interface NextOutput {
   model: string;
   levels: number;
+  /** Bytes per code in the binary answer: 2 when every codebook size is at most 65,536, else 4. */
+  codeBytes: CodeBytes;
   /** Read-only and shared between answers while the prefix's node is unchanged (SidTrie.next). */
   next: ReadonlyArray<Readonly<NextCodes>>;
 }
@@ -83,7 +86,12 @@ export class SidReads {
       });
     });
     const { trie } = this.#h.catalog.sids.trie(model.version);
-    return { model: model.id, levels, next: prefixes.map((p) => trie?.next(p) ?? NO_CODES) };
+    return { model: model.id, levels, codeBytes: codeBytesFor(codebookSizes), next: prefixes.map((p) => trie?.next(p) ?? NO_CODES) };
+  }
+
+  /** The SIDN binary form of a `next` answer (layout in src/sid/next-format.ts and docs/sid-trie.md). */
+  nextBinary(out: NextOutput): Buffer {
+    return encodeNext(out);
   }
 
   /** The ETag parts of the model's trie now (cheap: no SIDs read). */

@@ -13,7 +13,7 @@ from .errors import (
     ServerError, SidxError, UnavailableError,
 )
 from .npy import read_npy
-from .trie import Sid, SidTrie, TrieFormatError, TrieUpdate, parse_trie_binary, parse_trie_json
+from .trie import Sid, SidTrie, TrieFormatError, TrieUpdate, parse_next_binary, parse_trie_binary, parse_trie_json
 
 __version__ = "0.1.0"
 
@@ -21,5 +21,6 @@ __all__ = [
     "SidxClient", "Response", "parse_retry_after", "TokenLayout", "constrained_prefix_fn", "Embedding",
     "wire_embedding", "wire_embeddings", "SidxError", "BadRequestError", "AuthenticationError",
     "PermissionDeniedError", "NotFoundError", "ConflictError", "RateLimitedError", "UnavailableError", "ServerError",
-    "read_npy", "Sid", "SidTrie", "TrieFormatError", "TrieUpdate", "parse_trie_binary", "parse_trie_json",
+    "read_npy", "Sid", "SidTrie", "TrieFormatError", "TrieUpdate", "parse_next_binary", "parse_trie_binary",
+    "parse_trie_json",
 ]

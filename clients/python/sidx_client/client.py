@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from .embeddings import Embedding, wire_embedding, wire_embeddings
 from .errors import error_for
-from .trie import SidTrie, TrieUpdate, parse_trie_binary, parse_trie_json
+from .trie import SidTrie, TrieUpdate, parse_next_binary, parse_trie_binary, parse_trie_json
 from .types import (
     DeleteResponse, EncodeResponse, ItemResponse, Job, ModelsResponse, Model, Readiness, RetrieveResponse,
     SidsNextResponse, UpsertResponse,
@@ -210,13 +210,18 @@ class SidxClient:
 
     # ---- SIDs: what may follow a prefix ----------------------------------------------------------------------
 
-    def sids_next(self, prefixes: Sequence[Sequence[int]], model: Optional[str] = None) -> SidsNextResponse:
+    def sids_next(self, prefixes: Sequence[Sequence[int]], model: Optional[str] = None,
+                  binary: bool = False) -> SidsNextResponse:
         """``POST /v1/sids/next``: for each prefix, the codes that follow it in occupied SIDs (ascending) and how
-        many items lie under each."""
+        many items lie under each. ``binary=True`` asks for the compact ``SIDN`` answer (much faster for short
+        prefixes) and parses it into the same structure; its ``model`` is then the one asked for (None: served)."""
         body: Dict[str, Any] = {"prefixes": [[int(c) for c in p] for p in prefixes]}
         if model is not None:
             body["model"] = model
-        return self._call("POST", "/v1/sids/next", body)  # type: ignore[no-any-return]
+        if not binary:
+            return self._call("POST", "/v1/sids/next", body)  # type: ignore[no-any-return]
+        res = self.request("POST", "/v1/sids/next", json_body=body, headers={"accept": "application/octet-stream"})
+        return parse_next_binary(res.body, model)
 
     def sids_trie(self, model: Optional[str] = None, since: Optional[int] = None,
                   if_none_match: Optional[str] = None, format: str = "binary") -> Optional[TrieUpdate]:

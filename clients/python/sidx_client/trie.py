@@ -3,6 +3,10 @@
 Binary format (little-endian): ``SIDT`` magic, u8 version (1), u8 levels, u8 code bytes (2 or 4), u8 kind
 (0 full snapshot, 1 delta), u64 seq, u64 since (0 for a snapshot), u32 added, u32 removed, then the added SIDs
 and the removed SIDs, ``levels`` codes each, sorted lexicographically.
+
+The binary answer of ``POST /v1/sids/next`` (``Accept: application/octet-stream``) is parsed here too: ``SIDN``
+magic, u8 version (1), u8 levels, u8 code bytes (2 or 4), u8 reserved, u32 prefixes, then per prefix u32 m, m codes,
+m u32 counts; no padding.
 """
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ import sys
 from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from .types import NextCodes, SidsNextResponse
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import SidxClient
@@ -22,6 +28,8 @@ VERSION = 1
 HEADER = struct.Struct("<4sBBBBQQII")  # 32 bytes
 KIND_FULL = 0
 KIND_DELTA = 1
+NEXT_MAGIC = b"SIDN"
+NEXT_HEADER = struct.Struct("<4sBBBBI")  # 12 bytes
 
 
 class TrieFormatError(ValueError):
@@ -81,6 +89,36 @@ def parse_trie_binary(data: bytes, model: Optional[str] = None, etag: Optional[s
     removed_at = HEADER.size + n_added * levels * code_bytes
     removed = _rows(_codes(data, removed_at, n_removed * levels, code_bytes), levels)
     return TrieUpdate("full" if kind == KIND_FULL else "delta", levels, seq, since, added, removed, model, etag)
+
+
+def parse_next_binary(data: bytes, model: Optional[str] = None) -> SidsNextResponse:
+    """Decodes the binary ``/v1/sids/next`` answer into the JSON answer's shape. The layout names no model: ``model``
+    is the one asked for (None for the served model). Raises :class:`TrieFormatError` on anything malformed."""
+    if len(data) < NEXT_HEADER.size:
+        raise TrieFormatError(f"next answer of {len(data)} bytes is shorter than its {NEXT_HEADER.size}-byte header")
+    magic, version, levels, code_bytes, _reserved, n = NEXT_HEADER.unpack_from(data, 0)
+    if magic != NEXT_MAGIC:
+        raise TrieFormatError(f"next answer starts with {magic!r}, not {NEXT_MAGIC!r}")
+    if version != VERSION:
+        raise TrieFormatError(f"next format version {version} is not supported (this client reads {VERSION})")
+    if code_bytes not in (2, 4):
+        raise TrieFormatError(f"next code width {code_bytes} bytes is not 2 or 4")
+    entries: List[NextCodes] = []
+    at = NEXT_HEADER.size
+    for i in range(n):
+        if at + 4 > len(data):
+            raise TrieFormatError(f"next answer is truncated at prefix {i}")
+        m = int.from_bytes(data[at:at + 4], "little")
+        at += 4
+        if at + m * (code_bytes + 4) > len(data):
+            raise TrieFormatError(f"next answer is truncated at prefix {i}")
+        codes = _codes(data, at, m, code_bytes).tolist()
+        counts = _codes(data, at + m * code_bytes, m, 4).tolist()
+        at += m * (code_bytes + 4)
+        entries.append({"codes": codes, "counts": counts})
+    if at != len(data):
+        raise TrieFormatError(f"next answer has {len(data) - at} bytes after its last prefix")
+    return {"model": model, "levels": levels, "next": entries}  # type: ignore[typeddict-item]
 
 
 def _sid_list(value: Any, name: str, levels: int) -> List[Sid]:

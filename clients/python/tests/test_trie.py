@@ -5,7 +5,7 @@ import struct
 import unittest
 from typing import List, Sequence, Tuple
 
-from sidx_client import SidTrie, TrieFormatError, TrieUpdate, parse_trie_binary, parse_trie_json
+from sidx_client import SidTrie, TrieFormatError, TrieUpdate, parse_next_binary, parse_trie_binary, parse_trie_json
 
 
 def trie_bytes(levels: int, code_bytes: int, kind: int, seq: int, since: int,
@@ -23,6 +23,46 @@ def trie_bytes(levels: int, code_bytes: int, kind: int, seq: int, since: int,
         for code in sid:
             out += code.to_bytes(code_bytes, "little")
     return bytes(out)
+
+
+def next_bytes(levels: int, code_bytes: int, entries: Sequence[Tuple[Sequence[int], Sequence[int]]]) -> bytes:
+    """The ``SIDN`` layout of ``POST /v1/sids/next``, written out field by field."""
+    out = bytearray(b"SIDN")                             # 0: magic
+    out += bytes([1, levels, code_bytes, 0])             # 4: version, 5: levels, 6: code bytes, 7: reserved
+    out += len(entries).to_bytes(4, "little")            # 8: u32 prefixes
+    for codes, counts in entries:
+        out += len(codes).to_bytes(4, "little")          # u32 m
+        for code in codes:
+            out += code.to_bytes(code_bytes, "little")   # m codes
+        for count in counts:
+            out += count.to_bytes(4, "little")           # m u32 counts, unpadded
+    return bytes(out)
+
+
+class NextBinaryFormatTest(unittest.TestCase):
+    def test_2_and_4_byte_codes_give_the_json_shape(self) -> None:
+        entries = [([0, 3, 65535], [40, 2, 1]), ([], []), ([7], [5])]
+        want = [{"codes": list(c), "counts": list(n)} for c, n in entries]
+        res = parse_next_binary(next_bytes(3, 2, entries), model="m")
+        self.assertEqual(res, {"model": "m", "levels": 3, "next": want})
+        wide = [([70000, 2**31], [1, 2**32 - 1])]
+        res = parse_next_binary(next_bytes(2, 4, wide))
+        self.assertEqual(res, {"model": None, "levels": 2, "next": [{"codes": [70000, 2**31], "counts": [1, 2**32 - 1]}]})
+        self.assertEqual(parse_next_binary(next_bytes(1, 2, []))["next"], [])
+
+    def test_malformed_answers_are_refused_with_the_reason(self) -> None:
+        good = next_bytes(3, 2, [([1, 2], [3, 4])])
+        cases = {
+            "shorter than": good[:11],
+            "not b'SIDN'": b"SIDT" + good[4:],
+            "version 2": good[:4] + b"\x02" + good[5:],
+            "width 3": good[:6] + b"\x03" + good[7:],
+            "truncated at prefix 0": good[:-1],
+            "after its last prefix": good + b"\x00",
+        }
+        for reason, data in cases.items():
+            with self.subTest(reason), self.assertRaisesRegex(TrieFormatError, reason):
+                parse_next_binary(data)
 
 
 class BinaryFormatTest(unittest.TestCase):

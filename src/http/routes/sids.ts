@@ -59,14 +59,39 @@ function nextJson(out: NextOutput): string {
   return `{"model":${JSON.stringify(out.model)},"levels":${out.levels},"next":[${parts.join(',')}]}`;
 }
 
+/**
+ * True when the Accept header prefers application/octet-stream to application/json: listed with q > 0, and JSON is
+ * not listed with a higher q (or the same q earlier). Anything else, a missing header included, gets JSON.
+ */
+function wantsBinary(accept: string | undefined): boolean {
+  if (accept === undefined || !accept.toLowerCase().includes('application/octet-stream')) return false;
+  let best: 'json' | 'binary' | null = null;
+  let bestQ = 0;
+  for (const range of accept.split(',')) {
+    const [type, ...params] = range.split(';').map((s) => s.trim().toLowerCase());
+    const kind = type === 'application/octet-stream' ? 'binary' : type === 'application/json' ? 'json' : null;
+    if (kind === null) continue;
+    const qParam = params.find((p) => p.startsWith('q='));
+    const q = qParam === undefined ? 1 : Number(qParam.slice(2));
+    if (q > bestQ) {
+      best = kind;
+      bestQ = q;
+    }
+  }
+  return best === 'binary';
+}
+
 /** The catalog's SID trie for constrained generation (service/sid-reads.ts; binary layout in docs/sid-trie.md). */
 export const sidRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/sids/next', { schema: nextRoute }, async (req, reply) => {
     const service = serviceOf(app);
     const { prefixes, model } = req.body;
     checkBatch(app, prefixes.length, 'prefixes');
+    const out = service.sids.next(prefixes, model);
+    void reply.header('vary', 'accept');
+    if (wantsBinary(req.headers.accept)) return reply.type('application/octet-stream').send(service.sids.nextBinary(out) as never);
     // A string with its content type is sent as is (no serializer); the type provider only knows the object shape.
-    return reply.type('application/json').send(nextJson(service.sids.next(prefixes, model)) as never);
+    return reply.type('application/json').send(nextJson(out) as never);
   });
 
   app.get('/sids/trie', { schema: trieRoute }, async (req, reply) => {

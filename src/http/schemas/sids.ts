@@ -60,7 +60,17 @@ export const nextRoute = {
   summary: 'Codes that extend SID prefixes towards items of the catalog, with item counts (constrained decoding)',
   tags: ['sids'],
   body: NextBodySchema,
-  response: { 200: NextResponseSchema, 409: ErrorRef, ...errorResponses },
+  response: {
+    200: {
+      description: 'One entry per prefix; JSON by default, the SIDN binary layout with Accept: application/octet-stream',
+      content: {
+        'application/json': { schema: NextResponseSchema },
+        'application/octet-stream': { schema: Type.String({ format: 'binary', description: 'SIDN layout (docs/sid-trie.md)' }) },
+      },
+    },
+    409: ErrorRef,
+    ...errorResponses,
+  },
 };
 
 export const trieRoute = {
