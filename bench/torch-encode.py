@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""PyTorch CPU baseline for `sidx bench`: the RQ-KMeans encoder (same codebooks as the bundle's encoder.onnx),
-timed at the same batch sizes on the same embeddings. Never a runtime dependency of sidx.
+"""PyTorch CPU baseline for `sidx bench`: the bundle's encoder (RQ-KMeans, or RQ-VAE / VQ-VAE: MLP then residual
+quantiser; same codebooks and weights as its encoder.onnx), timed at the same batch sizes on the same embeddings.
+Never a runtime dependency of sidx.
 
     python3 bench/torch-encode.py --dir DIR --batches 1,64,1024 --threads 2 [--min-seconds 2]
 
-DIR holds what `sidx bench` writes: codebook_0.npy .. codebook_{L-1}.npy (float32 [K_l, D]), embeddings.npy
-(float32 [N, D]) and meta.json ({"normalize": "l2"|"none", "topM": M}). The computation mirrors
-src/numeric/residual-encoder.ts: optional L2 normalisation, then per level dist = ||r||^2 - 2 r C^T + ||C||^2,
+DIR holds what `sidx bench` writes: codebook_0.npy .. codebook_{L-1}.npy (float32 [K_l, H]), for an RQ-VAE the
+encoder MLP enc0_w.npy, enc0_b.npy .. (weights [in, out], ReLU after every layer but the last), embeddings.npy
+(float32 [N, D]) and meta.json ({"levels": L, "normalize": "l2"|"none", "topM": M, "mlpLayers": n}). The computation
+mirrors src/numeric/residual-encoder.ts and src/train/rqvae-export-graphs.ts: optional L2 normalisation, the MLP
+(if any), then per level dist = ||r||^2 - 2 r C^T + ||C||^2,
 top-M smallest (codes = the argmin), r -= C[code]. Prints one JSON object on stdout: torch version, threads,
 items/s per batch size, and the codes of the first rows (to check the two implementations agree).
 """
@@ -19,10 +22,14 @@ import numpy as np
 import torch
 
 
-def encode(x, codebooks, sqnorms, normalize, top_m):
+def encode(x, codebooks, sqnorms, normalize, top_m, mlp=()):
     r = x
     if normalize == "l2":
         r = r / torch.clamp(torch.linalg.vector_norm(r, dim=1, keepdim=True), min=1e-12)
+    for i, (w, b) in enumerate(mlp):
+        r = torch.addmm(b, r, w)
+        if i + 1 < len(mlp):
+            r = torch.relu(r)
     codes, top_codes, top_dist = [], [], []
     for level, (c, cn) in enumerate(zip(codebooks, sqnorms)):
         dist = torch.addmm(cn.unsqueeze(0), r, c.t(), beta=1.0, alpha=-2.0) + (r * r).sum(dim=1, keepdim=True)
@@ -50,6 +57,8 @@ def main():
     levels = meta["levels"]
     codebooks = [torch.from_numpy(np.load(os.path.join(a.dir, f"codebook_{l}.npy"))) for l in range(levels)]
     sqnorms = [(c * c).sum(dim=1) for c in codebooks]
+    load = lambda name: torch.from_numpy(np.load(os.path.join(a.dir, name + ".npy")))
+    mlp = [(load(f"enc{i}_w"), load(f"enc{i}_b")) for i in range(meta.get("mlpLayers", 0))]
     x_all = torch.from_numpy(np.load(os.path.join(a.dir, "embeddings.npy")))
     n = x_all.shape[0]
     config = torch.__config__.show()
@@ -58,11 +67,11 @@ def main():
     with torch.inference_mode():
         for b in [int(s) for s in a.batches.split(",")]:
             # Warm up, then run rounds over consecutive slices until min-seconds have passed.
-            encode(x_all[:b], codebooks, sqnorms, meta["normalize"], meta["topM"])
+            encode(x_all[:b], codebooks, sqnorms, meta["normalize"], meta["topM"], mlp)
             done, rounds, t0 = 0, 0, time.perf_counter()
             while True:
                 start = (rounds * b) % max(1, n - b + 1)
-                encode(x_all[start:start + b], codebooks, sqnorms, meta["normalize"], meta["topM"])
+                encode(x_all[start:start + b], codebooks, sqnorms, meta["normalize"], meta["topM"], mlp)
                 done += b
                 rounds += 1
                 elapsed = time.perf_counter() - t0
@@ -70,7 +79,7 @@ def main():
                     break
             out["rates"][str(b)] = done / elapsed
         rows = min(a.check_rows, n)
-        codes, _, _ = encode(x_all[:rows], codebooks, sqnorms, meta["normalize"], meta["topM"])
+        codes, _, _ = encode(x_all[:rows], codebooks, sqnorms, meta["normalize"], meta["topM"], mlp)
         out["codes"] = codes.reshape(-1).tolist()
     print(json.dumps(out))
 

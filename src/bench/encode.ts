@@ -1,8 +1,8 @@
 /**
  * Encode throughput by batch size: sidx's worker-thread ORT pool (the serving path), one ORT session on the
- * calling thread (the price of the worker hop), and a PyTorch CPU baseline running the same RQ-KMeans model
- * (bench/torch-encode.py, the codebooks read back from encoder.onnx) when a Python with torch is found.
- * All three get the same embeddings and the same number of threads.
+ * calling thread (the price of the worker hop), and a PyTorch CPU baseline running the same model
+ * (bench/torch-encode.py: RQ-KMeans, or RQ-VAE / VQ-VAE with the encoder MLP; codebooks and weights read back from
+ * encoder.onnx) when a Python with torch is found. All three get the same embeddings and the same number of threads.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { writeNpy } from '../io/npy.ts';
 import type { ModelBundle } from '../tokenizer/bundle.ts';
 import { EncoderPool } from '../tokenizer/encoder-pool.ts';
-import { readRqKmeansModel } from '../train/export.ts';
+import { readEncoderInitializers } from '../train/export.ts';
 
 const TORCH_SCRIPT = fileURLToPath(new URL('../../bench/torch-encode.py', import.meta.url));
 const CHECK_ROWS = 4096;
@@ -29,6 +29,8 @@ export type TorchInfo = { version: string; threads: number; blas: string; python
 
 export interface EncodeBench {
   threads: number;
+  /** Workers of the sidx pool (absent in reports older than this field: 1). */
+  workers?: number;
   rows: EncodeRow[];
   torch: TorchInfo;
 }
@@ -40,6 +42,8 @@ export interface EncodeBenchOptions {
   /** Python interpreters to try for the torch baseline, first that imports torch and numpy wins. */
   pythons: string[];
   workDir: string;
+  /** Workers of the sidx pool (default 1, with `threads` intra-op threads; else threads / workers each). */
+  workers?: number;
   progress: (msg: string) => void;
 }
 
@@ -67,16 +71,18 @@ export function findTorchPython(candidates: string[]): { python: string } | { sk
 
 async function torchBaseline(bundle: ModelBundle, data: Float32Array, n: number, o: EncodeBenchOptions, poolCodes: Int32Array):
   Promise<{ rates: Record<string, number>; info: TorchInfo }> {
-  if (bundle.manifest.method !== 'rqkmeans') return { rates: {}, info: { skipped: `the torch baseline implements rqkmeans only (model is ${bundle.manifest.method})` } };
   const found = findTorchPython(o.pythons);
   if ('skipped' in found) return { rates: {}, info: found };
-  const model = await readRqKmeansModel(bundle);
+  const m = bundle.manifest;
   const dir = join(o.workDir, 'torch-encode');
   mkdirSync(dir, { recursive: true });
-  const dim = model.dim;
-  for (let l = 0; l < model.codebooks.length; l++) await writeNpy(join(dir, `codebook_${l}.npy`), model.codebooks[l]!, [model.codebookSizes[l]!, dim]);
-  await writeNpy(join(dir, 'embeddings.npy'), data.subarray(0, n * dim), [n, dim]);
-  writeFileSync(join(dir, 'meta.json'), JSON.stringify({ levels: model.codebooks.length, normalize: model.normalize, topM: bundle.manifest.topM }));
+  // Codebooks (codebook_<l>) and, for rqvae / vqvae, the encoder MLP (enc<i>_w [in, out], enc<i>_b), as exported.
+  const inits = await readEncoderInitializers(bundle, (name) => /^(codebook_\d+|enc\d+_[wb])$/.test(name));
+  for (const [name, t] of inits) await writeNpy(join(dir, `${name}.npy`), t.data, t.dims);
+  let mlpLayers = 0;
+  while (inits.has(`enc${mlpLayers}_w`)) mlpLayers++;
+  await writeNpy(join(dir, 'embeddings.npy'), data.subarray(0, n * m.inputDim), [n, m.inputDim]);
+  writeFileSync(join(dir, 'meta.json'), JSON.stringify({ levels: m.levels, normalize: m.normalize, topM: m.topM, mlpLayers }));
   o.progress(`encode: PyTorch baseline (${found.python})`);
   const r = spawnSync(found.python, [TORCH_SCRIPT, '--dir', dir, '--batches', o.batches.join(','), '--threads', String(o.threads),
     '--min-seconds', String(o.minSeconds), '--check-rows', String(Math.min(CHECK_ROWS, n))], { encoding: 'utf8', maxBuffer: 256 << 20, timeout: 1_800_000 });
@@ -99,7 +105,8 @@ export async function benchEncode(bundle: ModelBundle, data: Float32Array, n: nu
     const start = (round * batch) % Math.max(1, n - batch + 1);
     return data.subarray(start * dim, (start + batch) * dim);
   };
-  const pool = await EncoderPool.create(bundle, { workers: 1, provider: 'cpu', intraOpThreads: o.threads });
+  const workers = o.workers ?? 1;
+  const pool = await EncoderPool.create(bundle, { workers, provider: 'cpu', intraOpThreads: Math.max(1, Math.floor(o.threads / workers)) });
   const session = await ort.InferenceSession.create(bundle.encoderPath, { intraOpNumThreads: o.threads, interOpNumThreads: 1 });
   const rows: EncodeRow[] = [];
   let poolCodes: Int32Array;
@@ -118,5 +125,5 @@ export async function benchEncode(bundle: ModelBundle, data: Float32Array, n: nu
   }
   const torch = await torchBaseline(bundle, data, Math.min(n, 20_000), o, poolCodes);
   for (const row of rows) row.torch = torch.rates[String(row.batch)];
-  return { threads: o.threads, rows, torch: torch.info };
+  return { threads: o.threads, workers, rows, torch: torch.info };
 }

@@ -17,13 +17,13 @@ export function table(header: string[], rows: string[][]): string {
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
-function encodeSection(e: EncodeBench): string {
+export function encodeSection(e: EncodeBench): string {
   const torchNote = 'skipped' in e.torch
     ? `PyTorch baseline skipped: ${e.torch.skipped}.`
     : `PyTorch ${e.torch.version} CPU (${e.torch.threads} threads, BLAS_INFO=${e.torch.blas}, ${e.torch.python}) runs the same model: `
-      + `the codebooks read back from encoder.onnx, the same residual assignment and top-M; its codes agree with sidx's on ${f(100 * e.torch.codesAgree, 4)}% of ${e.torch.checkedRows} rows.`;
+      + `the codebooks (and encoder MLP) read back from encoder.onnx, the same residual assignment and top-M; its codes agree with sidx's on ${f(100 * e.torch.codesAgree, 4)}% of ${e.torch.checkedRows} rows.`;
   return [
-    `#### Encode (items/s, ${e.threads} intra-op threads everywhere)`,
+    `#### Encode (items/s, ${e.threads} threads everywhere; sidx pool: ${e.workers ?? 1} worker(s) sharing them)`,
     '',
     table(['batch', 'sidx pool (worker thread)', 'ORT on the calling thread', 'PyTorch', 'sidx / PyTorch', 'sidx / direct ORT'],
       e.rows.map((r) => [String(r.batch), f(r.sidxPool), f(r.directOrt), f(r.torch), x(r.torch ? r.sidxPool / r.torch : undefined), x(r.sidxPool / r.directOrt)])),

@@ -95,6 +95,30 @@ export async function fileSha256(path: string): Promise<string> {
 }
 
 /**
+ * Float32 initializers of a bundle's encoder.onnx, by name (copies; `dims` as stored). Only raw-data float32 tensors
+ * are returned (all the exporters write); `accept` picks which names to read.
+ */
+export async function readEncoderInitializers(bundle: ModelBundle, accept: (name: string) => boolean):
+  Promise<Map<string, { data: Float32Array; dims: number[] }>> {
+  const { encoderPath } = bundle;
+  let model: ReturnType<typeof onnxProto.onnx.ModelProto.decode>;
+  try {
+    model = onnxProto.onnx.ModelProto.decode(await readFile(encoderPath));
+  } catch (err) {
+    throw new SidxError('SIDX_ERR_MODEL_BUNDLE', `${encoderPath}: is not a readable ONNX model (${(err as Error).message})`, { field: 'encoder.onnx' });
+  }
+  const out = new Map<string, { data: Float32Array; dims: number[] }>();
+  for (const t of model.graph?.initializer ?? []) {
+    const raw = t.rawData;
+    if (!accept(t.name ?? '') || t.dataType !== 1 || raw === undefined || raw === null || raw.length % 4 !== 0) continue;
+    const data = new Float32Array(raw.length / 4);
+    new Uint8Array(data.buffer).set(raw); // copy: raw may be unaligned inside the file buffer
+    out.set(t.name!, { data, dims: (t.dims ?? []).map(Number) });
+  }
+  return out;
+}
+
+/**
  * The codebooks of an rqkmeans bundle, read back from the `codebook_<l>` initializers of its encoder.onnx
  * (written by buildResidualEncoder). Used to reconstruct embeddings from SIDs, e.g. for `sidx metrics`.
  */
@@ -102,24 +126,13 @@ export async function readRqKmeansModel(bundle: ModelBundle): Promise<RqKmeansMo
   const { manifest, encoderPath } = bundle;
   const fail = (msg: string) => new SidxError('SIDX_ERR_MODEL_BUNDLE', `${encoderPath}: ${msg}`, { field: 'encoder.onnx' });
   if (manifest.method !== 'rqkmeans') throw fail(`method is "${manifest.method}"; only rqkmeans codebooks can be read`);
-  let model: ReturnType<typeof onnxProto.onnx.ModelProto.decode>;
-  try {
-    model = onnxProto.onnx.ModelProto.decode(await readFile(encoderPath));
-  } catch (err) {
-    throw fail(`is not a readable ONNX model (${(err as Error).message})`);
-  }
-  const byName = new Map((model.graph?.initializer ?? []).map((t) => [t.name, t]));
   const dim = manifest.inputDim;
+  const inits = await readEncoderInitializers(bundle, (name) => name.startsWith('codebook_'));
   const codebooks = manifest.codebookSizes.map((k, l) => {
-    const tensor = byName.get(`codebook_${l}`);
-    if (tensor === undefined) throw fail(`has no initializer codebook_${l}`);
-    const raw = tensor.rawData;
-    if (tensor.dataType !== 1 || raw === undefined || raw === null || raw.length !== k * dim * 4) {
-      throw fail(`codebook_${l} is not a float32 [${k}, ${dim}] tensor stored as raw data`);
-    }
-    const out = new Float32Array(k * dim);
-    new Uint8Array(out.buffer).set(raw); // copy: raw may be unaligned inside the file buffer
-    return out;
+    const tensor = inits.get(`codebook_${l}`);
+    if (tensor === undefined) throw fail(`has no float32 raw-data initializer codebook_${l}`);
+    if (tensor.data.length !== k * dim) throw fail(`codebook_${l} is not a float32 [${k}, ${dim}] tensor stored as raw data`);
+    return tensor.data;
   });
   return { dim, normalize: manifest.normalize, codebookSizes: [...manifest.codebookSizes], codebooks };
 }
