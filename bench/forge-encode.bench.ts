@@ -59,7 +59,7 @@ try {
   const loads = [load0, loadavg()[0]!];
   console.log(encodeSection(result));
   console.log(`\nload average (1 min) at start / end: ${loads.map((l) => l.toFixed(2)).join(' / ')}`);
-  if (args.json) writeFileSync(args.json, JSON.stringify({ shape, rows: n, loads, ...result }, null, 2));
+  if (args.json) writeFileSync(args.json, JSON.stringify({ shape, items: n, loads, ...result }, null, 2));
 } finally {
   if (!process.env.KEEP) rmSync(tmp, { recursive: true, force: true });
 }
