@@ -61,5 +61,5 @@ try {
   console.log(`\nload average (1 min) at start / end: ${loads.map((l) => l.toFixed(2)).join(' / ')}`);
   if (args.json) writeFileSync(args.json, JSON.stringify({ shape, items: n, loads, ...result }, null, 2));
 } finally {
-  if (!process.env.KEEP) rmSync(tmp, { recursive: true, force: true });
+  rmSync(tmp, { recursive: true, force: true });
 }

@@ -261,14 +261,17 @@ export class EncoderPool {
   /**
    * Gives each free worker the next queued chunk, together with the small chunks queued right behind it that
    * the same run can serve (same kind and beam parameters, rows within the chunk limit): under load, concurrent
-   * single-query encodes and beams share one worker hop and one ORT run instead of queueing one by one.
+   * single-query encodes and beams share one worker hop and one ORT run instead of queueing one by one. A worker
+   * takes at most its share of the queue (queued chunks / free workers), so the chunks of one split batch run on
+   * all free workers in parallel rather than coalesced into one run.
    */
   #dispatch(): void {
     if (this.#held) return;
+    let free = this.#slots.filter((s) => !s.busy).length;
     for (const slot of this.#slots) {
       if (this.#queue.length === 0) return;
       if (slot.busy) continue;
-      const run = this.#takeRun();
+      const run = this.#takeRun(Math.ceil(this.#queue.length / free--));
       const first = run[0]!;
       slot.busy = run;
       slot.runId = first.id;
@@ -285,12 +288,12 @@ export class EncoderPool {
     return Math.max(1, Math.floor((64 << 20) / (4 * width * Math.max(...this.bundle.manifest.codebookSizes))));
   }
 
-  #takeRun(): Chunk[] {
+  #takeRun(maxChunks: number): Chunk[] {
     const first = this.#queue.shift()!;
     const run = [first];
     const limit = first.beam ? this.#beamRows(first.beam.width) : this.maxBatchRows;
     let rows = first.n;
-    while (run.length < MAX_COALESCED && this.#queue.length > 0) {
+    while (run.length < Math.min(MAX_COALESCED, maxChunks) && this.#queue.length > 0) {
       const next = this.#queue[0]!;
       if (rows + next.n > limit || !sameKind(first, next)) break;
       run.push(this.#queue.shift()!);

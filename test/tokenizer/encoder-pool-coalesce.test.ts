@@ -43,6 +43,22 @@ test('queued single-row encodes run as one coalesced run and resolve with their 
   }
 });
 
+test('the chunks of one split batch run on all free workers, not coalesced into one run', async () => {
+  const n = 64; // two 32-row chunks on two workers
+  const x = randomRows(n, D, 13);
+  const want = await directEncode(bundle, x, n);
+  const pool = await EncoderPool.create(bundle, { workers: 2, provider: 'cpu', intraOpThreads: 1 });
+  try {
+    const hooks = pool[kPoolTestHooks];
+    const runs0 = hooks.runs();
+    const got = await pool.encode(x, n);
+    assert.equal(hooks.runs() - runs0, 2);
+    assert.deepEqual(got.codes, want.codes);
+  } finally {
+    await pool.close();
+  }
+});
+
 test('queued beams coalesce only with the same width and scoring; results equal one call at a time', async () => {
   const beamBundle = await loadBundle(join(repoRoot, 'models/rqkmeans-3x256'));
   const dim = beamBundle.manifest.inputDim;
