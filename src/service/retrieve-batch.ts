@@ -10,7 +10,8 @@
 import { SidxError } from '../errors.ts';
 import type { BeamLevel, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import type { VectorIndex } from '../vector/vector-index.ts';
-import { gatherCandidates, rankByScore, type CandidateSet, type QueryRanking } from './candidates.ts';
+import { gatherCandidates, type CandidateSet, type QueryRanking } from './candidates.ts';
+import { beamNormWeight, candidateCounts, orderCandidates, resolveExpand } from './retrieve-steps.ts';
 import type { ActiveModel } from './model-space.ts';
 import { PostingSnapshot } from './posting-snapshot.ts';
 import type { Catalog } from '../store/catalog.ts';
@@ -74,17 +75,14 @@ export async function retrieveBatch(context: BatchContext, q: BatchRetrieveQuery
   if (!(q.embeddings instanceof Float32Array) || !Number.isSafeInteger(q.n) || q.n < 0 || q.embeddings.length !== q.n * dim) {
     throw new SidxError('SIDX_ERR_DIMENSION', `expected ${q.n} × ${dim} floats`, { field: 'embedding' });
   }
-  const expand = q.expand ?? (pool.bundle.beamPath !== undefined ? 'beam' : 'auto');
-  if (q.beamWidth !== undefined && expand !== 'beam') {
-    throw new SidxError('SIDX_ERR_INVALID_INPUT', 'beamWidth applies only to expand "beam"', { field: 'beamWidth' });
-  }
+  const expand = resolveExpand(q.expand, true, pool, q.beamWidth);
   const ctx: Scoring = { model, index: context.index, snapshot: PostingSnapshot.build(context.catalog, model.version, model.levels) };
-  const byInnerProduct = model.metric === 'ip' && pool.bundle.manifest.method === 'rqkmeans';
+  const normWeight = beamNormWeight(model.metric, pool);
   const pass = async (start: number): Promise<ModelPass> => {
     const end = Math.min(q.n, start + BLOCK_ROWS);
     const rows = q.embeddings.subarray(start * dim, end * dim);
     if (expand === 'beam') {
-      const res = await pool.beam(rows, end - start, q.beamWidth ?? DEFAULT_BEAM_WIDTH, byInnerProduct ? 0 : 1);
+      const res = await pool.beam(rows, end - start, q.beamWidth ?? DEFAULT_BEAM_WIDTH, normWeight);
       return { start, beam: res.levels, codes: res.codes };
     }
     const enc = await pool.encode(rows, end - start);
@@ -136,12 +134,7 @@ function rowOf(block: ModelPass, r: number, L: number): { querySids: Int32Array[
 /** Rerank (as retrieve does) and the first k items. */
 function answer(ctx: Scoring, embedding: Float32Array, set: CandidateSet, v: BatchVariant): BatchHit {
   const { snapshot } = ctx;
-  let order = Array.from(set.keys.keys());
-  let scores: Float32Array | undefined;
-  if (v.rerank && set.keys.length > 0) {
-    scores = ctx.index.scoreSubset(embedding, BigInt64Array.from(set.keys));
-    order = rankByScore(scores, ctx.model.metric === 'ip' ? 1 : -1);
-  }
+  const { order, scores } = orderCandidates(ctx.index, ctx.model.metric, set.keys, v.rerank ? embedding : undefined);
   const rows: number[] = [];
   const out: number[] = [];
   const match: MatchKind[] = [];
@@ -157,6 +150,6 @@ function answer(ctx: Scoring, embedding: Float32Array, set: CandidateSet, v: Bat
     rows: Int32Array.from(rows),
     scores: scores ? Float32Array.from(out) : null,
     match,
-    candidates: { exact: set.exact, hamming1: set.hamming1, beam: set.beam, prefix: set.prefix, total: set.keys.length },
+    candidates: candidateCounts(set),
   };
 }

@@ -18,7 +18,8 @@ import { ControlPlane, MIGRATIONS_DIR } from '../store/control-plane.ts';
 import { applyCollisionPolicy } from './collision-policy.ts';
 import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
 import type { BeamLevel, EncodeResult, EncoderPool } from '../tokenizer/encoder-pool.ts';
-import { gatherCandidates, rankByScore, uniqueSids } from './candidates.ts';
+import { gatherCandidates, uniqueSids } from './candidates.ts';
+import { beamNormWeight, candidateCounts, orderCandidates, resolveExpand } from './retrieve-steps.ts';
 import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
 import { checkpointThreshold, VectorState, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
@@ -177,10 +178,7 @@ export class SidxService {
     if (q.rerank && !q.embedding) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', 'rerank needs an embedding', { field: 'rerank' });
     }
-    const expand = q.expand ?? (q.embedding && this.#p.pool.bundle.beamPath !== undefined ? 'beam' : 'auto');
-    if (q.beamWidth !== undefined && expand !== 'beam') {
-      throw new SidxError('SIDX_ERR_INVALID_INPUT', 'beamWidth applies only to expand "beam"', { field: 'beamWidth' });
-    }
+    const expand = resolveExpand(q.expand, q.embedding !== undefined, this.#p.pool, q.beamWidth);
     const t0 = performance.now();
     const L = this.model.levels;
     let querySids = q.sids ?? [];
@@ -190,10 +188,7 @@ export class SidxService {
     let tEncoded = t0;
     if (expand === 'beam') {
       if (!q.embedding) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'expand "beam" needs an embedding', { field: 'embedding' });
-      // Prefixes ranked by partial inner product when the codebooks live in the input space of an ip model (it found
-      // more of the exact top-10, docs/eval.md), else by distance to the codeword sum (l2 models, latent spaces).
-      const byInnerProduct = this.model.metric === 'ip' && this.#p.pool.bundle.manifest.method === 'rqkmeans';
-      const res = await this.#p.pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, byInnerProduct ? 0 : 1);
+      const res = await this.#p.pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, beamNormWeight(this.model.metric, this.#p.pool));
       beam = res.levels;
       const last = beam[L - 1]!;
       // The query's own SID (the encoder's, as an upsert of it would get) is matched exactly, after any given sids and
@@ -212,12 +207,7 @@ export class SidxService {
     const set = gatherCandidates(this.#p.catalog, this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam);
     const t2 = performance.now();
     const rerank = q.rerank ?? q.embedding !== undefined;
-    let order = Array.from(set.keys.keys());
-    let scores: Float32Array | undefined;
-    if (rerank && set.keys.length > 0) {
-      scores = this.#p.vectors.index.scoreSubset(q.embedding!, BigInt64Array.from(set.keys));
-      order = rankByScore(scores, this.model.metric === 'ip' ? 1 : -1);
-    }
+    const { order, scores } = orderCandidates(this.#p.vectors.index, this.model.metric, set.keys, rerank ? q.embedding : undefined);
     const t3 = performance.now();
     const items: RetrievedItem[] = [];
     for (const i of order) {
@@ -232,7 +222,7 @@ export class SidxService {
       expand,
       items,
       querySids,
-      candidates: { exact: set.exact, hamming1: set.hamming1, beam: set.beam, prefix: set.prefix, total: set.keys.length },
+      candidates: candidateCounts(set),
       timingsMs: { encode: tEncoded - t0, beam: t1 - tEncoded, candidates: t2 - t1, rerank: t3 - t2, fetch: t4 - t3, total: t4 - t0 },
     };
   }

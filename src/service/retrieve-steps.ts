@@ -1,0 +1,41 @@
+/**
+ * The steps of a retrieve that SidxService.retrieve and the batched path (retrieve-batch.ts) share, so that both
+ * choose the expansion, score the beam's prefixes and order the candidates alike.
+ */
+import { SidxError } from '../errors.ts';
+import type { EncoderPool } from '../tokenizer/encoder-pool.ts';
+import type { Metric, VectorIndex } from '../vector/vector-index.ts';
+import { rankByScore, type CandidateSet } from './candidates.ts';
+import type { ExpandMode, RetrieveOutput } from './types.ts';
+
+/** The expansion asked for, else the beam for an embedding on a model with beam.onnx, else auto; checks beamWidth. */
+export function resolveExpand(asked: ExpandMode | undefined, withEmbedding: boolean, pool: EncoderPool, beamWidth: number | undefined): ExpandMode {
+  const expand = asked ?? (withEmbedding && pool.bundle.beamPath !== undefined ? 'beam' : 'auto');
+  if (beamWidth !== undefined && expand !== 'beam') {
+    throw new SidxError('SIDX_ERR_INVALID_INPUT', 'beamWidth applies only to expand "beam"', { field: 'beamWidth' });
+  }
+  return expand;
+}
+
+/**
+ * The beam's prefix score weight: 0 ranks prefixes by partial inner product, used when the codebooks live in the
+ * input space of an ip model (it found more of the exact top-10, docs/eval.md); 1 by distance to the codeword sum
+ * (l2 models, latent spaces).
+ */
+export function beamNormWeight(metric: Metric, pool: EncoderPool): 0 | 1 {
+  return metric === 'ip' && pool.bundle.manifest.method === 'rqkmeans' ? 0 : 1;
+}
+
+/**
+ * Candidate positions best first: by vector score (signed, higher is better; non-finite scores left out) when a
+ * query embedding is given, else in the order they were gathered.
+ */
+export function orderCandidates(index: VectorIndex, metric: Metric, keys: readonly bigint[], query: Float32Array | undefined): { order: number[]; scores?: Float32Array } {
+  if (!query || keys.length === 0) return { order: Array.from(keys.keys()) };
+  const scores = index.scoreSubset(query, BigInt64Array.from(keys));
+  return { order: rankByScore(scores, metric === 'ip' ? 1 : -1), scores };
+}
+
+export function candidateCounts(set: CandidateSet): RetrieveOutput['candidates'] {
+  return { exact: set.exact, hamming1: set.hamming1, beam: set.beam, prefix: set.prefix, total: set.keys.length };
+}
