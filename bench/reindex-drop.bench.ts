@@ -2,13 +2,15 @@
  * Request latency while a re-index drops the old key space, beside the same requests outside it (issue 14).
  * A catalog of --items items (two small test models, 32-d), a re-index to the second; from its start to its end,
  * GET /healthz and POST /v1/retrieve (k = 10) are sent one after another over loopback HTTP, each counted in the
- * phase the job was in when it was sent; then as many again (at least 300) with no job running.
+ * phase the job was in when it was sent; outside it, 300 pairs before the job and as many after it as make the two
+ * sides equal (at least 300). It also prints the event loop's delay (monitorEventLoopDelay) during the drop.
  *
  *   node --import tsx bench/reindex-drop.bench.ts [--items 20000] [--batch 1000]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { loadConfig } from '../src/config.ts';
 import { buildApp } from '../src/http/app.ts';
 import { SidxService } from '../src/service/sidx-service.ts';
@@ -39,16 +41,30 @@ async function call(method: string, path: string, body?: unknown): Promise<any> 
   return res.json();
 }
 
+const loopSummary = (h: IntervalHistogram) => `p50 ${(h.percentile(50) / 1e6).toFixed(2)} ms, p99 ${(h.percentile(99) / 1e6).toFixed(2)} ms, max ${(h.max / 1e6).toFixed(1)} ms`;
+
 try {
   for (let i = 0; i < N; i += 5000) {
     await call('POST', '/v1/items', { items: Array.from({ length: Math.min(5000, N - i) }, (_, k) => ({ id: `i${i + k}`, embedding: emb(i + k) })) });
   }
   await call('POST', '/v1/models', { path: 'b' });
+  const outside = { healthz: [] as number[], retrieve: [] as number[] };
+  const probeOutside = async (n: number) => {
+    for (let q = 0; q < n; q++) {
+      outside.healthz.push(await probe('/healthz'));
+      outside.retrieve.push(await probe('/v1/retrieve', { embedding: emb(q % N), k: 10 }));
+    }
+  };
   const probe = async (path: string, body?: unknown) => {
     const t0 = performance.now();
     await call(body ? 'POST' : 'GET', path, body);
     return performance.now() - t0;
   };
+  // Outside the drop: a window before the job and one after it (noise on a shared host then hits both sides).
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  await probeOutside(300);
+  const loopOutside = loopSummary(loopDelay);
   // Probes from the job's start to its end, each counted in the phase the job was in when it was sent.
   const during = { healthz: [] as number[], retrieve: [] as number[] };
   const job = await call('POST', '/v1/reindex', { model: b.id, batchSize: Number(args.batch) });
@@ -58,7 +74,10 @@ try {
   for (let q = 0; ; q++) {
     const phase = service.getJob(job.id).phase;
     if (phase === 'done') break;
-    if (phase === 'drop' && dropStart === 0) dropStart = performance.now();
+    if (phase === 'drop' && dropStart === 0) {
+      dropStart = performance.now();
+      loopDelay.reset();
+    }
     const h = await probe('/healthz');
     const r = await probe('/v1/retrieve', { embedding: emb(q % N), k: 10 });
     slowest = Math.max(slowest, h, r);
@@ -68,15 +87,13 @@ try {
       dropEnd = performance.now();
     }
   }
-  const outside = { healthz: [] as number[], retrieve: [] as number[] };
-  for (let q = 0; q < Math.max(300, during.healthz.length); q++) {
-    outside.healthz.push(await probe('/healthz'));
-    outside.retrieve.push(await probe('/v1/retrieve', { embedding: emb(q % N), k: 10 }));
-  }
+  const loopDuring = loopSummary(loopDelay);
+  await probeOutside(Math.max(300, during.healthz.length - 300));
   const fmt = (s: number[]) => { const l = latencySummary(s); return `n=${s.length} p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms, max ${Math.max(...s).toFixed(1)} ms`; };
   console.log(`items ${N}, models ${a.id} -> ${b.id}, drop phase ~${(dropEnd - dropStart).toFixed(0)} ms; slowest request during the job ${slowest.toFixed(0)} ms`);
   console.log(`/healthz during the drop: ${fmt(during.healthz)}; outside: ${fmt(outside.healthz)}`);
   console.log(`/v1/retrieve during the drop: ${fmt(during.retrieve)}; outside: ${fmt(outside.retrieve)}`);
+  console.log(`event-loop delay during the drop: ${loopDuring}; before the job: ${loopOutside}`);
 } finally {
   await app.close();
   await service.close();

@@ -3,6 +3,7 @@ import type { EncodeBench } from './encode.ts';
 import type { UpsertResult } from './http.ts';
 import { mergePhases, type PhaseBreakdown } from './phases.ts';
 import type { BenchReport, CatalogBench, SystemName } from './report.ts';
+import type { LatencySummary } from './stats.ts';
 import { loadSummary, targetRows } from './targets.ts';
 
 const f = (v: number | undefined, digits = 3): string => {
@@ -95,6 +96,13 @@ function catalogSection(r: BenchReport, c: CatalogBench): string {
     + `(${x(c.memory.afterUpsert.rssBytes / c.memory.rawVectorBytes)} the raw float32 vectors, ${mib(c.memory.rawVectorBytes)}; ${f(c.memory.bytesPerItem)} bytes per item added), `
     + `${mib(c.memory.afterLoad.rssBytes)} after the load runs` + (hnsw ? `; HNSW peer ${mib(hnsw.memoryAfterUpsert.rssBytes)} after its ingest` : '')
     + `. Start: ready after ${f(c.serverStartMs.ready)} ms; restart with the catalog on disk: ready after ${f(c.restartMs.ready)} ms.`);
+  const drop = c.reindexDrop;
+  if (drop) {
+    const side = (s: LatencySummary) => `p50 ${f(s.p50)} / p99 ${f(s.p99)} ms (n=${s.n})`;
+    lines.push('', `Re-index to ${drop.to} after the restart (job ${f(drop.jobMs / 1000)} s, drop phase ~${f(drop.dropMs / 1000)} s), requests one after another: `
+      + `/healthz during the drop ${side(drop.healthz.during)}, outside ${side(drop.healthz.outside)}; `
+      + `/v1/retrieve during ${side(drop.retrieve.during)}, outside ${side(drop.retrieve.outside)}.`);
+  }
   return lines.join('\n');
 }
 

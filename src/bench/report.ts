@@ -10,6 +10,7 @@ import type { RetrievePass, UpsertResult } from './http.ts';
 import type { LoadResult } from './load.ts';
 import type { ExpansionTuning } from './peers.ts';
 import type { PhaseBreakdown } from './phases.ts';
+import type { ReindexDropBench } from './reindex-drop.ts';
 import type { ProcessMemory } from './server.ts';
 
 export interface MachineInfo {
@@ -66,6 +67,8 @@ export interface CatalogBench {
   bulkIndex: BulkLoadResult | { skipped: string };
   /** Restart with the catalog on disk: time to listening and to ready (FAISS checkpoint load / catch-up). */
   restartMs: { listening: number; ready: number };
+  /** --reindex-to: request latency during a re-index's drop phase and outside it. */
+  reindexDrop?: ReindexDropBench;
 }
 
 export interface BenchReport {

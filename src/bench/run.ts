@@ -10,6 +10,7 @@ import { exactBaseline } from './baselines.ts';
 import { benchBulkLoad } from './bulk-load.ts';
 import { retrieveBodies, retrievePass, sidsBodies, upsertAll } from './http.ts';
 import { runLoad } from './load.ts';
+import { benchReindexDrop } from './reindex-drop.ts';
 import { startPeer, tuneExpansion } from './peers.ts';
 import { mergePhases, phaseDelta, phasesFromTimings, readPhases, type PhaseBreakdown } from './phases.ts';
 import type { CatalogBench, LoadRun, PeerBench, SystemName } from './report.ts';
@@ -40,6 +41,8 @@ export interface CatalogRunOptions {
   /** Skip the HNSW peer above this many items. */
   hnswMax: number;
   bulkIndex: boolean;
+  /** Re-index to this registry path after the restart, timing requests during its drop phase. */
+  reindexTo?: string;
   generateSeconds: number;
   progress: (msg: string) => void;
 }
@@ -142,6 +145,7 @@ export async function benchCatalog(o: CatalogRunOptions): Promise<CatalogBench> 
     const again = await startBenchServer({ dataDir, modelDir: o.modelDir, workers: o.workers });
     servers.push(again);
     const restartMs = again.startMs;
+    const reindexDrop = o.reindexTo ? await benchReindexDrop(again.url, bodies, o.reindexTo, progress) : undefined;
     await again.stop();
     servers.length = 0;
     rmSync(dataDir, { recursive: true, force: true });
@@ -159,7 +163,7 @@ export async function benchCatalog(o: CatalogRunOptions): Promise<CatalogBench> 
       sids: { beamWidth: o.sidsBeamWidth, meanSids: sids.meanSids, derivedFrom: `sidx's beam: POST /v1/retrieve {embedding, expand: "beam", beamWidth: ${o.sidsBeamWidth}, rerank: false} -> querySids`, retrieve: sidsRetrieve },
       exact: exact.result, hnsw, load, rounds: o.rounds,
       phases: { sidx: modePhases(load, 'sidx', () => phasesFromTimings(retrieve)), 'sidx-sids': modePhases(load, 'sidx-sids', () => phasesFromTimings(sidsRetrieve)) },
-      bulkIndex, restartMs,
+      bulkIndex, restartMs, ...(reindexDrop ? { reindexDrop } : {}),
     };
   } finally {
     killAll();

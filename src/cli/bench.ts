@@ -22,7 +22,7 @@ export const benchUsage = `Usage: sidx bench [--sizes 100000[,1000000,...]] [--i
                   [--duration 10] [--rounds 1] [--model DIR] [--out bench.json] [--markdown FILE] [--k 10]
                   [--expand MODE] [--max-candidates N] [--beam-width N] [--sids-beam 32]
                   [--upsert-batch 1000] [--upsert-concurrency 2] [--workers N] [--hnsw-max 1000000]
-                  [--hnsw-connectivity 16] [--skip-bulk-index] [--baseline earlier.json]
+                  [--hnsw-connectivity 16] [--skip-bulk-index] [--reindex-to DIR] [--baseline earlier.json]
                   [--encode-batches 1,16,64,256,1024] [--encode-seconds 2] [--encode-threads N] [--skip-encode] [--python PATH]
                   [--seed 1] [--work-dir DIR] [--keep]
        sidx bench --render bench.json [--markdown FILE]
@@ -53,6 +53,9 @@ of issue 10's targets as ratios.
   --hnsw-max         skip the HNSW peer above this many items
   --hnsw-connectivity  the peer's HNSW connectivity (M; default 16)
   --skip-bulk-index  do not time \`sidx index\`
+  --reindex-to       after the restart, re-index the catalog to this bundle (a path under the model registry,
+                     e.g. rqkmeans-3x256) and compare /healthz and /v1/retrieve latency during its drop phase with
+                     the same requests outside it (issue 14's target: p99 at most 2x)
   --baseline         an earlier bench.json: the targets compare recall with it (same size)
   --encode-threads   ORT intra-op threads and torch threads in the encode comparison (default: all cores)
   --python           Python with torch for the encode baseline (default: /usr/bin/python3, then python3)
@@ -85,7 +88,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     duration: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, markdown: { type: 'string' },
     k: { type: 'string' }, expand: { type: 'string' }, 'max-candidates': { type: 'string' }, 'beam-width': { type: 'string' }, 'upsert-batch': { type: 'string' }, 'upsert-concurrency': { type: 'string' },
     workers: { type: 'string' }, 'hnsw-max': { type: 'string' }, 'encode-batches': { type: 'string' }, rounds: { type: 'string' },
-    'sids-beam': { type: 'string' }, 'hnsw-connectivity': { type: 'string' }, 'skip-bulk-index': { type: 'boolean' }, baseline: { type: 'string' },
+    'sids-beam': { type: 'string' }, 'hnsw-connectivity': { type: 'string' }, 'skip-bulk-index': { type: 'boolean' }, 'reindex-to': { type: 'string' }, baseline: { type: 'string' },
     'encode-seconds': { type: 'string' }, 'encode-threads': { type: 'string' }, 'skip-encode': { type: 'boolean' }, python: { type: 'string' }, seed: { type: 'string' },
     'work-dir': { type: 'string' }, keep: { type: 'boolean' }, render: { type: 'string' },
   }, benchUsage);
@@ -179,7 +182,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       const catalog = await benchCatalog({
         n, items, dim, metric: m.metric, queries, q: Q, k, retrieveOptions, modelDir, workDir: workRoot, concurrency, durationS: duration,
         rounds, upsertBatch, upsertConcurrency, workers, sidsBeamWidth: sidsBeam, connectivity, bodyLimitBytes: loadConfig({}).server.bodyLimitBytes,
-        hnswMax, bulkIndex: !v['skip-bulk-index'], generateSeconds, progress,
+        hnswMax, bulkIndex: !v['skip-bulk-index'], reindexTo: v['reindex-to'], generateSeconds, progress,
       });
       report.catalogs.push(catalog);
       progress(`${n.toLocaleString('en-US')} items done: recall@${k} ${catalog.retrieve.recall.toFixed(3)}`);

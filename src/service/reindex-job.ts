@@ -65,11 +65,11 @@ export interface ReindexHost {
   swap(space: ModelSpace): Promise<ModelSpace>;
 }
 
-// Drop and cleanup (see #scan): keys per transaction (at most the job's batchSize; 256 keys at 3 levels held the
-// main thread a median 5 ms on the loaded 2-core dev host); the pause after one, as a multiple of the time it held
-// the event loop (at least MIN_PAUSE_MS); how often they record cursor and progress (ms; two fsync'd SQLite writes).
+// Drop and cleanup (see #scan): keys per transaction (at most the job's batchSize; each batch holds the write lock,
+// so upserts wait at most one batch); the pause after one, as a multiple of its duration (at least MIN_PAUSE_MS: the
+// drop thread takes at most half a core); how often they record cursor and progress (ms; two fsync'd SQLite writes).
 const REMOVE_BATCH = 128;
-const PAUSE_FACTOR = 3;
+const PAUSE_FACTOR = 1;
 const MIN_PAUSE_MS = 2;
 const RECORD_EVERY_MS = 5000;
 
@@ -200,8 +200,8 @@ export class ReindexJob {
   /**
    * Runs `batch` over the items after the phase's cursor until none are left; false if stopped or (`encoding`)
    * cancelled. The throttle (maxItemsPerSecond) applies to the encoding phase, the one that competes for CPU.
-   * The other phases (drop, cleanup) never wait for a worker, and their LMDB commits run off the main thread:
-   * after each batch they pause PAUSE_FACTOR times as long as it kept the event loop, and they record cursor and
+   * The other phases (drop, cleanup) never wait for a worker and run on the catalog's drop thread: after each
+   * batch they pause PAUSE_FACTOR times as long as it took, and they record cursor and
    * progress (two fsync'd SQLite writes) every RECORD_EVERY_MS only (view() reports the live count). A batch
    * replayed after a crash changes nothing, so a cursor recorded a few seconds back costs a few seconds of work.
    */
@@ -328,15 +328,13 @@ export class ReindexJob {
     if (finished) this.#next('done', { status: 'succeeded' });
   }
 
-  /** One bounded drop or cleanup transaction: key space `drop` goes from the next REMOVE_BATCH items, `keep` stays. */
+  /** One bounded drop or cleanup transaction, on the catalog's drop thread: `drop` goes from the next items, `keep` stays. */
   async #removeBatch(after: bigint, drop: number, keep: number) {
     const host = this.#host;
     const t0 = performance.now();
-    const keys = host.catalog.spaces.keysAfter(after, Math.min(this.#params.batchSize, REMOVE_BATCH));
-    if (keys.length === 0) return null;
-    const readMs = performance.now() - t0;
-    const res = await host.lock.run(() => host.catalog.spaces.dropSpaceOffThread(drop, keep, keys));
-    return { last: keys[keys.length - 1]!, n: keys.length, busyMs: readMs + res.busyMs, orphans: res.orphans };
+    const limit = Math.min(this.#params.batchSize, REMOVE_BATCH);
+    const res = await host.lock.run(() => host.catalog.spaces.dropAfterOffThread(after, limit, drop, keep));
+    return res && { last: res.last, n: res.n, busyMs: performance.now() - t0, orphans: res.orphans };
   }
 
   /** Items the target never got a SID for (should not happen): encode them with the now active model, then drop. */

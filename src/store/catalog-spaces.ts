@@ -172,22 +172,43 @@ export function checkLevels(meta: Bin, model: number, levels: number, field = 'c
   else if (stored !== levels) throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${model} has ${stored}-level SIDs, the batch has ${levels}`, { field });
 }
 
+/** Up to `limit` (at most 65,536) internal keys of `items` greater than `after`, in key order. */
+export function keysAfterIn(items: Bin, after: bigint, limit: number): BigInt64Array {
+  const out = new BigInt64Array(Math.min(limit, 65_536));
+  let n = 0;
+  for (const key of items.getKeys({ start: u64Key(after + 1n), limit: out.length })) out[n++] = readU64BE(key, 0);
+  return out.subarray(0, n);
+}
+
+export interface DropRequest {
+  after: bigint;
+  limit: number;
+  drop: number;
+  keep: number;
+}
+
+/** One drop batch: its last key and item count, with what dropSpaceTxn did. */
+export interface DropBatch extends DropResult {
+  last: bigint;
+  n: number;
+}
+
 type Txn = <T>(what: string, fn: () => T) => T;
-type AsyncTxn = <T>(what: string, fn: () => T) => Promise<T>;
+type DropOffThread = (req: DropRequest) => Promise<DropBatch | null>;
 
 /** The catalog's key-space operations (`Catalog.spaces`); `write` runs one write transaction, `read` a checked read. */
 export class KeySpaces {
   readonly dbs: SpaceDbs;
   #write: Txn;
   #read: Txn;
-  #writeOffThread: AsyncTxn;
+  #dropOffThread: DropOffThread;
   #active: number | undefined;
 
-  constructor(dbs: SpaceDbs, write: Txn, read: Txn, writeOffThread: AsyncTxn) {
+  constructor(dbs: SpaceDbs, write: Txn, read: Txn, dropOffThread: DropOffThread) {
     this.dbs = dbs;
     this.#write = write;
     this.#read = read;
-    this.#writeOffThread = writeOffThread;
+    this.#dropOffThread = dropOffThread;
   }
 
   loadActive(): void {
@@ -263,19 +284,15 @@ export class KeySpaces {
   }
 
   /**
-   * dropSpace whose commit and fsync run off the main thread (the re-index drop's batches: requests go on
-   * meanwhile); resolves once the batch is durable, with the milliseconds its changes held the main thread.
+   * The re-index drop's batch: dropSpace over the next `limit` items after key `after`, on the drop thread
+   * (space-drop-thread.ts: reads, writes and the synced commit all off the main thread, so requests go on
+   * meanwhile); null when no item is left.
    */
-  dropSpaceOffThread(drop: number, keep: number, keys: BigInt64Array): Promise<DropResult & { busyMs: number }> {
+  dropAfterOffThread(after: bigint, limit: number, drop: number, keep: number): Promise<DropBatch | null> {
     assertModelVersion(drop);
     assertModelVersion(keep);
-    const scratch = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
-    return this.#writeOffThread('dropSpace', () => {
-      const t0 = performance.now();
-      this.dbs.tally.quiet(drop);
-      const res = dropSpaceTxn(this.dbs, drop, keep, keys, scratch);
-      return { ...res, busyMs: performance.now() - t0 };
-    });
+    assertLimit(limit);
+    return this.#dropOffThread({ after, limit, drop, keep });
   }
 
   /** The item's SID in `model` (its record's or a side entry), or undefined. */
@@ -312,10 +329,7 @@ export class KeySpaces {
   keysAfter(after: bigint, limit: number): BigInt64Array {
     return this.#read('keysAfter', () => {
       assertLimit(limit);
-      const out = new BigInt64Array(Math.min(limit, 65_536));
-      let n = 0;
-      for (const key of this.dbs.items.getKeys({ start: u64Key(after + 1n), limit: out.length })) out[n++] = readU64BE(key, 0);
-      return out.subarray(0, n);
+      return keysAfterIn(this.dbs.items, after, limit);
     });
   }
 

@@ -34,23 +34,4 @@ export class CatalogTxns {
       throw storeError(err, what);
     }
   }
-
-  /**
-   * A write transaction whose commit and fsync run on lmdb-js's write thread (`fn` runs on this one): synchronous
-   * writes may run before it commits, so its count changes are detached from the shared tally and published when
-   * it resolves.
-   */
-  writeOffThread<T>(what: string, fn: () => T): Promise<T> {
-    const occupancy = this.#occupancy;
-    let publish = (): void => {};
-    return this.#env.transaction(() => {
-      occupancy.abort();
-      const r = fn();
-      occupancy.flush(this.#lastSeq());
-      publish = occupancy.detach();
-      return r;
-    }).then((r) => (publish(), r as T), (err: unknown) => {
-      throw storeError(err, what);
-    });
-  }
 }

@@ -24,8 +24,8 @@
  * opened with `overlappingSync: false` and noSync, noMetaSync, useWritemap off: overlappingSync (lmdb-js's Linux
  * default) makes lmdb-js's async writes and putSync/removeSync commit unsynced and flush later, and reopen then
  * chooses between the last committed and the last flushed snapshot; with it off no path can commit unsynced.
- * Cost: ~0.5 ms per batch here (one fsync), so callers should batch writes. One exception: a re-index drop batch
- * (KeySpaces.dropSpaceOffThread) commits with the same sync on lmdb-js's write thread, so requests go on meanwhile.
+ * Cost: ~0.5 ms per batch here (one fsync), so callers should batch writes. A re-index drop batch
+ * (KeySpaces.dropAfterOffThread) runs whole, with the same sync, on a thread of its own (space-drop-thread.ts).
  *
  * Reads are synchronous and see the latest committed state. Records returned own their arrays (record.ts).
  * Iterables (changesSince, items) read one snapshot lazily; finish or break out of them to release it.
@@ -41,14 +41,15 @@ import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, modelLevels, openCatalogD
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA } from './catalog-meta.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
 import { readRecord, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
-import { checkLevels, KeySpaces, putSideSid, removeSideSids, writePostings } from './catalog-spaces.ts';
+import { checkLevels, KeySpaces, putSideSid, removeSideSids, writePostings, type DropBatch, type DropRequest } from './catalog-spaces.ts';
+import { SpaceDropThread } from './space-drop-thread.ts';
 import { DEFAULT_SID_HISTORY, SidOccupancy, SidOccupancyReads } from './sid-occupancy.ts';
 
 export type { ItemRecord } from './record.ts';
 export type { UpsertInput } from './catalog-input.ts';
 export type { Neighbour } from './catalog-scan.ts';
 export type { Change } from './change-log.ts';
-export type { DropResult, KeySpaces } from './catalog-spaces.ts';
+export type { DropBatch, DropResult, KeySpaces } from './catalog-spaces.ts';
 export type { SidDelta, SidOccupancyReads } from './sid-occupancy.ts';
 export type { SidTrie } from '../sid/sid-trie.ts';
 export { MAX_ID_BYTES } from './catalog-input.ts';
@@ -75,6 +76,7 @@ export class Catalog {
   #meta: Bin;
   #occupancy: SidOccupancy;
   #txns: CatalogTxns;
+  #dropThread: SpaceDropThread;
   /** Which SIDs are occupied, per model (sid-occupancy.ts): the tries behind /v1/sids/*. */
   readonly sids: SidOccupancyReads;
   /** SID key spaces: the re-index side of the catalog (catalog-spaces.ts). */
@@ -84,15 +86,21 @@ export class Catalog {
   #dim: number | undefined;
   #levels = new Map<number, number>();
 
-  private constructor(env: RootDatabase<Buffer, Buffer>, sidHistory: number) {
+  private constructor(env: RootDatabase<Buffer, Buffer>, sidHistory: number, dir: string, mapSizeBytes?: number) {
     this.#env = env;
     const dbs = openCatalogDbs(env);
     ({ ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta } = dbs);
     this.#occupancy = new SidOccupancy(env, dbs.meta, sidHistory);
     this.sids = new SidOccupancyReads(this.#occupancy, () => this.#metaU64(META_LAST_SEQ), (what, fn) => this.#read(what, fn));
     this.#txns = new CatalogTxns(env, this.#occupancy, () => this.#metaU64(META_LAST_SEQ));
-    const offThread = <T>(what: string, fn: () => T): Promise<T> => (this.#assertOpen(), this.#txns.writeOffThread(what, fn));
-    this.spaces = new KeySpaces({ ...dbs, tally: this.#occupancy.tally }, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn), offThread);
+    this.#dropThread = new SpaceDropThread(dir, mapSizeBytes);
+    const dropOffThread = async (req: DropRequest): Promise<DropBatch | null> => {
+      this.#assertOpen();
+      const batch = await this.#dropThread.run(req);
+      if (batch) this.#occupancy.publishChanges(batch.changes);
+      return batch;
+    };
+    this.spaces = new KeySpaces({ ...dbs, tally: this.#occupancy.tally }, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn), dropOffThread);
   }
 
   static open(dir: string, opts: CatalogOpenOptions = {}): Catalog {
@@ -101,7 +109,7 @@ export class Catalog {
     assertInternalKey(firstKey, 'firstKey');
     let catalog: Catalog;
     try {
-      catalog = new Catalog(openCatalogEnv(dir, opts.mapSizeBytes), opts.sidHistory ?? DEFAULT_SID_HISTORY);
+      catalog = new Catalog(openCatalogEnv(dir, opts.mapSizeBytes), opts.sidHistory ?? DEFAULT_SID_HISTORY, dir, opts.mapSizeBytes);
     } catch (err) {
       throw storeError(err, `open of ${dir}`);
     }
@@ -382,6 +390,7 @@ export class Catalog {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#dropThread.close();
     await this.#env.close();
   }
 }

@@ -43,10 +43,49 @@ function codesAt(key: Uint8Array, offset: number, out = new Int32Array((key.leng
   return out;
 }
 
-interface Pending {
+/** One SID's item-count change in `model`: `key` is its `sidCounts` key. */
+export interface CountChange {
   model: number;
-  key: Buffer;
+  key: Uint8Array;
   delta: number;
+}
+
+interface Pending extends CountChange {
+  key: Buffer;
+}
+
+export function openSidCounts(env: RootDatabase<Buffer, Buffer>): Bin {
+  return env.openDB<Buffer, Buffer>({ name: 'sidCounts', encoding: 'binary', keyEncoding: 'binary' });
+}
+
+/** Adds `e.delta` to its SID's count; returns SID_OCCUPIED or SID_EMPTIED when the SID turned so, else 0. */
+function foldCount(counts: Bin, e: Pending, value: Buffer): number {
+  const old = counts.getBinaryFast(e.key)?.readUInt32BE(0) ?? 0;
+  const now = old + e.delta;
+  if (now < 0) throw new SidxError('SIDX_ERR_STORE', `SID count of ${e.key.toString('hex')} would become ${now}`);
+  if (now === 0) counts.remove(e.key);
+  else {
+    value.writeUInt32BE(now, 0);
+    counts.put(e.key, value);
+  }
+  return (old === 0) === (now === 0) ? 0 : now === 0 ? SID_EMPTIED : SID_OCCUPIED;
+}
+
+/**
+ * `flush` for a transaction whose tally holds quiet models only (a key space being dropped, on another thread with
+ * its own handles): folds it into `counts`, moves those models' delta floors past `seq`, and returns the changes
+ * for `SidOccupancy.publishChanges` once the transaction has committed.
+ */
+export function flushQuietTally(counts: Bin, meta: Bin, tally: SidTally, seq: bigint): CountChange[] {
+  const value = Buffer.allocUnsafe(4);
+  const out: CountChange[] = [];
+  for (const e of tally.entries()) {
+    if (e.delta === 0) continue;
+    if (!tally.isQuiet(e.model)) throw new SidxError('SIDX_ERR_STORE', `SID count change of model ${e.model} outside a quiet transaction`);
+    if (foldCount(counts, e, value) !== 0) meta.put(metaModelFloor(e.model), u64Key(seq + 1n));
+    out.push({ model: e.model, key: e.key, delta: e.delta });
+  }
+  return out;
 }
 
 /** Item-count changes per SID within one write transaction. */
@@ -101,7 +140,7 @@ export class SidOccupancy {
 
   /** `history`: log entries kept (older ones are trimmed; a delta from before them becomes a full snapshot). */
   constructor(env: RootDatabase<Buffer, Buffer>, meta: Bin, history: number) {
-    this.#counts = env.openDB<Buffer, Buffer>({ name: 'sidCounts', encoding: 'binary', keyEncoding: 'binary' });
+    this.#counts = openSidCounts(env);
     this.#log = env.openDB<Buffer, Buffer>({ name: 'sidLog', encoding: 'binary', keyEncoding: 'binary' });
     this.#meta = meta;
     if (!Number.isSafeInteger(history) || history < 1) {
@@ -173,16 +212,9 @@ export class SidOccupancy {
     let logged = 0;
     for (const e of this.tally.entries()) {
       if (e.delta === 0) continue;
-      const old = this.#counts.getBinaryFast(e.key)?.readUInt32BE(0) ?? 0;
-      const now = old + e.delta;
-      if (now < 0) throw new SidxError('SIDX_ERR_STORE', `SID count of ${e.key.toString('hex')} would become ${now}`);
-      if (now === 0) this.#counts.remove(e.key);
-      else {
-        value.writeUInt32BE(now, 0);
-        this.#counts.put(e.key, value);
-      }
+      const turned = foldCount(this.#counts, e, value);
       this.#pending.push(e);
-      if ((old === 0) === (now === 0)) continue;
+      if (turned === 0) continue;
       if (this.tally.isQuiet(e.model)) {
         this.#meta.put(metaModelFloor(e.model), u64Key(seq + 1n));
         continue;
@@ -190,7 +222,7 @@ export class SidOccupancy {
       const logKey = Buffer.allocUnsafe(U64_BYTES + e.key.length);
       writeU64BE(logKey, 0, seq);
       e.key.copy(logKey, U64_BYTES);
-      this.#log.put(logKey, Buffer.of(now === 0 ? SID_EMPTIED : SID_OCCUPIED));
+      this.#log.put(logKey, Buffer.of(turned));
       logged++;
     }
     this.#pendingLogCount = this.#logCount + logged;
@@ -216,23 +248,14 @@ export class SidOccupancy {
 
   /** Applies the flushed tally to the tries (after the commit). */
   publish(): void {
-    for (const e of this.#pending) this.#trieFor(e.model, (e.key.length - MODEL_BYTES) >> 1).add(codesAt(e.key, MODEL_BYTES), e.delta);
+    this.publishChanges(this.#pending);
     this.#logCount = this.#pendingLogCount;
     this.abort();
   }
 
-  /**
-   * For a transaction that commits later (off the main thread): takes what `flush` prepared out of the shared state,
-   * so synchronous writes may run before the commit, and returns the `publish` to call once it has committed.
-   */
-  detach(): () => void {
-    const pending = this.#pending;
-    const logged = this.#pendingLogCount - this.#logCount;
-    this.abort();
-    return () => {
-      for (const e of pending) this.#trieFor(e.model, (e.key.length - MODEL_BYTES) >> 1).add(codesAt(e.key, MODEL_BYTES), e.delta);
-      this.#logCount += logged;
-    };
+  /** Applies count changes committed by another thread (flushQuietTally) to the tries. */
+  publishChanges(changes: readonly CountChange[]): void {
+    for (const e of changes) this.#trieFor(e.model, (e.key.length - MODEL_BYTES) >> 1).add(codesAt(e.key, MODEL_BYTES), e.delta);
   }
 
   /** Forgets the transaction's tally (it failed, or after publish). */

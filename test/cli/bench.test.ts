@@ -17,7 +17,7 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
   const out = join(dir, 'bench.json');
   const markdown = join(dir, 'bench.md');
   const r = await runCli(t, ['bench', '--sizes', '2000', '--queries', '20', '--duration', '1', '--concurrency', '1,2', '--skip-encode',
-    '--work-dir', join(dir, 'work'), '--out', out, '--markdown', markdown]);
+    '--reindex-to', 'rqkmeans-3x256', '--work-dir', join(dir, 'work'), '--out', out, '--markdown', markdown]);
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(readFileSync(out, 'utf8')) as BenchReport;
   assert.equal(report.version, 2);
@@ -59,11 +59,20 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
   assert.ok(c.restartMs.ready > 0);
   assert.ok(c.memory.afterUpsert.rssBytes > 0);
 
+  // --reindex-to: requests during the re-index's drop phase beside the same requests outside it.
+  const drop = c.reindexDrop!;
+  assert.equal(drop.to, 'rqkmeans-3x256');
+  assert.ok(drop.healthz.during.n > 0 && drop.healthz.during.n === drop.retrieve.during.n, 'pairs sent during the drop');
+  assert.ok(drop.healthz.outside.n >= 300 && drop.healthz.outside.n >= drop.healthz.during.n);
+  assert.ok(drop.jobMs >= drop.dropMs && drop.retrieve.during.p99 > 0);
+
   const md = readFileSync(markdown, 'utf8');
   assert.match(md, /<!-- sidx bench: begin v2 sizes=2000 model=/);
   assert.match(md, /\| HNSW peer \(usearch [^|]*ef \d+\) \| [0-9.]+ \| [0-9.,]+ \| [0-9.,]+ \|/);
   assert.match(md, /\| bare Fastify route \(parses the body\) \| n\/a \| [0-9.,]+ \| [0-9.,]+ \|/);
   assert.match(md, /\/v1\/retrieve QPS \/ HNSW peer QPS, 2 connections \| [^|]+ \| [0-9.]+x \| ≥ 1x \| (meets|misses) \|/);
   assert.match(md, /sids \(beam of 32, no rerank\) QPS \/ bare route QPS, 2 connections/);
+  assert.match(md, /\/healthz p99 during a re-index drop \/ outside it, \/ 2 \(issue 14\) \| [0-9.]+ \/ [0-9.]+ ms \|/);
+  assert.match(md, /Re-index to rqkmeans-3x256 after the restart/);
   assert.match(md, /\| mode \| parse \| encode \| beam \| candidates \| rerank \| fetch \| respond \| sum \| source \|/);
 });
