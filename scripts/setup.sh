@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything sidx needs on a Debian/Ubuntu machine with Node >= 20:
-#   system packages (FAISS, OpenBLAS, a C++ toolchain) when missing, npm dependencies, the FAISS addon.
+#   system packages (FAISS, OpenBLAS, a C++ toolchain, nats-server for cluster mode and its tests) when missing,
+#   npm dependencies, the FAISS addon.
 # Safe to run again; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ die() { printf 'sidx setup: error: %s\n' "$*" >&2; exit 1; }
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 [ "$node_major" -ge 20 ] || die "Node.js >= 20 is required (found: $(node -v 2>/dev/null || echo none))"
 
-system_packages=(libfaiss-dev libopenblas-dev g++ make python3)
+system_packages=(libfaiss-dev libopenblas-dev g++ make python3 nats-server)
 missing=()
 for pkg in "${system_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
