@@ -22,7 +22,8 @@ const allowed: Record<string, string[]> = {
   eval: ['service', 'train', 'numeric', 'vector', 'io', 'sid', 'tokenizer', 'store'],
   io: [],
   bench: ['eval', 'train', 'tokenizer', 'vector', 'io'],
-  cli: ['http', 'service', 'tokenizer', 'sid', 'store', 'vector', 'numeric', 'train', 'eval', 'bench', 'io'],
+  cluster: ['service', 'tokenizer'],
+  cli: ['http', 'service', 'cluster', 'tokenizer', 'sid', 'store', 'vector', 'numeric', 'train', 'eval', 'bench', 'io'],
 };
 
 function* files(dir: string): Generator<string> {

@@ -120,6 +120,25 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    cluster: Type.Object(
+      {
+        url: Type.String({ default: '', description: 'NATS server(s) of the cluster, e.g. nats://127.0.0.1:4222 (comma-separated); empty = single node' }),
+        role: Type.Union([Type.Literal('single'), Type.Literal('router'), Type.Literal('shard')], {
+          default: 'single', description: 'router: serves the public API over the shards (no data); shard: holds shard `shard` of `shards`',
+        }),
+        shard: Int(0, 4095, 0, 'This shard\'s number, 0 .. shards-1 (role shard)'),
+        shards: Int(1, 4096, 1, 'Shards in the cluster (an item\'s shard: FNV-1a of its id modulo this); the same on every node'),
+        replica: Type.String({ default: '', description: 'This shard replica\'s name (its durable consumer); default: the host name' }),
+        stream: Type.String({ default: 'SIDX_WRITES', pattern: '^[A-Za-z0-9_-]+$', description: 'JetStream stream of the write log' }),
+        streamReplicas: Int(1, 5, 1, 'Replicas of the write log stream (JetStream file storage); 3 in a production cluster'),
+        requestTimeoutMs: Int(1, 600_000, 2000, 'Router: longest wait for a shard\'s answer; past it the answer is partial'),
+        applyBatch: Int(1, 10_000, 64, 'Shard: log messages fetched per pull'),
+        waitApplied: Type.Boolean({
+          default: false, description: 'Router: a write is answered once one replica of each shard touched has applied it (read-your-writes through it)',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false, default: {} },
 );
@@ -192,6 +211,16 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
 /** Constraints between fields, which the schema cannot state. */
 function checkRelations(c: Config): void {
   const { defaultMaxCandidates, maxCandidates } = c.limits;
+  const cl = c.cluster;
+  if (cl.role !== 'single' && cl.url === '') {
+    throw new SidxError('SIDX_ERR_CONFIG', `configuration cluster.role ${cl.role} needs cluster.url (the NATS server)`, { field: 'cluster.url' });
+  }
+  if (cl.shard >= cl.shards) {
+    throw new SidxError('SIDX_ERR_CONFIG', `configuration cluster.shard ${cl.shard} is not below cluster.shards ${cl.shards}`, { field: 'cluster.shard' });
+  }
+  if (cl.role === 'router' && c.auth.mode !== 'off') {
+    throw new SidxError('SIDX_ERR_CONFIG', 'configuration auth.mode: a cluster router has no key store yet; put auth in front of it', { field: 'auth.mode' });
+  }
   if (defaultMaxCandidates > maxCandidates) {
     throw new SidxError('SIDX_ERR_CONFIG', `configuration limits.defaultMaxCandidates (${defaultMaxCandidates}) exceeds `
       + `limits.maxCandidates (${maxCandidates}): every /v1/retrieve without maxCandidates would be refused`,

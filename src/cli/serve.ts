@@ -1,20 +1,37 @@
 import { buildApp } from '../http/app.ts';
 import { loadConfig } from '../config.ts';
+import { ClusterRouter } from '../cluster/router.ts';
+import { ShardNode } from '../cluster/shard.ts';
 import { SidxService } from '../service/sidx-service.ts';
 import { SidxMetrics } from '../service/metrics.ts';
-import { intFlag, parseFlags } from './args.ts';
+import type { ServiceApi } from '../service/service-api.ts';
+import { intFlag, parseFlags, UsageError } from './args.ts';
 import { syncDestination } from './log-destination.ts';
 
 export const serveUsage = `Usage: sidx serve [--port N] [--host H] [--data-dir DIR] [--model DIR] [--provider cpu|cuda] [--workers N]
+                  [--cluster nats://HOST:PORT --role router|shard [--shard I/S] [--replica NAME]]
 
 Starts the HTTP API. Flags override environment variables (SIDX__SERVER__PORT, SIDX__SERVER__HOST,
 SIDX__STORAGE__DATA_DIR, SIDX__MODEL__DIR, SIDX__ENCODER__PROVIDER, SIDX__ENCODER__WORKERS), which override
-the defaults (127.0.0.1:8080, ./data, models/default, cpu, one worker per core up to 4).`;
+the defaults (127.0.0.1:8080, ./data, models/default, cpu, one worker per core up to 4).
+
+Cluster mode (docs/scale.md; SIDX__CLUSTER__URL, __ROLE, __SHARD, __SHARDS, __REPLICA): --role shard holds shard I
+of S (its own data directory) and follows that shard's write log on NATS JetStream; --role router serves the
+public API over the shards and holds no data (give it --shard 0/S, or SIDX__CLUSTER__SHARDS=S, for S).`;
+
+/** "I/S" -> shard I of S. */
+function shardFlag(value: string | undefined): { shard?: number; shards?: number } {
+  if (value === undefined) return {};
+  const m = /^(\d+)\/(\d+)$/.exec(value);
+  if (!m) throw new UsageError(`--shard must be I/S (shard I of S, from 0), got ${JSON.stringify(value)}`);
+  return { shard: Number(m[1]), shards: Number(m[2]) };
+}
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     port: { type: 'string' }, host: { type: 'string' }, 'data-dir': { type: 'string' }, model: { type: 'string' },
-    provider: { type: 'string' }, workers: { type: 'string' },
+    provider: { type: 'string' }, workers: { type: 'string' }, cluster: { type: 'string' }, role: { type: 'string' },
+    shard: { type: 'string' }, replica: { type: 'string' },
   }, serveUsage);
   if (values.help) {
     console.log(serveUsage);
@@ -25,6 +42,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     storage: { dataDir: values['data-dir'] },
     model: { dir: values.model },
     encoder: { provider: values.provider as 'cpu' | 'cuda' | undefined, workers: intFlag(values.workers, 'workers') },
+    cluster: { url: values.cluster, role: values.role as 'router' | 'shard' | undefined, ...shardFlag(values.shard), replica: values.replica },
   });
   // Listen first so /healthz answers while the model loads; /readyz turns 200 once the service is open.
   const metrics = new SidxMetrics({ defaultMetrics: true });
@@ -32,9 +50,21 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const logger = { level: config.server.logLevel, stream: syncDestination() };
   const app = await buildApp({ service: null, config, metrics, logger });
   await app.listen({ port: config.server.port, host: config.server.host });
-  let service: SidxService;
+  let service: ServiceApi;
+  let shard: ShardNode | undefined;
   try {
-    service = await SidxService.open(config, app.log, { metrics, command: 'sidx serve' });
+    if (config.cluster.role === 'router') {
+      service = await ClusterRouter.open(config, app.log, metrics);
+    } else {
+      const node = await SidxService.open(config, app.log, { metrics, command: 'sidx serve' });
+      service = node;
+      if (config.cluster.role === 'shard') {
+        shard = await ShardNode.start(node, config.cluster, app.log).catch(async (err: unknown) => {
+          await node.close();
+          throw err;
+        });
+      }
+    }
   } catch (err) {
     app.log.error({ err }, 'start failed');
     await app.close();
@@ -64,6 +94,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       // In-flight requests finish (http/connections.ts says what other connections see), then queued writes and
       // running jobs stop at a batch boundary, FAISS is checkpointed and the stores close.
       await app.close();
+      await shard?.close();
       await service.close();
       metrics.close();
       clearTimeout(timer);

@@ -7,7 +7,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../config.ts';
-import type { SidxService } from '../service/sidx-service.ts';
+import type { ServiceApi } from '../service/service-api.ts';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './errors.ts';
 import { optionalNoBody, sharedSchemas } from './schemas/common.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -25,14 +25,14 @@ import { connectionOptions, registerShutdownHandling } from './connections.ts';
 declare module 'fastify' {
   interface FastifyInstance {
     /** The service behind the routes; null while starting (or when the app is built only for its OpenAPI). */
-    sidx: SidxService | null;
+    sidx: ServiceApi | null;
     sidxLimits: Config['limits'];
     sidxMetrics: SidxMetrics;
   }
 }
 
 export interface AppDeps {
-  service: SidxService | null;
+  service: ServiceApi | null;
   config: Readonly<Config>;
   logger?: FastifyServerOptions['logger'];
   /** Default: the service's metrics (or a fresh registry when there is no service yet). */

@@ -32,6 +32,8 @@ export const statusOf: Record<ErrorCode, number> = {
   SIDX_ERR_CONFIG: 500,
   SIDX_ERR_DATA_DIR_LOCKED: 500,
   SIDX_ERR_ROUTE_NOT_FOUND: 404,
+  SIDX_ERR_CLUSTER_UNSUPPORTED: 501,
+  SIDX_ERR_CLUSTER: 503,
   SIDX_ERR_INTERNAL: 500,
 };
 
@@ -46,6 +48,7 @@ const statusText: Record<number, string> = {
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
+  501: 'Not Implemented',
   503: 'Service Unavailable',
 };
 

@@ -31,7 +31,7 @@ import { Lifecycle, type ModelView, type ReindexRequest } from './lifecycle.ts';
 import type { JobView, ReindexHost } from './reindex-job.ts';
 import { DEFAULT_BEAM_WIDTH } from './types.ts';
 import { SidReads } from './sid-reads.ts';
-import type { DeleteOutput, EncodeOutput, ItemView, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, RetrievedItem, UpsertItem, UpsertOutput } from './types.ts';
+import type { DeleteOutput, EncodeOutput, ItemView, LogPosition, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, RetrievedItem, UpsertItem, UpsertOutput } from './types.ts';
 
 export type { ActiveModel } from './model-space.ts';
 export type { JobView } from './reindex-job.ts';
@@ -232,7 +232,7 @@ export class SidxService {
    * models changed meanwhile (a swap, a re-index starting or ending), encodes again: nothing is written with a
    * model that is no longer current.
    */
-  async upsert(items: UpsertItem[]): Promise<UpsertOutput> {
+  async upsert(items: UpsertItem[], log?: LogPosition): Promise<UpsertOutput> {
     for (;;) {
       const generation = this.#generation;
       const model = this.model;
@@ -247,13 +247,13 @@ export class SidxService {
         const L = model.levels;
         const codes = this.#applyCollisionPolicy(enc, items.length, model);
         const batch = items.map((it, i) => ({ id: it.id, vector: flat.subarray(i * dim, (i + 1) * dim), codes: codes.subarray(i * L, (i + 1) * L) }));
-        let alt;
+        let alt: { model: number; codes: Int32Array[] } | undefined;
         if (target && encTarget) {
           const tc = this.#applyCollisionPolicy(encTarget, items.length, target.info);
           const TL = target.info.levels;
           alt = { model: target.info.version, codes: items.map((_it, i) => tc.subarray(i * TL, (i + 1) * TL)) };
         }
-        const res = this.#p.catalog.upsertBatch(model.version, batch, alt);
+        const res = this.#p.catalog.stream.within(log?.seq, () => this.#p.catalog.upsertBatch(model.version, batch, alt));
         this.#p.vectors.applyUpsert(res.keys, flat, res.replaced);
         this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);
         await this.#maybeCheckpoint();
@@ -267,15 +267,25 @@ export class SidxService {
     }
   }
 
-  async delete(ids: string[]): Promise<DeleteOutput> {
+  async delete(ids: string[], log?: LogPosition): Promise<DeleteOutput> {
     return this.#lock.run(async () => {
       this.#assertOpen();
-      const res = this.#p.catalog.deleteBatch(ids);
+      const res = this.#p.catalog.stream.within(log?.seq, () => this.#p.catalog.deleteBatch(ids));
       this.#p.vectors.applyDelete(res.removed);
       this.#p.metrics.itemsDeleted.inc(res.removed.length);
       await this.#maybeCheckpoint();
       return { seq: res.seq, deleted: res.removed.length, missing: res.missing };
     });
+  }
+
+  /** The cluster write log's position this catalog has applied (0 when none; cluster/shard.ts). */
+  get appliedLogSeq(): bigint {
+    return this.#p.catalog.stream.applied;
+  }
+
+  /** Marks a log entry that changes nothing (refused input) applied. */
+  skipLogEntry(log: LogPosition): Promise<void> {
+    return this.#lock.run(async () => this.#p.catalog.stream.record(log.seq));
   }
 
   getItem(id: string): ItemView | undefined {

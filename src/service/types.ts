@@ -53,6 +53,8 @@ export interface RetrieveOutput {
   candidates: { exact: number; hamming1: number; beam: number; prefix: number; total: number };
   /** Server-side phases in ms: encoder run, level-wise beam, candidate gathering, rerank, reading the top-k records. */
   timingsMs: { encode: number; beam: number; candidates: number; rerank: number; fetch: number; total: number };
+  /** Cluster router only: shards that did not answer in time (the items are from the others). */
+  missingShards?: number[];
 }
 
 export interface UpsertItem {
@@ -64,6 +66,11 @@ export interface UpsertOutput {
   model: string;
   seq: bigint;
   items: Array<{ id: string; sid: Int32Array; replaced: boolean }>;
+}
+
+/** A write's position in the cluster's replicated log: recorded in the same catalog transaction as the write. */
+export interface LogPosition {
+  seq: bigint;
 }
 
 export interface DeleteOutput {

@@ -1,8 +1,10 @@
 /**
  * The catalog's write transactions. Each one's SID count changes (sid-occupancy.ts) are flushed inside it and
- * published to the in-memory tries only after it has committed; a failed one leaves both untouched.
+ * published to the in-memory tries only after it has committed; a failed one leaves both untouched. Values staged
+ * with `stage` (e.g. the cluster log position a batch applies, stream-mark.ts) are written by the next transaction,
+ * with its changes or not at all.
  */
-import type { RootDatabase } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
 import { storeError } from './catalog-meta.ts';
 import type { SidOccupancy } from './sid-occupancy.ts';
 
@@ -10,6 +12,7 @@ export class CatalogTxns {
   #env: RootDatabase<Buffer, Buffer>;
   #occupancy: SidOccupancy;
   #lastSeq: () => bigint;
+  #staged: Array<{ db: Database<Buffer, Buffer>; key: Buffer; value: Buffer }> = [];
 
   constructor(env: RootDatabase<Buffer, Buffer>, occupancy: SidOccupancy, lastSeq: () => bigint) {
     this.#env = env;
@@ -24,6 +27,7 @@ export class CatalogTxns {
     try {
       const out = this.#env.transactionSync(() => {
         const r = fn();
+        for (const s of this.#staged) s.db.put(s.key, s.value);
         occupancy.flush(this.#lastSeq());
         return r;
       }) as T;
@@ -32,6 +36,17 @@ export class CatalogTxns {
     } catch (err) {
       occupancy.abort();
       throw storeError(err, what);
+    } finally {
+      this.#staged = [];
     }
+  }
+
+  /** `db.put(key, value)` in the next write transaction; `unstage` forgets what is staged. */
+  stage(db: Database<Buffer, Buffer>, key: Buffer, value: Buffer): void {
+    this.#staged.push({ db, key, value });
+  }
+
+  unstage(): void {
+    this.#staged = [];
   }
 }

@@ -26,7 +26,6 @@
  * chooses between the last committed and the last flushed snapshot; with it off no path can commit unsynced.
  * Cost: ~0.5 ms per batch here (one fsync), so callers should batch writes. A re-index drop batch
  * (KeySpaces.dropAfterOffThread) runs whole, with the same sync, on a thread of its own (space-drop-thread.ts).
- *
  * Reads are synchronous and see the latest committed state. Records returned own their arrays (record.ts).
  * Iterables (changesSince, items) read one snapshot lazily; finish or break out of them to release it.
  */
@@ -43,6 +42,7 @@ import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, MAX_INTERNAL_KEY, readU64BE, 
 import { readRecord, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
 import { checkLevels, KeySpaces, putSideSid, removeSideSids, writePostings, type DropBatch, type DropRequest } from './catalog-spaces.ts';
 import { SpaceDropThread } from './space-drop-thread.ts';
+import { StreamMark } from './stream-mark.ts';
 import { DEFAULT_SID_HISTORY, SidOccupancy, SidOccupancyReads } from './sid-occupancy.ts';
 
 export type { ItemRecord } from './record.ts';
@@ -81,6 +81,8 @@ export class Catalog {
   readonly sids: SidOccupancyReads;
   /** SID key spaces: the re-index side of the catalog (catalog-spaces.ts). */
   readonly spaces: KeySpaces;
+  /** The cluster write log's position applied (stream-mark.ts). */
+  readonly stream: StreamMark;
   #closed = false;
   // Both are immutable once written, so caching them is safe even with other writers.
   #dim: number | undefined;
@@ -93,6 +95,7 @@ export class Catalog {
     this.#occupancy = new SidOccupancy(env, dbs.meta, sidHistory);
     this.sids = new SidOccupancyReads(this.#occupancy, () => this.#metaU64(META_LAST_SEQ), (what, fn) => this.#read(what, fn));
     this.#txns = new CatalogTxns(env, this.#occupancy, () => this.#metaU64(META_LAST_SEQ));
+    this.stream = new StreamMark(dbs.meta, this.#txns, (what, fn) => this.#read(what, fn));
     this.#dropThread = new SpaceDropThread(dir, mapSizeBytes);
     const dropOffThread = async (req: DropRequest): Promise<DropBatch | null> => {
       this.#assertOpen();

@@ -45,7 +45,7 @@ export const itemRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/items/:id', { schema: getItemRoute }, async (req) => {
     const service = serviceOf(app);
-    const item = service.getItem(req.params.id);
+    const item = await service.getItem(req.params.id);
     if (!item) throw new SidxError('SIDX_ERR_NOT_FOUND', `no item ${JSON.stringify(req.params.id)}`, { field: 'id' });
     return { id: item.id, sid: sidList(item.sid), model: item.model };
   });

@@ -45,6 +45,7 @@ export const retrieveRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querySids: out.querySids.map(sidList),
       candidates: out.candidates,
       timingsMs: out.timingsMs,
+      ...(out.missingShards ? { partial: true, missingShards: out.missingShards } : {}),
     };
   });
 };

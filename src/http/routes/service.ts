@@ -1,15 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { SidxError } from '../../errors.ts';
-import type { SidxService } from '../../service/sidx-service.ts';
+import type { ServiceApi } from '../../service/service-api.ts';
 
 /** The ready service, or a 503 when it is still starting. */
-export function serviceOf(app: FastifyInstance): SidxService {
+export function serviceOf(app: FastifyInstance): ServiceApi {
   const service = app.sidx;
   if (!service || !service.readiness().ready) throw new SidxError('SIDX_ERR_NOT_READY', 'service is not ready');
   return service;
 }
 
-export function checkModel(service: SidxService, model: string | undefined, field = 'model'): void {
+export function checkModel(service: ServiceApi, model: string | undefined, field = 'model'): void {
   if (model !== undefined && model !== service.model.id) {
     throw new SidxError('SIDX_ERR_UNKNOWN_MODEL', `model ${JSON.stringify(model)} is not the active model (${service.model.id})`, { field });
   }

@@ -65,6 +65,8 @@ export const RetrieveResponseSchema = Type.Object({
     fetch: Type.Number({ description: 'reading the top-k item records, ms' }),
     total: Type.Number({ description: 'all of the above, ms' }),
   }, { description: 'Server-side phases; body parsing and response serialisation are in GET /metrics (sidx_request_phase_seconds)' }),
+  partial: Type.Optional(Type.Boolean({ description: 'Cluster router only: true when some shards did not answer in time' })),
+  missingShards: Type.Optional(Type.Array(Type.Integer(), { description: 'Cluster router only: the shards that did not answer' })),
 });
 
 export const retrieveRoute = {

@@ -1,0 +1,141 @@
+/**
+ * A shard replica (`sidx serve --role shard --shard I/S`): a normal SidxService plus
+ * - the write log: a durable JetStream consumer of `sidx.writes.<I>`, re-created at every start from the position
+ *   the catalog has applied (catalog.stream, written in the same LMDB transaction as each write), so a replay after
+ *   kill -9 changes nothing twice and a wiped replica catches up from the stream's start;
+ * - request-reply (queue group per shard, so any live replica answers): retrieve, item lookup, applied position.
+ */
+import { AckPolicy, DeliverPolicy, jetstream, type JsMsg } from '@nats-io/jetstream';
+import type { Msg, Subscription } from '@nats-io/transport-node';
+import { hostname } from 'node:os';
+import type { Config } from '../config.ts';
+import { isSidxError } from '../errors.ts';
+import type { SidxService } from '../service/sidx-service.ts';
+import { connectCluster, type ClusterLink } from './nats.ts';
+import {
+  answerOf, appliedSubject, base64ToF32, decodeJson, encodeJson, errorAnswer, itemSubject, querySubject, queryOf, shardQueue, writeSubject,
+  type QueryMessage, type WriteMessage,
+} from './wire.ts';
+
+interface Log { info(msg: string): void; warn(msg: string): void; error(msg: string): void }
+
+/** Codes of input a log entry carries that no retry will make valid: the entry is marked applied and skipped. */
+const REFUSED_INPUT = new Set(['SIDX_ERR_INVALID_INPUT', 'SIDX_ERR_DIMENSION', 'SIDX_ERR_NOT_FINITE', 'SIDX_ERR_NORM_TOO_LARGE',
+  'SIDX_ERR_BASE64', 'SIDX_ERR_BATCH_EMPTY', 'SIDX_ERR_BATCH_TOO_LARGE', 'SIDX_ERR_DUPLICATE_ID']);
+
+export class ShardNode {
+  #link: ClusterLink;
+  #service: SidxService;
+  #c: Readonly<Config['cluster']>;
+  #log: Log;
+  #subs: Subscription[] = [];
+  #stopped = false;
+  #loop: Promise<void> = Promise.resolve();
+  readonly durable: string;
+
+  private constructor(link: ClusterLink, service: SidxService, c: Readonly<Config['cluster']>, log: Log) {
+    this.#link = link;
+    this.#service = service;
+    this.#c = c;
+    this.#log = log;
+    this.durable = `shard-${c.shard}-${(c.replica || hostname()).replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  }
+
+  static async start(service: SidxService, c: Readonly<Config['cluster']>, log: Log): Promise<ShardNode> {
+    const link = await connectCluster(c, `sidx shard ${c.shard}/${c.shards} ${c.replica}`);
+    const node = new ShardNode(link, service, c, log);
+    try {
+      await node.#follow();
+    } catch (err) {
+      await link.nc.close();
+      throw err;
+    }
+    node.#answer();
+    return node;
+  }
+
+  /** (Re-)creates this replica's durable consumer at the catalog's applied position + 1 and starts applying. */
+  async #follow(): Promise<void> {
+    const { jsm, nc } = this.#link;
+    const applied = this.#service.appliedLogSeq;
+    await jsm.consumers.delete(this.#c.stream, this.durable).catch(() => undefined);
+    await jsm.consumers.add(this.#c.stream, {
+      durable_name: this.durable, ack_policy: AckPolicy.Explicit, filter_subject: writeSubject(this.#c.shard),
+      ...(applied > 0n ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Number(applied) + 1 } : { deliver_policy: DeliverPolicy.All }),
+    });
+    const consumer = await jetstream(nc).consumers.get(this.#c.stream, this.durable);
+    this.#log.info(`cluster: shard ${this.#c.shard}/${this.#c.shards} follows ${writeSubject(this.#c.shard)} from seq ${applied + 1n} (consumer ${this.durable})`);
+    this.#loop = (async () => {
+      while (!this.#stopped) {
+        try {
+          const batch = await consumer.fetch({ max_messages: this.#c.applyBatch, expires: 1000 });
+          for await (const m of batch) {
+            if (this.#stopped) break;
+            await this.#apply(m);
+          }
+        } catch (err) {
+          if (this.#stopped) break;
+          this.#log.error(`cluster: applying the write log failed, retrying in 1 s: ${(err as Error).message}`);
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+    })();
+  }
+
+  async #apply(m: JsMsg): Promise<void> {
+    const seq = BigInt(m.seq);
+    if (seq <= this.#service.appliedLogSeq) {
+      m.ack();
+      return;
+    }
+    const msg = decodeJson<WriteMessage>(m.data);
+    try {
+      if (msg.op === 'upsert') await this.#service.upsert(msg.items.map((it) => ({ id: it.id, vector: base64ToF32(it.v) })), { seq });
+      else await this.#service.delete(msg.ids, { seq });
+    } catch (err) {
+      if (!isSidxError(err) || !REFUSED_INPUT.has(err.code)) {
+        m.nak(1000);
+        throw err;
+      }
+      this.#log.warn(`cluster: write log seq ${seq} refused (${err.code}: ${err.message}); skipped`);
+      await this.#service.skipLogEntry({ seq });
+    }
+    m.ack();
+  }
+
+  #answer(): void {
+    const { nc } = this.#link;
+    const queue = shardQueue(this.#c.shard);
+    const serve = (subject: string, handle: (data: Uint8Array) => Promise<unknown> | unknown) => {
+      this.#subs.push(nc.subscribe(subject, {
+        queue,
+        callback: (_err, msg: Msg) => {
+          void (async () => {
+            let out: unknown;
+            try {
+              out = await handle(msg.data);
+            } catch (err) {
+              out = errorAnswer(err);
+            }
+            msg.respond(encodeJson(out));
+          })();
+        },
+      }));
+    };
+    serve(querySubject(this.#c.shard), async (data) => answerOf(await this.#service.retrieve(queryOf(decodeJson<QueryMessage>(data)))));
+    serve(itemSubject(this.#c.shard), (data) => {
+      const item = this.#service.getItem(decodeJson<{ id: string }>(data).id);
+      return { item: item ? { id: item.id, sid: Array.from(item.sid), model: item.model } : null };
+    });
+    serve(appliedSubject(this.#c.shard), () => ({ seq: String(this.#service.appliedLogSeq) }));
+  }
+
+  /** Stops answering and applying (after the message in hand), then closes the connection. */
+  async close(): Promise<void> {
+    this.#stopped = true;
+    for (const s of this.#subs) s.unsubscribe();
+    await this.#loop;
+    await this.#link.nc.drain().catch(() => undefined);
+  }
+}
+
