@@ -105,6 +105,37 @@ for (const [name, s] of services) {
   checkEnv(`docker-compose.yml (${name})`, env);
 }
 
+// --- docker-compose.cluster.yml ---------------------------------------------------------------------------
+// dclint, then: 3 NATS servers with JetStream, one router, every shard 0..S-1 with at least 2 replicas, every sidx
+// node a /data named volume of its own, and each node's environment accepted by the config schema.
+const clusterPath = join(root, 'docker-compose.cluster.yml');
+for (const result of linter.lintFiles([clusterPath], false)) {
+  for (const m of result.messages) problem('docker-compose.cluster.yml', `line ${m.line}: ${m.message} (${m.rule})`);
+}
+const clusterDoc = parseDocument(readFileSync(clusterPath, 'utf8'), { merge: true });
+for (const e of clusterDoc.errors) problem('docker-compose.cluster.yml', e.message);
+const cluster = (clusterDoc.toJS() ?? {}) as { services?: Record<string, Service & { image?: string; command?: string[] }>; volumes?: Record<string, unknown> };
+const clusterServices = Object.entries(cluster.services ?? {});
+const natsServers = clusterServices.filter(([, s]) => s.image?.startsWith('nats:'));
+if (natsServers.length !== 3 || natsServers.some(([, s]) => !s.command?.includes('-js'))) problem('docker-compose.cluster.yml', '3 NATS servers with -js (JetStream) expected');
+const replicas = new Map<string, number>();
+const dataVolumes = new Set<string>();
+let routers = 0;
+for (const [name, s] of clusterServices.filter(([, x]) => !x.image?.startsWith('nats:'))) {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.environment ?? {})) env[k] = String(v);
+  checkEnv(`docker-compose.cluster.yml (${name})`, env);
+  const volume = (s.volumes ?? []).find((v) => String(v).split(':')[1] === '/data')?.split(':')[0];
+  if (!volume || !cluster.volumes || !(volume in cluster.volumes) || dataVolumes.has(volume)) problem('docker-compose.cluster.yml', `${name}: /data must be a named volume of its own`);
+  if (volume) dataVolumes.add(volume);
+  if (env.SIDX__CLUSTER__ROLE === 'router') routers++;
+  else if (env.SIDX__CLUSTER__ROLE === 'shard') replicas.set(env.SIDX__CLUSTER__SHARD ?? '0', (replicas.get(env.SIDX__CLUSTER__SHARD ?? '0') ?? 0) + 1);
+  else problem('docker-compose.cluster.yml', `${name}: SIDX__CLUSTER__ROLE router or shard expected`);
+}
+const shardCount = Number(clusterServices.find(([, s]) => s.environment?.SIDX__CLUSTER__SHARDS)?.[1].environment?.SIDX__CLUSTER__SHARDS ?? 0);
+if (routers < 1) problem('docker-compose.cluster.yml', 'no router');
+for (let i = 0; i < shardCount; i++) if ((replicas.get(String(i)) ?? 0) < 2) problem('docker-compose.cluster.yml', `shard ${i}: fewer than 2 replicas`);
+
 function checkEnv(file: string, env: Record<string, string>): void {
   const sidx = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('SIDX__')));
   try {
@@ -118,4 +149,4 @@ if (problems.length > 0) {
   console.error(`lint:docker: ${problems.length} problem(s)\n${problems.join('\n')}`);
   process.exit(1);
 }
-console.log(`lint:docker: Dockerfile (${stages.length} stages: ${stages.map((s) => s.name).join(', ')}) and docker-compose.yml (${services.length} services) ok`);
+console.log(`lint:docker: Dockerfile (${stages.length} stages: ${stages.map((s) => s.name).join(', ')}), docker-compose.yml (${services.length} services) and docker-compose.cluster.yml (${clusterServices.length} services) ok`);
