@@ -1,0 +1,94 @@
+/**
+ * Cluster overhead (issue 13): the same synthetic catalog and the same /v1/retrieve bodies through a single node,
+ * a router over 1 shard and a router over 2 shards (one replica each; each cluster on its own local nats-server
+ * with JetStream), every node a `sidx serve` child. Ingest items/s through the write log (the router waits until
+ * applied) vs directly; QPS and latency under autocannon at 1 and 8 connections; recall@10 of each against exact.
+ *
+ *   node --import tsx bench/cluster.bench.ts [--items 100000] [--queries 200] [--duration 5] [--model models/default]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { exactBaseline } from '../src/bench/baselines.ts';
+import { retrieveBodies, retrievePass, upsertAll } from '../src/bench/http.ts';
+import { runLoad } from '../src/bench/load.ts';
+import { startBenchServer, startChildServer, SIDX_BIN, type BenchServer } from '../src/bench/server.ts';
+import { clusteredEmbeddings } from '../src/eval/synthetic.ts';
+import { loadBundle } from '../src/tokenizer/bundle.ts';
+import { benchArgs } from './lib.ts';
+
+const args = benchArgs({
+  items: { type: 'string', default: '100000' }, queries: { type: 'string', default: '200' }, duration: { type: 'string', default: '5' },
+  model: { type: 'string', default: 'models/default' },
+});
+const N = Number(args.items);
+const Q = Number(args.queries);
+const modelDir = resolve(args.model as string);
+const bundle = await loadBundle(modelDir);
+const dim = bundle.manifest.inputDim;
+const root = mkdtempSync(join(tmpdir(), 'sidx-cluster-bench-'));
+const procs: ChildProcess[] = [];
+const log = (m: string) => process.stderr.write(`[cluster bench] ${m}\n`);
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+async function nats(name: string): Promise<string> {
+  const port = await freePort();
+  procs.push(spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', join(root, name)], { stdio: 'ignore' }));
+  for (;;) {
+    const up = await new Promise<boolean>((r) => { const s = connect(port, '127.0.0.1', () => (s.end(), r(true))); s.on('error', () => r(false)); });
+    if (up) return `nats://127.0.0.1:${port}`;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function node(role: string, url: string, shards: number, shard = 0): Promise<BenchServer> {
+  const args = [SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--model', modelDir, '--workers', '1', '--cluster', url, '--role', role, '--shard', `${shard}/${shards}`];
+  if (role === 'shard') args.push('--data-dir', join(root, `${url.split(':').pop()}-shard${shard}`), '--replica', 'a');
+  return startChildServer(`sidx ${role}`, args, { SIDX__CLUSTER__WAIT_APPLIED: 'true', SIDX__CLUSTER__REQUEST_TIMEOUT_MS: '10000', SIDX__LIMITS__MAX_BATCH: '1000' });
+}
+
+try {
+  const centres = clusteredEmbeddings({ n: 1024, dim, seed: 7, clusters: 1024, noise: 0 });
+  const items = clusteredEmbeddings({ n: N, dim, seed: 1, centres, clusters: 1024, noise: 0.6 });
+  const queries = clusteredEmbeddings({ n: Q, dim, seed: 1_000_004, centres, clusters: 1024, noise: 0.6 });
+  const exact = await exactBaseline({ items, n: N, dim, metric: bundle.manifest.metric, queries, q: Q, k: 10, budgetMs: 1000 });
+  const bodies = retrieveBodies(queries, Q, dim, { k: 10 });
+  const rows: string[][] = [];
+  for (const setup of ['single node', 'router + 1 shard', 'router + 2 shards']) {
+    log(setup);
+    const servers: BenchServer[] = [];
+    let front: BenchServer;
+    if (setup === 'single node') {
+      front = await startBenchServer({ dataDir: join(root, 'single'), modelDir, workers: 1, env: { SIDX__LIMITS__MAX_BATCH: '1000' } });
+    } else {
+      const shards = setup.endsWith('2 shards') ? 2 : 1;
+      const url = await nats(`js-${shards}`);
+      for (let s = 0; s < shards; s++) servers.push(await node('shard', url, shards, s));
+      front = await node('router', url, shards);
+    }
+    servers.push(front);
+    procs.push(...servers.map((s) => s.child));
+    const ingest = await upsertAll(front.url, items, N, dim, 1000, 2, () => {});
+    const pass = await retrievePass(front.url, bodies, exact.truth, 10, N);
+    const load = [];
+    for (const c of [1, 8]) load.push(await runLoad({ url: front.url, path: '/v1/retrieve', bodies, connections: c, durationS: Number(args.duration) }));
+    rows.push([setup, ingest.itemsPerSecond.toFixed(0), pass.recall.toFixed(3), ...load.map((l) => `${l.qps.toFixed(0)} (p50 ${l.latencyMs.p50.toFixed(1)} ms)`)]);
+    for (const s of servers) await s.stop();
+  }
+  console.log(`items ${N}, ${dim}-d, model ${bundle.manifest.id}, ${Q} queries, one sidx encoder worker per node`);
+  console.log('| setup | ingest items/s (1,000 per batch, 2 in flight) | recall@10 vs exact | QPS @1 | QPS @8 |');
+  console.log('|---|---:|---:|---:|---:|');
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+} finally {
+  for (const p of procs) p.kill('SIGKILL');
+  rmSync(root, { recursive: true, force: true });
+}
