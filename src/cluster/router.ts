@@ -8,8 +8,9 @@
  * - Reads: every shard gets the retrieve over request-reply (a queue group per shard: any live replica answers) and
  *   the router merges their top k by score. A shard with no answer within cluster.requestTimeoutMs makes the
  *   answer partial (`missingShards`), never a hang.
- * - The router's own encoder answers /v1/encode and gives upserts their SIDs in the answer (the shards encode
- *   again when they apply; `replaced` is not known here and is false).
+ * - The router's own encoder encodes each query once (beam or encoder output, sent with it to every shard), answers
+ *   /v1/encode and gives upserts their SIDs in the answer (the shards encode again when they apply; `replaced` is
+ *   not known here and is false).
  */
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { Config } from '../config.ts';
@@ -17,11 +18,13 @@ import { SidxError } from '../errors.ts';
 import type { SidxMetrics } from '../service/metrics.ts';
 import { infoOf, openSpace, type ActiveModel, type ModelSpace } from '../service/model-space.ts';
 import type { ServiceApi } from '../service/service-api.ts';
-import type { DeleteOutput, EncodeOutput, ItemView, Readiness, RetrievedItem, RetrieveOutput, RetrieveQuery, UpsertItem, UpsertOutput } from '../service/types.ts';
+import { beamNormWeight, resolveExpand } from '../service/retrieve-steps.ts';
+import { DEFAULT_BEAM_WIDTH, type DeleteOutput, type EncodeOutput, type ItemView, type QueryEncoding, type Readiness, type RetrievedItem, type RetrieveOutput,
+  type RetrieveQuery, type UpsertItem, type UpsertOutput } from '../service/types.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { connectCluster, type ClusterLink } from './nats.ts';
 import {
-  appliedSubject, decodeJson, encodeJson, f32ToBase64, itemSubject, queryMessage, querySubject, shardOf, writeSubject, type ShardAnswer, type WriteMessage,
+  appliedSubject, decodeJson, encodeJson, typedToBase64, itemSubject, queryMessage, querySubject, shardOf, writeSubject, type ShardAnswer, type WriteMessage,
 } from './wire.ts';
 
 interface Log { info(msg: string): void; warn(msg: string): void }
@@ -91,7 +94,7 @@ export class ClusterRouter implements ServiceApi {
     const flat = new Float32Array(items.length * dim);
     items.forEach((it, i) => flat.set(it.vector, i * dim));
     const enc = await this.#space.pool.encode(flat, items.length);
-    const byShard = this.#split(items.map((it) => ({ id: it.id, v: f32ToBase64(it.vector) })), (it) => it.id);
+    const byShard = this.#split(items.map((it) => ({ id: it.id, v: typedToBase64(it.vector) })), (it) => it.id);
     const seq = await this.#log(byShard, (part) => ({ op: 'upsert', items: part }));
     return { model: this.model.id, seq, items: items.map((it, i) => ({ id: it.id, sid: enc.codes.slice(i * L, (i + 1) * L), replaced: false })) };
   }
@@ -158,7 +161,8 @@ export class ClusterRouter implements ServiceApi {
 
   async retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
     const t0 = performance.now();
-    const data = encodeJson(queryMessage(q));
+    const data = encodeJson(queryMessage({ ...q, encoded: await this.#encodeQuery(q) }, this.model.id));
+    const tEncoded = performance.now();
     const shards = Array.from({ length: this.#c.shards }, (_, s) => s);
     const answers = await Promise.all(shards.map(async (s) => {
       try {
@@ -180,9 +184,18 @@ export class ClusterRouter implements ServiceApi {
     return {
       model: this.model.id, expand: ok[0]!.expand, items: merged.slice(0, q.k), querySids: ok[0]!.querySids.map((s) => Int32Array.from(s)),
       candidates: { exact: sum('exact'), hamming1: sum('hamming1'), beam: sum('beam'), prefix: sum('prefix'), total: sum('total') },
-      timingsMs: { encode: 0, beam: 0, candidates: 0, rerank: 0, fetch: 0, total },
+      timingsMs: { encode: tEncoded - t0, beam: 0, candidates: 0, rerank: 0, fetch: 0, total },
       ...(missingShards.length > 0 ? { missingShards } : {}),
     };
+  }
+
+  /** The query's encoder output, as a shard's SidxService would compute it (once here, for every shard). */
+  async #encodeQuery(q: RetrieveQuery): Promise<QueryEncoding | undefined> {
+    if (!q.embedding) return undefined;
+    const pool = this.#space.pool;
+    const expand = resolveExpand(q.expand, true, pool, q.beamWidth);
+    if (expand === 'beam') return { beam: await pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, beamNormWeight(this.model.metric, pool)) };
+    return q.sids ? undefined : { enc: await pool.encode(q.embedding, 1) };
   }
 
   async getItem(id: string): Promise<ItemView | undefined> {

@@ -9,7 +9,7 @@ import { AckPolicy, DeliverPolicy, jetstream, type JsMsg } from '@nats-io/jetstr
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { hostname } from 'node:os';
 import type { Config } from '../config.ts';
-import { isSidxError } from '../errors.ts';
+import { isSidxError, SidxError } from '../errors.ts';
 import type { SidxService } from '../service/sidx-service.ts';
 import { connectCluster, type ClusterLink } from './nats.ts';
 import {
@@ -122,7 +122,12 @@ export class ShardNode {
         },
       }));
     };
-    serve(querySubject(this.#c.shard), async (data) => answerOf(await this.#service.retrieve(queryOf(decodeJson<QueryMessage>(data)))));
+    serve(querySubject(this.#c.shard), async (data) => {
+      const m = decodeJson<QueryMessage>(data);
+      const served = this.#service.model.id;
+      if (m.model !== served) throw new SidxError('SIDX_ERR_UNKNOWN_MODEL', `shard ${this.#c.shard} serves ${served}, the router ${m.model}`, { field: 'model' });
+      return answerOf(await this.#service.retrieve(queryOf(m)));
+    });
     serve(itemSubject(this.#c.shard), (data) => {
       const item = this.#service.getItem(decodeJson<{ id: string }>(data).id);
       return { item: item ? { id: item.id, sid: Array.from(item.sid), model: item.model } : null };

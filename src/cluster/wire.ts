@@ -8,7 +8,7 @@
  *   sidx.applied.<shard>  request-reply: {} -> {seq}: the write log position the answering replica has applied
  */
 import { SidxError } from '../errors.ts';
-import type { RetrieveOutput, RetrieveQuery } from '../service/types.ts';
+import type { QueryEncoding, RetrieveOutput, RetrieveQuery } from '../service/types.ts';
 
 export const writeSubject = (shard: number) => `sidx.writes.${shard}`;
 export const querySubject = (shard: number) => `sidx.query.${shard}`;
@@ -37,18 +37,47 @@ export function decodeJson<T>(data: Uint8Array): T {
   return JSON.parse(dec.decode(data)) as T;
 }
 
-export const f32ToBase64 = (v: Float32Array): string => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+/** A typed array's bytes as base64 (host order: little-endian, as record.ts requires). */
+export const typedToBase64 = (v: Float32Array | Int32Array): string => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
 
-export function base64ToF32(s: string): Float32Array {
+function fromBase64<T extends Float32Array | Int32Array>(s: string, make: (n: number) => T): T {
   const b = Buffer.from(s, 'base64');
-  const out = new Float32Array(b.length >> 2);
+  const out = make(b.length >> 2);
   new Uint8Array(out.buffer).set(b.subarray(0, out.length * 4));
   return out;
+}
+
+export const base64ToF32 = (s: string): Float32Array => fromBase64(s, (n) => new Float32Array(n));
+const base64ToI32 = (s: string): Int32Array => fromBase64(s, (n) => new Int32Array(n));
+
+interface WireEncoding {
+  beam?: { codes: string; levels: Array<{ level: number; width: number; codes: string; scores: string }> };
+  enc?: { codes: string; topCodes: string; topDistances: string };
+}
+
+function wireEncoding(e: QueryEncoding): WireEncoding {
+  const b = typedToBase64;
+  return {
+    beam: e.beam && { codes: b(e.beam.codes), levels: e.beam.levels.map((l) => ({ level: l.level, width: l.width, codes: b(l.codes), scores: b(l.scores) })) },
+    enc: e.enc && { codes: b(e.enc.codes), topCodes: b(e.enc.topCodes), topDistances: b(e.enc.topDistances) },
+  };
+}
+
+function encodingOf(w: WireEncoding): QueryEncoding {
+  return {
+    beam: w.beam && {
+      codes: base64ToI32(w.beam.codes),
+      levels: w.beam.levels.map((l) => ({ level: l.level, width: l.width, codes: base64ToI32(l.codes), scores: base64ToF32(l.scores) })),
+    },
+    enc: w.enc && { codes: base64ToI32(w.enc.codes), topCodes: base64ToI32(w.enc.topCodes), topDistances: base64ToF32(w.enc.topDistances) },
+  };
 }
 
 export type WriteMessage = { op: 'upsert'; items: Array<{ id: string; v: string }> } | { op: 'delete'; ids: string[] };
 
 export interface QueryMessage {
+  /** The router's model: a shard serving another one refuses the query (its codes would mean nothing there). */
+  model: string;
   embedding?: string;
   sids?: number[][];
   k: number;
@@ -56,19 +85,20 @@ export interface QueryMessage {
   rerank?: boolean;
   maxCandidates: number;
   beamWidth?: number;
+  encoded?: WireEncoding;
 }
 
-export function queryMessage(q: RetrieveQuery): QueryMessage {
+export function queryMessage(q: RetrieveQuery, model: string): QueryMessage {
   return {
-    embedding: q.embedding ? f32ToBase64(q.embedding) : undefined, sids: q.sids?.map((s) => Array.from(s)), k: q.k,
-    expand: q.expand, rerank: q.rerank, maxCandidates: q.maxCandidates, beamWidth: q.beamWidth,
+    model, embedding: q.embedding ? typedToBase64(q.embedding) : undefined, sids: q.sids?.map((s) => Array.from(s)), k: q.k,
+    expand: q.expand, rerank: q.rerank, maxCandidates: q.maxCandidates, beamWidth: q.beamWidth, encoded: q.encoded && wireEncoding(q.encoded),
   };
 }
 
 export function queryOf(m: QueryMessage): RetrieveQuery {
   return {
     embedding: m.embedding !== undefined ? base64ToF32(m.embedding) : undefined, sids: m.sids?.map((s) => Int32Array.from(s)), k: m.k,
-    expand: m.expand, rerank: m.rerank, maxCandidates: m.maxCandidates, beamWidth: m.beamWidth,
+    expand: m.expand, rerank: m.rerank, maxCandidates: m.maxCandidates, beamWidth: m.beamWidth, encoded: m.encoded && encodingOf(m.encoded),
   };
 }
 

@@ -188,7 +188,7 @@ export class SidxService {
     let tEncoded = t0;
     if (expand === 'beam') {
       if (!q.embedding) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'expand "beam" needs an embedding', { field: 'embedding' });
-      const res = await this.#p.pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, beamNormWeight(this.model.metric, this.#p.pool));
+      const res = q.encoded?.beam ?? await this.#p.pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, beamNormWeight(this.model.metric, this.#p.pool));
       beam = res.levels;
       const last = beam[L - 1]!;
       // The query's own SID (the encoder's, as an upsert of it would get) is matched exactly, after any given sids and
@@ -198,7 +198,7 @@ export class SidxService {
       if (!q.sids) querySids = uniqueSids([own, ...Array.from({ length: last.width }, (_, b) => last.codes.subarray(b * L, (b + 1) * L))]);
       else querySids = exactSids;
     } else if (q.embedding && !q.sids) {
-      const enc = await this.#p.pool.encode(q.embedding, 1);
+      const enc = q.encoded?.enc ?? await this.#p.pool.encode(q.embedding, 1);
       querySids = exactSids = [enc.codes.slice(0, L)];
       ranking = { topCodes: enc.topCodes, topDistances: enc.topDistances, topM: enc.topCodes.length / L };
       tEncoded = performance.now();

@@ -1,4 +1,5 @@
 /** The use-case surface the HTTP layer and the CLI talk to. */
+import type { BeamResult, EncodeResult } from '../tokenizer/encoder-pool.ts';
 export type ExpandMode = 'none' | 'hamming1' | 'auto' | 'beam';
 /** beam: the item's SID is in the final level of the query's beam; prefix: found under a shorter beam prefix. */
 export type MatchKind = 'exact' | 'hamming1' | 'beam' | 'prefix';
@@ -30,6 +31,14 @@ export interface RetrieveQuery {
   maxCandidates: number;
   /** Prefixes kept per level with expand 'beam' (default DEFAULT_BEAM_WIDTH). */
   beamWidth?: number;
+  /** The served model's encoder output for `embedding`, computed elsewhere (a cluster router, once for all shards). */
+  encoded?: QueryEncoding;
+}
+
+/** `beam` for expand 'beam', `enc` (one row) for the other expansions with an embedding and no sids. */
+export interface QueryEncoding {
+  beam?: BeamResult;
+  enc?: EncodeResult;
 }
 
 /** Beam width used when a beam request names none. */

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Catalog } from '../../src/store/catalog.ts';
+import { tempDir } from '../helpers/paths.ts';
+
+const item = (id: string, d = 4) => ({ id, codes: Int32Array.of(1, 2), vector: new Float32Array(d).fill(0.5) });
+
+test('the write log position is written with the batch it applied, and only with it', async () => {
+  const { dir, cleanup } = tempDir('sidx-stream-mark-');
+  let cat = Catalog.open(dir);
+  try {
+    assert.equal(cat.stream.applied, 0n);
+    cat.stream.within(7n, () => cat.upsertBatch(1, [item('a'), item('b')]));
+    assert.equal(cat.stream.applied, 7n);
+    assert.throws(() => cat.stream.within(8n, () => cat.upsertBatch(1, [item('c', 5)])), { code: 'SIDX_ERR_DIMENSION' });
+    assert.equal(cat.stream.applied, 7n, 'a refused batch marks nothing');
+    cat.upsertBatch(1, [item('c')]);
+    assert.equal(cat.stream.applied, 7n, 'a write outside the log leaves the mark');
+    cat.stream.within(9n, () => cat.deleteBatch(['a']));
+    assert.equal(cat.stream.applied, 9n);
+    cat.stream.record(10n);
+    assert.equal(cat.stream.applied, 10n, 'an entry that changes nothing is marked on its own');
+    await cat.close();
+    cat = Catalog.open(dir);
+    assert.equal(cat.stream.applied, 10n, 'durable');
+    assert.equal(cat.count, 2);
+  } finally {
+    await cat.close();
+    cleanup();
+  }
+});
