@@ -22,7 +22,7 @@ const allowed: Record<string, string[]> = {
   eval: ['service', 'train', 'numeric', 'vector', 'io', 'sid', 'tokenizer', 'store'],
   io: [],
   bench: ['eval', 'train', 'tokenizer', 'vector', 'io'],
-  cluster: ['service', 'tokenizer'],
+  cluster: ['service', 'tokenizer', 'sid'],
   cli: ['http', 'service', 'cluster', 'tokenizer', 'sid', 'store', 'vector', 'numeric', 'train', 'eval', 'bench', 'io'],
 };
 

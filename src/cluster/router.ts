@@ -21,10 +21,13 @@ import type { ServiceApi } from '../service/service-api.ts';
 import { beamNormWeight, resolveExpand } from '../service/retrieve-steps.ts';
 import { DEFAULT_BEAM_WIDTH, type DeleteOutput, type EncodeOutput, type ItemView, type QueryEncoding, type Readiness, type RetrievedItem, type RetrieveOutput,
   type RetrieveQuery, type UpsertItem, type UpsertOutput } from '../service/types.ts';
+import { codeBytesFor, encodeNext } from '../sid/next-format.ts';
+import type { NextOutput } from '../service/sid-reads.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { connectCluster, type ClusterLink } from './nats.ts';
 import {
-  appliedSubject, decodeJson, encodeJson, typedToBase64, itemSubject, queryMessage, querySubject, shardOf, writeSubject, type ShardAnswer, type WriteMessage,
+  appliedSubject, decodeJson, encodeJson, typedToBase64, itemSubject, nextSubject, queryMessage, querySubject, shardOf, writeSubject, type NextAnswer,
+  type ShardAnswer, type WriteMessage,
 } from './wire.ts';
 
 interface Log { info(msg: string): void; warn(msg: string): void }
@@ -42,7 +45,11 @@ export class ClusterRouter implements ServiceApi {
   #c: Readonly<Config['cluster']>;
   #maxPayload: number;
   #closed = false;
-  readonly sids = { model: unsupported('/v1/sids'), next: unsupported('/v1/sids/next'), nextBinary: unsupported('/v1/sids/next'), tag: unsupported('/v1/sids/trie'), trie: unsupported('/v1/sids/trie'), binary: unsupported('/v1/sids/trie') };
+  readonly sids = {
+    model: unsupported('/v1/sids'), tag: unsupported('/v1/sids/trie'), trie: unsupported('/v1/sids/trie'), binary: unsupported('/v1/sids/trie'),
+    next: (prefixes: readonly (readonly number[])[], modelId?: string) => this.#next(prefixes, modelId),
+    nextBinary: (out: NextOutput) => encodeNext(out),
+  };
   readonly listModels = unsupported('the model registry');
   readonly registerModel = unsupported('the model registry');
   readonly activateModel = unsupported('the model registry');
@@ -163,19 +170,7 @@ export class ClusterRouter implements ServiceApi {
     const t0 = performance.now();
     const data = encodeJson(queryMessage({ ...q, encoded: await this.#encodeQuery(q) }, this.model.id));
     const tEncoded = performance.now();
-    const shards = Array.from({ length: this.#c.shards }, (_, s) => s);
-    const answers = await Promise.all(shards.map(async (s) => {
-      try {
-        const res = await this.#link.nc.request(querySubject(s), data, { timeout: this.#c.requestTimeoutMs });
-        return decodeJson<ShardAnswer>(res.data);
-      } catch {
-        return null;
-      }
-    }));
-    const missingShards = shards.filter((s) => answers[s] === null);
-    const ok = answers.filter((a): a is Extract<ShardAnswer, { ok: true }> => a !== null && a.ok);
-    const failed = answers.find((a): a is Extract<ShardAnswer, { ok: false }> => a !== null && !a.ok);
-    if (failed) throw new SidxError(failed.code as never, failed.message, { field: failed.field });
+    const { ok, missingShards } = await this.#askAll<Extract<ShardAnswer, { ok: true }>>(querySubject, data);
     if (ok.length === 0) throw new SidxError('SIDX_ERR_CLUSTER', `no shard answered within ${this.#c.requestTimeoutMs} ms`);
     const merged: RetrievedItem[] = ok.flatMap((a) => a.items.map((it) => ({ ...it, sid: Int32Array.from(it.sid) })));
     merged.sort((a, b) => (b.score ?? -Infinity) - (a.score ?? -Infinity));
@@ -187,6 +182,37 @@ export class ClusterRouter implements ServiceApi {
       timingsMs: { encode: tEncoded - t0, beam: 0, candidates: 0, rerank: 0, fetch: 0, total },
       ...(missingShards.length > 0 ? { missingShards } : {}),
     };
+  }
+
+  /**
+   * Asks every shard (one replica each) and waits up to cluster.requestTimeoutMs: the answers, and the shards
+   * without one. A shard's error (e.g. invalid input) is thrown as it is.
+   */
+  async #askAll<T>(subjectOf: (shard: number) => string, data: Uint8Array): Promise<{ ok: T[]; missingShards: number[] }> {
+    const shards = Array.from({ length: this.#c.shards }, (_, s) => s);
+    const answers: Array<T | Extract<ShardAnswer, { ok: false }> | null> = await Promise.all(shards.map(async (s) => {
+      try {
+        return decodeJson<T | Extract<ShardAnswer, { ok: false }>>((await this.#link.nc.request(subjectOf(s), data, { timeout: this.#c.requestTimeoutMs })).data);
+      } catch {
+        return null;
+      }
+    }));
+    const failed = answers.find((a) => a !== null && (a as { ok: boolean }).ok === false) as Extract<ShardAnswer, { ok: false }> | undefined;
+    if (failed) throw new SidxError(failed.code as never, failed.message, { field: failed.field });
+    return { ok: answers.filter((a) => a !== null) as T[], missingShards: shards.filter((s) => answers[s] === null) };
+  }
+
+  /** /v1/sids/next over the shards: per prefix, the union of their next codes with summed counts (every shard needed). */
+  async #next(prefixes: readonly (readonly number[])[], modelId?: string): Promise<NextOutput> {
+    const { ok, missingShards } = await this.#askAll<Extract<NextAnswer, { ok: true }>>(nextSubject, encodeJson({ prefixes, model: modelId ?? this.model.id }));
+    if (missingShards.length > 0) throw new SidxError('SIDX_ERR_CLUSTER', `shard(s) ${missingShards.join(', ')} did not answer: the next codes would be incomplete`);
+    const next = prefixes.map((_, i) => {
+      const counts = new Map<number, number>();
+      for (const a of ok) a.next[i]!.codes.forEach((code, j) => counts.set(code, (counts.get(code) ?? 0) + a.next[i]!.counts[j]!));
+      const codes = Int32Array.from(counts.keys()).sort();
+      return { codes, counts: Uint32Array.from(codes, (c) => counts.get(c)!) };
+    });
+    return { model: this.model.id, levels: this.model.levels, codeBytes: codeBytesFor(this.model.codebookSizes), next };
   }
 
   /** The query's encoder output, as a shard's SidxService would compute it (once here, for every shard). */

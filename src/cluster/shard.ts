@@ -13,8 +13,8 @@ import { isSidxError, SidxError } from '../errors.ts';
 import type { SidxService } from '../service/sidx-service.ts';
 import { connectCluster, type ClusterLink } from './nats.ts';
 import {
-  answerOf, appliedSubject, base64ToF32, decodeJson, encodeJson, errorAnswer, itemSubject, querySubject, queryOf, shardQueue, writeSubject,
-  type QueryMessage, type WriteMessage,
+  answerOf, appliedSubject, base64ToF32, decodeJson, encodeJson, errorAnswer, itemSubject, nextSubject, querySubject, queryOf, shardQueue, writeSubject,
+  type NextAnswer, type QueryMessage, type WriteMessage,
 } from './wire.ts';
 
 interface Log { info(msg: string): void; warn(msg: string): void; error(msg: string): void }
@@ -133,6 +133,11 @@ export class ShardNode {
       return { item: item ? { id: item.id, sid: Array.from(item.sid), model: item.model } : null };
     });
     serve(appliedSubject(this.#c.shard), () => ({ seq: String(this.#service.appliedLogSeq) }));
+    serve(nextSubject(this.#c.shard), (data): NextAnswer => {
+      const m = decodeJson<{ prefixes: number[][]; model: string }>(data);
+      const out = this.#service.sids.next(m.prefixes, m.model);
+      return { ok: true, next: out.next.map((n) => ({ codes: Array.from(n.codes), counts: Array.from(n.counts) })) };
+    });
   }
 
   /** Stops answering and applying (after the message in hand), then closes the connection. */

@@ -6,6 +6,7 @@
  *   sidx.query.<shard>    request-reply, queue group per shard: a retrieve -> ShardAnswer
  *   sidx.item.<shard>     request-reply: {id} -> {item: {id, sid, model} | null}
  *   sidx.applied.<shard>  request-reply: {} -> {seq}: the write log position the answering replica has applied
+ *   sidx.next.<shard>     request-reply: {prefixes, model} -> NextAnswer: each prefix's next codes with item counts
  */
 import { SidxError } from '../errors.ts';
 import type { QueryEncoding, RetrieveOutput, RetrieveQuery } from '../service/types.ts';
@@ -14,6 +15,7 @@ export const writeSubject = (shard: number) => `sidx.writes.${shard}`;
 export const querySubject = (shard: number) => `sidx.query.${shard}`;
 export const itemSubject = (shard: number) => `sidx.item.${shard}`;
 export const appliedSubject = (shard: number) => `sidx.applied.${shard}`;
+export const nextSubject = (shard: number) => `sidx.next.${shard}`;
 export const shardQueue = (shard: number) => `sidx-shard-${shard}`;
 
 /** The shard of an item: 32-bit FNV-1a of its id's UTF-8 bytes, modulo the shard count (stable across versions). */
@@ -116,7 +118,9 @@ export function answerOf(out: RetrieveOutput): ShardAnswer {
   };
 }
 
-export function errorAnswer(err: unknown): ShardAnswer {
+export type NextAnswer = { ok: true; next: Array<{ codes: number[]; counts: number[] }> } | Extract<ShardAnswer, { ok: false }>;
+
+export function errorAnswer(err: unknown): Extract<ShardAnswer, { ok: false }> {
   if (err instanceof SidxError) return { ok: false, code: err.code, message: err.message, field: err.field };
   return { ok: false, code: 'SIDX_ERR_INTERNAL', message: (err as Error).message };
 }

@@ -114,6 +114,16 @@ test('a 2-shard cluster on NATS JetStream: same recall as one node, kill -9 of a
   }
   assert.ok(hitsCluster >= hitsSingle, `cluster recall ${hitsCluster / 250} vs single node ${hitsSingle / 250}`);
 
+  // /v1/sids/next through the router: the shards' next codes merged, counts summed: the single node's answer.
+  const prefixes = { prefixes: [[], [0], [3], [5, 1]] };
+  const merged = await json(`${router.url}/v1/sids/next`, 'POST', prefixes);
+  assert.equal(merged.status, 200, JSON.stringify(merged.body));
+  assert.deepEqual(merged.body, (await json(`${single.url}/v1/sids/next`, 'POST', prefixes)).body);
+  const binary = async (url: string) => Buffer.from(await (await fetch(`${url}/v1/sids/next`, {
+    method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/octet-stream' }, body: JSON.stringify(prefixes),
+  })).arrayBuffer());
+  assert.deepEqual(await binary(router.url), await binary(single.url), 'binary SIDN answers too');
+
   // The killed replica restarts on its data directory and catches up from the stream.
   shards['0b'] = await replica(0, 'b');
   const target = await counts(shards['0a']!);
@@ -134,5 +144,6 @@ test('a 2-shard cluster on NATS JetStream: same recall as one node, kill -9 of a
   assert.equal(partial.body.partial, true);
   assert.deepEqual(partial.body.missingShards, [1]);
   assert.ok(Date.now() - t0 < 10_000, 'answered');
+  assert.equal((await json(`${router.url}/v1/sids/next`, 'POST', prefixes)).status, 503, 'next codes without a shard would be incomplete');
   assert.equal((await json(`${router.url}/v1/models`)).status, 501, 'the model registry is not on a router yet');
 });

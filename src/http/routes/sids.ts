@@ -87,7 +87,7 @@ export const sidRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const service = serviceOf(app);
     const { prefixes, model } = req.body;
     checkBatch(app, prefixes.length, 'prefixes');
-    const out = service.sids.next(prefixes, model);
+    const out = await service.sids.next(prefixes, model);
     void reply.header('vary', 'accept');
     if (wantsBinary(req.headers.accept)) return reply.type('application/octet-stream').send(service.sids.nextBinary(out) as never);
     // A string with its content type is sent as is (no serializer); the type provider only knows the object shape.
