@@ -43,7 +43,6 @@ import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, MAX_INTERNAL_KEY, readU64BE, 
 import { readRecord, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
 import { checkLevels, KeySpaces, putSideSid, removeSideSids, writePostings } from './catalog-spaces.ts';
 import { DEFAULT_SID_HISTORY, SidOccupancy, SidOccupancyReads } from './sid-occupancy.ts';
-import { CatalogVectors } from './catalog-vectors.ts';
 
 export type { ItemRecord } from './record.ts';
 export type { UpsertInput } from './catalog-input.ts';
@@ -52,7 +51,6 @@ export type { Change } from './change-log.ts';
 export type { DropResult, KeySpaces } from './catalog-spaces.ts';
 export type { SidDelta, SidOccupancyReads } from './sid-occupancy.ts';
 export type { SidTrie } from '../sid/sid-trie.ts';
-export type { CatalogVectors, VectorVisitor } from './catalog-vectors.ts';
 export { MAX_ID_BYTES } from './catalog-input.ts';
 export { CATALOG_SCHEMA_VERSION } from './catalog-meta.ts';
 export { DEFAULT_SID_HISTORY } from './sid-occupancy.ts';
@@ -81,8 +79,6 @@ export class Catalog {
   readonly sids: SidOccupancyReads;
   /** SID key spaces: the re-index side of the catalog (catalog-spaces.ts). */
   readonly spaces: KeySpaces;
-  /** Item vectors by internal key, read in place from the records (catalog-vectors.ts): the rerank's only copy. */
-  readonly vectors: CatalogVectors;
   #closed = false;
   // Both are immutable once written, so caching them is safe even with other writers.
   #dim: number | undefined;
@@ -96,7 +92,6 @@ export class Catalog {
     this.sids = new SidOccupancyReads(this.#occupancy, () => this.#metaU64(META_LAST_SEQ), (what, fn) => this.#read(what, fn));
     this.#txns = new CatalogTxns(env, this.#occupancy, () => this.#metaU64(META_LAST_SEQ));
     const offThread = <T>(what: string, fn: () => T): Promise<T> => (this.#assertOpen(), this.#txns.writeOffThread(what, fn));
-    this.vectors = new CatalogVectors(this.#items, (what, fn) => this.#read(what, fn));
     this.spaces = new KeySpaces({ ...dbs, tally: this.#occupancy.tally }, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn), offThread);
   }
 
@@ -349,7 +344,7 @@ export class Catalog {
     return changesAfter(this.#changes, this.#meta, seq);
   }
 
-  /** Removes change-log entries with seq <= uptoSeq (e.g. once a FAISS checkpoint covers them). */
+  /** Removes change-log entries with seq <= uptoSeq (once the vector slot file is durable up to it). */
   truncateChanges(uptoSeq: bigint): void {
     this.#assertOpen();
     if (typeof uptoSeq !== 'bigint' || uptoSeq < 0n) {

@@ -28,8 +28,7 @@ export interface ItemRecord {
   vector: Float32Array;
 }
 
-/** Byte offset of the vector in a record (a multiple of 4). */
-export function vectorOffset(levels: number, idBytes: number): number {
+function vectorOffset(levels: number, idBytes: number): number {
   return (RECORD_HEADER_BYTES + 2 * levels + idBytes + 3) & ~3;
 }
 
@@ -66,14 +65,6 @@ export function readRecordSid(buf: Uint8Array): { model: number; codes: Int32Arr
   const codes = new Int32Array(levels);
   for (let l = 0, p = RECORD_HEADER_BYTES; l < levels; l++, p += 2) codes[l] = buf[p] | (buf[p + 1] << 8);
   return { model: buf[0] | (buf[1] << 8), codes };
-}
-
-/** Byte offset of the vector in `buf` after checking the length against a `dim`-float vector; -1 if it does not fit. */
-export function recordVectorOffset(buf: Uint8Array, dim: number): number {
-  if (buf.length < RECORD_HEADER_BYTES) return -1;
-  const v = vectorOffset(buf[2]!, buf[8]! | (buf[9]! << 8));
-  const stored = (buf[4]! | (buf[5]! << 8) | (buf[6]! << 16) | (buf[7]! << 24)) >>> 0;
-  return stored === dim && buf.length === v + 4 * dim ? v : -1;
 }
 
 /** The external id only. */
