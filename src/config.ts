@@ -35,13 +35,12 @@ export const ConfigSchema = Type.Object(
     ),
     storage: Type.Object(
       {
-        dataDir: Type.String({ default: './data', description: 'LMDB catalog, SQLite control plane, FAISS checkpoint' }),
+        dataDir: Type.String({ default: './data', description: 'LMDB catalog, SQLite control plane, the vector slot file' }),
         mapSizeBytes: Int(1 << 20, Number.MAX_SAFE_INTEGER, 64 * 1024 ** 3, 'LMDB map size (virtual; grows on disk as used)'),
-        checkpointEvery: Int(1, 1e9, 50_000, 'Changes between FAISS checkpoints'),
+        checkpointEvery: Int(1, 1e9, 50_000, 'Changes between syncs of the vector slot file (in the background; the change log is cut at each)'),
         checkpointGrowthPercent: Int(0, 10_000, 10,
-          'Also wait for this percentage of the index size in changes between FAISS checkpoints: a checkpoint rewrites '
-          + 'the whole index under the write lock, so a fixed interval makes large catalogs stall upserts ever more '
-          + 'often; the price is a longer change-log replay at restart. 0 = checkpointEvery alone'),
+          'Also wait for this percentage of the index size in changes between syncs of the vector slot file, so large '
+          + 'catalogs sync less often; the price is a longer change-log replay at restart. 0 = checkpointEvery alone'),
         sidHistory: Int(1, 1e9, 100_000,
           'SID occupancy changes kept for GET /v1/sids/trie?since= (a SID becoming occupied or empty is one); a '
           + 'since older than the oldest kept gets a full snapshot'),

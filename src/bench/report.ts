@@ -65,7 +65,7 @@ export interface CatalogBench {
   /** Mean ms per phase, per sidx mode, over its load runs (or from timingsMs when the server has no histogram). */
   phases: { sidx: PhaseBreakdown; 'sidx-sids': PhaseBreakdown };
   bulkIndex: BulkLoadResult | { skipped: string };
-  /** Restart with the catalog on disk: time to listening and to ready (FAISS checkpoint load / catch-up). */
+  /** Restart with the catalog on disk: time to listening and to ready (vector slot file load / change-log catch-up). */
   restartMs: { listening: number; ready: number };
   /** --reindex-to: request latency during a re-index's drop phase and outside it. */
   reindexDrop?: ReindexDropBench;

@@ -1,6 +1,6 @@
 /**
  * `sidx index`: bulk-loads an embedding file into a catalog offline, through the service's own upsert path
- * (validation, encoding in the worker pool, collision policy, one LMDB transaction per batch, FAISS, checkpoint on
+ * (validation, encoding in the worker pool, collision policy, one LMDB transaction per batch, FAISS and its slot file, synced on
  * close), with a progress line. AL-GR CSV is streamed; other formats are read whole. Re-running it re-upserts
  * (an id already present is replaced). Stop `sidx serve` on the same data directory first: the server's FAISS
  * index would not see these writes.

@@ -92,7 +92,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         : undefined;
       timer?.unref();
       // In-flight requests finish (http/connections.ts says what other connections see), then queued writes and
-      // running jobs stop at a batch boundary, FAISS is checkpointed and the stores close.
+      // running jobs stop at a batch boundary, the vector slot file is synced and the stores close.
       await app.close();
       await shard?.close();
       await service.close();

@@ -3,8 +3,8 @@
  * re-index jobs. Owns the lifecycle of the stores, the encoder pools and the derived vector index.
  *
  * Write path: encode outside the lock, then under the write lock commit one LMDB transaction (items,
- * postings, change log) and only after it mutate FAISS. A crash between the two is repaired at the next
- * start by replaying the change log.
+ * postings, change log) and only after it mutate FAISS and its slot file (vector-state.ts). A crash between the two
+ * is repaired at the next start by replaying the change log.
  *
  * Models: one is served (its key space answers retrieval); during a re-index upserts also write the target's key
  * space. The served model changes only in `#swap`, between reads (ReadGate) and between writes (WriteLock); an
@@ -104,9 +104,13 @@ export class SidxService {
       if (catalog.spaces.activeModel !== row.version) catalog.spaces.setActiveModel(row.version);
       const bundle = row.id === configuredRow.id ? configured : await loadRegistered(row);
       const metrics = options.metrics ?? new SidxMetrics();
-      const space = await openSpace(bundle, row.version, config, log, metrics);
+      // The encoder's workers start ORT in their threads while this thread loads the vector index.
+      const opening = openSpace(bundle, row.version, config, log, metrics);
+      opening.catch(() => undefined); // awaited below: no unhandled rejection while the vectors load
+      const vectors = await VectorState.open(dataDir, catalog, bundle.manifest.inputDim, bundle.manifest.metric, log)
+        .catch(async (err: unknown) => { await opening.then((s) => s.pool.close(), () => undefined); throw err; });
+      const space = await opening.catch(async (err: unknown) => { await vectors.close(); throw err; });
       pool = space.pool;
-      const vectors = await VectorState.open(dataDir, catalog, space.info.inputDim, space.info.metric, log);
       const service = new SidxService({
         config, log, control, catalog, pool, bundle, vectors, model: space.info, dataDir, metrics, ownMetrics: !options.metrics, lock,
       });
@@ -142,7 +146,7 @@ export class SidxService {
 
   /** Test-only: the served model's encoder pool (white-box tests hold its queue through kPoolTestHooks). */
   get [kServiceTestHooks]() {
-    return { pool: () => this.#p.pool };
+    return { pool: () => this.#p.pool, vectorsIdle: () => this.#p.vectors.idle() };
   }
 
   /** Checks an API key against the control plane (constant-time; see store/api-keys.ts). */
@@ -256,7 +260,7 @@ export class SidxService {
         const res = this.#p.catalog.stream.within(log?.seq, () => this.#p.catalog.upsertBatch(model.version, batch, alt));
         this.#p.vectors.applyUpsert(res.keys, flat, res.replaced);
         this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);
-        await this.#maybeCheckpoint();
+        this.#maybeCheckpoint();
         return {
           model: model.id,
           seq: res.seq,
@@ -273,7 +277,7 @@ export class SidxService {
       const res = this.#p.catalog.stream.within(log?.seq, () => this.#p.catalog.deleteBatch(ids));
       this.#p.vectors.applyDelete(res.removed);
       this.#p.metrics.itemsDeleted.inc(res.removed.length);
-      await this.#maybeCheckpoint();
+      this.#maybeCheckpoint();
       return { seq: res.seq, deleted: res.removed.length, missing: res.missing };
     });
   }
@@ -326,15 +330,15 @@ export class SidxService {
   }
 
   /** Stops a running re-index at a batch boundary (it resumes at the next start), finishes queued writes,
-   * checkpoints the vector index, closes workers and stores. */
+   * syncs the vector slot file, closes workers and stores. */
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.#life.stop();
     await this.#lock.run(async () => {
       this.#closed = true;
       const p = this.#p;
-      if (p.vectors.changesSinceCheckpoint > 0) await p.vectors.checkpoint();
-      p.vectors.close();
+      await p.vectors.sync();
+      await p.vectors.close();
       await p.pool.close();
       await this.#target?.pool.close();
       await p.catalog.close();
@@ -349,9 +353,10 @@ export class SidxService {
     return applyCollisionPolicy(this.#p.config.collisions, this.#p.catalog, enc, n, model);
   }
 
-  async #maybeCheckpoint(): Promise<void> {
+  /** Starts a background sync of the vector slot file (never awaited under the write lock: writers do not stall). */
+  #maybeCheckpoint(): void {
     const { vectors, config } = this.#p;
-    if (vectors.changesSinceCheckpoint >= checkpointThreshold(config.storage, vectors.index.ntotal)) await vectors.checkpoint();
+    if (vectors.changesSinceSync >= checkpointThreshold(config.storage, vectors.index.ntotal)) vectors.startSync();
   }
 
   #assertOpen(): void {

@@ -1,15 +1,25 @@
 /**
- * Keeps the FAISS index derived from the LMDB catalog. At start it loads the checkpoint and replays the
- * change log written after it, or rebuilds from the catalog when the checkpoint is missing, unreadable or
- * does not match. Losing the FAISS files therefore loses nothing.
+ * Keeps the FAISS index that reranks candidates, derived from the LMDB catalog (the source of truth), and its file.
  *
- * Checkpoint = `vectors.faiss` (FAISS's own format) + `vectors.json` ({seq, ntotal, dim, metric}); the JSON is
- * written last, so a torn checkpoint is detected by a count mismatch and rebuilt.
+ * In memory: one FAISS flat index (IDMap2, labels = internal keys), the only in-memory copy of the vectors; the
+ * rerank scores candidates on it (measured fastest: docs/benchmarks.md, "Each vector stored once in memory").
+ * On disk: `vectors.slots` + `vectors.ids` (vector/slot-file.ts), updated in place after every committed batch (page-cache
+ * writes, no fsync), and `vectors.json` ({format, seq, ntotal, dim, metric}): the slot files hold every change up to
+ * `seq`.
+ * A sync (`startSync`, every `checkpointThreshold` changes, off the write lock) fdatasyncs the slot file on the libuv
+ * pool, then writes vectors.json and truncates the change log up to the seq taken before the fdatasync. Nothing is
+ * ever rewritten whole, so writers never stall on it.
+ *
+ * At start: load the slot file into FAISS, then replay the change log after `seq` (every touched key leaves and
+ * re-enters from the catalog); any doubt (no or other-format metadata, a slot file that disagrees, a truncated change
+ * log, a count that differs from the catalog's) rebuilds from the catalog. Losing these files therefore loses
+ * nothing. A data directory from before (a `vectors.faiss` checkpoint) is rebuilt once and the old file removed.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import type { Catalog } from '../store/catalog.ts';
+import { SlotFile } from '../vector/slot-file.ts';
 import { VectorIndex, type Metric } from '../vector/vector-index.ts';
 
 export interface Logger {
@@ -17,92 +27,128 @@ export interface Logger {
   warn(msg: string): void;
 }
 
-interface CheckpointMeta {
+const META_FORMAT = 'slots-v1';
+const REBUILD_BATCH = 10_000;
+const SLOT_BASE = 'vectors';
+const SLOT_FILE = `${SLOT_BASE}.slots`;
+const META_FILE = 'vectors.json';
+const LEGACY_FILES = ['vectors.faiss', 'vectors.faiss.tmp'];
+
+interface SyncMeta {
+  format: typeof META_FORMAT;
   seq: string;
   ntotal: number;
   dim: number;
   metric: Metric;
 }
 
-const REBUILD_BATCH = 10_000;
-
 export class VectorState {
-  readonly index: VectorIndex;
+  index: VectorIndex;
+  #slots: SlotFile;
   #dir: string;
   #catalog: Catalog;
-  #checkpointSeq: bigint;
-  #changesSinceCheckpoint = 0;
+  #log: Logger;
+  #changesSinceSync = 0;
+  #syncing: Promise<void> | null = null;
 
-  private constructor(dir: string, catalog: Catalog, index: VectorIndex, checkpointSeq: bigint) {
+  private constructor(dir: string, catalog: Catalog, index: VectorIndex, slots: SlotFile, log: Logger) {
     this.#dir = dir;
     this.#catalog = catalog;
     this.index = index;
-    this.#checkpointSeq = checkpointSeq;
+    this.#slots = slots;
+    this.#log = log;
   }
 
   static async open(dir: string, catalog: Catalog, dim: number, metric: Metric, log: Logger): Promise<VectorState> {
-    const loaded = await loadCheckpoint(dir, dim, metric, log);
-    if (loaded) {
-      const state = new VectorState(dir, catalog, loaded.index, loaded.seq);
+    const state = new VectorState(dir, catalog, VectorIndex.create({ dim, metric }), SlotFile.open(join(dir, SLOT_BASE), dim), log);
+    const meta = readMeta(dir, dim, metric, log);
+    if (meta) {
       try {
-        const replayed = state.#catchUp(loaded.seq);
+        const replayed = state.#load(BigInt(meta.seq));
         if (state.index.ntotal === catalog.count) {
-          log.info(`vector index: checkpoint at seq ${loaded.seq} loaded (${loaded.index.ntotal} vectors), ${replayed} changes replayed`);
+          log.info(`vector index: ${state.index.ntotal} vectors loaded from ${SLOT_FILE} (synced at seq ${meta.seq}), ${replayed} changes replayed`);
           return state;
         }
         log.warn(`vector index: ${state.index.ntotal} vectors after catch-up, the catalog holds ${catalog.count}: rebuilding`);
       } catch (err) {
-        log.warn(`vector index: cannot catch up from seq ${loaded.seq} (${(err as Error).message}): rebuilding`);
+        log.warn(`vector index: cannot load ${SLOT_FILE} and catch up from seq ${meta.seq} (${(err as Error).message}): rebuilding`);
       }
-      state.close();
+      state.index.close();
+      state.index = VectorIndex.create({ dim, metric });
     }
-    const index = VectorIndex.create({ dim, metric });
-    const state = new VectorState(dir, catalog, index, 0n);
     const count = state.#rebuild();
+    await state.sync();
+    for (const name of LEGACY_FILES) rmSync(join(dir, name), { force: true });
     log.info(`vector index: rebuilt from the catalog (${count} vectors)`);
     return state;
   }
 
-  get checkpointSeq(): bigint {
-    return this.#checkpointSeq;
-  }
-
-  /** After a committed upsert: replaced items leave the index before the new vectors enter. */
+  /** After a committed upsert: replaced items leave the index before the new vectors enter; the slots are rewritten. */
   applyUpsert(keys: BigInt64Array, vectors: Float32Array, replaced: readonly boolean[]): void {
     const stale = keys.filter((_k, i) => replaced[i]);
     if (stale.length > 0) this.index.remove(stale);
     this.index.add(vectors, keys);
-    this.#changesSinceCheckpoint += keys.length;
+    this.#slots.put(keys, vectors);
+    this.#changesSinceSync += keys.length;
   }
 
   applyDelete(keys: BigInt64Array): void {
-    if (keys.length > 0) this.index.remove(keys);
-    this.#changesSinceCheckpoint += keys.length;
+    if (keys.length > 0) {
+      this.index.remove(keys);
+      this.#slots.remove(keys);
+    }
+    this.#changesSinceSync += keys.length;
   }
 
-  get changesSinceCheckpoint(): number {
-    return this.#changesSinceCheckpoint;
+  /** Changes not yet covered by a finished or running sync. */
+  get changesSinceSync(): number {
+    return this.#changesSinceSync;
   }
 
-  /** Writes the index and its sequence number; the change log up to it is then no longer needed. */
-  async checkpoint(): Promise<void> {
-    const seq = this.#catalog.lastSeq;
-    const meta: CheckpointMeta = { seq: seq.toString(), ntotal: this.index.ntotal, dim: this.index.dim, metric: this.index.metric };
-    await this.index.write(join(this.#dir, 'vectors.faiss'));
-    const metaPath = join(this.#dir, 'vectors.json');
-    writeFileSync(`${metaPath}.tmp`, JSON.stringify(meta));
-    renameSync(`${metaPath}.tmp`, metaPath);
-    this.#catalog.truncateChanges(seq);
-    this.#checkpointSeq = seq;
-    this.#changesSinceCheckpoint = 0;
+  /** Starts a sync in the background unless one is running; writes go on meanwhile. */
+  startSync(): void {
+    if (this.#syncing) return;
+    this.#syncing = this.#sync()
+      .catch((err: Error) => this.#log.warn(`vector index: sync failed (${err.message}); the next one retries`))
+      .finally(() => {
+        this.#syncing = null;
+      });
   }
 
-  close(): void {
+  /** Resolves when no sync is running. */
+  async idle(): Promise<void> {
+    while (this.#syncing) await this.#syncing;
+  }
+
+  /** Waits for a running sync, then syncs everything written so far (shutdown, rebuild). */
+  async sync(): Promise<void> {
+    await this.idle();
+    await this.#sync();
+  }
+
+  /** Waits for a running sync; closes FAISS and the slot file. */
+  async close(): Promise<void> {
+    await this.idle();
     this.index.close();
+    this.#slots.close();
   }
 
-  /** Replays changes after `seq`: every touched key leaves the index, and re-enters if it still exists. */
-  #catchUp(seq: bigint): number {
+  /** Durable up to the catalog's seq at the call: seq taken, fdatasync (off the event loop), metadata, change log cut. */
+  async #sync(): Promise<void> {
+    const seq = this.#catalog.lastSeq;
+    const meta: SyncMeta = { format: META_FORMAT, seq: seq.toString(), ntotal: this.index.ntotal, dim: this.index.dim, metric: this.index.metric };
+    const covered = this.#changesSinceSync;
+    await this.#slots.datasync();
+    const path = join(this.#dir, META_FILE);
+    writeFileSync(`${path}.tmp`, JSON.stringify(meta), { flush: true });
+    renameSync(`${path}.tmp`, path);
+    this.#catalog.truncateChanges(seq);
+    this.#changesSinceSync -= covered;
+  }
+
+  /** Loads the slot file into FAISS and replays the changes after `seq`; returns how many were replayed. */
+  #load(seq: bigint): number {
+    this.#slots.load((ids, vectors) => this.index.add(vectors, ids));
     const touched = new Set<bigint>();
     let changes = 0;
     for (const change of this.#catalog.changesSince(seq)) {
@@ -112,6 +158,7 @@ export class VectorState {
     if (touched.size === 0) return 0;
     const keys = BigInt64Array.from(touched);
     this.index.remove(keys);
+    this.#slots.remove(keys);
     const present: bigint[] = [];
     const vectors: Float32Array[] = [];
     for (const key of keys) {
@@ -122,11 +169,12 @@ export class VectorState {
       }
     }
     this.#addBatch(BigInt64Array.from(present), vectors);
-    this.#changesSinceCheckpoint = changes;
+    this.#changesSinceSync = changes;
     return changes;
   }
 
   #rebuild(): number {
+    this.#slots.reset();
     let keys: bigint[] = [];
     let vectors: Float32Array[] = [];
     let count = 0;
@@ -142,7 +190,7 @@ export class VectorState {
     }
     this.#addBatch(BigInt64Array.from(keys), vectors);
     count += keys.length;
-    this.#changesSinceCheckpoint = count;
+    this.#changesSinceSync = count;
     return count;
   }
 
@@ -152,33 +200,33 @@ export class VectorState {
     const flat = new Float32Array(keys.length * dim);
     vectors.forEach((v, i) => flat.set(v, i * dim));
     this.index.add(flat, keys);
+    this.#slots.put(keys, flat);
   }
 }
 
-async function loadCheckpoint(dir: string, dim: number, metric: Metric, log: Logger): Promise<{ index: VectorIndex; seq: bigint } | null> {
-  const indexPath = join(dir, 'vectors.faiss');
-  const metaPath = join(dir, 'vectors.json');
-  if (!existsSync(indexPath) || !existsSync(metaPath)) return null;
+/** The sync metadata, or null (with a log line when there was something) when it cannot be used. */
+function readMeta(dir: string, dim: number, metric: Metric, log: Logger): SyncMeta | null {
+  const path = join(dir, META_FILE);
+  if (!existsSync(path)) return null;
   try {
-    const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as CheckpointMeta;
+    const meta = JSON.parse(readFileSync(path, 'utf8')) as Partial<SyncMeta>;
+    if (meta.format !== META_FORMAT) {
+      log.info(`vector index: ${META_FILE} is from an older format (a FAISS checkpoint): rebuilding once`);
+      return null;
+    }
     if (meta.dim !== dim || meta.metric !== metric) {
-      log.warn(`vector index: checkpoint is ${meta.dim}-d ${meta.metric}, the model wants ${dim}-d ${metric}: rebuilding`);
+      log.warn(`vector index: ${SLOT_FILE} is ${meta.dim}-d ${meta.metric}, the model wants ${dim}-d ${metric}: rebuilding`);
       return null;
     }
-    const index = await VectorIndex.read(indexPath);
-    if (index.ntotal !== meta.ntotal || index.dim !== dim) {
-      log.warn('vector index: checkpoint does not match its metadata: rebuilding');
-      index.close();
-      return null;
-    }
-    return { index, seq: BigInt(meta.seq) };
+    BigInt(meta.seq ?? '');
+    return meta as SyncMeta;
   } catch (err) {
-    log.warn(`vector index: checkpoint unreadable (${(err as Error).message}): rebuilding`);
+    log.warn(`vector index: ${META_FILE} unreadable (${(err as Error).message}): rebuilding`);
     return null;
   }
 }
 
-/** Changes between FAISS checkpoints for an index of `ntotal` vectors. */
+/** Changes between syncs of the vector slot file for an index of `ntotal` vectors. */
 export function checkpointThreshold(storage: Pick<Config['storage'], 'checkpointEvery' | 'checkpointGrowthPercent'>, ntotal: number): number {
   return Math.max(storage.checkpointEvery, Math.ceil((ntotal * storage.checkpointGrowthPercent) / 100));
 }

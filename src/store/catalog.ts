@@ -355,7 +355,7 @@ export class Catalog {
     return changesAfter(this.#changes, this.#meta, seq);
   }
 
-  /** Removes change-log entries with seq <= uptoSeq (e.g. once a FAISS checkpoint covers them). */
+  /** Removes change-log entries with seq <= uptoSeq (once the vector slot file is durable up to it). */
   truncateChanges(uptoSeq: bigint): void {
     this.#assertOpen();
     if (typeof uptoSeq !== 'bigint' || uptoSeq < 0n) {

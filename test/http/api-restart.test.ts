@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
@@ -31,7 +31,7 @@ async function snapshot(svc: Awaited<ReturnType<typeof startService>>) {
   return { results, items: ready.items, vectors: ready.vectors };
 }
 
-test('restart keeps everything; a lost FAISS checkpoint is rebuilt from LMDB; a stale one is caught up', async () => {
+test('restart keeps everything; lost vector files are rebuilt from LMDB; stale ones are caught up or rebuilt', async () => {
   await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 6, seed: 4 });
   let svc = await startService(dataDir, modelDir);
   const items = Array.from({ length: N }, (_, i) => ({ id: `i${i}`, embedding: Array.from(vectors.subarray(i * DIM, (i + 1) * DIM)) }));
@@ -43,29 +43,29 @@ test('restart keeps everything; a lost FAISS checkpoint is rebuilt from LMDB; a 
   const before = await snapshot(svc);
   assert.equal(before.items, N - 2);
   await svc.close();
-  assert.ok(existsSync(join(dataDir, 'vectors.faiss')), 'close writes a FAISS checkpoint');
+  assert.ok(existsSync(join(dataDir, 'vectors.slots')), 'the vector slot file exists');
+  assert.equal(JSON.parse(readFileSync(join(dataDir, 'vectors.json'), 'utf8')).ntotal, N - 2, 'close syncs it');
 
   svc = await startService(dataDir, modelDir);
-  assert.deepEqual(await snapshot(svc), before, 'reopened from the checkpoint');
-  // Writes after the checkpoint live only in the change log until the next one: simulate a crash by
-  // keeping the old checkpoint files while the catalog moves on.
+  assert.deepEqual(await snapshot(svc), before, 'reopened from the slot file');
+  // Old vector files while the catalog moved on (the change log was cut at the last sync: a rebuild).
   const { cpSync } = await import('node:fs');
-  cpSync(join(dataDir, 'vectors.faiss'), join(tmp.dir, 'old.faiss'));
+  cpSync(join(dataDir, 'vectors.slots'), join(tmp.dir, 'old.slots'));
   cpSync(join(dataDir, 'vectors.json'), join(tmp.dir, 'old.json'));
   await svc.app.inject({ method: 'POST', url: '/v1/items/delete', payload: { ids: ['i2'] } });
   await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items: [{ id: 'i3', embedding: items[4]!.embedding }, { id: 'new', embedding: items[5]!.embedding }] } });
   const moved = await snapshot(svc);
   await svc.close();
-  cpSync(join(tmp.dir, 'old.faiss'), join(dataDir, 'vectors.faiss'));
+  cpSync(join(tmp.dir, 'old.slots'), join(dataDir, 'vectors.slots'));
   cpSync(join(tmp.dir, 'old.json'), join(dataDir, 'vectors.json'));
 
   svc = await startService(dataDir, modelDir);
-  assert.deepEqual(await snapshot(svc), moved, 'stale checkpoint caught up from the change log');
+  assert.deepEqual(await snapshot(svc), moved, 'stale vector files replaced');
   await svc.close();
 
-  rmSync(join(dataDir, 'vectors.faiss'));
+  rmSync(join(dataDir, 'vectors.slots'));
   rmSync(join(dataDir, 'vectors.json'));
   svc = await startService(dataDir, modelDir);
-  assert.deepEqual(await snapshot(svc), moved, 'rebuilt from LMDB after the FAISS files were deleted');
+  assert.deepEqual(await snapshot(svc), moved, 'rebuilt from LMDB after the vector files were deleted');
   await svc.close();
 });

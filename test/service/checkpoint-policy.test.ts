@@ -1,6 +1,7 @@
 /**
- * When the service checkpoints FAISS: every `storage.checkpointEvery` changes, and no more often than
- * `storage.checkpointGrowthPercent` of the index size (the checkpoint rewrites the whole index).
+ * When the service syncs the vector slot file (vectors.json records what it covers): every `storage.checkpointEvery`
+ * changes, and no more often than `storage.checkpointGrowthPercent` of the index size. The sync runs in the
+ * background (writers never wait for it): the test waits for it before reading vectors.json.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { checkpointThreshold } from '../../src/service/vector-state.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { startService, writeTestBundle } from '../helpers/service.ts';
+import { kServiceTestHooks } from '../../src/service/sidx-service.ts';
 
 const DIM = 8;
 
@@ -21,7 +23,7 @@ test('checkpointThreshold: the larger of checkpointEvery and the growth share of
 });
 
 for (const growth of [0, 50]) {
-  test(`upserts checkpoint FAISS at the sizes the policy gives (checkpointEvery 10, growth ${growth}%)`, async () => {
+  test(`upserts sync the vector slot file at the sizes the policy gives (checkpointEvery 10, growth ${growth}%)`, async () => {
     const tmp = tempDir();
     try {
       const modelDir = join(tmp.dir, 'model');
@@ -35,6 +37,7 @@ for (const growth of [0, 50]) {
           const items = Array.from({ length: 10 }, (_, i) => ({ id: `i${b * 10 + i}`, embedding: Array.from(vectors.subarray((b * 10 + i) * DIM, (b * 10 + i + 1) * DIM)) }));
           const res = await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items } });
           assert.equal(res.statusCode, 200, res.body);
+          await svc.service[kServiceTestHooks].vectorsIdle();
           checkpointed.push((JSON.parse(readFileSync(join(dataDir, 'vectors.json'), 'utf8')) as { ntotal: number }).ntotal);
         }
       } finally {
