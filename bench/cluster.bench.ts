@@ -2,7 +2,8 @@
  * Cluster overhead (issue 13): the same synthetic catalog and the same /v1/retrieve bodies through a single node,
  * a router over 1 shard and a router over 2 shards (one replica each; each cluster on its own local nats-server
  * with JetStream), every node a `sidx serve` child. Ingest items/s through the write log (the router waits until
- * applied) vs directly; QPS and latency under autocannon at 1 and 8 connections; recall@10 of each against exact.
+ * applied) vs directly; QPS and latency under autocannon at 1 and 8 connections, and at 8 in the sids mode (beams
+ * of 32 generated SIDs, no rerank: they fan out to every shard too); recall@10 of each against exact.
  *
  *   node --import tsx bench/cluster.bench.ts [--items 100000] [--queries 200] [--duration 5] [--model models/default]
  */
@@ -12,7 +13,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { exactBaseline } from '../src/bench/baselines.ts';
-import { retrieveBodies, retrievePass, upsertAll } from '../src/bench/http.ts';
+import { retrieveBodies, retrievePass, sidsBodies, upsertAll } from '../src/bench/http.ts';
 import { runLoad } from '../src/bench/load.ts';
 import { startBenchServer, startChildServer, SIDX_BIN, type BenchServer } from '../src/bench/server.ts';
 import { clusteredEmbeddings } from '../src/eval/synthetic.ts';
@@ -63,6 +64,7 @@ try {
   const exact = await exactBaseline({ items, n: N, dim, metric: bundle.manifest.metric, queries, q: Q, k: 10, budgetMs: 1000 });
   const bodies = retrieveBodies(queries, Q, dim, { k: 10 });
   const rows: string[][] = [];
+  let sids: string[] | undefined;
   for (const setup of ['single node', 'router + 1 shard', 'router + 2 shards']) {
     log(setup);
     const servers: BenchServer[] = [];
@@ -79,14 +81,18 @@ try {
     procs.push(...servers.map((s) => s.child));
     const ingest = await upsertAll(front.url, items, N, dim, 1000, 2, () => {});
     const pass = await retrievePass(front.url, bodies, exact.truth, 10, N);
+    // Retrieval by generated SIDs (beams of 32 from the single node's beam, no rerank): fans out to every shard too.
+    sids ??= (await sidsBodies(front.url, queries, Q, dim, 32, 10)).bodies;
     const load = [];
-    for (const c of [1, 8]) load.push(await runLoad({ url: front.url, path: '/v1/retrieve', bodies, connections: c, durationS: Number(args.duration) }));
+    for (const [b, c] of [[bodies, 1], [bodies, 8], [sids, 8]] as const) {
+      load.push(await runLoad({ url: front.url, path: '/v1/retrieve', bodies: b, connections: c, durationS: Number(args.duration) }));
+    }
     rows.push([setup, ingest.itemsPerSecond.toFixed(0), pass.recall.toFixed(3), ...load.map((l) => `${l.qps.toFixed(0)} (p50 ${l.latencyMs.p50.toFixed(1)} ms)`)]);
     for (const s of servers) await s.stop();
   }
   console.log(`items ${N}, ${dim}-d, model ${bundle.manifest.id}, ${Q} queries, one sidx encoder worker per node`);
-  console.log('| setup | ingest items/s (1,000 per batch, 2 in flight) | recall@10 vs exact | QPS @1 | QPS @8 |');
-  console.log('|---|---:|---:|---:|---:|');
+  console.log('| setup | ingest items/s (1,000 per batch, 2 in flight) | recall@10 vs exact | QPS @1 | QPS @8 | sids mode QPS @8 |');
+  console.log('|---|---:|---:|---:|---:|---:|');
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 } finally {
   for (const p of procs) p.kill('SIGKILL');
