@@ -23,6 +23,7 @@ import { beamNormWeight, candidateCounts, orderCandidates, resolveExpand } from 
 import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
 import { checkpointThreshold, VectorState, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
+import { LivePostings } from './live-postings.ts';
 import { SidxMetrics } from './metrics.ts';
 import { chooseServed, loadRegistered, openSpace, registerBundle, type ActiveModel, type ModelSpace } from './model-space.ts';
 import { ReadGate } from './read-gate.ts';
@@ -45,6 +46,7 @@ interface Parts {
   pool: EncoderPool;
   bundle: ModelBundle;
   vectors: VectorState;
+  postings: LivePostings;
   model: ActiveModel;
   dataDir: string;
   metrics: SidxMetrics;
@@ -107,8 +109,10 @@ export class SidxService {
       const space = await openSpace(bundle, row.version, config, log, metrics);
       pool = space.pool;
       const vectors = await VectorState.open(dataDir, catalog, space.info.inputDim, space.info.metric, log);
+      const postings = new LivePostings(catalog, log, config.storage.postingIndex === 'memory');
+      postings.track(space.info.version, space.info.levels);
       const service = new SidxService({
-        config, log, control, catalog, pool, bundle, vectors, model: space.info, dataDir, metrics, ownMetrics: !options.metrics, lock,
+        config, log, control, catalog, pool, bundle, vectors, postings, model: space.info, dataDir, metrics, ownMetrics: !options.metrics, lock,
       });
       metrics.bind({
         encoderQueueLength: () => service.#p.pool.queueLength + (service.#target?.pool.queueLength ?? 0),
@@ -204,7 +208,7 @@ export class SidxService {
       tEncoded = performance.now();
     }
     const t1 = performance.now();
-    const set = gatherCandidates(this.#p.catalog, this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam);
+    const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam);
     const t2 = performance.now();
     const rerank = q.rerank ?? q.embedding !== undefined;
     const { order, scores } = orderCandidates(this.#p.vectors.index, this.model.metric, set.keys, rerank ? q.embedding : undefined);
@@ -325,6 +329,7 @@ export class SidxService {
       const p = this.#p;
       if (p.vectors.changesSinceCheckpoint > 0) await p.vectors.checkpoint();
       p.vectors.close();
+      p.postings.close();
       await p.pool.close();
       await this.#target?.pool.close();
       await p.catalog.close();
@@ -356,10 +361,12 @@ export class SidxService {
       active: () => ({ info: p.model, bundle: p.bundle, pool: p.pool }),
       collide: (enc, n, model) => this.#applyCollisionPolicy(enc, n, model),
       beginTarget: (space) => this.#lock.run(() => {
+        p.postings.track(space.info.version, space.info.levels);
         this.#target = space;
         this.#generation++;
       }),
       endTarget: () => this.#lock.run(() => {
+        if (this.#target && this.#target.info.version !== p.model.version) p.postings.untrack(this.#target.info.version);
         this.#target = null;
         this.#generation++;
       }),
@@ -374,6 +381,8 @@ export class SidxService {
       const old: ModelSpace = { info: p.model, bundle: p.bundle, pool: p.pool };
       if (p.catalog.spaces.activeModel !== space.info.version) p.catalog.spaces.setActiveModel(space.info.version);
       p.control.activateModel(space.info.id);
+      p.postings.track(space.info.version, space.info.levels);
+      if (old.info.version !== space.info.version) p.postings.untrack(old.info.version);
       Object.assign(p, { model: space.info, bundle: space.bundle, pool: space.pool });
       this.#target = null;
       this.#generation++;

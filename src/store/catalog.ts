@@ -37,6 +37,7 @@ import { assertLimit, idBytesOf, validateDelete, validateUpsert, type UpsertInpu
 import { scanHamming1, scanPostingKeys, type Neighbour } from './catalog-scan.ts';
 import { changesAfter, ChangeWriter, OP_DELETE, OP_UPSERT, truncateChangesTxn, type Change } from './change-log.ts';
 import { CatalogTxns } from './catalog-txns.ts';
+import { PostingJournal } from './posting-journal.ts';
 import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, modelLevels, openCatalogDbs, openCatalogEnv, readMetaU32, readMetaU64, storeError, u32Value } from './catalog-meta.ts';
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA } from './catalog-meta.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
@@ -90,9 +91,10 @@ export class Catalog {
     ({ ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta } = dbs);
     this.#occupancy = new SidOccupancy(env, dbs.meta, sidHistory);
     this.sids = new SidOccupancyReads(this.#occupancy, () => this.#metaU64(META_LAST_SEQ), (what, fn) => this.#read(what, fn));
-    this.#txns = new CatalogTxns(env, this.#occupancy, () => this.#metaU64(META_LAST_SEQ));
+    const journal = new PostingJournal();
+    this.#txns = new CatalogTxns(env, this.#occupancy, journal, () => this.#metaU64(META_LAST_SEQ));
     const offThread = <T>(what: string, fn: () => T): Promise<T> => (this.#assertOpen(), this.#txns.writeOffThread(what, fn));
-    this.spaces = new KeySpaces({ ...dbs, tally: this.#occupancy.tally }, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn), offThread);
+    this.spaces = new KeySpaces({ ...dbs, tally: this.#occupancy.tally, journal }, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn), offThread);
   }
 
   static open(dir: string, opts: CatalogOpenOptions = {}): Catalog {
