@@ -4,7 +4,8 @@
  *
  * Write path: encode outside the lock, then under the write lock commit one LMDB transaction (items,
  * postings, change log) and only after it mutate FAISS. A crash between the two is repaired at the next
- * start by replaying the change log.
+ * start by replaying the change log. The commit itself updates the in-memory posting index that retrieve
+ * gathers candidates from (live-postings.ts; rebuilt from LMDB at start).
  *
  * Models: one is served (its key space answers retrieval); during a re-index upserts also write the target's key
  * space. The served model changes only in `#swap`, between reads (ReadGate) and between writes (WriteLock); an
@@ -144,9 +145,9 @@ export class SidxService {
     return this.#p.pool.queueLength;
   }
 
-  /** Test-only: the served model's encoder pool (white-box tests hold its queue through kPoolTestHooks). */
+  /** Test-only: the served model's encoder pool (white-box tests hold its queue through kPoolTestHooks), the live postings. */
   get [kServiceTestHooks]() {
-    return { pool: () => this.#p.pool };
+    return { pool: () => this.#p.pool, postings: () => this.#p.postings };
   }
 
   /** Checks an API key against the control plane (constant-time; see store/api-keys.ts). */
