@@ -19,7 +19,7 @@ import { ControlPlane, MIGRATIONS_DIR } from '../store/control-plane.ts';
 import { applyCollisionPolicy } from './collision-policy.ts';
 import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
 import type { BeamLevel, EncodeResult, EncoderPool } from '../tokenizer/encoder-pool.ts';
-import { gatherCandidates, uniqueSids } from './candidates.ts';
+import { gatherCandidates, ownThenBeam, uniqueSids } from './candidates.ts';
 import { beamNormWeight, candidateCounts, orderCandidates, resolveExpand } from './retrieve-steps.ts';
 import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
 import { checkpointThreshold, VectorState, type Logger } from './vector-state.ts';
@@ -200,7 +200,7 @@ export class SidxService {
       // before the beam: the beam's ranking may leave that cell out, or reach it only past maxCandidates.
       const own = res.codes.slice(0, L);
       exactSids = uniqueSids([...querySids, own]);
-      if (!q.sids) querySids = uniqueSids([own, ...Array.from({ length: last.width }, (_, b) => last.codes.subarray(b * L, (b + 1) * L))]);
+      if (!q.sids) querySids = ownThenBeam(own, last.codes, last.width, L);
       else querySids = exactSids;
     } else if (q.embedding && !q.sids) {
       const enc = await this.#p.pool.encode(q.embedding, 1);
