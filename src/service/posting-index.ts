@@ -122,44 +122,20 @@ export class PostingIndex implements CandidateSource {
         adds.splice(a, 1);
       }
     }
-    if (adds.length > 0 || dropped > 0) this.#delta = mergeIntoDelta(this.#delta, dropDelta, sortedAdds(changes, adds, L), L);
+    if (adds.length > 0 || dropped > 0) {
+      const delta = this.#delta;
+      this.#delta = mergeRuns(delta, dropped > 0 ? (r) => dropDelta[r] === 1 : undefined, sortedAdds(changes, adds, L), L, delta.count - dropped + adds.length);
+    }
     const limit = Math.min(MAX_DELTA, Math.max(this.#minDelta, Math.ceil(this.#main.count * DELTA_SHARE)));
     if (this.#delta.count + this.#deadCount > limit) this.#compact();
   }
 
   /** Folds `delta` into `main` and drops the dead rows. */
   #compact(): void {
-    const L = this.levels;
-    const main = this.#main;
-    const delta = this.#delta;
-    const out = newRun(this.count, L);
-    let w = 0;
-    const copyMain = (from: number, to: number) => {
-      if (this.#deadCount === 0) {
-        w = copyRows(main, from, to, out, w, L);
-        return;
-      }
-      let s = from;
-      while (s < to) {
-        while (s < to && this.#isDead(s)) s++;
-        let e = s;
-        while (e < to && !this.#isDead(e)) e++;
-        w = copyRows(main, s, e, out, w, L);
-        s = e;
-      }
-    };
-    let a = 0;
-    for (let b = 0; b < delta.count; b++) {
-      const at = lowerRow(main, L, delta.codes, b * L, delta.words[2 * b + 1]!, delta.words[2 * b]!, a, main.count);
-      copyMain(a, at);
-      a = at;
-      w = copyRow(delta, b, out, w, L);
-    }
-    copyMain(a, main.count);
-    this.#main = out;
-    this.#dead = new Uint8Array((out.count + 7) >> 3);
+    this.#main = mergeRuns(this.#main, this.#deadCount > 0 ? (r) => this.#isDead(r) : undefined, this.#delta, this.levels, this.count);
+    this.#dead = new Uint8Array((this.#main.count + 7) >> 3);
     this.#deadCount = 0;
-    this.#delta = newRun(0, L);
+    this.#delta = newRun(0, this.levels);
     this.compactions++;
   }
 
@@ -291,18 +267,35 @@ function sortedAdds(changes: PostingChanges, added: number[], L: number): Run {
   return sorted;
 }
 
-/** `delta` without its dropped rows, merged with `adds` (both sorted), as a new run. */
-function mergeIntoDelta(delta: Run, drop: Uint8Array, adds: Run, L: number): Run {
-  let kept = delta.count;
-  for (let r = 0; r < delta.count; r++) kept -= drop[r]!;
-  const out = newRun(kept + adds.count, L);
+/**
+ * A new run of `base`'s rows (but those `skip` flags) and `adds`'s rows (both sorted), `count` in all: `base` in
+ * spans copied whole, each row of `adds` placed by binary search (adds are the smaller run).
+ */
+function mergeRuns(base: Run, skip: ((row: number) => boolean) | undefined, adds: Run, L: number, count: number): Run {
+  const out = newRun(count, L);
   let w = 0;
-  let b = 0;
-  for (let a = 0; a < delta.count; a++) {
-    if (drop[a]) continue;
-    while (b < adds.count && compareRows(adds, b, delta, a, L) < 0) w = copyRow(adds, b++, out, w, L);
-    w = copyRow(delta, a, out, w, L);
+  const copyBase = (from: number, to: number) => {
+    if (!skip) {
+      w = copyRows(base, from, to, out, w, L);
+      return;
+    }
+    let s = from;
+    while (s < to) {
+      while (s < to && skip(s)) s++;
+      let e = s;
+      while (e < to && !skip(e)) e++;
+      w = copyRows(base, s, e, out, w, L);
+      s = e;
+    }
+  };
+  let a = 0;
+  for (let b = 0; b < adds.count; b++) {
+    const at = lowerRow(base, L, adds.codes, b * L, adds.words[2 * b + 1]!, adds.words[2 * b]!, a, base.count);
+    copyBase(a, at);
+    a = at;
+    w = copyRow(adds, b, out, w, L);
   }
-  copyRows(adds, b, adds.count, out, w, L);
+  copyBase(a, base.count);
+  if (w !== count) throw new Error(`posting index: merged ${w} rows, expected ${count}`);
   return out;
 }
