@@ -47,7 +47,13 @@ export class LivePostings implements PostingWatcher {
   track(model: number, levels: number): void {
     if (!this.#enabled || this.#indexes.has(model)) return;
     const t0 = performance.now();
-    const index = new PostingIndex(model, levels, this.#catalog.spaces.postingsOf(model, levels), this.#catalog, this.#minDelta);
+    let index;
+    try {
+      index = new PostingIndex(model, levels, this.#catalog.spaces.postingsOf(model, levels), this.#catalog, this.#minDelta);
+    } catch (err) {
+      this.#log.warn(`posting index of key space ${model} not built, candidates come from LMDB scans: ${(err as Error).message}`);
+      return;
+    }
     this.#indexes.set(model, index);
     this.#log.info(`posting index of key space ${model}: ${index.count} items in ${(performance.now() - t0).toFixed(0)} ms, ${(index.bytes / 2 ** 20).toFixed(1)} MiB`);
   }

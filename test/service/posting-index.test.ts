@@ -114,6 +114,13 @@ test('inputs the catalog refuses get the catalog\'s own errors; without an index
     assert.deepEqual(index.exact(1, Int32Array.of(1, 2, 3), 5), BigInt64Array.of(1n));
     assert.equal(live.source(2), catalog);
     assert.equal(new LivePostings(catalog, log, false).source(1), catalog);
+    // An index that cannot be built (here: told the wrong level count) is logged, and LMDB answers.
+    const warnings: string[] = [];
+    const wrong = new LivePostings(catalog, { info: () => {}, warn: (m) => warnings.push(m) }, true);
+    wrong.track(1, 2);
+    assert.equal(wrong.source(1), catalog);
+    assert.match(warnings.join('\n'), /not built/);
+    live.track(1, LEVELS);
   } finally {
     live.close();
     await catalog.close();
