@@ -23,6 +23,37 @@ import type { PostingChanges } from '../store/posting-journal.ts';
 import type { SpacePostings } from '../store/catalog-scan.ts';
 import type { CandidateSource } from './candidates.ts';
 
+/** Receives a scan's rows: the row's key is keys[row], its words words[2 row] (low) and words[2 row + 1]. */
+export interface RowSink {
+  /** false: stop the scan. */
+  row(keys: BigInt64Array, words: Uint32Array, row: number): boolean;
+}
+
+/** A RowSink that keeps the keys (growing as needed). */
+class Collector implements RowSink {
+  #words: Uint32Array;
+  #n = 0;
+  constructor(limit: number) {
+    this.#words = new Uint32Array(2 * Math.max(1, Math.min(limit, 64)));
+  }
+
+  row(_keys: BigInt64Array, words: Uint32Array, row: number): boolean {
+    if (2 * this.#n === this.#words.length) {
+      const grown = new Uint32Array(2 * this.#words.length);
+      grown.set(this.#words);
+      this.#words = grown;
+    }
+    this.#words[2 * this.#n] = words[2 * row]!;
+    this.#words[2 * this.#n + 1] = words[2 * row + 1]!;
+    this.#n++;
+    return true;
+  }
+
+  keys(): BigInt64Array {
+    return new BigInt64Array(this.#words.buffer, 0, this.#n);
+  }
+}
+
 /** A sorted run: `count` rows in (SID, key) order; `words` views `keys` as (low, high) u32 pairs. */
 interface Run {
   count: number;
@@ -71,13 +102,34 @@ export class PostingIndex implements CandidateSource {
   }
 
   exact(model: number, codes: Int32Array, limit: number): BigInt64Array {
-    if (!this.#plain(model, codes, limit, true)) return this.#fallback.exact(model, codes, limit);
+    if (!this.accepts(model, codes, 0, codes.length, limit, true)) return this.#fallback.exact(model, codes, limit);
     return this.#collect(codes, codes.length, limit);
   }
 
   prefix(model: number, codesPrefix: Int32Array, limit: number): BigInt64Array {
-    if (!this.#plain(model, codesPrefix, limit, false)) return this.#fallback.prefix(model, codesPrefix, limit);
+    if (!this.accepts(model, codesPrefix, 0, codesPrefix.length, limit, false)) return this.#fallback.prefix(model, codesPrefix, limit);
     return this.#collect(codesPrefix, codesPrefix.length, limit);
+  }
+
+  /**
+   * The rows `exact` (m = levels) or `prefix` of q[at..at+m) would return, in their order, passed to `sink.row`
+   * until it returns false or `limit` rows were passed: the scans without a typed array per call (a beam query makes
+   * a few hundred). For arguments `accepts` approves.
+   */
+  visit(q: Int32Array, at: number, m: number, limit: number, sink: RowSink): void {
+    const L = this.levels;
+    const main = this.#main;
+    const delta = this.#delta;
+    let a = bound(main, L, q, at, m, false, 0, main.count);
+    const a1 = upperFrom(main, L, q, at, m, a, main.count);
+    let b = bound(delta, L, q, at, m, false, 0, delta.count);
+    const b1 = upperFrom(delta, L, q, at, m, b, delta.count);
+    for (let n = 0; n < limit && (a < a1 || b < b1); n++) {
+      while (a < a1 && this.#deadCount > 0 && this.#isDead(a)) a++;
+      if (a >= a1 && b >= b1) return;
+      const fromMain = b >= b1 || (a < a1 && compareRows(main, a, delta, b, L) < 0);
+      if (!(fromMain ? sink.row(main.keys, main.words, a++) : sink.row(delta.keys, delta.words, b++))) return;
+    }
   }
 
   hamming1(model: number, codes: Int32Array, limit: number): Neighbour[] {
@@ -141,22 +193,14 @@ export class PostingIndex implements CandidateSource {
 
   /** Keys of the rows under prefix q[0..m), both runs merged in (SID, key) order, at most `limit`. */
   #collect(q: Int32Array, m: number, limit: number): BigInt64Array {
-    const L = this.levels;
     const main = this.#main;
-    const delta = this.#delta;
-    let a = bound(main, L, q, m, false, 0, main.count);
-    const a1 = bound(main, L, q, m, true, a, main.count);
-    let b = bound(delta, L, q, m, false, 0, delta.count);
-    const b1 = bound(delta, L, q, m, true, b, delta.count);
-    if (b === b1 && this.#deadCount === 0) return main.keys.slice(a, Math.min(a1, a + limit));
-    const out = newRun(Math.min(limit, a1 - a + b1 - b), 0);
-    let n = 0;
-    while (n < out.count && (a < a1 || b < b1)) {
-      if (a < a1 && this.#isDead(a)) a++;
-      else if (b >= b1 || (a < a1 && compareRows(main, a, delta, b, L) < 0)) n = copyRow(main, a++, out, n, 0);
-      else n = copyRow(delta, b++, out, n, 0);
+    if (this.#delta.count === 0 && this.#deadCount === 0) {
+      const a = bound(main, this.levels, q, 0, m, false, 0, main.count);
+      return main.keys.slice(a, Math.min(upperFrom(main, this.levels, q, 0, m, a, main.count), a + limit));
     }
-    return n === out.count ? out.keys : out.keys.slice(0, n);
+    const out = new Collector(limit);
+    this.visit(q, 0, m, limit, out);
+    return out.keys();
   }
 
   #isDead(row: number): boolean {
@@ -169,11 +213,14 @@ export class PostingIndex implements CandidateSource {
     return s >= 0 && !this.#isDead(s) ? s : -1;
   }
 
-  /** The plain case this index answers itself: its key space, a SID (or prefix) of valid codes, a valid limit. */
-  #plain(model: number, codes: Int32Array, limit: number, whole: boolean): boolean {
+  /**
+   * Whether this index answers an exact (`whole`) or prefix scan of codes[at..at+m) itself (its key space, a SID or
+   * prefix of valid codes, a valid limit); other arguments go to the catalog, whose errors they get.
+   */
+  accepts(model: number, codes: Int32Array, at: number, m: number, limit: number, whole: boolean): boolean {
     if (model !== this.model || !(codes instanceof Int32Array) || !Number.isSafeInteger(limit) || limit < 0) return false;
-    if (whole ? codes.length !== this.levels : codes.length > this.levels) return false;
-    for (let l = 0; l < codes.length; l++) if (codes[l]! < 0 || codes[l]! > MAX_CODE) return false;
+    if (whole ? m !== this.levels : m > this.levels) return false;
+    for (let l = at; l < at + m; l++) if (!(codes[l]! >= 0 && codes[l]! <= MAX_CODE)) return false;
     return true;
   }
 }
@@ -187,18 +234,38 @@ function newRun(count: number, L: number): Run {
   return runOf(count, new Uint16Array(count * L), new BigInt64Array(count));
 }
 
-/** First row in [lo, hi) whose codes 0..m-1 are >= q's (> with `after`). */
-function bound(run: Run, L: number, q: Int32Array, m: number, after: boolean, lo: number, hi: number): number {
+/** First row in [lo, hi) whose codes 0..m-1 are >= q[at..at+m) (> with `after`). */
+function bound(run: Run, L: number, q: Int32Array, at: number, m: number, after: boolean, lo: number, hi: number): number {
   const codes = run.codes;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     const base = mid * L;
     let d = 0;
-    for (let j = 0; j < m && d === 0; j++) d = codes[base + j]! - q[j]!;
+    for (let j = 0; j < m && d === 0; j++) d = codes[base + j]! - q[at + j]!;
     if (d < 0 || (after && d === 0)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
+}
+
+/**
+ * bound(…, after = true, lo, hi) where row `lo` is the range's first (a lower bound): gallops from it (ranges are
+ * short next to the run), then bisects the last step.
+ */
+function upperFrom(run: Run, L: number, q: Int32Array, at: number, m: number, lo: number, hi: number): number {
+  const codes = run.codes;
+  let step = 1;
+  let from = lo;
+  for (;;) {
+    const probe = lo + step;
+    if (probe >= hi) break;
+    let d = 0;
+    for (let j = 0; j < m && d === 0; j++) d = codes[probe * L + j]! - q[at + j]!;
+    if (d !== 0) break;
+    from = probe;
+    step *= 2;
+  }
+  return bound(run, L, q, at, m, true, from, Math.min(hi, lo + step));
 }
 
 /** First row in [lo, hi) not before (the SID at codes[at..at+L), the key with words hi:lo). */

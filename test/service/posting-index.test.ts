@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { gatherCandidates } from '../../src/service/candidates.ts';
 import { LivePostings } from '../../src/service/live-postings.ts';
 import type { PostingIndex } from '../../src/service/posting-index.ts';
 import { Catalog, type UpsertInput } from '../../src/store/catalog.ts';
@@ -25,6 +26,16 @@ function assertSameScans(index: PostingIndex, catalog: Catalog, model: number, r
         assert.deepEqual(index.prefix(model, prefix, limit), catalog.prefix(model, prefix, limit), `${what}: prefix ${prefix} limit ${limit}`);
       }
       assert.deepEqual(index.hamming1(model, sid, limit), catalog.hamming1(model, sid, limit), `${what}: hamming1 ${sid} limit ${limit}`);
+    }
+    // A beam query's candidates (the index is read in place there, not through exact/prefix): duplicates across
+    // levels, budgets that end inside a scan.
+    const beam = Array.from({ length: LEVELS }, (_, l) => {
+      const width = 1 + Math.floor(r() * 6);
+      return { level: l + 1, width, codes: Int32Array.from({ length: width * (l + 1) }, () => Math.floor(r() * K)), scores: new Float32Array(width) };
+    });
+    for (const max of [1, 7, 50, 100_000]) {
+      assert.deepEqual(gatherCandidates(index, model, [sid], 'beam', 10, max, undefined, beam),
+        gatherCandidates(catalog, model, [sid], 'beam', 10, max, undefined, beam), `${what}: beam candidates, budget ${max}`);
     }
   }
 }
