@@ -3,7 +3,8 @@
  * target's, so that the swap serves a complete one at once. Each is built from LMDB when tracking starts (at open,
  * when a re-index begins) and follows the catalog's committed posting changes (the catalog's posting journal calls
  * `apply` after each commit, before the write returns: an acknowledged write is visible to the next retrieve). Track
- * and untrack run under the service's write lock, between transactions.
+ * and untrack run under the service's write lock, between transactions. A key space is untracked before a re-index
+ * drops it (the swap untracks the old one, endTarget the target), so drop batches never need to reach an index.
  *
  * `source(model)` gives the candidate scans for a key space: its index, or the catalog's LMDB scans when it has
  * none (storage.postingIndex "lmdb", or an index dropped after a change it could not apply, which is logged).
