@@ -45,8 +45,8 @@ export const ConfigSchema = Type.Object(
         postingIndex: Type.Union([Type.Literal('memory'), Type.Literal('lmdb')], {
           default: 'memory',
           description: 'Where /v1/retrieve gathers candidates: memory = an in-memory copy of the served key space\'s '
-            + 'postings, built from LMDB at start and updated after every committed write (2 x levels + 8 bytes per '
-            + 'item); lmdb = one LMDB range scan per SID or prefix',
+            + 'postings, built from LMDB at start and updated after every committed write (6 x levels + 4 bytes per '
+            + 'item); lmdb = one LMDB range scan per SID, prefix or Hamming-1 level',
         }),
         sidHistory: Int(1, 1e9, 100_000,
           'SID occupancy changes kept for GET /v1/sids/trie?since= (a SID becoming occupied or empty is one); a '

@@ -1,19 +1,20 @@
 /**
- * A live in-memory copy of one key space's postings: answers the catalog's candidate scans `exact` and `prefix` with
- * the same results in the same order (store/catalog-scan.ts) without an LMDB cursor per call, and follows every
- * committed write (`apply`, fed by the catalog's posting journal). LMDB stays the source of truth: the index is
- * built from it at open and changed only after a commit. `hamming1` is passed to the catalog's rotated key spaces
- * (from the natural order alone it costs a binary search per occupied code at each position: 0.1x LMDB's speed).
+ * A live in-memory copy of one key space's postings: answers the catalog's three candidate scans (`exact`, `prefix`,
+ * `hamming1`) with the same results in the same order (store/catalog-scan.ts) without an LMDB cursor per call, and
+ * follows every committed write (`apply`, fed by the catalog's posting journal). LMDB stays the source of truth: the
+ * index is built from it at open and changed only after a commit.
  *
  * Layout (typed arrays only, nothing per item on the JS heap): a sorted run `main` of (SID, key) rows, codes as u16
  * (row-major, L per row) and keys as int64 (compared as two u32 words, so no bigint is made), with a bit per row
- * marking rows removed since it was built, plus a small sorted run `delta` of rows added since. Bytes per item:
- * 2L + 8 + 1/8 (14.1 at 3 levels: 1.4 GB at 100M items). A write batch marks its removed rows dead and merges its
- * added rows into `delta` in one pass; once `delta` and the dead rows together exceed DELTA_SHARE of `main` (at least
- * MIN_DELTA, at most MAX_DELTA rows), both are folded into a new `main` in one linear pass (it holds the old and the
- * new `main` meanwhile).
+ * marking rows removed since it was built, plus a small sorted run `delta` of rows added since; each run also holds
+ * its rotated orders (posting-rotations.ts: an int32 row number per row for each level but the last), the
+ * counterpart of the catalog's rotated key spaces for Hamming-1. Bytes per item: 2L + 8 + 4(L-1) + 1/8 (22.1 at 3
+ * levels: 2.2 GB at 100M items). A write batch marks its removed rows dead and merges its added rows into `delta` in
+ * one pass (then re-sorts delta's rotated orders: counting sorts); once `delta` and the dead rows together exceed
+ * DELTA_SHARE of `main` (at least MIN_DELTA, at most MAX_DELTA rows), both are folded into a new `main` in one linear
+ * pass (it holds the old and the new `main` meanwhile).
  *
- * Scans binary-search both runs and merge them in (SID, key) order, skipping dead rows. Inputs the catalog would
+ * Scans binary-search both runs and merge them in the catalog's order, skipping dead rows. Inputs the catalog would
  * refuse or treat specially (another key space, a SID of another length, codes out of range, a bad limit) go to the
  * `fallback` scans (the catalog), so errors are the catalog's own.
  */
@@ -22,6 +23,7 @@ import type { Neighbour } from '../store/catalog.ts';
 import type { PostingChanges } from '../store/posting-journal.ts';
 import type { SpacePostings } from '../store/catalog-scan.ts';
 import type { CandidateSource } from './candidates.ts';
+import { rotatedBound, rotations } from './posting-rotations.ts';
 
 /** Receives a scan's rows: the row's key is keys[row], its words words[2 row] (low) and words[2 row + 1]. */
 export interface RowSink {
@@ -60,6 +62,8 @@ interface Run {
   codes: Uint16Array;
   keys: BigInt64Array;
   words: Uint32Array;
+  /** Rotated orders (posting-rotations.ts) of main and delta; empty elsewhere. */
+  rot: Int32Array[];
 }
 
 const DELTA_SHARE = 1 / 16;
@@ -85,9 +89,9 @@ export class PostingIndex implements CandidateSource {
     this.levels = levels;
     this.#fallback = fallback;
     this.#minDelta = minDelta;
-    this.#main = runOf(postings.count, postings.codes, postings.keys);
+    this.#main = withRotations(runOf(postings.count, postings.codes, postings.keys), levels);
     this.#dead = new Uint8Array((postings.count + 7) >> 3);
-    this.#delta = newRun(0, levels);
+    this.#delta = withRotations(newRun(0, levels), levels);
   }
 
   /** Live rows (items with a SID in this key space). */
@@ -97,7 +101,7 @@ export class PostingIndex implements CandidateSource {
 
   /** Bytes held by the typed arrays. */
   get bytes(): number {
-    const run = (r: Run) => r.codes.byteLength + r.keys.byteLength;
+    const run = (r: Run) => r.codes.byteLength + r.keys.byteLength + r.rot.reduce((sum, p) => sum + p.byteLength, 0);
     return run(this.#main) + run(this.#delta) + this.#dead.byteLength;
   }
 
@@ -132,8 +136,47 @@ export class PostingIndex implements CandidateSource {
     }
   }
 
+  /**
+   * Neighbours at position L-1 first, then L-2, ...: at each, rows equal to `codes` but there (one range of each run's
+   * rotated order), in (code, key) order, the query's own code left out; at most `limit` in all.
+   */
   hamming1(model: number, codes: Int32Array, limit: number): Neighbour[] {
-    return this.#fallback.hamming1(model, codes, limit);
+    if (!this.accepts(model, codes, 0, codes.length, limit, true)) return this.#fallback.hamming1(model, codes, limit);
+    const L = this.levels;
+    const main = this.#main;
+    const delta = this.#delta;
+    const out: Neighbour[] = [];
+    for (let i = L - 1; i >= 0 && out.length < limit; i--) {
+      const pm = i < L - 1 ? main.rot[i]! : null;
+      const pd = i < L - 1 ? delta.rot[i]! : null;
+      let a = rotatedBound(main.codes, L, pm, codes, i, false, 0, main.count);
+      const a1 = rotatedBound(main.codes, L, pm, codes, i, true, a, main.count);
+      let b = rotatedBound(delta.codes, L, pd, codes, i, false, 0, delta.count);
+      const b1 = rotatedBound(delta.codes, L, pd, codes, i, true, b, delta.count);
+      const own = codes[i]!;
+      while (out.length < limit) {
+        let ra = -1;
+        let rb = -1;
+        for (; a < a1; a++) {
+          ra = pm ? pm[a]! : a;
+          if (!this.#isDead(ra) && main.codes[ra * L + i] !== own) break;
+        }
+        for (; b < b1; b++) {
+          rb = pd ? pd[b]! : b;
+          if (delta.codes[rb * L + i] !== own) break;
+        }
+        if (a >= a1 && b >= b1) break;
+        const fromMain = b >= b1 || (a < a1 && compareRows(main, ra, delta, rb, L) < 0);
+        const run = fromMain ? main : delta;
+        const row = fromMain ? ra : rb;
+        if (fromMain) a++;
+        else b++;
+        const neighbour = codes.slice();
+        neighbour[i] = run.codes[row * L + i]!;
+        out.push({ key: run.keys[row]!, codes: neighbour, position: i });
+      }
+    }
+    return out;
   }
 
   /**
@@ -176,7 +219,8 @@ export class PostingIndex implements CandidateSource {
     }
     if (adds.length > 0 || dropped > 0) {
       const delta = this.#delta;
-      this.#delta = mergeRuns(delta, dropped > 0 ? (r) => dropDelta[r] === 1 : undefined, sortedAdds(changes, adds, L), L, delta.count - dropped + adds.length);
+      const merged = mergeRuns(delta, dropped > 0 ? (r) => dropDelta[r] === 1 : undefined, sortedAdds(changes, adds, L), L, delta.count - dropped + adds.length);
+      this.#delta = withRotations(merged, L);
     }
     const limit = Math.min(MAX_DELTA, Math.max(this.#minDelta, Math.ceil(this.#main.count * DELTA_SHARE)));
     if (this.#delta.count + this.#deadCount > limit) this.#compact();
@@ -184,10 +228,10 @@ export class PostingIndex implements CandidateSource {
 
   /** Folds `delta` into `main` and drops the dead rows. */
   #compact(): void {
-    this.#main = mergeRuns(this.#main, this.#deadCount > 0 ? (r) => this.#isDead(r) : undefined, this.#delta, this.levels, this.count);
+    this.#main = withRotations(mergeRuns(this.#main, this.#deadCount > 0 ? (r) => this.#isDead(r) : undefined, this.#delta, this.levels, this.count), this.levels);
     this.#dead = new Uint8Array((this.#main.count + 7) >> 3);
     this.#deadCount = 0;
-    this.#delta = newRun(0, this.levels);
+    this.#delta = withRotations(newRun(0, this.levels), this.levels);
     this.compactions++;
   }
 
@@ -226,7 +270,12 @@ export class PostingIndex implements CandidateSource {
 }
 
 function runOf(count: number, codes: Uint16Array, keys: BigInt64Array): Run {
-  return { count, codes, keys, words: new Uint32Array(keys.buffer, keys.byteOffset, 2 * count) };
+  return { count, codes, keys, words: new Uint32Array(keys.buffer, keys.byteOffset, 2 * count), rot: [] };
+}
+
+function withRotations(run: Run, L: number): Run {
+  run.rot = rotations(run.codes, run.count, L);
+  return run;
 }
 
 /** A zeroed run of `count` rows (`L` 0: keys only). */
