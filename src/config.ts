@@ -41,6 +41,12 @@ export const ConfigSchema = Type.Object(
         checkpointGrowthPercent: Int(0, 10_000, 10,
           'Also wait for this percentage of the index size in changes between syncs of the vector slot file, so large '
           + 'catalogs sync less often; the price is a longer change-log replay at restart. 0 = checkpointEvery alone'),
+        postingIndex: Type.Union([Type.Literal('memory'), Type.Literal('lmdb')], {
+          default: 'memory',
+          description: 'Where /v1/retrieve gathers candidates: memory = an in-memory copy of the served key space\'s '
+            + 'postings, built from LMDB at start and updated after every committed write (6 x levels + 4 bytes per '
+            + 'item); lmdb = one LMDB range scan per SID, prefix or Hamming-1 level',
+        }),
         sidHistory: Int(1, 1e9, 100_000,
           'SID occupancy changes kept for GET /v1/sids/trie?since= (a SID becoming occupied or empty is one); a '
           + 'since older than the oldest kept gets a full snapshot'),

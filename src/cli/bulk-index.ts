@@ -46,8 +46,9 @@ export async function indexCommand(argv: string[]): Promise<number> {
   }
   const batchSize = intFlag(values.batch, 'batch') ?? 1000;
   if (batchSize < 1) throw new UsageError(`--batch must be a positive integer, got ${batchSize}`);
+  // No retrieve runs here: the in-memory posting index (storage.postingIndex) would only add work to every batch.
   const config = loadConfig({
-    storage: { dataDir: values['data-dir'] }, model: { dir: values.model }, encoder: { workers: intFlag(values.workers, 'workers') },
+    storage: { dataDir: values['data-dir'], postingIndex: 'lmdb' }, model: { dir: values.model }, encoder: { workers: intFlag(values.workers, 'workers') },
     limits: { maxBatch: batchSize },
   });
   const bundle = await loadBundle(resolve(values.model!));

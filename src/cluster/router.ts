@@ -18,9 +18,9 @@ import { SidxError } from '../errors.ts';
 import type { SidxMetrics } from '../service/metrics.ts';
 import { infoOf, openSpace, type ActiveModel, type ModelSpace } from '../service/model-space.ts';
 import type { ServiceApi } from '../service/service-api.ts';
-import { beamNormWeight, resolveExpand } from '../service/retrieve-steps.ts';
-import { DEFAULT_BEAM_WIDTH, type DeleteOutput, type EncodeOutput, type ItemView, type QueryEncoding, type Readiness, type RetrievedItem, type RetrieveOutput,
-  type RetrieveQuery, type UpsertItem, type UpsertOutput } from '../service/types.ts';
+import { queryEncoding, resolveExpand } from '../service/retrieve-steps.ts';
+import type { DeleteOutput, EncodeOutput, ItemView, Readiness, RetrievedItem, RetrieveOutput,
+  RetrieveQuery, UpsertItem, UpsertOutput } from '../service/types.ts';
 import { codeBytesFor, encodeNext } from '../sid/next-format.ts';
 import type { NextOutput } from '../service/sid-reads.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
@@ -168,7 +168,10 @@ export class ClusterRouter implements ServiceApi {
 
   async retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
     const t0 = performance.now();
-    const data = encodeJson(queryMessage({ ...q, encoded: await this.#encodeQuery(q) }, this.model.id));
+    const pool = this.#space.pool;
+    // Encoded once here: every shard gets the router's beam (or encoder row) with the query.
+    const encoded = await queryEncoding(pool, this.model.metric, q, resolveExpand(q.expand, q.embedding !== undefined, pool, q.beamWidth));
+    const data = encodeJson(queryMessage({ ...q, encoded }, this.model.id));
     const tEncoded = performance.now();
     const { ok, missingShards } = await this.#askAll<Extract<ShardAnswer, { ok: true }>>(querySubject, data);
     if (ok.length === 0) throw new SidxError('SIDX_ERR_CLUSTER', `no shard answered within ${this.#c.requestTimeoutMs} ms`);
@@ -213,15 +216,6 @@ export class ClusterRouter implements ServiceApi {
       return { codes, counts: Uint32Array.from(codes, (c) => counts.get(c)!) };
     });
     return { model: this.model.id, levels: this.model.levels, codeBytes: codeBytesFor(this.model.codebookSizes), next };
-  }
-
-  /** The query's encoder output, as a shard's SidxService would compute it (once here, for every shard). */
-  async #encodeQuery(q: RetrieveQuery): Promise<QueryEncoding | undefined> {
-    if (!q.embedding) return undefined;
-    const pool = this.#space.pool;
-    const expand = resolveExpand(q.expand, true, pool, q.beamWidth);
-    if (expand === 'beam') return { beam: await pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, beamNormWeight(this.model.metric, pool)) };
-    return q.sids ? undefined : { enc: await pool.encode(q.embedding, 1) };
   }
 
   async getItem(id: string): Promise<ItemView | undefined> {

@@ -6,7 +6,7 @@ import { SidxError } from '../errors.ts';
 import type { EncoderPool } from '../tokenizer/encoder-pool.ts';
 import type { Metric, VectorIndex } from '../vector/vector-index.ts';
 import { rankByScore, type CandidateSet } from './candidates.ts';
-import type { ExpandMode, RetrieveOutput } from './types.ts';
+import { DEFAULT_BEAM_WIDTH, type ExpandMode, type QueryEncoding, type RetrieveOutput, type RetrieveQuery } from './types.ts';
 
 /** The expansion asked for, else the beam for an embedding on a model with beam.onnx, else auto; checks beamWidth. */
 export function resolveExpand(asked: ExpandMode | undefined, withEmbedding: boolean, pool: EncoderPool, beamWidth: number | undefined): ExpandMode {
@@ -15,6 +15,16 @@ export function resolveExpand(asked: ExpandMode | undefined, withEmbedding: bool
     throw new SidxError('SIDX_ERR_INVALID_INPUT', 'beamWidth applies only to expand "beam"', { field: 'beamWidth' });
   }
   return expand;
+}
+
+/**
+ * The served model's encoder output a retrieve of `q` needs: the beam for expand 'beam', one encoder row for the
+ * other expansions when an embedding and no sids are given; `q.encoded` when a cluster router computed it already.
+ */
+export async function queryEncoding(pool: EncoderPool, metric: Metric, q: RetrieveQuery, expand: ExpandMode): Promise<QueryEncoding | undefined> {
+  if (!q.embedding) return undefined;
+  if (expand === 'beam') return { beam: q.encoded?.beam ?? await pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, beamNormWeight(metric, pool)) };
+  return q.sids ? undefined : { enc: q.encoded?.enc ?? await pool.encode(q.embedding, 1) };
 }
 
 /**

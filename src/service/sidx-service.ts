@@ -4,7 +4,8 @@
  *
  * Write path: encode outside the lock, then under the write lock commit one LMDB transaction (items,
  * postings, change log) and only after it mutate FAISS and its slot file (vector-state.ts). A crash between the two
- * is repaired at the next start by replaying the change log.
+ * is repaired at the next start by replaying the change log. The commit itself updates the in-memory posting index
+ * that retrieve gathers candidates from (live-postings.ts; rebuilt from LMDB at start).
  *
  * Models: one is served (its key space answers retrieval); during a re-index upserts also write the target's key
  * space. The served model changes only in `#swap`, between reads (ReadGate) and between writes (WriteLock); an
@@ -18,11 +19,12 @@ import { ControlPlane, MIGRATIONS_DIR } from '../store/control-plane.ts';
 import { applyCollisionPolicy } from './collision-policy.ts';
 import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
 import type { BeamLevel, EncodeResult, EncoderPool } from '../tokenizer/encoder-pool.ts';
-import { gatherCandidates, uniqueSids } from './candidates.ts';
-import { beamNormWeight, candidateCounts, orderCandidates, resolveExpand } from './retrieve-steps.ts';
+import { gatherCandidates, ownThenBeam, uniqueSids } from './candidates.ts';
+import { candidateCounts, orderCandidates, queryEncoding, resolveExpand } from './retrieve-steps.ts';
 import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
 import { checkpointThreshold, VectorState, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
+import { LivePostings } from './live-postings.ts';
 import { SidxMetrics } from './metrics.ts';
 import { chooseServed, loadRegistered, openSpace, registerBundle, type ActiveModel, type ModelSpace } from './model-space.ts';
 import { ReadGate } from './read-gate.ts';
@@ -31,33 +33,13 @@ import { Lifecycle, type ModelView, type ReindexRequest } from './lifecycle.ts';
 import type { JobView, ReindexHost } from './reindex-job.ts';
 import { DEFAULT_BEAM_WIDTH } from './types.ts';
 import { SidReads } from './sid-reads.ts';
+import type { OpenOptions, Parts } from './service-parts.ts';
 import type { DeleteOutput, EncodeOutput, ItemView, LogPosition, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, RetrievedItem, UpsertItem, UpsertOutput } from './types.ts';
 
 export type { ActiveModel } from './model-space.ts';
 export type { JobView } from './reindex-job.ts';
 export type { ModelView, ReindexRequest } from './lifecycle.ts';
-
-interface Parts {
-  config: Readonly<Config>;
-  log: Logger;
-  control: ControlPlane;
-  catalog: Catalog;
-  pool: EncoderPool;
-  bundle: ModelBundle;
-  vectors: VectorState;
-  model: ActiveModel;
-  dataDir: string;
-  metrics: SidxMetrics;
-  ownMetrics: boolean;
-  lock: DataDirLock;
-}
-
-export interface OpenOptions {
-  /** Shared with the HTTP app (`sidx serve`); default: a registry of the service's own. */
-  metrics?: SidxMetrics;
-  /** Names this process in the data directory's lock (a second one is refused with it); default 'sidx'. */
-  command?: string;
-}
+export type { OpenOptions } from './service-parts.ts';
 
 /** Test-only hooks (white-box tests reach them through this symbol). */
 export const kServiceTestHooks = Symbol('sidx.service.testHooks');
@@ -111,8 +93,10 @@ export class SidxService {
         .catch(async (err: unknown) => { await opening.then((s) => s.pool.close(), () => undefined); throw err; });
       const space = await opening.catch(async (err: unknown) => { await vectors.close(); throw err; });
       pool = space.pool;
+      const postings = new LivePostings(catalog, log, config.storage.postingIndex === 'memory');
+      postings.track(space.info.version, space.info.levels);
       const service = new SidxService({
-        config, log, control, catalog, pool, bundle, vectors, model: space.info, dataDir, metrics, ownMetrics: !options.metrics, lock,
+        config, log, control, catalog, pool, bundle, vectors, postings, model: space.info, dataDir, metrics, ownMetrics: !options.metrics, lock,
       });
       metrics.bind({
         encoderQueueLength: () => service.#p.pool.queueLength + (service.#target?.pool.queueLength ?? 0),
@@ -144,9 +128,9 @@ export class SidxService {
     return this.#p.pool.queueLength;
   }
 
-  /** Test-only: the served model's encoder pool (white-box tests hold its queue through kPoolTestHooks). */
+  /** Test-only: the served model's encoder pool (white-box tests hold its queue through kPoolTestHooks), the live postings. */
   get [kServiceTestHooks]() {
-    return { pool: () => this.#p.pool, vectorsIdle: () => this.#p.vectors.idle() };
+    return { pool: () => this.#p.pool, vectorsIdle: () => this.#p.vectors.idle(), postings: () => this.#p.postings };
   }
 
   /** Checks an API key against the control plane (constant-time; see store/api-keys.ts). */
@@ -189,26 +173,27 @@ export class SidxService {
     let exactSids = querySids;
     let ranking;
     let beam: BeamLevel[] | undefined;
-    let tEncoded = t0;
-    if (expand === 'beam') {
-      if (!q.embedding) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'expand "beam" needs an embedding', { field: 'embedding' });
-      const res = q.encoded?.beam ?? await this.#p.pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, beamNormWeight(this.model.metric, this.#p.pool));
+    if (expand === 'beam' && !q.embedding) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'expand "beam" needs an embedding', { field: 'embedding' });
+    const encoded = await queryEncoding(this.#p.pool, this.model.metric, q, expand);
+    // The beam's time is the `beam` phase, the encoder's the `encode` phase.
+    const tEncoded = encoded?.beam ? t0 : performance.now();
+    if (encoded?.beam) {
+      const res = encoded.beam;
       beam = res.levels;
       const last = beam[L - 1]!;
       // The query's own SID (the encoder's, as an upsert of it would get) is matched exactly, after any given sids and
       // before the beam: the beam's ranking may leave that cell out, or reach it only past maxCandidates.
       const own = res.codes.slice(0, L);
       exactSids = uniqueSids([...querySids, own]);
-      if (!q.sids) querySids = uniqueSids([own, ...Array.from({ length: last.width }, (_, b) => last.codes.subarray(b * L, (b + 1) * L))]);
+      if (!q.sids) querySids = ownThenBeam(own, last.codes, last.width, L);
       else querySids = exactSids;
-    } else if (q.embedding && !q.sids) {
-      const enc = q.encoded?.enc ?? await this.#p.pool.encode(q.embedding, 1);
+    } else if (encoded?.enc) {
+      const enc = encoded.enc;
       querySids = exactSids = [enc.codes.slice(0, L)];
       ranking = { topCodes: enc.topCodes, topDistances: enc.topDistances, topM: enc.topCodes.length / L };
-      tEncoded = performance.now();
     }
     const t1 = performance.now();
-    const set = gatherCandidates(this.#p.catalog, this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam);
+    const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam);
     const t2 = performance.now();
     const rerank = q.rerank ?? q.embedding !== undefined;
     const { order, scores } = orderCandidates(this.#p.vectors.index, this.model.metric, set.keys, rerank ? q.embedding : undefined);
@@ -339,6 +324,7 @@ export class SidxService {
       const p = this.#p;
       await p.vectors.sync();
       await p.vectors.close();
+      p.postings.close();
       await p.pool.close();
       await this.#target?.pool.close();
       await p.catalog.close();
@@ -371,10 +357,12 @@ export class SidxService {
       active: () => ({ info: p.model, bundle: p.bundle, pool: p.pool }),
       collide: (enc, n, model) => this.#applyCollisionPolicy(enc, n, model),
       beginTarget: (space) => this.#lock.run(() => {
+        p.postings.track(space.info.version, space.info.levels);
         this.#target = space;
         this.#generation++;
       }),
       endTarget: () => this.#lock.run(() => {
+        if (this.#target && this.#target.info.version !== p.model.version) p.postings.untrack(this.#target.info.version);
         this.#target = null;
         this.#generation++;
       }),
@@ -389,6 +377,8 @@ export class SidxService {
       const old: ModelSpace = { info: p.model, bundle: p.bundle, pool: p.pool };
       if (p.catalog.spaces.activeModel !== space.info.version) p.catalog.spaces.setActiveModel(space.info.version);
       p.control.activateModel(space.info.id);
+      p.postings.track(space.info.version, space.info.levels);
+      if (old.info.version !== space.info.version) p.postings.untrack(old.info.version);
       Object.assign(p, { model: space.info, bundle: space.bundle, pool: space.pool });
       this.#target = null;
       this.#generation++;

@@ -1,8 +1,8 @@
 /** Read-side scans over the `postings` database (key layout in catalog.ts and sid/codec.ts). */
 import type { Database } from 'lmdb';
-import { MAX_CODE } from '../sid/codec.ts';
+import { encodeSidPrefix, MAX_CODE, SID_KEY_HEADER_BYTES, sidKeyLength } from '../sid/codec.ts';
 import { freeCodeAfterPrefix, hammingPrefixLength, hammingScanPrefix } from '../sid/hamming.ts';
-import { KeyCollector, prefixEnd, readU64BE } from './keys.ts';
+import { KeyCollector, prefixEnd, readU64BE, U64_BYTES } from './keys.ts';
 
 export interface Neighbour {
   key: bigint;
@@ -53,4 +53,35 @@ export function scanHamming1(postings: Bin, model: number, codes: Int32Array, li
     }
   }
   return out;
+}
+
+/** Every SID of one key space with its item's internal key, in (SID, key) order: codes are count × levels. */
+export interface SpacePostings {
+  count: number;
+  codes: Uint16Array;
+  keys: BigInt64Array;
+}
+
+/**
+ * Reads key space `model` (of `levels` levels) from its natural-order postings (rotation L-1), which hold each SID
+ * and key in the key itself: one range scan, no record reads. `capacity`: expected count (arrays grow past it).
+ */
+export function scanSpacePostings(postings: Bin, model: number, levels: number, capacity: number): SpacePostings {
+  const prefix = encodeSidPrefix(model, levels - 1, new Int32Array(0), levels);
+  const keyAt = sidKeyLength(levels);
+  let codes = new Uint16Array(Math.max(1, capacity) * levels);
+  const keys = new KeyCollector(Math.max(1, capacity), Math.max(1, capacity));
+  let n = 0;
+  for (const k of postings.getKeys({ start: prefix, end: prefixEnd(prefix) })) {
+    if (k.length !== keyAt + U64_BYTES) throw new Error(`posting key of ${k.length} bytes in a ${levels}-level key space`);
+    if ((n + 1) * levels > codes.length) {
+      const grown = new Uint16Array(codes.length * 2);
+      grown.set(codes);
+      codes = grown;
+    }
+    for (let l = 0; l < levels; l++) codes[n * levels + l] = (k[SID_KEY_HEADER_BYTES + 2 * l]! << 8) | k[SID_KEY_HEADER_BYTES + 2 * l + 1]!;
+    keys.pushU64BE(k, keyAt);
+    n++;
+  }
+  return { count: n, codes: codes.subarray(0, n * levels), keys: keys.toArray() };
 }

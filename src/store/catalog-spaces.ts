@@ -19,6 +19,8 @@ import { assertLimit } from './catalog-input.ts';
 import { META_LAST_SEQ, metaLevels, readMetaU32, readMetaU64, u32Value } from './catalog-meta.ts';
 import { readU64BE, U64_BYTES, u64Key } from './keys.ts';
 import type { SidTally } from './sid-occupancy.ts';
+import type { PostingJournal, PostingWatcher } from './posting-journal.ts';
+import { scanSpacePostings, type SpacePostings } from './catalog-scan.ts';
 import { readRecord, readRecordId, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
 
 type Bin = Database<Buffer, Buffer>;
@@ -30,6 +32,8 @@ export interface SpaceDbs {
   meta: Bin;
   /** The current write transaction's SID count changes (sid-occupancy.ts). */
   tally: SidTally;
+  /** The current write transaction's posting changes, for the in-memory posting index (posting-journal.ts). */
+  journal: PostingJournal;
 }
 
 export const META_ACTIVE_MODEL = Buffer.from('activeModel');
@@ -43,7 +47,7 @@ const SIDE_KEY_BYTES = U64_BYTES + 2;
  * Writes (or with remove, deletes) the L postings of one SID and counts the change in the transaction's tally;
  * `scratch` has room for sidKeyLength(L) + 8. The caller knows the posting is absent (write) or present (remove).
  */
-export function writePostings(dbs: Pick<SpaceDbs, 'postings' | 'tally'>, scratch: Buffer, model: number, codes: Int32Array, key: Uint8Array, remove: boolean): void {
+export function writePostings(dbs: Pick<SpaceDbs, 'postings' | 'tally' | 'journal'>, scratch: Buffer, model: number, codes: Int32Array, key: Uint8Array, remove: boolean): void {
   const postings = dbs.postings;
   const keyAt = sidKeyLength(codes.length);
   const posting = scratch.subarray(0, keyAt + U64_BYTES);
@@ -54,6 +58,7 @@ export function writePostings(dbs: Pick<SpaceDbs, 'postings' | 'tally'>, scratch
     else postings.put(posting, EMPTY);
   }
   dbs.tally.touch(model, codes, remove ? -1 : 1);
+  dbs.journal.record(model, codes, key, remove);
 }
 
 function sideKey(keyBuf: Uint8Array, model: number): Buffer {
@@ -293,6 +298,17 @@ export class KeySpaces {
     assertModelVersion(keep);
     assertLimit(limit);
     return this.#dropOffThread({ after, limit, drop, keep });
+  }
+
+  /** Every SID of key space `model` with its item's key, in (SID, key) order (one range scan; an empty space if unknown). */
+  postingsOf(model: number, levels: number): SpacePostings {
+    assertModelVersion(model);
+    return this.#read('postingsOf', () => scanSpacePostings(this.dbs.postings, model, levels, (this.dbs.items.getStats() as { entryCount: number }).entryCount));
+  }
+
+  /** After each committed write, `watcher` gets its posting changes in the key spaces it wants (posting-journal.ts). */
+  watchPostings(watcher: PostingWatcher | undefined): void {
+    this.dbs.journal.watch(watcher);
   }
 
   /** The item's SID in `model` (its record's or a side entry), or undefined. */

@@ -36,11 +36,12 @@ import { assertLimit, idBytesOf, validateDelete, validateUpsert, type UpsertInpu
 import { scanHamming1, scanPostingKeys, type Neighbour } from './catalog-scan.ts';
 import { changesAfter, ChangeWriter, OP_DELETE, OP_UPSERT, truncateChangesTxn, type Change } from './change-log.ts';
 import { CatalogTxns } from './catalog-txns.ts';
+import { PostingJournal } from './posting-journal.ts';
 import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, modelLevels, openCatalogDbs, openCatalogEnv, readMetaU32, readMetaU64, storeError, u32Value } from './catalog-meta.ts';
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA } from './catalog-meta.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
 import { readRecord, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
-import { checkLevels, KeySpaces, putSideSid, removeSideSids, writePostings, type DropBatch, type DropRequest } from './catalog-spaces.ts';
+import { checkLevels, KeySpaces, putSideSid, removeSideSids, writePostings } from './catalog-spaces.ts';
 import { SpaceDropThread } from './space-drop-thread.ts';
 import { StreamMark } from './stream-mark.ts';
 import { DEFAULT_SID_HISTORY, SidOccupancy, SidOccupancyReads } from './sid-occupancy.ts';
@@ -94,16 +95,13 @@ export class Catalog {
     ({ ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta } = dbs);
     this.#occupancy = new SidOccupancy(env, dbs.meta, sidHistory);
     this.sids = new SidOccupancyReads(this.#occupancy, () => this.#metaU64(META_LAST_SEQ), (what, fn) => this.#read(what, fn));
-    this.#txns = new CatalogTxns(env, this.#occupancy, () => this.#metaU64(META_LAST_SEQ));
+    const journal = new PostingJournal();
+    this.#txns = new CatalogTxns(env, this.#occupancy, journal, () => this.#metaU64(META_LAST_SEQ));
     this.stream = new StreamMark(dbs.meta, this.#txns, (what, fn) => this.#read(what, fn));
     this.#dropThread = new SpaceDropThread(dir, mapSizeBytes);
-    const dropOffThread = async (req: DropRequest): Promise<DropBatch | null> => {
-      this.#assertOpen();
-      const batch = await this.#dropThread.run(req);
-      if (batch) this.#occupancy.publishChanges(batch.changes);
-      return batch;
-    };
-    this.spaces = new KeySpaces({ ...dbs, tally: this.#occupancy.tally }, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn), dropOffThread);
+    // Drop batches are not journaled: a key space is untracked by the posting index before a re-index drops it.
+    const dropOffThread = this.#dropThread.runner(() => this.#assertOpen(), (changes) => this.#occupancy.publishChanges(changes));
+    this.spaces = new KeySpaces({ ...dbs, tally: this.#occupancy.tally, journal }, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn), dropOffThread);
   }
 
   static open(dir: string, opts: CatalogOpenOptions = {}): Catalog {

@@ -54,8 +54,9 @@ export class KeyCollector {
   #bytes: Uint8Array;
   #length = 0;
 
-  constructor(capacityHint: number) {
-    this.#keys = new BigInt64Array(Math.max(1, Math.min(capacityHint, INITIAL_KEYS)));
+  /** `initial`: the first allocation, at most `capacityHint` (default: small, for scans of one SID cell). */
+  constructor(capacityHint: number, initial = INITIAL_KEYS) {
+    this.#keys = new BigInt64Array(Math.max(1, Math.min(capacityHint, initial)));
     this.#bytes = new Uint8Array(this.#keys.buffer);
   }
 

@@ -40,6 +40,16 @@ export class SpaceDropThread {
     });
   }
 
+  /** `run` for KeySpaces: checks the catalog is open first, and hands each batch's count changes to `publish`. */
+  runner(assertOpen: () => void, publish: (changes: CountChange[]) => void): (req: DropRequest) => Promise<DropBatch | null> {
+    return async (req) => {
+      assertOpen();
+      const batch = await this.run(req);
+      if (batch) publish(batch.changes);
+      return batch;
+    };
+  }
+
   #start(): Promise<void> {
     this.#ready ??= new Promise<void>((resolve, reject) => {
       // Plain node flags: the bootstrap registers tsx itself (and the thread must not inherit e.g. --test).

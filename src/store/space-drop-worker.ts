@@ -11,6 +11,7 @@ import { MAX_LEVELS, sidKeyLength } from '../sid/codec.ts';
 import { META_LAST_SEQ, openCatalogDbs, openCatalogEnv, readMetaU64 } from './catalog-meta.ts';
 import { dropSpaceTxn, keysAfterIn, type DropRequest } from './catalog-spaces.ts';
 import { U64_BYTES } from './keys.ts';
+import { PostingJournal } from './posting-journal.ts';
 import { flushQuietTally, openSidCounts, SidTally } from './sid-occupancy.ts';
 
 const { dir, mapSizeBytes, nice } = workerData as { dir: string; mapSizeBytes?: number; nice: number };
@@ -24,7 +25,8 @@ try {
   // not Linux, or no permission: same priority as the requests
 }
 const env = openCatalogEnv(dir, mapSizeBytes);
-const dbs = { ...openCatalogDbs(env), tally: new SidTally() };
+// No journal watcher: the posting index untracks a key space before a re-index drops it.
+const dbs = { ...openCatalogDbs(env), tally: new SidTally(), journal: new PostingJournal() };
 const counts = openSidCounts(env);
 const scratch = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
 

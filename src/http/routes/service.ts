@@ -21,4 +21,9 @@ export function checkBatch(app: FastifyInstance, size: number, field: string): v
   if (size > max) throw new SidxError('SIDX_ERR_BATCH_TOO_LARGE', `${field} has ${size} entries, the limit is ${max}`, { field });
 }
 
-export const sidList = (codes: Int32Array): number[] => Array.from(codes);
+/** A SID as a JSON array (a plain loop: Array.from on a typed array costs ~1 µs per SID, and a beam answer has 129). */
+export function sidList(codes: Int32Array): number[] {
+  const out = new Array<number>(codes.length);
+  for (let l = 0; l < codes.length; l++) out[l] = codes[l]!;
+  return out;
+}

@@ -1,0 +1,233 @@
+/**
+ * A live in-memory copy of one key space's postings: answers the catalog's three candidate scans (`exact`, `prefix`,
+ * `hamming1`) with the same results in the same order (store/catalog-scan.ts) without an LMDB cursor per call, and
+ * follows every committed write (`apply`, fed by the catalog's posting journal). LMDB stays the source of truth: the
+ * index is built from it at open and changed only after a commit.
+ *
+ * Layout (typed arrays only, nothing per item on the JS heap; posting-runs.ts): a sorted run `main` of (SID, key)
+ * rows, codes as u16 (row-major, L per row) and keys as int64 (compared as two u32 words, so no bigint is made), with a bit per row
+ * marking rows removed since it was built, plus a small sorted run `delta` of rows added since; each run also holds
+ * its rotated orders (posting-rotations.ts: an int32 row number per row for each level but the last), the
+ * counterpart of the catalog's rotated key spaces for Hamming-1. Bytes per item: 2L + 8 + 4(L-1) + 1/8 (22.1 at 3
+ * levels: 2.2 GB at 100M items). A write batch marks its removed rows dead and merges its added rows into `delta` in
+ * one pass (then re-sorts delta's rotated orders: counting sorts); once `delta` and the dead rows together exceed
+ * DELTA_SHARE of `main` (at least MIN_DELTA, at most MAX_DELTA rows), both are folded into a new `main` in one linear
+ * pass (it holds the old and the new `main` meanwhile).
+ *
+ * Scans binary-search both runs and merge them in the catalog's order, skipping dead rows. Inputs the catalog would
+ * refuse or treat specially (another key space, a SID of another length, codes out of range, a bad limit) go to the
+ * `fallback` scans (the catalog), so errors are the catalog's own.
+ */
+import { MAX_CODE } from '../sid/codec.ts';
+import type { Neighbour } from '../store/catalog.ts';
+import type { PostingChanges } from '../store/posting-journal.ts';
+import type { SpacePostings } from '../store/catalog-scan.ts';
+import type { CandidateSource } from './candidates.ts';
+import { rotatedBound } from './posting-rotations.ts';
+import { bound, Collector, compareRows, findRow, mergeRuns, newRun, runOf, sameCodes, sortedAdds, upperFrom, withRotations, type Run, type RowSink } from './posting-runs.ts';
+
+export type { RowSink } from './posting-runs.ts';
+
+
+
+const DELTA_SHARE = 1 / 16;
+const MIN_DELTA = 4096;
+const MAX_DELTA = 1 << 20;
+
+export class PostingIndex implements CandidateSource {
+  readonly model: number;
+  readonly levels: number;
+  #fallback: CandidateSource;
+  #main: Run;
+  #dead: Uint8Array;
+  #deadCount = 0;
+  #delta: Run;
+  #minDelta: number;
+  /** Folds into `main` so far (tests and logs). */
+  compactions = 0;
+
+  /** `minDelta`: delta and dead rows below which no fold happens (default MIN_DELTA; tests lower it). */
+  constructor(model: number, levels: number, postings: SpacePostings, fallback: CandidateSource, minDelta = MIN_DELTA) {
+    this.model = model;
+    this.levels = levels;
+    this.#fallback = fallback;
+    this.#minDelta = minDelta;
+    this.#main = withRotations(runOf(postings.count, postings.codes, postings.keys), levels);
+    this.#dead = new Uint8Array((postings.count + 7) >> 3);
+    this.#delta = withRotations(newRun(0, levels), levels);
+  }
+
+  /** Live rows (items with a SID in this key space). */
+  get count(): number {
+    return this.#main.count - this.#deadCount + this.#delta.count;
+  }
+
+  /** Bytes held by the typed arrays. */
+  get bytes(): number {
+    const run = (r: Run) => r.codes.byteLength + r.keys.byteLength + r.rot.reduce((sum, p) => sum + p.byteLength, 0);
+    return run(this.#main) + run(this.#delta) + this.#dead.byteLength;
+  }
+
+  exact(model: number, codes: Int32Array, limit: number): BigInt64Array {
+    if (!this.accepts(model, codes, 0, codes.length, limit, true)) return this.#fallback.exact(model, codes, limit);
+    return this.#collect(codes, codes.length, limit);
+  }
+
+  prefix(model: number, codesPrefix: Int32Array, limit: number): BigInt64Array {
+    if (!this.accepts(model, codesPrefix, 0, codesPrefix.length, limit, false)) return this.#fallback.prefix(model, codesPrefix, limit);
+    return this.#collect(codesPrefix, codesPrefix.length, limit);
+  }
+
+  /**
+   * The rows `exact` (m = levels) or `prefix` of q[at..at+m) would return, in their order, passed to `sink.row`
+   * until it returns false or `limit` rows were passed: the scans without a typed array per call (a beam query makes
+   * a few hundred). For arguments `accepts` approves.
+   */
+  visit(q: Int32Array, at: number, m: number, limit: number, sink: RowSink): void {
+    const L = this.levels;
+    const main = this.#main;
+    const delta = this.#delta;
+    let a = bound(main, L, q, at, m, false, 0, main.count);
+    const a1 = upperFrom(main, L, q, at, m, a, main.count);
+    let b = bound(delta, L, q, at, m, false, 0, delta.count);
+    const b1 = upperFrom(delta, L, q, at, m, b, delta.count);
+    for (let n = 0; n < limit && (a < a1 || b < b1); n++) {
+      while (a < a1 && this.#deadCount > 0 && this.#isDead(a)) a++;
+      if (a >= a1 && b >= b1) return;
+      const fromMain = b >= b1 || (a < a1 && compareRows(main, a, delta, b, L) < 0);
+      if (!(fromMain ? sink.row(main.keys, main.words, a++) : sink.row(delta.keys, delta.words, b++))) return;
+    }
+  }
+
+  /**
+   * Neighbours at position L-1 first, then L-2, ...: at each, rows equal to `codes` but there (one range of each run's
+   * rotated order), in (code, key) order, the query's own code left out; at most `limit` in all.
+   */
+  hamming1(model: number, codes: Int32Array, limit: number): Neighbour[] {
+    if (!this.accepts(model, codes, 0, codes.length, limit, true)) return this.#fallback.hamming1(model, codes, limit);
+    const L = this.levels;
+    const main = this.#main;
+    const delta = this.#delta;
+    const out: Neighbour[] = [];
+    for (let i = L - 1; i >= 0 && out.length < limit; i--) {
+      const pm = i < L - 1 ? main.rot[i]! : null;
+      const pd = i < L - 1 ? delta.rot[i]! : null;
+      let a = rotatedBound(main.codes, L, pm, codes, i, false, 0, main.count);
+      const a1 = rotatedBound(main.codes, L, pm, codes, i, true, a, main.count);
+      let b = rotatedBound(delta.codes, L, pd, codes, i, false, 0, delta.count);
+      const b1 = rotatedBound(delta.codes, L, pd, codes, i, true, b, delta.count);
+      const own = codes[i]!;
+      while (out.length < limit) {
+        let ra = -1;
+        let rb = -1;
+        for (; a < a1; a++) {
+          ra = pm ? pm[a]! : a;
+          if (!this.#isDead(ra) && main.codes[ra * L + i] !== own) break;
+        }
+        for (; b < b1; b++) {
+          rb = pd ? pd[b]! : b;
+          if (delta.codes[rb * L + i] !== own) break;
+        }
+        if (a >= a1 && b >= b1) break;
+        const fromMain = b >= b1 || (a < a1 && compareRows(main, ra, delta, rb, L) < 0);
+        const run = fromMain ? main : delta;
+        const row = fromMain ? ra : rb;
+        if (fromMain) a++;
+        else b++;
+        const neighbour = codes.slice();
+        neighbour[i] = run.codes[row * L + i]!;
+        out.push({ key: run.keys[row]!, codes: neighbour, position: i });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Applies one committed transaction's changes to this key space (others are skipped), in order. Throws when they do
+   * not fit the index (a removed row it does not hold, a row added twice): the caller then stops using it.
+   */
+  apply(changes: PostingChanges): void {
+    const L = this.levels;
+    const adds: number[] = [];
+    const dropDelta = new Uint8Array(this.#delta.count);
+    let dropped = 0;
+    for (let c = 0; c < changes.length; c++) {
+      if (changes.model(c) !== this.model) continue;
+      const codes = changes.codes(c);
+      const key = changes.key(c);
+      if (codes.length !== L) throw new Error(`posting index: a ${codes.length}-level SID in a ${L}-level key space`);
+      const hi = Number(key >> 32n);
+      const lo = Number(key & 0xffffffffn);
+      const r = findRow(this.#delta, L, codes, hi, lo);
+      const inDelta = r >= 0 && dropDelta[r] === 0;
+      if (!changes.removed(c)) {
+        if (inDelta || this.#liveInMain(codes, hi, lo) >= 0) throw new Error(`posting index: key ${key} added twice under ${codes.join('-')}`);
+        adds.push(c);
+      } else if (inDelta) {
+        dropDelta[r] = 1;
+        dropped++;
+      } else {
+        const s = this.#liveInMain(codes, hi, lo);
+        if (s >= 0) {
+          this.#dead[s >> 3]! |= 1 << (s & 7);
+          this.#deadCount++;
+          continue;
+        }
+        // Added earlier in this transaction (rare: no write path adds and removes one row in one transaction today).
+        let a = adds.length - 1;
+        while (a >= 0 && !(changes.key(adds[a]!) === key && sameCodes(changes.codes(adds[a]!), codes))) a--;
+        if (a < 0) throw new Error(`posting index: key ${key} under ${codes.join('-')} is not held`);
+        adds.splice(a, 1);
+      }
+    }
+    if (adds.length > 0 || dropped > 0) {
+      const delta = this.#delta;
+      const merged = mergeRuns(delta, dropped > 0 ? (r) => dropDelta[r] === 1 : undefined, sortedAdds(changes, adds, L), L, delta.count - dropped + adds.length);
+      this.#delta = withRotations(merged, L);
+    }
+    const limit = Math.min(MAX_DELTA, Math.max(this.#minDelta, Math.ceil(this.#main.count * DELTA_SHARE)));
+    if (this.#delta.count + this.#deadCount > limit) this.#compact();
+  }
+
+  /** Folds `delta` into `main` and drops the dead rows. */
+  #compact(): void {
+    this.#main = withRotations(mergeRuns(this.#main, this.#deadCount > 0 ? (r) => this.#isDead(r) : undefined, this.#delta, this.levels, this.count), this.levels);
+    this.#dead = new Uint8Array((this.#main.count + 7) >> 3);
+    this.#deadCount = 0;
+    this.#delta = withRotations(newRun(0, this.levels), this.levels);
+    this.compactions++;
+  }
+
+  /** Keys of the rows under prefix q[0..m), both runs merged in (SID, key) order, at most `limit`. */
+  #collect(q: Int32Array, m: number, limit: number): BigInt64Array {
+    const main = this.#main;
+    if (this.#delta.count === 0 && this.#deadCount === 0) {
+      const a = bound(main, this.levels, q, 0, m, false, 0, main.count);
+      return main.keys.slice(a, Math.min(upperFrom(main, this.levels, q, 0, m, a, main.count), a + limit));
+    }
+    const out = new Collector(limit);
+    this.visit(q, 0, m, limit, out);
+    return out.keys();
+  }
+
+  #isDead(row: number): boolean {
+    return (this.#dead[row >> 3]! & (1 << (row & 7))) !== 0;
+  }
+
+  /** Main's live row (codes, key), or -1. */
+  #liveInMain(codes: Int32Array, hi: number, lo: number): number {
+    const s = findRow(this.#main, this.levels, codes, hi, lo);
+    return s >= 0 && !this.#isDead(s) ? s : -1;
+  }
+
+  /**
+   * Whether this index answers an exact (`whole`) or prefix scan of codes[at..at+m) itself (its key space, a SID or
+   * prefix of valid codes, a valid limit); other arguments go to the catalog, whose errors they get.
+   */
+  accepts(model: number, codes: Int32Array, at: number, m: number, limit: number, whole: boolean): boolean {
+    if (model !== this.model || !(codes instanceof Int32Array) || !Number.isSafeInteger(limit) || limit < 0) return false;
+    if (whole ? m !== this.levels : m > this.levels) return false;
+    for (let l = at; l < at + m; l++) if (!(codes[l]! >= 0 && codes[l]! <= MAX_CODE)) return false;
+    return true;
+  }
+}

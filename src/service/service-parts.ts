@@ -1,0 +1,34 @@
+/** The parts a SidxService is made of (sidx-service.ts), and its open options. */
+import type { Config } from '../config.ts';
+import type { Catalog } from '../store/catalog.ts';
+import type { ControlPlane } from '../store/control-plane.ts';
+import type { DataDirLock } from '../store/data-dir-lock.ts';
+import type { ModelBundle } from '../tokenizer/bundle.ts';
+import type { EncoderPool } from '../tokenizer/encoder-pool.ts';
+import type { LivePostings } from './live-postings.ts';
+import type { SidxMetrics } from './metrics.ts';
+import type { ActiveModel } from './model-space.ts';
+import type { Logger, VectorState } from './vector-state.ts';
+
+export interface Parts {
+  config: Readonly<Config>;
+  log: Logger;
+  control: ControlPlane;
+  catalog: Catalog;
+  pool: EncoderPool;
+  bundle: ModelBundle;
+  vectors: VectorState;
+  postings: LivePostings;
+  model: ActiveModel;
+  dataDir: string;
+  metrics: SidxMetrics;
+  ownMetrics: boolean;
+  lock: DataDirLock;
+}
+
+export interface OpenOptions {
+  /** Shared with the HTTP app (`sidx serve`); default: a registry of the service's own. */
+  metrics?: SidxMetrics;
+  /** Names this process in the data directory's lock (a second one is refused with it); default 'sidx'. */
+  command?: string;
+}

@@ -1,0 +1,144 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { gatherCandidates } from '../../src/service/candidates.ts';
+import { LivePostings } from '../../src/service/live-postings.ts';
+import type { PostingIndex } from '../../src/service/posting-index.ts';
+import { Catalog, type UpsertInput } from '../../src/store/catalog.ts';
+import { tempDir } from '../helpers/paths.ts';
+import { rng } from '../helpers/random.ts';
+
+const LEVELS = 3;
+const K = 4;
+const log = { info: () => {}, warn: (msg: string) => assert.fail(`unexpected warning: ${msg}`) };
+
+/** The index answers every scan as the catalog's LMDB scans do, query by query (keys, order, limits). */
+function assertSameScans(index: PostingIndex, catalog: Catalog, model: number, r: () => number, what: string): void {
+  const code = () => Int32Array.from({ length: LEVELS }, () => Math.floor(r() * K));
+  const all = catalog.prefix(model, new Int32Array(0), 1_000_000);
+  assert.equal(index.count, all.length, `${what}: rows`);
+  assert.deepEqual(index.prefix(model, new Int32Array(0), 1_000_000), all, `${what}: whole key space`);
+  for (let q = 0; q < 40; q++) {
+    const sid = code();
+    for (const limit of [0, 1, 3, 40, 100_000]) {
+      assert.deepEqual(index.exact(model, sid, limit), catalog.exact(model, sid, limit), `${what}: exact ${sid} limit ${limit}`);
+      for (let p = 0; p < LEVELS; p++) {
+        const prefix = sid.slice(0, p);
+        assert.deepEqual(index.prefix(model, prefix, limit), catalog.prefix(model, prefix, limit), `${what}: prefix ${prefix} limit ${limit}`);
+      }
+      assert.deepEqual(index.hamming1(model, sid, limit), catalog.hamming1(model, sid, limit), `${what}: hamming1 ${sid} limit ${limit}`);
+    }
+    // A beam query's candidates (the index is read in place there, not through exact/prefix): duplicates across
+    // levels, budgets that end inside a scan.
+    const beam = Array.from({ length: LEVELS }, (_, l) => {
+      const width = 1 + Math.floor(r() * 6);
+      return { level: l + 1, width, codes: Int32Array.from({ length: width * (l + 1) }, () => Math.floor(r() * K)), scores: new Float32Array(width) };
+    });
+    for (const max of [1, 7, 50, 100_000]) {
+      assert.deepEqual(gatherCandidates(index, model, [sid], 'beam', 10, max, undefined, beam),
+        gatherCandidates(catalog, model, [sid], 'beam', 10, max, undefined, beam), `${what}: beam candidates, budget ${max}`);
+    }
+  }
+}
+
+test('the live posting index follows upserts, SID changes, deletes, moves between key spaces and a re-index, scan for scan', async () => {
+  const tmp = tempDir();
+  const catalog = Catalog.open(tmp.dir);
+  const live = new LivePostings(catalog, log, true, 200); // folds every ~200 changes: main, dead rows and delta all in play
+  try {
+    const r = rng(11);
+    const code = () => Int32Array.from({ length: LEVELS }, () => Math.floor(r() * K));
+    const item = (id: string): UpsertInput => ({ id, codes: code(), vector: Float32Array.of(r(), r()) });
+    let next = 0;
+    const ids: string[] = [];
+    /** n distinct ids written so far (a batch may not name an id twice). */
+    const pick = (n: number) => {
+      const out = new Set<string>();
+      while (out.size < Math.min(n, ids.length)) out.add(ids[Math.floor(r() * ids.length)]!);
+      return [...out];
+    };
+    live.track(1, LEVELS); // an empty catalog: the index starts empty and grows with the writes
+    const index = () => live.index(1)!;
+    for (let round = 0; round < 14; round++) {
+      const fresh = Array.from({ length: 250 }, () => `i${next++}`);
+      ids.push(...fresh);
+      const res = catalog.upsertBatch(1, fresh.map(item));
+      // Read-your-writes: once the upsert returned, its items are found by their SIDs.
+      assert.ok(index().exact(1, catalog.get(fresh[0]!)!.codes, 1000).includes(res.keys[0]!));
+      // Re-upserts: most change SID (1 in 64 draws keeps it).
+      catalog.upsertBatch(1, pick(300).map(item));
+      catalog.deleteBatch([...pick(60), 'never-written']);
+      // Items moved to key space 2 leave key space 1's postings; writes of an untracked space change nothing here.
+      catalog.upsertBatch(2, pick(20).map(item));
+      assertSameScans(index(), catalog, 1, r, `round ${round}`);
+    }
+    assert.ok(index().compactions > 0, 'delta and dead rows were folded into the main run');
+
+    // A re-index to key space 3: upserts write both spaces, batches give the rest SIDs there, then the swap and the drop.
+    live.track(3, LEVELS);
+    const alt = (items: UpsertInput[]) => ({ model: 3, codes: items.map(() => code()) });
+    const during = pick(200).map(item);
+    catalog.upsertBatch(1, during, alt(during));
+    assertSameScans(live.index(3)!, catalog, 3, r, 'target after upserts');
+    const keys = catalog.spaces.keysAfter(0n, 65_536);
+    for (let i = 0; i < keys.length; i += 500) {
+      catalog.spaces.putSids(3, Array.from(keys.subarray(i, i + 500), (key) => ({ key, codes: code() })));
+      const more = [item(`late${i}`)];
+      catalog.upsertBatch(1, more, alt(more));
+      assertSameScans(live.index(3)!, catalog, 3, r, `target after batch ${i}`);
+    }
+    catalog.spaces.setActiveModel(3);
+    // The drop removes key space 1. The service stops tracking it at the swap; here it is still tracked through a
+    // drop batch committed on the main thread, to check the drop's changes reach an index. The rest is dropped off
+    // the main thread (not journaled where the drop runs on a thread of its own), untracked as in the service.
+    catalog.spaces.dropSpace(1, 3, keys.subarray(0, 1000));
+    assertSameScans(index(), catalog, 1, r, 'old space, part dropped');
+    live.untrack(1);
+    for (let after = keys[999]!; ;) {
+      const batch = await catalog.spaces.dropAfterOffThread(after, 65_536, 1, 3);
+      if (!batch) break;
+      after = batch.last;
+    }
+    catalog.upsertBatch(3, pick(100).map(item));
+    catalog.deleteBatch(ids.slice(0, 100));
+    assertSameScans(live.index(3)!, catalog, 3, r, 'served after the swap and drop');
+    // A fresh build from LMDB holds the same rows as the index that followed the writes.
+    const rebuilt = new LivePostings(catalog, log, true);
+    rebuilt.track(3, LEVELS);
+    assertSameScans(rebuilt.index(3)!, catalog, 3, r, 'rebuilt');
+    rebuilt.close();
+  } finally {
+    live.close();
+    await catalog.close();
+    tmp.cleanup();
+  }
+});
+
+test('inputs the catalog refuses get the catalog\'s own errors; without an index the catalog answers', async () => {
+  const tmp = tempDir();
+  const catalog = Catalog.open(tmp.dir);
+  const live = new LivePostings(catalog, log, true);
+  try {
+    catalog.upsertBatch(1, [{ id: 'a', codes: Int32Array.of(1, 2, 3), vector: Float32Array.of(1, 0) }]);
+    live.track(1, LEVELS);
+    const index = live.source(1);
+    assert.notEqual(index, catalog);
+    for (const [fn, codes] of [['exact', Int32Array.of(1, 2)], ['prefix', Int32Array.of(1, 2, 3, 4)], ['hamming1', Int32Array.of(1, 70_000, 3)]] as const) {
+      assert.throws(() => index[fn](1, codes, 5), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_INVALID_INPUT', fn);
+    }
+    assert.throws(() => index.exact(1, Int32Array.of(1, 2, 3), -1), /limit/);
+    assert.deepEqual(index.exact(1, Int32Array.of(1, 2, 3), 5), BigInt64Array.of(1n));
+    assert.equal(live.source(2), catalog);
+    assert.equal(new LivePostings(catalog, log, false).source(1), catalog);
+    // An index that cannot be built (here: told the wrong level count) is logged, and LMDB answers.
+    const warnings: string[] = [];
+    const wrong = new LivePostings(catalog, { info: () => {}, warn: (m) => warnings.push(m) }, true);
+    wrong.track(1, 2);
+    assert.equal(wrong.source(1), catalog);
+    assert.match(warnings.join('\n'), /not built/);
+    live.track(1, LEVELS);
+  } finally {
+    live.close();
+    await catalog.close();
+    tmp.cleanup();
+  }
+});
