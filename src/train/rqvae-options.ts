@@ -69,6 +69,12 @@ export interface RqVaeOptions {
    * this many items until none does (src/train/collision-split.ts). 0 (default): off.
    */
   maxItemsPerSid?: number;
+  /**
+   * Denoising (src/train/input-noise.ts): every reconstruction step feeds each batch row plus isotropic Gaussian
+   * noise of expected norm u x inputNoise x ||row|| (u uniform in [0, 1], drawn per row and step; re-normalised when
+   * normalize = 'l2') and reconstructs the clean row. 0 (default): off.
+   */
+  inputNoise?: number;
   /** ORT intra-op threads (default: ORT's choice, all cores). */
   threads?: number;
   /**
@@ -151,6 +157,7 @@ export function resolveOptions(o: RqVaeOptions, rows: number): ResolvedOptions {
     contrastiveWeight: o.contrastiveWeight ?? 1,
     pairReconWeight: o.pairReconWeight ?? 0,
     maxItemsPerSid: o.maxItemsPerSid ?? 0,
+    inputNoise: o.inputNoise ?? 0,
     ...(o.initSample === undefined ? {} : { initSample: o.initSample }),
     ...(o.threads === undefined ? {} : { threads: o.threads }),
     ...(o.checkpoint === undefined ? {} : { checkpoint: o.checkpoint }),
@@ -208,6 +215,7 @@ function check(r: ResolvedOptions): void {
   positive(r.contrastiveWeight, 'contrastiveWeight');
   nonNeg(r.pairReconWeight, 'pairReconWeight');
   nonNegInt(r.maxItemsPerSid, 'maxItemsPerSid');
+  nonNeg(r.inputNoise, 'inputNoise');
 }
 
 /** The dead-code threshold of a level with K codes under batches of `batch` rows. */

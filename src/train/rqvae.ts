@@ -30,6 +30,7 @@ import { initialiseCodebooks, loadTrainingState, saveTrainingState, type Trainin
 import type { TrainedModel } from './rqvae-export-graphs.ts';
 import { ContrastiveStep, type PairSet } from './rqvae-contrastive.ts';
 import { splitCollisions } from './collision-split.ts';
+import { addInputNoise } from './input-noise.ts';
 import ort from 'onnxruntime-node';
 
 export interface EpochSummary {
@@ -141,7 +142,7 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
 
   const graph = buildStepGraph({
     shape, assignment: o.assignment, sinkhornIterations: o.sinkhornIterations, commitment: o.commitment,
-    codebookUpdate: o.codebookUpdate, levelInputs: o.restartDead,
+    codebookUpdate: o.codebookUpdate, levelInputs: o.restartDead, denoise: o.inputNoise > 0,
   });
   const session = await createSession(graph.bytes, o.threads);
   const pairStep = options.pairs !== undefined && options.pairs.count > 0
@@ -149,6 +150,9 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
     : null;
   const xBuf = new Float32Array(batch * dim);
   const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', xBuf, [batch, dim]) };
+  // Denoising: x gets the noisy rows, target the clean ones.
+  const targetBuf = o.inputNoise > 0 ? new Float32Array(batch * dim) : xBuf;
+  if (o.inputNoise > 0) feeds.target = new ort.Tensor('float32', targetBuf, [batch, dim]);
   for (const name of graph.inputs) {
     const spec = layout.byName.get(name);
     if (spec !== undefined) feeds[name] = new ort.Tensor('float32', paramView(params, spec), spec.dims);
@@ -184,7 +188,10 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
         if (isPair) {
           contrastive += await pairStep!.run(epoch, step - r, lr);
         } else {
-          gatherRows(inputs, dim, perm, r * batch, batch, xBuf);
+          gatherRows(inputs, dim, perm, r * batch, batch, targetBuf);
+          if (o.inputNoise > 0) {
+            addInputNoise(targetBuf, dim, o.inputNoise, o.normalize === 'l2', Math.imul(o.seed + 11, 0x27d4eb2f) ^ (epoch * steps + step), xBuf);
+          }
           const out = await session.run(feeds);
           for (const name of graph.trained) {
             optimizer.stepSegment(segmentIndex.get(name)!, out[`grad_${name}`]!.data as Float32Array, lr);
