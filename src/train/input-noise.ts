@@ -26,3 +26,32 @@ export function addInputNoise(clean: Float32Array, dim: number, level: number, l
     }
   }
 }
+
+/**
+ * Mixture rows (`--input-mix P`): with probability P a batch row is replaced, in `out`, by the mean of itself and 1 to
+ * 4 other rows of the input drawn at random (re-normalised when the model L2-normalises), the shape of a query built
+ * from several items (`sidx eval`'s mean of a history). The row is reconstructed as fed (plain autoencoding).
+ */
+export function mixRows(batch: Float32Array, all: Float32Array, dim: number, share: number, l2: boolean, seed: number, out: Float32Array): void {
+  const u = seededUniform(seed);
+  const n = all.length / dim;
+  if (out !== batch) out.set(batch);
+  for (let o = 0; o < batch.length; o += dim) {
+    if (u() >= share) continue;
+    const extra = 1 + Math.floor(u() * 4);
+    for (let e = 0; e < extra; e++) {
+      const r = Math.floor(u() * n) * dim;
+      for (let j = 0; j < dim; j++) out[o + j]! += all[r + j]!;
+    }
+    let ss = 0;
+    const inv = 1 / (extra + 1);
+    for (let j = 0; j < dim; j++) {
+      out[o + j]! *= inv;
+      ss += out[o + j]! * out[o + j]!;
+    }
+    if (l2 && ss > 0) {
+      const s = 1 / Math.sqrt(ss);
+      for (let j = 0; j < dim; j++) out[o + j]! *= s;
+    }
+  }
+}

@@ -75,6 +75,8 @@ export interface RqVaeOptions {
    * normalize = 'l2') and reconstructs the clean row. 0 (default): off.
    */
   inputNoise?: number;
+  /** Share of reconstruction rows replaced by means of 2-5 input rows (src/train/input-noise.ts mixRows). 0 (default): off. */
+  inputMix?: number;
   /** ORT intra-op threads (default: ORT's choice, all cores). */
   threads?: number;
   /**
@@ -158,6 +160,7 @@ export function resolveOptions(o: RqVaeOptions, rows: number): ResolvedOptions {
     pairReconWeight: o.pairReconWeight ?? 0,
     maxItemsPerSid: o.maxItemsPerSid ?? 0,
     inputNoise: o.inputNoise ?? 0,
+    inputMix: o.inputMix ?? 0,
     ...(o.initSample === undefined ? {} : { initSample: o.initSample }),
     ...(o.threads === undefined ? {} : { threads: o.threads }),
     ...(o.checkpoint === undefined ? {} : { checkpoint: o.checkpoint }),
@@ -216,6 +219,7 @@ function check(r: ResolvedOptions): void {
   nonNeg(r.pairReconWeight, 'pairReconWeight');
   nonNegInt(r.maxItemsPerSid, 'maxItemsPerSid');
   nonNeg(r.inputNoise, 'inputNoise');
+  if (!(r.inputMix >= 0 && r.inputMix <= 1)) throw invalid(`inputMix must be in [0, 1], got ${r.inputMix}`, 'inputMix');
 }
 
 /** The dead-code threshold of a level with K codes under batches of `batch` rows. */

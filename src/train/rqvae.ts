@@ -30,7 +30,7 @@ import { initialiseCodebooks, loadTrainingState, saveTrainingState, type Trainin
 import type { TrainedModel } from './rqvae-export-graphs.ts';
 import { ContrastiveStep, type PairSet } from './rqvae-contrastive.ts';
 import { splitCollisions } from './collision-split.ts';
-import { addInputNoise } from './input-noise.ts';
+import { addInputNoise, mixRows } from './input-noise.ts';
 import ort from 'onnxruntime-node';
 
 export interface EpochSummary {
@@ -189,6 +189,7 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
           contrastive += await pairStep!.run(epoch, step - r, lr);
         } else {
           gatherRows(inputs, dim, perm, r * batch, batch, targetBuf);
+          if (o.inputMix > 0) mixRows(targetBuf, inputs, dim, o.inputMix, o.normalize === 'l2', Math.imul(o.seed + 13, 0x165667b1) ^ (epoch * steps + step), targetBuf);
           if (o.inputNoise > 0) {
             addInputNoise(targetBuf, dim, o.inputNoise, o.normalize === 'l2', Math.imul(o.seed + 11, 0x27d4eb2f) ^ (epoch * steps + step), xBuf);
           }
