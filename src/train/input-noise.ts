@@ -7,13 +7,29 @@
 import { seededGaussian, seededUniform } from '../random.ts';
 
 export function addInputNoise(clean: Float32Array, dim: number, level: number, l2: boolean, seed: number, out: Float32Array): void {
-  const g = seededGaussian(seed);
   const u = seededUniform(seed ^ 0x5bd1e995);
-  const perDim = level / Math.sqrt(dim);
+  noisyRows(clean, dim, () => u() * level, l2, seededGaussian(seed), out);
+}
+
+/**
+ * Augmented training rows (`--augment-copies N --augment-noise S`): the rows followed by N noisy copies of each
+ * (copy c of row i at row (c + 1) n + i), noise of expected norm S x ||row||, re-normalised when `l2`. Seeded.
+ */
+export function noisyCopies(rows: Float32Array, dim: number, copies: number, level: number, l2: boolean, seed: number): Float32Array {
+  const out = new Float32Array(rows.length * (copies + 1));
+  out.set(rows);
+  const g = seededGaussian(seed);
+  for (let c = 1; c <= copies; c++) noisyRows(rows, dim, () => level, l2, g, out.subarray(c * rows.length, (c + 1) * rows.length));
+  return out;
+}
+
+/** out = each row + isotropic Gaussian noise of expected norm level() x ||row|| (re-normalised when l2). */
+function noisyRows(clean: Float32Array, dim: number, level: () => number, l2: boolean, g: () => number, out: Float32Array): void {
+  const perDim = 1 / Math.sqrt(dim);
   for (let o = 0; o < clean.length; o += dim) {
     let norm = 0;
     for (let j = 0; j < dim; j++) norm += clean[o + j]! * clean[o + j]!;
-    const sigma = u() * perDim * Math.sqrt(norm);
+    const sigma = level() * perDim * Math.sqrt(norm);
     let ss = 0;
     for (let j = 0; j < dim; j++) {
       const v = clean[o + j]! + sigma * g();

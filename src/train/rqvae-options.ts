@@ -77,6 +77,13 @@ export interface RqVaeOptions {
   inputNoise?: number;
   /** Share of reconstruction rows replaced by means of 2-5 input rows (src/train/input-noise.ts mixRows). 0 (default): off. */
   inputMix?: number;
+  /**
+   * Augmentation (src/train/input-noise.ts noisyCopies): train on the rows plus this many noisy copies of each, noise
+   * of expected norm `augmentNoise` x ||row||, reconstructed as fed; batches and steps count the copies. 0: off.
+   */
+  augmentCopies?: number;
+  /** Default 0.5. */
+  augmentNoise?: number;
   /** ORT intra-op threads (default: ORT's choice, all cores). */
   threads?: number;
   /**
@@ -161,6 +168,8 @@ export function resolveOptions(o: RqVaeOptions, rows: number): ResolvedOptions {
     maxItemsPerSid: o.maxItemsPerSid ?? 0,
     inputNoise: o.inputNoise ?? 0,
     inputMix: o.inputMix ?? 0,
+    augmentCopies: o.augmentCopies ?? 0,
+    augmentNoise: o.augmentNoise ?? 0.5,
     ...(o.initSample === undefined ? {} : { initSample: o.initSample }),
     ...(o.threads === undefined ? {} : { threads: o.threads }),
     ...(o.checkpoint === undefined ? {} : { checkpoint: o.checkpoint }),
@@ -219,6 +228,8 @@ function check(r: ResolvedOptions): void {
   nonNeg(r.pairReconWeight, 'pairReconWeight');
   nonNegInt(r.maxItemsPerSid, 'maxItemsPerSid');
   nonNeg(r.inputNoise, 'inputNoise');
+  nonNegInt(r.augmentCopies, 'augmentCopies');
+  nonNeg(r.augmentNoise, 'augmentNoise');
   if (!(r.inputMix >= 0 && r.inputMix <= 1)) throw invalid(`inputMix must be in [0, 1], got ${r.inputMix}`, 'inputMix');
 }
 

@@ -30,7 +30,7 @@ import { initialiseCodebooks, loadTrainingState, saveTrainingState, type Trainin
 import type { TrainedModel } from './rqvae-export-graphs.ts';
 import { ContrastiveStep, type PairSet } from './rqvae-contrastive.ts';
 import { splitCollisions } from './collision-split.ts';
-import { addInputNoise, mixRows } from './input-noise.ts';
+import { addInputNoise, mixRows, noisyCopies } from './input-noise.ts';
 import ort from 'onnxruntime-node';
 
 export interface EpochSummary {
@@ -105,9 +105,12 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
   if (!Number.isInteger(n) || n < 1) {
     throw new SidxError('SIDX_ERR_INVALID_INPUT', `need at least one row of ${dim} values, got ${data.length} values`, { field: 'data' });
   }
-  const o = resolveOptions(options, n);
+  // Batches and the schedule count the augmented rows; metrics, the codebook init and the split use the input's.
+  const o = resolveOptions(options, n * (1 + (options.augmentCopies ?? 0)));
   const report = options.onProgress ?? (() => {});
   const inputs = o.normalize === 'l2' ? l2NormalizeRows(data, dim) : data;
+  const trainRows = o.augmentCopies > 0 ? noisyCopies(inputs, dim, o.augmentCopies, o.augmentNoise, o.normalize === 'l2', Math.imul(o.seed + 17, 0x2f6b1d35)) : inputs;
+  const nTrain = trainRows.length / dim;
   const shape = shapeOf(o, dim);
   const layout = paramLayout(shape);
   const params = initParams(layout, o.seed);
@@ -162,7 +165,7 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
   if (graph.inputs.includes('beta')) feeds.beta = scalar(o.beta);
   if (graph.inputs.includes('sinkhorn_eps')) feeds.sinkhorn_eps = scalar(o.sinkhornEpsilon);
   const segmentIndex = new Map(layout.specs.map((s, i) => [s.name, i]));
-  const reconSteps = stepsPerEpoch(n, batch);
+  const reconSteps = stepsPerEpoch(nTrain, batch);
   const pairSteps = pairStep?.stepsPerEpoch ?? 0;
   const steps = reconSteps + pairSteps;
   const history: EpochSummary[] = [];
@@ -173,7 +176,7 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
     for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
       const started = performance.now();
       let trainMs = 0;
-      const perm = epochPermutation(n, o.seed, epoch);
+      const perm = epochPermutation(nTrain, o.seed, epoch);
       const used = shape.codebookSizes.map((k) => new Uint8Array(k));
       const restarts = shape.codebookSizes.map(() => 0);
       let recon = 0;
@@ -188,7 +191,7 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
         if (isPair) {
           contrastive += await pairStep!.run(epoch, step - r, lr);
         } else {
-          gatherRows(inputs, dim, perm, r * batch, batch, targetBuf);
+          gatherRows(trainRows, dim, perm, r * batch, batch, targetBuf);
           if (o.inputMix > 0) mixRows(targetBuf, inputs, dim, o.inputMix, o.normalize === 'l2', Math.imul(o.seed + 13, 0x165667b1) ^ (epoch * steps + step), targetBuf);
           if (o.inputNoise > 0) {
             addInputNoise(targetBuf, dim, o.inputNoise, o.normalize === 'l2', Math.imul(o.seed + 11, 0x27d4eb2f) ^ (epoch * steps + step), xBuf);
