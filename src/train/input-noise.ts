@@ -1,8 +1,9 @@
 /**
- * Input noise for denoising training (`--input-noise S`): the encoder sees each batch row plus isotropic Gaussian
- * noise, the decoder reconstructs the clean row. A row's noise level is u x S x ||row|| in expected norm (per
- * dimension u S ||row|| / sqrt(D)), u uniform in [0, 1] per row, so a batch spans clean to fully noisy rows; noisy
- * rows are re-normalised when the model L2-normalises its input. Seeded per step: runs and resumes reproduce.
+ * Noise on the RQ-VAE / VQ-VAE training rows, so that a model generalises to catalogs scattered around its training
+ * data: denoising input noise (`--input-noise S`: the encoder sees each batch row plus isotropic Gaussian noise of
+ * expected norm u x S x ||row||, u uniform in [0, 1] per row, and the decoder reconstructs the clean row), noisy
+ * copies appended to the rows (`--augment-copies N --augment-noise S`) and mixture rows (`--input-mix P`). Noisy rows
+ * are re-normalised when the model L2-normalises its input. Seeded: runs and resumes reproduce.
  */
 import { seededGaussian, seededUniform } from '../random.ts';
 
