@@ -16,8 +16,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchEncode } from '../src/bench/encode.ts';
 import { encodeSection } from '../src/bench/render.ts';
-import { seededVaeBundle } from '../src/bench/vae-bundle.ts';
-import { clusteredEmbeddings } from '../src/eval/synthetic.ts';
+import { encodeBenchBundle, encodeBenchRows } from '../src/bench/vae-bundle.ts';
 import { benchArgs } from './lib.ts';
 
 const args = benchArgs({
@@ -45,10 +44,9 @@ const shape = {
 const tmp = mkdtempSync(join(tmpdir(), 'sidx-forge-encode-'));
 try {
   const n = Number(args.rows);
-  const data = clusteredEmbeddings({ n, dim, seed: 42, clusters: 1000 });
-  const sample = clusteredEmbeddings({ n: 2 * k, dim, seed: 7, clusters: 1000 });
+  const data = encodeBenchRows(n, dim);
   const t0 = performance.now();
-  const bundle = await seededVaeBundle({ dir: join(tmp, 'model'), shape, seed: 1, sample, normalize: 'l2' });
+  const bundle = await encodeBenchBundle(join(tmp, 'model'), shape);
   console.error(`forge encode bench: RQ-VAE ${dim}-${shape.hidden.join('-')}-${shape.latentDim}, ${shape.codebookSizes.length} x ${k} `
     + `built in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${n} synthetic rows; ${threads} threads, pool ${workers} worker(s)`);
   const load0 = loadavg()[0]!;

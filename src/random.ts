@@ -9,3 +9,9 @@ export function seededUniform(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** Seeded standard normal draws (Box-Muller on seededUniform). */
+export function seededGaussian(seed: number): () => number {
+  const u = seededUniform(seed);
+  return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+}

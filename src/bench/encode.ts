@@ -28,6 +28,8 @@ export interface EncodeRow {
 export type TorchInfo = { version: string; threads: number; blas: string; python: string; codesAgree: number; checkedRows: number } | { skipped: string };
 
 export interface EncodeBench {
+  /** The model timed (absent in older reports: the served one). */
+  model?: string;
   threads: number;
   /** Workers of the sidx pool (absent in reports older than this field: 1). */
   workers?: number;
@@ -44,6 +46,8 @@ export interface EncodeBenchOptions {
   workDir: string;
   /** Workers of the sidx pool (default 1, with `threads` intra-op threads; else threads / workers each). */
   workers?: number;
+  /** The model's description in the report (default: its manifest id). */
+  label?: string;
   progress: (msg: string) => void;
 }
 
@@ -125,5 +129,5 @@ export async function benchEncode(bundle: ModelBundle, data: Float32Array, n: nu
   }
   const torch = await torchBaseline(bundle, data, Math.min(n, 20_000), o, poolCodes);
   for (const row of rows) row.torch = torch.rates[String(row.batch)];
-  return { threads: o.threads, workers, rows, torch: torch.info };
+  return { model: o.label ?? bundle.manifest.id, threads: o.threads, workers, rows, torch: torch.info };
 }

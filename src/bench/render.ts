@@ -24,7 +24,7 @@ export function encodeSection(e: EncodeBench): string {
     : `PyTorch ${e.torch.version} CPU (${e.torch.threads} threads, BLAS_INFO=${e.torch.blas}, ${e.torch.python}) runs the same model: `
       + `the codebooks (and encoder MLP) read back from encoder.onnx, the same residual assignment and top-M; its codes agree with sidx's on ${f(100 * e.torch.codesAgree, 4)}% of ${e.torch.checkedRows} rows.`;
   return [
-    `#### Encode (items/s, ${e.threads} threads everywhere; sidx pool: ${e.workers ?? 1} worker(s) sharing them)`,
+    `#### Encode (${e.model ? `${e.model}; ` : ''}items/s, ${e.threads} threads everywhere; sidx pool: ${e.workers ?? 1} worker(s) sharing them)`,
     '',
     table(['batch', 'sidx pool (worker thread)', 'ORT on the calling thread', 'PyTorch', 'sidx / PyTorch', 'sidx / direct ORT'],
       e.rows.map((r) => [String(r.batch), f(r.sidxPool), f(r.directOrt), f(r.torch), x(r.torch ? r.sidxPool / r.torch : undefined), x(r.sidxPool / r.directOrt)])),

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 import type { ModelBundle } from '../tokenizer/bundle.ts';
+import { clusteredEmbeddings } from '../eval/synthetic.ts';
 import { buildLatentGraph, type TrainedModel } from '../train/rqvae-export-graphs.ts';
 import { exportVaeBundle } from '../train/rqvae-export.ts';
 import { initParams, paramLayout, paramView, seededPermutation, type RqVaeShape } from '../train/rqvae-model.ts';
@@ -57,4 +58,22 @@ export async function seededVaeBundle(o: SeededVaeOptions): Promise<ModelBundle>
     dir: o.dir, method: 'rqvae', model, id: o.id ?? `seeded-rqvae-${shape.codebookSizes.length}x${maxK}`,
     training: { source: 'seeded sample (untrained: encode benchmarks only)', command: 'seededVaeBundle', seed: o.seed, dataDigest: createHash('sha256').update(new Uint8Array(o.sample.buffer, o.sample.byteOffset, o.sample.byteLength)).digest('hex') },
   });
+}
+
+/** FORGE's RQ-VAE shape (al_sid, 512-d item embeddings): MLP 512-256-256-64, 3 levels x 8192 codes. */
+export const FORGE_SHAPE: RqVaeShape = { inputDim: 512, hidden: [256, 256], latentDim: 64, codebookSizes: [8192, 8192, 8192] };
+
+/**
+ * The encode benchmarks' bundle of a shape (default FORGE's): seededVaeBundle (seed 1, input L2-normalised) with the
+ * codebooks drawn from 2 K synthetic rows (1,000 clusters, seed 7). `sidx bench --encode-model forge` and
+ * bench/forge-encode.bench.ts build it alike.
+ */
+export function encodeBenchBundle(dir: string, shape: RqVaeShape = FORGE_SHAPE): Promise<ModelBundle> {
+  const sample = clusteredEmbeddings({ n: 2 * Math.max(...shape.codebookSizes), dim: shape.inputDim, seed: 7, clusters: 1000 });
+  return seededVaeBundle({ dir, shape, seed: 1, sample, normalize: 'l2' });
+}
+
+/** Rows the encode benchmarks time: synthetic, 1,000 clusters, seed 42, L2-normalised. */
+export function encodeBenchRows(n: number, dim: number): Float32Array {
+  return clusteredEmbeddings({ n, dim, seed: 42, clusters: 1000 });
 }

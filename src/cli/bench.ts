@@ -11,6 +11,7 @@ import { benchEncode } from '../bench/encode.ts';
 import { renderMarkdown } from '../bench/render.ts';
 import { reportJson, sectionKeyOf, writeMarkdownSection, type BenchReport } from '../bench/report.ts';
 import { benchCatalog } from '../bench/run.ts';
+import { encodeBenchBundle, encodeBenchRows, FORGE_SHAPE } from '../bench/vae-bundle.ts';
 import { loadConfig } from '../config.ts';
 import { clusteredEmbeddings } from '../eval/synthetic.ts';
 import { readNpy } from '../io/npy.ts';
@@ -22,8 +23,8 @@ export const benchUsage = `Usage: sidx bench [--sizes 100000[,1000000,...]] [--i
                   [--duration 10] [--rounds 1] [--model DIR] [--out bench.json] [--markdown FILE] [--k 10]
                   [--expand MODE] [--max-candidates N] [--beam-width N] [--sids-beam 32]
                   [--upsert-batch 1000] [--upsert-concurrency 2] [--workers N] [--hnsw-max 1000000]
-                  [--hnsw-connectivity 16] [--skip-bulk-index] [--reindex-to DIR] [--baseline earlier.json]
-                  [--encode-batches 1,16,64,256,1024] [--encode-seconds 2] [--encode-threads N] [--skip-encode] [--python PATH]
+    'sids-beam': { type: 'string' }, 'hnsw-connectivity': { type: 'string' }, 'skip-bulk-index': { type: 'boolean' }, 'reindex-to': { type: 'string' }, baseline: { type: 'string' },
+    'encode-seconds': { type: 'string' }, 'encode-threads': { type: 'string' }, 'encode-model': { type: 'string' }, 'skip-encode': { type: 'boolean' }, python: { type: 'string' }, seed: { type: 'string' },
                   [--seed 1] [--work-dir DIR] [--keep]
        sidx bench --render bench.json [--markdown FILE]
 
@@ -49,7 +50,8 @@ of issue 10's targets as ratios.
   --expand, --max-candidates, --beam-width
                      added to every default /v1/retrieve body (default: none, the server's defaults)
   --sids-beam        SIDs per body in the sids mode (default 32)
-  --workers          the server's encoder workers (default: its own, SIDX__ENCODER__WORKERS or encoder.workers)
+  --workers          the server's encoder workers (default: its own, SIDX__ENCODER__WORKERS or encoder.workers);
+                     also the encode comparison's pool (default there: 1 worker with --encode-threads threads)
   --hnsw-max         skip the HNSW peer above this many items
   --hnsw-connectivity  the peer's HNSW connectivity (M; default 16)
   --skip-bulk-index  do not time \`sidx index\`
@@ -58,6 +60,9 @@ of issue 10's targets as ratios.
                      the same requests outside it (issue 14's target: p99 at most 2x)
   --baseline         an earlier bench.json: the targets compare recall with it (same size)
   --encode-threads   ORT intra-op threads and torch threads in the encode comparison (default: all cores)
+  --encode-model     the model of the encode comparison: served (default, --model) or forge: an RQ-VAE of FORGE's
+                     shape (512-256-256-64, 3 x 8192, seeded weights, built in seconds; src/bench/vae-bundle.ts) on
+                     synthetic 512-d rows, at --encode-batches (default 1,64,1024 for forge)
   --python           Python with torch for the encode baseline (default: /usr/bin/python3, then python3)
   --work-dir         where catalogs are written (default: a temp dir, removed unless --keep)
   --render           no run: the Markdown of an earlier bench.json (version 2)
@@ -67,6 +72,8 @@ a model trained on them sees familiar directions), else around 1024 random centr
 512-d item across this process, the server and the HNSW peer (~8 GiB at 1M).`;
 
 const MAX_ITEMS = 2_000_000;
+const FORGE_LABEL = `${FORGE_SHAPE.inputDim}-${FORGE_SHAPE.hidden.join('-')}-${FORGE_SHAPE.latentDim}, `
+  + `${FORGE_SHAPE.codebookSizes.length} x ${FORGE_SHAPE.codebookSizes[0]}`;
 
 function intList(text: string | undefined, flag: string, min: number, max: number): number[] {
   const parts = (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -88,8 +95,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
     duration: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, markdown: { type: 'string' },
     k: { type: 'string' }, expand: { type: 'string' }, 'max-candidates': { type: 'string' }, 'beam-width': { type: 'string' }, 'upsert-batch': { type: 'string' }, 'upsert-concurrency': { type: 'string' },
     workers: { type: 'string' }, 'hnsw-max': { type: 'string' }, 'encode-batches': { type: 'string' }, rounds: { type: 'string' },
+<<<<<<< HEAD
     'sids-beam': { type: 'string' }, 'hnsw-connectivity': { type: 'string' }, 'skip-bulk-index': { type: 'boolean' }, 'reindex-to': { type: 'string' }, baseline: { type: 'string' },
     'encode-seconds': { type: 'string' }, 'encode-threads': { type: 'string' }, 'skip-encode': { type: 'boolean' }, python: { type: 'string' }, seed: { type: 'string' },
+=======
+    'sids-beam': { type: 'string' }, 'hnsw-connectivity': { type: 'string' }, 'skip-bulk-index': { type: 'boolean' }, baseline: { type: 'string' },
+    'encode-seconds': { type: 'string' }, 'encode-threads': { type: 'string' }, 'encode-model': { type: 'string' }, 'skip-encode': { type: 'boolean' }, python: { type: 'string' }, seed: { type: 'string' },
+>>>>>>> h11
     'work-dir': { type: 'string' }, keep: { type: 'boolean' }, render: { type: 'string' },
   }, benchUsage);
   if (v.help) {
@@ -117,7 +129,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
   // Unset: the server's own default (encoder.workers); 0 is its "auto".
   const workers = v.workers === undefined ? undefined : intFlagIn(v.workers, 'workers', 0, 0, 64);
   const hnswMax = intFlagIn(v['hnsw-max'], 'hnsw-max', 1_000_000, 0, MAX_ITEMS);
-  const encodeBatches = intList(v['encode-batches'] ?? '1,16,64,256,1024', 'encode-batches', 1, 65_536);
+  const encodeModel = v['encode-model'] ?? 'served';
+  if (encodeModel !== 'served' && encodeModel !== 'forge') throw new UsageError(`--encode-model must be served or forge, got ${JSON.stringify(encodeModel)}`);
+  if (v['encode-model'] !== undefined && v['skip-encode']) throw new UsageError('--encode-model needs the encode comparison: drop --skip-encode');
+  const encodeBatches = intList(v['encode-batches'] ?? (encodeModel === 'forge' ? '1,64,1024' : '1,16,64,256,1024'), 'encode-batches', 1, 65_536);
   const encodeSeconds = intFlagIn(v['encode-seconds'], 'encode-seconds', 2, 1, 600);
   const encodeThreads = intFlagIn(v['encode-threads'], 'encode-threads', availableParallelism(), 1, 256);
   const seed = intFlagIn(v.seed, 'seed', 1, 0, 2 ** 31 - 1);
@@ -173,10 +188,20 @@ export async function benchCommand(argv: string[]): Promise<number> {
   mkdirSync(workRoot, { recursive: true });
   try {
     if (!v['skip-encode']) {
-      report.encode = await benchEncode(bundle, items, Math.min(maxN, 20_000), {
+      const options = {
         batches: encodeBatches, threads: encodeThreads, minSeconds: encodeSeconds,
         pythons: v.python ? [v.python] : ['/usr/bin/python3', 'python3'], workDir: workRoot, progress,
-      });
+        // --workers: the pool's workers here too (0: auto, one per core, at most 4); unset: one worker, all threads.
+        ...(workers === undefined ? {} : { workers: workers === 0 ? Math.min(4, availableParallelism()) : workers }),
+      };
+      const rows = Math.min(maxN, 20_000);
+      if (encodeModel === 'forge') {
+        progress(`encode: building an RQ-VAE of FORGE's shape (${FORGE_LABEL}, seeded weights)`);
+        const forge = await encodeBenchBundle(join(workRoot, 'forge-model'));
+        report.encode = await benchEncode(forge, encodeBenchRows(rows, FORGE_SHAPE.inputDim), rows, { ...options, label: `FORGE shape: RQ-VAE ${FORGE_LABEL}, seeded weights` });
+      } else {
+        report.encode = await benchEncode(bundle, items, rows, options);
+      }
     }
     for (const n of sizes) {
       const catalog = await benchCatalog({

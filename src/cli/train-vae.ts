@@ -24,7 +24,8 @@ export const trainVaeUsage = `Usage: sidx train --method rqvae|vqvae --input FIL
                   [--init rqkmeans|random] [--init-sample N] [--init-iters N]
                   [--pairs FILE [--pair-ids FILE] [--pair-batches N|all] [--contrastive-weight W]
                   [--pair-recon-weight W]] [--checkpoint FILE|none] [--resume FILE]
-                  [--max-items-per-sid C] [--eval-every N] [--top-m M] [--id ID] [--threads N] [--array NAME]
+                  [--max-items-per-sid C] [--input-noise S] [--input-mix P]
+                  [--augment-copies N [--augment-noise S]] [--eval-every N] [--top-m M] [--id ID] [--threads N] [--array NAME]
 
 Trains an RQ-VAE (FORGE recipe) or a VQ-VAE with forward and backward passes as ONNX graphs on ONNX Runtime and
 writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = FORGE al_sid for 512-d input):
@@ -57,6 +58,14 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
   --max-items-per-sid  collision-aware last level: after training, move the least-used last-level codewords onto
                      items of SIDs holding more than C items until none does (at most K/8 codewords); the
                      encoder stays argmin (default: off)
+  --input-noise      denoising: reconstruction steps feed each row plus Gaussian noise of norm up to S x its norm
+                     (uniform per row and step) and reconstruct the clean row, so that SIDs of catalogs scattered
+                     around the training rows stay close (default 0: off)
+  --input-mix        share P of the reconstruction rows replaced by the mean of 2-5 input rows (a query made of
+                     several items), reconstructed as fed (default 0: off)
+  --augment-copies   train on the rows plus N noisy copies of each (Gaussian noise of norm --augment-noise S x
+                     the row's, default 0.5), reconstructed as fed; batches and --steps count the copies, the
+                     metrics only the input rows (default 0: off)
   --eval-every       inference codes + SID metrics every N epochs (default: a tenth of the epochs; 0 = after
                      the last only)
   --threads          ONNX Runtime / FAISS threads (default: all cores)`;
@@ -121,7 +130,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     'init-sample': { type: 'string' }, 'init-iters': { type: 'string' }, pairs: { type: 'string' },
     'pair-ids': { type: 'string' }, 'pair-batches': { type: 'string' },
     'contrastive-weight': { type: 'string' }, 'pair-recon-weight': { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'string' },
-    'max-items-per-sid': { type: 'string' }, 'eval-every': { type: 'string' }, 'top-m': { type: 'string' }, id: { type: 'string' }, threads: { type: 'string' },
+    'max-items-per-sid': { type: 'string' }, 'input-noise': { type: 'string' }, 'input-mix': { type: 'string' }, 'augment-copies': { type: 'string' }, 'augment-noise': { type: 'string' }, 'eval-every': { type: 'string' }, 'top-m': { type: 'string' }, id: { type: 'string' }, threads: { type: 'string' },
     array: { type: 'string' },
   }, trainVaeUsage);
   if (values.help) {
@@ -191,6 +200,10 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     contrastiveWeight: positive(values['contrastive-weight'], 'contrastive-weight'),
     pairReconWeight: nonNeg(values['pair-recon-weight'], 'pair-recon-weight'),
     maxItemsPerSid: posInt(values['max-items-per-sid'], 'max-items-per-sid'),
+    inputNoise: nonNeg(values['input-noise'], 'input-noise'),
+    inputMix: num(values['input-mix'], 'input-mix', (x) => x >= 0 && x <= 1, 'in [0, 1]'),
+    augmentCopies: nonNegInt(values['augment-copies'], 'augment-copies'),
+    augmentNoise: nonNeg(values['augment-noise'], 'augment-noise'),
     checkpoint,
     resume: values.resume,
   };
@@ -244,7 +257,8 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
         ? { threshold: o.deadThreshold, perLevel: o.codebookSizes.map((k) => deadThresholdOf(o, o.batchSize, k)) }
         : false,
       contrastivePairs: pairs?.count ?? 0, pairBatches: o.pairBatches, contrastiveWeight: o.contrastiveWeight,
-      pairReconWeight: o.pairReconWeight, maxItemsPerSid: o.maxItemsPerSid,
+      pairReconWeight: o.pairReconWeight, maxItemsPerSid: o.maxItemsPerSid, inputNoise: o.inputNoise, inputMix: o.inputMix,
+      augmentCopies: o.augmentCopies, augmentNoise: o.augmentNoise,
       finalEpoch: history.at(-1) === undefined ? null : { recon: history.at(-1)!.recon, commit: history.at(-1)!.commit },
       meanEpochTrainSeconds: history.length === 0 ? null : history.reduce((s, h) => s + h.trainSeconds, 0) / history.length,
     },

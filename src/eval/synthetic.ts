@@ -3,9 +3,9 @@
  * Cluster centres are either given (e.g. real item embeddings, so a model trained on them sees familiar
  * directions) or drawn at random; each item is its centre plus isotropic Gaussian noise.
  */
-import { seededUniform } from '../random.ts';
+import { seededGaussian, seededUniform } from '../random.ts';
 
-export { seededUniform };
+export { seededGaussian, seededUniform };
 
 export interface SyntheticOptions {
   n: number;
@@ -16,11 +16,6 @@ export interface SyntheticOptions {
   clusters?: number;
   /** Noise standard deviation per dimension, relative to a unit-norm centre. */
   noise?: number;
-}
-
-export function seededGaussian(seed: number): () => number {
-  const u = seededUniform(seed);
-  return () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
 }
 
 export function normalizeRows(m: Float32Array, dim: number): Float32Array {

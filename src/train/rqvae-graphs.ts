@@ -1,6 +1,7 @@
 /**
  * The RQ-VAE training step as ONE ONNX graph: forward, loss terms and hand-derived gradients of every trainable
- * parameter, run on ONNX Runtime. Inputs: the batch `x` [N, D], every parameter (by its layout name), and rank-0
+ * parameter, run on ONNX Runtime. Inputs: the batch `x` [N, D] (with `denoise`, also its reconstruction target
+ * `target` [N, D]: the clean rows of a noisy `x`), every parameter (by its layout name), and rank-0
  * scalars `commit_weight`, `beta` (classic form only) and `sinkhorn_eps` (Sinkhorn only). Outputs: `loss_recon`,
  * `loss_commit` (unweighted), `codes` int64 [N, L] (the training assignment), `grad_<param>` for every trained
  * parameter, and on request per level `level_input_<l>` [N, H] (the residual that level quantises) and, for EMA
@@ -9,7 +10,7 @@
  * Forward (r_0 = z, s_0 = 0; r and s carry no gradient: FORGE quantises a detached copy of z):
  *   z = enc(x);  per level l: code_l = assign(r_l, C_l);  q_l = C_l[code_l];  r_{l+1} = r_l - q_l;  s_{l+1} = s_l + q_l
  *   y = dec(z + sg(s_L - z))      straight-through: the decoder sees s_L, its input gradient goes to z
- *   recon = mean((y - x)^2)       over N x D
+ *   recon = mean((y - x)^2)       over N x D (denoise: mean((y - target)^2))
  * Note z - s_{l+1} = r_{l+1}: every commitment term is a function of the residual after a level.
  *   forge:   commit = 1/L sum_l [ 0.5 mean((z - sg s_{l+1})^2) + 0.5 mean((sg z - s_{l+1})^2) ]     (FORGE al_sid)
  *            d/dz = 1/(L N H) sum_l r_{l+1};   d/d s_{l+1} = -r_{l+1} / (L N H), so d/dq_j = sum_{l >= j} of that
@@ -46,6 +47,8 @@ export interface StepGraphOptions extends QuantizerOptions {
   dtype?: FloatType;
   /** Output `level_input_<l>` (needed for dead-code restart); always on with EMA codebooks. */
   levelInputs?: boolean;
+  /** Denoising: an input `target` [N, D] is the reconstruction target instead of `x` (a constant: no gradient). */
+  denoise?: boolean;
 }
 
 export interface StepGraph {
@@ -225,12 +228,13 @@ export function buildStepGraph(options: StepGraphOptions): StepGraph {
   const { shape } = options;
   const g = new GraphBuilder('rqvae_train_step');
   const x = g.input('x', dtype, ['N', shape.inputDim]);
+  const target = options.denoise === true ? g.input('target', dtype, ['N', shape.inputDim]) : x;
   const ctx = createContext(g, shape, dtype, options);
   const trace = appendForward(ctx, x);
   const n = rowCount(g, x, dtype);
   const invND = g.op('Reciprocal', [g.op('Mul', [n, scalar(g, dtype, shape.inputDim)])]);
   const invNH = g.op('Reciprocal', [g.op('Mul', [n, scalar(g, dtype, shape.latentDim)])]);
-  const recon = appendReconstruction(g, dtype, trace.y, x, invND);
+  const recon = appendReconstruction(g, dtype, trace.y, target, invND);
   const commit = appendCommitment(ctx, trace, invNH);
   const grads = appendBackward(ctx, trace, recon.gradY, commit);
 
@@ -249,7 +253,7 @@ export function buildStepGraph(options: StepGraphOptions): StepGraph {
   appendLevelOutputs(ctx, trace, ema, ema || options.levelInputs === true);
   return {
     bytes: g.serialize({ opset: 17, docString: `RQ-VAE training step, ${JSON.stringify({ ...options, dtype })}` }),
-    inputs: ['x', ...ctx.inputs],
+    inputs: ['x', ...(options.denoise === true ? ['target'] : []), ...ctx.inputs],
     trained,
   };
 }

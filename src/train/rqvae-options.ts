@@ -69,6 +69,21 @@ export interface RqVaeOptions {
    * this many items until none does (src/train/collision-split.ts). 0 (default): off.
    */
   maxItemsPerSid?: number;
+  /**
+   * Denoising (src/train/input-noise.ts): every reconstruction step feeds each batch row plus isotropic Gaussian
+   * noise of expected norm u x inputNoise x ||row|| (u uniform in [0, 1], drawn per row and step; re-normalised when
+   * normalize = 'l2') and reconstructs the clean row. 0 (default): off.
+   */
+  inputNoise?: number;
+  /** Share of reconstruction rows replaced by means of 2-5 input rows (src/train/input-noise.ts mixRows). 0 (default): off. */
+  inputMix?: number;
+  /**
+   * Augmentation (src/train/input-noise.ts noisyCopies): train on the rows plus this many noisy copies of each, noise
+   * of expected norm `augmentNoise` x ||row||, reconstructed as fed; batches and steps count the copies. 0: off.
+   */
+  augmentCopies?: number;
+  /** Default 0.5. */
+  augmentNoise?: number;
   /** ORT intra-op threads (default: ORT's choice, all cores). */
   threads?: number;
   /**
@@ -151,6 +166,10 @@ export function resolveOptions(o: RqVaeOptions, rows: number): ResolvedOptions {
     contrastiveWeight: o.contrastiveWeight ?? 1,
     pairReconWeight: o.pairReconWeight ?? 0,
     maxItemsPerSid: o.maxItemsPerSid ?? 0,
+    inputNoise: o.inputNoise ?? 0,
+    inputMix: o.inputMix ?? 0,
+    augmentCopies: o.augmentCopies ?? 0,
+    augmentNoise: o.augmentNoise ?? 0.5,
     ...(o.initSample === undefined ? {} : { initSample: o.initSample }),
     ...(o.threads === undefined ? {} : { threads: o.threads }),
     ...(o.checkpoint === undefined ? {} : { checkpoint: o.checkpoint }),
@@ -208,6 +227,10 @@ function check(r: ResolvedOptions): void {
   positive(r.contrastiveWeight, 'contrastiveWeight');
   nonNeg(r.pairReconWeight, 'pairReconWeight');
   nonNegInt(r.maxItemsPerSid, 'maxItemsPerSid');
+  nonNeg(r.inputNoise, 'inputNoise');
+  nonNegInt(r.augmentCopies, 'augmentCopies');
+  nonNeg(r.augmentNoise, 'augmentNoise');
+  if (!(r.inputMix >= 0 && r.inputMix <= 1)) throw invalid(`inputMix must be in [0, 1], got ${r.inputMix}`, 'inputMix');
 }
 
 /** The dead-code threshold of a level with K codes under batches of `batch` rows. */

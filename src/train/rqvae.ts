@@ -30,6 +30,7 @@ import { initialiseCodebooks, loadTrainingState, saveTrainingState, type Trainin
 import type { TrainedModel } from './rqvae-export-graphs.ts';
 import { ContrastiveStep, type PairSet } from './rqvae-contrastive.ts';
 import { splitCollisions } from './collision-split.ts';
+import { addInputNoise, mixRows, noisyCopies } from './input-noise.ts';
 import ort from 'onnxruntime-node';
 
 export interface EpochSummary {
@@ -104,9 +105,12 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
   if (!Number.isInteger(n) || n < 1) {
     throw new SidxError('SIDX_ERR_INVALID_INPUT', `need at least one row of ${dim} values, got ${data.length} values`, { field: 'data' });
   }
-  const o = resolveOptions(options, n);
+  // Batches and the schedule count the augmented rows; metrics, the codebook init and the split use the input's.
+  const o = resolveOptions(options, n * (1 + (options.augmentCopies ?? 0)));
   const report = options.onProgress ?? (() => {});
   const inputs = o.normalize === 'l2' ? l2NormalizeRows(data, dim) : data;
+  const trainRows = o.augmentCopies > 0 ? noisyCopies(inputs, dim, o.augmentCopies, o.augmentNoise, o.normalize === 'l2', Math.imul(o.seed + 17, 0x2f6b1d35)) : inputs;
+  const nTrain = trainRows.length / dim;
   const shape = shapeOf(o, dim);
   const layout = paramLayout(shape);
   const params = initParams(layout, o.seed);
@@ -141,7 +145,7 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
 
   const graph = buildStepGraph({
     shape, assignment: o.assignment, sinkhornIterations: o.sinkhornIterations, commitment: o.commitment,
-    codebookUpdate: o.codebookUpdate, levelInputs: o.restartDead,
+    codebookUpdate: o.codebookUpdate, levelInputs: o.restartDead, denoise: o.inputNoise > 0,
   });
   const session = await createSession(graph.bytes, o.threads);
   const pairStep = options.pairs !== undefined && options.pairs.count > 0
@@ -149,6 +153,9 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
     : null;
   const xBuf = new Float32Array(batch * dim);
   const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', xBuf, [batch, dim]) };
+  // Denoising: x gets the noisy rows, target the clean ones.
+  const targetBuf = o.inputNoise > 0 ? new Float32Array(batch * dim) : xBuf;
+  if (o.inputNoise > 0) feeds.target = new ort.Tensor('float32', targetBuf, [batch, dim]);
   for (const name of graph.inputs) {
     const spec = layout.byName.get(name);
     if (spec !== undefined) feeds[name] = new ort.Tensor('float32', paramView(params, spec), spec.dims);
@@ -158,7 +165,7 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
   if (graph.inputs.includes('beta')) feeds.beta = scalar(o.beta);
   if (graph.inputs.includes('sinkhorn_eps')) feeds.sinkhorn_eps = scalar(o.sinkhornEpsilon);
   const segmentIndex = new Map(layout.specs.map((s, i) => [s.name, i]));
-  const reconSteps = stepsPerEpoch(n, batch);
+  const reconSteps = stepsPerEpoch(nTrain, batch);
   const pairSteps = pairStep?.stepsPerEpoch ?? 0;
   const steps = reconSteps + pairSteps;
   const history: EpochSummary[] = [];
@@ -169,7 +176,7 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
     for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
       const started = performance.now();
       let trainMs = 0;
-      const perm = epochPermutation(n, o.seed, epoch);
+      const perm = epochPermutation(nTrain, o.seed, epoch);
       const used = shape.codebookSizes.map((k) => new Uint8Array(k));
       const restarts = shape.codebookSizes.map(() => 0);
       let recon = 0;
@@ -184,7 +191,11 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
         if (isPair) {
           contrastive += await pairStep!.run(epoch, step - r, lr);
         } else {
-          gatherRows(inputs, dim, perm, r * batch, batch, xBuf);
+          gatherRows(trainRows, dim, perm, r * batch, batch, targetBuf);
+          if (o.inputMix > 0) mixRows(targetBuf, inputs, dim, o.inputMix, o.normalize === 'l2', Math.imul(o.seed + 13, 0x165667b1) ^ (epoch * steps + step), targetBuf);
+          if (o.inputNoise > 0) {
+            addInputNoise(targetBuf, dim, o.inputNoise, o.normalize === 'l2', Math.imul(o.seed + 11, 0x27d4eb2f) ^ (epoch * steps + step), xBuf);
+          }
           const out = await session.run(feeds);
           for (const name of graph.trained) {
             optimizer.stepSegment(segmentIndex.get(name)!, out[`grad_${name}`]!.data as Float32Array, lr);

@@ -76,3 +76,27 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
   assert.match(md, /Re-index to rqkmeans-3x256 after the restart/);
   assert.match(md, /\| mode \| parse \| encode \| beam \| candidates \| rerank \| fetch \| respond \| sum \| source \|/);
 });
+
+test('sidx bench --encode-model forge times an RQ-VAE of FORGE\'s shape (3 x 8192 on 512-d) beside PyTorch', async (t) => {
+  const { dir, cleanup } = tempDir('sidx-bench-forge-');
+  t.after(cleanup);
+  const out = join(dir, 'bench.json');
+  const r = await runCli(t, ['bench', '--sizes', '200', '--queries', '5', '--duration', '1', '--concurrency', '1', '--hnsw-max', '0',
+    '--skip-bulk-index', '--encode-model', 'forge', '--encode-batches', '1,16', '--encode-seconds', '1', '--encode-threads', '1',
+    '--work-dir', join(dir, 'work'), '--out', out, '--markdown', join(dir, 'bench.md')]);
+  assert.equal(r.code, 0, r.stderr);
+  const e = (JSON.parse(readFileSync(out, 'utf8')) as BenchReport).encode!;
+  assert.match(e.model!, /FORGE shape: RQ-VAE 512-256-256-64, 3 x 8192/);
+  assert.deepEqual(e.rows.map((row) => row.batch), [1, 16]);
+  for (const row of e.rows) assert.ok(row.sidxPool > 0 && row.directOrt > 0, JSON.stringify(row));
+  // PyTorch runs the same 3 x 8192 model where a Python with torch is installed, and finds the same codes.
+  if (!('skipped' in e.torch)) {
+    assert.ok(e.rows.every((row) => (row.torch ?? 0) > 0));
+    assert.ok(e.torch.codesAgree >= 0.99, `codes agree on ${e.torch.codesAgree}`);
+  }
+  assert.match(readFileSync(join(dir, 'bench.md'), 'utf8'), /#### Encode \(FORGE shape: RQ-VAE 512-256-256-64, 3 x 8192/);
+
+  const bad = await runCli(t, ['bench', '--encode-model', 'pytorch']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--encode-model must be served or forge/);
+});

@@ -40,6 +40,8 @@ export interface ReferenceOptions {
    * gradient the graph computes: every sg(.) is replaced by its anchor value.
    */
   anchor?: { z: Float64Array; partialSums: Float64Array[] };
+  /** Reconstruction target (denoising); default: x. */
+  target?: Float64Array;
 }
 
 function meanSquaredDiff(a: Float64Array, b: Float64Array): number {
@@ -88,7 +90,7 @@ export function referenceForward(shape: RqVaeShape, flat: Float64Array, x: Float
   // Decoder input: value s_L, gradient to z (straight-through).
   const decIn = Float64Array.from(z, (v, i) => v + anchor.partialSums[L - 1]![i]! - anchor.z[i]!);
   const y = run(decIn, layout.decoder);
-  const recon = meanSquaredDiff(y, x);
+  const recon = meanSquaredDiff(y, options.target ?? x);
   const beta = options.beta ?? 0.25;
   let commit = 0;
   for (let l = 0; l < L; l++) {
