@@ -23,8 +23,9 @@ export const benchUsage = `Usage: sidx bench [--sizes 100000[,1000000,...]] [--i
                   [--duration 10] [--rounds 1] [--model DIR] [--out bench.json] [--markdown FILE] [--k 10]
                   [--expand MODE] [--max-candidates N] [--beam-width N] [--sids-beam 32]
                   [--upsert-batch 1000] [--upsert-concurrency 2] [--workers N] [--hnsw-max 1000000]
-    'sids-beam': { type: 'string' }, 'hnsw-connectivity': { type: 'string' }, 'skip-bulk-index': { type: 'boolean' }, 'reindex-to': { type: 'string' }, baseline: { type: 'string' },
-    'encode-seconds': { type: 'string' }, 'encode-threads': { type: 'string' }, 'encode-model': { type: 'string' }, 'skip-encode': { type: 'boolean' }, python: { type: 'string' }, seed: { type: 'string' },
+                  [--hnsw-connectivity 16] [--skip-bulk-index] [--reindex-to DIR] [--baseline earlier.json]
+                  [--encode-batches 1,16,64,256,1024] [--encode-seconds 2] [--encode-threads N] [--encode-model served|forge]
+                  [--skip-encode] [--python PATH]
                   [--seed 1] [--work-dir DIR] [--keep]
        sidx bench --render bench.json [--markdown FILE]
 
@@ -95,13 +96,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     duration: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, markdown: { type: 'string' },
     k: { type: 'string' }, expand: { type: 'string' }, 'max-candidates': { type: 'string' }, 'beam-width': { type: 'string' }, 'upsert-batch': { type: 'string' }, 'upsert-concurrency': { type: 'string' },
     workers: { type: 'string' }, 'hnsw-max': { type: 'string' }, 'encode-batches': { type: 'string' }, rounds: { type: 'string' },
-<<<<<<< HEAD
     'sids-beam': { type: 'string' }, 'hnsw-connectivity': { type: 'string' }, 'skip-bulk-index': { type: 'boolean' }, 'reindex-to': { type: 'string' }, baseline: { type: 'string' },
-    'encode-seconds': { type: 'string' }, 'encode-threads': { type: 'string' }, 'skip-encode': { type: 'boolean' }, python: { type: 'string' }, seed: { type: 'string' },
-=======
-    'sids-beam': { type: 'string' }, 'hnsw-connectivity': { type: 'string' }, 'skip-bulk-index': { type: 'boolean' }, baseline: { type: 'string' },
     'encode-seconds': { type: 'string' }, 'encode-threads': { type: 'string' }, 'encode-model': { type: 'string' }, 'skip-encode': { type: 'boolean' }, python: { type: 'string' }, seed: { type: 'string' },
->>>>>>> h11
     'work-dir': { type: 'string' }, keep: { type: 'boolean' }, render: { type: 'string' },
   }, benchUsage);
   if (v.help) {
