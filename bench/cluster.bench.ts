@@ -7,14 +7,14 @@
  *
  *   node --import tsx bench/cluster.bench.ts [--items 100000] [--queries 200] [--duration 5] [--model models/default]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { exactBaseline } from '../src/bench/baselines.ts';
 import { retrieveBodies, retrievePass, sidsBodies, upsertAll } from '../src/bench/http.ts';
 import { runLoad } from '../src/bench/load.ts';
+import { startNatsServer } from '../src/bench/nats-server.ts';
 import { startBenchServer, startChildServer, SIDX_BIN, type BenchServer } from '../src/bench/server.ts';
 import { clusteredEmbeddings } from '../src/eval/synthetic.ts';
 import { loadBundle } from '../src/tokenizer/bundle.ts';
@@ -33,22 +33,10 @@ const root = mkdtempSync(join(tmpdir(), 'sidx-cluster-bench-'));
 const procs: ChildProcess[] = [];
 const log = (m: string) => process.stderr.write(`[cluster bench] ${m}\n`);
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 async function nats(name: string): Promise<string> {
-  const port = await freePort();
-  procs.push(spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', join(root, name)], { stdio: 'ignore' }));
-  for (;;) {
-    const up = await new Promise<boolean>((r) => { const s = connect(port, '127.0.0.1', () => (s.end(), r(true))); s.on('error', () => r(false)); });
-    if (up) return `nats://127.0.0.1:${port}`;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const server = await startNatsServer(join(root, name));
+  procs.push(server.child);
+  return server.url;
 }
 
 function node(role: string, url: string, shards: number, shard = 0): Promise<BenchServer> {

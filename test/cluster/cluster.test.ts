@@ -4,43 +4,19 @@
  * (scripts/setup.sh installs it).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { natsServerMissing, startNatsServer } from '../../src/bench/nats-server.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { dot, randomMatrix } from '../helpers/random.ts';
 import { exited, startServer, waitReady, type ServerProcess } from '../helpers/server-process.ts';
 import { writeTestBundle } from '../helpers/service.ts';
 
-const natsMissing = spawnSync('nats-server', ['--version']).error ? 'nats-server is not installed (scripts/setup.sh installs it)' : false;
+const natsMissing = natsServerMissing();
 const DIM = 32;
 const N = 1200;
 const K = 10;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-async function startNats(dir: string): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
-  const child = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', join(dir, 'jetstream')], { stdio: 'ignore' });
-  const url = `nats://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => (s.end(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return { child, url };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.kill('SIGKILL');
-  throw new Error('nats-server did not listen');
-}
 
 const json = async (url: string, method = 'GET', body?: unknown) => {
   const res = await fetch(url, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
@@ -57,7 +33,7 @@ test('a 2-shard cluster on NATS JetStream: same recall as one node, kill -9 of a
     cleanup();
   });
   await writeTestBundle(join(dir, 'models', 'm'), { dim: DIM, levels: 2, codebookSize: 8, seed: 3 });
-  const nats = await startNats(dir);
+  const nats = await startNatsServer(join(dir, 'jetstream'));
   procs.push(nats.child);
   const model = ['--model', join(dir, 'models', 'm'), '--workers', '1'];
   const env = { SIDX__CLUSTER__URL: nats.url, SIDX__CLUSTER__REQUEST_TIMEOUT_MS: '1500', SIDX__LIMITS__MAX_BATCH: '1000' };
