@@ -32,6 +32,9 @@ import {
 
 interface Log { info(msg: string): void; warn(msg: string): void }
 
+/** How often /readyz's item and vector counts are asked of the shards. */
+const COUNT_EVERY_MS = 2000;
+
 const unsupported = (what: string) => (): never => {
   throw new SidxError('SIDX_ERR_CLUSTER_UNSUPPORTED', `${what} is not available on a cluster router yet`);
 };
@@ -45,6 +48,8 @@ export class ClusterRouter implements ServiceApi {
   #c: Readonly<Config['cluster']>;
   #maxPayload: number;
   #closed = false;
+  #counting: NodeJS.Timeout;
+  #held = { items: 0, vectors: 0 };
   readonly sids = {
     model: unsupported('/v1/sids'), tag: unsupported('/v1/sids/trie'), trie: unsupported('/v1/sids/trie'), binary: unsupported('/v1/sids/trie'),
     next: (prefixes: readonly (readonly number[])[], modelId?: string) => this.#next(prefixes, modelId),
@@ -66,6 +71,14 @@ export class ClusterRouter implements ServiceApi {
     this.#js = jetstream(link.nc);
     this.#c = c;
     this.#maxPayload = link.nc.info?.max_payload ?? 1024 * 1024;
+    this.#counting = setInterval(() => void this.#count(), COUNT_EVERY_MS).unref();
+    void this.#count();
+  }
+
+  /** The items and vectors the shards held when last asked (one replica each; a shard not answering is left out). */
+  async #count(): Promise<void> {
+    const { ok } = await this.#askAll<{ items: number; vectors: number }>(appliedSubject, encodeJson({})).catch(() => ({ ok: [] }));
+    this.#held = { items: ok.reduce((s, a) => s + a.items, 0), vectors: ok.reduce((s, a) => s + a.vectors, 0) };
   }
 
   static async open(config: Readonly<Config>, log: Log, metrics: SidxMetrics): Promise<ClusterRouter> {
@@ -87,7 +100,7 @@ export class ClusterRouter implements ServiceApi {
 
   readiness(): Readiness {
     if (this.#closed || this.#link.nc.isClosed()) return { ready: false, model: null, provider: null, items: 0, vectors: 0 };
-    return { ready: true, model: this.model.id, provider: this.#space.pool.provider, items: 0, vectors: 0 };
+    return { ready: true, model: this.model.id, provider: this.#space.pool.provider, ...this.#held };
   }
 
   async encode(vectors: Float32Array, n: number): Promise<EncodeOutput> {
@@ -233,6 +246,7 @@ export class ClusterRouter implements ServiceApi {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#counting);
     await this.#space.pool.close();
     await this.#link.nc.drain().catch(() => undefined);
   }

@@ -132,7 +132,10 @@ export class ShardNode {
       const item = this.#service.getItem(decodeJson<{ id: string }>(data).id);
       return { item: item ? { id: item.id, sid: Array.from(item.sid), model: item.model } : null };
     });
-    serve(appliedSubject(this.#c.shard), () => ({ seq: String(this.#service.appliedLogSeq) }));
+    serve(appliedSubject(this.#c.shard), () => {
+      const { items, vectors } = this.#service.readiness();
+      return { seq: String(this.#service.appliedLogSeq), items, vectors };
+    });
     serve(nextSubject(this.#c.shard), (data): NextAnswer => {
       const m = decodeJson<{ prefixes: number[][]; model: string }>(data);
       const out = this.#service.sids.next(m.prefixes, m.model);

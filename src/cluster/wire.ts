@@ -5,7 +5,8 @@
  *   sidx.writes.<shard>   JetStream (the write log): {op: "upsert", items: [{id, v}]} | {op: "delete", ids}
  *   sidx.query.<shard>    request-reply, queue group per shard: a retrieve -> ShardAnswer
  *   sidx.item.<shard>     request-reply: {id} -> {item: {id, sid, model} | null}
- *   sidx.applied.<shard>  request-reply: {} -> {seq}: the write log position the answering replica has applied
+ *   sidx.applied.<shard>  request-reply: {} -> {seq, items, vectors}: the write log position the answering replica
+ *                         has applied, and what it holds
  *   sidx.next.<shard>     request-reply: {prefixes, model} -> NextAnswer: each prefix's next codes with item counts
  */
 import { SidxError } from '../errors.ts';

@@ -70,6 +70,10 @@ test('a 2-shard cluster on NATS JetStream: same recall as one node, kill -9 of a
   const counts = async (s: ServerProcess) => (await json(`${s.url}/readyz`)).body.items as number;
   assert.equal((await counts(shards['0a']!)) + (await counts(shards['1a']!)), N, 'shard 0 + shard 1 hold every item once');
   for (const id of acked.filter((_, i) => i % 37 === 0)) assert.equal((await json(`${router.url}/v1/items/${id}`)).status, 200, id);
+  // The router's /readyz reports what the shards hold (asked every 2 s).
+  const until = Date.now() + 10_000;
+  while ((await json(`${router.url}/readyz`)).body.items !== N && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+  assert.equal((await json(`${router.url}/readyz`)).body.items, N);
 
   // Recall against exact top k: the cluster's merged answers are at least as good as the single node's.
   const exact = (q: Float32Array) => Array.from({ length: N }, (_, i) => i).sort((a, b) => dot(q, row(b)) - dot(q, row(a))).slice(0, K).map((i) => `i${i}`);
