@@ -77,15 +77,9 @@ export class PostingJournal {
 
   /** After the commit: the watcher gets the transaction's changes. */
   publish(): void {
-    this.detach()();
-  }
-
-  /** Takes the transaction's changes out of the journal; the returned function publishes them (after the commit). */
-  detach(): () => void {
     const batch = this.#batch;
-    if (batch.length === 0) return () => {};
+    if (batch.length === 0) return;
     this.#batch = new Batch();
-    const watcher = this.#watcher;
-    return () => watcher?.apply(batch);
+    this.#watcher?.apply(batch);
   }
 }

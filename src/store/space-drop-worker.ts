@@ -32,7 +32,6 @@ const scratch = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
 
 function dropBatch(req: DropRequest) {
   const tally = dbs.tally;
-  tally.reset();
   try {
     return env.transactionSync(() => {
       const keys = keysAfterIn(dbs.items, req.after, req.limit);
