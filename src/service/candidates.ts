@@ -165,20 +165,6 @@ function sidIdentity(codes: Int32Array, at: number, L: number): number | string 
   return key;
 }
 
-/**
- * Signs `scores` in place (`sign` 1: inner product, -1: distance, so higher is better) and returns the candidate
- * positions best first, ties in candidate order. A score that is not finite (NaN, or an overflow from a vector stored
- * before limits.maxVectorNorm bounded norms) ranks nothing: its candidate is left out, and JSON never sees it.
- */
-export function rankByScore(scores: Float32Array, sign: 1 | -1): number[] {
-  const order: number[] = [];
-  for (let i = 0; i < scores.length; i++) {
-    scores[i] = sign * scores[i]!;
-    if (Number.isFinite(scores[i]!)) order.push(i);
-  }
-  return order.sort((a, b) => scores[b]! - scores[a]! || a - b);
-}
-
 export function orderNeighbours(neighbours: Neighbour[], ranking?: QueryRanking): Neighbour[] {
   const cost = new Float64Array(neighbours.length);
   neighbours.forEach((n, i) => {

@@ -134,17 +134,16 @@ function rowOf(block: ModelPass, r: number, L: number): { querySids: Int32Array[
 /** Rerank (as retrieve does) and the first k items. */
 function answer(ctx: Scoring, embedding: Float32Array, set: CandidateSet, v: BatchVariant): BatchHit {
   const { snapshot } = ctx;
-  const { order, scores } = orderCandidates(ctx.index, ctx.model.metric, set.keys, v.rerank ? embedding : undefined);
+  const { order, scores } = orderCandidates(ctx.index, ctx.model.metric, set.keys, v.rerank ? embedding : undefined, v.k);
   const rows: number[] = [];
   const out: number[] = [];
   const match: MatchKind[] = [];
-  for (const i of order) {
-    if (rows.length >= v.k) break;
+  for (const i of v.k > 0 ? order : []) {
     const r = snapshot.rowOf(set.keys[i]!);
     if (r < 0) continue;
-    rows.push(r);
     if (scores) out.push(scores[i]!);
     match.push(set.match[i]!);
+    if (rows.push(r) >= v.k) break;
   }
   return {
     rows: Int32Array.from(rows),

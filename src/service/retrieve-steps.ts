@@ -5,7 +5,8 @@
 import { SidxError } from '../errors.ts';
 import type { EncoderPool } from '../tokenizer/encoder-pool.ts';
 import type { Metric, VectorIndex } from '../vector/vector-index.ts';
-import { rankByScore, type CandidateSet } from './candidates.ts';
+import type { CandidateSet } from './candidates.ts';
+import { rankByScore } from './score-rank.ts';
 import { DEFAULT_BEAM_WIDTH, type ExpandMode, type QueryEncoding, type RetrieveOutput, type RetrieveQuery } from './types.ts';
 
 /** The expansion asked for, else the beam for an embedding on a model with beam.onnx, else auto; checks beamWidth. */
@@ -38,12 +39,13 @@ export function beamNormWeight(metric: Metric, pool: EncoderPool): 0 | 1 {
 
 /**
  * Candidate positions best first: by vector score (signed, higher is better; non-finite scores left out) when a
- * query embedding is given, else in the order they were gathered.
+ * query embedding is given, else in the order they were gathered. `k` positions are ranked up front, the rest only
+ * when the caller reads past them (score-rank.ts).
  */
-export function orderCandidates(index: VectorIndex, metric: Metric, keys: readonly bigint[], query: Float32Array | undefined): { order: number[]; scores?: Float32Array } {
-  if (!query || keys.length === 0) return { order: Array.from(keys.keys()) };
+export function orderCandidates(index: VectorIndex, metric: Metric, keys: readonly bigint[], query: Float32Array | undefined, k: number): { order: Iterable<number>; scores?: Float32Array } {
+  if (!query || keys.length === 0) return { order: keys.keys() };
   const scores = index.scoreSubset(query, BigInt64Array.from(keys));
-  return { order: rankByScore(scores, metric === 'ip' ? 1 : -1), scores };
+  return { order: rankByScore(scores, metric === 'ip' ? 1 : -1, k), scores };
 }
 
 export function candidateCounts(set: CandidateSet): RetrieveOutput['candidates'] {

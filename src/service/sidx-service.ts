@@ -196,14 +196,14 @@ export class SidxService {
     const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam);
     const t2 = performance.now();
     const rerank = q.rerank ?? q.embedding !== undefined;
-    const { order, scores } = orderCandidates(this.#p.vectors.index, this.model.metric, set.keys, rerank ? q.embedding : undefined);
+    const { order, scores } = orderCandidates(this.#p.vectors.index, this.model.metric, set.keys, rerank ? q.embedding : undefined, q.k);
     const t3 = performance.now();
     const items: RetrievedItem[] = [];
-    for (const i of order) {
-      if (items.length >= q.k) break;
+    for (const i of q.k > 0 ? order : []) {
       const rec = this.#p.catalog.getByKey(set.keys[i]!);
       if (!rec) continue;
-      items.push({ id: rec.id, score: scores ? scores[i]! : null, sid: rec.codes, match: set.match[i]! });
+      // Stop before asking the order for one more: past k it sorts the rest (score-rank.ts).
+      if (items.push({ id: rec.id, score: scores ? scores[i]! : null, sid: rec.codes, match: set.match[i]! }) >= q.k) break;
     }
     const t4 = performance.now();
     return {
