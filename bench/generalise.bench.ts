@@ -78,9 +78,9 @@ try {
       embeddings: queries, n: q, expand,
       ...(expand === 'beam' && args['beam-width'] ? { beamWidth: Number(args['beam-width']) } : {}),
       variants: [{ k, maxCandidates, rerank: true }],
-    }, (i, hits, snapshot) => {
+    }, (i, hits, directory) => {
       const hit = hits[0]!;
-      hit.rows.forEach((r, j) => { found[i * k + j] = BigInt(snapshot.ids[r]!); });
+      hit.rows.forEach((r, j) => { found[i * k + j] = BigInt(directory.ids[r]!); });
       candidates += hit.candidates.total;
     });
     result[expand] = { recall: recallAtK(found, truth, q, k), meanCandidates: candidates / q, seconds: (performance.now() - t0) / 1000 };

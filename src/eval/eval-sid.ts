@@ -5,7 +5,7 @@
  * budget (rerank off, k = that budget), whose prefixes are reranked here (SubsetRanker) for each smaller budget.
  */
 import type { SidxService } from '../service/sidx-service.ts';
-import type { PostingSnapshot } from '../service/posting-snapshot.ts';
+import type { ItemDirectory } from '../service/item-directory.ts';
 import type { BatchVariant } from '../service/retrieve-batch.ts';
 import type { ExpandMode } from '../service/types.ts';
 import type { SubsetRanker } from './eval-faiss.ts';
@@ -53,13 +53,13 @@ export async function sidPass(service: SidxService, input: SidPassInput, opts: {
   const reranked = new RankAccumulator(ks);
   const sweep = budgets?.map(() => new RankAccumulator(ks));
   let itemOf = new Int32Array(0);
-  let mapped: PostingSnapshot | undefined;
+  let mapped: ItemDirectory | undefined;
   const itemsOf = (rows: Int32Array) => rows.map((r) => itemOf[r]!);
   await service.retrieveEach({ embeddings: input.vectors, n: input.targets.length, expand: opts.expand, beamWidth: opts.beamWidth, variants },
-    (q, hits, snapshot) => {
-      if (mapped !== snapshot) {
-        itemOf = Int32Array.from(snapshot.ids, Number);
-        mapped = snapshot;
+    (q, hits, directory) => {
+      if (mapped !== directory) {
+        itemOf = Int32Array.from(directory.ids, Number);
+        mapped = directory;
       }
       const target = input.targets[q]!;
       plain.add(itemsOf(hits[0]!.rows), target, hits[0]!.candidates.total);

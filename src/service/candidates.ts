@@ -23,7 +23,7 @@ export interface QueryRanking {
   topM: number;
 }
 
-/** The catalog's candidate scans (Catalog, or an in-memory PostingSnapshot with the same results). */
+/** The catalog's candidate scans (Catalog, or a PostingIndex with the same results). */
 export type CandidateSource = Pick<Catalog, 'exact' | 'prefix' | 'hamming1'>;
 
 export interface CandidateSet {

@@ -2,8 +2,8 @@
  * Batched retrieval (SidxService.retrieveEach): the per-query steps of SidxService.retrieve for many embeddings,
  * with the same results. The encoder or beam graph runs on blocks of rows (one worker round trip per chunk instead
  * of per query; ORT returns the same codes and scores per row either way), candidates are gathered by the shared
- * `gatherCandidates` from an in-memory PostingSnapshot of the served key space (the catalog's scans, same order),
- * rerank scores them with the service's FAISS index exactly as retrieve does. Several variants (k, budget, rerank)
+ * `gatherCandidates` from the served key space's posting index (the service's live one, or one built for the pass
+ * when storage.postingIndex is lmdb: the catalog's scans, same order), answers are rows of an ItemDirectory, rerank scores them with the service's FAISS index exactly as retrieve does. Several variants (k, budget, rerank)
  * share one model pass per query. `sidx eval` runs on it; test/service/retrieve-batch.test.ts checks it against
  * SidxService.retrieve query by query.
  */
@@ -13,7 +13,8 @@ import type { VectorIndex } from '../vector/vector-index.ts';
 import { gatherCandidates, type CandidateSet, type QueryRanking } from './candidates.ts';
 import { beamNormWeight, candidateCounts, orderCandidates, resolveExpand } from './retrieve-steps.ts';
 import type { ActiveModel } from './model-space.ts';
-import { PostingSnapshot } from './posting-snapshot.ts';
+import { ItemDirectory } from './item-directory.ts';
+import { PostingIndex } from './posting-index.ts';
 import type { Catalog } from '../store/catalog.ts';
 import { DEFAULT_BEAM_WIDTH, type ExpandMode, type MatchKind } from './types.ts';
 
@@ -36,7 +37,7 @@ export interface BatchRetrieveQuery {
 
 /** One query's answer under one variant: what retrieve's `items` and `candidates` hold. */
 export interface BatchHit {
-  /** Snapshot rows of the returned items, best first (id: snapshot.ids[row], SID: snapshot.sid(row)). */
+  /** Directory rows of the returned items, best first (id: directory.ids[row], SID: directory.sid(row)). */
   rows: Int32Array;
   /** Rerank scores of the returned items, or null without rerank. */
   scores: Float32Array | null;
@@ -44,19 +45,22 @@ export interface BatchHit {
   candidates: { exact: number; hamming1: number; beam: number; prefix: number; total: number };
 }
 
-export type BatchEach = (query: number, hits: BatchHit[], snapshot: PostingSnapshot) => void;
+export type BatchEach = (query: number, hits: BatchHit[], directory: ItemDirectory) => void;
 
 export interface BatchContext {
   model: ActiveModel;
   pool: EncoderPool;
   catalog: Catalog;
   index: VectorIndex;
+  /** The live posting index of the served key space, when the service keeps one. */
+  postings?: PostingIndex;
 }
 
 interface Scoring {
   model: ActiveModel;
   index: VectorIndex;
-  snapshot: PostingSnapshot;
+  postings: PostingIndex;
+  directory: ItemDirectory;
 }
 
 /** Rows per model pass; the next block's pass runs while this block's candidates are gathered. */
@@ -76,7 +80,10 @@ export async function retrieveBatch(context: BatchContext, q: BatchRetrieveQuery
     throw new SidxError('SIDX_ERR_DIMENSION', `expected ${q.n} × ${dim} floats`, { field: 'embedding' });
   }
   const expand = resolveExpand(q.expand, true, pool, q.beamWidth);
-  const ctx: Scoring = { model, index: context.index, snapshot: PostingSnapshot.build(context.catalog, model.version, model.levels) };
+  const { catalog } = context;
+  const postings = context.postings
+    ?? new PostingIndex(model.version, model.levels, catalog.spaces.postingsOf(model.version, model.levels), catalog);
+  const ctx: Scoring = { model, index: context.index, postings, directory: ItemDirectory.build(catalog, model.version, model.levels) };
   const normWeight = beamNormWeight(model.metric, pool);
   const pass = async (start: number): Promise<ModelPass> => {
     const end = Math.min(q.n, start + BLOCK_ROWS);
@@ -103,12 +110,12 @@ export async function retrieveBatch(context: BatchContext, q: BatchRetrieveQuery
         const key = `${v.k}/${v.maxCandidates}`;
         let set = sets.get(key);
         if (!set) {
-          set = gatherCandidates(ctx.snapshot, model.version, row.querySids, expand, v.k, v.maxCandidates, row.ranking, row.beam);
+          set = gatherCandidates(ctx.postings, model.version, row.querySids, expand, v.k, v.maxCandidates, row.ranking, row.beam);
           sets.set(key, set);
         }
         return answer(ctx, embedding, set, v);
       });
-      each(i, hits, ctx.snapshot);
+      each(i, hits, ctx.directory);
     }
   }
 }
@@ -133,13 +140,13 @@ function rowOf(block: ModelPass, r: number, L: number): { querySids: Int32Array[
 
 /** Rerank (as retrieve does) and the first k items. */
 function answer(ctx: Scoring, embedding: Float32Array, set: CandidateSet, v: BatchVariant): BatchHit {
-  const { snapshot } = ctx;
+  const { directory } = ctx;
   const { order, scores } = orderCandidates(ctx.index, ctx.model.metric, set.keys, v.rerank ? embedding : undefined, v.k);
   const rows: number[] = [];
   const out: number[] = [];
   const match: MatchKind[] = [];
   for (const i of v.k > 0 ? order : []) {
-    const r = snapshot.rowOf(set.keys[i]!);
+    const r = directory.rowOf(set.keys[i]!);
     if (r < 0) continue;
     if (scores) out.push(scores[i]!);
     match.push(set.match[i]!);

@@ -159,7 +159,9 @@ export class SidxService {
 
   /** `retrieve` for many embeddings in batches, on the catalog as of the call; a model swap waits (retrieve-batch.ts). */
   retrieveEach(q: BatchRetrieveQuery, each: BatchEach): Promise<void> {
-    return this.#gate.run(() => retrieveBatch({ model: this.model, pool: this.#p.pool, catalog: this.#p.catalog, index: this.#p.vectors.index }, q, each));
+    return this.#gate.run(() => retrieveBatch({
+      model: this.model, pool: this.#p.pool, catalog: this.#p.catalog, index: this.#p.vectors.index, postings: this.#p.postings.index(this.model.version),
+    }, q, each));
   }
 
   async #retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
