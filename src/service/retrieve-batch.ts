@@ -9,7 +9,7 @@
  */
 import { SidxError } from '../errors.ts';
 import type { BeamLevel, EncoderPool } from '../tokenizer/encoder-pool.ts';
-import type { VectorIndex } from '../vector/vector-index.ts';
+import type { RerankStore } from '../vector/rerank-store.ts';
 import { gatherCandidates, type CandidateSet, type QueryRanking } from './candidates.ts';
 import { beamNormWeight, candidateCounts, orderCandidates, resolveExpand } from './retrieve-steps.ts';
 import type { ActiveModel } from './model-space.ts';
@@ -50,12 +50,12 @@ export interface BatchContext {
   model: ActiveModel;
   pool: EncoderPool;
   catalog: Catalog;
-  index: VectorIndex;
+  index: RerankStore;
 }
 
 interface Scoring {
   model: ActiveModel;
-  index: VectorIndex;
+  index: RerankStore;
   snapshot: PostingSnapshot;
 }
 
