@@ -221,7 +221,11 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   const firstError = Value.Errors(ConfigSchema, withDefaults).First();
   if (firstError) {
     const field = firstError.path.replace(/^\//, '').replaceAll('/', '.');
-    throw new SidxError('SIDX_ERR_CONFIG', `configuration ${field || '(root)'}: ${firstError.message}`, { field });
+    const allowed = ((firstError.schema.anyOf ?? []) as TSchema[]).map((s) => s.const as unknown).filter((c) => c !== undefined);
+    const message = allowed.length > 0
+      ? `must be one of ${allowed.map((c) => JSON.stringify(c)).join(', ')}, got ${JSON.stringify(firstError.value)}`
+      : firstError.message;
+    throw new SidxError('SIDX_ERR_CONFIG', `configuration ${field || '(root)'}: ${message}`, { field });
   }
   const config = withDefaults as Config;
   checkRelations(config);
