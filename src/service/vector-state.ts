@@ -74,6 +74,8 @@ export class VectorState {
     const create = (): RerankStore => storage.storage === 'sq8'
       ? Sq8Store.open(join(dir, SLOT_BASE), slots, metric, storage)
       : VectorIndex.create({ dim, metric });
+    // sq8 seam: f32 does not keep the codes up to date, so a codes file left from sq8 would be stale.
+    if (storage.storage !== 'sq8') rmSync(join(dir, `${SLOT_BASE}.sq8`), { force: true });
     const state = new VectorState(dir, catalog, create(), slots, log);
     const meta = readMeta(dir, dim, metric, log);
     if (meta) {

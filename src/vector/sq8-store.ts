@@ -165,14 +165,17 @@ export class Sq8Store implements RerankStore {
     this.#fd = -1;
   }
 
-  /** Ranges from the keys held so far (read back from the slot file), their codes, then the header. */
+  /**
+   * Ranges from the first trainSize keys held (read back from the slot file), then the codes of all of them (more
+   * than trainSize only when a catalog stored as f32 is opened as sq8), then the header.
+   */
   #train(): void {
     const keys = BigInt64Array.from(this.#untrained);
     const slots = this.#slots.slotsOf(keys);
     const dim = this.dim;
     const vmin = new Float32Array(dim).fill(Infinity);
     const vmax = new Float32Array(dim).fill(-Infinity);
-    this.#chunks(slots, (_part, rows) => {
+    this.#chunks(slots.subarray(0, this.#opts.trainSize), (_part, rows) => {
       for (let o = 0; o < rows.length; o += dim) {
         for (let d = 0; d < dim; d++) {
           const x = rows[o + d]!;

@@ -5,7 +5,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, truncateSync } from 'node:fs';
+import { existsSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.ts';
 import { SidxError } from '../../src/errors.ts';
@@ -77,6 +77,20 @@ test('sq8 answers like f32 at the top, after a restart from the codes file and a
   assert.equal((await svc.app.inject({ method: 'GET', url: '/readyz' })).json().vectors, N - 2);
   await svc.close();
   assert.equal(statSync(codes).size, 4096 + (N - 2) * DIM, 'the rebuild rewrote the codes file');
+
+  // Switching storages on one data directory: f32 drops the codes file it would not keep current; sq8 then trains
+  // again on open.
+  svc = await startService(dataDir, modelDir);
+  const moved = [{ id: 'i7', embedding: Array.from(queries.subarray(0, DIM)) }];
+  assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items: moved } })).statusCode, 200);
+  const after = await answers(svc);
+  assert.equal(after[0]![0]!.id, 'i7', 'the moved item tops its own query');
+  await svc.close();
+  assert.equal(existsSync(codes), false, 'f32 removed the codes file');
+  svc = await startService(dataDir, modelDir, {}, sq8);
+  assert.deepEqual(await answers(svc), after, 'sq8 after f32 answers like it');
+  await svc.close();
+  assert.equal(statSync(codes).size, 4096 + (N - 2) * DIM, 'trained again at open');
 });
 
 test('SIDX__VECTORS__* variables set the storage; a bad value is refused naming the field', () => {

@@ -116,7 +116,7 @@ test('untrained: exact scores; trained: the top rescore exact from the slot file
     const data = randomMatrix(300, dim, 11);
     const query = randomMatrix(1, dim, 12);
     const flat = VectorIndex.create({ dim, metric: 'ip' });
-    let { slots, store, close } = openStore(tmp.dir, dim, 'ip', 5, 200);
+    let { slots, store, close } = openStore(tmp.dir, dim, 'ip', 5, 300);
     const ids = fill(slots, store, data.subarray(0, 150 * dim), dim, 50);
     flat.add(data.subarray(0, 150 * dim), ids);
     assert.equal(store.trained, false);
@@ -144,7 +144,7 @@ test('untrained: exact scores; trained: the top rescore exact from the slot file
     };
     const before = check('live');
     close();
-    ({ slots, store, close } = openStore(tmp.dir, dim, 'ip', 5, 200));
+    ({ slots, store, close } = openStore(tmp.dir, dim, 'ip', 5, 300));
     store.load();
     assert.equal(store.trained, true);
     assert.deepEqual(check('restarted'), before, 'the same scores after loading the codes file');
