@@ -61,7 +61,7 @@ export const ConfigSchema = Type.Object(
             + 'scalar-quantised codes (dim bytes per item), the best `vectors.rescore` candidates re-scored exactly from '
             + 'the slot file on disk',
         }),
-        rescore: Int(1, 100_000, 100, 'sq8: candidates (best by their code scores) re-scored exactly from the slot file'),
+        rescore: Int(1, 100_000, 50, 'sq8: candidates (best by their code scores) re-scored exactly from the slot file'),
         trainSize: Int(1, 10_000_000, 10_000,
           'sq8: vectors whose per-dimension min/max set the quantiser\'s ranges (the first this many; until then every '
           + 'candidate is scored exactly); kept until a rebuild; later values outside a range clamp to it'),

@@ -49,7 +49,7 @@ interface SyncMeta {
 
 /** Config `vectors` (storage f32 when omitted). */
 export type VectorStorage = Config['vectors'];
-const F32: VectorStorage = { storage: 'f32', rescore: 100, trainSize: 10_000 };
+const F32: VectorStorage = { storage: 'f32', rescore: 50, trainSize: 10_000 };
 
 export class VectorState {
   index: RerankStore;
