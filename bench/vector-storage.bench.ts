@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { Catalog } from '../src/store/catalog.ts';
 import { VectorState } from '../src/service/vector-state.ts';
 import { VectorIndex } from '../src/vector/vector-index.ts';
+import type { RerankStore } from '../src/vector/rerank-store.ts';
 import { seededUniform } from '../src/random.ts';
 import { benchArgs, markdownTable, percentile } from './lib.ts';
 
@@ -70,7 +71,7 @@ async function build(): Promise<string> {
       await state.sync();
       syncs.push(performance.now() - s);
       s = performance.now();
-      await state.index.write(faissPath);
+      await (state.index as VectorIndex).write(faissPath); // storage f32: the FAISS index
       checkpoints.push(performance.now() - s);
     }
   }
@@ -86,7 +87,7 @@ async function build(): Promise<string> {
 async function child(mode: string): Promise<void> {
   const t0 = performance.now();
   const catalog = Catalog.open(catalogDir);
-  let index: VectorIndex;
+  let index: RerankStore;
   let state: VectorState | undefined;
   if (mode === 'checkpoint') index = await VectorIndex.read(faissPath);
   else index = (state = await VectorState.open(args.dir, catalog, dim, 'ip', quiet)).index;

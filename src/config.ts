@@ -53,6 +53,21 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    vectors: Type.Object(
+      {
+        storage: Type.Union([Type.Literal('f32'), Type.Literal('sq8')], {
+          default: 'f32',
+          description: 'In-memory copy the rerank scores: f32 = FAISS flat index (4 x dim bytes per item); sq8 = 8-bit '
+            + 'scalar-quantised codes (dim bytes per item), the best `vectors.rescore` candidates re-scored exactly from '
+            + 'the slot file on disk',
+        }),
+        rescore: Int(1, 100_000, 50, 'sq8: candidates (best by their code scores) re-scored exactly from the slot file'),
+        trainSize: Int(1, 10_000_000, 10_000,
+          'sq8: vectors whose per-dimension min/max set the quantiser\'s ranges (the first this many; until then every '
+          + 'candidate is scored exactly); kept until a rebuild; later values outside a range clamp to it'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     model: Type.Object(
       {
         dir: Type.String({ default: 'models/default', description: 'Model bundle served at first start (later: the active model of the registry)' }),
@@ -206,7 +221,11 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   const firstError = Value.Errors(ConfigSchema, withDefaults).First();
   if (firstError) {
     const field = firstError.path.replace(/^\//, '').replaceAll('/', '.');
-    throw new SidxError('SIDX_ERR_CONFIG', `configuration ${field || '(root)'}: ${firstError.message}`, { field });
+    const allowed = ((firstError.schema.anyOf ?? []) as TSchema[]).map((s) => s.const as unknown).filter((c) => c !== undefined);
+    const message = allowed.length > 0
+      ? `must be one of ${allowed.map((c) => JSON.stringify(c)).join(', ')}, got ${JSON.stringify(firstError.value)}`
+      : firstError.message;
+    throw new SidxError('SIDX_ERR_CONFIG', `configuration ${field || '(root)'}: ${message}`, { field });
   }
   const config = withDefaults as Config;
   checkRelations(config);

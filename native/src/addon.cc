@@ -9,6 +9,7 @@
 #include "boundary.h"
 #include "clustering.h"
 #include "index_wrap.h"
+#include "sq8_codes.h"
 
 namespace sidx {
 namespace {
@@ -39,6 +40,7 @@ Napi::Value NoopJs(const Napi::CallbackInfo& info) {
 static Napi::Object InitSidxFaiss(Napi::Env env, Napi::Object exports) {
   using namespace sidx;
   exports.Set("Index", IndexWrap::Define(env));
+  exports.Set("Sq8Codes", Sq8Codes::Define(env));
   exports.Set("readIndex", Napi::Function::New<ReadIndex>(env, "readIndex"));
   exports.Set("kmeans", Napi::Function::New<KMeans>(env, "kmeans"));
   exports.Set("assign", Napi::Function::New<Assign>(env, "assign"));

@@ -9,7 +9,7 @@
  */
 import { SidxError } from '../errors.ts';
 import type { BeamLevel, EncoderPool } from '../tokenizer/encoder-pool.ts';
-import type { VectorIndex } from '../vector/vector-index.ts';
+import type { RerankStore } from '../vector/rerank-store.ts';
 import { gatherCandidates, type CandidateSet, type QueryRanking } from './candidates.ts';
 import { beamNormWeight, candidateCounts, orderCandidates, resolveExpand } from './retrieve-steps.ts';
 import type { ActiveModel } from './model-space.ts';
@@ -51,14 +51,14 @@ export interface BatchContext {
   model: ActiveModel;
   pool: EncoderPool;
   catalog: Catalog;
-  index: VectorIndex;
+  index: RerankStore;
   /** The live posting index of the served key space, when the service keeps one. */
   postings?: PostingIndex;
 }
 
 interface Scoring {
   model: ActiveModel;
-  index: VectorIndex;
+  index: RerankStore;
   postings: PostingIndex;
   directory: ItemDirectory;
 }

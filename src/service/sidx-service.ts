@@ -89,7 +89,7 @@ export class SidxService {
       // The encoder's workers start ORT in their threads while this thread loads the vector index.
       const opening = openSpace(bundle, row.version, config, log, metrics);
       opening.catch(() => undefined); // awaited below: no unhandled rejection while the vectors load
-      const vectors = await VectorState.open(dataDir, catalog, bundle.manifest.inputDim, bundle.manifest.metric, log)
+      const vectors = await VectorState.open(dataDir, catalog, bundle.manifest.inputDim, bundle.manifest.metric, log, config.vectors)
         .catch(async (err: unknown) => { await opening.then((s) => s.pool.close(), () => undefined); throw err; });
       const space = await opening.catch(async (err: unknown) => { await vectors.close(); throw err; });
       pool = space.pool;

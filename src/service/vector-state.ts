@@ -14,12 +14,17 @@
  * re-enters from the catalog); any doubt (no or other-format metadata, a slot file that disagrees, a truncated change
  * log, a count that differs from the catalog's) rebuilds from the catalog. Losing these files therefore loses
  * nothing. A data directory from before (a `vectors.faiss` checkpoint) is rebuilt once and the old file removed.
+ *
+ * Config `vectors.storage` sq8 swaps the in-memory copy for 8-bit codes re-scored from the slot file
+ * (vector/sq8-store.ts, its own `vectors.sq8` synced with the slot file); the lines that differ are marked "sq8 seam".
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import type { Catalog } from '../store/catalog.ts';
+import type { RerankStore } from '../vector/rerank-store.ts';
 import { SlotFile } from '../vector/slot-file.ts';
+import { Sq8Store } from '../vector/sq8-store.ts';
 import { VectorIndex, type Metric } from '../vector/vector-index.ts';
 
 export interface Logger {
@@ -42,8 +47,12 @@ interface SyncMeta {
   metric: Metric;
 }
 
+/** Config `vectors` (storage f32 when omitted). */
+export type VectorStorage = Config['vectors'];
+const F32: VectorStorage = { storage: 'f32', rescore: 50, trainSize: 10_000 };
+
 export class VectorState {
-  index: VectorIndex;
+  index: RerankStore;
   #slots: SlotFile;
   #dir: string;
   #catalog: Catalog;
@@ -51,7 +60,7 @@ export class VectorState {
   #changesSinceSync = 0;
   #syncing: Promise<void> | null = null;
 
-  private constructor(dir: string, catalog: Catalog, index: VectorIndex, slots: SlotFile, log: Logger) {
+  private constructor(dir: string, catalog: Catalog, index: RerankStore, slots: SlotFile, log: Logger) {
     this.#dir = dir;
     this.#catalog = catalog;
     this.index = index;
@@ -59,8 +68,15 @@ export class VectorState {
     this.#log = log;
   }
 
-  static async open(dir: string, catalog: Catalog, dim: number, metric: Metric, log: Logger): Promise<VectorState> {
-    const state = new VectorState(dir, catalog, VectorIndex.create({ dim, metric }), SlotFile.open(join(dir, SLOT_BASE), dim), log);
+  static async open(dir: string, catalog: Catalog, dim: number, metric: Metric, log: Logger, storage: VectorStorage = F32): Promise<VectorState> {
+    const slots = SlotFile.open(join(dir, SLOT_BASE), dim);
+    // sq8 seam: the in-memory copy the rerank scores.
+    const create = (): RerankStore => storage.storage === 'sq8'
+      ? Sq8Store.open(join(dir, SLOT_BASE), slots, metric, storage)
+      : VectorIndex.create({ dim, metric });
+    // sq8 seam: f32 does not keep the codes up to date, so a codes file left from sq8 would be stale.
+    if (storage.storage !== 'sq8') rmSync(join(dir, `${SLOT_BASE}.sq8`), { force: true });
+    const state = new VectorState(dir, catalog, create(), slots, log);
     const meta = readMeta(dir, dim, metric, log);
     if (meta) {
       try {
@@ -74,7 +90,7 @@ export class VectorState {
         log.warn(`vector index: cannot load ${SLOT_FILE} and catch up from seq ${meta.seq} (${(err as Error).message}): rebuilding`);
       }
       state.index.close();
-      state.index = VectorIndex.create({ dim, metric });
+      state.index = create();
     }
     const count = state.#rebuild();
     await state.sync();
@@ -87,8 +103,8 @@ export class VectorState {
   applyUpsert(keys: BigInt64Array, vectors: Float32Array, replaced: readonly boolean[]): void {
     const stale = keys.filter((_k, i) => replaced[i]);
     if (stale.length > 0) this.index.remove(stale);
+    this.#slots.put(keys, vectors); // sq8 seam: the slots first (the codes go where the vectors went)
     this.index.add(vectors, keys);
-    this.#slots.put(keys, vectors);
     this.#changesSinceSync += keys.length;
   }
 
@@ -138,7 +154,7 @@ export class VectorState {
     const seq = this.#catalog.lastSeq;
     const meta: SyncMeta = { format: META_FORMAT, seq: seq.toString(), ntotal: this.index.ntotal, dim: this.index.dim, metric: this.index.metric };
     const covered = this.#changesSinceSync;
-    await this.#slots.datasync();
+    await Promise.all([this.#slots.datasync(), this.#sq8()?.datasync()]); // sq8 seam
     const path = join(this.#dir, META_FILE);
     writeFileSync(`${path}.tmp`, JSON.stringify(meta), { flush: true });
     renameSync(`${path}.tmp`, path);
@@ -148,7 +164,9 @@ export class VectorState {
 
   /** Loads the slot file into FAISS and replays the changes after `seq`; returns how many were replayed. */
   #load(seq: bigint): number {
-    this.#slots.load((ids, vectors) => this.index.add(vectors, ids));
+    const sq8 = this.#sq8(); // sq8 seam: the slot file's ids and the codes file, no vectors
+    if (sq8) sq8.load();
+    else this.#slots.load((ids, vectors) => this.index.add(vectors, ids));
     const touched = new Set<bigint>();
     let changes = 0;
     for (const change of this.#catalog.changesSince(seq)) {
@@ -175,6 +193,7 @@ export class VectorState {
 
   #rebuild(): number {
     this.#slots.reset();
+    this.#sq8()?.reset(); // sq8 seam
     let keys: bigint[] = [];
     let vectors: Float32Array[] = [];
     let count = 0;
@@ -199,8 +218,13 @@ export class VectorState {
     const dim = this.index.dim;
     const flat = new Float32Array(keys.length * dim);
     vectors.forEach((v, i) => flat.set(v, i * dim));
+    this.#slots.put(keys, flat); // sq8 seam: the slots first
     this.index.add(flat, keys);
-    this.#slots.put(keys, flat);
+  }
+
+  /** sq8 seam: the compressed store, whose files this state loads, resets and syncs with the slot file. */
+  #sq8(): Sq8Store | null {
+    return this.index instanceof Sq8Store ? this.index : null;
   }
 }
 

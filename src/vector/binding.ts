@@ -43,6 +43,21 @@ export interface NativeIndex {
   noop(): void;
 }
 
+/** 8-bit scalar-quantised codes by slot (native/src/sq8_codes.h); all [sync]. */
+export interface NativeSq8Codes {
+  /** n*dim codes: round((x - vmin) / step), clamped to 0..255. */
+  encode(vectors: Float32Array): Uint8Array;
+  /** Stores row i of `codes` at slots[i]. */
+  put(slots: Int32Array, codes: Uint8Array): void;
+  /** ip or squared L2 of `query` against the decoded codes (vmin + code * step); NaN where slots[i] < 0 or unset. */
+  score(query: Float32Array, slots: Int32Array): Float32Array;
+  /** The same metric against float rows. */
+  exact(query: Float32Array, vectors: Float32Array): Float32Array;
+  /** Bytes of codes allocated (64 Ki-slot blocks). */
+  readonly bytes: number;
+  close(): void;
+}
+
 export interface NativeKMeansOptions {
   niter?: number;
   seed?: number;
@@ -54,6 +69,8 @@ export interface NativeKMeansOptions {
 export interface SidxFaissBinding {
   /** [sync] Throws on a bad factory description. */
   Index: new (dim: number, metric: NativeMetric, description?: string) => NativeIndex;
+  /** [sync] Per-dimension ranges: vmin and step (dim floats each, step >= 0). */
+  Sq8Codes: new (dim: number, metric: NativeMetric, vmin: Float32Array, step: Float32Array) => NativeSq8Codes;
   /** [async] Rejects unless the file holds an IndexIDMap2-wrapped index. */
   readIndex(path: string): Promise<NativeIndex>;
   /** [async] faiss::Clustering with an exact IndexFlatL2. */

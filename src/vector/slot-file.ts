@@ -56,9 +56,9 @@ export class SlotFile {
   /**
    * Reads every occupied slot into `onChunk(ids, vectors)`, `LOAD_CHUNK_SLOTS` slots at a time (arrays reused
    * between calls). Slots beyond the shorter of the two files (a write cut short) are cut off. Throws SIDX_ERR_STORE
-   * on an id stored twice (the files cannot be trusted).
+   * on an id stored twice (the files cannot be trusted). `withVectors` false: only the ids are read (`vectors` empty).
    */
-  load(onChunk: (ids: BigInt64Array, vectors: Float32Array) => void): void {
+  load(onChunk: (ids: BigInt64Array, vectors: Float32Array) => void, withVectors = true): void {
     this.#clearMaps();
     const rowBytes = 4 * this.dim;
     const slots = Math.min(Math.floor(fstatSync(this.#idsFd).size / ID_BYTES), Math.floor(fstatSync(this.#vectorsFd).size / rowBytes));
@@ -80,24 +80,24 @@ export class SlotFile {
     }
     this.#slots = slots;
     this.#free.reverse(); // lowest free slot first
-    const chunk = new Float32Array(Math.min(slots, LOAD_CHUNK_SLOTS) * this.dim);
+    const chunk = new Float32Array(withVectors ? Math.min(slots, LOAD_CHUNK_SLOTS) * this.dim : 0);
     const chunkIds = new BigInt64Array(Math.min(slots, LOAD_CHUNK_SLOTS));
     const chunkWords = new Int32Array(chunkIds.buffer);
     for (let first = 0; first < slots; first += LOAD_CHUNK_SLOTS) {
       const count = Math.min(LOAD_CHUNK_SLOTS, slots - first);
-      readFully(this.#vectorsFd, new Uint8Array(chunk.buffer), count * rowBytes, first * rowBytes);
+      if (withVectors) readFully(this.#vectorsFd, new Uint8Array(chunk.buffer), count * rowBytes, first * rowBytes);
       // Free slots are squeezed out in place; a chunk without any goes to FAISS as read.
       let n = 0;
       for (let s = 0; s < count; s++) {
         const lo = words[2 * (first + s)]!;
         const hi = words[2 * (first + s) + 1]!;
         if (lo === FREE && hi === FREE) continue;
-        if (n !== s) chunk.copyWithin(n * this.dim, s * this.dim, (s + 1) * this.dim);
+        if (withVectors && n !== s) chunk.copyWithin(n * this.dim, s * this.dim, (s + 1) * this.dim);
         chunkWords[2 * n] = lo;
         chunkWords[2 * n + 1] = hi;
         n++;
       }
-      if (n > 0) onChunk(chunkIds.subarray(0, n), chunk.subarray(0, n * this.dim));
+      if (n > 0) onChunk(chunkIds.subarray(0, n), chunk.subarray(0, withVectors ? n * this.dim : 0));
     }
   }
 
@@ -107,6 +107,31 @@ export class SlotFile {
     ftruncateSync(this.#vectorsFd, 0);
     this.#clearMaps();
     this.#slots = 0;
+  }
+
+  /** Slots in the files, free ones included (the next appended slot). */
+  get capacity(): number {
+    return this.#slots;
+  }
+
+  /** The slot of each id, -1 where it is not stored. */
+  slotsOf(ids: BigInt64Array): Int32Array {
+    const words = new Int32Array(ids.buffer, ids.byteOffset, ids.length * 2);
+    const out = new Int32Array(ids.length);
+    for (let i = 0; i < ids.length; i++) out[i] = this.#slotOf(words[2 * i]!, words[2 * i + 1]!, ids, i) - 1;
+    return out;
+  }
+
+  /** Reads the vector of slots[i] into row i of `into` (one pread per run of consecutive slots). */
+  readSlots(slots: Int32Array, into: Float32Array): void {
+    const rowBytes = 4 * this.dim;
+    const bytes = new Uint8Array(into.buffer, into.byteOffset, slots.length * rowBytes);
+    let run = 0;
+    for (let i = 1; i <= slots.length; i++) {
+      if (i < slots.length && slots[i] === slots[i - 1]! + 1) continue;
+      readFully(this.#vectorsFd, bytes.subarray(run * rowBytes), (i - run) * rowBytes, slots[run]! * rowBytes);
+      run = i;
+    }
   }
 
   has(id: bigint): boolean {
@@ -209,7 +234,7 @@ export class SlotFile {
   }
 }
 
-function readFully(fd: number, into: Uint8Array, length: number, position: number): void {
+export function readFully(fd: number, into: Uint8Array, length: number, position: number): void {
   let done = 0;
   while (done < length) {
     const got = readSync(fd, into, done, length - done, position + done);
@@ -218,7 +243,7 @@ function readFully(fd: number, into: Uint8Array, length: number, position: numbe
   }
 }
 
-function writeFully(fd: number, bytes: Uint8Array, position: number): void {
+export function writeFully(fd: number, bytes: Uint8Array, position: number): void {
   let done = 0;
   while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }

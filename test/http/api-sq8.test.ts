@@ -1,0 +1,105 @@
+/**
+ * Config `vectors.storage` sq8 through HTTP: /v1/retrieve answers like the f32 storage at the top (same items, same
+ * exact scores), across a restart that loads the codes file, and after a torn codes file (rebuilt from LMDB);
+ * SIDX__VECTORS__* variables are read and a bad value is refused naming the field.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, statSync, truncateSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config.ts';
+import { SidxError } from '../../src/errors.ts';
+import { tempDir } from '../helpers/paths.ts';
+import { randomMatrix } from '../helpers/random.ts';
+import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+
+const DIM = 24;
+const N = 800;
+const K = 10;
+const tmp = tempDir();
+const modelDir = join(tmp.dir, 'model');
+const vectors = randomMatrix(N, DIM, 21);
+const queries = randomMatrix(8, DIM, 22);
+const sq8 = { vectors: { storage: 'sq8' as const, trainSize: 300, rescore: 30 } };
+
+after(() => tmp.cleanup());
+
+async function fill(svc: RunningService): Promise<void> {
+  const items = Array.from({ length: N }, (_, i) => ({ id: `i${i}`, embedding: Array.from(vectors.subarray(i * DIM, (i + 1) * DIM)) }));
+  for (let s = 0; s < N; s += 200) {
+    const res = await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items: items.slice(s, s + 200) } });
+    assert.equal(res.statusCode, 200);
+  }
+  const del = await svc.app.inject({ method: 'POST', url: '/v1/items/delete', payload: { ids: ['i5', 'i6'] } });
+  assert.equal(del.statusCode, 200);
+}
+
+/** The top K (id, score) of each query, expansion by Hamming-1 over a few hundred candidates. */
+async function answers(svc: RunningService): Promise<Array<Array<{ id: string; score: number }>>> {
+  const out = [];
+  for (let q = 0; q < queries.length / DIM; q++) {
+    const res = await svc.app.inject({
+      method: 'POST',
+      url: '/v1/retrieve',
+      payload: { embedding: Array.from(queries.subarray(q * DIM, (q + 1) * DIM)), k: K, expand: 'hamming1' },
+    });
+    assert.equal(res.statusCode, 200);
+    const body = res.json();
+    assert.ok(body.candidates.total > 3 * K, `enough candidates to rank (${body.candidates.total})`);
+    out.push(body.items.map((it: { id: string; score: number }) => ({ id: it.id, score: it.score })));
+  }
+  return out;
+}
+
+test('sq8 answers like f32 at the top, after a restart from the codes file and after a torn codes file', async () => {
+  await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 8, seed: 3 });
+  const f32 = await startService(join(tmp.dir, 'f32'), modelDir);
+  await fill(f32);
+  const want = await answers(f32);
+  await f32.close();
+
+  const dataDir = join(tmp.dir, 'sq8');
+  let svc = await startService(dataDir, modelDir, {}, sq8);
+  await fill(svc);
+  assert.deepEqual(await answers(svc), want, 'same items and exact scores as f32');
+  assert.equal((await svc.app.inject({ method: 'GET', url: '/readyz' })).json().vectors, N - 2);
+  await svc.close();
+  const codes = join(dataDir, 'vectors.sq8');
+  assert.equal(statSync(codes).size, 4096 + N * DIM, 'one byte per dimension per slot after a 4 KiB header');
+
+  svc = await startService(dataDir, modelDir, {}, sq8);
+  assert.deepEqual(await answers(svc), want, 'reopened from the codes file');
+  await svc.close();
+
+  truncateSync(codes, statSync(codes).size - 5);
+  svc = await startService(dataDir, modelDir, {}, sq8);
+  assert.deepEqual(await answers(svc), want, 'rebuilt from LMDB after a torn codes file');
+  assert.equal((await svc.app.inject({ method: 'GET', url: '/readyz' })).json().vectors, N - 2);
+  await svc.close();
+  assert.equal(statSync(codes).size, 4096 + (N - 2) * DIM, 'the rebuild rewrote the codes file');
+
+  // Switching storages on one data directory: f32 drops the codes file it would not keep current; sq8 then trains
+  // again on open.
+  svc = await startService(dataDir, modelDir);
+  const moved = [{ id: 'i7', embedding: Array.from(queries.subarray(0, DIM)) }];
+  assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items: moved } })).statusCode, 200);
+  const after = await answers(svc);
+  assert.equal(after[0]![0]!.id, 'i7', 'the moved item tops its own query');
+  await svc.close();
+  assert.equal(existsSync(codes), false, 'f32 removed the codes file');
+  svc = await startService(dataDir, modelDir, {}, sq8);
+  assert.deepEqual(await answers(svc), after, 'sq8 after f32 answers like it');
+  await svc.close();
+  assert.equal(statSync(codes).size, 4096 + (N - 2) * DIM, 'trained again at open');
+});
+
+test('SIDX__VECTORS__* variables set the storage; a bad value is refused naming the field', () => {
+  const config = loadConfig({}, { SIDX__VECTORS__STORAGE: 'sq8', SIDX__VECTORS__RESCORE: '40', SIDX__VECTORS__TRAIN_SIZE: '5000' });
+  assert.deepEqual({ ...config.vectors }, { storage: 'sq8', rescore: 40, trainSize: 5000 });
+  assert.equal(loadConfig({}, {}).vectors.storage, 'f32', 'f32 by default');
+  const refused = (field: string, text: string) => (e: unknown) =>
+    e instanceof SidxError && e.code === 'SIDX_ERR_CONFIG' && e.field === field && e.message.includes(text);
+  assert.throws(() => loadConfig({}, { SIDX__VECTORS__STORAGE: 'sq4' }),
+    refused('vectors.storage', 'configuration vectors.storage: must be one of "f32", "sq8", got "sq4"'));
+  assert.throws(() => loadConfig({}, { SIDX__VECTORS__RESCORE: '0' }), refused('vectors.rescore', 'configuration vectors.rescore'));
+});

@@ -1,0 +1,196 @@
+/**
+ * The sq8 rerank storage (src/vector/sq8-store.ts, native/src/sq8_codes.cc) on a real slot file: the codes round
+ * trip within half a step; before training every candidate is scored exactly; after it the top `rescore` get exact
+ * scores read back from the slot file; recall@10 against the float32 ranking on the scientific text embeddings and
+ * a synthetic clustered catalog; a restart loads the codes; a torn or foreign codes file is refused.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readNpy } from '../../src/io/npy.ts';
+import { clusteredEmbeddings } from '../../src/eval/synthetic.ts';
+import { recallAtK } from '../../src/bench/baselines.ts';
+import { rankByScore } from '../../src/service/score-rank.ts';
+import { loadFaissBinding } from '../../src/vector/binding.ts';
+import { SlotFile } from '../../src/vector/slot-file.ts';
+import { Sq8Store, bestPositions } from '../../src/vector/sq8-store.ts';
+import { VectorIndex, type Metric } from '../../src/vector/vector-index.ts';
+import { sharedFile, skipWithoutShared, tempDir } from '../helpers/paths.ts';
+import { randomMatrix } from '../helpers/random.ts';
+
+function openStore(dir: string, dim: number, metric: Metric, rescore: number, trainSize: number) {
+  const slots = SlotFile.open(join(dir, 'vectors'), dim);
+  const store = Sq8Store.open(join(dir, 'vectors'), slots, metric, { rescore, trainSize });
+  return { slots, store, close: () => { store.close(); slots.close(); } };
+}
+
+/** Adds rows of `data` as ids 1..n in batches, as VectorState does (slot file first). */
+function fill(slots: SlotFile, store: Sq8Store, data: Float32Array, dim: number, batch = 500): BigInt64Array {
+  const n = data.length / dim;
+  const ids = BigInt64Array.from({ length: n }, (_, i) => BigInt(i + 1));
+  for (let first = 0; first < n; first += batch) {
+    const part = ids.subarray(first, first + batch);
+    const rows = data.subarray(first * dim, (first + part.length) * dim);
+    slots.put(part, rows);
+    store.add(rows, part);
+  }
+  return ids;
+}
+
+/** The first k ids by score (ip: highest first). */
+function topK(scores: Float32Array, ids: BigInt64Array, k: number, metric: Metric): BigInt64Array {
+  return BigInt64Array.from([...rankByScore(scores.slice(), metric === 'ip' ? 1 : -1, k)].slice(0, k), (p) => ids[p]!);
+}
+
+/** recall@10 of the sq8 store's ranking against exact float32 (FAISS flat) over all items, `q` queries. */
+function recallVsF32(data: Float32Array, dim: number, metric: Metric, queries: Float32Array, rescore: number): number {
+  const tmp = tempDir();
+  const { slots, store, close } = openStore(tmp.dir, dim, metric, rescore, 1000);
+  const flat = VectorIndex.create({ dim, metric });
+  try {
+    const ids = fill(slots, store, data, dim);
+    flat.add(data, ids);
+    assert.ok(store.trained);
+    const q = queries.length / dim;
+    const found = new BigInt64Array(q * 10);
+    const truth = new BigInt64Array(q * 10);
+    for (let i = 0; i < q; i++) {
+      const query = queries.subarray(i * dim, (i + 1) * dim);
+      found.set(topK(store.scoreSubset(query, ids), ids, 10, metric), i * 10);
+      truth.set(topK(flat.scoreSubset(query, ids), ids, 10, metric), i * 10);
+    }
+    return recallAtK(found, truth, q, 10);
+  } finally {
+    flat.close();
+    close();
+    tmp.cleanup();
+  }
+}
+
+test('codes round trip: each value within half a step of its decoding, clamped outside the range; scores match the decoding', () => {
+  const dim = 40;
+  const data = randomMatrix(50, dim, 3);
+  const vmin = new Float32Array(dim).fill(-2);
+  const step = new Float32Array(dim).fill(4 / 255);
+  step[7] = 0; // a constant dimension decodes to vmin
+  const codes = new (loadFaissBinding().Sq8Codes)(dim, 'l2', vmin, step);
+  try {
+    const encoded = codes.encode(data);
+    const decoded = new Float32Array(data.length);
+    for (let i = 0; i < data.length; i++) {
+      const d = i % dim;
+      decoded[i] = vmin[d]! + encoded[i]! * step[d]!;
+      const clamped = Math.min(2, Math.max(-2, data[i]!));
+      if (d !== 7) assert.ok(Math.abs(decoded[i]! - clamped) <= step[d]! / 2 + 1e-6, `value ${data[i]} decoded as ${decoded[i]}`);
+    }
+    assert.ok(encoded.some((c) => c === 255) && encoded.some((c) => c === 0), 'values past the range clamp to its ends');
+    const slots = Int32Array.from({ length: 50 }, (_, i) => 70_000 + 3 * i); // a second 64 Ki-slot block, gaps
+    codes.put(slots, encoded);
+    const query = randomMatrix(1, dim, 4);
+    const got = codes.score(query, Int32Array.of(slots[5]!, -1, 5, slots[9]!));
+    assert.ok(Number.isNaN(got[1]!) && Number.isNaN(got[2]!), 'a negative or never-written slot scores NaN');
+    for (const [j, row] of [[0, 5], [3, 9]] as const) {
+      const want = codes.exact(query, decoded.subarray(row * dim, (row + 1) * dim))[0]!;
+      assert.ok(Math.abs(got[j]! - want) < 1e-4 * Math.max(1, Math.abs(want)), `row ${row}: ${got[j]} vs ${want}`);
+    }
+  } finally {
+    codes.close();
+  }
+});
+
+test('bestPositions keeps the best finite scores by the metric\'s sign', () => {
+  const s = Float32Array.of(0.5, Number.NaN, 0.9, 0.1, 0.9, 0.7);
+  const best = (count: number, sign: 1 | -1) => Array.from(bestPositions(s, count, sign)).sort((a, b) => a - b);
+  assert.deepEqual(best(2, 1), [2, 4]);
+  assert.deepEqual(best(3, 1), [2, 4, 5]);
+  assert.deepEqual(best(2, -1), [0, 3]);
+  assert.deepEqual(best(1, 1).length, 1, 'a tie at the cut fills only the places left');
+  assert.deepEqual(best(9, 1), [0, 2, 3, 4, 5]);
+});
+
+test('untrained: exact scores; trained: the top rescore exact from the slot file, the rest from the codes; restart loads the codes', () => {
+  const dim = 32;
+  const tmp = tempDir();
+  try {
+    const data = randomMatrix(300, dim, 11);
+    const query = randomMatrix(1, dim, 12);
+    const flat = VectorIndex.create({ dim, metric: 'ip' });
+    let { slots, store, close } = openStore(tmp.dir, dim, 'ip', 5, 300);
+    const ids = fill(slots, store, data.subarray(0, 150 * dim), dim, 50);
+    flat.add(data.subarray(0, 150 * dim), ids);
+    assert.equal(store.trained, false);
+    assert.deepEqual(store.scoreSubset(query, ids), flat.scoreSubset(query, ids), 'before training every score is exact');
+    assert.equal(statSync(join(tmp.dir, 'vectors.sq8')).size, 0);
+    const more = BigInt64Array.from({ length: 150 }, (_, i) => BigInt(151 + i));
+    slots.put(more, data.subarray(150 * dim));
+    store.add(data.subarray(150 * dim), more);
+    flat.add(data.subarray(150 * dim), more);
+    assert.equal(store.trained, true);
+    assert.equal(store.ntotal, 300);
+    const all = BigInt64Array.from({ length: 302 }, (_, i) => BigInt(i)); // 0 and 301 are absent
+    const check = (label: string) => {
+      const got = store.scoreSubset(query, all);
+      const want = flat.scoreSubset(query, all);
+      assert.ok(Number.isNaN(got[0]!) && Number.isNaN(got[301]!), `${label}: absent ids score NaN`);
+      const best = [...rankByScore(got.slice(), 1, 5)].slice(0, 5);
+      for (const p of best) assert.equal(got[p], want[p], `${label}: the rescored top is exact`);
+      const exactCount = Array.from(got).filter((x, p) => x === want[p]).length;
+      assert.ok(exactCount < 100, `${label}: the others keep their code scores (${exactCount} equal)`);
+      let maxError = 0;
+      for (let p = 1; p <= 300; p++) maxError = Math.max(maxError, Math.abs(got[p]! - want[p]!));
+      assert.ok(maxError < 0.05 * Math.sqrt(dim), `${label}: code scores within the quantisation error (${maxError})`);
+      return got;
+    };
+    const before = check('live');
+    close();
+    ({ slots, store, close } = openStore(tmp.dir, dim, 'ip', 5, 300));
+    store.load();
+    assert.equal(store.trained, true);
+    assert.deepEqual(check('restarted'), before, 'the same scores after loading the codes file');
+    close();
+    flat.close();
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+test('a torn or foreign codes file is refused at load (the owner rebuilds)', () => {
+  const dim = 16;
+  const tmp = tempDir();
+  try {
+    let { slots, store, close } = openStore(tmp.dir, dim, 'l2', 4, 10);
+    fill(slots, store, randomMatrix(40, dim, 2), dim, 20);
+    close();
+    const path = join(tmp.dir, 'vectors.sq8');
+    truncateSync(path, statSync(path).size - 1);
+    ({ slots, store, close } = openStore(tmp.dir, dim, 'l2', 4, 10));
+    assert.throws(() => store.load(), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_STORE' && /slots need/.test(err.message));
+    close();
+    writeFileSync(path, Buffer.alloc(9000, 7));
+    ({ slots, store, close } = openStore(tmp.dir, dim, 'l2', 4, 10));
+    assert.throws(() => store.load(), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_STORE' && /not a 16-d/.test(err.message));
+    close();
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+test('recall@10 against float32 loses at most 0.01: synthetic clustered catalog, ip and l2', () => {
+  const dim = 64;
+  const data = clusteredEmbeddings({ n: 3000, dim, seed: 5, clusters: 30, noise: 0.5 });
+  const queries = clusteredEmbeddings({ n: 100, dim, seed: 6, clusters: 30, noise: 0.5 });
+  for (const metric of ['ip', 'l2'] as const) {
+    const recall = recallVsF32(data, dim, metric, queries, 50);
+    assert.ok(recall >= 0.99, `${metric}: recall@10 ${recall}`);
+  }
+});
+
+test('recall@10 against float32 loses at most 0.01 on the scientific text embeddings (1,585 x 512)',
+  { skip: skipWithoutShared('scientific', 'text_emb.npy') }, async () => {
+    const { data, shape } = await readNpy(sharedFile('scientific', 'text_emb.npy'));
+    const dim = shape[1]!;
+    const queries = data.slice(0, 200 * dim).map((x, i) => x + 0.01 * Math.sin(i)); // near, not equal to, items
+    const recall = recallVsF32(data, dim, 'ip', queries, 50);
+    assert.ok(recall >= 0.99, `recall@10 ${recall}`);
+  });
