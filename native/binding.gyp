@@ -7,6 +7,7 @@
         "src/boundary.cc",
         "src/clustering.cc",
         "src/index_wrap.cc",
+        "src/slot_map.cc",
         "src/subset_scoring.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

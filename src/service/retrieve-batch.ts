@@ -3,13 +3,13 @@
  * with the same results. The encoder or beam graph runs on blocks of rows (one worker round trip per chunk instead
  * of per query; ORT returns the same codes and scores per row either way), candidates are gathered by the shared
  * `gatherCandidates` from an in-memory PostingSnapshot of the served key space (the catalog's scans, same order),
- * rerank scores them with the service's FAISS index exactly as retrieve does. Several variants (k, budget, rerank)
+ * rerank scores them with the service's vector store exactly as retrieve does. Several variants (k, budget, rerank)
  * share one model pass per query. `sidx eval` runs on it; test/service/retrieve-batch.test.ts checks it against
  * SidxService.retrieve query by query.
  */
 import { SidxError } from '../errors.ts';
 import type { BeamLevel, EncoderPool } from '../tokenizer/encoder-pool.ts';
-import type { VectorIndex } from '../vector/vector-index.ts';
+import type { VectorScorer } from '../vector/vector-store.ts';
 import { gatherCandidates, type CandidateSet, type QueryRanking } from './candidates.ts';
 import { beamNormWeight, candidateCounts, orderCandidates, resolveExpand } from './retrieve-steps.ts';
 import type { ActiveModel } from './model-space.ts';
@@ -50,12 +50,12 @@ export interface BatchContext {
   model: ActiveModel;
   pool: EncoderPool;
   catalog: Catalog;
-  index: VectorIndex;
+  scorer: VectorScorer;
 }
 
 interface Scoring {
   model: ActiveModel;
-  index: VectorIndex;
+  scorer: VectorScorer;
   snapshot: PostingSnapshot;
 }
 
@@ -76,7 +76,7 @@ export async function retrieveBatch(context: BatchContext, q: BatchRetrieveQuery
     throw new SidxError('SIDX_ERR_DIMENSION', `expected ${q.n} × ${dim} floats`, { field: 'embedding' });
   }
   const expand = resolveExpand(q.expand, true, pool, q.beamWidth);
-  const ctx: Scoring = { model, index: context.index, snapshot: PostingSnapshot.build(context.catalog, model.version, model.levels) };
+  const ctx: Scoring = { model, scorer: context.scorer, snapshot: PostingSnapshot.build(context.catalog, model.version, model.levels) };
   const normWeight = beamNormWeight(model.metric, pool);
   const pass = async (start: number): Promise<ModelPass> => {
     const end = Math.min(q.n, start + BLOCK_ROWS);
@@ -134,7 +134,7 @@ function rowOf(block: ModelPass, r: number, L: number): { querySids: Int32Array[
 /** Rerank (as retrieve does) and the first k items. */
 function answer(ctx: Scoring, embedding: Float32Array, set: CandidateSet, v: BatchVariant): BatchHit {
   const { snapshot } = ctx;
-  const { order, scores } = orderCandidates(ctx.index, ctx.model.metric, set.keys, v.rerank ? embedding : undefined);
+  const { order, scores } = orderCandidates(ctx.scorer, ctx.model.metric, set.keys, v.rerank ? embedding : undefined);
   const rows: number[] = [];
   const out: number[] = [];
   const match: MatchKind[] = [];

@@ -4,7 +4,8 @@
  */
 import { SidxError } from '../errors.ts';
 import type { EncoderPool } from '../tokenizer/encoder-pool.ts';
-import type { Metric, VectorIndex } from '../vector/vector-index.ts';
+import type { Metric } from '../vector/vector-index.ts';
+import type { VectorScorer } from '../vector/vector-store.ts';
 import { rankByScore, type CandidateSet } from './candidates.ts';
 import { DEFAULT_BEAM_WIDTH, type ExpandMode, type QueryEncoding, type RetrieveOutput, type RetrieveQuery } from './types.ts';
 
@@ -40,9 +41,9 @@ export function beamNormWeight(metric: Metric, pool: EncoderPool): 0 | 1 {
  * Candidate positions best first: by vector score (signed, higher is better; non-finite scores left out) when a
  * query embedding is given, else in the order they were gathered.
  */
-export function orderCandidates(index: VectorIndex, metric: Metric, keys: readonly bigint[], query: Float32Array | undefined): { order: number[]; scores?: Float32Array } {
+export function orderCandidates(scorer: VectorScorer, metric: Metric, keys: readonly bigint[], query: Float32Array | undefined): { order: number[]; scores?: Float32Array } {
   if (!query || keys.length === 0) return { order: Array.from(keys.keys()) };
-  const scores = index.scoreSubset(query, BigInt64Array.from(keys));
+  const scores = scorer.score(query, BigInt64Array.from(keys));
   return { order: rankByScore(scores, metric === 'ip' ? 1 : -1), scores };
 }
 

@@ -142,7 +142,7 @@ export class SidxService {
   readiness(): Readiness {
     const p = this.#p;
     if (this.#closed) return { ready: false, model: null, provider: null, items: 0, vectors: 0 };
-    return { ready: true, model: this.model.id, provider: p.pool.provider, items: p.catalog.count, vectors: p.vectors.index.ntotal };
+    return { ready: true, model: this.model.id, provider: p.pool.provider, items: p.catalog.count, vectors: p.vectors.store.ntotal };
   }
 
   encode(vectors: Float32Array, n: number): Promise<EncodeOutput> {
@@ -159,7 +159,7 @@ export class SidxService {
 
   /** `retrieve` for many embeddings in batches, on the catalog as of the call; a model swap waits (retrieve-batch.ts). */
   retrieveEach(q: BatchRetrieveQuery, each: BatchEach): Promise<void> {
-    return this.#gate.run(() => retrieveBatch({ model: this.model, pool: this.#p.pool, catalog: this.#p.catalog, index: this.#p.vectors.index }, q, each));
+    return this.#gate.run(() => retrieveBatch({ model: this.model, pool: this.#p.pool, catalog: this.#p.catalog, scorer: this.#p.vectors.store }, q, each));
   }
 
   async #retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
@@ -196,7 +196,7 @@ export class SidxService {
     const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam);
     const t2 = performance.now();
     const rerank = q.rerank ?? q.embedding !== undefined;
-    const { order, scores } = orderCandidates(this.#p.vectors.index, this.model.metric, set.keys, rerank ? q.embedding : undefined);
+    const { order, scores } = orderCandidates(this.#p.vectors.store, this.model.metric, set.keys, rerank ? q.embedding : undefined);
     const t3 = performance.now();
     const items: RetrievedItem[] = [];
     for (const i of order) {
@@ -243,7 +243,7 @@ export class SidxService {
           alt = { model: target.info.version, codes: items.map((_it, i) => tc.subarray(i * TL, (i + 1) * TL)) };
         }
         const res = this.#p.catalog.stream.within(log?.seq, () => this.#p.catalog.upsertBatch(model.version, batch, alt));
-        this.#p.vectors.applyUpsert(res.keys, flat, res.replaced);
+        this.#p.vectors.applyUpsert(res.keys, flat);
         this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);
         this.#maybeCheckpoint();
         return {
@@ -342,7 +342,7 @@ export class SidxService {
   /** Starts a background sync of the vector slot file (never awaited under the write lock: writers do not stall). */
   #maybeCheckpoint(): void {
     const { vectors, config } = this.#p;
-    if (vectors.changesSinceSync >= checkpointThreshold(config.storage, vectors.index.ntotal)) vectors.startSync();
+    if (vectors.changesSinceSync >= checkpointThreshold(config.storage, vectors.store.ntotal)) vectors.startSync();
   }
 
   #assertOpen(): void {

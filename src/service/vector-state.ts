@@ -1,26 +1,26 @@
 /**
- * Keeps the FAISS index that reranks candidates, derived from the LMDB catalog (the source of truth), and its file.
+ * Keeps the vectors the rerank scores, derived from the LMDB catalog (the source of truth), and their files.
  *
- * In memory: one FAISS flat index (IDMap2, labels = internal keys), the only in-memory copy of the vectors; the
- * rerank scores candidates on it (measured fastest: docs/benchmarks.md, "Each vector stored once in memory").
- * On disk: `vectors.slots` + `vectors.ids` (vector/slot-file.ts), updated in place after every committed batch (page-cache
- * writes, no fsync), and `vectors.json` ({format, seq, ntotal, dim, metric}): the slot files hold every change up to
- * `seq`.
+ * The store (vector/vector-store.ts, `MappedSlotStore`): `vectors.slots` + `vectors.ids`, written in place after
+ * every committed batch (page-cache writes, no fsync) and read in place through a shared mapping: the rerank scores
+ * straight from the page cache, there is no in-memory copy (the FAISS flat index that held one is gone), and
+ * `vectors.json` ({format, seq, ntotal, dim, metric}) says the files hold every change up to `seq`.
  * A sync (`startSync`, every `checkpointThreshold` changes, off the write lock) fdatasyncs the slot file on the libuv
  * pool, then writes vectors.json and truncates the change log up to the seq taken before the fdatasync. Nothing is
  * ever rewritten whole, so writers never stall on it.
  *
- * At start: load the slot file into FAISS, then replay the change log after `seq` (every touched key leaves and
- * re-enters from the catalog); any doubt (no or other-format metadata, a slot file that disagrees, a truncated change
- * log, a count that differs from the catalog's) rebuilds from the catalog. Losing these files therefore loses
- * nothing. A data directory from before (a `vectors.faiss` checkpoint) is rebuilt once and the old file removed.
+ * At start: read the id file (no vector is read or copied), map the slot file, then replay the change log after
+ * `seq` (every touched key leaves and re-enters from the catalog); any doubt (no or other-format metadata, a slot
+ * file that disagrees, a truncated change log, a count that differs from the catalog's) rebuilds from the catalog.
+ * Losing these files therefore loses nothing. A data directory from before (a `vectors.faiss` checkpoint) is
+ * rebuilt once and the old file removed.
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import type { Catalog } from '../store/catalog.ts';
-import { SlotFile } from '../vector/slot-file.ts';
-import { VectorIndex, type Metric } from '../vector/vector-index.ts';
+import type { Metric } from '../vector/vector-index.ts';
+import { MappedSlotStore, type VectorStore } from '../vector/vector-store.ts';
 
 export interface Logger {
   info(msg: string): void;
@@ -43,38 +43,34 @@ interface SyncMeta {
 }
 
 export class VectorState {
-  index: VectorIndex;
-  #slots: SlotFile;
+  readonly store: VectorStore;
   #dir: string;
   #catalog: Catalog;
   #log: Logger;
   #changesSinceSync = 0;
   #syncing: Promise<void> | null = null;
 
-  private constructor(dir: string, catalog: Catalog, index: VectorIndex, slots: SlotFile, log: Logger) {
+  private constructor(dir: string, catalog: Catalog, store: VectorStore, log: Logger) {
     this.#dir = dir;
     this.#catalog = catalog;
-    this.index = index;
-    this.#slots = slots;
+    this.store = store;
     this.#log = log;
   }
 
   static async open(dir: string, catalog: Catalog, dim: number, metric: Metric, log: Logger): Promise<VectorState> {
-    const state = new VectorState(dir, catalog, VectorIndex.create({ dim, metric }), SlotFile.open(join(dir, SLOT_BASE), dim), log);
+    const state = new VectorState(dir, catalog, MappedSlotStore.open(join(dir, SLOT_BASE), dim, metric), log);
     const meta = readMeta(dir, dim, metric, log);
     if (meta) {
       try {
         const replayed = state.#load(BigInt(meta.seq));
-        if (state.index.ntotal === catalog.count) {
-          log.info(`vector index: ${state.index.ntotal} vectors loaded from ${SLOT_FILE} (synced at seq ${meta.seq}), ${replayed} changes replayed`);
+        if (state.store.ntotal === catalog.count) {
+          log.info(`vector index: ${state.store.ntotal} vectors mapped from ${SLOT_FILE} (synced at seq ${meta.seq}), ${replayed} changes replayed`);
           return state;
         }
-        log.warn(`vector index: ${state.index.ntotal} vectors after catch-up, the catalog holds ${catalog.count}: rebuilding`);
+        log.warn(`vector index: ${state.store.ntotal} vectors after catch-up, the catalog holds ${catalog.count}: rebuilding`);
       } catch (err) {
         log.warn(`vector index: cannot load ${SLOT_FILE} and catch up from seq ${meta.seq} (${(err as Error).message}): rebuilding`);
       }
-      state.index.close();
-      state.index = VectorIndex.create({ dim, metric });
     }
     const count = state.#rebuild();
     await state.sync();
@@ -83,20 +79,14 @@ export class VectorState {
     return state;
   }
 
-  /** After a committed upsert: replaced items leave the index before the new vectors enter; the slots are rewritten. */
-  applyUpsert(keys: BigInt64Array, vectors: Float32Array, replaced: readonly boolean[]): void {
-    const stale = keys.filter((_k, i) => replaced[i]);
-    if (stale.length > 0) this.index.remove(stale);
-    this.index.add(vectors, keys);
-    this.#slots.put(keys, vectors);
+  /** After a committed upsert: new keys take a slot, replaced ones are rewritten in theirs. */
+  applyUpsert(keys: BigInt64Array, vectors: Float32Array): void {
+    this.store.put(keys, vectors);
     this.#changesSinceSync += keys.length;
   }
 
   applyDelete(keys: BigInt64Array): void {
-    if (keys.length > 0) {
-      this.index.remove(keys);
-      this.#slots.remove(keys);
-    }
+    if (keys.length > 0) this.store.remove(keys);
     this.#changesSinceSync += keys.length;
   }
 
@@ -126,19 +116,18 @@ export class VectorState {
     await this.#sync();
   }
 
-  /** Waits for a running sync; closes FAISS and the slot file. */
+  /** Waits for a running sync; unmaps and closes the slot file. */
   async close(): Promise<void> {
     await this.idle();
-    this.index.close();
-    this.#slots.close();
+    this.store.close();
   }
 
   /** Durable up to the catalog's seq at the call: seq taken, fdatasync (off the event loop), metadata, change log cut. */
   async #sync(): Promise<void> {
     const seq = this.#catalog.lastSeq;
-    const meta: SyncMeta = { format: META_FORMAT, seq: seq.toString(), ntotal: this.index.ntotal, dim: this.index.dim, metric: this.index.metric };
+    const meta: SyncMeta = { format: META_FORMAT, seq: seq.toString(), ntotal: this.store.ntotal, dim: this.store.dim, metric: this.store.metric };
     const covered = this.#changesSinceSync;
-    await this.#slots.datasync();
+    await this.store.datasync();
     const path = join(this.#dir, META_FILE);
     writeFileSync(`${path}.tmp`, JSON.stringify(meta), { flush: true });
     renameSync(`${path}.tmp`, path);
@@ -146,9 +135,9 @@ export class VectorState {
     this.#changesSinceSync -= covered;
   }
 
-  /** Loads the slot file into FAISS and replays the changes after `seq`; returns how many were replayed. */
+  /** Reads the slot ids back and replays the changes after `seq`; returns how many were replayed. */
   #load(seq: bigint): number {
-    this.#slots.load((ids, vectors) => this.index.add(vectors, ids));
+    this.store.load();
     const touched = new Set<bigint>();
     let changes = 0;
     for (const change of this.#catalog.changesSince(seq)) {
@@ -157,8 +146,7 @@ export class VectorState {
     }
     if (touched.size === 0) return 0;
     const keys = BigInt64Array.from(touched);
-    this.index.remove(keys);
-    this.#slots.remove(keys);
+    this.store.remove(keys);
     const present: bigint[] = [];
     const vectors: Float32Array[] = [];
     for (const key of keys) {
@@ -174,7 +162,7 @@ export class VectorState {
   }
 
   #rebuild(): number {
-    this.#slots.reset();
+    this.store.reset();
     let keys: bigint[] = [];
     let vectors: Float32Array[] = [];
     let count = 0;
@@ -196,11 +184,10 @@ export class VectorState {
 
   #addBatch(keys: BigInt64Array, vectors: Float32Array[]): void {
     if (keys.length === 0) return;
-    const dim = this.index.dim;
+    const dim = this.store.dim;
     const flat = new Float32Array(keys.length * dim);
     vectors.forEach((v, i) => flat.set(v, i * dim));
-    this.index.add(flat, keys);
-    this.#slots.put(keys, flat);
+    this.store.put(keys, flat);
   }
 }
 
