@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -102,10 +103,14 @@ void SlotMapWrap::Refresh() {
   rows_ = file_bytes / row_bytes;
 }
 
-const float* SlotMapWrap::Row(int32_t slot) {
-  if (slot < 0) return nullptr;
-  if (static_cast<size_t>(slot) >= rows_) Refresh();
-  if (static_cast<size_t>(slot) >= rows_) return nullptr;
+void SlotMapWrap::Cover(const int32_t* slots, size_t count) {
+  int32_t highest = -1;
+  for (size_t i = 0; i < count; ++i) highest = std::max(highest, slots[i]);
+  if (highest >= 0 && static_cast<size_t>(highest) >= rows_) Refresh();
+}
+
+const float* SlotMapWrap::Row(int32_t slot) const {
+  if (slot < 0 || static_cast<size_t>(slot) >= rows_) return nullptr;
   return base_ + static_cast<size_t>(slot) * dim_;
 }
 
@@ -137,6 +142,7 @@ Napi::Value SlotMapWrap::ScoreSlots(const Napi::CallbackInfo& info) {
     if (query.length != dim_) {
       throw CodedError(kErrDimension, "query has " + std::to_string(query.length) + " floats, expected " + std::to_string(dim_));
     }
+    Cover(slots.data, slots.length);  // the one remap, if any, before a row pointer is taken
     std::vector<const float*> rows(slots.length);
     for (size_t i = 0; i < slots.length; ++i) rows[i] = Row(slots.data[i]);
     Napi::Float32Array scores = Napi::Float32Array::New(info.Env(), slots.length);
@@ -149,6 +155,7 @@ Napi::Value SlotMapWrap::Gather(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&] {
     CheckOpen();
     SlotView slots = GetInt32Array(info[0], "slots");
+    Cover(slots.data, slots.length);
     Napi::Float32Array out = Napi::Float32Array::New(info.Env(), slots.length * dim_);
     for (size_t i = 0; i < slots.length; ++i) {
       const float* row = Row(slots.data[i]);

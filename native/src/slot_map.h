@@ -37,7 +37,8 @@ class SlotMapWrap : public Napi::ObjectWrap<SlotMapWrap> {
   void Unmap();
   void Refresh();  // fstat; remap when the file outgrew the mapping
   void CheckOpen() const;
-  const float* Row(int32_t slot);  // nullptr when out of range (after one refresh)
+  void Cover(const int32_t* slots, size_t count);  // refreshes once when a slot is past the known rows
+  const float* Row(int32_t slot) const;            // nullptr when out of range
 
   Napi::Value Dim(const Napi::CallbackInfo& info);
   Napi::Value Metric(const Napi::CallbackInfo& info);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Catalog } from '../../src/store/catalog.ts';
 import { VectorState } from '../../src/service/vector-state.ts';
 import { tempDir } from '../helpers/paths.ts';
-import { randomMatrix } from '../helpers/random.ts';
+import { dot, randomMatrix } from '../helpers/random.ts';
 
 const DIM = 16;
 
@@ -31,12 +31,6 @@ function upsert(catalog: Catalog, state: VectorState, ids: number[], vectors: Fl
 
 function remove(catalog: Catalog, state: VectorState, ids: number[]): void {
   state.applyDelete(catalog.deleteBatch(ids.map((id) => `it${id}`)).removed);
-}
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += a[i]! * b[i]!;
-  return sum;
 }
 
 /** Scores of `query` for every key up to `maxKey` from the state, and by brute force over the catalog's vectors. */
