@@ -3,7 +3,7 @@
  * re-index jobs. Owns the lifecycle of the stores, the encoder pools and the derived vector index.
  *
  * Write path: encode outside the lock, then under the write lock commit one LMDB transaction (items,
- * postings, change log) and only after it mutate FAISS and its slot file (vector-state.ts). A crash between the two
+ * postings, change log) and only after it write the vector slot file (vector-state.ts). A crash between the two
  * is repaired at the next start by replaying the change log. The commit itself updates the in-memory posting index
  * that retrieve gathers candidates from (live-postings.ts; rebuilt from LMDB at start).
  *
