@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeNpy } from '../src/io/npy.ts';
 import { seededUniform } from '../src/random.ts';
-import { REPO_ROOT, SIDX_BIN, startBenchServer } from '../src/bench/server.ts';
+import { processMemory, REPO_ROOT, SIDX_BIN, startBenchServer } from '../src/bench/server.ts';
 import { benchArgs, markdownTable } from './lib.ts';
 
 const args = benchArgs({
@@ -49,12 +49,6 @@ function rows(): Float32Array {
   return out;
 }
 
-function rssParts(pid: number): { anon: number; file: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-  return { anon: kb('RssAnon'), file: kb('RssFile') };
-}
-
 if (!existsSync(join(dataDir, 'vectors.json'))) {
   mkdirSync(args.dir, { recursive: true });
   const input = join(args.dir, 'input.npy');
@@ -69,11 +63,11 @@ if (!existsSync(join(dataDir, 'vectors.json'))) {
 const table: string[][] = [];
 for (let run = 1; run <= Number(args.runs); run++) {
   const server = await startBenchServer({ dataDir, modelDir: args.model, timeoutMs: 600_000 });
-  const rss = rssParts(server.pid);
+  const rss = processMemory(server.pid);
   const log = server.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { time: number; msg: string });
   await server.stop();
   table.push([String(run), server.startMs.listening.toFixed(0), server.startMs.ready.toFixed(0),
-    `${mib(rss.anon).toFixed(0)} (${(rss.anon / rawBytes).toFixed(2)}x)`, `${mib(rss.file).toFixed(0)} (${(rss.file / rawBytes).toFixed(2)}x)`]);
+    `${mib(rss.anonBytes).toFixed(0)} (${(rss.anonBytes / rawBytes).toFixed(2)}x)`, `${mib(rss.fileBytes).toFixed(0)} (${(rss.fileBytes / rawBytes).toFixed(2)}x)`]);
   if (run === 1) for (const line of log) console.log(`  +${line.time - log[0]!.time} ms: ${line.msg.slice(0, 160)}`);
 }
 const size = (name: string) => mib(statSync(join(dataDir, name)).size).toFixed(0);

@@ -15,6 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { processMemory, type ProcessMemory } from '../src/bench/server.ts';
 import { Catalog } from '../src/store/catalog.ts';
 import { VectorState } from '../src/service/vector-state.ts';
 import { VectorIndex } from '../src/vector/vector-index.ts';
@@ -94,13 +95,6 @@ function loadIntoFaiss(): VectorIndex {
   return index;
 }
 
-/** Resident anonymous (heap, FAISS) and file-backed (mapped LMDB and slot file pages: the page cache's) bytes. */
-function rssParts(): { anon: number; file: number } {
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-  return { anon: kb('RssAnon'), file: kb('RssFile') };
-}
-
 /** One restart mode in this process: open, rerank, report JSON on stdout. */
 async function child(mode: string): Promise<void> {
   const t0 = performance.now();
@@ -117,7 +111,7 @@ async function child(mode: string): Promise<void> {
     close = () => state.close();
   }
   const readyMs = performance.now() - t0;
-  const rssReady = rssParts();
+  const rssReady = processMemory(process.pid);
   const count = catalog.count;
   const queries = uniformMatrix(Number(args.queries), dim, 99);
   const candidates = Number(args.candidates);
@@ -131,7 +125,7 @@ async function child(mode: string): Promise<void> {
     times.push(performance.now() - t);
     checksum += scores[0]! + scores[candidates - 1]!;
   }
-  const rssAfter = rssParts();
+  const rssAfter = processMemory(process.pid);
   await close();
   await catalog.close();
   const t = sorted(times);
@@ -146,8 +140,8 @@ if (args.child) {
   const checksums = new Set<string>();
   for (const mode of ['faiss', 'mapped']) {
     const out = execFileSync(process.execPath, ['--import', 'tsx', process.argv[1]!, ...process.argv.slice(2), '--child', mode], { encoding: 'utf8' });
-    const r = JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, number> & Record<'rssReady' | 'rssAfter', { anon: number; file: number }>;
-    const rss = (m: { anon: number; file: number }) => `${mib(m.anon).toFixed(0)} + ${mib(m.file).toFixed(0)} (${(m.anon / rawBytes).toFixed(2)}x + ${(m.file / rawBytes).toFixed(2)}x)`;
+    const r = JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, number> & Record<'rssReady' | 'rssAfter', ProcessMemory>;
+    const rss = (m: ProcessMemory) => `${mib(m.anonBytes).toFixed(0)} + ${mib(m.fileBytes).toFixed(0)} (${(m.anonBytes / rawBytes).toFixed(2)}x + ${(m.fileBytes / rawBytes).toFixed(2)}x)`;
     checksums.add(r.checksum!.toFixed(3));
     rows.push([mode === 'faiss' ? 'slot file read into FAISS, scoreSubset (before)' : 'slot file mapped, SlotMap.scoreSlots (now)', r.readyMs!.toFixed(0),
       rss(r.rssReady), rss(r.rssAfter),

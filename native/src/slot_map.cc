@@ -24,19 +24,6 @@ size_t NextPowerOfTwo(size_t n) {
   return p;
 }
 
-struct SlotView {
-  const int32_t* data;
-  size_t length;
-};
-
-SlotView GetInt32Array(const Napi::Value& value, const char* name) {
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    throw CodedError(kErrInvalidInput, std::string(name) + " must be an Int32Array");
-  }
-  Napi::Int32Array array = value.As<Napi::Int32Array>();
-  return {array.Data(), array.ElementLength()};
-}
-
 std::string Errno(const std::string& what) {
   return what + ": " + std::strerror(errno);
 }
@@ -138,7 +125,7 @@ Napi::Value SlotMapWrap::ScoreSlots(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&] {
     CheckOpen();
     FloatView query = GetFloat32Array(info[0], "query");
-    SlotView slots = GetInt32Array(info[1], "slots");
+    Int32View slots = GetInt32Array(info[1], "slots");
     if (query.length != dim_) {
       throw CodedError(kErrDimension, "query has " + std::to_string(query.length) + " floats, expected " + std::to_string(dim_));
     }
@@ -154,7 +141,7 @@ Napi::Value SlotMapWrap::ScoreSlots(const Napi::CallbackInfo& info) {
 Napi::Value SlotMapWrap::Gather(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&] {
     CheckOpen();
-    SlotView slots = GetInt32Array(info[0], "slots");
+    Int32View slots = GetInt32Array(info[0], "slots");
     Cover(slots.data, slots.length);
     Napi::Float32Array out = Napi::Float32Array::New(info.Env(), slots.length * dim_);
     for (size_t i = 0; i < slots.length; ++i) {
