@@ -1,12 +1,13 @@
 /**
  * The rerank's vector store, the mapped slot file (src/service/vector-state.ts, src/vector/vector-store.ts,
  * slot-file.ts) against the real LMDB catalog: a restart after a crash maps the slot file and replays the change log
- * after its last sync (no rebuild), with scores equal to a brute-force computation over the catalog's vectors; deletes and re-upserts (slots freed,
- * reused, rewritten in place); a sync that runs while writes go on; torn, inconsistent and legacy files.
+ * after its last sync (no rebuild), with scores equal to a brute-force computation over the catalog's vectors;
+ * deletes and re-upserts (slots freed, reused, rewritten in place); a sync that runs while writes go on; torn,
+ * inconsistent and legacy files; a restart that reads no vector (the slot file is scored in place).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Catalog } from '../../src/store/catalog.ts';
 import { VectorState } from '../../src/service/vector-state.ts';
@@ -160,6 +161,38 @@ test('a torn last slot is cut off; an id stored twice, or a legacy FAISS checkpo
     assert.match(s.log, /older format[\s\S]*rebuilt from the catalog \(100 vectors\)/);
     assert.ok(!existsSync(join(tmp.dir, 'vectors.faiss')), 'the legacy checkpoint is removed');
     await shut(s);
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+test('a restart reads no vector: the rerank scores the slot file in place (bytes changed on disk after open are what it scores)', async () => {
+  const tmp = tempDir();
+  try {
+    const vectors = randomMatrix(50, DIM, 13);
+    let catalog = Catalog.open(join(tmp.dir, 'catalog'));
+    let state = await VectorState.open(tmp.dir, catalog, DIM, 'ip', recorder().log);
+    upsert(catalog, state, Array.from({ length: 50 }, (_, i) => i), vectors);
+    await state.sync();
+    await state.close();
+    await catalog.close();
+
+    catalog = Catalog.open(join(tmp.dir, 'catalog'));
+    const rec = recorder();
+    state = await VectorState.open(tmp.dir, catalog, DIM, 'ip', rec.log);
+    assert.match(rec.lines.join('\n'), /50 vectors mapped from vectors.slots .* 0 changes replayed/);
+    // Slot 7 rewritten behind the store's back after the open: a state that copied the vectors at open (FAISS did)
+    // would still score the old ones; the mapped store reads the page cache, so it scores these.
+    const key = BigInt64Array.of(readFileSync(join(tmp.dir, 'vectors.ids')).readBigInt64LE(7 * 8));
+    assert.ok(key[0]! > 0n, 'slot 7 holds an item');
+    const planted = Float32Array.from({ length: DIM }, (_, j) => j + 1);
+    const fd = openSync(join(tmp.dir, 'vectors.slots'), 'r+');
+    writeSync(fd, new Uint8Array(planted.buffer), 0, 4 * DIM, 7 * 4 * DIM);
+    closeSync(fd);
+    assert.deepEqual(state.store.score(new Float32Array(DIM).fill(1), key), Float32Array.of((DIM * (DIM + 1)) / 2));
+    assert.deepEqual(state.store.gather(key), planted);
+    await state.close();
+    await catalog.close();
   } finally {
     tmp.cleanup();
   }
