@@ -27,6 +27,9 @@ export interface Logger {
   warn(msg: string): void;
 }
 
+/** Opens a storage mode's files at `base` (vector/vector-store.ts); `load` or `reset` follows. */
+export type OpenStore = (base: string, dim: number, metric: Metric) => VectorStore;
+
 const META_FORMAT = 'slots-v1';
 const REBUILD_BATCH = 10_000;
 const SLOT_BASE = 'vectors';
@@ -57,8 +60,9 @@ export class VectorState {
     this.#log = log;
   }
 
-  static async open(dir: string, catalog: Catalog, dim: number, metric: Metric, log: Logger): Promise<VectorState> {
-    const state = new VectorState(dir, catalog, MappedSlotStore.open(join(dir, SLOT_BASE), dim, metric), log);
+  /** `openStore`: the storage mode, given the files' base path (`<dir>/vectors`); default the mapped f32 slot file. */
+  static async open(dir: string, catalog: Catalog, dim: number, metric: Metric, log: Logger, openStore: OpenStore = MappedSlotStore.open): Promise<VectorState> {
+    const state = new VectorState(dir, catalog, openStore(join(dir, SLOT_BASE), dim, metric), log);
     const meta = readMeta(dir, dim, metric, log);
     if (meta) {
       try {
