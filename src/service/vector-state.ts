@@ -165,6 +165,38 @@ export class VectorState {
     return changes;
   }
 
+  /**
+   * Where the store disagrees with the catalog (at most `maxProblems` lines; empty = agrees): the vector count, an
+   * item without a stored vector, one whose stored vector differs from its record's. With the counts equal and every
+   * item present, no stored key lacks an item. Reads every vector: a check for tests and tools, not a serving path.
+   */
+  verify(maxProblems = 20): string[] {
+    const problems: string[] = [];
+    const note = (message: string) => {
+      if (problems.length < maxProblems) problems.push(message);
+    };
+    if (this.store.ntotal !== this.#catalog.count) note(`${this.store.ntotal} vectors stored, the catalog holds ${this.#catalog.count} items`);
+    const probe = new Float32Array(this.store.dim);
+    let batch: { key: bigint; id: string; vector: Float32Array }[] = [];
+    const check = () => {
+      const present = this.store.score(probe, BigInt64Array.from(batch, (item) => item.key));
+      const stored = batch.filter((_item, i) => !Number.isNaN(present[i]));
+      for (const [i, item] of batch.entries()) if (Number.isNaN(present[i])) note(`item ${item.id} (key ${item.key}) has no stored vector`);
+      const vectors = this.store.gather(BigInt64Array.from(stored, (item) => item.key));
+      stored.forEach((item, i) => {
+        const got = vectors.subarray(i * this.store.dim, (i + 1) * this.store.dim);
+        if (got.some((x, j) => !Object.is(x, item.vector[j]))) note(`item ${item.id} (key ${item.key}): the stored vector differs from its record's`);
+      });
+      batch = [];
+    };
+    for (const item of this.#catalog.items()) {
+      batch.push(item);
+      if (batch.length === REBUILD_BATCH) check();
+    }
+    if (batch.length > 0) check();
+    return problems;
+  }
+
   #rebuild(): number {
     this.store.reset();
     let keys: bigint[] = [];

@@ -3,7 +3,8 @@
  * slot-file.ts) against the real LMDB catalog: a restart after a crash maps the slot file and replays the change log
  * after its last sync (no rebuild), with scores equal to a brute-force computation over the catalog's vectors;
  * deletes and re-upserts (slots freed, reused, rewritten in place); a sync that runs while writes go on; torn,
- * inconsistent and legacy files; a restart that reads no vector (the slot file is scored in place).
+ * inconsistent and legacy files; a restart that reads no vector (the slot file is scored in place); verify() finds
+ * a store that disagrees with the catalog.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -75,6 +76,7 @@ test('after a crash the slot file is loaded and the changes after its last sync 
     assert.match(rec.lines.join('\n'), /330 vectors mapped from vectors.slots .* 100 changes replayed/);
     assert.doesNotMatch(rec.lines.join('\n'), /rebuil/);
     compareWithCatalog(catalog, state, query, 360);
+    assert.deepEqual(state.verify(), [], 'the store agrees with the catalog after the replay');
     // The re-upserted items carry their new vectors.
     const key = catalog.get('it100')!.key;
     assert.deepEqual(state.store.gather(BigInt64Array.of(key)), vectors.slice(400 * DIM, 401 * DIM));
@@ -191,6 +193,14 @@ test('a restart reads no vector: the rerank scores the slot file in place (bytes
     closeSync(fd);
     assert.deepEqual(state.store.score(new Float32Array(DIM).fill(1), key), Float32Array.of((DIM * (DIM + 1)) / 2));
     assert.deepEqual(state.store.gather(key), planted);
+    const item = [...catalog.items()].find((it) => it.key === key[0])!;
+    assert.deepEqual(state.verify(), [`item ${item.id} (key ${key[0]}): the stored vector differs from its record's`]);
+    state.store.remove(BigInt64Array.of(3n));
+    assert.deepEqual(state.verify(), [
+      '49 vectors stored, the catalog holds 50 items',
+      `item ${[...catalog.items()].find((it) => it.key === 3n)!.id} (key 3) has no stored vector`,
+      `item ${item.id} (key ${key[0]}): the stored vector differs from its record's`,
+    ]);
     await state.close();
     await catalog.close();
   } finally {
