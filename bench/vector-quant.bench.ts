@@ -109,12 +109,12 @@ function rerank(score: (q: Float32Array, keys: BigInt64Array) => Float32Array, t
  */
 async function segmentedTruth(slots: SlotFile): Promise<number> {
   const SEGMENT = Number(args.segment);
-  slots.load(() => {}, false);
+  slots.load();
   const qs = queries();
   const best = Array.from({ length: nq }, () => [] as Array<{ k: bigint; s: number }>);
-  const rows = new Float32Array(Math.min(SEGMENT, slots.capacity) * dim);
-  for (let first = 0; first < slots.capacity; first += SEGMENT) {
-    const count = Math.min(SEGMENT, slots.capacity - first);
+  const rows = new Float32Array(Math.min(SEGMENT, slots.slots) * dim);
+  for (let first = 0; first < slots.slots; first += SEGMENT) {
+    const count = Math.min(SEGMENT, slots.slots - first);
     const part = Int32Array.from({ length: count }, (_, i) => first + i);
     slots.readSlots(part, rows.subarray(0, count * dim));
     const index = VectorIndex.create({ dim, metric: 'ip' });
@@ -131,6 +131,20 @@ async function segmentedTruth(slots: SlotFile): Promise<number> {
   return nq * nc;
 }
 
+/** Every stored vector of the slot file into `index` (ids = the keys), 16,384 slots at a time. */
+function loadInto(slots: SlotFile, index: VectorIndex): void {
+  let stored: BigInt64Array = new BigInt64Array(0);
+  slots.load((ids) => { stored = ids; });
+  const CHUNK = 16_384;
+  const rows = new Float32Array(Math.min(CHUNK, stored.length) * dim);
+  for (let first = 0; first < stored.length; first += CHUNK) {
+    const ids = stored.subarray(first, first + CHUNK);
+    const view = rows.subarray(0, ids.length * dim);
+    slots.readSlots(slots.slotsOf(ids), view);
+    index.add(view, ids);
+  }
+}
+
 const readTruth = () => new BigInt64Array(readFileSync(truthPath).buffer.slice(0));
 
 async function child(mode: string): Promise<object> {
@@ -139,7 +153,7 @@ async function child(mode: string): Promise<object> {
   const slots = SlotFile.open(base, dim);
   if (mode === 'f32') {
     const index = VectorIndex.create({ dim, metric: 'ip' });
-    slots.load((ids, vectors) => index.add(vectors, ids));
+    loadInto(slots, index);
     const readyMs = performance.now() - t0;
     const ready = rss(before);
     if (!existsSync(truthPath)) {
@@ -169,7 +183,7 @@ async function child(mode: string): Promise<object> {
   const sample = new Float32Array(Math.min(n, Number(args.train)) * dim);
   slots.readSlots(Int32Array.from({ length: sample.length / dim }, (_, i) => i), sample);
   await index.train(sample);
-  slots.load((ids, vectors) => index.add(vectors, ids));
+  loadInto(slots, index);
   const readyMs = performance.now() - t0;
   const ready = rss(before);
   const r = rerank((q, keys) => index.scoreSubset(q, keys), readTruth());

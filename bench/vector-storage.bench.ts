@@ -1,23 +1,24 @@
 /**
- * Where the vectors' bytes, the restart time and the writer stalls go: the rerank's FAISS index persisted as a
- * whole-index FAISS checkpoint (before) against the slot file updated in place (service/vector-state.ts, now).
- * Restarts run in fresh child processes, so each RSS is that mode's alone.
+ * Where the vectors' bytes, the restart time and the rerank time go: the slot file loaded into an in-memory FAISS
+ * flat index at start and scored with FAISS scoreSubset (before) against the slot file mapped from the page cache
+ * and scored in place (vector/vector-store.ts, native SlotMap: now). Restarts run in fresh child processes, so each
+ * RSS is that mode's alone; RSS is split into anonymous pages (heap, FAISS) and file-backed ones (mapped LMDB and
+ * slot file pages, which are the page cache's and shared).
  *
  *   node --import tsx bench/vector-storage.bench.ts --dir /tmp/vs --n 100000 [--dim 512] [--queries 300]
  *
  * Build (once per --dir): a catalog of n random items in batches of 1,000 (LMDB commit + VectorState.applyUpsert,
- * timed per batch), every 50,000 changes the new sync (fdatasync + metadata, off the write lock) and the old
- * checkpoint (FAISS write_index of the whole index, which ran under the write lock). Then per restart mode:
- * open-to-ready ms, RSS after open, rerank of 1,000 random candidates (FAISS scoreSubset, median and p90 over
- * --queries), all as ratios to the raw float32 bytes (n * dim * 4).
+ * timed per batch), a sync (fdatasync + metadata) every 50,000 changes. Then per restart mode: open-to-ready ms,
+ * RSS after open, rerank of 1,000 random candidates (median and p90 over --queries; both modes score the same
+ * keys and must agree), RSS after the reranks, RSS as ratios to the raw float32 bytes (n * dim * 4).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { processMemory, type ProcessMemory } from '../src/bench/server.ts';
 import { Catalog } from '../src/store/catalog.ts';
 import { VectorState } from '../src/service/vector-state.ts';
 import { VectorIndex } from '../src/vector/vector-index.ts';
-import type { RerankStore } from '../src/vector/rerank-store.ts';
 import { seededUniform } from '../src/random.ts';
 import { benchArgs, markdownTable, percentile } from './lib.ts';
 
@@ -32,7 +33,6 @@ const args = benchArgs({
 const n = Number(args.n);
 const dim = Number(args.dim);
 const catalogDir = join(args.dir, 'catalog');
-const faissPath = join(args.dir, 'old-checkpoint.faiss');
 const mib = (bytes: number) => bytes / 2 ** 20;
 const rawBytes = n * dim * 4;
 const quiet = { info: () => {}, warn: (m: string) => console.error(m) };
@@ -53,7 +53,6 @@ async function build(): Promise<string> {
   const t0 = performance.now();
   const apply: number[] = [];
   const syncs: number[] = [];
-  const checkpoints: number[] = [];
   for (let start = 0; start < n; start += BATCH) {
     const rows = Math.min(BATCH, n - start);
     const vectors = uniformMatrix(rows, dim, start + 1);
@@ -64,68 +63,92 @@ async function build(): Promise<string> {
     }));
     const res = catalog.upsertBatch(1, items);
     const t = performance.now();
-    state.applyUpsert(res.keys, vectors, res.replaced);
+    state.applyUpsert(res.keys, vectors);
     apply.push(performance.now() - t);
     if ((start + rows) % SYNC_EVERY === 0 || start + rows === n) {
-      let s = performance.now();
+      const s = performance.now();
       await state.sync();
       syncs.push(performance.now() - s);
-      s = performance.now();
-      await (state.index as VectorIndex).write(faissPath); // storage f32: the FAISS index
-      checkpoints.push(performance.now() - s);
     }
   }
   await state.close();
   await catalog.close();
   const a = sorted(apply);
-  return `built ${n} items in ${((performance.now() - t0) / 1000).toFixed(1)} s; per 1,000-item batch, FAISS add + slot write: `
-    + `p50 ${percentile(a, 50).toFixed(2)} ms, max ${a.at(-1)!.toFixed(2)} ms; every ${SYNC_EVERY} changes: new sync (off the lock) `
-    + `${syncs.map((x) => x.toFixed(0)).join(', ')} ms; old whole-index checkpoint (under the lock) ${checkpoints.map((x) => x.toFixed(0)).join(', ')} ms`;
+  return `built ${n} items in ${((performance.now() - t0) / 1000).toFixed(1)} s; per 1,000-item batch, slot write: `
+    + `p50 ${percentile(a, 50).toFixed(2)} ms, max ${a.at(-1)!.toFixed(2)} ms; every ${SYNC_EVERY} changes: sync (off the lock) `
+    + `${syncs.map((x) => x.toFixed(0)).join(', ')} ms`;
+}
+
+/** Before: the slot file read into a FAISS flat index in 16,384-slot chunks, as the service did at start. */
+function loadIntoFaiss(): VectorIndex {
+  const ids = new BigInt64Array(new Uint8Array(readFileSync(join(args.dir, 'vectors.ids'))).buffer);
+  if (ids.some((id) => id < 0n)) throw new Error('the bench builds without deletes: every slot is occupied');
+  const index = VectorIndex.create({ dim, metric: 'ip' });
+  const chunk = new Float32Array(16_384 * dim);
+  const fd = openSync(join(args.dir, 'vectors.slots'), 'r');
+  for (let first = 0; first < ids.length; first += 16_384) {
+    const count = Math.min(16_384, ids.length - first);
+    readSync(fd, new Uint8Array(chunk.buffer, 0, count * dim * 4), 0, count * dim * 4, first * dim * 4);
+    index.add(chunk.subarray(0, count * dim), ids.subarray(first, first + count));
+  }
+  closeSync(fd);
+  return index;
 }
 
 /** One restart mode in this process: open, rerank, report JSON on stdout. */
 async function child(mode: string): Promise<void> {
   const t0 = performance.now();
   const catalog = Catalog.open(catalogDir);
-  let index: RerankStore;
-  let state: VectorState | undefined;
-  if (mode === 'checkpoint') index = await VectorIndex.read(faissPath);
-  else index = (state = await VectorState.open(args.dir, catalog, dim, 'ip', quiet)).index;
+  let score: (query: Float32Array, keys: BigInt64Array) => Float32Array;
+  let close: () => Promise<void>;
+  if (mode === 'faiss') {
+    const index = loadIntoFaiss();
+    score = (q, k) => index.scoreSubset(q, k);
+    close = async () => index.close();
+  } else {
+    const state = await VectorState.open(args.dir, catalog, dim, 'ip', quiet);
+    score = (q, k) => state.store.score(q, k);
+    close = () => state.close();
+  }
   const readyMs = performance.now() - t0;
-  const rssReady = process.memoryUsage().rss;
+  const rssReady = processMemory(process.pid);
   const count = catalog.count;
   const queries = uniformMatrix(Number(args.queries), dim, 99);
   const candidates = Number(args.candidates);
   const rand = seededUniform(5);
   const times: number[] = [];
+  let checksum = 0;
   for (let q = 0; q < Number(args.queries); q++) {
     const keys = BigInt64Array.from({ length: candidates }, () => BigInt(1 + Math.floor(rand() * count)));
     const t = performance.now();
-    index.scoreSubset(queries.subarray(q * dim, (q + 1) * dim), keys);
+    const scores = score(queries.subarray(q * dim, (q + 1) * dim), keys);
     times.push(performance.now() - t);
+    checksum += scores[0]! + scores[candidates - 1]!;
   }
-  const rssAfter = process.memoryUsage().rss;
-  if (state) await state.close();
-  else index.close();
+  const rssAfter = processMemory(process.pid);
+  await close();
   await catalog.close();
   const t = sorted(times);
-  console.log(JSON.stringify({ readyMs, rssReady, rssAfter, p50: percentile(t, 50), p90: percentile(t, 90) }));
+  console.log(JSON.stringify({ readyMs, rssReady, rssAfter, p50: percentile(t, 50), p90: percentile(t, 90), checksum }));
 }
 
 if (args.child) {
   await child(args.child);
 } else {
-  if (!existsSync(faissPath)) console.log(await build());
+  if (!existsSync(join(args.dir, 'vectors.json'))) console.log(await build());
   const rows = [];
-  for (const mode of ['checkpoint', 'slots']) {
+  const checksums = new Set<string>();
+  for (const mode of ['faiss', 'mapped']) {
     const out = execFileSync(process.execPath, ['--import', 'tsx', process.argv[1]!, ...process.argv.slice(2), '--child', mode], { encoding: 'utf8' });
-    const r = JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, number>;
-    rows.push([mode === 'checkpoint' ? 'FAISS checkpoint (read_index), before' : 'slot file + change-log replay, now', r.readyMs!.toFixed(0),
-      `${mib(r.rssReady!).toFixed(0)} (${(r.rssReady! / rawBytes).toFixed(2)}x)`, `${mib(r.rssAfter!).toFixed(0)} (${(r.rssAfter! / rawBytes).toFixed(2)}x)`,
+    const r = JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, number> & Record<'rssReady' | 'rssAfter', ProcessMemory>;
+    const rss = (m: ProcessMemory) => `${mib(m.anonBytes).toFixed(0)} + ${mib(m.fileBytes).toFixed(0)} (${(m.anonBytes / rawBytes).toFixed(2)}x + ${(m.fileBytes / rawBytes).toFixed(2)}x)`;
+    checksums.add(r.checksum!.toFixed(3));
+    rows.push([mode === 'faiss' ? 'slot file read into FAISS, scoreSubset (before)' : 'slot file mapped, SlotMap.scoreSlots (now)', r.readyMs!.toFixed(0),
+      rss(r.rssReady), rss(r.rssAfter),
       r.p50!.toFixed(3), r.p90!.toFixed(3)]);
   }
   const size = (name: string) => mib(statSync(join(args.dir, name)).size).toFixed(0);
   console.log(`# ${n} x ${dim} float32 (raw ${mib(rawBytes).toFixed(0)} MiB); LMDB data.mdb ${size('catalog/data.mdb')} MiB, `
-    + `old FAISS checkpoint ${size('old-checkpoint.faiss')} MiB, slot file ${size('vectors.slots')} MiB; ${args.candidates} candidates per rerank`);
-  console.log(markdownTable(['restart from', 'open to ready, ms', 'RSS after open, MiB', 'RSS after reranks, MiB', 'rerank p50, ms', 'rerank p90, ms'], rows));
+    + `slot file ${size('vectors.slots')} MiB; ${args.candidates} candidates per rerank; scores agree: ${checksums.size === 1}`);
+  console.log(markdownTable(['restart from', 'open to ready, ms', 'RSS anon + file after open, MiB', 'RSS anon + file after reranks, MiB', 'rerank p50, ms', 'rerank p90, ms'], rows));
 }

@@ -8,6 +8,7 @@
         "src/clustering.cc",
         "src/index_wrap.cc",
         "src/sq8_codes.cc",
+        "src/slot_map.cc",
         "src/subset_scoring.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -57,9 +57,9 @@ export const ConfigSchema = Type.Object(
       {
         storage: Type.Union([Type.Literal('f32'), Type.Literal('sq8')], {
           default: 'f32',
-          description: 'In-memory copy the rerank scores: f32 = FAISS flat index (4 x dim bytes per item); sq8 = 8-bit '
-            + 'scalar-quantised codes (dim bytes per item), the best `vectors.rescore` candidates re-scored exactly from '
-            + 'the slot file on disk',
+          description: 'What the rerank scores: f32 = the float32 slot file, mapped read-only from the page cache (no '
+            + 'copy in the heap); sq8 = 8-bit scalar-quantised codes in memory (dim bytes per item), the best '
+            + '`vectors.rescore` candidates re-scored exactly from the slot file on disk (read per candidate, not mapped)',
         }),
         rescore: Int(1, 100_000, 50, 'sq8: candidates (best by their code scores) re-scored exactly from the slot file'),
         trainSize: Int(1, 10_000_000, 10_000,

@@ -1,4 +1,4 @@
-// sidx_faiss: N-API addon over FAISS's C++ API (see index_wrap.h and clustering.h for the method list).
+// sidx_faiss: N-API addon over FAISS's C++ API (see index_wrap.h, slot_map.h and clustering.h for the method lists).
 // Module functions: readIndex [async], kmeans [async], assign [async], setNumThreads/getNumThreads [sync],
 // noop [sync], and the `faissVersion` string.
 #include <faiss/Index.h>
@@ -10,6 +10,7 @@
 #include "clustering.h"
 #include "index_wrap.h"
 #include "sq8_codes.h"
+#include "slot_map.h"
 
 namespace sidx {
 namespace {
@@ -41,6 +42,7 @@ static Napi::Object InitSidxFaiss(Napi::Env env, Napi::Object exports) {
   using namespace sidx;
   exports.Set("Index", IndexWrap::Define(env));
   exports.Set("Sq8Codes", Sq8Codes::Define(env));
+  exports.Set("SlotMap", SlotMapWrap::Define(env));
   exports.Set("readIndex", Napi::Function::New<ReadIndex>(env, "readIndex"));
   exports.Set("kmeans", Napi::Function::New<KMeans>(env, "kmeans"));
   exports.Set("assign", Napi::Function::New<Assign>(env, "assign"));

@@ -50,6 +50,14 @@ IdView GetBigInt64Array(const Napi::Value& value, const char* name) {
   return {array.Data(), array.ElementLength()};
 }
 
+Int32View GetInt32Array(const Napi::Value& value, const char* name) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw CodedError(kErrInvalidInput, std::string(name) + " must be an Int32Array");
+  }
+  Napi::Int32Array array = value.As<Napi::Int32Array>();
+  return {array.Data(), array.ElementLength()};
+}
+
 int64_t GetPositiveInt(const Napi::Value& value, const char* name) {
   if (!value.IsNumber()) throw CodedError(kErrInvalidInput, std::string(name) + " must be a number");
   double number = value.As<Napi::Number>().DoubleValue();

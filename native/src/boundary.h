@@ -79,9 +79,14 @@ struct IdView {
   const int64_t* data;
   size_t length;
 };
+struct Int32View {
+  const int32_t* data;
+  size_t length;
+};
 
 FloatView GetFloat32Array(const Napi::Value& value, const char* name);
 IdView GetBigInt64Array(const Napi::Value& value, const char* name);
+Int32View GetInt32Array(const Napi::Value& value, const char* name);
 int64_t GetPositiveInt(const Napi::Value& value, const char* name);
 
 // Checks that `vectors` is a whole number of rows of `dim` floats and returns the row count.

@@ -108,13 +108,6 @@ float Residual(const float* a, const float* s, const uint8_t* c, size_t d) {
   return ResidualPortable(a, s, c, d);
 }
 
-Napi::Int32Array GetInt32Array(const Napi::Value& value, const char* name) {
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    throw CodedError(kErrInvalidInput, std::string(name) + " must be an Int32Array");
-  }
-  return value.As<Napi::Int32Array>();
-}
-
 Napi::Uint8Array GetUint8Array(const Napi::Value& value, const char* name) {
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
     throw CodedError(kErrInvalidInput, std::string(name) + " must be a Uint8Array");
@@ -185,12 +178,12 @@ Napi::Value Sq8Codes::Encode(const Napi::CallbackInfo& info) {
 Napi::Value Sq8Codes::Put(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     CheckOpen();
-    Napi::Int32Array slots = GetInt32Array(info[0], "slots");
+    Int32View slots = GetInt32Array(info[0], "slots");
     Napi::Uint8Array codes = GetUint8Array(info[1], "codes");
-    const size_t n = slots.ElementLength();
+    const size_t n = slots.length;
     if (codes.ElementLength() != n * dim_) throw CodedError(kErrDimension, "codes must hold slots.length * dim bytes");
     for (size_t r = 0; r < n; ++r) {
-      int32_t slot = slots[r];
+      int32_t slot = slots.data[r];
       if (slot < 0) throw CodedError(kErrInvalidInput, "slots must be >= 0");
       size_t block = static_cast<size_t>(slot) / kBlockSlots;
       if (block >= blocks_.size()) blocks_.resize(block + 1);
@@ -206,8 +199,8 @@ Napi::Value Sq8Codes::Score(const Napi::CallbackInfo& info) {
     CheckOpen();
     FloatView query = GetFloat32Array(info[0], "query");
     if (query.length != dim_) throw CodedError(kErrDimension, "query must have dim floats");
-    Napi::Int32Array slots = GetInt32Array(info[1], "slots");
-    const size_t n = slots.ElementLength();
+    Int32View slots = GetInt32Array(info[1], "slots");
+    const size_t n = slots.length;
     // Per-query tables: ip folds the step into the query, l2 shifts the query by vmin.
     std::vector<float> first(dim_);
     float base = 0.0f;
@@ -221,7 +214,7 @@ Napi::Value Sq8Codes::Score(const Napi::CallbackInfo& info) {
     }
     Napi::Float32Array out = Napi::Float32Array::New(info.Env(), n);
     std::vector<const uint8_t*> rows(n);
-    for (size_t r = 0; r < n; ++r) rows[r] = Row(slots[r]);
+    for (size_t r = 0; r < n; ++r) rows[r] = Row(slots.data[r]);
     for (size_t r = 0; r < n; ++r) {
       if (r + kPrefetchRows < n && rows[r + kPrefetchRows] != nullptr) {
         for (size_t offset = 0; offset < dim_; offset += 64) __builtin_prefetch(rows[r + kPrefetchRows] + offset);

@@ -100,21 +100,7 @@ float SquaredL2(const float* x, const float* y, size_t d) {
   return SquaredL2Portable(x, y, d);
 }
 
-namespace {
-
-// Flat storage: positions are resolved first, then row i + kPrefetchDistance is prefetched while row i is scored,
-// so the cache misses of a random gather over a large matrix overlap instead of stalling one after another.
-constexpr size_t kPrefetchDistance = 4;
-
-void ScoreFlat(const faiss::IndexIDMap2& index, const float* base, const float* query, const int64_t* ids,
-               size_t count, float* out) {
-  const size_t d = static_cast<size_t>(index.d);
-  const bool inner_product = index.metric_type == faiss::METRIC_INNER_PRODUCT;
-  std::vector<const float*> rows(count, nullptr);
-  for (size_t i = 0; i < count; ++i) {
-    auto found = index.rev_map.find(ids[i]);
-    if (found != index.rev_map.end()) rows[i] = base + static_cast<size_t>(found->second) * d;
-  }
+void ScoreRows(const float* const* rows, const float* query, size_t count, size_t d, bool inner_product, float* out) {
   const size_t row_bytes = d * sizeof(float);
   for (size_t i = 0; i < count; ++i) {
     if (i + kPrefetchDistance < count && rows[i + kPrefetchDistance] != nullptr) {
@@ -127,6 +113,20 @@ void ScoreFlat(const faiss::IndexIDMap2& index, const float* base, const float* 
       out[i] = inner_product ? InnerProduct(query, rows[i], d) : SquaredL2(query, rows[i], d);
     }
   }
+}
+
+namespace {
+
+// Flat storage: positions are resolved first, then scored by ScoreRows.
+void ScoreFlat(const faiss::IndexIDMap2& index, const float* base, const float* query, const int64_t* ids,
+               size_t count, float* out) {
+  const size_t d = static_cast<size_t>(index.d);
+  std::vector<const float*> rows(count, nullptr);
+  for (size_t i = 0; i < count; ++i) {
+    auto found = index.rev_map.find(ids[i]);
+    if (found != index.rev_map.end()) rows[i] = base + static_cast<size_t>(found->second) * d;
+  }
+  ScoreRows(rows.data(), query, count, d, index.metric_type == faiss::METRIC_INNER_PRODUCT, out);
 }
 
 }  // namespace

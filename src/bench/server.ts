@@ -15,16 +15,19 @@ export interface ProcessMemory {
   rssBytes: number;
   /** Peak resident set size (VmHWM). */
   peakBytes: number;
+  /** Of rssBytes: anonymous pages (heap, native allocations) and file-backed ones (mapped LMDB and vector slot file pages, the page cache's). */
+  anonBytes: number;
+  fileBytes: number;
 }
 
-/** VmRSS and VmHWM of a Linux process; zeros where /proc is unavailable. */
+/** VmRSS, VmHWM, RssAnon and RssFile of a Linux process; zeros where /proc is unavailable. */
 export function processMemory(pid: number): ProcessMemory {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-    return { rssBytes: kb('VmRSS'), peakBytes: kb('VmHWM') };
+    return { rssBytes: kb('VmRSS'), peakBytes: kb('VmHWM'), anonBytes: kb('RssAnon'), fileBytes: kb('RssFile') };
   } catch {
-    return { rssBytes: 0, peakBytes: 0 };
+    return { rssBytes: 0, peakBytes: 0, anonBytes: 0, fileBytes: 0 };
   }
 }
 

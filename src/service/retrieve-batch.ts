@@ -3,13 +3,13 @@
  * with the same results. The encoder or beam graph runs on blocks of rows (one worker round trip per chunk instead
  * of per query; ORT returns the same codes and scores per row either way), candidates are gathered by the shared
  * `gatherCandidates` from the served key space's posting index (the service's live one, or one built for the pass
- * when storage.postingIndex is lmdb: the catalog's scans, same order), answers are rows of an ItemDirectory, rerank scores them with the service's FAISS index exactly as retrieve does. Several variants (k, budget, rerank)
+ * when storage.postingIndex is lmdb: the catalog's scans, same order), answers are rows of an ItemDirectory, rerank scores them with the service's vector store exactly as retrieve does. Several variants (k, budget, rerank)
  * share one model pass per query. `sidx eval` runs on it; test/service/retrieve-batch.test.ts checks it against
  * SidxService.retrieve query by query.
  */
 import { SidxError } from '../errors.ts';
 import type { BeamLevel, EncoderPool } from '../tokenizer/encoder-pool.ts';
-import type { RerankStore } from '../vector/rerank-store.ts';
+import type { VectorScorer } from '../vector/vector-store.ts';
 import { gatherCandidates, type CandidateSet, type QueryRanking } from './candidates.ts';
 import { beamNormWeight, candidateCounts, orderCandidates, resolveExpand } from './retrieve-steps.ts';
 import type { ActiveModel } from './model-space.ts';
@@ -51,14 +51,14 @@ export interface BatchContext {
   model: ActiveModel;
   pool: EncoderPool;
   catalog: Catalog;
-  index: RerankStore;
+  scorer: VectorScorer;
   /** The live posting index of the served key space, when the service keeps one. */
   postings?: PostingIndex;
 }
 
 interface Scoring {
   model: ActiveModel;
-  index: RerankStore;
+  scorer: VectorScorer;
   postings: PostingIndex;
   directory: ItemDirectory;
 }
@@ -83,7 +83,7 @@ export async function retrieveBatch(context: BatchContext, q: BatchRetrieveQuery
   const { catalog } = context;
   const postings = context.postings
     ?? new PostingIndex(model.version, model.levels, catalog.spaces.postingsOf(model.version, model.levels), catalog);
-  const ctx: Scoring = { model, index: context.index, postings, directory: ItemDirectory.build(catalog, model.version, model.levels) };
+  const ctx: Scoring = { model, scorer: context.scorer, postings, directory: ItemDirectory.build(catalog, model.version, model.levels) };
   const normWeight = beamNormWeight(model.metric, pool);
   const pass = async (start: number): Promise<ModelPass> => {
     const end = Math.min(q.n, start + BLOCK_ROWS);
@@ -141,7 +141,7 @@ function rowOf(block: ModelPass, r: number, L: number): { querySids: Int32Array[
 /** Rerank (as retrieve does) and the first k items. */
 function answer(ctx: Scoring, embedding: Float32Array, set: CandidateSet, v: BatchVariant): BatchHit {
   const { directory } = ctx;
-  const { order, scores } = orderCandidates(ctx.index, ctx.model.metric, set.keys, v.rerank ? embedding : undefined, v.k);
+  const { order, scores } = orderCandidates(ctx.scorer, ctx.model.metric, set.keys, v.rerank ? embedding : undefined, v.k);
   const rows: number[] = [];
   const out: number[] = [];
   const match: MatchKind[] = [];

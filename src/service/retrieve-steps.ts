@@ -4,7 +4,7 @@
  */
 import { SidxError } from '../errors.ts';
 import type { EncoderPool } from '../tokenizer/encoder-pool.ts';
-import type { RerankStore } from '../vector/rerank-store.ts';
+import type { VectorScorer } from '../vector/vector-store.ts';
 import type { Metric } from '../vector/vector-index.ts';
 import type { CandidateSet } from './candidates.ts';
 import { rankByScore } from './score-rank.ts';
@@ -43,9 +43,9 @@ export function beamNormWeight(metric: Metric, pool: EncoderPool): 0 | 1 {
  * query embedding is given, else in the order they were gathered. `k` positions are ranked up front, the rest only
  * when the caller reads past them (score-rank.ts).
  */
-export function orderCandidates(index: RerankStore, metric: Metric, keys: readonly bigint[], query: Float32Array | undefined, k: number): { order: Iterable<number>; scores?: Float32Array } {
+export function orderCandidates(scorer: VectorScorer, metric: Metric, keys: readonly bigint[], query: Float32Array | undefined, k: number): { order: Iterable<number>; scores?: Float32Array } {
   if (!query || keys.length === 0) return { order: keys.keys() };
-  const scores = index.scoreSubset(query, BigInt64Array.from(keys));
+  const scores = scorer.score(query, BigInt64Array.from(keys));
   return { order: rankByScore(scores, metric === 'ip' ? 1 : -1, k), scores };
 }
 

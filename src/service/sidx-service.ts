@@ -3,7 +3,7 @@
  * re-index jobs. Owns the lifecycle of the stores, the encoder pools and the derived vector index.
  *
  * Write path: encode outside the lock, then under the write lock commit one LMDB transaction (items,
- * postings, change log) and only after it mutate FAISS and its slot file (vector-state.ts). A crash between the two
+ * postings, change log) and only after it write the vector slot file (vector-state.ts). A crash between the two
  * is repaired at the next start by replaying the change log. The commit itself updates the in-memory posting index
  * that retrieve gathers candidates from (live-postings.ts; rebuilt from LMDB at start).
  *
@@ -34,6 +34,7 @@ import type { JobView, ReindexHost } from './reindex-job.ts';
 import { DEFAULT_BEAM_WIDTH } from './types.ts';
 import { SidReads } from './sid-reads.ts';
 import type { OpenOptions, Parts } from './service-parts.ts';
+import { storeOpener } from '../vector/sq8-slot-store.ts';
 import type { DeleteOutput, EncodeOutput, ItemView, LogPosition, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, RetrievedItem, UpsertItem, UpsertOutput } from './types.ts';
 
 export type { ActiveModel } from './model-space.ts';
@@ -89,7 +90,7 @@ export class SidxService {
       // The encoder's workers start ORT in their threads while this thread loads the vector index.
       const opening = openSpace(bundle, row.version, config, log, metrics);
       opening.catch(() => undefined); // awaited below: no unhandled rejection while the vectors load
-      const vectors = await VectorState.open(dataDir, catalog, bundle.manifest.inputDim, bundle.manifest.metric, log, config.vectors)
+      const vectors = await VectorState.open(dataDir, catalog, bundle.manifest.inputDim, bundle.manifest.metric, log, storeOpener(config.vectors))
         .catch(async (err: unknown) => { await opening.then((s) => s.pool.close(), () => undefined); throw err; });
       const space = await opening.catch(async (err: unknown) => { await vectors.close(); throw err; });
       pool = space.pool;
@@ -142,7 +143,7 @@ export class SidxService {
   readiness(): Readiness {
     const p = this.#p;
     if (this.#closed) return { ready: false, model: null, provider: null, items: 0, vectors: 0 };
-    return { ready: true, model: this.model.id, provider: p.pool.provider, items: p.catalog.count, vectors: p.vectors.index.ntotal };
+    return { ready: true, model: this.model.id, provider: p.pool.provider, items: p.catalog.count, vectors: p.vectors.store.ntotal };
   }
 
   encode(vectors: Float32Array, n: number): Promise<EncodeOutput> {
@@ -160,7 +161,7 @@ export class SidxService {
   /** `retrieve` for many embeddings in batches, on the catalog as of the call; a model swap waits (retrieve-batch.ts). */
   retrieveEach(q: BatchRetrieveQuery, each: BatchEach): Promise<void> {
     return this.#gate.run(() => retrieveBatch({
-      model: this.model, pool: this.#p.pool, catalog: this.#p.catalog, index: this.#p.vectors.index, postings: this.#p.postings.index(this.model.version),
+      model: this.model, pool: this.#p.pool, catalog: this.#p.catalog, scorer: this.#p.vectors.store, postings: this.#p.postings.index(this.model.version),
     }, q, each));
   }
 
@@ -198,7 +199,7 @@ export class SidxService {
     const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam);
     const t2 = performance.now();
     const rerank = q.rerank ?? q.embedding !== undefined;
-    const { order, scores } = orderCandidates(this.#p.vectors.index, this.model.metric, set.keys, rerank ? q.embedding : undefined, q.k);
+    const { order, scores } = orderCandidates(this.#p.vectors.store, this.model.metric, set.keys, rerank ? q.embedding : undefined, q.k);
     const t3 = performance.now();
     const items: RetrievedItem[] = [];
     for (const i of q.k > 0 ? order : []) {
@@ -245,7 +246,7 @@ export class SidxService {
           alt = { model: target.info.version, codes: items.map((_it, i) => tc.subarray(i * TL, (i + 1) * TL)) };
         }
         const res = this.#p.catalog.stream.within(log?.seq, () => this.#p.catalog.upsertBatch(model.version, batch, alt));
-        this.#p.vectors.applyUpsert(res.keys, flat, res.replaced);
+        this.#p.vectors.applyUpsert(res.keys, flat);
         this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);
         this.#maybeCheckpoint();
         return {
@@ -344,7 +345,7 @@ export class SidxService {
   /** Starts a background sync of the vector slot file (never awaited under the write lock: writers do not stall). */
   #maybeCheckpoint(): void {
     const { vectors, config } = this.#p;
-    if (vectors.changesSinceSync >= checkpointThreshold(config.storage, vectors.index.ntotal)) vectors.startSync();
+    if (vectors.changesSinceSync >= checkpointThreshold(config.storage, vectors.store.ntotal)) vectors.startSync();
   }
 
   #assertOpen(): void {

@@ -1,31 +1,29 @@
 /**
- * Keeps the FAISS index that reranks candidates, derived from the LMDB catalog (the source of truth), and its file.
+ * Keeps the vectors the rerank scores, derived from the LMDB catalog (the source of truth), and their files.
  *
- * In memory: one FAISS flat index (IDMap2, labels = internal keys), the only in-memory copy of the vectors; the
- * rerank scores candidates on it (measured fastest: docs/benchmarks.md, "Each vector stored once in memory").
- * On disk: `vectors.slots` + `vectors.ids` (vector/slot-file.ts), updated in place after every committed batch (page-cache
- * writes, no fsync), and `vectors.json` ({format, seq, ntotal, dim, metric}): the slot files hold every change up to
- * `seq`.
+ * The store (vector/vector-store.ts, `MappedSlotStore`): `vectors.slots` + `vectors.ids`, written in place after
+ * every committed batch (page-cache writes, no fsync) and read in place through a shared mapping: the rerank scores
+ * straight from the page cache, there is no in-memory copy (the FAISS flat index that held one is gone), and
+ * `vectors.json` ({format, seq, ntotal, dim, metric}) says the files hold every change up to `seq`.
  * A sync (`startSync`, every `checkpointThreshold` changes, off the write lock) fdatasyncs the slot file on the libuv
  * pool, then writes vectors.json and truncates the change log up to the seq taken before the fdatasync. Nothing is
  * ever rewritten whole, so writers never stall on it.
  *
- * At start: load the slot file into FAISS, then replay the change log after `seq` (every touched key leaves and
- * re-enters from the catalog); any doubt (no or other-format metadata, a slot file that disagrees, a truncated change
- * log, a count that differs from the catalog's) rebuilds from the catalog. Losing these files therefore loses
- * nothing. A data directory from before (a `vectors.faiss` checkpoint) is rebuilt once and the old file removed.
+ * At start: read the id file (no vector is read or copied), map the slot file, then replay the change log after
+ * `seq` (every touched key leaves and re-enters from the catalog); any doubt (no or other-format metadata, a slot
+ * file that disagrees, a truncated change log, a count that differs from the catalog's) rebuilds from the catalog.
+ * Losing these files therefore loses nothing. A data directory from before (a `vectors.faiss` checkpoint) is
+ * rebuilt once and the old file removed.
  *
- * Config `vectors.storage` sq8 swaps the in-memory copy for 8-bit codes re-scored from the slot file
- * (vector/sq8-store.ts, its own `vectors.sq8` synced with the slot file); the lines that differ are marked "sq8 seam".
+ * Config `vectors.storage` sq8 opens an Sq8SlotStore instead (vector/sq8-slot-store.ts: 8-bit codes in memory,
+ * its own `vectors.sq8` synced with the slot file, the best candidates re-scored from the file).
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import type { Catalog } from '../store/catalog.ts';
-import type { RerankStore } from '../vector/rerank-store.ts';
-import { SlotFile } from '../vector/slot-file.ts';
-import { Sq8Store } from '../vector/sq8-store.ts';
-import { VectorIndex, type Metric } from '../vector/vector-index.ts';
+import type { Metric } from '../vector/vector-index.ts';
+import { MappedSlotStore, type OpenStore, type VectorStore } from '../vector/vector-store.ts';
 
 export interface Logger {
   info(msg: string): void;
@@ -47,50 +45,36 @@ interface SyncMeta {
   metric: Metric;
 }
 
-/** Config `vectors` (storage f32 when omitted). */
-export type VectorStorage = Config['vectors'];
-const F32: VectorStorage = { storage: 'f32', rescore: 50, trainSize: 10_000 };
-
 export class VectorState {
-  index: RerankStore;
-  #slots: SlotFile;
+  readonly store: VectorStore;
   #dir: string;
   #catalog: Catalog;
   #log: Logger;
   #changesSinceSync = 0;
   #syncing: Promise<void> | null = null;
 
-  private constructor(dir: string, catalog: Catalog, index: RerankStore, slots: SlotFile, log: Logger) {
+  private constructor(dir: string, catalog: Catalog, store: VectorStore, log: Logger) {
     this.#dir = dir;
     this.#catalog = catalog;
-    this.index = index;
-    this.#slots = slots;
+    this.store = store;
     this.#log = log;
   }
 
-  static async open(dir: string, catalog: Catalog, dim: number, metric: Metric, log: Logger, storage: VectorStorage = F32): Promise<VectorState> {
-    const slots = SlotFile.open(join(dir, SLOT_BASE), dim);
-    // sq8 seam: the in-memory copy the rerank scores.
-    const create = (): RerankStore => storage.storage === 'sq8'
-      ? Sq8Store.open(join(dir, SLOT_BASE), slots, metric, storage)
-      : VectorIndex.create({ dim, metric });
-    // sq8 seam: f32 does not keep the codes up to date, so a codes file left from sq8 would be stale.
-    if (storage.storage !== 'sq8') rmSync(join(dir, `${SLOT_BASE}.sq8`), { force: true });
-    const state = new VectorState(dir, catalog, create(), slots, log);
+  /** `openStore`: the storage mode, given the files' base path (`<dir>/vectors`); default the mapped f32 slot file. */
+  static async open(dir: string, catalog: Catalog, dim: number, metric: Metric, log: Logger, openStore: OpenStore = MappedSlotStore.open): Promise<VectorState> {
+    const state = new VectorState(dir, catalog, openStore(join(dir, SLOT_BASE), dim, metric), log);
     const meta = readMeta(dir, dim, metric, log);
     if (meta) {
       try {
         const replayed = state.#load(BigInt(meta.seq));
-        if (state.index.ntotal === catalog.count) {
-          log.info(`vector index: ${state.index.ntotal} vectors loaded from ${SLOT_FILE} (synced at seq ${meta.seq}), ${replayed} changes replayed`);
+        if (state.store.ntotal === catalog.count) {
+          log.info(`vector index: ${state.store.ntotal} vectors opened from ${SLOT_FILE} (synced at seq ${meta.seq}), ${replayed} changes replayed`);
           return state;
         }
-        log.warn(`vector index: ${state.index.ntotal} vectors after catch-up, the catalog holds ${catalog.count}: rebuilding`);
+        log.warn(`vector index: ${state.store.ntotal} vectors after catch-up, the catalog holds ${catalog.count}: rebuilding`);
       } catch (err) {
         log.warn(`vector index: cannot load ${SLOT_FILE} and catch up from seq ${meta.seq} (${(err as Error).message}): rebuilding`);
       }
-      state.index.close();
-      state.index = create();
     }
     const count = state.#rebuild();
     await state.sync();
@@ -99,20 +83,14 @@ export class VectorState {
     return state;
   }
 
-  /** After a committed upsert: replaced items leave the index before the new vectors enter; the slots are rewritten. */
-  applyUpsert(keys: BigInt64Array, vectors: Float32Array, replaced: readonly boolean[]): void {
-    const stale = keys.filter((_k, i) => replaced[i]);
-    if (stale.length > 0) this.index.remove(stale);
-    this.#slots.put(keys, vectors); // sq8 seam: the slots first (the codes go where the vectors went)
-    this.index.add(vectors, keys);
+  /** After a committed upsert: new keys take a slot, replaced ones are rewritten in theirs. */
+  applyUpsert(keys: BigInt64Array, vectors: Float32Array): void {
+    this.store.put(keys, vectors);
     this.#changesSinceSync += keys.length;
   }
 
   applyDelete(keys: BigInt64Array): void {
-    if (keys.length > 0) {
-      this.index.remove(keys);
-      this.#slots.remove(keys);
-    }
+    if (keys.length > 0) this.store.remove(keys);
     this.#changesSinceSync += keys.length;
   }
 
@@ -142,19 +120,18 @@ export class VectorState {
     await this.#sync();
   }
 
-  /** Waits for a running sync; closes FAISS and the slot file. */
+  /** Waits for a running sync; unmaps and closes the slot file. */
   async close(): Promise<void> {
     await this.idle();
-    this.index.close();
-    this.#slots.close();
+    this.store.close();
   }
 
   /** Durable up to the catalog's seq at the call: seq taken, fdatasync (off the event loop), metadata, change log cut. */
   async #sync(): Promise<void> {
     const seq = this.#catalog.lastSeq;
-    const meta: SyncMeta = { format: META_FORMAT, seq: seq.toString(), ntotal: this.index.ntotal, dim: this.index.dim, metric: this.index.metric };
+    const meta: SyncMeta = { format: META_FORMAT, seq: seq.toString(), ntotal: this.store.ntotal, dim: this.store.dim, metric: this.store.metric };
     const covered = this.#changesSinceSync;
-    await Promise.all([this.#slots.datasync(), this.#sq8()?.datasync()]); // sq8 seam
+    await this.store.datasync();
     const path = join(this.#dir, META_FILE);
     writeFileSync(`${path}.tmp`, JSON.stringify(meta), { flush: true });
     renameSync(`${path}.tmp`, path);
@@ -162,11 +139,9 @@ export class VectorState {
     this.#changesSinceSync -= covered;
   }
 
-  /** Loads the slot file into FAISS and replays the changes after `seq`; returns how many were replayed. */
+  /** Reads the slot ids back and replays the changes after `seq`; returns how many were replayed. */
   #load(seq: bigint): number {
-    const sq8 = this.#sq8(); // sq8 seam: the slot file's ids and the codes file, no vectors
-    if (sq8) sq8.load();
-    else this.#slots.load((ids, vectors) => this.index.add(vectors, ids));
+    this.store.load();
     const touched = new Set<bigint>();
     let changes = 0;
     for (const change of this.#catalog.changesSince(seq)) {
@@ -175,8 +150,7 @@ export class VectorState {
     }
     if (touched.size === 0) return 0;
     const keys = BigInt64Array.from(touched);
-    this.index.remove(keys);
-    this.#slots.remove(keys);
+    this.store.remove(keys);
     const present: bigint[] = [];
     const vectors: Float32Array[] = [];
     for (const key of keys) {
@@ -191,9 +165,40 @@ export class VectorState {
     return changes;
   }
 
+  /**
+   * Where the store disagrees with the catalog (at most `maxProblems` lines; empty = agrees): the vector count, an
+   * item without a stored vector, one whose stored vector differs from its record's. With the counts equal and every
+   * item present, no stored key lacks an item. Reads every vector: a check for tests and tools, not a serving path.
+   */
+  verify(maxProblems = 20): string[] {
+    const problems: string[] = [];
+    const note = (message: string) => {
+      if (problems.length < maxProblems) problems.push(message);
+    };
+    if (this.store.ntotal !== this.#catalog.count) note(`${this.store.ntotal} vectors stored, the catalog holds ${this.#catalog.count} items`);
+    const probe = new Float32Array(this.store.dim);
+    let batch: { key: bigint; id: string; vector: Float32Array }[] = [];
+    const check = () => {
+      const present = this.store.score(probe, BigInt64Array.from(batch, (item) => item.key));
+      const stored = batch.filter((_item, i) => !Number.isNaN(present[i]));
+      for (const [i, item] of batch.entries()) if (Number.isNaN(present[i])) note(`item ${item.id} (key ${item.key}) has no stored vector`);
+      const vectors = this.store.gather(BigInt64Array.from(stored, (item) => item.key));
+      stored.forEach((item, i) => {
+        const got = vectors.subarray(i * this.store.dim, (i + 1) * this.store.dim);
+        if (got.some((x, j) => !Object.is(x, item.vector[j]))) note(`item ${item.id} (key ${item.key}): the stored vector differs from its record's`);
+      });
+      batch = [];
+    };
+    for (const item of this.#catalog.items()) {
+      batch.push(item);
+      if (batch.length === REBUILD_BATCH) check();
+    }
+    if (batch.length > 0) check();
+    return problems;
+  }
+
   #rebuild(): number {
-    this.#slots.reset();
-    this.#sq8()?.reset(); // sq8 seam
+    this.store.reset();
     let keys: bigint[] = [];
     let vectors: Float32Array[] = [];
     let count = 0;
@@ -215,16 +220,10 @@ export class VectorState {
 
   #addBatch(keys: BigInt64Array, vectors: Float32Array[]): void {
     if (keys.length === 0) return;
-    const dim = this.index.dim;
+    const dim = this.store.dim;
     const flat = new Float32Array(keys.length * dim);
     vectors.forEach((v, i) => flat.set(v, i * dim));
-    this.#slots.put(keys, flat); // sq8 seam: the slots first
-    this.index.add(flat, keys);
-  }
-
-  /** sq8 seam: the compressed store, whose files this state loads, resets and syncs with the slot file. */
-  #sq8(): Sq8Store | null {
-    return this.index instanceof Sq8Store ? this.index : null;
+    this.store.put(keys, flat);
   }
 }
 

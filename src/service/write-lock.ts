@@ -1,5 +1,5 @@
 /**
- * Serialises catalog writes with the FAISS mutations and checkpoints that follow them, so the vector index
+ * Serialises catalog writes with the vector slot writes and syncs that follow them, so the vector store
  * always reflects a prefix of the change log. Encoding happens outside the lock.
  */
 export class WriteLock {

@@ -58,6 +58,22 @@ export interface NativeSq8Codes {
   close(): void;
 }
 
+/** A vector slot file (row s at byte s * 4 * dim) mapped read-only from the page cache (native/src/slot_map.h). */
+export interface NativeSlotMap {
+  readonly dim: number;
+  readonly metric: NativeMetric;
+  /** Whole rows in the file at the last refresh. */
+  readonly slots: number;
+  /** [sync] Re-reads the file size (remaps when it grew past the mapping); returns slots. */
+  refresh(): number;
+  /** [sync] Inner product or squared L2 per slot, read in place; NaN for a negative slot or one past the file's end. */
+  scoreSlots(query: Float32Array, slots: Int32Array): Float32Array;
+  /** [sync] Copies of the rows, slots.length x dim; throws SIDX_ERR_VECTOR on a slot out of range. */
+  gather(slots: Int32Array): Float32Array;
+  /** [sync] Unmaps; later calls throw. */
+  close(): void;
+}
+
 export interface NativeKMeansOptions {
   niter?: number;
   seed?: number;
@@ -71,6 +87,8 @@ export interface SidxFaissBinding {
   Index: new (dim: number, metric: NativeMetric, description?: string) => NativeIndex;
   /** [sync] Per-dimension ranges: vmin and step (dim floats each, step >= 0). */
   Sq8Codes: new (dim: number, metric: NativeMetric, vmin: Float32Array, step: Float32Array) => NativeSq8Codes;
+  /** [sync] Opens and maps the slot file at `path` (it must exist). */
+  SlotMap: new (path: string, dim: number, metric: NativeMetric) => NativeSlotMap;
   /** [async] Rejects unless the file holds an IndexIDMap2-wrapped index. */
   readIndex(path: string): Promise<NativeIndex>;
   /** [async] faiss::Clustering with an exact IndexFlatL2. */

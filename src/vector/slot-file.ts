@@ -1,7 +1,8 @@
 /**
- * The vector index's files on disk, kept up to date in place: one fixed-size slot per vector, written when the
- * vector changes, so persisting the index never rewrites it whole (a FAISS checkpoint did: seconds under the write
- * lock at 1M items) and loading it is two sequential reads.
+ * The vector store's files on disk, kept up to date in place: one fixed-size slot per vector, written when the
+ * vector changes, so persisting them never rewrites them whole (a FAISS checkpoint did: seconds under the write
+ * lock at 1M items). The vectors are read in place through a shared read-only mapping of `<base>.slots`
+ * (vector-store.ts); opening reads the id file only (8 bytes per slot).
  *
  *   <base>.slots  slot s at byte s * 4 * dim: the vector, dim x float32 LE
  *   <base>.ids    slot s at byte s * 8: its id, int64 LE; -1 = a free slot
@@ -18,8 +19,6 @@ const FREE = -1;
 const ID_BYTES = 8;
 /** Ids below this live in a typed array (internal keys are a counter from 1); larger ones in a Map. */
 const DENSE_IDS = 1 << 28;
-/** Slots read per chunk at load (16,384 slots of a 512-d index: 32 MiB). */
-const LOAD_CHUNK_SLOTS = 16_384;
 
 export class SlotFile {
   readonly dim: number;
@@ -54,11 +53,11 @@ export class SlotFile {
   }
 
   /**
-   * Reads every occupied slot into `onChunk(ids, vectors)`, `LOAD_CHUNK_SLOTS` slots at a time (arrays reused
-   * between calls). Slots beyond the shorter of the two files (a write cut short) are cut off. Throws SIDX_ERR_STORE
-   * on an id stored twice (the files cannot be trusted). `withVectors` false: only the ids are read (`vectors` empty).
+   * Reads the id file and rebuilds the id -> slot map and the free list (the vectors are not read: they are scored in
+   * place through the mapping, vector-store.ts). Slots beyond the shorter of the two files (a write cut short) are
+   * cut off. Throws SIDX_ERR_STORE on an id stored twice (the files cannot be trusted). `onIds` gets the stored ids.
    */
-  load(onChunk: (ids: BigInt64Array, vectors: Float32Array) => void, withVectors = true): void {
+  load(onIds?: (ids: BigInt64Array) => void): void {
     this.#clearMaps();
     const rowBytes = 4 * this.dim;
     const slots = Math.min(Math.floor(fstatSync(this.#idsFd).size / ID_BYTES), Math.floor(fstatSync(this.#vectorsFd).size / rowBytes));
@@ -80,44 +79,17 @@ export class SlotFile {
     }
     this.#slots = slots;
     this.#free.reverse(); // lowest free slot first
-    const chunk = new Float32Array(withVectors ? Math.min(slots, LOAD_CHUNK_SLOTS) * this.dim : 0);
-    const chunkIds = new BigInt64Array(Math.min(slots, LOAD_CHUNK_SLOTS));
-    const chunkWords = new Int32Array(chunkIds.buffer);
-    for (let first = 0; first < slots; first += LOAD_CHUNK_SLOTS) {
-      const count = Math.min(LOAD_CHUNK_SLOTS, slots - first);
-      if (withVectors) readFully(this.#vectorsFd, new Uint8Array(chunk.buffer), count * rowBytes, first * rowBytes);
-      // Free slots are squeezed out in place; a chunk without any goes to FAISS as read.
-      let n = 0;
-      for (let s = 0; s < count; s++) {
-        const lo = words[2 * (first + s)]!;
-        const hi = words[2 * (first + s) + 1]!;
-        if (lo === FREE && hi === FREE) continue;
-        if (withVectors && n !== s) chunk.copyWithin(n * this.dim, s * this.dim, (s + 1) * this.dim);
-        chunkWords[2 * n] = lo;
-        chunkWords[2 * n + 1] = hi;
-        n++;
-      }
-      if (n > 0) onChunk(chunkIds.subarray(0, n), chunk.subarray(0, withVectors ? n * this.dim : 0));
-    }
+    if (onIds) onIds(ids.filter((_id, s) => words[2 * s] !== FREE || words[2 * s + 1] !== FREE));
   }
 
-  /** Empties the files. */
-  reset(): void {
-    ftruncateSync(this.#idsFd, 0);
-    ftruncateSync(this.#vectorsFd, 0);
-    this.#clearMaps();
-    this.#slots = 0;
-  }
-
-  /** Slots in the files, free ones included (the next appended slot). */
-  get capacity(): number {
+  /** Slots in the files, free ones included. */
+  get slots(): number {
     return this.#slots;
   }
 
-  /** The slot of each id, -1 where it is not stored. */
-  slotsOf(ids: BigInt64Array): Int32Array {
+  /** The slot of each id into `out` (allocated when not given), -1 for an id not stored. */
+  slotsOf(ids: BigInt64Array, out = new Int32Array(ids.length)): Int32Array {
     const words = new Int32Array(ids.buffer, ids.byteOffset, ids.length * 2);
-    const out = new Int32Array(ids.length);
     for (let i = 0; i < ids.length; i++) out[i] = this.#slotOf(words[2 * i]!, words[2 * i + 1]!, ids, i) - 1;
     return out;
   }
@@ -132,6 +104,14 @@ export class SlotFile {
       readFully(this.#vectorsFd, bytes.subarray(run * rowBytes), (i - run) * rowBytes, slots[run]! * rowBytes);
       run = i;
     }
+  }
+
+  /** Empties the files. */
+  reset(): void {
+    ftruncateSync(this.#idsFd, 0);
+    ftruncateSync(this.#vectorsFd, 0);
+    this.#clearMaps();
+    this.#slots = 0;
   }
 
   has(id: bigint): boolean {

@@ -22,7 +22,6 @@
 import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeSq8Codes } from './binding.ts';
-import type { RerankStore } from './rerank-store.ts';
 import { readFully, writeFully, type SlotFile } from './slot-file.ts';
 import type { Metric } from './vector-index.ts';
 
@@ -38,7 +37,7 @@ export interface Sq8Options {
   trainSize: number;
 }
 
-export class Sq8Store implements RerankStore {
+export class Sq8Store {
   readonly dim: number;
   readonly metric: Metric;
   readonly #slots: SlotFile;
@@ -86,12 +85,12 @@ export class Sq8Store implements RerankStore {
     this.#untrained.clear();
     this.#slots.load((ids) => {
       if (!this.#trained) for (const id of ids) this.#untrained.add(id);
-    }, false);
+    });
     if (!this.#trained) {
       if (this.#untrained.size >= this.#opts.trainSize) this.#train();
       return;
     }
-    const slots = this.#slots.capacity;
+    const slots = this.#slots.slots;
     const need = this.#header + slots * this.dim;
     if (size < need) throw new SidxError('SIDX_ERR_STORE', `sq8 codes file: ${size} bytes, the slot file's ${slots} slots need ${need}`);
     ftruncateSync(this.#fd, need);

@@ -294,7 +294,8 @@ function toSidxError(err: unknown): SidxError {
   return new SidxError(known, message, { cause: err });
 }
 
-function callNative<T>(call: () => T): T {
+/** Runs a sync native call; its coded Error becomes a SidxError. */
+export function callNative<T>(call: () => T): T {
   try {
     return call();
   } catch (err) {

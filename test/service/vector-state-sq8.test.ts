@@ -7,7 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Catalog } from '../../src/store/catalog.ts';
-import { VectorState, type VectorStorage } from '../../src/service/vector-state.ts';
+import type { Config } from '../../src/config.ts';
+import { VectorState } from '../../src/service/vector-state.ts';
+import { storeOpener } from '../../src/vector/sq8-slot-store.ts';
 import { VectorIndex } from '../../src/vector/vector-index.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
@@ -19,7 +21,7 @@ function upsert(catalog: Catalog, state: VectorState, ids: number[], vectors: Fl
   const flat = new Float32Array(ids.length * DIM);
   ids.forEach((id, i) => flat.set(vectors.subarray(rowOf(id) * DIM, (rowOf(id) + 1) * DIM), i * DIM));
   const res = catalog.upsertBatch(1, ids.map((id, i) => ({ id: `it${id}`, vector: flat.subarray(i * DIM, (i + 1) * DIM), codes: Int32Array.of(id % 7, id % 5) })));
-  state.applyUpsert(res.keys, flat, res.replaced);
+  state.applyUpsert(res.keys, flat);
 }
 
 /** Top 5 exact, every other score within half a step per dimension of the catalog's vector (stale codes are not). */
@@ -27,9 +29,9 @@ function checkAgainstCatalog(catalog: Catalog, state: VectorState, query: Float3
   const reference = VectorIndex.create({ dim: DIM, metric: 'ip' });
   try {
     for (const item of catalog.items()) reference.add(item.vector, BigInt64Array.of(item.key));
-    assert.equal(state.index.ntotal, catalog.count);
+    assert.equal(state.store.ntotal, catalog.count);
     const keys = BigInt64Array.from({ length: maxKey + 2 }, (_, i) => BigInt(i));
-    const got = state.index.scoreSubset(query, keys);
+    const got = state.store.score(query, keys);
     const want = reference.scoreSubset(query, keys);
     // Half a step (6 / 255) per dimension, weighted by the query.
     const bound = query.reduce((sum, x) => sum + Math.abs(x), 0) * (3 / 255) + 1e-4;
@@ -48,7 +50,7 @@ function checkAgainstCatalog(catalog: Catalog, state: VectorState, query: Float3
 
 test('sq8: after a crash the codes file is loaded and the changes after the last sync replayed, not rebuilt', async () => {
   const tmp = tempDir();
-  const storage: VectorStorage = { storage: 'sq8', rescore: 5, trainSize: 250 };
+  const storage = storeOpener({ storage: 'sq8', rescore: 5, trainSize: 250 } satisfies Config['vectors']);
   try {
     // Values in [-3, 3], rows 0 and 1 at the ends: the ranges trained on the first 250 cover every later vector.
     const vectors = randomMatrix(500, DIM, 7).map((x) => Math.max(-3, Math.min(3, x)));
@@ -70,7 +72,7 @@ test('sq8: after a crash the codes file is loaded and the changes after the last
     catalog = Catalog.open(join(tmp.dir, 'catalog'));
     const lines: string[] = [];
     state = await VectorState.open(tmp.dir, catalog, DIM, 'ip', log(lines), storage);
-    assert.match(lines.join('\n'), /330 vectors loaded from vectors.slots .* 100 changes replayed/);
+    assert.match(lines.join('\n'), /330 vectors opened from vectors.slots .* 100 changes replayed/);
     assert.doesNotMatch(lines.join('\n'), /rebuil/);
     checkAgainstCatalog(catalog, state, query, 360);
     await state.close();

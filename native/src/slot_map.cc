@@ -1,0 +1,167 @@
+#include "slot_map.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "boundary.h"
+#include "subset_scoring.h"
+
+namespace sidx {
+namespace {
+
+constexpr size_t kMinMapBytes = size_t{1} << 20;
+
+size_t NextPowerOfTwo(size_t n) {
+  size_t p = kMinMapBytes;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+std::string Errno(const std::string& what) {
+  return what + ": " + std::strerror(errno);
+}
+
+}  // namespace
+
+Napi::Function SlotMapWrap::Define(Napi::Env env) {
+  return DefineClass(env, "SlotMap",
+                     {
+                         InstanceAccessor<&SlotMapWrap::Dim>("dim"),
+                         InstanceAccessor<&SlotMapWrap::Metric>("metric"),
+                         InstanceAccessor<&SlotMapWrap::Slots>("slots"),
+                         InstanceMethod<&SlotMapWrap::RefreshJs>("refresh"),
+                         InstanceMethod<&SlotMapWrap::ScoreSlots>("scoreSlots"),
+                         InstanceMethod<&SlotMapWrap::Gather>("gather"),
+                         InstanceMethod<&SlotMapWrap::Close>("close"),
+                     });
+}
+
+SlotMapWrap::SlotMapWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SlotMapWrap>(info) {
+  Guard(info.Env(), [&] {
+    if (!info[0].IsString()) throw CodedError(kErrInvalidInput, "path must be a string");
+    int64_t dim = GetPositiveInt(info[1], "dim");
+    if (dim > (1 << 20)) throw CodedError(kErrInvalidInput, "dim must be at most 1048576");
+    std::string metric = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+    if (metric != "ip" && metric != "l2") throw CodedError(kErrInvalidInput, "metric must be \"ip\" or \"l2\"");
+    std::string path = info[0].As<Napi::String>().Utf8Value();
+    dim_ = static_cast<size_t>(dim);
+    inner_product_ = metric == "ip";
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw CodedError(kErrVector, Errno("cannot open vector slot file " + path));
+    Refresh();
+  });
+}
+
+SlotMapWrap::~SlotMapWrap() {
+  Unmap();
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void SlotMapWrap::Unmap() {
+  if (base_ != nullptr) ::munmap(const_cast<float*>(base_), mapped_bytes_);
+  base_ = nullptr;
+  mapped_bytes_ = 0;
+}
+
+void SlotMapWrap::CheckOpen() const {
+  if (fd_ < 0) throw CodedError(kErrVector, "the slot map is closed");
+}
+
+void SlotMapWrap::Refresh() {
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) throw CodedError(kErrVector, Errno("fstat of the vector slot file"));
+  const size_t row_bytes = dim_ * sizeof(float);
+  const size_t file_bytes = static_cast<size_t>(st.st_size);
+  if (file_bytes > mapped_bytes_) {
+    const size_t want = NextPowerOfTwo(file_bytes);
+    void* mapped = ::mmap(nullptr, want, PROT_READ, MAP_SHARED, fd_, 0);
+    if (mapped == MAP_FAILED) throw CodedError(kErrVector, Errno("mmap of the vector slot file"));
+    Unmap();
+    base_ = static_cast<const float*>(mapped);
+    mapped_bytes_ = want;
+  }
+  rows_ = file_bytes / row_bytes;
+}
+
+void SlotMapWrap::Cover(const int32_t* slots, size_t count) {
+  int32_t highest = -1;
+  for (size_t i = 0; i < count; ++i) highest = std::max(highest, slots[i]);
+  if (highest >= 0 && static_cast<size_t>(highest) >= rows_) Refresh();
+}
+
+const float* SlotMapWrap::Row(int32_t slot) const {
+  if (slot < 0 || static_cast<size_t>(slot) >= rows_) return nullptr;
+  return base_ + static_cast<size_t>(slot) * dim_;
+}
+
+Napi::Value SlotMapWrap::Dim(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(dim_));
+}
+
+Napi::Value SlotMapWrap::Metric(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), inner_product_ ? "ip" : "l2");
+}
+
+Napi::Value SlotMapWrap::Slots(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(rows_));
+}
+
+Napi::Value SlotMapWrap::RefreshJs(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&] {
+    CheckOpen();
+    Refresh();
+    return Napi::Number::New(info.Env(), static_cast<double>(rows_));
+  });
+}
+
+Napi::Value SlotMapWrap::ScoreSlots(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&] {
+    CheckOpen();
+    FloatView query = GetFloat32Array(info[0], "query");
+    Int32View slots = GetInt32Array(info[1], "slots");
+    if (query.length != dim_) {
+      throw CodedError(kErrDimension, "query has " + std::to_string(query.length) + " floats, expected " + std::to_string(dim_));
+    }
+    Cover(slots.data, slots.length);  // the one remap, if any, before a row pointer is taken
+    std::vector<const float*> rows(slots.length);
+    for (size_t i = 0; i < slots.length; ++i) rows[i] = Row(slots.data[i]);
+    Napi::Float32Array scores = Napi::Float32Array::New(info.Env(), slots.length);
+    ScoreRows(rows.data(), query.data, slots.length, dim_, inner_product_, scores.Data());
+    return scores;
+  });
+}
+
+Napi::Value SlotMapWrap::Gather(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&] {
+    CheckOpen();
+    Int32View slots = GetInt32Array(info[0], "slots");
+    Cover(slots.data, slots.length);
+    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), slots.length * dim_);
+    for (size_t i = 0; i < slots.length; ++i) {
+      const float* row = Row(slots.data[i]);
+      if (row == nullptr) {
+        throw CodedError(kErrVector, "slot " + std::to_string(slots.data[i]) + " is outside the vector slot file (" +
+                                         std::to_string(rows_) + " slots)");
+      }
+      std::memcpy(out.Data() + i * dim_, row, dim_ * sizeof(float));
+    }
+    return out;
+  });
+}
+
+Napi::Value SlotMapWrap::Close(const Napi::CallbackInfo& info) {
+  Unmap();
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  rows_ = 0;
+  return info.Env().Undefined();
+}
+
+}  // namespace sidx

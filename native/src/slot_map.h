@@ -1,0 +1,59 @@
+// JS class `SlotMap`: a vector slot file (row s at byte s * 4 * dim, dim x float32) mapped read-only from the page
+// cache, scored in place. The file is written by its owner through ordinary pwrite calls (vector/slot-file.ts);
+// with a shared mapping those writes are visible here at once, so no vector is ever copied into this process.
+//
+//   new SlotMap(path, dim, metric: "ip"|"l2")            [sync]  opens the file read-only and maps it
+//   dim, metric, slots                                   [sync]  getters; slots = whole rows at the last refresh
+//   refresh(): number                                    [sync]  re-reads the file size (remaps when it grew past
+//                                                                the mapping); call after the file shrank
+//   scoreSlots(query: Float32Array, slots: Int32Array): Float32Array
+//                                                        [sync]  inner product or squared L2 per slot, NaN for a
+//                                                                negative slot or one past the end of the file
+//   gather(slots: Int32Array): Float32Array              [sync]  the rows, slots.length x dim; throws
+//                                                                SIDX_ERR_VECTOR on a slot out of range
+//   close(): void                                        [sync]  unmaps; later calls throw
+//
+// The mapping reserves address space past the end of the file (the next power of two of its size), so a growing
+// file is remapped only log2(growth) times; rows past the last known size are never touched (that would fault
+// with SIGBUS): a slot at or past it triggers one fstat before it is declared absent. All calls run on the JS
+// thread that owns the object; nothing here is shared with worker threads.
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace sidx {
+
+class SlotMapWrap : public Napi::ObjectWrap<SlotMapWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit SlotMapWrap(const Napi::CallbackInfo& info);
+  ~SlotMapWrap() override;
+
+ private:
+  void Unmap();
+  void Refresh();  // fstat; remap when the file outgrew the mapping
+  void CheckOpen() const;
+  void Cover(const int32_t* slots, size_t count);  // refreshes once when a slot is past the known rows
+  const float* Row(int32_t slot) const;            // nullptr when out of range
+
+  Napi::Value Dim(const Napi::CallbackInfo& info);
+  Napi::Value Metric(const Napi::CallbackInfo& info);
+  Napi::Value Slots(const Napi::CallbackInfo& info);
+  Napi::Value RefreshJs(const Napi::CallbackInfo& info);
+  Napi::Value ScoreSlots(const Napi::CallbackInfo& info);
+  Napi::Value Gather(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+
+  int fd_ = -1;
+  size_t dim_ = 0;
+  bool inner_product_ = true;
+  const float* base_ = nullptr;
+  size_t mapped_bytes_ = 0;
+  size_t rows_ = 0;
+};
+
+}  // namespace sidx

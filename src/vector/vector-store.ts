@@ -1,0 +1,119 @@
+/**
+ * Where the rerank's vectors live, and the one surface it scores through. `VectorScorer` is all a reader needs
+ * (the rerank, the batched eval); `VectorStore` adds what the vector state (service/vector-state.ts) drives:
+ * writes after each committed batch, a durability point, and open/reset. A storage mode is one implementation.
+ *
+ * `MappedSlotStore` (storage f32, the default): the slot file (slot-file.ts) is the only copy of the vectors in
+ * this process. Writes go into the file through the page cache (pwrite); reads go through a shared read-only
+ * mapping of the same file (native SlotMap), so a write is visible to the next score at once and no vector is
+ * copied into the heap: opening is reading the id file (8 bytes per slot) and an mmap, whatever the size; the
+ * pages the rerank touches are the page cache's, shared with the kernel, not a second copy.
+ */
+import { SidxError } from '../errors.ts';
+import { loadFaissBinding, type NativeSlotMap } from './binding.ts';
+import { SlotFile } from './slot-file.ts';
+import { callNative, type Metric } from './vector-index.ts';
+
+export interface VectorScorer {
+  readonly dim: number;
+  readonly metric: Metric;
+  /** Vectors stored. */
+  readonly ntotal: number;
+  /** Inner product (ip) or squared L2 (l2) of `query` with each key's vector; NaN for a key not stored. */
+  score(query: Float32Array, keys: BigInt64Array): Float32Array;
+}
+
+/** Opens a storage mode's files at `base` (`<dir>/vectors`); `load` or `reset` follows. */
+export type OpenStore = (base: string, dim: number, metric: Metric) => VectorStore;
+
+export interface VectorStore extends VectorScorer {
+  /** Reads the stored state back after a restart (ids only); throws when the files cannot be trusted. */
+  load(): void;
+  /** Empties the store. */
+  reset(): void;
+  /** Stores row i of `vectors` for keys[i], replacing a stored key's vector in place. */
+  put(keys: BigInt64Array, vectors: Float32Array): void;
+  /** Drops the keys; ones not stored are ignored. Returns how many were stored. */
+  remove(keys: BigInt64Array): number;
+  /** The vectors of `keys`, keys.length x dim; throws SIDX_ERR_VECTOR for a key not stored. */
+  gather(keys: BigInt64Array): Float32Array;
+  /** Everything written before the call is durable when it resolves (off the event loop). */
+  datasync(): Promise<void>;
+  close(): void;
+}
+
+export class MappedSlotStore implements VectorStore {
+  readonly dim: number;
+  readonly metric: Metric;
+  #file: SlotFile;
+  #map: NativeSlotMap | null;
+
+  private constructor(file: SlotFile, map: NativeSlotMap, metric: Metric) {
+    this.#file = file;
+    this.#map = map;
+    this.dim = file.dim;
+    this.metric = metric;
+  }
+
+  /** Opens (creating them if missing) `<base>.slots` and `<base>.ids`; call `load` or `reset` next. */
+  static open(base: string, dim: number, metric: Metric): MappedSlotStore {
+    const file = SlotFile.open(base, dim);
+    try {
+      return new MappedSlotStore(file, callNative(() => new (loadFaissBinding().SlotMap)(`${base}.slots`, dim, metric)), metric);
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+  }
+
+  get ntotal(): number {
+    return this.#file.size;
+  }
+
+  load(): void {
+    this.#file.load();
+    this.#live().refresh(); // load may have cut a torn tail off
+  }
+
+  reset(): void {
+    this.#file.reset();
+    this.#live().refresh();
+  }
+
+  put(keys: BigInt64Array, vectors: Float32Array): void {
+    this.#file.put(keys, vectors);
+  }
+
+  remove(keys: BigInt64Array): number {
+    return this.#file.remove(keys);
+  }
+
+  score(query: Float32Array, keys: BigInt64Array): Float32Array {
+    if (query.length !== this.dim) throw new SidxError('SIDX_ERR_DIMENSION', `query has ${query.length} floats, expected ${this.dim}`, { field: 'embedding' });
+    const map = this.#live();
+    return callNative(() => map.scoreSlots(query, this.#file.slotsOf(keys)));
+  }
+
+  gather(keys: BigInt64Array): Float32Array {
+    const slots = this.#file.slotsOf(keys);
+    const missing = slots.indexOf(-1);
+    if (missing >= 0) throw new SidxError('SIDX_ERR_VECTOR', `no stored vector for key ${keys[missing]}`);
+    const map = this.#live();
+    return callNative(() => map.gather(slots));
+  }
+
+  datasync(): Promise<void> {
+    return this.#file.datasync();
+  }
+
+  close(): void {
+    this.#map?.close();
+    this.#map = null;
+    this.#file.close();
+  }
+
+  #live(): NativeSlotMap {
+    if (!this.#map) throw new SidxError('SIDX_ERR_VECTOR', 'the vector store is closed');
+    return this.#map;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The mapped slot store (src/vector/vector-store.ts over native/src/slot_map.cc and slot-file.ts): scores read in
+ * place from the mapped file equal a brute-force computation (ip and l2) through growth past the mapping (remaps),
+ * in-place rewrites, deletes (NaN) and slot reuse; gather returns the stored rows; a reopened store sees the same
+ * vectors without reading them; the raw SlotMap validates its inputs.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadFaissBinding } from '../../src/vector/binding.ts';
+import type { Metric } from '../../src/vector/vector-index.ts';
+import { MappedSlotStore } from '../../src/vector/vector-store.ts';
+import { tempDir } from '../helpers/paths.ts';
+import { dot, randomMatrix } from '../helpers/random.ts';
+
+const DIM = 64; // 256-byte rows: the first 1 MiB mapping holds 4,096 of them
+
+function reference(metric: Metric, query: Float32Array, v: Float32Array): number {
+  if (metric === 'ip') return dot(query, v);
+  let sum = 0;
+  for (let i = 0; i < v.length; i++) sum += (query[i]! - v[i]!) ** 2;
+  return sum;
+}
+
+/** Every key in 0..maxKey scored by the store and against `truth` (key -> vector; absent = NaN expected). */
+function assertScores(store: MappedSlotStore, truth: Map<bigint, Float32Array>, query: Float32Array, maxKey: number): void {
+  const keys = BigInt64Array.from({ length: maxKey + 1 }, (_, i) => BigInt(i));
+  const got = store.score(query, keys);
+  keys.forEach((key, i) => {
+    const v = truth.get(key);
+    if (!v) assert.ok(Number.isNaN(got[i]), `key ${key} not stored: NaN, got ${got[i]}`);
+    else {
+      const want = reference(store.metric, query, v);
+      assert.ok(Math.abs(got[i]! - want) <= 1e-4 * (1 + Math.abs(want)), `key ${key}: ${got[i]} vs ${want}`);
+    }
+  });
+  assert.equal(store.ntotal, truth.size);
+}
+
+for (const metric of ['ip', 'l2'] as const) {
+  test(`${metric}: scores equal brute force through growth past the mapping, rewrites, deletes, slot reuse and a reopen`, () => {
+    const tmp = tempDir();
+    const base = join(tmp.dir, 'vectors');
+    try {
+      const n = 10_000;
+      const vectors = randomMatrix(n + 100, DIM, 3);
+      const row = (r: number) => vectors.subarray(r * DIM, (r + 1) * DIM);
+      const query = randomMatrix(1, DIM, 4);
+      const truth = new Map<bigint, Float32Array>();
+      let store = MappedSlotStore.open(base, DIM, metric);
+      store.reset();
+      // Batches of 1,000 keys 1..n: the file grows to 2.4 MiB, past the first mapping (1 MiB) and the second (2 MiB);
+      // each batch is scored right after its write, before anything else touches the file.
+      for (let start = 0; start < n; start += 1000) {
+        const keys = BigInt64Array.from({ length: 1000 }, (_, i) => BigInt(start + i + 1));
+        store.put(keys, vectors.subarray(start * DIM, (start + 1000) * DIM));
+        keys.forEach((k, i) => truth.set(k, row(start + i)));
+        assertScores(store, truth, query, start + 1001);
+      }
+      assert.equal(statSync(`${base}.slots`).size, n * DIM * 4);
+      // Rewrites in place, deletes, then new keys that take the freed slots (the file does not grow).
+      store.put(BigInt64Array.of(5n, 6n), vectors.subarray((n + 1) * DIM, (n + 3) * DIM));
+      truth.set(5n, row(n + 1)).set(6n, row(n + 2));
+      assert.equal(store.remove(BigInt64Array.of(10n, 20n, 999_999n)), 2);
+      truth.delete(10n);
+      truth.delete(20n);
+      assertScores(store, truth, query, n + 5);
+      store.put(BigInt64Array.of(20_001n, 20_002n), vectors.subarray((n + 3) * DIM, (n + 5) * DIM));
+      truth.set(20_001n, row(n + 3)).set(20_002n, row(n + 4));
+      assert.equal(statSync(`${base}.slots`).size, n * DIM * 4, 'the two freed slots were reused');
+      assertScores(store, truth, query, n + 5);
+      const keys = BigInt64Array.of(20_002n, 5n, 1n);
+      assert.deepEqual(store.gather(keys), Float32Array.from([...row(n + 4), ...row(n + 1), ...row(0)]));
+      assert.throws(() => store.gather(BigInt64Array.of(10n)), { code: 'SIDX_ERR_VECTOR' });
+      assert.throws(() => store.score(new Float32Array(DIM - 1), keys), { code: 'SIDX_ERR_DIMENSION' });
+      store.close();
+      assert.throws(() => store.score(query, keys), { code: 'SIDX_ERR_VECTOR' });
+
+      store = MappedSlotStore.open(base, DIM, metric);
+      store.load();
+      assertScores(store, truth, query, n + 5);
+      const high = store.score(query, BigInt64Array.of(20_001n))[0]!;
+      assert.ok(Math.abs(high - reference(metric, query, row(n + 3))) <= 1e-4 * (1 + Math.abs(high)));
+      store.reset();
+      assertScores(store, new Map(), query, 20);
+      store.close();
+    } finally {
+      tmp.cleanup();
+    }
+  });
+}
+
+test('the raw SlotMap: NaN for a negative slot or one past the file, gather and constructor errors, close', () => {
+  const tmp = tempDir();
+  try {
+    const store = MappedSlotStore.open(join(tmp.dir, 'v'), 4, 'ip');
+    store.reset();
+    store.put(BigInt64Array.of(1n, 2n), Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8));
+    store.close();
+    const { SlotMap } = loadFaissBinding();
+    const map = new SlotMap(join(tmp.dir, 'v.slots'), 4, 'ip');
+    assert.equal(map.slots, 2);
+    assert.deepEqual(map.scoreSlots(Float32Array.of(1, 1, 1, 1), Int32Array.of(1, -1, 2, 0)), Float32Array.of(26, NaN, NaN, 10));
+    assert.deepEqual(map.gather(Int32Array.of(1, 0)), Float32Array.of(5, 6, 7, 8, 1, 2, 3, 4));
+    assert.throws(() => map.gather(Int32Array.of(2)), { code: 'SIDX_ERR_VECTOR' });
+    assert.throws(() => map.scoreSlots(Float32Array.of(1, 1, 1, 1), new Uint32Array(1) as unknown as Int32Array), { code: 'SIDX_ERR_INVALID_INPUT' });
+    assert.throws(() => map.scoreSlots(new Float32Array(3), Int32Array.of(0)), { code: 'SIDX_ERR_DIMENSION' });
+    map.close();
+    assert.throws(() => map.scoreSlots(Float32Array.of(1, 1, 1, 1), Int32Array.of(0)), { code: 'SIDX_ERR_VECTOR' });
+    assert.throws(() => new SlotMap(join(tmp.dir, 'missing.slots'), 4, 'ip'), { code: 'SIDX_ERR_VECTOR' });
+    assert.throws(() => new SlotMap(join(tmp.dir, 'v.slots'), 4, 'cosine' as 'ip'), { code: 'SIDX_ERR_INVALID_INPUT' });
+  } finally {
+    tmp.cleanup();
+  }
+});
