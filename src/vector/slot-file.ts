@@ -47,6 +47,17 @@ export class SlotFile {
     return new SlotFile(vectorsFd, openSync(`${base}.ids`, flags, 0o644), dim);
   }
 
+  /** Opens the slot file at `base` and builds its owner with it; the file is closed again when that throws. */
+  static with<T>(base: string, dim: number, owner: (file: SlotFile) => T): T {
+    const file = SlotFile.open(base, dim);
+    try {
+      return owner(file);
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+  }
+
   /** Occupied slots. */
   get size(): number {
     return this.#occupied;

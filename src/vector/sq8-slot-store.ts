@@ -26,13 +26,7 @@ export class Sq8SlotStore implements VectorStore {
 
   /** Opens (creating them if missing) `<base>.slots`, `<base>.ids` and `<base>.sq8`. */
   static open(base: string, dim: number, metric: Metric, opts: Sq8Options): Sq8SlotStore {
-    const file = SlotFile.open(base, dim);
-    try {
-      return new Sq8SlotStore(file, Sq8Store.open(base, file, metric, opts), metric);
-    } catch (err) {
-      file.close();
-      throw err;
-    }
+    return SlotFile.with(base, dim, (file) => new Sq8SlotStore(file, Sq8Store.open(base, file, metric, opts), metric));
   }
 
   get ntotal(): number {

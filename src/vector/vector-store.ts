@@ -57,13 +57,7 @@ export class MappedSlotStore implements VectorStore {
 
   /** Opens (creating them if missing) `<base>.slots` and `<base>.ids`; call `load` or `reset` next. */
   static open(base: string, dim: number, metric: Metric): MappedSlotStore {
-    const file = SlotFile.open(base, dim);
-    try {
-      return new MappedSlotStore(file, callNative(() => new (loadFaissBinding().SlotMap)(`${base}.slots`, dim, metric)), metric);
-    } catch (err) {
-      file.close();
-      throw err;
-    }
+    return SlotFile.with(base, dim, (file) => new MappedSlotStore(file, callNative(() => new (loadFaissBinding().SlotMap)(`${base}.slots`, dim, metric)), metric));
   }
 
   get ntotal(): number {
