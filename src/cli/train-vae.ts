@@ -23,7 +23,7 @@ export const trainVaeUsage = `Usage: sidx train --method rqvae|vqvae --input FIL
                   [--codebook-update gradient|ema] [--ema-decay D] [--dead-restart on|off] [--dead-threshold T|auto]
                   [--init rqkmeans|random] [--init-sample N] [--init-iters N]
                   [--pairs FILE [--pair-ids FILE] [--pair-batches N|all] [--contrastive-weight W]
-                  [--pair-recon-weight W]] [--checkpoint FILE|none] [--resume FILE]
+                  [--pair-recon-weight W] [--pair-from-epoch E] [--pair-until-epoch E] [--pair-noise S]] [--checkpoint FILE|none] [--resume FILE]
                   [--max-items-per-sid C] [--input-noise S] [--input-mix P]
                   [--augment-copies N [--augment-noise S]] [--eval-every N] [--top-m M] [--id ID] [--threads N] [--array NAME]
 
@@ -54,6 +54,10 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
   --contrastive-weight  weight of the InfoNCE terms in a contrastive step (default 1, FORGE)
   --pair-recon-weight   weight of the pair items' reconstruction MSE in a contrastive step (default 0, FORGE:
                      none); > 0 keeps the decoder's output norm from drifting when pair batches dominate
+  --pair-from-epoch / --pair-until-epoch  contrastive steps only in epochs E1 + 1 .. E2 (defaults 0 and all the
+                     epochs); the other epochs skip their pair steps (reconstruction warm-up, or a reconstruction-only tail)
+  --pair-noise       pair steps feed both items plus fresh Gaussian noise of norm up to S x their norm (uniform per
+                     row and step), so that the contrastive codes hold for items scattered around the pairs (default 0)
   --checkpoint       written after every epoch (default DIR.checkpoint; none = off); --resume continues from one
   --max-items-per-sid  collision-aware last level: after training, move the least-used last-level codewords onto
                      items of SIDs holding more than C items until none does (at most K/8 codewords); the
@@ -129,7 +133,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     'dead-restart': { type: 'string' }, 'dead-threshold': { type: 'string' }, init: { type: 'string' },
     'init-sample': { type: 'string' }, 'init-iters': { type: 'string' }, pairs: { type: 'string' },
     'pair-ids': { type: 'string' }, 'pair-batches': { type: 'string' },
-    'contrastive-weight': { type: 'string' }, 'pair-recon-weight': { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'string' },
+    'contrastive-weight': { type: 'string' }, 'pair-recon-weight': { type: 'string' }, 'pair-from-epoch': { type: 'string' }, 'pair-until-epoch': { type: 'string' }, 'pair-noise': { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'string' },
     'max-items-per-sid': { type: 'string' }, 'input-noise': { type: 'string' }, 'input-mix': { type: 'string' }, 'augment-copies': { type: 'string' }, 'augment-noise': { type: 'string' }, 'eval-every': { type: 'string' }, 'top-m': { type: 'string' }, id: { type: 'string' }, threads: { type: 'string' },
     array: { type: 'string' },
   }, trainVaeUsage);
@@ -199,6 +203,9 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     pairBatches: values['pair-batches'] === 'all' ? 'all' : posInt(values['pair-batches'], 'pair-batches'),
     contrastiveWeight: positive(values['contrastive-weight'], 'contrastive-weight'),
     pairReconWeight: nonNeg(values['pair-recon-weight'], 'pair-recon-weight'),
+    pairFromEpoch: nonNegInt(values['pair-from-epoch'], 'pair-from-epoch'),
+    pairNoise: nonNeg(values['pair-noise'], 'pair-noise'),
+    pairUntilEpoch: posInt(values['pair-until-epoch'], 'pair-until-epoch'),
     maxItemsPerSid: posInt(values['max-items-per-sid'], 'max-items-per-sid'),
     inputNoise: nonNeg(values['input-noise'], 'input-noise'),
     inputMix: num(values['input-mix'], 'input-mix', (x) => x >= 0 && x <= 1, 'in [0, 1]'),
@@ -210,7 +217,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
   for (const key of Object.keys(options) as (keyof RqVaeOptions)[]) if (options[key] === undefined) delete options[key];
   if (options.steps !== undefined && options.epochs !== undefined) throw new UsageError('give --steps or --epochs, not both');
   if (values.pairs === undefined) {
-    const pairFlag = (['pair-ids', 'pair-batches', 'contrastive-weight', 'pair-recon-weight'] as const).find((f) => values[f] !== undefined);
+    const pairFlag = (['pair-ids', 'pair-batches', 'contrastive-weight', 'pair-recon-weight', 'pair-from-epoch', 'pair-until-epoch', 'pair-noise'] as const).find((f) => values[f] !== undefined);
     if (pairFlag !== undefined) throw new UsageError(`--${pairFlag} needs --pairs`);
   }
 
@@ -257,7 +264,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
         ? { threshold: o.deadThreshold, perLevel: o.codebookSizes.map((k) => deadThresholdOf(o, o.batchSize, k)) }
         : false,
       contrastivePairs: pairs?.count ?? 0, pairBatches: o.pairBatches, contrastiveWeight: o.contrastiveWeight,
-      pairReconWeight: o.pairReconWeight, maxItemsPerSid: o.maxItemsPerSid, inputNoise: o.inputNoise, inputMix: o.inputMix,
+      pairReconWeight: o.pairReconWeight, pairEpochs: [o.pairFromEpoch, o.pairUntilEpoch], pairNoise: o.pairNoise, maxItemsPerSid: o.maxItemsPerSid, inputNoise: o.inputNoise, inputMix: o.inputMix,
       augmentCopies: o.augmentCopies, augmentNoise: o.augmentNoise,
       finalEpoch: history.at(-1) === undefined ? null : { recon: history.at(-1)!.recon, commit: history.at(-1)!.commit },
       meanEpochTrainSeconds: history.length === 0 ? null : history.reduce((s, h) => s + h.trainSeconds, 0) / history.length,

@@ -11,6 +11,7 @@ import { paramView, seededPermutation } from './rqvae-model.ts';
 import { createSession } from './rqvae-runtime.ts';
 import type { TrainingState } from './rqvae-state.ts';
 import { l2NormalizeRows } from './rqkmeans.ts';
+import { addInputNoise } from './input-noise.ts';
 
 export interface PairSet {
   /** The vectors the pairs point into (rows of `dim` floats; same dim as the training input). */
@@ -105,6 +106,13 @@ export class ContrastiveStep {
       const rb = this.#pairs.b[pair]!;
       this.#xa.set(this.#vectors.subarray(ra * dim, (ra + 1) * dim), i * dim);
       this.#xb.set(this.#vectors.subarray(rb * dim, (rb + 1) * dim), i * dim);
+    }
+    if (o.pairNoise > 0) {
+      // Both items of every pair get fresh noise: the InfoNCE terms then ask for codes that survive it.
+      const l2 = o.normalize === 'l2';
+      const seed = Math.imul(o.seed + 17, 0x3c6ef372) ^ Math.imul(epoch + 1, 0x1b873593) ^ Math.imul(index + 1, 0x2545f491);
+      addInputNoise(this.#xa, dim, o.pairNoise, l2, seed, this.#xa);
+      addInputNoise(this.#xb, dim, o.pairNoise, l2, seed ^ 0x7f4a7c15, this.#xb);
     }
     const out = await this.#session.run(this.#feeds);
     const loss = (out.loss_contrastive!.data as Float32Array)[0]!;

@@ -65,6 +65,17 @@ export interface RqVaeOptions {
   /** Weight of the pair items' reconstruction MSE in a contrastive step (FORGE: 0, none). */
   pairReconWeight?: number;
   /**
+   * Contrastive steps run only in epochs [pairFromEpoch, pairUntilEpoch) (0-based; defaults 0 and epochs: all). The
+   * pair steps of the other epochs are skipped, not replaced, so the reconstruction schedule is the same.
+   */
+  pairFromEpoch?: number;
+  /**
+   * Pair steps feed both items of every pair plus fresh isotropic Gaussian noise of expected norm u x pairNoise x
+   * ||row|| (u uniform in [0, 1] per row and step, as inputNoise). 0 (default): off.
+   */
+  pairNoise?: number;
+  pairUntilEpoch?: number;
+  /**
    * Collision-aware last level: after training, move last-level codewords onto items of SIDs holding more than
    * this many items until none does (src/train/collision-split.ts). 0 (default): off.
    */
@@ -165,6 +176,9 @@ export function resolveOptions(o: RqVaeOptions, rows: number): ResolvedOptions {
     pairBatches: o.pairBatches ?? 'all',
     contrastiveWeight: o.contrastiveWeight ?? 1,
     pairReconWeight: o.pairReconWeight ?? 0,
+    pairFromEpoch: o.pairFromEpoch ?? 0,
+    pairNoise: o.pairNoise ?? 0,
+    pairUntilEpoch: o.pairUntilEpoch ?? epochs,
     maxItemsPerSid: o.maxItemsPerSid ?? 0,
     inputNoise: o.inputNoise ?? 0,
     inputMix: o.inputMix ?? 0,
@@ -226,6 +240,12 @@ function check(r: ResolvedOptions): void {
   if (r.pairBatches !== 'all') posInt(r.pairBatches, 'pairBatches');
   positive(r.contrastiveWeight, 'contrastiveWeight');
   nonNeg(r.pairReconWeight, 'pairReconWeight');
+  nonNegInt(r.pairFromEpoch, 'pairFromEpoch');
+  nonNeg(r.pairNoise, 'pairNoise');
+  nonNegInt(r.pairUntilEpoch, 'pairUntilEpoch');
+  if (r.pairFromEpoch >= r.pairUntilEpoch || r.pairUntilEpoch > r.epochs) {
+    throw invalid(`pair epochs must satisfy pairFromEpoch (${r.pairFromEpoch}) < pairUntilEpoch (${r.pairUntilEpoch}) <= epochs (${r.epochs})`, 'pairFromEpoch');
+  }
   nonNegInt(r.maxItemsPerSid, 'maxItemsPerSid');
   nonNeg(r.inputNoise, 'inputNoise');
   nonNegInt(r.augmentCopies, 'augmentCopies');

@@ -183,13 +183,14 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
       let commit = 0;
       let contrastive = 0;
       let r = 0;
+      const pairEpoch = epoch >= o.pairFromEpoch && epoch < o.pairUntilEpoch;
       for (let step = 0; step < steps; step++) {
         const t0 = performance.now();
         const lr = learningRate(o, epoch + step / steps);
         // Bresenham interleave: pair step p runs when the pair share of steps done so far falls behind.
         const isPair = pairStep !== null && Math.floor(((step + 1) * pairSteps) / steps) > Math.floor((step * pairSteps) / steps);
         if (isPair) {
-          contrastive += await pairStep!.run(epoch, step - r, lr);
+          if (pairEpoch) contrastive += await pairStep!.run(epoch, step - r, lr);
         } else {
           gatherRows(trainRows, dim, perm, r * batch, batch, targetBuf);
           if (o.inputMix > 0) mixRows(targetBuf, inputs, dim, o.inputMix, o.normalize === 'l2', Math.imul(o.seed + 13, 0x165667b1) ^ (epoch * steps + step), targetBuf);
@@ -233,7 +234,7 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
         epoch, trainSeconds: trainMs / 1000, seconds: 0, steps, recon: recon / r, commit: commit / r, restarts,
         trainUtilisation: used.map((u) => u.reduce((s, v) => s + v, 0) / u.length),
       };
-      if (pairSteps > 0) summary.contrastive = contrastive / pairSteps;
+      if (pairSteps > 0 && pairEpoch) summary.contrastive = contrastive / pairSteps;
       if (last || (o.evalEvery > 0 && (epoch + 1) % o.evalEvery === 0)) {
         codes = await encodeAll(model, inputs, o.threads);
         summary.metrics = sidQualityMetrics(codes, n, shape.codebookSizes);

@@ -60,6 +60,35 @@ test('pairBatches caps the pair steps per epoch, each epoch drawing a different 
   }), /pairBatches must be an integer in 1\.\./);
 });
 
+test('pairFromEpoch / pairUntilEpoch: pair steps only inside the window', async () => {
+  const { a, b } = sameClusterPairs();
+  const base = {
+    method: 'rqvae' as const, codebookSizes: [8, 8], hidden: [32], latentDim: 8, epochs: 5, batchSize: 256, seed: 3, lr: 1e-2,
+    warmupEpochs: 1, threads: 1, evalEvery: 0, pairs: { vectors: data, a, b, count: a.length },
+  };
+  const res = await trainRqVae(data, DIM, { ...base, pairFromEpoch: 2, pairUntilEpoch: 4 });
+  assert.deepEqual(res.history.map((h) => h.contrastive !== undefined), [false, false, true, true, false]);
+  assert.ok(res.history.every((h) => Number.isFinite(h.recon)));
+  await assert.rejects(trainRqVae(data, DIM, { ...base, pairFromEpoch: 3, pairUntilEpoch: 3 }), /pairFromEpoch \(3\) < pairUntilEpoch \(3\)/);
+  await assert.rejects(trainRqVae(data, DIM, { ...base, pairUntilEpoch: 6 }), /<= epochs \(5\)/);
+});
+
+test('pairNoise feeds the pair steps noisy items: another model than without, the same for the same seed', async () => {
+  const { a, b } = sameClusterPairs();
+  const base = {
+    method: 'rqvae' as const, codebookSizes: [8, 8], hidden: [32], latentDim: 8, epochs: 2, batchSize: 256, seed: 3, lr: 1e-2,
+    warmupEpochs: 1, threads: 1, evalEvery: 0, pairs: { vectors: data, a, b, count: a.length },
+  };
+  const clean = await trainRqVae(data, DIM, base);
+  const noisy = await trainRqVae(data, DIM, { ...base, pairNoise: 1 });
+  const again = await trainRqVae(data, DIM, { ...base, pairNoise: 1 });
+  assert.notDeepEqual(noisy.model.params, clean.model.params);
+  assert.deepEqual(again.model.params, noisy.model.params);
+  // Noisy pairs are harder to tell apart: the InfoNCE loss of the first epoch is higher.
+  assert.ok(noisy.history[0]!.contrastive! > clean.history[0]!.contrastive!, `${noisy.history[0]!.contrastive} vs ${clean.history[0]!.contrastive}`);
+  await assert.rejects(trainRqVae(data, DIM, { ...base, pairNoise: -1 }), /pairNoise must be a non-negative number/);
+});
+
 test('pairs from JSON sequences and RecBole .inter files: consecutive distinct items once, items outside the input dropped', async () => {
   const tmp = tempDir();
   try {

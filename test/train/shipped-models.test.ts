@@ -19,7 +19,7 @@ import { repoRoot, sharedFile, skipWithoutShared } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 
 const shipped = [
-  { dir: 'models/default', id: 'default-rqvae-3x256', method: 'rqvae', latentDim: 64, decoder: true },
+  { dir: 'models/default', id: 'default-rqvae-3x256', method: 'rqvae', latentDim: 128, decoder: true },
   { dir: 'models/rqkmeans-3x256', id: 'rqkmeans-3x256', method: 'rqkmeans', latentDim: 512, decoder: false },
 ];
 
