@@ -135,6 +135,9 @@ export const ConfigSchema = Type.Object(
         shards: Int(1, 4096, 1, 'Shards in the cluster (an item\'s shard: FNV-1a of its id modulo this); the same on every node'),
         replica: Type.String({ default: '', description: 'This shard replica\'s name (its durable consumer); default: the host name' }),
         stream: Type.String({ default: 'SIDX_WRITES', pattern: '^[A-Za-z0-9_-]+$', description: 'JetStream stream of the write log' }),
+        registry: Type.String({
+          default: 'sidx-registry', pattern: '^[A-Za-z0-9_-]+$', description: 'JetStream KV bucket of the model registry, the active model and re-index jobs',
+        }),
         streamReplicas: Int(1, 5, 1, 'Replicas of the write log stream (JetStream file storage); 3 in a production cluster'),
         requestTimeoutMs: Int(1, 600_000, 2000, 'Router: longest wait for a shard\'s answer; past it the answer is partial'),
         applyBatch: Int(1, 10_000, 64, 'Shard: log messages fetched per pull'),

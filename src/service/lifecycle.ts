@@ -19,6 +19,8 @@ export interface ReindexRequest {
   batchSize?: number;
   maxItemsPerSecond?: number;
   mapping?: boolean;
+  /** The job's id (a cluster shard uses the cluster job's); default a new UUID. */
+  id?: string;
 }
 
 /** What activation needs beyond the job host: switching the served model when the catalog is empty. */
@@ -111,7 +113,7 @@ export class Lifecycle {
     }
     const target = await openSpace(bundle, row.version, host.config, host.log, host.metrics);
     try {
-      this.#job = await ReindexJob.start(host, randomUUID(), {
+      this.#job = await ReindexJob.start(host, req.id ?? randomUUID(), {
         model: row.id, batchSize: req.batchSize ?? host.config.reindex.batchSize, maxItemsPerSecond: req.maxItemsPerSecond ?? null,
         mapping: req.mapping ?? false, fromModel: from.id, fromVersion: from.version, toVersion: row.version,
       }, target);

@@ -27,9 +27,9 @@ import type { SidxMetrics } from './metrics.ts';
 import { closeWhenIdle, type ActiveModel, type ModelSpace } from './model-space.ts';
 import type { Logger } from './vector-state.ts';
 import { jobView, type JobView, type Stability } from './job-view.ts';
+import type { WriteLock } from './write-lock.ts';
 
 export { jobView, type JobView, type Stability } from './job-view.ts';
-import type { WriteLock } from './write-lock.ts';
 
 export type ReindexPhase = 'encode' | 'report' | 'swap' | 'drop' | 'cleanup' | 'done';
 
@@ -63,12 +63,16 @@ export interface ReindexHost {
   endTarget(): Promise<void>;
   /** Serves `space` from now on; returns the space served before. */
   swap(space: ModelSpace): Promise<ModelSpace>;
+  /** Whether job `id` may swap to `model` now (a cluster shard waits for the cluster's flip: cluster/shard-models.ts). */
+  maySwap(id: string, model: string): boolean;
 }
 
 // Drop and cleanup (see #scan): keys per transaction (at most the job's batchSize; each batch holds the write lock,
 // so upserts wait at most one batch); the pause after one, as a multiple of its duration (at least MIN_PAUSE_MS: the
 // drop thread takes at most half a core); how often they record cursor and progress (ms; two fsync'd SQLite writes).
 const REMOVE_BATCH = 128;
+/** How often a job held before its swap (maySwap false) asks again. */
+const HOLD_POLL_MS = 100;
 const PAUSE_FACTOR = 1;
 const MIN_PAUSE_MS = 2;
 const RECORD_EVERY_MS = 5000;
@@ -88,6 +92,8 @@ export class ReindexJob {
   #rate = { since: performance.now(), processed: 0, phase: '' };
   /** Items done in the current phase, ahead of what the control plane recorded (drop and cleanup record it less often). */
   #processed: number | null = null;
+  /** In phase swap, waiting for maySwap (a cluster shard): it can still be cancelled. */
+  #held = false;
 
   private constructor(host: ReindexHost, id: string, params: ReindexParams, target: ModelSpace | null) {
     this.#host = host;
@@ -142,13 +148,13 @@ export class ReindexJob {
   async cancel(): Promise<void> {
     const phase = this.#state().phase;
     const status = this.#host.control.getJob(this.id)?.status;
-    if (status !== 'running' || (phase !== 'encode' && phase !== 'report')) {
+    if (status !== 'running' || (phase !== 'encode' && phase !== 'report' && !(phase === 'swap' && this.#held))) {
       throw new SidxError('SIDX_ERR_CONFLICT', `job ${this.id} is ${status} in phase ${phase}: only a running job before its swap can be cancelled`, { field: 'id' });
     }
     if (!this.#cancel) {
       let resolve!: () => void;
-      this.#cancel = { resolve, promise: new Promise<void>((r) => (resolve = r)) };
-      this.#cancel.resolve = resolve;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#cancel = { resolve, promise };
     }
     await this.#cancel.promise;
   }
@@ -183,7 +189,11 @@ export class ReindexJob {
       this.#rate = { since: performance.now(), processed: this.#host.control.getJob(this.id)!.processed, phase: phase ?? '' };
       if (phase === 'encode') await this.#encodePhase();
       else if (phase === 'report') await this.#reportPhase();
-      else if (phase === 'swap') await this.#swapPhase();
+      else if (phase === 'swap') {
+        this.#held = !this.#host.maySwap(this.id, this.#params.model) && this.#host.catalog.spaces.activeModel !== this.#params.toVersion;
+        if (this.#held) await sleep(HOLD_POLL_MS);
+        else await this.#swapPhase();
+      }
       else if (phase === 'drop') await this.#dropPhase();
       else if (phase === 'cleanup') await this.#cleanupPhase();
       else return;
