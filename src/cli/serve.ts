@@ -59,7 +59,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       const node = await SidxService.open(config, app.log, { metrics, command: 'sidx serve' });
       service = node;
       if (config.cluster.role === 'shard') {
-        shard = await ShardNode.start(node, config.cluster, app.log).catch(async (err: unknown) => {
+        shard = await ShardNode.start(node, config, app.log).catch(async (err: unknown) => {
           await node.close();
           throw err;
         });

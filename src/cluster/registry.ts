@@ -13,12 +13,15 @@
  * Every transition that must happen once (a version, the running job, a job's status) is a compare-and-set on the
  * key's revision, so several routers may coordinate at once.
  */
+import { isAbsolute } from 'node:path';
 import { Kvm, type KV } from '@nats-io/kv';
 import { StorageType } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { SidxError } from '../errors.ts';
 import type { ModelView } from '../service/lifecycle.ts';
 import type { JobView } from '../service/job-view.ts';
+import { pathUnder } from '../service/model-space.ts';
+import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
 import { decodeJson, encodeJson } from './wire.ts';
 
 export interface RegisteredModel {
@@ -84,6 +87,19 @@ export interface ReplicaProgress {
 
 /** KV keys allow [-/_=.A-Za-z0-9]; a replica name is reduced to that. */
 export const keyToken = (s: string) => s.replace(/[^A-Za-z0-9_=-]/g, '_');
+
+/**
+ * The bundle of a registered model on this node: its path under this node's model.registryDir (absolute: a node's
+ * model.dir), checked to have the registered sha256 (the bundles must be the same on every node).
+ */
+export async function loadEntryBundle(m: Pick<RegisteredModel, 'id' | 'path' | 'sha256'>, registryDir: string): Promise<ModelBundle> {
+  const dir = isAbsolute(m.path) ? m.path : await pathUnder(registryDir, m.path);
+  const bundle = await loadBundle(dir);
+  if (bundle.sha256 !== m.sha256) {
+    throw new SidxError('SIDX_ERR_MODEL_BUNDLE', `${dir}: model ${m.id} is registered in the cluster with sha256 ${m.sha256}, this node's bundle has ${bundle.sha256}`, { field: 'path' });
+  }
+  return bundle;
+}
 
 export class ClusterRegistry {
   readonly kv: KV;

@@ -16,8 +16,6 @@
  * A crash resumes at the next start from the phase and cursor recorded last; a batch replayed after a crash
  * changes nothing (existing SIDs are kept). Progress (processed/total) is per phase.
  */
-import { createWriteStream, mkdirSync, renameSync, type WriteStream } from 'node:fs';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { SidxError } from '../errors.ts';
 import type { Catalog } from '../store/catalog.ts';
@@ -26,7 +24,8 @@ import type { EncodeResult } from '../tokenizer/encoder-pool.ts';
 import type { SidxMetrics } from './metrics.ts';
 import { closeWhenIdle, type ActiveModel, type ModelSpace } from './model-space.ts';
 import type { Logger } from './vector-state.ts';
-import { jobView, type JobView, type Stability } from './job-view.ts';
+import { jobView, type JobView } from './job-view.ts';
+import { compareSids } from './reindex-report.ts';
 import type { WriteLock } from './write-lock.ts';
 
 export { jobView, type JobView, type Stability } from './job-view.ts';
@@ -78,8 +77,6 @@ const MIN_PAUSE_MS = 2;
 const RECORD_EVERY_MS = 5000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const sidText = (codes: Int32Array | undefined) => (codes ? Array.from(codes).join('-') : '');
-const csvField = (id: string) => (/[",\r\n]/.test(id) ? `"${id.replace(/"/g, '""')}"` : id);
 
 export class ReindexJob {
   readonly id: string;
@@ -280,42 +277,12 @@ export class ReindexJob {
   }
 
   async #reportPhase(): Promise<void> {
-    const host = this.#host;
     const p = this.#params;
-    const stability: Stability = { compared: 0, changed: 0, unchanged: 0, missing: 0 };
-    let out: WriteStream | null = null;
-    const mappingFile = p.mapping ? join(host.dataDir, 'reindex', `${this.id}-sid-map.csv`) : null;
-    if (mappingFile) {
-      mkdirSync(join(host.dataDir, 'reindex'), { recursive: true });
-      out = createWriteStream(`${mappingFile}.tmp`);
-      out.write('id,old_sid,new_sid\n');
-    }
-    let after = 0n;
-    for (;;) {
-      if (this.#stopping) return void out?.destroy();
-      const pairs = host.catalog.spaces.sidPairsAfter(after, 10_000, p.fromVersion, p.toVersion);
-      if (pairs.length === 0) break;
-      const lines: string[] = [];
-      for (const pair of pairs) {
-        if (!pair.b) stability.missing++;
-        else if (pair.a) {
-          stability.compared++;
-          if (sidText(pair.a) === sidText(pair.b)) stability.unchanged++;
-          else stability.changed++;
-        }
-        if (out) lines.push(`${csvField(pair.id)},${sidText(pair.a)},${sidText(pair.b)}\n`);
-      }
-      if (out && !out.write(lines.join(''))) await once(out, 'drain');
-      after = pairs.at(-1)!.key;
-      await sleep(0); // let requests in between passes over large catalogs
-    }
-    if (out && mappingFile) {
-      out.end();
-      await once(out, 'finish');
-      renameSync(`${mappingFile}.tmp`, mappingFile);
-    }
-    host.log.info(`reindex ${this.id}: ${stability.changed} of ${stability.compared} items changed SID (${p.fromModel} -> ${p.model})`);
-    this.#next('swap', { result: { stability, mappingFile } });
+    const file = p.mapping ? join(this.#host.dataDir, 'reindex', `${this.id}-sid-map.csv`) : null;
+    const stability = await compareSids(this.#host.catalog, p.fromVersion, p.toVersion, file, () => this.#stopping);
+    if (!stability) return;
+    this.#host.log.info(`reindex ${this.id}: ${stability.changed} of ${stability.compared} items changed SID (${p.fromModel} -> ${p.model})`);
+    this.#next('swap', { result: { stability, mappingFile: file } });
   }
 
   async #swapPhase(): Promise<void> {
