@@ -205,9 +205,10 @@ export class RouterModels {
   }
 
   async cancelJob(id: string): Promise<JobView> {
-    const job = await this.registry.transition(id, ['running'], 'cancelled');
-    if (!job) throw new SidxError('SIDX_ERR_JOB_NOT_FOUND', `no job ${JSON.stringify(id)}`, { field: 'id' });
-    if (job.status !== 'cancelled') {
+    const before = (await this.registry.job(id))?.value;
+    if (!before) throw new SidxError('SIDX_ERR_JOB_NOT_FOUND', `no job ${JSON.stringify(id)}`, { field: 'id' });
+    const job = before.status === 'running' ? (await this.registry.transition(id, ['running'], 'cancelled'))! : before;
+    if (job.status !== 'cancelled' || before.status !== 'running') {
       throw new SidxError('SIDX_ERR_CONFLICT', `job ${id} is ${job.status}: only a running job before its swap can be cancelled`, { field: 'id' });
     }
     return this.getJob(id);

@@ -37,7 +37,7 @@ export class ShardModels {
   #timer: NodeJS.Timeout | undefined;
   #busy: Promise<void> | null = null;
   #again = false;
-  #reported = new Map<string, string>();
+  #reported = new Map<string, { state: string; processed: number; at: number }>();
   #catchUp: string | null = null;
   #closed = false;
 
@@ -53,7 +53,8 @@ export class ShardModels {
     const m = new ShardModels(reg, service, config, log);
     m.#active = await reg.active();
     service.setSwapGate((_id, model) => m.#active?.model === model);
-    m.#stopWatch = await reg.watch(() => m.#kick());
+    // Its own and the other replicas' progress reports change nothing here.
+    m.#stopWatch = await reg.watch((key) => key.startsWith('progress.') || m.#kick());
     m.#timer = setInterval(() => m.#kick(), REPORT_EVERY_MS).unref();
     m.#kick();
     return m;
@@ -121,10 +122,12 @@ export class ShardModels {
       itemsPerSecond: v.itemsPerSecond ?? null, etaSeconds: v.etaSeconds ?? null, stability: v.stability ?? null, error: v.error ?? null,
       ready: (status === 'running' || status === 'succeeded') && READY_PHASES.has(phase ?? ''), swapped: this.#service.model.id === job.model,
     };
-    const text = JSON.stringify(p);
-    if (this.#reported.get(job.id) === text) return;
+    // A change of state at once; counts alone at most every REPORT_EVERY_MS (the bucket keeps 64 revisions a key).
+    const state = JSON.stringify([p.status, p.phase, p.ready, p.swapped, p.error]);
+    const last = this.#reported.get(job.id);
+    if (last && last.state === state && (last.processed === p.processed || Date.now() - last.at < REPORT_EVERY_MS)) return;
     await this.#reg.putProgress({ ...p, updatedAt: new Date().toISOString() });
-    this.#reported.set(job.id, text);
+    this.#reported.set(job.id, { state, processed: p.processed, at: Date.now() });
   }
 
   /** Serves the active model when this replica does not and no cluster job brings it there. */
