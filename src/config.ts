@@ -226,9 +226,6 @@ function checkRelations(c: Config): void {
   if (cl.shard >= cl.shards) {
     throw new SidxError('SIDX_ERR_CONFIG', `configuration cluster.shard ${cl.shard} is not below cluster.shards ${cl.shards}`, { field: 'cluster.shard' });
   }
-  if (cl.role === 'router' && c.auth.mode !== 'off') {
-    throw new SidxError('SIDX_ERR_CONFIG', 'configuration auth.mode: a cluster router has no key store yet; put auth in front of it', { field: 'auth.mode' });
-  }
   if (defaultMaxCandidates > maxCandidates) {
     throw new SidxError('SIDX_ERR_CONFIG', `configuration limits.defaultMaxCandidates (${defaultMaxCandidates}) exceeds `
       + `limits.maxCandidates (${maxCandidates}): every /v1/retrieve without maxCandidates would be refused`,

@@ -22,6 +22,7 @@ import { SidxError } from '../errors.ts';
 import type { SidxMetrics } from '../service/metrics.ts';
 import { closeWhenIdle, infoOf, openSpace, type ActiveModel, type ModelSpace } from '../service/model-space.ts';
 import type { ServiceApi } from '../service/service-api.ts';
+import { openKeyStore, type KeyStore } from '../service/key-store.ts';
 import { queryEncoding, resolveExpand } from '../service/retrieve-steps.ts';
 import type { DeleteOutput, EncodeOutput, ItemView, Readiness, RetrievedItem, RetrieveOutput,
   RetrieveQuery, UpsertItem, UpsertOutput } from '../service/types.ts';
@@ -67,7 +68,8 @@ export class ClusterRouter implements ServiceApi {
     next: (prefixes: readonly (readonly number[])[], modelId?: string) => this.#next(prefixes, modelId),
     nextBinary: (out: NextOutput) => encodeNext(out),
   };
-  readonly verifyKey = unsupported('API keys');
+  /** auth.mode writes|all: the keys of the control plane in the router's storage.dataDir (service/key-store.ts). */
+  #keys: KeyStore | null = null;
   readonly listModels: RouterModels['listModels'] = (status) => this.#models.listModels(status);
   readonly registerModel: RouterModels['registerModel'] = (path) => this.#models.registerModel(path);
   readonly activateModel: RouterModels['activateModel'] = (id) => this.#models.activateModel(id);
@@ -101,6 +103,7 @@ export class ClusterRouter implements ServiceApi {
     try {
       const registry = await ClusterRegistry.open(link.nc, config.cluster.registry, config.cluster.streamReplicas);
       router = new ClusterRouter(await openSpace(bundle, 0, config, log, metrics), link, config, log, metrics);
+      if (config.auth.mode !== 'off') router.#keys = openKeyStore(config.storage.dataDir);
       const m = bundle.manifest;
       router.#models = await RouterModels.start(registry, {
         config, log, metrics, served: () => router!.model, serve: (e) => router!.#serve(e), items: () => router!.#items(),
@@ -114,6 +117,11 @@ export class ClusterRouter implements ServiceApi {
       else await link.nc.close();
       throw err;
     }
+  }
+
+  verifyKey(key: string): ReturnType<KeyStore['verifyKey']> {
+    if (!this.#keys) throw new SidxError('SIDX_ERR_NOT_READY', 'no key store: auth.mode is off');
+    return this.#keys.verifyKey(key);
   }
 
   /** The model queries are encoded with: the cluster's active model. */
@@ -338,6 +346,7 @@ export class ClusterRouter implements ServiceApi {
     this.#closed = true;
     clearInterval(this.#counting);
     await this.#models?.close();
+    this.#keys?.close();
     await this.#space.pool.close();
     await this.#link.nc.drain().catch(() => undefined);
   }
