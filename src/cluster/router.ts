@@ -156,8 +156,9 @@ export class ClusterRouter implements ServiceApi {
   }
 
   async encode(vectors: Float32Array, n: number): Promise<EncodeOutput> {
-    const out = await this.#space.pool.encode(vectors, n);
-    return { model: this.model.id, codes: out.codes, n };
+    const space = this.#space; // a flip meanwhile does not relabel the codes
+    const out = await space.pool.encode(vectors, n);
+    return { model: space.info.id, codes: out.codes, n };
   }
 
   async upsert(items: UpsertItem[]): Promise<UpsertOutput> {
