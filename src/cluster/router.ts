@@ -56,6 +56,7 @@ export class ClusterRouter implements ServiceApi {
   #config: Readonly<Config>;
   #logger: Log;
   #models!: RouterModels;
+  #switching: Promise<void> = Promise.resolve();
   #link: ClusterLink;
   #js: JetStreamClient;
   #c: Readonly<Config['cluster']>;
@@ -129,8 +130,14 @@ export class ClusterRouter implements ServiceApi {
     return this.#space.info;
   }
 
-  /** Encodes with registered model `m` from now on (its bundle checked against the registered sha256). */
-  async #serve(m: RegisteredModel): Promise<void> {
+  /** Encodes with registered model `m` from now on (its bundle checked against the registered sha256); one switch at a time. */
+  #serve(m: RegisteredModel): Promise<void> {
+    const next = this.#switching.then(() => this.#switchTo(m));
+    this.#switching = next.catch(() => undefined);
+    return next;
+  }
+
+  async #switchTo(m: RegisteredModel): Promise<void> {
     if (m.id === this.model.id) return;
     const bundle = await loadEntryBundle(m, this.#config.model.registryDir);
     const space = await openSpace(bundle, 0, this.#config, this.#logger, this.metrics);

@@ -17,10 +17,6 @@ import { silentLog, writeTestBundle } from '../helpers/service.ts';
 test('a router with auth.mode all checks keys from its data directory: none 401, unknown or revoked 403, too small a scope 403, a good one passes', { skip: natsServerMissing(), timeout: 60_000 }, async (t) => {
   const { dir, cleanup } = tempDir('sidx-router-auth-');
   const nats = await startNatsServer(join(dir, 'js'));
-  t.after(() => {
-    nats.child.kill('SIGKILL');
-    cleanup();
-  });
   await writeTestBundle(join(dir, 'm'), { dim: 8, levels: 2, codebookSize: 4, seed: 1 });
   const config = loadConfig({
     storage: { dataDir: join(dir, 'router') }, model: { dir: join(dir, 'm') }, encoder: { workers: 1 }, auth: { mode: 'all' },
@@ -31,8 +27,10 @@ test('a router with auth.mode all checks keys from its data directory: none 401,
   const app = await buildApp({ service: router, config, metrics });
   t.after(async () => {
     await app.close();
-    await router.close();
+    await router.close(); // before the NATS server goes: a drain against a dead server would wait for it
     metrics.close();
+    nats.child.kill('SIGKILL');
+    cleanup();
   });
   const control = ControlPlane.open(join(dir, 'router', 'control.sqlite')); // what `sidx keys create --data-dir` does
   const read = control.keys.create('reader', 'read').key;
