@@ -45,7 +45,7 @@ export class Lifecycle {
   /**
    * Registers the bundle at `path` (under model.registryDir): model.json valid, encoder.onnx loads in ONNX
    * Runtime and encodes a probe row into codes within the codebooks, input dimension and metric equal to the
-   * served model's (the catalog's vectors and FAISS index are shared by every model).
+   * served model's (the catalog's vectors and the vector slot file are shared by every model).
    */
   async registerModel(path: string): Promise<ModelView> {
     const host = this.#host;

@@ -70,7 +70,7 @@ export async function openSpace(bundle: ModelBundle, version: number, config: Re
 /**
  * Loads the bundle in `dir` (under model.registryDir) for registration, checked: model.json valid, encoder.onnx
  * loads in ONNX Runtime and encodes a probe row into codes within the codebooks, input dimension and metric equal
- * to the served model's (the catalog's vectors and FAISS index are shared by every model).
+ * to the served model's (the catalog's vectors and the vector slot file are shared by every model).
  */
 export async function checkBundle(dir: string, served: ModelInfo, config: Readonly<Config>, log: Logger, metrics: SidxMetrics): Promise<ModelBundle> {
   const bundle = await loadBundle(dir, { root: config.model.registryDir }).catch((err: SidxError) => {
