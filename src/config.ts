@@ -150,6 +150,9 @@ export const ConfigSchema = Type.Object(
         shards: Int(1, 4096, 1, 'Shards in the cluster (an item\'s shard: FNV-1a of its id modulo this); the same on every node'),
         replica: Type.String({ default: '', description: 'This shard replica\'s name (its durable consumer); default: the host name' }),
         stream: Type.String({ default: 'SIDX_WRITES', pattern: '^[A-Za-z0-9_-]+$', description: 'JetStream stream of the write log' }),
+        registry: Type.String({
+          default: 'sidx-registry', pattern: '^[A-Za-z0-9_-]+$', description: 'JetStream KV bucket of the model registry, the active model and re-index jobs',
+        }),
         streamReplicas: Int(1, 5, 1, 'Replicas of the write log stream (JetStream file storage); 3 in a production cluster'),
         requestTimeoutMs: Int(1, 600_000, 2000, 'Router: longest wait for a shard\'s answer; past it the answer is partial'),
         applyBatch: Int(1, 10_000, 64, 'Shard: log messages fetched per pull'),
@@ -241,9 +244,6 @@ function checkRelations(c: Config): void {
   }
   if (cl.shard >= cl.shards) {
     throw new SidxError('SIDX_ERR_CONFIG', `configuration cluster.shard ${cl.shard} is not below cluster.shards ${cl.shards}`, { field: 'cluster.shard' });
-  }
-  if (cl.role === 'router' && c.auth.mode !== 'off') {
-    throw new SidxError('SIDX_ERR_CONFIG', 'configuration auth.mode: a cluster router has no key store yet; put auth in front of it', { field: 'auth.mode' });
   }
   if (defaultMaxCandidates > maxCandidates) {
     throw new SidxError('SIDX_ERR_CONFIG', `configuration limits.defaultMaxCandidates (${defaultMaxCandidates}) exceeds `

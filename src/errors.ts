@@ -29,7 +29,8 @@ export const ErrorCodes = {
   SIDX_ERR_CONFIG: 'Configuration is invalid',
   SIDX_ERR_DATA_DIR_LOCKED: 'Another sidx process is using the data directory',
   SIDX_ERR_ROUTE_NOT_FOUND: 'No such route',
-  SIDX_ERR_CLUSTER_UNSUPPORTED: 'Not available on a cluster router yet',
+  SIDX_ERR_CLUSTER_UNSUPPORTED: 'Not available on a cluster router',
+  SIDX_ERR_MODEL_SWAP: 'A shard serves another model than the one the query was encoded with (a model flip is under way)',
   SIDX_ERR_CLUSTER: 'The cluster could not take the request (write log or shards unreachable)',
   SIDX_ERR_INTERNAL: 'Unexpected internal error (details are logged, not returned)',
 } as const;

@@ -17,7 +17,8 @@ the defaults (127.0.0.1:8080, ./data, models/default, cpu, one worker per core u
 
 Cluster mode (docs/scale.md; SIDX__CLUSTER__URL, __ROLE, __SHARD, __SHARDS, __REPLICA): --role shard holds shard I
 of S (its own data directory) and follows that shard's write log on NATS JetStream; --role router serves the
-public API over the shards and holds no data (give it --shard 0/S, or SIDX__CLUSTER__SHARDS=S, for S).`;
+public API over the shards and holds no data (give it --shard 0/S, or SIDX__CLUSTER__SHARDS=S, for S); the model
+registry and re-index jobs are in the JetStream KV bucket SIDX__CLUSTER__REGISTRY, a router's API keys in its --data-dir.`;
 
 /** "I/S" -> shard I of S. */
 function shardFlag(value: string | undefined): { shard?: number; shards?: number } {
@@ -59,7 +60,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       const node = await SidxService.open(config, app.log, { metrics, command: 'sidx serve' });
       service = node;
       if (config.cluster.role === 'shard') {
-        shard = await ShardNode.start(node, config.cluster, app.log).catch(async (err: unknown) => {
+        shard = await ShardNode.start(node, config, app.log).catch(async (err: unknown) => {
           await node.close();
           throw err;
         });

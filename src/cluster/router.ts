@@ -8,16 +8,21 @@
  * - Reads: every shard gets the retrieve over request-reply (a queue group per shard: any live replica answers) and
  *   the router merges their top k by score. A shard with no answer within cluster.requestTimeoutMs makes the
  *   answer partial (`missingShards`), never a hang.
- * - The router's own encoder encodes each query once (beam or encoder output, sent with it to every shard), answers
- *   /v1/encode and gives upserts their SIDs in the answer (the shards encode again when they apply; `replaced` is
- *   not known here and is false).
+ * - The router's own encoder encodes each query once (beam or encoder output, sent with it to every shard) with the
+ *   cluster's active model, and answers /v1/encode. An upsert's answer gives, with cluster.waitApplied, each item's
+ *   SID and `replaced` as the shard that applied it reports them; without it, the SID of the router's encoder (the
+ *   collision policy is the shard's, applied later) and no `replaced` (not known yet).
+ * - The model registry, activation and re-index jobs live in the cluster's KV bucket (router-models.ts, which says
+ *   what a query sees while the active model flips); a shard refusing a query's model (SIDX_ERR_MODEL_SWAP) makes the
+ *   router encode it again and ask again, until cluster.requestTimeoutMs.
  */
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { Config } from '../config.ts';
 import { SidxError } from '../errors.ts';
 import type { SidxMetrics } from '../service/metrics.ts';
-import { infoOf, openSpace, type ActiveModel, type ModelSpace } from '../service/model-space.ts';
+import { closeWhenIdle, infoOf, openSpace, type ActiveModel, type ModelSpace } from '../service/model-space.ts';
 import type { ServiceApi } from '../service/service-api.ts';
+import { openKeyStore, type KeyStore } from '../service/key-store.ts';
 import { queryEncoding, resolveExpand } from '../service/retrieve-steps.ts';
 import type { DeleteOutput, EncodeOutput, ItemView, Readiness, RetrievedItem, RetrieveOutput,
   RetrieveQuery, UpsertItem, UpsertOutput } from '../service/types.ts';
@@ -25,12 +30,15 @@ import { codeBytesFor, encodeNext } from '../sid/next-format.ts';
 import type { NextOutput } from '../service/sid-reads.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { connectCluster, type ClusterLink } from './nats.ts';
+import { ClusterRegistry, loadEntryBundle, type RegisteredModel } from './registry.ts';
+import { RouterModels } from './router-models.ts';
+import type { AppliedItem } from './shard.ts';
 import {
   appliedSubject, decodeJson, encodeJson, typedToBase64, itemSubject, nextSubject, queryMessage, querySubject, shardOf, writeSubject, type NextAnswer,
   type ShardAnswer, type WriteMessage,
 } from './wire.ts';
 
-interface Log { info(msg: string): void; warn(msg: string): void }
+interface Log { info(msg: string): void; warn(msg: string): void; error(msg: string): void }
 
 /** How often /readyz's item and vector counts are asked of the shards. */
 const COUNT_EVERY_MS = 2000;
@@ -39,10 +47,16 @@ const unsupported = (what: string) => (): never => {
   throw new SidxError('SIDX_ERR_CLUSTER_UNSUPPORTED', `${what} is not available on a cluster router yet`);
 };
 
+/** A shard's error that asks the router to try again (the shard serves another model than the query's). */
+const SWAP_RETRY_MS = 50;
+
 export class ClusterRouter implements ServiceApi {
-  readonly model: ActiveModel;
   readonly metrics: SidxMetrics;
   #space: ModelSpace;
+  #config: Readonly<Config>;
+  #logger: Log;
+  #models!: RouterModels;
+  #switching: Promise<void> = Promise.resolve();
   #link: ClusterLink;
   #js: JetStreamClient;
   #c: Readonly<Config['cluster']>;
@@ -55,21 +69,23 @@ export class ClusterRouter implements ServiceApi {
     next: (prefixes: readonly (readonly number[])[], modelId?: string) => this.#next(prefixes, modelId),
     nextBinary: (out: NextOutput) => encodeNext(out),
   };
-  readonly listModels = unsupported('the model registry');
-  readonly registerModel = unsupported('the model registry');
-  readonly activateModel = unsupported('the model registry');
-  readonly startReindex = unsupported('re-index');
-  readonly getJob = unsupported('jobs');
-  readonly cancelJob = unsupported('jobs');
-  readonly verifyKey = unsupported('API keys');
+  /** auth.mode writes|all: the keys of the control plane in the router's storage.dataDir (service/key-store.ts). */
+  #keys: KeyStore | null = null;
+  readonly listModels: RouterModels['listModels'] = (status) => this.#models.listModels(status);
+  readonly registerModel: RouterModels['registerModel'] = (path) => this.#models.registerModel(path);
+  readonly activateModel: RouterModels['activateModel'] = (id) => this.#models.activateModel(id);
+  readonly startReindex: RouterModels['startReindex'] = (req) => this.#models.startReindex(req);
+  readonly getJob: RouterModels['getJob'] = (id) => this.#models.getJob(id);
+  readonly cancelJob: RouterModels['cancelJob'] = (id) => this.#models.cancelJob(id);
 
-  private constructor(space: ModelSpace, link: ClusterLink, c: Readonly<Config['cluster']>, metrics: SidxMetrics) {
+  private constructor(space: ModelSpace, link: ClusterLink, config: Readonly<Config>, log: Log, metrics: SidxMetrics) {
     this.#space = space;
-    this.model = space.info;
+    this.#config = config;
+    this.#logger = log;
     this.metrics = metrics;
     this.#link = link;
     this.#js = jetstream(link.nc);
-    this.#c = c;
+    this.#c = config.cluster;
     this.#maxPayload = link.nc.info?.max_payload ?? 1024 * 1024;
     this.#counting = setInterval(() => void this.#count(), COUNT_EVERY_MS).unref();
     void this.#count();
@@ -84,14 +100,57 @@ export class ClusterRouter implements ServiceApi {
   static async open(config: Readonly<Config>, log: Log, metrics: SidxMetrics): Promise<ClusterRouter> {
     const bundle = await loadBundle(config.model.dir);
     const link = await connectCluster(config.cluster, 'sidx router');
+    let router: ClusterRouter | undefined;
     try {
-      const space = await openSpace(bundle, 0, config, log, metrics);
-      log.info(`cluster: router over ${config.cluster.shards} shard(s), write log ${config.cluster.stream} at ${config.cluster.url}`);
-      return new ClusterRouter({ ...space, info: infoOf(bundle, 0) }, link, config.cluster, metrics);
+      const registry = await ClusterRegistry.open(link.nc, config.cluster.registry, config.cluster.streamReplicas);
+      router = new ClusterRouter(await openSpace(bundle, 0, config, log, metrics), link, config, log, metrics);
+      if (config.auth.mode !== 'off') router.#keys = openKeyStore(config.storage.dataDir);
+      const m = bundle.manifest;
+      router.#models = await RouterModels.start(registry, {
+        config, log, metrics, served: () => router!.model, serve: (e) => router!.#serve(e), items: () => router!.#items(),
+      }, { id: m.id, method: m.method, inputDim: m.inputDim, levels: m.levels, codebookSizes: m.codebookSizes, metric: m.metric,
+        path: bundle.dir, sha256: bundle.sha256, metrics: m.metrics ?? {} });
+      log.info(`cluster: router over ${config.cluster.shards} shard(s), write log ${config.cluster.stream} at ${config.cluster.url}, `
+        + `registry ${config.cluster.registry}, serving ${router.model.id}`);
+      return router;
     } catch (err) {
-      await link.nc.close();
+      if (router) await router.close();
+      else await link.nc.close();
       throw err;
     }
+  }
+
+  verifyKey(key: string): ReturnType<KeyStore['verifyKey']> {
+    if (!this.#keys) throw new SidxError('SIDX_ERR_NOT_READY', 'no key store: auth.mode is off');
+    return this.#keys.verifyKey(key);
+  }
+
+  /** The model queries are encoded with: the cluster's active model. */
+  get model(): ActiveModel {
+    return this.#space.info;
+  }
+
+  /** Encodes with registered model `m` from now on (its bundle checked against the registered sha256); one switch at a time. */
+  #serve(m: RegisteredModel): Promise<void> {
+    const next = this.#switching.then(() => this.#switchTo(m));
+    this.#switching = next.catch(() => undefined);
+    return next;
+  }
+
+  async #switchTo(m: RegisteredModel): Promise<void> {
+    if (m.id === this.model.id) return;
+    const bundle = await loadEntryBundle(m, this.#config.model.registryDir);
+    const space = await openSpace(bundle, 0, this.#config, this.#logger, this.metrics);
+    const old = this.#space;
+    this.#space = space;
+    this.#logger.info(`cluster: router encodes with ${m.id} (was ${old.info.id})`);
+    void closeWhenIdle(old.pool);
+  }
+
+  /** Items on the shards (one replica each), or null when one does not answer. */
+  async #items(): Promise<number | null> {
+    const { ok, missingShards } = await this.#askAll<{ items: number }>(appliedSubject, encodeJson({}));
+    return missingShards.length > 0 ? null : ok.reduce((s, a) => s + a.items, 0);
   }
 
   get encoderQueueLength(): number {
@@ -104,23 +163,31 @@ export class ClusterRouter implements ServiceApi {
   }
 
   async encode(vectors: Float32Array, n: number): Promise<EncodeOutput> {
-    const out = await this.#space.pool.encode(vectors, n);
-    return { model: this.model.id, codes: out.codes, n };
+    const space = this.#space; // a flip meanwhile does not relabel the codes
+    const out = await space.pool.encode(vectors, n);
+    return { model: space.info.id, codes: out.codes, n };
   }
 
   async upsert(items: UpsertItem[]): Promise<UpsertOutput> {
-    const dim = this.model.inputDim;
-    const L = this.model.levels;
+    const space = this.#space;
+    const dim = space.info.inputDim;
+    const L = space.info.levels;
     const flat = new Float32Array(items.length * dim);
     items.forEach((it, i) => flat.set(it.vector, i * dim));
-    const enc = await this.#space.pool.encode(flat, items.length);
     const byShard = this.#split(items.map((it) => ({ id: it.id, v: typedToBase64(it.vector) })), (it) => it.id);
-    const seq = await this.#log(byShard, (part) => ({ op: 'upsert', items: part }));
-    return { model: this.model.id, seq, items: items.map((it, i) => ({ id: it.id, sid: enc.codes.slice(i * L, (i + 1) * L), replaced: false })) };
+    const { seq, applied } = await this.#log(byShard, (part) => ({ op: 'upsert', items: part }));
+    // Items no shard reported on (no waitApplied, or a replica restarted since): the router's encoder's SID.
+    const enc = items.some((it) => !applied.has(it.id)) ? await space.pool.encode(flat, items.length) : null;
+    return {
+      model: space.info.id, seq, items: items.map((it, i) => {
+        const done = applied.get(it.id);
+        return done ? { id: it.id, sid: Int32Array.from(done.sid), replaced: done.replaced } : { id: it.id, sid: enc!.codes.slice(i * L, (i + 1) * L) };
+      }),
+    };
   }
 
   async delete(ids: string[]): Promise<DeleteOutput> {
-    const seq = await this.#log(this.#split(ids, (id) => id), (part) => ({ op: 'delete', ids: part }));
+    const { seq } = await this.#log(this.#split(ids, (id) => id), (part) => ({ op: 'delete', ids: part }));
     return { seq, deleted: ids.length, missing: [] };
   }
 
@@ -135,22 +202,29 @@ export class ClusterRouter implements ServiceApi {
     return out;
   }
 
-  /** Publishes each shard's part (in messages under max_payload) and waits for JetStream's acks; the last seq. */
-  async #log<T>(byShard: Map<number, T[]>, message: (part: T[]) => WriteMessage): Promise<bigint> {
-    const acked = new Map<number, number>();
+  /**
+   * Publishes each shard's part (in messages under max_payload) and waits for JetStream's acks; the last seq, and
+   * with cluster.waitApplied what the upserts did on the shards (by id).
+   */
+  async #log<T>(byShard: Map<number, T[]>, message: (part: T[]) => WriteMessage): Promise<{ seq: bigint; applied: Map<string, AppliedItem> }> {
+    const acked = new Map<number, number[]>();
     await Promise.all([...byShard].map(async ([shard, entries]) => {
+      const seqs: number[] = [];
+      acked.set(shard, seqs);
       for (const data of this.#messages(entries, message)) {
-        let ack;
         try {
-          ack = await this.#js.publish(writeSubject(shard), data);
+          seqs.push((await this.#js.publish(writeSubject(shard), data)).seq);
         } catch (err) {
           throw new SidxError('SIDX_ERR_CLUSTER', `the write log did not acknowledge shard ${shard}'s part: ${(err as Error).message}`, { cause: err });
         }
-        acked.set(shard, Math.max(acked.get(shard) ?? 0, ack.seq));
       }
     }));
-    if (this.#c.waitApplied) await Promise.all([...acked].map(([shard, seq]) => this.#waitApplied(shard, seq)));
-    return BigInt(Math.max(0, ...acked.values()));
+    const applied = new Map<string, AppliedItem>();
+    if (this.#c.waitApplied) {
+      const results = await Promise.all([...acked].map(([shard, seqs]) => this.#waitApplied(shard, seqs)));
+      for (const r of results) for (const it of r) applied.set(it.id, it);
+    }
+    return { seq: BigInt(Math.max(0, ...[...acked.values()].flat())), applied };
   }
 
   *#messages<T>(entries: T[], message: (part: T[]) => WriteMessage): Generator<Uint8Array> {
@@ -167,55 +241,87 @@ export class ClusterRouter implements ServiceApi {
     }
   }
 
-  async #waitApplied(shard: number, seq: number): Promise<void> {
+  /**
+   * Waits until a replica of `shard` has applied log entries `seqs`; what their upserts did, as far as the replica
+   * answering still has it (a replica restarted since has not: a few more asks may reach another one).
+   */
+  async #waitApplied(shard: number, seqs: number[]): Promise<AppliedItem[]> {
     const deadline = Date.now() + this.#c.requestTimeoutMs;
+    const last = BigInt(Math.max(...seqs));
+    const ask = encodeJson({ seqs: seqs.map(String) });
+    let tries = 0;
     while (Date.now() < deadline) {
       // Short per-ask timeouts: a replica that died since the ask was routed to it must not use up the whole wait.
       const timeout = Math.max(1, Math.min(250, deadline - Date.now()));
-      const res = await this.#link.nc.request(appliedSubject(shard), encodeJson({}), { timeout }).catch(() => null);
-      if (res && BigInt(decodeJson<{ seq: string }>(res.data).seq) >= BigInt(seq)) return;
+      const res = await this.#link.nc.request(appliedSubject(shard), ask, { timeout }).catch(() => null);
+      const a = res && decodeJson<{ seq: string; results?: Record<string, AppliedItem[]> }>(res.data);
+      if (a && BigInt(a.seq) >= last) {
+        const got = seqs.map((q) => a.results?.[String(q)]);
+        if (got.every((r) => r !== undefined) || ++tries >= 3) return got.flatMap((r) => r ?? []);
+      }
       await new Promise((r) => setTimeout(r, 5));
     }
-    throw new SidxError('SIDX_ERR_CLUSTER', `shard ${shard} did not apply write log seq ${seq} within ${this.#c.requestTimeoutMs} ms (the write is logged and will be applied)`);
-  }
-
-  async retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
-    const t0 = performance.now();
-    const pool = this.#space.pool;
-    // Encoded once here: every shard gets the router's beam (or encoder row) with the query.
-    const encoded = await queryEncoding(pool, this.model.metric, q, resolveExpand(q.expand, q.embedding !== undefined, pool, q.beamWidth));
-    const data = encodeJson(queryMessage({ ...q, encoded }, this.model.id));
-    const tEncoded = performance.now();
-    const { ok, missingShards } = await this.#askAll<Extract<ShardAnswer, { ok: true }>>(querySubject, data);
-    if (ok.length === 0) throw new SidxError('SIDX_ERR_CLUSTER', `no shard answered within ${this.#c.requestTimeoutMs} ms`);
-    const merged: RetrievedItem[] = ok.flatMap((a) => a.items.map((it) => ({ ...it, sid: Int32Array.from(it.sid) })));
-    merged.sort((a, b) => (b.score ?? -Infinity) - (a.score ?? -Infinity));
-    const sum = (key: keyof RetrieveOutput['candidates']) => ok.reduce((s, a) => s + a.candidates[key], 0);
-    const total = performance.now() - t0;
-    return {
-      model: this.model.id, expand: ok[0]!.expand, items: merged.slice(0, q.k), querySids: ok[0]!.querySids.map((s) => Int32Array.from(s)),
-      candidates: { exact: sum('exact'), hamming1: sum('hamming1'), beam: sum('beam'), prefix: sum('prefix'), total: sum('total') },
-      timingsMs: { encode: tEncoded - t0, beam: 0, candidates: 0, rerank: 0, fetch: 0, total },
-      ...(missingShards.length > 0 ? { missingShards } : {}),
-    };
+    throw new SidxError('SIDX_ERR_CLUSTER', `shard ${shard} did not apply write log seq ${last} within ${this.#c.requestTimeoutMs} ms (the write is logged and will be applied)`);
   }
 
   /**
-   * Asks every shard (one replica each) and waits up to cluster.requestTimeoutMs: the answers, and the shards
-   * without one. A shard's error (e.g. invalid input) is thrown as it is.
+   * Encodes the query with the served model and asks every shard; shards refusing that model (a flip under way:
+   * SIDX_ERR_MODEL_SWAP) make it encode again with the then served model and ask every shard again, until
+   * cluster.requestTimeoutMs: the answer comes from one model's key spaces, and the shards still refusing are missing.
    */
-  async #askAll<T>(subjectOf: (shard: number) => string, data: Uint8Array): Promise<{ ok: T[]; missingShards: number[] }> {
+  async retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
+    const t0 = performance.now();
+    const deadline = Date.now() + this.#c.requestTimeoutMs;
+    for (;;) {
+      const space = this.#space;
+      const pool = space.pool;
+      // Encoded once here: every shard gets the router's beam (or encoder row) with the query.
+      const encoded = await queryEncoding(pool, space.info.metric, q, resolveExpand(q.expand, q.embedding !== undefined, pool, q.beamWidth));
+      const data = encodeJson(queryMessage({ ...q, encoded }, space.info.id));
+      const tEncoded = performance.now();
+      const { ok, missingShards, refused } = await this.#askAll<Extract<ShardAnswer, { ok: true }>>(querySubject, data);
+      if (refused.length > 0 && Date.now() + SWAP_RETRY_MS < deadline) {
+        await new Promise((r) => setTimeout(r, SWAP_RETRY_MS));
+        continue;
+      }
+      const missing = [...missingShards, ...refused].sort((x, y) => x - y);
+      if (ok.length === 0) throw new SidxError('SIDX_ERR_CLUSTER', `no shard answered within ${this.#c.requestTimeoutMs} ms`);
+      const merged: RetrievedItem[] = ok.flatMap((a) => a.items.map((it) => ({ ...it, sid: Int32Array.from(it.sid) })));
+      merged.sort((x, y) => (y.score ?? -Infinity) - (x.score ?? -Infinity));
+      const sum = (key: keyof RetrieveOutput['candidates']) => ok.reduce((n, a) => n + a.candidates[key], 0);
+      const total = performance.now() - t0;
+      return {
+        model: space.info.id, expand: ok[0]!.expand, items: merged.slice(0, q.k), querySids: ok[0]!.querySids.map((x) => Int32Array.from(x)),
+        candidates: { exact: sum('exact'), hamming1: sum('hamming1'), beam: sum('beam'), prefix: sum('prefix'), total: sum('total') },
+        timingsMs: { encode: tEncoded - t0, beam: 0, candidates: 0, rerank: 0, fetch: 0, total },
+        ...(missing.length > 0 ? { missingShards: missing } : {}),
+      };
+    }
+  }
+
+  /**
+   * Asks every shard (one replica each) and waits up to cluster.requestTimeoutMs: the answers, the shards without
+   * one, and those refusing the query's model (SIDX_ERR_MODEL_SWAP). Another error of a shard (e.g. invalid input)
+   * is thrown as it is.
+   */
+  async #askAll<T>(subjectOf: (shard: number) => string, data: Uint8Array): Promise<{ ok: T[]; missingShards: number[]; refused: number[] }> {
+    type Failed = Extract<ShardAnswer, { ok: false }>;
     const shards = Array.from({ length: this.#c.shards }, (_, s) => s);
-    const answers: Array<T | Extract<ShardAnswer, { ok: false }> | null> = await Promise.all(shards.map(async (s) => {
+    const answers: Array<T | Failed | null> = await Promise.all(shards.map(async (s) => {
       try {
-        return decodeJson<T | Extract<ShardAnswer, { ok: false }>>((await this.#link.nc.request(subjectOf(s), data, { timeout: this.#c.requestTimeoutMs })).data);
+        return decodeJson<T | Failed>((await this.#link.nc.request(subjectOf(s), data, { timeout: this.#c.requestTimeoutMs })).data);
       } catch {
         return null;
       }
     }));
-    const failed = answers.find((a) => a !== null && (a as { ok: boolean }).ok === false) as Extract<ShardAnswer, { ok: false }> | undefined;
+    const failedOf = (a: T | Failed | null) => (a !== null && (a as { ok?: boolean }).ok === false ? (a as Failed) : undefined);
+    const failed = answers.map(failedOf).find((f) => f !== undefined && f.code !== 'SIDX_ERR_MODEL_SWAP');
     if (failed) throw new SidxError(failed.code as never, failed.message, { field: failed.field });
-    return { ok: answers.filter((a) => a !== null) as T[], missingShards: shards.filter((s) => answers[s] === null) };
+    return {
+      ok: answers.filter((a) => a !== null && failedOf(a) === undefined) as T[],
+      missingShards: shards.filter((s) => answers[s] === null),
+      refused: shards.filter((s) => failedOf(answers[s]!) !== undefined),
+    };
   }
 
   /** /v1/sids/next over the shards: per prefix, the union of their next codes with summed counts (every shard needed). */
@@ -247,6 +353,8 @@ export class ClusterRouter implements ServiceApi {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#counting);
+    await this.#models?.close();
+    this.#keys?.close();
     await this.#space.pool.close();
     await this.#link.nc.drain().catch(() => undefined);
   }

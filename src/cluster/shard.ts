@@ -3,7 +3,11 @@
  * - the write log: a durable JetStream consumer of `sidx.writes.<I>`, re-created at every start from the position
  *   the catalog has applied (catalog.stream, written in the same LMDB transaction as each write), so a replay after
  *   kill -9 changes nothing twice and a wiped replica catches up from the stream's start;
- * - request-reply (queue group per shard, so any live replica answers): retrieve, item lookup, applied position.
+ * - request-reply (queue group per shard, so any live replica answers): retrieve, item lookup, applied position
+ *   (with what the upserts of given log entries did: their SIDs and `replaced`, kept for the last RESULTS_KEPT
+ *   entries applied, so a router with cluster.waitApplied answers them);
+ * - the cluster's registry (shard-models.ts): the active model and re-index jobs. A query encoded with another model
+ *   than the one this replica serves is refused with SIDX_ERR_MODEL_SWAP (a flip under way; the router retries).
  */
 import { AckPolicy, DeliverPolicy, jetstream, type JsMsg } from '@nats-io/jetstream';
 import type { Msg, Subscription } from '@nats-io/transport-node';
@@ -12,6 +16,8 @@ import type { Config } from '../config.ts';
 import { isSidxError, SidxError } from '../errors.ts';
 import type { SidxService } from '../service/sidx-service.ts';
 import { connectCluster, type ClusterLink } from './nats.ts';
+import { ClusterRegistry } from './registry.ts';
+import { ShardModels } from './shard-models.ts';
 import {
   answerOf, appliedSubject, base64ToF32, decodeJson, encodeJson, errorAnswer, itemSubject, nextSubject, querySubject, queryOf, shardQueue, writeSubject,
   type NextAnswer, type QueryMessage, type WriteMessage,
@@ -23,6 +29,12 @@ interface Log { info(msg: string): void; warn(msg: string): void; error(msg: str
 const REFUSED_INPUT = new Set(['SIDX_ERR_INVALID_INPUT', 'SIDX_ERR_DIMENSION', 'SIDX_ERR_NOT_FINITE', 'SIDX_ERR_NORM_TOO_LARGE',
   'SIDX_ERR_BASE64', 'SIDX_ERR_BATCH_EMPTY', 'SIDX_ERR_BATCH_TOO_LARGE', 'SIDX_ERR_DUPLICATE_ID']);
 
+/** Log entries whose upsert results (SIDs, replaced) a replica keeps for routers waiting for them. */
+const RESULTS_KEPT = 4096;
+
+/** What an applied upsert did to each of its items (wire form). */
+export interface AppliedItem { id: string; sid: number[]; replaced: boolean }
+
 export class ShardNode {
   #link: ClusterLink;
   #service: SidxService;
@@ -31,6 +43,8 @@ export class ShardNode {
   #subs: Subscription[] = [];
   #stopped = false;
   #loop: Promise<void> = Promise.resolve();
+  #results = new Map<string, AppliedItem[]>();
+  #models: ShardModels | null = null;
   readonly durable: string;
 
   private constructor(link: ClusterLink, service: SidxService, c: Readonly<Config['cluster']>, log: Log) {
@@ -41,12 +55,16 @@ export class ShardNode {
     this.durable = `shard-${c.shard}-${(c.replica || hostname()).replace(/[^A-Za-z0-9_-]/g, '_')}`;
   }
 
-  static async start(service: SidxService, c: Readonly<Config['cluster']>, log: Log): Promise<ShardNode> {
+  static async start(service: SidxService, config: Readonly<Config>, log: Log): Promise<ShardNode> {
+    const c = config.cluster;
     const link = await connectCluster(c, `sidx shard ${c.shard}/${c.shards} ${c.replica}`);
     const node = new ShardNode(link, service, c, log);
     try {
+      const registry = await ClusterRegistry.open(link.nc, c.registry, c.streamReplicas);
+      node.#models = await ShardModels.start(registry, service, config, log);
       await node.#follow();
     } catch (err) {
+      await node.#models?.close();
       await link.nc.close();
       throw err;
     }
@@ -90,8 +108,13 @@ export class ShardNode {
     }
     const msg = decodeJson<WriteMessage>(m.data);
     try {
-      if (msg.op === 'upsert') await this.#service.upsert(msg.items.map((it) => ({ id: it.id, vector: base64ToF32(it.v) })), { seq });
-      else await this.#service.delete(msg.ids, { seq });
+      if (msg.op === 'upsert') {
+        const out = await this.#service.upsert(msg.items.map((it) => ({ id: it.id, vector: base64ToF32(it.v) })), { seq });
+        this.#results.set(String(seq), out.items.map((it) => ({ id: it.id, sid: Array.from(it.sid), replaced: it.replaced ?? false })));
+        if (this.#results.size > RESULTS_KEPT) this.#results.delete(this.#results.keys().next().value!);
+      } else {
+        await this.#service.delete(msg.ids, { seq });
+      }
     } catch (err) {
       if (!isSidxError(err) || !REFUSED_INPUT.has(err.code)) {
         m.nak(1000);
@@ -125,16 +148,20 @@ export class ShardNode {
     serve(querySubject(this.#c.shard), async (data) => {
       const m = decodeJson<QueryMessage>(data);
       const served = this.#service.model.id;
-      if (m.model !== served) throw new SidxError('SIDX_ERR_UNKNOWN_MODEL', `shard ${this.#c.shard} serves ${served}, the router ${m.model}`, { field: 'model' });
+      if (m.model !== served) {
+        throw new SidxError('SIDX_ERR_MODEL_SWAP', `shard ${this.#c.shard} serves ${served}, the query was encoded with ${m.model}`, { field: 'model' });
+      }
       return answerOf(await this.#service.retrieve(queryOf(m)));
     });
     serve(itemSubject(this.#c.shard), (data) => {
       const item = this.#service.getItem(decodeJson<{ id: string }>(data).id);
       return { item: item ? { id: item.id, sid: Array.from(item.sid), model: item.model } : null };
     });
-    serve(appliedSubject(this.#c.shard), () => {
+    serve(appliedSubject(this.#c.shard), (data) => {
       const { items, vectors } = this.#service.readiness();
-      return { seq: String(this.#service.appliedLogSeq), items, vectors };
+      const seqs = decodeJson<{ seqs?: string[] }>(data).seqs ?? [];
+      const results = Object.fromEntries(seqs.filter((q) => this.#results.has(q)).map((q) => [q, this.#results.get(q)!]));
+      return { seq: String(this.#service.appliedLogSeq), items, vectors, results };
     });
     serve(nextSubject(this.#c.shard), (data): NextAnswer => {
       const m = decodeJson<{ prefixes: number[][]; model: string }>(data);
@@ -146,6 +173,7 @@ export class ShardNode {
   /** Stops answering and applying (after the message in hand), then closes the connection. */
   async close(): Promise<void> {
     this.#stopped = true;
+    await this.#models?.close();
     for (const s of this.#subs) s.unsubscribe();
     await this.#loop;
     await this.#link.nc.drain().catch(() => undefined);

@@ -34,6 +34,7 @@ export const statusOf: Record<ErrorCode, number> = {
   SIDX_ERR_ROUTE_NOT_FOUND: 404,
   SIDX_ERR_CLUSTER_UNSUPPORTED: 501,
   SIDX_ERR_CLUSTER: 503,
+  SIDX_ERR_MODEL_SWAP: 503,
   SIDX_ERR_INTERNAL: 500,
 };
 

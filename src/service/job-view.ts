@@ -27,6 +27,23 @@ export interface JobView {
   mappingFile: string | null;
   createdAt: string;
   updatedAt: string;
+  /** A cluster re-index (GET /v1/jobs/{id} on a router): each shard replica's local job. */
+  shards?: ReplicaJobView[];
+}
+
+export interface ReplicaJobView {
+  shard: number;
+  replica: string;
+  status: string;
+  phase: string | null;
+  processed: number;
+  total: number | null;
+  /** Built: waits at (or is past) its swap. */
+  ready: boolean;
+  /** Serves the job's model. */
+  swapped: boolean;
+  error: string | null;
+  updatedAt: string;
 }
 
 /** A job as the API shows it; `rate` gives items/s and ETA while this process runs it. */

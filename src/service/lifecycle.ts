@@ -6,8 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.ts';
 import { SidxError } from '../errors.ts';
 import type { ModelRow } from '../store/control-plane.ts';
-import { loadBundle } from '../tokenizer/bundle.ts';
-import { closeWhenIdle, loadRegistered, openSpace, pathUnder, registerBundle, type ModelSpace } from './model-space.ts';
+import { checkBundle, closeWhenIdle, loadRegistered, openSpace, pathUnder, registerBundle, type ModelSpace } from './model-space.ts';
 import { jobView, ReindexJob, type JobView, type ReindexHost } from './reindex-job.ts';
 
 export interface ModelView extends ModelRow {
@@ -19,6 +18,8 @@ export interface ReindexRequest {
   batchSize?: number;
   maxItemsPerSecond?: number;
   mapping?: boolean;
+  /** The job's id (a cluster shard uses the cluster job's); default a new UUID. */
+  id?: string;
 }
 
 /** What activation needs beyond the job host: switching the served model when the catalog is empty. */
@@ -49,31 +50,7 @@ export class Lifecycle {
   async registerModel(path: string): Promise<ModelView> {
     const host = this.#host;
     const dir = await pathUnder(host.config.model.registryDir, path);
-    const bundle = await loadBundle(dir, { root: host.config.model.registryDir }).catch((err: SidxError) => {
-      throw new SidxError('SIDX_ERR_INVALID_INPUT', err.message, { field: 'path', cause: err });
-    });
-    const m = bundle.manifest;
-    const served = host.active().info;
-    if (m.inputDim !== served.inputDim) {
-      throw new SidxError('SIDX_ERR_DIMENSION', `model ${m.id} takes ${m.inputDim}-d embeddings, the catalog holds ${served.inputDim}-d`, { field: 'path' });
-    }
-    if (m.metric !== served.metric) {
-      throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${m.id} scores by ${m.metric}, the catalog's vector index by ${served.metric}`, { field: 'path' });
-    }
-    let probe: ModelSpace | undefined;
-    try {
-      probe = await openSpace(bundle, 0, host.config, host.log, host.metrics, 1);
-      const row = Float32Array.from({ length: m.inputDim }, (_, j) => Math.sin(j + 1));
-      const { codes } = await probe.pool.encode(row, 1);
-      if (codes.length !== m.levels || codes.some((c, l) => c < 0 || c >= m.codebookSizes[l]!)) {
-        throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${m.id}: encoder.onnx gave codes [${Array.from(codes).join(', ')}] outside its codebooks`, { field: 'path' });
-      }
-    } catch (err) {
-      if (err instanceof SidxError && err.code === 'SIDX_ERR_INVALID_INPUT') throw err;
-      throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${m.id}: ${(err as Error).message}`, { field: 'path', cause: err });
-    } finally {
-      await probe?.pool.close();
-    }
+    const bundle = await checkBundle(dir, host.active().info, host.config, host.log, host.metrics);
     const row = registerBundle(host.control, bundle);
     host.log.info(`model ${row.id} registered (version ${row.version}) from ${dir}`);
     return { ...row, active: false };
@@ -111,7 +88,7 @@ export class Lifecycle {
     }
     const target = await openSpace(bundle, row.version, host.config, host.log, host.metrics);
     try {
-      this.#job = await ReindexJob.start(host, randomUUID(), {
+      this.#job = await ReindexJob.start(host, req.id ?? randomUUID(), {
         model: row.id, batchSize: req.batchSize ?? host.config.reindex.batchSize, maxItemsPerSecond: req.maxItemsPerSecond ?? null,
         mapping: req.mapping ?? false, fromModel: from.id, fromVersion: from.version, toVersion: row.version,
       }, target);

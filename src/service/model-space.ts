@@ -67,6 +67,39 @@ export async function openSpace(bundle: ModelBundle, version: number, config: Re
   return { info: infoOf(bundle, version), bundle, pool };
 }
 
+/**
+ * Loads the bundle in `dir` (under model.registryDir) for registration, checked: model.json valid, encoder.onnx
+ * loads in ONNX Runtime and encodes a probe row into codes within the codebooks, input dimension and metric equal
+ * to the served model's (the catalog's vectors and the vector slot file are shared by every model).
+ */
+export async function checkBundle(dir: string, served: ModelInfo, config: Readonly<Config>, log: Logger, metrics: SidxMetrics): Promise<ModelBundle> {
+  const bundle = await loadBundle(dir, { root: config.model.registryDir }).catch((err: SidxError) => {
+    throw new SidxError('SIDX_ERR_INVALID_INPUT', err.message, { field: 'path', cause: err });
+  });
+  const m = bundle.manifest;
+  if (m.inputDim !== served.inputDim) {
+    throw new SidxError('SIDX_ERR_DIMENSION', `model ${m.id} takes ${m.inputDim}-d embeddings, the catalog holds ${served.inputDim}-d`, { field: 'path' });
+  }
+  if (m.metric !== served.metric) {
+    throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${m.id} scores by ${m.metric}, the catalog's vector index by ${served.metric}`, { field: 'path' });
+  }
+  let probe: ModelSpace | undefined;
+  try {
+    probe = await openSpace(bundle, 0, config, log, metrics, 1);
+    const row = Float32Array.from({ length: m.inputDim }, (_, j) => Math.sin(j + 1));
+    const { codes } = await probe.pool.encode(row, 1);
+    if (codes.length !== m.levels || codes.some((c, l) => c < 0 || c >= m.codebookSizes[l]!)) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${m.id}: encoder.onnx gave codes [${Array.from(codes).join(', ')}] outside its codebooks`, { field: 'path' });
+    }
+  } catch (err) {
+    if (err instanceof SidxError && err.code === 'SIDX_ERR_INVALID_INPUT') throw err;
+    throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${m.id}: ${(err as Error).message}`, { field: 'path', cause: err });
+  } finally {
+    await probe?.pool.close();
+  }
+  return bundle;
+}
+
 /** A registered model's bundle, checked to be the one registered (same digest). */
 export async function loadRegistered(row: ModelRow): Promise<ModelBundle> {
   const bundle = await loadBundle(row.path);

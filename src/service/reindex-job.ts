@@ -16,8 +16,6 @@
  * A crash resumes at the next start from the phase and cursor recorded last; a batch replayed after a crash
  * changes nothing (existing SIDs are kept). Progress (processed/total) is per phase.
  */
-import { createWriteStream, mkdirSync, renameSync, type WriteStream } from 'node:fs';
-import { once } from 'node:events';
 import { join } from 'node:path';
 import { SidxError } from '../errors.ts';
 import type { Catalog } from '../store/catalog.ts';
@@ -26,10 +24,11 @@ import type { EncodeResult } from '../tokenizer/encoder-pool.ts';
 import type { SidxMetrics } from './metrics.ts';
 import { closeWhenIdle, type ActiveModel, type ModelSpace } from './model-space.ts';
 import type { Logger } from './vector-state.ts';
-import { jobView, type JobView, type Stability } from './job-view.ts';
+import { jobView, type JobView } from './job-view.ts';
+import { compareSids } from './reindex-report.ts';
+import type { WriteLock } from './write-lock.ts';
 
 export { jobView, type JobView, type Stability } from './job-view.ts';
-import type { WriteLock } from './write-lock.ts';
 
 export type ReindexPhase = 'encode' | 'report' | 'swap' | 'drop' | 'cleanup' | 'done';
 
@@ -63,19 +62,21 @@ export interface ReindexHost {
   endTarget(): Promise<void>;
   /** Serves `space` from now on; returns the space served before. */
   swap(space: ModelSpace): Promise<ModelSpace>;
+  /** Whether job `id` may swap to `model` now (a cluster shard waits for the cluster's flip: cluster/shard-models.ts). */
+  maySwap(id: string, model: string): boolean;
 }
 
 // Drop and cleanup (see #scan): keys per transaction (at most the job's batchSize; each batch holds the write lock,
 // so upserts wait at most one batch); the pause after one, as a multiple of its duration (at least MIN_PAUSE_MS: the
 // drop thread takes at most half a core); how often they record cursor and progress (ms; two fsync'd SQLite writes).
 const REMOVE_BATCH = 128;
+/** How often a job held before its swap (maySwap false) asks again. */
+const HOLD_POLL_MS = 100;
 const PAUSE_FACTOR = 1;
 const MIN_PAUSE_MS = 2;
 const RECORD_EVERY_MS = 5000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const sidText = (codes: Int32Array | undefined) => (codes ? Array.from(codes).join('-') : '');
-const csvField = (id: string) => (/[",\r\n]/.test(id) ? `"${id.replace(/"/g, '""')}"` : id);
 
 export class ReindexJob {
   readonly id: string;
@@ -88,6 +89,8 @@ export class ReindexJob {
   #rate = { since: performance.now(), processed: 0, phase: '' };
   /** Items done in the current phase, ahead of what the control plane recorded (drop and cleanup record it less often). */
   #processed: number | null = null;
+  /** In phase swap, waiting for maySwap (a cluster shard): it can still be cancelled. */
+  #held = false;
 
   private constructor(host: ReindexHost, id: string, params: ReindexParams, target: ModelSpace | null) {
     this.#host = host;
@@ -142,13 +145,13 @@ export class ReindexJob {
   async cancel(): Promise<void> {
     const phase = this.#state().phase;
     const status = this.#host.control.getJob(this.id)?.status;
-    if (status !== 'running' || (phase !== 'encode' && phase !== 'report')) {
+    if (status !== 'running' || (phase !== 'encode' && phase !== 'report' && !(phase === 'swap' && this.#held))) {
       throw new SidxError('SIDX_ERR_CONFLICT', `job ${this.id} is ${status} in phase ${phase}: only a running job before its swap can be cancelled`, { field: 'id' });
     }
     if (!this.#cancel) {
       let resolve!: () => void;
-      this.#cancel = { resolve, promise: new Promise<void>((r) => (resolve = r)) };
-      this.#cancel.resolve = resolve;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#cancel = { resolve, promise };
     }
     await this.#cancel.promise;
   }
@@ -183,7 +186,11 @@ export class ReindexJob {
       this.#rate = { since: performance.now(), processed: this.#host.control.getJob(this.id)!.processed, phase: phase ?? '' };
       if (phase === 'encode') await this.#encodePhase();
       else if (phase === 'report') await this.#reportPhase();
-      else if (phase === 'swap') await this.#swapPhase();
+      else if (phase === 'swap') {
+        this.#held = !this.#host.maySwap(this.id, this.#params.model) && this.#host.catalog.spaces.activeModel !== this.#params.toVersion;
+        if (this.#held) await sleep(HOLD_POLL_MS);
+        else await this.#swapPhase();
+      }
       else if (phase === 'drop') await this.#dropPhase();
       else if (phase === 'cleanup') await this.#cleanupPhase();
       else return;
@@ -270,42 +277,12 @@ export class ReindexJob {
   }
 
   async #reportPhase(): Promise<void> {
-    const host = this.#host;
     const p = this.#params;
-    const stability: Stability = { compared: 0, changed: 0, unchanged: 0, missing: 0 };
-    let out: WriteStream | null = null;
-    const mappingFile = p.mapping ? join(host.dataDir, 'reindex', `${this.id}-sid-map.csv`) : null;
-    if (mappingFile) {
-      mkdirSync(join(host.dataDir, 'reindex'), { recursive: true });
-      out = createWriteStream(`${mappingFile}.tmp`);
-      out.write('id,old_sid,new_sid\n');
-    }
-    let after = 0n;
-    for (;;) {
-      if (this.#stopping) return void out?.destroy();
-      const pairs = host.catalog.spaces.sidPairsAfter(after, 10_000, p.fromVersion, p.toVersion);
-      if (pairs.length === 0) break;
-      const lines: string[] = [];
-      for (const pair of pairs) {
-        if (!pair.b) stability.missing++;
-        else if (pair.a) {
-          stability.compared++;
-          if (sidText(pair.a) === sidText(pair.b)) stability.unchanged++;
-          else stability.changed++;
-        }
-        if (out) lines.push(`${csvField(pair.id)},${sidText(pair.a)},${sidText(pair.b)}\n`);
-      }
-      if (out && !out.write(lines.join(''))) await once(out, 'drain');
-      after = pairs.at(-1)!.key;
-      await sleep(0); // let requests in between passes over large catalogs
-    }
-    if (out && mappingFile) {
-      out.end();
-      await once(out, 'finish');
-      renameSync(`${mappingFile}.tmp`, mappingFile);
-    }
-    host.log.info(`reindex ${this.id}: ${stability.changed} of ${stability.compared} items changed SID (${p.fromModel} -> ${p.model})`);
-    this.#next('swap', { result: { stability, mappingFile } });
+    const file = p.mapping ? join(this.#host.dataDir, 'reindex', `${this.id}-sid-map.csv`) : null;
+    const stability = await compareSids(this.#host.catalog, p.fromVersion, p.toVersion, file, () => this.#stopping);
+    if (!stability) return;
+    this.#host.log.info(`reindex ${this.id}: ${stability.changed} of ${stability.compared} items changed SID (${p.fromModel} -> ${p.model})`);
+    this.#next('swap', { result: { stability, mappingFile: file } });
   }
 
   async #swapPhase(): Promise<void> {

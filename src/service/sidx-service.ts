@@ -55,6 +55,8 @@ export class SidxService {
   /** Bumped whenever the models an upsert must encode with change. */
   #generation = 0;
   #life: Lifecycle;
+  /** Whether a re-index may swap now (cluster shards: set by cluster/shard-models.ts; none: only a single node swaps). */
+  #swapGate: ((id: string, model: string) => boolean) | null = null;
   /** The catalog's SID trie (`/v1/sids/*`) of the served model or the re-index target. */
   readonly sids: SidReads;
 
@@ -317,6 +319,11 @@ export class SidxService {
     return this.#life.cancelJob(id);
   }
 
+  /** A cluster shard's re-index swaps only when `gate` says so (the cluster flipped its active model). */
+  setSwapGate(gate: (id: string, model: string) => boolean): void {
+    this.#swapGate = gate;
+  }
+
   /** Stops a running re-index at a batch boundary (it resumes at the next start), finishes queued writes,
    * syncs the vector slot file, closes workers and stores. */
   async close(): Promise<void> {
@@ -370,6 +377,7 @@ export class SidxService {
         this.#generation++;
       }),
       swap: (space) => this.#swap(space),
+      maySwap: (id, model) => (this.#swapGate ? this.#swapGate(id, model) : p.config.cluster.role !== 'shard'),
     };
   }
 

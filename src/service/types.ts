@@ -74,7 +74,8 @@ export interface UpsertItem {
 export interface UpsertOutput {
   model: string;
   seq: bigint;
-  items: Array<{ id: string; sid: Int32Array; replaced: boolean }>;
+  /** `replaced`: absent only from a cluster router without cluster.waitApplied (not known when it answers). */
+  items: Array<{ id: string; sid: Int32Array; replaced?: boolean }>;
 }
 
 /** A write's position in the cluster's replicated log: recorded in the same catalog transaction as the write. */

@@ -15,12 +15,12 @@ const noBody = {
 export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/models', { schema: listModelsRoute }, async (req) => {
     const service = serviceOf(app);
-    return { active: service.model.id, models: service.listModels(req.query.status) };
+    return { active: service.model.id, models: await service.listModels(req.query.status) };
   });
 
   app.post('/models', { schema: registerModelRoute }, async (req, reply) => {
     const service = serviceOf(app);
-    const known = new Set(service.listModels().map((m) => m.id));
+    const known = new Set((await service.listModels()).map((m) => m.id));
     const model = await service.registerModel(req.body.path);
     return reply.status(known.has(model.id) ? 200 : 201).send(model);
   });

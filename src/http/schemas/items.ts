@@ -16,7 +16,11 @@ export const UpsertBodySchema = Type.Object(
 export const UpsertResponseSchema = Type.Object({
   model: Type.String(),
   seq: Type.String({ description: 'Change-log sequence number of the committed batch' }),
-  items: Type.Array(Type.Object({ id: Type.String(), sid: SidRef, replaced: Type.Boolean() })),
+  items: Type.Array(Type.Object({
+    id: Type.String(),
+    sid: SidRef,
+    replaced: Type.Optional(Type.Boolean({ description: 'The id was there before. Absent only from a cluster router without cluster.waitApplied (not known when it answers)' })),
+  })),
 });
 
 export const DeleteBodySchema = Type.Object(

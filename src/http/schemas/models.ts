@@ -73,6 +73,18 @@ export const JobSchema = Type.Object({
   mappingFile: Type.Union([Type.String(), Type.Null()], { description: 'Old -> new SID CSV on the server (id,old_sid,new_sid)' }),
   createdAt: Type.String(),
   updatedAt: Type.String(),
+  shards: Type.Optional(Type.Array(Type.Object({
+    shard: Type.Integer(),
+    replica: Type.String(),
+    status: Type.String(),
+    phase: Nullable(Type.String()),
+    processed: Type.Integer(),
+    total: Nullable(Type.Integer()),
+    ready: Type.Boolean({ description: 'Built: waits at (or is past) its swap' }),
+    swapped: Type.Boolean({ description: 'Serves the job\'s model' }),
+    error: Nullable(Type.String()),
+    updatedAt: Type.String(),
+  }), { description: 'A cluster re-index (on a router): each shard replica\'s local job; the fields above sum, per shard, its least advanced replica' })),
 });
 
 export const ReindexBodySchema = Type.Object(
