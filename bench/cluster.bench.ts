@@ -16,7 +16,7 @@ import { retrieveBodies, retrievePass, sidsBodies, upsertAll } from '../src/benc
 import { runLoad } from '../src/bench/load.ts';
 import { startNatsServer } from '../src/bench/nats-server.ts';
 import { startBenchServer, startChildServer, SIDX_BIN, type BenchServer } from '../src/bench/server.ts';
-import { clusteredEmbeddings } from '../src/eval/synthetic.ts';
+import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { loadBundle } from '../src/tokenizer/bundle.ts';
 import { benchArgs } from './lib.ts';
 
@@ -46,9 +46,8 @@ function node(role: string, url: string, shards: number, shard = 0): Promise<Ben
 }
 
 try {
-  const centres = clusteredEmbeddings({ n: 1024, dim, seed: 7, clusters: 1024, noise: 0 });
-  const items = clusteredEmbeddings({ n: N, dim, seed: 1, centres, clusters: 1024, noise: 0.6 });
-  const queries = clusteredEmbeddings({ n: Q, dim, seed: 1_000_004, centres, clusters: 1024, noise: 0.6 });
+  const { items, queries, data } = await syntheticCatalog({ n: N, q: Q, dim, seed: 1 });
+  log(data);
   const exact = await exactBaseline({ items, n: N, dim, metric: bundle.manifest.metric, queries, q: Q, k: 10, budgetMs: 1000 });
   const bodies = retrieveBodies(queries, Q, dim, { k: 10 });
   const rows: string[][] = [];
@@ -78,7 +77,7 @@ try {
     rows.push([setup, ingest.itemsPerSecond.toFixed(0), pass.recall.toFixed(3), ...load.map((l) => `${l.qps.toFixed(0)} (p50 ${l.latencyMs.p50.toFixed(1)} ms)`)]);
     for (const s of servers) await s.stop();
   }
-  console.log(`items ${N}, ${dim}-d, model ${bundle.manifest.id}, ${Q} queries, one sidx encoder worker per node`);
+  console.log(`items ${N}, ${dim}-d (${data}), model ${bundle.manifest.id}, ${Q} queries, one sidx encoder worker per node`);
   console.log('| setup | ingest items/s (1,000 per batch, 2 in flight) | recall@10 vs exact | QPS @1 | QPS @8 | sids mode QPS @8 |');
   console.log('|---|---:|---:|---:|---:|---:|');
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);

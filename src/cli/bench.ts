@@ -11,10 +11,9 @@ import { benchEncode } from '../bench/encode.ts';
 import { renderMarkdown } from '../bench/render.ts';
 import { reportJson, sectionKeyOf, writeMarkdownSection, type BenchReport } from '../bench/report.ts';
 import { benchCatalog } from '../bench/run.ts';
+import { syntheticCatalog } from '../bench/synthetic-catalog.ts';
 import { encodeBenchBundle, encodeBenchRows, FORGE_SHAPE } from '../bench/vae-bundle.ts';
 import { loadConfig } from '../config.ts';
-import { clusteredEmbeddings } from '../eval/synthetic.ts';
-import { readNpy } from '../io/npy.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { loadFaissBinding } from '../vector/binding.ts';
 import { parseFlags, UsageError } from './args.ts';
@@ -144,9 +143,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const bundle = await loadBundle(modelDir);
   const m = bundle.manifest;
   const dim = m.inputDim;
-  const shared = resolve(process.env.SIDX_SHARED_DATA ?? '../shared/data', 'scientific/text_emb.npy');
-  const centres = existsSync(shared) && dim === 512 ? (await readNpy(shared)).data : undefined;
-  const data = centres ? `synthetic, clustered around the ${centres.length / dim} scientific text embeddings (noise 0.6, L2-normalised)` : 'synthetic, 1024 random clusters (noise 0.6, L2-normalised)';
+
+  const maxN = Math.max(...sizes);
+  progress(`generating ${maxN.toLocaleString('en-US')} items + ${Q} queries (${dim}-d, seed ${seed})`);
+  const tg = performance.now();
+  const generated = await syntheticCatalog({ n: maxN, q: Q, dim, seed });
+  let items: Float32Array | undefined = generated.items;
+  const queries = generated.queries;
+  const generateSeconds = (performance.now() - tg) / 1000;
 
   const baselineFile = v.baseline ? resolve(v.baseline) : undefined;
   const baselineReport = baselineFile ? JSON.parse(readFileSync(baselineFile, 'utf8')) as BenchReport : undefined;
@@ -159,7 +163,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       faiss: loadFaissBinding().faissVersion, loadAverage: { start: loadavg()[0]!, end: NaN },
     },
     model: { id: m.id, method: m.method, metric: m.metric, dim, levels: m.levels, codebookSizes: [...m.codebookSizes], dir: modelDir },
-    data,
+    data: generated.data,
     catalogs: [],
     ...(baselineReport && baselineFile ? {
       baseline: {
@@ -171,14 +175,6 @@ export async function benchCommand(argv: string[]): Promise<number> {
       },
     } : {}),
   };
-
-  const maxN = Math.max(...sizes);
-  progress(`generating ${maxN.toLocaleString('en-US')} items + ${Q} queries (${dim}-d, seed ${seed})`);
-  const tg = performance.now();
-  // With fixed centres, a prefix of a larger catalog is a smaller catalog of the same distribution.
-  let items: Float32Array | undefined = clusteredEmbeddings({ n: maxN, dim, seed, centres, clusters: 1024, noise: 0.6 });
-  const queries = clusteredEmbeddings({ n: Q, dim, seed: seed + 1_000_003, centres, clusters: 1024, noise: 0.6 });
-  const generateSeconds = (performance.now() - tg) / 1000;
 
   const workRoot = v['work-dir'] ? resolve(v['work-dir']) : mkdtempSync(join(tmpdir(), 'sidx-bench-'));
   mkdirSync(workRoot, { recursive: true });
