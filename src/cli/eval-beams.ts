@@ -56,7 +56,7 @@ async function catalogMapping(dataDir: string, modelDir: string | undefined): Pr
     return {
       model: row.id,
       codebookSizes: row.codebookSizes,
-      lookup: (codes, limit) => Array.from(catalog.exact(row.version, codes, limit), (key) => catalog.getByKey(key)?.id)
+      lookup: (codes, limit) => Array.from(catalog.exact(row.version, codes, limit), (key) => catalog.recordOf(key)?.id)
         .filter((x): x is string => x !== undefined),
       close: () => catalog.close(),
     };

@@ -29,7 +29,7 @@ export class ItemDirectory {
     const keys = catalog.prefix(model, new Int32Array(0), Math.max(1, catalog.count));
     const codes = new Int32Array(keys.length * levels);
     const ids = Array.from(keys, (key, r) => {
-      const rec = catalog.getByKey(key);
+      const rec = catalog.recordOf(key);
       if (rec?.model !== model || rec.codes.length !== levels) {
         throw new Error(`item directory: item key ${key} has no ${levels}-level SID in key space ${model} (not the active one?)`);
       }

@@ -259,7 +259,7 @@ export class ReindexJob {
     const host = this.#host;
     const target = this.#target!;
     const finished = await this.#scan(async (after) => {
-      const recs = host.catalog.spaces.itemsAfter(after, this.#params.batchSize);
+      const recs = host.catalog.itemsAfter(after, this.#params.batchSize);
       if (recs.length === 0) return null;
       const dim = target.info.inputDim;
       const flat = new Float32Array(recs.length * dim);

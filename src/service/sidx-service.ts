@@ -205,7 +205,7 @@ export class SidxService {
     const t3 = performance.now();
     const items: RetrievedItem[] = [];
     for (const i of q.k > 0 ? order : []) {
-      const rec = this.#p.catalog.getByKey(set.keys[i]!);
+      const rec = this.#p.catalog.recordOf(set.keys[i]!);
       if (!rec) continue;
       // Stop before asking the order for one more: past k it sorts the rest (score-rank.ts).
       if (items.push({ id: rec.id, score: scores ? scores[i]! : null, sid: rec.codes, match: set.match[i]! }) >= q.k) break;
@@ -248,7 +248,7 @@ export class SidxService {
           alt = { model: target.info.version, codes: items.map((_it, i) => tc.subarray(i * TL, (i + 1) * TL)) };
         }
         const res = this.#p.catalog.stream.within(log?.seq, () => this.#p.catalog.upsertBatch(model.version, batch, alt));
-        this.#p.vectors.applyUpsert(res.keys, flat);
+        this.#p.vectors.applyUpsert(res.keys, res.slots, flat);
         this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);
         this.#maybeCheckpoint();
         return {

@@ -1,22 +1,23 @@
 /**
- * Keeps the vectors the rerank scores, derived from the LMDB catalog (the source of truth), and their files.
+ * Keeps what the rerank needs to find each item's vector, derived from the LMDB catalog (the source of truth: its
+ * records name the row of `vectors.f32` that holds each vector, store/catalog-vectors.ts), and its files.
  *
- * The store (vector/vector-store.ts, `MappedSlotStore`): `vectors.slots` + `vectors.ids`, written in place after
- * every committed batch (page-cache writes, no fsync) and read in place through a shared mapping: the rerank scores
- * straight from the page cache, there is no in-memory copy (the FAISS flat index that held one is gone), and
- * `vectors.json` ({format, seq, ntotal, dim, metric}) says the files hold every change up to `seq`.
- * A sync (`startSync`, every `checkpointThreshold` changes, off the write lock) fdatasyncs the slot file on the libuv
+ * The store (vector/vector-store.ts, `MappedSlotStore`): the catalog's vector file read in place through a shared
+ * mapping (the rerank scores straight from the page cache, there is no in-memory copy), plus `vectors.ids`, the
+ * key of each row, updated after every committed batch (page-cache writes, no fsync); `vectors.json`
+ * ({format, seq, ntotal, dim, metric}) says the id file holds every change up to `seq`.
+ * A sync (`startSync`, every `checkpointThreshold` changes, off the write lock) fdatasyncs the id file on the libuv
  * pool, then writes vectors.json and truncates the change log up to the seq taken before the fdatasync. Nothing is
  * ever rewritten whole, so writers never stall on it.
  *
- * At start: read the id file (no vector is read or copied), map the slot file, then replay the change log after
- * `seq` (every touched key leaves and re-enters from the catalog); any doubt (no or other-format metadata, a slot
- * file that disagrees, a truncated change log, a count that differs from the catalog's) rebuilds from the catalog.
- * Losing these files therefore loses nothing. A data directory from before (a `vectors.faiss` checkpoint) is
- * rebuilt once and the old file removed.
+ * At start: read the id file (no vector is read or copied), map the vector file, then replay the change log after
+ * `seq` (every touched key leaves and re-enters with the row its record names); any doubt (no or other-format
+ * metadata, a key stored twice, a truncated change log, a count that differs from the catalog's) rebuilds the
+ * id file from the records (no vector is read for f32). Losing these files therefore loses nothing. Files of
+ * earlier layouts (a `vectors.faiss` checkpoint, the `vectors.slots` copy of the vectors) are removed.
  *
  * Config `vectors.storage` sq8 opens an Sq8SlotStore instead (vector/sq8-slot-store.ts: 8-bit codes in memory,
- * its own `vectors.sq8` synced with the slot file, the best candidates re-scored from the file).
+ * its own `vectors.sq8` synced with the id file, the best candidates re-scored from the vector file).
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,12 +31,12 @@ export interface Logger {
   warn(msg: string): void;
 }
 
-const META_FORMAT = 'slots-v1';
+const META_FORMAT = 'rows-v2';
 const REBUILD_BATCH = 10_000;
 const SLOT_BASE = 'vectors';
-const SLOT_FILE = `${SLOT_BASE}.slots`;
+const ID_FILE = `${SLOT_BASE}.ids`;
 const META_FILE = 'vectors.json';
-const LEGACY_FILES = ['vectors.faiss', 'vectors.faiss.tmp'];
+const LEGACY_FILES = ['vectors.faiss', 'vectors.faiss.tmp', 'vectors.slots'];
 
 interface SyncMeta {
   format: typeof META_FORMAT;
@@ -62,18 +63,18 @@ export class VectorState {
 
   /** `openStore`: the storage mode, given the files' base path (`<dir>/vectors`); default the mapped f32 slot file. */
   static async open(dir: string, catalog: Catalog, dim: number, metric: Metric, log: Logger, openStore: OpenStore = MappedSlotStore.open): Promise<VectorState> {
-    const state = new VectorState(dir, catalog, openStore(join(dir, SLOT_BASE), dim, metric), log);
+    const state = new VectorState(dir, catalog, openStore(join(dir, SLOT_BASE), dim, metric, catalog.vectorFile), log);
     const meta = readMeta(dir, dim, metric, log);
     if (meta) {
       try {
         const replayed = state.#load(BigInt(meta.seq));
         if (state.store.ntotal === catalog.count) {
-          log.info(`vector index: ${state.store.ntotal} vectors opened from ${SLOT_FILE} (synced at seq ${meta.seq}), ${replayed} changes replayed`);
+          log.info(`vector index: ${state.store.ntotal} vectors opened from ${ID_FILE} (synced at seq ${meta.seq}), ${replayed} changes replayed`);
           return state;
         }
         log.warn(`vector index: ${state.store.ntotal} vectors after catch-up, the catalog holds ${catalog.count}: rebuilding`);
       } catch (err) {
-        log.warn(`vector index: cannot load ${SLOT_FILE} and catch up from seq ${meta.seq} (${(err as Error).message}): rebuilding`);
+        log.warn(`vector index: cannot load ${ID_FILE} and catch up from seq ${meta.seq} (${(err as Error).message}): rebuilding`);
       }
     }
     const count = state.#rebuild();
@@ -83,9 +84,9 @@ export class VectorState {
     return state;
   }
 
-  /** After a committed upsert: new keys take a slot, replaced ones are rewritten in theirs. */
-  applyUpsert(keys: BigInt64Array, vectors: Float32Array): void {
-    this.store.put(keys, vectors);
+  /** After a committed upsert: keys[i]'s vector is in row slots[i] (`vectors`: the batch's, for modes that derive codes). */
+  applyUpsert(keys: BigInt64Array, slots: Uint32Array, vectors?: Float32Array): void {
+    this.store.put(keys, slots, vectors);
     this.#changesSinceSync += keys.length;
   }
 
@@ -152,15 +153,15 @@ export class VectorState {
     const keys = BigInt64Array.from(touched);
     this.store.remove(keys);
     const present: bigint[] = [];
-    const vectors: Float32Array[] = [];
+    const slots: number[] = [];
     for (const key of keys) {
-      const item = this.#catalog.getByKey(key);
-      if (item) {
+      const rec = this.#catalog.recordOf(key);
+      if (rec) {
         present.push(key);
-        vectors.push(item.vector);
+        slots.push(rec.slot);
       }
     }
-    this.#addBatch(BigInt64Array.from(present), vectors);
+    this.#addBatch(present, slots);
     this.#changesSinceSync = changes;
     return changes;
   }
@@ -200,30 +201,26 @@ export class VectorState {
   #rebuild(): number {
     this.store.reset();
     let keys: bigint[] = [];
-    let vectors: Float32Array[] = [];
+    let slots: number[] = [];
     let count = 0;
-    for (const item of this.#catalog.items()) {
-      keys.push(item.key);
-      vectors.push(item.vector);
+    for (const rec of this.#catalog.records()) {
+      keys.push(rec.key);
+      slots.push(rec.slot);
       if (keys.length === REBUILD_BATCH) {
-        this.#addBatch(BigInt64Array.from(keys), vectors);
+        this.#addBatch(keys, slots);
         count += keys.length;
         keys = [];
-        vectors = [];
+        slots = [];
       }
     }
-    this.#addBatch(BigInt64Array.from(keys), vectors);
+    this.#addBatch(keys, slots);
     count += keys.length;
     this.#changesSinceSync = count;
     return count;
   }
 
-  #addBatch(keys: BigInt64Array, vectors: Float32Array[]): void {
-    if (keys.length === 0) return;
-    const dim = this.store.dim;
-    const flat = new Float32Array(keys.length * dim);
-    vectors.forEach((v, i) => flat.set(v, i * dim));
-    this.store.put(keys, flat);
+  #addBatch(keys: bigint[], slots: number[]): void {
+    if (keys.length > 0) this.store.put(BigInt64Array.from(keys), Uint32Array.from(slots));
   }
 }
 
@@ -234,11 +231,11 @@ function readMeta(dir: string, dim: number, metric: Metric, log: Logger): SyncMe
   try {
     const meta = JSON.parse(readFileSync(path, 'utf8')) as Partial<SyncMeta>;
     if (meta.format !== META_FORMAT) {
-      log.info(`vector index: ${META_FILE} is from an older format (a FAISS checkpoint): rebuilding once`);
+      log.info(`vector index: ${META_FILE} is from an older layout: rebuilding once`);
       return null;
     }
     if (meta.dim !== dim || meta.metric !== metric) {
-      log.warn(`vector index: ${SLOT_FILE} is ${meta.dim}-d ${meta.metric}, the model wants ${dim}-d ${metric}: rebuilding`);
+      log.warn(`vector index: ${ID_FILE} is for ${meta.dim}-d ${meta.metric}, the model wants ${dim}-d ${metric}: rebuilding`);
       return null;
     }
     BigInt(meta.seq ?? '');

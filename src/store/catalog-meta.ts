@@ -4,7 +4,7 @@ import { isSidxError, SidxError } from '../errors.ts';
 import { readU64BE, u64Key } from './keys.ts';
 
 /** Version of the catalog's byte layouts; a catalog written with another version refuses to open. */
-export const CATALOG_SCHEMA_VERSION = 3;
+export const CATALOG_SCHEMA_VERSION = 4;
 
 export const META_SCHEMA = Buffer.from('schema'); // u32
 export const META_NEXT_KEY = Buffer.from('nextKey'); // u64: next internal key to assign
@@ -24,6 +24,7 @@ export interface CatalogDbs {
   changes: Bin;
   meta: Bin;
   sids: Bin;
+  freeSlots: Bin;
 }
 
 /** The catalog's LMDB environment, synced on every commit (the flags are explained in catalog.ts). */
@@ -42,10 +43,10 @@ export function openCatalogEnv(dir: string, mapSizeBytes?: number): RootDatabase
   });
 }
 
-/** Opens the catalog's six named databases in `env`, binary keys and values. */
+/** Opens the catalog's seven named databases in `env`, binary keys and values. */
 export function openCatalogDbs(env: RootDatabase<Buffer, Buffer>): CatalogDbs {
   const db = (name: string): Bin => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' });
-  return { ids: db('ids'), items: db('items'), postings: db('postings'), changes: db('changes'), meta: db('meta'), sids: db('sids') };
+  return { ids: db('ids'), items: db('items'), postings: db('postings'), changes: db('changes'), meta: db('meta'), sids: db('sids'), freeSlots: db('freeSlots') };
 }
 
 /** Model version -> level count, for every model that has had a SID. */

@@ -21,7 +21,7 @@ import { readU64BE, U64_BYTES, u64Key } from './keys.ts';
 import type { SidTally } from './sid-occupancy.ts';
 import type { PostingJournal, PostingWatcher } from './posting-journal.ts';
 import { scanSpacePostings, type SpacePostings } from './catalog-scan.ts';
-import { readRecord, readRecordId, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
+import { readRecordId, readRecordSid, withSid } from './record.ts';
 
 type Bin = Database<Buffer, Buffer>;
 
@@ -151,11 +151,7 @@ export function dropSpaceTxn(dbs: SpaceDbs, drop: number, keep: number, keys: Bi
         out.orphans.push(key);
         continue;
       }
-      const rec = readRecord(value, key);
-      const id = Buffer.from(rec.id, 'utf8');
-      const buf = Buffer.allocUnsafe(recordLength(kept.length, id.length, rec.vector.length));
-      writeRecord(buf, keep, kept, id, rec.vector);
-      dbs.items.put(keyBuf, buf);
+      dbs.items.put(keyBuf, withSid(value, key, keep, kept));
       dbs.sids.remove(sideKey(keyBuf, keep));
       writePostings(dbs, scratch, drop, sid.codes, keyBuf, true);
       out.promoted++;
@@ -246,7 +242,7 @@ export class KeySpaces {
   }
 
   /** `rec` (fresh from readRecord) with the SID of the active key space, when the item has one there. */
-  resolve(rec: ItemRecord, keyBuf: Uint8Array): ItemRecord {
+  resolve<R extends { model: number; codes: Int32Array }>(rec: R, keyBuf: Uint8Array): R {
     const active = this.#active;
     if (active === undefined || rec.model === active) return rec;
     const codes = getSideSid(this.dbs.sids, keyBuf, active);
@@ -346,16 +342,6 @@ export class KeySpaces {
     return this.#read('keysAfter', () => {
       assertLimit(limit);
       return keysAfterIn(this.dbs.items, after, limit);
-    });
-  }
-
-  /** Up to `limit` items with internal key > `after`, in key order, records as stored (re-index scans). */
-  itemsAfter(after: bigint, limit: number): ItemRecord[] {
-    return this.#read('itemsAfter', () => {
-      assertLimit(limit);
-      const out: ItemRecord[] = [];
-      for (const { key, value } of this.dbs.items.getRange({ start: u64Key(after + 1n), limit })) out.push(readRecord(value, readU64BE(key, 0)));
-      return out;
     });
   }
 }

@@ -3,6 +3,8 @@
  *
  *   - every item record decodes, its model's level count and the catalog dimension match, its key is below
  *     nextKey, its id maps back to it (`ids`), and its L postings (one per rotation) exist;
+ *   - (schema 4) every record names a row of `vectors.f32` below nextSlot that no other record names and that is
+ *     not on the free list; used + free rows = nextSlot, and the file holds at least nextSlot rows;
  *   - every id mapping points at an item carrying that id (no id without its item);
  *   - every posting decodes, names an existing item, and that item has exactly this SID in that model, in its
  *     record or in a `sids` side entry (no posting without its item, none left behind by a re-upsert that changed
@@ -23,7 +25,11 @@ import { CATALOG_SCHEMA_VERSION, modelLevels, openCatalogDbs, type CatalogDbs } 
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED } from './catalog-meta.ts';
 import { OP_DELETE, OP_UPSERT } from './change-log.ts';
 import { readU64BE, U64_BYTES } from './keys.ts';
-import { readRecord, readRecordSid } from './record.ts';
+import { readStoredRecord as readRecord, readRecordSid } from './record.ts';
+import { META_NEXT_SLOT, slotKey } from './catalog-vectors.ts';
+import { VECTOR_FILE } from './vector-file.ts';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { getSideSid, sideSids } from './catalog-spaces.ts';
 
 export interface CatalogVerifyReport {
@@ -55,9 +61,11 @@ function sameCodes(a: Int32Array, b: Int32Array): boolean {
 export class CatalogInspector {
   #env: RootDatabase<Buffer, Buffer>;
   #db: CatalogDbs;
+  #dir: string;
 
-  private constructor(env: RootDatabase<Buffer, Buffer>) {
+  private constructor(env: RootDatabase<Buffer, Buffer>, dir: string) {
     this.#env = env;
+    this.#dir = dir;
     this.#db = openCatalogDbs(env);
   }
 
@@ -65,7 +73,7 @@ export class CatalogInspector {
   static open(dir: string): CatalogInspector {
     const env = open<Buffer, Buffer>({ path: dir, readOnly: true, maxDbs: 12, encoding: 'binary', keyEncoding: 'binary' });
     try {
-      return new CatalogInspector(env);
+      return new CatalogInspector(env, dir);
     } catch (err) {
       void env.close();
       throw err;
@@ -88,6 +96,21 @@ export class CatalogInspector {
     return out;
   }
 
+  /** Free rows below nextSlot and named by no record; every row up to nextSlot in the vector file. */
+  #verifySlots(nextSlot: number, used: Uint8Array, dim: number | undefined, problem: (text: string) => void): void {
+    let free = 0;
+    for (const key of this.#db.freeSlots.getKeys({})) {
+      const slot = key.readUInt32BE(0);
+      free++;
+      if (slot >= nextSlot) problem(`free vector row ${slot}: not below nextSlot ${nextSlot}`);
+    }
+    const named = used.reduce((n, u) => n + (u > 0 ? 1 : 0), 0);
+    if (named + free !== nextSlot) problem(`vector rows: ${named} named by records + ${free} free, nextSlot is ${nextSlot}`);
+    const file = join(this.#dir, VECTOR_FILE);
+    const rows = dim === undefined || !existsSync(file) ? 0 : Math.floor(statSync(file).size / (4 * dim));
+    if (rows < nextSlot) problem(`${VECTOR_FILE}: ${rows} rows, nextSlot is ${nextSlot}`);
+  }
+
   verify(opts: { maxProblems?: number } = {}): CatalogVerifyReport {
     // Read the latest committed state, even one committed a moment ago through another handle in this process.
     this.#env.resetReadTxn();
@@ -107,6 +130,8 @@ export class CatalogInspector {
     const truncated = this.#u64(META_TRUNCATED);
     const dim = this.#db.meta.getBinary(META_DIM)?.readUInt32BE(0);
     const levels = modelLevels(this.#db.meta);
+    const nextSlot = Number(this.#u64(META_NEXT_SLOT));
+    const usedSlots = new Uint8Array(nextSlot);
 
     // Items: record, id mapping, postings.
     let items = 0;
@@ -133,7 +158,11 @@ export class CatalogInspector {
       const L = levels.get(rec.model);
       if (L === undefined) problem(`${where}: model ${rec.model} has no level count in meta`);
       else if (L !== rec.codes.length) problem(`${where}: ${rec.codes.length} codes, model ${rec.model} has ${L} levels`);
-      if (dim !== undefined && rec.vector.length !== dim) problem(`${where}: ${rec.vector.length}-d vector, catalog is ${dim}-d`);
+      if (dim !== undefined && rec.dim !== dim) problem(`${where}: ${rec.dim}-d vector, catalog is ${dim}-d`);
+      if (rec.slot < 0) problem(`${where}: vector inside the record (format 0) in a schema-${CATALOG_SCHEMA_VERSION} catalog`);
+      else if (rec.slot >= nextSlot) problem(`${where}: vector row ${rec.slot} is not below nextSlot ${nextSlot}`);
+      else if (usedSlots[rec.slot]++ > 0) problem(`${where}: vector row ${rec.slot} is named by another record too`);
+      else if (this.#db.freeSlots.getBinaryFast(slotKey(rec.slot)) !== undefined) problem(`${where}: vector row ${rec.slot} is on the free list`);
       const mapped = this.#db.ids.getBinary(Buffer.from(rec.id, 'utf8'));
       if (mapped === undefined) problem(`${where} (${JSON.stringify(rec.id)}): no id mapping`);
       else if (!mapped.equals(key)) problem(`${where} (${JSON.stringify(rec.id)}): id maps to key ${readU64BE(mapped, 0)}`);
@@ -160,6 +189,7 @@ export class CatalogInspector {
         }
       }
     }
+    this.#verifySlots(nextSlot, usedSlots, dim, problem);
     let sides = 0;
     for (const { key } of this.#db.sids.getRange({})) {
       sides++;

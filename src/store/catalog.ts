@@ -3,7 +3,7 @@
  * only (lmdb-js's default msgpack encoding silently corrupts typed arrays):
  *
  *   ids       external id (UTF-8)                          -> internal key (u64 BE)
- *   items     internal key (u64 BE)                        -> record (layout in record.ts)
+ *   items     internal key (u64 BE)                        -> record (layout in record.ts): id, SID, the slot of its vector
  *   postings  SID key (codec.ts) in rotation r ++ key (u64) -> empty, for every rotation r in 0..L-1;
  *             rotation L-1 (natural order) serves exact-SID and SID-prefix scans, the others Hamming-1 scans
  *   changes   seq (u64 BE)                                 -> op (u8: 1 upsert, 2 delete) ++ internal key (u64 BE)
@@ -12,6 +12,9 @@
  *             catalog-spaces.ts). Schema 2 added it; a schema-1 catalog is upgraded in place at open.
  *   sidCounts, sidLog: items per SID and when SIDs became occupied or empty (sid-occupancy.ts). Schema 3 added
  *             them; a schema-1 or -2 catalog gets them derived from its postings at open.
+ *   freeSlots, meta nextSlot: which rows of `vectors.f32` no record names (catalog-vectors.ts). Schema 4 moved
+ *             the vectors out of the records into that file (each vector stored once); older catalogs are upgraded
+ *             at open, 10,000 records per transaction, resumable.
  *
  * Internal keys come from a counter in meta, are never reused, and stay with an external id across re-upserts:
  * they are FAISS's int64 labels. Every seq is one item change, with its change-log entry, except a re-index batch
@@ -24,7 +27,9 @@
  * opened with `overlappingSync: false` and noSync, noMetaSync, useWritemap off: overlappingSync (lmdb-js's Linux
  * default) makes lmdb-js's async writes and putSync/removeSync commit unsynced and flush later, and reopen then
  * chooses between the last committed and the last flushed snapshot; with it off no path can commit unsynced.
- * Cost: ~0.5 ms per batch here (one fsync), so callers should batch writes. A re-index drop batch
+ * An upsert batch first writes its vectors to rows no committed record names and fdatasyncs `vectors.f32`, then commits
+ * (catalog-vectors.ts): a committed record never names a row that is not on disk.
+ * Cost: two fsyncs per batch, so callers should batch writes. A re-index drop batch
  * (KeySpaces.dropAfterOffThread) runs whole, with the same sync, on a thread of its own (space-drop-thread.ts).
  * Reads are synchronous and see the latest committed state. Records returned own their arrays (record.ts).
  * Iterables (changesSince, items) read one snapshot lazily; finish or break out of them to release it.
@@ -40,13 +45,15 @@ import { PostingJournal } from './posting-journal.ts';
 import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, modelLevels, openCatalogDbs, openCatalogEnv, readMetaU32, readMetaU64, storeError, u32Value } from './catalog-meta.ts';
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA } from './catalog-meta.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
-import { readRecord, readRecordSid, recordLength, writeRecord, type ItemRecord } from './record.ts';
+import { readRecordSid, readRecordSlot, readStoredRecord, recordLength, writeRecord, type ItemRecord, type StoredRecord } from './record.ts';
+import { CatalogVectors } from './catalog-vectors.ts';
+import { upgradeToSlots } from './vector-upgrade.ts';
 import { checkLevels, KeySpaces, putSideSid, removeSideSids, writePostings } from './catalog-spaces.ts';
 import { SpaceDropThread } from './space-drop-thread.ts';
 import { StreamMark } from './stream-mark.ts';
 import { DEFAULT_SID_HISTORY, SidOccupancy, SidOccupancyReads } from './sid-occupancy.ts';
 
-export type { ItemRecord } from './record.ts';
+export type { ItemRecord, StoredRecord } from './record.ts';
 export type { UpsertInput } from './catalog-input.ts';
 export type { Neighbour } from './catalog-scan.ts';
 export type { Change } from './change-log.ts';
@@ -77,6 +84,7 @@ export class Catalog {
   #meta: Bin;
   #occupancy: SidOccupancy;
   #txns: CatalogTxns;
+  #vectors: CatalogVectors;
   #dropThread: SpaceDropThread;
   /** Which SIDs are occupied, per model (sid-occupancy.ts): the tries behind /v1/sids/*. */
   readonly sids: SidOccupancyReads;
@@ -93,6 +101,7 @@ export class Catalog {
     this.#env = env;
     const dbs = openCatalogDbs(env);
     ({ ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta } = dbs);
+    this.#vectors = new CatalogVectors(dir, dbs.freeSlots, dbs.meta);
     this.#occupancy = new SidOccupancy(env, dbs.meta, sidHistory);
     this.sids = new SidOccupancyReads(this.#occupancy, () => this.#metaU64(META_LAST_SEQ), (what, fn) => this.#read(what, fn));
     const journal = new PostingJournal();
@@ -129,11 +138,16 @@ export class Catalog {
       const version = schema.readUInt32BE(0);
       // Schema 1 is schema 2 without `sids` entries, schema 2 is 3 without SID counts: upgrading derives the counts
       // from the postings and writes the number, in one transaction (older code refuses 3).
+      // Schema 3 is 4 with vectors inside the records: upgradeToSlots moves them out (vector-upgrade.ts).
       if (version === 1 || version === 2) {
         this.#write('upgrade', () => {
           this.#occupancy.backfill(this.#postings, modelLevels(this.#meta), this.#metaU64(META_LAST_SEQ));
-          this.#meta.put(META_SCHEMA, u32Value(CATALOG_SCHEMA_VERSION));
+          this.#meta.put(META_SCHEMA, u32Value(3));
         });
+      }
+      if (version >= 1 && version <= 3) {
+        upgradeToSlots(this.#items, this.#vectors, this.#storedDim(), (fn) => this.#write('upgrade', fn));
+        this.#write('upgrade', () => this.#meta.put(META_SCHEMA, u32Value(CATALOG_SCHEMA_VERSION)));
       } else if (version !== CATALOG_SCHEMA_VERSION) {
         throw new SidxError('SIDX_ERR_STORE', `catalog schema ${version} is not supported (expected ${CATALOG_SCHEMA_VERSION})`);
       }
@@ -186,14 +200,19 @@ export class Catalog {
    * before the first write, so a rejected batch writes nothing. A replaced item loses its SIDs in other models;
    * with `alt` (during a re-index), item i also gets SID `alt.codes[i]` in model `alt.model`.
    */
-  upsertBatch(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): { seq: bigint; keys: BigInt64Array; replaced: boolean[] } {
+  upsertBatch(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): { seq: bigint; keys: BigInt64Array; replaced: boolean[]; slots: Uint32Array } {
     this.#assertOpen();
     const { levels, dim, idBytes } = validateUpsert(model, items);
     if (alt) validateUpsert(alt.model, items.map((it, i) => ({ ...it, codes: alt.codes[i]! })));
     if (alt?.model === model) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'alt.model must differ from model', { field: 'alt.model' });
+    const storedDim = this.#storedDim();
+    if (storedDim !== undefined && storedDim !== dim) {
+      throw new SidxError('SIDX_ERR_DIMENSION', `the catalog holds ${storedDim}-dimensional vectors, the batch has ${dim}`, { field: 'items[0].vector' });
+    }
     let maxRecord = 0;
-    for (let i = 0; i < items.length; i++) maxRecord = Math.max(maxRecord, recordLength(levels, idBytes[i].length, dim));
+    for (let i = 0; i < items.length; i++) maxRecord = Math.max(maxRecord, recordLength(levels, idBytes[i].length));
     const recordBuf = Buffer.allocUnsafe(maxRecord);
+    const reserved = this.#reserveAndPersist(items, dim);
     // lmdb-js copies keys and values during put inside a sync transaction, so scratch buffers can be reused.
     const postingBuf = Buffer.allocUnsafe(sidKeyLength(levels) + U64_BYTES);
     const oldPostingBuf = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
@@ -202,21 +221,16 @@ export class Catalog {
     const replaced: boolean[] = new Array<boolean>(items.length).fill(false);
 
     return this.#write('upsert', () => {
-      const storedDim = readMetaU32(this.#meta, META_DIM);
-      if (storedDim !== undefined && storedDim !== dim) {
-        throw new SidxError('SIDX_ERR_DIMENSION', `the catalog holds ${storedDim}-dimensional vectors, the batch has ${dim}`, {
-          field: 'items[0].vector',
-        });
-      }
       checkLevels(this.#meta, model, levels, 'items[0].codes');
       let nextKey = this.#metaU64(META_NEXT_KEY);
       if (nextKey + BigInt(items.length) > MAX_INTERNAL_KEY) throw new SidxError('SIDX_ERR_STORE', 'internal keys exhausted');
       let seq = this.#metaU64(META_LAST_SEQ);
-      if (storedDim === undefined) this.#meta.put(META_DIM, u32Value(dim));
+      if (readMetaU32(this.#meta, META_DIM) === undefined) this.#meta.put(META_DIM, u32Value(dim));
+      this.#vectors.commit(reserved);
       if (alt) checkLevels(this.#meta, alt.model, alt.codes[0]!.length, 'alt.codes');
 
       for (let i = 0; i < items.length; i++) {
-        const { codes, vector } = items[i];
+        const { codes } = items[i];
         let keyBuf = this.#ids.getBinary(idBytes[i]);
         let unchangedSid = false;
         if (keyBuf !== undefined) {
@@ -224,6 +238,7 @@ export class Catalog {
           removeSideSids(this.spaces.dbs, keyBuf, oldPostingBuf);
           const old = this.#items.getBinary(keyBuf);
           if (old !== undefined) {
+            this.#vectors.free(readRecordSlot(old));
             const sid = readRecordSid(old);
             unchangedSid = sid.model === model && sid.codes.length === levels && sid.codes.every((c, l) => c === codes[l]);
             if (!unchangedSid) writePostings(this.spaces.dbs, oldPostingBuf, sid.model, sid.codes, keyBuf, true);
@@ -233,7 +248,7 @@ export class Catalog {
           this.#ids.put(idBytes[i], keyBuf);
         }
         keys[i] = readU64BE(keyBuf, 0);
-        const len = writeRecord(recordBuf, model, codes, idBytes[i], vector);
+        const len = writeRecord(recordBuf, model, codes, idBytes[i], dim, reserved.slots[i]!);
         this.#items.put(keyBuf, recordBuf.subarray(0, len));
         if (!unchangedSid) writePostings(this.spaces.dbs, postingBuf, model, codes, keyBuf, false);
         if (alt) putSideSid(this.spaces.dbs, keyBuf, alt.model, alt.codes[i]!, oldPostingBuf);
@@ -241,8 +256,21 @@ export class Catalog {
       }
       this.#meta.put(META_NEXT_KEY, u64Key(nextKey));
       this.#meta.put(META_LAST_SEQ, u64Key(seq));
-      return { seq, keys, replaced };
+      return { seq, keys, replaced, slots: reserved.slots };
     });
+  }
+
+  /** Steps 1-2 of catalog-vectors.ts: rows for the batch's vectors, written and synced before the transaction. */
+  #reserveAndPersist(items: UpsertInput[], dim: number) {
+    const flat = new Float32Array(items.length * dim);
+    items.forEach((it, i) => flat.set(it.vector, i * dim));
+    try {
+      const reserved = this.#vectors.reserve(items.length);
+      this.#vectors.persist(dim, reserved.slots, flat);
+      return reserved;
+    } catch (err) {
+      throw storeError(err, 'upsert (vector file)');
+    }
   }
 
   /** Removes items (record, id mapping, every posting) in one write transaction; unknown ids are reported. */
@@ -266,6 +294,7 @@ export class Catalog {
         if (old !== undefined) {
           const sid = readRecordSid(old);
           writePostings(this.spaces.dbs, postingBuf, sid.model, sid.codes, keyBuf, true);
+          this.#vectors.free(readRecordSlot(old));
           this.#items.remove(keyBuf);
         }
         this.#ids.remove(idBytes[i]);
@@ -291,12 +320,43 @@ export class Catalog {
     });
   }
 
-  /** The record, with the SID of the active key space when the item has one there (see setActiveModel). */
-  #readItem(keyBuf: Buffer): ItemRecord | undefined {
-    // getBinaryFast's buffer is valid only until the next read; readRecord copies everything out of it.
+  /** The record without its vector (id, SID of the active key space, slot): what the retrieve path reads. */
+  recordOf(key: bigint): StoredRecord | undefined {
+    return this.#read('recordOf', () => {
+      assertInternalKey(key);
+      return this.#stored(u64Key(key));
+    });
+  }
+
+  /** The vectors in rows `slots` of the vector file (slots.length x dim). */
+  readVectors(slots: ArrayLike<number>): Float32Array {
+    const dim = this.#storedDim();
+    if (dim === undefined) return new Float32Array(0);
+    return this.#read('readVectors', () => this.#vectors.read(dim, slots));
+  }
+
+  /** Path of the vector file (the rerank maps it). */
+  get vectorFile(): string {
+    return this.#vectors.path;
+  }
+
+  #stored(keyBuf: Buffer): StoredRecord | undefined {
+    // getBinaryFast's buffer is valid only until the next read; readStoredRecord copies everything out of it.
     const value = this.#items.getBinaryFast(keyBuf);
     if (value === undefined) return undefined;
-    return this.spaces.resolve(readRecord(value, readU64BE(keyBuf, 0)), keyBuf);
+    return this.spaces.resolve(readStoredRecord(value, readU64BE(keyBuf, 0)), keyBuf);
+  }
+
+  #readItem(keyBuf: Buffer): ItemRecord | undefined {
+    const rec = this.#stored(keyBuf);
+    return rec && this.#withVectors([rec])[0];
+  }
+
+  /** The records with their vectors, read in one pass over the vector file. */
+  #withVectors(recs: StoredRecord[]): ItemRecord[] {
+    const dim = recs[0]?.dim ?? 0;
+    const flat = this.#vectors.read(dim, Uint32Array.from(recs, (r) => r.slot));
+    return recs.map((r, i) => ({ id: r.id, key: r.key, model: r.model, codes: r.codes, vector: flat.slice(i * dim, (i + 1) * dim) }));
   }
 
   /** Levels of `model`'s SIDs, or undefined when the model has never been written. Throws if `given` differs. */
@@ -362,14 +422,42 @@ export class Catalog {
     this.#write('truncateChanges', () => truncateChangesTxn(this.#changes, this.#meta, uptoSeq));
   }
 
-  /** Every item, in internal-key order (for rebuilding FAISS); each record owns its arrays. */
+  /** Every item with its vector, in internal-key order; each record owns its arrays. */
   items(): Iterable<ItemRecord> {
     this.#assertOpen();
     return this.#iterateItems();
   }
 
+  /** Every record without its vector (slots only), in internal-key order. */
+  records(): Iterable<StoredRecord> {
+    this.#assertOpen();
+    return this.#iterateRecords();
+  }
+
+  /** Up to `limit` items with keys above `after`, with their vectors (the re-index encode phase). */
+  itemsAfter(after: bigint, limit: number): ItemRecord[] {
+    return this.#read('itemsAfter', () => {
+      assertLimit(limit);
+      const recs: StoredRecord[] = [];
+      for (const { key, value } of this.#items.getRange({ start: u64Key(after + 1n), limit })) recs.push(readStoredRecord(value, readU64BE(key, 0)));
+      return this.#withVectors(recs);
+    });
+  }
+
+  *#iterateRecords(): Generator<StoredRecord> {
+    for (const { key, value } of this.#items.getRange({})) yield readStoredRecord(value, readU64BE(key, 0));
+  }
+
   *#iterateItems(): Generator<ItemRecord> {
-    for (const { key, value } of this.#items.getRange({})) yield readRecord(value, readU64BE(key, 0));
+    let batch: StoredRecord[] = [];
+    for (const rec of this.#iterateRecords()) {
+      batch.push(rec);
+      if (batch.length === 1024) {
+        yield* this.#withVectors(batch);
+        batch = [];
+      }
+    }
+    yield* this.#withVectors(batch);
   }
 
   get count(): number {
@@ -392,6 +480,7 @@ export class Catalog {
     if (this.#closed) return;
     this.#closed = true;
     await this.#dropThread.close();
+    this.#vectors.close();
     await this.#env.close();
   }
 }

@@ -1,19 +1,17 @@
 /**
- * The vector store's files on disk, kept up to date in place: one fixed-size slot per vector, written when the
- * vector changes, so persisting them never rewrites them whole (a FAISS checkpoint did: seconds under the write
- * lock at 1M items). The vectors are read in place through a shared read-only mapping of `<base>.slots`
- * (vector-store.ts); opening reads the id file only (8 bytes per slot).
+ * Which row of the catalog's vector file (store/vector-file.ts, `vectors.f32`: the only copy of each vector) holds
+ * each key's vector, for the rerank: an in-memory key -> row map, persisted in `<base>.ids` so that a restart reads
+ * 8 bytes per row instead of every item record.
  *
- *   <base>.slots  slot s at byte s * 4 * dim: the vector, dim x float32 LE
- *   <base>.ids    slot s at byte s * 8: its id, int64 LE; -1 = a free slot
+ *   <base>.ids    row s at byte s * 8: the key whose vector it holds, int64 LE; -1 = no key (free, or not yet known)
  *
- * Writes go to the page cache straight from the caller's arrays (`put`, `remove`: one write per run of consecutive
- * slots, so appends are two writes per batch); `datasync` makes everything written before it durable, off the event
- * loop. The files are derived state: their owner (service/vector-state.ts) records up to which catalog change they
- * are durable and repairs what came after from the catalog's change log.
+ * The rows themselves are chosen by the catalog (catalog-vectors.ts: copy-on-write, a re-upsert gets a new row);
+ * `assign` follows its commits. The id file is derived state: its owner (service/vector-state.ts) records up to
+ * which catalog change it is durable (`datasync`) and repairs what came after from the records.
  */
-import { closeSync, constants, fdatasync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fdatasync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { SidxError } from '../errors.ts';
+import { readFully, VectorFile, writeFully } from '../store/vector-file.ts';
 
 const FREE = -1;
 const ID_BYTES = 8;
@@ -22,34 +20,36 @@ const DENSE_IDS = 1 << 28;
 
 export class SlotFile {
   readonly dim: number;
-  #vectorsFd: number;
+  #vectors: VectorFile;
   #idsFd: number;
-  /** Slots in the files, free ones included. */
+  /** Rows the id file covers, free ones included. */
   #slots = 0;
   #occupied = 0;
   /** id -> slot + 1 (0 = absent) for ids < DENSE_IDS. */
   #dense = new Int32Array(1024);
   #sparse = new Map<bigint, number>();
-  #free: number[] = [];
   #freeMark = new Uint8Array(ID_BYTES).fill(0xff);
 
-  private constructor(vectorsFd: number, idsFd: number, dim: number) {
-    this.#vectorsFd = vectorsFd;
+  private constructor(vectors: VectorFile, idsFd: number) {
+    this.#vectors = vectors;
     this.#idsFd = idsFd;
-    this.dim = dim;
+    this.dim = vectors.dim;
   }
 
-  /** Opens (creating them if missing) `<base>.slots` and `<base>.ids` for `dim`-d vectors; call `load` or `reset` next. */
-  static open(base: string, dim: number): SlotFile {
-    if (!Number.isSafeInteger(dim) || dim < 1) throw new SidxError('SIDX_ERR_INVALID_INPUT', `dim must be a positive integer, got ${dim}`, { field: 'dim' });
-    const flags = constants.O_RDWR | constants.O_CREAT;
-    const vectorsFd = openSync(`${base}.slots`, flags, 0o644);
-    return new SlotFile(vectorsFd, openSync(`${base}.ids`, flags, 0o644), dim);
+  /** Opens (creating it if missing) `<base>.ids` for the `dim`-d rows of `vectorFile`; call `load` or `reset` next. */
+  static open(base: string, dim: number, vectorFile: string): SlotFile {
+    const vectors = VectorFile.open(vectorFile, dim);
+    return new SlotFile(vectors, openSync(`${base}.ids`, constants.O_RDWR | constants.O_CREAT, 0o644));
   }
 
-  /** Opens the slot file at `base` and builds its owner with it; the file is closed again when that throws. */
-  static with<T>(base: string, dim: number, owner: (file: SlotFile) => T): T {
-    const file = SlotFile.open(base, dim);
+  /** Path of the vector file the rows are in. */
+  get vectorFile(): string {
+    return this.#vectors.path;
+  }
+
+  /** Opens the id file at `base` and builds its owner with it; the file is closed again when that throws. */
+  static with<T>(base: string, dim: number, vectorFile: string, owner: (file: SlotFile) => T): T {
+    const file = SlotFile.open(base, dim, vectorFile);
     try {
       return owner(file);
     } catch (err) {
@@ -64,36 +64,30 @@ export class SlotFile {
   }
 
   /**
-   * Reads the id file and rebuilds the id -> slot map and the free list (the vectors are not read: they are scored in
-   * place through the mapping, vector-store.ts). Slots beyond the shorter of the two files (a write cut short) are
-   * cut off. Throws SIDX_ERR_STORE on an id stored twice (the files cannot be trusted). `onIds` gets the stored ids.
+   * Reads the id file and rebuilds the key -> row map (no vector is read: they are scored in place through the
+   * mapping, vector-store.ts). A torn last entry is cut off. Throws SIDX_ERR_STORE on a key stored twice (the file
+   * cannot be trusted). `onIds` gets the stored keys.
    */
   load(onIds?: (ids: BigInt64Array) => void): void {
     this.#clearMaps();
-    const rowBytes = 4 * this.dim;
-    const slots = Math.min(Math.floor(fstatSync(this.#idsFd).size / ID_BYTES), Math.floor(fstatSync(this.#vectorsFd).size / rowBytes));
+    const slots = Math.floor(fstatSync(this.#idsFd).size / ID_BYTES);
     ftruncateSync(this.#idsFd, slots * ID_BYTES);
-    ftruncateSync(this.#vectorsFd, slots * rowBytes);
     const ids = new BigInt64Array(slots);
-    readFully(this.#idsFd, new Uint8Array(ids.buffer), slots * ID_BYTES, 0);
+    readFully(this.#idsFd, new Uint8Array(ids.buffer), 0);
     const words = new Int32Array(ids.buffer);
     for (let s = 0; s < slots; s++) {
       const lo = words[2 * s]!;
       const hi = words[2 * s + 1]!;
-      if (lo === FREE && hi === FREE) {
-        this.#free.push(s);
-        continue;
-      }
-      if (this.#slotOf(lo, hi, ids, s) !== 0) throw new SidxError('SIDX_ERR_STORE', `vector slot file: id ${ids[s]} is stored twice`);
+      if (lo === FREE && hi === FREE) continue;
+      if (this.#slotOf(lo, hi, ids, s) !== 0) throw new SidxError('SIDX_ERR_STORE', `vector id file: key ${ids[s]} is stored twice`);
       this.#setSlot(lo, hi, ids, s, s + 1);
       this.#occupied++;
     }
     this.#slots = slots;
-    this.#free.reverse(); // lowest free slot first
     if (onIds) onIds(ids.filter((_id, s) => words[2 * s] !== FREE || words[2 * s + 1] !== FREE));
   }
 
-  /** Slots in the files, free ones included. */
+  /** Rows the id file covers, free ones included. */
   get slots(): number {
     return this.#slots;
   }
@@ -105,22 +99,14 @@ export class SlotFile {
     return out;
   }
 
-  /** Reads the vector of slots[i] into row i of `into` (one pread per run of consecutive slots). */
+  /** Reads the vector of slots[i] into row i of `into` (one pread per run of consecutive rows). */
   readSlots(slots: Int32Array, into: Float32Array): void {
-    const rowBytes = 4 * this.dim;
-    const bytes = new Uint8Array(into.buffer, into.byteOffset, slots.length * rowBytes);
-    let run = 0;
-    for (let i = 1; i <= slots.length; i++) {
-      if (i < slots.length && slots[i] === slots[i - 1]! + 1) continue;
-      readFully(this.#vectorsFd, bytes.subarray(run * rowBytes), (i - run) * rowBytes, slots[run]! * rowBytes);
-      run = i;
-    }
+    this.#vectors.read(slots, into);
   }
 
-  /** Empties the files. */
+  /** Forgets every key (the vector file is the catalog's and stays). */
   reset(): void {
     ftruncateSync(this.#idsFd, 0);
-    ftruncateSync(this.#vectorsFd, 0);
     this.#clearMaps();
     this.#slots = 0;
   }
@@ -129,26 +115,38 @@ export class SlotFile {
     return this.#lookup(id) !== 0;
   }
 
-  /** Writes the vectors of `ids` (row i of `vectors` for ids[i]): in place for a stored id, else into a free slot. */
-  put(ids: BigInt64Array, vectors: Float32Array): void {
-    const dim = this.dim;
-    if (vectors.length !== ids.length * dim) throw new SidxError('SIDX_ERR_DIMENSION', `${ids.length} ids but ${vectors.length / dim} vectors`, { field: 'vectors' });
+  /** ids[i]'s vector is now in row slots[i] (a committed catalog write): the map and the id file follow. */
+  assign(ids: BigInt64Array, slots: Uint32Array): void {
     const words = new Int32Array(ids.buffer, ids.byteOffset, ids.length * 2);
     const idBytes = new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength);
-    const vectorBytes = new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength);
-    // Rows whose slots are consecutive are written with one call per file, straight from the caller's arrays.
-    let runRow = 0;
-    let runSlot = -1;
-    for (let i = 0; i <= ids.length; i++) {
-      const slot = i < ids.length ? this.#slotFor(words[2 * i]!, words[2 * i + 1]!, ids, i) : -1;
-      if (runSlot >= 0 && slot === runSlot + (i - runRow)) continue;
-      if (runSlot >= 0) {
-        writeFully(this.#idsFd, idBytes.subarray(runRow * ID_BYTES, i * ID_BYTES), runSlot * ID_BYTES);
-        writeFully(this.#vectorsFd, vectorBytes.subarray(runRow * 4 * dim, i * 4 * dim), runSlot * 4 * dim);
+    // Rows of consecutive ids whose slots are consecutive are written with one call.
+    let run = -1;
+    const flush = (end: number) => {
+      if (run >= 0) this.#writeIds(idBytes.subarray(run * ID_BYTES, end * ID_BYTES), slots[run]!);
+      run = -1;
+    };
+    for (let i = 0; i < ids.length; i++) {
+      const lo = words[2 * i]!;
+      const hi = words[2 * i + 1]!;
+      const old = this.#slotOf(lo, hi, ids, i) - 1;
+      if (old === slots[i]) {
+        flush(i);
+        continue;
       }
-      runRow = i;
-      runSlot = slot;
+      if (old >= 0) writeFully(this.#idsFd, this.#freeMark, old * ID_BYTES);
+      else this.#occupied++;
+      this.#setSlot(lo, hi, ids, i, slots[i]! + 1);
+      if (run >= 0 && slots[i] !== slots[i - 1]! + 1) flush(i);
+      if (run < 0) run = i;
     }
+    flush(ids.length);
+  }
+
+  /** The ids of consecutive rows from `first`; rows between the file's end and `first` are marked free. */
+  #writeIds(bytes: Uint8Array, first: number): void {
+    if (first > this.#slots) writeFully(this.#idsFd, new Uint8Array((first - this.#slots) * ID_BYTES).fill(0xff), this.#slots * ID_BYTES);
+    writeFully(this.#idsFd, bytes, first * ID_BYTES);
+    this.#slots = Math.max(this.#slots, first + bytes.length / ID_BYTES);
   }
 
   /** Frees the slots of `ids`; ids not stored are ignored. Returns how many were stored. */
@@ -162,7 +160,6 @@ export class SlotFile {
       if (slot < 0) continue;
       writeFully(this.#idsFd, this.#freeMark, slot * ID_BYTES);
       this.#setSlot(lo, hi, ids, i, 0);
-      this.#free.push(slot);
       this.#occupied--;
       removed++;
     }
@@ -171,26 +168,16 @@ export class SlotFile {
 
   /** Everything written before the call is durable when it resolves; runs on the libuv pool. */
   async datasync(): Promise<void> {
-    await Promise.all([this.#vectorsFd, this.#idsFd].map((fd) => new Promise<void>((resolve, reject) => {
-      fdatasync(fd, (err) => (err ? reject(new SidxError('SIDX_ERR_VECTOR', `vector slot file: fdatasync failed: ${err.message}`)) : resolve()));
-    })));
+    await new Promise<void>((resolve, reject) => {
+      fdatasync(this.#idsFd, (err) => (err ? reject(new SidxError('SIDX_ERR_VECTOR', `vector id file: fdatasync failed: ${err.message}`)) : resolve()));
+    });
   }
 
   close(): void {
     if (this.#idsFd < 0) return;
     closeSync(this.#idsFd);
-    closeSync(this.#vectorsFd);
-    this.#idsFd = this.#vectorsFd = -1;
-  }
-
-  /** The slot of ids[i] (words lo, hi), allocated (lowest free first, else appended) if it has none. */
-  #slotFor(lo: number, hi: number, ids: BigInt64Array, i: number): number {
-    const known = this.#slotOf(lo, hi, ids, i);
-    if (known !== 0) return known - 1;
-    const slot = this.#free.length > 0 ? this.#free.pop()! : this.#slots++;
-    this.#setSlot(lo, hi, ids, i, slot + 1);
-    this.#occupied++;
-    return slot;
+    this.#vectors.close();
+    this.#idsFd = -1;
   }
 
   #lookup(id: bigint): number {
@@ -220,21 +207,6 @@ export class SlotFile {
   #clearMaps(): void {
     this.#dense = new Int32Array(1024);
     this.#sparse.clear();
-    this.#free = [];
     this.#occupied = 0;
   }
-}
-
-export function readFully(fd: number, into: Uint8Array, length: number, position: number): void {
-  let done = 0;
-  while (done < length) {
-    const got = readSync(fd, into, done, length - done, position + done);
-    if (got === 0) throw new SidxError('SIDX_ERR_STORE', 'vector slot file: shorter than its size');
-    done += got;
-  }
-}
-
-export function writeFully(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }

@@ -1,7 +1,8 @@
 /**
- * Storage mode sq8 as a VectorStore (vector-store.ts): the float32 vectors in the slot file (slot-file.ts, written
- * and read with pwrite/pread, never mapped, so they stay out of the process's RSS) and their 8-bit codes in memory
- * (sq8-store.ts), which the rerank scores before re-scoring its best candidates exactly from the file.
+ * Storage mode sq8 as a VectorStore (vector-store.ts): the float32 vectors stay in the catalog's vector file (read
+ * with pread, never mapped, so they stay out of the process's RSS; slot-file.ts knows their rows) and their 8-bit
+ * codes live in memory (sq8-store.ts), which the rerank scores before re-scoring its best candidates exactly from
+ * the file.
  */
 import { rmSync } from 'node:fs';
 import type { Config } from '../config.ts';
@@ -24,9 +25,9 @@ export class Sq8SlotStore implements VectorStore {
     this.metric = metric;
   }
 
-  /** Opens (creating them if missing) `<base>.slots`, `<base>.ids` and `<base>.sq8`. */
-  static open(base: string, dim: number, metric: Metric, opts: Sq8Options): Sq8SlotStore {
-    return SlotFile.with(base, dim, (file) => new Sq8SlotStore(file, Sq8Store.open(base, file, metric, opts), metric));
+  /** Opens (creating them if missing) `<base>.ids` and `<base>.sq8` over `vectorFile`. */
+  static open(base: string, dim: number, metric: Metric, vectorFile: string, opts: Sq8Options): Sq8SlotStore {
+    return SlotFile.with(base, dim, vectorFile, (file) => new Sq8SlotStore(file, Sq8Store.open(base, file, metric, opts), metric));
   }
 
   get ntotal(): number {
@@ -42,10 +43,12 @@ export class Sq8SlotStore implements VectorStore {
     this.codes.reset();
   }
 
-  /** The slot file first: the codes go where the vectors went. */
-  put(keys: BigInt64Array, vectors: Float32Array): void {
-    this.#file.put(keys, vectors);
-    this.codes.add(vectors, keys);
+  /** The rows first: the codes go where the vectors are. */
+  put(keys: BigInt64Array, slots: Uint32Array, vectors?: Float32Array): void {
+    this.#file.assign(keys, slots);
+    const rows = vectors ?? new Float32Array(keys.length * this.dim);
+    if (!vectors) this.#file.readSlots(Int32Array.from(slots), rows);
+    this.codes.add(rows, keys);
   }
 
   remove(keys: BigInt64Array): number {
@@ -78,10 +81,10 @@ export class Sq8SlotStore implements VectorStore {
 
 /** The store of config `vectors`: f32 (the mapped slot file) or sq8. */
 export function storeOpener(vectors: Config['vectors']): OpenStore {
-  if (vectors.storage === 'sq8') return (base, dim, metric) => Sq8SlotStore.open(base, dim, metric, vectors);
-  return (base, dim, metric) => {
+  if (vectors.storage === 'sq8') return (base, dim, metric, vectorFile) => Sq8SlotStore.open(base, dim, metric, vectorFile, vectors);
+  return (base, dim, metric, vectorFile) => {
     // f32 does not keep codes current: a codes file left from sq8 would be stale when sq8 is chosen again.
     rmSync(`${base}.sq8`, { force: true });
-    return MappedSlotStore.open(base, dim, metric);
+    return MappedSlotStore.open(base, dim, metric, vectorFile);
   };
 }

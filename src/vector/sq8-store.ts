@@ -22,7 +22,8 @@
 import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeSq8Codes } from './binding.ts';
-import { readFully, writeFully, type SlotFile } from './slot-file.ts';
+import { readFully, writeFully } from '../store/vector-file.ts';
+import type { SlotFile } from './slot-file.ts';
 import type { Metric } from './vector-index.ts';
 
 const MAGIC = Buffer.from('SIDXSQ8\n', 'latin1');
@@ -97,7 +98,7 @@ export class Sq8Store {
     const chunk = new Uint8Array(Math.min(slots, CHUNK_SLOTS) * this.dim);
     for (let first = 0; first < slots; first += CHUNK_SLOTS) {
       const count = Math.min(CHUNK_SLOTS, slots - first);
-      readFully(this.#fd, chunk, count * this.dim, this.#header + first * this.dim);
+      readFully(this.#fd, chunk.subarray(0, count * this.dim), this.#header + first * this.dim);
       this.#codes.put(Int32Array.from({ length: count }, (_v, i) => first + i), chunk.subarray(0, count * this.dim));
     }
   }
@@ -224,7 +225,7 @@ export class Sq8Store {
   #readHeader(size: number): NativeSq8Codes {
     const header = Buffer.alloc(16 + 8 * this.dim);
     if (size < this.#header) throw new SidxError('SIDX_ERR_STORE', `sq8 codes file: ${size} bytes, shorter than its header`);
-    readFully(this.#fd, header, header.length, 0);
+    readFully(this.#fd, header, 0);
     if (!header.subarray(0, 8).equals(MAGIC) || header.readUInt32LE(8) !== this.dim) {
       throw new SidxError('SIDX_ERR_STORE', `sq8 codes file: not a ${this.dim}-d sidx codes file`);
     }

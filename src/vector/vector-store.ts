@@ -3,11 +3,12 @@
  * (the rerank, the batched eval); `VectorStore` adds what the vector state (service/vector-state.ts) drives:
  * writes after each committed batch, a durability point, and open/reset. A storage mode is one implementation.
  *
- * `MappedSlotStore` (storage f32, the default): the slot file (slot-file.ts) is the only copy of the vectors in
- * this process. Writes go into the file through the page cache (pwrite); reads go through a shared read-only
- * mapping of the same file (native SlotMap), so a write is visible to the next score at once and no vector is
- * copied into the heap: opening is reading the id file (8 bytes per slot) and an mmap, whatever the size; the
- * pages the rerank touches are the page cache's, shared with the kernel, not a second copy.
+ * `MappedSlotStore` (storage f32, the default): scores straight from the catalog's vector file (`vectors.f32`,
+ * store/vector-file.ts, the only copy of each vector), through a shared read-only mapping (native SlotMap); the
+ * catalog writes it (pwrite) before it commits, so a committed vector is visible to the next score at once and none
+ * is copied into the heap. Which row holds which key comes from slot-file.ts: opening is reading its id file
+ * (8 bytes per row) and an mmap, whatever the size; the pages the rerank touches are the page cache's, shared with
+ * the kernel, not a second copy.
  */
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeSlotMap } from './binding.ts';
@@ -23,16 +24,19 @@ export interface VectorScorer {
   score(query: Float32Array, keys: BigInt64Array): Float32Array;
 }
 
-/** Opens a storage mode's files at `base` (`<dir>/vectors`); `load` or `reset` follows. */
-export type OpenStore = (base: string, dim: number, metric: Metric) => VectorStore;
+/** Opens a storage mode's files at `base` (`<dir>/vectors`) over the catalog's vector file; `load` or `reset` follows. */
+export type OpenStore = (base: string, dim: number, metric: Metric, vectorFile: string) => VectorStore;
 
 export interface VectorStore extends VectorScorer {
   /** Reads the stored state back after a restart (ids only); throws when the files cannot be trusted. */
   load(): void;
   /** Empties the store. */
   reset(): void;
-  /** Stores row i of `vectors` for keys[i], replacing a stored key's vector in place. */
-  put(keys: BigInt64Array, vectors: Float32Array): void;
+  /**
+   * keys[i]'s vector is now in row slots[i] of the vector file (already written there by the catalog); `vectors`,
+   * when the caller has them, saves a mode that derives something from them (sq8 codes) reading them back.
+   */
+  put(keys: BigInt64Array, slots: Uint32Array, vectors?: Float32Array): void;
   /** Drops the keys; ones not stored are ignored. Returns how many were stored. */
   remove(keys: BigInt64Array): number;
   /** The vectors of `keys`, keys.length x dim; throws SIDX_ERR_VECTOR for a key not stored. */
@@ -55,9 +59,9 @@ export class MappedSlotStore implements VectorStore {
     this.metric = metric;
   }
 
-  /** Opens (creating them if missing) `<base>.slots` and `<base>.ids`; call `load` or `reset` next. */
-  static open(base: string, dim: number, metric: Metric): MappedSlotStore {
-    return SlotFile.with(base, dim, (file) => new MappedSlotStore(file, callNative(() => new (loadFaissBinding().SlotMap)(`${base}.slots`, dim, metric)), metric));
+  /** Opens (creating it if missing) `<base>.ids` and maps `vectorFile`; call `load` or `reset` next. */
+  static open(base: string, dim: number, metric: Metric, vectorFile: string): MappedSlotStore {
+    return SlotFile.with(base, dim, vectorFile, (file) => new MappedSlotStore(file, callNative(() => new (loadFaissBinding().SlotMap)(vectorFile, dim, metric)), metric));
   }
 
   get ntotal(): number {
@@ -74,8 +78,8 @@ export class MappedSlotStore implements VectorStore {
     this.#live().refresh();
   }
 
-  put(keys: BigInt64Array, vectors: Float32Array): void {
-    this.#file.put(keys, vectors);
+  put(keys: BigInt64Array, slots: Uint32Array): void {
+    this.#file.assign(keys, slots);
   }
 
   remove(keys: BigInt64Array): number {

@@ -82,7 +82,7 @@ test('a second key space: side SIDs with postings, dual-write upserts, active-mo
   }
 });
 
-test('a schema-1 catalog opens as schema 3 (no side entries, SID counts derived); other schemas are refused', async () => {
+test('a schema-1 catalog opens as schema 4 (no side entries, SID counts derived, vectors in the vector file); other schemas are refused', async () => {
   const { dir, cleanup } = tempDir('sidx-spaces-');
   try {
     const cat = Catalog.open(dir);
@@ -102,9 +102,9 @@ test('a schema-1 catalog opens as schema 3 (no side entries, SID counts derived)
     await upgraded.close();
     const report = await verifyCatalog(dir);
     assert.ok(report.ok, report.problems.join('\n'));
-    assert.equal(CATALOG_SCHEMA_VERSION, 3);
-    await setSchema(4);
-    assert.throws(() => Catalog.open(dir), /catalog schema 4 is not supported/);
+    assert.equal(CATALOG_SCHEMA_VERSION, 4);
+    await setSchema(5);
+    assert.throws(() => Catalog.open(dir), /catalog schema 5 is not supported/);
   } finally {
     cleanup();
   }

@@ -1,0 +1,102 @@
+/**
+ * Where the catalog keeps its vectors (schema 4): rows of `vectors.f32` (vector-file.ts), named by a slot in each
+ * item record; which rows are free lives in LMDB with the records, so one transaction moves both.
+ *
+ *   freeSlots  slot (u32 BE) -> empty: rows no committed record names
+ *   meta       nextSlot (u64): rows at and past it were never committed
+ *
+ * Write order of a batch (upsertBatch), which is why an acknowledged write survives kill -9 and no committed record
+ * ever names an unwritten row:
+ *   1. `reserve`: every item, new or re-upserted, gets a row no committed record names (copy-on-write: a re-upsert
+ *      never overwrites the row its current record names): the lowest free ones, then from nextSlot;
+ *   2. `persist`: write the vectors there and fdatasync the file;
+ *   3. the LMDB transaction writes the records naming those rows, takes them off the free list, moves nextSlot
+ *      (`commit`), and frees the rows of the replaced and deleted items' records (`free`); LMDB syncs it.
+ * A crash before 3 leaves rows that no record names and that are still free; after 3 the rows were durable first.
+ */
+import type { Database } from 'lmdb';
+import { join } from 'node:path';
+import { SidxError } from '../errors.ts';
+import { readMetaU64 } from './catalog-meta.ts';
+import { u64Key } from './keys.ts';
+import { MAX_SLOT } from './record.ts';
+import { VECTOR_FILE, VectorFile } from './vector-file.ts';
+
+type Bin = Database<Buffer, Buffer>;
+
+export const META_NEXT_SLOT = Buffer.from('nextSlot');
+const EMPTY = Buffer.alloc(0);
+
+export interface SlotReservation {
+  slots: Uint32Array;
+  /** slots[0..fromFree) came off the free list. */
+  fromFree: number;
+  /** nextSlot once committed. */
+  next: number;
+}
+
+export function slotKey(slot: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(slot, 0);
+  return b;
+}
+
+export class CatalogVectors {
+  readonly path: string;
+  #free: Bin;
+  #meta: Bin;
+  #file: VectorFile | null = null;
+
+  constructor(dir: string, free: Bin, meta: Bin) {
+    this.path = join(dir, VECTOR_FILE);
+    this.#free = free;
+    this.#meta = meta;
+  }
+
+  /** The vector file of `dim`-d rows, opened on first use. */
+  file(dim: number): VectorFile {
+    if (!this.#file) this.#file = VectorFile.open(this.path, dim);
+    else if (this.#file.dim !== dim) throw new SidxError('SIDX_ERR_DIMENSION', `the vector file holds ${this.#file.dim}-d rows, asked for ${dim}`);
+    return this.#file;
+  }
+
+  /** Rows for `n` vectors that no committed record names (step 1 above); read outside the write transaction. */
+  reserve(n: number): SlotReservation {
+    const slots = new Uint32Array(n);
+    let k = 0;
+    if (n > 0) for (const { key } of this.#free.getRange({ limit: n })) slots[k++] = key.readUInt32BE(0);
+    const fromFree = k;
+    let next = Number(readMetaU64(this.#meta, META_NEXT_SLOT));
+    if (next + (n - k) - 1 > MAX_SLOT) throw new SidxError('SIDX_ERR_STORE', `vector slots exhausted (${MAX_SLOT + 1} rows)`);
+    while (k < n) slots[k++] = next++;
+    return { slots, fromFree, next };
+  }
+
+  /** Step 2: the vectors (row i for slots[i]) on disk. */
+  persist(dim: number, slots: Uint32Array, vectors: Float32Array): void {
+    const file = this.file(dim);
+    file.write(slots, vectors);
+    file.datasync();
+  }
+
+  /** Step 3, inside the write transaction: the reserved rows are taken. */
+  commit(r: SlotReservation): void {
+    for (let i = 0; i < r.fromFree; i++) this.#free.remove(slotKey(r.slots[i]!));
+    this.#meta.put(META_NEXT_SLOT, u64Key(BigInt(r.next)));
+  }
+
+  /** Inside the write transaction: rows whose records are replaced or deleted in it become free once it commits. */
+  free(slot: number): void {
+    if (slot >= 0) this.#free.put(slotKey(slot), EMPTY);
+  }
+
+  /** The vectors of `slots` (slots.length x dim). */
+  read(dim: number, slots: ArrayLike<number>): Float32Array {
+    return this.file(dim).read(slots);
+  }
+
+  close(): void {
+    this.#file?.close();
+    this.#file = null;
+  }
+}
