@@ -20,6 +20,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { clusteredEmbeddings, seededGaussian } from '../src/eval/synthetic.ts';
 import { rankByScore } from '../src/service/score-rank.ts';
+import { VectorFile } from '../src/vector/vector-file.ts';
 import { SlotFile } from '../src/vector/slot-file.ts';
 import { Sq8Store } from '../src/vector/sq8-store.ts';
 import { VectorIndex } from '../src/vector/vector-index.ts';
@@ -61,7 +62,8 @@ const queries = () => clusteredEmbeddings({ n: nq, dim, seed: 7, centres: centre
 function build(): string {
   mkdirSync(args.dir, { recursive: true });
   const t0 = performance.now();
-  const slots = SlotFile.open(base, dim);
+  const file = VectorFile.open(`${base}.f32`, dim);
+  const slots = SlotFile.open(base, dim, `${base}.f32`);
   const store = Sq8Store.open(base, slots, 'ip', { rescore: 100, trainSize: Number(args.train) });
   slots.reset();
   store.reset();
@@ -70,11 +72,14 @@ function build(): string {
     const rows = Math.min(CHUNK, n - first);
     const data = clusteredEmbeddings({ n: rows, dim, seed: 1000 + first / CHUNK, centres: c });
     const ids = BigInt64Array.from({ length: rows }, (_, i) => BigInt(first + i + 1));
-    slots.put(ids, data);
+    const rowsAt = Uint32Array.from({ length: rows }, (_, i) => first + i);
+    file.write(rowsAt, data);
+    slots.assign(ids, rowsAt);
     store.add(data, ids);
   }
   store.close();
   slots.close();
+  file.close();
   const buildMs = performance.now() - t0;
   writeFileSync(join(args.dir, 'built.json'), JSON.stringify({ n, dim, buildMs }));
   return `built ${n} x ${dim} in ${(buildMs / 1000).toFixed(1)} s`;
@@ -150,7 +155,7 @@ const readTruth = () => new BigInt64Array(readFileSync(truthPath).buffer.slice(0
 async function child(mode: string): Promise<object> {
   const before = process.memoryUsage().rss;
   const t0 = performance.now();
-  const slots = SlotFile.open(base, dim);
+  const slots = SlotFile.open(base, dim, `${base}.f32`);
   if (mode === 'f32') {
     const index = VectorIndex.create({ dim, metric: 'ip' });
     loadInto(slots, index);

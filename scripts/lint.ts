@@ -15,7 +15,7 @@ const allowed: Record<string, string[]> = {
   service: ['tokenizer', 'sid', 'store', 'vector'],
   tokenizer: ['numeric', 'io'],
   sid: [],
-  store: ['sid'],
+  store: ['sid', 'vector'],
   vector: [],
   numeric: ['vector'],
   train: ['numeric', 'vector', 'io', 'sid', 'tokenizer', 'store'],

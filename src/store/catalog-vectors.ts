@@ -20,7 +20,7 @@ import { SidxError } from '../errors.ts';
 import { readMetaU64 } from './catalog-meta.ts';
 import { u64Key } from './keys.ts';
 import { MAX_SLOT } from './record.ts';
-import { VECTOR_FILE, VectorFile } from './vector-file.ts';
+import { VECTOR_FILE, VectorFile } from '../vector/vector-file.ts';
 
 type Bin = Database<Buffer, Buffer>;
 

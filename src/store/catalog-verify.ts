@@ -19,6 +19,8 @@
  * one environment per path inside a process. Cost: one pass over items, ids, postings and changes, plus L point
  * lookups per item and one per posting.
  */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { decodeSidKey, sidKeyLength, writeSidKey } from '../sid/codec.ts';
 import { CATALOG_SCHEMA_VERSION, modelLevels, openCatalogDbs, type CatalogDbs } from './catalog-meta.ts';
@@ -27,9 +29,7 @@ import { OP_DELETE, OP_UPSERT } from './change-log.ts';
 import { readU64BE, U64_BYTES } from './keys.ts';
 import { readStoredRecord as readRecord, readRecordSid } from './record.ts';
 import { META_NEXT_SLOT, slotKey } from './catalog-vectors.ts';
-import { VECTOR_FILE } from './vector-file.ts';
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { VECTOR_FILE } from '../vector/vector-file.ts';
 import { getSideSid, sideSids } from './catalog-spaces.ts';
 
 export interface CatalogVerifyReport {

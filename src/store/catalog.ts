@@ -36,25 +36,27 @@
  */
 import type { Database, RootDatabase } from 'lmdb';
 import { SidxError } from '../errors.ts';
-import { assertCodes, assertModelVersion, encodeSidKey, encodeSidPrefix, MAX_LEVELS, sidKeyLength } from '../sid/codec.ts';
-import { assertLimit, idBytesOf, validateDelete, validateUpsert, type UpsertInput } from './catalog-input.ts';
+import { assertCodes, assertModelVersion, encodeSidKey, encodeSidPrefix, sidKeyLength } from '../sid/codec.ts';
+import { assertLimit, idBytesOf, type UpsertInput } from './catalog-input.ts';
 import { scanHamming1, scanPostingKeys, type Neighbour } from './catalog-scan.ts';
-import { changesAfter, ChangeWriter, OP_DELETE, OP_UPSERT, truncateChangesTxn, type Change } from './change-log.ts';
+import { changesAfter, truncateChangesTxn, type Change } from './change-log.ts';
 import { CatalogTxns } from './catalog-txns.ts';
 import { PostingJournal } from './posting-journal.ts';
 import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, modelLevels, openCatalogDbs, openCatalogEnv, readMetaU32, readMetaU64, storeError, u32Value } from './catalog-meta.ts';
-import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA } from './catalog-meta.ts';
-import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
-import { readRecordSid, readRecordSlot, readStoredRecord, recordLength, writeRecord, type ItemRecord, type StoredRecord } from './record.ts';
+import { META_DIM, META_LAST_SEQ, META_SCHEMA } from './catalog-meta.ts';
+import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, readU64BE, u64Key } from './keys.ts';
+import { readStoredRecord, type ItemRecord, type StoredRecord } from './record.ts';
 import { CatalogVectors } from './catalog-vectors.ts';
+import { deleteItems, upsertItems, type UpsertResult, type WriteDbs } from './catalog-writes.ts';
 import { upgradeToSlots } from './vector-upgrade.ts';
-import { checkLevels, KeySpaces, putSideSid, removeSideSids, writePostings } from './catalog-spaces.ts';
+import { KeySpaces } from './catalog-spaces.ts';
 import { SpaceDropThread } from './space-drop-thread.ts';
 import { StreamMark } from './stream-mark.ts';
 import { DEFAULT_SID_HISTORY, SidOccupancy, SidOccupancyReads } from './sid-occupancy.ts';
 
 export type { ItemRecord, StoredRecord } from './record.ts';
 export type { UpsertInput } from './catalog-input.ts';
+export type { UpsertResult } from './catalog-writes.ts';
 export type { Neighbour } from './catalog-scan.ts';
 export type { Change } from './change-log.ts';
 export type { DropBatch, DropResult, KeySpaces } from './catalog-spaces.ts';
@@ -85,6 +87,7 @@ export class Catalog {
   #occupancy: SidOccupancy;
   #txns: CatalogTxns;
   #vectors: CatalogVectors;
+  #writeDbs: WriteDbs;
   #dropThread: SpaceDropThread;
   /** Which SIDs are occupied, per model (sid-occupancy.ts): the tries behind /v1/sids/*. */
   readonly sids: SidOccupancyReads;
@@ -111,6 +114,10 @@ export class Catalog {
     // Drop batches are not journaled: a key space is untracked by the posting index before a re-index drops it.
     const dropOffThread = this.#dropThread.runner(() => this.#assertOpen(), (changes) => this.#occupancy.publishChanges(changes));
     this.spaces = new KeySpaces({ ...dbs, tally: this.#occupancy.tally, journal }, (what, fn) => this.#write(what, fn), (what, fn) => this.#read(what, fn), dropOffThread);
+    this.#writeDbs = {
+      ids: this.#ids, items: this.#items, changes: this.#changes, meta: this.#meta, spaces: this.spaces.dbs, vectors: this.#vectors,
+      write: (what, fn) => this.#write(what, fn), storedDim: () => this.#storedDim(),
+    };
   }
 
   static open(dir: string, opts: CatalogOpenOptions = {}): Catalog {
@@ -200,110 +207,15 @@ export class Catalog {
    * before the first write, so a rejected batch writes nothing. A replaced item loses its SIDs in other models;
    * with `alt` (during a re-index), item i also gets SID `alt.codes[i]` in model `alt.model`.
    */
-  upsertBatch(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): { seq: bigint; keys: BigInt64Array; replaced: boolean[]; slots: Uint32Array } {
+  upsertBatch(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): UpsertResult {
     this.#assertOpen();
-    const { levels, dim, idBytes } = validateUpsert(model, items);
-    if (alt) validateUpsert(alt.model, items.map((it, i) => ({ ...it, codes: alt.codes[i]! })));
-    if (alt?.model === model) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'alt.model must differ from model', { field: 'alt.model' });
-    const storedDim = this.#storedDim();
-    if (storedDim !== undefined && storedDim !== dim) {
-      throw new SidxError('SIDX_ERR_DIMENSION', `the catalog holds ${storedDim}-dimensional vectors, the batch has ${dim}`, { field: 'items[0].vector' });
-    }
-    let maxRecord = 0;
-    for (let i = 0; i < items.length; i++) maxRecord = Math.max(maxRecord, recordLength(levels, idBytes[i].length));
-    const recordBuf = Buffer.allocUnsafe(maxRecord);
-    const reserved = this.#reserveAndPersist(items, dim);
-    // lmdb-js copies keys and values during put inside a sync transaction, so scratch buffers can be reused.
-    const postingBuf = Buffer.allocUnsafe(sidKeyLength(levels) + U64_BYTES);
-    const oldPostingBuf = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
-    const changes = new ChangeWriter(this.#changes);
-    const keys = new BigInt64Array(items.length);
-    const replaced: boolean[] = new Array<boolean>(items.length).fill(false);
-
-    return this.#write('upsert', () => {
-      checkLevels(this.#meta, model, levels, 'items[0].codes');
-      let nextKey = this.#metaU64(META_NEXT_KEY);
-      if (nextKey + BigInt(items.length) > MAX_INTERNAL_KEY) throw new SidxError('SIDX_ERR_STORE', 'internal keys exhausted');
-      let seq = this.#metaU64(META_LAST_SEQ);
-      if (readMetaU32(this.#meta, META_DIM) === undefined) this.#meta.put(META_DIM, u32Value(dim));
-      this.#vectors.commit(reserved);
-      if (alt) checkLevels(this.#meta, alt.model, alt.codes[0]!.length, 'alt.codes');
-
-      for (let i = 0; i < items.length; i++) {
-        const { codes } = items[i];
-        let keyBuf = this.#ids.getBinary(idBytes[i]);
-        let unchangedSid = false;
-        if (keyBuf !== undefined) {
-          replaced[i] = true;
-          removeSideSids(this.spaces.dbs, keyBuf, oldPostingBuf);
-          const old = this.#items.getBinary(keyBuf);
-          if (old !== undefined) {
-            this.#vectors.free(readRecordSlot(old));
-            const sid = readRecordSid(old);
-            unchangedSid = sid.model === model && sid.codes.length === levels && sid.codes.every((c, l) => c === codes[l]);
-            if (!unchangedSid) writePostings(this.spaces.dbs, oldPostingBuf, sid.model, sid.codes, keyBuf, true);
-          }
-        } else {
-          keyBuf = u64Key(nextKey++);
-          this.#ids.put(idBytes[i], keyBuf);
-        }
-        keys[i] = readU64BE(keyBuf, 0);
-        const len = writeRecord(recordBuf, model, codes, idBytes[i], dim, reserved.slots[i]!);
-        this.#items.put(keyBuf, recordBuf.subarray(0, len));
-        if (!unchangedSid) writePostings(this.spaces.dbs, postingBuf, model, codes, keyBuf, false);
-        if (alt) putSideSid(this.spaces.dbs, keyBuf, alt.model, alt.codes[i]!, oldPostingBuf);
-        changes.append(++seq, OP_UPSERT, keyBuf);
-      }
-      this.#meta.put(META_NEXT_KEY, u64Key(nextKey));
-      this.#meta.put(META_LAST_SEQ, u64Key(seq));
-      return { seq, keys, replaced, slots: reserved.slots };
-    });
-  }
-
-  /** Steps 1-2 of catalog-vectors.ts: rows for the batch's vectors, written and synced before the transaction. */
-  #reserveAndPersist(items: UpsertInput[], dim: number) {
-    const flat = new Float32Array(items.length * dim);
-    items.forEach((it, i) => flat.set(it.vector, i * dim));
-    try {
-      const reserved = this.#vectors.reserve(items.length);
-      this.#vectors.persist(dim, reserved.slots, flat);
-      return reserved;
-    } catch (err) {
-      throw storeError(err, 'upsert (vector file)');
-    }
+    return upsertItems(this.#writeDbs, model, items, alt);
   }
 
   /** Removes items (record, id mapping, every posting) in one write transaction; unknown ids are reported. */
   deleteBatch(ids: string[]): { seq: bigint; removed: BigInt64Array; missing: string[] } {
     this.#assertOpen();
-    const idBytes = validateDelete(ids);
-    const postingBuf = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
-    const changes = new ChangeWriter(this.#changes);
-    return this.#write('delete', () => {
-      let seq = this.#metaU64(META_LAST_SEQ);
-      const removed: bigint[] = [];
-      const missing: string[] = [];
-      for (let i = 0; i < ids.length; i++) {
-        const keyBuf = this.#ids.getBinary(idBytes[i]);
-        if (keyBuf === undefined) {
-          missing.push(ids[i]);
-          continue;
-        }
-        removeSideSids(this.spaces.dbs, keyBuf, postingBuf);
-        const old = this.#items.getBinary(keyBuf);
-        if (old !== undefined) {
-          const sid = readRecordSid(old);
-          writePostings(this.spaces.dbs, postingBuf, sid.model, sid.codes, keyBuf, true);
-          this.#vectors.free(readRecordSlot(old));
-          this.#items.remove(keyBuf);
-        }
-        this.#ids.remove(idBytes[i]);
-        changes.append(++seq, OP_DELETE, keyBuf);
-        removed.push(readU64BE(keyBuf, 0));
-      }
-      if (removed.length > 0) this.#meta.put(META_LAST_SEQ, u64Key(seq));
-      return { seq, removed: BigInt64Array.from(removed), missing };
-    });
+    return deleteItems(this.#writeDbs, ids);
   }
 
   get(id: string): ItemRecord | undefined {

@@ -1,5 +1,5 @@
 /**
- * Which row of the catalog's vector file (store/vector-file.ts, `vectors.f32`: the only copy of each vector) holds
+ * Which row of the catalog's vector file (vector/vector-file.ts, `vectors.f32`: the only copy of each vector) holds
  * each key's vector, for the rerank: an in-memory key -> row map, persisted in `<base>.ids` so that a restart reads
  * 8 bytes per row instead of every item record.
  *
@@ -11,7 +11,7 @@
  */
 import { closeSync, constants, fdatasync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { SidxError } from '../errors.ts';
-import { readFully, VectorFile, writeFully } from '../store/vector-file.ts';
+import { readFully, VectorFile, writeFully } from './vector-file.ts';
 
 const FREE = -1;
 const ID_BYTES = 8;

@@ -22,7 +22,7 @@
 import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeSq8Codes } from './binding.ts';
-import { readFully, writeFully } from '../store/vector-file.ts';
+import { readFully, writeFully } from './vector-file.ts';
 import type { SlotFile } from './slot-file.ts';
 import type { Metric } from './vector-index.ts';
 

@@ -43,27 +43,28 @@ test('restart keeps everything; lost vector files are rebuilt from LMDB; stale o
   const before = await snapshot(svc);
   assert.equal(before.items, N - 2);
   await svc.close();
-  assert.ok(existsSync(join(dataDir, 'vectors.slots')), 'the vector slot file exists');
+  assert.ok(existsSync(join(dataDir, 'vectors.ids')), 'the vector id file exists');
+  assert.ok(!existsSync(join(dataDir, 'vectors.slots')), 'no second copy of the vectors');
   assert.equal(JSON.parse(readFileSync(join(dataDir, 'vectors.json'), 'utf8')).ntotal, N - 2, 'close syncs it');
 
   svc = await startService(dataDir, modelDir);
-  assert.deepEqual(await snapshot(svc), before, 'reopened from the slot file');
+  assert.deepEqual(await snapshot(svc), before, 'reopened from the id file');
   // Old vector files while the catalog moved on (the change log was cut at the last sync: a rebuild).
   const { cpSync } = await import('node:fs');
-  cpSync(join(dataDir, 'vectors.slots'), join(tmp.dir, 'old.slots'));
+  cpSync(join(dataDir, 'vectors.ids'), join(tmp.dir, 'old.ids'));
   cpSync(join(dataDir, 'vectors.json'), join(tmp.dir, 'old.json'));
   await svc.app.inject({ method: 'POST', url: '/v1/items/delete', payload: { ids: ['i2'] } });
   await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items: [{ id: 'i3', embedding: items[4]!.embedding }, { id: 'new', embedding: items[5]!.embedding }] } });
   const moved = await snapshot(svc);
   await svc.close();
-  cpSync(join(tmp.dir, 'old.slots'), join(dataDir, 'vectors.slots'));
+  cpSync(join(tmp.dir, 'old.ids'), join(dataDir, 'vectors.ids'));
   cpSync(join(tmp.dir, 'old.json'), join(dataDir, 'vectors.json'));
 
   svc = await startService(dataDir, modelDir);
   assert.deepEqual(await snapshot(svc), moved, 'stale vector files replaced');
   await svc.close();
 
-  rmSync(join(dataDir, 'vectors.slots'));
+  rmSync(join(dataDir, 'vectors.ids'));
   rmSync(join(dataDir, 'vectors.json'));
   svc = await startService(dataDir, modelDir);
   assert.deepEqual(await snapshot(svc), moved, 'rebuilt from LMDB after the vector files were deleted');

@@ -1,7 +1,7 @@
 /**
  * VectorState with `vectors.storage` sq8 against the real LMDB catalog: after a crash (no sync since the last one,
- * deletes freeing slots, new items reusing them, re-upserts rewriting them) the slot file and the codes file are
- * loaded and the change log replayed, not rebuilt; every slot's codes and vector then match the catalog.
+ * deletes freeing rows, new items reusing them, re-upserts moving to new rows) the id file and the codes file are
+ * loaded and the change log replayed, not rebuilt; every row's codes and vector then match the catalog.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +21,7 @@ function upsert(catalog: Catalog, state: VectorState, ids: number[], vectors: Fl
   const flat = new Float32Array(ids.length * DIM);
   ids.forEach((id, i) => flat.set(vectors.subarray(rowOf(id) * DIM, (rowOf(id) + 1) * DIM), i * DIM));
   const res = catalog.upsertBatch(1, ids.map((id, i) => ({ id: `it${id}`, vector: flat.subarray(i * DIM, (i + 1) * DIM), codes: Int32Array.of(id % 7, id % 5) })));
-  state.applyUpsert(res.keys, flat);
+  state.applyUpsert(res.keys, res.slots, flat);
 }
 
 /** Top 5 exact, every other score within half a step per dimension of the catalog's vector (stale codes are not). */
@@ -72,7 +72,7 @@ test('sq8: after a crash the codes file is loaded and the changes after the last
     catalog = Catalog.open(join(tmp.dir, 'catalog'));
     const lines: string[] = [];
     state = await VectorState.open(tmp.dir, catalog, DIM, 'ip', log(lines), storage);
-    assert.match(lines.join('\n'), /330 vectors opened from vectors.slots .* 100 changes replayed/);
+    assert.match(lines.join('\n'), /330 vectors opened from vectors.ids .* 100 changes replayed/);
     assert.doesNotMatch(lines.join('\n'), /rebuil/);
     checkAgainstCatalog(catalog, state, query, 360);
     await state.close();

@@ -1,10 +1,10 @@
 /**
- * The rerank's vector store, the mapped slot file (src/service/vector-state.ts, src/vector/vector-store.ts,
- * slot-file.ts) against the real LMDB catalog: a restart after a crash maps the slot file and replays the change log
+ * The rerank's vector store (src/service/vector-state.ts, src/vector/vector-store.ts, slot-file.ts) against the
+ * real LMDB catalog, whose vector file it maps: a restart after a crash loads the id file and replays the change log
  * after its last sync (no rebuild), with scores equal to a brute-force computation over the catalog's vectors;
- * deletes and re-upserts (slots freed, reused, rewritten in place); a sync that runs while writes go on; torn,
- * inconsistent and legacy files; a restart that reads no vector (the slot file is scored in place); verify() finds
- * a store that disagrees with the catalog.
+ * deletes and re-upserts (rows freed, reused, re-upserts moved to new rows); a sync that runs while writes go on;
+ * torn, inconsistent and legacy files; a restart that reads no vector (the vector file is scored in place);
+ * verify() finds a store that disagrees with the catalog.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,7 +28,7 @@ function upsert(catalog: Catalog, state: VectorState, ids: number[], vectors: Fl
   ids.forEach((id, i) => flat.set(vectors.subarray(rowOf(id) * DIM, (rowOf(id) + 1) * DIM), i * DIM));
   const items = ids.map((id, i) => ({ id: `it${id}`, vector: flat.subarray(i * DIM, (i + 1) * DIM), codes: Int32Array.of(id % 7, id % 5) }));
   const res = catalog.upsertBatch(1, items);
-  state.applyUpsert(res.keys, flat);
+  state.applyUpsert(res.keys, res.slots, flat);
 }
 
 function remove(catalog: Catalog, state: VectorState, ids: number[]): void {
@@ -61,7 +61,7 @@ test('after a crash the slot file is loaded and the changes after its last sync 
     const synced = JSON.parse(readFileSync(join(tmp.dir, 'vectors.json'), 'utf8')) as { seq: string; ntotal: number };
     assert.equal(synced.ntotal, 300);
     assert.equal(BigInt(synced.seq), catalog.lastSeq);
-    // After the sync: deletes free slots, new items reuse them, re-upserts with other vectors rewrite slots in place.
+    // After the sync: deletes free rows, new items reuse them, re-upserts with other vectors move to new rows.
     remove(catalog, state, Array.from({ length: 20 }, (_, i) => 3 * i));
     upsert(catalog, state, Array.from({ length: 30 }, (_, i) => 100 + i), vectors, (id) => id + 300);
     upsert(catalog, state, Array.from({ length: 50 }, (_, i) => 300 + i), vectors);
@@ -73,7 +73,7 @@ test('after a crash the slot file is loaded and the changes after its last sync 
     catalog = Catalog.open(join(tmp.dir, 'catalog'));
     const rec = recorder();
     state = await VectorState.open(tmp.dir, catalog, DIM, 'ip', rec.log);
-    assert.match(rec.lines.join('\n'), /330 vectors opened from vectors.slots .* 100 changes replayed/);
+    assert.match(rec.lines.join('\n'), /330 vectors opened from vectors.ids .* 100 changes replayed/);
     assert.doesNotMatch(rec.lines.join('\n'), /rebuil/);
     compareWithCatalog(catalog, state, query, 360);
     assert.deepEqual(state.verify(), [], 'the store agrees with the catalog after the replay');
@@ -116,7 +116,7 @@ test('writes go on while a sync runs; the sync covers the seq at its start, the 
   }
 });
 
-test('a torn last slot is cut off; an id stored twice, or a legacy FAISS checkpoint rebuild from the catalog', async () => {
+test('a torn last id is cut off; an id stored twice, or legacy files rebuild the ids from the catalog', async () => {
   const tmp = tempDir();
   try {
     const vectors = randomMatrix(100, DIM, 11);
@@ -135,40 +135,37 @@ test('a torn last slot is cut off; an id stored twice, or a legacy FAISS checkpo
     let s = await open();
     upsert(s.catalog, s.state, Array.from({ length: 100 }, (_, i) => i), vectors);
     await shut(s);
-    const slots = join(tmp.dir, 'vectors.slots');
     const slotIds = join(tmp.dir, 'vectors.ids');
-    const row = 4 * DIM;
-    assert.equal(readFileSync(slots).length, 100 * row);
+    assert.equal(readFileSync(join(tmp.dir, 'catalog', 'vectors.f32')).length, 100 * 4 * DIM, 'one row per vector');
     assert.equal(readFileSync(slotIds).length, 100 * 8);
 
-    appendFileSync(slots, Buffer.alloc(row - 5, 7)); // writes cut short by a crash
-    appendFileSync(slotIds, Buffer.alloc(8, 0));
+    appendFileSync(slotIds, Buffer.alloc(5, 0)); // a write cut short by a crash
     s = await open();
     assert.match(s.log, /100 vectors opened/);
     compareWithCatalog(s.catalog, s.state, query, 110);
     await shut(s);
-    assert.equal(readFileSync(slots).length, 100 * row, 'the torn tail was cut off');
-    assert.equal(readFileSync(slotIds).length, 100 * 8, 'the id without its vector was cut off');
+    assert.equal(readFileSync(slotIds).length, 100 * 8, 'the torn tail was cut off');
 
-    appendFileSync(slots, readFileSync(slots).subarray(0, row)); // slot 0 again, id and vector
-    appendFileSync(slotIds, readFileSync(slotIds).subarray(0, 8));
+    appendFileSync(slotIds, readFileSync(slotIds).subarray(0, 8)); // row 0's key again
     s = await open();
     assert.match(s.log, /stored twice.*rebuilding[\s\S]*rebuilt from the catalog \(100 vectors\)/);
     compareWithCatalog(s.catalog, s.state, query, 110);
     await shut(s);
 
-    writeFileSync(join(tmp.dir, 'vectors.json'), JSON.stringify({ seq: '100', ntotal: 100, dim: DIM, metric: 'ip' }));
+    writeFileSync(join(tmp.dir, 'vectors.json'), JSON.stringify({ format: 'slots-v1', seq: '100', ntotal: 100, dim: DIM, metric: 'ip' }));
     writeFileSync(join(tmp.dir, 'vectors.faiss'), 'an old FAISS checkpoint');
+    writeFileSync(join(tmp.dir, 'vectors.slots'), 'the copy of the vectors before schema 4');
     s = await open();
-    assert.match(s.log, /older format[\s\S]*rebuilt from the catalog \(100 vectors\)/);
+    assert.match(s.log, /older layout[\s\S]*rebuilt from the catalog \(100 vectors\)/);
     assert.ok(!existsSync(join(tmp.dir, 'vectors.faiss')), 'the legacy checkpoint is removed');
+    assert.ok(!existsSync(join(tmp.dir, 'vectors.slots')), 'the legacy copy of the vectors is removed');
     await shut(s);
   } finally {
     tmp.cleanup();
   }
 });
 
-test('a restart reads no vector: the rerank scores the slot file in place (bytes changed on disk after open are what it scores)', async () => {
+test('a restart reads no vector: the rerank scores the vector file in place (bytes changed on disk after open are what it scores)', async () => {
   const tmp = tempDir();
   try {
     const vectors = randomMatrix(50, DIM, 13);
@@ -182,19 +179,21 @@ test('a restart reads no vector: the rerank scores the slot file in place (bytes
     catalog = Catalog.open(join(tmp.dir, 'catalog'));
     const rec = recorder();
     state = await VectorState.open(tmp.dir, catalog, DIM, 'ip', rec.log);
-    assert.match(rec.lines.join('\n'), /50 vectors opened from vectors.slots .* 0 changes replayed/);
-    // Slot 7 rewritten behind the store's back after the open: a state that copied the vectors at open (FAISS did)
+    assert.match(rec.lines.join('\n'), /50 vectors opened from vectors.ids .* 0 changes replayed/);
+    // Row 7 rewritten behind the store's back after the open: a state that copied the vectors at open (FAISS did)
     // would still score the old ones; the mapped store reads the page cache, so it scores these.
     const key = BigInt64Array.of(readFileSync(join(tmp.dir, 'vectors.ids')).readBigInt64LE(7 * 8));
-    assert.ok(key[0]! > 0n, 'slot 7 holds an item');
+    assert.ok(key[0]! > 0n, 'row 7 holds an item');
     const planted = Float32Array.from({ length: DIM }, (_, j) => j + 1);
-    const fd = openSync(join(tmp.dir, 'vectors.slots'), 'r+');
+    const fd = openSync(catalog.vectorFile, 'r+');
     writeSync(fd, new Uint8Array(planted.buffer), 0, 4 * DIM, 7 * 4 * DIM);
     closeSync(fd);
     assert.deepEqual(state.store.score(new Float32Array(DIM).fill(1), key), Float32Array.of((DIM * (DIM + 1)) / 2));
     assert.deepEqual(state.store.gather(key), planted);
+    assert.deepEqual(state.verify(), [], 'the vector file is the catalog\'s truth too');
+    // The store told that the item is in another row (its ids out of step with the records) disagrees.
     const item = [...catalog.items()].find((it) => it.key === key[0])!;
-    assert.deepEqual(state.verify(), [`item ${item.id} (key ${key[0]}): the stored vector differs from its record's`]);
+    state.store.put(key, Uint32Array.of(8));
     state.store.remove(BigInt64Array.of(3n));
     assert.deepEqual(state.verify(), [
       '49 vectors stored, the catalog holds 50 items',

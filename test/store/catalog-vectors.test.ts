@@ -13,7 +13,7 @@ import { verifyCatalog } from '../../src/store/catalog-verify.ts';
 import { META_NEXT_SLOT } from '../../src/store/catalog-vectors.ts';
 import { readU64BE, u64Key } from '../../src/store/keys.ts';
 import { readStoredRecord, writeInlineRecord } from '../../src/store/record.ts';
-import { VECTOR_FILE } from '../../src/store/vector-file.ts';
+import { VECTOR_FILE } from '../../src/vector/vector-file.ts';
 import { tempDir } from '../helpers/paths.ts';
 
 const D = 16;

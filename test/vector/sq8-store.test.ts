@@ -18,22 +18,28 @@ import { Sq8Store, bestPositions } from '../../src/vector/sq8-store.ts';
 import { VectorIndex, type Metric } from '../../src/vector/vector-index.ts';
 import { sharedFile, skipWithoutShared, tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
+import { RowWriter } from '../helpers/rows.ts';
 
+/** The store over a vector file that `put` writes the way the catalog does (rows first, then the ids, then the codes). */
 function openStore(dir: string, dim: number, metric: Metric, rescore: number, trainSize: number) {
-  const slots = SlotFile.open(join(dir, 'vectors'), dim);
+  const rows = new RowWriter(join(dir, 'vectors.f32'), dim);
+  const slots = SlotFile.open(join(dir, 'vectors'), dim, join(dir, 'vectors.f32'));
   const store = Sq8Store.open(join(dir, 'vectors'), slots, metric, { rescore, trainSize });
-  return { slots, store, close: () => { store.close(); slots.close(); } };
+  const put = (ids: BigInt64Array, vectors: Float32Array) => {
+    slots.assign(ids, rows.write(vectors));
+    store.add(vectors, ids);
+  };
+  return { slots, store, put, close: () => { store.close(); slots.close(); rows.close(); } };
 }
 
-/** Adds rows of `data` as ids 1..n in batches, as VectorState does (slot file first). */
-function fill(slots: SlotFile, store: Sq8Store, data: Float32Array, dim: number, batch = 500): BigInt64Array {
+/** Adds rows of `data` as ids 1..n in batches, as VectorState does. */
+function fill(put: (ids: BigInt64Array, vectors: Float32Array) => void, data: Float32Array, dim: number, batch = 500): BigInt64Array {
   const n = data.length / dim;
   const ids = BigInt64Array.from({ length: n }, (_, i) => BigInt(i + 1));
   for (let first = 0; first < n; first += batch) {
     const part = ids.subarray(first, first + batch);
     const rows = data.subarray(first * dim, (first + part.length) * dim);
-    slots.put(part, rows);
-    store.add(rows, part);
+    put(part, rows);
   }
   return ids;
 }
@@ -46,10 +52,10 @@ function topK(scores: Float32Array, ids: BigInt64Array, k: number, metric: Metri
 /** recall@10 of the sq8 store's ranking against exact float32 (FAISS flat) over all items, `q` queries. */
 function recallVsF32(data: Float32Array, dim: number, metric: Metric, queries: Float32Array, rescore: number): number {
   const tmp = tempDir();
-  const { slots, store, close } = openStore(tmp.dir, dim, metric, rescore, 1000);
+  const { put, store, close } = openStore(tmp.dir, dim, metric, rescore, 1000);
   const flat = VectorIndex.create({ dim, metric });
   try {
-    const ids = fill(slots, store, data, dim);
+    const ids = fill(put, data, dim);
     flat.add(data, ids);
     assert.ok(store.trained);
     const q = queries.length / dim;
@@ -116,15 +122,14 @@ test('untrained: exact scores; trained: the top rescore exact from the slot file
     const data = randomMatrix(300, dim, 11);
     const query = randomMatrix(1, dim, 12);
     const flat = VectorIndex.create({ dim, metric: 'ip' });
-    let { slots, store, close } = openStore(tmp.dir, dim, 'ip', 5, 300);
-    const ids = fill(slots, store, data.subarray(0, 150 * dim), dim, 50);
+    let { put, store, close } = openStore(tmp.dir, dim, 'ip', 5, 300);
+    const ids = fill(put, data.subarray(0, 150 * dim), dim, 50);
     flat.add(data.subarray(0, 150 * dim), ids);
     assert.equal(store.trained, false);
     assert.deepEqual(store.scoreSubset(query, ids), flat.scoreSubset(query, ids), 'before training every score is exact');
     assert.equal(statSync(join(tmp.dir, 'vectors.sq8')).size, 0);
     const more = BigInt64Array.from({ length: 150 }, (_, i) => BigInt(151 + i));
-    slots.put(more, data.subarray(150 * dim));
-    store.add(data.subarray(150 * dim), more);
+    put(more, data.subarray(150 * dim));
     flat.add(data.subarray(150 * dim), more);
     assert.equal(store.trained, true);
     assert.equal(store.ntotal, 300);
@@ -144,7 +149,7 @@ test('untrained: exact scores; trained: the top rescore exact from the slot file
     };
     const before = check('live');
     close();
-    ({ slots, store, close } = openStore(tmp.dir, dim, 'ip', 5, 300));
+    ({ put, store, close } = openStore(tmp.dir, dim, 'ip', 5, 300));
     store.load();
     assert.equal(store.trained, true);
     assert.deepEqual(check('restarted'), before, 'the same scores after loading the codes file');
@@ -159,16 +164,16 @@ test('a torn or foreign codes file is refused at load (the owner rebuilds)', () 
   const dim = 16;
   const tmp = tempDir();
   try {
-    let { slots, store, close } = openStore(tmp.dir, dim, 'l2', 4, 10);
-    fill(slots, store, randomMatrix(40, dim, 2), dim, 20);
+    let { put, store, close } = openStore(tmp.dir, dim, 'l2', 4, 10);
+    fill(put, randomMatrix(40, dim, 2), dim, 20);
     close();
     const path = join(tmp.dir, 'vectors.sq8');
     truncateSync(path, statSync(path).size - 1);
-    ({ slots, store, close } = openStore(tmp.dir, dim, 'l2', 4, 10));
+    ({ store, close } = openStore(tmp.dir, dim, 'l2', 4, 10));
     assert.throws(() => store.load(), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_STORE' && /slots need/.test(err.message));
     close();
     writeFileSync(path, Buffer.alloc(9000, 7));
-    ({ slots, store, close } = openStore(tmp.dir, dim, 'l2', 4, 10));
+    ({ store, close } = openStore(tmp.dir, dim, 'l2', 4, 10));
     assert.throws(() => store.load(), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_STORE' && /not a 16-d/.test(err.message));
     close();
   } finally {

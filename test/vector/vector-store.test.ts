@@ -1,8 +1,8 @@
 /**
  * The mapped slot store (src/vector/vector-store.ts over native/src/slot_map.cc and slot-file.ts): scores read in
- * place from the mapped file equal a brute-force computation (ip and l2) through growth past the mapping (remaps),
- * in-place rewrites, deletes (NaN) and slot reuse; gather returns the stored rows; a reopened store sees the same
- * vectors without reading them; the raw SlotMap validates its inputs.
+ * place from the mapped vector file equal a brute-force computation (ip and l2) through growth past the mapping
+ * (remaps), keys moved to new rows (copy-on-write rewrites), deletes (NaN) and row reuse; gather returns the
+ * stored rows; a reopened store sees the same vectors without reading them; the raw SlotMap validates its inputs.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import { loadFaissBinding } from '../../src/vector/binding.ts';
 import type { Metric } from '../../src/vector/vector-index.ts';
 import { MappedSlotStore } from '../../src/vector/vector-store.ts';
 import { tempDir } from '../helpers/paths.ts';
+import { RowWriter } from '../helpers/rows.ts';
 import { dot, randomMatrix } from '../helpers/random.ts';
 
 const DIM = 64; // 256-byte rows: the first 1 MiB mapping holds 4,096 of them
@@ -42,33 +43,38 @@ for (const metric of ['ip', 'l2'] as const) {
   test(`${metric}: scores equal brute force through growth past the mapping, rewrites, deletes, slot reuse and a reopen`, () => {
     const tmp = tempDir();
     const base = join(tmp.dir, 'vectors');
+    const file = join(tmp.dir, 'vectors.f32');
+    const rows = new RowWriter(file, DIM);
     try {
       const n = 10_000;
       const vectors = randomMatrix(n + 100, DIM, 3);
       const row = (r: number) => vectors.subarray(r * DIM, (r + 1) * DIM);
       const query = randomMatrix(1, DIM, 4);
       const truth = new Map<bigint, Float32Array>();
-      let store = MappedSlotStore.open(base, DIM, metric);
+      let store = MappedSlotStore.open(base, DIM, metric, file);
       store.reset();
       // Batches of 1,000 keys 1..n: the file grows to 2.4 MiB, past the first mapping (1 MiB) and the second (2 MiB);
       // each batch is scored right after its write, before anything else touches the file.
       for (let start = 0; start < n; start += 1000) {
         const keys = BigInt64Array.from({ length: 1000 }, (_, i) => BigInt(start + i + 1));
-        store.put(keys, vectors.subarray(start * DIM, (start + 1000) * DIM));
+        store.put(keys, rows.write(vectors.subarray(start * DIM, (start + 1000) * DIM)));
         keys.forEach((k, i) => truth.set(k, row(start + i)));
         assertScores(store, truth, query, start + 1001);
       }
-      assert.equal(statSync(`${base}.slots`).size, n * DIM * 4);
-      // Rewrites in place, deletes, then new keys that take the freed slots (the file does not grow).
-      store.put(BigInt64Array.of(5n, 6n), vectors.subarray((n + 1) * DIM, (n + 3) * DIM));
+      assert.equal(statSync(file).size, n * DIM * 4);
+      assert.equal(statSync(`${base}.ids`).size, n * 8);
+      // Rewrites to new rows (keys 5 and 6 leave rows 4 and 5), deletes, then new keys in the freed rows.
+      store.put(BigInt64Array.of(5n, 6n), rows.write(vectors.subarray((n + 1) * DIM, (n + 3) * DIM)));
       truth.set(5n, row(n + 1)).set(6n, row(n + 2));
+      rows.release([4, 5]);
       assert.equal(store.remove(BigInt64Array.of(10n, 20n, 999_999n)), 2);
+      rows.release([9, 19]);
       truth.delete(10n);
       truth.delete(20n);
       assertScores(store, truth, query, n + 5);
-      store.put(BigInt64Array.of(20_001n, 20_002n), vectors.subarray((n + 3) * DIM, (n + 5) * DIM));
-      truth.set(20_001n, row(n + 3)).set(20_002n, row(n + 4));
-      assert.equal(statSync(`${base}.slots`).size, n * DIM * 4, 'the two freed slots were reused');
+      store.put(BigInt64Array.of(20_001n, 20_002n, 20_003n), rows.write(vectors.subarray((n + 3) * DIM, (n + 6) * DIM)));
+      truth.set(20_001n, row(n + 3)).set(20_002n, row(n + 4)).set(20_003n, row(n + 5));
+      assert.equal(statSync(file).size, (n + 2) * DIM * 4, 'three of the four freed rows were reused');
       assertScores(store, truth, query, n + 5);
       const keys = BigInt64Array.of(20_002n, 5n, 1n);
       assert.deepEqual(store.gather(keys), Float32Array.from([...row(n + 4), ...row(n + 1), ...row(0)]));
@@ -77,7 +83,7 @@ for (const metric of ['ip', 'l2'] as const) {
       store.close();
       assert.throws(() => store.score(query, keys), { code: 'SIDX_ERR_VECTOR' });
 
-      store = MappedSlotStore.open(base, DIM, metric);
+      store = MappedSlotStore.open(base, DIM, metric, file);
       store.load();
       assertScores(store, truth, query, n + 5);
       const high = store.score(query, BigInt64Array.of(20_001n))[0]!;
@@ -86,6 +92,7 @@ for (const metric of ['ip', 'l2'] as const) {
       assertScores(store, new Map(), query, 20);
       store.close();
     } finally {
+      rows.close();
       tmp.cleanup();
     }
   });
@@ -94,12 +101,14 @@ for (const metric of ['ip', 'l2'] as const) {
 test('the raw SlotMap: NaN for a negative slot or one past the file, gather and constructor errors, close', () => {
   const tmp = tempDir();
   try {
-    const store = MappedSlotStore.open(join(tmp.dir, 'v'), 4, 'ip');
+    const rows = new RowWriter(join(tmp.dir, 'v.f32'), 4);
+    const store = MappedSlotStore.open(join(tmp.dir, 'v'), 4, 'ip', join(tmp.dir, 'v.f32'));
     store.reset();
-    store.put(BigInt64Array.of(1n, 2n), Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8));
+    store.put(BigInt64Array.of(1n, 2n), rows.write(Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8)));
     store.close();
+    rows.close();
     const { SlotMap } = loadFaissBinding();
-    const map = new SlotMap(join(tmp.dir, 'v.slots'), 4, 'ip');
+    const map = new SlotMap(join(tmp.dir, 'v.f32'), 4, 'ip');
     assert.equal(map.slots, 2);
     assert.deepEqual(map.scoreSlots(Float32Array.of(1, 1, 1, 1), Int32Array.of(1, -1, 2, 0)), Float32Array.of(26, NaN, NaN, 10));
     assert.deepEqual(map.gather(Int32Array.of(1, 0)), Float32Array.of(5, 6, 7, 8, 1, 2, 3, 4));
@@ -109,7 +118,7 @@ test('the raw SlotMap: NaN for a negative slot or one past the file, gather and 
     map.close();
     assert.throws(() => map.scoreSlots(Float32Array.of(1, 1, 1, 1), Int32Array.of(0)), { code: 'SIDX_ERR_VECTOR' });
     assert.throws(() => new SlotMap(join(tmp.dir, 'missing.slots'), 4, 'ip'), { code: 'SIDX_ERR_VECTOR' });
-    assert.throws(() => new SlotMap(join(tmp.dir, 'v.slots'), 4, 'cosine' as 'ip'), { code: 'SIDX_ERR_INVALID_INPUT' });
+    assert.throws(() => new SlotMap(join(tmp.dir, 'v.f32'), 4, 'cosine' as 'ip'), { code: 'SIDX_ERR_INVALID_INPUT' });
   } finally {
     tmp.cleanup();
   }

@@ -1,0 +1,138 @@
+/**
+ * The catalog's item writes (layouts in catalog.ts): an upsert batch (its vectors to the vector file first,
+ * catalog-vectors.ts) and a delete batch, each one write transaction.
+ */
+import type { Database } from 'lmdb';
+import { SidxError } from '../errors.ts';
+import { MAX_LEVELS, sidKeyLength } from '../sid/codec.ts';
+import { validateDelete, validateUpsert, type UpsertInput } from './catalog-input.ts';
+import { checkLevels, putSideSid, removeSideSids, writePostings, type SpaceDbs } from './catalog-spaces.ts';
+import type { CatalogVectors } from './catalog-vectors.ts';
+import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, readMetaU32, readMetaU64, storeError, u32Value } from './catalog-meta.ts';
+import { ChangeWriter, OP_DELETE, OP_UPSERT } from './change-log.ts';
+import { MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
+import { readRecordSid, readRecordSlot, recordLength, writeRecord } from './record.ts';
+
+type Bin = Database<Buffer, Buffer>;
+
+export interface WriteDbs {
+  ids: Bin;
+  items: Bin;
+  changes: Bin;
+  meta: Bin;
+  spaces: SpaceDbs;
+  vectors: CatalogVectors;
+  write<T>(what: string, fn: () => T): T;
+  storedDim(): number | undefined;
+}
+
+export interface UpsertResult {
+  seq: bigint;
+  keys: BigInt64Array;
+  replaced: boolean[];
+  /** Row of each item's vector in the vector file. */
+  slots: Uint32Array;
+}
+
+export function upsertItems(db: WriteDbs, model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): UpsertResult {
+      const { levels, dim, idBytes } = validateUpsert(model, items);
+  if (alt) validateUpsert(alt.model, items.map((it, i) => ({ ...it, codes: alt.codes[i]! })));
+  if (alt?.model === model) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'alt.model must differ from model', { field: 'alt.model' });
+  const storedDim = db.storedDim();
+  if (storedDim !== undefined && storedDim !== dim) {
+    throw new SidxError('SIDX_ERR_DIMENSION', `the catalog holds ${storedDim}-dimensional vectors, the batch has ${dim}`, { field: 'items[0].vector' });
+  }
+  let maxRecord = 0;
+  for (let i = 0; i < items.length; i++) maxRecord = Math.max(maxRecord, recordLength(levels, idBytes[i].length));
+  const recordBuf = Buffer.allocUnsafe(maxRecord);
+  const reserved = reserveAndPersist(db, items, dim);
+  // lmdb-js copies keys and values during put inside a sync transaction, so scratch buffers can be reused.
+  const postingBuf = Buffer.allocUnsafe(sidKeyLength(levels) + U64_BYTES);
+  const oldPostingBuf = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
+  const changes = new ChangeWriter(db.changes);
+  const keys = new BigInt64Array(items.length);
+  const replaced: boolean[] = new Array<boolean>(items.length).fill(false);
+
+  return db.write('upsert', () => {
+    checkLevels(db.meta, model, levels, 'items[0].codes');
+    let nextKey = readMetaU64(db.meta, META_NEXT_KEY);
+    if (nextKey + BigInt(items.length) > MAX_INTERNAL_KEY) throw new SidxError('SIDX_ERR_STORE', 'internal keys exhausted');
+    let seq = readMetaU64(db.meta, META_LAST_SEQ);
+    if (readMetaU32(db.meta, META_DIM) === undefined) db.meta.put(META_DIM, u32Value(dim));
+    db.vectors.commit(reserved);
+    if (alt) checkLevels(db.meta, alt.model, alt.codes[0]!.length, 'alt.codes');
+
+    for (let i = 0; i < items.length; i++) {
+      const { codes } = items[i];
+      let keyBuf = db.ids.getBinary(idBytes[i]);
+      let unchangedSid = false;
+      if (keyBuf !== undefined) {
+        replaced[i] = true;
+        removeSideSids(db.spaces, keyBuf, oldPostingBuf);
+        const old = db.items.getBinary(keyBuf);
+        if (old !== undefined) {
+          db.vectors.free(readRecordSlot(old));
+          const sid = readRecordSid(old);
+          unchangedSid = sid.model === model && sid.codes.length === levels && sid.codes.every((c, l) => c === codes[l]);
+          if (!unchangedSid) writePostings(db.spaces, oldPostingBuf, sid.model, sid.codes, keyBuf, true);
+        }
+      } else {
+        keyBuf = u64Key(nextKey++);
+        db.ids.put(idBytes[i], keyBuf);
+      }
+      keys[i] = readU64BE(keyBuf, 0);
+      const len = writeRecord(recordBuf, model, codes, idBytes[i], dim, reserved.slots[i]!);
+      db.items.put(keyBuf, recordBuf.subarray(0, len));
+      if (!unchangedSid) writePostings(db.spaces, postingBuf, model, codes, keyBuf, false);
+      if (alt) putSideSid(db.spaces, keyBuf, alt.model, alt.codes[i]!, oldPostingBuf);
+      changes.append(++seq, OP_UPSERT, keyBuf);
+    }
+    db.meta.put(META_NEXT_KEY, u64Key(nextKey));
+    db.meta.put(META_LAST_SEQ, u64Key(seq));
+    return { seq, keys, replaced, slots: reserved.slots };
+  });
+}
+
+/** Steps 1-2 of catalog-vectors.ts: rows for the batch's vectors, written and synced before the transaction. */
+function reserveAndPersist(db: WriteDbs, items: UpsertInput[], dim: number) {
+  const flat = new Float32Array(items.length * dim);
+  items.forEach((it, i) => flat.set(it.vector, i * dim));
+  try {
+    const reserved = db.vectors.reserve(items.length);
+    db.vectors.persist(dim, reserved.slots, flat);
+    return reserved;
+  } catch (err) {
+    throw storeError(err, 'upsert (vector file)');
+  }
+}
+/** Removes items (record, id mapping, every posting, the vector's row) in one transaction; unknown ids are reported. */
+export function deleteItems(db: WriteDbs, ids: string[]): { seq: bigint; removed: BigInt64Array; missing: string[] } {
+      const idBytes = validateDelete(ids);
+  const postingBuf = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
+  const changes = new ChangeWriter(db.changes);
+  return db.write('delete', () => {
+    let seq = readMetaU64(db.meta, META_LAST_SEQ);
+    const removed: bigint[] = [];
+    const missing: string[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const keyBuf = db.ids.getBinary(idBytes[i]);
+      if (keyBuf === undefined) {
+        missing.push(ids[i]);
+        continue;
+      }
+      removeSideSids(db.spaces, keyBuf, postingBuf);
+      const old = db.items.getBinary(keyBuf);
+      if (old !== undefined) {
+        const sid = readRecordSid(old);
+        writePostings(db.spaces, postingBuf, sid.model, sid.codes, keyBuf, true);
+        db.vectors.free(readRecordSlot(old));
+        db.items.remove(keyBuf);
+      }
+      db.ids.remove(idBytes[i]);
+      changes.append(++seq, OP_DELETE, keyBuf);
+      removed.push(readU64BE(keyBuf, 0));
+    }
+    if (removed.length > 0) db.meta.put(META_LAST_SEQ, u64Key(seq));
+    return { seq, removed: BigInt64Array.from(removed), missing };
+  });
+}
