@@ -266,7 +266,8 @@ export class Catalog {
 
   /** The records with their vectors, read in one pass over the vector file. */
   #withVectors(recs: StoredRecord[]): ItemRecord[] {
-    const dim = recs[0]?.dim ?? 0;
+    if (recs.length === 0) return [];
+    const dim = recs[0]!.dim;
     const flat = this.#vectors.read(dim, Uint32Array.from(recs, (r) => r.slot));
     return recs.map((r, i) => ({ id: r.id, key: r.key, model: r.model, codes: r.codes, vector: flat.slice(i * dim, (i + 1) * dim) }));
   }

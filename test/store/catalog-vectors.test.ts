@@ -52,6 +52,8 @@ test('records name rows of the vector file: a re-upsert writes a new row, the ol
     for (const [id, seed] of [['b', 20], ['c', 3], ['d', 4], ['e', 5], ['f', 6]] as const) assert.deepEqual(cat.get(id)!.vector, vec(seed), id);
     assert.equal(cat.get('a'), undefined);
     assert.equal(rowsOf(dir), 5);
+    assert.deepEqual(cat.itemsAfter(0n, 2).map((it) => it.vector), [vec(20), vec(3)], 'itemsAfter reads the rows of keys 2 and 3');
+    assert.deepEqual(cat.itemsAfter(1000n, 10), []);
     await ok(dir);
   } finally {
     await cat.close();

@@ -158,8 +158,8 @@ describe('Catalog', () => {
     assert.throws(() => cat.upsertBatch(70000, [item('b', [1, 2, 3])]), code('SIDX_ERR_INVALID_INPUT'));
     assert.deepEqual(snapshot(), before);
     assert.deepEqual(cat.exact(1, Int32Array.of(5, 5, 5), 10), new BigInt64Array(0));
-    // The next accepted batch continues the counters where they were.
-    assert.deepEqual(cat.upsertBatch(1, [item('b', [1, 2, 3])]), { seq: 2n, keys: BigInt64Array.of(2n), replaced: [false] });
+    // The next accepted batch continues the counters where they were (row 1: the refused batches committed none).
+    assert.deepEqual(cat.upsertBatch(1, [item('b', [1, 2, 3])]), { seq: 2n, keys: BigInt64Array.of(2n), replaced: [false], slots: Uint32Array.of(1) });
   });
 
   test('change log: one entry per item in order, changesSince, truncate', () => {
