@@ -26,6 +26,8 @@ export interface CatalogRunOptions {
   k: number;
   /** Sent in every default retrieve body besides embedding and k (e.g. expand, maxCandidates). */
   retrieveOptions: Record<string, unknown>;
+  /** The served `vectors.storage` (the child inherits SIDX__VECTORS__STORAGE); named in the report unless f32. */
+  vectorsStorage?: string;
   modelDir: string;
   workDir: string;
   concurrency: number[];
@@ -155,7 +157,8 @@ export async function benchCatalog(o: CatalogRunOptions): Promise<CatalogBench> 
       progress(`sidx index: bulk load of ${n.toLocaleString('en-US')} items from a .npy`);
       bulkIndex = await benchBulkLoad(o.items, n, dim, o.modelDir, o.workDir, o.upsertBatch);
     }
-    const extra = Object.entries(o.retrieveOptions).map(([key, v]) => `${key} ${v}`).join(', ');
+    const storage = o.vectorsStorage && o.vectorsStorage !== 'f32' ? [`vectors.storage ${o.vectorsStorage}`] : [];
+    const extra = [...Object.entries(o.retrieveOptions).map(([key, v]) => `${key} ${v}`), ...storage].join(', ');
     return {
       items: n, queries: o.q, k, options: extra || 'server default', generateSeconds: o.generateSeconds, serverStartMs: sidx.startMs, upsert,
       memory: { afterStart, afterUpsert, afterLoad, bytesPerItem: (afterUpsert.rssBytes - afterStart.rssBytes) / n, vectorBytes: 4 * dim, rawVectorBytes: 4 * dim * n },

@@ -199,6 +199,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       const catalog = await benchCatalog({
         n, items, dim, metric: m.metric, queries, q: Q, k, retrieveOptions, modelDir, workDir: workRoot, concurrency, durationS: duration,
         rounds, upsertBatch, upsertConcurrency, workers, sidsBeamWidth: sidsBeam, connectivity, bodyLimitBytes: loadConfig({}).server.bodyLimitBytes,
+        vectorsStorage: loadConfig({}).vectors.storage,
         hnswMax, bulkIndex: !v['skip-bulk-index'], reindexTo: v['reindex-to'], generateSeconds, progress,
       });
       report.catalogs.push(catalog);
