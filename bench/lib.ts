@@ -22,3 +22,23 @@ export function markdownTable(header: string[], rows: Array<Array<string | numbe
 export function benchArgs<T extends Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>>(options: T) {
   return parseArgs({ args: process.argv.slice(2), options, strict: true }).values;
 }
+
+export interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** The `top` functions by self time of a V8 CPU profile, as a Markdown table on stdout. */
+export function printTopSelfTime(profile: CpuProfile, top = 25): void {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  profile.samples.forEach((id, i) => {
+    const f = byId.get(id)!.callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').slice(-2).join('/')}:${f.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  console.log(markdownTable(['self ms', 'share', 'function'], [...self].sort((a, b) => b[1] - a[1]).slice(0, top)
+    .map(([k, us]) => [(us / 1000).toFixed(0), `${((100 * us) / total).toFixed(1)}%`, k])));
+}

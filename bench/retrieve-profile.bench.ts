@@ -19,7 +19,7 @@ import { buildApp } from '../src/http/app.ts';
 import { readNpy } from '../src/io/npy.ts';
 import { SidxService } from '../src/service/sidx-service.ts';
 import { clusteredEmbeddings } from '../src/eval/synthetic.ts';
-import { benchArgs, markdownTable } from './lib.ts';
+import { benchArgs, markdownTable, printTopSelfTime, type CpuProfile } from './lib.ts';
 
 const args = benchArgs({
   items: { type: 'string', default: '20000' }, queries: { type: 'string', default: '300' },
@@ -88,22 +88,3 @@ for (const [c, [workers, threads]] of configs.entries()) {
 
 console.log(`${N} items, ${Q} queries, expand ${args.expand}, model ${args.model}, ${concurrency} in flight`);
 console.log(markdownTable(['workers x threads', 'round', 'CPU ms/query', 'wall ms/query', ...PHASES.map((p) => `${p} ms`)], rows));
-
-interface CpuProfile {
-  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
-  samples: number[];
-  timeDeltas: number[];
-}
-
-function printTopSelfTime(profile: CpuProfile, top = 25): void {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map<string, number>();
-  profile.samples.forEach((id, i) => {
-    const f = byId.get(id)!.callFrame;
-    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').slice(-2).join('/')}:${f.lineNumber + 1}`;
-    self.set(key, (self.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0));
-  });
-  const total = [...self.values()].reduce((a, b) => a + b, 0);
-  console.log(markdownTable(['self ms', 'share', 'function'], [...self].sort((a, b) => b[1] - a[1]).slice(0, top)
-    .map(([k, us]) => [(us / 1000).toFixed(0), `${((100 * us) / total).toFixed(1)}%`, k])));
-}

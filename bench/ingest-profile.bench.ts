@@ -1,0 +1,42 @@
+/**
+ * Where `POST /v1/items` spends the server's CPU: a real `sidx serve` child started with `--cpu-prof`, fed the
+ * catalog of `sidx bench` (src/bench/synthetic-catalog.ts) in base64 batches as `sidx bench` sends them; after a
+ * clean stop it prints the ingest rate and, per thread profile the server wrote, the functions with the most self
+ * time (the main thread's idle share says whether it is the bottleneck).
+ *
+ *   node --import tsx bench/ingest-profile.bench.ts [--items 100000] [--batch 1000] [--concurrency 2]
+ *        [--model models/default] [--dir /tmp/sidx-ingest-profile]
+ */
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { upsertAll } from '../src/bench/http.ts';
+import { SIDX_BIN, spawnListening } from '../src/bench/server.ts';
+import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
+import { benchArgs, printTopSelfTime, type CpuProfile } from './lib.ts';
+
+const args = benchArgs({
+  items: { type: 'string', default: '100000' }, batch: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '2' },
+  model: { type: 'string', default: 'models/default' }, dir: { type: 'string', default: join(tmpdir(), 'sidx-ingest-profile') },
+});
+const n = Number(args.items);
+const profiles = resolve(String(args.dir));
+rmSync(profiles, { recursive: true, force: true });
+mkdirSync(profiles, { recursive: true });
+const dataDir = mkdtempSync(join(tmpdir(), 'sidx-ingest-data-'));
+try {
+  const { items, data } = await syntheticCatalog({ n, q: 1, dim: 512, seed: 1 });
+  const server = await spawnListening('sidx serve', ['--cpu-prof', `--cpu-prof-dir=${profiles}`, SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1',
+    '--data-dir', dataDir, '--model', resolve(String(args.model))], { SIDX__LIMITS__MAX_BATCH: String(args.batch) }, 120_000);
+  while ((await fetch(`${server.url}/readyz`)).status !== 200) await new Promise((r) => setTimeout(r, 100));
+  const ingest = await upsertAll(server.url, items, n, 512, Number(args.batch), Number(args.concurrency), () => {});
+  server.child.kill('SIGTERM');
+  await new Promise((r) => server.child.once('exit', r));
+  console.log(`${n} items (${data}), ${args.batch} per batch, ${args.concurrency} in flight: ${ingest.itemsPerSecond.toFixed(0)} items/s, batch p50 ${ingest.batchLatencyMs.p50.toFixed(0)} ms`);
+  for (const file of readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile')).sort()) {
+    console.log(`\n${file} (the first is the main thread)`);
+    printTopSelfTime(JSON.parse(readFileSync(join(profiles, file), 'utf8')) as CpuProfile, 15);
+  }
+} finally {
+  rmSync(dataDir, { recursive: true, force: true });
+}
