@@ -35,7 +35,7 @@ export interface UpsertResult {
 }
 
 export function upsertItems(db: WriteDbs, model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): UpsertResult {
-      const { levels, dim, idBytes } = validateUpsert(model, items);
+  const { levels, dim, idBytes } = validateUpsert(model, items);
   if (alt) validateUpsert(alt.model, items.map((it, i) => ({ ...it, codes: alt.codes[i]! })));
   if (alt?.model === model) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'alt.model must differ from model', { field: 'alt.model' });
   const storedDim = db.storedDim();
@@ -105,9 +105,10 @@ function reserveAndPersist(db: WriteDbs, items: UpsertInput[], dim: number) {
     throw storeError(err, 'upsert (vector file)');
   }
 }
+
 /** Removes items (record, id mapping, every posting, the vector's row) in one transaction; unknown ids are reported. */
 export function deleteItems(db: WriteDbs, ids: string[]): { seq: bigint; removed: BigInt64Array; missing: string[] } {
-      const idBytes = validateDelete(ids);
+  const idBytes = validateDelete(ids);
   const postingBuf = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
   const changes = new ChangeWriter(db.changes);
   return db.write('delete', () => {
