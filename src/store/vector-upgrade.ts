@@ -44,6 +44,9 @@ export function upgradeToSlots(items: Bin, vectors: CatalogVectors, dim: number 
       moved += batch.length;
       if (moved % 100_000 < batch.length) process.stderr.write(`catalog upgrade: ${moved} vectors moved to the vector file\n`);
     }
-    if (scanned < UPGRADE_BATCH) return moved;
+    if (scanned < UPGRADE_BATCH) {
+      if (moved > 0) process.stderr.write(`catalog upgrade: schema 3 -> 4, ${moved} vectors moved out of the records into the vector file\n`);
+      return moved;
+    }
   }
 }
