@@ -1,10 +1,12 @@
 /**
  * The rerank's in-memory copy as float32 (FAISS flat, `vectors.storage` f32) against 8-bit codes re-scored from the
- * slot file (sq8, src/vector/sq8-store.ts), and FAISS's own SQ8 (IndexScalarQuantizer QT_8bit) for the scoring
+ * slot file (sq8, src/vector/sq8-store.ts), FAISS product-quantisation codes re-scored alike (pq,
+ * src/vector/pq-store.ts; with --pq), and FAISS's own SQ8 (IndexScalarQuantizer QT_8bit) for the scoring
  * speed of its non-SIMD Debian build. Each storage opens in a fresh child process, so each RSS is its own.
  *
  *   node --import tsx bench/vector-quant.bench.ts --dir tmp/vq --n 1000000 [--dim 512] [--queries 200]
  *     [--candidates 1000] [--rescore 10,20,50,100] [--train 10000] [--faiss] [--skip-f32]
+ *     [--pq] [--pq-m 0] [--pq-rescore 50,100,200,500]
  *
  * Build (once per --dir): n clustered unit vectors (src/eval/synthetic.ts, 1,000 centres, noise 0.5) written in
  * 10,000-row chunks to the slot file and the sq8 store (trained on the first --train). Queries come from the same
@@ -12,7 +14,9 @@
  * (the hardest candidate sets: all near neighbours, close scores), saves them as the ground truth, times
  * scoreSubset over them. Child sq8: loads the codes as a restart does, times scoreSubset (codes + pread re-score of
  * the best --rescore) over the same candidates, recall@10 against the exact order for each --rescore. Child faiss:
- * the same on FAISS SQ8 (codes only, decoded one vector at a time). RSS is reported as the process's and as its
+ * the same on FAISS SQ8 (codes only, decoded one vector at a time). --pq: a child first trains and writes the pq
+ * codes (--pq-m sub-quantizers, 0 = dim / 8) from the slot file once per --dir, as a catalog opened as pq for the
+ * first time does; child pq then loads them as a restart does and reranks like sq8 for each --pq-rescore. RSS is reported as the process's and as its
  * growth over the process before the storage was opened, both as ratios to the raw float32 bytes (n * dim * 4).
  */
 import { execFileSync } from 'node:child_process';
@@ -22,6 +26,7 @@ import { clusteredEmbeddings, seededGaussian } from '../src/eval/synthetic.ts';
 import { rankByScore } from '../src/service/score-rank.ts';
 import { VectorFile } from '../src/vector/vector-file.ts';
 import { SlotFile } from '../src/vector/slot-file.ts';
+import { PqStore } from '../src/vector/pq-store.ts';
 import { Sq8Store } from '../src/vector/sq8-store.ts';
 import { VectorIndex } from '../src/vector/vector-index.ts';
 import { benchArgs, markdownTable, percentile } from './lib.ts';
@@ -36,6 +41,9 @@ const args = benchArgs({
   train: { type: 'string', default: '10000' },
   faiss: { type: 'boolean', default: false },
   'skip-f32': { type: 'boolean', default: false },
+  pq: { type: 'boolean', default: false },
+  'pq-m': { type: 'string', default: '0' },
+  'pq-rescore': { type: 'string', default: '50,100,200,500' },
   segment: { type: 'string', default: '250000' },
   child: { type: 'string' },
 });
@@ -44,6 +52,8 @@ const dim = Number(args.dim);
 const nq = Number(args.queries);
 const nc = Number(args.candidates);
 const rescores = args.rescore.split(',').map(Number);
+const pqRescores = args['pq-rescore'].split(',').map(Number);
+const pqOptions = () => ({ rescore: pqRescores[0]!, trainSize: Number(args.train), pqM: Number(args['pq-m']) });
 const base = join(args.dir, 'vectors');
 const truthPath = join(args.dir, `truth-${nq}x${nc}.bin`);
 const rawBytes = n * dim * 4;
@@ -150,6 +160,29 @@ function loadInto(slots: SlotFile, index: VectorIndex): void {
   }
 }
 
+/** The pq codes of every slot, as opening an f32 catalog as pq does: trained on the first --train, then encoded. */
+function buildPq(slots: SlotFile): object {
+  const t0 = performance.now();
+  const store = PqStore.open(base, slots, 'ip', pqOptions());
+  store.reset();
+  let stored: BigInt64Array = new BigInt64Array(0);
+  slots.load((ids) => { stored = ids; });
+  let trainMs = 0;
+  const rows = new Float32Array(CHUNK * dim);
+  for (let first = 0; first < stored.length; first += CHUNK) {
+    const ids = stored.subarray(first, first + CHUNK);
+    const view = rows.subarray(0, ids.length * dim);
+    slots.readSlots(slots.slotsOf(ids), view);
+    const t = performance.now();
+    store.add(view, ids);
+    if (trainMs === 0 && store.trained) trainMs = performance.now() - t;
+  }
+  store.close();
+  const buildMs = performance.now() - t0;
+  writeFileSync(join(args.dir, 'built-pq.json'), JSON.stringify({ n, dim, m: store.m, pqM: args['pq-m'], train: args.train, trainMs, buildMs }));
+  return { trainMs, buildMs };
+}
+
 const readTruth = () => new BigInt64Array(readFileSync(truthPath).buffer.slice(0));
 
 async function child(mode: string): Promise<object> {
@@ -169,15 +202,16 @@ async function child(mode: string): Promise<object> {
     return { readyMs, ready, after: rss(before), runs: [{ rescore: 'exact', ...r }] };
   }
   if (mode === 'truth') return { truth: await segmentedTruth(slots) };
-  if (mode === 'sq8') {
-    const opts = { rescore: rescores[0]!, trainSize: Number(args.train) };
-    const store = Sq8Store.open(base, slots, 'ip', opts);
+  if (mode === 'build-pq') return buildPq(slots);
+  if (mode === 'sq8' || mode === 'pq') {
+    const opts = mode === 'sq8' ? { rescore: rescores[0]!, trainSize: Number(args.train), pqM: 0 } : pqOptions();
+    const store = mode === 'sq8' ? Sq8Store.open(base, slots, 'ip', opts) : PqStore.open(base, slots, 'ip', opts);
     store.load();
     const readyMs = performance.now() - t0;
     const ready = rss(before);
     const truth = readTruth();
     const runs = [];
-    for (const r of rescores) {
+    for (const r of mode === 'sq8' ? rescores : pqRescores) {
       opts.rescore = r; // the store reads its options at each rerank
       runs.push({ rescore: r, ...rerank((q, keys) => store.scoreSubset(q, keys), truth) });
     }
@@ -199,8 +233,16 @@ if (args.child) {
   console.log(JSON.stringify(await child(args.child)));
 } else {
   if (!existsSync(join(args.dir, 'built.json'))) console.log(build());
+  const builtPq = join(args.dir, 'built-pq.json');
+  const pqStale = () => !existsSync(builtPq) || (JSON.parse(readFileSync(builtPq, 'utf8')) as { pqM: string }).pqM !== args['pq-m'];
+  if (args.pq && pqStale()) {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', process.argv[1]!, ...process.argv.slice(2), '--child', 'build-pq'],
+      { encoding: 'utf8', maxBuffer: 1 << 24 });
+    console.log(`pq codes built: ${out.trim().split('\n').at(-1)}`);
+  }
   // --skip-f32: no float32 child (its FAISS copy would not fit); the ground truth comes from segments.
-  const modes = [...(args['skip-f32'] ? (existsSync(truthPath) ? [] : ['truth']) : ['f32']), 'sq8', ...(args.faiss ? ['faiss-sq8'] : [])];
+  const modes = [...(args['skip-f32'] ? (existsSync(truthPath) ? [] : ['truth']) : ['f32']), 'sq8', ...(args.pq ? ['pq'] : []),
+    ...(args.faiss ? ['faiss-sq8'] : [])];
   const rows = [];
   for (const mode of modes) {
     const out = execFileSync(process.execPath, ['--import', 'tsx', process.argv[1]!, ...process.argv.slice(2), '--child', mode],
@@ -218,8 +260,9 @@ if (args.child) {
     }
   }
   const size = (name: string) => mib(statSync(join(args.dir, name)).size).toFixed(0);
-  console.log(`# ${n} x ${dim} clustered float32 (raw ${mib(rawBytes).toFixed(0)} MiB); vectors.slots ${size('vectors.slots')} MiB, `
-    + `vectors.sq8 ${size('vectors.sq8')} MiB; ${nq} queries x their exact top ${nc} as candidates`);
+  const pqInfo = args.pq ? `, vectors.pq ${size('vectors.pq')} MiB (${readFileSync(builtPq, 'utf8')})` : '';
+  console.log(`# ${n} x ${dim} clustered float32 (raw ${mib(rawBytes).toFixed(0)} MiB); vectors.f32 ${size('vectors.f32')} MiB, `
+    + `vectors.sq8 ${size('vectors.sq8')} MiB${pqInfo}; ${nq} queries x their exact top ${nc} as candidates`);
   console.log(markdownTable(['storage', 'rescore', 'open s', 'RSS after open, MiB (x raw; growth)', 'RSS after reranks',
     'rerank p50 ms', 'p95 ms', 'recall@10 vs exact'], rows));
 }

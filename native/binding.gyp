@@ -7,7 +7,9 @@
         "src/boundary.cc",
         "src/clustering.cc",
         "src/index_wrap.cc",
+        "src/pq_codes.cc",
         "src/sq8_codes.cc",
+        "src/slot_codes.cc",
         "src/slot_map.cc",
         "src/subset_scoring.cc"
       ],

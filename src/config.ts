@@ -55,16 +55,22 @@ export const ConfigSchema = Type.Object(
     ),
     vectors: Type.Object(
       {
-        storage: Type.Union([Type.Literal('f32'), Type.Literal('sq8')], {
+        storage: Type.Union([Type.Literal('f32'), Type.Literal('sq8'), Type.Literal('pq')], {
           default: 'f32',
           description: 'What the rerank scores: f32 = the float32 slot file, mapped read-only from the page cache (no '
-            + 'copy in the heap); sq8 = 8-bit scalar-quantised codes in memory (dim bytes per item), the best '
-            + '`vectors.rescore` candidates re-scored exactly from the slot file on disk (read per candidate, not mapped)',
+            + 'copy in the heap); sq8 = 8-bit scalar-quantised codes in memory (dim bytes per item); pq = FAISS '
+            + 'product-quantisation codes in memory (`vectors.pqM` bytes per item); with sq8 and pq the best '
+            + '`vectors.rescore` candidates are re-scored exactly from the slot file on disk (read per candidate, not mapped)',
         }),
-        rescore: Int(1, 100_000, 50, 'sq8: candidates (best by their code scores) re-scored exactly from the slot file'),
+        rescore: Int(0, 100_000, 0, 'sq8, pq: candidates (best by their code scores) re-scored exactly from the slot file; 0 = the '
+          + 'mode\'s default: 50 for sq8, 200 for pq (docs/benchmarks.md, "Compressed vectors")'),
         trainSize: Int(1, 10_000_000, 10_000,
-          'sq8: vectors whose per-dimension min/max set the quantiser\'s ranges (the first this many; until then every '
-          + 'candidate is scored exactly); kept until a rebuild; later values outside a range clamp to it'),
+          'sq8: vectors whose per-dimension min/max set the quantiser\'s ranges; pq: vectors the codebooks are trained '
+          + 'on (k-means, at least 256 are used); the first this many, until then every candidate is scored exactly; '
+          + 'kept until a rebuild (sq8: later values outside a range clamp to it)'),
+        pqM: Int(0, 65_536, 0,
+          'pq: sub-quantizers of 8 bits each, so bytes per item; must divide the model\'s dimension. 0 = dim / 2 (256 at '
+          + '512-d; the next coarser divisor when 2 does not divide dim)'),
       },
       { additionalProperties: false, default: {} },
     ),

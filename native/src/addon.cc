@@ -1,5 +1,5 @@
 // sidx_faiss: N-API addon over FAISS's C++ API (see index_wrap.h, slot_map.h and clustering.h for the method lists).
-// Module functions: readIndex [async], kmeans [async], assign [async], setNumThreads/getNumThreads [sync],
+// Module functions: readIndex [async], kmeans [async], assign [async], pqTrain [sync] (pq_codes.h), setNumThreads/getNumThreads [sync],
 // noop [sync], and the `faissVersion` string.
 #include <faiss/Index.h>
 #include <napi.h>
@@ -9,6 +9,7 @@
 #include "boundary.h"
 #include "clustering.h"
 #include "index_wrap.h"
+#include "pq_codes.h"
 #include "sq8_codes.h"
 #include "slot_map.h"
 
@@ -42,6 +43,8 @@ static Napi::Object InitSidxFaiss(Napi::Env env, Napi::Object exports) {
   using namespace sidx;
   exports.Set("Index", IndexWrap::Define(env));
   exports.Set("Sq8Codes", Sq8Codes::Define(env));
+  exports.Set("PqCodes", PqCodes::Define(env));
+  exports.Set("pqTrain", Napi::Function::New<PqTrain>(env, "pqTrain"));
   exports.Set("SlotMap", SlotMapWrap::Define(env));
   exports.Set("readIndex", Napi::Function::New<ReadIndex>(env, "readIndex"));
   exports.Set("kmeans", Napi::Function::New<KMeans>(env, "kmeans"));

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "boundary.h"
-#include "subset_scoring.h"
+#include "slot_codes.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -15,7 +15,6 @@
 namespace sidx {
 namespace {
 
-constexpr size_t kBlockSlots = size_t{1} << 16;
 constexpr size_t kPrefetchRows = 4;
 
 // Decoded-code scores, one row: ip = sum w[i] * c[i] (w = query * step; the caller adds sum query * vmin),
@@ -108,28 +107,17 @@ float Residual(const float* a, const float* s, const uint8_t* c, size_t d) {
   return ResidualPortable(a, s, c, d);
 }
 
-Napi::Uint8Array GetUint8Array(const Napi::Value& value, const char* name) {
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw CodedError(kErrInvalidInput, std::string(name) + " must be a Uint8Array");
-  }
-  return value.As<Napi::Uint8Array>();
-}
-
 }  // namespace
 
 Napi::Function Sq8Codes::Define(Napi::Env env) {
-  return DefineClass(env, "Sq8Codes",
-                     {InstanceMethod<&Sq8Codes::Encode>("encode"), InstanceMethod<&Sq8Codes::Put>("put"),
-                      InstanceMethod<&Sq8Codes::Score>("score"), InstanceMethod<&Sq8Codes::Exact>("exact"),
-                      InstanceAccessor<&Sq8Codes::Bytes>("bytes"), InstanceMethod<&Sq8Codes::Close>("close")});
+  return DefineCodes(env, kName);
 }
 
-Sq8Codes::Sq8Codes(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sq8Codes>(info) {
+Sq8Codes::Sq8Codes(const Napi::CallbackInfo& info) : CodesWrap<Sq8Codes>(info) {
   Guard(info.Env(), [&] {
     dim_ = static_cast<size_t>(GetPositiveInt(info[0], "dim"));
-    std::string metric = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
-    if (metric != "ip" && metric != "l2") throw CodedError(kErrInvalidInput, "metric must be \"ip\" or \"l2\"");
-    inner_product_ = metric == "ip";
+    inner_product_ = ParseMetric(info[1]);
+    blocks_ = SlotCodeBlocks(dim_);
     FloatView vmin = GetFloat32Array(info[2], "vmin");
     FloatView step = GetFloat32Array(info[3], "step");
     if (vmin.length != dim_ || step.length != dim_) throw CodedError(kErrDimension, "vmin and step must have dim floats each");
@@ -143,17 +131,6 @@ Sq8Codes::Sq8Codes(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sq8Codes>(
       inv_step_[i] = step_[i] > 0 ? 1.0f / step_[i] : 0.0f;
     }
   });
-}
-
-void Sq8Codes::CheckOpen() const {
-  if (closed_) throw CodedError(kErrVector, "Sq8Codes is closed");
-}
-
-const uint8_t* Sq8Codes::Row(int32_t slot) const {
-  if (slot < 0) return nullptr;
-  size_t block = static_cast<size_t>(slot) / kBlockSlots;
-  if (block >= blocks_.size() || !blocks_[block]) return nullptr;
-  return blocks_[block].get() + (static_cast<size_t>(slot) % kBlockSlots) * dim_;
 }
 
 Napi::Value Sq8Codes::Encode(const Napi::CallbackInfo& info) {
@@ -172,25 +149,6 @@ Napi::Value Sq8Codes::Encode(const Napi::CallbackInfo& info) {
       }
     }
     return out;
-  });
-}
-
-Napi::Value Sq8Codes::Put(const Napi::CallbackInfo& info) {
-  return Guard(info.Env(), [&]() -> Napi::Value {
-    CheckOpen();
-    Int32View slots = GetInt32Array(info[0], "slots");
-    Napi::Uint8Array codes = GetUint8Array(info[1], "codes");
-    const size_t n = slots.length;
-    if (codes.ElementLength() != n * dim_) throw CodedError(kErrDimension, "codes must hold slots.length * dim bytes");
-    for (size_t r = 0; r < n; ++r) {
-      int32_t slot = slots.data[r];
-      if (slot < 0) throw CodedError(kErrInvalidInput, "slots must be >= 0");
-      size_t block = static_cast<size_t>(slot) / kBlockSlots;
-      if (block >= blocks_.size()) blocks_.resize(block + 1);
-      if (!blocks_[block]) blocks_[block].reset(new uint8_t[kBlockSlots * dim_]);  // untouched pages cost no RSS
-      std::copy_n(codes.Data() + r * dim_, dim_, blocks_[block].get() + (static_cast<size_t>(slot) % kBlockSlots) * dim_);
-    }
-    return info.Env().Undefined();
   });
 }
 
@@ -214,7 +172,7 @@ Napi::Value Sq8Codes::Score(const Napi::CallbackInfo& info) {
     }
     Napi::Float32Array out = Napi::Float32Array::New(info.Env(), n);
     std::vector<const uint8_t*> rows(n);
-    for (size_t r = 0; r < n; ++r) rows[r] = Row(slots.data[r]);
+    for (size_t r = 0; r < n; ++r) rows[r] = blocks_.Row(slots.data[r]);
     for (size_t r = 0; r < n; ++r) {
       if (r + kPrefetchRows < n && rows[r + kPrefetchRows] != nullptr) {
         for (size_t offset = 0; offset < dim_; offset += 64) __builtin_prefetch(rows[r + kPrefetchRows] + offset);
@@ -227,35 +185,6 @@ Napi::Value Sq8Codes::Score(const Napi::CallbackInfo& info) {
     }
     return out;
   });
-}
-
-Napi::Value Sq8Codes::Exact(const Napi::CallbackInfo& info) {
-  return Guard(info.Env(), [&]() -> Napi::Value {
-    CheckOpen();
-    FloatView query = GetFloat32Array(info[0], "query");
-    if (query.length != dim_) throw CodedError(kErrDimension, "query must have dim floats");
-    FloatView vectors = GetFloat32Array(info[1], "vectors");
-    size_t rows = RowCount(vectors, dim_, "vectors");
-    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), rows);
-    for (size_t r = 0; r < rows; ++r) {
-      const float* x = vectors.data + r * dim_;
-      out[r] = inner_product_ ? InnerProduct(query.data, x, dim_) : SquaredL2(query.data, x, dim_);
-    }
-    return out;
-  });
-}
-
-Napi::Value Sq8Codes::Bytes(const Napi::CallbackInfo& info) {
-  size_t allocated = 0;
-  for (const auto& block : blocks_) allocated += block ? kBlockSlots * dim_ : 0;
-  return Napi::Number::New(info.Env(), static_cast<double>(allocated));
-}
-
-Napi::Value Sq8Codes::Close(const Napi::CallbackInfo& info) {
-  blocks_.clear();
-  blocks_.shrink_to_fit();
-  closed_ = true;
-  return info.Env().Undefined();
 }
 
 }  // namespace sidx

@@ -15,35 +15,26 @@
 #include <napi.h>
 
 #include <cstdint>
-#include <memory>
 #include <vector>
+
+#include "slot_codes.h"
 
 namespace sidx {
 
-class Sq8Codes : public Napi::ObjectWrap<Sq8Codes> {
+class Sq8Codes : public CodesWrap<Sq8Codes> {
  public:
+  static constexpr const char* kName = "Sq8Codes";
   static Napi::Function Define(Napi::Env env);
   explicit Sq8Codes(const Napi::CallbackInfo& info);
 
  private:
+  friend class CodesWrap<Sq8Codes>;
   Napi::Value Encode(const Napi::CallbackInfo& info);
-  Napi::Value Put(const Napi::CallbackInfo& info);
   Napi::Value Score(const Napi::CallbackInfo& info);
-  Napi::Value Exact(const Napi::CallbackInfo& info);
-  Napi::Value Bytes(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
 
-  const uint8_t* Row(int32_t slot) const;  // nullptr when the slot holds no codes
-  void CheckOpen() const;
-
-  size_t dim_ = 0;
-  bool inner_product_ = true;
-  bool closed_ = false;
   std::vector<float> vmin_;
   std::vector<float> step_;
   std::vector<float> inv_step_;
-  // Fixed-size blocks of slots, allocated on first write (never moved: growing costs no copy and no 2x peak).
-  std::vector<std::unique_ptr<uint8_t[]>> blocks_;
 };
 
 }  // namespace sidx

@@ -16,8 +16,9 @@
  * id file from the records (no vector is read for f32). Losing these files therefore loses nothing. Files of
  * earlier layouts (a `vectors.faiss` checkpoint, the `vectors.slots` copy of the vectors) are removed.
  *
- * Config `vectors.storage` sq8 opens an Sq8SlotStore instead (vector/sq8-slot-store.ts: 8-bit codes in memory,
- * its own `vectors.sq8` synced with the id file, the best candidates re-scored from the vector file).
+ * Config `vectors.storage` sq8 or pq opens a CodedSlotStore instead (vector/sq8-slot-store.ts: 8-bit scalar or
+ * FAISS product-quantisation codes in memory, their own `vectors.sq8` / `vectors.pq` synced with the id file, the
+ * best candidates re-scored from the vector file).
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

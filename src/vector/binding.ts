@@ -43,13 +43,19 @@ export interface NativeIndex {
   noop(): void;
 }
 
-/** 8-bit scalar-quantised codes by slot (native/src/sq8_codes.h); all [sync]. */
-export interface NativeSq8Codes {
-  /** n*dim codes: round((x - vmin) / step), clamped to 0..255. */
+/**
+ * Codes by slot in native memory, a fixed number of bytes per vector (native/src/slot_codes.h): 8-bit scalar codes
+ * (Sq8Codes, dim bytes) or FAISS product-quantisation codes (PqCodes, m bytes); all [sync].
+ */
+export interface NativeCodes {
+  /** n rows of codes (Sq8Codes: round((x - vmin) / step) clamped to 0..255; PqCodes: ProductQuantizer::compute_codes, throws untrained). */
   encode(vectors: Float32Array): Uint8Array;
   /** Stores row i of `codes` at slots[i]. */
   put(slots: Int32Array, codes: Uint8Array): void;
-  /** ip or squared L2 of `query` against the decoded codes (vmin + code * step); NaN where slots[i] < 0 or unset. */
+  /**
+   * ip or squared L2 of `query` against the codes (Sq8Codes: the decoding vmin + code * step; PqCodes: one m x 256
+   * table per call, summed over each slot's codes); NaN where slots[i] < 0 or unset.
+   */
   score(query: Float32Array, slots: Int32Array): Float32Array;
   /** The same metric against float rows. */
   exact(query: Float32Array, vectors: Float32Array): Float32Array;
@@ -86,7 +92,11 @@ export interface SidxFaissBinding {
   /** [sync] Throws on a bad factory description. */
   Index: new (dim: number, metric: NativeMetric, description?: string) => NativeIndex;
   /** [sync] Per-dimension ranges: vmin and step (dim floats each, step >= 0). */
-  Sq8Codes: new (dim: number, metric: NativeMetric, vmin: Float32Array, step: Float32Array) => NativeSq8Codes;
+  Sq8Codes: new (dim: number, metric: NativeMetric, vmin: Float32Array, step: Float32Array) => NativeCodes;
+  /** [sync] m must divide dim; centroids: m x 256 x (dim / m) floats (FAISS layout), or null (not trained: put/exact only). */
+  PqCodes: new (dim: number, metric: NativeMetric, m: number, centroids: Float32Array | null) => NativeCodes;
+  /** [sync] Trains a faiss::ProductQuantizer (8 bits per sub-quantizer) on >= 256 rows; returns its centroids. */
+  pqTrain(sample: Float32Array, dim: number, m: number, options?: { niter?: number; seed?: number }): Float32Array;
   /** [sync] Opens and maps the slot file at `path` (it must exist). */
   SlotMap: new (path: string, dim: number, metric: NativeMetric) => NativeSlotMap;
   /** [async] Rejects unless the file holds an IndexIDMap2-wrapped index. */

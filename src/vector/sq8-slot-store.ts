@@ -1,33 +1,38 @@
 /**
- * Storage mode sq8 as a VectorStore (vector-store.ts): the float32 vectors stay in the catalog's vector file (read
- * with pread, never mapped, so they stay out of the process's RSS; slot-file.ts knows their rows) and their 8-bit
- * codes live in memory (sq8-store.ts), which the rerank scores before re-scoring its best candidates exactly from
- * the file.
+ * Storage modes sq8 and pq as a VectorStore (vector-store.ts): the float32 vectors stay in the catalog's vector file
+ * (read with pread, never mapped, so they stay out of the process's RSS; slot-file.ts knows their rows) and their
+ * codes live in memory (code-store.ts: sq8-store.ts or pq-store.ts), which the rerank scores before re-scoring its
+ * best candidates exactly from the file.
  */
 import { rmSync } from 'node:fs';
 import type { Config } from '../config.ts';
 import { SidxError } from '../errors.ts';
+import type { CodeStore } from './code-store.ts';
+import { PqStore, pqSubquantizers } from './pq-store.ts';
 import { SlotFile } from './slot-file.ts';
-import { Sq8Store, type Sq8Options } from './sq8-store.ts';
+import { Sq8Store } from './sq8-store.ts';
 import type { Metric } from './vector-index.ts';
 import { MappedSlotStore, type OpenStore, type VectorStore } from './vector-store.ts';
 
-export class Sq8SlotStore implements VectorStore {
+/** Opens a code store's file at `base` beside the slot file. */
+export type OpenCodes = (base: string, file: SlotFile, metric: Metric) => CodeStore;
+
+export class CodedSlotStore implements VectorStore {
   readonly dim: number;
   readonly metric: Metric;
-  readonly codes: Sq8Store;
+  readonly codes: CodeStore;
   #file: SlotFile;
 
-  private constructor(file: SlotFile, codes: Sq8Store, metric: Metric) {
+  private constructor(file: SlotFile, codes: CodeStore, metric: Metric) {
     this.#file = file;
     this.codes = codes;
     this.dim = file.dim;
     this.metric = metric;
   }
 
-  /** Opens (creating them if missing) `<base>.ids` and `<base>.sq8` over `vectorFile`. */
-  static open(base: string, dim: number, metric: Metric, vectorFile: string, opts: Sq8Options): Sq8SlotStore {
-    return SlotFile.with(base, dim, vectorFile, (file) => new Sq8SlotStore(file, Sq8Store.open(base, file, metric, opts), metric));
+  /** Opens (creating them if missing) `<base>.ids` and the code store's file over `vectorFile`. */
+  static open(base: string, dim: number, metric: Metric, vectorFile: string, openCodes: OpenCodes): CodedSlotStore {
+    return SlotFile.with(base, dim, vectorFile, (file) => new CodedSlotStore(file, openCodes(base, file, metric), metric));
   }
 
   get ntotal(): number {
@@ -79,12 +84,30 @@ export class Sq8SlotStore implements VectorStore {
   }
 }
 
-/** The store of config `vectors`: f32 (the mapped slot file) or sq8. */
+/** The codes files of the storage modes that keep them. */
+const CODE_FILES = { sq8: 'sq8', pq: 'pq' } as const;
+
+/**
+ * The store of config `vectors`: f32 (the mapped slot file), sq8 or pq. A mode does not keep the other modes' codes
+ * current, so it removes their files: a stale one would be loaded when that mode is chosen again.
+ */
 export function storeOpener(vectors: Config['vectors']): OpenStore {
-  if (vectors.storage === 'sq8') return (base, dim, metric, vectorFile) => Sq8SlotStore.open(base, dim, metric, vectorFile, vectors);
+  const stale = (base: string) => {
+    for (const [mode, ext] of Object.entries(CODE_FILES)) if (mode !== vectors.storage) rmSync(`${base}.${ext}`, { force: true });
+  };
+  const { storage } = vectors;
+  if (storage === 'f32') {
+    return (base, dim, metric, vectorFile) => {
+      stale(base);
+      return MappedSlotStore.open(base, dim, metric, vectorFile);
+    };
+  }
+  const openCodes: OpenCodes = storage === 'sq8'
+    ? (base, file, metric) => Sq8Store.open(base, file, metric, vectors)
+    : (base, file, metric) => PqStore.open(base, file, metric, vectors);
   return (base, dim, metric, vectorFile) => {
-    // f32 does not keep codes current: a codes file left from sq8 would be stale when sq8 is chosen again.
-    rmSync(`${base}.sq8`, { force: true });
-    return MappedSlotStore.open(base, dim, metric, vectorFile);
+    if (storage === 'pq') pqSubquantizers(dim, vectors.pqM); // a bad vectors.pqM fails the start before any file changes
+    stale(base);
+    return CodedSlotStore.open(base, dim, metric, vectorFile, openCodes);
   };
 }

@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config.ts';
 import { SidxError } from '../../src/errors.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
+import { fillItems, topAnswers } from '../helpers/retrieve-answers.ts';
 import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
 
 const DIM = 24;
@@ -24,32 +25,8 @@ const sq8 = { vectors: { storage: 'sq8' as const, trainSize: 300, rescore: 30 } 
 
 after(() => tmp.cleanup());
 
-async function fill(svc: RunningService): Promise<void> {
-  const items = Array.from({ length: N }, (_, i) => ({ id: `i${i}`, embedding: Array.from(vectors.subarray(i * DIM, (i + 1) * DIM)) }));
-  for (let s = 0; s < N; s += 200) {
-    const res = await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items: items.slice(s, s + 200) } });
-    assert.equal(res.statusCode, 200);
-  }
-  const del = await svc.app.inject({ method: 'POST', url: '/v1/items/delete', payload: { ids: ['i5', 'i6'] } });
-  assert.equal(del.statusCode, 200);
-}
-
-/** The top K (id, score) of each query, expansion by Hamming-1 over a few hundred candidates. */
-async function answers(svc: RunningService): Promise<Array<Array<{ id: string; score: number }>>> {
-  const out = [];
-  for (let q = 0; q < queries.length / DIM; q++) {
-    const res = await svc.app.inject({
-      method: 'POST',
-      url: '/v1/retrieve',
-      payload: { embedding: Array.from(queries.subarray(q * DIM, (q + 1) * DIM)), k: K, expand: 'hamming1' },
-    });
-    assert.equal(res.statusCode, 200);
-    const body = res.json();
-    assert.ok(body.candidates.total > 3 * K, `enough candidates to rank (${body.candidates.total})`);
-    out.push(body.items.map((it: { id: string; score: number }) => ({ id: it.id, score: it.score })));
-  }
-  return out;
-}
+const fill = (svc: RunningService) => fillItems(svc, vectors, DIM);
+const answers = (svc: RunningService) => topAnswers(svc, queries, DIM, K, 3 * K);
 
 test('sq8 answers like f32 at the top, after a restart from the codes file and after a torn codes file', async () => {
   await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 8, seed: 3 });
@@ -99,11 +76,11 @@ test('sq8 answers like f32 at the top, after a restart from the codes file and a
 
 test('SIDX__VECTORS__* variables set the storage; a bad value is refused naming the field', () => {
   const config = loadConfig({}, { SIDX__VECTORS__STORAGE: 'sq8', SIDX__VECTORS__RESCORE: '40', SIDX__VECTORS__TRAIN_SIZE: '5000' });
-  assert.deepEqual({ ...config.vectors }, { storage: 'sq8', rescore: 40, trainSize: 5000 });
+  assert.deepEqual({ ...config.vectors }, { storage: 'sq8', rescore: 40, trainSize: 5000, pqM: 0 });
   assert.equal(loadConfig({}, {}).vectors.storage, 'f32', 'f32 by default');
   const refused = (field: string, text: string) => (e: unknown) =>
     e instanceof SidxError && e.code === 'SIDX_ERR_CONFIG' && e.field === field && e.message.includes(text);
   assert.throws(() => loadConfig({}, { SIDX__VECTORS__STORAGE: 'sq4' }),
-    refused('vectors.storage', 'configuration vectors.storage: must be one of "f32", "sq8", got "sq4"'));
-  assert.throws(() => loadConfig({}, { SIDX__VECTORS__RESCORE: '0' }), refused('vectors.rescore', 'configuration vectors.rescore'));
+    refused('vectors.storage', 'configuration vectors.storage: must be one of "f32", "sq8", "pq", got "sq4"'));
+  assert.throws(() => loadConfig({}, { SIDX__VECTORS__RESCORE: '-1' }), refused('vectors.rescore', 'configuration vectors.rescore'));
 });

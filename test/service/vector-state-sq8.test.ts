@@ -5,24 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { Catalog } from '../../src/store/catalog.ts';
+import type { Catalog } from '../../src/store/catalog.ts';
 import type { Config } from '../../src/config.ts';
-import { VectorState } from '../../src/service/vector-state.ts';
+import type { VectorState } from '../../src/service/vector-state.ts';
 import { storeOpener } from '../../src/vector/sq8-slot-store.ts';
 import { VectorIndex } from '../../src/vector/vector-index.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
+import { crashAndReopen } from '../helpers/vector-state-crash.ts';
 
 const DIM = 16;
-const log = (lines: string[]) => ({ info: (m: string) => lines.push(m), warn: (m: string) => lines.push(`WARN ${m}`) });
-
-function upsert(catalog: Catalog, state: VectorState, ids: number[], vectors: Float32Array, rowOf = (id: number) => id): void {
-  const flat = new Float32Array(ids.length * DIM);
-  ids.forEach((id, i) => flat.set(vectors.subarray(rowOf(id) * DIM, (rowOf(id) + 1) * DIM), i * DIM));
-  const res = catalog.upsertBatch(1, ids.map((id, i) => ({ id: `it${id}`, vector: flat.subarray(i * DIM, (i + 1) * DIM), codes: Int32Array.of(id % 7, id % 5) })));
-  state.applyUpsert(res.keys, res.slots, flat);
-}
 
 /** Top 5 exact, every other score within half a step per dimension of the catalog's vector (stale codes are not). */
 function checkAgainstCatalog(catalog: Catalog, state: VectorState, query: Float32Array, maxKey: number): void {
@@ -50,33 +42,14 @@ function checkAgainstCatalog(catalog: Catalog, state: VectorState, query: Float3
 
 test('sq8: after a crash the codes file is loaded and the changes after the last sync replayed, not rebuilt', async () => {
   const tmp = tempDir();
-  const storage = storeOpener({ storage: 'sq8', rescore: 5, trainSize: 250 } satisfies Config['vectors']);
+  const storage = storeOpener({ storage: 'sq8', rescore: 5, trainSize: 250, pqM: 0 } satisfies Config['vectors']);
   try {
     // Values in [-3, 3], rows 0 and 1 at the ends: the ranges trained on the first 250 cover every later vector.
     const vectors = randomMatrix(500, DIM, 7).map((x) => Math.max(-3, Math.min(3, x)));
     vectors.fill(3, 0, DIM);
     vectors.fill(-3, DIM, 2 * DIM);
     const query = randomMatrix(1, DIM, 8);
-    let catalog = Catalog.open(join(tmp.dir, 'catalog'));
-    let state = await VectorState.open(tmp.dir, catalog, DIM, 'ip', log([]), storage);
-    for (let b = 0; b < 3; b++) upsert(catalog, state, Array.from({ length: 100 }, (_, i) => b * 100 + i), vectors);
-    await state.sync();
-    const remove = Array.from({ length: 20 }, (_, i) => `it${3 * i}`);
-    state.applyDelete(catalog.deleteBatch(remove).removed);
-    upsert(catalog, state, Array.from({ length: 30 }, (_, i) => 100 + i), vectors, (id) => id + 300);
-    upsert(catalog, state, Array.from({ length: 50 }, (_, i) => 300 + i), vectors);
-    checkAgainstCatalog(catalog, state, query, 360);
-    await state.close(); // no sync: what a kill -9 leaves (page-cache writes survive it)
-    await catalog.close();
-
-    catalog = Catalog.open(join(tmp.dir, 'catalog'));
-    const lines: string[] = [];
-    state = await VectorState.open(tmp.dir, catalog, DIM, 'ip', log(lines), storage);
-    assert.match(lines.join('\n'), /330 vectors opened from vectors.ids .* 100 changes replayed/);
-    assert.doesNotMatch(lines.join('\n'), /rebuil/);
-    checkAgainstCatalog(catalog, state, query, 360);
-    await state.close();
-    await catalog.close();
+    await crashAndReopen(tmp.dir, DIM, storage, vectors, (catalog, state) => checkAgainstCatalog(catalog, state, query, 360));
   } finally {
     tmp.cleanup();
   }

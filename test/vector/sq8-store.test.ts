@@ -10,69 +10,17 @@ import { statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readNpy } from '../../src/io/npy.ts';
 import { clusteredEmbeddings } from '../../src/eval/synthetic.ts';
-import { recallAtK } from '../../src/bench/baselines.ts';
-import { rankByScore } from '../../src/service/score-rank.ts';
 import { loadFaissBinding } from '../../src/vector/binding.ts';
-import { SlotFile } from '../../src/vector/slot-file.ts';
 import { Sq8Store, bestPositions } from '../../src/vector/sq8-store.ts';
-import { VectorIndex, type Metric } from '../../src/vector/vector-index.ts';
+import type { Metric } from '../../src/vector/vector-index.ts';
 import { sharedFile, skipWithoutShared, tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
-import { RowWriter } from '../helpers/rows.ts';
+import { fill, openCodeStore, trainAndRestart, recallVsF32 as recallAgainstF32, type OpenCodes } from '../helpers/code-stores.ts';
 
-/** The store over a vector file that `put` writes the way the catalog does (rows first, then the ids, then the codes). */
-function openStore(dir: string, dim: number, metric: Metric, rescore: number, trainSize: number) {
-  const rows = new RowWriter(join(dir, 'vectors.f32'), dim);
-  const slots = SlotFile.open(join(dir, 'vectors'), dim, join(dir, 'vectors.f32'));
-  const store = Sq8Store.open(join(dir, 'vectors'), slots, metric, { rescore, trainSize });
-  const put = (ids: BigInt64Array, vectors: Float32Array) => {
-    slots.assign(ids, rows.write(vectors));
-    store.add(vectors, ids);
-  };
-  return { slots, store, put, close: () => { store.close(); slots.close(); rows.close(); } };
-}
-
-/** Adds rows of `data` as ids 1..n in batches, as VectorState does. */
-function fill(put: (ids: BigInt64Array, vectors: Float32Array) => void, data: Float32Array, dim: number, batch = 500): BigInt64Array {
-  const n = data.length / dim;
-  const ids = BigInt64Array.from({ length: n }, (_, i) => BigInt(i + 1));
-  for (let first = 0; first < n; first += batch) {
-    const part = ids.subarray(first, first + batch);
-    const rows = data.subarray(first * dim, (first + part.length) * dim);
-    put(part, rows);
-  }
-  return ids;
-}
-
-/** The first k ids by score (ip: highest first). */
-function topK(scores: Float32Array, ids: BigInt64Array, k: number, metric: Metric): BigInt64Array {
-  return BigInt64Array.from([...rankByScore(scores.slice(), metric === 'ip' ? 1 : -1, k)].slice(0, k), (p) => ids[p]!);
-}
-
-/** recall@10 of the sq8 store's ranking against exact float32 (FAISS flat) over all items, `q` queries. */
-function recallVsF32(data: Float32Array, dim: number, metric: Metric, queries: Float32Array, rescore: number): number {
-  const tmp = tempDir();
-  const { put, store, close } = openStore(tmp.dir, dim, metric, rescore, 1000);
-  const flat = VectorIndex.create({ dim, metric });
-  try {
-    const ids = fill(put, data, dim);
-    flat.add(data, ids);
-    assert.ok(store.trained);
-    const q = queries.length / dim;
-    const found = new BigInt64Array(q * 10);
-    const truth = new BigInt64Array(q * 10);
-    for (let i = 0; i < q; i++) {
-      const query = queries.subarray(i * dim, (i + 1) * dim);
-      found.set(topK(store.scoreSubset(query, ids), ids, 10, metric), i * 10);
-      truth.set(topK(flat.scoreSubset(query, ids), ids, 10, metric), i * 10);
-    }
-    return recallAtK(found, truth, q, 10);
-  } finally {
-    flat.close();
-    close();
-    tmp.cleanup();
-  }
-}
+const open: OpenCodes<Sq8Store> = (base, slots, metric, opts) => Sq8Store.open(base, slots, metric, opts);
+const openStore = (dir: string, dim: number, metric: Metric, rescore: number, trainSize: number) => openCodeStore(open, dir, dim, metric, rescore, trainSize);
+const recallVsF32 = (data: Float32Array, dim: number, metric: Metric, queries: Float32Array, rescore: number) =>
+  recallAgainstF32(open, data, dim, metric, queries, rescore);
 
 test('codes round trip: each value within half a step of its decoding, clamped outside the range; scores match the decoding', () => {
   const dim = 40;
@@ -117,47 +65,7 @@ test('bestPositions keeps the best finite scores by the metric\'s sign', () => {
 
 test('untrained: exact scores; trained: the top rescore exact from the slot file, the rest from the codes; restart loads the codes', () => {
   const dim = 32;
-  const tmp = tempDir();
-  try {
-    const data = randomMatrix(300, dim, 11);
-    const query = randomMatrix(1, dim, 12);
-    const flat = VectorIndex.create({ dim, metric: 'ip' });
-    let { put, store, close } = openStore(tmp.dir, dim, 'ip', 5, 300);
-    const ids = fill(put, data.subarray(0, 150 * dim), dim, 50);
-    flat.add(data.subarray(0, 150 * dim), ids);
-    assert.equal(store.trained, false);
-    assert.deepEqual(store.scoreSubset(query, ids), flat.scoreSubset(query, ids), 'before training every score is exact');
-    assert.equal(statSync(join(tmp.dir, 'vectors.sq8')).size, 0);
-    const more = BigInt64Array.from({ length: 150 }, (_, i) => BigInt(151 + i));
-    put(more, data.subarray(150 * dim));
-    flat.add(data.subarray(150 * dim), more);
-    assert.equal(store.trained, true);
-    assert.equal(store.ntotal, 300);
-    const all = BigInt64Array.from({ length: 302 }, (_, i) => BigInt(i)); // 0 and 301 are absent
-    const check = (label: string) => {
-      const got = store.scoreSubset(query, all);
-      const want = flat.scoreSubset(query, all);
-      assert.ok(Number.isNaN(got[0]!) && Number.isNaN(got[301]!), `${label}: absent ids score NaN`);
-      const best = [...rankByScore(got.slice(), 1, 5)].slice(0, 5);
-      for (const p of best) assert.equal(got[p], want[p], `${label}: the rescored top is exact`);
-      const exactCount = Array.from(got).filter((x, p) => x === want[p]).length;
-      assert.ok(exactCount < 100, `${label}: the others keep their code scores (${exactCount} equal)`);
-      let maxError = 0;
-      for (let p = 1; p <= 300; p++) maxError = Math.max(maxError, Math.abs(got[p]! - want[p]!));
-      assert.ok(maxError < 0.05 * Math.sqrt(dim), `${label}: code scores within the quantisation error (${maxError})`);
-      return got;
-    };
-    const before = check('live');
-    close();
-    ({ put, store, close } = openStore(tmp.dir, dim, 'ip', 5, 300));
-    store.load();
-    assert.equal(store.trained, true);
-    assert.deepEqual(check('restarted'), before, 'the same scores after loading the codes file');
-    close();
-    flat.close();
-  } finally {
-    tmp.cleanup();
-  }
+  trainAndRestart(open, { dim, data: randomMatrix(300, dim, 11), before: 150, trainSize: 300, bound: 0.05 * Math.sqrt(dim), file: 'vectors.sq8' });
 });
 
 test('a torn or foreign codes file is refused at load (the owner rebuilds)', () => {

@@ -1,0 +1,49 @@
+// JS class `PqCodes`: FAISS product-quantisation codes (faiss::ProductQuantizer, m sub-quantizers of 8 bits, so m
+// bytes per vector) in native memory, addressed by slot (the row of the same vector in the slot file,
+// vector/slot-file.ts), for the compressed rerank storage pq (vector/pq-store.ts).
+//
+//   new PqCodes(dim, metric: "ip"|"l2", m, centroids: Float32Array | null)  [sync] m must divide dim; centroids
+//                                                       m * 256 * (dim / m) floats in FAISS's layout (m, 256, dsub);
+//                                                       null = not trained (put/exact only; encode and score throw)
+//   encode(vectors: Float32Array): Uint8Array          [sync] n*m codes (ProductQuantizer::compute_codes)
+//   put(slots: Int32Array, codes: Uint8Array): void    [sync] stores row i of codes at slots[i] (grows as needed)
+//   score(query: Float32Array, slots: Int32Array): Float32Array  [sync] asymmetric distance: one table per query
+//                                                       (ip: <q_j, c_jk>, l2: ||q_j - c_jk||^2, m x 256), summed
+//                                                       over each slot's m codes; NaN where slots[i] < 0 or unset
+//   exact(query: Float32Array, vectors: Float32Array): Float32Array  [sync] the same metric on float rows
+//   bytes                                              [sync] bytes of codes allocated
+//   close(): void                                      [sync] frees the codes; later calls throw
+// Module function pqTrain(sample: Float32Array, dim, m, {niter, seed}): Float32Array  [sync] trains a
+// ProductQuantizer (k-means per sub-space, fixed seed: deterministic) on >= 256 rows, returns its centroids.
+// Every method throws an Error whose `code` is a SIDX_ERR_* string. Sync only: no worker ever sees the codes.
+#pragma once
+
+#include <faiss/impl/ProductQuantizer.h>
+#include <napi.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "slot_codes.h"
+
+namespace sidx {
+
+class PqCodes : public CodesWrap<PqCodes> {
+ public:
+  static constexpr const char* kName = "PqCodes";
+  static Napi::Function Define(Napi::Env env);
+  explicit PqCodes(const Napi::CallbackInfo& info);
+
+ private:
+  friend class CodesWrap<PqCodes>;
+  Napi::Value Encode(const Napi::CallbackInfo& info);
+  Napi::Value Score(const Napi::CallbackInfo& info);
+  const faiss::ProductQuantizer& Trained() const;
+
+  size_t m_ = 0;
+  std::unique_ptr<faiss::ProductQuantizer> pq_;  // null until trained
+};
+
+Napi::Value PqTrain(const Napi::CallbackInfo& info);
+
+}  // namespace sidx

@@ -1,0 +1,83 @@
+#include "slot_codes.h"
+
+#include <algorithm>
+#include <string>
+
+#include "boundary.h"
+#include "subset_scoring.h"
+
+namespace sidx {
+namespace {
+constexpr size_t kBlockSlots = size_t{1} << 16;
+}  // namespace
+
+const uint8_t* SlotCodeBlocks::Row(int32_t slot) const {
+  if (slot < 0) return nullptr;
+  size_t block = static_cast<size_t>(slot) / kBlockSlots;
+  if (block >= blocks_.size() || !blocks_[block]) return nullptr;
+  return blocks_[block].get() + (static_cast<size_t>(slot) % kBlockSlots) * code_size_;
+}
+
+void SlotCodeBlocks::Put(const int32_t* slots, size_t count, const uint8_t* codes) {
+  for (size_t r = 0; r < count; ++r) {
+    int32_t slot = slots[r];
+    if (slot < 0) throw CodedError(kErrInvalidInput, "slots must be >= 0");
+    size_t block = static_cast<size_t>(slot) / kBlockSlots;
+    if (block >= blocks_.size()) blocks_.resize(block + 1);
+    if (!blocks_[block]) blocks_[block].reset(new uint8_t[kBlockSlots * code_size_]);
+    std::copy_n(codes + r * code_size_, code_size_, blocks_[block].get() + (static_cast<size_t>(slot) % kBlockSlots) * code_size_);
+  }
+}
+
+size_t SlotCodeBlocks::Bytes() const {
+  size_t allocated = 0;
+  for (const auto& block : blocks_) allocated += block ? kBlockSlots * code_size_ : 0;
+  return allocated;
+}
+
+void SlotCodeBlocks::Clear() {
+  blocks_.clear();
+  blocks_.shrink_to_fit();
+}
+
+Napi::Uint8Array GetUint8Array(const Napi::Value& value, const char* name) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw CodedError(kErrInvalidInput, std::string(name) + " must be a Uint8Array");
+  }
+  return value.As<Napi::Uint8Array>();
+}
+
+Napi::Value PutCodes(const Napi::CallbackInfo& info, SlotCodeBlocks& blocks) {
+  Int32View slots = GetInt32Array(info[0], "slots");
+  Napi::Uint8Array codes = GetUint8Array(info[1], "codes");
+  if (codes.ElementLength() != slots.length * blocks.code_size()) {
+    throw CodedError(kErrDimension, "codes must hold slots.length * code size bytes");
+  }
+  blocks.Put(slots.data, slots.length, codes.Data());
+  return info.Env().Undefined();
+}
+
+Napi::Value ExactScores(const Napi::CallbackInfo& info, size_t dim, bool inner_product) {
+  FloatView query = GetFloat32Array(info[0], "query");
+  if (query.length != dim) throw CodedError(kErrDimension, "query must have dim floats");
+  FloatView vectors = GetFloat32Array(info[1], "vectors");
+  size_t rows = RowCount(vectors, dim, "vectors");
+  Napi::Float32Array out = Napi::Float32Array::New(info.Env(), rows);
+  for (size_t r = 0; r < rows; ++r) {
+    const float* x = vectors.data + r * dim;
+    out[r] = inner_product ? InnerProduct(query.data, x, dim) : SquaredL2(query.data, x, dim);
+  }
+  return out;
+}
+
+void ThrowIfClosed(bool closed, const char* name) {
+  if (closed) throw CodedError(kErrVector, std::string(name) + " is closed");
+}
+
+bool ParseMetric(const Napi::Value& value) {
+  std::string metric = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (metric != "ip" && metric != "l2") throw CodedError(kErrInvalidInput, "metric must be \"ip\" or \"l2\"");
+  return metric == "ip";
+}
+
+}  // namespace sidx

@@ -1,0 +1,97 @@
+// What the in-memory code holders (sq8_codes.h, pq_codes.h) share: fixed-size codes by slot (the row of the same
+// vector in the slot file, vector/slot-file.ts) in 64 Ki-slot blocks, and the exact scores of float rows that their
+// owners use to re-score the best candidates.
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "boundary.h"
+
+namespace sidx {
+
+class SlotCodeBlocks {
+ public:
+  explicit SlotCodeBlocks(size_t code_size) : code_size_(code_size) {}
+
+  size_t code_size() const { return code_size_; }
+  // nullptr when the slot holds no codes (negative, or its block never written).
+  const uint8_t* Row(int32_t slot) const;
+  // Stores row r of `codes` (code_size bytes each) at slots[r]; throws on a negative slot.
+  void Put(const int32_t* slots, size_t count, const uint8_t* codes);
+  // Bytes of blocks allocated.
+  size_t Bytes() const;
+  void Clear();
+
+ private:
+  size_t code_size_;
+  // Allocated on first write, never moved: growing costs no copy and no 2x peak; untouched pages cost no RSS.
+  std::vector<std::unique_ptr<uint8_t[]>> blocks_;
+};
+
+Napi::Uint8Array GetUint8Array(const Napi::Value& value, const char* name);
+
+Napi::Value PutCodes(const Napi::CallbackInfo& info, SlotCodeBlocks& blocks);
+Napi::Value ExactScores(const Napi::CallbackInfo& info, size_t dim, bool inner_product);
+void ThrowIfClosed(bool closed, const char* name);
+
+// "ip" -> true, "l2" -> false; throws otherwise.
+bool ParseMetric(const Napi::Value& value);
+
+// Base of the JS code holders (T: Sq8Codes, PqCodes): T brings encode(vectors) and score(query, slots) and sets
+// dim_, inner_product_ and blocks_ in its constructor; put(slots, codes), exact(query, vectors), bytes and close()
+// are the same for all.
+template <typename T>
+class CodesWrap : public Napi::ObjectWrap<T> {
+ public:
+  explicit CodesWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<T>(info) {}
+
+ protected:
+  static Napi::Function DefineCodes(Napi::Env env, const char* name) {
+    using Wrap = Napi::ObjectWrap<T>;
+    using Method = Napi::Value (T::*)(const Napi::CallbackInfo&);
+    return Wrap::DefineClass(env, name,
+                             {Wrap::InstanceMethod("encode", static_cast<Method>(&T::Encode)),
+                              Wrap::InstanceMethod("put", static_cast<Method>(&CodesWrap::Put)),
+                              Wrap::InstanceMethod("score", static_cast<Method>(&T::Score)),
+                              Wrap::InstanceMethod("exact", static_cast<Method>(&CodesWrap::Exact)),
+                              Wrap::InstanceAccessor("bytes", static_cast<Method>(&CodesWrap::Bytes), nullptr),
+                              Wrap::InstanceMethod("close", static_cast<Method>(&CodesWrap::Close))});
+  }
+
+  void CheckOpen() const { ThrowIfClosed(closed_, T::kName); }
+
+  size_t dim_ = 0;
+  bool inner_product_ = true;
+  bool closed_ = false;
+  SlotCodeBlocks blocks_{0};
+
+ private:
+  Napi::Value Put(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      CheckOpen();
+      return PutCodes(info, blocks_);
+    });
+  }
+
+  Napi::Value Exact(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      CheckOpen();
+      return ExactScores(info, dim_, inner_product_);
+    });
+  }
+
+  Napi::Value Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(blocks_.Bytes())); }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    blocks_.Clear();
+    closed_ = true;
+    return info.Env().Undefined();
+  }
+};
+
+}  // namespace sidx

@@ -1,0 +1,316 @@
+/**
+ * What the compressed rerank storages (sq8-store.ts: 8-bit scalar codes; pq-store.ts: FAISS product-quantisation
+ * codes) share: a fixed number of code bytes per vector in native memory, addressed by its slot in the slot file
+ * (slot-file.ts), which keeps the float32 vectors on disk. A rerank scores every candidate on the codes, then
+ * re-reads the best `rescore` of them from the slot file (pread of those slots only, so the file is never mapped)
+ * and scores them exactly: the order at the top comes from exact scores, the rest keep their code scores.
+ *
+ * The quantiser is trained on the first `trainSize` vectors held (at least the subclass's `minTrain`); until then
+ * every candidate is scored exactly from the slot file. It stays until a rebuild (e.g. after deleting the codes
+ * file), which trains again on the catalog's first items.
+ *
+ *   <base>.<name>  header padded to 4 KiB: magic (8 bytes), dim (u32 LE), a subclass parameter (u32 LE), then the
+ *                  quantiser (the subclass's payload); then slot s's codes at HEADER + s * codeSize.
+ *                  Empty = not trained yet.
+ *
+ * Codes are written in place after each batch like the slot file and made durable by the same background sync
+ * (`datasync`). Training writes the codes of what is held, fdatasyncs, writes the payload, fdatasyncs, and only
+ * then writes the first 16 bytes (one sector): a file whose training was cut short has no magic and is refused.
+ * Derived state: the owner (service/vector-state.ts) replays the change log after the last sync and rebuilds on
+ * any doubt (`load` throws SIDX_ERR_STORE on a torn or foreign file).
+ */
+import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
+import { SidxError } from '../errors.ts';
+import type { NativeCodes } from './binding.ts';
+import { readFully, writeFully } from './vector-file.ts';
+import type { SlotFile } from './slot-file.ts';
+import type { Metric } from './vector-index.ts';
+
+const PAGE = 4096;
+const PREFIX = 16;
+/** Slots per chunk when training or loading (16,384 x 512-d: 32 MiB of floats). */
+const CHUNK_SLOTS = 16_384;
+
+export interface CodeOptions {
+  /** Candidates re-scored exactly from the slot file; 0 = the format's default. */
+  rescore: number;
+  /** Vectors the quantiser is trained on. */
+  trainSize: number;
+}
+
+/** How a subclass lays out its file: `name` is the extension and the messages' prefix. */
+export interface CodeFormat {
+  name: string;
+  magic: Buffer;
+  /** Code bytes per vector. */
+  codeSize: number;
+  /** The u32 after dim in the header (0 when unused); a file with another one is refused. */
+  param: number;
+  /** Bytes of the quantiser after the 16-byte prefix. */
+  payloadBytes: number;
+  /** Fewest vectors training needs. */
+  minTrain: number;
+  /** Candidates re-scored when the options say 0. */
+  defaultRescore: number;
+}
+
+export abstract class CodeStore {
+  readonly dim: number;
+  readonly metric: Metric;
+  protected readonly slotFile: SlotFile;
+  readonly #opts: CodeOptions;
+  readonly #format: CodeFormat;
+  readonly #header: number;
+  #fd: number;
+  #codes: NativeCodes;
+  #trained = false;
+  /** Keys held before training (at most the training size + one batch). */
+  #untrained = new Set<bigint>();
+
+  protected constructor(base: string, slots: SlotFile, metric: Metric, opts: CodeOptions, format: CodeFormat) {
+    this.slotFile = slots;
+    this.dim = slots.dim;
+    this.metric = metric;
+    this.#opts = opts;
+    this.#format = format;
+    this.#header = Math.ceil((PREFIX + format.payloadBytes) / PAGE) * PAGE;
+    this.#fd = openSync(`${base}.${format.name}`, constants.O_RDWR | constants.O_CREAT, 0o644);
+    try {
+      this.#codes = this.empty();
+    } catch (err) {
+      closeSync(this.#fd);
+      throw err;
+    }
+  }
+
+  /** A holder with no quantiser (scores only through `exact`). */
+  protected abstract empty(): NativeCodes;
+  /** Trains on the vectors of `sample` (slots); returns the holder and the header payload (payloadBytes). */
+  protected abstract fit(sample: Int32Array): { codes: NativeCodes; payload: Uint8Array };
+  /** The holder of a header's payload. */
+  protected abstract parse(payload: Buffer): NativeCodes;
+
+  /** Code bytes per vector. */
+  get codeSize(): number {
+    return this.#format.codeSize;
+  }
+
+  get ntotal(): number {
+    return this.slotFile.size;
+  }
+
+  get trained(): boolean {
+    return this.#trained;
+  }
+
+  /** Bytes of codes in memory. */
+  get codeBytes(): number {
+    return this.#codes.bytes;
+  }
+
+  /** Candidates re-scored exactly per rerank (read at each one). */
+  get rescore(): number {
+    return this.#opts.rescore > 0 ? this.#opts.rescore : this.#format.defaultRescore;
+  }
+
+  /** Vectors held before training starts. */
+  get trainCount(): number {
+    return Math.max(this.#opts.trainSize, this.#format.minTrain);
+  }
+
+  /** Loads the slot file's ids and the codes; throws SIDX_ERR_STORE when the codes file is torn or foreign. */
+  load(): void {
+    const size = fstatSync(this.#fd).size;
+    this.#trained = size > 0;
+    if (this.#trained) this.#swap(this.#readHeader(size));
+    this.#untrained.clear();
+    this.slotFile.load((ids) => {
+      if (!this.#trained) for (const id of ids) this.#untrained.add(id);
+    });
+    if (!this.#trained) {
+      if (this.#untrained.size >= this.trainCount) this.#train();
+      return;
+    }
+    const { codeSize } = this.#format;
+    const slots = this.slotFile.slots;
+    const need = this.#header + slots * codeSize;
+    if (size < need) throw this.#error(`${size} bytes, the slot file's ${slots} slots need ${need}`);
+    ftruncateSync(this.#fd, need);
+    const chunk = new Uint8Array(Math.min(slots, CHUNK_SLOTS) * codeSize);
+    for (let first = 0; first < slots; first += CHUNK_SLOTS) {
+      const count = Math.min(CHUNK_SLOTS, slots - first);
+      readFully(this.#fd, chunk.subarray(0, count * codeSize), this.#header + first * codeSize);
+      this.#codes.put(Int32Array.from({ length: count }, (_v, i) => first + i), chunk.subarray(0, count * codeSize));
+    }
+  }
+
+  /** Empties the codes file and forgets the quantiser (a rebuild trains again). */
+  reset(): void {
+    ftruncateSync(this.#fd, 0);
+    this.#swap(this.empty());
+    this.#trained = false;
+    this.#untrained.clear();
+  }
+
+  /** After the slot file stored `ids` (their slots must exist): encodes and writes their codes. */
+  add(vectors: Float32Array, ids: BigInt64Array): void {
+    const slots = this.slotFile.slotsOf(ids);
+    if (slots.includes(-1)) throw new SidxError('SIDX_ERR_VECTOR', `${this.#format.name} store: an id has no slot in the slot file (put it there first)`);
+    if (!this.#trained) {
+      for (const id of ids) this.#untrained.add(id);
+      if (this.#untrained.size >= this.trainCount) this.#train();
+      return;
+    }
+    this.#store(slots, this.#codes.encode(vectors));
+  }
+
+  /** Before the slot file frees them: the codes stay in place until the slot is reused. */
+  remove(ids: BigInt64Array): number {
+    for (const id of ids) this.#untrained.delete(id);
+    return this.slotFile.slotsOf(ids).reduce((n, s) => n + (s >= 0 ? 1 : 0), 0);
+  }
+
+  /** Code scores for every candidate, exact ones for the best `rescore` (every one before training); NaN = absent. */
+  scoreSubset(query: Float32Array, ids: BigInt64Array): Float32Array {
+    if (query.length !== this.dim) throw new SidxError('SIDX_ERR_DIMENSION', `query has ${query.length} floats, the index expects ${this.dim}`, { field: 'query' });
+    const slots = this.slotFile.slotsOf(ids);
+    let scores: Float32Array;
+    let chosen: Int32Array;
+    if (this.#trained) {
+      scores = this.#codes.score(query, slots);
+      chosen = bestPositions(scores, this.rescore, this.metric === 'ip' ? 1 : -1);
+    } else {
+      scores = new Float32Array(ids.length).fill(Number.NaN);
+      chosen = Int32Array.from(slots.keys()).filter((p) => slots[p]! >= 0);
+    }
+    if (chosen.length === 0) return scores;
+    const picked = chosen.map((p) => slots[p]!);
+    const rows = new Float32Array(chosen.length * this.dim);
+    this.slotFile.readSlots(picked, rows);
+    const exact = this.#codes.exact(query, rows);
+    for (let i = 0; i < chosen.length; i++) scores[chosen[i]!] = exact[i]!;
+    if (this.#trained) belowExact(scores, chosen, this.metric === 'ip' ? 1 : -1);
+    return scores;
+  }
+
+  /** Everything written before the call is durable when it resolves (libuv pool). */
+  async datasync(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      fdatasync(this.#fd, (err) => (err ? reject(this.#error(`fdatasync failed: ${err.message}`, 'SIDX_ERR_VECTOR')) : resolve()));
+    });
+  }
+
+  close(): void {
+    if (this.#fd < 0) return;
+    this.#codes.close();
+    closeSync(this.#fd);
+    this.#fd = -1;
+  }
+
+  /** Calls `each(slots, rows)` over `slots` CHUNK_SLOTS at a time, rows read from the slot file. */
+  protected chunks(slots: Int32Array, each: (part: Int32Array, rows: Float32Array) => void): void {
+    const rows = new Float32Array(Math.min(slots.length, CHUNK_SLOTS) * this.dim);
+    for (let first = 0; first < slots.length; first += CHUNK_SLOTS) {
+      const part = slots.subarray(first, first + CHUNK_SLOTS);
+      const view = rows.subarray(0, part.length * this.dim);
+      this.slotFile.readSlots(part, view);
+      each(part, view);
+    }
+  }
+
+  /**
+   * The quantiser from the first trainCount keys held (read back from the slot file), then the codes of all of them
+   * (more than trainCount only when a catalog stored as f32 is opened with codes), then the header.
+   */
+  #train(): void {
+    const slots = this.slotFile.slotsOf(BigInt64Array.from(this.#untrained));
+    const { codes, payload } = this.fit(slots.subarray(0, this.trainCount));
+    this.#swap(codes);
+    this.chunks(slots, (part, rows) => this.#store(part, codes.encode(rows)));
+    fdatasyncSync(this.#fd);
+    writeFully(this.#fd, payload, PREFIX);
+    fdatasyncSync(this.#fd);
+    const prefix = Buffer.alloc(PREFIX);
+    this.#format.magic.copy(prefix, 0);
+    prefix.writeUInt32LE(this.dim, 8);
+    prefix.writeUInt32LE(this.#format.param, 12);
+    writeFully(this.#fd, prefix, 0);
+    fdatasyncSync(this.#fd);
+    this.#trained = true;
+    this.#untrained.clear();
+  }
+
+  /** Writes codes (row i for slots[i]) to the file, one write per run of consecutive slots, and to memory. */
+  #store(slots: Int32Array, codes: Uint8Array): void {
+    const size = this.#format.codeSize;
+    let run = 0;
+    for (let i = 1; i <= slots.length; i++) {
+      if (i < slots.length && slots[i] === slots[i - 1]! + 1) continue;
+      writeFully(this.#fd, codes.subarray(run * size, i * size), this.#header + slots[run]! * size);
+      run = i;
+    }
+    this.#codes.put(slots, codes);
+  }
+
+  #readHeader(size: number): NativeCodes {
+    const { magic, param, payloadBytes } = this.#format;
+    if (size < this.#header) throw this.#error(`${size} bytes, shorter than its header`);
+    const header = Buffer.alloc(PREFIX + payloadBytes);
+    readFully(this.#fd, header, 0);
+    if (!header.subarray(0, 8).equals(magic) || header.readUInt32LE(8) !== this.dim) throw this.#error(`not a ${this.dim}-d sidx codes file`);
+    const got = header.readUInt32LE(12);
+    if (got !== param) throw this.#error(`written with parameter ${got}, this store uses ${param}`);
+    return this.parse(header.subarray(PREFIX));
+  }
+
+  #swap(codes: NativeCodes): void {
+    this.#codes.close();
+    this.#codes = codes;
+  }
+
+  #error(message: string, code: 'SIDX_ERR_STORE' | 'SIDX_ERR_VECTOR' = 'SIDX_ERR_STORE'): SidxError {
+    return new SidxError(code, `${this.#format.name} codes file: ${message}`);
+  }
+}
+
+/**
+ * Keeps the re-scored candidates (positions `exact`, already holding exact scores) at the top of the order: when a
+ * code score of another candidate beats the worst exact one, every other code score moves by the same amount to just
+ * below it (their order among themselves is kept). Code scores can be biased (PQ's asymmetric squared L2 leaves out
+ * each vector's quantisation error, so it runs low), and an exact score must not be outranked by an estimate.
+ */
+export function belowExact(scores: Float32Array, exact: Int32Array, sign: 1 | -1): void {
+  const isExact = new Uint8Array(scores.length);
+  let worst = Infinity;
+  for (const p of exact) {
+    isExact[p] = 1;
+    worst = Math.min(worst, sign * scores[p]!);
+  }
+  let best = -Infinity;
+  for (let i = 0; i < scores.length; i++) if (!isExact[i] && Number.isFinite(scores[i]!)) best = Math.max(best, sign * scores[i]!);
+  if (best === -Infinity || best < worst) return;
+  const gap = best - worst + Math.max(Math.abs(worst) * 2 ** -20, 2 ** -100);
+  for (let i = 0; i < scores.length; i++) {
+    if (isExact[i] || !Number.isFinite(scores[i]!)) continue;
+    const moved = Math.fround(sign * scores[i]! - gap);
+    scores[i] = sign * (moved < worst ? moved : worst - Math.abs(worst) * 2 ** -20 - 2 ** -100);
+  }
+}
+
+/**
+ * Positions of the `count` best finite scores (sign 1: highest first, -1: lowest), ties at the cut included in
+ * position order; all finite positions when there are no more than `count`.
+ */
+export function bestPositions(scores: Float32Array, count: number, sign: 1 | -1): Int32Array {
+  const keyed = new Float32Array(scores.length);
+  let finite = 0;
+  for (let i = 0; i < scores.length; i++) if (Number.isFinite(scores[i]!)) keyed[finite++] = sign * scores[i]!;
+  const take = Math.min(count, finite);
+  const out = new Int32Array(take);
+  if (take === 0) return out;
+  const cut = finite <= count ? -Infinity : keyed.subarray(0, finite).sort()[finite - count]!;
+  let n = 0;
+  for (let i = 0; i < scores.length && n < take; i++) if (sign * scores[i]! > cut) out[n++] = i;
+  for (let i = 0; i < scores.length && n < take; i++) if (sign * scores[i]! === cut) out[n++] = i;
+  return out;
+}

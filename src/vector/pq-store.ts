@@ -1,0 +1,83 @@
+/**
+ * The compressed rerank storage pq (config `vectors.storage` = pq): each vector as FAISS product-quantisation
+ * codes in memory (faiss::ProductQuantizer: `m` sub-quantizers of 8 bits over dim / m dimensions each, so m bytes
+ * per vector: 64 at 512-d by default, a 32nd of float32); scoring, re-scoring the best candidates exactly from the
+ * slot file, and the file are code-store.ts's. A rerank builds one asymmetric table per query (ip: the query's
+ * sub-vector against each centroid; l2: their squared distance; m x 256 floats) and sums its entries over each
+ * candidate's codes, natively (native/src/pq_codes.cc).
+ *
+ * Training: k-means per sub-space (FAISS, TRAIN_NITER iterations, fixed seed: the same vectors give the same
+ * codebooks) on the first `trainSize` vectors, at least 256 (one per centroid; until then every candidate is
+ * scored exactly from the slot file). The codebooks stay until a rebuild.
+ *
+ *   <base>.pq    header (magic, dim, m, centroids[m][256][dim / m]: 1 KiB per dimension) padded to 4 KiB, then
+ *                slot s at HEADER + s * m. Empty = not trained yet. A file for another m is refused (rebuilt).
+ */
+import { SidxError } from '../errors.ts';
+import { loadFaissBinding, type NativeCodes } from './binding.ts';
+import { CodeStore, type CodeOptions } from './code-store.ts';
+import type { SlotFile } from './slot-file.ts';
+import type { Metric } from './vector-index.ts';
+
+export interface PqOptions extends CodeOptions {
+  /** Sub-quantizers (bytes per vector); 0 = the default for the dimension (pqSubquantizers). */
+  pqM: number;
+}
+
+const MAGIC = Buffer.from('SIDXPQ8\n', 'latin1');
+const KSUB = 256;
+const TRAIN_NITER = 10;
+const TRAIN_SEED = 1234;
+/** vectors.rescore 0: see docs/benchmarks.md, "Compressed vectors". */
+export const PQ_RESCORE = 200;
+
+/**
+ * The sub-quantizers for `dim`: `pqM` when it divides dim (throws SIDX_ERR_CONFIG naming vectors.pqM otherwise);
+ * for 0, dim / 2 (256 bytes at 512-d: the smallest code that kept recall@10 within 0.01 of f32 at 1M items, with
+ * rescore 200; docs/benchmarks.md), or dim / d for the smallest divisor d > 2 of dim when 2 does not divide it.
+ */
+export function pqSubquantizers(dim: number, pqM: number): number {
+  if (pqM > 0) {
+    if (dim % pqM === 0) return pqM;
+    throw new SidxError('SIDX_ERR_CONFIG', `configuration vectors.pqM: ${pqM} does not divide the model's dimension ${dim} `
+      + '(each sub-quantizer covers dim / pqM dimensions); choose a divisor, or 0 for dim / 2', { field: 'vectors.pqM' });
+  }
+  let sub = Math.min(2, dim);
+  while (dim % sub !== 0) sub++;
+  return dim / sub;
+}
+
+export class PqStore extends CodeStore {
+  private constructor(base: string, slots: SlotFile, metric: Metric, opts: CodeOptions, m: number) {
+    super(base, slots, metric, opts, { name: 'pq', magic: MAGIC, codeSize: m, param: m, payloadBytes: 4 * KSUB * slots.dim, minTrain: KSUB, defaultRescore: PQ_RESCORE });
+  }
+
+  /** Opens (creating it if missing) `<base>.pq` beside `slots`; call `load` (after nothing else) or `reset` next. */
+  static open(base: string, slots: SlotFile, metric: Metric, opts: PqOptions): PqStore {
+    return new PqStore(base, slots, metric, opts, pqSubquantizers(slots.dim, opts.pqM));
+  }
+
+  /** Sub-quantizers: code bytes per vector. */
+  get m(): number {
+    return this.codeSize;
+  }
+
+  protected empty(): NativeCodes {
+    return new (loadFaissBinding().PqCodes)(this.dim, this.metric, this.m, null);
+  }
+
+  protected fit(sample: Int32Array): { codes: NativeCodes; payload: Uint8Array } {
+    const rows = new Float32Array(sample.length * this.dim);
+    this.slotFile.readSlots(sample, rows);
+    const centroids = loadFaissBinding().pqTrain(rows, this.dim, this.m, { niter: TRAIN_NITER, seed: TRAIN_SEED });
+    return { codes: this.#holder(centroids), payload: new Uint8Array(centroids.buffer, centroids.byteOffset, centroids.byteLength) };
+  }
+
+  protected parse(payload: Buffer): NativeCodes {
+    return this.#holder(new Float32Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.length)));
+  }
+
+  #holder(centroids: Float32Array): NativeCodes {
+    return new (loadFaissBinding().PqCodes)(this.dim, this.metric, this.m, centroids);
+  }
+}
