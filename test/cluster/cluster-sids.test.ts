@@ -6,8 +6,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { natsServerMissing } from '../../src/bench/nats-server.ts';
-import { unionSids } from '../../src/cluster/router-sids.ts';
+import { connect } from '@nats-io/transport-node';
+import { natsServerMissing, startNatsServer } from '../../src/bench/nats-server.ts';
+import { RouterSids, unionSids } from '../../src/cluster/router-sids.ts';
+import { ShardTrie } from '../../src/cluster/shard-sids.ts';
+import { shardQueue, trieSubject } from '../../src/cluster/wire.ts';
 import { decodeTrie } from '../../src/sid/trie-format.ts';
 import { b64, json, localCluster } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/paths.ts';
@@ -27,6 +30,33 @@ test('unionSids: the sorted union of sorted SID lists, each SID once', () => {
   assert.deepEqual(Array.from(unionSids(new Uint16Array(0), b, L)), Array.from(b));
   assert.deepEqual(Array.from(unionSids(a, new Uint16Array(0), L)), Array.from(a));
   assert.deepEqual(Array.from(unionSids(a, a, L)), Array.from(a));
+});
+
+test('a shard\'s trie crosses NATS in many chunks under max_payload and comes out whole and in order', { skip: natsServerMissing(), timeout: 30_000 }, async (t) => {
+  const { dir, cleanup } = tempDir('sidx-trie-chunks-');
+  const nats = await startNatsServer(join(dir, 'js'));
+  const [shardConn, routerConn] = await Promise.all([connect({ servers: nats.url }), connect({ servers: nats.url })]);
+  t.after(async () => {
+    await Promise.all([shardConn.close(), routerConn.close()]);
+    nats.child.kill('SIGKILL');
+    cleanup();
+  });
+  const L = 3;
+  const n = 5000; // 30,000 bytes of codes: 470 chunks of 64 bytes
+  const added = new Uint16Array(n * L);
+  for (let i = 0; i < n; i++) added.set([i >> 8, i & 255, (i * 7) % 16], i * L);
+  const model = { id: 'm', version: 1, levels: L };
+  const service = { sids: { trie: () => ({ model: 'm', version: 1, levels: L, seq: 9n, kind: 'full', since: 0n, added, removed: new Uint16Array(0) }) } };
+  const shard = new ShardTrie(service as never, 64);
+  shardConn.subscribe(trieSubject(0), { queue: shardQueue(0), callback: (_err, msg) => shard.streamTrie(msg) });
+  await shardConn.flush();
+  const router = new RouterSids({
+    nc: routerConn, shards: 1, timeoutMs: 5000, served: () => model as never, version: async () => 1,
+    askAll: () => Promise.reject(new Error('not asked')),
+  });
+  const out = await router.trie();
+  assert.equal(out.levels, L);
+  assert.deepEqual(Array.from(out.added), Array.from(added));
 });
 
 const trieOf = async (s: ServerProcess, headers: Record<string, string> = {}, query = '') => {
