@@ -15,6 +15,8 @@
  * - The model registry, activation and re-index jobs live in the cluster's KV bucket (router-models.ts, which says
  *   what a query sees while the active model flips); a shard refusing a query's model (SIDX_ERR_MODEL_SWAP) makes the
  *   router encode it again and ask again, until cluster.requestTimeoutMs.
+ * - The SID trie routes (/v1/sids/next, /v1/sids/trie) merge every shard's answer (router-sids.ts); without every
+ *   shard they are a 503, never an incomplete set of SIDs.
  */
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { Config } from '../config.ts';
@@ -26,26 +28,20 @@ import { openKeyStore, type KeyStore } from '../service/key-store.ts';
 import { queryEncoding, resolveExpand } from '../service/retrieve-steps.ts';
 import type { DeleteOutput, EncodeOutput, ItemView, Readiness, RetrievedItem, RetrieveOutput,
   RetrieveQuery, UpsertItem, UpsertOutput } from '../service/types.ts';
-import { codeBytesFor, encodeNext } from '../sid/next-format.ts';
-import type { NextOutput } from '../service/sid-reads.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { connectCluster, type ClusterLink } from './nats.ts';
 import { ClusterRegistry, loadEntryBundle, type RegisteredModel } from './registry.ts';
 import { RouterModels } from './router-models.ts';
+import { RouterSids } from './router-sids.ts';
 import type { AppliedItem } from './shard.ts';
 import {
-  appliedSubject, decodeJson, encodeJson, typedToBase64, itemSubject, nextSubject, queryMessage, querySubject, shardOf, writeSubject, type NextAnswer,
-  type ShardAnswer, type WriteMessage,
+  appliedSubject, decodeJson, encodeJson, typedToBase64, itemSubject, queryMessage, querySubject, shardOf, writeSubject, type ShardAnswer, type WriteMessage,
 } from './wire.ts';
 
 interface Log { info(msg: string): void; warn(msg: string): void; error(msg: string): void }
 
 /** How often /readyz's item and vector counts are asked of the shards. */
 const COUNT_EVERY_MS = 2000;
-
-const unsupported = (what: string) => (): never => {
-  throw new SidxError('SIDX_ERR_CLUSTER_UNSUPPORTED', `${what} is not available on a cluster router yet`);
-};
 
 /** A shard's error that asks the router to try again (the shard serves another model than the query's). */
 const SWAP_RETRY_MS = 50;
@@ -64,11 +60,8 @@ export class ClusterRouter implements ServiceApi {
   #closed = false;
   #counting: NodeJS.Timeout;
   #held = { items: 0, vectors: 0 };
-  readonly sids = {
-    model: unsupported('/v1/sids'), tag: unsupported('/v1/sids/trie'), trie: unsupported('/v1/sids/trie'), binary: unsupported('/v1/sids/trie'),
-    next: (prefixes: readonly (readonly number[])[], modelId?: string) => this.#next(prefixes, modelId),
-    nextBinary: (out: NextOutput) => encodeNext(out),
-  };
+  /** /v1/sids/next and /v1/sids/trie merged from every shard (router-sids.ts). */
+  readonly sids: RouterSids;
   /** auth.mode writes|all: the keys of the control plane in the router's storage.dataDir (service/key-store.ts). */
   #keys: KeyStore | null = null;
   readonly listModels: RouterModels['listModels'] = (status) => this.#models.listModels(status);
@@ -87,6 +80,11 @@ export class ClusterRouter implements ServiceApi {
     this.#js = jetstream(link.nc);
     this.#c = config.cluster;
     this.#maxPayload = link.nc.info?.max_payload ?? 1024 * 1024;
+    this.sids = new RouterSids({
+      nc: link.nc, shards: this.#c.shards, timeoutMs: this.#c.requestTimeoutMs, served: () => this.model,
+      version: async (id) => (await this.#models.registry.model(id))?.version ?? 0,
+      askAll: <T>(subjectOf: (shard: number) => string, data: Uint8Array) => this.#askAll<T>(subjectOf, data),
+    });
     this.#counting = setInterval(() => void this.#count(), COUNT_EVERY_MS).unref();
     void this.#count();
   }
@@ -322,19 +320,6 @@ export class ClusterRouter implements ServiceApi {
       missingShards: shards.filter((s) => answers[s] === null),
       refused: shards.filter((s) => failedOf(answers[s]!) !== undefined),
     };
-  }
-
-  /** /v1/sids/next over the shards: per prefix, the union of their next codes with summed counts (every shard needed). */
-  async #next(prefixes: readonly (readonly number[])[], modelId?: string): Promise<NextOutput> {
-    const { ok, missingShards } = await this.#askAll<Extract<NextAnswer, { ok: true }>>(nextSubject, encodeJson({ prefixes, model: modelId ?? this.model.id }));
-    if (missingShards.length > 0) throw new SidxError('SIDX_ERR_CLUSTER', `shard(s) ${missingShards.join(', ')} did not answer: the next codes would be incomplete`);
-    const next = prefixes.map((_, i) => {
-      const counts = new Map<number, number>();
-      for (const a of ok) a.next[i]!.codes.forEach((code, j) => counts.set(code, (counts.get(code) ?? 0) + a.next[i]!.counts[j]!));
-      const codes = Int32Array.from(counts.keys()).sort();
-      return { codes, counts: Uint32Array.from(codes, (c) => counts.get(c)!) };
-    });
-    return { model: this.model.id, levels: this.model.levels, codeBytes: codeBytesFor(this.model.codebookSizes), next };
   }
 
   async getItem(id: string): Promise<ItemView | undefined> {

@@ -5,7 +5,8 @@
  *   kill -9 changes nothing twice and a wiped replica catches up from the stream's start;
  * - request-reply (queue group per shard, so any live replica answers): retrieve, item lookup, applied position
  *   (with what the upserts of given log entries did: their SIDs and `replaced`, kept for the last RESULTS_KEPT
- *   entries applied, so a router with cluster.waitApplied answers them);
+ *   entries applied, so a router with cluster.waitApplied answers them), next codes, and the SID trie with its
+ *   content tag (shard-sids.ts);
  * - the cluster's registry (shard-models.ts): the active model and re-index jobs. A query encoded with another model
  *   than the one this replica serves is refused with SIDX_ERR_MODEL_SWAP (a flip under way; the router retries).
  */
@@ -18,9 +19,10 @@ import type { SidxService } from '../service/sidx-service.ts';
 import { connectCluster, type ClusterLink } from './nats.ts';
 import { ClusterRegistry } from './registry.ts';
 import { ShardModels } from './shard-models.ts';
+import { ShardTrie } from './shard-sids.ts';
 import {
-  answerOf, appliedSubject, base64ToF32, decodeJson, encodeJson, errorAnswer, itemSubject, nextSubject, querySubject, queryOf, shardQueue, writeSubject,
-  type NextAnswer, type QueryMessage, type WriteMessage,
+  answerOf, appliedSubject, base64ToF32, decodeJson, encodeJson, errorAnswer, itemSubject, nextSubject, querySubject, queryOf, shardQueue,
+  trieSubject, trieTagSubject, writeSubject, type NextAnswer, type QueryMessage, type WriteMessage,
 } from './wire.ts';
 
 interface Log { info(msg: string): void; warn(msg: string): void; error(msg: string): void }
@@ -168,6 +170,9 @@ export class ShardNode {
       const out = this.#service.sids.next(m.prefixes, m.model);
       return { ok: true, next: out.next.map((n) => ({ codes: Array.from(n.codes), counts: Array.from(n.counts) })) };
     });
+    const trie = new ShardTrie(this.#service, nc.info?.max_payload ?? 1024 * 1024);
+    serve(trieTagSubject(this.#c.shard), (data) => trie.trieTag(data));
+    this.#subs.push(nc.subscribe(trieSubject(this.#c.shard), { queue, callback: (_err, msg: Msg) => trie.streamTrie(msg) }));
   }
 
   /** Stops answering and applying (after the message in hand), then closes the connection. */

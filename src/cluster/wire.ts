@@ -8,6 +8,9 @@
  *   sidx.applied.<shard>  request-reply: {} -> {seq, items, vectors}: the write log position the answering replica
  *                         has applied, and what it holds
  *   sidx.next.<shard>     request-reply: {prefixes, model} -> NextAnswer: each prefix's next codes with item counts
+ *   sidx.trietag.<shard>  request-reply: {model} -> TrieTagAnswer: the model's trie's content tag on the replica
+ *   sidx.trie.<shard>     request, several replies: {model} -> a TrieTagAnswer with n (JSON), the n × L SID codes as
+ *                         raw u16 LE in chunks under max_payload, then an empty message (the end)
  */
 import { SidxError } from '../errors.ts';
 import type { QueryEncoding, RetrieveOutput, RetrieveQuery } from '../service/types.ts';
@@ -17,6 +20,8 @@ export const querySubject = (shard: number) => `sidx.query.${shard}`;
 export const itemSubject = (shard: number) => `sidx.item.${shard}`;
 export const appliedSubject = (shard: number) => `sidx.applied.${shard}`;
 export const nextSubject = (shard: number) => `sidx.next.${shard}`;
+export const trieTagSubject = (shard: number) => `sidx.trietag.${shard}`;
+export const trieSubject = (shard: number) => `sidx.trie.${shard}`;
 export const shardQueue = (shard: number) => `sidx-shard-${shard}`;
 
 /** The shard of an item: 32-bit FNV-1a of its id's UTF-8 bytes, modulo the shard count (stable across versions). */
@@ -120,6 +125,12 @@ export function answerOf(out: RetrieveOutput): ShardAnswer {
 }
 
 export type NextAnswer = { ok: true; next: Array<{ codes: number[]; counts: number[] }> } | Extract<ShardAnswer, { ok: false }>;
+
+/**
+ * A replica's tag of a model's occupied SIDs: a hash of their codes (not of its catalog seq, which differs between
+ * replicas of one shard), so two replicas holding the same SIDs give the same tag. `n`: SIDs following (sidx.trie).
+ */
+export type TrieTagAnswer = { ok: true; model: string; levels: number; tag: string; n?: number } | Extract<ShardAnswer, { ok: false }>;
 
 export function errorAnswer(err: unknown): Extract<ShardAnswer, { ok: false }> {
   if (err instanceof SidxError) return { ok: false, code: err.code, message: err.message, field: err.field };

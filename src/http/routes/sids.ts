@@ -97,12 +97,14 @@ export const sidRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/sids/trie', { schema: trieRoute }, async (req, reply) => {
     const service = serviceOf(app);
     const { model, format, since } = req.query;
-    // The tag and the answer are read in the same tick: no write can commit between them.
-    const tag = service.sids.tag(model);
+    const tag = await service.sids.tag(model);
     const etag = `"${tag.version}.${tag.seq}"`;
     void reply.header('etag', etag).header('cache-control', 'no-cache');
     if (matches(req.headers['if-none-match'], etag)) return reply.status(304).send();
-    const out = service.sids.trie(model, since === undefined ? undefined : parseSince(since));
+    const out = await service.sids.trie(model, since === undefined ? undefined : parseSince(since));
+    // The tag of what is sent: on a single node the same (tag and answer are read in the same tick); on a cluster
+    // router a write, or another replica answering, may come between the two asks.
+    void reply.header('etag', `"${out.version}.${out.seq}"`);
     if (format === 'json') return reply.type('application/json').send(trieJson(out));
     return reply.type('application/octet-stream').send(service.sids.binary(out));
   });

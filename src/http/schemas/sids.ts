@@ -46,7 +46,7 @@ export const TrieQuerySchema = Type.Object(
 export const TrieJsonSchema = Type.Object({
   model: Type.String(),
   levels: Type.Integer(),
-  seq: Seq('Catalog change sequence the answer reflects (decimal)'),
+  seq: Seq('Catalog change sequence the answer reflects (decimal); on a cluster router a digest of the shards\' tries (docs/sid-trie.md)'),
   since: Type.Optional(Seq('The seq the delta starts after (delta only)')),
   kind: Type.Union([Type.Literal('full'), Type.Literal('delta')]),
   sids: Type.Optional(SidListSchema),
