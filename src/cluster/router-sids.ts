@@ -17,7 +17,7 @@ import { createInbox, type NatsConnection } from '@nats-io/transport-node';
 import { SidxError } from '../errors.ts';
 import type { ActiveModel } from '../service/model-space.ts';
 import type { NextOutput, SinceRef, TrieOutput } from '../service/sid-reads.ts';
-import { codeBytesFor, encodeNext } from '../sid/next-format.ts';
+import { encodeNext } from '../sid/next-format.ts';
 import { encodeTrie } from '../sid/trie-format.ts';
 import { decodeJson, encodeJson, nextSubject, trieSubject, trieTagSubject, type NextAnswer, type ShardAnswer, type TrieTagAnswer } from './wire.ts';
 
@@ -91,13 +91,18 @@ export class RouterSids {
     const served = this.#h.served();
     const { ok, missingShards } = await this.#h.askAll<Extract<NextAnswer, { ok: true }>>(nextSubject, encodeJson({ prefixes, model: modelId ?? served.id }));
     if (missingShards.length > 0) throw incomplete(missingShards, 'the next codes');
+    const first = ok[0]!;
+    if (ok.some((a) => a.model !== first.model || a.levels !== first.levels)) {
+      throw new SidxError('SIDX_ERR_CLUSTER', `the shards answered for different models (${ok.map((a) => a.model).join(', ')})`);
+    }
     const next = prefixes.map((_, i) => {
       const counts = new Map<number, number>();
       for (const a of ok) a.next[i]!.codes.forEach((code, j) => counts.set(code, (counts.get(code) ?? 0) + a.next[i]!.counts[j]!));
       const codes = Int32Array.from(counts.keys()).sort();
       return { codes, counts: Uint32Array.from(codes, (c) => counts.get(c)!) };
     });
-    return { model: served.id, levels: served.levels, codeBytes: codeBytesFor(served.codebookSizes), next };
+    // The model the shards answered for: `modelId` may name a re-index target of another shape than the served one.
+    return { model: first.model, levels: first.levels, codeBytes: first.codeBytes, next };
   }
 
   /** The ETag parts of the cluster's trie of `modelId` (default: the served model): registry version, shards' digest. */

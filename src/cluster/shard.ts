@@ -168,7 +168,7 @@ export class ShardNode {
     serve(nextSubject(this.#c.shard), (data): NextAnswer => {
       const m = decodeJson<{ prefixes: number[][]; model: string }>(data);
       const out = this.#service.sids.next(m.prefixes, m.model);
-      return { ok: true, next: out.next.map((n) => ({ codes: Array.from(n.codes), counts: Array.from(n.counts) })) };
+      return { ok: true, model: out.model, levels: out.levels, codeBytes: out.codeBytes, next: out.next.map((n) => ({ codes: Array.from(n.codes), counts: Array.from(n.counts) })) };
     });
     const trie = new ShardTrie(this.#service, nc.info?.max_payload ?? 1024 * 1024);
     serve(trieTagSubject(this.#c.shard), (data) => trie.trieTag(data));

@@ -14,6 +14,7 @@
  */
 import { SidxError } from '../errors.ts';
 import type { QueryEncoding, RetrieveOutput, RetrieveQuery } from '../service/types.ts';
+import type { CodeBytes } from '../sid/next-format.ts';
 
 export const writeSubject = (shard: number) => `sidx.writes.${shard}`;
 export const querySubject = (shard: number) => `sidx.query.${shard}`;
@@ -124,7 +125,7 @@ export function answerOf(out: RetrieveOutput): ShardAnswer {
   };
 }
 
-export type NextAnswer = { ok: true; next: Array<{ codes: number[]; counts: number[] }> } | Extract<ShardAnswer, { ok: false }>;
+export type NextAnswer = { ok: true; model: string; levels: number; codeBytes: CodeBytes; next: Array<{ codes: number[]; counts: number[] }> } | Extract<ShardAnswer, { ok: false }>;
 
 /**
  * A replica's tag of a model's occupied SIDs: a hash of their codes (not of its catalog seq, which differs between

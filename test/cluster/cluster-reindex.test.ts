@@ -129,6 +129,11 @@ test('a cluster re-index through the router: registry in KV, cancel, flip only w
   assert.equal(held.body.status, 'running');
   assert.equal((await json(`${router.url}/v1/models`)).body.active, first.id, 'no flip while 0b is not ready');
   assert.equal((await progressOf('0b')).ready, false);
+  // The target's next codes while it is built: labelled with the target's id and shape, not the served model's.
+  const targetNext = await json(`${router.url}/v1/sids/next`, 'POST', { prefixes: [[]], model: TARGET });
+  assert.equal(targetNext.status, 200, JSON.stringify(targetNext.body));
+  assert.deepEqual([targetNext.body.model, targetNext.body.levels], [TARGET, 3]);
+  assert.ok(targetNext.body.next[0].codes.length > 1, 'the target space holds SIDs on both shards');
   shards['0b'] = await replica(0, 'b');
   await until('the job succeeded', async () => {
     const v = (await job(id)).body;
