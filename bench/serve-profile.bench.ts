@@ -1,0 +1,90 @@
+/**
+ * Where a real `sidx serve` spends its main thread under HTTP load: a catalog of `sidx bench`'s synthetic items is
+ * upserted into a server started with `--cpu-prof`, then autocannon keeps `--connections` retrieves in flight for
+ * `--duration` seconds; on SIGTERM the server writes its main-thread CPU profile, and this prints QPS, the top self
+ * time by function and by module. The catalog is kept in `--data-dir` (reused when it already holds the items),
+ * so a change can be profiled again without a new ingest.
+ *
+ *   SIDX_SHARED_DATA=../shared/data node --import tsx bench/serve-profile.bench.ts [--items 100000] [--queries 500]
+ *        [--connections 8] [--duration 10] [--model models/default] [--data-dir /tmp/sidx-serve-profile]
+ *        [--body '{"expand":"beam"}'] [--env SIDX__VECTORS__STORAGE=sq8] [--no-profile]
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { retrieveBodies, upsertAll } from '../src/bench/http.ts';
+import { runLoad } from '../src/bench/load.ts';
+import { SIDX_BIN, startChildServer } from '../src/bench/server.ts';
+import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
+import { benchArgs, printTopSelfTime, type CpuProfile } from './lib.ts';
+
+const args = benchArgs({
+  items: { type: 'string', default: '100000' }, queries: { type: 'string', default: '500' },
+  connections: { type: 'string', default: '8' }, duration: { type: 'string', default: '10' },
+  model: { type: 'string', default: 'models/default' }, 'data-dir': { type: 'string', default: '/tmp/sidx-serve-profile' },
+  body: { type: 'string', default: '{}' }, env: { type: 'string', default: '' }, 'no-profile': { type: 'boolean', default: false },
+});
+const N = Number(args.items);
+const Q = Number(args.queries);
+const DIM = 512;
+const dataDir = resolve(String(args['data-dir']));
+const profDir = join(dataDir, 'profiles');
+const env: Record<string, string> = { SIDX__SERVER__LOG_LEVEL: 'info' };
+for (const kv of String(args.env).split(',').filter(Boolean)) {
+  const at = kv.indexOf('=');
+  env[kv.slice(0, at)] = kv.slice(at + 1);
+}
+
+const { items, queries } = await syntheticCatalog({ n: N, q: Q, dim: DIM, seed: 1 });
+const start = (profile: boolean) => startChildServer('sidx serve', [
+  ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
+  SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', join(dataDir, 'data'), '--model', resolve(String(args.model)),
+], env);
+
+mkdirSync(dataDir, { recursive: true });
+let server = await start(false);
+const held = Number((await server.readiness()).items ?? 0);
+if (held !== N) {
+  await server.stop();
+  rmSync(join(dataDir, 'data'), { recursive: true, force: true });
+  server = await start(false);
+  const t0 = performance.now();
+  await upsertAll(server.url, items, N, DIM, 1000, 2, () => {});
+  console.error(`[serve-profile] upserted ${N} items in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+await server.stop();
+
+const profile = !args['no-profile'];
+rmSync(profDir, { recursive: true, force: true });
+server = await start(profile);
+const bodies = retrieveBodies(queries, Q, DIM, JSON.parse(String(args.body)) as Record<string, unknown>);
+await runLoad({ url: server.url, path: '/v1/retrieve', bodies, connections: 8, durationS: 2 }); // warm up
+const load = await runLoad({ url: server.url, path: '/v1/retrieve', bodies, connections: Number(args.connections), durationS: Number(args.duration) });
+await server.stop();
+console.log(`${N} items, ${args.connections} connections, ${args.duration} s, body ${args.body}${args.env ? `, env ${args.env}` : ''}: `
+  + `${Math.round(load.qps)} QPS, p50 ${load.latencyMs.p50.toFixed(2)} ms, non-2xx ${load.non2xx}, errors ${load.errors}`);
+if (profile) {
+  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no CPU profile in ${profDir}`);
+  const cpu = JSON.parse(readFileSync(join(profDir, file), 'utf8')) as CpuProfile;
+  printTopSelfTime(cpu, 30);
+  printByModule(cpu);
+}
+
+/** Self time summed by source file (node_modules: by package). */
+function printByModule(cpu: CpuProfile): void {
+  const self = new Map<number, number>();
+  cpu.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (cpu.timeDeltas[i] ?? 0)));
+  const byModule = new Map<string, number>();
+  let total = 0;
+  for (const node of cpu.nodes) {
+    const us = self.get(node.id) ?? 0;
+    total += us;
+    const url = node.callFrame.url;
+    const name = url.includes('node_modules/') ? url.split('node_modules/').pop()!.split('/')[0]! : url.split('/').pop() || node.callFrame.functionName || '(native)';
+    byModule.set(name, (byModule.get(name) ?? 0) + us);
+  }
+  console.log('| self ms | share | module |\n|---|---|---|');
+  for (const [name, us] of [...byModule].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+    console.log(`| ${(us / 1000).toFixed(0)} | ${((100 * us) / total).toFixed(1)}% | ${name} |`);
+  }
+}
