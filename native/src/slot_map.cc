@@ -38,6 +38,7 @@ Napi::Function SlotMapWrap::Define(Napi::Env env) {
                          InstanceAccessor<&SlotMapWrap::Slots>("slots"),
                          InstanceMethod<&SlotMapWrap::RefreshJs>("refresh"),
                          InstanceMethod<&SlotMapWrap::ScoreSlots>("scoreSlots"),
+                         InstanceMethod<&SlotMapWrap::ReadScoreSlots>("readScoreSlots"),
                          InstanceMethod<&SlotMapWrap::Gather>("gather"),
                          InstanceMethod<&SlotMapWrap::Close>("close"),
                      });
@@ -132,6 +133,38 @@ Napi::Value SlotMapWrap::ScoreSlots(const Napi::CallbackInfo& info) {
     Cover(slots.data, slots.length);  // the one remap, if any, before a row pointer is taken
     std::vector<const float*> rows(slots.length);
     for (size_t i = 0; i < slots.length; ++i) rows[i] = Row(slots.data[i]);
+    Napi::Float32Array scores = Napi::Float32Array::New(info.Env(), slots.length);
+    ScoreRows(rows.data(), query.data, slots.length, dim_, inner_product_, scores.Data());
+    return scores;
+  });
+}
+
+Napi::Value SlotMapWrap::ReadScoreSlots(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&] {
+    CheckOpen();
+    FloatView query = GetFloat32Array(info[0], "query");
+    Int32View slots = GetInt32Array(info[1], "slots");
+    if (query.length != dim_) {
+      throw CodedError(kErrDimension, "query has " + std::to_string(query.length) + " floats, expected " + std::to_string(dim_));
+    }
+    Cover(slots.data, slots.length);
+    const size_t row_bytes = dim_ * sizeof(float);
+    std::vector<float> buffer(slots.length * dim_);
+    std::vector<const float*> rows(slots.length, nullptr);
+    for (size_t i = 0; i < slots.length; ++i) {
+      const int32_t slot = slots.data[i];
+      if (slot < 0 || static_cast<size_t>(slot) >= rows_) continue;
+      char* into = reinterpret_cast<char*>(buffer.data() + i * dim_);
+      const off_t at = static_cast<off_t>(slot) * static_cast<off_t>(row_bytes);
+      size_t done = 0;
+      while (done < row_bytes) {
+        ssize_t got = ::pread(fd_, into + done, row_bytes - done, at + static_cast<off_t>(done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) throw CodedError(kErrVector, Errno("pread of the vector slot file"));
+        done += static_cast<size_t>(got);
+      }
+      rows[i] = buffer.data() + i * dim_;
+    }
     Napi::Float32Array scores = Napi::Float32Array::New(info.Env(), slots.length);
     ScoreRows(rows.data(), query.data, slots.length, dim_, inner_product_, scores.Data());
     return scores;

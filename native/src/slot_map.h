@@ -9,6 +9,9 @@
 //   scoreSlots(query: Float32Array, slots: Int32Array): Float32Array
 //                                                        [sync]  inner product or squared L2 per slot, NaN for a
 //                                                                negative slot or one past the end of the file
+//   readScoreSlots(query, slots): Float32Array           [sync]  the same scores from rows read with pread into one
+//                                                                buffer: the mapping is never touched, so the rows
+//                                                                add nothing to the process's RSS (storage pq)
 //   gather(slots: Int32Array): Float32Array              [sync]  the rows, slots.length x dim; throws
 //                                                                SIDX_ERR_VECTOR on a slot out of range
 //   close(): void                                        [sync]  unmaps; later calls throw
@@ -45,6 +48,7 @@ class SlotMapWrap : public Napi::ObjectWrap<SlotMapWrap> {
   Napi::Value Slots(const Napi::CallbackInfo& info);
   Napi::Value RefreshJs(const Napi::CallbackInfo& info);
   Napi::Value ScoreSlots(const Napi::CallbackInfo& info);
+  Napi::Value ReadScoreSlots(const Napi::CallbackInfo& info);
   Napi::Value Gather(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 

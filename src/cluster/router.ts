@@ -155,6 +155,10 @@ export class ClusterRouter implements ServiceApi {
     return this.#space.pool.queueLength;
   }
 
+  get ready(): boolean {
+    return !this.#closed && !this.#link.nc.isClosed();
+  }
+
   readiness(): Readiness {
     if (this.#closed || this.#link.nc.isClosed()) return { ready: false, model: null, provider: null, items: 0, vectors: 0 };
     return { ready: true, model: this.model.id, provider: this.#space.pool.provider, ...this.#held };

@@ -122,9 +122,7 @@ export class SidxService {
     }
   }
 
-  get metrics(): SidxMetrics {
-    return this.#p.metrics;
-  }
+  get metrics(): SidxMetrics { return this.#p.metrics; }
 
   /** Chunks waiting for a worker of the served model's encoder, the queue every encode and retrieve joins. */
   get encoderQueueLength(): number {
@@ -141,6 +139,8 @@ export class SidxService {
     this.#assertOpen();
     return this.#p.control.keys.verify(key);
   }
+
+  get ready(): boolean { return !this.#closed; } // readiness() also counts the catalog: too slow per request
 
   readiness(): Readiness {
     const p = this.#p;

@@ -2,8 +2,10 @@
  * What the compressed rerank storages (sq8-store.ts: 8-bit scalar codes; pq-store.ts: FAISS product-quantisation
  * codes) share: a fixed number of code bytes per vector in native memory, addressed by its slot in the slot file
  * (slot-file.ts), which keeps the float32 vectors on disk. A rerank scores every candidate on the codes, then
- * re-reads the best `rescore` of them from the slot file (pread of those slots only, so the file is never mapped)
- * and scores them exactly: the order at the top comes from exact scores, the rest keep their code scores.
+ * scores the best `rescore` of them exactly from the vector file, in one native call (SlotMap): through the shared
+ * mapping (`rescoreFrom` 'map', sq8: fastest, the rows it touches count in the RSS as page cache) or by pread of
+ * those rows only (`rescoreFrom` 'read', pq: the file's pages never enter the RSS). The order at the top comes from
+ * exact scores, the rest keep their code scores.
  *
  * The quantiser is trained on the first `trainSize` vectors held (at least the subclass's `minTrain`); until then
  * every candidate is scored exactly from the slot file. It stays until a rebuild (e.g. after deleting the codes
@@ -21,10 +23,10 @@
  */
 import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { SidxError } from '../errors.ts';
-import type { NativeCodes } from './binding.ts';
+import { loadFaissBinding, type NativeCodes, type NativeSlotMap } from './binding.ts';
 import { readFully, writeFully } from './vector-file.ts';
 import type { SlotFile } from './slot-file.ts';
-import type { Metric } from './vector-index.ts';
+import { callNative, type Metric } from './vector-index.ts';
 
 const PAGE = 4096;
 const PREFIX = 16;
@@ -52,6 +54,8 @@ export interface CodeFormat {
   minTrain: number;
   /** Candidates re-scored when the options say 0. */
   defaultRescore: number;
+  /** How exact scores read the vector file: through the mapping, or pread (see above). */
+  rescoreFrom: 'map' | 'read';
 }
 
 export abstract class CodeStore {
@@ -63,6 +67,8 @@ export abstract class CodeStore {
   readonly #header: number;
   #fd: number;
   #codes: NativeCodes;
+  /** The vector file, for exact scores. */
+  #rows: NativeSlotMap;
   #trained = false;
   /** Keys held before training (at most the training size + one batch). */
   #untrained = new Set<bigint>();
@@ -76,8 +82,15 @@ export abstract class CodeStore {
     this.#header = Math.ceil((PREFIX + format.payloadBytes) / PAGE) * PAGE;
     this.#fd = openSync(`${base}.${format.name}`, constants.O_RDWR | constants.O_CREAT, 0o644);
     try {
+      this.#rows = callNative(() => new (loadFaissBinding().SlotMap)(slots.vectorFile, slots.dim, metric));
+    } catch (err) {
+      closeSync(this.#fd);
+      throw err;
+    }
+    try {
       this.#codes = this.empty();
     } catch (err) {
+      this.#rows.close();
       closeSync(this.#fd);
       throw err;
     }
@@ -123,6 +136,7 @@ export abstract class CodeStore {
     const size = fstatSync(this.#fd).size;
     this.#trained = size > 0;
     if (this.#trained) this.#swap(this.#readHeader(size));
+    this.#rows.refresh();
     this.#untrained.clear();
     this.slotFile.load((ids) => {
       if (!this.#trained) for (const id of ids) this.#untrained.add(id);
@@ -147,6 +161,7 @@ export abstract class CodeStore {
   /** Empties the codes file and forgets the quantiser (a rebuild trains again). */
   reset(): void {
     ftruncateSync(this.#fd, 0);
+    this.#rows.refresh();
     this.#swap(this.empty());
     this.#trained = false;
     this.#untrained.clear();
@@ -174,22 +189,14 @@ export abstract class CodeStore {
   scoreSubset(query: Float32Array, ids: BigInt64Array): Float32Array {
     if (query.length !== this.dim) throw new SidxError('SIDX_ERR_DIMENSION', `query has ${query.length} floats, the index expects ${this.dim}`, { field: 'query' });
     const slots = this.slotFile.slotsOf(ids);
-    let scores: Float32Array;
-    let chosen: Int32Array;
-    if (this.#trained) {
-      scores = this.#codes.score(query, slots);
-      chosen = bestPositions(scores, this.rescore, this.metric === 'ip' ? 1 : -1);
-    } else {
-      scores = new Float32Array(ids.length).fill(Number.NaN);
-      chosen = Int32Array.from(slots.keys()).filter((p) => slots[p]! >= 0);
-    }
+    if (!this.#trained) return this.#exact(query, slots);
+    const sign = this.metric === 'ip' ? 1 : -1;
+    const scores = this.#codes.score(query, slots);
+    const chosen = bestPositions(scores, this.rescore, sign);
     if (chosen.length === 0) return scores;
-    const picked = chosen.map((p) => slots[p]!);
-    const rows = new Float32Array(chosen.length * this.dim);
-    this.slotFile.readSlots(picked, rows);
-    const exact = this.#codes.exact(query, rows);
+    const exact = this.#exact(query, chosen.map((p) => slots[p]!));
     for (let i = 0; i < chosen.length; i++) scores[chosen[i]!] = exact[i]!;
-    if (this.#trained) belowExact(scores, chosen, this.metric === 'ip' ? 1 : -1);
+    belowExact(scores, chosen, sign);
     return scores;
   }
 
@@ -203,6 +210,7 @@ export abstract class CodeStore {
   close(): void {
     if (this.#fd < 0) return;
     this.#codes.close();
+    this.#rows.close();
     closeSync(this.#fd);
     this.#fd = -1;
   }
@@ -216,6 +224,12 @@ export abstract class CodeStore {
       this.slotFile.readSlots(part, view);
       each(part, view);
     }
+  }
+
+  /** Exact scores of the slots' rows (NaN for -1), through the mapping or pread (CodeFormat.rescoreFrom). */
+  #exact(query: Float32Array, slots: Int32Array): Float32Array {
+    const rows = this.#rows;
+    return callNative(() => (this.#format.rescoreFrom === 'map' ? rows.scoreSlots(query, slots) : rows.readScoreSlots(query, slots)));
   }
 
   /**
@@ -299,7 +313,7 @@ export function belowExact(scores: Float32Array, exact: Int32Array, sign: 1 | -1
 
 /**
  * Positions of the `count` best finite scores (sign 1: highest first, -1: lowest), ties at the cut included in
- * position order; all finite positions when there are no more than `count`.
+ * position order; all finite positions when there are no more than `count`. The cut is found by selection (no sort).
  */
 export function bestPositions(scores: Float32Array, count: number, sign: 1 | -1): Int32Array {
   const keyed = new Float32Array(scores.length);
@@ -308,9 +322,37 @@ export function bestPositions(scores: Float32Array, count: number, sign: 1 | -1)
   const take = Math.min(count, finite);
   const out = new Int32Array(take);
   if (take === 0) return out;
-  const cut = finite <= count ? -Infinity : keyed.subarray(0, finite).sort()[finite - count]!;
+  const cut = finite <= count ? -Infinity : selectNth(keyed.subarray(0, finite), finite - count);
   let n = 0;
-  for (let i = 0; i < scores.length && n < take; i++) if (sign * scores[i]! > cut) out[n++] = i;
+  for (let i = 0; i < scores.length && n < take; i++) if (sign * scores[i]! > cut && Number.isFinite(scores[i]!)) out[n++] = i;
   for (let i = 0; i < scores.length && n < take; i++) if (sign * scores[i]! === cut) out[n++] = i;
   return out;
+}
+
+/** The value that would sit at position `nth` of `a` sorted ascending (a is reordered; Hoare's selection). */
+function selectNth(a: Float32Array, nth: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    const pivot = median3(a[lo]!, a[(lo + hi) >> 1]!, a[hi]!);
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i++] = a[j]!;
+        a[j--] = t;
+      }
+    }
+    if (nth <= j) hi = j;
+    else if (nth >= i) lo = i;
+    else return a[nth]!;
+  }
+  return a[nth]!;
+}
+
+function median3(a: number, b: number, c: number): number {
+  return a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
 }

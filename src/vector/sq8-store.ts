@@ -25,7 +25,7 @@ export const SQ8_RESCORE = 50;
 
 export class Sq8Store extends CodeStore {
   private constructor(base: string, slots: SlotFile, metric: Metric, opts: Sq8Options) {
-    super(base, slots, metric, opts, { name: 'sq8', magic: MAGIC, codeSize: slots.dim, param: 0, payloadBytes: 8 * slots.dim, minTrain: 1, defaultRescore: SQ8_RESCORE });
+    super(base, slots, metric, opts, { name: 'sq8', magic: MAGIC, codeSize: slots.dim, param: 0, payloadBytes: 8 * slots.dim, minTrain: 1, defaultRescore: SQ8_RESCORE, rescoreFrom: 'map' });
   }
 
   /** Opens (creating it if missing) `<base>.sq8` beside `slots`; call `load` (after nothing else) or `reset` next. */

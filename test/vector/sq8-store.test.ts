@@ -63,6 +63,28 @@ test('bestPositions keeps the best finite scores by the metric\'s sign', () => {
   assert.deepEqual(best(9, 1), [0, 2, 3, 4, 5]);
 });
 
+test('bestPositions selects what a full sort would, ties at the cut in position order', () => {
+  let seed = 7;
+  const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let round = 0; round < 200; round++) {
+    const n = 1 + Math.floor(next() * 300);
+    // Few distinct values, so that ties at the cut are common; some NaN and infinities left out.
+    const s = Float32Array.from({ length: n }, () => (next() < 0.05 ? [Number.NaN, Infinity, -Infinity][Math.floor(next() * 3)]! : Math.floor(next() * 20) / 4));
+    const count = Math.floor(next() * (n + 5));
+    for (const sign of [1, -1] as const) {
+      const finite = Array.from(s.keys()).filter((i) => Number.isFinite(s[i]!));
+      const sorted = [...finite].sort((a, b) => sign * (s[b]! - s[a]!) || a - b);
+      const take = Math.min(count, finite.length);
+      const cut = take === 0 ? undefined : sorted[take - 1]!;
+      const want = finite.length <= count ? finite : cut === undefined ? [] : [
+        ...finite.filter((i) => sign * s[i]! > sign * s[cut]!),
+        ...finite.filter((i) => s[i] === s[cut]),
+      ].slice(0, take);
+      assert.deepEqual(Array.from(bestPositions(s, count, sign)), want, `round ${round} sign ${sign}`);
+    }
+  }
+});
+
 test('untrained: exact scores; trained: the top rescore exact from the slot file, the rest from the codes; restart loads the codes', () => {
   const dim = 32;
   trainAndRestart(open, { dim, data: randomMatrix(300, dim, 11), before: 150, trainSize: 300, bound: 0.05 * Math.sqrt(dim), file: 'vectors.sq8' });

@@ -5,7 +5,7 @@ import type { ServiceApi } from '../../service/service-api.ts';
 /** The ready service, or a 503 when it is still starting. */
 export function serviceOf(app: FastifyInstance): ServiceApi {
   const service = app.sidx;
-  if (!service || !service.readiness().ready) throw new SidxError('SIDX_ERR_NOT_READY', 'service is not ready');
+  if (!service || !service.ready) throw new SidxError('SIDX_ERR_NOT_READY', 'service is not ready');
   return service;
 }
 
