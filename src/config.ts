@@ -60,7 +60,8 @@ export const ConfigSchema = Type.Object(
           description: 'What the rerank scores: f32 = the float32 slot file, mapped read-only from the page cache (no '
             + 'copy in the heap); sq8 = 8-bit scalar-quantised codes in memory (dim bytes per item); pq = FAISS '
             + 'product-quantisation codes in memory (`vectors.pqM` bytes per item); with sq8 and pq the best '
-            + '`vectors.rescore` candidates are re-scored exactly from the slot file on disk (read per candidate, not mapped)',
+            + '`vectors.rescore` candidates are re-scored exactly from the vector file: sq8 through the shared mapping (the rows '
+            + 'it touches count in the RSS as page cache), pq by pread (never mapped: the leanest RSS)',
         }),
         rescore: Int(0, 100_000, 0, 'sq8, pq: candidates (best by their code scores) re-scored exactly from the slot file; 0 = the '
           + 'mode\'s default: 50 for sq8, 200 for pq (docs/benchmarks.md, "Compressed vectors")'),

@@ -1,6 +1,6 @@
 /**
  * Storage modes sq8 and pq as a VectorStore (vector-store.ts): the float32 vectors stay in the catalog's vector file
- * (read with pread, never mapped, so they stay out of the process's RSS; slot-file.ts knows their rows) and their
+ * (slot-file.ts knows their rows; the re-score reads them through the mapping for sq8, by pread for pq) and their
  * codes live in memory (code-store.ts: sq8-store.ts or pq-store.ts), which the rerank scores before re-scoring its
  * best candidates exactly from the file.
  */
