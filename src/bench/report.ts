@@ -69,6 +69,10 @@ export interface CatalogBench {
   restartMs: { listening: number; ready: number };
   /** --reindex-to: request latency during a re-index's drop phase and outside it. */
   reindexDrop?: ReindexDropBench;
+  /** vectors.storage of the server (absent: f32). */
+  storage?: string;
+  /** With a compressed storage: the same bodies through the same catalog restarted with vectors.storage f32. */
+  asF32?: { recall: number; serverMs: RetrievePass['serverMs'] };
 }
 
 export interface BenchReport {

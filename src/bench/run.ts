@@ -150,6 +150,16 @@ export async function benchCatalog(o: CatalogRunOptions): Promise<CatalogBench> 
     const reindexDrop = o.reindexTo ? await benchReindexDrop(again.url, bodies, o.reindexTo, progress) : undefined;
     await again.stop();
     servers.length = 0;
+    let asF32: CatalogBench['asF32'];
+    if (o.vectorsStorage && o.vectorsStorage !== 'f32') {
+      progress(`the same catalog restarted with vectors.storage f32: recall of the same ${o.q} queries`);
+      const f32 = await startBenchServer({ dataDir, modelDir: o.modelDir, workers: o.workers, env: { SIDX__VECTORS__STORAGE: 'f32' } });
+      servers.push(f32);
+      const pass = await retrievePass(f32.url, bodies, exact.truth, k, n);
+      asF32 = { recall: pass.recall, serverMs: pass.serverMs };
+      await f32.stop();
+      servers.length = 0;
+    }
     rmSync(dataDir, { recursive: true, force: true });
 
     let bulkIndex: CatalogBench['bulkIndex'] = { skipped: '--skip-bulk-index' };
@@ -167,6 +177,7 @@ export async function benchCatalog(o: CatalogRunOptions): Promise<CatalogBench> 
       exact: exact.result, hnsw, load, rounds: o.rounds,
       phases: { sidx: modePhases(load, 'sidx', () => phasesFromTimings(retrieve)), 'sidx-sids': modePhases(load, 'sidx-sids', () => phasesFromTimings(sidsRetrieve)) },
       bulkIndex, restartMs, ...(reindexDrop ? { reindexDrop } : {}),
+      ...(o.vectorsStorage && o.vectorsStorage !== 'f32' ? { storage: o.vectorsStorage, asF32 } : {}),
     };
   } finally {
     killAll();

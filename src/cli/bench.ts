@@ -37,7 +37,7 @@ body from sidx's own beam, rerank false). Also: recall@k against exact FAISS Fla
 GET /metrics, restart to ready, server RSS, \`sidx index\` items/s, the encode comparison with PyTorch, and a table
 of issue 10's targets as ratios.
 
-  --sizes            catalog sizes, comma-separated, each at most 2,000,000 (--items N is --sizes N); default 100000
+  --sizes            catalog sizes, comma-separated, each at most 5,000,000 (--items N is --sizes N); default 100000
   --queries          query embeddings (same distribution, not in the catalog); default 500
   --concurrency      autocannon connections per load run; default 1,8,32
   --duration         seconds per load run, and the budget for single-query FAISS timings; default 10
@@ -69,9 +69,11 @@ of issue 10's targets as ratios.
 
 Items cluster around the real scientific text embeddings when ../shared/data (or $SIDX_SHARED_DATA) is there and the model is 512-d (so
 a model trained on them sees familiar directions), else around 1024 random centres. Memory: about 4 x 2 KiB per
-512-d item across this process, the server and the HNSW peer (~8 GiB at 1M).`;
+512-d item across this process, the server and the HNSW peer (~8 GiB at 1M); the exact baseline searches catalogs over
+1M items in flat indexes of 1M rows one after another. With vectors.storage sq8 or pq (SIDX__VECTORS__STORAGE), the
+catalog is also restarted as f32 and the same queries' recall compared (the compressed option's loss).`;
 
-const MAX_ITEMS = 2_000_000;
+const MAX_ITEMS = 5_000_000;
 const FORGE_LABEL = `${FORGE_SHAPE.inputDim}-${FORGE_SHAPE.hidden.join('-')}-${FORGE_SHAPE.latentDim}, `
   + `${FORGE_SHAPE.codebookSizes.length} x ${FORGE_SHAPE.codebookSizes[0]}`;
 

@@ -53,3 +53,15 @@ test('targetRows: ratios against the peers at 8 and 32 connections and the issue
   assert.equal(get('server RSS').meets, false); // 3x > 1.5x
   assert.equal(get('restart to ready').meets, true);
 });
+
+test('targetRows: a compressed storage is held to 0.5x raw and to 0.01 of recall against the same catalog as f32', () => {
+  const c = { ...catalog([run('sidx', 8, 100)]), storage: 'pq', asF32: { recall: 0.905, serverMs: lat(1, 2) } } as CatalogBench;
+  c.memory = { ...c.memory, afterUpsert: { ...c.memory.afterUpsert, rssBytes: 600 } };
+  const rows = targetRows(c, 2);
+  const rss = rows.find((t) => t.target.startsWith('server RSS'))!;
+  assert.match(rss.target, /\/ 0\.5 \(vectors\.storage pq\)/);
+  assert.deepEqual([rss.ratio, rss.meets], [1.2, false]); // 0.6x > 0.5x
+  const loss = rows.find((t) => t.target.startsWith('recall@10 lost against'))!;
+  assert.ok(Math.abs(loss.ratio - 0.5) < 1e-9 && loss.meets, JSON.stringify(loss)); // 0.005 of 0.01
+  assert.equal(targetRows(catalog([run('sidx', 8, 100)]), 2).some((t) => t.target.startsWith('recall@10 lost')), false, 'f32: no such row');
+});
