@@ -55,7 +55,7 @@ test('targetRows: ratios against the peers at 8 and 32 connections and the issue
 });
 
 test('targetRows: a compressed storage is held to 0.5x raw and to 0.01 of recall against the same catalog as f32', () => {
-  const c = { ...catalog([run('sidx', 8, 100)]), storage: 'pq', asF32: { recall: 0.905, serverMs: lat(1, 2) } } as CatalogBench;
+  const c = { ...catalog([run('sidx', 8, 100)]), k: 10, storage: 'pq', asF32: { recall: 0.905, serverMs: lat(1, 2) } } as CatalogBench;
   c.memory = { ...c.memory, afterUpsert: { ...c.memory.afterUpsert, rssBytes: 600 } };
   const rows = targetRows(c, 2);
   const rss = rows.find((t) => t.target.startsWith('server RSS'))!;
