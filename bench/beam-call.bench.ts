@@ -1,0 +1,97 @@
+/**
+ * Cost of one single-row call through the encoder pool: `pool.beam(1 row, width 32)` (expand: "beam" retrieval)
+ * and `pool.encode(1 row)`, per shipped model bundle. One worker, one intra-op thread, calls awaited one by one.
+ * Per call it prints wall µs, process CPU µs (all threads: main, worker, ORT) and main-thread CPU µs
+ * (/proc/self/task/<pid>/schedstat, ns resolution; "-" where /proc is missing); the worker's share is the rest.
+ * Rounds alternate models and operations so noise from other processes spreads evenly; medians over rounds.
+ *
+ *   SIDX_SHARED_DATA=/work/shared/data node --import tsx bench/beam-call.bench.ts [--rounds 7] [--calls 1500]
+ *        [--models models/default,models/rqkmeans-3x256] [--width 32] [--norm-weight 1]
+ * Query rows come from $SIDX_SHARED_DATA/scientific/text_emb.npy (random unit rows without it).
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadBundle } from '../src/tokenizer/bundle.ts';
+import { EncoderPool } from '../src/tokenizer/encoder-pool.ts';
+import { readNpy } from '../src/io/npy.ts';
+import { benchArgs, markdownTable } from './lib.ts';
+
+const args = benchArgs({
+  rounds: { type: 'string', default: '7' }, calls: { type: 'string', default: '1500' },
+  models: { type: 'string', default: 'models/default,models/rqkmeans-3x256' },
+  width: { type: 'string', default: '32' }, 'norm-weight': { type: 'string', default: '1' },
+});
+const rounds = Number(args.rounds);
+const calls = Number(args.calls);
+const width = Number(args.width);
+const normWeight = Number(args['norm-weight']);
+const DIM = 512;
+
+async function queryRows(): Promise<{ data: Float32Array; n: number }> {
+  const shared = process.env.SIDX_SHARED_DATA;
+  const npy = shared ? await readNpy(join(shared, 'scientific/text_emb.npy')).catch(() => undefined) : undefined;
+  if (npy && npy.data instanceof Float32Array && npy.data.length % DIM === 0) return { data: npy.data, n: npy.data.length / DIM };
+  let s = 12345;
+  const data = Float32Array.from({ length: 256 * DIM }, () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) - 0.5);
+  return { data, n: 256 };
+}
+
+/** Main-thread CPU time in ns (schedstat), or NaN where unavailable. */
+function mainCpuNs(): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const { data, n } = await queryRows();
+const rowsOf = Array.from({ length: n }, (_, i) => data.subarray(i * DIM, (i + 1) * DIM));
+const pools = await Promise.all(String(args.models).split(',').map(async (dir) =>
+  ({ dir, pool: await EncoderPool.create(await loadBundle(resolve(dir)), { workers: 1, provider: 'cpu', intraOpThreads: 1 }) })));
+
+type Op = 'encode' | 'beam';
+const ops: Op[] = ['encode', 'beam'];
+const samples = new Map<string, { wall: number[]; cpu: number[]; main: number[] }>();
+
+async function segment(pool: EncoderPool, op: Op, count: number) {
+  let row = 0;
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  const m0 = mainCpuNs();
+  for (let i = 0; i < count; i++) {
+    const q = rowsOf[row++ % n]!;
+    if (op === 'beam') await pool.beam(q, 1, width, normWeight);
+    else await pool.encode(q, 1);
+  }
+  const c = process.cpuUsage(c0);
+  return { wall: ((performance.now() - t0) * 1000) / count, cpu: (c.user + c.system) / count, main: (mainCpuNs() - m0) / 1000 / count };
+}
+
+for (const { pool } of pools) for (const op of ops) await segment(pool, op, 200); // warm-up
+for (let r = 0; r < rounds; r++) {
+  for (const { dir, pool } of r % 2 ? [...pools].reverse() : pools) {
+    for (const op of r % 2 ? [...ops].reverse() : ops) {
+      const s = await segment(pool, op, calls);
+      const key = `${dir}\t${op}`;
+      const acc = samples.get(key) ?? { wall: [], cpu: [], main: [] };
+      acc.wall.push(s.wall);
+      acc.cpu.push(s.cpu);
+      acc.main.push(s.main);
+      samples.set(key, acc);
+    }
+  }
+}
+await Promise.all(pools.map(({ pool }) => pool.close()));
+
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(0) : '-');
+console.log(`beam width ${width}, normWeight ${normWeight}, ${rounds} rounds x ${calls} calls, 1 worker x 1 thread, `
+  + `medians over rounds (µs per call)`);
+console.log(markdownTable(['model', 'call', 'wall µs', 'CPU µs (process)', 'CPU µs (main thread)', 'CPU µs (other threads)'],
+  [...samples].map(([key, s]) => {
+    const [dir, op] = key.split('\t');
+    const cpu = median(s.cpu);
+    const main = median(s.main);
+    return [dir!, op!, fmt(median(s.wall)), fmt(cpu), fmt(main), fmt(cpu - main)];
+  })));
