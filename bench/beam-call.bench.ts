@@ -6,7 +6,9 @@
  * Rounds alternate models and operations so noise from other processes spreads evenly; medians over rounds.
  *
  *   SIDX_SHARED_DATA=/work/shared/data node --import tsx bench/beam-call.bench.ts [--rounds 7] [--calls 1500]
- *        [--models models/default,models/rqkmeans-3x256] [--width 32] [--norm-weight 1]
+ *        [--models models/default,models/rqkmeans-3x256] [--width 32] [--norm-weight 1] [--beam-model merged,separate]
+ * `--beam-model` lists EncoderPoolOptions.beamModel values (merged: one ORT run per beam, separate: two), one pool
+ * each per model, measured alternately in the same process: compare their ratios.
  * Query rows come from $SIDX_SHARED_DATA/scientific/text_emb.npy (random unit rows without it).
  */
 import { readFileSync } from 'node:fs';
@@ -20,7 +22,9 @@ const args = benchArgs({
   rounds: { type: 'string', default: '7' }, calls: { type: 'string', default: '1500' },
   models: { type: 'string', default: 'models/default,models/rqkmeans-3x256' },
   width: { type: 'string', default: '32' }, 'norm-weight': { type: 'string', default: '1' },
+  'beam-model': { type: 'string', default: 'merged' },
 });
+const beamModels = String(args['beam-model']).split(',').map((m) => (m === 'separate' ? 'separate' : 'merged'));
 const rounds = Number(args.rounds);
 const calls = Number(args.calls);
 const width = Number(args.width);
@@ -47,8 +51,10 @@ function mainCpuNs(): number {
 
 const { data, n } = await queryRows();
 const rowsOf = Array.from({ length: n }, (_, i) => data.subarray(i * DIM, (i + 1) * DIM));
-const pools = await Promise.all(String(args.models).split(',').map(async (dir) =>
-  ({ dir, pool: await EncoderPool.create(await loadBundle(resolve(dir)), { workers: 1, provider: 'cpu', intraOpThreads: 1 }) })));
+const pools = await Promise.all(String(args.models).split(',').flatMap((dir) => beamModels.map(async (beamModel) => ({
+  dir: beamModels.length > 1 ? `${dir} (${beamModel})` : dir,
+  pool: await EncoderPool.create(await loadBundle(resolve(dir)), { workers: 1, provider: 'cpu', intraOpThreads: 1, beamModel }),
+}))));
 
 type Op = 'encode' | 'beam';
 const ops: Op[] = ['encode', 'beam'];
@@ -86,7 +92,7 @@ await Promise.all(pools.map(({ pool }) => pool.close()));
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
 const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(0) : '-');
-console.log(`beam width ${width}, normWeight ${normWeight}, ${rounds} rounds x ${calls} calls, 1 worker x 1 thread, `
+console.log(`beam model ${beamModels.join(' vs ')}, width ${width}, normWeight ${normWeight}, ${rounds} rounds x ${calls} calls, 1 worker x 1 thread, `
   + `medians over rounds (µs per call)`);
 console.log(markdownTable(['model', 'call', 'wall µs', 'CPU µs (process)', 'CPU µs (main thread)', 'CPU µs (other threads)'],
   [...samples].map(([key, s]) => {
