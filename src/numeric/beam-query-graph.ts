@@ -12,7 +12,7 @@
  *   `packed_codes` int32 [N·L + Σ_l N·B_l·l]: the encoder's codes [N, L], then each level's beam_codes_<l> [N, B_l, l];
  *   `packed_scores` float32 [Σ_l N·B_l]: each level's beam_scores_<l> [N, B_l].
  * With `packed: false`: the encoder's `codes` and the beam's `beam_codes_<l>` / `beam_scores_<l>` as in the two files.
- * The encoder's top-M outputs are not outputs here, so ORT drops the nodes only they need.
+ * The encoder's top-M outputs are not outputs here: the nodes only they need are dropped (ORT would run them).
  */
 import onnxProto from 'onnx-proto';
 import { GraphBuilder } from './onnx-builder.ts';
@@ -71,12 +71,13 @@ export function buildBeamQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8Ar
     }
   } else {
     const flat = g.int64([-1]);
-    const flatInt32 = (v: string) => g.op('Cast', [g.op('Reshape', [v, flat])], { to: INT32 });
+    const flatConcat = (values: string[]) => g.op('Concat', values.map((v) => g.op('Reshape', [v, flat])), { axis: 0 });
     const codes = [ENCODER_OUTPUTS.codes, ...Array.from({ length: levels }, (_, l) => beamValue(beamCodesOutput(l + 1)))];
-    const scores = Array.from({ length: levels }, (_, l) => g.op('Reshape', [beamValue(beamScoresOutput(l + 1)), flat]));
-    g.output(g.op('Concat', codes.map(flatInt32), { axis: 0 }), 'int32', ['P'], PACKED_OUTPUTS.codes);
-    g.output(g.op('Concat', scores, { axis: 0 }), 'float32', ['S'], PACKED_OUTPUTS.scores);
+    const scores = Array.from({ length: levels }, (_, l) => beamValue(beamScoresOutput(l + 1)));
+    g.output(g.op('Cast', [flatConcat(codes)], { to: INT32 }), 'int32', ['P'], PACKED_OUTPUTS.codes);
+    g.output(flatConcat(scores), 'float32', ['S'], PACKED_OUTPUTS.scores);
   }
+  g.prune();
   return g.serialize({ opset: a.opset, docString: 'sidx beam query: encoder.onnx codes + beam.onnx, one run' });
 }
 

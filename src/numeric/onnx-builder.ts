@@ -200,6 +200,20 @@ export class GraphBuilder {
     }
   }
 
+  /** Drops the nodes no declared output depends on, then the initializers nothing reads (inputs stay). */
+  prune(): void {
+    const needed = new Set(this.#outputs.map((o) => o.name));
+    const keep = new Array<boolean>(this.#nodes.length).fill(false);
+    for (let i = this.#nodes.length - 1; i >= 0; i--) { // nodes are in topological order
+      const node = this.#nodes[i]!;
+      if (!node.output.some((o) => needed.has(o))) continue;
+      keep[i] = true;
+      for (const input of node.input) needed.add(input);
+    }
+    this.#nodes = this.#nodes.filter((_, i) => keep[i]);
+    this.#initializers = this.#initializers.filter((t) => needed.has(t.name));
+  }
+
   get nodeCount(): number {
     return this.#nodes.length;
   }
