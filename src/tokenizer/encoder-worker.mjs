@@ -130,11 +130,18 @@ function beamLayout(n, width) {
   return { widths, codes, scores, ints: intAt, floats: floatAt };
 }
 
-const beamFeeds = (data, n, width, normWeight) => ({
-  embedding: new ort.Tensor('float32', data, [n, inputDim]),
-  beam_width: new ort.Tensor('int64', BigInt64Array.of(BigInt(width)), [1]),
-  norm_weight: new ort.Tensor('float32', Float32Array.of(normWeight), [1]),
-});
+// The scalar inputs' tensors, kept while the parameters repeat (most calls use the defaults): fewer small buffers.
+const scalars = { width: Number.NaN, normWeight: Number.NaN, feeds: {} };
+function beamFeeds(data, n, width, normWeight) {
+  if (scalars.width !== width || !Object.is(scalars.normWeight, normWeight)) {
+    Object.assign(scalars, { width, normWeight });
+    scalars.feeds = {
+      beam_width: new ort.Tensor('int64', BigInt64Array.of(BigInt(width)), [1]),
+      norm_weight: new ort.Tensor('float32', Float32Array.of(normWeight), [1]),
+    };
+  }
+  return { embedding: new ort.Tensor('float32', data, [n, inputDim]), ...scalars.feeds };
+}
 
 /** One run of the merged model, its two outputs preallocated as the two halves of the packed answer. */
 async function runBeamQuery(session, { data, n, width, normWeight }) {
