@@ -209,10 +209,10 @@ export class EncoderPool {
       throw new SidxError('SIDX_ERR_DIMENSION', `expected ${n} × ${this.inputDim} floats`, { field: 'embedding' });
     }
     if (this.#closed) throw new SidxError('SIDX_ERR_ENCODER', 'encoder pool is closed');
-    const widths = beamWidths(width, this.bundle.manifest.codebookSizes);
-    if (n === 0) return concatBeams([], 0, widths);
-    const results = await Promise.all(this.#submit<BeamResult>(vectors, n, this.#beamRows(width), { width, normWeight }));
-    return results.length === 1 ? results[0]! : concatBeams(results, n, widths);
+    const widths = () => beamWidths(width, this.bundle.manifest.codebookSizes);
+    if (n === 0) return concatBeams([], 0, widths());
+    const parts = this.#submit<BeamResult>(vectors, n, this.#beamRows(width), { width, normWeight });
+    return parts.length === 1 ? parts[0]! : concatBeams(await Promise.all(parts), n, widths());
   }
 
   /** Terminates every worker; pending and queued calls reject with SIDX_ERR_ENCODER. */

@@ -62,10 +62,10 @@ export function concatBeams(parts: readonly BeamResult[], n: number, widths: rea
  * int32 codes [n·L], then per level codes [n·B_l·l]; then float32 scores per level [n·B_l].
  */
 export function unpackBeam(buffer: ArrayBuffer, n: number, width: number, codebookSizes: readonly number[]): BeamResult {
+  const widths = beamWidths(width, codebookSizes);
   let at = n * codebookSizes.length;
-  const ints = beamWidths(width, codebookSizes).reduce((a, w, l) => a + n * w * (l + 1), at);
-  let scoresAt = 4 * ints;
-  const levels = beamWidths(width, codebookSizes).map((w, l) => {
+  let scoresAt = 4 * widths.reduce((a, w, l) => a + n * w * (l + 1), at);
+  const levels = widths.map((w, l) => {
     const codes = new Int32Array(buffer, 4 * at, n * w * (l + 1));
     const scores = new Float32Array(buffer, scoresAt, n * w);
     at += codes.length;
@@ -95,6 +95,7 @@ export function resolveRun(run: readonly Chunk[], msg: Extract<WorkerReply, { ty
       return;
     }
   }
+  if (all && run.length === 1) return run[0]!.resolve(all);
   let a = 0;
   for (const chunk of run) {
     const b = a + chunk.n;
