@@ -1,7 +1,7 @@
 /**
  * One ONNX model that answers a beam query in a single ORT run: a bundle's encoder.onnx (for the query's own codes)
- * and its beam.onnx (beam-graph.ts), merged in memory. Both files stay as they are on disk; this is built when an
- * encoder worker starts.
+ * and its beam.onnx (beam-graph.ts), merged in memory. Both files stay as they are on disk; the encoder pool builds
+ * this when it starts (src/tokenizer/beam-query.ts) and its CPU workers load it.
  *
  * Inputs: the beam graph's (`embedding` float32 [N, D], shared by both parts; `beam_width` int64 [1];
  * `norm_weight` float32 [1]). The beam part's names get the prefix `beam/`; with `dedupe` (default), its

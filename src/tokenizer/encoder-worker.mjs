@@ -12,8 +12,8 @@
 // <- { type: 'beam', id, data: Float32Array (transferred), n, width, normWeight }   (only with beamPath: beam.onnx)
 // -> { type: 'result', id, beam: ArrayBuffer (transferred) }: the answer packed as src/numeric/beam-query-graph.ts
 //    lays it out: int32 [n·L codes, then per level n·B_l·l prefix codes], then float32 [per level n·B_l scores].
-//    On CPU the beam runs as one ORT run of beamQueryModel (encoder.onnx + beam.onnx merged by the pool) writing
-//    straight into that buffer; otherwise (CUDA encoder, or no merged model) as two runs packed here.
+//    On CPU the beam runs as one ORT run of beamQueryModel (encoder.onnx + beam.onnx merged by the pool), whose two
+//    outputs are those halves; otherwise (CUDA encoder, or no merged model) as two runs packed here.
 // <- { type: 'crash-next' } (tests only): the next encode or beam request kills the worker with an uncaught error.
 // <- { type: 'close' }: finish in-flight runs, release the sessions, -> { type: 'closed' }.
 import { parentPort, workerData } from 'node:worker_threads';
@@ -143,14 +143,18 @@ function beamFeeds(data, n, width, normWeight) {
   return { embedding: new ort.Tensor('float32', data, [n, inputDim]), ...scalars.feeds };
 }
 
-/** One run of the merged model, its two outputs preallocated as the two halves of the packed answer. */
+/** One run of the merged model; its two outputs are copied into the two halves of the packed answer. */
 async function runBeamQuery(session, { data, n, width, normWeight }) {
   const { ints, floats } = beamLayout(n, width);
+  const out = await session.run(beamFeeds(data, n, width, normWeight));
+  const codes = out.packed_codes.data;
+  const scores = out.packed_scores.data;
+  if (codes.length !== ints || scores.length !== floats) {
+    throw new Error(`beam query returned ${codes.length} codes and ${scores.length} scores, expected ${ints} and ${floats}`);
+  }
   const buffer = new ArrayBuffer(4 * (ints + floats));
-  await session.run(beamFeeds(data, n, width, normWeight), {
-    packed_codes: new ort.Tensor('int32', new Int32Array(buffer, 0, ints), [ints]),
-    packed_scores: new ort.Tensor('float32', new Float32Array(buffer, 4 * ints, floats), [floats]),
-  });
+  new Int32Array(buffer, 0, ints).set(codes);
+  new Float32Array(buffer, 4 * ints, floats).set(scores);
   return buffer;
 }
 
