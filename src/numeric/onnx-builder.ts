@@ -172,6 +172,48 @@ export class GraphBuilder {
     return this.node(opType, inputs, 1, attrs)[0]!;
   }
 
+  /**
+   * Appends another graph's initializers, inputs and nodes (a model merged from serialized parts). Every value and
+   * node name goes through `rename` ('' stays '': an omitted optional input). An input whose renamed name is already
+   * declared here is shared, not declared again. With `dedupe`, an initializer equal (type, dims, bytes) to one
+   * already here is dropped and its uses read the existing one, so ORT's common-subexpression pass can share the
+   * work the two graphs have in common. Graphs with subgraph attributes (If, Loop) are refused.
+   */
+  adopt(graph: onnxProto.onnx.IGraphProto, rename: (name: string) => string, options: { dedupe?: boolean } = {}): void {
+    const map = new Map<string, string>();
+    const nameOf = (n?: string | null) => (n ? map.get(n) ?? rename(n) : '');
+    for (const init of graph.initializer ?? []) {
+      const same = options.dedupe ? this.#initializers.find((t) => sameTensor(t, init)) : undefined;
+      if (same) map.set(init.name!, same.name);
+      else this.#initializers.push(onnx.TensorProto.create({ ...init, name: this.#claim(nameOf(init.name)) }));
+    }
+    for (const input of graph.input ?? []) {
+      const name = nameOf(input.name);
+      if (!this.#names.has(name)) this.#inputs.push(onnx.ValueInfoProto.create({ ...input, name: this.#claim(name) }));
+    }
+    for (const node of graph.node ?? []) {
+      if (node.attribute?.some((x) => x.g || (x.graphs?.length ?? 0) > 0)) throw new Error(`GraphBuilder.adopt: node ${node.name} has a subgraph`);
+      this.#nodes.push(onnx.NodeProto.create({
+        ...node, name: rename(node.name ?? ''), input: (node.input ?? []).map(nameOf),
+        output: (node.output ?? []).map((o) => this.#claim(nameOf(o))),
+      }));
+    }
+  }
+
+  /** Drops the nodes no declared output depends on, then the initializers nothing reads (inputs stay). */
+  prune(): void {
+    const needed = new Set(this.#outputs.map((o) => o.name));
+    const keep = new Array<boolean>(this.#nodes.length).fill(false);
+    for (let i = this.#nodes.length - 1; i >= 0; i--) { // nodes are in topological order
+      const node = this.#nodes[i]!;
+      if (!node.output.some((o) => needed.has(o))) continue;
+      keep[i] = true;
+      for (const input of node.input) needed.add(input);
+    }
+    this.#nodes = this.#nodes.filter((_, i) => keep[i]);
+    this.#initializers = this.#initializers.filter((t) => needed.has(t.name));
+  }
+
   get nodeCount(): number {
     return this.#nodes.length;
   }
@@ -199,6 +241,14 @@ export class GraphBuilder {
   serialize(options: SerializeOptions = {}): Uint8Array {
     return onnx.ModelProto.encode(this.toModel(options)).finish();
   }
+}
+
+/** Whether two initializers hold the same raw-data tensor (type, dims and bytes). */
+function sameTensor(a: onnxProto.onnx.ITensorProto, b: onnxProto.onnx.ITensorProto): boolean {
+  const bytes = (t: onnxProto.onnx.ITensorProto) => (t.rawData ? Buffer.from(t.rawData.buffer, t.rawData.byteOffset, t.rawData.byteLength) : undefined);
+  const [x, y] = [bytes(a), bytes(b)];
+  return x !== undefined && y !== undefined && x.length > 0 && a.dataType === b.dataType
+    && (a.dims ?? []).join() === (b.dims ?? []).join() && x.equals(y) && !a.externalData?.length && !b.externalData?.length;
 }
 
 function valueInfo(name: string, dtype: DType, shape: readonly Dim[]): InstanceType<Onnx['ValueInfoProto']> {

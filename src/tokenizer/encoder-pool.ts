@@ -11,14 +11,17 @@
  *   running (SIDX_ERR_ENCODER) and is replaced; queued chunks wait for the replacement.
  * - Workers are unref'd while idle, so an open pool never keeps a finished process alive; call `close()` anyway.
  * - An empty batch (n = 0) is answered without ORT (ORT 1.30's TopK crashes the process on 0 rows).
- * - When the bundle has a beam.onnx, each worker also holds a CPU session for it: `beam()` runs the level-wise
- *   beam over code prefixes (src/numeric/beam-graph.ts) and the encoder, in one chunk of the same queue.
+ * - When the bundle has a beam.onnx, `beam()` runs the level-wise beam over code prefixes (src/numeric/beam-graph.ts)
+ *   and the encoder, in one chunk of the same queue: on CPU as one ORT run of both graphs merged in memory
+ *   (beam-query.ts; `beamModel: 'separate'` keeps two runs), with a CUDA encoder as two runs (beam.onnx on CPU).
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { SidxError } from '../errors.ts';
 import type { ModelBundle } from './bundle.ts';
-import { closeWorker, concatRows, MAX_COALESCED, resolveRun, sameKind, type Chunk, type WorkerReply } from './worker-protocol.ts';
+import { beamWidths } from '../numeric/beam-query-graph.ts';
+import { loadBeamQueryModel } from './beam-query.ts';
+import { closeWorker, concatBeams, concatRows, MAX_COALESCED, resolveRun, sameKind, type BeamMode, type Chunk, type WorkerReply } from './worker-protocol.ts';
 
 export type Provider = 'cpu' | 'cuda';
 export type PoolLog = (level: 'info' | 'warn', msg: string) => void;
@@ -30,6 +33,8 @@ export interface EncoderPoolOptions {
   intraOpThreads?: number;
   /** Largest chunk one worker runs at once; bounds the N × K distance matrix. Default: ~64 MiB of distances. */
   maxBatchRows?: number;
+  /** How beams run on CPU workers: one run of the merged model (default) or two runs (A/B benchmarks, tests). */
+  beamModel?: 'merged' | 'separate';
   log?: PoolLog;
 }
 
@@ -90,6 +95,8 @@ export class EncoderPool {
   #closed = false;
   #held = false;
   #runs = 0;
+  #beamQueryModel?: Uint8Array;
+  #beamMode: BeamMode = 'none';
 
   private constructor(bundle: ModelBundle, options: EncoderPoolOptions) {
     const m = bundle.manifest;
@@ -117,6 +124,7 @@ export class EncoderPool {
         { field: 'provider' });
     }
     const pool = new EncoderPool(bundle, options);
+    if (options.beamModel !== 'separate') pool.#beamQueryModel = await loadBeamQueryModel(bundle, pool.#log);
     try {
       await pool.#spawn(); // the first worker settles the provider
       await Promise.all(Array.from({ length: options.workers - 1 }, () => pool.#spawn()));
@@ -132,6 +140,11 @@ export class EncoderPool {
   /** The execution provider actually in use. */
   get provider(): Provider {
     return this.#provider;
+  }
+
+  /** How the last worker started runs beams (see EncoderPoolOptions.beamModel). */
+  get beamMode(): BeamMode {
+    return this.#beamMode;
   }
 
   /** Chunks waiting for a free worker. */
@@ -196,22 +209,10 @@ export class EncoderPool {
       throw new SidxError('SIDX_ERR_DIMENSION', `expected ${n} × ${this.inputDim} floats`, { field: 'embedding' });
     }
     if (this.#closed) throw new SidxError('SIDX_ERR_ENCODER', 'encoder pool is closed');
-    const sizes = this.bundle.manifest.codebookSizes;
-    let prefixes = 1;
-    const widths = sizes.map((k) => (prefixes = Math.min(width, prefixes * k)));
-    const empty = (w: number, l: number) => ({ level: l + 1, width: w, codes: new Int32Array(0), scores: new Float32Array(0) });
-    if (n === 0) return { codes: new Int32Array(0), levels: widths.map(empty) };
-    const results = await Promise.all(this.#submit<BeamResult>(vectors, n, this.#beamRows(width), { width, normWeight }));
-    if (results.length === 1) return results[0]!;
-    return {
-      codes: concatRows(results.map((r) => r.codes), new Int32Array(n * this.levels)),
-      levels: widths.map((w, l) => ({
-        level: l + 1,
-        width: w,
-        codes: concatRows(results.map((r) => r.levels[l]!.codes), new Int32Array(n * w * (l + 1))),
-        scores: concatRows(results.map((r) => r.levels[l]!.scores), new Float32Array(n * w)),
-      })),
-    };
+    const widths = () => beamWidths(width, this.bundle.manifest.codebookSizes);
+    if (n === 0) return concatBeams([], 0, widths());
+    const parts = this.#submit<BeamResult>(vectors, n, this.#beamRows(width), { width, normWeight });
+    return parts.length === 1 ? parts[0]! : concatBeams(await Promise.all(parts), n, widths());
   }
 
   /** Terminates every worker; pending and queued calls reject with SIDX_ERR_ENCODER. */
@@ -322,8 +323,8 @@ export class EncoderPool {
       // The worker is plain JavaScript: it needs no TS loader flags (and must not inherit e.g. --test).
       execArgv: [],
       workerData: {
-        encoderPath: this.bundle.encoderPath, beamPath: this.bundle.beamPath, provider: this.#provider, intraOpThreads: this.#intraOpThreads,
-        inputDim: this.inputDim, levels: this.levels, topM: this.topM,
+        encoderPath: this.bundle.encoderPath, beamPath: this.bundle.beamPath, beamQueryModel: this.#beamQueryModel, provider: this.#provider,
+        intraOpThreads: this.#intraOpThreads, inputDim: this.inputDim, levels: this.levels, topM: this.topM, codebookSizes: this.bundle.manifest.codebookSizes,
       },
     });
     return new Promise<void>((resolve, reject) => {
@@ -349,6 +350,8 @@ export class EncoderPool {
             this.#log('warn', `CUDA execution provider unavailable, falling back to CPU: ${msg.fallbackReason}`);
           }
           this.#provider = msg.provider;
+          if (msg.beamFallbackReason !== undefined) this.#log('warn', `merged beam model refused, beams take two runs: ${msg.beamFallbackReason}`);
+          this.#beamMode = msg.beamMode;
           worker.unref();
           this.#slots.push(slot);
           resolve();
@@ -377,7 +380,7 @@ export class EncoderPool {
     slot.busy = undefined;
     slot.runId = undefined;
     slot.worker.unref();
-    resolveRun(run, msg, this.levels, this.topM);
+    resolveRun(run, msg, this.bundle.manifest.codebookSizes, this.topM);
     this.#dispatch();
   }
 

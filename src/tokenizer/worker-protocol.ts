@@ -5,6 +5,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { SidxError } from '../errors.ts';
+import { beamWidths } from '../numeric/beam-query-graph.ts';
 import type { BeamResult, EncodeResult, Provider } from './encoder-pool.ts';
 
 /** One call's rows waiting for (or in) a worker run. */
@@ -19,11 +20,14 @@ export interface Chunk {
 }
 
 export type WorkerReply =
-  | { type: 'ready'; provider: Provider; fallbackReason?: string }
+  | { type: 'ready'; provider: Provider; fallbackReason?: string; beamMode: BeamMode; beamFallbackReason?: string }
   | { type: 'init-error'; message: string }
   | ({ type: 'result'; id: number } & EncodeResult)
-  | { type: 'result'; id: number; codes: Int32Array; beam: Array<{ width: number; codes: Int32Array; scores: Float32Array }> }
+  | { type: 'result'; id: number; beam: ArrayBuffer }
   | { type: 'error'; id: number; message: string };
+
+/** How a worker runs beams: one run of the merged model, two runs (encoder, beam.onnx), or not at all. */
+export type BeamMode = 'merged' | 'separate' | 'none';
 
 /** Most chunks one run may serve. */
 export const MAX_COALESCED = 64;
@@ -40,25 +44,67 @@ export function concatRows<T extends Int32Array | Float32Array>(parts: readonly 
   return out;
 }
 
+/** The beams of consecutive row chunks (`n` rows in all, per-level widths `widths`) as one answer. */
+export function concatBeams(parts: readonly BeamResult[], n: number, widths: readonly number[]): BeamResult {
+  return {
+    codes: concatRows(parts.map((r) => r.codes), new Int32Array(n * widths.length)),
+    levels: widths.map((w, l) => ({
+      level: l + 1,
+      width: w,
+      codes: concatRows(parts.map((r) => r.levels[l]!.codes), new Int32Array(n * w * (l + 1))),
+      scores: concatRows(parts.map((r) => r.levels[l]!.scores), new Float32Array(n * w)),
+    })),
+  };
+}
+
+/**
+ * A worker's packed beam answer for `n` rows (layout: src/numeric/beam-query-graph.ts) as views on its buffer:
+ * int32 codes [n·L], then per level codes [n·B_l·l]; then float32 scores per level [n·B_l].
+ */
+export function unpackBeam(buffer: ArrayBuffer, n: number, width: number, codebookSizes: readonly number[]): BeamResult {
+  const widths = beamWidths(width, codebookSizes);
+  let at = n * codebookSizes.length;
+  let scoresAt = 4 * widths.reduce((a, w, l) => a + n * w * (l + 1), at);
+  const levels = widths.map((w, l) => {
+    const codes = new Int32Array(buffer, 4 * at, n * w * (l + 1));
+    const scores = new Float32Array(buffer, scoresAt, n * w);
+    at += codes.length;
+    scoresAt += scores.byteLength;
+    return { level: l + 1, width: w, codes, scores };
+  });
+  if (scoresAt !== buffer.byteLength) throw new Error(`packed beam of ${buffer.byteLength} bytes, expected ${scoresAt}`);
+  return { codes: new Int32Array(buffer, 0, n * codebookSizes.length), levels };
+}
+
 /** Settles every call of a run with its own rows of the worker's answer (all rejected on an error). */
-export function resolveRun(run: readonly Chunk[], msg: Extract<WorkerReply, { type: 'result' | 'error' }>, levels: number, topM: number): void {
+export function resolveRun(run: readonly Chunk[], msg: Extract<WorkerReply, { type: 'result' | 'error' }>,
+  codebookSizes: readonly number[], topM: number): void {
   if (msg.type === 'error') {
     for (const chunk of run) chunk.reject(new SidxError('SIDX_ERR_ENCODER', `encoder run failed: ${msg.message}`));
     return;
   }
+  const levels = codebookSizes.length;
   const rows = <T extends Int32Array | Float32Array>(all: T, a: number, b: number, width: number): T =>
     (run.length === 1 ? all : all.slice(a * width, b * width)) as T;
+  let all: BeamResult | undefined;
+  if ('beam' in msg) {
+    try {
+      all = unpackBeam(msg.beam, run.reduce((n, c) => n + c.n, 0), run[0]!.beam!.width, codebookSizes);
+    } catch (err) {
+      for (const chunk of run) chunk.reject(new SidxError('SIDX_ERR_ENCODER', `encoder run failed: ${(err as Error).message}`));
+      return;
+    }
+  }
+  if (all && run.length === 1) return run[0]!.resolve(all);
   let a = 0;
   for (const chunk of run) {
     const b = a + chunk.n;
-    if ('beam' in msg) {
+    if (all) {
       chunk.resolve({
-        codes: rows(msg.codes, a, b, levels),
-        levels: msg.beam.map((lv, l) => ({
-          level: l + 1, width: lv.width, codes: rows(lv.codes, a, b, lv.width * (l + 1)), scores: rows(lv.scores, a, b, lv.width),
-        })),
+        codes: rows(all.codes, a, b, levels),
+        levels: all.levels.map((lv) => ({ ...lv, codes: rows(lv.codes, a, b, lv.width * lv.level), scores: rows(lv.scores, a, b, lv.width) })),
       });
-    } else {
+    } else if (!('beam' in msg)) {
       chunk.resolve({
         codes: rows(msg.codes, a, b, levels), topCodes: rows(msg.topCodes, a, b, levels * topM),
         topDistances: rows(msg.topDistances, a, b, levels * topM),

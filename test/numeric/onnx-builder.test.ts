@@ -53,3 +53,35 @@ test('rejects duplicate names, wrong dims and float values given as plain number
   const b = g.fresh('v');
   assert.notEqual(a, b);
 });
+
+test('adopt merges graphs (renamed names, shared inputs, equal initializers stored once); prune drops dead nodes', async () => {
+  const part = (scale: number, bias: number) => {
+    const g = new GraphBuilder('part');
+    const x = g.input('x', 'float32', ['N', 2]);
+    const w = g.initializer('w', Float32Array.from([1, 2]), [2]);
+    const unused = g.op('Neg', [x]);
+    g.output(unused, 'float32', ['N', 2], 'neg');
+    g.output(g.op('Add', [g.op('Mul', [x, w]), g.float32([bias])]), 'float32', ['N', 2], 'y');
+    return onnxProto.onnx.ModelProto.decode(g.serialize()).graph as onnxProto.onnx.GraphProto;
+  };
+  const g = new GraphBuilder('merged');
+  g.adopt(part(1, 0), (n) => n);
+  g.adopt(part(1, 5), (n) => (n === 'x' ? n : `b/${n}`), { dedupe: true });
+  g.output('y', 'float32', ['N', 2]);
+  g.output('b/y', 'float32', ['N', 2], 'z');
+  g.prune();
+  const merged = onnxProto.onnx.ModelProto.decode(g.serialize()).graph as onnxProto.onnx.GraphProto;
+  assert.deepEqual(merged.input.map((i) => i.name), ['x']);
+  const inits = merged.initializer.map((t) => t.name);
+  assert.ok(inits.includes('w') && !inits.includes('b/w'), `w is stored once: ${inits}`);
+  assert.ok(!merged.node.some((n) => n.opType === 'Neg'), 'the nodes of outputs not declared are pruned');
+  const s = await ort.InferenceSession.create(g.serialize());
+  const out = await s.run({ x: new ort.Tensor('float32', Float32Array.from([1, 1, 2, 3]), [2, 2]) });
+  assert.deepEqual([...(out.y!.data as Float32Array)], [1, 2, 2, 6]);
+  assert.deepEqual([...(out.z!.data as Float32Array)], [6, 7, 7, 11]);
+  await s.release();
+  const loop = onnxProto.onnx.GraphProto.create({ node: [onnxProto.onnx.NodeProto.create({
+    opType: 'If', input: ['c'], output: ['o'], attribute: [onnxProto.onnx.AttributeProto.create({ name: 'then_branch', g: part(1, 0) })],
+  })] });
+  assert.throws(() => new GraphBuilder().adopt(loop, (n) => n), /subgraph/);
+});

@@ -1,0 +1,99 @@
+/**
+ * One ONNX model that answers a beam query in a single ORT run: a bundle's encoder.onnx (for the query's own codes)
+ * and its beam.onnx (beam-graph.ts), merged in memory. Both files stay as they are on disk; the encoder pool builds
+ * this when it starts (src/tokenizer/beam-query.ts) and its CPU workers load it.
+ *
+ * Inputs: the beam graph's (`embedding` float32 [N, D], shared by both parts; `beam_width` int64 [1];
+ * `norm_weight` float32 [1]). The beam part's names get the prefix `beam/`; with `dedupe` (default), its
+ * initializers equal to the encoder's (the RQ-VAE encoder MLP, small constants) are shared, so ORT's
+ * common-subexpression pass computes the normalisation and the MLP once.
+ *
+ * Outputs (`packed: true`, the default): the whole answer in two flat tensors, cut apart by the caller:
+ *   `packed_codes` int32 [N·L + Σ_l N·B_l·l]: the encoder's codes [N, L], then each level's beam_codes_<l> [N, B_l, l];
+ *   `packed_scores` float32 [Σ_l N·B_l]: each level's beam_scores_<l> [N, B_l].
+ * With `packed: false`: the encoder's `codes` and the beam's `beam_codes_<l>` / `beam_scores_<l>` as in the two files.
+ * The encoder's top-M outputs are not outputs here: the nodes only they need are dropped (ORT would run them).
+ */
+import onnxProto from 'onnx-proto';
+import { GraphBuilder } from './onnx-builder.ts';
+import { BEAM_INPUTS, beamCodesOutput, beamScoresOutput } from './beam-graph.ts';
+import { ENCODER_INPUT, ENCODER_OUTPUTS } from './residual-encoder.ts';
+
+const { onnx } = onnxProto;
+export const PACKED_OUTPUTS = { codes: 'packed_codes', scores: 'packed_scores' } as const;
+const BEAM_PREFIX = 'beam/';
+const INT32 = 6;
+
+export interface BeamQueryOptions {
+  packed?: boolean;
+  dedupe?: boolean;
+}
+
+/** The default-domain opset and the IR version of a model; merging needs both parts to agree. */
+function versions(model: InstanceType<typeof onnx.ModelProto>, what: string): { opset: number; ir: number } {
+  const domains = model.opsetImport.filter((o) => (o.domain ?? '') !== '' && o.domain !== 'ai.onnx');
+  if (domains.length > 0) throw new Error(`${what}: uses opset domains ${domains.map((o) => o.domain).join(', ')}`);
+  const opset = model.opsetImport.find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx');
+  if (!opset) throw new Error(`${what}: has no default-domain opset`);
+  return { opset: Number(opset.version), ir: Number(model.irVersion) };
+}
+
+/** Builds the merged model of the module doc from the two serialized models; throws when they cannot be merged. */
+export function buildBeamQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8Array, levels: number,
+  options: BeamQueryOptions = {}): Uint8Array {
+  const encoder = onnx.ModelProto.decode(encoderBytes);
+  const beam = onnx.ModelProto.decode(beamBytes);
+  const a = versions(encoder, 'encoder.onnx');
+  const b = versions(beam, 'beam.onnx');
+  if (a.opset !== b.opset || a.ir !== b.ir) {
+    throw new Error(`encoder.onnx (opset ${a.opset}, IR ${a.ir}) and beam.onnx (opset ${b.opset}, IR ${b.ir}) differ`);
+  }
+  if (a.ir > onnx.Version.IR_VERSION) throw new Error(`IR version ${a.ir} is newer than the builder's ${onnx.Version.IR_VERSION}`);
+  if (!encoder.graph || !beam.graph) throw new Error('encoder.onnx or beam.onnx has no graph');
+  const outputs = new Set(Array.from({ length: levels }, (_, l) => [beamCodesOutput(l + 1), beamScoresOutput(l + 1)]).flat());
+  const beamOutputs = (beam.graph.output ?? []).map((o) => o.name ?? '');
+  if (beamOutputs.length !== outputs.size || beamOutputs.some((o) => !outputs.has(o))) {
+    throw new Error(`beam.onnx: outputs [${beamOutputs.join(', ')}], expected beam_codes_/beam_scores_ 1..${levels}`);
+  }
+
+  const packed = options.packed ?? true;
+  const g = new GraphBuilder('sidx_beam_query');
+  const keep = (name: string) => name === ENCODER_INPUT || (!packed && outputs.has(name))
+    || name === BEAM_INPUTS.width || name === BEAM_INPUTS.normWeight;
+  g.adopt(encoder.graph, (name) => name);
+  g.adopt(beam.graph, (name) => (keep(name) ? name : `${BEAM_PREFIX}${name}`), { dedupe: options.dedupe ?? true });
+  const beamValue = (name: string) => (packed ? `${BEAM_PREFIX}${name}` : name);
+  if (!packed) {
+    g.output(ENCODER_OUTPUTS.codes, 'int64', ['N', levels]);
+    for (let l = 1; l <= levels; l++) {
+      g.output(beamCodesOutput(l), 'int64', ['N', `B${l}`, l]);
+      g.output(beamScoresOutput(l), 'float32', ['N', `B${l}`]);
+    }
+  } else {
+    const flat = g.int64([-1]);
+    const flatConcat = (values: string[]) => g.op('Concat', values.map((v) => g.op('Reshape', [v, flat])), { axis: 0 });
+    const codes = [ENCODER_OUTPUTS.codes, ...Array.from({ length: levels }, (_, l) => beamValue(beamCodesOutput(l + 1)))];
+    const scores = Array.from({ length: levels }, (_, l) => beamValue(beamScoresOutput(l + 1)));
+    g.output(g.op('Cast', [flatConcat(codes)], { to: INT32 }), 'int32', ['P'], PACKED_OUTPUTS.codes);
+    g.output(flatConcat(scores), 'float32', ['S'], PACKED_OUTPUTS.scores);
+  }
+  g.prune();
+  return g.serialize({ opset: a.opset, docString: 'sidx beam query: encoder.onnx codes + beam.onnx, one run' });
+}
+
+/** Lengths of the two packed outputs for `n` rows and beam widths `widths` (one per level). */
+export function packedLengths(n: number, widths: readonly number[]): { codes: number; scores: number } {
+  let codes = n * widths.length;
+  let scores = 0;
+  widths.forEach((w, l) => {
+    codes += n * w * (l + 1);
+    scores += n * w;
+  });
+  return { codes, scores };
+}
+
+/** Per-level beam widths for `width`: B_l = min(width, B_{l-1} * K_l), as the beam graph keeps them. */
+export function beamWidths(width: number, codebookSizes: readonly number[]): number[] {
+  let prefixes = 1;
+  return codebookSizes.map((k) => (prefixes = Math.min(width, prefixes * k)));
+}
