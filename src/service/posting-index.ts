@@ -79,9 +79,10 @@ export class PostingIndex implements CandidateSource {
   }
 
   /**
-   * The rows `exact` (m = levels) or `prefix` of q[at..at+m) would return, in their order, passed to `sink.row`
-   * until it returns false or `limit` rows were passed: the scans without a typed array per call (a beam query makes
-   * a few hundred). For arguments `accepts` approves.
+   * The rows `exact` (m = levels) or `prefix` of q[at..at+m) would return, in their order, passed to `sink.rows` in
+   * spans of one run until it returns false or `limit` rows were passed: the scans without a typed array per call
+   * (a beam query makes a few hundred). Without delta and dead rows (an index as built) that is one span. For
+   * arguments `accepts` approves.
    */
   visit(q: Int32Array, at: number, m: number, limit: number, sink: RowSink): void {
     const L = this.levels;
@@ -89,13 +90,31 @@ export class PostingIndex implements CandidateSource {
     const delta = this.#delta;
     let a = bound(main, L, q, at, m, false, 0, main.count);
     const a1 = upperFrom(main, L, q, at, m, a, main.count);
+    const dead = this.#deadCount > 0;
+    if (delta.count === 0 && !dead) {
+      const end = Math.min(a1, a + limit);
+      if (a < end) sink.rows(main.words, a, end);
+      return;
+    }
     let b = bound(delta, L, q, at, m, false, 0, delta.count);
     const b1 = upperFrom(delta, L, q, at, m, b, delta.count);
-    for (let n = 0; n < limit && (a < a1 || b < b1); n++) {
-      while (a < a1 && this.#deadCount > 0 && this.#isDead(a)) a++;
+    for (let left = limit; left > 0;) {
+      if (dead) while (a < a1 && this.#isDead(a)) a++;
       if (a >= a1 && b >= b1) return;
-      const fromMain = b >= b1 || (a < a1 && compareRows(main, a, delta, b, L) < 0);
-      if (!(fromMain ? sink.row(main.keys, main.words, a++) : sink.row(delta.keys, delta.words, b++))) return;
+      let e: number;
+      if (b < b1 && (a >= a1 || compareRows(main, a, delta, b, L) >= 0)) {
+        // Delta's rows up to main's next live one.
+        for (e = b + 1; e < b1 && e - b < left && (a >= a1 || compareRows(main, a, delta, e, L) >= 0); e++);
+        if (!sink.rows(delta.words, b, e)) return;
+        left -= e - b;
+        b = e;
+      } else {
+        // Main's live rows up to delta's next one.
+        for (e = a + 1; e < a1 && e - a < left && !(dead && this.#isDead(e)) && (b >= b1 || compareRows(main, e, delta, b, L) < 0); e++);
+        if (!sink.rows(main.words, a, e)) return;
+        left -= e - a;
+        a = e;
+      }
     }
   }
 
