@@ -50,8 +50,8 @@ try {
   }
   const max = Number(args['max-candidates']);
   const modes: Array<[string, (s: CandidateSource, b: (typeof beams)[number]) => number]> = [
-    [`beam (width ${args['beam-width']}, ${max} candidates)`, (s, b) => gatherCandidates(s, version, [b.own], 'beam', 10, max, undefined, b.levels).keys.length],
-    ['sids mode (32 SIDs, expand auto, k 10)', (s, b) => gatherCandidates(s, version, b.sids, 'auto', 10, max).keys.length],
+    [`beam (width ${args['beam-width']}, ${max} candidates)`, (s, b) => gatherCandidates(s, version, [b.own], 'beam', 10, max, undefined, b.levels).count],
+    ['sids mode (32 SIDs, expand auto, k 10)', (s, b) => gatherCandidates(s, version, b.sids, 'auto', 10, max).count],
   ];
   const rows: Array<Array<string | number>> = [];
   for (const [mode, run] of modes) {

@@ -12,8 +12,8 @@
  */
 import type { Catalog, Neighbour } from '../store/catalog.ts';
 import type { BeamLevel } from '../tokenizer/encoder-pool.ts';
-import type { ExpandMode, MatchKind } from './types.ts';
-import { KeySet, keyWords } from './key-set.ts';
+import type { ExpandMode } from './types.ts';
+import { BEAM, CandidateSet, EXACT, HAMMING1, keyWords, PREFIX, type MatchCode } from './candidate-set.ts';
 import { PostingIndex, type RowSink } from './posting-index.ts';
 
 export interface QueryRanking {
@@ -26,18 +26,13 @@ export interface QueryRanking {
 /** The catalog's candidate scans (Catalog, or a PostingIndex with the same results). */
 export type CandidateSource = Pick<Catalog, 'exact' | 'prefix' | 'hamming1'>;
 
-export interface CandidateSet {
-  keys: bigint[];
-  match: MatchKind[];
-  exact: number;
-  hamming1: number;
-  beam: number;
-  prefix: number;
-}
-
 /** How many neighbours one prefix scan may return before ranking, as a multiple of the candidate cap. */
 const NEIGHBOUR_SCAN_FACTOR = 4;
 
+/**
+ * The candidates of one query, gathered into `into` (emptied first; a new set by default): its keys, match kinds and
+ * counts (candidate-set.ts).
+ */
 export function gatherCandidates(
   catalog: CandidateSource,
   model: number,
@@ -47,31 +42,28 @@ export function gatherCandidates(
   maxCandidates: number,
   ranking?: QueryRanking,
   beam?: readonly BeamLevel[],
+  into?: CandidateSet,
 ): CandidateSet {
-  const out: CandidateSet = { keys: [], match: [], exact: 0, hamming1: 0, beam: 0, prefix: 0 };
+  const out = into ? into.reset(maxCandidates) : new CandidateSet(maxCandidates);
   const taker = new Taker(out, maxCandidates);
-  const seen = taker.seen;
   for (const sid of querySids) {
-    if (out.keys.length >= maxCandidates) break;
-    taker.scan(catalog, model, sid, 0, sid.length, true, maxCandidates - out.keys.length);
+    if (out.count >= maxCandidates) break;
+    taker.scan(catalog, model, sid, 0, sid.length, true, maxCandidates - out.count);
   }
   if (expand === 'beam') {
     if (beam) addBeamCandidates(catalog, model, beam, taker);
     return out;
   }
-  const wantNeighbours = expand === 'hamming1' || (expand === 'auto' && out.keys.length < k);
+  const wantNeighbours = expand === 'hamming1' || (expand === 'auto' && out.count < k);
   if (!wantNeighbours) return out;
   querySids.forEach((sid, i) => {
-    if (out.keys.length >= maxCandidates) return;
-    const budget = maxCandidates - out.keys.length;
+    if (out.count >= maxCandidates) return;
+    const budget = maxCandidates - out.count;
     const neighbours = catalog.hamming1(model, sid, budget * NEIGHBOUR_SCAN_FACTOR);
     const ordered = orderNeighbours(neighbours, i === 0 ? ranking : undefined);
     for (const n of ordered) {
-      if (out.keys.length >= maxCandidates) break;
-      if (!seen.addKey(n.key)) continue;
-      out.keys.push(n.key);
-      out.match.push('hamming1');
-      out.hamming1++;
+      if (out.count >= maxCandidates) break;
+      out.addKey(n.key, HAMMING1);
     }
   });
   return out;
@@ -79,37 +71,28 @@ export function gatherCandidates(
 
 /** Appends the items under one query's beam (row 0 of each level) until `maxCandidates`. */
 function addBeamCandidates(catalog: CandidateSource, model: number, beam: readonly BeamLevel[], taker: Taker): void {
-  const { out, max: maxCandidates, seen } = taker;
+  const { out, max: maxCandidates } = taker;
   const levels = beam.length;
   for (let l = levels; l >= 1; l--) {
     const { width, codes } = beam[l - 1]!;
-    taker.kind = l === levels ? 'beam' : 'prefix';
+    taker.kind = l === levels ? BEAM : PREFIX;
     for (let b = 0; b < width; b++) {
-      const remaining = maxCandidates - out.keys.length;
+      const remaining = maxCandidates - out.count;
       if (remaining <= 0) return;
       // A shorter prefix also holds the items already taken from deeper levels: scan past them.
       const whole = l === levels;
-      taker.scan(catalog, model, codes, b * l, l, whole, whole ? remaining : remaining + seen.size);
+      taker.scan(catalog, model, codes, b * l, l, whole, whole ? remaining : remaining + out.count);
     }
   }
 }
 
-/** Appends a scan's keys not seen yet as `kind`, until `max` (deduped on the keys' two words: no bigint for a seen key). */
+/** Appends a scan's keys not in the set yet as `kind`, until `max` (deduped on the keys' two words: no bigint per key). */
 class Taker implements RowSink {
-  kind: Exclude<MatchKind, 'hamming1'> = 'exact';
-  readonly seen: KeySet;
-  constructor(readonly out: CandidateSet, readonly max: number) {
-    this.seen = new KeySet(Math.min(max, 1 << 16));
-  }
+  kind: MatchCode = EXACT;
+  constructor(readonly out: CandidateSet, readonly max: number) {}
 
-  row(keys: BigInt64Array, words: Uint32Array, row: number): boolean {
-    const out = this.out;
-    if (this.seen.add(words[2 * row]!, words[2 * row + 1]!)) {
-      out.keys.push(keys[row]!);
-      out.match.push(this.kind);
-      out[this.kind]++;
-    }
-    return out.keys.length < this.max;
+  rows(words: Uint32Array, from: number, to: number): boolean {
+    return this.out.addRows(words, from, to, this.kind, this.max);
   }
 
   /**
@@ -123,21 +106,16 @@ class Taker implements RowSink {
     }
     const q = at === 0 && m === codes.length ? codes : codes.subarray(at, at + m);
     const keys = whole ? source.exact(model, q, limit) : source.prefix(model, q, limit);
-    const words = keyWords(keys);
-    for (let i = 0; i < keys.length && this.row(keys, words, i); i++);
+    this.rows(keyWords(keys), 0, keys.length);
   }
 }
 
 /** The SIDs in order, each once (a copy of each). */
 export function uniqueSids(sids: readonly Int32Array[]): Int32Array[] {
-  const seen = new Set<number | string>();
+  const seen = distinct.reset(sids.length);
   const out: Int32Array[] = [];
-  for (const sid of sids) {
-    const key = sidIdentity(sid, 0, sid.length);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(sid.slice());
-  }
+  for (const sid of sids) if (seen.add(sid, 0, sid.length)) out.push(sid.slice());
+  seen.reset(0);
   return out;
 }
 
@@ -146,24 +124,63 @@ export function uniqueSids(sids: readonly Int32Array[]): Int32Array[] {
  * from each other: views into `codes`, not copies (a beam answer has 129 SIDs; a typed array each costs ~1 µs).
  */
 export function ownThenBeam(own: Int32Array, codes: Int32Array, width: number, L: number): Int32Array[] {
-  const seen = new Set<number | string>([sidIdentity(own, 0, L)]);
+  const seen = distinct.reset(width + 1);
+  seen.add(own, 0, L);
   const out = [own];
-  for (let b = 0; b < width; b++) {
-    const key = sidIdentity(codes, b * L, L);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(codes.subarray(b * L, (b + 1) * L));
-  }
+  for (let b = 0; b < width; b++) if (seen.add(codes, b * L, L)) out.push(codes.subarray(b * L, (b + 1) * L));
+  seen.reset(0);
   return out;
 }
 
-/** A SID's identity (codes[at..at+L)) for dedupe: a number up to 3 levels (16 bits per code, and the length), else text. */
-function sidIdentity(codes: Int32Array, at: number, L: number): number | string {
-  if (L > 3) return codes.subarray(at, at + L).join(',');
-  let key = L;
-  for (let l = 0; l < L; l++) key = key * 65536 + codes[at + l]!;
-  return key;
+/**
+ * SIDs seen so far (codes[at..at+L) of the arrays added), hashed by their codes (open addressing, linear probing):
+ * no string or heap number per SID. One is reused by the synchronous functions above.
+ */
+class DistinctSids {
+  #slots = new Int32Array(256);
+  #mask = 0;
+  #arrays: Int32Array[] = [];
+  #ats: number[] = [];
+  #lengths: number[] = [];
+
+  /** Empties it for up to `n` SIDs. */
+  reset(n: number): this {
+    let size = 16;
+    while (size < 2 * n) size *= 2;
+    if (this.#slots.length < size) this.#slots = new Int32Array(size);
+    this.#slots.fill(0, 0, size);
+    this.#mask = size - 1;
+    this.#arrays.length = 0;
+    this.#ats.length = 0;
+    this.#lengths.length = 0;
+    return this;
+  }
+
+  /** Adds the SID codes[at..at+L); false when an equal one was added. */
+  add(codes: Int32Array, at: number, L: number): boolean {
+    const slots = this.#slots;
+    const mask = this.#mask;
+    let h = L;
+    for (let l = 0; l < L; l++) h = Math.imul(h ^ codes[at + l]!, 0x9e3779b1);
+    h = (h ^ (h >>> 15)) & mask;
+    for (let e = slots[h]!; e !== 0; e = slots[h]!) {
+      const other = this.#arrays[e - 1]!;
+      const from = this.#ats[e - 1]!;
+      if (this.#lengths[e - 1] === L) {
+        let l = 0;
+        while (l < L && other[from + l] === codes[at + l]) l++;
+        if (l === L) return false;
+      }
+      h = (h + 1) & mask;
+    }
+    slots[h] = this.#arrays.push(codes);
+    this.#ats.push(at);
+    this.#lengths.push(L);
+    return true;
+  }
 }
+
+const distinct = new DistinctSids();
 
 export function orderNeighbours(neighbours: Neighbour[], ranking?: QueryRanking): Neighbour[] {
   const cost = new Float64Array(neighbours.length);

@@ -14,7 +14,9 @@
  * DELTA_SHARE of `main` (at least MIN_DELTA, at most MAX_DELTA rows), both are folded into a new `main` in one linear
  * pass (it holds the old and the new `main` meanwhile).
  *
- * Scans binary-search both runs and merge them in the catalog's order, skipping dead rows. Inputs the catalog would
+ * Scans find their rows in `main` through its directory of code prefixes (posting-directory.ts: 256 KB at 3 levels
+ * of 256 codes, rebuilt with `main`) and a binary search within a cell, in `delta` by binary search, and merge both
+ * runs in the catalog's order, skipping dead rows. Inputs the catalog would
  * refuse or treat specially (another key space, a SID of another length, codes out of range, a bad limit) go to the
  * `fallback` scans (the catalog), so errors are the catalog's own.
  */
@@ -23,6 +25,7 @@ import type { Neighbour } from '../store/catalog.ts';
 import type { PostingChanges } from '../store/posting-journal.ts';
 import type { SpacePostings } from '../store/catalog-scan.ts';
 import type { CandidateSource } from './candidates.ts';
+import { cellStart, directoryOf, type Directory } from './posting-directory.ts';
 import { rotatedBound } from './posting-rotations.ts';
 import { bound, Collector, compareRows, findRow, mergeRuns, newRun, runOf, sameCodes, sortedAdds, upperFrom, withRotations, type Run, type RowSink } from './posting-runs.ts';
 
@@ -39,6 +42,10 @@ export class PostingIndex implements CandidateSource {
   readonly levels: number;
   #fallback: CandidateSource;
   #main: Run;
+  /** Where main's code prefixes start (posting-directory.ts). */
+  #dir: Directory | undefined;
+  /** The end of the rows #mainRows found. */
+  #end = 0;
   #dead: Uint8Array;
   #deadCount = 0;
   #delta: Run;
@@ -53,6 +60,7 @@ export class PostingIndex implements CandidateSource {
     this.#fallback = fallback;
     this.#minDelta = minDelta;
     this.#main = withRotations(runOf(postings.count, postings.codes, postings.keys), levels);
+    this.#dir = directoryOf(this.#main, levels);
     this.#dead = new Uint8Array((postings.count + 7) >> 3);
     this.#delta = withRotations(newRun(0, levels), levels);
   }
@@ -65,7 +73,7 @@ export class PostingIndex implements CandidateSource {
   /** Bytes held by the typed arrays. */
   get bytes(): number {
     const run = (r: Run) => r.codes.byteLength + r.keys.byteLength + r.rot.reduce((sum, p) => sum + p.byteLength, 0);
-    return run(this.#main) + run(this.#delta) + this.#dead.byteLength;
+    return run(this.#main) + run(this.#delta) + this.#dead.byteLength + (this.#dir?.starts.byteLength ?? 0);
   }
 
   exact(model: number, codes: Int32Array, limit: number): BigInt64Array {
@@ -79,23 +87,42 @@ export class PostingIndex implements CandidateSource {
   }
 
   /**
-   * The rows `exact` (m = levels) or `prefix` of q[at..at+m) would return, in their order, passed to `sink.row`
-   * until it returns false or `limit` rows were passed: the scans without a typed array per call (a beam query makes
-   * a few hundred). For arguments `accepts` approves.
+   * The rows `exact` (m = levels) or `prefix` of q[at..at+m) would return, in their order, passed to `sink.rows` in
+   * spans of one run until it returns false or `limit` rows were passed: the scans without a typed array per call
+   * (a beam query makes a few hundred). Without delta and dead rows (an index as built) that is one span. For
+   * arguments `accepts` approves.
    */
   visit(q: Int32Array, at: number, m: number, limit: number, sink: RowSink): void {
     const L = this.levels;
     const main = this.#main;
     const delta = this.#delta;
-    let a = bound(main, L, q, at, m, false, 0, main.count);
-    const a1 = upperFrom(main, L, q, at, m, a, main.count);
+    let a = this.#mainRows(q, at, m);
+    const a1 = this.#end;
+    const dead = this.#deadCount > 0;
+    if (delta.count === 0 && !dead) {
+      const end = Math.min(a1, a + limit);
+      if (a < end) sink.rows(main.words, a, end);
+      return;
+    }
     let b = bound(delta, L, q, at, m, false, 0, delta.count);
     const b1 = upperFrom(delta, L, q, at, m, b, delta.count);
-    for (let n = 0; n < limit && (a < a1 || b < b1); n++) {
-      while (a < a1 && this.#deadCount > 0 && this.#isDead(a)) a++;
+    for (let left = limit; left > 0;) {
+      if (dead) while (a < a1 && this.#isDead(a)) a++;
       if (a >= a1 && b >= b1) return;
-      const fromMain = b >= b1 || (a < a1 && compareRows(main, a, delta, b, L) < 0);
-      if (!(fromMain ? sink.row(main.keys, main.words, a++) : sink.row(delta.keys, delta.words, b++))) return;
+      let e: number;
+      if (b < b1 && (a >= a1 || compareRows(main, a, delta, b, L) >= 0)) {
+        // Delta's rows up to main's next live one.
+        for (e = b + 1; e < b1 && e - b < left && (a >= a1 || compareRows(main, a, delta, e, L) >= 0); e++);
+        if (!sink.rows(delta.words, b, e)) return;
+        left -= e - b;
+        b = e;
+      } else {
+        // Main's live rows up to delta's next one.
+        for (e = a + 1; e < a1 && e - a < left && !(dead && this.#isDead(e)) && (b >= b1 || compareRows(main, e, delta, b, L) < 0); e++);
+        if (!sink.rows(main.words, a, e)) return;
+        left -= e - a;
+        a = e;
+      }
     }
   }
 
@@ -192,6 +219,7 @@ export class PostingIndex implements CandidateSource {
   /** Folds `delta` into `main` and drops the dead rows. */
   #compact(): void {
     this.#main = withRotations(mergeRuns(this.#main, this.#deadCount > 0 ? (r) => this.#isDead(r) : undefined, this.#delta, this.levels, this.count), this.levels);
+    this.#dir = directoryOf(this.#main, this.levels);
     this.#dead = new Uint8Array((this.#main.count + 7) >> 3);
     this.#deadCount = 0;
     this.#delta = withRotations(newRun(0, this.levels), this.levels);
@@ -202,12 +230,35 @@ export class PostingIndex implements CandidateSource {
   #collect(q: Int32Array, m: number, limit: number): BigInt64Array {
     const main = this.#main;
     if (this.#delta.count === 0 && this.#deadCount === 0) {
-      const a = bound(main, this.levels, q, 0, m, false, 0, main.count);
-      return main.keys.slice(a, Math.min(upperFrom(main, this.levels, q, 0, m, a, main.count), a + limit));
+      const a = this.#mainRows(q, 0, m);
+      return main.keys.slice(a, Math.min(this.#end, a + limit));
     }
     const out = new Collector(limit);
     this.visit(q, 0, m, limit, out);
     return out.keys();
+  }
+
+  /** Main's rows under the prefix q[at..at+m): returns the first, sets #end past the last. */
+  #mainRows(q: Int32Array, at: number, m: number): number {
+    const main = this.#main;
+    const dir = this.#dir;
+    let lo = 0;
+    let hi = main.count;
+    if (dir) {
+      const k = Math.min(m, dir.depth);
+      const start = cellStart(dir, q, at, k, false);
+      if (start >= 0) {
+        lo = start;
+        hi = cellStart(dir, q, at, k, true);
+        if (k === m) {
+          this.#end = hi;
+          return lo;
+        }
+      }
+    }
+    const a = bound(main, this.levels, q, at, m, false, lo, hi);
+    this.#end = upperFrom(main, this.levels, q, at, m, a, hi);
+    return a;
   }
 
   #isDead(row: number): boolean {

@@ -7,10 +7,10 @@
 import type { PostingChanges } from '../store/posting-journal.ts';
 import { rotations } from './posting-rotations.ts';
 
-/** Receives a scan's rows: the row's key is keys[row], its words words[2 row] (low) and words[2 row + 1]. */
+/** Receives a scan's rows, in order, a span of one run at a time: row r's key has words words[2r] (low), words[2r + 1]. */
 export interface RowSink {
-  /** false: stop the scan. */
-  row(keys: BigInt64Array, words: Uint32Array, row: number): boolean;
+  /** Rows [from, to) (to > from); false: stop the scan. */
+  rows(words: Uint32Array, from: number, to: number): boolean;
 }
 
 /** A sorted run: `count` rows in (SID, key) order; `words` views `keys` as (low, high) u32 pairs. */
@@ -33,15 +33,17 @@ export class Collector implements RowSink {
     this.#words = new Uint32Array(2 * Math.max(1, Math.min(limit, 64)));
   }
 
-  row(_keys: BigInt64Array, words: Uint32Array, row: number): boolean {
-    if (2 * this.#n === this.#words.length) {
-      const grown = new Uint32Array(2 * this.#words.length);
-      grown.set(this.#words);
+  rows(words: Uint32Array, from: number, to: number): boolean {
+    const need = 2 * (this.#n + to - from);
+    if (need > this.#words.length) {
+      let size = this.#words.length;
+      while (size < need) size *= 2;
+      const grown = new Uint32Array(size);
+      grown.set(this.#words.subarray(0, 2 * this.#n));
       this.#words = grown;
     }
-    this.#words[2 * this.#n] = words[2 * row]!;
-    this.#words[2 * this.#n + 1] = words[2 * row + 1]!;
-    this.#n++;
+    this.#words.set(words.subarray(2 * from, 2 * to), 2 * this.#n);
+    this.#n += to - from;
     return true;
   }
 

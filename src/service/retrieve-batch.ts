@@ -10,7 +10,8 @@
 import { SidxError } from '../errors.ts';
 import type { BeamLevel, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import type { VectorScorer } from '../vector/vector-store.ts';
-import { gatherCandidates, type CandidateSet, type QueryRanking } from './candidates.ts';
+import { gatherCandidates, type QueryRanking } from './candidates.ts';
+import { CandidateSet } from './candidate-set.ts';
 import { beamNormWeight, candidateCounts, orderCandidates, resolveExpand } from './retrieve-steps.ts';
 import type { ActiveModel } from './model-space.ts';
 import { ItemDirectory } from './item-directory.ts';
@@ -97,6 +98,8 @@ export async function retrieveBatch(context: BatchContext, q: BatchRetrieveQuery
     return { start, codes: enc.codes, ranking: { topCodes: enc.topCodes, topDistances: enc.topDistances, topM } };
   };
   let next: Promise<ModelPass> | undefined = q.n > 0 ? pass(0) : undefined;
+  // One set per (k, budget), reused query after query: `answer` copies out what it keeps.
+  const scratch = new Map<string, CandidateSet>();
   while (next) {
     const block = await next;
     const end = Math.min(q.n, block.start + BLOCK_ROWS);
@@ -110,7 +113,9 @@ export async function retrieveBatch(context: BatchContext, q: BatchRetrieveQuery
         const key = `${v.k}/${v.maxCandidates}`;
         let set = sets.get(key);
         if (!set) {
-          set = gatherCandidates(ctx.postings, model.version, row.querySids, expand, v.k, v.maxCandidates, row.ranking, row.beam);
+          let into = scratch.get(key);
+          if (!into) scratch.set(key, into = new CandidateSet(v.maxCandidates));
+          set = gatherCandidates(ctx.postings, model.version, row.querySids, expand, v.k, v.maxCandidates, row.ranking, row.beam, into);
           sets.set(key, set);
         }
         return answer(ctx, embedding, set, v);
@@ -146,10 +151,10 @@ function answer(ctx: Scoring, embedding: Float32Array, set: CandidateSet, v: Bat
   const out: number[] = [];
   const match: MatchKind[] = [];
   for (const i of v.k > 0 ? order : []) {
-    const r = directory.rowOf(set.keys[i]!);
+    const r = directory.rowOf(set.key(i));
     if (r < 0) continue;
     if (scores) out.push(scores[i]!);
-    match.push(set.match[i]!);
+    match.push(set.matchOf(i));
     if (rows.push(r) >= v.k) break;
   }
   return {

@@ -6,9 +6,10 @@ import { SidxError } from '../errors.ts';
 import type { EncoderPool } from '../tokenizer/encoder-pool.ts';
 import type { VectorScorer } from '../vector/vector-store.ts';
 import type { Metric } from '../vector/vector-index.ts';
-import type { CandidateSet } from './candidates.ts';
+import { BEAM, EXACT, HAMMING1, PREFIX, type CandidateSet } from './candidate-set.ts';
 import { rankByScore } from './score-rank.ts';
-import { DEFAULT_BEAM_WIDTH, type ExpandMode, type QueryEncoding, type RetrieveOutput, type RetrieveQuery } from './types.ts';
+import type { Catalog } from '../store/catalog.ts';
+import { DEFAULT_BEAM_WIDTH, type ExpandMode, type QueryEncoding, type RetrievedItem, type RetrieveOutput, type RetrieveQuery } from './types.ts';
 
 /** The expansion asked for, else the beam for an embedding on a model with beam.onnx, else auto; checks beamWidth. */
 export function resolveExpand(asked: ExpandMode | undefined, withEmbedding: boolean, pool: EncoderPool, beamWidth: number | undefined): ExpandMode {
@@ -40,15 +41,27 @@ export function beamNormWeight(metric: Metric, pool: EncoderPool): 0 | 1 {
 
 /**
  * Candidate positions best first: by vector score (signed, higher is better; non-finite scores left out) when a
- * query embedding is given, else in the order they were gathered. `k` positions are ranked up front, the rest only
+ * query embedding is given, else in the order they were gathered. `keys`: the set's view, scored in place. `k` positions are ranked up front, the rest only
  * when the caller reads past them (score-rank.ts).
  */
-export function orderCandidates(scorer: VectorScorer, metric: Metric, keys: readonly bigint[], query: Float32Array | undefined, k: number): { order: Iterable<number>; scores?: Float32Array } {
+export function orderCandidates(scorer: VectorScorer, metric: Metric, keys: BigInt64Array, query: Float32Array | undefined, k: number): { order: Iterable<number>; scores?: Float32Array } {
   if (!query || keys.length === 0) return { order: keys.keys() };
-  const scores = scorer.score(query, BigInt64Array.from(keys));
+  const scores = scorer.score(query, keys);
   return { order: rankByScore(scores, metric === 'ip' ? 1 : -1, k), scores };
 }
 
+/** The first `k` candidates in `order` that the catalog still holds, as retrieve answers them. */
+export function fetchItems(catalog: Pick<Catalog, 'recordOf'>, set: CandidateSet, order: Iterable<number>, scores: Float32Array | undefined, k: number): RetrievedItem[] {
+  const items: RetrievedItem[] = [];
+  for (const i of k > 0 ? order : []) {
+    const rec = catalog.recordOf(set.key(i));
+    if (!rec) continue;
+    // Stop before asking the order for one more: past k it sorts the rest (score-rank.ts).
+    if (items.push({ id: rec.id, score: scores ? scores[i]! : null, sid: rec.codes, match: set.matchOf(i) }) >= k) break;
+  }
+  return items;
+}
+
 export function candidateCounts(set: CandidateSet): RetrieveOutput['candidates'] {
-  return { exact: set.exact, hamming1: set.hamming1, beam: set.beam, prefix: set.prefix, total: set.keys.length };
+  return { exact: set.countOf(EXACT), hamming1: set.countOf(HAMMING1), beam: set.countOf(BEAM), prefix: set.countOf(PREFIX), total: set.count };
 }

@@ -20,7 +20,8 @@ import { applyCollisionPolicy } from './collision-policy.ts';
 import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
 import type { BeamLevel, EncodeResult, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import { gatherCandidates, ownThenBeam, uniqueSids } from './candidates.ts';
-import { candidateCounts, orderCandidates, queryEncoding, resolveExpand } from './retrieve-steps.ts';
+import { CandidateSet } from './candidate-set.ts';
+import { candidateCounts, fetchItems, orderCandidates, queryEncoding, resolveExpand } from './retrieve-steps.ts';
 import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
 import { checkpointThreshold, VectorState, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
@@ -35,7 +36,7 @@ import { DEFAULT_BEAM_WIDTH } from './types.ts';
 import { SidReads } from './sid-reads.ts';
 import type { OpenOptions, Parts } from './service-parts.ts';
 import { storeOpener } from '../vector/sq8-slot-store.ts';
-import type { DeleteOutput, EncodeOutput, ItemView, LogPosition, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, RetrievedItem, UpsertItem, UpsertOutput } from './types.ts';
+import type { DeleteOutput, EncodeOutput, ItemView, LogPosition, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, UpsertItem, UpsertOutput } from './types.ts';
 
 export type { ActiveModel } from './model-space.ts';
 export type { JobView } from './reindex-job.ts';
@@ -55,6 +56,8 @@ export class SidxService {
   /** Bumped whenever the models an upsert must encode with change. */
   #generation = 0;
   #life: Lifecycle;
+  /** Every retrieve's candidates, reused: gathering, scoring and fetching them is one synchronous stretch. */
+  #candidates = new CandidateSet();
   /** Whether a re-index may swap now (cluster shards: set by cluster/shard-models.ts; none: only a single node swaps). */
   #swapGate: ((id: string, model: string) => boolean) | null = null;
   /** The catalog's SID trie (`/v1/sids/*`) of the served model or the re-index target. */
@@ -198,18 +201,12 @@ export class SidxService {
       ranking = { topCodes: enc.topCodes, topDistances: enc.topDistances, topM: enc.topCodes.length / L };
     }
     const t1 = performance.now();
-    const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam);
+    const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam, this.#candidates);
     const t2 = performance.now();
     const rerank = q.rerank ?? q.embedding !== undefined;
     const { order, scores } = orderCandidates(this.#p.vectors.store, this.model.metric, set.keys, rerank ? q.embedding : undefined, q.k);
     const t3 = performance.now();
-    const items: RetrievedItem[] = [];
-    for (const i of q.k > 0 ? order : []) {
-      const rec = this.#p.catalog.recordOf(set.keys[i]!);
-      if (!rec) continue;
-      // Stop before asking the order for one more: past k it sorts the rest (score-rank.ts).
-      if (items.push({ id: rec.id, score: scores ? scores[i]! : null, sid: rec.codes, match: set.match[i]! }) >= q.k) break;
-    }
+    const items = fetchItems(this.#p.catalog, set, order, scores, q.k);
     const t4 = performance.now();
     return {
       model: this.model.id,
