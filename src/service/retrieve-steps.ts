@@ -46,7 +46,7 @@ export function beamNormWeight(metric: Metric, pool: EncoderPool): 0 | 1 {
  */
 export function orderCandidates(scorer: VectorScorer, metric: Metric, keys: BigInt64Array, query: Float32Array | undefined, k: number): { order: Iterable<number>; scores?: Float32Array } {
   if (!query || keys.length === 0) return { order: keys.keys() };
-  const scores = scorer.score(query, keys);
+  const scores = scorer.score(query, keys, k); // the k returned carry exact scores whatever the storage
   return { order: rankByScore(scores, metric === 'ip' ? 1 : -1, k), scores };
 }
 

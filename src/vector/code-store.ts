@@ -185,14 +185,17 @@ export abstract class CodeStore {
     return this.slotFile.slotsOf(ids).reduce((n, s) => n + (s >= 0 ? 1 : 0), 0);
   }
 
-  /** Code scores for every candidate, exact ones for the best `rescore` (every one before training); NaN = absent. */
-  scoreSubset(query: Float32Array, ids: BigInt64Array): Float32Array {
+  /**
+   * Code scores for every candidate, exact ones for the best max(`rescore`, `exactTop`) (every one before training);
+   * NaN = absent.
+   */
+  scoreSubset(query: Float32Array, ids: BigInt64Array, exactTop = 0): Float32Array {
     if (query.length !== this.dim) throw new SidxError('SIDX_ERR_DIMENSION', `query has ${query.length} floats, the index expects ${this.dim}`, { field: 'query' });
     const slots = this.slotFile.slotsOf(ids);
     if (!this.#trained) return this.#exact(query, slots);
     const sign = this.metric === 'ip' ? 1 : -1;
     const scores = this.#codes.score(query, slots);
-    const chosen = bestPositions(scores, this.rescore, sign);
+    const chosen = bestPositions(scores, Math.max(this.rescore, exactTop), sign);
     if (chosen.length === 0) return scores;
     const exact = this.#exact(query, chosen.map((p) => slots[p]!));
     for (let i = 0; i < chosen.length; i++) scores[chosen[i]!] = exact[i]!;

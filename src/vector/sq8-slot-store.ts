@@ -61,8 +61,8 @@ export class CodedSlotStore implements VectorStore {
     return this.#file.remove(keys);
   }
 
-  score(query: Float32Array, keys: BigInt64Array): Float32Array {
-    return this.codes.scoreSubset(query, keys);
+  score(query: Float32Array, keys: BigInt64Array, exactTop = 0): Float32Array {
+    return this.codes.scoreSubset(query, keys, exactTop);
   }
 
   gather(keys: BigInt64Array): Float32Array {

@@ -20,8 +20,11 @@ export interface VectorScorer {
   readonly metric: Metric;
   /** Vectors stored. */
   readonly ntotal: number;
-  /** Inner product (ip) or squared L2 (l2) of `query` with each key's vector; NaN for a key not stored. */
-  score(query: Float32Array, keys: BigInt64Array): Float32Array;
+  /**
+   * Inner product (ip) or squared L2 (l2) of `query` with each key's vector; NaN for a key not stored. `exactTop`: a
+   * storage that scores on codes scores at least this many of the best exactly (the k a caller returns).
+   */
+  score(query: Float32Array, keys: BigInt64Array, exactTop?: number): Float32Array;
 }
 
 /** Opens a storage mode's files at `base` (`<dir>/vectors`) over the catalog's vector file; `load` or `reset` follows. */

@@ -81,6 +81,29 @@ test('inner-product code scores (the query as int16) match the decoded vectors\'
   }
 });
 
+test('scoreSubset scores at least exactTop of the best exactly, more than rescore when asked', () => {
+  const dim = 24;
+  const tmp = tempDir();
+  const { put, store, close } = openStore(tmp.dir, dim, 'ip', 2, 50);
+  try {
+    const data = randomMatrix(200, dim, 5);
+    const ids = fill(put, data, dim);
+    const query = randomMatrix(1, dim, 6);
+    const exact = (p: number) => { let s = 0; for (let d = 0; d < dim; d++) s += query[d]! * data[p * dim + d]!; return s; };
+    const exactCount = (scores: Float32Array) => Array.from(scores).filter((v, p) => Math.abs(v - exact(p)) <= 1e-5).length;
+    const rank = (scores: Float32Array) => Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]!);
+    for (const top of [0, 7]) {
+      const scores = store.scoreSubset(query, ids, top);
+      const best = rank(scores).slice(0, Math.max(2, top));
+      for (const p of best) assert.ok(Math.abs(scores[p]! - exact(p)) <= 1e-5, `top ${top}: position ${p} scored exactly`);
+      assert.ok(exactCount(scores) < 50, 'the rest keep code scores');
+    }
+  } finally {
+    close();
+    tmp.cleanup();
+  }
+});
+
 test('bestPositions keeps the best finite scores by the metric\'s sign', () => {
   const s = Float32Array.of(0.5, Number.NaN, 0.9, 0.1, 0.9, 0.7);
   const best = (count: number, sign: 1 | -1) => Array.from(bestPositions(s, count, sign)).sort((a, b) => a - b);
