@@ -63,6 +63,11 @@ export const ConfigSchema = Type.Object(
             + '`vectors.rescore` candidates are re-scored exactly from the vector file: sq8 through the shared mapping (the rows '
             + 'it touches count in the RSS as page cache), pq by pread (never mapped: the leanest RSS)',
         }),
+        rerankOffThread: Type.Boolean({
+          default: true,
+          description: 'f32: a retrieve\'s rerank reads and scores its candidates\' rows on the libuv thread pool, so the event '
+            + 'loop serves other requests meanwhile (a key written meanwhile is scored again as it is then); false: on the event loop',
+        }),
         rescore: Int(0, 100_000, 0, 'sq8, pq: candidates (best by their code scores) re-scored exactly from the slot file; 0 = the '
           + 'mode\'s default: 50 for sq8, 200 for pq (docs/benchmarks.md, "Compressed vectors")'),
         trainSize: Int(1, 10_000_000, 10_000,

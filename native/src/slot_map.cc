@@ -39,6 +39,7 @@ Napi::Function SlotMapWrap::Define(Napi::Env env) {
                          InstanceMethod<&SlotMapWrap::RefreshJs>("refresh"),
                          InstanceMethod<&SlotMapWrap::ScoreSlots>("scoreSlots"),
                          InstanceMethod<&SlotMapWrap::ReadScoreSlots>("readScoreSlots"),
+                         InstanceMethod<&SlotMapWrap::ScoreSlotsAsync>("scoreSlotsAsync"),
                          InstanceMethod<&SlotMapWrap::Gather>("gather"),
                          InstanceMethod<&SlotMapWrap::Close>("close"),
                      });
@@ -66,13 +67,25 @@ SlotMapWrap::~SlotMapWrap() {
 }
 
 void SlotMapWrap::Unmap() {
-  if (base_ != nullptr) ::munmap(const_cast<float*>(base_), mapped_bytes_);
+  if (base_ != nullptr) {
+    if (in_flight_ > 0) {
+      retired_.emplace_back(base_, mapped_bytes_);
+    } else {
+      ::munmap(const_cast<float*>(base_), mapped_bytes_);
+    }
+  }
   base_ = nullptr;
   mapped_bytes_ = 0;
 }
 
+void SlotMapWrap::Settled() {
+  if (--in_flight_ > 0) return;
+  for (const auto& [base, bytes] : retired_) ::munmap(const_cast<float*>(base), bytes);
+  retired_.clear();
+}
+
 void SlotMapWrap::CheckOpen() const {
-  if (fd_ < 0) throw CodedError(kErrVector, "the slot map is closed");
+  if (fd_ < 0 || closed_) throw CodedError(kErrVector, "the slot map is closed");
 }
 
 void SlotMapWrap::Refresh() {
@@ -171,6 +184,53 @@ Napi::Value SlotMapWrap::ReadScoreSlots(const Napi::CallbackInfo& info) {
   });
 }
 
+// Scores rows the JS thread resolved, on the libuv pool; the owner (kept reachable) learns when it settled.
+class ScoreSlotsWorker : public PromiseWorker {
+ public:
+  ScoreSlotsWorker(Napi::Env env, SlotMapWrap* owner, Napi::Object self, const float* query, std::vector<const float*> rows)
+      : PromiseWorker(env, "sidx.scoreSlots"),
+        owner_(owner),
+        query_(query, query + owner->dim_),
+        rows_(std::move(rows)),
+        scores_(rows_.size()) {
+    Keep(self);
+    ++owner_->in_flight_;
+  }
+  // Runs on the JS thread once the promise is settled (AsyncWorker deletes itself there).
+  ~ScoreSlotsWorker() override { owner_->Settled(); }
+
+ protected:
+  void Run() override {
+    ScoreRows(rows_.data(), query_.data(), rows_.size(), query_.size(), owner_->inner_product_, scores_.data());
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Float32Array out = Napi::Float32Array::New(env, scores_.size());
+    std::memcpy(out.Data(), scores_.data(), scores_.size() * sizeof(float));
+    return out;
+  }
+
+ private:
+  SlotMapWrap* owner_;
+  std::vector<float> query_;
+  std::vector<const float*> rows_;
+  std::vector<float> scores_;
+};
+
+Napi::Value SlotMapWrap::ScoreSlotsAsync(const Napi::CallbackInfo& info) {
+  return GuardAsync(info.Env(), [&]() -> Napi::Value {
+    CheckOpen();
+    FloatView query = GetFloat32Array(info[0], "query");
+    Int32View slots = GetInt32Array(info[1], "slots");
+    if (query.length != dim_) {
+      throw CodedError(kErrDimension, "query has " + std::to_string(query.length) + " floats, expected " + std::to_string(dim_));
+    }
+    Cover(slots.data, slots.length);
+    std::vector<const float*> rows(slots.length);
+    for (size_t i = 0; i < slots.length; ++i) rows[i] = Row(slots.data[i]);
+    return StartWorker(new ScoreSlotsWorker(info.Env(), this, info.This().As<Napi::Object>(), query.data, std::move(rows)));
+  });
+}
+
 Napi::Value SlotMapWrap::Gather(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&] {
     CheckOpen();
@@ -190,9 +250,10 @@ Napi::Value SlotMapWrap::Gather(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SlotMapWrap::Close(const Napi::CallbackInfo& info) {
-  Unmap();
+  Unmap();  // kept mapped until the async scores in flight settle
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  closed_ = true;
   rows_ = 0;
   return info.Env().Undefined();
 }

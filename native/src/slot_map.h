@@ -12,6 +12,11 @@
 //   readScoreSlots(query, slots): Float32Array           [sync]  the same scores from rows read with pread into one
 //                                                                buffer: the mapping is never touched, so the rows
 //                                                                add nothing to the process's RSS (storage pq)
+//   scoreSlotsAsync(query, slots): Promise<Float32Array> [async] scoreSlots' scores computed on the libuv pool: the
+//                                                                rows are resolved (and the file's size checked) on
+//                                                                the JS thread, only the reads and the math run off
+//                                                                it; a mapping replaced meanwhile stays mapped until
+//                                                                no such call is in flight, as does a closed map
 //   gather(slots: Int32Array): Float32Array              [sync]  the rows, slots.length x dim; throws
 //                                                                SIDX_ERR_VECTOR on a slot out of range
 //   close(): void                                        [sync]  unmaps; later calls throw
@@ -19,7 +24,9 @@
 // The mapping reserves address space past the end of the file (the next power of two of its size), so a growing
 // file is remapped only log2(growth) times; rows past the last known size are never touched (that would fault
 // with SIGBUS): a slot at or past it triggers one fstat before it is declared absent. All calls run on the JS
-// thread that owns the object; nothing here is shared with worker threads.
+// thread that owns the object; scoreSlotsAsync's pool thread only reads rows the JS thread resolved, in a mapping
+// kept alive until the call settles (the vector file only grows while the service runs: no row it was given can
+// fall past the end).
 #pragma once
 
 #include <napi.h>
@@ -27,6 +34,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace sidx {
 
@@ -49,10 +58,18 @@ class SlotMapWrap : public Napi::ObjectWrap<SlotMapWrap> {
   Napi::Value RefreshJs(const Napi::CallbackInfo& info);
   Napi::Value ScoreSlots(const Napi::CallbackInfo& info);
   Napi::Value ReadScoreSlots(const Napi::CallbackInfo& info);
+  Napi::Value ScoreSlotsAsync(const Napi::CallbackInfo& info);
+  // An async score settled (called on the JS thread): unmaps what was kept for the calls in flight once none is left.
+  void Settled();
+  friend class ScoreSlotsWorker;
   Napi::Value Gather(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   int fd_ = -1;
+  bool closed_ = false;
+  int in_flight_ = 0;
+  // Mappings replaced (or closed) while async scores were in flight: unmapped when the last one settles.
+  std::vector<std::pair<const float*, size_t>> retired_;
   size_t dim_ = 0;
   bool inner_product_ = true;
   const float* base_ = nullptr;

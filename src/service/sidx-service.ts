@@ -21,7 +21,7 @@ import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
 import type { BeamLevel, EncodeResult, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import { gatherCandidates, ownThenBeam, uniqueSids } from './candidates.ts';
 import { CandidateSet } from './candidate-set.ts';
-import { candidateCounts, fetchItems, orderCandidates, queryEncoding, resolveExpand } from './retrieve-steps.ts';
+import { candidateCounts, fetchItems, orderCandidates, orderCandidatesOffThread, queryEncoding, resolveExpand } from './retrieve-steps.ts';
 import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
 import { checkpointThreshold, VectorState, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
@@ -201,10 +201,13 @@ export class SidxService {
       ranking = { topCodes: enc.topCodes, topDistances: enc.topDistances, topM: enc.topCodes.length / L };
     }
     const t1 = performance.now();
-    const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam, this.#candidates);
-    const t2 = performance.now();
     const rerank = q.rerank ?? q.embedding !== undefined;
-    const { order, scores } = orderCandidates(this.#p.vectors.store, this.model.metric, set.keys, rerank ? q.embedding : undefined, q.k);
+    const offThread = rerank && this.#p.config.vectors.rerankOffThread && this.#p.vectors.store.scoreAsync !== undefined;
+    const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam, offThread ? undefined : this.#candidates); // a set that outlives an await is its own
+    const t2 = performance.now();
+    const { order, scores } = offThread
+      ? await orderCandidatesOffThread(this.#p.vectors.store, this.model.metric, set.keys, q.embedding, q.k)
+      : orderCandidates(this.#p.vectors.store, this.model.metric, set.keys, rerank ? q.embedding : undefined, q.k);
     const t3 = performance.now();
     const items = fetchItems(this.#p.catalog, set, order, scores, q.k);
     const t4 = performance.now();

@@ -74,6 +74,11 @@ export interface NativeSlotMap {
   refresh(): number;
   /** [sync] Inner product or squared L2 per slot, read in place; NaN for a negative slot or one past the file's end. */
   scoreSlots(query: Float32Array, slots: Int32Array): Float32Array;
+  /**
+   * [async] scoreSlots' scores computed on the libuv pool (rows resolved on the calling thread; the mapping stays
+   * mapped until the call settles, even across a remap or close).
+   */
+  scoreSlotsAsync(query: Float32Array, slots: Int32Array): Promise<Float32Array>;
   /** [sync] scoreSlots' scores from rows read with pread (the mapping is not touched: no RSS for them). */
   readScoreSlots(query: Float32Array, slots: Int32Array): Float32Array;
   /** [sync] Copies of the rows, slots.length x dim; throws SIDX_ERR_VECTOR on a slot out of range. */

@@ -303,7 +303,7 @@ export function callNative<T>(call: () => T): T {
   }
 }
 
-async function callNativeAsync<T>(call: () => Promise<T>): Promise<T> {
+export async function callNativeAsync<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err) {

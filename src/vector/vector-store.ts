@@ -13,7 +13,7 @@
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeSlotMap } from './binding.ts';
 import { SlotFile } from './slot-file.ts';
-import { callNative, type Metric } from './vector-index.ts';
+import { callNative, callNativeAsync, type Metric } from './vector-index.ts';
 
 export interface VectorScorer {
   readonly dim: number;
@@ -25,6 +25,11 @@ export interface VectorScorer {
    * storage that scores on codes scores at least this many of the best exactly (the k a caller returns).
    */
   score(query: Float32Array, keys: BigInt64Array, exactTop?: number): Float32Array;
+  /**
+   * `score` with the vector reads and the math off the event loop, where the storage can (f32: the mapped file). The
+   * result is as of when it resolves: a key written or deleted meanwhile is scored again as it is then.
+   */
+  scoreAsync?(query: Float32Array, keys: BigInt64Array, exactTop?: number): Promise<Float32Array>;
 }
 
 /** Opens a storage mode's files at `base` (`<dir>/vectors`) over the catalog's vector file; `load` or `reset` follows. */
@@ -93,6 +98,24 @@ export class MappedSlotStore implements VectorStore {
     if (query.length !== this.dim) throw new SidxError('SIDX_ERR_DIMENSION', `query has ${query.length} floats, expected ${this.dim}`, { field: 'embedding' });
     const map = this.#live();
     return callNative(() => map.scoreSlots(query, this.#file.slotsOf(keys)));
+  }
+
+  async scoreAsync(query: Float32Array, keys: BigInt64Array): Promise<Float32Array> {
+    if (query.length !== this.dim) throw new SidxError('SIDX_ERR_DIMENSION', `query has ${query.length} floats, expected ${this.dim}`, { field: 'embedding' });
+    const own = keys.slice(); // the caller may reuse its array meanwhile
+    const slots = this.#file.slotsOf(own);
+    const map = this.#live();
+    const scores = await callNativeAsync(() => map.scoreSlotsAsync(query, slots));
+    // Rows are copy-on-write: a key upserted or deleted while the pool thread read has another row now, or none, and
+    // its old row may have been reused. Those keys are scored again from their rows of now (NaN when gone).
+    const now = this.#file.slotsOf(own);
+    let changed: number[] | undefined;
+    for (let i = 0; i < now.length; i++) if (now[i] !== slots[i]) (changed ??= []).push(i);
+    if (changed) {
+      const fresh = callNative(() => this.#live().scoreSlots(query, Int32Array.from(changed, (i) => now[i]!)));
+      changed.forEach((i, j) => { scores[i] = fresh[j]!; });
+    }
+    return scores;
   }
 
   gather(keys: BigInt64Array): Float32Array {

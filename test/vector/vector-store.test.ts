@@ -123,3 +123,66 @@ test('the raw SlotMap: NaN for a negative slot or one past the file, gather and 
     tmp.cleanup();
   }
 });
+
+test('scoreAsync: the scores of score, off the event loop; a key rewritten or deleted in flight is scored as it is when it resolves', async () => {
+  const tmp = tempDir();
+  const file = join(tmp.dir, 'vectors.f32');
+  const rows = new RowWriter(file, DIM);
+  const store = MappedSlotStore.open(join(tmp.dir, 'vectors'), DIM, 'ip', file);
+  try {
+    store.reset();
+    const n = 3000;
+    const vectors = randomMatrix(n + 10, DIM, 8);
+    const keys = BigInt64Array.from({ length: n }, (_, i) => BigInt(i + 1));
+    store.put(keys, rows.write(vectors.subarray(0, n * DIM)));
+    const query = randomMatrix(1, DIM, 9);
+    const asked = BigInt64Array.from([...keys.subarray(0, 500), 999_999n]);
+    assert.deepEqual(await store.scoreAsync(query, asked), store.score(query, asked));
+
+    // In flight: key 1 moves to a new row (copy-on-write) whose old row is reused by key 9,000; key 2 is deleted;
+    // the file grows past its mapping. The caller's array is reused at once.
+    const pending = store.scoreAsync(query, asked);
+    store.put(BigInt64Array.of(1n), rows.write(vectors.subarray(n * DIM, (n + 1) * DIM)));
+    rows.release([0]);
+    store.remove(BigInt64Array.of(2n));
+    store.put(BigInt64Array.of(9_000n), rows.write(vectors.subarray((n + 1) * DIM, (n + 2) * DIM)));
+    store.put(BigInt64Array.from({ length: 8 }, (_, i) => BigInt(10_000 + i)), rows.write(randomMatrix(8, DIM, 10)));
+    asked.fill(0n);
+    const got = await pending;
+    assert.ok(Math.abs(got[0]! - dot(query, vectors.subarray(n * DIM, (n + 1) * DIM))) < 1e-4, 'key 1: its new row');
+    assert.ok(Number.isNaN(got[1]!), 'key 2: deleted');
+    assert.ok(Number.isNaN(got[500]!), 'an unknown key');
+    for (let i = 2; i < 500; i++) assert.ok(Math.abs(got[i]! - dot(query, vectors.subarray(i * DIM, (i + 1) * DIM))) < 1e-4, `key ${i + 1}`);
+    await assert.rejects(store.scoreAsync(new Float32Array(DIM - 1), keys), { code: 'SIDX_ERR_DIMENSION' });
+  } finally {
+    store.close();
+    rows.close();
+    tmp.cleanup();
+  }
+});
+
+test('the raw SlotMap: scoreSlotsAsync keeps its mapping through a remap and a close in flight', async () => {
+  const tmp = tempDir();
+  try {
+    const file = join(tmp.dir, 'v.f32');
+    const rows = new RowWriter(file, DIM);
+    const data = randomMatrix(4000, DIM, 11); // 1 MiB: the first mapping's whole size
+    rows.write(data.subarray(0, 4000 * DIM));
+    const { SlotMap } = loadFaissBinding();
+    const map = new SlotMap(file, DIM, 'ip');
+    const query = randomMatrix(1, DIM, 12);
+    const slots = Int32Array.from({ length: 4000 }, (_, i) => 3999 - i);
+    const want = map.scoreSlots(query, slots);
+    const inFlight = Array.from({ length: 8 }, () => map.scoreSlotsAsync(query, slots));
+    rows.write(randomMatrix(4000, DIM, 13)); // past the mapping: the next call remaps
+    assert.equal(map.refresh(), 8000);
+    const late = map.scoreSlotsAsync(query, Int32Array.of(7999, 0));
+    map.close();
+    for (const p of inFlight) assert.deepEqual(await p, want);
+    assert.equal((await late)[1], want[3999]);
+    await assert.rejects(map.scoreSlotsAsync(query, slots), { code: 'SIDX_ERR_VECTOR' });
+    rows.close();
+  } finally {
+    tmp.cleanup();
+  }
+});

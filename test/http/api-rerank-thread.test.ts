@@ -1,0 +1,56 @@
+/**
+ * vectors.rerankOffThread (f32): the rerank's reads and math on the libuv pool give the answers of the synchronous
+ * rerank, and concurrent retrieves, each with its own candidate set across the await, do not mix their candidates;
+ * one whose items are rewritten while it is in flight scores them as they are when its rerank resolves.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { tempDir } from '../helpers/paths.ts';
+import { randomMatrix } from '../helpers/random.ts';
+import { fillItems, topAnswers } from '../helpers/retrieve-answers.ts';
+import { startService, writeTestBundle } from '../helpers/service.ts';
+
+const DIM = 32;
+const N = 1200;
+const K = 10;
+const tmp = tempDir();
+const modelDir = join(tmp.dir, 'model');
+const vectors = randomMatrix(N, DIM, 41);
+const queries = randomMatrix(24, DIM, 42);
+after(() => tmp.cleanup());
+
+test('off the event loop or on it, the same answers; 24 concurrent retrieves equal the sequential ones', async () => {
+  await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 8, seed: 5 });
+  const dataDir = join(tmp.dir, 'data');
+  const onLoop = await startService(dataDir, modelDir, {}, { vectors: { rerankOffThread: false } });
+  await fillItems(onLoop, vectors, DIM);
+  const want = await topAnswers(onLoop, queries, DIM, K, 3 * K);
+  await onLoop.close();
+
+  const svc = await startService(dataDir, modelDir, {}, { vectors: { rerankOffThread: true } });
+  try {
+    assert.deepEqual(await topAnswers(svc, queries, DIM, K, 3 * K), want);
+    const concurrent = await Promise.all(Array.from({ length: 24 }, (_, q) => svc.app.inject({
+      method: 'POST', url: '/v1/retrieve', payload: { embedding: Array.from(queries.subarray(q * DIM, (q + 1) * DIM)), k: K, expand: 'hamming1' },
+    })));
+    assert.deepEqual(concurrent.map((r) => r.json().items.map((it: { id: string; score: number }) => ({ id: it.id, score: it.score }))), want);
+
+    // Rewrites racing the rerank: every item of query 0's answer moves to the query's own vector (a new row each).
+    const query = Array.from(queries.subarray(0, DIM));
+    const moved = want[0]!.map((it) => it.id);
+    const [racing] = await Promise.all([
+      svc.app.inject({ method: 'POST', url: '/v1/retrieve', payload: { embedding: query, k: K, expand: 'hamming1' } }),
+      svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items: moved.map((id) => ({ id, embedding: query })) } }),
+    ]);
+    assert.equal(racing.statusCode, 200);
+    const self = query.reduce((s, x) => s + x * x, 0);
+    for (const it of racing.json().items as Array<{ id: string; score: number }>) {
+      if (!moved.includes(it.id)) continue;
+      const before = want[0]!.find((w) => w.id === it.id)!.score;
+      assert.ok(Math.abs(it.score - self) < 1e-3 || Math.abs(it.score - before) < 1e-5, `${it.id}: the old or the new vector's score, not a mix (${it.score})`);
+    }
+  } finally {
+    await svc.close();
+  }
+});
