@@ -135,17 +135,27 @@ Napi::Value SlotMapWrap::RefreshJs(const Napi::CallbackInfo& info) {
   });
 }
 
+std::pair<FloatView, Int32View> SlotMapWrap::ScoreArgs(const Napi::CallbackInfo& info) {
+  CheckOpen();
+  FloatView query = GetFloat32Array(info[0], "query");
+  Int32View slots = GetInt32Array(info[1], "slots");
+  if (query.length != dim_) {
+    throw CodedError(kErrDimension, "query has " + std::to_string(query.length) + " floats, expected " + std::to_string(dim_));
+  }
+  Cover(slots.data, slots.length);  // the one remap, if any, before a row pointer is taken
+  return {query, slots};
+}
+
+std::vector<const float*> SlotMapWrap::Rows(Int32View slots) const {
+  std::vector<const float*> rows(slots.length);
+  for (size_t i = 0; i < slots.length; ++i) rows[i] = Row(slots.data[i]);
+  return rows;
+}
+
 Napi::Value SlotMapWrap::ScoreSlots(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&] {
-    CheckOpen();
-    FloatView query = GetFloat32Array(info[0], "query");
-    Int32View slots = GetInt32Array(info[1], "slots");
-    if (query.length != dim_) {
-      throw CodedError(kErrDimension, "query has " + std::to_string(query.length) + " floats, expected " + std::to_string(dim_));
-    }
-    Cover(slots.data, slots.length);  // the one remap, if any, before a row pointer is taken
-    std::vector<const float*> rows(slots.length);
-    for (size_t i = 0; i < slots.length; ++i) rows[i] = Row(slots.data[i]);
+    auto [query, slots] = ScoreArgs(info);
+    std::vector<const float*> rows = Rows(slots);
     Napi::Float32Array scores = Napi::Float32Array::New(info.Env(), slots.length);
     ScoreRows(rows.data(), query.data, slots.length, dim_, inner_product_, scores.Data());
     return scores;
@@ -154,13 +164,7 @@ Napi::Value SlotMapWrap::ScoreSlots(const Napi::CallbackInfo& info) {
 
 Napi::Value SlotMapWrap::ReadScoreSlots(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&] {
-    CheckOpen();
-    FloatView query = GetFloat32Array(info[0], "query");
-    Int32View slots = GetInt32Array(info[1], "slots");
-    if (query.length != dim_) {
-      throw CodedError(kErrDimension, "query has " + std::to_string(query.length) + " floats, expected " + std::to_string(dim_));
-    }
-    Cover(slots.data, slots.length);
+    auto [query, slots] = ScoreArgs(info);
     const size_t row_bytes = dim_ * sizeof(float);
     std::vector<float> buffer(slots.length * dim_);
     std::vector<const float*> rows(slots.length, nullptr);
@@ -218,16 +222,8 @@ class ScoreSlotsWorker : public PromiseWorker {
 
 Napi::Value SlotMapWrap::ScoreSlotsAsync(const Napi::CallbackInfo& info) {
   return GuardAsync(info.Env(), [&]() -> Napi::Value {
-    CheckOpen();
-    FloatView query = GetFloat32Array(info[0], "query");
-    Int32View slots = GetInt32Array(info[1], "slots");
-    if (query.length != dim_) {
-      throw CodedError(kErrDimension, "query has " + std::to_string(query.length) + " floats, expected " + std::to_string(dim_));
-    }
-    Cover(slots.data, slots.length);
-    std::vector<const float*> rows(slots.length);
-    for (size_t i = 0; i < slots.length; ++i) rows[i] = Row(slots.data[i]);
-    return StartWorker(new ScoreSlotsWorker(info.Env(), this, info.This().As<Napi::Object>(), query.data, std::move(rows)));
+    auto [query, slots] = ScoreArgs(info);
+    return StartWorker(new ScoreSlotsWorker(info.Env(), this, info.This().As<Napi::Object>(), query.data, Rows(slots)));
   });
 }
 

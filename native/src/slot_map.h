@@ -31,6 +31,8 @@
 
 #include <napi.h>
 
+#include "boundary.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -51,6 +53,9 @@ class SlotMapWrap : public Napi::ObjectWrap<SlotMapWrap> {
   void CheckOpen() const;
   void Cover(const int32_t* slots, size_t count);  // refreshes once when a slot is past the known rows
   const float* Row(int32_t slot) const;            // nullptr when out of range
+  // A score method's (query, slots), checked, with the file's size re-read when a slot is past it.
+  std::pair<FloatView, Int32View> ScoreArgs(const Napi::CallbackInfo& info);
+  std::vector<const float*> Rows(Int32View slots) const;
 
   Napi::Value Dim(const Napi::CallbackInfo& info);
   Napi::Value Metric(const Napi::CallbackInfo& info);
