@@ -46,18 +46,20 @@ export function beamNormWeight(metric: Metric, pool: EncoderPool): 0 | 1 {
  */
 export function orderCandidates(scorer: VectorScorer, metric: Metric, keys: BigInt64Array, query: Float32Array | undefined, k: number): { order: Iterable<number>; scores?: Float32Array } {
   if (!query || keys.length === 0) return { order: keys.keys() };
-  const scores = scorer.score(query, keys, k); // the k returned carry exact scores whatever the storage
+  return ranked(scorer.score(query, keys, k), metric, k); // the k returned carry exact scores whatever the storage
+}
+
+/** orderCandidates with the scoring off the event loop where the storage offers it (VectorScorer.scoreAsync). */
+export async function orderCandidatesOffThread(scorer: VectorScorer, metric: Metric, keys: BigInt64Array, query: Float32Array | undefined, k: number): Promise<{ order: Iterable<number>; scores?: Float32Array }> {
+  if (!query || keys.length === 0 || !scorer.scoreAsync) return orderCandidates(scorer, metric, keys, query, k);
+  return ranked(await scorer.scoreAsync(query, keys, k), metric, k);
+}
+
+function ranked(scores: Float32Array, metric: Metric, k: number): { order: Iterable<number>; scores: Float32Array } {
   return { order: rankByScore(scores, metric === 'ip' ? 1 : -1, k), scores };
 }
 
 /** The first `k` candidates in `order` that the catalog still holds, as retrieve answers them. */
-/** orderCandidates with the scoring off the event loop where the storage offers it (VectorScorer.scoreAsync). */
-export async function orderCandidatesOffThread(scorer: VectorScorer, metric: Metric, keys: BigInt64Array, query: Float32Array | undefined, k: number): Promise<{ order: Iterable<number>; scores?: Float32Array }> {
-  if (!query || keys.length === 0 || !scorer.scoreAsync) return orderCandidates(scorer, metric, keys, query, k);
-  const scores = await scorer.scoreAsync(query, keys, k);
-  return { order: rankByScore(scores, metric === 'ip' ? 1 : -1, k), scores };
-}
-
 export function fetchItems(catalog: Pick<Catalog, 'recordOf'>, set: CandidateSet, order: Iterable<number>, scores: Float32Array | undefined, k: number): RetrievedItem[] {
   const items: RetrievedItem[] = [];
   for (const i of k > 0 ? order : []) {

@@ -95,13 +95,13 @@ export class MappedSlotStore implements VectorStore {
   }
 
   score(query: Float32Array, keys: BigInt64Array): Float32Array {
-    if (query.length !== this.dim) throw new SidxError('SIDX_ERR_DIMENSION', `query has ${query.length} floats, expected ${this.dim}`, { field: 'embedding' });
+    this.#checkQuery(query);
     const map = this.#live();
     return callNative(() => map.scoreSlots(query, this.#file.slotsOf(keys)));
   }
 
   async scoreAsync(query: Float32Array, keys: BigInt64Array): Promise<Float32Array> {
-    if (query.length !== this.dim) throw new SidxError('SIDX_ERR_DIMENSION', `query has ${query.length} floats, expected ${this.dim}`, { field: 'embedding' });
+    this.#checkQuery(query);
     const own = keys.slice(); // the caller may reuse its array meanwhile
     const slots = this.#file.slotsOf(own);
     const map = this.#live();
@@ -134,6 +134,10 @@ export class MappedSlotStore implements VectorStore {
     this.#map?.close();
     this.#map = null;
     this.#file.close();
+  }
+
+  #checkQuery(query: Float32Array): void {
+    if (query.length !== this.dim) throw new SidxError('SIDX_ERR_DIMENSION', `query has ${query.length} floats, expected ${this.dim}`, { field: 'embedding' });
   }
 
   #live(): NativeSlotMap {
