@@ -4,7 +4,6 @@
 #include <string>
 
 #include "boundary.h"
-#include "subset_scoring.h"
 
 namespace sidx {
 namespace {
@@ -55,19 +54,6 @@ Napi::Value PutCodes(const Napi::CallbackInfo& info, SlotCodeBlocks& blocks) {
   }
   blocks.Put(slots.data, slots.length, codes.Data());
   return info.Env().Undefined();
-}
-
-Napi::Value ExactScores(const Napi::CallbackInfo& info, size_t dim, bool inner_product) {
-  FloatView query = GetFloat32Array(info[0], "query");
-  if (query.length != dim) throw CodedError(kErrDimension, "query must have dim floats");
-  FloatView vectors = GetFloat32Array(info[1], "vectors");
-  size_t rows = RowCount(vectors, dim, "vectors");
-  Napi::Float32Array out = Napi::Float32Array::New(info.Env(), rows);
-  for (size_t r = 0; r < rows; ++r) {
-    const float* x = vectors.data + r * dim;
-    out[r] = inner_product ? InnerProduct(query.data, x, dim) : SquaredL2(query.data, x, dim);
-  }
-  return out;
 }
 
 void ThrowIfClosed(bool closed, const char* name) {

@@ -1,6 +1,6 @@
 // What the in-memory code holders (sq8_codes.h, pq_codes.h) share: fixed-size codes by slot (the row of the same
-// vector in the slot file, vector/slot-file.ts) in 64 Ki-slot blocks, and the exact scores of float rows that their
-// owners use to re-score the best candidates.
+// vector in the slot file, vector/slot-file.ts) in 64 Ki-slot blocks. Their owners re-score the best candidates
+// exactly from the vector file itself (SlotMap, slot_map.h).
 #pragma once
 
 #include <napi.h>
@@ -36,14 +36,13 @@ class SlotCodeBlocks {
 Napi::Uint8Array GetUint8Array(const Napi::Value& value, const char* name);
 
 Napi::Value PutCodes(const Napi::CallbackInfo& info, SlotCodeBlocks& blocks);
-Napi::Value ExactScores(const Napi::CallbackInfo& info, size_t dim, bool inner_product);
 void ThrowIfClosed(bool closed, const char* name);
 
 // "ip" -> true, "l2" -> false; throws otherwise.
 bool ParseMetric(const Napi::Value& value);
 
 // Base of the JS code holders (T: Sq8Codes, PqCodes): T brings encode(vectors) and score(query, slots) and sets
-// dim_, inner_product_ and blocks_ in its constructor; put(slots, codes), exact(query, vectors), bytes and close()
+// dim_, inner_product_ and blocks_ in its constructor; put(slots, codes), bytes and close()
 // are the same for all.
 template <typename T>
 class CodesWrap : public Napi::ObjectWrap<T> {
@@ -58,7 +57,6 @@ class CodesWrap : public Napi::ObjectWrap<T> {
                              {Wrap::InstanceMethod("encode", static_cast<Method>(&T::Encode)),
                               Wrap::InstanceMethod("put", static_cast<Method>(&CodesWrap::Put)),
                               Wrap::InstanceMethod("score", static_cast<Method>(&T::Score)),
-                              Wrap::InstanceMethod("exact", static_cast<Method>(&CodesWrap::Exact)),
                               Wrap::InstanceAccessor("bytes", static_cast<Method>(&CodesWrap::Bytes), nullptr),
                               Wrap::InstanceMethod("close", static_cast<Method>(&CodesWrap::Close))});
   }
@@ -75,13 +73,6 @@ class CodesWrap : public Napi::ObjectWrap<T> {
     return Guard(info.Env(), [&]() -> Napi::Value {
       CheckOpen();
       return PutCodes(info, blocks_);
-    });
-  }
-
-  Napi::Value Exact(const Napi::CallbackInfo& info) {
-    return Guard(info.Env(), [&]() -> Napi::Value {
-      CheckOpen();
-      return ExactScores(info, dim_, inner_product_);
     });
   }
 

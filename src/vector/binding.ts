@@ -57,8 +57,6 @@ export interface NativeCodes {
    * table per call, summed over each slot's codes); NaN where slots[i] < 0 or unset.
    */
   score(query: Float32Array, slots: Int32Array): Float32Array;
-  /** The same metric against float rows. */
-  exact(query: Float32Array, vectors: Float32Array): Float32Array;
   /** Bytes of codes allocated (64 Ki-slot blocks). */
   readonly bytes: number;
   close(): void;
@@ -100,7 +98,7 @@ export interface SidxFaissBinding {
   Index: new (dim: number, metric: NativeMetric, description?: string) => NativeIndex;
   /** [sync] Per-dimension ranges: vmin and step (dim floats each, step >= 0). */
   Sq8Codes: new (dim: number, metric: NativeMetric, vmin: Float32Array, step: Float32Array) => NativeCodes;
-  /** [sync] m must divide dim; centroids: m x 256 x (dim / m) floats (FAISS layout), or null (not trained: put/exact only). */
+  /** [sync] m must divide dim; centroids: m x 256 x (dim / m) floats (FAISS layout), or null (not trained: put only). */
   PqCodes: new (dim: number, metric: NativeMetric, m: number, centroids: Float32Array | null) => NativeCodes;
   /** [sync] Trains a faiss::ProductQuantizer (8 bits per sub-quantizer) on >= 256 rows; returns its centroids. */
   pqTrain(sample: Float32Array, dim: number, m: number, options?: { niter?: number; seed?: number }): Float32Array;

@@ -20,3 +20,11 @@ export function dot(a: Float32Array, b: Float32Array): number {
   for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
   return s;
 }
+
+/** The metric's score of `v` for `query`: inner product (ip) or squared L2 distance (l2). */
+export function metricScore(metric: 'ip' | 'l2', query: Float32Array, v: Float32Array): number {
+  if (metric === 'ip') return dot(query, v);
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += (query[i]! - v[i]!) ** 2;
+  return s;
+}

@@ -9,20 +9,12 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadFaissBinding } from '../../src/vector/binding.ts';
-import type { Metric } from '../../src/vector/vector-index.ts';
 import { MappedSlotStore } from '../../src/vector/vector-store.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { RowWriter } from '../helpers/rows.ts';
-import { dot, randomMatrix } from '../helpers/random.ts';
+import { dot, metricScore, randomMatrix } from '../helpers/random.ts';
 
 const DIM = 64; // 256-byte rows: the first 1 MiB mapping holds 4,096 of them
-
-function reference(metric: Metric, query: Float32Array, v: Float32Array): number {
-  if (metric === 'ip') return dot(query, v);
-  let sum = 0;
-  for (let i = 0; i < v.length; i++) sum += (query[i]! - v[i]!) ** 2;
-  return sum;
-}
 
 /** Every key in 0..maxKey scored by the store and against `truth` (key -> vector; absent = NaN expected). */
 function assertScores(store: MappedSlotStore, truth: Map<bigint, Float32Array>, query: Float32Array, maxKey: number): void {
@@ -32,7 +24,7 @@ function assertScores(store: MappedSlotStore, truth: Map<bigint, Float32Array>, 
     const v = truth.get(key);
     if (!v) assert.ok(Number.isNaN(got[i]), `key ${key} not stored: NaN, got ${got[i]}`);
     else {
-      const want = reference(store.metric, query, v);
+      const want = metricScore(store.metric, query, v);
       assert.ok(Math.abs(got[i]! - want) <= 1e-4 * (1 + Math.abs(want)), `key ${key}: ${got[i]} vs ${want}`);
     }
   });
@@ -87,7 +79,7 @@ for (const metric of ['ip', 'l2'] as const) {
       store.load();
       assertScores(store, truth, query, n + 5);
       const high = store.score(query, BigInt64Array.of(20_001n))[0]!;
-      assert.ok(Math.abs(high - reference(metric, query, row(n + 3))) <= 1e-4 * (1 + Math.abs(high)));
+      assert.ok(Math.abs(high - metricScore(metric, query, row(n + 3))) <= 1e-4 * (1 + Math.abs(high)));
       store.reset();
       assertScores(store, new Map(), query, 20);
       store.close();
