@@ -5,7 +5,7 @@
  * time (the main thread's idle share says whether it is the bottleneck).
  *
  *   node --import tsx bench/ingest-profile.bench.ts [--items 100000] [--batch 1000] [--concurrency 2]
- *        [--model models/default] [--dir /tmp/sidx-ingest-profile]
+ *        [--model models/default] [--dir /tmp/sidx-ingest-profile] [--no-profile] [--rounds 1]
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,25 +18,30 @@ import { benchArgs, printTopSelfTime, type CpuProfile } from './lib.ts';
 const args = benchArgs({
   items: { type: 'string', default: '100000' }, batch: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '2' },
   model: { type: 'string', default: 'models/default' }, dir: { type: 'string', default: join(tmpdir(), 'sidx-ingest-profile') },
+  'no-profile': { type: 'boolean', default: false }, rounds: { type: 'string', default: '1' },
 });
 const n = Number(args.items);
 const profiles = resolve(String(args.dir));
 rmSync(profiles, { recursive: true, force: true });
 mkdirSync(profiles, { recursive: true });
-const dataDir = mkdtempSync(join(tmpdir(), 'sidx-ingest-data-'));
-try {
-  const { items, data } = await syntheticCatalog({ n, q: 1, dim: 512, seed: 1 });
-  const server = await spawnListening('sidx serve', ['--cpu-prof', `--cpu-prof-dir=${profiles}`, SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1',
-    '--data-dir', dataDir, '--model', resolve(String(args.model))], { SIDX__LIMITS__MAX_BATCH: String(args.batch) }, 120_000);
-  while ((await fetch(`${server.url}/readyz`)).status !== 200) await new Promise((r) => setTimeout(r, 100));
-  const ingest = await upsertAll(server.url, items, n, 512, Number(args.batch), Number(args.concurrency), () => {});
-  server.child.kill('SIGTERM');
-  await new Promise((r) => server.child.once('exit', r));
-  console.log(`${n} items (${data}), ${args.batch} per batch, ${args.concurrency} in flight: ${ingest.itemsPerSecond.toFixed(0)} items/s, batch p50 ${ingest.batchLatencyMs.p50.toFixed(0)} ms`);
-  for (const file of readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile')).sort()) {
-    console.log(`\n${file} (the first is the main thread)`);
-    printTopSelfTime(JSON.parse(readFileSync(join(profiles, file), 'utf8')) as CpuProfile, 15);
+const { items, data } = await syntheticCatalog({ n, q: 1, dim: 512, seed: 1 });
+const profile = !args['no-profile'];
+for (let round = 1; round <= Number(args.rounds); round++) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sidx-ingest-data-'));
+  try {
+    const server = await spawnListening('sidx serve', [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`] : []), SIDX_BIN, 'serve', '--port', '0',
+      '--host', '127.0.0.1', '--data-dir', dataDir, '--model', resolve(String(args.model))], { SIDX__LIMITS__MAX_BATCH: String(args.batch) }, 120_000);
+    while ((await fetch(`${server.url}/readyz`)).status !== 200) await new Promise((r) => setTimeout(r, 100));
+    const ingest = await upsertAll(server.url, items, n, 512, Number(args.batch), Number(args.concurrency), () => {});
+    server.child.kill('SIGTERM');
+    await new Promise((r) => server.child.once('exit', r));
+    console.log(`round ${round}: ${n} items (${data}), ${args.batch} per batch, ${args.concurrency} in flight: ${ingest.itemsPerSecond.toFixed(0)} items/s, `
+      + `batch p50 ${ingest.batchLatencyMs.p50.toFixed(0)} ms, max ${ingest.batchLatencyMs.max.toFixed(0)} ms`);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
   }
-} finally {
-  rmSync(dataDir, { recursive: true, force: true });
+}
+for (const file of readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile')).sort()) {
+  console.log(`\n${file} (the first is the main thread)`);
+  printTopSelfTime(JSON.parse(readFileSync(join(profiles, file), 'utf8')) as CpuProfile, 15);
 }

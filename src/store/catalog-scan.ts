@@ -1,6 +1,8 @@
 /** Read-side scans over the `postings` database (key layout in catalog.ts and sid/codec.ts). */
 import type { Database } from 'lmdb';
-import { encodeSidPrefix, MAX_CODE, SID_KEY_HEADER_BYTES, sidKeyLength } from '../sid/codec.ts';
+import { SidxError } from '../errors.ts';
+import { assertCodes, assertModelVersion, encodeSidKey, encodeSidPrefix, MAX_CODE, SID_KEY_HEADER_BYTES, sidKeyLength } from '../sid/codec.ts';
+import { assertLimit } from './catalog-input.ts';
 import { freeCodeAfterPrefix, hammingPrefixLength, hammingScanPrefix } from '../sid/hamming.ts';
 import { KeyCollector, prefixEnd, readU64BE, U64_BYTES } from './keys.ts';
 
@@ -12,6 +14,53 @@ export interface Neighbour {
 }
 
 type Bin = Database<Buffer, Buffer>;
+
+/** The catalog's three candidate scans with their input checks; `storedLevels(model)` is undefined for an unwritten model. */
+export class PostingScans {
+  #postings: Bin;
+  #storedLevels: (model: number) => number | undefined;
+
+  constructor(postings: Bin, storedLevels: (model: number) => number | undefined) {
+    this.#postings = postings;
+    this.#storedLevels = storedLevels;
+  }
+
+  exact(model: number, codes: Int32Array, limit: number): BigInt64Array {
+    assertCodes(codes);
+    assertLimit(limit);
+    const levels = this.#levelsFor(model, codes.length, true);
+    if (levels === undefined) return new BigInt64Array(0);
+    const prefix = encodeSidKey(model, levels - 1, codes);
+    return scanPostingKeys(this.#postings, prefix, prefix.length, limit);
+  }
+
+  prefix(model: number, codesPrefix: Int32Array, limit: number): BigInt64Array {
+    if (!(codesPrefix instanceof Int32Array)) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'codes must be an Int32Array', { field: 'codes' });
+    if (codesPrefix.length > 0) assertCodes(codesPrefix);
+    assertLimit(limit);
+    const levels = this.#levelsFor(model, codesPrefix.length, false);
+    if (levels === undefined) return new BigInt64Array(0);
+    const prefix = encodeSidPrefix(model, levels - 1, codesPrefix, levels);
+    return scanPostingKeys(this.#postings, prefix, sidKeyLength(levels), limit);
+  }
+
+  hamming1(model: number, codes: Int32Array, limit: number): Neighbour[] {
+    assertCodes(codes);
+    assertLimit(limit);
+    if (this.#levelsFor(model, codes.length, true) === undefined) return [];
+    return scanHamming1(this.#postings, model, codes, limit);
+  }
+
+  /** Levels of `model`'s SIDs, or undefined when the model has never been written. Throws if `given` differs. */
+  #levelsFor(model: number, given: number, exactLength: boolean): number | undefined {
+    assertModelVersion(model);
+    const levels = this.#storedLevels(model);
+    if (levels !== undefined && (exactLength ? given !== levels : given > levels)) {
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${model} has ${levels}-level SIDs, got ${given} codes`, { field: 'codes' });
+    }
+    return levels;
+  }
+}
 
 /** Internal keys (at `keyOffset` in each posting key) of the first `limit` postings starting with `prefix`. */
 export function scanPostingKeys(postings: Bin, prefix: Buffer, keyOffset: number, limit: number): BigInt64Array {

@@ -7,7 +7,7 @@ import { SidxError } from '../errors.ts';
 import { MAX_LEVELS, sidKeyLength } from '../sid/codec.ts';
 import { validateDelete, validateUpsert, type UpsertInput } from './catalog-input.ts';
 import { checkLevels, putSideSid, removeSideSids, writePostings, type SpaceDbs } from './catalog-spaces.ts';
-import type { CatalogVectors } from './catalog-vectors.ts';
+import type { CatalogVectors, SlotReservation } from './catalog-vectors.ts';
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, readMetaU32, readMetaU64, storeError, u32Value } from './catalog-meta.ts';
 import { ChangeWriter, OP_DELETE, OP_UPSERT } from './change-log.ts';
 import { MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
@@ -34,7 +34,45 @@ export interface UpsertResult {
   slots: Uint32Array;
 }
 
+/** A validated batch with rows reserved for its vectors (steps 1-2 of catalog-vectors.ts come before its commit). */
+interface PreparedUpsert {
+  model: number;
+  items: UpsertInput[];
+  alt?: { model: number; codes: Int32Array[] };
+  levels: number;
+  dim: number;
+  idBytes: Buffer[];
+  reserved: SlotReservation;
+  /** The batch's vectors, row i for reserved.slots[i]. */
+  flat: Float32Array;
+}
+
+/** One upsert batch, synchronously: validated, vectors written and synced, then one write transaction. */
 export function upsertItems(db: WriteDbs, model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): UpsertResult {
+  const batch = prepareUpsert(db, model, items, alt);
+  vectorFileStep(() => db.vectors.persist(batch.dim, batch.reserved.slots, batch.flat));
+  return commitUpsert(db, batch);
+}
+
+/** `upsertItems` with the vectors written and synced on libuv's thread pool; `txn` runs the commit it is given. */
+export async function upsertItemsAsync(db: WriteDbs, model: number, items: UpsertInput[], alt: { model: number; codes: Int32Array[] } | undefined,
+  txn: (commit: () => UpsertResult) => UpsertResult): Promise<UpsertResult> {
+  const batch = prepareUpsert(db, model, items, alt);
+  await vectorFileStep(() => db.vectors.persistAsync(batch.dim, batch.reserved.slots, batch.flat));
+  return txn(() => commitUpsert(db, batch));
+}
+
+function vectorFileStep<T>(step: () => T): T {
+  try {
+    const out = step();
+    return out instanceof Promise ? (out.catch((err: unknown) => { throw storeError(err, 'upsert (vector file)'); }) as T) : out;
+  } catch (err) {
+    throw storeError(err, 'upsert (vector file)');
+  }
+}
+
+/** Validates the batch (a refused one writes nothing) and reserves its vectors' rows. */
+function prepareUpsert(db: WriteDbs, model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): PreparedUpsert {
   const { levels, dim, idBytes } = validateUpsert(model, items);
   if (alt) validateUpsert(alt.model, items.map((it, i) => ({ ...it, codes: alt.codes[i]! })));
   if (alt?.model === model) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'alt.model must differ from model', { field: 'alt.model' });
@@ -42,10 +80,18 @@ export function upsertItems(db: WriteDbs, model: number, items: UpsertInput[], a
   if (storedDim !== undefined && storedDim !== dim) {
     throw new SidxError('SIDX_ERR_DIMENSION', `the catalog holds ${storedDim}-dimensional vectors, the batch has ${dim}`, { field: 'items[0].vector' });
   }
+  const flat = new Float32Array(items.length * dim);
+  items.forEach((it, i) => flat.set(it.vector, i * dim));
+  const reserved = vectorFileStep(() => db.vectors.reserve(items.length));
+  return { model, items, alt, levels, dim, idBytes, reserved, flat };
+}
+
+/** Step 3: the write transaction of a prepared batch whose vectors are on disk. */
+function commitUpsert(db: WriteDbs, batch: PreparedUpsert): UpsertResult {
+  const { model, items, alt, levels, dim, idBytes, reserved } = batch;
   let maxRecord = 0;
   for (let i = 0; i < items.length; i++) maxRecord = Math.max(maxRecord, recordLength(levels, idBytes[i].length));
   const recordBuf = Buffer.allocUnsafe(maxRecord);
-  const reserved = reserveAndPersist(db, items, dim);
   // lmdb-js copies keys and values during put inside a sync transaction, so scratch buffers can be reused.
   const postingBuf = Buffer.allocUnsafe(sidKeyLength(levels) + U64_BYTES);
   const oldPostingBuf = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
@@ -91,19 +137,6 @@ export function upsertItems(db: WriteDbs, model: number, items: UpsertInput[], a
     db.meta.put(META_LAST_SEQ, u64Key(seq));
     return { seq, keys, replaced, slots: reserved.slots };
   });
-}
-
-/** Steps 1-2 of catalog-vectors.ts: rows for the batch's vectors, written and synced before the transaction. */
-function reserveAndPersist(db: WriteDbs, items: UpsertInput[], dim: number) {
-  const flat = new Float32Array(items.length * dim);
-  items.forEach((it, i) => flat.set(it.vector, i * dim));
-  try {
-    const reserved = db.vectors.reserve(items.length);
-    db.vectors.persist(dim, reserved.slots, flat);
-    return reserved;
-  } catch (err) {
-    throw storeError(err, 'upsert (vector file)');
-  }
 }
 
 /** Removes items (record, id mapping, every posting, the vector's row) in one transaction; unknown ids are reported. */

@@ -36,9 +36,8 @@
  */
 import type { Database, RootDatabase } from 'lmdb';
 import { SidxError } from '../errors.ts';
-import { assertCodes, assertModelVersion, encodeSidKey, encodeSidPrefix, sidKeyLength } from '../sid/codec.ts';
 import { assertLimit, idBytesOf, type UpsertInput } from './catalog-input.ts';
-import { scanHamming1, scanPostingKeys, type Neighbour } from './catalog-scan.ts';
+import { PostingScans, type Neighbour } from './catalog-scan.ts';
 import { changesAfter, truncateChangesTxn, type Change } from './change-log.ts';
 import { CatalogTxns } from './catalog-txns.ts';
 import { PostingJournal } from './posting-journal.ts';
@@ -47,7 +46,7 @@ import { META_DIM, META_LAST_SEQ, META_SCHEMA } from './catalog-meta.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, readU64BE, u64Key } from './keys.ts';
 import { readStoredRecord, type ItemRecord, type StoredRecord } from './record.ts';
 import { CatalogVectors } from './catalog-vectors.ts';
-import { deleteItems, upsertItems, type UpsertResult, type WriteDbs } from './catalog-writes.ts';
+import { deleteItems, upsertItems, upsertItemsAsync, type UpsertResult, type WriteDbs } from './catalog-writes.ts';
 import { upgradeToSlots } from './vector-upgrade.ts';
 import { KeySpaces } from './catalog-spaces.ts';
 import { SpaceDropThread } from './space-drop-thread.ts';
@@ -82,6 +81,7 @@ export class Catalog {
   #ids: Bin;
   #items: Bin;
   #postings: Bin;
+  #scans: PostingScans;
   #changes: Bin;
   #meta: Bin;
   #occupancy: SidOccupancy;
@@ -104,6 +104,7 @@ export class Catalog {
     this.#env = env;
     const dbs = openCatalogDbs(env);
     ({ ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta } = dbs);
+    this.#scans = new PostingScans(this.#postings, (model) => this.#storedLevels(model));
     this.#vectors = new CatalogVectors(dir, dbs.freeSlots, dbs.meta);
     this.#occupancy = new SidOccupancy(env, dbs.meta, sidHistory);
     this.sids = new SidOccupancyReads(this.#occupancy, () => this.#metaU64(META_LAST_SEQ), (what, fn) => this.#read(what, fn));
@@ -212,6 +213,18 @@ export class Catalog {
     return upsertItems(this.#writeDbs, model, items, alt);
   }
 
+  /**
+   * `upsertBatch` with the vectors written and synced on libuv's thread pool, the event loop free meanwhile; `logSeq`
+   * (cluster mode) is marked applied in its transaction. Callers serialise writes across the await (the service's lock).
+   */
+  upsertBatchAsync(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }, logSeq?: bigint): Promise<UpsertResult> {
+    this.#assertOpen();
+    return upsertItemsAsync(this.#writeDbs, model, items, alt, (commit) => {
+      this.#assertOpen();
+      return this.stream.within(logSeq, commit);
+    });
+  }
+
   /** Removes items (record, id mapping, every posting) in one write transaction; unknown ids are reported. */
   deleteBatch(ids: string[]): { seq: bigint; removed: BigInt64Array; missing: string[] } {
     this.#assertOpen();
@@ -272,52 +285,19 @@ export class Catalog {
     return recs.map((r, i) => ({ id: r.id, key: r.key, model: r.model, codes: r.codes, vector: flat.slice(i * dim, (i + 1) * dim) }));
   }
 
-  /** Levels of `model`'s SIDs, or undefined when the model has never been written. Throws if `given` differs. */
-  #levelsFor(model: number, given: number, exactLength: boolean): number | undefined {
-    assertModelVersion(model);
-    const levels = this.#storedLevels(model);
-    if (levels !== undefined && (exactLength ? given !== levels : given > levels)) {
-      throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${model} has ${levels}-level SIDs, got ${given} codes`, { field: 'codes' });
-    }
-    return levels;
-  }
-
   /** Internal keys of the items whose SID is exactly `codes` (ascending, at most `limit`). */
   exact(model: number, codes: Int32Array, limit: number): BigInt64Array {
-    return this.#read('exact', () => {
-      assertCodes(codes);
-      assertLimit(limit);
-      const levels = this.#levelsFor(model, codes.length, true);
-      if (levels === undefined) return new BigInt64Array(0);
-      const prefix = encodeSidKey(model, levels - 1, codes);
-      return scanPostingKeys(this.#postings, prefix, prefix.length, limit);
-    });
+    return this.#read('exact', () => this.#scans.exact(model, codes, limit));
   }
 
   /** Internal keys of the items under a SID prefix of 0..L codes, in SID order then key order. */
   prefix(model: number, codesPrefix: Int32Array, limit: number): BigInt64Array {
-    return this.#read('prefix', () => {
-      if (!(codesPrefix instanceof Int32Array)) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'codes must be an Int32Array', { field: 'codes' });
-      if (codesPrefix.length > 0) assertCodes(codesPrefix);
-      assertLimit(limit);
-      const levels = this.#levelsFor(model, codesPrefix.length, false);
-      if (levels === undefined) return new BigInt64Array(0);
-      const prefix = encodeSidPrefix(model, levels - 1, codesPrefix, levels);
-      return scanPostingKeys(this.#postings, prefix, sidKeyLength(levels), limit);
-    });
+    return this.#read('prefix', () => this.#scans.prefix(model, codesPrefix, limit));
   }
 
-  /**
-   * Items whose SID differs from `codes` at exactly one level, via one prefix scan per level in its rotated key
-   * space. Order: last level first (the finest residual), then by code and key; at most `limit` in all.
-   */
+  /** Items whose SID differs from `codes` at exactly one level (order: catalog-scan.ts scanHamming1). */
   hamming1(model: number, codes: Int32Array, limit: number): Neighbour[] {
-    return this.#read('hamming1', () => {
-      assertCodes(codes);
-      assertLimit(limit);
-      if (this.#levelsFor(model, codes.length, true) === undefined) return [];
-      return scanHamming1(this.#postings, model, codes, limit);
-    });
+    return this.#read('hamming1', () => this.#scans.hamming1(model, codes, limit));
   }
 
   /** Change-log entries with seq > `seq`, ascending. Throws if entries after `seq` were already truncated. */
