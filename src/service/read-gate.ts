@@ -9,6 +9,11 @@ export class ReadGate {
   #closed: Promise<void> | null = null;
   #idle: (() => void) | null = null;
 
+  /** Reads in flight, the caller's included when asked from inside `run`. */
+  get reading(): number {
+    return this.#active;
+  }
+
   async run<T>(fn: () => Promise<T>): Promise<T> {
     while (this.#closed) await this.#closed;
     this.#active++;

@@ -132,9 +132,9 @@ export class SidxService {
     return this.#p.pool.queueLength;
   }
 
-  /** Test-only: the served model's encoder pool (white-box tests hold its queue through kPoolTestHooks), the live postings. */
+  /** Test-only: the served model's encoder pool (white-box tests hold its queue through kPoolTestHooks), the live postings, the vector store. */
   get [kServiceTestHooks]() {
-    return { pool: () => this.#p.pool, vectorsIdle: () => this.#p.vectors.idle(), postings: () => this.#p.postings };
+    return { pool: () => this.#p.pool, vectorsIdle: () => this.#p.vectors.idle(), postings: () => this.#p.postings, vectors: () => this.#p.vectors.store };
   }
 
   /** Checks an API key against the control plane (constant-time; see store/api-keys.ts). */
@@ -202,7 +202,7 @@ export class SidxService {
     }
     const t1 = performance.now();
     const rerank = q.rerank ?? q.embedding !== undefined;
-    const offThread = rerank && this.#p.config.vectors.rerankOffThread && this.#p.vectors.store.scoreAsync !== undefined;
+    const offThread = rerank && this.#gate.reading > 1 && this.#p.config.vectors.rerankOffThread && this.#p.vectors.store.scoreAsync !== undefined; // a lone read gains nothing from the hop
     const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam, offThread ? undefined : this.#candidates); // a set that outlives an await is its own
     const t2 = performance.now();
     const { order, scores } = offThread

@@ -1,7 +1,8 @@
 /**
  * vectors.rerankOffThread (f32): the rerank's reads and math on the libuv pool give the answers of the synchronous
  * rerank, and concurrent retrieves, each with its own candidate set across the await, do not mix their candidates;
- * one whose items are rewritten while it is in flight scores them as they are when its rerank resolves.
+ * one whose items are rewritten while it is in flight scores them as they are when its rerank resolves. A lone
+ * retrieve scores on the event loop (the hop buys nothing when no other read waits).
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +10,8 @@ import { join } from 'node:path';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { fillItems, topAnswers } from '../helpers/retrieve-answers.ts';
-import { startService, writeTestBundle } from '../helpers/service.ts';
+import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+import { kServiceTestHooks } from '../../src/service/sidx-service.ts';
 
 const DIM = 32;
 const N = 1200;
@@ -20,6 +22,18 @@ const vectors = randomMatrix(N, DIM, 41);
 const queries = randomMatrix(24, DIM, 42);
 after(() => tmp.cleanup());
 
+/** Counts the calls of the service's off-thread scoring. */
+function countScoreAsync(svc: RunningService): { calls: number } {
+  const store = svc.service[kServiceTestHooks].vectors();
+  const scoreAsync = store.scoreAsync!.bind(store);
+  const counter = { calls: 0 };
+  store.scoreAsync = (...args) => {
+    counter.calls++;
+    return scoreAsync(...args);
+  };
+  return counter;
+}
+
 test('off the event loop or on it, the same answers; 24 concurrent retrieves equal the sequential ones', async () => {
   await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 8, seed: 5 });
   const dataDir = join(tmp.dir, 'data');
@@ -29,12 +43,15 @@ test('off the event loop or on it, the same answers; 24 concurrent retrieves equ
   await onLoop.close();
 
   const svc = await startService(dataDir, modelDir, {}, { vectors: { rerankOffThread: true } });
+  const offThread = countScoreAsync(svc);
   try {
     assert.deepEqual(await topAnswers(svc, queries, DIM, K, 3 * K), want);
+    assert.equal(offThread.calls, 0, 'a lone retrieve scores on the event loop: no thread hop');
     const concurrent = await Promise.all(Array.from({ length: 24 }, (_, q) => svc.app.inject({
       method: 'POST', url: '/v1/retrieve', payload: { embedding: Array.from(queries.subarray(q * DIM, (q + 1) * DIM)), k: K, expand: 'hamming1' },
     })));
     assert.deepEqual(concurrent.map((r) => r.json().items.map((it: { id: string; score: number }) => ({ id: it.id, score: it.score }))), want);
+    assert.ok(offThread.calls >= 12, `concurrent retrieves score off the event loop (${offThread.calls} of 24 did)`);
 
     // Rewrites racing the rerank: every item of query 0's answer moves to the query's own vector (a new row each).
     const query = Array.from(queries.subarray(0, DIM));
