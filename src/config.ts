@@ -93,6 +93,11 @@ export const ConfigSchema = Type.Object(
         provider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], { default: 'cpu' }),
         workers: Int(0, 64, 0, 'ONNX Runtime worker threads, one session each (0 = auto: one per core, at most 4, on CPU; one on CUDA)'),
         intraOpThreads: Int(0, 256, 0, 'Threads inside each session (0 = ONNX Runtime default)'),
+        inline: Type.Boolean({
+          default: true,
+          description: 'CPU: a lone single-query encode or beam (no other read in flight, no worker busy) runs on the event loop '
+            + 'with its own session, saving the two thread hops of a worker call; concurrent ones always go to the workers',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -7,9 +7,9 @@ import type { SidxMetrics } from './metrics.ts';
 
 export function instrumentEncoder(pool: EncoderPool, metrics: SidxMetrics): EncoderPool {
   const encode = pool.encode.bind(pool);
-  pool.encode = async (vectors, n) => {
+  pool.encode = async (vectors, n, opts) => {
     const t0 = performance.now();
-    const out = await encode(vectors, n);
+    const out = await encode(vectors, n, opts);
     if (n > 0) metrics.observeEncode(n, (performance.now() - t0) / 1000);
     return out;
   };

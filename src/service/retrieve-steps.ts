@@ -3,7 +3,7 @@
  * choose the expansion, score the beam's prefixes and order the candidates alike.
  */
 import { SidxError } from '../errors.ts';
-import type { EncoderPool } from '../tokenizer/encoder-pool.ts';
+import type { CallOptions, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import type { VectorScorer } from '../vector/vector-store.ts';
 import type { Metric } from '../vector/vector-index.ts';
 import { BEAM, EXACT, HAMMING1, PREFIX, type CandidateSet } from './candidate-set.ts';
@@ -24,10 +24,10 @@ export function resolveExpand(asked: ExpandMode | undefined, withEmbedding: bool
  * The served model's encoder output a retrieve of `q` needs: the beam for expand 'beam', one encoder row for the
  * other expansions when an embedding and no sids are given; `q.encoded` when a cluster router computed it already.
  */
-export async function queryEncoding(pool: EncoderPool, metric: Metric, q: RetrieveQuery, expand: ExpandMode): Promise<QueryEncoding | undefined> {
+export async function queryEncoding(pool: EncoderPool, metric: Metric, q: RetrieveQuery, expand: ExpandMode, opts?: CallOptions): Promise<QueryEncoding | undefined> {
   if (!q.embedding) return undefined;
-  if (expand === 'beam') return { beam: q.encoded?.beam ?? await pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, beamNormWeight(metric, pool)) };
-  return q.sids ? undefined : { enc: q.encoded?.enc ?? await pool.encode(q.embedding, 1) };
+  if (expand === 'beam') return { beam: q.encoded?.beam ?? await pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, beamNormWeight(metric, pool), opts) };
+  return q.sids ? undefined : { enc: q.encoded?.enc ?? await pool.encode(q.embedding, 1, opts) };
 }
 
 /**

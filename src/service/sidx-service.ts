@@ -182,7 +182,7 @@ export class SidxService {
     let ranking;
     let beam: BeamLevel[] | undefined;
     if (expand === 'beam' && !q.embedding) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'expand "beam" needs an embedding', { field: 'embedding' });
-    const encoded = await queryEncoding(this.#p.pool, this.model.metric, q, expand);
+    const encoded = await queryEncoding(this.#p.pool, this.model.metric, q, expand, { inline: this.#gate.reading <= 1 });
     // The beam's time is the `beam` phase, the encoder's the `encode` phase.
     const tEncoded = encoded?.beam ? t0 : performance.now();
     if (encoded?.beam) {

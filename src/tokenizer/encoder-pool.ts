@@ -1,6 +1,7 @@
 /**
  * A pool of worker threads, each holding one onnxruntime-node session for a bundle's encoder.onnx
- * (ORT's `run()` blocks its thread, so it never runs on the main event loop).
+ * (ORT's `run()` blocks its thread, so calls run on the workers; the one exception is the optional inline lane,
+ * inline-lane.ts, for a lone single-row call that says nothing else waits for the event loop).
  *
  * - `encode()` splits large batches into row chunks (at most `maxBatchRows`, spread over the workers), copies each
  *   chunk once into its own buffer and transfers it; results come back transferred and are reassembled in order.
@@ -21,7 +22,8 @@ import { SidxError } from '../errors.ts';
 import type { ModelBundle } from './bundle.ts';
 import { beamWidths } from '../numeric/beam-query-graph.ts';
 import { loadBeamQueryModel } from './beam-query.ts';
-import { closeWorker, concatBeams, concatRows, MAX_COALESCED, resolveRun, sameKind, type BeamMode, type Chunk, type WorkerReply } from './worker-protocol.ts';
+import { closeWorker, concatBeams, concatRows, MAX_COALESCED, resolveRun, sameKind, type BeamMode, type BeamResult, type Chunk, type EncodeResult, type WorkerReply } from './worker-protocol.ts';
+import { INLINE_MAX_ROWS, InlineLane } from './inline-lane.ts';
 
 export type Provider = 'cpu' | 'cuda';
 export type PoolLog = (level: 'info' | 'warn', msg: string) => void;
@@ -35,33 +37,17 @@ export interface EncoderPoolOptions {
   maxBatchRows?: number;
   /** How beams run on CPU workers: one run of the merged model (default) or two runs (A/B benchmarks, tests). */
   beamModel?: 'merged' | 'separate';
+  /** CPU only: also open an inline lane (inline-lane.ts) for lone single-row calls that ask for it. */
+  inline?: boolean;
   log?: PoolLog;
 }
 
-export interface EncodeResult {
-  /** n × levels, row-major. */
-  codes: Int32Array;
-  /** n × levels × topM, ascending distance per level; topCodes[.., l, 0] === codes[.., l]. */
-  topCodes: Int32Array;
-  /** n × levels × topM squared L2 distances in the codebook space. */
-  topDistances: Float32Array;
+/** Per call: `inline` says no other request waits for the event loop (the inline lane may run the call). */
+export interface CallOptions {
+  inline?: boolean;
 }
 
-/** One level of a beam: `width` prefixes of `level` codes per row, best first. */
-export interface BeamLevel {
-  level: number;
-  width: number;
-  /** n × width × level codes. */
-  codes: Int32Array;
-  /** n × width scores, ascending (see beam-graph.ts: squared distance for normWeight 1). */
-  scores: Float32Array;
-}
-
-/** `beam()`'s answer: the beam per level, and the encoder's own codes (n × levels) for the same rows. */
-export interface BeamResult {
-  codes: Int32Array;
-  levels: BeamLevel[];
-}
+export type { BeamLevel, BeamResult, EncodeResult } from './worker-protocol.ts';
 
 /** Test-only hooks (white-box tests reach them through this symbol). */
 export const kPoolTestHooks = Symbol('sidx.encoderPool.testHooks');
@@ -97,6 +83,7 @@ export class EncoderPool {
   #runs = 0;
   #beamQueryModel?: Uint8Array;
   #beamMode: BeamMode = 'none';
+  #inline: InlineLane | undefined;
 
   private constructor(bundle: ModelBundle, options: EncoderPoolOptions) {
     const m = bundle.manifest;
@@ -132,6 +119,7 @@ export class EncoderPool {
       await pool.close();
       throw err;
     }
+    if (options.inline && pool.#provider === 'cpu') pool.#inline = InlineLane.start(pool.#laneParams(), (msg) => pool.#log('warn', msg));
     pool.#log('info', `encoder pool ready: ${options.workers} worker(s), provider ${pool.#provider}, `
       + `${pool.#intraOpThreads} intra-op thread(s) each, model ${bundle.manifest.id}`);
     return pool;
@@ -163,7 +151,7 @@ export class EncoderPool {
   }
 
   /** Encodes `n` row-major embeddings of `inputDim` floats. The input array is left untouched. */
-  async encode(vectors: Float32Array, n: number): Promise<EncodeResult> {
+  async encode(vectors: Float32Array, n: number, opts?: CallOptions): Promise<EncodeResult> {
     if (!(vectors instanceof Float32Array)) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', 'embeddings must be a Float32Array', { field: 'embedding' });
     }
@@ -178,7 +166,7 @@ export class EncoderPool {
 
     const split = Math.max(MIN_SPLIT_ROWS, Math.ceil(n / this.#target));
     const rows = Math.min(this.maxBatchRows, split);
-    const parts = this.#submit<EncodeResult>(vectors, n, rows);
+    const parts = this.#submit<EncodeResult>(vectors, n, rows, undefined, opts?.inline);
     if (parts.length === 1) return parts[0]!;
     const results = await Promise.all(parts);
     return {
@@ -198,7 +186,7 @@ export class EncoderPool {
    * with the encoder's codes. `normWeight` 1 scores prefixes by squared distance to their codeword sum, 0 by
    * partial inner product.
    */
-  async beam(vectors: Float32Array, n: number, width: number, normWeight: number): Promise<BeamResult> {
+  async beam(vectors: Float32Array, n: number, width: number, normWeight: number, opts?: CallOptions): Promise<BeamResult> {
     if (!this.hasBeam) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${this.bundle.manifest.id} has no beam.onnx`, { field: 'expand' });
     }
@@ -211,7 +199,7 @@ export class EncoderPool {
     if (this.#closed) throw new SidxError('SIDX_ERR_ENCODER', 'encoder pool is closed');
     const widths = () => beamWidths(width, this.bundle.manifest.codebookSizes);
     if (n === 0) return concatBeams([], 0, widths());
-    const parts = this.#submit<BeamResult>(vectors, n, this.#beamRows(width), { width, normWeight });
+    const parts = this.#submit<BeamResult>(vectors, n, this.#beamRows(width), { width, normWeight }, opts?.inline);
     return parts.length === 1 ? parts[0]! : concatBeams(await Promise.all(parts), n, widths());
   }
 
@@ -223,7 +211,7 @@ export class EncoderPool {
     for (const c of this.#queue.splice(0)) c.reject(closedErr());
     const slots = this.#slots.splice(0);
     for (const s of slots) for (const c of s.busy ?? []) c.reject(closedErr());
-    await Promise.all(slots.map((s) => closeWorker(s.worker)));
+    await Promise.all([...slots.map((s) => closeWorker(s.worker)), this.#inline?.close()]);
   }
 
   get [kPoolTestHooks]() {
@@ -233,6 +221,8 @@ export class EncoderPool {
       threadIds: () => this.#slots.map((s) => s.worker.threadId),
       /** Worker runs started so far (coalesced chunks share one). */
       runs: () => this.#runs,
+      /** Whether the inline lane is open and free. */
+      inlineFree: () => this.#inline?.free ?? false,
       /** No chunk goes to a worker until the returned release is called: calls stay queued (load-shedding tests). */
       hold: () => {
         this.#held = true;
@@ -244,9 +234,17 @@ export class EncoderPool {
     };
   }
 
-  #submit<T extends EncodeResult | BeamResult>(vectors: Float32Array, n: number, rows: number, beam?: Chunk['beam']): Promise<T>[] {
+  #submit<T extends EncodeResult | BeamResult>(vectors: Float32Array, n: number, rows: number, beam?: Chunk['beam'], inline = false): Promise<T>[] {
     const d = this.inputDim;
     const parts: Promise<T>[] = [];
+    const lane = this.#inline;
+    if (inline && lane?.free && n <= INLINE_MAX_ROWS && !this.#held && this.#queue.length === 0 && this.#slots.every((s) => !s.busy)) {
+      return [new Promise<T>((resolve, reject) => {
+        const chunk: Chunk = { id: this.#nextId++, data: vectors, n, beam, resolve: resolve as Chunk['resolve'], reject };
+        void lane.run({ type: beam ? 'beam' : 'encode', id: chunk.id, data: vectors, n, ...beam })
+          .then((reply) => resolveRun([chunk], reply, this.bundle.manifest.codebookSizes, this.topM));
+      })];
+    }
     for (let start = 0; start < n; start += rows) {
       const end = Math.min(n, start + rows);
       parts.push(new Promise<T>((resolve, reject) => this.#queue.push({
@@ -317,16 +315,17 @@ export class EncoderPool {
     }
   }
 
+  #laneParams() {
+    return {
+      encoderPath: this.bundle.encoderPath, beamPath: this.bundle.beamPath, beamQueryModel: this.#beamQueryModel, inputDim: this.inputDim,
+      levels: this.levels, topM: this.topM, codebookSizes: this.bundle.manifest.codebookSizes,
+    };
+  }
+
   #spawn(): Promise<void> {
     this.#spawning++;
-    const worker = new Worker(WORKER_URL, {
-      // The worker is plain JavaScript: it needs no TS loader flags (and must not inherit e.g. --test).
-      execArgv: [],
-      workerData: {
-        encoderPath: this.bundle.encoderPath, beamPath: this.bundle.beamPath, beamQueryModel: this.#beamQueryModel, provider: this.#provider,
-        intraOpThreads: this.#intraOpThreads, inputDim: this.inputDim, levels: this.levels, topM: this.topM, codebookSizes: this.bundle.manifest.codebookSizes,
-      },
-    });
+    // The worker is plain JavaScript: it needs no TS loader flags (and must not inherit e.g. --test).
+    const worker = new Worker(WORKER_URL, { execArgv: [], workerData: { ...this.#laneParams(), provider: this.#provider, intraOpThreads: this.#intraOpThreads } });
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       const slot: Slot = { worker };

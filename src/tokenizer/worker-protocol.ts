@@ -6,7 +6,32 @@
 import type { Worker } from 'node:worker_threads';
 import { SidxError } from '../errors.ts';
 import { beamWidths } from '../numeric/beam-query-graph.ts';
-import type { BeamResult, EncodeResult, Provider } from './encoder-pool.ts';
+import type { Provider } from './encoder-pool.ts';
+
+export interface EncodeResult {
+  /** n × levels, row-major. */
+  codes: Int32Array;
+  /** n × levels × topM, ascending distance per level; topCodes[.., l, 0] === codes[.., l]. */
+  topCodes: Int32Array;
+  /** n × levels × topM squared L2 distances in the codebook space. */
+  topDistances: Float32Array;
+}
+
+/** One level of a beam: `width` prefixes of `level` codes per row, best first. */
+export interface BeamLevel {
+  level: number;
+  width: number;
+  /** n × width × level codes. */
+  codes: Int32Array;
+  /** n × width scores, ascending (see beam-graph.ts: squared distance for normWeight 1). */
+  scores: Float32Array;
+}
+
+/** `beam()`'s answer: the beam per level, and the encoder's own codes (n × levels) for the same rows. */
+export interface BeamResult {
+  codes: Int32Array;
+  levels: BeamLevel[];
+}
 
 /** One call's rows waiting for (or in) a worker run. */
 export interface Chunk {

@@ -1,0 +1,43 @@
+/** Types of encoder-session.mjs (plain JavaScript, shared by the encoder worker and the pool's inline lane). */
+export interface LaneParams {
+  encoderPath: string;
+  beamPath?: string;
+  beamQueryModel?: Uint8Array;
+  provider: 'cpu' | 'cuda';
+  intraOpThreads: number;
+  inputDim: number;
+  levels: number;
+  topM: number;
+  codebookSizes: readonly number[];
+}
+
+export interface LaneRequest {
+  type: 'encode' | 'beam';
+  id: number;
+  data: Float32Array;
+  n: number;
+  width?: number;
+  normWeight?: number;
+}
+
+export type LaneReply =
+  | { type: 'result'; id: number; codes: Int32Array; topCodes: Int32Array; topDistances: Float32Array }
+  | { type: 'result'; id: number; beam: ArrayBuffer }
+  | { type: 'error'; id: number; message: string };
+
+export interface LaneOpened {
+  provider: 'cpu' | 'cuda';
+  fallbackReason?: string;
+  beamMode: 'merged' | 'separate' | 'none';
+  beamFallbackReason?: string;
+}
+
+export interface EncoderLane {
+  open(): Promise<LaneOpened>;
+  /** Never rejects: a failed run answers with an 'error' reply. */
+  run(msg: LaneRequest): Promise<LaneReply>;
+  release(): Promise<unknown>;
+}
+
+export function encoderLane(params: LaneParams): EncoderLane;
+export function oneLine(err: unknown): string;
