@@ -5,20 +5,20 @@
  * time (the main thread's idle share says whether it is the bottleneck).
  *
  *   node --import tsx bench/ingest-profile.bench.ts [--items 100000] [--batch 1000] [--concurrency 2]
- *        [--model models/default] [--dir /tmp/sidx-ingest-profile] [--no-profile] [--rounds 1]
+ *        [--model models/default] [--dir /tmp/sidx-ingest-profile] [--no-profile] [--rounds 1] [--env K=V,...]
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { upsertAll } from '../src/bench/http.ts';
-import { SIDX_BIN, spawnListening } from '../src/bench/server.ts';
+import { processMemory, SIDX_BIN, spawnListening } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { benchArgs, printTopSelfTime, type CpuProfile } from './lib.ts';
 
 const args = benchArgs({
   items: { type: 'string', default: '100000' }, batch: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '2' },
   model: { type: 'string', default: 'models/default' }, dir: { type: 'string', default: join(tmpdir(), 'sidx-ingest-profile') },
-  'no-profile': { type: 'boolean', default: false }, rounds: { type: 'string', default: '1' },
+  'no-profile': { type: 'boolean', default: false }, rounds: { type: 'string', default: '1' }, env: { type: 'string', default: '' },
 });
 const n = Number(args.items);
 const profiles = resolve(String(args.dir));
@@ -26,17 +26,21 @@ rmSync(profiles, { recursive: true, force: true });
 mkdirSync(profiles, { recursive: true });
 const { items, data } = await syntheticCatalog({ n, q: 1, dim: 512, seed: 1 });
 const profile = !args['no-profile'];
+const mib = (b: number) => (b / 2 ** 20).toFixed(0);
+const extraEnv = Object.fromEntries(String(args.env).split(',').filter(Boolean).map((kv) => kv.split('=', 2) as [string, string]));
 for (let round = 1; round <= Number(args.rounds); round++) {
   const dataDir = mkdtempSync(join(tmpdir(), 'sidx-ingest-data-'));
   try {
     const server = await spawnListening('sidx serve', [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`] : []), SIDX_BIN, 'serve', '--port', '0',
-      '--host', '127.0.0.1', '--data-dir', dataDir, '--model', resolve(String(args.model))], { SIDX__LIMITS__MAX_BATCH: String(args.batch) }, 120_000);
+      '--host', '127.0.0.1', '--data-dir', dataDir, '--model', resolve(String(args.model))], { SIDX__LIMITS__MAX_BATCH: String(args.batch), ...extraEnv }, 120_000);
     while ((await fetch(`${server.url}/readyz`)).status !== 200) await new Promise((r) => setTimeout(r, 100));
     const ingest = await upsertAll(server.url, items, n, 512, Number(args.batch), Number(args.concurrency), () => {});
+    const mem = processMemory(server.child.pid!);
     server.child.kill('SIGTERM');
     await new Promise((r) => server.child.once('exit', r));
     console.log(`round ${round}: ${n} items (${data}), ${args.batch} per batch, ${args.concurrency} in flight: ${ingest.itemsPerSecond.toFixed(0)} items/s, `
-      + `batch p50 ${ingest.batchLatencyMs.p50.toFixed(0)} ms, max ${ingest.batchLatencyMs.max.toFixed(0)} ms`);
+      + `batch p50 ${ingest.batchLatencyMs.p50.toFixed(0)} ms, max ${ingest.batchLatencyMs.max.toFixed(0)} ms; `
+      + `RSS after ingest ${mib(mem.rssBytes)} MiB (anon ${mib(mem.anonBytes)}, file ${mib(mem.fileBytes)})`);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

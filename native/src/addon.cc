@@ -1,8 +1,11 @@
 // sidx_faiss: N-API addon over FAISS's C++ API (see index_wrap.h, slot_map.h and clustering.h for the method lists).
 // Module functions: readIndex [async], kmeans [async], assign [async], pqTrain [sync] (pq_codes.h), setNumThreads/getNumThreads [sync],
-// noop [sync], and the `faissVersion` string.
+// noop [sync], tuneAllocator [sync], and the `faissVersion` string.
 #include <faiss/Index.h>
 #include <napi.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <string>
 
@@ -32,6 +35,26 @@ Napi::Value GetNumThreadsJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), GetNumThreads());
 }
 
+// tuneAllocator(arenaMax, mmapThreshold): glibc's mallopt(M_ARENA_MAX) and mallopt(M_MMAP_THRESHOLD) for this
+// process (0 leaves a setting as it is); a fixed mmap threshold also stops glibc raising it after each large free.
+// Returns whether glibc took both (false on other C libraries).
+Napi::Value TuneAllocatorJs(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&] {
+    auto arg = [&](size_t i, const char* name) {
+      double v = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : -1;
+      if (!(v >= 0) || v > (1 << 30) || v != static_cast<int>(v)) throw CodedError(kErrInvalidInput, std::string(name) + " must be an integer in [0, 2^30]");
+      return static_cast<int>(v);
+    };
+    int arena_max = arg(0, "arenaMax");
+    int mmap_threshold = arg(1, "mmapThreshold");
+    bool ok = false;
+#if defined(__GLIBC__)
+    ok = (arena_max == 0 || mallopt(M_ARENA_MAX, arena_max) == 1) && (mmap_threshold == 0 || mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1);
+#endif
+    return Napi::Boolean::New(info.Env(), ok);
+  });
+}
+
 Napi::Value NoopJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
@@ -52,6 +75,7 @@ static Napi::Object InitSidxFaiss(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreadsJs>(env, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New<GetNumThreadsJs>(env, "getNumThreads"));
   exports.Set("noop", Napi::Function::New<NoopJs>(env, "noop"));
+  exports.Set("tuneAllocator", Napi::Function::New<TuneAllocatorJs>(env, "tuneAllocator"));
   exports.Set("faissVersion", Napi::String::New(env, std::to_string(FAISS_VERSION_MAJOR) + "." +
                                                         std::to_string(FAISS_VERSION_MINOR) + "." +
                                                         std::to_string(FAISS_VERSION_PATCH)));

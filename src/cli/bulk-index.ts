@@ -6,6 +6,7 @@
  * index would not see these writes.
  */
 import { resolve } from 'node:path';
+import { tuneAllocator } from './allocator.ts';
 import { loadConfig } from '../config.ts';
 import { SidxError } from '../errors.ts';
 import { readAlgrCsv } from '../io/algr-csv.ts';
@@ -51,6 +52,7 @@ export async function indexCommand(argv: string[]): Promise<number> {
     storage: { dataDir: values['data-dir'], postingIndex: 'lmdb' }, model: { dir: values.model }, encoder: { workers: intFlag(values.workers, 'workers') },
     limits: { maxBatch: batchSize },
   });
+  tuneAllocator(); // before any worker thread starts
   const bundle = await loadBundle(resolve(values.model!));
   const dim = bundle.manifest.inputDim;
   const input = values.input!;

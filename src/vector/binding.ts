@@ -126,6 +126,8 @@ export interface SidxFaissBinding {
   getNumThreads(): number;
   /** [sync] */
   noop(): void;
+  /** [sync] glibc's mallopt M_ARENA_MAX and M_MMAP_THRESHOLD (0: left as is); false where the C library is not glibc. */
+  tuneAllocator(arenaMax: number, mmapThreshold: number): boolean;
   readonly faissVersion: string;
 }
 
