@@ -33,6 +33,8 @@ Stop the server on that data directory first. A catalog already served by anothe
 
 interface Row { id: string; vector: Float32Array }
 
+const IN_FLIGHT = 2;
+
 export async function indexCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     input: { type: 'string' }, model: { type: 'string' }, 'data-dir': { type: 'string' }, batch: { type: 'string' },
@@ -74,20 +76,31 @@ export async function indexCommand(argv: string[]): Promise<number> {
       throw new SidxError('SIDX_ERR_CONFLICT', `the catalog in ${config.storage.dataDir} is served by model ${service.model.id}, not ${bundle.manifest.id}: `
         + 're-index it (POST /v1/reindex) to change models');
     }
+    // Up to IN_FLIGHT batches at once: one encodes on a worker while another commits. Batches in flight hold
+    // distinct ids, so their commit order does not matter; a row whose id is already in flight waits for them all.
     let pending: Row[] = [];
     let ids = new Set<string>();
+    const inFlight = new Map<Promise<void>, Set<string>>();
+    const drain = () => Promise.all(inFlight.keys());
     const flush = async () => {
       if (pending.length === 0) return;
-      const out = await service.upsert(pending);
-      done += pending.length;
-      replaced += out.items.filter((it) => it.replaced).length;
+      const rows = pending;
+      const batch = (async () => {
+        const out = await service.upsert(rows);
+        done += rows.length;
+        replaced += out.items.filter((it) => it.replaced).length;
+        const rate = done / Math.max(1e-3, (performance.now() - started) / 1000);
+        progress.update(`${done}${whole ? ` / ${whole.n}` : ''} items, ${Math.round(rate)} items/s`);
+      })();
+      inFlight.set(batch, ids);
+      void batch.then(() => inFlight.delete(batch), () => undefined);
       pending = [];
       ids = new Set();
-      const rate = done / Math.max(1e-3, (performance.now() - started) / 1000);
-      progress.update(`${done}${whole ? ` / ${whole.n}` : ''} items, ${Math.round(rate)} items/s`);
+      if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight.keys());
     };
     const add = async (id: string, vector: Float32Array) => {
       if (ids.has(id)) await flush(); // the same id twice in one batch is an error: let the later row replace it
+      if ([...inFlight.values()].some((batch) => batch.has(id))) await drain();
       pending.push({ id, vector });
       ids.add(id);
       if (pending.length >= batchSize) await flush();
@@ -106,6 +119,7 @@ export async function indexCommand(argv: string[]): Promise<number> {
       if (reader.stats.rows === 0) throw inputError(input, `no valid rows (${reader.stats.skipped} skipped)`);
     }
     await flush();
+    await drain();
     const seconds = (performance.now() - started) / 1000;
     progress.done(`indexed ${done} items (${replaced} replaced) with ${service.model.id} in ${formatSeconds(seconds)} `
       + `(${Math.round(done / Math.max(seconds, 1e-3))} items/s); the catalog holds ${service.readiness().items} items`);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeNpy } from '../../src/io/npy.ts';
+import { Catalog } from '../../src/store/catalog.ts';
 import { verifyCatalog } from '../../src/store/catalog-verify.ts';
 import { runCli } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/paths.ts';
@@ -76,4 +77,27 @@ test('sidx index refuses a row whose norm exceeds limits.maxVectorNorm before wr
   assert.equal(streamed.code, 0, streamed.stderr);
   assert.match(streamed.stderr, /skipped .*huge\.csv:9 has L2 norm 8\.485e\+38/);
   assert.match(streamed.stderr, /indexed 19 items \(0 replaced\) .* the catalog holds 19 items/, 'the .npy run wrote nothing');
+});
+
+test('sidx index keeps the input order for an id repeated across batches in flight: the later row wins', async (t) => {
+  const tmp = tempDir();
+  t.after(() => tmp.cleanup());
+  const modelDir = join(tmp.dir, 'model');
+  const dataDir = join(tmp.dir, 'data');
+  await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 8, seed: 1 });
+  const vectors = randomMatrix(40, DIM, 10);
+  const b64 = (i: number) => Buffer.from(vectors.buffer, i * DIM * 4, DIM * 4).toString('base64');
+  // Rows 0-19 hold ids r0..r19, rows 20-39 the same ids again; batches of 3 put every repeat in a later batch.
+  const lines = ['base62_string,feature', ...Array.from({ length: 40 }, (_, i) => `r${i % 20},${b64(i)}`)];
+  const csv = join(tmp.dir, 'items.csv');
+  await writeFile(csv, `${lines.join('\n')}\n`);
+  const run = await runCli(t, ['index', '--input', csv, '--model', modelDir, '--data-dir', dataDir, '--batch', '3']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /indexed 40 items \(20 replaced\) .* the catalog holds 20 items/);
+  const catalog = Catalog.open(join(dataDir, 'catalog'));
+  try {
+    for (let i = 0; i < 20; i++) assert.deepEqual(catalog.get(`r${i}`)!.vector, vectors.slice((20 + i) * DIM, (21 + i) * DIM), `r${i}: the later row`);
+  } finally {
+    await catalog.close();
+  }
 });
