@@ -83,7 +83,8 @@ export class EncoderPool {
   #runs = 0;
   #beamQueryModel?: Uint8Array;
   #beamMode: BeamMode = 'none';
-  #inline: InlineLane | undefined;
+  /** Opened on the first call that asks for it (start-up does not wait for its sessions); null: not wanted. */
+  #inline: InlineLane | undefined | null = null;
 
   private constructor(bundle: ModelBundle, options: EncoderPoolOptions) {
     const m = bundle.manifest;
@@ -119,7 +120,7 @@ export class EncoderPool {
       await pool.close();
       throw err;
     }
-    if (options.inline && pool.#provider === 'cpu') pool.#inline = InlineLane.start(pool.#laneParams(), (msg) => pool.#log('warn', msg));
+    if (options.inline && pool.#provider === 'cpu') pool.#inline = undefined;
     pool.#log('info', `encoder pool ready: ${options.workers} worker(s), provider ${pool.#provider}, `
       + `${pool.#intraOpThreads} intra-op thread(s) each, model ${bundle.manifest.id}`);
     return pool;
@@ -221,8 +222,7 @@ export class EncoderPool {
       threadIds: () => this.#slots.map((s) => s.worker.threadId),
       /** Worker runs started so far (coalesced chunks share one). */
       runs: () => this.#runs,
-      /** Whether the inline lane is open and free. */
-      inlineFree: () => this.#inline?.free ?? false,
+      inlineFree: () => this.#inline?.free ?? false, // the inline lane is open and free
       /** No chunk goes to a worker until the returned release is called: calls stay queued (load-shedding tests). */
       hold: () => {
         this.#held = true;
@@ -237,6 +237,7 @@ export class EncoderPool {
   #submit<T extends EncodeResult | BeamResult>(vectors: Float32Array, n: number, rows: number, beam?: Chunk['beam'], inline = false): Promise<T>[] {
     const d = this.inputDim;
     const parts: Promise<T>[] = [];
+    if (inline && this.#inline === undefined) this.#inline = InlineLane.start(this.#laneParams(), (msg) => this.#log('warn', msg));
     const lane = this.#inline;
     if (inline && lane?.free && n <= INLINE_MAX_ROWS && !this.#held && this.#queue.length === 0 && this.#slots.every((s) => !s.busy)) {
       return [new Promise<T>((resolve, reject) => {

@@ -17,6 +17,11 @@ const plainEnc = (r: EncodeResult) => ({ codes: [...r.codes], topCodes: [...r.to
 
 async function inlinePool(model: string): Promise<EncoderPool> {
   const pool = await EncoderPool.create(await loadBundle(join(repoRoot, model)), { workers: 1, provider: 'cpu', intraOpThreads: 1, inline: true });
+  await sleep(100);
+  assert.equal(pool[kPoolTestHooks].inlineFree(), false, 'the lane opens on the first call that asks for it, not at start');
+  const runs = pool[kPoolTestHooks].runs();
+  await pool.encode(randomMatrix(1, pool.inputDim, 2), 1, { inline: true });
+  assert.equal(pool[kPoolTestHooks].runs(), runs + 1, 'that first call went to a worker');
   for (let i = 0; i < 200 && !pool[kPoolTestHooks].inlineFree(); i++) await sleep(10);
   assert.ok(pool[kPoolTestHooks].inlineFree(), 'the inline lane opened');
   return pool;
