@@ -247,7 +247,7 @@ export class SidxService {
           const TL = target.info.levels;
           alt = { model: target.info.version, codes: items.map((_it, i) => tc.subarray(i * TL, (i + 1) * TL)) };
         }
-        const res = await this.#p.catalog.upsertBatchAsync(model.version, batch, alt, log?.seq);
+        const res = this.#p.catalog.stream.within(log?.seq, () => this.#p.catalog.upsertBatch(model.version, batch, alt));
         this.#p.vectors.applyUpsert(res.keys, res.slots, flat);
         this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);
         this.#maybeCheckpoint();

@@ -79,11 +79,6 @@ export class CatalogVectors {
     file.datasync();
   }
 
-  /** Step 2 off the event loop (the server's upserts). */
-  persistAsync(dim: number, slots: Uint32Array, vectors: Float32Array): Promise<void> {
-    return this.file(dim).writeDurably(slots, vectors);
-  }
-
   /** Step 3, inside the write transaction: the reserved rows are taken. */
   commit(r: SlotReservation): void {
     for (let i = 0; i < r.fromFree; i++) this.#free.remove(slotKey(r.slots[i]!));

@@ -54,18 +54,9 @@ export function upsertItems(db: WriteDbs, model: number, items: UpsertInput[], a
   return commitUpsert(db, batch);
 }
 
-/** `upsertItems` with the vectors written and synced on libuv's thread pool; `txn` runs the commit it is given. */
-export async function upsertItemsAsync(db: WriteDbs, model: number, items: UpsertInput[], alt: { model: number; codes: Int32Array[] } | undefined,
-  txn: (commit: () => UpsertResult) => UpsertResult): Promise<UpsertResult> {
-  const batch = prepareUpsert(db, model, items, alt);
-  await vectorFileStep(() => db.vectors.persistAsync(batch.dim, batch.reserved.slots, batch.flat));
-  return txn(() => commitUpsert(db, batch));
-}
-
 function vectorFileStep<T>(step: () => T): T {
   try {
-    const out = step();
-    return out instanceof Promise ? (out.catch((err: unknown) => { throw storeError(err, 'upsert (vector file)'); }) as T) : out;
+    return step();
   } catch (err) {
     throw storeError(err, 'upsert (vector file)');
   }

@@ -46,7 +46,7 @@ import { META_DIM, META_LAST_SEQ, META_SCHEMA } from './catalog-meta.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, readU64BE, u64Key } from './keys.ts';
 import { readStoredRecord, type ItemRecord, type StoredRecord } from './record.ts';
 import { CatalogVectors } from './catalog-vectors.ts';
-import { deleteItems, upsertItems, upsertItemsAsync, type UpsertResult, type WriteDbs } from './catalog-writes.ts';
+import { deleteItems, upsertItems, type UpsertResult, type WriteDbs } from './catalog-writes.ts';
 import { upgradeToSlots } from './vector-upgrade.ts';
 import { KeySpaces } from './catalog-spaces.ts';
 import { SpaceDropThread } from './space-drop-thread.ts';
@@ -211,18 +211,6 @@ export class Catalog {
   upsertBatch(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): UpsertResult {
     this.#assertOpen();
     return upsertItems(this.#writeDbs, model, items, alt);
-  }
-
-  /**
-   * `upsertBatch` with the vectors written and synced on libuv's thread pool, the event loop free meanwhile; `logSeq`
-   * (cluster mode) is marked applied in its transaction. Callers serialise writes across the await (the service's lock).
-   */
-  upsertBatchAsync(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }, logSeq?: bigint): Promise<UpsertResult> {
-    this.#assertOpen();
-    return upsertItemsAsync(this.#writeDbs, model, items, alt, (commit) => {
-      this.#assertOpen();
-      return this.stream.within(logSeq, commit);
-    });
   }
 
   /** Removes items (record, id mapping, every posting) in one write transaction; unknown ids are reported. */

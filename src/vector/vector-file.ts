@@ -5,8 +5,7 @@
  * Readers: the catalog (pread, one call per run of consecutive rows) and the rerank, which maps the file
  * (vector/vector-store.ts).
  */
-import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, openSync, readSync, write, writeSync } from 'node:fs';
-import { promisify } from 'node:util';
+import { closeSync, constants, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { SidxError } from '../errors.ts';
 
 export const VECTOR_FILE = 'vectors.f32';
@@ -39,20 +38,6 @@ export class VectorFile {
     const bytes = new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength);
     const fd = this.#live();
     forRuns(slots, this.dim, (row, end, at) => writeFully(fd, bytes.subarray(row, end), at));
-  }
-
-  /**
-   * `write` then `datasync` on libuv's thread pool: the event loop stays free while fresh file pages are allocated
-   * (about 5 ms per MB on this VM's ext4, against 0.1 ms per MB for pages already cached).
-   */
-  async writeDurably(slots: ArrayLike<number>, vectors: Float32Array): Promise<void> {
-    if (vectors.length !== slots.length * this.dim) throw new SidxError('SIDX_ERR_DIMENSION', `${slots.length} slots but ${vectors.length / this.dim} vectors`, { field: 'vectors' });
-    const bytes = new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength);
-    const fd = this.#live();
-    const runs: Array<Promise<void>> = [];
-    forRuns(slots, this.dim, (row, end, at) => runs.push(writeFullyAsync(fd, bytes.subarray(row, end), at)));
-    await Promise.all(runs);
-    await fdatasyncAsync(this.#live());
   }
 
   /** Reads the rows of `slots` into `into` (slots.length x dim). */
@@ -98,14 +83,6 @@ export function readFully(fd: number, into: Uint8Array, position: number): void 
     if (got === 0) throw new SidxError('SIDX_ERR_STORE', 'vector file: a row past its end');
     done += got;
   }
-}
-
-const writeAsync = promisify(write);
-const fdatasyncAsync = promisify(fdatasync);
-
-async function writeFullyAsync(fd: number, bytes: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) done += (await writeAsync(fd, bytes, done, bytes.length - done, position + done)).bytesWritten;
 }
 
 export function writeFully(fd: number, bytes: Uint8Array, position: number): void {

@@ -79,35 +79,6 @@ test('a batch rejected inside its transaction leaves its reserved rows free', as
   }
 });
 
-test('upsertBatchAsync: the same rows and records as upsertBatch, the log position in its transaction; a refused batch changes nothing', async () => {
-  const { dir, cleanup } = tempDir('sidx-rows-');
-  const cat = Catalog.open(dir);
-  try {
-    const first = await cat.upsertBatchAsync(1, [item('a', 1), item('b', 2)], undefined, 5n);
-    assert.deepEqual([...first.slots], [0, 1]);
-    assert.equal(cat.stream.applied, 5n);
-    const again = await cat.upsertBatchAsync(1, [item('b', 20), item('c', 3)]);
-    assert.deepEqual([...again.slots], [2, 3], 'copy-on-write as in the synchronous path');
-    assert.deepEqual(again.replaced, [true, false]);
-    assert.equal(cat.stream.applied, 5n, 'no position given: the mark stays');
-    for (const [id, seed] of [['a', 1], ['b', 20], ['c', 3]] as const) assert.deepEqual(cat.get(id)!.vector, vec(seed), id);
-
-    // Refused before any write (dimension) and inside the transaction (levels): rows, records and mark unchanged.
-    await assert.rejects(cat.upsertBatchAsync(1, [{ id: 'x', codes: Int32Array.of(1, 2), vector: new Float32Array(D + 1) }], undefined, 9n), { code: 'SIDX_ERR_DIMENSION' });
-    await assert.rejects(cat.upsertBatchAsync(1, [{ id: 'y', codes: Int32Array.of(1, 2, 3), vector: vec(9) }], undefined, 9n));
-    assert.equal(cat.get('x'), undefined);
-    assert.equal(cat.get('y'), undefined);
-    assert.equal(cat.stream.applied, 5n);
-    const next = await cat.upsertBatchAsync(1, [item('d', 4)]);
-    assert.deepEqual([...next.slots], [1], "the lowest free row: b's old one; the refused batch took none");
-    assert.equal(cat.count, 4);
-    await ok(dir);
-  } finally {
-    await cat.close();
-    cleanup();
-  }
-});
-
 test('a record is a few dozen bytes: no vector inside it', async () => {
   const { dir, cleanup } = tempDir('sidx-rows-');
   const cat = Catalog.open(dir);
