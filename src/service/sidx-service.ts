@@ -92,15 +92,16 @@ export class SidxService {
       if (catalog.spaces.activeModel !== row.version) catalog.spaces.setActiveModel(row.version);
       const bundle = row.id === configuredRow.id ? configured : await loadRegistered(row);
       const metrics = options.metrics ?? new SidxMetrics();
-      // The encoder's workers start ORT in their threads while this thread loads the vector index.
+      // The encoder's workers start ORT in their threads while this thread loads the vector index and builds the
+      // posting index (no write can come before open returns, so the index is as of the catalog at return).
       const opening = openSpace(bundle, row.version, config, log, metrics);
       opening.catch(() => undefined); // awaited below: no unhandled rejection while the vectors load
       const vectors = await VectorState.open(dataDir, catalog, bundle.manifest.inputDim, bundle.manifest.metric, log, storeOpener(config.vectors))
         .catch(async (err: unknown) => { await opening.then((s) => s.pool.close(), () => undefined); throw err; });
+      const postings = new LivePostings(catalog, log, config.storage.postingIndex === 'memory');
+      postings.track(row.version, bundle.manifest.levels);
       const space = await opening.catch(async (err: unknown) => { await vectors.close(); throw err; });
       pool = space.pool;
-      const postings = new LivePostings(catalog, log, config.storage.postingIndex === 'memory');
-      postings.track(space.info.version, space.info.levels);
       const service = new SidxService({
         config, log, control, catalog, pool, bundle, vectors, postings, model: space.info, dataDir, metrics, ownMetrics: !options.metrics, lock,
       });
