@@ -134,6 +134,8 @@ export class SidOccupancy {
   #meta: Bin;
   #history: number;
   #tries = new Map<number, SidTrie>();
+  /** Whether the tries are built; until then commits do not update them (the load reads the committed counts). */
+  #loaded = false;
   #logCount = 0;
   #pending: Pending[] = [];
   #pendingLogCount = 0;
@@ -149,8 +151,14 @@ export class SidOccupancy {
     this.#history = history;
   }
 
-  /** Builds the tries from `sidCounts` (at open, after any back-fill). */
-  load(): void {
+  /** At open, after any back-fill: reads the log's size and builds the tries, unless `deferTries` (then on first use). */
+  open(deferTries = false): void {
+    this.#logCount = (this.#log.getStats() as { entryCount: number }).entryCount;
+    if (!deferTries) this.#loadTries();
+  }
+
+  /** Builds the tries from `sidCounts`. Outside any transaction: they must hold committed counts only. */
+  #loadTries(): void {
     this.#tries.clear();
     let scratch = new Int32Array(0);
     for (const { key, value } of this.#counts.getRange({})) {
@@ -158,7 +166,12 @@ export class SidOccupancy {
       if (scratch.length !== levels) scratch = new Int32Array(levels);
       this.#trieFor(key.readUInt16BE(0), levels).add(codesAt(key, MODEL_BYTES, scratch), value.readUInt32BE(0));
     }
-    this.#logCount = (this.#log.getStats() as { entryCount: number }).entryCount;
+    this.#loaded = true;
+  }
+
+  /** Builds the tries unless they are built (deferred at open). */
+  ensureTries(): void {
+    if (!this.#loaded) this.#loadTries();
   }
 
   #trieFor(model: number, levels: number): SidTrie {
@@ -255,6 +268,7 @@ export class SidOccupancy {
 
   /** Applies count changes committed by another thread (flushQuietTally) to the tries. */
   publishChanges(changes: readonly CountChange[]): void {
+    if (!this.#loaded) return; // committed: the load reads them
     for (const e of changes) this.#trieFor(e.model, (e.key.length - MODEL_BYTES) >> 1).add(codesAt(e.key, MODEL_BYTES), e.delta);
   }
 
@@ -267,6 +281,7 @@ export class SidOccupancy {
 
   /** The model's trie, or undefined when it never had a SID. Valid until the next write. */
   trie(model: number): SidTrie | undefined {
+    this.ensureTries();
     return this.#tries.get(model);
   }
 
@@ -283,6 +298,7 @@ export class SidOccupancy {
    */
   delta(model: number, levels: number, since: bigint, lastSeq: bigint): SidDelta | undefined {
     if (since > lastSeq || since < this.floor(model)) return undefined;
+    this.ensureTries();
     const firstOp = new Map<string, number>();
     const prefix = Buffer.allocUnsafe(MODEL_BYTES);
     prefix.writeUInt16BE(model, 0);
@@ -317,6 +333,11 @@ export class SidOccupancyReads {
     this.#occ = occupancy;
     this.#lastSeq = lastSeq;
     this.#read = read;
+  }
+
+  /** Builds the tries now, if the catalog was opened with `deferSids` and no read built them yet. */
+  load(): void {
+    this.#read('sids.load', () => this.#occ.ensureTries());
   }
 
   /** `model`'s trie (undefined: no SIDs yet) and the seq; the trie changes with the next write, so use it at once. */
