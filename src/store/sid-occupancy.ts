@@ -15,7 +15,7 @@
  */
 import type { Database, RootDatabase } from 'lmdb';
 import { SidxError } from '../errors.ts';
-import { SidTrie } from '../sid/sid-trie.ts';
+import { SidTrie, SidTrieBuilder } from '../sid/sid-trie.ts';
 import { readMetaU64 } from './catalog-meta.ts';
 import { readU64BE, u64Key, U64_BYTES, writeU64BE } from './keys.ts';
 
@@ -157,16 +157,29 @@ export class SidOccupancy {
     if (!deferTries) this.#loadTries();
   }
 
-  /** Builds the tries from `sidCounts`. Outside any transaction: they must hold committed counts only. */
+  /**
+   * Builds the tries from `sidCounts` (in key order: by model, then SID), each in one pass over its sorted SIDs
+   * (SidTrie.fromSorted). Outside any transaction: they must hold committed counts only.
+   */
   #loadTries(): void {
     this.#tries.clear();
-    let scratch = new Int32Array(0);
+    let rows: { model: number; builder: SidTrieBuilder } | null = null;
     for (const { key, value } of this.#counts.getRange({})) {
+      const model = key.readUInt16BE(0);
       const levels = (key.length - MODEL_BYTES) >> 1;
-      if (scratch.length !== levels) scratch = new Int32Array(levels);
-      this.#trieFor(key.readUInt16BE(0), levels).add(codesAt(key, MODEL_BYTES, scratch), value.readUInt32BE(0));
+      if (!rows || rows.model !== model || rows.builder.levels !== levels) {
+        if (rows) this.#addTrie(rows.model, rows.builder);
+        rows = { model, builder: new SidTrieBuilder(levels) };
+      }
+      rows.builder.pushBigEndian(key, MODEL_BYTES, value.readUInt32BE(0));
     }
+    if (rows) this.#addTrie(rows.model, rows.builder);
     this.#loaded = true;
+  }
+
+  #addTrie(model: number, rows: SidTrieBuilder): void {
+    if (this.#tries.has(model)) throw new SidxError('SIDX_ERR_STORE', `sidCounts of model ${model} hold SIDs of two lengths`);
+    this.#tries.set(model, rows.build());
   }
 
   /** Builds the tries unless they are built (deferred at open). */
