@@ -17,6 +17,7 @@ import type { Database, RootDatabase } from 'lmdb';
 import { SidxError } from '../errors.ts';
 import { SidTrie, SidTrieBuilder } from '../sid/sid-trie.ts';
 import { readMetaU64 } from './catalog-meta.ts';
+import { openScanView, type ScanView } from './catalog-scan.ts';
 import { readU64BE, u64Key, U64_BYTES, writeU64BE } from './keys.ts';
 
 type Bin = Database<Buffer, Buffer>;
@@ -26,6 +27,8 @@ export const SID_EMPTIED = 2;
 const META_LOG_FLOOR = Buffer.from('sidLogFloor');
 const metaModelFloor = (model: number): Buffer => Buffer.from(`sidFloor/${model}`);
 const MODEL_BYTES = 2;
+/** Where a whole scan starts (a handle with a key encoder would start at lmdb-js's default, [5]). */
+const FIRST_KEY = Buffer.of(0);
 const TRIM_CHUNK = 4096;
 /** Default for `storage.sidHistory`. */
 export const DEFAULT_SID_HISTORY = 100_000;
@@ -130,6 +133,8 @@ export interface SidDelta {
 export class SidOccupancy {
   readonly tally = new SidTally();
   #counts: Bin;
+  /** `sidCounts` for the trie load: keys are views, counts decoded in place (openScanView). */
+  #countsScan: ScanView<number>;
   #log: Bin;
   #meta: Bin;
   #history: number;
@@ -143,6 +148,7 @@ export class SidOccupancy {
   /** `history`: log entries kept (older ones are trimmed; a delta from before them becomes a full snapshot). */
   constructor(env: RootDatabase<Buffer, Buffer>, meta: Bin, history: number) {
     this.#counts = openSidCounts(env);
+    this.#countsScan = openScanView(env, 'sidCounts', (b, size) => (size === 4 ? ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0 : -1));
     this.#log = env.openDB<Buffer, Buffer>({ name: 'sidLog', encoding: 'binary', keyEncoding: 'binary' });
     this.#meta = meta;
     if (!Number.isSafeInteger(history) || history < 1) {
@@ -164,14 +170,14 @@ export class SidOccupancy {
   #loadTries(): void {
     this.#tries.clear();
     let rows: { model: number; builder: SidTrieBuilder } | null = null;
-    for (const { key, value } of this.#counts.getRange({})) {
-      const model = key.readUInt16BE(0);
+    for (const { key, value } of this.#countsScan.getRange({ start: FIRST_KEY })) {
+      const model = (key[0]! << 8) | key[1]!;
       const levels = (key.length - MODEL_BYTES) >> 1;
       if (!rows || rows.model !== model || rows.builder.levels !== levels) {
         if (rows) this.#addTrie(rows.model, rows.builder);
         rows = { model, builder: new SidTrieBuilder(levels) };
       }
-      rows.builder.pushBigEndian(key, MODEL_BYTES, value.readUInt32BE(0));
+      rows.builder.pushBigEndian(key, MODEL_BYTES, value);
     }
     if (rows) this.#addTrie(rows.model, rows.builder);
     this.#loaded = true;
