@@ -3,8 +3,8 @@
  * `SIDX__SECTION__KEY` (e.g. `SIDX__SERVER__PORT=9000`), then by explicit overrides (CLI flags).
  * The result is validated and deep-frozen; nothing reads process.env after this.
  */
-import { Type, type Static, type TSchema, type TObject } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import type { Static, TSchema, TObject } from '@sinclair/typebox';
+import { Type, Value } from './typebox.ts';
 import { SidxError } from './errors.ts';
 
 const Int = (min: number, max: number, dflt: number, description: string) =>

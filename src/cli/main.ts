@@ -1,25 +1,19 @@
 /** The `sidx` command: one subcommand per job. */
 import { isSidxError } from '../errors.ts';
 import { UsageError } from './args.ts';
-import { serveCommand } from './serve.ts';
-import { openapiCommand } from './openapi.ts';
-import { trainCommand } from './train.ts';
-import { encodeCommand } from './encode.ts';
-import { metricsCommand } from './metrics.ts';
-import { keysCommand } from './keys.ts';
-import { indexCommand } from './bulk-index.ts';
 
 type Command = (argv: string[]) => Promise<number>;
 
+// Each command's modules load on use: a start of `sidx serve` does not compile the trainer, the CLI tools, the
+// benchmark (autocannon, a devDependency) and the baselines.
 const commands: Record<string, { run: Command; summary: string }> = {
-  serve: { run: serveCommand, summary: 'start the HTTP API' },
-  openapi: { run: openapiCommand, summary: 'write the OpenAPI document generated from the route schemas' },
-  train: { run: trainCommand, summary: 'train a tokenizer (RQ-KMeans) on an embedding file and write a model bundle' },
-  encode: { run: encodeCommand, summary: 'write the item -> SID table of an embedding file (CSV or JSONL)' },
-  metrics: { run: metricsCommand, summary: 'SID quality metrics of model bundles and SID files, side by side' },
-  index: { run: indexCommand, summary: 'bulk-load an embedding file into a catalog offline (the upsert path, with a progress line)' },
-  keys: { run: keysCommand, summary: 'create, list and revoke API keys (stored hashed in the control plane)' },
-  // Loaded on use: the benchmark pulls in autocannon (a devDependency) and the baselines.
+  serve: { run: async (argv) => (await import('./serve.ts')).serveCommand(argv), summary: 'start the HTTP API' },
+  openapi: { run: async (argv) => (await import('./openapi.ts')).openapiCommand(argv), summary: 'write the OpenAPI document generated from the route schemas' },
+  train: { run: async (argv) => (await import('./train.ts')).trainCommand(argv), summary: 'train a tokenizer (RQ-KMeans) on an embedding file and write a model bundle' },
+  encode: { run: async (argv) => (await import('./encode.ts')).encodeCommand(argv), summary: 'write the item -> SID table of an embedding file (CSV or JSONL)' },
+  metrics: { run: async (argv) => (await import('./metrics.ts')).metricsCommand(argv), summary: 'SID quality metrics of model bundles and SID files, side by side' },
+  index: { run: async (argv) => (await import('./bulk-index.ts')).indexCommand(argv), summary: 'bulk-load an embedding file into a catalog offline (the upsert path, with a progress line)' },
+  keys: { run: async (argv) => (await import('./keys.ts')).keysCommand(argv), summary: 'create, list and revoke API keys (stored hashed in the control plane)' },
   bench: { run: async (argv) => (await import('./bench.ts')).benchCommand(argv), summary: 'speed of encode, upsert and retrieve vs PyTorch and FAISS baselines (bench.json + Markdown)' },
   eval: { run: async (argv) => (await import('./eval.ts')).evalCommand(argv), summary: 'retrieval quality of a model\'s SIDs on a data set vs exact search and IVF-Flat (report.json + .md + .svg)' },
   'eval-beams': { run: async (argv) => (await import('./eval-beams.ts')).evalBeamsCommand(argv), summary: 'FORGE HR@K of generated SID beams against the items users went on to interact with' },

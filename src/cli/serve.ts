@@ -1,7 +1,6 @@
 import { buildApp } from '../http/app.ts';
 import { loadConfig } from '../config.ts';
-import { ClusterRouter } from '../cluster/router.ts';
-import { ShardNode } from '../cluster/shard.ts';
+import type { ShardNode } from '../cluster/shard.ts';
 import { SidxService } from '../service/sidx-service.ts';
 import { SidxMetrics } from '../service/metrics.ts';
 import type { ServiceApi } from '../service/service-api.ts';
@@ -56,13 +55,16 @@ export async function serveCommand(argv: string[]): Promise<number> {
   let service: ServiceApi;
   let shard: ShardNode | undefined;
   try {
+    // The cluster modules (and the NATS client) load only in cluster mode.
     if (config.cluster.role === 'router') {
+      const { ClusterRouter } = await import('../cluster/router.ts');
       service = await ClusterRouter.open(config, app.log, metrics);
     } else {
+      const shardModule = config.cluster.role === 'shard' ? await import('../cluster/shard.ts') : undefined;
       const node = await SidxService.open(config, app.log, { metrics, command: 'sidx serve' });
       service = node;
-      if (config.cluster.role === 'shard') {
-        shard = await ShardNode.start(node, config, app.log).catch(async (err: unknown) => {
+      if (shardModule) {
+        shard = await shardModule.ShardNode.start(node, config, app.log).catch(async (err: unknown) => {
           await node.close();
           throw err;
         });

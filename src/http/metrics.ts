@@ -4,7 +4,7 @@
  * and the candidate counts of every retrieve answer, taken from the payload before it is serialised.
  */
 import type { FastifyInstance } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { Type } from '../typebox.ts';
 import type { SidxMetrics } from '../service/metrics.ts';
 
 export const metricsRoute = {

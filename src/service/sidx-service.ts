@@ -11,31 +11,25 @@
  * space. The served model changes only in `#swap`, between reads (ReadGate) and between writes (WriteLock); an
  * upsert encoded with a model that is no longer current is encoded again (`#generation`).
  */
-import { join, resolve } from 'node:path';
 import type { Config } from '../config.ts';
 import { SidxError } from '../errors.ts';
-import { Catalog } from '../store/catalog.ts';
-import { ControlPlane, MIGRATIONS_DIR } from '../store/control-plane.ts';
 import { applyCollisionPolicy } from './collision-policy.ts';
-import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
-import type { BeamLevel, EncodeResult, EncoderPool } from '../tokenizer/encoder-pool.ts';
+import type { BeamLevel, EncodeResult } from '../tokenizer/encoder-pool.ts';
 import { gatherCandidates, ownThenBeam, uniqueSids } from './candidates.ts';
 import { CandidateSet } from './candidate-set.ts';
 import { candidateCounts, fetchItems, orderCandidates, orderCandidatesOffThread, queryEncoding, resolveExpand } from './retrieve-steps.ts';
 import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
-import { checkpointThreshold, VectorState, type Logger } from './vector-state.ts';
+import { checkpointThreshold, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
-import { LivePostings } from './live-postings.ts';
-import { SidxMetrics } from './metrics.ts';
-import { chooseServed, loadRegistered, openSpace, registerBundle, type ActiveModel, type ModelSpace } from './model-space.ts';
+import type { SidxMetrics } from './metrics.ts';
+import type { ActiveModel, ModelSpace } from './model-space.ts';
 import { ReadGate } from './read-gate.ts';
-import { DataDirLock } from '../store/data-dir-lock.ts';
 import { Lifecycle, type ModelView, type ReindexRequest } from './lifecycle.ts';
 import type { JobView, ReindexHost } from './reindex-job.ts';
 import { DEFAULT_BEAM_WIDTH } from './types.ts';
 import { SidReads } from './sid-reads.ts';
 import type { OpenOptions, Parts } from './service-parts.ts';
-import { storeOpener } from '../vector/sq8-slot-store.ts';
+import { openParts } from './service-open.ts';
 import type { DeleteOutput, EncodeOutput, ItemView, LogPosition, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, UpsertItem, UpsertOutput } from './types.ts';
 
 export type { ActiveModel } from './model-space.ts';
@@ -76,53 +70,21 @@ export class SidxService {
     return this.#p.model;
   }
 
+  /** Opens the stores, the served model's encoder pool and the derived indexes (service-open.ts), then resumes jobs. */
   static async open(config: Readonly<Config>, log: Logger, options: OpenOptions = {}): Promise<SidxService> {
-    const dataDir = resolve(config.storage.dataDir);
-    const configured = await loadBundle(resolve(config.model.dir));
-    const lock = DataDirLock.acquire(dataDir, options.command ?? 'sidx'); // creates dataDir; before any store opens
-    let control: ControlPlane | undefined;
-    let catalog: Catalog | undefined;
-    let pool: EncoderPool | undefined;
+    const service = new SidxService(await openParts(config, log, options));
+    service.#p.metrics.bind({
+      encoderQueueLength: () => service.#p.pool.queueLength + (service.#target?.pool.queueLength ?? 0),
+      encoderInFlight: () => service.#p.pool.inFlight + (service.#target?.pool.inFlight ?? 0),
+      catalogItems: () => (service.#closed ? 0 : service.#p.catalog.count),
+    });
     try {
-      control = ControlPlane.open(join(dataDir, 'control.sqlite'), MIGRATIONS_DIR);
-      const configuredRow = registerBundle(control, configured);
-      catalog = Catalog.open(join(dataDir, 'catalog'), { mapSizeBytes: config.storage.mapSizeBytes, sidHistory: config.storage.sidHistory });
-      const row = chooseServed(control, catalog, configuredRow, Lifecycle.pending({ control }), log);
-      control.activateModel(row.id);
-      if (catalog.spaces.activeModel !== row.version) catalog.spaces.setActiveModel(row.version);
-      const bundle = row.id === configuredRow.id ? configured : await loadRegistered(row);
-      const metrics = options.metrics ?? new SidxMetrics();
-      // The encoder's workers start ORT in their threads while this thread loads the vector index.
-      const opening = openSpace(bundle, row.version, config, log, metrics);
-      opening.catch(() => undefined); // awaited below: no unhandled rejection while the vectors load
-      const vectors = await VectorState.open(dataDir, catalog, bundle.manifest.inputDim, bundle.manifest.metric, log, storeOpener(config.vectors))
-        .catch(async (err: unknown) => { await opening.then((s) => s.pool.close(), () => undefined); throw err; });
-      const space = await opening.catch(async (err: unknown) => { await vectors.close(); throw err; });
-      pool = space.pool;
-      const postings = new LivePostings(catalog, log, config.storage.postingIndex === 'memory');
-      postings.track(space.info.version, space.info.levels);
-      const service = new SidxService({
-        config, log, control, catalog, pool, bundle, vectors, postings, model: space.info, dataDir, metrics, ownMetrics: !options.metrics, lock,
-      });
-      metrics.bind({
-        encoderQueueLength: () => service.#p.pool.queueLength + (service.#target?.pool.queueLength ?? 0),
-        encoderInFlight: () => service.#p.pool.inFlight + (service.#target?.pool.inFlight ?? 0),
-        catalogItems: () => (service.#closed ? 0 : service.#p.catalog.count),
-      });
-      try {
-        await service.#life.resume();
-      } catch (err) {
-        await service.close();
-        throw err;
-      }
-      return service;
+      await service.#life.resume();
     } catch (err) {
-      await pool?.close();
-      await catalog?.close();
-      control?.close();
-      lock.release();
+      await service.close();
       throw err;
     }
+    return service;
   }
 
   get metrics(): SidxMetrics { return this.#p.metrics; }

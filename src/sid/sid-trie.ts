@@ -20,8 +20,12 @@ class TrieNode {
   /** What `next` answers for this node, shared until the node changes (then rebuilt on the next read). */
   snap: NextCodes | null = null;
 
-  constructor(leafLevel: boolean) {
+  constructor(leafLevel: boolean, capacity = INITIAL_CAPACITY) {
     this.kids = leafLevel ? null : [];
+    if (capacity !== INITIAL_CAPACITY) {
+      this.codes = new Int32Array(capacity);
+      this.counts = new Uint32Array(capacity);
+    }
   }
 
   /** Index of `code`, or -(insertion point) - 1. */
@@ -83,6 +87,22 @@ export class SidTrie {
     if (!Number.isInteger(levels) || levels < 1) throw new SidxError('SIDX_ERR_INVALID_INPUT', `levels must be a positive integer, got ${levels}`, { field: 'levels' });
     this.levels = levels;
     this.#root = new TrieNode(levels === 1);
+  }
+
+  /**
+   * The trie of `n` SIDs given in strictly ascending order (`codes`: n × levels, flat) with their item counts (each
+   * at least 1): the nodes are built at their final sizes, with no search or insert per SID (loading from storage).
+   */
+  static fromSorted(levels: number, codes: ArrayLike<number>, counts: ArrayLike<number>, n: number): SidTrie {
+    const trie = new SidTrie(levels);
+    for (let i = 0; i < n; i++) {
+      if (!(counts[i]! >= 1)) throw new SidxError('SIDX_ERR_STORE', `SID ${i} of ${n} holds ${counts[i]} items`);
+      if (i > 0 && compareRows(codes, i - 1, i, levels) >= 0) throw new SidxError('SIDX_ERR_STORE', `SIDs out of order at ${i} of ${n}`);
+      trie.#items += counts[i]!;
+    }
+    if (n > 0) trie.#root = buildNode(codes, counts, levels, 0, 0, n).node;
+    trie.#sids = n;
+    return trie;
   }
 
   /** Occupied SIDs (distinct SIDs holding at least one item). */
@@ -191,5 +211,71 @@ export class SidTrie {
       }
     }
     return p;
+  }
+}
+
+function compareRows(codes: ArrayLike<number>, a: number, b: number, levels: number): number {
+  for (let l = 0; l < levels; l++) {
+    const d = codes[a * levels + l]! - codes[b * levels + l]!;
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/** The node at `level` over rows [lo, hi) (sorted, sharing their first `level` codes) and its items. */
+function buildNode(codes: ArrayLike<number>, counts: ArrayLike<number>, levels: number, level: number, lo: number, hi: number): { node: TrieNode; items: number } {
+  let groups = 0;
+  for (let i = lo; i < hi; i++) if (i === lo || codes[i * levels + level] !== codes[(i - 1) * levels + level]) groups++;
+  const leaf = level === levels - 1;
+  const node = new TrieNode(leaf, groups);
+  let items = 0;
+  for (let i = lo; i < hi;) {
+    const code = codes[i * levels + level]!;
+    let end = i + 1;
+    while (end < hi && codes[end * levels + level] === code) end++;
+    let count: number;
+    if (leaf) count = counts[i]!;
+    else {
+      const kid = buildNode(codes, counts, levels, level + 1, i, end);
+      node.kids!.push(kid.node);
+      count = kid.items;
+    }
+    node.codes[node.n] = code;
+    node.counts[node.n++] = count;
+    items += count;
+    i = end;
+  }
+  return { node, items };
+}
+
+/** Collects SIDs in ascending order with their item counts, then builds their trie at once (SidTrie.fromSorted). */
+export class SidTrieBuilder {
+  readonly levels: number;
+  #n = 0;
+  #codes: Uint16Array;
+  #counts = new Uint32Array(1024);
+
+  constructor(levels: number) {
+    this.levels = levels;
+    this.#codes = new Uint16Array(1024 * levels);
+  }
+
+  /** The next SID, its codes stored as u16 big-endian from `offset` in `bytes`, held by `count` items. */
+  pushBigEndian(bytes: Uint8Array, offset: number, count: number): void {
+    const L = this.levels;
+    if (this.#n === this.#counts.length) {
+      const counts = new Uint32Array(this.#n * 2);
+      counts.set(this.#counts);
+      this.#counts = counts;
+      const codes = new Uint16Array(this.#codes.length * 2);
+      codes.set(this.#codes);
+      this.#codes = codes;
+    }
+    for (let l = 0, p = offset; l < L; l++, p += 2) this.#codes[this.#n * L + l] = (bytes[p]! << 8) | bytes[p + 1]!;
+    this.#counts[this.#n++] = count;
+  }
+
+  build(): SidTrie {
+    return SidTrie.fromSorted(this.levels, this.#codes, this.#counts, this.#n);
   }
 }

@@ -2,6 +2,7 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { isSidxError, SidxError } from '../errors.ts';
 import { readU64BE, u64Key } from './keys.ts';
+import { openScanView, type ScanView } from './catalog-scan.ts';
 
 /** Version of the catalog's byte layouts; a catalog written with another version refuses to open. */
 export const CATALOG_SCHEMA_VERSION = 4;
@@ -25,6 +26,8 @@ export interface CatalogDbs {
   meta: Bin;
   sids: Bin;
   freeSlots: Bin;
+  /** `postings` for bulk scans: keys are views (openScanView). */
+  postingScan: ScanView<null>;
 }
 
 /** The catalog's LMDB environment, synced on every commit (the flags are explained in catalog.ts). */
@@ -46,7 +49,10 @@ export function openCatalogEnv(dir: string, mapSizeBytes?: number): RootDatabase
 /** Opens the catalog's seven named databases in `env`, binary keys and values. */
 export function openCatalogDbs(env: RootDatabase<Buffer, Buffer>): CatalogDbs {
   const db = (name: string): Bin => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' });
-  return { ids: db('ids'), items: db('items'), postings: db('postings'), changes: db('changes'), meta: db('meta'), sids: db('sids'), freeSlots: db('freeSlots') };
+  return {
+    ids: db('ids'), items: db('items'), postings: db('postings'), changes: db('changes'), meta: db('meta'), sids: db('sids'), freeSlots: db('freeSlots'),
+    postingScan: openScanView(env, 'postings', () => null),
+  };
 }
 
 /** Model version -> level count, for every model that has had a SID. */

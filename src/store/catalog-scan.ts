@@ -1,5 +1,5 @@
 /** Read-side scans over the `postings` database (key layout in catalog.ts and sid/codec.ts). */
-import type { Database } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
 import { SidxError } from '../errors.ts';
 import { assertCodes, assertModelVersion, encodeSidKey, encodeSidPrefix, MAX_CODE, SID_KEY_HEADER_BYTES, sidKeyLength } from '../sid/codec.ts';
 import { assertLimit } from './catalog-input.ts';
@@ -62,6 +62,27 @@ export class PostingScans {
   }
 }
 
+/** A handle whose keys are views valid until the iterator's next step (openScanView). */
+export type ScanView<V> = Database<V, Uint8Array>;
+
+/**
+ * A read-only handle on binary database `name` for bulk scans at open (scanSpacePostings, the SID tries): each key is
+ * a view of lmdb-js's shared key buffer rather than a copy, and each value is `decode`d where it lies, so a scan
+ * allocates no buffer per entry (a third of a million-key scan's time). The iterator's next step overwrites a key
+ * view: read it before advancing, never keep it. Give every range a `start` (the handle's default would be [5]).
+ * Never write through it.
+ */
+export function openScanView<V>(env: RootDatabase<Buffer, Buffer>, name: string, decode: (bytes: Uint8Array, size: number) => V): ScanView<V> {
+  const keyEncoder = {
+    writeKey: (key: Uint8Array, target: Uint8Array, start: number) => {
+      target.set(key, start);
+      return start + key.length;
+    },
+    readKey: (bytes: Uint8Array, start: number, end: number) => bytes.subarray(start, end),
+  };
+  return env.openDB({ name, keyEncoder, encoder: { decode, encode: () => { throw new Error(`${name}: a scan view is read-only`); } } } as never) as unknown as ScanView<V>;
+}
+
 /** Internal keys (at `keyOffset` in each posting key) of the first `limit` postings starting with `prefix`. */
 export function scanPostingKeys(postings: Bin, prefix: Buffer, keyOffset: number, limit: number): BigInt64Array {
   const out = new KeyCollector(limit);
@@ -115,7 +136,7 @@ export interface SpacePostings {
  * Reads key space `model` (of `levels` levels) from its natural-order postings (rotation L-1), which hold each SID
  * and key in the key itself: one range scan, no record reads. `capacity`: expected count (arrays grow past it).
  */
-export function scanSpacePostings(postings: Bin, model: number, levels: number, capacity: number): SpacePostings {
+export function scanSpacePostings(postings: Bin | ScanView<unknown>, model: number, levels: number, capacity: number): SpacePostings {
   const prefix = encodeSidPrefix(model, levels - 1, new Int32Array(0), levels);
   const keyAt = sidKeyLength(levels);
   let codes = new Uint16Array(Math.max(1, capacity) * levels);

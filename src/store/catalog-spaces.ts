@@ -16,7 +16,7 @@ import type { Database } from 'lmdb';
 import { SidxError } from '../errors.ts';
 import { assertCodes, assertModelVersion, MAX_LEVELS, sidKeyLength, writeSidKey } from '../sid/codec.ts';
 import { assertLimit } from './catalog-input.ts';
-import { META_LAST_SEQ, metaLevels, readMetaU32, readMetaU64, u32Value } from './catalog-meta.ts';
+import { META_LAST_SEQ, metaLevels, readMetaU32, readMetaU64, u32Value, type CatalogDbs } from './catalog-meta.ts';
 import { readU64BE, U64_BYTES, u64Key } from './keys.ts';
 import type { SidTally } from './sid-occupancy.ts';
 import type { PostingJournal, PostingWatcher } from './posting-journal.ts';
@@ -28,6 +28,7 @@ type Bin = Database<Buffer, Buffer>;
 export interface SpaceDbs {
   items: Bin;
   postings: Bin;
+  postingScan: CatalogDbs['postingScan'];
   sids: Bin;
   meta: Bin;
   /** The current write transaction's SID count changes (sid-occupancy.ts). */
@@ -299,7 +300,7 @@ export class KeySpaces {
   /** Every SID of key space `model` with its item's key, in (SID, key) order (one range scan; an empty space if unknown). */
   postingsOf(model: number, levels: number): SpacePostings {
     assertModelVersion(model);
-    return this.#read('postingsOf', () => scanSpacePostings(this.dbs.postings, model, levels, (this.dbs.items.getStats() as { entryCount: number }).entryCount));
+    return this.#read('postingsOf', () => scanSpacePostings(this.dbs.postingScan, model, levels, (this.dbs.items.getStats() as { entryCount: number }).entryCount));
   }
 
   /** After each committed write, `watcher` gets its posting changes in the key spaces it wants (posting-journal.ts). */

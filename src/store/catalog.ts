@@ -41,8 +41,7 @@ import { PostingScans, type Neighbour } from './catalog-scan.ts';
 import { changesAfter, truncateChangesTxn, type Change } from './change-log.ts';
 import { CatalogTxns } from './catalog-txns.ts';
 import { PostingJournal } from './posting-journal.ts';
-import { CATALOG_SCHEMA_VERSION, initMeta, metaLevels, modelLevels, openCatalogDbs, openCatalogEnv, readMetaU32, readMetaU64, storeError, u32Value } from './catalog-meta.ts';
-import { META_DIM, META_LAST_SEQ, META_SCHEMA } from './catalog-meta.ts';
+import { CATALOG_SCHEMA_VERSION, initMeta, META_DIM, META_LAST_SEQ, META_SCHEMA, metaLevels, modelLevels, openCatalogDbs, openCatalogEnv, readMetaU32, readMetaU64, storeError, u32Value } from './catalog-meta.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, readU64BE, u64Key } from './keys.ts';
 import { readStoredRecord, type ItemRecord, type StoredRecord } from './record.ts';
 import { CatalogVectors } from './catalog-vectors.ts';
@@ -72,6 +71,7 @@ export interface CatalogOpenOptions {
   firstKey?: bigint;
   /** SID occupancy log entries kept for trie deltas (default DEFAULT_SID_HISTORY). */
   sidHistory?: number;
+  deferSids?: boolean; // leave building the SID tries to `sids.load()` (or their first read): call it before writing
 }
 
 type Bin = Database<Buffer, Buffer>;
@@ -132,7 +132,7 @@ export class Catalog {
       throw storeError(err, `open of ${dir}`);
     }
     try {
-      catalog.#init(firstKey);
+      catalog.#init(firstKey, !opts.deferSids);
     } catch (err) {
       void catalog.close();
       throw storeError(err, `open of ${dir}`);
@@ -140,7 +140,7 @@ export class Catalog {
     return catalog;
   }
 
-  #init(firstKey: bigint): void {
+  #init(firstKey: bigint, loadSids: boolean): void {
     const schema = this.#meta.getBinary(META_SCHEMA);
     if (schema !== undefined) {
       const version = schema.readUInt32BE(0);
@@ -163,7 +163,7 @@ export class Catalog {
     } else {
       this.#write('init', () => initMeta(this.#meta, firstKey));
     }
-    this.#occupancy.load();
+    this.#occupancy.open(!loadSids);
   }
 
   #write<T>(what: string, fn: () => T): T {

@@ -15,8 +15,9 @@
  */
 import type { Database, RootDatabase } from 'lmdb';
 import { SidxError } from '../errors.ts';
-import { SidTrie } from '../sid/sid-trie.ts';
+import { SidTrie, SidTrieBuilder } from '../sid/sid-trie.ts';
 import { readMetaU64 } from './catalog-meta.ts';
+import { openScanView, type ScanView } from './catalog-scan.ts';
 import { readU64BE, u64Key, U64_BYTES, writeU64BE } from './keys.ts';
 
 type Bin = Database<Buffer, Buffer>;
@@ -26,6 +27,8 @@ export const SID_EMPTIED = 2;
 const META_LOG_FLOOR = Buffer.from('sidLogFloor');
 const metaModelFloor = (model: number): Buffer => Buffer.from(`sidFloor/${model}`);
 const MODEL_BYTES = 2;
+/** Where a whole scan starts (a handle with a key encoder would start at lmdb-js's default, [5]). */
+const FIRST_KEY = Buffer.of(0);
 const TRIM_CHUNK = 4096;
 /** Default for `storage.sidHistory`. */
 export const DEFAULT_SID_HISTORY = 100_000;
@@ -130,10 +133,14 @@ export interface SidDelta {
 export class SidOccupancy {
   readonly tally = new SidTally();
   #counts: Bin;
+  /** `sidCounts` for the trie load: keys are views, counts decoded in place (openScanView). */
+  #countsScan: ScanView<number>;
   #log: Bin;
   #meta: Bin;
   #history: number;
   #tries = new Map<number, SidTrie>();
+  /** Whether the tries are built; until then commits do not update them (the load reads the committed counts). */
+  #loaded = false;
   #logCount = 0;
   #pending: Pending[] = [];
   #pendingLogCount = 0;
@@ -141,6 +148,7 @@ export class SidOccupancy {
   /** `history`: log entries kept (older ones are trimmed; a delta from before them becomes a full snapshot). */
   constructor(env: RootDatabase<Buffer, Buffer>, meta: Bin, history: number) {
     this.#counts = openSidCounts(env);
+    this.#countsScan = openScanView(env, 'sidCounts', (b, size) => (size === 4 ? ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0 : -1));
     this.#log = env.openDB<Buffer, Buffer>({ name: 'sidLog', encoding: 'binary', keyEncoding: 'binary' });
     this.#meta = meta;
     if (!Number.isSafeInteger(history) || history < 1) {
@@ -149,16 +157,40 @@ export class SidOccupancy {
     this.#history = history;
   }
 
-  /** Builds the tries from `sidCounts` (at open, after any back-fill). */
-  load(): void {
-    this.#tries.clear();
-    let scratch = new Int32Array(0);
-    for (const { key, value } of this.#counts.getRange({})) {
-      const levels = (key.length - MODEL_BYTES) >> 1;
-      if (scratch.length !== levels) scratch = new Int32Array(levels);
-      this.#trieFor(key.readUInt16BE(0), levels).add(codesAt(key, MODEL_BYTES, scratch), value.readUInt32BE(0));
-    }
+  /** At open, after any back-fill: reads the log's size and builds the tries, unless `deferTries` (then on first use). */
+  open(deferTries = false): void {
     this.#logCount = (this.#log.getStats() as { entryCount: number }).entryCount;
+    if (!deferTries) this.#loadTries();
+  }
+
+  /**
+   * Builds the tries from `sidCounts` (in key order: by model, then SID), each in one pass over its sorted SIDs
+   * (SidTrie.fromSorted). Outside any transaction: they must hold committed counts only.
+   */
+  #loadTries(): void {
+    this.#tries.clear();
+    let rows: { model: number; builder: SidTrieBuilder } | null = null;
+    for (const { key, value } of this.#countsScan.getRange({ start: FIRST_KEY })) {
+      const model = (key[0]! << 8) | key[1]!;
+      const levels = (key.length - MODEL_BYTES) >> 1;
+      if (!rows || rows.model !== model || rows.builder.levels !== levels) {
+        if (rows) this.#addTrie(rows.model, rows.builder);
+        rows = { model, builder: new SidTrieBuilder(levels) };
+      }
+      rows.builder.pushBigEndian(key, MODEL_BYTES, value);
+    }
+    if (rows) this.#addTrie(rows.model, rows.builder);
+    this.#loaded = true;
+  }
+
+  #addTrie(model: number, rows: SidTrieBuilder): void {
+    if (this.#tries.has(model)) throw new SidxError('SIDX_ERR_STORE', `sidCounts of model ${model} hold SIDs of two lengths`);
+    this.#tries.set(model, rows.build());
+  }
+
+  /** Builds the tries unless they are built (deferred at open). */
+  ensureTries(): void {
+    if (!this.#loaded) this.#loadTries();
   }
 
   #trieFor(model: number, levels: number): SidTrie {
@@ -255,6 +287,7 @@ export class SidOccupancy {
 
   /** Applies count changes committed by another thread (flushQuietTally) to the tries. */
   publishChanges(changes: readonly CountChange[]): void {
+    if (!this.#loaded) return; // committed: the load reads them
     for (const e of changes) this.#trieFor(e.model, (e.key.length - MODEL_BYTES) >> 1).add(codesAt(e.key, MODEL_BYTES), e.delta);
   }
 
@@ -267,6 +300,7 @@ export class SidOccupancy {
 
   /** The model's trie, or undefined when it never had a SID. Valid until the next write. */
   trie(model: number): SidTrie | undefined {
+    this.ensureTries();
     return this.#tries.get(model);
   }
 
@@ -283,6 +317,7 @@ export class SidOccupancy {
    */
   delta(model: number, levels: number, since: bigint, lastSeq: bigint): SidDelta | undefined {
     if (since > lastSeq || since < this.floor(model)) return undefined;
+    this.ensureTries();
     const firstOp = new Map<string, number>();
     const prefix = Buffer.allocUnsafe(MODEL_BYTES);
     prefix.writeUInt16BE(model, 0);
@@ -317,6 +352,11 @@ export class SidOccupancyReads {
     this.#occ = occupancy;
     this.#lastSeq = lastSeq;
     this.#read = read;
+  }
+
+  /** Builds the tries now, if the catalog was opened with `deferSids` and no read built them yet. */
+  load(): void {
+    this.#read('sids.load', () => this.#occ.ensureTries());
   }
 
   /** `model`'s trie (undefined: no SIDs yet) and the seq; the trie changes with the next write, so use it at once. */

@@ -112,7 +112,7 @@ export class EncoderPool {
         { field: 'provider' });
     }
     const pool = new EncoderPool(bundle, options);
-    if (options.beamModel !== 'separate') pool.#beamQueryModel = await loadBeamQueryModel(bundle, pool.#log);
+    if (options.beamModel !== 'separate') pool.#beamQueryModel = loadBeamQueryModel(bundle, pool.#log); // sync: the first spawn is too
     try {
       await pool.#spawn(); // the first worker settles the provider
       await Promise.all(Array.from({ length: options.workers - 1 }, () => pool.#spawn()));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SidTrie } from '../../src/sid/sid-trie.ts';
+import { SidTrie, SidTrieBuilder } from '../../src/sid/sid-trie.ts';
 import { decodeTrie, encodeTrie } from '../../src/sid/trie-format.ts';
 
 const next = (t: SidTrie, p: number[]) => {
@@ -33,6 +33,41 @@ test('SidTrie: counts per prefix, removal down to empty, refused underflow, lexi
   assert.deepEqual(next(t, [5]), { codes: [1], counts: [1] });
   assert.equal(t.count([5, 1, 1]), 0);
   assert.equal(t.size, 2);
+});
+
+test('SidTrieBuilder: the trie of sorted SIDs equals the one added SID by SID, and takes writes after', () => {
+  for (const levels of [1, 2, 3]) {
+    const seen = new Map<string, number[]>();
+    let seed = 7 * levels;
+    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    for (let i = 0; i < 500; i++) {
+      const codes = Array.from({ length: levels }, () => rand(levels === 1 ? 300 : 6));
+      seen.set(codes.join(','), codes);
+    }
+    const sids = [...seen.values()].sort((a, b) => a.reduce((d, x, l) => d || x - b[l]!, 0));
+    const added = new SidTrie(levels);
+    const builder = new SidTrieBuilder(levels);
+    for (const [i, codes] of sids.entries()) {
+      added.add(codes, 1 + (i % 5));
+      builder.pushBigEndian(Uint8Array.from(codes.flatMap((c) => [c >> 8, c & 0xff])), 0, 1 + (i % 5));
+    }
+    const built = builder.build();
+    assert.equal(built.size, added.size);
+    assert.equal(built.items, added.items);
+    const list = (t: SidTrie) => { const out = new Int32Array(t.size * levels); t.writeSids(out); return Array.from(out); };
+    assert.deepEqual(list(built), list(added));
+    for (const codes of sids) {
+      for (let l = 0; l < levels; l++) assert.deepEqual(next(built, codes.slice(0, l)), next(added, codes.slice(0, l)));
+      assert.equal(built.count(codes), added.count(codes));
+    }
+    const extra = Array.from({ length: levels }, () => 299);
+    for (const t of [built, added]) { t.add(extra, 2); t.add(sids[0]!, -1); }
+    assert.deepEqual(list(built), list(added));
+    assert.equal(built.items, added.items);
+  }
+  assert.equal(new SidTrieBuilder(3).build().size, 0);
+  assert.throws(() => SidTrie.fromSorted(2, [1, 2, 1, 1], [1, 1], 2), { code: 'SIDX_ERR_STORE' }, 'out of order');
+  assert.throws(() => SidTrie.fromSorted(2, [1, 2], [0], 1), { code: 'SIDX_ERR_STORE' }, 'an empty SID');
 });
 
 test('SidTrie.next shares one answer per prefix until a write under it', () => {

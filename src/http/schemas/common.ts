@@ -1,4 +1,5 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '../../typebox.ts';
+import type { Static } from '@sinclair/typebox';
 
 export const EmbeddingSchema = Type.Union(
   [

@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type } from '../../typebox.ts';
 import { ErrorRef } from './common.ts';
 
 export const healthRoute = {

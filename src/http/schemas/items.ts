@@ -1,4 +1,5 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '../../typebox.ts';
+import type { Static } from '@sinclair/typebox';
 import { EmbeddingRef, ErrorRef, SidRef, errorResponses } from './common.ts';
 
 export const ItemIdSchema = Type.String({ minLength: 1, maxLength: 512, description: 'Caller-chosen item id' });

@@ -1,4 +1,5 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type } from '../../typebox.ts';
+import type { Static, TSchema } from '@sinclair/typebox';
 import { ErrorRef, errorResponses, NoBodySchema } from './common.ts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);

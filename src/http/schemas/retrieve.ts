@@ -1,4 +1,5 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '../../typebox.ts';
+import type { Static } from '@sinclair/typebox';
 import { DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH } from '../../service/types.ts';
 import { EmbeddingRef, SidRef, sheddableErrorResponses } from './common.ts';
 

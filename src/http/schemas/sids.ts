@@ -1,4 +1,5 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '../../typebox.ts';
+import type { Static } from '@sinclair/typebox';
 import { errorResponses, ErrorRef } from './common.ts';
 
 const ModelIdSchema = Type.String({ minLength: 1, maxLength: 128, description: 'Model id (default: the served model)' });

@@ -1,0 +1,74 @@
+/**
+ * The opening of a SidxService (sidx-service.ts `open`): the data directory's lock and stores, the served model and
+ * its encoder pool, the vector state and the live posting index, as the service's Parts.
+ *
+ * Start-up time: the pool's first worker starts ONNX Runtime in its thread as soon as the served model is known
+ * (EncoderPool.create is synchronous up to that spawn), and the others once it is ready (it settles the provider),
+ * while this thread loads the vector id file, builds the posting index and then the SID tries from LMDB. Those
+ * steps are separated by turns of the event loop, so the pool sees the first worker's ready message and starts the
+ * next ones meanwhile. No write can come before `open` returns: the posting index and the tries are as of then.
+ */
+import { join, resolve } from 'node:path';
+import { setImmediate as turn } from 'node:timers/promises';
+import type { Config } from '../config.ts';
+import { Catalog } from '../store/catalog.ts';
+import { ControlPlane, MIGRATIONS_DIR } from '../store/control-plane.ts';
+import { DataDirLock } from '../store/data-dir-lock.ts';
+import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
+import { storeOpener } from '../vector/sq8-slot-store.ts';
+import { Lifecycle } from './lifecycle.ts';
+import { LivePostings } from './live-postings.ts';
+import { SidxMetrics } from './metrics.ts';
+import { chooseServed, loadRegistered, openSpace, registerBundle } from './model-space.ts';
+import type { OpenOptions, Parts } from './service-parts.ts';
+import { VectorState, type Logger } from './vector-state.ts';
+
+export async function openParts(config: Readonly<Config>, log: Logger, options: OpenOptions): Promise<Parts> {
+  const dataDir = resolve(config.storage.dataDir);
+  const configured = await loadBundle(resolve(config.model.dir));
+  const lock = DataDirLock.acquire(dataDir, options.command ?? 'sidx'); // creates dataDir; before any store opens
+  let control: ControlPlane | undefined;
+  let catalog: Catalog | undefined;
+  try {
+    control = ControlPlane.open(join(dataDir, 'control.sqlite'), MIGRATIONS_DIR);
+    const configuredRow = registerBundle(control, configured);
+    catalog = Catalog.open(join(dataDir, 'catalog'), { mapSizeBytes: config.storage.mapSizeBytes, sidHistory: config.storage.sidHistory, deferSids: true });
+    const row = chooseServed(control, catalog, configuredRow, Lifecycle.pending({ control }), log);
+    control.activateModel(row.id);
+    if (catalog.spaces.activeModel !== row.version) catalog.spaces.setActiveModel(row.version);
+    const bundle = row.id === configuredRow.id ? configured : await loadRegistered(row);
+    const metrics = options.metrics ?? new SidxMetrics();
+    const opening = openSpace(bundle, row.version, config, log, metrics);
+    opening.catch(() => undefined); // awaited below: no unhandled rejection meanwhile
+    const derived = await openDerived(config, log, dataDir, catalog, bundle, row.version)
+      .catch(async (err: unknown) => { await opening.then((s) => s.pool.close(), () => undefined); throw err; });
+    const space = await opening.catch(async (err: unknown) => { await derived.vectors.close(); throw err; });
+    return {
+      config, log, control, catalog, pool: space.pool, bundle, ...derived, model: space.info, dataDir, metrics, ownMetrics: !options.metrics, lock,
+    };
+  } catch (err) {
+    await catalog?.close();
+    control?.close();
+    lock.release();
+    throw err;
+  }
+}
+
+/** What this thread derives from the catalog while the pool starts: the vector state, the posting index, the SID tries. */
+async function openDerived(config: Readonly<Config>, log: Logger, dataDir: string, catalog: Catalog, bundle: ModelBundle, version: number): Promise<Pick<Parts, 'vectors' | 'postings'>> {
+  const m = bundle.manifest;
+  const vectors = await VectorState.open(dataDir, catalog, m.inputDim, m.metric, log, storeOpener(config.vectors));
+  try {
+    await turn();
+    const postings = new LivePostings(catalog, log, config.storage.postingIndex === 'memory');
+    postings.track(version, m.levels);
+    await turn();
+    const t0 = performance.now();
+    catalog.sids.load();
+    log.info(`SID tries built in ${(performance.now() - t0).toFixed(0)} ms`);
+    return { vectors, postings };
+  } catch (err) {
+    await vectors.close();
+    throw err;
+  }
+}
