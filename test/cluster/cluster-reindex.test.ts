@@ -27,10 +27,11 @@ const json = async (url: string, method = 'GET', body?: unknown) => {
 };
 const b64 = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, ok: () => Promise<boolean>, ms = 30_000): Promise<void> {
+/** Polls `ok`; on a timeout the error carries what `diagnose` says (e.g. the job's view, the replicas' log tails). */
+async function until(what: string, ok: () => Promise<boolean>, ms = 30_000, diagnose?: () => Promise<string>): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${diagnose ? `\n${await diagnose()}` : ''}`);
     await sleep(100);
   }
 }
@@ -88,7 +89,10 @@ test('a cluster re-index through the router: registry in KV, cancel, flip only w
   const cancelled = await json(`${router.url}/v1/reindex`, 'POST', { model: TARGET, maxItemsPerSecond: 100, batchSize: 20 });
   assert.equal(cancelled.status, 202, JSON.stringify(cancelled.body));
   const job = (id: string) => json(`${router.url}/v1/jobs/${id}`);
-  await until('every replica started the job', async () => (await job(cancelled.body.id)).body.shards.filter((s: { processed: number }) => s.processed > 0).length === 3);
+  // Normally 1.7-1.9 s here; one CI dry run timed out at 30 s, so a timeout says where each replica was.
+  const tails = async () => `job: ${JSON.stringify((await job(cancelled.body.id)).body)}\n`
+    + Object.entries(shards).map(([name, p]) => `--- replica ${name}:\n${p.output().split('\n').slice(-25).join('\n')}`).join('\n');
+  await until('every replica started the job', async () => (await job(cancelled.body.id)).body.shards.filter((s: { processed: number }) => s.processed > 0).length === 3, 30_000, tails);
   assert.equal((await json(`${router.url}/v1/reindex`, 'POST', { model: TARGET })).status, 409, 'one job at a time');
   const c = await json(`${router.url}/v1/jobs/${cancelled.body.id}/cancel`, 'POST');
   assert.equal(c.status, 200);
