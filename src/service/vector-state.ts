@@ -22,7 +22,6 @@
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import type { Catalog } from '../store/catalog.ts';
 import type { Metric } from '../vector/vector-index.ts';
@@ -35,8 +34,6 @@ export interface Logger {
 
 const META_FORMAT = 'rows-v2';
 const REBUILD_BATCH = 10_000;
-/** Change-log entries one transaction of a sync's cut removes. */
-const TRUNCATE_PER_TXN = 8192;
 const SLOT_BASE = 'vectors';
 const ID_FILE = `${SLOT_BASE}.ids`;
 const META_FILE = 'vectors.json';
@@ -140,8 +137,7 @@ export class VectorState {
     const path = join(this.#dir, META_FILE);
     writeFileSync(`${path}.tmp`, JSON.stringify(meta), { flush: true });
     renameSync(`${path}.tmp`, path);
-    // In transactions of TRUNCATE_PER_TXN entries, the event loop free between them: at 1M items a sync cuts ~100K.
-    while (!this.#catalog.truncateChanges(seq, TRUNCATE_PER_TXN)) await setImmediatePromise();
+    this.#catalog.truncateChanges(seq);
     this.#changesSinceSync -= covered;
   }
 

@@ -294,16 +294,13 @@ export class Catalog {
     return changesAfter(this.#changes, this.#meta, seq);
   }
 
-  /**
-   * Removes change-log entries with seq <= uptoSeq (once the vector slot file is durable up to it), at most
-   * `maxEntries` in this transaction; returns whether none at or below uptoSeq is left.
-   */
-  truncateChanges(uptoSeq: bigint, maxEntries = Number.POSITIVE_INFINITY): boolean {
+  /** Removes change-log entries with seq <= uptoSeq (once the vector slot file is durable up to it). */
+  truncateChanges(uptoSeq: bigint): void {
     this.#assertOpen();
     if (typeof uptoSeq !== 'bigint' || uptoSeq < 0n) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', 'uptoSeq must be a non-negative bigint', { field: 'uptoSeq' });
     }
-    return this.#write('truncateChanges', () => truncateChangesTxn(this.#changes, this.#meta, uptoSeq, maxEntries));
+    this.#write('truncateChanges', () => truncateChangesTxn(this.#changes, this.#meta, uptoSeq));
   }
 
   /** Every item with its vector, in internal-key order; each record owns its arrays. */

@@ -50,34 +50,22 @@ export function changesAfter(db: Bin, meta: Bin, seq: bigint): Generator<Change>
   return iterateChanges(db, seq);
 }
 
-/**
- * Removes entries with seq <= min(upto, lastSeq), at most `limit` of them (oldest first), and records how far the log
- * is cut in meta; inside a write transaction. Returns whether nothing at or below that seq is left.
- */
-export function truncateChangesTxn(db: Bin, meta: Bin, uptoSeq: bigint, limit = Number.POSITIVE_INFINITY): boolean {
+/** Removes entries with seq <= min(upto, lastSeq) and records the truncation in meta; inside a write transaction. */
+export function truncateChangesTxn(db: Bin, meta: Bin, uptoSeq: bigint): void {
   const last = readMetaU64(meta, META_LAST_SEQ);
   const upto = uptoSeq < last ? uptoSeq : last;
-  if (upto <= readMetaU64(meta, META_TRUNCATED)) return true;
-  const removedUpTo = removeChangesUpTo(db, upto, limit);
-  const done = removedUpTo === undefined || removedUpTo >= upto;
-  meta.put(META_TRUNCATED, u64Key(done ? upto : removedUpTo));
-  return done;
+  if (upto <= readMetaU64(meta, META_TRUNCATED)) return;
+  removeChangesUpTo(db, upto);
+  meta.put(META_TRUNCATED, u64Key(upto));
 }
 
-/**
- * Removes entries with seq <= upto, at most `limit`; call inside a write transaction. Returns the seq of the last
- * entry removed when the limit stopped it with entries left, else undefined.
- */
-export function removeChangesUpTo(db: Bin, upto: bigint, limit = Number.POSITIVE_INFINITY): bigint | undefined {
+/** Removes entries with seq <= upto; call inside a write transaction. */
+export function removeChangesUpTo(db: Bin, upto: bigint): void {
   const end = u64Key(upto + 1n);
-  let left = limit;
   for (;;) {
     // Materialise each chunk before removing: no deletes under a live cursor.
-    const want = Math.min(TRUNCATE_CHUNK, left);
-    const chunk = Array.from(db.getKeys({ end, limit: want }));
+    const chunk = Array.from(db.getKeys({ end, limit: TRUNCATE_CHUNK }));
     for (const k of chunk) db.remove(k);
-    if (chunk.length < want) return undefined;
-    left -= want;
-    if (left <= 0) return readU64BE(chunk[want - 1]!, 0);
+    if (chunk.length < TRUNCATE_CHUNK) return;
   }
 }

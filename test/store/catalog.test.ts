@@ -197,30 +197,6 @@ describe('Catalog', () => {
     assert.equal(rest[0].seq, 4501n);
   });
 
-  test('truncate in bounded transactions: each removes at most maxEntries, the mark follows, the last reports done', () => {
-    const batch = Array.from({ length: 10_000 }, (_, i) => item(`i${i}`, [i % 7, i % 11, i % 13], i));
-    cat.upsertBatch(1, batch);
-    const progress: Array<[boolean, number]> = [];
-    for (;;) {
-      const done = cat.truncateChanges(9000n, 4000);
-      const left = [...cat.changesSince(9000n)].length;
-      const replayable = (c: bigint) => {
-        try {
-          return [...cat.changesSince(c)].length >= 0;
-        } catch {
-          return false;
-        }
-      };
-      const cutTo = Number([0n, 4000n, 8000n, 9000n].find(replayable));
-      progress.push([done, cutTo]);
-      assert.equal(left, 1000, 'entries above 9000 stay');
-      if (done) break;
-    }
-    assert.deepEqual(progress, [[false, 4000], [false, 8000], [true, 9000]], 'after each step the log replays from its mark and not from below it');
-    assert.equal(cat.truncateChanges(9000n, 4000), true, 'nothing left: done at once');
-    assert.equal([...cat.changesSince(9000n)][0]!.seq, 9001n);
-  });
-
   test('items() lists every record in key order', () => {
     cat.upsertBatch(1, [item('a', [1, 2, 3], 1), item('b', [4, 5, 6], 2), item('c', [7, 8, 9], 3)]);
     cat.deleteBatch(['b']);
