@@ -115,7 +115,7 @@ export class SidxService {
 
   encode(vectors: Float32Array, n: number): Promise<EncodeOutput> {
     return this.#gate.run(async () => {
-      const out = await this.#p.pool.encode(vectors, n);
+      const out = await this.#p.pool.encode(vectors, n, { inline: this.#gate.reading <= 1 });
       return { model: this.model.id, codes: out.codes, n };
     });
   }
