@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { upsertAll } from '../src/bench/http.ts';
 import { processMemory, SIDX_BIN, spawnListening } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
-import { benchArgs, printTopSelfTime, type CpuProfile } from './lib.ts';
+import { benchArgs, envPairs, printTopSelfTime, type CpuProfile } from './lib.ts';
 
 const args = benchArgs({
   items: { type: 'string', default: '100000' }, batch: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '2' },
@@ -27,7 +27,7 @@ mkdirSync(profiles, { recursive: true });
 const { items, data } = await syntheticCatalog({ n, q: 1, dim: 512, seed: 1 });
 const profile = !args['no-profile'];
 const mib = (b: number) => (b / 2 ** 20).toFixed(0);
-const extraEnv = Object.fromEntries(String(args.env).split(',').filter(Boolean).map((kv) => kv.split('=', 2) as [string, string]));
+const extraEnv = envPairs(String(args.env));
 for (let round = 1; round <= Number(args.rounds); round++) {
   const dataDir = mkdtempSync(join(tmpdir(), 'sidx-ingest-data-'));
   try {

@@ -23,6 +23,16 @@ export function benchArgs<T extends Record<string, { type: 'string' | 'boolean';
   return parseArgs({ args: process.argv.slice(2), options, strict: true }).values;
 }
 
+/** A `--env K=V,K2=V2` flag as variables for a child server (a value keeps any '=' after the first). */
+export function envPairs(spec: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const kv of spec.split(',').filter(Boolean)) {
+    const at = kv.indexOf('=');
+    env[kv.slice(0, at)] = kv.slice(at + 1);
+  }
+  return env;
+}
+
 export interface CpuProfile {
   nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
   samples: number[];

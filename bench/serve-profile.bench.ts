@@ -15,7 +15,7 @@ import { retrieveBodies, upsertAll } from '../src/bench/http.ts';
 import { runLoad } from '../src/bench/load.ts';
 import { SIDX_BIN, startChildServer } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
-import { benchArgs, printTopSelfTime, type CpuProfile } from './lib.ts';
+import { benchArgs, envPairs, printTopSelfTime, type CpuProfile } from './lib.ts';
 
 const args = benchArgs({
   items: { type: 'string', default: '100000' }, queries: { type: 'string', default: '500' },
@@ -28,11 +28,7 @@ const Q = Number(args.queries);
 const DIM = 512;
 const dataDir = resolve(String(args['data-dir']));
 const profDir = join(dataDir, 'profiles');
-const env: Record<string, string> = { SIDX__SERVER__LOG_LEVEL: 'info' };
-for (const kv of String(args.env).split(',').filter(Boolean)) {
-  const at = kv.indexOf('=');
-  env[kv.slice(0, at)] = kv.slice(at + 1);
-}
+const env: Record<string, string> = { SIDX__SERVER__LOG_LEVEL: 'info', ...envPairs(String(args.env)) };
 
 const { items, queries } = await syntheticCatalog({ n: N, q: Q, dim: DIM, seed: 1 });
 const start = (profile: boolean) => startChildServer('sidx serve', [
