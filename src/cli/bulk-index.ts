@@ -82,6 +82,10 @@ export async function indexCommand(argv: string[]): Promise<number> {
     let ids = new Set<string>();
     const inFlight = new Map<Promise<void>, Set<string>>();
     const drain = () => Promise.all(inFlight.keys());
+    const inFlightHas = (id: string) => {
+      for (const batchIds of inFlight.values()) if (batchIds.has(id)) return true;
+      return false;
+    };
     const flush = async () => {
       if (pending.length === 0) return;
       const rows = pending;
@@ -100,7 +104,7 @@ export async function indexCommand(argv: string[]): Promise<number> {
     };
     const add = async (id: string, vector: Float32Array) => {
       if (ids.has(id)) await flush(); // the same id twice in one batch is an error: let the later row replace it
-      if ([...inFlight.values()].some((batch) => batch.has(id))) await drain();
+      if (inFlightHas(id)) await drain();
       pending.push({ id, vector });
       ids.add(id);
       if (pending.length >= batchSize) await flush();

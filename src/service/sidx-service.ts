@@ -115,7 +115,7 @@ export class SidxService {
 
   encode(vectors: Float32Array, n: number): Promise<EncodeOutput> {
     return this.#gate.run(async () => {
-      const out = await this.#p.pool.encode(vectors, n, { inline: this.#gate.reading <= 1 });
+      const out = await this.#p.pool.encode(vectors, n, { inline: this.#alone });
       return { model: this.model.id, codes: out.codes, n };
     });
   }
@@ -144,7 +144,7 @@ export class SidxService {
     let ranking;
     let beam: BeamLevel[] | undefined;
     if (expand === 'beam' && !q.embedding) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'expand "beam" needs an embedding', { field: 'embedding' });
-    const encoded = await queryEncoding(this.#p.pool, this.model.metric, q, expand, { inline: this.#gate.reading <= 1 });
+    const encoded = await queryEncoding(this.#p.pool, this.model.metric, q, expand, { inline: this.#alone });
     // The beam's time is the `beam` phase, the encoder's the `encode` phase.
     const tEncoded = encoded?.beam ? t0 : performance.now();
     if (encoded?.beam) {
@@ -164,7 +164,7 @@ export class SidxService {
     }
     const t1 = performance.now();
     const rerank = q.rerank ?? q.embedding !== undefined;
-    const offThread = rerank && this.#gate.reading > 1 && this.#p.config.vectors.rerankOffThread && this.#p.vectors.store.scoreAsync !== undefined; // a lone read gains nothing from the hop
+    const offThread = rerank && !this.#alone && this.#p.config.vectors.rerankOffThread && this.#p.vectors.store.scoreAsync !== undefined;
     const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam, offThread ? undefined : this.#candidates); // a set that outlives an await is its own
     const t2 = performance.now();
     const { order, scores } = offThread
@@ -315,6 +315,14 @@ export class SidxService {
   #maybeCheckpoint(): void {
     const { vectors, config } = this.#p;
     if (vectors.changesSinceSync >= checkpointThreshold(config.storage, vectors.store.ntotal)) vectors.startSync();
+  }
+
+  /**
+   * Asked from inside a read: no other read is in flight. Such a read runs its encoder and rerank on the event loop
+   * (a thread hop only pays while others wait for the loop).
+   */
+  get #alone(): boolean {
+    return this.#gate.reading <= 1;
   }
 
   #assertOpen(): void {

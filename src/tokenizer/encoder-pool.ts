@@ -239,7 +239,7 @@ export class EncoderPool {
     const parts: Promise<T>[] = [];
     if (inline && this.#inline === undefined) this.#inline = InlineLane.start(this.#laneParams(), (msg) => this.#log('warn', msg));
     const lane = this.#inline;
-    if (inline && lane?.free && n <= INLINE_MAX_ROWS && !this.#held && this.#queue.length === 0 && this.#slots.every((s) => !s.busy)) {
+    if (inline && lane?.free && n <= INLINE_MAX_ROWS && !this.#held && this.#queue.length === 0 && this.inFlight === 0) {
       return [new Promise<T>((resolve, reject) => {
         const chunk: Chunk = { id: this.#nextId++, data: vectors, n, beam, resolve: resolve as Chunk['resolve'], reject };
         void lane.run({ type: beam ? 'beam' : 'encode', id: chunk.id, data: vectors, n, ...beam })
