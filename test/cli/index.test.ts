@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,12 +13,17 @@ import { startService, writeTestBundle } from '../helpers/service.ts';
 const DIM = 8;
 const N = 500;
 
-test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path, with a progress line', async (t) => {
+/** A temporary directory (removed after the test) with a test bundle in `model` and room for `data`. */
+async function fixture(t: TestContext) {
   const tmp = tempDir();
   t.after(() => tmp.cleanup());
   const modelDir = join(tmp.dir, 'model');
-  const dataDir = join(tmp.dir, 'data');
   await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 8, seed: 1 });
+  return { tmp, modelDir, dataDir: join(tmp.dir, 'data') };
+}
+
+test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path, with a progress line', async (t) => {
+  const { tmp, modelDir, dataDir } = await fixture(t);
   const vectors = randomMatrix(N, DIM, 9);
   const npy = join(tmp.dir, 'items.npy');
   await writeNpy(npy, vectors, [N, DIM]);
@@ -57,11 +62,7 @@ test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path,
 });
 
 test('sidx index refuses a row whose norm exceeds limits.maxVectorNorm before writing anything; a CSV row is skipped', async (t) => {
-  const tmp = tempDir();
-  t.after(() => tmp.cleanup());
-  const modelDir = join(tmp.dir, 'model');
-  const dataDir = join(tmp.dir, 'data');
-  await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 8, seed: 1 });
+  const { tmp, modelDir, dataDir } = await fixture(t);
   const vectors = randomMatrix(20, DIM, 10);
   vectors.fill(3e38, 7 * DIM, 8 * DIM); // row 8: finite float32 values whose scores would overflow
   const npy = join(tmp.dir, 'huge.npy');
@@ -80,11 +81,7 @@ test('sidx index refuses a row whose norm exceeds limits.maxVectorNorm before wr
 });
 
 test('sidx index keeps the input order for an id repeated across batches in flight: the later row wins', async (t) => {
-  const tmp = tempDir();
-  t.after(() => tmp.cleanup());
-  const modelDir = join(tmp.dir, 'model');
-  const dataDir = join(tmp.dir, 'data');
-  await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 8, seed: 1 });
+  const { tmp, modelDir, dataDir } = await fixture(t);
   const vectors = randomMatrix(40, DIM, 10);
   const b64 = (i: number) => Buffer.from(vectors.buffer, i * DIM * 4, DIM * 4).toString('base64');
   // Rows 0-19 hold ids r0..r19, rows 20-39 the same ids again; batches of 3 put every repeat in a later batch.
