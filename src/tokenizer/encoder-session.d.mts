@@ -1,4 +1,6 @@
 /** Types of encoder-session.mjs (plain JavaScript, shared by the encoder worker and the pool's inline lane). */
+import type { BeamMode, EncodeResult } from './worker-protocol.ts';
+
 export interface LaneParams {
   encoderPath: string;
   beamPath?: string;
@@ -21,14 +23,14 @@ export interface LaneRequest {
 }
 
 export type LaneReply =
-  | { type: 'result'; id: number; codes: Int32Array; topCodes: Int32Array; topDistances: Float32Array }
+  | ({ type: 'result'; id: number } & EncodeResult)
   | { type: 'result'; id: number; beam: ArrayBuffer }
   | { type: 'error'; id: number; message: string };
 
 export interface LaneOpened {
   provider: 'cpu' | 'cuda';
   fallbackReason?: string;
-  beamMode: 'merged' | 'separate' | 'none';
+  beamMode: BeamMode;
   beamFallbackReason?: string;
 }
 

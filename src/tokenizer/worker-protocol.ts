@@ -6,7 +6,7 @@
 import type { Worker } from 'node:worker_threads';
 import { SidxError } from '../errors.ts';
 import { beamWidths } from '../numeric/beam-query-graph.ts';
-import type { Provider } from './encoder-pool.ts';
+import type { LaneOpened, LaneReply } from './encoder-session.mjs';
 
 export interface EncodeResult {
   /** n × levels, row-major. */
@@ -44,12 +44,11 @@ export interface Chunk {
   reject: (e: Error) => void;
 }
 
+/** A worker's messages: its lane's (encoder-session.mjs) open outcome, start failure, and run replies. */
 export type WorkerReply =
-  | { type: 'ready'; provider: Provider; fallbackReason?: string; beamMode: BeamMode; beamFallbackReason?: string }
+  | ({ type: 'ready' } & LaneOpened)
   | { type: 'init-error'; message: string }
-  | ({ type: 'result'; id: number } & EncodeResult)
-  | { type: 'result'; id: number; beam: ArrayBuffer }
-  | { type: 'error'; id: number; message: string };
+  | LaneReply;
 
 /** How a worker runs beams: one run of the merged model, two runs (encoder, beam.onnx), or not at all. */
 export type BeamMode = 'merged' | 'separate' | 'none';
