@@ -7,11 +7,14 @@
  *
  *   SIDX_SHARED_DATA=../shared/data node --import tsx bench/serve-profile.bench.ts [--items 100000] [--queries 500]
  *        [--connections 8] [--duration 10] [--model models/default] [--data-dir /tmp/sidx-serve-profile]
- *        [--body '{"expand":"beam"}'] [--env SIDX__VECTORS__STORAGE=sq8] [--no-profile]
+ *        [--body '{"expand":"beam"}'] [--env SIDX__VECTORS__STORAGE=sq8] [--no-profile] [--sids 32]
+ *
+ * `--sids W` loads the server with `sidx bench`'s sids-mode bodies instead (`{sids, k: 10, rerank: false}`: each
+ * query's beam of W generated SIDs, asked of the profiled server first).
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { retrieveBodies, upsertAll } from '../src/bench/http.ts';
+import { retrieveBodies, sidsBodies, upsertAll } from '../src/bench/http.ts';
 import { runLoad } from '../src/bench/load.ts';
 import { SIDX_BIN, startChildServer } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
@@ -22,6 +25,7 @@ const args = benchArgs({
   connections: { type: 'string', default: '8' }, duration: { type: 'string', default: '10' },
   model: { type: 'string', default: 'models/default' }, 'data-dir': { type: 'string', default: '/tmp/sidx-serve-profile' },
   body: { type: 'string', default: '{}' }, env: { type: 'string', default: '' }, 'no-profile': { type: 'boolean', default: false },
+  sids: { type: 'string', default: '0' },
 });
 const N = Number(args.items);
 const Q = Number(args.queries);
@@ -52,12 +56,15 @@ await server.stop();
 const profile = !args['no-profile'];
 rmSync(profDir, { recursive: true, force: true });
 server = await start(profile);
-const bodies = retrieveBodies(queries, Q, DIM, JSON.parse(String(args.body)) as Record<string, unknown>);
+const sidsBeam = Number(args.sids);
+const bodies = sidsBeam > 0
+  ? (await sidsBodies(server.url, queries, Q, DIM, sidsBeam, 10)).bodies
+  : retrieveBodies(queries, Q, DIM, JSON.parse(String(args.body)) as Record<string, unknown>);
 await runLoad({ url: server.url, path: '/v1/retrieve', bodies, connections: 8, durationS: 2 }); // warm up
 const load = await runLoad({ url: server.url, path: '/v1/retrieve', bodies, connections: Number(args.connections), durationS: Number(args.duration) });
 await server.stop();
 console.log(`${N} items, ${args.connections} connections, ${args.duration} s, body ${args.body}${args.env ? `, env ${args.env}` : ''}: `
-  + `${Math.round(load.qps)} QPS, p50 ${load.latencyMs.p50.toFixed(2)} ms, non-2xx ${load.non2xx}, errors ${load.errors}`);
+  + `${sidsBeam > 0 ? `sids mode (beams of ${sidsBeam}), ` : ''}${Math.round(load.qps)} QPS, p50 ${load.latencyMs.p50.toFixed(2)} ms, non-2xx ${load.non2xx}, errors ${load.errors}`);
 if (profile) {
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no CPU profile in ${profDir}`);

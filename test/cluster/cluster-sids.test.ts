@@ -74,7 +74,7 @@ test('a router\'s SID trie is the union of its shards\': the single node\'s SIDs
   const { dir, cleanup } = tempDir('sidx-cluster-sids-');
   t.after(cleanup);
   await writeTestBundle(join(dir, 'm'), { dim: DIM, levels: LEVELS, codebookSize: 16, seed: 5 });
-  const cluster = await localCluster(t, dir, join(dir, 'm'), { SIDX__CLUSTER__REQUEST_TIMEOUT_MS: '1500', SIDX__LIMITS__MAX_BATCH: '1000' });
+  const cluster = await localCluster(t, dir, join(dir, 'm'), { SIDX__CLUSTER__REQUEST_TIMEOUT_MS: '5000', SIDX__LIMITS__MAX_BATCH: '1000' });
   const [r0a, r0b, r1a] = await Promise.all([cluster.replica(0, 2, 'a'), cluster.replica(0, 2, 'b'), cluster.replica(1, 2, 'a')]);
   const router = await cluster.serve(['--role', 'router', '--shard', '0/2'], { SIDX__CLUSTER__WAIT_APPLIED: 'true' });
   const single = await cluster.serve(['--data-dir', join(dir, 'single')]);
