@@ -31,7 +31,9 @@ const NEIGHBOUR_SCAN_FACTOR = 4;
 
 /**
  * The candidates of one query, gathered into `into` (emptied first; a new set by default): its keys, match kinds and
- * counts (candidate-set.ts).
+ * counts (candidate-set.ts). Gathering stops once the set holds `enough` (at most maxCandidates; a caller that keeps
+ * the gathering order and answers k items asks for k). Every scan limit still follows maxCandidates, so the first
+ * `enough` candidates are the same whatever `enough` is.
  */
 export function gatherCandidates(
   catalog: CandidateSource,
@@ -43,42 +45,43 @@ export function gatherCandidates(
   ranking?: QueryRanking,
   beam?: readonly BeamLevel[],
   into?: CandidateSet,
+  enough = maxCandidates,
 ): CandidateSet {
   const out = into ? into.reset(maxCandidates) : new CandidateSet(maxCandidates);
-  const taker = new Taker(out, maxCandidates);
+  const stop = Math.min(enough, maxCandidates);
+  const taker = new Taker(out, stop);
   for (const sid of querySids) {
-    if (out.count >= maxCandidates) break;
+    if (out.count >= stop) break;
     taker.scan(catalog, model, sid, 0, sid.length, true, maxCandidates - out.count);
   }
   if (expand === 'beam') {
-    if (beam) addBeamCandidates(catalog, model, beam, taker);
+    if (beam) addBeamCandidates(catalog, model, beam, taker, maxCandidates);
     return out;
   }
   const wantNeighbours = expand === 'hamming1' || (expand === 'auto' && out.count < k);
   if (!wantNeighbours) return out;
-  querySids.forEach((sid, i) => {
-    if (out.count >= maxCandidates) return;
+  for (let i = 0; i < querySids.length && out.count < stop; i++) {
     const budget = maxCandidates - out.count;
-    const neighbours = catalog.hamming1(model, sid, budget * NEIGHBOUR_SCAN_FACTOR);
+    const neighbours = catalog.hamming1(model, querySids[i]!, budget * NEIGHBOUR_SCAN_FACTOR);
     const ordered = orderNeighbours(neighbours, i === 0 ? ranking : undefined);
     for (const n of ordered) {
-      if (out.count >= maxCandidates) break;
+      if (out.count >= stop) break;
       out.addKey(n.key, HAMMING1);
     }
-  });
+  }
   return out;
 }
 
-/** Appends the items under one query's beam (row 0 of each level) until `maxCandidates`. */
-function addBeamCandidates(catalog: CandidateSource, model: number, beam: readonly BeamLevel[], taker: Taker): void {
-  const { out, max: maxCandidates } = taker;
+/** Appends the items under one query's beam (row 0 of each level) until the taker's max. */
+function addBeamCandidates(catalog: CandidateSource, model: number, beam: readonly BeamLevel[], taker: Taker, maxCandidates: number): void {
+  const { out, max } = taker;
   const levels = beam.length;
   for (let l = levels; l >= 1; l--) {
     const { width, codes } = beam[l - 1]!;
     taker.kind = l === levels ? BEAM : PREFIX;
     for (let b = 0; b < width; b++) {
+      if (out.count >= max) return;
       const remaining = maxCandidates - out.count;
-      if (remaining <= 0) return;
       // A shorter prefix also holds the items already taken from deeper levels: scan past them.
       const whole = l === levels;
       taker.scan(catalog, model, codes, b * l, l, whole, whole ? remaining : remaining + out.count);

@@ -12,7 +12,7 @@ import type { BeamLevel, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import type { VectorScorer } from '../vector/vector-store.ts';
 import { gatherCandidates, type QueryRanking } from './candidates.ts';
 import { CandidateSet } from './candidate-set.ts';
-import { beamNormWeight, candidateCounts, orderCandidates, resolveExpand } from './retrieve-steps.ts';
+import { beamNormWeight, candidateCounts, candidatesWanted, orderCandidates, resolveExpand } from './retrieve-steps.ts';
 import type { ActiveModel } from './model-space.ts';
 import { ItemDirectory } from './item-directory.ts';
 import { PostingIndex } from './posting-index.ts';
@@ -107,15 +107,16 @@ export async function retrieveBatch(context: BatchContext, q: BatchRetrieveQuery
     for (let i = block.start; i < end; i++) {
       const embedding = q.embeddings.subarray(i * dim, (i + 1) * dim);
       const row = rowOf(block, i - block.start, model.levels);
-      // Variants with the same k and budget gather the same candidates: once.
+      // Variants with the same k and budget (and, without a rerank, the same cap) gather the same candidates: once.
       const sets = new Map<string, CandidateSet>();
       const hits = q.variants.map((v) => {
-        const key = `${v.k}/${v.maxCandidates}`;
+        const enough = candidatesWanted(v.k, v.maxCandidates, v.rerank);
+        const key = `${v.k}/${v.maxCandidates}/${enough}`;
         let set = sets.get(key);
         if (!set) {
           let into = scratch.get(key);
           if (!into) scratch.set(key, into = new CandidateSet(v.maxCandidates));
-          set = gatherCandidates(ctx.postings, model.version, row.querySids, expand, v.k, v.maxCandidates, row.ranking, row.beam, into);
+          set = gatherCandidates(ctx.postings, model.version, row.querySids, expand, v.k, v.maxCandidates, row.ranking, row.beam, into, enough);
           sets.set(key, set);
         }
         return answer(ctx, embedding, set, v);

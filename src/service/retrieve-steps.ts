@@ -40,6 +40,14 @@ export function beamNormWeight(metric: Metric, pool: EncoderPool): 0 | 1 {
 }
 
 /**
+ * How many candidates a retrieve gathers: all of maxCandidates when they are ranked by vector score; without a rerank
+ * the answer is the first k in gathering order, so gathering past k would change only the counts.
+ */
+export function candidatesWanted(k: number, maxCandidates: number, rerank: boolean): number {
+  return rerank ? maxCandidates : Math.min(k, maxCandidates);
+}
+
+/**
  * Candidate positions best first: by vector score (signed, higher is better; non-finite scores left out) when a
  * query embedding is given, else in the order they were gathered. `keys`: the set's view, scored in place. `k` positions are ranked up front, the rest only
  * when the caller reads past them (score-rank.ts).

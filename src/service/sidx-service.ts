@@ -17,7 +17,7 @@ import { applyCollisionPolicy } from './collision-policy.ts';
 import type { BeamLevel, EncodeResult } from '../tokenizer/encoder-pool.ts';
 import { gatherCandidates, ownThenBeam, uniqueSids } from './candidates.ts';
 import { CandidateSet } from './candidate-set.ts';
-import { candidateCounts, fetchItems, orderCandidates, orderCandidatesOffThread, queryEncoding, resolveExpand } from './retrieve-steps.ts';
+import { candidateCounts, candidatesWanted, fetchItems, orderCandidates, orderCandidatesOffThread, queryEncoding, resolveExpand } from './retrieve-steps.ts';
 import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
 import { checkpointThreshold, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
@@ -165,7 +165,8 @@ export class SidxService {
     const t1 = performance.now();
     const rerank = q.rerank ?? q.embedding !== undefined;
     const offThread = rerank && !this.#alone && this.#p.config.vectors.rerankOffThread && this.#p.vectors.store.scoreAsync !== undefined;
-    const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam, offThread ? undefined : this.#candidates); // a set that outlives an await is its own
+    const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam,
+      offThread ? undefined : this.#candidates, candidatesWanted(q.k, q.maxCandidates, rerank)); // a set that outlives an await is its own
     const t2 = performance.now();
     const { order, scores } = offThread
       ? await orderCandidatesOffThread(this.#p.vectors.store, this.model.metric, set.keys, q.embedding, q.k)

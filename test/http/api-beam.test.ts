@@ -119,13 +119,17 @@ test('expand "beam" without rerank keeps candidate order and returns null scores
   });
   assert.deepEqual(body.items.map((it: { id: string }) => it.id), want.map((w) => `item-${w.index}`));
   assert.ok(body.items.every((it: { score: unknown }) => it.score === null));
+  // A budget past k: the same first k (gathering stops there; the counts say so).
+  const wide = await post('/v1/retrieve', { embedding: Array.from(query), k: 12, expand: 'beam', beamWidth: 8, maxCandidates: 400, rerank: false });
+  assert.deepEqual(wide.body.items.map((it: { id: string }) => it.id), want.slice(0, 12).map((w) => `item-${w.index}`));
+  assert.equal(wide.body.candidates.total, 12);
 });
 
 test('given sids come first, then the query\'s own SID, then the beam', async () => {
   const query = randomMatrix(1, DIM, 901);
   const sid = sidOf[7]!;
   const { body } = await post('/v1/retrieve', {
-    embedding: Array.from(query), sids: [sid], k: 5, expand: 'beam', beamWidth: 4, maxCandidates: 50, rerank: false,
+    embedding: Array.from(query), sids: [sid], k: 50, expand: 'beam', beamWidth: 4, maxCandidates: 50, rerank: false,
   });
   const own = await ownSid(query);
   assert.notDeepEqual(own, sid);

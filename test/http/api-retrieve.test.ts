@@ -127,8 +127,28 @@ test('maxCandidates caps the candidate set and auto expands only when exact matc
   assert.equal(few.body.candidates.hamming1, 0);
   const more = await post('/v1/retrieve', { sids: [sid], k: exactCount + 1, expand: 'auto' });
   assert.ok(more.body.candidates.hamming1 > 0);
-  const capped = await post('/v1/retrieve', { sids: [sid], k: 5, expand: 'hamming1', maxCandidates: exactCount + 3 });
+  const capped = await post('/v1/retrieve', { sids: [sid], k: exactCount + 10, expand: 'hamming1', maxCandidates: exactCount + 3 });
   assert.equal(capped.body.candidates.total, exactCount + 3);
+});
+
+test('without a rerank gathering stops at k: the items are the first k of the whole budget\'s, the counts at most k', async () => {
+  const given = [sids.get('item-9')!, sids.get('item-1')!];
+  const exactCount = new Set([...bruteForce(given[0]!, 0), ...bruteForce(given[1]!, 0)]).size;
+  const cases: Array<[string, Record<string, unknown>, number]> = [
+    ['sids, auto', { sids: given, expand: 'auto' }, exactCount + 5],
+    ['sids, hamming1', { sids: given, expand: 'hamming1' }, exactCount + 5],
+    ['sids, none', { sids: given, expand: 'none' }, 3],
+  ];
+  for (const [what, body, k] of cases) {
+    const whole = await post('/v1/retrieve', { ...body, k: N, maxCandidates: N });
+    const first = await post('/v1/retrieve', { ...body, k, maxCandidates: N });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.ok(whole.body.candidates.total > k, `${what}: the whole budget gathers more than k (${JSON.stringify(whole.body.candidates)}, k ${k})`);
+    assert.deepEqual(first.body.items, whole.body.items.slice(0, k), what);
+    assert.equal(first.body.candidates.total, k, what);
+  }
+  const reranked = await post('/v1/retrieve', { embedding: Array.from(vectorOf(11)), expand: 'hamming1', k: 5, maxCandidates: 1000 });
+  assert.ok(reranked.body.candidates.total > 5, 'with a rerank the whole budget is gathered and scored');
 });
 
 test('delete removes items from LMDB and FAISS', async () => {
