@@ -31,6 +31,27 @@ export function processMemory(pid: number): ProcessMemory {
   }
 }
 
+/** User + system CPU seconds a process has used so far (Linux /proc; 0 elsewhere). */
+export function processCpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return 0;
+  }
+}
+
+/** Busy and total CPU seconds of the whole machine so far (Linux /proc/stat; zeros elsewhere). */
+export function machineCpuSeconds(): { busy: number; total: number } {
+  try {
+    const ticks = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = ticks.reduce((a, b) => a + b, 0);
+    return { busy: (total - ticks[3]! - ticks[4]!) / 100, total: total / 100 }; // idle and iowait are not busy
+  } catch {
+    return { busy: 0, total: 0 };
+  }
+}
+
 export interface BenchServer {
   url: string;
   pid: number;

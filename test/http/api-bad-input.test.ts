@@ -43,6 +43,7 @@ const cases: Array<{ name: string; url: string; body: unknown; code: string; fie
   { name: 'NaN in base64', url: '/v1/retrieve', body: { embedding: b64([NaN, 0, 0, 0, 0, 0, 0, 0]) }, code: 'SIDX_ERR_NOT_FINITE', field: 'embedding[0]' },
   { name: 'NaN literal is not JSON', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":[NaN,0,0,0,0,0,0,0]}]}`, code: 'SIDX_ERR_INVALID_INPUT' },
   { name: 'malformed base64', url: '/v1/items', body: { items: [{ id: 'a', embedding: 'not*base64!' }] }, code: 'SIDX_ERR_BASE64', field: 'items[0].embedding' },
+  { name: 'empty base64 string', url: '/v1/items', body: { items: [{ id: 'a', embedding: '' }] }, code: 'SIDX_ERR_DIMENSION', field: 'items[0].embedding' },
   // Same length as a valid encoding of DIM floats, one character off: Node's decoder would skip '*' and read '-' as '+'.
   { name: 'base64 with a character outside the alphabet', url: '/v1/retrieve', body: { embedding: `*${b64(good()).slice(1)}` }, code: 'SIDX_ERR_BASE64', field: 'embedding' },
   { name: 'URL-safe base64', url: '/v1/retrieve', body: { embedding: `-${b64(good()).slice(1)}` }, code: 'SIDX_ERR_BASE64', field: 'embedding' },

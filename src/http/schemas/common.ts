@@ -4,7 +4,9 @@ import type { Static } from '@sinclair/typebox';
 export const EmbeddingSchema = Type.Union(
   [
     Type.Array(Type.Number(), { minItems: 1, description: 'Embedding as a JSON number array' }),
-    Type.String({ minLength: 1, description: 'Embedding as base64 of little-endian float32' }),
+    // No minLength: AJV counts a string's code points one by one for it (2,732 characters for 512-d), and the decoder
+    // refuses an empty string anyway (it decodes to 0 floats, not the model's dimension).
+    Type.String({ description: 'Embedding as base64 of little-endian float32' }),
   ],
   { $id: 'Embedding', description: 'One embedding: number array, or base64 of little-endian float32' },
 );
