@@ -37,6 +37,10 @@ export function encoderLane(params) {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      // ORT's intra-op threads spin after each run by default: with 2+ threads per session (one worker on 2 cores,
+      // as `sidx index` runs) they burned 4 CPU seconds per 100K items that the main thread's LMDB writes needed
+      // (bulk load 17.1K -> 20.2K items/s without it; docs/benchmarks.md "Ingest").
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
       // Only the failure is interesting when probing CUDA; keep ORT's own error lines for real CPU sessions.
       logSeverityLevel: ep === 'cuda' ? 4 : 3,
     };
