@@ -1,6 +1,6 @@
 /**
  * `sidx index` bulk-load speed for `sidx bench`: the catalog written as a .npy, then the CLI as a child process on a
- * fresh data directory (the same model, batches of 1,000). Its own items/s (indexing, from its last line) and the
+ * fresh data directory (the same model, its default batch size unless one is given). Its own items/s (indexing, from its last line) and the
  * process's wall time (node start, read, open, index, close) are both reported.
  */
 import { execFile } from 'node:child_process';
@@ -21,7 +21,7 @@ export interface BulkLoadResult {
   wallSeconds: number;
 }
 
-export async function benchBulkLoad(items: Float32Array, n: number, dim: number, modelDir: string, workDir: string, batch = 1000):
+export async function benchBulkLoad(items: Float32Array, n: number, dim: number, modelDir: string, workDir: string, batch?: number):
   Promise<BulkLoadResult> {
   const input = join(workDir, `catalog-${n}.npy`);
   const dataDir = join(workDir, `bulk-index-${n}`);
@@ -30,11 +30,11 @@ export async function benchBulkLoad(items: Float32Array, n: number, dim: number,
   try {
     const t0 = performance.now();
     const { stdout, stderr } = await run(process.execPath, [SIDX_BIN, 'index', '--input', input, '--model', modelDir, '--data-dir', dataDir,
-      '--batch', String(batch)], { cwd: REPO_ROOT, maxBuffer: 64 << 20, env: { ...process.env, SIDX__STORAGE__DATA_DIR: dataDir } });
+      ...(batch === undefined ? [] : ['--batch', String(batch)])], { cwd: REPO_ROOT, maxBuffer: 64 << 20, env: { ...process.env, SIDX__STORAGE__DATA_DIR: dataDir } });
     const wallSeconds = (performance.now() - t0) / 1000;
-    const m = /indexed (\d+) items .*\((\d+) items\/s\)/.exec(`${stdout}\n${stderr}`);
+    const m = /indexed (\d+) items .*\((\d+) items\/s, batches of (\d+)\)/.exec(`${stdout}\n${stderr}`);
     if (!m || Number(m[1]) !== n) throw new Error(`sidx index did not report ${n} items indexed:\n${stdout}\n${stderr}`);
-    return { items: n, batch, itemsPerSecond: Number(m[2]), wallSeconds };
+    return { items: n, batch: Number(m[3]), itemsPerSecond: Number(m[2]), wallSeconds };
   } finally {
     rmSync(input, { force: true });
     rmSync(dataDir, { recursive: true, force: true });

@@ -165,7 +165,7 @@ export async function benchCatalog(o: CatalogRunOptions): Promise<CatalogBench> 
     let bulkIndex: CatalogBench['bulkIndex'] = { skipped: '--skip-bulk-index' };
     if (o.bulkIndex) {
       progress(`sidx index: bulk load of ${n.toLocaleString('en-US')} items from a .npy`);
-      bulkIndex = await benchBulkLoad(o.items, n, dim, o.modelDir, o.workDir, o.upsertBatch);
+      bulkIndex = await benchBulkLoad(o.items, n, dim, o.modelDir, o.workDir);
     }
     const storage = o.vectorsStorage && o.vectorsStorage !== 'f32' ? [`vectors.storage ${o.vectorsStorage}`] : [];
     const extra = [...Object.entries(o.retrieveOptions).map(([key, v]) => `${key} ${v}`), ...storage].join(', ');

@@ -55,7 +55,7 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
   const query = (c.phases.sidx.meanMs.encode ?? 0) + (c.phases.sidx.meanMs.beam ?? 0);
   assert.ok(query > 0, 'the default mode runs the encoder or the beam on the query');
 
-  assert.ok(!('skipped' in c.bulkIndex) && c.bulkIndex.items === 2000 && c.bulkIndex.itemsPerSecond > 0);
+  assert.ok(!('skipped' in c.bulkIndex) && c.bulkIndex.items === 2000 && c.bulkIndex.batch === 5000 && c.bulkIndex.itemsPerSecond > 0);
   assert.ok(c.restartMs.ready > 0);
   assert.ok(c.memory.afterUpsert.rssBytes > 0);
 

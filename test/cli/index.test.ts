@@ -30,7 +30,7 @@ test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path,
   const first = await runCli(t, ['index', '--input', npy, '--model', modelDir, '--data-dir', dataDir, '--batch', '128']);
   assert.equal(first.code, 0, first.stderr);
   assert.match(first.stderr, /sidx index: 128 \/ 500 items, \d+ items\/s/);
-  assert.match(first.stderr, /indexed 500 items \(0 replaced\) with test-rq-2x8-d8-s1 .* the catalog holds 500 items/);
+  assert.match(first.stderr, /indexed 500 items \(0 replaced\) with test-rq-2x8-d8-s1 .* batches of 128\); the catalog holds 500 items/);
 
   // AL-GR CSV (streamed): ids from the file; "0".."99" replace rows of the .npy, the others are new.
   const b64 = (i: number) => Buffer.from(vectors.buffer, i * DIM * 4, DIM * 4).toString('base64');
