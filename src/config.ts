@@ -93,6 +93,11 @@ export const ConfigSchema = Type.Object(
         provider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], { default: 'cpu' }),
         workers: Int(0, 64, 0, 'ONNX Runtime worker threads, one session each (0 = auto: one per core, at most 4, on CPU; one on CUDA)'),
         intraOpThreads: Int(0, 256, 0, 'Threads inside each session (0 = ONNX Runtime default)'),
+        spinWait: Type.Boolean({
+          default: true,
+          description: 'Let a session\'s intra-op threads spin between runs (ONNX Runtime\'s default): lower latency for small runs '
+            + 'with 2+ threads per session, CPU taken from the event loop otherwise (sidx index turns it off)',
+        }),
         inline: Type.Boolean({
           default: true,
           description: 'CPU: a lone single-query encode or beam (no other read in flight, no worker busy) runs on the event loop '

@@ -58,6 +58,12 @@ test('server.logRequests: off by default, SIDX__SERVER__LOG_REQUESTS true/1/fals
   assert.throws(() => loadConfig({}, { SIDX__SERVER__LOG_REQUESTS: 'yes please' }), refusal('server.logRequests', /server\.logRequests/));
 });
 
+test('encoder.spinWait: on by default (ORT\'s own), SIDX__ENCODER__SPIN_WAIT false turns it off, other words refused', () => {
+  assert.equal(loadConfig({}, {}).encoder.spinWait, true);
+  assert.equal(loadConfig({}, { SIDX__ENCODER__SPIN_WAIT: 'false' }).encoder.spinWait, false);
+  assert.throws(() => loadConfig({}, { SIDX__ENCODER__SPIN_WAIT: 'sometimes' }), refusal('encoder.spinWait', /encoder\.spinWait/));
+});
+
 test('encoder.workers 0 (the default) resolves to one per core (at most 4) on CPU and one on CUDA; a set value stays', () => {
   const auto = loadConfig({}, {}).encoder;
   assert.equal(auto.workers, 0);

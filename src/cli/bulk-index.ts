@@ -52,8 +52,10 @@ export async function indexCommand(argv: string[]): Promise<number> {
   const batchSize = intFlag(values.batch, 'batch') ?? DEFAULT_BATCH;
   if (batchSize < 1) throw new UsageError(`--batch must be a positive integer, got ${batchSize}`);
   // No retrieve runs here: the in-memory posting index (storage.postingIndex) would only add work to every batch.
+  // Nor small runs: ORT's spinning threads took ~4 CPU s per 100K items from the LMDB writes (docs/benchmarks.md).
   const config = loadConfig({
-    storage: { dataDir: values['data-dir'], postingIndex: 'lmdb' }, model: { dir: values.model }, encoder: { workers: intFlag(values.workers, 'workers') },
+    storage: { dataDir: values['data-dir'], postingIndex: 'lmdb' }, model: { dir: values.model },
+    encoder: { workers: intFlag(values.workers, 'workers'), spinWait: false },
     limits: { maxBatch: batchSize },
   });
   tuneAllocator(); // before any worker thread starts

@@ -59,6 +59,7 @@ export async function openSpace(bundle: ModelBundle, version: number, config: Re
     workers,
     provider: config.encoder.provider,
     intraOpThreads: config.encoder.intraOpThreads || undefined,
+    spinWait: config.encoder.spinWait,
     inline: config.encoder.inline,
     log: (level, msg) => (level === 'warn' ? log.warn(msg) : log.info(msg)),
   });

@@ -33,6 +33,8 @@ export interface EncoderPoolOptions {
   provider: Provider;
   /** ORT intra-op threads per session; default: available cores / workers (at least 1). */
   intraOpThreads?: number;
+  /** Whether those threads spin between runs (ORT's default, true); see the encoder.spinWait config. */
+  spinWait?: boolean;
   /** Largest chunk one worker runs at once; bounds the N × K distance matrix. Default: ~64 MiB of distances. */
   maxBatchRows?: number;
   /** How beams run on CPU workers: one run of the merged model (default) or two runs (A/B benchmarks, tests). */
@@ -71,7 +73,8 @@ export class EncoderPool {
   readonly topM: number;
   readonly maxBatchRows: number;
   #provider: Provider;
-  #intraOpThreads: number;
+  /** Each worker session's ORT threads (the inline lane runs one). */
+  #threads: { intraOpThreads: number; spinWait: boolean };
   #target: number;
   #log: PoolLog;
   #slots: Slot[] = [];
@@ -94,22 +97,19 @@ export class EncoderPool {
     this.topM = m.topM;
     this.#provider = options.provider;
     this.#target = options.workers;
-    this.#intraOpThreads = options.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / options.workers));
+    this.#threads = { intraOpThreads: options.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / options.workers)), spinWait: options.spinWait ?? true };
     this.#log = options.log ?? (() => {});
     // Gemm output and distances: about two N × K float32 matrices alive at once.
-    this.maxBatchRows = options.maxBatchRows
-      ?? Math.max(MIN_SPLIT_ROWS, Math.floor((64 << 20) / (8 * Math.max(...m.codebookSizes))));
+    this.maxBatchRows = options.maxBatchRows ?? Math.max(MIN_SPLIT_ROWS, Math.floor((64 << 20) / (8 * Math.max(...m.codebookSizes))));
   }
 
   /** Starts `options.workers` workers and resolves once every one holds a session. */
   static async create(bundle: ModelBundle, options: EncoderPoolOptions): Promise<EncoderPool> {
     if (!Number.isInteger(options.workers) || options.workers < 1) {
-      throw new SidxError('SIDX_ERR_CONFIG', `workers must be a positive integer, got ${options.workers}`,
-        { field: 'workers' });
+      throw new SidxError('SIDX_ERR_CONFIG', `workers must be a positive integer, got ${options.workers}`, { field: 'workers' });
     }
     if (options.provider !== 'cpu' && options.provider !== 'cuda') {
-      throw new SidxError('SIDX_ERR_CONFIG', `provider must be "cpu" or "cuda", got ${String(options.provider)}`,
-        { field: 'provider' });
+      throw new SidxError('SIDX_ERR_CONFIG', `provider must be "cpu" or "cuda", got ${String(options.provider)}`, { field: 'provider' });
     }
     const pool = new EncoderPool(bundle, options);
     if (options.beamModel !== 'separate') pool.#beamQueryModel = loadBeamQueryModel(bundle, pool.#log); // sync: the first spawn is too
@@ -122,7 +122,7 @@ export class EncoderPool {
     }
     if (options.inline && pool.#provider === 'cpu') pool.#inline = undefined;
     pool.#log('info', `encoder pool ready: ${options.workers} worker(s), provider ${pool.#provider}, `
-      + `${pool.#intraOpThreads} intra-op thread(s) each, model ${bundle.manifest.id}`);
+      + `${pool.#threads.intraOpThreads} intra-op thread(s) each, model ${bundle.manifest.id}`);
     return pool;
   }
 
@@ -326,7 +326,7 @@ export class EncoderPool {
   #spawn(): Promise<void> {
     this.#spawning++;
     // The worker is plain JavaScript: it needs no TS loader flags (and must not inherit e.g. --test).
-    const worker = new Worker(WORKER_URL, { execArgv: [], workerData: { ...this.#laneParams(), provider: this.#provider, intraOpThreads: this.#intraOpThreads } });
+    const worker = new Worker(WORKER_URL, { execArgv: [], workerData: { ...this.#laneParams(), provider: this.#provider, ...this.#threads } });
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       const slot: Slot = { worker };

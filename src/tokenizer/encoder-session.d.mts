@@ -7,6 +7,8 @@ export interface LaneParams {
   beamQueryModel?: Uint8Array;
   provider: 'cpu' | 'cuda';
   intraOpThreads: number;
+  /** false: ORT's intra-op threads sleep between runs instead of spinning (config encoder.spinWait). */
+  spinWait?: boolean;
   inputDim: number;
   levels: number;
   topM: number;

@@ -27,7 +27,7 @@ function owned(f32) {
 
 /** One lane's sessions and runs: `open()` once, then `run(request)` for each encode or beam request. */
 export function encoderLane(params) {
-  const { encoderPath, beamPath, beamQueryModel, provider, intraOpThreads, inputDim, levels, topM, codebookSizes } = params;
+  const { encoderPath, beamPath, beamQueryModel, provider, intraOpThreads, spinWait, inputDim, levels, topM, codebookSizes } = params;
   const OUT = { codes: 'codes', topCodes: 'top_codes', topDistances: 'top_distances' };
 
   function sessionOptions(ep) {
@@ -37,10 +37,8 @@ export function encoderLane(params) {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
-      // ORT's intra-op threads spin after each run by default: with 2+ threads per session (one worker on 2 cores,
-      // as `sidx index` runs) they burned 4 CPU seconds per 100K items that the main thread's LMDB writes needed
-      // (bulk load 17.1K -> 20.2K items/s without it; docs/benchmarks.md "Ingest").
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
+      // encoder.spinWait false: ORT's intra-op threads sleep between runs instead of spinning (no effect with one).
+      ...(spinWait === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
       // Only the failure is interesting when probing CUDA; keep ORT's own error lines for real CPU sessions.
       logSeverityLevel: ep === 'cuda' ? 4 : 3,
     };

@@ -62,6 +62,18 @@ test('pool encode (split over workers, many chunks) equals a direct single-sessi
   }
 });
 
+test('a pool whose 2-thread sessions do not spin (spinWait false, as sidx index runs) encodes the same rows', async () => {
+  const n = 300;
+  const x = randomRows(n, D, 9);
+  const want = await directEncode(bundle, x, n);
+  const pool = await EncoderPool.create(bundle, { workers: 1, provider: 'cpu', intraOpThreads: 2, spinWait: false });
+  try {
+    assertSameRows(await pool.encode(x, n), want, 0, n);
+  } finally {
+    await pool.close();
+  }
+});
+
 test('concurrent encodes resolve with their own rows, in order; the queue length is visible', async () => {
   const n = 600;
   const x = randomRows(n, D, 8);
