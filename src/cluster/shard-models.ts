@@ -24,6 +24,8 @@ interface Log { info(msg: string): void; warn(msg: string): void }
 
 /** How often the replica looks at the bucket and reports its job besides on bucket changes. */
 const REPORT_EVERY_MS = 500;
+/** A reconcile still running after this long is logged with the step it waits on (once per step). */
+const SLOW_STEP_MS = 10_000;
 const READY_PHASES = new Set(['swap', 'drop', 'done']);
 
 export class ShardModels {
@@ -40,6 +42,8 @@ export class ShardModels {
   #reported = new Map<string, { state: string; processed: number; at: number }>();
   #catchUp: string | null = null;
   #closed = false;
+  /** What the running reconcile waits on, since when, and the step last logged as slow. */
+  #step = { what: '', since: 0, logged: '' };
 
   private constructor(reg: ClusterRegistry, service: SidxService, config: Readonly<Config>, log: Log) {
     this.#reg = reg;
@@ -55,7 +59,10 @@ export class ShardModels {
     service.setSwapGate((_id, model) => m.#active?.model === model);
     // Its own and the other replicas' progress reports change nothing here.
     m.#stopWatch = await reg.watch((key) => key.startsWith('progress.') || m.#kick());
-    m.#timer = setInterval(() => m.#kick(), REPORT_EVERY_MS).unref();
+    m.#timer = setInterval(() => {
+      m.#logSlowStep();
+      m.#kick();
+    }, REPORT_EVERY_MS).unref();
     m.#kick();
     return m;
   }
@@ -76,11 +83,27 @@ export class ShardModels {
   }
 
   async #reconcile(): Promise<void> {
+    this.#at('reading the registry');
     this.#active = await this.#reg.active();
     const running = await this.#reg.running();
     const job = running ? (await this.#reg.job(running))?.value ?? null : null;
     if (job) await this.#follow(job);
     await this.#catchUpTo(job);
+    this.#at('');
+  }
+
+  /** Names the step the reconcile is about to wait on. */
+  #at(what: string): void {
+    this.#step.what = what;
+    this.#step.since = Date.now();
+  }
+
+  /** A step that has waited SLOW_STEP_MS is logged once (what a stuck replica was doing shows in its log). */
+  #logSlowStep(): void {
+    const { what, since, logged } = this.#step;
+    if (!this.#busy || what === '' || what === logged || Date.now() - since < SLOW_STEP_MS) return;
+    this.#step.logged = what;
+    this.#log.warn(`cluster: registry: still ${what} after ${Math.round((Date.now() - since) / 1000)} s`);
   }
 
   #localJob(id: string): JobView | null {
@@ -97,6 +120,7 @@ export class ShardModels {
     if (job.status === 'running' && !view && this.#service.model.id !== job.model) {
       try {
         await this.#ensureLocal(job.model);
+        this.#at(`starting re-index ${job.id} to ${job.model}`);
         view = await this.#service.startReindex({
           id: job.id, model: job.model, batchSize: job.batchSize ?? undefined, maxItemsPerSecond: job.maxItemsPerSecond ?? undefined, mapping: job.mapping,
         });
@@ -107,6 +131,7 @@ export class ShardModels {
       }
     }
     if ((job.status === 'cancelled' || job.status === 'failed') && view?.status === 'running' && (view.phase === 'encode' || view.phase === 'report' || view.phase === 'swap')) {
+      this.#at(`cancelling ${job.id}`);
       await this.#service.cancelJob(job.id).catch((err: unknown) => this.#log.warn(`cluster: cancel of ${job.id}: ${(err as Error).message}`));
       view = this.#localJob(job.id);
     }
@@ -126,6 +151,7 @@ export class ShardModels {
     const state = JSON.stringify([p.status, p.phase, p.ready, p.swapped, p.error]);
     const last = this.#reported.get(job.id);
     if (last && last.state === state && (last.processed === p.processed || Date.now() - last.at < REPORT_EVERY_MS)) return;
+    this.#at(`reporting progress of ${job.id}`);
     await this.#reg.putProgress({ ...p, updatedAt: new Date().toISOString() });
     this.#reported.set(job.id, { state, processed: p.processed, at: Date.now() });
   }
@@ -138,6 +164,7 @@ export class ShardModels {
     if (job && job.model === active.model && this.#localJob(job.id)?.status === 'running') return;
     if (this.#catchUp && this.#localJob(this.#catchUp)?.status === 'running') return;
     await this.#ensureLocal(active.model);
+    this.#at(`catching up to ${active.model}`);
     if (svc.readiness().items === 0) {
       await svc.activateModel(active.model);
       this.#log.info(`cluster: serving ${active.model}, the cluster's active model (empty catalog)`);
@@ -151,6 +178,7 @@ export class ShardModels {
 
   /** Registers model `id` in this replica's control plane, its bundle checked against the cluster's sha256 first. */
   async #ensureLocal(id: string): Promise<void> {
+    this.#at(`registering model ${id}`);
     const entry = await this.#reg.model(id);
     if (!entry) throw new SidxError('SIDX_ERR_UNKNOWN_MODEL', `model ${id} is not in the cluster registry`);
     const local = this.#service.listModels().find((m) => m.id === id);
