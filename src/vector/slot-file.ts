@@ -29,6 +29,7 @@ export class SlotFile {
   #dense = new Int32Array(1024);
   #sparse = new Map<bigint, number>();
   #freeMark = new Uint8Array(ID_BYTES).fill(0xff);
+  #changes = 0;
 
   private constructor(vectors: VectorFile, idsFd: number) {
     this.#vectors = vectors;
@@ -87,6 +88,11 @@ export class SlotFile {
     if (onIds) onIds(ids.filter((_id, s) => words[2 * s] !== FREE || words[2 * s + 1] !== FREE));
   }
 
+  /** Grows whenever some id's slot changes (assign, remove, reset, load): an equal count means an unchanged mapping. */
+  get changes(): number {
+    return this.#changes;
+  }
+
   /** Rows the id file covers, free ones included. */
   get slots(): number {
     return this.#slots;
@@ -135,6 +141,7 @@ export class SlotFile {
       }
       if (old >= 0) writeFully(this.#idsFd, this.#freeMark, old * ID_BYTES);
       else this.#occupied++;
+      this.#changes++;
       this.#setSlot(lo, hi, ids, i, slots[i]! + 1);
       if (run >= 0 && slots[i] !== slots[i - 1]! + 1) flush(i);
       if (run < 0) run = i;
@@ -160,6 +167,7 @@ export class SlotFile {
       if (slot < 0) continue;
       writeFully(this.#idsFd, this.#freeMark, slot * ID_BYTES);
       this.#setSlot(lo, hi, ids, i, 0);
+      this.#changes++;
       this.#occupied--;
       removed++;
     }
@@ -205,6 +213,7 @@ export class SlotFile {
   }
 
   #clearMaps(): void {
+    this.#changes++;
     this.#dense = new Int32Array(1024);
     this.#sparse.clear();
     this.#occupied = 0;

@@ -105,7 +105,9 @@ export class MappedSlotStore implements VectorStore {
     const own = keys.slice(); // the caller may reuse its array meanwhile
     const slots = this.#file.slotsOf(own);
     const map = this.#live();
+    const changes = this.#file.changes;
     const scores = await callNativeAsync(() => map.scoreSlotsAsync(query, slots));
+    if (this.#file.changes === changes) return scores;
     // Rows are copy-on-write: a key upserted or deleted while the pool thread read has another row now, or none, and
     // its old row may have been reused. Those keys are scored again from their rows of now (NaN when gone).
     const now = this.#file.slotsOf(own);
