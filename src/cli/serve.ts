@@ -77,6 +77,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return 1;
   }
   app.sidx = service;
+  service.useClientMix?.(app.severalClients);
   app.log.info(`ready: model ${service.model.id}, ${service.readiness().items} items, data in ${config.storage.dataDir}, `
     + `auth ${config.auth.mode}, rate limit ${config.rateLimit.max > 0 ? `${config.rateLimit.max} per ${config.rateLimit.windowMs} ms` : 'off'}`);
 

@@ -20,7 +20,7 @@ import { SidxMetrics } from '../service/metrics.ts';
 import { bearerScheme, documentAuth, registerAuth } from './auth.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerLoadShedding } from './load-shed.ts';
-import { connectionOptions, registerShutdownHandling } from './connections.ts';
+import { connectionOptions, registerShutdownHandling, trackClientMix } from './connections.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -28,6 +28,8 @@ declare module 'fastify' {
     sidx: ServiceApi | null;
     sidxLimits: Config['limits'];
     sidxMetrics: SidxMetrics;
+    /** Whether requests of several client connections interleave (connections.ts; a single node's lone path asks). */
+    severalClients: () => boolean;
   }
 }
 
@@ -55,6 +57,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorate('sidx', deps.service);
+  app.decorate('severalClients', trackClientMix(app));
+  deps.service?.useClientMix?.(app.severalClients);
   app.decorate('sidxLimits', deps.config.limits);
   app.decorate('sidxMetrics', deps.metrics ?? deps.service?.metrics ?? new SidxMetrics());
   if (!deps.metrics && !deps.service) app.addHook('onClose', async () => app.sidxMetrics.close());

@@ -32,6 +32,27 @@ export function connectionOptions(server: Config['server']): ConnectionOptions {
   };
 }
 
+/** How long after requests from two client connections interleave the app counts as serving several clients. */
+const INTERLEAVE_MS = 100;
+
+/**
+ * Whether requests from more than one client connection (remote address and port; `inject` has one) arrived within
+ * the last INTERLEAVE_MS: one client's sequential requests never interleave, a load of many always does, and a
+ * monitoring connection costs the lone path INTERLEAVE_MS per visit.
+ */
+export function trackClientMix(app: FastifyInstance): () => boolean {
+  let last = '';
+  let mixedAt = -Infinity;
+  app.addHook('onRequest', async (req) => {
+    const from = `${req.raw.socket.remoteAddress}:${req.raw.socket.remotePort}`;
+    if (from !== last) {
+      if (last !== '') mixedAt = performance.now();
+      last = from;
+    }
+  });
+  return () => performance.now() - mixedAt < INTERLEAVE_MS;
+}
+
 export function registerShutdownHandling(app: FastifyInstance): void {
   let closing = false;
   /** Sockets whose current request has not been read whole yet. */

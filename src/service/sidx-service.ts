@@ -44,6 +44,7 @@ export class SidxService {
   #p: Parts;
   #lock = new WriteLock();
   #gate = new ReadGate();
+  #severalClients: () => boolean = () => false;
   #closed = false;
   /** Re-index target: upserts write its key space too. */
   #target: ModelSpace | null = null;
@@ -318,12 +319,19 @@ export class SidxService {
     if (vectors.changesSinceSync >= checkpointThreshold(config.storage, vectors.store.ntotal)) vectors.startSync();
   }
 
+  /** Whether requests of several HTTP clients interleave (http/connections.ts; never without an HTTP layer). */
+  useClientMix(severalClients: () => boolean): void {
+    this.#severalClients = severalClients;
+  }
+
   /**
-   * Asked from inside a read: no other read is in flight. Such a read runs its encoder and rerank on the event loop
-   * (a thread hop only pays while others wait for the loop).
+   * Asked from inside a read: no other read is in flight and one client is asking. Such a read runs its encoder and
+   * rerank on the event loop (a thread hop only pays while others wait for the loop). The client check matters under
+   * load: a read on this path holds the loop until it answers, so other clients' requests wait unread and the gate
+   * alone would rarely see a second read.
    */
   get #alone(): boolean {
-    return this.#gate.reading <= 1;
+    return this.#gate.reading <= 1 && !this.#severalClients();
   }
 
   #assertOpen(): void {

@@ -2,9 +2,11 @@
  * vectors.rerankOffThread (f32): the rerank's reads and math on the libuv pool give the answers of the synchronous
  * rerank, and concurrent retrieves, each with its own candidate set across the await, do not mix their candidates;
  * one whose items are rewritten while it is in flight scores them as they are when its rerank resolves. A lone
- * retrieve scores on the event loop (the hop buys nothing when no other read waits).
+ * retrieve scores on the event loop (the hop buys nothing when no other read waits), unless requests of another
+ * client connection came in just before.
  */
 import { after, test } from 'node:test';
+import { Agent, request } from 'node:http';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/paths.ts';
@@ -68,6 +70,38 @@ test('off the event loop or on it, the same answers; 24 concurrent retrieves equ
       assert.ok(Math.abs(it.score - self) < 1e-3 || Math.abs(it.score - before) < 1e-5, `${it.id}: the old or the new vector's score, not a mix (${it.score})`);
     }
   } finally {
+    await svc.close();
+  }
+});
+
+test('over a real port: one client\'s sequential retrieves score on the event loop; two clients taking turns hop; one client again, on the loop', async () => {
+  const svc = await startService(join(tmp.dir, 'data'), modelDir, {}, { vectors: { rerankOffThread: true } });
+  const offThread = countScoreAsync(svc);
+  const agents = [new Agent({ keepAlive: true, maxSockets: 1 }), new Agent({ keepAlive: true, maxSockets: 1 })];
+  try {
+    const url = await svc.app.listen({ port: 0, host: '127.0.0.1' });
+    const post = (agent: Agent, q: number) => new Promise<number>((resolve, reject) => {
+      const req = request(`${url}/v1/retrieve`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ embedding: Array.from(queries.subarray(q * DIM, (q + 1) * DIM)), k: K, expand: 'hamming1' }));
+    });
+    for (let q = 0; q < 6; q++) assert.equal(await post(agents[0]!, q), 200);
+    assert.equal(offThread.calls, 0, 'one client: every rerank on the event loop');
+    assert.equal(svc.app.severalClients(), false);
+
+    // Two connections taking turns: every request but the first comes from another connection than the one before.
+    for (let q = 0; q < 12; q++) assert.equal(await post(agents[q % 2]!, q % 24), 200);
+    assert.ok(offThread.calls >= 11, `two clients: the reranks hop (${offThread.calls} of 12)`);
+
+    while (svc.app.severalClients()) await new Promise((r) => setTimeout(r, 20));
+    const before = offThread.calls;
+    for (let q = 0; q < 6; q++) assert.equal(await post(agents[1]!, q), 200);
+    assert.equal(offThread.calls, before, 'one client again: on the event loop');
+  } finally {
+    for (const agent of agents) agent.destroy();
     await svc.close();
   }
 });
