@@ -28,7 +28,7 @@ declare module 'fastify' {
     sidx: ServiceApi | null;
     sidxLimits: Config['limits'];
     sidxMetrics: SidxMetrics;
-    /** Whether requests of several client connections interleave (connections.ts; a single node's lone path asks). */
+    /** Whether the last requests came over several client connections (connections.ts; a single node's lone path asks). */
     severalClients: () => boolean;
   }
 }

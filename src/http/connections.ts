@@ -32,25 +32,36 @@ export function connectionOptions(server: Config['server']): ConnectionOptions {
   };
 }
 
-/** How long after requests from two client connections interleave the app counts as serving several clients. */
-const INTERLEAVE_MS = 100;
+/** The last requests' connections the app remembers, how recent they must be, and how many make "several clients". */
+const RECENT_REQUESTS = 8;
+const RECENT_MS = 100;
+const SEVERAL = 3;
 
 /**
- * Whether requests from more than one client connection (remote address and port; `inject` has one) arrived within
- * the last INTERLEAVE_MS: one client's sequential requests never interleave, a load of many always does, and a
- * monitoring connection costs the lone path INTERLEAVE_MS per visit.
+ * Whether the last RECENT_REQUESTS requests within RECENT_MS came over at least SEVERAL client connections (remote
+ * address and port; `inject` has one). One client's sequential requests do not count as several, even from Node's
+ * fetch, which takes turns on two connections; a load of many clients does; a monitoring connection adds one.
  */
 export function trackClientMix(app: FastifyInstance): () => boolean {
-  let last = '';
-  let mixedAt = -Infinity;
+  const from: string[] = new Array<string>(RECENT_REQUESTS).fill('');
+  const at = new Float64Array(RECENT_REQUESTS).fill(-Infinity);
+  let next = 0;
   app.addHook('onRequest', async (req) => {
-    const from = `${req.raw.socket.remoteAddress}:${req.raw.socket.remotePort}`;
-    if (from !== last) {
-      if (last !== '') mixedAt = performance.now();
-      last = from;
-    }
+    from[next] = `${req.raw.socket.remoteAddress}:${req.raw.socket.remotePort}`;
+    at[next] = performance.now();
+    next = (next + 1) % RECENT_REQUESTS;
   });
-  return () => performance.now() - mixedAt < INTERLEAVE_MS;
+  return () => {
+    const since = performance.now() - RECENT_MS;
+    let distinct = 0;
+    for (let i = 0; i < RECENT_REQUESTS; i++) {
+      if (at[i]! < since) continue;
+      let seen = false;
+      for (let j = 0; j < i && !seen; j++) seen = at[j]! >= since && from[j] === from[i];
+      if (!seen && ++distinct >= SEVERAL) return true;
+    }
+    return false;
+  };
 }
 
 export function registerShutdownHandling(app: FastifyInstance): void {

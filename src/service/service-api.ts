@@ -23,6 +23,6 @@ export type ServiceApi = Pick<SidxService, Surface> & {
   getItem(id: string): ItemView | undefined | Promise<ItemView | undefined>;
   listModels(status?: string): ModelView[] | Promise<ModelView[]>;
   getJob(id: string): JobView | Promise<JobView>;
-  /** A single node asks the HTTP layer whether several clients' requests interleave (one client from many). */
+  /** A single node asks the HTTP layer whether the last requests came from several clients (one client from many). */
   useClientMix?(severalClients: () => boolean): void;
 };

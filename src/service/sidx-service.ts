@@ -319,7 +319,7 @@ export class SidxService {
     if (vectors.changesSinceSync >= checkpointThreshold(config.storage, vectors.store.ntotal)) vectors.startSync();
   }
 
-  /** Whether requests of several HTTP clients interleave (http/connections.ts; never without an HTTP layer). */
+  /** Whether the last requests came over several HTTP client connections (http/connections.ts; never without HTTP). */
   useClientMix(severalClients: () => boolean): void {
     this.#severalClients = severalClients;
   }
