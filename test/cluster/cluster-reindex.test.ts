@@ -89,10 +89,11 @@ test('a cluster re-index through the router: registry in KV, cancel, flip only w
   const cancelled = await json(`${router.url}/v1/reindex`, 'POST', { model: TARGET, maxItemsPerSecond: 100, batchSize: 20 });
   assert.equal(cancelled.status, 202, JSON.stringify(cancelled.body));
   const job = (id: string) => json(`${router.url}/v1/jobs/${id}`);
-  // Normally 1.7-1.9 s here; one CI dry run timed out at 30 s, so a timeout says where each replica was.
+  // Normally 1.7-1.9 s here; one CI dry run timed out at 30 s, so the wait is 60 s and a timeout says where each
+  // replica was (a replica logs the step its registry reconcile has waited on for 10 s: cluster/shard-models.ts).
   const tails = async () => `job: ${JSON.stringify((await job(cancelled.body.id)).body)}\n`
     + Object.entries(shards).map(([name, p]) => `--- replica ${name}:\n${p.output().split('\n').slice(-25).join('\n')}`).join('\n');
-  await until('every replica started the job', async () => (await job(cancelled.body.id)).body.shards.filter((s: { processed: number }) => s.processed > 0).length === 3, 30_000, tails);
+  await until('every replica started the job', async () => (await job(cancelled.body.id)).body.shards.filter((s: { processed: number }) => s.processed > 0).length === 3, 60_000, tails);
   assert.equal((await json(`${router.url}/v1/reindex`, 'POST', { model: TARGET })).status, 409, 'one job at a time');
   const c = await json(`${router.url}/v1/jobs/${cancelled.body.id}/cancel`, 'POST');
   assert.equal(c.status, 200);
