@@ -1,7 +1,7 @@
 /**
  * `sidx index` bulk-load speed for `sidx bench`: the catalog written as a .npy, then the CLI as a child process on a
- * fresh data directory (the same model, its default batch size unless one is given). Its own items/s (indexing, from its last line) and the
- * process's wall time (node start, read, open, index, close) are both reported.
+ * fresh data directory (the same model, the CLI's default batch size, which its last line names). Its own items/s
+ * (indexing, from that line) and the process's wall time (node start, read, open, index, close) are both reported.
  */
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -21,7 +21,7 @@ export interface BulkLoadResult {
   wallSeconds: number;
 }
 
-export async function benchBulkLoad(items: Float32Array, n: number, dim: number, modelDir: string, workDir: string, batch?: number):
+export async function benchBulkLoad(items: Float32Array, n: number, dim: number, modelDir: string, workDir: string):
   Promise<BulkLoadResult> {
   const input = join(workDir, `catalog-${n}.npy`);
   const dataDir = join(workDir, `bulk-index-${n}`);
@@ -29,8 +29,7 @@ export async function benchBulkLoad(items: Float32Array, n: number, dim: number,
   await writeNpy(input, items.subarray(0, n * dim), [n, dim]);
   try {
     const t0 = performance.now();
-    const { stdout, stderr } = await run(process.execPath, [SIDX_BIN, 'index', '--input', input, '--model', modelDir, '--data-dir', dataDir,
-      ...(batch === undefined ? [] : ['--batch', String(batch)])], { cwd: REPO_ROOT, maxBuffer: 64 << 20, env: { ...process.env, SIDX__STORAGE__DATA_DIR: dataDir } });
+    const { stdout, stderr } = await run(process.execPath, [SIDX_BIN, 'index', '--input', input, '--model', modelDir, '--data-dir', dataDir], { cwd: REPO_ROOT, maxBuffer: 64 << 20, env: { ...process.env, SIDX__STORAGE__DATA_DIR: dataDir } });
     const wallSeconds = (performance.now() - t0) / 1000;
     const m = /indexed (\d+) items .*\((\d+) items\/s, batches of (\d+)\)/.exec(`${stdout}\n${stderr}`);
     if (!m || Number(m[1]) !== n) throw new Error(`sidx index did not report ${n} items indexed:\n${stdout}\n${stderr}`);

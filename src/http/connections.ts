@@ -5,7 +5,8 @@
  * idle keep-alive connections are closed, a request whose body is still arriving is cut (its connection closed:
  * nothing was done for it), requests in flight finish and each answer closes its connection. A request pipelined
  * behind one in flight is refused (SIDX_ERR_NOT_READY) without running, and node:http drops that answer when the
- * connection closes after the first: so no client sees a 503 for the shutdown (README says so).
+ * connection closes after the first: so no client sees a 503 for the shutdown (README says so). And which client
+ * connections the last requests came over (`trackClientMix`: one client, or several, for the service's lone path).
  */
 import type { ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
