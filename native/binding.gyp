@@ -4,6 +4,7 @@
       "target_name": "sidx_faiss",
       "sources": [
         "src/addon.cc",
+        "src/beam_search.cc",
         "src/boundary.cc",
         "src/clustering.cc",
         "src/index_wrap.cc",

@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "beam_search.h"
 #include "boundary.h"
 #include "clustering.h"
 #include "index_wrap.h"
@@ -69,6 +70,7 @@ static Napi::Object InitSidxFaiss(Napi::Env env, Napi::Object exports) {
   exports.Set("PqCodes", PqCodes::Define(env));
   exports.Set("pqTrain", Napi::Function::New<PqTrain>(env, "pqTrain"));
   exports.Set("SlotMap", SlotMapWrap::Define(env));
+  exports.Set("BeamSearch", BeamSearch::Define(env));
   exports.Set("readIndex", Napi::Function::New<ReadIndex>(env, "readIndex"));
   exports.Set("kmeans", Napi::Function::New<KMeans>(env, "kmeans"));
   exports.Set("assign", Napi::Function::New<Assign>(env, "assign"));

@@ -81,6 +81,57 @@ export function buildBeamQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8Ar
   return g.serialize({ opset: a.opset, docString: 'sidx beam query: encoder.onnx codes + beam.onnx, one run' });
 }
 
+export const LATENT_QUERY_OUTPUTS = { codes: 'query_codes', latent: 'query_latent' } as const;
+
+/** What a native beam (native/src/beam_search.h) needs besides the latent: beam.onnx's codebooks, K_l x dim each. */
+export interface LatentQueryModel {
+  /** ONNX model: `embedding` -> `query_codes` int32 [N, L] (the encoder's own) and `query_latent` float32 [N, dim]. */
+  model: Uint8Array;
+  codebooks: Float32Array[];
+  dim: number;
+}
+
+/** An initializer's floats, wherever the file keeps them. */
+function floatsOf(t: onnxProto.onnx.ITensorProto): Float32Array {
+  if (t.rawData && t.rawData.length > 0) return new Float32Array(new Uint8Array(t.rawData).buffer); // a copy: rawData may be a Buffer view
+  return Float32Array.from(t.floatData ?? []);
+}
+
+/**
+ * The query model of a native beam: the encoder's codes and the beam's latent z (the first input of the level-1
+ * Gemm against `codebook_0`, see beam-graph.ts) in one ORT run; the beam's own nodes are pruned away. With the shared
+ * initializers, ORT computes the normalisation and the MLP once, as in the merged model.
+ */
+export function buildLatentQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8Array, levels: number): LatentQueryModel {
+  const encoder = onnx.ModelProto.decode(encoderBytes);
+  const beam = onnx.ModelProto.decode(beamBytes);
+  const a = versions(encoder, 'encoder.onnx');
+  const b = versions(beam, 'beam.onnx');
+  if (!encoder.graph || !beam.graph) throw new Error('encoder.onnx or beam.onnx has no graph');
+  const inits = new Map((beam.graph.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const codebooks = Array.from({ length: levels }, (_, l) => {
+    const t = inits.get(`codebook_${l}`);
+    if (!t || t.dims?.length !== 2 || t.dataType !== onnx.TensorProto.DataType.FLOAT) throw new Error(`beam.onnx: no float codebook_${l} [K, dim]`);
+    return floatsOf(t);
+  });
+  const dim = Number(inits.get('codebook_0')!.dims![1]);
+  if (codebooks.some((c, l) => c.length !== Number(inits.get(`codebook_${l}`)!.dims![0]) * dim)) throw new Error('beam.onnx: codebooks of different widths');
+  const gemm = (beam.graph.node ?? []).find((n) => n.opType === 'Gemm' && n.input?.[1] === 'codebook_0');
+  if (!gemm?.input?.[0]) throw new Error('beam.onnx: no level-1 Gemm against codebook_0');
+  if (a.opset !== b.opset || a.ir > onnx.Version.IR_VERSION || b.ir > onnx.Version.IR_VERSION) {
+    throw new Error(`encoder.onnx (opset ${a.opset}, IR ${a.ir}) and beam.onnx (opset ${b.opset}, IR ${b.ir}) cannot be merged`);
+  }
+  const g = new GraphBuilder('sidx_latent_query');
+  g.adopt(encoder.graph, (name) => name);
+  const keep = (name: string) => name === ENCODER_INPUT;
+  g.adopt(beam.graph, (name) => (keep(name) ? name : `${BEAM_PREFIX}${name}`), { dedupe: true });
+  g.output(g.op('Cast', [ENCODER_OUTPUTS.codes], { to: INT32 }), 'int32', ['N', levels], LATENT_QUERY_OUTPUTS.codes);
+  const z = gemm.input[0];
+  g.output(keep(z) ? z : `${BEAM_PREFIX}${z}`, 'float32', ['N', dim], LATENT_QUERY_OUTPUTS.latent);
+  g.prune({ inputs: true }); // beam_width and norm_weight: the addon takes them
+  return { model: g.serialize({ opset: a.opset, docString: 'sidx latent query: encoder.onnx codes + the beam\'s latent, one run' }), codebooks, dim };
+}
+
 /** Lengths of the two packed outputs for `n` rows and beam widths `widths` (one per level). */
 export function packedLengths(n: number, widths: readonly number[]): { codes: number; scores: number } {
   let codes = n * widths.length;

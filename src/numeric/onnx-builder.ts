@@ -200,8 +200,8 @@ export class GraphBuilder {
     }
   }
 
-  /** Drops the nodes no declared output depends on, then the initializers nothing reads (inputs stay). */
-  prune(): void {
+  /** Drops the nodes no declared output depends on, then the initializers nothing reads (inputs too, when asked). */
+  prune(options: { inputs?: boolean } = {}): void {
     const needed = new Set(this.#outputs.map((o) => o.name));
     const keep = new Array<boolean>(this.#nodes.length).fill(false);
     for (let i = this.#nodes.length - 1; i >= 0; i--) { // nodes are in topological order
@@ -212,6 +212,7 @@ export class GraphBuilder {
     }
     this.#nodes = this.#nodes.filter((_, i) => keep[i]);
     this.#initializers = this.#initializers.filter((t) => needed.has(t.name));
+    if (options.inputs) this.#inputs = this.#inputs.filter((i) => needed.has(i.name));
   }
 
   get nodeCount(): number {

@@ -1,18 +1,30 @@
 /**
- * The merged beam-query model (src/numeric/beam-query-graph.ts) an encoder pool hands its CPU workers: built once
- * per pool from the bundle's encoder.onnx and beam.onnx, in memory (the files and the bundle digest stay as they are).
+ * The beam-query model an encoder pool hands its CPU workers, built once per pool from the bundle's encoder.onnx and
+ * beam.onnx, in memory (the files and the bundle digest stay as they are): for a native beam, the latent query model
+ * plus beam.onnx's codebooks for the addon's BeamSearch; for 'merged', both graphs as one ORT model
+ * (src/numeric/beam-query-graph.ts).
  */
 import { readFileSync } from 'node:fs';
-import { buildBeamQueryModel } from '../numeric/beam-query-graph.ts';
+import { buildBeamQueryModel, buildLatentQueryModel } from '../numeric/beam-query-graph.ts';
+import { addonPath } from '../native-addon.ts';
 import type { ModelBundle } from './bundle.ts';
 
-/** The merged model's bytes, or undefined (with a 'warn' line saying why) when the two graphs cannot be merged. */
-export function loadBeamQueryModel(bundle: ModelBundle, log: (level: 'warn', msg: string) => void): Uint8Array | undefined {
+/** Lane parameters (encoder-session.d.mts): the model a CPU lane runs beams with, and the native beam's inputs. */
+export interface BeamQuery {
+  beamQueryModel: Uint8Array;
+  nativeBeam?: { codebooks: Float32Array[]; dim: number; addonPath: string };
+}
+
+/** The beam query of `mode`, or undefined (with a 'warn' line saying why) when the two graphs cannot be merged. */
+export function loadBeamQuery(bundle: ModelBundle, mode: 'native' | 'merged', log: (level: 'warn', msg: string) => void): BeamQuery | undefined {
   if (bundle.beamPath === undefined) return undefined;
   try {
     const encoder = readFileSync(bundle.encoderPath);
     const beam = readFileSync(bundle.beamPath);
-    return buildBeamQueryModel(encoder, beam, bundle.manifest.levels);
+    const levels = bundle.manifest.levels;
+    if (mode === 'merged') return { beamQueryModel: buildBeamQueryModel(encoder, beam, levels) };
+    const { model, codebooks, dim } = buildLatentQueryModel(encoder, beam, levels);
+    return { beamQueryModel: model, nativeBeam: { codebooks, dim, addonPath } };
   } catch (err) {
     log('warn', `beam queries take two ORT runs: encoder.onnx and beam.onnx cannot be merged: ${(err as Error).message}`);
     return undefined;

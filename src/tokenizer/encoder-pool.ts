@@ -13,15 +13,15 @@
  * - Workers are unref'd while idle, so an open pool never keeps a finished process alive; call `close()` anyway.
  * - An empty batch (n = 0) is answered without ORT (ORT 1.30's TopK crashes the process on 0 rows).
  * - When the bundle has a beam.onnx, `beam()` runs the level-wise beam over code prefixes (src/numeric/beam-graph.ts)
- *   and the encoder, in one chunk of the same queue: on CPU as one ORT run of both graphs merged in memory
- *   (beam-query.ts; `beamModel: 'separate'` keeps two runs), with a CUDA encoder as two runs (beam.onnx on CPU).
+ *   and the encoder, in one chunk of the same queue: on CPU one ORT run (codes, latent), then the addon's beam
+ *   (beam-query.ts; `beamModel` 'merged'/'separate' keep it in ORT), with a CUDA encoder as two runs (beam on CPU).
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { SidxError } from '../errors.ts';
 import type { ModelBundle } from './bundle.ts';
 import { beamWidths } from '../numeric/beam-query-graph.ts';
-import { loadBeamQueryModel } from './beam-query.ts';
+import { loadBeamQuery, type BeamQuery } from './beam-query.ts';
 import { closeWorker, concatBeams, concatRows, MAX_COALESCED, resolveRun, sameKind, type BeamMode, type BeamResult, type Chunk, type EncodeResult, type WorkerReply } from './worker-protocol.ts';
 import { INLINE_MAX_ROWS, InlineLane } from './inline-lane.ts';
 
@@ -37,8 +37,8 @@ export interface EncoderPoolOptions {
   spinWait?: boolean;
   /** Largest chunk one worker runs at once; bounds the N × K distance matrix. Default: ~64 MiB of distances. */
   maxBatchRows?: number;
-  /** How beams run on CPU workers: one run of the merged model (default) or two runs (A/B benchmarks, tests). */
-  beamModel?: 'merged' | 'separate';
+  /** How beams run on CPU workers: native (default), one ORT run of the merged model, or two runs (A/B, tests). */
+  beamModel?: 'native' | 'merged' | 'separate';
   /** CPU only: also open an inline lane (inline-lane.ts) for lone single-row calls that ask for it. */
   inline?: boolean;
   log?: PoolLog;
@@ -84,7 +84,7 @@ export class EncoderPool {
   #closed = false;
   #held = false;
   #runs = 0;
-  #beamQueryModel?: Uint8Array;
+  #beamQuery?: BeamQuery;
   #beamMode: BeamMode = 'none';
   /** Opened on the first call that asks for it (start-up does not wait for its sessions); null: not wanted. */
   #inline: InlineLane | undefined | null = null;
@@ -112,7 +112,7 @@ export class EncoderPool {
       throw new SidxError('SIDX_ERR_CONFIG', `provider must be "cpu" or "cuda", got ${String(options.provider)}`, { field: 'provider' });
     }
     const pool = new EncoderPool(bundle, options);
-    if (options.beamModel !== 'separate') pool.#beamQueryModel = loadBeamQueryModel(bundle, pool.#log); // sync: the first spawn is too
+    if (options.beamModel !== 'separate') pool.#beamQuery = loadBeamQuery(bundle, options.beamModel ?? 'native', pool.#log); // sync, as the spawn
     try {
       await pool.#spawn(); // the first worker settles the provider
       await Promise.all(Array.from({ length: options.workers - 1 }, () => pool.#spawn()));
@@ -318,7 +318,7 @@ export class EncoderPool {
 
   #laneParams() {
     return {
-      encoderPath: this.bundle.encoderPath, beamPath: this.bundle.beamPath, beamQueryModel: this.#beamQueryModel, inputDim: this.inputDim,
+      encoderPath: this.bundle.encoderPath, beamPath: this.bundle.beamPath, ...this.#beamQuery, inputDim: this.inputDim,
       levels: this.levels, topM: this.topM, codebookSizes: this.bundle.manifest.codebookSizes,
     };
   }

@@ -4,7 +4,10 @@ import type { BeamMode, EncodeResult } from './worker-protocol.ts';
 export interface LaneParams {
   encoderPath: string;
   beamPath?: string;
+  /** The merged beam-query model, or with `nativeBeam` the latent query model (src/numeric/beam-query-graph.ts). */
   beamQueryModel?: Uint8Array;
+  /** The beam runs in the addon (native/src/beam_search.h) over beam.onnx's codebooks (`dim` wide each). */
+  nativeBeam?: { codebooks: Float32Array[]; dim: number; addonPath: string };
   provider: 'cpu' | 'cuda';
   intraOpThreads: number;
   /** false: ORT's intra-op threads sleep between runs instead of spinning (config encoder.spinWait). */

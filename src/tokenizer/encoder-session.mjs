@@ -1,8 +1,12 @@
 // The ORT sessions of one encoder lane and their runs, shared by the encoder worker (encoder-worker.mjs) and the pool's
 // inline lane (inline-lane.ts). Plain JavaScript for the worker's sake (no TypeScript loader there); types in
-// encoder-session.d.mts. `params`: { encoderPath, beamPath?, beamQueryModel?: Uint8Array, provider: 'cpu'|'cuda',
+// encoder-session.d.mts. `params`: { encoderPath, beamPath?, beamQueryModel?: Uint8Array, nativeBeam?, provider: 'cpu'|'cuda',
 // intraOpThreads, inputDim, levels, topM, codebookSizes }. Replies follow the worker protocol (encoder-worker.mjs).
+import { createRequire } from 'node:module';
 import ort from 'onnxruntime-node';
+
+// The native beam's C_j C_l^T tables, at most (as beam-graph.ts's default): above it each level runs an sgemm.
+const LUT_MAX_BYTES = 64 << 20;
 
 export function oneLine(err) {
   // ORT messages can carry ANSI colour codes and several lines; keep the first meaningful line.
@@ -27,7 +31,7 @@ function owned(f32) {
 
 /** One lane's sessions and runs: `open()` once, then `run(request)` for each encode or beam request. */
 export function encoderLane(params) {
-  const { encoderPath, beamPath, beamQueryModel, provider, intraOpThreads, spinWait, inputDim, levels, topM, codebookSizes } = params;
+  const { encoderPath, beamPath, beamQueryModel, nativeBeam, provider, intraOpThreads, spinWait, inputDim, levels, topM, codebookSizes } = params;
   const OUT = { codes: 'codes', topCodes: 'top_codes', topDistances: 'top_distances' };
 
   function sessionOptions(ep) {
@@ -85,9 +89,21 @@ export function encoderLane(params) {
       beamQuery = await ort.InferenceSession.create(beamQueryModel, sessionOptions('cpu'))
         .catch((err) => void (beamFallbackReason = oneLine(err)));
     }
+    // With nativeBeam, beamQueryModel is the latent query model (beam-query-graph.ts) and the beam runs in the addon.
+    let search;
+    if (beamQuery && nativeBeam) {
+      try {
+        const { BeamSearch } = createRequire(import.meta.url)(nativeBeam.addonPath);
+        search = new BeamSearch(nativeBeam.codebooks, nativeBeam.dim, LUT_MAX_BYTES);
+      } catch (err) {
+        beamFallbackReason = oneLine(err);
+        await beamQuery.release();
+        beamQuery = undefined;
+      }
+    }
     const beam = beamPath && !beamQuery ? await ort.InferenceSession.create(beamPath, sessionOptions('cpu')) : undefined;
-    const beamMode = beamQuery ? 'merged' : beam ? 'separate' : 'none';
-    return { session, beam, beamQuery, beamMode, active, fallbackReason, beamFallbackReason };
+    const beamMode = search ? 'native' : beamQuery ? 'merged' : beam ? 'separate' : 'none';
+    return { session, beam, beamQuery, search, beamMode, active, fallbackReason, beamFallbackReason };
   }
 
   /** Runs the encoder; returns its codes as Int32Array plus its top-M outputs. */
@@ -147,6 +163,21 @@ export function encoderLane(params) {
     return buffer;
   }
 
+  /** One run of the latent query model, then the addon's beam over its latent, written into the packed answer. */
+  async function runBeamNative(session, search, { data, n, width, normWeight }) {
+    const { ints, floats } = beamLayout(n, width);
+    const out = await session.run({ embedding: new ort.Tensor('float32', data, [n, inputDim]) });
+    const own = out.query_codes.data;
+    const z = out.query_latent.data;
+    if (own.length !== n * levels || z.length !== n * search.dim) {
+      throw new Error(`latent query returned ${own.length} codes and ${z.length} latent floats, expected ${n * levels} and ${n * search.dim}`);
+    }
+    const buffer = new ArrayBuffer(4 * (ints + floats));
+    new Int32Array(buffer, 0, own.length).set(own);
+    search.search(z, n, width, normWeight, new Int32Array(buffer, 4 * own.length, ints - own.length), new Float32Array(buffer, 4 * ints, floats));
+    return buffer;
+  }
+
   /** The encoder run, then the beam.onnx run, packed into one buffer. */
   async function runBeamSeparate(encoder, session, { data, n, width, normWeight }) {
     const { codes: own } = await runEncoder(encoder, data, n);
@@ -171,7 +202,8 @@ export function encoderLane(params) {
   // first (the beam's ranking may leave it out, or reach it only past the candidate cap).
   async function runBeam(state, msg) {
     if (state.beamMode === 'none') throw new Error('the model bundle has no beam.onnx');
-    const buffer = state.beamQuery ? await runBeamQuery(state.beamQuery, msg) : await runBeamSeparate(state.session, state.beam, msg);
+    const buffer = state.search ? await runBeamNative(state.beamQuery, state.search, msg)
+      : state.beamQuery ? await runBeamQuery(state.beamQuery, msg) : await runBeamSeparate(state.session, state.beam, msg);
     return { type: 'result', id: msg.id, beam: buffer };
   }
 

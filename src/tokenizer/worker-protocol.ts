@@ -51,7 +51,7 @@ export type WorkerReply =
   | LaneReply;
 
 /** How a worker runs beams: one run of the merged model, two runs (encoder, beam.onnx), or not at all. */
-export type BeamMode = 'merged' | 'separate' | 'none';
+export type BeamMode = 'native' | 'merged' | 'separate' | 'none';
 
 /** Most chunks one run may serve. */
 export const MAX_COALESCED = 64;

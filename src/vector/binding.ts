@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { addonPath } from '../native-addon.ts';
 
 export type NativeMetric = 'ip' | 'l2';
 
@@ -85,6 +85,16 @@ export interface NativeSlotMap {
   close(): void;
 }
 
+export interface NativeBeamSearch {
+  readonly levels: number;
+  readonly dim: number;
+  /**
+   * [sync] Beams of `width` for the n x dim rows of `z`: level after level, the n x B_l x l prefixes into `codes` and
+   * their n x B_l scores into `scores` (lengths exactly those; B_l as beamWidths computes them), best first.
+   */
+  search(z: Float32Array, n: number, width: number, normWeight: number, codes: Int32Array, scores: Float32Array): void;
+}
+
 export interface NativeKMeansOptions {
   niter?: number;
   seed?: number;
@@ -104,6 +114,8 @@ export interface SidxFaissBinding {
   pqTrain(sample: Float32Array, dim: number, m: number, options?: { niter?: number; seed?: number }): Float32Array;
   /** [sync] Opens and maps the slot file at `path` (it must exist). */
   SlotMap: new (path: string, dim: number, metric: NativeMetric) => NativeSlotMap;
+  /** [sync] The beam of src/numeric/beam-graph.ts over `codebooks` (native/src/beam_search.h). */
+  BeamSearch: new (codebooks: Float32Array[], dim: number, lutMaxBytes: number) => NativeBeamSearch;
   /** [async] Rejects unless the file holds an IndexIDMap2-wrapped index. */
   readIndex(path: string): Promise<NativeIndex>;
   /** [async] faiss::Clustering with an exact IndexFlatL2. */
@@ -131,7 +143,6 @@ export interface SidxFaissBinding {
   readonly faissVersion: string;
 }
 
-export const addonPath = fileURLToPath(new URL('../../native/build/Release/sidx_faiss.node', import.meta.url));
 
 let cached: SidxFaissBinding | undefined;
 
