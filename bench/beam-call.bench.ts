@@ -7,9 +7,10 @@
  * Rounds alternate models and operations so noise from other processes spreads evenly; medians over rounds.
  *
  *   SIDX_SHARED_DATA=/work/shared/data node --import tsx bench/beam-call.bench.ts [--rounds 7] [--calls 1500]
- *        [--models models/default,models/rqkmeans-3x256] [--width 32] [--norm-weight 1] [--beam-model merged,separate]
+ *        [--models models/default,models/rqkmeans-3x256] [--width 32] [--norm-weight 1] [--beam-model native,merged,separate]
  *        [--ops encode,beam]
- * `--beam-model` lists EncoderPoolOptions.beamModel values (merged: one ORT run per beam, separate: two), one pool
+ * `--beam-model` lists EncoderPoolOptions.beamModel values (native: one ORT run and the addon's beam, merged: one ORT
+ * run per beam, separate: two), one pool
  * each per model, measured alternately in the same process: compare their ratios.
  * Query rows come from $SIDX_SHARED_DATA/scientific/text_emb.npy (random unit rows without it).
  */
@@ -24,9 +25,9 @@ const args = benchArgs({
   rounds: { type: 'string', default: '7' }, calls: { type: 'string', default: '1500' },
   models: { type: 'string', default: 'models/default,models/rqkmeans-3x256' },
   width: { type: 'string', default: '32' }, 'norm-weight': { type: 'string', default: '1' },
-  'beam-model': { type: 'string', default: 'merged' }, ops: { type: 'string', default: 'encode,beam' },
+  'beam-model': { type: 'string', default: 'native' }, ops: { type: 'string', default: 'encode,beam' },
 });
-const beamModels = String(args['beam-model']).split(',').map((m) => (m === 'separate' ? 'separate' : 'merged'));
+const beamModels = String(args['beam-model']).split(',').map((m) => (m === 'separate' || m === 'merged' ? m : 'native'));
 const rounds = Number(args.rounds);
 const calls = Number(args.calls);
 const width = Number(args.width);

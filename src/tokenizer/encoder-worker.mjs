@@ -3,9 +3,9 @@
 // needs no TypeScript loader, so it starts the same whether the parent runs under `node --import tsx` or tsx's
 // register() API (bin/sidx.js).
 //
-// workerData: { encoderPath, beamPath?, beamQueryModel?: Uint8Array, provider: 'cpu'|'cuda', intraOpThreads,
+// workerData: { encoderPath, beamPath?, beamQueryModel?: Uint8Array, nativeBeam?, provider: 'cpu'|'cuda', intraOpThreads,
 //   inputDim, levels, topM, codebookSizes }
-// -> { type: 'ready', provider, fallbackReason?, beamMode: 'merged'|'separate'|'none', beamFallbackReason? }
+// -> { type: 'ready', provider, fallbackReason?, beamMode: 'native'|'merged'|'separate'|'none', beamFallbackReason? }
 //  | { type: 'init-error', message }
 // <- { type: 'encode', id, data: Float32Array (transferred), n }
 // -> { type: 'result', id, codes: Int32Array, topCodes: Int32Array, topDistances: Float32Array } (all transferred)
@@ -13,8 +13,9 @@
 // <- { type: 'beam', id, data: Float32Array (transferred), n, width, normWeight }   (only with beamPath: beam.onnx)
 // -> { type: 'result', id, beam: ArrayBuffer (transferred) }: the answer packed as src/numeric/beam-query-graph.ts
 //    lays it out: int32 [n·L codes, then per level n·B_l·l prefix codes], then float32 [per level n·B_l scores].
-//    On CPU the beam runs as one ORT run of beamQueryModel (encoder.onnx + beam.onnx merged by the pool), whose two
-//    outputs are those halves; otherwise (CUDA encoder, or no merged model) as two runs packed here.
+//    On CPU the beam runs as one ORT run of beamQueryModel (with nativeBeam: the encoder's codes and the latent, then
+//    the addon's BeamSearch; else encoder.onnx + beam.onnx merged, whose two outputs are those halves); otherwise
+//    (CUDA encoder, or no such model) as two ORT runs packed here.
 // <- { type: 'crash-next' } (tests only): the next encode or beam request kills the worker with an uncaught error.
 // <- { type: 'close' }: finish in-flight runs, release the sessions, -> { type: 'closed' }.
 import { parentPort, workerData } from 'node:worker_threads';

@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { beamReference } from '../../src/numeric/beam-graph.ts';
+import { beamWidths, packedLengths } from '../../src/numeric/beam-query-graph.ts';
+import { loadFaissBinding } from '../../src/vector/binding.ts';
+import { randomMatrix } from '../helpers/random.ts';
+
+const { BeamSearch } = loadFaissBinding();
+
+const cases = [
+  { name: 'L2 scores, width below K', w: 1, width: 6, sizes: [8, 6, 5] },
+  { name: 'partial inner product', w: 0, width: 6, sizes: [8, 6, 5] },
+  { name: 'width above K_1 and above the number of prefixes', w: 1, width: 50, sizes: [4, 3, 7] },
+  { name: 'single level', w: 1, width: 3, sizes: [9] },
+  { name: 'mixed weight, four levels', w: 0.5, width: 10, sizes: [6, 5, 4, 3] },
+] as const;
+
+for (const c of cases) for (const lut of [true, false]) {
+  test(`native beam matches a brute-force JS beam: ${c.name} (${lut ? 'dot-product tables' : 'sgemm per level'})`, () => {
+    const dim = 7;
+    const n = 40;
+    const codebooks = c.sizes.map((k, l) => randomMatrix(k, dim, 100 + l, 0.6 ** l));
+    const z = randomMatrix(n, dim, 7);
+    const search = new BeamSearch(codebooks, dim, lut ? 64 << 20 : 0);
+    assert.deepEqual([search.levels, search.dim], [c.sizes.length, dim]);
+    const widths = beamWidths(c.width, c.sizes);
+    const lengths = packedLengths(n, widths);
+    const codes = new Int32Array(lengths.codes - n * c.sizes.length);
+    const scores = new Float32Array(lengths.scores);
+    search.search(z, n, c.width, c.w, codes, scores);
+    let codesAt = 0;
+    let scoresAt = 0;
+    widths.forEach((width, l) => {
+      for (let i = 0; i < n; i++) {
+        const ref = beamReference(Float64Array.from(z.subarray(i * dim, (i + 1) * dim)), codebooks, dim, c.width, c.w)[l]!;
+        assert.equal(ref.codes.length, width);
+        const got = Array.from({ length: width }, (_, b) => Array.from(codes.subarray(codesAt + (i * width + b) * (l + 1), codesAt + (i * width + b + 1) * (l + 1))));
+        assert.deepEqual(got, ref.codes, `row ${i} level ${l + 1} prefixes`);
+        ref.scores.forEach((s, b) => {
+          const v = scores[scoresAt + i * width + b]!;
+          assert.ok(Math.abs(v - s) <= 1e-4 * Math.max(1, Math.abs(s)), `row ${i} level ${l + 1} score ${b}: ${v} vs ${s}`);
+        });
+      }
+      codesAt += n * width * (l + 1);
+      scoresAt += n * width;
+    });
+  });
+}
+
+test('native beam refuses codebooks, queries and outputs of the wrong size', () => {
+  const books = [randomMatrix(4, 3, 1), randomMatrix(4, 3, 2)];
+  assert.throws(() => new BeamSearch([new Float32Array(7)], 3, 0), (e: Error & { code?: string }) => e.code === 'SIDX_ERR_DIMENSION' && /codebook 0 has 7 floats/.test(e.message));
+  assert.throws(() => new BeamSearch([], 3, 0), /at least one codebook/);
+  const search = new BeamSearch(books, 3, 1 << 20);
+  const ok = { codes: new Int32Array(2 * (2 + 2 * 2)), scores: new Float32Array(2 * (2 + 2)) };
+  search.search(randomMatrix(2, 3, 3), 2, 2, 1, ok.codes, ok.scores);
+  assert.throws(() => search.search(randomMatrix(2, 3, 3), 3, 2, 1, ok.codes, ok.scores), (e: Error & { code?: string }) => e.code === 'SIDX_ERR_DIMENSION');
+  assert.throws(() => search.search(randomMatrix(2, 3, 3), 2, 2, 1, new Int32Array(3), ok.scores), /expected 12 \/ 8/);
+  assert.throws(() => search.search(randomMatrix(2, 3, 3), 2, 0, 1, ok.codes, ok.scores), /width/);
+});
