@@ -67,7 +67,7 @@ export const ConfigSchema = Type.Object(
           default: true,
           description: 'f32: while other reads are in flight, a retrieve\'s rerank reads and scores its candidates\' rows on the libuv '
             + 'thread pool, so the event loop serves them meanwhile (a key written meanwhile is scored again as it is then); a lone '
-            + 'retrieve scores on the event loop (the hop would only add latency); false: always on the event loop',
+            + 'retrieve scores half its rows on the event loop and half on one pool thread at the same time; false: always on the event loop',
         }),
         rescore: Int(0, 100_000, 0, 'sq8, pq: candidates (best by their code scores) re-scored exactly from the slot file; 0 = the '
           + 'mode\'s default: 50 for sq8, 200 for pq (docs/benchmarks.md, "Compressed vectors")'),

@@ -57,10 +57,15 @@ export function orderCandidates(scorer: VectorScorer, metric: Metric, keys: BigI
   return ranked(scorer.score(query, keys, k), metric, k); // the k returned carry exact scores whatever the storage
 }
 
-/** orderCandidates with the scoring off the event loop where the storage offers it (VectorScorer.scoreAsync). */
-export async function orderCandidatesOffThread(scorer: VectorScorer, metric: Metric, keys: BigInt64Array, query: Float32Array | undefined, k: number): Promise<{ order: Iterable<number>; scores?: Float32Array }> {
-  if (!query || keys.length === 0 || !scorer.scoreAsync) return orderCandidates(scorer, metric, keys, query, k);
-  return ranked(await scorer.scoreAsync(query, keys, k), metric, k);
+/**
+ * orderCandidates with the scoring off the event loop where the storage offers it (VectorScorer.scoreAsync), or with
+ * `shared`, split between the event loop and a pool thread (scoreShared).
+ */
+export async function orderCandidatesOffThread(scorer: VectorScorer, metric: Metric, keys: BigInt64Array, query: Float32Array | undefined, k: number,
+  shared = false): Promise<{ order: Iterable<number>; scores?: Float32Array }> {
+  const score = shared ? scorer.scoreShared : scorer.scoreAsync;
+  if (!query || keys.length === 0 || !score) return orderCandidates(scorer, metric, keys, query, k);
+  return ranked(await score.call(scorer, query, keys, k), metric, k);
 }
 
 function ranked(scores: Float32Array, metric: Metric, k: number): { order: Iterable<number>; scores: Float32Array } {

@@ -165,13 +165,16 @@ export class SidxService {
     }
     const t1 = performance.now();
     const rerank = q.rerank ?? q.embedding !== undefined;
-    const offThread = rerank && !this.#alone && this.#p.config.vectors.rerankOffThread && this.#p.vectors.store.scoreAsync !== undefined;
+    // Under load the rerank leaves the event loop to the other requests; a lone one shares its rows with a pool thread.
+    const alone = this.#alone;
+    const store = this.#p.vectors.store;
+    const offThread = rerank && this.#p.config.vectors.rerankOffThread && (alone ? store.scoreShared : store.scoreAsync) !== undefined;
     const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam,
       offThread ? undefined : this.#candidates, candidatesWanted(q.k, q.maxCandidates, rerank)); // a set that outlives an await is its own
     const t2 = performance.now();
     const { order, scores } = offThread
-      ? await orderCandidatesOffThread(this.#p.vectors.store, this.model.metric, set.keys, q.embedding, q.k)
-      : orderCandidates(this.#p.vectors.store, this.model.metric, set.keys, rerank ? q.embedding : undefined, q.k);
+      ? await orderCandidatesOffThread(store, this.model.metric, set.keys, q.embedding, q.k, alone)
+      : orderCandidates(store, this.model.metric, set.keys, rerank ? q.embedding : undefined, q.k);
     const t3 = performance.now();
     const items = fetchItems(this.#p.catalog, set, order, scores, q.k);
     const t4 = performance.now();

@@ -2,8 +2,8 @@
  * vectors.rerankOffThread (f32): the rerank's reads and math on the libuv pool give the answers of the synchronous
  * rerank, and concurrent retrieves, each with its own candidate set across the await, do not mix their candidates;
  * one whose items are rewritten while it is in flight scores them as they are when its rerank resolves. A lone
- * retrieve scores on the event loop (the hop buys nothing when no other read waits), unless the last requests came
- * over several client connections.
+ * retrieve shares its rows between the event loop and one pool thread (scoreShared), unless the last requests came
+ * over several client connections: then the whole rerank hops (scoreAsync).
  */
 import { after, test } from 'node:test';
 import { Agent, request } from 'node:http';
@@ -24,14 +24,19 @@ const vectors = randomMatrix(N, DIM, 41);
 const queries = randomMatrix(24, DIM, 42);
 after(() => tmp.cleanup());
 
-/** Counts the calls of the service's off-thread scoring. */
-function countScoreAsync(svc: RunningService): { calls: number } {
+/** Counts the calls of the service's off-thread scoring (calls) and of the shared one (shared). */
+function countScoreAsync(svc: RunningService): { calls: number; shared: number } {
   const store = svc.service[kServiceTestHooks].vectors();
   const scoreAsync = store.scoreAsync!.bind(store);
-  const counter = { calls: 0 };
+  const scoreShared = store.scoreShared!.bind(store);
+  const counter = { calls: 0, shared: 0 };
   store.scoreAsync = (...args) => {
     counter.calls++;
     return scoreAsync(...args);
+  };
+  store.scoreShared = (...args) => {
+    counter.shared++;
+    return scoreShared(...args);
   };
   return counter;
 }
@@ -48,7 +53,8 @@ test('off the event loop or on it, the same answers; 24 concurrent retrieves equ
   const offThread = countScoreAsync(svc);
   try {
     assert.deepEqual(await topAnswers(svc, queries, DIM, K, 3 * K), want);
-    assert.equal(offThread.calls, 0, 'a lone retrieve scores on the event loop: no thread hop');
+    assert.equal(offThread.calls, 0, 'a lone retrieve does not hop whole');
+    assert.equal(offThread.shared, queries.length / DIM, 'each lone retrieve shares its rows with a pool thread');
     const concurrent = await Promise.all(Array.from({ length: 24 }, (_, q) => svc.app.inject({
       method: 'POST', url: '/v1/retrieve', payload: { embedding: Array.from(queries.subarray(q * DIM, (q + 1) * DIM)), k: K, expand: 'hamming1' },
     })));
@@ -93,7 +99,8 @@ test('over a real port: one client on the event loop, also when it takes turns o
     };
     await turns(1, 6);
     await turns(2, 12);
-    assert.equal(offThread.calls, 0, 'one client, on one connection or taking turns on two: every rerank on the event loop');
+    assert.equal(offThread.calls, 0, 'one client, on one connection or taking turns on two: no rerank hops whole');
+    assert.equal(offThread.shared, 18, 'each shares its rows with a pool thread');
     assert.equal(svc.app.severalClients(), false);
 
     await turns(3, 12);
@@ -102,7 +109,7 @@ test('over a real port: one client on the event loop, also when it takes turns o
     while (svc.app.severalClients()) await new Promise((r) => setTimeout(r, 20));
     const before = offThread.calls;
     await turns(1, 6);
-    assert.equal(offThread.calls, before, 'one client again: on the event loop');
+    assert.equal(offThread.calls, before, 'one client again: shared, not hopping');
   } finally {
     for (const agent of agents) agent.destroy();
     await svc.close();

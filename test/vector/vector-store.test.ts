@@ -130,6 +130,10 @@ test('scoreAsync: the scores of score, off the event loop; a key rewritten or de
     const query = randomMatrix(1, DIM, 9);
     const asked = BigInt64Array.from([...keys.subarray(0, 500), 999_999n]);
     assert.deepEqual(await store.scoreAsync(query, asked), store.score(query, asked));
+    for (const length of [1, 255, 256, 501]) { // below and above the rows scoreShared keeps on the calling thread
+      const some = asked.subarray(asked.length - length);
+      assert.deepEqual(await store.scoreShared(query, some), store.score(query, some), `scoreShared of ${length} keys`);
+    }
 
     // In flight: key 1 moves to a new row (copy-on-write) whose old row is reused by key 9,000; key 2 is deleted;
     // the file grows past its mapping. The caller's array is reused at once.
@@ -146,6 +150,7 @@ test('scoreAsync: the scores of score, off the event loop; a key rewritten or de
     assert.ok(Number.isNaN(got[500]!), 'an unknown key');
     for (let i = 2; i < 500; i++) assert.ok(Math.abs(got[i]! - dot(query, vectors.subarray(i * DIM, (i + 1) * DIM))) < 1e-4, `key ${i + 1}`);
     await assert.rejects(store.scoreAsync(new Float32Array(DIM - 1), keys), { code: 'SIDX_ERR_DIMENSION' });
+    await assert.rejects(store.scoreShared(new Float32Array(DIM - 1), keys), { code: 'SIDX_ERR_DIMENSION' });
   } finally {
     store.close();
     rows.close();
