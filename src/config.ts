@@ -45,7 +45,9 @@ export const ConfigSchema = Type.Object(
           default: 'memory',
           description: 'Where /v1/retrieve gathers candidates: memory = an in-memory copy of the served key space\'s '
             + 'postings, built from LMDB at start and updated after every committed write (6 x levels + 4 bytes per '
-            + 'item); lmdb = one LMDB range scan per SID, prefix or Hamming-1 level',
+            + 'item); lmdb = one LMDB range scan per SID, prefix or Hamming-1 level. A catalog created under memory stores '
+            + 'each SID\'s natural posting alone (its Hamming-1 scans, for the few requests LMDB answers, skip-scan it); '
+            + 'opened under lmdb it gets the rotated postings written first',
         }),
         sidHistory: Int(1, 1e9, 100_000,
           'SID occupancy changes kept for GET /v1/sids/trie?since= (a SID becoming occupied or empty is one); a '

@@ -32,7 +32,10 @@ export async function openParts(config: Readonly<Config>, log: Logger, options: 
   try {
     control = ControlPlane.open(join(dataDir, 'control.sqlite'), MIGRATIONS_DIR);
     const configuredRow = registerBundle(control, configured);
-    catalog = Catalog.open(join(dataDir, 'catalog'), { mapSizeBytes: config.storage.mapSizeBytes, sidHistory: config.storage.sidHistory, deferSids: true });
+    catalog = Catalog.open(join(dataDir, 'catalog'), {
+      mapSizeBytes: config.storage.mapSizeBytes, sidHistory: config.storage.sidHistory, deferSids: true,
+      postingRotations: config.storage.postingIndex === 'memory' ? 'natural' : 'all', // the index keeps its own rotations
+    });
     const row = chooseServed(control, catalog, configuredRow, Lifecycle.pending({ control }), log);
     control.activateModel(row.id);
     if (catalog.spaces.activeModel !== row.version) catalog.spaces.setActiveModel(row.version);

@@ -5,13 +5,15 @@ import { readU64BE, u64Key } from './keys.ts';
 import { openScanView, type ScanView } from './catalog-scan.ts';
 
 /** Version of the catalog's byte layouts; a catalog written with another version refuses to open. */
-export const CATALOG_SCHEMA_VERSION = 4;
+export const CATALOG_SCHEMA_VERSION = 5;
 
 export const META_SCHEMA = Buffer.from('schema'); // u32
 export const META_NEXT_KEY = Buffer.from('nextKey'); // u64: next internal key to assign
 export const META_LAST_SEQ = Buffer.from('lastSeq'); // u64: seq of the last change
 export const META_TRUNCATED = Buffer.from('truncatedSeq'); // u64: changes with seq <= this were removed
 export const META_DIM = Buffer.from('dim'); // u32, set by the first upsert
+/** u32 1: `postings` holds the natural rotation (L-1) of each SID only (schema 5); absent: all L rotations. */
+export const META_NATURAL_ONLY = Buffer.from('naturalPostingsOnly');
 /** u8 level count of a model's SIDs, set by the model's first upsert. */
 export const metaLevels = (model: number): Buffer => Buffer.from(`levels/${model}`);
 const LEVELS_PREFIX = 'levels/';
@@ -28,6 +30,12 @@ export interface CatalogDbs {
   freeSlots: Bin;
   /** `postings` for bulk scans: keys are views (openScanView). */
   postingScan: ScanView<null>;
+  /** Which rotations `postings` holds, as read at open (the catalog updates it when it sets or clears the flag). */
+  layout: PostingLayout;
+}
+
+export interface PostingLayout {
+  naturalOnly: boolean;
 }
 
 /** The catalog's LMDB environment, synced on every commit (the flags are explained in catalog.ts). */
@@ -52,6 +60,7 @@ export function openCatalogDbs(env: RootDatabase<Buffer, Buffer>): CatalogDbs {
   return {
     ids: db('ids'), items: db('items'), postings: db('postings'), changes: db('changes'), meta: db('meta'), sids: db('sids'), freeSlots: db('freeSlots'),
     postingScan: openScanView(env, 'postings', () => null),
+    layout: { naturalOnly: readMetaU32(db('meta'), META_NATURAL_ONLY) === 1 },
   };
 }
 
@@ -88,10 +97,11 @@ export function readMetaU32(meta: Bin, name: Buffer): number | undefined {
   return meta.getBinary(name)?.readUInt32BE(0);
 }
 
-/** Writes the initial counters unless present; call inside a write transaction. */
-export function initMeta(meta: Bin, firstKey: bigint): void {
+/** Writes the initial counters (and the natural-only flag) unless present; call inside a write transaction. */
+export function initMeta(meta: Bin, firstKey: bigint, naturalOnly: boolean): void {
   if (meta.getBinary(META_SCHEMA) !== undefined) return; // another process initialised it first
   meta.put(META_SCHEMA, u32Value(CATALOG_SCHEMA_VERSION));
+  if (naturalOnly) meta.put(META_NATURAL_ONLY, u32Value(1));
   meta.put(META_NEXT_KEY, u64Key(firstKey));
   meta.put(META_LAST_SEQ, u64Key(0n));
   meta.put(META_TRUNCATED, u64Key(0n));

@@ -5,6 +5,7 @@ import { assertCodes, assertModelVersion, encodeSidKey, encodeSidPrefix, MAX_COD
 import { assertLimit } from './catalog-input.ts';
 import { freeCodeAfterPrefix, hammingPrefixLength, hammingScanPrefix } from '../sid/hamming.ts';
 import { KeyCollector, prefixEnd, readU64BE, U64_BYTES } from './keys.ts';
+import type { PostingLayout } from './catalog-meta.ts';
 
 export interface Neighbour {
   key: bigint;
@@ -19,10 +20,12 @@ type Bin = Database<Buffer, Buffer>;
 export class PostingScans {
   #postings: Bin;
   #storedLevels: (model: number) => number | undefined;
+  #layout: PostingLayout;
 
-  constructor(postings: Bin, storedLevels: (model: number) => number | undefined) {
+  constructor(postings: Bin, storedLevels: (model: number) => number | undefined, layout: PostingLayout) {
     this.#postings = postings;
     this.#storedLevels = storedLevels;
+    this.#layout = layout;
   }
 
   exact(model: number, codes: Int32Array, limit: number): BigInt64Array {
@@ -48,7 +51,7 @@ export class PostingScans {
     assertCodes(codes);
     assertLimit(limit);
     if (this.#levelsFor(model, codes.length, true) === undefined) return [];
-    return scanHamming1(this.#postings, model, codes, limit);
+    return scanHamming1(this.#postings, model, codes, limit, this.#layout.naturalOnly);
   }
 
   /** Levels of `model`'s SIDs, or undefined when the model has never been written. Throws if `given` differs. */
@@ -95,13 +98,18 @@ export function scanPostingKeys(postings: Bin, prefix: Buffer, keyOffset: number
 /**
  * Hamming-1 neighbours of `codes` (L = codes.length levels of `model`): one prefix scan per position in that
  * position's rotated key space, split in two ranges around the query's own code so exact matches are never
- * visited. Last position first (the finest residual), then by code and key; at most `limit` in all.
+ * visited. Last position first (the finest residual), then by code and key; at most `limit` in all. A natural-only
+ * catalog has no rotated key spaces: the other positions skip-scan the natural order (scanPositionNatural).
  */
-export function scanHamming1(postings: Bin, model: number, codes: Int32Array, limit: number): Neighbour[] {
+export function scanHamming1(postings: Bin, model: number, codes: Int32Array, limit: number, naturalOnly = false): Neighbour[] {
   const levels = codes.length;
   const plen = hammingPrefixLength(levels);
   const out: Neighbour[] = [];
   for (let i = levels - 1; i >= 0 && out.length < limit; i--) {
+    if (naturalOnly && i < levels - 1) {
+      scanPositionNatural(postings, model, codes, i, limit, out);
+      continue;
+    }
     const prefix = hammingScanPrefix(model, codes, i);
     const end = prefixEnd(prefix);
     const own = Buffer.allocUnsafe(plen + 2);
@@ -123,6 +131,43 @@ export function scanHamming1(postings: Bin, model: number, codes: Int32Array, li
     }
   }
   return out;
+}
+
+/**
+ * The neighbours of `codes` differing at position `i` (< L-1) from the natural order alone, in the order of the rotated
+ * scan (by the free code, then key): a skip-scan over the SIDs sharing the codes before `i`, one seek to
+ * (prefix, x, the query's codes after i) per free code x present there.
+ */
+function scanPositionNatural(postings: Bin, model: number, codes: Int32Array, i: number, limit: number, out: Neighbour[]): void {
+  const levels = codes.length;
+  const target = encodeSidKey(model, levels - 1, codes);
+  const at = SID_KEY_HEADER_BYTES + 2 * i; // the free code's bytes
+  const sidEnd = sidKeyLength(levels);
+  const end = prefixEnd(target.subarray(0, at));
+  const seek = Buffer.from(target);
+  const tail = target.subarray(at + 2, sidEnd);
+  for (let x = 0; x <= MAX_CODE && out.length < limit;) {
+    seek.writeUInt16BE(x, at);
+    let next: Buffer | undefined;
+    for (const k of postings.getKeys({ start: seek, end, limit: 1 })) next = k;
+    if (next === undefined) return;
+    const found = next.readUInt16BE(at);
+    const order = Buffer.compare(next.subarray(at + 2, sidEnd), tail);
+    if (order < 0) { // a SID with a higher free code and a lower tail: seek to (prefix, found, tail) next
+      x = found > x ? found : found + 1;
+      continue;
+    }
+    if (order === 0 && found !== codes[i]) {
+      seek.writeUInt16BE(found, at);
+      const sid = Buffer.from(seek.subarray(0, sidEnd));
+      const neighbour = codes.slice();
+      neighbour[i] = found;
+      for (const k of postings.getKeys({ start: sid, end: prefixEnd(sid), limit: limit - out.length })) {
+        out.push({ key: readU64BE(k, sidEnd), codes: neighbour.slice(), position: i });
+      }
+    }
+    x = found + 1;
+  }
 }
 
 /** Every SID of one key space with its item's internal key, in (SID, key) order: codes are count × levels. */

@@ -6,7 +6,8 @@
  *   sids   internal key (u64 BE) ++ model version (u16 BE) -> codes (u16 LE each)
  *
  * Invariants: a side entry's model is never the record's model; every SID an item has (record or side entry)
- * has its L postings (one per rotation) under that model's version, and no other postings exist. So a key space
+ * has its L postings (one per rotation; the natural one alone in a natural-only catalog, catalog.ts) under that
+ * model's version, and no other postings exist. So a key space
  * is complete for retrieval the moment every item has a SID in it, whichever of the two places holds it.
  *
  * These functions run inside the caller's write transaction (catalog.ts); reads use lmdb-js's sync getters.
@@ -16,7 +17,7 @@ import type { Database } from 'lmdb';
 import { SidxError } from '../errors.ts';
 import { assertCodes, assertModelVersion, MAX_LEVELS, sidKeyLength, writeSidKey } from '../sid/codec.ts';
 import { assertLimit } from './catalog-input.ts';
-import { META_LAST_SEQ, metaLevels, readMetaU32, readMetaU64, u32Value, type CatalogDbs } from './catalog-meta.ts';
+import { META_LAST_SEQ, metaLevels, readMetaU32, readMetaU64, u32Value, type CatalogDbs, type PostingLayout } from './catalog-meta.ts';
 import { readU64BE, U64_BYTES, u64Key } from './keys.ts';
 import type { SidTally } from './sid-occupancy.ts';
 import type { PostingJournal, PostingWatcher } from './posting-journal.ts';
@@ -28,6 +29,7 @@ type Bin = Database<Buffer, Buffer>;
 export interface SpaceDbs {
   items: Bin;
   postings: Bin;
+  layout: PostingLayout;
   postingScan: CatalogDbs['postingScan'];
   sids: Bin;
   meta: Bin;
@@ -45,15 +47,16 @@ const EMPTY = Buffer.alloc(0);
 const SIDE_KEY_BYTES = U64_BYTES + 2;
 
 /**
- * Writes (or with remove, deletes) the L postings of one SID and counts the change in the transaction's tally;
- * `scratch` has room for sidKeyLength(L) + 8. The caller knows the posting is absent (write) or present (remove).
+ * Writes (or with remove, deletes) the L postings of one SID (its natural one alone in a natural-only catalog) and
+ * counts the change in the transaction's tally; `scratch` has room for sidKeyLength(L) + 8. The caller knows the
+ * posting is absent (write) or present (remove).
  */
-export function writePostings(dbs: Pick<SpaceDbs, 'postings' | 'tally' | 'journal'>, scratch: Buffer, model: number, codes: Int32Array, key: Uint8Array, remove: boolean): void {
+export function writePostings(dbs: Pick<SpaceDbs, 'postings' | 'tally' | 'journal' | 'layout'>, scratch: Buffer, model: number, codes: Int32Array, key: Uint8Array, remove: boolean): void {
   const postings = dbs.postings;
   const keyAt = sidKeyLength(codes.length);
   const posting = scratch.subarray(0, keyAt + U64_BYTES);
   posting.set(key, keyAt);
-  for (let r = 0; r < codes.length; r++) {
+  for (let r = dbs.layout.naturalOnly ? codes.length - 1 : 0; r < codes.length; r++) {
     writeSidKey(posting, 0, model, r, codes);
     if (remove) postings.remove(posting);
     else postings.put(posting, EMPTY);

@@ -37,6 +37,8 @@ export interface CatalogVerifyReport {
   items: number;
   ids: number;
   postings: number;
+  /** The catalog stores each SID's natural posting alone (catalog.ts), so `postings` counts one per SID held. */
+  naturalOnly: boolean;
   /** Side entries: SIDs in a second model (re-index). */
   sides: number;
   changes: number;
@@ -170,7 +172,8 @@ export class CatalogInspector {
       if (scratch.length < len) scratch = Buffer.alloc(len);
       const posting = scratch.subarray(0, len);
       key.copy(posting, len - U64_BYTES);
-      for (let r = 0; r < rec.codes.length; r++) {
+      const first = (L: number) => (this.#db.layout.naturalOnly ? L - 1 : 0); // natural-only: rotation L-1 alone
+      for (let r = first(rec.codes.length); r < rec.codes.length; r++) {
         writeSidKey(posting, 0, rec.model, r, rec.codes);
         expectedPostings++;
         if (this.#db.postings.getBinaryFast(posting) === undefined) problem(`${where} (${JSON.stringify(rec.id)}): posting of rotation ${r} missing`);
@@ -182,7 +185,7 @@ export class CatalogInspector {
         const sideLen = sidKeyLength(side.codes.length) + U64_BYTES;
         const sidePosting = Buffer.alloc(sideLen);
         key.copy(sidePosting, sideLen - U64_BYTES);
-        for (let r = 0; r < side.codes.length; r++) {
+        for (let r = first(side.codes.length); r < side.codes.length; r++) {
           writeSidKey(sidePosting, 0, side.model, r, side.codes);
           expectedPostings++;
           if (this.#db.postings.getBinaryFast(sidePosting) === undefined) problem(`${what}: posting of rotation ${r} missing`);
@@ -263,7 +266,7 @@ export class CatalogInspector {
       } else if (readU64BE(value, 1) >= nextKey) problem(`change ${seq}: key ${readU64BE(value, 1)} is not below nextKey ${nextKey}`);
     }
 
-    return { ok: problemCount === 0, items, ids, postings, sides, changes, lastSeq, nextKey, problems, problemCount };
+    return { ok: problemCount === 0, items, ids, postings, naturalOnly: this.#db.layout.naturalOnly, sides, changes, lastSeq, nextKey, problems, problemCount };
   }
 
   /** `sidCounts` (sid-occupancy.ts) against the items per SID counted from the postings. */

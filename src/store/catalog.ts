@@ -5,7 +5,10 @@
  *   ids       external id (UTF-8)                          -> internal key (u64 BE)
  *   items     internal key (u64 BE)                        -> record (layout in record.ts): id, SID, the slot of its vector
  *   postings  SID key (codec.ts) in rotation r ++ key (u64) -> empty, for every rotation r in 0..L-1;
- *             rotation L-1 (natural order) serves exact-SID and SID-prefix scans, the others Hamming-1 scans
+ *             rotation L-1 (natural order) serves exact-SID and SID-prefix scans, the others Hamming-1 scans.
+ *             A natural-only catalog (meta naturalPostingsOnly, postingRotations 'natural') holds rotation L-1
+ *             alone; its Hamming-1 scans skip-scan the natural order (posting-layout.ts). Schema 5 added the flag;
+ *             a schema-4 catalog (all rotations) only gets the new number at open.
  *   changes   seq (u64 BE)                                 -> op (u8: 1 upsert, 2 delete) ++ internal key (u64 BE)
  *   meta      ascii name                                   -> value (see META_* below)
  *   sids      internal key ++ model (u16 BE)                -> codes: an item's SID in a second model (re-index;
@@ -41,7 +44,8 @@ import { PostingScans, type Neighbour } from './catalog-scan.ts';
 import { changesAfter, truncateChangesTxn, type Change } from './change-log.ts';
 import { CatalogTxns } from './catalog-txns.ts';
 import { PostingJournal } from './posting-journal.ts';
-import { CATALOG_SCHEMA_VERSION, initMeta, META_DIM, META_LAST_SEQ, META_SCHEMA, metaLevels, modelLevels, openCatalogDbs, openCatalogEnv, readMetaU32, readMetaU64, storeError, u32Value } from './catalog-meta.ts';
+import { CATALOG_SCHEMA_VERSION, initMeta, META_DIM, META_LAST_SEQ, META_NATURAL_ONLY, META_SCHEMA, metaLevels, modelLevels, openCatalogDbs, openCatalogEnv, readMetaU32, readMetaU64, storeError, u32Value, type PostingLayout } from './catalog-meta.ts';
+import { writeRotatedPostings } from './posting-layout.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, readU64BE, u64Key } from './keys.ts';
 import { readStoredRecord, type ItemRecord, type StoredRecord } from './record.ts';
 import { CatalogVectors } from './catalog-vectors.ts';
@@ -72,6 +76,12 @@ export interface CatalogOpenOptions {
   /** SID occupancy log entries kept for trie deltas (default DEFAULT_SID_HISTORY). */
   sidHistory?: number;
   deferSids?: boolean; // leave building the SID tries to `sids.load()` (or their first read): call it before writing
+  /**
+   * 'natural': a new catalog stores each SID's natural posting only (Hamming-1 scans then skip-scan it; for services
+   * whose candidates come from the in-memory posting index). 'all' (default): every rotation; a natural-only
+   * catalog opened so gets its rotated postings written first. An existing catalog with all rotations keeps them.
+   */
+  postingRotations?: 'all' | 'natural';
 }
 
 type Bin = Database<Buffer, Buffer>;
@@ -89,6 +99,7 @@ export class Catalog {
   #vectors: CatalogVectors;
   #writeDbs: WriteDbs;
   #dropThread: SpaceDropThread;
+  #layout: PostingLayout;
   /** Which SIDs are occupied, per model (sid-occupancy.ts): the tries behind /v1/sids/*. */
   readonly sids: SidOccupancyReads;
   /** SID key spaces: the re-index side of the catalog (catalog-spaces.ts). */
@@ -104,7 +115,8 @@ export class Catalog {
     this.#env = env;
     const dbs = openCatalogDbs(env);
     ({ ids: this.#ids, items: this.#items, postings: this.#postings, changes: this.#changes, meta: this.#meta } = dbs);
-    this.#scans = new PostingScans(this.#postings, (model) => this.#storedLevels(model));
+    this.#layout = dbs.layout;
+    this.#scans = new PostingScans(this.#postings, (model) => this.#storedLevels(model), dbs.layout);
     this.#vectors = new CatalogVectors(dir, dbs.freeSlots, dbs.meta);
     this.#occupancy = new SidOccupancy(env, dbs.meta, sidHistory);
     this.sids = new SidOccupancyReads(this.#occupancy, () => this.#metaU64(META_LAST_SEQ), (what, fn) => this.#read(what, fn));
@@ -132,7 +144,7 @@ export class Catalog {
       throw storeError(err, `open of ${dir}`);
     }
     try {
-      catalog.#init(firstKey, !opts.deferSids);
+      catalog.#init(firstKey, !opts.deferSids, opts.postingRotations ?? 'all');
     } catch (err) {
       void catalog.close();
       throw storeError(err, `open of ${dir}`);
@@ -140,7 +152,7 @@ export class Catalog {
     return catalog;
   }
 
-  #init(firstKey: bigint, loadSids: boolean): void {
+  #init(firstKey: bigint, loadSids: boolean, rotations: 'all' | 'natural'): void {
     const schema = this.#meta.getBinary(META_SCHEMA);
     if (schema !== undefined) {
       const version = schema.readUInt32BE(0);
@@ -153,16 +165,22 @@ export class Catalog {
           this.#meta.put(META_SCHEMA, u32Value(3));
         });
       }
-      if (version >= 1 && version <= 3) {
-        upgradeToSlots(this.#items, this.#vectors, this.#storedDim(), (fn) => this.#write('upgrade', fn));
+      // Schema 4 is 5 without the natural-only flag (all rotations): only the number changes.
+      if (version >= 1 && version <= 3) upgradeToSlots(this.#items, this.#vectors, this.#storedDim(), (fn) => this.#write('upgrade', fn));
+      if (version >= 1 && version <= 4) {
         this.#write('upgrade', () => this.#meta.put(META_SCHEMA, u32Value(CATALOG_SCHEMA_VERSION)));
       } else if (version !== CATALOG_SCHEMA_VERSION) {
         throw new SidxError('SIDX_ERR_STORE', `catalog schema ${version} is not supported (expected ${CATALOG_SCHEMA_VERSION})`);
       }
       this.spaces.loadActive();
+      if (rotations === 'all' && this.#layout.naturalOnly) {
+        writeRotatedPostings(this.#postings, modelLevels(this.#meta), (fn) => this.#write('rotations', fn));
+        this.#write('rotations', () => this.#meta.remove(META_NATURAL_ONLY));
+      }
     } else {
-      this.#write('init', () => initMeta(this.#meta, firstKey));
+      this.#write('init', () => initMeta(this.#meta, firstKey, rotations === 'natural'));
     }
+    this.#layout.naturalOnly = readMetaU32(this.#meta, META_NATURAL_ONLY) === 1;
     this.#occupancy.open(!loadSids);
   }
 

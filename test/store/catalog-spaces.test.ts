@@ -82,7 +82,7 @@ test('a second key space: side SIDs with postings, dual-write upserts, active-mo
   }
 });
 
-test('a schema-1 catalog opens as schema 4 (no side entries, SID counts derived, vectors in the vector file); other schemas are refused', async () => {
+test('a schema-1 or -4 catalog opens as schema 5 (no side entries, SID counts derived, vectors in the vector file, all rotations); other schemas are refused', async () => {
   const { dir, cleanup } = tempDir('sidx-spaces-');
   try {
     const cat = Catalog.open(dir);
@@ -102,9 +102,17 @@ test('a schema-1 catalog opens as schema 4 (no side entries, SID counts derived,
     await upgraded.close();
     const report = await verifyCatalog(dir);
     assert.ok(report.ok, report.problems.join('\n'));
-    assert.equal(CATALOG_SCHEMA_VERSION, 4);
-    await setSchema(5);
-    assert.throws(() => Catalog.open(dir), /catalog schema 5 is not supported/);
+    assert.equal(CATALOG_SCHEMA_VERSION, 5);
+    assert.deepEqual([report.naturalOnly, report.postings], [false, 2], 'a 2-level SID: both rotations');
+    await setSchema(4);
+    const four = Catalog.open(dir, { postingRotations: 'natural' }); // an existing catalog keeps its rotations
+    four.upsertBatch(1, [{ id: 'b', codes: codes(2, 2), vector: vec(2) }]);
+    await four.close();
+    const after = await verifyCatalog(dir);
+    assert.ok(after.ok, after.problems.join('\n'));
+    assert.deepEqual([after.naturalOnly, after.postings], [false, 4]);
+    await setSchema(6);
+    assert.throws(() => Catalog.open(dir), /catalog schema 6 is not supported/);
   } finally {
     cleanup();
   }
