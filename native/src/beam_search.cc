@@ -1,6 +1,7 @@
 #include "beam_search.h"
 
 #include <algorithm>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -103,7 +104,8 @@ void BeamSearch::SelectBest(size_t count, size_t keep) {
   static thread_local std::vector<Entry> heap;
   heap.clear();
   const float* s = children_.data();
-  for (uint32_t i = 0; i < keep; ++i) heap.emplace_back(s[i], i);
+  // A NaN score (a non-finite latent) ranks last, so the heap's order stays a strict weak one.
+  for (uint32_t i = 0; i < keep; ++i) heap.emplace_back(s[i] == s[i] ? s[i] : std::numeric_limits<float>::infinity(), i);
   std::make_heap(heap.begin(), heap.end());  // max-heap: the worst kept child on top
   for (size_t i = keep; i < count; ++i) {
     // A later child ties with the top only by a higher index, which loses: strict comparison suffices.

@@ -128,7 +128,13 @@ export class MappedSlotStore implements VectorStore {
       scores = await callNativeAsync(() => map.scoreSlotsAsync(query, slots));
     } else {
       const rest = here < slots.length ? callNativeAsync(() => map.scoreSlotsAsync(query, slots.subarray(here))) : undefined;
-      const first = callNative(() => map.scoreSlots(query, slots.subarray(0, here)));
+      let first: Float32Array;
+      try {
+        first = callNative(() => map.scoreSlots(query, slots.subarray(0, here)));
+      } catch (err) {
+        await rest?.catch(() => undefined); // settled before the error leaves: no unhandled rejection behind it
+        throw err;
+      }
       scores = new Float32Array(slots.length);
       scores.set(first);
       if (rest) scores.set(await rest, here);

@@ -57,4 +57,7 @@ test('native beam refuses codebooks, queries and outputs of the wrong size', () 
   assert.throws(() => search.search(randomMatrix(2, 3, 3), 3, 2, 1, ok.codes, ok.scores), (e: Error & { code?: string }) => e.code === 'SIDX_ERR_DIMENSION');
   assert.throws(() => search.search(randomMatrix(2, 3, 3), 2, 2, 1, new Int32Array(3), ok.scores), /expected 12 \/ 8/);
   assert.throws(() => search.search(randomMatrix(2, 3, 3), 2, 0, 1, ok.codes, ok.scores), /width/);
+  // A non-finite latent (never from a validated embedding) still yields valid codes, not a corrupted heap.
+  search.search(Float32Array.of(Number.NaN, 0, 1, 1, 0, Number.NaN), 2, 2, 1, ok.codes, ok.scores);
+  assert.ok(ok.codes.every((c) => c >= 0 && c < 4), `codes in range: ${ok.codes}`);
 });
