@@ -4,7 +4,7 @@
  * limits.maxVectorNorm and malformed base64, each with the offending field named.
  */
 import { SidxError } from '../errors.ts';
-import { checkNorm } from '../service/vector-norm.ts';
+import { checkFiniteAndNorm } from '../service/vector-norm.ts';
 import type { EmbeddingInput } from './schemas/common.ts';
 
 
@@ -22,27 +22,49 @@ export function decodeEmbedding(input: EmbeddingInput, dim: number, maxNorm: num
 
 function decodeInto(input: EmbeddingInput, dim: number, maxNorm: number, field: string, out: Float32Array, offset: number): void {
   if (typeof input === 'string') {
-    // Node's decoder skips characters outside the alphabet (and takes the URL-safe one too): only a string that is
-    // exactly the canonical encoding of what it decodes to is valid. Cheaper than a regular expression over it.
-    const bytes = Buffer.from(input, 'base64');
-    if (input.length % 4 !== 0 || bytes.toString('base64') !== input) {
-      throw new SidxError('SIDX_ERR_BASE64', `${field} is not valid base64`, { field });
-    }
-    if (bytes.length !== dim * 4) {
-      throw new SidxError('SIDX_ERR_DIMENSION', `${field} decodes to ${bytes.length / 4} floats, expected ${dim}`, { field });
-    }
-    // Little-endian float32 bytes into the output's own bytes (the service runs on little-endian hosts only).
-    new Uint8Array(out.buffer, out.byteOffset + offset * 4, dim * 4).set(bytes);
+    if (!decodeCanonicalInto(input, out, offset, dim)) checkBase64Apart(input, dim, field);
   } else {
     if (input.length !== dim) {
       throw new SidxError('SIDX_ERR_DIMENSION', `${field} has ${input.length} values, expected ${dim}`, { field });
     }
     out.set(input, offset);
   }
-  for (let j = 0; j < dim; j++) {
-    if (!Number.isFinite(out[offset + j]!)) {
-      throw new SidxError('SIDX_ERR_NOT_FINITE', `${field}[${j}] is not a finite float32`, { field: `${field}[${j}]` });
-    }
+  checkFiniteAndNorm(out, offset, dim, maxNorm, field);
+}
+
+const PAD = 0x3d; // '='
+
+/** The value of a standard-alphabet base64 character, or -1. */
+function sextet(c: number): number {
+  if (c >= 0x41 && c <= 0x5a) return c - 0x41;
+  if (c >= 0x61 && c <= 0x7a) return c - 0x61 + 26;
+  if (c >= 0x30 && c <= 0x39) return c - 0x30 + 52;
+  return c === 0x2b ? 62 : c === 0x2f ? 63 : -1;
+}
+
+/**
+ * Decodes `input` straight into out's bytes (little-endian float32: the service runs on little-endian hosts only)
+ * when it is the canonical standard base64 of exactly dim floats; false otherwise (out may then hold garbage).
+ * Node's decoder skips characters outside the alphabet, stops at a '=' and takes the URL-safe alphabet too, so a
+ * canonical string is one that decodes to every byte its length promises, holds no '-' or '_', and leaves the bits
+ * past its last byte zero.
+ */
+function decodeCanonicalInto(input: string, out: Float32Array, offset: number, dim: number): boolean {
+  const len = input.length;
+  if (len === 0 || len % 4 !== 0) return false;
+  const pads = input.charCodeAt(len - 1) === PAD ? (input.charCodeAt(len - 2) === PAD ? 2 : 1) : 0;
+  const bytes = (len / 4) * 3 - pads;
+  if (bytes !== dim * 4) return false;
+  const written = Buffer.from(out.buffer, out.byteOffset + offset * 4, bytes).write(input, 'base64');
+  if (written !== bytes || input.indexOf('-') >= 0 || input.indexOf('_') >= 0) return false;
+  return pads === 0 || (sextet(input.charCodeAt(len - pads - 1)) & (pads === 1 ? 0b11 : 0b1111)) === 0;
+}
+
+/** Throws the error a string that is not the canonical base64 of dim floats gets: malformed, or the wrong size. */
+function checkBase64Apart(input: string, dim: number, field: string): never {
+  const bytes = Buffer.from(input, 'base64');
+  if (input.length % 4 !== 0 || bytes.toString('base64') !== input) {
+    throw new SidxError('SIDX_ERR_BASE64', `${field} is not valid base64`, { field });
   }
-  checkNorm(out, offset, dim, maxNorm, field);
+  throw new SidxError('SIDX_ERR_DIMENSION', `${field} decodes to ${bytes.length / 4} floats, expected ${dim}`, { field });
 }

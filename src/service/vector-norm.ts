@@ -16,8 +16,25 @@ export function l2Norm(vectors: Float32Array, offset: number, dim: number): numb
 /** Why the vector's norm is refused (`what` names it), or undefined when it is within `maxNorm` (0: no bound). */
 export function normProblem(vectors: Float32Array, offset: number, dim: number, maxNorm: number, what: string): string | undefined {
   if (maxNorm <= 0) return undefined;
-  const norm = l2Norm(vectors, offset, dim);
+  return problemOfNorm(l2Norm(vectors, offset, dim), maxNorm, what);
+}
+
+function problemOfNorm(norm: number, maxNorm: number, what: string): string | undefined {
   return norm > maxNorm ? `${what} has L2 norm ${norm.toPrecision(4)}, above limits.maxVectorNorm (${maxNorm})` : undefined;
+}
+
+/**
+ * checkNorm for values not yet known to be finite, in one pass: the float64 sum of squares of float32 values is
+ * finite exactly when every value is (it cannot overflow), so the values are searched only when it is not.
+ */
+export function checkFiniteAndNorm(vectors: Float32Array, offset: number, dim: number, maxNorm: number, field: string): void {
+  const norm = l2Norm(vectors, offset, dim);
+  if (!Number.isFinite(norm)) {
+    const j = vectors.subarray(offset, offset + dim).findIndex((v) => !Number.isFinite(v));
+    throw new SidxError('SIDX_ERR_NOT_FINITE', `${field}[${j}] is not a finite float32`, { field: `${field}[${j}]` });
+  }
+  const problem = maxNorm > 0 ? problemOfNorm(norm, maxNorm, field) : undefined;
+  if (problem) throw new SidxError('SIDX_ERR_NORM_TOO_LARGE', problem, { field });
 }
 
 /** Throws SIDX_ERR_NORM_TOO_LARGE naming `field` when the vector's norm exceeds `maxNorm`. Values must be finite. */

@@ -10,6 +10,13 @@ const tmp = tempDir();
 let svc: RunningService;
 const good = () => Array.from(randomMatrix(1, DIM, 5));
 const b64 = (v: number[]) => Buffer.from(Float32Array.from(v).buffer).toString('base64');
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+/** The same bytes to Node's decoder, but the lowest bit of the last character before the padding set. */
+const withTrailingBits = (text: string) => {
+  const at = text.replace(/=+$/, '').length - 1;
+  assert.ok(at < text.length - 1, 'the encoding has padding');
+  return text.slice(0, at) + ALPHABET[ALPHABET.indexOf(text[at]!) | 1] + text.slice(at + 1);
+};
 
 before(async () => {
   const modelDir = join(tmp.dir, 'model');
@@ -48,6 +55,11 @@ const cases: Array<{ name: string; url: string; body: unknown; code: string; fie
   { name: 'base64 with a character outside the alphabet', url: '/v1/retrieve', body: { embedding: `*${b64(good()).slice(1)}` }, code: 'SIDX_ERR_BASE64', field: 'embedding' },
   { name: 'URL-safe base64', url: '/v1/retrieve', body: { embedding: `-${b64(good()).slice(1)}` }, code: 'SIDX_ERR_BASE64', field: 'embedding' },
   { name: 'base64 without its padding', url: '/v1/retrieve', body: { embedding: b64(good()).replace(/=+$/, '') }, code: 'SIDX_ERR_BASE64', field: 'embedding' },
+  // Same length again: a '=' inside (Node's decoder stops there), a space (skipped), set bits past the last byte (ignored).
+  { name: 'base64 with a = inside', url: '/v1/retrieve', body: { embedding: `${b64(good()).slice(0, 8)}=${b64(good()).slice(9)}` }, code: 'SIDX_ERR_BASE64', field: 'embedding' },
+  { name: 'base64 with a space inside', url: '/v1/items', body: { items: [{ id: 'a', embedding: `${b64(good()).slice(0, 8)} ${b64(good()).slice(9)}` }] }, code: 'SIDX_ERR_BASE64', field: 'items[0].embedding' },
+  { name: 'base64 with bits set past its last byte', url: '/v1/retrieve', body: { embedding: withTrailingBits(b64(good())) }, code: 'SIDX_ERR_BASE64', field: 'embedding' },
+  { name: 'valid base64 of DIM - 1 floats', url: '/v1/items', body: { items: [{ id: 'a', embedding: b64(good().slice(1)) }] }, code: 'SIDX_ERR_DIMENSION', field: 'items[0].embedding' },
   { name: 'empty batch', url: '/v1/items', body: { items: [] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items' },
   { name: 'empty encode batch', url: '/v1/encode', body: { embeddings: [] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'embeddings' },
   { name: 'over-limit batch', url: '/v1/items', body: { items: Array.from({ length: 5 }, (_, i) => ({ id: `x${i}`, embedding: good() })) }, code: 'SIDX_ERR_BATCH_TOO_LARGE', field: 'items' },
