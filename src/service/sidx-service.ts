@@ -214,7 +214,7 @@ export class SidxService {
           const TL = target.info.levels;
           alt = { model: target.info.version, codes: items.map((_it, i) => tc.subarray(i * TL, (i + 1) * TL)) };
         }
-        const res = this.#p.catalog.stream.within(log?.seq, () => this.#p.catalog.upsertBatch(model.version, batch, alt));
+        const res = await this.#p.catalog.upsertBatchAsync(model.version, batch, alt, log?.seq);
         this.#p.vectors.applyUpsert(res.keys, res.slots, flat);
         this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);
         this.#maybeCheckpoint();

@@ -79,6 +79,13 @@ export class CatalogVectors {
     file.datasync();
   }
 
+  /** `persist` with the fdatasync on the libuv pool (the writes themselves only fill the page cache). */
+  async persistAsync(dim: number, slots: Uint32Array, vectors: Float32Array): Promise<void> {
+    const file = this.file(dim);
+    file.write(slots, vectors);
+    await file.datasyncAsync();
+  }
+
   /** Step 3, inside the write transaction: the reserved rows are taken. */
   commit(r: SlotReservation): void {
     for (let i = 0; i < r.fromFree; i++) this.#free.remove(slotKey(r.slots[i]!));

@@ -54,6 +54,23 @@ export function upsertItems(db: WriteDbs, model: number, items: UpsertInput[], a
   return commitUpsert(db, batch);
 }
 
+/**
+ * `upsertItems` with the vector file's fdatasync off the event loop. `around` wraps the commit alone (the cluster log
+ * position is staged there, catalog.ts): whatever commits while the sync runs cannot carry this batch's staged values.
+ * The caller keeps every other upsert out until it resolves (the service's write lock): the rows reserved here are
+ * taken only by this batch's commit.
+ */
+export async function upsertItemsAsync(db: WriteDbs, model: number, items: UpsertInput[], alt: { model: number; codes: Int32Array[] } | undefined,
+  around: (commit: () => UpsertResult) => UpsertResult): Promise<UpsertResult> {
+  const batch = prepareUpsert(db, model, items, alt);
+  try {
+    await db.vectors.persistAsync(batch.dim, batch.reserved.slots, batch.flat);
+  } catch (err) {
+    throw storeError(err, 'upsert (vector file)');
+  }
+  return around(() => commitUpsert(db, batch));
+}
+
 function vectorFileStep<T>(step: () => T): T {
   try {
     return step();

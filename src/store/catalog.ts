@@ -49,7 +49,7 @@ import { writeRotatedPostings } from './posting-layout.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, readU64BE, u64Key } from './keys.ts';
 import { readStoredRecord, type ItemRecord, type StoredRecord } from './record.ts';
 import { CatalogVectors } from './catalog-vectors.ts';
-import { deleteItems, upsertItems, type UpsertResult, type WriteDbs } from './catalog-writes.ts';
+import { deleteItems, upsertItems, upsertItemsAsync, type UpsertResult, type WriteDbs } from './catalog-writes.ts';
 import { upgradeToSlots } from './vector-upgrade.ts';
 import { KeySpaces } from './catalog-spaces.ts';
 import { SpaceDropThread } from './space-drop-thread.ts';
@@ -229,6 +229,15 @@ export class Catalog {
   upsertBatch(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): UpsertResult {
     this.#assertOpen();
     return upsertItems(this.#writeDbs, model, items, alt);
+  }
+
+  /**
+   * `upsertBatch` with the vector file's fdatasync off the event loop (catalog-writes.ts upsertItemsAsync), and the
+   * cluster log position `logSeq` staged for its commit alone. No other upsert may start until it resolves.
+   */
+  async upsertBatchAsync(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }, logSeq?: bigint): Promise<UpsertResult> {
+    this.#assertOpen();
+    return upsertItemsAsync(this.#writeDbs, model, items, alt, (commit) => this.stream.within(logSeq, commit));
   }
 
   /** Removes items (record, id mapping, every posting) in one write transaction; unknown ids are reported. */

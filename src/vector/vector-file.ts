@@ -5,7 +5,7 @@
  * Readers: the catalog (pread, one call per run of consecutive rows) and the rerank, which maps the file
  * (vector/vector-store.ts).
  */
-import { closeSync, constants, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { SidxError } from '../errors.ts';
 
 export const VECTOR_FILE = 'vectors.f32';
@@ -51,6 +51,12 @@ export class VectorFile {
   /** Everything written before the call is on disk when it returns. */
   datasync(): void {
     fdatasyncSync(this.#live());
+  }
+
+  /** `datasync` on the libuv pool: everything written before the call is on disk when it resolves. */
+  datasyncAsync(): Promise<void> {
+    const fd = this.#live();
+    return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
   }
 
   close(): void {
