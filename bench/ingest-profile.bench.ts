@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { upsertAll } from '../src/bench/http.ts';
-import { machineCpuSeconds, processCpuSeconds, processMemory, SIDX_BIN, spawnListening } from '../src/bench/server.ts';
+import { cpuMeter, processMemory, SIDX_BIN, spawnListening } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { benchArgs, envPairs, printTopSelfTime, type CpuProfile } from './lib.ts';
 
@@ -34,11 +34,9 @@ for (let round = 1; round <= Number(args.rounds); round++) {
     const server = await spawnListening('sidx serve', [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`] : []), SIDX_BIN, 'serve', '--port', '0',
       '--host', '127.0.0.1', '--data-dir', dataDir, '--model', resolve(String(args.model))], { SIDX__LIMITS__MAX_BATCH: String(args.batch), ...extraEnv }, 120_000);
     while ((await fetch(`${server.url}/readyz`)).status !== 200) await new Promise((r) => setTimeout(r, 100));
-    const cpu0 = processCpuSeconds(server.child.pid!);
-    const machine0 = machineCpuSeconds();
+    const meter = cpuMeter(server.child.pid!);
     const ingest = await upsertAll(server.url, items, n, 512, Number(args.batch), Number(args.concurrency), () => {});
-    const serverCpu = processCpuSeconds(server.child.pid!) - cpu0;
-    const machine1 = machineCpuSeconds();
+    const cpu = meter();
     const mem = processMemory(server.child.pid!);
     const wall = n / ingest.itemsPerSecond;
     server.child.kill('SIGTERM');
@@ -46,7 +44,7 @@ for (let round = 1; round <= Number(args.rounds); round++) {
     console.log(`round ${round}: ${n} items (${data}), ${args.batch} per batch, ${args.concurrency} in flight: ${ingest.itemsPerSecond.toFixed(0)} items/s, `
       + `batch p50 ${ingest.batchLatencyMs.p50.toFixed(0)} ms, max ${ingest.batchLatencyMs.max.toFixed(0)} ms; `
       + `RSS after ingest ${mib(mem.rssBytes)} MiB (anon ${mib(mem.anonBytes)}, file ${mib(mem.fileBytes)}); `
-      + `server CPU ${serverCpu.toFixed(1)} s over ${wall.toFixed(1)} s, machine ${(100 * (machine1.busy - machine0.busy) / Math.max(1e-9, machine1.total - machine0.total)).toFixed(0)}% busy`);
+      + `server CPU ${cpu.processSeconds.toFixed(1)} s over ${wall.toFixed(1)} s, machine ${(100 * cpu.machineBusy).toFixed(0)}% busy`);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

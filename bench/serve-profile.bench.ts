@@ -16,7 +16,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { retrieveBodies, sidsBodies, upsertAll } from '../src/bench/http.ts';
 import { runLoad } from '../src/bench/load.ts';
-import { machineCpuSeconds, processCpuSeconds, SIDX_BIN, startChildServer } from '../src/bench/server.ts';
+import { cpuMeter, SIDX_BIN, startChildServer } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { benchArgs, envPairs, printTopSelfTime, type CpuProfile } from './lib.ts';
 
@@ -61,12 +61,9 @@ const bodies = sidsBeam > 0
   ? (await sidsBodies(server.url, queries, Q, DIM, sidsBeam, 10)).bodies
   : retrieveBodies(queries, Q, DIM, JSON.parse(String(args.body)) as Record<string, unknown>);
 await runLoad({ url: server.url, path: '/v1/retrieve', bodies, connections: 8, durationS: 2 }); // warm up
-const cpu0 = processCpuSeconds(server.pid);
-const machine0 = machineCpuSeconds();
+const meter = cpuMeter(server.pid);
 const load = await runLoad({ url: server.url, path: '/v1/retrieve', bodies, connections: Number(args.connections), durationS: Number(args.duration) });
-const serverCpu = processCpuSeconds(server.pid) - cpu0;
-const machine1 = machineCpuSeconds();
-const busy = (machine1.busy - machine0.busy) / Math.max(1e-9, machine1.total - machine0.total);
+const { processSeconds: serverCpu, machineBusy: busy } = meter();
 await server.stop();
 console.log(`${N} items, ${args.connections} connections, ${args.duration} s, body ${args.body}${args.env ? `, env ${args.env}` : ''}: `
   + `${sidsBeam > 0 ? `sids mode (beams of ${sidsBeam}), ` : ''}${Math.round(load.qps)} QPS, p50 ${load.latencyMs.p50.toFixed(2)} ms, non-2xx ${load.non2xx}, errors ${load.errors}; `

@@ -32,7 +32,7 @@ export function processMemory(pid: number): ProcessMemory {
 }
 
 /** User + system CPU seconds a process has used so far (Linux /proc; 0 elsewhere). */
-export function processCpuSeconds(pid: number): number {
+function processCpuSeconds(pid: number): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
@@ -42,7 +42,7 @@ export function processCpuSeconds(pid: number): number {
 }
 
 /** Busy and total CPU seconds of the whole machine so far (Linux /proc/stat; zeros elsewhere). */
-export function machineCpuSeconds(): { busy: number; total: number } {
+function machineCpuSeconds(): { busy: number; total: number } {
   try {
     const ticks = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
     const total = ticks.reduce((a, b) => a + b, 0);
@@ -50,6 +50,22 @@ export function machineCpuSeconds(): { busy: number; total: number } {
   } catch {
     return { busy: 0, total: 0 };
   }
+}
+
+/**
+ * Starts measuring: the returned function gives the CPU seconds process `pid` used since, and the share of the
+ * machine's CPU time that was busy meanwhile (everything on it: the load generator too).
+ */
+export function cpuMeter(pid: number): () => { processSeconds: number; machineBusy: number } {
+  const cpu0 = processCpuSeconds(pid);
+  const machine0 = machineCpuSeconds();
+  return () => {
+    const machine1 = machineCpuSeconds();
+    return {
+      processSeconds: processCpuSeconds(pid) - cpu0,
+      machineBusy: (machine1.busy - machine0.busy) / Math.max(1e-9, machine1.total - machine0.total),
+    };
+  };
 }
 
 export interface BenchServer {
