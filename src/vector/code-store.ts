@@ -21,10 +21,10 @@
  * Derived state: the owner (service/vector-state.ts) replays the change log after the last sync and rebuilds on
  * any doubt (`load` throws SIDX_ERR_STORE on a torn or foreign file).
  */
-import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
+import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeCodes, type NativeSlotMap } from './binding.ts';
-import { readFully, writeFully } from './vector-file.ts';
+import { fdatasyncAsync, readFully, writeFully } from './vector-file.ts';
 import type { SlotFile } from './slot-file.ts';
 import { callNative, type Metric } from './vector-index.ts';
 
@@ -205,8 +205,8 @@ export abstract class CodeStore {
 
   /** Everything written before the call is durable when it resolves (libuv pool). */
   async datasync(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      fdatasync(this.#fd, (err) => (err ? reject(this.#error(`fdatasync failed: ${err.message}`, 'SIDX_ERR_VECTOR')) : resolve()));
+    await fdatasyncAsync(this.#fd).catch((err: Error) => {
+      throw this.#error(`fdatasync failed: ${err.message}`, 'SIDX_ERR_VECTOR');
     });
   }
 

@@ -9,9 +9,9 @@
  * `assign` follows its commits. The id file is derived state: its owner (service/vector-state.ts) records up to
  * which catalog change it is durable (`datasync`) and repairs what came after from the records.
  */
-import { closeSync, constants, fdatasync, fstatSync, ftruncateSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { SidxError } from '../errors.ts';
-import { readFully, VectorFile, writeFully } from './vector-file.ts';
+import { fdatasyncAsync, readFully, VectorFile, writeFully } from './vector-file.ts';
 
 const FREE = -1;
 const ID_BYTES = 8;
@@ -176,8 +176,8 @@ export class SlotFile {
 
   /** Everything written before the call is durable when it resolves; runs on the libuv pool. */
   async datasync(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      fdatasync(this.#idsFd, (err) => (err ? reject(new SidxError('SIDX_ERR_VECTOR', `vector id file: fdatasync failed: ${err.message}`)) : resolve()));
+    await fdatasyncAsync(this.#idsFd).catch((err: Error) => {
+      throw new SidxError('SIDX_ERR_VECTOR', `vector id file: fdatasync failed: ${err.message}`);
     });
   }
 

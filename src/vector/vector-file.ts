@@ -55,8 +55,7 @@ export class VectorFile {
 
   /** `datasync` on the libuv pool: everything written before the call is on disk when it resolves. */
   datasyncAsync(): Promise<void> {
-    const fd = this.#live();
-    return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+    return fdatasyncAsync(this.#live());
   }
 
   close(): void {
@@ -89,6 +88,11 @@ export function readFully(fd: number, into: Uint8Array, position: number): void 
     if (got === 0) throw new SidxError('SIDX_ERR_STORE', 'vector file: a row past its end');
     done += got;
   }
+}
+
+/** fdatasync of `fd` on the libuv pool; rejects with the system error. */
+export function fdatasyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 export function writeFully(fd: number, bytes: Uint8Array, position: number): void {
