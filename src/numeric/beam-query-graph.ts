@@ -38,9 +38,8 @@ function versions(model: InstanceType<typeof onnx.ModelProto>, what: string): { 
   return { opset: Number(opset.version), ir: Number(model.irVersion) };
 }
 
-/** Builds the merged model of the module doc from the two serialized models; throws when they cannot be merged. */
-export function buildBeamQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8Array, levels: number,
-  options: BeamQueryOptions = {}): Uint8Array {
+/** Both graphs decoded, or an error saying why they cannot be merged (other domains, opsets or IR versions). */
+function mergeableGraphs(encoderBytes: Uint8Array, beamBytes: Uint8Array): { encoder: onnxProto.onnx.IGraphProto; beam: onnxProto.onnx.IGraphProto; opset: number } {
   const encoder = onnx.ModelProto.decode(encoderBytes);
   const beam = onnx.ModelProto.decode(beamBytes);
   const a = versions(encoder, 'encoder.onnx');
@@ -50,8 +49,15 @@ export function buildBeamQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8Ar
   }
   if (a.ir > onnx.Version.IR_VERSION) throw new Error(`IR version ${a.ir} is newer than the builder's ${onnx.Version.IR_VERSION}`);
   if (!encoder.graph || !beam.graph) throw new Error('encoder.onnx or beam.onnx has no graph');
+  return { encoder: encoder.graph, beam: beam.graph, opset: a.opset };
+}
+
+/** Builds the merged model of the module doc from the two serialized models; throws when they cannot be merged. */
+export function buildBeamQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8Array, levels: number,
+  options: BeamQueryOptions = {}): Uint8Array {
+  const { encoder, beam, opset } = mergeableGraphs(encoderBytes, beamBytes);
   const outputs = new Set(Array.from({ length: levels }, (_, l) => [beamCodesOutput(l + 1), beamScoresOutput(l + 1)]).flat());
-  const beamOutputs = (beam.graph.output ?? []).map((o) => o.name ?? '');
+  const beamOutputs = (beam.output ?? []).map((o) => o.name ?? '');
   if (beamOutputs.length !== outputs.size || beamOutputs.some((o) => !outputs.has(o))) {
     throw new Error(`beam.onnx: outputs [${beamOutputs.join(', ')}], expected beam_codes_/beam_scores_ 1..${levels}`);
   }
@@ -60,8 +66,8 @@ export function buildBeamQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8Ar
   const g = new GraphBuilder('sidx_beam_query');
   const keep = (name: string) => name === ENCODER_INPUT || (!packed && outputs.has(name))
     || name === BEAM_INPUTS.width || name === BEAM_INPUTS.normWeight;
-  g.adopt(encoder.graph, (name) => name);
-  g.adopt(beam.graph, (name) => (keep(name) ? name : `${BEAM_PREFIX}${name}`), { dedupe: options.dedupe ?? true });
+  g.adopt(encoder, (name) => name);
+  g.adopt(beam, (name) => (keep(name) ? name : `${BEAM_PREFIX}${name}`), { dedupe: options.dedupe ?? true });
   const beamValue = (name: string) => (packed ? `${BEAM_PREFIX}${name}` : name);
   if (!packed) {
     g.output(ENCODER_OUTPUTS.codes, 'int64', ['N', levels]);
@@ -78,7 +84,7 @@ export function buildBeamQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8Ar
     g.output(flatConcat(scores), 'float32', ['S'], PACKED_OUTPUTS.scores);
   }
   g.prune();
-  return g.serialize({ opset: a.opset, docString: 'sidx beam query: encoder.onnx codes + beam.onnx, one run' });
+  return g.serialize({ opset, docString: 'sidx beam query: encoder.onnx codes + beam.onnx, one run' });
 }
 
 export const LATENT_QUERY_OUTPUTS = { codes: 'query_codes', latent: 'query_latent' } as const;
@@ -103,12 +109,8 @@ function floatsOf(t: onnxProto.onnx.ITensorProto): Float32Array {
  * initializers, ORT computes the normalisation and the MLP once, as in the merged model.
  */
 export function buildLatentQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8Array, levels: number): LatentQueryModel {
-  const encoder = onnx.ModelProto.decode(encoderBytes);
-  const beam = onnx.ModelProto.decode(beamBytes);
-  const a = versions(encoder, 'encoder.onnx');
-  const b = versions(beam, 'beam.onnx');
-  if (!encoder.graph || !beam.graph) throw new Error('encoder.onnx or beam.onnx has no graph');
-  const inits = new Map((beam.graph.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const { encoder, beam, opset } = mergeableGraphs(encoderBytes, beamBytes);
+  const inits = new Map((beam.initializer ?? []).map((t) => [t.name ?? '', t]));
   const codebooks = Array.from({ length: levels }, (_, l) => {
     const t = inits.get(`codebook_${l}`);
     if (!t || t.dims?.length !== 2 || t.dataType !== onnx.TensorProto.DataType.FLOAT) throw new Error(`beam.onnx: no float codebook_${l} [K, dim]`);
@@ -116,20 +118,17 @@ export function buildLatentQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8
   });
   const dim = Number(inits.get('codebook_0')!.dims![1]);
   if (codebooks.some((c, l) => c.length !== Number(inits.get(`codebook_${l}`)!.dims![0]) * dim)) throw new Error('beam.onnx: codebooks of different widths');
-  const gemm = (beam.graph.node ?? []).find((n) => n.opType === 'Gemm' && n.input?.[1] === 'codebook_0');
+  const gemm = (beam.node ?? []).find((n) => n.opType === 'Gemm' && n.input?.[1] === 'codebook_0');
   if (!gemm?.input?.[0]) throw new Error('beam.onnx: no level-1 Gemm against codebook_0');
-  if (a.opset !== b.opset || a.ir > onnx.Version.IR_VERSION || b.ir > onnx.Version.IR_VERSION) {
-    throw new Error(`encoder.onnx (opset ${a.opset}, IR ${a.ir}) and beam.onnx (opset ${b.opset}, IR ${b.ir}) cannot be merged`);
-  }
   const g = new GraphBuilder('sidx_latent_query');
-  g.adopt(encoder.graph, (name) => name);
+  g.adopt(encoder, (name) => name);
   const keep = (name: string) => name === ENCODER_INPUT;
-  g.adopt(beam.graph, (name) => (keep(name) ? name : `${BEAM_PREFIX}${name}`), { dedupe: true });
+  g.adopt(beam, (name) => (keep(name) ? name : `${BEAM_PREFIX}${name}`), { dedupe: true });
   g.output(g.op('Cast', [ENCODER_OUTPUTS.codes], { to: INT32 }), 'int32', ['N', levels], LATENT_QUERY_OUTPUTS.codes);
   const z = gemm.input[0];
   g.output(keep(z) ? z : `${BEAM_PREFIX}${z}`, 'float32', ['N', dim], LATENT_QUERY_OUTPUTS.latent);
   g.prune({ inputs: true }); // beam_width and norm_weight: the addon takes them
-  return { model: g.serialize({ opset: a.opset, docString: 'sidx latent query: encoder.onnx codes + the beam\'s latent, one run' }), codebooks, dim };
+  return { model: g.serialize({ opset, docString: 'sidx latent query: encoder.onnx codes + the beam\'s latent, one run' }), codebooks, dim };
 }
 
 /** Lengths of the two packed outputs for `n` rows and beam widths `widths` (one per level). */
