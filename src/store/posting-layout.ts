@@ -5,7 +5,7 @@
  * from LMDB (postingRotations 'all'), it gets them written from the natural ones first, here.
  */
 import type { Database } from 'lmdb';
-import { encodeSidPrefix, SID_KEY_HEADER_BYTES, sidKeyLength, writeSidKey } from '../sid/codec.ts';
+import { decodeSidKey, encodeSidPrefix, sidKeyLength, writeSidKey } from '../sid/codec.ts';
 import { prefixEnd, U64_BYTES } from './keys.ts';
 
 type Bin = Database<Buffer, Buffer>;
@@ -24,7 +24,6 @@ export function writeRotatedPostings(postings: Bin, levels: Map<number, number>,
     const start = encodeSidPrefix(model, L - 1, new Int32Array(0), L);
     const end = prefixEnd(start);
     const keyAt = sidKeyLength(L);
-    const codes = new Int32Array(L);
     const rotated = Buffer.allocUnsafe(keyAt + U64_BYTES);
     let from: Buffer = start;
     for (;;) {
@@ -36,7 +35,7 @@ export function writeRotatedPostings(postings: Bin, levels: Map<number, number>,
       if (batch.length === 0) break;
       write(() => {
         for (const k of batch) {
-          for (let l = 0; l < L; l++) codes[l] = k.readUInt16BE(SID_KEY_HEADER_BYTES + 2 * l);
+          const { codes } = decodeSidKey(k, L);
           k.copy(rotated, keyAt, keyAt, keyAt + U64_BYTES);
           for (let r = 0; r < L - 1; r++) {
             writeSidKey(rotated, 0, model, r, codes);
