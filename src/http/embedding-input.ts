@@ -3,6 +3,7 @@
  * rejecting wrong dimensions, NaN/Infinity (including numbers beyond float32's range), norms above
  * limits.maxVectorNorm and malformed base64, each with the offending field named.
  */
+import { base64ByteLength } from '../base64.ts';
 import { SidxError } from '../errors.ts';
 import { checkFiniteAndNorm } from '../service/vector-norm.ts';
 import type { EmbeddingInput } from './schemas/common.ts';
@@ -32,8 +33,6 @@ function decodeInto(input: EmbeddingInput, dim: number, maxNorm: number, field: 
   checkFiniteAndNorm(out, offset, dim, maxNorm, field);
 }
 
-const PAD = 0x3d; // '='
-
 /** The value of a standard-alphabet base64 character, or -1. */
 function sextet(c: number): number {
   if (c >= 0x41 && c <= 0x5a) return c - 0x41;
@@ -50,11 +49,10 @@ function sextet(c: number): number {
  * past its last byte zero.
  */
 function decodeCanonicalInto(input: string, out: Float32Array, offset: number, dim: number): boolean {
-  const len = input.length;
-  if (len === 0 || len % 4 !== 0) return false;
-  const pads = input.charCodeAt(len - 1) === PAD ? (input.charCodeAt(len - 2) === PAD ? 2 : 1) : 0;
-  const bytes = (len / 4) * 3 - pads;
+  const bytes = base64ByteLength(input);
   if (bytes !== dim * 4) return false;
+  const len = input.length;
+  const pads = (len / 4) * 3 - bytes;
   const written = Buffer.from(out.buffer, out.byteOffset + offset * 4, bytes).write(input, 'base64');
   if (written !== bytes || input.indexOf('-') >= 0 || input.indexOf('_') >= 0) return false;
   return pads === 0 || (sextet(input.charCodeAt(len - pads - 1)) & (pads === 1 ? 0b11 : 0b1111)) === 0;

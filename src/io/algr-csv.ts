@@ -17,6 +17,7 @@ import { endianness } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { base64ByteLength } from '../base64.ts';
 import { inputError, ioError } from './input-error.ts';
 
 export type AlgrSkipReason = 'missing-field' | 'extra-field' | 'empty-id' | 'base64' | 'dimension' | 'not-finite';
@@ -160,11 +161,11 @@ export class AlgrCsvReader implements AsyncIterable<AlgrBatch> {
         const id = unquote(text.slice(0, comma));
         if (id.length === 0) { skip(line, 'empty-id', 'empty id (base62_string)'); continue; }
         const len = feature.length;
-        if (len === 0 || len % 4 !== 0) {
+        const nbytes = base64ByteLength(feature);
+        if (nbytes < 0) {
           skip(line, 'base64', `feature is not valid base64 (${len} characters, not a positive multiple of 4)`);
           continue;
         }
-        const nbytes = (len / 4) * 3 - (feature.charCodeAt(len - 1) === 61 ? (feature.charCodeAt(len - 2) === 61 ? 2 : 1) : 0);
         if (dim === 0 || nbytes !== dim * 4) {
           // Rare path (first row, or a bad one): full character check so the reason is right.
           if (!B64.test(feature)) { skip(line, 'base64', `feature is not valid base64 (${len} characters)`); continue; }
