@@ -100,8 +100,7 @@ Napi::Value BeamSearch::Dim(const Napi::CallbackInfo& info) {
 }
 
 void BeamSearch::SelectBest(size_t count, size_t keep) {
-  using Entry = std::pair<float, uint32_t>;  // (score, child): lexicographic order = the graph's TopK order
-  static thread_local std::vector<Entry> heap;
+  std::vector<HeapEntry>& heap = heap_;
   heap.clear();
   const float* s = children_.data();
   // A NaN score (a non-finite latent) ranks last, so the heap's order stays a strict weak one.
@@ -111,7 +110,7 @@ void BeamSearch::SelectBest(size_t count, size_t keep) {
     // A later child ties with the top only by a higher index, which loses: strict comparison suffices.
     if (!(s[i] < heap.front().first)) continue;
     std::pop_heap(heap.begin(), heap.end());
-    heap.back() = Entry(s[i], static_cast<uint32_t>(i));
+    heap.back() = HeapEntry(s[i], static_cast<uint32_t>(i));
     std::push_heap(heap.begin(), heap.end());
   }
   std::sort_heap(heap.begin(), heap.end());
