@@ -112,11 +112,12 @@ export class MappedSlotStore implements VectorStore {
     return this.#scoreOffThread(query, keys, 0);
   }
 
-  scoreShared(query: Float32Array, keys: BigInt64Array): Promise<Float32Array> {
-    return this.#scoreOffThread(query, keys, keys.length >= SHARE_MIN_ROWS ? keys.length >> 1 : keys.length);
+  async scoreShared(query: Float32Array, keys: BigInt64Array): Promise<Float32Array> {
+    if (keys.length < SHARE_MIN_ROWS) return this.score(query, keys); // nothing awaited: no row can change meanwhile
+    return this.#scoreOffThread(query, keys, keys.length >> 1);
   }
 
-  /** The first `here` rows scored on the calling thread, the others on the libuv pool meanwhile. */
+  /** The first `here` rows (fewer than all) scored on the calling thread, the others on the libuv pool meanwhile. */
   async #scoreOffThread(query: Float32Array, keys: BigInt64Array, here: number): Promise<Float32Array> {
     this.#checkQuery(query);
     const own = keys.slice(); // the caller may reuse its array meanwhile
@@ -127,17 +128,17 @@ export class MappedSlotStore implements VectorStore {
     if (here === 0) {
       scores = await callNativeAsync(() => map.scoreSlotsAsync(query, slots));
     } else {
-      const rest = here < slots.length ? callNativeAsync(() => map.scoreSlotsAsync(query, slots.subarray(here))) : undefined;
+      const rest = callNativeAsync(() => map.scoreSlotsAsync(query, slots.subarray(here)));
       let first: Float32Array;
       try {
         first = callNative(() => map.scoreSlots(query, slots.subarray(0, here)));
       } catch (err) {
-        await rest?.catch(() => undefined); // settled before the error leaves: no unhandled rejection behind it
+        await rest.catch(() => undefined); // settled before the error leaves: no unhandled rejection behind it
         throw err;
       }
       scores = new Float32Array(slots.length);
       scores.set(first);
-      if (rest) scores.set(await rest, here);
+      scores.set(await rest, here);
     }
     if (this.#file.changes === changes) return scores;
     // Rows are copy-on-write: a key upserted or deleted while the pool thread read has another row now, or none, and
