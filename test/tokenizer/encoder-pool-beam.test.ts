@@ -5,22 +5,29 @@ import { join } from 'node:path';
 import { BEAM_ENCODER_DIGEST_KEY, buildBeamGraph } from '../../src/numeric/beam-graph.ts';
 import { buildResidualEncoder } from '../../src/numeric/residual-encoder.ts';
 import { loadBundle, writeBundle } from '../../src/tokenizer/bundle.ts';
-import { EncoderPool, kPoolTestHooks, type BeamResult } from '../../src/tokenizer/encoder-pool.ts';
+import { EncoderPool, kPoolTestHooks, type BeamLevel, type BeamResult } from '../../src/tokenizer/encoder-pool.ts';
 import { SidxError } from '../../src/errors.ts';
 import { repoRoot, tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 
 const bytes = (a: Int32Array | Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
-/** Every code and score of `got` equals `want` bit for bit. */
-function assertSameBeam(got: BeamResult, want: BeamResult, what: string) {
+/** The same own codes and level shapes; then `check` compares each level of `got` with `want`'s. */
+function assertSameLevels(got: BeamResult, want: BeamResult, what: string, check: (lv: BeamLevel, w: BeamLevel, at: string) => void) {
   assert.deepEqual(got.codes, want.codes, `${what}: the encoder's own codes`);
   assert.equal(got.levels.length, want.levels.length);
   got.levels.forEach((lv, l) => {
     const w = want.levels[l]!;
     assert.deepEqual([lv.level, lv.width], [w.level, w.width], `${what} level ${l + 1}`);
-    assert.ok(bytes(lv.codes).equals(bytes(w.codes)), `${what} level ${l + 1}: codes`);
-    assert.ok(bytes(lv.scores).equals(bytes(w.scores)), `${what} level ${l + 1}: scores, bit for bit`);
+    check(lv, w, `${what} level ${l + 1}`);
+  });
+}
+
+/** Every code and score of `got` equals `want` bit for bit. */
+function assertSameBeam(got: BeamResult, want: BeamResult, what: string) {
+  assertSameLevels(got, want, what, (lv, w, at) => {
+    assert.ok(bytes(lv.codes).equals(bytes(w.codes)), `${at}: codes`);
+    assert.ok(bytes(lv.scores).equals(bytes(w.scores)), `${at}: scores, bit for bit`);
   });
 }
 
@@ -29,22 +36,17 @@ function assertSameBeam(got: BeamResult, want: BeamResult, what: string) {
  * than ORT's kernels), and the same prefixes except where two scores are that close (a near-tie may swap).
  */
 function assertSameBeamNear(got: BeamResult, want: BeamResult, what: string) {
-  assert.deepEqual(got.codes, want.codes, `${what}: the encoder's own codes`);
-  assert.equal(got.levels.length, want.levels.length);
-  got.levels.forEach((lv, l) => {
-    const w = want.levels[l]!;
-    assert.deepEqual([lv.level, lv.width], [w.level, w.width], `${what} level ${l + 1}`);
-    const tol = (s: number) => 1e-5 * Math.max(1, Math.abs(s));
-    lv.scores.forEach((s, i) => assert.ok(Math.abs(s - w.scores[i]!) <= tol(s), `${what} level ${l + 1} score ${i}: ${s} vs ${w.scores[i]}`));
+  const tol = (s: number) => 1e-5 * Math.max(1, Math.abs(s));
+  assertSameLevels(got, want, what, (lv, w, at) => {
+    lv.scores.forEach((s, i) => assert.ok(Math.abs(s - w.scores[i]!) <= tol(s), `${at} score ${i}: ${s} vs ${w.scores[i]}`));
     const rows = lv.scores.length / lv.width;
     for (let r = 0; r < rows; r++) {
       for (let b = 0; b < lv.width; b++) {
-        const at = (r * lv.width + b) * lv.level;
-        const same = lv.codes.subarray(at, at + lv.level).every((c, j) => c === w.codes[at + j]);
-        if (same) continue;
+        const start = (r * lv.width + b) * lv.level;
+        if (lv.codes.subarray(start, start + lv.level).every((c, j) => c === w.codes[start + j])) continue;
         const s = lv.scores[r * lv.width + b]!;
         const tie = b === lv.width - 1 || [b - 1, b + 1].some((o) => o >= 0 && o < lv.width && Math.abs(lv.scores[r * lv.width + o]! - s) <= 2 * tol(s));
-        assert.ok(tie, `${what} level ${l + 1} row ${r} prefix ${b} differs without a near-tie`);
+        assert.ok(tie, `${at} row ${r} prefix ${b} differs without a near-tie`);
       }
     }
   });
