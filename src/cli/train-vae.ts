@@ -23,7 +23,8 @@ export const trainVaeUsage = `Usage: sidx train --method rqvae|vqvae --input FIL
                   [--codebook-update gradient|ema] [--ema-decay D] [--dead-restart on|off] [--dead-threshold T|auto]
                   [--init rqkmeans|random] [--init-sample N] [--init-iters N]
                   [--pairs FILE [--pair-ids FILE] [--pair-batches N|all] [--contrastive-weight W]
-                  [--pair-recon-weight W] [--pair-from-epoch E] [--pair-until-epoch E] [--pair-noise S]] [--checkpoint FILE|none] [--resume FILE]
+                  [--pair-recon-weight W] [--pair-from-epoch E] [--pair-until-epoch E] [--pair-noise S]
+                  [--self-pairs N [--self-pair-noise S]]] [--checkpoint FILE|none] [--resume FILE]
                   [--max-items-per-sid C] [--input-noise S] [--input-mix P]
                   [--augment-copies N [--augment-noise S]] [--eval-every N] [--top-m M] [--id ID] [--threads N] [--array NAME]
 
@@ -58,6 +59,9 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
                      epochs); the other epochs skip their pair steps (reconstruction warm-up, or a reconstruction-only tail)
   --pair-noise       pair steps feed both items plus fresh Gaussian noise of norm up to S x their norm (uniform per
                      row and step), so that the contrastive codes hold for items scattered around the pairs (default 0)
+  --self-pairs       N pairs (i, i) per item join the contrastive pairs (default 0); their two sides get independent
+                     noise of norm up to --self-pair-noise S x their norm (default: --pair-noise), so that noisy items
+                     near one item keep its SID or differ in one code (Hamming-1 neighbours)
   --checkpoint       written after every epoch (default DIR.checkpoint; none = off); --resume continues from one
   --max-items-per-sid  collision-aware last level: after training, move the least-used last-level codewords onto
                      items of SIDs holding more than C items until none does (at most K/8 codewords); the
@@ -133,7 +137,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     'dead-restart': { type: 'string' }, 'dead-threshold': { type: 'string' }, init: { type: 'string' },
     'init-sample': { type: 'string' }, 'init-iters': { type: 'string' }, pairs: { type: 'string' },
     'pair-ids': { type: 'string' }, 'pair-batches': { type: 'string' },
-    'contrastive-weight': { type: 'string' }, 'pair-recon-weight': { type: 'string' }, 'pair-from-epoch': { type: 'string' }, 'pair-until-epoch': { type: 'string' }, 'pair-noise': { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'string' },
+    'contrastive-weight': { type: 'string' }, 'pair-recon-weight': { type: 'string' }, 'pair-from-epoch': { type: 'string' }, 'pair-until-epoch': { type: 'string' }, 'pair-noise': { type: 'string' }, 'self-pairs': { type: 'string' }, 'self-pair-noise': { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'string' },
     'max-items-per-sid': { type: 'string' }, 'input-noise': { type: 'string' }, 'input-mix': { type: 'string' }, 'augment-copies': { type: 'string' }, 'augment-noise': { type: 'string' }, 'eval-every': { type: 'string' }, 'top-m': { type: 'string' }, id: { type: 'string' }, threads: { type: 'string' },
     array: { type: 'string' },
   }, trainVaeUsage);
@@ -206,6 +210,8 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     pairFromEpoch: nonNegInt(values['pair-from-epoch'], 'pair-from-epoch'),
     pairNoise: nonNeg(values['pair-noise'], 'pair-noise'),
     pairUntilEpoch: posInt(values['pair-until-epoch'], 'pair-until-epoch'),
+    selfPairs: nonNegInt(values['self-pairs'], 'self-pairs'),
+    selfPairNoise: nonNeg(values['self-pair-noise'], 'self-pair-noise'),
     maxItemsPerSid: posInt(values['max-items-per-sid'], 'max-items-per-sid'),
     inputNoise: nonNeg(values['input-noise'], 'input-noise'),
     inputMix: num(values['input-mix'], 'input-mix', (x) => x >= 0 && x <= 1, 'in [0, 1]'),
@@ -217,7 +223,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
   for (const key of Object.keys(options) as (keyof RqVaeOptions)[]) if (options[key] === undefined) delete options[key];
   if (options.steps !== undefined && options.epochs !== undefined) throw new UsageError('give --steps or --epochs, not both');
   if (values.pairs === undefined) {
-    const pairFlag = (['pair-ids', 'pair-batches', 'contrastive-weight', 'pair-recon-weight', 'pair-from-epoch', 'pair-until-epoch', 'pair-noise'] as const).find((f) => values[f] !== undefined);
+    const pairFlag = (['pair-ids', 'pair-batches', 'contrastive-weight', 'pair-recon-weight', 'pair-from-epoch', 'pair-until-epoch', 'pair-noise', 'self-pairs', 'self-pair-noise'] as const).find((f) => values[f] !== undefined);
     if (pairFlag !== undefined) throw new UsageError(`--${pairFlag} needs --pairs`);
   }
 
@@ -264,7 +270,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
         ? { threshold: o.deadThreshold, perLevel: o.codebookSizes.map((k) => deadThresholdOf(o, o.batchSize, k)) }
         : false,
       contrastivePairs: pairs?.count ?? 0, pairBatches: o.pairBatches, contrastiveWeight: o.contrastiveWeight,
-      pairReconWeight: o.pairReconWeight, pairEpochs: [o.pairFromEpoch, o.pairUntilEpoch], pairNoise: o.pairNoise, maxItemsPerSid: o.maxItemsPerSid, inputNoise: o.inputNoise, inputMix: o.inputMix,
+      pairReconWeight: o.pairReconWeight, pairEpochs: [o.pairFromEpoch, o.pairUntilEpoch], pairNoise: o.pairNoise, selfPairs: o.selfPairs, selfPairNoise: o.selfPairNoise, maxItemsPerSid: o.maxItemsPerSid, inputNoise: o.inputNoise, inputMix: o.inputMix,
       augmentCopies: o.augmentCopies, augmentNoise: o.augmentNoise,
       finalEpoch: history.at(-1) === undefined ? null : { recon: history.at(-1)!.recon, commit: history.at(-1)!.commit },
       meanEpochTrainSeconds: history.length === 0 ? null : history.reduce((s, h) => s + h.trainSeconds, 0) / history.length,

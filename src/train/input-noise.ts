@@ -7,9 +7,11 @@
  */
 import { seededGaussian, seededUniform } from '../random.ts';
 
-export function addInputNoise(clean: Float32Array, dim: number, level: number, l2: boolean, seed: number, out: Float32Array): void {
+/** `level`: the noise scale S of every row, or one per row. */
+export function addInputNoise(clean: Float32Array, dim: number, level: number | Float32Array, l2: boolean, seed: number, out: Float32Array): void {
   const u = seededUniform(seed ^ 0x5bd1e995);
-  noisyRows(clean, dim, () => u() * level, l2, seededGaussian(seed), out);
+  let row = 0;
+  noisyRows(clean, dim, typeof level === 'number' ? () => u() * level : () => u() * level[row++]!, l2, seededGaussian(seed), out);
 }
 
 /**

@@ -34,6 +34,10 @@ export class ContrastiveStep {
   #xa: Float32Array;
   #xb: Float32Array;
   #order: Int32Array | null = null;
+  /** Pairs at and after this index are self pairs (options.selfPairs). */
+  #selfFrom: number;
+  /** Per batch row: the noise scale of its pair (pairNoise, or selfPairNoise for a self pair). */
+  #noise: Float32Array;
   #orderEpoch = -1;
 
   private constructor(state: TrainingState, pairs: PairSet, vectors: Float32Array, batch: number,
@@ -41,12 +45,14 @@ export class ContrastiveStep {
     const { model, options: o } = state;
     const dim = model.shape.inputDim;
     this.#state = state;
-    this.#pairs = pairs;
+    this.#selfFrom = pairs.count;
+    this.#pairs = withSelfPairs(pairs, dim, o.selfPairs);
+    this.#noise = new Float32Array(batch);
     this.#vectors = vectors;
     this.#session = session;
     this.#trained = trained;
     this.batch = batch;
-    this.stepsPerEpoch = Math.min(maxSteps, Math.max(1, Math.floor(pairs.count / batch)));
+    this.stepsPerEpoch = Math.min(maxSteps, Math.max(1, Math.floor(this.#pairs.count / batch)));
     this.#xa = new Float32Array(batch * dim);
     this.#xb = new Float32Array(batch * dim);
     const feeds: Record<string, ort.Tensor> = {
@@ -88,7 +94,8 @@ export class ContrastiveStep {
     });
     const session = await createSession(graph.bytes, o.threads);
     const maxSteps = o.pairBatches === 'all' ? Infinity : o.pairBatches;
-    return new ContrastiveStep(state, pairs, vectors, Math.min(maxBatch, pairs.count), session, graph.inputs, graph.trained, maxSteps);
+    const count = pairs.count + (pairs.vectors.length / dim) * o.selfPairs;
+    return new ContrastiveStep(state, pairs, vectors, Math.min(maxBatch, count), session, graph.inputs, graph.trained, maxSteps);
   }
 
   /** Runs pair batch `index` of `epoch` and steps the optimiser at `lr`; returns the contrastive loss. */
@@ -104,15 +111,17 @@ export class ContrastiveStep {
       const pair = order[index * this.batch + i]!;
       const ra = this.#pairs.a[pair]!;
       const rb = this.#pairs.b[pair]!;
+      this.#noise[i] = pair >= this.#selfFrom ? o.selfPairNoise : o.pairNoise;
       this.#xa.set(this.#vectors.subarray(ra * dim, (ra + 1) * dim), i * dim);
       this.#xb.set(this.#vectors.subarray(rb * dim, (rb + 1) * dim), i * dim);
     }
-    if (o.pairNoise > 0) {
+    if (o.pairNoise > 0 || (o.selfPairs > 0 && o.selfPairNoise > 0)) {
       // Both items of every pair get fresh noise: the InfoNCE terms then ask for codes that survive it.
       const l2 = o.normalize === 'l2';
       const seed = Math.imul(o.seed + 17, 0x3c6ef372) ^ Math.imul(epoch + 1, 0x1b873593) ^ Math.imul(index + 1, 0x2545f491);
-      addInputNoise(this.#xa, dim, o.pairNoise, l2, seed, this.#xa);
-      addInputNoise(this.#xb, dim, o.pairNoise, l2, seed ^ 0x7f4a7c15, this.#xb);
+      const level = o.selfPairs === 0 ? o.pairNoise : this.#noise;
+      addInputNoise(this.#xa, dim, level, l2, seed, this.#xa);
+      addInputNoise(this.#xb, dim, level, l2, seed ^ 0x7f4a7c15, this.#xb);
     }
     const out = await this.#session.run(this.#feeds);
     const loss = (out.loss_contrastive!.data as Float32Array)[0]!;
@@ -133,4 +142,17 @@ export class ContrastiveStep {
 
 function pairPermutation(n: number, seed: number, epoch: number): Int32Array {
   return seededPermutation(n, Math.imul(seed + 3, 0x68e31da4) ^ Math.imul(epoch + 1, 0x1b873593));
+}
+
+/** The pairs followed by `copies` pairs (i, i) for every row of their vectors. */
+function withSelfPairs(pairs: PairSet, dim: number, copies: number): PairSet {
+  if (copies === 0) return pairs;
+  const rows = pairs.vectors.length / dim;
+  const count = pairs.count + rows * copies;
+  const a = new Int32Array(count);
+  const b = new Int32Array(count);
+  a.set(pairs.a);
+  b.set(pairs.b);
+  for (let at = pairs.count; at < count; at++) a[at] = b[at] = (at - pairs.count) % rows;
+  return { vectors: pairs.vectors, a, b, count };
 }

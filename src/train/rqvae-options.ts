@@ -76,6 +76,14 @@ export interface RqVaeOptions {
   pairNoise?: number;
   pairUntilEpoch?: number;
   /**
+   * Self pairs: `selfPairs` pairs (i, i) per row of the pair vectors join the contrastive pairs. Their two sides get
+   * independent noise of expected norm u x selfPairNoise x ||row|| (default: pairNoise), so the InfoNCE terms ask for
+   * codes that noise of that size does not move (noisy items of one neighbourhood keep a SID, or differ in one code).
+   * 0 (default): none.
+   */
+  selfPairs?: number;
+  selfPairNoise?: number;
+  /**
    * Collision-aware last level: after training, move last-level codewords onto items of SIDs holding more than
    * this many items until none does (src/train/collision-split.ts). 0 (default): off.
    */
@@ -179,6 +187,8 @@ export function resolveOptions(o: RqVaeOptions, rows: number): ResolvedOptions {
     pairFromEpoch: o.pairFromEpoch ?? 0,
     pairNoise: o.pairNoise ?? 0,
     pairUntilEpoch: o.pairUntilEpoch ?? epochs,
+    selfPairs: o.selfPairs ?? 0,
+    selfPairNoise: o.selfPairNoise ?? o.pairNoise ?? 0,
     maxItemsPerSid: o.maxItemsPerSid ?? 0,
     inputNoise: o.inputNoise ?? 0,
     inputMix: o.inputMix ?? 0,
@@ -243,6 +253,8 @@ function check(r: ResolvedOptions): void {
   nonNegInt(r.pairFromEpoch, 'pairFromEpoch');
   nonNeg(r.pairNoise, 'pairNoise');
   nonNegInt(r.pairUntilEpoch, 'pairUntilEpoch');
+  nonNegInt(r.selfPairs, 'selfPairs');
+  nonNeg(r.selfPairNoise, 'selfPairNoise');
   if (r.pairFromEpoch >= r.pairUntilEpoch || r.pairUntilEpoch > r.epochs) {
     throw invalid(`pair epochs must satisfy pairFromEpoch (${r.pairFromEpoch}) < pairUntilEpoch (${r.pairUntilEpoch}) <= epochs (${r.epochs})`, 'pairFromEpoch');
   }

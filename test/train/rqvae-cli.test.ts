@@ -119,6 +119,8 @@ test('rqvae/vqvae usage errors exit 2 naming the flag', async (t) => {
     [[...base, '--method', 'rqvae', '--pair-batches', '4'], /--pair-batches needs --pairs/],
     [[...base, '--method', 'rqvae', '--contrastive-weight', '0.5'], /--contrastive-weight needs --pairs/],
     [[...base, '--method', 'rqvae', '--pair-recon-weight', '1'], /--pair-recon-weight needs --pairs/],
+    [[...base, '--method', 'rqvae', '--self-pairs', '2'], /--self-pairs needs --pairs/],
+    [[...base, '--method', 'rqvae', '--self-pairs', '1.5'], /--self-pairs must be a non-negative integer/],
     [[...base, '--method', 'rqvae', '--input-noise', 'x'], /--input-noise must be a non-negative number/],
     [[...base, '--method', 'rqvae', '--input-mix', '2'], /--input-mix must be in \[0, 1\]/],
     [[...base, '--method', 'rqvae', '--augment-copies', '1.5'], /--augment-copies must be a non-negative integer/],

@@ -89,6 +89,32 @@ test('pairNoise feeds the pair steps noisy items: another model than without, th
   await assert.rejects(trainRqVae(data, DIM, { ...base, pairNoise: -1 }), /pairNoise must be a non-negative number/);
 });
 
+test('selfPairs: copies of (i, i) join the pairs, their sides noised at selfPairNoise; none without copies', async () => {
+  const { a, b } = sameClusterPairs();
+  const base = {
+    method: 'rqvae' as const, codebookSizes: [8, 8], hidden: [32], latentDim: 8, epochs: 2, batchSize: 256, seed: 3, lr: 1e-2,
+    warmupEpochs: 1, threads: 1, evalEvery: 0, pairs: { vectors: data, a, b, count: a.length },
+  };
+  const plain = await trainRqVae(data, DIM, base);
+  const withSelf = await trainRqVae(data, DIM, { ...base, selfPairs: 2, selfPairNoise: 1 });
+  const again = await trainRqVae(data, DIM, { ...base, selfPairs: 2, selfPairNoise: 1 });
+  const reconSteps = Math.floor(N / 256);
+  assert.equal(plain.history[0]!.steps, reconSteps + Math.floor(a.length / 256));
+  assert.equal(withSelf.history[0]!.steps, reconSteps + Math.floor((a.length + 2 * N) / 256));
+  assert.deepEqual(again.model.params, withSelf.model.params);
+  // Without copies the self-pair noise has nothing to act on; with copies but no noise the pairs still count.
+  const noCopies = await trainRqVae(data, DIM, { ...base, selfPairNoise: 1 });
+  assert.deepEqual(noCopies.model.params, plain.model.params);
+  const clean = await trainRqVae(data, DIM, { ...base, selfPairs: 2 });
+  assert.notDeepEqual(clean.model.params, withSelf.model.params);
+  // The pair noise defaults to the self pairs' too: noising both kinds differs from noising the self pairs alone.
+  const both = await trainRqVae(data, DIM, { ...base, selfPairs: 2, pairNoise: 1 });
+  assert.notDeepEqual(both.model.params, withSelf.model.params);
+  assert.equal(both.options.selfPairNoise, 1);
+  await assert.rejects(trainRqVae(data, DIM, { ...base, selfPairs: 1.5 }), /selfPairs must be/);
+  await assert.rejects(trainRqVae(data, DIM, { ...base, selfPairs: 1, selfPairNoise: -1 }), /selfPairNoise must be a non-negative number/);
+});
+
 test('pairs from JSON sequences and RecBole .inter files: consecutive distinct items once, items outside the input dropped', async () => {
   const tmp = tempDir();
   try {
