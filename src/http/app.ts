@@ -19,6 +19,7 @@ import { sidRoutes } from './routes/sids.ts';
 import { SidxMetrics } from '../service/metrics.ts';
 import { bearerScheme, documentAuth, registerAuth } from './auth.ts';
 import { registerMetrics } from './metrics.ts';
+import { registerJsonBodyParser } from './json-body.ts';
 import { registerLoadShedding } from './load-shed.ts';
 import { connectionOptions, registerShutdownHandling, trackClientMix } from './connections.ts';
 
@@ -64,6 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (!deps.metrics && !deps.service) app.addHook('onClose', async () => app.sidxMetrics.close());
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
+  registerJsonBodyParser(app);
   for (const schema of sharedSchemas) app.addSchema(schema);
 
   await app.register(swagger, {
