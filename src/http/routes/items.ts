@@ -26,7 +26,11 @@ export const itemRoutes: FastifyPluginAsyncTypebox = async (app) => {
     checkIds(items.map((it) => it.id), (i) => `items[${i}].id`);
     const dim = service.model.inputDim;
     const vectors = decodeEmbeddings(items.map((it) => it.embedding), dim, app.sidxLimits.maxVectorNorm, (i) => `items[${i}].embedding`);
-    const out = await service.upsert(items.map((it, i) => ({ id: it.id, vector: vectors.subarray(i * dim, (i + 1) * dim) })));
+    const inputs = items.map((it, i) => ({ id: it.id, vector: vectors.subarray(i * dim, (i + 1) * dim) }));
+    // Decoded, the body's megabytes of base64 are garbage: let them die young instead of surviving the awaits
+    // below in req.body (copied by every scavenge, then promoted).
+    (req as { body: unknown }).body = null;
+    const out = await service.upsert(inputs);
     return {
       model: out.model,
       seq: out.seq.toString(),
