@@ -8,6 +8,11 @@
 #include "boundary.h"
 #include "subset_scoring.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SIDX_HAVE_AVX2_BEAM 1
+#endif
+
 extern "C" {
 // BLAS (OpenBLAS, linked with FAISS): C = alpha op(A) op(B) + beta C, column-major.
 int sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
@@ -33,6 +38,39 @@ void ChildScores(float* out, float base, const float* zc, const float* a, const 
   } else {
     for (size_t c = 0; c < k; ++c) out[c] = (base + zc[c]) + (a[c] + b[c]) * two_w;
   }
+}
+
+// The first i in [from, n) with s[i] < t (an ordered compare: NaN never is), or n. Once the heap holds `keep`
+// children nearly all others lose to its top, so the selection mostly scans; this skips 8 losers per compare.
+size_t FirstBelowScalar(const float* s, size_t from, size_t n, float t) {
+  for (size_t i = from; i < n; ++i)
+    if (s[i] < t) return i;
+  return n;
+}
+
+#ifdef SIDX_HAVE_AVX2_BEAM
+__attribute__((target("avx2"))) size_t FirstBelowAvx2(const float* s, size_t from, size_t n, float t) {
+  const __m256 tv = _mm256_set1_ps(t);
+  size_t i = from;
+  for (; i + 8 <= n; i += 8) {
+    const int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(s + i), tv, _CMP_LT_OQ));
+    if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+  }
+  return FirstBelowScalar(s, i, n, t);
+}
+
+bool BeamHasAvx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2");
+}
+const bool kBeamAvx2 = BeamHasAvx2();
+#endif
+
+size_t FirstBelow(const float* s, size_t from, size_t n, float t) {
+#ifdef SIDX_HAVE_AVX2_BEAM
+  if (kBeamAvx2) return FirstBelowAvx2(s, from, n, t);
+#endif
+  return FirstBelowScalar(s, from, n, t);
 }
 
 __attribute__((target_clones("avx2", "default")))
@@ -100,22 +138,31 @@ Napi::Value BeamSearch::Dim(const Napi::CallbackInfo& info) {
 }
 
 void BeamSearch::SelectBest(size_t count, size_t keep) {
-  std::vector<HeapEntry>& heap = heap_;
-  heap.clear();
+  // Buffered top-`keep`: children below the threshold (the keep-th best so far) are appended; when the buffer holds
+  // 2 keep, nth_element cuts it back to the best keep and tightens the threshold. (score, child) pairs order as the
+  // graph's TopK: a later child ties with the threshold only by a higher index, which loses, so a strict compare
+  // decides. A NaN score (a non-finite latent) ranks last, so the order stays a strict weak one.
+  std::vector<HeapEntry>& best = heap_;
+  best.clear();
   const float* s = children_.data();
-  // A NaN score (a non-finite latent) ranks last, so the heap's order stays a strict weak one.
-  for (uint32_t i = 0; i < keep; ++i) heap.emplace_back(s[i] == s[i] ? s[i] : std::numeric_limits<float>::infinity(), i);
-  std::make_heap(heap.begin(), heap.end());  // max-heap: the worst kept child on top
-  for (size_t i = keep; i < count; ++i) {
-    // A later child ties with the top only by a higher index, which loses: strict comparison suffices.
-    if (!(s[i] < heap.front().first)) continue;
-    std::pop_heap(heap.begin(), heap.end());
-    heap.back() = HeapEntry(s[i], static_cast<uint32_t>(i));
-    std::push_heap(heap.begin(), heap.end());
+  const auto cut = [&] {
+    std::nth_element(best.begin(), best.begin() + static_cast<std::ptrdiff_t>(keep - 1), best.end());
+    best.resize(keep);
+    return best[keep - 1].first;
+  };
+  float threshold = -std::numeric_limits<float>::infinity();
+  for (uint32_t i = 0; i < keep; ++i) {
+    best.emplace_back(s[i] == s[i] ? s[i] : std::numeric_limits<float>::infinity(), i);
+    threshold = std::max(threshold, best.back().first);
   }
-  std::sort_heap(heap.begin(), heap.end());
+  for (size_t i = FirstBelow(s, keep, count, threshold); i < count; i = FirstBelow(s, i + 1, count, threshold)) {
+    best.emplace_back(s[i], static_cast<uint32_t>(i));
+    if (best.size() == 2 * keep) threshold = cut();
+  }
+  if (best.size() > keep) cut();
+  std::sort(best.begin(), best.end());
   order_.resize(keep);
-  for (size_t b = 0; b < keep; ++b) order_[b] = heap[b].second;
+  for (size_t b = 0; b < keep; ++b) order_[b] = best[b].second;
 }
 
 void BeamSearch::SearchRow(const float* z, size_t width, float w, size_t row, size_t n, int32_t* codes, float* scores) {

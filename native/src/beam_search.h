@@ -51,7 +51,7 @@ class BeamSearch : public Napi::ObjectWrap<BeamSearch> {
   std::vector<float> children_;  // B_{l-1} x K_l child scores
   std::vector<uint32_t> order_;  // chosen child indices
   using HeapEntry = std::pair<float, uint32_t>;  // (score, child): lexicographic order = the graph's TopK order
-  std::vector<HeapEntry> heap_;  // SelectBest's bounded max-heap
+  std::vector<HeapEntry> heap_;  // SelectBest's buffer of the best children so far
   std::vector<int32_t> prefix_, next_prefix_;  // B x l codes of the beam
   std::vector<float> beam_scores_, kept_;
   std::vector<float> sums_, next_sums_, pair_;  // codeword sums and <s_p, c> without tables

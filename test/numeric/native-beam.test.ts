@@ -47,6 +47,32 @@ for (const c of cases) for (const lut of [true, false]) {
   });
 }
 
+test('native beam keeps the graph\'s tie order (lower flat index) through its buffered selection', () => {
+  // Small integer codewords, each written 4 times: scores tie exactly, within a parent and across parents, and the
+  // selection cuts its buffer many times (widths far below the children per level).
+  const dim = 4;
+  const sizes = [16, 64, 64];
+  const codebooks = sizes.map((k, l) => Float32Array.from({ length: k * dim }, (_, i) => ((Math.floor(i / (4 * dim)) * 7 + (i % dim) * 3 + l) % 5) - 2));
+  const n = 12;
+  const z = Float32Array.from({ length: n * dim }, (_, i) => ((i * 5) % 7) - 3);
+  for (const width of [5, 24, 100]) {
+    const widths = beamWidths(width, sizes);
+    const lengths = packedLengths(n, widths);
+    const codes = new Int32Array(lengths.codes - n * sizes.length);
+    const scores = new Float32Array(lengths.scores);
+    new BeamSearch(codebooks, dim, 64 << 20).search(z, n, width, 1, codes, scores);
+    let codesAt = 0;
+    widths.forEach((w, l) => {
+      for (let i = 0; i < n; i++) {
+        const ref = beamReference(Float64Array.from(z.subarray(i * dim, (i + 1) * dim)), codebooks, dim, width, 1)[l]!;
+        const got = Array.from({ length: w }, (_, b) => Array.from(codes.subarray(codesAt + (i * w + b) * (l + 1), codesAt + (i * w + b + 1) * (l + 1))));
+        assert.deepEqual(got, ref.codes, `width ${width} row ${i} level ${l + 1}`);
+      }
+      codesAt += n * w * (l + 1);
+    });
+  }
+});
+
 test('native beam refuses codebooks, queries and outputs of the wrong size', () => {
   const books = [randomMatrix(4, 3, 1), randomMatrix(4, 3, 2)];
   assert.throws(() => new BeamSearch([new Float32Array(7)], 3, 0), (e: Error & { code?: string }) => e.code === 'SIDX_ERR_DIMENSION' && /codebook 0 has 7 floats/.test(e.message));
