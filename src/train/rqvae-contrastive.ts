@@ -2,7 +2,8 @@
  * Runs FORGE's contrastive step (rqvae-contrastive-graph.ts) inside the trainer: pair batches of min(batch, pairs)
  * pairs, drawn in a seeded permutation per epoch (full batches only, like FORGE's drop_last loader), each
  * followed by an AdamW step over every parameter that got a gradient (the logit scales only ever get one here).
- * Codebook EMA state and dead-code restarts are updated by reconstruction steps only.
+ * Codebook EMA state and dead-code restarts are updated by reconstruction steps only. With `selfPairs` N, N pairs
+ * (i, i) per row of the pair vectors follow the given pairs, their sides noised at `selfPairNoise`.
  */
 import ort from 'onnxruntime-node';
 import { SidxError } from '../errors.ts';
@@ -40,19 +41,19 @@ export class ContrastiveStep {
   #noise: Float32Array;
   #orderEpoch = -1;
 
-  private constructor(state: TrainingState, pairs: PairSet, vectors: Float32Array, batch: number,
+  private constructor(state: TrainingState, pairs: PairSet, selfFrom: number, vectors: Float32Array, batch: number,
     session: ort.InferenceSession, inputs: string[], trained: string[], maxSteps: number) {
     const { model, options: o } = state;
     const dim = model.shape.inputDim;
     this.#state = state;
-    this.#selfFrom = pairs.count;
-    this.#pairs = withSelfPairs(pairs, dim, o.selfPairs);
+    this.#selfFrom = selfFrom;
+    this.#pairs = pairs;
     this.#noise = new Float32Array(batch);
     this.#vectors = vectors;
     this.#session = session;
     this.#trained = trained;
     this.batch = batch;
-    this.stepsPerEpoch = Math.min(maxSteps, Math.max(1, Math.floor(this.#pairs.count / batch)));
+    this.stepsPerEpoch = Math.min(maxSteps, Math.max(1, Math.floor(pairs.count / batch)));
     this.#xa = new Float32Array(batch * dim);
     this.#xb = new Float32Array(batch * dim);
     const feeds: Record<string, ort.Tensor> = {
@@ -94,8 +95,8 @@ export class ContrastiveStep {
     });
     const session = await createSession(graph.bytes, o.threads);
     const maxSteps = o.pairBatches === 'all' ? Infinity : o.pairBatches;
-    const count = pairs.count + (pairs.vectors.length / dim) * o.selfPairs;
-    return new ContrastiveStep(state, pairs, vectors, Math.min(maxBatch, count), session, graph.inputs, graph.trained, maxSteps);
+    const all = withSelfPairs(pairs, dim, o.selfPairs);
+    return new ContrastiveStep(state, all, pairs.count, vectors, Math.min(maxBatch, all.count), session, graph.inputs, graph.trained, maxSteps);
   }
 
   /** Runs pair batch `index` of `epoch` and steps the optimiser at `lr`; returns the contrastive loss. */

@@ -28,6 +28,15 @@ function sameClusterPairs(): { a: Int32Array; b: Int32Array } {
   return { a: Int32Array.from(a), b: Int32Array.from(b) };
 }
 
+/** The small pair-trained RQ-VAE the option tests vary: `epochs` epochs over the same-cluster pairs. */
+function pairOptions(epochs: number) {
+  const { a, b } = sameClusterPairs();
+  return {
+    method: 'rqvae' as const, codebookSizes: [8, 8], hidden: [32], latentDim: 8, epochs, batchSize: 256, seed: 3, lr: 1e-2,
+    warmupEpochs: 1, threads: 1, evalEvery: 0, pairs: { vectors: data, a, b, count: a.length },
+  };
+}
+
 test('contrastive pair steps lower the InfoNCE loss and train the logit scales', async () => {
   const { a, b } = sameClusterPairs();
   const res = await trainRqVae(data, DIM, {
@@ -61,11 +70,7 @@ test('pairBatches caps the pair steps per epoch, each epoch drawing a different 
 });
 
 test('pairFromEpoch / pairUntilEpoch: pair steps only inside the window', async () => {
-  const { a, b } = sameClusterPairs();
-  const base = {
-    method: 'rqvae' as const, codebookSizes: [8, 8], hidden: [32], latentDim: 8, epochs: 5, batchSize: 256, seed: 3, lr: 1e-2,
-    warmupEpochs: 1, threads: 1, evalEvery: 0, pairs: { vectors: data, a, b, count: a.length },
-  };
+  const base = pairOptions(5);
   const res = await trainRqVae(data, DIM, { ...base, pairFromEpoch: 2, pairUntilEpoch: 4 });
   assert.deepEqual(res.history.map((h) => h.contrastive !== undefined), [false, false, true, true, false]);
   assert.ok(res.history.every((h) => Number.isFinite(h.recon)));
@@ -74,11 +79,7 @@ test('pairFromEpoch / pairUntilEpoch: pair steps only inside the window', async 
 });
 
 test('pairNoise feeds the pair steps noisy items: another model than without, the same for the same seed', async () => {
-  const { a, b } = sameClusterPairs();
-  const base = {
-    method: 'rqvae' as const, codebookSizes: [8, 8], hidden: [32], latentDim: 8, epochs: 2, batchSize: 256, seed: 3, lr: 1e-2,
-    warmupEpochs: 1, threads: 1, evalEvery: 0, pairs: { vectors: data, a, b, count: a.length },
-  };
+  const base = pairOptions(2);
   const clean = await trainRqVae(data, DIM, base);
   const noisy = await trainRqVae(data, DIM, { ...base, pairNoise: 1 });
   const again = await trainRqVae(data, DIM, { ...base, pairNoise: 1 });
@@ -90,17 +91,14 @@ test('pairNoise feeds the pair steps noisy items: another model than without, th
 });
 
 test('selfPairs: copies of (i, i) join the pairs, their sides noised at selfPairNoise; none without copies', async () => {
-  const { a, b } = sameClusterPairs();
-  const base = {
-    method: 'rqvae' as const, codebookSizes: [8, 8], hidden: [32], latentDim: 8, epochs: 2, batchSize: 256, seed: 3, lr: 1e-2,
-    warmupEpochs: 1, threads: 1, evalEvery: 0, pairs: { vectors: data, a, b, count: a.length },
-  };
+  const base = pairOptions(2);
   const plain = await trainRqVae(data, DIM, base);
   const withSelf = await trainRqVae(data, DIM, { ...base, selfPairs: 2, selfPairNoise: 1 });
   const again = await trainRqVae(data, DIM, { ...base, selfPairs: 2, selfPairNoise: 1 });
   const reconSteps = Math.floor(N / 256);
-  assert.equal(plain.history[0]!.steps, reconSteps + Math.floor(a.length / 256));
-  assert.equal(withSelf.history[0]!.steps, reconSteps + Math.floor((a.length + 2 * N) / 256));
+  const pairs = base.pairs.count;
+  assert.equal(plain.history[0]!.steps, reconSteps + Math.floor(pairs / 256));
+  assert.equal(withSelf.history[0]!.steps, reconSteps + Math.floor((pairs + 2 * N) / 256));
   assert.deepEqual(again.model.params, withSelf.model.params);
   // Without copies the self-pair noise has nothing to act on; with copies but no noise the pairs still count.
   const noCopies = await trainRqVae(data, DIM, { ...base, selfPairNoise: 1 });
