@@ -40,8 +40,8 @@ void ChildScores(float* out, float base, const float* zc, const float* a, const 
   }
 }
 
-// The first i in [from, n) with s[i] < t (an ordered compare: NaN never is), or n. Once the heap holds `keep`
-// children nearly all others lose to its top, so the selection mostly scans; this skips 8 losers per compare.
+// The first i in [from, n) with s[i] < t (an ordered compare: NaN never is), or n. Once the selection holds `keep`
+// children nearly all others lose to its threshold, so it mostly scans; this skips 8 losers per compare.
 size_t FirstBelowScalar(const float* s, size_t from, size_t n, float t) {
   for (size_t i = from; i < n; ++i)
     if (s[i] < t) return i;
@@ -142,7 +142,7 @@ void BeamSearch::SelectBest(size_t count, size_t keep) {
   // 2 keep, nth_element cuts it back to the best keep and tightens the threshold. (score, child) pairs order as the
   // graph's TopK: a later child ties with the threshold only by a higher index, which loses, so a strict compare
   // decides. A NaN score (a non-finite latent) ranks last, so the order stays a strict weak one.
-  std::vector<HeapEntry>& best = heap_;
+  std::vector<ScoredChild>& best = best_;
   best.clear();
   const float* s = children_.data();
   const auto cut = [&] {

@@ -50,8 +50,8 @@ class BeamSearch : public Napi::ObjectWrap<BeamSearch> {
   std::vector<float> zc_;        // -2 <z, c> + w ||c||^2 of the current level
   std::vector<float> children_;  // B_{l-1} x K_l child scores
   std::vector<uint32_t> order_;  // chosen child indices
-  using HeapEntry = std::pair<float, uint32_t>;  // (score, child): lexicographic order = the graph's TopK order
-  std::vector<HeapEntry> heap_;  // SelectBest's buffer of the best children so far
+  using ScoredChild = std::pair<float, uint32_t>;  // (score, child): lexicographic order = the graph's TopK order
+  std::vector<ScoredChild> best_;  // SelectBest's buffer of the best children so far
   std::vector<int32_t> prefix_, next_prefix_;  // B x l codes of the beam
   std::vector<float> beam_scores_, kept_;
   std::vector<float> sums_, next_sums_, pair_;  // codeword sums and <s_p, c> without tables
