@@ -6,12 +6,8 @@
 #include <utility>
 
 #include "boundary.h"
+#include "cpu_features.h"
 #include "subset_scoring.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define SIDX_HAVE_AVX2_BEAM 1
-#endif
 
 extern "C" {
 // BLAS (OpenBLAS, linked with FAISS): C = alpha op(A) op(B) + beta C, column-major.
@@ -48,7 +44,7 @@ size_t FirstBelowScalar(const float* s, size_t from, size_t n, float t) {
   return n;
 }
 
-#ifdef SIDX_HAVE_AVX2_BEAM
+#ifdef SIDX_HAVE_AVX2
 __attribute__((target("avx2"))) size_t FirstBelowAvx2(const float* s, size_t from, size_t n, float t) {
   const __m256 tv = _mm256_set1_ps(t);
   size_t i = from;
@@ -59,15 +55,11 @@ __attribute__((target("avx2"))) size_t FirstBelowAvx2(const float* s, size_t fro
   return FirstBelowScalar(s, i, n, t);
 }
 
-bool BeamHasAvx2() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2");
-}
-const bool kBeamAvx2 = BeamHasAvx2();
+const bool kBeamAvx2 = CpuHasAvx2Fma();
 #endif
 
 size_t FirstBelow(const float* s, size_t from, size_t n, float t) {
-#ifdef SIDX_HAVE_AVX2_BEAM
+#ifdef SIDX_HAVE_AVX2
   if (kBeamAvx2) return FirstBelowAvx2(s, from, n, t);
 #endif
   return FirstBelowScalar(s, from, n, t);

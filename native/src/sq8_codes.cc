@@ -8,10 +8,7 @@
 #include "boundary.h"
 #include "slot_codes.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define SIDX_HAVE_AVX2_SQ8 1
-#endif
+#include "cpu_features.h"
 
 namespace sidx {
 namespace {
@@ -37,7 +34,7 @@ float ResidualPortable(const float* a, const float* s, const uint8_t* c, size_t 
   return sum;
 }
 
-#ifdef SIDX_HAVE_AVX2_SQ8
+#ifdef SIDX_HAVE_AVX2
 // 32 codes per step: four 8-lane float conversions (vpmovzxbd + vcvtdq2ps) feeding four FMA accumulators.
 __attribute__((target("avx2,fma"))) inline void Widen32(const uint8_t* c, __m256* f) {
   __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c));
@@ -97,11 +94,7 @@ __attribute__((target("avx2,fma"))) float ResidualAvx2(const float* a, const flo
   return sum;
 }
 
-bool Sq8HasAvx2Fma() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-const bool kSq8Avx2 = Sq8HasAvx2Fma();
+const bool kSq8Avx2 = CpuHasAvx2Fma();
 #endif
 
 
@@ -113,7 +106,7 @@ int64_t WeightedSumI16(const int16_t* w, const uint8_t* c, size_t d) {
   int64_t total = 0;
   for (size_t at = 0; at < d; at += kI16Block) {
     const size_t n = std::min(kI16Block, d - at);
-#ifdef SIDX_HAVE_AVX2_SQ8
+#ifdef SIDX_HAVE_AVX2
     if (kSq8Avx2) {
       total += WeightedSumI16Avx2(w + at, c + at, n);
       continue;
@@ -125,7 +118,7 @@ int64_t WeightedSumI16(const int16_t* w, const uint8_t* c, size_t d) {
 }
 
 float Residual(const float* a, const float* s, const uint8_t* c, size_t d) {
-#ifdef SIDX_HAVE_AVX2_SQ8
+#ifdef SIDX_HAVE_AVX2
   if (kSq8Avx2) return ResidualAvx2(a, s, c, d);
 #endif
   return ResidualPortable(a, s, c, d);

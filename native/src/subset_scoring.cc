@@ -5,10 +5,7 @@
 #include <limits>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define SIDX_HAVE_AVX2_KERNELS 1
-#endif
+#include "cpu_features.h"
 
 namespace sidx {
 namespace {
@@ -31,7 +28,7 @@ float SquaredL2Portable(const float* x, const float* y, size_t d) {
   return sum;
 }
 
-#ifdef SIDX_HAVE_AVX2_KERNELS
+#ifdef SIDX_HAVE_AVX2
 // AVX2+FMA kernels, chosen at load time when the CPU has them: four accumulators hide the FMA latency
 // (about 5x the portable loop at d = 512; compilers will not reassociate a float sum this way on their own).
 __attribute__((target("avx2,fma"))) float HorizontalSum(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
@@ -77,24 +74,20 @@ __attribute__((target("avx2,fma"))) float SquaredL2Avx2(const float* x, const fl
   return sum;
 }
 
-bool CpuHasAvx2Fma() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
 const bool kUseAvx2 = CpuHasAvx2Fma();
 #endif
 
 }  // namespace
 
 float InnerProduct(const float* x, const float* y, size_t d) {
-#ifdef SIDX_HAVE_AVX2_KERNELS
+#ifdef SIDX_HAVE_AVX2
   if (kUseAvx2) return InnerProductAvx2(x, y, d);
 #endif
   return InnerProductPortable(x, y, d);
 }
 
 float SquaredL2(const float* x, const float* y, size_t d) {
-#ifdef SIDX_HAVE_AVX2_KERNELS
+#ifdef SIDX_HAVE_AVX2
   if (kUseAvx2) return SquaredL2Avx2(x, y, d);
 #endif
   return SquaredL2Portable(x, y, d);
