@@ -2,9 +2,9 @@
  * The encoder pool's inline lane: one CPU session set (encoder-session.mjs) on the calling thread, for a lone
  * single-row call. ORT's run (and the addon's beam) blocks its thread for its length (a beam query of models/default:
  * about 0.13 ms warm, 0.26 ms in a busy server), and a worker answers the same call in that plus two thread wake-ups
- * (a message each way; on an idle VM each costs a
- * sizeable share of the run). So the lane is taken only when the caller says no other request waits for the event
- * loop, no worker run is in flight or queued, and the lane itself is free; otherwise the call goes to the workers.
+ * (a message each way; on an idle VM each costs a sizeable share of the run). So the lane is taken only when the
+ * caller says no other request waits for the event loop, no worker run is in flight or queued, and the lane itself
+ * is free; otherwise the call goes to the workers.
  */
 import { encoderLane, type EncoderLane, type LaneParams, type LaneReply, type LaneRequest } from './encoder-session.mjs';
 
