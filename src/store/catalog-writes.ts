@@ -23,6 +23,7 @@ export interface WriteDbs {
   spaces: SpaceDbs;
   vectors: CatalogVectors;
   write<T>(what: string, fn: () => T): T;
+  writeAsync<T>(what: string, fn: () => T): Promise<T>;
   storedDim(): number | undefined;
 }
 
@@ -51,7 +52,7 @@ interface PreparedUpsert {
 export function upsertItems(db: WriteDbs, model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): UpsertResult {
   const batch = prepareUpsert(db, model, items, alt);
   vectorFileStep(() => db.vectors.persist(batch.dim, batch.reserved.slots, batch.flat));
-  return commitUpsert(db, batch);
+  return commitUpsert(db, batch, db.write);
 }
 
 /**
@@ -61,14 +62,14 @@ export function upsertItems(db: WriteDbs, model: number, items: UpsertInput[], a
  * taken only by this batch's commit.
  */
 export async function upsertItemsAsync(db: WriteDbs, model: number, items: UpsertInput[], alt: { model: number; codes: Int32Array[] } | undefined,
-  around: (commit: () => UpsertResult) => UpsertResult): Promise<UpsertResult> {
+  around: (commit: () => Promise<UpsertResult>) => Promise<UpsertResult>): Promise<UpsertResult> {
   const batch = prepareUpsert(db, model, items, alt);
   try {
     await db.vectors.persistAsync(batch.dim, batch.reserved.slots, batch.flat);
   } catch (err) {
     throw storeError(err, 'upsert (vector file)');
   }
-  return around(() => commitUpsert(db, batch));
+  return around(() => commitUpsert(db, batch, db.writeAsync));
 }
 
 function vectorFileStep<T>(step: () => T): T {
@@ -95,7 +96,7 @@ function prepareUpsert(db: WriteDbs, model: number, items: UpsertInput[], alt?: 
 }
 
 /** Step 3: the write transaction of a prepared batch whose vectors are on disk. */
-function commitUpsert(db: WriteDbs, batch: PreparedUpsert): UpsertResult {
+function commitUpsert<R>(db: WriteDbs, batch: PreparedUpsert, write: (what: string, fn: () => UpsertResult) => R): R {
   const { model, items, alt, levels, dim, idBytes, reserved } = batch;
   let maxRecord = 0;
   for (let i = 0; i < items.length; i++) maxRecord = Math.max(maxRecord, recordLength(levels, idBytes[i].length));
@@ -107,7 +108,7 @@ function commitUpsert(db: WriteDbs, batch: PreparedUpsert): UpsertResult {
   const keys = new BigInt64Array(items.length);
   const replaced: boolean[] = new Array<boolean>(items.length).fill(false);
 
-  return db.write('upsert', () => {
+  return write('upsert', () => {
     checkLevels(db.meta, model, levels, 'items[0].codes');
     let nextKey = readMetaU64(db.meta, META_NEXT_KEY);
     if (nextKey + BigInt(items.length) > MAX_INTERNAL_KEY) throw new SidxError('SIDX_ERR_STORE', 'internal keys exhausted');

@@ -130,6 +130,7 @@ export class Catalog {
     this.#writeDbs = {
       ids: this.#ids, items: this.#items, changes: this.#changes, meta: this.#meta, spaces: this.spaces.dbs, vectors: this.#vectors,
       write: (what, fn) => this.#write(what, fn), storedDim: () => this.#storedDim(),
+      writeAsync: (what, fn) => this.#txns.writeAsync(what, fn),
     };
   }
 
@@ -228,16 +229,18 @@ export class Catalog {
    */
   upsertBatch(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): UpsertResult {
     this.#assertOpen();
+    this.#txns.assertIdle('upsert');
     return upsertItems(this.#writeDbs, model, items, alt);
   }
 
   /**
    * `upsertBatch` with the vector file's fdatasync off the event loop (catalog-writes.ts upsertItemsAsync), and the
-   * cluster log position `logSeq` staged for its commit alone. No other upsert may start until it resolves.
+   * cluster log position `logSeq` staged for its commit alone, which runs on lmdb-js's write thread (catalog-txns.ts).
+   * No other upsert or posting write may start until it resolves (they are refused meanwhile).
    */
   async upsertBatchAsync(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }, logSeq?: bigint): Promise<UpsertResult> {
     this.#assertOpen();
-    return upsertItemsAsync(this.#writeDbs, model, items, alt, (commit) => this.stream.within(logSeq, commit));
+    return this.#txns.exclusive('upsert', () => upsertItemsAsync(this.#writeDbs, model, items, alt, (commit) => this.stream.within(logSeq, commit)));
   }
 
   /** Removes items (record, id mapping, every posting) in one write transaction; unknown ids are reported. */
@@ -327,7 +330,7 @@ export class Catalog {
     if (typeof uptoSeq !== 'bigint' || uptoSeq < 0n) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', 'uptoSeq must be a non-negative bigint', { field: 'uptoSeq' });
     }
-    this.#write('truncateChanges', () => truncateChangesTxn(this.#changes, this.#meta, uptoSeq));
+    this.#txns.write('truncateChanges', () => truncateChangesTxn(this.#changes, this.#meta, uptoSeq), true);
   }
 
   /** Every item with its vector, in internal-key order; each record owns its arrays. */
@@ -387,6 +390,7 @@ export class Catalog {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#txns.settled();
     await this.#dropThread.close();
     this.#vectors.close();
     await this.#env.close();

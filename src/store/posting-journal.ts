@@ -77,9 +77,17 @@ export class PostingJournal {
 
   /** After the commit: the watcher gets the transaction's changes. */
   publish(): void {
+    this.publishTaken(this.take());
+  }
+
+  /** Takes the transaction's changes out, for a commit that completes later (`publishTaken` after it). */
+  take(): PostingChanges {
     const batch = this.#batch;
-    if (batch.length === 0) return;
-    this.#batch = new Batch();
-    this.#watcher?.apply(batch);
+    if (batch.length > 0) this.#batch = new Batch();
+    return batch;
+  }
+
+  publishTaken(changes: PostingChanges): void {
+    if (changes.length > 0) this.#watcher?.apply(changes);
   }
 }

@@ -9,7 +9,7 @@
  * model needs since >= it (set when a key space is dropped, whose removals are not logged).
  *
  * Every posting write goes through `writePostings` (catalog-spaces.ts), which adds ±1 to the transaction's tally;
- * `flush` (inside the transaction, at its end) folds the tally into `sidCounts` and `sidLog`, and `publish` (after
+ * `flush` (inside the transaction, at its end) folds the tally into `sidCounts` and `sidLog`, and `publishTaken` (after
  * the commit) into the in-memory tries (src/sid/sid-trie.ts) that answer reads. A failed transaction drops both.
  * A catalog of schema 1 or 2 has no counts: `backfill` derives them from the postings at open.
  */
@@ -55,6 +55,12 @@ export interface CountChange {
 
 interface Pending extends CountChange {
   key: Buffer;
+}
+
+/** A transaction's flushed tally, taken out until it commits: its count changes and how many log entries it added. */
+export interface FlushedTally {
+  changes: readonly CountChange[];
+  logged: number;
 }
 
 export function openSidCounts(env: RootDatabase<Buffer, Buffer>): Bin {
@@ -237,7 +243,7 @@ export class SidOccupancy {
 
   /**
    * Folds the tally into `sidCounts` and logs each SID that became occupied or empty at `seq` (the transaction's
-   * last seq). Call at the end of the write transaction; `publish` after it commits.
+   * last seq). Call at the end of the write transaction; `take` it, and `publishTaken` after the commit.
    */
   flush(seq: bigint): void {
     const value = Buffer.allocUnsafe(4);
@@ -278,11 +284,18 @@ export class SidOccupancy {
     this.#meta.put(META_LOG_FLOOR, u64Key(floor));
   }
 
-  /** Applies the flushed tally to the tries (after the commit). */
-  publish(): void {
-    this.publishChanges(this.#pending);
-    this.#logCount = this.#pendingLogCount;
+  /** Takes the flushed tally out of the transaction; `publishTaken` applies it to the tries after the commit. */
+  take(): FlushedTally {
+    const taken = { changes: this.#pending, logged: this.#pendingLogCount - this.#logCount };
     this.abort();
+    return taken;
+  }
+
+  /** Applies a taken tally once its transaction has committed (log counts add up in any order). */
+  publishTaken(taken: FlushedTally): void {
+    this.publishChanges(taken.changes);
+    this.#logCount += taken.logged;
+    this.#pendingLogCount = this.#logCount;
   }
 
   /** Applies count changes committed by another thread (flushQuietTally) to the tries. */
@@ -291,7 +304,7 @@ export class SidOccupancy {
     for (const e of changes) this.#trieFor(e.model, (e.key.length - MODEL_BYTES) >> 1).add(codesAt(e.key, MODEL_BYTES), e.delta);
   }
 
-  /** Forgets the transaction's tally (it failed, or after publish). */
+  /** Forgets the transaction's tally (it failed, or it was taken). */
   abort(): void {
     this.#pending = [];
     this.#pendingLogCount = this.#logCount;
