@@ -24,9 +24,10 @@
  * (spaces.putSids) and a change of the served model (spaces.setActiveModel), which take one seq each and log no
  * change; a batch returns the seq of its last change.
  *
- * Durability: every write is one `transactionSync` with lmdb-js's default flags (no MDB_NOSYNC), so LMDB writes
- * and fdatasyncs the data pages, then the meta page, inside mdb_txn_commit, before the call returns (strace: one
- * fdatasync per batch). A batch that returned survives kill -9 of the process and a machine crash. The env is
+ * Durability: every write is one transaction with lmdb-js's default flags (no MDB_NOSYNC), so LMDB writes and
+ * fdatasyncs the data pages, then the meta page, inside mdb_txn_commit, before the call returns or its promise resolves
+ * (strace: one fdatasync per batch; upsertBatchAsync commits on lmdb-js's write thread, catalog-txns.ts). A batch
+ * that returned survives kill -9 of the process and a machine crash. The env is
  * opened with `overlappingSync: false` and noSync, noMetaSync, useWritemap off: overlappingSync (lmdb-js's Linux
  * default) makes lmdb-js's async writes and putSync/removeSync commit unsynced and flush later, and reopen then
  * chooses between the last committed and the last flushed snapshot; with it off no path can commit unsynced.
