@@ -63,7 +63,7 @@ async function build(): Promise<string> {
     }));
     const res = catalog.upsertBatch(1, items);
     const t = performance.now();
-    state.applyUpsert(res.keys, res.slots, vectors);
+    state.applyUpsert(res.keys, res.slots, vectors, res.seq);
     apply.push(performance.now() - t);
     if ((start + rows) % SYNC_EVERY === 0 || start + rows === n) {
       const s = performance.now();

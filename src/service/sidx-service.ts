@@ -189,9 +189,11 @@ export class SidxService {
   }
 
   /**
-   * Encodes with the served model (and the re-index target, if any) outside the lock, commits under it. If the
-   * models changed meanwhile (a swap, a re-index starting or ending), encodes again: nothing is written with a
-   * model that is no longer current.
+   * Encodes with the served model (and the re-index target, if any) outside the lock, then writes under it,
+   * pipelined: the lock passes to the next upsert once this batch's transaction body has run, while its commit
+   * completes on lmdb-js's write thread; the vector store is updated and the answer given after the commit. If the
+   * models changed meanwhile (a swap, a re-index starting or ending), encodes again: nothing is written with a model
+   * that is no longer current. The cap collision policy reads committed occupancy, so it waits for earlier commits.
    */
   async upsert(items: UpsertItem[], log?: LogPosition): Promise<UpsertOutput> {
     for (;;) {
@@ -202,9 +204,10 @@ export class SidxService {
       const flat = new Float32Array(items.length * dim);
       items.forEach((it, i) => flat.set(it.vector, i * dim));
       const [enc, encTarget] = await Promise.all([this.#p.pool.encode(flat, items.length), target?.pool.encode(flat, items.length)]);
-      const out = await this.#lock.run(async () => {
+      const out = await this.#lock.pipeline(async () => {
         this.#assertOpen();
-        if (generation !== this.#generation) return null;
+        if (generation !== this.#generation) return { finish: Promise.resolve(null) };
+        if (this.#p.config.collisions.strategy !== 'none') await this.#lock.finished();
         const L = model.levels;
         const codes = this.#applyCollisionPolicy(enc, items.length, model);
         const batch = items.map((it, i) => ({ id: it.id, vector: flat.subarray(i * dim, (i + 1) * dim), codes: codes.subarray(i * L, (i + 1) * L) }));
@@ -214,15 +217,14 @@ export class SidxService {
           const TL = target.info.levels;
           alt = { model: target.info.version, codes: items.map((_it, i) => tc.subarray(i * TL, (i + 1) * TL)) };
         }
-        const res = await this.#p.catalog.upsertBatchAsync(model.version, batch, alt, log?.seq);
-        this.#p.vectors.applyUpsert(res.keys, res.slots, flat);
-        this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);
-        this.#maybeCheckpoint();
-        return {
-          model: model.id,
-          seq: res.seq,
-          items: batch.map((b, i) => ({ id: b.id, sid: b.codes.slice(), replaced: res.replaced[i]! })),
-        };
+        const { committed } = await this.#p.catalog.upsertBatchPipelined(model.version, batch, alt, log?.seq);
+        const finish = committed.then((res): UpsertOutput => {
+          this.#p.vectors.applyUpsert(res.keys, res.slots, flat, res.seq);
+          this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);
+          this.#maybeCheckpoint();
+          return { model: model.id, seq: res.seq, items: batch.map((b, i) => ({ id: b.id, sid: b.codes.slice(), replaced: res.replaced[i]! })) };
+        });
+        return { finish };
       });
       if (out) return out;
     }
@@ -232,7 +234,7 @@ export class SidxService {
     return this.#lock.run(async () => {
       this.#assertOpen();
       const res = this.#p.catalog.stream.within(log?.seq, () => this.#p.catalog.deleteBatch(ids));
-      this.#p.vectors.applyDelete(res.removed);
+      this.#p.vectors.applyDelete(res.removed, res.seq);
       this.#p.metrics.itemsDeleted.inc(res.removed.length);
       this.#maybeCheckpoint();
       return { seq: res.seq, deleted: res.removed.length, missing: res.missing };

@@ -54,12 +54,15 @@ export class VectorState {
   #log: Logger;
   #changesSinceSync = 0;
   #syncing: Promise<void> | null = null;
+  /** Every change up to it is in the store (the catalog's seq at open, then the last batch applied). */
+  #appliedSeq: bigint;
 
   private constructor(dir: string, catalog: Catalog, store: VectorStore, log: Logger) {
     this.#dir = dir;
     this.#catalog = catalog;
     this.store = store;
     this.#log = log;
+    this.#appliedSeq = catalog.lastSeq;
   }
 
   /** `openStore`: the storage mode, given the files' base path (`<dir>/vectors`); default the mapped f32 slot file. */
@@ -85,15 +88,23 @@ export class VectorState {
     return state;
   }
 
-  /** After a committed upsert: keys[i]'s vector is in row slots[i] (`vectors`: the batch's, for modes that derive codes). */
-  applyUpsert(keys: BigInt64Array, slots: Uint32Array, vectors?: Float32Array): void {
+  /**
+   * After a committed upsert whose last change is `seq`: keys[i]'s vector is in row slots[i] (`vectors`: the batch's,
+   * for modes that derive codes). Batches are applied in commit order.
+   */
+  applyUpsert(keys: BigInt64Array, slots: Uint32Array, vectors: Float32Array | undefined, seq: bigint): void {
     this.store.put(keys, slots, vectors);
-    this.#changesSinceSync += keys.length;
+    this.#applied(keys.length, seq);
   }
 
-  applyDelete(keys: BigInt64Array): void {
+  applyDelete(keys: BigInt64Array, seq: bigint): void {
     if (keys.length > 0) this.store.remove(keys);
-    this.#changesSinceSync += keys.length;
+    this.#applied(keys.length, seq);
+  }
+
+  #applied(changes: number, seq: bigint): void {
+    this.#changesSinceSync += changes;
+    if (seq > this.#appliedSeq) this.#appliedSeq = seq;
   }
 
   /** Changes not yet covered by a finished or running sync. */
@@ -130,7 +141,8 @@ export class VectorState {
 
   /** Durable up to the catalog's seq at the call: seq taken, fdatasync (off the event loop), metadata, change log cut. */
   async #sync(): Promise<void> {
-    const seq = this.#catalog.lastSeq;
+    // Not the catalog's last seq: a pipelined commit may be in LMDB before the service has applied it here.
+    const seq = this.#appliedSeq;
     const meta: SyncMeta = { format: META_FORMAT, seq: seq.toString(), ntotal: this.store.ntotal, dim: this.store.dim, metric: this.store.metric };
     const covered = this.#changesSinceSync;
     await this.store.datasync();

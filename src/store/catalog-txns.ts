@@ -5,10 +5,11 @@
  * cluster log position a batch applies, stream-mark.ts) are written by the next transaction, with its changes or
  * not at all.
  *
- * `writeAsync` commits on lmdb-js's write thread: the transaction's body runs on this thread, then LMDB writes and
- * syncs the pages while the event loop goes on. Its flushed counts and postings are taken out of the shared tally
- * and journal at the end of its body, so a synchronous write that commits meanwhile (the vector checkpoint's
- * change-log cut, the only one `write` lets through then) neither drops nor publishes them.
+ * Upserts through `pipeline` commit on lmdb-js's write thread: the transaction's body runs on this thread, then LMDB
+ * writes and syncs the pages while the event loop goes on, and the next upsert may prepare (its vectors written and
+ * synced, catalog-vectors.ts) and queue its body meanwhile. Each body's flushed counts and postings are taken out of
+ * the shared tally and journal at its end and published once its commit is in, in commit order. Until every such
+ * commit is in, the only synchronous write `write` lets through is the vector checkpoint's change-log cut.
  */
 import type { Database, RootDatabase } from 'lmdb';
 import { SidxError } from '../errors.ts';
@@ -24,7 +25,12 @@ export class CatalogTxns {
   #journal: PostingJournal;
   #lastSeq: () => bigint;
   #staged: Staged = [];
-  #running: Promise<unknown> | null = null;
+  /** The pipelined upsert whose body has not run yet (one at a time). */
+  #preparing: Promise<unknown> | null = null;
+  /** Called when the preparing upsert's body has run (or it failed before). */
+  #bodyRan: (() => void) | null = null;
+  /** Every pipelined upsert not yet settled. */
+  #inFlight = new Set<Promise<unknown>>();
 
   constructor(env: RootDatabase<Buffer, Buffer>, occupancy: SidOccupancy, journal: PostingJournal, lastSeq: () => bigint) {
     this.#env = env;
@@ -34,8 +40,8 @@ export class CatalogTxns {
   }
 
   /**
-   * One synchronous write transaction (committed and synced before it returns). Refused while an `exclusive` upsert
-   * runs unless `besideUpsert` (a write that changes no item, SID count or posting: the change-log cut).
+   * One synchronous write transaction (committed and synced before it returns). Refused while a pipelined upsert is
+   * in flight unless `besideUpsert` (a write that changes no item, SID count or posting: the change-log cut).
    */
   write<T>(what: string, fn: () => T, besideUpsert = false): T {
     if (!besideUpsert) this.assertIdle(what);
@@ -46,7 +52,7 @@ export class CatalogTxns {
     let out: T;
     try {
       out = this.#env.transactionSync(() => this.#body(fn)) as T;
-      occupancy.publishTaken(occupancy.take());
+      occupancy.publishTaken(occupancy.take(0n));
     } catch (err) {
       occupancy.abort();
       journal.abort();
@@ -59,62 +65,73 @@ export class CatalogTxns {
   }
 
   /**
-   * `write` with the commit and its sync on lmdb-js's write thread; resolves once both are done. `fn` runs on this
-   * thread as a child transaction of lmdb-js's next batch: a throw aborts the child alone, so nothing of it commits.
-   * Run it inside `exclusive`, which keeps other upserts and posting writes out until it settles.
+   * Runs `run`, an upsert that ends in one `writeAsync`, until that body has run (its place among the commits is
+   * fixed), and resolves with its outcome: the next upsert may be pipelined from then on. Refused while another is
+   * still before its body.
    */
-  writeAsync<T>(what: string, fn: () => T): Promise<T> {
-    const staged = this.#staged;
-    this.#staged = [];
-    return this.#commitAsync(what, fn, staged);
-  }
-
-  /** Runs `run` (an upsert with an async commit) alone: `assertIdle` and `write` refuse until it settles. */
-  async exclusive<T>(what: string, run: () => Promise<T>): Promise<T> {
-    this.assertIdle(what);
-    const running = run();
-    this.#running = running.catch(() => undefined);
+  async pipeline<T>(what: string, run: () => Promise<T>): Promise<{ committed: Promise<T> }> {
+    if (this.#preparing) throw refused(what);
+    const bodyRan = new Promise<void>((resolve) => (this.#bodyRan = resolve));
+    const committed = run();
+    const settled = committed.then(() => undefined, () => undefined);
+    this.#preparing = settled;
+    this.#inFlight.add(settled);
+    void settled.then(() => this.#inFlight.delete(settled));
     try {
-      return await running;
+      await Promise.race([bodyRan, settled]);
     } finally {
-      this.#running = null;
+      this.#preparing = null;
+      this.#bodyRan = null;
     }
+    return { committed };
   }
 
-  assertIdle(what: string): void {
-    if (this.#running) throw new SidxError('SIDX_ERR_STORE', `catalog ${what}: refused while an upsert commits (catalog writes must be serialised)`);
-  }
-
-  /** Resolves once the `exclusive` run in flight, if any, has settled. */
-  async settled(): Promise<void> {
-    await this.#running;
-  }
-
-  async #commitAsync<T>(what: string, fn: () => T, staged: Staged): Promise<T> {
+  /**
+   * `write` with the commit and its sync on lmdb-js's write thread; resolves once both are done and published. `fn`
+   * runs on this thread as a child transaction of lmdb-js's next batch: a throw aborts the child alone.
+   */
+  async writeAsync<T>(what: string, fn: () => T): Promise<T> {
     const occupancy = this.#occupancy;
     const journal = this.#journal;
+    const staged = this.#staged;
+    const bodyRan = this.#bodyRan;
+    this.#staged = [];
     let taken: { counts: FlushedTally; postings: PostingChanges } | undefined;
     let out: T;
     try {
       out = await this.#env.childTransaction(() => {
         occupancy.abort();
         journal.abort();
+        const before = this.#lastSeq();
         try {
           const r = this.#body(fn, staged);
-          taken = { counts: occupancy.take(), postings: journal.take() };
+          taken = { counts: occupancy.take(before, true), postings: journal.take() };
           return r;
         } catch (err) {
           occupancy.abort();
           journal.abort();
           throw err;
+        } finally {
+          bodyRan?.();
         }
       }) as T;
     } catch (err) {
+      if (taken) occupancy.release(taken.counts);
       throw storeError(err, what);
     }
     occupancy.publishTaken(taken!.counts);
     journal.publishTaken(taken!.postings);
     return out;
+  }
+
+  /** Refuses (SIDX_ERR_STORE) while a pipelined upsert is in flight. */
+  assertIdle(what: string): void {
+    if (this.#inFlight.size > 0) throw refused(what);
+  }
+
+  /** Resolves once every pipelined upsert begun so far has settled. */
+  async settled(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
   }
 
   /** A transaction's body: `fn`, the staged values, the SID counts. */
@@ -133,4 +150,8 @@ export class CatalogTxns {
   unstage(): void {
     this.#staged = [];
   }
+}
+
+function refused(what: string): SidxError {
+  return new SidxError('SIDX_ERR_STORE', `catalog ${what}: refused while an upsert commits (catalog writes must be serialised)`);
 }

@@ -46,6 +46,7 @@ export class CatalogVectors {
   #free: Bin;
   #meta: Bin;
   #file: VectorFile | null = null;
+  #held = new Set<SlotReservation>();
 
   constructor(dir: string, free: Bin, meta: Bin) {
     this.path = join(dir, VECTOR_FILE);
@@ -60,16 +61,37 @@ export class CatalogVectors {
     return this.#file;
   }
 
-  /** Rows for `n` vectors that no committed record names (step 1 above); read outside the write transaction. */
+  /**
+   * Rows for `n` vectors that no committed record names and no other held reservation took (step 1 above); read
+   * outside the write transaction. Held until `release`d, after its batch committed or failed: a pipelined batch
+   * reserves while the one before it commits (catalog-txns.ts). A failed batch's new rows below a later batch's stay
+   * unused.
+   */
   reserve(n: number): SlotReservation {
     const slots = new Uint32Array(n);
     let k = 0;
-    if (n > 0) for (const { key } of this.#free.getRange({ limit: n })) slots[k++] = key.readUInt32BE(0);
-    const fromFree = k;
+    const heldFree = new Set<number>();
     let next = Number(readMetaU64(this.#meta, META_NEXT_SLOT));
+    for (const r of this.#held) {
+      for (let i = 0; i < r.fromFree; i++) heldFree.add(r.slots[i]!);
+      next = Math.max(next, r.next);
+    }
+    if (n > 0) {
+      for (const { key } of this.#free.getRange({ limit: n + heldFree.size })) {
+        const slot = key.readUInt32BE(0);
+        if (!heldFree.has(slot) && k < n) slots[k++] = slot;
+      }
+    }
+    const fromFree = k;
     if (next + (n - k) - 1 > MAX_SLOT) throw new SidxError('SIDX_ERR_STORE', `vector slots exhausted (${MAX_SLOT + 1} rows)`);
     while (k < n) slots[k++] = next++;
-    return { slots, fromFree, next };
+    const reservation = { slots, fromFree, next };
+    this.#held.add(reservation);
+    return reservation;
+  }
+
+  release(r: SlotReservation): void {
+    this.#held.delete(r);
   }
 
   /** Step 2: the vectors (row i for slots[i]) on disk. */

@@ -51,8 +51,12 @@ interface PreparedUpsert {
 /** One upsert batch, synchronously: validated, vectors written and synced, then one write transaction. */
 export function upsertItems(db: WriteDbs, model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): UpsertResult {
   const batch = prepareUpsert(db, model, items, alt);
-  vectorFileStep(() => db.vectors.persist(batch.dim, batch.reserved.slots, batch.flat));
-  return commitUpsert(db, batch, db.write);
+  try {
+    vectorFileStep(() => db.vectors.persist(batch.dim, batch.reserved.slots, batch.flat));
+    return commitUpsert(db, batch, db.write);
+  } finally {
+    db.vectors.release(batch.reserved);
+  }
 }
 
 /**
@@ -65,11 +69,13 @@ export async function upsertItemsAsync(db: WriteDbs, model: number, items: Upser
   around: (commit: () => Promise<UpsertResult>) => Promise<UpsertResult>): Promise<UpsertResult> {
   const batch = prepareUpsert(db, model, items, alt);
   try {
-    await db.vectors.persistAsync(batch.dim, batch.reserved.slots, batch.flat);
-  } catch (err) {
-    throw storeError(err, 'upsert (vector file)');
+    await db.vectors.persistAsync(batch.dim, batch.reserved.slots, batch.flat).catch((err: unknown) => {
+      throw storeError(err, 'upsert (vector file)');
+    });
+    return await around(() => commitUpsert(db, batch, db.writeAsync));
+  } finally {
+    db.vectors.release(batch.reserved);
   }
-  return around(() => commitUpsert(db, batch, db.writeAsync));
 }
 
 function vectorFileStep<T>(step: () => T): T {

@@ -26,15 +26,15 @@
  *
  * Durability: every write is one transaction with lmdb-js's default flags (no MDB_NOSYNC), so LMDB writes and
  * fdatasyncs the data pages, then the meta page, inside mdb_txn_commit, before the call returns or its promise resolves
- * (strace: one fdatasync per batch; upsertBatchAsync commits on lmdb-js's write thread, catalog-txns.ts). A batch
- * that returned survives kill -9 of the process and a machine crash. The env is
- * opened with `overlappingSync: false` and noSync, noMetaSync, useWritemap off: overlappingSync (lmdb-js's Linux
- * default) makes lmdb-js's async writes and putSync/removeSync commit unsynced and flush later, and reopen then
- * chooses between the last committed and the last flushed snapshot; with it off no path can commit unsynced.
+ * (strace: one fdatasync per batch; upsertBatchPipelined commits on lmdb-js's write thread). A batch that returned
+ * survives kill -9 of the process and a machine crash. The env is opened with `overlappingSync: false` and noSync,
+ * noMetaSync, useWritemap off: overlappingSync (lmdb-js's Linux default) makes lmdb-js's async writes and putSync/
+ * removeSync commit unsynced and flush later, and reopen then chooses between the last committed and the last flushed
+ * snapshot; with it off no path can commit unsynced.
  * An upsert batch first writes its vectors to rows no committed record names and fdatasyncs `vectors.f32`, then commits
- * (catalog-vectors.ts): a committed record never names a row that is not on disk.
- * Cost: two fsyncs per batch, so callers should batch writes. A re-index drop batch
- * (KeySpaces.dropAfterOffThread) runs whole, with the same sync, on a thread of its own (space-drop-thread.ts).
+ * (catalog-vectors.ts): a committed record never names a row that is not on disk. Cost: two fsyncs per batch, so
+ * callers should batch writes. A re-index drop batch (KeySpaces.dropAfterOffThread) runs whole, with the same sync, on
+ * a thread of its own (space-drop-thread.ts).
  * Reads are synchronous and see the latest committed state. Records returned own their arrays (record.ts).
  * Iterables (changesSince, items) read one snapshot lazily; finish or break out of them to release it.
  */
@@ -55,7 +55,8 @@ import { upgradeToSlots } from './vector-upgrade.ts';
 import { KeySpaces } from './catalog-spaces.ts';
 import { SpaceDropThread } from './space-drop-thread.ts';
 import { StreamMark } from './stream-mark.ts';
-import { DEFAULT_SID_HISTORY, SidOccupancy, SidOccupancyReads } from './sid-occupancy.ts';
+import { DEFAULT_SID_HISTORY, SidOccupancy } from './sid-occupancy.ts';
+import { SidOccupancyReads } from './sid-occupancy-reads.ts';
 
 export type { ItemRecord, StoredRecord } from './record.ts';
 export type { UpsertInput } from './catalog-input.ts';
@@ -63,7 +64,6 @@ export type { UpsertResult } from './catalog-writes.ts';
 export type { Neighbour } from './catalog-scan.ts';
 export type { Change } from './change-log.ts';
 export type { DropBatch, DropResult, KeySpaces } from './catalog-spaces.ts';
-export type { SidDelta, SidOccupancyReads } from './sid-occupancy.ts';
 export type { SidTrie } from '../sid/sid-trie.ts';
 export { MAX_ID_BYTES } from './catalog-input.ts';
 export { CATALOG_SCHEMA_VERSION } from './catalog-meta.ts';
@@ -235,13 +235,13 @@ export class Catalog {
   }
 
   /**
-   * `upsertBatch` with the vector file's fdatasync off the event loop (catalog-writes.ts upsertItemsAsync), and the
-   * cluster log position `logSeq` staged for its commit alone, which runs on lmdb-js's write thread (catalog-txns.ts).
-   * No other upsert or posting write may start until it resolves (they are refused meanwhile).
+   * `upsertBatch` with the vector file's fdatasync off the event loop and the commit on lmdb-js's write thread,
+   * pipelined (catalog-txns.ts): resolves once the batch's body has run, with its commit's promise; the next batch may
+   * be pipelined then, other writes once every commit is in. `logSeq`: the cluster log position, for this commit alone.
    */
-  async upsertBatchAsync(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }, logSeq?: bigint): Promise<UpsertResult> {
+  upsertBatchPipelined(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }, logSeq?: bigint): Promise<{ committed: Promise<UpsertResult> }> {
     this.#assertOpen();
-    return this.#txns.exclusive('upsert', () => upsertItemsAsync(this.#writeDbs, model, items, alt, (commit) => this.stream.within(logSeq, commit)));
+    return this.#txns.pipeline('upsert', () => upsertItemsAsync(this.#writeDbs, model, items, alt, (commit) => this.stream.within(logSeq, commit)));
   }
 
   /** Removes items (record, id mapping, every posting) in one write transaction; unknown ids are reported. */

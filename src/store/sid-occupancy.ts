@@ -57,10 +57,11 @@ interface Pending extends CountChange {
   key: Buffer;
 }
 
-/** A transaction's flushed tally, taken out until it commits: its count changes and how many log entries it added. */
+/** A transaction's flushed tally, taken out until it commits: its count changes, log entries added, the seq before it. */
 export interface FlushedTally {
   changes: readonly CountChange[];
   logged: number;
+  before: bigint;
 }
 
 export function openSidCounts(env: RootDatabase<Buffer, Buffer>): Bin {
@@ -150,6 +151,7 @@ export class SidOccupancy {
   #logCount = 0;
   #pending: Pending[] = [];
   #pendingLogCount = 0;
+  #held: FlushedTally[] = [];
 
   /** `history`: log entries kept (older ones are trimmed; a delta from before them becomes a full snapshot). */
   constructor(env: RootDatabase<Buffer, Buffer>, meta: Bin, history: number) {
@@ -284,10 +286,14 @@ export class SidOccupancy {
     this.#meta.put(META_LOG_FLOOR, u64Key(floor));
   }
 
-  /** Takes the flushed tally out of the transaction; `publishTaken` applies it to the tries after the commit. */
-  take(): FlushedTally {
-    const taken = { changes: this.#pending, logged: this.#pendingLogCount - this.#logCount };
+  /**
+   * Takes the flushed tally out of the transaction (`before`: the catalog's seq before it); `publishTaken` applies it
+   * to the tries after the commit. A `held` one (its commit completes later) holds `seqOf` back until then.
+   */
+  take(before: bigint, held = false): FlushedTally {
+    const taken = { changes: this.#pending, logged: this.#pendingLogCount - this.#logCount, before };
     this.abort();
+    if (held) this.#held.push(taken);
     return taken;
   }
 
@@ -296,6 +302,18 @@ export class SidOccupancy {
     this.publishChanges(taken.changes);
     this.#logCount += taken.logged;
     this.#pendingLogCount = this.#logCount;
+    this.release(taken);
+  }
+
+  /** Forgets a held tally (published, or its commit failed). */
+  release(taken: FlushedTally): void {
+    const i = this.#held.indexOf(taken);
+    if (i >= 0) this.#held.splice(i, 1);
+  }
+
+  /** The seq the tries reflect when the catalog's last committed one is `lastSeq`: the seq before any held commit. */
+  seqOf(lastSeq: bigint): bigint {
+    return this.#held.length > 0 ? this.#held[0]!.before : lastSeq;
   }
 
   /** Applies count changes committed by another thread (flushQuietTally) to the tries. */
@@ -326,7 +344,8 @@ export class SidOccupancy {
 
   /**
    * SIDs of `model` that became occupied (added) or empty (removed) after `since`, up to now; undefined when the
-   * log no longer covers `since` (or since > lastSeq). A SID that changed and changed back is in neither list.
+   * log no longer covers `since` (or since > lastSeq; `lastSeq`: what the tries reflect, sid-occupancy-reads.ts). A SID
+   * that changed and changed back is in neither list.
    */
   delta(model: number, levels: number, since: bigint, lastSeq: bigint): SidDelta | undefined {
     if (since > lastSeq || since < this.floor(model)) return undefined;
@@ -334,7 +353,7 @@ export class SidOccupancy {
     const firstOp = new Map<string, number>();
     const prefix = Buffer.allocUnsafe(MODEL_BYTES);
     prefix.writeUInt16BE(model, 0);
-    for (const { key, value } of this.#log.getRange({ start: u64Key(since + 1n) })) {
+    for (const { key, value } of this.#log.getRange({ start: u64Key(since + 1n), end: u64Key(lastSeq + 1n) })) {
       if (key.length !== U64_BYTES + MODEL_BYTES + 2 * levels || key.compare(prefix, 0, MODEL_BYTES, U64_BYTES, U64_BYTES + MODEL_BYTES) !== 0) continue;
       const name = key.toString('latin1', U64_BYTES + MODEL_BYTES);
       if (!firstOp.has(name)) firstOp.set(name, value[0]!);
@@ -350,39 +369,6 @@ export class SidOccupancy {
       else if (!now && was) removed.push(codes);
     }
     return { added: flatSorted(added, levels), removed: flatSorted(removed, levels) };
-  }
-}
-
-type Read = <T>(what: string, fn: () => T) => T;
-
-/** The read side (`Catalog.sids`): each answer comes with the catalog seq it reflects, read at the same instant. */
-export class SidOccupancyReads {
-  #occ: SidOccupancy;
-  #lastSeq: () => bigint;
-  #read: Read;
-
-  constructor(occupancy: SidOccupancy, lastSeq: () => bigint, read: Read) {
-    this.#occ = occupancy;
-    this.#lastSeq = lastSeq;
-    this.#read = read;
-  }
-
-  /** Builds the tries now, if the catalog was opened with `deferSids` and no read built them yet. */
-  load(): void {
-    this.#read('sids.load', () => this.#occ.ensureTries());
-  }
-
-  /** `model`'s trie (undefined: no SIDs yet) and the seq; the trie changes with the next write, so use it at once. */
-  trie(model: number): { trie: SidTrie | undefined; seq: bigint } {
-    return this.#read('sids.trie', () => ({ trie: this.#occ.trie(model), seq: this.#lastSeq() }));
-  }
-
-  /** SIDs of `model` (L levels) occupied or emptied after `since`, and the seq; delta undefined if not covered. */
-  delta(model: number, levels: number, since: bigint): { delta: SidDelta | undefined; seq: bigint } {
-    return this.#read('sids.delta', () => {
-      const seq = this.#lastSeq();
-      return { delta: this.#occ.delta(model, levels, since, seq), seq };
-    });
   }
 }
 

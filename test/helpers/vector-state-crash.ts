@@ -16,7 +16,7 @@ function upsert(catalog: Catalog, state: VectorState, dim: number, ids: number[]
   const flat = new Float32Array(ids.length * dim);
   ids.forEach((id, i) => flat.set(vectors.subarray(rowOf(id) * dim, (rowOf(id) + 1) * dim), i * dim));
   const res = catalog.upsertBatch(1, ids.map((id, i) => ({ id: `it${id}`, vector: flat.subarray(i * dim, (i + 1) * dim), codes: Int32Array.of(id % 7, id % 5) })));
-  state.applyUpsert(res.keys, res.slots, flat);
+  state.applyUpsert(res.keys, res.slots, flat, res.seq);
 }
 
 /** 500 rows of `vectors` (dim each): ids 0..299 synced, then the unsynced changes; keys up to 360 are in use. */
@@ -27,7 +27,8 @@ export async function crashAndReopen(dir: string, dim: number, storage: OpenStor
   for (let b = 0; b < 3; b++) upsert(catalog, state, dim, Array.from({ length: 100 }, (_, i) => b * 100 + i), vectors);
   await state.sync();
   const remove = Array.from({ length: 20 }, (_, i) => `it${3 * i}`);
-  state.applyDelete(catalog.deleteBatch(remove).removed);
+  const del = catalog.deleteBatch(remove);
+  state.applyDelete(del.removed, del.seq);
   upsert(catalog, state, dim, Array.from({ length: 30 }, (_, i) => 100 + i), vectors, (id) => id + 300);
   upsert(catalog, state, dim, Array.from({ length: 50 }, (_, i) => 300 + i), vectors);
   check(catalog, state);

@@ -28,11 +28,12 @@ function upsert(catalog: Catalog, state: VectorState, ids: number[], vectors: Fl
   ids.forEach((id, i) => flat.set(vectors.subarray(rowOf(id) * DIM, (rowOf(id) + 1) * DIM), i * DIM));
   const items = ids.map((id, i) => ({ id: `it${id}`, vector: flat.subarray(i * DIM, (i + 1) * DIM), codes: Int32Array.of(id % 7, id % 5) }));
   const res = catalog.upsertBatch(1, items);
-  state.applyUpsert(res.keys, res.slots, flat);
+  state.applyUpsert(res.keys, res.slots, flat, res.seq);
 }
 
 function remove(catalog: Catalog, state: VectorState, ids: number[]): void {
-  state.applyDelete(catalog.deleteBatch(ids.map((id) => `it${id}`)).removed);
+  const res = catalog.deleteBatch(ids.map((id) => `it${id}`));
+  state.applyDelete(res.removed, res.seq);
 }
 
 /** Scores of `query` for every key up to `maxKey` from the state, and by brute force over the catalog's vectors. */

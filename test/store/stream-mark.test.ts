@@ -30,19 +30,19 @@ test('the write log position is written with the batch it applied, and only with
   }
 });
 
-test('upsertBatchAsync: the batch and its log position commit together, after the vector file is synced; a transaction committed meanwhile carries neither', async () => {
+test('upsertBatchPipelined: the batch and its log position commit together, after the vector file is synced; a transaction committed meanwhile carries neither', async () => {
   const { dir, cleanup } = tempDir('sidx-stream-mark-async-');
   let cat = Catalog.open(dir);
   try {
     cat.upsertBatch(1, [item('a')]);
-    const pending = cat.upsertBatchAsync(1, [item('b'), item('c')], undefined, 12n);
+    const pending = cat.upsertBatchPipelined(1, [item('b'), item('c')], undefined, 12n);
     cat.truncateChanges(cat.lastSeq); // a checkpoint's transaction, committed while the batch's fdatasync runs
     assert.equal(cat.stream.applied, 0n, 'the checkpoint did not carry the batch\'s log position');
     assert.equal(cat.get('b'), undefined, 'nothing of the batch is committed before its vectors are synced');
-    const res = await pending;
+    const res = await (await pending).committed;
     assert.equal(res.keys.length, 2);
     assert.equal(cat.stream.applied, 12n);
-    await assert.rejects(cat.upsertBatchAsync(1, [item('d', 5)], undefined, 13n), { code: 'SIDX_ERR_DIMENSION' });
+    await assert.rejects((await cat.upsertBatchPipelined(1, [item('d', 5)], undefined, 13n)).committed, { code: 'SIDX_ERR_DIMENSION' });
     assert.equal(cat.stream.applied, 12n, 'a refused batch marks nothing');
     await cat.close();
     cat = Catalog.open(dir);
