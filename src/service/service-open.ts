@@ -34,7 +34,7 @@ export async function openParts(config: Readonly<Config>, log: Logger, options: 
     const configuredRow = registerBundle(control, configured);
     catalog = Catalog.open(join(dataDir, 'catalog'), {
       mapSizeBytes: config.storage.mapSizeBytes, sidHistory: config.storage.sidHistory, deferSids: true,
-      postingRotations: config.storage.postingIndex === 'memory' ? 'natural' : 'all', // the index keeps its own rotations
+      postingRotations: options.postingRotations ?? (config.storage.postingIndex === 'memory' ? 'natural' : 'all'),
     });
     const row = chooseServed(control, catalog, configuredRow, Lifecycle.pending({ control }), log);
     control.activateModel(row.id);

@@ -31,4 +31,9 @@ export interface OpenOptions {
   metrics?: SidxMetrics;
   /** Names this process in the data directory's lock (a second one is refused with it); default 'sidx'. */
   command?: string;
+  /**
+   * Postings a new catalog keeps in LMDB (store/catalog.ts): default 'natural' under the in-memory posting index, which
+   * keeps its own rotations, else 'all'. An existing catalog keeps its layout.
+   */
+  postingRotations?: 'natural' | 'all';
 }

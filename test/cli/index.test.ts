@@ -44,6 +44,8 @@ test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path,
 
   const report = await verifyCatalog(join(dataDir, 'catalog'));
   assert.ok(report.ok, report.problems.join('\n'));
+  assert.equal(report.naturalOnly, true, 'the layout `sidx serve` gives a new catalog: natural-order postings alone');
+  assert.equal(report.postings, 550);
   const svc = await startService(dataDir, modelDir);
   try {
     assert.equal(svc.service.readiness().vectors, 550, 'FAISS holds every item after the offline load');
