@@ -3,7 +3,9 @@
  * catalog (clusteredEmbeddings, seed 1, 1024 clusters, noise 0.6 around the scientific text embeddings when the
  * shared data is there) and its queries (seed 1 + 1,000,003), exact top-k by FAISS Flat, then sidx's own retrieve
  * path (SidxService.retrieveEach, which answers as /v1/retrieve does) per expansion with rerank. Reports the share
- * of the exact top-k found (recall@k), mean candidates, and the catalog's SID collision rate.
+ * of the exact top-k found (recall@k), mean candidates, the catalog's SID collision rate, and how far the exact top-k
+ * items' SIDs are from the query's own (`sidDistance`: the share at each Hamming distance, and at distance 1 by the
+ * level that differs): what exact-SID and Hamming-1 candidates can reach at best.
  *
  *   node --import tsx bench/generalise.bench.ts --model models/default [--items 20000] [--queries 300]
  *     [--max-candidates 1000] [--expand beam,hamming1,auto] [--beam-width 128] [--json FILE]
@@ -62,14 +64,29 @@ const service = await SidxService.open(config, { info: () => {}, warn: (msg: str
 const result: Record<string, unknown> = { model: m.id, dir: args.model, items: n, queries: q, k, maxCandidates };
 try {
   const sids = new Set<string>();
+  const L = m.levels;
+  const itemCodes = new Int32Array(n * L);
   for (let start = 0; start < n; start += 1000) {
     const end = Math.min(n, start + 1000);
     const res = await service.upsert(Array.from({ length: end - start }, (_, j) => ({
       id: String(start + j), vector: items.subarray((start + j) * dim, (start + j + 1) * dim),
     })));
-    for (const it of res.items) sids.add(it.sid.join(','));
+    res.items.forEach((it, j) => {
+      sids.add(it.sid.join(','));
+      itemCodes.set(it.sid, (start + j) * L);
+    });
   }
   result.collisionRate = 1 - sids.size / n;
+  const queryCodes = (await service.encode(queries, q)).codes;
+  const atDistance = new Array<number>(L + 1).fill(0);
+  const d1AtLevel = new Array<number>(L).fill(0);
+  for (let i = 0; i < q * k; i++) {
+    const row = Number(truth[i]);
+    const differ = Array.from({ length: L }, (_, l) => l).filter((l) => queryCodes[Math.floor(i / k) * L + l] !== itemCodes[row * L + l]);
+    atDistance[differ.length]!++;
+    if (differ.length === 1) d1AtLevel[differ[0]!]!++;
+  }
+  result.sidDistance = { share: atDistance.map((c) => c / (q * k)), distance1ByLevel: d1AtLevel.map((c) => c / (q * k)) };
   for (const expand of args.expand!.split(',') as ExpandMode[]) {
     const found = new BigInt64Array(q * k).fill(-1n);
     let candidates = 0;
