@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Catalog } from '../../src/store/catalog.ts';
 import type { PostingChanges } from '../../src/store/posting-journal.ts';
-import { verifyCatalog } from '../../src/store/catalog-verify.ts';
+import { assertCatalogVerifies } from '../helpers/catalog-checks.ts';
 import { tempDir } from '../helpers/paths.ts';
 
 const item = (id: string, codes: number[], seed = 1) => ({ id, codes: Int32Array.from(codes), vector: new Float32Array(4).fill(seed) });
@@ -22,11 +22,6 @@ function watch(cat: Catalog): string[][] {
     },
   });
   return seen;
-}
-
-async function verified(dir: string): Promise<void> {
-  const report = await verifyCatalog(dir);
-  assert.ok(report.ok, report.problems.join('\n'));
 }
 
 test('a pipelined upsert publishes its SID counts, postings and seq once committed; a change-log cut meanwhile keeps them', async () => {
@@ -54,7 +49,7 @@ test('a pipelined upsert publishes its SID counts, postings and seq once committ
     assert.deepEqual(seen[2], ['-2:1.2', '+2:3.4']);
     assert.deepEqual([cat.sids.trie(1).trie!.count([1, 2]), cat.sids.trie(1).trie!.count([3, 4])], [1, 2]);
     assert.deepEqual(Array.from(cat.get('b')!.vector), [2, 2, 2, 2]);
-    await verified(dir);
+    await assertCatalogVerifies(dir);
   } finally {
     await cat.close();
     cleanup();
@@ -81,7 +76,7 @@ test('the next batch is pipelined while the one before commits: rows apart, chan
     assert.deepEqual(Array.from(cat.get('c')!.vector), [3, 3, 3, 3]);
     assert.deepEqual(Array.from(cat.get('d')!.vector), [5, 5, 5, 5]);
     assert.deepEqual([cat.sids.trie(1).trie!.count([4, 4]), cat.sids.trie(1).trie!.count([6, 6])], [0, 1]);
-    await verified(dir);
+    await assertCatalogVerifies(dir);
   } finally {
     await cat.close();
     cleanup();
@@ -104,7 +99,7 @@ test('a pipelined upsert refused inside its transaction commits nothing of it: r
     assert.deepEqual([...next.slots], [1], 'nextSlot did not move for the refused batch');
     assert.equal(cat.sids.trie(1).trie!.count([1, 2]), 2);
     assert.equal(cat.sids.seq(), cat.lastSeq);
-    await verified(dir);
+    await assertCatalogVerifies(dir);
   } finally {
     await cat.close();
     cleanup();
@@ -129,7 +124,7 @@ test('while a pipelined upsert is in flight other writes are refused and change 
     assert.deepEqual([cat.count, cat.get('a')?.id, cat.get('c'), cat.get('d')], [2, 'a', undefined, undefined], 'the refused writes changed nothing');
     assert.deepEqual(Array.from(cat.get('b')!.vector), [2, 2, 2, 2], "no refused batch wrote over the pipelined one's row");
     assert.equal(cat.sids.trie(1).trie!.count([1, 2]), 1);
-    await verified(dir);
+    await assertCatalogVerifies(dir);
   } finally {
     await cat.close();
     cleanup();

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { open } from 'lmdb';
 import { Catalog } from '../../src/store/catalog.ts';
-import { verifyCatalog } from '../../src/store/catalog-verify.ts';
 import { META_NEXT_SLOT } from '../../src/store/catalog-vectors.ts';
 import { readU64BE, u64Key } from '../../src/store/keys.ts';
 import { readStoredRecord, writeInlineRecord } from '../../src/store/record.ts';
 import { VECTOR_FILE } from '../../src/vector/vector-file.ts';
+import { assertCatalogVerifies } from '../helpers/catalog-checks.ts';
 import { tempDir } from '../helpers/paths.ts';
 
 const D = 16;
@@ -22,11 +22,6 @@ const item = (id: string, seed: number, c = seed % 7) => ({ id, codes: Int32Arra
 
 function rowsOf(dir: string): number {
   return statSync(join(dir, VECTOR_FILE)).size / (4 * D);
-}
-
-async function ok(dir: string): Promise<void> {
-  const report = await verifyCatalog(dir);
-  assert.ok(report.ok, report.problems.join('\n'));
 }
 
 test('records name rows of the vector file: a re-upsert writes a new row, the old one is reused after its commit', async () => {
@@ -54,7 +49,7 @@ test('records name rows of the vector file: a re-upsert writes a new row, the ol
     assert.equal(rowsOf(dir), 5);
     assert.deepEqual(cat.itemsAfter(0n, 2).map((it) => it.vector), [vec(20), vec(3)], 'itemsAfter reads the rows of keys 2 and 3');
     assert.deepEqual(cat.itemsAfter(1000n, 10), []);
-    await ok(dir);
+    await assertCatalogVerifies(dir);
   } finally {
     await cat.close();
     cleanup();
@@ -72,7 +67,7 @@ test('a batch rejected inside its transaction leaves its reserved rows free', as
     const next = cat.upsertBatch(1, [item('b', 2)]);
     assert.deepEqual([...next.slots], [1], 'nextSlot did not move for the refused batch');
     assert.deepEqual(cat.get('b')!.vector, vec(2));
-    await ok(dir);
+    await assertCatalogVerifies(dir);
   } finally {
     await cat.close();
     cleanup();
@@ -139,7 +134,7 @@ test('a schema-3 catalog is upgraded at open: every vector moves to the vector f
     let up = Catalog.open(dir);
     for (const [i, it] of all.entries()) assert.deepEqual(up.get(it.id)!.vector, vec(i + 1));
     await up.close();
-    await ok(dir);
+    await assertCatalogVerifies(dir);
 
     // Interrupted: the first 10 records moved (rows 0-9 committed, as the whole upgrade above assigned them), the
     // rest still inline; their rows past nextSlot were written by a batch that never committed.
@@ -148,7 +143,7 @@ test('a schema-3 catalog is upgraded at open: every vector moves to the vector f
     for (const [i, it] of all.entries()) assert.deepEqual(up.get(it.id)!.vector, vec(i + 1));
     assert.equal(up.count, 25);
     await up.close();
-    await ok(dir);
+    await assertCatalogVerifies(dir);
   } finally {
     cleanup();
   }
