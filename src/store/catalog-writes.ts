@@ -62,8 +62,7 @@ export function upsertItems(db: WriteDbs, model: number, items: UpsertInput[], a
 /**
  * `upsertItems` with the vector file's fdatasync off the event loop. `around` wraps the commit alone (the cluster log
  * position is staged there, catalog.ts): whatever commits while the sync runs cannot carry this batch's staged values.
- * The caller keeps every other upsert out until it resolves (the service's write lock): the rows reserved here are
- * taken only by this batch's commit.
+ * The rows reserved here stay held until it settles, so a batch pipelined behind it (catalog-txns.ts) takes others.
  */
 export async function upsertItemsAsync(db: WriteDbs, model: number, items: UpsertInput[], alt: { model: number; codes: Int32Array[] } | undefined,
   around: (commit: () => Promise<UpsertResult>) => Promise<UpsertResult>): Promise<UpsertResult> {
