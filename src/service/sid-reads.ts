@@ -94,10 +94,10 @@ export class SidReads {
     return encodeNext(out);
   }
 
-  /** The ETag parts of the model's trie now (cheap: no SIDs read). */
+  /** The ETag parts of the model's trie now (cheap: no SIDs read): the seq the tries reflect, as their answers carry. */
   tag(modelId?: string): { version: number; seq: bigint } {
     const model = this.model(modelId);
-    return { version: model.version, seq: this.#h.catalog.lastSeq };
+    return { version: model.version, seq: this.#h.catalog.sids.seq() };
   }
 
   /**

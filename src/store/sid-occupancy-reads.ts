@@ -31,7 +31,7 @@ export class SidOccupancyReads {
 
   /** The seq the tries reflect (a commit still being published on lmdb-js's write thread is not in them yet). */
   seq(): bigint {
-    return this.#occ.seqOf(this.#lastSeq());
+    return this.#read('sids.seq', () => this.#occ.seqOf(this.#lastSeq()));
   }
 
   /** SIDs of `model` (L levels) occupied or emptied after `since`, and the seq; delta undefined if not covered. */
