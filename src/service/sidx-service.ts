@@ -21,6 +21,7 @@ import { candidateCounts, candidatesWanted, fetchItems, orderCandidates, orderCa
 import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
 import { checkpointThreshold, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
+import { joinedRows } from '../vector/joined-rows.ts';
 import type { SidxMetrics } from './metrics.ts';
 import type { ActiveModel, ModelSpace } from './model-space.ts';
 import { ReadGate } from './read-gate.ts';
@@ -201,8 +202,7 @@ export class SidxService {
       const model = this.model;
       const target = this.#target;
       const dim = model.inputDim;
-      const flat = new Float32Array(items.length * dim);
-      items.forEach((it, i) => flat.set(it.vector, i * dim));
+      const flat = joinedRows(items.map((it) => it.vector), dim);
       const [enc, encTarget] = await Promise.all([this.#p.pool.encode(flat, items.length), target?.pool.encode(flat, items.length)]);
       const out = await this.#lock.pipeline(async () => {
         this.#assertOpen();

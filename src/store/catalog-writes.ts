@@ -12,6 +12,7 @@ import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, readMetaU32, readMetaU64, store
 import { ChangeWriter, OP_DELETE, OP_UPSERT } from './change-log.ts';
 import { MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
 import { readRecordSid, readRecordSlot, recordLength, writeRecord } from './record.ts';
+import { joinedRows } from '../vector/joined-rows.ts';
 
 type Bin = Database<Buffer, Buffer>;
 
@@ -94,8 +95,7 @@ function prepareUpsert(db: WriteDbs, model: number, items: UpsertInput[], alt?: 
   if (storedDim !== undefined && storedDim !== dim) {
     throw new SidxError('SIDX_ERR_DIMENSION', `the catalog holds ${storedDim}-dimensional vectors, the batch has ${dim}`, { field: 'items[0].vector' });
   }
-  const flat = new Float32Array(items.length * dim);
-  items.forEach((it, i) => flat.set(it.vector, i * dim));
+  const flat = joinedRows(items.map((it) => it.vector), dim);
   const reserved = vectorFileStep(() => db.vectors.reserve(items.length));
   return { model, items, alt, levels, dim, idBytes, reserved, flat };
 }
