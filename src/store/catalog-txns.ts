@@ -25,9 +25,7 @@ export class CatalogTxns {
   #journal: PostingJournal;
   #lastSeq: () => bigint;
   #staged: Staged = [];
-  /** The pipelined upsert whose body has not run yet (one at a time). */
-  #preparing: Promise<unknown> | null = null;
-  /** Called when the preparing upsert's body has run (or it failed before). */
+  /** Set while a pipelined upsert's body has not run yet (one at a time): called when it has run. */
   #bodyRan: (() => void) | null = null;
   /** Every pipelined upsert not yet settled. */
   #inFlight = new Set<Promise<unknown>>();
@@ -70,17 +68,15 @@ export class CatalogTxns {
    * still before its body.
    */
   async pipeline<T>(what: string, run: () => Promise<T>): Promise<{ committed: Promise<T> }> {
-    if (this.#preparing) throw refused(what);
+    if (this.#bodyRan) throw refused(what);
     const bodyRan = new Promise<void>((resolve) => (this.#bodyRan = resolve));
     const committed = run();
     const settled = committed.then(() => undefined, () => undefined);
-    this.#preparing = settled;
     this.#inFlight.add(settled);
     void settled.then(() => this.#inFlight.delete(settled));
     try {
       await Promise.race([bodyRan, settled]);
     } finally {
-      this.#preparing = null;
       this.#bodyRan = null;
     }
     return { committed };
