@@ -80,6 +80,11 @@ const cases: Array<{ name: string; url: string; body: unknown; code: string; fie
   { name: 'id of the wrong type', url: '/v1/items', body: { items: [{ id: 7, embedding: good() }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].id' },
   { name: 'empty id', url: '/v1/items', body: { items: [{ id: '', embedding: good() }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].id' },
   { name: 'broken JSON', url: '/v1/items', raw: true, body: '{"items": [', code: 'SIDX_ERR_INVALID_INPUT' },
+  // The upsert body's fast path (src/http/item-batch-body.ts): a raw control character is invalid JSON; in an id the
+  // body goes to the general parser, in an embedding the decoder refuses the string.
+  { name: 'a raw tab in an id', url: '/v1/items', raw: true, body: `{"items":[{"id":"a\tb","embedding":"${b64(good())}"}]}`, code: 'SIDX_ERR_INVALID_INPUT' },
+  { name: 'a raw newline in base64', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":"${b64(good()).slice(0, 8)}\n${b64(good()).slice(9)}"}]}`, code: 'SIDX_ERR_BASE64', field: 'items[0].embedding' },
+  { name: 'a trailing comma in the batch', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":"${b64(good())}"},]}`, code: 'SIDX_ERR_INVALID_INPUT' },
   { name: 'string where numbers belong', url: '/v1/encode', body: { embeddings: [['1', '2', '3', '4', '5', '6', '7', '8']] }, code: 'SIDX_ERR_INVALID_INPUT' },
 ];
 
