@@ -10,7 +10,7 @@
  * its rotated orders (posting-rotations.ts: an int32 row number per row for each level but the last), the
  * counterpart of the catalog's rotated key spaces for Hamming-1. Bytes per item: 2L + 8 + 4(L-1) + 1/8 (22.1 at 3
  * levels: 2.2 GB at 100M items). A write batch marks its removed rows dead and merges its added rows into `delta` in
- * one pass (then re-sorts delta's rotated orders: counting sorts); once `delta` and the dead rows together exceed
+ * one pass (delta's rotated orders, counting sorts, are rebuilt by the next Hamming-1 scan that needs them); once `delta` and the dead rows together exceed
  * DELTA_SHARE of `main` (at least MIN_DELTA, at most MAX_DELTA rows), both are folded into a new `main` in one linear
  * pass (it holds the old and the new `main` meanwhile).
  *
@@ -27,7 +27,7 @@ import type { SpacePostings } from '../store/catalog-scan.ts';
 import type { CandidateSource } from './candidates.ts';
 import { cellStart, directoryOf, type Directory } from './posting-directory.ts';
 import { rotatedBound } from './posting-rotations.ts';
-import { bound, Collector, compareRows, findRow, mergeRuns, newRun, runOf, sameCodes, sortedAdds, upperFrom, withRotations, type Run, type RowSink } from './posting-runs.ts';
+import { bound, Collector, compareRows, findRow, mergeRuns, newRun, rotatedOrders, runOf, sameCodes, sortedAdds, upperFrom, withRotations, type Run, type RowSink } from './posting-runs.ts';
 
 export type { RowSink } from './posting-runs.ts';
 
@@ -62,7 +62,7 @@ export class PostingIndex implements CandidateSource {
     this.#main = withRotations(runOf(postings.count, postings.codes, postings.keys), levels);
     this.#dir = directoryOf(this.#main, levels);
     this.#dead = new Uint8Array((postings.count + 7) >> 3);
-    this.#delta = withRotations(newRun(0, levels), levels);
+    this.#delta = newRun(0, levels);
   }
 
   /** Live rows (items with a SID in this key space). */
@@ -72,7 +72,7 @@ export class PostingIndex implements CandidateSource {
 
   /** Bytes held by the typed arrays. */
   get bytes(): number {
-    const run = (r: Run) => r.codes.byteLength + r.keys.byteLength + r.rot.reduce((sum, p) => sum + p.byteLength, 0);
+    const run = (r: Run) => r.codes.byteLength + r.keys.byteLength + (r.rot ?? []).reduce((sum, p) => sum + p.byteLength, 0);
     return run(this.#main) + run(this.#delta) + this.#dead.byteLength + (this.#dir?.starts.byteLength ?? 0);
   }
 
@@ -137,8 +137,8 @@ export class PostingIndex implements CandidateSource {
     const delta = this.#delta;
     const out: Neighbour[] = [];
     for (let i = L - 1; i >= 0 && out.length < limit; i--) {
-      const pm = i < L - 1 ? main.rot[i]! : null;
-      const pd = i < L - 1 ? delta.rot[i]! : null;
+      const pm = i < L - 1 ? rotatedOrders(main, L)[i]! : null;
+      const pd = i < L - 1 ? rotatedOrders(delta, L)[i]! : null;
       let a = rotatedBound(main.codes, L, pm, codes, i, false, 0, main.count);
       const a1 = rotatedBound(main.codes, L, pm, codes, i, true, a, main.count);
       let b = rotatedBound(delta.codes, L, pd, codes, i, false, 0, delta.count);
@@ -210,7 +210,7 @@ export class PostingIndex implements CandidateSource {
     if (adds.length > 0 || dropped > 0) {
       const delta = this.#delta;
       const merged = mergeRuns(delta, dropped > 0 ? (r) => dropDelta[r] === 1 : undefined, sortedAdds(changes, adds, L), L, delta.count - dropped + adds.length);
-      this.#delta = withRotations(merged, L);
+      this.#delta = merged; // its rotated orders wait for the next Hamming-1 scan: most batches meet none
     }
     const limit = Math.min(MAX_DELTA, Math.max(this.#minDelta, Math.ceil(this.#main.count * DELTA_SHARE)));
     if (this.#delta.count + this.#deadCount > limit) this.#compact();
@@ -222,7 +222,7 @@ export class PostingIndex implements CandidateSource {
     this.#dir = directoryOf(this.#main, this.levels);
     this.#dead = new Uint8Array((this.#main.count + 7) >> 3);
     this.#deadCount = 0;
-    this.#delta = withRotations(newRun(0, this.levels), this.levels);
+    this.#delta = newRun(0, this.levels);
     this.compactions++;
   }
 

@@ -19,8 +19,8 @@ export interface Run {
   codes: Uint16Array;
   keys: BigInt64Array;
   words: Uint32Array;
-  /** Rotated orders (posting-rotations.ts) of main and delta; empty elsewhere. */
-  rot: Int32Array[];
+  /** Rotated orders (posting-rotations.ts) of main and delta, once built (`rotatedOrders`); undefined until then. */
+  rot: Int32Array[] | undefined;
 }
 
 const WORD = 2 ** 32;
@@ -53,12 +53,17 @@ export class Collector implements RowSink {
 }
 
 export function runOf(count: number, codes: Uint16Array, keys: BigInt64Array): Run {
-  return { count, codes, keys, words: new Uint32Array(keys.buffer, keys.byteOffset, 2 * count), rot: [] };
+  return { count, codes, keys, words: new Uint32Array(keys.buffer, keys.byteOffset, 2 * count), rot: undefined };
 }
 
 export function withRotations(run: Run, L: number): Run {
-  run.rot = rotations(run.codes, run.count, L);
+  rotatedOrders(run, L);
   return run;
+}
+
+/** The run's rotated orders, built now if they are not yet. */
+export function rotatedOrders(run: Run, L: number): Int32Array[] {
+  return (run.rot ??= rotations(run.codes, run.count, L));
 }
 
 /** A zeroed run of `count` rows (`L` 0: keys only). */
