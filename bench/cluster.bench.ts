@@ -15,7 +15,7 @@ import { exactBaseline } from '../src/bench/baselines.ts';
 import { retrieveBodies, retrievePass, sidsBodies, upsertAll } from '../src/bench/http.ts';
 import { runLoad } from '../src/bench/load.ts';
 import { startNatsServer } from '../src/bench/nats-server.ts';
-import { startBenchServer, startChildServer, SIDX_BIN, type BenchServer } from '../src/bench/server.ts';
+import { startBenchServer, startChildServer, SIDX_SERVE, type BenchServer } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { loadBundle } from '../src/tokenizer/bundle.ts';
 import { benchArgs } from './lib.ts';
@@ -40,7 +40,7 @@ async function nats(name: string): Promise<string> {
 }
 
 function node(role: string, url: string, shards: number, shard = 0): Promise<BenchServer> {
-  const args = [SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--model', modelDir, '--workers', '1', '--cluster', url, '--role', role, '--shard', `${shard}/${shards}`];
+  const args = [...SIDX_SERVE, '--port', '0', '--host', '127.0.0.1', '--model', modelDir, '--workers', '1', '--cluster', url, '--role', role, '--shard', `${shard}/${shards}`];
   if (role === 'shard') args.push('--data-dir', join(root, `${url.split(':').pop()}-shard${shard}`), '--replica', 'a');
   return startChildServer(`sidx ${role}`, args, { SIDX__CLUSTER__WAIT_APPLIED: 'true', SIDX__CLUSTER__REQUEST_TIMEOUT_MS: '10000', SIDX__LIMITS__MAX_BATCH: '1000' });
 }

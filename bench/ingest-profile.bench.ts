@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { upsertAll } from '../src/bench/http.ts';
-import { cpuMeter, processMemory, SIDX_BIN, spawnListening } from '../src/bench/server.ts';
+import { cpuMeter, processMemory, SIDX_SERVE, spawnListening } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { benchArgs, envPairs, printTopSelfTime, type CpuProfile } from './lib.ts';
 
@@ -31,7 +31,7 @@ const extraEnv = envPairs(String(args.env));
 for (let round = 1; round <= Number(args.rounds); round++) {
   const dataDir = mkdtempSync(join(tmpdir(), 'sidx-ingest-data-'));
   try {
-    const server = await spawnListening('sidx serve', [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`] : []), SIDX_BIN, 'serve', '--port', '0',
+    const server = await spawnListening('sidx serve', [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`] : []), ...SIDX_SERVE, '--port', '0',
       '--host', '127.0.0.1', '--data-dir', dataDir, '--model', resolve(String(args.model))], { SIDX__LIMITS__MAX_BATCH: String(args.batch), ...extraEnv }, 120_000);
     while ((await fetch(`${server.url}/readyz`)).status !== 200) await new Promise((r) => setTimeout(r, 100));
     const meter = cpuMeter(server.child.pid!);

@@ -11,7 +11,7 @@
  */
 import { join, resolve } from 'node:path';
 import { retrieveBodies, retrievePass } from '../src/bench/http.ts';
-import { SIDX_BIN, startChildServer } from '../src/bench/server.ts';
+import { SIDX_SERVE, startChildServer } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { benchArgs, envPairs } from './lib.ts';
 
@@ -28,7 +28,7 @@ const round = (x: number) => Number(x.toFixed(3));
 for (let r = 1; r <= Number(args.rounds); r++) {
   for (const variant of String(args.variants).split(',')) {
     const env = { SIDX__SERVER__LOG_LEVEL: 'info', ...(variant === 'default' ? {} : envPairs(variant.replaceAll(';', ','))) };
-    const server = await startChildServer('sidx serve', [SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1',
+    const server = await startChildServer('sidx serve', [...SIDX_SERVE, '--port', '0', '--host', '127.0.0.1',
       '--data-dir', join(resolve(String(args['data-dir'])), 'data'), '--model', resolve(String(args.model))], env);
     const n = Number((await server.readiness()).items ?? 0);
     if (n === 0) throw new Error(`no catalog in ${args['data-dir']}: run bench/serve-profile.bench.ts first`);

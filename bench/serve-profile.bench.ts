@@ -16,7 +16,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { retrieveBodies, sidsBodies, upsertAll } from '../src/bench/http.ts';
 import { runLoad } from '../src/bench/load.ts';
-import { cpuMeter, SIDX_BIN, startChildServer } from '../src/bench/server.ts';
+import { cpuMeter, SIDX_SERVE, startChildServer } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { benchArgs, envPairs, printTopSelfTime, type CpuProfile } from './lib.ts';
 
@@ -37,7 +37,7 @@ const env: Record<string, string> = { SIDX__SERVER__LOG_LEVEL: 'info', ...envPai
 const { items, queries } = await syntheticCatalog({ n: N, q: Q, dim: DIM, seed: 1 });
 const start = (profile: boolean) => startChildServer('sidx serve', [
   ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
-  SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', join(dataDir, 'data'), '--model', resolve(String(args.model)),
+  ...SIDX_SERVE, '--port', '0', '--host', '127.0.0.1', '--data-dir', join(dataDir, 'data'), '--model', resolve(String(args.model)),
 ], env);
 
 mkdirSync(dataDir, { recursive: true });

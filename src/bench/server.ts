@@ -6,8 +6,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { SERVE_NODE_FLAGS } from '../node-flags.ts';
 
 export const SIDX_BIN = fileURLToPath(new URL('../../bin/sidx.js', import.meta.url));
+/** `node` arguments that start `sidx serve` as bin/sidx.js's shebang does (src/node-flags.ts). */
+export const SIDX_SERVE: readonly string[] = [...SERVE_NODE_FLAGS, SIDX_BIN, 'serve'];
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface ProcessMemory {
@@ -140,7 +143,7 @@ export async function spawnListening(name: string, args: readonly string[], env:
 
 /** `sidx serve --port 0 --host 127.0.0.1 ...args` through spawnListening. */
 export function spawnServe(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ServeProcess> {
-  return spawnListening('sidx serve', [SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', ...args], env, timeoutMs);
+  return spawnListening('sidx serve', [...SIDX_SERVE, '--port', '0', '--host', '127.0.0.1', ...args], env, timeoutMs);
 }
 
 /**
@@ -182,7 +185,7 @@ export async function startChildServer(name: string, args: readonly string[], en
 }
 
 export function startBenchServer(opts: BenchServerOptions): Promise<BenchServer> {
-  const args = [SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--model', opts.modelDir];
+  const args = [...SIDX_SERVE, '--port', '0', '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--model', opts.modelDir];
   if (opts.workers !== undefined) args.push('--workers', String(opts.workers));
   return startChildServer('sidx serve', args, { SIDX__SERVER__LOG_LEVEL: 'info', ...opts.env }, opts.timeoutMs);
 }

@@ -1,0 +1,9 @@
+/**
+ * The V8 flags `sidx serve` runs with, wherever it is started: bin/sidx.js's shebang (`npx sidx`, `./bin/sidx.js`),
+ * `npm start` and the Dockerfile (test/cli/node-flags.test.ts checks that they agree); `sidx bench` starts its server
+ * with them too. Young-generation semi-spaces of 32 MiB instead of V8's 16: an upsert batch keeps its per-item objects
+ * (ids, views, keys, SIDs, postings to publish) from the body's parse to its commit, about 100 ms, and with the
+ * default size several scavenges copy them meanwhile. 1M items, 2 batches in flight: server CPU 57.6-57.9 s against
+ * 62.0-62.7 s without (docs/benchmarks.md, "Where it stands (stop 26)"); retrieves and `sidx index` did not change.
+ */
+export const SERVE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32'];
