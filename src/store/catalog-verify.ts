@@ -11,7 +11,7 @@
  *     the SID); postings = sum of L over the SIDs of all items;
  *   - every side entry (catalog-spaces.ts) belongs to an existing item, in a model other than its record's, with
  *     that model's level count and its L postings;
- *   - every change-log entry has a seq in (truncatedSeq, lastSeq], a known op, and a key below nextKey;
+ *   - every change-log pack ends in (truncatedSeq, lastSeq], after the one before it, with known ops and keys below nextKey;
  *   - (schema 3) `sidCounts` holds, for every SID with postings, the number of items holding it, and nothing else.
  *
  * It opens its own read-only environment on the directory and reads one snapshot per database. Another process
@@ -25,7 +25,7 @@ import { open, type RootDatabase } from 'lmdb';
 import { decodeSidKey, sidKeyLength, writeSidKey } from '../sid/codec.ts';
 import { CATALOG_SCHEMA_VERSION, modelLevels, openCatalogDbs, type CatalogDbs } from './catalog-meta.ts';
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED } from './catalog-meta.ts';
-import { OP_DELETE, OP_UPSERT } from './change-log.ts';
+import { packLast, wellFormedPack } from './change-log.ts';
 import { readU64BE, U64_BYTES } from './keys.ts';
 import { readStoredRecord as readRecord, readRecordSid } from './record.ts';
 import { META_NEXT_SLOT, slotKey } from './catalog-vectors.ts';
@@ -255,15 +255,22 @@ export class CatalogInspector {
     if (postings !== expectedPostings) problem(`${postings} postings, the items need ${expectedPostings}`);
     if (schema?.readUInt32BE(0) === CATALOG_SCHEMA_VERSION) this.#verifySidCounts(perSid, problem);
 
-    // Change log.
+    // Change log: packs of consecutive changes (change-log.ts), disjoint, none wholly truncated.
     let changes = 0;
+    let previous = -1n;
     for (const { key, value } of this.#db.changes.getRange({})) {
-      changes++;
-      const seq = readU64BE(key, 0);
-      if (seq <= truncated || seq > lastSeq) problem(`change ${seq}: outside (truncatedSeq ${truncated}, lastSeq ${lastSeq}]`);
-      if (value.length !== 1 + U64_BYTES || (value[0] !== OP_UPSERT && value[0] !== OP_DELETE)) {
-        problem(`change ${seq}: malformed value ${value.toString('hex')}`);
-      } else if (readU64BE(value, 1) >= nextKey) problem(`change ${seq}: key ${readU64BE(value, 1)} is not below nextKey ${nextKey}`);
+      const first = readU64BE(key, 0);
+      if (!wellFormedPack(value)) {
+        problem(`change ${first}: malformed value ${value.toString('hex')}`);
+        continue;
+      }
+      const last = packLast(key, value);
+      if (last <= truncated || last > lastSeq || first <= previous) problem(`changes ${first}..${last}: outside (truncatedSeq ${truncated}, lastSeq ${lastSeq}] or overlapping ${previous}`);
+      previous = last;
+      for (let at = 0, seq = first; at < value.length; at += 1 + U64_BYTES, seq++) {
+        if (seq > truncated) changes++;
+        if (readU64BE(value, at + 1) >= nextKey) problem(`change ${seq}: key ${readU64BE(value, at + 1)} is not below nextKey ${nextKey}`);
+      }
     }
 
     return { ok: problemCount === 0, items, ids, postings, naturalOnly: this.#db.layout.naturalOnly, sides, changes, lastSeq, nextKey, problems, problemCount };

@@ -109,7 +109,7 @@ function commitUpsert<R>(db: WriteDbs, batch: PreparedUpsert, write: (what: stri
   // lmdb-js copies keys and values during put inside a sync transaction, so scratch buffers can be reused.
   const postingBuf = Buffer.allocUnsafe(sidKeyLength(levels) + U64_BYTES);
   const oldPostingBuf = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
-  const changes = new ChangeWriter(db.changes);
+  const changes = new ChangeWriter(db.changes, items.length);
   const keys = new BigInt64Array(items.length);
   const replaced: boolean[] = new Array<boolean>(items.length).fill(false);
 
@@ -147,6 +147,7 @@ function commitUpsert<R>(db: WriteDbs, batch: PreparedUpsert, write: (what: stri
       if (alt) putSideSid(db.spaces, keyBuf, alt.model, alt.codes[i]!, oldPostingBuf);
       changes.append(++seq, OP_UPSERT, keyBuf);
     }
+    changes.flush();
     db.meta.put(META_NEXT_KEY, u64Key(nextKey));
     db.meta.put(META_LAST_SEQ, u64Key(seq));
     return { seq, keys, replaced, slots: reserved.slots };
@@ -157,7 +158,7 @@ function commitUpsert<R>(db: WriteDbs, batch: PreparedUpsert, write: (what: stri
 export function deleteItems(db: WriteDbs, ids: string[]): { seq: bigint; removed: BigInt64Array; missing: string[] } {
   const idBytes = validateDelete(ids);
   const postingBuf = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
-  const changes = new ChangeWriter(db.changes);
+  const changes = new ChangeWriter(db.changes, ids.length);
   return db.write('delete', () => {
     let seq = readMetaU64(db.meta, META_LAST_SEQ);
     const removed: bigint[] = [];
@@ -180,6 +181,7 @@ export function deleteItems(db: WriteDbs, ids: string[]): { seq: bigint; removed
       changes.append(++seq, OP_DELETE, keyBuf);
       removed.push(readU64BE(keyBuf, 0));
     }
+    changes.flush();
     if (removed.length > 0) db.meta.put(META_LAST_SEQ, u64Key(seq));
     return { seq, removed: BigInt64Array.from(removed), missing };
   });

@@ -9,7 +9,7 @@
  *             A natural-only catalog (meta naturalPostingsOnly, postingRotations 'natural') holds rotation L-1
  *             alone; its Hamming-1 scans skip-scan the natural order (posting-layout.ts). Schema 5 added the flag;
  *             a schema-4 catalog (all rotations) only gets the new number at open.
- *   changes   seq (u64 BE)                                 -> op (u8: 1 upsert, 2 delete) ++ internal key (u64 BE)
+ *   changes   first seq of a transaction (u64 BE)          -> its changes: n x (op u8 ++ internal key u64 BE) (change-log.ts)
  *   meta      ascii name                                   -> value (see META_* below)
  *   sids      internal key ++ model (u16 BE)                -> codes: an item's SID in a second model (re-index;
  *             catalog-spaces.ts). Schema 2 added it; a schema-1 catalog is upgraded in place at open.
@@ -167,9 +167,9 @@ export class Catalog {
           this.#meta.put(META_SCHEMA, u32Value(3));
         });
       }
-      // Schema 4 is 5 without the natural-only flag (all rotations): only the number changes.
+      // Schema 4 is 5 without the natural-only flag, 5 is 6 with one change per change-log entry: only the number.
       if (version >= 1 && version <= 3) upgradeToSlots(this.#items, this.#vectors, this.#storedDim(), (fn) => this.#write('upgrade', fn));
-      if (version >= 1 && version <= 4) {
+      if (version >= 1 && version <= 5) {
         this.#write('upgrade', () => this.#meta.put(META_SCHEMA, u32Value(CATALOG_SCHEMA_VERSION)));
       } else if (version !== CATALOG_SCHEMA_VERSION) {
         throw new SidxError('SIDX_ERR_STORE', `catalog schema ${version} is not supported (expected ${CATALOG_SCHEMA_VERSION})`);

@@ -1,8 +1,13 @@
-/** The `changes` database: seq (u64 BE) -> op (u8: 1 upsert, 2 delete) ++ internal key (u64 BE). */
+/**
+ * The `changes` database (schema 6): one entry per write transaction that changes items, its first seq (u64 BE) ->
+ * its changes, seqs first, first + 1, ...: n x (op (u8: 1 upsert, 2 delete) ++ internal key (u64 BE)). A schema-5
+ * catalog's entries, one per change, are such packs of one. Truncation removes whole packs: one that straddles the
+ * truncated seq stays, and readers skip its changes up to that seq.
+ */
 import type { Database } from 'lmdb';
 import { SidxError } from '../errors.ts';
 import { META_LAST_SEQ, META_TRUNCATED, readMetaU64 } from './catalog-meta.ts';
-import { readU64BE, u64Key, U64_BYTES, writeU64BE } from './keys.ts';
+import { readU64BE, u64Key, U64_BYTES } from './keys.ts';
 
 export interface Change {
   seq: bigint;
@@ -16,28 +21,69 @@ const TRUNCATE_CHUNK = 4096;
 
 type Bin = Database<Buffer, Buffer>;
 
-/** Appends entries inside a write transaction, reusing one key and one value buffer (lmdb copies on put). */
+const ENTRY_BYTES = 1 + U64_BYTES;
+
+/** Collects one transaction's changes (consecutive seqs); `flush`, inside the transaction, writes them as one entry. */
 export class ChangeWriter {
   #db: Bin;
-  #key = Buffer.allocUnsafe(U64_BYTES);
-  #value = Buffer.allocUnsafe(1 + U64_BYTES);
+  #first = 0n;
+  #count = 0;
+  #value: Buffer;
 
-  constructor(db: Bin) {
+  constructor(db: Bin, capacity: number) {
     this.#db = db;
+    this.#value = Buffer.allocUnsafe(Math.max(1, capacity) * ENTRY_BYTES);
   }
 
   append(seq: bigint, op: number, internalKey: Uint8Array): void {
-    writeU64BE(this.#key, 0, seq);
-    this.#value[0] = op;
-    this.#value.set(internalKey, 1);
-    this.#db.put(this.#key, this.#value);
+    if (this.#count === 0) this.#first = seq;
+    else if (seq !== this.#first + BigInt(this.#count)) throw new SidxError('SIDX_ERR_STORE', `change ${seq} does not follow ${this.#first + BigInt(this.#count) - 1n}`);
+    if ((this.#count + 1) * ENTRY_BYTES > this.#value.length) {
+      const grown = Buffer.allocUnsafe(2 * this.#value.length);
+      this.#value.copy(grown);
+      this.#value = grown;
+    }
+    const at = this.#count * ENTRY_BYTES;
+    this.#value[at] = op;
+    this.#value.set(internalKey, at + 1);
+    this.#count++;
+  }
+
+  /** Writes the changes appended so far (nothing when there are none); lmdb-js copies the value on put. */
+  flush(): void {
+    if (this.#count === 0) return;
+    this.#db.put(u64Key(this.#first), this.#value.subarray(0, this.#count * ENTRY_BYTES));
+    this.#count = 0;
   }
 }
 
+/** The entry holding `seq` may start before it: the last key <= seq, else seq itself. */
+function packStart(db: Bin, seq: bigint): Buffer {
+  const at = u64Key(seq);
+  for (const key of db.getKeys({ start: at, reverse: true, limit: 1 })) return Buffer.from(key);
+  return at;
+}
+
 export function* iterateChanges(db: Bin, afterSeq: bigint): Generator<Change> {
-  for (const { key, value } of db.getRange({ start: u64Key(afterSeq + 1n) })) {
-    yield { seq: readU64BE(key, 0), op: value[0] === OP_DELETE ? 'delete' : 'upsert', key: readU64BE(value, 1) };
+  for (const { key, value } of db.getRange({ start: packStart(db, afterSeq + 1n) })) {
+    const first = readU64BE(key, 0);
+    const pack = Buffer.from(value); // the caller may read the catalog between changes
+    for (let at = 0, seq = first; at < pack.length; at += ENTRY_BYTES, seq++) {
+      if (seq > afterSeq) yield { seq, op: pack[at] === OP_DELETE ? 'delete' : 'upsert', key: readU64BE(pack, at + 1) };
+    }
   }
+}
+
+/** The last seq of the entry stored under `key` with `value`. */
+export function packLast(key: Uint8Array, value: Uint8Array): bigint {
+  return readU64BE(key, 0) + BigInt(Math.floor(value.length / ENTRY_BYTES) - 1);
+}
+
+/** Whether an entry's value is a pack of well-formed changes. */
+export function wellFormedPack(value: Uint8Array): boolean {
+  if (value.length === 0 || value.length % ENTRY_BYTES !== 0) return false;
+  for (let at = 0; at < value.length; at += ENTRY_BYTES) if (value[at] !== OP_UPSERT && value[at] !== OP_DELETE) return false;
+  return true;
 }
 
 /** Entries with seq > `seq`, ascending; throws if entries after `seq` were already truncated. */
@@ -59,13 +105,16 @@ export function truncateChangesTxn(db: Bin, meta: Bin, uptoSeq: bigint): void {
   meta.put(META_TRUNCATED, u64Key(upto));
 }
 
-/** Removes entries with seq <= upto; call inside a write transaction. */
+/** Removes the entries whose changes all have seq <= upto (one that straddles it stays); inside a write transaction. */
 export function removeChangesUpTo(db: Bin, upto: bigint): void {
   const end = u64Key(upto + 1n);
   for (;;) {
     // Materialise each chunk before removing: no deletes under a live cursor.
-    const chunk = Array.from(db.getKeys({ end, limit: TRUNCATE_CHUNK }));
-    for (const k of chunk) db.remove(k);
+    const chunk = Array.from(db.getRange({ end, limit: TRUNCATE_CHUNK }), ({ key, value }) => ({ key: Buffer.from(key), last: packLast(key, value) }));
+    for (const { key, last } of chunk) {
+      if (last > upto) return;
+      db.remove(key);
+    }
     if (chunk.length < TRUNCATE_CHUNK) return;
   }
 }

@@ -82,7 +82,7 @@ test('a second key space: side SIDs with postings, dual-write upserts, active-mo
   }
 });
 
-test('a schema-1 or -4 catalog opens as schema 5 (no side entries, SID counts derived, vectors in the vector file, all rotations); other schemas are refused', async () => {
+test('a schema-1, -4 or -5 catalog opens as schema 6 (no side entries, SID counts derived, vectors in the vector file, all rotations, one change per change-log entry); other schemas are refused', async () => {
   const { dir, cleanup } = tempDir('sidx-spaces-');
   try {
     const cat = Catalog.open(dir);
@@ -102,7 +102,7 @@ test('a schema-1 or -4 catalog opens as schema 5 (no side entries, SID counts de
     await upgraded.close();
     const report = await verifyCatalog(dir);
     assert.ok(report.ok, report.problems.join('\n'));
-    assert.equal(CATALOG_SCHEMA_VERSION, 5);
+    assert.equal(CATALOG_SCHEMA_VERSION, 6);
     assert.deepEqual([report.naturalOnly, report.postings], [false, 2], 'a 2-level SID: both rotations');
     await setSchema(4);
     const four = Catalog.open(dir, { postingRotations: 'natural' }); // an existing catalog keeps its rotations
@@ -111,8 +111,19 @@ test('a schema-1 or -4 catalog opens as schema 5 (no side entries, SID counts de
     const after = await verifyCatalog(dir);
     assert.ok(after.ok, after.problems.join('\n'));
     assert.deepEqual([after.naturalOnly, after.postings], [false, 4]);
-    await setSchema(6);
-    assert.throws(() => Catalog.open(dir), /catalog schema 6 is not supported/);
+    // Schema 5 wrote one change-log entry per change: here the two single-item batches above, packs of one.
+    await setSchema(5);
+    const five = Catalog.open(dir);
+    five.upsertBatch(1, [{ id: 'c', codes: codes(3, 3), vector: vec(3) }, { id: 'd', codes: codes(3, 4), vector: vec(4) }]);
+    assert.deepEqual([...five.changesSince(0n)].map((c) => [c.seq, c.key]), [[1n, 1n], [2n, 2n], [3n, 3n], [4n, 4n]]);
+    five.truncateChanges(3n); // the last batch's pack (seqs 3-4) straddles: it stays, its seq 3 is skipped
+    assert.deepEqual([...five.changesSince(3n)].map((c) => c.seq), [4n]);
+    await five.close();
+    const six = await verifyCatalog(dir);
+    assert.ok(six.ok, six.problems.join('\n'));
+    assert.equal(six.changes, 1);
+    await setSchema(7);
+    assert.throws(() => Catalog.open(dir), /catalog schema 7 is not supported/);
   } finally {
     cleanup();
   }

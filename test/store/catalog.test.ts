@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { isSidxError, type ErrorCode } from '../../src/errors.ts';
 import { Catalog, type UpsertInput } from '../../src/store/catalog.ts';
+import { verifyCatalog } from '../../src/store/catalog-verify.ts';
+import { readU64BE } from '../../src/store/keys.ts';
+import { open } from 'lmdb';
 import { tempDir } from '../helpers/paths.ts';
 
 const D = 8;
@@ -162,7 +165,7 @@ describe('Catalog', () => {
     assert.deepEqual(cat.upsertBatch(1, [item('b', [1, 2, 3])]), { seq: 2n, keys: BigInt64Array.of(2n), replaced: [false], slots: Uint32Array.of(1) });
   });
 
-  test('change log: one entry per item in order, changesSince, truncate', () => {
+  test('change log: changes in order, changesSince, truncate', () => {
     cat.upsertBatch(1, [item('a', [1, 2, 3]), item('b', [1, 2, 3])]);
     cat.upsertBatch(1, [item('a', [3, 2, 1])]);
     cat.deleteBatch(['b']);
@@ -188,7 +191,27 @@ describe('Catalog', () => {
     assert.equal(cat.lastSeq, 5n);
   });
 
-  test('truncate handles logs longer than one removal chunk', () => {
+  test('change log: one entry per transaction; reads and truncation inside an entry', async () => {
+    cat.upsertBatch(1, [item('a', [1, 2, 3]), item('b', [1, 2, 3]), item('c', [1, 2, 4])]); // seqs 1-3
+    cat.deleteBatch(['a', 'x', 'b']); // seqs 4-5 ('x' is missing: no seq)
+    cat.upsertBatch(1, [item('d', [2, 2, 2])]); // seq 6
+    assert.deepEqual([...cat.changesSince(1n)].map((c) => [c.seq, c.op, c.key]), [[2n, 'upsert', 2n], [3n, 'upsert', 3n], [4n, 'delete', 1n], [5n, 'delete', 2n], [6n, 'upsert', 4n]]);
+    assert.deepEqual([...cat.changesSince(4n)].map((c) => c.seq), [5n, 6n]);
+    cat.truncateChanges(4n); // removes the first transaction's entry, keeps the delete's (seq 5 is past the cut)
+    assert.deepEqual([...cat.changesSince(4n)].map((c) => c.seq), [5n, 6n]);
+    assert.throws(() => cat.changesSince(3n), code('SIDX_ERR_STORE'));
+    await cat.close();
+    const report = await verifyCatalog(dir);
+    assert.ok(report.ok, report.problems.join('\n'));
+    assert.equal(report.changes, 2);
+    const env = open<Buffer, Buffer>({ path: dir, maxDbs: 12, encoding: 'binary', keyEncoding: 'binary' });
+    const entries = Array.from(env.openDB<Buffer, Buffer>({ name: 'changes', encoding: 'binary', keyEncoding: 'binary' }).getRange({}), ({ key, value }) => [readU64BE(key, 0), value.length]);
+    await env.close();
+    assert.deepEqual(entries, [[4n, 18], [6n, 9]]);
+    cat = Catalog.open(dir);
+  });
+
+  test('truncate inside one 5,000-change transaction', () => {
     const batch = Array.from({ length: 5000 }, (_, i) => item(`i${i}`, [i % 7, i % 11, i % 13], i));
     cat.upsertBatch(1, batch);
     cat.truncateChanges(4500n);
