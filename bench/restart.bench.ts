@@ -71,5 +71,5 @@ for (let run = 1; run <= Number(args.runs); run++) {
   if (run === 1) for (const line of log) console.log(`  +${line.time - log[0]!.time} ms: ${line.msg.slice(0, 160)}`);
 }
 const size = (name: string) => mib(statSync(join(dataDir, name)).size).toFixed(0);
-console.log(`# ${n} x ${dim} (raw ${mib(rawBytes).toFixed(0)} MiB); data.mdb ${size('catalog/data.mdb')} MiB, vectors.slots ${size('vectors.slots')} MiB`);
+console.log(`# ${n} x ${dim} (raw ${mib(rawBytes).toFixed(0)} MiB); data.mdb ${size('catalog/data.mdb')} MiB, vectors.f32 ${size('catalog/vectors.f32')} MiB`);
 console.log(markdownTable(['run', 'listening, ms', 'ready, ms', 'RSS anon at ready, MiB', 'RSS file-backed at ready, MiB'], table));
