@@ -10,9 +10,9 @@
  * its rotated orders (posting-rotations.ts: an int32 row number per row for each level but the last), the
  * counterpart of the catalog's rotated key spaces for Hamming-1. Bytes per item: 2L + 8 + 4(L-1) + 1/8 (22.1 at 3
  * levels: 2.2 GB at 100M items). A write batch marks its removed rows dead and merges its added rows into `delta` in
- * one pass (delta's rotated orders, counting sorts, are rebuilt by the next Hamming-1 scan that needs them); once `delta` and the dead rows together exceed
- * DELTA_SHARE of `main` (at least MIN_DELTA, at most MAX_DELTA rows), both are folded into a new `main` in one linear
- * pass (it holds the old and the new `main` meanwhile).
+ * one pass (delta's rotated orders, counting sorts, are rebuilt by the next Hamming-1 scan that needs them); once
+ * `delta` and the dead rows together exceed DELTA_SHARE of `main` (at least MIN_DELTA, at most MAX_DELTA rows), both
+ * are folded into a new `main` in one linear pass (it holds the old and the new `main` meanwhile).
  *
  * Scans find their rows in `main` through its directory of code prefixes (posting-directory.ts: 256 KB at 3 levels
  * of 256 codes, rebuilt with `main`) and a binary search within a cell, in `delta` by binary search, and merge both
