@@ -25,7 +25,7 @@ import { open, type RootDatabase } from 'lmdb';
 import { decodeSidKey, sidKeyLength, writeSidKey } from '../sid/codec.ts';
 import { CATALOG_SCHEMA_VERSION, modelLevels, openCatalogDbs, type CatalogDbs } from './catalog-meta.ts';
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED } from './catalog-meta.ts';
-import { packLast, wellFormedPack } from './change-log.ts';
+import { packChanges, packLast, wellFormedPack } from './change-log.ts';
 import { readU64BE, U64_BYTES } from './keys.ts';
 import { readStoredRecord as readRecord, readRecordSid } from './record.ts';
 import { META_NEXT_SLOT, slotKey } from './catalog-vectors.ts';
@@ -267,9 +267,9 @@ export class CatalogInspector {
       const last = packLast(key, value);
       if (last <= truncated || last > lastSeq || first <= previous) problem(`changes ${first}..${last}: outside (truncatedSeq ${truncated}, lastSeq ${lastSeq}] or overlapping ${previous}`);
       previous = last;
-      for (let at = 0, seq = first; at < value.length; at += 1 + U64_BYTES, seq++) {
-        if (seq > truncated) changes++;
-        if (readU64BE(value, at + 1) >= nextKey) problem(`change ${seq}: key ${readU64BE(value, at + 1)} is not below nextKey ${nextKey}`);
+      for (const c of packChanges(key, value)) {
+        if (c.seq > truncated) changes++;
+        if (c.key >= nextKey) problem(`change ${c.seq}: key ${c.key} is not below nextKey ${nextKey}`);
       }
     }
 

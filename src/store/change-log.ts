@@ -66,12 +66,17 @@ function packStart(db: Bin, seq: bigint): Buffer {
 
 export function* iterateChanges(db: Bin, afterSeq: bigint): Generator<Change> {
   for (const { key, value } of db.getRange({ start: packStart(db, afterSeq + 1n) })) {
-    const first = readU64BE(key, 0);
-    const pack = Buffer.from(value); // the caller may read the catalog between changes
-    for (let at = 0, seq = first; at < pack.length; at += ENTRY_BYTES, seq++) {
-      if (seq > afterSeq) yield { seq, op: pack[at] === OP_DELETE ? 'delete' : 'upsert', key: readU64BE(pack, at + 1) };
+    // Copied: the caller may read the catalog between changes.
+    for (const c of packChanges(key, Buffer.from(value))) {
+      if (c.seq > afterSeq) yield { seq: c.seq, op: c.op === OP_DELETE ? 'delete' : 'upsert', key: c.key };
     }
   }
+}
+
+/** The changes of the entry stored under `key` with `value`, in seq order; `op` as stored. */
+export function* packChanges(key: Uint8Array, value: Uint8Array): Generator<{ seq: bigint; op: number; key: bigint }> {
+  let seq = readU64BE(key, 0);
+  for (let at = 0; at + ENTRY_BYTES <= value.length; at += ENTRY_BYTES) yield { seq: seq++, op: value[at]!, key: readU64BE(value, at + 1) };
 }
 
 /** The last seq of the entry stored under `key` with `value`. */
