@@ -6,9 +6,11 @@
  * `finish` (its commit, then the vector store's update) that completes after the lock has moved on to the next
  * upsert. Every other write (`run`) first waits for all such finishes.
  */
+import { InFlight } from '../in-flight.ts';
+
 export class WriteLock {
   #tail: Promise<unknown> = Promise.resolve();
-  #finishing = new Set<Promise<unknown>>();
+  #finishing = new InFlight();
 
   /** Runs `fn` alone, once every write queued before it has finished. */
   run<T>(fn: () => T | Promise<T>): Promise<T> {
@@ -22,17 +24,15 @@ export class WriteLock {
   async pipeline<T>(stage: () => Promise<{ finish: Promise<T> }>): Promise<T> {
     const { finish } = await this.#queue(async () => {
       const staged = await stage();
-      const settled = staged.finish.then(() => undefined, () => undefined);
-      this.#finishing.add(settled);
-      void settled.then(() => this.#finishing.delete(settled));
+      this.#finishing.track(staged.finish);
       return staged;
     });
     return finish;
   }
 
   /** Resolves once every pipelined write's finish has settled. */
-  async finished(): Promise<void> {
-    while (this.#finishing.size > 0) await Promise.all([...this.#finishing]);
+  finished(): Promise<void> {
+    return this.#finishing.all();
   }
 
   /** Resolves once every write queued so far has finished. */

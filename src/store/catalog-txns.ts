@@ -13,6 +13,7 @@
  */
 import type { Database, RootDatabase } from 'lmdb';
 import { SidxError } from '../errors.ts';
+import { InFlight } from '../in-flight.ts';
 import { storeError } from './catalog-meta.ts';
 import type { FlushedTally, SidOccupancy } from './sid-occupancy.ts';
 import type { PostingChanges, PostingJournal } from './posting-journal.ts';
@@ -28,7 +29,7 @@ export class CatalogTxns {
   /** Set while a pipelined upsert's body has not run yet (one at a time): called when it has run. */
   #bodyRan: (() => void) | null = null;
   /** Every pipelined upsert not yet settled. */
-  #inFlight = new Set<Promise<unknown>>();
+  #inFlight = new InFlight();
 
   constructor(env: RootDatabase<Buffer, Buffer>, occupancy: SidOccupancy, journal: PostingJournal, lastSeq: () => bigint) {
     this.#env = env;
@@ -71,9 +72,7 @@ export class CatalogTxns {
     if (this.#bodyRan) throw refused(what);
     const bodyRan = new Promise<void>((resolve) => (this.#bodyRan = resolve));
     const committed = run();
-    const settled = committed.then(() => undefined, () => undefined);
-    this.#inFlight.add(settled);
-    void settled.then(() => this.#inFlight.delete(settled));
+    const settled = this.#inFlight.track(committed);
     try {
       await Promise.race([bodyRan, settled]);
     } finally {
@@ -126,8 +125,8 @@ export class CatalogTxns {
   }
 
   /** Resolves once every pipelined upsert begun so far has settled. */
-  async settled(): Promise<void> {
-    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+  settled(): Promise<void> {
+    return this.#inFlight.all();
   }
 
   /** A transaction's body: `fn`, the staged values, the SID counts. */
