@@ -67,9 +67,10 @@ export const ConfigSchema = Type.Object(
         }),
         rerankOffThread: Type.Boolean({
           default: true,
-          description: 'f32: while other reads are in flight, a retrieve\'s rerank reads and scores its candidates\' rows on the libuv '
-            + 'thread pool, so the event loop serves them meanwhile (a key written meanwhile is scored again as it is then); a lone '
-            + 'retrieve scores half its rows on the event loop and half on one pool thread at the same time; false: always on the event loop',
+          description: 'f32, sq8: while other reads are in flight, a retrieve\'s rerank reads and scores its candidates\' rows (sq8: '
+            + 'their codes, then the exact re-score) on the libuv thread pool, so the event loop serves them meanwhile (a key written '
+            + 'meanwhile is scored again as it is then); a lone f32 retrieve scores half its rows on the event loop and half on one '
+            + 'pool thread at the same time, a lone sq8 one on the event loop; false: always on the event loop',
         }),
         rescore: Int(0, 100_000, 0, 'sq8, pq: candidates (best by their code scores) re-scored exactly from the slot file; 0 = the '
           + 'mode\'s default: 50 for sq8, 200 for pq (docs/benchmarks.md, "Compressed vectors")'),

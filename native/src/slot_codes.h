@@ -50,16 +50,30 @@ class CodesWrap : public Napi::ObjectWrap<T> {
   explicit CodesWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<T>(info) {}
 
  protected:
-  static Napi::Function DefineCodes(Napi::Env env, const char* name) {
+  // `extra`: the subclass's own methods besides the shared ones.
+  static Napi::Function DefineCodes(Napi::Env env, const char* name,
+                                    std::vector<Napi::ClassPropertyDescriptor<T>> extra = {}) {
     using Wrap = Napi::ObjectWrap<T>;
     using Method = Napi::Value (T::*)(const Napi::CallbackInfo&);
-    return Wrap::DefineClass(env, name,
-                             {Wrap::InstanceMethod("encode", static_cast<Method>(&T::Encode)),
-                              Wrap::InstanceMethod("put", static_cast<Method>(&CodesWrap::Put)),
-                              Wrap::InstanceMethod("score", static_cast<Method>(&T::Score)),
-                              Wrap::InstanceAccessor("bytes", static_cast<Method>(&CodesWrap::Bytes), nullptr),
-                              Wrap::InstanceMethod("close", static_cast<Method>(&CodesWrap::Close))});
+    std::vector<Napi::ClassPropertyDescriptor<T>> properties = {
+        Wrap::InstanceMethod("encode", static_cast<Method>(&T::Encode)),
+        Wrap::InstanceMethod("put", static_cast<Method>(&CodesWrap::Put)),
+        Wrap::InstanceMethod("score", static_cast<Method>(&T::Score)),
+        Wrap::InstanceAccessor("bytes", static_cast<Method>(&CodesWrap::Bytes), nullptr),
+        Wrap::InstanceMethod("close", static_cast<Method>(&CodesWrap::Close))};
+    properties.insert(properties.end(), extra.begin(), extra.end());
+    return Wrap::DefineClass(env, name, properties);
   }
+
+ public:
+  // A pool thread reads the codes from Started() until Settled() (both on the JS thread): a close meanwhile keeps
+  // them allocated until the last one settles.
+  void Started() { ++in_flight_; }
+  void Settled() {
+    if (--in_flight_ == 0 && closed_) blocks_.Clear();
+  }
+
+ protected:
 
   void CheckOpen() const { ThrowIfClosed(closed_, T::kName); }
 
@@ -67,6 +81,7 @@ class CodesWrap : public Napi::ObjectWrap<T> {
   bool inner_product_ = true;
   bool closed_ = false;
   SlotCodeBlocks blocks_{0};
+  int in_flight_ = 0;
 
  private:
   Napi::Value Put(const Napi::CallbackInfo& info) {
@@ -79,7 +94,7 @@ class CodesWrap : public Napi::ObjectWrap<T> {
   Napi::Value Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(blocks_.Bytes())); }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    blocks_.Clear();
+    if (in_flight_ == 0) blocks_.Clear();
     closed_ = true;
     return info.Env().Undefined();
   }

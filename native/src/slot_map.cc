@@ -152,6 +152,15 @@ std::vector<const float*> SlotMapWrap::Rows(Int32View slots) const {
   return rows;
 }
 
+std::vector<const float*> SlotMapWrap::PinRows(const int32_t* slots, size_t count) {
+  CheckOpen();
+  Cover(slots, count);
+  std::vector<const float*> rows(count);
+  for (size_t i = 0; i < count; ++i) rows[i] = Row(slots[i]);
+  ++in_flight_;
+  return rows;
+}
+
 Napi::Value SlotMapWrap::ScoreSlots(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&] {
     auto [query, slots] = ScoreArgs(info);

@@ -17,6 +17,7 @@
 //                                                                the JS thread, only the reads and the math run off
 //                                                                it; a mapping replaced meanwhile stays mapped until
 //                                                                no such call is in flight, as does a closed map
+//   (C++ only) PinRows / Settled: another object's pool work (sq8_codes.cc) reads rows under the same rule
 //   gather(slots: Int32Array): Float32Array              [sync]  the rows, slots.length x dim; throws
 //                                                                SIDX_ERR_VECTOR on a slot out of range
 //   close(): void                                        [sync]  unmaps; later calls throw
@@ -47,6 +48,14 @@ class SlotMapWrap : public Napi::ObjectWrap<SlotMapWrap> {
   explicit SlotMapWrap(const Napi::CallbackInfo& info);
   ~SlotMapWrap() override;
 
+  // On the JS thread: the rows of `slots` (nullptr when absent) for a pool thread, the mapping kept until the matching
+  // Settled() (also on the JS thread); throws when closed.
+  std::vector<const float*> PinRows(const int32_t* slots, size_t count);
+  // An async read settled (called on the JS thread): unmaps what was kept for the calls in flight once none is left.
+  void Settled();
+  size_t dim() const { return dim_; }
+  bool inner_product() const { return inner_product_; }
+
  private:
   void Unmap();
   void Refresh();  // fstat; remap when the file outgrew the mapping
@@ -64,8 +73,6 @@ class SlotMapWrap : public Napi::ObjectWrap<SlotMapWrap> {
   Napi::Value ScoreSlots(const Napi::CallbackInfo& info);
   Napi::Value ReadScoreSlots(const Napi::CallbackInfo& info);
   Napi::Value ScoreSlotsAsync(const Napi::CallbackInfo& info);
-  // An async score settled (called on the JS thread): unmaps what was kept for the calls in flight once none is left.
-  void Settled();
   friend class ScoreSlotsWorker;
   Napi::Value Gather(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);

@@ -7,6 +7,8 @@
 
 #include "boundary.h"
 #include "slot_codes.h"
+#include "slot_map.h"
+#include "subset_scoring.h"
 
 #include "cpu_features.h"
 
@@ -127,7 +129,7 @@ float Residual(const float* a, const float* s, const uint8_t* c, size_t d) {
 }  // namespace
 
 Napi::Function Sq8Codes::Define(Napi::Env env) {
-  return DefineCodes(env, kName);
+  return DefineCodes(env, kName, {InstanceMethod("scoreAsync", &Sq8Codes::ScoreAsync)});
 }
 
 Sq8Codes::Sq8Codes(const Napi::CallbackInfo& info) : CodesWrap<Sq8Codes>(info) {
@@ -169,49 +171,153 @@ Napi::Value Sq8Codes::Encode(const Napi::CallbackInfo& info) {
   });
 }
 
+Sq8Codes::QueryTables Sq8Codes::Tables(const float* query) const {
+  // Per-query tables: ip folds the step into the query (then quantises it to int16 with one scale: the code scores
+  // only choose what is re-scored exactly, and the int16 rounding moves a score by about 1e-5 of its range), l2
+  // shifts the query by vmin.
+  QueryTables t;
+  t.first.resize(dim_);
+  t.weights.resize(inner_product_ ? dim_ : 0);
+  for (size_t i = 0; i < dim_; ++i) {
+    if (inner_product_) {
+      t.first[i] = query[i] * step_[i];
+      t.base += query[i] * vmin_[i];
+      t.scale = std::max(t.scale, std::fabs(t.first[i]));
+    } else {
+      t.first[i] = query[i] - vmin_[i];
+    }
+  }
+  if (inner_product_) {
+    t.scale /= 32767.0f;
+    const float inverse = t.scale > 0.0f ? 1.0f / t.scale : 0.0f;
+    for (size_t i = 0; i < dim_; ++i) t.weights[i] = static_cast<int16_t>(std::lrint(t.first[i] * inverse));
+  }
+  return t;
+}
+
+void Sq8Codes::ScoreRows(const QueryTables& t, const uint8_t* const* rows, size_t n, float* out) const {
+  for (size_t r = 0; r < n; ++r) {
+    if (r + kPrefetchRows < n && rows[r + kPrefetchRows] != nullptr) {
+      for (size_t offset = 0; offset < dim_; offset += 64) __builtin_prefetch(rows[r + kPrefetchRows] + offset);
+    }
+    if (rows[r] == nullptr) {
+      out[r] = std::numeric_limits<float>::quiet_NaN();
+    } else {
+      out[r] = inner_product_ ? t.base + t.scale * static_cast<float>(WeightedSumI16(t.weights.data(), rows[r], dim_))
+                              : Residual(t.first.data(), step_.data(), rows[r], dim_);
+    }
+  }
+}
+
+std::pair<Sq8Codes::QueryTables, std::vector<const uint8_t*>> Sq8Codes::ScoreArgs(const Napi::CallbackInfo& info) const {
+  CheckOpen();
+  FloatView query = GetFloat32Array(info[0], "query");
+  if (query.length != dim_) throw CodedError(kErrDimension, "query must have dim floats");
+  Int32View slots = GetInt32Array(info[1], "slots");
+  std::vector<const uint8_t*> rows(slots.length);
+  for (size_t r = 0; r < slots.length; ++r) rows[r] = blocks_.Row(slots.data[r]);
+  return {Tables(query.data), std::move(rows)};
+}
+
 Napi::Value Sq8Codes::Score(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
-    CheckOpen();
-    FloatView query = GetFloat32Array(info[0], "query");
-    if (query.length != dim_) throw CodedError(kErrDimension, "query must have dim floats");
-    Int32View slots = GetInt32Array(info[1], "slots");
-    const size_t n = slots.length;
-    // Per-query tables: ip folds the step into the query (then quantises it to int16 with one scale: the code scores
-    // only choose what is re-scored exactly, and the int16 rounding moves a score by about 1e-5 of its range), l2
-    // shifts the query by vmin.
-    std::vector<float> first(dim_);
-    std::vector<int16_t> weights(inner_product_ ? dim_ : 0);
-    float base = 0.0f;
-    float scale = 0.0f;
-    for (size_t i = 0; i < dim_; ++i) {
-      if (inner_product_) {
-        first[i] = query.data[i] * step_[i];
-        base += query.data[i] * vmin_[i];
-        scale = std::max(scale, std::fabs(first[i]));
-      } else {
-        first[i] = query.data[i] - vmin_[i];
-      }
-    }
-    if (inner_product_) {
-      scale /= 32767.0f;
-      const float inverse = scale > 0.0f ? 1.0f / scale : 0.0f;
-      for (size_t i = 0; i < dim_; ++i) weights[i] = static_cast<int16_t>(std::lrint(first[i] * inverse));
-    }
-    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), n);
-    std::vector<const uint8_t*> rows(n);
-    for (size_t r = 0; r < n; ++r) rows[r] = blocks_.Row(slots.data[r]);
-    for (size_t r = 0; r < n; ++r) {
-      if (r + kPrefetchRows < n && rows[r + kPrefetchRows] != nullptr) {
-        for (size_t offset = 0; offset < dim_; offset += 64) __builtin_prefetch(rows[r + kPrefetchRows] + offset);
-      }
-      if (rows[r] == nullptr) {
-        out[r] = std::numeric_limits<float>::quiet_NaN();
-      } else {
-        out[r] = inner_product_ ? base + scale * static_cast<float>(WeightedSumI16(weights.data(), rows[r], dim_))
-                                : Residual(first.data(), step_.data(), rows[r], dim_);
-      }
-    }
+    auto [tables, rows] = ScoreArgs(info);
+    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), rows.size());
+    ScoreRows(tables, rows.data(), rows.size(), out.Data());
     return out;
+  });
+}
+
+// Scores rows the JS thread resolved, on the libuv pool. The codes stay allocated until it settles (CodesWrap's
+// in-flight count defers a close), as does the vector file's mapping (SlotMapWrap::PinRows); a row rewritten meanwhile
+// is for a slot that changed owner, which the caller (vector/code-store.ts) scores again. With a slot map and a
+// rescore count R, the best R code scores (ties in position order) are then replaced by exact scores of their rows.
+class Sq8ScoreWorker : public PromiseWorker {
+ public:
+  Sq8ScoreWorker(Napi::Env env, Sq8Codes* owner, Napi::Object self, Sq8Codes::QueryTables tables, std::vector<const uint8_t*> rows)
+      : PromiseWorker(env, "sidx.sq8Score"), owner_(owner), tables_(std::move(tables)), rows_(std::move(rows)), scores_(rows_.size()) {
+    Keep(self);
+    owner_->Started();
+  }
+  ~Sq8ScoreWorker() override {
+    owner_->Settled();
+    if (map_ != nullptr) map_->Settled();
+  }
+
+  void Rescore(Napi::Object map_object, SlotMapWrap* map, const float* query, const int32_t* slots, size_t rescore) {
+    exact_rows_ = map->PinRows(slots, rows_.size());
+    map_ = map;
+    Keep(map_object);
+    query_.assign(query, query + map->dim());
+    rescore_ = rescore;
+  }
+
+ protected:
+  void Run() override {
+    owner_->ScoreRows(tables_, rows_.data(), rows_.size(), scores_.data());
+    if (map_ == nullptr || rescore_ == 0) return;
+    const float sign = map_->inner_product() ? 1.0f : -1.0f;
+    for (size_t i = 0; i < scores_.size(); ++i) {
+      if (std::isfinite(scores_[i])) chosen_.push_back(static_cast<int32_t>(i));
+    }
+    auto better = [&](int32_t a, int32_t b) {
+      const float ka = sign * scores_[a], kb = sign * scores_[b];
+      return ka > kb || (ka == kb && a < b);
+    };
+    if (rescore_ < chosen_.size()) {
+      std::nth_element(chosen_.begin(), chosen_.begin() + static_cast<std::ptrdiff_t>(rescore_), chosen_.end(), better);
+      chosen_.resize(rescore_);
+    }
+    std::sort(chosen_.begin(), chosen_.end());
+    std::vector<const float*> rows(chosen_.size());
+    std::vector<float> exact(chosen_.size());
+    for (size_t i = 0; i < chosen_.size(); ++i) rows[i] = exact_rows_[chosen_[i]];
+    sidx::ScoreRows(rows.data(), query_.data(), rows.size(), query_.size(), map_->inner_product(), exact.data());
+    for (size_t i = 0; i < chosen_.size(); ++i) scores_[chosen_[i]] = exact[i];
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Float32Array scores = Napi::Float32Array::New(env, scores_.size());
+    std::copy(scores_.begin(), scores_.end(), scores.Data());
+    if (map_ == nullptr) return scores;
+    Napi::Int32Array exact = Napi::Int32Array::New(env, chosen_.size());
+    std::copy(chosen_.begin(), chosen_.end(), exact.Data());
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("scores", scores);
+    out.Set("exact", exact);
+    return out;
+  }
+
+ private:
+  Sq8Codes* owner_;
+  Sq8Codes::QueryTables tables_;
+  std::vector<const uint8_t*> rows_;
+  std::vector<float> scores_;
+  SlotMapWrap* map_ = nullptr;
+  std::vector<const float*> exact_rows_;
+  std::vector<float> query_;
+  size_t rescore_ = 0;
+  std::vector<int32_t> chosen_;
+};
+
+Napi::Value Sq8Codes::ScoreAsync(const Napi::CallbackInfo& info) {
+  return GuardAsync(info.Env(), [&]() -> Napi::Value {
+    auto [tables, rows] = ScoreArgs(info);
+    auto* worker = new Sq8ScoreWorker(info.Env(), this, info.This().As<Napi::Object>(), std::move(tables), std::move(rows));
+    try {
+      if (info.Length() > 2 && !info[2].IsUndefined()) {
+        Napi::Object map_object = info[2].As<Napi::Object>();
+        SlotMapWrap* map = Napi::ObjectWrap<SlotMapWrap>::Unwrap(map_object);
+        if (map == nullptr) throw CodedError(kErrInvalidInput, "rows must be a SlotMap");
+        if (map->dim() != dim_ || map->inner_product() != inner_product_) throw CodedError(kErrDimension, "the slot map's dim or metric differs");
+        const int64_t rescore = GetPositiveInt(info[3], "rescore");
+        Int32View slots = GetInt32Array(info[1], "slots");
+        worker->Rescore(map_object, map, GetFloat32Array(info[0], "query").data, slots.data, static_cast<size_t>(rescore));
+      }
+    } catch (...) {
+      delete worker;
+      throw;
+    }
+    return StartWorker(worker);
   });
 }
 

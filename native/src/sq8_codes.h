@@ -6,15 +6,21 @@
 //   put(slots: Int32Array, codes: Uint8Array): void    [sync] stores row i of codes at slots[i] (grows as needed)
 //   score(query: Float32Array, slots: Int32Array): Float32Array  [sync] ip / squared L2 on the decoded codes
 //                                                       (vmin + code * step); NaN where slots[i] < 0 or unset
-//   exact(query: Float32Array, vectors: Float32Array): Float32Array  [sync] the same metric on float rows
+//   scoreAsync(query, slots): Promise<Float32Array>   [async] score() on the libuv pool (rows resolved at the call)
+//   scoreAsync(query, slots, rows: SlotMap, rescore): Promise<{scores: Float32Array, exact: Int32Array}>
+//                                                       [async] the same, then the best `rescore` (ties in position
+//                                                       order) re-scored exactly from the slot map's rows; `exact`:
+//                                                       their positions, ascending
 //   bytes                                              [sync] bytes of codes allocated
 //   close(): void                                      [sync] frees the codes; later calls throw
-// Every method throws an Error whose `code` is a SIDX_ERR_* string. Sync only: no worker ever sees the codes.
+// Every method throws an Error whose `code` is a SIDX_ERR_* string. A close while a scoreAsync is in flight frees the
+// codes once it settles.
 #pragma once
 
 #include <napi.h>
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "slot_codes.h"
@@ -27,10 +33,23 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   static Napi::Function Define(Napi::Env env);
   explicit Sq8Codes(const Napi::CallbackInfo& info);
 
+  // One query's tables: ip weights as int16 with one scale plus the vmin term, l2 the query shifted by vmin.
+  struct QueryTables {
+    std::vector<float> first;
+    std::vector<int16_t> weights;
+    float base = 0.0f;
+    float scale = 0.0f;
+  };
+  // Scores n resolved rows (nullptr -> NaN); touches no JS value, so any thread may run it.
+  void ScoreRows(const QueryTables& tables, const uint8_t* const* rows, size_t n, float* out) const;
+
  private:
   friend class CodesWrap<Sq8Codes>;
   Napi::Value Encode(const Napi::CallbackInfo& info);
   Napi::Value Score(const Napi::CallbackInfo& info);
+  Napi::Value ScoreAsync(const Napi::CallbackInfo& info);
+  QueryTables Tables(const float* query) const;
+  std::pair<QueryTables, std::vector<const uint8_t*>> ScoreArgs(const Napi::CallbackInfo& info) const;
 
   std::vector<float> vmin_;
   std::vector<float> step_;

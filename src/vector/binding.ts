@@ -57,6 +57,13 @@ export interface NativeCodes {
    * table per call, summed over each slot's codes); NaN where slots[i] < 0 or unset.
    */
   score(query: Float32Array, slots: Int32Array): Float32Array;
+  /**
+   * Sq8Codes only: `score` on the libuv pool (rows resolved at the call; a close meanwhile waits for it to settle);
+   * with `rows` and `rescore`, the best `rescore` code scores (ties in position order) are then replaced there by
+   * exact scores of their rows in `rows`, and `exact` lists their positions (ascending).
+   */
+  scoreAsync?(query: Float32Array, slots: Int32Array): Promise<Float32Array>;
+  scoreAsync?(query: Float32Array, slots: Int32Array, rows: NativeSlotMap, rescore: number): Promise<{ scores: Float32Array; exact: Int32Array }>;
   /** Bytes of codes allocated (64 Ki-slot blocks). */
   readonly bytes: number;
   close(): void;

@@ -25,8 +25,8 @@ import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeCodes, type NativeSlotMap } from './binding.ts';
 import { fdatasyncAsync, readFully, writeFully } from './vector-file.ts';
-import type { SlotFile } from './slot-file.ts';
-import { callNative, type Metric } from './vector-index.ts';
+import { rescoreMoved, type SlotFile } from './slot-file.ts';
+import { callNative, callNativeAsync, type Metric } from './vector-index.ts';
 
 const PAGE = 4096;
 const PREFIX = 16;
@@ -190,17 +190,50 @@ export abstract class CodeStore {
    * NaN = absent.
    */
   scoreSubset(query: Float32Array, ids: BigInt64Array, exactTop = 0): Float32Array {
-    if (query.length !== this.dim) throw new SidxError('SIDX_ERR_DIMENSION', `query has ${query.length} floats, the index expects ${this.dim}`, { field: 'query' });
+    this.#checkQuery(query);
     const slots = this.slotFile.slotsOf(ids);
     if (!this.#trained) return this.#exact(query, slots);
+    return this.#withExact(query, slots, this.#codes.score(query, slots), exactTop);
+  }
+
+  /** Whether `scoreSubsetAsync` scores the codes off the event loop (sq8's can, pq's cannot). */
+  get scoresOffThread(): boolean {
+    return this.#codes.scoreAsync !== undefined;
+  }
+
+  /**
+   * `scoreSubset` off the event loop: the code scores and the exact re-score of the best on the libuv pool, in one
+   * call. Keys upserted or deleted meanwhile are scored again here, exactly.
+   */
+  async scoreSubsetAsync(query: Float32Array, ids: BigInt64Array, exactTop = 0): Promise<Float32Array> {
+    const codes = this.#codes;
+    if (!this.#trained || !codes.scoreAsync || this.#format.rescoreFrom !== 'map') return this.scoreSubset(query, ids, exactTop);
+    this.#checkQuery(query);
+    const own = ids.slice(); // the caller may reuse its array meanwhile
+    const slots = this.slotFile.slotsOf(own);
+    const since = this.slotFile.changes;
+    const rows = this.#rows;
+    const { scores, exact } = await callNativeAsync(() => codes.scoreAsync!(query, slots, rows, Math.max(this.rescore, exactTop)));
+    if (codes !== this.#codes) return this.scoreSubset(query, own, exactTop); // trained or reset meanwhile: other codes
+    const moved = rescoreMoved(this.slotFile, own, slots, since, scores, (now) => this.#exact(query, now));
+    const rescored = moved.length === 0 ? exact : Int32Array.from(new Set([...exact, ...moved].filter((p) => Number.isFinite(scores[p]!))));
+    belowExact(scores, rescored, this.metric === 'ip' ? 1 : -1);
+    return scores;
+  }
+
+  /** The best max(`rescore`, `exactTop`) of the code `scores` replaced by exact ones, kept above the others. */
+  #withExact(query: Float32Array, slots: Int32Array, scores: Float32Array, exactTop: number): Float32Array {
     const sign = this.metric === 'ip' ? 1 : -1;
-    const scores = this.#codes.score(query, slots);
     const chosen = bestPositions(scores, Math.max(this.rescore, exactTop), sign);
     if (chosen.length === 0) return scores;
     const exact = this.#exact(query, chosen.map((p) => slots[p]!));
     for (let i = 0; i < chosen.length; i++) scores[chosen[i]!] = exact[i]!;
     belowExact(scores, chosen, sign);
     return scores;
+  }
+
+  #checkQuery(query: Float32Array): void {
+    if (query.length !== this.dim) throw new SidxError('SIDX_ERR_DIMENSION', `query has ${query.length} floats, the index expects ${this.dim}`, { field: 'query' });
   }
 
   /** Everything written before the call is durable when it resolves (libuv pool). */

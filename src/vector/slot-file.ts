@@ -219,3 +219,22 @@ export class SlotFile {
     this.#occupied = 0;
   }
 }
+
+/**
+ * After scores of `own`'s rows at `slots` were computed off the event loop (slots resolved when `file.changes` was
+ * `since`): rows are copy-on-write, so a key upserted or deleted meanwhile has another row now, or none, and its old
+ * row may have been reused. Those keys get `rescore`'s scores of their rows of now (NaN when gone). Returns their
+ * positions.
+ */
+export function rescoreMoved(file: SlotFile, own: BigInt64Array, slots: Int32Array, since: number, scores: Float32Array,
+  rescore: (slots: Int32Array) => Float32Array): number[] {
+  if (file.changes === since) return [];
+  const now = file.slotsOf(own);
+  const changed: number[] = [];
+  for (let i = 0; i < now.length; i++) if (now[i] !== slots[i]) changed.push(i);
+  if (changed.length > 0) {
+    const fresh = rescore(Int32Array.from(changed, (i) => now[i]!));
+    changed.forEach((i, j) => { scores[i] = fresh[j]!; });
+  }
+  return changed;
+}

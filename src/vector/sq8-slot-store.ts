@@ -21,6 +21,8 @@ export class CodedSlotStore implements VectorStore {
   readonly dim: number;
   readonly metric: Metric;
   readonly codes: CodeStore;
+  /** Present where the codes can be scored off the event loop (sq8): the service's rerank under load uses it. */
+  readonly scoreAsync?: (query: Float32Array, keys: BigInt64Array, exactTop?: number) => Promise<Float32Array>;
   #file: SlotFile;
 
   private constructor(file: SlotFile, codes: CodeStore, metric: Metric) {
@@ -28,6 +30,7 @@ export class CodedSlotStore implements VectorStore {
     this.codes = codes;
     this.dim = file.dim;
     this.metric = metric;
+    if (codes.scoresOffThread) this.scoreAsync = (query, keys, exactTop) => codes.scoreSubsetAsync(query, keys, exactTop);
   }
 
   /** Opens (creating them if missing) `<base>.ids` and the code store's file over `vectorFile`. */

@@ -12,7 +12,7 @@
  */
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeSlotMap } from './binding.ts';
-import { SlotFile } from './slot-file.ts';
+import { rescoreMoved, SlotFile } from './slot-file.ts';
 import { callNative, callNativeAsync, type Metric } from './vector-index.ts';
 
 export interface VectorScorer {
@@ -140,16 +140,7 @@ export class MappedSlotStore implements VectorStore {
       scores.set(first);
       scores.set(await rest, here);
     }
-    if (this.#file.changes === changes) return scores;
-    // Rows are copy-on-write: a key upserted or deleted while the pool thread read has another row now, or none, and
-    // its old row may have been reused. Those keys are scored again from their rows of now (NaN when gone).
-    const now = this.#file.slotsOf(own);
-    let changed: number[] | undefined;
-    for (let i = 0; i < now.length; i++) if (now[i] !== slots[i]) (changed ??= []).push(i);
-    if (changed) {
-      const fresh = callNative(() => this.#live().scoreSlots(query, Int32Array.from(changed, (i) => now[i]!)));
-      changed.forEach((i, j) => { scores[i] = fresh[j]!; });
-    }
+    rescoreMoved(this.#file, own, slots, changes, scores, (now) => callNative(() => this.#live().scoreSlots(query, now)));
     return scores;
   }
 

@@ -1,5 +1,5 @@
 /**
- * vectors.rerankOffThread (f32): the rerank's reads and math on the libuv pool give the answers of the synchronous
+ * vectors.rerankOffThread (f32, sq8): the rerank's reads and math on the libuv pool give the answers of the synchronous
  * rerank, and concurrent retrieves, each with its own candidate set across the await, do not mix their candidates;
  * one whose items are rewritten while it is in flight scores them as they are when its rerank resolves. A lone
  * retrieve shares its rows between the event loop and one pool thread (scoreShared), unless the last requests came
@@ -75,6 +75,36 @@ test('off the event loop or on it, the same answers; 24 concurrent retrieves equ
       const before = want[0]!.find((w) => w.id === it.id)!.score;
       assert.ok(Math.abs(it.score - self) < 1e-3 || Math.abs(it.score - before) < 1e-5, `${it.id}: the old or the new vector's score, not a mix (${it.score})`);
     }
+  } finally {
+    await svc.close();
+  }
+});
+
+test('sq8: concurrent retrieves score their codes and re-score the best off the event loop, with the answers of the event loop', async () => {
+  const dataDir = join(tmp.dir, 'data-sq8');
+  const sq8 = { storage: 'sq8' as const, trainSize: 500, rescore: 20 };
+  const onLoop = await startService(dataDir, modelDir, {}, { vectors: { ...sq8, rerankOffThread: false } });
+  await fillItems(onLoop, vectors, DIM);
+  const ask = (svc: RunningService, q: number) => svc.app.inject({
+    method: 'POST', url: '/v1/retrieve', payload: { embedding: Array.from(queries.subarray(q * DIM, (q + 1) * DIM)), k: K, expand: 'hamming1' },
+  });
+  const answers = async (svc: RunningService) => (await Promise.all(Array.from({ length: 24 }, (_, q) => ask(svc, q))))
+    .map((r) => r.json().items.map((it: { id: string; score: number }) => ({ id: it.id, score: it.score })));
+  const want = await answers(onLoop);
+  await onLoop.close();
+
+  const svc = await startService(dataDir, modelDir, {}, { vectors: { ...sq8, rerankOffThread: true } });
+  try {
+    const store = svc.service[kServiceTestHooks].vectors();
+    assert.equal(store.scoreShared, undefined, 'sq8 keeps a lone retrieve on the event loop');
+    const scoreAsync = store.scoreAsync!.bind(store);
+    let calls = 0;
+    store.scoreAsync = (...args) => {
+      calls++;
+      return scoreAsync(...args);
+    };
+    assert.deepEqual(await answers(svc), want);
+    assert.ok(calls >= 12, `concurrent retrieves score off the event loop (${calls} of 24 did)`);
   } finally {
     await svc.close();
   }

@@ -180,3 +180,88 @@ test('recall@10 against float32 loses at most 0.01 on the scientific text embedd
     const recall = recallVsF32(data, dim, 'ip', queries, 50);
     assert.ok(recall >= 0.99, `recall@10 ${recall}`);
   });
+
+test('scoreSubsetAsync: the scores of scoreSubset, off the event loop, for both metrics, before and after training', async () => {
+  const dim = 32;
+  for (const metric of ['ip', 'l2'] as const) {
+    for (const trainSize of [300, 10_000]) {
+      const tmp = tempDir();
+      const { put, store, close } = openStore(tmp.dir, dim, metric, 5, trainSize);
+      try {
+        const ids = fill(put, randomMatrix(600, dim, 21), dim);
+        assert.equal(store.trained, trainSize === 300);
+        const asked = BigInt64Array.from([...ids, 99_999n]);
+        for (const top of [0, 12]) {
+          const query = randomMatrix(1, dim, 22 + top);
+          const got = await store.scoreSubsetAsync(query, asked, top);
+          assert.deepEqual(got, store.scoreSubset(query, asked, top), `${metric}, train ${trainSize}, exactTop ${top}`);
+          assert.ok(Number.isNaN(got[600]!), 'an unknown key scores NaN');
+        }
+        await assert.rejects(store.scoreSubsetAsync(new Float32Array(dim - 1), ids), { code: 'SIDX_ERR_DIMENSION' });
+      } finally {
+        close();
+        tmp.cleanup();
+      }
+    }
+  }
+});
+
+test('scoreSubsetAsync in flight: a key rewritten or deleted meanwhile is scored as it is when it resolves, exactly', async () => {
+  const dim = 32;
+  const tmp = tempDir();
+  const { put, store, slots, close } = openStore(tmp.dir, dim, 'ip', 5, 300);
+  try {
+    const data = randomMatrix(602, dim, 31);
+    const ids = fill(put, data.subarray(0, 600 * dim), dim);
+    const query = randomMatrix(1, dim, 32);
+    const dot = (row: Float32Array) => row.reduce((s, v, d) => s + v * query[d]!, 0);
+    const asked = ids.slice();
+    const pending = store.scoreSubsetAsync(query, asked);
+    put(BigInt64Array.of(1n), data.subarray(600 * dim, 601 * dim)); // a new row for key 1 (copy-on-write)
+    store.remove(BigInt64Array.of(2n));
+    slots.remove(BigInt64Array.of(2n));
+    asked.fill(0n); // the caller's array is reused at once
+    const got = await pending;
+    assert.ok(Math.abs(got[0]! - dot(data.subarray(600 * dim, 601 * dim))) < 1e-5, 'key 1: its new row, scored exactly');
+    assert.ok(Number.isNaN(got[1]!), 'key 2: deleted');
+    const exactTop = Array.from(got.keys()).filter((p) => Number.isFinite(got[p]!)).sort((a, b) => got[b]! - got[a]!).slice(0, 5);
+    for (const p of exactTop) {
+      if (p > 1) assert.ok(Math.abs(got[p]! - dot(data.subarray(p * dim, (p + 1) * dim))) < 1e-5, `position ${p} among the best: exact`);
+    }
+  } finally {
+    close();
+    tmp.cleanup();
+  }
+});
+
+test('the raw Sq8Codes: scoreAsync equals score, with the exact re-score from a SlotMap; a close in flight keeps the codes', async () => {
+  const dim = 16;
+  const tmp = tempDir();
+  try {
+    const { Sq8Codes, SlotMap } = loadFaissBinding();
+    const data = randomMatrix(3000, dim, 41);
+    const file = join(tmp.dir, 'v.f32');
+    writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    const codes = new Sq8Codes(dim, 'ip', new Float32Array(dim).fill(-4), new Float32Array(dim).fill(8 / 255));
+    const slots = Int32Array.from({ length: 3000 }, (_, i) => 2999 - i);
+    codes.put(slots, codes.encode(Float32Array.from({ length: 3000 * dim }, (_, i) => data[(2999 - Math.floor(i / dim)) * dim + (i % dim)]!)));
+    const map = new SlotMap(file, dim, 'ip');
+    const query = randomMatrix(1, dim, 42);
+    const asked = Int32Array.from([...slots, -1]);
+    const want = codes.score(query, asked);
+    const best = bestPositions(want, 40, 1).sort(); // the same set; scoreAsync lists it ascending
+    const exact = map.scoreSlots(query, Int32Array.from(best, (p) => asked[p]!));
+    const withExact = want.slice();
+    best.forEach((p, i) => { withExact[p] = exact[i]!; });
+    assert.deepEqual(await codes.scoreAsync!(query, asked, map, 40), { scores: withExact, exact: best });
+    const inFlight = Array.from({ length: 8 }, () => codes.scoreAsync!(query, asked));
+    const rescoring = codes.scoreAsync!(query, asked, map, 40);
+    codes.close();
+    map.close();
+    for (const p of inFlight) assert.deepEqual(await p, want);
+    assert.deepEqual(await rescoring, { scores: withExact, exact: best });
+    await assert.rejects(codes.scoreAsync!(query, asked), { code: 'SIDX_ERR_VECTOR' });
+  } finally {
+    tmp.cleanup();
+  }
+});
