@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { upsertAll } from '../src/bench/http.ts';
-import { cpuMeter, processMemory, SIDX_SERVE, spawnListening } from '../src/bench/server.ts';
+import { cpuMeter, processMemory, SIDX_SERVE, spawnListening, threadCpuLine, threadCpuMeter } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { benchArgs, envPairs, printTopSelfTime, type CpuProfile } from './lib.ts';
 
@@ -35,8 +35,10 @@ for (let round = 1; round <= Number(args.rounds); round++) {
       '--host', '127.0.0.1', '--data-dir', dataDir, '--model', resolve(String(args.model))], { SIDX__LIMITS__MAX_BATCH: String(args.batch), ...extraEnv }, 120_000);
     while ((await fetch(`${server.url}/readyz`)).status !== 200) await new Promise((r) => setTimeout(r, 100));
     const meter = cpuMeter(server.child.pid!);
+    const threads = threadCpuMeter(server.child.pid!);
     const ingest = await upsertAll(server.url, items, n, 512, Number(args.batch), Number(args.concurrency), () => {});
     const cpu = meter();
+    const perThread = threads();
     const mem = processMemory(server.child.pid!);
     const wall = n / ingest.itemsPerSecond;
     server.child.kill('SIGTERM');
@@ -45,6 +47,7 @@ for (let round = 1; round <= Number(args.rounds); round++) {
       + `batch p50 ${ingest.batchLatencyMs.p50.toFixed(0)} ms, max ${ingest.batchLatencyMs.max.toFixed(0)} ms; `
       + `RSS after ingest ${mib(mem.rssBytes)} MiB (anon ${mib(mem.anonBytes)}, file ${mib(mem.fileBytes)}); `
       + `server CPU ${cpu.processSeconds.toFixed(1)} s over ${wall.toFixed(1)} s, machine ${(100 * cpu.machineBusy).toFixed(0)}% busy`);
+    console.log(threadCpuLine(perThread, n / 1000, '1,000 items'));
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -16,7 +16,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { retrieveBodies, sidsBodies, upsertAll } from '../src/bench/http.ts';
 import { runLoad } from '../src/bench/load.ts';
-import { cpuMeter, SIDX_SERVE, startChildServer, threadCpuMeter } from '../src/bench/server.ts';
+import { cpuMeter, SIDX_SERVE, startChildServer, threadCpuLine, threadCpuMeter } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { benchArgs, envPairs, printTopSelfTime, type CpuProfile } from './lib.ts';
 
@@ -70,8 +70,7 @@ await server.stop();
 console.log(`${N} items, ${args.connections} connections, ${args.duration} s, body ${args.body}${args.env ? `, env ${args.env}` : ''}: `
   + `${sidsBeam > 0 ? `sids mode (beams of ${sidsBeam}), ` : ''}${Math.round(load.qps)} QPS, p50 ${load.latencyMs.p50.toFixed(2)} ms, p99 ${load.latencyMs.p99.toFixed(2)} ms, non-2xx ${load.non2xx}, errors ${load.errors}; `
   + `server CPU ${serverCpu.toFixed(1)} s (${((1000 * serverCpu) / Math.max(1, load.requests)).toFixed(2)} ms per request), machine ${(100 * busy).toFixed(0)}% busy`);
-console.log(`server CPU by thread (ms per request): ${perThread.filter((t) => t.seconds > 0)
-  .map((t) => `${t.name}${t.threads > 1 ? ` x${t.threads}` : ''} ${((1000 * t.seconds) / Math.max(1, load.requests)).toFixed(3)}`).join(', ')}`);
+console.log(threadCpuLine(perThread, load.requests, 'request'));
 if (profile) {
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no CPU profile in ${profDir}`);

@@ -96,6 +96,30 @@ __attribute__((target("avx2,fma"))) float ResidualAvx2(const float* a, const flo
   return sum;
 }
 
+// 32 values per step, as the portable loop: round half to even ((x - vmin) * inv_step), clamped to 0..255, packed
+// to bytes (the two packs interleave 128-bit lanes; the permute puts the four groups of 8 back in order).
+__attribute__((target("avx2,fma"))) void EncodeRowAvx2(const float* x, const float* vmin, const float* inv_step, uint8_t* c, size_t d) {
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256 top = _mm256_set1_ps(255.0f);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    __m256i q[4];
+    for (int j = 0; j < 4; ++j) {
+      const size_t at = i + 8 * j;
+      __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + at), _mm256_loadu_ps(vmin + at)), _mm256_loadu_ps(inv_step + at));
+      v = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      q[j] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, zero), top));
+    }
+    __m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(q[0], q[1]), _mm256_packus_epi32(q[2], q[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + i), _mm256_permutevar8x32_epi32(bytes, order));
+  }
+  for (; i < d; ++i) {
+    float v = std::nearbyint((x[i] - vmin[i]) * inv_step[i]);
+    c[i] = static_cast<uint8_t>(v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v));
+  }
+}
+
 const bool kSq8Avx2 = CpuHasAvx2Fma();
 #endif
 
@@ -162,6 +186,12 @@ Napi::Value Sq8Codes::Encode(const Napi::CallbackInfo& info) {
     for (size_t r = 0; r < rows; ++r) {
       const float* x = vectors.data + r * dim_;
       uint8_t* c = codes + r * dim_;
+#ifdef SIDX_HAVE_AVX2
+      if (kSq8Avx2) {
+        EncodeRowAvx2(x, vmin_.data(), inv_step_.data(), c, dim_);
+        continue;
+      }
+#endif
       for (size_t i = 0; i < dim_; ++i) {
         float q = std::nearbyint((x[i] - vmin_[i]) * inv_step_[i]);
         c[i] = static_cast<uint8_t>(q < 0.0f ? 0.0f : (q > 255.0f ? 255.0f : q));  // NaN -> 255 is never stored: inputs are finite

@@ -92,6 +92,13 @@ export function threadCpuMeter(pid: number): () => Array<{ name: string; threads
   };
 }
 
+/** One line of threadCpuMeter's figures: each thread's CPU ms per `unit` (`count` of them ran), busiest first. */
+export function threadCpuLine(threads: Array<{ name: string; threads: number; seconds: number }>, count: number, unit: string): string {
+  const busy = threads.filter((t) => (1000 * t.seconds) / Math.max(1, count) >= 0.0005);
+  return `server CPU by thread (ms per ${unit}): ${busy.map((t) => `${t.name}${t.threads > 1 ? ` x${t.threads}` : ''} `
+    + `${((1000 * t.seconds) / Math.max(1, count)).toFixed(3)}`).join(', ')}`;
+}
+
 function threadCpuSeconds(pid: number): Map<string, { name: string; seconds: number }> {
   const out = new Map<string, { name: string; seconds: number }>();
   let tids: string[] = [];

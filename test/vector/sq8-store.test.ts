@@ -53,6 +53,25 @@ test('codes round trip: each value within half a step of its decoding, clamped o
   }
 });
 
+test('encode rounds half to even and clamps, in order, whatever the row length (the SIMD body and its tail)', () => {
+  for (const dim of [8, 32, 40, 96]) {
+    const rows = 3;
+    const values = Float32Array.from({ length: rows * dim }, (_, i) => (i % 7 === 0 ? -3 : i % 11 === 0 ? 300 : (i * 37) % 256) + (i % 2 ? 0.5 : 0.25));
+    const codes = new (loadFaissBinding().Sq8Codes)(dim, 'l2', new Float32Array(dim), new Float32Array(dim).fill(1));
+    try {
+      const got = codes.encode(values);
+      const want = Uint8Array.from(values, (v) => {
+        const r = Math.floor(v);
+        const q = v - r > 0.5 || (v - r === 0.5 && r % 2 !== 0) ? r + 1 : r; // half to even
+        return Math.min(255, Math.max(0, q));
+      });
+      assert.deepEqual(got, want, `dim ${dim}`);
+    } finally {
+      codes.close();
+    }
+  }
+});
+
 test('inner-product code scores (the query as int16) match the decoded vectors\' scores, at any scale and length', () => {
   const { Sq8Codes } = loadFaissBinding();
   for (const dim of [7, 45, 512, 3000]) { // a tail only, tails after blocks of 32, and more than one int32 block
