@@ -58,7 +58,7 @@ export const ConfigSchema = Type.Object(
     vectors: Type.Object(
       {
         storage: Type.Union([Type.Literal('f32'), Type.Literal('sq8'), Type.Literal('pq')], {
-          default: 'f32',
+          default: 'sq8',
           description: 'What the rerank scores: f32 = the float32 slot file, mapped read-only from the page cache (no '
             + 'copy in the heap); sq8 = 8-bit scalar-quantised codes in memory (dim bytes per item); pq = FAISS '
             + 'product-quantisation codes in memory (`vectors.pqM` bytes per item); with sq8 and pq the best '

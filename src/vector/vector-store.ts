@@ -3,7 +3,7 @@
  * (the rerank, the batched eval); `VectorStore` adds what the vector state (service/vector-state.ts) drives:
  * writes after each committed batch, a durability point, and open/reset. A storage mode is one implementation.
  *
- * `MappedSlotStore` (storage f32, the default): scores straight from the catalog's vector file (`vectors.f32`,
+ * `MappedSlotStore` (storage f32): scores straight from the catalog's vector file (`vectors.f32`,
  * vector/vector-file.ts, the only copy of each vector), through a shared read-only mapping (native SlotMap); the
  * catalog writes it (pwrite) before it commits, so a committed vector is visible to the next score at once and none
  * is copied into the heap. Which row holds which key comes from slot-file.ts: opening is reading its id file

@@ -44,12 +44,12 @@ function countScoreAsync(svc: RunningService): { calls: number; shared: number }
 test('off the event loop or on it, the same answers; 24 concurrent retrieves equal the sequential ones', async () => {
   await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 8, seed: 5 });
   const dataDir = join(tmp.dir, 'data');
-  const onLoop = await startService(dataDir, modelDir, {}, { vectors: { rerankOffThread: false } });
+  const onLoop = await startService(dataDir, modelDir, {}, { vectors: { storage: 'f32', rerankOffThread: false } });
   await fillItems(onLoop, vectors, DIM);
   const want = await topAnswers(onLoop, queries, DIM, K, 3 * K);
   await onLoop.close();
 
-  const svc = await startService(dataDir, modelDir, {}, { vectors: { rerankOffThread: true } });
+  const svc = await startService(dataDir, modelDir, {}, { vectors: { storage: 'f32', rerankOffThread: true } });
   const offThread = countScoreAsync(svc);
   try {
     assert.deepEqual(await topAnswers(svc, queries, DIM, K, 3 * K), want);
@@ -111,7 +111,7 @@ test('sq8: concurrent retrieves score their codes and re-score the best off the 
 });
 
 test('over a real port: one client on the event loop, also when it takes turns on two connections (as fetch does); three clients taking turns hop', async () => {
-  const svc = await startService(join(tmp.dir, 'data'), modelDir, {}, { vectors: { rerankOffThread: true } });
+  const svc = await startService(join(tmp.dir, 'data'), modelDir, {}, { vectors: { storage: 'f32', rerankOffThread: true } });
   const offThread = countScoreAsync(svc);
   const agents = [0, 1, 2].map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
   try {

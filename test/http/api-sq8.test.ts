@@ -22,6 +22,7 @@ const modelDir = join(tmp.dir, 'model');
 const vectors = randomMatrix(N, DIM, 21);
 const queries = randomMatrix(8, DIM, 22);
 const sq8 = { vectors: { storage: 'sq8' as const, trainSize: 300, rescore: 30 } };
+const f32 = { vectors: { storage: 'f32' as const } };
 
 after(() => tmp.cleanup());
 
@@ -30,10 +31,10 @@ const answers = (svc: RunningService) => topAnswers(svc, queries, DIM, K, 3 * K)
 
 test('sq8 answers like f32 at the top, after a restart from the codes file and after a torn codes file', async () => {
   await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 8, seed: 3 });
-  const f32 = await startService(join(tmp.dir, 'f32'), modelDir);
-  await fill(f32);
-  const want = await answers(f32);
-  await f32.close();
+  const flat = await startService(join(tmp.dir, 'f32'), modelDir, {}, f32);
+  await fill(flat);
+  const want = await answers(flat);
+  await flat.close();
 
   const dataDir = join(tmp.dir, 'sq8');
   let svc = await startService(dataDir, modelDir, {}, sq8);
@@ -60,7 +61,7 @@ test('sq8 answers like f32 at the top, after a restart from the codes file and a
 
   // Switching storages on one data directory: f32 drops the codes file it would not keep current; sq8 then trains
   // again on open.
-  svc = await startService(dataDir, modelDir);
+  svc = await startService(dataDir, modelDir, {}, f32);
   const moved = [{ id: 'i7', embedding: Array.from(queries.subarray(0, DIM)) }];
   assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items: moved } })).statusCode, 200);
   const after = await answers(svc);
@@ -77,7 +78,8 @@ test('sq8 answers like f32 at the top, after a restart from the codes file and a
 test('SIDX__VECTORS__* variables set the storage; a bad value is refused naming the field', () => {
   const config = loadConfig({}, { SIDX__VECTORS__STORAGE: 'sq8', SIDX__VECTORS__RESCORE: '40', SIDX__VECTORS__TRAIN_SIZE: '5000' });
   assert.deepEqual({ ...config.vectors }, { storage: 'sq8', rerankOffThread: true, rescore: 40, trainSize: 5000, pqM: 0 });
-  assert.equal(loadConfig({}, {}).vectors.storage, 'f32', 'f32 by default');
+  assert.equal(loadConfig({}, {}).vectors.storage, 'sq8', 'sq8 by default');
+  assert.equal(loadConfig({}, { SIDX__VECTORS__STORAGE: 'f32' }).vectors.storage, 'f32');
   const refused = (field: string, text: string) => (e: unknown) =>
     e instanceof SidxError && e.code === 'SIDX_ERR_CONFIG' && e.field === field && e.message.includes(text);
   assert.throws(() => loadConfig({}, { SIDX__VECTORS__STORAGE: 'sq4' }),
