@@ -1,6 +1,10 @@
 #include "slot_codes.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "boundary.h"
@@ -25,6 +29,31 @@ void SlotCodeBlocks::Put(const int32_t* slots, size_t count, const uint8_t* code
     if (block >= blocks_.size()) blocks_.resize(block + 1);
     if (!blocks_[block]) blocks_[block].reset(new uint8_t[kBlockSlots * code_size_]);
     std::copy_n(codes + r * code_size_, code_size_, blocks_[block].get() + (static_cast<size_t>(slot) % kBlockSlots) * code_size_);
+  }
+}
+
+std::vector<SlotCodeBlocks::Segment> SlotCodeBlocks::Reserve(int64_t offset, size_t count) {
+  const size_t blocks = (count + kBlockSlots - 1) / kBlockSlots;
+  if (blocks > blocks_.size()) blocks_.resize(blocks);
+  std::vector<Segment> segments;
+  for (size_t b = 0; b < blocks; ++b) {
+    if (!blocks_[b]) blocks_[b].reset(new uint8_t[kBlockSlots * code_size_]);
+    const size_t bytes = (std::min(count, (b + 1) * kBlockSlots) - b * kBlockSlots) * code_size_;
+    segments.push_back({blocks_[b].get(), bytes, offset + static_cast<int64_t>(b * kBlockSlots * code_size_)});
+  }
+  return segments;
+}
+
+void SlotCodeBlocks::ReadSegments(int fd, const std::vector<Segment>& segments) {
+  for (const Segment& segment : segments) {
+    size_t done = 0;
+    while (done < segment.bytes) {
+      ssize_t got = ::pread(fd, segment.into + done, segment.bytes - done, static_cast<off_t>(segment.at + static_cast<int64_t>(done)));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) throw CodedError(kErrVector, std::string("pread of the codes file: ") + std::strerror(errno));
+      if (got == 0) throw CodedError(kErrVector, "the codes file ended before its last slot");
+      done += static_cast<size_t>(got);
+    }
   }
 }
 

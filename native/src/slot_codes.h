@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "boundary.h"
@@ -23,6 +24,15 @@ class SlotCodeBlocks {
   const uint8_t* Row(int32_t slot) const;
   // Stores row r of `codes` (code_size bytes each) at slots[r]; throws on a negative slot.
   void Put(const int32_t* slots, size_t count, const uint8_t* codes);
+  // Where slots 0 .. count-1, stored back to back in a file from `offset`, go: the blocks are allocated here (on the
+  // JS thread), ReadSegments fills them (any thread; nothing else may write those blocks meanwhile).
+  struct Segment {
+    uint8_t* into;
+    size_t bytes;
+    int64_t at;
+  };
+  std::vector<Segment> Reserve(int64_t offset, size_t count);
+  static void ReadSegments(int fd, const std::vector<Segment>& segments);
   // Bytes of blocks allocated.
   size_t Bytes() const;
   void Clear();
@@ -58,6 +68,7 @@ class CodesWrap : public Napi::ObjectWrap<T> {
     std::vector<Napi::ClassPropertyDescriptor<T>> properties = {
         Wrap::InstanceMethod("encode", static_cast<Method>(&T::Encode)),
         Wrap::InstanceMethod("put", static_cast<Method>(&CodesWrap::Put)),
+        Wrap::InstanceMethod("readFromAsync", static_cast<Method>(&CodesWrap::ReadFromAsync)),
         Wrap::InstanceMethod("score", static_cast<Method>(&T::Score)),
         Wrap::InstanceAccessor("bytes", static_cast<Method>(&CodesWrap::Bytes), nullptr),
         Wrap::InstanceMethod("close", static_cast<Method>(&CodesWrap::Close))};
@@ -90,6 +101,37 @@ class CodesWrap : public Napi::ObjectWrap<T> {
       return PutCodes(info, blocks_);
     });
   }
+
+  // readFromAsync(fd, offset, count): slots 0 .. count-1 read from the file on the libuv pool; the caller puts nothing
+  // meanwhile and keeps fd open until it settles.
+  Napi::Value ReadFromAsync(const Napi::CallbackInfo& info) {
+    return GuardAsync(info.Env(), [&]() -> Napi::Value {
+      CheckOpen();
+      const int64_t fd = GetPositiveInt(info[0], "fd");
+      const int64_t offset = GetPositiveInt(info[1], "offset");
+      const int64_t count = GetPositiveInt(info[2], "count");
+      return StartWorker(new ReadWorker(info.Env(), this, info.This().As<Napi::Object>(), static_cast<int>(fd),
+                                        blocks_.Reserve(offset, static_cast<size_t>(count))));
+    });
+  }
+
+  class ReadWorker : public PromiseWorker {
+   public:
+    ReadWorker(Napi::Env env, CodesWrap* owner, Napi::Object self, int fd, std::vector<SlotCodeBlocks::Segment> segments)
+        : PromiseWorker(env, "sidx.codesRead"), owner_(owner), fd_(fd), segments_(std::move(segments)) {
+      Keep(self);
+      owner_->Started();
+    }
+    ~ReadWorker() override { owner_->Settled(); }
+
+   protected:
+    void Run() override { SlotCodeBlocks::ReadSegments(fd_, segments_); }
+
+   private:
+    CodesWrap* owner_;
+    int fd_;
+    std::vector<SlotCodeBlocks::Segment> segments_;
+  };
 
   Napi::Value Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(blocks_.Bytes())); }
 

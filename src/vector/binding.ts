@@ -53,6 +53,11 @@ export interface NativeCodes {
   /** Stores row i of `codes` at slots[i]. */
   put(slots: Int32Array, codes: Uint8Array): void;
   /**
+   * Reads slots 0 .. count - 1 (rows back to back) from file descriptor `fd` at byte `offset` into memory, on the libuv
+   * pool; put nothing meanwhile and keep `fd` open until it settles (a close meanwhile waits for it).
+   */
+  readFromAsync(fd: number, offset: number, count: number): Promise<void>;
+  /**
    * ip or squared L2 of `query` against the codes (Sq8Codes: the decoding vmin + code * step; PqCodes: one m x 256
    * table per call, summed over each slot's codes); NaN where slots[i] < 0 or unset.
    */

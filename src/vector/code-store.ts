@@ -26,6 +26,7 @@ import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeCodes, type NativeSlotMap } from './binding.ts';
 import { fdatasyncAsync, readFully, writeFully } from './vector-file.ts';
 import { rescoreMoved, type SlotFile } from './slot-file.ts';
+import { belowExact, bestPositions } from './code-ranking.ts';
 import { callNative, callNativeAsync, type Metric } from './vector-index.ts';
 
 const PAGE = 4096;
@@ -72,6 +73,12 @@ export abstract class CodeStore {
   #trained = false;
   /** Keys held before training (at most the training size + one batch). */
   #untrained = new Set<bigint>();
+  readonly #path: string;
+  /** While the codes file is read in the background (load): the codes written meanwhile, put once it is in. */
+  #pending: Array<{ slots: Int32Array; codes: Uint8Array }> | null = null;
+  #loaded: Promise<void> = Promise.resolve();
+  /** The background read failed: candidates stay scored exactly until the next open. */
+  #loadFailed = false;
 
   protected constructor(base: string, slots: SlotFile, metric: Metric, opts: CodeOptions, format: CodeFormat) {
     this.slotFile = slots;
@@ -80,7 +87,8 @@ export abstract class CodeStore {
     this.#opts = opts;
     this.#format = format;
     this.#header = Math.ceil((PREFIX + format.payloadBytes) / PAGE) * PAGE;
-    this.#fd = openSync(`${base}.${format.name}`, constants.O_RDWR | constants.O_CREAT, 0o644);
+    this.#path = `${base}.${format.name}`;
+    this.#fd = openSync(this.#path, constants.O_RDWR | constants.O_CREAT, 0o644);
     try {
       this.#rows = callNative(() => new (loadFaissBinding().SlotMap)(slots.vectorFile, slots.dim, metric));
     } catch (err) {
@@ -150,12 +158,45 @@ export abstract class CodeStore {
     const need = this.#header + slots * codeSize;
     if (size < need) throw this.#error(`${size} bytes, the slot file's ${slots} slots need ${need}`);
     ftruncateSync(this.#fd, need);
-    const chunk = new Uint8Array(Math.min(slots, CHUNK_SLOTS) * codeSize);
-    for (let first = 0; first < slots; first += CHUNK_SLOTS) {
-      const count = Math.min(CHUNK_SLOTS, slots - first);
-      readFully(this.#fd, chunk.subarray(0, count * codeSize), this.#header + first * codeSize);
-      this.#codes.put(Int32Array.from({ length: count }, (_v, i) => first + i), chunk.subarray(0, count * codeSize));
-    }
+    if (slots > 0) this.#readCodes(slots);
+  }
+
+  /**
+   * Resolves once the codes `load` found are in memory (at once when there were none); rejects when they could not be
+   * read (candidates are then scored exactly until the next open).
+   */
+  codesLoaded(): Promise<void> {
+    return this.#loaded;
+  }
+
+  /**
+   * Reads the codes file on the libuv pool, so that opening a large catalog does not wait for it (512 MB at 1M
+   * 512-d items: seconds when it is not in the page cache). Until it is in, every candidate is scored exactly and the
+   * codes written meanwhile wait in #pending (the read must not race them), put in order once it is.
+   */
+  #readCodes(slots: number): void {
+    const codes = this.#codes;
+    const fd = openSync(this.#path, 'r'); // its own: a close meanwhile cannot hand the number to another file
+    const pending: Array<{ slots: Int32Array; codes: Uint8Array }> = [];
+    this.#pending = pending;
+    this.#loadFailed = false;
+    const read = callNativeAsync(() => codes.readFromAsync(fd, this.#header, slots)).finally(() => closeSync(fd));
+    this.#loaded = read.then(() => {
+      if (this.#pending !== pending) return; // reset, retrained or closed meanwhile: these codes are gone
+      for (const p of pending) codes.put(p.slots, p.codes);
+      this.#pending = null;
+    }, (err: Error) => {
+      if (this.#pending !== pending) return;
+      this.#pending = null;
+      this.#loadFailed = true;
+      throw this.#error(`reading it failed (${err.message}); candidates are scored exactly until the next start`, 'SIDX_ERR_VECTOR');
+    });
+    this.#loaded.catch(() => undefined); // the owner asks codesLoaded() when it wants to know
+  }
+
+  /** Whether the rerank scores codes now: trained, and the codes file read in. */
+  get #codesReady(): boolean {
+    return this.#trained && this.#pending === null && !this.#loadFailed;
   }
 
   /** Empties the codes file and forgets the quantiser (a rebuild trains again). */
@@ -165,6 +206,8 @@ export abstract class CodeStore {
     this.#swap(this.empty());
     this.#trained = false;
     this.#untrained.clear();
+    this.#pending = null;
+    this.#loadFailed = false;
   }
 
   /** After the slot file stored `ids` (their slots must exist): encodes and writes their codes. */
@@ -192,7 +235,7 @@ export abstract class CodeStore {
   scoreSubset(query: Float32Array, ids: BigInt64Array, exactTop = 0): Float32Array {
     this.#checkQuery(query);
     const slots = this.slotFile.slotsOf(ids);
-    if (!this.#trained) return this.#exact(query, slots);
+    if (!this.#codesReady) return this.#exact(query, slots);
     return this.#withExact(query, slots, this.#codes.score(query, slots), exactTop);
   }
 
@@ -207,7 +250,7 @@ export abstract class CodeStore {
    */
   async scoreSubsetAsync(query: Float32Array, ids: BigInt64Array, exactTop = 0): Promise<Float32Array> {
     const codes = this.#codes;
-    if (!this.#trained || !codes.scoreAsync || this.#format.rescoreFrom !== 'map') return this.scoreSubset(query, ids, exactTop);
+    if (!this.#codesReady || !codes.scoreAsync || this.#format.rescoreFrom !== 'map') return this.scoreSubset(query, ids, exactTop);
     this.#checkQuery(query);
     const own = ids.slice(); // the caller may reuse its array meanwhile
     const slots = this.slotFile.slotsOf(own);
@@ -245,6 +288,7 @@ export abstract class CodeStore {
 
   close(): void {
     if (this.#fd < 0) return;
+    this.#pending = null;
     this.#codes.close();
     this.#rows.close();
     closeSync(this.#fd);
@@ -299,7 +343,8 @@ export abstract class CodeStore {
       writeFully(this.#fd, codes.subarray(run * size, i * size), this.#header + slots[run]! * size);
       run = i;
     }
-    this.#codes.put(slots, codes);
+    if (this.#pending) this.#pending.push({ slots: slots.slice(), codes });
+    else this.#codes.put(slots, codes);
   }
 
   #readHeader(size: number): NativeCodes {
@@ -321,74 +366,4 @@ export abstract class CodeStore {
   #error(message: string, code: 'SIDX_ERR_STORE' | 'SIDX_ERR_VECTOR' = 'SIDX_ERR_STORE'): SidxError {
     return new SidxError(code, `${this.#format.name} codes file: ${message}`);
   }
-}
-
-/**
- * Keeps the re-scored candidates (positions `exact`, already holding exact scores) at the top of the order: when a
- * code score of another candidate beats the worst exact one, every other code score moves by the same amount to just
- * below it (their order among themselves is kept). Code scores can be biased (PQ's asymmetric squared L2 leaves out
- * each vector's quantisation error, so it runs low), and an exact score must not be outranked by an estimate.
- */
-export function belowExact(scores: Float32Array, exact: Int32Array, sign: 1 | -1): void {
-  const isExact = new Uint8Array(scores.length);
-  let worst = Infinity;
-  for (const p of exact) {
-    isExact[p] = 1;
-    worst = Math.min(worst, sign * scores[p]!);
-  }
-  let best = -Infinity;
-  for (let i = 0; i < scores.length; i++) if (!isExact[i] && Number.isFinite(scores[i]!)) best = Math.max(best, sign * scores[i]!);
-  if (best === -Infinity || best < worst) return;
-  const gap = best - worst + Math.max(Math.abs(worst) * 2 ** -20, 2 ** -100);
-  for (let i = 0; i < scores.length; i++) {
-    if (isExact[i] || !Number.isFinite(scores[i]!)) continue;
-    const moved = Math.fround(sign * scores[i]! - gap);
-    scores[i] = sign * (moved < worst ? moved : worst - Math.abs(worst) * 2 ** -20 - 2 ** -100);
-  }
-}
-
-/**
- * Positions of the `count` best finite scores (sign 1: highest first, -1: lowest), ties at the cut included in
- * position order; all finite positions when there are no more than `count`. The cut is found by selection (no sort).
- */
-export function bestPositions(scores: Float32Array, count: number, sign: 1 | -1): Int32Array {
-  const keyed = new Float32Array(scores.length);
-  let finite = 0;
-  for (let i = 0; i < scores.length; i++) if (Number.isFinite(scores[i]!)) keyed[finite++] = sign * scores[i]!;
-  const take = Math.min(count, finite);
-  const out = new Int32Array(take);
-  if (take === 0) return out;
-  const cut = finite <= count ? -Infinity : selectNth(keyed.subarray(0, finite), finite - count);
-  let n = 0;
-  for (let i = 0; i < scores.length && n < take; i++) if (sign * scores[i]! > cut && Number.isFinite(scores[i]!)) out[n++] = i;
-  for (let i = 0; i < scores.length && n < take; i++) if (sign * scores[i]! === cut) out[n++] = i;
-  return out;
-}
-
-/** The value that would sit at position `nth` of `a` sorted ascending (a is reordered; Hoare's selection). */
-function selectNth(a: Float32Array, nth: number): number {
-  let lo = 0;
-  let hi = a.length - 1;
-  while (lo < hi) {
-    const pivot = median3(a[lo]!, a[(lo + hi) >> 1]!, a[hi]!);
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (a[i]! < pivot) i++;
-      while (a[j]! > pivot) j--;
-      if (i <= j) {
-        const t = a[i]!;
-        a[i++] = a[j]!;
-        a[j--] = t;
-      }
-    }
-    if (nth <= j) hi = j;
-    else if (nth >= i) lo = i;
-    else return a[nth]!;
-  }
-  return a[nth]!;
-}
-
-function median3(a: number, b: number, c: number): number {
-  return a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
 }

@@ -46,6 +46,10 @@ export class CodedSlotStore implements VectorStore {
     this.codes.load();
   }
 
+  loaded(): Promise<void> {
+    return this.codes.codesLoaded();
+  }
+
   reset(): void {
     this.#file.reset();
     this.codes.reset();

@@ -16,7 +16,7 @@ import { CodeStore, type CodeOptions } from './code-store.ts';
 import type { SlotFile } from './slot-file.ts';
 import type { Metric } from './vector-index.ts';
 
-export { bestPositions } from './code-store.ts';
+export { bestPositions } from './code-ranking.ts';
 export type Sq8Options = CodeOptions;
 
 const MAGIC = Buffer.from('SIDXSQ8\n', 'latin1');

@@ -46,6 +46,11 @@ export type OpenStore = (base: string, dim: number, metric: Metric, vectorFile: 
 export interface VectorStore extends VectorScorer {
   /** Reads the stored state back after a restart (ids only); throws when the files cannot be trusted. */
   load(): void;
+  /**
+   * sq8, pq: resolves once what `load` left to read in the background (the codes) is in memory, rejects when it could
+   * not be read (the store then scores exactly). Absent: `load` leaves nothing behind.
+   */
+  loaded?(): Promise<void>;
   /** Empties the store. */
   reset(): void;
   /**

@@ -54,7 +54,7 @@ test('targetRows: ratios against the peers at 8 and 32 connections and the issue
   assert.equal(get('restart to ready').meets, true);
 });
 
-test('targetRows: a compressed storage is held to 0.5x raw and to 0.01 of recall against the same catalog as f32', () => {
+test('targetRows: pq, the compressed storage, is held to 0.5x raw, sq8 (the default) to 1.5x; both to 0.01 of recall against the same catalog as f32', () => {
   const c = { ...catalog([run('sidx', 8, 100)]), k: 10, storage: 'pq', asF32: { recall: 0.905, serverMs: lat(1, 2) } } as CatalogBench;
   c.memory = { ...c.memory, afterUpsert: { ...c.memory.afterUpsert, rssBytes: 600 } };
   const rows = targetRows(c, 2);
@@ -64,4 +64,7 @@ test('targetRows: a compressed storage is held to 0.5x raw and to 0.01 of recall
   const loss = rows.find((t) => t.target.startsWith('recall@10 lost against'))!;
   assert.ok(Math.abs(loss.ratio - 0.5) < 1e-9 && loss.meets, JSON.stringify(loss)); // 0.005 of 0.01
   assert.equal(targetRows(catalog([run('sidx', 8, 100)]), 2).some((t) => t.target.startsWith('recall@10 lost')), false, 'f32: no such row');
+  const sq8 = targetRows({ ...c, storage: 'sq8' }, 2).find((t) => t.target.startsWith('server RSS'))!;
+  assert.match(sq8.target, /\/ 1\.5 \(vectors\.storage sq8\)/, 'sq8, the default storage, is held to the default\'s bound');
+  assert.ok(Math.abs(sq8.ratio - 0.4) < 1e-9 && sq8.meets, JSON.stringify(sq8)); // 0.6x <= 1.5x
 });

@@ -107,9 +107,10 @@ export interface TrainRestartCase {
 
 /**
  * Untrained: every score exact, codes file empty; after the rows that complete the training set: the top 5 exact,
- * the rest code scores (checkRescored); reopened and loaded: the same scores.
+ * the rest code scores (checkRescored); reopened: every score exact while the codes file is read in the background,
+ * then the same scores as before.
  */
-export function trainAndRestart<S extends CodeStore>(open: OpenCodes<S>, c: TrainRestartCase): void {
+export async function trainAndRestart<S extends CodeStore>(open: OpenCodes<S>, c: TrainRestartCase): Promise<void> {
   const { dim, data, before } = c;
   const n = data.length / dim;
   const tmp = tempDir();
@@ -135,6 +136,9 @@ export function trainAndRestart<S extends CodeStore>(open: OpenCodes<S>, c: Trai
     ({ store, close } = openCodeStore(open, tmp.dir, dim, 'ip', 5, c.trainSize));
     store.load();
     assert.equal(store.trained, true);
+    const all = BigInt64Array.from({ length: n }, (_, i) => BigInt(i + 1));
+    assert.deepEqual(store.scoreSubset(query, all), flat.scoreSubset(query, all), 'while the codes are read in: exact scores');
+    await store.codesLoaded();
     assert.deepEqual(checkRescored(store, flat, query, n, 5, c.bound, 'restarted'), scores, 'the same scores after loading the codes file');
     close();
   } finally {

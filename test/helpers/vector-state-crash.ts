@@ -41,6 +41,7 @@ export async function crashAndReopen(dir: string, dim: number, storage: OpenStor
   try {
     assert.match(lines.join('\n'), /330 vectors opened from vectors.ids .* 100 changes replayed/);
     assert.doesNotMatch(lines.join('\n'), /rebuil/);
+    await state.store.loaded?.(); // the codes are read in the background
     check(catalog, state);
   } finally {
     await state.close();

@@ -81,9 +81,9 @@ test('vectors.pqM: 0 picks dim / 2 (or the next coarser divisor); one that does 
     (e: unknown) => e instanceof SidxError && e.code === 'SIDX_ERR_CONFIG' && e.field === 'vectors.pqM' && /48 does not divide the model's dimension 512/.test(e.message));
 });
 
-test('untrained: exact scores (256 rows at least); trained: the top rescore exact, the rest from the codes; restart loads the codes', () => {
+test('untrained: exact scores (256 rows at least); trained: the top rescore exact, the rest from the codes; restart loads the codes', async () => {
   const dim = 32;
-  trainAndRestart(openWith(0), {
+  await trainAndRestart(openWith(0), {
     dim,
     data: clusteredEmbeddings({ n: 400, dim, seed: 11, clusters: 8, noise: 0.5 }),
     before: 250, // trainSize 100 is raised to 256: one row per centroid

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readNpy } from '../../src/io/npy.ts';
 import { clusteredEmbeddings } from '../../src/eval/synthetic.ts';
@@ -155,9 +155,9 @@ test('bestPositions selects what a full sort would, ties at the cut in position 
   }
 });
 
-test('untrained: exact scores; trained: the top rescore exact from the slot file, the rest from the codes; restart loads the codes', () => {
+test('untrained: exact scores; trained: the top rescore exact from the slot file, the rest from the codes; restart loads the codes', async () => {
   const dim = 32;
-  trainAndRestart(open, { dim, data: randomMatrix(300, dim, 11), before: 150, trainSize: 300, bound: 0.05 * Math.sqrt(dim), file: 'vectors.sq8' });
+  await trainAndRestart(open, { dim, data: randomMatrix(300, dim, 11), before: 150, trainSize: 300, bound: 0.05 * Math.sqrt(dim), file: 'vectors.sq8' });
 });
 
 test('a torn or foreign codes file is refused at load (the owner rebuilds)', () => {
@@ -281,6 +281,42 @@ test('the raw Sq8Codes: scoreAsync equals score, with the exact re-score from a 
     assert.deepEqual(await rescoring, { scores: withExact, exact: best });
     await assert.rejects(codes.scoreAsync!(query, asked), { code: 'SIDX_ERR_VECTOR' });
   } finally {
+    tmp.cleanup();
+  }
+});
+
+test('a restart reads the codes in the background: exact scores until then, codes written meanwhile kept', async () => {
+  const dim = 32;
+  const tmp = tempDir();
+  const data = randomMatrix(700, dim, 51);
+  let current = openStore(tmp.dir, dim, 'ip', 5, 300);
+  try {
+    const ids = fill(current.put, data.subarray(0, 600 * dim), dim);
+    current.close();
+    current = openStore(tmp.dir, dim, 'ip', 5, 300);
+    current.store.load();
+    const query = randomMatrix(1, dim, 52);
+    const exact = (i: number) => data.subarray(i * dim, (i + 1) * dim).reduce((sum, v, d) => sum + v * query[d]!, 0);
+    const loading = current.store.scoreSubset(query, ids);
+    for (let i = 0; i < 600; i++) assert.ok(Math.abs(loading[i]! - exact(i)) < 1e-5, `id ${i + 1} scored exactly while the codes are read`);
+    const more = BigInt64Array.from({ length: 100 }, (_, i) => BigInt(601 + i));
+    current.put(more, data.subarray(600 * dim)); // codes written while the read is in flight
+    await current.store.codesLoaded();
+    const all = BigInt64Array.from([...ids, ...more]);
+    const live = current.store.scoreSubset(query, all);
+    current.close();
+    current = openStore(tmp.dir, dim, 'ip', 5, 300);
+    current.store.load();
+    await current.store.codesLoaded();
+    const restarted = current.store.scoreSubset(query, all);
+    assert.deepEqual(live, restarted, 'the codes put during the read are in memory as in the file');
+    current.close();
+    mkdirSync(join(tmp.dir, 'fresh'));
+    current = openStore(join(tmp.dir, 'fresh'), dim, 'ip', 5, 300);
+    fill(current.put, data, dim);
+    assert.deepEqual(restarted, current.store.scoreSubset(query, all), 'the same codes as a store that held every row from the start');
+  } finally {
+    current.close();
     tmp.cleanup();
   }
 });

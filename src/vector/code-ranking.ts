@@ -1,0 +1,73 @@
+/**
+ * How the compressed storages (code-store.ts) order candidates scored partly on codes, partly exactly: which code
+ * scores to re-score exactly, and how the exact ones stay above the estimates.
+ */
+/**
+ * Keeps the re-scored candidates (positions `exact`, already holding exact scores) at the top of the order: when a
+ * code score of another candidate beats the worst exact one, every other code score moves by the same amount to just
+ * below it (their order among themselves is kept). Code scores can be biased (PQ's asymmetric squared L2 leaves out
+ * each vector's quantisation error, so it runs low), and an exact score must not be outranked by an estimate.
+ */
+export function belowExact(scores: Float32Array, exact: Int32Array, sign: 1 | -1): void {
+  const isExact = new Uint8Array(scores.length);
+  let worst = Infinity;
+  for (const p of exact) {
+    isExact[p] = 1;
+    worst = Math.min(worst, sign * scores[p]!);
+  }
+  let best = -Infinity;
+  for (let i = 0; i < scores.length; i++) if (!isExact[i] && Number.isFinite(scores[i]!)) best = Math.max(best, sign * scores[i]!);
+  if (best === -Infinity || best < worst) return;
+  const gap = best - worst + Math.max(Math.abs(worst) * 2 ** -20, 2 ** -100);
+  for (let i = 0; i < scores.length; i++) {
+    if (isExact[i] || !Number.isFinite(scores[i]!)) continue;
+    const moved = Math.fround(sign * scores[i]! - gap);
+    scores[i] = sign * (moved < worst ? moved : worst - Math.abs(worst) * 2 ** -20 - 2 ** -100);
+  }
+}
+
+/**
+ * Positions of the `count` best finite scores (sign 1: highest first, -1: lowest), ties at the cut included in
+ * position order; all finite positions when there are no more than `count`. The cut is found by selection (no sort).
+ */
+export function bestPositions(scores: Float32Array, count: number, sign: 1 | -1): Int32Array {
+  const keyed = new Float32Array(scores.length);
+  let finite = 0;
+  for (let i = 0; i < scores.length; i++) if (Number.isFinite(scores[i]!)) keyed[finite++] = sign * scores[i]!;
+  const take = Math.min(count, finite);
+  const out = new Int32Array(take);
+  if (take === 0) return out;
+  const cut = finite <= count ? -Infinity : selectNth(keyed.subarray(0, finite), finite - count);
+  let n = 0;
+  for (let i = 0; i < scores.length && n < take; i++) if (sign * scores[i]! > cut && Number.isFinite(scores[i]!)) out[n++] = i;
+  for (let i = 0; i < scores.length && n < take; i++) if (sign * scores[i]! === cut) out[n++] = i;
+  return out;
+}
+
+/** The value that would sit at position `nth` of `a` sorted ascending (a is reordered; Hoare's selection). */
+function selectNth(a: Float32Array, nth: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    const pivot = median3(a[lo]!, a[(lo + hi) >> 1]!, a[hi]!);
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i++] = a[j]!;
+        a[j--] = t;
+      }
+    }
+    if (nth <= j) hi = j;
+    else if (nth >= i) lo = i;
+    else return a[nth]!;
+  }
+  return a[nth]!;
+}
+
+function median3(a: number, b: number, c: number): number {
+  return a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
+}
