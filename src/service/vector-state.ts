@@ -75,7 +75,7 @@ export class VectorState {
         if (state.store.ntotal === catalog.count) {
           log.info(`vector index: ${state.store.ntotal} vectors opened from ${ID_FILE} (synced at seq ${meta.seq}), ${replayed} changes replayed`);
           const t0 = performance.now();
-          state.store.loaded?.().then(() => log.info(`vector index: codes read in ${Math.round(performance.now() - t0)} ms (until then the rerank scored exactly)`),
+          state.store.loaded?.()?.then(() => log.info(`vector index: codes read in ${Math.round(performance.now() - t0)} ms (until then the rerank scored exactly)`),
             (err: Error) => log.warn(`vector index: ${err.message}`));
           return state;
         }

@@ -162,11 +162,11 @@ export abstract class CodeStore {
   }
 
   /**
-   * Resolves once the codes `load` found are in memory (at once when there were none); rejects when they could not be
-   * read (candidates are then scored exactly until the next open).
+   * While the codes `load` found are read in the background: resolves once they are in memory, rejects when they could
+   * not be read (candidates are then scored exactly until the next open). Null when nothing is being read.
    */
-  codesLoaded(): Promise<void> {
-    return this.#loaded;
+  codesLoaded(): Promise<void> | null {
+    return this.#pending === null ? null : this.#loaded;
   }
 
   /**

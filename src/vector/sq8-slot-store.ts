@@ -46,7 +46,7 @@ export class CodedSlotStore implements VectorStore {
     this.codes.load();
   }
 
-  loaded(): Promise<void> {
+  loaded(): Promise<void> | null {
     return this.codes.codesLoaded();
   }
 

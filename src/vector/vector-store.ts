@@ -47,10 +47,10 @@ export interface VectorStore extends VectorScorer {
   /** Reads the stored state back after a restart (ids only); throws when the files cannot be trusted. */
   load(): void;
   /**
-   * sq8, pq: resolves once what `load` left to read in the background (the codes) is in memory, rejects when it could
-   * not be read (the store then scores exactly). Absent: `load` leaves nothing behind.
+   * sq8, pq: while what `load` left to read in the background (the codes) is read, a promise that resolves once it is
+   * in memory and rejects when it could not be read (the store then scores exactly); null when nothing is being read.
    */
-  loaded?(): Promise<void>;
+  loaded?(): Promise<void> | null;
   /** Empties the store. */
   reset(): void;
   /**

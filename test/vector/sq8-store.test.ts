@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readNpy } from '../../src/io/npy.ts';
 import { clusteredEmbeddings } from '../../src/eval/synthetic.ts';
@@ -280,6 +280,17 @@ test('the raw Sq8Codes: scoreAsync equals score, with the exact re-score from a 
     for (const p of inFlight) assert.deepEqual(await p, want);
     assert.deepEqual(await rescoring, { scores: withExact, exact: best });
     await assert.rejects(codes.scoreAsync!(query, asked), { code: 'SIDX_ERR_VECTOR' });
+    const short = join(tmp.dir, 'short.sq8');
+    writeFileSync(short, new Uint8Array(4096 + 10 * dim));
+    const reader = new Sq8Codes(dim, 'ip', new Float32Array(dim), new Float32Array(dim).fill(1));
+    const fd = openSync(short, 'r');
+    try {
+      await reader.readFromAsync(fd, 4096, 10);
+      await assert.rejects(reader.readFromAsync(fd, 4096, 11), { code: 'SIDX_ERR_VECTOR', message: /ended before its last slot/ });
+    } finally {
+      closeSync(fd);
+      reader.close();
+    }
   } finally {
     tmp.cleanup();
   }
