@@ -7,6 +7,8 @@
 //                                                       null = not trained (put/exact only; encode and score throw)
 //   encode(vectors: Float32Array): Uint8Array          [sync] n*m codes (ProductQuantizer::compute_codes)
 //   put(slots: Int32Array, codes: Uint8Array): void    [sync] stores row i of codes at slots[i] (grows as needed)
+//   readFromAsync(fd, offset, count): Promise<void>    [async] slots 0 .. count-1 read from the file (rows back to
+//                                                       back from offset) on the libuv pool; put nothing meanwhile
 //   score(query: Float32Array, slots: Int32Array): Float32Array  [sync] asymmetric distance: one table per query
 //                                                       (ip: <q_j, c_jk>, l2: ||q_j - c_jk||^2, m x 256), summed
 //                                                       over each slot's m codes; NaN where slots[i] < 0 or unset
@@ -15,7 +17,8 @@
 //   close(): void                                      [sync] frees the codes; later calls throw
 // Module function pqTrain(sample: Float32Array, dim, m, {niter, seed}): Float32Array  [sync] trains a
 // ProductQuantizer (k-means per sub-space, fixed seed: deterministic) on >= 256 rows, returns its centroids.
-// Every method throws an Error whose `code` is a SIDX_ERR_* string. Sync only: no worker ever sees the codes.
+// Every method throws an Error whose `code` is a SIDX_ERR_* string. A close while readFromAsync is in flight frees the
+// codes once it settles.
 #pragma once
 
 #include <faiss/impl/ProductQuantizer.h>

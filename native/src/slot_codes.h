@@ -52,8 +52,8 @@ void ThrowIfClosed(bool closed, const char* name);
 bool ParseMetric(const Napi::Value& value);
 
 // Base of the JS code holders (T: Sq8Codes, PqCodes): T brings encode(vectors) and score(query, slots) and sets
-// dim_, inner_product_ and blocks_ in its constructor; put(slots, codes), bytes and close()
-// are the same for all.
+// dim_, inner_product_ and blocks_ in its constructor; put(slots, codes), readFromAsync(fd, offset, count), bytes and
+// close() are the same for all.
 template <typename T>
 class CodesWrap : public Napi::ObjectWrap<T> {
  public:
@@ -85,7 +85,6 @@ class CodesWrap : public Napi::ObjectWrap<T> {
   }
 
  protected:
-
   void CheckOpen() const { ThrowIfClosed(closed_, T::kName); }
 
   size_t dim_ = 0;

@@ -4,6 +4,8 @@
 //   new Sq8Codes(dim, metric: "ip"|"l2", vmin: Float32Array, step: Float32Array)  [sync] per-dimension ranges
 //   encode(vectors: Float32Array): Uint8Array          [sync] n*dim codes, round((x - vmin) / step) clamped to 0..255
 //   put(slots: Int32Array, codes: Uint8Array): void    [sync] stores row i of codes at slots[i] (grows as needed)
+//   readFromAsync(fd, offset, count): Promise<void>    [async] slots 0 .. count-1 read from the file (rows back to
+//                                                       back from offset) on the libuv pool; put nothing meanwhile
 //   score(query: Float32Array, slots: Int32Array): Float32Array  [sync] ip / squared L2 on the decoded codes
 //                                                       (vmin + code * step); NaN where slots[i] < 0 or unset
 //   scoreAsync(query, slots): Promise<Float32Array>   [async] score() on the libuv pool (rows resolved at the call)
