@@ -152,13 +152,16 @@ std::vector<const float*> SlotMapWrap::Rows(Int32View slots) const {
   return rows;
 }
 
-std::vector<const float*> SlotMapWrap::PinRows(const int32_t* slots, size_t count) {
-  CheckOpen();
-  Cover(slots, count);
-  std::vector<const float*> rows(count);
-  for (size_t i = 0; i < count; ++i) rows[i] = Row(slots[i]);
+std::vector<const float*> SlotMapWrap::Pin(Int32View slots) {
+  std::vector<const float*> rows = Rows(slots);
   ++in_flight_;
   return rows;
+}
+
+std::vector<const float*> SlotMapWrap::PinRows(Int32View slots) {
+  CheckOpen();
+  Cover(slots.data, slots.length);
+  return Pin(slots);
 }
 
 Napi::Value SlotMapWrap::ScoreSlots(const Napi::CallbackInfo& info) {
@@ -197,7 +200,7 @@ Napi::Value SlotMapWrap::ReadScoreSlots(const Napi::CallbackInfo& info) {
   });
 }
 
-// Scores rows the JS thread resolved, on the libuv pool; the owner (kept reachable) learns when it settled.
+// Scores rows the JS thread pinned (Pin), on the libuv pool; the owner (kept reachable) learns when it settled.
 class ScoreSlotsWorker : public PromiseWorker {
  public:
   ScoreSlotsWorker(Napi::Env env, SlotMapWrap* owner, Napi::Object self, const float* query, std::vector<const float*> rows)
@@ -207,7 +210,6 @@ class ScoreSlotsWorker : public PromiseWorker {
         rows_(std::move(rows)),
         scores_(rows_.size()) {
     Keep(self);
-    ++owner_->in_flight_;
   }
   // Runs on the JS thread once the promise is settled (AsyncWorker deletes itself there).
   ~ScoreSlotsWorker() override { owner_->Settled(); }
@@ -232,7 +234,7 @@ class ScoreSlotsWorker : public PromiseWorker {
 Napi::Value SlotMapWrap::ScoreSlotsAsync(const Napi::CallbackInfo& info) {
   return GuardAsync(info.Env(), [&]() -> Napi::Value {
     auto [query, slots] = ScoreArgs(info);
-    return StartWorker(new ScoreSlotsWorker(info.Env(), this, info.This().As<Napi::Object>(), query.data, Rows(slots)));
+    return StartWorker(new ScoreSlotsWorker(info.Env(), this, info.This().As<Napi::Object>(), query.data, Pin(slots)));
   });
 }
 

@@ -50,7 +50,7 @@ class SlotMapWrap : public Napi::ObjectWrap<SlotMapWrap> {
 
   // On the JS thread: the rows of `slots` (nullptr when absent) for a pool thread, the mapping kept until the matching
   // Settled() (also on the JS thread); throws when closed.
-  std::vector<const float*> PinRows(const int32_t* slots, size_t count);
+  std::vector<const float*> PinRows(Int32View slots);
   // An async read settled (called on the JS thread): unmaps what was kept for the calls in flight once none is left.
   void Settled();
   size_t dim() const { return dim_; }
@@ -65,6 +65,8 @@ class SlotMapWrap : public Napi::ObjectWrap<SlotMapWrap> {
   // A score method's (query, slots), checked, with the file's size re-read when a slot is past it.
   std::pair<FloatView, Int32View> ScoreArgs(const Napi::CallbackInfo& info);
   std::vector<const float*> Rows(Int32View slots) const;
+  // Rows(slots) of covered slots, counted in flight until Settled(): what every pool read of rows starts with.
+  std::vector<const float*> Pin(Int32View slots);
 
   Napi::Value Dim(const Napi::CallbackInfo& info);
   Napi::Value Metric(const Napi::CallbackInfo& info);

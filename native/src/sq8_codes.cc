@@ -17,6 +17,12 @@ namespace {
 
 constexpr size_t kPrefetchRows = 4;
 
+// One code: round((x - vmin) / step), half to even, clamped to 0..255 (NaN -> 255 is never stored: inputs are finite).
+inline uint8_t EncodeValue(float x, float vmin, float inv_step) {
+  const float q = std::nearbyint((x - vmin) * inv_step);
+  return static_cast<uint8_t>(q < 0.0f ? 0.0f : (q > 255.0f ? 255.0f : q));
+}
+
 // Decoded-code scores, one row: ip = sum w[i] * c[i] (w = query * step, as int16 with one scale; the caller adds
 // sum query * vmin), l2 = sum (a[i] - s[i] * c[i])^2 (a = query - vmin, s = step).
 int32_t WeightedSumI16Portable(const int16_t* w, const uint8_t* c, size_t d) {
@@ -114,10 +120,7 @@ __attribute__((target("avx2,fma"))) void EncodeRowAvx2(const float* x, const flo
     __m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(q[0], q[1]), _mm256_packus_epi32(q[2], q[3]));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + i), _mm256_permutevar8x32_epi32(bytes, order));
   }
-  for (; i < d; ++i) {
-    float v = std::nearbyint((x[i] - vmin[i]) * inv_step[i]);
-    c[i] = static_cast<uint8_t>(v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v));
-  }
+  for (; i < d; ++i) c[i] = EncodeValue(x[i], vmin[i], inv_step[i]);
 }
 
 const bool kSq8Avx2 = CpuHasAvx2Fma();
@@ -192,10 +195,7 @@ Napi::Value Sq8Codes::Encode(const Napi::CallbackInfo& info) {
         continue;
       }
 #endif
-      for (size_t i = 0; i < dim_; ++i) {
-        float q = std::nearbyint((x[i] - vmin_[i]) * inv_step_[i]);
-        c[i] = static_cast<uint8_t>(q < 0.0f ? 0.0f : (q > 255.0f ? 255.0f : q));  // NaN -> 255 is never stored: inputs are finite
-      }
+      for (size_t i = 0; i < dim_; ++i) c[i] = EncodeValue(x[i], vmin_[i], inv_step_[i]);
     }
     return out;
   });
@@ -239,21 +239,21 @@ void Sq8Codes::ScoreRows(const QueryTables& t, const uint8_t* const* rows, size_
   }
 }
 
-std::pair<Sq8Codes::QueryTables, std::vector<const uint8_t*>> Sq8Codes::ScoreArgs(const Napi::CallbackInfo& info) const {
+Sq8Codes::ScoreCall Sq8Codes::ScoreArgs(const Napi::CallbackInfo& info) const {
   CheckOpen();
   FloatView query = GetFloat32Array(info[0], "query");
   if (query.length != dim_) throw CodedError(kErrDimension, "query must have dim floats");
   Int32View slots = GetInt32Array(info[1], "slots");
   std::vector<const uint8_t*> rows(slots.length);
   for (size_t r = 0; r < slots.length; ++r) rows[r] = blocks_.Row(slots.data[r]);
-  return {Tables(query.data), std::move(rows)};
+  return {query, slots, Tables(query.data), std::move(rows)};
 }
 
 Napi::Value Sq8Codes::Score(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
-    auto [tables, rows] = ScoreArgs(info);
-    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), rows.size());
-    ScoreRows(tables, rows.data(), rows.size(), out.Data());
+    ScoreCall call = ScoreArgs(info);
+    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), call.rows.size());
+    ScoreRows(call.tables, call.rows.data(), call.rows.size(), out.Data());
     return out;
   });
 }
@@ -274,8 +274,8 @@ class Sq8ScoreWorker : public PromiseWorker {
     if (map_ != nullptr) map_->Settled();
   }
 
-  void Rescore(Napi::Object map_object, SlotMapWrap* map, const float* query, const int32_t* slots, size_t rescore) {
-    exact_rows_ = map->PinRows(slots, rows_.size());
+  void Rescore(Napi::Object map_object, SlotMapWrap* map, const float* query, Int32View slots, size_t rescore) {
+    exact_rows_ = map->PinRows(slots);
     map_ = map;
     Keep(map_object);
     query_.assign(query, query + map->dim());
@@ -331,8 +331,8 @@ class Sq8ScoreWorker : public PromiseWorker {
 
 Napi::Value Sq8Codes::ScoreAsync(const Napi::CallbackInfo& info) {
   return GuardAsync(info.Env(), [&]() -> Napi::Value {
-    auto [tables, rows] = ScoreArgs(info);
-    auto* worker = new Sq8ScoreWorker(info.Env(), this, info.This().As<Napi::Object>(), std::move(tables), std::move(rows));
+    ScoreCall call = ScoreArgs(info);
+    auto* worker = new Sq8ScoreWorker(info.Env(), this, info.This().As<Napi::Object>(), std::move(call.tables), std::move(call.rows));
     try {
       if (info.Length() > 2 && !info[2].IsUndefined()) {
         Napi::Object map_object = info[2].As<Napi::Object>();
@@ -340,8 +340,7 @@ Napi::Value Sq8Codes::ScoreAsync(const Napi::CallbackInfo& info) {
         if (map == nullptr) throw CodedError(kErrInvalidInput, "rows must be a SlotMap");
         if (map->dim() != dim_ || map->inner_product() != inner_product_) throw CodedError(kErrDimension, "the slot map's dim or metric differs");
         const int64_t rescore = GetPositiveInt(info[3], "rescore");
-        Int32View slots = GetInt32Array(info[1], "slots");
-        worker->Rescore(map_object, map, GetFloat32Array(info[0], "query").data, slots.data, static_cast<size_t>(rescore));
+        worker->Rescore(map_object, map, call.query.data, call.slots, static_cast<size_t>(rescore));
       }
     } catch (...) {
       delete worker;

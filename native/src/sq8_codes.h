@@ -22,7 +22,6 @@
 #include <napi.h>
 
 #include <cstdint>
-#include <utility>
 #include <vector>
 
 #include "slot_codes.h"
@@ -51,7 +50,14 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   Napi::Value Score(const Napi::CallbackInfo& info);
   Napi::Value ScoreAsync(const Napi::CallbackInfo& info);
   QueryTables Tables(const float* query) const;
-  std::pair<QueryTables, std::vector<const uint8_t*>> ScoreArgs(const Napi::CallbackInfo& info) const;
+  // A score method's (query, slots), checked, with the query's tables and the slots' code rows.
+  struct ScoreCall {
+    FloatView query;
+    Int32View slots;
+    QueryTables tables;
+    std::vector<const uint8_t*> rows;
+  };
+  ScoreCall ScoreArgs(const Napi::CallbackInfo& info) const;
 
   std::vector<float> vmin_;
   std::vector<float> step_;

@@ -27,7 +27,7 @@ import { loadFaissBinding, type NativeCodes, type NativeSlotMap } from './bindin
 import { fdatasyncAsync, readFully, writeFully } from './vector-file.ts';
 import { rescoreMoved, type SlotFile } from './slot-file.ts';
 import { belowExact, bestPositions } from './code-ranking.ts';
-import { callNative, callNativeAsync, type Metric } from './vector-index.ts';
+import { callNative, callNativeAsync, checkQuery, type Metric } from './vector-index.ts';
 
 const PAGE = 4096;
 const PREFIX = 16;
@@ -233,7 +233,7 @@ export abstract class CodeStore {
    * NaN = absent.
    */
   scoreSubset(query: Float32Array, ids: BigInt64Array, exactTop = 0): Float32Array {
-    this.#checkQuery(query);
+    checkQuery(query, this.dim);
     const slots = this.slotFile.slotsOf(ids);
     if (!this.#codesReady) return this.#exact(query, slots);
     return this.#withExact(query, slots, this.#codes.score(query, slots), exactTop);
@@ -251,7 +251,7 @@ export abstract class CodeStore {
   async scoreSubsetAsync(query: Float32Array, ids: BigInt64Array, exactTop = 0): Promise<Float32Array> {
     const codes = this.#codes;
     if (!this.#codesReady || !codes.scoreAsync || this.#format.rescoreFrom !== 'map') return this.scoreSubset(query, ids, exactTop);
-    this.#checkQuery(query);
+    checkQuery(query, this.dim);
     const own = ids.slice(); // the caller may reuse its array meanwhile
     const slots = this.slotFile.slotsOf(own);
     const since = this.slotFile.changes;
@@ -273,10 +273,6 @@ export abstract class CodeStore {
     for (let i = 0; i < chosen.length; i++) scores[chosen[i]!] = exact[i]!;
     belowExact(scores, chosen, sign);
     return scores;
-  }
-
-  #checkQuery(query: Float32Array): void {
-    if (query.length !== this.dim) throw new SidxError('SIDX_ERR_DIMENSION', `query has ${query.length} floats, the index expects ${this.dim}`, { field: 'query' });
   }
 
   /** Everything written before the call is durable when it resolves (libuv pool). */

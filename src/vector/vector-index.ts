@@ -242,7 +242,8 @@ function rowCount(vectors: Float32Array, dim: number, field: string): number {
   return vectors.length / dim;
 }
 
-function checkQuery(query: Float32Array, dim: number): void {
+/** A query for an index or store of `dim` dimensions: a Float32Array of that length, else SIDX_ERR_* (field `query`). */
+export function checkQuery(query: Float32Array, dim: number): void {
   if (!(query instanceof Float32Array)) {
     throw new SidxError('SIDX_ERR_INVALID_INPUT', 'query must be a Float32Array', { field: 'query' });
   }

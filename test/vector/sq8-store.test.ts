@@ -233,7 +233,7 @@ test('scoreSubsetAsync in flight: a key rewritten or deleted meanwhile is scored
     const data = randomMatrix(602, dim, 31);
     const ids = fill(put, data.subarray(0, 600 * dim), dim);
     const query = randomMatrix(1, dim, 32);
-    const dot = (row: Float32Array) => row.reduce((s, v, d) => s + v * query[d]!, 0);
+    const dot = (row: Float32Array) => metricScore('ip', query, row);
     const asked = ids.slice();
     const pending = store.scoreSubsetAsync(query, asked);
     put(BigInt64Array.of(1n), data.subarray(600 * dim, 601 * dim)); // a new row for key 1 (copy-on-write)
@@ -307,7 +307,7 @@ test('a restart reads the codes in the background: exact scores until then, code
     current = openStore(tmp.dir, dim, 'ip', 5, 300);
     current.store.load();
     const query = randomMatrix(1, dim, 52);
-    const exact = (i: number) => data.subarray(i * dim, (i + 1) * dim).reduce((sum, v, d) => sum + v * query[d]!, 0);
+    const exact = (i: number) => metricScore('ip', query, data.subarray(i * dim, (i + 1) * dim));
     const loading = current.store.scoreSubset(query, ids);
     for (let i = 0; i < 600; i++) assert.ok(Math.abs(loading[i]! - exact(i)) < 1e-5, `id ${i + 1} scored exactly while the codes are read`);
     const more = BigInt64Array.from({ length: 100 }, (_, i) => BigInt(601 + i));
