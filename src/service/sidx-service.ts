@@ -22,6 +22,7 @@ import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrie
 import { checkpointThreshold, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
 import { joinedRows } from '../vector/joined-rows.ts';
+import { validateUpsertRows, type StagedRows } from '../store/catalog.ts';
 import type { SidxMetrics } from './metrics.ts';
 import type { ActiveModel, ModelSpace } from './model-space.ts';
 import { ReadGate } from './read-gate.ts';
@@ -190,19 +191,30 @@ export class SidxService {
   }
 
   /**
-   * Encodes with the served model (and the re-index target, if any) outside the lock, then writes under it,
-   * pipelined: the lock passes to the next upsert once this batch's transaction body has run, while its commit
+   * Encodes with the served model (and the re-index target, if any) outside the lock while the vectors go to the
+   * vector file (they do not depend on the SIDs: Catalog.stageVectors), then writes under it, pipelined: the lock passes to the next upsert once this batch's transaction body has run, while its commit
    * completes on lmdb-js's write thread; the vector store is updated and the answer given after the commit. If the
    * models changed meanwhile (a swap, a re-index starting or ending), encodes again: nothing is written with a model
    * that is no longer current. The cap collision policy reads committed occupancy, so it waits for earlier commits.
    */
   async upsert(items: UpsertItem[], log?: LogPosition): Promise<UpsertOutput> {
+    const { dim } = validateUpsertRows(items, this.model.inputDim); // a batch the catalog would refuse is neither encoded nor written
+    const flat = joinedRows(items.map((it) => it.vector), dim);
+    const staged = this.#p.catalog.stageVectors(dim, flat);
+    try {
+      return await this.#upsertStaged(items, flat, staged, log);
+    } finally {
+      await staged.written.catch(() => undefined);
+      staged.release();
+    }
+  }
+
+  async #upsertStaged(items: UpsertItem[], flat: Float32Array, staged: StagedRows, log?: LogPosition): Promise<UpsertOutput> {
     for (;;) {
       const generation = this.#generation;
       const model = this.model;
       const target = this.#target;
-      const dim = model.inputDim;
-      const flat = joinedRows(items.map((it) => it.vector), dim);
+      const dim = staged.dim;
       const [enc, encTarget] = await Promise.all([this.#p.pool.encode(flat, items.length), target?.pool.encode(flat, items.length)]);
       const out = await this.#lock.pipeline(async () => {
         this.#assertOpen();
@@ -217,7 +229,7 @@ export class SidxService {
           const TL = target.info.levels;
           alt = { model: target.info.version, codes: items.map((_it, i) => tc.subarray(i * TL, (i + 1) * TL)) };
         }
-        const { committed } = await this.#p.catalog.upsertBatchPipelined(model.version, batch, alt, log?.seq);
+        const { committed } = await this.#p.catalog.upsertBatchPipelined(model.version, batch, alt, log?.seq, staged);
         const finish = committed.then((res): UpsertOutput => {
           this.#p.vectors.applyUpsert(res.keys, res.slots, flat, res.seq);
           this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);

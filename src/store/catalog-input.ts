@@ -38,11 +38,26 @@ export function assertLimit(limit: number): void {
 
 export function validateUpsert(model: number, items: readonly UpsertInput[]): ValidatedUpsert {
   assertModelVersion(model);
+  const { dim, idBytes } = validateUpsertRows(items);
+  let levels = 0;
+  for (let i = 0; i < items.length; i++) {
+    const codes = items[i]!.codes;
+    assertCodes(codes, `items[${i}].codes`);
+    if (i === 0) levels = codes.length;
+    else if (codes.length !== levels) throw invalid(`SID has ${codes.length} levels, items[0] has ${levels}`, `items[${i}].codes`);
+  }
+  return { levels, dim, idBytes };
+}
+
+/**
+ * The checks of `validateUpsert` that need no SIDs: a non-empty batch of distinct valid ids and finite vectors of one
+ * dimension (`modelDim` when given). The service runs them before it encodes a batch and writes its vectors.
+ */
+export function validateUpsertRows(items: ReadonlyArray<Pick<UpsertInput, 'id' | 'vector'>>, modelDim?: number): { dim: number; idBytes: Buffer[] } {
   if (!Array.isArray(items)) throw invalid('items must be an array', 'items');
   if (items.length === 0) throw new SidxError('SIDX_ERR_BATCH_EMPTY', 'upsert batch is empty', { field: 'items' });
   const seen = new Set<string>();
   const idBytes: Buffer[] = [];
-  let levels = 0;
   let dim = 0;
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
@@ -51,16 +66,13 @@ export function validateUpsert(model: number, items: readonly UpsertInput[]): Va
     if (seen.has(item.id)) throw new SidxError('SIDX_ERR_DUPLICATE_ID', `id ${JSON.stringify(item.id)} appears twice in the batch`, { field: `items[${i}].id` });
     seen.add(item.id);
 
-    assertCodes(item.codes, `items[${i}].codes`);
-    if (i === 0) levels = item.codes.length;
-    else if (item.codes.length !== levels) {
-      throw invalid(`SID has ${item.codes.length} levels, items[0] has ${levels}`, `items[${i}].codes`);
-    }
-
     const v = item.vector;
     if (!(v instanceof Float32Array)) throw invalid('vector must be a Float32Array', `items[${i}].vector`);
     if (i === 0) {
       if (v.length === 0) throw new SidxError('SIDX_ERR_DIMENSION', 'vector is empty', { field: `items[${i}].vector` });
+      if (modelDim !== undefined && v.length !== modelDim) {
+        throw new SidxError('SIDX_ERR_DIMENSION', `vector has ${v.length} dimensions, the model takes ${modelDim}`, { field: `items[${i}].vector` });
+      }
       dim = v.length;
     } else if (v.length !== dim) {
       throw new SidxError('SIDX_ERR_DIMENSION', `vector has ${v.length} dimensions, items[0] has ${dim}`, { field: `items[${i}].vector` });
@@ -71,7 +83,7 @@ export function validateUpsert(model: number, items: readonly UpsertInput[]): Va
       }
     }
   }
-  return { levels, dim, idBytes };
+  return { dim, idBytes };
 }
 
 export function validateDelete(ids: readonly string[]): Buffer[] {

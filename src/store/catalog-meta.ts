@@ -38,7 +38,12 @@ export interface PostingLayout {
   naturalOnly: boolean;
 }
 
-/** The catalog's LMDB environment, synced on every commit (the flags are explained in catalog.ts). */
+/**
+ * The catalog's LMDB environment, synced on every commit. `overlappingSync` (lmdb-js's Linux default) would make
+ * lmdb-js's async writes and putSync/removeSync commit unsynced and flush later, and reopen then choose between the
+ * last committed and the last flushed snapshot; with it off no path can commit unsynced. No writemap: LMDB has no
+ * nested transactions with it, and pipelined upserts are child transactions (catalog-txns.ts).
+ */
 export function openCatalogEnv(dir: string, mapSizeBytes?: number): RootDatabase<Buffer, Buffer> {
   return open<Buffer, Buffer>({
     path: dir,

@@ -2,21 +2,24 @@
  * Where the catalog keeps its vectors (schema 4): rows of `vectors.f32` (vector-file.ts), named by a slot in each
  * item record; which rows are free lives in LMDB with the records, so one transaction moves both.
  *
- *   freeSlots  slot (u32 BE) -> empty: rows no committed record names
+ *   freeSlots  slot (u32 BE) -> empty: rows below nextSlot that no committed record names
  *   meta       nextSlot (u64): rows at and past it were never committed
  *
  * Write order of a batch (upsertBatch), which is why an acknowledged write survives kill -9 and no committed record
  * ever names an unwritten row:
  *   1. `reserve`: every item, new or re-upserted, gets a row no committed record names (copy-on-write: a re-upsert
  *      never overwrites the row its current record names): the lowest free ones, then from nextSlot;
- *   2. `persist`: write the vectors there and fdatasync the file;
+ *   2. `persist`: write the vectors there and fdatasync the file (`stage` does 1 and 2 on the libuv pool, before the
+ *      batch is encoded: the service's upserts);
  *   3. the LMDB transaction writes the records naming those rows, takes them off the free list, moves nextSlot
  *      (`commit`), and frees the rows of the replaced and deleted items' records (`free`); LMDB syncs it.
- * A crash before 3 leaves rows that no record names and that are still free; after 3 the rows were durable first.
+ * A crash before 3 leaves rows that no record names and that are free or at and past nextSlot; after 3 the rows were
+ * durable first.
  */
 import type { Database } from 'lmdb';
 import { join } from 'node:path';
 import { SidxError } from '../errors.ts';
+import { InFlight } from '../in-flight.ts';
 import { readMetaU64 } from './catalog-meta.ts';
 import { u64Key } from './keys.ts';
 import { MAX_SLOT } from './record.ts';
@@ -35,6 +38,18 @@ export interface SlotReservation {
   next: number;
 }
 
+/** A batch's vectors written ahead of its transaction (`CatalogVectors.stage`). */
+export interface StagedRows {
+  dim: number;
+  /** Row i goes to reserved.slots[i]; must not change until `written` settles. */
+  vectors: Float32Array;
+  reserved: SlotReservation;
+  /** Resolves once the rows are on disk; the caller must await it (or attach a handler) before it can reject unseen. */
+  written: Promise<void>;
+  /** Lets other batches take the rows: once the batch committed, failed, or will not be written. */
+  release(): void;
+}
+
 export function slotKey(slot: number): Buffer {
   const b = Buffer.allocUnsafe(4);
   b.writeUInt32BE(slot, 0);
@@ -47,6 +62,7 @@ export class CatalogVectors {
   #meta: Bin;
   #file: VectorFile | null = null;
   #held = new Set<SlotReservation>();
+  #writing = new InFlight();
 
   constructor(dir: string, free: Bin, meta: Bin) {
     this.path = join(dir, VECTOR_FILE);
@@ -64,22 +80,23 @@ export class CatalogVectors {
   /**
    * Rows for `n` vectors that no committed record names and no other held reservation took (step 1 above); read
    * outside the write transaction. Held until `release`d, after its batch committed or failed: a pipelined batch
-   * reserves while the one before it commits (catalog-txns.ts). A failed batch's new rows below a later batch's stay
-   * unused.
+   * reserves while the one before it commits (catalog-txns.ts), and a staged one before it is encoded, so batches
+   * commit in any order (`commit` keeps every row below nextSlot named, free or held).
    */
   reserve(n: number): SlotReservation {
     const slots = new Uint32Array(n);
     let k = 0;
-    const heldFree = new Set<number>();
+    const held = new Set<number>();
     let next = Number(readMetaU64(this.#meta, META_NEXT_SLOT));
     for (const r of this.#held) {
-      for (let i = 0; i < r.fromFree; i++) heldFree.add(r.slots[i]!);
+      for (const slot of r.slots) held.add(slot);
       next = Math.max(next, r.next);
     }
     if (n > 0) {
-      for (const { key } of this.#free.getRange({ limit: n + heldFree.size })) {
+      for (const { key } of this.#free.getRange({ limit: n + held.size })) {
         const slot = key.readUInt32BE(0);
-        if (!heldFree.has(slot) && k < n) slots[k++] = slot;
+        if (!held.has(slot)) slots[k++] = slot;
+        if (k === n) break;
       }
     }
     const fromFree = k;
@@ -101,16 +118,31 @@ export class CatalogVectors {
     file.datasync();
   }
 
-  /** `persist` with the fdatasync on the libuv pool (the writes themselves only fill the page cache). */
-  async persistAsync(dim: number, slots: Uint32Array, vectors: Float32Array): Promise<void> {
+  /**
+   * Steps 1 and 2 ahead of the batch's transaction: rows reserved and `vectors` written there and synced on the libuv
+   * pool while the caller does other work (an upsert encodes meanwhile). `written` settles once they are on disk or
+   * failed; the rows stay held until `release`d. `close` waits for writes in flight.
+   */
+  stage(dim: number, vectors: Float32Array): StagedRows {
     const file = this.file(dim);
-    file.write(slots, vectors);
-    await file.datasyncAsync();
+    const reserved = this.reserve(vectors.length / dim);
+    const written = file.writeAsync(reserved.slots, vectors).then(() => file.datasyncAsync());
+    this.#writing.track(written);
+    return { dim, vectors, reserved, written, release: () => this.release(reserved) };
   }
 
-  /** Step 3, inside the write transaction: the reserved rows are taken. */
+  /**
+   * Step 3, inside the write transaction: the reserved rows are taken off the free list. Batches staged ahead commit
+   * in lock order, not in reservation order, so nextSlot only grows, and the rows it passes that are not this batch's
+   * (held by a batch reserved earlier and not committed yet, or by none) go on the free list: after a crash every row
+   * below nextSlot is named by a record or free. Such a batch takes its rows off the free list when it commits.
+   */
   commit(r: SlotReservation): void {
-    for (let i = 0; i < r.fromFree; i++) this.#free.remove(slotKey(r.slots[i]!));
+    const next = Number(readMetaU64(this.#meta, META_NEXT_SLOT));
+    for (const slot of r.slots) if (slot < next) this.#free.remove(slotKey(slot));
+    if (r.next <= next) return;
+    const own = r.next - (r.slots.length - r.fromFree); // this batch's rows from nextSlot: own .. r.next - 1
+    for (let slot = next; slot < own; slot++) this.#free.put(slotKey(slot), EMPTY);
     this.#meta.put(META_NEXT_SLOT, u64Key(BigInt(r.next)));
   }
 
@@ -122,6 +154,11 @@ export class CatalogVectors {
   /** The vectors of `slots` (slots.length x dim). */
   read(dim: number, slots: ArrayLike<number>): Float32Array {
     return this.file(dim).read(slots);
+  }
+
+  /** Resolves once no staged write is in flight. */
+  settled(): Promise<void> {
+    return this.#writing.all();
   }
 
   close(): void {

@@ -7,7 +7,7 @@ import { SidxError } from '../errors.ts';
 import { MAX_LEVELS, sidKeyLength } from '../sid/codec.ts';
 import { validateDelete, validateUpsert, type UpsertInput } from './catalog-input.ts';
 import { checkLevels, putSideSid, removeSideSids, writePostings, type SpaceDbs } from './catalog-spaces.ts';
-import type { CatalogVectors, SlotReservation } from './catalog-vectors.ts';
+import type { CatalogVectors, SlotReservation, StagedRows } from './catalog-vectors.ts';
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, readMetaU32, readMetaU64, storeError, u32Value } from './catalog-meta.ts';
 import { ChangeWriter, OP_DELETE, OP_UPSERT } from './change-log.ts';
 import { MAX_INTERNAL_KEY, readU64BE, u64Key, U64_BYTES } from './keys.ts';
@@ -36,7 +36,7 @@ export interface UpsertResult {
   slots: Uint32Array;
 }
 
-/** A validated batch with rows reserved for its vectors (steps 1-2 of catalog-vectors.ts come before its commit). */
+/** A validated batch (its rows are reserved and written before its commit: steps 1-2 of catalog-vectors.ts). */
 interface PreparedUpsert {
   model: number;
   items: UpsertInput[];
@@ -44,41 +44,47 @@ interface PreparedUpsert {
   levels: number;
   dim: number;
   idBytes: Buffer[];
-  reserved: SlotReservation;
-  /** The batch's vectors, row i for reserved.slots[i]. */
+  /** The batch's vectors, row i for item i. */
   flat: Float32Array;
 }
 
 /** One upsert batch, synchronously: validated, vectors written and synced, then one write transaction. */
 export function upsertItems(db: WriteDbs, model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): UpsertResult {
   const batch = prepareUpsert(db, model, items, alt);
+  const reserved = vectorFileStep(() => db.vectors.reserve(items.length));
   try {
-    vectorFileStep(() => db.vectors.persist(batch.dim, batch.reserved.slots, batch.flat));
-    return commitUpsert(db, batch, db.write);
+    vectorFileStep(() => db.vectors.persist(batch.dim, reserved.slots, batch.flat));
+    return commitUpsert(db, batch, reserved, db.write);
   } finally {
-    db.vectors.release(batch.reserved);
+    db.vectors.release(reserved);
   }
 }
 
 /**
- * `upsertItems` with the vector file's fdatasync off the event loop. `around` wraps the commit alone (the cluster log
- * position is staged there, catalog.ts): whatever commits while the sync runs cannot carry this batch's staged values.
- * The rows reserved here stay held until it settles, so a batch pipelined behind it (catalog-txns.ts) takes others.
+ * `upsertItems` with the vector file's writes and fdatasync off the event loop: `staged` when the caller wrote the
+ * rows ahead (`CatalogVectors.stage`, with the same vectors; the caller releases them), else staged here. `around`
+ * wraps the commit alone (the cluster log position is staged there, catalog.ts): whatever commits while the sync
+ * runs cannot carry this batch's staged values. The reserved rows stay held until it settles, so a batch pipelined
+ * behind it (catalog-txns.ts) takes others.
  */
 export async function upsertItemsAsync(db: WriteDbs, model: number, items: UpsertInput[], alt: { model: number; codes: Int32Array[] } | undefined,
-  around: (commit: () => Promise<UpsertResult>) => Promise<UpsertResult>): Promise<UpsertResult> {
+  around: (commit: () => Promise<UpsertResult>) => Promise<UpsertResult>, staged?: StagedRows): Promise<UpsertResult> {
   const batch = prepareUpsert(db, model, items, alt);
+  if (staged && (staged.dim !== batch.dim || staged.vectors.length !== batch.flat.length)) {
+    throw new SidxError('SIDX_ERR_INTERNAL', `staged rows hold ${staged.vectors.length / staged.dim} ${staged.dim}-d vectors, the batch ${items.length} ${batch.dim}-d`);
+  }
+  const rows = staged ?? vectorFileStep(() => db.vectors.stage(batch.dim, batch.flat));
   try {
-    await db.vectors.persistAsync(batch.dim, batch.reserved.slots, batch.flat).catch((err: unknown) => {
+    await rows.written.catch((err: unknown) => {
       throw storeError(err, 'upsert (vector file)');
     });
-    return await around(() => commitUpsert(db, batch, db.writeAsync));
+    return await around(() => commitUpsert(db, batch, rows.reserved, db.writeAsync));
   } finally {
-    db.vectors.release(batch.reserved);
+    if (!staged) rows.release();
   }
 }
 
-function vectorFileStep<T>(step: () => T): T {
+export function vectorFileStep<T>(step: () => T): T {
   try {
     return step();
   } catch (err) {
@@ -86,23 +92,27 @@ function vectorFileStep<T>(step: () => T): T {
   }
 }
 
-/** Validates the batch (a refused one writes nothing) and reserves its vectors' rows. */
+/** Validates the batch (a refused one writes nothing). */
 function prepareUpsert(db: WriteDbs, model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): PreparedUpsert {
   const { levels, dim, idBytes } = validateUpsert(model, items);
   if (alt) validateUpsert(alt.model, items.map((it, i) => ({ ...it, codes: alt.codes[i]! })));
   if (alt?.model === model) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'alt.model must differ from model', { field: 'alt.model' });
+  assertStoredDim(db, dim);
+  const flat = joinedRows(items.map((it) => it.vector), dim);
+  return { model, items, alt, levels, dim, idBytes, flat };
+}
+
+/** Refuses `dim`-d vectors in a catalog that holds vectors of another dimension. */
+export function assertStoredDim(db: Pick<WriteDbs, 'storedDim'>, dim: number): void {
   const storedDim = db.storedDim();
   if (storedDim !== undefined && storedDim !== dim) {
     throw new SidxError('SIDX_ERR_DIMENSION', `the catalog holds ${storedDim}-dimensional vectors, the batch has ${dim}`, { field: 'items[0].vector' });
   }
-  const flat = joinedRows(items.map((it) => it.vector), dim);
-  const reserved = vectorFileStep(() => db.vectors.reserve(items.length));
-  return { model, items, alt, levels, dim, idBytes, reserved, flat };
 }
 
 /** Step 3: the write transaction of a prepared batch whose vectors are on disk. */
-function commitUpsert<R>(db: WriteDbs, batch: PreparedUpsert, write: (what: string, fn: () => UpsertResult) => R): R {
-  const { model, items, alt, levels, dim, idBytes, reserved } = batch;
+function commitUpsert<R>(db: WriteDbs, batch: PreparedUpsert, reserved: SlotReservation, write: (what: string, fn: () => UpsertResult) => R): R {
+  const { model, items, alt, levels, dim, idBytes } = batch;
   let maxRecord = 0;
   for (let i = 0; i < items.length; i++) maxRecord = Math.max(maxRecord, recordLength(levels, idBytes[i].length));
   const recordBuf = Buffer.allocUnsafe(maxRecord);

@@ -27,13 +27,10 @@
  * Durability: every write is one transaction with lmdb-js's default flags (no MDB_NOSYNC), so LMDB writes and
  * fdatasyncs the data pages, then the meta page, inside mdb_txn_commit, before the call returns or its promise resolves
  * (strace: one fdatasync per batch; upsertBatchPipelined commits on lmdb-js's write thread). A batch that returned
- * survives kill -9 of the process and a machine crash. The env is opened with `overlappingSync: false` and noSync,
- * noMetaSync, useWritemap off: overlappingSync (lmdb-js's Linux default) makes lmdb-js's async writes and putSync/
- * removeSync commit unsynced and flush later, and reopen then chooses between the last committed and the last flushed
- * snapshot; with it off no path can commit unsynced.
- * An upsert batch first writes its vectors to rows no committed record names and fdatasyncs `vectors.f32`, then commits
- * (catalog-vectors.ts): a committed record never names a row that is not on disk. Cost: two fsyncs per batch, so
- * callers should batch writes. A re-index drop batch (KeySpaces.dropAfterOffThread) runs whole, with the same sync, on
+ * survives kill -9 of the process and a machine crash (the env's flags: catalog-meta.ts). An upsert batch first
+ * writes its vectors to rows no committed record names and fdatasyncs `vectors.f32` (possibly while it is encoded:
+ * `stageVectors`), then commits (catalog-vectors.ts): a committed record never names a row that is not on disk. Cost:
+ * two fsyncs per batch, so callers should batch writes. A re-index drop batch (KeySpaces.dropAfterOffThread) runs whole, with the same sync, on
  * a thread of its own (space-drop-thread.ts).
  * Reads are synchronous and see the latest committed state. Records returned own their arrays (record.ts).
  * Iterables (changesSince, items) read one snapshot lazily; finish or break out of them to release it.
@@ -45,13 +42,13 @@ import { PostingScans, type Neighbour } from './catalog-scan.ts';
 import { changesAfter, truncateChangesTxn, type Change } from './change-log.ts';
 import { CatalogTxns } from './catalog-txns.ts';
 import { PostingJournal } from './posting-journal.ts';
-import { CATALOG_SCHEMA_VERSION, initMeta, META_DIM, META_LAST_SEQ, META_NATURAL_ONLY, META_SCHEMA, metaLevels, modelLevels, openCatalogDbs, openCatalogEnv, readMetaU32, readMetaU64, storeError, u32Value, type PostingLayout } from './catalog-meta.ts';
+import { initMeta, META_DIM, META_LAST_SEQ, META_NATURAL_ONLY, META_SCHEMA, metaLevels, modelLevels, openCatalogDbs, openCatalogEnv, readMetaU32, readMetaU64, storeError, type PostingLayout } from './catalog-meta.ts';
 import { writeRotatedPostings } from './posting-layout.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, readU64BE, u64Key } from './keys.ts';
 import { readStoredRecord, type ItemRecord, type StoredRecord } from './record.ts';
-import { CatalogVectors } from './catalog-vectors.ts';
-import { deleteItems, upsertItems, upsertItemsAsync, type UpsertResult, type WriteDbs } from './catalog-writes.ts';
-import { upgradeToSlots } from './vector-upgrade.ts';
+import { CatalogVectors, type StagedRows } from './catalog-vectors.ts';
+import { assertStoredDim, deleteItems, upsertItems, upsertItemsAsync, vectorFileStep, type UpsertResult, type WriteDbs } from './catalog-writes.ts';
+import { upgradeSchema } from './schema-upgrade.ts';
 import { KeySpaces } from './catalog-spaces.ts';
 import { SpaceDropThread } from './space-drop-thread.ts';
 import { StreamMark } from './stream-mark.ts';
@@ -61,11 +58,12 @@ import { SidOccupancyReads } from './sid-occupancy-reads.ts';
 export type { ItemRecord, StoredRecord } from './record.ts';
 export type { UpsertInput } from './catalog-input.ts';
 export type { UpsertResult } from './catalog-writes.ts';
+export type { StagedRows } from './catalog-vectors.ts';
 export type { Neighbour } from './catalog-scan.ts';
 export type { Change } from './change-log.ts';
 export type { DropBatch, DropResult, KeySpaces } from './catalog-spaces.ts';
 export type { SidTrie } from '../sid/sid-trie.ts';
-export { MAX_ID_BYTES } from './catalog-input.ts';
+export { MAX_ID_BYTES, validateUpsertRows } from './catalog-input.ts';
 export { CATALOG_SCHEMA_VERSION } from './catalog-meta.ts';
 export { DEFAULT_SID_HISTORY } from './sid-occupancy.ts';
 
@@ -157,23 +155,10 @@ export class Catalog {
   #init(firstKey: bigint, loadSids: boolean, rotations: 'all' | 'natural'): void {
     const schema = this.#meta.getBinary(META_SCHEMA);
     if (schema !== undefined) {
-      const version = schema.readUInt32BE(0);
-      // Schema 1 is schema 2 without `sids` entries, schema 2 is 3 without SID counts: upgrading derives the counts
-      // from the postings and writes the number, in one transaction (older code refuses 3).
-      // Schema 3 is 4 with vectors inside the records: upgradeToSlots moves them out (vector-upgrade.ts).
-      if (version === 1 || version === 2) {
-        this.#write('upgrade', () => {
-          this.#occupancy.backfill(this.#postings, modelLevels(this.#meta), this.#metaU64(META_LAST_SEQ));
-          this.#meta.put(META_SCHEMA, u32Value(3));
-        });
-      }
-      // Schema 4 is 5 without the natural-only flag, 5 is 6 with one change per change-log entry: only the number.
-      if (version >= 1 && version <= 3) upgradeToSlots(this.#items, this.#vectors, this.#storedDim(), (fn) => this.#write('upgrade', fn));
-      if (version >= 1 && version <= 5) {
-        this.#write('upgrade', () => this.#meta.put(META_SCHEMA, u32Value(CATALOG_SCHEMA_VERSION)));
-      } else if (version !== CATALOG_SCHEMA_VERSION) {
-        throw new SidxError('SIDX_ERR_STORE', `catalog schema ${version} is not supported (expected ${CATALOG_SCHEMA_VERSION})`);
-      }
+      upgradeSchema(schema.readUInt32BE(0), {
+        meta: this.#meta, postings: this.#postings, items: this.#items, vectors: this.#vectors, occupancy: this.#occupancy,
+        dim: this.#storedDim(), write: (what, fn) => this.#write(what, fn),
+      });
       this.spaces.loadActive();
       if (rotations === 'all' && this.#layout.naturalOnly) {
         writeRotatedPostings(this.#postings, modelLevels(this.#meta), (fn) => this.#write('rotations', fn));
@@ -235,13 +220,22 @@ export class Catalog {
   }
 
   /**
-   * `upsertBatch` with the vector file's fdatasync off the event loop and the commit on lmdb-js's write thread,
-   * pipelined (catalog-txns.ts): resolves once the batch's body has run, with its commit's promise; the next batch may
-   * be pipelined then, other writes once every commit is in. `logSeq`: the cluster log position, for this commit alone.
+   * `upsertBatch` with the vector file's writes off the event loop (`staged` ahead, else here) and the commit on
+   * lmdb-js's write thread, pipelined (catalog-txns.ts): resolves once the batch's body has run, with its commit's
+   * promise; the next batch may be pipelined then, other writes once every commit is in. `logSeq`: the cluster log
+   * position, for this commit alone.
    */
-  upsertBatchPipelined(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }, logSeq?: bigint): Promise<{ committed: Promise<UpsertResult> }> {
+  upsertBatchPipelined(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }, logSeq?: bigint, staged?: StagedRows):
+    Promise<{ committed: Promise<UpsertResult> }> {
     this.#assertOpen();
-    return this.#txns.pipeline('upsert', () => upsertItemsAsync(this.#writeDbs, model, items, alt, (commit) => this.stream.within(logSeq, commit)));
+    return this.#txns.pipeline('upsert', () => upsertItemsAsync(this.#writeDbs, model, items, alt, (commit) => this.stream.within(logSeq, commit), staged));
+  }
+
+  /** A batch's vectors written and synced ahead of its `upsertBatchPipelined` (`staged`; catalog-vectors.ts). */
+  stageVectors(dim: number, vectors: Float32Array): StagedRows {
+    this.#assertOpen();
+    assertStoredDim(this.#writeDbs, dim);
+    return vectorFileStep(() => this.#vectors.stage(dim, vectors));
   }
 
   /** Removes items (record, id mapping, every posting) in one write transaction; unknown ids are reported. */
@@ -392,6 +386,7 @@ export class Catalog {
     if (this.#closed) return;
     this.#closed = true;
     await this.#txns.settled();
+    await this.#vectors.settled();
     await this.#dropThread.close();
     this.#vectors.close();
     await this.#env.close();

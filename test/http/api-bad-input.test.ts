@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
@@ -34,7 +35,9 @@ after(async () => {
 async function state() {
   const ready = (await svc.app.inject({ method: 'GET', url: '/readyz' })).json();
   const seed = (await svc.app.inject({ method: 'GET', url: '/v1/items/seed' })).json();
-  return { items: ready.items, vectors: ready.vectors, seed };
+  // The vector file too: a refused batch is neither encoded nor written, not even to rows no record names.
+  const vectorFileBytes = statSync(join(tmp.dir, 'data', 'catalog', 'vectors.f32')).size;
+  return { items: ready.items, vectors: ready.vectors, seed, vectorFileBytes };
 }
 
 const cases: Array<{ name: string; url: string; body: unknown; code: string; field?: string; raw?: boolean }> = [
@@ -106,6 +109,20 @@ for (const c of cases) {
     assert.deepEqual(await state(), beforeState);
   });
 }
+
+test('the service refuses a batch the catalog would refuse before it encodes or writes it (callers beside the HTTP route)', async () => {
+  const beforeState = await state();
+  const vector = Float32Array.from(good());
+  for (const [items, code] of [
+    [[{ id: 'p', vector }, { id: 'p', vector }], 'SIDX_ERR_DUPLICATE_ID'],
+    [[{ id: 'q', vector }, { id: '\uD800', vector }], 'SIDX_ERR_INVALID_INPUT'],
+    [[{ id: 'r', vector: new Float32Array(DIM + 1) }], 'SIDX_ERR_DIMENSION'],
+    [[{ id: 's', vector: Float32Array.of(...good().slice(1), Number.NaN) }], 'SIDX_ERR_NOT_FINITE'],
+  ] as const) {
+    await assert.rejects(svc.service.upsert(items.map((it) => ({ ...it }))), (err: { code?: string }) => err.code === code, code);
+  }
+  assert.deepEqual(await state(), beforeState);
+});
 
 test('unknown routes and items are JSON 404s', async () => {
   const route = await svc.app.inject({ method: 'GET', url: '/v1/nope' });

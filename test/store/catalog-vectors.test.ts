@@ -74,6 +74,64 @@ test('a batch rejected inside its transaction leaves its reserved rows free', as
   }
 });
 
+test('batches staged ahead commit in any order: distinct rows, nextSlot never moves back, rows of one that never commits are free', async () => {
+  const { dir, cleanup } = tempDir('sidx-rows-');
+  const cat = Catalog.open(dir);
+  const batch = (ids: string[], seed: number) => ids.map((id, i) => item(id, seed + i));
+  const flat = (items: Array<{ vector: Float32Array }>) => {
+    const out = new Float32Array(items.length * D);
+    items.forEach((it, i) => out.set(it.vector, i * D));
+    return out;
+  };
+  const commit = async (items: ReturnType<typeof batch>, staged: ReturnType<Catalog['stageVectors']>) => {
+    try {
+      return await (await cat.upsertBatchPipelined(1, items, undefined, undefined, staged)).committed;
+    } finally {
+      staged.release();
+    }
+  };
+  try {
+    cat.upsertBatch(1, [item('a', 1), item('b', 2)]);
+    cat.deleteBatch(['a']); // row 0 free
+    const early = batch(['c', 'd'], 10);
+    const late = batch(['e', 'f', 'g'], 20);
+    const earlyRows = cat.stageVectors(D, flat(early));
+    const lateRows = cat.stageVectors(D, flat(late));
+    assert.deepEqual([...earlyRows.reserved.slots], [0, 2], 'the free row first, then past nextSlot');
+    assert.deepEqual([...lateRows.reserved.slots], [3, 4, 5], 'rows the earlier reservation holds are skipped');
+    const lateDone = await commit(late, lateRows);
+    const earlyDone = await commit(early, earlyRows);
+    assert.deepEqual([...lateDone.slots], [3, 4, 5]);
+    assert.deepEqual([...earlyDone.slots], [0, 2]);
+    const next = cat.upsertBatch(1, [item('h', 30)]);
+    assert.deepEqual([...next.slots], [6], 'the earlier batch committed last did not move nextSlot back to 3');
+    for (const it of [...early, ...late, item('b', 2), item('h', 30)]) assert.deepEqual(cat.get(it.id)!.vector, it.vector, it.id);
+
+    // A batch that never commits (refused, or the process killed) below one that did: its rows are free, not lost.
+    const abandoned = cat.stageVectors(D, flat(batch(['p', 'q'], 50)));
+    const after = batch(['r'], 60);
+    const afterRows = cat.stageVectors(D, flat(after));
+    assert.deepEqual([...(await commit(after, afterRows)).slots], [9]);
+    await abandoned.written;
+    abandoned.release();
+    await assertCatalogVerifies(dir);
+    assert.deepEqual([...cat.upsertBatch(1, [item('s', 70), item('t', 71)]).slots], [...abandoned.reserved.slots]);
+    assert.deepEqual([...abandoned.reserved.slots], [7, 8]);
+
+    // Staged rows are only vectors on disk: a batch refused after staging commits nothing, its rows are taken again.
+    const refused = [{ id: 'x', codes: Int32Array.of(1, 2, 3), vector: vec(40) }];
+    const refusedRows = cat.stageVectors(D, flat(refused));
+    await assert.rejects(commit(refused, refusedRows), /2-level SIDs/);
+    assert.equal(cat.get('x'), undefined);
+    assert.deepEqual([...cat.upsertBatch(1, [item('y', 41)]).slots], [...refusedRows.reserved.slots]);
+    assert.throws(() => cat.stageVectors(D + 1, new Float32Array(D + 1)), /holds 16-dimensional vectors/);
+    await assertCatalogVerifies(dir);
+  } finally {
+    await cat.close();
+    cleanup();
+  }
+});
+
 test('a record is a few dozen bytes: no vector inside it', async () => {
   const { dir, cleanup } = tempDir('sidx-rows-');
   const cat = Catalog.open(dir);
