@@ -7,6 +7,7 @@
  * `pairs` are returned as stored (their values are not interpreted or range-checked here).
  * Every embedding value is checked to be finite; errors name the file and the 1-based row at fault.
  */
+import { firstNonFinite } from '../numeric/finite.ts';
 import { inputError } from './input-error.ts';
 import { checkIdCount, readInt64IdFile } from './id-file.ts';
 import { listNpz, PICKLED, readNpz, type NpzArray } from './npz.ts';
@@ -43,13 +44,10 @@ function get(path: string, arrays: Map<string, NpzArray>, name: string): NpzArra
 
 /** Throws naming the first row (1-based) of `data` [?, dim] holding NaN or +-Infinity; `name` may be ''. Allocation-free. */
 export function checkFiniteRows(path: string, name: string, data: Float32Array, dim: number): void {
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i]!;
-    if (v - v !== 0) {
-      const row = Math.floor(i / dim) + 1;
-      throw inputError(path, `row ${row}${name ? ` of '${name}'` : ''} has ${v} at column ${(i % dim) + 1} (values must be finite)`);
-    }
-  }
+  const i = firstNonFinite(data);
+  if (i < 0) return;
+  const row = Math.floor(i / dim) + 1;
+  throw inputError(path, `row ${row}${name ? ` of '${name}'` : ''} has ${data[i]} at column ${(i % dim) + 1} (values must be finite)`);
 }
 
 function embedsOf(path: string, arrays: Map<string, NpzArray>): { embeds: Float32Array; n: number; dim: number } {

@@ -1,5 +1,6 @@
 /** Validation of catalog inputs that needs no storage access: runs before any write transaction starts. */
 import { SidxError } from '../errors.ts';
+import { firstNonFinite } from '../numeric/finite.ts';
 import { assertCodes, assertModelVersion } from '../sid/codec.ts';
 
 /** External ids are LMDB keys (max ~1978 bytes); keep well under, and UTF-8 length must fit the record's u16. */
@@ -77,11 +78,8 @@ export function validateUpsertRows(items: ReadonlyArray<Pick<UpsertInput, 'id' |
     } else if (v.length !== dim) {
       throw new SidxError('SIDX_ERR_DIMENSION', `vector has ${v.length} dimensions, items[0] has ${dim}`, { field: `items[${i}].vector` });
     }
-    for (let j = 0; j < v.length; j++) {
-      if (!Number.isFinite(v[j])) {
-        throw new SidxError('SIDX_ERR_NOT_FINITE', `vector[${j}] is ${v[j]}`, { field: `items[${i}].vector[${j}]` });
-      }
-    }
+    const j = firstNonFinite(v);
+    if (j >= 0) throw new SidxError('SIDX_ERR_NOT_FINITE', `vector[${j}] is ${v[j]}`, { field: `items[${i}].vector[${j}]` });
   }
   return { dim, idBytes };
 }

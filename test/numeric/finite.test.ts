@@ -1,0 +1,28 @@
+/** firstNonFinite (src/numeric/finite.ts): the first NaN or +-Infinity of a range, against a per-element reference. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { firstNonFinite } from '../../src/numeric/finite.ts';
+
+const reference = (data: Float32Array, start: number, end: number) => {
+  for (let i = start; i < end; i++) if (!Number.isFinite(data[i])) return i;
+  return -1;
+};
+
+test('firstNonFinite finds the first NaN or +-Infinity of a range, whatever its length and place', () => {
+  const finite = [0, -0, 1, -1, 3.4e38, -3.4e38, 1e-45, -1e-45];
+  for (let length = 0; length <= 13; length++) {
+    const data = Float32Array.from({ length }, (_v, i) => finite[i % finite.length]!);
+    assert.equal(firstNonFinite(data), -1, `all finite, length ${length}`);
+    for (let at = 0; at < length; at++) {
+      for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+        const copy = data.slice();
+        copy[at] = bad;
+        if (at + 2 < length) copy[at + 2] = Number.NaN; // a later one does not hide the first
+        assert.equal(firstNonFinite(copy), at, `${bad} at ${at} of ${length}`);
+        for (let start = 0; start <= length; start++) {
+          for (let end = start; end <= length; end++) assert.equal(firstNonFinite(copy, start, end), reference(copy, start, end), `[${start}, ${end})`);
+        }
+      }
+    }
+  }
+});
