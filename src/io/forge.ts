@@ -7,7 +7,7 @@
  * `pairs` are returned as stored (their values are not interpreted or range-checked here).
  * Every embedding value is checked to be finite; errors name the file and the 1-based row at fault.
  */
-import { firstNonFinite } from '../numeric/finite.ts';
+import { firstNonFinite } from '../finite.ts';
 import { inputError } from './input-error.ts';
 import { checkIdCount, readInt64IdFile } from './id-file.ts';
 import { listNpz, PICKLED, readNpz, type NpzArray } from './npz.ts';

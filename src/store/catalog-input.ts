@@ -1,6 +1,6 @@
 /** Validation of catalog inputs that needs no storage access: runs before any write transaction starts. */
 import { SidxError } from '../errors.ts';
-import { firstNonFinite } from '../numeric/finite.ts';
+import { firstNonFinite } from '../finite.ts';
 import { assertCodes, assertModelVersion } from '../sid/codec.ts';
 
 /** External ids are LMDB keys (max ~1978 bytes); keep well under, and UTF-8 length must fit the record's u16. */

@@ -1,7 +1,7 @@
-/** firstNonFinite (src/numeric/finite.ts): the first NaN or +-Infinity of a range, against a per-element reference. */
+/** firstNonFinite (src/finite.ts): the first NaN or +-Infinity of a range, against a per-element reference. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { firstNonFinite } from '../../src/numeric/finite.ts';
+import { firstNonFinite } from '../src/finite.ts';
 
 const reference = (data: Float32Array, start: number, end: number) => {
   for (let i = start; i < end; i++) if (!Number.isFinite(data[i])) return i;
