@@ -192,10 +192,11 @@ export class SidxService {
 
   /**
    * Encodes with the served model (and the re-index target, if any) outside the lock while the vectors go to the
-   * vector file (they do not depend on the SIDs: Catalog.stageVectors), then writes under it, pipelined: the lock passes to the next upsert once this batch's transaction body has run, while its commit
-   * completes on lmdb-js's write thread; the vector store is updated and the answer given after the commit. If the
-   * models changed meanwhile (a swap, a re-index starting or ending), encodes again: nothing is written with a model
-   * that is no longer current. The cap collision policy reads committed occupancy, so it waits for earlier commits.
+   * vector file (they do not depend on the SIDs: Catalog.stageVectors), then writes under it, pipelined: the lock
+   * passes to the next upsert once this batch's transaction body has run, while its commit completes on lmdb-js's
+   * write thread; the vector store is updated and the answer given after the commit. If the models changed meanwhile
+   * (a swap, a re-index starting or ending), encodes again: nothing is written with a model that is no longer
+   * current. The cap collision policy reads committed occupancy, so it waits for earlier commits.
    */
   async upsert(items: UpsertItem[], log?: LogPosition): Promise<UpsertOutput> {
     const { dim } = validateUpsertRows(items, this.model.inputDim); // a batch the catalog would refuse is neither encoded nor written

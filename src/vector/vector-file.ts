@@ -51,7 +51,11 @@ export class VectorFile {
     const fd = this.#live();
     const writes: Promise<void>[] = [];
     forRuns(slots, this.dim, (row, end, at) => writes.push(writeFullyAsync(fd, bytes.subarray(row, end), at)));
-    return Promise.all(writes).then(() => undefined);
+    // Settles only once every write has: a caller that frees the rows after a failure must not race a write still running.
+    return Promise.allSettled(writes).then((done) => {
+      const failed = done.find((d): d is PromiseRejectedResult => d.status === 'rejected');
+      if (failed) throw failed.reason;
+    });
   }
 
   /** Reads the rows of `slots` into `into` (slots.length x dim). */
