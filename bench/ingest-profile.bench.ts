@@ -1,8 +1,8 @@
 /**
  * Where `POST /v1/items` spends the server's CPU: a real `sidx serve` child started with `--cpu-prof`, fed the
  * catalog of `sidx bench` (src/bench/synthetic-catalog.ts) in base64 batches as `sidx bench` sends them; after a
- * clean stop it prints the ingest rate and, per thread profile the server wrote, the functions with the most self
- * time (the main thread's idle share says whether it is the bottleneck).
+ * clean stop it prints the ingest rate, the server's CPU per thread, where a batch's time goes (its upsert phases from
+ * /metrics) and, per thread profile the server wrote, the functions with the most self time.
  *
  *   node --import tsx bench/ingest-profile.bench.ts [--items 100000] [--batch 1000] [--concurrency 2]
  *        [--model models/default] [--dir /tmp/sidx-ingest-profile] [--no-profile] [--rounds 1] [--env K=V,...]
@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { upsertAll } from '../src/bench/http.ts';
+import { phaseDelta, readPhases } from '../src/bench/phases.ts';
 import { cpuMeter, processMemory, SIDX_SERVE, spawnListening, threadCpuLine, threadCpuMeter } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { benchArgs, envPairs, printTopSelfTime, type CpuProfile } from './lib.ts';
@@ -36,8 +37,10 @@ for (let round = 1; round <= Number(args.rounds); round++) {
     while ((await fetch(`${server.url}/readyz`)).status !== 200) await new Promise((r) => setTimeout(r, 100));
     const meter = cpuMeter(server.child.pid!);
     const threads = threadCpuMeter(server.child.pid!);
+    const phasesBefore = await readPhases(server.url, '/v1/items');
     const ingest = await upsertAll(server.url, items, n, 512, Number(args.batch), Number(args.concurrency), () => {});
     const cpu = meter();
+    const phases = phaseDelta(phasesBefore, await readPhases(server.url, '/v1/items'));
     const perThread = threads();
     const mem = processMemory(server.child.pid!);
     const wall = n / ingest.itemsPerSecond;
@@ -48,6 +51,10 @@ for (let round = 1; round <= Number(args.rounds); round++) {
       + `RSS after ingest ${mib(mem.rssBytes)} MiB (anon ${mib(mem.anonBytes)}, file ${mib(mem.fileBytes)}); `
       + `server CPU ${cpu.processSeconds.toFixed(1)} s over ${wall.toFixed(1)} s, machine ${(100 * cpu.machineBusy).toFixed(0)}% busy`);
     console.log(threadCpuLine(perThread, n / 1000, '1,000 items'));
+    if (phases) {
+      console.log(`where a batch's time goes (mean ms, sidx_request_phase_seconds{route="/v1/items"}): ${Object.entries(phases.meanMs)
+        .map(([phase, ms]) => `${phase} ${ms.toFixed(1)}`).join(', ')}`);
+    }
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -38,11 +38,11 @@ export function parsePhases(text: string, route = RETRIEVE_ROUTE): PhaseSnapshot
   return out;
 }
 
-/** GET /metrics, parsed; an empty snapshot when the server has no phase histogram (or no /metrics). */
-export async function readPhases(url: string): Promise<PhaseSnapshot> {
+/** GET /metrics, parsed for `route`; an empty snapshot when the server has no phase histogram (or no /metrics). */
+export async function readPhases(url: string, route = RETRIEVE_ROUTE): Promise<PhaseSnapshot> {
   const res = await fetch(`${url}/metrics`).catch(() => null);
   if (!res || res.status !== 200) return new Map();
-  return parsePhases(await res.text());
+  return parsePhases(await res.text(), route);
 }
 
 /** Mean ms per phase between two snapshots; undefined when no request was observed in between. */

@@ -24,6 +24,8 @@ const SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 
 const PHASE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
 const CANDIDATE_BUCKETS = [0, 1, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000];
 
+const UPSERT_PHASES = ['encode', 'lock', 'write', 'commit', 'apply'] as const;
+
 export class SidxMetrics {
   readonly registry = new Registry();
   // Observed on every request: FastHistogram, same exposition as prom-client's.
@@ -52,7 +54,9 @@ export class SidxMetrics {
     this.requestPhase = new FastHistogram({
       name: 'sidx_request_phase_seconds', registers, labelNames: ['route', 'phase'], buckets: PHASE_BUCKETS,
       help: 'Where request time goes: parse (request start to handler: body parsing, validation, auth), the service phases '
-        + 'of a retrieve (encode, beam, candidates, rerank, fetch), respond (handler end to response sent: serialisation)',
+        + 'of a retrieve (encode, beam, candidates, rerank, fetch) or of an upsert batch (encode; lock: the wait for the '
+        + 'write lock; write: its vectors on disk and its transaction body; commit; apply), respond (handler end to '
+        + 'response sent: serialisation)',
     });
     this.encodeBatchRows = new Histogram({
       name: 'sidx_encode_batch_rows', help: 'Rows per encoder call (API encode, retrieve, upsert, re-index)', registers, buckets: SIZE_BUCKETS,
@@ -127,6 +131,16 @@ export class SidxMetrics {
   observeRetrievePhases(route: string, timingsMs: Readonly<Record<string, number>>): void {
     for (const [phase, ms] of Object.entries(timingsMs)) {
       if (phase !== 'total') this.requestPhase.observe({ route, phase }, ms / 1000);
+    }
+  }
+
+  /**
+   * Service-side phases of one upsert batch, under POST /v1/items whichever way it came in: `marks` are the
+   * performance.now() of its phase boundaries (start, encoded, lock taken, body ran, committed, applied).
+   */
+  observeUpsertPhases(marks: readonly number[]): void {
+    for (let i = 0; i < UPSERT_PHASES.length && i + 1 < marks.length; i++) {
+      this.requestPhase.observe({ route: '/v1/items', phase: UPSERT_PHASES[i]! }, (marks[i + 1]! - marks[i]!) / 1000);
     }
   }
 

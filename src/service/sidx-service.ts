@@ -22,7 +22,7 @@ import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrie
 import { checkpointThreshold, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
 import { joinedRows } from '../vector/joined-rows.ts';
-import { validateUpsertRows, type StagedRows } from '../store/catalog.ts';
+import { validateUpsertRows } from '../store/catalog.ts';
 import type { SidxMetrics } from './metrics.ts';
 import type { ActiveModel, ModelSpace } from './model-space.ts';
 import { ReadGate } from './read-gate.ts';
@@ -203,43 +203,43 @@ export class SidxService {
     const flat = joinedRows(items.map((it) => it.vector), dim);
     const staged = this.#p.catalog.stageVectors(dim, flat);
     try {
-      return await this.#upsertStaged(items, flat, staged, log);
-    } finally {
-      await staged.written.catch(() => undefined);
-      staged.release();
-    }
-  }
-
-  async #upsertStaged(items: UpsertItem[], flat: Float32Array, staged: StagedRows, log?: LogPosition): Promise<UpsertOutput> {
-    for (;;) {
-      const generation = this.#generation;
-      const model = this.model;
-      const target = this.#target;
-      const dim = staged.dim;
-      const [enc, encTarget] = await Promise.all([this.#p.pool.encode(flat, items.length), target?.pool.encode(flat, items.length)]);
-      const out = await this.#lock.pipeline(async () => {
-        this.#assertOpen();
-        if (generation !== this.#generation) return { finish: Promise.resolve(null) };
-        if (this.#p.config.collisions.strategy !== 'none') await this.#lock.finished();
-        const L = model.levels;
-        const codes = this.#applyCollisionPolicy(enc, items.length, model);
-        const batch = items.map((it, i) => ({ id: it.id, vector: flat.subarray(i * dim, (i + 1) * dim), codes: codes.subarray(i * L, (i + 1) * L) }));
-        let alt: { model: number; codes: Int32Array[] } | undefined;
-        if (target && encTarget) {
-          const tc = this.#applyCollisionPolicy(encTarget, items.length, target.info);
-          const TL = target.info.levels;
-          alt = { model: target.info.version, codes: items.map((_it, i) => tc.subarray(i * TL, (i + 1) * TL)) };
-        }
-        const { committed } = await this.#p.catalog.upsertBatchPipelined(model.version, batch, alt, log?.seq, staged);
-        const finish = committed.then((res): UpsertOutput => {
-          this.#p.vectors.applyUpsert(res.keys, res.slots, flat, res.seq);
-          this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);
-          this.#maybeCheckpoint();
-          return { model: model.id, seq: res.seq, items: batch.map((b, i) => ({ id: b.id, sid: b.codes.slice(), replaced: res.replaced[i]! })) };
+      for (;;) {
+        const generation = this.#generation;
+        const model = this.model;
+        const target = this.#target;
+        const marks = [performance.now()]; // phase boundaries (metrics.observeUpsertPhases)
+        const [enc, encTarget] = await Promise.all([this.#p.pool.encode(flat, items.length), target?.pool.encode(flat, items.length)]);
+        marks.push(performance.now());
+        const out = await this.#lock.pipeline(async () => {
+          marks.push(performance.now());
+          this.#assertOpen();
+          if (generation !== this.#generation) return { finish: Promise.resolve(null) };
+          if (this.#p.config.collisions.strategy !== 'none') await this.#lock.finished();
+          const L = model.levels;
+          const codes = this.#applyCollisionPolicy(enc, items.length, model);
+          const batch = items.map((it, i) => ({ id: it.id, vector: flat.subarray(i * dim, (i + 1) * dim), codes: codes.subarray(i * L, (i + 1) * L) }));
+          let alt: { model: number; codes: Int32Array[] } | undefined;
+          if (target && encTarget) {
+            const tc = this.#applyCollisionPolicy(encTarget, items.length, target.info);
+            const TL = target.info.levels;
+            alt = { model: target.info.version, codes: items.map((_it, i) => tc.subarray(i * TL, (i + 1) * TL)) };
+          }
+          const { committed } = await this.#p.catalog.upsertBatchPipelined(model.version, batch, alt, log?.seq, staged);
+          marks.push(performance.now());
+          const finish = committed.then((res): UpsertOutput => {
+            marks.push(performance.now());
+            this.#p.vectors.applyUpsert(res.keys, res.slots, flat, res.seq);
+            this.#p.metrics.observeUpsertPhases([...marks, performance.now()]);
+            this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);
+            this.#maybeCheckpoint();
+            return { model: model.id, seq: res.seq, items: batch.map((b, i) => ({ id: b.id, sid: b.codes.slice(), replaced: res.replaced[i]! })) };
+          });
+          return { finish };
         });
-        return { finish };
-      });
-      if (out) return out;
+        if (out) return out;
+      }
+    } finally {
+      await staged.release();
     }
   }
 

@@ -46,8 +46,8 @@ export interface StagedRows {
   reserved: SlotReservation;
   /** Resolves once the rows are on disk; the caller must await it (or attach a handler) before it can reject unseen. */
   written: Promise<void>;
-  /** Lets other batches take the rows: once the batch committed, failed, or will not be written. */
-  release(): void;
+  /** Lets other batches take the rows once `written` has settled: call it when the batch committed, failed, or will not be written. */
+  release(): Promise<void>;
 }
 
 export function slotKey(slot: number): Buffer {
@@ -128,7 +128,8 @@ export class CatalogVectors {
     const reserved = this.reserve(vectors.length / dim);
     const written = file.writeAsync(reserved.slots, vectors).then(() => file.datasyncAsync());
     this.#writing.track(written);
-    return { dim, vectors, reserved, written, release: () => this.release(reserved) };
+    const release = () => written.then(() => this.release(reserved), () => this.release(reserved));
+    return { dim, vectors, reserved, written, release };
   }
 
   /**

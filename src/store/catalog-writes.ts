@@ -80,7 +80,7 @@ export async function upsertItemsAsync(db: WriteDbs, model: number, items: Upser
     });
     return await around(() => commitUpsert(db, batch, rows.reserved, db.writeAsync));
   } finally {
-    if (!staged) rows.release();
+    if (!staged) await rows.release();
   }
 }
 

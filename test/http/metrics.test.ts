@@ -69,6 +69,29 @@ test('GET /metrics: Prometheus text with every family, and the counters move wit
   assert.ok(after.value('sidx_event_loop_lag_seconds{quantile="0.99"}') >= 0);
 });
 
+test('sidx_request_phase_seconds: an upsert batch\'s encode, lock, write, commit and apply', async () => {
+  const before = await scrape();
+  const phase = (s: Awaited<ReturnType<typeof scrape>>, name: string, what: 'count' | 'sum') =>
+    s.value(`sidx_request_phase_seconds_${what}{route="/v1/items",phase="${name}"}`) || 0;
+  const t0 = performance.now();
+  const res = await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items: [{ id: 'phases-a', embedding: Array.from(randomMatrix(1, DIM, 11)) }] } });
+  const wallSeconds = (performance.now() - t0) / 1000;
+  assert.equal(res.statusCode, 200, res.body);
+  const after = await scrape();
+  let sum = 0;
+  for (const name of ['encode', 'lock', 'write', 'commit', 'apply']) {
+    assert.equal(phase(after, name, 'count') - phase(before, name, 'count'), 1, name);
+    const seconds = phase(after, name, 'sum') - phase(before, name, 'sum');
+    assert.ok(seconds >= 0, `${name}: ${seconds}`);
+    sum += seconds;
+  }
+  assert.ok(sum > 0 && sum <= wallSeconds, `the phases (${sum} s) lie within the request (${wallSeconds} s)`);
+  for (const name of ['parse', 'respond']) assert.equal(phase(after, name, 'count') - phase(before, name, 'count'), 1, name);
+  const refused = await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items: [{ id: 'x', embedding: [1] }] } });
+  assert.equal(refused.statusCode, 400);
+  assert.equal(phase(await scrape(), 'commit', 'count'), phase(after, 'commit', 'count'), 'a refused batch has no service phases');
+});
+
 test('sidx_request_phase_seconds: parse and respond for every /v1 request, the service phases of each retrieve', async () => {
   const before = await scrape();
   const count = (phase: string, route = '/v1/retrieve') =>
@@ -87,6 +110,6 @@ test('sidx_request_phase_seconds: parse and respond for every /v1 request, the s
   }
   assert.equal(count('parse', '/v1/encode')(after) - count('parse', '/v1/encode')(before), 1);
   assert.equal(count('respond', '/v1/encode')(after) - count('respond', '/v1/encode')(before), 1);
-  assert.equal(count('candidates', '/v1/encode')(after), 0, 'service phases are a retrieve\'s');
+  assert.equal(count('candidates', '/v1/encode')(after), 0, 'service phases are a retrieve\'s or an upsert\'s');
   assert.equal(count('parse', '/metrics')(after), 0, 'ops routes are not broken down');
 });

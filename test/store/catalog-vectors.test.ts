@@ -87,7 +87,7 @@ test('batches staged ahead commit in any order: distinct rows, nextSlot never mo
     try {
       return await (await cat.upsertBatchPipelined(1, items, undefined, undefined, staged)).committed;
     } finally {
-      staged.release();
+      await staged.release();
     }
   };
   try {
@@ -112,8 +112,7 @@ test('batches staged ahead commit in any order: distinct rows, nextSlot never mo
     const after = batch(['r'], 60);
     const afterRows = cat.stageVectors(D, flat(after));
     assert.deepEqual([...(await commit(after, afterRows)).slots], [9]);
-    await abandoned.written;
-    abandoned.release();
+    await abandoned.release();
     await assertCatalogVerifies(dir);
     assert.deepEqual([...cat.upsertBatch(1, [item('s', 70), item('t', 71)]).slots], [...abandoned.reserved.slots]);
     assert.deepEqual([...abandoned.reserved.slots], [7, 8]);
