@@ -21,8 +21,6 @@ import { candidateCounts, candidatesWanted, fetchItems, orderCandidates, orderCa
 import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
 import { checkpointThreshold, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
-import { joinedRows } from '../vector/joined-rows.ts';
-import { validateUpsertRows } from '../store/catalog.ts';
 import type { SidxMetrics } from './metrics.ts';
 import type { ActiveModel, ModelSpace } from './model-space.ts';
 import { ReadGate } from './read-gate.ts';
@@ -192,16 +190,15 @@ export class SidxService {
 
   /**
    * Encodes with the served model (and the re-index target, if any) outside the lock while the vectors go to the
-   * vector file (they do not depend on the SIDs: Catalog.stageVectors), then writes under it, pipelined: the lock
+   * vector file (they do not depend on the SIDs: Catalog.stageBatch), then writes under it, pipelined: the lock
    * passes to the next upsert once this batch's transaction body has run, while its commit completes on lmdb-js's
    * write thread; the vector store is updated and the answer given after the commit. If the models changed meanwhile
    * (a swap, a re-index starting or ending), encodes again: nothing is written with a model that is no longer
    * current. The cap collision policy reads committed occupancy, so it waits for earlier commits.
    */
   async upsert(items: UpsertItem[], log?: LogPosition): Promise<UpsertOutput> {
-    const { dim } = validateUpsertRows(items, this.model.inputDim); // a batch the catalog would refuse is neither encoded nor written
-    const flat = joinedRows(items.map((it) => it.vector), dim);
-    const staged = this.#p.catalog.stageVectors(dim, flat);
+    const staged = this.#p.catalog.stageBatch(items, this.model.inputDim); // a batch it refuses is neither encoded nor written
+    const { dim, vectors: flat } = staged;
     try {
       for (;;) {
         const generation = this.#generation;

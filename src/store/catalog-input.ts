@@ -14,12 +14,6 @@ export interface UpsertInput {
   codes: Int32Array;
 }
 
-export interface ValidatedUpsert {
-  levels: number;
-  dim: number;
-  idBytes: Buffer[];
-}
-
 function invalid(message: string, field: string): SidxError {
   return new SidxError('SIDX_ERR_INVALID_INPUT', message, { field });
 }
@@ -37,22 +31,22 @@ export function assertLimit(limit: number): void {
   if (!Number.isSafeInteger(limit) || limit < 0) throw invalid(`limit must be a non-negative integer, got ${limit}`, 'limit');
 }
 
-export function validateUpsert(model: number, items: readonly UpsertInput[]): ValidatedUpsert {
+/** The SIDs of a batch (`codes[i]`: item i's) in `model`: valid codes with one level count, which it returns. */
+export function validateUpsertCodes(model: number, codes: readonly Int32Array[]): number {
   assertModelVersion(model);
-  const { dim, idBytes } = validateUpsertRows(items);
   let levels = 0;
-  for (let i = 0; i < items.length; i++) {
-    const codes = items[i]!.codes;
-    assertCodes(codes, `items[${i}].codes`);
-    if (i === 0) levels = codes.length;
-    else if (codes.length !== levels) throw invalid(`SID has ${codes.length} levels, items[0] has ${levels}`, `items[${i}].codes`);
+  for (let i = 0; i < codes.length; i++) {
+    assertCodes(codes[i], `items[${i}].codes`);
+    if (i === 0) levels = codes[i]!.length;
+    else if (codes[i]!.length !== levels) throw invalid(`SID has ${codes[i]!.length} levels, items[0] has ${levels}`, `items[${i}].codes`);
   }
-  return { levels, dim, idBytes };
+  return levels;
 }
 
 /**
- * The checks of `validateUpsert` that need no SIDs: a non-empty batch of distinct valid ids and finite vectors of one
- * dimension (`modelDim` when given). The service runs them before it encodes a batch and writes its vectors.
+ * An upsert batch's checks that need no SIDs (validateUpsertCodes has the others): a non-empty batch of distinct valid
+ * ids and finite vectors of one dimension (`modelDim` when given). An upsert staged ahead (catalog-writes.ts,
+ * `stageBatch`) is checked so before it is encoded or written, and not again.
  */
 export function validateUpsertRows(items: ReadonlyArray<Pick<UpsertInput, 'id' | 'vector'>>, modelDim?: number): { dim: number; idBytes: Buffer[] } {
   if (!Array.isArray(items)) throw invalid('items must be an array', 'items');

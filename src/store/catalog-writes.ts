@@ -5,7 +5,7 @@
 import type { Database } from 'lmdb';
 import { SidxError } from '../errors.ts';
 import { MAX_LEVELS, sidKeyLength } from '../sid/codec.ts';
-import { validateDelete, validateUpsert, type UpsertInput } from './catalog-input.ts';
+import { validateDelete, validateUpsertCodes, validateUpsertRows, type UpsertInput } from './catalog-input.ts';
 import { checkLevels, putSideSid, removeSideSids, writePostings, type SpaceDbs } from './catalog-spaces.ts';
 import type { CatalogVectors, SlotReservation, StagedRows } from './catalog-vectors.ts';
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, readMetaU32, readMetaU64, storeError, u32Value } from './catalog-meta.ts';
@@ -60,19 +60,37 @@ export function upsertItems(db: WriteDbs, model: number, items: UpsertInput[], a
   }
 }
 
+/** An upsert batch checked as far as it can be without SIDs, its vectors written ahead of its transaction (`stageBatch`). */
+export interface StagedBatch extends StagedRows {
+  /** The items' ids, UTF-8. */
+  idBytes: Buffer[];
+}
+
 /**
- * `upsertItems` with the vector file's writes and fdatasync off the event loop: `staged` when the caller wrote the
- * rows ahead (`CatalogVectors.stage`, with the same vectors; the caller releases them), else staged here. `around`
- * wraps the commit alone (the cluster log position is staged there, catalog.ts): whatever commits while the sync
- * runs cannot carry this batch's staged values. The reserved rows stay held until it settles, so a batch pipelined
- * behind it (catalog-txns.ts) takes others.
+ * Checks `items` for what needs no SIDs (validateUpsertRows: a batch refused there is neither encoded nor written) and
+ * writes their vectors to rows of the vector file (CatalogVectors.stage) while the caller encodes them; the result goes
+ * to `upsertItemsAsync` with the same items, and is released by the caller.
+ */
+export function stageBatch(db: WriteDbs, items: ReadonlyArray<Pick<UpsertInput, 'id' | 'vector'>>, modelDim?: number): StagedBatch {
+  const { dim, idBytes } = validateUpsertRows(items, modelDim);
+  assertStoredDim(db, dim);
+  const rows = vectorFileStep(() => db.vectors.stage(dim, joinedRows(items.map((it) => it.vector), dim)));
+  return { ...rows, idBytes };
+}
+
+/**
+ * `upsertItems` with the vector file's writes and fdatasync off the event loop: `staged` when the caller staged the
+ * batch (`stageBatch`, with the same items; the caller releases it), else staged here. `around` wraps the commit alone
+ * (the cluster log position is staged there, catalog.ts): whatever commits while the sync runs cannot carry this
+ * batch's staged values. The reserved rows stay held until it settles, so a batch pipelined behind it
+ * (catalog-txns.ts) takes others.
  */
 export async function upsertItemsAsync(db: WriteDbs, model: number, items: UpsertInput[], alt: { model: number; codes: Int32Array[] } | undefined,
-  around: (commit: () => Promise<UpsertResult>) => Promise<UpsertResult>, staged?: StagedRows): Promise<UpsertResult> {
-  const batch = prepareUpsert(db, model, items, alt);
-  if (staged && (staged.dim !== batch.dim || staged.vectors.length !== batch.flat.length)) {
-    throw new SidxError('SIDX_ERR_INTERNAL', `staged rows hold ${staged.vectors.length / staged.dim} ${staged.dim}-d vectors, the batch ${items.length} ${batch.dim}-d`);
+  around: (commit: () => Promise<UpsertResult>) => Promise<UpsertResult>, staged?: StagedBatch): Promise<UpsertResult> {
+  if (staged && (staged.idBytes.length !== items.length || staged.vectors.length !== items.length * staged.dim)) {
+    throw new SidxError('SIDX_ERR_INTERNAL', `the staged batch holds ${staged.idBytes.length} items, the upsert ${items.length}`);
   }
+  const batch = prepareUpsert(db, model, items, alt, staged);
   const rows = staged ?? vectorFileStep(() => db.vectors.stage(batch.dim, batch.flat));
   try {
     await rows.written.catch((err: unknown) => {
@@ -92,13 +110,14 @@ export function vectorFileStep<T>(step: () => T): T {
   }
 }
 
-/** Validates the batch (a refused one writes nothing). */
-function prepareUpsert(db: WriteDbs, model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }): PreparedUpsert {
-  const { levels, dim, idBytes } = validateUpsert(model, items);
-  if (alt) validateUpsert(alt.model, items.map((it, i) => ({ ...it, codes: alt.codes[i]! })));
+/** Validates the batch (a refused one writes nothing); the rows of a `staged` one were checked when it was staged. */
+function prepareUpsert(db: WriteDbs, model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }, staged?: StagedBatch): PreparedUpsert {
+  const { dim, idBytes } = staged ?? validateUpsertRows(items);
+  const levels = validateUpsertCodes(model, items.map((it) => it.codes));
+  if (alt) validateUpsertCodes(alt.model, items.map((_it, i) => alt.codes[i]!));
   if (alt?.model === model) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'alt.model must differ from model', { field: 'alt.model' });
   assertStoredDim(db, dim);
-  const flat = joinedRows(items.map((it) => it.vector), dim);
+  const flat = staged?.vectors ?? joinedRows(items.map((it) => it.vector), dim);
   return { model, items, alt, levels, dim, idBytes, flat };
 }
 

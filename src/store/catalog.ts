@@ -29,9 +29,9 @@
  * (strace: one fdatasync per batch; upsertBatchPipelined commits on lmdb-js's write thread). A batch that returned
  * survives kill -9 of the process and a machine crash (the env's flags: catalog-meta.ts). An upsert batch first
  * writes its vectors to rows no committed record names and fdatasyncs `vectors.f32` (possibly while it is encoded:
- * `stageVectors`), then commits (catalog-vectors.ts): a committed record never names a row that is not on disk. Cost:
- * two fsyncs per batch, so callers should batch writes. A re-index drop batch (KeySpaces.dropAfterOffThread) runs whole, with the same sync, on
- * a thread of its own (space-drop-thread.ts).
+ * `stageBatch`), then commits (catalog-vectors.ts): a committed record never names a row that is not on disk. Cost:
+ * two fsyncs per batch, so callers should batch writes. A re-index drop batch (KeySpaces.dropAfterOffThread) runs
+ * whole, with the same sync, on a thread of its own (space-drop-thread.ts).
  * Reads are synchronous and see the latest committed state. Records returned own their arrays (record.ts).
  * Iterables (changesSince, items) read one snapshot lazily; finish or break out of them to release it.
  */
@@ -46,8 +46,8 @@ import { initMeta, META_DIM, META_LAST_SEQ, META_NATURAL_ONLY, META_SCHEMA, meta
 import { writeRotatedPostings } from './posting-layout.ts';
 import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, readU64BE, u64Key } from './keys.ts';
 import { readStoredRecord, type ItemRecord, type StoredRecord } from './record.ts';
-import { CatalogVectors, type StagedRows } from './catalog-vectors.ts';
-import { assertStoredDim, deleteItems, upsertItems, upsertItemsAsync, vectorFileStep, type UpsertResult, type WriteDbs } from './catalog-writes.ts';
+import { CatalogVectors } from './catalog-vectors.ts';
+import { deleteItems, stageBatch, upsertItems, upsertItemsAsync, type StagedBatch, type UpsertResult, type WriteDbs } from './catalog-writes.ts';
 import { upgradeSchema } from './schema-upgrade.ts';
 import { KeySpaces } from './catalog-spaces.ts';
 import { SpaceDropThread } from './space-drop-thread.ts';
@@ -57,13 +57,12 @@ import { SidOccupancyReads } from './sid-occupancy-reads.ts';
 
 export type { ItemRecord, StoredRecord } from './record.ts';
 export type { UpsertInput } from './catalog-input.ts';
-export type { UpsertResult } from './catalog-writes.ts';
-export type { StagedRows } from './catalog-vectors.ts';
+export type { StagedBatch, UpsertResult } from './catalog-writes.ts';
 export type { Neighbour } from './catalog-scan.ts';
 export type { Change } from './change-log.ts';
 export type { DropBatch, DropResult, KeySpaces } from './catalog-spaces.ts';
 export type { SidTrie } from '../sid/sid-trie.ts';
-export { MAX_ID_BYTES, validateUpsertRows } from './catalog-input.ts';
+export { MAX_ID_BYTES } from './catalog-input.ts';
 export { CATALOG_SCHEMA_VERSION } from './catalog-meta.ts';
 export { DEFAULT_SID_HISTORY } from './sid-occupancy.ts';
 
@@ -225,17 +224,16 @@ export class Catalog {
    * promise; the next batch may be pipelined then, other writes once every commit is in. `logSeq`: the cluster log
    * position, for this commit alone.
    */
-  upsertBatchPipelined(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }, logSeq?: bigint, staged?: StagedRows):
+  upsertBatchPipelined(model: number, items: UpsertInput[], alt?: { model: number; codes: Int32Array[] }, logSeq?: bigint, staged?: StagedBatch):
     Promise<{ committed: Promise<UpsertResult> }> {
     this.#assertOpen();
     return this.#txns.pipeline('upsert', () => upsertItemsAsync(this.#writeDbs, model, items, alt, (commit) => this.stream.within(logSeq, commit), staged));
   }
 
-  /** A batch's vectors written and synced ahead of its `upsertBatchPipelined` (`staged`; catalog-vectors.ts). */
-  stageVectors(dim: number, vectors: Float32Array): StagedRows {
+  /** A batch checked without its SIDs and its vectors written ahead of its `upsertBatchPipelined` (`staged`; catalog-writes.ts). */
+  stageBatch(items: ReadonlyArray<Pick<UpsertInput, 'id' | 'vector'>>, modelDim?: number): StagedBatch {
     this.#assertOpen();
-    assertStoredDim(this.#writeDbs, dim);
-    return vectorFileStep(() => this.#vectors.stage(dim, vectors));
+    return stageBatch(this.#writeDbs, items, modelDim);
   }
 
   /** Removes items (record, id mapping, every posting) in one write transaction; unknown ids are reported. */

@@ -78,12 +78,7 @@ test('batches staged ahead commit in any order: distinct rows, nextSlot never mo
   const { dir, cleanup } = tempDir('sidx-rows-');
   const cat = Catalog.open(dir);
   const batch = (ids: string[], seed: number) => ids.map((id, i) => item(id, seed + i));
-  const flat = (items: Array<{ vector: Float32Array }>) => {
-    const out = new Float32Array(items.length * D);
-    items.forEach((it, i) => out.set(it.vector, i * D));
-    return out;
-  };
-  const commit = async (items: ReturnType<typeof batch>, staged: ReturnType<Catalog['stageVectors']>) => {
+  const commit = async (items: ReturnType<typeof batch>, staged: ReturnType<Catalog['stageBatch']>) => {
     try {
       return await (await cat.upsertBatchPipelined(1, items, undefined, undefined, staged)).committed;
     } finally {
@@ -95,8 +90,8 @@ test('batches staged ahead commit in any order: distinct rows, nextSlot never mo
     cat.deleteBatch(['a']); // row 0 free
     const early = batch(['c', 'd'], 10);
     const late = batch(['e', 'f', 'g'], 20);
-    const earlyRows = cat.stageVectors(D, flat(early));
-    const lateRows = cat.stageVectors(D, flat(late));
+    const earlyRows = cat.stageBatch(early);
+    const lateRows = cat.stageBatch(late);
     assert.deepEqual([...earlyRows.reserved.slots], [0, 2], 'the free row first, then past nextSlot');
     assert.deepEqual([...lateRows.reserved.slots], [3, 4, 5], 'rows the earlier reservation holds are skipped');
     const lateDone = await commit(late, lateRows);
@@ -108,9 +103,9 @@ test('batches staged ahead commit in any order: distinct rows, nextSlot never mo
     for (const it of [...early, ...late, item('b', 2), item('h', 30)]) assert.deepEqual(cat.get(it.id)!.vector, it.vector, it.id);
 
     // A batch that never commits (refused, or the process killed) below one that did: its rows are free, not lost.
-    const abandoned = cat.stageVectors(D, flat(batch(['p', 'q'], 50)));
+    const abandoned = cat.stageBatch(batch(['p', 'q'], 50));
     const after = batch(['r'], 60);
-    const afterRows = cat.stageVectors(D, flat(after));
+    const afterRows = cat.stageBatch(after);
     assert.deepEqual([...(await commit(after, afterRows)).slots], [9]);
     await abandoned.release();
     await assertCatalogVerifies(dir);
@@ -119,11 +114,12 @@ test('batches staged ahead commit in any order: distinct rows, nextSlot never mo
 
     // Staged rows are only vectors on disk: a batch refused after staging commits nothing, its rows are taken again.
     const refused = [{ id: 'x', codes: Int32Array.of(1, 2, 3), vector: vec(40) }];
-    const refusedRows = cat.stageVectors(D, flat(refused));
+    const refusedRows = cat.stageBatch(refused);
     await assert.rejects(commit(refused, refusedRows), /2-level SIDs/);
     assert.equal(cat.get('x'), undefined);
     assert.deepEqual([...cat.upsertBatch(1, [item('y', 41)]).slots], [...refusedRows.reserved.slots]);
-    assert.throws(() => cat.stageVectors(D + 1, new Float32Array(D + 1)), /holds 16-dimensional vectors/);
+    assert.throws(() => cat.stageBatch([{ id: 'z', vector: new Float32Array(D + 1) }]), /holds 16-dimensional vectors/);
+    assert.throws(() => cat.stageBatch([item('z', 42), item('z', 43)]), /appears twice/, 'a batch the catalog would refuse is not staged');
     await assertCatalogVerifies(dir);
   } finally {
     await cat.close();
