@@ -5,7 +5,7 @@ import { readU64BE, u64Key } from './keys.ts';
 import { openScanView, type ScanView } from './catalog-scan.ts';
 
 /** Version of the catalog's byte layouts; a catalog written with another version refuses to open. */
-export const CATALOG_SCHEMA_VERSION = 6;
+export const CATALOG_SCHEMA_VERSION = 7;
 
 export const META_SCHEMA = Buffer.from('schema'); // u32
 export const META_NEXT_KEY = Buffer.from('nextKey'); // u64: next internal key to assign

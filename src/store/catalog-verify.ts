@@ -12,7 +12,8 @@
  *   - every side entry (catalog-spaces.ts) belongs to an existing item, in a model other than its record's, with
  *     that model's level count and its L postings;
  *   - every change-log pack ends in (truncatedSeq, lastSeq], after the one before it, with known ops and keys below nextKey;
- *   - (schema 3) `sidCounts` holds, for every SID with postings, the number of items holding it, and nothing else.
+ *   - each SID's latest `sidLog` entry agrees with its postings (occupied: some; emptied: none), unless its model's
+ *     delta floor is past it.
  *
  * It opens its own read-only environment on the directory and reads one snapshot per database. Another process
  * (or this one, through `Catalog`) may have the catalog open: LMDB readers never block writers, and lmdb-js shares
@@ -23,7 +24,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { decodeSidKey, sidKeyLength, writeSidKey } from '../sid/codec.ts';
-import { CATALOG_SCHEMA_VERSION, modelLevels, openCatalogDbs, type CatalogDbs } from './catalog-meta.ts';
+import { CATALOG_SCHEMA_VERSION, modelLevels, openCatalogDbs, readMetaU64, type CatalogDbs } from './catalog-meta.ts';
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED } from './catalog-meta.ts';
 import { packChanges, packLast, wellFormedPack } from './change-log.ts';
 import { readU64BE, U64_BYTES } from './keys.ts';
@@ -31,6 +32,7 @@ import { readStoredRecord as readRecord, readRecordSid } from './record.ts';
 import { META_NEXT_SLOT, slotKey } from './catalog-vectors.ts';
 import { VECTOR_FILE } from '../vector/vector-file.ts';
 import { getSideSid, sideSids } from './catalog-spaces.ts';
+import { metaModelFloor, SID_EMPTIED, SID_OCCUPIED } from './sid-occupancy.ts';
 
 export interface CatalogVerifyReport {
   ok: boolean;
@@ -253,7 +255,7 @@ export class CatalogInspector {
       }
     }
     if (postings !== expectedPostings) problem(`${postings} postings, the items need ${expectedPostings}`);
-    if (schema?.readUInt32BE(0) === CATALOG_SCHEMA_VERSION) this.#verifySidCounts(perSid, problem);
+    if (schema?.readUInt32BE(0) === CATALOG_SCHEMA_VERSION) this.#verifySidLog(perSid, problem);
 
     // Change log: packs of consecutive changes (change-log.ts), disjoint, none wholly truncated.
     let changes = 0;
@@ -276,17 +278,28 @@ export class CatalogInspector {
     return { ok: problemCount === 0, items, ids, postings, naturalOnly: this.#db.layout.naturalOnly, sides, changes, lastSeq, nextKey, problems, problemCount };
   }
 
-  /** `sidCounts` (sid-occupancy.ts) against the items per SID counted from the postings. */
-  #verifySidCounts(perSid: Map<string, number>, problem: (text: string) => void): void {
-    const counts = this.#env.openDB<Buffer, Buffer>({ name: 'sidCounts', encoding: 'binary', keyEncoding: 'binary' });
-    for (const { key, value } of counts.getRange({})) {
-      const name = key.toString('latin1');
-      const want = perSid.get(name) ?? 0;
-      const got = value.length === 4 ? value.readUInt32BE(0) : -1;
-      if (got !== want) problem(`sidCounts ${key.toString('hex')}: ${got} items, the postings say ${want}`);
-      perSid.delete(name);
+  /**
+   * The latest `sidLog` entry of each SID (sid-occupancy.ts) against its postings: occupied, it has some; emptied, none.
+   * Entries before their model's delta floor are skipped (a dropped key space's removals are not logged).
+   */
+  #verifySidLog(perSid: Map<string, number>, problem: (text: string) => void): void {
+    const log = this.#env.openDB<Buffer, Buffer>({ name: 'sidLog', encoding: 'binary', keyEncoding: 'binary' });
+    const latest = new Map<string, { seq: bigint; op: number }>();
+    for (const { key, value } of log.getRange({})) {
+      if (key.length < U64_BYTES + 4 || (key.length - U64_BYTES) % 2 !== 0 || value.length !== 1 || (value[0] !== SID_OCCUPIED && value[0] !== SID_EMPTIED)) {
+        problem(`sidLog ${key.toString('hex')}: malformed entry ${value.toString('hex')}`);
+        continue;
+      }
+      latest.set(key.toString('latin1', U64_BYTES), { seq: readU64BE(key, 0), op: value[0]! });
     }
-    for (const [name, n] of perSid) problem(`sidCounts: no entry for ${Buffer.from(name, 'latin1').toString('hex')} (${n} items)`);
+    for (const [name, { seq, op }] of latest) {
+      const model = (name.charCodeAt(0) << 8) | name.charCodeAt(1);
+      if (seq < readMetaU64(this.#db.meta, metaModelFloor(model))) continue;
+      const held = perSid.get(name) ?? 0;
+      if ((op === SID_OCCUPIED) !== held > 0) {
+        problem(`sidLog ${Buffer.from(name, 'latin1').toString('hex')}: ${op === SID_OCCUPIED ? 'occupied' : 'emptied'} at seq ${seq}, the postings hold ${held} items`);
+      }
+    }
   }
 
   async close(): Promise<void> {

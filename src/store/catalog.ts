@@ -13,8 +13,8 @@
  *   meta      ascii name                                   -> value (see META_* below)
  *   sids      internal key ++ model (u16 BE)                -> codes: an item's SID in a second model (re-index;
  *             catalog-spaces.ts). Schema 2 added it; a schema-1 catalog is upgraded in place at open.
- *   sidCounts, sidLog: items per SID and when SIDs became occupied or empty (sid-occupancy.ts). Schema 3 added
- *             them; a schema-1 or -2 catalog gets them derived from its postings at open.
+ *   sidLog    when SIDs became occupied or empty (sid-occupancy.ts; the items per SID are counted from the postings
+ *             at open). Schema 3 added it with `sidCounts`, the counts, which schema 7 dropped.
  *   freeSlots, meta nextSlot: which rows of `vectors.f32` no record names (catalog-vectors.ts). Schema 4 moved
  *             the vectors out of the records into that file (each vector stored once); older catalogs are upgraded
  *             at open, 10,000 records per transaction, resumable.
@@ -52,7 +52,7 @@ import { upgradeSchema } from './schema-upgrade.ts';
 import { KeySpaces } from './catalog-spaces.ts';
 import { SpaceDropThread } from './space-drop-thread.ts';
 import { StreamMark } from './stream-mark.ts';
-import { DEFAULT_SID_HISTORY, SidOccupancy } from './sid-occupancy.ts';
+import { DEFAULT_SID_HISTORY, dropStoredCounts, SidOccupancy } from './sid-occupancy.ts';
 import { SidOccupancyReads } from './sid-occupancy-reads.ts';
 
 export type { ItemRecord, StoredRecord } from './record.ts';
@@ -155,8 +155,8 @@ export class Catalog {
     const schema = this.#meta.getBinary(META_SCHEMA);
     if (schema !== undefined) {
       upgradeSchema(schema.readUInt32BE(0), {
-        meta: this.#meta, postings: this.#postings, items: this.#items, vectors: this.#vectors, occupancy: this.#occupancy,
-        dim: this.#storedDim(), write: (what, fn) => this.#write(what, fn),
+        meta: this.#meta, items: this.#items, vectors: this.#vectors, occupancy: this.#occupancy,
+        dim: this.#storedDim(), write: (what, fn) => this.#write(what, fn), dropStoredCounts: () => dropStoredCounts(this.#env),
       });
       this.spaces.loadActive();
       if (rotations === 'all' && this.#layout.naturalOnly) {

@@ -2,12 +2,13 @@
  * Brings a catalog written by older code to CATALOG_SCHEMA_VERSION at open; a newer schema is refused.
  *   1 -> 2: `sids` entries (none to write); 2 -> 3: SID counts, derived from the postings in one transaction;
  *   3 -> 4: vectors out of the records into the vector file (vector-upgrade.ts, resumable);
- *   4 -> 5: the natural-only flag (absent: all rotations); 5 -> 6: one change per change-log entry. Only the number.
+ *   4 -> 5: the natural-only flag (absent: all rotations); 5 -> 6: one change per change-log entry (only the number);
+ *   6 -> 7: the SID counts (`sidCounts`) dropped: the tries count the postings at open.
  * Older code refuses the numbers it does not know, so a catalog is never opened by code that misreads it.
  */
 import type { Database } from 'lmdb';
 import { SidxError } from '../errors.ts';
-import { CATALOG_SCHEMA_VERSION, META_LAST_SEQ, META_SCHEMA, modelLevels, readMetaU64, u32Value } from './catalog-meta.ts';
+import { CATALOG_SCHEMA_VERSION, META_LAST_SEQ, META_SCHEMA, readMetaU64, u32Value } from './catalog-meta.ts';
 import type { CatalogVectors } from './catalog-vectors.ts';
 import type { SidOccupancy } from './sid-occupancy.ts';
 import { upgradeToSlots } from './vector-upgrade.ts';
@@ -16,7 +17,6 @@ type Bin = Database<Buffer, Buffer>;
 
 export interface UpgradeTarget {
   meta: Bin;
-  postings: Bin;
   items: Bin;
   vectors: CatalogVectors;
   occupancy: SidOccupancy;
@@ -24,6 +24,8 @@ export interface UpgradeTarget {
   dim: number | undefined;
   /** One synchronous catalog write transaction. */
   write(what: string, fn: () => void): void;
+  /** Drops the `sidCounts` database (dropStoredCounts). */
+  dropStoredCounts(): void;
 }
 
 export function upgradeSchema(version: number, c: UpgradeTarget): void {
@@ -33,10 +35,11 @@ export function upgradeSchema(version: number, c: UpgradeTarget): void {
   }
   if (version <= 2) {
     c.write('upgrade', () => {
-      c.occupancy.backfill(c.postings, modelLevels(c.meta), readMetaU64(c.meta, META_LAST_SEQ));
+      c.occupancy.startLog(readMetaU64(c.meta, META_LAST_SEQ));
       c.meta.put(META_SCHEMA, u32Value(3));
     });
   }
   if (version <= 3) upgradeToSlots(c.items, c.vectors, c.dim, (fn) => c.write('upgrade', fn));
+  if (version <= 6) c.dropStoredCounts();
   c.write('upgrade', () => c.meta.put(META_SCHEMA, u32Value(CATALOG_SCHEMA_VERSION)));
 }

@@ -1,34 +1,34 @@
 /**
- * SID occupancy of the catalog (schema 3): how many items hold each SID, per model, kept in the same write
- * transaction as the postings, plus a bounded log of the moments a SID became occupied or empty:
+ * SID occupancy of the catalog: how many items hold each SID, per model, held in memory (the tries, src/sid/sid-trie.ts,
+ * built from the natural postings at open), plus a bounded log, written in the same transaction as the postings, of
+ * the moments a SID became occupied or empty:
  *
- *   sidCounts  model (u16 BE) ++ codes (u16 BE each)                -> items holding that SID (u32 BE)
  *   sidLog     seq (u64 BE) ++ model (u16 BE) ++ codes (u16 BE each) -> op (u8: 1 became occupied, 2 became empty)
  *
  * meta: `sidLogFloor` (u64): log entries with seq <= it were trimmed; `sidFloor/<model>` (u64): a delta for that
  * model needs since >= it (set when a key space is dropped, whose removals are not logged).
  *
  * Every posting write goes through `writePostings` (catalog-spaces.ts), which adds ±1 to the transaction's tally;
- * `flush` (inside the transaction, at its end) folds the tally into `sidCounts` and `sidLog`, and `publishTaken` (after
- * the commit) into the in-memory tries (src/sid/sid-trie.ts) that answer reads. A failed transaction drops both.
- * A catalog of schema 1 or 2 has no counts: `backfill` derives them from the postings at open.
+ * `flush` (inside the transaction, at its end) logs the SIDs the tally turned occupied or empty, reading how many
+ * postings each touched SID has now, and `publishTaken` (after the commit) folds the tally into the tries. A failed
+ * transaction drops both. Schemas 3 to 6 also kept the counts in LMDB (`sidCounts`): one B-tree write at a random place
+ * per item, a fifth of a 1M-item ingest's time; the postings hold the same numbers, and the upgrade to 7 drops them.
  */
 import type { Database, RootDatabase } from 'lmdb';
 import { SidxError } from '../errors.ts';
 import { SidTrie, SidTrieBuilder } from '../sid/sid-trie.ts';
-import { readMetaU64 } from './catalog-meta.ts';
+import { SID_KEY_HEADER_BYTES } from '../sid/codec.ts';
+import { modelLevels, readMetaU64 } from './catalog-meta.ts';
 import { openScanView, type ScanView } from './catalog-scan.ts';
-import { readU64BE, u64Key, U64_BYTES, writeU64BE } from './keys.ts';
+import { prefixEnd, readU64BE, u64Key, U64_BYTES, writeU64BE } from './keys.ts';
 
 type Bin = Database<Buffer, Buffer>;
 
 export const SID_OCCUPIED = 1;
 export const SID_EMPTIED = 2;
 const META_LOG_FLOOR = Buffer.from('sidLogFloor');
-const metaModelFloor = (model: number): Buffer => Buffer.from(`sidFloor/${model}`);
+export const metaModelFloor = (model: number): Buffer => Buffer.from(`sidFloor/${model}`);
 const MODEL_BYTES = 2;
-/** Where a whole scan starts (a handle with a key encoder would start at lmdb-js's default, [5]). */
-const FIRST_KEY = Buffer.of(0);
 const TRIM_CHUNK = 4096;
 /** Default for `storage.sidHistory`. */
 export const DEFAULT_SID_HISTORY = 100_000;
@@ -46,7 +46,7 @@ function codesAt(key: Uint8Array, offset: number, out = new Int32Array((key.leng
   return out;
 }
 
-/** One SID's item-count change in `model`: `key` is its `sidCounts` key. */
+/** One SID's item-count change in `model`: `key` is model (u16 BE) ++ codes (u16 BE each). */
 export interface CountChange {
   model: number;
   key: Uint8Array;
@@ -64,35 +64,47 @@ export interface FlushedTally {
   before: bigint;
 }
 
-export function openSidCounts(env: RootDatabase<Buffer, Buffer>): Bin {
-  return env.openDB<Buffer, Buffer>({ name: 'sidCounts', encoding: 'binary', keyEncoding: 'binary' });
+/** Removes the SID counts schemas 3 to 6 kept in LMDB (the upgrade to schema 7). */
+export function dropStoredCounts(env: RootDatabase<Buffer, Buffer>): void {
+  env.openDB<Buffer, Buffer>({ name: 'sidCounts', encoding: 'binary', keyEncoding: 'binary' }).dropSync();
 }
 
-/** Adds `e.delta` to its SID's count; returns SID_OCCUPIED or SID_EMPTIED when the SID turned so, else 0. */
-function foldCount(counts: Bin, e: Pending, value: Buffer): number {
-  const old = counts.getBinaryFast(e.key)?.readUInt32BE(0) ?? 0;
-  const now = old + e.delta;
-  if (now < 0) throw new SidxError('SIDX_ERR_STORE', `SID count of ${e.key.toString('hex')} would become ${now}`);
-  if (now === 0) counts.remove(e.key);
-  else {
-    value.writeUInt32BE(now, 0);
-    counts.put(e.key, value);
-  }
-  return (old === 0) === (now === 0) ? 0 : now === 0 ? SID_EMPTIED : SID_OCCUPIED;
+/** Postings of the SID whose natural key (model, rotation L-1, codes) is `prefix`, counting at most `limit`. */
+function countPostings(postings: ScanView<null>, prefix: Buffer, limit: number): number {
+  let n = 0;
+  for (const _ of postings.getKeys({ start: prefix, end: prefixEnd(prefix), limit })) n++;
+  return n;
+}
+
+/**
+ * SID_OCCUPIED or SID_EMPTIED when `e` turned its SID so, else 0; read inside the transaction that wrote `e`'s
+ * postings: a SID that gained d items turned occupied when it now has d, one that lost items when it now has none.
+ */
+function turnedBy(postings: ScanView<null>, e: Pending): number {
+  const prefix = Buffer.allocUnsafe(e.key.length + 1);
+  prefix[0] = e.key[0]!;
+  prefix[1] = e.key[1]!;
+  prefix[2] = ((e.key.length - MODEL_BYTES) >> 1) - 1;
+  prefix.set(e.key.subarray(MODEL_BYTES), SID_KEY_HEADER_BYTES);
+  if (e.delta < 0) return countPostings(postings, prefix, 1) === 0 ? SID_EMPTIED : 0;
+  const now = countPostings(postings, prefix, e.delta + 1);
+  if (now < e.delta) throw new SidxError('SIDX_ERR_STORE', `SID ${e.key.toString('hex')} gained ${e.delta} items but has ${now} postings`);
+  return now === e.delta ? SID_OCCUPIED : 0;
 }
 
 /**
  * `flush` for a transaction whose tally holds quiet models only (a key space being dropped, on another thread with
- * its own handles): folds it into `counts`, moves those models' delta floors past `seq`, and returns the changes
- * for `SidOccupancy.publishChanges` once the transaction has committed.
+ * its own handles): moves those models' delta floors past `seq` and returns the changes for
+ * `SidOccupancy.publishChanges` once the transaction has committed.
  */
-export function flushQuietTally(counts: Bin, meta: Bin, tally: SidTally, seq: bigint): CountChange[] {
-  const value = Buffer.allocUnsafe(4);
+export function flushQuietTally(meta: Bin, tally: SidTally, seq: bigint): CountChange[] {
   const out: CountChange[] = [];
+  const floored = new Set<number>();
   for (const e of tally.entries()) {
     if (e.delta === 0) continue;
     if (!tally.isQuiet(e.model)) throw new SidxError('SIDX_ERR_STORE', `SID count change of model ${e.model} outside a quiet transaction`);
-    if (foldCount(counts, e, value) !== 0) meta.put(metaModelFloor(e.model), u64Key(seq + 1n));
+    if (!floored.has(e.model)) meta.put(metaModelFloor(e.model), u64Key(seq + 1n));
+    floored.add(e.model);
     out.push({ model: e.model, key: e.key, delta: e.delta });
   }
   return out;
@@ -139,9 +151,8 @@ export interface SidDelta {
 
 export class SidOccupancy {
   readonly tally = new SidTally();
-  #counts: Bin;
-  /** `sidCounts` for the trie load: keys are views, counts decoded in place (openScanView). */
-  #countsScan: ScanView<number>;
+  /** `postings` with keys as views (openScanView): the trie load and `flush`'s counts allocate nothing per posting. */
+  #postings: ScanView<null>;
   #log: Bin;
   #meta: Bin;
   #history: number;
@@ -155,8 +166,7 @@ export class SidOccupancy {
 
   /** `history`: log entries kept (older ones are trimmed; a delta from before them becomes a full snapshot). */
   constructor(env: RootDatabase<Buffer, Buffer>, meta: Bin, history: number) {
-    this.#counts = openSidCounts(env);
-    this.#countsScan = openScanView(env, 'sidCounts', (b, size) => (size === 4 ? ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0 : -1));
+    this.#postings = openScanView(env, 'postings', () => null);
     this.#log = env.openDB<Buffer, Buffer>({ name: 'sidLog', encoding: 'binary', keyEncoding: 'binary' });
     this.#meta = meta;
     if (!Number.isSafeInteger(history) || history < 1) {
@@ -172,28 +182,33 @@ export class SidOccupancy {
   }
 
   /**
-   * Builds the tries from `sidCounts` (in key order: by model, then SID), each in one pass over its sorted SIDs
-   * (SidTrie.fromSorted). Outside any transaction: they must hold committed counts only.
+   * Builds each model's trie from its natural postings (rotation L-1: in SID order, a SID's items side by side) in one
+   * pass (SidTrie.fromSorted). Outside any transaction: they must hold committed postings only.
    */
   #loadTries(): void {
     this.#tries.clear();
-    let rows: { model: number; builder: SidTrieBuilder } | null = null;
-    for (const { key, value } of this.#countsScan.getRange({ start: FIRST_KEY })) {
-      const model = (key[0]! << 8) | key[1]!;
-      const levels = (key.length - MODEL_BYTES) >> 1;
-      if (!rows || rows.model !== model || rows.builder.levels !== levels) {
-        if (rows) this.#addTrie(rows.model, rows.builder);
-        rows = { model, builder: new SidTrieBuilder(levels) };
+    for (const [model, levels] of modelLevels(this.#meta)) {
+      const start = Buffer.of(model >>> 8, model & 0xff, levels - 1);
+      const sidEnd = SID_KEY_HEADER_BYTES + 2 * levels;
+      const builder = new SidTrieBuilder(levels);
+      const sid = Buffer.alloc(sidEnd);
+      let sids = 0;
+      let items = 0;
+      for (const key of this.#postings.getKeys({ start, end: prefixEnd(start) })) {
+        if (key.length !== sidEnd + U64_BYTES) throw new SidxError('SIDX_ERR_STORE', `posting key of ${key.length} bytes in model ${model} (${levels} levels)`);
+        if (items > 0 && sid.compare(key, 0, sidEnd, 0, sidEnd) === 0) {
+          items++;
+          continue;
+        }
+        if (items > 0) builder.pushBigEndian(sid, SID_KEY_HEADER_BYTES, items);
+        sid.set(key.subarray(0, sidEnd));
+        items = 1;
+        sids++;
       }
-      rows.builder.pushBigEndian(key, MODEL_BYTES, value);
+      if (items > 0) builder.pushBigEndian(sid, SID_KEY_HEADER_BYTES, items);
+      if (sids > 0) this.#tries.set(model, builder.build());
     }
-    if (rows) this.#addTrie(rows.model, rows.builder);
     this.#loaded = true;
-  }
-
-  #addTrie(model: number, rows: SidTrieBuilder): void {
-    if (this.#tries.has(model)) throw new SidxError('SIDX_ERR_STORE', `sidCounts of model ${model} hold SIDs of two lengths`);
-    this.#tries.set(model, rows.build());
   }
 
   /** Builds the tries unless they are built (deferred at open). */
@@ -210,49 +225,20 @@ export class SidOccupancy {
     return trie;
   }
 
-  /**
-   * Derives `sidCounts` from the postings (rotation L-1 of each model: natural SID order), clears the log and sets
-   * its floor to `lastSeq`. Call inside a write transaction.
-   */
-  backfill(postings: Bin, levelsByModel: ReadonlyMap<number, number>, lastSeq: bigint): void {
-    for (const k of Array.from(this.#counts.getKeys({}))) this.#counts.remove(k);
-    for (const k of Array.from(this.#log.getKeys({}))) this.#log.remove(k);
-    const value = Buffer.allocUnsafe(4);
-    for (const [model, levels] of levelsByModel) {
-      const start = Buffer.of(model >>> 8, model & 0xff, levels - 1);
-      const end = Buffer.of(model >>> 8, model & 0xff, levels);
-      const sidEnd = 3 + 2 * levels;
-      let prev: Buffer | undefined;
-      let n = 0;
-      const put = () => {
-        if (!prev) return;
-        value.writeUInt32BE(n, 0);
-        this.#counts.put(Buffer.concat([prev.subarray(0, MODEL_BYTES), prev.subarray(3, sidEnd)]), value);
-      };
-      for (const k of postings.getKeys({ start, end })) {
-        if (prev && prev.compare(k, 0, sidEnd, 0, sidEnd) === 0) {
-          n++;
-          continue;
-        }
-        put();
-        prev = Buffer.from(k.subarray(0, sidEnd));
-        n = 1;
-      }
-      put();
-    }
+  /** Starts the log of a catalog that had none (schema 1 or 2): a delta needs since >= `lastSeq`. */
+  startLog(lastSeq: bigint): void {
     this.#meta.put(META_LOG_FLOOR, u64Key(lastSeq));
   }
 
   /**
-   * Folds the tally into `sidCounts` and logs each SID that became occupied or empty at `seq` (the transaction's
-   * last seq). Call at the end of the write transaction; `take` it, and `publishTaken` after the commit.
+   * Logs each SID the tally turned occupied or empty at `seq` (the transaction's last seq). Call at the end of the
+   * write transaction; `take` it, and `publishTaken` after the commit.
    */
   flush(seq: bigint): void {
-    const value = Buffer.allocUnsafe(4);
     let logged = 0;
     for (const e of this.tally.entries()) {
       if (e.delta === 0) continue;
-      const turned = foldCount(this.#counts, e, value);
+      const turned = turnedBy(this.#postings, e);
       this.#pending.push(e);
       if (turned === 0) continue;
       if (this.tally.isQuiet(e.model)) {

@@ -2,7 +2,8 @@
  * The drop thread's body (space-drop-thread.ts): its own handles on the catalog's LMDB environment (lmdb-js shares
  * one environment between the threads of a process, and each commit is visible to the others' next read). One
  * message = one drop batch in one synced write transaction: the keys after the cursor, dropSpaceTxn, and the SID
- * count changes of the dropped key space (quiet: not logged), which the main thread publishes to its tries.
+ * count changes of the dropped key space (quiet: not logged, its delta floor moved), which the main thread publishes
+ * to its tries.
  */
 import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
@@ -12,7 +13,7 @@ import { META_LAST_SEQ, openCatalogDbs, openCatalogEnv, readMetaU64 } from './ca
 import { dropSpaceTxn, keysAfterIn, type DropRequest } from './catalog-spaces.ts';
 import { U64_BYTES } from './keys.ts';
 import { PostingJournal } from './posting-journal.ts';
-import { flushQuietTally, openSidCounts, SidTally } from './sid-occupancy.ts';
+import { flushQuietTally, SidTally } from './sid-occupancy.ts';
 
 const { dir, mapSizeBytes, nice } = workerData as { dir: string; mapSizeBytes?: number; nice: number };
 
@@ -27,7 +28,6 @@ try {
 const env = openCatalogEnv(dir, mapSizeBytes);
 // No journal watcher: the posting index untracks a key space before a re-index drops it.
 const dbs = { ...openCatalogDbs(env), tally: new SidTally(), journal: new PostingJournal() };
-const counts = openSidCounts(env);
 const scratch = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
 
 function dropBatch(req: DropRequest) {
@@ -38,7 +38,7 @@ function dropBatch(req: DropRequest) {
       if (keys.length === 0) return null;
       tally.quiet(req.drop);
       const res = dropSpaceTxn(dbs, req.drop, req.keep, keys, scratch);
-      const changes = flushQuietTally(counts, dbs.meta, tally, readMetaU64(dbs.meta, META_LAST_SEQ));
+      const changes = flushQuietTally(dbs.meta, tally, readMetaU64(dbs.meta, META_LAST_SEQ));
       return { ...res, last: keys[keys.length - 1]!, n: keys.length, changes };
     });
   } finally {

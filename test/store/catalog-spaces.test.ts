@@ -82,7 +82,7 @@ test('a second key space: side SIDs with postings, dual-write upserts, active-mo
   }
 });
 
-test('a schema-1, -4 or -5 catalog opens as schema 6 (no side entries, SID counts derived, vectors in the vector file, all rotations, one change per change-log entry); other schemas are refused', async () => {
+test('a schema-1, -4, -5 or -6 catalog opens as schema 7 (no side entries, SID log started, vectors in the vector file, all rotations, one change per change-log entry, no stored SID counts); other schemas are refused', async () => {
   const { dir, cleanup } = tempDir('sidx-spaces-');
   try {
     const cat = Catalog.open(dir);
@@ -102,7 +102,7 @@ test('a schema-1, -4 or -5 catalog opens as schema 6 (no side entries, SID count
     await upgraded.close();
     const report = await verifyCatalog(dir);
     assert.ok(report.ok, report.problems.join('\n'));
-    assert.equal(CATALOG_SCHEMA_VERSION, 6);
+    assert.equal(CATALOG_SCHEMA_VERSION, 7);
     assert.deepEqual([report.naturalOnly, report.postings], [false, 2], 'a 2-level SID: both rotations');
     await setSchema(4);
     const four = Catalog.open(dir, { postingRotations: 'natural' }); // an existing catalog keeps its rotations
@@ -122,8 +122,11 @@ test('a schema-1, -4 or -5 catalog opens as schema 6 (no side entries, SID count
     const six = await verifyCatalog(dir);
     assert.ok(six.ok, six.problems.join('\n'));
     assert.equal(six.changes, 1);
-    await setSchema(7);
-    assert.throws(() => Catalog.open(dir), /catalog schema 7 is not supported/);
+    await setSchema(6);
+    await Catalog.open(dir).close();
+    assert.ok((await verifyCatalog(dir)).ok);
+    await setSchema(8);
+    assert.throws(() => Catalog.open(dir), /catalog schema 8 is not supported/);
   } finally {
     cleanup();
   }

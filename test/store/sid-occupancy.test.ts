@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { open } from 'lmdb';
+import { open, type RootDatabase } from 'lmdb';
 import { Catalog } from '../../src/store/catalog.ts';
 import { verifyCatalog } from '../../src/store/catalog-verify.ts';
 import { SidTrie } from '../../src/sid/sid-trie.ts';
+import { u64Key } from '../../src/store/keys.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { rng } from '../helpers/random.ts';
 
@@ -181,7 +182,7 @@ test('re-index key spaces: putSids takes a seq and fills the target trie; droppi
   }
 });
 
-test('a schema-2 catalog gets its SID counts derived from the postings at open', async () => {
+test('a schema-2 catalog gets its SID tries from the postings and its log started at open', async () => {
   const { dir, cleanup } = tempDir('sidx-occ-');
   try {
     let cat = Catalog.open(dir);
@@ -213,24 +214,65 @@ test('a schema-2 catalog gets its SID counts derived from the postings at open',
   }
 });
 
-test('verify compares sidCounts with the postings', async () => {
+test('verify compares each SID\'s latest log entry with its postings', async () => {
   const { dir, cleanup } = tempDir('sidx-occ-');
   try {
     const cat = Catalog.open(dir);
     cat.upsertBatch(1, [{ id: 'a', codes: codes(1, 1, 1), vector: vec(1) }, { id: 'b', codes: codes(1, 1, 1), vector: vec(2) }]);
+    const seq = cat.lastSeq;
     await cat.close();
     assert.ok((await verifyCatalog(dir)).ok);
     const env = open<Buffer, Buffer>({ path: dir, maxDbs: 12, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false });
-    const counts = env.openDB<Buffer, Buffer>({ name: 'sidCounts', encoding: 'binary', keyEncoding: 'binary' });
-    await counts.put(Buffer.of(0, 1, 0, 1, 0, 1, 0, 1), Buffer.of(0, 0, 0, 3));
-    await counts.put(Buffer.of(0, 1, 0, 2, 0, 2, 0, 2), Buffer.of(0, 0, 0, 1));
+    const log = env.openDB<Buffer, Buffer>({ name: 'sidLog', encoding: 'binary', keyEncoding: 'binary' });
+    const entry = (at: bigint, sid: number[]) => Buffer.concat([u64Key(at), Buffer.of(0, 1), ...sid.map((c) => Buffer.of(c >> 8, c & 0xff))]);
+    await log.put(entry(seq + 1n, [1, 1, 1]), Buffer.of(2)); // emptied, but two items hold it
+    await log.put(entry(seq + 1n, [2, 2, 2]), Buffer.of(1)); // occupied, but no item holds it
+    await log.put(entry(seq + 2n, [3, 3, 3]), Buffer.of(1));
+    await log.put(entry(seq + 3n, [3, 3, 3]), Buffer.of(2)); // its latest entry agrees: no problem
     await env.close();
     const report = await verifyCatalog(dir);
     assert.equal(report.ok, false);
     assert.deepEqual(report.problems, [
-      'sidCounts 0001000100010001: 3 items, the postings say 2',
-      'sidCounts 0001000200020002: 1 items, the postings say 0',
+      `sidLog 0001000100010001: emptied at seq ${seq + 1n}, the postings hold 2 items`,
+      `sidLog 0001000200020002: occupied at seq ${seq + 1n}, the postings hold 0 items`,
     ]);
+  } finally {
+    cleanup();
+  }
+});
+
+/** The named databases of `env` (lmdb-js stores each name with a trailing NUL in the root database). */
+function databaseNames(env: RootDatabase<Buffer, Buffer>): string[] {
+  return Array.from(env.getKeys({}), (k) => Buffer.from(k as Buffer).toString('latin1').replace(/\0$/, ''));
+}
+
+test('a schema-6 catalog loses its stored SID counts at open and keeps its log', async () => {
+  const { dir, cleanup } = tempDir('sidx-occ-');
+  try {
+    let cat = Catalog.open(dir);
+    cat.upsertBatch(1, [{ id: 'a', codes: codes(1, 1, 1), vector: vec(1) }, { id: 'b', codes: codes(2, 1, 1), vector: vec(2) }]);
+    const seq = cat.lastSeq;
+    await cat.close();
+    const env = open<Buffer, Buffer>({ path: dir, maxDbs: 12, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false });
+    const counts = env.openDB<Buffer, Buffer>({ name: 'sidCounts', encoding: 'binary', keyEncoding: 'binary' });
+    await counts.put(Buffer.of(0, 1, 0, 1, 0, 1, 0, 1), Buffer.of(0, 0, 0, 1));
+    await env.openDB<Buffer, Buffer>({ name: 'meta', encoding: 'binary', keyEncoding: 'binary' }).put(Buffer.from('schema'), Buffer.of(0, 0, 0, 6));
+    assert.ok(databaseNames(env).includes('sidCounts'));
+    await env.close();
+    cat = Catalog.open(dir);
+    assertMatches(cat, 1, L, 'after the upgrade');
+    assert.deepEqual(cat.sids.delta(1, L, 0n).delta, { added: Int32Array.of(1, 1, 1, 2, 1, 1), removed: new Int32Array(0) }, 'the log survives');
+    assert.equal(cat.sids.seq(), seq);
+    await cat.close();
+    const after = open<Buffer, Buffer>({ path: dir, maxDbs: 12, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false });
+    try {
+      assert.ok(!databaseNames(after).includes('sidCounts'), 'sidCounts dropped');
+      assert.equal(after.openDB<Buffer, Buffer>({ name: 'meta', encoding: 'binary', keyEncoding: 'binary' }).get(Buffer.from('schema'))!.readUInt32BE(0), 7);
+    } finally {
+      await after.close();
+    }
+    const report = await verifyCatalog(dir);
+    assert.ok(report.ok, report.problems.join('\n'));
   } finally {
     cleanup();
   }
