@@ -50,7 +50,7 @@ export const ConfigSchema = Type.Object(
             + 'opened under lmdb it gets the rotated postings written first',
         }),
         sidHistory: Int(1, 1e9, 100_000,
-          'SID occupancy changes kept for GET /v1/sids/trie?since= (a SID becoming occupied or empty is one); a '
+          'SID count changes kept for GET /v1/sids/trie?since= (one per SID a write transaction changed); a '
           + 'since older than the oldest kept gets a full snapshot'),
       },
       { additionalProperties: false, default: {} },

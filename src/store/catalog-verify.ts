@@ -12,8 +12,8 @@
  *   - every side entry (catalog-spaces.ts) belongs to an existing item, in a model other than its record's, with
  *     that model's level count and its L postings;
  *   - every change-log pack ends in (truncatedSeq, lastSeq], after the one before it, with known ops and keys below nextKey;
- *   - each SID's latest `sidLog` entry agrees with its postings (occupied: some; emptied: none), unless its model's
- *     delta floor is past it.
+ *   - every `sidLog` entry is well formed, and no SID's logged changes since its model's floor add up to more items
+ *     than its postings hold.
  *
  * It opens its own read-only environment on the directory and reads one snapshot per database. Another process
  * (or this one, through `Catalog`) may have the catalog open: LMDB readers never block writers, and lmdb-js shares
@@ -24,7 +24,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { decodeSidKey, sidKeyLength, writeSidKey } from '../sid/codec.ts';
-import { CATALOG_SCHEMA_VERSION, modelLevels, openCatalogDbs, readMetaU64, type CatalogDbs } from './catalog-meta.ts';
+import { CATALOG_SCHEMA_VERSION, modelLevels, openCatalogDbs, type CatalogDbs } from './catalog-meta.ts';
 import { META_DIM, META_LAST_SEQ, META_NEXT_KEY, META_SCHEMA, META_TRUNCATED } from './catalog-meta.ts';
 import { packChanges, packLast, wellFormedPack } from './change-log.ts';
 import { readU64BE, U64_BYTES } from './keys.ts';
@@ -32,7 +32,7 @@ import { readStoredRecord as readRecord, readRecordSid } from './record.ts';
 import { META_NEXT_SLOT, slotKey } from './catalog-vectors.ts';
 import { VECTOR_FILE } from '../vector/vector-file.ts';
 import { getSideSid, sideSids } from './catalog-spaces.ts';
-import { metaModelFloor, SID_EMPTIED, SID_OCCUPIED } from './sid-occupancy.ts';
+import { forEachChange, SidLog } from './sid-log.ts';
 
 export interface CatalogVerifyReport {
   ok: boolean;
@@ -255,7 +255,7 @@ export class CatalogInspector {
       }
     }
     if (postings !== expectedPostings) problem(`${postings} postings, the items need ${expectedPostings}`);
-    if (schema?.readUInt32BE(0) === CATALOG_SCHEMA_VERSION) this.#verifySidLog(perSid, problem);
+    if (schema?.readUInt32BE(0) === CATALOG_SCHEMA_VERSION) this.#verifySidLog(perSid, levels, problem);
 
     // Change log: packs of consecutive changes (change-log.ts), disjoint, none wholly truncated.
     let changes = 0;
@@ -279,26 +279,29 @@ export class CatalogInspector {
   }
 
   /**
-   * The latest `sidLog` entry of each SID (sid-occupancy.ts) against its postings: occupied, it has some; emptied, none.
-   * Entries before their model's delta floor are skipped (a dropped key space's removals are not logged).
+   * The SID log (sid-log.ts) against the postings: each entry well formed with its model's level count, and no SID
+   * whose logged changes since its model's floor add up to more items than its postings hold now.
    */
-  #verifySidLog(perSid: Map<string, number>, problem: (text: string) => void): void {
-    const log = this.#env.openDB<Buffer, Buffer>({ name: 'sidLog', encoding: 'binary', keyEncoding: 'binary' });
-    const latest = new Map<string, { seq: bigint; op: number }>();
-    for (const { key, value } of log.getRange({})) {
-      if (key.length < U64_BYTES + 4 || (key.length - U64_BYTES) % 2 !== 0 || value.length !== 1 || (value[0] !== SID_OCCUPIED && value[0] !== SID_EMPTIED)) {
-        problem(`sidLog ${key.toString('hex')}: malformed entry ${value.toString('hex')}`);
+  #verifySidLog(perSid: Map<string, number>, levels: Map<number, number>, problem: (text: string) => void): void {
+    const log = new SidLog(this.#env, this.#db.meta);
+    const sums = new Map<string, number>();
+    for (const { seq, model, value, problem: bad } of log.entries()) {
+      if (bad) {
+        problem(bad);
         continue;
       }
-      latest.set(key.toString('latin1', U64_BYTES), { seq: readU64BE(key, 0), op: value[0]! });
-    }
-    for (const [name, { seq, op }] of latest) {
-      const model = (name.charCodeAt(0) << 8) | name.charCodeAt(1);
-      if (seq < readMetaU64(this.#db.meta, metaModelFloor(model))) continue;
-      const held = perSid.get(name) ?? 0;
-      if ((op === SID_OCCUPIED) !== held > 0) {
-        problem(`sidLog ${Buffer.from(name, 'latin1').toString('hex')}: ${op === SID_OCCUPIED ? 'occupied' : 'emptied'} at seq ${seq}, the postings hold ${held} items`);
+      if (value[0] !== levels.get(model)) problem(`sidLog ${seq}/${model}: SIDs of ${value[0]} levels, the model has ${levels.get(model) ?? 'none'}`);
+      else if (seq >= log.floor(model)) {
+        const head = String.fromCharCode(model >> 8, model & 0xff);
+        forEachChange(value, (bytes, at, L, delta) => {
+          const name = head + bytes.toString('latin1', at, at + 2 * L);
+          sums.set(name, (sums.get(name) ?? 0) + delta);
+        });
       }
+    }
+    for (const [name, sum] of sums) {
+      const held = perSid.get(name) ?? 0;
+      if (held - sum < 0) problem(`sidLog: SID ${Buffer.from(name, 'latin1').toString('hex')} gained ${sum} items since the log's floor, the postings hold ${held}`);
     }
   }
 

@@ -1,9 +1,10 @@
 /**
  * Brings a catalog written by older code to CATALOG_SCHEMA_VERSION at open; a newer schema is refused.
- *   1 -> 2: `sids` entries (none to write); 2 -> 3: SID counts, derived from the postings in one transaction;
+ *   1 -> 2: `sids` entries (none to write); 2 -> 3: the SID counts and log;
  *   3 -> 4: vectors out of the records into the vector file (vector-upgrade.ts, resumable);
  *   4 -> 5: the natural-only flag (absent: all rotations); 5 -> 6: one change per change-log entry (only the number);
- *   6 -> 7: the SID counts (`sidCounts`) dropped: the tries count the postings at open.
+ *   6 -> 7: the SID counts (`sidCounts`) dropped (the tries count the postings at open) and the SID log restarted in its
+ *   new form (sid-log.ts): a delta needs since >= the seq of the upgrade.
  * Older code refuses the numbers it does not know, so a catalog is never opened by code that misreads it.
  */
 import type { Database } from 'lmdb';
@@ -33,13 +34,10 @@ export function upgradeSchema(version: number, c: UpgradeTarget): void {
   if (version < 1 || version > CATALOG_SCHEMA_VERSION) {
     throw new SidxError('SIDX_ERR_STORE', `catalog schema ${version} is not supported (expected ${CATALOG_SCHEMA_VERSION})`);
   }
-  if (version <= 2) {
-    c.write('upgrade', () => {
-      c.occupancy.startLog(readMetaU64(c.meta, META_LAST_SEQ));
-      c.meta.put(META_SCHEMA, u32Value(3));
-    });
-  }
   if (version <= 3) upgradeToSlots(c.items, c.vectors, c.dim, (fn) => c.write('upgrade', fn));
-  if (version <= 6) c.dropStoredCounts();
+  if (version <= 6) {
+    c.write('upgrade', () => c.occupancy.restartLog(readMetaU64(c.meta, META_LAST_SEQ)));
+    c.dropStoredCounts();
+  }
   c.write('upgrade', () => c.meta.put(META_SCHEMA, u32Value(CATALOG_SCHEMA_VERSION)));
 }

@@ -1,37 +1,25 @@
 /**
- * SID occupancy of the catalog: how many items hold each SID, per model, held in memory (the tries, src/sid/sid-trie.ts,
- * built from the natural postings at open), plus a bounded log, written in the same transaction as the postings, of
- * the moments a SID became occupied or empty:
- *
- *   sidLog     seq (u64 BE) ++ model (u16 BE) ++ codes (u16 BE each) -> op (u8: 1 became occupied, 2 became empty)
- *
- * meta: `sidLogFloor` (u64): log entries with seq <= it were trimmed; `sidFloor/<model>` (u64): a delta for that
- * model needs since >= it (set when a key space is dropped, whose removals are not logged).
+ * SID occupancy of the catalog: how many items hold each SID, per model, in memory (one trie per model,
+ * src/sid/sid-trie.ts, counted from the natural postings at open), and which SIDs became occupied or empty since a
+ * seq, from the SID log (sid-log.ts), appended in the same transaction as the postings.
  *
  * Every posting write goes through `writePostings` (catalog-spaces.ts), which adds ±1 to the transaction's tally;
- * `flush` (inside the transaction, at its end) logs the SIDs the tally turned occupied or empty, reading how many
- * postings each touched SID has now, and `publishTaken` (after the commit) folds the tally into the tries. A failed
- * transaction drops both. Schemas 3 to 6 also kept the counts in LMDB (`sidCounts`): one B-tree write at a random place
- * per item, a fifth of a 1M-item ingest's time; the postings hold the same numbers, and the upgrade to 7 drops them.
+ * `flush` (inside the transaction, at its end) appends the tally to the log, and `publishTaken` (after the commit)
+ * folds it into the tries. A failed transaction drops both.
  */
 import type { Database, RootDatabase } from 'lmdb';
 import { SidxError } from '../errors.ts';
 import { SidTrie, SidTrieBuilder } from '../sid/sid-trie.ts';
 import { SID_KEY_HEADER_BYTES } from '../sid/codec.ts';
-import { modelLevels, readMetaU64 } from './catalog-meta.ts';
+import { modelLevels } from './catalog-meta.ts';
 import { openScanView, type ScanView } from './catalog-scan.ts';
-import { prefixEnd, readU64BE, u64Key, U64_BYTES, writeU64BE } from './keys.ts';
+import { prefixEnd, U64_BYTES } from './keys.ts';
+import { forEachChange, SidLog } from './sid-log.ts';
 
 type Bin = Database<Buffer, Buffer>;
 
-export const SID_OCCUPIED = 1;
-export const SID_EMPTIED = 2;
-const META_LOG_FLOOR = Buffer.from('sidLogFloor');
-export const metaModelFloor = (model: number): Buffer => Buffer.from(`sidFloor/${model}`);
+export { DEFAULT_SID_HISTORY } from './sid-log.ts';
 const MODEL_BYTES = 2;
-const TRIM_CHUNK = 4096;
-/** Default for `storage.sidHistory`. */
-export const DEFAULT_SID_HISTORY = 100_000;
 
 function countKey(model: number, codes: ArrayLike<number>): Buffer {
   const key = Buffer.allocUnsafe(MODEL_BYTES + 2 * codes.length);
@@ -69,41 +57,18 @@ export function dropStoredCounts(env: RootDatabase<Buffer, Buffer>): void {
   env.openDB<Buffer, Buffer>({ name: 'sidCounts', encoding: 'binary', keyEncoding: 'binary' }).dropSync();
 }
 
-/** Postings of the SID whose natural key (model, rotation L-1, codes) is `prefix`, counting at most `limit`. */
-function countPostings(postings: ScanView<null>, prefix: Buffer, limit: number): number {
-  let n = 0;
-  for (const _ of postings.getKeys({ start: prefix, end: prefixEnd(prefix), limit })) n++;
-  return n;
-}
-
-/**
- * SID_OCCUPIED or SID_EMPTIED when `e` turned its SID so, else 0; read inside the transaction that wrote `e`'s
- * postings: a SID that gained d items turned occupied when it now has d, one that lost items when it now has none.
- */
-function turnedBy(postings: ScanView<null>, e: Pending): number {
-  const prefix = Buffer.allocUnsafe(e.key.length + 1);
-  prefix[0] = e.key[0]!;
-  prefix[1] = e.key[1]!;
-  prefix[2] = ((e.key.length - MODEL_BYTES) >> 1) - 1;
-  prefix.set(e.key.subarray(MODEL_BYTES), SID_KEY_HEADER_BYTES);
-  if (e.delta < 0) return countPostings(postings, prefix, 1) === 0 ? SID_EMPTIED : 0;
-  const now = countPostings(postings, prefix, e.delta + 1);
-  if (now < e.delta) throw new SidxError('SIDX_ERR_STORE', `SID ${e.key.toString('hex')} gained ${e.delta} items but has ${now} postings`);
-  return now === e.delta ? SID_OCCUPIED : 0;
-}
-
 /**
  * `flush` for a transaction whose tally holds quiet models only (a key space being dropped, on another thread with
  * its own handles): moves those models' delta floors past `seq` and returns the changes for
  * `SidOccupancy.publishChanges` once the transaction has committed.
  */
-export function flushQuietTally(meta: Bin, tally: SidTally, seq: bigint): CountChange[] {
+export function flushQuietTally(log: SidLog, tally: SidTally, seq: bigint): CountChange[] {
   const out: CountChange[] = [];
   const floored = new Set<number>();
   for (const e of tally.entries()) {
     if (e.delta === 0) continue;
     if (!tally.isQuiet(e.model)) throw new SidxError('SIDX_ERR_STORE', `SID count change of model ${e.model} outside a quiet transaction`);
-    if (!floored.has(e.model)) meta.put(metaModelFloor(e.model), u64Key(seq + 1n));
+    if (!floored.has(e.model)) log.floorModel(e.model, seq);
     floored.add(e.model);
     out.push({ model: e.model, key: e.key, delta: e.delta });
   }
@@ -153,7 +118,7 @@ export class SidOccupancy {
   readonly tally = new SidTally();
   /** `postings` with keys as views (openScanView): the trie load and `flush`'s counts allocate nothing per posting. */
   #postings: ScanView<null>;
-  #log: Bin;
+  #log: SidLog;
   #meta: Bin;
   #history: number;
   #tries = new Map<number, SidTrie>();
@@ -164,10 +129,10 @@ export class SidOccupancy {
   #pendingLogCount = 0;
   #held: FlushedTally[] = [];
 
-  /** `history`: log entries kept (older ones are trimmed; a delta from before them becomes a full snapshot). */
+  /** `history`: SID changes the log keeps (older ones are trimmed; a delta from before them becomes a full snapshot). */
   constructor(env: RootDatabase<Buffer, Buffer>, meta: Bin, history: number) {
     this.#postings = openScanView(env, 'postings', () => null);
-    this.#log = env.openDB<Buffer, Buffer>({ name: 'sidLog', encoding: 'binary', keyEncoding: 'binary' });
+    this.#log = new SidLog(env, meta);
     this.#meta = meta;
     if (!Number.isSafeInteger(history) || history < 1) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', `sidHistory must be a positive integer, got ${history}`, { field: 'sidHistory' });
@@ -177,7 +142,7 @@ export class SidOccupancy {
 
   /** At open, after any back-fill: reads the log's size and builds the tries, unless `deferTries` (then on first use). */
   open(deferTries = false): void {
-    this.#logCount = (this.#log.getStats() as { entryCount: number }).entryCount;
+    this.#logCount = this.#log.count();
     if (!deferTries) this.#loadTries();
   }
 
@@ -225,51 +190,40 @@ export class SidOccupancy {
     return trie;
   }
 
-  /** Starts the log of a catalog that had none (schema 1 or 2): a delta needs since >= `lastSeq`. */
-  startLog(lastSeq: bigint): void {
-    this.#meta.put(META_LOG_FLOOR, u64Key(lastSeq));
+  /** Starts the log afresh at `lastSeq` (a catalog whose log had another form, or none). Inside a write transaction. */
+  restartLog(lastSeq: bigint): void {
+    this.#log.restart(lastSeq);
   }
 
   /**
-   * Logs each SID the tally turned occupied or empty at `seq` (the transaction's last seq). Call at the end of the
-   * write transaction; `take` it, and `publishTaken` after the commit.
+   * Appends the tally's changes to the log at `seq` (the transaction's last seq); a quiet model's move its delta floor
+   * instead. Call at the end of the write transaction; `take` it, and `publishTaken` after the commit.
    */
   flush(seq: bigint): void {
-    let logged = 0;
+    const byModel = new Map<number, Pending[]>();
     for (const e of this.tally.entries()) {
       if (e.delta === 0) continue;
-      const turned = turnedBy(this.#postings, e);
       this.#pending.push(e);
-      if (turned === 0) continue;
       if (this.tally.isQuiet(e.model)) {
-        this.#meta.put(metaModelFloor(e.model), u64Key(seq + 1n));
+        this.#log.floorModel(e.model, seq);
         continue;
       }
-      const logKey = Buffer.allocUnsafe(U64_BYTES + e.key.length);
-      writeU64BE(logKey, 0, seq);
-      e.key.copy(logKey, U64_BYTES);
-      this.#log.put(logKey, Buffer.of(turned));
-      logged++;
+      const list = byModel.get(e.model);
+      if (list) list.push(e);
+      else byModel.set(e.model, [e]);
+    }
+    let logged = 0;
+    for (const [model, list] of byModel) {
+      const levels = (list[0]!.key.length - MODEL_BYTES) >> 1;
+      logged += this.#log.append(seq, model, levels, list.map((e) => {
+        if (e.key.length !== list[0]!.key.length) throw new SidxError('SIDX_ERR_STORE', `model ${model} written with SIDs of two lengths`);
+        return { codes: e.key.subarray(MODEL_BYTES), delta: e.delta };
+      }));
     }
     this.#pendingLogCount = this.#logCount + logged;
-    if (this.#pendingLogCount > this.#history + Math.max(1, this.#history >> 3)) this.#trim();
-  }
-
-  /** Removes the oldest log entries (whole seqs) until at most `history` remain. */
-  #trim(): void {
-    let excess = this.#pendingLogCount - this.#history;
-    let floor = readMetaU64(this.#meta, META_LOG_FLOOR);
-    while (excess > 0) {
-      const oldest = Array.from(this.#log.getKeys({ limit: Math.min(excess, TRIM_CHUNK) }));
-      if (oldest.length === 0) break;
-      floor = readU64BE(oldest[oldest.length - 1]!, 0);
-      // The rest of the last seq goes too: a seq is kept whole or not at all. Materialised: no deletes under a cursor.
-      const gone = Array.from(this.#log.getKeys({ end: u64Key(floor + 1n) }));
-      for (const k of gone) this.#log.remove(k);
-      excess -= gone.length;
-      this.#pendingLogCount -= gone.length;
+    if (this.#pendingLogCount > this.#history + Math.max(1, this.#history >> 3)) {
+      this.#pendingLogCount -= this.#log.trim(this.#pendingLogCount, this.#history);
     }
-    this.#meta.put(META_LOG_FLOOR, u64Key(floor));
   }
 
   /**
@@ -323,9 +277,7 @@ export class SidOccupancy {
 
   /** The smallest `since` a delta for `model` can start from. */
   floor(model: number): bigint {
-    const global = readMetaU64(this.#meta, META_LOG_FLOOR);
-    const own = readMetaU64(this.#meta, metaModelFloor(model));
-    return own > global ? own : global;
+    return this.#log.floor(model);
   }
 
   /**
@@ -336,23 +288,21 @@ export class SidOccupancy {
   delta(model: number, levels: number, since: bigint, lastSeq: bigint): SidDelta | undefined {
     if (since > lastSeq || since < this.floor(model)) return undefined;
     this.ensureTries();
-    const firstOp = new Map<string, number>();
-    const prefix = Buffer.allocUnsafe(MODEL_BYTES);
-    prefix.writeUInt16BE(model, 0);
-    for (const { key, value } of this.#log.getRange({ start: u64Key(since + 1n), end: u64Key(lastSeq + 1n) })) {
-      if (key.length !== U64_BYTES + MODEL_BYTES + 2 * levels || key.compare(prefix, 0, MODEL_BYTES, U64_BYTES, U64_BYTES + MODEL_BYTES) !== 0) continue;
-      const name = key.toString('latin1', U64_BYTES + MODEL_BYTES);
-      if (!firstOp.has(name)) firstOp.set(name, value[0]!);
-    }
+    const sums = new Map<string, number>();
+    this.#log.forEachEntry(model, levels, since, lastSeq, (value) => forEachChange(value, (bytes, at, L, delta) => {
+      const name = bytes.toString('latin1', at, at + 2 * L);
+      sums.set(name, (sums.get(name) ?? 0) + delta);
+    }));
     const trie = this.#tries.get(model);
     const added: Int32Array[] = [];
     const removed: Int32Array[] = [];
-    for (const [name, op] of firstOp) {
+    for (const [name, sum] of sums) {
+      if (sum === 0) continue;
       const codes = codesAt(Buffer.from(name, 'latin1'), 0);
-      const was = op === SID_EMPTIED;
-      const now = (trie?.count(codes) ?? 0) > 0;
-      if (now && !was) added.push(codes);
-      else if (!now && was) removed.push(codes);
+      const now = trie?.count(codes) ?? 0;
+      const was = now - sum;
+      if (now > 0 && was <= 0) added.push(codes);
+      else if (now === 0 && was > 0) removed.push(codes);
     }
     return { added: flatSorted(added, levels), removed: flatSorted(removed, levels) };
   }

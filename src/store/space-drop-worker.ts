@@ -14,6 +14,7 @@ import { dropSpaceTxn, keysAfterIn, type DropRequest } from './catalog-spaces.ts
 import { U64_BYTES } from './keys.ts';
 import { PostingJournal } from './posting-journal.ts';
 import { flushQuietTally, SidTally } from './sid-occupancy.ts';
+import { SidLog } from './sid-log.ts';
 
 const { dir, mapSizeBytes, nice } = workerData as { dir: string; mapSizeBytes?: number; nice: number };
 
@@ -28,6 +29,7 @@ try {
 const env = openCatalogEnv(dir, mapSizeBytes);
 // No journal watcher: the posting index untracks a key space before a re-index drops it.
 const dbs = { ...openCatalogDbs(env), tally: new SidTally(), journal: new PostingJournal() };
+const log = new SidLog(env, dbs.meta);
 const scratch = Buffer.alloc(sidKeyLength(MAX_LEVELS) + U64_BYTES);
 
 function dropBatch(req: DropRequest) {
@@ -38,7 +40,7 @@ function dropBatch(req: DropRequest) {
       if (keys.length === 0) return null;
       tally.quiet(req.drop);
       const res = dropSpaceTxn(dbs, req.drop, req.keep, keys, scratch);
-      const changes = flushQuietTally(dbs.meta, tally, readMetaU64(dbs.meta, META_LAST_SEQ));
+      const changes = flushQuietTally(log, tally, readMetaU64(dbs.meta, META_LAST_SEQ));
       return { ...res, last: keys[keys.length - 1]!, n: keys.length, changes };
     });
   } finally {

@@ -104,7 +104,7 @@ test('SID counts and the trie follow upserts, replacements and deletes; deltas e
     assert.equal(cat.sids.delta(1, L, last + 1n).delta, undefined, 'a seq in the future has no delta');
     assert.deepEqual(cat.sids.delta(1, L, last).delta, { added: new Int32Array(0), removed: new Int32Array(0) });
 
-    // After a restart the counts come from LMDB and deltas still cover the earlier seqs.
+    // After a restart the tries are counted from the postings and deltas still cover the earlier seqs.
     await cat.close();
     cat = Catalog.open(dir);
     assertMatches(cat, 1, L, 'after reopen');
@@ -214,27 +214,36 @@ test('a schema-2 catalog gets its SID tries from the postings and its log starte
   }
 });
 
-test('verify compares each SID\'s latest log entry with its postings', async () => {
+test('verify checks the SID log\'s entries and that no SID gained more items than its postings hold', async () => {
   const { dir, cleanup } = tempDir('sidx-occ-');
   try {
     const cat = Catalog.open(dir);
     cat.upsertBatch(1, [{ id: 'a', codes: codes(1, 1, 1), vector: vec(1) }, { id: 'b', codes: codes(1, 1, 1), vector: vec(2) }]);
+    cat.upsertBatch(1, [{ id: 'c', codes: codes(3, 3, 3), vector: vec(3) }]);
+    cat.deleteBatch(['c']);
     const seq = cat.lastSeq;
     await cat.close();
     assert.ok((await verifyCatalog(dir)).ok);
     const env = open<Buffer, Buffer>({ path: dir, maxDbs: 12, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false });
     const log = env.openDB<Buffer, Buffer>({ name: 'sidLog', encoding: 'binary', keyEncoding: 'binary' });
-    const entry = (at: bigint, sid: number[]) => Buffer.concat([u64Key(at), Buffer.of(0, 1), ...sid.map((c) => Buffer.of(c >> 8, c & 0xff))]);
-    await log.put(entry(seq + 1n, [1, 1, 1]), Buffer.of(2)); // emptied, but two items hold it
-    await log.put(entry(seq + 1n, [2, 2, 2]), Buffer.of(1)); // occupied, but no item holds it
-    await log.put(entry(seq + 2n, [3, 3, 3]), Buffer.of(1));
-    await log.put(entry(seq + 3n, [3, 3, 3]), Buffer.of(2)); // its latest entry agrees: no problem
+    const key = (at: bigint) => Buffer.concat([u64Key(at), Buffer.of(0, 1)]);
+    const change = (sid: number[], delta: number) => {
+      const b = Buffer.alloc(2 * sid.length + 4);
+      sid.forEach((c, l) => b.writeUInt16BE(c, 2 * l));
+      b.writeInt32BE(delta, 2 * sid.length);
+      return b;
+    };
+    await log.put(key(seq + 1n), Buffer.concat([Buffer.of(3), change([1, 1, 1], 1), change([2, 2, 2], 1), change([3, 3, 3], -1)]));
+    await log.put(key(seq + 2n), Buffer.of(3, 0, 1)); // not a whole change
+    await log.put(key(seq + 3n), Buffer.concat([Buffer.of(2), change([4, 4], 1)])); // model 1 has 3 levels
     await env.close();
     const report = await verifyCatalog(dir);
     assert.equal(report.ok, false);
     assert.deepEqual(report.problems, [
-      `sidLog 0001000100010001: emptied at seq ${seq + 1n}, the postings hold 2 items`,
-      `sidLog 0001000200020002: occupied at seq ${seq + 1n}, the postings hold 0 items`,
+      `sidLog entry ${key(seq + 2n).toString('hex')}: malformed (3 bytes)`,
+      `sidLog ${seq + 3n}/1: SIDs of 2 levels, the model has 3`,
+      'sidLog: SID 0001000100010001 gained 3 items since the log\'s floor, the postings hold 2',
+      'sidLog: SID 0001000200020002 gained 1 items since the log\'s floor, the postings hold 0',
     ]);
   } finally {
     cleanup();
@@ -246,7 +255,7 @@ function databaseNames(env: RootDatabase<Buffer, Buffer>): string[] {
   return Array.from(env.getKeys({}), (k) => Buffer.from(k as Buffer).toString('latin1').replace(/\0$/, ''));
 }
 
-test('a schema-6 catalog loses its stored SID counts at open and keeps its log', async () => {
+test('a schema-6 catalog loses its stored SID counts at open and starts its log afresh', async () => {
   const { dir, cleanup } = tempDir('sidx-occ-');
   try {
     let cat = Catalog.open(dir);
@@ -256,13 +265,18 @@ test('a schema-6 catalog loses its stored SID counts at open and keeps its log',
     const env = open<Buffer, Buffer>({ path: dir, maxDbs: 12, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false });
     const counts = env.openDB<Buffer, Buffer>({ name: 'sidCounts', encoding: 'binary', keyEncoding: 'binary' });
     await counts.put(Buffer.of(0, 1, 0, 1, 0, 1, 0, 1), Buffer.of(0, 0, 0, 1));
+    // Schema 6's log: one entry per SID that turned occupied (1) or empty (2).
+    const log = env.openDB<Buffer, Buffer>({ name: 'sidLog', encoding: 'binary', keyEncoding: 'binary' });
+    await log.put(Buffer.concat([u64Key(1n), Buffer.of(0, 1, 0, 1, 0, 1, 0, 1)]), Buffer.of(1));
     await env.openDB<Buffer, Buffer>({ name: 'meta', encoding: 'binary', keyEncoding: 'binary' }).put(Buffer.from('schema'), Buffer.of(0, 0, 0, 6));
     assert.ok(databaseNames(env).includes('sidCounts'));
     await env.close();
     cat = Catalog.open(dir);
     assertMatches(cat, 1, L, 'after the upgrade');
-    assert.deepEqual(cat.sids.delta(1, L, 0n).delta, { added: Int32Array.of(1, 1, 1, 2, 1, 1), removed: new Int32Array(0) }, 'the log survives');
-    assert.equal(cat.sids.seq(), seq);
+    assert.equal(cat.sids.delta(1, L, seq - 1n).delta, undefined, 'the log starts afresh at the upgrade');
+    assert.deepEqual(cat.sids.delta(1, L, seq).delta, { added: new Int32Array(0), removed: new Int32Array(0) });
+    cat.upsertBatch(1, [{ id: 'c', codes: codes(3, 1, 1), vector: vec(3) }]);
+    assert.deepEqual(cat.sids.delta(1, L, seq).delta, { added: codes(3, 1, 1), removed: new Int32Array(0) });
     await cat.close();
     const after = open<Buffer, Buffer>({ path: dir, maxDbs: 12, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false });
     try {
