@@ -29,9 +29,9 @@ export const DEFAULT_SID_HISTORY = 100_000;
 /** Bytes of one SID's change in an entry of L levels. */
 const changeBytes = (levels: number): number => 2 * levels + 4;
 
-/** One SID's item-count change: `codes` are u16 BE, as in the entry. */
+/** One SID's item-count change. */
 export interface LoggedChange {
-  codes: Uint8Array;
+  codes: Int32Array;
   delta: number;
 }
 
@@ -71,10 +71,11 @@ export class SidLog {
   }
 
   /**
-   * Appends `changes` (SIDs of `levels` levels) of `model` at `seq`, inside the write transaction; a second append at
-   * the same seq and model joins the first. Returns the changes appended.
+   * Appends `changes` (SIDs of one length) of `model` at `seq`, inside the write transaction; a second append at the
+   * same seq and model joins the first. Returns the changes appended.
    */
-  append(seq: bigint, model: number, levels: number, changes: readonly LoggedChange[]): number {
+  append(seq: bigint, model: number, changes: readonly LoggedChange[]): number {
+    const levels = changes[0]?.codes.length ?? 0;
     const width = changeBytes(levels);
     const key = Buffer.allocUnsafe(KEY_BYTES);
     writeU64BE(key, 0, seq);
@@ -88,7 +89,8 @@ export class SidLog {
     }
     let p = before?.length ?? 1;
     for (const c of changes) {
-      value.set(c.codes, p);
+      if (c.codes.length !== levels) throw new SidxError('SIDX_ERR_STORE', `model ${model} written with SIDs of ${levels} and ${c.codes.length} levels`);
+      for (let l = 0; l < levels; l++) value.writeUInt16BE(c.codes[l]!, p + 2 * l);
       value.writeInt32BE(c.delta, p + 2 * levels);
       p += width;
     }

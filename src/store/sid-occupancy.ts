@@ -19,30 +19,29 @@ import { forEachChange, SidLog } from './sid-log.ts';
 type Bin = Database<Buffer, Buffer>;
 
 export { DEFAULT_SID_HISTORY } from './sid-log.ts';
-const MODEL_BYTES = 2;
 
-function countKey(model: number, codes: ArrayLike<number>): Buffer {
-  const key = Buffer.allocUnsafe(MODEL_BYTES + 2 * codes.length);
-  key.writeUInt16BE(model, 0);
-  for (let l = 0; l < codes.length; l++) key.writeUInt16BE(codes[l]!, MODEL_BYTES + 2 * l);
-  return key;
-}
-
-/** Codes stored big-endian from `offset` to the end of `key`. */
-function codesAt(key: Uint8Array, offset: number, out = new Int32Array((key.length - offset) >> 1)): Int32Array {
-  for (let l = 0, p = offset; l < out.length; l++, p += 2) out[l] = (key[p]! << 8) | key[p + 1]!;
-  return out;
-}
-
-/** One SID's item-count change in `model`: `key` is model (u16 BE) ++ codes (u16 BE each). */
+/** One SID's item-count change in `model`. */
 export interface CountChange {
   model: number;
-  key: Uint8Array;
+  codes: Int32Array;
   delta: number;
 }
 
-interface Pending extends CountChange {
-  key: Buffer;
+/** A SID's name in a transaction's tally: one UTF-16 unit for the model and one per code (all at most 0xffff). */
+function tallyName(model: number, codes: Int32Array): string {
+  switch (codes.length) {
+    case 2: return String.fromCharCode(model, codes[0]!, codes[1]!);
+    case 3: return String.fromCharCode(model, codes[0]!, codes[1]!, codes[2]!);
+    case 4: return String.fromCharCode(model, codes[0]!, codes[1]!, codes[2]!, codes[3]!);
+    default: return String.fromCharCode(model, ...codes);
+  }
+}
+
+/** Codes stored big-endian from `offset`, `levels` of them. */
+function codesAt(bytes: Uint8Array, offset: number, levels: number): Int32Array {
+  const out = new Int32Array(levels);
+  for (let l = 0, p = offset; l < levels; l++, p += 2) out[l] = (bytes[p]! << 8) | bytes[p + 1]!;
+  return out;
 }
 
 /** A transaction's flushed tally, taken out until it commits: its count changes, log entries added, the seq before it. */
@@ -70,23 +69,22 @@ export function flushQuietTally(log: SidLog, tally: SidTally, seq: bigint): Coun
     if (!tally.isQuiet(e.model)) throw new SidxError('SIDX_ERR_STORE', `SID count change of model ${e.model} outside a quiet transaction`);
     if (!floored.has(e.model)) log.floorModel(e.model, seq);
     floored.add(e.model);
-    out.push({ model: e.model, key: e.key, delta: e.delta });
+    out.push(e);
   }
   return out;
 }
 
 /** Item-count changes per SID within one write transaction. */
 export class SidTally {
-  #m = new Map<string, Pending>();
+  #m = new Map<string, CountChange>();
   #quiet = new Set<number>();
 
   /** One item gains (+1) or loses (-1) SID `codes` in `model`. */
   touch(model: number, codes: Int32Array, delta: number): void {
-    const key = countKey(model, codes);
-    const name = key.toString('latin1');
+    const name = tallyName(model, codes);
     const e = this.#m.get(name);
     if (e) e.delta += delta;
-    else this.#m.set(name, { model, key, delta });
+    else this.#m.set(name, { model, codes: codes.slice(), delta });
   }
 
   /** Changes to `model` in this transaction are not logged (a key space being dropped). */
@@ -98,7 +96,7 @@ export class SidTally {
     return this.#quiet.has(model);
   }
 
-  entries(): IterableIterator<Pending> {
+  entries(): IterableIterator<CountChange> {
     return this.#m.values();
   }
 
@@ -125,7 +123,7 @@ export class SidOccupancy {
   /** Whether the tries are built; until then commits do not update them (the load reads the committed counts). */
   #loaded = false;
   #logCount = 0;
-  #pending: Pending[] = [];
+  #pending: CountChange[] = [];
   #pendingLogCount = 0;
   #held: FlushedTally[] = [];
 
@@ -200,7 +198,7 @@ export class SidOccupancy {
    * instead. Call at the end of the write transaction; `take` it, and `publishTaken` after the commit.
    */
   flush(seq: bigint): void {
-    const byModel = new Map<number, Pending[]>();
+    const byModel = new Map<number, CountChange[]>();
     for (const e of this.tally.entries()) {
       if (e.delta === 0) continue;
       this.#pending.push(e);
@@ -214,11 +212,7 @@ export class SidOccupancy {
     }
     let logged = 0;
     for (const [model, list] of byModel) {
-      const levels = (list[0]!.key.length - MODEL_BYTES) >> 1;
-      logged += this.#log.append(seq, model, levels, list.map((e) => {
-        if (e.key.length !== list[0]!.key.length) throw new SidxError('SIDX_ERR_STORE', `model ${model} written with SIDs of two lengths`);
-        return { codes: e.key.subarray(MODEL_BYTES), delta: e.delta };
-      }));
+      logged += this.#log.append(seq, model, list);
     }
     this.#pendingLogCount = this.#logCount + logged;
     if (this.#pendingLogCount > this.#history + Math.max(1, this.#history >> 3)) {
@@ -259,7 +253,7 @@ export class SidOccupancy {
   /** Applies count changes committed by another thread (flushQuietTally) to the tries. */
   publishChanges(changes: readonly CountChange[]): void {
     if (!this.#loaded) return; // committed: the load reads them
-    for (const e of changes) this.#trieFor(e.model, (e.key.length - MODEL_BYTES) >> 1).add(codesAt(e.key, MODEL_BYTES), e.delta);
+    for (const e of changes) this.#trieFor(e.model, e.codes.length).add(e.codes, e.delta);
   }
 
   /** Forgets the transaction's tally (it failed, or it was taken). */
@@ -298,7 +292,7 @@ export class SidOccupancy {
     const removed: Int32Array[] = [];
     for (const [name, sum] of sums) {
       if (sum === 0) continue;
-      const codes = codesAt(Buffer.from(name, 'latin1'), 0);
+      const codes = codesAt(Buffer.from(name, 'latin1'), 0, levels);
       const now = trie?.count(codes) ?? 0;
       const was = now - sum;
       if (now > 0 && was <= 0) added.push(codes);
