@@ -73,7 +73,8 @@ export async function indexCommand(argv: string[]): Promise<number> {
   const log = { info: () => {}, warn: (msg: string) => progress.log(`warning: ${msg}`) };
   // A new catalog gets the layout `sidx serve` gives one by default (natural-order postings alone), not the one its
   // LMDB posting index would write: a third of the posting puts.
-  const service = await SidxService.open(config, log, { command: 'sidx index', postingRotations: 'natural' });
+  // Nor the SID tries: nothing here reads them (`sidx serve` counts them from the postings at open).
+  const service = await SidxService.open(config, log, { command: 'sidx index', postingRotations: 'natural', sidTries: false });
   const started = performance.now();
   let done = 0;
   let replaced = 0;

@@ -43,7 +43,7 @@ export async function openParts(config: Readonly<Config>, log: Logger, options: 
     const metrics = options.metrics ?? new SidxMetrics();
     const opening = openSpace(bundle, row.version, config, log, metrics);
     opening.catch(() => undefined); // awaited below: no unhandled rejection meanwhile
-    const derived = await openDerived(config, log, dataDir, catalog, bundle, row.version)
+    const derived = await openDerived(config, log, dataDir, catalog, bundle, row.version, options.sidTries !== false)
       .catch(async (err: unknown) => { await opening.then((s) => s.pool.close(), () => undefined); throw err; });
     const space = await opening.catch(async (err: unknown) => { await derived.vectors.close(); throw err; });
     return {
@@ -58,17 +58,20 @@ export async function openParts(config: Readonly<Config>, log: Logger, options: 
 }
 
 /** What this thread derives from the catalog while the pool starts: the vector state, the posting index, the SID tries. */
-async function openDerived(config: Readonly<Config>, log: Logger, dataDir: string, catalog: Catalog, bundle: ModelBundle, version: number): Promise<Pick<Parts, 'vectors' | 'postings'>> {
+async function openDerived(config: Readonly<Config>, log: Logger, dataDir: string, catalog: Catalog, bundle: ModelBundle, version: number,
+  sidTries: boolean): Promise<Pick<Parts, 'vectors' | 'postings'>> {
   const m = bundle.manifest;
   const vectors = await VectorState.open(dataDir, catalog, m.inputDim, m.metric, log, storeOpener(config.vectors));
   try {
     await turn();
     const postings = new LivePostings(catalog, log, config.storage.postingIndex === 'memory');
     postings.track(version, m.levels);
-    await turn();
-    const t0 = performance.now();
-    catalog.sids.load();
-    log.info(`SID tries built in ${(performance.now() - t0).toFixed(0)} ms`);
+    if (sidTries) {
+      await turn();
+      const t0 = performance.now();
+      catalog.sids.load();
+      log.info(`SID tries built in ${(performance.now() - t0).toFixed(0)} ms`);
+    }
     return { vectors, postings };
   } catch (err) {
     await vectors.close();

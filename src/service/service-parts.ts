@@ -36,4 +36,9 @@ export interface OpenOptions {
    * keeps its own rotations, else 'all'. An existing catalog keeps its layout.
    */
   postingRotations?: 'natural' | 'all';
+  /**
+   * false: the SID tries (store/sid-occupancy.ts) are not built at open and no write updates them; an offline load
+   * (`sidx index`) that never reads them. Default true.
+   */
+  sidTries?: boolean;
 }

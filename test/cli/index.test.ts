@@ -51,6 +51,14 @@ test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path,
     assert.equal(svc.service.readiness().vectors, 550, 'FAISS holds every item after the offline load');
     const enc = await svc.service.encode(vectors.slice(0, 3 * DIM), 3);
     for (let i = 0; i < 3; i++) assert.deepEqual(svc.service.getItem(String(i))!.sid, enc.codes.slice(i * 2, i * 2 + 2));
+    // The load built no SID tries; the server counts them from the postings: every item under its level-0 code.
+    const perCode = new Map<number, number>();
+    for (const id of [...Array.from({ length: N }, (_, i) => String(i)), ...Array.from({ length: 50 }, (_, i) => `csv${i + 100}`)]) {
+      const code = svc.service.getItem(id)!.sid[0]!;
+      perCode.set(code, (perCode.get(code) ?? 0) + 1);
+    }
+    const top = svc.service.sids.next([[]]).next[0]!;
+    assert.deepEqual(new Map(Array.from(top.codes, (c, j) => [c, top.counts[j]!])), perCode);
   } finally {
     await svc.close();
   }
