@@ -4,7 +4,7 @@
  *   JSON then binary (SIDN, Accept: application/octet-stream), over a loopback socket: server time (Fastify's
  *   reply.elapsedTime: arrival to response end), the fetch round trip, and the trie lookups alone (service.sids.next);
  * - GET /v1/sids/trie full binary export (inject: no socket): time and bytes; JSON too, and a delta after a small write;
- * - the catalog open (the tries are built from LMDB's sidCounts).
+ * - the catalog open (the tries are counted from the natural postings).
  *
  *   node --import tsx bench/sids.bench.ts [--items 1000000] [--levels 3] [--codebook 256] [--rounds 50]
  *
@@ -70,7 +70,7 @@ try {
   const openMs = performance.now() - t1;
   const sids = reopened.sids.trie(version).trie!.size;
   await reopened.close();
-  rows.push(['catalog open (tries built from sidCounts)', `${openMs.toFixed(0)} ms`, `${sids} occupied SIDs`]);
+  rows.push(['catalog open (tries counted from the postings)', `${openMs.toFixed(0)} ms`, `${sids} occupied SIDs`]);
 
   service = await SidxService.open(config, silent);
   const app = await buildApp({ service, config: { ...config, limits: { ...config.limits, maxBatch: 1000 } } });

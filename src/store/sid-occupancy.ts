@@ -159,12 +159,14 @@ export class SidOccupancy {
       let items = 0;
       for (const key of this.#postings.getKeys({ start, end: prefixEnd(start) })) {
         if (key.length !== sidEnd + U64_BYTES) throw new SidxError('SIDX_ERR_STORE', `posting key of ${key.length} bytes in model ${model} (${levels} levels)`);
-        if (items > 0 && sid.compare(key, 0, sidEnd, 0, sidEnd) === 0) {
+        let i = SID_KEY_HEADER_BYTES; // the range fixes the model and rotation; a byte loop beats a native compare here
+        if (items > 0) while (i < sidEnd && key[i] === sid[i]) i++;
+        if (i === sidEnd) {
           items++;
           continue;
         }
         if (items > 0) builder.pushBigEndian(sid, SID_KEY_HEADER_BYTES, items);
-        sid.set(key.subarray(0, sidEnd));
+        for (i = SID_KEY_HEADER_BYTES; i < sidEnd; i++) sid[i] = key[i]!;
         items = 1;
         sids++;
       }
