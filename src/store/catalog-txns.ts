@@ -129,7 +129,7 @@ export class CatalogTxns {
     return this.#inFlight.all();
   }
 
-  /** A transaction's body: `fn`, the staged values, the SID counts. */
+  /** A transaction's body: `fn`, the staged values, the SID tally (its log entry). */
   #body<T>(fn: () => T, staged = this.#staged): T {
     const r = fn();
     for (const s of staged) s.db.put(s.key, s.value);

@@ -114,13 +114,13 @@ export interface SidDelta {
 
 export class SidOccupancy {
   readonly tally = new SidTally();
-  /** `postings` with keys as views (openScanView): the trie load and `flush`'s counts allocate nothing per posting. */
+  /** `postings` with keys as views (openScanView): the trie load allocates nothing per posting. */
   #postings: ScanView<null>;
   #log: SidLog;
   #meta: Bin;
   #history: number;
   #tries = new Map<number, SidTrie>();
-  /** Whether the tries are built; until then commits do not update them (the load reads the committed counts). */
+  /** Whether the tries are built; until then commits do not update them (the load reads the committed postings). */
   #loaded = false;
   #logCount = 0;
   #pending: CountChange[] = [];
@@ -138,7 +138,7 @@ export class SidOccupancy {
     this.#history = history;
   }
 
-  /** At open, after any back-fill: reads the log's size and builds the tries, unless `deferTries` (then on first use). */
+  /** At open, after any upgrade: reads the log's size and builds the tries, unless `deferTries` (then on first use). */
   open(deferTries = false): void {
     this.#logCount = this.#log.count();
     if (!deferTries) this.#loadTries();
