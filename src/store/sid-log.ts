@@ -80,7 +80,7 @@ export class SidLog {
     const key = Buffer.allocUnsafe(KEY_BYTES);
     writeU64BE(key, 0, seq);
     key.writeUInt16BE(model, U64_BYTES);
-    const before = this.#log.getBinaryFast(key);
+    const before = this.#log.getBinary(key); // a copy: getBinaryFast's buffer reports a shorter length than TypedArray.set copies
     const value = Buffer.allocUnsafe((before?.length ?? 1) + changes.length * width);
     value[0] = levels;
     if (before) {
