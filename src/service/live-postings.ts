@@ -11,6 +11,7 @@
  */
 import type { Catalog } from '../store/catalog.ts';
 import type { PostingChanges, PostingWatcher } from '../store/posting-journal.ts';
+import type { SpacePostings } from '../store/catalog-scan.ts';
 import type { CandidateSource } from './candidates.ts';
 import { PostingIndex } from './posting-index.ts';
 import type { Logger } from './vector-state.ts';
@@ -44,19 +45,25 @@ export class LivePostings implements PostingWatcher {
     return this.#indexes.get(model);
   }
 
-  /** Builds the index of key space `model` (`levels` levels) from LMDB, unless there is one. */
-  track(model: number, levels: number): void {
-    if (!this.#enabled || this.#indexes.has(model)) return;
+  /**
+   * Builds the index of key space `model` (`levels` levels) from LMDB, unless there is one; returns the postings it
+   * read (valid until the next write: the SID tries at open count them too), or undefined when it read none.
+   */
+  track(model: number, levels: number): SpacePostings | undefined {
+    if (!this.#enabled || this.#indexes.has(model)) return undefined;
     const t0 = performance.now();
     let index;
+    let scanned;
     try {
-      index = new PostingIndex(model, levels, this.#catalog.spaces.postingsOf(model, levels), this.#catalog, this.#minDelta);
+      scanned = this.#catalog.spaces.postingsOf(model, levels);
+      index = new PostingIndex(model, levels, scanned, this.#catalog, this.#minDelta);
     } catch (err) {
       this.#log.warn(`posting index of key space ${model} not built, candidates come from LMDB scans: ${(err as Error).message}`);
-      return;
+      return undefined;
     }
     this.#indexes.set(model, index);
     this.#log.info(`posting index of key space ${model}: ${index.count} items in ${(performance.now() - t0).toFixed(0)} ms, ${(index.bytes / 2 ** 20).toFixed(1)} MiB`);
+    return scanned;
   }
 
   untrack(model: number): void {

@@ -65,11 +65,11 @@ async function openDerived(config: Readonly<Config>, log: Logger, dataDir: strin
   try {
     await turn();
     const postings = new LivePostings(catalog, log, config.storage.postingIndex === 'memory');
-    postings.track(version, m.levels);
+    const scanned = postings.track(version, m.levels);
     if (sidTries) {
       await turn();
       const t0 = performance.now();
-      catalog.sids.load();
+      catalog.sids.load(scanned && new Map([[version, scanned]])); // the served model's postings are not read twice
       log.info(`SID tries built in ${(performance.now() - t0).toFixed(0)} ms`);
     }
     return { vectors, postings };

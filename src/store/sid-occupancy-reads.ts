@@ -4,7 +4,7 @@
  * published to the tries (catalog-txns.ts), the seq before it: a client that syncs SIDs from that seq on misses nothing.
  */
 import type { SidTrie } from '../sid/sid-trie.ts';
-import type { SidDelta, SidOccupancy } from './sid-occupancy.ts';
+import type { SidDelta, SidOccupancy, SortedSids } from './sid-occupancy.ts';
 
 type Read = <T>(what: string, fn: () => T) => T;
 
@@ -19,9 +19,12 @@ export class SidOccupancyReads {
     this.#read = read;
   }
 
-  /** Builds the tries now, if the catalog was opened with `deferSids` and no read built them yet. */
-  load(): void {
-    this.#read('sids.load', () => this.#occ.ensureTries());
+  /**
+   * Builds the tries now, if the catalog was opened with `deferSids` and no read built them yet; a model in `scanned`
+   * from those postings, read already (no write since), instead of a scan of its own.
+   */
+  load(scanned?: ReadonlyMap<number, SortedSids>): void {
+    this.#read('sids.load', () => this.#occ.ensureTries(scanned));
   }
 
   /** `model`'s trie (undefined: no SIDs yet) and the seq; the trie changes with the next write, so use it at once. */

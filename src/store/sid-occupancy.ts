@@ -44,6 +44,39 @@ function codesAt(bytes: Uint8Array, offset: number, levels: number): Int32Array 
   return out;
 }
 
+/** A model's SIDs in order, `count` rows of L u16 codes (a SID once per item holding it): catalog-scan's SpacePostings. */
+export interface SortedSids {
+  count: number;
+  codes: Uint16Array;
+}
+
+/** The trie of `rows` (L = `levels`), or undefined when it has none. */
+function trieOfSorted(rows: SortedSids, levels: number): SidTrie | undefined {
+  if (rows.count === 0) return undefined;
+  const builder = new SidTrieBuilder(levels);
+  const codes = rows.codes;
+  const sid = new Uint8Array(2 * levels);
+  let items = 0;
+  for (let r = 0; r <= rows.count; r++) {
+    let same = r < rows.count && items > 0;
+    for (let l = 0; same && l < levels; l++) same = codes[r * levels + l] === codes[(r - 1) * levels + l];
+    if (same) {
+      items++;
+      continue;
+    }
+    if (items > 0) {
+      for (let l = 0; l < levels; l++) {
+        const c = codes[(r - 1) * levels + l]!;
+        sid[2 * l] = c >> 8;
+        sid[2 * l + 1] = c & 0xff;
+      }
+      builder.pushBigEndian(sid, 0, items);
+    }
+    items = 1;
+  }
+  return builder.build();
+}
+
 /** A transaction's flushed tally, taken out until it commits: its count changes, log entries added, the seq before it. */
 export interface FlushedTally {
   changes: readonly CountChange[];
@@ -146,11 +179,18 @@ export class SidOccupancy {
 
   /**
    * Builds each model's trie from its natural postings (rotation L-1: in SID order, a SID's items side by side) in one
-   * pass (SidTrie.fromSorted). Outside any transaction: they must hold committed postings only.
+   * pass (SidTrie.fromSorted), or from `scanned`, that model's postings read already (the live posting index's scan at
+   * open). Outside any transaction: they must hold committed postings only.
    */
-  #loadTries(): void {
+  #loadTries(scanned?: ReadonlyMap<number, SortedSids>): void {
     this.#tries.clear();
     for (const [model, levels] of modelLevels(this.#meta)) {
+      const seed = scanned?.get(model);
+      if (seed) {
+        const trie = trieOfSorted(seed, levels);
+        if (trie) this.#tries.set(model, trie);
+        continue;
+      }
       const start = Buffer.of(model >>> 8, model & 0xff, levels - 1);
       const sidEnd = SID_KEY_HEADER_BYTES + 2 * levels;
       const builder = new SidTrieBuilder(levels);
@@ -176,9 +216,9 @@ export class SidOccupancy {
     this.#loaded = true;
   }
 
-  /** Builds the tries unless they are built (deferred at open). */
-  ensureTries(): void {
-    if (!this.#loaded) this.#loadTries();
+  /** Builds the tries unless they are built (deferred at open); `scanned` as in #loadTries. */
+  ensureTries(scanned?: ReadonlyMap<number, SortedSids>): void {
+    if (!this.#loaded) this.#loadTries(scanned);
   }
 
   #trieFor(model: number, levels: number): SidTrie {

@@ -150,6 +150,41 @@ test('the log keeps sidHistory entries: a delta from before them is not offered'
   }
 });
 
+test('the tries load from postings read already (the live posting index\'s scan) as from LMDB', async () => {
+  const { dir, cleanup } = tempDir('sidx-occ-');
+  try {
+    let cat = Catalog.open(dir);
+    const rand = rng(11);
+    const code = () => Math.floor(rand() * 4);
+    cat.upsertBatch(1, Array.from({ length: 60 }, (_, i) => ({ id: `i${i}`, codes: codes(code(), code(), code()), vector: vec(i) })));
+    cat.deleteBatch(['i3', 'i7']);
+    cat.spaces.putSids(2, [{ key: 1n, codes: codes(4, 4) }, { key: 2n, codes: codes(4, 4) }, { key: 5n, codes: codes(0, 1) }]);
+    await cat.close();
+    cat = Catalog.open(dir, { deferSids: true });
+    try {
+      const scanned = cat.spaces.postingsOf(1, L);
+      assert.equal(scanned.count, 58);
+      cat.sids.load(new Map([[1, scanned]]));
+      assertMatches(cat, 1, L, 'model 1, from the scanned postings');
+      assertMatches(cat, 2, 2, 'model 2, from LMDB');
+      assert.equal(cat.sids.trie(2).trie!.count(codes(4, 4)), 2);
+    } finally {
+      await cat.close();
+    }
+    // The seed is taken as given, not read again: one that is not the catalog's shows.
+    cat = Catalog.open(dir, { deferSids: true });
+    try {
+      cat.sids.load(new Map([[1, { count: 3, codes: Uint16Array.of(0, 1, 2, 9, 9, 9, 9, 9, 9) }]]));
+      assert.deepEqual(allSids(cat.sids.trie(1).trie, L), ['0-1-2', '9-9-9']);
+      assert.equal(cat.sids.trie(1).trie!.count(codes(9, 9, 9)), 2);
+    } finally {
+      await cat.close();
+    }
+  } finally {
+    cleanup();
+  }
+});
+
 test('re-index key spaces: putSids takes a seq and fills the target trie; dropping a space empties its counts', async () => {
   const { dir, cleanup } = tempDir('sidx-occ-');
   const cat = Catalog.open(dir);
