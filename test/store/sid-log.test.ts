@@ -8,8 +8,16 @@ import { open, type RootDatabase } from 'lmdb';
 import { forEachChange, SidLog } from '../../src/store/sid-log.ts';
 import { tempDir } from '../helpers/paths.ts';
 
-function openEnv(dir: string): RootDatabase<Buffer, Buffer> {
-  return open<Buffer, Buffer>({ path: dir, maxDbs: 12, encoding: 'binary', keyEncoding: 'binary' });
+/** Runs `fn` on a SidLog in a fresh environment, closed and removed after. */
+async function withLog(fn: (log: SidLog, env: RootDatabase<Buffer, Buffer>) => void | Promise<void>): Promise<void> {
+  const { dir, cleanup } = tempDir('sidx-sidlog-');
+  const env = open<Buffer, Buffer>({ path: dir, maxDbs: 12, encoding: 'binary', keyEncoding: 'binary' });
+  try {
+    await fn(new SidLog(env, env.openDB<Buffer, Buffer>({ name: 'meta', encoding: 'binary', keyEncoding: 'binary' })), env);
+  } finally {
+    await env.close();
+    cleanup();
+  }
 }
 
 const change = (delta: number, ...codes: number[]) => ({ codes: Int32Array.from(codes), delta });
@@ -25,11 +33,7 @@ function changes(log: SidLog, model: number, levels: number, since: bigint, upTo
 }
 
 test('entries pack a transaction\'s changes per model; a second append at one seq joins the first', async () => {
-  const { dir, cleanup } = tempDir('sidx-sidlog-');
-  const env = openEnv(dir);
-  try {
-    const meta = env.openDB<Buffer, Buffer>({ name: 'meta', encoding: 'binary', keyEncoding: 'binary' });
-    const log = new SidLog(env, meta);
+  await withLog(async (log, env) => {
     env.transactionSync(() => {
       assert.equal(log.append(1n, 1, [change(1, 3, 4, 65535), change(-2, 0, 0, 1)]), 2);
       assert.equal(log.append(1n, 2, [change(1, 7, 7)]), 1);
@@ -45,18 +49,11 @@ test('entries pack a transaction\'s changes per model; a second append at one se
     assert.throws(() => env.transactionSync(() => log.append(3n, 1, [change(1, 1, 1, 1), change(1, 1, 1)])), /SIDs of 3 and 2 levels/);
     assert.throws(() => env.transactionSync(() => log.append(2n, 1, [change(1, 1, 1)])), /has 3 levels, not 2/);
     assert.equal(log.count(), 5, 'a refused append wrote nothing');
-  } finally {
-    await env.close();
-    cleanup();
-  }
+  });
 });
 
 test('trim removes whole seqs from the oldest, moves the floor past them and keeps the rest', async () => {
-  const { dir, cleanup } = tempDir('sidx-sidlog-');
-  const env = openEnv(dir);
-  try {
-    const meta = env.openDB<Buffer, Buffer>({ name: 'meta', encoding: 'binary', keyEncoding: 'binary' });
-    const log = new SidLog(env, meta);
+  await withLog(async (log, env) => {
     env.transactionSync(() => {
       log.append(1n, 1, [change(1, 1, 1)]);
       log.append(2n, 1, [change(1, 2, 2), change(1, 2, 3)]);
@@ -78,24 +75,14 @@ test('trim removes whole seqs from the oldest, moves the floor past them and kee
     assert.deepEqual([log.floor(1), log.floor(2)], [2n, 8n]);
     env.transactionSync(() => log.restart(9n));
     assert.deepEqual([log.count(), log.floor(1), log.floor(2)], [0, 9n, 9n]);
-  } finally {
-    await env.close();
-    cleanup();
-  }
+  });
 });
 
 test('count refuses a malformed entry, naming it', async () => {
-  const { dir, cleanup } = tempDir('sidx-sidlog-');
-  const env = openEnv(dir);
-  try {
-    const meta = env.openDB<Buffer, Buffer>({ name: 'meta', encoding: 'binary', keyEncoding: 'binary' });
-    const log = new SidLog(env, meta);
+  await withLog(async (log, env) => {
     const raw = env.openDB<Buffer, Buffer>({ name: 'sidLog', encoding: 'binary', keyEncoding: 'binary' });
     await raw.put(Buffer.of(0, 0, 0, 0, 0, 0, 0, 5, 0, 1), Buffer.of(3, 0, 1, 0)); // L = 3 needs 10 bytes per change
     assert.throws(() => log.count(), /sidLog entry 00000000000000050001 is malformed/);
     assert.deepEqual([...log.entries()].map((e) => e.problem), ['sidLog entry 00000000000000050001: malformed (4 bytes)']);
-  } finally {
-    await env.close();
-    cleanup();
-  }
+  });
 });
