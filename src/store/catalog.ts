@@ -71,9 +71,13 @@ export interface CatalogOpenOptions {
   mapSizeBytes?: number;
   /** First internal key of a new catalog (default 1); ignored when the catalog exists. */
   firstKey?: bigint;
-  /** SID occupancy log entries kept for trie deltas (default DEFAULT_SID_HISTORY). */
+  /** SID count changes the SID log keeps for trie deltas (default DEFAULT_SID_HISTORY). */
   sidHistory?: number;
-  deferSids?: boolean; // leave building the SID tries to `sids.load()` (or their first read): call it before writing
+  /**
+   * Leave building the SID tries to `sids.load()` (or their first read). Call it before writing, or never read the
+   * tries of that open (`sidx index`): a first build while a pipelined commit is being published would count it twice.
+   */
+  deferSids?: boolean;
   /**
    * 'natural': a new catalog stores each SID's natural posting only (Hamming-1 scans then skip-scan it; for services
    * whose candidates come from the in-memory posting index). 'all' (default): every rotation; a natural-only
