@@ -18,6 +18,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { base64ByteLength } from '../base64.ts';
+import { firstNonFinite } from '../finite.ts';
 import { inputError, ioError } from './input-error.ts';
 
 export type AlgrSkipReason = 'missing-field' | 'extra-field' | 'empty-id' | 'base64' | 'dimension' | 'not-finite';
@@ -190,8 +191,8 @@ export class AlgrCsvReader implements AsyncIterable<AlgrBatch> {
           continue;
         }
         if (!LITTLE_ENDIAN_HOST) bytes.subarray(at, at + nbytes).swap32();
-        const bad = firstNonFinite(vectors, n * dim, dim);
-        if (bad >= 0) { skip(line, 'not-finite', `value ${bad + 1} is ${vectors[n * dim + bad]} (values must be finite)`); continue; }
+        const bad = firstNonFinite(vectors, n * dim, (n + 1) * dim);
+        if (bad >= 0) { skip(line, 'not-finite', `value ${bad - n * dim + 1} is ${vectors[bad]} (values must be finite)`); continue; }
         ids.push(id);
         lines[n++] = line;
         stats.rows++;
@@ -216,15 +217,6 @@ function openInput(file: string): Readable {
   raw.on('error', (err) => gunzip.destroy(err));
   gunzip.on('close', () => raw.destroy());
   return raw.pipe(gunzip);
-}
-
-/** Index within the row of the first NaN/Infinity, or -1. Allocation-free. */
-function firstNonFinite(v: Float32Array, start: number, dim: number): number {
-  for (let j = 0; j < dim; j++) {
-    const x = v[start + j]!;
-    if (x - x !== 0) return j;
-  }
-  return -1;
 }
 
 /** Streams an AL-GR CSV in batches; read `.stats` after the loop for the row and skip counts. */

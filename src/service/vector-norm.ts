@@ -5,6 +5,7 @@
  * Infinity/NaN; and one item with a huge norm cannot become every inner-product query's top hit.
  */
 import { SidxError } from '../errors.ts';
+import { firstNonFinite } from '../finite.ts';
 
 /** L2 norm of `dim` floats at `offset` (float64 accumulation: float32 squares may overflow float32). */
 export function l2Norm(vectors: Float32Array, offset: number, dim: number): number {
@@ -30,7 +31,7 @@ function problemOfNorm(norm: number, maxNorm: number, what: string): string | un
 export function checkFiniteAndNorm(vectors: Float32Array, offset: number, dim: number, maxNorm: number, field: string): void {
   const norm = l2Norm(vectors, offset, dim);
   if (!Number.isFinite(norm)) {
-    const j = vectors.subarray(offset, offset + dim).findIndex((v) => !Number.isFinite(v));
+    const j = firstNonFinite(vectors, offset, offset + dim) - offset;
     throw new SidxError('SIDX_ERR_NOT_FINITE', `${field}[${j}] is not a finite float32`, { field: `${field}[${j}]` });
   }
   const problem = maxNorm > 0 ? problemOfNorm(norm, maxNorm, field) : undefined;
