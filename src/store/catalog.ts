@@ -13,8 +13,9 @@
  *   meta      ascii name                                   -> value (see META_* below)
  *   sids      internal key ++ model (u16 BE)                -> codes: an item's SID in a second model (re-index;
  *             catalog-spaces.ts). Schema 2 added it; a schema-1 catalog is upgraded in place at open.
- *   sidLog    when SIDs became occupied or empty (sid-occupancy.ts; the items per SID are counted from the postings
- *             at open). Schema 3 added it with `sidCounts`, the counts, which schema 7 dropped.
+ *   sidLog    seq ++ model -> each write transaction's item-count changes per SID (sid-log.ts), for SID trie deltas;
+ *             the items per SID are counted from the postings at open (sid-occupancy.ts). Schema 3 added a log with
+ *             `sidCounts`, the counts; schema 7 dropped the counts and gave the log this form.
  *   freeSlots, meta nextSlot: which rows of `vectors.f32` no record names (catalog-vectors.ts). Schema 4 moved
  *             the vectors out of the records into that file (each vector stored once); older catalogs are upgraded
  *             at open, 10,000 records per transaction, resumable.

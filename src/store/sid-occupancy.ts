@@ -50,31 +50,22 @@ export interface SortedSids {
   codes: Uint16Array;
 }
 
-/** The trie of `rows` (L = `levels`), or undefined when it has none. */
+/** The trie of `rows` (L = `levels`): each run of equal rows is one SID held by that many items; undefined when empty. */
 function trieOfSorted(rows: SortedSids, levels: number): SidTrie | undefined {
   if (rows.count === 0) return undefined;
-  const builder = new SidTrieBuilder(levels);
-  const codes = rows.codes;
-  const sid = new Uint8Array(2 * levels);
-  let items = 0;
-  for (let r = 0; r <= rows.count; r++) {
-    let same = r < rows.count && items > 0;
-    for (let l = 0; same && l < levels; l++) same = codes[r * levels + l] === codes[(r - 1) * levels + l];
-    if (same) {
-      items++;
-      continue;
+  const codes = new Uint16Array(rows.count * levels);
+  const counts = new Uint32Array(rows.count);
+  let n = -1;
+  for (let r = 0, at = 0; r < rows.count; r++, at += levels) {
+    let same = n >= 0;
+    for (let l = 0; same && l < levels; l++) same = rows.codes[at + l] === codes[n * levels + l];
+    if (!same) {
+      n++;
+      for (let l = 0; l < levels; l++) codes[n * levels + l] = rows.codes[at + l]!;
     }
-    if (items > 0) {
-      for (let l = 0; l < levels; l++) {
-        const c = codes[(r - 1) * levels + l]!;
-        sid[2 * l] = c >> 8;
-        sid[2 * l + 1] = c & 0xff;
-      }
-      builder.pushBigEndian(sid, 0, items);
-    }
-    items = 1;
+    counts[n]++;
   }
-  return builder.build();
+  return SidTrie.fromSorted(levels, codes, counts, n + 1);
 }
 
 /** A transaction's flushed tally, taken out until it commits: its count changes, log entries added, the seq before it. */
@@ -90,21 +81,37 @@ export function dropStoredCounts(env: RootDatabase<Buffer, Buffer>): void {
 }
 
 /**
+ * The tally's changes (zero ones left out), and those to log by model; a quiet model's move its delta floor past `seq`
+ * instead (once per model).
+ */
+function sortTally(tally: SidTally, log: SidLog, seq: bigint): { changes: CountChange[]; logged: Map<number, CountChange[]> } {
+  const changes: CountChange[] = [];
+  const logged = new Map<number, CountChange[]>();
+  const floored = new Set<number>();
+  for (const e of tally.entries()) {
+    if (e.delta === 0) continue;
+    changes.push(e);
+    if (tally.isQuiet(e.model)) {
+      if (!floored.has(e.model)) log.floorModel(e.model, seq);
+      floored.add(e.model);
+      continue;
+    }
+    const list = logged.get(e.model);
+    if (list) list.push(e);
+    else logged.set(e.model, [e]);
+  }
+  return { changes, logged };
+}
+
+/**
  * `flush` for a transaction whose tally holds quiet models only (a key space being dropped, on another thread with
  * its own handles): moves those models' delta floors past `seq` and returns the changes for
  * `SidOccupancy.publishChanges` once the transaction has committed.
  */
 export function flushQuietTally(log: SidLog, tally: SidTally, seq: bigint): CountChange[] {
-  const out: CountChange[] = [];
-  const floored = new Set<number>();
-  for (const e of tally.entries()) {
-    if (e.delta === 0) continue;
-    if (!tally.isQuiet(e.model)) throw new SidxError('SIDX_ERR_STORE', `SID count change of model ${e.model} outside a quiet transaction`);
-    if (!floored.has(e.model)) log.floorModel(e.model, seq);
-    floored.add(e.model);
-    out.push(e);
-  }
-  return out;
+  const { changes, logged } = sortTally(tally, log, seq);
+  if (logged.size > 0) throw new SidxError('SIDX_ERR_STORE', `SID count change of model ${[...logged.keys()][0]} outside a quiet transaction`);
+  return changes;
 }
 
 /** Item-count changes per SID within one write transaction. */
@@ -240,22 +247,10 @@ export class SidOccupancy {
    * instead. Call at the end of the write transaction; `take` it, and `publishTaken` after the commit.
    */
   flush(seq: bigint): void {
-    const byModel = new Map<number, CountChange[]>();
-    for (const e of this.tally.entries()) {
-      if (e.delta === 0) continue;
-      this.#pending.push(e);
-      if (this.tally.isQuiet(e.model)) {
-        this.#log.floorModel(e.model, seq);
-        continue;
-      }
-      const list = byModel.get(e.model);
-      if (list) list.push(e);
-      else byModel.set(e.model, [e]);
-    }
+    const { changes, logged: byModel } = sortTally(this.tally, this.#log, seq);
+    for (const e of changes) this.#pending.push(e);
     let logged = 0;
-    for (const [model, list] of byModel) {
-      logged += this.#log.append(seq, model, list);
-    }
+    for (const [model, list] of byModel) logged += this.#log.append(seq, model, list);
     this.#pendingLogCount = this.#logCount + logged;
     if (this.#pendingLogCount > this.#history + Math.max(1, this.#history >> 3)) {
       this.#pendingLogCount -= this.#log.trim(this.#pendingLogCount, this.#history);
