@@ -2,6 +2,7 @@
 
 #include <faiss/Clustering.h>
 #include <faiss/IndexFlat.h>
+#include <faiss/VectorTransform.h>
 
 #include <cstring>
 #include <memory>
@@ -134,6 +135,59 @@ class AssignWorker : public PromiseWorker {
   Napi::Reference<Napi::Float32Array> distances_ref_;
 };
 
+class PcaWorker : public PromiseWorker {
+ public:
+  PcaWorker(Napi::Env env, const Napi::CallbackInfo& info) : PromiseWorker(env, "sidx.pca") {
+    data_ = GetFloat32Array(info[0], "data");
+    dim_ = static_cast<size_t>(GetPositiveInt(info[1], "d"));
+    k_ = static_cast<size_t>(GetPositiveInt(info[2], "k"));
+    rows_ = RowCount(data_, dim_, "data");
+    if (k_ > dim_) throw CodedError(kErrInvalidInput, "k = " + std::to_string(k_) + " exceeds d = " + std::to_string(dim_));
+    if (rows_ < 2 || rows_ < k_) {
+      throw CodedError(kErrInvalidInput, "PCA to k = " + std::to_string(k_) + " needs at least max(2, k) rows, got " +
+                                             std::to_string(rows_));
+    }
+    Keep(info[0]);
+  }
+
+ protected:
+  void Run() override {
+    faiss::PCAMatrix pca(static_cast<int>(dim_), static_cast<int>(k_));
+    pca.train(static_cast<faiss::Index::idx_t>(rows_), data_.data);
+    // faiss stores A as [k, d] (y = A x + b); the result is its transpose [d, k] for row-vector products x W + b.
+    weight_.resize(dim_ * k_);
+    for (size_t j = 0; j < k_; ++j) {
+      for (size_t i = 0; i < dim_; ++i) weight_[i * k_ + j] = pca.A[j * dim_ + i];
+    }
+    bias_.assign(pca.b.begin(), pca.b.begin() + k_);
+    // faiss's eigenvalues are those of the unnormalised scatter matrix: per-row variances are them / n.
+    eigenvalues_.resize(k_);
+    for (size_t j = 0; j < k_; ++j) eigenvalues_[j] = pca.eigenvalues[j] / static_cast<float>(rows_);
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    auto copy = [&](const std::vector<float>& v) {
+      Napi::Float32Array out = Napi::Float32Array::New(env, v.size());
+      std::memcpy(out.Data(), v.data(), v.size() * sizeof(float));
+      return out;
+    };
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("weight", copy(weight_));
+    result.Set("bias", copy(bias_));
+    result.Set("eigenvalues", copy(eigenvalues_));
+    return result;
+  }
+
+ private:
+  FloatView data_{};
+  size_t dim_ = 0;
+  size_t k_ = 0;
+  size_t rows_ = 0;
+  std::vector<float> weight_;
+  std::vector<float> bias_;
+  std::vector<float> eigenvalues_;
+};
+
 }  // namespace
 
 Napi::Value KMeans(const Napi::CallbackInfo& info) {
@@ -146,6 +200,13 @@ Napi::Value KMeans(const Napi::CallbackInfo& info) {
 Napi::Value Assign(const Napi::CallbackInfo& info) {
   return GuardAsync(info.Env(), [&] {
     auto worker = std::make_unique<AssignWorker>(info.Env(), info);
+    return StartWorker(worker.release());
+  });
+}
+
+Napi::Value Pca(const Napi::CallbackInfo& info) {
+  return GuardAsync(info.Env(), [&] {
+    auto worker = std::make_unique<PcaWorker>(info.Env(), info);
     return StartWorker(worker.release());
   });
 }

@@ -1,9 +1,12 @@
-// Module functions over faiss::Clustering (all [async], resolving typed arrays):
+// Module functions over faiss::Clustering and faiss::PCAMatrix (all [async], resolving typed arrays):
 //   kmeans(data: Float32Array, d, k, {niter, seed, spherical, maxPointsPerCentroid, minPointsPerCentroid})
 //     -> {centroids: Float32Array k*d, objective: Float32Array, one sum of squared distances per iteration}
 //     Deterministic for a seed (and a fixed thread count). Assignment uses an exact IndexFlatL2.
 //   assign(data: Float32Array, d, centroids: Float32Array, k) -> {labels: Int32Array n, distances: Float32Array n}
 //     nearest centroid by squared L2 (IndexFlatL2, k = 1).
+//   pca(data: Float32Array, d, k) -> {weight: Float32Array d*k, bias: Float32Array k, eigenvalues: Float32Array k}
+//     faiss::PCAMatrix (centred, no whitening): the top-k principal components as y = x weight + bias
+//     (weight [d, k] row-major, bias = -mean weight); eigenvalues: the variance along each, descending.
 #pragma once
 
 #include <napi.h>
@@ -12,5 +15,6 @@ namespace sidx {
 
 Napi::Value KMeans(const Napi::CallbackInfo& info);
 Napi::Value Assign(const Napi::CallbackInfo& info);
+Napi::Value Pca(const Napi::CallbackInfo& info);
 
 }  // namespace sidx

@@ -17,6 +17,7 @@ import { parseCodebookSizes, shellQuote } from './train.ts';
 
 export const trainVaeUsage = `Usage: sidx train --method rqvae|vqvae --input FILE --out DIR [--levels L] [--codebook-size K|K1,K2,..]
                   [--steps S | --epochs E] [--batch-size B] [--seed S] [--normalize l2|none] [--hidden 256,256] [--latent-dim 64]
+                  [--input-projection P]
                   [--lr LR] [--min-lr LR] [--warmup-epochs W] [--weight-decay WD]
                   [--assignment sinkhorn|argmin] [--sinkhorn-eps E] [--sinkhorn-iters T]
                   [--commitment forge|classic] [--beta B] [--commit-weight W]
@@ -36,6 +37,8 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
                      --epochs E instead sets the epochs directly (FORGE: 150)
   --batch-size       default rows / 8 within 64..2048 (FORGE's 2048 from 16,384 rows), at most the rows
   --hidden           encoder hidden widths, decoder mirrored (default ${FORGE_HIDDEN.join(',')}); --latent-dim ${FORGE_LATENT_DIM}
+  --input-projection the encoder's first layer: the input rows' top P principal components (FAISS PCA), frozen;
+                     the MLP then sees only the subspace the rows span (default 0: none)
   --lr / --min-lr    AdamW peak and final learning rate (2e-3 / 1e-7), linear warm-up for --warmup-epochs
                      (default 40/150 of the epochs), then cosine; --weight-decay 1e-4 on matrices
   --assignment       training assignment: sinkhorn (rqvae default; FORGE, eps 10, 5 rounds) or argmin (vqvae);
@@ -130,7 +133,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     method: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, levels: { type: 'string' },
     'codebook-size': { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
     seed: { type: 'string' }, normalize: { type: 'string' }, hidden: { type: 'string' }, 'latent-dim': { type: 'string' },
-    lr: { type: 'string' }, 'min-lr': { type: 'string' }, 'warmup-epochs': { type: 'string' },
+    'input-projection': { type: 'string' }, lr: { type: 'string' }, 'min-lr': { type: 'string' }, 'warmup-epochs': { type: 'string' },
     'weight-decay': { type: 'string' }, assignment: { type: 'string' }, 'sinkhorn-eps': { type: 'string' },
     'sinkhorn-iters': { type: 'string' }, commitment: { type: 'string' }, beta: { type: 'string' },
     'commit-weight': { type: 'string' }, 'codebook-update': { type: 'string' }, 'ema-decay': { type: 'string' },
@@ -181,6 +184,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     method, codebookSizes, seed,
     ...(hidden === undefined ? {} : { hidden }),
     latentDim: posInt(values['latent-dim'], 'latent-dim'),
+    inputProjection: nonNegInt(values['input-projection'], 'input-projection'),
     normalize: choice(values.normalize, 'normalize', ['l2', 'none'] as const),
     steps: posInt(values.steps, 'steps'),
     epochs: posInt(values.epochs, 'epochs'),
@@ -262,6 +266,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     training: {
       source: values.input, command: `sidx train ${shellQuote(argv)}`, seed, dataDigest, rows: result.n,
       steps: o.steps, epochs: o.epochs, batchSize: o.batchSize, hidden: o.hidden, latentDim: o.latentDim,
+      inputProjection: o.inputProjection,
       lr: o.lr, minLr: o.minLr, warmupEpochs: o.warmupEpochs, weightDecay: o.weightDecay,
       assignment: o.assignment, sinkhorn: o.assignment === 'sinkhorn' ? { epsilon: o.sinkhornEpsilon, iterations: o.sinkhornIterations } : false,
       commitment: o.commitment, beta: o.beta, commitWeight: o.commitWeight, codebookUpdate: o.codebookUpdate,

@@ -62,7 +62,8 @@ export function buildVaeEncoder(model: TrainedModel, topM: number, metadata: Rec
   appendResidualQuantizer(g, z, codebooks, h, topM);
   return g.serialize({
     opset: EXPORT_OPSET,
-    docString: `RQ-VAE encoder: ${shape.inputDim}-${shape.hidden.join('-')}-${h}, ${sizes.length} levels x [${sizes.join(', ')}], `
+    docString: `RQ-VAE encoder: ${shape.inputDim}-${[...(shape.inputProjection ? [`pca${shape.inputProjection}`] : []), ...shape.hidden].join('-')}-${h}, `
+      + `${sizes.length} levels x [${sizes.join(', ')}], `
       + `normalize ${model.normalize}`,
     metadata,
   });

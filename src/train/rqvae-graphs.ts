@@ -187,10 +187,11 @@ export function appendBackward(ctx: GraphContext, trace: ModelTrace, gradY: stri
   });
   const w = ctx.scalars.commitWeight;
   const gradZ = g.op('Add', [dec.inputGrad!, g.op('Mul', [commit.gradZ, w])]); // straight-through + commitment
-  const enc = appendMlpBackward(g, gradZ, layout.encoder, trace.enc);
+  const trainedEncoder = layout.encoder.slice(layout.frozenEncoderLayers);
+  const enc = appendMlpBackward(g, gradZ, trainedEncoder, trace.enc.slice(layout.frozenEncoderLayers));
   enc.grads.forEach((gr, i) => {
-    grads.set(layout.encoder[i]!.weight, gr.weight);
-    grads.set(layout.encoder[i]!.bias, gr.bias);
+    grads.set(trainedEncoder[i]!.weight, gr.weight);
+    grads.set(trainedEncoder[i]!.bias, gr.bias);
   });
   commit.gradQ.forEach((gq, l) => {
     const k = shape.codebookSizes[l]!;

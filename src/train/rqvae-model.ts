@@ -2,7 +2,10 @@
  * The RQ-VAE / VQ-VAE model: its shape, the layout of every parameter in ONE flat Float32Array (views, no
  * copies), and the seeded initialisation.
  *
- * Encoder: dense layers inputDim -> hidden[0] -> ... -> latentDim, ReLU after every layer but the last.
+ * Encoder: dense layers inputDim -> hidden[0] -> ... -> latentDim, ReLU after every layer but the last. With an
+ * input projection of width P (`inputProjection`), a frozen linear layer inputDim -> P comes first (`proj_w`,
+ * `proj_b`: the trainer sets it to the training rows' top P principal components and never updates it), so the
+ * MLP sees only the subspace the training rows span; the decoder still reconstructs all inputDim values.
  * Decoder: the mirror, latentDim -> ... reversed hidden ... -> inputDim, no output activation.
  * Codebooks: one [K_l, latentDim] matrix per level. Three InfoNCE logit scales (FORGE's self / ori / cl) follow;
  * they are used only by the contrastive step and initialised to log(1 / 0.07).
@@ -22,6 +25,8 @@ export interface RqVaeShape {
   /** Hidden widths of the encoder (the decoder uses them reversed); FORGE: [256, 256]. */
   hidden: number[];
   latentDim: number;
+  /** Width of the frozen input projection (absent or 0: none). */
+  inputProjection?: number;
   /** K per level; a single level is a VQ-VAE. */
   codebookSizes: number[];
 }
@@ -35,15 +40,20 @@ export interface ParamSpec {
   dims: number[];
   offset: number;
   size: number;
-  /** Weight decay applies to matrices (weights and codebooks) only. */
+  /** Weight decay applies to trained matrices (weights and codebooks) only. */
   decay: boolean;
+  /** Set once before training and never updated (the input projection). */
+  frozen: boolean;
 }
 
 export interface ParamLayout {
   specs: ParamSpec[];
   byName: Map<string, ParamSpec>;
   total: number;
+  /** The encoder's layers, the frozen input projection (if any) first. */
   encoder: DenseLayer[];
+  /** How many leading encoder layers are frozen (0 or 1); they get no gradient. */
+  frozenEncoderLayers: number;
   decoder: DenseLayer[];
   /** Names of the codebook params, one per level. */
   codebooks: string[];
@@ -60,6 +70,12 @@ export function checkShape(shape: RqVaeShape): void {
   };
   posInt(shape.inputDim, 'inputDim');
   posInt(shape.latentDim, 'latentDim');
+  if (shape.inputProjection !== undefined && shape.inputProjection !== 0) {
+    posInt(shape.inputProjection, 'inputProjection');
+    if (shape.inputProjection > shape.inputDim) {
+      throw new RangeError(`inputProjection (${shape.inputProjection}) exceeds inputDim (${shape.inputDim})`);
+    }
+  }
   shape.hidden.forEach((h, i) => posInt(h, `hidden[${i}]`));
   if (shape.codebookSizes.length < 1) throw new RangeError('at least one codebook level is required');
   shape.codebookSizes.forEach((k, i) => posInt(k, `codebookSizes[${i}]`));
@@ -70,18 +86,25 @@ export function paramLayout(shape: RqVaeShape): ParamLayout {
   checkShape(shape);
   const specs: ParamSpec[] = [];
   let offset = 0;
-  const add = (name: string, kind: ParamKind, dims: number[]) => {
+  const add = (name: string, kind: ParamKind, dims: number[], frozen = false) => {
     const size = dims.reduce((p, d) => p * d, 1);
-    specs.push({ name, kind, dims, offset, size, decay: kind === 'weight' || kind === 'codebook' });
+    specs.push({ name, kind, dims, offset, size, decay: !frozen && (kind === 'weight' || kind === 'codebook'), frozen });
     offset += size;
   };
+  const projection = shape.inputProjection ?? 0;
+  const frozen: DenseLayer[] = [];
+  if (projection > 0) {
+    add('proj_w', 'weight', [shape.inputDim, projection], true);
+    add('proj_b', 'bias', [projection], true);
+    frozen.push({ weight: 'proj_w', bias: 'proj_b', inDim: shape.inputDim, outDim: projection, relu: false });
+  }
   const dense = (prefix: string, widths: number[]): DenseLayer[] => widths.slice(1).map((out, i) => {
     const inDim = widths[i]!;
     add(`${prefix}${i}_w`, 'weight', [inDim, out]);
     add(`${prefix}${i}_b`, 'bias', [out]);
     return { weight: `${prefix}${i}_w`, bias: `${prefix}${i}_b`, inDim, outDim: out, relu: i < widths.length - 2 };
   });
-  const encoder = dense('enc', [shape.inputDim, ...shape.hidden, shape.latentDim]);
+  const encoder = [...frozen, ...dense('enc', [projection > 0 ? projection : shape.inputDim, ...shape.hidden, shape.latentDim])];
   const decoder = dense('dec', [shape.latentDim, ...[...shape.hidden].reverse(), shape.inputDim]);
   const codebooks = shape.codebookSizes.map((k, l) => {
     add(`codebook_${l}`, 'codebook', [k, shape.latentDim]);
@@ -89,7 +112,7 @@ export function paramLayout(shape: RqVaeShape): ParamLayout {
   });
   for (const name of LOGIT_SCALE_NAMES) add(name, 'scale', []);
   return {
-    specs, byName: new Map(specs.map((s) => [s.name, s])), total: offset, encoder, decoder, codebooks,
+    specs, byName: new Map(specs.map((s) => [s.name, s])), total: offset, encoder, frozenEncoderLayers: frozen.length, decoder, codebooks,
     scales: [...LOGIT_SCALE_NAMES],
   };
 }

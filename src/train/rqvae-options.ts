@@ -20,6 +20,12 @@ export interface RqVaeOptions {
   codebookSizes: number[];
   hidden?: number[];
   latentDim?: number;
+  /**
+   * Input projection: the encoder's first layer is the training rows' top P principal components (FAISS PCA,
+   * frozen), so its MLP sees only the subspace the training rows span and noise outside it cannot move a code.
+   * 0 (default): none.
+   */
+  inputProjection?: number;
   normalize?: Normalize;
   /**
    * Reconstruction (optimiser) steps of the run: the schedule's length. Converted to whole epochs of the batch
@@ -159,6 +165,7 @@ export function resolveOptions(o: RqVaeOptions, rows: number): ResolvedOptions {
     codebookSizes: [...o.codebookSizes],
     hidden: [...(o.hidden ?? FORGE_HIDDEN)],
     latentDim: o.latentDim ?? FORGE_LATENT_DIM,
+    inputProjection: o.inputProjection ?? 0,
     normalize: o.normalize ?? 'none',
     steps: epochs * perEpoch,
     epochs,
@@ -222,6 +229,7 @@ function check(r: ResolvedOptions): void {
   r.codebookSizes.forEach((k, l) => posInt(k, `codebookSizes[${l}]`, 65536));
   r.hidden.forEach((h, i) => posInt(h, `hidden[${i}]`, 65536));
   posInt(r.latentDim, 'latentDim', 65536);
+  nonNegInt(r.inputProjection, 'inputProjection');
   if (r.normalize !== 'l2' && r.normalize !== 'none') throw invalid(`normalize must be l2 or none, got ${String(r.normalize)}`, 'normalize');
   posInt(r.epochs, 'epochs', 1_000_000);
   posInt(r.batchSize, 'batchSize');
@@ -271,11 +279,20 @@ export function deadThresholdOf(r: ResolvedOptions, batch: number, k: number): n
 }
 
 export function shapeOf(r: ResolvedOptions, inputDim: number): RqVaeShape {
-  return { inputDim, hidden: r.hidden, latentDim: r.latentDim, codebookSizes: r.codebookSizes };
+  if (r.inputProjection > inputDim) {
+    throw invalid(`inputProjection (${r.inputProjection}) exceeds the input's ${inputDim} dimensions`, 'inputProjection');
+  }
+  return {
+    inputDim, hidden: r.hidden, latentDim: r.latentDim, codebookSizes: r.codebookSizes,
+    ...(r.inputProjection > 0 ? { inputProjection: r.inputProjection } : {}),
+  };
 }
 
 /** The options that define the trained function; a checkpoint resumes only under the same ones. */
 export function modelDefiningOptions(r: ResolvedOptions): Record<string, unknown> {
-  const { method, codebookSizes, hidden, latentDim, normalize, assignment, commitment, codebookUpdate } = r;
-  return { method, codebookSizes, hidden, latentDim, normalize, assignment, commitment, codebookUpdate };
+  const { method, codebookSizes, hidden, latentDim, normalize, assignment, commitment, codebookUpdate, inputProjection } = r;
+  return {
+    method, codebookSizes, hidden, latentDim, normalize, assignment, commitment, codebookUpdate,
+    ...(inputProjection > 0 ? { inputProjection } : {}),
+  };
 }

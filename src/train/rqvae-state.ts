@@ -11,6 +11,7 @@ import { paramView } from './rqvae-model.ts';
 import { modelDefiningOptions, type ResolvedOptions } from './rqvae-options.ts';
 import { latentsOf } from './rqvae-runtime.ts';
 import { trainRqKmeans } from './rqkmeans.ts';
+import { principalComponents } from '../vector/vector-index.ts';
 
 export interface TrainingState {
   model: TrainedModel;
@@ -28,6 +29,45 @@ interface CheckpointHeader {
   epoch: number;
   seed: number;
   optimizerSteps: number[];
+}
+
+/**
+ * The frozen input projection (shape.inputProjection = P): the top P principal components of `inputs` (FAISS PCA,
+ * centred), written into `proj_w` / `proj_b`. Returns the share of the rows' variance the P components keep, or
+ * null when the model has no projection.
+ */
+export async function fitInputProjection(model: TrainedModel, inputs: Float32Array): Promise<number | null> {
+  const { shape, layout, params } = model;
+  const p = shape.inputProjection ?? 0;
+  if (p === 0) return null;
+  const n = inputs.length / shape.inputDim;
+  if (n < Math.max(2, p)) {
+    throw new SidxError('SIDX_ERR_INVALID_INPUT', `an input projection to ${p} dimensions needs at least ${Math.max(2, p)} rows, got ${n}`,
+      { field: 'inputProjection' });
+  }
+  const fit = await principalComponents(inputs, shape.inputDim, p);
+  paramView(params, layout.byName.get('proj_w')!).set(fit.weight);
+  paramView(params, layout.byName.get('proj_b')!).set(fit.bias);
+  const total = totalVariance(inputs, shape.inputDim);
+  return total > 0 ? Math.min(1, fit.eigenvalues.reduce((a, v) => a + v, 0) / total) : 1;
+}
+
+/** The rows' total variance: mean squared norm minus the mean's squared norm. */
+function totalVariance(rows: Float32Array, dim: number): number {
+  const n = rows.length / dim;
+  const mean = new Float64Array(dim);
+  let squares = 0;
+  for (let i = 0; i < n; i++) {
+    const o = i * dim;
+    for (let j = 0; j < dim; j++) {
+      const v = rows[o + j]!;
+      mean[j]! += v;
+      squares += v * v;
+    }
+  }
+  let meanSquare = 0;
+  for (let j = 0; j < dim; j++) meanSquare += (mean[j]! / n) ** 2;
+  return squares / n - meanSquare;
 }
 
 /**

@@ -3,6 +3,8 @@
  * step graph). Forward and backward run as one ONNX Runtime graph per step; AdamW, the EMA codebooks and
  * dead-code restarts run on the flat Float32Array of parameters (O(parameters) per step).
  *
+ * - Input projection (`inputProjection: P`): the encoder's frozen first layer is fitted to the rows' top P principal
+ *   components (FAISS PCA) before anything else.
  * - Codebook init (`init: 'rqkmeans'`): RQ-KMeans (src/train/rqkmeans.ts, FAISS) on the latents of the seeded
  *   initial encoder; its codebooks become the model's.
  * - Epoch: the rows in a seeded permutation of (seed, epoch), cut into floor(n / batch) full batches (the
@@ -26,7 +28,7 @@ import { CodebookState } from './codebook-ema.ts';
 import { createSession, decodeAll, encodeAll } from './rqvae-runtime.ts';
 import { sidQualityMetrics, type SidMetrics } from './metrics.ts';
 import { l2NormalizeRows } from './rqkmeans.ts';
-import { initialiseCodebooks, loadTrainingState, saveTrainingState, type TrainingState } from './rqvae-state.ts';
+import { fitInputProjection, initialiseCodebooks, loadTrainingState, saveTrainingState, type TrainingState } from './rqvae-state.ts';
 import type { TrainedModel } from './rqvae-export-graphs.ts';
 import { ContrastiveStep, type PairSet } from './rqvae-contrastive.ts';
 import { splitCollisions } from './collision-split.ts';
@@ -139,6 +141,10 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
         : fits ? 'initialising codebooks: RQ-KMeans on the initial latents'
           : `random codebooks: RQ-KMeans cannot fit ${Math.max(...shape.codebookSizes)} codes to ${Math.min(n, o.initSample ?? n)} rows`,
     });
+    const kept = await fitInputProjection(model, inputs);
+    if (kept !== null) {
+      report({ kind: 'init', message: `input projection: top ${shape.inputProjection} principal components keep ${(100 * kept).toFixed(1)}% of the variance` });
+    }
     await initialiseCodebooks(state, inputs, batch);
     report({ kind: 'initialised', params });
   }

@@ -144,6 +144,8 @@ export interface SidxFaissBinding {
     centroids: Float32Array,
     k: number,
   ): Promise<{ labels: Int32Array; distances: Float32Array }>;
+  /** [async] faiss::PCAMatrix: the top-k principal components as x weight + bias (weight [d, k]); variances descending. */
+  pca(data: Float32Array, d: number, k: number): Promise<{ weight: Float32Array; bias: Float32Array; eigenvalues: Float32Array }>;
   /** [sync] Threads for FAISS's OpenMP loops and OpenBLAS, process-wide; 0 restores the library default. */
   setNumThreads(threads: number): void;
   /** [sync] */

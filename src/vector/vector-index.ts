@@ -198,6 +198,27 @@ export async function kmeans(
   return callNativeAsync(() => binding.kmeans(data, dim, k, { ...opts }));
 }
 
+/**
+ * [async] Principal components with FAISS (centred, not whitened): y = x weight + bias projects a row onto the top
+ * k (weight [dim, k] row-major, bias = -mean weight); eigenvalues are the variances along them, descending.
+ */
+export async function principalComponents(
+  data: Float32Array,
+  dim: number,
+  k: number,
+): Promise<{ weight: Float32Array; bias: Float32Array; eigenvalues: Float32Array }> {
+  checkPositiveInteger(dim, 'dim');
+  checkPositiveInteger(k, 'k');
+  const rows = rowCount(data, dim, 'data');
+  if (k > dim || rows < Math.max(2, k)) {
+    throw new SidxError('SIDX_ERR_INVALID_INPUT', `PCA to ${k} of ${dim} dimensions needs k <= ${dim} and at least ${Math.max(2, k)} rows, got ${rows}`, {
+      field: 'data',
+    });
+  }
+  const binding = loadFaissBinding();
+  return callNativeAsync(() => binding.pca(data, dim, k));
+}
+
 /** [async] Nearest centroid (squared L2) for each row of `data`; centroids is k*dim. */
 export async function assignNearest(
   data: Float32Array,

@@ -17,6 +17,8 @@ interface Case {
   name: string;
   options: Omit<StepGraphOptions, 'shape' | 'dtype'>;
   levels?: number;
+  /** Width of a frozen input projection (no gradient of its own). */
+  projection?: number;
 }
 
 const cases: Case[] = [
@@ -26,11 +28,12 @@ const cases: Case[] = [
   { name: 'forge commitment, EMA codebooks', options: { assignment: 'argmin', sinkhornIterations: 0, commitment: 'forge', codebookUpdate: 'ema' } },
   { name: 'denoising (reconstruction target other than x), sinkhorn', options: { assignment: 'sinkhorn', sinkhornIterations: 3, commitment: 'forge', codebookUpdate: 'gradient', denoise: true } },
   { name: 'classic commitment, EMA codebooks, one level (VQ-VAE)', options: { assignment: 'sinkhorn', sinkhornIterations: 2, commitment: 'classic', codebookUpdate: 'ema' }, levels: 1 },
+  { name: 'frozen input projection, sinkhorn', options: { assignment: 'sinkhorn', sinkhornIterations: 3, commitment: 'forge', codebookUpdate: 'gradient' }, projection: 4 },
 ];
 
 for (const c of cases) {
   test(`step graph gradients match finite differences: ${c.name}`, async () => {
-    const shape = tinyShape(c.levels ?? 2, 4);
+    const shape = { ...tinyShape(c.levels ?? 2, 4), ...(c.projection === undefined ? {} : { inputProjection: c.projection }) };
     const graph = buildStepGraph({ ...c.options, shape, dtype: 'float64' });
     const s = await session(graph.bytes);
     const layout = paramLayout(shape);
@@ -64,7 +67,8 @@ for (const c of cases) {
       assert.ok(result.compared > 100, JSON.stringify(result));
       if (c.options.assignment === 'argmin') assert.deepEqual(codes, Array.from(ref.argminCodes));
     }
-    const expected = [...layout.encoder, ...layout.decoder].flatMap((l) => [l.weight, l.bias]);
+    const expected = [...layout.encoder.slice(layout.frozenEncoderLayers), ...layout.decoder].flatMap((l) => [l.weight, l.bias]);
+    assert.equal(layout.frozenEncoderLayers, c.projection === undefined ? 0 : 1);
     if (c.options.codebookUpdate === 'gradient') expected.push(...layout.codebooks);
     assert.deepEqual([...graph.trained].sort(), expected.sort());
     await s.release();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { SidxError } from '../../src/errors.ts';
-import { assignNearest, kmeans } from '../../src/vector/vector-index.ts';
+import { assignNearest, kmeans, principalComponents } from '../../src/vector/vector-index.ts';
 import { randomVectors, row, score } from './fixtures/data.ts';
 
 const DIM = 8;
@@ -65,4 +65,52 @@ test('kmeans and assignNearest validate shapes', async () => {
   await assert.rejects(kmeans(randomVectors(30, DIM, 45), DIM, 2, { niter: 0 }), isCode('SIDX_ERR_INVALID_INPUT'));
   await assert.rejects(assignNearest(randomVectors(3, DIM, 46), DIM, new Float32Array(DIM + 1)), isCode('SIDX_ERR_DIMENSION'));
   await assert.rejects(assignNearest(randomVectors(3, DIM, 46), DIM, new Float32Array(0)), isCode('SIDX_ERR_INVALID_INPUT'));
+});
+
+test('principalComponents finds the subspace of the variance, orthonormal, with the variances along it', async () => {
+  // Rows = mean + a * u + b * v + tiny noise, with var(a) = 4 > var(b) = 1 along orthonormal u, v.
+  const n = 4000;
+  const mean = Float32Array.from({ length: DIM }, (_, j) => j - 3);
+  const u = new Float32Array(DIM).fill(0);
+  const v = new Float32Array(DIM).fill(0);
+  u[0] = u[1] = Math.SQRT1_2;
+  v[2] = 0.6;
+  v[5] = 0.8;
+  const coefficients = randomVectors(n, 3, 51);
+  const data = new Float32Array(n * DIM);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < DIM; j++) {
+      data[i * DIM + j] = mean[j]! + 2 * coefficients[i * 3]! * u[j]! + coefficients[i * 3 + 1]! * v[j]! + 1e-3 * coefficients[i * 3 + 2]!;
+    }
+  }
+  const { weight, bias, eigenvalues } = await principalComponents(data, DIM, 2);
+  assert.equal(weight.length, DIM * 2);
+  const column = (c: number) => Float32Array.from({ length: DIM }, (_, j) => weight[j * 2 + c]!);
+  const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, j) => s + x * b[j]!, 0);
+  assert.ok(Math.abs(Math.abs(dot(column(0), u)) - 1) < 1e-3, 'first component along u');
+  assert.ok(Math.abs(Math.abs(dot(column(1), v)) - 1) < 1e-3, 'second component along v');
+  assert.ok(Math.abs(dot(column(0), column(1))) < 1e-4);
+  // Variances: the sample variances of 2a and b (randomVectors' coordinates are uniform or Gaussian: measure them).
+  const variance = (f: (i: number) => number) => {
+    let s = 0;
+    let ss = 0;
+    for (let i = 0; i < n; i++) {
+      s += f(i);
+      ss += f(i) ** 2;
+    }
+    return ss / n - (s / n) ** 2;
+  };
+  const va = variance((i) => 2 * coefficients[i * 3]!);
+  const vb = variance((i) => coefficients[i * 3 + 1]!);
+  assert.ok(Math.abs(eigenvalues[0]! - va) < 0.02 * va, `${eigenvalues[0]} vs ${va}`);
+  assert.ok(Math.abs(eigenvalues[1]! - vb) < 0.02 * vb, `${eigenvalues[1]} vs ${vb}`);
+  // The rows' mean projects to 0: bias = -mean W.
+  const rowMean = Float32Array.from({ length: DIM }, (_, j) => {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += data[i * DIM + j]!;
+    return s / n;
+  });
+  for (let c = 0; c < 2; c++) assert.ok(Math.abs(dot(rowMean, column(c)) + bias[c]!) < 1e-3, `bias ${c}`);
+  await assert.rejects(principalComponents(data, DIM, DIM + 1), (e: SidxError) => e.code === 'SIDX_ERR_INVALID_INPUT');
+  await assert.rejects(principalComponents(data.subarray(0, DIM), DIM, 1), (e: SidxError) => e.code === 'SIDX_ERR_INVALID_INPUT');
 });
