@@ -236,6 +236,9 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
   const input = await readEmbeddings(values.input, { array: values.array });
   const dataDigest = await fileSha256(values.input);
   progress.log(`read ${input.n} x ${input.dim} from ${values.input}${input.skipped ? ` (${input.skipped} bad rows skipped)` : ''}`);
+  if ((options.inputProjection ?? 0) > input.dim) {
+    throw new UsageError(`--input-projection ${options.inputProjection} exceeds the ${input.dim} dimensions of ${values.input}`);
+  }
   const pairs = values.pairs === undefined ? undefined : await loadPairs(values.pairs, input, values['pair-ids']);
   if (pairs !== undefined) progress.log(`contrastive: ${pairs.count} pairs from ${values.pairs}`);
 

@@ -103,6 +103,23 @@ test('sidx train --method vqvae: one EMA codebook with dead-code restart', async
   assert.ok(!existsSync(`${out}.checkpoint`));
 });
 
+test('sidx train --input-projection P --hidden \'\': a linear encoder over the top P principal components', async (t) => {
+  const out = join(tmp.dir, 'projected');
+  const run = await runCli(t, ['train', '--method', 'rqvae', '--input', input, '--out', out, '--levels', '2', '--codebook-size', '8',
+    '--epochs', '3', '--checkpoint', 'none', ...small, '--hidden', '', '--input-projection', '12', '--assignment', 'argmin']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /input projection: top 12 principal components keep \d+\.\d% of the variance/);
+  const bundle = await loadBundle(out);
+  const training = bundle.manifest.training as Record<string, unknown>;
+  assert.deepEqual([training.inputProjection, training.hidden, training.assignment], [12, [], 'argmin']);
+  const pool = await EncoderPool.create(bundle, { workers: 1, provider: 'cpu' });
+  try {
+    assert.equal((await pool.encode(data.subarray(0, 4 * DIM), 4)).codes.length, 8);
+  } finally {
+    await pool.close();
+  }
+});
+
 test('rqvae/vqvae usage errors exit 2 naming the flag', async (t) => {
   const out = join(tmp.dir, 'never');
   const base = ['train', '--input', input, '--out', out];
@@ -124,6 +141,7 @@ test('rqvae/vqvae usage errors exit 2 naming the flag', async (t) => {
     [[...base, '--method', 'rqvae', '--input-noise', 'x'], /--input-noise must be a non-negative number/],
     [[...base, '--method', 'rqvae', '--input-mix', '2'], /--input-mix must be in \[0, 1\]/],
     [[...base, '--method', 'rqvae', '--augment-copies', '1.5'], /--augment-copies must be a non-negative integer/],
+    [[...base, '--method', 'rqvae', '--input-projection', '25'], /--input-projection 25 exceeds the 24 dimensions of .*emb\.npy/],
   ];
   for (const [argv, message] of cases) {
     const run = await runCli(t, argv);
