@@ -58,17 +58,51 @@ export interface ExpansionTuning {
   tried: Array<{ expansionSearch: number; recall: number }>;
 }
 
-/** Raises the HNSW peer's ef through EXPANSION_STEPS until its recall@k on `bodies` is at least `target`. */
-export async function tuneExpansion(url: string, bodies: readonly string[], truth: BigInt64Array, k: number, target: number,
-  progress: (msg: string) => void): Promise<ExpansionTuning> {
+/**
+ * The smallest search expansion whose recall reaches `target`: up EXPANSION_STEPS (from k) to the first step that
+ * reaches it, then a bisection of the integers between it and the step before, so the peer is compared at the
+ * expansion that just reaches sidx's recall, not at the next coarse step (recall is taken as non-decreasing in ef).
+ */
+export async function smallestExpansion(k: number, target: number, measure: (ef: number) => Promise<number>): Promise<ExpansionTuning> {
   const tried: ExpansionTuning['tried'] = [];
-  for (const ef of EXPANSION_STEPS.filter((s) => s >= k)) {
-    await post(url, '/admin/expansion', JSON.stringify({ expansionSearch: ef }));
-    const { recall } = await recallPass(url, bodies, truth, k);
+  const attempt = async (ef: number) => {
+    const recall = await measure(ef);
     tried.push({ expansionSearch: ef, recall });
-    progress(`HNSW peer: ef ${ef}, recall@${k} ${recall.toFixed(4)} (target ${target.toFixed(4)})`);
-    if (recall >= target) return { target, expansionSearch: ef, recall, reached: true, tried };
+    return recall;
+  };
+  let below = 0;
+  for (const ef of EXPANSION_STEPS.filter((s) => s >= k)) {
+    let recall = await attempt(ef);
+    if (recall < target) {
+      below = ef;
+      continue;
+    }
+    let hi = ef;
+    while (below > 0 && hi - below > 1) {
+      const mid = (below + hi) >> 1;
+      const r = await attempt(mid);
+      if (r >= target) {
+        hi = mid;
+        recall = r;
+      } else {
+        below = mid;
+      }
+    }
+    return { target, expansionSearch: hi, recall, reached: true, tried };
   }
   const last = tried[tried.length - 1]!;
   return { target, expansionSearch: last.expansionSearch, recall: last.recall, reached: false, tried };
+}
+
+/** Tunes the HNSW peer's ef to the smallest that reaches `target` recall@k on `bodies` (smallestExpansion). */
+export async function tuneExpansion(url: string, bodies: readonly string[], truth: BigInt64Array, k: number, target: number,
+  progress: (msg: string) => void): Promise<ExpansionTuning> {
+  const tuning = await smallestExpansion(k, target, async (ef) => {
+    await post(url, '/admin/expansion', JSON.stringify({ expansionSearch: ef }));
+    const { recall } = await recallPass(url, bodies, truth, k);
+    progress(`HNSW peer: ef ${ef}, recall@${k} ${recall.toFixed(4)} (target ${target.toFixed(4)})`);
+    return recall;
+  });
+  await post(url, '/admin/expansion', JSON.stringify({ expansionSearch: tuning.expansionSearch }));
+  return tuning;
 }

@@ -76,7 +76,7 @@ function catalogSection(r: BenchReport, c: CatalogBench): string {
     + `${f(c.sids.meanSids)} SIDs per body, from ${c.sids.derivedFrom}.`);
   if (hnsw) {
     lines.push('', `HNSW peer ef tuning (recall@${c.k} on the same bodies over HTTP, target sidx's ${f(hnsw.tuning.target, 4)}): `
-      + hnsw.tuning.tried.map((t) => `ef ${t.expansionSearch}: ${f(t.recall, 4)}`).join(', ')
+      + [...hnsw.tuning.tried].sort((a, b) => a.expansionSearch - b.expansionSearch).map((t) => `ef ${t.expansionSearch}: ${f(t.recall, 4)}`).join(', ')
       + (hnsw.tuning.reached ? `; ef ${hnsw.tuning.expansionSearch} kept.` : `; not reached, ef ${hnsw.tuning.expansionSearch} kept.`));
   }
   lines.push('', 'Where a sidx request spends its time (mean ms per request, by load run; under load, a phase includes its waits: '
