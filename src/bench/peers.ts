@@ -23,7 +23,7 @@ export interface PeerOptions {
 }
 
 export function startPeer(kind: 'hnsw' | 'bare', o: PeerOptions): Promise<BenchServer> {
-  return startChildServer(`${kind} peer`, ['--import', 'tsx', PEER_SCRIPT, '--kind', kind, '--dim', String(o.dim), '--metric', o.metric,
+  return startChildServer(`${kind} peer`, ['--expose-gc', '--import', 'tsx', PEER_SCRIPT, '--kind', kind, '--dim', String(o.dim), '--metric', o.metric,
     '--connectivity', String(o.connectivity), '--body-limit', String(o.bodyLimitBytes), '--work-dir', o.workDir], {});
 }
 
