@@ -26,13 +26,37 @@ int IntOption(const Napi::Object& options, const char* name, int fallback, int m
   return static_cast<int>(number);
 }
 
+// The (data, d, k) arguments every function here starts with: rows of d floats and a count k.
+struct RowsAndK {
+  FloatView data{};
+  size_t dim = 0;
+  size_t k = 0;
+  size_t rows = 0;
+};
+
+RowsAndK ReadRowsAndK(const Napi::CallbackInfo& info) {
+  RowsAndK in;
+  in.data = GetFloat32Array(info[0], "data");
+  in.dim = static_cast<size_t>(GetPositiveInt(info[1], "d"));
+  in.k = static_cast<size_t>(GetPositiveInt(info[2], "k"));
+  in.rows = RowCount(in.data, in.dim, "data");
+  return in;
+}
+
+Napi::Float32Array CopyToJs(Napi::Env env, const std::vector<float>& values) {
+  Napi::Float32Array out = Napi::Float32Array::New(env, values.size());
+  std::memcpy(out.Data(), values.data(), values.size() * sizeof(float));
+  return out;
+}
+
 class KMeansWorker : public PromiseWorker {
  public:
   KMeansWorker(Napi::Env env, const Napi::CallbackInfo& info) : PromiseWorker(env, "sidx.kmeans") {
-    data_ = GetFloat32Array(info[0], "data");
-    dim_ = static_cast<size_t>(GetPositiveInt(info[1], "d"));
-    k_ = static_cast<size_t>(GetPositiveInt(info[2], "k"));
-    rows_ = RowCount(data_, dim_, "data");
+    RowsAndK in = ReadRowsAndK(info);
+    data_ = in.data;
+    dim_ = in.dim;
+    k_ = in.k;
+    rows_ = in.rows;
     if (rows_ < k_) {
       throw CodedError(kErrInvalidInput, "k-means needs at least k = " + std::to_string(k_) + " points, got " +
                                              std::to_string(rows_));
@@ -64,13 +88,9 @@ class KMeansWorker : public PromiseWorker {
   }
 
   Napi::Value Result(Napi::Env env) override {
-    Napi::Float32Array centroids = Napi::Float32Array::New(env, centroids_.size());
-    std::memcpy(centroids.Data(), centroids_.data(), centroids_.size() * sizeof(float));
-    Napi::Float32Array objective = Napi::Float32Array::New(env, objective_.size());
-    std::memcpy(objective.Data(), objective_.data(), objective_.size() * sizeof(float));
     Napi::Object result = Napi::Object::New(env);
-    result.Set("centroids", centroids);
-    result.Set("objective", objective);
+    result.Set("centroids", CopyToJs(env, centroids_));
+    result.Set("objective", CopyToJs(env, objective_));
     return result;
   }
 
@@ -138,10 +158,8 @@ class AssignWorker : public PromiseWorker {
 class PcaWorker : public PromiseWorker {
  public:
   PcaWorker(Napi::Env env, const Napi::CallbackInfo& info) : PromiseWorker(env, "sidx.pca") {
-    data_ = GetFloat32Array(info[0], "data");
-    dim_ = static_cast<size_t>(GetPositiveInt(info[1], "d"));
-    k_ = static_cast<size_t>(GetPositiveInt(info[2], "k"));
-    rows_ = RowCount(data_, dim_, "data");
+    in_ = ReadRowsAndK(info);
+    const size_t dim_ = in_.dim, k_ = in_.k, rows_ = in_.rows;
     if (k_ > dim_) throw CodedError(kErrInvalidInput, "k = " + std::to_string(k_) + " exceeds d = " + std::to_string(dim_));
     if (rows_ < 2 || rows_ < k_) {
       throw CodedError(kErrInvalidInput, "PCA to k = " + std::to_string(k_) + " needs at least max(2, k) rows, got " +
@@ -152,8 +170,9 @@ class PcaWorker : public PromiseWorker {
 
  protected:
   void Run() override {
+    const size_t dim_ = in_.dim, k_ = in_.k, rows_ = in_.rows;
     faiss::PCAMatrix pca(static_cast<int>(dim_), static_cast<int>(k_));
-    pca.train(static_cast<faiss::Index::idx_t>(rows_), data_.data);
+    pca.train(static_cast<faiss::Index::idx_t>(rows_), in_.data.data);
     // faiss stores A as [k, d] (y = A x + b); the result is its transpose [d, k] for row-vector products x W + b.
     weight_.resize(dim_ * k_);
     for (size_t j = 0; j < k_; ++j) {
@@ -166,23 +185,15 @@ class PcaWorker : public PromiseWorker {
   }
 
   Napi::Value Result(Napi::Env env) override {
-    auto copy = [&](const std::vector<float>& v) {
-      Napi::Float32Array out = Napi::Float32Array::New(env, v.size());
-      std::memcpy(out.Data(), v.data(), v.size() * sizeof(float));
-      return out;
-    };
     Napi::Object result = Napi::Object::New(env);
-    result.Set("weight", copy(weight_));
-    result.Set("bias", copy(bias_));
-    result.Set("eigenvalues", copy(eigenvalues_));
+    result.Set("weight", CopyToJs(env, weight_));
+    result.Set("bias", CopyToJs(env, bias_));
+    result.Set("eigenvalues", CopyToJs(env, eigenvalues_));
     return result;
   }
 
  private:
-  FloatView data_{};
-  size_t dim_ = 0;
-  size_t k_ = 0;
-  size_t rows_ = 0;
+  RowsAndK in_;
   std::vector<float> weight_;
   std::vector<float> bias_;
   std::vector<float> eigenvalues_;
