@@ -36,7 +36,8 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
   --steps            optimiser (reconstruction) steps, default ${DEFAULT_STEPS}, rounded up to whole epochs;
                      --epochs E instead sets the epochs directly (FORGE: 150)
   --batch-size       default rows / 8 within 64..2048 (FORGE's 2048 from 16,384 rows), at most the rows
-  --hidden           encoder hidden widths, decoder mirrored (default ${FORGE_HIDDEN.join(',')}); --latent-dim ${FORGE_LATENT_DIM}
+  --hidden           encoder hidden widths, decoder mirrored (default ${FORGE_HIDDEN.join(',')}; '' = a linear encoder and
+                     decoder); --latent-dim ${FORGE_LATENT_DIM}
   --input-projection the encoder's first layer: the input rows' top P principal components (FAISS PCA), frozen;
                      the MLP then sees only the subspace the rows span (default 0: none)
   --lr / --min-lr    AdamW peak and final learning rate (2e-3 / 1e-7), linear warm-up for --warmup-epochs
