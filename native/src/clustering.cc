@@ -4,6 +4,7 @@
 #include <faiss/IndexFlat.h>
 #include <faiss/VectorTransform.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -172,6 +173,9 @@ class PcaWorker : public PromiseWorker {
   void Run() override {
     const size_t dim_ = in_.dim, k_ = in_.k, rows_ = in_.rows;
     faiss::PCAMatrix pca(static_cast<int>(dim_), static_cast<int>(k_));
+    // faiss trains on at most max_points_per_d * d rows (a subsample beyond) and reports the eigenvalues of that
+    // sample's unnormalised scatter matrix: variances are them / the sample's rows.
+    const size_t sample = std::min(rows_, pca.max_points_per_d * dim_);
     pca.train(static_cast<faiss::Index::idx_t>(rows_), in_.data.data);
     // faiss stores A as [k, d] (y = A x + b); the result is its transpose [d, k] for row-vector products x W + b.
     weight_.resize(dim_ * k_);
@@ -179,9 +183,11 @@ class PcaWorker : public PromiseWorker {
       for (size_t i = 0; i < dim_; ++i) weight_[i * k_ + j] = pca.A[j * dim_ + i];
     }
     bias_.assign(pca.b.begin(), pca.b.begin() + k_);
-    // faiss's eigenvalues are those of the unnormalised scatter matrix: per-row variances are them / n.
     eigenvalues_.resize(k_);
-    for (size_t j = 0; j < k_; ++j) eigenvalues_[j] = pca.eigenvalues[j] / static_cast<float>(rows_);
+    for (size_t j = 0; j < k_; ++j) eigenvalues_[j] = pca.eigenvalues[j] / static_cast<float>(sample);
+    double total = 0;
+    for (float v : pca.eigenvalues) total += v;
+    total_variance_ = total / static_cast<double>(sample);
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -189,6 +195,7 @@ class PcaWorker : public PromiseWorker {
     result.Set("weight", CopyToJs(env, weight_));
     result.Set("bias", CopyToJs(env, bias_));
     result.Set("eigenvalues", CopyToJs(env, eigenvalues_));
+    result.Set("totalVariance", Napi::Number::New(env, total_variance_));
     return result;
   }
 
@@ -197,6 +204,7 @@ class PcaWorker : public PromiseWorker {
   std::vector<float> weight_;
   std::vector<float> bias_;
   std::vector<float> eigenvalues_;
+  double total_variance_ = 0;
 };
 
 }  // namespace

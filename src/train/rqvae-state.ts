@@ -48,26 +48,7 @@ export async function fitInputProjection(model: TrainedModel, inputs: Float32Arr
   const fit = await principalComponents(inputs, shape.inputDim, p);
   paramView(params, layout.byName.get('proj_w')!).set(fit.weight);
   paramView(params, layout.byName.get('proj_b')!).set(fit.bias);
-  const total = totalVariance(inputs, shape.inputDim);
-  return total > 0 ? Math.min(1, fit.eigenvalues.reduce((a, v) => a + v, 0) / total) : 1;
-}
-
-/** The rows' total variance: mean squared norm minus the mean's squared norm. */
-function totalVariance(rows: Float32Array, dim: number): number {
-  const n = rows.length / dim;
-  const mean = new Float64Array(dim);
-  let squares = 0;
-  for (let i = 0; i < n; i++) {
-    const o = i * dim;
-    for (let j = 0; j < dim; j++) {
-      const v = rows[o + j]!;
-      mean[j]! += v;
-      squares += v * v;
-    }
-  }
-  let meanSquare = 0;
-  for (let j = 0; j < dim; j++) meanSquare += (mean[j]! / n) ** 2;
-  return squares / n - meanSquare;
+  return fit.totalVariance > 0 ? Math.min(1, fit.eigenvalues.reduce((a, v) => a + v, 0) / fit.totalVariance) : 1;
 }
 
 /**

@@ -115,6 +115,14 @@ export interface NativeKMeansOptions {
   minPointsPerCentroid?: number;
 }
 
+/** faiss::PCAMatrix's top-k components (weight [d, k] row-major, bias = -mean weight), their variances, and the total. */
+export interface PrincipalComponents {
+  weight: Float32Array;
+  bias: Float32Array;
+  eigenvalues: Float32Array;
+  totalVariance: number;
+}
+
 export interface SidxFaissBinding {
   /** [sync] Throws on a bad factory description. */
   Index: new (dim: number, metric: NativeMetric, description?: string) => NativeIndex;
@@ -144,8 +152,8 @@ export interface SidxFaissBinding {
     centroids: Float32Array,
     k: number,
   ): Promise<{ labels: Int32Array; distances: Float32Array }>;
-  /** [async] faiss::PCAMatrix: the top-k principal components as x weight + bias (weight [d, k]); variances descending. */
-  pca(data: Float32Array, d: number, k: number): Promise<{ weight: Float32Array; bias: Float32Array; eigenvalues: Float32Array }>;
+  /** [async] faiss::PCAMatrix: the top-k principal components as x weight + bias (weight [d, k]); variances descending, and their sum over all d. */
+  pca(data: Float32Array, d: number, k: number): Promise<PrincipalComponents>;
   /** [sync] Threads for FAISS's OpenMP loops and OpenBLAS, process-wide; 0 restores the library default. */
   setNumThreads(threads: number): void;
   /** [sync] */

@@ -11,7 +11,7 @@ import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 import { ErrorCodes, SidxError, type ErrorCode } from '../errors.ts';
-import { loadFaissBinding, type NativeIndex } from './binding.ts';
+import { loadFaissBinding, type NativeIndex, type PrincipalComponents } from './binding.ts';
 
 export type Metric = 'ip' | 'l2';
 
@@ -200,13 +200,10 @@ export async function kmeans(
 
 /**
  * [async] Principal components with FAISS (centred, not whitened): y = x weight + bias projects a row onto the top
- * k (weight [dim, k] row-major, bias = -mean weight); eigenvalues are the variances along them, descending.
+ * k (weight [dim, k] row-major, bias = -mean weight); eigenvalues are the variances along them, descending, and
+ * totalVariance the rows' whole variance (FAISS fits a sample of at most 1000 x dim rows).
  */
-export async function principalComponents(
-  data: Float32Array,
-  dim: number,
-  k: number,
-): Promise<{ weight: Float32Array; bias: Float32Array; eigenvalues: Float32Array }> {
+export async function principalComponents(data: Float32Array, dim: number, k: number): Promise<PrincipalComponents> {
   checkPositiveInteger(dim, 'dim');
   checkPositiveInteger(k, 'k');
   const rows = rowCount(data, dim, 'data');

@@ -83,7 +83,7 @@ test('principalComponents finds the subspace of the variance, orthonormal, with 
       data[i * DIM + j] = mean[j]! + 2 * coefficients[i * 3]! * u[j]! + coefficients[i * 3 + 1]! * v[j]! + 1e-3 * coefficients[i * 3 + 2]!;
     }
   }
-  const { weight, bias, eigenvalues } = await principalComponents(data, DIM, 2);
+  const { weight, bias, eigenvalues, totalVariance } = await principalComponents(data, DIM, 2);
   assert.equal(weight.length, DIM * 2);
   const column = (c: number) => Float32Array.from({ length: DIM }, (_, j) => weight[j * 2 + c]!);
   const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, j) => s + x * b[j]!, 0);
@@ -104,6 +104,9 @@ test('principalComponents finds the subspace of the variance, orthonormal, with 
   const vb = variance((i) => coefficients[i * 3 + 1]!);
   assert.ok(Math.abs(eigenvalues[0]! - va) < 0.02 * va, `${eigenvalues[0]} vs ${va}`);
   assert.ok(Math.abs(eigenvalues[1]! - vb) < 0.02 * vb, `${eigenvalues[1]} vs ${vb}`);
+  // The whole variance: the two directions' plus the tiny noise's (1e-6 per row).
+  const kept = eigenvalues[0]! + eigenvalues[1]!;
+  assert.ok(Math.abs(totalVariance - kept) < 1e-4 * kept, `total ${totalVariance} vs ${kept}`);
   // The rows' mean projects to 0: bias = -mean W.
   const rowMean = Float32Array.from({ length: DIM }, (_, j) => {
     let s = 0;
@@ -113,4 +116,14 @@ test('principalComponents finds the subspace of the variance, orthonormal, with 
   for (let c = 0; c < 2; c++) assert.ok(Math.abs(dot(rowMean, column(c)) + bias[c]!) < 1e-3, `bias ${c}`);
   await assert.rejects(principalComponents(data, DIM, DIM + 1), (e: SidxError) => e.code === 'SIDX_ERR_INVALID_INPUT');
   await assert.rejects(principalComponents(data.subarray(0, DIM), DIM, 1), (e: SidxError) => e.code === 'SIDX_ERR_INVALID_INPUT');
+});
+
+test('principalComponents reports variances, not scatter sums, when FAISS fits a subsample (over 1000 x d rows)', async () => {
+  // 2 dimensions, 3000 rows (FAISS keeps 2000): coordinate 0 with variance 9, coordinate 1 with variance 1.
+  const n = 3000;
+  const g = randomVectors(n, 2, 61);
+  const data = Float32Array.from(g, (v, i) => (i % 2 === 0 ? 3 * v : v));
+  const { eigenvalues, totalVariance } = await principalComponents(data, 2, 1);
+  assert.ok(Math.abs(eigenvalues[0]! - 9) < 0.9, `${eigenvalues[0]}`);
+  assert.ok(Math.abs(totalVariance - 10) < 1, `${totalVariance}`);
 });
