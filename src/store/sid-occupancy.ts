@@ -84,7 +84,7 @@ export function dropStoredCounts(env: RootDatabase<Buffer, Buffer>): void {
  * The tally's changes (zero ones left out), and those to log by model; a quiet model's move its delta floor past `seq`
  * instead (once per model).
  */
-function sortTally(tally: SidTally, log: SidLog, seq: bigint): { changes: CountChange[]; logged: Map<number, CountChange[]> } {
+function splitTally(tally: SidTally, log: SidLog, seq: bigint): { changes: CountChange[]; logged: Map<number, CountChange[]> } {
   const changes: CountChange[] = [];
   const logged = new Map<number, CountChange[]>();
   const floored = new Set<number>();
@@ -109,7 +109,7 @@ function sortTally(tally: SidTally, log: SidLog, seq: bigint): { changes: CountC
  * `SidOccupancy.publishChanges` once the transaction has committed.
  */
 export function flushQuietTally(log: SidLog, tally: SidTally, seq: bigint): CountChange[] {
-  const { changes, logged } = sortTally(tally, log, seq);
+  const { changes, logged } = splitTally(tally, log, seq);
   if (logged.size > 0) throw new SidxError('SIDX_ERR_STORE', `SID count change of model ${[...logged.keys()][0]} outside a quiet transaction`);
   return changes;
 }
@@ -247,7 +247,7 @@ export class SidOccupancy {
    * instead. Call at the end of the write transaction; `take` it, and `publishTaken` after the commit.
    */
   flush(seq: bigint): void {
-    const { changes, logged: byModel } = sortTally(this.tally, this.#log, seq);
+    const { changes, logged: byModel } = splitTally(this.tally, this.#log, seq);
     for (const e of changes) this.#pending.push(e);
     let logged = 0;
     for (const [model, list] of byModel) logged += this.#log.append(seq, model, list);
