@@ -3,9 +3,9 @@
  * (ORT's `run()` blocks its thread, so calls run on the workers; the one exception is the optional inline lane,
  * inline-lane.ts, for a lone single-row call that says nothing else waits for the event loop).
  *
- * - `encode()` splits large batches into row chunks (at most `maxBatchRows`, spread over the workers), copies each
- *   chunk once into its own buffer and transfers it; results come back transferred and are reassembled in order.
- *   The caller's array is never detached.
+ * - `encode()` splits large batches into row chunks (at most `maxBatchRows`, spread over the workers); a worker's run
+ *   (a chunk, or small ones coalesced) is copied once into its RunInput; results come back transferred, reassembled in
+ *   order. The caller's array is read (never changed nor detached) until the call settles: keep it unchanged till then.
  * - provider 'cuda' falls back to 'cpu' when the CUDA execution provider cannot be created; a 'warn' log line says
  *   why, and `provider` reports what is in use. Only the first worker probes CUDA; the others use its outcome.
  * - An ORT failure rejects that call with SidxError SIDX_ERR_ENCODER. A worker that dies rejects the chunk it was
@@ -22,7 +22,7 @@ import { SidxError } from '../errors.ts';
 import type { ModelBundle } from './bundle.ts';
 import { beamWidths } from '../numeric/beam-query-graph.ts';
 import { loadBeamQuery, type BeamQuery } from './beam-query.ts';
-import { closeWorker, concatBeams, concatRows, MAX_COALESCED, resolveRun, sameKind, type BeamMode, type BeamResult, type Chunk, type EncodeResult, type WorkerReply } from './worker-protocol.ts';
+import { closeWorker, concatBeams, concatRows, MAX_COALESCED, resolveRun, RunInput, sameKind, type BeamMode, type BeamResult, type Chunk, type EncodeResult, type WorkerReply } from './worker-protocol.ts';
 import { INLINE_MAX_ROWS, InlineLane } from './inline-lane.ts';
 
 export type Provider = 'cpu' | 'cuda';
@@ -50,7 +50,6 @@ export interface CallOptions {
 }
 
 export type { BeamLevel, BeamResult, EncodeResult } from './worker-protocol.ts';
-
 /** Test-only hooks (white-box tests reach them through this symbol). */
 export const kPoolTestHooks = Symbol('sidx.encoderPool.testHooks');
 
@@ -59,6 +58,7 @@ const MIN_SPLIT_ROWS = 32;
 
 interface Slot {
   worker: Worker;
+  input: RunInput;
   /** The chunks of the run in flight: one, or several small ones coalesced into one run (same kind and width). */
   busy?: Chunk[];
   /** Id of the run in flight (its first chunk's). */
@@ -151,7 +151,7 @@ export class EncoderPool {
     return this.#slots.length;
   }
 
-  /** Encodes `n` row-major embeddings of `inputDim` floats. The input array is left untouched. */
+  /** Encodes `n` row-major embeddings of `inputDim` floats. The input array is read, never changed, until the call settles. */
   async encode(vectors: Float32Array, n: number, opts?: CallOptions): Promise<EncodeResult> {
     if (!(vectors instanceof Float32Array)) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', 'embeddings must be a Float32Array', { field: 'embedding' });
@@ -249,7 +249,7 @@ export class EncoderPool {
     for (let start = 0; start < n; start += rows) {
       const end = Math.min(n, start + rows);
       parts.push(new Promise<T>((resolve, reject) => this.#queue.push({
-        id: this.#nextId++, data: vectors.slice(start * d, end * d), n: end - start, beam,
+        id: this.#nextId++, data: vectors.subarray(start * d, end * d), n: end - start, beam,
         resolve: resolve as (r: EncodeResult | BeamResult) => void, reject,
       })));
     }
@@ -277,9 +277,9 @@ export class EncoderPool {
       slot.runId = first.id;
       slot.worker.ref();
       this.#runs++;
-      const data = run.length === 1 ? first.data : concatRows(run.map((c) => c.data), new Float32Array(run.reduce((a, c) => a + c.data.length, 0)));
+      const data = slot.input.rows(run);
       const msg = first.beam ? { type: 'beam', ...first.beam } : { type: 'encode' };
-      slot.worker.postMessage({ ...msg, id: first.id, data, n: data.length / this.inputDim }, [data.buffer as ArrayBuffer]);
+      slot.worker.postMessage({ ...msg, id: first.id, data, n: data.length / this.inputDim }, data.buffer instanceof SharedArrayBuffer ? [] : [data.buffer]);
     }
   }
 
@@ -329,7 +329,7 @@ export class EncoderPool {
     const worker = new Worker(WORKER_URL, { execArgv: [], workerData: { ...this.#laneParams(), provider: this.#provider, ...this.#threads } });
     return new Promise<void>((resolve, reject) => {
       let settled = false;
-      const slot: Slot = { worker };
+      const slot: Slot = { worker, input: new RunInput() };
       const fail = (err: Error) => {
         if (settled) return;
         settled = true;

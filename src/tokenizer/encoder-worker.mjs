@@ -7,10 +7,10 @@
 //   inputDim, levels, topM, codebookSizes }
 // -> { type: 'ready', provider, fallbackReason?, beamMode: 'native'|'merged'|'separate'|'none', beamFallbackReason? }
 //  | { type: 'init-error', message }
-// <- { type: 'encode', id, data: Float32Array (transferred), n }
+// <- { type: 'encode', id, data: Float32Array (on the pool slot's SharedArrayBuffer, or transferred), n }
 // -> { type: 'result', id, codes: Int32Array, topCodes: Int32Array, topDistances: Float32Array } (all transferred)
 //  | { type: 'error', id, message }
-// <- { type: 'beam', id, data: Float32Array (transferred), n, width, normWeight }   (only with beamPath: beam.onnx)
+// <- { type: 'beam', id, data: Float32Array (shared or transferred, as for encode), n, width, normWeight }   (only with beamPath: beam.onnx)
 // -> { type: 'result', id, beam: ArrayBuffer (transferred) }: the answer packed as src/numeric/beam-query-graph.ts
 //    lays it out: int32 [n·L codes, then per level n·B_l·l prefix codes], then float32 [per level n·B_l scores].
 //    On CPU the beam runs as one ORT run of beamQueryModel (with nativeBeam: the encoder's codes and the latent, then
@@ -32,9 +32,20 @@ try {
   parentPort.postMessage({ type: 'init-error', message: oneLine(err) });
 }
 
+// ORT takes no tensor over a SharedArrayBuffer: rows sent in the pool's shared buffer are copied into this one, kept
+// between runs (the pool sends this worker one run at a time), so a run allocates nothing.
+let rows = new Float32Array(0);
+function ownRows(data) {
+  if (!(data.buffer instanceof SharedArrayBuffer)) return data;
+  if (rows.length < data.length) rows = new Float32Array(Math.max(data.length, 2 * rows.length));
+  const view = rows.subarray(0, data.length);
+  view.set(data);
+  return view;
+}
+
 /** Runs one request and posts its reply, the result's arrays transferred. */
 async function answer(msg) {
-  const reply = await lane.run(msg);
+  const reply = await lane.run({ ...msg, data: ownRows(msg.data) });
   const transfer = reply.type !== 'result' ? [] : reply.beam ? [reply.beam] : [reply.codes.buffer, reply.topCodes.buffer, reply.topDistances.buffer];
   parentPort.postMessage(reply, transfer);
 }

@@ -68,6 +68,28 @@ export function concatRows<T extends Int32Array | Float32Array>(parts: readonly 
   return out;
 }
 
+/** Runs up to this many input bytes go through the shared buffer; larger ones get a buffer of their own, transferred. */
+const SHARED_INPUT_MAX_BYTES = 16 << 20;
+
+/**
+ * One worker's input buffer: a run's rows are copied into it at dispatch (grown to the largest run so far, up to
+ * SHARED_INPUT_MAX_BYTES), so a run allocates nothing and writes warm pages, and the message carries a view on it (a
+ * SharedArrayBuffer: nothing transferred). A worker runs one run at a time, so the buffer is free at each dispatch.
+ */
+export class RunInput {
+  #shared: SharedArrayBuffer | undefined;
+
+  rows(run: readonly Chunk[]): Float32Array {
+    const floats = run.reduce((a, c) => a + c.data.length, 0);
+    const bytes = 4 * floats;
+    if (bytes > SHARED_INPUT_MAX_BYTES) return concatRows(run.map((c) => c.data), new Float32Array(floats));
+    if (this.#shared === undefined || this.#shared.byteLength < bytes) {
+      this.#shared = new SharedArrayBuffer(Math.min(SHARED_INPUT_MAX_BYTES, Math.max(bytes, 2 * (this.#shared?.byteLength ?? 0), 64 << 10)));
+    }
+    return concatRows(run.map((c) => c.data), new Float32Array(this.#shared, 0, floats));
+  }
+}
+
 /** The beams of consecutive row chunks (`n` rows in all, per-level widths `widths`) as one answer. */
 export function concatBeams(parts: readonly BeamResult[], n: number, widths: readonly number[]): BeamResult {
   return {
