@@ -26,7 +26,7 @@ SIDX__STORAGE__DATA_DIR, else ./data), encoded with the model in --model, throug
 POST /v1/items. Ids come from the input when it has them, else --id-file, else the row index.
 
   --batch    items per committed batch (default 5000)
-  --workers  encoder worker threads (default SIDX__ENCODER__WORKERS, else 1)
+  --workers  encoder worker threads (default SIDX__ENCODER__WORKERS, else one per core, at most 4)
 
 Stop the server on that data directory first. A catalog already served by another model keeps it: re-index
 (POST /v1/reindex) to change models.`;
