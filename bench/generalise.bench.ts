@@ -10,18 +10,15 @@
  *   node --import tsx bench/generalise.bench.ts --model models/default [--items 20000] [--queries 300]
  *     [--max-candidates 1000] [--expand beam,hamming1,auto] [--beam-width 128] [--json FILE]
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { recallAtK } from '../src/bench/baselines.ts';
 import { loadConfig } from '../src/config.ts';
-import { clusteredEmbeddings } from '../src/eval/synthetic.ts';
-import { readNpy } from '../src/io/npy.ts';
 import { SidxService } from '../src/service/sidx-service.ts';
 import type { ExpandMode } from '../src/service/types.ts';
 import { loadBundle } from '../src/tokenizer/bundle.ts';
-import { VectorIndex } from '../src/vector/vector-index.ts';
-import { benchArgs } from './lib.ts';
+import { benchArgs, proxyCatalog } from './lib.ts';
 
 const args = benchArgs({
   model: { type: 'string', default: 'models/default' },
@@ -42,16 +39,7 @@ const maxCandidates = Number(args['max-candidates']);
 const bundle = await loadBundle(resolve(args.model!));
 const m = bundle.manifest;
 const dim = m.inputDim;
-const shared = resolve(process.env.SIDX_SHARED_DATA ?? '../shared/data', 'scientific/text_emb.npy');
-const centres = existsSync(shared) && dim === 512 ? (await readNpy(shared)).data : undefined;
-// As src/cli/bench.ts: with fixed centres a prefix of the 100K catalog is this catalog.
-const items = clusteredEmbeddings({ n, dim, seed, centres, clusters: 1024, noise: 0.6 });
-const queries = clusteredEmbeddings({ n: q, dim, seed: seed + 1_000_003, centres, clusters: 1024, noise: 0.6 });
-
-const flat = VectorIndex.create({ dim, metric: m.metric, factory: 'Flat' });
-await flat.addAsync(items, BigInt64Array.from({ length: n }, (_, i) => BigInt(i)));
-const truth = (await flat.search(queries, k)).labels;
-flat.close();
+const { items, queries, truth } = await proxyCatalog({ n, q, dim, seed, k, metric: m.metric });
 
 const dataDir = mkdtempSync(join(tmpdir(), 'sidx-generalise-'));
 const config = loadConfig({
