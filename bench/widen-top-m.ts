@@ -26,7 +26,7 @@ let widened = 0;
 for (const node of graph.node ?? []) {
   if (node.opType !== 'TopK') continue;
   const k = inits.get(node.input?.[1] ?? '');
-  const value = k?.rawData?.length ? Buffer.from(k.rawData).readBigInt64LE(0) : BigInt(Number(k?.int64Data?.[0] ?? -1));
+  const value = k?.rawData?.length ? Buffer.from(k.rawData).readBigInt64LE(0) : BigInt(String(k?.int64Data?.[0] ?? -1)); // a Long prints its digits
   if (k === undefined || value !== BigInt(manifest.topM)) continue; // the argmin TopKs (k = 1) stay
   k.rawData = int64(m);
   k.int64Data = [];
