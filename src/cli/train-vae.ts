@@ -17,7 +17,7 @@ import { parseCodebookSizes, shellQuote } from './train.ts';
 
 export const trainVaeUsage = `Usage: sidx train --method rqvae|vqvae --input FILE --out DIR [--levels L] [--codebook-size K|K1,K2,..]
                   [--steps S | --epochs E] [--batch-size B] [--seed S] [--normalize l2|none] [--hidden 256,256] [--latent-dim 64]
-                  [--input-projection P]
+                  [--input-projection P] [--identity-pull R]
                   [--lr LR] [--min-lr LR] [--warmup-epochs W] [--weight-decay WD]
                   [--assignment sinkhorn|argmin] [--sinkhorn-eps E] [--sinkhorn-iters T]
                   [--commitment forge|classic] [--beta B] [--commit-weight W]
@@ -40,6 +40,9 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
                      decoder); --latent-dim ${FORGE_LATENT_DIM}
   --input-projection the encoder's first layer: the input rows' top P principal components (FAISS PCA), frozen;
                      the MLP then sees only the subspace the rows span (default 0: none)
+  --identity-pull    draw the first trained encoder layer (square: e.g. --hidden '' with --latent-dim P) towards the
+                     identity after each step, at R x the learning rate (default 0: off); a higher R keeps the codes of
+                     noisy copies together (Hamming-1) at some cost to the learned metric (docs/rqvae.md)
   --lr / --min-lr    AdamW peak and final learning rate (2e-3 / 1e-7), linear warm-up for --warmup-epochs
                      (default 40/150 of the epochs), then cosine; --weight-decay 1e-4 on matrices
   --assignment       training assignment: sinkhorn (rqvae default; FORGE, eps 10, 5 rounds) or argmin (vqvae);
@@ -135,7 +138,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     'codebook-size': { type: 'string' }, steps: { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' },
     seed: { type: 'string' }, normalize: { type: 'string' }, hidden: { type: 'string' }, 'latent-dim': { type: 'string' },
     'input-projection': { type: 'string' }, lr: { type: 'string' }, 'min-lr': { type: 'string' }, 'warmup-epochs': { type: 'string' },
-    'weight-decay': { type: 'string' }, assignment: { type: 'string' }, 'sinkhorn-eps': { type: 'string' },
+    'weight-decay': { type: 'string' }, 'identity-pull': { type: 'string' }, assignment: { type: 'string' }, 'sinkhorn-eps': { type: 'string' },
     'sinkhorn-iters': { type: 'string' }, commitment: { type: 'string' }, beta: { type: 'string' },
     'commit-weight': { type: 'string' }, 'codebook-update': { type: 'string' }, 'ema-decay': { type: 'string' },
     'dead-restart': { type: 'string' }, 'dead-threshold': { type: 'string' }, init: { type: 'string' },
@@ -194,6 +197,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     minLr: nonNeg(values['min-lr'], 'min-lr'),
     warmupEpochs: nonNegInt(values['warmup-epochs'], 'warmup-epochs'),
     weightDecay: nonNeg(values['weight-decay'], 'weight-decay'),
+    identityPull: nonNeg(values['identity-pull'], 'identity-pull'),
     assignment: choice(values.assignment, 'assignment', ['sinkhorn', 'argmin'] as const),
     sinkhornEpsilon: positive(values['sinkhorn-eps'], 'sinkhorn-eps'),
     sinkhornIterations: posInt(values['sinkhorn-iters'], 'sinkhorn-iters'),
@@ -240,6 +244,11 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
   if ((options.inputProjection ?? 0) > input.dim) {
     throw new UsageError(`--input-projection ${options.inputProjection} exceeds the ${input.dim} dimensions of ${values.input}`);
   }
+  const pulledIn = options.inputProjection || input.dim;
+  const pulledOut = (options.hidden ?? FORGE_HIDDEN)[0] ?? options.latentDim ?? FORGE_LATENT_DIM;
+  if ((options.identityPull ?? 0) > 0 && pulledIn !== pulledOut) {
+    throw new UsageError(`--identity-pull needs a square first trained encoder layer, here ${pulledIn} -> ${pulledOut}: e.g. --hidden '' with --latent-dim equal to --input-projection`);
+  }
   const pairs = values.pairs === undefined ? undefined : await loadPairs(values.pairs, input, values['pair-ids']);
   if (pairs !== undefined) progress.log(`contrastive: ${pairs.count} pairs from ${values.pairs}`);
 
@@ -272,6 +281,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
       steps: o.steps, epochs: o.epochs, batchSize: o.batchSize, hidden: o.hidden, latentDim: o.latentDim,
       inputProjection: o.inputProjection,
       lr: o.lr, minLr: o.minLr, warmupEpochs: o.warmupEpochs, weightDecay: o.weightDecay,
+      ...(o.identityPull > 0 ? { identityPull: o.identityPull } : {}),
       assignment: o.assignment, sinkhorn: o.assignment === 'sinkhorn' ? { epsilon: o.sinkhornEpsilon, iterations: o.sinkhornIterations } : false,
       commitment: o.commitment, beta: o.beta, commitWeight: o.commitWeight, codebookUpdate: o.codebookUpdate,
       emaDecay: o.emaDecay, init: o.init,

@@ -4,6 +4,8 @@
  *   p *= 1 - lr * wd                                  (only segments with decay, i.e. matrices)
  *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
  *   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ * A segment with `identityPull` (a square side x side matrix) is then pulled towards the identity, decoupled like the
+ * decay: p -= lr * lambda * (p - I).
  * Each segment keeps its own step count t, as PyTorch keeps one per parameter: a segment that gets no gradient in
  * a step (e.g. the logit scales in a reconstruction step) is left alone, moments included, like a parameter whose
  * .grad is None. The moments live in flat arrays parallel to the parameters (checkpointed as they are).
@@ -21,6 +23,8 @@ export interface OptimizerSegment {
   offset: number;
   size: number;
   decay: boolean;
+  /** A square matrix (side x side, row-major) drawn towards the identity at rate lambda after each step. */
+  identityPull?: { lambda: number; side: number };
 }
 
 export interface AdamWState {
@@ -48,6 +52,7 @@ export class AdamW {
       if (s.offset < 0 || s.size < 0 || s.offset + s.size > params.length) {
         throw new RangeError(`segment [${s.offset}, ${s.offset + s.size}) is outside the ${params.length} parameters`);
       }
+      if (s.identityPull && s.identityPull.side ** 2 !== s.size) throw new RangeError(`an identity pull needs a square segment, not ${s.size} values`);
     }
     this.#params = params;
     this.segments = segments;
@@ -73,6 +78,14 @@ export class AdamW {
       m[i] = mi;
       v[i] = vi;
       p[i] = p[i]! * shrink - stepSize * mi / (Math.sqrt(vi) * invSqrtBc2 + eps);
+    }
+    if (seg.identityPull) this.#pull(seg.offset, seg.identityPull.side, lr * seg.identityPull.lambda);
+  }
+
+  #pull(offset: number, side: number, rate: number): void {
+    const p = this.#params;
+    for (let r = 0, i = offset; r < side; r++) {
+      for (let c = 0; c < side; c++, i++) p[i] = p[i]! - rate * (p[i]! - (r === c ? 1 : 0));
     }
   }
 

@@ -40,6 +40,8 @@ export interface RqVaeOptions {
   minLr?: number;
   warmupEpochs?: number;
   weightDecay?: number;
+  /** Rate at which the first trained encoder layer (square) is drawn towards the identity after each step; 0: off. */
+  identityPull?: number;
   assignment?: Assignment;
   sinkhornEpsilon?: number;
   sinkhornIterations?: number;
@@ -175,6 +177,7 @@ export function resolveOptions(o: RqVaeOptions, rows: number): ResolvedOptions {
     minLr: o.minLr ?? 1e-7,
     warmupEpochs: o.warmupEpochs ?? Math.round((epochs * 40) / 150),
     weightDecay: o.weightDecay ?? 1e-4,
+    identityPull: o.identityPull ?? 0,
     assignment: o.assignment ?? (vq ? 'argmin' : 'sinkhorn'),
     sinkhornEpsilon: o.sinkhornEpsilon ?? 10,
     sinkhornIterations: o.sinkhornIterations ?? 5,
@@ -241,6 +244,7 @@ function check(r: ResolvedOptions): void {
   nonNegInt(r.warmupEpochs, 'warmupEpochs');
   if (r.warmupEpochs > r.epochs) throw invalid(`warmupEpochs (${r.warmupEpochs}) exceeds epochs (${r.epochs})`, 'warmupEpochs');
   nonNeg(r.weightDecay, 'weightDecay');
+  nonNeg(r.identityPull, 'identityPull');
   if (r.assignment !== 'sinkhorn' && r.assignment !== 'argmin') throw invalid(`assignment must be sinkhorn or argmin, got ${String(r.assignment)}`, 'assignment');
   positive(r.sinkhornEpsilon, 'sinkhornEpsilon');
   posInt(r.sinkhornIterations, 'sinkhornIterations', 1000);
@@ -281,6 +285,11 @@ export function deadThresholdOf(r: ResolvedOptions, batch: number, k: number): n
 export function shapeOf(r: ResolvedOptions, inputDim: number): RqVaeShape {
   if (r.inputProjection > inputDim) {
     throw invalid(`inputProjection (${r.inputProjection}) exceeds the input's ${inputDim} dimensions`, 'inputProjection');
+  }
+  const firstIn = r.inputProjection > 0 ? r.inputProjection : inputDim;
+  const firstOut = r.hidden[0] ?? r.latentDim;
+  if (r.identityPull > 0 && firstIn !== firstOut) {
+    throw invalid(`identityPull needs a square first trained encoder layer; it is ${firstIn} -> ${firstOut}`, 'identityPull');
   }
   return {
     inputDim, hidden: r.hidden, latentDim: r.latentDim, codebookSizes: r.codebookSizes,

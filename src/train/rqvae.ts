@@ -117,7 +117,11 @@ export async function trainRqVae(data: Float32Array, dim: number, options: Train
   const layout = paramLayout(shape);
   const params = initParams(layout, o.seed);
   const model: TrainedModel = { shape, layout, params, normalize: o.normalize };
-  const optimizer = new AdamW(params, layout.specs, { weightDecay: o.weightDecay });
+  const pulled = layout.encoder[layout.frozenEncoderLayers]!;
+  const segments = o.identityPull > 0
+    ? layout.specs.map((spec) => (spec.name === pulled.weight ? { ...spec, identityPull: { lambda: o.identityPull, side: pulled.inDim } } : spec))
+    : layout.specs;
+  const optimizer = new AdamW(params, segments, { weightDecay: o.weightDecay });
   const batch = o.batchSize;
   const states = shape.codebookSizes.map((k) => new CodebookState(k, shape.latentDim, {
     decay: o.emaDecay, ema: o.codebookUpdate === 'ema', restart: o.restartDead, threshold: deadThresholdOf(o, batch, k),

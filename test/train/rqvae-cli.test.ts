@@ -120,6 +120,15 @@ test('sidx train --input-projection P --hidden \'\': a linear encoder over the t
   }
 });
 
+test('sidx train --identity-pull R: a linear encoder drawn towards the identity, recorded in the manifest', async (t) => {
+  const out = join(tmp.dir, 'pulled');
+  const run = await runCli(t, ['train', '--method', 'rqvae', '--input', input, '--out', out, '--levels', '2', '--codebook-size', '8',
+    '--epochs', '3', '--checkpoint', 'none', ...small, '--hidden', '', '--input-projection', '8', '--assignment', 'argmin', '--identity-pull', '3']);
+  assert.equal(run.code, 0, run.stderr);
+  const training = (await loadBundle(out)).manifest.training as Record<string, unknown>;
+  assert.deepEqual([training.identityPull, training.inputProjection, training.latentDim], [3, 8, 8]);
+});
+
 test('rqvae/vqvae usage errors exit 2 naming the flag', async (t) => {
   const out = join(tmp.dir, 'never');
   const base = ['train', '--input', input, '--out', out];
@@ -142,6 +151,8 @@ test('rqvae/vqvae usage errors exit 2 naming the flag', async (t) => {
     [[...base, '--method', 'rqvae', '--input-mix', '2'], /--input-mix must be in \[0, 1\]/],
     [[...base, '--method', 'rqvae', '--augment-copies', '1.5'], /--augment-copies must be a non-negative integer/],
     [[...base, '--method', 'rqvae', '--input-projection', '25'], /--input-projection 25 exceeds the 24 dimensions of .*emb\.npy/],
+    [[...base, '--method', 'rqvae', '--identity-pull', '2'], /--identity-pull needs a square first trained encoder layer, here 24 -> 256/],
+    [[...base, '--method', 'rqvae', '--identity-pull=-1'], /--identity-pull must be a non-negative number/],
   ];
   for (const [argv, message] of cases) {
     const run = await runCli(t, argv);
