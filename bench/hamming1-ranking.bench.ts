@@ -1,6 +1,6 @@
 /**
- * Which Hamming-1 neighbours to take first at a fixed candidate budget: the encoder's per-level distances (what
- * `expand: "hamming1"` does: the differing code's distance above the level's best, codes outside the bundle's top-M
+ * Which Hamming-1 neighbours to take first at a fixed candidate budget: the encoder's per-level distances (the service's
+ * `orderNeighbours`, as `expand: "hamming1"`: the differing code's distance above the level's best, codes outside the top-M
  * last) against the query's similarity to each neighbour SID's decoded embedding in the input space (decoder.onnx, or
  * the codeword sums of an RQ-KMeans bundle). On the generalisation proxy (bench/lib.ts `proxyCatalog`): the items of
  * the query's own SID, then of its occupied Hamming-1 neighbours in each order, until C candidates; those re-scored
@@ -11,6 +11,8 @@
  */
 import { resolve } from 'node:path';
 import { recallAtK } from '../src/bench/baselines.ts';
+import { orderNeighbours } from '../src/service/candidates.ts';
+import type { Neighbour as ItemNeighbour } from '../src/store/catalog-scan.ts';
 import { decodeSids } from '../src/train/sid-decoder.ts';
 import { loadBundle } from '../src/tokenizer/bundle.ts';
 import { EncoderPool } from '../src/tokenizer/encoder-pool.ts';
@@ -42,7 +44,7 @@ for (let i = 0; i < n; i++) {
   else bySid.set(key, [i]);
 }
 
-interface Neighbour { query: number; codes: Int32Array; level: number; latentCost: number; inputScore: number }
+interface Neighbour { query: number; codes: Int32Array; level: number; inputScore: number }
 const K = bundle.manifest.codebookSizes;
 const perQuery: Neighbour[][] = [];
 for (let qi = 0; qi < q; qi++) {
@@ -53,11 +55,7 @@ for (let qi = 0; qi < q; qi++) {
       if (c === own[l]) continue;
       const codes = own.slice();
       codes[l] = c;
-      if (!bySid.has(sidKey(codes, 0))) continue;
-      const base = (qi * L + l) * M;
-      let latentCost = Number.POSITIVE_INFINITY;
-      for (let r = 0; r < M; r++) if (queryEnc.topCodes[base + r] === c) latentCost = queryEnc.topDistances[base + r]! - queryEnc.topDistances[base]!;
-      list.push({ query: qi, codes, level: l, latentCost, inputScore: 0 });
+      if (bySid.has(sidKey(codes, 0))) list.push({ query: qi, codes, level: l, inputScore: 0 });
     }
   }
   perQuery.push(list);
@@ -74,9 +72,13 @@ all.forEach((nb, i) => {
   nb.inputScore = dot(queries, nb.query * dim, decoded.vectors, i * decoded.dim, dim) / norm; // cosine up to the query's norm
 });
 
-const orders: Record<string, (a: Neighbour, b: Neighbour) => number> = {
-  'encoder distances (the service)': (a, b) => a.latentCost - b.latentCost || b.level - a.level,
-  'decoded SID, input space': (a, b) => b.inputScore - a.inputScore,
+const itemsOf = (nb: Neighbour): ItemNeighbour[] => bySid.get(sidKey(nb.codes, 0))!.map((i) => ({ key: BigInt(i), codes: nb.codes, position: nb.level }));
+/** A query's neighbouring items in each order: the service's own (orderNeighbours over the encoder's top-M), or by input-space score. */
+const orders: Record<string, (qi: number) => ItemNeighbour[]> = {
+  'encoder distances (the service)': (qi) => orderNeighbours(perQuery[qi]!.flatMap(itemsOf), {
+    topCodes: queryEnc.topCodes.subarray(qi * L * M, (qi + 1) * L * M), topDistances: queryEnc.topDistances.subarray(qi * L * M, (qi + 1) * L * M), topM: M,
+  }),
+  'decoded SID, input space': (qi) => [...perQuery[qi]!].sort((a, b) => b.inputScore - a.inputScore).flatMap(itemsOf),
 };
 const rows: Array<Array<string | number>> = [];
 for (const [name, order] of Object.entries(orders)) {
@@ -86,9 +88,9 @@ for (const [name, order] of Object.entries(orders)) {
     let total = 0;
     for (let qi = 0; qi < q; qi++) {
       const taken = [...(bySid.get(sidKey(queryEnc.codes, qi * L)) ?? [])].slice(0, C);
-      for (const nb of [...perQuery[qi]!].sort(order)) {
+      for (const nb of order(qi)) {
         if (taken.length >= C) break;
-        for (const item of bySid.get(sidKey(nb.codes, 0))!) if (taken.length < C) taken.push(item);
+        taken.push(Number(nb.key));
       }
       total += taken.length;
       const scored = taken.map((i) => ({ i, s: dot(queries, qi * dim, items, i * dim, dim) })).sort((a, b) => b.s - a.s).slice(0, k);
