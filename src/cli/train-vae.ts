@@ -7,7 +7,7 @@ import { formatHealth, sidHealth } from '../train/health.ts';
 import { trainRqVae, type EpochSummary, type RqVaeProgress } from '../train/rqvae.ts';
 import { exportVaeBundle } from '../train/rqvae-export.ts';
 import {
-  DEFAULT_STEPS, FORGE_HIDDEN, FORGE_LATENT_DIM, deadThresholdOf, type RqVaeOptions, type VaeMethod,
+  DEFAULT_STEPS, FORGE_HIDDEN, FORGE_LATENT_DIM, deadThresholdOf, firstTrainedLayer, type RqVaeOptions, type VaeMethod,
 } from '../train/rqvae-options.ts';
 import { loadPairs } from '../train/pairs.ts';
 import { setVectorThreads } from '../vector/vector-index.ts';
@@ -244,10 +244,9 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
   if ((options.inputProjection ?? 0) > input.dim) {
     throw new UsageError(`--input-projection ${options.inputProjection} exceeds the ${input.dim} dimensions of ${values.input}`);
   }
-  const pulledIn = options.inputProjection || input.dim;
-  const pulledOut = (options.hidden ?? FORGE_HIDDEN)[0] ?? options.latentDim ?? FORGE_LATENT_DIM;
-  if ((options.identityPull ?? 0) > 0 && pulledIn !== pulledOut) {
-    throw new UsageError(`--identity-pull needs a square first trained encoder layer, here ${pulledIn} -> ${pulledOut}: e.g. --hidden '' with --latent-dim equal to --input-projection`);
+  const pulled = firstTrainedLayer(options, input.dim);
+  if ((options.identityPull ?? 0) > 0 && pulled.in !== pulled.out) {
+    throw new UsageError(`--identity-pull needs a square first trained encoder layer, here ${pulled.in} -> ${pulled.out}: e.g. --hidden '' with --latent-dim equal to --input-projection`);
   }
   const pairs = values.pairs === undefined ? undefined : await loadPairs(values.pairs, input, values['pair-ids']);
   if (pairs !== undefined) progress.log(`contrastive: ${pairs.count} pairs from ${values.pairs}`);

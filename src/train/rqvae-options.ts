@@ -286,15 +286,19 @@ export function shapeOf(r: ResolvedOptions, inputDim: number): RqVaeShape {
   if (r.inputProjection > inputDim) {
     throw invalid(`inputProjection (${r.inputProjection}) exceeds the input's ${inputDim} dimensions`, 'inputProjection');
   }
-  const firstIn = r.inputProjection > 0 ? r.inputProjection : inputDim;
-  const firstOut = r.hidden[0] ?? r.latentDim;
-  if (r.identityPull > 0 && firstIn !== firstOut) {
-    throw invalid(`identityPull needs a square first trained encoder layer; it is ${firstIn} -> ${firstOut}`, 'identityPull');
+  const first = firstTrainedLayer(r, inputDim);
+  if (r.identityPull > 0 && first.in !== first.out) {
+    throw invalid(`identityPull needs a square first trained encoder layer; it is ${first.in} -> ${first.out}`, 'identityPull');
   }
   return {
     inputDim, hidden: r.hidden, latentDim: r.latentDim, codebookSizes: r.codebookSizes,
     ...(r.inputProjection > 0 ? { inputProjection: r.inputProjection } : {}),
   };
+}
+
+/** The widths of the encoder's first trained layer (after any frozen input projection), defaults as resolveOptions applies them. */
+export function firstTrainedLayer(o: Pick<RqVaeOptions, 'inputProjection' | 'hidden' | 'latentDim'>, inputDim: number): { in: number; out: number } {
+  return { in: o.inputProjection || inputDim, out: (o.hidden ?? FORGE_HIDDEN)[0] ?? o.latentDim ?? FORGE_LATENT_DIM };
 }
 
 /** The options that define the trained function; a checkpoint resumes only under the same ones. */
