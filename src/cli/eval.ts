@@ -4,13 +4,13 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { loadEvalDataset, QUERY_PROFILES, type QueryProfile } from '../eval/eval-dataset.ts';
+import { EVAL_SPLITS, loadEvalDataset, QUERY_PROFILES, type EvalSplit, type QueryProfile } from '../eval/eval-dataset.ts';
 import { renderEvalMarkdown, renderEvalSvg } from '../eval/eval-render.ts';
 import { DEFAULT_SWEEP, runEval } from '../eval/eval-run.ts';
 import { DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH } from '../service/types.ts';
 import { intFlag, parseFlags, UsageError } from './args.ts';
 
-export const evalUsage = `Usage: sidx eval --dataset DIR --model DIR --out report.json [--profile mean5|last] [--k 10,20,50]
+export const evalUsage = `Usage: sidx eval --dataset DIR --model DIR --out report.json [--profile mean5|last] [--split test|valid] [--k 10,20,50]
                  [--budget 0.02] [--beam-width ${DEFAULT_BEAM_WIDTH}] [--sweep ${DEFAULT_SWEEP.join(',')}]
                  [--embeddings FILE] [--queries N] [--workers N]
 
@@ -21,6 +21,8 @@ sid+beam, sid+beam+rerank (when the bundle has beam.onnx), ivf-flat (FAISS IVF-F
 candidate count). Writes report.json, report.md and report.svg (Recall@K vs candidates scored).
 
   --dataset      RecBole splits (test.inter.tsv) or JSON sequences (inter.json, leave-one-out) + item embeddings
+  --split        the rows evaluated: test (default) or valid (RecBole valid.inter.tsv; JSON sequences: the
+                 second-last item, history before it), to choose a model without looking at the test rows
   --embeddings   embedding .npy (relative to --dataset); default: text_emb.npy, sasrec_emb.npy or item_emb.npy
   --k            cut-offs for Recall@K and NDCG@K; the first is the plot's (default 10,20,50)
   --budget       candidate budget of the SID rows as a fraction of the catalog (default 0.02; never below max K)
@@ -42,7 +44,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     dataset: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, profile: { type: 'string' },
     k: { type: 'string' }, budget: { type: 'string' }, 'beam-width': { type: 'string' }, sweep: { type: 'string' },
-    embeddings: { type: 'string' }, queries: { type: 'string' }, workers: { type: 'string' },
+    embeddings: { type: 'string' }, split: { type: 'string' }, queries: { type: 'string' }, workers: { type: 'string' },
   }, evalUsage);
   if (values.help) {
     console.log(evalUsage);
@@ -53,6 +55,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
   }
   const profile = (values.profile ?? 'mean5') as QueryProfile;
   if (!QUERY_PROFILES.includes(profile)) throw new UsageError(`--profile must be one of ${QUERY_PROFILES.join(', ')}`);
+  const split = (values.split ?? 'test') as EvalSplit;
+  if (!EVAL_SPLITS.includes(split)) throw new UsageError(`--split must be one of ${EVAL_SPLITS.join(', ')}`);
   const ks = [...new Set(numberList(values.k, 'k', [10, 20, 50], true))];
   const [budget] = numberList(values.budget, 'budget', [0.02], false);
   if (budget! > 1) throw new UsageError('--budget is a fraction of the catalog, at most 1');
@@ -66,7 +70,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const workers = intFlag(values.workers, 'workers');
   if ((maxQueries !== undefined && maxQueries < 1) || (workers !== undefined && workers < 1)) throw new UsageError('--queries and --workers must be >= 1');
 
-  const dataset = await loadEvalDataset(values.dataset!, { embeddings: values.embeddings });
+  const dataset = await loadEvalDataset(values.dataset!, { embeddings: values.embeddings, split });
   const report = await runEval({
     dataset, modelDir: values.model!, profile, ks, budget: budget!, beamWidth, sweep, maxQueries, workers,
     log: (msg) => console.error(`sidx eval: ${msg}`),

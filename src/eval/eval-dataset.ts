@@ -3,6 +3,8 @@
  * - RecBole (../shared/data/scientific): `test.inter.tsv` (history, next item) and an embedding .npy;
  * - JSON sequences (../shared/data/instruments): `inter.json` `{user: [items]}`, split leave-one-out (last item =
  *   test target, the rest = history) and an embedding .npy.
+ * The `valid` split (model selection without touching the test rows) is `valid.inter.tsv`, resp. the second-last item
+ * as target and the items before it as history.
  * The embedding file is `--embeddings` (relative to the data set directory or absolute), else the first of
  * text_emb.npy, sasrec_emb.npy, item_emb.npy found there.
  *
@@ -18,6 +20,8 @@ import { readRecboleInter } from '../io/recbole.ts';
 import { leaveOneOut, readSequences } from '../io/sequences.ts';
 
 export type QueryProfile = 'mean5' | 'last';
+export type EvalSplit = 'test' | 'valid';
+export const EVAL_SPLITS: readonly EvalSplit[] = ['test', 'valid'];
 export const QUERY_PROFILES: readonly QueryProfile[] = ['mean5', 'last'];
 const EMBEDDING_FILES = ['text_emb.npy', 'sasrec_emb.npy', 'item_emb.npy'];
 
@@ -31,7 +35,9 @@ export interface EvalDataset {
   items: Float32Array;
   n: number;
   dim: number;
-  /** Test rows: history (oldest first) and the held-out next item. */
+  /** Which rows `test` holds. */
+  split: EvalSplit;
+  /** The evaluated rows (the test split unless `split` says valid): history (oldest first) and the held-out next item. */
   test: PredictionSet;
 }
 
@@ -49,8 +55,10 @@ function fail(message: string, field: string): SidxError {
 }
 
 /** Reads a data set directory (layout detected from its files). */
-export async function loadEvalDataset(dirArg: string, options: { embeddings?: string } = {}): Promise<EvalDataset> {
+export async function loadEvalDataset(dirArg: string, options: { embeddings?: string; split?: EvalSplit } = {}): Promise<EvalDataset> {
   const dir = resolve(dirArg);
+  const split = options.split ?? 'test';
+  if (!EVAL_SPLITS.includes(split)) throw fail(`split must be one of ${EVAL_SPLITS.join(', ')}, got ${String(split)}`, 'split');
   if (!existsSync(dir)) throw fail(`data set directory ${dir} does not exist`, 'dataset');
   let embeddingsFile: string | undefined;
   if (options.embeddings !== undefined) {
@@ -64,10 +72,12 @@ export async function loadEvalDataset(dirArg: string, options: { embeddings?: st
   let test: PredictionSet;
   if (existsSync(join(dir, 'test.inter.tsv'))) {
     layout = 'recbole';
-    test = await readRecboleInter(join(dir, 'test.inter.tsv'));
+    const file = join(dir, `${split}.inter.tsv`);
+    if (!existsSync(file)) throw fail(`${dir} has test.inter.tsv but no ${split}.inter.tsv`, 'split');
+    test = await readRecboleInter(file);
   } else if (existsSync(join(dir, 'inter.json'))) {
     layout = 'sequences';
-    test = leaveOneOut(await readSequences(join(dir, 'inter.json'))).test;
+    test = leaveOneOut(await readSequences(join(dir, 'inter.json')))[split];
   } else {
     throw fail(`${dir} has neither test.inter.tsv (RecBole) nor inter.json (JSON sequences)`, 'dataset');
   }
@@ -79,7 +89,7 @@ export async function loadEvalDataset(dirArg: string, options: { embeddings?: st
   };
   test.items.forEach((item) => check(item, 'history'));
   test.targets.forEach((item) => check(item, 'target'));
-  return { name: basename(dir), dir, layout, embeddingsFile, items: npy.data, n, dim, test };
+  return { name: basename(dir), dir, layout, embeddingsFile, items: npy.data, n, dim, split, test };
 }
 
 /** `rows` L2-normalised (x / max(||x||, 1e-12)), as a copy. */

@@ -9,14 +9,14 @@ const pct = (x: number, digits = 2) => `${(100 * x).toFixed(digits)}%`;
 
 /** The Markdown table of one report (with a one-line caption). */
 export function renderEvalMarkdown(report: EvalReport): string {
-  const p = report.protocol as { items: number; profile: string; maxCandidates: number; beamWidth: number | null; ivf: { nlist?: number; nprobe?: number } };
+  const p = report.protocol as { items: number; profile: string; split?: string; maxCandidates: number; beamWidth: number | null; ivf: { nlist?: number; nprobe?: number } };
   const ks = Object.keys(report.rows[0]?.recall ?? {});
   const k0 = ks[0]!;
   const exact = report.rows.find((r) => r.method === 'exact')?.recall[k0] ?? 0;
   const header = ['method', ...ks.map((k) => `Recall@${k}`), ...ks.map((k) => `NDCG@${k}`), 'mean candidates',
     '% of catalog scored', 'no-candidate queries', `share of exact Recall@${k0}`];
   const lines = [
-    `**${report.dataset}** (${p.items} items), model \`${report.model}\`, ${report.queries} queries (${p.profile}); `
+    `**${report.dataset}** (${p.items} items), model \`${report.model}\`, ${report.queries} queries (${p.profile}${p.split === 'valid' ? ', validation split' : ''}); `
       + `SID rows: maxCandidates ${p.maxCandidates}${p.beamWidth ? `, beam width ${p.beamWidth}` : ''}; `
       + `IVF-Flat: nlist ${p.ivf.nlist}, nprobe ${p.ivf.nprobe}`,
     '',

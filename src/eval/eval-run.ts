@@ -190,6 +190,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
       items: n,
       dim: ds.dim,
       profile: opts.profile,
+      split: ds.split,
       testRows: ds.test.targets.length,
       skippedRows: queries.skipped,
       ks,

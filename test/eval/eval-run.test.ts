@@ -136,6 +136,38 @@ test('eval data sets: JSON sequences split leave-one-out; profiles; a model of t
   }
 });
 
+test('eval data sets: the valid split holds the second-last items (sequences) or valid.inter.tsv (RecBole); a missing one is refused', async () => {
+  const tmp = tempDir();
+  try {
+    const seqDir = join(tmp.dir, 'seq');
+    mkdirSync(seqDir);
+    writeFileSync(join(seqDir, 'inter.json'), JSON.stringify({ u1: [0, 1, 2, 3], u2: [3, 2, 1, 0, 2, 1, 3], u3: [1, 2] }));
+    await writeNpy(join(seqDir, 'sasrec_emb.npy'), Float32Array.from({ length: 8 }, (_, i) => i + 1), [4, 2]);
+    const test = await loadEvalDataset(seqDir);
+    const valid = await loadEvalDataset(seqDir, { split: 'valid' });
+    assert.equal(test.split, 'test');
+    assert.equal(valid.split, 'valid');
+    assert.deepEqual(Array.from(valid.test.targets), [2, 1], 'the second-last item of each long enough sequence');
+    assert.deepEqual(Array.from(valid.test.items), [0, 1, 3, 2, 1, 0, 2], 'the items before it');
+    assert.deepEqual(Array.from(test.test.targets), [3, 3]);
+
+    const rbDir = join(tmp.dir, 'recbole');
+    mkdirSync(rbDir);
+    const header = 'user_id:token\titem_id_list:token_seq\titem_id:token\n';
+    writeFileSync(join(rbDir, 'test.inter.tsv'), `${header}0\t0 1\t2\n`);
+    await writeNpy(join(rbDir, 'text_emb.npy'), Float32Array.from({ length: 8 }, (_, i) => i + 1), [4, 2]);
+    await assert.rejects(loadEvalDataset(rbDir, { split: 'valid' }),
+      (err: Error & { code?: string }) => err.code === 'SIDX_ERR_INVALID_INPUT' && /no valid\.inter\.tsv/.test(err.message));
+    writeFileSync(join(rbDir, 'valid.inter.tsv'), `${header}0\t0\t1\n1\t3\t0\n`);
+    const rb = await loadEvalDataset(rbDir, { split: 'valid' });
+    assert.deepEqual(Array.from(rb.test.targets), [1, 0]);
+    await assert.rejects(evalCommand(['--dataset', rbDir, '--model', 'models/default', '--out', join(tmp.dir, 'r.json'), '--split', 'train']),
+      /--split must be one of test, valid/);
+  } finally {
+    tmp.cleanup();
+  }
+});
+
 test('sidx eval on the shared scientific set (first 300 queries): the beam with rerank keeps most of exact recall',
   { skip: skipWithoutShared('scientific', 'test.inter.tsv') }, async () => {
     const tmp = tempDir();
