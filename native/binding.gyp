@@ -9,6 +9,7 @@
         "src/clustering.cc",
         "src/index_wrap.cc",
         "src/pq_codes.cc",
+        "src/posting_gather.cc",
         "src/sq8_codes.cc",
         "src/slot_codes.cc",
         "src/slot_map.cc",

@@ -1,5 +1,5 @@
 // sidx_faiss: N-API addon over FAISS's C++ API (see index_wrap.h, slot_map.h and clustering.h for the method lists).
-// Module functions: readIndex [async], kmeans [async], assign [async], pca [async], pqTrain [sync] (pq_codes.h), setNumThreads/getNumThreads [sync],
+// Module functions: readIndex [async], kmeans [async], assign [async], pca [async], gatherBeam [sync] (posting_gather.h), pqTrain [sync] (pq_codes.h), setNumThreads/getNumThreads [sync],
 // noop [sync], tuneAllocator [sync], and the `faissVersion` string.
 #include <faiss/Index.h>
 #include <napi.h>
@@ -14,6 +14,7 @@
 #include "clustering.h"
 #include "index_wrap.h"
 #include "pq_codes.h"
+#include "posting_gather.h"
 #include "sq8_codes.h"
 #include "slot_map.h"
 
@@ -75,6 +76,7 @@ static Napi::Object InitSidxFaiss(Napi::Env env, Napi::Object exports) {
   exports.Set("kmeans", Napi::Function::New<KMeans>(env, "kmeans"));
   exports.Set("assign", Napi::Function::New<Assign>(env, "assign"));
   exports.Set("pca", Napi::Function::New<Pca>(env, "pca"));
+  exports.Set("gatherBeam", Napi::Function::New<GatherBeam>(env, "gatherBeam"));
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreadsJs>(env, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New<GetNumThreadsJs>(env, "getNumThreads"));
   exports.Set("noop", Napi::Function::New<NoopJs>(env, "noop"));

@@ -126,6 +126,18 @@ export class CandidateSet {
     return c < max;
   }
 
+  /**
+   * Lets `fill` (a native gatherer: PostingIndex.gatherBeam) add candidates straight into the set's arrays, with room
+   * for `room` in all: it returns the new count, or -1 when it added nothing (then so does this, with false).
+   */
+  fillWith(room: number, fill: (words: Uint32Array, match: Uint8Array, table: Int32Array, counts: Int32Array, count: number) => number): boolean {
+    while (this.#keys.length < room) this.#grow();
+    const n = fill(this.#words, this.#match, this.#table, this.#counts, this.#count);
+    if (n < 0) return false;
+    this.#count = n;
+    return true;
+  }
+
   /** Enters position c (its words written) in the hash unless an equal key is there; false when one is. */
   #claim(c: number): boolean {
     const w = this.#words;

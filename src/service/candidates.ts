@@ -26,6 +26,12 @@ export interface QueryRanking {
 /** The catalog's candidate scans (Catalog, or a PostingIndex with the same results). */
 export type CandidateSource = Pick<Catalog, 'exact' | 'prefix' | 'hamming1'>;
 
+/**
+ * Whether a beam query over a live PostingIndex gathers in one native call (PostingIndex.gatherBeam) or scan by scan
+ * in JS; the same candidates either way. A switch for benches and tests that compare the two.
+ */
+export const gathering = { native: true };
+
 /** How many neighbours one prefix scan may return before ranking, as a multiple of the candidate cap. */
 const NEIGHBOUR_SCAN_FACTOR = 4;
 
@@ -49,6 +55,7 @@ export function gatherCandidates(
 ): CandidateSet {
   const out = into ? into.reset(maxCandidates) : new CandidateSet(maxCandidates);
   const stop = Math.min(enough, maxCandidates);
+  if (expand === 'beam' && beam && gathering.native && catalog instanceof PostingIndex && catalog.gatherBeam(model, querySids, beam, maxCandidates, stop, out)) return out;
   const taker = new Taker(out, stop);
   for (const sid of querySids) {
     if (out.count >= stop) break;

@@ -21,9 +21,12 @@
  * `fallback` scans (the catalog), so errors are the catalog's own.
  */
 import { MAX_CODE } from '../sid/codec.ts';
+import { loadFaissBinding } from '../vector/binding.ts';
 import type { Neighbour } from '../store/catalog.ts';
 import type { PostingChanges } from '../store/posting-journal.ts';
 import type { SpacePostings } from '../store/catalog-scan.ts';
+import type { BeamLevel } from '../tokenizer/encoder-pool.ts';
+import type { CandidateSet } from './candidate-set.ts';
 import type { CandidateSource } from './candidates.ts';
 import { cellStart, directoryOf, type Directory } from './posting-directory.ts';
 import { rotatedBound } from './posting-rotations.ts';
@@ -34,6 +37,8 @@ export type { RowSink } from './posting-runs.ts';
 
 
 const DELTA_SHARE = 1 / 16;
+/** gatherBeam's level widths (one array reused: the call is synchronous). */
+let gatherWidths = new Int32Array(0);
 const MIN_DELTA = 4096;
 const MAX_DELTA = 1 << 20;
 
@@ -124,6 +129,26 @@ export class PostingIndex implements CandidateSource {
         a = e;
       }
     }
+  }
+
+  /**
+   * gatherCandidates' expand "beam" (the `exact` SIDs, then the beam's levels, deepest first) into `out`, in one
+   * native call over this index's arrays (native/src/posting_gather.cc): the same candidates in the same order as
+   * the scans through `visit`, without a JS call per scan. False when it gathered nothing (another key space, a code
+   * out of range): the caller then scans in JS.
+   */
+  gatherBeam(model: number, exact: readonly Int32Array[], beam: readonly BeamLevel[], maxCandidates: number, stop: number, out: CandidateSet): boolean {
+    if (model !== this.model || beam.length !== this.levels) return false;
+    const main = this.#main;
+    const delta = this.#delta;
+    const dir = this.#dir;
+    const widths = gatherWidths.length === beam.length ? gatherWidths : (gatherWidths = new Int32Array(beam.length));
+    for (let l = 0; l < beam.length; l++) widths[l] = beam[l]!.width;
+    const codes = beam.map((level) => level.codes);
+    return out.fillWith(Math.min(stop, maxCandidates), (words, match, table, counts, count) => loadFaissBinding().gatherBeam(
+      main.codes, main.words, main.count, delta.codes, delta.words, delta.count, this.#deadCount > 0 ? this.#dead : null,
+      dir?.starts ?? null, dir?.depth ?? 0, dir?.radix ?? 0, this.levels, exact, codes, widths, maxCandidates, stop,
+      words, match, table, counts, count));
   }
 
   /**

@@ -154,6 +154,18 @@ export interface SidxFaissBinding {
   ): Promise<{ labels: Int32Array; distances: Float32Array }>;
   /** [async] faiss::PCAMatrix: the top-k principal components as x weight + bias (weight [d, k]); variances descending, and their sum over all d. */
   pca(data: Float32Array, d: number, k: number): Promise<PrincipalComponents>;
+  /**
+   * [sync] One beam query's candidate gathering over a live posting index's runs into a candidate set's arrays
+   * (native/src/posting_gather.cc; the caller is service/posting-index.ts): the new count, or -1 when it gathered
+   * nothing (a code outside [0, 65535], a set with room for fewer than `stop`).
+   */
+  gatherBeam(
+    mainCodes: Uint16Array, mainWords: Uint32Array, mainCount: number,
+    deltaCodes: Uint16Array, deltaWords: Uint32Array, deltaCount: number,
+    dead: Uint8Array | null, dirStarts: Int32Array | null, dirDepth: number, dirRadix: number, levels: number,
+    exact: readonly Int32Array[], beamCodes: readonly Int32Array[], beamWidths: Int32Array, maxCandidates: number, stop: number,
+    outWords: Uint32Array, outMatch: Uint8Array, outTable: Int32Array, outCounts: Int32Array, count: number,
+  ): number;
   /** [sync] Threads for FAISS's OpenMP loops and OpenBLAS, process-wide; 0 restores the library default. */
   setNumThreads(threads: number): void;
   /** [sync] */

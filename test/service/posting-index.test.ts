@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { CandidateSet } from '../../src/service/candidate-set.ts';
-import { gatherCandidates } from '../../src/service/candidates.ts';
+import { CandidateSet } from '../../src/service/candidate-set.ts';
+import { gatherCandidates, gathering } from '../../src/service/candidates.ts';
 import { candidateCounts } from '../../src/service/retrieve-steps.ts';
 import { LivePostings } from '../../src/service/live-postings.ts';
 import type { PostingIndex } from '../../src/service/posting-index.ts';
@@ -41,8 +41,15 @@ function assertSameScans(index: PostingIndex, catalog: Catalog, model: number, r
       return { level: l + 1, width, codes: Int32Array.from({ length: width * (l + 1) }, () => Math.floor(r() * K)), scores: new Float32Array(width) };
     });
     for (const max of [1, 7, 50, 100_000]) {
-      assert.deepEqual(candidates(gatherCandidates(index, model, [sid], 'beam', 10, max, undefined, beam)),
-        candidates(gatherCandidates(catalog, model, [sid], 'beam', 10, max, undefined, beam)), `${what}: beam candidates, budget ${max}`);
+      const expected = candidates(gatherCandidates(catalog, model, [sid], 'beam', 10, max, undefined, beam));
+      // Both ways through the index: one native call (the default), and the JS scans it replaces.
+      assert.deepEqual(candidates(gatherCandidates(index, model, [sid], 'beam', 10, max, undefined, beam)), expected, `${what}: beam candidates, budget ${max}`);
+      gathering.native = false;
+      try {
+        assert.deepEqual(candidates(gatherCandidates(index, model, [sid], 'beam', 10, max, undefined, beam)), expected, `${what}: beam candidates in JS, budget ${max}`);
+      } finally {
+        gathering.native = true;
+      }
     }
   }
 }
@@ -133,6 +140,19 @@ test('inputs the catalog refuses get the catalog\'s own errors; without an index
       assert.throws(() => index[fn](1, codes, 5), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_INVALID_INPUT', fn);
     }
     assert.throws(() => index.exact(1, Int32Array.of(1, 2, 3), -1), /limit/);
+    // A beam query's native gathering leaves what it cannot take to the JS scans: a SID of another length or with a
+    // code out of range gets the catalog's error there, another key space the catalog's scans.
+    const live1 = live.index(1)!;
+    const beam = [1, 2, 3].map((level) => ({ level, width: 1, codes: Int32Array.from({ length: level }, (_, l) => l + 1), scores: new Float32Array(1) }));
+    const set = new CandidateSet(4);
+    assert.equal(live1.gatherBeam(1, [Int32Array.of(1, 2)], beam, 5, 5, set), false);
+    assert.equal(live1.gatherBeam(1, [Int32Array.of(1, 70_000, 3)], beam, 5, 5, set), false);
+    assert.equal(live1.gatherBeam(2, [Int32Array.of(1, 2, 3)], beam, 5, 5, set), false);
+    assert.equal(set.count, 0, 'nothing gathered by a refused call');
+    assert.throws(() => gatherCandidates(index, 1, [Int32Array.of(1, 2)], 'beam', 5, 5, undefined, beam), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_INVALID_INPUT');
+    assert.equal(live1.gatherBeam(1, [Int32Array.of(1, 2, 3)], beam, 5, 5, set), true);
+    assert.deepEqual(Array.from(set.keys), [1n]);
+    assert.deepEqual(candidates(set), candidates(gatherCandidates(catalog, 1, [Int32Array.of(1, 2, 3)], 'beam', 5, 5, undefined, beam)));
     assert.deepEqual(index.exact(1, Int32Array.of(1, 2, 3), 5), BigInt64Array.of(1n));
     assert.equal(live.source(2), catalog);
     assert.equal(new LivePostings(catalog, log, false).source(1), catalog);
