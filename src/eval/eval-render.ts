@@ -37,7 +37,7 @@ export function renderEvalMarkdown(report: EvalReport): string {
   }
   const h = report.embeddingHitRate;
   if (h) {
-    lines.push('', `FORGE Embedding HitRate@${h.k} (${h.rows} test rows): ${h.decoded.toFixed(4)} on SIDs decoded by ${h.decodedBy}, `
+    lines.push('', `FORGE Embedding HitRate@${h.k} (${h.rows} ${p.split === 'valid' ? 'validation' : 'test'} rows): ${h.decoded.toFixed(4)} on SIDs decoded by ${h.decodedBy}, `
       + `${h.original.toFixed(4)} on the items' own embeddings.`);
   }
   return `${lines.join('\n')}\n`;

@@ -37,10 +37,10 @@ export type { RowSink } from './posting-runs.ts';
 
 
 const DELTA_SHARE = 1 / 16;
-/** gatherBeam's level widths (one array reused: the call is synchronous). */
-let gatherWidths = new Int32Array(0);
 const MIN_DELTA = 4096;
 const MAX_DELTA = 1 << 20;
+/** gatherBeam's level widths (one array reused: the call is synchronous). */
+let gatherWidths = new Int32Array(0);
 
 export class PostingIndex implements CandidateSource {
   readonly model: number;
@@ -134,8 +134,8 @@ export class PostingIndex implements CandidateSource {
   /**
    * gatherCandidates' expand "beam" (the `exact` SIDs, then the beam's levels, deepest first) into `out`, in one
    * native call over this index's arrays (native/src/posting_gather.cc): the same candidates in the same order as
-   * the scans through `visit`, without a JS call per scan. False when it gathered nothing (another key space, a code
-   * out of range): the caller then scans in JS.
+   * the scans through `visit`, without a JS call per scan. False when it gathered nothing (another key space, an
+   * exact SID of another length, a code out of range): the caller then scans in JS, which gives the catalog's errors.
    */
   gatherBeam(model: number, exact: readonly Int32Array[], beam: readonly BeamLevel[], maxCandidates: number, stop: number, out: CandidateSet): boolean {
     if (model !== this.model || beam.length !== this.levels) return false;

@@ -157,7 +157,7 @@ export interface SidxFaissBinding {
   /**
    * [sync] One beam query's candidate gathering over a live posting index's runs into a candidate set's arrays
    * (native/src/posting_gather.cc; the caller is service/posting-index.ts): the new count, or -1 when it gathered
-   * nothing (a code outside [0, 65535], a set with room for fewer than `stop`).
+   * nothing (an exact SID that is not `levels` codes, a code outside [0, 65535], a set with room for fewer than `stop`).
    */
   gatherBeam(
     mainCodes: Uint16Array, mainWords: Uint32Array, mainCount: number,
