@@ -52,7 +52,6 @@ struct Run {
 
 struct Directory {
   const int32_t* starts = nullptr;
-  size_t entries = 0;
   int depth = 0;
   int64_t radix = 0;
 };
@@ -267,10 +266,9 @@ Napi::Value GatherBeam(const Napi::CallbackInfo& info) {
       dir.depth = static_cast<int>(Count(info[8], "dirDepth"));
       dir.radix = static_cast<int64_t>(Count(info[9], "dirRadix"));
       int64_t cells = 1;
-      for (int j = 0; j < dir.depth; j++) cells *= dir.radix;
+      for (int j = 0; j < dir.depth && cells < static_cast<int64_t>(starts.length); j++) cells *= dir.radix;
       if (dir.depth < 1 || dir.depth > L || dir.radix < 1 || static_cast<int64_t>(starts.length) != cells + 1) throw CodedError(kErrInvalidInput, "dirStarts does not match depth and radix");
       dir.starts = starts.data;
-      dir.entries = starts.length;
     }
     Napi::Array exact = info[11].As<Napi::Array>();
     Napi::Array beam = info[12].As<Napi::Array>();
