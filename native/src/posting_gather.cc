@@ -23,6 +23,8 @@ struct View {
   size_t length = 0;
 };
 
+// Views of the typed arrays boundary.h has no getter for (u8, u16, u32) and of the writable outputs; read-only
+// Int32Arrays go through GetInt32Array.
 template <typename T, napi_typedarray_type kType>
 View<T> TypedView(const Napi::Value& value, const char* name) {
   if (!value.IsTypedArray()) throw CodedError(kErrInvalidInput, std::string(name) + " must be a typed array");
@@ -63,7 +65,6 @@ struct Candidates {
   int32_t* table;
   uint32_t mask;
   int32_t* counts;
-  size_t capacity;
   size_t count;
 
   static uint32_t Hash(uint32_t lo, uint32_t hi) {
@@ -262,7 +263,7 @@ Napi::Value GatherBeam(const Napi::CallbackInfo& info) {
     }
     Directory dir;
     if (!info[7].IsNull() && !info[7].IsUndefined()) {
-      View<int32_t> starts = TypedView<int32_t, napi_int32_array>(info[7], "dirStarts");
+      Int32View starts = GetInt32Array(info[7], "dirStarts");
       dir.depth = static_cast<int>(Count(info[8], "dirDepth"));
       dir.radix = static_cast<int64_t>(Count(info[9], "dirRadix"));
       int64_t cells = 1;
@@ -272,7 +273,7 @@ Napi::Value GatherBeam(const Napi::CallbackInfo& info) {
     }
     Napi::Array exact = info[11].As<Napi::Array>();
     Napi::Array beam = info[12].As<Napi::Array>();
-    View<int32_t> widths = TypedView<int32_t, napi_int32_array>(info[13], "beamWidths");
+    Int32View widths = GetInt32Array(info[13], "beamWidths");
     const size_t maxCandidates = Count(info[14], "maxCandidates");
     const size_t stop = std::min(Count(info[15], "stop"), maxCandidates);
     View<uint32_t> words = TypedView<uint32_t, napi_uint32_array>(info[16], "outWords");
@@ -287,23 +288,23 @@ Napi::Value GatherBeam(const Napi::CallbackInfo& info) {
     if (widths.length != static_cast<size_t>(L) || beam.Length() != static_cast<uint32_t>(L)) throw CodedError(kErrInvalidInput, "the beam needs one level per SID level");
     if (stop > capacity || count > capacity) return Napi::Number::New(env, -1);
 
-    std::vector<View<int32_t>> exactSids(exact.Length());
+    std::vector<Int32View> exactSids(exact.Length());
     for (uint32_t i = 0; i < exact.Length(); i++) {
-      exactSids[i] = TypedView<int32_t, napi_int32_array>(exact.Get(i), "exact");
+      exactSids[i] = GetInt32Array(exact.Get(i), "exact");
       // Another length, or a code out of range: the JS scans answer it (with the catalog's own error, if any).
       if (exactSids[i].length != static_cast<size_t>(L) || !CodesValid(exactSids[i].data, exactSids[i].length)) return Napi::Number::New(env, -1);
     }
-    std::vector<View<int32_t>> levels(L);
+    std::vector<Int32View> levels(L);
     for (int l = 0; l < L; l++) {
-      levels[l] = TypedView<int32_t, napi_int32_array>(beam.Get(static_cast<uint32_t>(l)), "beamCodes");
+      levels[l] = GetInt32Array(beam.Get(static_cast<uint32_t>(l)), "beamCodes");
       const size_t need = static_cast<size_t>(widths.data[l]) * static_cast<size_t>(l + 1);
       if (widths.data[l] < 0 || levels[l].length < need) throw CodedError(kErrInvalidInput, "a beam level holds fewer codes than its width");
       if (!CodesValid(levels[l].data, need)) return Napi::Number::New(env, -1);
     }
 
-    Candidates out{words.data, match.data, table.data, static_cast<uint32_t>(table.length - 1), counts.data, capacity, count};
+    Candidates out{words.data, match.data, table.data, static_cast<uint32_t>(table.length - 1), counts.data, count};
     Gatherer gather(main, delta, dead, dir, L, &out);
-    for (const View<int32_t>& sid : exactSids) {
+    for (const Int32View& sid : exactSids) {
       if (out.count >= stop) break;
       gather.Visit(sid.data, L, maxCandidates - out.count, kExact, stop);
     }
