@@ -30,6 +30,11 @@ export const ConfigSchema = Type.Object(
         requestTimeoutMs: Int(0, 3_600_000, 120_000,
           'Longest time for a request (headers and body) to arrive whole; past it the connection gets 408 and is closed. 0 = no limit'),
         keepAliveTimeoutMs: Int(1, 3_600_000, 72_000, 'An idle keep-alive connection is closed after this long'),
+        threadNice: Int(0, 19, 10,
+          'Linux: niceness added to the helper threads of the service (the encoder workers with their ONNX Runtime threads, and '
+          + 'the libuv pool threads that score reranks), so that on busy cores the event loop, which every request passes '
+          + 'through several times, runs first (docs/benchmarks.md, "Where it stands (stop 33)"). 0 = every thread at the '
+          + 'process\'s priority'),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -1,5 +1,5 @@
 // sidx_faiss: N-API addon over FAISS's C++ API (see index_wrap.h, slot_map.h and clustering.h for the method lists).
-// Module functions: readIndex [async], kmeans [async], assign [async], pca [async], gatherBeam [sync] (posting_gather.h), pqTrain [sync] (pq_codes.h), setNumThreads/getNumThreads [sync],
+// Module functions: readIndex [async], kmeans [async], assign [async], pca [async], gatherBeam [sync] (posting_gather.h), pqTrain [sync] (pq_codes.h), setNumThreads/getNumThreads/setPoolNice [sync],
 // noop [sync], tuneAllocator [sync], and the `faissVersion` string.
 #include <faiss/Index.h>
 #include <napi.h>
@@ -29,6 +29,15 @@ Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
       throw CodedError(kErrInvalidInput, "threads must be an integer in [0, 1024] (0 = library default)");
     }
     SetNumThreads(static_cast<int>(threads));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value SetPoolNiceJs(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&] {
+    double nice = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+    if (!(nice >= 0) || nice > 19 || nice != static_cast<int>(nice)) throw CodedError(kErrInvalidInput, "nice must be an integer in [0, 19]");
+    SetPoolNice(static_cast<int>(nice));
     return info.Env().Undefined();
   });
 }
@@ -79,6 +88,7 @@ static Napi::Object InitSidxFaiss(Napi::Env env, Napi::Object exports) {
   exports.Set("gatherBeam", Napi::Function::New<GatherBeam>(env, "gatherBeam"));
   exports.Set("setNumThreads", Napi::Function::New<SetNumThreadsJs>(env, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New<GetNumThreadsJs>(env, "getNumThreads"));
+  exports.Set("setPoolNice", Napi::Function::New<SetPoolNiceJs>(env, "setPoolNice"));
   exports.Set("noop", Napi::Function::New<NoopJs>(env, "noop"));
   exports.Set("tuneAllocator", Napi::Function::New<TuneAllocatorJs>(env, "tuneAllocator"));
   exports.Set("faissVersion", Napi::String::New(env, std::to_string(FAISS_VERSION_MAJOR) + "." +

@@ -3,7 +3,16 @@
 #include <faiss/impl/FaissException.h>
 #include <omp.h>
 
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <climits>
 #include <cmath>
 #include <new>
 
@@ -77,6 +86,10 @@ size_t RowCount(const FloatView& vectors, size_t dim, const char* name) {
 
 namespace {
 std::atomic<int> g_threads{0};
+std::atomic<int> g_pool_nice{0};
+// Per thread: the niceness it had before sidx changed it, and the pool niceness last applied to it.
+thread_local int t_base_nice = INT_MIN;
+thread_local int t_applied_nice = 0;
 // Captured once, on the thread that loads the addon, before sidx changes anything.
 const int g_default_omp_threads = omp_get_max_threads();
 const int g_default_blas_threads = openblas_get_num_threads();
@@ -93,9 +106,31 @@ int GetNumThreads() {
   return threads > 0 ? threads : g_default_omp_threads;
 }
 
+void SetPoolNice(int nice) {
+  g_pool_nice.store(std::clamp(nice, 0, 19));
+}
+
+namespace {
+void ApplyPoolNice() {
+#if defined(__linux__)
+  int nice = g_pool_nice.load(std::memory_order_relaxed);
+  if (nice == t_applied_nice) return;
+  t_applied_nice = nice;
+  const id_t tid = static_cast<id_t>(syscall(SYS_gettid));
+  if (t_base_nice == INT_MIN) {
+    errno = 0;
+    int current = getpriority(PRIO_PROCESS, tid);
+    t_base_nice = errno == 0 ? current : 0;
+  }
+  setpriority(PRIO_PROCESS, tid, std::min(19, t_base_nice + nice));  // lowering it may be refused: then it stays
+#endif
+}
+}  // namespace
+
 void ApplyThreadSetting() {
   int threads = GetNumThreads();
   if (omp_get_max_threads() != threads) omp_set_num_threads(threads);
+  ApplyPoolNice();
 }
 
 PromiseWorker::PromiseWorker(Napi::Env env, const char* resource_name)

@@ -7,6 +7,7 @@ import type { ServiceApi } from '../service/service-api.ts';
 import { intFlag, parseFlags, UsageError } from './args.ts';
 import { syncDestination } from './log-destination.ts';
 import { tuneAllocator } from './allocator.ts';
+import { loadFaissBinding } from '../vector/binding.ts';
 
 export const serveUsage = `Usage: sidx serve [--port N] [--host H] [--data-dir DIR] [--model DIR] [--provider cpu|cuda] [--workers N]
                   [--cluster nats://HOST:PORT --role router|shard [--shard I/S] [--replica NAME]]
@@ -46,6 +47,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     cluster: { url: values.cluster, role: values.role as 'router' | 'shard' | undefined, ...shardFlag(values.shard), replica: values.replica },
   });
   tuneAllocator(); // before any worker thread starts
+  loadFaissBinding().setPoolNice(config.server.threadNice); // the rerank's pool threads; the encoder workers': model-space.ts
   // Listen first so /healthz answers while the model loads; /readyz turns 200 once the service is open.
   const metrics = new SidxMetrics({ defaultMetrics: true });
   // Each log line is written before the log call returns: a kill -9 loses none (log-destination.ts).

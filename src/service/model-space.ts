@@ -60,6 +60,7 @@ export async function openSpace(bundle: ModelBundle, version: number, config: Re
     provider: config.encoder.provider,
     intraOpThreads: config.encoder.intraOpThreads || undefined,
     spinWait: config.encoder.spinWait,
+    nice: config.server.threadNice,
     inline: config.encoder.inline,
     log: (level, msg) => (level === 'warn' ? log.warn(msg) : log.info(msg)),
   });

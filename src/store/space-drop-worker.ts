@@ -5,9 +5,8 @@
  * count changes of the dropped key space (quiet: not logged, its delta floor moved), which the main thread publishes
  * to its tries.
  */
-import { readlinkSync } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { lowerThreadPriority } from '../thread-priority.mjs';
 import { MAX_LEVELS, sidKeyLength } from '../sid/codec.ts';
 import { META_LAST_SEQ, openCatalogDbs, openCatalogEnv, readMetaU64 } from './catalog-meta.ts';
 import { dropSpaceTxn, keysAfterIn, type DropRequest } from './catalog-spaces.ts';
@@ -18,14 +17,9 @@ import { SidLog } from './sid-log.ts';
 
 const { dir, mapSizeBytes, nice } = workerData as { dir: string; mapSizeBytes?: number; nice: number };
 
-// A background job: on Linux this thread alone gets a lower CPU priority (setpriority on its thread id), so
-// requests' threads run first when the cores are busy. Elsewhere, or when not allowed, it keeps the process's.
-try {
-  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-  if (Number.isSafeInteger(tid) && tid > 0) setPriority(tid, Math.min(19, getPriority(tid) + nice));
-} catch {
-  // not Linux, or no permission: same priority as the requests
-}
+// A background job: on Linux this thread alone gets a lower CPU priority, so requests' threads run first when the
+// cores are busy. Elsewhere, or when not allowed, it keeps the process's.
+lowerThreadPriority(nice);
 const env = openCatalogEnv(dir, mapSizeBytes);
 // No journal watcher: the posting index untracks a key space before a re-index drops it.
 const dbs = { ...openCatalogDbs(env), tally: new SidTally(), journal: new PostingJournal() };

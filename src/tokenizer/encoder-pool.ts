@@ -35,6 +35,8 @@ export interface EncoderPoolOptions {
   intraOpThreads?: number;
   /** Whether those threads spin between runs (ORT's default, true); see the encoder.spinWait config. */
   spinWait?: boolean;
+  /** Niceness added to each worker thread and its ORT threads (Linux; server.threadNice). Default 0. */
+  nice?: number;
   /** Largest chunk one worker runs at once; bounds the N × K distance matrix. Default: ~64 MiB of distances. */
   maxBatchRows?: number;
   /** How beams run on CPU workers: native (default), one ORT run of the merged model, or two runs (A/B, tests). */
@@ -73,8 +75,8 @@ export class EncoderPool {
   readonly topM: number;
   readonly maxBatchRows: number;
   #provider: Provider;
-  /** Each worker session's ORT threads (the inline lane runs one). */
-  #threads: { intraOpThreads: number; spinWait: boolean };
+  /** Each worker session's ORT threads (the inline lane runs one), and the workers' niceness. */
+  #threads: { intraOpThreads: number; spinWait: boolean; nice: number };
   #target: number;
   #log: PoolLog;
   #slots: Slot[] = [];
@@ -97,7 +99,8 @@ export class EncoderPool {
     this.topM = m.topM;
     this.#provider = options.provider;
     this.#target = options.workers;
-    this.#threads = { intraOpThreads: options.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / options.workers)), spinWait: options.spinWait ?? true };
+    const intraOpThreads = options.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / options.workers));
+    this.#threads = { intraOpThreads, spinWait: options.spinWait ?? true, nice: options.nice ?? 0 };
     this.#log = options.log ?? (() => {});
     // Gemm output and distances: about two N × K float32 matrices alive at once.
     this.maxBatchRows = options.maxBatchRows ?? Math.max(MIN_SPLIT_ROWS, Math.floor((64 << 20) / (8 * Math.max(...m.codebookSizes))));
@@ -137,9 +140,7 @@ export class EncoderPool {
   }
 
   /** Chunks waiting for a free worker. */
-  get queueLength(): number {
-    return this.#queue.length;
-  }
+  get queueLength(): number { return this.#queue.length; }
 
   /** Worker runs in flight (each serves one chunk, or several small ones coalesced). */
   get inFlight(): number {
@@ -147,9 +148,7 @@ export class EncoderPool {
   }
 
   /** Live workers. */
-  get workers(): number {
-    return this.#slots.length;
-  }
+  get workers(): number { return this.#slots.length; }
 
   /** Encodes `n` row-major embeddings of `inputDim` floats. The input array is read, never changed, until the call settles. */
   async encode(vectors: Float32Array, n: number, opts?: CallOptions): Promise<EncodeResult> {

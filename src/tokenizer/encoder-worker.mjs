@@ -3,7 +3,7 @@
 // needs no TypeScript loader, so it starts the same whether the parent runs under `node --import tsx` or tsx's
 // register() API (bin/sidx.js).
 //
-// workerData: { encoderPath, beamPath?, beamQueryModel?: Uint8Array, nativeBeam?, provider: 'cpu'|'cuda', intraOpThreads,
+// workerData: { nice?: niceness added to this thread (and so to the ORT threads its sessions start), encoderPath, beamPath?, beamQueryModel?: Uint8Array, nativeBeam?, provider: 'cpu'|'cuda', intraOpThreads,
 //   inputDim, levels, topM, codebookSizes }
 // -> { type: 'ready', provider, fallbackReason?, beamMode: 'native'|'merged'|'separate'|'none', beamFallbackReason? }
 //  | { type: 'init-error', message }
@@ -20,6 +20,9 @@
 // <- { type: 'close' }: finish in-flight runs, release the sessions, -> { type: 'closed' }.
 import { parentPort, workerData } from 'node:worker_threads';
 import { encoderLane, oneLine } from './encoder-session.mjs';
+import { lowerThreadPriority } from '../thread-priority.mjs';
+
+lowerThreadPriority(workerData.nice ?? 0); // before the sessions start their threads, which inherit it
 
 const lane = encoderLane(workerData);
 let ready = false;

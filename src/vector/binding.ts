@@ -170,6 +170,12 @@ export interface SidxFaissBinding {
   setNumThreads(threads: number): void;
   /** [sync] */
   getNumThreads(): number;
+  /**
+   * [sync] Niceness in [0, 19] added (Linux) to each libuv pool thread when it next runs one of this addon's [async]
+   * methods (the rerank's scoring among them), process-wide; 0 = none from now on (a raised thread stays raised unless
+   * the process may lower it).
+   */
+  setPoolNice(nice: number): void;
   /** [sync] */
   noop(): void;
   /** [sync] glibc's mallopt M_ARENA_MAX and M_MMAP_THRESHOLD (0: left as is); false where the C library is not glibc. */
