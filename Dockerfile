@@ -28,6 +28,8 @@ COPY package.json package-lock.json .npmrc ./
 COPY native ./native
 RUN npm ci --omit=dev --no-audit --no-fund && npm run build:native
 COPY . .
+# The CLI as one bundle (bin/sidx.js runs it: a faster start than transpiling src/ at each start).
+RUN npm run build
 
 # --- CPU runtime ------------------------------------------------------------------------------------------
 FROM cpu-base AS cpu
@@ -91,6 +93,7 @@ RUN npm ci --omit=dev --no-audit --no-fund --onnxruntime-node-install=cuda12 \
  && test -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so \
  && npm run build:native
 COPY . .
+RUN npm run build
 
 # --- GPU runtime (default target) -------------------------------------------------------------------------
 FROM gpu-base AS gpu

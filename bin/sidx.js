@@ -1,6 +1,15 @@
 #!/usr/bin/env -S node --max-semi-space-size=32
-// Entry point of the `sidx` command: registers tsx so the TypeScript sources run as they are.
-import { register } from 'tsx/esm/api';
-register();
-const { main } = await import('../src/cli/main.ts');
+// Entry point of the `sidx` command: the bundle dist/sidx.mjs when it is up to date (`npm run build`), else the
+// TypeScript sources as they are, through tsx (bin/entry.mjs decides).
+import { fileURLToPath } from 'node:url';
+import { chooseEntry } from './entry.mjs';
+
+let main;
+if (chooseEntry(fileURLToPath(new URL('../', import.meta.url))) === 'bundle') {
+  ({ main } = await import('../dist/sidx.mjs'));
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('../src/cli/main.ts'));
+}
 process.exitCode = await main(process.argv.slice(2));

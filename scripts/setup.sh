@@ -39,6 +39,9 @@ npm ci --no-audit --no-fund
 say "building the FAISS addon (native/)"
 npm run --silent build:native >/dev/null
 
+say "bundling the CLI (dist/, run by bin/sidx.js while newer than src/)"
+npm run --silent build -- --quiet
+
 node -e "require('./native/build/Release/sidx_faiss.node')" \
   || die "the FAISS addon was built but does not load"
 say "done"

@@ -2,6 +2,6 @@
  * Where the project's N-API addon (native/, FAISS and the native beam) is built. vector/binding.ts loads it on the
  * threads that score vectors; the encoder lanes (tokenizer/encoder-session.mjs) load it for the native beam.
  */
-import { fileURLToPath } from 'node:url';
+import { repoPath } from './paths.ts';
 
-export const addonPath = fileURLToPath(new URL('../native/build/Release/sidx_faiss.node', import.meta.url));
+export const addonPath = repoPath('native/build/Release/sidx_faiss.node');

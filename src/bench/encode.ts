@@ -7,14 +7,14 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { writeNpy } from '../io/npy.ts';
+import { repoPath } from '../paths.ts';
 import type { ModelBundle } from '../tokenizer/bundle.ts';
 import { EncoderPool } from '../tokenizer/encoder-pool.ts';
 import { readEncoderInitializers } from '../train/export.ts';
 
-const TORCH_SCRIPT = fileURLToPath(new URL('../../bench/torch-encode.py', import.meta.url));
+const TORCH_SCRIPT = repoPath('bench/torch-encode.py');
 const CHECK_ROWS = 4096;
 
 export interface EncodeRow {

@@ -3,13 +3,13 @@
  * service and a bare Fastify route. Also the tuning of the HNSW peer's search expansion (ef) to sidx's recall, over
  * HTTP, on the same bodies and the same ground truth.
  */
-import { fileURLToPath } from 'node:url';
+import { repoPath } from '../paths.ts';
 import type { Metric } from '../vector/vector-index.ts';
 import { itemId } from './http.ts';
 import { startChildServer, type BenchServer } from './server.ts';
 import { latencySummary, type LatencySummary } from './stats.ts';
 
-const PEER_SCRIPT = fileURLToPath(new URL('./peer-server.ts', import.meta.url));
+const PEER_SCRIPT = repoPath('src/bench/peer-server.ts');
 
 /** Search expansions tried, in order, until the recall target is met. */
 export const EXPANSION_STEPS = [10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 192, 256, 384, 512, 768, 1024];

@@ -5,13 +5,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { SERVE_NODE_FLAGS } from '../node-flags.ts';
+import { repoPath } from '../paths.ts';
 
-export const SIDX_BIN = fileURLToPath(new URL('../../bin/sidx.js', import.meta.url));
+export const SIDX_BIN = repoPath('bin/sidx.js');
 /** `node` arguments that start `sidx serve` as bin/sidx.js's shebang does (src/node-flags.ts). */
 export const SIDX_SERVE: readonly string[] = [...SERVE_NODE_FLAGS, SIDX_BIN, 'serve'];
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const REPO_ROOT = repoPath('.');
 
 export interface ProcessMemory {
   /** Resident set size now (anonymous + file-backed pages, e.g. LMDB's mapped pages). */

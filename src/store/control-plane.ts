@@ -3,9 +3,9 @@
  * from the numbered files in the repository's top-level `migrations/`, applied at open (migrate.ts).
  * WAL journal with synchronous=FULL: a call that returned has committed and survives a crash.
  */
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { isSidxError, SidxError } from '../errors.ts';
+import { repoPath } from '../paths.ts';
 import { assertCodebookSizes } from '../sid/codec.ts';
 import { appliedMigrations, migrate, type AppliedMigration } from './migrate.ts';
 import { ApiKeyStore } from './api-keys.ts';
@@ -14,7 +14,7 @@ import { JobStateStore } from './job-state.ts';
 export type { AppliedMigration } from './migrate.ts';
 
 /** Absolute path of the repository's `migrations/` directory. */
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+export const MIGRATIONS_DIR = repoPath('migrations/');
 
 export type ModelMethod = 'rqkmeans' | 'rqvae' | 'vqvae';
 export type ModelStatus = 'registered' | 'active' | 'retired';

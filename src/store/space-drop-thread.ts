@@ -7,10 +7,11 @@
  */
 import { Worker } from 'node:worker_threads';
 import { SidxError, type ErrorCode } from '../errors.ts';
+import { repoUrl } from '../paths.ts';
 import type { DropBatch, DropRequest } from './catalog-spaces.ts';
 import type { CountChange } from './sid-occupancy.ts';
 
-const WORKER_URL = new URL('./space-drop-worker.mjs', import.meta.url);
+const WORKER_URL = repoUrl('src/store/space-drop-worker.mjs');
 /** Added to the drop thread's niceness (Linux; at most 19): requests come first on a busy host. */
 const DROP_THREAD_NICE = 10;
 

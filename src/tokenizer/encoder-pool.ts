@@ -19,6 +19,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { SidxError } from '../errors.ts';
+import { repoUrl } from '../paths.ts';
 import type { ModelBundle } from './bundle.ts';
 import { beamWidths } from '../numeric/beam-query-graph.ts';
 import { loadBeamQuery, type BeamQuery } from './beam-query.ts';
@@ -55,7 +56,7 @@ export type { BeamLevel, BeamResult, EncodeResult } from './worker-protocol.ts';
 /** Test-only hooks (white-box tests reach them through this symbol). */
 export const kPoolTestHooks = Symbol('sidx.encoderPool.testHooks');
 
-const WORKER_URL = new URL('./encoder-worker.mjs', import.meta.url);
+const WORKER_URL = repoUrl('src/tokenizer/encoder-worker.mjs');
 const MIN_SPLIT_ROWS = 32;
 
 interface Slot {
