@@ -1,9 +1,10 @@
 /**
- * HTTP load with autocannon (a devDependency, loaded on first use): POST bodies taken round-robin from a list,
- * a fixed number of connections, optionally a fixed overall request rate. Latencies are collected per response
- * (autocannon's own histogram has no p95) and summarised here.
+ * HTTP load with autocannon (a devDependency, loaded on first use) in a worker thread of its own: POST bodies taken
+ * round-robin from a list, a fixed number of connections, optionally a fixed overall request rate. Latencies are
+ * collected per response (autocannon's own histogram has no p95) and summarised here.
  */
-import type { Instance, Options, Result } from 'autocannon';
+import { Worker } from 'node:worker_threads';
+import { repoUrl } from '../paths.ts';
 import { latencySummary, type LatencySummary } from './stats.ts';
 
 export interface LoadOptions {
@@ -29,51 +30,42 @@ export interface LoadResult {
   non2xx: number;
 }
 
-type Autocannon = (opts: Options) => Instance & PromiseLike<Result>;
-
-let cached: Autocannon | undefined;
-async function autocannon(): Promise<Autocannon> {
-  if (!cached) {
-    try {
-      cached = (await import('autocannon')).default as unknown as Autocannon;
-    } catch (err) {
-      throw new Error(`autocannon is not installed (it is a devDependency: run npm install): ${(err as Error).message}`);
-    }
-  }
-  return cached;
+interface WorkerReply {
+  type: 'done' | 'error';
+  message?: string;
+  samples: Float64Array;
+  requests: number;
+  duration: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
 }
 
+const LOAD_WORKER = repoUrl('src/bench/load-worker.mjs');
+
+/** One load run, generated in a worker thread of its own (load-worker.mjs says why). */
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
-  const run = await autocannon();
   if (o.bodies.length === 0) throw new Error('runLoad needs at least one body');
-  let next = 0;
-  const samples: number[] = [];
-  const instance = run({
-    url: o.url,
-    connections: o.connections,
-    duration: o.durationS,
-    timeout: o.timeoutS ?? 10,
-    ...(o.overallRate ? { overallRate: o.overallRate } : {}),
-    requests: [{
-      method: 'POST',
-      path: o.path,
-      headers: { 'content-type': 'application/json' },
-      setupRequest: (req) => ({ ...req, body: o.bodies[next++ % o.bodies.length] }),
-    }],
+  const worker = new Worker(LOAD_WORKER, {
+    execArgv: [],
+    workerData: { url: o.url, path: o.path, bodies: o.bodies, connections: o.connections, durationS: o.durationS, overallRate: o.overallRate, timeoutS: o.timeoutS },
   });
-  instance.on('response', (_client, statusCode, _bytes, responseTime) => {
-    if (statusCode >= 200 && statusCode < 300) samples.push(responseTime);
+  const reply = await new Promise<WorkerReply>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`load worker exited (code ${code}) before it answered`)));
   });
-  const result = await instance;
+  await worker.terminate();
+  if (reply.type === 'error') throw new Error(reply.message);
   return {
     connections: o.connections,
     durationS: o.durationS,
     overallRate: o.overallRate,
-    requests: result.requests.total,
-    qps: samples.length / (result.duration || o.durationS),
-    latencyMs: latencySummary(samples),
-    errors: result.errors,
-    timeouts: result.timeouts,
-    non2xx: result.non2xx,
+    requests: reply.requests,
+    qps: reply.samples.length / (reply.duration || o.durationS),
+    latencyMs: latencySummary(reply.samples),
+    errors: reply.errors,
+    timeouts: reply.timeouts,
+    non2xx: reply.non2xx,
   };
 }

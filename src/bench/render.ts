@@ -60,7 +60,7 @@ function catalogSection(r: BenchReport, c: CatalogBench): string {
   lines.push('Targets (issue 10), as ratios of this run:', '');
   lines.push(table(['target', 'measured', 'ratio', 'needs', ''], targetRows(c, r.machine.cpus, baseline).map((t) =>
     [t.target + (t.note ? ` (${t.note})` : ''), t.measured, x(t.ratio), `${t.kind === 'min' ? '≥' : '≤'} ${t.bound}x`, t.meets ? 'meets' : 'misses'])));
-  lines.push('', `Same bodies, same catalog; every system its own HTTP server on loopback, under load one at a time (autocannon in the bench process). QPS (mean over rounds) and client-side p50 / p99 ms (worst round):`, '');
+  lines.push('', `Same bodies, same catalog; every system its own HTTP server on loopback, under load one at a time (autocannon in a worker thread of the bench process). QPS (mean over rounds) and client-side p50 / p99 ms (worst round):`, '');
   const systems = (['sidx', 'sidx-sids', 'hnsw', 'bare'] as SystemName[]).filter((s) => c.load.some((l) => l.system === s));
   const recall: Partial<Record<SystemName, number>> = { sidx: c.retrieve.recall, 'sidx-sids': c.sids.retrieve.recall, ...(hnsw ? { hnsw: hnsw.tuning.recall } : {}) };
   lines.push(table(['system', 'recall@10 vs exact', ...conns.map((n) => `QPS @${n}`), ...conns.map((n) => `p50 / p99 @${n}`), 'non-2xx / errors'],
