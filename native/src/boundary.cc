@@ -110,7 +110,6 @@ void SetPoolNice(int nice) {
   g_pool_nice.store(std::clamp(nice, 0, 19));
 }
 
-namespace {
 void ApplyPoolNice() {
 #if defined(__linux__)
   int nice = g_pool_nice.load(std::memory_order_relaxed);
@@ -125,12 +124,10 @@ void ApplyPoolNice() {
   setpriority(PRIO_PROCESS, tid, std::min(19, t_base_nice + nice));  // lowering it may be refused: then it stays
 #endif
 }
-}  // namespace
 
 void ApplyThreadSetting() {
   int threads = GetNumThreads();
   if (omp_get_max_threads() != threads) omp_set_num_threads(threads);
-  ApplyPoolNice();
 }
 
 PromiseWorker::PromiseWorker(Napi::Env env, const char* resource_name)
@@ -143,6 +140,7 @@ void PromiseWorker::Keep(const Napi::Value& value) {
 void PromiseWorker::Execute() {
   try {
     ApplyThreadSetting();
+    ApplyPoolNice();  // a pool thread: never the JS thread, whose sync methods call ApplyThreadSetting only
     Run();
   } catch (...) {
     ErrorInfo info = DescribeCurrentException();

@@ -97,11 +97,13 @@ size_t RowCount(const FloatView& vectors, size_t dim, const char* name);
 // point that may run OpenMP code re-applies the setting on its own thread.
 void SetNumThreads(int threads);
 int GetNumThreads();
+void ApplyThreadSetting();
 // Niceness added (Linux) to each libuv pool thread when it next runs one of the addon's [async] methods, so that under
 // load the event loop runs before the rerank's scoring; 0 = none (a thread raised before stays raised unless the
-// process may lower it). Applied, with the thread count above, by ApplyThreadSetting on the calling thread.
+// process may lower it). ApplyPoolNice applies it to the calling thread: PromiseWorker calls it on the pool thread
+// before Run(); never call it on a JS thread.
 void SetPoolNice(int nice);
-void ApplyThreadSetting();
+void ApplyPoolNice();
 
 // Base for [async] methods: Run() on a libuv pool thread (no N-API calls there), then Result() on the JS thread
 // resolves the promise; an exception in Run() rejects it with a coded Error. Keep() pins JS objects (the input

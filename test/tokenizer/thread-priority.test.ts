@@ -80,6 +80,10 @@ test('setPoolNice: a pool thread that runs an addon [async] method takes the nic
   try {
     // The libuv pool has 4 threads by default: enough concurrent calls reach all of them.
     await Promise.all(Array.from({ length: 16 }, () => binding.kmeans(data, 8, 4)));
+    // The sync methods that re-apply the thread settings on the JS thread (an index add, PQ training) leave its niceness.
+    const index = new binding.Index(8, 'ip', 'Flat');
+    index.add(data, BigInt64Array.from({ length: 256 }, (_, i) => BigInt(i)));
+    binding.pqTrain(data, 8, 2, { niter: 2 });
     const lowered = threadsAt(4);
     assert.ok(lowered.length >= 1, 'at least one pool thread at niceness 4');
     assert.ok(!lowered.includes(process.pid) && mainNice() === 0, 'the event loop keeps niceness 0');
