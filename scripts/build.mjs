@@ -1,7 +1,7 @@
 // Bundles the CLI (src/cli/main.ts and everything it imports from src/, npm packages left as imports) into
 // dist/sidx.mjs with esbuild. bin/sidx.js runs the bundle while it is newer than every file under src/, else the
-// TypeScript sources through tsx: a start of `sidx serve` loads one file instead of ~200 transpiled ones (about
-// 0.3 s less to listening, docs/benchmarks.md "Start-up"). Worker scripts (src/**/*.mjs) stay where they are.
+// TypeScript sources through tsx: a start of `sidx serve` loads a few bundled chunks instead of ~200 transpiled modules (about
+// 0.4 s less to listening, docs/benchmarks.md "Where it stands (stop 33)"). Worker scripts (src/**/*.mjs) stay where they are.
 //   node scripts/build.mjs [--quiet]
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
