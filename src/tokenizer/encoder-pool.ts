@@ -126,7 +126,7 @@ export class EncoderPool {
     }
     if (options.inline && pool.#provider === 'cpu') pool.#inline = undefined;
     pool.#log('info', `encoder pool ready: ${options.workers} worker(s), provider ${pool.#provider}, `
-      + `${pool.#threads.intraOpThreads} intra-op thread(s) each, model ${bundle.manifest.id}`);
+      + `${pool.#threads.intraOpThreads} intra-op thread(s) each${pool.#threads.nice > 0 ? ` at niceness +${pool.#threads.nice}` : ''}, model ${bundle.manifest.id}`);
     return pool;
   }
 

@@ -42,8 +42,10 @@ after(() => tmp.cleanup());
 test('encoder workers run at the pool\'s niceness, the event loop at its own', { skip: !linux && 'needs Linux /proc' }, async () => {
   assert.equal(mainNice(), 0, 'the test process starts at niceness 0');
   let before = threadNice();
-  const pool = await EncoderPool.create(bundle, { workers: 2, provider: 'cpu', intraOpThreads: 1, nice: 3 });
+  const logged: string[] = [];
+  const pool = await EncoderPool.create(bundle, { workers: 2, provider: 'cpu', intraOpThreads: 1, nice: 3, log: (_level, msg) => logged.push(msg) });
   try {
+    assert.ok(logged.some((m) => m.startsWith('encoder pool ready') && m.includes('at niceness +3')), logged.join('\n'));
     await pool.encode(randomRows(64, SPEC.dim, 5), 64);
     const started = startedSince(before);
     assert.ok(started.filter((n) => n === 3).length >= 2, `two workers at niceness 3, the new threads at ${started.join(', ')}`);
