@@ -67,13 +67,24 @@ Int32View GetInt32Array(const Napi::Value& value, const char* name) {
   return {array.Data(), array.ElementLength()};
 }
 
-int64_t GetPositiveInt(const Napi::Value& value, const char* name) {
+namespace {
+// An integer number in [min, 2^53 - 1]; `what` names the kind in the error.
+int64_t GetIntegerFrom(const Napi::Value& value, const char* name, double min, const char* what) {
   if (!value.IsNumber()) throw CodedError(kErrInvalidInput, std::string(name) + " must be a number");
   double number = value.As<Napi::Number>().DoubleValue();
-  if (!(number >= 1) || number > 9007199254740991.0 || std::floor(number) != number) {
-    throw CodedError(kErrInvalidInput, std::string(name) + " must be a positive integer");
+  if (!(number >= min) || number > 9007199254740991.0 || std::floor(number) != number) {
+    throw CodedError(kErrInvalidInput, std::string(name) + " must be a " + what);
   }
   return static_cast<int64_t>(number);
+}
+}  // namespace
+
+int64_t GetPositiveInt(const Napi::Value& value, const char* name) {
+  return GetIntegerFrom(value, name, 1, "positive integer");
+}
+
+int64_t GetNonNegativeInt(const Napi::Value& value, const char* name) {
+  return GetIntegerFrom(value, name, 0, "non-negative integer");
 }
 
 size_t RowCount(const FloatView& vectors, size_t dim, const char* name) {

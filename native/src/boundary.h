@@ -88,6 +88,7 @@ FloatView GetFloat32Array(const Napi::Value& value, const char* name);
 IdView GetBigInt64Array(const Napi::Value& value, const char* name);
 Int32View GetInt32Array(const Napi::Value& value, const char* name);
 int64_t GetPositiveInt(const Napi::Value& value, const char* name);
+int64_t GetNonNegativeInt(const Napi::Value& value, const char* name);
 
 // Checks that `vectors` is a whole number of rows of `dim` floats and returns the row count.
 size_t RowCount(const FloatView& vectors, size_t dim, const char* name);

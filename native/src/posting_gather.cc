@@ -35,16 +35,6 @@ View<T> TypedView(const Napi::Value& value, const char* name) {
   return {reinterpret_cast<T*>(base), array.ElementLength()};
 }
 
-// A non-negative integer argument (GetPositiveInt refuses 0).
-size_t Count(const Napi::Value& value, const char* name) {
-  if (!value.IsNumber()) throw CodedError(kErrInvalidInput, std::string(name) + " must be a number");
-  const double n = value.As<Napi::Number>().DoubleValue();
-  if (!(n >= 0) || n > 9007199254740991.0 || n != static_cast<double>(static_cast<int64_t>(n))) {
-    throw CodedError(kErrInvalidInput, std::string(name) + " must be a non-negative integer");
-  }
-  return static_cast<size_t>(n);
-}
-
 // A sorted run of (SID, key) rows: codes row-major (L per row), keys as (low, high) u32 words.
 struct Run {
   const uint16_t* codes;
@@ -249,7 +239,7 @@ Napi::Value GatherBeam(const Napi::CallbackInfo& info) {
     auto run = [&](size_t c, size_t w, size_t n, const char* name) {
       View<uint16_t> codes = TypedView<uint16_t, napi_uint16_array>(info[c], name);
       View<uint32_t> words = TypedView<uint32_t, napi_uint32_array>(info[w], name);
-      const size_t count = Count(info[n], name);
+      const size_t count = static_cast<size_t>(GetNonNegativeInt(info[n], name));
       if (codes.length < count * L || words.length < 2 * count) throw CodedError(kErrInvalidInput, std::string(name) + " run is shorter than its count");
       return Run{codes.data, words.data, count};
     };
@@ -264,8 +254,8 @@ Napi::Value GatherBeam(const Napi::CallbackInfo& info) {
     Directory dir;
     if (!info[7].IsNull() && !info[7].IsUndefined()) {
       Int32View starts = GetInt32Array(info[7], "dirStarts");
-      dir.depth = static_cast<int>(Count(info[8], "dirDepth"));
-      dir.radix = static_cast<int64_t>(Count(info[9], "dirRadix"));
+      dir.depth = static_cast<int>(GetNonNegativeInt(info[8], "dirDepth"));
+      dir.radix = GetNonNegativeInt(info[9], "dirRadix");
       int64_t cells = 1;
       for (int j = 0; j < dir.depth && cells < static_cast<int64_t>(starts.length); j++) cells *= dir.radix;
       if (dir.depth < 1 || dir.depth > L || dir.radix < 1 || static_cast<int64_t>(starts.length) != cells + 1) throw CodedError(kErrInvalidInput, "dirStarts does not match depth and radix");
@@ -274,13 +264,13 @@ Napi::Value GatherBeam(const Napi::CallbackInfo& info) {
     Napi::Array exact = info[11].As<Napi::Array>();
     Napi::Array beam = info[12].As<Napi::Array>();
     Int32View widths = GetInt32Array(info[13], "beamWidths");
-    const size_t maxCandidates = Count(info[14], "maxCandidates");
-    const size_t stop = std::min(Count(info[15], "stop"), maxCandidates);
+    const size_t maxCandidates = static_cast<size_t>(GetNonNegativeInt(info[14], "maxCandidates"));
+    const size_t stop = std::min(static_cast<size_t>(GetNonNegativeInt(info[15], "stop")), maxCandidates);
     View<uint32_t> words = TypedView<uint32_t, napi_uint32_array>(info[16], "outWords");
     View<uint8_t> match = TypedView<uint8_t, napi_uint8_array>(info[17], "outMatch");
     View<int32_t> table = TypedView<int32_t, napi_int32_array>(info[18], "outTable");
     View<int32_t> counts = TypedView<int32_t, napi_int32_array>(info[19], "outCounts");
-    const size_t count = Count(info[20], "count");
+    const size_t count = static_cast<size_t>(GetNonNegativeInt(info[20], "count"));
     const size_t capacity = std::min(words.length / 2, match.length);
     if (table.length != 2 * capacity || (table.length & (table.length - 1)) != 0 || counts.length < 4) {
       throw CodedError(kErrInvalidInput, "the candidate arrays do not fit together");
