@@ -52,13 +52,14 @@ try {
     beams.push({ own: wide.codes.slice(0, L), levels: wide.levels, sids: Array.from({ length: last.width }, (_, b) => last.codes.slice(b * L, (b + 1) * L)) });
   }
   const max = Number(args['max-candidates']);
+  const beamQuery = (s: CandidateSource, b: (typeof beams)[number]) => gatherCandidates(s, version, [b.own], 'beam', 10, max, undefined, b.levels);
   const modes: Array<[string, (s: CandidateSource, b: (typeof beams)[number]) => number]> = [
-    [`beam (width ${args['beam-width']}, ${max} candidates)`, (s, b) => gatherCandidates(s, version, [b.own], 'beam', 10, max, undefined, b.levels).count],
+    [`beam (width ${args['beam-width']}, ${max} candidates)`, (s, b) => beamQuery(s, b).count],
     ['sids mode (32 SIDs, expand auto, k 10)', (s, b) => gatherCandidates(s, version, b.sids, 'auto', 10, max).count],
   ];
   const candidatesOf = (source: CandidateSource, native: boolean, b: (typeof beams)[number]) => {
     gathering.native = native;
-    const set = gatherCandidates(source, version, [b.own], 'beam', 10, max, undefined, b.levels);
+    const set = beamQuery(source, b);
     return `${Array.from(set.keys).join(',')}|${Array.from(set.match).join('')}`;
   };
   for (const b of beams) {
