@@ -130,7 +130,7 @@ export const ConfigSchema = Type.Object(
       {
         maxBatch: Int(1, 1_000_000, 1000, 'Most embeddings or items in one request'),
         maxK: Int(1, 100_000, 1000, 'Largest k accepted by /v1/retrieve'),
-        defaultMaxCandidates: Int(1, 10_000_000, 1000, 'Candidate cap when a request names none'),
+        defaultMaxCandidates: Int(1, 10_000_000, 1250, 'Candidate cap when a request names none; when unset, at most limits.maxCandidates'),
         maxCandidates: Int(1, 10_000_000, 100_000, 'Largest candidate cap a request may ask for'),
         maxVectorNorm: Type.Number({
           minimum: 0, maximum: 1e18, default: 1e4,
@@ -264,6 +264,11 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
     throw new SidxError('SIDX_ERR_CONFIG', `configuration ${field || '(root)'}: ${message}`, { field });
   }
   const config = withDefaults as Config;
+  // Unset, the default cap follows a lower limits.maxCandidates instead of refusing the start.
+  const limits = (merged.limits ?? {}) as Partial<Config['limits']>;
+  if (limits.defaultMaxCandidates === undefined) {
+    config.limits.defaultMaxCandidates = Math.min(config.limits.defaultMaxCandidates, config.limits.maxCandidates);
+  }
   checkRelations(config);
   return deepFreeze(config);
 }

@@ -41,8 +41,11 @@ export interface QueryEncoding {
   enc?: EncodeResult;
 }
 
-/** Beam width used when a beam request names none. */
-export const DEFAULT_BEAM_WIDTH = 128;
+/**
+ * Beam width used when a beam request names none. 32 with limits.defaultMaxCandidates 1,250 finds as much of the
+ * exact top 10 as 128 with 1,000 did, at a quarter of the beam's cost (docs/benchmarks.md, "Where it stands (stop 34)").
+ */
+export const DEFAULT_BEAM_WIDTH = 32;
 /** Largest beam width a request may ask for (cost per level: width × K_l × dim). */
 export const MAX_BEAM_WIDTH = 4096;
 
