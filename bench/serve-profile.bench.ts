@@ -14,11 +14,12 @@
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { retrieveBodies, sidsBodies, upsertAll } from '../src/bench/http.ts';
+import { retrieveBodies, sidsBodies } from '../src/bench/http.ts';
 import { runLoad } from '../src/bench/load.ts';
-import { cpuMeter, SIDX_SERVE, startChildServer, threadCpuLine, threadCpuMeter } from '../src/bench/server.ts';
+import { cpuMeter, threadCpuLine, threadCpuMeter } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { benchArgs, envPairs, printTopSelfTime, type CpuProfile } from './lib.ts';
+import { ensureCatalog, startServe } from './served-catalog.ts';
 
 const args = benchArgs({
   items: { type: 'string', default: '100000' }, queries: { type: 'string', default: '500' },
@@ -35,27 +36,13 @@ const profDir = join(dataDir, 'profiles');
 const env: Record<string, string> = { SIDX__SERVER__LOG_LEVEL: 'info', ...envPairs(String(args.env)) };
 
 const { items, queries } = await syntheticCatalog({ n: N, q: Q, dim: DIM, seed: 1 });
-const start = (profile: boolean) => startChildServer('sidx serve', [
-  ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
-  ...SIDX_SERVE, '--port', '0', '--host', '127.0.0.1', '--data-dir', join(dataDir, 'data'), '--model', resolve(String(args.model)),
-], env);
-
+const catalog = { items, n: N, dim: DIM, dataDir, model: String(args.model), env };
 mkdirSync(dataDir, { recursive: true });
-let server = await start(false);
-const held = Number((await server.readiness()).items ?? 0);
-if (held !== N) {
-  await server.stop();
-  rmSync(join(dataDir, 'data'), { recursive: true, force: true });
-  server = await start(false);
-  const t0 = performance.now();
-  await upsertAll(server.url, items, N, DIM, 1000, 2, () => {});
-  console.error(`[serve-profile] upserted ${N} items in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-}
-await server.stop();
+await ensureCatalog(catalog);
 
 const profile = !args['no-profile'];
 rmSync(profDir, { recursive: true, force: true });
-server = await start(profile);
+const server = await startServe(catalog, profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []);
 const sidsBeam = Number(args.sids);
 const bodies = sidsBeam > 0
   ? (await sidsBodies(server.url, queries, Q, DIM, sidsBeam, 10)).bodies
