@@ -16,6 +16,7 @@ import { retrieveBodies, retrievePass } from '../src/bench/http.ts';
 import { runLoad } from '../src/bench/load.ts';
 import { cpuMeter } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
+import { loadBundle } from '../src/tokenizer/bundle.ts';
 import { benchArgs, envPairs, markdownTable } from './lib.ts';
 import { ensureCatalog, startServe } from './served-catalog.ts';
 
@@ -46,7 +47,8 @@ const dataDir = resolve(String(args['data-dir']));
 mkdirSync(dataDir, { recursive: true });
 const catalog = { items, n: N, dim: DIM, dataDir, model: String(args.model), env: { SIDX__SERVER__LOG_LEVEL: 'info', ...envPairs(String(args.env)) } };
 await ensureCatalog(catalog);
-const exact = await exactBaseline({ items, n: N, dim: DIM, metric: 'ip', queries, q: Q, k: K, budgetMs: 100 });
+const { metric } = (await loadBundle(resolve(String(args.model)))).manifest;
+const exact = await exactBaseline({ items, n: N, dim: DIM, metric, queries, q: Q, k: K, budgetMs: 100 });
 
 const server = await startServe(catalog);
 try {
