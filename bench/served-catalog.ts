@@ -6,7 +6,7 @@
 import { join, resolve } from 'node:path';
 import { rmSync } from 'node:fs';
 import { upsertAll } from '../src/bench/http.ts';
-import { SIDX_SERVE, startChildServer, type BenchServer } from '../src/bench/server.ts';
+import { startBenchServer, type BenchServer } from '../src/bench/server.ts';
 
 export interface ServedCatalogOptions {
   items: Float32Array;
@@ -19,9 +19,7 @@ export interface ServedCatalogOptions {
 
 /** Starts `sidx serve` on `dataDir`/data with `nodeArgs` before the CLI (e.g. --cpu-prof). */
 export function startServe(o: ServedCatalogOptions, nodeArgs: readonly string[] = []): Promise<BenchServer> {
-  return startChildServer('sidx serve', [
-    ...nodeArgs, ...SIDX_SERVE, '--port', '0', '--host', '127.0.0.1', '--data-dir', join(resolve(o.dataDir), 'data'), '--model', resolve(o.model),
-  ], o.env);
+  return startBenchServer({ dataDir: join(resolve(o.dataDir), 'data'), modelDir: resolve(o.model), env: o.env, nodeArgs });
 }
 
 /** Makes sure `dataDir` holds the n items (ingesting them into a fresh catalog when it does not); the server is stopped. */

@@ -140,6 +140,8 @@ export interface BenchServerOptions {
   /** Extra SIDX__* variables. */
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** `node` arguments before the CLI's own (e.g. --cpu-prof). */
+  nodeArgs?: readonly string[];
 }
 
 export interface ServeProcess {
@@ -234,7 +236,7 @@ export async function startChildServer(name: string, args: readonly string[], en
 }
 
 export function startBenchServer(opts: BenchServerOptions): Promise<BenchServer> {
-  const args = [...SIDX_SERVE, '--port', '0', '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--model', opts.modelDir];
+  const args = [...(opts.nodeArgs ?? []), ...SIDX_SERVE, '--port', '0', '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--model', opts.modelDir];
   if (opts.workers !== undefined) args.push('--workers', String(opts.workers));
   return startChildServer('sidx serve', args, { SIDX__SERVER__LOG_LEVEL: 'info', ...opts.env }, opts.timeoutMs);
 }
