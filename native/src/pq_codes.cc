@@ -57,7 +57,7 @@ PqCodes::PqCodes(const Napi::CallbackInfo& info) : CodesWrap<PqCodes>(info) {
     dim_ = static_cast<size_t>(GetPositiveInt(info[0], "dim"));
     inner_product_ = ParseMetric(info[1]);
     m_ = SubQuantizers(info[2], dim_);
-    blocks_ = SlotCodeBlocks(m_);
+    blocks_ = SlotCodeBlocks(m_, HugePagesArg(info[4]));
     if (info[3].IsNull() || info[3].IsUndefined()) return;
     FloatView centroids = GetFloat32Array(info[3], "centroids");
     if (centroids.length != kKsub * dim_) throw CodedError(kErrDimension, "centroids must hold 256 * dim floats");

@@ -1,6 +1,8 @@
 #include "slot_codes.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
+
 
 #include <algorithm>
 #include <cerrno>
@@ -13,6 +15,16 @@ namespace sidx {
 namespace {
 constexpr size_t kBlockSlots = size_t{1} << 16;
 }  // namespace
+
+void SlotCodeBlocks::Unmap::operator()(uint8_t* p) const { ::munmap(p, bytes); }
+
+SlotCodeBlocks::Block SlotCodeBlocks::NewBlock() const {
+  const size_t bytes = kBlockSlots * code_size_;
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  if (huge_pages_) ::madvise(p, bytes, MADV_HUGEPAGE);  // advice only: a kernel without THP refuses it, and that is fine
+  return Block(static_cast<uint8_t*>(p), Unmap{bytes});
+}
 
 const uint8_t* SlotCodeBlocks::Row(int32_t slot) const {
   if (slot < 0) return nullptr;
@@ -27,7 +39,7 @@ void SlotCodeBlocks::Put(const int32_t* slots, size_t count, const uint8_t* code
     if (slot < 0) throw CodedError(kErrInvalidInput, "slots must be >= 0");
     size_t block = static_cast<size_t>(slot) / kBlockSlots;
     if (block >= blocks_.size()) blocks_.resize(block + 1);
-    if (!blocks_[block]) blocks_[block].reset(new uint8_t[kBlockSlots * code_size_]);
+    if (!blocks_[block]) blocks_[block] = NewBlock();
     std::copy_n(codes + r * code_size_, code_size_, blocks_[block].get() + (static_cast<size_t>(slot) % kBlockSlots) * code_size_);
   }
 }
@@ -37,7 +49,7 @@ std::vector<SlotCodeBlocks::Segment> SlotCodeBlocks::Reserve(int64_t offset, siz
   if (blocks > blocks_.size()) blocks_.resize(blocks);
   std::vector<Segment> segments;
   for (size_t b = 0; b < blocks; ++b) {
-    if (!blocks_[b]) blocks_[b].reset(new uint8_t[kBlockSlots * code_size_]);
+    if (!blocks_[b]) blocks_[b] = NewBlock();
     const size_t bytes = (std::min(count, (b + 1) * kBlockSlots) - b * kBlockSlots) * code_size_;
     segments.push_back({blocks_[b].get(), bytes, offset + static_cast<int64_t>(b * kBlockSlots * code_size_)});
   }
@@ -83,6 +95,12 @@ Napi::Value PutCodes(const Napi::CallbackInfo& info, SlotCodeBlocks& blocks) {
   }
   blocks.Put(slots.data, slots.length, codes.Data());
   return info.Env().Undefined();
+}
+
+bool HugePagesArg(const Napi::Value& value) {
+  if (value.IsUndefined()) return true;
+  if (!value.IsBoolean()) throw CodedError(kErrInvalidInput, "hugePages must be a boolean");
+  return value.As<Napi::Boolean>().Value();
 }
 
 void ThrowIfClosed(bool closed, const char* name) {

@@ -17,7 +17,8 @@ namespace sidx {
 
 class SlotCodeBlocks {
  public:
-  explicit SlotCodeBlocks(size_t code_size) : code_size_(code_size) {}
+  // huge_pages: ask for transparent huge pages for the blocks (madvise; the kernel may still give 4 KiB ones).
+  SlotCodeBlocks(size_t code_size, bool huge_pages) : code_size_(code_size), huge_pages_(huge_pages) {}
 
   size_t code_size() const { return code_size_; }
   // nullptr when the slot holds no codes (negative, or its block never written).
@@ -38,12 +39,24 @@ class SlotCodeBlocks {
   void Clear();
 
  private:
+  // Anonymous mappings, advised for transparent huge pages unless huge_pages_ is false: a rerank reads its
+  // candidates' rows at random across every block, and with 4 KiB pages most of those reads also walk the page tables.
+  struct Unmap {
+    size_t bytes;
+    void operator()(uint8_t* p) const;
+  };
+  using Block = std::unique_ptr<uint8_t[], Unmap>;
+  Block NewBlock() const;
+
   size_t code_size_;
+  bool huge_pages_;
   // Allocated on first write, never moved: growing costs no copy and no 2x peak; untouched pages cost no RSS.
-  std::vector<std::unique_ptr<uint8_t[]>> blocks_;
+  std::vector<Block> blocks_;
 };
 
 Napi::Uint8Array GetUint8Array(const Napi::Value& value, const char* name);
+// The codes holders' optional hugePages argument: true when undefined.
+bool HugePagesArg(const Napi::Value& value);
 
 Napi::Value PutCodes(const Napi::CallbackInfo& info, SlotCodeBlocks& blocks);
 void ThrowIfClosed(bool closed, const char* name);
@@ -90,7 +103,7 @@ class CodesWrap : public Napi::ObjectWrap<T> {
   size_t dim_ = 0;
   bool inner_product_ = true;
   bool closed_ = false;
-  SlotCodeBlocks blocks_{0};
+  SlotCodeBlocks blocks_{0, true};
   int in_flight_ = 0;
 
  private:

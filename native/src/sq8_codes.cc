@@ -163,7 +163,7 @@ Sq8Codes::Sq8Codes(const Napi::CallbackInfo& info) : CodesWrap<Sq8Codes>(info) {
   Guard(info.Env(), [&] {
     dim_ = static_cast<size_t>(GetPositiveInt(info[0], "dim"));
     inner_product_ = ParseMetric(info[1]);
-    blocks_ = SlotCodeBlocks(dim_);
+    blocks_ = SlotCodeBlocks(dim_, HugePagesArg(info[4]));
     FloatView vmin = GetFloat32Array(info[2], "vmin");
     FloatView step = GetFloat32Array(info[3], "step");
     if (vmin.length != dim_ || step.length != dim_) throw CodedError(kErrDimension, "vmin and step must have dim floats each");

@@ -126,10 +126,13 @@ export interface PrincipalComponents {
 export interface SidxFaissBinding {
   /** [sync] Throws on a bad factory description. */
   Index: new (dim: number, metric: NativeMetric, description?: string) => NativeIndex;
-  /** [sync] Per-dimension ranges: vmin and step (dim floats each, step >= 0). */
-  Sq8Codes: new (dim: number, metric: NativeMetric, vmin: Float32Array, step: Float32Array) => NativeCodes;
+  /**
+   * [sync] Per-dimension ranges: vmin and step (dim floats each, step >= 0). `hugePages` (default true): the codes'
+   * memory is advised for transparent huge pages (config `vectors.hugePages`).
+   */
+  Sq8Codes: new (dim: number, metric: NativeMetric, vmin: Float32Array, step: Float32Array, hugePages?: boolean) => NativeCodes;
   /** [sync] m must divide dim; centroids: m x 256 x (dim / m) floats (FAISS layout), or null (not trained: put only). */
-  PqCodes: new (dim: number, metric: NativeMetric, m: number, centroids: Float32Array | null) => NativeCodes;
+  PqCodes: new (dim: number, metric: NativeMetric, m: number, centroids: Float32Array | null, hugePages?: boolean) => NativeCodes;
   /** [sync] Trains a faiss::ProductQuantizer (8 bits per sub-quantizer) on >= 256 rows; returns its centroids. */
   pqTrain(sample: Float32Array, dim: number, m: number, options?: { niter?: number; seed?: number }): Float32Array;
   /** [sync] Opens and maps the slot file at `path` (it must exist). */

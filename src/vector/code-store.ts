@@ -39,6 +39,8 @@ export interface CodeOptions {
   rescore: number;
   /** Vectors the quantiser is trained on. */
   trainSize: number;
+  /** Advise the codes' memory for transparent huge pages (config `vectors.hugePages`; default true). */
+  hugePages?: boolean;
 }
 
 /** How a subclass lays out its file: `name` is the extension and the messages' prefix. */
@@ -137,6 +139,11 @@ export abstract class CodeStore {
   /** Vectors held before training starts. */
   get trainCount(): number {
     return Math.max(this.#opts.trainSize, this.#format.minTrain);
+  }
+
+  /** Whether the codes' memory is advised for transparent huge pages. */
+  protected get hugePages(): boolean {
+    return this.#opts.hugePages ?? true;
   }
 
   /** Loads the slot file's ids and the codes; throws SIDX_ERR_STORE when the codes file is torn or foreign. */

@@ -63,7 +63,7 @@ export class PqStore extends CodeStore {
   }
 
   protected empty(): NativeCodes {
-    return new (loadFaissBinding().PqCodes)(this.dim, this.metric, this.m, null);
+    return new (loadFaissBinding().PqCodes)(this.dim, this.metric, this.m, null, this.hugePages);
   }
 
   protected fit(sample: Int32Array): { codes: NativeCodes; payload: Uint8Array } {
@@ -78,6 +78,6 @@ export class PqStore extends CodeStore {
   }
 
   #holder(centroids: Float32Array): NativeCodes {
-    return new (loadFaissBinding().PqCodes)(this.dim, this.metric, this.m, centroids);
+    return new (loadFaissBinding().PqCodes)(this.dim, this.metric, this.m, centroids, this.hugePages);
   }
 }

@@ -35,7 +35,7 @@ export class Sq8Store extends CodeStore {
 
   protected empty(): NativeCodes {
     const zeros = new Float32Array(this.dim);
-    return new (loadFaissBinding().Sq8Codes)(this.dim, this.metric, zeros, zeros);
+    return new (loadFaissBinding().Sq8Codes)(this.dim, this.metric, zeros, zeros, this.hugePages);
   }
 
   /** Per-dimension min/max of the sample. */
@@ -65,6 +65,6 @@ export class Sq8Store extends CodeStore {
   }
 
   #holder(vmin: Float32Array, step: Float32Array): NativeCodes {
-    return new (loadFaissBinding().Sq8Codes)(this.dim, this.metric, vmin, step);
+    return new (loadFaissBinding().Sq8Codes)(this.dim, this.metric, vmin, step, this.hugePages);
   }
 }
