@@ -49,7 +49,7 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.SIDX__SERVER__PORT}/readyz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 STOPSIGNAL SIGTERM
-CMD ["node", "--max-semi-space-size=32", "bin/sidx.js", "serve"]
+CMD ["node", "--max-semi-space-size=32", "--initial-old-space-size=128", "bin/sidx.js", "serve"]
 
 # --- NodeSource apt source for Node.js 22 on Ubuntu (apt verifies every package against the pinned key) ----
 FROM ${UBUNTU_IMAGE} AS nodesource
@@ -117,4 +117,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.SIDX__SERVER__PORT}/readyz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 STOPSIGNAL SIGTERM
-CMD ["node", "--max-semi-space-size=32", "bin/sidx.js", "serve"]
+CMD ["node", "--max-semi-space-size=32", "--initial-old-space-size=128", "bin/sidx.js", "serve"]

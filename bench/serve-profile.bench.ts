@@ -8,9 +8,11 @@
  *   SIDX_SHARED_DATA=../shared/data node --import tsx bench/serve-profile.bench.ts [--items 100000] [--queries 500]
  *        [--connections 8] [--duration 10] [--model models/default] [--data-dir /tmp/sidx-serve-profile]
  *        [--body '{"expand":"beam"}'] [--env SIDX__VECTORS__STORAGE=sq8] [--no-profile] [--sids 32]
+ *        [--node-args='--trace-gc --initial-old-space-size=0']
  *
  * `--sids W` loads the server with `sidx bench`'s sids-mode bodies instead (`{sids, k: 10, rerank: false}`: each
- * query's beam of W generated SIDs, asked of the profiled server first).
+ * query's beam of W generated SIDs, asked of the profiled server first). `--node-args`: node flags for the server after
+ * its own (src/node-flags.ts), so they can override them; with --trace-gc, the load run's V8 collections are counted.
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -26,7 +28,7 @@ const args = benchArgs({
   connections: { type: 'string', default: '8' }, duration: { type: 'string', default: '10' },
   model: { type: 'string', default: 'models/default' }, 'data-dir': { type: 'string', default: '/tmp/sidx-serve-profile' },
   body: { type: 'string', default: '{}' }, env: { type: 'string', default: '' }, 'no-profile': { type: 'boolean', default: false },
-  sids: { type: 'string', default: '0' },
+  sids: { type: 'string', default: '0' }, 'node-args': { type: 'string', default: '' },
 });
 const N = Number(args.items);
 const Q = Number(args.queries);
@@ -42,12 +44,14 @@ await ensureCatalog(catalog);
 
 const profile = !args['no-profile'];
 rmSync(profDir, { recursive: true, force: true });
-const server = await startServe(catalog, profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []);
+const nodeArgs = String(args['node-args']).split(' ').filter(Boolean);
+const server = await startServe(catalog, [...nodeArgs, ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])]);
 const sidsBeam = Number(args.sids);
 const bodies = sidsBeam > 0
   ? (await sidsBodies(server.url, queries, Q, DIM, sidsBeam, 10)).bodies
   : retrieveBodies(queries, Q, DIM, JSON.parse(String(args.body)) as Record<string, unknown>);
 await runLoad({ url: server.url, path: '/v1/retrieve', bodies, connections: 8, durationS: 2 }); // warm up
+const logMark = server.output().length;
 const meter = cpuMeter(server.pid);
 const threads = threadCpuMeter(server.pid);
 const load = await runLoad({ url: server.url, path: '/v1/retrieve', bodies, connections: Number(args.connections), durationS: Number(args.duration) });
@@ -58,6 +62,7 @@ console.log(`${N} items, ${args.connections} connections, ${args.duration} s, bo
   + `${sidsBeam > 0 ? `sids mode (beams of ${sidsBeam}), ` : ''}${Math.round(load.qps)} QPS, p50 ${load.latencyMs.p50.toFixed(2)} ms, p99 ${load.latencyMs.p99.toFixed(2)} ms, non-2xx ${load.non2xx}, errors ${load.errors}; `
   + `server CPU ${serverCpu.toFixed(1)} s (${((1000 * serverCpu) / Math.max(1, load.requests)).toFixed(2)} ms per request), machine ${(100 * busy).toFixed(0)}% busy`);
 console.log(threadCpuLine(perThread, load.requests, 'request'));
+if (nodeArgs.includes('--trace-gc')) console.log(gcLine(server.output().slice(logMark)));
 if (profile) {
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no CPU profile in ${profDir}`);
@@ -83,4 +88,14 @@ function printByModule(cpu: CpuProfile): void {
   for (const [name, us] of [...byModule].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
     console.log(`| ${(us / 1000).toFixed(0)} | ${((100 * us) / total).toFixed(1)}% | ${name} |`);
   }
+}
+
+/** The V8 collections --trace-gc logged: count and summed pause per kind. */
+function gcLine(log: string): string {
+  const kinds = new Map<string, { n: number; ms: number }>();
+  for (const m of log.matchAll(/: (Scavenge|Mark-Compact|Minor Mark-Compact)\b[^\n]*?, ([\d.]+) \/ [\d.]+ ms/g)) {
+    const k = kinds.get(m[1]!) ?? { n: 0, ms: 0 };
+    kinds.set(m[1]!, { n: k.n + 1, ms: k.ms + Number(m[2]) });
+  }
+  return `V8 collections during the load: ${[...kinds].map(([kind, k]) => `${kind} ${k.n} (${k.ms.toFixed(0)} ms paused)`).join(', ') || 'none'}`;
 }

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=32
+#!/usr/bin/env -S node --max-semi-space-size=32 --initial-old-space-size=128
 // Entry point of the `sidx` command: the bundle dist/sidx.mjs when it is up to date (`npm run build`), else the
 // TypeScript sources as they are, through tsx (bin/entry.mjs decides).
 import { fileURLToPath } from 'node:url';

@@ -5,5 +5,11 @@
  * (ids, views, keys, SIDs, postings to publish) from the body's parse to its commit, about 100 ms, and with the
  * default size several scavenges copy them meanwhile. 1M items, 2 batches in flight: server CPU 57.6-57.9 s against
  * 62.0-62.7 s without (docs/benchmarks.md, "Where it stands (stop 26)"); retrieves and `sidx index` did not change.
+ *
+ * An old generation of at least 128 MiB before V8 sizes it from what survives: V8 starts marking once the old
+ * generation's headroom falls below the young generation's capacity, and with 32 MiB semi-spaces over a live old
+ * generation of ~26 MiB (a 100K catalog) that headroom was ~40 MiB, so under retrieve load it ran a mark-compact every
+ * ~110 ms (60-70 in 8 s, 5-14 ms pauses each) and answered a third fewer requests; with this flag, none in 8 s
+ * (docs/benchmarks.md, "Mark-compact storms").
  */
-export const SERVE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32'];
+export const SERVE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32', '--initial-old-space-size=128'];

@@ -236,7 +236,8 @@ export async function startChildServer(name: string, args: readonly string[], en
 }
 
 export function startBenchServer(opts: BenchServerOptions): Promise<BenchServer> {
-  const args = [...(opts.nodeArgs ?? []), ...SIDX_SERVE, '--port', '0', '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--model', opts.modelDir];
+  // After SERVE_NODE_FLAGS, so that a bench can override one of them (V8 takes the last value of a flag).
+  const args = [...SERVE_NODE_FLAGS, ...(opts.nodeArgs ?? []), ...SIDX_SERVE.slice(SERVE_NODE_FLAGS.length), '--port', '0', '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--model', opts.modelDir];
   if (opts.workers !== undefined) args.push('--workers', String(opts.workers));
   return startChildServer('sidx serve', args, { SIDX__SERVER__LOG_LEVEL: 'info', ...opts.env }, opts.timeoutMs);
 }

@@ -189,3 +189,33 @@ function hashWords(lo: number, hi: number): number {
 export function keyWords(keys: BigInt64Array): Uint32Array {
   return new Uint32Array(keys.buffer, keys.byteOffset, 2 * keys.length);
 }
+
+/**
+ * Candidate sets for retrieves that keep theirs across an await (the rerank on a pool thread), reused once each has
+ * answered: a new set per such retrieve was ~34 KB of ArrayBuffers, and that churn, with the other per-request
+ * buffers, kept V8 collecting its old generation under load (docs/benchmarks.md, "Mark-compact storms").
+ */
+export class CandidateSetPool {
+  readonly #spare: CandidateSet[] = [];
+  readonly #max: number;
+
+  /** `max`: sets kept at most (about the retrieves in flight at once). */
+  constructor(max = 64) {
+    this.#max = max;
+  }
+
+  /** A set for about `expected` candidates, emptied; the caller owns it until `give`. */
+  take(expected: number): CandidateSet {
+    return this.#spare.pop()?.reset(expected) ?? new CandidateSet(expected);
+  }
+
+  /** Returns a set no one reads any more. */
+  give(set: CandidateSet): void {
+    if (this.#spare.length < this.#max) this.#spare.push(set);
+  }
+
+  /** Sets waiting to be taken. */
+  get size(): number {
+    return this.#spare.length;
+  }
+}

@@ -16,7 +16,7 @@ import { SidxError } from '../errors.ts';
 import { applyCollisionPolicy } from './collision-policy.ts';
 import type { BeamLevel, EncodeResult } from '../tokenizer/encoder-pool.ts';
 import { gatherCandidates, ownThenBeam, uniqueSids } from './candidates.ts';
-import { CandidateSet } from './candidate-set.ts';
+import { CandidateSet, CandidateSetPool } from './candidate-set.ts';
 import { candidateCounts, candidatesWanted, fetchItems, orderCandidates, orderCandidatesOffThread, queryEncoding, resolveExpand } from './retrieve-steps.ts';
 import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
 import { checkpointThreshold, type Logger } from './vector-state.ts';
@@ -53,6 +53,8 @@ export class SidxService {
   #life: Lifecycle;
   /** Every retrieve's candidates, reused: gathering, scoring and fetching them is one synchronous stretch. */
   #candidates = new CandidateSet();
+  /** Sets of the retrieves whose rerank awaits a pool thread (each its own), reused by later ones. */
+  #spareSets = new CandidateSetPool();
   /** Whether a re-index may swap now (cluster shards: set by cluster/shard-models.ts; none: only a single node swaps). */
   #swapGate: ((id: string, model: string) => boolean) | null = null;
   /** The catalog's SID trie (`/v1/sids/*`) of the served model or the re-index target. */
@@ -169,23 +171,24 @@ export class SidxService {
     const alone = this.#alone;
     const store = this.#p.vectors.store;
     const offThread = rerank && this.#p.config.vectors.rerankOffThread && (alone ? store.scoreShared : store.scoreAsync) !== undefined;
-    const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam,
-      offThread ? undefined : this.#candidates, candidatesWanted(q.k, q.maxCandidates, rerank)); // a set that outlives an await is its own
-    const t2 = performance.now();
-    const { order, scores } = offThread
-      ? await orderCandidatesOffThread(store, this.model.metric, set.keys, q.embedding, q.k, alone)
-      : orderCandidates(store, this.model.metric, set.keys, rerank ? q.embedding : undefined, q.k);
-    const t3 = performance.now();
-    const items = fetchItems(this.#p.catalog, set, order, scores, q.k);
-    const t4 = performance.now();
-    return {
-      model: this.model.id,
-      expand,
-      items,
-      querySids,
-      candidates: candidateCounts(set),
-      timingsMs: { encode: tEncoded - t0, beam: t1 - tEncoded, candidates: t2 - t1, rerank: t3 - t2, fetch: t4 - t3, total: t4 - t0 },
-    };
+    const own = offThread ? this.#spareSets.take(q.maxCandidates) : undefined;
+    try {
+      const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam,
+        own ?? this.#candidates, candidatesWanted(q.k, q.maxCandidates, rerank));
+      const t2 = performance.now();
+      const { order, scores } = offThread
+        ? await orderCandidatesOffThread(store, this.model.metric, set.keys, q.embedding, q.k, alone)
+        : orderCandidates(store, this.model.metric, set.keys, rerank ? q.embedding : undefined, q.k);
+      const t3 = performance.now();
+      const items = fetchItems(this.#p.catalog, set, order, scores, q.k);
+      const t4 = performance.now();
+      return {
+        model: this.model.id, expand, items, querySids, candidates: candidateCounts(set),
+        timingsMs: { encode: tEncoded - t0, beam: t1 - tEncoded, candidates: t2 - t1, rerank: t3 - t2, fetch: t4 - t3, total: t4 - t0 },
+      };
+    } finally {
+      if (own) this.#spareSets.give(own);
+    }
   }
 
   /**

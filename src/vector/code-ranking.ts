@@ -9,7 +9,8 @@
  * each vector's quantisation error, so it runs low), and an exact score must not be outranked by an estimate.
  */
 export function belowExact(scores: Float32Array, exact: Int32Array, sign: 1 | -1): void {
-  const isExact = new Uint8Array(scores.length);
+  if (exactMarks.length < scores.length) exactMarks = new Uint8Array(Math.max(scores.length, 2 * exactMarks.length));
+  const isExact = exactMarks;
   let worst = Infinity;
   for (const p of exact) {
     isExact[p] = 1;
@@ -17,14 +18,22 @@ export function belowExact(scores: Float32Array, exact: Int32Array, sign: 1 | -1
   }
   let best = -Infinity;
   for (let i = 0; i < scores.length; i++) if (!isExact[i] && Number.isFinite(scores[i]!)) best = Math.max(best, sign * scores[i]!);
-  if (best === -Infinity || best < worst) return;
-  const gap = best - worst + Math.max(Math.abs(worst) * 2 ** -20, 2 ** -100);
-  for (let i = 0; i < scores.length; i++) {
-    if (isExact[i] || !Number.isFinite(scores[i]!)) continue;
-    const moved = Math.fround(sign * scores[i]! - gap);
-    scores[i] = sign * (moved < worst ? moved : worst - Math.abs(worst) * 2 ** -20 - 2 ** -100);
+  if (best !== -Infinity && best >= worst) {
+    const gap = best - worst + Math.max(Math.abs(worst) * 2 ** -20, 2 ** -100);
+    for (let i = 0; i < scores.length; i++) {
+      if (isExact[i] || !Number.isFinite(scores[i]!)) continue;
+      const moved = Math.fround(sign * scores[i]! - gap);
+      scores[i] = sign * (moved < worst ? moved : worst - Math.abs(worst) * 2 ** -20 - 2 ** -100);
+    }
   }
+  for (const p of exact) isExact[p] = 0;
 }
+
+/**
+ * belowExact's marks, kept zeroed between calls (it is synchronous): a fresh array per rerank was one of the
+ * ArrayBuffers whose churn drives V8's external-memory GCs under load (docs/benchmarks.md, "Fewer ArrayBuffers per retrieve").
+ */
+let exactMarks = new Uint8Array(0);
 
 /**
  * Positions of the `count` best finite scores (sign 1: highest first, -1: lowest), ties at the cut included in

@@ -22,6 +22,11 @@ test('every way of starting sidx serve passes SERVE_NODE_FLAGS to node', () => {
   assert.deepEqual(SIDX_SERVE, [...SERVE_NODE_FLAGS, SIDX_BIN, 'serve']);
 });
 
+test('node starts with the flags (it refuses an unknown or NODE_OPTIONS-only V8 flag with exit code 9)', () => {
+  assert.equal(execFileSync(process.execPath, [...SERVE_NODE_FLAGS, '-e', 'console.log("ok")'], { encoding: 'utf8' }).trim(), 'ok');
+  assert.match(SERVE_NODE_FLAGS.join(' '), /--initial-old-space-size=128\b/);
+});
+
 test('node accepts the flags: the young generation grows to the semi-space size they set', () => {
   const semi = Number(/--max-semi-space-size=(\d+)/.exec(SERVE_NODE_FLAGS.join(' '))?.[1]);
   assert.ok(semi > 0);

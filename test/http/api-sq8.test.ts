@@ -77,7 +77,8 @@ test('sq8 answers like f32 at the top, after a restart from the codes file and a
 
 test('SIDX__VECTORS__* variables set the storage; a bad value is refused naming the field', () => {
   const config = loadConfig({}, { SIDX__VECTORS__STORAGE: 'sq8', SIDX__VECTORS__RESCORE: '40', SIDX__VECTORS__TRAIN_SIZE: '5000' });
-  assert.deepEqual({ ...config.vectors }, { storage: 'sq8', rerankOffThread: true, rescore: 40, trainSize: 5000, pqM: 0 });
+  assert.deepEqual({ ...config.vectors }, { storage: 'sq8', rerankOffThread: true, rescore: 40, trainSize: 5000, hugePages: true, pqM: 0 });
+  assert.equal(loadConfig({}, { SIDX__VECTORS__HUGE_PAGES: 'false' }).vectors.hugePages, false);
   assert.equal(loadConfig({}, {}).vectors.storage, 'sq8', 'sq8 by default');
   assert.equal(loadConfig({}, { SIDX__VECTORS__STORAGE: 'f32' }).vectors.storage, 'f32');
   const refused = (field: string, text: string) => (e: unknown) =>

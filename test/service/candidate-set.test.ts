@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BEAM, CandidateSet, EXACT, HAMMING1, keyWords, MATCH_KINDS, PREFIX, type MatchCode } from '../../src/service/candidate-set.ts';
+import { BEAM, CandidateSet, CandidateSetPool, EXACT, HAMMING1, keyWords, MATCH_KINDS, PREFIX, type MatchCode } from '../../src/service/candidate-set.ts';
 import { ownThenBeam, uniqueSids } from '../../src/service/candidates.ts';
 import { candidateCounts } from '../../src/service/retrieve-steps.ts';
 import { rng } from '../helpers/random.ts';
@@ -110,4 +110,22 @@ test('ownThenBeam and uniqueSids keep the first of equal SIDs, in order', () => 
   const unique = uniqueSids(given);
   assert.deepEqual(unique.map((s) => Array.from(s)), [[1, 2], [1, 2, 0], []]);
   assert.notEqual(unique[0], given[0], 'copies');
+});
+
+test('CandidateSetPool hands a given-back set out again, emptied, and keeps at most its maximum', () => {
+  const pool = new CandidateSetPool(2);
+  const a = pool.take(100);
+  a.add(7, 0, EXACT);
+  a.add(9, 0, BEAM);
+  assert.equal(a.count, 2);
+  pool.give(a);
+  assert.equal(pool.size, 1);
+  const again = pool.take(100);
+  assert.equal(again, a, 'the same set');
+  assert.equal(again.count, 0);
+  assert.equal(again.countOf(EXACT), 0);
+  assert.ok(again.add(7, 0, HAMMING1), 'a key of its previous use is new again');
+  assert.notEqual(pool.take(100), again, 'an empty pool makes a new set');
+  for (const set of [new CandidateSet(), new CandidateSet(), new CandidateSet()]) pool.give(set);
+  assert.equal(pool.size, 2);
 });
