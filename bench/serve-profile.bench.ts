@@ -90,12 +90,21 @@ function printByModule(cpu: CpuProfile): void {
   }
 }
 
-/** The V8 collections --trace-gc logged: count and summed pause per kind. */
+/**
+ * The V8 collections --trace-gc logged: count and summed pause per kind, the heap left after the mark-compacts, and
+ * with --trace-incremental-marking the old generation's size / limit / headroom when marking started.
+ */
 function gcLine(log: string): string {
   const kinds = new Map<string, { n: number; ms: number }>();
-  for (const m of log.matchAll(/: (Scavenge|Mark-Compact|Minor Mark-Compact)\b[^\n]*?, ([\d.]+) \/ [\d.]+ ms/g)) {
+  const after: number[] = [];
+  for (const m of log.matchAll(/: (Scavenge|Mark-Compact|Minor Mark-Compact)\b[^\n]*?-> ([\d.]+) \([\d.]+\) MB, ([\d.]+) \/ [\d.]+ ms/g)) {
     const k = kinds.get(m[1]!) ?? { n: 0, ms: 0 };
-    kinds.set(m[1]!, { n: k.n + 1, ms: k.ms + Number(m[2]) });
+    kinds.set(m[1]!, { n: k.n + 1, ms: k.ms + Number(m[3]) });
+    if (m[1] === 'Mark-Compact') after.push(Number(m[2]));
   }
-  return `V8 collections during the load: ${[...kinds].map(([kind, k]) => `${kind} ${k.n} (${k.ms.toFixed(0)} ms paused)`).join(', ') || 'none'}`;
+  const starts = [...log.matchAll(/Start \(task\): \(size\/limit\/slack\) v8: (\d+)MB \/ (\d+)MB \/ (\d+)MB/g)].map((m) => `${m[1]}/${m[2]}/${m[3]}`);
+  const counts = [...kinds].map(([kind, k]) => `${kind} ${k.n} (${k.ms.toFixed(0)} ms paused)`).join(', ') || 'none';
+  return `V8 collections during the load: ${counts}`
+    + (after.length > 0 ? `; heap after mark-compact ${Math.min(...after)}-${Math.max(...after)} MB` : '')
+    + (starts.length > 0 ? `; marking started at old-generation size/limit/headroom (MB) ${[...new Set(starts)].slice(0, 6).join(', ')}` : '');
 }
