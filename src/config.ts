@@ -90,7 +90,8 @@ export const ConfigSchema = Type.Object(
           description: 'sq8, pq: the codes\' memory is advised for transparent huge pages (madvise; the kernel grants them where '
             + '/sys/kernel/mm/transparent_hugepage/enabled is always or madvise). A rerank reads its candidates\' codes at random '
             + 'across all of them, and with 4 KiB pages most of those reads also walk the page tables: at 1M items 2 MiB pages '
-            + 'cut the rerank\'s time by a sixth to a third (docs/benchmarks.md, "Huge pages for the codes"). false: 4 KiB pages',
+            + 'took a fifth to a third off the rerank threads\' CPU per request (docs/benchmarks.md, "Huge pages for the codes"). '
+            + 'false: 4 KiB pages',
         }),
         pqM: Int(0, 65_536, 0,
           'pq: sub-quantizers of 8 bits each, so bytes per item; must divide the model\'s dimension. 0 = dim / 2 (256 at '

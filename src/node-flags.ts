@@ -8,8 +8,9 @@
  *
  * An old generation of at least 128 MiB before V8 sizes it from what survives: V8 starts marking once the old
  * generation's headroom falls below the young generation's capacity, and with 32 MiB semi-spaces over a live old
- * generation of ~26 MiB (a 100K catalog) that headroom was ~40 MiB, so under retrieve load it ran a mark-compact every
- * ~110 ms (60-70 in 8 s, 5-14 ms pauses each) and answered a third fewer requests; with this flag, none in 8 s
- * (docs/benchmarks.md, "Mark-compact storms").
+ * generation of ~26 MiB (a 100K catalog) that headroom was 40-43 MiB, so under retrieve load it could run a
+ * mark-compact every ~110 ms (47-68 in 8 s at 32 connections, with fewer answers and twice the p99). Fewer ArrayBuffers
+ * per retrieve (service/candidate-set.ts's pool) ended those storms in the bench; this flag keeps the headroom wide
+ * while the old generation is small (docs/benchmarks.md, "Where it stands (stop 35)").
  */
 export const SERVE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32', '--initial-old-space-size=128'];
