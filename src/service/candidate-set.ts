@@ -193,7 +193,7 @@ export function keyWords(keys: BigInt64Array): Uint32Array {
 /**
  * Candidate sets for retrieves that keep theirs across an await (the rerank on a pool thread), reused once each has
  * answered: a new set per such retrieve was ~34 KB of ArrayBuffers, and that churn, with the other per-request
- * buffers, kept V8 collecting its old generation under load (docs/benchmarks.md, "Mark-compact storms").
+ * buffers, kept V8 collecting its old generation under load (docs/benchmarks.md, "Where it stands (stop 35)").
  */
 export class CandidateSetPool {
   readonly #spare: CandidateSet[] = [];

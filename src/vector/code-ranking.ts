@@ -31,7 +31,8 @@ export function belowExact(scores: Float32Array, exact: Int32Array, sign: 1 | -1
 
 /**
  * belowExact's marks, kept zeroed between calls (it is synchronous): a fresh array per rerank was one of the
- * ArrayBuffers whose churn drives V8's external-memory GCs under load (docs/benchmarks.md, "Fewer ArrayBuffers per retrieve").
+ * per-retrieve allocations that kept V8 collecting its old generation under load (docs/benchmarks.md, "Where it
+ * stands (stop 35)").
  */
 let exactMarks = new Uint8Array(0);
 
