@@ -140,7 +140,7 @@ export interface BenchServerOptions {
   /** Extra SIDX__* variables. */
   env?: Record<string, string>;
   timeoutMs?: number;
-  /** `node` arguments before the CLI's own (e.g. --cpu-prof). */
+  /** `node` arguments after SERVE_NODE_FLAGS (so they may override one) and before the CLI (e.g. --cpu-prof). */
   nodeArgs?: readonly string[];
 }
 
@@ -237,7 +237,7 @@ export async function startChildServer(name: string, args: readonly string[], en
 
 export function startBenchServer(opts: BenchServerOptions): Promise<BenchServer> {
   // After SERVE_NODE_FLAGS, so that a bench can override one of them (V8 takes the last value of a flag).
-  const args = [...SERVE_NODE_FLAGS, ...(opts.nodeArgs ?? []), ...SIDX_SERVE.slice(SERVE_NODE_FLAGS.length), '--port', '0', '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--model', opts.modelDir];
+  const args = [...SERVE_NODE_FLAGS, ...(opts.nodeArgs ?? []), SIDX_BIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', opts.dataDir, '--model', opts.modelDir];
   if (opts.workers !== undefined) args.push('--workers', String(opts.workers));
   return startChildServer('sidx serve', args, { SIDX__SERVER__LOG_LEVEL: 'info', ...opts.env }, opts.timeoutMs);
 }
