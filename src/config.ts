@@ -109,8 +109,11 @@ export const ConfigSchema = Type.Object(
     encoder: Type.Object(
       {
         provider: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')], { default: 'cpu' }),
-        workers: Int(0, 64, 0, 'ONNX Runtime worker threads, one session each (0 = auto: one per core, at most 4, on CPU; one on CUDA)'),
-        intraOpThreads: Int(0, 256, 0, 'Threads inside each session (0 = ONNX Runtime default)'),
+        workers: Int(0, 64, 0, 'ONNX Runtime worker threads, one session each (0 = auto: on CPU one per two cores, at least 1 and at '
+          + 'most 4, so that the encoder takes at most half the cores and concurrent queries share its runs; sidx index: one per core, '
+          + 'at most 4; on CUDA one)'),
+        intraOpThreads: Int(0, 256, 0, 'Threads inside each session (0 = auto: cores / (2 x workers) when serving, cores / workers for '
+          + 'sidx index; at least 1)'),
         spinWait: Type.Boolean({
           default: true,
           description: 'Let a session\'s intra-op threads spin between runs (ONNX Runtime\'s default): lower latency for small runs '

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../src/config.ts';
 import { SidxError } from '../src/errors.ts';
-import { encoderWorkers } from '../src/service/model-space.ts';
+import { encoderThreads } from '../src/service/model-space.ts';
 import { availableParallelism } from 'node:os';
 
 function refusal(field: string, message: RegExp) {
@@ -66,10 +66,18 @@ test('encoder.spinWait: on by default (ORT\'s own), SIDX__ENCODER__SPIN_WAIT fal
   assert.throws(() => loadConfig({}, { SIDX__ENCODER__SPIN_WAIT: 'sometimes' }), refusal('encoder.spinWait', /encoder\.spinWait/));
 });
 
-test('encoder.workers 0 (the default) resolves to one per core (at most 4) on CPU and one on CUDA; a set value stays', () => {
+test('encoder threads 0 (the defaults) resolve to half the cores when serving, every core for a bulk load, one session on CUDA; set values stay', () => {
   const auto = loadConfig({}, {}).encoder;
-  assert.equal(auto.workers, 0);
-  assert.equal(encoderWorkers(auto), Math.min(4, availableParallelism()));
-  assert.equal(encoderWorkers(loadConfig({ encoder: { provider: 'cuda' } }, {}).encoder), 1);
-  assert.equal(encoderWorkers(loadConfig({}, { SIDX__ENCODER__WORKERS: '3' }).encoder), 3);
+  assert.deepEqual([auto.workers, auto.intraOpThreads], [0, 0]);
+  const cores = availableParallelism();
+  const serving = encoderThreads(auto);
+  assert.equal(serving.workers, Math.max(1, Math.min(4, Math.floor(cores / 2))));
+  assert.equal(serving.intraOpThreads, Math.max(1, Math.floor(cores / (2 * serving.workers))));
+  assert.ok(serving.workers * serving.intraOpThreads <= Math.max(1, cores / 2), 'the encoder takes at most half the cores');
+  const batch = encoderThreads(auto, 'batch');
+  assert.equal(batch.workers, Math.min(4, cores));
+  assert.equal(batch.intraOpThreads, Math.max(1, Math.floor(cores / batch.workers)));
+  assert.equal(encoderThreads(loadConfig({ encoder: { provider: 'cuda' } }, {}).encoder).workers, 1);
+  assert.deepEqual(encoderThreads(loadConfig({}, { SIDX__ENCODER__WORKERS: '3', SIDX__ENCODER__INTRA_OP_THREADS: '2' }).encoder, 'batch'),
+    { workers: 3, intraOpThreads: 2 });
 });

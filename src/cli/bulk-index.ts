@@ -74,7 +74,7 @@ export async function indexCommand(argv: string[]): Promise<number> {
   // A new catalog gets the layout `sidx serve` gives one by default (natural-order postings alone), not the one its
   // LMDB posting index would write: a third of the posting puts.
   // Nor the SID tries: nothing here reads them (`sidx serve` counts them from the postings at open).
-  const service = await SidxService.open(config, log, { command: 'sidx index', postingRotations: 'natural', sidTries: false });
+  const service = await SidxService.open(config, log, { command: 'sidx index', postingRotations: 'natural', sidTries: false, encoderUse: 'batch' });
   const started = performance.now();
   let done = 0;
   let replaced = 0;

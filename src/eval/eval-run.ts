@@ -44,7 +44,7 @@ export interface EvalOptions {
   sweep?: number[];
   /** Evaluate only the first `maxQueries` usable test rows. */
   maxQueries?: number;
-  /** Encoder workers for the batched model passes (default: the service's, encoder.workers 0 = one per core, at most 4). */
+  /** Encoder workers for the batched model passes (default: one per core, at most 4: a bulk job's, model-space.ts encoderThreads). */
   workers?: number;
   log?: (msg: string) => void;
 }
@@ -101,7 +101,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     // Single-threaded sessions, one per worker: the batched passes split their rows across the workers.
     encoder: { workers: opts.workers ?? 0, intraOpThreads: 1 },
   }, {});
-  const service = await SidxService.open(config, { info: () => {}, warn: (msg: string) => log(`warn: ${msg}`) });
+  const service = await SidxService.open(config, { info: () => {}, warn: (msg: string) => log(`warn: ${msg}`) }, { encoderUse: 'batch' });
   const rows: EvalRow[] = [];
   const curves: EvalReport['curves'] = [];
   let ivfInfo: Record<string, unknown> = {};

@@ -47,10 +47,11 @@ export function trackClientMix(app: FastifyInstance): () => boolean {
   const from: string[] = new Array<string>(RECENT_REQUESTS).fill('');
   const at = new Float64Array(RECENT_REQUESTS).fill(-Infinity);
   let next = 0;
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', (req, _reply, done) => {
     from[next] = `${req.raw.socket.remoteAddress}:${req.raw.socket.remotePort}`;
     at[next] = performance.now();
     next = (next + 1) % RECENT_REQUESTS;
+    done();
   });
   return () => {
     const since = performance.now() - RECENT_MS;
@@ -69,18 +70,22 @@ export function registerShutdownHandling(app: FastifyInstance): void {
   let closing = false;
   /** Sockets whose current request has not been read whole yet. */
   const receiving = new Set<Socket>();
-  app.addHook('onRequest', async (req) => {
-    if (closing) throw new SidxError('SIDX_ERR_NOT_READY', 'the server is shutting down');
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (closing) return done(new SidxError('SIDX_ERR_NOT_READY', 'the server is shutting down'));
     receiving.add(req.raw.socket);
+    done();
   });
-  app.addHook('preValidation', async (req) => {
+  app.addHook('preValidation', (req, _reply, done) => {
     receiving.delete(req.raw.socket);
+    done();
   });
-  app.addHook('onResponse', async (req) => {
+  app.addHook('onResponse', (req, _reply, done) => {
     receiving.delete(req.raw.socket);
+    done();
   });
-  app.addHook('onRequestAbort', async (req) => {
+  app.addHook('onRequestAbort', (req, done) => {
     receiving.delete(req.raw.socket);
+    done();
   });
   app.addHook('preClose', async () => {
     closing = true;
@@ -89,8 +94,8 @@ export function registerShutdownHandling(app: FastifyInstance): void {
   });
   // Graceful close: each answer closes its keep-alive connection; otherwise app.close() would wait for those
   // clients until keepAliveTimeout before the stores could close.
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', (_req, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
 }

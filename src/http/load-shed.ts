@@ -10,7 +10,7 @@
  * Requests whose bodies are still being read when the queue fills were admitted already: a burst can overshoot
  * the limit by that many chunks.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify';
 import { SidxError } from '../errors.ts';
 import { ShedErrorRef } from './schemas/common.ts';
 
@@ -19,13 +19,13 @@ export const RETRY_AFTER_SECONDS = 1;
 
 export function registerLoadShedding(app: FastifyInstance, limit: number): void {
   if (limit === 0) return;
-  async function shed(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  function shed(req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const queued = app.sidx?.encoderQueueLength ?? 0;
-    if (queued < limit) return;
+    if (queued < limit) return done();
     app.sidxMetrics.requestsShed.inc({ route: req.routeOptions.url ?? 'unmatched' });
     void reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-    throw new SidxError('SIDX_ERR_OVERLOADED',
-      `overloaded: ${queued} encoder chunks are waiting (limit ${limit}); retry in ${RETRY_AFTER_SECONDS} s`);
+    done(new SidxError('SIDX_ERR_OVERLOADED',
+      `overloaded: ${queued} encoder chunks are waiting (limit ${limit}); retry in ${RETRY_AFTER_SECONDS} s`));
   }
   app.addHook('onRoute', (route) => {
     const response = route.schema?.response as Record<string, unknown> | undefined;

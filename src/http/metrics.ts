@@ -25,25 +25,27 @@ declare module 'fastify' {
 
 export async function registerMetrics(app: FastifyInstance, metrics: SidxMetrics): Promise<void> {
   app.decorateRequest(kHandlerDoneMs, -1);
-  app.addHook('preHandler', async (req, reply) => {
+  app.addHook('preHandler', (req, reply, done) => {
     const route = req.routeOptions.url;
     if (route !== undefined && route.startsWith('/v1/')) metrics.requestPhase.observe({ route, phase: 'parse' }, reply.elapsedTime / 1000);
+    done();
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.httpDuration.observe({ method: req.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
     if (req[kHandlerDoneMs] >= 0 && route.startsWith('/v1/')) {
       metrics.requestPhase.observe({ route, phase: 'respond' }, (reply.elapsedTime - req[kHandlerDoneMs]) / 1000);
     }
+    done();
   });
-  app.addHook('preSerialization', async (req, reply, payload: unknown) => {
+  app.addHook('preSerialization', (req, reply, payload: unknown, done) => {
     req[kHandlerDoneMs] = reply.elapsedTime;
     if (req.routeOptions.url === '/v1/retrieve' && reply.statusCode === 200 && payload !== null && typeof payload === 'object') {
       const { candidates, timingsMs } = payload as { candidates?: unknown; timingsMs?: unknown };
       if (candidates !== null && typeof candidates === 'object') metrics.observeCandidates(candidates as Record<string, unknown>);
       if (timingsMs !== null && typeof timingsMs === 'object') metrics.observeRetrievePhases('/v1/retrieve', timingsMs as Record<string, number>);
     }
-    return payload;
+    done(null, payload);
   });
   app.get('/metrics', { schema: metricsRoute }, async (_req, reply) => {
     const { contentType, body } = await metrics.render();

@@ -39,26 +39,39 @@ export function registerBundle(control: ControlPlane, bundle: ModelBundle): Mode
   });
 }
 
+/** What an encoder pool is for: `serve` (the service's queries, upserts and jobs) or `batch` (a bulk load: sidx index). */
+export type EncoderUse = 'serve' | 'batch';
+
+export interface EncoderThreads {
+  workers: number;
+  intraOpThreads: number;
+}
+
 /**
- * `encoder.workers`, with 0 resolved: on CPU one single-threaded session per core serves concurrent queries in
- * parallel (a one-row run on a 2-thread session was 2-4x slower than on one thread here, docs/benchmarks.md), and
- * large batches are split across the workers; on CUDA one session.
+ * `encoder.workers` and `encoder.intraOpThreads`, with 0 resolved. On CUDA one session. On CPU, to serve: one
+ * single-threaded session per two cores (at least one, at most 4), so that the encoder's threads take at most half
+ * the cores: under load the queries that arrive while the worker runs share its next run, whose fixed cost is then
+ * paid once, and the event loop and the rerank's pool threads keep the other cores (docs/benchmarks.md, "Encoder
+ * threads: half the cores"). For a bulk load: one session per core (at most 4), its large batches split across them.
  */
-export function encoderWorkers(encoder: Config['encoder']): number {
-  if (encoder.workers > 0) return encoder.workers;
-  return encoder.provider === 'cuda' ? 1 : Math.min(MAX_AUTO_WORKERS, availableParallelism());
+export function encoderThreads(encoder: Config['encoder'], use: EncoderUse = 'serve'): EncoderThreads {
+  const cores = availableParallelism();
+  const perCore = use === 'serve' ? 2 : 1;
+  const workers = encoder.workers > 0 ? encoder.workers
+    : encoder.provider === 'cuda' ? 1 : Math.max(1, Math.min(MAX_AUTO_WORKERS, Math.floor(cores / perCore)));
+  const intraOpThreads = encoder.intraOpThreads > 0 ? encoder.intraOpThreads : Math.max(1, Math.floor(cores / (perCore * workers)));
+  return { workers, intraOpThreads };
 }
 
 const MAX_AUTO_WORKERS = 4;
 
 /** Starts the encoder pool of a bundle (logging the provider in use, and why when it is not the one asked for). */
 export async function openSpace(bundle: ModelBundle, version: number, config: Readonly<Config>, log: Logger, metrics: SidxMetrics,
-  workers = encoderWorkers(config.encoder)): Promise<ModelSpace> {
+  threads = encoderThreads(config.encoder)): Promise<ModelSpace> {
   const m = bundle.manifest;
   const pool = await EncoderPool.create(bundle, {
-    workers,
+    ...threads,
     provider: config.encoder.provider,
-    intraOpThreads: config.encoder.intraOpThreads || undefined,
     spinWait: config.encoder.spinWait,
     nice: config.server.threadNice,
     inline: config.encoder.inline,
@@ -88,7 +101,7 @@ export async function checkBundle(dir: string, served: ModelInfo, config: Readon
   }
   let probe: ModelSpace | undefined;
   try {
-    probe = await openSpace(bundle, 0, config, log, metrics, 1);
+    probe = await openSpace(bundle, 0, config, log, metrics, { ...encoderThreads(config.encoder), workers: 1 });
     const row = Float32Array.from({ length: m.inputDim }, (_, j) => Math.sin(j + 1));
     const { codes } = await probe.pool.encode(row, 1);
     if (codes.length !== m.levels || codes.some((c, l) => c < 0 || c >= m.codebookSizes[l]!)) {

@@ -7,7 +7,7 @@ import type { ModelBundle } from '../tokenizer/bundle.ts';
 import type { EncoderPool } from '../tokenizer/encoder-pool.ts';
 import type { LivePostings } from './live-postings.ts';
 import type { SidxMetrics } from './metrics.ts';
-import type { ActiveModel } from './model-space.ts';
+import type { ActiveModel, EncoderUse } from './model-space.ts';
 import type { Logger, VectorState } from './vector-state.ts';
 
 export interface Parts {
@@ -41,4 +41,6 @@ export interface OpenOptions {
    * (`sidx index`) that never reads them. Default true.
    */
   sidTries?: boolean;
+  /** How the served model's encoder threads are sized (model-space.ts encoderThreads): default 'serve'; `sidx index` 'batch'. */
+  encoderUse?: EncoderUse;
 }
