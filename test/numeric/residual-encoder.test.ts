@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
 import {
   buildResidualEncoder, effectiveTopM, codebookSizesOf, ENCODER_INPUT,
 } from '../../src/numeric/residual-encoder.ts';
@@ -120,4 +121,30 @@ test('bad specs are rejected', () => {
   assert.throws(() => buildResidualEncoder({ codebooks: [], dim: 4, normalize: 'none', topM: 1 }), /at least one/);
   assert.throws(() => buildResidualEncoder({ codebooks: [new Float32Array(8)], dim: 4, normalize: 'none', topM: 0 }),
     /topM/);
+});
+
+test('the graph sums squares once and ranks each level on the Gemm output; distances keep the row norm', async () => {
+  const r = rng(5);
+  const dim = 16, sizes = [8, 8, 8, 8];
+  const codebooks = sizes.map((k) => randn(k * dim, r));
+  for (const normalize of ['l2', 'none'] as const) {
+    const bytes = buildResidualEncoder({ codebooks, dim, normalize, topM: 3 });
+    const nodes = onnxProto.onnx.ModelProto.decode(bytes).graph!.node!;
+    assert.equal(nodes.filter((n) => n.opType === 'ReduceSumSquare').length, 1, `${normalize}: one ReduceSumSquare for ${sizes.length} levels`);
+    const gemmOutputs = new Set(nodes.filter((n) => n.opType === 'Gemm').map((n) => n.output![0]));
+    const topks = nodes.filter((n) => n.opType === 'TopK');
+    assert.equal(topks.length, sizes.length);
+    assert.ok(topks.every((n) => gemmOutputs.has(n.input![0]!)), `${normalize}: every TopK ranks a Gemm output`);
+  }
+  // The distances are full squared distances, not the Gemm's partial ones: a row far from every code has large ones.
+  const far = new Float32Array(dim).fill(100);
+  const out = await runEncoder(buildResidualEncoder({ codebooks, dim, normalize: 'none', topM: 3 }), far, 1, dim);
+  const first = (out.top_distances!.data as Float32Array)[0]!;
+  let best = Infinity;
+  for (let k = 0; k < sizes[0]!; k++) {
+    let d = 0;
+    for (let j = 0; j < dim; j++) d += (far[j]! - codebooks[0]![k * dim + j]!) ** 2;
+    best = Math.min(best, d);
+  }
+  assert.ok(Math.abs(first - best) <= 1e-4 * best, `level 0 distance ${first} vs ${best}`);
 });
