@@ -10,10 +10,10 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
-import onnxProto from 'onnx-proto';
 import { buildResidualEncoder, ENCODER_INPUT } from '../src/numeric/residual-encoder.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { loadBundle } from '../src/tokenizer/bundle.ts';
+import { readRqKmeansModel } from '../src/train/export.ts';
 import { benchArgs, markdownTable } from './lib.ts';
 
 const args = benchArgs({
@@ -22,15 +22,9 @@ const args = benchArgs({
 });
 const bundle = await loadBundle(String(args.model));
 const m = bundle.manifest;
-if (m.method !== 'rqkmeans') throw new Error(`${args.model}: an rqkmeans bundle is needed (its encoder is the residual quantizer alone), not ${m.method}`);
 const shipped = readFileSync(bundle.encoderPath);
-const inits = new Map((onnxProto.onnx.ModelProto.decode(shipped).graph?.initializer ?? []).map((t) => [t.name ?? '', t]));
-const codebooks = m.codebookSizes.map((k, l) => {
-  const raw = inits.get(`codebook_${l}`)?.rawData;
-  if (!raw || raw.length !== k * m.inputDim * 4) throw new Error(`encoder.onnx: no raw float codebook_${l} of ${k} x ${m.inputDim}`);
-  return new Float32Array(new Uint8Array(raw).buffer);
-});
-const rebuilt = buildResidualEncoder({ codebooks, dim: m.inputDim, normalize: m.normalize === 'l2' ? 'l2' : 'none', topM: m.topM });
+const { codebooks, dim, normalize } = await readRqKmeansModel(bundle); // refuses other methods: their encoders hold more
+const rebuilt = buildResidualEncoder({ codebooks, dim, normalize, topM: m.topM });
 
 const N = Number(args.rows);
 const { items } = await syntheticCatalog({ n: N, q: 1, dim: m.inputDim, seed: 1 });
