@@ -56,10 +56,10 @@ export interface EncoderThreads {
  */
 export function encoderThreads(encoder: Config['encoder'], use: EncoderUse = 'serve'): EncoderThreads {
   const cores = availableParallelism();
-  const perCore = use === 'serve' ? 2 : 1;
+  const coresPerWorker = use === 'serve' ? 2 : 1;
   const workers = encoder.workers > 0 ? encoder.workers
-    : encoder.provider === 'cuda' ? 1 : Math.max(1, Math.min(MAX_AUTO_WORKERS, Math.floor(cores / perCore)));
-  const intraOpThreads = encoder.intraOpThreads > 0 ? encoder.intraOpThreads : Math.max(1, Math.floor(cores / (perCore * workers)));
+    : encoder.provider === 'cuda' ? 1 : Math.max(1, Math.min(MAX_AUTO_WORKERS, Math.floor(cores / coresPerWorker)));
+  const intraOpThreads = encoder.intraOpThreads > 0 ? encoder.intraOpThreads : Math.max(1, Math.floor(cores / (coresPerWorker * workers)));
   return { workers, intraOpThreads };
 }
 
