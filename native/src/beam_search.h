@@ -34,8 +34,10 @@ class BeamSearch : public Napi::ObjectWrap<BeamSearch> {
   Napi::Value Dim(const Napi::CallbackInfo& info);
   Napi::Value Search(const Napi::CallbackInfo& info);
 
-  // One query row; the beam state lives in the scratch members (reused across calls).
-  void SearchRow(const float* z, size_t width, float w, size_t row, size_t n, int32_t* codes, float* scores);
+  // -2 <z_r, c> + w ||c||^2 of every level's codewords for `rows` query rows (zc_[l], rows x K_l).
+  void LevelDots(const float* z, size_t rows, float w);
+  // One query row (row `row_in_block` of the last LevelDots); the beam state lives in the scratch members.
+  void SearchRow(const float* z, size_t width, float w, size_t row, size_t row_in_block, size_t n, int32_t* codes, float* scores);
   // Keeps the `keep` lowest of children_[0..count) (ties: lower index) in order_, sorted.
   void SelectBest(size_t count, size_t keep);
 
@@ -47,7 +49,9 @@ class BeamSearch : public Napi::ObjectWrap<BeamSearch> {
   std::vector<std::vector<std::vector<float>>> tables_;
   bool use_lut_ = true;
 
-  std::vector<float> zc_;        // -2 <z, c> + w ||c||^2 of the current level
+  // Rows whose codeword dot products are computed together (LevelDots).
+  static constexpr size_t kDotBlockRows = 8;
+  std::vector<std::vector<float>> zc_;  // per level: -2 <z, c> + w ||c||^2, block rows x K_l
   std::vector<float> children_;  // B_{l-1} x K_l child scores
   std::vector<uint32_t> order_;  // chosen child indices
   using ScoredChild = std::pair<float, uint32_t>;  // (score, child): lexicographic order = the graph's TopK order

@@ -87,3 +87,39 @@ test('native beam refuses codebooks, queries and outputs of the wrong size', () 
   search.search(Float32Array.of(Number.NaN, 0, 1, 1, 0, Number.NaN), 2, 2, 1, ok.codes, ok.scores);
   assert.ok(ok.codes.every((c) => c >= 0 && c < 4), `codes in range: ${ok.codes}`);
 });
+
+test('native beam gives a row the same codes and scores, to the bit, alone and batched with others', () => {
+  // The codeword dot products are computed for blocks of rows together; a retrieve's answer must not depend on the
+  // queries that shared its encoder run. 21 rows: blocks of 8, 8 and 5.
+  const dim = 40;
+  const sizes = [32, 16, 16];
+  const codebooks = sizes.map((k, l) => randomMatrix(k, dim, 300 + l, 0.5 ** l));
+  const n = 21;
+  const z = randomMatrix(n, dim, 11);
+  for (const lut of [true, false]) {
+    const search = new BeamSearch(codebooks, dim, lut ? 64 << 20 : 0);
+    const widths = beamWidths(12, sizes);
+    const batch = packedLengths(n, widths);
+    const codes = new Int32Array(batch.codes - n * sizes.length);
+    const scores = new Float32Array(batch.scores);
+    search.search(z, n, 12, 0.5, codes, scores);
+    const one = packedLengths(1, widths);
+    let codesAt = 0;
+    let scoresAt = 0;
+    const alone = Array.from({ length: n }, (_, i) => {
+      const c = new Int32Array(one.codes - sizes.length);
+      const s = new Float32Array(one.scores);
+      search.search(z.subarray(i * dim, (i + 1) * dim), 1, 12, 0.5, c, s);
+      return { c, s };
+    });
+    widths.forEach((w, l) => {
+      const lone = { codes: widths.slice(0, l).reduce((a, x, j) => a + x * (j + 1), 0), scores: widths.slice(0, l).reduce((a, x) => a + x, 0) };
+      for (let i = 0; i < n; i++) {
+        assert.deepEqual(codes.subarray(codesAt + i * w * (l + 1), codesAt + (i + 1) * w * (l + 1)), alone[i]!.c.subarray(lone.codes, lone.codes + w * (l + 1)), `lut ${lut} row ${i} level ${l + 1} codes`);
+        assert.deepEqual(scores.subarray(scoresAt + i * w, scoresAt + (i + 1) * w), alone[i]!.s.subarray(lone.scores, lone.scores + w), `lut ${lut} row ${i} level ${l + 1} scores`);
+      }
+      codesAt += n * w * (l + 1);
+      scoresAt += n * w;
+    });
+  }
+});
