@@ -74,7 +74,7 @@ export async function indexCommand(argv: string[]): Promise<number> {
   // A new catalog gets the layout `sidx serve` gives one by default (natural-order postings alone), not the one its
   // LMDB posting index would write: a third of the posting puts.
   // Nor the SID tries: nothing here reads them (`sidx serve` counts them from the postings at open).
-  const service = await SidxService.open(config, log, { command: 'sidx index', postingRotations: 'natural', sidTries: false, encoderUse: 'batch' });
+  const service = await SidxService.open(config, log, { command: 'sidx index', postingRotations: 'natural', sidTries: false, encoderUse: 'index' });
   const started = performance.now();
   let done = 0;
   let replaced = 0;
@@ -97,7 +97,7 @@ export async function indexCommand(argv: string[]): Promise<number> {
       if (pending.length === 0) return;
       const rows = pending;
       const batch = (async () => {
-        const out = await service.upsert(rows);
+        const out = await service.upsert(rows, undefined, { finite: true }); // every reader refuses non-finite values
         done += rows.length;
         replaced += out.items.filter((it) => it.replaced).length;
         const rate = done / Math.max(1e-3, (performance.now() - started) / 1000);
@@ -109,15 +109,25 @@ export async function indexCommand(argv: string[]): Promise<number> {
       ids = new Set();
       if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight.keys());
     };
-    const add = async (id: string, vector: Float32Array) => {
+    const addAfter = async (id: string, vector: Float32Array) => {
       if (ids.has(id)) await flush(); // the same id twice in one batch is an error: let the later row replace it
       if (inFlightHas(id)) await drain();
       pending.push({ id, vector });
       ids.add(id);
       if (pending.length >= batchSize) await flush();
     };
+    // A promise only when the row has to wait (a flush, a duplicate id): most rows take no trip through the microtask queue.
+    const add = (id: string, vector: Float32Array): Promise<void> | undefined => {
+      if (ids.has(id) || pending.length + 1 >= batchSize || inFlightHas(id)) return addAfter(id, vector);
+      pending.push({ id, vector });
+      ids.add(id);
+      return undefined;
+    };
     if (whole !== null) {
-      for (let i = 0; i < whole.n; i++) await add(whole.ids?.[i] ?? String(i), whole.vectors.subarray(i * dim, (i + 1) * dim));
+      for (let i = 0; i < whole.n; i++) {
+        const wait = add(whole.ids?.[i] ?? String(i), whole.vectors.subarray(i * dim, (i + 1) * dim));
+        if (wait) await wait;
+      }
     } else {
       const reader = readAlgrCsv(input, { dim, batchSize, onSkip: (skip) => progress.log(`skipped ${skip.message}`) });
       for await (const batch of reader) {

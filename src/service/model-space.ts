@@ -39,8 +39,11 @@ export function registerBundle(control: ControlPlane, bundle: ModelBundle): Mode
   });
 }
 
-/** What an encoder pool is for: `serve` (the service's queries, upserts and jobs) or `batch` (a bulk load: sidx index). */
-export type EncoderUse = 'serve' | 'batch';
+/**
+ * What an encoder pool is for: `serve` (the service's queries, upserts and jobs), `batch` (batched retrieval: sidx
+ * eval) or `index` (a bulk load, sidx index: encodes only, so its workers open no beam sessions).
+ */
+export type EncoderUse = 'serve' | 'batch' | 'index';
 
 export interface EncoderThreads {
   workers: number;
@@ -67,10 +70,11 @@ const MAX_AUTO_WORKERS = 4;
 
 /** Starts the encoder pool of a bundle (logging the provider in use, and why when it is not the one asked for). */
 export async function openSpace(bundle: ModelBundle, version: number, config: Readonly<Config>, log: Logger, metrics: SidxMetrics,
-  threads = encoderThreads(config.encoder)): Promise<ModelSpace> {
+  threads = encoderThreads(config.encoder), use: EncoderUse = 'serve'): Promise<ModelSpace> {
   const m = bundle.manifest;
   const pool = await EncoderPool.create(bundle, {
     ...threads,
+    beamModel: use === 'index' ? 'none' : undefined,
     provider: config.encoder.provider,
     spinWait: config.encoder.spinWait,
     nice: config.server.threadNice,

@@ -13,7 +13,7 @@ import { DEFAULT_BEAM_WIDTH, type ExpandMode, type QueryEncoding, type Retrieved
 
 /** The expansion asked for, else the beam for an embedding on a model with beam.onnx, else auto; checks beamWidth. */
 export function resolveExpand(asked: ExpandMode | undefined, withEmbedding: boolean, pool: EncoderPool, beamWidth: number | undefined): ExpandMode {
-  const expand = asked ?? (withEmbedding && pool.bundle.beamPath !== undefined ? 'beam' : 'auto');
+  const expand = asked ?? (withEmbedding && pool.hasBeam ? 'beam' : 'auto');
   if (beamWidth !== undefined && expand !== 'beam') {
     throw new SidxError('SIDX_ERR_INVALID_INPUT', 'beamWidth applies only to expand "beam"', { field: 'beamWidth' });
   }

@@ -41,7 +41,7 @@ export async function openParts(config: Readonly<Config>, log: Logger, options: 
     if (catalog.spaces.activeModel !== row.version) catalog.spaces.setActiveModel(row.version);
     const bundle = row.id === configuredRow.id ? configured : await loadRegistered(row);
     const metrics = options.metrics ?? new SidxMetrics();
-    const opening = openSpace(bundle, row.version, config, log, metrics, encoderThreads(config.encoder, options.encoderUse));
+    const opening = openSpace(bundle, row.version, config, log, metrics, encoderThreads(config.encoder, options.encoderUse), options.encoderUse);
     opening.catch(() => undefined); // awaited below: no unhandled rejection meanwhile
     const derived = await openDerived(config, log, dataDir, catalog, bundle, row.version, options.sidTries !== false)
       .catch(async (err: unknown) => { await opening.then((s) => s.pool.close(), () => undefined); throw err; });

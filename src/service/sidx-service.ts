@@ -30,7 +30,7 @@ import { DEFAULT_BEAM_WIDTH } from './types.ts';
 import { SidReads } from './sid-reads.ts';
 import type { OpenOptions, Parts } from './service-parts.ts';
 import { openParts } from './service-open.ts';
-import type { DeleteOutput, EncodeOutput, ItemView, LogPosition, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, UpsertItem, UpsertOutput } from './types.ts';
+import type { DeleteOutput, EncodeOutput, ItemView, LogPosition, ModelInfo, Readiness, RetrieveOutput, RetrieveQuery, UpsertChecks, UpsertItem, UpsertOutput } from './types.ts';
 
 export type { ActiveModel } from './model-space.ts';
 export type { JobView } from './reindex-job.ts';
@@ -199,8 +199,8 @@ export class SidxService {
    * (a swap, a re-index starting or ending), encodes again: nothing is written with a model that is no longer
    * current. The cap collision policy reads committed occupancy, so it waits for earlier commits.
    */
-  async upsert(items: UpsertItem[], log?: LogPosition): Promise<UpsertOutput> {
-    const staged = this.#p.catalog.stageBatch(items, this.model.inputDim); // a batch it refuses is neither encoded nor written
+  async upsert(items: UpsertItem[], log?: LogPosition, checked?: UpsertChecks): Promise<UpsertOutput> {
+    const staged = this.#p.catalog.stageBatch(items, this.model.inputDim, checked?.finite); // a batch it refuses is neither encoded nor written
     const { dim, vectors: flat } = staged;
     try {
       for (;;) {

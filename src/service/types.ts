@@ -86,6 +86,14 @@ export interface LogPosition {
   seq: bigint;
 }
 
+/**
+ * What the caller of an upsert has already refused: `finite`, any non-finite value in its vectors (the HTTP decoder
+ * and `sidx index`'s readers check every value), so the catalog does not pass over them a second time.
+ */
+export interface UpsertChecks {
+  finite?: boolean;
+}
+
 export interface DeleteOutput {
   seq: bigint;
   deleted: number;

@@ -46,9 +46,10 @@ export function validateUpsertCodes(model: number, codes: readonly Int32Array[])
 /**
  * An upsert batch's checks that need no SIDs (validateUpsertCodes has the others): a non-empty batch of distinct valid
  * ids and finite vectors of one dimension (`modelDim` when given). An upsert staged ahead (catalog-writes.ts,
- * `stageBatch`) is checked so before it is encoded or written, and not again.
+ * `stageBatch`) is checked so before it is encoded or written, and not again. `finiteChecked`: the caller refused
+ * non-finite values already (an input reader, the HTTP decoder), so the values are not read a second time.
  */
-export function validateUpsertRows(items: ReadonlyArray<Pick<UpsertInput, 'id' | 'vector'>>, modelDim?: number): { dim: number; idBytes: Buffer[] } {
+export function validateUpsertRows(items: ReadonlyArray<Pick<UpsertInput, 'id' | 'vector'>>, modelDim?: number, finiteChecked = false): { dim: number; idBytes: Buffer[] } {
   if (!Array.isArray(items)) throw invalid('items must be an array', 'items');
   if (items.length === 0) throw new SidxError('SIDX_ERR_BATCH_EMPTY', 'upsert batch is empty', { field: 'items' });
   const seen = new Set<string>();
@@ -72,7 +73,7 @@ export function validateUpsertRows(items: ReadonlyArray<Pick<UpsertInput, 'id' |
     } else if (v.length !== dim) {
       throw new SidxError('SIDX_ERR_DIMENSION', `vector has ${v.length} dimensions, items[0] has ${dim}`, { field: `items[${i}].vector` });
     }
-    const j = firstNonFinite(v);
+    const j = finiteChecked ? -1 : firstNonFinite(v);
     if (j >= 0) throw new SidxError('SIDX_ERR_NOT_FINITE', `vector[${j}] is ${v[j]}`, { field: `items[${i}].vector[${j}]` });
   }
   return { dim, idBytes };

@@ -71,8 +71,8 @@ export interface StagedBatch extends StagedRows {
  * writes their vectors to rows of the vector file (CatalogVectors.stage) while the caller encodes them; the result goes
  * to `upsertItemsAsync` with the same items, and is released by the caller.
  */
-export function stageBatch(db: WriteDbs, items: ReadonlyArray<Pick<UpsertInput, 'id' | 'vector'>>, modelDim?: number): StagedBatch {
-  const { dim, idBytes } = validateUpsertRows(items, modelDim);
+export function stageBatch(db: WriteDbs, items: ReadonlyArray<Pick<UpsertInput, 'id' | 'vector'>>, modelDim?: number, finiteChecked = false): StagedBatch {
+  const { dim, idBytes } = validateUpsertRows(items, modelDim, finiteChecked);
   assertStoredDim(db, dim);
   const rows = vectorFileStep(() => db.vectors.stage(dim, joinedRows(items.map((it) => it.vector), dim)));
   return { ...rows, idBytes };

@@ -235,10 +235,10 @@ export class Catalog {
     return this.#txns.pipeline('upsert', () => upsertItemsAsync(this.#writeDbs, model, items, alt, (commit) => this.stream.within(logSeq, commit), staged));
   }
 
-  /** A batch checked without its SIDs and its vectors written ahead of its `upsertBatchPipelined` (`staged`; catalog-writes.ts). */
-  stageBatch(items: ReadonlyArray<Pick<UpsertInput, 'id' | 'vector'>>, modelDim?: number): StagedBatch {
+  /** A batch checked without its SIDs, vectors written ahead of `upsertBatchPipelined` (`staged`; `finiteChecked`: catalog-writes.ts). */
+  stageBatch(items: ReadonlyArray<Pick<UpsertInput, 'id' | 'vector'>>, modelDim?: number, finiteChecked = false): StagedBatch {
     this.#assertOpen();
-    return stageBatch(this.#writeDbs, items, modelDim);
+    return stageBatch(this.#writeDbs, items, modelDim, finiteChecked);
   }
 
   /** Removes items (record, id mapping, every posting) in one write transaction; unknown ids are reported. */

@@ -40,8 +40,8 @@ export interface EncoderPoolOptions {
   nice?: number;
   /** Largest chunk one worker runs at once; bounds the N × K distance matrix. Default: ~64 MiB of distances. */
   maxBatchRows?: number;
-  /** How beams run on CPU workers: native (default), one ORT run of the merged model, or two runs (A/B, tests). */
-  beamModel?: 'native' | 'merged' | 'separate';
+  /** How beams run on CPU workers: native (default), one merged ORT run, two runs (A/B, tests), or none (sidx index). */
+  beamModel?: 'native' | 'merged' | 'separate' | 'none';
   /** CPU only: also open an inline lane (inline-lane.ts) for lone single-row calls that ask for it. */
   inline?: boolean;
   log?: PoolLog;
@@ -89,6 +89,7 @@ export class EncoderPool {
   #runs = 0;
   #beamQuery?: BeamQuery;
   #beamMode: BeamMode = 'none';
+  #beams: boolean;
   /** Opened on the first call that asks for it (start-up does not wait for its sessions); null: not wanted. */
   #inline: InlineLane | undefined | null = null;
 
@@ -98,6 +99,7 @@ export class EncoderPool {
     this.inputDim = m.inputDim;
     this.levels = m.levels;
     this.topM = m.topM;
+    this.#beams = options.beamModel !== 'none';
     this.#provider = options.provider;
     this.#target = options.workers;
     const intraOpThreads = options.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / options.workers));
@@ -116,7 +118,8 @@ export class EncoderPool {
       throw new SidxError('SIDX_ERR_CONFIG', `provider must be "cpu" or "cuda", got ${String(options.provider)}`, { field: 'provider' });
     }
     const pool = new EncoderPool(bundle, options);
-    if (options.beamModel !== 'separate') pool.#beamQuery = loadBeamQuery(bundle, options.beamModel ?? 'native', pool.#log); // sync, as the spawn
+    const mode = options.beamModel ?? 'native';
+    if (mode === 'native' || mode === 'merged') pool.#beamQuery = loadBeamQuery(bundle, mode, pool.#log); // sync, as the spawn
     try {
       await pool.#spawn(); // the first worker settles the provider
       await Promise.all(Array.from({ length: options.workers - 1 }, () => pool.#spawn()));
@@ -142,12 +145,8 @@ export class EncoderPool {
 
   /** Chunks waiting for a free worker. */
   get queueLength(): number { return this.#queue.length; }
-
   /** Worker runs in flight (each serves one chunk, or several small ones coalesced). */
-  get inFlight(): number {
-    return this.#slots.reduce((a, s) => a + (s.busy ? 1 : 0), 0);
-  }
-
+  get inFlight(): number { return this.#slots.reduce((a, s) => a + (s.busy ? 1 : 0), 0); }
   /** Live workers. */
   get workers(): number { return this.#slots.length; }
 
@@ -177,9 +176,9 @@ export class EncoderPool {
     };
   }
 
-  /** Whether the bundle has a beam.onnx, i.e. `beam()` can run. */
+  /** Whether the bundle has a beam.onnx and the pool was not opened without beams, i.e. `beam()` can run. */
   get hasBeam(): boolean {
-    return this.bundle.beamPath !== undefined;
+    return this.#beams && this.bundle.beamPath !== undefined;
   }
 
   /**
@@ -189,7 +188,7 @@ export class EncoderPool {
    */
   async beam(vectors: Float32Array, n: number, width: number, normWeight: number, opts?: CallOptions): Promise<BeamResult> {
     if (!this.hasBeam) {
-      throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${this.bundle.manifest.id} has no beam.onnx`, { field: 'expand' });
+      throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${this.bundle.manifest.id} has no beam.onnx${this.#beams ? '' : ' loaded (beamModel none)'}`, { field: 'expand' });
     }
     if (!Number.isSafeInteger(width) || width < 1) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', `beam width must be a positive integer, got ${width}`, { field: 'beamWidth' });
@@ -318,7 +317,7 @@ export class EncoderPool {
 
   #laneParams() {
     return {
-      encoderPath: this.bundle.encoderPath, beamPath: this.bundle.beamPath, ...this.#beamQuery, inputDim: this.inputDim,
+      encoderPath: this.bundle.encoderPath, beamPath: this.hasBeam ? this.bundle.beamPath : undefined, ...this.#beamQuery, inputDim: this.inputDim,
       levels: this.levels, topM: this.topM, codebookSizes: this.bundle.manifest.codebookSizes,
     };
   }

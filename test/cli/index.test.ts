@@ -90,6 +90,29 @@ test('sidx index refuses a row whose norm exceeds limits.maxVectorNorm before wr
   assert.match(streamed.stderr, /indexed 19 items \(0 replaced\) .* the catalog holds 19 items/, 'the .npy run wrote nothing');
 });
 
+test('sidx index refuses a non-finite value in its input before writing anything; a CSV row with one is skipped', async (t) => {
+  // The readers are the only check: the catalog takes sidx index's rows as checked (UpsertChecks.finite).
+  const { tmp, modelDir, dataDir } = await fixture(t);
+  const vectors = randomMatrix(12, DIM, 11);
+  vectors[4 * DIM + 2] = Number.NaN; // row 5, column 3
+  const npy = join(tmp.dir, 'nan.npy');
+  await writeNpy(npy, vectors, [12, DIM]);
+  const refused = await runCli(t, ['index', '--input', npy, '--model', modelDir, '--data-dir', dataDir, '--batch', '4']);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /nan\.npy: row 5 has NaN at column 3 \(values must be finite\)/);
+
+  const b64 = (i: number) => Buffer.from(vectors.buffer, i * DIM * 4, DIM * 4).toString('base64');
+  const csv = join(tmp.dir, 'nan.csv');
+  await writeFile(csv, `base62_string,feature\n${Array.from({ length: 12 }, (_, i) => `c${i},${b64(i)}`).join('\n')}\n`);
+  const streamed = await runCli(t, ['index', '--input', csv, '--model', modelDir, '--data-dir', dataDir]);
+  assert.equal(streamed.code, 0, streamed.stderr);
+  assert.match(streamed.stderr, /skipped .*nan\.csv:6/);
+  assert.match(streamed.stderr, /indexed 11 items \(0 replaced\) .* the catalog holds 11 items/, 'the .npy run wrote nothing');
+  const report = await verifyCatalog(join(dataDir, 'catalog'));
+  assert.ok(report.ok, report.problems.join('\n'));
+  assert.equal(report.postings, 11);
+});
+
 test('sidx index keeps the input order for an id repeated across batches in flight: the later row wins', async (t) => {
   const { tmp, modelDir, dataDir } = await fixture(t);
   const vectors = randomMatrix(40, DIM, 10);

@@ -51,6 +51,8 @@ const cases: Array<{ name: string; url: string; body: unknown; code: string; fie
   { name: 'encode norm above limits.maxVectorNorm', url: '/v1/encode', body: { embeddings: [good(), Array(DIM).fill(4000)] }, code: 'SIDX_ERR_NORM_TOO_LARGE', field: 'embeddings[1]' },
   { name: 'beyond float32 range', url: '/v1/encode', body: { embeddings: [[0, 1e39, 0, 0, 0, 0, 0, 0]] }, code: 'SIDX_ERR_NOT_FINITE', field: 'embeddings[0][1]' },
   { name: 'NaN in base64', url: '/v1/retrieve', body: { embedding: b64([NaN, 0, 0, 0, 0, 0, 0, 0]) }, code: 'SIDX_ERR_NOT_FINITE', field: 'embedding[0]' },
+  // The decoder is the upsert's only check of the values (the catalog takes them as checked: UpsertChecks.finite).
+  { name: 'NaN in a base64 upsert', url: '/v1/items', body: { items: [{ id: 'a', embedding: good() }, { id: 'n', embedding: b64([0, 0, 0, NaN, 0, 0, 0, 0]) }] }, code: 'SIDX_ERR_NOT_FINITE', field: 'items[1].embedding[3]' },
   { name: 'NaN literal is not JSON', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":[NaN,0,0,0,0,0,0,0]}]}`, code: 'SIDX_ERR_INVALID_INPUT' },
   { name: 'malformed base64', url: '/v1/items', body: { items: [{ id: 'a', embedding: 'not*base64!' }] }, code: 'SIDX_ERR_BASE64', field: 'items[0].embedding' },
   { name: 'empty base64 string', url: '/v1/items', body: { items: [{ id: 'a', embedding: '' }] }, code: 'SIDX_ERR_DIMENSION', field: 'items[0].embedding' },

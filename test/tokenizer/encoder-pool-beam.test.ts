@@ -135,3 +135,19 @@ test('a beam.onnx that cannot be merged with its encoder is run apart, with a wa
     cleanup();
   }
 });
+
+test('beamModel none opens no beam session: encode answers as with beams, beam() is refused', async () => {
+  const bundle = await loadBundle(join(repoRoot, 'models/rqkmeans-3x256'));
+  const dim = bundle.manifest.inputDim;
+  const plain = await EncoderPool.create(bundle, { workers: 1, provider: 'cpu', intraOpThreads: 1, beamModel: 'none' });
+  const full = await EncoderPool.create(bundle, { workers: 1, provider: 'cpu', intraOpThreads: 1 });
+  try {
+    assert.deepEqual([plain.hasBeam, plain.beamMode, full.hasBeam, full.beamMode], [false, 'none', true, 'native']);
+    const x = randomMatrix(9, dim, 4);
+    assert.deepEqual(await plain.encode(x, 9), await full.encode(x, 9));
+    await assert.rejects(plain.beam(x, 9, 8, 0), (err: unknown) =>
+      err instanceof SidxError && err.code === 'SIDX_ERR_INVALID_INPUT' && /no beam\.onnx loaded \(beamModel none\)/.test(err.message));
+  } finally {
+    await Promise.all([plain.close(), full.close()]);
+  }
+});

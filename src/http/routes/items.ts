@@ -30,7 +30,7 @@ export const itemRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // Decoded, the body's megabytes of base64 are garbage: let them die young instead of surviving the awaits
     // below in req.body (copied by every scavenge, then promoted).
     (req as { body: unknown }).body = null;
-    const out = await service.upsert(inputs);
+    const out = await service.upsert(inputs, undefined, { finite: true }); // decodeEmbeddings refused non-finite values
     return {
       model: out.model,
       seq: out.seq.toString(),
