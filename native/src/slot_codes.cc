@@ -5,6 +5,8 @@
 
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -66,6 +68,30 @@ void SlotCodeBlocks::ReadSegments(int fd, const std::vector<Segment>& segments) 
       if (got == 0) throw CodedError(kErrVector, "the codes file ended before its last slot");
       done += static_cast<size_t>(got);
     }
+  }
+}
+
+void BelowExact(std::vector<float>& scores, const std::vector<int32_t>& exact, float sign) {
+  if (exact.empty()) return;
+  std::vector<uint8_t> is_exact(scores.size());
+  double worst = std::numeric_limits<double>::infinity();
+  for (int32_t p : exact) {
+    is_exact[static_cast<size_t>(p)] = 1;
+    const double v = static_cast<double>(sign) * scores[static_cast<size_t>(p)];
+    if (std::isnan(v)) return;  // as Math.min: a NaN worst compares false below
+    worst = std::min(worst, v);
+  }
+  double best = -std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < scores.size(); ++i) {
+    if (!is_exact[i] && std::isfinite(scores[i])) best = std::max(best, static_cast<double>(sign) * scores[i]);
+  }
+  if (best == -std::numeric_limits<double>::infinity() || !(best >= worst)) return;
+  const double gap = best - worst + std::max(std::fabs(worst) * 0x1p-20, 0x1p-100);
+  const double below = worst - std::fabs(worst) * 0x1p-20 - 0x1p-100;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    if (is_exact[i] || !std::isfinite(scores[i])) continue;
+    const double moved = static_cast<float>(static_cast<double>(sign) * scores[i] - gap);
+    scores[i] = static_cast<float>(sign * (moved < worst ? moved : below));
   }
 }
 

@@ -54,6 +54,11 @@ class SlotCodeBlocks {
   std::vector<Block> blocks_;
 };
 
+// Keeps the re-scored positions `exact` (holding exact scores) above every other finite score: when a code score
+// beats the worst exact one, all the others move by the same amount to just below it. Bit for bit the arithmetic of
+// vector/code-ranking.ts belowExact (double, each moved score rounded to float32), which the sync path runs.
+void BelowExact(std::vector<float>& scores, const std::vector<int32_t>& exact, float sign);
+
 Napi::Uint8Array GetUint8Array(const Napi::Value& value, const char* name);
 // The codes holders' optional hugePages argument: true when undefined.
 bool HugePagesArg(const Napi::Value& value);

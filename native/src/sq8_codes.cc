@@ -239,14 +239,14 @@ void Sq8Codes::ScoreRows(const QueryTables& t, const uint8_t* const* rows, size_
   }
 }
 
-Sq8Codes::ScoreCall Sq8Codes::ScoreArgs(const Napi::CallbackInfo& info) const {
+Sq8Codes::ScoreCall Sq8Codes::ScoreArgs(const Napi::CallbackInfo& info, bool with_tables) const {
   CheckOpen();
   FloatView query = GetFloat32Array(info[0], "query");
   if (query.length != dim_) throw CodedError(kErrDimension, "query must have dim floats");
   Int32View slots = GetInt32Array(info[1], "slots");
   std::vector<const uint8_t*> rows(slots.length);
   for (size_t r = 0; r < slots.length; ++r) rows[r] = blocks_.Row(slots.data[r]);
-  return {query, slots, Tables(query.data), std::move(rows)};
+  return {query, slots, with_tables ? Tables(query.data) : QueryTables{}, std::move(rows)};
 }
 
 Napi::Value Sq8Codes::Score(const Napi::CallbackInfo& info) {
@@ -264,8 +264,10 @@ Napi::Value Sq8Codes::Score(const Napi::CallbackInfo& info) {
 // rescore count R, the best R code scores (ties in position order) are then replaced by exact scores of their rows.
 class Sq8ScoreWorker : public PromiseWorker {
  public:
-  Sq8ScoreWorker(Napi::Env env, Sq8Codes* owner, Napi::Object self, Sq8Codes::QueryTables tables, std::vector<const uint8_t*> rows)
-      : PromiseWorker(env, "sidx.sq8Score"), owner_(owner), tables_(std::move(tables)), rows_(std::move(rows)), scores_(rows_.size()) {
+  // The query's tables are built in Run (from a copy of the query), off the JS thread.
+  Sq8ScoreWorker(Napi::Env env, Sq8Codes* owner, Napi::Object self, FloatView query, std::vector<const uint8_t*> rows)
+      : PromiseWorker(env, "sidx.sq8Score"), owner_(owner), query_(query.data, query.data + query.length), rows_(std::move(rows)),
+        scores_(rows_.size()) {
     Keep(self);
     owner_->Started();
   }
@@ -274,17 +276,16 @@ class Sq8ScoreWorker : public PromiseWorker {
     if (map_ != nullptr) map_->Settled();
   }
 
-  void Rescore(Napi::Object map_object, SlotMapWrap* map, const float* query, Int32View slots, size_t rescore) {
+  void Rescore(Napi::Object map_object, SlotMapWrap* map, Int32View slots, size_t rescore) {
     exact_rows_ = map->PinRows(slots);
     map_ = map;
     Keep(map_object);
-    query_.assign(query, query + map->dim());
     rescore_ = rescore;
   }
 
  protected:
   void Run() override {
-    owner_->ScoreRows(tables_, rows_.data(), rows_.size(), scores_.data());
+    owner_->ScoreRows(owner_->Tables(query_.data()), rows_.data(), rows_.size(), scores_.data());
     if (map_ == nullptr || rescore_ == 0) return;
     const float sign = map_->inner_product() ? 1.0f : -1.0f;
     for (size_t i = 0; i < scores_.size(); ++i) {
@@ -304,6 +305,7 @@ class Sq8ScoreWorker : public PromiseWorker {
     for (size_t i = 0; i < chosen_.size(); ++i) rows[i] = exact_rows_[chosen_[i]];
     sidx::ScoreRows(rows.data(), query_.data(), rows.size(), query_.size(), map_->inner_product(), exact.data());
     for (size_t i = 0; i < chosen_.size(); ++i) scores_[chosen_[i]] = exact[i];
+    BelowExact(scores_, chosen_, sign);
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Float32Array scores = Napi::Float32Array::New(env, scores_.size());
@@ -319,20 +321,19 @@ class Sq8ScoreWorker : public PromiseWorker {
 
  private:
   Sq8Codes* owner_;
-  Sq8Codes::QueryTables tables_;
+  std::vector<float> query_;
   std::vector<const uint8_t*> rows_;
   std::vector<float> scores_;
   SlotMapWrap* map_ = nullptr;
   std::vector<const float*> exact_rows_;
-  std::vector<float> query_;
   size_t rescore_ = 0;
   std::vector<int32_t> chosen_;
 };
 
 Napi::Value Sq8Codes::ScoreAsync(const Napi::CallbackInfo& info) {
   return GuardAsync(info.Env(), [&]() -> Napi::Value {
-    ScoreCall call = ScoreArgs(info);
-    auto* worker = new Sq8ScoreWorker(info.Env(), this, info.This().As<Napi::Object>(), std::move(call.tables), std::move(call.rows));
+    ScoreCall call = ScoreArgs(info, false);
+    auto* worker = new Sq8ScoreWorker(info.Env(), this, info.This().As<Napi::Object>(), call.query, std::move(call.rows));
     try {
       if (info.Length() > 2 && !info[2].IsUndefined()) {
         Napi::Object map_object = info[2].As<Napi::Object>();
@@ -340,7 +341,7 @@ Napi::Value Sq8Codes::ScoreAsync(const Napi::CallbackInfo& info) {
         if (map == nullptr) throw CodedError(kErrInvalidInput, "rows must be a SlotMap");
         if (map->dim() != dim_ || map->inner_product() != inner_product_) throw CodedError(kErrDimension, "the slot map's dim or metric differs");
         const int64_t rescore = GetPositiveInt(info[3], "rescore");
-        worker->Rescore(map_object, map, call.query.data, call.slots, static_cast<size_t>(rescore));
+        worker->Rescore(map_object, map, call.slots, static_cast<size_t>(rescore));
       }
     } catch (...) {
       delete worker;

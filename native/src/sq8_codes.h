@@ -11,8 +11,9 @@
 //   scoreAsync(query, slots): Promise<Float32Array>   [async] score() on the libuv pool (rows resolved at the call)
 //   scoreAsync(query, slots, rows: SlotMap, rescore): Promise<{scores: Float32Array, exact: Int32Array}>
 //                                                       [async] the same, then the best `rescore` (ties in position
-//                                                       order) re-scored exactly from the slot map's rows; `exact`:
-//                                                       their positions, ascending
+//                                                       order) re-scored exactly from the slot map's rows and kept
+//                                                       above the others (as vector/code-ranking.ts belowExact);
+//                                                       `exact`: their positions, ascending
 //   bytes                                              [sync] bytes of codes allocated
 //   close(): void                                      [sync] frees the codes; later calls throw
 // Every method throws an Error whose `code` is a SIDX_ERR_* string. A close while a scoreAsync is in flight frees the
@@ -43,13 +44,14 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   };
   // Scores n resolved rows (nullptr -> NaN); touches no JS value, so any thread may run it.
   void ScoreRows(const QueryTables& tables, const uint8_t* const* rows, size_t n, float* out) const;
+  // The query's tables (reads only what the constructor set: any thread).
+  QueryTables Tables(const float* query) const;
 
  private:
   friend class CodesWrap<Sq8Codes>;
   Napi::Value Encode(const Napi::CallbackInfo& info);
   Napi::Value Score(const Napi::CallbackInfo& info);
   Napi::Value ScoreAsync(const Napi::CallbackInfo& info);
-  QueryTables Tables(const float* query) const;
   // A score method's (query, slots), checked, with the query's tables and the slots' code rows.
   struct ScoreCall {
     FloatView query;
@@ -57,7 +59,7 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
     QueryTables tables;
     std::vector<const uint8_t*> rows;
   };
-  ScoreCall ScoreArgs(const Napi::CallbackInfo& info) const;
+  ScoreCall ScoreArgs(const Napi::CallbackInfo& info, bool with_tables = true) const;
 
   std::vector<float> vmin_;
   std::vector<float> step_;

@@ -26,7 +26,7 @@ import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeCodes, type NativeSlotMap } from './binding.ts';
 import { fdatasyncAsync, readFully, writeFully } from './vector-file.ts';
 import { rescoreMoved, type SlotFile } from './slot-file.ts';
-import { belowExact, bestPositions } from './code-ranking.ts';
+import { belowExact, bestPositions, giveScratch, takeScratch } from './code-ranking.ts';
 import { callNative, callNativeAsync, checkQuery, type Metric } from './vector-index.ts';
 
 const PAGE = 4096;
@@ -259,16 +259,24 @@ export abstract class CodeStore {
     const codes = this.#codes;
     if (!this.#codesReady || !codes.scoreAsync || this.#format.rescoreFrom !== 'map') return this.scoreSubset(query, ids, exactTop);
     checkQuery(query, this.dim);
-    const own = ids.slice(); // the caller may reuse its array meanwhile
-    const slots = this.slotFile.slotsOf(own);
-    const since = this.slotFile.changes;
-    const rows = this.#rows;
-    const { scores, exact } = await callNativeAsync(() => codes.scoreAsync!(query, slots, rows, Math.max(this.rescore, exactTop)));
-    if (codes !== this.#codes) return this.scoreSubset(query, own, exactTop); // trained or reset meanwhile: other codes
-    const moved = rescoreMoved(this.slotFile, own, slots, since, scores, (now) => this.#exact(query, now));
-    const rescored = moved.length === 0 ? exact : Int32Array.from(new Set([...exact, ...moved].filter((p) => Number.isFinite(scores[p]!))));
-    belowExact(scores, rescored, this.metric === 'ip' ? 1 : -1);
-    return scores;
+    const scratch = takeScratch(ids.length);
+    try {
+      const own = scratch.keys.subarray(0, ids.length);
+      own.set(ids); // the caller may reuse its array meanwhile
+      const slots = this.slotFile.slotsOf(own, scratch.slots.subarray(0, ids.length));
+      const since = this.slotFile.changes;
+      const rows = this.#rows;
+      const { scores, exact } = await callNativeAsync(() => codes.scoreAsync!(query, slots, rows, Math.max(this.rescore, exactTop)));
+      if (codes !== this.#codes) return this.scoreSubset(query, own, exactTop); // trained or reset meanwhile: other codes
+      // The native call kept its exact scores above the others; keys moved meanwhile now hold exact ones too.
+      const moved = rescoreMoved(this.slotFile, own, slots, since, scores, (now) => this.#exact(query, now));
+      if (moved.length > 0) {
+        belowExact(scores, Int32Array.from(new Set([...exact, ...moved].filter((p) => Number.isFinite(scores[p]!)))), this.metric === 'ip' ? 1 : -1);
+      }
+      return scores;
+    } finally {
+      giveScratch(scratch);
+    }
   }
 
   /** The best max(`rescore`, `exactTop`) of the code `scores` replaced by exact ones, kept above the others. */

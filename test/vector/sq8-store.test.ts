@@ -12,6 +12,7 @@ import { readNpy } from '../../src/io/npy.ts';
 import { clusteredEmbeddings } from '../../src/eval/synthetic.ts';
 import { loadFaissBinding } from '../../src/vector/binding.ts';
 import { Sq8Store, bestPositions } from '../../src/vector/sq8-store.ts';
+import { belowExact } from '../../src/vector/code-ranking.ts';
 import type { Metric } from '../../src/vector/vector-index.ts';
 import { sharedFile, skipWithoutShared, tempDir } from '../helpers/paths.ts';
 import { metricScore, randomMatrix } from '../helpers/random.ts';
@@ -328,6 +329,40 @@ test('a restart reads the codes in the background: exact scores until then, code
     assert.deepEqual(restarted, current.store.scoreSubset(query, all), 'the same codes as a store that held every row from the start');
   } finally {
     current.close();
+    tmp.cleanup();
+  }
+});
+
+test('the raw Sq8Codes: scoreAsync keeps its exact re-scores above every code score, as belowExact does on the sync path', async () => {
+  // Coarse codes (5 levels per dimension): many code scores beat the worst exact one, so they all move below it.
+  const dim = 16;
+  const tmp = tempDir();
+  try {
+    const { Sq8Codes, SlotMap } = loadFaissBinding();
+    const data = randomMatrix(2000, dim, 51);
+    const file = join(tmp.dir, 'v.f32');
+    writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    for (const metric of ['ip', 'l2'] as const) {
+      const sign = metric === 'ip' ? 1 : -1;
+      const codes = new Sq8Codes(dim, metric, new Float32Array(dim).fill(-3), new Float32Array(dim).fill(1.5));
+      const slots = Int32Array.from({ length: 2000 }, (_, i) => i);
+      codes.put(slots, codes.encode(data));
+      const map = new SlotMap(file, dim, metric);
+      const query = randomMatrix(1, dim, 52);
+      const asked = Int32Array.from([...slots, -1]);
+      const coded = codes.score(query, asked);
+      const best = bestPositions(coded, 30, sign).sort();
+      const exact = map.scoreSlots(query, Int32Array.from(best, (p) => asked[p]!));
+      const want = coded.slice();
+      best.forEach((p, i) => { want[p] = exact[i]!; });
+      const worst = Math.min(...Array.from(best, (p) => sign * want[p]!));
+      assert.ok(Array.from(want).some((v, i) => !best.includes(i) && sign * v > worst), `${metric}: a code score beats the worst exact one`);
+      belowExact(want, best, sign);
+      assert.deepEqual(await codes.scoreAsync!(query, asked, map, 30), { scores: want, exact: best }, metric);
+      codes.close();
+      map.close();
+    }
+  } finally {
     tmp.cleanup();
   }
 });
