@@ -70,6 +70,11 @@ void AddInto(float* acc, const float* part, size_t k) {
   for (size_t c = 0; c < k; ++c) acc[c] += part[c];
 }
 
+__attribute__((target_clones("avx2", "default")))
+void AddScaled(float* acc, const float* part, float scale, size_t k) {
+  for (size_t c = 0; c < k; ++c) acc[c] += scale * part[c];
+}
+
 }  // namespace
 
 Napi::Function BeamSearch::Define(Napi::Env env) {
@@ -107,6 +112,17 @@ BeamSearch::BeamSearch(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BeamSe
     for (size_t l = 1; l < sizes_.size(); ++l)
       for (size_t j = 0; j < l; ++j) lut_bytes += 4.0 * static_cast<double>(sizes_[j]) * static_cast<double>(sizes_[l]);
     use_lut_ = lut_bytes <= lut_max;
+    if (info.Length() > 3 && !info[3].IsUndefined()) {
+      if (!info[3].IsArray() || info[3].As<Napi::Array>().Length() != sizes_.size()) {
+        throw CodedError(kErrInvalidInput, "crossNorms must be an array of one Float32Array per level");
+      }
+      Napi::Array norms = info[3].As<Napi::Array>();
+      for (uint32_t l = 0; l < norms.Length(); ++l) {
+        FloatView v = GetFloat32Array(norms.Get(l), "crossNorms[l]");
+        if (v.length != sizes_[l]) throw CodedError(kErrDimension, "crossNorms[" + std::to_string(l) + "] must have one float per code");
+        cross_norms_.emplace_back(v.data, v.data + v.length);
+      }
+    }
     tables_.resize(sizes_.size());
     if (use_lut_) {
       for (size_t l = 1; l < sizes_.size(); ++l) {
@@ -171,6 +187,26 @@ void BeamSearch::LevelDots(const float* z, size_t rows, float w) {
     for (size_t c = 0; c < k; ++c) {
       const float* cw = book + c * dim_;
       for (size_t r = 0; r < rows; ++r) out[r * k + c] = -2.0f * InnerProduct(z + r * dim_, cw, dim_) + w * norms[c];
+    }
+  }
+}
+
+void BeamSearch::CrossDots(size_t first, size_t rows, float w, const int32_t* own, const std::vector<FloatView>& cross) {
+  const size_t levels = sizes_.size();
+  zc_.resize(levels);
+  for (size_t l = 0; l < levels; ++l) {
+    const size_t k = sizes_[l];
+    const float* norms = cross_norms_[l].data();
+    zc_[l].resize(rows * k);
+    for (size_t r = 0; r < rows; ++r) {
+      float* out = zc_[l].data() + r * k;
+      const float* g = cross[l].data + (first + r) * k;
+      for (size_t c = 0; c < k; ++c) out[c] = g[c] + (w - 1.0f) * norms[c];
+      for (size_t j = 0; j < l; ++j) {
+        const int32_t a = own[(first + r) * levels + j];
+        if (a < 0 || static_cast<size_t>(a) >= sizes_[j]) throw CodedError(kErrInvalidInput, "own codes outside the codebooks");
+        AddScaled(out, tables_[l][j].data() + static_cast<size_t>(a) * k, -2.0f, k);
+      }
     }
   }
 }
@@ -273,9 +309,28 @@ Napi::Value BeamSearch::Search(const Napi::CallbackInfo& info) {
                                              std::to_string(want_codes) + " / " + std::to_string(want_scores));
     }
     float* scores = const_cast<float*>(scores_view.data);
+    // With the encoder's own codes and its quantizer's Gemm outputs (beam-query-graph.ts), no codebook is read here.
+    const int32_t* own = nullptr;
+    std::vector<FloatView> cross;
+    if (info.Length() > 7 && !info[6].IsUndefined() && use_lut_ && !cross_norms_.empty()) {
+      if (!info[6].IsTypedArray() || info[6].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+          info[6].As<Napi::Int32Array>().ElementLength() != n * sizes_.size()) {
+        throw CodedError(kErrInvalidInput, "own must be an Int32Array of n x levels codes");
+      }
+      own = info[6].As<Napi::Int32Array>().Data();
+      if (!info[7].IsArray() || info[7].As<Napi::Array>().Length() != sizes_.size()) throw CodedError(kErrInvalidInput, "cross must hold one Float32Array per level");
+      for (size_t l = 0; l < sizes_.size(); ++l) {
+        cross.push_back(GetFloat32Array(info[7].As<Napi::Array>().Get(static_cast<uint32_t>(l)), "cross[l]"));
+        if (cross.back().length != n * sizes_[l]) throw CodedError(kErrDimension, "cross[" + std::to_string(l) + "] must be n x K_l floats");
+      }
+    }
     for (size_t first = 0; first < n; first += kDotBlockRows) {
       const size_t rows = std::min(kDotBlockRows, n - first);
-      LevelDots(z.data + first * dim_, rows, w);
+      if (own != nullptr) {
+        CrossDots(first, rows, w, own, cross);
+      } else {
+        LevelDots(z.data + first * dim_, rows, w);
+      }
       for (size_t r = 0; r < rows; ++r) {
         prefix_.clear();
         SearchRow(z.data + (first + r) * dim_, width, w, first + r, r, n, codes.Data(), scores);

@@ -89,12 +89,23 @@ export function buildBeamQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8Ar
 
 export const LATENT_QUERY_OUTPUTS = { codes: 'query_codes', latent: 'query_latent' } as const;
 
+/** The latent query model's level-l output of the encoder's quantizer Gemm (when crossNorms is set). */
+export function latentCrossOutput(l: number): string {
+  return `query_cross_${l}`;
+}
+
 /** What a native beam (native/src/beam_search.h) needs besides the latent: beam.onnx's codebooks, K_l x dim each. */
 export interface LatentQueryModel {
   /** ONNX model: `embedding` -> `query_codes` int32 [N, L] (the encoder's own) and `query_latent` float32 [N, dim]. */
   model: Uint8Array;
   codebooks: Float32Array[];
   dim: number;
+  /**
+   * Set when the encoder quantises with the beam's own codebooks by sidx's Gemm (-2 r C_l^T + ||C_l||^2, bias
+   * `codebook_<l>_sqnorm`): the model then also outputs each level's Gemm result (latentCrossOutput), and these are
+   * the ||c||^2 it adds; the native beam derives its codeword dot products from them instead of reading the codebooks.
+   */
+  crossNorms?: Float32Array[];
 }
 
 /** An initializer's floats, wherever the file keeps them. */
@@ -127,8 +138,41 @@ export function buildLatentQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8
   g.output(g.op('Cast', [ENCODER_OUTPUTS.codes], { to: INT32 }), 'int32', ['N', levels], LATENT_QUERY_OUTPUTS.codes);
   const z = gemm.input[0];
   g.output(keep(z) ? z : `${BEAM_PREFIX}${z}`, 'float32', ['N', dim], LATENT_QUERY_OUTPUTS.latent);
+  const quantizer = quantizerGemms(encoder, codebooks, dim);
+  quantizer?.outputs.forEach((name, l) => g.output(name, 'float32', ['N', codebooks[l]!.length / dim], latentCrossOutput(l)));
   g.prune({ inputs: true }); // beam_width and norm_weight: the addon takes them
-  return { model: g.serialize({ opset, docString: 'sidx latent query: encoder.onnx codes + the beam\'s latent, one run' }), codebooks, dim };
+  return { model: g.serialize({ opset, docString: 'sidx latent query: encoder.onnx codes + the beam\'s latent, one run' }), codebooks, dim, crossNorms: quantizer?.norms };
+}
+
+/**
+ * Per level, the encoder's quantizer Gemm over the same codebook as the beam's (`codebook_<l>`, equal floats):
+ * Gemm(r, codebook_<l>, codebook_<l>_sqnorm) with alpha -2, beta 1, transB 1 (residual-encoder.ts and the RQ-VAE
+ * export both write it); its output names and the sqnorm values. Undefined when any level differs from that.
+ */
+function quantizerGemms(encoder: onnxProto.onnx.IGraphProto, codebooks: Float32Array[], dim: number): { outputs: string[]; norms: Float32Array[] } | undefined {
+  const inits = new Map((encoder.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const attr = (node: onnxProto.onnx.INodeProto, name: string, fallback: number) => {
+    const a = node.attribute?.find((x) => x.name === name);
+    return a === undefined ? fallback : a.type === onnx.AttributeProto.AttributeType.FLOAT ? Number(a.f) : Number(a.i);
+  };
+  const outputs: string[] = [];
+  const norms: Float32Array[] = [];
+  for (let l = 0; l < codebooks.length; l++) {
+    const [book, sqnorm] = [`codebook_${l}`, `codebook_${l}_sqnorm`];
+    const gemm = (encoder.node ?? []).find((n) => n.opType === 'Gemm' && n.input?.[1] === book && n.input?.[2] === sqnorm);
+    const stored = inits.get(book);
+    const bias = inits.get(sqnorm);
+    if (!gemm?.output?.[0] || !stored || !bias || stored.dataType !== onnx.TensorProto.DataType.FLOAT || bias.dataType !== onnx.TensorProto.DataType.FLOAT) return undefined;
+    if (attr(gemm, 'alpha', 1) !== -2 || attr(gemm, 'beta', 1) !== 1 || attr(gemm, 'transA', 0) !== 0 || attr(gemm, 'transB', 0) !== 1) return undefined;
+    const same = floatsOf(stored);
+    const k = codebooks[l]!.length / dim;
+    if (same.length !== codebooks[l]!.length || !same.every((v, i) => Object.is(v, codebooks[l]![i]))) return undefined;
+    const n = floatsOf(bias);
+    if (n.length !== k) return undefined;
+    outputs.push(gemm.output[0]);
+    norms.push(n);
+  }
+  return { outputs, norms };
 }
 
 /** Lengths of the two packed outputs for `n` rows and beam widths `widths` (one per level). */

@@ -12,7 +12,7 @@ import type { ModelBundle } from './bundle.ts';
 /** Lane parameters (encoder-session.d.mts): the model a CPU lane runs beams with, and the native beam's inputs. */
 export interface BeamQuery {
   beamQueryModel: Uint8Array;
-  nativeBeam?: { codebooks: Float32Array[]; dim: number; addonPath: string };
+  nativeBeam?: { codebooks: Float32Array[]; dim: number; addonPath: string; crossNorms?: Float32Array[] };
 }
 
 /** The beam query of `mode`, or undefined (with a 'warn' line saying why) when the two graphs cannot be merged. */
@@ -23,8 +23,8 @@ export function loadBeamQuery(bundle: ModelBundle, mode: 'native' | 'merged', lo
     const beam = readFileSync(bundle.beamPath);
     const levels = bundle.manifest.levels;
     if (mode === 'merged') return { beamQueryModel: buildBeamQueryModel(encoder, beam, levels) };
-    const { model, codebooks, dim } = buildLatentQueryModel(encoder, beam, levels);
-    return { beamQueryModel: model, nativeBeam: { codebooks, dim, addonPath } };
+    const { model, codebooks, dim, crossNorms } = buildLatentQueryModel(encoder, beam, levels);
+    return { beamQueryModel: model, nativeBeam: { codebooks, dim, addonPath, crossNorms } };
   } catch (err) {
     log('warn', `beam queries take two ORT runs: encoder.onnx and beam.onnx cannot be merged: ${(err as Error).message}`);
     return undefined;

@@ -7,7 +7,7 @@ export interface LaneParams {
   /** The merged beam-query model, or with `nativeBeam` the latent query model (src/numeric/beam-query-graph.ts). */
   beamQueryModel?: Uint8Array;
   /** The beam runs in the addon (native/src/beam_search.h) over beam.onnx's codebooks (`dim` wide each). */
-  nativeBeam?: { codebooks: Float32Array[]; dim: number; addonPath: string };
+  nativeBeam?: { codebooks: Float32Array[]; dim: number; addonPath: string; crossNorms?: Float32Array[] };
   provider: 'cpu' | 'cuda';
   intraOpThreads: number;
   /** false: ORT's intra-op threads sleep between runs instead of spinning (config encoder.spinWait). */

@@ -94,7 +94,7 @@ export function encoderLane(params) {
     if (beamQuery && nativeBeam) {
       try {
         const { BeamSearch } = createRequire(import.meta.url)(nativeBeam.addonPath);
-        search = new BeamSearch(nativeBeam.codebooks, nativeBeam.dim, LUT_MAX_BYTES);
+        search = new BeamSearch(nativeBeam.codebooks, nativeBeam.dim, LUT_MAX_BYTES, nativeBeam.crossNorms);
       } catch (err) {
         beamFallbackReason = oneLine(err);
         await beamQuery.release();
@@ -174,7 +174,10 @@ export function encoderLane(params) {
     }
     const buffer = new ArrayBuffer(4 * (ints + floats));
     new Int32Array(buffer, 0, own.length).set(own);
-    search.search(z, n, width, normWeight, new Int32Array(buffer, 4 * own.length, ints - own.length), new Float32Array(buffer, 4 * ints, floats));
+    // With the encoder's quantizer outputs (beam-query-graph.ts crossNorms) the addon reads no codebook.
+    const cross = nativeBeam?.crossNorms ? Array.from({ length: levels }, (_, l) => out[`query_cross_${l}`]?.data) : undefined;
+    const crossArgs = cross && cross.every((c) => c instanceof Float32Array) ? [own, cross] : [];
+    search.search(z, n, width, normWeight, new Int32Array(buffer, 4 * own.length, ints - own.length), new Float32Array(buffer, 4 * ints, floats), ...crossArgs);
     return buffer;
   }
 

@@ -102,9 +102,12 @@ export interface NativeBeamSearch {
   readonly dim: number;
   /**
    * [sync] Beams of `width` for the n x dim rows of `z`: level after level, the n x B_l x l prefixes into `codes` and
-   * their n x B_l scores into `scores` (lengths exactly those; B_l as beamWidths computes them), best first.
+   * their n x B_l scores into `scores` (lengths exactly those; B_l as beamWidths computes them), best first. With
+   * `own` (the encoder's n x L codes) and `cross` (its level-l Gemm outputs, n x K_l) and the constructor's
+   * crossNorms, the codeword dot products come from them instead of the codebooks (native/src/beam_search.h).
    */
-  search(z: Float32Array, n: number, width: number, normWeight: number, codes: Int32Array, scores: Float32Array): void;
+  search(z: Float32Array, n: number, width: number, normWeight: number, codes: Int32Array, scores: Float32Array,
+    own?: Int32Array, cross?: Float32Array[]): void;
 }
 
 export interface NativeKMeansOptions {
@@ -138,7 +141,7 @@ export interface SidxFaissBinding {
   /** [sync] Opens and maps the slot file at `path` (it must exist). */
   SlotMap: new (path: string, dim: number, metric: NativeMetric) => NativeSlotMap;
   /** [sync] The beam of src/numeric/beam-graph.ts over `codebooks` (native/src/beam_search.h). */
-  BeamSearch: new (codebooks: Float32Array[], dim: number, lutMaxBytes: number) => NativeBeamSearch;
+  BeamSearch: new (codebooks: Float32Array[], dim: number, lutMaxBytes: number, crossNorms?: Float32Array[]) => NativeBeamSearch;
   /** [async] Rejects unless the file holds an IndexIDMap2-wrapped index. */
   readIndex(path: string): Promise<NativeIndex>;
   /** [async] faiss::Clustering with an exact IndexFlatL2. */

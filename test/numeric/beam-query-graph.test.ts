@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { buildBeamGraph } from '../../src/numeric/beam-graph.ts';
-import { beamWidths, buildBeamQueryModel, packedLengths, PACKED_OUTPUTS } from '../../src/numeric/beam-query-graph.ts';
+import { beamWidths, buildBeamQueryModel, buildLatentQueryModel, latentCrossOutput, packedLengths, PACKED_OUTPUTS } from '../../src/numeric/beam-query-graph.ts';
 import { buildResidualEncoder } from '../../src/numeric/residual-encoder.ts';
 import { repoRoot } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
@@ -90,4 +90,51 @@ test('the merged model shares the encoder\'s initializers, drops the top-M nodes
   const beam17 = buildBeamGraph({ codebooks, inputDim: 3, normalize: 'l2' });
   assert.throws(() => buildBeamQueryModel(small, beam17, 3), /beam\.onnx: outputs/);
   assert.ok(buildBeamQueryModel(small, beam17, 2).length > 0);
+});
+
+test('the latent query model outputs the encoder\'s quantizer Gemms where they quantise with the beam\'s codebooks', async () => {
+  for (const model of ['models/default', 'models/rqkmeans-3x256']) {
+    const dir = join(repoRoot, model);
+    const encoderBytes = readFileSync(join(dir, 'encoder.onnx'));
+    const { levels, codebookSizes } = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+    const latent = buildLatentQueryModel(encoderBytes, readFileSync(join(dir, 'beam.onnx')), levels);
+    assert.deepEqual(latent.crossNorms?.map((n) => n.length), codebookSizes, `${model}: ||c||^2 per level`);
+    latent.crossNorms!.forEach((norms, l) => {
+      const book = latent.codebooks[l]!;
+      norms.forEach((v, k) => {
+        const sq = book.subarray(k * latent.dim, (k + 1) * latent.dim).reduce((a, x) => a + x * x, 0);
+        assert.ok(Math.abs(v - sq) <= 1e-5 * Math.max(1, sq), `${model} level ${l} code ${k}: ${v} vs ${sq}`);
+      });
+    });
+    // The outputs are the Gemm results: with the own codes they give the codebook dot products of the latent.
+    const session = await ort.InferenceSession.create(latent.model, OPTIONS);
+    const x = randomMatrix(2, JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')).inputDim, 8);
+    const out = await session.run({ embedding: new ort.Tensor('float32', x, [2, x.length / 2]) });
+    const z = out.query_latent!.data as Float32Array;
+    const own = out.query_codes!.data as Int32Array;
+    for (let i = 0; i < 2; i++) {
+      const r = Float64Array.from(z.subarray(i * latent.dim, (i + 1) * latent.dim));
+      for (let l = 0; l < levels; l++) {
+        const K = codebookSizes[l];
+        const g = out[latentCrossOutput(l)]!.data as Float32Array;
+        for (const k of [0, K - 1]) {
+          const c = latent.codebooks[l]!.subarray(k * latent.dim, (k + 1) * latent.dim);
+          const want = -2 * c.reduce((a, v, d) => a + v * r[d]!, 0) + latent.crossNorms![l]![k]!;
+          assert.ok(Math.abs(g[i * K + k]! - want) <= 1e-4 * Math.max(1, Math.abs(want)), `${model} row ${i} level ${l} code ${k}`);
+        }
+        const a = own[i * levels + l]!;
+        for (let d = 0; d < latent.dim; d++) r[d]! -= latent.codebooks[l]![a * latent.dim + d]!;
+      }
+    }
+  }
+  // An encoder over other codebooks than the beam's: no outputs, the addon reads the codebooks.
+  const books = [randomMatrix(4, 3, 1), randomMatrix(4, 3, 2)];
+  const other = [books[0]!, randomMatrix(4, 3, 9)];
+  const mismatched = buildLatentQueryModel(buildResidualEncoder({ codebooks: books, dim: 3, normalize: 'l2', topM: 2 }),
+    buildBeamGraph({ codebooks: other, inputDim: 3, normalize: 'l2' }), 2);
+  assert.equal(mismatched.crossNorms, undefined);
+  assert.ok(!onnxProto.onnx.ModelProto.decode(mismatched.model).graph!.output!.some((o) => o.name === latentCrossOutput(0)));
+  const matched = buildLatentQueryModel(buildResidualEncoder({ codebooks: books, dim: 3, normalize: 'l2', topM: 2 }),
+    buildBeamGraph({ codebooks: books, inputDim: 3, normalize: 'l2' }), 2);
+  assert.equal(matched.crossNorms?.length, 2);
 });

@@ -123,3 +123,57 @@ test('native beam gives a row the same codes and scores, to the bit, alone and b
     });
   }
 });
+
+/** An encoder's quantizer outputs for z: greedy residual codes and G_l = -2 <r_l, c> + ||c||^2 (float32), per level. */
+function quantizerOutputs(z: Float32Array, n: number, dim: number, codebooks: Float32Array[]): { own: Int32Array; cross: Float32Array[]; norms: Float32Array[] } {
+  const L = codebooks.length;
+  const norms = codebooks.map((c) => Float32Array.from({ length: c.length / dim }, (_, k) => c.subarray(k * dim, (k + 1) * dim).reduce((a, v) => a + v * v, 0)));
+  const own = new Int32Array(n * L);
+  const cross = codebooks.map((c) => new Float32Array(n * (c.length / dim)));
+  for (let i = 0; i < n; i++) {
+    const r = Float64Array.from(z.subarray(i * dim, (i + 1) * dim));
+    codebooks.forEach((book, l) => {
+      const K = book.length / dim;
+      let best = 0;
+      for (let k = 0; k < K; k++) {
+        let dot = 0;
+        for (let d = 0; d < dim; d++) dot += r[d]! * book[k * dim + d]!;
+        cross[l]![i * K + k] = -2 * dot + norms[l]![k]!;
+        if (cross[l]![i * K + k]! < cross[l]![i * K + best]!) best = k;
+      }
+      own[i * L + l] = best;
+      for (let d = 0; d < dim; d++) r[d]! -= book[best * dim + d]!;
+    });
+  }
+  return { own, cross, norms };
+}
+
+test('native beam from the encoder\'s quantizer outputs (own codes, Gemm results) equals the beam from the codebooks', () => {
+  const dim = 24;
+  const sizes = [16, 12, 10];
+  const codebooks = sizes.map((k, l) => randomMatrix(k, dim, 400 + l, 0.6 ** l));
+  const n = 19;
+  const z = randomMatrix(n, dim, 13);
+  const { own, cross, norms } = quantizerOutputs(z, n, dim, codebooks);
+  for (const w of [0, 1, 0.5]) {
+    const widths = beamWidths(9, sizes);
+    const lengths = packedLengths(n, widths);
+    const plain = { codes: new Int32Array(lengths.codes - n * sizes.length), scores: new Float32Array(lengths.scores) };
+    const fromCross = { codes: new Int32Array(lengths.codes - n * sizes.length), scores: new Float32Array(lengths.scores) };
+    new BeamSearch(codebooks, dim, 64 << 20).search(z, n, 9, w, plain.codes, plain.scores);
+    const search = new BeamSearch(codebooks, dim, 64 << 20, norms);
+    search.search(z, n, 9, w, fromCross.codes, fromCross.scores, own, cross);
+    assert.deepEqual(fromCross.codes, plain.codes, `w ${w}: the same prefixes`);
+    fromCross.scores.forEach((s, i) => assert.ok(Math.abs(s - plain.scores[i]!) <= 1e-5 * Math.max(1, Math.abs(s)), `w ${w} score ${i}: ${s} vs ${plain.scores[i]}`));
+    // Without the tables (lutMaxBytes 0) the outputs are not usable: the codebooks are read, the answer is the same.
+    const noLut = { codes: new Int32Array(lengths.codes - n * sizes.length), scores: new Float32Array(lengths.scores) };
+    new BeamSearch(codebooks, dim, 0, norms).search(z, n, 9, w, noLut.codes, noLut.scores, own, cross.map((c) => c.map(() => 1e9)));
+    assert.deepEqual(noLut.codes, plain.codes, `w ${w}: no tables, outputs ignored`);
+  }
+  const out = { codes: new Int32Array(packedLengths(n, beamWidths(9, sizes)).codes - n * sizes.length), scores: new Float32Array(packedLengths(n, beamWidths(9, sizes)).scores) };
+  const search = new BeamSearch(codebooks, dim, 64 << 20, norms);
+  assert.throws(() => search.search(z, n, 9, 1, out.codes, out.scores, own.subarray(1), cross), /own must be an Int32Array of n x levels codes/);
+  assert.throws(() => search.search(z, n, 9, 1, out.codes, out.scores, own, cross.slice(1)), /cross must hold one Float32Array per level/);
+  assert.throws(() => search.search(z, n, 9, 1, out.codes, out.scores, own.map(() => 99), cross), /own codes outside the codebooks/);
+  assert.throws(() => new BeamSearch(codebooks, dim, 64 << 20, norms.slice(1)), /crossNorms must be an array/);
+});
