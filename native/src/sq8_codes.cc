@@ -239,21 +239,21 @@ void Sq8Codes::ScoreRows(const QueryTables& t, const uint8_t* const* rows, size_
   }
 }
 
-Sq8Codes::ScoreCall Sq8Codes::ScoreArgs(const Napi::CallbackInfo& info, bool with_tables) const {
+Sq8Codes::ScoreCall Sq8Codes::ScoreArgs(const Napi::CallbackInfo& info) const {
   CheckOpen();
   FloatView query = GetFloat32Array(info[0], "query");
   if (query.length != dim_) throw CodedError(kErrDimension, "query must have dim floats");
   Int32View slots = GetInt32Array(info[1], "slots");
   std::vector<const uint8_t*> rows(slots.length);
   for (size_t r = 0; r < slots.length; ++r) rows[r] = blocks_.Row(slots.data[r]);
-  return {query, slots, with_tables ? Tables(query.data) : QueryTables{}, std::move(rows)};
+  return {query, slots, std::move(rows)};
 }
 
 Napi::Value Sq8Codes::Score(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     ScoreCall call = ScoreArgs(info);
     Napi::Float32Array out = Napi::Float32Array::New(info.Env(), call.rows.size());
-    ScoreRows(call.tables, call.rows.data(), call.rows.size(), out.Data());
+    ScoreRows(Tables(call.query.data), call.rows.data(), call.rows.size(), out.Data());
     return out;
   });
 }
@@ -332,7 +332,7 @@ class Sq8ScoreWorker : public PromiseWorker {
 
 Napi::Value Sq8Codes::ScoreAsync(const Napi::CallbackInfo& info) {
   return GuardAsync(info.Env(), [&]() -> Napi::Value {
-    ScoreCall call = ScoreArgs(info, false);
+    ScoreCall call = ScoreArgs(info);
     auto* worker = new Sq8ScoreWorker(info.Env(), this, info.This().As<Napi::Object>(), call.query, std::move(call.rows));
     try {
       if (info.Length() > 2 && !info[2].IsUndefined()) {

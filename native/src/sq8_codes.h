@@ -52,14 +52,13 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   Napi::Value Encode(const Napi::CallbackInfo& info);
   Napi::Value Score(const Napi::CallbackInfo& info);
   Napi::Value ScoreAsync(const Napi::CallbackInfo& info);
-  // A score method's (query, slots), checked, with the query's tables and the slots' code rows.
+  // A score method's (query, slots), checked, with the slots' code rows.
   struct ScoreCall {
     FloatView query;
     Int32View slots;
-    QueryTables tables;
     std::vector<const uint8_t*> rows;
   };
-  ScoreCall ScoreArgs(const Napi::CallbackInfo& info, bool with_tables = true) const;
+  ScoreCall ScoreArgs(const Napi::CallbackInfo& info) const;
 
   std::vector<float> vmin_;
   std::vector<float> step_;

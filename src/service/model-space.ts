@@ -68,12 +68,17 @@ export function encoderThreads(encoder: Config['encoder'], use: EncoderUse = 'se
 
 const MAX_AUTO_WORKERS = 4;
 
-/** Starts the encoder pool of a bundle (logging the provider in use, and why when it is not the one asked for). */
+/**
+ * Starts the encoder pool of a bundle for `use` (logging the provider in use, and why when it is not the one asked
+ * for); `workers` overrides the worker count encoderThreads gives (its intra-op threads stay as they are).
+ */
 export async function openSpace(bundle: ModelBundle, version: number, config: Readonly<Config>, log: Logger, metrics: SidxMetrics,
-  threads = encoderThreads(config.encoder), use: EncoderUse = 'serve'): Promise<ModelSpace> {
+  use: EncoderUse = 'serve', workers?: number): Promise<ModelSpace> {
   const m = bundle.manifest;
+  const threads = encoderThreads(config.encoder, use);
   const pool = await EncoderPool.create(bundle, {
     ...threads,
+    workers: workers ?? threads.workers,
     beamModel: use === 'index' ? 'none' : undefined,
     provider: config.encoder.provider,
     spinWait: config.encoder.spinWait,
@@ -105,7 +110,7 @@ export async function checkBundle(dir: string, served: ModelInfo, config: Readon
   }
   let probe: ModelSpace | undefined;
   try {
-    probe = await openSpace(bundle, 0, config, log, metrics, { ...encoderThreads(config.encoder), workers: 1 });
+    probe = await openSpace(bundle, 0, config, log, metrics, 'serve', 1);
     const row = Float32Array.from({ length: m.inputDim }, (_, j) => Math.sin(j + 1));
     const { codes } = await probe.pool.encode(row, 1);
     if (codes.length !== m.levels || codes.some((c, l) => c < 0 || c >= m.codebookSizes[l]!)) {

@@ -19,7 +19,7 @@ import { storeOpener } from '../vector/sq8-slot-store.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { LivePostings } from './live-postings.ts';
 import { SidxMetrics } from './metrics.ts';
-import { chooseServed, encoderThreads, loadRegistered, openSpace, registerBundle } from './model-space.ts';
+import { chooseServed, loadRegistered, openSpace, registerBundle } from './model-space.ts';
 import type { OpenOptions, Parts } from './service-parts.ts';
 import { VectorState, type Logger } from './vector-state.ts';
 
@@ -41,7 +41,7 @@ export async function openParts(config: Readonly<Config>, log: Logger, options: 
     if (catalog.spaces.activeModel !== row.version) catalog.spaces.setActiveModel(row.version);
     const bundle = row.id === configuredRow.id ? configured : await loadRegistered(row);
     const metrics = options.metrics ?? new SidxMetrics();
-    const opening = openSpace(bundle, row.version, config, log, metrics, encoderThreads(config.encoder, options.encoderUse), options.encoderUse);
+    const opening = openSpace(bundle, row.version, config, log, metrics, options.encoderUse);
     opening.catch(() => undefined); // awaited below: no unhandled rejection meanwhile
     const derived = await openDerived(config, log, dataDir, catalog, bundle, row.version, options.sidTries !== false)
       .catch(async (err: unknown) => { await opening.then((s) => s.pool.close(), () => undefined); throw err; });

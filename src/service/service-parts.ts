@@ -41,6 +41,6 @@ export interface OpenOptions {
    * (`sidx index`) that never reads them. Default true.
    */
   sidTries?: boolean;
-  /** How the served model's encoder threads are sized (model-space.ts encoderThreads): default 'serve'; `sidx index` 'batch'. */
+  /** What the served model's encoder pool is for (model-space.ts EncoderUse): default 'serve'; `sidx eval` 'batch', `sidx index` 'index'. */
   encoderUse?: EncoderUse;
 }
