@@ -14,9 +14,6 @@
 #include "boundary.h"
 
 namespace sidx {
-namespace {
-constexpr size_t kBlockSlots = size_t{1} << 16;
-}  // namespace
 
 void SlotCodeBlocks::Unmap::operator()(uint8_t* p) const { ::munmap(p, bytes); }
 
@@ -26,13 +23,6 @@ SlotCodeBlocks::Block SlotCodeBlocks::NewBlock() const {
   if (p == MAP_FAILED) throw std::bad_alloc();
   if (huge_pages_) ::madvise(p, bytes, MADV_HUGEPAGE);  // advice only: a kernel without THP refuses it, and that is fine
   return Block(static_cast<uint8_t*>(p), Unmap{bytes});
-}
-
-const uint8_t* SlotCodeBlocks::Row(int32_t slot) const {
-  if (slot < 0) return nullptr;
-  size_t block = static_cast<size_t>(slot) / kBlockSlots;
-  if (block >= blocks_.size() || !blocks_[block]) return nullptr;
-  return blocks_[block].get() + (static_cast<size_t>(slot) % kBlockSlots) * code_size_;
 }
 
 void SlotCodeBlocks::Put(const int32_t* slots, size_t count, const uint8_t* codes) {

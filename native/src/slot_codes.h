@@ -17,12 +17,20 @@ namespace sidx {
 
 class SlotCodeBlocks {
  public:
+  static constexpr size_t kBlockSlots = size_t{1} << 16;
+
   // huge_pages: ask for transparent huge pages for the blocks (madvise; the kernel may still give 4 KiB ones).
   SlotCodeBlocks(size_t code_size, bool huge_pages) : code_size_(code_size), huge_pages_(huge_pages) {}
 
   size_t code_size() const { return code_size_; }
-  // nullptr when the slot holds no codes (negative, or its block never written).
-  const uint8_t* Row(int32_t slot) const;
+  // nullptr when the slot holds no codes (negative, or its block never written). Inline: a rerank resolves every
+  // candidate's row with it.
+  const uint8_t* Row(int32_t slot) const {
+    if (slot < 0) return nullptr;
+    const size_t block = static_cast<size_t>(slot) / kBlockSlots;
+    if (block >= blocks_.size() || !blocks_[block]) return nullptr;
+    return blocks_[block].get() + (static_cast<size_t>(slot) % kBlockSlots) * code_size_;
+  }
   // Stores row r of `codes` (code_size bytes each) at slots[r]; throws on a negative slot.
   void Put(const int32_t* slots, size_t count, const uint8_t* codes);
   // Where slots 0 .. count-1, stored back to back in a file from `offset`, go: the blocks are allocated here (on the

@@ -110,11 +110,6 @@ void SlotMapWrap::Cover(const int32_t* slots, size_t count) {
   if (highest >= 0 && static_cast<size_t>(highest) >= rows_) Refresh();
 }
 
-const float* SlotMapWrap::Row(int32_t slot) const {
-  if (slot < 0 || static_cast<size_t>(slot) >= rows_) return nullptr;
-  return base_ + static_cast<size_t>(slot) * dim_;
-}
-
 Napi::Value SlotMapWrap::Dim(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(dim_));
 }

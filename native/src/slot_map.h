@@ -61,7 +61,9 @@ class SlotMapWrap : public Napi::ObjectWrap<SlotMapWrap> {
   void Refresh();  // fstat; remap when the file outgrew the mapping
   void CheckOpen() const;
   void Cover(const int32_t* slots, size_t count);  // refreshes once when a slot is past the known rows
-  const float* Row(int32_t slot) const;            // nullptr when out of range
+  const float* Row(int32_t slot) const {           // nullptr when out of range
+    return slot < 0 || static_cast<size_t>(slot) >= rows_ ? nullptr : base_ + static_cast<size_t>(slot) * dim_;
+  }
   // A score method's (query, slots), checked, with the file's size re-read when a slot is past it.
   std::pair<FloatView, Int32View> ScoreArgs(const Napi::CallbackInfo& info);
   std::vector<const float*> Rows(Int32View slots) const;

@@ -111,3 +111,24 @@ export function initMeta(meta: Bin, firstKey: bigint, naturalOnly: boolean): voi
   meta.put(META_LAST_SEQ, u64Key(0n));
   meta.put(META_TRUNCATED, u64Key(0n));
 }
+
+/** Catalog.open's options. */
+export interface CatalogOpenOptions {
+  /** LMDB map size; lmdb-js grows the map on demand when omitted or 0. */
+  mapSizeBytes?: number;
+  /** First internal key of a new catalog (default 1); ignored when the catalog exists. */
+  firstKey?: bigint;
+  /** SID count changes the SID log keeps for trie deltas (default DEFAULT_SID_HISTORY). */
+  sidHistory?: number;
+  /**
+   * Leave building the SID tries to `sids.load()` (or their first read). Call it before writing, or never read the
+   * tries of that open (`sidx index`): a first build while a pipelined commit is being published would count it twice.
+   */
+  deferSids?: boolean;
+  /**
+   * 'natural': a new catalog stores each SID's natural posting only (Hamming-1 scans then skip-scan it; for services
+   * whose candidates come from the in-memory posting index). 'all' (default): every rotation; a natural-only
+   * catalog opened so gets its rotated postings written first. An existing catalog with all rotations keeps them.
+   */
+  postingRotations?: 'all' | 'natural';
+}

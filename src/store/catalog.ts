@@ -43,9 +43,9 @@ import { PostingScans, type Neighbour } from './catalog-scan.ts';
 import { changesAfter, truncateChangesTxn, type Change } from './change-log.ts';
 import { CatalogTxns } from './catalog-txns.ts';
 import { PostingJournal } from './posting-journal.ts';
-import { initMeta, META_DIM, META_LAST_SEQ, META_NATURAL_ONLY, META_SCHEMA, metaLevels, modelLevels, openCatalogDbs, openCatalogEnv, readMetaU32, readMetaU64, storeError, type PostingLayout } from './catalog-meta.ts';
+import { initMeta, META_DIM, META_LAST_SEQ, META_NATURAL_ONLY, META_SCHEMA, metaLevels, modelLevels, openCatalogDbs, openCatalogEnv, readMetaU32, readMetaU64, storeError, type CatalogOpenOptions, type PostingLayout } from './catalog-meta.ts';
 import { writeRotatedPostings } from './posting-layout.ts';
-import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, readU64BE, u64Key } from './keys.ts';
+import { assertInternalKey, HOST_IS_LITTLE_ENDIAN, keyScratch, readU64BE, u64Key } from './keys.ts';
 import { readStoredRecord, type ItemRecord, type StoredRecord } from './record.ts';
 import { CatalogVectors } from './catalog-vectors.ts';
 import { deleteItems, stageBatch, upsertItems, upsertItemsAsync, type StagedBatch, type UpsertResult, type WriteDbs } from './catalog-writes.ts';
@@ -66,26 +66,7 @@ export type { SidTrie } from '../sid/sid-trie.ts';
 export { MAX_ID_BYTES } from './catalog-input.ts';
 export { CATALOG_SCHEMA_VERSION } from './catalog-meta.ts';
 export { DEFAULT_SID_HISTORY } from './sid-occupancy.ts';
-
-export interface CatalogOpenOptions {
-  /** LMDB map size; lmdb-js grows the map on demand when omitted or 0. */
-  mapSizeBytes?: number;
-  /** First internal key of a new catalog (default 1); ignored when the catalog exists. */
-  firstKey?: bigint;
-  /** SID count changes the SID log keeps for trie deltas (default DEFAULT_SID_HISTORY). */
-  sidHistory?: number;
-  /**
-   * Leave building the SID tries to `sids.load()` (or their first read). Call it before writing, or never read the
-   * tries of that open (`sidx index`): a first build while a pipelined commit is being published would count it twice.
-   */
-  deferSids?: boolean;
-  /**
-   * 'natural': a new catalog stores each SID's natural posting only (Hamming-1 scans then skip-scan it; for services
-   * whose candidates come from the in-memory posting index). 'all' (default): every rotation; a natural-only
-   * catalog opened so gets its rotated postings written first. An existing catalog with all rotations keeps them.
-   */
-  postingRotations?: 'all' | 'natural';
-}
+export type { CatalogOpenOptions } from './catalog-meta.ts';
 
 type Bin = Database<Buffer, Buffer>;
 
@@ -110,6 +91,7 @@ export class Catalog {
   /** The cluster write log's position applied (stream-mark.ts). */
   readonly stream: StreamMark;
   #closed = false;
+  readonly #recordKey = keyScratch(); // recordOf's key, rewritten by each call
   // Both are immutable once written, so caching them is safe even with other writers.
   #dim: number | undefined;
   #levels = new Map<number, number>();
@@ -261,12 +243,16 @@ export class Catalog {
     });
   }
 
-  /** The record without its vector (id, SID of the active key space, slot): what the retrieve path reads. */
+  /** The record without its vector (id, SID of the active key space, slot): what retrieve reads, k per answer. */
   recordOf(key: bigint): StoredRecord | undefined {
-    return this.#read('recordOf', () => {
-      assertInternalKey(key);
-      return this.#stored(u64Key(key));
-    });
+    this.#assertOpen();
+    assertInternalKey(key);
+    this.#recordKey.view.setBigUint64(0, key); // no closure nor key buffer per call (lmdb-js copies the key)
+    try {
+      return this.#stored(this.#recordKey.bytes, key);
+    } catch (err) {
+      throw storeError(err, 'recordOf');
+    }
   }
 
   /** The vectors in rows `slots` of the vector file (slots.length x dim). */
@@ -281,11 +267,10 @@ export class Catalog {
     return this.#vectors.path;
   }
 
-  #stored(keyBuf: Buffer): StoredRecord | undefined {
+  #stored(keyBuf: Buffer, key = readU64BE(keyBuf, 0)): StoredRecord | undefined {
     // getBinaryFast's buffer is valid only until the next read; readStoredRecord copies everything out of it.
     const value = this.#items.getBinaryFast(keyBuf);
-    if (value === undefined) return undefined;
-    return this.spaces.resolve(readStoredRecord(value, readU64BE(keyBuf, 0)), keyBuf);
+    return value === undefined ? undefined : this.spaces.resolve(readStoredRecord(value, key), keyBuf);
   }
 
   #readItem(keyBuf: Buffer): ItemRecord | undefined {

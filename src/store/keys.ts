@@ -34,6 +34,12 @@ export function u64Key(value: bigint): Buffer {
   return out;
 }
 
+/** A reusable key in u64Key's layout: `view.setBigUint64(0, key)` (big-endian) rewrites `bytes` without a bigint shift. */
+export function keyScratch(): { bytes: Buffer; view: DataView } {
+  const bytes = Buffer.alloc(U64_BYTES);
+  return { bytes, view: new DataView(bytes.buffer, bytes.byteOffset, U64_BYTES) };
+}
+
 function readU32BE(buf: Uint8Array, offset: number): number {
   return ((buf[offset] << 24) | (buf[offset + 1] << 16) | (buf[offset + 2] << 8) | buf[offset + 3]) >>> 0;
 }

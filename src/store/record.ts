@@ -111,7 +111,7 @@ export function readRecordId(buf: Uint8Array): string {
 /** A full record, with its own copies of codes (and inline vector); `buf` may be reused by lmdb right after. */
 export function readStoredRecord(buf: Uint8Array, key: bigint): StoredRecord {
   const { model, codes } = readRecordSid(buf);
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
   const dim = b.readUInt32LE(4);
   const idBytes = b.readUInt16LE(8);
   const idStart = RECORD_HEADER_BYTES + 2 * codes.length;

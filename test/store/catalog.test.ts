@@ -92,6 +92,11 @@ describe('Catalog', () => {
     assert.deepEqual(cat.exact(1, Int32Array.of(1, 2, 3), 10), BigInt64Array.of(first, first + 1n));
     assert.deepEqual([...cat.changesSince(0n)].map((c) => c.key), [first, first + 1n]);
     assert.ok(first > 2n ** 32n);
+    // recordOf writes its key into one reused buffer: records read one after the other keep their own fields.
+    const [x, y] = [cat.recordOf(first)!, cat.recordOf(first + 1n)!];
+    assert.deepEqual([x.id, x.key, y.id, y.key], ['x', first, 'y', first + 1n]);
+    assert.deepEqual(x.codes, Int32Array.of(1, 2, 3));
+    assert.equal(cat.recordOf(first + 2n), undefined);
   });
 
   test('re-upsert keeps the internal key and moves postings to the new SID', () => {
@@ -254,6 +259,9 @@ describe('Catalog', () => {
     assert.throws(() => cat.prefix(1, Int32Array.of(1, 2, 3, 4), 10), code('SIDX_ERR_INVALID_INPUT'));
     assert.throws(() => cat.exact(1, Int32Array.of(1, 2, 3), -1), code('SIDX_ERR_INVALID_INPUT'));
     assert.throws(() => cat.getByKey(-1n), code('SIDX_ERR_INVALID_INPUT'));
+    assert.throws(() => cat.recordOf(-1n), code('SIDX_ERR_INVALID_INPUT'));
+    assert.throws(() => cat.recordOf(1n << 63n), code('SIDX_ERR_INVALID_INPUT'));
+    assert.equal(cat.recordOf(1n)!.id, 'a');
     assert.deepEqual(cat.exact(1, Int32Array.of(1, 2, 3), 0), new BigInt64Array(0));
     assert.deepEqual(cat.exact(9, Int32Array.of(1, 2), 10), new BigInt64Array(0)); // unknown model: nothing
     assert.deepEqual(cat.hamming1(9, Int32Array.of(1, 2), 10), []);
