@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { SidxError } from '../../errors.ts';
-import { retrieveRoute } from '../schemas/retrieve.ts';
+import { retrieveRoute, type RetrieveResponse } from '../schemas/retrieve.ts';
+import { JSON_TYPE, retrieveAnswerJson } from '../retrieve-json.ts';
 import { decodeEmbedding } from '../embedding-input.ts';
-import { serviceOf, sidList } from './service.ts';
+import { serviceOf } from './service.ts';
 
 export const retrieveRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post('/retrieve', { schema: retrieveRoute }, async (req) => {
+  app.post('/retrieve', { schema: retrieveRoute }, async (req, reply) => {
     const service = serviceOf(app);
     const limits = app.sidxLimits;
     const body = req.body;
@@ -38,14 +39,7 @@ export const retrieveRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
     const embedding = body.embedding === undefined ? undefined : decodeEmbedding(body.embedding, service.model.inputDim, limits.maxVectorNorm, 'embedding');
     const out = await service.retrieve({ embedding, sids, k, expand: body.expand, rerank: body.rerank, maxCandidates, beamWidth: body.beamWidth });
-    return {
-      model: out.model,
-      expand: out.expand,
-      items: out.items.map((it) => ({ id: it.id, score: it.score, sid: sidList(it.sid), match: it.match })),
-      querySids: out.querySids.map(sidList),
-      candidates: out.candidates,
-      timingsMs: out.timingsMs,
-      ...(out.missingShards ? { partial: true, missingShards: out.missingShards } : {}),
-    };
+    // The answer's JSON is written from the service's output as it is (retrieve-json.ts), to the response schema.
+    return reply.type(JSON_TYPE).serializer(retrieveAnswerJson).send(out as unknown as RetrieveResponse);
   });
 };

@@ -78,3 +78,4 @@ export const retrieveRoute = {
 };
 
 export type RetrieveBody = Static<typeof RetrieveBodySchema>;
+export type RetrieveResponse = Static<typeof RetrieveResponseSchema>;
