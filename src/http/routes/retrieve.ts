@@ -34,8 +34,10 @@ export const retrieveRoutes: FastifyPluginAsyncTypebox = async (app) => {
   });
 };
 
-/** The request's SIDs as Int32Arrays, each checked against the model's levels and codebook sizes (a plain loop: no
- * closure per SID nor Int32Array.from's iteration, on the sids-mode path of a generative recommender). */
+/**
+ * The request's SIDs as Int32Arrays, each checked against the model's levels and codebook sizes (a plain loop: no
+ * closure per SID nor Int32Array.from's iteration, on the sids-mode path of a generative recommender).
+ */
 function sidRows(sids: readonly number[][], levels: number, sizes: readonly number[]): Int32Array[] {
   const out = new Array<Int32Array>(sids.length);
   for (let i = 0; i < sids.length; i++) {
