@@ -46,6 +46,14 @@ test('a non-finite score (the ranking leaves such candidates out) is written as 
   assert.throws(() => viaSchema(out), /does not match schema/);
 });
 
+test('a count or timing that is not a number throws (Fastify answers 500) instead of writing invalid JSON', () => {
+  assert.throws(() => retrieveAnswerJson(answer(4, { candidates: { exact: Number.NaN, hamming1: 0, beam: 0, prefix: 0, total: 0 } })), /integer/);
+  assert.throws(() => retrieveAnswerJson(answer(4, { candidates: { exact: 1.5, hamming1: 0, beam: 0, prefix: 0, total: 0 } })), /integer/);
+  const t = answer(4).timingsMs;
+  assert.throws(() => retrieveAnswerJson(answer(4, { timingsMs: { ...t, fetch: Number.POSITIVE_INFINITY } })), /number/);
+  assert.throws(() => retrieveAnswerJson(answer(4, { missingShards: [Number.NaN] })), /integer/);
+});
+
 const tmp = tempDir();
 let svc: RunningService;
 const DIM = 16;
