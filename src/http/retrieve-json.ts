@@ -18,7 +18,7 @@ export function retrieveAnswerJson(payload: unknown): string {
   const items = out.items;
   for (let i = 0; i < items.length; i++) {
     const it = items[i]!;
-    s += `${i > 0 ? ',' : ''}{"id":${JSON.stringify(it.id)},"score":${numberJson(it.score)},"sid":${sidJson(it.sid)},"match":"${it.match}"}`;
+    s += `${i > 0 ? ',' : ''}{"id":${JSON.stringify(it.id)},"score":${scoreJson(it.score)},"sid":${sidJson(it.sid)},"match":"${it.match}"}`;
   }
   s += '],"querySids":[';
   const sids = out.querySids;
@@ -49,7 +49,7 @@ function sidJson(codes: Int32Array): string {
   return `${s}]`;
 }
 
-/** As fast-json-stringify writes a JSON Schema number: shortest round-trip digits; null for null and non-finite. */
-function numberJson(x: number | null): string {
+/** A score: shortest round-trip digits (as fast-json-stringify); null without rerank, and for a non-finite score. */
+function scoreJson(x: number | null): string {
   return x === null || !Number.isFinite(x) ? 'null' : `${x}`;
 }
