@@ -2,7 +2,7 @@
  * The JSON of a POST /v1/retrieve answer, written straight from the service's RetrieveOutput: the same text
  * fast-json-stringify writes from RetrieveResponseSchema (property order, number formatting, optional fields;
  * test/http/retrieve-json.test.ts holds them equal), without first copying every SID into a number array and every
- * item into a new object for it: a beam answer (10 items, 33 SIDs) took 7.4-7.5 µs with that copy, 5.4-6.0 µs here
+ * item into a new object for it: a beam answer (10 items, 33 SIDs) took 6.8-8.2 µs with that copy, 5.6-5.7 µs here
  * (`node --import tsx bench/hot-reads.bench.ts --ops json`), and leaves no garbage behind. The schema stays the route's
  * contract and its OpenAPI.
  */
