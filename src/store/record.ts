@@ -87,6 +87,11 @@ export function writeInlineRecord(model: number, codes: Int32Array, id: Uint8Arr
   return out;
 }
 
+/** `buf` itself when it is a Buffer (lmdb-js's values are), else a Buffer view of the same bytes. */
+function bufferOf(buf: Uint8Array): Buffer {
+  return Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+}
+
 function corrupt(what: string): SidxError {
   return new SidxError('SIDX_ERR_STORE', `corrupt item record: ${what}`);
 }
@@ -103,7 +108,7 @@ export function readRecordSid(buf: Uint8Array): { model: number; codes: Int32Arr
 
 /** The external id only. */
 export function readRecordId(buf: Uint8Array): string {
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+  const b = bufferOf(buf);
   const start = RECORD_HEADER_BYTES + 2 * buf[2]!;
   return b.toString('utf8', start, start + b.readUInt16LE(8));
 }
@@ -111,7 +116,7 @@ export function readRecordId(buf: Uint8Array): string {
 /** A full record, with its own copies of codes (and inline vector); `buf` may be reused by lmdb right after. */
 export function readStoredRecord(buf: Uint8Array, key: bigint): StoredRecord {
   const { model, codes } = readRecordSid(buf);
-  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+  const b = bufferOf(buf);
   const dim = b.readUInt32LE(4);
   const idBytes = b.readUInt16LE(8);
   const idStart = RECORD_HEADER_BYTES + 2 * codes.length;
@@ -131,7 +136,7 @@ export function readStoredRecord(buf: Uint8Array, key: bigint): StoredRecord {
 /** The slot of a format-1 record, -1 for a format-0 one (no copies). */
 export function readRecordSlot(buf: Uint8Array): number {
   if (buf[3] !== FORMAT_SLOT) return -1;
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+  const b = bufferOf(buf);
   return b.readUInt32LE(payloadOffset(buf[2]!, b.readUInt16LE(8)));
 }
 
