@@ -50,7 +50,7 @@ export async function bundleMetrics(modelDir: string, input: string, array?: str
   const pool = await EncoderPool.create(bundle, { workers: 1, provider: 'cpu' });
   let codes: Int32Array;
   try {
-    codes = (await pool.encode(data.vectors, data.n)).codes;
+    codes = (await pool.encode(data.vectors, data.n, { codesOnly: true })).codes;
   } finally {
     await pool.close();
   }

@@ -166,7 +166,7 @@ export class ClusterRouter implements ServiceApi {
 
   async encode(vectors: Float32Array, n: number): Promise<EncodeOutput> {
     const space = this.#space; // a flip meanwhile does not relabel the codes
-    const out = await space.pool.encode(vectors, n);
+    const out = await space.pool.encode(vectors, n, { codesOnly: true });
     return { model: space.info.id, codes: out.codes, n };
   }
 
@@ -179,7 +179,7 @@ export class ClusterRouter implements ServiceApi {
     const byShard = this.#split(items.map((it) => ({ id: it.id, v: typedToBase64(it.vector) })), (it) => it.id);
     const { seq, applied } = await this.#log(byShard, (part) => ({ op: 'upsert', items: part }));
     // Items no shard reported on (no waitApplied, or a replica restarted since): the router's encoder's SID.
-    const enc = items.some((it) => !applied.has(it.id)) ? await space.pool.encode(flat, items.length) : null;
+    const enc = items.some((it) => !applied.has(it.id)) ? await space.pool.encode(flat, items.length, { codesOnly: true }) : null;
     return {
       model: space.info.id, seq, items: items.map((it, i) => {
         const done = applied.get(it.id);

@@ -1,7 +1,7 @@
 import type { Config } from '../config.ts';
 import { resolveCollisions } from '../sid/collisions.ts';
 import type { Catalog } from '../store/catalog.ts';
-import type { EncodeResult } from '../tokenizer/encoder-pool.ts';
+import type { EncodeOptions, EncodeResult } from '../tokenizer/encoder-pool.ts';
 import type { ActiveModel } from './model-space.ts';
 
 /**
@@ -9,6 +9,11 @@ import type { ActiveModel } from './model-space.ts';
  * alternative. Call under the write lock: occupancy is what is committed. An item being replaced still counts at its
  * old SID.
  */
+/** Encode options for items the policy will place: without a cap, nothing reads the encoder's top-M. */
+export function encodeOptionsFor(policy: Config['collisions']): EncodeOptions {
+  return { codesOnly: policy.strategy === 'none' };
+}
+
 export function applyCollisionPolicy(policy: Config['collisions'], catalog: Catalog, enc: EncodeResult, n: number, model: ActiveModel): Int32Array {
   if (policy.strategy === 'none') return enc.codes;
   const { levels, version } = model;

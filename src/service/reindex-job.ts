@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { SidxError } from '../errors.ts';
 import type { Catalog } from '../store/catalog.ts';
 import type { ControlPlane } from '../store/control-plane.ts';
-import type { EncodeResult } from '../tokenizer/encoder-pool.ts';
+import type { EncodeOptions, EncodeResult } from '../tokenizer/encoder-pool.ts';
 import type { SidxMetrics } from './metrics.ts';
 import { closeWhenIdle, type ActiveModel, type ModelSpace } from './model-space.ts';
 import type { Logger } from './vector-state.ts';
@@ -56,6 +56,8 @@ export interface ReindexHost {
   active(): ModelSpace;
   /** Collision policy for `n` encoded items in `model`'s key space (under the write lock). */
   collide(enc: EncodeResult, n: number, model: ActiveModel): Int32Array;
+  /** How items that `collide` will place are encoded (collision-policy.ts encodeOptionsFor). */
+  readonly placeEncode: EncodeOptions;
   /** Upserts start writing `space` too (under the write lock). */
   beginTarget(space: ModelSpace): Promise<void>;
   /** Upserts stop writing the target. */
@@ -264,7 +266,7 @@ export class ReindexJob {
       const dim = target.info.inputDim;
       const flat = new Float32Array(recs.length * dim);
       recs.forEach((r, i) => flat.set(r.vector, i * dim));
-      const enc = await target.pool.encode(flat, recs.length);
+      const enc = await target.pool.encode(flat, recs.length, host.placeEncode);
       await host.lock.run(() => {
         const codes = host.collide(enc, recs.length, target.info);
         const L = target.info.levels;
@@ -322,7 +324,7 @@ export class ReindexJob {
     const dim = space.info.inputDim;
     const flat = new Float32Array(recs.length * dim);
     recs.forEach((r, i) => flat.set(r.vector, i * dim));
-    const enc = await space.pool.encode(flat, recs.length);
+    const enc = await space.pool.encode(flat, recs.length, host.placeEncode);
     host.log.warn(`reindex ${this.id}: ${recs.length} item(s) had no SID in ${space.info.id}; encoded them during the drop`);
     await host.lock.run(() => {
       const codes = host.collide(enc, recs.length, space.info);

@@ -13,7 +13,7 @@
  */
 import type { Config } from '../config.ts';
 import { SidxError } from '../errors.ts';
-import { applyCollisionPolicy } from './collision-policy.ts';
+import { applyCollisionPolicy, encodeOptionsFor } from './collision-policy.ts';
 import type { BeamLevel, EncodeResult } from '../tokenizer/encoder-pool.ts';
 import { gatherCandidates, ownThenBeam, uniqueSids } from './candidates.ts';
 import { CandidateSet, CandidateSetPool } from './candidate-set.ts';
@@ -118,7 +118,7 @@ export class SidxService {
 
   encode(vectors: Float32Array, n: number): Promise<EncodeOutput> {
     return this.#gate.run(async () => {
-      const out = await this.#p.pool.encode(vectors, n, { inline: this.#alone });
+      const out = await this.#p.pool.encode(vectors, n, { inline: this.#alone, codesOnly: true });
       return { model: this.model.id, codes: out.codes, n };
     });
   }
@@ -208,7 +208,8 @@ export class SidxService {
         const model = this.model;
         const target = this.#target;
         const marks = [performance.now()]; // phase boundaries (metrics.observeUpsertPhases)
-        const [enc, encTarget] = await Promise.all([this.#p.pool.encode(flat, items.length), target?.pool.encode(flat, items.length)]);
+        const how = encodeOptionsFor(this.#p.config.collisions);
+        const [enc, encTarget] = await Promise.all([this.#p.pool.encode(flat, items.length, how), target?.pool.encode(flat, items.length, how)]);
         marks.push(performance.now());
         const out = await this.#lock.pipeline(async () => {
           marks.push(performance.now());
@@ -363,6 +364,7 @@ export class SidxService {
       config: p.config, log: p.log, metrics: p.metrics, catalog: p.catalog, control: p.control, lock: this.#lock, dataDir: p.dataDir,
       active: () => ({ info: p.model, bundle: p.bundle, pool: p.pool }),
       collide: (enc, n, model) => this.#applyCollisionPolicy(enc, n, model),
+      placeEncode: encodeOptionsFor(p.config.collisions),
       beginTarget: (space) => this.#lock.run(() => {
         p.postings.track(space.info.version, space.info.levels);
         this.#target = space;

@@ -1,11 +1,12 @@
 /**
- * The beam-query model an encoder pool hands its CPU workers, built once per pool from the bundle's encoder.onnx and
- * beam.onnx, in memory (the files and the bundle digest stay as they are): for a native beam, the latent query model
- * plus beam.onnx's codebooks for the addon's BeamSearch; for 'merged', both graphs as one ORT model
- * (src/numeric/beam-query-graph.ts).
+ * The models an encoder pool derives for its workers, built once per pool from the bundle's encoder.onnx and
+ * beam.onnx, in memory (the files and the bundle digest stay as they are): the beam-query model (for a native beam,
+ * the latent query model plus beam.onnx's codebooks for the addon's BeamSearch; for 'merged', both graphs as one ORT
+ * model, src/numeric/beam-query-graph.ts) and the codes-only encoder (src/numeric/codes-model.ts).
  */
 import { readFileSync } from 'node:fs';
 import { buildBeamQueryModel, buildLatentQueryModel } from '../numeric/beam-query-graph.ts';
+import { buildCodesModel } from '../numeric/codes-model.ts';
 import { addonPath } from '../native-addon.ts';
 import type { ModelBundle } from './bundle.ts';
 
@@ -27,6 +28,16 @@ export function loadBeamQuery(bundle: ModelBundle, mode: 'native' | 'merged', lo
     return { beamQueryModel: model, nativeBeam: { codebooks, dim, addonPath, crossNorms } };
   } catch (err) {
     log('warn', `beam queries take two ORT runs: encoder.onnx and beam.onnx cannot be merged: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+/** The codes-only encoder, or undefined (with a 'warn' line saying why) when encoder.onnx does not allow one. */
+export function loadCodesModel(bundle: ModelBundle, log: (level: 'warn', msg: string) => void): Uint8Array | undefined {
+  try {
+    return buildCodesModel(readFileSync(bundle.encoderPath));
+  } catch (err) {
+    log('warn', `codes-only encodes run the whole encoder.onnx: ${(err as Error).message}`);
     return undefined;
   }
 }

@@ -22,8 +22,8 @@ import { SidxError } from '../errors.ts';
 import { repoUrl } from '../paths.ts';
 import type { ModelBundle } from './bundle.ts';
 import { beamWidths } from '../numeric/beam-query-graph.ts';
-import { loadBeamQuery, type BeamQuery } from './beam-query.ts';
-import { closeWorker, concatBeams, concatRows, MAX_COALESCED, resolveRun, RunInput, sameKind, type BeamMode, type BeamResult, type Chunk, type EncodeResult, type WorkerReply } from './worker-protocol.ts';
+import { loadBeamQuery, loadCodesModel, type BeamQuery } from './beam-query.ts';
+import { closeWorker, concatBeams, concatEncodes, MAX_COALESCED, resolveRun, RunInput, runRequest, sameKind, type BeamMode, type BeamResult, type Chunk, type EncodeResult, type WorkerReply } from './worker-protocol.ts';
 import { INLINE_MAX_ROWS, InlineLane } from './inline-lane.ts';
 
 export type Provider = 'cpu' | 'cuda';
@@ -50,6 +50,11 @@ export interface EncoderPoolOptions {
 /** Per call: `inline` says no other request waits for the event loop (the inline lane may run the call). */
 export interface CallOptions {
   inline?: boolean;
+}
+
+/** Per encode: `codesOnly` asks for the codes alone (the answer's top-M arrays are empty), from the codes-only model. */
+export interface EncodeOptions extends CallOptions {
+  codesOnly?: boolean;
 }
 
 export type { BeamLevel, BeamResult, EncodeResult } from './worker-protocol.ts';
@@ -88,6 +93,7 @@ export class EncoderPool {
   #held = false;
   #runs = 0;
   #beamQuery?: BeamQuery;
+  #codesModel?: Uint8Array;
   #beamMode: BeamMode = 'none';
   #beams: boolean;
   /** Opened on the first call that asks for it (start-up does not wait for its sessions); null: not wanted. */
@@ -120,6 +126,7 @@ export class EncoderPool {
     const pool = new EncoderPool(bundle, options);
     const mode = options.beamModel ?? 'native';
     if (mode === 'native' || mode === 'merged') pool.#beamQuery = loadBeamQuery(bundle, mode, pool.#log); // sync, as the spawn
+    pool.#codesModel = loadCodesModel(bundle, pool.#log);
     try {
       await pool.#spawn(); // the first worker settles the provider
       await Promise.all(Array.from({ length: options.workers - 1 }, () => pool.#spawn()));
@@ -151,7 +158,7 @@ export class EncoderPool {
   get workers(): number { return this.#slots.length; }
 
   /** Encodes `n` row-major embeddings of `inputDim` floats. The input array is read, never changed, until the call settles. */
-  async encode(vectors: Float32Array, n: number, opts?: CallOptions): Promise<EncodeResult> {
+  async encode(vectors: Float32Array, n: number, opts?: EncodeOptions): Promise<EncodeResult> {
     if (!(vectors instanceof Float32Array)) {
       throw new SidxError('SIDX_ERR_INVALID_INPUT', 'embeddings must be a Float32Array', { field: 'embedding' });
     }
@@ -160,20 +167,11 @@ export class EncoderPool {
         `expected ${n} × ${this.inputDim} = ${n * this.inputDim} floats, got ${vectors.length}`, { field: 'embedding' });
     }
     if (this.#closed) throw new SidxError('SIDX_ERR_ENCODER', 'encoder pool is closed');
-    const L = this.levels;
-    const M = this.topM;
-    if (n === 0) return { codes: new Int32Array(0), topCodes: new Int32Array(0), topDistances: new Float32Array(0) };
-
+    if (n === 0) return concatEncodes([], 0, this.levels, this.topM);
     const split = Math.max(MIN_SPLIT_ROWS, Math.ceil(n / this.#target));
     const rows = Math.min(this.maxBatchRows, split);
-    const parts = this.#submit<EncodeResult>(vectors, n, rows, undefined, opts?.inline);
-    if (parts.length === 1) return parts[0]!;
-    const results = await Promise.all(parts);
-    return {
-      codes: concatRows(results.map((r) => r.codes), new Int32Array(n * L)),
-      topCodes: concatRows(results.map((r) => r.topCodes), new Int32Array(n * L * M)),
-      topDistances: concatRows(results.map((r) => r.topDistances), new Float32Array(n * L * M)),
-    };
+    const parts = this.#submit<EncodeResult>(vectors, n, rows, { codesOnly: opts?.codesOnly === true }, opts?.inline);
+    return parts.length === 1 ? parts[0]! : concatEncodes(await Promise.all(parts), n, this.levels, this.topM, opts?.codesOnly);
   }
 
   /** Whether the bundle has a beam.onnx and the pool was not opened without beams, i.e. `beam()` can run. */
@@ -199,7 +197,7 @@ export class EncoderPool {
     if (this.#closed) throw new SidxError('SIDX_ERR_ENCODER', 'encoder pool is closed');
     const widths = () => beamWidths(width, this.bundle.manifest.codebookSizes);
     if (n === 0) return concatBeams([], 0, widths());
-    const parts = this.#submit<BeamResult>(vectors, n, this.#beamRows(width), { width, normWeight }, opts?.inline);
+    const parts = this.#submit<BeamResult>(vectors, n, this.#beamRows(width), { beam: { width, normWeight } }, opts?.inline);
     return parts.length === 1 ? parts[0]! : concatBeams(await Promise.all(parts), n, widths());
   }
 
@@ -233,22 +231,22 @@ export class EncoderPool {
     };
   }
 
-  #submit<T extends EncodeResult | BeamResult>(vectors: Float32Array, n: number, rows: number, beam?: Chunk['beam'], inline = false): Promise<T>[] {
+  #submit<T extends EncodeResult | BeamResult>(vectors: Float32Array, n: number, rows: number, kind: Pick<Chunk, 'beam' | 'codesOnly'>, inline = false): Promise<T>[] {
     const d = this.inputDim;
     const parts: Promise<T>[] = [];
     if (inline && this.#inline === undefined) this.#inline = InlineLane.start(this.#laneParams(), (msg) => this.#log('warn', msg));
     const lane = this.#inline;
     if (inline && lane?.free && n <= INLINE_MAX_ROWS && !this.#held && this.#queue.length === 0 && this.inFlight === 0) {
       return [new Promise<T>((resolve, reject) => {
-        const chunk: Chunk = { id: this.#nextId++, data: vectors, n, beam, resolve: resolve as Chunk['resolve'], reject };
-        void lane.run({ type: beam ? 'beam' : 'encode', id: chunk.id, data: vectors, n, ...beam })
+        const chunk: Chunk = { id: this.#nextId++, data: vectors, n, ...kind, resolve: resolve as Chunk['resolve'], reject };
+        void lane.run({ ...runRequest(chunk), id: chunk.id, data: vectors, n })
           .then((reply) => resolveRun([chunk], reply, this.bundle.manifest.codebookSizes, this.topM));
       })];
     }
     for (let start = 0; start < n; start += rows) {
       const end = Math.min(n, start + rows);
       parts.push(new Promise<T>((resolve, reject) => this.#queue.push({
-        id: this.#nextId++, data: vectors.subarray(start * d, end * d), n: end - start, beam,
+        id: this.#nextId++, data: vectors.subarray(start * d, end * d), n: end - start, ...kind,
         resolve: resolve as (r: EncodeResult | BeamResult) => void, reject,
       })));
     }
@@ -277,8 +275,7 @@ export class EncoderPool {
       slot.worker.ref();
       this.#runs++;
       const data = slot.input.rows(run);
-      const msg = first.beam ? { type: 'beam', ...first.beam } : { type: 'encode' };
-      slot.worker.postMessage({ ...msg, id: first.id, data, n: data.length / this.inputDim }, data.buffer instanceof SharedArrayBuffer ? [] : [data.buffer]);
+      slot.worker.postMessage({ ...runRequest(first), id: first.id, data, n: data.length / this.inputDim }, data.buffer instanceof SharedArrayBuffer ? [] : [data.buffer]);
     }
   }
 
@@ -317,7 +314,8 @@ export class EncoderPool {
 
   #laneParams() {
     return {
-      encoderPath: this.bundle.encoderPath, beamPath: this.hasBeam ? this.bundle.beamPath : undefined, ...this.#beamQuery, inputDim: this.inputDim,
+      encoderPath: this.bundle.encoderPath, beamPath: this.hasBeam ? this.bundle.beamPath : undefined, ...this.#beamQuery,
+      codesModel: this.#codesModel, inputDim: this.inputDim,
       levels: this.levels, topM: this.topM, codebookSizes: this.bundle.manifest.codebookSizes,
     };
   }

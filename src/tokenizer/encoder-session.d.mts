@@ -8,6 +8,8 @@ export interface LaneParams {
   beamQueryModel?: Uint8Array;
   /** The beam runs in the addon (native/src/beam_search.h) over beam.onnx's codebooks (`dim` wide each). */
   nativeBeam?: { codebooks: Float32Array[]; dim: number; addonPath: string; crossNorms?: Float32Array[] };
+  /** The encoder's codes alone (src/numeric/codes-model.ts), for 'codes' requests; without it they run encoder.onnx. */
+  codesModel?: Uint8Array;
   provider: 'cpu' | 'cuda';
   intraOpThreads: number;
   /** false: ORT's intra-op threads sleep between runs instead of spinning (config encoder.spinWait). */
@@ -19,7 +21,8 @@ export interface LaneParams {
 }
 
 export interface LaneRequest {
-  type: 'encode' | 'beam';
+  /** 'codes': an encode whose reply carries empty topCodes and topDistances. */
+  type: 'encode' | 'codes' | 'beam';
   id: number;
   data: Float32Array;
   n: number;

@@ -1,7 +1,7 @@
 // The ORT sessions of one encoder lane and their runs, shared by the encoder worker (encoder-worker.mjs) and the pool's
 // inline lane (inline-lane.ts). Plain JavaScript for the worker's sake (no TypeScript loader there); types in
-// encoder-session.d.mts. `params`: { encoderPath, beamPath?, beamQueryModel?: Uint8Array, nativeBeam?, provider: 'cpu'|'cuda',
-// intraOpThreads, inputDim, levels, topM, codebookSizes }. Replies follow the worker protocol (encoder-worker.mjs).
+// encoder-session.d.mts. `params`: { encoderPath, beamPath?, beamQueryModel?: Uint8Array, nativeBeam?, codesModel?: Uint8Array,
+// provider: 'cpu'|'cuda', intraOpThreads, inputDim, levels, topM, codebookSizes }. Replies follow the worker protocol (encoder-worker.mjs).
 import { createRequire } from 'node:module';
 import ort from 'onnxruntime-node';
 
@@ -32,6 +32,7 @@ function owned(f32) {
 /** One lane's sessions and runs: `open()` once, then `run(request)` for each encode or beam request. */
 export function encoderLane(params) {
   const { encoderPath, beamPath, beamQueryModel, nativeBeam, provider, intraOpThreads, spinWait, inputDim, levels, topM, codebookSizes } = params;
+  let { codesModel } = params;
   const OUT = { codes: 'codes', topCodes: 'top_codes', topDistances: 'top_distances' };
 
   function sessionOptions(ep) {
@@ -116,6 +117,23 @@ export function encoderLane(params) {
         + `[${n}, ${levels}] / [${n}, ${levels}, ${topM}]`);
     }
     return { codes: lowWords(codes.data), topCodes: lowWords(topCodes.data), topDistances: owned(out[OUT.topDistances].data) };
+  }
+
+  /**
+   * The codes alone, from the codes-only model (src/numeric/codes-model.ts) when the lane has one: its session opens on
+   * the first such run, on the encoder's provider. Without one, the whole encoder runs and its top-M is dropped.
+   */
+  async function runCodes(state, data, n) {
+    if (codesModel && !state.codes) {
+      // A model this ORT refused would leave these runs on the whole encoder, as without one.
+      state.codes = ort.InferenceSession.create(codesModel, sessionOptions(state.active)).catch(() => null);
+      codesModel = undefined; // the session holds what it needs
+    }
+    const session = await state.codes;
+    if (!session) return { ...(await runEncoder(state.session, data, n)), topCodes: new Int32Array(0), topDistances: new Float32Array(0) };
+    const codes = (await session.run({ embedding: new ort.Tensor('float32', data, [n, inputDim]) }))[OUT.codes];
+    if (codes.dims[0] !== n || codes.dims[1] !== levels) throw new Error(`codes model returned [${codes.dims}], expected [${n}, ${levels}]`);
+    return { codes: lowWords(codes.data), topCodes: new Int32Array(0), topDistances: new Float32Array(0) };
   }
 
   /** Where each part of a packed beam answer lies (see the header): int32 offsets, then the float32 scores' offsets. */
@@ -222,13 +240,14 @@ export function encoderLane(params) {
     async run(msg) {
       try {
         if (msg.type === 'beam') return await runBeam(state, msg);
+        if (msg.type === 'codes') return { type: 'result', id: msg.id, ...(await runCodes(state, msg.data, msg.n)) };
         return { type: 'result', id: msg.id, ...(await runEncoder(state.session, msg.data, msg.n)) };
       } catch (err) {
         return { type: 'error', id: msg.id, message: oneLine(err) };
       }
     },
     release() {
-      return Promise.allSettled([state?.session.release(), state?.beam?.release(), state?.beamQuery?.release()]);
+      return Promise.allSettled([state?.session.release(), state?.beam?.release(), state?.beamQuery?.release(), state?.codes?.then((c) => c?.release())]);
     },
   };
 }

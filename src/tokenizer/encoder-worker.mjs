@@ -3,13 +3,14 @@
 // needs no TypeScript loader, so it starts the same whether the parent runs under `node --import tsx` or tsx's
 // register() API (bin/sidx.js).
 //
-// workerData: { nice?: niceness added to this thread (and so to the ORT threads its sessions start), encoderPath, beamPath?, beamQueryModel?: Uint8Array, nativeBeam?, provider: 'cpu'|'cuda', intraOpThreads,
+// workerData: { nice?: niceness added to this thread (and so to the ORT threads its sessions start), encoderPath, beamPath?, beamQueryModel?: Uint8Array, nativeBeam?, codesModel?: Uint8Array, provider: 'cpu'|'cuda', intraOpThreads,
 //   inputDim, levels, topM, codebookSizes }
 // -> { type: 'ready', provider, fallbackReason?, beamMode: 'native'|'merged'|'separate'|'none', beamFallbackReason? }
 //  | { type: 'init-error', message }
 // <- { type: 'encode', id, data: Float32Array (on the pool slot's SharedArrayBuffer, or transferred), n }
 // -> { type: 'result', id, codes: Int32Array, topCodes: Int32Array, topDistances: Float32Array } (all transferred)
 //  | { type: 'error', id, message }
+// <- { type: 'codes', ... as encode }: the codes alone (codesModel when given), topCodes and topDistances empty.
 // <- { type: 'beam', id, data: Float32Array (shared or transferred, as for encode), n, width, normWeight }   (only with beamPath: beam.onnx)
 // -> { type: 'result', id, beam: ArrayBuffer (transferred) }: the answer packed as src/numeric/beam-query-graph.ts
 //    lays it out: int32 [n·L codes, then per level n·B_l·l prefix codes], then float32 [per level n·B_l scores].
@@ -53,6 +54,8 @@ async function answer(msg) {
   parentPort.postMessage(reply, transfer);
 }
 
+const RUNS = new Set(['encode', 'codes', 'beam']);
+
 if (ready) {
   let crashNext = false;
   // Runs still in flight: a worker must not be torn down under a pending ORT run (its completion callback
@@ -64,8 +67,8 @@ if (ready) {
   };
   parentPort.on('message', (msg) => {
     if (msg.type === 'crash-next') crashNext = true;
-    else if ((msg.type === 'encode' || msg.type === 'beam') && crashNext) setImmediate(() => { throw new Error('simulated encoder worker crash'); });
-    else if (msg.type === 'encode' || msg.type === 'beam') track(answer(msg));
+    else if (RUNS.has(msg.type) && crashNext) setImmediate(() => { throw new Error('simulated encoder worker crash'); });
+    else if (RUNS.has(msg.type)) track(answer(msg));
     else if (msg.type === 'close') {
       void Promise.allSettled([...inFlight])
         .then(() => lane.release())

@@ -11,9 +11,9 @@ import type { LaneOpened, LaneReply } from './encoder-session.mjs';
 export interface EncodeResult {
   /** n × levels, row-major. */
   codes: Int32Array;
-  /** n × levels × topM, ascending distance per level; topCodes[.., l, 0] === codes[.., l]. */
+  /** n × levels × topM, ascending distance per level; topCodes[.., l, 0] === codes[.., l]. Empty for `codesOnly` calls. */
   topCodes: Int32Array;
-  /** n × levels × topM squared L2 distances in the codebook space. */
+  /** n × levels × topM squared L2 distances in the codebook space. Empty for `codesOnly` calls. */
   topDistances: Float32Array;
 }
 
@@ -40,6 +40,8 @@ export interface Chunk {
   n: number;
   /** Set for beam requests. */
   beam?: { width: number; normWeight: number };
+  /** An encode that needs the codes alone (a 'codes' run). */
+  codesOnly?: boolean;
   resolve: (r: EncodeResult | BeamResult) => void;
   reject: (e: Error) => void;
 }
@@ -57,8 +59,23 @@ export type BeamMode = 'native' | 'merged' | 'separate' | 'none';
 export const MAX_COALESCED = 64;
 
 export function sameKind(a: Chunk, b: Chunk): boolean {
-  if (!a.beam || !b.beam) return !a.beam && !b.beam;
+  if (!a.beam || !b.beam) return !a.beam && !b.beam && !a.codesOnly === !b.codesOnly;
   return a.beam.width === b.beam.width && a.beam.normWeight === b.beam.normWeight;
+}
+
+/** The request a run of `first`'s kind sends its lane (encoder-session.d.mts LaneRequest), less id, rows and n. */
+export function runRequest(first: Chunk): { type: 'beam'; width: number; normWeight: number } | { type: 'encode' | 'codes' } {
+  return first.beam ? { type: 'beam', ...first.beam } : { type: first.codesOnly ? 'codes' : 'encode' };
+}
+
+/** The encodes of consecutive row chunks (`n` rows in all) as one answer; top-M parts empty for codes-only calls. */
+export function concatEncodes(parts: readonly EncodeResult[], n: number, levels: number, topM: number, codesOnly = false): EncodeResult {
+  const tops = codesOnly ? 0 : n * levels * topM;
+  return {
+    codes: concatRows(parts.map((r) => r.codes), new Int32Array(n * levels)),
+    topCodes: concatRows(parts.map((r) => r.topCodes), new Int32Array(tops)),
+    topDistances: concatRows(parts.map((r) => r.topDistances), new Float32Array(tops)),
+  };
 }
 
 /** Row-major parts, in row order, copied into `out`. */

@@ -1,7 +1,10 @@
-/** Under load, queued small calls of the same kind share one worker run; each still gets exactly its own rows. */
+/** Under load, queued small calls of the same kind share one worker run; each still gets exactly its own rows. Codes-only runs. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildCodesModel } from '../../src/numeric/codes-model.ts';
+import { encoderLane } from '../../src/tokenizer/encoder-session.mjs';
 import { EncoderPool, kPoolTestHooks, type BeamResult } from '../../src/tokenizer/encoder-pool.ts';
 import { loadBundle, type ModelBundle } from '../../src/tokenizer/bundle.ts';
 import { tempDir, repoRoot } from '../helpers/paths.ts';
@@ -91,5 +94,63 @@ test('queued beams coalesce only with the same width and scoring; results equal 
     }));
   } finally {
     await pool.close();
+  }
+});
+
+test('codes-only encodes answer the codes alone, coalesce only with their own kind, and split batches like full encodes', async () => {
+  const n = 12;
+  const x = randomRows(n, D, 21);
+  const want = await directEncode(bundle, x, n);
+  const L = SPEC.sizes.length;
+  const M = SPEC.topM;
+  const pool = await EncoderPool.create(bundle, { workers: 1, provider: 'cpu', intraOpThreads: 1 });
+  try {
+    const hooks = pool[kPoolTestHooks];
+    const release = hooks.hold();
+    const runs0 = hooks.runs();
+    // Four codes-only calls, four full ones, four codes-only: three runs on one worker, each of one kind.
+    const kinds = Array.from({ length: n }, (_, i) => i < 4 || i >= 8);
+    const pending = kinds.map((codesOnly, i) => pool.encode(x.subarray(i * D, (i + 1) * D), 1, { codesOnly }));
+    release();
+    const got = await Promise.all(pending);
+    assert.equal(hooks.runs() - runs0, 3);
+    got.forEach((r, i) => {
+      assert.deepEqual(r.codes, want.codes.subarray(i * L, (i + 1) * L), `codes of call ${i}`);
+      if (kinds[i]) assert.deepEqual([r.topCodes.length, r.topDistances.length], [0, 0], `call ${i}: codes only`);
+      else assert.deepEqual(r.topCodes, want.topCodes.subarray(i * L * M, (i + 1) * L * M), `top codes of call ${i}`);
+    });
+  } finally {
+    await pool.close();
+  }
+  const big = 96; // three 32-row chunks over two workers, concatenated back
+  const y = randomRows(big, D, 22);
+  const two = await EncoderPool.create(bundle, { workers: 2, provider: 'cpu', intraOpThreads: 1 });
+  try {
+    const all = await two.encode(y, big, { codesOnly: true });
+    assert.deepEqual(all.codes, (await directEncode(bundle, y, big)).codes);
+    assert.deepEqual([all.topCodes.length, all.topDistances.length], [0, 0]);
+    assert.deepEqual((await two.encode(new Float32Array(0), 0, { codesOnly: true })).codes, new Int32Array(0));
+  } finally {
+    await two.close();
+  }
+});
+
+test("a lane answers 'codes' requests from its codes model, and from encoder.onnx without one", async () => {
+  const other = await writeEncoderBundle(join(tmp.dir, 'other'), 5); // same shapes, other codebooks
+  const n = 40;
+  const x = randomRows(n, D, 23);
+  const [own, others] = [await directEncode(bundle, x, n), await directEncode(other, x, n)];
+  assert.notDeepEqual(own.codes, others.codes);
+  const params = { encoderPath: bundle.encoderPath, provider: 'cpu' as const, intraOpThreads: 1, inputDim: D, levels: SPEC.sizes.length, topM: SPEC.topM, codebookSizes: SPEC.sizes };
+  for (const [codesModel, want] of [[buildCodesModel(readFileSync(other.encoderPath)), others], [undefined, own]] as const) {
+    const lane = encoderLane({ ...params, codesModel });
+    await lane.open();
+    try {
+      const reply = await lane.run({ type: 'codes', id: 1, data: x, n });
+      assert.equal(reply.type, 'result');
+      assert.deepEqual('codes' in reply && [reply.codes, reply.topCodes.length], [want.codes, 0]);
+    } finally {
+      await lane.release();
+    }
   }
 });
