@@ -1,8 +1,10 @@
 /**
- * An RQ-KMeans bundle's encoder.onnx as it was exported against the same codebooks through today's builder
+ * A bundle's encoder.onnx against the codes-only model the encoder pool derives from it for upserts
+ * (src/numeric/codes-model.ts) and, for an RQ-KMeans bundle, against the same codebooks through today's builder
  * (src/numeric/residual-encoder.ts), in the same run: rows/s of one ORT session on one thread, alternated over
- * rounds, whether the two agree (codes, top codes, distances), and where each spends its run (ORT's own profiler,
- * kernel time by operator). The bundle on disk is not changed: a rebuilt encoder.onnx would be a new bundle digest.
+ * rounds, whether they agree (codes; for the rebuilt one also top codes and distances), and where each spends its
+ * run (ORT's own profiler, kernel time by operator). The bundle on disk is not changed: a rebuilt encoder.onnx
+ * would be a new bundle digest.
  *
  *   node --import tsx bench/encoder-graph.bench.ts [--model models/rqkmeans-3x256] [--rows 2500] [--runs 10] [--rounds 3]
  */
@@ -10,6 +12,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
+import { buildCodesModel } from '../src/numeric/codes-model.ts';
 import { buildResidualEncoder, ENCODER_INPUT } from '../src/numeric/residual-encoder.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { loadBundle } from '../src/tokenizer/bundle.ts';
@@ -23,27 +26,33 @@ const args = benchArgs({
 const bundle = await loadBundle(String(args.model));
 const m = bundle.manifest;
 const shipped = readFileSync(bundle.encoderPath);
-const { codebooks, dim, normalize } = await readRqKmeansModel(bundle); // refuses other methods: their encoders hold more
-const rebuilt = buildResidualEncoder({ codebooks, dim, normalize, topM: m.topM });
+const rqkmeans = m.method === 'rqkmeans' ? await readRqKmeansModel(bundle) : undefined; // other methods' encoders hold more
+const rebuilt = rqkmeans && buildResidualEncoder({ ...rqkmeans, topM: m.topM });
 
 const N = Number(args.rows);
 const { items } = await syntheticCatalog({ n: N, q: 1, dim: m.inputDim, seed: 1 });
 const feeds = { [ENCODER_INPUT]: new ort.Tensor('float32', items.subarray(0, N * m.inputDim), [N, m.inputDim]) };
-const graphs = [{ name: 'as exported (encoder.onnx)', bytes: shipped }, { name: 'same codebooks, today\'s builder', bytes: rebuilt }];
+const graphs = [
+  { name: 'as exported (encoder.onnx)', bytes: shipped }, { name: 'its codes alone (codes-model.ts)', bytes: buildCodesModel(shipped) },
+  ...(rebuilt ? [{ name: 'same codebooks, today\'s builder', bytes: rebuilt }] : []),
+];
 const sessionOf = (bytes: Uint8Array, profilePrefix?: string) => ort.InferenceSession.create(bytes,
   { intraOpNumThreads: 1, interOpNumThreads: 1, enableProfiling: profilePrefix !== undefined, profileFilePrefix: profilePrefix });
 const sessions = await Promise.all(graphs.map((g) => sessionOf(g.bytes)));
 
-const outputs = await Promise.all(sessions.map((s) => s.run(feeds)));
-const [a, b] = outputs as [ort.InferenceSession.ReturnType, ort.InferenceSession.ReturnType];
+const [a, codesOnly, b] = await Promise.all(sessions.map((s) => s.run(feeds))) as ort.InferenceSession.ReturnType[];
 const differing = (x: ArrayLike<bigint | number>, y: ArrayLike<bigint | number>) => Array.from(x).filter((v, i) => v !== y[i]).length;
-const da = a.top_distances!.data as Float32Array;
-const db = b.top_distances!.data as Float32Array;
-let maxDistanceDiff = 0;
-for (let i = 0; i < da.length; i++) maxDistanceDiff = Math.max(maxDistanceDiff, Math.abs(da[i]! - db[i]!));
+const codesOf = (out: ort.InferenceSession.ReturnType) => out.codes!.data as BigInt64Array;
 console.log(`${args.model}: ${m.levels} x [${m.codebookSizes.join(', ')}] over ${m.inputDim}-d, ${N} rows of sidx bench's catalog (seed 1): `
-  + `codes differing ${differing(a.codes!.data as BigInt64Array, b.codes!.data as BigInt64Array)} of ${N * m.levels}, top codes differing `
-  + `${differing(a.top_codes!.data as BigInt64Array, b.top_codes!.data as BigInt64Array)} of ${da.length}, largest distance difference ${maxDistanceDiff.toExponential(2)}`);
+  + `codes-only codes differing ${differing(codesOf(a!), codesOf(codesOnly!))} of ${N * m.levels}`);
+if (b) {
+  const da = a!.top_distances!.data as Float32Array;
+  const db = b.top_distances!.data as Float32Array;
+  let maxDistanceDiff = 0;
+  for (let i = 0; i < da.length; i++) maxDistanceDiff = Math.max(maxDistanceDiff, Math.abs(da[i]! - db[i]!));
+  console.log(`rebuilt: codes differing ${differing(codesOf(a!), codesOf(b))} of ${N * m.levels}, top codes differing `
+    + `${differing(a!.top_codes!.data as BigInt64Array, b.top_codes!.data as BigInt64Array)} of ${da.length}, largest distance difference ${maxDistanceDiff.toExponential(2)}`);
+}
 
 const runs = Number(args.runs);
 const rowsPerSecond: number[][] = graphs.map(() => []);

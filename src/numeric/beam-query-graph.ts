@@ -12,9 +12,11 @@
  *   `packed_codes` int32 [N·L + Σ_l N·B_l·l]: the encoder's codes [N, L], then each level's beam_codes_<l> [N, B_l, l];
  *   `packed_scores` float32 [Σ_l N·B_l]: each level's beam_scores_<l> [N, B_l].
  * With `packed: false`: the encoder's `codes` and the beam's `beam_codes_<l>` / `beam_scores_<l>` as in the two files.
- * The encoder's top-M outputs are not outputs here: the nodes only they need are dropped (ORT would run them).
+ * The encoder's top-M outputs are not outputs here: the nodes only they need are dropped (ORT would run them), and its
+ * codes are taken by ArgMin where it took them from a TopK (codes-model.ts firstIndexAsArgMin): the same codes.
  */
 import onnxProto from 'onnx-proto';
+import { firstIndexAsArgMin } from './codes-model.ts';
 import { GraphBuilder } from './onnx-builder.ts';
 import { BEAM_INPUTS, beamCodesOutput, beamScoresOutput } from './beam-graph.ts';
 import { ENCODER_INPUT, ENCODER_OUTPUTS } from './residual-encoder.ts';
@@ -66,7 +68,7 @@ export function buildBeamQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8Ar
   const g = new GraphBuilder('sidx_beam_query');
   const keep = (name: string) => name === ENCODER_INPUT || (!packed && outputs.has(name))
     || name === BEAM_INPUTS.width || name === BEAM_INPUTS.normWeight;
-  g.adopt(encoder, (name) => name);
+  g.adopt(firstIndexAsArgMin(encoder), (name) => name); // the codes without the encoder's TopK (codes-model.ts)
   g.adopt(beam, (name) => (keep(name) ? name : `${BEAM_PREFIX}${name}`), { dedupe: options.dedupe ?? true });
   const beamValue = (name: string) => (packed ? `${BEAM_PREFIX}${name}` : name);
   if (!packed) {
@@ -132,7 +134,7 @@ export function buildLatentQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8
   const gemm = (beam.node ?? []).find((n) => n.opType === 'Gemm' && n.input?.[1] === 'codebook_0');
   if (!gemm?.input?.[0]) throw new Error('beam.onnx: no level-1 Gemm against codebook_0');
   const g = new GraphBuilder('sidx_latent_query');
-  g.adopt(encoder, (name) => name);
+  g.adopt(firstIndexAsArgMin(encoder), (name) => name); // the codes without the encoder's TopK (codes-model.ts)
   const keep = (name: string) => name === ENCODER_INPUT;
   g.adopt(beam, (name) => (keep(name) ? name : `${BEAM_PREFIX}${name}`), { dedupe: true });
   g.output(g.op('Cast', [ENCODER_OUTPUTS.codes], { to: INT32 }), 'int32', ['N', levels], LATENT_QUERY_OUTPUTS.codes);

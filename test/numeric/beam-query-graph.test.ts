@@ -106,8 +106,15 @@ test('the latent query model outputs the encoder\'s quantizer Gemms where they q
         assert.ok(Math.abs(v - sq) <= 1e-5 * Math.max(1, sq), `${model} level ${l} code ${k}: ${v} vs ${sq}`);
       });
     });
-    // The outputs are the Gemm results: with the own codes they give the codebook dot products of the latent.
+    // The codes come from ArgMin, not the encoder's TopK (codes-model.ts), and equal encoder.onnx's.
+    assert.ok(!onnxProto.onnx.ModelProto.decode(latent.model).graph!.node!.some((n) => n.opType === 'TopK'), `${model}: no TopK`);
     const session = await ort.InferenceSession.create(latent.model, OPTIONS);
+    const encoder = await ort.InferenceSession.create(encoderBytes, OPTIONS);
+    const many = randomMatrix(500, 512, 9);
+    const embedding = new ort.Tensor('float32', many, [500, 512]);
+    assert.deepEqual((await session.run({ embedding })).query_codes!.data, int32((await encoder.run({ embedding })).codes!), `${model}: codes`);
+    await encoder.release();
+    // The outputs are the Gemm results: with the own codes they give the codebook dot products of the latent.
     const x = randomMatrix(2, JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')).inputDim, 8);
     const out = await session.run({ embedding: new ort.Tensor('float32', x, [2, x.length / 2]) });
     const z = out.query_latent!.data as Float32Array;
