@@ -4,7 +4,8 @@
  * (src/numeric/residual-encoder.ts), in the same run: rows/s of one ORT session on one thread, alternated over
  * rounds, whether they agree (codes; for the rebuilt one also top codes and distances), and where each spends its
  * run (ORT's own profiler, kernel time by operator). The bundle on disk is not changed: a rebuilt encoder.onnx
- * would be a new bundle digest.
+ * would be a new bundle digest. Last, one-row runs of the latent query model a beam query runs
+ * (src/numeric/beam-query-graph.ts) with its codes by ArgMin (as served) and from the encoder's TopK, alternated.
  *
  *   node --import tsx bench/encoder-graph.bench.ts [--model models/rqkmeans-3x256] [--rows 2500] [--runs 10] [--rounds 3]
  */
@@ -12,6 +13,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
+import { buildLatentQueryModel } from '../src/numeric/beam-query-graph.ts';
 import { buildCodesModel } from '../src/numeric/codes-model.ts';
 import { buildResidualEncoder, ENCODER_INPUT } from '../src/numeric/residual-encoder.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
@@ -91,3 +93,23 @@ const ops = [...new Set(shares.flatMap((s) => [...s.keys()]))].sort((x, y) => (s
 console.log(markdownTable(['operator', ...graphs.map((g) => `${g.name}: share of kernel time`)],
   ops.filter((op) => shares.some((s) => (s.get(op) ?? 0) >= 0.005)).map((op) => [op, ...shares.map((s) => `${(100 * (s.get(op) ?? 0)).toFixed(1)}%`)])));
 await Promise.all(sessions.map((s) => s.release()));
+
+/** A beam query's one-row run of the latent query model, with its codes by ArgMin and as encoder.onnx takes them. */
+if (bundle.beamPath !== undefined) {
+  const beamBytes = readFileSync(bundle.beamPath);
+  const variants = [{ name: 'codes by ArgMin (served)', argMinCodes: true }, { name: 'codes from the encoder\'s TopK', argMinCodes: false }];
+  const latent = await Promise.all(variants.map((v) => sessionOf(buildLatentQueryModel(shipped, beamBytes, m.levels, { argMinCodes: v.argMinCodes }).model)));
+  const one = { [ENCODER_INPUT]: new ort.Tensor('float32', items.subarray(0, m.inputDim), [1, m.inputDim]) };
+  const micros: number[][] = variants.map(() => []);
+  for (let round = 0; round < Number(args.rounds) * 3; round++) {
+    for (const [i, s] of latent.entries()) {
+      const t0 = performance.now();
+      for (let r = 0; r < 300; r++) await s.run(one);
+      micros[i]!.push(((performance.now() - t0) * 1000) / 300);
+    }
+  }
+  const median = (v: number[]) => [...v].sort((x, y) => x - y)[v.length >> 1]!;
+  console.log(markdownTable(['latent query model (1 row per run)', 'µs per run, median of rounds', 'rounds'],
+    variants.map((v, i) => [v.name, median(micros[i]!).toFixed(1), micros[i]!.map((x) => x.toFixed(0)).join(' / ')])));
+  await Promise.all(latent.map((s) => s.release()));
+}

@@ -121,7 +121,8 @@ function floatsOf(t: onnxProto.onnx.ITensorProto): Float32Array {
  * Gemm against `codebook_0`, see beam-graph.ts) in one ORT run; the beam's own nodes are pruned away. With the shared
  * initializers, ORT computes the normalisation and the MLP once, as in the merged model.
  */
-export function buildLatentQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8Array, levels: number): LatentQueryModel {
+export function buildLatentQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8Array, levels: number,
+  options: { argMinCodes?: boolean } = {}): LatentQueryModel {
   const { encoder, beam, opset } = mergeableGraphs(encoderBytes, beamBytes);
   const inits = new Map((beam.initializer ?? []).map((t) => [t.name ?? '', t]));
   const codebooks = Array.from({ length: levels }, (_, l) => {
@@ -134,7 +135,7 @@ export function buildLatentQueryModel(encoderBytes: Uint8Array, beamBytes: Uint8
   const gemm = (beam.node ?? []).find((n) => n.opType === 'Gemm' && n.input?.[1] === 'codebook_0');
   if (!gemm?.input?.[0]) throw new Error('beam.onnx: no level-1 Gemm against codebook_0');
   const g = new GraphBuilder('sidx_latent_query');
-  g.adopt(firstIndexAsArgMin(encoder), (name) => name); // the codes without the encoder's TopK (codes-model.ts)
+  g.adopt(options.argMinCodes === false ? encoder : firstIndexAsArgMin(encoder), (name) => name); // false: as encoder.onnx (A/B)
   const keep = (name: string) => name === ENCODER_INPUT;
   g.adopt(beam, (name) => (keep(name) ? name : `${BEAM_PREFIX}${name}`), { dedupe: true });
   g.output(g.op('Cast', [ENCODER_OUTPUTS.codes], { to: INT32 }), 'int32', ['N', levels], LATENT_QUERY_OUTPUTS.codes);
