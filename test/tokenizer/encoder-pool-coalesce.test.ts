@@ -135,14 +135,16 @@ test('codes-only encodes answer the codes alone, coalesce only with their own ki
   }
 });
 
-test("a lane answers 'codes' requests from its codes model, and from encoder.onnx without one", async () => {
+test("a lane answers 'codes' requests from its codes model, and from encoder.onnx without one it can open", async () => {
   const other = await writeEncoderBundle(join(tmp.dir, 'other'), 5); // same shapes, other codebooks
   const n = 40;
   const x = randomRows(n, D, 23);
   const [own, others] = [await directEncode(bundle, x, n), await directEncode(other, x, n)];
   assert.notDeepEqual(own.codes, others.codes);
   const params = { encoderPath: bundle.encoderPath, provider: 'cpu' as const, intraOpThreads: 1, inputDim: D, levels: SPEC.sizes.length, topM: SPEC.topM, codebookSizes: SPEC.sizes };
-  for (const [codesModel, want] of [[buildCodesModel(readFileSync(other.encoderPath)), others], [undefined, own]] as const) {
+  // A model ORT refuses leaves 'codes' requests on encoder.onnx, as without one.
+  const refused = Uint8Array.of(1, 2, 3);
+  for (const [codesModel, want] of [[buildCodesModel(readFileSync(other.encoderPath)), others], [undefined, own], [refused, own]] as const) {
     const lane = encoderLane({ ...params, codesModel });
     await lane.open();
     try {
