@@ -135,6 +135,7 @@ export async function encodeCommand(argv: string[]): Promise<number> {
   }
   const form = outputFormOf(values.out!);
   const strategy = parseCollisionStrategy(values.collisions, intFlag(values.cap, 'cap'));
+  const how = { codesOnly: strategy.kind !== 'cap' }; // only the cap reads the top-M (sid/collisions.ts)
   const workers = intFlag(values.workers, 'workers') ?? 1;
   if (workers < 1) throw new UsageError(`--workers must be a positive integer, got ${workers}`);
   const bundle = await loadBundle(values.model!);
@@ -155,14 +156,14 @@ export async function encodeCommand(argv: string[]): Promise<number> {
       const { ids, vectors, n } = whole;
       for (let start = 0; start < n; start += CHUNK_ROWS) {
         const rows = Math.min(CHUNK_ROWS, n - start);
-        const encoded = await pool.encode(vectors.subarray(start * dim, (start + rows) * dim), rows);
+        const encoded = await pool.encode(vectors.subarray(start * dim, (start + rows) * dim), rows, how);
         await table.add(ids === null ? (i) => String(start + i) : (i) => ids[start + i]!, encoded, rows);
         progress.update(`${table.rows} / ${n} items`);
       }
     } else {
       const reader = readAlgrCsv(values.input!, { dim, onSkip: (skip) => progress.log(`skipped ${skip.message}`) });
       for await (const batch of reader) {
-        const encoded = await pool.encode(batch.vectors, batch.n);
+        const encoded = await pool.encode(batch.vectors, batch.n, how);
         await table.add((i) => batch.ids[i]!, encoded, batch.n);
         progress.update(`${table.rows} items`);
       }
