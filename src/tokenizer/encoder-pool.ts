@@ -92,6 +92,7 @@ export class EncoderPool {
   #closed = false;
   #held = false;
   #runs = 0;
+  #codesRuns = 0;
   #beamQuery?: BeamQuery;
   #codesModel?: Uint8Array;
   #beamMode: BeamMode = 'none';
@@ -219,6 +220,7 @@ export class EncoderPool {
       threadIds: () => this.#slots.map((s) => s.worker.threadId),
       /** Worker runs started so far (coalesced chunks share one). */
       runs: () => this.#runs,
+      codesRuns: () => this.#codesRuns, // of those, the codes-only ones
       inlineFree: () => this.#inline?.free ?? false, // the inline lane is open and free
       /** No chunk goes to a worker until the returned release is called: calls stay queued (load-shedding tests). */
       hold: () => {
@@ -274,6 +276,7 @@ export class EncoderPool {
       slot.runId = first.id;
       slot.worker.ref();
       this.#runs++;
+      if (first.codesOnly) this.#codesRuns++;
       const data = slot.input.rows(run);
       slot.worker.postMessage({ ...runRequest(first), id: first.id, data, n: data.length / this.inputDim }, data.buffer instanceof SharedArrayBuffer ? [] : [data.buffer]);
     }

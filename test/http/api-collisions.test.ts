@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { startService, writeTestBundle } from '../helpers/service.ts';
+import { kServiceTestHooks } from '../../src/service/sidx-service.ts';
+import { kPoolTestHooks } from '../../src/tokenizer/encoder-pool.ts';
 
 const DIM = 8;
 const tmp = tempDir();
@@ -51,4 +53,24 @@ test('the cap policy keeps at most cap items per SID across batches, moving over
     if (!prefixFull) assert.ok(count <= 3, `${sid} holds ${count} items`);
   }
   await svc.close();
+});
+
+test('upserts encode with the codes-only model without a cap, and with the whole encoder (its top-M) under one', async () => {
+  const modelDir = join(tmp.dir, 'model-runs');
+  await writeTestBundle(modelDir, { dim: DIM, levels: 2, codebookSize: 8, seed: 23 });
+  const vectors = randomMatrix(200, DIM, 24);
+  const items = (from: number) => Array.from({ length: 100 }, (_, j) => ({ id: `r${from + j}`, embedding: Array.from(vectors.subarray((from + j) * DIM, (from + j + 1) * DIM)) }));
+  for (const [strategy, wantCodesRuns] of [['none', true], ['cap', false]] as const) {
+    const svc = await startService(join(tmp.dir, `data-runs-${strategy}`), modelDir, {}, { collisions: { strategy, cap: 3 } });
+    try {
+      const hooks = svc.service[kServiceTestHooks].pool()[kPoolTestHooks];
+      const [runs0, codes0] = [hooks.runs(), hooks.codesRuns()];
+      for (const from of [0, 100]) assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items: items(from) } })).statusCode, 200);
+      assert.ok(hooks.runs() > runs0, `${strategy}: the upserts ran the encoder`);
+      assert.equal(hooks.codesRuns() - codes0 === hooks.runs() - runs0, wantCodesRuns, `${strategy}: codes-only runs ${hooks.codesRuns() - codes0} of ${hooks.runs() - runs0}`);
+      if (!wantCodesRuns) assert.equal(hooks.codesRuns(), codes0);
+    } finally {
+      await svc.close();
+    }
+  }
 });
