@@ -85,7 +85,7 @@ export async function retrieveBatch(context: BatchContext, q: BatchRetrieveQuery
   const postings = context.postings
     ?? new PostingIndex(model.version, model.levels, catalog.spaces.postingsOf(model.version, model.levels), catalog);
   const ctx: Scoring = { model, scorer: context.scorer, postings, directory: ItemDirectory.build(catalog, model.version, model.levels) };
-  const normWeight = beamNormWeight(model.metric, pool);
+  const normWeight = beamNormWeight(model.metric, pool.bundle.manifest);
   const pass = async (start: number): Promise<ModelPass> => {
     const end = Math.min(q.n, start + BLOCK_ROWS);
     const rows = q.embeddings.subarray(start * dim, end * dim);

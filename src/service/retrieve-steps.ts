@@ -3,6 +3,7 @@
  * choose the expansion, score the beam's prefixes and order the candidates alike.
  */
 import { SidxError } from '../errors.ts';
+import type { ModelManifest } from '../tokenizer/bundle.ts';
 import type { CallOptions, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import type { VectorScorer } from '../vector/vector-store.ts';
 import type { Metric } from '../vector/vector-index.ts';
@@ -26,17 +27,19 @@ export function resolveExpand(asked: ExpandMode | undefined, withEmbedding: bool
  */
 export async function queryEncoding(pool: EncoderPool, metric: Metric, q: RetrieveQuery, expand: ExpandMode, opts?: CallOptions): Promise<QueryEncoding | undefined> {
   if (!q.embedding) return undefined;
-  if (expand === 'beam') return { beam: q.encoded?.beam ?? await pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, beamNormWeight(metric, pool), opts) };
+  if (expand === 'beam') return { beam: q.encoded?.beam ?? await pool.beam(q.embedding, 1, q.beamWidth ?? DEFAULT_BEAM_WIDTH, beamNormWeight(metric, pool.bundle.manifest), opts) };
   return q.sids ? undefined : { enc: q.encoded?.enc ?? await pool.encode(q.embedding, 1, opts) };
 }
 
 /**
- * The beam's prefix score weight: 0 ranks prefixes by partial inner product, used when the codebooks live in the
- * input space of an ip model (it found more of the exact top-10, docs/eval.md); 1 by distance to the codeword sum
- * (l2 models, latent spaces).
+ * The beam's prefix score weight: 0 ranks prefixes by partial inner product, 1 by distance to the codeword sum. The
+ * bundle's `beamScore` decides; without one, inner product where the codebooks live in the input space of an ip model
+ * (it found more of the exact top-10, docs/eval.md) and distance otherwise (l2 models, latent spaces).
  */
-export function beamNormWeight(metric: Metric, pool: EncoderPool): 0 | 1 {
-  return metric === 'ip' && pool.bundle.manifest.method === 'rqkmeans' ? 0 : 1;
+export function beamNormWeight(metric: Metric, manifest: Pick<ModelManifest, 'beamScore' | 'method'>): 0 | 1 {
+  const { beamScore, method } = manifest;
+  if (beamScore !== undefined) return beamScore === 'inner-product' ? 0 : 1;
+  return metric === 'ip' && method === 'rqkmeans' ? 0 : 1;
 }
 
 /**

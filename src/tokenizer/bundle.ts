@@ -52,10 +52,18 @@ export interface ModelManifest {
   topM: number;
   /** ONNX opset of encoder.onnx (and decoder.onnx). */
   opset: number;
+  /**
+   * How expand "beam" scores a prefix (`beamNormWeight`): by the partial inner product of the query with its codeword
+   * sum, or by the squared distance to it. Absent: inner product for ip RQ-KMeans bundles, distance otherwise.
+   */
+  beamScore?: BeamScore;
   training?: TrainingInfo;
   /** SID quality and retrieval metrics recorded at training time. */
   metrics?: Record<string, unknown>;
 }
+
+export type BeamScore = 'inner-product' | 'distance';
+export const BEAM_SCORES: readonly BeamScore[] = ['inner-product', 'distance'];
 
 export interface ModelBundle {
   dir: string;
@@ -76,7 +84,7 @@ export const DECODER_FILE = 'decoder.onnx';
 export const BEAM_FILE = 'beam.onnx';
 
 const KEYS = new Set(['id', 'method', 'inputDim', 'normalize', 'levels', 'codebookSizes', 'latentDim', 'metric',
-  'topM', 'opset', 'training', 'metrics']);
+  'topM', 'opset', 'beamScore', 'training', 'metrics']);
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const MAX_CODEBOOK = 2 ** 31 - 1; // codes travel as Int32
 
@@ -135,6 +143,7 @@ export function validateManifest(value: unknown, file = MANIFEST_FILE): ModelMan
   const manifest: ModelManifest = {
     id: v.id, method, inputDim, normalize, levels, codebookSizes, latentDim, metric, topM, opset,
   };
+  if (v.beamScore !== undefined) manifest.beamScore = oneOf('beamScore', v.beamScore, BEAM_SCORES);
   if (v.training !== undefined) {
     const t = v.training;
     if (!isObject(t)) throw err('training', 'must be an object');

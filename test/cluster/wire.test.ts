@@ -31,7 +31,7 @@ test('a shard answers a query with the router\'s encoding exactly as when it enc
       for (const expand of ['beam', 'auto'] as const) {
         const base: RetrieveQuery = { embedding, k: 10, expand, maxCandidates: 200 };
         const encoded = expand === 'beam'
-          ? { beam: await pool.beam(embedding, 1, DEFAULT_BEAM_WIDTH, beamNormWeight(svc.service.model.metric, pool)) }
+          ? { beam: await pool.beam(embedding, 1, DEFAULT_BEAM_WIDTH, beamNormWeight(svc.service.model.metric, pool.bundle.manifest)) }
           : { enc: await pool.encode(embedding, 1) };
         const sent = decodeJson<ReturnType<typeof queryMessage>>(encodeJson(queryMessage({ ...base, encoded }, svc.service.model.id)));
         assert.equal(sent.model, svc.service.model.id);
