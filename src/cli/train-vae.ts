@@ -6,7 +6,6 @@ import { formatMetricsTable } from '../train/metrics.ts';
 import { formatHealth, sidHealth } from '../train/health.ts';
 import { trainRqVae, type EpochSummary, type RqVaeProgress } from '../train/rqvae.ts';
 import { exportVaeBundle } from '../train/rqvae-export.ts';
-import { BEAM_SCORES, type BeamScore } from '../tokenizer/bundle.ts';
 import {
   DEFAULT_STEPS, FORGE_HIDDEN, FORGE_LATENT_DIM, deadThresholdOf, firstTrainedLayer, type RqVaeOptions, type VaeMethod,
 } from '../train/rqvae-options.ts';
@@ -28,7 +27,7 @@ export const trainVaeUsage = `Usage: sidx train --method rqvae|vqvae --input FIL
                   [--pair-recon-weight W] [--pair-from-epoch E] [--pair-until-epoch E] [--pair-noise S]
                   [--self-pairs N [--self-pair-noise S]]] [--checkpoint FILE|none] [--resume FILE]
                   [--max-items-per-sid C] [--input-noise S] [--input-mix P]
-                  [--augment-copies N [--augment-noise S]] [--eval-every N] [--top-m M] [--beam-score inner-product|distance]
+                  [--augment-copies N [--augment-noise S]] [--eval-every N] [--top-m M] [--beam-norm-weight W]
                   [--id ID] [--threads N] [--array NAME]
 
 Trains an RQ-VAE (FORGE recipe) or a VQ-VAE with forward and backward passes as ONNX graphs on ONNX Runtime and
@@ -45,9 +44,9 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
   --identity-pull    draw the first trained encoder layer (square: e.g. --hidden '' with --latent-dim P) towards the
                      identity after each step, at R x the learning rate (default 0: off); a higher R keeps the codes of
                      noisy copies together (Hamming-1) at some cost to the learned metric (docs/rqvae.md)
-  --beam-score       how expand "beam" scores prefixes, recorded in model.json: inner-product (of the query with the
-                     codeword sum; suits a latent close to the input space, e.g. with --identity-pull) or distance
-                     (default; docs/rqvae.md)
+  --beam-norm-weight how expand "beam" scores a prefix with codeword sum c, recorded in model.json: W ||c||^2 - 2 q.c
+                     for W in [0, 1] (1, the default: squared distance; 0: inner product; with --identity-pull, 0.5
+                     served user-profile queries better at no loss on item-like ones, docs/rqvae.md)
   --lr / --min-lr    AdamW peak and final learning rate (2e-3 / 1e-7), linear warm-up for --warmup-epochs
                      (default 40/150 of the epochs), then cosine; --weight-decay 1e-4 on matrices
   --assignment       training assignment: sinkhorn (rqvae default; FORGE, eps 10, 5 rounds) or argmin (vqvae);
@@ -150,7 +149,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     'init-sample': { type: 'string' }, 'init-iters': { type: 'string' }, pairs: { type: 'string' },
     'pair-ids': { type: 'string' }, 'pair-batches': { type: 'string' },
     'contrastive-weight': { type: 'string' }, 'pair-recon-weight': { type: 'string' }, 'pair-from-epoch': { type: 'string' }, 'pair-until-epoch': { type: 'string' }, 'pair-noise': { type: 'string' }, 'self-pairs': { type: 'string' }, 'self-pair-noise': { type: 'string' }, checkpoint: { type: 'string' }, resume: { type: 'string' },
-    'max-items-per-sid': { type: 'string' }, 'input-noise': { type: 'string' }, 'input-mix': { type: 'string' }, 'augment-copies': { type: 'string' }, 'augment-noise': { type: 'string' }, 'eval-every': { type: 'string' }, 'top-m': { type: 'string' }, 'beam-score': { type: 'string' }, id: { type: 'string' }, threads: { type: 'string' },
+    'max-items-per-sid': { type: 'string' }, 'input-noise': { type: 'string' }, 'input-mix': { type: 'string' }, 'augment-copies': { type: 'string' }, 'augment-noise': { type: 'string' }, 'eval-every': { type: 'string' }, 'top-m': { type: 'string' }, 'beam-norm-weight': { type: 'string' }, id: { type: 'string' }, threads: { type: 'string' },
     array: { type: 'string' },
   }, trainVaeUsage);
   if (values.help) {
@@ -183,8 +182,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     throw new UsageError(`model id ${JSON.stringify(id)} must be letters, digits, . _ - (at most 128); pass --id`);
   }
   const topM = posInt(values['top-m'], 'top-m') ?? DEFAULT_TOP_M;
-  const beamScore = values['beam-score'] as BeamScore | undefined;
-  if (beamScore !== undefined && !BEAM_SCORES.includes(beamScore)) throw new UsageError(`--beam-score must be one of ${BEAM_SCORES.join(', ')}, got ${beamScore}`);
+  const beamNormWeight = num(values['beam-norm-weight'], 'beam-norm-weight', (x) => x >= 0 && x <= 1, 'a number in [0, 1]');
   if (topM > Math.min(...codebookSizes)) throw new UsageError(`--top-m ${topM} exceeds the smallest codebook size ${Math.min(...codebookSizes)}`);
   const threads = posInt(values.threads, 'threads');
   if (threads !== undefined) setVectorThreads(threads);
@@ -281,7 +279,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
   const trainSeconds = (performance.now() - started) / 1000;
   const o = result.options;
   const bundle = await exportVaeBundle({
-    dir: values.out, id, method, model: result.model, topM, beamScore, metrics: { ...result.metrics },
+    dir: values.out, id, method, model: result.model, topM, beamNormWeight, metrics: { ...result.metrics },
     training: {
       source: values.input, command: `sidx train ${shellQuote(argv)}`, seed, dataDigest, rows: result.n,
       steps: o.steps, epochs: o.epochs, batchSize: o.batchSize, hidden: o.hidden, latentDim: o.latentDim,

@@ -32,14 +32,13 @@ export async function queryEncoding(pool: EncoderPool, metric: Metric, q: Retrie
 }
 
 /**
- * The beam's prefix score weight: 0 ranks prefixes by partial inner product, 1 by distance to the codeword sum. The
- * bundle's `beamScore` decides; without one, inner product where the codebooks live in the input space of an ip model
- * (it found more of the exact top-10, docs/eval.md) and distance otherwise (l2 models, latent spaces).
+ * The beam's prefix score weight: 0 ranks prefixes by partial inner product, 1 by distance to the codeword sum, between
+ * them a blend. The bundle's `beamNormWeight` decides; without one, 0 where the codebooks live in the input space of an
+ * ip model (it found more of the exact top-10, docs/eval.md) and 1 otherwise (l2 models, latent spaces).
  */
-export function beamNormWeight(metric: Metric, manifest: Pick<ModelManifest, 'beamScore' | 'method'>): 0 | 1 {
-  const { beamScore, method } = manifest;
-  if (beamScore !== undefined) return beamScore === 'inner-product' ? 0 : 1;
-  return metric === 'ip' && method === 'rqkmeans' ? 0 : 1;
+export function beamNormWeight(metric: Metric, manifest: Pick<ModelManifest, 'beamNormWeight' | 'method'>): number {
+  if (manifest.beamNormWeight !== undefined) return manifest.beamNormWeight;
+  return metric === 'ip' && manifest.method === 'rqkmeans' ? 0 : 1;
 }
 
 /**

@@ -53,17 +53,14 @@ export interface ModelManifest {
   /** ONNX opset of encoder.onnx (and decoder.onnx). */
   opset: number;
   /**
-   * How expand "beam" scores a prefix (`beamNormWeight`): by the partial inner product of the query with its codeword
-   * sum, or by the squared distance to it. Absent: inner product for ip RQ-KMeans bundles, distance otherwise.
+   * How expand "beam" scores a prefix with codeword sum c: w ||c||^2 - 2 q.c, w in [0, 1] (1: the squared distance up
+   * to ||q||^2, 0: the partial inner product). Absent: 0 for ip RQ-KMeans bundles, 1 otherwise (retrieve-steps.ts).
    */
-  beamScore?: BeamScore;
+  beamNormWeight?: number;
   training?: TrainingInfo;
   /** SID quality and retrieval metrics recorded at training time. */
   metrics?: Record<string, unknown>;
 }
-
-export type BeamScore = 'inner-product' | 'distance';
-export const BEAM_SCORES: readonly BeamScore[] = ['inner-product', 'distance'];
 
 export interface ModelBundle {
   dir: string;
@@ -84,7 +81,7 @@ export const DECODER_FILE = 'decoder.onnx';
 export const BEAM_FILE = 'beam.onnx';
 
 const KEYS = new Set(['id', 'method', 'inputDim', 'normalize', 'levels', 'codebookSizes', 'latentDim', 'metric',
-  'topM', 'opset', 'beamScore', 'training', 'metrics']);
+  'topM', 'opset', 'beamNormWeight', 'training', 'metrics']);
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const MAX_CODEBOOK = 2 ** 31 - 1; // codes travel as Int32
 
@@ -143,7 +140,12 @@ export function validateManifest(value: unknown, file = MANIFEST_FILE): ModelMan
   const manifest: ModelManifest = {
     id: v.id, method, inputDim, normalize, levels, codebookSizes, latentDim, metric, topM, opset,
   };
-  if (v.beamScore !== undefined) manifest.beamScore = oneOf('beamScore', v.beamScore, BEAM_SCORES);
+  if (v.beamNormWeight !== undefined) {
+    if (typeof v.beamNormWeight !== 'number' || !(v.beamNormWeight >= 0 && v.beamNormWeight <= 1)) {
+      throw err('beamNormWeight', `must be a number in [0, 1], got ${JSON.stringify(v.beamNormWeight)}`);
+    }
+    manifest.beamNormWeight = v.beamNormWeight;
+  }
   if (v.training !== undefined) {
     const t = v.training;
     if (!isObject(t)) throw err('training', 'must be an object');

@@ -9,7 +9,7 @@ import onnxProto from 'onnx-proto';
 import { SidxError } from '../errors.ts';
 import { BEAM_ENCODER_DIGEST_KEY, buildBeamGraph } from '../numeric/beam-graph.ts';
 import { buildResidualEncoder } from '../numeric/residual-encoder.ts';
-import { writeBundle, type BeamScore, type ModelBundle, type ModelManifest, type TrainingInfo } from '../tokenizer/bundle.ts';
+import { writeBundle, type ModelBundle, type ModelManifest, type TrainingInfo } from '../tokenizer/bundle.ts';
 import type { RqKmeansModel } from './rqkmeans.ts';
 
 export const DEFAULT_TOP_M = 8;
@@ -24,8 +24,8 @@ export interface ManifestOptions {
   metrics?: Record<string, unknown>;
   /** Retrieval metric recorded in the manifest (default 'ip'). */
   metric?: 'ip' | 'l2';
-  /** The beam's prefix score recorded in the manifest (default: none, the service's rule by method and metric). */
-  beamScore?: BeamScore;
+  /** The beam's prefix score weight recorded in the manifest (default: none, the service's rule by method and metric). */
+  beamNormWeight?: number;
 }
 
 export interface ExportOptions extends ManifestOptions {
@@ -52,7 +52,7 @@ export function bundleManifest(model: ManifestModel, opts: ManifestOptions): Mod
     opset: model.opset,
     training: opts.training,
   };
-  if (opts.beamScore !== undefined) manifest.beamScore = opts.beamScore;
+  if (opts.beamNormWeight !== undefined) manifest.beamNormWeight = opts.beamNormWeight;
   if (opts.metrics !== undefined) manifest.metrics = opts.metrics;
   return manifest;
 }

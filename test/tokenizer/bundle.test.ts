@@ -89,7 +89,8 @@ test('every manifest field is validated, with the field named', async () => {
     ['metric', (m) => { m.metric = 'cosine'; }, /one of "ip", "l2"/],
     ['topM', (m) => { m.topM = 9; }, /integer in \[1, 8\]/],
     ['opset', (m) => { m.opset = 11; }, />= 13/],
-    ['beamScore', (m) => { m.beamScore = 'cosine'; }, /one of "inner-product", "distance"/],
+    ['beamNormWeight', (m) => { m.beamNormWeight = 1.5; }, /number in \[0, 1\], got 1\.5/],
+    ['beamNormWeight', (m) => { m.beamNormWeight = '0.5'; }, /number in \[0, 1\]/],
     ['training', (m) => { m.training = 'yesterday'; }, /must be an object/],
     ['training.command', (m) => { delete (m.training as Record<string, unknown>).command; }, /non-empty string/],
     ['training.seed', (m) => { (m.training as Record<string, unknown>).seed = '1'; }, /integer/],
@@ -113,7 +114,7 @@ test('every manifest field is validated, with the field named', async () => {
     delete bare.training;
     delete bare.metrics;
     assert.deepEqual(validateManifest(bare), bare, 'training and metrics are optional');
-    for (const beamScore of ['inner-product', 'distance']) assert.equal(validateManifest({ ...manifest(), beamScore }).beamScore, beamScore);
+    for (const w of [0, 0.5, 1]) assert.equal(validateManifest({ ...manifest(), beamNormWeight: w }).beamNormWeight, w);
   } finally {
     cleanup();
   }

@@ -30,7 +30,7 @@ const small = ['--hidden', '32', '--latent-dim', '8', '--batch-size', '128', '--
 test('sidx train --method rqvae writes a bundle the service serves (/v1/encode, /v1/retrieve with expand beam)', async (t) => {
   const out = join(tmp.dir, 'rq');
   const argv = ['train', '--method', 'rqvae', '--input', input, '--out', out, '--levels', '2', '--codebook-size', '8',
-    '--epochs', '3', '--top-m', '4', '--beam-score', 'inner-product', ...small];
+    '--epochs', '3', '--top-m', '4', '--beam-norm-weight', '0.5', ...small];
   const run = await runCli(t, argv);
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /epoch 3\/3: recon [0-9.]+, commit [0-9.]+, utilisation 100\.0%\/100\.0%/);
@@ -38,7 +38,7 @@ test('sidx train --method rqvae writes a bundle the service serves (/v1/encode, 
   assert.ok(existsSync(`${out}.checkpoint`));
   const bundle = await loadBundle(out);
   const m = bundle.manifest;
-  assert.deepEqual([m.method, m.inputDim, m.latentDim, m.levels, m.topM, m.beamScore], ['rqvae', DIM, 8, 2, 4, 'inner-product']);
+  assert.deepEqual([m.method, m.inputDim, m.latentDim, m.levels, m.topM, m.beamNormWeight], ['rqvae', DIM, 8, 2, 4, 0.5]);
   assert.ok(bundle.decoderPath !== undefined);
   const training = m.training as Record<string, unknown>;
   assert.equal(training.command, `sidx train ${argv.slice(1).join(' ')}`);
@@ -140,7 +140,7 @@ test('rqvae/vqvae usage errors exit 2 naming the flag', async (t) => {
     [[...base, '--method', 'rqvae', '--hidden', '32,x'], /--hidden: "x" is not a positive integer/],
     [[...base, '--method', 'rqvae', '--dead-restart', 'yes'], /--dead-restart must be one of on, off/],
     [[...base, '--method', 'rqvae', '--top-m', '300'], /--top-m 300 exceeds the smallest codebook size 256/],
-    [[...base, '--method', 'rqvae', '--beam-score', 'cosine'], /--beam-score must be one of inner-product, distance, got cosine/],
+    [[...base, '--method', 'rqvae', '--beam-norm-weight', '2'], /--beam-norm-weight must be a number in \[0, 1\], got "2"/],
     [['train', '--method', 'rqvae', '--input', input], /--out is required/],
     [[...base, '--method', 'rqvae', '--pair-batches', '0'], /--pair-batches must be a positive integer/],
     [[...base, '--method', 'rqvae', '--pair-batches', '4'], /--pair-batches needs --pairs/],
