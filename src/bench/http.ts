@@ -107,7 +107,8 @@ export async function retrievePass(url: string, bodies: readonly string[], truth
 /**
  * Retrieve-by-SIDs bodies (`{sids, k, rerank: false}`): each query's beam of `beamWidth` generated SIDs, as sidx's
  * own beam produces them (POST /v1/retrieve with the embedding, expand "beam", that beamWidth and rerank false
- * answers them in querySids, best first).
+ * answers them in querySids, best first). querySids leads with the encoder's own SID, one more than the beam where
+ * the beam's prefix scores left it out (a bundle's beamNormWeight below 1): the first `beamWidth` are kept.
  */
 export async function sidsBodies(url: string, queries: Float32Array, q: number, dim: number, beamWidth: number, k: number):
   Promise<{ bodies: string[]; meanSids: number }> {
@@ -118,8 +119,9 @@ export async function sidsBodies(url: string, queries: Float32Array, q: number, 
     const res = await fetch(`${url}/v1/retrieve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const json = (await res.json()) as { querySids: number[][] };
     if (res.status !== 200) throw new Error(`retrieve (beam of ${beamWidth}) answered ${res.status}: ${JSON.stringify(json)}`);
-    sids += json.querySids.length;
-    bodies.push(JSON.stringify({ sids: json.querySids, k, rerank: false }));
+    const generated = json.querySids.slice(0, beamWidth);
+    sids += generated.length;
+    bodies.push(JSON.stringify({ sids: generated, k, rerank: false }));
   }
   return { bodies, meanSids: sids / q };
 }
