@@ -16,7 +16,7 @@ import { rename, rm } from 'node:fs/promises';
 import { readAlgrCsv } from '../io/algr-csv.ts';
 import { embeddingFormatOf, readEmbeddings } from '../io/embeddings.ts';
 import { inputError } from '../io/input-error.ts';
-import { DEFAULT_SID_CAP, MapOccupancy, resolveCollisions, type CollisionStrategy } from '../sid/collisions.ts';
+import { DEFAULT_SID_CAP, MapOccupancy, readsTopM, resolveCollisions, type CollisionStrategy } from '../sid/collisions.ts';
 import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
 import { EncoderPool, type EncodeResult } from '../tokenizer/encoder-pool.ts';
 import { intFlag, parseFlags, UsageError } from './args.ts';
@@ -135,7 +135,7 @@ export async function encodeCommand(argv: string[]): Promise<number> {
   }
   const form = outputFormOf(values.out!);
   const strategy = parseCollisionStrategy(values.collisions, intFlag(values.cap, 'cap'));
-  const how = { codesOnly: strategy.kind !== 'cap' }; // only the cap reads the top-M (sid/collisions.ts)
+  const how = { codesOnly: !readsTopM(strategy.kind) };
   const workers = intFlag(values.workers, 'workers') ?? 1;
   if (workers < 1) throw new UsageError(`--workers must be a positive integer, got ${workers}`);
   const bundle = await loadBundle(values.model!);

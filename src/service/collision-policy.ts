@@ -1,12 +1,12 @@
 import type { Config } from '../config.ts';
-import { resolveCollisions } from '../sid/collisions.ts';
+import { readsTopM, resolveCollisions } from '../sid/collisions.ts';
 import type { Catalog } from '../store/catalog.ts';
 import type { EncodeOptions, EncodeResult } from '../tokenizer/encoder-pool.ts';
 import type { ActiveModel } from './model-space.ts';
 
 /** Encode options for items the policy will place: without a cap, nothing reads the encoder's top-M. */
 export function encodeOptionsFor(policy: Config['collisions']): EncodeOptions {
-  return { codesOnly: policy.strategy === 'none' };
+  return { codesOnly: !readsTopM(policy.strategy) };
 }
 
 /**

@@ -23,6 +23,11 @@ export type CollisionStrategy = { kind: 'none' } | { kind: 'cap'; cap: number } 
 /** FORGE's cap of items per full SID. */
 export const DEFAULT_SID_CAP = 5;
 
+/** Whether resolving under this strategy reads the encoder's top-M candidates (only the cap moves items to them). */
+export function readsTopM(kind: CollisionStrategy['kind']): boolean {
+  return kind === 'cap';
+}
+
 /**
  * How many items already hold a full SID (from the catalog, or from earlier batches). `sid` is a scratch array
  * that the caller reuses: read it, never keep it. For the suffix strategy `count(prefix)` must return the next
