@@ -16,11 +16,13 @@ export interface BeamQuery {
   nativeBeam?: { codebooks: Float32Array[]; dim: number; addonPath: string; crossNorms?: Float32Array[] };
 }
 
-/** The beam query of `mode`, or undefined (with a 'warn' line saying why) when the two graphs cannot be merged. */
-export function loadBeamQuery(bundle: ModelBundle, mode: 'native' | 'merged', log: (level: 'warn', msg: string) => void): BeamQuery | undefined {
+/**
+ * The beam query of `mode` from the bundle's encoder.onnx bytes (`encoder`) and its beam.onnx, or undefined (with a
+ * 'warn' line saying why) when the two graphs cannot be merged.
+ */
+function loadBeamQuery(bundle: ModelBundle, encoder: Uint8Array, mode: 'native' | 'merged', log: (level: 'warn', msg: string) => void): BeamQuery | undefined {
   if (bundle.beamPath === undefined) return undefined;
   try {
-    const encoder = readFileSync(bundle.encoderPath);
     const beam = readFileSync(bundle.beamPath);
     const levels = bundle.manifest.levels;
     if (mode === 'merged') return { beamQueryModel: buildBeamQueryModel(encoder, beam, levels) };
@@ -32,12 +34,22 @@ export function loadBeamQuery(bundle: ModelBundle, mode: 'native' | 'merged', lo
   }
 }
 
-/** The codes-only encoder, or undefined (with a 'warn' line saying why) when encoder.onnx does not allow one. */
-export function loadCodesModel(bundle: ModelBundle, log: (level: 'warn', msg: string) => void): Uint8Array | undefined {
+/** The codes-only encoder of encoder.onnx's bytes, or undefined (with a 'warn' line saying why) when they allow none. */
+function loadCodesModel(encoder: Uint8Array, log: (level: 'warn', msg: string) => void): Uint8Array | undefined {
   try {
-    return buildCodesModel(readFileSync(bundle.encoderPath));
+    return buildCodesModel(encoder);
   } catch (err) {
     log('warn', `codes-only encodes run the whole encoder.onnx: ${(err as Error).message}`);
     return undefined;
   }
+}
+
+/** The models a pool's lanes run besides encoder.onnx (encoder-session.d.mts LaneParams), from one read of it. */
+export type DerivedModels = Partial<BeamQuery> & { codesModel?: Uint8Array };
+
+/** The beam query of `beamModel` (native and merged have one) and the codes-only encoder of the bundle. */
+export function derivedModels(bundle: ModelBundle, beamModel: 'native' | 'merged' | 'separate' | 'none', log: (level: 'warn', msg: string) => void): DerivedModels {
+  const encoder = readFileSync(bundle.encoderPath);
+  const beam = beamModel === 'native' || beamModel === 'merged' ? loadBeamQuery(bundle, encoder, beamModel, log) : undefined;
+  return { ...beam, codesModel: loadCodesModel(encoder, log) };
 }

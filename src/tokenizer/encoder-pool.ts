@@ -22,7 +22,7 @@ import { SidxError } from '../errors.ts';
 import { repoUrl } from '../paths.ts';
 import type { ModelBundle } from './bundle.ts';
 import { beamWidths } from '../numeric/beam-query-graph.ts';
-import { loadBeamQuery, loadCodesModel, type BeamQuery } from './beam-query.ts';
+import { derivedModels, type DerivedModels } from './beam-query.ts';
 import { closeWorker, concatBeams, concatEncodes, MAX_COALESCED, resolveRun, RunInput, runRequest, sameKind, type BeamMode, type BeamResult, type Chunk, type EncodeResult, type WorkerReply } from './worker-protocol.ts';
 import { INLINE_MAX_ROWS, InlineLane } from './inline-lane.ts';
 
@@ -93,8 +93,7 @@ export class EncoderPool {
   #held = false;
   #runs = 0;
   #codesRuns = 0;
-  #beamQuery?: BeamQuery;
-  #codesModel?: Uint8Array;
+  #derived: DerivedModels = {};
   #beamMode: BeamMode = 'none';
   #beams: boolean;
   /** Opened on the first call that asks for it (start-up does not wait for its sessions); null: not wanted. */
@@ -126,8 +125,7 @@ export class EncoderPool {
     }
     const pool = new EncoderPool(bundle, options);
     const mode = options.beamModel ?? 'native';
-    if (mode === 'native' || mode === 'merged') pool.#beamQuery = loadBeamQuery(bundle, mode, pool.#log); // sync, as the spawn
-    pool.#codesModel = loadCodesModel(bundle, pool.#log);
+    pool.#derived = derivedModels(bundle, mode, pool.#log); // sync, as the spawn
     try {
       await pool.#spawn(); // the first worker settles the provider
       await Promise.all(Array.from({ length: options.workers - 1 }, () => pool.#spawn()));
@@ -317,8 +315,8 @@ export class EncoderPool {
 
   #laneParams() {
     return {
-      encoderPath: this.bundle.encoderPath, beamPath: this.hasBeam ? this.bundle.beamPath : undefined, ...this.#beamQuery,
-      codesModel: this.#codesModel, inputDim: this.inputDim,
+      encoderPath: this.bundle.encoderPath, beamPath: this.hasBeam ? this.bundle.beamPath : undefined, ...this.#derived,
+      inputDim: this.inputDim,
       levels: this.levels, topM: this.topM, codebookSizes: this.bundle.manifest.codebookSizes,
     };
   }

@@ -130,10 +130,14 @@ export function encoderLane(params) {
       codesModel = undefined; // the session holds what it needs
     }
     const session = await state.codes;
-    if (!session) return { ...(await runEncoder(state.session, data, n)), topCodes: new Int32Array(0), topDistances: new Float32Array(0) };
+    const codes = session ? await runCodesModel(session, data, n) : (await runEncoder(state.session, data, n)).codes;
+    return { codes, topCodes: new Int32Array(0), topDistances: new Float32Array(0) };
+  }
+
+  async function runCodesModel(session, data, n) {
     const codes = (await session.run({ embedding: new ort.Tensor('float32', data, [n, inputDim]) }))[OUT.codes];
     if (codes.dims[0] !== n || codes.dims[1] !== levels) throw new Error(`codes model returned [${codes.dims}], expected [${n}, ${levels}]`);
-    return { codes: lowWords(codes.data), topCodes: new Int32Array(0), topDistances: new Float32Array(0) };
+    return lowWords(codes.data);
   }
 
   /** Where each part of a packed beam answer lies (see the header): int32 offsets, then the float32 scores' offsets. */
