@@ -16,7 +16,7 @@
  * codes are taken by ArgMin where it took them from a TopK (codes-model.ts firstIndexAsArgMin): the same codes.
  */
 import onnxProto from 'onnx-proto';
-import { firstIndexAsArgMin } from './codes-model.ts';
+import { firstIndexAsArgMin, versions } from './codes-model.ts';
 import { GraphBuilder } from './onnx-builder.ts';
 import { BEAM_INPUTS, beamCodesOutput, beamScoresOutput } from './beam-graph.ts';
 import { ENCODER_INPUT, ENCODER_OUTPUTS } from './residual-encoder.ts';
@@ -29,15 +29,6 @@ const INT32 = 6;
 export interface BeamQueryOptions {
   packed?: boolean;
   dedupe?: boolean;
-}
-
-/** The default-domain opset and the IR version of a model; merging needs both parts to agree. */
-function versions(model: InstanceType<typeof onnx.ModelProto>, what: string): { opset: number; ir: number } {
-  const domains = model.opsetImport.filter((o) => (o.domain ?? '') !== '' && o.domain !== 'ai.onnx');
-  if (domains.length > 0) throw new Error(`${what}: uses opset domains ${domains.map((o) => o.domain).join(', ')}`);
-  const opset = model.opsetImport.find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx');
-  if (!opset) throw new Error(`${what}: has no default-domain opset`);
-  return { opset: Number(opset.version), ir: Number(model.irVersion) };
 }
 
 /** Both graphs decoded, or an error saying why they cannot be merged (other domains, opsets or IR versions). */

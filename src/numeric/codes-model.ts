@@ -27,8 +27,20 @@ export function buildCodesModel(encoderBytes: Uint8Array): Uint8Array {
   g.adopt(firstIndexAsArgMin(graph), (name) => name);
   g.output(ENCODER_OUTPUTS.codes, 'int64', ['N', shapeDim(codes, 1) ?? 'L']);
   g.prune();
+  return g.serialize({ opset: versions(model, 'encoder.onnx').opset, docString: `sidx codes-only ${ENCODER_INPUT} -> ${ENCODER_OUTPUTS.codes}` });
+}
+
+/**
+ * The default-domain opset and the IR version of a model, for the models rebuilt from it here and in
+ * beam-query-graph.ts (which needs its two parts to agree); a model using other domains is refused: the builder writes
+ * the default domain's opset alone.
+ */
+export function versions(model: InstanceType<typeof onnx.ModelProto>, what: string): { opset: number; ir: number } {
+  const domains = model.opsetImport.filter((o) => (o.domain ?? '') !== '' && o.domain !== 'ai.onnx');
+  if (domains.length > 0) throw new Error(`${what}: uses opset domains ${domains.map((o) => o.domain).join(', ')}`);
   const opset = model.opsetImport.find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx');
-  return g.serialize({ opset: Number(opset?.version ?? 17), docString: `sidx codes-only ${ENCODER_INPUT} -> ${ENCODER_OUTPUTS.codes}` });
+  if (!opset) throw new Error(`${what}: has no default-domain opset`);
+  return { opset: Number(opset.version), ir: Number(model.irVersion) };
 }
 
 /**
