@@ -85,6 +85,31 @@ void BelowExact(std::vector<float>& scores, const std::vector<int32_t>& exact, f
   }
 }
 
+std::vector<int32_t> BestPositions(const std::vector<float>& scores, float sign, size_t count) {
+  std::vector<int32_t> heap;
+  if (count == 0) return heap;
+  heap.reserve(std::min(count, scores.size()));
+  // before(a, b): a ranks before b. As the heap's "less", it keeps the worst kept position at the root.
+  auto before = [&](int32_t a, int32_t b) {
+    const float sa = sign * scores[static_cast<size_t>(a)], sb = sign * scores[static_cast<size_t>(b)];
+    return sa > sb || (sa == sb && a < b);
+  };
+  for (size_t i = 0; i < scores.size(); ++i) {
+    if (!std::isfinite(scores[i])) continue;
+    const auto p = static_cast<int32_t>(i);
+    if (heap.size() < count) {
+      heap.push_back(p);
+      std::push_heap(heap.begin(), heap.end(), before);
+    } else if (before(p, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), before);
+      heap.back() = p;
+      std::push_heap(heap.begin(), heap.end(), before);
+    }
+  }
+  std::sort_heap(heap.begin(), heap.end(), before);
+  return heap;
+}
+
 size_t SlotCodeBlocks::Bytes() const {
   size_t allocated = 0;
   for (const auto& block : blocks_) allocated += block ? kBlockSlots * code_size_ : 0;

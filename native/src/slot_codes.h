@@ -67,6 +67,11 @@ class SlotCodeBlocks {
 // vector/code-ranking.ts belowExact (double, each moved score rounded to float32), which the sync path runs.
 void BelowExact(std::vector<float>& scores, const std::vector<int32_t>& exact, float sign);
 
+// The best `count` positions of `scores` whose signed score (sign * score) is finite, best first: higher signed score,
+// ties by lower position (a strict order, so the set and its order are those of a full sort, and of
+// service/score-rank.ts selectTop). One pass with a heap of `count` positions whose root is the worst kept.
+std::vector<int32_t> BestPositions(const std::vector<float>& scores, float sign, size_t count);
+
 Napi::Uint8Array GetUint8Array(const Napi::Value& value, const char* name);
 // The codes holders' optional hugePages argument: true when undefined.
 bool HugePagesArg(const Napi::Value& value);

@@ -276,11 +276,13 @@ class Sq8ScoreWorker : public PromiseWorker {
     if (map_ != nullptr) map_->Settled();
   }
 
-  void Rescore(Napi::Object map_object, SlotMapWrap* map, Int32View slots, size_t rescore) {
+  // `head` >= 0: the result's `top` also holds the best `head` positions of the final scores, best first.
+  void Rescore(Napi::Object map_object, SlotMapWrap* map, Int32View slots, size_t rescore, int64_t head) {
     exact_rows_ = map->PinRows(slots);
     map_ = map;
     Keep(map_object);
     rescore_ = rescore;
+    head_ = head;
   }
 
  protected:
@@ -288,17 +290,7 @@ class Sq8ScoreWorker : public PromiseWorker {
     owner_->ScoreRows(owner_->Tables(query_.data()), rows_.data(), rows_.size(), scores_.data());
     if (map_ == nullptr || rescore_ == 0) return;
     const float sign = map_->inner_product() ? 1.0f : -1.0f;
-    for (size_t i = 0; i < scores_.size(); ++i) {
-      if (std::isfinite(scores_[i])) chosen_.push_back(static_cast<int32_t>(i));
-    }
-    auto better = [&](int32_t a, int32_t b) {
-      const float ka = sign * scores_[a], kb = sign * scores_[b];
-      return ka > kb || (ka == kb && a < b);
-    };
-    if (rescore_ < chosen_.size()) {
-      std::nth_element(chosen_.begin(), chosen_.begin() + static_cast<std::ptrdiff_t>(rescore_), chosen_.end(), better);
-      chosen_.resize(rescore_);
-    }
+    chosen_ = BestPositions(scores_, sign, rescore_);
     std::sort(chosen_.begin(), chosen_.end());
     std::vector<const float*> rows(chosen_.size());
     std::vector<float> exact(chosen_.size());
@@ -306,6 +298,7 @@ class Sq8ScoreWorker : public PromiseWorker {
     sidx::ScoreRows(rows.data(), query_.data(), rows.size(), query_.size(), map_->inner_product(), exact.data());
     for (size_t i = 0; i < chosen_.size(); ++i) scores_[chosen_[i]] = exact[i];
     BelowExact(scores_, chosen_, sign);
+    if (head_ > 0) top_ = BestPositions(scores_, sign, static_cast<size_t>(head_));
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Float32Array scores = Napi::Float32Array::New(env, scores_.size());
@@ -316,6 +309,11 @@ class Sq8ScoreWorker : public PromiseWorker {
     Napi::Object out = Napi::Object::New(env);
     out.Set("scores", scores);
     out.Set("exact", exact);
+    if (head_ >= 0) {
+      Napi::Int32Array top = Napi::Int32Array::New(env, top_.size());
+      std::copy(top_.begin(), top_.end(), top.Data());
+      out.Set("top", top);
+    }
     return out;
   }
 
@@ -327,7 +325,9 @@ class Sq8ScoreWorker : public PromiseWorker {
   SlotMapWrap* map_ = nullptr;
   std::vector<const float*> exact_rows_;
   size_t rescore_ = 0;
+  int64_t head_ = -1;  // no `top`
   std::vector<int32_t> chosen_;
+  std::vector<int32_t> top_;
 };
 
 Napi::Value Sq8Codes::ScoreAsync(const Napi::CallbackInfo& info) {
@@ -341,7 +341,8 @@ Napi::Value Sq8Codes::ScoreAsync(const Napi::CallbackInfo& info) {
         if (map == nullptr) throw CodedError(kErrInvalidInput, "rows must be a SlotMap");
         if (map->dim() != dim_ || map->inner_product() != inner_product_) throw CodedError(kErrDimension, "the slot map's dim or metric differs");
         const int64_t rescore = GetPositiveInt(info[3], "rescore");
-        worker->Rescore(map_object, map, call.slots, static_cast<size_t>(rescore));
+        const int64_t head = info.Length() > 4 && !info[4].IsUndefined() ? GetNonNegativeInt(info[4], "head") : -1;
+        worker->Rescore(map_object, map, call.slots, static_cast<size_t>(rescore), head);
       }
     } catch (...) {
       delete worker;

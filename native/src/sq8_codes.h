@@ -14,6 +14,10 @@
 //                                                       order) re-scored exactly from the slot map's rows and kept
 //                                                       above the others (as vector/code-ranking.ts belowExact);
 //                                                       `exact`: their positions, ascending
+//   scoreAsync(query, slots, rows, rescore, head): Promise<{scores, exact, top: Int32Array}>
+//                                                       [async] the same, and the best `head` positions of the final
+//                                                       scores, best first (finite ones only; ties in position
+//                                                       order: service/score-rank.ts's order)
 //   bytes                                              [sync] bytes of codes allocated
 //   close(): void                                      [sync] frees the codes; later calls throw
 // Every method throws an Error whose `code` is a SIDX_ERR_* string. A close while a scoreAsync is in flight frees the

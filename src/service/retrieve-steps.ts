@@ -67,11 +67,16 @@ export async function orderCandidatesOffThread(scorer: VectorScorer, metric: Met
   shared = false): Promise<{ order: Iterable<number>; scores?: Float32Array }> {
   const score = shared ? scorer.scoreShared : scorer.scoreAsync;
   if (!query || keys.length === 0 || !score) return orderCandidates(scorer, metric, keys, query, k);
+  if (!shared && scorer.rankAsync) {
+    const { scores, top } = await scorer.rankAsync(query, keys, k);
+    return ranked(scores, metric, k, top);
+  }
   return ranked(await score.call(scorer, query, keys, k), metric, k);
 }
 
-function ranked(scores: Float32Array, metric: Metric, k: number): { order: Iterable<number>; scores: Float32Array } {
-  return { order: rankByScore(scores, metric === 'ip' ? 1 : -1, k), scores };
+/** `top`: the first k positions when the scorer ranked them already. */
+function ranked(scores: Float32Array, metric: Metric, k: number, top?: Int32Array): { order: Iterable<number>; scores: Float32Array } {
+  return { order: rankByScore(scores, metric === 'ip' ? 1 : -1, k, top), scores };
 }
 
 /** The first `k` candidates in `order` that the catalog still holds, as retrieve answers them. */

@@ -9,10 +9,14 @@
  * bounded norms) ranks nothing: its candidate is left out, and JSON never sees it.
  */
 
-/** `scores` is signed in place (`sign` 1: inner product, -1: distance, so higher is better). */
-export function rankByScore(scores: Float32Array, sign: 1 | -1, head: number): Iterable<number> {
+/**
+ * `scores` is signed in place (`sign` 1: inner product, -1: distance, so higher is better). `top`: the first `head`
+ * positions of this order (fewer when fewer scores are finite), when the scorer selected them already (sq8's pool thread).
+ */
+export function rankByScore(scores: Float32Array, sign: 1 | -1, head: number, top?: Int32Array): Iterable<number> {
   for (let i = 0; i < scores.length; i++) scores[i] = sign * scores[i]!;
-  return { [Symbol.iterator]: () => ranked(scores, Math.max(0, Math.min(head, scores.length))) };
+  const first = Math.max(0, Math.min(head, scores.length));
+  return { [Symbol.iterator]: () => ranked(scores, top ?? selectTop(scores, first)) };
 }
 
 /** Whether position a ranks before position b. */
@@ -22,8 +26,7 @@ function before(scores: Float32Array, a: number, b: number): boolean {
   return sa > sb || (sa === sb && a < b);
 }
 
-function* ranked(scores: Float32Array, head: number): Generator<number> {
-  const top = selectTop(scores, head);
+function* ranked(scores: Float32Array, top: Int32Array): Generator<number> {
   yield* top;
   const taken = new Uint8Array(scores.length);
   for (const i of top) taken[i] = 1;
@@ -34,7 +37,7 @@ function* ranked(scores: Float32Array, head: number): Generator<number> {
 }
 
 /** The best `head` finite positions, best first: a heap whose root is the worst kept position. */
-function selectTop(scores: Float32Array, head: number): Int32Array {
+export function selectTop(scores: Float32Array, head: number): Int32Array {
   const heap = new Int32Array(head);
   let size = 0;
   for (let i = 0; i < scores.length; i++) {

@@ -65,10 +65,12 @@ export interface NativeCodes {
   /**
    * Sq8Codes only: `score` on the libuv pool (rows resolved at the call; a close meanwhile waits for it to settle);
    * with `rows` and `rescore`, the best `rescore` code scores (ties in position order) are then replaced there by
-   * exact scores of their rows in `rows`, and `exact` lists their positions (ascending).
+   * exact scores of their rows in `rows`, and `exact` lists their positions (ascending); with `head`, `top` holds the
+   * best `head` positions of the final scores, best first (service/score-rank.ts's order).
    */
   scoreAsync?(query: Float32Array, slots: Int32Array): Promise<Float32Array>;
-  scoreAsync?(query: Float32Array, slots: Int32Array, rows: NativeSlotMap, rescore: number): Promise<{ scores: Float32Array; exact: Int32Array }>;
+  scoreAsync?(query: Float32Array, slots: Int32Array, rows: NativeSlotMap, rescore: number, head?: number):
+    Promise<{ scores: Float32Array; exact: Int32Array; top?: Int32Array }>;
   /** Bytes of codes allocated (64 Ki-slot blocks). */
   readonly bytes: number;
   close(): void;

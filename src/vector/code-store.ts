@@ -256,8 +256,16 @@ export abstract class CodeStore {
    * call. Keys upserted or deleted meanwhile are scored again here, exactly.
    */
   async scoreSubsetAsync(query: Float32Array, ids: BigInt64Array, exactTop = 0): Promise<Float32Array> {
+    return (await this.rankSubsetAsync(query, ids, exactTop)).scores;
+  }
+
+  /**
+   * `scoreSubsetAsync`, and where the pool thread could rank them, `top`: the best `head` positions of the scores, best
+   * first (service/score-rank.ts's order; absent when keys moved meanwhile or the scores came from another path).
+   */
+  async rankSubsetAsync(query: Float32Array, ids: BigInt64Array, exactTop: number, head?: number): Promise<{ scores: Float32Array; top?: Int32Array }> {
     const codes = this.#codes;
-    if (!this.#codesReady || !codes.scoreAsync || this.#format.rescoreFrom !== 'map') return this.scoreSubset(query, ids, exactTop);
+    if (!this.#codesReady || !codes.scoreAsync || this.#format.rescoreFrom !== 'map') return { scores: this.scoreSubset(query, ids, exactTop) };
     checkQuery(query, this.dim);
     const scratch = takeScratch(ids.length);
     try {
@@ -266,14 +274,13 @@ export abstract class CodeStore {
       const slots = this.slotFile.slotsOf(own, scratch.slots.subarray(0, ids.length));
       const since = this.slotFile.changes;
       const rows = this.#rows;
-      const { scores, exact } = await callNativeAsync(() => codes.scoreAsync!(query, slots, rows, Math.max(this.rescore, exactTop)));
-      if (codes !== this.#codes) return this.scoreSubset(query, own, exactTop); // trained or reset meanwhile: other codes
+      const { scores, exact, top } = await callNativeAsync(() => codes.scoreAsync!(query, slots, rows, Math.max(this.rescore, exactTop), head));
+      if (codes !== this.#codes) return { scores: this.scoreSubset(query, own, exactTop) }; // trained or reset meanwhile: other codes
       // The native call kept its exact scores above the others; keys moved meanwhile now hold exact ones too.
       const moved = rescoreMoved(this.slotFile, own, slots, since, scores, (now) => this.#exact(query, now));
-      if (moved.length > 0) {
-        belowExact(scores, Int32Array.from(new Set([...exact, ...moved].filter((p) => Number.isFinite(scores[p]!)))), this.metric === 'ip' ? 1 : -1);
-      }
-      return scores;
+      if (moved.length === 0) return { scores, top };
+      belowExact(scores, Int32Array.from(new Set([...exact, ...moved].filter((p) => Number.isFinite(scores[p]!)))), this.metric === 'ip' ? 1 : -1);
+      return { scores };
     } finally {
       giveScratch(scratch);
     }

@@ -23,6 +23,7 @@ export class CodedSlotStore implements VectorStore {
   readonly codes: CodeStore;
   /** Present where the codes can be scored off the event loop (sq8): the service's rerank under load uses it. */
   readonly scoreAsync?: (query: Float32Array, keys: BigInt64Array, exactTop?: number) => Promise<Float32Array>;
+  readonly rankAsync?: (query: Float32Array, keys: BigInt64Array, k: number) => Promise<{ scores: Float32Array; top?: Int32Array }>;
   #file: SlotFile;
 
   private constructor(file: SlotFile, codes: CodeStore, metric: Metric) {
@@ -30,7 +31,10 @@ export class CodedSlotStore implements VectorStore {
     this.codes = codes;
     this.dim = file.dim;
     this.metric = metric;
-    if (codes.scoresOffThread) this.scoreAsync = (query, keys, exactTop) => codes.scoreSubsetAsync(query, keys, exactTop);
+    if (codes.scoresOffThread) {
+      this.scoreAsync = (query, keys, exactTop) => codes.scoreSubsetAsync(query, keys, exactTop);
+      this.rankAsync = (query, keys, k) => codes.rankSubsetAsync(query, keys, k, k);
+    }
   }
 
   /** Opens (creating them if missing) `<base>.ids` and the code store's file over `vectorFile`. */

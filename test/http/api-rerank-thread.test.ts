@@ -97,14 +97,19 @@ test('sq8: concurrent retrieves score their codes and re-score the best off the 
   try {
     const store = svc.service[kServiceTestHooks].vectors();
     assert.equal(store.scoreShared, undefined, 'sq8 keeps a lone retrieve on the event loop');
-    const scoreAsync = store.scoreAsync!.bind(store);
+    // Under load sq8 scores and ranks on the pool thread (rankAsync): the same answers as the event loop's.
+    const rankAsync = store.rankAsync!.bind(store);
     let calls = 0;
-    store.scoreAsync = (...args) => {
+    let ranked = 0;
+    store.rankAsync = async (...args) => {
       calls++;
-      return scoreAsync(...args);
+      const out = await rankAsync(...args);
+      if (out.top) ranked++;
+      return out;
     };
     assert.deepEqual(await answers(svc), want);
     assert.ok(calls >= 12, `concurrent retrieves score off the event loop (${calls} of 24 did)`);
+    assert.equal(ranked, calls, 'each ranked on the pool thread');
   } finally {
     await svc.close();
   }

@@ -13,6 +13,7 @@ import { clusteredEmbeddings } from '../../src/eval/synthetic.ts';
 import { loadFaissBinding } from '../../src/vector/binding.ts';
 import { Sq8Store, bestPositions } from '../../src/vector/sq8-store.ts';
 import { belowExact } from '../../src/vector/code-ranking.ts';
+import { selectTop } from '../../src/service/score-rank.ts';
 import type { Metric } from '../../src/vector/vector-index.ts';
 import { sharedFile, skipWithoutShared, tempDir } from '../helpers/paths.ts';
 import { metricScore, randomMatrix } from '../helpers/random.ts';
@@ -223,6 +224,61 @@ test('scoreSubsetAsync: the scores of scoreSubset, off the event loop, for both 
         tmp.cleanup();
       }
     }
+  }
+});
+
+test('rankSubsetAsync: the scores of scoreSubset and, from the pool thread, the first k of score-rank.ts\'s order, ties included', async () => {
+  const dim = 24;
+  for (const metric of ['ip', 'l2'] as const) {
+    const tmp = tempDir();
+    const { put, store, close } = openStore(tmp.dir, dim, metric, 5, 300);
+    try {
+      const data = randomMatrix(400, dim, 51);
+      const query = randomMatrix(1, dim, 52);
+      // Eight copies of the row nearest the query: equal code and exact scores across the rescore boundary (5).
+      const signedScore = (r: number) => (metric === 'ip' ? 1 : -1) * metricScore(metric, query, data.subarray(r * dim, (r + 1) * dim));
+      let best = 0;
+      for (let r = 1; r < 400; r++) if (signedScore(r) > signedScore(best)) best = r;
+      for (const r of [7, 40, 41, 90, 200, 201, 333, 399]) data.copyWithin(r * dim, best * dim, (best + 1) * dim);
+      const ids = fill(put, data, dim);
+      assert.ok(store.trained);
+      const asked = BigInt64Array.from([99_999n, ...ids, 88_888n]); // unknown keys score NaN and rank nowhere
+      for (const k of [0, 3, 10, 12]) {
+        const { scores, top } = await store.rankSubsetAsync(query, asked, k, k);
+        assert.deepEqual(scores, store.scoreSubset(query, asked, k), `${metric}, k ${k}: the scores`);
+        assert.ok(top, `${metric}, k ${k}: ranked on the pool thread`);
+        const signed = scores.map((x) => (metric === 'ip' ? x : -x));
+        assert.deepEqual(top, selectTop(signed, k), `${metric}, k ${k}: the order`);
+      }
+      // Fewer finite scores than k: all of them, best first.
+      const few = BigInt64Array.from([ids[best === 3 ? 4 : 3]!, 99_999n, ids[7]!, ids[40]!]);
+      const { scores, top } = await store.rankSubsetAsync(query, few, 10, 10);
+      assert.deepEqual(top, selectTop(scores.map((x) => (metric === 'ip' ? x : -x)), 10));
+      assert.equal(top!.length, 3);
+      assert.deepEqual([...top!].slice(0, 2), [2, 3], 'tied copies in position order');
+    } finally {
+      close();
+      tmp.cleanup();
+    }
+  }
+});
+
+test('rankSubsetAsync in flight: with a key moved meanwhile the scores are re-ranked on the event loop (no top)', async () => {
+  const dim = 16;
+  const tmp = tempDir();
+  const { put, store, close } = openStore(tmp.dir, dim, 'ip', 5, 300);
+  try {
+    const data = randomMatrix(401, dim, 61);
+    const ids = fill(put, data.subarray(0, 400 * dim), dim);
+    const query = randomMatrix(1, dim, 62);
+    const pending = store.rankSubsetAsync(query, ids, 10, 10);
+    put(BigInt64Array.of(ids[5]!), data.subarray(400 * dim)); // a new row for one candidate
+    const { scores, top } = await pending;
+    assert.equal(top, undefined);
+    assert.ok(Math.abs(scores[5]! - metricScore('ip', query, data.subarray(400 * dim))) < 1e-5, 'the moved key: its new row, exactly');
+  } finally {
+    close();
+    tmp.cleanup();
   }
 });
 
