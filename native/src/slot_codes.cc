@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -16,6 +17,25 @@
 namespace sidx {
 
 void SlotCodeBlocks::Unmap::operator()(uint8_t* p) const { ::munmap(p, bytes); }
+
+void SlotCodeBlocks::FreeTable::operator()(std::atomic<uint8_t*>* p) const { std::free(p); }
+
+SlotCodeBlocks::SlotCodeBlocks(size_t code_size, bool huge_pages)
+    // calloc: a large zeroed allocation is fresh pages, so the table costs RSS only for the blocks it holds.
+    : code_size_(code_size), huge_pages_(huge_pages),
+      table_(static_cast<std::atomic<uint8_t*>*>(std::calloc(kMaxBlocks, sizeof(std::atomic<uint8_t*>)))) {
+  static_assert(std::atomic<uint8_t*>::is_always_lock_free, "the block table is read without locks");
+  if (!table_) throw std::bad_alloc();
+}
+
+uint8_t* SlotCodeBlocks::BlockAt(size_t b) {
+  if (b >= blocks_.size()) blocks_.resize(b + 1);
+  if (!blocks_[b]) {
+    blocks_[b] = NewBlock();
+    table_[b].store(blocks_[b].get(), std::memory_order_release);
+  }
+  return blocks_[b].get();
+}
 
 SlotCodeBlocks::Block SlotCodeBlocks::NewBlock() const {
   const size_t bytes = kBlockSlots * code_size_;
@@ -29,21 +49,17 @@ void SlotCodeBlocks::Put(const int32_t* slots, size_t count, const uint8_t* code
   for (size_t r = 0; r < count; ++r) {
     int32_t slot = slots[r];
     if (slot < 0) throw CodedError(kErrInvalidInput, "slots must be >= 0");
-    size_t block = static_cast<size_t>(slot) / kBlockSlots;
-    if (block >= blocks_.size()) blocks_.resize(block + 1);
-    if (!blocks_[block]) blocks_[block] = NewBlock();
-    std::copy_n(codes + r * code_size_, code_size_, blocks_[block].get() + (static_cast<size_t>(slot) % kBlockSlots) * code_size_);
+    uint8_t* block = BlockAt(static_cast<size_t>(slot) / kBlockSlots);
+    std::copy_n(codes + r * code_size_, code_size_, block + (static_cast<size_t>(slot) % kBlockSlots) * code_size_);
   }
 }
 
 std::vector<SlotCodeBlocks::Segment> SlotCodeBlocks::Reserve(int64_t offset, size_t count) {
   const size_t blocks = (count + kBlockSlots - 1) / kBlockSlots;
-  if (blocks > blocks_.size()) blocks_.resize(blocks);
   std::vector<Segment> segments;
   for (size_t b = 0; b < blocks; ++b) {
-    if (!blocks_[b]) blocks_[b] = NewBlock();
     const size_t bytes = (std::min(count, (b + 1) * kBlockSlots) - b * kBlockSlots) * code_size_;
-    segments.push_back({blocks_[b].get(), bytes, offset + static_cast<int64_t>(b * kBlockSlots * code_size_)});
+    segments.push_back({BlockAt(b), bytes, offset + static_cast<int64_t>(b * kBlockSlots * code_size_)});
   }
   return segments;
 }
@@ -117,6 +133,7 @@ size_t SlotCodeBlocks::Bytes() const {
 }
 
 void SlotCodeBlocks::Clear() {
+  for (size_t b = 0; b < blocks_.size(); ++b) table_[b].store(nullptr, std::memory_order_relaxed);
   blocks_.clear();
   blocks_.shrink_to_fit();
 }

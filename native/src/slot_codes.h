@@ -5,6 +5,7 @@
 
 #include <napi.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -20,16 +21,20 @@ class SlotCodeBlocks {
   static constexpr size_t kBlockSlots = size_t{1} << 16;
 
   // huge_pages: ask for transparent huge pages for the blocks (madvise; the kernel may still give 4 KiB ones).
-  SlotCodeBlocks(size_t code_size, bool huge_pages) : code_size_(code_size), huge_pages_(huge_pages) {}
+  SlotCodeBlocks(size_t code_size, bool huge_pages);
+
+  // Blocks for every non-negative int32 slot.
+  static constexpr size_t kMaxBlocks = (size_t{1} << 31) / kBlockSlots;
 
   size_t code_size() const { return code_size_; }
-  // nullptr when the slot holds no codes (negative, or its block never written). Inline: a rerank resolves every
+  // nullptr when the slot holds no codes (negative, or its block never written). Any thread: a block's address is
+  // published once, in a table that never moves, so a pool thread resolves a rerank's rows while the JS thread adds
+  // blocks (what a row holds meanwhile is the caller's concern: sq8_codes.cc). Inline: a rerank resolves every
   // candidate's row with it.
   const uint8_t* Row(int32_t slot) const {
     if (slot < 0) return nullptr;
-    const size_t block = static_cast<size_t>(slot) / kBlockSlots;
-    if (block >= blocks_.size() || !blocks_[block]) return nullptr;
-    return blocks_[block].get() + (static_cast<size_t>(slot) % kBlockSlots) * code_size_;
+    const uint8_t* block = table_[static_cast<size_t>(slot) / kBlockSlots].load(std::memory_order_acquire);
+    return block == nullptr ? nullptr : block + (static_cast<size_t>(slot) % kBlockSlots) * code_size_;
   }
   // Stores row r of `codes` (code_size bytes each) at slots[r]; throws on a negative slot.
   void Put(const int32_t* slots, size_t count, const uint8_t* codes);
@@ -55,11 +60,18 @@ class SlotCodeBlocks {
   };
   using Block = std::unique_ptr<uint8_t[], Unmap>;
   Block NewBlock() const;
+  // blocks_[b] created when missing, its address published in table_.
+  uint8_t* BlockAt(size_t b);
+  struct FreeTable {
+    void operator()(std::atomic<uint8_t*>* p) const;
+  };
 
   size_t code_size_;
   bool huge_pages_;
   // Allocated on first write, never moved: growing costs no copy and no 2x peak; untouched pages cost no RSS.
   std::vector<Block> blocks_;
+  // kMaxBlocks addresses (null: no block), zero pages until written: what Row reads.
+  std::unique_ptr<std::atomic<uint8_t*>[], FreeTable> table_;
 };
 
 // Keeps the re-scored positions `exact` (holding exact scores) above every other finite score: when a code score

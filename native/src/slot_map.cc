@@ -153,10 +153,18 @@ std::vector<const float*> SlotMapWrap::Pin(Int32View slots) {
   return rows;
 }
 
-std::vector<const float*> SlotMapWrap::PinRows(Int32View slots) {
+SlotMapWrap::Pinned SlotMapWrap::PinMapping(Int32View slots) {
   CheckOpen();
   Cover(slots.data, slots.length);
-  return Pin(slots);
+  ++in_flight_;
+  return {base_, rows_};
+}
+
+SlotMapWrap::Pinned SlotMapWrap::PinMapping(size_t cover_rows) {
+  CheckOpen();
+  if (cover_rows > rows_) Refresh();
+  ++in_flight_;
+  return {base_, rows_};
 }
 
 Napi::Value SlotMapWrap::ScoreSlots(const Napi::CallbackInfo& info) {

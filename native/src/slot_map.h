@@ -17,7 +17,7 @@
 //                                                                the JS thread, only the reads and the math run off
 //                                                                it; a mapping replaced meanwhile stays mapped until
 //                                                                no such call is in flight, as does a closed map
-//   (C++ only) PinRows / Settled: another object's pool work (sq8_codes.cc) reads rows under the same rule
+//   (C++ only) PinMapping / Settled: another object's pool work (sq8_codes.cc) reads rows under the same rule
 //   gather(slots: Int32Array): Float32Array              [sync]  the rows, slots.length x dim; throws
 //                                                                SIDX_ERR_VECTOR on a slot out of range
 //   close(): void                                        [sync]  unmaps; later calls throw
@@ -48,9 +48,21 @@ class SlotMapWrap : public Napi::ObjectWrap<SlotMapWrap> {
   explicit SlotMapWrap(const Napi::CallbackInfo& info);
   ~SlotMapWrap() override;
 
-  // On the JS thread: the rows of `slots` (nullptr when absent) for a pool thread, the mapping kept until the matching
-  // Settled() (also on the JS thread); throws when closed.
-  std::vector<const float*> PinRows(Int32View slots);
+  // The mapping as a pool thread may read it: rows [0, rows) from base.
+  struct Pinned {
+    const float* base = nullptr;
+    size_t rows = 0;
+  };
+  // On the JS thread: the mapping, covering every row of `slots` (the file's size re-read when one is past the known
+  // rows), kept mapped until the matching Settled() (also on the JS thread); throws when closed. A pool thread resolves
+  // the rows it needs with RowIn, so the JS thread resolves none.
+  Pinned PinMapping(Int32View slots);
+  // The same for slots below `cover_rows` (a pool thread resolves the slots).
+  Pinned PinMapping(size_t cover_rows);
+  // Row `slot` of a pinned mapping; nullptr when absent (any thread).
+  const float* RowIn(const Pinned& pinned, int32_t slot) const {
+    return slot < 0 || static_cast<size_t>(slot) >= pinned.rows ? nullptr : pinned.base + static_cast<size_t>(slot) * dim_;
+  }
   // An async read settled (called on the JS thread): unmaps what was kept for the calls in flight once none is left.
   void Settled();
   size_t dim() const { return dim_; }

@@ -8,7 +8,7 @@
 #include "boundary.h"
 #include "slot_codes.h"
 #include "slot_map.h"
-#include "subset_scoring.h"
+#include "sq8_rerank.h"
 
 #include "cpu_features.h"
 
@@ -156,7 +156,7 @@ float Residual(const float* a, const float* s, const uint8_t* c, size_t d) {
 }  // namespace
 
 Napi::Function Sq8Codes::Define(Napi::Env env) {
-  return DefineCodes(env, kName, {InstanceMethod("scoreAsync", &Sq8Codes::ScoreAsync)});
+  return DefineCodes(env, kName, {InstanceMethod("scoreAsync", &Sq8Codes::ScoreAsync), InstanceMethod("rankKeysAsync", &Sq8Codes::RankKeysAsync)});
 }
 
 Sq8Codes::Sq8Codes(const Napi::CallbackInfo& info) : CodesWrap<Sq8Codes>(info) {
@@ -225,16 +225,24 @@ Sq8Codes::QueryTables Sq8Codes::Tables(const float* query) const {
   return t;
 }
 
-void Sq8Codes::ScoreRows(const QueryTables& t, const uint8_t* const* rows, size_t n, float* out) const {
+void Sq8Codes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, float* out) const {
+  const uint8_t* ahead[kPrefetchRows] = {};
+  for (size_t r = 0; r < n && r < kPrefetchRows; ++r) ahead[r] = blocks_.Row(slots[r]);
   for (size_t r = 0; r < n; ++r) {
-    if (r + kPrefetchRows < n && rows[r + kPrefetchRows] != nullptr) {
-      for (size_t offset = 0; offset < dim_; offset += 64) __builtin_prefetch(rows[r + kPrefetchRows] + offset);
+    // ahead[] is a ring of the next kPrefetchRows rows, each resolved (and its lines prefetched) that many rows early.
+    const uint8_t* row = ahead[r % kPrefetchRows];
+    if (r + kPrefetchRows < n) {
+      const uint8_t* next = blocks_.Row(slots[r + kPrefetchRows]);
+      ahead[r % kPrefetchRows] = next;
+      if (next != nullptr) {
+        for (size_t offset = 0; offset < dim_; offset += 64) __builtin_prefetch(next + offset);
+      }
     }
-    if (rows[r] == nullptr) {
+    if (row == nullptr) {
       out[r] = std::numeric_limits<float>::quiet_NaN();
     } else {
-      out[r] = inner_product_ ? t.base + t.scale * static_cast<float>(WeightedSumI16(t.weights.data(), rows[r], dim_))
-                              : Residual(t.first.data(), step_.data(), rows[r], dim_);
+      out[r] = inner_product_ ? t.base + t.scale * static_cast<float>(WeightedSumI16(t.weights.data(), row, dim_))
+                              : Residual(t.first.data(), step_.data(), row, dim_);
     }
   }
 }
@@ -243,113 +251,56 @@ Sq8Codes::ScoreCall Sq8Codes::ScoreArgs(const Napi::CallbackInfo& info) const {
   CheckOpen();
   FloatView query = GetFloat32Array(info[0], "query");
   if (query.length != dim_) throw CodedError(kErrDimension, "query must have dim floats");
-  Int32View slots = GetInt32Array(info[1], "slots");
-  std::vector<const uint8_t*> rows(slots.length);
-  for (size_t r = 0; r < slots.length; ++r) rows[r] = blocks_.Row(slots.data[r]);
-  return {query, slots, std::move(rows)};
+  return {query, GetInt32Array(info[1], "slots")};
 }
 
 Napi::Value Sq8Codes::Score(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     ScoreCall call = ScoreArgs(info);
-    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), call.rows.size());
-    ScoreRows(Tables(call.query.data), call.rows.data(), call.rows.size(), out.Data());
+    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), call.slots.length);
+    ScoreSlots(Tables(call.query.data), call.slots.data, call.slots.length, out.Data());
     return out;
   });
 }
 
-// Scores rows the JS thread resolved, on the libuv pool. The codes stay allocated until it settles (CodesWrap's
-// in-flight count defers a close), as does the vector file's mapping (SlotMapWrap::PinRows); a row rewritten meanwhile
-// is for a slot that changed owner, which the caller (vector/code-store.ts) scores again. With a slot map and a
-// rescore count R, the best R code scores (ties in position order) are then replaced by exact scores of their rows.
-class Sq8ScoreWorker : public PromiseWorker {
- public:
-  // The query's tables are built in Run (from a copy of the query), off the JS thread.
-  Sq8ScoreWorker(Napi::Env env, Sq8Codes* owner, Napi::Object self, FloatView query, std::vector<const uint8_t*> rows)
-      : PromiseWorker(env, "sidx.sq8Score"), owner_(owner), query_(query.data, query.data + query.length), rows_(std::move(rows)),
-        scores_(rows_.size()) {
-    Keep(self);
-    owner_->Started();
-  }
-  ~Sq8ScoreWorker() override {
-    owner_->Settled();
-    if (map_ != nullptr) map_->Settled();
-  }
-
-  // `head` >= 0: the result's `top` also holds the best `head` positions of the final scores, best first.
-  void Rescore(Napi::Object map_object, SlotMapWrap* map, Int32View slots, size_t rescore, int64_t head) {
-    exact_rows_ = map->PinRows(slots);
-    map_ = map;
-    Keep(map_object);
-    rescore_ = rescore;
-    head_ = head;
-  }
-
- protected:
-  void Run() override {
-    owner_->ScoreRows(owner_->Tables(query_.data()), rows_.data(), rows_.size(), scores_.data());
-    if (map_ == nullptr || rescore_ == 0) return;
-    const float sign = map_->inner_product() ? 1.0f : -1.0f;
-    chosen_ = BestPositions(scores_, sign, rescore_);
-    std::sort(chosen_.begin(), chosen_.end());
-    std::vector<const float*> rows(chosen_.size());
-    std::vector<float> exact(chosen_.size());
-    for (size_t i = 0; i < chosen_.size(); ++i) rows[i] = exact_rows_[chosen_[i]];
-    sidx::ScoreRows(rows.data(), query_.data(), rows.size(), query_.size(), map_->inner_product(), exact.data());
-    for (size_t i = 0; i < chosen_.size(); ++i) scores_[chosen_[i]] = exact[i];
-    BelowExact(scores_, chosen_, sign);
-    if (head_ > 0) top_ = BestPositions(scores_, sign, static_cast<size_t>(head_));
-  }
-  Napi::Value Result(Napi::Env env) override {
-    Napi::Float32Array scores = Napi::Float32Array::New(env, scores_.size());
-    std::copy(scores_.begin(), scores_.end(), scores.Data());
-    if (map_ == nullptr) return scores;
-    Napi::Int32Array exact = Napi::Int32Array::New(env, chosen_.size());
-    std::copy(chosen_.begin(), chosen_.end(), exact.Data());
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("scores", scores);
-    out.Set("exact", exact);
-    if (head_ >= 0) {
-      Napi::Int32Array top = Napi::Int32Array::New(env, top_.size());
-      std::copy(top_.begin(), top_.end(), top.Data());
-      out.Set("top", top);
-    }
-    return out;
-  }
-
- private:
-  Sq8Codes* owner_;
-  std::vector<float> query_;
-  std::vector<const uint8_t*> rows_;
-  std::vector<float> scores_;
-  SlotMapWrap* map_ = nullptr;
-  std::vector<const float*> exact_rows_;
-  size_t rescore_ = 0;
-  int64_t head_ = -1;  // no `top`
-  std::vector<int32_t> chosen_;
-  std::vector<int32_t> top_;
-};
-
+// scoreAsync(query, slots[, rows, rescore[, head]]) and rankKeysAsync(query, keys, dense, denseKeys, coverRows, rows,
+// rescore, head): the arguments checked here, the pool task in sq8_rerank.cc.
 Napi::Value Sq8Codes::ScoreAsync(const Napi::CallbackInfo& info) {
   return GuardAsync(info.Env(), [&]() -> Napi::Value {
     ScoreCall call = ScoreArgs(info);
-    auto* worker = new Sq8ScoreWorker(info.Env(), this, info.This().As<Napi::Object>(), call.query, std::move(call.rows));
-    try {
-      if (info.Length() > 2 && !info[2].IsUndefined()) {
-        Napi::Object map_object = info[2].As<Napi::Object>();
-        SlotMapWrap* map = Napi::ObjectWrap<SlotMapWrap>::Unwrap(map_object);
-        if (map == nullptr) throw CodedError(kErrInvalidInput, "rows must be a SlotMap");
-        if (map->dim() != dim_ || map->inner_product() != inner_product_) throw CodedError(kErrDimension, "the slot map's dim or metric differs");
-        const int64_t rescore = GetPositiveInt(info[3], "rescore");
-        const int64_t head = info.Length() > 4 && !info[4].IsUndefined() ? GetNonNegativeInt(info[4], "head") : -1;
-        worker->Rescore(map_object, map, call.slots, static_cast<size_t>(rescore), head);
-      }
-    } catch (...) {
-      delete worker;
-      throw;
-    }
-    return StartWorker(worker);
+    Sq8Candidates candidates;
+    candidates.slots = call.slots;
+    if (info.Length() <= 2 || info[2].IsUndefined()) return StartSq8Rerank(info.Env(), this, {info.This(), info[1]}, call.query, candidates, nullptr);
+    Sq8Rescore rescore = RescoreArgs(info, 2);
+    return StartSq8Rerank(info.Env(), this, {info.This(), info[1], rescore.map_object}, call.query, candidates, &rescore);
   });
+}
+
+Napi::Value Sq8Codes::RankKeysAsync(const Napi::CallbackInfo& info) {
+  return GuardAsync(info.Env(), [&]() -> Napi::Value {
+    CheckOpen();
+    FloatView query = GetFloat32Array(info[0], "query");
+    if (query.length != dim_) throw CodedError(kErrDimension, "query must have dim floats");
+    Sq8Candidates candidates;
+    candidates.keys = GetBigInt64Array(info[1], "keys");
+    candidates.dense = GetInt32Array(info[2], "dense");
+    candidates.dense_keys = static_cast<uint64_t>(GetNonNegativeInt(info[3], "denseKeys"));
+    Sq8Rescore rescore = RescoreArgs(info, 5);
+    rescore.cover_rows = static_cast<size_t>(GetNonNegativeInt(info[4], "coverRows"));
+    return StartSq8Rerank(info.Env(), this, {info.This(), info[1], info[2], rescore.map_object}, query, candidates, &rescore);
+  });
+}
+
+Sq8Rescore Sq8Codes::RescoreArgs(const Napi::CallbackInfo& info, size_t at) const {
+  if (!info[at].IsObject()) throw CodedError(kErrInvalidInput, "rows must be a SlotMap");
+  Sq8Rescore r;
+  r.map_object = info[at].As<Napi::Object>();
+  r.map = Napi::ObjectWrap<SlotMapWrap>::Unwrap(r.map_object);
+  if (r.map == nullptr) throw CodedError(kErrInvalidInput, "rows must be a SlotMap");
+  if (r.map->dim() != dim_ || r.map->inner_product() != inner_product_) throw CodedError(kErrDimension, "the slot map's dim or metric differs");
+  r.rescore = static_cast<size_t>(GetPositiveInt(info[at + 1], "rescore"));
+  r.head = info.Length() > at + 2 && !info[at + 2].IsUndefined() ? GetNonNegativeInt(info[at + 2], "head") : -1;
+  return r;
 }
 
 }  // namespace sidx

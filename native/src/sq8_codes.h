@@ -8,7 +8,8 @@
 //                                                       back from offset) on the libuv pool; put nothing meanwhile
 //   score(query: Float32Array, slots: Int32Array): Float32Array  [sync] ip / squared L2 on the decoded codes
 //                                                       (vmin + code * step); NaN where slots[i] < 0 or unset
-//   scoreAsync(query, slots): Promise<Float32Array>   [async] score() on the libuv pool (rows resolved at the call)
+//   scoreAsync(query, slots): Promise<Float32Array>   [async] score() on the libuv pool (`slots` left untouched until
+//                                                       it settles)
 //   scoreAsync(query, slots, rows: SlotMap, rescore): Promise<{scores: Float32Array, exact: Int32Array}>
 //                                                       [async] the same, then the best `rescore` (ties in position
 //                                                       order) re-scored exactly from the slot map's rows and kept
@@ -18,6 +19,13 @@
 //                                                       [async] the same, and the best `head` positions of the final
 //                                                       scores, best first (finite ones only; ties in position
 //                                                       order: service/score-rank.ts's order)
+//   rankKeysAsync(query, keys: BigInt64Array, dense: Int32Array, denseKeys, coverRows, rows: SlotMap, rescore, head)
+//     : Promise<{scores, exact, top, unresolved}>       [async] scoreAsync with `head` for keys: each key's slot is read on
+//                                                       the pool thread from `dense` (the slot file's map, slot + 1 by
+//                                                       key, 0 = none, for keys below denseKeys; vector/slot-file.ts);
+//                                                       `unresolved` counts keys from denseKeys on (scored NaN);
+//                                                       `coverRows`: rows the slot map must cover. The caller checks
+//                                                       for writes meanwhile.
 //   bytes                                              [sync] bytes of codes allocated
 //   close(): void                                      [sync] frees the codes; later calls throw
 // Every method throws an Error whose `code` is a SIDX_ERR_* string. A close while a scoreAsync is in flight frees the
@@ -30,6 +38,7 @@
 #include <vector>
 
 #include "slot_codes.h"
+#include "sq8_rerank.h"
 
 namespace sidx {
 
@@ -46,8 +55,9 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
     float base = 0.0f;
     float scale = 0.0f;
   };
-  // Scores n resolved rows (nullptr -> NaN); touches no JS value, so any thread may run it.
-  void ScoreRows(const QueryTables& tables, const uint8_t* const* rows, size_t n, float* out) const;
+  // Scores the codes of n slots (NaN where a slot holds none), resolving their rows as it goes; touches no JS value,
+  // so any thread may run it.
+  void ScoreSlots(const QueryTables& tables, const int32_t* slots, size_t n, float* out) const;
   // The query's tables (reads only what the constructor set: any thread).
   QueryTables Tables(const float* query) const;
 
@@ -56,11 +66,13 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   Napi::Value Encode(const Napi::CallbackInfo& info);
   Napi::Value Score(const Napi::CallbackInfo& info);
   Napi::Value ScoreAsync(const Napi::CallbackInfo& info);
-  // A score method's (query, slots), checked, with the slots' code rows.
+  Napi::Value RankKeysAsync(const Napi::CallbackInfo& info);
+  // (rows, rescore[, head]) from argument `at` on.
+  Sq8Rescore RescoreArgs(const Napi::CallbackInfo& info, size_t at) const;
+  // A score method's (query, slots), checked.
   struct ScoreCall {
     FloatView query;
     Int32View slots;
-    std::vector<const uint8_t*> rows;
   };
   ScoreCall ScoreArgs(const Napi::CallbackInfo& info) const;
 

@@ -71,6 +71,14 @@ export interface NativeCodes {
   scoreAsync?(query: Float32Array, slots: Int32Array): Promise<Float32Array>;
   scoreAsync?(query: Float32Array, slots: Int32Array, rows: NativeSlotMap, rescore: number, head?: number):
     Promise<{ scores: Float32Array; exact: Int32Array; top?: Int32Array }>;
+  /**
+   * Sq8Codes only: `scoreAsync` with `head` for keys, whose slots the pool thread reads from `dense` (SlotFile.denseMap:
+   * slot + 1 by key, 0 = none, for keys below `denseKeys`); `unresolved` counts keys from `denseKeys` on (scored NaN);
+   * `coverRows`: rows `rows` must cover. The caller scores again when the map changed meanwhile.
+   */
+  rankKeysAsync?(query: Float32Array, keys: BigInt64Array, dense: Int32Array, denseKeys: number, coverRows: number, rows: NativeSlotMap,
+    rescore: number, head: number):
+    Promise<{ scores: Float32Array; exact: Int32Array; top: Int32Array; unresolved: number }>;
   /** Bytes of codes allocated (64 Ki-slot blocks). */
   readonly bytes: number;
   close(): void;

@@ -82,10 +82,9 @@ function median3(a: number, b: number, c: number): number {
   return a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
 }
 
-/** A call's copy of its keys and their slots, reused across the rerank calls in flight instead of allocated per call. */
+/** A call's copy of its keys, reused across the rerank calls in flight instead of allocated per call. */
 export interface Scratch {
   keys: BigInt64Array<ArrayBuffer>;
-  slots: Int32Array<ArrayBuffer>;
 }
 
 const spareScratch: Scratch[] = [];
@@ -95,7 +94,7 @@ export function takeScratch(n: number): Scratch {
   const found = spareScratch.pop();
   if (found && found.keys.length >= n) return found;
   const size = Math.max(n, 2048);
-  return { keys: new BigInt64Array(size), slots: new Int32Array(size) };
+  return { keys: new BigInt64Array(size) };
 }
 
 export function giveScratch(scratch: Scratch): void {

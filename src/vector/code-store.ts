@@ -25,7 +25,7 @@ import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeCodes, type NativeSlotMap } from './binding.ts';
 import { fdatasyncAsync, readFully, writeFully } from './vector-file.ts';
-import { rescoreMoved, type SlotFile } from './slot-file.ts';
+import { DENSE_IDS, type SlotFile } from './slot-file.ts';
 import { belowExact, bestPositions, giveScratch, takeScratch } from './code-ranking.ts';
 import { callNative, callNativeAsync, checkQuery, type Metric } from './vector-index.ts';
 
@@ -248,39 +248,35 @@ export abstract class CodeStore {
 
   /** Whether `scoreSubsetAsync` scores the codes off the event loop (sq8's can, pq's cannot). */
   get scoresOffThread(): boolean {
-    return this.#codes.scoreAsync !== undefined;
+    return this.#codes.rankKeysAsync !== undefined;
   }
 
-  /**
-   * `scoreSubset` off the event loop: the code scores and the exact re-score of the best on the libuv pool, in one
-   * call. Keys upserted or deleted meanwhile are scored again here, exactly.
-   */
+  /** `rankSubsetAsync` without the ranking. */
   async scoreSubsetAsync(query: Float32Array, ids: BigInt64Array, exactTop = 0): Promise<Float32Array> {
-    return (await this.rankSubsetAsync(query, ids, exactTop)).scores;
+    return (await this.rankSubsetAsync(query, ids, exactTop, 0)).scores;
   }
 
   /**
-   * `scoreSubsetAsync`, and where the pool thread could rank them, `top`: the best `head` positions of the scores, best
-   * first (service/score-rank.ts's order; absent when keys moved meanwhile or the scores came from another path).
+   * `scoreSubset` off the event loop, with `top`, the best `head` positions of the scores, best first
+   * (service/score-rank.ts's order): the keys' slots, their code scores, the exact re-score of the best and the ranking
+   * all on the libuv pool, in one call; the event loop only starts it. When the slot file changed meanwhile (a write
+   * was applied, so a key may have moved) or a key was outside the pool thread's map, the call is scored again here,
+   * as `scoreSubset` scores it then (`top` absent).
    */
-  async rankSubsetAsync(query: Float32Array, ids: BigInt64Array, exactTop: number, head?: number): Promise<{ scores: Float32Array; top?: Int32Array }> {
+  async rankSubsetAsync(query: Float32Array, ids: BigInt64Array, exactTop: number, head: number): Promise<{ scores: Float32Array; top?: Int32Array }> {
     const codes = this.#codes;
-    if (!this.#codesReady || !codes.scoreAsync || this.#format.rescoreFrom !== 'map') return { scores: this.scoreSubset(query, ids, exactTop) };
+    if (!this.#codesReady || !codes.rankKeysAsync || this.#format.rescoreFrom !== 'map') return { scores: this.scoreSubset(query, ids, exactTop) };
     checkQuery(query, this.dim);
     const scratch = takeScratch(ids.length);
     try {
       const own = scratch.keys.subarray(0, ids.length);
       own.set(ids); // the caller may reuse its array meanwhile
-      const slots = this.slotFile.slotsOf(own, scratch.slots.subarray(0, ids.length));
-      const since = this.slotFile.changes;
+      const file = this.slotFile;
+      const since = file.changes;
       const rows = this.#rows;
-      const { scores, exact, top } = await callNativeAsync(() => codes.scoreAsync!(query, slots, rows, Math.max(this.rescore, exactTop), head));
-      if (codes !== this.#codes) return { scores: this.scoreSubset(query, own, exactTop) }; // trained or reset meanwhile: other codes
-      // The native call kept its exact scores above the others; keys moved meanwhile now hold exact ones too.
-      const moved = rescoreMoved(this.slotFile, own, slots, since, scores, (now) => this.#exact(query, now));
-      if (moved.length === 0) return { scores, top };
-      belowExact(scores, Int32Array.from(new Set([...exact, ...moved].filter((p) => Number.isFinite(scores[p]!)))), this.metric === 'ip' ? 1 : -1);
-      return { scores };
+      const { scores, top, unresolved } = await callNativeAsync(() => codes.rankKeysAsync!(query, own, file.denseMap, DENSE_IDS, file.slots, rows, Math.max(this.rescore, exactTop), head));
+      if (codes !== this.#codes || file.changes !== since || unresolved > 0) return { scores: this.scoreSubset(query, own, exactTop) };
+      return { scores, top };
     } finally {
       giveScratch(scratch);
     }

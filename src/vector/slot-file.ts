@@ -16,7 +16,8 @@ import { fdatasyncAsync, readFully, VectorFile, writeFully } from './vector-file
 const FREE = -1;
 const ID_BYTES = 8;
 /** Ids below this live in a typed array (internal keys are a counter from 1); larger ones in a Map. */
-const DENSE_IDS = 1 << 28;
+/** Keys below this find their slot in the dense map (`denseMap`), others in a Map. */
+export const DENSE_IDS = 1 << 28;
 
 export class SlotFile {
   readonly dim: number;
@@ -96,6 +97,15 @@ export class SlotFile {
   /** Rows the id file covers, free ones included. */
   get slots(): number {
     return this.#slots;
+  }
+
+  /**
+   * The slot of key k (+ 1; 0 = none) at index k, for keys below its length; other keys are found another way
+   * (`slotsOf`). Read-only for callers: a pool thread resolves a rerank's keys through it (code-store.ts); growing
+   * replaces the array, so a reader holding an older one notices through `changes`.
+   */
+  get denseMap(): Int32Array {
+    return this.#dense;
   }
 
   /** The slot of each id into `out` (allocated when not given), -1 for an id not stored. */
