@@ -26,3 +26,17 @@ test('firstNonFinite finds the first NaN or +-Infinity of a range, whatever its 
     }
   }
 });
+
+test('firstNonFinite over ranges longer than its chunks: the first bad value, across and at chunk edges', () => {
+  const chunk = 1 << 14;
+  const data = Float32Array.from({ length: 3 * chunk + 5 }, (_v, i) => Math.sin(i));
+  assert.equal(firstNonFinite(data), -1);
+  for (const at of [0, chunk - 1, chunk, 2 * chunk + 7, 3 * chunk + 4]) {
+    const copy = data.slice();
+    copy[at] = Number.POSITIVE_INFINITY;
+    copy[Math.min(copy.length - 1, at + chunk)] = Number.NaN; // a later one in the next chunk does not hide it
+    assert.equal(firstNonFinite(copy), at, `at ${at}`);
+    assert.equal(firstNonFinite(copy, at + 1), reference(copy, at + 1, copy.length), `after ${at}`);
+    assert.equal(firstNonFinite(copy, 3, at), -1, `before ${at}`);
+  }
+});
