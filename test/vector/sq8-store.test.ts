@@ -21,6 +21,17 @@ import { fill, openCodeStore, trainAndRestart, recallVsF32 as recallAgainstF32, 
 
 const open: OpenCodes<Sq8Store> = (base, slots, metric, opts) => Sq8Store.open(base, slots, metric, opts);
 const openStore = (dir: string, dim: number, metric: Metric, rescore: number, trainSize: number) => openCodeStore(open, dir, dim, metric, rescore, trainSize);
+/** Runs `body` on a store opened in a temporary directory, then closes and removes it. */
+async function withStore(dim: number, metric: Metric, rescore: number, trainSize: number, body: (opened: ReturnType<typeof openStore>) => Promise<void>): Promise<void> {
+  const tmp = tempDir();
+  const opened = openStore(tmp.dir, dim, metric, rescore, trainSize);
+  try {
+    await body(opened);
+  } finally {
+    opened.close();
+    tmp.cleanup();
+  }
+}
 const recallVsF32 = (data: Float32Array, dim: number, metric: Metric, queries: Float32Array, rescore: number) =>
   recallAgainstF32(open, data, dim, metric, queries, rescore);
 
@@ -230,9 +241,7 @@ test('scoreSubsetAsync: the scores of scoreSubset, off the event loop, for both 
 test('rankSubsetAsync: the scores of scoreSubset and, from the pool thread, the first k of score-rank.ts\'s order, ties included', async () => {
   const dim = 24;
   for (const metric of ['ip', 'l2'] as const) {
-    const tmp = tempDir();
-    const { put, store, close } = openStore(tmp.dir, dim, metric, 5, 300);
-    try {
+    await withStore(dim, metric, 5, 300, async ({ put, store }) => {
       const data = randomMatrix(400, dim, 51);
       const query = randomMatrix(1, dim, 52);
       // Eight copies of the row nearest the query: equal code and exact scores across the rescore boundary (5).
@@ -242,32 +251,27 @@ test('rankSubsetAsync: the scores of scoreSubset and, from the pool thread, the 
       for (const r of [7, 40, 41, 90, 200, 201, 333, 399]) data.copyWithin(r * dim, best * dim, (best + 1) * dim);
       const ids = fill(put, data, dim);
       assert.ok(store.trained);
+      const signed = (scores: Float32Array) => scores.map((x) => (metric === 'ip' ? x : -x));
       const asked = BigInt64Array.from([99_999n, ...ids, 88_888n]); // unknown keys score NaN and rank nowhere
       for (const k of [0, 3, 10, 12]) {
         const { scores, top } = await store.rankSubsetAsync(query, asked, k, k);
         assert.deepEqual(scores, store.scoreSubset(query, asked, k), `${metric}, k ${k}: the scores`);
         assert.ok(top, `${metric}, k ${k}: ranked on the pool thread`);
-        const signed = scores.map((x) => (metric === 'ip' ? x : -x));
-        assert.deepEqual(top, selectTop(signed, k), `${metric}, k ${k}: the order`);
+        assert.deepEqual(top, selectTop(signed(scores), k), `${metric}, k ${k}: the order`);
       }
       // Fewer finite scores than k: all of them, best first.
       const few = BigInt64Array.from([ids[best === 3 ? 4 : 3]!, 99_999n, ids[7]!, ids[40]!]);
       const { scores, top } = await store.rankSubsetAsync(query, few, 10, 10);
-      assert.deepEqual(top, selectTop(scores.map((x) => (metric === 'ip' ? x : -x)), 10));
+      assert.deepEqual(top, selectTop(signed(scores), 10));
       assert.equal(top!.length, 3);
       assert.deepEqual([...top!].slice(0, 2), [2, 3], 'tied copies in position order');
-    } finally {
-      close();
-      tmp.cleanup();
-    }
+    });
   }
 });
 
 test('rankSubsetAsync in flight: with a key rewritten or deleted meanwhile the call is scored again, as scoreSubset scores it then (no top)', async () => {
   const dim = 32;
-  const tmp = tempDir();
-  const { put, store, slots, close } = openStore(tmp.dir, dim, 'ip', 5, 300);
-  try {
+  await withStore(dim, 'ip', 5, 300, async ({ put, store, slots }) => {
     const data = randomMatrix(602, dim, 31);
     const ids = fill(put, data.subarray(0, 600 * dim), dim);
     const query = randomMatrix(1, dim, 32);
@@ -285,17 +289,12 @@ test('rankSubsetAsync in flight: with a key rewritten or deleted meanwhile the c
     const again = await store.rankSubsetAsync(query, ids, 10, 10);
     assert.ok(again.top);
     assert.deepEqual(again.scores, store.scoreSubset(query, ids, 10));
-  } finally {
-    close();
-    tmp.cleanup();
-  }
+  });
 });
 
 test('rankSubsetAsync: keys the slot file maps outside its dense range are scored on the event loop', async () => {
   const dim = 16;
-  const tmp = tempDir();
-  const { put, store, close } = openStore(tmp.dir, dim, 'l2', 5, 300);
-  try {
+  await withStore(dim, 'l2', 5, 300, async ({ put, store }) => {
     const data = randomMatrix(402, dim, 81);
     const ids = fill(put, data.subarray(0, 400 * dim), dim);
     const far = BigInt64Array.of(2n ** 40n, 2n ** 28n + 3n);
@@ -306,10 +305,7 @@ test('rankSubsetAsync: keys the slot file maps outside its dense range are score
     assert.equal(top, undefined);
     assert.deepEqual(scores, store.scoreSubset(query, asked, 10));
     assert.ok(Number.isFinite(scores[50]!) && Number.isFinite(scores[51]!), 'the far keys are scored');
-  } finally {
-    close();
-    tmp.cleanup();
-  }
+  });
 });
 
 test('the raw Sq8Codes: scoreAsync equals score, with the exact re-score from a SlotMap; a close in flight keeps the codes', async () => {
