@@ -63,7 +63,8 @@ export interface NativeCodes {
    */
   score(query: Float32Array, slots: Int32Array): Float32Array;
   /**
-   * Sq8Codes only: `score` on the libuv pool (rows resolved at the call; a close meanwhile waits for it to settle);
+   * Sq8Codes only: `score` on the libuv pool (the caller leaves `slots` untouched until it settles; a close meanwhile
+   * waits for it to settle);
    * with `rows` and `rescore`, the best `rescore` code scores (ties in position order) are then replaced there by
    * exact scores of their rows in `rows`, and `exact` lists their positions (ascending); with `head`, `top` holds the
    * best `head` positions of the final scores, best first (service/score-rank.ts's order).

@@ -15,8 +15,7 @@ import { fdatasyncAsync, readFully, VectorFile, writeFully } from './vector-file
 
 const FREE = -1;
 const ID_BYTES = 8;
-/** Ids below this live in a typed array (internal keys are a counter from 1); larger ones in a Map. */
-/** Keys below this find their slot in the dense map (`denseMap`), others in a Map. */
+/** Ids below this live in a typed array (internal keys are a counter from 1; `denseMap`), larger ones in a Map. */
 export const DENSE_IDS = 1 << 28;
 
 export class SlotFile {
