@@ -158,12 +158,16 @@ void BeamSearch::SelectBest(size_t count, size_t keep) {
     best.resize(keep);
     return best[keep - 1].first;
   };
+  // The threshold starts as the keep-th best of the first 8 keep children (the best parent's, which come first): a
+  // tight one, so that few later children pass it and few cuts follow.
+  const size_t first = std::min(count, 8 * keep);
   float threshold = -std::numeric_limits<float>::infinity();
-  for (uint32_t i = 0; i < keep; ++i) {
+  for (uint32_t i = 0; i < first; ++i) {
     best.emplace_back(s[i] == s[i] ? s[i] : std::numeric_limits<float>::infinity(), i);
     threshold = std::max(threshold, best.back().first);
   }
-  for (size_t i = FirstBelow(s, keep, count, threshold); i < count; i = FirstBelow(s, i + 1, count, threshold)) {
+  if (best.size() > keep) threshold = cut();
+  for (size_t i = FirstBelow(s, first, count, threshold); i < count; i = FirstBelow(s, i + 1, count, threshold)) {
     best.emplace_back(s[i], static_cast<uint32_t>(i));
     if (best.size() == 2 * keep) threshold = cut();
   }
