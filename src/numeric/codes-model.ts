@@ -1,7 +1,7 @@
 /**
  * The encoder that computes a bundle's `codes` alone, for the runs that use nothing else (upserts without a collision
- * cap, so `sidx index` too, re-index, `/v1/encode`, `sidx encode` without `--collisions cap`, `sidx metrics`): built in memory from encoder.onnx, which stays as
- * it is on disk.
+ * cap, so `sidx index` too, re-index, `/v1/encode`, `sidx encode` without `--collisions cap`, `sidx metrics`): built
+ * in memory from encoder.onnx, which stays as it is on disk.
  *
  * ORT runs every node of a model whatever outputs a run asks for, so the top-M outputs cost the same whether read or
  * not; here the nodes only they need are dropped. And where a code is the first index of a sorted TopK (the

@@ -274,7 +274,8 @@ export abstract class CodeStore {
       const file = this.slotFile;
       const since = file.changes;
       const rows = this.#rows;
-      const { scores, top, unresolved } = await callNativeAsync(() => codes.rankKeysAsync!(query, own, file.denseMap, DENSE_IDS, file.slots, rows, Math.max(this.rescore, exactTop), head));
+      const rescore = Math.max(this.rescore, exactTop);
+      const { scores, top, unresolved } = await callNativeAsync(() => codes.rankKeysAsync!(query, own, file.denseMap, DENSE_IDS, file.slots, rows, rescore, head));
       if (codes !== this.#codes || file.changes !== since || unresolved > 0) return { scores: this.scoreSubset(query, own, exactTop) };
       return { scores, top };
     } finally {
