@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "boundary.h"
+#include "row_prefetch.h"
 
 namespace sidx {
 namespace {
 
 constexpr size_t kKsub = 256;  // 8 bits per sub-quantizer
-constexpr size_t kPrefetchRows = 8;
 
 size_t SubQuantizers(const Napi::Value& value, size_t dim) {
   size_t m = static_cast<size_t>(GetPositiveInt(value, "m"));
@@ -105,10 +105,10 @@ Napi::Value PqCodes::Score(const Napi::CallbackInfo& info) {
     float* scores = out.Data();
     std::vector<const uint8_t*> rows(n);
     for (size_t r = 0; r < n; ++r) rows[r] = blocks_.Row(slots.data[r]);
+    const size_t ahead = RowsAhead(m_);
+    for (size_t r = 0; r < n && r < ahead; ++r) PrefetchRow(rows[r], m_);
     for (size_t r = 0; r < n; ++r) {
-      if (r + kPrefetchRows < n && rows[r + kPrefetchRows] != nullptr) {
-        for (size_t offset = 0; offset < m_; offset += 64) __builtin_prefetch(rows[r + kPrefetchRows] + offset);
-      }
+      if (r + ahead < n) PrefetchRow(rows[r + ahead], m_);
       scores[r] = rows[r] == nullptr ? std::numeric_limits<float>::quiet_NaN() : AdcSum(table.data(), rows[r], m_);
     }
     return out;

@@ -11,11 +11,10 @@
 #include "sq8_rerank.h"
 
 #include "cpu_features.h"
+#include "row_prefetch.h"
 
 namespace sidx {
 namespace {
-
-constexpr size_t kPrefetchRows = 4;
 
 // One code: round((x - vmin) / step), half to even, clamped to 0..255 (NaN -> 255 is never stored: inputs are finite).
 inline uint8_t EncodeValue(float x, float vmin, float inv_step) {
@@ -226,18 +225,11 @@ Sq8Codes::QueryTables Sq8Codes::Tables(const float* query) const {
 }
 
 void Sq8Codes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, float* out) const {
-  const uint8_t* ahead[kPrefetchRows] = {};
-  for (size_t r = 0; r < n && r < kPrefetchRows; ++r) ahead[r] = blocks_.Row(slots[r]);
+  const size_t ahead = RowsAhead(dim_);
+  for (size_t r = 0; r < n && r < ahead; ++r) PrefetchRow(blocks_.Row(slots[r]), dim_);
   for (size_t r = 0; r < n; ++r) {
-    // ahead[] is a ring of the next kPrefetchRows rows, each resolved (and its lines prefetched) that many rows early.
-    const uint8_t* row = ahead[r % kPrefetchRows];
-    if (r + kPrefetchRows < n) {
-      const uint8_t* next = blocks_.Row(slots[r + kPrefetchRows]);
-      ahead[r % kPrefetchRows] = next;
-      if (next != nullptr) {
-        for (size_t offset = 0; offset < dim_; offset += 64) __builtin_prefetch(next + offset);
-      }
-    }
+    if (r + ahead < n) PrefetchRow(blocks_.Row(slots[r + ahead]), dim_);
+    const uint8_t* row = blocks_.Row(slots[r]);
     if (row == nullptr) {
       out[r] = std::numeric_limits<float>::quiet_NaN();
     } else {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cpu_features.h"
+#include "row_prefetch.h"
 
 namespace sidx {
 namespace {
@@ -95,11 +96,10 @@ float SquaredL2(const float* x, const float* y, size_t d) {
 
 void ScoreRows(const float* const* rows, const float* query, size_t count, size_t d, bool inner_product, float* out) {
   const size_t row_bytes = d * sizeof(float);
+  const size_t ahead = RowsAhead(row_bytes);
+  for (size_t i = 0; i < count && i < ahead; ++i) PrefetchRow(rows[i], row_bytes);
   for (size_t i = 0; i < count; ++i) {
-    if (i + kPrefetchDistance < count && rows[i + kPrefetchDistance] != nullptr) {
-      const char* ahead = reinterpret_cast<const char*>(rows[i + kPrefetchDistance]);
-      for (size_t offset = 0; offset < row_bytes; offset += 64) __builtin_prefetch(ahead + offset);
-    }
+    if (i + ahead < count) PrefetchRow(rows[i + ahead], row_bytes);
     if (rows[i] == nullptr) {
       out[i] = std::numeric_limits<float>::quiet_NaN();
     } else {

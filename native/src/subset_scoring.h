@@ -13,11 +13,8 @@ namespace sidx {
 float InnerProduct(const float* x, const float* y, size_t d);
 float SquaredL2(const float* x, const float* y, size_t d);
 
-// Rows i + kPrefetchDistance are prefetched while row i is scored, so the cache misses of a random gather over a
-// large matrix overlap instead of stalling one after another.
-constexpr size_t kPrefetchDistance = 4;
-
 // out[i] = <query, rows[i]> (inner_product) or ||query - rows[i]||^2; NaN where rows[i] is null.
+// Rows are prefetched a few ahead as they are scored (row_prefetch.h), so the cache misses of a random gather overlap.
 void ScoreRows(const float* const* rows, const float* query, size_t count, size_t d, bool inner_product, float* out);
 
 // out[i] = <query, x_id> for inner-product indexes, ||query - x_id||^2 for L2 ones; NaN where ids[i] is absent.
