@@ -5,7 +5,7 @@
  *   base64 or number-array embeddings; a known id is replaced), POST /v1/retrieve ({embedding, k}; other fields are
  *   ignored; answers {items: [{id, score}]}), GET /readyz, and POST /admin/expansion {expansionSearch}, which reloads
  *   the index with that search expansion (ef: usearch fixes it when an index is made) for the bench to tune it.
- *   Items are added on one thread (a deterministic graph: the tuned ef repeats from run to run).
+ *   Items are added on one thread, so that the same batches in the same order build the same graph.
  * - bare: POST /v1/retrieve parses the body (the same JSON parser and body limit as sidx) and answers a constant
  *   small response: the price of HTTP + JSON alone.
  * It prints "listening at http://127.0.0.1:PORT" once it listens.
@@ -85,7 +85,7 @@ if (kind === 'bare') {
     });
     if (replaced.length > 0) index.remove(BigUint64Array.from(replaced));
     // One thread, so that the same batches in the same order build the same graph: with all threads (0) the graph,
-    // and with it the ef that reaches sidx's recall, moved from run to run (26 to 62 for one recall; docs/benchmarks.md).
+    // and with it the ef that reaches sidx's recall, moved from run to run (docs/benchmarks.md, stop 41).
     index.add(keys, vectors, 1);
     dirty = true;
     return { items: items.length };
