@@ -5,7 +5,7 @@
  *   base64 or number-array embeddings; a known id is replaced), POST /v1/retrieve ({embedding, k}; other fields are
  *   ignored; answers {items: [{id, score}]}), GET /readyz, and POST /admin/expansion {expansionSearch}, which reloads
  *   the index with that search expansion (ef: usearch fixes it when an index is made) for the bench to tune it.
- *   Items are added on one thread, so that the same batches in the same order build the same graph.
+ *   Items are added on --add-threads threads (default 1, so that the same batches in the same order build the same graph).
  * - bare: POST /v1/retrieve parses the body (the same JSON parser and body limit as sidx) and answers a constant
  *   small response: the price of HTTP + JSON alone.
  * It prints "listening at http://127.0.0.1:PORT" once it listens.
@@ -19,7 +19,7 @@ import { Index, MetricKind, ScalarKind } from 'usearch';
 const { values: a } = parseArgs({
   options: {
     kind: { type: 'string' }, dim: { type: 'string' }, metric: { type: 'string', default: 'ip' },
-    connectivity: { type: 'string', default: '16' }, 'body-limit': { type: 'string', default: String(64 * 1024 * 1024) },
+    connectivity: { type: 'string', default: '16' }, 'add-threads': { type: 'string', default: '1' }, 'body-limit': { type: 'string', default: String(64 * 1024 * 1024) },
     'work-dir': { type: 'string' },
   },
   strict: true,
@@ -44,6 +44,8 @@ if (kind === 'bare') {
   if (!Number.isInteger(dim) || dim < 1) throw new Error('--dim must be a positive integer');
   const metric = a.metric === 'l2' ? MetricKind.L2sq : MetricKind.IP;
   const connectivity = Number(a.connectivity);
+  const addThreads = Number(a['add-threads']);
+  if (!Number.isInteger(addThreads) || addThreads < 0) throw new Error('--add-threads must be a non-negative integer');
   const saved = join(a['work-dir'] ?? '.', `peer-hnsw-${process.pid}.usearch`);
   const make = (expansionSearch: number) => new Index({
     dimensions: dim, metric, quantization: ScalarKind.F32, connectivity, expansion_add: 0, expansion_search: expansionSearch, multi: false,
@@ -84,9 +86,9 @@ if (kind === 'bare') {
       keys[i] = BigInt(key);
     });
     if (replaced.length > 0) index.remove(BigUint64Array.from(replaced));
-    // One thread, so that the same batches in the same order build the same graph: with all threads (0) the graph,
-    // and with it the ef that reaches sidx's recall, moved from run to run (docs/benchmarks.md, stop 41).
-    index.add(keys, vectors, 1);
+    // One thread by default, so that the same batches in the same order build the same graph: with every core (0) the
+    // graph, and with it the ef that reaches sidx's recall, moved from run to run (docs/benchmarks.md, stop 41).
+    index.add(keys, vectors, addThreads);
     dirty = true;
     return { items: items.length };
   });

@@ -18,13 +18,14 @@ export interface PeerOptions {
   dim: number;
   metric: Metric;
   connectivity: number;
+  addThreads: number;
   bodyLimitBytes: number;
   workDir: string;
 }
 
 export function startPeer(kind: 'hnsw' | 'bare', o: PeerOptions): Promise<BenchServer> {
   return startChildServer(`${kind} peer`, ['--expose-gc', '--import', 'tsx', PEER_SCRIPT, '--kind', kind, '--dim', String(o.dim), '--metric', o.metric,
-    '--connectivity', String(o.connectivity), '--body-limit', String(o.bodyLimitBytes), '--work-dir', o.workDir], {});
+    '--connectivity', String(o.connectivity), '--add-threads', String(o.addThreads), '--body-limit', String(o.bodyLimitBytes), '--work-dir', o.workDir], {});
 }
 
 async function post(url: string, path: string, body: string): Promise<unknown> {

@@ -53,7 +53,7 @@ function catalogSection(r: BenchReport, c: CatalogBench): string {
   const names: Record<SystemName, string> = {
     sidx: `sidx /v1/retrieve (expand ${c.retrieve.expand}${c.options === 'server default' ? ', the default' : `; ${c.options}`})`,
     'sidx-sids': `sidx /v1/retrieve by sids (beam of ${c.sids.beamWidth}, no rerank)`,
-    hnsw: hnsw ? `HNSW peer (usearch ${hnsw.version}, ${hnsw.metric}, connectivity ${hnsw.connectivity}, ef ${hnsw.tuning.expansionSearch})` : 'HNSW peer',
+    hnsw: hnsw ? `HNSW peer (usearch ${hnsw.version}, ${hnsw.metric}, connectivity ${hnsw.connectivity}${hnsw.addThreads === undefined ? '' : `, added on ${hnsw.addThreads === 0 ? 'every core' : `${hnsw.addThreads} thread${hnsw.addThreads === 1 ? '' : 's'}`}`}, ef ${hnsw.tuning.expansionSearch})` : 'HNSW peer',
     bare: 'bare Fastify route (parses the body)',
   };
   lines.push(`#### ${c.items.toLocaleString('en-US')} items, ${r.model.id} (${c.queries} queries, k = ${c.k}, ${c.rounds} round(s) of ${c.load[0]?.durationS ?? '?'} s per load run)`, '');

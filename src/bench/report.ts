@@ -38,6 +38,8 @@ export interface PeerBench {
   version: string;
   metric: string;
   connectivity: number;
+  /** Threads the peer added each batch with (0: every core); absent in reports before stop 41 (every core). */
+  addThreads?: number;
   upsert: UpsertResult;
   memoryAfterUpsert: ProcessMemory;
   tuning: ExpansionTuning;

@@ -39,6 +39,8 @@ export interface CatalogRunOptions {
   workers?: number;
   sidsBeamWidth: number;
   connectivity: number;
+  /** Threads the HNSW peer adds a batch with (0: every core). */
+  addThreads: number;
   bodyLimitBytes: number;
   /** Skip the HNSW peer above this many items. */
   hnswMax: number;
@@ -124,7 +126,7 @@ export async function benchCatalog(o: CatalogRunOptions): Promise<CatalogBench> 
     const systems: System[] = [{ name: 'sidx', server: sidx, bodies }, { name: 'sidx-sids', server: sidx, bodies: sids.bodies }];
 
     let hnsw: PeerBench | { skipped: string } = { skipped: `catalog larger than --hnsw-max ${o.hnswMax}` };
-    const peerOptions = { dim, metric: o.metric, connectivity: o.connectivity, bodyLimitBytes: o.bodyLimitBytes, workDir: o.workDir };
+    const peerOptions = { dim, metric: o.metric, connectivity: o.connectivity, addThreads: o.addThreads, bodyLimitBytes: o.bodyLimitBytes, workDir: o.workDir };
     if (n <= o.hnswMax) {
       progress(`HNSW peer (usearch, connectivity ${o.connectivity}): start and ingest over HTTP`);
       const peer = await startPeer('hnsw', peerOptions);
@@ -132,7 +134,7 @@ export async function benchCatalog(o: CatalogRunOptions): Promise<CatalogBench> 
       const peerUpsert = await upsertAll(peer.url, o.items, n, dim, o.upsertBatch, o.upsertConcurrency, shown('HNSW peer'));
       const memoryAfterUpsert = peer.memory();
       const tuning = await tuneExpansion(peer.url, bodies, exact.truth, k, retrieve.recall, progress);
-      hnsw = { kind: 'usearch HNSW', version: usearchVersion(), metric: o.metric === 'ip' ? 'ip' : 'l2sq', connectivity: o.connectivity, upsert: peerUpsert, memoryAfterUpsert, tuning };
+      hnsw = { kind: 'usearch HNSW', version: usearchVersion(), metric: o.metric === 'ip' ? 'ip' : 'l2sq', connectivity: o.connectivity, addThreads: o.addThreads, upsert: peerUpsert, memoryAfterUpsert, tuning };
       systems.push({ name: 'hnsw', server: peer, bodies });
     }
     const bare = await startPeer('bare', peerOptions);

@@ -22,7 +22,7 @@ export const benchUsage = `Usage: sidx bench [--sizes 100000[,1000000,...]] [--i
                   [--duration 10] [--rounds 1] [--model DIR] [--out bench.json] [--markdown FILE] [--k 10]
                   [--expand MODE] [--max-candidates N] [--beam-width N] [--sids-beam 32]
                   [--upsert-batch 1000] [--upsert-concurrency 2] [--workers N] [--hnsw-max 1000000]
-                  [--hnsw-connectivity 16] [--skip-bulk-index] [--reindex-to DIR] [--baseline earlier.json]
+                  [--hnsw-connectivity 16] [--hnsw-add-threads 1] [--skip-bulk-index] [--reindex-to DIR] [--baseline earlier.json]
                   [--encode-batches 1,16,64,256,1024] [--encode-seconds 2] [--encode-threads N] [--encode-model served|forge]
                   [--skip-encode] [--python PATH]
                   [--seed 1] [--work-dir DIR] [--keep]
@@ -54,6 +54,9 @@ of issue 10's targets as ratios.
                      also the encode comparison's pool (default there: 1 worker with --encode-threads threads)
   --hnsw-max         skip the HNSW peer above this many items
   --hnsw-connectivity  the peer's HNSW connectivity (M; default 16)
+  --hnsw-add-threads   threads the peer adds each batch with (default 1: the same batches build the same graph, so the
+                     ef tuned to sidx's recall repeats from run to run; 0 = every core: its ingest about 2x faster,
+                     its graph and tuned ef different each run)
   --skip-bulk-index  do not time \`sidx index\`
   --reindex-to       after the restart, re-index the catalog to this bundle (a path under the model registry,
                      e.g. rqkmeans-3x256) and compare /healthz and /v1/retrieve latency during its drop phase with
@@ -97,7 +100,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     duration: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, markdown: { type: 'string' },
     k: { type: 'string' }, expand: { type: 'string' }, 'max-candidates': { type: 'string' }, 'beam-width': { type: 'string' }, 'upsert-batch': { type: 'string' }, 'upsert-concurrency': { type: 'string' },
     workers: { type: 'string' }, 'hnsw-max': { type: 'string' }, 'encode-batches': { type: 'string' }, rounds: { type: 'string' },
-    'sids-beam': { type: 'string' }, 'hnsw-connectivity': { type: 'string' }, 'skip-bulk-index': { type: 'boolean' }, 'reindex-to': { type: 'string' }, baseline: { type: 'string' },
+    'sids-beam': { type: 'string' }, 'hnsw-connectivity': { type: 'string' }, 'hnsw-add-threads': { type: 'string' }, 'skip-bulk-index': { type: 'boolean' }, 'reindex-to': { type: 'string' }, baseline: { type: 'string' },
     'encode-seconds': { type: 'string' }, 'encode-threads': { type: 'string' }, 'encode-model': { type: 'string' }, 'skip-encode': { type: 'boolean' }, python: { type: 'string' }, seed: { type: 'string' },
     'work-dir': { type: 'string' }, keep: { type: 'boolean' }, render: { type: 'string' },
   }, benchUsage);
@@ -119,6 +122,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const rounds = intFlagIn(v.rounds, 'rounds', 1, 1, 10);
   const sidsBeam = intFlagIn(v['sids-beam'], 'sids-beam', 32, 1, 4096);
   const connectivity = intFlagIn(v['hnsw-connectivity'], 'hnsw-connectivity', 16, 2, 256);
+  const addThreads = intFlagIn(v['hnsw-add-threads'], 'hnsw-add-threads', 1, 0, 256);
   const duration = intFlagIn(v.duration, 'duration', 10, 1, 3600);
   const k = intFlagIn(v.k, 'k', 10, 1, 1000);
   const upsertBatch = intFlagIn(v['upsert-batch'], 'upsert-batch', 1000, 1, 100_000);
@@ -200,7 +204,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     for (const n of sizes) {
       const catalog = await benchCatalog({
         n, items, dim, metric: m.metric, queries, q: Q, k, retrieveOptions, modelDir, workDir: workRoot, concurrency, durationS: duration,
-        rounds, upsertBatch, upsertConcurrency, workers, sidsBeamWidth: sidsBeam, connectivity, bodyLimitBytes: loadConfig({}).server.bodyLimitBytes,
+        rounds, upsertBatch, upsertConcurrency, workers, sidsBeamWidth: sidsBeam, connectivity, addThreads, bodyLimitBytes: loadConfig({}).server.bodyLimitBytes,
         vectorsStorage: loadConfig({}).vectors.storage,
         hnswMax, bulkIndex: !v['skip-bulk-index'], reindexTo: v['reindex-to'], generateSeconds, progress,
       });

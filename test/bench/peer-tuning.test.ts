@@ -30,7 +30,7 @@ test('smallestExpansion keeps the largest step when no step reaches the target, 
 test('two HNSW peers given the same batches build the same graph: the same neighbours at a low ef', async () => {
   const dim = 24;
   const tmp = tempDir();
-  const peers = await Promise.all([0, 1].map(() => startPeer('hnsw', { dim, metric: 'ip', connectivity: 8, bodyLimitBytes: 1 << 26, workDir: tmp.dir })));
+  const peers = await Promise.all([0, 1].map(() => startPeer('hnsw', { dim, metric: 'ip', connectivity: 8, addThreads: 1, bodyLimitBytes: 1 << 26, workDir: tmp.dir })));
   try {
     let seed = 11;
     const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5;
