@@ -34,6 +34,7 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
   }
   assert.ok(!('skipped' in c.hnsw), 'the HNSW peer ran');
   assert.equal(c.hnsw.upsert.items, 2000);
+  assert.equal(c.hnsw.addThreads, 1, 'the peer adds on one thread by default (a deterministic graph)');
   assert.ok(c.hnsw.upsert.itemsPerSecond > 0);
   assert.ok(c.hnsw.tuning.tried.length > 0 && c.hnsw.tuning.expansionSearch >= 10);
   assert.equal(c.hnsw.tuning.reached, c.hnsw.tuning.recall >= c.retrieve.recall);
@@ -68,7 +69,7 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
 
   const md = readFileSync(markdown, 'utf8');
   assert.match(md, /<!-- sidx bench: begin v2 sizes=2000 model=/);
-  assert.match(md, /\| HNSW peer \(usearch [^|]*ef \d+\) \| [0-9.]+ \| [0-9.,]+ \| [0-9.,]+ \|/);
+  assert.match(md, /\| HNSW peer \(usearch [^|]*added on 1 thread, ef \d+\) \| [0-9.]+ \| [0-9.,]+ \| [0-9.,]+ \|/);
   assert.match(md, /\| bare Fastify route \(parses the body\) \| n\/a \| [0-9.,]+ \| [0-9.,]+ \|/);
   assert.match(md, /\/v1\/retrieve QPS \/ HNSW peer QPS, 2 connections \| [^|]+ \| [0-9.]+x \| ≥ 1x \| (meets|misses) \|/);
   assert.match(md, /sids \(beam of 32, no rerank\) QPS \/ bare route QPS, 2 connections/);
