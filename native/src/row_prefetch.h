@@ -1,8 +1,8 @@
 // Prefetching for gathers of rows read at random (a rerank's candidates, scattered over every block of codes or the
 // whole vector file): each row is asked into L2 a few KiB of rows before it is read. prefetcht1 rather than t0: L2
-// keeps more misses in flight than L1, so more rows' misses overlap; in a scratch C++ loop over 1,250 random rows of
-// 100K (caches flushed), 512-byte sq8 rows took 64-71 µs a call this way against 80-107 µs with prefetcht0 4 rows
-// ahead, and 2 KiB f32 rows 205-232 µs against 367-403 µs (docs/benchmarks.md, stop 41).
+// keeps more misses in flight than L1, so more rows' misses overlap. bench/row-gather.bench.ts (1,250 random rows of
+// 100K x 512, caches flushed): f32 rows 154-227 µs a call against 271-416 with prefetcht0 4 rows ahead; sq8 rows lower
+// in 5 of 7 alternated pairs (docs/benchmarks.md, stop 41).
 #pragma once
 
 #include <algorithm>
