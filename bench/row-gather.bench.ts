@@ -10,6 +10,7 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { seededUniform } from '../src/random.ts';
 import { loadFaissBinding } from '../src/vector/binding.ts';
 import { tempDir } from '../test/helpers/paths.ts';
 import { benchArgs, markdownTable, percentile } from './lib.ts';
@@ -23,8 +24,7 @@ const DIM = 512;
 const counts = String(args.candidates).split(',').map(Number);
 const calls = Number(args.calls);
 
-let seed = 7;
-const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+const random = seededUniform(7);
 const vectors = Float32Array.from({ length: N * DIM }, () => random() - 0.5);
 const query = Float32Array.from({ length: DIM }, () => random() - 0.5);
 const binding = loadFaissBinding();

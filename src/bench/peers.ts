@@ -28,7 +28,8 @@ export function startPeer(kind: 'hnsw' | 'bare', o: PeerOptions): Promise<BenchS
     '--connectivity', String(o.connectivity), '--add-threads', String(o.addThreads), '--body-limit', String(o.bodyLimitBytes), '--work-dir', o.workDir], {});
 }
 
-async function post(url: string, path: string, body: string): Promise<unknown> {
+/** POSTs a JSON body to a peer (or sidx); the parsed answer, or an error naming the path and the status. */
+export async function post(url: string, path: string, body: string): Promise<unknown> {
   const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
   const json = await res.json();
   if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${JSON.stringify(json)}`);

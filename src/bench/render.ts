@@ -53,7 +53,7 @@ function catalogSection(r: BenchReport, c: CatalogBench): string {
   const names: Record<SystemName, string> = {
     sidx: `sidx /v1/retrieve (expand ${c.retrieve.expand}${c.options === 'server default' ? ', the default' : `; ${c.options}`})`,
     'sidx-sids': `sidx /v1/retrieve by sids (beam of ${c.sids.beamWidth}, no rerank)`,
-    hnsw: hnsw ? `HNSW peer (usearch ${hnsw.version}, ${hnsw.metric}, connectivity ${hnsw.connectivity}${hnsw.addThreads === undefined ? '' : `, added on ${hnsw.addThreads === 0 ? 'every core' : `${hnsw.addThreads} thread${hnsw.addThreads === 1 ? '' : 's'}`}`}, ef ${hnsw.tuning.expansionSearch})` : 'HNSW peer',
+    hnsw: hnsw ? `HNSW peer (usearch ${hnsw.version}, ${hnsw.metric}, connectivity ${hnsw.connectivity}${addedOn(hnsw.addThreads)}, ef ${hnsw.tuning.expansionSearch})` : 'HNSW peer',
     bare: 'bare Fastify route (parses the body)',
   };
   lines.push(`#### ${c.items.toLocaleString('en-US')} items, ${r.model.id} (${c.queries} queries, k = ${c.k}, ${c.rounds} round(s) of ${c.load[0]?.durationS ?? '?'} s per load run)`, '');
@@ -121,4 +121,10 @@ export function renderMarkdown(r: BenchReport): string {
     ...(r.encode ? [encodeSection(r.encode), ''] : []),
     ...r.catalogs.map((c) => catalogSection(r, c)).flatMap((s) => [s, '']),
   ].join('\n');
+}
+
+/** How the peer added its batches, for its name (nothing for reports from before --hnsw-add-threads). */
+function addedOn(threads: number | undefined): string {
+  if (threads === undefined) return '';
+  return `, added on ${threads === 0 ? 'every core' : `${threads} thread${threads === 1 ? '' : 's'}`}`;
 }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EXPANSION_STEPS, smallestExpansion, startPeer } from '../../src/bench/peers.ts';
+import { EXPANSION_STEPS, post, smallestExpansion, startPeer } from '../../src/bench/peers.ts';
+import { seededUniform } from '../../src/random.ts';
 import { tempDir } from '../helpers/paths.ts';
 
 /** A recall that rises with ef and first reaches `target` at `edge`. */
@@ -32,17 +33,16 @@ test('two HNSW peers given the same batches build the same graph: the same neigh
   const tmp = tempDir();
   const peers = await Promise.all([0, 1].map(() => startPeer('hnsw', { dim, metric: 'ip', connectivity: 8, addThreads: 1, bodyLimitBytes: 1 << 26, workDir: tmp.dir })));
   try {
-    let seed = 11;
-    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5;
-    const row = () => Array.from({ length: dim }, random);
+    const uniform = seededUniform(11);
+    const row = () => Array.from({ length: dim }, () => uniform() - 0.5);
     const batches = Array.from({ length: 4 }, (_, b) => JSON.stringify({ items: Array.from({ length: 1500 }, (_, i) => ({ id: `i${b * 1500 + i}`, embedding: row() })) }));
     const queries = Array.from({ length: 60 }, () => JSON.stringify({ embedding: row(), k: 10 }));
     const answers: string[][] = [];
     for (const peer of peers) {
-      for (const body of batches) await send(peer.url, '/v1/items', body);
-      await send(peer.url, '/admin/expansion', JSON.stringify({ expansionSearch: 10 }));
+      for (const body of batches) await post(peer.url, '/v1/items', body);
+      await post(peer.url, '/admin/expansion', JSON.stringify({ expansionSearch: 10 }));
       const ids: string[] = [];
-      for (const q of queries) ids.push(((await send(peer.url, '/v1/retrieve', q)) as { items: { id: string }[] }).items.map((it) => it.id).join(','));
+      for (const q of queries) ids.push(((await post(peer.url, '/v1/retrieve', q)) as { items: { id: string }[] }).items.map((it) => it.id).join(','));
       answers.push(ids);
     }
     assert.equal(answers[0]!.length, queries.length);
@@ -53,9 +53,3 @@ test('two HNSW peers given the same batches build the same graph: the same neigh
     tmp.cleanup();
   }
 });
-
-async function send(url: string, path: string, body: string): Promise<unknown> {
-  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-  assert.equal(res.status, 200, `${path}: ${res.status}`);
-  return res.json();
-}
