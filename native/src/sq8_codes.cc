@@ -155,7 +155,8 @@ float Residual(const float* a, const float* s, const uint8_t* c, size_t d) {
 }  // namespace
 
 Napi::Function Sq8Codes::Define(Napi::Env env) {
-  return DefineCodes(env, kName, {InstanceMethod("scoreAsync", &Sq8Codes::ScoreAsync), InstanceMethod("rankKeysAsync", &Sq8Codes::RankKeysAsync)});
+  return DefineCodes(env, kName, {InstanceMethod("scoreAsync", &Sq8Codes::ScoreAsync), InstanceMethod("rankKeysAsync", &Sq8Codes::RankKeysAsync),
+                                    InstanceMethod("rankKeys", &Sq8Codes::RankKeys)});
 }
 
 Sq8Codes::Sq8Codes(const Napi::CallbackInfo& info) : CodesWrap<Sq8Codes>(info) {
@@ -270,17 +271,29 @@ Napi::Value Sq8Codes::ScoreAsync(const Napi::CallbackInfo& info) {
 
 Napi::Value Sq8Codes::RankKeysAsync(const Napi::CallbackInfo& info) {
   return GuardAsync(info.Env(), [&]() -> Napi::Value {
-    CheckOpen();
-    FloatView query = GetFloat32Array(info[0], "query");
-    if (query.length != dim_) throw CodedError(kErrDimension, "query must have dim floats");
-    Sq8Candidates candidates;
-    candidates.keys = GetBigInt64Array(info[1], "keys");
-    candidates.dense = GetInt32Array(info[2], "dense");
-    candidates.dense_keys = static_cast<uint64_t>(GetNonNegativeInt(info[3], "denseKeys"));
-    Sq8Rescore rescore = RescoreArgs(info, 5);
-    rescore.cover_rows = static_cast<size_t>(GetNonNegativeInt(info[4], "coverRows"));
-    return StartSq8Rerank(info.Env(), this, {info.This(), info[1], info[2], rescore.map_object}, query, candidates, &rescore);
+    const RankKeysCall call = RankKeysArgs(info);
+    return StartSq8Rerank(info.Env(), this, {info.This(), info[1], info[2], call.rescore.map_object}, call.query, call.candidates, &call.rescore);
   });
+}
+
+Napi::Value Sq8Codes::RankKeys(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    const RankKeysCall call = RankKeysArgs(info);
+    return RankSq8Now(info.Env(), this, call.query, call.candidates, call.rescore);
+  });
+}
+
+Sq8Codes::RankKeysCall Sq8Codes::RankKeysArgs(const Napi::CallbackInfo& info) const {
+  CheckOpen();
+  RankKeysCall call;
+  call.query = GetFloat32Array(info[0], "query");
+  if (call.query.length != dim_) throw CodedError(kErrDimension, "query must have dim floats");
+  call.candidates.keys = GetBigInt64Array(info[1], "keys");
+  call.candidates.dense = GetInt32Array(info[2], "dense");
+  call.candidates.dense_keys = static_cast<uint64_t>(GetNonNegativeInt(info[3], "denseKeys"));
+  call.rescore = RescoreArgs(info, 5);
+  call.rescore.cover_rows = static_cast<size_t>(GetNonNegativeInt(info[4], "coverRows"));
+  return call;
 }
 
 Sq8Rescore Sq8Codes::RescoreArgs(const Napi::CallbackInfo& info, size_t at) const {

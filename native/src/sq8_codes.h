@@ -26,6 +26,8 @@
 //                                                       `unresolved` counts keys from denseKeys on (scored NaN);
 //                                                       `coverRows`: rows the slot map must cover. The caller checks
 //                                                       for writes meanwhile.
+//   rankKeys(same arguments): {scores, exact, top, unresolved}   [sync] the same on the calling thread (a lone
+//                                                       retrieve: no hop to the pool)
 //   bytes                                              [sync] bytes of codes allocated
 //   close(): void                                      [sync] frees the codes; later calls throw
 // Every method throws an Error whose `code` is a SIDX_ERR_* string. A close while a scoreAsync is in flight frees the
@@ -67,6 +69,7 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   Napi::Value Score(const Napi::CallbackInfo& info);
   Napi::Value ScoreAsync(const Napi::CallbackInfo& info);
   Napi::Value RankKeysAsync(const Napi::CallbackInfo& info);
+  Napi::Value RankKeys(const Napi::CallbackInfo& info);
   // (rows, rescore[, head]) from argument `at` on.
   Sq8Rescore RescoreArgs(const Napi::CallbackInfo& info, size_t at) const;
   // A score method's (query, slots), checked.
@@ -75,6 +78,13 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
     Int32View slots;
   };
   ScoreCall ScoreArgs(const Napi::CallbackInfo& info) const;
+  // rankKeysAsync / rankKeys's (query, keys, dense, denseKeys, coverRows, rows, rescore[, head]), checked.
+  struct RankKeysCall {
+    FloatView query{nullptr, 0};
+    Sq8Candidates candidates;
+    Sq8Rescore rescore;
+  };
+  RankKeysCall RankKeysArgs(const Napi::CallbackInfo& info) const;
 
   std::vector<float> vmin_;
   std::vector<float> step_;

@@ -11,26 +11,28 @@
 namespace sidx {
 namespace {
 
-// The codes stay allocated until the task settles (CodesWrap's in-flight count defers a close), as does the vector
-// file's mapping (SlotMapWrap::PinMapping). A row rewritten meanwhile belongs to a slot that changed owner: the caller
-// (vector/code-store.ts) notices the write and scores again. With a rescore count R, the best R code scores (ties in
-// position order) are replaced by exact scores of their rows and kept above the others (BelowExact).
-class Sq8RerankWorker : public PromiseWorker {
+// Keys resolved this many ahead have their dense-map entry prefetched: at 1M items the map is 4 MB, and each lookup
+// of a candidate's slot is otherwise a cache miss of its own.
+constexpr size_t kKeysAhead = 16;
+
+// One rerank: the candidates' code scores, the exact re-score of the best R of them (ties in position order), kept
+// above the others (BelowExact), and the best `head` positions. The codes stay allocated until it is done (CodesWrap's
+// in-flight count defers a close), as does the vector file's mapping (SlotMapWrap::PinMapping). Run on a pool thread,
+// a row rewritten meanwhile belongs to a slot that changed owner: the caller (vector/code-store.ts) notices the write
+// and scores again.
+class Sq8Ranking {
  public:
-  // The query's tables are built in Run (from a copy of the query), off the JS thread.
-  Sq8RerankWorker(Napi::Env env, Sq8Codes* codes, FloatView query, const Sq8Candidates& candidates)
-      : PromiseWorker(env, "sidx.sq8Rerank"), codes_(codes), query_(query.data, query.data + query.length), in_(candidates),
+  Sq8Ranking(Sq8Codes* codes, FloatView query, const Sq8Candidates& candidates)
+      : codes_(codes), query_(query.data, query.data + query.length), in_(candidates),
         scores_(candidates.keys.data != nullptr ? candidates.keys.length : candidates.slots.length) {
     codes_->Started();
   }
-  ~Sq8RerankWorker() override {
+  ~Sq8Ranking() {
     codes_->Settled();
     if (map_ != nullptr) map_->Settled();
   }
-
-  void Pin(const std::vector<Napi::Value>& values) {
-    for (const Napi::Value& v : values) Keep(v);
-  }
+  Sq8Ranking(const Sq8Ranking&) = delete;
+  Sq8Ranking& operator=(const Sq8Ranking&) = delete;
 
   void Rescore(const Sq8Rescore& r) {
     pinned_ = in_.keys.data != nullptr ? r.map->PinMapping(r.cover_rows) : r.map->PinMapping(in_.slots);
@@ -39,8 +41,8 @@ class Sq8RerankWorker : public PromiseWorker {
     head_ = r.head;
   }
 
- protected:
-  void Run() override {
+  // The query's tables are built here (from a copy of the query): off the JS thread when a pool thread runs it.
+  void Compute() {
     const int32_t* slots = in_.slots.data;
     if (in_.keys.data != nullptr) {
       ResolveKeys();
@@ -60,7 +62,8 @@ class Sq8RerankWorker : public PromiseWorker {
     if (head_ > 0) top_ = BestPositions(scores_, sign, static_cast<size_t>(head_));
   }
 
-  Napi::Value Result(Napi::Env env) override {
+  // Without a rescore the code scores alone (Float32Array), else {scores, exact, top?, unresolved?}.
+  Napi::Value Result(Napi::Env env) const {
     Napi::Float32Array scores = Napi::Float32Array::New(env, scores_.size());
     std::copy(scores_.begin(), scores_.end(), scores.Data());
     if (map_ == nullptr) return scores;
@@ -76,15 +79,22 @@ class Sq8RerankWorker : public PromiseWorker {
   // keys -> slots through the dense map, read while the JS thread may write it (each entry one aligned int32). Keys
   // below dense_keys past the map's end have no slot; keys at or above it are the slot file's other map's.
   void ResolveKeys() {
-    resolved_.resize(in_.keys.length);
+    const size_t n = in_.keys.length;
+    resolved_.resize(n);
     const int32_t* dense = in_.dense.data;
-    for (size_t i = 0; i < in_.keys.length; ++i) {
-      const int64_t key = in_.keys.data[i];
+    const int64_t* keys = in_.keys.data;
+    const auto mapped = [&](int64_t key) { return key >= 0 && static_cast<uint64_t>(key) < in_.dense.length; };
+    for (size_t i = 0; i < n && i < kKeysAhead; ++i) {
+      if (mapped(keys[i])) __builtin_prefetch(dense + keys[i]);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kKeysAhead < n && mapped(keys[i + kKeysAhead])) __builtin_prefetch(dense + keys[i + kKeysAhead]);
+      const int64_t key = keys[i];
       if (key < 0 || static_cast<uint64_t>(key) >= in_.dense_keys) {
         resolved_[i] = -1;
         ++unresolved_;
       } else {
-        resolved_[i] = static_cast<uint64_t>(key) < in_.dense.length ? __atomic_load_n(dense + key, __ATOMIC_ACQUIRE) - 1 : -1;
+        resolved_[i] = mapped(key) ? __atomic_load_n(dense + key, __ATOMIC_ACQUIRE) - 1 : -1;
       }
     }
   }
@@ -109,6 +119,25 @@ class Sq8RerankWorker : public PromiseWorker {
   std::vector<int32_t> top_;
 };
 
+// A ranking on the libuv pool; its JS inputs are kept until it settles.
+class Sq8RerankWorker : public PromiseWorker {
+ public:
+  Sq8RerankWorker(Napi::Env env, Sq8Codes* codes, FloatView query, const Sq8Candidates& candidates)
+      : PromiseWorker(env, "sidx.sq8Rerank"), ranking_(codes, query, candidates) {}
+
+  void Pin(const std::vector<Napi::Value>& values) {
+    for (const Napi::Value& v : values) Keep(v);
+  }
+  Sq8Ranking& ranking() { return ranking_; }
+
+ protected:
+  void Run() override { ranking_.Compute(); }
+  Napi::Value Result(Napi::Env env) override { return ranking_.Result(env); }
+
+ private:
+  Sq8Ranking ranking_;
+};
+
 }  // namespace
 
 Napi::Value StartSq8Rerank(Napi::Env env, Sq8Codes* codes, const std::vector<Napi::Value>& pinned, FloatView query,
@@ -116,12 +145,20 @@ Napi::Value StartSq8Rerank(Napi::Env env, Sq8Codes* codes, const std::vector<Nap
   auto* worker = new Sq8RerankWorker(env, codes, query, candidates);
   try {
     worker->Pin(pinned);
-    if (rescore != nullptr) worker->Rescore(*rescore);
+    if (rescore != nullptr) worker->ranking().Rescore(*rescore);
   } catch (...) {
     delete worker;
     throw;
   }
   return StartWorker(worker);
+}
+
+Napi::Value RankSq8Now(Napi::Env env, Sq8Codes* codes, FloatView query, const Sq8Candidates& candidates,
+                       const Sq8Rescore& rescore) {
+  Sq8Ranking ranking(codes, query, candidates);
+  ranking.Rescore(rescore);
+  ranking.Compute();
+  return ranking.Result(env);
 }
 
 }  // namespace sidx

@@ -1,6 +1,6 @@
-// The sq8 rerank off the JS thread (sq8_codes.h scoreAsync, rankKeysAsync): one libuv pool task that scores the
-// candidates' codes, re-scores the best exactly from the vector file's mapping (slot_map.h) and ranks them, resolving
-// every candidate's row on the pool thread so that the JS thread only starts it.
+// The sq8 rerank (sq8_codes.h scoreAsync, rankKeysAsync, rankKeys): scores the candidates' codes, re-scores the best
+// exactly from the vector file's mapping (slot_map.h) and ranks them, resolving every candidate's row itself; off the
+// JS thread as one libuv pool task (the JS thread only starts it), or on the calling thread.
 #pragma once
 
 #include <napi.h>
@@ -42,5 +42,9 @@ struct Sq8Rescore {
 // to the code scores alone (Float32Array), else to {scores, exact, top?, unresolved}.
 Napi::Value StartSq8Rerank(Napi::Env env, Sq8Codes* codes, const std::vector<Napi::Value>& pinned, FloatView query,
                            const Sq8Candidates& candidates, const Sq8Rescore* rescore);
+
+// The same ranking with a rescore, on the calling thread; returns {scores, exact, top?, unresolved?} at once.
+Napi::Value RankSq8Now(Napi::Env env, Sq8Codes* codes, FloatView query, const Sq8Candidates& candidates,
+                       const Sq8Rescore& rescore);
 
 }  // namespace sidx

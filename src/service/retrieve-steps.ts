@@ -56,6 +56,10 @@ export function candidatesWanted(k: number, maxCandidates: number, rerank: boole
  */
 export function orderCandidates(scorer: VectorScorer, metric: Metric, keys: BigInt64Array, query: Float32Array | undefined, k: number): { order: Iterable<number>; scores?: Float32Array } {
   if (!query || keys.length === 0) return { order: keys.keys() };
+  if (scorer.rank) {
+    const { scores, top } = scorer.rank(query, keys, k);
+    return ranked(scores, metric, k, top);
+  }
   return ranked(scorer.score(query, keys, k), metric, k); // the k returned carry exact scores whatever the storage
 }
 

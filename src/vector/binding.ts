@@ -80,6 +80,9 @@ export interface NativeCodes {
   rankKeysAsync?(query: Float32Array, keys: BigInt64Array, dense: Int32Array, denseKeys: number, coverRows: number, rows: NativeSlotMap,
     rescore: number, head: number):
     Promise<{ scores: Float32Array; exact: Int32Array; top: Int32Array; unresolved: number }>;
+  /** Sq8Codes only: `rankKeysAsync` on the calling thread. */
+  rankKeys?(query: Float32Array, keys: BigInt64Array, dense: Int32Array, denseKeys: number, coverRows: number, rows: NativeSlotMap,
+    rescore: number, head: number): { scores: Float32Array; exact: Int32Array; top: Int32Array; unresolved: number };
   /** Bytes of codes allocated (64 Ki-slot blocks). */
   readonly bytes: number;
   close(): void;

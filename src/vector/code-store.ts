@@ -283,6 +283,21 @@ export abstract class CodeStore {
     }
   }
 
+  /**
+   * `rankSubsetAsync` on the calling thread: the keys' slots, the code scores, the exact re-score and the ranking in
+   * one native call, where `scoreSubset` looks each key's slot up in JS and ranks there. Scored as `scoreSubset`
+   * scores (`top` absent) where the codes cannot rank (pq, before training) or a key is outside the dense map.
+   */
+  rankSubset(query: Float32Array, ids: BigInt64Array, exactTop: number, head: number): { scores: Float32Array; top?: Int32Array } {
+    const codes = this.#codes;
+    if (!this.#codesReady || !codes.rankKeys || this.#format.rescoreFrom !== 'map') return { scores: this.scoreSubset(query, ids, exactTop) };
+    checkQuery(query, this.dim);
+    const file = this.slotFile;
+    const rescore = Math.max(this.rescore, exactTop);
+    const { scores, top, unresolved } = callNative(() => codes.rankKeys!(query, ids, file.denseMap, DENSE_IDS, file.slots, this.#rows, rescore, head));
+    return unresolved > 0 ? { scores: this.scoreSubset(query, ids, exactTop) } : { scores, top };
+  }
+
   /** The best max(`rescore`, `exactTop`) of the code `scores` replaced by exact ones, kept above the others. */
   #withExact(query: Float32Array, slots: Int32Array, scores: Float32Array, exactTop: number): Float32Array {
     const sign = this.metric === 'ip' ? 1 : -1;

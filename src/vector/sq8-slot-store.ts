@@ -21,9 +21,13 @@ export class CodedSlotStore implements VectorStore {
   readonly dim: number;
   readonly metric: Metric;
   readonly codes: CodeStore;
-  /** Present where the codes can be scored off the event loop (sq8): the service's rerank under load uses it. */
+  /**
+   * Present where the codes can be scored off the event loop (sq8): the service's rerank under load uses them, and a
+   * lone retrieve `rank`, the same native ranking on the event loop.
+   */
   readonly scoreAsync?: (query: Float32Array, keys: BigInt64Array, exactTop?: number) => Promise<Float32Array>;
   readonly rankAsync?: (query: Float32Array, keys: BigInt64Array, k: number) => Promise<{ scores: Float32Array; top?: Int32Array }>;
+  readonly rank?: (query: Float32Array, keys: BigInt64Array, k: number) => { scores: Float32Array; top?: Int32Array };
   #file: SlotFile;
 
   private constructor(file: SlotFile, codes: CodeStore, metric: Metric) {
@@ -34,6 +38,7 @@ export class CodedSlotStore implements VectorStore {
     if (codes.scoresOffThread) {
       this.scoreAsync = (query, keys, exactTop) => codes.scoreSubsetAsync(query, keys, exactTop);
       this.rankAsync = (query, keys, k) => codes.rankSubsetAsync(query, keys, k, k);
+      this.rank = (query, keys, k) => codes.rankSubset(query, keys, k, k);
     }
   }
 

@@ -35,6 +35,8 @@ export interface VectorScorer {
    * positions, best first, in service/score-rank.ts's order (absent when it could not rank them there).
    */
   rankAsync?(query: Float32Array, keys: BigInt64Array, k: number): Promise<{ scores: Float32Array; top?: Int32Array }>;
+  /** `rankAsync` on the calling thread, where the storage ranks in one native call (sq8). */
+  rank?(query: Float32Array, keys: BigInt64Array, k: number): { scores: Float32Array; top?: Int32Array };
   /**
    * `scoreAsync` with the calling thread scoring part of the rows while a pool thread scores the rest: for a lone
    * request, whose rerank then takes about half the wall time on an otherwise idle core.

@@ -97,6 +97,15 @@ test('sq8: concurrent retrieves score their codes and re-score the best off the 
   try {
     const store = svc.service[kServiceTestHooks].vectors();
     assert.equal(store.scoreShared, undefined, 'sq8 keeps a lone retrieve on the event loop');
+    // A lone one ranks there in one native call (rank), with the answer a loaded server gives (below).
+    const rank = store.rank!.bind(store);
+    let lone = 0;
+    store.rank = (...args) => {
+      lone++;
+      return rank(...args);
+    };
+    assert.deepEqual((await ask(svc, 0)).json().items.map((it: { id: string; score: number }) => ({ id: it.id, score: it.score })), want[0]);
+    assert.equal(lone, 1, 'the lone retrieve ranked natively on the event loop');
     // Under load sq8 scores and ranks on the pool thread (rankAsync): the same answers as the event loop's.
     const rankAsync = store.rankAsync!.bind(store);
     let calls = 0;

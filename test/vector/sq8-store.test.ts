@@ -238,7 +238,7 @@ test('scoreSubsetAsync: the scores of scoreSubset, off the event loop, for both 
   }
 });
 
-test('rankSubsetAsync: the scores of scoreSubset and, from the pool thread, the first k of score-rank.ts\'s order, ties included', async () => {
+test('rankSubsetAsync and rankSubset: the scores of scoreSubset and, from the pool thread or the calling one, the first k of score-rank.ts\'s order, ties included', async () => {
   const dim = 24;
   for (const metric of ['ip', 'l2'] as const) {
     await withStore(dim, metric, 5, 300, async ({ put, store }) => {
@@ -258,6 +258,7 @@ test('rankSubsetAsync: the scores of scoreSubset and, from the pool thread, the 
         assert.deepEqual(scores, store.scoreSubset(query, asked, k), `${metric}, k ${k}: the scores`);
         assert.ok(top, `${metric}, k ${k}: ranked on the pool thread`);
         assert.deepEqual(top, selectTop(signed(scores), k), `${metric}, k ${k}: the order`);
+        assert.deepEqual(store.rankSubset(query, asked, k, k), { scores, top }, `${metric}, k ${k}: the same on the calling thread`);
       }
       // Fewer finite scores than k: all of them, best first.
       const few = BigInt64Array.from([ids[best === 3 ? 4 : 3]!, 99_999n, ids[7]!, ids[40]!]);
@@ -265,8 +266,19 @@ test('rankSubsetAsync: the scores of scoreSubset and, from the pool thread, the 
       assert.deepEqual(top, selectTop(signed(scores), 10));
       assert.equal(top!.length, 3);
       assert.deepEqual([...top!].slice(0, 2), [2, 3], 'tied copies in position order');
+      assert.deepEqual(store.rankSubset(query, few, 10, 10), { scores, top });
     });
   }
+});
+
+test('rankSubset before training: the exact scores of scoreSubset, unranked', async () => {
+  const dim = 16;
+  await withStore(dim, 'ip', 5, 300, async ({ put, store }) => {
+    const ids = fill(put, randomMatrix(100, dim, 61), dim);
+    assert.ok(!store.trained);
+    const query = randomMatrix(1, dim, 62);
+    assert.deepEqual(store.rankSubset(query, ids, 10, 10), { scores: store.scoreSubset(query, ids, 10) });
+  });
 });
 
 test('rankSubsetAsync in flight: with a key rewritten or deleted meanwhile the call is scored again, as scoreSubset scores it then (no top)', async () => {
@@ -292,7 +304,7 @@ test('rankSubsetAsync in flight: with a key rewritten or deleted meanwhile the c
   });
 });
 
-test('rankSubsetAsync: keys the slot file maps outside its dense range are scored on the event loop', async () => {
+test('rankSubsetAsync, rankSubset: keys the slot file maps outside its dense range are scored as scoreSubset scores them', async () => {
   const dim = 16;
   await withStore(dim, 'l2', 5, 300, async ({ put, store }) => {
     const data = randomMatrix(402, dim, 81);
@@ -305,6 +317,9 @@ test('rankSubsetAsync: keys the slot file maps outside its dense range are score
     assert.equal(top, undefined);
     assert.deepEqual(scores, store.scoreSubset(query, asked, 10));
     assert.ok(Number.isFinite(scores[50]!) && Number.isFinite(scores[51]!), 'the far keys are scored');
+    assert.deepEqual(store.rankSubset(query, asked, 10, 10), { scores });
+    const near = asked.subarray(0, 50);
+    assert.ok(store.rankSubset(query, near, 10, 10).top, 'without them it ranks natively');
   });
 });
 
