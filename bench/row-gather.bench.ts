@@ -5,8 +5,10 @@
  * first pass of the default storage), and f32 rows mapped from a slot file (`SlotMap.scoreSlots`, 2 KiB rows in 4 KiB
  * page-cache pages: the f32 storage's rerank, and sq8's exact re-score of its best 50). Prints median and p90 µs per
  * call; run it from two builds (worktrees) alternately to compare a change to the gathers (native/src/row_prefetch.h).
+ * `--runs R`: each call's rows as R runs of consecutive rows at random places (0: every row on its own, as a rerank
+ * finds its candidates today; a catalog whose rows were laid out in SID order would see its posting ranges as runs).
  *
- *   node --import tsx bench/row-gather.bench.ts [--items 100000] [--candidates 1250,50] [--calls 3000]
+ *   node --import tsx bench/row-gather.bench.ts [--items 100000] [--candidates 1250,50] [--calls 3000] [--runs 0]
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,12 +19,13 @@ import { benchArgs, markdownTable, percentile } from './lib.ts';
 
 const args = benchArgs({
   items: { type: 'string', default: '100000' }, candidates: { type: 'string', default: '1250,50' },
-  calls: { type: 'string', default: '3000' },
+  calls: { type: 'string', default: '3000' }, runs: { type: 'string', default: '0' },
 });
 const N = Number(args.items);
 const DIM = 512;
 const counts = String(args.candidates).split(',').map(Number);
 const calls = Number(args.calls);
+const runs = Number(args.runs);
 
 const random = seededUniform(7);
 const vectors = Float32Array.from({ length: N * DIM }, () => random() - 0.5);
@@ -37,9 +40,21 @@ const allSlots = Int32Array.from({ length: N }, (_, i) => i);
 sq8.put(allSlots, sq8.encode(vectors));
 
 const sweep = new Uint8Array(64 << 20);
-/** Median and p90 µs of `score` over `calls` calls on 64 random slot sets of `count`, caches flushed every 16. */
+/** `count` random slots, or `runs` runs of consecutive slots (as even as they divide), each from a random start. */
+function slotSet(count: number): Int32Array {
+  if (runs <= 0 || runs >= count) return Int32Array.from({ length: count }, () => Math.floor(random() * N));
+  const out = new Int32Array(count);
+  for (let r = 0, at = 0; r < runs; r++) {
+    const length = Math.floor((count * (r + 1)) / runs) - at;
+    const start = Math.floor(random() * (N - length));
+    for (let i = 0; i < length; i++) out[at++] = start + i;
+  }
+  return out;
+}
+
+/** Median and p90 µs of `score` over `calls` calls on 64 slot sets of `count` (slotSet), caches flushed every 16. */
 function measure(count: number, score: (slots: Int32Array) => unknown): [number, number] {
-  const sets = Array.from({ length: 64 }, () => Int32Array.from({ length: count }, () => Math.floor(random() * N)));
+  const sets = Array.from({ length: 64 }, () => slotSet(count));
   const us: number[] = [];
   for (let call = 0; call < calls; call++) {
     if (call % 16 === 0) for (let i = 0; i < sweep.length; i += 64) sweep[i]! += 1;
@@ -58,7 +73,7 @@ try {
     const [f32Median, f32P90] = measure(count, (slots) => map.scoreSlots(query, slots));
     rows.push([count, sqMedian.toFixed(1), sqP90.toFixed(1), f32Median.toFixed(1), f32P90.toFixed(1)]);
   }
-  console.log(`${N} x ${DIM} rows, ${calls} calls per cell, µs per call`);
+  console.log(`${N} x ${DIM} rows${runs > 0 ? ` in ${runs} runs a call` : ', each at random'}, ${calls} calls per cell, µs per call`);
   console.log(markdownTable(['rows per call', 'sq8 codes, median', 'sq8 p90', 'f32 mapped, median', 'f32 p90'], rows));
 } finally {
   sq8.close();
