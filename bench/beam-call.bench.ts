@@ -20,6 +20,7 @@ import { loadBundle } from '../src/tokenizer/bundle.ts';
 import { EncoderPool } from '../src/tokenizer/encoder-pool.ts';
 import { readNpy } from '../src/io/npy.ts';
 import { benchArgs, markdownTable } from './lib.ts';
+import { seededUniform } from '../src/random.ts';
 
 const args = benchArgs({
   rounds: { type: 'string', default: '7' }, calls: { type: 'string', default: '1500' },
@@ -38,8 +39,8 @@ async function queryRows(): Promise<{ data: Float32Array; n: number }> {
   const shared = process.env.SIDX_SHARED_DATA;
   const npy = shared ? await readNpy(join(shared, 'scientific/text_emb.npy')).catch(() => undefined) : undefined;
   if (npy && npy.data instanceof Float32Array && npy.data.length % DIM === 0) return { data: npy.data, n: npy.data.length / DIM };
-  let s = 12345;
-  const data = Float32Array.from({ length: 256 * DIM }, () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) - 0.5);
+  const random = seededUniform(12345);
+  const data = Float32Array.from({ length: 256 * DIM }, () => random() - 0.5);
   return { data, n: 256 };
 }
 

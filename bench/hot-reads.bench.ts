@@ -15,6 +15,7 @@ import type { RetrieveOutput } from '../src/service/types.ts';
 import { Catalog } from '../src/store/catalog.ts';
 import { tempDir } from '../test/helpers/paths.ts';
 import { benchArgs } from './lib.ts';
+import { seededUniform } from '../src/random.ts';
 
 const args = benchArgs({
   rounds: { type: 'string', default: '5' }, calls: { type: 'string', default: '50000' },
@@ -22,8 +23,7 @@ const args = benchArgs({
 });
 const [rounds, calls, nItems, nSids, nCatalog] = [args.rounds, args.calls, args.items, args.sids, args.catalog].map(Number) as [number, number, number, number, number];
 
-let seed = 11;
-const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+const random = seededUniform(11);
 const sid = () => Int32Array.from({ length: 3 }, () => Math.floor(random() * 256));
 const answer: RetrieveOutput = {
   model: 'rqkmeans-3x256', expand: 'beam',

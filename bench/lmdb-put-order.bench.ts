@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { benchArgs, markdownTable } from './lib.ts';
+import { seededUniform } from '../src/random.ts';
 
 const args = benchArgs({
   entries: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '20' },
@@ -20,8 +21,8 @@ const dir = String(args.dir);
 rmSync(dir, { recursive: true, force: true });
 const env = open<Buffer, Buffer>({ path: dir, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false, maxDbs: 2 });
 const db = env.openDB<Buffer, Buffer>({ name: 'postings', encoding: 'binary', keyEncoding: 'binary' });
-let seed = 1;
-const code = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24; // 0..255, deterministic
+const random = seededUniform(1);
+const code = () => Math.floor(random() * 256); // 0..255, deterministic
 let next = 0;
 const postingKey = () => {
   const b = Buffer.alloc(14);

@@ -17,6 +17,7 @@ import { fill, openCodeStore } from '../test/helpers/code-stores.ts';
 import { tempDir } from '../test/helpers/paths.ts';
 import { benchArgs } from './lib.ts';
 import { rankByScore } from '../src/service/score-rank.ts';
+import { seededUniform } from '../src/random.ts';
 
 const args = benchArgs({
   items: { type: 'string', default: '100000' }, candidates: { type: 'string', default: '1250' },
@@ -36,8 +37,7 @@ const { put, store, close } = openCodeStore((base, slots, metric, opts) => Sq8St
 try {
   const { items, queries } = await syntheticCatalog({ n: N, q: 64, dim: DIM, seed: 1 });
   fill(put, items, DIM, 5000);
-  let seed = 7;
-  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const random = seededUniform(7);
   const keys = Array.from({ length: 64 }, () => BigInt64Array.from({ length: C }, () => BigInt(1 + Math.floor(random() * N))));
   // The served sequence (service/retrieve-steps.ts orderCandidatesOffThread), both ways, alternated round by round:
   // the scores awaited, then the first k ranked on the event loop; or ranked on the pool thread (`top`).

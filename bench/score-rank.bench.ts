@@ -6,13 +6,13 @@
  */
 import { rankByScore } from '../src/service/score-rank.ts';
 import { benchArgs, markdownTable } from './lib.ts';
+import { seededUniform } from '../src/random.ts';
 
 const args = benchArgs({ candidates: { type: 'string', default: '1000' }, k: { type: 'string', default: '10' }, rounds: { type: 'string', default: '20000' } });
 const n = Number(args.candidates);
 const k = Number(args.k);
 const rounds = Number(args.rounds);
-let seed = 1;
-const scores = Float32Array.from({ length: n }, () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32));
+const scores = Float32Array.from({ length: n }, seededUniform(1));
 
 function fullSort(s: Float32Array): number {
   const order = [...s.keys()].sort((a, b) => s[b]! - s[a]! || a - b);

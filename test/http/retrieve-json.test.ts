@@ -8,12 +8,12 @@ import { tempDir } from '../helpers/paths.ts';
 import { retrieveSchemaJson } from '../helpers/schema-json.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+import { seededUniform } from '../../src/random.ts';
 
 const viaSchema = retrieveSchemaJson;
 
 function answer(seed: number, over: Partial<RetrieveOutput> = {}): RetrieveOutput {
-  let s = seed;
-  const rand = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const rand = seededUniform(seed);
   const sid = () => Int32Array.from({ length: 1 + Math.floor(rand() * 4) }, () => Math.floor(rand() * 65536));
   const score = () => [null, 0, -0, rand(), -rand() * 1e-9, rand() * 1e21, 1 / 3, -7][Math.floor(rand() * 8)]!;
   const ids = ['item-1', 'ß-ünïcødé-🙂', 'quote " and \\ backslash', 'tab\tnewline\ncontrol\u0001', '</script>', '', '\u2028\u2029'];

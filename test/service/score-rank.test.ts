@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rankByScore } from '../../src/service/score-rank.ts';
+import { seededUniform } from '../../src/random.ts';
 
 /** The reference order: a full stable sort of the finite signed scores, higher first, ties by position. */
 function reference(raw: Float32Array, sign: 1 | -1): number[] {
@@ -8,13 +9,9 @@ function reference(raw: Float32Array, sign: 1 | -1): number[] {
   return [...signed.keys()].filter((i) => Number.isFinite(signed[i]!)).sort((a, b) => signed[b]! - signed[a]! || a - b);
 }
 
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-}
 
 test('rankByScore yields the full stable order, with ties, non-finite scores and any head size', () => {
-  const rand = seeded(7);
+  const rand = seededUniform(7);
   for (let round = 0; round < 200; round++) {
     const n = Math.floor(rand() * 60);
     // Few distinct values so that ties are common; some NaN and infinities.

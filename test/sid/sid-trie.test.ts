@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SidTrie, SidTrieBuilder } from '../../src/sid/sid-trie.ts';
 import { decodeTrie, encodeTrie } from '../../src/sid/trie-format.ts';
+import { seededUniform } from '../../src/random.ts';
 
 const next = (t: SidTrie, p: number[]) => {
   const n = t.next(p);
@@ -38,8 +39,8 @@ test('SidTrie: counts per prefix, removal down to empty, refused underflow, lexi
 test('SidTrieBuilder: the trie of sorted SIDs equals the one added SID by SID, and takes writes after', () => {
   for (const levels of [1, 2, 3]) {
     const seen = new Map<string, number[]>();
-    let seed = 7 * levels;
-    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    const uniform = seededUniform(7 * levels);
+    const rand = (n: number) => Math.floor(uniform() * n);
     for (let i = 0; i < 500; i++) {
       const codes = Array.from({ length: levels }, () => rand(levels === 1 ? 300 : 6));
       seen.set(codes.join(','), codes);

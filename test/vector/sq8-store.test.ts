@@ -18,6 +18,7 @@ import type { Metric } from '../../src/vector/vector-index.ts';
 import { sharedFile, skipWithoutShared, tempDir } from '../helpers/paths.ts';
 import { metricScore, randomMatrix } from '../helpers/random.ts';
 import { fill, openCodeStore, trainAndRestart, recallVsF32 as recallAgainstF32, type OpenCodes } from '../helpers/code-stores.ts';
+import { seededUniform } from '../../src/random.ts';
 
 const open: OpenCodes<Sq8Store> = (base, slots, metric, opts) => Sq8Store.open(base, slots, metric, opts);
 const openStore = (dir: string, dim: number, metric: Metric, rescore: number, trainSize: number) => openCodeStore(open, dir, dim, metric, rescore, trainSize);
@@ -147,8 +148,7 @@ test('bestPositions keeps the best finite scores by the metric\'s sign', () => {
 });
 
 test('bestPositions selects what a full sort would, ties at the cut in position order', () => {
-  let seed = 7;
-  const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const next = seededUniform(7);
   for (let round = 0; round < 200; round++) {
     const n = 1 + Math.floor(next() * 300);
     // Few distinct values, so that ties at the cut are common; some NaN and infinities left out.
