@@ -8,8 +8,10 @@
  *   SIDX_SHARED_DATA=../shared/data node --import tsx bench/serve-profile.bench.ts [--items 100000] [--queries 500]
  *        [--connections 8] [--duration 10] [--model models/default] [--data-dir /tmp/sidx-serve-profile]
  *        [--body '{"expand":"beam"}'] [--env SIDX__VECTORS__STORAGE=sq8] [--no-profile] [--sids 32]
- *        [--node-args='--trace-gc --initial-old-space-size=0']
+ *        [--node-args='--trace-gc --initial-old-space-size=0'] [--order arrival|sid]
  *
+ * `--order sid`: the items are upserted in the order of their SIDs (bench/served-catalog.ts sidOrdered), so that the
+ * catalog's code and vector rows lie in SID order; use another `--data-dir` than the arrival-order catalog's.
  * `--sids W` loads the server with `sidx bench`'s sids-mode bodies instead (`{sids, k: 10, rerank: false}`: each
  * query's beam of W generated SIDs, asked of the profiled server first). `--node-args`: node flags for the server after
  * its own (src/node-flags.ts), so they can override them; with --trace-gc, the load run's V8 collections are counted.
@@ -21,14 +23,14 @@ import { runLoad } from '../src/bench/load.ts';
 import { cpuMeter, threadCpuLine, threadCpuMeter } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { benchArgs, envPairs, printTopSelfTime, type CpuProfile } from './lib.ts';
-import { ensureCatalog, startServe } from './served-catalog.ts';
+import { ensureCatalog, sidOrdered, startServe } from './served-catalog.ts';
 
 const args = benchArgs({
   items: { type: 'string', default: '100000' }, queries: { type: 'string', default: '500' },
   connections: { type: 'string', default: '8' }, duration: { type: 'string', default: '10' },
   model: { type: 'string', default: 'models/default' }, 'data-dir': { type: 'string', default: '/tmp/sidx-serve-profile' },
   body: { type: 'string', default: '{}' }, env: { type: 'string', default: '' }, 'no-profile': { type: 'boolean', default: false },
-  sids: { type: 'string', default: '0' }, 'node-args': { type: 'string', default: '' },
+  sids: { type: 'string', default: '0' }, 'node-args': { type: 'string', default: '' }, order: { type: 'string', default: 'arrival' },
 });
 const N = Number(args.items);
 const Q = Number(args.queries);
@@ -37,7 +39,9 @@ const dataDir = resolve(String(args['data-dir']));
 const profDir = join(dataDir, 'profiles');
 const env: Record<string, string> = { SIDX__SERVER__LOG_LEVEL: 'info', ...envPairs(String(args.env)) };
 
-const { items, queries } = await syntheticCatalog({ n: N, q: Q, dim: DIM, seed: 1 });
+const { items: arrival, queries } = await syntheticCatalog({ n: N, q: Q, dim: DIM, seed: 1 });
+if (args.order !== 'arrival' && args.order !== 'sid') throw new Error(`--order must be arrival or sid, got ${String(args.order)}`);
+const items = args.order === 'sid' ? await sidOrdered(arrival, N, DIM, String(args.model)) : arrival;
 const catalog = { items, n: N, dim: DIM, dataDir, model: String(args.model), env };
 mkdirSync(dataDir, { recursive: true });
 await ensureCatalog(catalog);

@@ -7,6 +7,8 @@ import { join, resolve } from 'node:path';
 import { rmSync } from 'node:fs';
 import { upsertAll } from '../src/bench/http.ts';
 import { startBenchServer, type BenchServer } from '../src/bench/server.ts';
+import { loadBundle } from '../src/tokenizer/bundle.ts';
+import { EncoderPool } from '../src/tokenizer/encoder-pool.ts';
 
 export interface ServedCatalogOptions {
   items: Float32Array;
@@ -35,4 +37,25 @@ export async function ensureCatalog(o: ServedCatalogOptions): Promise<void> {
     console.error(`[served-catalog] upserted ${o.n} items in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   await server.stop();
+}
+
+/**
+ * `items` reordered by their SIDs under `model` (lexicographic, ties in the original order): ingested in this order,
+ * a catalog's slots, and so its code rows and vector rows, follow SID order, as a layout kept in SID order would.
+ */
+export async function sidOrdered(items: Float32Array, n: number, dim: number, model: string): Promise<Float32Array> {
+  const pool = await EncoderPool.create(await loadBundle(resolve(model)), { workers: 1, provider: 'cpu', beamModel: 'none' });
+  try {
+    const { codes } = await pool.encode(items.subarray(0, n * dim), n, { codesOnly: true });
+    const L = pool.levels;
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => {
+      for (let l = 0; l < L; l++) if (codes[a * L + l] !== codes[b * L + l]) return codes[a * L + l]! - codes[b * L + l]!;
+      return a - b;
+    });
+    const out = new Float32Array(n * dim);
+    order.forEach((from, to) => out.set(items.subarray(from * dim, (from + 1) * dim), to * dim));
+    return out;
+  } finally {
+    await pool.close();
+  }
 }

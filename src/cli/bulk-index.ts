@@ -10,7 +10,7 @@ import { tuneAllocator } from './allocator.ts';
 import { loadConfig } from '../config.ts';
 import { SidxError } from '../errors.ts';
 import { readAlgrCsv } from '../io/algr-csv.ts';
-import { embeddingFormatOf, readEmbeddings } from '../io/embeddings.ts';
+import { embeddingFormatOf, readEmbeddings, type Embeddings } from '../io/embeddings.ts';
 import { inputError } from '../io/input-error.ts';
 import { SidxService } from '../service/sidx-service.ts';
 import { checkNorm, normProblem } from '../service/vector-norm.ts';
@@ -19,7 +19,7 @@ import { intFlag, parseFlags, UsageError } from './args.ts';
 import { formatSeconds, ProgressLine } from './progress.ts';
 
 export const indexUsage = `Usage: sidx index --input FILE --model DIR [--data-dir DIR] [--batch N] [--id-file FILE] [--array NAME]
-                  [--workers N]
+                  [--workers N] [--order input|sid]
 
 Loads every embedding of --input (.npy, .npz, AL-GR .csv/.csv.gz) into the catalog in --data-dir (default
 SIDX__STORAGE__DATA_DIR, else ./data), encoded with the model in --model, through the same code path as
@@ -27,6 +27,10 @@ POST /v1/items. Ids come from the input when it has them, else --id-file, else t
 
   --batch    items per committed batch (default 5000)
   --workers  encoder worker threads (default SIDX__ENCODER__WORKERS, else one per core, at most 4)
+  --order    input (default): rows in file order; sid: rows in the order of their SIDs (one more encoding pass, a
+             whole-file input only), so that the catalog's vector and code rows lie in SID order and a retrieve's
+             rerank reads its candidates' rows in runs (docs/benchmarks.md); an id repeated in the input is indexed
+             once, from its last row
 
 Stop the server on that data directory first. A catalog already served by another model keeps it: re-index
 (POST /v1/reindex) to change models.`;
@@ -39,7 +43,7 @@ const DEFAULT_BATCH = 5000;
 export async function indexCommand(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, {
     input: { type: 'string' }, model: { type: 'string' }, 'data-dir': { type: 'string' }, batch: { type: 'string' },
-    'id-file': { type: 'string' }, array: { type: 'string' }, workers: { type: 'string' },
+    'id-file': { type: 'string' }, array: { type: 'string' }, workers: { type: 'string' }, order: { type: 'string' },
   }, indexUsage);
   if (values.help) {
     console.log(indexUsage);
@@ -51,6 +55,8 @@ export async function indexCommand(argv: string[]): Promise<number> {
   // 5,000 per commit: 1.2x the items/s of 1,000 (fewer commits, each B-tree page dirtied once per batch), 10,000 no more.
   const batchSize = intFlag(values.batch, 'batch') ?? DEFAULT_BATCH;
   if (batchSize < 1) throw new UsageError(`--batch must be a positive integer, got ${batchSize}`);
+  const order = values.order ?? 'input';
+  if (order !== 'input' && order !== 'sid') throw new UsageError(`--order must be input or sid, got ${order}`);
   // No retrieve runs here: the in-memory posting index (storage.postingIndex) would only add work to every batch.
   // Nor small runs: ORT's spinning threads took ~4 CPU s per 100K items from the LMDB writes (docs/benchmarks.md).
   const config = loadConfig({
@@ -62,7 +68,7 @@ export async function indexCommand(argv: string[]): Promise<number> {
   const bundle = await loadBundle(resolve(values.model!));
   const dim = bundle.manifest.inputDim;
   const input = values.input!;
-  const streamed = embeddingFormatOf(input) === 'algr-csv' && values['id-file'] === undefined;
+  const streamed = embeddingFormatOf(input) === 'algr-csv' && values['id-file'] === undefined && order === 'input';
   const whole = streamed ? null : await readEmbeddings(input, { dim, idFile: values['id-file'], array: values.array });
   if (whole !== null && whole.n === 0) throw inputError(input, 'has no rows to index');
   const maxNorm = config.limits.maxVectorNorm;
@@ -124,7 +130,9 @@ export async function indexCommand(argv: string[]): Promise<number> {
       return undefined;
     };
     if (whole !== null) {
-      for (let i = 0; i < whole.n; i++) {
+      const rows = order === 'sid' ? await sidOrder(service, whole, progress) : undefined;
+      for (let r = 0; r < (rows?.length ?? whole.n); r++) {
+        const i = rows ? rows[r]! : r;
         const wait = add(whole.ids?.[i] ?? String(i), whole.vectors.subarray(i * dim, (i + 1) * dim));
         if (wait) await wait;
       }
@@ -148,4 +156,28 @@ export async function indexCommand(argv: string[]): Promise<number> {
   } finally {
     await service.close();
   }
+}
+
+/**
+ * The rows to index, in the order of their SIDs under the served model (lexicographic; ties in input order): the
+ * catalog then gives them vector-file slots, and so vector and code rows, in that order. An id given more than once
+ * keeps its last row only (in input order the last would replace the others).
+ */
+async function sidOrder(service: SidxService, whole: Embeddings, progress: ProgressLine): Promise<Int32Array> {
+  const t0 = performance.now();
+  const { codes } = await service.encode(whole.vectors, whole.n);
+  const L = service.model.levels;
+  const lastRow = new Map<string, number>();
+  whole.ids?.forEach((id, i) => lastRow.set(id, i));
+  const rows = Int32Array.from({ length: whole.n }, (_, i) => i).filter((i) => !whole.ids || lastRow.get(whole.ids[i]!) === i);
+  rows.sort((a, b) => {
+    for (let l = 0; l < L; l++) {
+      const d = codes[a * L + l]! - codes[b * L + l]!;
+      if (d !== 0) return d;
+    }
+    return a - b;
+  });
+  const dropped = whole.n - rows.length;
+  progress.log(`rows ordered by SID in ${formatSeconds((performance.now() - t0) / 1000)}${dropped > 0 ? `; ${dropped} row(s) left out for a later row with the same id` : ''}`);
+  return rows;
 }

@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeNpy } from '../../src/io/npy.ts';
 import { Catalog } from '../../src/store/catalog.ts';
@@ -131,3 +131,44 @@ test('sidx index keeps the input order for an id repeated across batches in flig
     await catalog.close();
   }
 });
+
+test('sidx index --order sid: rows take vector-file slots in SID order, the catalog holds the same items, an id given twice keeps its last row', async (t) => {
+  const { tmp, modelDir, dataDir } = await fixture(t);
+  const vectors = randomMatrix(N, DIM, 11);
+  const npy = join(tmp.dir, 'items.npy');
+  await writeNpy(npy, vectors, [N, DIM]);
+  // Ids from a file: row 7's id again on row 400, whose row wins as it would in input order.
+  const ids = Array.from({ length: N }, (_, i) => (i === 400 ? 'id7' : `id${i}`));
+  const idFile = join(tmp.dir, 'ids.txt');
+  await writeFile(idFile, `${ids.join('\n')}\n`);
+  const run = await runCli(t, ['index', '--input', npy, '--id-file', idFile, '--model', modelDir, '--data-dir', dataDir, '--batch', '64', '--order', 'sid']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /rows ordered by SID in .*; 1 row\(s\) left out for a later row with the same id/);
+  assert.match(run.stderr, /indexed 499 items \(0 replaced\) .* the catalog holds 499 items/);
+
+  const catalog = Catalog.open(join(dataDir, 'catalog'));
+  try {
+    const file = new Float32Array((await readFile(join(dataDir, 'catalog', 'vectors.f32'))).buffer.slice(0));
+    const slotOfRow = new Map<string, number>(); // input row (by its first value) -> vector-file slot
+    for (let s = 0; s < file.length / DIM; s++) slotOfRow.set(String(file[s * DIM]), s);
+    const sids: Array<[number, Int32Array]> = [];
+    for (let i = 0; i < N; i++) {
+      if (i === 7) continue;
+      const rec = catalog.get(ids[i]!)!;
+      assert.deepEqual(rec.vector, vectors.slice(i * DIM, (i + 1) * DIM), `${ids[i]}: its (last) row`);
+      sids.push([slotOfRow.get(String(vectors[i * DIM]))!, rec.codes]);
+    }
+    sids.sort((a, b) => a[0] - b[0]);
+    const before = (a: Int32Array, b: Int32Array) => { // a <= b lexicographically
+      for (let l = 0; l < a.length; l++) if (a[l] !== b[l]) return a[l]! < b[l]!;
+      return true;
+    };
+    for (let j = 1; j < sids.length; j++) assert.ok(before(sids[j - 1]![1], sids[j]![1]), `slot ${sids[j]![0]}: SIDs ascend with the slots`);
+  } finally {
+    await catalog.close();
+  }
+  const bad = await runCli(t, ['index', '--input', npy, '--model', modelDir, '--data-dir', dataDir, '--order', 'size']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--order must be input or sid, got size/);
+});
+
