@@ -1,7 +1,7 @@
 /**
  * `sidx index`: bulk-loads an embedding file into a catalog offline, through the service's own upsert path
  * (validation, encoding in the worker pool, collision policy, one LMDB transaction per batch, FAISS and its slot file, synced on
- * close), with a progress line. AL-GR CSV is streamed; other formats are read whole. Re-running it re-upserts
+ * close), with a progress line. AL-GR CSV is streamed (read whole for --order sid); other formats are read whole. Re-running it re-upserts
  * (an id already present is replaced). Stop `sidx serve` on the same data directory first: the server's FAISS
  * index would not see these writes.
  */
@@ -27,8 +27,8 @@ POST /v1/items. Ids come from the input when it has them, else --id-file, else t
 
   --batch    items per committed batch (default 5000)
   --workers  encoder worker threads (default SIDX__ENCODER__WORKERS, else one per core, at most 4)
-  --order    input (default): rows in file order; sid: rows in the order of their SIDs (one more encoding pass, a
-             whole-file input only), so that the catalog's vector and code rows lie in SID order and a retrieve's
+  --order    input (default): rows in file order; sid: rows in the order of their SIDs (one more encoding pass; the
+             input is read whole, an AL-GR CSV too), so that the catalog's vector and code rows lie in SID order and a retrieve's
              rerank reads its candidates' rows in runs (docs/benchmarks.md); an id repeated in the input is indexed
              once, from its last row
 
