@@ -36,7 +36,7 @@ export async function localCluster(t: TestContext, dir: string, model: string, e
   const serve = async (args: string[], extra: Record<string, string> = {}) => {
     const s = await startServer([...args, '--model', model, '--workers', '1'], { SIDX__CLUSTER__URL: nats.url, ...env, ...extra });
     procs.push(s.child);
-    await waitReady(s.url);
+    await waitReady(s.url, undefined, s);
     return s;
   };
   const replica = (shard: number, shards: number, name: string) =>

@@ -8,12 +8,15 @@ export function startServer(args: string[], env: NodeJS.ProcessEnv = {}): Promis
   return spawnServe(args, env, 60_000);
 }
 
-export async function waitReady(url: string, timeoutMs = 60_000): Promise<Record<string, unknown>> {
+/** Polls `url`/readyz until it answers 200; with `server`, fails at once when it exits and names its output. */
+export async function waitReady(url: string, timeoutMs = 60_000, server?: ServerProcess): Promise<Record<string, unknown>> {
   const deadline = Date.now() + timeoutMs;
+  const output = () => (server ? `; its output:\n${server.output().slice(-4000)}` : '');
   for (;;) {
     const res = await fetch(`${url}/readyz`).catch(() => null);
     if (res?.status === 200) return (await res.json()) as Record<string, unknown>;
-    if (Date.now() > deadline) throw new Error(`not ready after ${timeoutMs} ms (last status ${res?.status})`);
+    if (server && server.child.exitCode !== null) throw new Error(`the server exited with ${server.child.exitCode} before it was ready${output()}`);
+    if (Date.now() > deadline) throw new Error(`not ready after ${timeoutMs} ms (last status ${res?.status})${output()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
