@@ -167,6 +167,14 @@ test('sidx index --order sid: rows take vector-file slots in SID order, the cata
   } finally {
     await catalog.close();
   }
+  // An AL-GR CSV is read whole for it (not streamed): ids from the file, the bad row skipped as when streamed.
+  const b64 = (i: number) => Buffer.from(vectors.buffer, i * DIM * 4, DIM * 4).toString('base64');
+  const csv = join(tmp.dir, 'items.csv');
+  await writeFile(csv, `${['base62_string,feature', ...Array.from({ length: 30 }, (_, i) => `csv${i},${b64(i)}`), 'bad,***'].join('\n')}\n`);
+  const fromCsv = await runCli(t, ['index', '--input', csv, '--model', modelDir, '--data-dir', dataDir, '--order', 'sid']);
+  assert.equal(fromCsv.code, 0, fromCsv.stderr);
+  assert.match(fromCsv.stderr, /rows ordered by SID/);
+  assert.match(fromCsv.stderr, /indexed 30 items \(0 replaced\) .* the catalog holds 529 items/);
   const bad = await runCli(t, ['index', '--input', npy, '--model', modelDir, '--data-dir', dataDir, '--order', 'size']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--order must be input or sid, got size/);
