@@ -9,6 +9,7 @@ import { upsertAll } from '../src/bench/http.ts';
 import { startBenchServer, type BenchServer } from '../src/bench/server.ts';
 import { loadBundle } from '../src/tokenizer/bundle.ts';
 import { EncoderPool } from '../src/tokenizer/encoder-pool.ts';
+import { sortRowsBySid } from '../src/sid/codec.ts';
 
 export interface ServedCatalogOptions {
   items: Float32Array;
@@ -47,11 +48,7 @@ export async function sidOrdered(items: Float32Array, n: number, dim: number, mo
   const pool = await EncoderPool.create(await loadBundle(resolve(model)), { workers: 1, provider: 'cpu', beamModel: 'none' });
   try {
     const { codes } = await pool.encode(items.subarray(0, n * dim), n, { codesOnly: true });
-    const L = pool.levels;
-    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => {
-      for (let l = 0; l < L; l++) if (codes[a * L + l] !== codes[b * L + l]) return codes[a * L + l]! - codes[b * L + l]!;
-      return a - b;
-    });
+    const order = sortRowsBySid(Int32Array.from({ length: n }, (_, i) => i), codes, pool.levels);
     const out = new Float32Array(n * dim);
     order.forEach((from, to) => out.set(items.subarray(from * dim, (from + 1) * dim), to * dim));
     return out;

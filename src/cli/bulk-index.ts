@@ -13,6 +13,7 @@ import { readAlgrCsv } from '../io/algr-csv.ts';
 import { embeddingFormatOf, readEmbeddings, type Embeddings } from '../io/embeddings.ts';
 import { inputError } from '../io/input-error.ts';
 import { SidxService } from '../service/sidx-service.ts';
+import { sortRowsBySid } from '../sid/codec.ts';
 import { checkNorm, normProblem } from '../service/vector-norm.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { intFlag, parseFlags, UsageError } from './args.ts';
@@ -166,17 +167,10 @@ export async function indexCommand(argv: string[]): Promise<number> {
 async function sidOrder(service: SidxService, whole: Embeddings, progress: ProgressLine): Promise<Int32Array> {
   const t0 = performance.now();
   const { codes } = await service.encode(whole.vectors, whole.n);
-  const L = service.model.levels;
   const lastRow = new Map<string, number>();
   whole.ids?.forEach((id, i) => lastRow.set(id, i));
-  const rows = Int32Array.from({ length: whole.n }, (_, i) => i).filter((i) => !whole.ids || lastRow.get(whole.ids[i]!) === i);
-  rows.sort((a, b) => {
-    for (let l = 0; l < L; l++) {
-      const d = codes[a * L + l]! - codes[b * L + l]!;
-      if (d !== 0) return d;
-    }
-    return a - b;
-  });
+  const rows = sortRowsBySid(Int32Array.from({ length: whole.n }, (_, i) => i).filter((i) => !whole.ids || lastRow.get(whole.ids[i]!) === i),
+    codes, service.model.levels);
   const dropped = whole.n - rows.length;
   progress.log(`rows ordered by SID in ${formatSeconds((performance.now() - t0) / 1000)}${dropped > 0 ? `; ${dropped} row(s) left out for a later row with the same id` : ''}`);
   return rows;

@@ -57,6 +57,20 @@ export function assertModelVersion(model: number, field = 'model'): void {
 }
 
 /** (12,7,300) -> "12-7-300". */
+/**
+ * Sorts `rows` (indices into `codes`, n x `levels` flat) in place by their SIDs in lexicographic code order, ties by row
+ * index: the order that lays a catalog's rows out as its postings are.
+ */
+export function sortRowsBySid(rows: Int32Array, codes: Int32Array, levels: number): Int32Array {
+  return rows.sort((a, b) => {
+    for (let l = 0; l < levels; l++) {
+      const d = codes[a * levels + l]! - codes[b * levels + l]!;
+      if (d !== 0) return d;
+    }
+    return a - b;
+  });
+}
+
 export function sidToText(codes: Int32Array): string {
   assertCodes(codes);
   let text = String(codes[0]);

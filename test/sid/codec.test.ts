@@ -10,6 +10,7 @@ import {
   parseSidText,
   sidToAlgr,
   sidToText,
+  sortRowsBySid,
 } from '../../src/sid/codec.ts';
 import { naturalRotation, rotationOrder, rotationOrders } from '../../src/sid/rotation.ts';
 import { rng } from '../helpers/random.ts';
@@ -139,3 +140,10 @@ describe('key bytes', () => {
     assert.throws(() => decodeSidKey(Buffer.alloc(4), 3), invalidInput);
   });
 });
+
+test('sortRowsBySid orders rows by their codes level by level, equal SIDs by row index', () => {
+  const codes = Int32Array.from([3, 1, 0, 2, 3, 0, 2, 9, 0, 2, 1, 0, 3, 0]); // 7 rows x 2 levels
+  assert.deepEqual([...sortRowsBySid(Int32Array.from([0, 1, 2, 3, 4, 5, 6]), codes, 2)], [1, 4, 5, 3, 2, 6, 0]);
+  assert.deepEqual([...sortRowsBySid(Int32Array.from([6, 2, 0]), codes, 2)], [2, 6, 0], 'a subset of the rows');
+});
+
