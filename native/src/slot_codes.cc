@@ -20,6 +20,8 @@ void SlotCodeBlocks::Unmap::operator()(uint8_t* p) const { ::munmap(p, bytes); }
 
 void SlotCodeBlocks::FreeTable::operator()(std::atomic<uint8_t*>* p) const { std::free(p); }
 
+void SlotCodeBlocks::FreeRowTable::operator()(std::atomic<int32_t*>* p) const { std::free(p); }
+
 SlotCodeBlocks::SlotCodeBlocks(size_t code_size, bool huge_pages)
     // calloc: a large zeroed allocation is fresh pages, so the table costs RSS only for the blocks it holds.
     : code_size_(code_size), huge_pages_(huge_pages),
@@ -29,12 +31,111 @@ SlotCodeBlocks::SlotCodeBlocks(size_t code_size, bool huge_pages)
 }
 
 uint8_t* SlotCodeBlocks::BlockAt(size_t b) {
-  if (b >= blocks_.size()) blocks_.resize(b + 1);
-  if (!blocks_[b]) {
-    blocks_[b] = NewBlock();
-    table_[b].store(blocks_[b].get(), std::memory_order_release);
+  // Laid out, the blocks have no gaps and each has its layout tables: a swap may move a row into any of them.
+  if (laid_out_) {
+    while (blocks_.size() <= b) {
+      blocks_.emplace_back();
+      Publish(blocks_.size() - 1);
+      LayoutTablesAt(blocks_.size() - 1);
+    }
+    return blocks_[b].get();
   }
+  if (b >= blocks_.size()) blocks_.resize(b + 1);
+  if (!blocks_[b]) Publish(b);
   return blocks_[b].get();
+}
+
+void SlotCodeBlocks::Publish(size_t b) {
+  blocks_[b] = NewBlock();
+  table_[b].store(blocks_[b].get(), std::memory_order_release);
+}
+
+void SlotCodeBlocks::LayoutTablesAt(size_t b) {
+  if (b >= row_of_blocks_.size()) {
+    row_of_blocks_.resize(b + 1);
+    slot_of_blocks_.resize(b + 1);
+  }
+  if (row_of_blocks_[b]) return;
+  auto rows = std::make_unique<int32_t[]>(kBlockSlots);
+  auto slots = std::make_unique<int32_t[]>(kBlockSlots);
+  for (size_t i = 0; i < kBlockSlots; ++i) rows[i] = slots[i] = static_cast<int32_t>(b * kBlockSlots + i);
+  row_of_[b].store(rows.get(), std::memory_order_release);
+  row_of_blocks_[b] = std::move(rows);
+  slot_of_blocks_[b] = std::move(slots);
+}
+
+void SlotCodeBlocks::Rows(const int32_t* slots, size_t n, const uint8_t** rows) const {
+  constexpr size_t kAhead = 16;
+  if (__atomic_load_n(&laid_out_, __ATOMIC_ACQUIRE)) {
+    const auto entry = [&](size_t i) {
+      if (slots[i] < 0) return;
+      const auto slot = static_cast<size_t>(slots[i]);
+      const int32_t* table = row_of_[slot / kBlockSlots].load(std::memory_order_acquire);
+      if (table != nullptr) __builtin_prefetch(table + slot % kBlockSlots);
+    };
+    for (size_t i = 0; i < n && i < kAhead; ++i) entry(i);
+    for (size_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) entry(i + kAhead);
+      rows[i] = Row(slots[i]);
+    }
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) rows[i] = Row(slots[i]);
+}
+
+void SlotCodeBlocks::PlanLayout(const int32_t* slots, size_t count) {
+  if (!row_of_) {
+    row_of_.reset(static_cast<std::atomic<int32_t*>*>(std::calloc(kMaxBlocks, sizeof(std::atomic<int32_t*>))));
+    if (!row_of_) throw std::bad_alloc();
+  }
+  // Every block of rows the slots cover exists before a row moves, so that a swap never meets a missing one.
+  for (size_t b = 0; b < blocks_.size(); ++b) {
+    if (!blocks_[b]) Publish(b);
+    LayoutTablesAt(b);
+  }
+  __atomic_store_n(&laid_out_, true, __ATOMIC_RELEASE);
+  plan_.assign(slots, slots + count);
+  plan_at_ = 0;
+  next_row_ = 0;
+  swap_row_.resize(code_size_);
+}
+
+size_t SlotCodeBlocks::LayoutStep(size_t positions) {
+  const size_t covered = blocks_.size() * kBlockSlots;
+  const uint32_t seq = layout_seq_;
+  __atomic_store_n(&layout_seq_, seq + 1, __ATOMIC_RELAXED);
+  std::atomic_thread_fence(std::memory_order_release);
+  for (size_t done = 0; plan_at_ < plan_.size() && done < positions; ++plan_at_, ++done) {
+    const int32_t slot = plan_[plan_at_];
+    if (slot < 0 || static_cast<size_t>(slot) >= covered) continue;
+    const size_t row = static_cast<size_t>(SlotRow(static_cast<size_t>(slot)));
+    if (row < next_row_) continue;  // given twice: placed already
+    if (row != next_row_) SwapRows(next_row_, row);
+    ++next_row_;
+  }
+  __atomic_store_n(&layout_seq_, seq + 2, __ATOMIC_RELEASE);
+  const size_t left = plan_.size() - plan_at_;
+  if (left == 0) {
+    plan_.clear();
+    plan_.shrink_to_fit();
+    plan_at_ = 0;
+  }
+  return left;
+}
+
+// Rows a and b trade places, codes and owners.
+void SlotCodeBlocks::SwapRows(size_t a, size_t b) {
+  uint8_t* row_a = blocks_[a / kBlockSlots].get() + (a % kBlockSlots) * code_size_;
+  uint8_t* row_b = blocks_[b / kBlockSlots].get() + (b % kBlockSlots) * code_size_;
+  std::memcpy(swap_row_.data(), row_a, code_size_);
+  std::memcpy(row_a, row_b, code_size_);
+  std::memcpy(row_b, swap_row_.data(), code_size_);
+  const int32_t slot_a = RowSlot(a), slot_b = RowSlot(b);
+  __atomic_store_n(&SlotRow(static_cast<size_t>(slot_a)), static_cast<int32_t>(b), __ATOMIC_RELAXED);
+  __atomic_store_n(&SlotRow(static_cast<size_t>(slot_b)), static_cast<int32_t>(a), __ATOMIC_RELAXED);
+  RowSlot(a) = slot_b;
+  RowSlot(b) = slot_a;
+  ++layout_moves_;
 }
 
 SlotCodeBlocks::Block SlotCodeBlocks::NewBlock() const {
@@ -49,12 +150,15 @@ void SlotCodeBlocks::Put(const int32_t* slots, size_t count, const uint8_t* code
   for (size_t r = 0; r < count; ++r) {
     int32_t slot = slots[r];
     if (slot < 0) throw CodedError(kErrInvalidInput, "slots must be >= 0");
-    uint8_t* block = BlockAt(static_cast<size_t>(slot) / kBlockSlots);
-    std::copy_n(codes + r * code_size_, code_size_, block + (static_cast<size_t>(slot) % kBlockSlots) * code_size_);
+    BlockAt(static_cast<size_t>(slot) / kBlockSlots);  // with its layout tables, when laid out
+    const size_t row = RowOf(static_cast<size_t>(slot));
+    uint8_t* block = BlockAt(row / kBlockSlots);
+    std::copy_n(codes + r * code_size_, code_size_, block + (row % kBlockSlots) * code_size_);
   }
 }
 
 std::vector<SlotCodeBlocks::Segment> SlotCodeBlocks::Reserve(int64_t offset, size_t count) {
+  if (laid_out_) throw CodedError(kErrVector, "codes laid out already: read the file into a new holder");
   const size_t blocks = (count + kBlockSlots - 1) / kBlockSlots;
   std::vector<Segment> segments;
   for (size_t b = 0; b < blocks; ++b) {
@@ -129,6 +233,7 @@ std::vector<int32_t> BestPositions(const std::vector<float>& scores, float sign,
 size_t SlotCodeBlocks::Bytes() const {
   size_t allocated = 0;
   for (const auto& block : blocks_) allocated += block ? kBlockSlots * code_size_ : 0;
+  for (const auto& rows : row_of_blocks_) allocated += rows ? 2 * kBlockSlots * sizeof(int32_t) : 0;
   return allocated;
 }
 
@@ -136,6 +241,11 @@ void SlotCodeBlocks::Clear() {
   for (size_t b = 0; b < blocks_.size(); ++b) table_[b].store(nullptr, std::memory_order_relaxed);
   blocks_.clear();
   blocks_.shrink_to_fit();
+  __atomic_store_n(&laid_out_, false, __ATOMIC_RELAXED);
+  for (size_t b = 0; b < row_of_blocks_.size(); ++b) row_of_[b].store(nullptr, std::memory_order_relaxed);
+  row_of_blocks_.clear();
+  slot_of_blocks_.clear();
+  plan_.clear();
 }
 
 Napi::Uint8Array GetUint8Array(const Napi::Value& value, const char* name) {

@@ -33,13 +33,40 @@ class SlotCodeBlocks {
   // candidate's row with it.
   const uint8_t* Row(int32_t slot) const {
     if (slot < 0) return nullptr;
-    const uint8_t* block = table_[static_cast<size_t>(slot) / kBlockSlots].load(std::memory_order_acquire);
-    return block == nullptr ? nullptr : block + (static_cast<size_t>(slot) % kBlockSlots) * code_size_;
+    const size_t row = RowOf(static_cast<size_t>(slot));
+    const uint8_t* block = table_[row / kBlockSlots].load(std::memory_order_acquire);
+    return block == nullptr ? nullptr : block + (row % kBlockSlots) * code_size_;
   }
-  // Stores row r of `codes` (code_size bytes each) at slots[r]; throws on a negative slot.
+  // Row(slots[i]) into rows[i] for i < n; once laid out, the layout table's entries are prefetched ahead (a rerank's
+  // slots are scattered over the table: 4 MB at 1M slots).
+  void Rows(const int32_t* slots, size_t n, const uint8_t** rows) const;
+  // The row that holds a slot's codes: the slot itself until a layout moved it (LayoutStep).
+  size_t RowOf(size_t slot) const {
+    if (!__atomic_load_n(&laid_out_, __ATOMIC_ACQUIRE)) return slot;
+    const int32_t* rows = row_of_[slot / kBlockSlots].load(std::memory_order_acquire);
+    return rows == nullptr ? slot : static_cast<size_t>(__atomic_load_n(rows + slot % kBlockSlots, __ATOMIC_RELAXED));
+  }
+
+  // Layout: the rows of the slots in `slots`, in that order, moved to rows 0, 1, ... (the other slots' rows after them),
+  // so that a rerank whose candidates come from a few posting ranges reads runs of consecutive rows instead of one
+  // DRAM miss per row. In steps on the JS thread, each a few swaps of two rows; a reader on another thread reads
+  // between steps: it takes LayoutSeq() before and checks LayoutStable() after, and reads again when a step ran
+  // meanwhile (a seqlock: odd while a step runs). Slots out of range, negative or given twice are skipped.
+  void PlanLayout(const int32_t* slots, size_t count);
+  // Up to `positions` positions of the plan; returns how many are left (0: done, the plan is dropped).
+  size_t LayoutStep(size_t positions);
+  uint32_t LayoutSeq() const { return __atomic_load_n(&layout_seq_, __ATOMIC_ACQUIRE); }
+  bool LayoutStable(uint32_t seq) const {
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return __atomic_load_n(&layout_seq_, __ATOMIC_RELAXED) == seq;
+  }
+  // Rows moved by layouts so far.
+  uint64_t LayoutMoves() const { return layout_moves_; }
+  // Stores row r of `codes` (code_size bytes each) at slots[r] (in the row that holds it); throws on a negative slot.
   void Put(const int32_t* slots, size_t count, const uint8_t* codes);
   // Where slots 0 .. count-1, stored back to back in a file from `offset`, go: the blocks are allocated here (on the
-  // JS thread), ReadSegments fills them (any thread; nothing else may write those blocks meanwhile).
+  // JS thread), ReadSegments fills them (any thread; nothing else may write those blocks meanwhile). Before any layout
+  // only (rows are slots then); throws after one.
   struct Segment {
     uint8_t* into;
     size_t bytes;
@@ -62,12 +89,36 @@ class SlotCodeBlocks {
   Block NewBlock() const;
   // blocks_[b] created when missing, its address published in table_.
   uint8_t* BlockAt(size_t b);
+  // A new blocks_[b], published in table_.
+  void Publish(size_t b);
   struct FreeTable {
     void operator()(std::atomic<uint8_t*>* p) const;
   };
+  struct FreeRowTable {
+    void operator()(std::atomic<int32_t*>* p) const;
+  };
+
+  // Block b's slot -> row and row -> slot tables, as identity, where missing (layouts only).
+  void LayoutTablesAt(size_t b);
+  void SwapRows(size_t a, size_t b);
+  int32_t& SlotRow(size_t slot) { return row_of_blocks_[slot / kBlockSlots][slot % kBlockSlots]; }
+  int32_t& RowSlot(size_t row) { return slot_of_blocks_[row / kBlockSlots][row % kBlockSlots]; }
 
   size_t code_size_;
   bool huge_pages_;
+  // Layout state: off (rows are slots) until the first PlanLayout; then per block of slots a table of their rows
+  // (published in row_of_, which readers use) and per block of rows a table of their slots (the JS thread's).
+  // Read and written with __atomic builtins (plain members keep the holder movable).
+  bool laid_out_ = false;
+  std::vector<std::unique_ptr<int32_t[]>> row_of_blocks_;
+  std::vector<std::unique_ptr<int32_t[]>> slot_of_blocks_;
+  std::unique_ptr<std::atomic<int32_t*>[], FreeRowTable> row_of_;
+  uint32_t layout_seq_ = 0;
+  std::vector<int32_t> plan_;
+  size_t plan_at_ = 0;
+  size_t next_row_ = 0;
+  uint64_t layout_moves_ = 0;
+  std::vector<uint8_t> swap_row_;
   // Allocated on first write, never moved: growing costs no copy and no 2x peak; untouched pages cost no RSS.
   std::vector<Block> blocks_;
   // kMaxBlocks addresses (null: no block), zero pages until written: what Row reads.
@@ -114,6 +165,9 @@ class CodesWrap : public Napi::ObjectWrap<T> {
         Wrap::InstanceMethod("readFromAsync", static_cast<Method>(&CodesWrap::ReadFromAsync)),
         Wrap::InstanceMethod("score", static_cast<Method>(&T::Score)),
         Wrap::InstanceAccessor("bytes", static_cast<Method>(&CodesWrap::Bytes), nullptr),
+        Wrap::InstanceMethod("planLayout", static_cast<Method>(&CodesWrap::PlanLayout)),
+        Wrap::InstanceMethod("layoutStep", static_cast<Method>(&CodesWrap::LayoutStep)),
+        Wrap::InstanceMethod("rowsOf", static_cast<Method>(&CodesWrap::RowsOf)),
         Wrap::InstanceMethod("close", static_cast<Method>(&CodesWrap::Close))};
     properties.insert(properties.end(), extra.begin(), extra.end());
     return Wrap::DefineClass(env, name, properties);
@@ -174,6 +228,35 @@ class CodesWrap : public Napi::ObjectWrap<T> {
     int fd_;
     std::vector<SlotCodeBlocks::Segment> segments_;
   };
+
+  Napi::Value PlanLayout(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      CheckOpen();
+      Int32View slots = GetInt32Array(info[0], "slots");
+      blocks_.PlanLayout(slots.data, slots.length);
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value LayoutStep(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      CheckOpen();
+      const int64_t positions = GetPositiveInt(info[0], "positions");
+      return Napi::Number::New(info.Env(), static_cast<double>(blocks_.LayoutStep(static_cast<size_t>(positions))));
+    });
+  }
+
+  Napi::Value RowsOf(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      CheckOpen();
+      Int32View slots = GetInt32Array(info[0], "slots");
+      Napi::Int32Array out = Napi::Int32Array::New(info.Env(), slots.length);
+      for (size_t i = 0; i < slots.length; ++i) {
+        out[i] = slots.data[i] < 0 ? -1 : static_cast<int32_t>(blocks_.RowOf(static_cast<size_t>(slots.data[i])));
+      }
+      return out;
+    });
+  }
 
   Napi::Value Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(blocks_.Bytes())); }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <thread>
 
 #include "boundary.h"
 #include "slot_codes.h"
@@ -226,11 +227,28 @@ Sq8Codes::QueryTables Sq8Codes::Tables(const float* query) const {
 }
 
 void Sq8Codes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, float* out) const {
+  // A layout step on the JS thread moves rows: a pool thread scores again when one ran meanwhile (never on the JS
+  // thread itself, which runs the steps).
+  for (;;) {
+    const uint32_t seq = blocks_.LayoutSeq();
+    if (seq % 2 != 0) {
+      std::this_thread::yield();
+      continue;
+    }
+    ScoreRowsOnce(t, slots, n, out);
+    if (blocks_.LayoutStable(seq)) return;
+  }
+}
+
+void Sq8Codes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t n, float* out) const {
+  thread_local std::vector<const uint8_t*> rows;
+  rows.resize(n);
+  blocks_.Rows(slots, n, rows.data());
   const size_t ahead = RowsAhead(dim_);
-  for (size_t r = 0; r < n && r < ahead; ++r) PrefetchRow(blocks_.Row(slots[r]), dim_);
+  for (size_t r = 0; r < n && r < ahead; ++r) PrefetchRow(rows[r], dim_);
   for (size_t r = 0; r < n; ++r) {
-    if (r + ahead < n) PrefetchRow(blocks_.Row(slots[r + ahead]), dim_);
-    const uint8_t* row = blocks_.Row(slots[r]);
+    if (r + ahead < n) PrefetchRow(rows[r + ahead], dim_);
+    const uint8_t* row = rows[r];
     if (row == nullptr) {
       out[r] = std::numeric_limits<float>::quiet_NaN();
     } else {

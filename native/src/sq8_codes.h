@@ -28,7 +28,11 @@
 //                                                       for writes meanwhile.
 //   rankKeys(same arguments): {scores, exact, top, unresolved}   [sync] the same on the calling thread (a lone
 //                                                       retrieve: no hop to the pool)
-//   bytes                                              [sync] bytes of codes allocated
+//   planLayout(slots: Int32Array): void                [sync] starts moving the rows of `slots` to rows 0, 1, ... in that
+//                                                       order (slot_codes.h PlanLayout); scores and puts are unchanged
+//   layoutStep(positions): number                      [sync] up to `positions` of the plan; returns those left
+//   rowsOf(slots: Int32Array): Int32Array              [sync] the row that holds each slot's codes (-1 for a negative slot)
+//   bytes                                              [sync] bytes of codes (and layout tables) allocated
 //   close(): void                                      [sync] frees the codes; later calls throw
 // Every method throws an Error whose `code` is a SIDX_ERR_* string. A close while a scoreAsync is in flight frees the
 // codes once it settles.
@@ -60,6 +64,8 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   // Scores the codes of n slots (NaN where a slot holds none), resolving their rows as it goes; touches no JS value,
   // so any thread may run it.
   void ScoreSlots(const QueryTables& tables, const int32_t* slots, size_t n, float* out) const;
+  // ScoreSlots' scores of one pass, without the check for a layout step meanwhile.
+  void ScoreRowsOnce(const QueryTables& tables, const int32_t* slots, size_t n, float* out) const;
   // The query's tables (reads only what the constructor set: any thread).
   QueryTables Tables(const float* query) const;
 

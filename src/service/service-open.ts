@@ -6,7 +6,8 @@
  * (EncoderPool.create is synchronous up to that spawn), and the others once it is ready (it settles the provider),
  * while this thread loads the vector id file, builds the posting index and then the SID tries from LMDB. Those
  * steps are separated by turns of the event loop, so the pool sees the first worker's ready message and starts the
- * next ones meanwhile. No write can come before `open` returns: the posting index and the tries are as of then.
+ * next ones meanwhile. No write can come before `open` returns: the posting index and the tries are as of then. The
+ * codes' layout (code-layout.ts) starts in the background once the codes are read.
  */
 import { join, resolve } from 'node:path';
 import { setImmediate as turn } from 'node:timers/promises';
@@ -17,6 +18,7 @@ import { DataDirLock } from '../store/data-dir-lock.ts';
 import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
 import { storeOpener } from '../vector/sq8-slot-store.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { codeLayoutOf } from './code-layout.ts';
 import { LivePostings } from './live-postings.ts';
 import { SidxMetrics } from './metrics.ts';
 import { chooseServed, loadRegistered, openSpace, registerBundle } from './model-space.ts';
@@ -46,9 +48,11 @@ export async function openParts(config: Readonly<Config>, log: Logger, options: 
     const derived = await openDerived(config, log, dataDir, catalog, bundle, row.version, options.sidTries !== false)
       .catch(async (err: unknown) => { await opening.then((s) => s.pool.close(), () => undefined); throw err; });
     const space = await opening.catch(async (err: unknown) => { await derived.vectors.close(); throw err; });
-    return {
-      config, log, control, catalog, pool: space.pool, bundle, ...derived, model: space.info, dataDir, metrics, ownMetrics: !options.metrics, lock,
+    const parts: Parts = {
+      config, log, control, catalog, pool: space.pool, bundle, ...derived, layout: null, model: space.info, dataDir, metrics, ownMetrics: !options.metrics, lock,
     };
+    parts.layout = codeLayoutOf(parts, options.encoderUse === 'index');
+    return parts;
   } catch (err) {
     await catalog?.close();
     control?.close();

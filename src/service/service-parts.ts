@@ -5,6 +5,7 @@ import type { ControlPlane } from '../store/control-plane.ts';
 import type { DataDirLock } from '../store/data-dir-lock.ts';
 import type { ModelBundle } from '../tokenizer/bundle.ts';
 import type { EncoderPool } from '../tokenizer/encoder-pool.ts';
+import type { CodeLayout } from './code-layout.ts';
 import type { LivePostings } from './live-postings.ts';
 import type { SidxMetrics } from './metrics.ts';
 import type { ActiveModel, EncoderUse } from './model-space.ts';
@@ -19,6 +20,8 @@ export interface Parts {
   bundle: ModelBundle;
   vectors: VectorState;
   postings: LivePostings;
+  /** The codes' layout in SID order (code-layout.ts), where there is one. */
+  layout: CodeLayout | null;
   model: ActiveModel;
   dataDir: string;
   metrics: SidxMetrics;

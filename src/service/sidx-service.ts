@@ -97,9 +97,9 @@ export class SidxService {
     return this.#p.pool.queueLength;
   }
 
-  /** Test-only: the served model's encoder pool (white-box tests hold its queue through kPoolTestHooks), the live postings, the vector store. */
+  /** Test-only: the served model's encoder pool (white-box tests hold its queue through kPoolTestHooks), the live postings, the vector store and its layout. */
   get [kServiceTestHooks]() {
-    return { pool: () => this.#p.pool, vectorsIdle: () => this.#p.vectors.idle(), postings: () => this.#p.postings, vectors: () => this.#p.vectors.store };
+    return { pool: () => this.#p.pool, vectorsIdle: () => this.#p.vectors.idle(), postings: () => this.#p.postings, vectors: () => this.#p.vectors.store, layout: () => this.#p.layout };
   }
 
   /** Checks an API key against the control plane (constant-time; see store/api-keys.ts). */
@@ -315,6 +315,7 @@ export class SidxService {
     await this.#lock.run(async () => {
       this.#closed = true;
       const p = this.#p;
+      await p.layout?.close();
       await p.vectors.sync();
       await p.vectors.close();
       p.postings.close();

@@ -53,6 +53,16 @@ export interface NativeCodes {
   /** Stores row i of `codes` at slots[i]. */
   put(slots: Int32Array, codes: Uint8Array): void;
   /**
+   * Starts moving the codes of `slots` to rows 0, 1, ... in that order (the others' after them), so that slots given
+   * next to each other are read as runs of consecutive memory; scores and puts are the same before, during and after.
+   * Slots given twice or not covered are skipped. Not before `readFromAsync` settled (throws after a layout).
+   */
+  planLayout(slots: Int32Array): void;
+  /** Up to `positions` positions of the plan on this thread (a pool score meanwhile scores again); returns those left. */
+  layoutStep(positions: number): number;
+  /** The row of memory that holds each slot's codes (the slot itself until a layout moved it); -1 for a negative slot. */
+  rowsOf(slots: Int32Array): Int32Array;
+  /**
    * Reads slots 0 .. count - 1 (rows back to back) from file descriptor `fd` at byte `offset` into memory, on the libuv
    * pool; put nothing meanwhile and keep `fd` open until it settles (a close meanwhile waits for it).
    */

@@ -24,13 +24,13 @@
 import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeCodes, type NativeSlotMap } from './binding.ts';
-import { fdatasyncAsync, readFully, writeFully } from './vector-file.ts';
+import { fdatasyncAsync, writeFully } from './vector-file.ts';
 import { DENSE_IDS, type SlotFile } from './slot-file.ts';
 import { belowExact, bestPositions, giveScratch, takeScratch } from './code-ranking.ts';
 import { callNative, callNativeAsync, checkQuery, type Metric } from './vector-index.ts';
+import type { CodeLayoutTarget } from './vector-store.ts';
+import { codesFileError, headerBytes, readHeaderPayload, writeHeader } from './code-header.ts';
 
-const PAGE = 4096;
-const PREFIX = 16;
 /** Slots per chunk when training or loading (16,384 x 512-d: 32 MiB of floats). */
 const CHUNK_SLOTS = 16_384;
 
@@ -88,7 +88,7 @@ export abstract class CodeStore {
     this.metric = metric;
     this.#opts = opts;
     this.#format = format;
-    this.#header = Math.ceil((PREFIX + format.payloadBytes) / PAGE) * PAGE;
+    this.#header = headerBytes(format);
     this.#path = `${base}.${format.name}`;
     this.#fd = openSync(this.#path, constants.O_RDWR | constants.O_CREAT, 0o644);
     try {
@@ -150,7 +150,7 @@ export abstract class CodeStore {
   load(): void {
     const size = fstatSync(this.#fd).size;
     this.#trained = size > 0;
-    if (this.#trained) this.#swap(this.#readHeader(size));
+    if (this.#trained) this.#swap(this.parse(readHeaderPayload(this.#fd, size, this.#header, this.#format, this.dim)));
     this.#rows.refresh();
     this.#untrained.clear();
     this.slotFile.load((ids) => {
@@ -245,6 +245,18 @@ export abstract class CodeStore {
     if (!this.#codesReady) return this.#exact(query, slots);
     return this.#withExact(query, slots, this.#codes.score(query, slots), exactTop);
   }
+
+  /**
+   * The codes in memory moved into an order of keys (native/src/slot_codes.h PlanLayout; the file keeps slot order, so
+   * a restart reads them back unmoved); `plan` is refused (false) while the codes are not ready. `rowsOf`: each key's
+   * row in memory (-1: not stored).
+   */
+  readonly layout: CodeLayoutTarget & { rowsOf(keys: BigInt64Array): Int32Array } = {
+    plan: (keys) => this.#codesReady && (this.#codes.planLayout(this.slotFile.slotsOf(keys)), true),
+    step: (positions) => this.#codes.layoutStep(positions),
+    changes: () => this.slotFile.changes,
+    rowsOf: (keys) => this.#codes.rowsOf(this.slotFile.slotsOf(keys)),
+  };
 
   /** Whether `scoreSubsetAsync` scores the codes off the event loop (sq8's can, pq's cannot). */
   get scoresOffThread(): boolean {
@@ -352,14 +364,7 @@ export abstract class CodeStore {
     this.#swap(codes);
     this.chunks(slots, (part, rows) => this.#store(part, codes.encode(rows)));
     fdatasyncSync(this.#fd);
-    writeFully(this.#fd, payload, PREFIX);
-    fdatasyncSync(this.#fd);
-    const prefix = Buffer.alloc(PREFIX);
-    this.#format.magic.copy(prefix, 0);
-    prefix.writeUInt32LE(this.dim, 8);
-    prefix.writeUInt32LE(this.#format.param, 12);
-    writeFully(this.#fd, prefix, 0);
-    fdatasyncSync(this.#fd);
+    writeHeader(this.#fd, this.#format, this.dim, payload);
     this.#trained = true;
     this.#untrained.clear();
   }
@@ -377,23 +382,12 @@ export abstract class CodeStore {
     else this.#codes.put(slots, codes);
   }
 
-  #readHeader(size: number): NativeCodes {
-    const { magic, param, payloadBytes } = this.#format;
-    if (size < this.#header) throw this.#error(`${size} bytes, shorter than its header`);
-    const header = Buffer.alloc(PREFIX + payloadBytes);
-    readFully(this.#fd, header, 0);
-    if (!header.subarray(0, 8).equals(magic) || header.readUInt32LE(8) !== this.dim) throw this.#error(`not a ${this.dim}-d sidx codes file`);
-    const got = header.readUInt32LE(12);
-    if (got !== param) throw this.#error(`written with parameter ${got}, this store uses ${param}`);
-    return this.parse(header.subarray(PREFIX));
-  }
-
   #swap(codes: NativeCodes): void {
     this.#codes.close();
     this.#codes = codes;
   }
 
   #error(message: string, code: 'SIDX_ERR_STORE' | 'SIDX_ERR_VECTOR' = 'SIDX_ERR_STORE'): SidxError {
-    return new SidxError(code, `${this.#format.name} codes file: ${message}`);
+    return codesFileError(this.#format, message, code);
   }
 }

@@ -12,7 +12,7 @@ import { PqStore, pqSubquantizers } from './pq-store.ts';
 import { SlotFile } from './slot-file.ts';
 import { Sq8Store } from './sq8-store.ts';
 import type { Metric } from './vector-index.ts';
-import { MappedSlotStore, type OpenStore, type VectorStore } from './vector-store.ts';
+import { MappedSlotStore, type CodeLayoutTarget, type OpenStore, type VectorStore } from './vector-store.ts';
 
 /** Opens a code store's file at `base` beside the slot file. */
 export type OpenCodes = (base: string, file: SlotFile, metric: Metric) => CodeStore;
@@ -28,6 +28,7 @@ export class CodedSlotStore implements VectorStore {
   readonly scoreAsync?: (query: Float32Array, keys: BigInt64Array, exactTop?: number) => Promise<Float32Array>;
   readonly rankAsync?: (query: Float32Array, keys: BigInt64Array, k: number) => Promise<{ scores: Float32Array; top?: Int32Array }>;
   readonly rank?: (query: Float32Array, keys: BigInt64Array, k: number) => { scores: Float32Array; top?: Int32Array };
+  readonly layout: CodeLayoutTarget;
   #file: SlotFile;
 
   private constructor(file: SlotFile, codes: CodeStore, metric: Metric) {
@@ -35,6 +36,7 @@ export class CodedSlotStore implements VectorStore {
     this.codes = codes;
     this.dim = file.dim;
     this.metric = metric;
+    this.layout = codes.layout;
     if (codes.scoresOffThread) {
       this.scoreAsync = (query, keys, exactTop) => codes.scoreSubsetAsync(query, keys, exactTop);
       this.rankAsync = (query, keys, k) => codes.rankSubsetAsync(query, keys, k, k);

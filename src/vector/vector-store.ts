@@ -50,6 +50,19 @@ const SHARE_MIN_ROWS = 256;
 /** Opens a storage mode's files at `base` (`<dir>/vectors`) over the catalog's vector file; `load` or `reset` follows. */
 export type OpenStore = (base: string, dim: number, metric: Metric, vectorFile: string) => VectorStore;
 
+/**
+ * Codes in memory moved into an order of keys in steps (native/src/slot_codes.h PlanLayout): scores are the same
+ * before, during and after; a rerank whose candidates lie together in that order reads runs of memory.
+ */
+export interface CodeLayoutTarget {
+  /** Starts a layout in the order of `keys` (ones not stored are skipped); false when the codes cannot be laid out now. */
+  plan(keys: BigInt64Array): boolean;
+  /** Up to `positions` of the plan on this thread; returns those left (0: done). */
+  step(positions: number): number;
+  /** Grows whenever some key's row changes (SlotFile.changes): how the layout notices writes. */
+  changes(): number;
+}
+
 export interface VectorStore extends VectorScorer {
   /** Reads the stored state back after a restart (ids only); throws when the files cannot be trusted. */
   load(): void;
@@ -60,6 +73,8 @@ export interface VectorStore extends VectorScorer {
   loaded?(): Promise<void> | null;
   /** Empties the store. */
   reset(): void;
+  /** sq8, pq: the codes in memory can be laid out in an order of keys (service/code-layout.ts). */
+  readonly layout?: CodeLayoutTarget;
   /**
    * keys[i]'s vector is now in row slots[i] of the vector file (already written there by the catalog); `vectors`,
    * when the caller has them, saves a mode that derives something from them (sq8 codes) reading them back.

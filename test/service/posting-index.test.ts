@@ -24,6 +24,7 @@ function assertSameScans(index: PostingIndex, catalog: Catalog, model: number, r
   const all = catalog.prefix(model, new Int32Array(0), 1_000_000);
   assert.equal(index.count, all.length, `${what}: rows`);
   assert.deepEqual(index.prefix(model, new Int32Array(0), 1_000_000), all, `${what}: whole key space`);
+  assert.deepEqual(index.keysInOrder(), all, `${what}: keys in SID order (the codes' layout)`);
   for (let q = 0; q < 40; q++) {
     const sid = code();
     for (const limit of [0, 1, 3, 40, 100_000]) {

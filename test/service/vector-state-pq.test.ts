@@ -72,7 +72,7 @@ function checkAgainstCatalog(dir: string, catalog: Catalog, state: VectorState, 
 
 test('pq: after a crash the codes file is loaded and the changes after the last sync replayed, not rebuilt', async () => {
   const tmp = tempDir();
-  const storage = storeOpener({ storage: 'pq', rerankOffThread: true, rescore: RESCORE, trainSize: 256, hugePages: true, pqM: M } satisfies Config['vectors']);
+  const storage = storeOpener({ storage: 'pq', rerankOffThread: true, rescore: RESCORE, trainSize: 256, hugePages: true, layout: 'sid', pqM: M } satisfies Config['vectors']);
   try {
     const vectors = randomMatrix(500, DIM, 7);
     const query = randomMatrix(1, DIM, 8);

@@ -42,7 +42,7 @@ function checkAgainstCatalog(catalog: Catalog, state: VectorState, query: Float3
 
 test('sq8: after a crash the codes file is loaded and the changes after the last sync replayed, not rebuilt', async () => {
   const tmp = tempDir();
-  const storage = storeOpener({ storage: 'sq8', rerankOffThread: true, rescore: 5, trainSize: 250, hugePages: true, pqM: 0 } satisfies Config['vectors']);
+  const storage = storeOpener({ storage: 'sq8', rerankOffThread: true, rescore: 5, trainSize: 250, hugePages: true, layout: 'sid', pqM: 0 } satisfies Config['vectors']);
   try {
     // Values in [-3, 3], rows 0 and 1 at the ends: the ranges trained on the first 250 cover every later vector.
     const vectors = randomMatrix(500, DIM, 7).map((x) => Math.max(-3, Math.min(3, x)));

@@ -1,0 +1,116 @@
+/**
+ * The codes' layout in SID order end to end (service/code-layout.ts, config vectors.layout): after writes over HTTP
+ * stop, the served model's keys in SID order hold rows 0, 1, ... of the codes in memory; later writes are laid out
+ * again; a restart lays out the codes it read; answers are the same before and after; "arrival" leaves rows at their
+ * slots.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { kServiceTestHooks } from '../../src/service/sidx-service.ts';
+import type { CodedSlotStore } from '../../src/vector/sq8-slot-store.ts';
+import { tempDir } from '../helpers/paths.ts';
+import { randomMatrix } from '../helpers/random.ts';
+import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+
+const DIM = 8;
+const N = 600;
+const vectors = randomMatrix(N + 100, DIM, 11);
+const emb = (i: number) => Array.from(vectors.subarray(i * DIM, (i + 1) * DIM));
+
+async function call(svc: RunningService, url: string, payload: unknown) {
+  const res = await svc.app.inject({ method: 'POST', url, payload: payload as never });
+  assert.ok(res.statusCode < 300, `${url}: ${res.body}`);
+  return res.json();
+}
+
+async function upsert(svc: RunningService, from: number, to: number, shift = 0): Promise<void> {
+  for (let i = from; i < to; i += 100) {
+    await call(svc, '/v1/items', { items: Array.from({ length: Math.min(100, to - i) }, (_, j) => ({ id: `i${i + j}`, embedding: emb(i + j + shift) })) });
+  }
+}
+
+async function answers(svc: RunningService): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for (let i = 0; i < N; i += 13) {
+    const { timingsMs: _t, ...rest } = await call(svc, '/v1/retrieve', { embedding: emb(i), k: 20 });
+    out.push(rest);
+  }
+  return out;
+}
+
+/** The codes' rows of the served model's keys in SID order. */
+function rowsInSidOrder(svc: RunningService): { keys: number; rows: Int32Array } {
+  const hooks = svc.service[kServiceTestHooks];
+  const keys = hooks.postings().index(svc.service.model.version)!.keysInOrder();
+  return { keys: keys.length, rows: (hooks.vectors() as CodedSlotStore).codes.layout.rowsOf(keys) };
+}
+
+const ascendingFromZero = (rows: Int32Array) => rows.every((r, i) => r === i);
+
+/** Waits (up to 10 s) until the background layout has finished `count` layouts. */
+async function layoutsDone(svc: RunningService, count: number): Promise<void> {
+  const layout = svc.service[kServiceTestHooks].layout()!;
+  for (let waited = 0; layout.done < count || layout.running; waited += 50) {
+    assert.ok(waited < 10_000, `${layout.done} layouts after 10 s, waiting for ${count}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('codes layout: laid out in SID order after writes and after a restart, the same answers', async () => {
+  const tmp = tempDir();
+  const dataDir = join(tmp.dir, 'data');
+  const model = join(tmp.dir, 'model');
+  await writeTestBundle(model, { dim: DIM, levels: 3, codebookSize: 4, seed: 3 });
+  const open = () => startService(dataDir, model, {}, { vectors: { storage: 'sq8', trainSize: 50 } });
+  let svc = await open();
+  try {
+    await upsert(svc, 0, N);
+    const before = await answers(svc);
+    await layoutsDone(svc, 1);
+    const laid = rowsInSidOrder(svc);
+    assert.equal(laid.keys, N);
+    assert.ok(ascendingFromZero(laid.rows), 'the keys in SID order hold rows 0, 1, ...');
+    assert.deepEqual(await answers(svc), before, 'answers unchanged by the layout');
+
+    // Re-upserts (new rows) and new items: laid out again once the writes stop.
+    const done = svc.service[kServiceTestHooks].layout()!.done;
+    await upsert(svc, 0, 50, 650);
+    await upsert(svc, N, N + 100);
+    assert.ok(!ascendingFromZero(rowsInSidOrder(svc).rows), 'the new rows are out of order until the next layout');
+    await layoutsDone(svc, done + 1);
+    const again = rowsInSidOrder(svc);
+    assert.equal(again.keys, N + 100);
+    assert.ok(ascendingFromZero(again.rows));
+    const after = await answers(svc);
+
+    await svc.close();
+    svc = await open();
+    await layoutsDone(svc, 1);
+    assert.ok(ascendingFromZero(rowsInSidOrder(svc).rows), 'laid out again after a restart');
+    assert.deepEqual(await answers(svc), after);
+  } finally {
+    await svc.close();
+    tmp.cleanup();
+  }
+});
+
+test('codes layout: vectors.layout "arrival" leaves every row at its slot', async () => {
+  const tmp = tempDir();
+  const model = join(tmp.dir, 'model');
+  await writeTestBundle(model, { dim: DIM, levels: 3, codebookSize: 4, seed: 3 });
+  const svc = await startService(join(tmp.dir, 'data'), model, {}, { vectors: { storage: 'sq8', trainSize: 50, layout: 'arrival' } });
+  try {
+    await upsert(svc, 0, N);
+    assert.equal(svc.service[kServiceTestHooks].layout(), null);
+    await new Promise((r) => setTimeout(r, 1200));
+    const hooks = svc.service[kServiceTestHooks];
+    const keys = hooks.postings().index(svc.service.model.version)!.keysInOrder();
+    const store = hooks.vectors() as CodedSlotStore;
+    const slots = store.codes.layout.rowsOf(keys);
+    assert.ok(!ascendingFromZero(slots), 'arrival order differs from SID order here');
+  } finally {
+    await svc.close();
+    tmp.cleanup();
+  }
+});
