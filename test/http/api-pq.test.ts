@@ -84,7 +84,7 @@ test('pq answers like f32 at the top, after a restart from the codes file and af
 
 test('SIDX__VECTORS__PQ_M and STORAGE=pq are read; 0 (dim / 8) and mode-default rescore by default', () => {
   const config = loadConfig({}, { SIDX__VECTORS__STORAGE: 'pq', SIDX__VECTORS__PQ_M: '32' });
-  assert.deepEqual({ ...config.vectors }, { storage: 'pq', rerankOffThread: true, rescore: 0, trainSize: 10_000, hugePages: true, pqM: 32 });
+  assert.deepEqual({ ...config.vectors }, { storage: 'pq', rerankOffThread: true, rescore: 0, trainSize: 10_000, hugePages: true, layout: 'sid', pqM: 32 });
   assert.throws(() => loadConfig({}, { SIDX__VECTORS__PQ_M: '-1' }),
     (e: unknown) => e instanceof SidxError && e.code === 'SIDX_ERR_CONFIG' && e.field === 'vectors.pqM');
 });

@@ -77,8 +77,9 @@ test('sq8 answers like f32 at the top, after a restart from the codes file and a
 
 test('SIDX__VECTORS__* variables set the storage; a bad value is refused naming the field', () => {
   const config = loadConfig({}, { SIDX__VECTORS__STORAGE: 'sq8', SIDX__VECTORS__RESCORE: '40', SIDX__VECTORS__TRAIN_SIZE: '5000' });
-  assert.deepEqual({ ...config.vectors }, { storage: 'sq8', rerankOffThread: true, rescore: 40, trainSize: 5000, hugePages: true, pqM: 0 });
+  assert.deepEqual({ ...config.vectors }, { storage: 'sq8', rerankOffThread: true, rescore: 40, trainSize: 5000, hugePages: true, layout: 'sid', pqM: 0 });
   assert.equal(loadConfig({}, { SIDX__VECTORS__HUGE_PAGES: 'false' }).vectors.hugePages, false);
+  assert.equal(loadConfig({}, { SIDX__VECTORS__LAYOUT: 'arrival' }).vectors.layout, 'arrival');
   assert.equal(loadConfig({}, {}).vectors.storage, 'sq8', 'sq8 by default');
   assert.equal(loadConfig({}, { SIDX__VECTORS__STORAGE: 'f32' }).vectors.storage, 'f32');
   const refused = (field: string, text: string) => (e: unknown) =>
@@ -86,4 +87,5 @@ test('SIDX__VECTORS__* variables set the storage; a bad value is refused naming 
   assert.throws(() => loadConfig({}, { SIDX__VECTORS__STORAGE: 'sq4' }),
     refused('vectors.storage', 'configuration vectors.storage: must be one of "f32", "sq8", "pq", got "sq4"'));
   assert.throws(() => loadConfig({}, { SIDX__VECTORS__RESCORE: '-1' }), refused('vectors.rescore', 'configuration vectors.rescore'));
+  assert.throws(() => loadConfig({}, { SIDX__VECTORS__LAYOUT: 'random' }), refused('vectors.layout', 'configuration vectors.layout'));
 });
