@@ -96,7 +96,8 @@ function catalogSection(r: BenchReport, c: CatalogBench): string {
     + ` sidx server RSS: ${mib(c.memory.afterStart.rssBytes)} after start, ${mib(c.memory.afterUpsert.rssBytes)} after the upserts `
     + `(${x(c.memory.afterUpsert.rssBytes / c.memory.rawVectorBytes)} the raw float32 vectors, ${mib(c.memory.rawVectorBytes)}; ${f(c.memory.bytesPerItem)} bytes per item added), `
     + `${mib(c.memory.afterLoad.rssBytes)} after the load runs` + (hnsw ? `; HNSW peer ${mib(hnsw.memoryAfterUpsert.rssBytes)} after its ingest` : '')
-    + `. Start: ready after ${f(c.serverStartMs.ready)} ms; restart with the catalog on disk: ready after ${f(c.restartMs.ready)} ms.`);
+    + `. Start: ready after ${f(c.serverStartMs.ready)} ms; restart with the catalog on disk: ready after ${f(c.restartMs.ready)} ms.`
+    + (c.layouts ? ` Codes laid out in SID order by the server (vectors.layout): ${c.layouts.length} time(s)${c.layouts.length > 0 ? `, the last ${c.layouts.at(-1)}` : ''}.` : ''));
   const drop = c.reindexDrop;
   if (drop) {
     const side = (s: LatencySummary) => `p50 ${f(s.p50)} / p99 ${f(s.p99)} ms (n=${s.n})`;

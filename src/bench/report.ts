@@ -69,6 +69,8 @@ export interface CatalogBench {
   bulkIndex: BulkLoadResult | { skipped: string };
   /** Restart with the catalog on disk: time to listening and to ready (vector slot file load / change-log catch-up). */
   restartMs: { listening: number; ready: number };
+  /** The codes layouts in SID order the sidx server logged during the run (service/code-layout.ts); absent in older reports. */
+  layouts?: string[];
   /** --reindex-to: request latency during a re-index's drop phase and outside it. */
   reindexDrop?: ReindexDropBench;
   /** vectors.storage of the server (absent: f32). */

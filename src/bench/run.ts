@@ -61,6 +61,11 @@ function usearchVersion(): string {
   }
 }
 
+/** The codes layouts the sidx server logged (service/code-layout.ts), in order. */
+function codeLayouts(log: string): string[] {
+  return [...log.matchAll(/vector codes laid out in SID order: ([^"\n]*)/g)].map((m) => m[1]!);
+}
+
 /** Every system at every connection count, `rounds` times, one system at a time (ABBA order across rounds). */
 async function loadRounds(systems: System[], o: CatalogRunOptions): Promise<LoadRun[]> {
   const runs: LoadRun[] = [];
@@ -143,6 +148,7 @@ export async function benchCatalog(o: CatalogRunOptions): Promise<CatalogBench> 
 
     const load = await loadRounds(systems, o);
     const afterLoad = sidx.memory();
+    const layouts = codeLayouts(sidx.output());
     for (const s of servers.splice(0)) await s.stop();
 
     progress('restart with the catalog on disk');
@@ -178,7 +184,7 @@ export async function benchCatalog(o: CatalogRunOptions): Promise<CatalogBench> 
       sids: { beamWidth: o.sidsBeamWidth, meanSids: sids.meanSids, derivedFrom: `sidx's beam: POST /v1/retrieve {embedding, expand: "beam", beamWidth: ${o.sidsBeamWidth}, rerank: false} -> querySids`, retrieve: sidsRetrieve },
       exact: exact.result, hnsw, load, rounds: o.rounds,
       phases: { sidx: modePhases(load, 'sidx', () => phasesFromTimings(retrieve)), 'sidx-sids': modePhases(load, 'sidx-sids', () => phasesFromTimings(sidsRetrieve)) },
-      bulkIndex, restartMs, ...(reindexDrop ? { reindexDrop } : {}),
+      bulkIndex, restartMs, layouts, ...(reindexDrop ? { reindexDrop } : {}),
       ...(o.vectorsStorage && o.vectorsStorage !== 'f32' ? { storage: o.vectorsStorage, asF32 } : {}),
     };
   } finally {

@@ -7,13 +7,16 @@
  * scan is bound by that latency. Laid out in SID order, the candidates of one range are consecutive rows: at 100K items
  * a 1,250-row sq8 scan took 43-44 µs against 78 (`bench/row-gather.bench.ts --runs 40 --laid-out`, docs/benchmarks.md).
  *
- * How: every TICK_MS it looks at the store's write count. When writes came and then stopped for a tick, or when the
- * rows written since the last layout reach SHARE of the catalog (a catalog written without pause), it takes the served
- * key space's keys in SID order from its live posting index (posting-index.ts `keysInOrder`) and moves the codes into
- * that order (vector-store.ts CodeLayoutTarget), STEP positions per turn of the event loop, so requests are served
- * between steps. Only the memory moves: the codes file keeps slot order (a restart reads it as it is and lays it out
- * again), the vector file and the records are untouched, and scores are the same before, during and after (a pool
- * thread's rerank that a step overlaps scores again: native/src/slot_codes.h).
+ * When: every TICK_MS it looks at the store's write count. The first layout (after a start, or once another model is
+ * served) comes when writes pause for a tick; later ones when the rows written since the last layout reach IDLE_SHARE
+ * of the catalog and writes pause, or BULK_SHARE of it while they go on (a layout costs a pass over every row, so a
+ * trickle of writes must not start one each time it pauses).
+ *
+ * How: it takes the served key space's keys in SID order from its live posting index (posting-index.ts
+ * `keysInOrder`) and moves the codes into that order (vector-store.ts CodeLayoutTarget), STEP positions per turn of the
+ * event loop, so requests are served between steps. Only the memory moves: the codes file keeps slot order (a restart
+ * reads it as it is and lays it out again), the vector file and the records are untouched, and scores are the same
+ * before, during and after (a pool thread's rerank that a step overlaps scores again: native/src/slot_codes.h).
  */
 import { setImmediate as turn } from 'node:timers/promises';
 import type { CodeLayoutTarget } from '../vector/vector-store.ts';
@@ -21,10 +24,12 @@ import type { Parts } from './service-parts.ts';
 import type { Logger } from './vector-state.ts';
 
 const TICK_MS = 500;
-/** Rows written since the last layout (share of the catalog) that start one while writes go on. */
-const SHARE = 1 / 4;
-const MIN_ROWS = 4096;
-/** Positions per turn: about 0.2-0.5 ms of row swaps. */
+/** Rows written since the last layout, as a share of the catalog, that start one once writes pause ... */
+const IDLE_SHARE = 1 / 64;
+/** ... and while they go on. */
+const BULK_SHARE = 1 / 4;
+const MIN_ROWS = 64;
+/** Positions per turn of the event loop: about 0.2-0.5 ms of row swaps. */
 const STEP = 2048;
 
 /** What the layout follows: the store's codes and size, and the served key space's keys in SID order. */
@@ -39,9 +44,10 @@ export class CodeLayout {
   #source: LayoutSource;
   #log: Logger;
   #timer: NodeJS.Timeout;
-  /** The write count when the last layout was planned (-1: never), and at the last tick. */
-  #planned = -1;
+  /** The write count when the last layout was planned, and at the last tick. */
+  #planned = 0;
   #seen = -1;
+  /** The key space laid out last (-1: none yet). */
   #version = -1;
   #running: Promise<void> | null = null;
   #closed = false;
@@ -55,16 +61,9 @@ export class CodeLayout {
     this.#timer.unref();
   }
 
-  /** The layout in progress, if any (tests). */
+  /** The layout in progress, if any. */
   get running(): Promise<void> | null {
     return this.#running;
-  }
-
-  /** Lays the codes out now if anything changed since the last layout (tests; `sidx bench` waits on the tick instead). */
-  async settle(): Promise<void> {
-    await this.#running;
-    this.#start(true);
-    await this.#running;
   }
 
   close(): Promise<void> {
@@ -74,29 +73,33 @@ export class CodeLayout {
   }
 
   #tick(): void {
-    const now = this.#source.target.changes();
+    const { target } = this.#source;
+    const now = target.changes();
     const idle = now === this.#seen;
     this.#seen = now;
-    if (this.#running) return;
-    const written = now - this.#planned;
-    this.#start(idle || written >= Math.max(MIN_ROWS, SHARE * this.#source.size()));
-  }
-
-  #start(due: boolean): void {
     if (this.#closed || this.#running) return;
     const order = this.#source.order();
     if (!order) return;
-    const changes = this.#source.target.changes();
-    if (!due || (changes === this.#planned && order.version === this.#version)) return;
+    const written = now - this.#planned;
+    const size = this.#source.size();
+    const due = order.version !== this.#version
+      ? idle
+      : (idle && written >= Math.max(MIN_ROWS, IDLE_SHARE * size)) || written >= Math.max(MIN_ROWS, BULK_SHARE * size);
+    if (!due) return;
     const t0 = performance.now();
-    const keys = order.keys();
-    if (!this.#source.target.plan(keys)) return; // codes not ready (training, reading the file): a later tick
-    this.#planned = changes;
+    let items = 0;
+    const planned = target.plan(() => {
+      const keys = order.keys();
+      items = keys.length;
+      return keys;
+    });
+    if (!planned) return; // codes not ready (before training, while the file is read): a later tick
+    this.#planned = now;
     this.#version = order.version;
     const planMs = performance.now() - t0;
     this.#running = this.#steps().then(() => {
       this.done++;
-      this.#log.info(`vector codes laid out in SID order: ${keys.length} items (planned in ${planMs.toFixed(0)} ms, moved in ${(performance.now() - t0 - planMs).toFixed(0)} ms)`);
+      this.#log.info(`vector codes laid out in SID order: ${items} items (planned in ${planMs.toFixed(0)} ms, moved in ${(performance.now() - t0 - planMs).toFixed(0)} ms)`);
     }, (err: Error) => this.#log.warn(`vector codes layout stopped: ${err.message}`)).finally(() => {
       this.#running = null;
     });

@@ -252,7 +252,7 @@ export abstract class CodeStore {
    * row in memory (-1: not stored).
    */
   readonly layout: CodeLayoutTarget & { rowsOf(keys: BigInt64Array): Int32Array } = {
-    plan: (keys) => this.#codesReady && (this.#codes.planLayout(this.slotFile.slotsOf(keys)), true),
+    plan: (order) => this.#codesReady && (this.#codes.planLayout(this.slotFile.slotsOf(order())), true),
     step: (positions) => this.#codes.layoutStep(positions),
     changes: () => this.slotFile.changes,
     rowsOf: (keys) => this.#codes.rowsOf(this.slotFile.slotsOf(keys)),

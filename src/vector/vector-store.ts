@@ -55,8 +55,11 @@ export type OpenStore = (base: string, dim: number, metric: Metric, vectorFile: 
  * before, during and after; a rerank whose candidates lie together in that order reads runs of memory.
  */
 export interface CodeLayoutTarget {
-  /** Starts a layout in the order of `keys` (ones not stored are skipped); false when the codes cannot be laid out now. */
-  plan(keys: BigInt64Array): boolean;
+  /**
+   * Starts a layout in the order of the keys `order` gives (ones not stored are skipped); false, without calling it, when
+   * the codes cannot be laid out now (before training, while the codes file is read).
+   */
+  plan(order: () => BigInt64Array): boolean;
   /** Up to `positions` of the plan on this thread; returns those left (0: done). */
   step(positions: number): number;
   /** Grows whenever some key's row changes (SlotFile.changes): how the layout notices writes. */

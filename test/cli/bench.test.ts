@@ -59,6 +59,9 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
   assert.ok(!('skipped' in c.bulkIndex) && c.bulkIndex.items === 2000 && c.bulkIndex.batch === 5000 && c.bulkIndex.itemsPerSecond > 0);
   assert.ok(c.restartMs.ready > 0);
   assert.ok(c.memory.afterUpsert.rssBytes > 0);
+  // The codes layouts the server logged (service/code-layout.ts): none here, since 2,000 items are below sq8's training
+  // size (10,000), so there are no codes yet; test/service/code-layout.test.ts covers the layouts themselves.
+  assert.deepEqual(c.layouts, []);
 
   // --reindex-to: requests during the re-index's drop phase beside the same requests outside it.
   const drop = c.reindexDrop!;
@@ -75,6 +78,7 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
   assert.match(md, /sids \(beam of 32, no rerank\) QPS \/ bare route QPS, 2 connections/);
   assert.match(md, /\/healthz p99 during a re-index drop \/ outside it, \/ 2 \(issue 14\) \| [0-9.]+ \/ [0-9.]+ ms \|/);
   assert.match(md, /Re-index to rqkmeans-3x256 after the restart/);
+  assert.match(md, /Codes laid out in SID order by the server \(vectors\.layout\): 0 time\(s\)\./);
   assert.match(md, /\| mode \| parse \| encode \| beam \| candidates \| rerank \| fetch \| respond \| sum \| source \|/);
 });
 

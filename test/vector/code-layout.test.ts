@@ -88,28 +88,37 @@ test('Sq8Codes: a layout moves rows, not scores: the same scores before, between
 });
 
 test('Sq8Codes: pool-thread scores that layout steps overlap equal the scores without a layout', async () => {
-  const codes = sq8Holder();
+  // Rows large and score calls long enough (about 20,000 rows of 256 bytes each) that the steps run while they do.
+  const dim = 256;
+  const n = 70_000;
+  const codes = new (loadFaissBinding().Sq8Codes)(dim, 'ip', new Float32Array(dim).fill(-1), new Float32Array(dim).fill(2 / 255));
   const tmp = tempDir();
   try {
-    const all = Int32Array.from({ length: N }, (_, i) => i);
-    const vectors = randomMatrix(N, DIM, 6);
+    const all = Int32Array.from({ length: n }, (_, i) => i);
+    const vectors = randomMatrix(n, dim, 6);
     codes.put(all, codes.encode(vectors));
     const file = join(tmp.dir, 'rows.f32');
     writeFileSync(file, vectors);
-    const map = new (loadFaissBinding().SlotMap)(file, DIM, 'ip');
+    const map = new (loadFaissBinding().SlotMap)(file, dim, 'ip');
     try {
-      const query = randomMatrix(1, DIM, 7);
-      const sets = Array.from({ length: 16 }, (_, i) => randomSlots(2000, N, 10 + i));
+      const query = randomMatrix(1, dim, 7);
+      const sets = Array.from({ length: 8 }, (_, i) => randomSlots(20_000, n, 10 + i));
       const plain = sets.map((slots) => codes.score(query, slots));
       const ranked = await Promise.all(sets.map((slots) => codes.scoreAsync!(query, slots, map, 20, 10)));
-      for (let round = 0; round < 6; round++) {
-        codes.planLayout(shuffled(N, 100 + round));
-        // Start every score on the pool, then step the layout on this thread while they run.
-        const scoring = sets.map((slots) => codes.scoreAsync!(query, slots));
-        const ranking = sets.map((slots) => codes.scoreAsync!(query, slots, map, 20, 10));
-        while (codes.layoutStep(512) > 0);
-        assert.deepEqual(await Promise.all(scoring), plain, `round ${round}: code scores`);
-        assert.deepEqual(await Promise.all(ranking), ranked, `round ${round}: ranked with the exact re-score`);
+      let layouts = 0;
+      for (let round = 0; round < 4; round++) {
+        // Start every score on the pool, then step layouts on this thread (a new one whenever one ends) until they all
+        // settled, so that each of them runs while rows move.
+        const scoring = Promise.all(sets.map((slots) => codes.scoreAsync!(query, slots)));
+        const ranking = Promise.all(sets.map((slots) => codes.scoreAsync!(query, slots, map, 20, 10)));
+        let settled = false;
+        void Promise.allSettled([scoring, ranking]).then(() => { settled = true; });
+        while (!settled) {
+          if (codes.layoutStep(256) === 0) codes.planLayout(shuffled(n, 100 + layouts++));
+          await new Promise(setImmediate);
+        }
+        assert.deepEqual(await scoring, plain, `round ${round}: code scores`);
+        assert.deepEqual(await ranking, ranked, `round ${round}: ranked with the exact re-score`);
       }
     } finally {
       map.close();
@@ -125,14 +134,14 @@ for (const [name, open] of [['sq8', Sq8Store.open], ['pq', PqStore.open]] as con
     const tmp = tempDir();
     const { store, put, close } = openCodeStore(open as typeof Sq8Store.open, tmp.dir, DIM, 'ip', 8, 1000);
     try {
-      assert.equal(store.layout.plan(BigInt64Array.of(1n)), false, 'nothing to lay out before training');
+      assert.equal(store.layout.plan(() => assert.fail('no keys asked for before training')), false, 'nothing to lay out before training');
       const ids = fill(put, randomMatrix(3000, DIM, 8), DIM);
       assert.ok(store.trained);
       const query = randomMatrix(1, DIM, 9);
       const asked = ids.filter((_id, i) => i % 3 === 0);
       const before = store.scoreSubset(query, asked, 0);
       const reversed = ids.slice().reverse();
-      assert.equal(store.layout.plan(BigInt64Array.from([...reversed, 99_999n])), true, 'a key not stored is skipped');
+      assert.equal(store.layout.plan(() => BigInt64Array.from([...reversed, 99_999n])), true, 'a key not stored is skipped');
       while (store.layout.step(700) > 0);
       assert.deepEqual(store.scoreSubset(query, asked, 0), before);
       put(BigInt64Array.of(5n, 4000n), randomMatrix(2, DIM, 10)); // a re-upsert and a new key, after the layout
