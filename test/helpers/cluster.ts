@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { startNatsServer } from '../../src/bench/nats-server.ts';
-import { startServer, waitReady, type ServerProcess } from './server-process.ts';
+import { exited, startServer, waitReady, type ServerProcess } from './server-process.ts';
 
 /** A JSON request and its parsed answer. */
 export const json = async (url: string, method = 'GET', body?: unknown) => {
@@ -20,26 +20,41 @@ export interface LocalCluster {
   serve(args: string[], extra?: Record<string, string>): Promise<ServerProcess>;
   /** Starts replica `name` of shard `shard` of `shards`, its data in `<dir>/shard<shard><name>`. */
   replica(shard: number, shards: number, name: string): Promise<ServerProcess>;
+  /**
+   * Kills every process started (SIGKILL) and waits for them to exit; a sidx node that had exited on its own before
+   * (an exit code, or a signal other than a test's SIGKILL) is named in a diagnostic of `t` with its exit code and the end of its output (a test that fails because a node
+   * died then says why).
+   */
+  stop(): Promise<void>;
 }
 
 /**
- * A NATS server with JetStream storing under `dir` and a way to start sidx nodes on it (SIDX__CLUSTER__URL set);
- * every process started is killed with SIGKILL after the test.
+ * A NATS server with JetStream storing under `dir` and a way to start sidx nodes on it (SIDX__CLUSTER__URL set).
+ * The caller stops it after the test, before it removes `dir` (JetStream may still be writing there).
  */
 export async function localCluster(t: TestContext, dir: string, model: string, env: Record<string, string>): Promise<LocalCluster> {
-  const procs: ChildProcess[] = [];
-  t.after(() => {
-    for (const p of procs) p.kill('SIGKILL');
-  });
   const nats = await startNatsServer(join(dir, 'jetstream'));
-  procs.push(nats.child);
+  const nodes: ServerProcess[] = [];
   const serve = async (args: string[], extra: Record<string, string> = {}) => {
     const s = await startServer([...args, '--model', model, '--workers', '1'], { SIDX__CLUSTER__URL: nats.url, ...env, ...extra });
-    procs.push(s.child);
+    nodes.push(s);
     await waitReady(s.url, undefined, s);
     return s;
   };
   const replica = (shard: number, shards: number, name: string) =>
     serve(['--data-dir', join(dir, `shard${shard}${name}`), '--role', 'shard', '--shard', `${shard}/${shards}`, '--replica', name]);
-  return { natsUrl: nats.url, serve, replica };
+  const stop = async () => {
+    for (const s of nodes) {
+      const { exitCode, signalCode } = s.child;
+      if (exitCode !== null || (signalCode !== null && signalCode !== 'SIGKILL')) { // a test's own kill is SIGKILL
+        t.diagnostic(`sidx serve ${s.url} exited on its own (${exitCode ?? signalCode}); its output:\n${s.output().slice(-4000)}`);
+      }
+    }
+    const children: ChildProcess[] = [nats.child, ...nodes.map((s) => s.child)];
+    await Promise.all(children.map((c) => {
+      c.kill('SIGKILL');
+      return exited(c);
+    }));
+  };
+  return { natsUrl: nats.url, serve, replica, stop };
 }
