@@ -135,7 +135,6 @@ void SlotCodeBlocks::SwapRows(size_t a, size_t b) {
   __atomic_store_n(&SlotRow(static_cast<size_t>(slot_b)), static_cast<int32_t>(a), __ATOMIC_RELAXED);
   RowSlot(a) = slot_b;
   RowSlot(b) = slot_a;
-  ++layout_moves_;
 }
 
 SlotCodeBlocks::Block SlotCodeBlocks::NewBlock() const {

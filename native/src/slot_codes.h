@@ -60,8 +60,7 @@ class SlotCodeBlocks {
     std::atomic_thread_fence(std::memory_order_acquire);
     return __atomic_load_n(&layout_seq_, __ATOMIC_RELAXED) == seq;
   }
-  // Rows moved by layouts so far.
-  uint64_t LayoutMoves() const { return layout_moves_; }
+
   // Stores row r of `codes` (code_size bytes each) at slots[r] (in the row that holds it); throws on a negative slot.
   void Put(const int32_t* slots, size_t count, const uint8_t* codes);
   // Where slots 0 .. count-1, stored back to back in a file from `offset`, go: the blocks are allocated here (on the
@@ -117,7 +116,6 @@ class SlotCodeBlocks {
   std::vector<int32_t> plan_;
   size_t plan_at_ = 0;
   size_t next_row_ = 0;
-  uint64_t layout_moves_ = 0;
   std::vector<uint8_t> swap_row_;
   // Allocated on first write, never moved: growing costs no copy and no 2x peak; untouched pages cost no RSS.
   std::vector<Block> blocks_;
