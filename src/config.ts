@@ -96,9 +96,9 @@ export const ConfigSchema = Type.Object(
         layout: Type.Union([Type.Literal('sid'), Type.Literal('arrival')], {
           default: 'sid',
           description: 'sq8, pq: the order of the codes in memory. sid = moved into the served model\'s SID order in the background '
-            + 'after writes (in steps between requests; the codes file and the vector file stay as they are), so that a beam '
+            + 'after a start and after bursts of writes (in steps between requests; the codes file and the vector file stay as they are), so that a beam '
             + 'rerank, whose candidates come from a few posting ranges, reads runs of consecutive rows instead of one DRAM miss '
-            + 'per candidate (docs/benchmarks.md, "Codes in SID order"); arrival = where their slots are, in arrival order',
+            + 'per candidate (docs/benchmarks.md, "Where it stands (stop 43)"); arrival = where their slots are, in arrival order',
         }),
         pqM: Int(0, 65_536, 0,
           'pq: sub-quantizers of 8 bits each, so bytes per item; must divide the model\'s dimension. 0 = dim / 2 (256 at '
