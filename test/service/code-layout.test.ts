@@ -1,8 +1,8 @@
 /**
  * The codes' layout in SID order end to end (service/code-layout.ts, config vectors.layout): after writes over HTTP
  * stop, the served model's keys in SID order hold rows 0, 1, ... of the codes in memory; later writes are laid out
- * again; a restart lays out the codes it read; answers are the same before and after; "arrival" leaves rows at their
- * slots.
+ * again; a restart lays out the codes it read; a re-index's swap lays them out in the new model's order; answers are
+ * the same before and after; "arrival" leaves rows at their slots.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,9 +60,10 @@ async function layoutsDone(svc: RunningService, count: number): Promise<void> {
 test('codes layout: laid out in SID order after writes and after a restart, the same answers', async () => {
   const tmp = tempDir();
   const dataDir = join(tmp.dir, 'data');
-  const model = join(tmp.dir, 'model');
+  const model = join(tmp.dir, 'models', 'a');
   await writeTestBundle(model, { dim: DIM, levels: 3, codebookSize: 4, seed: 3 });
-  const open = () => startService(dataDir, model, {}, { vectors: { storage: 'sq8', trainSize: 50 } });
+  const b = await writeTestBundle(join(tmp.dir, 'models', 'b'), { dim: DIM, levels: 2, codebookSize: 8, seed: 4 });
+  const open = () => startService(dataDir, model, {}, { vectors: { storage: 'sq8', trainSize: 50 }, model: { registryDir: join(tmp.dir, 'models') } });
   let svc = await open();
   try {
     await upsert(svc, 0, N);
@@ -89,6 +90,21 @@ test('codes layout: laid out in SID order after writes and after a restart, the 
     await layoutsDone(svc, 1);
     assert.ok(ascendingFromZero(rowsInSidOrder(svc).rows), 'laid out again after a restart');
     assert.deepEqual(await answers(svc), after);
+
+    // A re-index swaps the served model: the codes follow the new model's SID order.
+    const oldOrder = rowsInSidOrder(svc);
+    const doneBefore = svc.service[kServiceTestHooks].layout()!.done;
+    await call(svc, '/v1/models', { path: 'b' });
+    const job = await call(svc, '/v1/reindex', { model: b.id, batchSize: 100 });
+    for (let t = 0; (await svc.app.inject({ method: 'GET', url: `/v1/jobs/${job.id}` })).json().phase !== 'done'; t++) {
+      assert.ok(t < 3000, 'the re-index finishes');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(svc.service.model.id, b.id);
+    await layoutsDone(svc, doneBefore + 1);
+    const swapped = rowsInSidOrder(svc);
+    assert.equal(swapped.keys, oldOrder.keys);
+    assert.ok(ascendingFromZero(swapped.rows), 'laid out in the new model\'s SID order');
   } finally {
     await svc.close();
     tmp.cleanup();
