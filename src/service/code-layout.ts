@@ -13,8 +13,8 @@
  * trickle of writes must not start one each time it pauses).
  *
  * How: it takes the served key space's keys in SID order from its live posting index (posting-index.ts
- * `keysInOrder`) and moves the codes into that order (vector-store.ts CodeLayoutTarget), STEP positions per turn of the
- * event loop, so requests are served between steps. Only the memory moves: the codes file keeps slot order (a restart
+ * `keysInOrder`), resolves their slots CHUNK keys per turn of the event loop and moves the codes into that order
+ * (vector-store.ts CodeLayoutTarget), STEP positions per turn, so requests are served in between. Only the memory moves: the codes file keeps slot order (a restart
  * reads it as it is and lays it out again), the vector file and the records are untouched, and scores are the same
  * before, during and after (a pool thread's rerank that a step overlaps scores again: native/src/slot_codes.h).
  */
@@ -31,12 +31,14 @@ const BULK_SHARE = 1 / 4;
 const MIN_ROWS = 64;
 /** Positions per turn of the event loop: about 0.2-0.5 ms of row swaps. */
 const STEP = 2048;
+/** Keys whose slots are resolved per turn while a layout is planned. */
+const CHUNK = 65_536;
 
 /** What the layout follows: the store's codes and size, and the served key space's keys in SID order. */
 export interface LayoutSource {
   target: CodeLayoutTarget;
   size(): number;
-  /** The served key space's version and its keys in SID order; undefined without a live posting index. */
+  /** The served key space's version and its keys in SID order (asked for once the codes are ready); undefined without a live posting index. */
   order(): { version: number; keys: () => BigInt64Array } | undefined;
 }
 
@@ -85,24 +87,48 @@ export class CodeLayout {
     const due = order.version !== this.#version
       ? idle
       : (idle && written >= Math.max(MIN_ROWS, IDLE_SHARE * size)) || written >= Math.max(MIN_ROWS, BULK_SHARE * size);
-    if (!due) return;
-    const t0 = performance.now();
-    let items = 0;
-    const planned = target.plan(() => {
-      const keys = order.keys();
-      items = keys.length;
-      return keys;
-    });
-    if (!planned) return; // codes not ready (before training, while the file is read): a later tick
+    if (!due || !target.ready()) return; // codes not ready (before training, while the file is read): a later tick
     this.#planned = now;
     this.#version = order.version;
-    const planMs = performance.now() - t0;
-    this.#running = this.#steps().then(() => {
-      this.done++;
-      this.#log.info(`vector codes laid out in SID order: ${items} items (planned in ${planMs.toFixed(0)} ms, moved in ${(performance.now() - t0 - planMs).toFixed(0)} ms)`);
+    this.#running = this.#layOut(order.keys).then((items) => {
+      if (items > 0) this.done++;
     }, (err: Error) => this.#log.warn(`vector codes layout stopped: ${err.message}`)).finally(() => {
       this.#running = null;
     });
+  }
+
+  /**
+   * The keys in SID order (one copy out of the posting index), their slots resolved CHUNK keys per turn of the event
+   * loop (the part that grows with the catalog: 1M keys are tens of ms), then the moves in steps. Returns the items
+   * laid out (0 when it stopped: closed, or the codes were reset meanwhile).
+   */
+  async #layOut(keysInOrder: () => BigInt64Array): Promise<number> {
+    const { target } = this.#source;
+    const t0 = performance.now();
+    let longest = 0;
+    let from = t0;
+    const yieldTurn = async () => {
+      longest = Math.max(longest, performance.now() - from);
+      await turn();
+      from = performance.now();
+    };
+    const keys = keysInOrder();
+    await yieldTurn();
+    const slots = new Int32Array(keys.length);
+    for (let at = 0; at < keys.length; at += CHUNK) {
+      target.slotsOf(keys.subarray(at, at + CHUNK), slots.subarray(at, at + CHUNK));
+      await yieldTurn();
+      if (this.#closed) return 0;
+    }
+    if (!target.ready()) return 0; // reset meanwhile (a rebuild): its writes start the next layout
+    target.plan(slots);
+    const t1 = performance.now();
+    longest = Math.max(longest, t1 - from);
+    await this.#steps();
+    if (this.#closed) return 0;
+    this.#log.info(`vector codes laid out in SID order: ${keys.length} items (planned in ${(t1 - t0).toFixed(0)} ms, its longest turn `
+      + `${longest.toFixed(1)} ms; moved in ${(performance.now() - t1).toFixed(0)} ms)`);
+    return keys.length;
   }
 
   async #steps(): Promise<void> {

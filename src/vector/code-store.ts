@@ -247,12 +247,13 @@ export abstract class CodeStore {
   }
 
   /**
-   * The codes in memory moved into an order of keys (native/src/slot_codes.h PlanLayout; the file keeps slot order, so
-   * a restart reads them back unmoved); `plan` is refused (false) while the codes are not ready. `rowsOf`: each key's
-   * row in memory (-1: not stored).
+   * The codes in memory moved into an order of slots (native/src/slot_codes.h PlanLayout; the file keeps slot order, so
+   * a restart reads them back unmoved), for service/code-layout.ts. `rowsOf`: each key's row in memory (-1: not stored).
    */
   readonly layout: CodeLayoutTarget & { rowsOf(keys: BigInt64Array): Int32Array } = {
-    plan: (order) => this.#codesReady && (this.#codes.planLayout(this.slotFile.slotsOf(order())), true),
+    ready: () => this.#codesReady,
+    slotsOf: (keys, out) => void this.slotFile.slotsOf(keys, out),
+    plan: (slots) => this.#codes.planLayout(slots),
     step: (positions) => this.#codes.layoutStep(positions),
     changes: () => this.slotFile.changes,
     rowsOf: (keys) => this.#codes.rowsOf(this.slotFile.slotsOf(keys)),

@@ -108,7 +108,7 @@ export class SlotFile {
   }
 
   /** The slot of each id into `out` (allocated when not given), -1 for an id not stored. */
-  slotsOf(ids: BigInt64Array, out = new Int32Array(ids.length)): Int32Array {
+  slotsOf(ids: BigInt64Array, out: Int32Array = new Int32Array(ids.length)): Int32Array {
     const words = new Int32Array(ids.buffer, ids.byteOffset, ids.length * 2);
     for (let i = 0; i < ids.length; i++) out[i] = this.#slotOf(words[2 * i]!, words[2 * i + 1]!, ids, i) - 1;
     return out;

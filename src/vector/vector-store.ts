@@ -55,11 +55,12 @@ export type OpenStore = (base: string, dim: number, metric: Metric, vectorFile: 
  * before, during and after; a rerank whose candidates lie together in that order reads runs of memory.
  */
 export interface CodeLayoutTarget {
-  /**
-   * Starts a layout in the order of the keys `order` gives (ones not stored are skipped); false, without calling it, when
-   * the codes cannot be laid out now (before training, while the codes file is read).
-   */
-  plan(order: () => BigInt64Array): boolean;
+  /** Whether the codes can be laid out now (not before training, nor while the codes file is read). */
+  ready(): boolean;
+  /** The slot of each key into `out` (-1: not stored): what a plan orders. */
+  slotsOf(keys: BigInt64Array, out: Int32Array): void;
+  /** Starts a layout in the order of `slots` (slots given twice or not stored are skipped); call when ready(). */
+  plan(slots: Int32Array): void;
   /** Up to `positions` of the plan on this thread; returns those left (0: done). */
   step(positions: number): number;
   /** Grows whenever some key's row changes (SlotFile.changes): how the layout notices writes. */

@@ -130,18 +130,23 @@ test('Sq8Codes: pool-thread scores that layout steps overlap equal the scores wi
 });
 
 for (const [name, open] of [['sq8', Sq8Store.open], ['pq', PqStore.open]] as const) {
-  test(`${name} store: planLayout in a key order keeps every score and ranking; refused before training`, () => {
+  test(`${name} store: a layout in a key order keeps every score and ranking; not ready before training`, () => {
     const tmp = tempDir();
     const { store, put, close } = openCodeStore(open as typeof Sq8Store.open, tmp.dir, DIM, 'ip', 8, 1000);
     try {
-      assert.equal(store.layout.plan(() => assert.fail('no keys asked for before training')), false, 'nothing to lay out before training');
+      assert.equal(store.layout.ready(), false, 'nothing to lay out before training');
       const ids = fill(put, randomMatrix(3000, DIM, 8), DIM);
       assert.ok(store.trained);
       const query = randomMatrix(1, DIM, 9);
       const asked = ids.filter((_id, i) => i % 3 === 0);
       const before = store.scoreSubset(query, asked, 0);
       const reversed = ids.slice().reverse();
-      assert.equal(store.layout.plan(() => BigInt64Array.from([...reversed, 99_999n])), true, 'a key not stored is skipped');
+      assert.equal(store.layout.ready(), true);
+      const order = BigInt64Array.from([...reversed, 99_999n]);
+      const slots = new Int32Array(order.length);
+      store.layout.slotsOf(order, slots);
+      assert.equal(slots.at(-1), -1, 'a key not stored has no slot, and the plan skips it');
+      store.layout.plan(slots);
       while (store.layout.step(700) > 0);
       assert.deepEqual(store.scoreSubset(query, asked, 0), before);
       put(BigInt64Array.of(5n, 4000n), randomMatrix(2, DIM, 10)); // a re-upsert and a new key, after the layout
