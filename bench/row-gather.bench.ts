@@ -16,6 +16,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seededUniform } from '../src/random.ts';
+import { seededPermutation } from '../src/train/rqvae-model.ts';
 import { loadFaissBinding } from '../src/vector/binding.ts';
 import { tempDir } from '../test/helpers/paths.ts';
 import { benchArgs, markdownTable, percentile } from './lib.ts';
@@ -42,19 +43,10 @@ const sq8 = new binding.Sq8Codes(DIM, 'ip', new Float32Array(DIM).fill(-0.5), ne
 const allSlots = Int32Array.from({ length: N }, (_, i) => i);
 sq8.put(allSlots, sq8.encode(vectors));
 /** With --laid-out: row r of the codes holds slot rowSlots[r]. */
-const rowSlots = args['laid-out'] ? shuffled(allSlots) : allSlots;
+const rowSlots = args['laid-out'] ? seededPermutation(N, 7) : allSlots;
 if (args['laid-out']) {
   sq8.planLayout(rowSlots);
   while (sq8.layoutStep(1 << 20) > 0);
-}
-
-function shuffled(slots: Int32Array): Int32Array {
-  const out = slots.slice();
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 const sweep = new Uint8Array(64 << 20);

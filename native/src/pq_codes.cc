@@ -104,7 +104,7 @@ Napi::Value PqCodes::Score(const Napi::CallbackInfo& info) {
     Napi::Float32Array out = Napi::Float32Array::New(info.Env(), n);
     float* scores = out.Data();
     std::vector<const uint8_t*> rows(n);
-    for (size_t r = 0; r < n; ++r) rows[r] = blocks_.Row(slots.data[r]);
+    blocks_.Rows(slots.data, n, rows.data());
     const size_t ahead = RowsAhead(m_);
     for (size_t r = 0; r < n && r < ahead; ++r) PrefetchRow(rows[r], m_);
     for (size_t r = 0; r < n; ++r) {

@@ -56,7 +56,6 @@ export function assertModelVersion(model: number, field = 'model'): void {
   }
 }
 
-/** (12,7,300) -> "12-7-300". */
 /**
  * Sorts `rows` (indices into `codes`, n x `levels` flat) in place by their SIDs in lexicographic code order, ties by row
  * index: the order that lays a catalog's rows out as its postings are.
@@ -71,6 +70,7 @@ export function sortRowsBySid(rows: Int32Array, codes: Int32Array, levels: numbe
   });
 }
 
+/** (12,7,300) -> "12-7-300". */
 export function sidToText(codes: Int32Array): string {
   assertCodes(codes);
   let text = String(codes[0]);

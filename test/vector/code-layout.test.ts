@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { seededUniform } from '../../src/random.ts';
 import { loadFaissBinding, type NativeCodes } from '../../src/vector/binding.ts';
 import { Sq8Store } from '../../src/vector/sq8-store.ts';
+import { seededPermutation } from '../../src/train/rqvae-model.ts';
 import { PqStore } from '../../src/vector/pq-store.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
@@ -22,16 +23,6 @@ const N = 140_000;
 
 function sq8Holder(): NativeCodes {
   return new (loadFaissBinding().Sq8Codes)(DIM, 'ip', new Float32Array(DIM).fill(-1), new Float32Array(DIM).fill(2 / 255));
-}
-
-function shuffled(n: number, seed: number): Int32Array {
-  const random = seededUniform(seed);
-  const out = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
 }
 
 function randomSlots(count: number, below: number, seed: number): Int32Array {
@@ -49,7 +40,7 @@ test('Sq8Codes: a layout moves rows, not scores: the same scores before, between
     const before = codes.score(query, asked);
     const bytes = codes.bytes;
     // Every slot once, in a shuffled order, with a duplicate, a negative slot and one past the codes among them.
-    const order = shuffled(N, 4);
+    const order = seededPermutation(N, 4);
     const plan = Int32Array.from([...order.subarray(0, 10), order[3]!, -5, N + 70_000, ...order.subarray(10)]);
     codes.planLayout(plan);
     assert.ok(codes.bytes > bytes, 'the layout tables count in bytes');
@@ -114,7 +105,7 @@ test('Sq8Codes: pool-thread scores that layout steps overlap equal the scores wi
         let settled = false;
         void Promise.allSettled([scoring, ranking]).then(() => { settled = true; });
         while (!settled) {
-          if (codes.layoutStep(256) === 0) codes.planLayout(shuffled(n, 100 + layouts++));
+          if (codes.layoutStep(256) === 0) codes.planLayout(seededPermutation(n, 100 + layouts++));
           await new Promise(setImmediate);
         }
         assert.deepEqual(await scoring, plain, `round ${round}: code scores`);
