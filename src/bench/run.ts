@@ -66,7 +66,11 @@ function codeLayouts(log: string): string[] {
   return [...log.matchAll(/vector codes laid out in SID order: ([^"\n]*)/g)].map((m) => m[1]!);
 }
 
-/** Every system at every connection count, `rounds` times, one system at a time (ABBA order across rounds). */
+/**
+ * Every system at every connection count, `rounds` times. A round measures one connection count after the other and,
+ * at each, every system back to back (ABBA order across rounds), sidx beside the HNSW peer: the two loads a target
+ * compares are seconds apart, so a dip of the shared host tends to fall on both rather than on one.
+ */
 async function loadRounds(systems: System[], o: CatalogRunOptions): Promise<LoadRun[]> {
   const runs: LoadRun[] = [];
   for (const s of systems) {
@@ -74,8 +78,8 @@ async function loadRounds(systems: System[], o: CatalogRunOptions): Promise<Load
     await runLoad({ url: s.server.url, path: '/v1/retrieve', bodies: s.bodies, connections: Math.max(...o.concurrency), durationS: 1 });
   }
   for (let round = 1; round <= o.rounds; round++) {
-    for (const s of round % 2 === 1 ? systems : [...systems].reverse()) {
-      for (const c of o.concurrency) {
+    for (const c of o.concurrency) {
+      for (const s of round % 2 === 1 ? systems : [...systems].reverse()) {
         o.progress(`round ${round}: ${s.name}, ${c} connection(s), ${o.durationS} s`);
         const sidx = s.name.startsWith('sidx');
         const before = sidx ? await readPhases(s.server.url) : undefined;
@@ -128,7 +132,7 @@ export async function benchCatalog(o: CatalogRunOptions): Promise<CatalogBench> 
     progress(`sids mode: beams of ${o.sidsBeamWidth} SIDs from sidx's beam, then ${o.q} queries by SIDs`);
     const sids = await sidsBodies(sidx.url, o.queries, o.q, dim, o.sidsBeamWidth, k);
     const sidsRetrieve = await retrievePass(sidx.url, sids.bodies, exact.truth, k, n);
-    const systems: System[] = [{ name: 'sidx', server: sidx, bodies }, { name: 'sidx-sids', server: sidx, bodies: sids.bodies }];
+    const systems: System[] = [{ name: 'sidx', server: sidx, bodies }];
 
     let hnsw: PeerBench | { skipped: string } = { skipped: `catalog larger than --hnsw-max ${o.hnswMax}` };
     const peerOptions = { dim, metric: o.metric, connectivity: o.connectivity, addThreads: o.addThreads, bodyLimitBytes: o.bodyLimitBytes, workDir: o.workDir };
@@ -142,6 +146,7 @@ export async function benchCatalog(o: CatalogRunOptions): Promise<CatalogBench> 
       hnsw = { kind: 'usearch HNSW', version: usearchVersion(), metric: o.metric === 'ip' ? 'ip' : 'l2sq', connectivity: o.connectivity, addThreads: o.addThreads, upsert: peerUpsert, memoryAfterUpsert, tuning };
       systems.push({ name: 'hnsw', server: peer, bodies });
     }
+    systems.push({ name: 'sidx-sids', server: sidx, bodies: sids.bodies });
     const bare = await startPeer('bare', peerOptions);
     servers.push(bare);
     systems.push({ name: 'bare', server: bare, bodies });

@@ -41,7 +41,8 @@ of issue 10's targets as ratios.
   --queries          query embeddings (same distribution, not in the catalog); default 500
   --concurrency      autocannon connections per load run; default 1,8,32
   --duration         seconds per load run, and the budget for single-query FAISS timings; default 10
-  --rounds           load rounds over all systems, alternating their order (ABBA); default 1
+  --rounds           load rounds; a round measures each connection count in turn and, at each, every system back
+                     to back (sidx beside the HNSW peer), in reversed order every other round (ABBA); default 1
   --model            model bundle served (default models/default)
   --out              write bench.json here
   --markdown         write the Markdown report into FILE between "<!-- sidx bench: begin KEY -->" and the

@@ -32,6 +32,9 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
       assert.equal(run.non2xx, 0, `${system} at ${connections}: non-2xx answers`);
     }
   }
+  // One connection count after the other, every system at it back to back, sidx right beside the peer it is compared with.
+  assert.deepEqual(c.load.map((l) => `${l.system}@${l.connections}`),
+    ['sidx@1', 'hnsw@1', 'sidx-sids@1', 'bare@1', 'sidx@2', 'hnsw@2', 'sidx-sids@2', 'bare@2']);
   assert.ok(!('skipped' in c.hnsw), 'the HNSW peer ran');
   assert.equal(c.hnsw.upsert.items, 2000);
   assert.equal(c.hnsw.addThreads, 1, 'the peer adds on one thread by default (a deterministic graph)');

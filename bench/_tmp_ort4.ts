@@ -1,0 +1,11 @@
+import { readFileSync } from 'node:fs';
+import ort from 'onnxruntime-node';
+import { buildLatentQueryModel } from '../src/numeric/beam-query-graph.ts';
+import { loadBundle } from '../src/tokenizer/bundle.ts';
+const bundle = await loadBundle('models/rqkmeans-3x256');
+const latent = buildLatentQueryModel(readFileSync(bundle.encoderPath), readFileSync(bundle.beamPath!), 3);
+const s = await ort.InferenceSession.create(latent.model, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: '/tmp/scratch/ortprof' } as any);
+const data = new Float32Array(512).map(() => Math.random() - 0.5);
+for (let i = 0; i < 3000; i++) await s.run({ embedding: new ort.Tensor('float32', data, [1, 512]) });
+(s as any).endProfiling?.();
+await s.release();
