@@ -148,7 +148,7 @@ export const ConfigSchema = Type.Object(
       {
         maxBatch: Int(1, 1_000_000, 1000, 'Most embeddings or items in one request'),
         maxK: Int(1, 100_000, 1000, 'Largest k accepted by /v1/retrieve'),
-        defaultMaxCandidates: Int(1, 10_000_000, 1250, 'Candidate cap when a request names none; when unset, at most limits.maxCandidates'),
+        defaultMaxCandidates: Int(1, 10_000_000, 1500, 'Candidate cap when a request names none; when unset, at most limits.maxCandidates'),
         maxCandidates: Int(1, 10_000_000, 100_000, 'Largest candidate cap a request may ask for'),
         maxVectorNorm: Type.Number({
           minimum: 0, maximum: 1e18, default: 1e4,

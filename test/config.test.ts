@@ -13,7 +13,7 @@ function refusal(field: string, message: RegExp) {
 test('defaults <- environment <- overrides, result frozen', () => {
   const defaults = loadConfig({}, {});
   assert.equal(defaults.server.port, 8080);
-  assert.equal(defaults.limits.defaultMaxCandidates, 1250);
+  assert.equal(defaults.limits.defaultMaxCandidates, 1500);
   const env = { SIDX__SERVER__PORT: '9001', SIDX__LIMITS__MAX_K: '50', PATH: '/bin' };
   const fromEnv = loadConfig({}, env);
   assert.deepEqual([fromEnv.server.port, fromEnv.limits.maxK], [9001, 50]);
@@ -47,7 +47,7 @@ test('limits.defaultMaxCandidates above limits.maxCandidates is refused; left un
   assert.throws(() => loadConfig({}, { SIDX__LIMITS__MAX_CANDIDATES: '500', SIDX__LIMITS__DEFAULT_MAX_CANDIDATES: '600' }),
     refusal('limits.defaultMaxCandidates', /defaultMaxCandidates \(600\) exceeds limits\.maxCandidates \(500\)/));
   assert.equal(loadConfig({}, { SIDX__LIMITS__MAX_CANDIDATES: '500' }).limits.defaultMaxCandidates, 500);
-  assert.equal(loadConfig({ limits: { maxCandidates: 100_000 } }, {}).limits.defaultMaxCandidates, 1250);
+  assert.equal(loadConfig({ limits: { maxCandidates: 100_000 } }, {}).limits.defaultMaxCandidates, 1500);
   const ok = loadConfig({ limits: { maxCandidates: 500, defaultMaxCandidates: 500 } }, {});
   assert.deepEqual([ok.limits.defaultMaxCandidates, ok.limits.maxCandidates], [500, 500]);
 });

@@ -2,7 +2,7 @@
  * Keeps the rerank's codes in memory (sq8, pq) laid out in the served model's SID order (config `vectors.layout`
  * "sid"), in the background.
  *
- * Why: a beam retrieve's ~1,250 candidates come from a few dozen posting ranges (the beam's cells and prefixes), but
+ * Why: a beam retrieve's ~1,500 candidates come from a few dozen posting ranges (the beam's cells and prefixes), but
  * their code rows lie wherever their slots are, in arrival order, so each row is a DRAM miss of its own and the rerank's
  * scan is bound by that latency. Laid out in SID order, the candidates of one range are consecutive rows: at 100K items
  * a 1,250-row sq8 scan took 43-44 µs against 78 (`bench/row-gather.bench.ts --runs 40 --laid-out`, docs/benchmarks.md).
