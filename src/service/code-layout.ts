@@ -14,7 +14,7 @@
  *
  * How: it takes the served key space's keys in SID order from its live posting index (posting-index.ts
  * `keysInOrder`), resolves their slots CHUNK keys per turn of the event loop and moves the codes into that order
- * (vector-store.ts CodeLayoutTarget), STEP positions per turn, so requests are served in between. Only the memory moves: the codes file keeps slot order (a restart
+ * (vector-store.ts CodeLayoutTarget), STEP_MS of moves per turn, so requests are served in between. Only the memory moves: the codes file keeps slot order (a restart
  * reads it as it is and lays it out again), the vector file and the records are untouched, and scores are the same
  * before, during and after (a pool thread's rerank that a step overlaps scores again: native/src/slot_codes.h).
  */
@@ -29,8 +29,13 @@ const IDLE_SHARE = 1 / 64;
 /** ... and while they go on. */
 const BULK_SHARE = 1 / 4;
 const MIN_ROWS = 64;
-/** Positions per turn of the event loop: about 0.2-0.5 ms of row swaps. */
-const STEP = 2048;
+/**
+ * Row moves per native call, and the time a turn of the event loop spends on them: a step's swaps are cache misses
+ * that grow with the catalog (2,048 positions took 0.6-1 ms at 1M items), and a request that arrives meanwhile waits
+ * for the turn to end.
+ */
+const STEP = 256;
+const STEP_MS = 0.25;
 /** Keys whose slots are resolved per turn while a layout is planned. */
 const CHUNK = 65_536;
 
@@ -133,7 +138,13 @@ export class CodeLayout {
 
   async #steps(): Promise<void> {
     const { target } = this.#source;
-    while (!this.#closed && target.step(STEP) > 0) await turn();
+    while (!this.#closed) {
+      const end = performance.now() + STEP_MS;
+      let left = target.step(STEP);
+      while (left > 0 && performance.now() < end) left = target.step(STEP);
+      if (left === 0) return;
+      await turn();
+    }
   }
 }
 
