@@ -14,9 +14,10 @@
  *
  * How: it takes the served key space's keys in SID order from its live posting index (posting-index.ts
  * `keysInOrder`), resolves their slots CHUNK keys per turn of the event loop and moves the codes into that order
- * (vector-store.ts CodeLayoutTarget), STEP_MS of moves per turn, so requests are served in between. Only the memory moves: the codes file keeps slot order (a restart
- * reads it as it is and lays it out again), the vector file and the records are untouched, and scores are the same
- * before, during and after (a pool thread's rerank that a step overlaps scores again: native/src/slot_codes.h).
+ * (vector-store.ts CodeLayoutTarget), STEP_MS of moves per turn, so requests are served in between. Only the memory
+ * moves: the codes file keeps slot order (a restart reads it as it is and lays it out again), the vector file and the
+ * records are untouched, and scores are the same before, during and after (a pool thread's rerank that a step overlaps
+ * scores again: native/src/slot_codes.h).
  */
 import { setImmediate as turn } from 'node:timers/promises';
 import type { CodeLayoutTarget } from '../vector/vector-store.ts';
