@@ -59,6 +59,7 @@ export class CodeLayout {
   #version = -1;
   #running: Promise<void> | null = null;
   #closed = false;
+  #pending = 0;
   /** Layouts finished (tests, logs). */
   done = 0;
 
@@ -72,6 +73,11 @@ export class CodeLayout {
   /** The layout in progress, if any. */
   get running(): Promise<void> | null {
     return this.#running;
+  }
+
+  /** Items the layout in progress has still to place (all of them while it is planned); 0 when none runs. */
+  get pending(): number {
+    return this.#pending;
   }
 
   close(): Promise<void> {
@@ -100,6 +106,7 @@ export class CodeLayout {
       if (items > 0) this.done++;
     }, (err: Error) => this.#log.warn(`vector codes layout stopped: ${err.message}`)).finally(() => {
       this.#running = null;
+      this.#pending = 0;
     });
   }
 
@@ -119,6 +126,7 @@ export class CodeLayout {
       from = performance.now();
     };
     const keys = keysInOrder();
+    this.#pending = keys.length;
     await yieldTurn();
     const slots = new Int32Array(keys.length);
     for (let at = 0; at < keys.length; at += CHUNK) {
@@ -143,6 +151,7 @@ export class CodeLayout {
       const end = performance.now() + STEP_MS;
       let left = target.step(STEP);
       while (left > 0 && performance.now() < end) left = target.step(STEP);
+      this.#pending = left;
       if (left === 0) return;
       await turn();
     }

@@ -13,6 +13,8 @@ export interface LiveState {
   encoderQueueLength(): number;
   encoderInFlight(): number;
   catalogItems(): number;
+  /** Items the background layout of the codes has still to place (service/code-layout.ts). */
+  layoutPendingItems(): number;
 }
 
 export interface MetricsOptions {
@@ -98,6 +100,11 @@ export class SidxMetrics {
     new Gauge({
       name: 'sidx_catalog_items', help: 'Items in the catalog', registers,
       collect() { this.set(live()?.catalogItems() ?? 0); },
+    });
+    new Gauge({
+      name: 'sidx_vector_layout_pending_items', registers,
+      help: 'Items whose codes the background layout (vectors.layout "sid") has still to move into SID order; 0 when none runs',
+      collect() { this.set(live()?.layoutPendingItems() ?? 0); },
     });
     this.#loop = monitorEventLoopDelay({ resolution: 10 });
     this.#loop.enable();

@@ -80,6 +80,7 @@ export class SidxService {
       encoderQueueLength: () => service.#p.pool.queueLength + (service.#target?.pool.queueLength ?? 0),
       encoderInFlight: () => service.#p.pool.inFlight + (service.#target?.pool.inFlight ?? 0),
       catalogItems: () => (service.#closed ? 0 : service.#p.catalog.count),
+      layoutPendingItems: () => service.#p.layout?.pending ?? 0,
     });
     try {
       await service.#life.resume();
