@@ -94,9 +94,7 @@ export class SidxService {
   get metrics(): SidxMetrics { return this.#p.metrics; }
 
   /** Chunks waiting for a worker of the served model's encoder, the queue every encode and retrieve joins. */
-  get encoderQueueLength(): number {
-    return this.#p.pool.queueLength;
-  }
+  get encoderQueueLength(): number { return this.#p.pool.queueLength; }
 
   /** Test-only: the served model's encoder pool (white-box tests hold its queue through kPoolTestHooks), the live postings, the vector store and its layout. */
   get [kServiceTestHooks]() {
