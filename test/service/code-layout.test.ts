@@ -57,6 +57,20 @@ async function layoutsDone(svc: RunningService, count: number): Promise<void> {
   }
 }
 
+/** A service over a fresh 3-level bundle with sq8 codes (`vectors` added to that config), closed and removed after `body`. */
+async function withSq8Service(vectors: Record<string, unknown>, body: (svc: RunningService) => Promise<void>): Promise<void> {
+  const tmp = tempDir();
+  const model = join(tmp.dir, 'model');
+  await writeTestBundle(model, { dim: DIM, levels: 3, codebookSize: 4, seed: 3 });
+  const svc = await startService(join(tmp.dir, 'data'), model, {}, { vectors: { storage: 'sq8', trainSize: 50, ...vectors } });
+  try {
+    await body(svc);
+  } finally {
+    await svc.close();
+    tmp.cleanup();
+  }
+}
+
 test('codes layout: laid out in SID order after writes and after a restart, the same answers', async () => {
   const tmp = tempDir();
   const dataDir = join(tmp.dir, 'data');
@@ -111,57 +125,39 @@ test('codes layout: laid out in SID order after writes and after a restart, the 
   }
 });
 
-test('codes layout: sidx_vector_layout_pending_items counts the items a layout has still to place, 0 once done', async () => {
-  const tmp = tempDir();
-  const model = join(tmp.dir, 'model');
-  await writeTestBundle(model, { dim: DIM, levels: 3, codebookSize: 4, seed: 3 });
-  const svc = await startService(join(tmp.dir, 'data'), model, {}, { vectors: { storage: 'sq8', trainSize: 50 } });
+test('codes layout: sidx_vector_layout_pending_items counts the items a layout has still to place, 0 once done', () => withSq8Service({}, async (svc) => {
   const gauge = async () => {
     const text = await svc.service.metrics.registry.metrics();
     const m = /^sidx_vector_layout_pending_items (\d+)$/m.exec(text);
     assert.ok(m, 'the gauge is exported');
     return Number(m[1]);
   };
-  try {
-    assert.equal(await gauge(), 0, 'nothing to lay out before any write');
-    await upsert(svc, 0, N);
-    const layout = svc.service[kServiceTestHooks].layout()!;
-    // The layout starts on a timer once the writes pause and moves on one event-loop turn at a time: caught at its
-    // first turn, it has planned every item and placed none.
-    const t0 = performance.now();
-    while (!layout.running) {
-      assert.ok(performance.now() - t0 < 10_000, 'a layout starts within 10 s of the writes');
-      await new Promise((r) => setImmediate(r));
-    }
-    assert.equal(layout.pending, N);
-    assert.equal(await gauge(), N, 'the registry reads it within the same turn');
-    await layoutsDone(svc, 1);
-    assert.equal(layout.pending, 0);
-    assert.equal(await gauge(), 0);
-    const scraped = await svc.app.inject({ method: 'GET', url: '/metrics' });
-    assert.match(scraped.body, /^sidx_vector_layout_pending_items 0$/m);
-  } finally {
-    await svc.close();
-    tmp.cleanup();
+  assert.equal(await gauge(), 0, 'nothing to lay out before any write');
+  await upsert(svc, 0, N);
+  const layout = svc.service[kServiceTestHooks].layout()!;
+  // The layout starts on a timer once the writes pause and moves on one event-loop turn at a time: caught at its
+  // first turn, it has planned every item and placed none.
+  const t0 = performance.now();
+  while (!layout.running) {
+    assert.ok(performance.now() - t0 < 10_000, 'a layout starts within 10 s of the writes');
+    await new Promise((r) => setImmediate(r));
   }
-});
+  assert.equal(layout.pending, N);
+  assert.equal(await gauge(), N, 'the registry reads it within the same turn');
+  await layoutsDone(svc, 1);
+  assert.equal(layout.pending, 0);
+  assert.equal(await gauge(), 0);
+  const scraped = await svc.app.inject({ method: 'GET', url: '/metrics' });
+  assert.match(scraped.body, /^sidx_vector_layout_pending_items 0$/m);
+}));
 
-test('codes layout: vectors.layout "arrival" leaves every row at its slot', async () => {
-  const tmp = tempDir();
-  const model = join(tmp.dir, 'model');
-  await writeTestBundle(model, { dim: DIM, levels: 3, codebookSize: 4, seed: 3 });
-  const svc = await startService(join(tmp.dir, 'data'), model, {}, { vectors: { storage: 'sq8', trainSize: 50, layout: 'arrival' } });
-  try {
-    await upsert(svc, 0, N);
-    assert.equal(svc.service[kServiceTestHooks].layout(), null);
-    await new Promise((r) => setTimeout(r, 1200));
-    const hooks = svc.service[kServiceTestHooks];
-    const keys = hooks.postings().index(svc.service.model.version)!.keysInOrder();
-    const store = hooks.vectors() as CodedSlotStore;
-    const slots = store.codes.layout.rowsOf(keys);
-    assert.ok(!ascendingFromZero(slots), 'arrival order differs from SID order here');
-  } finally {
-    await svc.close();
-    tmp.cleanup();
-  }
-});
+test('codes layout: vectors.layout "arrival" leaves every row at its slot', () => withSq8Service({ layout: 'arrival' }, async (svc) => {
+  await upsert(svc, 0, N);
+  assert.equal(svc.service[kServiceTestHooks].layout(), null);
+  await new Promise((r) => setTimeout(r, 1200));
+  const hooks = svc.service[kServiceTestHooks];
+  const keys = hooks.postings().index(svc.service.model.version)!.keysInOrder();
+  const store = hooks.vectors() as CodedSlotStore;
+  const slots = store.codes.layout.rowsOf(keys);
+  assert.ok(!ascendingFromZero(slots), 'arrival order differs from SID order here');
+}));
