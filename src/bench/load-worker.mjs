@@ -6,7 +6,8 @@
 // Plain JavaScript: the thread needs no TypeScript loader.
 //
 // workerData: { url, path, bodies: string[], connections, durationS, overallRate?, timeoutS? }
-// -> { type: 'done', samples: Float64Array (transferred), requests, duration, errors, timeouts, non2xx } | { type: 'error', message }
+// -> { type: 'done', samples: Float64Array (transferred), requests, duration, errors, timeouts, non2xx, cpuMs } | { type: 'error', message }
+// cpuMs: the process's CPU time while autocannon ran (the calling thread only waits meanwhile), without this thread's start.
 import { parentPort, workerData } from 'node:worker_threads';
 
 const o = workerData;
@@ -17,6 +18,7 @@ try {
   let next = 0;
   let samples = new Float64Array(1 << 16);
   let count = 0;
+  const cpu0 = process.cpuUsage();
   const instance = autocannon({
     url: o.url,
     connections: o.connections,
@@ -40,11 +42,13 @@ try {
     samples[count++] = responseTime;
   });
   const result = await instance;
+  const cpu = process.cpuUsage(cpu0);
   const kept = samples.slice(0, count);
   parentPort.postMessage({
     // Inside a worker thread autocannon answers its raw result (unaggregated): completed requests are totalCompletedRequests.
     type: 'done', samples: kept, requests: result.totalCompletedRequests ?? result.requests.total, duration: result.duration,
     errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx,
+    cpuMs: (cpu.user + cpu.system) / 1000,
   }, [kept.buffer]);
 } catch (err) {
   parentPort.postMessage({ type: 'error', message: err instanceof Error ? err.message : String(err) });

@@ -28,6 +28,8 @@ export interface LoadResult {
   errors: number;
   timeouts: number;
   non2xx: number;
+  /** The load generator's CPU ms over the run (this process's, while autocannon ran in its worker thread). */
+  loadGeneratorCpuMs: number;
 }
 
 interface WorkerReply {
@@ -39,6 +41,7 @@ interface WorkerReply {
   errors: number;
   timeouts: number;
   non2xx: number;
+  cpuMs: number;
 }
 
 const LOAD_WORKER = repoUrl('src/bench/load-worker.mjs');
@@ -67,5 +70,6 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     errors: reply.errors,
     timeouts: reply.timeouts,
     non2xx: reply.non2xx,
+    loadGeneratorCpuMs: reply.cpuMs,
   };
 }

@@ -69,6 +69,14 @@ function catalogSection(r: BenchReport, c: CatalogBench): string {
       return [names[s], f(recall[s]), ...sums.map((m) => f(m?.qps)), ...sums.map((m) => (m ? `${f(m.p50)} / ${f(m.p99)}` : 'n/a')),
         `${sums.reduce((a, m) => a + (m?.non2xx ?? 0), 0)} / ${sums.reduce((a, m) => a + (m?.errors ?? 0), 0)}`];
     })));
+  if (c.load.some((l) => l.cpu)) {
+    lines.push('', 'CPU per answered request, ms (mean over rounds): the server process, every thread / the load generator (the bench process) / the machine\'s busy share. '
+      + 'A server\'s CPU per request is its cost whatever the client; its QPS is also bound by the load generator, which shares the cores:', '');
+    lines.push(table(['system', ...conns.map((n) => `@${n}`)], systems.map((s) => [names[s], ...conns.map((n) => {
+      const cpu = loadSummary(c.load, s, n)?.cpu;
+      return cpu ? `${f(cpu.serverMsPerRequest)} / ${f(cpu.loadGeneratorMsPerRequest)} / ${f(100 * cpu.machineBusy, 2)}%` : 'n/a';
+    })])));
+  }
   const chunked = (c.exact.chunks ?? 1) > 1 ? ` (searched as ${c.exact.chunks} flat indexes; single-query timings over the first ${f(c.exact.singleRows)} rows)` : '';
   lines.push('', `Exact FAISS Flat in-process (the ground truth${chunked}): ${f(c.exact.single.qps)} single queries/s, p50 ${f(c.exact.single.latencyMs.p50)} ms. `
     + `sidx sequential pass: server-side (timingsMs.total) p50 ${f(c.retrieve.serverMs.p50)} ms, p99 ${f(c.retrieve.serverMs.p99)} ms, `

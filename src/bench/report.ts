@@ -31,6 +31,20 @@ export interface LoadRun extends LoadResult {
   round: number;
   /** sidx only: the server's phase histogram over this run (absent when the server has none). */
   phases?: PhaseBreakdown;
+  /** Where the run's CPU went (Linux /proc; absent elsewhere): see LoadCpu. */
+  cpu?: LoadCpu;
+}
+
+/**
+ * The CPU a load run cost, per answered request: the server process's (every thread), the load generator's (the bench
+ * process's while autocannon ran in its worker thread; the main thread only waits), and the share of the machine busy meanwhile.
+ * A server's CPU per request is its cost whatever the client; QPS is also bound by the load generator, which shares
+ * the machine's cores with the server.
+ */
+export interface LoadCpu {
+  serverMsPerRequest: number;
+  loadGeneratorMsPerRequest: number;
+  machineBusy: number;
 }
 
 export interface PeerBench {

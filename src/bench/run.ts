@@ -14,7 +14,7 @@ import { benchReindexDrop } from './reindex-drop.ts';
 import { startPeer, tuneExpansion } from './peers.ts';
 import { mergePhases, phaseDelta, phasesFromTimings, readPhases, type PhaseBreakdown } from './phases.ts';
 import type { CatalogBench, LoadRun, PeerBench, SystemName } from './report.ts';
-import { REPO_ROOT, startBenchServer, type BenchServer } from './server.ts';
+import { loadCpuMeter, REPO_ROOT, startBenchServer, type BenchServer } from './server.ts';
 
 export interface CatalogRunOptions {
   n: number;
@@ -83,9 +83,11 @@ async function loadRounds(systems: System[], o: CatalogRunOptions): Promise<Load
         o.progress(`round ${round}: ${s.name}, ${c} connection(s), ${o.durationS} s`);
         const sidx = s.name.startsWith('sidx');
         const before = sidx ? await readPhases(s.server.url) : undefined;
+        const meter = loadCpuMeter(s.server.pid);
         const load = await runLoad({ url: s.server.url, path: '/v1/retrieve', bodies: s.bodies, connections: c, durationS: o.durationS });
+        const cpu = meter(load);
         const phases = before ? phaseDelta(before, await readPhases(s.server.url)) : undefined;
-        runs.push({ system: s.name, round, ...load, ...(phases ? { phases } : {}) });
+        runs.push({ system: s.name, round, ...load, ...(phases ? { phases } : {}), ...(cpu ? { cpu } : {}) });
       }
     }
   }

@@ -4,9 +4,11 @@
  * share it, and its memory can be read from /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { SERVE_NODE_FLAGS } from '../node-flags.ts';
 import { repoPath } from '../paths.ts';
+import type { LoadResult } from './load.ts';
+import type { LoadCpu } from './report.ts';
 
 export const SIDX_BIN = repoPath('bin/sidx.js');
 /** `node` arguments that start `sidx serve` as bin/sidx.js's shebang does (src/node-flags.ts). */
@@ -68,6 +70,21 @@ export function cpuMeter(pid: number): () => { processSeconds: number; machineBu
       processSeconds: processCpuSeconds(pid) - cpu0,
       machineBusy: (machine1.busy - machine0.busy) / Math.max(1e-9, machine1.total - machine0.total),
     };
+  };
+}
+
+/**
+ * Starts measuring a load run's CPU (report.ts LoadCpu): the returned function, given the run's result, gives server
+ * process `pid`'s CPU ms per answered request, the load generator's, and the machine's busy share since; undefined
+ * where /proc cannot be read (not Linux) or nothing was answered.
+ */
+export function loadCpuMeter(pid: number): (load: LoadResult) => LoadCpu | undefined {
+  const readable = existsSync(`/proc/${pid}/stat`);
+  const server = cpuMeter(pid);
+  return (load) => {
+    const { processSeconds, machineBusy } = server();
+    if (!readable || load.requests <= 0) return undefined;
+    return { serverMsPerRequest: (1000 * processSeconds) / load.requests, loadGeneratorMsPerRequest: load.loadGeneratorCpuMs / load.requests, machineBusy };
   };
 }
 

@@ -3,7 +3,7 @@
  * (a peer's figure from the same run, or the issue's bound), with "meets" or "misses". Nothing here is a test
  * threshold: the bench reports, it does not fail.
  */
-import type { CatalogBench, LoadRun, SystemName } from './report.ts';
+import type { CatalogBench, LoadCpu, LoadRun, SystemName } from './report.ts';
 
 export interface TargetRow {
   target: string;
@@ -17,12 +17,20 @@ export interface TargetRow {
   note?: string;
 }
 
-/** Mean QPS and the worst p50/p99 of a system at a connection count, over the rounds; undefined if not run. */
+/**
+ * Mean QPS and CPU per request, the worst p50/p99 of a system at a connection count, over the rounds; undefined if
+ * not run (`cpu` when every round measured it).
+ */
 export function loadSummary(load: readonly LoadRun[], system: SystemName, connections: number):
-  { qps: number; p50: number; p99: number; runs: number; non2xx: number; errors: number } | undefined {
+  { qps: number; p50: number; p99: number; runs: number; non2xx: number; errors: number; cpu?: LoadCpu } | undefined {
   const runs = load.filter((l) => l.system === system && l.connections === connections);
   if (runs.length === 0) return undefined;
+  const cpus = runs.flatMap((r) => (r.cpu ? [r.cpu] : []));
+  const mean = (pick: (c: LoadCpu) => number) => cpus.reduce((s, c) => s + pick(c), 0) / cpus.length;
   return {
+    ...(cpus.length === runs.length ? {
+      cpu: { serverMsPerRequest: mean((c) => c.serverMsPerRequest), loadGeneratorMsPerRequest: mean((c) => c.loadGeneratorMsPerRequest), machineBusy: mean((c) => c.machineBusy) },
+    } : {}),
     qps: runs.reduce((s, r) => s + r.qps, 0) / runs.length,
     p50: Math.max(...runs.map((r) => r.latencyMs.p50)),
     p99: Math.max(...runs.map((r) => r.latencyMs.p99)),

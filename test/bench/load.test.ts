@@ -36,6 +36,7 @@ test('runLoad posts the bodies round-robin from its own thread, times the 2xx an
     assert.ok(load.latencyMs.p50 > 0 && load.latencyMs.p50 <= load.latencyMs.p99 && load.latencyMs.p99 <= load.latencyMs.max);
     assert.ok(load.qps > 0 && Math.abs(load.qps - load.latencyMs.n / 1) < load.latencyMs.n * 0.5, `qps ${load.qps}`);
     assert.equal(load.errors, 0);
+    assert.ok(load.loadGeneratorCpuMs > 0, `the load generator's CPU: ${load.loadGeneratorCpuMs} ms`);
   } finally {
     server.close();
   }

@@ -5,7 +5,7 @@ import { loadSummary, targetRows } from '../../src/bench/targets.ts';
 
 const lat = (p50: number, p99: number) => ({ n: 1, mean: p50, p50, p95: p99, p99, max: p99 });
 const run = (system: SystemName, connections: number, qps: number, round = 1, p99 = 10): LoadRun =>
-  ({ system, connections, round, qps, durationS: 1, requests: qps, latencyMs: lat(1, p99), errors: 0, timeouts: 0, non2xx: 0 });
+  ({ system, connections, round, qps, durationS: 1, requests: qps, latencyMs: lat(1, p99), errors: 0, timeouts: 0, non2xx: 0, loadGeneratorCpuMs: 0 });
 
 /** A catalog with only the fields the targets read. */
 function catalog(load: LoadRun[]): CatalogBench {
@@ -22,6 +22,12 @@ test('loadSummary averages QPS over rounds and keeps the worst p99', () => {
   const s = loadSummary([run('sidx', 8, 100, 1, 20), run('sidx', 8, 200, 2, 40), run('hnsw', 8, 999)], 'sidx', 8)!;
   assert.deepEqual([s.qps, s.p99, s.runs], [150, 40, 2]);
   assert.equal(loadSummary([], 'sidx', 8), undefined);
+  assert.equal(s.cpu, undefined, 'no CPU figure where the runs measured none');
+  const cpu = (server: number, generator: number, busy: number) => ({ serverMsPerRequest: server, loadGeneratorMsPerRequest: generator, machineBusy: busy });
+  const measured = loadSummary([{ ...run('bare', 8, 100), cpu: cpu(0.02, 0.03, 0.9) }, { ...run('bare', 8, 100, 2), cpu: cpu(0.04, 0.05, 0.7) }], 'bare', 8)!;
+  assert.deepEqual(measured.cpu, cpu(0.03, 0.04, 0.8));
+  const partly = loadSummary([{ ...run('bare', 8, 100), cpu: cpu(0.02, 0.03, 0.9) }, run('bare', 8, 100, 2)], 'bare', 8)!;
+  assert.equal(partly.cpu, undefined, 'a mean over some rounds only is not given');
 });
 
 test('targetRows: ratios against the peers at 8 and 32 connections and the issue\'s bounds, meets or misses', () => {

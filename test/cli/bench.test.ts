@@ -30,6 +30,12 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
       assert.ok(run, `${system} at ${connections} connection(s) was run`);
       assert.ok(run.qps > 0, `${system} at ${connections}: QPS ${run.qps}`);
       assert.equal(run.non2xx, 0, `${system} at ${connections}: non-2xx answers`);
+      // Where the run's CPU went (/proc): the server's and the load generator's per request, the machine's busy share.
+      if (process.platform === 'linux') {
+        const cpu = run.cpu!;
+        assert.ok(cpu.serverMsPerRequest > 0 && cpu.loadGeneratorMsPerRequest > 0, `${system} at ${connections}: ${JSON.stringify(cpu)}`);
+        assert.ok(cpu.machineBusy > 0 && cpu.machineBusy <= 1, `${system} at ${connections}: machine busy ${cpu.machineBusy}`);
+      }
     }
   }
   // One connection count after the other, every system at it back to back, sidx right beside the peer it is compared with.
@@ -79,6 +85,7 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
   assert.match(md, /\| bare Fastify route \(parses the body\) \| n\/a \| [0-9.,]+ \| [0-9.,]+ \|/);
   assert.match(md, /\/v1\/retrieve QPS \/ HNSW peer QPS, 2 connections \| [^|]+ \| [0-9.]+x \| ≥ 1x \| (meets|misses) \|/);
   assert.match(md, /sids \(beam of 32, no rerank\) QPS \/ bare route QPS, 2 connections/);
+  if (process.platform === 'linux') assert.match(md, /\| bare Fastify route \(parses the body\) \| [0-9.]+ \/ [0-9.]+ \/ [0-9.]+% \| [0-9.]+ \/ [0-9.]+ \/ [0-9.]+% \|/);
   assert.match(md, /\/healthz p99 during a re-index drop \/ outside it, \/ 2 \(issue 14\) \| [0-9.]+ \/ [0-9.]+ ms \|/);
   assert.match(md, /Re-index to rqkmeans-3x256 after the restart/);
   assert.match(md, /Codes laid out in SID order by the server \(vectors\.layout\): 0 time\(s\)\./);
