@@ -64,7 +64,7 @@ const perThread = threads();
 await server.stop();
 console.log(`${N} items, ${args.connections} connections, ${args.duration} s, body ${args.body}${args.env ? `, env ${args.env}` : ''}: `
   + `${sidsBeam > 0 ? `sids mode (beams of ${sidsBeam}), ` : ''}${Math.round(load.qps)} QPS, p50 ${load.latencyMs.p50.toFixed(2)} ms, p99 ${load.latencyMs.p99.toFixed(2)} ms, non-2xx ${load.non2xx}, errors ${load.errors}; `
-  + `server CPU ${serverCpu.toFixed(1)} s (${((1000 * serverCpu) / Math.max(1, load.requests)).toFixed(2)} ms per request), machine ${(100 * busy).toFixed(0)}% busy`);
+  + `server CPU ${serverCpu.toFixed(1)} s (${((1000 * serverCpu) / Math.max(1, load.requests)).toFixed(2)} ms per request), load generator ${(load.loadGeneratorCpuMs / Math.max(1, load.requests)).toFixed(3)} ms per request, machine ${(100 * busy).toFixed(0)}% busy`);
 console.log(threadCpuLine(perThread, load.requests, 'request'));
 if (nodeArgs.includes('--trace-gc')) console.log(gcLine(server.output().slice(logMark)));
 if (profile) {
