@@ -30,9 +30,14 @@ View<T> TypedView(const Napi::Value& value, const char* name) {
   if (!value.IsTypedArray()) throw CodedError(kErrInvalidInput, std::string(name) + " must be a typed array");
   Napi::TypedArray array = value.As<Napi::TypedArray>();
   if (array.TypedArrayType() != kType) throw CodedError(kErrInvalidInput, std::string(name) + " has the wrong element type");
-  Napi::ArrayBuffer buffer = array.ArrayBuffer();
-  auto* base = static_cast<uint8_t*>(buffer.Data()) + array.ByteOffset();
-  return {reinterpret_cast<T*>(base), array.ElementLength()};
+  // The data pointer from the typed array itself: a SharedArrayBuffer (the posting index's folded runs,
+  // posting-fold-thread.ts) is not an ArrayBuffer to napi_get_arraybuffer_info.
+  void* data = nullptr;
+  size_t length = 0;
+  if (napi_get_typedarray_info(value.Env(), value, nullptr, &length, &data, nullptr, nullptr) != napi_ok) {
+    throw CodedError(kErrInvalidInput, std::string(name) + ": its memory cannot be read");
+  }
+  return {static_cast<T*>(data), length};
 }
 
 // A sorted run of (SID, key) rows: codes row-major (L per row), keys as (low, high) u32 words.

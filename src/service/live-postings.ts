@@ -13,8 +13,12 @@ import type { Catalog } from '../store/catalog.ts';
 import type { PostingChanges, PostingWatcher } from '../store/posting-journal.ts';
 import type { SpacePostings } from '../store/catalog-scan.ts';
 import type { CandidateSource } from './candidates.ts';
+import { FoldThread } from './posting-fold-thread.ts';
 import { PostingIndex } from './posting-index.ts';
 import type { Logger } from './vector-state.ts';
+
+/** Indexes whose main run holds this many rows fold on the fold thread (posting-fold-thread.ts), smaller ones in place. */
+const THREAD_FOLD_ROWS = 1 << 18;
 
 export class LivePostings implements PostingWatcher {
   #catalog: Catalog;
@@ -22,16 +26,20 @@ export class LivePostings implements PostingWatcher {
   #enabled: boolean;
   #indexes = new Map<number, PostingIndex>();
   #minDelta: number | undefined;
+  #foldThread = new FoldThread();
+  #foldRows: number;
 
   /**
    * With `enabled` false, every source is the catalog (no index is built). One per catalog: it is the catalog's
-   * only posting watcher. `minDelta`: see PostingIndex (tests).
+   * only posting watcher. `minDelta`: see PostingIndex; `foldRows`: the main run's rows from which a fold runs on
+   * the fold thread (tests lower both).
    */
-  constructor(catalog: Catalog, log: Logger, enabled: boolean, minDelta?: number) {
+  constructor(catalog: Catalog, log: Logger, enabled: boolean, minDelta?: number, foldRows = THREAD_FOLD_ROWS) {
     this.#catalog = catalog;
     this.#log = log;
     this.#enabled = enabled;
     this.#minDelta = minDelta;
+    this.#foldRows = foldRows;
     if (enabled) catalog.spaces.watchPostings(this);
   }
 
@@ -56,7 +64,9 @@ export class LivePostings implements PostingWatcher {
     let scanned;
     try {
       scanned = this.#catalog.spaces.postingsOf(model, levels);
-      index = new PostingIndex(model, levels, scanned, this.#catalog, this.#minDelta);
+      index = new PostingIndex(model, levels, scanned, this.#catalog, this.#minDelta, {
+        thread: this.#foldThread, minRows: this.#foldRows, onFailure: (err) => this.#drop(model, err),
+      });
     } catch (err) {
       this.#log.warn(`posting index of key space ${model} not built, candidates come from LMDB scans: ${(err as Error).message}`);
       return undefined;
@@ -67,6 +77,7 @@ export class LivePostings implements PostingWatcher {
   }
 
   untrack(model: number): void {
+    this.#indexes.get(model)?.detach();
     this.#indexes.delete(model);
   }
 
@@ -79,15 +90,22 @@ export class LivePostings implements PostingWatcher {
       try {
         index.apply(changes);
       } catch (err) {
-        // LMDB committed the change: answer from it from now on rather than from an index that may be wrong.
-        this.#indexes.delete(model);
-        this.#log.warn(`posting index of key space ${model} dropped, candidates come from LMDB scans: ${(err as Error).message}`);
+        this.#drop(model, err as Error);
       }
     }
   }
 
-  close(): void {
+  /** LMDB committed the change: answer from it from now on rather than from an index that may be wrong. */
+  #drop(model: number, err: Error): void {
+    this.#indexes.get(model)?.detach();
+    this.#indexes.delete(model);
+    this.#log.warn(`posting index of key space ${model} dropped, candidates come from LMDB scans: ${err.message}`);
+  }
+
+  async close(): Promise<void> {
     if (this.#enabled) this.#catalog.spaces.watchPostings(undefined);
+    for (const index of this.#indexes.values()) index.detach();
     this.#indexes.clear();
+    await this.#foldThread.close();
   }
 }

@@ -30,7 +30,9 @@ import type { CandidateSet } from './candidate-set.ts';
 import type { CandidateSource } from './candidates.ts';
 import { cellStart, directoryOf, type Directory } from './posting-directory.ts';
 import { rotatedBound } from './posting-rotations.ts';
-import { bound, Collector, compareRows, findRow, mergeRuns, newRun, rotatedOrders, runOf, sameCodes, sortedAdds, upperFrom, withRotations, type Run, type RowSink } from './posting-runs.ts';
+import { foldRuns, rowsOf, type Folded } from './posting-fold.ts';
+import type { FoldThread } from './posting-fold-thread.ts';
+import { bound, Collector, compareRows, findRow, mergeRuns, newRun, rotatedOrders, runOf, sameCodes, sharedRun, sortedAdds, upperFrom, withRotations, type Run, type RowSink } from './posting-runs.ts';
 
 export type { RowSink } from './posting-runs.ts';
 
@@ -39,6 +41,17 @@ export type { RowSink } from './posting-runs.ts';
 const DELTA_SHARE = 1 / 16;
 const MIN_DELTA = 4096;
 const MAX_DELTA = 1 << 20;
+
+/**
+ * Folds on a thread (posting-fold-thread.ts) for a main run of at least `minRows` rows: the index keeps answering
+ * from its runs meanwhile, records the changes it applies, and replays them on the folded run when it comes back;
+ * `onFailure` gets a replay that failed (the index is then wrong: its owner drops it). Smaller runs fold in place.
+ */
+export interface FoldOptions {
+  thread: FoldThread;
+  minRows: number;
+  onFailure: (err: Error) => void;
+}
 /** gatherBeam's level widths (one array reused: the call is synchronous). */
 let gatherWidths = new Int32Array(0);
 
@@ -55,19 +68,33 @@ export class PostingIndex implements CandidateSource {
   #deadCount = 0;
   #delta: Run;
   #minDelta: number;
+  #folds: FoldOptions | undefined;
+  /** The fold out on the thread: the changes applied since its snapshot, and its end (swapped in, or failed). */
+  #folding: { log: PostingChanges[]; done: Promise<void> } | null = null;
   /** Folds into `main` so far (tests and logs). */
   compactions = 0;
 
   /** `minDelta`: delta and dead rows below which no fold happens (default MIN_DELTA; tests lower it). */
-  constructor(model: number, levels: number, postings: SpacePostings, fallback: CandidateSource, minDelta = MIN_DELTA) {
+  constructor(model: number, levels: number, postings: SpacePostings, fallback: CandidateSource, minDelta = MIN_DELTA, folds?: FoldOptions) {
     this.model = model;
     this.levels = levels;
     this.#fallback = fallback;
     this.#minDelta = minDelta;
+    this.#folds = folds;
     this.#main = withRotations(runOf(postings.count, postings.codes, postings.keys), levels);
     this.#dir = directoryOf(this.#main, levels);
     this.#dead = new Uint8Array((postings.count + 7) >> 3);
     this.#delta = newRun(0, levels);
+  }
+
+  /** The fold on the thread in progress, settled once its run is swapped in (or it failed); null when none is. */
+  get folding(): Promise<void> | null {
+    return this.#folding?.done ?? null;
+  }
+
+  /** Stops following a fold on the thread (the index is no longer used): its result is dropped. */
+  detach(): void {
+    this.#folding = null;
   }
 
   /** Live rows (items with a SID in this key space). */
@@ -206,6 +233,12 @@ export class PostingIndex implements CandidateSource {
    * not fit the index (a removed row it does not hold, a row added twice): the caller then stops using it.
    */
   apply(changes: PostingChanges): void {
+    this.#folding?.log.push(changes);
+    this.#applyChanges(changes);
+    this.#maybeFold();
+  }
+
+  #applyChanges(changes: PostingChanges): void {
     const L = this.levels;
     const adds: number[] = [];
     const dropDelta = new Uint8Array(this.#delta.count);
@@ -244,14 +277,44 @@ export class PostingIndex implements CandidateSource {
       const merged = mergeRuns(delta, dropped > 0 ? (r) => dropDelta[r] === 1 : undefined, sortedAdds(changes, adds, L), L, delta.count - dropped + adds.length);
       this.#delta = merged; // its rotated orders wait for the next Hamming-1 scan: most batches meet none
     }
-    const limit = Math.min(MAX_DELTA, Math.max(this.#minDelta, Math.ceil(this.#main.count * DELTA_SHARE)));
-    if (this.#delta.count + this.#deadCount > limit) this.#compact();
   }
 
-  /** Folds `delta` into `main` and drops the dead rows. */
-  #compact(): void {
-    this.#main = withRotations(mergeRuns(this.#main, this.#deadCount > 0 ? (r) => this.#isDead(r) : undefined, this.#delta, this.levels, this.count), this.levels);
-    this.#dir = directoryOf(this.#main, this.levels);
+  #maybeFold(): void {
+    if (this.#folding) return;
+    const limit = Math.min(MAX_DELTA, Math.max(this.#minDelta, Math.ceil(this.#main.count * DELTA_SHARE)));
+    if (this.#delta.count + this.#deadCount <= limit) return;
+    if (this.#folds && this.#main.count >= this.#folds.minRows) this.#foldOnThread(this.#folds);
+    else this.#install(foldRuns(this.#foldInput(this.#dead, false)));
+  }
+
+  #foldInput(dead: Uint8Array, shared: boolean) {
+    return { levels: this.levels, main: rowsOf(this.#main), dead: this.#deadCount > 0 ? dead : null, delta: rowsOf(this.#delta), count: this.count, shared };
+  }
+
+  /** The fold of the runs as they are now, on the thread; the changes applied meanwhile are replayed on its result. */
+  #foldOnThread(folds: FoldOptions): void {
+    this.#main = sharedRun(this.#main, this.levels); // once: folded runs come back shared
+    const input = this.#foldInput(this.#dead.slice(), true);
+    const folding: { log: PostingChanges[]; done: Promise<void> } = { log: [], done: Promise.resolve() };
+    this.#folding = folding;
+    folding.done = folds.thread.fold(input).then((folded) => {
+      if (this.#folding !== folding) return;
+      this.#folding = null;
+      this.#install(folded);
+      for (const changes of folding.log) this.#applyChanges(changes);
+      this.#maybeFold();
+    }, () => {
+      // The thread failed: the fold in place, of the runs as they are by now (the next fold tries a new thread).
+      if (this.#folding !== folding) return;
+      this.#folding = null;
+      this.#install(foldRuns(this.#foldInput(this.#dead, false)));
+    }).catch((err: Error) => folds.onFailure(err));
+  }
+
+  /** The folded run as `main`, with no dead rows and an empty delta. */
+  #install(folded: Folded): void {
+    this.#main = folded.main;
+    this.#dir = folded.dir;
     this.#dead = new Uint8Array((this.#main.count + 7) >> 3);
     this.#deadCount = 0;
     this.#delta = newRun(0, this.levels);

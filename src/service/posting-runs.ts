@@ -66,9 +66,23 @@ export function rotatedOrders(run: Run, L: number): Int32Array[] {
   return (run.rot ??= rotations(run.codes, run.count, L));
 }
 
-/** A zeroed run of `count` rows (`L` 0: keys only). */
-export function newRun(count: number, L: number): Run {
-  return runOf(count, new Uint16Array(count * L), new BigInt64Array(count));
+/**
+ * A zeroed run of `count` rows (`L` 0: keys only); `shared`: on SharedArrayBuffers, which the fold thread
+ * (posting-fold-thread.ts) reads without a copy.
+ */
+export function newRun(count: number, L: number, shared = false): Run {
+  if (!shared) return runOf(count, new Uint16Array(count * L), new BigInt64Array(count));
+  return runOf(count, new Uint16Array(new SharedArrayBuffer(2 * count * L)), new BigInt64Array(new SharedArrayBuffer(8 * count)));
+}
+
+/** `run` itself when its rows are on SharedArrayBuffers already, else a copy that is (its rotated orders kept). */
+export function sharedRun(run: Run, L: number): Run {
+  if (run.codes.buffer instanceof SharedArrayBuffer && run.keys.buffer instanceof SharedArrayBuffer) return run;
+  const out = newRun(run.count, L, true);
+  out.codes.set(run.codes.subarray(0, run.count * L));
+  out.keys.set(run.keys.subarray(0, run.count));
+  out.rot = run.rot;
+  return out;
 }
 
 /** First row in [lo, hi) whose codes 0..m-1 are >= q[at..at+m) (> with `after`). */
@@ -175,8 +189,8 @@ export function sortedAdds(changes: PostingChanges, added: number[], L: number):
  * A new run of `base`'s rows (but those `skip` flags) and `adds`'s rows (both sorted), `count` in all: `base` in
  * spans copied whole, each row of `adds` placed by binary search (adds are the smaller run).
  */
-export function mergeRuns(base: Run, skip: ((row: number) => boolean) | undefined, adds: Run, L: number, count: number): Run {
-  const out = newRun(count, L);
+export function mergeRuns(base: Run, skip: ((row: number) => boolean) | undefined, adds: Run, L: number, count: number, shared = false): Run {
+  const out = newRun(count, L, shared);
   let w = 0;
   const copyBase = (from: number, to: number) => {
     if (!skip) {

@@ -317,7 +317,7 @@ export class SidxService {
       await p.layout?.close();
       await p.vectors.sync();
       await p.vectors.close();
-      p.postings.close();
+      await p.postings.close();
       await p.pool.close();
       await this.#target?.pool.close();
       await p.catalog.close();

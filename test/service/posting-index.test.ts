@@ -4,7 +4,8 @@ import { CandidateSet } from '../../src/service/candidate-set.ts';
 import { gatherCandidates, gathering } from '../../src/service/candidates.ts';
 import { candidateCounts } from '../../src/service/retrieve-steps.ts';
 import { LivePostings } from '../../src/service/live-postings.ts';
-import type { PostingIndex } from '../../src/service/posting-index.ts';
+import { FoldThread } from '../../src/service/posting-fold-thread.ts';
+import { PostingIndex } from '../../src/service/posting-index.ts';
 import { Catalog, type UpsertInput } from '../../src/store/catalog.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { rng } from '../helpers/random.ts';
@@ -120,9 +121,9 @@ test('the live posting index follows upserts, SID changes, deletes, moves betwee
     const rebuilt = new LivePostings(catalog, log, true);
     rebuilt.track(3, LEVELS);
     assertSameScans(rebuilt.index(3)!, catalog, 3, r, 'rebuilt');
-    rebuilt.close();
+    await rebuilt.close();
   } finally {
-    live.close();
+    await live.close();
     await catalog.close();
     tmp.cleanup();
   }
@@ -165,7 +166,81 @@ test('inputs the catalog refuses get the catalog\'s own errors; without an index
     assert.match(warnings.join('\n'), /not built/);
     live.track(1, LEVELS);
   } finally {
-    live.close();
+    await live.close();
+    await catalog.close();
+    tmp.cleanup();
+  }
+});
+
+test('a large index folds on the fold thread: the scans stay the catalog\'s while a fold is out, and after its run comes back', async () => {
+  const tmp = tempDir();
+  const catalog = Catalog.open(tmp.dir);
+  // Folds every ~200 changes, on the thread once the main run holds 500 rows.
+  const live = new LivePostings(catalog, log, true, 200, 500);
+  try {
+    const r = rng(29);
+    const code = () => Int32Array.from({ length: LEVELS }, () => Math.floor(r() * K));
+    const item = (id: string): UpsertInput => ({ id, codes: code(), vector: Float32Array.of(r(), r()) });
+    const ids = Array.from({ length: 800 }, (_, i) => `i${i}`);
+    catalog.upsertBatch(1, ids.map(item));
+    live.track(1, LEVELS); // built from LMDB: a main run of 800 rows
+    const index = live.index(1)!;
+    let threadFolds = 0;
+    for (let round = 0; round < 6; round++) {
+      const before = index.compactions;
+      // Re-upserts that change SIDs (dead rows in main, rows in delta) until a fold starts ...
+      while (index.folding === null) catalog.upsertBatch(1, ids.slice(round * 97 % 600, round * 97 % 600 + 120).map(item));
+      const folding = index.folding;
+      assert.equal(index.compactions, before, 'the fold is out on the thread, not done in place');
+      // ... then writes while it is out: applied to the runs the scans read now, and replayed on the folded run.
+      catalog.upsertBatch(1, ids.slice(700, 760).map(item));
+      catalog.deleteBatch([ids[round]!, ids[round + 100]!]);
+      catalog.upsertBatch(1, [item(`new${round}`), item(ids[round]!)]);
+      assertSameScans(index, catalog, 1, r, `round ${round}, fold out`);
+      await folding;
+      assert.equal(index.compactions, before + 1, 'the folded run was swapped in');
+      threadFolds++;
+      assertSameScans(index, catalog, 1, r, `round ${round}, after the fold`);
+    }
+    assert.equal(threadFolds, 6);
+    assert.equal(live.index(1), index, 'the index was never dropped');
+  } finally {
+    await live.close();
+    await catalog.close();
+    tmp.cleanup();
+  }
+});
+
+test('a fold the thread cannot run is done in place, and close() drops a fold that is out', async () => {
+  const tmp = tempDir();
+  const catalog = Catalog.open(tmp.dir);
+  const r = rng(5);
+  const code = () => Int32Array.from({ length: LEVELS }, () => Math.floor(r() * K));
+  const item = (id: string): UpsertInput => ({ id, codes: code(), vector: Float32Array.of(r(), r()) });
+  const ids = Array.from({ length: 600 }, (_, i) => `i${i}`);
+  catalog.upsertBatch(1, ids.map(item));
+  const closed = new FoldThread();
+  await closed.close();
+  const index = new PostingIndex(1, LEVELS, catalog.spaces.postingsOf(1, LEVELS), catalog, 100,
+    { thread: closed, minRows: 1, onFailure: (err) => assert.fail(err.message) });
+  try {
+    catalog.spaces.watchPostings({ wants: (m) => m === 1, apply: (c) => index.apply(c) });
+    while (index.folding === null) catalog.upsertBatch(1, ids.slice(0, 60).map(item)); // 120 changes: over minDelta
+    await index.folding;
+    assert.equal(index.compactions, 1, 'folded in place after the thread refused');
+    assertSameScans(index, catalog, 1, r, 'after the fold in place');
+
+    // A fold out when the owner stops using the index: its result is dropped, the runs stay as they were.
+    const live = new LivePostings(catalog, log, true, 100, 1);
+    live.track(1, LEVELS);
+    const tracked = live.index(1)!;
+    while (tracked.folding === null) catalog.upsertBatch(1, ids.slice(100, 160).map(item));
+    const out = tracked.folding;
+    await live.close();
+    await out;
+    assert.equal(tracked.compactions, 0, 'no run swapped in after close');
+  } finally {
+    catalog.spaces.watchPostings(undefined);
     await catalog.close();
     tmp.cleanup();
   }
