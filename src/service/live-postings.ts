@@ -66,6 +66,7 @@ export class LivePostings implements PostingWatcher {
       scanned = this.#catalog.spaces.postingsOf(model, levels);
       index = new PostingIndex(model, levels, scanned, this.#catalog, this.#minDelta, {
         thread: this.#foldThread, minRows: this.#foldRows, onFailure: (err) => this.#drop(model, err),
+        onThreadError: (err) => this.#log.warn(`posting index of key space ${model}: folded in place, the fold thread failed: ${err.message}`),
       });
     } catch (err) {
       this.#log.warn(`posting index of key space ${model} not built, candidates come from LMDB scans: ${(err as Error).message}`);

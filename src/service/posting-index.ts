@@ -51,6 +51,8 @@ export interface FoldOptions {
   thread: FoldThread;
   minRows: number;
   onFailure: (err: Error) => void;
+  /** A fold the thread could not run (it is done in place then). */
+  onThreadError?: (err: Error) => void;
 }
 /** gatherBeam's level widths (one array reused: the call is synchronous). */
 let gatherWidths = new Int32Array(0);
@@ -303,10 +305,11 @@ export class PostingIndex implements CandidateSource {
       this.#install(folded);
       for (const changes of folding.log) this.#applyChanges(changes);
       this.#maybeFold();
-    }, () => {
+    }, (err: Error) => {
       // The thread failed: the fold in place, of the runs as they are by now (the next fold tries a new thread).
       if (this.#folding !== folding) return;
       this.#folding = null;
+      folds.onThreadError?.(err);
       this.#install(foldRuns(this.#foldInput(this.#dead, false)));
     }).catch((err: Error) => folds.onFailure(err));
   }

@@ -229,12 +229,14 @@ test('a fold the thread cannot run is done in place, and close() drops a fold th
   catalog.upsertBatch(1, ids.map(item));
   const closed = new FoldThread();
   await closed.close();
+  const threadErrors: string[] = [];
   const index = new PostingIndex(1, LEVELS, catalog.spaces.postingsOf(1, LEVELS), catalog, 100,
-    { thread: closed, minRows: 1, onFailure: (err) => assert.fail(err.message) });
+    { thread: closed, minRows: 1, onFailure: (err) => assert.fail(err.message), onThreadError: (err) => threadErrors.push(err.message) });
   catalog.spaces.watchPostings({ wants: (m) => m === 1, apply: (c) => index.apply(c) });
   while (index.folding === null) catalog.upsertBatch(1, ids.slice(0, 60).map(item)); // 120 changes: over minDelta
   await index.folding;
   assert.equal(index.compactions, 1, 'folded in place after the thread refused');
+  assert.deepEqual(threadErrors, ['the fold thread is closed'], 'the owner is told (the service logs it)');
   assertSameScans(index, catalog, 1, r, 'after the fold in place');
 
   // A fold out when the owner stops using the index: its result is dropped, the runs stay as they were.
