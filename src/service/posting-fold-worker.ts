@@ -2,12 +2,22 @@
  * The fold thread's body (posting-fold-thread.ts): one message = one fold (posting-fold.ts). The folded run's rows
  * are on SharedArrayBuffers (shared back, not copied); its rotated orders and directory are transferred.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { lowerThreadPriority } from '../thread-priority.mjs';
 import { foldRuns, type FoldInput } from './posting-fold.ts';
 
 /** Below the event loop's priority (Linux): requests come first on a busy host. */
 lowerThreadPriority(10);
+
+/**
+ * A full collection of this thread's small heap after each fold: the runs it read stay allocated while any thread
+ * holds them, and an idle thread would not collect them by itself (at 1M items, about 130 MiB more RSS after an
+ * ingest without it).
+ */
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
 
 parentPort!.on('message', ({ id, input }: { id: number; input: FoldInput }) => {
   try {
@@ -18,4 +28,5 @@ parentPort!.on('message', ({ id, input }: { id: number; input: FoldInput }) => {
   } catch (err) {
     parentPort!.postMessage({ id, ok: false, message: err instanceof Error ? err.message : String(err) });
   }
+  setImmediate(collect); // once this message's references are gone
 });
