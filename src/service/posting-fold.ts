@@ -31,9 +31,14 @@ export interface Folded {
   dir: Directory | undefined;
 }
 
+/** Whether row `row` is marked in dead-row bits `bits` (one bit per row of a main run). */
+export function isDeadRow(bits: Uint8Array, row: number): boolean {
+  return (bits[row >> 3]! & (1 << (row & 7))) !== 0;
+}
+
 export function foldRuns(f: FoldInput): Folded {
   const dead = f.dead;
-  const skip = dead ? (r: number) => (dead[r >> 3]! & (1 << (r & 7))) !== 0 : undefined;
+  const skip = dead ? (r: number) => isDeadRow(dead, r) : undefined;
   const main = runOf(f.main.count, f.main.codes, f.main.keys);
   const delta = runOf(f.delta.count, f.delta.codes, f.delta.keys);
   const folded = withRotations(mergeRuns(main, skip, delta, f.levels, f.count, f.shared), f.levels);

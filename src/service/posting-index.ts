@@ -30,7 +30,7 @@ import type { CandidateSet } from './candidate-set.ts';
 import type { CandidateSource } from './candidates.ts';
 import { cellStart, directoryOf, type Directory } from './posting-directory.ts';
 import { rotatedBound } from './posting-rotations.ts';
-import { foldRuns, rowsOf, type Folded } from './posting-fold.ts';
+import { foldRuns, isDeadRow, rowsOf, type Folded, type FoldInput } from './posting-fold.ts';
 import type { FoldThread } from './posting-fold-thread.ts';
 import { bound, Collector, compareRows, findRow, mergeRuns, newRun, rotatedOrders, runOf, sameCodes, sharedRun, sortedAdds, upperFrom, withRotations, type Run, type RowSink } from './posting-runs.ts';
 
@@ -286,17 +286,23 @@ export class PostingIndex implements CandidateSource {
     const limit = Math.min(MAX_DELTA, Math.max(this.#minDelta, Math.ceil(this.#main.count * DELTA_SHARE)));
     if (this.#delta.count + this.#deadCount <= limit) return;
     if (this.#folds && this.#main.count >= this.#folds.minRows) this.#foldOnThread(this.#folds);
-    else this.#install(foldRuns(this.#foldInput(this.#dead, false)));
+    else this.#foldInPlace();
   }
 
-  #foldInput(dead: Uint8Array, shared: boolean) {
-    return { levels: this.levels, main: rowsOf(this.#main), dead: this.#deadCount > 0 ? dead : null, delta: rowsOf(this.#delta), count: this.count, shared };
+  /** The fold's input as the runs are now; `shared` (for the thread): the result on shared memory, the dead bits a copy. */
+  #foldInput(shared: boolean): FoldInput {
+    const dead = this.#deadCount === 0 ? null : shared ? this.#dead.slice() : this.#dead;
+    return { levels: this.levels, main: rowsOf(this.#main), dead, delta: rowsOf(this.#delta), count: this.count, shared };
+  }
+
+  #foldInPlace(): void {
+    this.#install(foldRuns(this.#foldInput(false)));
   }
 
   /** The fold of the runs as they are now, on the thread; the changes applied meanwhile are replayed on its result. */
   #foldOnThread(folds: FoldOptions): void {
     this.#main = sharedRun(this.#main, this.levels); // once: folded runs come back shared
-    const input = this.#foldInput(this.#dead.slice(), true);
+    const input = this.#foldInput(true);
     const folding: { log: PostingChanges[]; done: Promise<void> } = { log: [], done: Promise.resolve() };
     this.#folding = folding;
     folding.done = folds.thread.fold(input).then((folded) => {
@@ -310,7 +316,7 @@ export class PostingIndex implements CandidateSource {
       if (this.#folding !== folding) return;
       this.#folding = null;
       folds.onThreadError?.(err);
-      this.#install(foldRuns(this.#foldInput(this.#dead, false)));
+      this.#foldInPlace();
     }).catch((err: Error) => folds.onFailure(err));
   }
 
@@ -360,7 +366,7 @@ export class PostingIndex implements CandidateSource {
   }
 
   #isDead(row: number): boolean {
-    return (this.#dead[row >> 3]! & (1 << (row & 7))) !== 0;
+    return isDeadRow(this.#dead, row);
   }
 
   /** Main's live row (codes, key), or -1. */
