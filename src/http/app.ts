@@ -21,7 +21,7 @@ import { bearerScheme, documentAuth, registerAuth } from './auth.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerJsonBodyParser } from './json-body.ts';
 import { registerLoadShedding } from './load-shed.ts';
-import { connectionOptions, registerShutdownHandling, trackClientMix } from './connections.ts';
+import { connectionOptions, registerConnections } from './connections.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -58,7 +58,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorate('sidx', deps.service);
-  app.decorate('severalClients', trackClientMix(app));
+  // connections.ts: what requests and connections see on close, and which clients the last requests came from
+  app.decorate('severalClients', registerConnections(app));
   deps.service?.useClientMix?.(app.severalClients);
   app.decorate('sidxLimits', deps.config.limits);
   app.decorate('sidxMetrics', deps.metrics ?? deps.service?.metrics ?? new SidxMetrics());
@@ -92,7 +93,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  registerShutdownHandling(app); // connections.ts: what requests and connections see on close
   await registerAuth(app, deps.config, () => app.sidx);
   registerLoadShedding(app, deps.config.limits.maxEncoderQueue);
   await registerMetrics(app, app.sidxMetrics);

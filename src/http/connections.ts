@@ -6,9 +6,9 @@
  * nothing was done for it), requests in flight finish and each answer closes its connection. A request pipelined
  * behind one in flight is refused (SIDX_ERR_NOT_READY) without running, and node:http drops that answer when the
  * connection closes after the first: so no client sees a 503 for the shutdown (README says so). And which client
- * connections the last requests came over (`trackClientMix`: one client, or several, for the service's lone path).
+ * connections the last requests came over (one client, or several, for the service's lone path).
  */
-import type { ServerOptions } from 'node:http';
+import type { ServerOptions, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from '../config.ts';
@@ -38,20 +38,49 @@ const RECENT_REQUESTS = 8;
 const RECENT_MS = 100;
 const SEVERAL = 3;
 
+/** Per connection: its client (`address:port`, found once) and the response its latest request is answered with. */
+const kPeer = Symbol('sidx.peer');
+const kAnswering = Symbol('sidx.answering');
+type TrackedSocket = Socket & { [kPeer]?: string; [kAnswering]?: ServerResponse };
+
 /**
- * Whether the last RECENT_REQUESTS requests within RECENT_MS came over at least SEVERAL client connections (remote
- * address and port; `inject` has one). One client's sequential requests do not count as several, even from Node's
- * fetch, which takes turns on two connections; a load of many clients does; a monitoring connection adds one.
+ * The app's connection handling, in one onRequest hook (every request pays for each hook it runs) and a set of the
+ * open connections. On close (SIGTERM) the connections are walked once: a request whose body is still arriving is
+ * cut, a request in flight is told to close its connection with its answer; requests that arrive after the close
+ * began are refused. Returns whether the last requests came over several client connections: the last
+ * RECENT_REQUESTS requests within RECENT_MS came over at least SEVERAL connections (remote address and port;
+ * `inject` has one). One client's sequential requests do not count as several, even from Node's fetch, which
+ * takes turns on two connections; a load of many clients does; a monitoring connection adds one.
  */
-export function trackClientMix(app: FastifyInstance): () => boolean {
+export function registerConnections(app: FastifyInstance): () => boolean {
   const from: string[] = new Array<string>(RECENT_REQUESTS).fill('');
   const at = new Float64Array(RECENT_REQUESTS).fill(-Infinity);
   let next = 0;
-  app.addHook('onRequest', (req, _reply, done) => {
-    from[next] = `${req.raw.socket.remoteAddress}:${req.raw.socket.remotePort}`;
+  let closing = false;
+  const open = new Set<TrackedSocket>();
+  app.server.on('connection', (socket: TrackedSocket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+  app.addHook('onRequest', (req, reply, done) => {
+    if (closing) return done(new SidxError('SIDX_ERR_NOT_READY', 'the server is shutting down'));
+    const socket: TrackedSocket = req.raw.socket;
+    socket[kAnswering] = reply.raw;
+    from[next] = socket[kPeer] ??= `${socket.remoteAddress}:${socket.remotePort}`;
     at[next] = performance.now();
     next = (next + 1) % RECENT_REQUESTS;
     done();
+  });
+  app.addHook('preClose', async () => {
+    closing = true;
+    for (const socket of open) {
+      const res = socket[kAnswering];
+      if (res === undefined || res.writableFinished) continue; // idle: the server's close ends it
+      if (!res.req.complete) socket.destroy(); // its body is still arriving: nothing was done for it
+      // Graceful close: the answer closes its keep-alive connection; otherwise app.close() would wait for that
+      // client until keepAliveTimeout before the stores could close.
+      else if (!res.headersSent) res.setHeader('connection', 'close');
+    }
   });
   return () => {
     const since = performance.now() - RECENT_MS;
@@ -64,38 +93,4 @@ export function trackClientMix(app: FastifyInstance): () => boolean {
     }
     return false;
   };
-}
-
-export function registerShutdownHandling(app: FastifyInstance): void {
-  let closing = false;
-  /** Sockets whose current request has not been read whole yet. */
-  const receiving = new Set<Socket>();
-  app.addHook('onRequest', (req, _reply, done) => {
-    if (closing) return done(new SidxError('SIDX_ERR_NOT_READY', 'the server is shutting down'));
-    receiving.add(req.raw.socket);
-    done();
-  });
-  app.addHook('preValidation', (req, _reply, done) => {
-    receiving.delete(req.raw.socket);
-    done();
-  });
-  app.addHook('onResponse', (req, _reply, done) => {
-    receiving.delete(req.raw.socket);
-    done();
-  });
-  app.addHook('onRequestAbort', (req, done) => {
-    receiving.delete(req.raw.socket);
-    done();
-  });
-  app.addHook('preClose', async () => {
-    closing = true;
-    for (const socket of receiving) socket.destroy();
-    receiving.clear();
-  });
-  // Graceful close: each answer closes its keep-alive connection; otherwise app.close() would wait for those
-  // clients until keepAliveTimeout before the stores could close.
-  app.addHook('onSend', (_req, reply, payload, done) => {
-    if (closing) reply.header('connection', 'close');
-    done(null, payload);
-  });
 }

@@ -7,12 +7,26 @@
  */
 import type { Registry } from 'prom-client';
 
-interface Series {
-  labels: Record<string, string>;
+/** One labelled series: a caller that observes the same labels often keeps it (`FastHistogram.series`). */
+export class HistogramSeries {
   /** counts[b]: observations in (bounds[b - 1], bounds[b]]; counts[bounds.length]: above the last bound. */
-  counts: Float64Array;
-  sum: number;
-  count: number;
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(readonly labels: Readonly<Record<string, string>>, readonly bounds: Float64Array) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+
+  observe(value: number): void {
+    if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
+    const bounds = this.bounds;
+    let b = 0;
+    while (b < bounds.length && value > bounds[b]!) b++;
+    this.counts[b]!++;
+    this.sum += value;
+    this.count++;
+  }
 }
 
 interface ValuePair {
@@ -39,7 +53,7 @@ export class FastHistogram<L extends string> {
   readonly aggregator = 'sum';
   readonly #labelNames: readonly L[];
   readonly #bounds: Float64Array;
-  readonly #series = new Map<string, Series>();
+  readonly #series = new Map<string, HistogramSeries>();
 
   constructor(config: FastHistogramConfig<L>) {
     this.name = config.name;
@@ -53,27 +67,24 @@ export class FastHistogram<L extends string> {
   }
 
   observe(labels: Readonly<Record<L, string>>, value: number): void {
-    if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
-    let key = '';
-    for (const name of this.#labelNames) key += `${labels[name]}\u0000`;
-    let series = this.#series.get(key);
-    if (series === undefined) series = this.#addSeries(key, labels);
-    const bounds = this.#bounds;
-    let b = 0;
-    while (b < bounds.length && value > bounds[b]!) b++;
-    series.counts[b]!++;
-    series.sum += value;
-    series.count++;
+    this.series(labels).observe(value);
   }
 
-  #addSeries(key: string, labels: Readonly<Record<L, string>>): Series {
+  /** The series of these label values (created empty on first use), to observe without finding it each time. */
+  series(labels: Readonly<Record<L, string>>): HistogramSeries {
+    let key = '';
+    for (const name of this.#labelNames) key += `${labels[name]}\u0000`;
+    return this.#series.get(key) ?? this.#addSeries(key, labels);
+  }
+
+  #addSeries(key: string, labels: Readonly<Record<L, string>>): HistogramSeries {
     const own: Record<string, string> = {};
     for (const name of this.#labelNames) {
       const v = labels[name];
       if (typeof v !== 'string') throw new Error(`${this.name}: label "${name}" must be a string, got ${typeof v}`);
       own[name] = v;
     }
-    const series: Series = { labels: own, counts: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 };
+    const series = new HistogramSeries(own, this.#bounds);
     this.#series.set(key, series);
     return series;
   }
@@ -83,6 +94,7 @@ export class FastHistogram<L extends string> {
     const values: ValuePair[] = [];
     const bucket = `${this.name}_bucket`;
     for (const s of this.#series.values()) {
+      if (s.count === 0) continue; // reset, not observed since (prom-client drops such a series)
       let acc = 0;
       this.#bounds.forEach((le, b) => {
         acc += s.counts[b]!;
@@ -101,7 +113,12 @@ export class FastHistogram<L extends string> {
     return { ...data, values: data.values.map(({ sharedLabels, ...v }) => ({ ...v, labels: { ...v.labels, ...sharedLabels } })) };
   }
 
+  /** Empties every series; one is exposed again once observed (the handles callers keep stay valid). */
   reset(): void {
-    this.#series.clear();
+    for (const s of this.#series.values()) {
+      s.counts.fill(0);
+      s.sum = 0;
+      s.count = 0;
+    }
   }
 }

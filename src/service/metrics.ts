@@ -7,7 +7,7 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { FastHistogram } from './fast-histogram.ts';
+import { FastHistogram, type HistogramSeries } from './fast-histogram.ts';
 
 export interface LiveState {
   encoderQueueLength(): number;
@@ -28,6 +28,45 @@ const CANDIDATE_BUCKETS = [0, 1, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 
 
 const UPSERT_PHASES = ['encode', 'lock', 'write', 'commit', 'apply'] as const;
 
+/** One route's per-request observations, each series found once: every request of the route makes them. */
+export class RouteObservations {
+  /** Request start to handler (body parsing, validation, auth); /v1 routes observe it. */
+  readonly parse: HistogramSeries;
+  /** Handler end to response sent (serialisation). */
+  readonly respond: HistogramSeries;
+  readonly #metrics: SidxMetrics;
+  readonly #phases = new Map<string, HistogramSeries>();
+  /** By method, then by status code. */
+  readonly #durations = new Map<string, Map<number, HistogramSeries>>();
+
+  constructor(readonly route: string, metrics: SidxMetrics) {
+    this.#metrics = metrics;
+    this.parse = this.phase('parse');
+    this.respond = this.phase('respond');
+  }
+
+  phase(name: string): HistogramSeries {
+    let series = this.#phases.get(name);
+    if (series === undefined) this.#phases.set(name, series = this.#metrics.requestPhase.series({ route: this.route, phase: name }));
+    return series;
+  }
+
+  duration(method: string, status: number): HistogramSeries {
+    let byStatus = this.#durations.get(method);
+    if (byStatus === undefined) this.#durations.set(method, byStatus = new Map());
+    let series = byStatus.get(status);
+    if (series === undefined) {
+      byStatus.set(status, series = this.#metrics.httpDuration.series({ method, route: this.route, status: String(status) }));
+    }
+    return series;
+  }
+
+  /** Service-side phases of one request, from its `timingsMs` (ms; its `total` is not a phase). */
+  observePhases(timingsMs: Readonly<Record<string, number>>): void {
+    for (const phase in timingsMs) if (phase !== 'total') this.phase(phase).observe(timingsMs[phase]! / 1000);
+  }
+}
+
 export class SidxMetrics {
   readonly registry = new Registry();
   // Observed on every request: FastHistogram, same exposition as prom-client's.
@@ -46,6 +85,8 @@ export class SidxMetrics {
   readonly jobItemsPerSecond: Gauge<'job' | 'kind'>;
   #live: LiveState | undefined;
   #loop: IntervalHistogram;
+  readonly #routes = new Map<string, RouteObservations>();
+  readonly #candidateKinds = new Map<string, HistogramSeries>();
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -134,11 +175,11 @@ export class SidxMetrics {
     if (seconds > 0) this.encodeItemsPerSecond.set(rows / seconds);
   }
 
-  /** Service-side phases of one retrieve, from its `timingsMs` (ms). */
-  observeRetrievePhases(route: string, timingsMs: Readonly<Record<string, number>>): void {
-    for (const [phase, ms] of Object.entries(timingsMs)) {
-      if (phase !== 'total') this.requestPhase.observe({ route, phase }, ms / 1000);
-    }
+  /** The observations of requests to `route` (a route pattern, or "unmatched"). */
+  route(route: string): RouteObservations {
+    let observations = this.#routes.get(route);
+    if (observations === undefined) this.#routes.set(route, observations = new RouteObservations(route, this));
+    return observations;
   }
 
   /**
@@ -146,14 +187,19 @@ export class SidxMetrics {
    * performance.now() of its phase boundaries (start, encoded, lock taken, body ran, committed, applied).
    */
   observeUpsertPhases(marks: readonly number[]): void {
+    const items = this.route('/v1/items');
     for (let i = 0; i < UPSERT_PHASES.length && i + 1 < marks.length; i++) {
-      this.requestPhase.observe({ route: '/v1/items', phase: UPSERT_PHASES[i]! }, (marks[i + 1]! - marks[i]!) / 1000);
+      items.phase(UPSERT_PHASES[i]!).observe((marks[i + 1]! - marks[i]!) / 1000);
     }
   }
 
   observeCandidates(counts: Record<string, unknown>): void {
-    for (const [kind, n] of Object.entries(counts)) {
-      if (typeof n === 'number') this.retrieveCandidates.observe({ kind }, n);
+    for (const kind in counts) {
+      const n = counts[kind];
+      if (typeof n !== 'number') continue;
+      let series = this.#candidateKinds.get(kind);
+      if (series === undefined) this.#candidateKinds.set(kind, series = this.retrieveCandidates.series({ kind }));
+      series.observe(n);
     }
   }
 

@@ -113,3 +113,18 @@ test('sidx_request_phase_seconds: parse and respond for every /v1 request, the s
   assert.equal(count('candidates', '/v1/encode')(after), 0, 'service phases are a retrieve\'s or an upsert\'s');
   assert.equal(count('parse', '/metrics')(after), 0, 'ops routes are not broken down');
 });
+
+test('a request answered before its handler runs is counted under its route, without a parse phase; HEAD under its GET route', async () => {
+  const before = await scrape();
+  const duration = (s: Awaited<ReturnType<typeof scrape>>, method: string, route: string, status: number) =>
+    s.value(`sidx_http_request_duration_seconds_count{method="${method}",route="${route}",status="${status}"}`) || 0;
+  const parse = (s: Awaited<ReturnType<typeof scrape>>) => s.value('sidx_request_phase_seconds_count{route="/v1/retrieve",phase="parse"}') || 0;
+  assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/retrieve', payload: { embedding: [1, 2], k: 'ten' } })).statusCode, 400);
+  assert.equal((await svc.app.inject({ method: 'HEAD', url: '/healthz' })).statusCode, 200);
+  assert.equal((await svc.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+  const after = await scrape();
+  assert.equal(duration(after, 'POST', '/v1/retrieve', 400) - duration(before, 'POST', '/v1/retrieve', 400), 1);
+  assert.equal(parse(after), parse(before), 'the validation failed before the handler');
+  assert.equal(duration(after, 'HEAD', '/healthz', 200) - duration(before, 'HEAD', '/healthz', 200), 1);
+  assert.equal(duration(after, 'GET', '/healthz', 200) - duration(before, 'GET', '/healthz', 200), 1);
+});

@@ -48,3 +48,23 @@ test('FastHistogram refuses non-finite values, a missing label and unordered buc
   assert.throws(() => fast.observe({ route: 'r' } as never, 1), /label "phase" must be a string/);
   assert.throws(() => new FastHistogram({ name: 'x', help: 'x', labelNames: ['a'], buckets: [1, 1], registers: [] }), /buckets must increase/);
 });
+
+test('a series kept by its caller observes into the same series, and still does after a reset', async () => {
+  const { fast, slow, fastRegistry, slowRegistry } = pair();
+  const kept = fast.series({ route: '/v1/retrieve', phase: 'rerank' });
+  assert.equal(fast.series({ route: '/v1/retrieve', phase: 'rerank' }), kept, 'one series per label values');
+  for (const v of [0.0004, 0.002, 3]) {
+    kept.observe(v);
+    slow.observe({ route: '/v1/retrieve', phase: 'rerank' }, v);
+  }
+  fast.observe({ route: '/v1/retrieve', phase: 'rerank' }, 0.05);
+  slow.observe({ route: '/v1/retrieve', phase: 'rerank' }, 0.05);
+  assert.equal(await fastRegistry.metrics(), await slowRegistry.metrics());
+  assert.throws(() => kept.observe(Number.POSITIVE_INFINITY), /not a valid number/);
+  fast.reset();
+  slow.reset();
+  assert.equal(await fastRegistry.metrics(), await slowRegistry.metrics(), 'a reset series is not exposed');
+  kept.observe(0.001);
+  slow.observe({ route: '/v1/retrieve', phase: 'rerank' }, 0.001);
+  assert.equal(await fastRegistry.metrics(), await slowRegistry.metrics(), 'the kept series counts again');
+});
