@@ -9,6 +9,7 @@ import { repoUrl } from '../paths.ts';
 import type { Directory } from './posting-directory.ts';
 import type { Folded, FoldInput } from './posting-fold.ts';
 import { runOf } from './posting-runs.ts';
+import { WorkerCalls } from '../worker-calls.ts';
 
 const WORKER_URL = repoUrl('src/service/posting-fold-worker.mjs');
 
@@ -18,18 +19,15 @@ type Reply =
 
 export class FoldThread {
   #worker: Worker | undefined;
-  #calls = new Map<number, { resolve: (f: Folded) => void; reject: (e: Error) => void }>();
-  #nextId = 1;
+  #calls = new WorkerCalls<Folded>();
   #closed = false;
 
   fold(input: FoldInput): Promise<Folded> {
     if (this.#closed) return Promise.reject(new Error('the fold thread is closed'));
     const worker = this.#start();
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#calls.set(id, { resolve, reject });
-      worker.ref(); // while a fold is out, its answer is awaited
+    return this.#calls.call((id) => {
       worker.postMessage({ id, input });
+      worker.ref(); // while a fold is out, its answer is awaited
     });
   }
 
@@ -38,7 +36,7 @@ export class FoldThread {
     const worker = this.#worker;
     this.#worker = undefined;
     if (worker) await worker.terminate();
-    this.#failAll(new Error('the fold thread is closed'));
+    this.#calls.failAll(new Error('the fold thread is closed'));
   }
 
   #start(): Worker {
@@ -46,8 +44,7 @@ export class FoldThread {
     // Plain node flags: the bootstrap registers tsx itself (and the thread must not inherit e.g. --test).
     const worker = new Worker(WORKER_URL, { execArgv: [] });
     worker.on('message', (reply: Reply) => {
-      const call = this.#calls.get(reply.id);
-      this.#calls.delete(reply.id);
+      const call = this.#calls.take(reply.id);
       if (this.#calls.size === 0) worker.unref();
       if (!call) return;
       if (!reply.ok) return call.reject(new Error(reply.message));
@@ -55,19 +52,13 @@ export class FoldThread {
       main.rot = reply.main.rot;
       call.resolve({ main, dir: reply.dir });
     });
-    worker.on('error', (err) => this.#failAll(err));
+    worker.on('error', (err) => this.#calls.failAll(err));
     worker.on('exit', (code) => {
       if (this.#worker === worker) this.#worker = undefined;
-      this.#failAll(new Error(`the fold thread exited (code ${code})`));
+      this.#calls.failAll(new Error(`the fold thread exited (code ${code})`));
     });
     worker.unref();
     this.#worker = worker;
     return worker;
-  }
-
-  #failAll(err: Error): void {
-    const calls = [...this.#calls.values()];
-    this.#calls.clear();
-    for (const c of calls) c.reject(err);
   }
 }

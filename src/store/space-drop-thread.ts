@@ -10,6 +10,7 @@ import { SidxError, type ErrorCode } from '../errors.ts';
 import { repoUrl } from '../paths.ts';
 import type { DropBatch, DropRequest } from './catalog-spaces.ts';
 import type { CountChange } from './sid-occupancy.ts';
+import { WorkerCalls } from '../worker-calls.ts';
 
 const WORKER_URL = repoUrl('src/store/space-drop-worker.mjs');
 /** Added to the drop thread's niceness (Linux; at most 19): requests come first on a busy host. */
@@ -24,8 +25,7 @@ export class SpaceDropThread {
   #mapSizeBytes: number | undefined;
   #worker: Worker | undefined;
   #ready: Promise<void> | undefined;
-  #calls = new Map<number, { resolve: (r: DropThreadBatch | null) => void; reject: (e: Error) => void }>();
-  #nextId = 1;
+  #calls = new WorkerCalls<DropThreadBatch | null>();
 
   constructor(dir: string, mapSizeBytes?: number) {
     this.#dir = dir;
@@ -34,11 +34,7 @@ export class SpaceDropThread {
 
   async run(req: DropRequest): Promise<DropThreadBatch | null> {
     await this.#start();
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#calls.set(id, { resolve, reject });
-      this.#worker!.postMessage({ id, req });
-    });
+    return this.#calls.call((id) => this.#worker!.postMessage({ id, req }));
   }
 
   /** `run` for KeySpaces: checks the catalog is open first, and hands each batch's count changes to `publish`. */
@@ -58,16 +54,14 @@ export class SpaceDropThread {
       this.#worker = worker;
       worker.on('message', (msg: Reply | { ready: true }) => {
         if ('ready' in msg) return resolve();
-        const call = this.#calls.get(msg.id);
-        this.#calls.delete(msg.id);
+        const call = this.#calls.take(msg.id);
         if (!call) return;
         if (msg.ok) call.resolve(msg.result);
         else call.reject(new SidxError((msg.code?.startsWith('SIDX_ERR_') ? msg.code : 'SIDX_ERR_STORE') as ErrorCode, `dropSpace: ${msg.message}`));
       });
       const fail = (err: Error) => {
         reject(err);
-        for (const call of this.#calls.values()) call.reject(new SidxError('SIDX_ERR_STORE', `drop thread stopped: ${err.message}`, { cause: err }));
-        this.#calls.clear();
+        this.#calls.failAll(new SidxError('SIDX_ERR_STORE', `drop thread stopped: ${err.message}`, { cause: err }));
         this.#worker = undefined;
         this.#ready = undefined;
       };
