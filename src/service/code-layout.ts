@@ -12,8 +12,8 @@
  * of the catalog and writes pause, or BULK_SHARE of it while they go on (a layout costs a pass over every row, so a
  * trickle of writes must not start one each time it pauses).
  *
- * How: it takes the served key space's keys in SID order from its live posting index (posting-index.ts
- * `keysInOrder`), resolves their slots CHUNK keys per turn of the event loop and moves the codes into that order
+ * How: it takes the served key space's keys in SID order from its live posting index (`keysInOrderParts`: about
+ * CHUNK keys per turn of the event loop), resolves their slots CHUNK keys per turn and moves the codes into that order
  * (vector-store.ts CodeLayoutTarget), STEP_MS of moves per turn, so requests are served in between. Only the memory
  * moves: the codes file keeps slot order (a restart reads it as it is and lays it out again), the vector file and the
  * records are untouched, and scores are the same before, during and after (a pool thread's rerank that a step overlaps
@@ -21,6 +21,8 @@
  */
 import { setImmediate as turn } from 'node:timers/promises';
 import type { CodeLayoutTarget } from '../vector/vector-store.ts';
+import type { PostingIndex } from './posting-index.ts';
+import { Collector } from './posting-runs.ts';
 import type { Parts } from './service-parts.ts';
 import type { Logger } from './vector-state.ts';
 
@@ -37,15 +39,41 @@ const MIN_ROWS = 64;
  */
 const STEP = 256;
 const STEP_MS = 0.25;
-/** Keys whose slots are resolved per turn while a layout is planned. */
+/** Keys taken from the posting index, and keys whose slots are resolved, per turn while a layout is planned. */
 const CHUNK = 65_536;
 
 /** What the layout follows: the store's codes and size, and the served key space's keys in SID order. */
 export interface LayoutSource {
   target: CodeLayoutTarget;
   size(): number;
-  /** The served key space's version and its keys in SID order (asked for once the codes are ready); undefined without a live posting index. */
-  order(): { version: number; keys: () => BigInt64Array } | undefined;
+  /**
+   * The served key space's version and its keys in SID order (asked for once the codes are ready), as
+   * `keysInOrderParts` gives them; undefined without a live posting index.
+   */
+  order(): { version: number; keys: (partRows: number) => Generator<void, BigInt64Array> } | undefined;
+}
+
+/**
+ * The index's keys in (SID, key) order (`PostingIndex.keysInOrder`), one first-level code after the other, pausing
+ * (a `yield`) once about `partRows` more are collected; the generator's value is all of them. A caller that yields its
+ * thread between parts never holds it for a pass over the whole index (57 ms at 1M items after an online ingest, whose
+ * delta and dead rows each visit merges). The index may change between parts: each part is its codes' rows at that
+ * moment, so a key whose SID changed meanwhile may be missing or come twice (the layout leaves it where it is, or places
+ * it once).
+ */
+export function* keysInOrderParts(index: Pick<PostingIndex, 'count' | 'firstCodeEnd' | 'visit'>, partRows: number): Generator<void, BigInt64Array> {
+  const out = new Collector(index.count);
+  const prefix = new Int32Array(1);
+  let since = 0;
+  for (let code = 0; code < index.firstCodeEnd; code++) {
+    prefix[0] = code;
+    index.visit(prefix, 0, 1, Number.MAX_SAFE_INTEGER, out);
+    if (out.count - since >= partRows) {
+      since = out.count;
+      yield;
+    }
+  }
+  return out.keys();
 }
 
 export class CodeLayout {
@@ -111,11 +139,11 @@ export class CodeLayout {
   }
 
   /**
-   * The keys in SID order (one copy out of the posting index), their slots resolved CHUNK keys per turn of the event
-   * loop (the part that grows with the catalog: 1M keys are tens of ms), then the moves in steps. Returns the items
+   * The keys in SID order (copied out of the posting index) and their slots, CHUNK keys per turn of the event loop
+   * (the parts that grow with the catalog: 1M keys are tens of ms), then the moves in steps. Returns the items
    * laid out (0 when it stopped: closed, or the codes were reset meanwhile).
    */
-  async #layOut(keysInOrder: () => BigInt64Array): Promise<number> {
+  async #layOut(keysInOrder: (partRows: number) => Generator<void, BigInt64Array>): Promise<number> {
     const { target } = this.#source;
     const t0 = performance.now();
     let longest = 0;
@@ -125,7 +153,14 @@ export class CodeLayout {
       await turn();
       from = performance.now();
     };
-    const keys = keysInOrder();
+    this.#pending = this.#source.size(); // the codes held, until the keys are known
+    const parts = keysInOrder(CHUNK);
+    let part = parts.next();
+    for (; !part.done; part = parts.next()) {
+      await yieldTurn();
+      if (this.#closed) return 0;
+    }
+    const keys = part.value;
     this.#pending = keys.length;
     await yieldTurn();
     const slots = new Int32Array(keys.length);
@@ -170,7 +205,7 @@ export function codeLayoutOf(p: Pick<Parts, 'config' | 'log' | 'vectors' | 'post
     size: () => p.vectors.store.ntotal,
     order: () => {
       const index = p.postings.index(p.model.version);
-      return index && { version: index.model, keys: () => index.keysInOrder() };
+      return index && { version: index.model, keys: (partRows: number) => keysInOrderParts(index, partRows) };
     },
   }, p.log);
 }

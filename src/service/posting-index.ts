@@ -120,6 +120,13 @@ export class PostingIndex implements CandidateSource {
     return this.#collect(codesPrefix, codesPrefix.length, limit);
   }
 
+  /** One past the largest first-level code of any row (0 without rows): the first-level prefixes a full visit spans. */
+  get firstCodeEnd(): number {
+    const L = this.levels;
+    const last = (r: Run) => (r.count === 0 ? 0 : r.codes[(r.count - 1) * L]! + 1);
+    return L === 0 ? 0 : Math.max(last(this.#main), last(this.#delta));
+  }
+
   /** Every live row's key in (SID, key) order: the order the rerank's codes are laid out in (code-layout.ts). */
   keysInOrder(): BigInt64Array {
     const out = new Collector(this.count);

@@ -47,6 +47,11 @@ export class Collector implements RowSink {
     return true;
   }
 
+  /** Keys collected so far. */
+  get count(): number {
+    return this.#n;
+  }
+
   keys(): BigInt64Array {
     return new BigInt64Array(this.#words.buffer, 0, this.#n);
   }

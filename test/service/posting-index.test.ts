@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { CandidateSet } from '../../src/service/candidate-set.ts';
 import { gatherCandidates, gathering } from '../../src/service/candidates.ts';
 import { candidateCounts } from '../../src/service/retrieve-steps.ts';
+import { keysInOrderParts } from '../../src/service/code-layout.ts';
 import { LivePostings } from '../../src/service/live-postings.ts';
 import { FoldThread } from '../../src/service/posting-fold-thread.ts';
 import { PostingIndex } from '../../src/service/posting-index.ts';
@@ -26,6 +27,12 @@ function assertSameScans(index: PostingIndex, catalog: Catalog, model: number, r
   assert.equal(index.count, all.length, `${what}: rows`);
   assert.deepEqual(index.prefix(model, new Int32Array(0), 1_000_000), all, `${what}: whole key space`);
   assert.deepEqual(index.keysInOrder(), all, `${what}: keys in SID order (the codes' layout)`);
+  const parts = keysInOrderParts(index, 50);
+  let pauses = 0;
+  let part = parts.next();
+  for (; !part.done; part = parts.next()) pauses++;
+  assert.deepEqual(part.value, all, `${what}: keys in SID order, taken in parts`);
+  assert.ok(pauses <= Math.min(K, all.length / 50) && (all.length < 50 || pauses > 0), `${what}: ${pauses} pauses for ${all.length} keys`);
   for (let q = 0; q < 40; q++) {
     const sid = code();
     for (const limit of [0, 1, 3, 40, 100_000]) {
@@ -249,3 +256,36 @@ test('a fold the thread cannot run is done in place, and close() drops a fold th
   await out;
   assert.equal(tracked.compactions, 0, 'no run swapped in after close');
 }));
+
+test('keys in SID order taken in parts with writes between them: every key the writes left alone comes once, in order', async () => {
+  const tmp = tempDir();
+  const catalog = Catalog.open(tmp.dir);
+  const live = new LivePostings(catalog, log, true);
+  try {
+    const r = rng(5);
+    const code = () => Int32Array.from({ length: LEVELS }, () => Math.floor(r() * K));
+    const item = (id: string): UpsertInput => ({ id, codes: code(), vector: Float32Array.of(r(), r()) });
+    catalog.upsertBatch(1, Array.from({ length: 400 }, (_, i) => item(`a${i}`)));
+    live.track(1, LEVELS);
+    const keyOf = (id: string) => catalog.get(id)!.key;
+    const parts = keysInOrderParts(live.index(1)!, 1); // a pause after each first-level code
+    let part = parts.next();
+    const touched = new Set<bigint>();
+    for (let i = 0; !part.done; i++, part = parts.next()) {
+      // Between parts: a new item, an item moved to another SID, one deleted.
+      const moved = item(`a${i * 7}`);
+      touched.add(keyOf(moved.id));
+      catalog.upsertBatch(1, [item(`new${i}`), moved]);
+      touched.add(keyOf(`new${i}`));
+      touched.add(keyOf(`a${i * 7 + 1}`));
+      catalog.deleteBatch([`a${i * 7 + 1}`]);
+    }
+    const untouched = catalog.prefix(1, new Int32Array(0), 1_000_000).filter((k) => !touched.has(k));
+    assert.ok(untouched.length > 350);
+    assert.deepEqual(part.value.filter((k) => !touched.has(k)), untouched, 'the keys no write touched, once each, in SID order');
+  } finally {
+    await live.close();
+    await catalog.close();
+    tmp.cleanup();
+  }
+});
