@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "boundary.h"
+#include "cpu_features.h"
 #include "row_prefetch.h"
 
 namespace sidx {
@@ -46,6 +47,60 @@ class OneThread {
   OneThread& operator=(const OneThread&) = delete;
 };
 
+#ifdef SIDX_HAVE_AVX2
+// compute_codes for 8-bit sub-quantizers with transposed centroids, eight centroids at a time: the float operations of
+// FAISS's reference fvec_L2sqr_ny_nearest_y_transposed (which compute_code runs then, one call per sub-quantizer, 0.28
+// ms per 512-d vector at m = 256 on the main thread, a third of a pq ingest's) in the same order, with no fused
+// multiply-add (the target has none), and its first minimum: the codes are FAISS's, bit for bit
+// (test/vector/pq-store.test.ts compares them).
+__attribute__((target("avx2"))) void EncodeAvx2(const faiss::ProductQuantizer& pq, const float* x, size_t n, uint8_t* codes) {
+  const size_t M = pq.M;
+  const size_t dsub = pq.dsub;
+  const size_t stride = M * kKsub;
+  const float* transposed = pq.transposed_centroids.data();
+  const float* sq_lengths = pq.centroids_sq_lengths.data();
+  const __m256 two = _mm256_set1_ps(2.0f);
+  const __m256i eight = _mm256_set1_epi32(8);
+  alignas(32) float lane_best[8];
+  alignas(32) int32_t lane_index[8];
+  for (size_t r = 0; r < n; ++r) {
+    for (size_t m = 0; m < M; ++m) {
+      const float* xs = x + r * pq.d + m * dsub;
+      float x_sqlen = 0;
+      for (size_t j = 0; j < dsub; ++j) x_sqlen += xs[j] * xs[j];
+      const __m256 xsq = _mm256_set1_ps(x_sqlen);
+      __m256 best = _mm256_set1_ps(HUGE_VALF);
+      __m256i best_index = _mm256_setzero_si256();
+      __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+      for (size_t i = 0; i < kKsub; i += 8) {
+        const float* y = transposed + m * kKsub + i;
+        __m256 dp = _mm256_mul_ps(_mm256_set1_ps(xs[0]), _mm256_loadu_ps(y));
+        for (size_t j = 1; j < dsub; ++j) dp = _mm256_add_ps(dp, _mm256_mul_ps(_mm256_set1_ps(xs[j]), _mm256_loadu_ps(y + j * stride)));
+        const __m256 dis = _mm256_sub_ps(_mm256_add_ps(xsq, _mm256_loadu_ps(sq_lengths + m * kKsub + i)), _mm256_mul_ps(two, dp));
+        const __m256 less = _mm256_cmp_ps(dis, best, _CMP_LT_OQ);
+        best = _mm256_blendv_ps(best, dis, less);
+        best_index = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(best_index), _mm256_castsi256_ps(index), less));
+        index = _mm256_add_epi32(index, eight);
+      }
+      _mm256_store_ps(lane_best, best);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lane_index), best_index);
+      // Each lane kept its first minimum; across lanes the smallest distance, the lowest index on a tie.
+      float min_dis = HUGE_VALF;
+      int32_t nearest = 0;
+      for (int l = 0; l < 8; ++l) {
+        if (lane_best[l] < min_dis || (lane_best[l] == min_dis && lane_index[l] < nearest)) {
+          min_dis = lane_best[l];
+          nearest = lane_index[l];
+        }
+      }
+      codes[r * M + m] = static_cast<uint8_t>(nearest);
+    }
+  }
+}
+
+const bool kPqAvx2 = CpuHasAvx2Fma();
+#endif
+
 }  // namespace
 
 Napi::Function PqCodes::Define(Napi::Env env) {
@@ -81,9 +136,17 @@ Napi::Value PqCodes::Encode(const Napi::CallbackInfo& info) {
     const faiss::ProductQuantizer& pq = Trained();
     FloatView vectors = GetFloat32Array(info[0], "vectors");
     size_t rows = RowCount(vectors, dim_, "vectors");
+    const bool reference = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
     Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), rows * m_);
+    if (rows == 0) return out;
+#ifdef SIDX_HAVE_AVX2
+    if (kPqAvx2 && !reference && pq.nbits == 8 && !pq.transposed_centroids.empty()) {
+      EncodeAvx2(pq, vectors.data, rows, out.Data());
+      return out;
+    }
+#endif
     OneThread one;
-    if (rows > 0) pq.compute_codes(vectors.data, out.Data(), rows);
+    pq.compute_codes(vectors.data, out.Data(), rows);
     return out;
   });
 }

@@ -5,7 +5,9 @@
 //   new PqCodes(dim, metric: "ip"|"l2", m, centroids: Float32Array | null)  [sync] m must divide dim; centroids
 //                                                       m * 256 * (dim / m) floats in FAISS's layout (m, 256, dsub);
 //                                                       null = not trained (put/exact only; encode and score throw)
-//   encode(vectors: Float32Array): Uint8Array          [sync] n*m codes (ProductQuantizer::compute_codes)
+//   encode(vectors: Float32Array, reference?: boolean): Uint8Array  [sync] n*m codes: ProductQuantizer::compute_codes's,
+//                                                       computed by an AVX2 loop where the CPU has it (reference: by
+//                                                       FAISS itself, which tests compare with)
 //   put(slots: Int32Array, codes: Uint8Array): void    [sync] stores row i of codes at slots[i] (grows as needed)
 //   readFromAsync(fd, offset, count): Promise<void>    [async] slots 0 .. count-1 read from the file (rows back to
 //                                                       back from offset) on the libuv pool; put nothing meanwhile

@@ -48,8 +48,9 @@ export interface NativeIndex {
  * (Sq8Codes, dim bytes) or FAISS product-quantisation codes (PqCodes, m bytes); all [sync].
  */
 export interface NativeCodes {
-  /** n rows of codes (Sq8Codes: round((x - vmin) / step) clamped to 0..255; PqCodes: ProductQuantizer::compute_codes, throws untrained). */
-  encode(vectors: Float32Array): Uint8Array;
+  /** n rows of codes (Sq8Codes: round((x - vmin) / step) clamped to 0..255; PqCodes: ProductQuantizer::compute_codes's, by an AVX2 loop where the CPU has
+   * one, or by FAISS with `reference`; throws untrained). */
+  encode(vectors: Float32Array, reference?: boolean): Uint8Array;
   /** Stores row i of `codes` at slots[i]. */
   put(slots: Int32Array, codes: Uint8Array): void;
   /**
