@@ -17,8 +17,9 @@
 //   exact(query: Float32Array, vectors: Float32Array): Float32Array  [sync] the same metric on float rows
 //   bytes                                              [sync] bytes of codes allocated
 //   close(): void                                      [sync] frees the codes; later calls throw
-// Module function pqTrain(sample: Float32Array, dim, m, {niter, seed}): Float32Array  [sync] trains a
-// ProductQuantizer (k-means per sub-space, fixed seed: deterministic) on >= 256 rows, returns its centroids.
+// Module function pqTrain(sample: Float32Array, dim, m, {niter, seed, reference}): Float32Array  [sync] trains a
+// ProductQuantizer (k-means per sub-space, fixed seed: deterministic) on >= 256 rows, returns its centroids; the
+// k-means assigns with the AVX2 search of encode where the CPU has it (reference: with FAISS's IndexFlatL2).
 // Every method throws an Error whose `code` is a SIDX_ERR_* string. A close while readFromAsync is in flight frees the
 // codes once it settles.
 #pragma once

@@ -162,7 +162,7 @@ export interface SidxFaissBinding {
   /** [sync] m must divide dim; centroids: m x 256 x (dim / m) floats (FAISS layout), or null (not trained: put only). */
   PqCodes: new (dim: number, metric: NativeMetric, m: number, centroids: Float32Array | null, hugePages?: boolean) => NativeCodes;
   /** [sync] Trains a faiss::ProductQuantizer (8 bits per sub-quantizer) on >= 256 rows; returns its centroids. */
-  pqTrain(sample: Float32Array, dim: number, m: number, options?: { niter?: number; seed?: number }): Float32Array;
+  pqTrain(sample: Float32Array, dim: number, m: number, options?: { niter?: number; seed?: number; reference?: boolean }): Float32Array;
   /** [sync] Opens and maps the slot file at `path` (it must exist). */
   SlotMap: new (path: string, dim: number, metric: NativeMetric) => NativeSlotMap;
   /** [sync] The beam of src/numeric/beam-graph.ts over `codebooks` (native/src/beam_search.h). */

@@ -71,6 +71,30 @@ test('codes: scores are the metric against the decoded centroids; training is de
   untrained.close();
 });
 
+test('training: the k-means with the fast assignment quantises as well as with FAISS\'s IndexFlatL2', () => {
+  const { PqCodes, pqTrain } = loadFaissBinding();
+  const dim = 64;
+  const m = 32;
+  const sub = dim / m;
+  const data = clusteredEmbeddings({ n: 3000, dim, seed: 9, clusters: 40, noise: 0.6 });
+  const error = (centroids: Float32Array) => {
+    const codes = new PqCodes(dim, 'l2', m, centroids);
+    const encoded = codes.encode(data, true);
+    codes.close();
+    let sum = 0;
+    for (let r = 0; r < 3000; r++) {
+      for (let j = 0; j < m; j++) {
+        const c = encoded[r * m + j]!;
+        for (let s = 0; s < sub; s++) sum += (data[r * dim + j * sub + s]! - centroids[(j * 256 + c) * sub + s]!) ** 2;
+      }
+    }
+    return sum / 3000;
+  };
+  const fast = error(pqTrain(data, dim, m, { niter: 8, seed: 5 }));
+  const faiss = error(pqTrain(data, dim, m, { niter: 8, seed: 5, reference: true }));
+  assert.ok(fast <= faiss * 1.02, `mean squared quantisation error ${fast} against FAISS's ${faiss}`);
+});
+
 test('codes: the fast encoder gives FAISS\'s codes, bit for bit, for every sub-quantizer width', () => {
   const { PqCodes, pqTrain } = loadFaissBinding();
   for (const [dim, m] of [[512, 256], [48, 16], [24, 8], [40, 4]] as const) {
