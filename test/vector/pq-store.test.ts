@@ -27,11 +27,24 @@ const openWith = (pqM: number): OpenCodes<PqStore> => (base, slots, metric, opts
 const openStore = (dir: string, dim: number, metric: Metric, rescore: number, trainSize: number, pqM = 0) =>
   openCodeStore(openWith(pqM), dir, dim, metric, rescore, trainSize);
 
+/** The vectors `encoded` stands for: each code's centroid (FAISS's layout: m x 256 x dim / m). */
+function decodePq(encoded: Uint8Array, centroids: Float32Array, dim: number, m: number): Float32Array {
+  const sub = dim / m;
+  const rows = encoded.length / m;
+  const decoded = new Float32Array(rows * dim);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < m; j++) {
+      const c = encoded[r * m + j]!;
+      decoded.set(centroids.subarray((j * 256 + c) * sub, (j * 256 + c + 1) * sub), r * dim + j * sub);
+    }
+  }
+  return decoded;
+}
+
 test('codes: scores are the metric against the decoded centroids; training is deterministic and needs 256 rows', () => {
   const { PqCodes, pqTrain } = loadFaissBinding();
   const dim = 24;
   const m = 6;
-  const sub = dim / m;
   const data = clusteredEmbeddings({ n: 600, dim, seed: 3, clusters: 10, noise: 0.5 });
   const centroids = pqTrain(data, dim, m, { niter: 5, seed: 7 });
   assert.equal(centroids.length, 256 * dim);
@@ -43,13 +56,7 @@ test('codes: scores are the metric against the decoded centroids; training is de
     try {
       const encoded = codes.encode(data.subarray(0, 50 * dim));
       assert.equal(encoded.length, 50 * m);
-      const decoded = new Float32Array(50 * dim);
-      for (let r = 0; r < 50; r++) {
-        for (let j = 0; j < m; j++) {
-          const c = encoded[r * m + j]!;
-          decoded.set(centroids.subarray((j * 256 + c) * sub, (j * 256 + c + 1) * sub), r * dim + j * sub);
-        }
-      }
+      const decoded = decodePq(encoded, centroids, dim, m);
       let err = 0;
       for (let i = 0; i < decoded.length; i++) err = Math.max(err, Math.abs(decoded[i]! - data[i]!));
       assert.ok(err < 1, `${metric}: decoded vectors near their originals (max error ${err})`);
@@ -75,19 +82,13 @@ test('training: the k-means with the fast assignment quantises as well as with F
   const { PqCodes, pqTrain } = loadFaissBinding();
   const dim = 64;
   const m = 32;
-  const sub = dim / m;
   const data = clusteredEmbeddings({ n: 3000, dim, seed: 9, clusters: 40, noise: 0.6 });
   const error = (centroids: Float32Array) => {
     const codes = new PqCodes(dim, 'l2', m, centroids);
-    const encoded = codes.encode(data, true);
+    const decoded = decodePq(codes.encode(data, true), centroids, dim, m);
     codes.close();
     let sum = 0;
-    for (let r = 0; r < 3000; r++) {
-      for (let j = 0; j < m; j++) {
-        const c = encoded[r * m + j]!;
-        for (let s = 0; s < sub; s++) sum += (data[r * dim + j * sub + s]! - centroids[(j * 256 + c) * sub + s]!) ** 2;
-      }
-    }
+    for (let i = 0; i < data.length; i++) sum += (data[i]! - decoded[i]!) ** 2;
     return sum / 3000;
   };
   const fast = error(pqTrain(data, dim, m, { niter: 8, seed: 5 }));
