@@ -251,7 +251,6 @@ Napi::Value PqTrain(const Napi::CallbackInfo& info) {
     if (kPqAvx2 && !reference) pq.assign_index = &assign;
 #endif
     pq.train(rows, sample.data);
-    pq.assign_index = nullptr;
     Napi::Float32Array out = Napi::Float32Array::New(info.Env(), pq.centroids.size());
     std::copy(pq.centroids.begin(), pq.centroids.end(), out.Data());
     return out;

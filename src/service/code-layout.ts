@@ -54,7 +54,7 @@ export interface LayoutSource {
 }
 
 /**
- * The index's keys in (SID, key) order (`PostingIndex.keysInOrder`), one first-level code after the other, pausing
+ * The index's live keys in (SID, key) order, one first-level code after the other (`PostingIndex.visit`), pausing
  * (a `yield`) once about `partRows` more are collected; the generator's value is all of them. A caller that yields its
  * thread between parts never holds it for a pass over the whole index (57 ms at 1M items after an online ingest, whose
  * delta and dead rows each visit merges). The index may change between parts: each part is its codes' rows at that

@@ -98,8 +98,7 @@ export class LivePostings implements PostingWatcher {
 
   /** LMDB committed the change: answer from it from now on rather than from an index that may be wrong. */
   #drop(model: number, err: Error): void {
-    this.#indexes.get(model)?.detach();
-    this.#indexes.delete(model);
+    this.untrack(model);
     this.#log.warn(`posting index of key space ${model} dropped, candidates come from LMDB scans: ${err.message}`);
   }
 

@@ -127,13 +127,6 @@ export class PostingIndex implements CandidateSource {
     return L === 0 ? 0 : Math.max(last(this.#main), last(this.#delta));
   }
 
-  /** Every live row's key in (SID, key) order: the order the rerank's codes are laid out in (code-layout.ts). */
-  keysInOrder(): BigInt64Array {
-    const out = new Collector(this.count);
-    this.visit(new Int32Array(0), 0, 0, this.count, out);
-    return out.keys();
-  }
-
   /**
    * The rows `exact` (m = levels) or `prefix` of q[at..at+m) would return, in their order, passed to `sink.rows` in
    * spans of one run until it returns false or `limit` rows were passed: the scans without a typed array per call

@@ -12,6 +12,7 @@ import type { CodedSlotStore } from '../../src/vector/sq8-slot-store.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+import { keysInOrder } from '../helpers/posting-order.ts';
 
 const DIM = 8;
 const N = 600;
@@ -42,7 +43,7 @@ async function answers(svc: RunningService): Promise<unknown[]> {
 /** The codes' rows of the served model's keys in SID order. */
 function rowsInSidOrder(svc: RunningService): { keys: number; rows: Int32Array } {
   const hooks = svc.service[kServiceTestHooks];
-  const keys = hooks.postings().index(svc.service.model.version)!.keysInOrder();
+  const keys = keysInOrder(hooks.postings().index(svc.service.model.version)!);
   return { keys: keys.length, rows: (hooks.vectors() as CodedSlotStore).codes.layout.rowsOf(keys) };
 }
 
@@ -156,7 +157,7 @@ test('codes layout: vectors.layout "arrival" leaves every row at its slot', () =
   assert.equal(svc.service[kServiceTestHooks].layout(), null);
   await new Promise((r) => setTimeout(r, 1200));
   const hooks = svc.service[kServiceTestHooks];
-  const keys = hooks.postings().index(svc.service.model.version)!.keysInOrder();
+  const keys = keysInOrder(hooks.postings().index(svc.service.model.version)!);
   const store = hooks.vectors() as CodedSlotStore;
   const slots = store.codes.layout.rowsOf(keys);
   assert.ok(!ascendingFromZero(slots), 'arrival order differs from SID order here');
