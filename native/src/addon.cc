@@ -1,5 +1,5 @@
 // sidx_faiss: N-API addon over FAISS's C++ API (see index_wrap.h, slot_map.h and clustering.h for the method lists).
-// Module functions: readIndex [async], kmeans [async], assign [async], pca [async], gatherBeam [sync] (posting_gather.h), pqTrain [sync] (pq_codes.h), setNumThreads/getNumThreads/setPoolNice [sync],
+// Module functions: readIndex [async], kmeans [async], assign [async], pca [async], gatherBeam [sync] (posting_gather.h), pqTrain [sync] and pqTrainAsync [async] (pq_codes.h), setNumThreads/getNumThreads/setPoolNice [sync],
 // noop [sync], tuneAllocator [sync], and the `faissVersion` string.
 #include <faiss/Index.h>
 #include <napi.h>
@@ -79,6 +79,7 @@ static Napi::Object InitSidxFaiss(Napi::Env env, Napi::Object exports) {
   exports.Set("Sq8Codes", Sq8Codes::Define(env));
   exports.Set("PqCodes", PqCodes::Define(env));
   exports.Set("pqTrain", Napi::Function::New<PqTrain>(env, "pqTrain"));
+  exports.Set("pqTrainAsync", Napi::Function::New<PqTrainAsync>(env, "pqTrainAsync"));
   exports.Set("SlotMap", SlotMapWrap::Define(env));
   exports.Set("BeamSearch", BeamSearch::Define(env));
   exports.Set("readIndex", Napi::Function::New<ReadIndex>(env, "readIndex"));

@@ -226,35 +226,82 @@ Napi::Value PqCodes::Score(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value PqTrain(const Napi::CallbackInfo& info) {
-  return Guard(info.Env(), [&]() -> Napi::Value {
-    FloatView sample = GetFloat32Array(info[0], "sample");
-    size_t dim = static_cast<size_t>(GetPositiveInt(info[1], "dim"));
-    size_t m = SubQuantizers(info[2], dim);
-    size_t rows = RowCount(sample, dim, "sample");
-    if (rows < kKsub) throw CodedError(kErrInvalidInput, "pq training needs at least 256 vectors, got " + std::to_string(rows));
-    faiss::ProductQuantizer pq(dim, m, 8);
-    pq.verbose = false;
-    bool reference = false;
-    if (info[3].IsObject()) {
-      Napi::Object options = info[3].As<Napi::Object>();
-      if (options.Has("niter")) pq.cp.niter = static_cast<int>(GetPositiveInt(options.Get("niter"), "niter"));
-      if (options.Has("seed")) pq.cp.seed = static_cast<int>(GetPositiveInt(options.Get("seed"), "seed"));
-      reference = options.Has("reference") && options.Get("reference").ToBoolean().Value();
-    }
-    pq.cp.verbose = false;
-    // Below 39 rows per centroid FAISS only warns on stderr; the owner decides how many rows to train on.
-    pq.cp.min_points_per_centroid = 1;
-    OneThread one;
+namespace {
+
+// pqTrain's arguments, read on the JS thread.
+struct PqTrainArgs {
+  FloatView sample{};
+  size_t dim = 0;
+  size_t m = 0;
+  size_t rows = 0;
+  int niter = 0;  // 0: FAISS's default
+  int seed = 0;
+  bool reference = false;
+};
+
+PqTrainArgs ReadPqTrainArgs(const Napi::CallbackInfo& info) {
+  PqTrainArgs args;
+  args.sample = GetFloat32Array(info[0], "sample");
+  args.dim = static_cast<size_t>(GetPositiveInt(info[1], "dim"));
+  args.m = SubQuantizers(info[2], args.dim);
+  args.rows = RowCount(args.sample, args.dim, "sample");
+  if (args.rows < kKsub) throw CodedError(kErrInvalidInput, "pq training needs at least 256 vectors, got " + std::to_string(args.rows));
+  if (info[3].IsObject()) {
+    Napi::Object options = info[3].As<Napi::Object>();
+    if (options.Has("niter")) args.niter = static_cast<int>(GetPositiveInt(options.Get("niter"), "niter"));
+    if (options.Has("seed")) args.seed = static_cast<int>(GetPositiveInt(options.Get("seed"), "seed"));
+    args.reference = options.Has("reference") && options.Get("reference").ToBoolean().Value();
+  }
+  return args;
+}
+
+// The trained centroids (no N-API calls: runs on the JS thread or a pool thread).
+std::vector<float> TrainCentroids(const PqTrainArgs& args) {
+  faiss::ProductQuantizer pq(args.dim, args.m, 8);
+  pq.verbose = false;
+  if (args.niter > 0) pq.cp.niter = args.niter;
+  if (args.seed > 0) pq.cp.seed = args.seed;
+  pq.cp.verbose = false;
+  // Below 39 rows per centroid FAISS only warns on stderr; the owner decides how many rows to train on.
+  pq.cp.min_points_per_centroid = 1;
+  OneThread one;
 #ifdef SIDX_HAVE_AVX2
-    NearestCentroids assign(dim / m);
-    if (kPqAvx2 && !reference) pq.assign_index = &assign;
+  NearestCentroids assign(args.dim / args.m);
+  if (kPqAvx2 && !args.reference) pq.assign_index = &assign;
 #endif
-    pq.train(rows, sample.data);
-    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), pq.centroids.size());
-    std::copy(pq.centroids.begin(), pq.centroids.end(), out.Data());
-    return out;
-  });
+  pq.train(args.rows, args.sample.data);
+  return std::move(pq.centroids);
+}
+
+Napi::Float32Array CentroidsToJs(Napi::Env env, const std::vector<float>& centroids) {
+  Napi::Float32Array out = Napi::Float32Array::New(env, centroids.size());
+  std::copy(centroids.begin(), centroids.end(), out.Data());
+  return out;
+}
+
+class PqTrainWorker : public PromiseWorker {
+ public:
+  PqTrainWorker(Napi::Env env, const Napi::CallbackInfo& info) : PromiseWorker(env, "sidx.pqTrain"), args_(ReadPqTrainArgs(info)) {
+    Keep(info[0]);
+  }
+
+ protected:
+  void Run() override { centroids_ = TrainCentroids(args_); }
+  Napi::Value Result(Napi::Env env) override { return CentroidsToJs(env, centroids_); }
+
+ private:
+  PqTrainArgs args_;
+  std::vector<float> centroids_;
+};
+
+}  // namespace
+
+Napi::Value PqTrain(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value { return CentroidsToJs(info.Env(), TrainCentroids(ReadPqTrainArgs(info))); });
+}
+
+Napi::Value PqTrainAsync(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value { return StartWorker(new PqTrainWorker(info.Env(), info)); });
 }
 
 }  // namespace sidx

@@ -20,6 +20,8 @@
 // Module function pqTrain(sample: Float32Array, dim, m, {niter, seed, reference}): Float32Array  [sync] trains a
 // ProductQuantizer (k-means per sub-space, fixed seed: deterministic) on >= 256 rows, returns its centroids; the
 // k-means assigns with the AVX2 search of encode where the CPU has it (reference: with FAISS's IndexFlatL2).
+// Module function pqTrainAsync(same arguments): Promise<Float32Array>  [async] pqTrain on the libuv pool (the sample
+// is pinned until it settles: do not write to it meanwhile).
 // Every method throws an Error whose `code` is a SIDX_ERR_* string. A close while readFromAsync is in flight frees the
 // codes once it settles.
 #pragma once
@@ -51,5 +53,6 @@ class PqCodes : public CodesWrap<PqCodes> {
 };
 
 Napi::Value PqTrain(const Napi::CallbackInfo& info);
+Napi::Value PqTrainAsync(const Napi::CallbackInfo& info);
 
 }  // namespace sidx

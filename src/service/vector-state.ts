@@ -56,6 +56,8 @@ export class VectorState {
   #syncing: Promise<void> | null = null;
   /** Every change up to it is in the store (the catalog's seq at open, then the last batch applied). */
   #appliedSeq: bigint;
+  /** The store's background training last logged. */
+  #watched: Promise<boolean> | null = null;
 
   private constructor(dir: string, catalog: Catalog, store: VectorStore, log: Logger) {
     this.#dir = dir;
@@ -77,6 +79,7 @@ export class VectorState {
           const t0 = performance.now();
           state.store.loaded?.()?.then(() => log.info(`vector index: codes read in ${Math.round(performance.now() - t0)} ms (until then the rerank scored exactly)`),
             (err: Error) => log.warn(`vector index: ${err.message}`));
+          state.#watchTraining();
           return state;
         }
         log.warn(`vector index: ${state.store.ntotal} vectors after catch-up, the catalog holds ${catalog.count}: rebuilding`);
@@ -85,6 +88,7 @@ export class VectorState {
       }
     }
     const count = state.#rebuild();
+    state.#watchTraining();
     await state.sync();
     for (const name of LEGACY_FILES) rmSync(join(dir, name), { force: true });
     log.info(`vector index: rebuilt from the catalog (${count} vectors)`);
@@ -97,6 +101,7 @@ export class VectorState {
    */
   applyUpsert(keys: BigInt64Array, slots: Uint32Array, vectors: Float32Array | undefined, seq: bigint): void {
     this.store.put(keys, slots, vectors);
+    this.#watchTraining();
     this.#applied(keys.length, seq);
   }
 
@@ -130,10 +135,26 @@ export class VectorState {
     while (this.#syncing) await this.#syncing;
   }
 
-  /** Waits for a running sync, then syncs everything written so far (shutdown, rebuild). */
+  /**
+   * Waits for a running sync and a background training (its codes are written with it), then syncs everything written
+   * so far (shutdown, rebuild).
+   */
   async sync(): Promise<void> {
     await this.idle();
+    await this.store.training?.()?.catch(() => undefined); // logged by #watchTraining
     await this.#sync();
+  }
+
+  /** Logs the start and the end of the store's background training (pq's quantiser), once each. */
+  #watchTraining(): void {
+    const training = this.store.training?.() ?? null;
+    if (training === null || training === this.#watched) return;
+    this.#watched = training;
+    const t0 = performance.now();
+    this.#log.info(`vector index: training the codes in the background on ${this.store.ntotal} vectors (until they are written the rerank scores exactly)`);
+    training.then((done) => {
+      if (done) this.#log.info(`vector index: codes trained and written in ${Math.round(performance.now() - t0)} ms`);
+    }, (err: Error) => this.#log.warn(`vector index: ${err.message}`));
   }
 
   /** Waits for a running sync; unmaps and closes the slot file. */

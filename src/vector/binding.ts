@@ -163,6 +163,8 @@ export interface SidxFaissBinding {
   PqCodes: new (dim: number, metric: NativeMetric, m: number, centroids: Float32Array | null, hugePages?: boolean) => NativeCodes;
   /** [sync] Trains a faiss::ProductQuantizer (8 bits per sub-quantizer) on >= 256 rows; returns its centroids. */
   pqTrain(sample: Float32Array, dim: number, m: number, options?: { niter?: number; seed?: number; reference?: boolean }): Float32Array;
+  /** [async] pqTrain on the libuv pool; do not write to `sample` until it settles. */
+  pqTrainAsync(sample: Float32Array, dim: number, m: number, options?: { niter?: number; seed?: number; reference?: boolean }): Promise<Float32Array>;
   /** [sync] Opens and maps the slot file at `path` (it must exist). */
   SlotMap: new (path: string, dim: number, metric: NativeMetric) => NativeSlotMap;
   /** [sync] The beam of src/numeric/beam-graph.ts over `codebooks` (native/src/beam_search.h). */

@@ -9,31 +9,28 @@
  *
  * The quantiser is trained on the first `trainSize` vectors held (at least the subclass's `minTrain`); until then
  * every candidate is scored exactly from the slot file. It stays until a rebuild (e.g. after deleting the codes
- * file), which trains again on the catalog's first items.
+ * file), which trains again on the catalog's first items. When and how: code-training.ts (pq trains in the
+ * background; `training()` says when it is done).
  *
- *   <base>.<name>  header padded to 4 KiB: magic (8 bytes), dim (u32 LE), a subclass parameter (u32 LE), then the
- *                  quantiser (the subclass's payload); then slot s's codes at HEADER + s * codeSize.
- *                  Empty = not trained yet.
+ *   <base>.<name>  (code-file.ts) the header with the quantiser, then slot s's codes. Empty = not trained yet.
  *
  * Codes are written in place after each batch like the slot file and made durable by the same background sync
- * (`datasync`). Training writes the codes of what is held, fdatasyncs, writes the payload, fdatasyncs, and only
- * then writes the first 16 bytes (one sector): a file whose training was cut short has no magic and is refused.
+ * (`datasync`). Training writes the codes of what is held, then the header once they are durable: a file whose
+ * training was cut short has no magic and is refused.
  * Derived state: the owner (service/vector-state.ts) replays the change log after the last sync and rebuilds on
  * any doubt (`load` throws SIDX_ERR_STORE on a torn or foreign file).
  */
-import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeCodes, type NativeSlotMap } from './binding.ts';
-import { fdatasyncAsync, writeFully } from './vector-file.ts';
 import { DENSE_IDS, type SlotFile } from './slot-file.ts';
 import { belowExact, bestPositions, giveScratch, takeScratch } from './code-ranking.ts';
 import { callNative, callNativeAsync, checkQuery, type Metric } from './vector-index.ts';
 import type { CodeLayoutTarget } from './vector-store.ts';
-import { codesFileError, headerBytes, readHeaderPayload, writeHeader } from './code-header.ts';
+import { CodesFile } from './code-file.ts';
+import { CodeTraining, type Fitted } from './code-training.ts';
 
 /** Slots per chunk when training or loading (16,384 x 512-d: 32 MiB of floats). */
 const CHUNK_SLOTS = 16_384;
-
 export interface CodeOptions {
   /** Candidates re-scored exactly from the slot file; 0 = the format's default. */
   rescore: number;
@@ -67,20 +64,18 @@ export abstract class CodeStore {
   protected readonly slotFile: SlotFile;
   readonly #opts: CodeOptions;
   readonly #format: CodeFormat;
-  readonly #header: number;
-  #fd: number;
+  readonly #file: CodesFile;
   #codes: NativeCodes;
   /** The vector file, for exact scores. */
   #rows: NativeSlotMap;
   #trained = false;
-  /** Keys held before training (at most the training size + one batch). */
-  #untrained = new Set<bigint>();
-  readonly #path: string;
+  readonly #training: CodeTraining;
   /** While the codes file is read in the background (load): the codes written meanwhile, put once it is in. */
   #pending: Array<{ slots: Int32Array; codes: Uint8Array }> | null = null;
   #loaded: Promise<void> = Promise.resolve();
   /** The background read failed: candidates stay scored exactly until the next open. */
   #loadFailed = false;
+  #closed = false;
 
   protected constructor(base: string, slots: SlotFile, metric: Metric, opts: CodeOptions, format: CodeFormat) {
     this.slotFile = slots;
@@ -88,28 +83,37 @@ export abstract class CodeStore {
     this.metric = metric;
     this.#opts = opts;
     this.#format = format;
-    this.#header = headerBytes(format);
-    this.#path = `${base}.${format.name}`;
-    this.#fd = openSync(this.#path, constants.O_RDWR | constants.O_CREAT, 0o644);
+    this.#file = new CodesFile(`${base}.${format.name}`, format, slots.dim);
+    this.#training = new CodeTraining({
+      file: this.#file,
+      count: () => this.trainCount,
+      slotsOf: (keys) => this.slotFile.slotsOf(keys),
+      fit: (sample) => this.fit(sample),
+      install: (codes) => this.#swap(codes),
+      encode: (slots) => this.chunks(slots, (part, rows) => this.#store(part, this.#codes.encode(rows))),
+      trained: () => {
+        this.#trained = true;
+      },
+    });
     try {
       this.#rows = callNative(() => new (loadFaissBinding().SlotMap)(slots.vectorFile, slots.dim, metric));
     } catch (err) {
-      closeSync(this.#fd);
+      this.#file.close();
       throw err;
     }
     try {
       this.#codes = this.empty();
     } catch (err) {
       this.#rows.close();
-      closeSync(this.#fd);
+      this.#file.close();
       throw err;
     }
   }
 
   /** A holder with no quantiser (scores only through `exact`). */
   protected abstract empty(): NativeCodes;
-  /** Trains on the vectors of `sample` (slots); returns the holder and the header payload (payloadBytes). */
-  protected abstract fit(sample: Int32Array): { codes: NativeCodes; payload: Uint8Array };
+  /** Trains on the vectors of `sample` (slots); a promise trains in the background (see above). */
+  protected abstract fit(sample: Int32Array): Fitted | Promise<Fitted>;
   /** The holder of a header's payload. */
   protected abstract parse(payload: Buffer): NativeCodes;
 
@@ -148,23 +152,17 @@ export abstract class CodeStore {
 
   /** Loads the slot file's ids and the codes; throws SIDX_ERR_STORE when the codes file is torn or foreign. */
   load(): void {
-    const size = fstatSync(this.#fd).size;
-    this.#trained = size > 0;
-    if (this.#trained) this.#swap(this.parse(readHeaderPayload(this.#fd, size, this.#header, this.#format, this.dim)));
+    this.#training.drop();
+    const trained = this.#file.size > 0;
+    this.#trained = false;
     this.#rows.refresh();
-    this.#untrained.clear();
     this.slotFile.load((ids) => {
-      if (!this.#trained) for (const id of ids) this.#untrained.add(id);
+      if (!trained) this.#training.hold(ids, false);
     });
-    if (!this.#trained) {
-      if (this.#untrained.size >= this.trainCount) this.#train();
-      return;
-    }
-    const { codeSize } = this.#format;
+    if (!trained) return this.#training.startIfReady();
     const slots = this.slotFile.slots;
-    const need = this.#header + slots * codeSize;
-    if (size < need) throw this.#error(`${size} bytes, the slot file's ${slots} slots need ${need}`);
-    ftruncateSync(this.#fd, need);
+    this.#swap(this.parse(this.#file.readPayload(slots)));
+    this.#trained = true;
     if (slots > 0) this.#readCodes(slots);
   }
 
@@ -177,18 +175,24 @@ export abstract class CodeStore {
   }
 
   /**
+   * While a background training runs: resolves true once the codes are scored, false when a load, reset or close
+   * dropped it; rejects when it failed (candidates are then scored exactly until the next load). Null when none runs.
+   */
+  training(): Promise<boolean> | null {
+    return this.#training.running;
+  }
+
+  /**
    * Reads the codes file on the libuv pool, so that opening a large catalog does not wait for it (512 MB at 1M
    * 512-d items: seconds when it is not in the page cache). Until it is in, every candidate is scored exactly and the
    * codes written meanwhile wait in #pending (the read must not race them), put in order once it is.
    */
   #readCodes(slots: number): void {
     const codes = this.#codes;
-    const fd = openSync(this.#path, 'r'); // its own: a close meanwhile cannot hand the number to another file
     const pending: Array<{ slots: Int32Array; codes: Uint8Array }> = [];
     this.#pending = pending;
     this.#loadFailed = false;
-    const read = callNativeAsync(() => codes.readFromAsync(fd, this.#header, slots)).finally(() => closeSync(fd));
-    this.#loaded = read.then(() => {
+    this.#loaded = this.#file.readInto(codes, slots).then(() => {
       if (this.#pending !== pending) return; // reset, retrained or closed meanwhile: these codes are gone
       for (const p of pending) codes.put(p.slots, p.codes);
       this.#pending = null;
@@ -196,7 +200,7 @@ export abstract class CodeStore {
       if (this.#pending !== pending) return;
       this.#pending = null;
       this.#loadFailed = true;
-      throw this.#error(`reading it failed (${err.message}); candidates are scored exactly until the next start`, 'SIDX_ERR_VECTOR');
+      throw this.#file.error(`reading it failed (${err.message}); candidates are scored exactly until the next start`, 'SIDX_ERR_VECTOR');
     });
     this.#loaded.catch(() => undefined); // the owner asks codesLoaded() when it wants to know
   }
@@ -208,11 +212,11 @@ export abstract class CodeStore {
 
   /** Empties the codes file and forgets the quantiser (a rebuild trains again). */
   reset(): void {
-    ftruncateSync(this.#fd, 0);
+    this.#training.drop();
+    this.#file.truncate();
     this.#rows.refresh();
     this.#swap(this.empty());
     this.#trained = false;
-    this.#untrained.clear();
     this.#pending = null;
     this.#loadFailed = false;
   }
@@ -221,17 +225,13 @@ export abstract class CodeStore {
   add(vectors: Float32Array, ids: BigInt64Array): void {
     const slots = this.slotFile.slotsOf(ids);
     if (slots.includes(-1)) throw new SidxError('SIDX_ERR_VECTOR', `${this.#format.name} store: an id has no slot in the slot file (put it there first)`);
-    if (!this.#trained) {
-      for (const id of ids) this.#untrained.add(id);
-      if (this.#untrained.size >= this.trainCount) this.#train();
-      return;
-    }
+    if (!this.#trained && !this.#training.filling) return this.#training.hold(ids);
     this.#store(slots, this.#codes.encode(vectors));
   }
 
   /** Before the slot file frees them: the codes stay in place until the slot is reused. */
   remove(ids: BigInt64Array): number {
-    for (const id of ids) this.#untrained.delete(id);
+    this.#training.release(ids);
     return this.slotFile.slotsOf(ids).reduce((n, s) => n + (s >= 0 ? 1 : 0), 0);
   }
 
@@ -323,19 +323,18 @@ export abstract class CodeStore {
   }
 
   /** Everything written before the call is durable when it resolves (libuv pool). */
-  async datasync(): Promise<void> {
-    await fdatasyncAsync(this.#fd).catch((err: Error) => {
-      throw this.#error(`fdatasync failed: ${err.message}`, 'SIDX_ERR_VECTOR');
-    });
+  datasync(): Promise<void> {
+    return this.#file.datasync();
   }
 
   close(): void {
-    if (this.#fd < 0) return;
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#training.drop();
     this.#pending = null;
     this.#codes.close();
     this.#rows.close();
-    closeSync(this.#fd);
-    this.#fd = -1;
+    this.#file.close();
   }
 
   /** Calls `each(slots, rows)` over `slots` CHUNK_SLOTS at a time, rows read from the slot file. */
@@ -355,30 +354,9 @@ export abstract class CodeStore {
     return callNative(() => (this.#format.rescoreFrom === 'map' ? rows.scoreSlots(query, slots) : rows.readScoreSlots(query, slots)));
   }
 
-  /**
-   * The quantiser from the first trainCount keys held (read back from the slot file), then the codes of all of them
-   * (more than trainCount only when a catalog stored as f32 is opened with codes), then the header.
-   */
-  #train(): void {
-    const slots = this.slotFile.slotsOf(BigInt64Array.from(this.#untrained));
-    const { codes, payload } = this.fit(slots.subarray(0, this.trainCount));
-    this.#swap(codes);
-    this.chunks(slots, (part, rows) => this.#store(part, codes.encode(rows)));
-    fdatasyncSync(this.#fd);
-    writeHeader(this.#fd, this.#format, this.dim, payload);
-    this.#trained = true;
-    this.#untrained.clear();
-  }
-
   /** Writes codes (row i for slots[i]) to the file, one write per run of consecutive slots, and to memory. */
   #store(slots: Int32Array, codes: Uint8Array): void {
-    const size = this.#format.codeSize;
-    let run = 0;
-    for (let i = 1; i <= slots.length; i++) {
-      if (i < slots.length && slots[i] === slots[i - 1]! + 1) continue;
-      writeFully(this.#fd, codes.subarray(run * size, i * size), this.#header + slots[run]! * size);
-      run = i;
-    }
+    this.#file.write(slots, codes);
     if (this.#pending) this.#pending.push({ slots: slots.slice(), codes });
     else this.#codes.put(slots, codes);
   }
@@ -386,9 +364,5 @@ export abstract class CodeStore {
   #swap(codes: NativeCodes): void {
     this.#codes.close();
     this.#codes = codes;
-  }
-
-  #error(message: string, code: 'SIDX_ERR_STORE' | 'SIDX_ERR_VECTOR' = 'SIDX_ERR_STORE'): SidxError {
-    return codesFileError(this.#format, message, code);
   }
 }

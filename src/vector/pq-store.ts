@@ -8,7 +8,8 @@
  *
  * Training: k-means per sub-space (FAISS, TRAIN_NITER iterations, fixed seed: the same vectors give the same
  * codebooks) on the first `trainSize` vectors, at least 256 (one per centroid; until then every candidate is
- * scored exactly from the slot file). The codebooks stay until a rebuild.
+ * scored exactly from the slot file), on the libuv pool while writes go on (code-training.ts). The codebooks stay
+ * until a rebuild.
  *
  *   <base>.pq    header (magic, dim, m, centroids[m][256][dim / m]: 1 KiB per dimension) padded to 4 KiB, then
  *                slot s at HEADER + s * m. Empty = not trained yet. A file for another m is refused (rebuilt).
@@ -16,8 +17,9 @@
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeCodes } from './binding.ts';
 import { CodeStore, type CodeOptions } from './code-store.ts';
+import type { Fitted } from './code-training.ts';
 import type { SlotFile } from './slot-file.ts';
-import type { Metric } from './vector-index.ts';
+import { callNativeAsync, type Metric } from './vector-index.ts';
 
 export interface PqOptions extends CodeOptions {
   /** Sub-quantizers (bytes per vector); 0 = the default for the dimension (pqSubquantizers). */
@@ -66,10 +68,11 @@ export class PqStore extends CodeStore {
     return new (loadFaissBinding().PqCodes)(this.dim, this.metric, this.m, null, this.hugePages);
   }
 
-  protected fit(sample: Int32Array): { codes: NativeCodes; payload: Uint8Array } {
+  /** On the libuv pool: 2-2.5 s for 10,000 x 512 at m = 256 (docs/benchmarks.md), which a write must not wait for. */
+  protected async fit(sample: Int32Array): Promise<Fitted> {
     const rows = new Float32Array(sample.length * this.dim);
     this.slotFile.readSlots(sample, rows);
-    const centroids = loadFaissBinding().pqTrain(rows, this.dim, this.m, { niter: TRAIN_NITER, seed: TRAIN_SEED });
+    const centroids = await callNativeAsync(() => loadFaissBinding().pqTrainAsync(rows, this.dim, this.m, { niter: TRAIN_NITER, seed: TRAIN_SEED }));
     return { codes: this.#holder(centroids), payload: new Uint8Array(centroids.buffer, centroids.byteOffset, centroids.byteLength) };
   }
 

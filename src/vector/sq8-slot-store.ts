@@ -61,6 +61,10 @@ export class CodedSlotStore implements VectorStore {
     return this.codes.codesLoaded();
   }
 
+  training(): Promise<boolean> | null {
+    return this.codes.training();
+  }
+
   reset(): void {
     this.#file.reset();
     this.codes.reset();

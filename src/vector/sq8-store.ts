@@ -13,6 +13,7 @@
  */
 import { loadFaissBinding, type NativeCodes } from './binding.ts';
 import { CodeStore, type CodeOptions } from './code-store.ts';
+import type { Fitted } from './code-training.ts';
 import type { SlotFile } from './slot-file.ts';
 import type { Metric } from './vector-index.ts';
 
@@ -39,7 +40,7 @@ export class Sq8Store extends CodeStore {
   }
 
   /** Per-dimension min/max of the sample. */
-  protected fit(sample: Int32Array): { codes: NativeCodes; payload: Uint8Array } {
+  protected fit(sample: Int32Array): Fitted {
     const dim = this.dim;
     const vmin = new Float32Array(dim).fill(Infinity);
     const vmax = new Float32Array(dim).fill(-Infinity);

@@ -75,6 +75,11 @@ export interface VectorStore extends VectorScorer {
    * in memory and rejects when it could not be read (the store then scores exactly); null when nothing is being read.
    */
   loaded?(): Promise<void> | null;
+  /**
+   * pq: while its quantiser is trained in the background, a promise that resolves true once the codes are scored (false
+   * when a reset or close dropped the training) and rejects when it failed (the store then scores exactly); null otherwise.
+   */
+  training?(): Promise<boolean> | null;
   /** Empties the store. */
   reset(): void;
   /** sq8, pq: the codes in memory can be laid out in an order of keys (service/code-layout.ts). */

@@ -4,7 +4,7 @@
  * ranking against exact float32 (FAISS flat).
  */
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { recallAtK } from '../../src/bench/baselines.ts';
 import { rankByScore } from '../../src/service/score-rank.ts';
@@ -46,13 +46,14 @@ export function topK(scores: Float32Array, ids: BigInt64Array, k: number, metric
 }
 
 /** recall@10 of the store's ranking against exact float32 (FAISS flat) over all items, one per query. */
-export function recallVsF32<S extends CodeStore>(open: OpenCodes<S>, data: Float32Array, dim: number, metric: Metric, queries: Float32Array, rescore: number): number {
+export async function recallVsF32<S extends CodeStore>(open: OpenCodes<S>, data: Float32Array, dim: number, metric: Metric, queries: Float32Array, rescore: number): Promise<number> {
   const tmp = tempDir();
   const { put, store, close } = openCodeStore(open, tmp.dir, dim, metric, rescore, 1000);
   const flat = VectorIndex.create({ dim, metric });
   try {
     const ids = fill(put, data, dim);
     flat.add(data, ids);
+    await store.training();
     assert.ok(store.trained);
     const q = queries.length / dim;
     const found = new BigInt64Array(q * 10);
@@ -128,6 +129,7 @@ export async function trainAndRestart<S extends CodeStore>(open: OpenCodes<S>, c
     const more = BigInt64Array.from({ length: n - before }, (_, i) => BigInt(before + 1 + i));
     put(more, data.subarray(before * dim));
     flat.add(data.subarray(before * dim), more);
+    await store.training(); // pq trains on the libuv pool (test/vector/pq-training.test.ts); sq8 has trained already
     assert.equal(store.trained, true);
     assert.equal(store.ntotal, n);
     if (c.trainedBytes !== undefined) assert.equal(statSync(path).size, c.trainedBytes, 'the header, then the codes of every slot');
@@ -145,4 +147,36 @@ export async function trainAndRestart<S extends CodeStore>(open: OpenCodes<S>, c
     flat.close();
     tmp.cleanup();
   }
+}
+
+/** The quantiser in the header of a codes file (after magic, dim and parameter): `floats` of them. */
+export function storedPayload(path: string, floats: number): Float32Array {
+  const fd = openSync(path, 'r');
+  try {
+    const payload = new Float32Array(floats);
+    readSync(fd, new Uint8Array(payload.buffer), 0, payload.byteLength, 16);
+    return payload;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A store's scores (`got`) against the exact ones (`want`) and each key's code score under the stored quantiser
+ * (`fromCodes`, of its current vector): absent in all or none; at least `rescore` exact; every other one its code score
+ * less one shift common to all of them (the re-scored top stays above the code scores).
+ */
+export function checkCodeScores(got: Float32Array, want: Float32Array, fromCodes: Float32Array, rescore: number): void {
+  let exact = 0;
+  const shifts: number[] = [];
+  for (let i = 0; i < got.length; i++) {
+    assert.equal(Number.isNaN(got[i]!), Number.isNaN(want[i]!), `key ${i}: present in both or neither`);
+    if (Number.isNaN(want[i]!)) continue;
+    if (got[i] === want[i]) exact++;
+    else shifts.push(fromCodes[i]! - got[i]!);
+  }
+  assert.ok(exact >= rescore, `the re-scored top is exact (${exact} exact scores)`);
+  assert.ok(shifts.length > 200, `the others keep code scores (${shifts.length})`);
+  const spread = Math.max(...shifts) - Math.min(...shifts);
+  assert.ok(Math.min(...shifts) >= -1e-5 && spread < 1e-4, `every other score is its vector's code score (shifts ${Math.min(...shifts)}..${Math.max(...shifts)})`);
 }

@@ -10,9 +10,10 @@ import { Catalog } from '../../src/store/catalog.ts';
 import { VectorState } from '../../src/service/vector-state.ts';
 import type { OpenStore } from '../../src/vector/vector-store.ts';
 
-const log = (lines: string[]) => ({ info: (m: string) => lines.push(m), warn: (m: string) => lines.push(`WARN ${m}`) });
+export const log = (lines: string[]) => ({ info: (m: string) => lines.push(m), warn: (m: string) => lines.push(`WARN ${m}`) });
 
-function upsert(catalog: Catalog, state: VectorState, dim: number, ids: number[], vectors: Float32Array, rowOf = (id: number) => id): void {
+/** Upserts items `it<id>` with row rowOf(id) of `vectors` and applies the batch to the state. */
+export function upsert(catalog: Catalog, state: VectorState, dim: number, ids: number[], vectors: Float32Array, rowOf = (id: number) => id): void {
   const flat = new Float32Array(ids.length * dim);
   ids.forEach((id, i) => flat.set(vectors.subarray(rowOf(id) * dim, (rowOf(id) + 1) * dim), i * dim));
   const res = catalog.upsertBatch(1, ids.map((id, i) => ({ id: `it${id}`, vector: flat.subarray(i * dim, (i + 1) * dim), codes: Int32Array.of(id % 7, id % 5) })));

@@ -6,33 +6,22 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Catalog } from '../../src/store/catalog.ts';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { Catalog } from '../../src/store/catalog.ts';
 import type { Config } from '../../src/config.ts';
-import type { VectorState } from '../../src/service/vector-state.ts';
+import { VectorState } from '../../src/service/vector-state.ts';
 import { loadFaissBinding } from '../../src/vector/binding.ts';
 import { storeOpener } from '../../src/vector/sq8-slot-store.ts';
 import { VectorIndex } from '../../src/vector/vector-index.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
-import { crashAndReopen } from '../helpers/vector-state-crash.ts';
+import { crashAndReopen, log, upsert } from '../helpers/vector-state-crash.ts';
+import { checkCodeScores, storedPayload } from '../helpers/code-stores.ts';
 
 const DIM = 16;
 const M = 4;
 const RESCORE = 5;
-
-/** The codebooks in the header of `<dir>/vectors.pq` (after magic, dim, m). */
-function storedCentroids(dir: string): Float32Array {
-  const fd = openSync(join(dir, 'vectors.pq'), 'r');
-  try {
-    const centroids = new Float32Array(256 * DIM);
-    readSync(fd, new Uint8Array(centroids.buffer), 0, centroids.byteLength, 16);
-    return centroids;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /**
  * Top RESCORE exact; every other key's score is its catalog vector's code score under the stored codebooks, less
@@ -41,7 +30,7 @@ function storedCentroids(dir: string): Float32Array {
 function checkAgainstCatalog(dir: string, catalog: Catalog, state: VectorState, query: Float32Array, maxKey: number): void {
   const { PqCodes } = loadFaissBinding();
   const reference = VectorIndex.create({ dim: DIM, metric: 'ip' });
-  const codes = new PqCodes(DIM, 'ip', M, storedCentroids(dir));
+  const codes = new PqCodes(DIM, 'ip', M, storedPayload(join(dir, 'vectors.pq'), 256 * DIM));
   try {
     for (const item of catalog.items()) {
       reference.add(item.vector, BigInt64Array.of(item.key));
@@ -49,21 +38,7 @@ function checkAgainstCatalog(dir: string, catalog: Catalog, state: VectorState, 
     }
     assert.equal(state.store.ntotal, catalog.count);
     const keys = BigInt64Array.from({ length: maxKey + 2 }, (_, i) => BigInt(i));
-    const got = state.store.score(query, keys);
-    const want = reference.scoreSubset(query, keys);
-    const fromCodes = codes.score(query, Int32Array.from(keys, Number));
-    let exact = 0;
-    const shifts: number[] = [];
-    for (let i = 0; i < keys.length; i++) {
-      assert.equal(Number.isNaN(got[i]!), Number.isNaN(want[i]!), `key ${i}: present in both or neither`);
-      if (Number.isNaN(want[i]!)) continue;
-      if (got[i] === want[i]) exact++;
-      else shifts.push(fromCodes[i]! - got[i]!);
-    }
-    assert.ok(exact >= RESCORE, `the re-scored top is exact (${exact} exact scores)`);
-    assert.ok(shifts.length > 200, `the others keep code scores (${shifts.length})`);
-    const spread = Math.max(...shifts) - Math.min(...shifts);
-    assert.ok(Math.min(...shifts) >= -1e-5 && spread < 1e-4, `every other score is its catalog vector's code score (shifts ${Math.min(...shifts)}..${Math.max(...shifts)})`);
+    checkCodeScores(state.store.score(query, keys), reference.scoreSubset(query, keys), codes.score(query, Int32Array.from(keys, Number)), RESCORE);
   } finally {
     codes.close();
     reference.close();
@@ -78,6 +53,38 @@ test('pq: after a crash the codes file is loaded and the changes after the last 
     const query = randomMatrix(1, DIM, 8);
     await crashAndReopen(tmp.dir, DIM, storage, vectors, (catalog, state) => checkAgainstCatalog(tmp.dir, catalog, state, query, 360));
   } finally {
+    tmp.cleanup();
+  }
+});
+
+test('pq: writes go on while the codes train in the background (deletes, freed rows reused, re-upserts to new rows); sync waits for them', async () => {
+  const tmp = tempDir();
+  const storage = storeOpener({ storage: 'pq', rerankOffThread: true, rescore: RESCORE, trainSize: 256, hugePages: true, layout: 'sid', pqM: M } satisfies Config['vectors']);
+  const catalog = Catalog.open(join(tmp.dir, 'catalog'));
+  const lines: string[] = [];
+  const state = await VectorState.open(tmp.dir, catalog, DIM, 'ip', log(lines), storage);
+  try {
+    const vectors = randomMatrix(4000, DIM, 9);
+    upsert(catalog, state, DIM, Array.from({ length: 2000 }, (_, i) => i), vectors); // 2,000 held: their codes take two turns
+    assert.ok(state.store.training?.(), 'the batch that completed the sample started a background training');
+    let turns = 0;
+    let next = 2000;
+    while (state.store.training?.()) {
+      const del = catalog.deleteBatch([`it${7 * turns}`, `it${7 * turns + 3}`]);
+      state.applyDelete(del.removed, del.seq);
+      upsert(catalog, state, DIM, Array.from({ length: 20 }, (_, i) => next + i), vectors); // into the freed rows first
+      next += 20;
+      upsert(catalog, state, DIM, [7 * turns + 1], vectors, (id) => id + 2000); // a new vector, a new row
+      turns++;
+      await nextTurn();
+    }
+    assert.ok(turns >= 3, `writes came in ${turns} turns while it trained and wrote the codes`);
+    await state.sync();
+    assert.match(lines.join('\n'), /training the codes in the background on 2000 vectors[\s\S]*codes trained and written in \d+ ms/);
+    checkAgainstCatalog(tmp.dir, catalog, state, randomMatrix(1, DIM, 10), next + 10);
+  } finally {
+    await state.close();
+    await catalog.close();
     tmp.cleanup();
   }
 });

@@ -121,12 +121,13 @@ test('Sq8Codes: pool-thread scores that layout steps overlap equal the scores wi
 });
 
 for (const [name, open] of [['sq8', Sq8Store.open], ['pq', PqStore.open]] as const) {
-  test(`${name} store: a layout in a key order keeps every score and ranking; not ready before training`, () => {
+  test(`${name} store: a layout in a key order keeps every score and ranking; not ready before training`, async () => {
     const tmp = tempDir();
     const { store, put, close } = openCodeStore(open as typeof Sq8Store.open, tmp.dir, DIM, 'ip', 8, 1000);
     try {
       assert.equal(store.layout.ready(), false, 'nothing to lay out before training');
       const ids = fill(put, randomMatrix(3000, DIM, 8), DIM);
+      await store.training();
       assert.ok(store.trained);
       const query = randomMatrix(1, DIM, 9);
       const asked = ids.filter((_id, i) => i % 3 === 0);

@@ -4,19 +4,19 @@
  * deterministic and needs 256 rows; before training every candidate is scored exactly, after it the top `rescore`
  * get exact scores read back from the slot file; a restart loads the codes; a torn, foreign or other-m file is
  * refused; recall@10 against the float32 ranking on a synthetic clustered catalog and the scientific text
- * embeddings; vectors.pqM must divide the dimension.
+ * embeddings; vectors.pqM must divide the dimension; training runs in the background (code-training.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readNpy } from '../../src/io/npy.ts';
 import { SidxError } from '../../src/errors.ts';
 import { clusteredEmbeddings, seededGaussian } from '../../src/eval/synthetic.ts';
 import { loadFaissBinding } from '../../src/vector/binding.ts';
 import { PQ_RESCORE, PqStore, pqSubquantizers } from '../../src/vector/pq-store.ts';
-import type { Metric } from '../../src/vector/vector-index.ts';
-import { fill, openCodeStore, trainAndRestart, recallVsF32, type OpenCodes } from '../helpers/code-stores.ts';
+import { VectorIndex, type Metric } from '../../src/vector/vector-index.ts';
+import { checkCodeScores, fill, openCodeStore, trainAndRestart, recallVsF32, storedPayload, type OpenCodes } from '../helpers/code-stores.ts';
 import { sharedFile, skipWithoutShared, tempDir } from '../helpers/paths.ts';
 import { metricScore, randomMatrix } from '../helpers/random.ts';
 
@@ -143,12 +143,13 @@ test('untrained: exact scores (256 rows at least); trained: the top rescore exac
   });
 });
 
-test('a torn, foreign or other-m codes file is refused at load (the owner rebuilds)', () => {
+test('a torn, foreign or other-m codes file is refused at load (the owner rebuilds)', async () => {
   const dim = 16;
   const tmp = tempDir();
   try {
     let { put, store, close } = openStore(tmp.dir, dim, 'l2', 4, 256);
     fill(put, randomMatrix(300, dim, 2), dim, 100);
+    await store.training();
     assert.equal(store.trained, true);
     close();
     const path = join(tmp.dir, 'vectors.pq');
@@ -173,7 +174,7 @@ test('a torn, foreign or other-m codes file is refused at load (the owner rebuil
   }
 });
 
-test(`recall@10 against float32 loses at most 0.01 at rescore ${RESCORE}: synthetic clustered catalog, ip and l2`, () => {
+test(`recall@10 against float32 loses at most 0.01 at rescore ${RESCORE}: synthetic clustered catalog, ip and l2`, async () => {
   // Queries near the catalog's clusters (its centres, as bench/vector-quant.bench.ts draws them). Queries from
   // other centres, far from every item, leave all candidates nearly tied: measured 0.86 (ip) and 0.81 (l2) at rescore 100.
   const dim = 64;
@@ -182,10 +183,10 @@ test(`recall@10 against float32 loses at most 0.01 at rescore ${RESCORE}: synthe
   const data = clusteredEmbeddings({ n: 3000, dim, seed: 5, centres, noise: 0.5 });
   const queries = clusteredEmbeddings({ n: 100, dim, seed: 6, centres, noise: 0.5 });
   for (const metric of ['ip', 'l2'] as const) {
-    const recall = recallVsF32(openWith(0), data, dim, metric, queries, RESCORE);
+    const recall = await recallVsF32(openWith(0), data, dim, metric, queries, RESCORE);
     assert.ok(recall >= 0.99, `${metric}: recall@10 ${recall}`);
     // The re-score carries it: the codes alone (rescore 1) lose more, so this test can fail.
-    const codesOnly = recallVsF32(openWith(0), data, dim, metric, queries, 1);
+    const codesOnly = await recallVsF32(openWith(0), data, dim, metric, queries, 1);
     assert.ok(codesOnly < recall, `${metric}: codes-only recall@10 ${codesOnly} below the re-scored ${recall}`);
   }
 });
@@ -195,6 +196,54 @@ test(`recall@10 against float32 loses at most 0.01 at rescore ${RESCORE} on the 
     const { data, shape } = await readNpy(sharedFile('scientific', 'text_emb.npy'));
     const dim = shape[1]!;
     const queries = data.slice(0, 200 * dim).map((x, i) => x + 0.01 * Math.sin(i)); // near, not equal to, items
-    const recall = recallVsF32(openWith(0), data, dim, 'ip', queries, RESCORE);
+    const recall = await recallVsF32(openWith(0), data, dim, 'ip', queries, RESCORE);
     assert.ok(recall >= 0.99, `recall@10 ${recall}`);
   });
+
+test('training runs on the libuv pool: writes return at once and are scored exactly until it ends; a reset or close meanwhile drops it', async () => {
+  const dim = 32;
+  const data = clusteredEmbeddings({ n: 900, dim, seed: 12, clusters: 8, noise: 0.5 });
+  const query = Float32Array.from({ length: dim }, (_, i) => Math.cos(2 * i));
+  const tmp = tempDir();
+  const flat = VectorIndex.create({ dim, metric: 'ip' });
+  try {
+    let { put, store, close } = openStore(tmp.dir, dim, 'ip', 5, 256);
+    const ids = fill(put, data.subarray(0, 300 * dim), dim, 100);
+    flat.add(data.subarray(0, 300 * dim), ids);
+    const first = store.training();
+    assert.ok(first, 'the write that completed the sample started a background training');
+    assert.equal(store.trained, false);
+    assert.deepEqual(store.scoreSubset(query, ids), flat.scoreSubset(query, ids), 'exact scores while it trains');
+    store.reset();
+    assert.equal(await first, false, 'a reset drops it');
+    assert.equal(store.trained, false);
+    assert.equal(statSync(join(tmp.dir, 'vectors.pq')).size, 0, 'and it wrote nothing');
+
+    fill(put, data.subarray(0, 300 * dim), dim, 100);
+    const second = store.training();
+    assert.ok(second && second !== first, 'enough rows after the reset train again');
+    close();
+    assert.equal(await second, false, 'a close drops it');
+
+    const fresh = join(tmp.dir, 'fresh');
+    mkdirSync(fresh);
+    ({ put, store, close } = openStore(fresh, dim, 'ip', 5, 256));
+    fill(put, data.subarray(0, 300 * dim), dim, 100);
+    const more = BigInt64Array.from({ length: 600 }, (_, i) => BigInt(301 + i));
+    put(more, data.subarray(300 * dim)); // while it trains: held, and encoded once the quantiser is in
+    flat.add(data.subarray(300 * dim), more);
+    assert.equal(await store.training(), true);
+    assert.equal(store.trained, true);
+    assert.equal(store.training(), null);
+    assert.equal(statSync(join(fresh, 'vectors.pq')).size, Math.ceil((16 + 1024 * dim) / 4096) * 4096 + 900 * 16, 'the header, then the codes of every slot');
+    const all = BigInt64Array.from({ length: 902 }, (_, i) => BigInt(i)); // 0 and 901: not stored
+    const reference = new (loadFaissBinding().PqCodes)(dim, 'ip', dim / 2, storedPayload(join(fresh, 'vectors.pq'), 256 * dim));
+    reference.put(Int32Array.from({ length: 900 }, (_, i) => i + 1), reference.encode(data));
+    checkCodeScores(store.scoreSubset(query, all), flat.scoreSubset(query, all), reference.score(query, Int32Array.from(all, Number)), 5);
+    reference.close();
+    close();
+  } finally {
+    flat.close();
+    tmp.cleanup();
+  }
+});

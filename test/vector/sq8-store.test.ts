@@ -194,12 +194,12 @@ test('a torn or foreign codes file is refused at load (the owner rebuilds)', () 
   }
 });
 
-test('recall@10 against float32 loses at most 0.01: synthetic clustered catalog, ip and l2', () => {
+test('recall@10 against float32 loses at most 0.01: synthetic clustered catalog, ip and l2', async () => {
   const dim = 64;
   const data = clusteredEmbeddings({ n: 3000, dim, seed: 5, clusters: 30, noise: 0.5 });
   const queries = clusteredEmbeddings({ n: 100, dim, seed: 6, clusters: 30, noise: 0.5 });
   for (const metric of ['ip', 'l2'] as const) {
-    const recall = recallVsF32(data, dim, metric, queries, 50);
+    const recall = await recallVsF32(data, dim, metric, queries, 50);
     assert.ok(recall >= 0.99, `${metric}: recall@10 ${recall}`);
   }
 });
@@ -209,7 +209,7 @@ test('recall@10 against float32 loses at most 0.01 on the scientific text embedd
     const { data, shape } = await readNpy(sharedFile('scientific', 'text_emb.npy'));
     const dim = shape[1]!;
     const queries = data.slice(0, 200 * dim).map((x, i) => x + 0.01 * Math.sin(i)); // near, not equal to, items
-    const recall = recallVsF32(data, dim, 'ip', queries, 50);
+    const recall = await recallVsF32(data, dim, 'ip', queries, 50);
     assert.ok(recall >= 0.99, `recall@10 ${recall}`);
   });
 

@@ -1,0 +1,134 @@
+/**
+ * When a code store (code-store.ts) trains its quantiser, and how: the keys written before it is trained are held
+ * (scored exactly); once `count` are, the first `count` of them are the sample. A fit that returns its quantiser
+ * (sq8) is applied at once: the codes of everything held, then the header (code-file.ts), in the write that completed
+ * the sample. A fit that returns a promise (pq: k-means on the libuv pool, seconds) trains in the background: writes
+ * go on meanwhile and are held too; once the quantiser is in, new writes are encoded as they come and the codes of
+ * everything held then are written FILL_SLOTS per turn of the event loop, then the header, its fdatasyncs on the pool.
+ * A load, reset or close (`drop`) meanwhile stops it at its next step, without touching the store.
+ */
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { NativeCodes } from './binding.ts';
+import type { CodesFile } from './code-file.ts';
+
+/** Slots encoded per turn of the event loop after a background training (pq at m = 256: about 20 ms). */
+const FILL_SLOTS = 1_024;
+
+/** A trained quantiser: its holder, and the header payload (CodeFormat.payloadBytes). */
+export interface Fitted {
+  codes: NativeCodes;
+  payload: Uint8Array;
+}
+
+/** What the training needs of its store. */
+export interface TrainingHost {
+  readonly file: CodesFile;
+  /** Vectors the quantiser is trained on. */
+  count(): number;
+  slotsOf(keys: BigInt64Array): Int32Array;
+  fit(sample: Int32Array): Fitted | Promise<Fitted>;
+  /** The trained holder replaces the empty one: writes are encoded from now on. */
+  install(codes: NativeCodes): void;
+  /** Encodes the rows at `slots` (read from the slot file) and writes their codes. */
+  encode(slots: Int32Array): void;
+  /** The codes of every held key and the header are written: scores come from the codes now. */
+  trained(): void;
+}
+
+export class CodeTraining {
+  readonly #host: TrainingHost;
+  /** Keys written before training (the sample, one batch more, and what comes while a background training runs). */
+  #held = new Set<bigint>();
+  #running: Promise<boolean> | null = null;
+  #filling = false;
+  #failed = false;
+  /** Grows at each drop: a background training started before ends at its next step. */
+  #epoch = 0;
+
+  constructor(host: TrainingHost) {
+    this.#host = host;
+  }
+
+  /** A background training's quantiser is in and the held codes are being written: writes are encoded, scores stay exact. */
+  get filling(): boolean {
+    return this.#filling;
+  }
+
+  /**
+   * The background training, until its codes and header are written (true) or a drop stopped it (false); rejects when it
+   * failed. Null when none runs.
+   */
+  get running(): Promise<boolean> | null {
+    return this.#running;
+  }
+
+  /** Holds keys written before training; `start`: and trains once enough are held. */
+  hold(keys: BigInt64Array, start = true): void {
+    for (const key of keys) this.#held.add(key);
+    if (start) this.startIfReady();
+  }
+
+  release(keys: BigInt64Array): void {
+    for (const key of keys) this.#held.delete(key);
+  }
+
+  /** Trains when enough keys are held, no training runs and none failed since the last drop. */
+  startIfReady(): void {
+    if (this.#held.size < this.#host.count() || this.#running !== null || this.#failed) return;
+    const host = this.#host;
+    const slots = host.slotsOf(BigInt64Array.from(this.#held));
+    const fitted = host.fit(slots.subarray(0, host.count()));
+    if (!(fitted instanceof Promise)) {
+      host.install(fitted.codes);
+      host.encode(slots);
+      host.file.writeHeader(fitted.payload);
+      this.#held.clear();
+      host.trained();
+      return;
+    }
+    const epoch = this.#epoch;
+    this.#running = this.#background(fitted, epoch).catch((err: Error) => {
+      if (epoch === this.#epoch) {
+        this.#running = null;
+        this.#failed = true;
+      }
+      throw host.file.error(`training failed (${err.message}); candidates are scored exactly until the next start`, 'SIDX_ERR_VECTOR');
+    });
+    this.#running.catch(() => undefined); // the owner asks `running` when it wants to know
+  }
+
+  /** Forgets the held keys and a background training (it ends at its next step without touching the store). */
+  drop(): void {
+    this.#epoch++;
+    this.#held.clear();
+    this.#running = null;
+    this.#filling = false;
+    this.#failed = false;
+  }
+
+  /** The held rows are read back at their turn, so a row rewritten meanwhile is encoded as it is then. */
+  async #background(fit: Promise<Fitted>, epoch: number): Promise<boolean> {
+    const fitted = await fit;
+    const live = () => epoch === this.#epoch;
+    if (!live()) {
+      fitted.codes.close();
+      return false;
+    }
+    const host = this.#host;
+    host.install(fitted.codes);
+    this.#filling = true;
+    const held = host.slotsOf(BigInt64Array.from(this.#held));
+    this.#held.clear();
+    for (let first = 0; first < held.length; first += FILL_SLOTS) {
+      await nextTurn();
+      if (!live()) return false;
+      host.encode(held.subarray(first, first + FILL_SLOTS));
+    }
+    await host.file.writeHeaderAsync(fitted.payload, live);
+    if (!live()) return false;
+    this.#filling = false;
+    this.#running = null;
+    host.trained();
+    return true;
+  }
+}
