@@ -11,7 +11,7 @@
         "src/pq_codes.cc",
         "src/posting_gather.cc",
         "src/sq8_codes.cc",
-        "src/sq8_rerank.cc",
+        "src/codes_rerank.cc",
         "src/slot_codes.cc",
         "src/slot_map.cc",
         "src/subset_scoring.cc"

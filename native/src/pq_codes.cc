@@ -152,7 +152,7 @@ const bool kPqAvx2 = CpuHasAvx2Fma();
 }  // namespace
 
 Napi::Function PqCodes::Define(Napi::Env env) {
-  return DefineCodes(env, kName);
+  return DefineCodes(env, kName, {InstanceMethod("rankKeysAsync", &PqCodes::RankKeysAsync), InstanceMethod("rankKeys", &PqCodes::RankKeys)});
 }
 
 PqCodes::PqCodes(const Napi::CallbackInfo& info) : CodesWrap<PqCodes>(info) {
@@ -199,30 +199,57 @@ Napi::Value PqCodes::Encode(const Napi::CallbackInfo& info) {
   });
 }
 
+PqCodes::QueryTables PqCodes::Tables(const float* query) const {
+  if (!pq_) throw CodedError(kErrVector, "PqCodes has no centroids (not trained)");
+  QueryTables t;
+  t.table.resize(m_ * kKsub);
+  if (inner_product_) {
+    pq_->compute_inner_prod_table(query, t.table.data());
+  } else {
+    pq_->compute_distance_table(query, t.table.data());
+  }
+  return t;
+}
+
+void PqCodes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, float* out) const {
+  ScoreStable([&] { ScoreRowsOnce(t, slots, n, out); });
+}
+
+void PqCodes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t n, float* out) const {
+  thread_local std::vector<const uint8_t*> rows;
+  rows.resize(n);
+  blocks_.Rows(slots, n, rows.data());
+  const size_t ahead = RowsAhead(m_);
+  for (size_t r = 0; r < n && r < ahead; ++r) PrefetchRow(rows[r], m_);
+  for (size_t r = 0; r < n; ++r) {
+    if (r + ahead < n) PrefetchRow(rows[r + ahead], m_);
+    out[r] = rows[r] == nullptr ? std::numeric_limits<float>::quiet_NaN() : AdcSum(t.table.data(), rows[r], m_);
+  }
+}
+
 Napi::Value PqCodes::Score(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
-    const faiss::ProductQuantizer& pq = Trained();
+    Trained();
     FloatView query = GetFloat32Array(info[0], "query");
     if (query.length != dim_) throw CodedError(kErrDimension, "query must have dim floats");
     Int32View slots = GetInt32Array(info[1], "slots");
-    const size_t n = slots.length;
-    std::vector<float> table(m_ * kKsub);
-    if (inner_product_) {
-      pq.compute_inner_prod_table(query.data, table.data());
-    } else {
-      pq.compute_distance_table(query.data, table.data());
-    }
-    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), n);
-    float* scores = out.Data();
-    std::vector<const uint8_t*> rows(n);
-    blocks_.Rows(slots.data, n, rows.data());
-    const size_t ahead = RowsAhead(m_);
-    for (size_t r = 0; r < n && r < ahead; ++r) PrefetchRow(rows[r], m_);
-    for (size_t r = 0; r < n; ++r) {
-      if (r + ahead < n) PrefetchRow(rows[r + ahead], m_);
-      scores[r] = rows[r] == nullptr ? std::numeric_limits<float>::quiet_NaN() : AdcSum(table.data(), rows[r], m_);
-    }
+    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), slots.length);
+    ScoreRowsOnce(Tables(query.data), slots.data, slots.length, out.Data());
     return out;
+  });
+}
+
+Napi::Value PqCodes::RankKeysAsync(const Napi::CallbackInfo& info) {
+  return GuardAsync(info.Env(), [&]() -> Napi::Value {
+    Trained();
+    return RankKeysAsyncOf(this, info);
+  });
+}
+
+Napi::Value PqCodes::RankKeys(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    Trained();
+    return RankKeysOf(this, info);
   });
 }
 

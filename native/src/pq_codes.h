@@ -14,6 +14,12 @@
 //   score(query: Float32Array, slots: Int32Array): Float32Array  [sync] asymmetric distance: one table per query
 //                                                       (ip: <q_j, c_jk>, l2: ||q_j - c_jk||^2, m x 256), summed
 //                                                       over each slot's m codes; NaN where slots[i] < 0 or unset
+//   rankKeysAsync(query, keys: BigInt64Array, dense: Int32Array, denseKeys, coverRows, rows: SlotMap, rescore, head,
+//     read?: boolean): Promise<{scores, exact, top, unresolved}>  [async] as Sq8Codes' (sq8_codes.h): the keys' slots,
+//                                                       their code scores, the exact re-score of the best `rescore` from
+//                                                       the slot map's rows (read: by pread, adding nothing to the RSS)
+//                                                       and the best `head` positions, on the libuv pool
+//   rankKeys(same arguments)                           [sync] the same on the calling thread
 //   exact(query: Float32Array, vectors: Float32Array): Float32Array  [sync] the same metric on float rows
 //   bytes                                              [sync] bytes of codes allocated
 //   close(): void                                      [sync] frees the codes; later calls throw
@@ -32,6 +38,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "codes_rerank.h"
 #include "slot_codes.h"
 
 namespace sidx {
@@ -42,11 +49,23 @@ class PqCodes : public CodesWrap<PqCodes> {
   static Napi::Function Define(Napi::Env env);
   explicit PqCodes(const Napi::CallbackInfo& info);
 
+  // One query's table: m x 256 entries (ip: <q_j, c_jk>, l2: ||q_j - c_jk||^2).
+  struct QueryTables {
+    std::vector<float> table;
+  };
+  // The query's table (reads only the centroids, set at construction: any thread; throws when not trained).
+  QueryTables Tables(const float* query) const;
+  // The asymmetric scores of n slots (NaN where a slot holds none), again when a layout step ran meanwhile (any thread).
+  void ScoreSlots(const QueryTables& tables, const int32_t* slots, size_t n, float* out) const;
+
  private:
   friend class CodesWrap<PqCodes>;
   Napi::Value Encode(const Napi::CallbackInfo& info);
   Napi::Value Score(const Napi::CallbackInfo& info);
+  Napi::Value RankKeysAsync(const Napi::CallbackInfo& info);
+  Napi::Value RankKeys(const Napi::CallbackInfo& info);
   const faiss::ProductQuantizer& Trained() const;
+  void ScoreRowsOnce(const QueryTables& tables, const int32_t* slots, size_t n, float* out) const;
 
   size_t m_ = 0;
   std::unique_ptr<faiss::ProductQuantizer> pq_;  // null until trained

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -175,12 +176,29 @@ class CodesWrap : public Napi::ObjectWrap<T> {
   // A pool thread reads the codes from Started() until Settled() (both on the JS thread): a close meanwhile keeps
   // them allocated until the last one settles.
   void Started() { ++in_flight_; }
+  size_t dim() const { return dim_; }
+  bool inner_product() const { return inner_product_; }
   void Settled() {
     if (--in_flight_ == 0 && closed_) blocks_.Clear();
   }
 
  protected:
   void CheckOpen() const { ThrowIfClosed(closed_, T::kName); }
+
+  // Runs `score` (one pass over the rows) until no layout step ran meanwhile: a step on the JS thread moves rows, so a
+  // pool thread scores again when one did (the JS thread, which runs the steps, never sees one).
+  template <typename Score>
+  void ScoreStable(Score&& score) const {
+    for (;;) {
+      const uint32_t seq = blocks_.LayoutSeq();
+      if (seq % 2 != 0) {
+        std::this_thread::yield();
+        continue;
+      }
+      score();
+      if (blocks_.LayoutStable(seq)) return;
+    }
+  }
 
   size_t dim_ = 0;
   bool inner_product_ = true;

@@ -64,6 +64,7 @@ SlotMapWrap::SlotMapWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Slot
 SlotMapWrap::~SlotMapWrap() {
   Unmap();
   if (fd_ >= 0) ::close(fd_);
+  if (retired_fd_ >= 0) ::close(retired_fd_);
 }
 
 void SlotMapWrap::Unmap() {
@@ -82,6 +83,8 @@ void SlotMapWrap::Settled() {
   if (--in_flight_ > 0) return;
   for (const auto& [base, bytes] : retired_) ::munmap(const_cast<float*>(base), bytes);
   retired_.clear();
+  if (retired_fd_ >= 0) ::close(retired_fd_);
+  retired_fd_ = -1;
 }
 
 void SlotMapWrap::CheckOpen() const {
@@ -157,14 +160,14 @@ SlotMapWrap::Pinned SlotMapWrap::PinMapping(Int32View slots) {
   CheckOpen();
   Cover(slots.data, slots.length);
   ++in_flight_;
-  return {base_, rows_};
+  return {base_, rows_, fd_};
 }
 
 SlotMapWrap::Pinned SlotMapWrap::PinMapping(size_t cover_rows) {
   CheckOpen();
   if (cover_rows > rows_) Refresh();
   ++in_flight_;
-  return {base_, rows_};
+  return {base_, rows_, fd_};
 }
 
 Napi::Value SlotMapWrap::ScoreSlots(const Napi::CallbackInfo& info) {
@@ -177,26 +180,31 @@ Napi::Value SlotMapWrap::ScoreSlots(const Napi::CallbackInfo& info) {
   });
 }
 
+void SlotMapWrap::ReadRows(const Pinned& pinned, const int32_t* slots, size_t n, float* buffer, const float** rows) const {
+  const size_t row_bytes = dim_ * sizeof(float);
+  for (size_t i = 0; i < n; ++i) {
+    rows[i] = nullptr;
+    const int32_t slot = slots[i];
+    if (slot < 0 || static_cast<size_t>(slot) >= pinned.rows) continue;
+    char* into = reinterpret_cast<char*>(buffer + i * dim_);
+    const off_t at = static_cast<off_t>(slot) * static_cast<off_t>(row_bytes);
+    size_t done = 0;
+    while (done < row_bytes) {
+      ssize_t got = ::pread(pinned.fd, into + done, row_bytes - done, at + static_cast<off_t>(done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) throw CodedError(kErrVector, Errno("pread of the vector slot file"));
+      done += static_cast<size_t>(got);
+    }
+    rows[i] = buffer + i * dim_;
+  }
+}
+
 Napi::Value SlotMapWrap::ReadScoreSlots(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&] {
     auto [query, slots] = ScoreArgs(info);
-    const size_t row_bytes = dim_ * sizeof(float);
     std::vector<float> buffer(slots.length * dim_);
-    std::vector<const float*> rows(slots.length, nullptr);
-    for (size_t i = 0; i < slots.length; ++i) {
-      const int32_t slot = slots.data[i];
-      if (slot < 0 || static_cast<size_t>(slot) >= rows_) continue;
-      char* into = reinterpret_cast<char*>(buffer.data() + i * dim_);
-      const off_t at = static_cast<off_t>(slot) * static_cast<off_t>(row_bytes);
-      size_t done = 0;
-      while (done < row_bytes) {
-        ssize_t got = ::pread(fd_, into + done, row_bytes - done, at + static_cast<off_t>(done));
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) throw CodedError(kErrVector, Errno("pread of the vector slot file"));
-        done += static_cast<size_t>(got);
-      }
-      rows[i] = buffer.data() + i * dim_;
-    }
+    std::vector<const float*> rows(slots.length);
+    ReadRows({base_, rows_, fd_}, slots.data, slots.length, buffer.data(), rows.data());
     Napi::Float32Array scores = Napi::Float32Array::New(info.Env(), slots.length);
     ScoreRows(rows.data(), query.data, slots.length, dim_, inner_product_, scores.Data());
     return scores;
@@ -261,7 +269,11 @@ Napi::Value SlotMapWrap::Gather(const Napi::CallbackInfo& info) {
 
 Napi::Value SlotMapWrap::Close(const Napi::CallbackInfo& info) {
   Unmap();  // kept mapped until the async scores in flight settle
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0 && in_flight_ > 0) {
+    retired_fd_ = fd_;  // a pool thread may pread it: closed when the last one settles
+  } else if (fd_ >= 0) {
+    ::close(fd_);
+  }
   fd_ = -1;
   closed_ = true;
   rows_ = 0;

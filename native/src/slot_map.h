@@ -17,7 +17,8 @@
 //                                                                the JS thread, only the reads and the math run off
 //                                                                it; a mapping replaced meanwhile stays mapped until
 //                                                                no such call is in flight, as does a closed map
-//   (C++ only) PinMapping / Settled: another object's pool work (sq8_codes.cc) reads rows under the same rule
+//   (C++ only) PinMapping / Settled: another object's pool work (codes_rerank.cc) reads rows under the same rule, from
+//   the mapping (RowIn) or by pread (ReadRows: the file stays open until the last such call settled)
 //   gather(slots: Int32Array): Float32Array              [sync]  the rows, slots.length x dim; throws
 //                                                                SIDX_ERR_VECTOR on a slot out of range
 //   close(): void                                        [sync]  unmaps; later calls throw
@@ -48,10 +49,11 @@ class SlotMapWrap : public Napi::ObjectWrap<SlotMapWrap> {
   explicit SlotMapWrap(const Napi::CallbackInfo& info);
   ~SlotMapWrap() override;
 
-  // The mapping as a pool thread may read it: rows [0, rows) from base.
+  // The mapping as a pool thread may read it: rows [0, rows) from base, or by pread from fd.
   struct Pinned {
     const float* base = nullptr;
     size_t rows = 0;
+    int fd = -1;
   };
   // On the JS thread: the mapping, covering every row of `slots` (the file's size re-read when one is past the known
   // rows), kept mapped until the matching Settled() (also on the JS thread); throws when closed. A pool thread resolves
@@ -63,6 +65,9 @@ class SlotMapWrap : public Napi::ObjectWrap<SlotMapWrap> {
   const float* RowIn(const Pinned& pinned, int32_t slot) const {
     return slot < 0 || static_cast<size_t>(slot) >= pinned.rows ? nullptr : pinned.base + static_cast<size_t>(slot) * dim_;
   }
+  // Rows `slots[i]` read with pread into buffer[i * dim], rows[i] pointing there (nullptr when absent): the mapping is
+  // not touched, so they add nothing to the RSS (any thread; throws SIDX_ERR_VECTOR on a failed read).
+  void ReadRows(const Pinned& pinned, const int32_t* slots, size_t n, float* buffer, const float** rows) const;
   // An async read settled (called on the JS thread): unmaps what was kept for the calls in flight once none is left.
   void Settled();
   size_t dim() const { return dim_; }
@@ -94,6 +99,8 @@ class SlotMapWrap : public Napi::ObjectWrap<SlotMapWrap> {
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   int fd_ = -1;
+  // Closed while pool reads were in flight: closed when the last one settles.
+  int retired_fd_ = -1;
   bool closed_ = false;
   int in_flight_ = 0;
   // Mappings replaced (or closed) while async scores were in flight: unmapped when the last one settles.

@@ -9,7 +9,7 @@
 #include "boundary.h"
 #include "slot_codes.h"
 #include "slot_map.h"
-#include "sq8_rerank.h"
+#include "codes_rerank.h"
 
 #include "cpu_features.h"
 #include "row_prefetch.h"
@@ -227,17 +227,7 @@ Sq8Codes::QueryTables Sq8Codes::Tables(const float* query) const {
 }
 
 void Sq8Codes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, float* out) const {
-  // A layout step on the JS thread moves rows: a pool thread scores again when one ran meanwhile (never on the JS
-  // thread itself, which runs the steps).
-  for (;;) {
-    const uint32_t seq = blocks_.LayoutSeq();
-    if (seq % 2 != 0) {
-      std::this_thread::yield();
-      continue;
-    }
-    ScoreRowsOnce(t, slots, n, out);
-    if (blocks_.LayoutStable(seq)) return;
-  }
+  ScoreStable([&] { ScoreRowsOnce(t, slots, n, out); });
 }
 
 void Sq8Codes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t n, float* out) const {
@@ -275,55 +265,30 @@ Napi::Value Sq8Codes::Score(const Napi::CallbackInfo& info) {
 }
 
 // scoreAsync(query, slots[, rows, rescore[, head]]) and rankKeysAsync(query, keys, dense, denseKeys, coverRows, rows,
-// rescore, head): the arguments checked here, the pool task in sq8_rerank.cc.
+// rescore, head): the arguments checked here, the pool task in codes_rerank.cc.
 Napi::Value Sq8Codes::ScoreAsync(const Napi::CallbackInfo& info) {
   return GuardAsync(info.Env(), [&]() -> Napi::Value {
     ScoreCall call = ScoreArgs(info);
-    Sq8Candidates candidates;
+    RerankCandidates candidates;
     candidates.slots = call.slots;
-    if (info.Length() <= 2 || info[2].IsUndefined()) return StartSq8Rerank(info.Env(), this, {info.This(), info[1]}, call.query, candidates, nullptr);
-    Sq8Rescore rescore = RescoreArgs(info, 2);
-    return StartSq8Rerank(info.Env(), this, {info.This(), info[1], rescore.map_object}, call.query, candidates, &rescore);
+    if (info.Length() <= 2 || info[2].IsUndefined()) return StartRerank(info.Env(), this, {info.This(), info[1]}, call.query, candidates, nullptr);
+    RerankRescore rescore = RescoreArgs(info, 2, dim_, inner_product_);
+    return StartRerank(info.Env(), this, {info.This(), info[1], rescore.map_object}, call.query, candidates, &rescore);
   });
 }
 
 Napi::Value Sq8Codes::RankKeysAsync(const Napi::CallbackInfo& info) {
   return GuardAsync(info.Env(), [&]() -> Napi::Value {
-    const RankKeysCall call = RankKeysArgs(info);
-    return StartSq8Rerank(info.Env(), this, {info.This(), info[1], info[2], call.rescore.map_object}, call.query, call.candidates, &call.rescore);
+    CheckOpen();
+    return RankKeysAsyncOf(this, info);
   });
 }
 
 Napi::Value Sq8Codes::RankKeys(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
-    const RankKeysCall call = RankKeysArgs(info);
-    return RankSq8Now(info.Env(), this, call.query, call.candidates, call.rescore);
+    CheckOpen();
+    return RankKeysOf(this, info);
   });
-}
-
-Sq8Codes::RankKeysCall Sq8Codes::RankKeysArgs(const Napi::CallbackInfo& info) const {
-  CheckOpen();
-  RankKeysCall call;
-  call.query = GetFloat32Array(info[0], "query");
-  if (call.query.length != dim_) throw CodedError(kErrDimension, "query must have dim floats");
-  call.candidates.keys = GetBigInt64Array(info[1], "keys");
-  call.candidates.dense = GetInt32Array(info[2], "dense");
-  call.candidates.dense_keys = static_cast<uint64_t>(GetNonNegativeInt(info[3], "denseKeys"));
-  call.rescore = RescoreArgs(info, 5);
-  call.rescore.cover_rows = static_cast<size_t>(GetNonNegativeInt(info[4], "coverRows"));
-  return call;
-}
-
-Sq8Rescore Sq8Codes::RescoreArgs(const Napi::CallbackInfo& info, size_t at) const {
-  if (!info[at].IsObject()) throw CodedError(kErrInvalidInput, "rows must be a SlotMap");
-  Sq8Rescore r;
-  r.map_object = info[at].As<Napi::Object>();
-  r.map = Napi::ObjectWrap<SlotMapWrap>::Unwrap(r.map_object);
-  if (r.map == nullptr) throw CodedError(kErrInvalidInput, "rows must be a SlotMap");
-  if (r.map->dim() != dim_ || r.map->inner_product() != inner_product_) throw CodedError(kErrDimension, "the slot map's dim or metric differs");
-  r.rescore = static_cast<size_t>(GetPositiveInt(info[at + 1], "rescore"));
-  r.head = info.Length() > at + 2 && !info[at + 2].IsUndefined() ? GetNonNegativeInt(info[at + 2], "head") : -1;
-  return r;
 }
 
 }  // namespace sidx

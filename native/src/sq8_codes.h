@@ -44,7 +44,7 @@
 #include <vector>
 
 #include "slot_codes.h"
-#include "sq8_rerank.h"
+#include "codes_rerank.h"
 
 namespace sidx {
 
@@ -76,21 +76,12 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   Napi::Value ScoreAsync(const Napi::CallbackInfo& info);
   Napi::Value RankKeysAsync(const Napi::CallbackInfo& info);
   Napi::Value RankKeys(const Napi::CallbackInfo& info);
-  // (rows, rescore[, head]) from argument `at` on.
-  Sq8Rescore RescoreArgs(const Napi::CallbackInfo& info, size_t at) const;
   // A score method's (query, slots), checked.
   struct ScoreCall {
     FloatView query;
     Int32View slots;
   };
   ScoreCall ScoreArgs(const Napi::CallbackInfo& info) const;
-  // rankKeysAsync / rankKeys's (query, keys, dense, denseKeys, coverRows, rows, rescore[, head]), checked.
-  struct RankKeysCall {
-    FloatView query{nullptr, 0};
-    Sq8Candidates candidates;
-    Sq8Rescore rescore;
-  };
-  RankKeysCall RankKeysArgs(const Napi::CallbackInfo& info) const;
 
   std::vector<float> vmin_;
   std::vector<float> step_;

@@ -84,16 +84,18 @@ export interface NativeCodes {
   scoreAsync?(query: Float32Array, slots: Int32Array, rows: NativeSlotMap, rescore: number, head?: number):
     Promise<{ scores: Float32Array; exact: Int32Array; top?: Int32Array }>;
   /**
-   * Sq8Codes only: `scoreAsync` with `head` for keys, whose slots the pool thread reads from `dense` (SlotFile.denseMap:
-   * slot + 1 by key, 0 = none, for keys below `denseKeys`); `unresolved` counts keys from `denseKeys` on (scored NaN);
-   * `coverRows`: rows `rows` must cover. The caller scores again when the map changed meanwhile.
+   * The codes' scores for keys, whose slots the pool thread reads from `dense` (SlotFile.denseMap: slot + 1 by key, 0 =
+   * none, for keys below `denseKeys`), the best `rescore` re-scored exactly from `rows` (`read`: by pread, so that the
+   * rows add nothing to the RSS; else through its mapping), `exact` their positions, `top` the best `head` positions,
+   * on the libuv pool; `unresolved` counts keys from `denseKeys` on (scored NaN); `coverRows`: rows `rows` must cover.
+   * The caller scores again when the map changed meanwhile. PqCodes: throws untrained.
    */
   rankKeysAsync?(query: Float32Array, keys: BigInt64Array, dense: Int32Array, denseKeys: number, coverRows: number, rows: NativeSlotMap,
-    rescore: number, head: number):
+    rescore: number, head: number, read?: boolean):
     Promise<{ scores: Float32Array; exact: Int32Array; top: Int32Array; unresolved: number }>;
-  /** Sq8Codes only: `rankKeysAsync` on the calling thread. */
+  /** `rankKeysAsync` on the calling thread. */
   rankKeys?(query: Float32Array, keys: BigInt64Array, dense: Int32Array, denseKeys: number, coverRows: number, rows: NativeSlotMap,
-    rescore: number, head: number): { scores: Float32Array; exact: Int32Array; top: Int32Array; unresolved: number };
+    rescore: number, head: number, read?: boolean): { scores: Float32Array; exact: Int32Array; top: Int32Array; unresolved: number };
   /** Bytes of codes allocated (64 Ki-slot blocks). */
   readonly bytes: number;
   close(): void;

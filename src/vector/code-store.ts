@@ -259,11 +259,6 @@ export abstract class CodeStore {
     rowsOf: (keys) => this.#codes.rowsOf(this.slotFile.slotsOf(keys)),
   };
 
-  /** Whether `scoreSubsetAsync` scores the codes off the event loop (sq8's can, pq's cannot). */
-  get scoresOffThread(): boolean {
-    return this.#codes.rankKeysAsync !== undefined;
-  }
-
   /** `rankSubsetAsync` without the ranking. */
   async scoreSubsetAsync(query: Float32Array, ids: BigInt64Array, exactTop = 0): Promise<Float32Array> {
     return (await this.rankSubsetAsync(query, ids, exactTop, 0)).scores;
@@ -278,7 +273,7 @@ export abstract class CodeStore {
    */
   async rankSubsetAsync(query: Float32Array, ids: BigInt64Array, exactTop: number, head: number): Promise<{ scores: Float32Array; top?: Int32Array }> {
     const codes = this.#codes;
-    if (!this.#codesReady || !codes.rankKeysAsync || this.#format.rescoreFrom !== 'map') return { scores: this.scoreSubset(query, ids, exactTop) };
+    if (!this.#codesReady || !codes.rankKeysAsync) return { scores: this.scoreSubset(query, ids, exactTop) };
     checkQuery(query, this.dim);
     const scratch = takeScratch(ids.length);
     try {
@@ -288,7 +283,7 @@ export abstract class CodeStore {
       const since = file.changes;
       const rows = this.#rows;
       const rescore = Math.max(this.rescore, exactTop);
-      const { scores, top, unresolved } = await callNativeAsync(() => codes.rankKeysAsync!(query, own, file.denseMap, DENSE_IDS, file.slots, rows, rescore, head));
+      const { scores, top, unresolved } = await callNativeAsync(() => codes.rankKeysAsync!(query, own, file.denseMap, DENSE_IDS, file.slots, rows, rescore, head, this.#reads));
       if (codes !== this.#codes || file.changes !== since || unresolved > 0) return { scores: this.scoreSubset(query, own, exactTop) };
       return { scores, top };
     } finally {
@@ -299,15 +294,15 @@ export abstract class CodeStore {
   /**
    * `rankSubsetAsync` on the calling thread: the keys' slots, the code scores, the exact re-score and the ranking in
    * one native call, where `scoreSubset` looks each key's slot up in JS and ranks there. Scored as `scoreSubset`
-   * scores (`top` absent) where the codes cannot rank (pq, before training) or a key is outside the dense map.
+   * scores (`top` absent) before training, while the codes file is read, or where a key is outside the dense map.
    */
   rankSubset(query: Float32Array, ids: BigInt64Array, exactTop: number, head: number): { scores: Float32Array; top?: Int32Array } {
     const codes = this.#codes;
-    if (!this.#codesReady || !codes.rankKeys || this.#format.rescoreFrom !== 'map') return { scores: this.scoreSubset(query, ids, exactTop) };
+    if (!this.#codesReady || !codes.rankKeys) return { scores: this.scoreSubset(query, ids, exactTop) };
     checkQuery(query, this.dim);
     const file = this.slotFile;
     const rescore = Math.max(this.rescore, exactTop);
-    const { scores, top, unresolved } = callNative(() => codes.rankKeys!(query, ids, file.denseMap, DENSE_IDS, file.slots, this.#rows, rescore, head));
+    const { scores, top, unresolved } = callNative(() => codes.rankKeys!(query, ids, file.denseMap, DENSE_IDS, file.slots, this.#rows, rescore, head, this.#reads));
     return unresolved > 0 ? { scores: this.scoreSubset(query, ids, exactTop) } : { scores, top };
   }
 
@@ -351,7 +346,12 @@ export abstract class CodeStore {
   /** Exact scores of the slots' rows (NaN for -1), through the mapping or pread (CodeFormat.rescoreFrom). */
   #exact(query: Float32Array, slots: Int32Array): Float32Array {
     const rows = this.#rows;
-    return callNative(() => (this.#format.rescoreFrom === 'map' ? rows.scoreSlots(query, slots) : rows.readScoreSlots(query, slots)));
+    return callNative(() => (this.#reads ? rows.readScoreSlots(query, slots) : rows.scoreSlots(query, slots)));
+  }
+
+  /** Whether exact scores read their rows by pread (CodeFormat.rescoreFrom). */
+  get #reads(): boolean {
+    return this.#format.rescoreFrom === 'read';
   }
 
   /** Writes codes (row i for slots[i]) to the file, one write per run of consecutive slots, and to memory. */

@@ -22,12 +22,12 @@ export class CodedSlotStore implements VectorStore {
   readonly metric: Metric;
   readonly codes: CodeStore;
   /**
-   * Present where the codes can be scored off the event loop (sq8): the service's rerank under load uses them, and a
-   * lone retrieve `rank`, the same native ranking on the event loop.
+   * The codes scored and ranked off the event loop (the service's rerank under load), and `rank`, the same native
+   * ranking on the event loop (a lone retrieve).
    */
-  readonly scoreAsync?: (query: Float32Array, keys: BigInt64Array, exactTop?: number) => Promise<Float32Array>;
-  readonly rankAsync?: (query: Float32Array, keys: BigInt64Array, k: number) => Promise<{ scores: Float32Array; top?: Int32Array }>;
-  readonly rank?: (query: Float32Array, keys: BigInt64Array, k: number) => { scores: Float32Array; top?: Int32Array };
+  readonly scoreAsync: (query: Float32Array, keys: BigInt64Array, exactTop?: number) => Promise<Float32Array>;
+  readonly rankAsync: (query: Float32Array, keys: BigInt64Array, k: number) => Promise<{ scores: Float32Array; top?: Int32Array }>;
+  readonly rank: (query: Float32Array, keys: BigInt64Array, k: number) => { scores: Float32Array; top?: Int32Array };
   readonly layout: CodeLayoutTarget;
   #file: SlotFile;
 
@@ -37,11 +37,9 @@ export class CodedSlotStore implements VectorStore {
     this.dim = file.dim;
     this.metric = metric;
     this.layout = codes.layout;
-    if (codes.scoresOffThread) {
-      this.scoreAsync = (query, keys, exactTop) => codes.scoreSubsetAsync(query, keys, exactTop);
-      this.rankAsync = (query, keys, k) => codes.rankSubsetAsync(query, keys, k, k);
-      this.rank = (query, keys, k) => codes.rankSubset(query, keys, k, k);
-    }
+    this.scoreAsync = (query, keys, exactTop) => codes.scoreSubsetAsync(query, keys, exactTop);
+    this.rankAsync = (query, keys, k) => codes.rankSubsetAsync(query, keys, k, k);
+    this.rank = (query, keys, k) => codes.rankSubset(query, keys, k, k);
   }
 
   /** Opens (creating them if missing) `<base>.ids` and the code store's file over `vectorFile`. */

@@ -31,11 +31,11 @@ export interface VectorScorer {
    */
   scoreAsync?(query: Float32Array, keys: BigInt64Array, exactTop?: number): Promise<Float32Array>;
   /**
-   * `scoreAsync` with `k` as exactTop, where the storage also ranks off the event loop (sq8): `top` holds the best `k`
+   * `scoreAsync` with `k` as exactTop, where the storage also ranks off the event loop (sq8, pq): `top` holds the best `k`
    * positions, best first, in service/score-rank.ts's order (absent when it could not rank them there).
    */
   rankAsync?(query: Float32Array, keys: BigInt64Array, k: number): Promise<{ scores: Float32Array; top?: Int32Array }>;
-  /** `rankAsync` on the calling thread, where the storage ranks in one native call (sq8). */
+  /** `rankAsync` on the calling thread, where the storage ranks in one native call (sq8, pq). */
   rank?(query: Float32Array, keys: BigInt64Array, k: number): { scores: Float32Array; top?: Int32Array };
   /**
    * `scoreAsync` with the calling thread scoring part of the rows while a pool thread scores the rest: for a lone

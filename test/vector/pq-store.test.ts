@@ -247,3 +247,38 @@ test('training runs on the libuv pool: writes return at once and are scored exac
     tmp.cleanup();
   }
 });
+
+test('the raw PqCodes: rankKeysAsync re-scores by pread what the mapping holds, as rankKeys does; a close of the codes and the slot map in flight keeps both', async () => {
+  const dim = 16;
+  const n = 3000;
+  const tmp = tempDir();
+  try {
+    const { PqCodes, SlotMap, pqTrain } = loadFaissBinding();
+    const data = randomMatrix(n, dim, 43);
+    const file = join(tmp.dir, 'v.f32');
+    writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    const codes = new PqCodes(dim, 'ip', 8, pqTrain(data, dim, 8));
+    codes.put(Int32Array.from({ length: n }, (_, i) => i), codes.encode(data));
+    const map = new SlotMap(file, dim, 'ip');
+    const keys = BigInt64Array.from({ length: n + 1 }, (_, i) => BigInt(i)); // key n has no slot
+    const dense = Int32Array.from({ length: n }, (_, i) => i + 1); // key k in slot k
+    const query = randomMatrix(1, dim, 44);
+    const rank = (read: boolean) => codes.rankKeys!(query, keys, dense, n + 1, n, map, 40, 10, read);
+    const want = rank(true);
+    assert.deepEqual(want, rank(false), 'pread and the mapping give the same rows');
+    const exact = map.scoreSlots(query, want.exact);
+    want.exact.forEach((p, i) => assert.equal(want.scores[p], exact[i], `position ${p}: re-scored exactly`));
+    assert.equal(want.exact.length, 40);
+    assert.ok(Number.isNaN(want.scores[n]!));
+    const codeScores = codes.score(query, Int32Array.from({ length: n }, (_, i) => i));
+    assert.ok(codeScores.some((x, i) => x !== want.scores[i]), 'the others keep code scores');
+    assert.deepEqual(await codes.rankKeysAsync!(query, keys, dense, n + 1, n, map, 40, 10, true), want);
+    const inFlight = Array.from({ length: 8 }, () => codes.rankKeysAsync!(query, keys, dense, n + 1, n, map, 40, 10, true));
+    codes.close();
+    map.close();
+    for (const p of inFlight) assert.deepEqual(await p, want);
+    await assert.rejects(async () => codes.rankKeysAsync!(query, keys, dense, n + 1, n, map, 40, 10, true), { code: 'SIDX_ERR_VECTOR' });
+  } finally {
+    tmp.cleanup();
+  }
+});

@@ -1,10 +1,11 @@
-#include "sq8_rerank.h"
+#include "codes_rerank.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "slot_codes.h"
 #include "slot_map.h"
+#include "pq_codes.h"
 #include "sq8_codes.h"
 #include "subset_scoring.h"
 
@@ -17,28 +18,30 @@ constexpr size_t kKeysAhead = 16;
 
 // One rerank: the candidates' code scores, the exact re-score of the best R of them (ties in position order), kept
 // above the others (BelowExact), and the best `head` positions. The codes stay allocated until it is done (CodesWrap's
-// in-flight count defers a close), as does the vector file's mapping (SlotMapWrap::PinMapping). Run on a pool thread,
-// a row rewritten meanwhile belongs to a slot that changed owner: the caller (vector/code-store.ts) notices the write
-// and scores again.
-class Sq8Ranking {
+// in-flight count defers a close), as do the vector file's mapping and descriptor (SlotMapWrap::PinMapping). Run on a
+// pool thread, a row rewritten meanwhile belongs to a slot that changed owner: the caller (vector/code-store.ts)
+// notices the write and scores again.
+template <typename Codes>
+class Ranking {
  public:
-  Sq8Ranking(Sq8Codes* codes, FloatView query, const Sq8Candidates& candidates)
+  Ranking(Codes* codes, FloatView query, const RerankCandidates& candidates)
       : codes_(codes), query_(query.data, query.data + query.length), in_(candidates),
         scores_(candidates.keys.data != nullptr ? candidates.keys.length : candidates.slots.length) {
     codes_->Started();
   }
-  ~Sq8Ranking() {
+  ~Ranking() {
     codes_->Settled();
     if (map_ != nullptr) map_->Settled();
   }
-  Sq8Ranking(const Sq8Ranking&) = delete;
-  Sq8Ranking& operator=(const Sq8Ranking&) = delete;
+  Ranking(const Ranking&) = delete;
+  Ranking& operator=(const Ranking&) = delete;
 
-  void Rescore(const Sq8Rescore& r) {
+  void Rescore(const RerankRescore& r) {
     pinned_ = in_.keys.data != nullptr ? r.map->PinMapping(r.cover_rows) : r.map->PinMapping(in_.slots);
     map_ = r.map;
     rescore_ = r.rescore;
     head_ = r.head;
+    read_ = r.read;
   }
 
   // The query's tables are built here (from a copy of the query): off the JS thread when a pool thread runs it.
@@ -55,7 +58,14 @@ class Sq8Ranking {
     std::sort(chosen_.begin(), chosen_.end());
     std::vector<const float*> rows(chosen_.size());
     std::vector<float> exact(chosen_.size());
-    for (size_t i = 0; i < chosen_.size(); ++i) rows[i] = map_->RowIn(pinned_, slots[chosen_[i]]);
+    std::vector<int32_t> chosen_slots(chosen_.size());
+    for (size_t i = 0; i < chosen_.size(); ++i) chosen_slots[i] = slots[chosen_[i]];
+    std::vector<float> read_rows(read_ ? chosen_.size() * query_.size() : 0);
+    if (read_) {
+      map_->ReadRows(pinned_, chosen_slots.data(), chosen_slots.size(), read_rows.data(), rows.data());
+    } else {
+      for (size_t i = 0; i < chosen_.size(); ++i) rows[i] = map_->RowIn(pinned_, chosen_slots[i]);
+    }
     ScoreRows(rows.data(), query_.data(), rows.size(), query_.size(), map_->inner_product(), exact.data());
     for (size_t i = 0; i < chosen_.size(); ++i) scores_[chosen_[i]] = exact[i];
     BelowExact(scores_, chosen_, sign);
@@ -105,9 +115,9 @@ class Sq8Ranking {
     return out;
   }
 
-  Sq8Codes* codes_;
+  Codes* codes_;
   std::vector<float> query_;
-  Sq8Candidates in_;
+  RerankCandidates in_;
   std::vector<int32_t> resolved_;
   size_t unresolved_ = 0;
   std::vector<float> scores_;
@@ -115,34 +125,37 @@ class Sq8Ranking {
   SlotMapWrap::Pinned pinned_;
   size_t rescore_ = 0;
   int64_t head_ = -1;  // no `top`
+  bool read_ = false;
   std::vector<int32_t> chosen_;
   std::vector<int32_t> top_;
 };
 
 // A ranking on the libuv pool; its JS inputs are kept until it settles.
-class Sq8RerankWorker : public PromiseWorker {
+template <typename Codes>
+class RerankWorker : public PromiseWorker {
  public:
-  Sq8RerankWorker(Napi::Env env, Sq8Codes* codes, FloatView query, const Sq8Candidates& candidates)
-      : PromiseWorker(env, "sidx.sq8Rerank"), ranking_(codes, query, candidates) {}
+  RerankWorker(Napi::Env env, Codes* codes, FloatView query, const RerankCandidates& candidates)
+      : PromiseWorker(env, "sidx.rerank"), ranking_(codes, query, candidates) {}
 
   void Pin(const std::vector<Napi::Value>& values) {
     for (const Napi::Value& v : values) Keep(v);
   }
-  Sq8Ranking& ranking() { return ranking_; }
+  Ranking<Codes>& ranking() { return ranking_; }
 
  protected:
   void Run() override { ranking_.Compute(); }
   Napi::Value Result(Napi::Env env) override { return ranking_.Result(env); }
 
  private:
-  Sq8Ranking ranking_;
+  Ranking<Codes> ranking_;
 };
 
 }  // namespace
 
-Napi::Value StartSq8Rerank(Napi::Env env, Sq8Codes* codes, const std::vector<Napi::Value>& pinned, FloatView query,
-                           const Sq8Candidates& candidates, const Sq8Rescore* rescore) {
-  auto* worker = new Sq8RerankWorker(env, codes, query, candidates);
+template <typename Codes>
+Napi::Value StartRerank(Napi::Env env, Codes* codes, const std::vector<Napi::Value>& pinned, FloatView query,
+                        const RerankCandidates& candidates, const RerankRescore* rescore) {
+  auto* worker = new RerankWorker<Codes>(env, codes, query, candidates);
   try {
     worker->Pin(pinned);
     if (rescore != nullptr) worker->ranking().Rescore(*rescore);
@@ -153,12 +166,43 @@ Napi::Value StartSq8Rerank(Napi::Env env, Sq8Codes* codes, const std::vector<Nap
   return StartWorker(worker);
 }
 
-Napi::Value RankSq8Now(Napi::Env env, Sq8Codes* codes, FloatView query, const Sq8Candidates& candidates,
-                       const Sq8Rescore& rescore) {
-  Sq8Ranking ranking(codes, query, candidates);
+template <typename Codes>
+Napi::Value RankNow(Napi::Env env, Codes* codes, FloatView query, const RerankCandidates& candidates,
+                    const RerankRescore& rescore) {
+  Ranking<Codes> ranking(codes, query, candidates);
   ranking.Rescore(rescore);
   ranking.Compute();
   return ranking.Result(env);
+}
+
+template Napi::Value StartRerank<Sq8Codes>(Napi::Env, Sq8Codes*, const std::vector<Napi::Value>&, FloatView, const RerankCandidates&, const RerankRescore*);
+template Napi::Value StartRerank<PqCodes>(Napi::Env, PqCodes*, const std::vector<Napi::Value>&, FloatView, const RerankCandidates&, const RerankRescore*);
+template Napi::Value RankNow<Sq8Codes>(Napi::Env, Sq8Codes*, FloatView, const RerankCandidates&, const RerankRescore&);
+template Napi::Value RankNow<PqCodes>(Napi::Env, PqCodes*, FloatView, const RerankCandidates&, const RerankRescore&);
+
+RerankRescore RescoreArgs(const Napi::CallbackInfo& info, size_t at, size_t dim, bool inner_product) {
+  if (!info[at].IsObject()) throw CodedError(kErrInvalidInput, "rows must be a SlotMap");
+  RerankRescore r;
+  r.map_object = info[at].As<Napi::Object>();
+  r.map = Napi::ObjectWrap<SlotMapWrap>::Unwrap(r.map_object);
+  if (r.map == nullptr) throw CodedError(kErrInvalidInput, "rows must be a SlotMap");
+  if (r.map->dim() != dim || r.map->inner_product() != inner_product) throw CodedError(kErrDimension, "the slot map's dim or metric differs");
+  r.rescore = static_cast<size_t>(GetPositiveInt(info[at + 1], "rescore"));
+  r.head = info.Length() > at + 2 && !info[at + 2].IsUndefined() ? GetNonNegativeInt(info[at + 2], "head") : -1;
+  return r;
+}
+
+RankKeysCall RankKeysArgs(const Napi::CallbackInfo& info, size_t dim, bool inner_product) {
+  RankKeysCall call;
+  call.query = GetFloat32Array(info[0], "query");
+  if (call.query.length != dim) throw CodedError(kErrDimension, "query must have dim floats");
+  call.candidates.keys = GetBigInt64Array(info[1], "keys");
+  call.candidates.dense = GetInt32Array(info[2], "dense");
+  call.candidates.dense_keys = static_cast<uint64_t>(GetNonNegativeInt(info[3], "denseKeys"));
+  call.rescore = RescoreArgs(info, 5, dim, inner_product);
+  call.rescore.cover_rows = static_cast<size_t>(GetNonNegativeInt(info[4], "coverRows"));
+  call.rescore.read = info.Length() > 8 && info[8].ToBoolean().Value();
+  return call;
 }
 
 }  // namespace sidx
