@@ -31,6 +31,7 @@ import { CodeTraining, type Fitted } from './code-training.ts';
 
 /** Slots per chunk when training or loading (16,384 x 512-d: 32 MiB of floats). */
 const CHUNK_SLOTS = 16_384;
+
 export interface CodeOptions {
   /** Candidates re-scored exactly from the slot file; 0 = the format's default. */
   rescore: number;
