@@ -152,7 +152,8 @@ const bool kPqAvx2 = CpuHasAvx2Fma();
 }  // namespace
 
 Napi::Function PqCodes::Define(Napi::Env env) {
-  return DefineCodes(env, kName, {InstanceMethod("rankKeysAsync", &PqCodes::RankKeysAsync), InstanceMethod("rankKeys", &PqCodes::RankKeys)});
+  return DefineCodes(env, kName, {InstanceMethod("rankKeysAsync", &PqCodes::RankKeysAsync), InstanceMethod("rankKeys", &PqCodes::RankKeys),
+                                  InstanceMethod("encodeAsync", &PqCodes::EncodeAsync)});
 }
 
 PqCodes::PqCodes(const Napi::CallbackInfo& info) : CodesWrap<PqCodes>(info) {
@@ -179,23 +180,65 @@ const faiss::ProductQuantizer& PqCodes::Trained() const {
   return *pq_;
 }
 
+void PqCodes::EncodeRows(const float* vectors, size_t rows, uint8_t* out, bool reference) const {
+  if (rows == 0) return;
+  const faiss::ProductQuantizer& pq = *pq_;
+#ifdef SIDX_HAVE_AVX2
+  if (kPqAvx2 && !reference && pq.nbits == 8 && !pq.transposed_centroids.empty()) {
+    EncodeAvx2(pq, vectors, rows, out);
+    return;
+  }
+#endif
+  OneThread one;
+  pq.compute_codes(vectors, out, rows);
+}
+
 Napi::Value PqCodes::Encode(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
-    const faiss::ProductQuantizer& pq = Trained();
+    Trained();
     FloatView vectors = GetFloat32Array(info[0], "vectors");
     size_t rows = RowCount(vectors, dim_, "vectors");
     const bool reference = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
     Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), rows * m_);
-    if (rows == 0) return out;
-#ifdef SIDX_HAVE_AVX2
-    if (kPqAvx2 && !reference && pq.nbits == 8 && !pq.transposed_centroids.empty()) {
-      EncodeAvx2(pq, vectors.data, rows, out.Data());
-      return out;
-    }
-#endif
-    OneThread one;
-    pq.compute_codes(vectors.data, out.Data(), rows);
+    EncodeRows(vectors.data, rows, out.Data(), reference);
     return out;
+  });
+}
+
+namespace {
+
+// encodeAsync: the codes computed on the libuv pool. The centroids live as long as the holder, which is kept.
+class PqEncodeWorker : public PromiseWorker {
+ public:
+  PqEncodeWorker(const Napi::CallbackInfo& info, const PqCodes* codes, FloatView vectors, size_t rows, size_t m)
+      : PromiseWorker(info.Env(), "sidx.pqEncode"), codes_(codes), vectors_(vectors), rows_(rows), out_(rows * m) {
+    Keep(info.This());
+    Keep(info[0]);
+  }
+
+ protected:
+  void Run() override { codes_->EncodeRows(vectors_.data, rows_, out_.data(), false); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Uint8Array out = Napi::Uint8Array::New(env, out_.size());
+    std::copy(out_.begin(), out_.end(), out.Data());
+    return out;
+  }
+
+ private:
+  const PqCodes* codes_;
+  FloatView vectors_;
+  size_t rows_;
+  std::vector<uint8_t> out_;
+};
+
+}  // namespace
+
+Napi::Value PqCodes::EncodeAsync(const Napi::CallbackInfo& info) {
+  return GuardAsync(info.Env(), [&]() -> Napi::Value {
+    Trained();
+    FloatView vectors = GetFloat32Array(info[0], "vectors");
+    size_t rows = RowCount(vectors, dim_, "vectors");
+    return StartWorker(new PqEncodeWorker(info, this, vectors, rows, m_));
   });
 }
 

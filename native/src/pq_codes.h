@@ -8,6 +8,8 @@
 //   encode(vectors: Float32Array, reference?: boolean): Uint8Array  [sync] n*m codes: ProductQuantizer::compute_codes's,
 //                                                       computed by an AVX2 loop where the CPU has it (reference: by
 //                                                       FAISS itself, which tests compare with)
+//   encodeAsync(vectors: Float32Array): Promise<Uint8Array>  [async] encode() on the libuv pool (leave `vectors` untouched
+//                                                       until it settles)
 //   put(slots: Int32Array, codes: Uint8Array): void    [sync] stores row i of codes at slots[i] (grows as needed)
 //   readFromAsync(fd, offset, count): Promise<void>    [async] slots 0 .. count-1 read from the file (rows back to
 //                                                       back from offset) on the libuv pool; put nothing meanwhile
@@ -57,11 +59,15 @@ class PqCodes : public CodesWrap<PqCodes> {
   QueryTables Tables(const float* query) const;
   // The asymmetric scores of n slots (NaN where a slot holds none), again when a layout step ran meanwhile (any thread).
   void ScoreSlots(const QueryTables& tables, const int32_t* slots, size_t n, float* out) const;
+  // The codes of `rows` vectors into out (rows * m bytes): the AVX2 loop where the CPU has it, or FAISS's own
+  // (reference); any thread, once trained.
+  void EncodeRows(const float* vectors, size_t rows, uint8_t* out, bool reference) const;
 
  private:
   friend class CodesWrap<PqCodes>;
   Napi::Value Encode(const Napi::CallbackInfo& info);
   Napi::Value Score(const Napi::CallbackInfo& info);
+  Napi::Value EncodeAsync(const Napi::CallbackInfo& info);
   Napi::Value RankKeysAsync(const Napi::CallbackInfo& info);
   Napi::Value RankKeys(const Napi::CallbackInfo& info);
   const faiss::ProductQuantizer& Trained() const;

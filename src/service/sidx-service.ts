@@ -201,6 +201,7 @@ export class SidxService {
   async upsert(items: UpsertItem[], log?: LogPosition, checked?: UpsertChecks): Promise<UpsertOutput> {
     const staged = this.#p.catalog.stageBatch(items, this.model.inputDim, checked?.finite); // a batch it refuses is neither encoded nor written
     const { dim, vectors: flat } = staged;
+    const prepared = this.#p.vectors.prepare(flat); // pq's codes on the libuv pool, beside the SID encode
     try {
       for (;;) {
         const generation = this.#generation;
@@ -208,7 +209,7 @@ export class SidxService {
         const target = this.#target;
         const marks = [performance.now()]; // phase boundaries (metrics.observeUpsertPhases)
         const how = encodeOptionsFor(this.#p.config.collisions);
-        const [enc, encTarget] = await Promise.all([this.#p.pool.encode(flat, items.length, how), target?.pool.encode(flat, items.length, how)]);
+        const [enc, encTarget, ahead] = await Promise.all([this.#p.pool.encode(flat, items.length, how), target?.pool.encode(flat, items.length, how), prepared]);
         marks.push(performance.now());
         const out = await this.#lock.pipeline(async () => {
           marks.push(performance.now());
@@ -228,7 +229,7 @@ export class SidxService {
           marks.push(performance.now());
           const finish = committed.then((res): UpsertOutput => {
             marks.push(performance.now());
-            this.#p.vectors.applyUpsert(res.keys, res.slots, flat, res.seq);
+            this.#p.vectors.applyUpsert(res.keys, res.slots, flat, res.seq, ahead);
             this.#p.metrics.observeUpsertPhases([...marks, performance.now()]);
             this.#p.metrics.itemsIndexed.inc({ source: 'api' }, items.length);
             this.#maybeCheckpoint();
@@ -239,7 +240,7 @@ export class SidxService {
         if (out) return out;
       }
     } finally {
-      await staged.release();
+      await prepared.then(() => staged.release()); // prepare reads `flat` until it settles
     }
   }
 

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import type { Catalog } from '../store/catalog.ts';
 import type { Metric } from '../vector/vector-index.ts';
-import { MappedSlotStore, type OpenStore, type VectorStore } from '../vector/vector-store.ts';
+import { MappedSlotStore, type OpenStore, type PreparedVectors, type VectorStore } from '../vector/vector-store.ts';
 
 export interface Logger {
   info(msg: string): void;
@@ -96,11 +96,19 @@ export class VectorState {
   }
 
   /**
-   * After a committed upsert whose last change is `seq`: keys[i]'s vector is in row slots[i] (`vectors`: the batch's,
-   * for modes that derive codes). Batches are applied in commit order.
+   * What the store derives from a batch's vectors, computed before its write (pq's codes, on the libuv pool), for
+   * applyUpsert; never rejects (null: the store derives them in applyUpsert). Leave `vectors` untouched until it settles.
    */
-  applyUpsert(keys: BigInt64Array, slots: Uint32Array, vectors: Float32Array | undefined, seq: bigint): void {
-    this.store.put(keys, slots, vectors);
+  prepare(vectors: Float32Array): Promise<PreparedVectors | null> {
+    return this.store.prepare?.(vectors)?.catch(() => null) ?? Promise.resolve(null);
+  }
+
+  /**
+   * After a committed upsert whose last change is `seq`: keys[i]'s vector is in row slots[i] (`vectors`: the batch's,
+   * for modes that derive codes; `prepared`: what `prepare` gave for them). Batches are applied in commit order.
+   */
+  applyUpsert(keys: BigInt64Array, slots: Uint32Array, vectors: Float32Array | undefined, seq: bigint, prepared?: PreparedVectors | null): void {
+    this.store.put(keys, slots, vectors, prepared ?? undefined);
     this.#watchTraining();
     this.#applied(keys.length, seq);
   }

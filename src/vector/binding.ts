@@ -51,6 +51,8 @@ export interface NativeCodes {
   /** n rows of codes (Sq8Codes: round((x - vmin) / step) clamped to 0..255; PqCodes: ProductQuantizer::compute_codes's, by an AVX2 loop where the CPU has
    * one, or by FAISS with `reference`; throws untrained). */
   encode(vectors: Float32Array, reference?: boolean): Uint8Array;
+  /** PqCodes only: `encode` on the libuv pool (leave `vectors` untouched until it settles). */
+  encodeAsync?(vectors: Float32Array): Promise<Uint8Array>;
   /** Stores row i of `codes` at slots[i]. */
   put(slots: Int32Array, codes: Uint8Array): void;
   /**

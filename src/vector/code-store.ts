@@ -25,7 +25,7 @@ import { loadFaissBinding, type NativeCodes, type NativeSlotMap } from './bindin
 import { DENSE_IDS, type SlotFile } from './slot-file.ts';
 import { belowExact, bestPositions, giveScratch, takeScratch } from './code-ranking.ts';
 import { callNative, callNativeAsync, checkQuery, type Metric } from './vector-index.ts';
-import type { CodeLayoutTarget } from './vector-store.ts';
+import type { CodeLayoutTarget, PreparedVectors } from './vector-store.ts';
 import { CodesFile } from './code-file.ts';
 import { CodeTraining, type Fitted } from './code-training.ts';
 
@@ -222,12 +222,25 @@ export abstract class CodeStore {
     this.#loadFailed = false;
   }
 
-  /** After the slot file stored `ids` (their slots must exist): encodes and writes their codes. */
-  add(vectors: Float32Array, ids: BigInt64Array): void {
+  /**
+   * The codes of `vectors` encoded on the libuv pool ahead of their `add` (leave `vectors` untouched until it settles);
+   * null where the codes cannot (not trained) or need not (sq8's encode is cheap) be encoded off the event loop.
+   */
+  prepare(vectors: Float32Array): Promise<PreparedVectors> | null {
+    const codes = this.#codes;
+    if (!codes.encodeAsync || !(this.#trained || this.#training.filling)) return null;
+    return callNativeAsync(() => codes.encodeAsync!(vectors)).then((encoded) => ({ by: codes, codes: encoded }));
+  }
+
+  /**
+   * After the slot file stored `ids` (their slots must exist): encodes and writes their codes (`prepared`: already
+   * encoded, by the quantiser still in use).
+   */
+  add(vectors: Float32Array, ids: BigInt64Array, prepared?: PreparedVectors): void {
     const slots = this.slotFile.slotsOf(ids);
     if (slots.includes(-1)) throw new SidxError('SIDX_ERR_VECTOR', `${this.#format.name} store: an id has no slot in the slot file (put it there first)`);
     if (!this.#trained && !this.#training.filling) return this.#training.hold(ids);
-    this.#store(slots, this.#codes.encode(vectors));
+    this.#store(slots, prepared?.by === this.#codes ? prepared.codes : this.#codes.encode(vectors));
   }
 
   /** Before the slot file frees them: the codes stay in place until the slot is reused. */

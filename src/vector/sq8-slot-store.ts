@@ -12,7 +12,7 @@ import { PqStore, pqSubquantizers } from './pq-store.ts';
 import { SlotFile } from './slot-file.ts';
 import { Sq8Store } from './sq8-store.ts';
 import type { Metric } from './vector-index.ts';
-import { MappedSlotStore, type CodeLayoutTarget, type OpenStore, type VectorStore } from './vector-store.ts';
+import { MappedSlotStore, type CodeLayoutTarget, type OpenStore, type PreparedVectors, type VectorStore } from './vector-store.ts';
 
 /** Opens a code store's file at `base` beside the slot file. */
 export type OpenCodes = (base: string, file: SlotFile, metric: Metric) => CodeStore;
@@ -69,11 +69,15 @@ export class CodedSlotStore implements VectorStore {
   }
 
   /** The rows first: the codes go where the vectors are. */
-  put(keys: BigInt64Array, slots: Uint32Array, vectors?: Float32Array): void {
+  put(keys: BigInt64Array, slots: Uint32Array, vectors?: Float32Array, prepared?: PreparedVectors): void {
     this.#file.assign(keys, slots);
     const rows = vectors ?? new Float32Array(keys.length * this.dim);
     if (!vectors) this.#file.readSlots(Int32Array.from(slots), rows);
-    this.codes.add(rows, keys);
+    this.codes.add(rows, keys, prepared);
+  }
+
+  prepare(vectors: Float32Array): Promise<PreparedVectors> | null {
+    return this.codes.prepare(vectors);
   }
 
   remove(keys: BigInt64Array): number {

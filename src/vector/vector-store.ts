@@ -67,6 +67,13 @@ export interface CodeLayoutTarget {
   changes(): number;
 }
 
+/** What a store derived from a batch's vectors before its write (VectorStore.prepare), for `put`. */
+export interface PreparedVectors {
+  /** Whatever derived them: `put` uses them only while it is current. */
+  readonly by: object;
+  readonly codes: Uint8Array;
+}
+
 export interface VectorStore extends VectorScorer {
   /** Reads the stored state back after a restart (ids only); throws when the files cannot be trusted. */
   load(): void;
@@ -88,7 +95,13 @@ export interface VectorStore extends VectorScorer {
    * keys[i]'s vector is now in row slots[i] of the vector file (already written there by the catalog); `vectors`,
    * when the caller has them, saves a mode that derives something from them (sq8 codes) reading them back.
    */
-  put(keys: BigInt64Array, slots: Uint32Array, vectors?: Float32Array): void;
+  put(keys: BigInt64Array, slots: Uint32Array, vectors?: Float32Array, prepared?: PreparedVectors): void;
+  /**
+   * pq: the codes of a batch's `vectors` computed on the libuv pool before its write (an upsert starts it beside its SID
+   * encode), so that `put` does not encode them on the event loop; null when the store derives nothing costly (or is
+   * not trained). Leave `vectors` untouched until it settles.
+   */
+  prepare?(vectors: Float32Array): Promise<PreparedVectors> | null;
   /** Drops the keys; ones not stored are ignored. Returns how many were stored. */
   remove(keys: BigInt64Array): number;
   /** The vectors of `keys`, keys.length x dim; throws SIDX_ERR_VECTOR for a key not stored. */

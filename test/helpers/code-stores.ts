@@ -11,6 +11,7 @@ import { rankByScore } from '../../src/service/score-rank.ts';
 import type { CodeOptions, CodeStore } from '../../src/vector/code-store.ts';
 import { SlotFile } from '../../src/vector/slot-file.ts';
 import { VectorIndex, type Metric } from '../../src/vector/vector-index.ts';
+import type { PreparedVectors } from '../../src/vector/vector-store.ts';
 import { tempDir } from './paths.ts';
 import { RowWriter } from './rows.ts';
 
@@ -21,9 +22,9 @@ export function openCodeStore<S extends CodeStore>(open: OpenCodes<S>, dir: stri
   const rows = new RowWriter(join(dir, 'vectors.f32'), dim);
   const slots = SlotFile.open(join(dir, 'vectors'), dim, join(dir, 'vectors.f32'));
   const store = open(join(dir, 'vectors'), slots, metric, { rescore, trainSize });
-  const put = (ids: BigInt64Array, vectors: Float32Array) => {
+  const put = (ids: BigInt64Array, vectors: Float32Array, prepared?: PreparedVectors) => {
     slots.assign(ids, rows.write(vectors));
-    store.add(vectors, ids);
+    store.add(vectors, ids, prepared);
   };
   return { slots, store, put, close: () => { store.close(); slots.close(); rows.close(); } };
 }

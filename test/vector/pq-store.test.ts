@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readNpy } from '../../src/io/npy.ts';
 import { SidxError } from '../../src/errors.ts';
@@ -278,6 +278,43 @@ test('the raw PqCodes: rankKeysAsync re-scores by pread what the mapping holds, 
     map.close();
     for (const p of inFlight) assert.deepEqual(await p, want);
     await assert.rejects(async () => codes.rankKeysAsync!(query, keys, dense, n + 1, n, map, 40, 10, true), { code: 'SIDX_ERR_VECTOR' });
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+test('prepare: codes encoded on the libuv pool, bit for bit encode\'s; add writes them while their quantiser is in use, encodes again after a retraining', async () => {
+  const dim = 16;
+  const m = dim / 2;
+  const tmp = tempDir();
+  try {
+    const { put, store, close } = openStore(tmp.dir, dim, 'ip', 4, 256);
+    const path = join(tmp.dir, 'vectors.pq');
+    const header = Math.ceil((16 + 1024 * dim) / 4096) * 4096;
+    const codesAt = (first: number, count: number) => readFileSync(path).subarray(header + first * m, header + (first + count) * m);
+    const data = randomMatrix(700, dim, 91);
+    assert.equal(store.prepare(data.subarray(0, 10 * dim)), null, 'nothing to encode with before training');
+    fill(put, data.subarray(0, 300 * dim), dim, 100); // slots 0..299
+    await store.training();
+    const a = data.subarray(300 * dim, 400 * dim);
+    const b = data.subarray(400 * dim, 500 * dim);
+    const preparedB = await store.prepare(b)!;
+    const reference = new (loadFaissBinding().PqCodes)(dim, 'ip', m, storedPayload(path, 256 * dim));
+    assert.deepEqual(preparedB.codes, reference.encode(b), 'encodeAsync gives encode\'s codes');
+    assert.notDeepEqual(reference.encode(a), preparedB.codes);
+    put(BigInt64Array.from({ length: 100 }, (_, i) => BigInt(1001 + i)), a, preparedB); // slots 300..399, with b's codes
+    assert.deepEqual(new Uint8Array(codesAt(300, 100)), preparedB.codes, 'add wrote the prepared codes, not its own encode');
+    reference.close();
+
+    store.reset(); // a new quantiser: codes prepared with the old one are stale
+    fill(put, data.subarray(400 * dim, 700 * dim), dim, 100);
+    await store.training();
+    const stale = BigInt64Array.from({ length: 100 }, (_, i) => BigInt(2001 + i));
+    put(stale, a, preparedB); // slots 700..799 (the row writer appends)
+    const retrained = new (loadFaissBinding().PqCodes)(dim, 'ip', m, storedPayload(path, 256 * dim));
+    assert.deepEqual(new Uint8Array(codesAt(700, 100)), retrained.encode(a), 'stale prepared codes are encoded again');
+    retrained.close();
+    close();
   } finally {
     tmp.cleanup();
   }
