@@ -13,9 +13,10 @@
 //   put(slots: Int32Array, codes: Uint8Array): void    [sync] stores row i of codes at slots[i] (grows as needed)
 //   readFromAsync(fd, offset, count): Promise<void>    [async] slots 0 .. count-1 read from the file (rows back to
 //                                                       back from offset) on the libuv pool; put nothing meanwhile
-//   score(query: Float32Array, slots: Int32Array): Float32Array  [sync] asymmetric distance: one table per query
-//                                                       (ip: <q_j, c_jk>, l2: ||q_j - c_jk||^2, m x 256), summed
-//                                                       over each slot's m codes; NaN where slots[i] < 0 or unset
+//   score(query: Float32Array, slots: Int32Array, reference?: boolean): Float32Array  [sync] asymmetric distance: one
+//                                                       table per query (ip: <q_j, c_jk>, l2: ||q_j - c_jk||^2,
+//                                                       m x 256; by an AVX2 loop, or by FAISS with `reference`),
+//                                                       summed over each slot's m codes; NaN where slots[i] < 0 or unset
 //   rankKeysAsync(query, keys: BigInt64Array, dense: Int32Array, denseKeys, coverRows, rows: SlotMap, rescore, head,
 //     read?: boolean): Promise<{scores, exact, top, unresolved}>  [async] as Sq8Codes' (sq8_codes.h): the keys' slots,
 //                                                       their code scores, the exact re-score of the best `rescore` from
@@ -55,8 +56,9 @@ class PqCodes : public CodesWrap<PqCodes> {
   struct QueryTables {
     std::vector<float> table;
   };
-  // The query's table (reads only the centroids, set at construction: any thread; throws when not trained).
-  QueryTables Tables(const float* query) const;
+  // The query's table (reads only the centroids, set at construction: any thread; throws when not trained): by an AVX2
+  // loop where the CPU has it, by FAISS with `reference`.
+  QueryTables Tables(const float* query, bool reference = false) const;
   // The asymmetric scores of n slots (NaN where a slot holds none), again when a layout step ran meanwhile (any thread).
   void ScoreSlots(const QueryTables& tables, const int32_t* slots, size_t n, float* out) const;
   // The codes of `rows` vectors into out (rows * m bytes): the AVX2 loop where the CPU has it, or FAISS's own

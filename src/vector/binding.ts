@@ -74,7 +74,7 @@ export interface NativeCodes {
    * ip or squared L2 of `query` against the codes (Sq8Codes: the decoding vmin + code * step; PqCodes: one m x 256
    * table per call, summed over each slot's codes); NaN where slots[i] < 0 or unset.
    */
-  score(query: Float32Array, slots: Int32Array): Float32Array;
+  score(query: Float32Array, slots: Int32Array, reference?: boolean): Float32Array;
   /**
    * Sq8Codes only: `score` on the libuv pool (the caller leaves `slots` untouched until it settles; a close meanwhile
    * waits for it to settle);
