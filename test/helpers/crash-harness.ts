@@ -9,7 +9,8 @@
  *     it turned out to be;
  *   - the catalog verifies clean (no posting without its item, no item without its postings, ids consistent),
  *     and holds exactly the expected items;
- *   - on the next start, /readyz reports as many FAISS vectors as LMDB items, and a few items read back over HTTP.
+ *   - on the next start, /readyz reports as many vectors as LMDB items, a few items read back over HTTP, and a
+ *     retrieve by one of their embeddings answers with the item itself among its results.
  *
  * FAISS checkpoints are made frequent (checkpointEvery) so kills also land inside checkpoint writes.
  */
@@ -33,6 +34,8 @@ export interface CrashOptions {
   maxWriteMs?: number;
   /** Share of rounds killed right after the server listens, before it is ready. */
   startupKillShare?: number;
+  /** More environment for the server (e.g. another vectors.storage). */
+  env?: Record<string, string>;
   log?: (line: string) => void;
 }
 
@@ -71,7 +74,7 @@ export async function runCrashRounds(opts: CrashOptions): Promise<CrashSummary> 
   const writers = opts.writers ?? 3;
   const maxWriteMs = opts.maxWriteMs ?? 400;
   const startupShare = opts.startupKillShare ?? 0.15;
-  const env = { SIDX__STORAGE__CHECKPOINT_EVERY: String(opts.checkpointEvery ?? 120), SIDX__STORAGE__CHECKPOINT_GROWTH_PERCENT: '0' };
+  const env = { SIDX__STORAGE__CHECKPOINT_EVERY: String(opts.checkpointEvery ?? 120), SIDX__STORAGE__CHECKPOINT_GROWTH_PERCENT: '0', ...opts.env };
   const args = ['--data-dir', opts.dataDir, '--model', opts.modelDir];
   const catalogDir = join(opts.dataDir, 'catalog');
 
@@ -173,6 +176,13 @@ export async function runCrashRounds(opts: CrashOptions): Promise<CrashSummary> 
       const res = await fetch(`${server.url}/v1/items/${encodeURIComponent(id)}`);
       assert.equal(res.status, 200, `round ${round}: GET ${id}`);
       assert.equal(((await res.json()) as { sid: number[] }).sid.join('-'), sid);
+    }
+    const [probe] = sample.length > 0 ? sample[0]! : [...live.entries()].at(-1) ?? [];
+    if (probe !== undefined) {
+      const res = await post(server.url, '/v1/retrieve', { embedding: vectorOf(probe, opts.dim), k: 50, expand: 'auto' });
+      assert.equal(res.status, 200, `round ${round}: retrieve: ${JSON.stringify(res.json)}`);
+      const ids = (res.json.items as Array<{ id: string }>).map((it) => it.id);
+      assert.ok(ids.includes(probe), `round ${round}: a retrieve by ${probe}'s embedding finds it (exact SID, reranked)`);
     }
     const gone = [...deleted].find(() => rand() < 0.1);
     if (gone) assert.equal((await fetch(`${server.url}/v1/items/${gone}`)).status, 404);
