@@ -9,7 +9,6 @@
 
 #include "boundary.h"
 #include "cpu_features.h"
-#include "row_prefetch.h"
 
 namespace sidx {
 namespace {
@@ -294,15 +293,7 @@ void PqCodes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, f
 }
 
 void PqCodes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t n, float* out) const {
-  thread_local std::vector<const uint8_t*> rows;
-  rows.resize(n);
-  blocks_.Rows(slots, n, rows.data());
-  const size_t ahead = RowsAhead(m_);
-  for (size_t r = 0; r < n && r < ahead; ++r) PrefetchRow(rows[r], m_);
-  for (size_t r = 0; r < n; ++r) {
-    if (r + ahead < n) PrefetchRow(rows[r + ahead], m_);
-    out[r] = rows[r] == nullptr ? std::numeric_limits<float>::quiet_NaN() : AdcSum(t.table.data(), rows[r], m_);
-  }
+  ScoreCodeRows(slots, n, out, [&](const uint8_t* row) { return AdcSum(t.table.data(), row, m_); });
 }
 
 Napi::Value PqCodes::Score(const Napi::CallbackInfo& info) {

@@ -8,12 +8,14 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "boundary.h"
+#include "row_prefetch.h"
 
 namespace sidx {
 
@@ -184,6 +186,22 @@ class CodesWrap : public Napi::ObjectWrap<T> {
 
  protected:
   void CheckOpen() const { ThrowIfClosed(closed_, T::kName); }
+
+  // out[r] = score(the codes of slots[r]), NaN where a slot holds none, the rows prefetched ahead: one pass (any thread;
+  // see ScoreStable).
+  template <typename Score>
+  void ScoreCodeRows(const int32_t* slots, size_t n, float* out, Score&& score) const {
+    thread_local std::vector<const uint8_t*> rows;
+    rows.resize(n);
+    blocks_.Rows(slots, n, rows.data());
+    const size_t size = blocks_.code_size();
+    const size_t ahead = RowsAhead(size);
+    for (size_t r = 0; r < n && r < ahead; ++r) PrefetchRow(rows[r], size);
+    for (size_t r = 0; r < n; ++r) {
+      if (r + ahead < n) PrefetchRow(rows[r + ahead], size);
+      out[r] = rows[r] == nullptr ? std::numeric_limits<float>::quiet_NaN() : score(rows[r]);
+    }
+  }
 
   // Runs `score` (one pass over the rows) until no layout step ran meanwhile: a step on the JS thread moves rows, so a
   // pool thread scores again when one did (the JS thread, which runs the steps, never sees one).

@@ -12,7 +12,6 @@
 #include "codes_rerank.h"
 
 #include "cpu_features.h"
-#include "row_prefetch.h"
 
 namespace sidx {
 namespace {
@@ -231,21 +230,10 @@ void Sq8Codes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, 
 }
 
 void Sq8Codes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t n, float* out) const {
-  thread_local std::vector<const uint8_t*> rows;
-  rows.resize(n);
-  blocks_.Rows(slots, n, rows.data());
-  const size_t ahead = RowsAhead(dim_);
-  for (size_t r = 0; r < n && r < ahead; ++r) PrefetchRow(rows[r], dim_);
-  for (size_t r = 0; r < n; ++r) {
-    if (r + ahead < n) PrefetchRow(rows[r + ahead], dim_);
-    const uint8_t* row = rows[r];
-    if (row == nullptr) {
-      out[r] = std::numeric_limits<float>::quiet_NaN();
-    } else {
-      out[r] = inner_product_ ? t.base + t.scale * static_cast<float>(WeightedSumI16(t.weights.data(), row, dim_))
-                              : Residual(t.first.data(), step_.data(), row, dim_);
-    }
-  }
+  ScoreCodeRows(slots, n, out, [&](const uint8_t* row) {
+    return inner_product_ ? t.base + t.scale * static_cast<float>(WeightedSumI16(t.weights.data(), row, dim_))
+                          : Residual(t.first.data(), step_.data(), row, dim_);
+  });
 }
 
 Sq8Codes::ScoreCall Sq8Codes::ScoreArgs(const Napi::CallbackInfo& info) const {

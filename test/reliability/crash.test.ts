@@ -3,7 +3,7 @@
  * vector storage (sq8) and with pq, whose codebooks train in the background once 256 items are held. CI: 20 + 12
  * kills. Long version (SIDX_LONG=1): 100 + 60.
  */
-import { test, after } from 'node:test';
+import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/paths.ts';
@@ -17,36 +17,31 @@ const DIM = 32;
 const tmp = tempDir('sidx-crash-');
 after(() => tmp.cleanup());
 
-test(`acknowledged writes survive ${ROUNDS} kill -9s; catalog verifies; FAISS count equals LMDB count`, { timeout: LONG ? 3_600_000 : 300_000 }, async (t) => {
-  const modelDir = join(tmp.dir, 'model');
-  await writeTestBundle(modelDir, { dim: DIM, levels: 3, codebookSize: 16, seed: 11 });
+/** Runs the kill -9 rounds on a fresh data directory named `name`, with the test model of `seed` and `env`. */
+async function crashRounds(t: TestContext, name: string, rounds: number, seed: number, env: Record<string, string> = {}) {
+  const modelDir = join(tmp.dir, `model-${name}`);
+  await writeTestBundle(modelDir, { dim: DIM, levels: 3, codebookSize: 16, seed });
   const summary = await runCrashRounds({
-    dataDir: join(tmp.dir, 'data'),
+    dataDir: join(tmp.dir, `data-${name}`),
     modelDir,
     dim: DIM,
-    rounds: ROUNDS,
-    seed: Number(process.env.SIDX_CRASH_SEED ?? 20240611),
+    rounds,
+    seed: Number(process.env.SIDX_CRASH_SEED ?? 20240611 + seed),
+    env,
     log: LONG ? (line) => t.diagnostic(line) : undefined,
   });
   t.diagnostic(JSON.stringify(summary));
-  assert.ok(summary.acknowledgedBatches > ROUNDS, 'batches were acknowledged between kills');
+  assert.ok(summary.acknowledgedBatches > rounds, 'batches were acknowledged between kills');
+  return summary;
+}
+
+test(`acknowledged writes survive ${ROUNDS} kill -9s; catalog verifies; FAISS count equals LMDB count`, { timeout: LONG ? 3_600_000 : 300_000 }, async (t) => {
+  const summary = await crashRounds(t, 'sq8', ROUNDS, 11);
   assert.ok(summary.lostAnswers > 0, 'some kills landed with batches in flight');
   assert.ok(summary.deletedItems > 0, 'deletes were exercised');
 });
 
 test(`pq storage: acknowledged writes survive ${PQ_ROUNDS} kill -9s; its codebooks train in the background from the 256th item`, { timeout: LONG ? 3_600_000 : 300_000 }, async (t) => {
-  const modelDir = join(tmp.dir, 'model-pq');
-  await writeTestBundle(modelDir, { dim: DIM, levels: 3, codebookSize: 16, seed: 12 });
-  const summary = await runCrashRounds({
-    dataDir: join(tmp.dir, 'data-pq'),
-    modelDir,
-    dim: DIM,
-    rounds: PQ_ROUNDS,
-    seed: Number(process.env.SIDX_CRASH_SEED ?? 20261207),
-    env: { SIDX__VECTORS__STORAGE: 'pq', SIDX__VECTORS__TRAIN_SIZE: '256' },
-    log: LONG ? (line) => t.diagnostic(line) : undefined,
-  });
-  t.diagnostic(JSON.stringify(summary));
-  assert.ok(summary.acknowledgedBatches > PQ_ROUNDS, 'batches were acknowledged between kills');
+  const summary = await crashRounds(t, 'pq', PQ_ROUNDS, 12, { SIDX__VECTORS__STORAGE: 'pq', SIDX__VECTORS__TRAIN_SIZE: '256' });
   assert.ok(summary.liveItems > 256, 'the catalog grew past the training size');
 });
