@@ -71,6 +71,13 @@ test('a cluster re-index through the router: registry in KV, cancel, flip only w
   const fresh = await json(`${router.url}/v1/items`, 'POST', { items: [{ id: 'x0', embedding: b64(row(N)) }] });
   assert.equal(fresh.body.items[0].replaced, false);
   assert.deepEqual(fresh.body.items[0].sid, (await json(`${router.url}/v1/items/x0`)).body.sid, 'the SID the shard stored');
+  // waitApplied answers once one replica of the shard applied a write; another may still be catching up (one CI dry run
+  // had replica 0a retrying its write log after missed heartbeats while the re-index below started with 0 items there).
+  const itemsHeld = async (s: ServerProcess) => ((await json(`${s.url}/readyz`)).body as { items: number }).items;
+  await until('every replica applied the writes', async () => {
+    const [a0, b0, a1] = await Promise.all([itemsHeld(r0a), itemsHeld(r0b), itemsHeld(r1a)]);
+    return a0 === b0 && a0 + a1 === N + 1;
+  }, 60_000);
 
   // The registry on the router: the first model is active; a bundle under model.registryDir registers once.
   let models = await json(`${router.url}/v1/models`);
