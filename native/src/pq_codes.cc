@@ -3,7 +3,6 @@
 #include <omp.h>
 
 #include <cmath>
-#include <limits>
 #include <string>
 #include <vector>
 

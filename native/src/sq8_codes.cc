@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <string>
-#include <thread>
 
 #include "boundary.h"
 #include "slot_codes.h"

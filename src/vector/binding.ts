@@ -72,7 +72,8 @@ export interface NativeCodes {
   readFromAsync(fd: number, offset: number, count: number): Promise<void>;
   /**
    * ip or squared L2 of `query` against the codes (Sq8Codes: the decoding vmin + code * step; PqCodes: one m x 256
-   * table per call, summed over each slot's codes); NaN where slots[i] < 0 or unset.
+   * table per call, summed over each slot's codes, the table by FAISS's own loops with `reference`); NaN where
+   * slots[i] < 0 or unset.
    */
   score(query: Float32Array, slots: Int32Array, reference?: boolean): Float32Array;
   /**

@@ -146,6 +146,11 @@ export abstract class CodeStore {
     return Math.max(this.#opts.trainSize, this.#format.minTrain);
   }
 
+  /** Whether writes are encoded: trained, or a background training's quantiser is in (its held codes being written). */
+  get #encodes(): boolean {
+    return this.#trained || this.#training.filling;
+  }
+
   /** Whether the codes' memory is advised for transparent huge pages. */
   protected get hugePages(): boolean {
     return this.#opts.hugePages ?? true;
@@ -228,7 +233,7 @@ export abstract class CodeStore {
    */
   prepare(vectors: Float32Array): Promise<PreparedVectors> | null {
     const codes = this.#codes;
-    if (!codes.encodeAsync || !(this.#trained || this.#training.filling)) return null;
+    if (!codes.encodeAsync || !this.#encodes) return null;
     return callNativeAsync(() => codes.encodeAsync!(vectors)).then((encoded) => ({ by: codes, codes: encoded }));
   }
 
@@ -239,7 +244,7 @@ export abstract class CodeStore {
   add(vectors: Float32Array, ids: BigInt64Array, prepared?: PreparedVectors): void {
     const slots = this.slotFile.slotsOf(ids);
     if (slots.includes(-1)) throw new SidxError('SIDX_ERR_VECTOR', `${this.#format.name} store: an id has no slot in the slot file (put it there first)`);
-    if (!this.#trained && !this.#training.filling) return this.#training.hold(ids);
+    if (!this.#encodes) return this.#training.hold(ids);
     this.#store(slots, prepared?.by === this.#codes ? prepared.codes : this.#codes.encode(vectors));
   }
 
