@@ -26,6 +26,7 @@ import { closeWhenIdle, infoOf, openSpace, type ActiveModel, type ModelSpace } f
 import type { ServiceApi } from '../service/service-api.ts';
 import { openKeyStore, type KeyStore } from '../service/key-store.ts';
 import { queryEncoding, resolveExpand } from '../service/retrieve-steps.ts';
+import { checkEach } from '../service/retrieve-one.ts';
 import type { DeleteOutput, EncodeOutput, ItemView, Readiness, RetrievedItem, RetrieveOutput,
   RetrieveQuery, UpsertItem, UpsertOutput } from '../service/types.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
@@ -264,6 +265,12 @@ export class ClusterRouter implements ServiceApi {
       await new Promise((r) => setTimeout(r, 5));
     }
     throw new SidxError('SIDX_ERR_CLUSTER', `shard ${shard} did not apply write log seq ${last} within ${this.#c.requestTimeoutMs} ms (the write is logged and will be applied)`);
+  }
+
+  /** The queries of one POST /v1/retrieve/batch, each asked of every shard as `retrieve` asks it, all in flight together. */
+  async retrieveMany(qs: readonly RetrieveQuery[]): Promise<RetrieveOutput[]> {
+    checkEach(this.#space.pool, qs);
+    return Promise.all(qs.map((q) => this.retrieve(q)));
   }
 
   /**

@@ -13,6 +13,7 @@ import { optionalNoBody, sharedSchemas } from './schemas/common.ts';
 import { healthRoutes } from './routes/health.ts';
 import { encodeRoutes } from './routes/encode.ts';
 import { retrieveRoutes } from './routes/retrieve.ts';
+import { retrieveSchemas } from './schemas/retrieve.ts';
 import { itemRoutes } from './routes/items.ts';
 import { modelRoutes } from './routes/models.ts';
 import { sidRoutes } from './routes/sids.ts';
@@ -67,7 +68,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   registerJsonBodyParser(app);
-  for (const schema of sharedSchemas) app.addSchema(schema);
+  for (const schema of [...sharedSchemas, ...retrieveSchemas]) app.addSchema(schema);
 
   await app.register(swagger, {
     openapi: {

@@ -30,6 +30,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /openapi.json': 'public',
   'POST /v1/encode': 'read',
   'POST /v1/retrieve': 'read',
+  'POST /v1/retrieve/batch': 'read',
   'GET /v1/items/:id': 'read',
   'POST /v1/sids/next': 'read',
   'GET /v1/sids/trie': 'read',

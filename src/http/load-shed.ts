@@ -4,7 +4,7 @@
  * before its body is read or parsed, and before the rate limit counts it (the key check still comes first).
  * Writes are never shed: an acknowledged write matters more than a fast read, so upserts keep queueing.
  *
- * The shed routes are exactly those whose schema declares ShedErrorRef as their 503 (/v1/encode, /v1/retrieve).
+ * The shed routes are exactly those whose schema declares ShedErrorRef as their 503 (/v1/encode, /v1/retrieve, /v1/retrieve/batch).
  * The decision is per route, before the body is known, so a retrieve by `sids` alone is shed too. GET
  * /v1/items/{id} is not shed: it never waits for the encoder, and refusing it costs as much as answering it.
  * Requests whose bodies are still being read when the queue fills were admitted already: a burst can overshoot

@@ -1,7 +1,7 @@
 /**
  * GET /metrics (Prometheus text format) and the HTTP-side observations: latency of every request by route
  * pattern, method and status (unmatched URLs share one label, so scanners cannot blow up the series count),
- * and the candidate counts of every retrieve answer, taken from the payload before it is serialised.
+ * and the candidate counts of every retrieve answer (each of a batch's), taken from the payload before it is serialised.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, preSerializationHookHandler, RouteHandlerMethod } from 'fastify';
 import { Type } from '../typebox.ts';
@@ -47,13 +47,18 @@ export async function registerMetrics(app: FastifyInstance, metrics: SidxMetrics
     } as RouteHandlerMethod;
     if (!phased) return;
     const retrieve = route.url === '/v1/retrieve';
+    const batch = route.url === '/v1/retrieve/batch';
+    const observeAnswer = (answer: { candidates?: unknown; timingsMs?: unknown }) => {
+      const { candidates, timingsMs } = answer;
+      if (candidates !== null && typeof candidates === 'object') metrics.observeCandidates(candidates as Record<string, unknown>);
+      if (timingsMs !== null && typeof timingsMs === 'object') observations.observePhases(timingsMs as Record<string, number>);
+    };
     const own = route.preSerialization === undefined ? [] : [route.preSerialization].flat();
     route.preSerialization = [...own, (req: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void) => {
       req[kHandlerDoneMs] = reply.elapsedTime;
-      if (retrieve && reply.statusCode === 200 && payload !== null && typeof payload === 'object') {
-        const { candidates, timingsMs } = payload as { candidates?: unknown; timingsMs?: unknown };
-        if (candidates !== null && typeof candidates === 'object') metrics.observeCandidates(candidates as Record<string, unknown>);
-        if (timingsMs !== null && typeof timingsMs === 'object') observations.observePhases(timingsMs as Record<string, number>);
+      if ((retrieve || batch) && reply.statusCode === 200 && payload !== null && typeof payload === 'object') {
+        if (retrieve) observeAnswer(payload);
+        else for (const answer of (payload as { results: { candidates?: unknown; timingsMs?: unknown }[] }).results) observeAnswer(answer);
       }
       done(null, payload);
     }] as preSerializationHookHandler[];

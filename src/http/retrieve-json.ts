@@ -32,6 +32,14 @@ export function retrieveAnswerJson(payload: unknown): string {
   return `${s}}`;
 }
 
+/** Fastify's reply.serializer for a 200 answer of /v1/retrieve/batch; `payload` is `{results}` of RetrieveOutputs. */
+export function retrieveBatchJson(payload: unknown): string {
+  const { results } = payload as { results: readonly RetrieveOutput[] };
+  let s = '{"results":[';
+  for (let i = 0; i < results.length; i++) s += (i > 0 ? ',' : '') + retrieveAnswerJson(results[i]);
+  return `${s}]}`;
+}
+
 /** A count the schema types as an integer: anything else is a bug that must not become invalid JSON (a 500). */
 function int(x: number): number {
   if (!Number.isSafeInteger(x)) throw new Error(`retrieve answer: ${String(x)} where the response schema has an integer`);

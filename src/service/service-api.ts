@@ -10,7 +10,7 @@ import type { JobView } from './job-view.ts';
 import type { ModelView } from './lifecycle.ts';
 import type { ItemView } from './types.ts';
 
-type Surface = 'model' | 'metrics' | 'encoderQueueLength' | 'verifyKey' | 'ready' | 'readiness' | 'encode' | 'retrieve' | 'upsert' | 'delete'
+type Surface = 'model' | 'metrics' | 'encoderQueueLength' | 'verifyKey' | 'ready' | 'readiness' | 'encode' | 'retrieve' | 'retrieveMany' | 'upsert' | 'delete'
   | 'registerModel' | 'activateModel' | 'startReindex' | 'cancelJob' | 'close';
 
 export type ServiceApi = Pick<SidxService, Surface> & {

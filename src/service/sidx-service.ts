@@ -14,10 +14,9 @@
 import type { Config } from '../config.ts';
 import { SidxError } from '../errors.ts';
 import { applyCollisionPolicy, encodeOptionsFor } from './collision-policy.ts';
-import type { BeamLevel, EncodeResult } from '../tokenizer/encoder-pool.ts';
-import { gatherCandidates, ownThenBeam, uniqueSids } from './candidates.ts';
+import type { EncodeResult } from '../tokenizer/encoder-pool.ts';
 import { CandidateSet, CandidateSetPool } from './candidate-set.ts';
-import { candidateCounts, candidatesWanted, fetchItems, orderCandidates, orderCandidatesOffThread, queryEncoding, resolveExpand } from './retrieve-steps.ts';
+import { checkEach, retrieveOne, type RetrieveParts } from './retrieve-one.ts';
 import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
 import { checkpointThreshold, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
@@ -26,7 +25,6 @@ import type { ActiveModel, ModelSpace } from './model-space.ts';
 import { ReadGate } from './read-gate.ts';
 import { Lifecycle, type ModelView, type ReindexRequest } from './lifecycle.ts';
 import type { JobView, ReindexHost } from './reindex-job.ts';
-import { DEFAULT_BEAM_WIDTH } from './types.ts';
 import { SidReads } from './sid-reads.ts';
 import type { OpenOptions, Parts } from './service-parts.ts';
 import { openParts } from './service-open.ts';
@@ -124,7 +122,20 @@ export class SidxService {
 
   /** Reads see one model from encoding to candidates: a swap waits for them (ReadGate). */
   retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
-    return this.#gate.run(() => this.#retrieve(q));
+    return this.#gate.run(() => retrieveOne(this.#retrieveParts(() => this.#alone), q));
+  }
+
+  /**
+   * The queries of one request (POST /v1/retrieve/batch), answered by one model: each as `retrieve` answers it, all in
+   * flight together, so that their encoder and beam calls share worker runs and their reranks the pool. None runs on
+   * the event loop as a lone read would: the others wait for it.
+   */
+  retrieveMany(qs: readonly RetrieveQuery[]): Promise<RetrieveOutput[]> {
+    return this.#gate.run(() => {
+      const expands = checkEach(this.#p.pool, qs);
+      const parts = this.#retrieveParts(qs.length === 1 ? () => this.#alone : () => false);
+      return Promise.all(qs.map((q, i) => retrieveOne(parts, q, expands[i])));
+    });
   }
 
   /** `retrieve` for many embeddings in batches, on the catalog as of the call; a model swap waits (retrieve-batch.ts). */
@@ -134,60 +145,12 @@ export class SidxService {
     }, q, each));
   }
 
-  async #retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
-    if (q.rerank && !q.embedding) {
-      throw new SidxError('SIDX_ERR_INVALID_INPUT', 'rerank needs an embedding', { field: 'rerank' });
-    }
-    const expand = resolveExpand(q.expand, q.embedding !== undefined, this.#p.pool, q.beamWidth);
-    const t0 = performance.now();
-    const L = this.model.levels;
-    let querySids = q.sids ?? [];
-    let exactSids = querySids;
-    let ranking;
-    let beam: BeamLevel[] | undefined;
-    if (expand === 'beam' && !q.embedding) throw new SidxError('SIDX_ERR_INVALID_INPUT', 'expand "beam" needs an embedding', { field: 'embedding' });
-    const encoded = await queryEncoding(this.#p.pool, this.model.metric, q, expand, { inline: this.#alone });
-    // The beam's time is the `beam` phase, the encoder's the `encode` phase.
-    const tEncoded = encoded?.beam ? t0 : performance.now();
-    if (encoded?.beam) {
-      const res = encoded.beam;
-      beam = res.levels;
-      const last = beam[L - 1]!;
-      // The query's own SID (the encoder's, as an upsert of it would get) is matched exactly, after any given sids and
-      // before the beam: the beam's ranking may leave that cell out, or reach it only past maxCandidates.
-      const own = res.codes.slice(0, L);
-      exactSids = uniqueSids([...querySids, own]);
-      if (!q.sids) querySids = ownThenBeam(own, last.codes, last.width, L);
-      else querySids = exactSids;
-    } else if (encoded?.enc) {
-      const enc = encoded.enc;
-      querySids = exactSids = [enc.codes.slice(0, L)];
-      ranking = { topCodes: enc.topCodes, topDistances: enc.topDistances, topM: enc.topCodes.length / L };
-    }
-    const t1 = performance.now();
-    const rerank = q.rerank ?? q.embedding !== undefined;
-    // Under load the rerank leaves the event loop to the other requests; a lone one shares its rows with a pool thread.
-    const alone = this.#alone;
-    const store = this.#p.vectors.store;
-    const offThread = rerank && this.#p.config.vectors.rerankOffThread && (alone ? store.scoreShared : store.scoreAsync) !== undefined;
-    const own = offThread ? this.#spareSets.take(q.maxCandidates) : undefined;
-    try {
-      const set = gatherCandidates(this.#p.postings.source(this.model.version), this.model.version, exactSids, expand, q.k, q.maxCandidates, ranking, beam,
-        own ?? this.#candidates, candidatesWanted(q.k, q.maxCandidates, rerank));
-      const t2 = performance.now();
-      const { order, scores } = offThread
-        ? await orderCandidatesOffThread(store, this.model.metric, set.keys, q.embedding, q.k, alone)
-        : orderCandidates(store, this.model.metric, set.keys, rerank ? q.embedding : undefined, q.k);
-      const t3 = performance.now();
-      const items = fetchItems(this.#p.catalog, set, order, scores, q.k);
-      const t4 = performance.now();
-      return {
-        model: this.model.id, expand, items, querySids, candidates: candidateCounts(set),
-        timingsMs: { encode: tEncoded - t0, beam: t1 - tEncoded, candidates: t2 - t1, rerank: t3 - t2, fetch: t4 - t3, total: t4 - t0 },
-      };
-    } finally {
-      if (own) this.#spareSets.give(own);
-    }
+  #retrieveParts(alone: () => boolean): RetrieveParts {
+    const p = this.#p;
+    return {
+      model: p.model, pool: p.pool, postings: p.postings, store: p.vectors.store, catalog: p.catalog, rerankOffThread: p.config.vectors.rerankOffThread,
+      candidates: this.#candidates, spareSets: this.#spareSets, alone,
+    };
   }
 
   /**

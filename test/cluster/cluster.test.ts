@@ -96,6 +96,19 @@ test('a 2-shard cluster on NATS JetStream: same recall as one node, kill -9 of a
   }
   assert.ok(hitsCluster >= hitsSingle, `cluster recall ${hitsCluster / 250} vs single node ${hitsSingle / 250}`);
 
+  // POST /v1/retrieve/batch through the router: each answer is the router's single retrieve for that query.
+  const batchQueries = [0, 1, 2].map((qi) => ({ embedding: b64(queries.subarray(qi * DIM, (qi + 1) * DIM)), k: K }));
+  const batched = await json(`${router.url}/v1/retrieve/batch`, 'POST', { queries: batchQueries });
+  assert.equal(batched.status, 200, JSON.stringify(batched.body));
+  for (let qi = 0; qi < batchQueries.length; qi++) {
+    const one = await json(`${router.url}/v1/retrieve`, 'POST', batchQueries[qi]);
+    const ids = (a: { items: { id: string; score: number }[] }) => a.items.map((it) => [it.id, it.score]);
+    assert.deepEqual(ids(batched.body.results[qi]), ids(one.body), `batch query ${qi}`);
+  }
+  const refused = await json(`${router.url}/v1/retrieve/batch`, 'POST', { queries: [batchQueries[0], { sids: [[0, 0]], beamWidth: 4 }] });
+  assert.equal(refused.status, 400, JSON.stringify(refused.body));
+  assert.equal(refused.body.field, 'queries[1].beamWidth');
+
   // /v1/sids/next through the router: the shards' next codes merged, counts summed: the single node's answer.
   const prefixes = { prefixes: [[], [0], [3], [5, 1]] };
   const merged = await json(`${router.url}/v1/sids/next`, 'POST', prefixes);

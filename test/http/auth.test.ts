@@ -39,6 +39,7 @@ function protectedCalls(): Array<Call & { access: 'write' | 'admin' }> {
 const readCalls = (): Call[] => [
   { method: 'POST', url: '/v1/encode', payload: { embeddings: [vec(3)] } },
   { method: 'POST', url: '/v1/retrieve', payload: { embedding: vec(3), k: 1 } },
+  { method: 'POST', url: '/v1/retrieve/batch', payload: { queries: [{ embedding: vec(3), k: 1 }] } },
   { method: 'GET', url: '/v1/items/seed' },
 ];
 

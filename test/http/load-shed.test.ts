@@ -23,6 +23,9 @@ const embedding = (seed: number) => Array.from(randomMatrix(1, DIM, seed));
 const items = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ id: `item-${from + i}`, embedding: embedding(from + i) }));
 const encode = (app: FastifyInstance, seed: number) => app.inject({ method: 'POST', url: '/v1/encode', payload: { embeddings: [embedding(seed)] } });
 const retrieve = (app: FastifyInstance, seed: number) => app.inject({ method: 'POST', url: '/v1/retrieve', payload: { embedding: embedding(seed), k: 3 } });
+const retrieveBatch = (app: FastifyInstance, seed: number) => app.inject({
+  method: 'POST', url: '/v1/retrieve/batch', payload: { queries: [{ embedding: embedding(seed), k: 3 }, { embedding: embedding(seed + 1) }] },
+});
 const upsert = (app: FastifyInstance, from: number) => app.inject({ method: 'POST', url: '/v1/items', payload: { items: items(from, 2) } });
 
 const pool = () => svc.service[kServiceTestHooks].pool();
@@ -49,7 +52,7 @@ test('a full encoder queue sheds reads with 503 + Retry-After, counts them, and 
   const admitted = encode(svc.app, 100);
   await untilQueued(1);
 
-  const reads = await Promise.all([0, 1, 2, 3].flatMap((i) => [encode(svc.app, 200 + i), retrieve(svc.app, 300 + i)]));
+  const reads = await Promise.all([0, 1, 2, 3].flatMap((i) => [encode(svc.app, 200 + i), retrieve(svc.app, 300 + i), retrieveBatch(svc.app, 310 + 2 * i)]));
   for (const res of reads) {
     assert.equal(res.statusCode, 503, res.body);
     assert.equal(res.headers['retry-after'], '1');
@@ -77,6 +80,7 @@ test('a full encoder queue sheds reads with 503 + Retry-After, counts them, and 
   const value = (series: string) => Number(metrics.split('\n').find((l) => l.startsWith(`${series} `))?.split(' ')[1]);
   assert.equal(value('sidx_requests_shed_total{route="/v1/encode"}'), 4);
   assert.equal(value('sidx_requests_shed_total{route="/v1/retrieve"}'), 4);
+  assert.equal(value('sidx_requests_shed_total{route="/v1/retrieve/batch"}'), 4);
   assert.equal(value('sidx_http_request_duration_seconds_count{method="POST",route="/v1/encode",status="503"}'), 4);
   assert.ok(!metrics.includes('sidx_requests_shed_total{route="/v1/items"}'));
 });
@@ -86,10 +90,10 @@ test('maxEncoderQueue 0 turns shedding off: reads queue however long the queue i
   const app = await buildApp({ service: svc.service, config });
   const release = pool()[kPoolTestHooks].hold();
   try {
-    const reads = [encode(app, 500), retrieve(app, 501), encode(app, 502)];
-    await untilQueued(3);
+    const reads = [encode(app, 500), retrieve(app, 501), encode(app, 502), retrieveBatch(app, 503)];
+    await untilQueued(4);
     release();
-    assert.deepEqual((await Promise.all(reads)).map((r) => r.statusCode), [200, 200, 200]);
+    assert.deepEqual((await Promise.all(reads)).map((r) => r.statusCode), [200, 200, 200, 200]);
   } finally {
     release();
     await app.close();
@@ -113,7 +117,7 @@ test('a shed read costs no rate-limit quota: shedding runs before the rate limit
   }
 });
 
-test('OpenAPI: exactly /v1/encode and /v1/retrieve declare the overload 503 with its Retry-After header', async () => {
+test('OpenAPI: exactly /v1/encode, /v1/retrieve and /v1/retrieve/batch declare the overload 503 with its Retry-After header', async () => {
   const doc = JSON.parse(await renderOpenApi(loadConfig({}, {})));
   const shed: string[] = [];
   for (const [path, ops] of Object.entries<Record<string, { responses: Record<string, { headers?: object; description: string }> }>>(doc.paths)) {
@@ -125,5 +129,5 @@ test('OpenAPI: exactly /v1/encode and /v1/retrieve declare the overload 503 with
       }
     }
   }
-  assert.deepEqual(shed.sort(), ['post /v1/encode', 'post /v1/retrieve']);
+  assert.deepEqual(shed.sort(), ['post /v1/encode', 'post /v1/retrieve', 'post /v1/retrieve/batch']);
 });

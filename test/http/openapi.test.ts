@@ -17,7 +17,7 @@ test('every /v1 route declares a request schema and 2xx + 400 responses', async 
   const paths = Object.keys(doc.paths).sort();
   assert.deepEqual(paths, [
     '/healthz', '/metrics', '/readyz', '/v1/encode', '/v1/items', '/v1/items/delete', '/v1/items/{id}', '/v1/jobs/{id}', '/v1/jobs/{id}/cancel',
-    '/v1/models', '/v1/models/{id}/activate', '/v1/reindex', '/v1/retrieve', '/v1/sids/next', '/v1/sids/trie',
+    '/v1/models', '/v1/models/{id}/activate', '/v1/reindex', '/v1/retrieve', '/v1/retrieve/batch', '/v1/sids/next', '/v1/sids/trie',
   ]);
   for (const [path, ops] of Object.entries<Record<string, { responses: Record<string, unknown>; requestBody?: unknown; parameters?: unknown }>>(doc.paths)) {
     if (!path.startsWith('/v1')) continue;

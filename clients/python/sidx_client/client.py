@@ -177,16 +177,19 @@ class SidxClient:
         ``expand``: "none" | "hamming1" | "auto" | "beam" (server default: "beam" for an embedding on a model with
         beam.onnx, else "auto"). With only ``sids`` the beam order is kept and ``score`` is None.
         """
-        body: Dict[str, Any] = {}
-        if embedding is not None:
-            body["embedding"] = wire_embedding(embedding)
-        if sids is not None:
-            body["sids"] = [[int(c) for c in sid] for sid in sids]
-        for name, value in (("k", k), ("expand", expand), ("beamWidth", beam_width), ("rerank", rerank),
-                            ("maxCandidates", max_candidates)):
-            if value is not None:
-                body[name] = value
+        body = retrieve_body(embedding, sids, k=k, expand=expand, beam_width=beam_width, rerank=rerank,
+                             max_candidates=max_candidates)
         return self._call("POST", "/v1/retrieve", body)  # type: ignore[no-any-return]
+
+    def retrieve_batch(self, queries: Sequence[Mapping[str, Any]]) -> List[RetrieveResponse]:
+        """``POST /v1/retrieve/batch``: many queries in one request, e.g. a generator's beams for a batch of users.
+
+        Each query is a mapping of ``retrieve``'s arguments (``embedding``, ``sids``, ``k``, ``expand``,
+        ``beam_width``, ``rerank``, ``max_candidates``); the answers come back in the order of the queries, each as
+        ``retrieve`` would answer it. A bad query raises for the whole batch, its field named ``queries[i].field``.
+        """
+        bodies = [retrieve_body(field=f"queries[{i}].embedding", **query) for i, query in enumerate(queries)]
+        return self._call("POST", "/v1/retrieve/batch", {"queries": bodies})["results"]  # type: ignore[no-any-return]
 
     # ---- items -----------------------------------------------------------------------------------------------
 
@@ -285,3 +288,26 @@ class SidxClient:
                 raise TimeoutError(f"job {job_id} still {job['status']} ({job['phase']}) after {timeout} s")
             self._sleep(interval)
 
+
+def retrieve_body(
+    embedding: Optional[Embedding] = None,
+    sids: Optional[Sequence[Sequence[int]]] = None,
+    *,
+    k: Optional[int] = None,
+    expand: Optional[str] = None,
+    beam_width: Optional[int] = None,
+    rerank: Optional[bool] = None,
+    max_candidates: Optional[int] = None,
+    field: str = "embedding",
+) -> Dict[str, Any]:
+    """The JSON body of one retrieve query; ``field`` names the embedding in a ValueError (NaN, wrong shape)."""
+    body: Dict[str, Any] = {}
+    if embedding is not None:
+        body["embedding"] = wire_embedding(embedding, field)
+    if sids is not None:
+        body["sids"] = [[int(c) for c in sid] for sid in sids]
+    for name, value in (("k", k), ("expand", expand), ("beamWidth", beam_width), ("rerank", rerank),
+                        ("maxCandidates", max_candidates)):
+        if value is not None:
+            body[name] = value
+    return body

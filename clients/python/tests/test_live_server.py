@@ -100,6 +100,22 @@ class LiveServerTest(unittest.TestCase):
         self.assertTrue(all(it["score"] is None and it["match"] == "exact" for it in res["items"]))
         self.assertEqual(res["querySids"], [list(first), list(second)])
 
+    def test_retrieve_batch_answers_each_query_as_retrieve_does(self) -> None:
+        distinct = sorted(set(self.sids.values()))
+        queries = [{"embedding": self.catalog[item_id], "k": 10} for item_id in list(self.catalog)[20:24]]
+        queries.append({"sids": [distinct[-1], distinct[0]], "k": 20, "expand": "none"})
+        results = self.client.retrieve_batch(queries)
+        self.assertEqual(len(results), len(queries))
+        for query, got in zip(queries, results):
+            want = self.client.retrieve(**query)
+            del got["timingsMs"], want["timingsMs"]  # type: ignore[misc]
+            self.assertEqual(got, want)
+        with self.assertRaises(BadRequestError) as ctx:
+            self.client.retrieve_batch([queries[0], {"sids": [[1, 2, 3]], "k": 0}])
+        self.assertEqual((ctx.exception.code, ctx.exception.field), ("SIDX_ERR_INVALID_INPUT", "queries[1].k"))
+        with self.assertRaises(ValueError):  # caught before sending, named by its query
+            self.client.retrieve_batch([{"embedding": [float("nan")] * 512}])
+
     def test_items_upsert_replace_get_delete(self) -> None:
         item_id = "py/item with spaces?&"  # quoted into the path
         emb = self.catalog[list(self.catalog)[0]]

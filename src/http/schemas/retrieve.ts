@@ -28,7 +28,7 @@ export const RetrieveBodySchema = Type.Object(
     ),
     maxCandidates: Type.Optional(Type.Integer({ minimum: 1, description: 'Most candidates gathered before ranking' })),
   },
-  { additionalProperties: false },
+  { $id: 'RetrieveBody', additionalProperties: false },
 );
 
 const MatchSchema = Type.Union([Type.Literal('exact'), Type.Literal('hamming1'), Type.Literal('beam'), Type.Literal('prefix')], {
@@ -68,14 +68,43 @@ export const RetrieveResponseSchema = Type.Object({
   }, { description: 'Server-side phases; body parsing and response serialisation are in GET /metrics (sidx_request_phase_seconds)' }),
   partial: Type.Optional(Type.Boolean({ description: 'Cluster router only: true when some shards did not answer in time' })),
   missingShards: Type.Optional(Type.Array(Type.Integer(), { description: 'Cluster router only: the shards that did not answer' })),
-});
+}, { $id: 'RetrieveResponse' });
+
+/** The shared schemas of this file (app.addSchema), referenced by both retrieve routes. */
+export const retrieveSchemas = [RetrieveBodySchema, RetrieveResponseSchema];
+const RetrieveBodyRef = Type.Unsafe<Static<typeof RetrieveBodySchema>>(Type.Ref('RetrieveBody'));
+const RetrieveResponseRef = Type.Unsafe<Static<typeof RetrieveResponseSchema>>(Type.Ref('RetrieveResponse'));
 
 export const retrieveRoute = {
   summary: 'Retrieve items for a query embedding and/or a beam of generated SIDs',
   tags: ['retrieve'],
-  body: RetrieveBodySchema,
-  response: { 200: RetrieveResponseSchema, ...sheddableErrorResponses },
+  body: RetrieveBodyRef,
+  response: { 200: RetrieveResponseRef, ...sheddableErrorResponses },
+};
+
+export const RetrieveBatchBodySchema = Type.Object(
+  {
+    queries: Type.Array(RetrieveBodyRef, {
+      minItems: 1,
+      description: 'Queries, each a POST /v1/retrieve body (at most limits.maxBatch); all are checked before any runs',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const RetrieveBatchResponseSchema = Type.Object({
+  results: Type.Array(RetrieveResponseRef, { description: 'One answer per query, in the order of the queries' }),
+});
+
+export const retrieveBatchRoute = {
+  summary: 'Retrieve for many queries in one request (a generator\'s beams for a batch of users)',
+  description: 'Each query is answered as POST /v1/retrieve answers it. A query the single route refuses makes the '
+    + 'whole request a 400 naming it (queries[i].field), and none runs. On a single node one model answers them all.',
+  tags: ['retrieve'],
+  body: RetrieveBatchBodySchema,
+  response: { 200: RetrieveBatchResponseSchema, ...sheddableErrorResponses },
 };
 
 export type RetrieveBody = Static<typeof RetrieveBodySchema>;
+export type RetrieveBatchResponse = Static<typeof RetrieveBatchResponseSchema>;
 export type RetrieveResponse = Static<typeof RetrieveResponseSchema>;
