@@ -125,3 +125,15 @@ export async function sidsBodies(url: string, queries: Float32Array, q: number, 
   }
   return { bodies, meanSids: sids / q };
 }
+
+/**
+ * POST /v1/retrieve/batch bodies of `size` queries each, taken from the single-query `bodies` in turn (wrapping
+ * around), so that every query is asked as often as in a run over `bodies`: lcm-sized, at least `bodies.length` queries.
+ */
+export function batchBodies(bodies: readonly string[], size: number): string[] {
+  if (!Number.isSafeInteger(size) || size < 1) throw new Error(`batch size must be a positive integer, got ${size}`);
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  const count = bodies.length / gcd(bodies.length, size);
+  return Array.from({ length: count }, (_, r) =>
+    `{"queries":[${Array.from({ length: size }, (_, j) => bodies[(r * size + j) % bodies.length]).join(',')}]}`);
+}

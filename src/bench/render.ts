@@ -55,6 +55,9 @@ function catalogSection(r: BenchReport, c: CatalogBench): string {
     'sidx-sids': `sidx /v1/retrieve by sids (beam of ${c.sids.beamWidth}, no rerank)`,
     hnsw: hnsw ? `HNSW peer (usearch ${hnsw.version}, ${hnsw.metric}, connectivity ${hnsw.connectivity}${addedOn(hnsw.addThreads)}, ef ${hnsw.tuning.expansionSearch})` : 'HNSW peer',
     bare: 'bare Fastify route (parses the body)',
+    'sidx-batch': `sidx /v1/retrieve/batch (${c.batch ?? '?'} default queries per request)`,
+    'sidx-sids-batch': `sidx /v1/retrieve/batch (${c.batch ?? '?'} sids queries per request)`,
+    'bare-batch': `bare Fastify route parsing the default queries' batch bodies`,
   };
   lines.push(`#### ${c.items.toLocaleString('en-US')} items, ${r.model.id} (${c.queries} queries, k = ${c.k}, ${c.rounds} round(s) of ${c.load[0]?.durationS ?? '?'} s per load run)`, '');
   lines.push('Targets (issue 10), as ratios of this run:', '');
@@ -77,6 +80,7 @@ function catalogSection(r: BenchReport, c: CatalogBench): string {
       return cpu ? `${f(cpu.serverMsPerRequest)} / ${f(cpu.loadGeneratorMsPerRequest)} / ${f(100 * cpu.machineBusy, 2)}%` : 'n/a';
     })])));
   }
+  if (c.batch) lines.push('', ...batchSection(c, c.batch, conns, names));
   const chunked = (c.exact.chunks ?? 1) > 1 ? ` (searched as ${c.exact.chunks} flat indexes; single-query timings over the first ${f(c.exact.singleRows)} rows)` : '';
   lines.push('', `Exact FAISS Flat in-process (the ground truth${chunked}): ${f(c.exact.single.qps)} single queries/s, p50 ${f(c.exact.single.latencyMs.p50)} ms. `
     + `sidx sequential pass: server-side (timingsMs.total) p50 ${f(c.retrieve.serverMs.p50)} ms, p99 ${f(c.retrieve.serverMs.p99)} ms, `
@@ -136,4 +140,24 @@ export function renderMarkdown(r: BenchReport): string {
 function addedOn(threads: number | undefined): string {
   if (threads === undefined) return '';
   return `, added on ${threads === 0 ? 'every core' : `${threads} thread${threads === 1 ? '' : 's'}`}`;
+}
+
+/**
+ * The batch systems: queries/s (requests/s) per connection count, server CPU per query, and queries/s over the
+ * single-query system's QPS, over the bare route's requests/s (one body each), and over the bare route's queries/s
+ * when it parses the same batch bodies.
+ */
+function batchSection(c: CatalogBench, size: number, conns: readonly number[], names: Record<SystemName, string>): string[] {
+  const pairs = ([['sidx-batch', 'sidx'], ['sidx-sids-batch', 'sidx-sids'], ['bare-batch', 'bare']] as const).filter(([s]) => c.load.some((l) => l.system === s));
+  if (pairs.length === 0) return [];
+  const rows = pairs.flatMap(([s, single]) => conns.map((n) => {
+    const [batch, one, bare, bareBatch] = ([s, single, 'bare', 'bare-batch'] as const).map((name) => loadSummary(c.load, name, n));
+    const perSecond = (batch?.qps ?? Number.NaN) * size;
+    const cpu = batch?.cpu;
+    return [`${names[s]}, ${n} connection(s)`, f(perSecond), f(batch?.qps), cpu ? f(cpu.serverMsPerRequest / size) : 'n/a',
+      x(perSecond / (one?.qps ?? Number.NaN)), x(perSecond / (bare?.qps ?? Number.NaN)), x(perSecond / ((bareBatch?.qps ?? Number.NaN) * size))];
+  }));
+  return [`POST /v1/retrieve/batch, ${size} of the same queries per request (not an issue 10 target: its ratios are per request of /v1/retrieve). `
+    + 'Queries/s over the single-query QPS of the same mode, over the bare route\'s QPS with one body per request, and over its queries/s when it parses the batch bodies:', '',
+  table(['system', 'queries/s', 'requests/s', 'server CPU ms per query', '/ single-query QPS', '/ bare QPS', '/ bare on the batch bodies'], rows)];
 }

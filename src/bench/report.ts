@@ -23,12 +23,18 @@ export interface MachineInfo {
   loadAverage: { start: number; end: number };
 }
 
-/** The systems under load: sidx (the default expansion), sidx retrieving by generated SIDs, the two peers. */
-export type SystemName = 'sidx' | 'sidx-sids' | 'hnsw' | 'bare';
+/**
+ * The systems under load: sidx (the default expansion), sidx retrieving by generated SIDs, the two peers; with
+ * --batch, the same queries several to a request of POST /v1/retrieve/batch (both sidx modes) and the bare route
+ * parsing those batch bodies.
+ */
+export type SystemName = 'sidx' | 'sidx-sids' | 'hnsw' | 'bare' | 'sidx-batch' | 'sidx-sids-batch' | 'bare-batch';
 
 export interface LoadRun extends LoadResult {
   system: SystemName;
   round: number;
+  /** Queries per request (a batch system's batch size); absent: one. */
+  queriesPerRequest?: number;
   /** sidx only: the server's phase histogram over this run (absent when the server has none). */
   phases?: PhaseBreakdown;
   /** Where the run's CPU went (Linux /proc; absent elsewhere): see LoadCpu. */
@@ -89,6 +95,8 @@ export interface CatalogBench {
   reindexDrop?: ReindexDropBench;
   /** vectors.storage of the server (absent: f32). */
   storage?: string;
+  /** --batch: queries per POST /v1/retrieve/batch request in the batch systems' runs; absent: not run. */
+  batch?: number;
   /** With a compressed storage: the same bodies through the same catalog restarted with vectors.storage f32. */
   asF32?: { recall: number; serverMs: RetrievePass['serverMs'] };
 }

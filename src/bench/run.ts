@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Metric } from '../vector/vector-index.ts';
 import { exactBaseline } from './baselines.ts';
 import { benchBulkLoad } from './bulk-load.ts';
-import { retrieveBodies, retrievePass, sidsBodies, upsertAll } from './http.ts';
+import { batchBodies, retrieveBodies, retrievePass, sidsBodies, upsertAll } from './http.ts';
 import { runLoad } from './load.ts';
 import { benchReindexDrop } from './reindex-drop.ts';
 import { startPeer, tuneExpansion } from './peers.ts';
@@ -38,6 +38,8 @@ export interface CatalogRunOptions {
   /** sidx serve --workers; undefined: the server's default. */
   workers?: number;
   sidsBeamWidth: number;
+  /** Queries per POST /v1/retrieve/batch request in the batch systems (0: no batch systems). */
+  batch: number;
   connectivity: number;
   /** Threads the HNSW peer adds a batch with (0: every core). */
   addThreads: number;
@@ -51,7 +53,9 @@ export interface CatalogRunOptions {
   progress: (msg: string) => void;
 }
 
-interface System { name: SystemName; server: BenchServer; bodies: readonly string[] }
+interface System { name: SystemName; server: BenchServer; bodies: readonly string[]; path?: string; queriesPerRequest?: number }
+
+const RETRIEVE = '/v1/retrieve';
 
 function usearchVersion(): string {
   try {
@@ -75,19 +79,20 @@ async function loadRounds(systems: System[], o: CatalogRunOptions): Promise<Load
   const runs: LoadRun[] = [];
   for (const s of systems) {
     o.progress(`${s.name}: 1 s warm-up at ${Math.max(...o.concurrency)} connections`);
-    await runLoad({ url: s.server.url, path: '/v1/retrieve', bodies: s.bodies, connections: Math.max(...o.concurrency), durationS: 1 });
+    await runLoad({ url: s.server.url, path: s.path ?? RETRIEVE, bodies: s.bodies, connections: Math.max(...o.concurrency), durationS: 1 });
   }
   for (let round = 1; round <= o.rounds; round++) {
     for (const c of o.concurrency) {
       for (const s of round % 2 === 1 ? systems : [...systems].reverse()) {
         o.progress(`round ${round}: ${s.name}, ${c} connection(s), ${o.durationS} s`);
-        const sidx = s.name.startsWith('sidx');
+        const sidx = s.name.startsWith('sidx') && s.path === undefined; // a batch route's phases mix per-request and per-query ones
         const before = sidx ? await readPhases(s.server.url) : undefined;
         const meter = loadCpuMeter(s.server.pid);
-        const load = await runLoad({ url: s.server.url, path: '/v1/retrieve', bodies: s.bodies, connections: c, durationS: o.durationS });
+        const load = await runLoad({ url: s.server.url, path: s.path ?? RETRIEVE, bodies: s.bodies, connections: c, durationS: o.durationS });
         const cpu = meter(load);
         const phases = before ? phaseDelta(before, await readPhases(s.server.url)) : undefined;
-        runs.push({ system: s.name, round, ...load, ...(phases ? { phases } : {}), ...(cpu ? { cpu } : {}) });
+        const per = s.queriesPerRequest ? { queriesPerRequest: s.queriesPerRequest } : {};
+        runs.push({ system: s.name, round, ...per, ...load, ...(phases ? { phases } : {}), ...(cpu ? { cpu } : {}) });
       }
     }
   }
@@ -152,6 +157,13 @@ export async function benchCatalog(o: CatalogRunOptions): Promise<CatalogBench> 
     const bare = await startPeer('bare', peerOptions);
     servers.push(bare);
     systems.push({ name: 'bare', server: bare, bodies });
+    if (o.batch > 0) {
+      // The batch route's own path; the bare route parses the batch bodies at its one path.
+      const batched = (name: SystemName, server: BenchServer, single: readonly string[], path?: string): System =>
+        ({ name, server, bodies: batchBodies(single, o.batch), queriesPerRequest: o.batch, path: path ?? RETRIEVE });
+      systems.push(batched('sidx-batch', sidx, bodies, '/v1/retrieve/batch'), batched('sidx-sids-batch', sidx, sids.bodies, '/v1/retrieve/batch'),
+        batched('bare-batch', bare, bodies));
+    }
 
     const load = await loadRounds(systems, o);
     const afterLoad = sidx.memory();
@@ -191,7 +203,7 @@ export async function benchCatalog(o: CatalogRunOptions): Promise<CatalogBench> 
       sids: { beamWidth: o.sidsBeamWidth, meanSids: sids.meanSids, derivedFrom: `sidx's beam: POST /v1/retrieve {embedding, expand: "beam", beamWidth: ${o.sidsBeamWidth}, rerank: false} -> querySids`, retrieve: sidsRetrieve },
       exact: exact.result, hnsw, load, rounds: o.rounds,
       phases: { sidx: modePhases(load, 'sidx', () => phasesFromTimings(retrieve)), 'sidx-sids': modePhases(load, 'sidx-sids', () => phasesFromTimings(sidsRetrieve)) },
-      bulkIndex, restartMs, layouts, ...(reindexDrop ? { reindexDrop } : {}),
+      bulkIndex, restartMs, layouts, ...(reindexDrop ? { reindexDrop } : {}), ...(o.batch > 0 ? { batch: o.batch } : {}),
       ...(o.vectorsStorage && o.vectorsStorage !== 'f32' ? { storage: o.vectorsStorage, asF32 } : {}),
     };
   } finally {

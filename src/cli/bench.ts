@@ -20,7 +20,7 @@ import { parseFlags, UsageError } from './args.ts';
 
 export const benchUsage = `Usage: sidx bench [--sizes 100000[,1000000,...]] [--items N] [--queries 500] [--concurrency 1,8,32]
                   [--duration 10] [--rounds 1] [--model DIR] [--out bench.json] [--markdown FILE] [--k 10]
-                  [--expand MODE] [--max-candidates N] [--beam-width N] [--sids-beam 32]
+                  [--expand MODE] [--max-candidates N] [--beam-width N] [--sids-beam 32] [--batch 32]
                   [--upsert-batch 1000] [--upsert-concurrency 2] [--workers N] [--hnsw-max 1000000]
                   [--hnsw-connectivity 16] [--hnsw-add-threads 1] [--skip-bulk-index] [--reindex-to DIR] [--baseline earlier.json]
                   [--encode-batches 1,16,64,256,1024] [--encode-seconds 2] [--encode-threads N] [--encode-model served|forge]
@@ -33,7 +33,7 @@ in the same run: sidx (\`sidx serve\`), an HNSW service (usearch in a small Fast
 batches, its search expansion ef raised until its recall@k reaches sidx's) and a bare Fastify route that parses
 the same body, each its own child process on loopback, under the same autocannon load one at a time. Two sidx
 modes: the default expansion (embedding + k), and retrieval by generated SIDs (a beam of --sids-beam SIDs per
-body from sidx's own beam, rerank false). Also: recall@k against exact FAISS Flat, the phase breakdown from
+body from sidx's own beam, rerank false); with --batch, both modes again through POST /v1/retrieve/batch. Also: recall@k against exact FAISS Flat, the phase breakdown from
 GET /metrics, restart to ready, server RSS, \`sidx index\` items/s, the encode comparison with PyTorch, and a table
 of issue 10's targets as ratios.
 
@@ -51,6 +51,8 @@ of issue 10's targets as ratios.
   --expand, --max-candidates, --beam-width
                      added to every default /v1/retrieve body (default: none, the server's defaults)
   --sids-beam        SIDs per body in the sids mode (default 32)
+  --batch            also load POST /v1/retrieve/batch with this many of the same queries per request, in both
+                     modes, and the bare route with those batch bodies; reported as queries/s (default 0: not run)
   --workers          the server's encoder workers (default: its own, SIDX__ENCODER__WORKERS or encoder.workers);
                      also the encode comparison's pool (default there: 1 worker with --encode-threads threads)
   --hnsw-max         skip the HNSW peer above this many items
@@ -101,7 +103,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     duration: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, markdown: { type: 'string' },
     k: { type: 'string' }, expand: { type: 'string' }, 'max-candidates': { type: 'string' }, 'beam-width': { type: 'string' }, 'upsert-batch': { type: 'string' }, 'upsert-concurrency': { type: 'string' },
     workers: { type: 'string' }, 'hnsw-max': { type: 'string' }, 'encode-batches': { type: 'string' }, rounds: { type: 'string' },
-    'sids-beam': { type: 'string' }, 'hnsw-connectivity': { type: 'string' }, 'hnsw-add-threads': { type: 'string' }, 'skip-bulk-index': { type: 'boolean' }, 'reindex-to': { type: 'string' }, baseline: { type: 'string' },
+    'sids-beam': { type: 'string' }, batch: { type: 'string' }, 'hnsw-connectivity': { type: 'string' }, 'hnsw-add-threads': { type: 'string' }, 'skip-bulk-index': { type: 'boolean' }, 'reindex-to': { type: 'string' }, baseline: { type: 'string' },
     'encode-seconds': { type: 'string' }, 'encode-threads': { type: 'string' }, 'encode-model': { type: 'string' }, 'skip-encode': { type: 'boolean' }, python: { type: 'string' }, seed: { type: 'string' },
     'work-dir': { type: 'string' }, keep: { type: 'boolean' }, render: { type: 'string' },
   }, benchUsage);
@@ -122,6 +124,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const concurrency = intList(v.concurrency ?? '1,8,32', 'concurrency', 1, 4096);
   const rounds = intFlagIn(v.rounds, 'rounds', 1, 1, 10);
   const sidsBeam = intFlagIn(v['sids-beam'], 'sids-beam', 32, 1, 4096);
+  const batch = intFlagIn(v.batch, 'batch', 0, 0, 1000);
   const connectivity = intFlagIn(v['hnsw-connectivity'], 'hnsw-connectivity', 16, 2, 256);
   const addThreads = intFlagIn(v['hnsw-add-threads'], 'hnsw-add-threads', 1, 0, 256);
   const duration = intFlagIn(v.duration, 'duration', 10, 1, 3600);
@@ -205,7 +208,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     for (const n of sizes) {
       const catalog = await benchCatalog({
         n, items, dim, metric: m.metric, queries, q: Q, k, retrieveOptions, modelDir, workDir: workRoot, concurrency, durationS: duration,
-        rounds, upsertBatch, upsertConcurrency, workers, sidsBeamWidth: sidsBeam, connectivity, addThreads, bodyLimitBytes: loadConfig({}).server.bodyLimitBytes,
+        rounds, upsertBatch, upsertConcurrency, workers, sidsBeamWidth: sidsBeam, batch, connectivity, addThreads, bodyLimitBytes: loadConfig({}).server.bodyLimitBytes,
         vectorsStorage: loadConfig({}).vectors.storage,
         hnswMax, bulkIndex: !v['skip-bulk-index'], reindexTo: v['reindex-to'], generateSeconds, progress,
       });

@@ -4,15 +4,17 @@
  * thread while other reads wait for the loop) and the records' fetch, each phase timed for `timingsMs`.
  */
 import { isSidxError, SidxError } from '../errors.ts';
-import type { BeamLevel, EncoderPool } from '../tokenizer/encoder-pool.ts';
+import type { BeamLevel, BeamResult, EncodeResult, EncoderPool } from '../tokenizer/encoder-pool.ts';
+import { beamRow, encodeRow } from '../tokenizer/worker-protocol.ts';
+import type { Metric } from '../vector/vector-index.ts';
 import type { VectorStore } from '../vector/vector-store.ts';
 import type { Catalog } from '../store/catalog.ts';
 import { gatherCandidates, ownThenBeam, uniqueSids, type QueryRanking } from './candidates.ts';
 import type { CandidateSet, CandidateSetPool } from './candidate-set.ts';
 import type { LivePostings } from './live-postings.ts';
 import type { ActiveModel } from './model-space.ts';
-import { candidateCounts, candidatesWanted, fetchItems, orderCandidates, orderCandidatesOffThread, queryEncoding, resolveExpand } from './retrieve-steps.ts';
-import type { ExpandMode, RetrieveOutput, RetrieveQuery } from './types.ts';
+import { beamNormWeight, candidateCounts, candidatesWanted, fetchItems, orderCandidates, orderCandidatesOffThread, queryEncoding, resolveExpand } from './retrieve-steps.ts';
+import { DEFAULT_BEAM_WIDTH, type ExpandMode, type RetrieveOutput, type RetrieveQuery } from './types.ts';
 
 export interface RetrieveParts {
   model: ActiveModel;
@@ -58,6 +60,50 @@ export function checkEach(pool: EncoderPool, qs: readonly RetrieveQuery[]): Expa
       throw new SidxError(err.code, `queries[${i}]: ${err.message}`, { field: `queries[${i}]${err.field === undefined ? '' : `.${err.field}`}` });
     }
   });
+}
+
+/** The phase and ms of the shared encoder call a batch query's row came from. */
+export interface SharedEncode {
+  phase: 'encode' | 'beam';
+  ms: number;
+}
+
+/** A batch's queries with their encoder rows (`encoded`), and the shared call each row came from. */
+export interface EncodedBatch {
+  queries: RetrieveQuery[];
+  shared: (SharedEncode | undefined)[];
+}
+
+/**
+ * The encoder work of a batch's queries as one pool call per kind: the beams of one width stacked into one `beam`
+ * call, the encoder rows into one `encode` call (the pool splits a call over its workers), so that a batch queues a
+ * few chunks rather than one per query (load shedding counts chunks). Each query gets its row as `encoded`, as a
+ * cluster router's queries do; what queryEncoding would not encode stays as it is.
+ */
+export async function encodeEach(pool: EncoderPool, metric: Metric, qs: readonly RetrieveQuery[], expands: readonly ExpandMode[]): Promise<EncodedBatch> {
+  const groups = new Map<number, number[]>(); // beam width, or 0 for encoder rows -> the queries' indexes
+  qs.forEach((q, i) => {
+    if (!q.embedding || q.encoded) return;
+    const key = expands[i] === 'beam' ? q.beamWidth ?? DEFAULT_BEAM_WIDTH : q.sids ? -1 : 0;
+    if (key >= 0) (groups.get(key) ?? groups.set(key, []).get(key)!).push(i);
+  });
+  const queries = qs.slice();
+  const shared = new Array<SharedEncode | undefined>(qs.length);
+  await Promise.all([...groups].map(async ([width, rows]) => {
+    const dim = pool.inputDim;
+    const stacked = new Float32Array(rows.length * dim);
+    rows.forEach((i, r) => stacked.set(qs[i]!.embedding!, r * dim));
+    const t0 = performance.now();
+    const encoded = width === 0
+      ? ((res: EncodeResult) => (r: number) => ({ enc: encodeRow(res, r, rows.length, pool.levels) }))(await pool.encode(stacked, rows.length))
+      : ((res: BeamResult) => (r: number) => ({ beam: beamRow(res, r) }))(await pool.beam(stacked, rows.length, width, beamNormWeight(metric, pool.bundle.manifest)));
+    const call: SharedEncode = { phase: width === 0 ? 'encode' : 'beam', ms: performance.now() - t0 };
+    rows.forEach((i, r) => {
+      queries[i] = { ...qs[i]!, encoded: encoded(r) };
+      shared[i] = call;
+    });
+  }));
+  return { queries, shared };
 }
 
 export async function retrieveOne(p: RetrieveParts, q: RetrieveQuery, expand = checkRetrieve(p.pool, q)): Promise<RetrieveOutput> {
@@ -109,4 +155,10 @@ export async function retrieveOne(p: RetrieveParts, q: RetrieveQuery, expand = c
   } finally {
     if (own) p.spareSets.give(own);
   }
+}
+
+/** `out` with the shared encoder call its row came from added to that phase (encode, or beam) and to the total. */
+export function withSharedEncode(out: RetrieveOutput, call: SharedEncode | undefined): RetrieveOutput {
+  if (call) out.timingsMs = { ...out.timingsMs, [call.phase]: out.timingsMs[call.phase] + call.ms, total: out.timingsMs.total + call.ms };
+  return out;
 }

@@ -16,7 +16,7 @@ import { SidxError } from '../errors.ts';
 import { applyCollisionPolicy, encodeOptionsFor } from './collision-policy.ts';
 import type { EncodeResult } from '../tokenizer/encoder-pool.ts';
 import { CandidateSet, CandidateSetPool } from './candidate-set.ts';
-import { checkEach, retrieveOne, type RetrieveParts } from './retrieve-one.ts';
+import { checkEach, encodeEach, retrieveOne, withSharedEncode, type RetrieveParts } from './retrieve-one.ts';
 import { retrieveBatch, type BatchEach, type BatchRetrieveQuery } from './retrieve-batch.ts';
 import { checkpointThreshold, type Logger } from './vector-state.ts';
 import { WriteLock } from './write-lock.ts';
@@ -127,14 +127,16 @@ export class SidxService {
 
   /**
    * The queries of one request (POST /v1/retrieve/batch), answered by one model: each as `retrieve` answers it, all in
-   * flight together, so that their encoder and beam calls share worker runs and their reranks the pool. None runs on
-   * the event loop as a lone read would: the others wait for it.
+   * flight together: their encoder rows go to the pool as one call per kind (retrieve-one.ts encodeEach), their reranks
+   * to the pool each. None runs on the event loop as a lone read would: the others wait for it.
    */
   retrieveMany(qs: readonly RetrieveQuery[]): Promise<RetrieveOutput[]> {
-    return this.#gate.run(() => {
+    return this.#gate.run(async () => {
       const expands = checkEach(this.#p.pool, qs);
-      const parts = this.#retrieveParts(qs.length === 1 ? () => this.#alone : () => false);
-      return Promise.all(qs.map((q, i) => retrieveOne(parts, q, expands[i])));
+      if (qs.length === 1) return [await retrieveOne(this.#retrieveParts(() => this.#alone), qs[0]!, expands[0])];
+      const { queries, shared } = await encodeEach(this.#p.pool, this.model.metric, qs, expands);
+      const parts = this.#retrieveParts(() => false);
+      return Promise.all(queries.map(async (q, i) => withSharedEncode(await retrieveOne(parts, q, expands[i]), shared[i])));
     });
   }
 

@@ -120,6 +120,30 @@ export function concatBeams(parts: readonly BeamResult[], n: number, widths: rea
   };
 }
 
+/** Row `row` of an n-row beam answer, as a one-row answer of views on it. */
+export function beamRow(res: BeamResult, row: number): BeamResult {
+  const L = res.levels.length;
+  return {
+    codes: res.codes.subarray(row * L, (row + 1) * L),
+    levels: res.levels.map((lv) => ({
+      level: lv.level,
+      width: lv.width,
+      codes: lv.codes.subarray(row * lv.width * lv.level, (row + 1) * lv.width * lv.level),
+      scores: lv.scores.subarray(row * lv.width, (row + 1) * lv.width),
+    })),
+  };
+}
+
+/** Row `row` of an n-row encode answer (`levels` codes per row), as a one-row answer of views on it. */
+export function encodeRow(res: EncodeResult, row: number, n: number, levels: number): EncodeResult {
+  const tops = res.topCodes.length / n;
+  return {
+    codes: res.codes.subarray(row * levels, (row + 1) * levels),
+    topCodes: res.topCodes.subarray(row * tops, (row + 1) * tops),
+    topDistances: res.topDistances.subarray(row * tops, (row + 1) * tops),
+  };
+}
+
 /**
  * A worker's packed beam answer for `n` rows (layout: src/numeric/beam-query-graph.ts) as views on its buffer:
  * int32 codes [n·L], then per level codes [n·B_l·l]; then float32 scores per level [n·B_l].

@@ -16,7 +16,7 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
   t.after(cleanup);
   const out = join(dir, 'bench.json');
   const markdown = join(dir, 'bench.md');
-  const r = await runCli(t, ['bench', '--sizes', '2000', '--queries', '20', '--duration', '1', '--concurrency', '1,2', '--skip-encode',
+  const r = await runCli(t, ['bench', '--sizes', '2000', '--queries', '20', '--duration', '1', '--concurrency', '1,2', '--skip-encode', '--batch', '4',
     '--reindex-to', 'rqkmeans-3x256', '--work-dir', join(dir, 'work'), '--out', out, '--markdown', markdown]);
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(readFileSync(out, 'utf8')) as BenchReport;
@@ -24,12 +24,13 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
   const c = report.catalogs[0]!;
   assert.equal(c.items, 2000);
 
-  for (const system of ['sidx', 'sidx-sids', 'hnsw', 'bare'] as SystemName[]) {
+  for (const system of ['sidx', 'sidx-sids', 'hnsw', 'bare', 'sidx-batch', 'sidx-sids-batch', 'bare-batch'] as SystemName[]) {
     for (const connections of [1, 2]) {
       const run = c.load.find((l) => l.system === system && l.connections === connections);
       assert.ok(run, `${system} at ${connections} connection(s) was run`);
       assert.ok(run.qps > 0, `${system} at ${connections}: QPS ${run.qps}`);
       assert.equal(run.non2xx, 0, `${system} at ${connections}: non-2xx answers`);
+      assert.equal(run.queriesPerRequest, system.endsWith('-batch') ? 4 : undefined, `${system}: queries per request`);
       // Where the run's CPU went (/proc): the server's and the load generator's per request, the machine's busy share.
       if (process.platform === 'linux') {
         const cpu = run.cpu!;
@@ -40,7 +41,9 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
   }
   // One connection count after the other, every system at it back to back, sidx right beside the peer it is compared with.
   assert.deepEqual(c.load.map((l) => `${l.system}@${l.connections}`),
-    ['sidx@1', 'hnsw@1', 'sidx-sids@1', 'bare@1', 'sidx@2', 'hnsw@2', 'sidx-sids@2', 'bare@2']);
+    ['sidx@1', 'hnsw@1', 'sidx-sids@1', 'bare@1', 'sidx-batch@1', 'sidx-sids-batch@1', 'bare-batch@1',
+      'sidx@2', 'hnsw@2', 'sidx-sids@2', 'bare@2', 'sidx-batch@2', 'sidx-sids-batch@2', 'bare-batch@2']);
+  assert.equal(c.batch, 4);
   assert.ok(!('skipped' in c.hnsw), 'the HNSW peer ran');
   assert.equal(c.hnsw.upsert.items, 2000);
   assert.equal(c.hnsw.addThreads, 1, 'the peer adds on one thread by default (a deterministic graph)');
@@ -89,6 +92,8 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
   assert.match(md, /\/healthz p99 during a re-index drop \/ outside it, \/ 2 \(issue 14\) \| [0-9.]+ \/ [0-9.]+ ms \|/);
   assert.match(md, /Re-index to rqkmeans-3x256 after the restart/);
   assert.match(md, /Codes laid out in SID order by the server \(vectors\.layout\): 0 time\(s\)\./);
+  assert.match(md, /POST \/v1\/retrieve\/batch, 4 of the same queries per request/);
+  assert.match(md, /\| sidx \/v1\/retrieve\/batch \(4 sids queries per request\), 2 connection\(s\) \| [0-9.,]+ \| [0-9.,]+ \| [0-9.]+ \| [0-9.]+x \| [0-9.]+x \| [0-9.]+x \|/);
   assert.match(md, /\| mode \| parse \| encode \| beam \| candidates \| rerank \| fetch \| respond \| sum \| source \|/);
 });
 

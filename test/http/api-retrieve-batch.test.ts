@@ -1,6 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { kServiceTestHooks } from '../../src/service/sidx-service.ts';
+import { kPoolTestHooks } from '../../src/tokenizer/encoder-pool.ts';
 import { exportRqKmeansBundle } from '../../src/train/export.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
@@ -81,6 +83,28 @@ test('each answer of a batch is the answer of POST /v1/retrieve for that query, 
     const [got, want] = [untimed(batch.body.results[q]), untimed(one.body)];
     assert.ok((want.items as unknown[]).length > 0, `query ${q} finds items`);
     assert.deepEqual(got, want, `query ${q}: ${JSON.stringify(queries[q])}`);
+  }
+});
+
+test('a batch queues one encoder call per kind (beams of one width, encoder rows), not one per query', async () => {
+  const pool = svc.service[kServiceTestHooks].pool();
+  const release = pool[kPoolTestHooks].hold();
+  try {
+    const queries = Array.from({ length: 30 }, (_, q) => {
+      const embedding = Array.from(randomMatrix(1, DIM, 800 + q));
+      return q % 3 === 0 ? { embedding, expand: 'hamming1' } : q % 3 === 1 ? { embedding, beamWidth: 4 } : { embedding };
+    });
+    const answer = post('/v1/retrieve/batch', { queries });
+    while (pool.queueLength < 3) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r)); // nothing more comes
+    assert.equal(pool.queueLength, 3, 'encoder rows, beams of width 4, beams of the default width');
+    release();
+    const { status, body } = await answer;
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.deepEqual(body.results.map((r: { expand: string }) => r.expand), queries.map((q) => q.expand ?? 'beam'));
+    for (const r of body.results) assert.ok(r.timingsMs.encode + r.timingsMs.beam > 0, 'the shared call counts in each answer\'s phases');
+  } finally {
+    release();
   }
 });
 
