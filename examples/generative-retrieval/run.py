@@ -5,7 +5,8 @@
 2. train a next-SID n-gram (ngram.py) on the training sequences' SIDs;
 3. decode ``--beams`` SIDs for each test user, once freely and once with ``constrained_prefix_fn`` over the trie of
    ``GET /v1/sids/trie`` (the catalog's occupied SIDs);
-4. resolve each beam through ``POST /v1/retrieve {sids}`` and count the hits and the SIDs that hold no item;
+4. resolve each user's beams through ``POST /v1/retrieve/batch`` (a query ``{sids}`` per user, 256 users per
+   request) and count the hits and the SIDs that hold no item;
 5. write beams-*.jsonl and truth.jsonl for ``sidx eval-beams`` (run.sh runs it).
 """
 from __future__ import annotations
@@ -22,6 +23,8 @@ sys.path.insert(0, str(HERE.parents[1] / "clients" / "python"))  # the client of
 
 from ngram import NextSidModel, Sid, beam_search  # noqa: E402
 from sidx_client import NotFoundError, SidTrie, SidxClient, TokenLayout, constrained_prefix_fn, read_npy  # noqa: E402
+
+RETRIEVE_BATCH = 256  # users per POST /v1/retrieve/batch
 
 
 def read_rows(path: Path) -> List[Tuple[List[str], str]]:
@@ -88,6 +91,7 @@ def main() -> int:
     for mode in ("unconstrained", "constrained"):
         started = time.monotonic()
         hits = invalid = total = 0
+        decoded: List[List[Sid]] = []
         with open(out / f"beams-{mode}.jsonl", "w") as f:
             for history, target in test:
                 prev = sids[history[-1]]
@@ -96,10 +100,14 @@ def main() -> int:
                            if mode == "constrained" else None)
                 beams = beam_search(model, layout, prev, prompt, args.beams, allowed)
                 f.write(json.dumps([list(s) for s in beams]) + "\n")
-                found = client.retrieve(sids=beams, k=args.beams, expand="none")["items"]
-                hits += any(item["id"] == target for item in found)
+                decoded.append(beams)
                 invalid += sum(1 for s in beams if s not in trie)
                 total += len(beams)
+        # The users' beams resolved as a generator's server would: a batch of users per request.
+        for start in range(0, len(test), RETRIEVE_BATCH):
+            users = range(start, min(start + RETRIEVE_BATCH, len(test)))
+            answers = client.retrieve_batch([{"sids": decoded[u], "k": args.beams, "expand": "none"} for u in users])
+            hits += sum(any(item["id"] == test[u][1] for item in answer["items"]) for u, answer in zip(users, answers))
         summary[mode] = {"users": len(test), "HR@%d (retrieve)" % args.beams: round(hits / len(test), 4),
                          "invalid SIDs": invalid, "SIDs": total, "invalid share": round(invalid / total, 4),
                          "seconds": round(time.monotonic() - started, 1)}

@@ -38,6 +38,9 @@ export type { OpenOptions } from './service-parts.ts';
 /** Test-only hooks (white-box tests reach them through this symbol). */
 export const kServiceTestHooks = Symbol('sidx.service.testHooks');
 
+/** Most queries of one retrieveMany in flight at once: a large batch leaves the pool threads to other requests too. */
+const BATCH_LANES = 64;
+
 export class SidxService {
   #p: Parts;
   #lock = new WriteLock();
@@ -51,8 +54,12 @@ export class SidxService {
   #life: Lifecycle;
   /** Every retrieve's candidates, reused: gathering, scoring and fetching them is one synchronous stretch. */
   #candidates = new CandidateSet();
-  /** Sets of the retrieves whose rerank awaits a pool thread (each its own), reused by later ones. */
-  #spareSets = new CandidateSetPool();
+  /**
+   * Sets of the retrieves whose rerank awaits a pool thread (each its own), reused by later ones: up to as many as
+   * batches keep in flight (32 connections with 32 queries each: 1,024 sets, at most ~34 MB kept), so that sets do not
+   * become garbage under batch load (the V8 helper threads' CPU per query halved in bench/serve-profile.bench.ts --batch).
+   */
+  #spareSets = new CandidateSetPool(1024);
   /** Whether a re-index may swap now (cluster shards: set by cluster/shard-models.ts; none: only a single node swaps). */
   #swapGate: ((id: string, model: string) => boolean) | null = null;
   /** The catalog's SID trie (`/v1/sids/*`) of the served model or the re-index target. */
@@ -136,7 +143,13 @@ export class SidxService {
       if (qs.length === 1) return [await retrieveOne(this.#retrieveParts(() => this.#alone), qs[0]!, expands[0])];
       const { queries, shared } = await encodeEach(this.#p.pool, this.model.metric, qs, expands);
       const parts = this.#retrieveParts(() => false);
-      return Promise.all(queries.map(async (q, i) => withSharedEncode(await retrieveOne(parts, q, expands[i]), shared[i])));
+      const out = new Array<RetrieveOutput>(queries.length);
+      let next = 0;
+      const lane = async () => {
+        for (let i = next++; i < queries.length; i = next++) out[i] = withSharedEncode(await retrieveOne(parts, queries[i]!, expands[i]), shared[i]);
+      };
+      await Promise.all(Array.from({ length: Math.min(BATCH_LANES, queries.length) }, lane));
+      return out;
     });
   }
 
