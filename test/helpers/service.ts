@@ -9,6 +9,7 @@ import { buildApp } from '../../src/http/app.ts';
 import { buildResidualEncoder } from '../../src/numeric/residual-encoder.ts';
 import { SidxService } from '../../src/service/sidx-service.ts';
 import { writeBundle, type ModelManifest } from '../../src/tokenizer/bundle.ts';
+import { exportRqKmeansBundle } from '../../src/train/export.ts';
 import { randomMatrix } from './random.ts';
 
 export interface TestBundleSpec {
@@ -39,6 +40,27 @@ export async function writeTestBundle(dir: string, spec: TestBundleSpec): Promis
   };
   await writeBundle(dir, manifest, buildResidualEncoder({ codebooks, dim: spec.dim, normalize: 'none', topM }));
   return manifest;
+}
+
+/** A bundle as `sidx train-rqkmeans` exports it (encoder.onnx and beam.onnx) from the given codebooks, ip, no normalisation. */
+export async function writeBeamBundle(dir: string, id: string, dim: number, codebooks: Float32Array[], codebookSize: number): Promise<void> {
+  await exportRqKmeansBundle({
+    dir, id, model: { dim, normalize: 'none', codebookSizes: Array(codebooks.length).fill(codebookSize), codebooks },
+    training: { source: 'random', command: 'test', seed: 0, dataDigest: '0'.repeat(64) },
+  });
+}
+
+/** Upserts rows [0, n) of `vectors` as items "item-<row>" through POST /v1/items, `batch` per request: the SIDs, by row. */
+export async function upsertRows(app: FastifyInstance, vectors: Float32Array, dim: number, n: number, batch: number): Promise<number[][]> {
+  const sids: number[][] = [];
+  for (let start = 0; start < n; start += batch) {
+    const items = [];
+    for (let i = start; i < Math.min(n, start + batch); i++) items.push({ id: `item-${i}`, embedding: Array.from(vectors.subarray(i * dim, (i + 1) * dim)) });
+    const res = await app.inject({ method: 'POST', url: '/v1/items', payload: { items } });
+    if (res.statusCode !== 200) throw new Error(`upsert of rows ${start}.. answered ${res.statusCode}: ${res.body}`);
+    for (const it of res.json().items) sids.push(it.sid);
+  }
+  return sids;
 }
 
 export const silentLog = { info: () => {}, warn: () => {} };

@@ -2,10 +2,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { beamReference } from '../../src/numeric/beam-graph.ts';
-import { exportRqKmeansBundle } from '../../src/train/export.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { dot, randomMatrix } from '../helpers/random.ts';
-import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+import { startService, upsertRows, writeBeamBundle, writeTestBundle, type RunningService } from '../helpers/service.ts';
 
 const DIM = 12;
 const LEVELS = 3;
@@ -68,15 +67,9 @@ function expectedCandidates(query: Float32Array, width: number, budget: number, 
 
 before(async () => {
   const modelDir = join(tmp.dir, 'model');
-  await exportRqKmeansBundle({
-    dir: modelDir, id: 'beam-test', model: { dim: DIM, normalize: 'none', codebookSizes: Array(LEVELS).fill(K), codebooks },
-    training: { source: 'random', command: 'test', seed: 0, dataDigest: '0'.repeat(64) },
-  });
+  await writeBeamBundle(modelDir, 'beam-test', DIM, codebooks, K);
   svc = await startService(join(tmp.dir, 'data'), modelDir, { maxBatch: N, maxK: N, maxCandidates: N });
-  const items = Array.from({ length: N }, (_, i) => ({ id: `item-${i}`, embedding: Array.from(vectorOf(i)) }));
-  const { status, body } = await post('/v1/items', { items });
-  assert.equal(status, 200, JSON.stringify(body));
-  for (const it of body.items) sidOf.push(it.sid);
+  sidOf.push(...await upsertRows(svc.app, vectors, DIM, N, N));
 });
 
 after(async () => {

@@ -3,10 +3,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { kServiceTestHooks } from '../../src/service/sidx-service.ts';
 import { kPoolTestHooks } from '../../src/tokenizer/encoder-pool.ts';
-import { exportRqKmeansBundle } from '../../src/train/export.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
-import { startService, type RunningService } from '../helpers/service.ts';
+import { startService, upsertRows, writeBeamBundle, type RunningService } from '../helpers/service.ts';
 
 // POST /v1/retrieve/batch on a model with beam.onnx: every answer is the one POST /v1/retrieve gives for that query.
 const DIM = 12;
@@ -42,17 +41,9 @@ function untimed(answer: Record<string, unknown>): Record<string, unknown> {
 
 before(async () => {
   const modelDir = join(tmp.dir, 'model');
-  await exportRqKmeansBundle({
-    dir: modelDir, id: 'batch-test', model: { dim: DIM, normalize: 'none', codebookSizes: Array(LEVELS).fill(K), codebooks },
-    training: { source: 'random', command: 'test', seed: 0, dataDigest: '0'.repeat(64) },
-  });
+  await writeBeamBundle(modelDir, 'batch-test', DIM, codebooks, K);
   svc = await startService(join(tmp.dir, 'data'), modelDir, { maxBatch: MAX_BATCH, maxK: N, maxCandidates: N });
-  for (let start = 0; start < N; start += MAX_BATCH) {
-    const items = Array.from({ length: MAX_BATCH }, (_, j) => ({ id: `item-${start + j}`, embedding: vectorOf(start + j) }));
-    const { status, body } = await post('/v1/items', { items });
-    assert.equal(status, 200, JSON.stringify(body));
-    for (const it of body.items) sidOf.push(it.sid);
-  }
+  sidOf.push(...await upsertRows(svc.app, vectors, DIM, N, MAX_BATCH));
 });
 
 after(async () => {
