@@ -4,7 +4,7 @@
  * thread while other reads wait for the loop) and the records' fetch, each phase timed for `timingsMs`.
  */
 import { isSidxError, SidxError } from '../errors.ts';
-import type { BeamLevel, BeamResult, EncodeResult, EncoderPool } from '../tokenizer/encoder-pool.ts';
+import type { BeamLevel, EncoderPool } from '../tokenizer/encoder-pool.ts';
 import { beamRow, encodeRow } from '../tokenizer/worker-protocol.ts';
 import type { Metric } from '../vector/vector-index.ts';
 import type { VectorStore } from '../vector/vector-store.ts';
@@ -14,7 +14,7 @@ import type { CandidateSet, CandidateSetPool } from './candidate-set.ts';
 import type { LivePostings } from './live-postings.ts';
 import type { ActiveModel } from './model-space.ts';
 import { beamNormWeight, candidateCounts, candidatesWanted, fetchItems, orderCandidates, orderCandidatesOffThread, queryEncoding, resolveExpand } from './retrieve-steps.ts';
-import { DEFAULT_BEAM_WIDTH, type ExpandMode, type RetrieveOutput, type RetrieveQuery } from './types.ts';
+import { DEFAULT_BEAM_WIDTH, type ExpandMode, type QueryEncoding, type RetrieveOutput, type RetrieveQuery } from './types.ts';
 
 export interface RetrieveParts {
   model: ActiveModel;
@@ -94,12 +94,17 @@ export async function encodeEach(pool: EncoderPool, metric: Metric, qs: readonly
     const stacked = new Float32Array(rows.length * dim);
     rows.forEach((i, r) => stacked.set(qs[i]!.embedding!, r * dim));
     const t0 = performance.now();
-    const encoded = width === 0
-      ? ((res: EncodeResult) => (r: number) => ({ enc: encodeRow(res, r, rows.length, pool.levels) }))(await pool.encode(stacked, rows.length))
-      : ((res: BeamResult) => (r: number) => ({ beam: beamRow(res, r) }))(await pool.beam(stacked, rows.length, width, beamNormWeight(metric, pool.bundle.manifest)));
+    let rowOf: (r: number) => QueryEncoding;
+    if (width === 0) {
+      const res = await pool.encode(stacked, rows.length);
+      rowOf = (r) => ({ enc: encodeRow(res, r, rows.length, pool.levels) });
+    } else {
+      const res = await pool.beam(stacked, rows.length, width, beamNormWeight(metric, pool.bundle.manifest));
+      rowOf = (r) => ({ beam: beamRow(res, r) });
+    }
     const call: SharedEncode = { phase: width === 0 ? 'encode' : 'beam', ms: performance.now() - t0 };
     rows.forEach((i, r) => {
-      queries[i] = { ...qs[i]!, encoded: encoded(r) };
+      queries[i] = { ...qs[i]!, encoded: rowOf(r) };
       shared[i] = call;
     });
   }));

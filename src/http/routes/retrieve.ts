@@ -45,9 +45,6 @@ function retrieveQuery(body: RetrieveBody, service: ServiceApi, limits: Config['
   if (body.expand === 'beam' && body.embedding === undefined) {
     throw new SidxError('SIDX_ERR_INVALID_INPUT', `expand "beam" needs an embedding${at ? ` (${at.slice(0, -1)})` : ''}`, { field: `${at}embedding` });
   }
-  if (body.rerank === true && body.embedding === undefined) {
-    throw new SidxError('SIDX_ERR_INVALID_INPUT', `rerank needs an embedding${at ? ` (${at.slice(0, -1)})` : ''}`, { field: `${at}rerank` });
-  }
   const embedding = body.embedding === undefined ? undefined : decodeEmbedding(body.embedding, inputDim, limits.maxVectorNorm, `${at}embedding`);
   return { embedding, sids, k, expand: body.expand, rerank: body.rerank, maxCandidates, beamWidth: body.beamWidth };
 }
