@@ -1,6 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { loadConfig } from '../../src/config.ts';
+import { buildApp } from '../../src/http/app.ts';
 import { kServiceTestHooks } from '../../src/service/sidx-service.ts';
 import { kPoolTestHooks } from '../../src/tokenizer/encoder-pool.ts';
 import { tempDir } from '../helpers/paths.ts';
@@ -142,5 +144,17 @@ test('a bad query makes the whole batch a 400 naming it, and no query runs', asy
     assert.equal(body.field, field, JSON.stringify(body));
     assert.equal(body.code, code, JSON.stringify(body));
     assert.equal(await candidatesObserved(), observed, `${field}: no query ran`);
+  }
+});
+
+test('a batch counts as one request against the rate limit', async () => {
+  const app = await buildApp({ service: svc.service, config: loadConfig({ ...svc.config, rateLimit: { max: 2, windowMs: 3_600_000 } }, {}) });
+  try {
+    const payload = { queries: Array.from({ length: 10 }, (_, i) => ({ sids: [sidOf[i]!] })) };
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await app.inject({ method: 'POST', url: '/v1/retrieve/batch', payload })).statusCode);
+    assert.deepEqual(statuses, [200, 200, 429]);
+  } finally {
+    await app.close();
   }
 });
