@@ -3,16 +3,17 @@
  * a router over 1 shard and a router over 2 shards (one replica each; each cluster on its own local nats-server
  * with JetStream), every node a `sidx serve` child. Ingest items/s through the write log (the router waits until
  * applied) vs directly; QPS and latency under autocannon at 1 and 8 connections, and at 8 in the sids mode (beams
- * of 32 generated SIDs, no rerank: they fan out to every shard too); recall@10 of each against exact.
+ * of 32 generated SIDs, no rerank: they fan out to every shard too), and the same two at 8 connections through POST
+ * /v1/retrieve/batch, `--batch` queries per request (queries/s); recall@10 of each against exact.
  *
- *   node --import tsx bench/cluster.bench.ts [--items 100000] [--queries 200] [--duration 5] [--model models/default]
+ *   node --import tsx bench/cluster.bench.ts [--items 100000] [--queries 200] [--duration 5] [--model models/default] [--batch 32]
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { exactBaseline } from '../src/bench/baselines.ts';
-import { retrieveBodies, retrievePass, sidsBodies, upsertAll } from '../src/bench/http.ts';
+import { batchBodies, retrieveBodies, retrievePass, sidsBodies, upsertAll } from '../src/bench/http.ts';
 import { runLoad } from '../src/bench/load.ts';
 import { startNatsServer } from '../src/bench/nats-server.ts';
 import { startBenchServer, startChildServer, SIDX_SERVE, type BenchServer } from '../src/bench/server.ts';
@@ -22,8 +23,9 @@ import { benchArgs } from './lib.ts';
 
 const args = benchArgs({
   items: { type: 'string', default: '100000' }, queries: { type: 'string', default: '200' }, duration: { type: 'string', default: '5' },
-  model: { type: 'string', default: 'models/default' },
+  model: { type: 'string', default: 'models/default' }, batch: { type: 'string', default: '32' },
 });
+const BATCH = Number(args.batch);
 const N = Number(args.items);
 const Q = Number(args.queries);
 const modelDir = resolve(args.model as string);
@@ -71,15 +73,18 @@ try {
     // Retrieval by generated SIDs (beams of 32 from the single node's beam, no rerank): fans out to every shard too.
     sids ??= (await sidsBodies(front.url, queries, Q, dim, 32, 10)).bodies;
     const load = [];
-    for (const [b, c] of [[bodies, 1], [bodies, 8], [sids, 8]] as const) {
-      load.push(await runLoad({ url: front.url, path: '/v1/retrieve', bodies: b, connections: c, durationS: Number(args.duration) }));
+    const batched = [batchBodies(bodies, BATCH), batchBodies(sids, BATCH)];
+    for (const [b, c, per] of [[bodies, 1, 1], [bodies, 8, 1], [sids, 8, 1], [batched[0]!, 8, BATCH], [batched[1]!, 8, BATCH]] as const) {
+      const run = await runLoad({ url: front.url, path: per > 1 ? '/v1/retrieve/batch' : '/v1/retrieve', bodies: b, connections: c, durationS: Number(args.duration) });
+      if (run.non2xx > 0 || run.errors > 0) throw new Error(`${setup}: ${run.non2xx} non-2xx answers, ${run.errors} errors`);
+      load.push(`${(run.qps * per).toFixed(0)} (p50 ${run.latencyMs.p50.toFixed(1)} ms)`);
     }
-    rows.push([setup, ingest.itemsPerSecond.toFixed(0), pass.recall.toFixed(3), ...load.map((l) => `${l.qps.toFixed(0)} (p50 ${l.latencyMs.p50.toFixed(1)} ms)`)]);
+    rows.push([setup, ingest.itemsPerSecond.toFixed(0), pass.recall.toFixed(3), ...load]);
     for (const s of servers) await s.stop();
   }
   console.log(`items ${N}, ${dim}-d (${data}), model ${bundle.manifest.id}, ${Q} queries, one sidx encoder worker per node`);
-  console.log('| setup | ingest items/s (1,000 per batch, 2 in flight) | recall@10 vs exact | QPS @1 | QPS @8 | sids mode QPS @8 |');
-  console.log('|---|---:|---:|---:|---:|---:|');
+  console.log(`| setup | ingest items/s (1,000 per batch, 2 in flight) | recall@10 vs exact | QPS @1 | QPS @8 | sids mode QPS @8 | batches of ${BATCH}: queries/s @8 | sids batches of ${BATCH}: queries/s @8 |`);
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 } finally {
   for (const p of procs) p.kill('SIGKILL');

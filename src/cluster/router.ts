@@ -6,8 +6,9 @@
  *   message, not per request. With cluster.waitApplied the answer also waits until one replica of each shard
  *   touched has applied its messages (read-your-writes through that replica).
  * - Reads: every shard gets the retrieve over request-reply (a queue group per shard: any live replica answers) and
- *   the router merges their top k by score. A shard with no answer within cluster.requestTimeoutMs makes the
- *   answer partial (`missingShards`), never a hang.
+ *   the router merges their top k by score (router-reads.ts; a retrieve batch's queries go to each shard together, in
+ *   as few requests as max_payload allows). A shard with no answer within cluster.requestTimeoutMs makes the answer
+ *   partial (`missingShards`), never a hang.
  * - The router's own encoder encodes each query once (beam or encoder output, sent with it to every shard) with the
  *   cluster's active model, and answers /v1/encode. An upsert's answer gives, with cluster.waitApplied, each item's
  *   SID and `replaced` as the shard that applied it reports them; without it, the SID of the router's encoder (the
@@ -25,9 +26,8 @@ import type { SidxMetrics } from '../service/metrics.ts';
 import { closeWhenIdle, infoOf, openSpace, type ActiveModel, type ModelSpace } from '../service/model-space.ts';
 import type { ServiceApi } from '../service/service-api.ts';
 import { openKeyStore, type KeyStore } from '../service/key-store.ts';
-import { queryEncoding, resolveExpand } from '../service/retrieve-steps.ts';
-import { checkEach } from '../service/retrieve-one.ts';
-import type { DeleteOutput, EncodeOutput, ItemView, Readiness, RetrievedItem, RetrieveOutput,
+import { routeRetrieve, routeRetrieveMany, type RouterReadsHost } from './router-reads.ts';
+import type { DeleteOutput, EncodeOutput, ItemView, Readiness, RetrieveOutput,
   RetrieveQuery, UpsertItem, UpsertOutput } from '../service/types.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { connectCluster, type ClusterLink } from './nats.ts';
@@ -36,7 +36,7 @@ import { RouterModels } from './router-models.ts';
 import { RouterSids } from './router-sids.ts';
 import type { AppliedItem } from './shard.ts';
 import {
-  appliedSubject, decodeJson, encodeJson, typedToBase64, itemSubject, queryMessage, querySubject, shardOf, writeSubject, type ShardAnswer, type WriteMessage,
+  appliedSubject, decodeJson, encodeJson, typedToBase64, itemSubject, shardOf, writeSubject, type ShardAnswer, type WriteMessage,
 } from './wire.ts';
 
 interface Log { info(msg: string): void; warn(msg: string): void; error(msg: string): void }
@@ -44,8 +44,6 @@ interface Log { info(msg: string): void; warn(msg: string): void; error(msg: str
 /** How often /readyz's item and vector counts are asked of the shards. */
 const COUNT_EVERY_MS = 2000;
 
-/** A shard's error that asks the router to try again (the shard serves another model than the query's). */
-const SWAP_RETRY_MS = 50;
 
 export class ClusterRouter implements ServiceApi {
   readonly metrics: SidxMetrics;
@@ -267,45 +265,20 @@ export class ClusterRouter implements ServiceApi {
     throw new SidxError('SIDX_ERR_CLUSTER', `shard ${shard} did not apply write log seq ${last} within ${this.#c.requestTimeoutMs} ms (the write is logged and will be applied)`);
   }
 
-  /** The queries of one POST /v1/retrieve/batch, each asked of every shard as `retrieve` asks it, all in flight together. */
-  async retrieveMany(qs: readonly RetrieveQuery[]): Promise<RetrieveOutput[]> {
-    checkEach(this.#space.pool, qs);
-    return Promise.all(qs.map((q) => this.retrieve(q)));
+  /** One query asked of every shard, their answers merged (router-reads.ts). */
+  retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
+    return routeRetrieve(this.#reads, q);
   }
 
-  /**
-   * Encodes the query with the served model and asks every shard; shards refusing that model (a flip under way:
-   * SIDX_ERR_MODEL_SWAP) make it encode again with the then served model and ask every shard again, until
-   * cluster.requestTimeoutMs: the answer comes from one model's key spaces, and the shards still refusing are missing.
-   */
-  async retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
-    const t0 = performance.now();
-    const deadline = Date.now() + this.#c.requestTimeoutMs;
-    for (;;) {
-      const space = this.#space;
-      const pool = space.pool;
-      // Encoded once here: every shard gets the router's beam (or encoder row) with the query.
-      const encoded = await queryEncoding(pool, space.info.metric, q, resolveExpand(q.expand, q.embedding !== undefined, pool, q.beamWidth));
-      const data = encodeJson(queryMessage({ ...q, encoded }, space.info.id));
-      const tEncoded = performance.now();
-      const { ok, missingShards, refused } = await this.#askAll<Extract<ShardAnswer, { ok: true }>>(querySubject, data);
-      if (refused.length > 0 && Date.now() + SWAP_RETRY_MS < deadline) {
-        await new Promise((r) => setTimeout(r, SWAP_RETRY_MS));
-        continue;
-      }
-      const missing = [...missingShards, ...refused].sort((x, y) => x - y);
-      if (ok.length === 0) throw new SidxError('SIDX_ERR_CLUSTER', `no shard answered within ${this.#c.requestTimeoutMs} ms`);
-      const merged: RetrievedItem[] = ok.flatMap((a) => a.items.map((it) => ({ ...it, sid: Int32Array.from(it.sid) })));
-      merged.sort((x, y) => (y.score ?? -Infinity) - (x.score ?? -Infinity));
-      const sum = (key: keyof RetrieveOutput['candidates']) => ok.reduce((n, a) => n + a.candidates[key], 0);
-      const total = performance.now() - t0;
-      return {
-        model: space.info.id, expand: ok[0]!.expand, items: merged.slice(0, q.k), querySids: ok[0]!.querySids.map((x) => Int32Array.from(x)),
-        candidates: { exact: sum('exact'), hamming1: sum('hamming1'), beam: sum('beam'), prefix: sum('prefix'), total: sum('total') },
-        timingsMs: { encode: tEncoded - t0, beam: 0, candidates: 0, rerank: 0, fetch: 0, total },
-        ...(missing.length > 0 ? { missingShards: missing } : {}),
-      };
-    }
+  /** The queries of one POST /v1/retrieve/batch, asked of every shard together (router-reads.ts). */
+  retrieveMany(qs: readonly RetrieveQuery[]): Promise<RetrieveOutput[]> {
+    return routeRetrieveMany(this.#reads, qs);
+  }
+
+  get #reads(): RouterReadsHost {
+    return {
+      space: () => this.#space, askAll: (subjectOf, data) => this.#askAll(subjectOf, data), requestTimeoutMs: this.#c.requestTimeoutMs, maxPayload: this.#maxPayload,
+    };
   }
 
   /**

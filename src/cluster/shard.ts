@@ -21,7 +21,7 @@ import { ClusterRegistry } from './registry.ts';
 import { ShardModels } from './shard-models.ts';
 import { ShardTrie } from './shard-sids.ts';
 import {
-  answerOf, appliedSubject, base64ToF32, decodeJson, encodeJson, errorAnswer, itemSubject, nextSubject, querySubject, queryOf, shardQueue,
+  answerOf, appliedSubject, base64ToF32, decodeJson, encodeJson, errorAnswer, itemSubject, nextSubject, queryBatchSubject, querySubject, queryOf, shardQueue,
   trieSubject, trieTagSubject, writeSubject, type NextAnswer, type QueryMessage, type WriteMessage,
 } from './wire.ts';
 
@@ -147,13 +147,21 @@ export class ShardNode {
         },
       }));
     };
+    const servedModel = (model: string) => {
+      const served = this.#service.model.id;
+      if (model !== served) {
+        throw new SidxError('SIDX_ERR_MODEL_SWAP', `shard ${this.#c.shard} serves ${served}, the query was encoded with ${model}`, { field: 'model' });
+      }
+    };
     serve(querySubject(this.#c.shard), async (data) => {
       const m = decodeJson<QueryMessage>(data);
-      const served = this.#service.model.id;
-      if (m.model !== served) {
-        throw new SidxError('SIDX_ERR_MODEL_SWAP', `shard ${this.#c.shard} serves ${served}, the query was encoded with ${m.model}`, { field: 'model' });
-      }
+      servedModel(m.model);
       return answerOf(await this.#service.retrieve(queryOf(m)));
+    });
+    serve(queryBatchSubject(this.#c.shard), async (data) => {
+      const m = decodeJson<{ model: string; queries: QueryMessage[] }>(data);
+      servedModel(m.model);
+      return { ok: true, answers: (await this.#service.retrieveMany(m.queries.map(queryOf))).map(answerOf) };
     });
     serve(itemSubject(this.#c.shard), (data) => {
       const item = this.#service.getItem(decodeJson<{ id: string }>(data).id);

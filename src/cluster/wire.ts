@@ -4,6 +4,8 @@
  *
  *   sidx.writes.<shard>   JetStream (the write log): {op: "upsert", items: [{id, v}]} | {op: "delete", ids}
  *   sidx.query.<shard>    request-reply, queue group per shard: a retrieve -> ShardAnswer
+ *   sidx.queries.<shard>  request-reply, queue group per shard: {model, queries} (a retrieve batch's queries, as many
+ *                         as fit under max_payload) -> {ok, answers: ShardAnswer[]} (router-reads.ts)
  *   sidx.item.<shard>     request-reply: {id} -> {item: {id, sid, model} | null}
  *   sidx.applied.<shard>  request-reply: {} -> {seq, items, vectors}: the write log position the answering replica
  *                         has applied, and what it holds
@@ -18,6 +20,7 @@ import type { CodeBytes } from '../sid/next-format.ts';
 
 export const writeSubject = (shard: number) => `sidx.writes.${shard}`;
 export const querySubject = (shard: number) => `sidx.query.${shard}`;
+export const queryBatchSubject = (shard: number) => `sidx.queries.${shard}`;
 export const itemSubject = (shard: number) => `sidx.item.${shard}`;
 export const appliedSubject = (shard: number) => `sidx.applied.${shard}`;
 export const nextSubject = (shard: number) => `sidx.next.${shard}`;
