@@ -68,6 +68,7 @@ export async function routeRetrieveMany(host: RouterReadsHost, qs: readonly Retr
     const totalMs = performance.now() - t0;
     return parts.flatMap(([from, to], p) => {
       const { ok, missingShards, refused } = asked[p]!;
+      if (ok.some((a) => a.answers?.length !== to - from)) throw new SidxError('SIDX_ERR_CLUSTER', `a shard answered a batch of ${to - from} queries with another count of answers`);
       return qs.slice(from, to).map((q, j) => merged(host, q, space.info.id, ok.map((a) => a.answers[j]!), [...missingShards, ...refused], tEncoded - t0, totalMs));
     });
   }
