@@ -177,8 +177,8 @@ class SidxClient:
         ``expand``: "none" | "hamming1" | "auto" | "beam" (server default: "beam" for an embedding on a model with
         beam.onnx, else "auto"). With only ``sids`` the beam order is kept and ``score`` is None.
         """
-        body = retrieve_body(embedding, sids, k=k, expand=expand, beam_width=beam_width, rerank=rerank,
-                             max_candidates=max_candidates)
+        body = retrieve_body({"embedding": embedding, "sids": sids, "k": k, "expand": expand, "beam_width": beam_width,
+                              "rerank": rerank, "max_candidates": max_candidates})
         return self._call("POST", "/v1/retrieve", body)  # type: ignore[no-any-return]
 
     def retrieve_batch(self, queries: Sequence[Mapping[str, Any]]) -> List[RetrieveResponse]:
@@ -188,7 +188,7 @@ class SidxClient:
         ``beam_width``, ``rerank``, ``max_candidates``); the answers come back in the order of the queries, each as
         ``retrieve`` would answer it. A bad query raises for the whole batch, its field named ``queries[i].field``.
         """
-        bodies = [retrieve_body(field=f"queries[{i}].embedding", **query) for i, query in enumerate(queries)]
+        bodies = [retrieve_body(query, f"queries[{i}].embedding") for i, query in enumerate(queries)]
         return self._call("POST", "/v1/retrieve/batch", {"queries": bodies})["results"]  # type: ignore[no-any-return]
 
     # ---- items -----------------------------------------------------------------------------------------------
@@ -289,25 +289,22 @@ class SidxClient:
             self._sleep(interval)
 
 
-def retrieve_body(
-    embedding: Optional[Embedding] = None,
-    sids: Optional[Sequence[Sequence[int]]] = None,
-    *,
-    k: Optional[int] = None,
-    expand: Optional[str] = None,
-    beam_width: Optional[int] = None,
-    rerank: Optional[bool] = None,
-    max_candidates: Optional[int] = None,
-    field: str = "embedding",
-) -> Dict[str, Any]:
-    """The JSON body of one retrieve query; ``field`` names the embedding in a ValueError (NaN, wrong shape)."""
+RETRIEVE_FIELDS = (("k", "k"), ("expand", "expand"), ("beam_width", "beamWidth"), ("rerank", "rerank"),
+                   ("max_candidates", "maxCandidates"))
+
+
+def retrieve_body(query: Mapping[str, Any], field: str = "embedding") -> Dict[str, Any]:
+    """The JSON body of one retrieve query from ``retrieve``'s arguments (None: left out); ``field`` names the
+    embedding in a ValueError (NaN, wrong shape). An unknown argument is a TypeError."""
+    unknown = set(query) - {"embedding", "sids", *(name for name, _ in RETRIEVE_FIELDS)}
+    if unknown:
+        raise TypeError(f"unknown retrieve arguments: {', '.join(sorted(unknown))}")
     body: Dict[str, Any] = {}
-    if embedding is not None:
-        body["embedding"] = wire_embedding(embedding, field)
-    if sids is not None:
-        body["sids"] = [[int(c) for c in sid] for sid in sids]
-    for name, value in (("k", k), ("expand", expand), ("beamWidth", beam_width), ("rerank", rerank),
-                        ("maxCandidates", max_candidates)):
-        if value is not None:
-            body[name] = value
+    if query.get("embedding") is not None:
+        body["embedding"] = wire_embedding(query["embedding"], field)
+    if query.get("sids") is not None:
+        body["sids"] = [[int(c) for c in sid] for sid in query["sids"]]
+    for name, wire in RETRIEVE_FIELDS:
+        if query.get(name) is not None:
+            body[wire] = query[name]
     return body

@@ -115,6 +115,8 @@ class LiveServerTest(unittest.TestCase):
         self.assertEqual((ctx.exception.code, ctx.exception.field), ("SIDX_ERR_INVALID_INPUT", "queries[1].k"))
         with self.assertRaises(ValueError):  # caught before sending, named by its query
             self.client.retrieve_batch([{"embedding": [float("nan")] * 512}])
+        with self.assertRaises(TypeError):  # a misspelt argument is not sent
+            self.client.retrieve_batch([{"sids": [[1, 2, 3]], "beamwidth": 4}])
 
     def test_items_upsert_replace_get_delete(self) -> None:
         item_id = "py/item with spaces?&"  # quoted into the path
