@@ -109,15 +109,28 @@ test('a cluster re-index through the router: registry in KV, cancel, flip only w
   assert.deepEqual((await job(cancelled.body.id)).body.shards.map((s: { status: string }) => s.status), ['cancelled', 'cancelled', 'cancelled']);
   assert.equal((await json(`${router.url}/v1/jobs/${cancelled.body.id}/cancel`, 'POST')).status, 409);
 
-  // Retrieves go on during the job below; each answer comes from one model (2-level SIDs, or 3-level after the flip).
+  // Retrieves go on during the job below, single ones and batches of three; each answer comes from one model (2-level
+  // SIDs, or 3-level after the flip), and a batch's answers all from the same one.
   const queries = randomMatrix(8, DIM, 99);
   let reading = true;
   const answers: Array<{ model: string; levels: number[]; partial: boolean }> = [];
+  type Answer = { model: string; items: Array<{ sid: number[] }>; partial?: boolean };
+  const keep = (a: Answer) => answers.push({ model: a.model, levels: a.items.map((it) => it.sid.length), partial: a.partial === true });
+  const query = (i: number) => ({ embedding: b64(queries.subarray((i % 8) * DIM, (i % 8 + 1) * DIM)), k: 10 });
+  let batches = 0;
   const reader = (async () => {
     for (let i = 0; reading; i++) {
-      const r = await json(`${router.url}/v1/retrieve`, 'POST', { embedding: b64(queries.subarray((i % 8) * DIM, (i % 8 + 1) * DIM)), k: 10 });
-      assert.equal(r.status, 200, JSON.stringify(r.body));
-      answers.push({ model: r.body.model, levels: r.body.items.map((it: { sid: number[] }) => it.sid.length), partial: r.body.partial === true });
+      if (i % 2 === 1) {
+        const r = await json(`${router.url}/v1/retrieve/batch`, 'POST', { queries: [query(i), query(i + 1), query(i + 2)] });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.equal(new Set(r.body.results.map((a: Answer) => a.model)).size, 1, `one model for a batch: ${JSON.stringify(r.body.results.map((a: Answer) => a.model))}`);
+        r.body.results.forEach(keep);
+        batches++;
+      } else {
+        const r = await json(`${router.url}/v1/retrieve`, 'POST', query(i));
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        keep(r.body);
+      }
       await sleep(20);
     }
   })();
@@ -186,6 +199,7 @@ test('a cluster re-index through the router: registry in KV, cancel, flip only w
   assert.ok(answers.length > 10);
   for (const a of answers) assert.ok(a.levels.every((l) => l === (a.model === TARGET ? 3 : 2)), JSON.stringify(a));
   assert.ok(answers.some((a) => a.model === first.id) && answers.some((a) => a.model === TARGET));
+  assert.ok(batches > 5, `${batches} batches during the job`);
 
   // No item lost: every replica holds its shard's items, all with the target's SIDs, each found by its own vector.
   await until('0b caught up', async () => (await json(`${shards['0b']!.url}/readyz`)).body.items === (await json(`${shards['0a']!.url}/readyz`)).body.items);
