@@ -60,6 +60,7 @@ export class SidxService {
    * become garbage under batch load (the V8 helper threads' CPU per query halved in bench/serve-profile.bench.ts --batch).
    */
   #spareSets = new CandidateSetPool(1024);
+  #servedParts: RetrieveParts | undefined;
   /** Whether a re-index may swap now (cluster shards: set by cluster/shard-models.ts; none: only a single node swaps). */
   #swapGate: ((id: string, model: string) => boolean) | null = null;
   /** The catalog's SID trie (`/v1/sids/*`) of the served model or the re-index target. */
@@ -129,7 +130,7 @@ export class SidxService {
 
   /** Reads see one model from encoding to candidates: a swap waits for them (ReadGate). */
   retrieve(q: RetrieveQuery): Promise<RetrieveOutput> {
-    return this.#gate.run(() => retrieveOne(this.#retrieveParts(() => this.#alone), q));
+    return this.#gate.run(() => retrieveOne(this.#served(), q));
   }
 
   /**
@@ -140,7 +141,7 @@ export class SidxService {
   retrieveMany(qs: readonly RetrieveQuery[]): Promise<RetrieveOutput[]> {
     return this.#gate.run(async () => {
       const expands = checkEach(this.#p.pool, qs);
-      if (qs.length === 1) return [await retrieveOne(this.#retrieveParts(() => this.#alone), qs[0]!, expands[0])];
+      if (qs.length === 1) return [await retrieveOne(this.#served(), qs[0]!, expands[0])];
       const { queries, shared } = await encodeEach(this.#p.pool, this.model.metric, qs, expands);
       const parts = this.#retrieveParts(() => false);
       const out = new Array<RetrieveOutput>(queries.length);
@@ -158,6 +159,14 @@ export class SidxService {
     return this.#gate.run(() => retrieveBatch({
       model: this.model, pool: this.#p.pool, catalog: this.#p.catalog, scorer: this.#p.vectors.store, postings: this.#p.postings.index(this.model.version),
     }, q, each));
+  }
+
+  /** The parts a retrieve reads, asking whether it is alone; built again only when one of them changed (a swap). */
+  #served(): RetrieveParts {
+    const p = this.#p;
+    const c = this.#servedParts;
+    if (c?.model === p.model && c.pool === p.pool && c.store === p.vectors.store && c.postings === p.postings && c.catalog === p.catalog) return c;
+    return (this.#servedParts = this.#retrieveParts(() => this.#alone));
   }
 
   #retrieveParts(alone: () => boolean): RetrieveParts {
