@@ -33,9 +33,9 @@ in the same run: sidx (\`sidx serve\`), an HNSW service (usearch in a small Fast
 batches, its search expansion ef raised until its recall@k reaches sidx's) and a bare Fastify route that parses
 the same body, each its own child process on loopback, under the same autocannon load one at a time. Two sidx
 modes: the default expansion (embedding + k), and retrieval by generated SIDs (a beam of --sids-beam SIDs per
-body from sidx's own beam, rerank false); with --batch, both modes again through POST /v1/retrieve/batch. Also: recall@k against exact FAISS Flat, the phase breakdown from
-GET /metrics, restart to ready, server RSS, \`sidx index\` items/s, the encode comparison with PyTorch, and a table
-of issue 10's targets as ratios.
+body from sidx's own beam, rerank false); with --batch, both modes again through POST /v1/retrieve/batch. Also:
+recall@k against exact FAISS Flat, the phase breakdown from GET /metrics, restart to ready, server RSS, \`sidx
+index\` items/s, the encode comparison with PyTorch, and a table of issue 10's targets as ratios.
 
   --sizes            catalog sizes, comma-separated, each at most 5,000,000 (--items N is --sizes N); default 100000
   --queries          query embeddings (same distribution, not in the catalog); default 500
