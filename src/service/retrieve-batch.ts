@@ -9,6 +9,7 @@
  */
 import { SidxError } from '../errors.ts';
 import type { BeamLevel, EncoderPool } from '../tokenizer/encoder-pool.ts';
+import { beamRow } from '../tokenizer/worker-protocol.ts';
 import type { VectorScorer } from '../vector/vector-store.ts';
 import { gatherCandidates, type QueryRanking } from './candidates.ts';
 import { CandidateSet } from './candidate-set.ts';
@@ -129,12 +130,9 @@ export async function retrieveBatch(context: BatchContext, q: BatchRetrieveQuery
 /** Query r of a model pass, shaped as retrieve holds it for its single row. */
 function rowOf(block: ModelPass, r: number, L: number): { querySids: Int32Array[]; ranking?: QueryRanking; beam?: BeamLevel[] } {
   if (block.beam) {
-    const beam = block.beam.map((b) => ({
-      level: b.level, width: b.width,
-      codes: b.codes.subarray(r * b.width * b.level, (r + 1) * b.width * b.level), scores: b.scores.subarray(r * b.width, (r + 1) * b.width),
-    }));
+    const { codes, levels } = beamRow({ codes: block.codes!, levels: block.beam }, r);
     // As retrieve: the query's own SID (the encoder's codes) is gathered exactly, before the beam.
-    return { querySids: [block.codes!.slice(r * L, (r + 1) * L)], beam };
+    return { querySids: [codes.slice()], beam: levels };
   }
   const { topCodes, topDistances, topM } = block.ranking!;
   const span = L * topM;
