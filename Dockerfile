@@ -24,9 +24,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 ENV npm_config_nodedir=/usr/local
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 COPY native ./native
-RUN npm ci --omit=dev --no-audit --no-fund && npm run build:native
+# onnxruntime-node ships its CPU binaries: its CUDA provider download is skipped.
+RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --no-audit --no-fund && npm run build:native
 COPY . .
 # The CLI as one bundle (bin/sidx.js runs it: a faster start than transpiling src/ at each start).
 RUN npm run build
@@ -85,11 +86,10 @@ RUN apt-get update \
 # node-gyp builds against the installed Node's headers instead of downloading them.
 ENV npm_config_nodedir=/usr
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 COPY native ./native
-# The repository's .npmrc skips ORT's CUDA download (CPU and offline installs); the flag overrides it here:
 # onnxruntime-node fetches its CUDA 12 provider libraries (libonnxruntime_providers_cuda.so) at install time.
-RUN npm ci --omit=dev --no-audit --no-fund --onnxruntime-node-install=cuda12 \
+RUN ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --omit=dev --no-audit --no-fund \
  && test -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so \
  && npm run build:native
 COPY . .

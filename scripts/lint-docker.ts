@@ -53,8 +53,8 @@ if (!/^[0-9A-F]{40}$/.test(args.get('NODESOURCE_KEY_FPR') ?? '') || !/--fingerpr
   problem('Dockerfile', 'the NodeSource key must be pinned by fingerprint and checked');
 }
 const gpuBuild = stages.find((s) => gpu && new RegExp(`--from=${s.name}\\b`).test(gpu.body) && /npm ci/.test(s.body));
-if (!gpuBuild || !/npm ci[^\n]*--onnxruntime-node-install=cuda12/.test(gpuBuild.body)) {
-  problem('Dockerfile', 'the gpu target must copy from a build stage that runs npm ci --onnxruntime-node-install=cuda12');
+if (!gpuBuild || !/ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci/.test(gpuBuild.body)) {
+  problem('Dockerfile', 'the gpu target must copy from a build stage that runs ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci');
 }
 for (const s of [gpu, cpu]) {
   if (!s) continue;

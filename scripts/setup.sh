@@ -34,7 +34,8 @@ else
 fi
 
 say "installing npm dependencies (npm ci)"
-npm ci --no-audit --no-fund
+# onnxruntime-node ships its CPU binaries; without this its install downloads the CUDA provider (and fails offline).
+ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 
 say "building the FAISS addon (native/)"
 npm run --silent build:native >/dev/null
