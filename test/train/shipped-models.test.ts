@@ -75,3 +75,18 @@ for (const s of shipped) {
         `reconstruction error ${metrics.reconstructionError} vs recorded ${recorded.reconstructionError}`);
     });
 }
+
+test("the README's quick start retrieves by the SID models/default gives its example item", async () => {
+  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+  const said = /sku-1's SID under models\/default, \[(\d+),(\d+),(\d+)\]/.exec(readme);
+  assert.ok(said, 'the quick start names sku-1\'s SID');
+  const sid = said.slice(1).map(Number);
+  assert.ok(readme.includes(`"sids":[[${sid.join(',')}]`), 'the quick start retrieves by that SID');
+  const pool = await EncoderPool.create(await loadBundle(join(repoRoot, 'models/default')), { workers: 1, provider: 'cpu' });
+  try {
+    const embedding = Float32Array.from({ length: 512 }, (_, i) => Math.sin(i)); // the quick start's upsert
+    assert.deepEqual(Array.from((await pool.encode(embedding, 1)).codes), sid);
+  } finally {
+    await pool.close();
+  }
+});
