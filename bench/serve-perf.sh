@@ -7,6 +7,8 @@
 #
 #   SIDX_SHARED_DATA=../shared/data bench/serve-perf.sh /tmp/beam --data-dir /tmp/sp-rqk --model models/rqkmeans-3x256 [--sids 32]
 #
+# With --peer bare it profiles `sidx bench`'s bare route under the same bodies instead (serve-profile.bench.ts).
+#
 # Needs Linux perf with permission to sample the process (perf_event_paranoid <= 1, or root). Writes OUT.log (the
 # load's figures), OUT.data (perf) and OUT.stacks (the event loop's samples).
 set -euo pipefail
@@ -16,9 +18,11 @@ cd "$(dirname "$0")/.."
 command -v perf >/dev/null || { echo "serve-perf.sh: perf not found" >&2; exit 1; }
 node --import tsx bench/serve-profile.bench.ts --no-profile --duration 14 --node-args='--perf-basic-prof' "$@" >"$out.log" 2>&1 &
 load=$!
+target='sidx.js serve'
+case " $* " in *" --peer bare "*|*" --peer=bare "*) target='peer-server' ;; esac
 pid=''
 for _ in $(seq 1 600); do
-  pid=$(pgrep -f -- '--perf-basic-prof.*sidx.js serve' | head -1 || true)
+  pid=$(pgrep -f -- "--perf-basic-prof.*$target" | head -1 || true)
   [ -n "$pid" ] && break
   sleep 0.5
 done

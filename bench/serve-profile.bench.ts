@@ -8,7 +8,7 @@
  *   SIDX_SHARED_DATA=../shared/data node --import tsx bench/serve-profile.bench.ts [--items 100000] [--queries 500]
  *        [--connections 8] [--duration 10] [--model models/default] [--data-dir /tmp/sidx-serve-profile]
  *        [--body '{"expand":"beam"}'] [--env SIDX__VECTORS__STORAGE=sq8] [--no-profile] [--sids 32]
- *        [--node-args='--trace-gc --initial-old-space-size=0'] [--order arrival|sid] [--batch 32]
+ *        [--node-args='--trace-gc --initial-old-space-size=0'] [--order arrival|sid] [--batch 32] [--peer bare]
  *
  * `--order sid`: the items are upserted in the order of their SIDs (bench/served-catalog.ts sidOrdered), so that the
  * catalog's code and vector rows lie in SID order; use another `--data-dir` than the arrival-order catalog's.
@@ -16,11 +16,14 @@
  * query's beam of W generated SIDs, asked of the profiled server first). `--node-args`: node flags for the server after
  * its own (src/node-flags.ts), so they can override them; with --trace-gc, the load run's V8 collections are counted.
  * `--batch B`: the same queries B to a request of POST /v1/retrieve/batch; the figures are then per query too.
+ * `--peer bare`: the same bodies (and node flags, profile) against `sidx bench`'s bare route instead of sidx (sidx
+ * serves only to make the sids-mode bodies): the price of HTTP + JSON alone, phase by phase beside sidx's.
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { batchBodies, retrieveBodies, sidsBodies } from '../src/bench/http.ts';
 import { runLoad } from '../src/bench/load.ts';
+import { startPeer } from '../src/bench/peers.ts';
 import { cpuMeter, threadCpuLine, threadCpuMeter } from '../src/bench/server.ts';
 import { syntheticCatalog } from '../src/bench/synthetic-catalog.ts';
 import { benchArgs, envPairs, printTopSelfTime, type CpuProfile } from './lib.ts';
@@ -32,7 +35,7 @@ const args = benchArgs({
   model: { type: 'string', default: 'models/default' }, 'data-dir': { type: 'string', default: '/tmp/sidx-serve-profile' },
   body: { type: 'string', default: '{}' }, env: { type: 'string', default: '' }, 'no-profile': { type: 'boolean', default: false },
   sids: { type: 'string', default: '0' }, 'node-args': { type: 'string', default: '' }, order: { type: 'string', default: 'arrival' },
-  batch: { type: 'string', default: '0' },
+  batch: { type: 'string', default: '0' }, peer: { type: 'string', default: '' },
 });
 const N = Number(args.items);
 const Q = Number(args.queries);
@@ -51,7 +54,10 @@ await ensureCatalog(catalog);
 const profile = !args['no-profile'];
 rmSync(profDir, { recursive: true, force: true });
 const nodeArgs = String(args['node-args']).split(' ').filter(Boolean);
-const server = await startServe(catalog, [...nodeArgs, ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])]);
+if (args.peer !== '' && args.peer !== 'bare') throw new Error(`--peer must be bare, got ${String(args.peer)}`);
+const serverArgs = [...nodeArgs, ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [])];
+const bare = args.peer === 'bare';
+let server = await startServe(catalog, bare ? [] : serverArgs);
 const sidsBeam = Number(args.sids);
 const single = sidsBeam > 0
   ? (await sidsBodies(server.url, queries, Q, DIM, sidsBeam, 10)).bodies
@@ -60,6 +66,10 @@ const batch = Number(args.batch);
 const bodies = batch > 0 ? batchBodies(single, batch) : single;
 const path = batch > 0 ? '/v1/retrieve/batch' : '/v1/retrieve';
 const perRequest = Math.max(1, batch);
+if (bare) {
+  await server.stop();
+  server = await startPeer('bare', { dim: DIM, metric: 'ip', connectivity: 16, addThreads: 1, bodyLimitBytes: 64 * 1024 * 1024, workDir: dataDir }, serverArgs);
+}
 await runLoad({ url: server.url, path, bodies, connections: 8, durationS: 2 }); // warm up
 const logMark = server.output().length;
 const meter = cpuMeter(server.pid);
@@ -68,7 +78,7 @@ const load = await runLoad({ url: server.url, path, bodies, connections: Number(
 const { processSeconds: serverCpu, machineBusy: busy } = meter();
 const perThread = threads();
 await server.stop();
-console.log(`${N} items, ${args.connections} connections, ${args.duration} s, body ${args.body}${args.env ? `, env ${args.env}` : ''}: `
+console.log(`${bare ? 'bare route, ' : ''}${N} items, ${args.connections} connections, ${args.duration} s, body ${args.body}${args.env ? `, env ${args.env}` : ''}: `
   + `${sidsBeam > 0 ? `sids mode (beams of ${sidsBeam}), ` : ''}${batch > 0 ? `batches of ${batch} (${Math.round(load.qps * batch)} queries/s, server CPU ${((1000 * serverCpu) / Math.max(1, load.requests * batch)).toFixed(3)} ms per query), ` : ''}${Math.round(load.qps)} QPS, p50 ${load.latencyMs.p50.toFixed(2)} ms, p99 ${load.latencyMs.p99.toFixed(2)} ms, non-2xx ${load.non2xx}, errors ${load.errors}; `
   + `server CPU ${serverCpu.toFixed(1)} s (${((1000 * serverCpu) / Math.max(1, load.requests)).toFixed(2)} ms per request), load generator ${(load.loadGeneratorCpuMs / Math.max(1, load.requests)).toFixed(3)} ms per request, machine ${(100 * busy).toFixed(0)}% busy`);
 console.log(threadCpuLine(perThread, load.requests * perRequest, batch > 0 ? 'query' : 'request'));

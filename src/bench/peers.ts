@@ -23,8 +23,9 @@ export interface PeerOptions {
   workDir: string;
 }
 
-export function startPeer(kind: 'hnsw' | 'bare', o: PeerOptions): Promise<BenchServer> {
-  return startChildServer(`${kind} peer`, ['--expose-gc', '--import', 'tsx', PEER_SCRIPT, '--kind', kind, '--dim', String(o.dim), '--metric', o.metric,
+/** `nodeArgs`: node flags for the peer (e.g. --perf-basic-prof to profile it as bench/serve-perf.sh does sidx). */
+export function startPeer(kind: 'hnsw' | 'bare', o: PeerOptions, nodeArgs: readonly string[] = []): Promise<BenchServer> {
+  return startChildServer(`${kind} peer`, ['--expose-gc', ...nodeArgs, '--import', 'tsx', PEER_SCRIPT, '--kind', kind, '--dim', String(o.dim), '--metric', o.metric,
     '--connectivity', String(o.connectivity), '--add-threads', String(o.addThreads), '--body-limit', String(o.bodyLimitBytes), '--work-dir', o.workDir], {});
 }
 
