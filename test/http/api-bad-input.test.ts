@@ -40,7 +40,7 @@ async function state() {
   return { items: ready.items, vectors: ready.vectors, seed, vectorFileBytes };
 }
 
-const cases: Array<{ name: string; url: string; body: unknown; code: string; field?: string; raw?: boolean }> = [
+const cases: Array<{ name: string; url: string; body: unknown; code: string; field?: string; raw?: boolean; message?: RegExp }> = [
   { name: 'wrong dimension (array)', url: '/v1/items', body: { items: [{ id: 'a', embedding: [1, 2, 3] }] }, code: 'SIDX_ERR_DIMENSION', field: 'items[0].embedding' },
   { name: 'wrong dimension (base64)', url: '/v1/encode', body: { embeddings: [b64([1, 2, 3])] }, code: 'SIDX_ERR_DIMENSION', field: 'embeddings[0]' },
   { name: 'Infinity via 1e999', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":[1e999,0,0,0,0,0,0,0]}]}`, code: 'SIDX_ERR_NOT_FINITE', field: 'items[0].embedding[0]' },
@@ -64,7 +64,9 @@ const cases: Array<{ name: string; url: string; body: unknown; code: string; fie
   { name: 'base64 with a = inside', url: '/v1/retrieve', body: { embedding: `${b64(good()).slice(0, 8)}=${b64(good()).slice(9)}` }, code: 'SIDX_ERR_BASE64', field: 'embedding' },
   { name: 'base64 with a space inside', url: '/v1/items', body: { items: [{ id: 'a', embedding: `${b64(good()).slice(0, 8)} ${b64(good()).slice(9)}` }] }, code: 'SIDX_ERR_BASE64', field: 'items[0].embedding' },
   { name: 'base64 with bits set past its last byte', url: '/v1/retrieve', body: { embedding: withTrailingBits(b64(good())) }, code: 'SIDX_ERR_BASE64', field: 'embedding' },
-  { name: 'valid base64 of DIM - 1 floats', url: '/v1/items', body: { items: [{ id: 'a', embedding: b64(good().slice(1)) }] }, code: 'SIDX_ERR_DIMENSION', field: 'items[0].embedding' },
+  { name: 'valid base64 of DIM - 1 floats', url: '/v1/items', body: { items: [{ id: 'a', embedding: b64(good().slice(1)) }] }, code: 'SIDX_ERR_DIMENSION', field: 'items[0].embedding', message: /^items\[0\]\.embedding decodes to 7 floats, expected 8$/ },
+  // Valid base64, but of a byte count no float32 array has: the message says so rather than "0.75 floats".
+  { name: 'valid base64 of 3 bytes', url: '/v1/encode', body: { embeddings: [Buffer.from('abc').toString('base64')] }, code: 'SIDX_ERR_DIMENSION', field: 'embeddings[0]', message: /^embeddings\[0\]: base64 decodes to 3 bytes, not a multiple of 4 \(float32\); expected 32 bytes \(8 floats\)$/ },
   { name: 'empty batch', url: '/v1/items', body: { items: [] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items' },
   { name: 'empty encode batch', url: '/v1/encode', body: { embeddings: [] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'embeddings' },
   { name: 'over-limit batch', url: '/v1/items', body: { items: Array.from({ length: 5 }, (_, i) => ({ id: `x${i}`, embedding: good() })) }, code: 'SIDX_ERR_BATCH_TOO_LARGE', field: 'items' },
@@ -108,6 +110,7 @@ for (const c of cases) {
     assert.equal(body.statusCode, 400);
     assert.equal(typeof body.message, 'string');
     if (c.field) assert.equal(body.field, c.field, res.body);
+    if (c.message) assert.match(body.message, c.message);
     assert.deepEqual(await state(), beforeState);
   });
 }
