@@ -83,7 +83,14 @@ const cases: Array<{ name: string; url: string; body: unknown; code: string; fie
   { name: 'sid code outside the codebook', url: '/v1/retrieve', body: { sids: [[1, 4]] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'sids[0][1]' },
   { name: 'rerank without an embedding', url: '/v1/retrieve', body: { sids: [[1, 1]], rerank: true }, code: 'SIDX_ERR_INVALID_INPUT', field: 'rerank' },
   { name: 'unknown expand mode', url: '/v1/retrieve', body: { embedding: good(), expand: 'everything' }, code: 'SIDX_ERR_INVALID_INPUT', field: 'expand' },
-  { name: 'unknown field', url: '/v1/items', body: { items: [{ id: 'a', embedding: good(), extra: 1 }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].extra' },
+  { name: 'unknown field', url: '/v1/items', body: { items: [{ id: 'a', embedding: good(), extra: 1 }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].extra', message: /^unknown field items\[0\]\.extra \(allowed: id, embedding\)$/ },
+  // A misspelt field leaves a required one missing, which Ajv reports first: the answer names the misspelt one.
+  { name: 'misspelt item field', url: '/v1/items', body: { items: [{ id: 'a', vector: good() }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].vector', message: /^unknown field items\[0\]\.vector \(allowed: id, embedding\)$/ },
+  { name: 'misspelt encode field', url: '/v1/encode', body: { embedding: [good()] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'embedding', message: /^unknown field embedding \(allowed: embeddings, model\)$/ },
+  { name: 'unknown retrieve field', url: '/v1/retrieve', body: { sids: [[1, 1]], topK: 5 }, code: 'SIDX_ERR_INVALID_INPUT', field: 'topK', message: /^unknown field topK \(allowed: embedding, sids, k, expand, beamWidth, rerank, maxCandidates\)$/ },
+  { name: 'unknown field in a batch query', url: '/v1/retrieve/batch', body: { queries: [{ sids: [[1, 1]], topK: 5 }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'queries[0].topK', message: /^unknown field queries\[0\]\.topK \(allowed: embedding, sids, k, expand, beamWidth, rerank, maxCandidates\)$/ },
+  { name: 'missing item field', url: '/v1/items', body: { items: [{ id: 'a' }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].embedding', message: /^items\[0\]\.embedding is required$/ },
+  { name: 'missing encode field', url: '/v1/encode', body: { model: 'm' }, code: 'SIDX_ERR_INVALID_INPUT', field: 'embeddings', message: /^embeddings is required$/ },
   { name: 'id of the wrong type', url: '/v1/items', body: { items: [{ id: 7, embedding: good() }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].id' },
   { name: 'empty id', url: '/v1/items', body: { items: [{ id: '', embedding: good() }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].id' },
   { name: 'broken JSON', url: '/v1/items', raw: true, body: '{"items": [', code: 'SIDX_ERR_INVALID_INPUT' },
@@ -136,6 +143,18 @@ test('unknown routes and items are JSON 404s', async () => {
   const item = await svc.app.inject({ method: 'GET', url: '/v1/items/absent' });
   assert.equal(item.statusCode, 404);
   assert.equal(item.json().field, 'id');
+});
+
+const pick = ({ code, field, message }: Record<string, unknown>) => ({ code, field, message });
+
+test('query strings: an unknown parameter is named, with what is allowed', async () => {
+  for (const [url, field, message] of [
+    ['/v1/models?state=active', 'state', 'unknown field state (allowed: status)'],
+  ] as const) {
+    const res = await svc.app.inject({ method: 'GET', url });
+    assert.equal(res.statusCode, 400, `${url}: ${res.body}`);
+    assert.deepEqual(pick(res.json()), { code: 'SIDX_ERR_INVALID_INPUT', field, message }, url);
+  }
 });
 
 test('activate and cancel take no body or {}: a field, a non-object or text is a 400, and nothing changes', async () => {
