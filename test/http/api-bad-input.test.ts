@@ -82,7 +82,8 @@ const cases: Array<{ name: string; url: string; body: unknown; code: string; fie
   { name: 'sid with the wrong number of levels', url: '/v1/retrieve', body: { sids: [[1, 2, 3]] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'sids[0]' },
   { name: 'sid code outside the codebook', url: '/v1/retrieve', body: { sids: [[1, 4]] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'sids[0][1]' },
   { name: 'rerank without an embedding', url: '/v1/retrieve', body: { sids: [[1, 1]], rerank: true }, code: 'SIDX_ERR_INVALID_INPUT', field: 'rerank' },
-  { name: 'unknown expand mode', url: '/v1/retrieve', body: { embedding: good(), expand: 'everything' }, code: 'SIDX_ERR_INVALID_INPUT', field: 'expand' },
+  { name: 'unknown expand mode', url: '/v1/retrieve', body: { embedding: good(), expand: 'Hamming1' }, code: 'SIDX_ERR_INVALID_INPUT', field: 'expand', message: /^expand must be one of none, hamming1, auto, beam$/ },
+  { name: 'unknown expand mode in a batch', url: '/v1/retrieve/batch', body: { queries: [{ sids: [[1, 1]] }, { embedding: good(), expand: 'all' }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'queries[1].expand', message: /^queries\[1\]\.expand must be one of none, hamming1, auto, beam$/ },
   { name: 'unknown field', url: '/v1/items', body: { items: [{ id: 'a', embedding: good(), extra: 1 }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].extra', message: /^unknown field items\[0\]\.extra \(allowed: id, embedding\)$/ },
   // A misspelt field leaves a required one missing, which Ajv reports first: the answer names the misspelt one.
   { name: 'misspelt item field', url: '/v1/items', body: { items: [{ id: 'a', vector: good() }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].vector', message: /^unknown field items\[0\]\.vector \(allowed: id, embedding\)$/ },
@@ -147,9 +148,11 @@ test('unknown routes and items are JSON 404s', async () => {
 
 const pick = ({ code, field, message }: Record<string, unknown>) => ({ code, field, message });
 
-test('query strings: an unknown parameter is named, with what is allowed', async () => {
+test('query strings: an unknown parameter and a value outside an enum are named, with what is allowed', async () => {
   for (const [url, field, message] of [
     ['/v1/models?state=active', 'state', 'unknown field state (allowed: status)'],
+    ['/v1/models?status=Active', 'status', 'status must be one of registered, active, retired'],
+    ['/v1/sids/trie?format=xml', 'format', 'format must be one of binary, json'],
   ] as const) {
     const res = await svc.app.inject({ method: 'GET', url });
     assert.equal(res.statusCode, 400, `${url}: ${res.body}`);
