@@ -101,6 +101,10 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
     void reply.status(400).send(body(400, 'SIDX_ERR_INVALID_INPUT', message, field));
     return;
   }
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    void reply.status(415).send(body(415, 'SIDX_ERR_INVALID_INPUT', unsupportedMediaType(request.headers['content-type'])));
+    return;
+  }
   const status = err.statusCode ?? 500;
   if (status >= 400 && status < 500) {
     // Fastify's own client errors: malformed JSON, body too large, wrong content type.
@@ -109,6 +113,15 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
   }
   request.log.error({ err }, 'request failed');
   void reply.status(500).send(body(500, 'SIDX_ERR_INTERNAL', 'internal error'));
+}
+
+/** The 415 of a body whose content-type no parser takes (the app parses JSON only): what came, and what to send. */
+function unsupportedMediaType(header: string | undefined): string {
+  const type = header?.split(';')[0]?.trim().slice(0, 100);
+  const fix = 'send the body as JSON with content-type: application/json';
+  if (!type) return `the body has no content-type: ${fix}`;
+  const curl = type === 'application/x-www-form-urlencoded' ? ' (curl -d sends application/x-www-form-urlencoded: add -H \'content-type: application/json\')' : '';
+  return `content-type ${type} is not supported: ${fix}${curl}`;
 }
 
 /** Errors Fastify's router raises before any route runs (malformed percent-encoding, over-long parameters). */

@@ -146,6 +146,24 @@ test('unknown routes and items are JSON 404s', async () => {
   assert.equal(item.json().field, 'id');
 });
 
+test('a body not sent as application/json is a 415 that says what to send, and nothing is written', async () => {
+  const beforeState = await state();
+  const payload = JSON.stringify({ items: [{ id: 'typed', embedding: good() }] });
+  const fix = 'send the body as JSON with content-type: application/json';
+  for (const [type, message] of [
+    // What `curl -d` sends without -H.
+    ['application/x-www-form-urlencoded', `content-type application/x-www-form-urlencoded is not supported: ${fix} (curl -d sends application/x-www-form-urlencoded: add -H 'content-type: application/json')`],
+    ['text/plain', `content-type text/plain is not supported: ${fix}`],
+    ['text/plain; charset=utf-8', `content-type text/plain is not supported: ${fix}`],
+    [undefined, `the body has no content-type: ${fix}`],
+  ] as const) {
+    const res = await svc.app.inject({ method: 'POST', url: '/v1/items', headers: type ? { 'content-type': type } : {}, payload });
+    assert.equal(res.statusCode, 415, `${type}: ${res.body}`);
+    assert.deepEqual(res.json(), { statusCode: 415, code: 'SIDX_ERR_INVALID_INPUT', error: 'Unsupported Media Type', message }, `${type}`);
+  }
+  assert.deepEqual(await state(), beforeState);
+});
+
 const pick = ({ code, field, message }: Record<string, unknown>) => ({ code, field, message });
 
 test('query strings: an unknown parameter and a value outside an enum are named, with what is allowed', async () => {
@@ -160,19 +178,19 @@ test('query strings: an unknown parameter and a value outside an enum are named,
   }
 });
 
-test('activate and cancel take no body or {}: a field, a non-object or text is a 400, and nothing changes', async () => {
+test('activate and cancel take no body or {}: a field or a non-object is a 400, text a 415, and nothing changes', async () => {
   const model = svc.service.model.id;
   const listModels = async () => (await svc.app.inject({ method: 'GET', url: '/v1/models' })).json();
   const before = await listModels();
   for (const url of [`/v1/models/${model}/activate`, '/v1/jobs/no-such-job/cancel']) {
-    for (const [payload, type, field] of [
-      ['{"force":true}', 'application/json', 'force'], ['[]', 'application/json', 'body'], ['null', 'application/json', 'body'],
-      ['activate please', 'text/plain', 'body'],
+    for (const [payload, type, status, field, message] of [
+      ['{"force":true}', 'application/json', 400, 'force', 'unknown field force (no fields are allowed)'],
+      ['[]', 'application/json', 400, 'body', 'body must be object'], ['null', 'application/json', 400, 'body', 'body must be object'],
+      ['activate please', 'text/plain', 415, undefined, 'content-type text/plain is not supported: send the body as JSON with content-type: application/json'],
     ] as const) {
       const res = await svc.app.inject({ method: 'POST', url, headers: { 'content-type': type }, payload });
-      assert.equal(res.statusCode, 400, `${url} ${payload}: ${res.body}`);
-      assert.equal(res.json().code, 'SIDX_ERR_INVALID_INPUT');
-      assert.equal(res.json().field, field, res.body);
+      assert.equal(res.statusCode, status, `${url} ${payload}: ${res.body}`);
+      assert.deepEqual(pick(res.json()), { code: 'SIDX_ERR_INVALID_INPUT', field, message }, res.body);
     }
   }
   assert.deepEqual(await listModels(), before);
