@@ -68,6 +68,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   registerJsonBodyParser(app);
+  // Bodies are JSON only: a JSON body sent as text/plain gets the 415 that says so (errors.ts), not "body must be object".
+  app.removeContentTypeParser('text/plain');
   for (const schema of [...sharedSchemas, ...retrieveSchemas]) app.addSchema(schema);
 
   await app.register(swagger, {

@@ -64,5 +64,8 @@ function checkBase64Apart(input: string, dim: number, field: string): never {
   if (input.length % 4 !== 0 || bytes.toString('base64') !== input) {
     throw new SidxError('SIDX_ERR_BASE64', `${field} is not valid base64`, { field });
   }
+  if (bytes.length % 4 !== 0) {
+    throw new SidxError('SIDX_ERR_DIMENSION', `${field}: base64 decodes to ${bytes.length} bytes, not a multiple of 4 (float32); expected ${dim * 4} bytes (${dim} floats)`, { field });
+  }
   throw new SidxError('SIDX_ERR_DIMENSION', `${field} decodes to ${bytes.length / 4} floats, expected ${dim}`, { field });
 }

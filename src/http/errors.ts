@@ -5,6 +5,9 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorCode, isSidxError } from '../errors.ts';
 import type { ErrorResponse } from './schemas/common.ts';
+import { fieldFromPointer, validationProblem, valueAt } from './validation-message.ts';
+
+export { fieldFromPointer };
 
 export const statusOf: Record<ErrorCode, number> = {
   SIDX_ERR_INVALID_INPUT: 400,
@@ -59,35 +62,13 @@ function body(statusCode: number, code: string, message: string, field?: string)
   return out;
 }
 
-/** "/items/3/embedding" -> "items[3].embedding" */
-export function fieldFromPointer(pointer: string): string {
-  return pointer
-    .split('/')
-    .filter(Boolean)
-    .map((part, i) => (/^\d+$/.test(part) ? `[${part}]` : i === 0 ? part : `.${part}`))
-    .join('');
-}
-
-function validationField(err: FastifyError): string | undefined {
-  const first = err.validation?.[0];
-  if (!first) return undefined;
-  const base = fieldFromPointer(first.instancePath);
-  const missing = (first.params as { missingProperty?: string; additionalProperty?: string } | undefined) ?? {};
-  const extra = missing.missingProperty ?? missing.additionalProperty;
-  if (extra) return base ? `${base}.${extra}` : extra;
-  return base || (err.validationContext ?? undefined);
-}
-
 /**
  * A JSON number beyond float64 (`1e309`) parses to Infinity, which the schema refuses as "not a number": give it the
  * code a number beyond float32 (`1e39`) gets, SIDX_ERR_NOT_FINITE, naming the element. Undefined for other failures.
  */
 function nonFiniteField(err: FastifyError, body: unknown): string | undefined {
   for (const v of err.validation ?? []) {
-    let value = body;
-    for (const part of v.instancePath.split('/').filter(Boolean)) {
-      value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
-    }
+    const value = valueAt(body, v.instancePath);
     if (typeof value === 'number' && !Number.isFinite(value)) return fieldFromPointer(v.instancePath);
   }
   return undefined;
@@ -116,9 +97,12 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
     return;
   }
   if (err.validation) {
-    const field = validationField(err);
-    const msg = `${field ?? err.validationContext ?? 'request'} ${err.validation[0]?.message ?? 'is invalid'}`;
-    void reply.status(400).send(body(400, 'SIDX_ERR_INVALID_INPUT', msg, field));
+    const { message, field } = validationProblem(err, request);
+    void reply.status(400).send(body(400, 'SIDX_ERR_INVALID_INPUT', message, field));
+    return;
+  }
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    void reply.status(415).send(body(415, 'SIDX_ERR_INVALID_INPUT', unsupportedMediaType(request.headers['content-type'])));
     return;
   }
   const status = err.statusCode ?? 500;
@@ -129,6 +113,15 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
   }
   request.log.error({ err }, 'request failed');
   void reply.status(500).send(body(500, 'SIDX_ERR_INTERNAL', 'internal error'));
+}
+
+/** The 415 of a body whose content-type no parser takes (the app parses JSON only): what came, and what to send. */
+function unsupportedMediaType(header: string | undefined): string {
+  const type = header?.split(';')[0]?.trim().slice(0, 100);
+  const fix = 'send the body as JSON with content-type: application/json';
+  if (!type) return `the body has no content-type: ${fix}`;
+  const curl = type === 'application/x-www-form-urlencoded' ? ' (curl -d sends application/x-www-form-urlencoded: add -H \'content-type: application/json\')' : '';
+  return `content-type ${type} is not supported: ${fix}${curl}`;
 }
 
 /** Errors Fastify's router raises before any route runs (malformed percent-encoding, over-long parameters). */

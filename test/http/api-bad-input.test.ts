@@ -40,7 +40,7 @@ async function state() {
   return { items: ready.items, vectors: ready.vectors, seed, vectorFileBytes };
 }
 
-const cases: Array<{ name: string; url: string; body: unknown; code: string; field?: string; raw?: boolean }> = [
+const cases: Array<{ name: string; url: string; body: unknown; code: string; field?: string; raw?: boolean; message?: RegExp }> = [
   { name: 'wrong dimension (array)', url: '/v1/items', body: { items: [{ id: 'a', embedding: [1, 2, 3] }] }, code: 'SIDX_ERR_DIMENSION', field: 'items[0].embedding' },
   { name: 'wrong dimension (base64)', url: '/v1/encode', body: { embeddings: [b64([1, 2, 3])] }, code: 'SIDX_ERR_DIMENSION', field: 'embeddings[0]' },
   { name: 'Infinity via 1e999', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":[1e999,0,0,0,0,0,0,0]}]}`, code: 'SIDX_ERR_NOT_FINITE', field: 'items[0].embedding[0]' },
@@ -64,7 +64,9 @@ const cases: Array<{ name: string; url: string; body: unknown; code: string; fie
   { name: 'base64 with a = inside', url: '/v1/retrieve', body: { embedding: `${b64(good()).slice(0, 8)}=${b64(good()).slice(9)}` }, code: 'SIDX_ERR_BASE64', field: 'embedding' },
   { name: 'base64 with a space inside', url: '/v1/items', body: { items: [{ id: 'a', embedding: `${b64(good()).slice(0, 8)} ${b64(good()).slice(9)}` }] }, code: 'SIDX_ERR_BASE64', field: 'items[0].embedding' },
   { name: 'base64 with bits set past its last byte', url: '/v1/retrieve', body: { embedding: withTrailingBits(b64(good())) }, code: 'SIDX_ERR_BASE64', field: 'embedding' },
-  { name: 'valid base64 of DIM - 1 floats', url: '/v1/items', body: { items: [{ id: 'a', embedding: b64(good().slice(1)) }] }, code: 'SIDX_ERR_DIMENSION', field: 'items[0].embedding' },
+  { name: 'valid base64 of DIM - 1 floats', url: '/v1/items', body: { items: [{ id: 'a', embedding: b64(good().slice(1)) }] }, code: 'SIDX_ERR_DIMENSION', field: 'items[0].embedding', message: /^items\[0\]\.embedding decodes to 7 floats, expected 8$/ },
+  // Valid base64, but of a byte count no float32 array has: the message says so rather than "0.75 floats".
+  { name: 'valid base64 of 3 bytes', url: '/v1/encode', body: { embeddings: [Buffer.from('abc').toString('base64')] }, code: 'SIDX_ERR_DIMENSION', field: 'embeddings[0]', message: /^embeddings\[0\]: base64 decodes to 3 bytes, not a multiple of 4 \(float32\); expected 32 bytes \(8 floats\)$/ },
   { name: 'empty batch', url: '/v1/items', body: { items: [] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items' },
   { name: 'empty encode batch', url: '/v1/encode', body: { embeddings: [] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'embeddings' },
   { name: 'over-limit batch', url: '/v1/items', body: { items: Array.from({ length: 5 }, (_, i) => ({ id: `x${i}`, embedding: good() })) }, code: 'SIDX_ERR_BATCH_TOO_LARGE', field: 'items' },
@@ -80,8 +82,16 @@ const cases: Array<{ name: string; url: string; body: unknown; code: string; fie
   { name: 'sid with the wrong number of levels', url: '/v1/retrieve', body: { sids: [[1, 2, 3]] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'sids[0]' },
   { name: 'sid code outside the codebook', url: '/v1/retrieve', body: { sids: [[1, 4]] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'sids[0][1]' },
   { name: 'rerank without an embedding', url: '/v1/retrieve', body: { sids: [[1, 1]], rerank: true }, code: 'SIDX_ERR_INVALID_INPUT', field: 'rerank' },
-  { name: 'unknown expand mode', url: '/v1/retrieve', body: { embedding: good(), expand: 'everything' }, code: 'SIDX_ERR_INVALID_INPUT', field: 'expand' },
-  { name: 'unknown field', url: '/v1/items', body: { items: [{ id: 'a', embedding: good(), extra: 1 }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].extra' },
+  { name: 'unknown expand mode', url: '/v1/retrieve', body: { embedding: good(), expand: 'Hamming1' }, code: 'SIDX_ERR_INVALID_INPUT', field: 'expand', message: /^expand must be one of none, hamming1, auto, beam$/ },
+  { name: 'unknown expand mode in a batch', url: '/v1/retrieve/batch', body: { queries: [{ sids: [[1, 1]] }, { embedding: good(), expand: 'all' }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'queries[1].expand', message: /^queries\[1\]\.expand must be one of none, hamming1, auto, beam$/ },
+  { name: 'unknown field', url: '/v1/items', body: { items: [{ id: 'a', embedding: good(), extra: 1 }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].extra', message: /^unknown field items\[0\]\.extra \(allowed: id, embedding\)$/ },
+  // A misspelt field leaves a required one missing, which Ajv reports first: the answer names the misspelt one.
+  { name: 'misspelt item field', url: '/v1/items', body: { items: [{ id: 'a', vector: good() }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].vector', message: /^unknown field items\[0\]\.vector \(allowed: id, embedding\)$/ },
+  { name: 'misspelt encode field', url: '/v1/encode', body: { embedding: [good()] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'embedding', message: /^unknown field embedding \(allowed: embeddings, model\)$/ },
+  { name: 'unknown retrieve field', url: '/v1/retrieve', body: { sids: [[1, 1]], topK: 5 }, code: 'SIDX_ERR_INVALID_INPUT', field: 'topK', message: /^unknown field topK \(allowed: embedding, sids, k, expand, beamWidth, rerank, maxCandidates\)$/ },
+  { name: 'unknown field in a batch query', url: '/v1/retrieve/batch', body: { queries: [{ sids: [[1, 1]], topK: 5 }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'queries[0].topK', message: /^unknown field queries\[0\]\.topK \(allowed: embedding, sids, k, expand, beamWidth, rerank, maxCandidates\)$/ },
+  { name: 'missing item field', url: '/v1/items', body: { items: [{ id: 'a' }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].embedding', message: /^items\[0\]\.embedding is required$/ },
+  { name: 'missing encode field', url: '/v1/encode', body: { model: 'm' }, code: 'SIDX_ERR_INVALID_INPUT', field: 'embeddings', message: /^embeddings is required$/ },
   { name: 'id of the wrong type', url: '/v1/items', body: { items: [{ id: 7, embedding: good() }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].id' },
   { name: 'empty id', url: '/v1/items', body: { items: [{ id: '', embedding: good() }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].id' },
   { name: 'broken JSON', url: '/v1/items', raw: true, body: '{"items": [', code: 'SIDX_ERR_INVALID_INPUT' },
@@ -108,6 +118,7 @@ for (const c of cases) {
     assert.equal(body.statusCode, 400);
     assert.equal(typeof body.message, 'string');
     if (c.field) assert.equal(body.field, c.field, res.body);
+    if (c.message) assert.match(body.message, c.message);
     assert.deepEqual(await state(), beforeState);
   });
 }
@@ -135,19 +146,51 @@ test('unknown routes and items are JSON 404s', async () => {
   assert.equal(item.json().field, 'id');
 });
 
-test('activate and cancel take no body or {}: a field, a non-object or text is a 400, and nothing changes', async () => {
+test('a body not sent as application/json is a 415 that says what to send, and nothing is written', async () => {
+  const beforeState = await state();
+  const payload = JSON.stringify({ items: [{ id: 'typed', embedding: good() }] });
+  const fix = 'send the body as JSON with content-type: application/json';
+  for (const [type, message] of [
+    // What `curl -d` sends without -H.
+    ['application/x-www-form-urlencoded', `content-type application/x-www-form-urlencoded is not supported: ${fix} (curl -d sends application/x-www-form-urlencoded: add -H 'content-type: application/json')`],
+    ['text/plain', `content-type text/plain is not supported: ${fix}`],
+    ['text/plain; charset=utf-8', `content-type text/plain is not supported: ${fix}`],
+    [undefined, `the body has no content-type: ${fix}`],
+  ] as const) {
+    const res = await svc.app.inject({ method: 'POST', url: '/v1/items', headers: type ? { 'content-type': type } : {}, payload });
+    assert.equal(res.statusCode, 415, `${type}: ${res.body}`);
+    assert.deepEqual(res.json(), { statusCode: 415, code: 'SIDX_ERR_INVALID_INPUT', error: 'Unsupported Media Type', message }, `${type}`);
+  }
+  assert.deepEqual(await state(), beforeState);
+});
+
+const pick = ({ code, field, message }: Record<string, unknown>) => ({ code, field, message });
+
+test('query strings: an unknown parameter and a value outside an enum are named, with what is allowed', async () => {
+  for (const [url, field, message] of [
+    ['/v1/models?state=active', 'state', 'unknown field state (allowed: status)'],
+    ['/v1/models?status=Active', 'status', 'status must be one of registered, active, retired'],
+    ['/v1/sids/trie?format=xml', 'format', 'format must be one of binary, json'],
+  ] as const) {
+    const res = await svc.app.inject({ method: 'GET', url });
+    assert.equal(res.statusCode, 400, `${url}: ${res.body}`);
+    assert.deepEqual(pick(res.json()), { code: 'SIDX_ERR_INVALID_INPUT', field, message }, url);
+  }
+});
+
+test('activate and cancel take no body or {}: a field or a non-object is a 400, text a 415, and nothing changes', async () => {
   const model = svc.service.model.id;
   const listModels = async () => (await svc.app.inject({ method: 'GET', url: '/v1/models' })).json();
   const before = await listModels();
   for (const url of [`/v1/models/${model}/activate`, '/v1/jobs/no-such-job/cancel']) {
-    for (const [payload, type, field] of [
-      ['{"force":true}', 'application/json', 'force'], ['[]', 'application/json', 'body'], ['null', 'application/json', 'body'],
-      ['activate please', 'text/plain', 'body'],
+    for (const [payload, type, status, field, message] of [
+      ['{"force":true}', 'application/json', 400, 'force', 'unknown field force (no fields are allowed)'],
+      ['[]', 'application/json', 400, 'body', 'body must be object'], ['null', 'application/json', 400, 'body', 'body must be object'],
+      ['activate please', 'text/plain', 415, undefined, 'content-type text/plain is not supported: send the body as JSON with content-type: application/json'],
     ] as const) {
       const res = await svc.app.inject({ method: 'POST', url, headers: { 'content-type': type }, payload });
-      assert.equal(res.statusCode, 400, `${url} ${payload}: ${res.body}`);
-      assert.equal(res.json().code, 'SIDX_ERR_INVALID_INPUT');
-      assert.equal(res.json().field, field, res.body);
+      assert.equal(res.statusCode, status, `${url} ${payload}: ${res.body}`);
+      assert.deepEqual(pick(res.json()), { code: 'SIDX_ERR_INVALID_INPUT', field, message }, res.body);
     }
   }
   assert.deepEqual(await listModels(), before);

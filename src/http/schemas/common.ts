@@ -11,6 +11,14 @@ export const EmbeddingSchema = Type.Union(
   { $id: 'Embedding', description: 'One embedding: number array, or base64 of little-endian float32' },
 );
 
+/**
+ * A string that is one of `values`, as one JSON Schema `enum` (TypeBox's Union of Literals is an anyOf of one-value
+ * enums): a refused value's 400 then lists the allowed values (errors.ts), and the OpenAPI shows one enum.
+ */
+export function StringEnum<const T extends readonly string[]>(values: T, options: { description?: string; default?: T[number] } = {}) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+}
+
 export const SidSchema = Type.Array(Type.Integer({ minimum: 0, maximum: 65535 }), {
   $id: 'Sid',
   minItems: 1,

@@ -1,6 +1,6 @@
 import { Type } from '../../typebox.ts';
 import type { Static, TSchema } from '@sinclair/typebox';
-import { ErrorRef, errorResponses, NoBodySchema } from './common.ts';
+import { ErrorRef, errorResponses, NoBodySchema, StringEnum } from './common.ts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -20,7 +20,7 @@ export const ModelSchema = Type.Object({
 });
 
 export const ListModelsQuerySchema = Type.Object(
-  { status: Type.Optional(Type.Union([Type.Literal('registered'), Type.Literal('active'), Type.Literal('retired')])) },
+  { status: Type.Optional(StringEnum(['registered', 'active', 'retired'])) },
   { additionalProperties: false },
 );
 

@@ -1,7 +1,9 @@
 import { Type } from '../../typebox.ts';
 import type { Static } from '@sinclair/typebox';
 import { DEFAULT_BEAM_WIDTH, MAX_BEAM_WIDTH } from '../../service/types.ts';
-import { EmbeddingRef, SidRef, sheddableErrorResponses } from './common.ts';
+import { EmbeddingRef, SidRef, StringEnum, sheddableErrorResponses } from './common.ts';
+
+const EXPAND_MODES = ['none', 'hamming1', 'auto', 'beam'] as const;
 
 export const RetrieveBodySchema = Type.Object(
   {
@@ -11,7 +13,7 @@ export const RetrieveBodySchema = Type.Object(
     ),
     k: Type.Optional(Type.Integer({ minimum: 1, default: 10, description: 'Number of items to return' })),
     expand: Type.Optional(
-      Type.Union([Type.Literal('none'), Type.Literal('hamming1'), Type.Literal('auto'), Type.Literal('beam')], {
+      StringEnum(EXPAND_MODES, {
         description: 'auto = add Hamming-1 neighbours when exact SID matches give fewer than k candidates; '
           + 'beam = level-wise beam over code prefixes from the embedding (needs an embedding and a model with '
           + 'beam.onnx): items of the given sids and of the embedding\'s own SID, then of the beam\'s SIDs, then under its '
@@ -37,7 +39,7 @@ const MatchSchema = Type.Union([Type.Literal('exact'), Type.Literal('hamming1'),
 
 export const RetrieveResponseSchema = Type.Object({
   model: Type.String(),
-  expand: Type.Union([Type.Literal('none'), Type.Literal('hamming1'), Type.Literal('auto'), Type.Literal('beam')], {
+  expand: StringEnum(EXPAND_MODES, {
     description: 'The expansion used: the request\'s, or the default it resolved to',
   }),
   items: Type.Array(

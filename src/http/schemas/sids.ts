@@ -1,6 +1,6 @@
 import { Type } from '../../typebox.ts';
 import type { Static } from '@sinclair/typebox';
-import { errorResponses, ErrorRef } from './common.ts';
+import { errorResponses, ErrorRef, StringEnum } from './common.ts';
 
 const ModelIdSchema = Type.String({ minLength: 1, maxLength: 128, description: 'Model id (default: the served model)' });
 const Code = Type.Integer({ minimum: 0, maximum: 65535 });
@@ -32,7 +32,7 @@ export const NextResponseSchema = Type.Object({
 export const TrieQuerySchema = Type.Object(
   {
     model: Type.Optional(ModelIdSchema),
-    format: Type.Optional(Type.Union([Type.Literal('binary'), Type.Literal('json')], {
+    format: Type.Optional(StringEnum(['binary', 'json'], {
       default: 'binary', description: 'binary: application/octet-stream, layout in docs/sid-trie.md',
     })),
     since: Type.Optional(Type.String({
