@@ -11,6 +11,9 @@
  */
 import type { FastifyError, FastifyRequest } from 'fastify';
 
+/** Characters of an unknown key a message quotes. */
+const MAX_KEY_SHOWN = 64;
+
 interface Schema {
   $ref?: string;
   anyOf?: Schema[];
@@ -57,7 +60,8 @@ export function validationProblem(err: FastifyError, request: FastifyRequest): {
     const object = valueAt(data, first.instancePath);
     const unknown = params.additionalProperty ?? unknownKey(schema, object);
     if (unknown !== undefined) {
-      const field = at(unknown);
+      // A client's key, echoed: cut, so that a megabyte-long one does not come back whole.
+      const field = at(unknown.length > MAX_KEY_SHOWN ? `${unknown.slice(0, MAX_KEY_SHOWN)}...` : unknown);
       const names = schema?.properties ? Object.keys(schema.properties) : undefined;
       const allowed = names === undefined ? '' : names.length === 0 ? ' (no fields are allowed)' : ` (allowed: ${names.join(', ')})`;
       return { message: `unknown field ${field}${allowed}`, field };
