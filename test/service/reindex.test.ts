@@ -122,6 +122,7 @@ test('re-index: serving continues, writes during the job land in both key spaces
   const done = await waitJob(jobId, (j) => j.status !== 'running');
   assert.equal(done.status, 'succeeded', JSON.stringify(done));
   assert.equal(done.phase, 'done');
+  assert.equal(done.processed, done.total, 'a finished job keeps the count of its last phase (the drop: every item)');
 
   // After the swap everything is model B.
   const models = await call('GET', '/v1/models');
