@@ -80,7 +80,7 @@ test('models: register validates, lists, activation of a non-empty catalog is re
     assert.equal(bad.body.field, 'path');
     messages.add(bad.body.message.replace(JSON.stringify(path), 'PATH'));
   }
-  assert.deepEqual([...messages], ['no bundle directory PATH under the models directory']);
+  assert.deepEqual([...messages], [`no bundle directory PATH under the models directory ${join(tmp.dir, 'models')} (model.registryDir; paths are relative to it)`]);
   await writeTestBundle(join(tmp.dir, 'models', 'wide'), { dim: DIM * 2, levels: 2, codebookSize: 4, seed: 3 });
   assert.equal((await call('POST', '/v1/models', { path: 'wide' })).body.code, 'SIDX_ERR_DIMENSION');
   const reg = await call('POST', '/v1/models', { path: 'b' });
