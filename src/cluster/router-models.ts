@@ -26,7 +26,7 @@ import { SidxError } from '../errors.ts';
 import type { JobView, ReplicaJobView, Stability } from '../service/job-view.ts';
 import type { ModelView, ReindexRequest } from '../service/lifecycle.ts';
 import type { SidxMetrics } from '../service/metrics.ts';
-import { checkBundle, pathUnder, type ActiveModel } from '../service/model-space.ts';
+import { checkBundle, pathUnder, unknownModel, type ActiveModel } from '../service/model-space.ts';
 import type { Logger } from '../service/vector-state.ts';
 import { ClusterRegistry, type ClusterJob, type RegisteredModel, type ReplicaProgress } from './registry.ts';
 
@@ -166,7 +166,7 @@ export class RouterModels {
 
   async #registered(id: string, field: string): Promise<RegisteredModel> {
     const m = await this.registry.model(id);
-    if (!m) throw new SidxError('SIDX_ERR_UNKNOWN_MODEL', `no model ${JSON.stringify(id)} (POST /v1/models registers one)`, { field });
+    if (!m) throw unknownModel(id, (await this.registry.models()).map((r) => r.id), field);
     return m;
   }
 

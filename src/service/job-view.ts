@@ -46,13 +46,13 @@ export interface ReplicaJobView {
   updatedAt: string;
 }
 
-/** A job as the API shows it; `rate` gives items/s and ETA while this process runs it. */
+/** A job as the API shows it; `rate` gives items/s and ETA while this process runs it; a finished job shows its encode phase's rate. */
 export function jobView(control: ControlPlane, id: string, rate?: { since: number; processed: number }, processedNow?: number): JobView {
   const row = control.getJob(id);
   if (!row) throw new SidxError('SIDX_ERR_JOB_NOT_FOUND', `no job ${JSON.stringify(id)}`, { field: 'id' });
   const state = control.jobState.get(id)!;
   const params = state.params as { fromModel?: string };
-  const result = state.result as { stability?: Stability; mappingFile?: string | null };
+  const result = state.result as { stability?: Stability; mappingFile?: string | null; encodeItemsPerSecond?: number | null };
   let itemsPerSecond: number | null = null;
   let etaSeconds: number | null = null;
   const processed = processedNow ?? row.processed;
@@ -62,6 +62,9 @@ export function jobView(control: ControlPlane, id: string, rate?: { since: numbe
       itemsPerSecond = (processed - rate.processed) / seconds;
       etaSeconds = row.total !== null ? Math.max(0, row.total - processed) / itemsPerSecond : null;
     }
+  } else if (row.status !== 'running' && state.phase === 'done') {
+    // Finished (also after a restart): the rate its encode phase ran at, recorded when that phase ended.
+    itemsPerSecond = result.encodeItemsPerSecond ?? null;
   }
   return {
     id, kind: row.kind, status: row.status, phase: state.phase, model: row.modelId, fromModel: params.fromModel ?? null,

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.ts';
 import { SidxError } from '../errors.ts';
 import type { ModelRow } from '../store/control-plane.ts';
-import { checkBundle, closeWhenIdle, loadRegistered, openSpace, pathUnder, registerBundle, type ModelSpace } from './model-space.ts';
+import { checkBundle, closeWhenIdle, loadRegistered, openSpace, pathUnder, registerBundle, unknownModel, type ModelSpace } from './model-space.ts';
 import { jobView, ReindexJob, type JobView, type ReindexHost } from './reindex-job.ts';
 
 export interface ModelView extends ModelRow {
@@ -42,6 +42,10 @@ export class Lifecycle {
       .map((m) => ({ ...m, active: m.id === active }));
   }
 
+  #registeredIds(): string[] {
+    return this.#host.control.listModels().map((m) => m.id);
+  }
+
   /**
    * Registers the bundle at `path` (under model.registryDir): model.json valid, encoder.onnx loads in ONNX
    * Runtime and encodes a probe row into codes within the codebooks, input dimension and metric equal to the
@@ -60,7 +64,7 @@ export class Lifecycle {
   async activateModel(id: string): Promise<ModelView> {
     const host = this.#host;
     const row = host.control.getModel(id);
-    if (!row) throw new SidxError('SIDX_ERR_UNKNOWN_MODEL', `no model ${JSON.stringify(id)}`, { field: 'id' });
+    if (!row) throw unknownModel(id, this.#registeredIds(), 'id');
     if (host.active().info.id === id) return { ...row, active: true };
     if (this.#job?.live) throw new SidxError('SIDX_ERR_CONFLICT', `re-index ${this.#job.id} is under way`, { field: 'id' });
     const items = host.catalog.count;
@@ -79,7 +83,7 @@ export class Lifecycle {
     const host = this.#host;
     if (this.#job?.live) throw new SidxError('SIDX_ERR_CONFLICT', `re-index ${this.#job.id} is under way`, { field: 'model' });
     const row = host.control.getModel(req.model);
-    if (!row) throw new SidxError('SIDX_ERR_UNKNOWN_MODEL', `no model ${JSON.stringify(req.model)} (POST /v1/models registers one)`, { field: 'model' });
+    if (!row) throw unknownModel(req.model, this.#registeredIds(), 'model');
     const from = host.active().info;
     if (row.id === from.id) throw new SidxError('SIDX_ERR_CONFLICT', `model ${row.id} is already active`, { field: 'model' });
     const bundle = await loadRegistered(row);

@@ -3,8 +3,8 @@
  * pool. The service serves one (the active model); a re-index holds a second (the target) until the swap.
  */
 import { availableParallelism } from 'node:os';
-import { realpath } from 'node:fs/promises';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { access, realpath } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Config } from '../config.ts';
 import { SidxError } from '../errors.ts';
 import type { Catalog } from '../store/catalog.ts';
@@ -152,23 +152,50 @@ export function chooseServed(control: ControlPlane, catalog: Catalog, configured
 /**
  * Resolves `path` under `root`, refusing anything outside it (after symlinks). A path that is missing and one that
  * leads outside get the same answer, and a path outside by its text is refused before the file system is asked:
- * the error never tells a client whether something exists outside the models directory.
+ * the error never tells a client whether something exists outside the models directory. The answer names the
+ * models directory and, when a tail of `path` is a bundle under it ("models/x" for "x"), suggests that.
  */
 export async function pathUnder(root: string, path: string): Promise<string> {
   const base = await realpath(resolve(root)).catch(() => {
     throw new SidxError('SIDX_ERR_INVALID_INPUT', `the models directory ${root} does not exist`, { field: 'path' });
   });
-  const refused = () => new SidxError('SIDX_ERR_INVALID_INPUT', `no bundle directory ${JSON.stringify(path)} under the models directory`, { field: 'path' });
-  const outside = (p: string) => {
-    const rel = relative(base, p);
-    return rel.startsWith('..') || isAbsolute(rel);
+  const refused = async () => {
+    const near = await bundleTail(base, path);
+    return new SidxError('SIDX_ERR_INVALID_INPUT', `no bundle directory ${JSON.stringify(path)} under the models directory ${resolve(root)} `
+      + `(model.registryDir; paths are relative to it)${near === undefined ? '' : `: did you mean ${JSON.stringify(near)}?`}`, { field: 'path' });
   };
-  if (outside(resolve(base, path))) throw refused();
-  const target = await realpath(resolve(base, path)).catch(() => {
-    throw refused();
-  });
-  if (outside(target)) throw refused();
+  if (outside(base, resolve(base, path))) throw await refused();
+  const target = await realpath(resolve(base, path)).catch(() => null);
+  if (target === null || outside(base, target)) throw await refused();
   return target;
+}
+
+function outside(base: string, p: string): boolean {
+  const rel = relative(base, p);
+  return rel.startsWith('..') || isAbsolute(rel);
+}
+
+/** The longest tail of `path`'s segments (no "..") that is a bundle directory (with a model.json) under `base`, after symlinks. */
+async function bundleTail(base: string, path: string): Promise<string | undefined> {
+  const segments = path.split(/[\\/]+/).filter((s) => s !== '' && s !== '.');
+  for (let i = isAbsolute(path) ? 0 : 1; i < segments.length; i++) {
+    const tail = segments.slice(i);
+    if (tail.includes('..')) continue;
+    const dir = await realpath(resolve(base, ...tail)).catch(() => null);
+    if (dir === null || outside(base, dir)) continue;
+    if (await access(join(dir, 'model.json')).then(() => true, () => false)) return tail.join('/');
+  }
+  return undefined;
+}
+
+/** SIDX_ERR_UNKNOWN_MODEL naming the registered ids (those containing `id` first, at most MAX_NAMED). */
+export function unknownModel(id: string, registered: readonly string[], field: string): SidxError {
+  const MAX_NAMED = 8;
+  const near = (m: string) => (m.toLowerCase().includes(id.toLowerCase()) ? 0 : 1);
+  const ids = [...registered].sort((a, b) => near(a) - near(b));
+  const named = ids.slice(0, MAX_NAMED).join(', ') + (ids.length > MAX_NAMED ? ` and ${ids.length - MAX_NAMED} more (GET /v1/models)` : '');
+  return new SidxError('SIDX_ERR_UNKNOWN_MODEL', `no model ${JSON.stringify(id)} (${ids.length === 0 ? 'none registered' : `registered: ${named}`}; `
+    + 'POST /v1/models registers one)', { field });
 }
 
 /** Closes a pool once nothing is queued or running on it (requests that encoded before a swap finish first). */

@@ -14,7 +14,8 @@
  *   cleanup  after a cancel or a failure before the swap: the target's key space is removed instead.
  *
  * A crash resumes at the next start from the phase and cursor recorded last; a batch replayed after a crash
- * changes nothing (existing SIDs are kept). Progress (processed/total) is per phase.
+ * changes nothing (existing SIDs are kept). Progress (processed/total) is per phase; a finished job keeps the
+ * count of its last phase, and the encode phase's rate (result.encodeItemsPerSecond).
  */
 import { join } from 'node:path';
 import { SidxError } from '../errors.ts';
@@ -203,7 +204,8 @@ export class ReindexJob {
     const control = this.#host.control;
     this.#processed = null;
     control.jobState.set(this.id, { phase, cursor: 0n, result: extra.result });
-    control.updateJob(this.id, { processed: 0, total: this.#host.catalog.count, status: extra.status, error: extra.error });
+    // A new phase counts from 0; a finished job keeps the count of its last phase (the drop touches every item).
+    control.updateJob(this.id, { processed: phase === 'done' ? undefined : 0, total: this.#host.catalog.count, status: extra.status, error: extra.error });
   }
 
   /**
@@ -275,7 +277,11 @@ export class ReindexJob {
       host.metrics.itemsIndexed.inc({ source: 'reindex' }, recs.length);
       return { last: recs.at(-1)!.key, n: recs.length };
     }, true);
-    if (finished && !this.#cancel) this.#next('report');
+    if (!finished || this.#cancel) return;
+    // The encode phase's rate (of this process's part of it), kept for the finished job's view (job-view.ts).
+    const processed = host.control.getJob(this.id)!.processed;
+    const encodeItemsPerSecond = processed > this.#rate.processed ? this.#currentRate(processed) : null;
+    this.#next('report', { result: { ...this.#state().result, encodeItemsPerSecond } });
   }
 
   async #reportPhase(): Promise<void> {
@@ -284,7 +290,7 @@ export class ReindexJob {
     const stability = await compareSids(this.#host.catalog, p.fromVersion, p.toVersion, file, () => this.#stopping);
     if (!stability) return;
     this.#host.log.info(`reindex ${this.id}: ${stability.changed} of ${stability.compared} items changed SID (${p.fromModel} -> ${p.model})`);
-    this.#next('swap', { result: { stability, mappingFile: file } });
+    this.#next('swap', { result: { ...this.#state().result, stability, mappingFile: file } });
   }
 
   async #swapPhase(): Promise<void> {

@@ -80,7 +80,7 @@ test('models: register validates, lists, activation of a non-empty catalog is re
     assert.equal(bad.body.field, 'path');
     messages.add(bad.body.message.replace(JSON.stringify(path), 'PATH'));
   }
-  assert.deepEqual([...messages], ['no bundle directory PATH under the models directory']);
+  assert.deepEqual([...messages], [`no bundle directory PATH under the models directory ${join(tmp.dir, 'models')} (model.registryDir; paths are relative to it)`]);
   await writeTestBundle(join(tmp.dir, 'models', 'wide'), { dim: DIM * 2, levels: 2, codebookSize: 4, seed: 3 });
   assert.equal((await call('POST', '/v1/models', { path: 'wide' })).body.code, 'SIDX_ERR_DIMENSION');
   const reg = await call('POST', '/v1/models', { path: 'b' });
@@ -122,6 +122,7 @@ test('re-index: serving continues, writes during the job land in both key spaces
   const done = await waitJob(jobId, (j) => j.status !== 'running');
   assert.equal(done.status, 'succeeded', JSON.stringify(done));
   assert.equal(done.phase, 'done');
+  assert.equal(done.processed, done.total, 'a finished job keeps the count of its last phase (the drop: every item)');
 
   // After the swap everything is model B.
   const models = await call('GET', '/v1/models');

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import time
 import urllib.error
@@ -10,7 +11,7 @@ import urllib.request
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .embeddings import Embedding, wire_embedding, wire_embeddings
-from .errors import error_for
+from .errors import UnreachableError, error_for
 from .trie import SidTrie, TrieUpdate, parse_next_binary, parse_trie_binary, parse_trie_json
 from .types import (
     DeleteResponse, EncodeResponse, ItemResponse, Job, ModelsResponse, Model, Readiness, RetrieveResponse,
@@ -55,7 +56,8 @@ class SidxClient:
     HTTP route that makes them). Answers 429 and 503 (rate limited, overloaded, starting or stopping: the server did
     nothing) are retried up to ``max_retries`` times, waiting the server's ``Retry-After`` (capped at ``max_wait``
     seconds) or, without one, ``backoff * 2**attempt``. Any other error answer raises a :class:`~sidx_client.SidxError`
-    subclass carrying the server's ``code`` and ``field``; network failures raise urllib's ``URLError`` / ``OSError``.
+    subclass carrying the server's ``code`` and ``field``; no answer at all (refused, unknown host, reset, timeout)
+    raises :class:`~sidx_client.UnreachableError` (``SIDX_ERR_UNREACHABLE``, a ``SidxError`` and an ``OSError``).
     """
 
     def __init__(
@@ -99,6 +101,9 @@ class SidxClient:
         except urllib.error.HTTPError as err:  # every status >= 300 (304 included)
             with err:
                 return Response(err.code, err.headers.items(), err.read())
+        except (OSError, http.client.HTTPException) as err:  # URLError, timeouts, resets, a garbled answer
+            reason = err.reason if isinstance(err, urllib.error.URLError) else err
+            raise UnreachableError(url, reason or type(err).__name__) from err
 
     def request(self, method: str, path: str, *, query: Optional[Mapping[str, Any]] = None, json_body: Any = None,
                 headers: Optional[Mapping[str, str]] = None, ok: Sequence[int] = ()) -> Response:
@@ -146,7 +151,7 @@ class SidxClient:
                 body = self.ready()
                 if body["status"] == "ready":
                     return body
-            except OSError:
+            except UnreachableError:
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.base_url} not ready after {timeout} s")

@@ -1,4 +1,4 @@
-"""Exceptions raised by the client: one per HTTP status class, all carrying the server's error body."""
+"""Exceptions raised by the client: one per HTTP status class, all carrying the server's error body; one for no answer."""
 from __future__ import annotations
 
 from typing import Any, Dict, Optional
@@ -61,6 +61,18 @@ class UnavailableError(SidxError):
 
 class ServerError(SidxError):
     """500: the server failed (its message is hidden; the server logs it)."""
+
+
+class UnreachableError(SidxError, OSError):
+    """No HTTP answer: connection refused, unknown host, reset or timed out (``code`` ``SIDX_ERR_UNREACHABLE``,
+    ``status`` 0). ``url`` is the URL asked, ``__cause__`` the original urllib / socket error. Not retried: after a
+    reset or a timeout the server may have done the request. Also an ``OSError``, as these failures were before.
+    """
+
+    def __init__(self, url: str, reason: object) -> None:
+        super().__init__(0, "SIDX_ERR_UNREACHABLE", f"cannot reach {url}: {reason}")
+        self.args = (f"{self.code}: {self.message}",)  # no HTTP status to show
+        self.url = url
 
 
 _BY_STATUS = {

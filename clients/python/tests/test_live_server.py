@@ -11,7 +11,7 @@ from sidx_client import (
     AuthenticationError, BadRequestError, ConflictError, NotFoundError, PermissionDeniedError, RateLimitedError,
     SidTrie, SidxClient, TokenLayout, constrained_prefix_fn,
 )
-from tests.support import ServeProcess, catalog_embeddings, node_available
+from tests.support import REPO_ROOT, ServeProcess, catalog_embeddings, node_available
 
 try:
     import numpy  # type: ignore[import-not-found, unused-ignore]  # optional: the client sends numpy arrays as base64 when it is there
@@ -187,6 +187,11 @@ class LiveServerTest(unittest.TestCase):
     def test_models_register_reindex_jobs(self) -> None:
         models = self.client.models()
         self.assertEqual(models["active"], "default-rqvae-3x256")
+        with self.assertRaises(BadRequestError) as unknown_path:  # the path as seen from the repository root
+            self.client.register_model("models/rqkmeans-3x256")
+        self.assertEqual((unknown_path.exception.code, unknown_path.exception.field), ("SIDX_ERR_INVALID_INPUT", "path"))
+        self.assertIn(str(REPO_ROOT / "models"), unknown_path.exception.message)  # the server's model.registryDir
+        self.assertIn('did you mean "rqkmeans-3x256"?', unknown_path.exception.message)
         registered = self.client.register_model("rqkmeans-3x256")
         self.assertEqual((registered["levels"], registered["codebookSizes"]), (3, [256, 256, 256]))
         self.assertIn(registered["id"], [m["id"] for m in self.client.models(status="registered")["models"]])
@@ -196,11 +201,17 @@ class LiveServerTest(unittest.TestCase):
         with self.assertRaises(BadRequestError) as bad:
             self.client.reindex(registered["id"], batch_size=0)
         self.assertEqual(bad.exception.field, "batchSize")
+        with self.assertRaises(BadRequestError) as unknown_model:
+            self.client.reindex("default")
+        self.assertEqual((unknown_model.exception.code, unknown_model.exception.field), ("SIDX_ERR_UNKNOWN_MODEL", "model"))
+        self.assertIn("registered: default-rqvae-3x256", unknown_model.exception.message)
         for target in (registered["id"], "default-rqvae-3x256"):  # there and back: the other tests see the default
             job = self.client.reindex(target, batch_size=100)
             self.assertEqual(job["model"], target)
             done = self.client.wait_job(job["id"], timeout=300, interval=0.2)
             self.assertEqual((done["status"], done["phase"]), ("succeeded", "done"), done)
+            self.assertEqual(done["processed"], done["total"], done)  # its final count, not 0
+            self.assertGreater(done["itemsPerSecond"] or 0, 0, done)  # the encode phase's rate
             self.assertEqual(self.client.models()["active"], target)
             with self.assertRaises(ConflictError):
                 self.client.cancel_job(job["id"])  # finished

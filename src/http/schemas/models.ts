@@ -65,9 +65,11 @@ export const JobSchema = Type.Object({
   }),
   model: Type.Union([Type.String(), Type.Null()], { description: 'The model being moved to' }),
   fromModel: Type.Union([Type.String(), Type.Null()]),
-  processed: Type.Integer({ description: 'Items processed in the current phase' }),
+  processed: Type.Integer({ description: 'Items processed in the current phase; once done, in its last phase (drop: every item)' }),
   total: Nullable(Type.Integer({ description: 'Items in the catalog' })),
-  itemsPerSecond: Nullable(Type.Number()),
+  itemsPerSecond: Nullable(Type.Number({
+    description: 'Rate of the current phase while running; once done, the rate of its encode phase (null if it ended before that phase did)',
+  })),
   etaSeconds: Nullable(Type.Number({ description: 'Until the current phase ends, at the current rate' })),
   error: Type.Union([Type.String(), Type.Null()]),
   stability: Type.Union([StabilitySchema, Type.Null()], { description: 'How many items changed SID (after the report phase)' }),
