@@ -6,6 +6,7 @@
 import type { Static, TSchema, TObject } from '@sinclair/typebox';
 import { Type, Value } from './typebox.ts';
 import { SidxError } from './errors.ts';
+import { repoPath } from './paths.ts';
 
 const Int = (min: number, max: number, dflt: number, description: string) =>
   Type.Integer({ minimum: min, maximum: max, default: dflt, description });
@@ -108,7 +109,11 @@ export const ConfigSchema = Type.Object(
     ),
     model: Type.Object(
       {
-        dir: Type.String({ default: 'models/default', description: 'Model bundle served at first start (later: the active model of the registry)' }),
+        dir: Type.String({
+          default: 'models/default',
+          description: 'Model bundle served at first start (later: the active model of the registry); the default is the sidx '
+            + 'checkout\'s models/default, a value given is relative to the working directory',
+        }),
         registryDir: Type.String({ default: 'models', description: 'POST /v1/models registers bundles from paths under this directory only' }),
       },
       { additionalProperties: false, default: {} },
@@ -301,6 +306,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   if (limits.defaultMaxCandidates === undefined) {
     config.limits.defaultMaxCandidates = Math.min(config.limits.defaultMaxCandidates, config.limits.maxCandidates);
   }
+  // The shipped bundle, wherever sidx is started from.
+  if ((merged.model as Partial<Config['model']> | undefined)?.dir === undefined) config.model.dir = repoPath(config.model.dir);
   checkRelations(config);
   return deepFreeze(config);
 }

@@ -5,6 +5,8 @@ import { loadConfig } from '../src/config.ts';
 import { SidxError } from '../src/errors.ts';
 import { encoderThreads } from '../src/service/model-space.ts';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from './helpers/paths.ts';
 
 function refusal(field: string, message: RegExp) {
   return (e: unknown) => e instanceof SidxError && e.code === 'SIDX_ERR_CONFIG' && e.field === field && message.test(e.message);
@@ -19,6 +21,12 @@ test('defaults <- environment <- overrides, result frozen', () => {
   assert.deepEqual([fromEnv.server.port, fromEnv.limits.maxK], [9001, 50]);
   assert.equal(loadConfig({ server: { port: 9002 } }, env).server.port, 9002);
   assert.ok(Object.isFrozen(fromEnv) && Object.isFrozen(fromEnv.limits));
+});
+
+test('model.dir: unset, the checkout\'s models/default whatever the working directory; a value given stays as given', () => {
+  assert.equal(loadConfig({}, {}).model.dir, join(repoRoot, 'models', 'default'));
+  assert.equal(loadConfig({}, { SIDX__MODEL__DIR: 'models/default' }).model.dir, 'models/default');
+  assert.equal(loadConfig({ model: { dir: 'my/model' } }, {}).model.dir, 'my/model');
 });
 
 test('bad values and unknown variables are refused naming the field', () => {

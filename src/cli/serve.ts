@@ -14,7 +14,8 @@ export const serveUsage = `Usage: sidx serve [--port N] [--host H] [--data-dir D
 
 Starts the HTTP API. Flags override environment variables (SIDX__SERVER__PORT, SIDX__SERVER__HOST,
 SIDX__STORAGE__DATA_DIR, SIDX__MODEL__DIR, SIDX__ENCODER__PROVIDER, SIDX__ENCODER__WORKERS), which override
-the defaults (127.0.0.1:8080, ./data, models/default, cpu, on CPU one worker per two cores: at least 1, at most 4).
+the defaults (127.0.0.1:8080, ./data, the sidx checkout's models/default, cpu, on CPU one worker per two cores: at
+least 1, at most 4). A relative --data-dir or --model is relative to the working directory.
 
 Cluster mode (docs/scale.md; SIDX__CLUSTER__URL, __ROLE, __SHARD, __SHARDS, __REPLICA): --role shard holds shard I
 of S (its own data directory) and follows that shard's write log on NATS JetStream; --role router serves the

@@ -21,7 +21,7 @@ test('sidx --help names every training method; sidx serve --help gives the encod
   assert.match(help.stdout, /train +train a tokenizer \(RQ-KMeans, RQ-VAE or VQ-VAE\)/);
   const serve = await runCli(t, ['serve', '--help']);
   assert.equal(serve.code, 0);
-  assert.match(serve.stdout, /one worker per two cores: at least 1, at most 4/);
+  assert.match(serve.stdout, /one worker per two cores: at\s+least 1, at most 4/);
   assert.doesNotMatch(serve.stdout, /one worker per core/);
 });
 

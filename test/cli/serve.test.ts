@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
@@ -63,3 +64,17 @@ test('every line logged before a kill -9 is in the output (log lines are written
 });
 
 // kill -9 durability: test/reliability/crash.test.ts (20 kills in CI, 100 with SIDX_LONG=1).
+
+test('without --model, sidx serve loads the checkout\'s models/default from any working directory', async () => {
+  const elsewhere = join(tmp.dir, 'elsewhere');
+  mkdirSync(elsewhere);
+  const server = await startServer(['--data-dir', 'data'], {}, elsewhere);
+  try {
+    const ready = await waitReady(server.url, 60_000, server);
+    assert.equal(ready.model, 'default-rqvae-3x256');
+    assert.ok(existsSync(join(elsewhere, 'data', 'sidx.lock')), 'a relative --data-dir is relative to the working directory');
+  } finally {
+    server.child.kill('SIGTERM');
+  }
+  assert.equal(await exited(server.child), 0, server.output());
+});

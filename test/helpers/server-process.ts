@@ -4,8 +4,8 @@ import { spawnServe, type ServeProcess } from '../../src/bench/server.ts';
 
 export type ServerProcess = ServeProcess;
 
-export function startServer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServerProcess> {
-  return spawnServe(args, env, 60_000);
+export function startServer(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<ServerProcess> {
+  return spawnServe(args, env, 60_000, cwd);
 }
 
 /** Polls `url`/readyz until it answers 200; with `server`, fails at once when it exits and names its output. */
