@@ -6,6 +6,7 @@
 import type { Static, TSchema, TObject } from '@sinclair/typebox';
 import { Type, Value } from './typebox.ts';
 import { SidxError } from './errors.ts';
+import { repoPath } from './paths.ts';
 
 const Int = (min: number, max: number, dflt: number, description: string) =>
   Type.Integer({ minimum: min, maximum: max, default: dflt, description });
@@ -108,7 +109,11 @@ export const ConfigSchema = Type.Object(
     ),
     model: Type.Object(
       {
-        dir: Type.String({ default: 'models/default', description: 'Model bundle served at first start (later: the active model of the registry)' }),
+        dir: Type.String({
+          default: 'models/default',
+          description: 'Model bundle served at first start (later: the active model of the registry); the default is the sidx '
+            + 'checkout\'s models/default, a value given is relative to the working directory',
+        }),
         registryDir: Type.String({ default: 'models', description: 'POST /v1/models registers bundles from paths under this directory only' }),
       },
       { additionalProperties: false, default: {} },
@@ -221,8 +226,14 @@ export type Config = Static<typeof ConfigSchema>;
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 export type ConfigOverrides = DeepPartial<Config>;
 
-/** Reads `SIDX__SECTION__KEY` variables into a nested object, coercing numbers where the schema asks for them. */
-function fromEnv(env: NodeJS.ProcessEnv): Record<string, Record<string, unknown>> {
+/** Where an environment variable's value went: field ("section.key") -> the variable and its text. */
+type EnvSources = Map<string, { name: string; raw: string }>;
+
+/**
+ * Reads `SIDX__SECTION__KEY` variables into a nested object, coercing numbers where the schema asks for them, and
+ * notes in `sources` which variable set each field.
+ */
+function fromEnv(env: NodeJS.ProcessEnv, sources: EnvSources): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
   const sections = ConfigSchema.properties as Record<string, TObject>;
   for (const [name, raw] of Object.entries(env)) {
@@ -236,6 +247,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, Record<string, unknown>
     }
     const value = keySchema.type === 'integer' || keySchema.type === 'number' ? Number(raw) : keySchema.type === 'boolean' ? envBoolean(raw) : raw;
     (out[camel(section!)] ??= {})[keyName] = value;
+    sources.set(`${camel(section!)}.${keyName}`, { name, raw });
   }
   return out;
 }
@@ -270,16 +282,23 @@ function deepFreeze<T>(o: T): T {
 
 /** Defaults <- environment <- overrides; throws SIDX_ERR_CONFIG naming the first bad field. */
 export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
-  const merged = merge(merge({}, fromEnv(env)), overrides as Record<string, unknown>);
+  const envSources: EnvSources = new Map();
+  const merged = merge(merge({}, fromEnv(env, envSources)), overrides as Record<string, unknown>);
   const withDefaults = Value.Default(ConfigSchema, Value.Clone(merged));
   const firstError = Value.Errors(ConfigSchema, withDefaults).First();
   if (firstError) {
     const field = firstError.path.replace(/^\//, '').replaceAll('/', '.');
+    const [section, key] = field.split('.');
+    const overridden = (overrides as Record<string, Record<string, unknown> | undefined>)[section ?? '']?.[key ?? ''] !== undefined;
+    // A variable's text, not the number it was coerced to ("abc" became NaN).
+    const source = overridden ? undefined : envSources.get(field);
+    const got = source ? '' : `, got ${JSON.stringify(firstError.value)}`;
     const allowed = ((firstError.schema.anyOf ?? []) as TSchema[]).map((s) => s.const as unknown).filter((c) => c !== undefined);
     const message = allowed.length > 0
-      ? `must be one of ${allowed.map((c) => JSON.stringify(c)).join(', ')}, got ${JSON.stringify(firstError.value)}`
-      : firstError.message;
-    throw new SidxError('SIDX_ERR_CONFIG', `configuration ${field || '(root)'}: ${message}`, { field });
+      ? `must be one of ${allowed.map((c) => JSON.stringify(c)).join(', ')}${got}`
+      : `${firstError.message.replace(/^Expected integer\b/, 'expected an integer').replace(/^Expected (number|boolean|string)\b/, 'expected a $1')}${got}`;
+    const from = source ? ` (from ${source.name}=${JSON.stringify(source.raw)})` : '';
+    throw new SidxError('SIDX_ERR_CONFIG', `configuration ${field || '(root)'}${from}: ${message}`, { field });
   }
   const config = withDefaults as Config;
   // Unset, the default cap follows a lower limits.maxCandidates instead of refusing the start.
@@ -287,6 +306,8 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   if (limits.defaultMaxCandidates === undefined) {
     config.limits.defaultMaxCandidates = Math.min(config.limits.defaultMaxCandidates, config.limits.maxCandidates);
   }
+  // The shipped bundle, wherever sidx is started from.
+  if ((merged.model as Partial<Config['model']> | undefined)?.dir === undefined) config.model.dir = repoPath(config.model.dir);
   checkRelations(config);
   return deepFreeze(config);
 }

@@ -5,6 +5,8 @@ import { loadConfig } from '../src/config.ts';
 import { SidxError } from '../src/errors.ts';
 import { encoderThreads } from '../src/service/model-space.ts';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from './helpers/paths.ts';
 
 function refusal(field: string, message: RegExp) {
   return (e: unknown) => e instanceof SidxError && e.code === 'SIDX_ERR_CONFIG' && e.field === field && message.test(e.message);
@@ -21,10 +23,39 @@ test('defaults <- environment <- overrides, result frozen', () => {
   assert.ok(Object.isFrozen(fromEnv) && Object.isFrozen(fromEnv.limits));
 });
 
+test('model.dir: unset, the checkout\'s models/default whatever the working directory; a value given stays as given', () => {
+  assert.equal(loadConfig({}, {}).model.dir, join(repoRoot, 'models', 'default'));
+  assert.equal(loadConfig({}, { SIDX__MODEL__DIR: 'models/default' }).model.dir, 'models/default');
+  assert.equal(loadConfig({ model: { dir: 'my/model' } }, {}).model.dir, 'my/model');
+});
+
 test('bad values and unknown variables are refused naming the field', () => {
   assert.throws(() => loadConfig({}, { SIDX__SERVER__PORT: 'eighty' }), refusal('server.port', /server\.port/));
   assert.throws(() => loadConfig({ limits: { maxK: 0 } }, {}), refusal('limits.maxK', /limits\.maxK/));
   assert.throws(() => loadConfig({}, { SIDX__SERVER__PROT: '1' }), refusal('SIDX__SERVER__PROT', /unknown configuration variable/));
+});
+
+test('a refusal names the variable and the text it held when the value came from the environment, else the value', () => {
+  const message = (overrides: Parameters<typeof loadConfig>[0], env: NodeJS.ProcessEnv) => {
+    try {
+      loadConfig(overrides, env);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    assert.fail('not refused');
+  };
+  assert.equal(message({}, { SIDX__LIMITS__MAX_K: 'abc' }), 'configuration limits.maxK (from SIDX__LIMITS__MAX_K="abc"): expected an integer');
+  assert.equal(message({}, { SIDX__LIMITS__MAX_K: '0' }),
+    'configuration limits.maxK (from SIDX__LIMITS__MAX_K="0"): expected an integer to be greater or equal to 1');
+  assert.equal(message({}, { SIDX__LIMITS__MAX_VECTOR_NORM: 'big' }),
+    'configuration limits.maxVectorNorm (from SIDX__LIMITS__MAX_VECTOR_NORM="big"): expected a number');
+  assert.equal(message({}, { SIDX__SERVER__LOG_LEVEL: 'loud' }), 'configuration server.logLevel (from SIDX__SERVER__LOG_LEVEL="loud"): '
+    + 'must be one of "fatal", "error", "warn", "info", "debug", "trace", "silent"');
+  // A flag (an override) wins over the variable: the refused value is the flag's.
+  assert.equal(message({ limits: { maxK: 0 } }, { SIDX__LIMITS__MAX_K: 'abc' }),
+    'configuration limits.maxK: expected an integer to be greater or equal to 1, got 0');
+  assert.equal(message({ server: { logLevel: 'loud' as 'info' } }, {}),
+    'configuration server.logLevel: must be one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "loud"');
 });
 
 test('limits.maxEncoderQueue: default 32, SIDX__LIMITS__MAX_ENCODER_QUEUE, 0 (off) allowed, negative refused', () => {

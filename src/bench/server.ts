@@ -169,13 +169,14 @@ export interface ServeProcess {
 }
 
 /**
- * Spawns `node ...args` from the repository root, with `env` over this process's environment, and resolves once
- * it logs the address it listens at ("listening at http://127.0.0.1:PORT"). Rejects when it exits first; after
- * `timeoutMs` it kills the process and rejects. `name` names it in errors.
+ * Spawns `node ...args` from `cwd` (default: the repository root), with `env` over this process's environment, and
+ * resolves once it logs the address it listens at ("listening at http://127.0.0.1:PORT"). Rejects when it exits
+ * first; after `timeoutMs` it kills the process and rejects. `name` names it in errors.
  */
-export async function spawnListening(name: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ServeProcess> {
+export async function spawnListening(name: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number,
+  cwd = REPO_ROOT): Promise<ServeProcess> {
   const child = spawn(process.execPath, args, {
-    cwd: REPO_ROOT,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -210,8 +211,8 @@ export async function spawnListening(name: string, args: readonly string[], env:
 }
 
 /** `sidx serve --port 0 --host 127.0.0.1 ...args` through spawnListening. */
-export function spawnServe(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ServeProcess> {
-  return spawnListening('sidx serve', [...SIDX_SERVE, '--port', '0', '--host', '127.0.0.1', ...args], env, timeoutMs);
+export function spawnServe(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number, cwd?: string): Promise<ServeProcess> {
+  return spawnListening('sidx serve', [...SIDX_SERVE, '--port', '0', '--host', '127.0.0.1', ...args], env, timeoutMs, cwd);
 }
 
 /**

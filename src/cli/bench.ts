@@ -14,6 +14,7 @@ import { benchCatalog } from '../bench/run.ts';
 import { syntheticCatalog } from '../bench/synthetic-catalog.ts';
 import { encodeBenchBundle, encodeBenchRows, FORGE_SHAPE } from '../bench/vae-bundle.ts';
 import { loadConfig } from '../config.ts';
+import { repoPath } from '../paths.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { loadFaissBinding } from '../vector/binding.ts';
 import { parseFlags, UsageError } from './args.ts';
@@ -145,7 +146,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (v.expand !== undefined) retrieveOptions.expand = v.expand;
   if (v['max-candidates'] !== undefined) retrieveOptions.maxCandidates = intFlagIn(v['max-candidates'], 'max-candidates', 0, 1, 10_000_000);
   if (v['beam-width'] !== undefined) retrieveOptions.beamWidth = intFlagIn(v['beam-width'], 'beam-width', 0, 1, 4096);
-  const modelDir = resolve(v.model ?? 'models/default');
+  const modelDir = v.model === undefined ? repoPath('models/default') : resolve(v.model);
   if (!existsSync(join(modelDir, 'model.json'))) throw new UsageError(`no model bundle at ${modelDir} (give --model DIR)`);
 
   const t0 = performance.now();

@@ -8,7 +8,6 @@
 import { resolve } from 'node:path';
 import { tuneAllocator } from './allocator.ts';
 import { loadConfig } from '../config.ts';
-import { SidxError } from '../errors.ts';
 import { readAlgrCsv } from '../io/algr-csv.ts';
 import { embeddingFormatOf, readEmbeddings, type Embeddings } from '../io/embeddings.ts';
 import { inputError } from '../io/input-error.ts';
@@ -81,15 +80,13 @@ export async function indexCommand(argv: string[]): Promise<number> {
   // A new catalog gets the layout `sidx serve` gives one by default (natural-order postings alone), not the one its
   // LMDB posting index would write: a third of the posting puts.
   // Nor the SID tries: nothing here reads them (`sidx serve` counts them from the postings at open).
-  const service = await SidxService.open(config, log, { command: 'sidx index', postingRotations: 'natural', sidTries: false, encoderUse: 'index' });
+  const service = await SidxService.open(config, log, {
+    command: 'sidx index', postingRotations: 'natural', sidTries: false, encoderUse: 'index', refuseOtherModel: true,
+  });
   const started = performance.now();
   let done = 0;
   let replaced = 0;
   try {
-    if (service.model.id !== bundle.manifest.id) {
-      throw new SidxError('SIDX_ERR_CONFLICT', `the catalog in ${config.storage.dataDir} is served by model ${service.model.id}, not ${bundle.manifest.id}: `
-        + 're-index it (POST /v1/reindex) to change models');
-    }
     // Up to IN_FLIGHT batches at once: one encodes on a worker while another commits. Batches in flight hold
     // distinct ids, so their commit order does not matter; a row whose id is already in flight waits for them all.
     let pending: Row[] = [];

@@ -1,5 +1,7 @@
 /** The `sidx` command: one subcommand per job. */
+import { readFileSync } from 'node:fs';
 import { isSidxError } from '../errors.ts';
+import { repoPath } from '../paths.ts';
 import { UsageError } from './args.ts';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -9,7 +11,7 @@ type Command = (argv: string[]) => Promise<number>;
 const commands: Record<string, { run: Command; summary: string }> = {
   serve: { run: async (argv) => (await import('./serve.ts')).serveCommand(argv), summary: 'start the HTTP API' },
   openapi: { run: async (argv) => (await import('./openapi.ts')).openapiCommand(argv), summary: 'write the OpenAPI document generated from the route schemas' },
-  train: { run: async (argv) => (await import('./train.ts')).trainCommand(argv), summary: 'train a tokenizer (RQ-KMeans) on an embedding file and write a model bundle' },
+  train: { run: async (argv) => (await import('./train.ts')).trainCommand(argv), summary: 'train a tokenizer (RQ-KMeans, RQ-VAE or VQ-VAE) on an embedding file and write a model bundle' },
   encode: { run: async (argv) => (await import('./encode.ts')).encodeCommand(argv), summary: 'write the item -> SID table of an embedding file (CSV or JSONL)' },
   metrics: { run: async (argv) => (await import('./metrics.ts')).metricsCommand(argv), summary: 'SID quality metrics of model bundles and SID files, side by side' },
   index: { run: async (argv) => (await import('./bulk-index.ts')).indexCommand(argv), summary: 'bulk-load an embedding file into a catalog offline (the upsert path, with a progress line)' },
@@ -22,7 +24,11 @@ const commands: Record<string, { run: Command; summary: string }> = {
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `Usage: sidx <command> [flags]   (sidx <command> --help for its flags)\n\nCommands:\n${lines.join('\n')}`;
+  return `Usage: sidx <command> [flags]   (sidx <command> --help for its flags; sidx --version)\n\nCommands:\n${lines.join('\n')}`;
+}
+
+function version(): string {
+  return (JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { version: string }).version;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -30,6 +36,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
     return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-v') {
+    console.log(version());
+    return 0;
   }
   const command = commands[name];
   if (!command) {

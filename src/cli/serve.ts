@@ -1,5 +1,6 @@
 import { buildApp } from '../http/app.ts';
 import { loadConfig } from '../config.ts';
+import { isSidxError, SidxError } from '../errors.ts';
 import type { ShardNode } from '../cluster/shard.ts';
 import { SidxService } from '../service/sidx-service.ts';
 import { SidxMetrics } from '../service/metrics.ts';
@@ -14,7 +15,8 @@ export const serveUsage = `Usage: sidx serve [--port N] [--host H] [--data-dir D
 
 Starts the HTTP API. Flags override environment variables (SIDX__SERVER__PORT, SIDX__SERVER__HOST,
 SIDX__STORAGE__DATA_DIR, SIDX__MODEL__DIR, SIDX__ENCODER__PROVIDER, SIDX__ENCODER__WORKERS), which override
-the defaults (127.0.0.1:8080, ./data, models/default, cpu, one worker per core up to 4).
+the defaults (127.0.0.1:8080, ./data, the sidx checkout's models/default, cpu, on CPU one worker per two cores: at
+least 1, at most 4). A relative --data-dir or --model is relative to the working directory.
 
 Cluster mode (docs/scale.md; SIDX__CLUSTER__URL, __ROLE, __SHARD, __SHARDS, __REPLICA): --role shard holds shard I
 of S (its own data directory) and follows that shard's write log on NATS JetStream; --role router serves the
@@ -27,6 +29,18 @@ function shardFlag(value: string | undefined): { shard?: number; shards?: number
   const m = /^(\d+)\/(\d+)$/.exec(value);
   if (!m) throw new UsageError(`--shard must be I/S (shard I of S, from 0), got ${JSON.stringify(value)}`);
   return { shard: Number(m[1]), shards: Number(m[2]) };
+}
+
+/** Why the server could not listen at host:port, as a refusal that says what to change. */
+function listenError(err: unknown, host: string, port: number): SidxError {
+  const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EADDRINUSE' ? 'the address is in use by another process; give another --port (or SIDX__SERVER__PORT)'
+    : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges); give another --port'
+      : code === 'EADDRNOTAVAIL' ? `${host} is not an address of this machine; give another --host (or SIDX__SERVER__HOST)`
+        : (err as Error).message;
+  const field = code === 'EADDRNOTAVAIL' ? 'server.host' : 'server.port';
+  return new SidxError('SIDX_ERR_CONFIG', `cannot listen on ${address}: ${why}`, { field, cause: err });
 }
 
 export async function serveCommand(argv: string[]): Promise<number> {
@@ -53,7 +67,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
   // Each log line is written before the log call returns: a kill -9 loses none (log-destination.ts).
   const logger = { level: config.server.logLevel, stream: syncDestination() };
   const app = await buildApp({ service: null, config, metrics, logger });
-  await app.listen({ port: config.server.port, host: config.server.host });
+  try {
+    await app.listen({ port: config.server.port, host: config.server.host });
+  } catch (err) {
+    await app.close();
+    metrics.close();
+    throw listenError(err, config.server.host, config.server.port);
+  }
   let service: ServiceApi;
   let shard: ShardNode | undefined;
   try {
@@ -73,10 +93,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
       }
     }
   } catch (err) {
-    app.log.error({ err }, 'start failed');
+    // A refusal (bad bundle, data directory in use, ...) is one line on stderr (main.ts); anything else is a bug: logged with its stack.
+    if (!isSidxError(err)) app.log.error({ err }, 'start failed');
     await app.close();
     metrics.close();
-    return 1;
+    throw isSidxError(err) ? err : new SidxError('SIDX_ERR_INTERNAL', `start failed: ${(err as Error).message}`, { cause: err });
   }
   app.sidx = service;
   service.useClientMix?.(app.severalClients);

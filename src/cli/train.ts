@@ -115,7 +115,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const method = values.method ?? 'rqkmeans';
-  if (!METHODS.includes(method)) throw new UsageError(`unknown --method ${JSON.stringify(method)}; use rqkmeans\n\n${trainUsage}`);
+  if (!METHODS.includes(method)) throw new UsageError(`unknown --method ${JSON.stringify(method)}; use one of ${METHODS.join(', ')}\n\n${trainUsage}`);
   if (values.input === undefined) throw new UsageError(`--input is required\n\n${trainUsage}`);
   if (values.out === undefined) throw new UsageError(`--out is required\n\n${trainUsage}`);
   const codebookSizes = parseCodebookSizes(values['codebook-size'], intFlag(values.levels, 'levels'));

@@ -136,13 +136,19 @@ export async function loadRegistered(row: ModelRow): Promise<ModelBundle> {
 
 /**
  * Which model to serve at start. The catalog names the key space it serves (set at every start and by a re-index
- * swap), so a re-indexed catalog keeps its model whatever `model.dir` says; `model.dir` decides when nothing is
- * served yet, or when the catalog is empty and no re-index is under way.
+ * swap), so a re-indexed catalog keeps its model whatever `model.dir` says (with a warning, or with `refuseOther`
+ * refused: SIDX_ERR_CONFLICT naming `refuseOther.dataDir`); `model.dir` decides when nothing is served yet, or when
+ * the catalog is empty and no re-index is under way.
  */
-export function chooseServed(control: ControlPlane, catalog: Catalog, configured: ModelRow, reindexing: boolean, log: Logger): ModelRow {
+export function chooseServed(control: ControlPlane, catalog: Catalog, configured: ModelRow, reindexing: boolean, log: Logger,
+  refuseOther?: { dataDir: string }): ModelRow {
   const pinned = catalog.spaces.activeModel;
   const row = pinned !== undefined ? control.modelByVersion(pinned) : control.activeModel();
   if (row === undefined || (catalog.count === 0 && !reindexing)) return configured;
+  if (row.id !== configured.id && refuseOther) {
+    throw new SidxError('SIDX_ERR_CONFLICT', `the catalog in ${refuseOther.dataDir} is served by model ${row.id}, not ${configured.id}: `
+      + 're-index it (POST /v1/reindex) to change models');
+  }
   if (row.id !== configured.id) {
     log.warn(`model.dir holds ${configured.id}, but the catalog is served by ${row.id}: serving ${row.id} (POST /v1/reindex changes models)`);
   }

@@ -38,7 +38,7 @@ export async function openParts(config: Readonly<Config>, log: Logger, options: 
       mapSizeBytes: config.storage.mapSizeBytes, sidHistory: config.storage.sidHistory, deferSids: true,
       postingRotations: options.postingRotations ?? (config.storage.postingIndex === 'memory' ? 'natural' : 'all'),
     });
-    const row = chooseServed(control, catalog, configuredRow, Lifecycle.pending({ control }), log);
+    const row = chooseServed(control, catalog, configuredRow, Lifecycle.pending({ control }), log, options.refuseOtherModel ? { dataDir } : undefined);
     control.activateModel(row.id);
     if (catalog.spaces.activeModel !== row.version) catalog.spaces.setActiveModel(row.version);
     const bundle = row.id === configuredRow.id ? configured : await loadRegistered(row);

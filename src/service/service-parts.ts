@@ -46,4 +46,9 @@ export interface OpenOptions {
   sidTries?: boolean;
   /** What the served model's encoder pool is for (model-space.ts EncoderUse): default 'serve'; `sidx eval` 'batch', `sidx index` 'index'. */
   encoderUse?: EncoderUse;
+  /**
+   * true: a catalog served by another model than model.dir's is refused (SIDX_ERR_CONFLICT) before the rest opens,
+   * instead of served with a warning; `sidx index`, whose --model must be the catalog's.
+   */
+  refuseOtherModel?: boolean;
 }

@@ -17,13 +17,28 @@ export const LOCK_FILE = 'sidx.lock';
  */
 const held = new Set<string>();
 
-/** True while a process with this pid exists (EPERM: it exists, owned by another user). */
+/**
+ * True while a process with this pid exists (EPERM: it exists, owned by another user) and is not a zombie: a holder
+ * killed with -9 stays one until its parent reaps it, and kill(pid, 0) still finds it.
+ */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const state = processState(pid);
+  return state !== 'Z' && state !== 'X';
+}
+
+/** The state letter in /proc/<pid>/stat (R, S, D, Z zombie, X dead, ...); undefined where it cannot be read (not Linux). */
+export function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state ...": comm may hold spaces and parentheses, so the state follows the last ") ".
+    return stat.slice(stat.lastIndexOf(') ') + 2).charAt(0) || undefined;
+  } catch {
+    return undefined;
   }
 }
 

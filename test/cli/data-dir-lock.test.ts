@@ -11,7 +11,7 @@ import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { runCli } from '../helpers/cli.ts';
 import { writeTestBundle } from '../helpers/service.ts';
-import { exited, startServer, waitReady } from '../helpers/server-process.ts';
+import { exited, exitedAndRead, startServer, waitReady } from '../helpers/server-process.ts';
 
 const tmp = tempDir();
 const modelDir = join(tmp.dir, 'model');
@@ -25,9 +25,9 @@ test('a second sidx serve or sidx index on a data directory in use is refused na
     await waitReady(first.url);
     const pid = first.child.pid!;
     const second = await startServer(['--data-dir', dataDir, '--model', modelDir]);
-    assert.equal(await exited(second.child), 1, second.output());
-    assert.match(second.output(), /SIDX_ERR_DATA_DIR_LOCKED/);
-    assert.match(second.output(), new RegExp(`in use by sidx serve \\(pid ${pid}\\)`));
+    assert.equal(await exitedAndRead(second.child), 1, second.output());
+    assert.match(second.output(), new RegExp(`^sidx serve: data directory .* is in use by sidx serve \\(pid ${pid}\\).*\\[SIDX_ERR_DATA_DIR_LOCKED\\]$`, 'm'));
+    assert.doesNotMatch(second.output(), /"stack"/, 'a refusal, not a crash');
     await writeNpy(join(tmp.dir, 'items.npy'), randomMatrix(4, 8, 1), [4, 8]);
     const index = await runCli(t, ['index', '--data-dir', dataDir, '--model', modelDir, '--input', join(tmp.dir, 'items.npy')]);
     assert.equal(index.code, 1, index.stderr);

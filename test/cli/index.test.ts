@@ -67,7 +67,8 @@ test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path,
   await writeTestBundle(other, { dim: DIM, levels: 2, codebookSize: 8, seed: 2 });
   const refused = await runCli(t, ['index', '--input', npy, '--model', other, '--data-dir', dataDir]);
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, /served by model test-rq-2x8-d8-s1, not test-rq-2x8-d8-s2.*\[SIDX_ERR_CONFLICT\]/);
+  assert.match(refused.stderr, /^sidx index: the catalog in .* is served by model test-rq-2x8-d8-s1, not test-rq-2x8-d8-s2: .*\[SIDX_ERR_CONFLICT\]\n$/);
+  assert.doesNotMatch(refused.stderr, /warning|serving test-rq-2x8-d8-s1/, 'refused once, not first warned that it serves the catalog\'s model');
   assert.equal((await runCli(t, ['index', '--model', modelDir])).code, 2, '--input is required');
 });
 

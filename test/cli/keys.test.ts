@@ -1,5 +1,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.ts';
 import { keySecret } from '../../src/store/api-keys.ts';
@@ -43,4 +44,25 @@ test('sidx keys create | list | revoke', async (t) => {
   assert.equal((await run(t, ['keys', 'create', '--data-dir', dataDir])).code, 2, '--name is required');
   assert.equal((await run(t, ['keys', 'create', '--name', 'x', '--scope', 'root', '--data-dir', dataDir])).code, 2);
   assert.equal((await run(t, ['keys', 'frobnicate'])).code, 2);
+});
+
+test('sidx keys list and revoke refuse a data directory sidx never used, creating nothing; create makes a new one', async (t) => {
+  const tmp = tempDir();
+  t.after(() => tmp.cleanup());
+  const missing = join(tmp.dir, 'missing');
+  for (const argv of [['list'], ['revoke', 'abc']]) {
+    const refused = await run(t, ['keys', ...argv, '--data-dir', missing]);
+    assert.equal(refused.code, 1, argv.join(' '));
+    assert.equal(refused.err, `sidx keys: data directory ${missing} does not exist; check --data-dir (or SIDX__STORAGE__DATA_DIR) [SIDX_ERR_CONFIG]`);
+    assert.equal(refused.out, '');
+    assert.equal(existsSync(missing), false, `${argv.join(' ')} created nothing`);
+  }
+  const list = await run(t, ['keys', 'list', '--data-dir', tmp.dir]);
+  assert.equal(list.code, 1);
+  assert.match(list.err, /holds no control plane \(control\.sqlite\).*\[SIDX_ERR_CONFIG\]$/);
+  assert.equal(existsSync(join(tmp.dir, 'control.sqlite')), false);
+
+  assert.equal((await run(t, ['keys', 'create', '--name', 'first', '--data-dir', missing])).code, 0);
+  const listed = await run(t, ['keys', 'list', '--data-dir', missing, '--json']);
+  assert.deepEqual(JSON.parse(listed.out).map((k: { name: string }) => k.name), ['first']);
 });

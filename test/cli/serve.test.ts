@@ -1,10 +1,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { writeTestBundle } from '../helpers/service.ts';
-import { exited, startServer, waitReady } from '../helpers/server-process.ts';
+import { exited, runServe, startServer, waitReady } from '../helpers/server-process.ts';
 
 const DIM = 8;
 const tmp = tempDir();
@@ -63,3 +65,41 @@ test('every line logged before a kill -9 is in the output (log lines are written
 });
 
 // kill -9 durability: test/reliability/crash.test.ts (20 kills in CI, 100 with SIDX_LONG=1).
+
+test('without --model, sidx serve loads the checkout\'s models/default from any working directory', async () => {
+  const elsewhere = join(tmp.dir, 'elsewhere');
+  mkdirSync(elsewhere);
+  const server = await startServer(['--data-dir', 'data'], {}, elsewhere);
+  try {
+    const ready = await waitReady(server.url, 60_000, server);
+    assert.equal(ready.model, 'default-rqvae-3x256');
+    assert.ok(existsSync(join(elsewhere, 'data', 'sidx.lock')), 'a relative --data-dir is relative to the working directory');
+  } finally {
+    server.child.kill('SIGTERM');
+  }
+  assert.equal(await exited(server.child), 0, server.output());
+});
+
+test('a port in use stops the start with one line naming host:port and --port, exit 1, nothing opened', async () => {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const { port } = holder.address() as AddressInfo;
+  const busyDir = join(tmp.dir, 'data-busy');
+  try {
+    const run = await runServe(['--port', String(port), '--host', '127.0.0.1', '--data-dir', busyDir, '--model', modelDir]);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.equal(run.stderr, `sidx serve: cannot listen on 127.0.0.1:${port}: the address is in use by another process; `
+      + 'give another --port (or SIDX__SERVER__PORT) [SIDX_ERR_CONFIG]\n');
+    assert.doesNotMatch(run.stdout, /EADDRINUSE|"stack"/);
+  } finally {
+    holder.close();
+  }
+  assert.equal(existsSync(busyDir), false, 'no store was opened, no lock taken');
+});
+
+test('a start that fails once listening is one sidx serve: line on stderr, exit 1, no stack', async () => {
+  const run = await runServe(['--port', '0', '--host', '127.0.0.1', '--data-dir', join(tmp.dir, 'data-nomodel'), '--model', join(tmp.dir, 'nonexistent')]);
+  assert.equal(run.code, 1, run.stdout + run.stderr);
+  assert.equal(run.stderr, `sidx serve: ${join(tmp.dir, 'nonexistent', 'model.json')}: not found [SIDX_ERR_MODEL_BUNDLE]\n`);
+  assert.doesNotMatch(run.stdout, /"stack"|start failed/);
+});

@@ -85,7 +85,7 @@ test('SIDX__VECTORS__* variables set the storage; a bad value is refused naming 
   const refused = (field: string, text: string) => (e: unknown) =>
     e instanceof SidxError && e.code === 'SIDX_ERR_CONFIG' && e.field === field && e.message.includes(text);
   assert.throws(() => loadConfig({}, { SIDX__VECTORS__STORAGE: 'sq4' }),
-    refused('vectors.storage', 'configuration vectors.storage: must be one of "f32", "sq8", "pq", got "sq4"'));
+    refused('vectors.storage', 'configuration vectors.storage (from SIDX__VECTORS__STORAGE="sq4"): must be one of "f32", "sq8", "pq"'));
   assert.throws(() => loadConfig({}, { SIDX__VECTORS__RESCORE: '-1' }), refused('vectors.rescore', 'configuration vectors.rescore'));
   assert.throws(() => loadConfig({}, { SIDX__VECTORS__LAYOUT: 'random' }), refused('vectors.layout', 'configuration vectors.layout'));
 });

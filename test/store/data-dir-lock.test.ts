@@ -1,10 +1,11 @@
 /** The data directory lock (issue 14): one sidx process per data directory; a lock left by a dead process is taken over. */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataDirLock, LOCK_FILE } from '../../src/store/data-dir-lock.ts';
+import { DataDirLock, LOCK_FILE, processState } from '../../src/store/data-dir-lock.ts';
 import { tempDir } from '../helpers/paths.ts';
 
 const tmp = tempDir();
@@ -37,4 +38,34 @@ test('a lock whose process is gone, or an unreadable one, or one with this pid l
     assert.equal(readFileSync(join(tmp.dir, LOCK_FILE), 'utf8'), `${process.pid} sidx serve\n`, JSON.stringify(content));
     lock.release();
   }
+});
+
+test('a lock whose holder is a zombie (exited, not yet reaped by its parent) is taken over', async (t) => {
+  // sh forks a child that exits once sh has become sleep (exec), which never reaps it: a zombie until sleep is killed.
+  const script = 'p=$$; (until read c < /proc/$p/comm && [ "$c" = sleep ]; do sleep 0.01; done) & echo $!; exec sleep 1000';
+  const parent = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => parent.kill('SIGKILL'));
+  const [line] = await once(parent.stdout!, 'data') as [Buffer];
+  const zombie = Number(line.toString().trim());
+  for (let state = processState(zombie); state !== 'Z'; state = processState(zombie)) {
+    assert.notEqual(state, undefined, `pid ${zombie} is gone (reaped) before it was seen a zombie`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.doesNotThrow(() => process.kill(zombie, 0), 'kill(pid, 0) still finds a zombie');
+
+  writeFileSync(join(tmp.dir, LOCK_FILE), `${zombie} sidx serve\n`);
+  const lock = DataDirLock.acquire(tmp.dir, 'sidx serve');
+  assert.equal(readFileSync(join(tmp.dir, LOCK_FILE), 'utf8'), `${process.pid} sidx serve\n`);
+  lock.release();
+});
+
+test('processState reads the state after the command name, whatever the name holds', async (t) => {
+  // A live process named like a zombie's stat line: the state is after the last ") ", not the first.
+  const named = spawn(process.execPath, ['-e', 'process.title = "x) Z (y"; console.log("titled"); setInterval(() => {}, 1000)'],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => named.kill('SIGKILL'));
+  await once(named.stdout!, 'data');
+  assert.match(readFileSync(`/proc/${named.pid}/stat`, 'utf8'), /^\d+ \(x\) Z \(y\) /);
+  assert.match(processState(named.pid!) ?? '', /^[RS]$/);
+  assert.equal(processState(deadPid()), undefined, 'a pid with no process');
 });
