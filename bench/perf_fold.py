@@ -3,7 +3,10 @@
     python3 bench/perf_fold.py STACKS MAIN_MS_PER_REQUEST
 
 Each sample goes to the first phase that names one of its frames, from the innermost frame out (a sample in
-readStoredRecord under fetchItems counts as fetch). Prints each phase's share of the samples and its ms per request.
+readStoredRecord under fetchItems counts as fetch). Prints each phase's share of the samples and its ms per request;
+then, when the stacks carry each frame's object (`perf script -F tid,ip,sym,dso`), the same samples by the code
+their innermost frame runs (kernel, LMDB, the sidx addon, Node/V8/libc, JIT-compiled JS), and the share spent waking
+a reader of a socket this thread wrote to (`sock_def_readable` in the stack: on loopback, the client).
 """
 import re
 import sys
@@ -26,18 +29,45 @@ PHASES = [
 ]
 COMPILED = [(name, re.compile(p)) for name, p in PHASES]
 
+ORIGINS = [
+    ('kernel', r'\[kernel'),
+    ('LMDB', r'lmdb'),
+    ('sidx addon (native/)', r'sidx\.node|sidx_native'),
+    ('JIT-compiled JS', r'perf-\d+\.map|JS:'),
+    ('Node, V8 and libc (C++, builtins)', r'.'),
+]
+ORIGINS_COMPILED = [(name, re.compile(p)) for name, p in ORIGINS]
+
+
+def origin_of(frame: str) -> str | None:
+    """The code a frame runs, from its object in parentheses; None when the line names no object."""
+    m = re.search(r'\(([^()]*)\)\s*$', frame)
+    if not m:
+        return None
+    for name, pattern in ORIGINS_COMPILED:
+        if pattern.search(m.group(1)) or (name == 'JIT-compiled JS' and frame.split(' ', 1)[-1].startswith('JS:')):
+            return name
+    return None
+
 
 def main() -> None:
     path, ms = sys.argv[1], float(sys.argv[2])
     counts: Counter[str] = Counter()
+    origins: Counter[str] = Counter()
     total = 0
+    wakes = 0
     frames: list[str] = []
 
     def flush() -> None:
-        nonlocal total
+        nonlocal total, wakes
         if not frames:
             return
         total += 1
+        origin = origin_of(frames[0])
+        if origin:
+            origins[origin] += 1
+        if any('sock_def_readable' in frame for frame in frames):
+            wakes += 1
         for frame in frames:
             for name, pattern in COMPILED:
                 if pattern.search(frame):
@@ -59,6 +89,11 @@ def main() -> None:
     print('|---|---:|---:|')
     for name, n in counts.most_common():
         print(f'| {name} | {100 * n / total:.1f}% | {ms * n / total:.3f} |')
+    if origins:
+        print(f'\n| code (innermost frame) | share | ms per request |\n|---|---:|---:|')
+        for name, n in origins.most_common():
+            print(f'| {name} | {100 * n / total:.1f}% | {ms * n / total:.4f} |')
+    print(f'\nwaking a socket\'s reader (sock_def_readable): {100 * wakes / total:.1f}% of the samples, {ms * wakes / total:.4f} ms per request')
 
 
 if __name__ == '__main__':

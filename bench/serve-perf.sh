@@ -32,5 +32,5 @@ perf record -F 1999 -g -p "$pid" -o "$out.data" -- sleep 6 >/dev/null 2>&1
 wait "$load"
 grep -E 'QPS|by thread' "$out.log"
 main_ms=$(grep -o 'main [0-9.]*' "$out.log" | head -1 | cut -d' ' -f2)
-perf script -i "$out.data" --tid "$pid" -F tid,ip,sym 2>/dev/null >"$out.stacks"
+perf script -i "$out.data" --tid "$pid" -F tid,ip,sym,dso 2>/dev/null >"$out.stacks"
 python3 bench/perf_fold.py "$out.stacks" "$main_ms"
