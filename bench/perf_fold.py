@@ -1,12 +1,17 @@
 """Sorts the event loop's `perf script` samples (bench/serve-perf.sh) into the phases of a request.
 
     python3 bench/perf_fold.py STACKS MAIN_MS_PER_REQUEST
+    python3 bench/perf_fold.py STACKS MAIN_MS_PER_REQUEST --against OTHER_STACKS OTHER_MS [--phase PREFIX] [--top N]
 
 Each sample goes to the first phase that names one of its frames, from the innermost frame out (a sample in
 readStoredRecord under fetchItems counts as fetch). Prints each phase's share of the samples and its ms per request;
 then, when the stacks carry each frame's object (`perf script -F tid,ip,sym,dso`), the same samples by the code
 their innermost frame runs (kernel, LMDB, the sidx addon, Node/V8/libc, JIT-compiled JS), and the share spent waking
 a reader of a socket this thread wrote to (`sock_def_readable` in the stack: on loopback, the client).
+
+With --against, the two files' samples of one phase (by its name's prefix; all phases without --phase) by innermost
+frame, in microseconds per request side by side, the frames that cost the first file most over the second first:
+e.g. sidx beside the bare route (serve-perf.sh --peer bare) on the same bodies.
 """
 import re
 import sys
@@ -50,39 +55,74 @@ def origin_of(frame: str) -> str | None:
     return None
 
 
+def read_samples(path: str):
+    """Each sample's frames, innermost first."""
+    frames: list[str] = []
+    with open(path, encoding='utf-8', errors='replace') as f:
+        for line in f:
+            if not line.strip():
+                if frames:
+                    yield frames
+                frames = []
+            elif line[0] in ' \t':
+                frames.append(line.strip())
+    if frames:
+        yield frames
+
+
+def phase_of(frames: list[str]) -> str:
+    for frame in frames:
+        for name, pattern in COMPILED:
+            if pattern.search(frame):
+                return name
+    return 'other'
+
+
+def leaf_us(path: str, ms: float, phase: str) -> dict[str, float]:
+    """Microseconds per request by innermost frame (address dropped), over the samples of phases named `phase...`."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for frames in read_samples(path):
+        total += 1
+        if phase_of(frames).startswith(phase):
+            # JIT frames name their process's perf map: dropped, so that two processes' frames compare.
+            counts[re.sub(r'\s*\(/tmp/perf-\d+\.map\)$', '', re.sub(r'^[0-9a-f]+\s+', '', frames[0]))] += 1
+    if total == 0:
+        sys.exit(f'perf_fold.py: no samples in {path}')
+    return {leaf: 1000 * ms * n / total for leaf, n in counts.items()}
+
+
+def compare(argv: list[str]) -> None:
+    opts = dict(zip(argv[2::2], argv[3::2]))
+    first, second = argv[0], opts['--against']
+    phase = opts.get('--phase', '')
+    a = leaf_us(first, float(argv[1]), phase)
+    b = leaf_us(second, float(opts['--against-ms']), phase)
+    print(f'phase "{phase or "(all)"}": {sum(a.values()):.2f} us per request in {first}, {sum(b.values()):.2f} in {second}')
+    print(f'| innermost frame | {first} us | {second} us |\n|---|---:|---:|')
+    for leaf in sorted(set(a) | set(b), key=lambda k: b.get(k, 0) - a.get(k, 0))[:int(opts.get('--top', '20'))]:
+        print(f'| {leaf[:90]} | {a.get(leaf, 0):.2f} | {b.get(leaf, 0):.2f} |')
+
+
 def main() -> None:
+    if '--against' in sys.argv:
+        # STACKS MS --against OTHER OTHER_MS [...]: normalise to flag pairs
+        i = sys.argv.index('--against')
+        compare(sys.argv[1:3] + [sys.argv[i], sys.argv[i + 1], '--against-ms', sys.argv[i + 2]] + sys.argv[i + 3:])
+        return
     path, ms = sys.argv[1], float(sys.argv[2])
     counts: Counter[str] = Counter()
     origins: Counter[str] = Counter()
     total = 0
     wakes = 0
-    frames: list[str] = []
-
-    def flush() -> None:
-        nonlocal total, wakes
-        if not frames:
-            return
+    for frames in read_samples(path):
         total += 1
         origin = origin_of(frames[0])
         if origin:
             origins[origin] += 1
         if any('sock_def_readable' in frame for frame in frames):
             wakes += 1
-        for frame in frames:
-            for name, pattern in COMPILED:
-                if pattern.search(frame):
-                    counts[name] += 1
-                    return
-        counts['other'] += 1
-
-    with open(path, encoding='utf-8', errors='replace') as f:
-        for line in f:
-            if not line.strip():
-                flush()
-                frames = []
-            elif line[0] in ' \t':
-                frames.append(line.strip())
-    flush()
+        counts[phase_of(frames)] += 1
     if total == 0:
         sys.exit(f'perf_fold.py: no samples in {path}')
     print(f'| event loop phase | share of {total} samples | ms per request |')
