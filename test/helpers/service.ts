@@ -95,3 +95,16 @@ export async function startService(
 export function bundleDir(root: string): string {
   return join(root, 'model');
 }
+
+/**
+ * The re-index tests' two models under `root`/models: a (2 x 8) that the service on `root`/data serves, and b
+ * (3 x 4), the target (not registered yet); `open` starts the service (again, after a stop).
+ */
+export async function twoModelService(root: string, dim: number): Promise<{ models: string; dataDir: string; idB: string; open: () => Promise<RunningService> }> {
+  const models = join(root, 'models');
+  const dataDir = join(root, 'data');
+  await writeTestBundle(join(models, 'a'), { dim, levels: 2, codebookSize: 8, seed: 1 });
+  const idB = (await writeTestBundle(join(models, 'b'), { dim, levels: 3, codebookSize: 4, seed: 2 })).id;
+  const open = () => startService(dataDir, join(models, 'a'), { maxBatch: 1000 }, { model: { registryDir: models } });
+  return { models, dataDir, idB, open };
+}

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
-import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+import { twoModelService, type RunningService } from '../helpers/service.ts';
 
 const DIM = 8;
 const tmp = tempDir();
@@ -30,11 +30,7 @@ async function job(svc: RunningService, id: string, until: (j: Record<string, an
 
 /** A service on a fresh data directory holding `n` items, with model b registered: its id and a reopener. */
 async function setup(name: string, n: number) {
-  const models = join(tmp.dir, name, 'models');
-  const dataDir = join(tmp.dir, name, 'data');
-  await writeTestBundle(join(models, 'a'), { dim: DIM, levels: 2, codebookSize: 8, seed: 1 });
-  const idB = (await writeTestBundle(join(models, 'b'), { dim: DIM, levels: 3, codebookSize: 4, seed: 2 })).id;
-  const open = () => startService(dataDir, join(models, 'a'), { maxBatch: 1000 }, { model: { registryDir: models } });
+  const { idB, open } = await twoModelService(join(tmp.dir, name), DIM);
   const svc = await open();
   const vectors = randomMatrix(n, DIM, 9);
   const items = Array.from({ length: n }, (_, i) => ({ id: `i${i}`, embedding: Array.from(vectors.subarray(i * DIM, (i + 1) * DIM)) }));

@@ -11,7 +11,7 @@ import { ControlPlane } from '../../src/store/control-plane.ts';
 import { verifyCatalog } from '../../src/store/catalog-verify.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
-import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+import { twoModelService, type RunningService } from '../helpers/service.ts';
 
 const DIM = 8;
 const N = 300;
@@ -22,11 +22,7 @@ const emb = (i: number) => Array.from(vectors.subarray(i * DIM, (i + 1) * DIM));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function setup(name: string) {
-  const models = join(tmp.dir, name, 'models');
-  const dataDir = join(tmp.dir, name, 'data');
-  await writeTestBundle(join(models, 'a'), { dim: DIM, levels: 2, codebookSize: 8, seed: 1 });
-  const idB = (await writeTestBundle(join(models, 'b'), { dim: DIM, levels: 3, codebookSize: 4, seed: 2 })).id;
-  const open = () => startService(dataDir, join(models, 'a'), { maxBatch: 1000 }, { model: { registryDir: models } });
+  const { dataDir, idB, open } = await twoModelService(join(tmp.dir, name), DIM);
   const svc = await open();
   const call = async (s: RunningService, method: 'GET' | 'POST', url: string, payload?: unknown) => {
     const res = await s.app.inject({ method, url, payload: payload as never });
