@@ -46,12 +46,12 @@ function processCpuSeconds(pid: number): number {
   }
 }
 
-/** Busy and total CPU seconds of the whole machine so far (Linux /proc/stat; zeros elsewhere). */
-function machineCpuSeconds(): { busy: number; total: number } {
+/** Busy and total CPU clock ticks of the whole machine so far (Linux /proc/stat; zeros elsewhere). */
+function machineCpuTicks(): { busy: number; total: number } {
   try {
     const ticks = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
     const total = ticks.reduce((a, b) => a + b, 0);
-    return { busy: (total - ticks[3]! - ticks[4]!) / 100, total: total / 100 }; // idle and iowait are not busy
+    return { busy: total - ticks[3]! - ticks[4]!, total }; // idle and iowait are not busy
   } catch {
     return { busy: 0, total: 0 };
   }
@@ -63,13 +63,12 @@ function machineCpuSeconds(): { busy: number; total: number } {
  */
 export function cpuMeter(pid: number): () => { processSeconds: number; machineBusy: number } {
   const cpu0 = processCpuSeconds(pid);
-  const machine0 = machineCpuSeconds();
+  const machine0 = machineCpuTicks();
   return () => {
-    const machine1 = machineCpuSeconds();
-    return {
-      processSeconds: processCpuSeconds(pid) - cpu0,
-      machineBusy: (machine1.busy - machine0.busy) / Math.max(1e-9, machine1.total - machine0.total),
-    };
+    const machine1 = machineCpuTicks();
+    // In whole ticks (seconds would round a fully busy machine to 1.0000000000123), and iowait may go backwards.
+    const busy = (machine1.busy - machine0.busy) / Math.max(1, machine1.total - machine0.total);
+    return { processSeconds: processCpuSeconds(pid) - cpu0, machineBusy: Math.min(1, Math.max(0, busy)) };
   };
 }
 
