@@ -7,6 +7,7 @@
  * again, until cluster.requestTimeoutMs; a shard with no answer by then is missing from the answer, never a hang.
  */
 import { SidxError } from '../errors.ts';
+import { mergeUnscored } from './merge-order.ts';
 import type { ModelSpace } from '../service/model-space.ts';
 import { checkEach, encodeEach } from '../service/retrieve-one.ts';
 import { queryEncoding, resolveExpand } from '../service/retrieve-steps.ts';
@@ -43,7 +44,7 @@ export async function routeRetrieve(host: RouterReadsHost, q: RetrieveQuery): Pr
       await new Promise((r) => setTimeout(r, SWAP_RETRY_MS));
       continue;
     }
-    return merged(host, q, space.info.id, ok, [...missingShards, ...refused], tEncoded - t0, performance.now() - t0);
+    return merged(host, { ...q, encoded }, space.info.id, ok, [...missingShards, ...refused], tEncoded - t0, performance.now() - t0);
   }
 }
 
@@ -69,7 +70,7 @@ export async function routeRetrieveMany(host: RouterReadsHost, qs: readonly Retr
     return parts.flatMap(([from, to], p) => {
       const { ok, missingShards, refused } = asked[p]!;
       if (ok.some((a) => a.answers?.length !== to - from)) throw new SidxError('SIDX_ERR_CLUSTER', `a shard answered a batch of ${to - from} queries with another count of answers`);
-      return qs.slice(from, to).map((q, j) => merged(host, q, space.info.id, ok.map((a) => a.answers[j]!), [...missingShards, ...refused], tEncoded - t0, totalMs));
+      return queries.slice(from, to).map((q, j) => merged(host, q, space.info.id, ok.map((a) => a.answers[j]!), [...missingShards, ...refused], tEncoded - t0, totalMs));
     });
   }
 }
@@ -92,15 +93,21 @@ export function payloadParts(messages: readonly string[], budget: number): Array
   return parts;
 }
 
-/** The shards' answers to one query merged into its answer: their items by score, top k; candidates summed. */
+/**
+ * The shards' answers to one query (`q` with the router's encoding) merged into its answer, top k: by score, or
+ * without a rerank in the order one node gathers them (merge-order.ts); candidates summed.
+ */
 function merged(host: RouterReadsHost, q: RetrieveQuery, model: string, ok: readonly Answer[], missingShards: number[], encodeMs: number, totalMs: number): RetrieveOutput {
   if (ok.length === 0) throw new SidxError('SIDX_ERR_CLUSTER', `no shard answered within ${host.requestTimeoutMs} ms`);
   const missing = missingShards.sort((x, y) => x - y);
-  const items: RetrievedItem[] = ok.flatMap((a) => a.items.map((it) => ({ ...it, sid: Int32Array.from(it.sid) })));
-  items.sort((x, y) => (y.score ?? -Infinity) - (x.score ?? -Infinity));
+  const answers = ok.map((a) => a.items.map((it): RetrievedItem => ({ ...it, sid: Int32Array.from(it.sid) })));
+  const querySids = ok[0]!.querySids.map((x) => Int32Array.from(x));
+  let items = answers.flat();
+  if (items.some((it) => it.score !== null)) items.sort((x, y) => (y.score ?? -Infinity) - (x.score ?? -Infinity));
+  else items = mergeUnscored(answers, querySids, q.encoded);
   const sum = (key: keyof RetrieveOutput['candidates']) => ok.reduce((n, a) => n + a.candidates[key], 0);
   return {
-    model, expand: ok[0]!.expand, items: items.slice(0, q.k), querySids: ok[0]!.querySids.map((x) => Int32Array.from(x)),
+    model, expand: ok[0]!.expand, items: items.slice(0, q.k), querySids,
     candidates: { exact: sum('exact'), hamming1: sum('hamming1'), beam: sum('beam'), prefix: sum('prefix'), total: sum('total') },
     timingsMs: { encode: encodeMs, beam: 0, candidates: 0, rerank: 0, fetch: 0, total: totalMs },
     ...(missing.length > 0 ? { missingShards: missing } : {}),

@@ -195,7 +195,7 @@ const distinct = new DistinctSids();
 export function orderNeighbours(neighbours: Neighbour[], ranking?: QueryRanking): Neighbour[] {
   const cost = new Float64Array(neighbours.length);
   neighbours.forEach((n, i) => {
-    cost[i] = ranking ? rankedCost(n, ranking) : Number.POSITIVE_INFINITY;
+    cost[i] = ranking ? neighbourCost(n, ranking) : Number.POSITIVE_INFINITY;
   });
   const order = Array.from(neighbours.keys());
   order.sort((a, b) => {
@@ -213,7 +213,8 @@ export function orderNeighbours(neighbours: Neighbour[], ranking?: QueryRanking)
   return order.map((i) => neighbours[i]!);
 }
 
-function rankedCost(n: Neighbour, ranking: QueryRanking): number {
+/** A neighbour's place by the encoder's distances at its differing level (lower first; Infinity when not ranked there). */
+export function neighbourCost(n: Pick<Neighbour, 'codes' | 'position'>, ranking: QueryRanking): number {
   const { topCodes, topDistances, topM } = ranking;
   const base = n.position * topM;
   const code = n.codes[n.position]!;
