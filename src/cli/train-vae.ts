@@ -37,6 +37,8 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
   --steps            optimiser (reconstruction) steps, default ${DEFAULT_STEPS}, rounded up to whole epochs;
                      --epochs E instead sets the epochs directly (FORGE: 150)
   --batch-size       default rows / 8 within 64..2048 (FORGE's 2048 from 16,384 rows), at most the rows
+  --normalize        l2: unit-normalise rows before training (the encoder does the same: for embeddings compared by
+                     cosine, as the shipped models and every documented run); none (default): rows as they are
   --hidden           encoder hidden widths, decoder mirrored (default ${FORGE_HIDDEN.join(',')}; '' = a linear encoder and
                      decoder); --latent-dim ${FORGE_LATENT_DIM}
   --input-projection the encoder's first layer: the input rows' top P principal components (FAISS PCA), frozen;

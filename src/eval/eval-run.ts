@@ -118,6 +118,12 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
       res.items.forEach((it, j) => codes.set(it.sid, (start + j) * m.levels));
     }
     log(`indexed ${n} items with ${m.id}; ${nq} queries (${opts.profile}), budget ${budgetN} candidates`);
+    if (m.normalize !== 'l2') {
+      // The protocol's profiles are means of L2-normalised rows; this model's items and encoder see rows as stored.
+      log(`note: ${m.id} takes rows as they are (normalize none): the queries (means of L2-normalised history `
+        + 'embeddings) are on another scale than its items; an encoder trained on raw rows may place them poorly '
+        + '(for embeddings compared by cosine, train with --normalize l2)');
+    }
     const hasBeam = bundle.beamPath !== undefined;
     const faissInput: FaissEvalInput = { items, n, dim: ds.dim, metric: m.metric, queries: queries.vectors, targets: queries.targets, ks };
     const exact = await exactRow(faissInput);

@@ -30,8 +30,8 @@ export const DeleteBodySchema = Type.Object(
 );
 
 export const DeleteResponseSchema = Type.Object({
-  deleted: Type.Integer(),
-  missing: Type.Array(Type.String(), { description: 'Ids that were not in the catalog' }),
+  deleted: Type.Integer({ description: 'Ids deleted; on a cluster router, every id logged for deletion (its shards look them up after the answer)' }),
+  missing: Type.Array(Type.String(), { description: 'Ids that were not in the catalog (always empty on a cluster router)' }),
 });
 
 export const ItemParamsSchema = Type.Object({ id: ItemIdSchema });
