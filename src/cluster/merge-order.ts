@@ -13,7 +13,7 @@ import type { QueryEncoding, RetrievedItem } from '../service/types.ts';
 
 type Rank = number[];
 
-/** The shards' unscored items (each shard's in its own order), merged into the order one node would answer them in. */
+/** The shards' items (each shard's in its own order), merged into the order in which one node would gather them. */
 export function mergeUnscored(answers: readonly (readonly RetrievedItem[])[], querySids: readonly Int32Array[], encoded?: QueryEncoding): RetrievedItem[] {
   const ranking = rankingOf(encoded, querySids[0]?.length ?? 0);
   const ranked = answers.flatMap((items, shard) => items.map((item, place) => ({ item, key: [...gatheringRank(item, querySids, encoded, ranking), place, shard] })));

@@ -95,16 +95,17 @@ export function payloadParts(messages: readonly string[], budget: number): Array
 
 /**
  * The shards' answers to one query (`q` with the router's encoding) merged into its answer, top k: by score, or
- * without a rerank in the order one node gathers them (merge-order.ts); candidates summed.
+ * without a rerank in the order one node gathers them (merge-order.ts), which also orders equal scores; candidates
+ * summed.
  */
 function merged(host: RouterReadsHost, q: RetrieveQuery, model: string, ok: readonly Answer[], missingShards: number[], encodeMs: number, totalMs: number): RetrieveOutput {
   if (ok.length === 0) throw new SidxError('SIDX_ERR_CLUSTER', `no shard answered within ${host.requestTimeoutMs} ms`);
   const missing = missingShards.sort((x, y) => x - y);
   const answers = ok.map((a) => a.items.map((it): RetrievedItem => ({ ...it, sid: Int32Array.from(it.sid) })));
   const querySids = ok[0]!.querySids.map((x) => Int32Array.from(x));
-  let items = answers.flat();
+  // In the order one node gathers them; by score when reranked, ties kept in that order (as one node ranks them).
+  const items = mergeUnscored(answers, querySids, q.encoded);
   if (items.some((it) => it.score !== null)) items.sort((x, y) => (y.score ?? -Infinity) - (x.score ?? -Infinity));
-  else items = mergeUnscored(answers, querySids, q.encoded);
   const sum = (key: keyof RetrieveOutput['candidates']) => ok.reduce((n, a) => n + a.candidates[key], 0);
   return {
     model, expand: ok[0]!.expand, items: items.slice(0, q.k), querySids,

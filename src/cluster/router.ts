@@ -23,6 +23,7 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { Config } from '../config.ts';
 import { SidxError } from '../errors.ts';
 import type { SidxMetrics } from '../service/metrics.ts';
+import { checkDelete, checkItemId, checkUpsertRows } from '../service/write-input.ts';
 import { closeWhenIdle, infoOf, openSpace, type ActiveModel, type ModelSpace } from '../service/model-space.ts';
 import type { ServiceApi } from '../service/service-api.ts';
 import { openKeyStore, type KeyStore } from '../service/key-store.ts';
@@ -172,6 +173,9 @@ export class ClusterRouter implements ServiceApi {
   async upsert(items: UpsertItem[]): Promise<UpsertOutput> {
     const space = this.#space;
     const dim = space.info.inputDim;
+    // A shard refuses a message the catalog would refuse and skips it (marked applied): so the router refuses the
+    // request first, as a single node does, with the catalog's own checks (ids' UTF-8 bytes, surrogates, duplicates).
+    checkUpsertRows(items.map((it) => ({ id: it.id, vector: it.vector })), dim, true);
     const L = space.info.levels;
     const flat = new Float32Array(items.length * dim);
     items.forEach((it, i) => flat.set(it.vector, i * dim));
@@ -188,6 +192,7 @@ export class ClusterRouter implements ServiceApi {
   }
 
   async delete(ids: string[]): Promise<DeleteOutput> {
+    checkDelete(ids); // as upsert: refused here, not skipped on a shard after the answer
     const { seq } = await this.#log(this.#split(ids, (id) => id), (part) => ({ op: 'delete', ids: part }));
     return { seq, deleted: ids.length, missing: [] };
   }
@@ -307,6 +312,7 @@ export class ClusterRouter implements ServiceApi {
   }
 
   async getItem(id: string): Promise<ItemView | undefined> {
+    checkItemId(id, 'id'); // an id no catalog can hold: a 400, as on a single node
     const shard = shardOf(id, this.#c.shards);
     let res;
     try {
