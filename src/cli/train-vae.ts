@@ -92,6 +92,7 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
   --threads          ONNX Runtime / FAISS threads (default: all cores)`;
 
 const VAE_METHODS: readonly string[] = ['rqvae', 'vqvae'];
+const STEP_LINE_QUIET_MS = 10_000;
 
 /**
  * The --method of an argv if it is rqvae or vqvae, else null (lets `sidx train` dispatch before parsing). The last
@@ -243,7 +244,8 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     if (pairFlag !== undefined) throw new UsageError(`--${pairFlag} needs --pairs`);
   }
 
-  const progress = new ProgressLine({ prefix: 'sidx train' });
+  // In a log (no TTY) a step line only after STEP_LINE_QUIET_MS without output: the epoch lines carry the history.
+  const progress = new ProgressLine({ prefix: 'sidx train', quietLineMs: STEP_LINE_QUIET_MS });
   const started = performance.now();
   const input = await readEmbeddings(values.input, { array: values.array });
   const dataDigest = await fileSha256(values.input);
@@ -265,8 +267,6 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     onProgress: (e: RqVaeProgress) => {
       if (e.kind === 'init') progress.log(e.message);
       else if (e.kind === 'step') {
-        // In a log (no TTY) every tenth of an epoch, so long runs do not write a line per step.
-        if (!progress.tty && (e.step + 1) % Math.max(1, Math.ceil(e.steps / 10)) !== 0) return;
         progress.update(`epoch ${e.epoch + 1}/${e.epochs} step ${e.step + 1}/${e.steps}: recon ${e.recon.toPrecision(4)}, `
           + `commit ${e.commit.toPrecision(4)}, lr ${e.lr.toExponential(2)}`);
       } else if (e.kind === 'split') {

@@ -5,12 +5,14 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { writeNpy } from '../../src/io/npy.ts';
 import { loadBundle } from '../../src/tokenizer/bundle.ts';
 import { EncoderPool } from '../../src/tokenizer/encoder-pool.ts';
-import { tempDir } from '../helpers/paths.ts';
+import { repoRoot, tempDir } from '../helpers/paths.ts';
 import { startService } from '../helpers/service.ts';
 import { clusteredData } from './vae-fixture.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -88,6 +90,22 @@ test('--resume continues from the checkpoint; a checkpoint of another shape is r
     '--codebook-size', '4', '--top-m', '4', '--epochs', '3', '--resume', ckpt, '--checkpoint', 'none', ...small]);
   assert.equal(other.code, 1);
   assert.match(other.stderr, /was written for/);
+});
+
+test('in a log (stderr not a terminal) training writes its epoch lines, not a line per step', async () => {
+  const out = join(tmp.dir, 'rq-log');
+  const started = Date.now();
+  // 1024 rows in batches of 64: 16 steps an epoch, 48 in all.
+  const { stderr } = await promisify(execFile)(process.execPath, [join(repoRoot, 'bin', 'sidx.js'), 'train', '--method', 'rqvae',
+    '--input', input, '--out', out, '--levels', '2', '--codebook-size', '8', '--epochs', '3', '--checkpoint', 'none',
+    ...small, '--batch-size', '64'], { cwd: repoRoot });
+  const wallMs = Date.now() - started;
+  const lines = stderr.trimEnd().split('\n');
+  assert.equal(lines.filter((l) => /: epoch \d\/3: recon/.test(l)).length, 3, stderr);
+  // A step line only after 10 s without output (train-vae.ts), so at most one per 10 s of the run.
+  const stepLines = lines.filter((l) => /step \d+\/16:/.test(l));
+  assert.ok(stepLines.length <= 1 + Math.floor(wallMs / 10_000), stderr);
+  assert.doesNotMatch(stderr, /\r/);
 });
 
 test('sidx train --method vqvae: one EMA codebook with dead-code restart', async (t) => {
