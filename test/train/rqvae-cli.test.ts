@@ -37,7 +37,8 @@ test('sidx train --method rqvae writes a bundle the service serves (/v1/encode, 
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /epoch 3\/3: recon [0-9.]+, commit [0-9.]+, utilisation 100\.0%\/100\.0%/);
   assert.match(run.stdout, /\| collision rate +\|/);
-  assert.ok(existsSync(`${out}.checkpoint`));
+  assert.match(run.stderr, /checkpoint after every epoch: .*\/rq\.checkpoint \(--resume it if the run stops; removed once the bundle is written\)/);
+  assert.ok(!existsSync(`${out}.checkpoint`), 'the default checkpoint is removed once the bundle is written');
   const bundle = await loadBundle(out);
   const m = bundle.manifest;
   assert.deepEqual([m.method, m.inputDim, m.latentDim, m.levels, m.topM, m.beamNormWeight], ['rqvae', DIM, 8, 2, 4, 0.5]);
@@ -81,11 +82,23 @@ test('--resume continues from the checkpoint; a checkpoint of another shape is r
   const ckpt = join(tmp.dir, 'rq-resume.ckpt');
   const base = ['train', '--method', 'rqvae', '--input', input, '--out', out, '--levels', '2', '--codebook-size', '8',
     '--checkpoint', ckpt, ...small];
-  assert.equal((await runCli(t, [...base, '--epochs', '2'])).code, 0);
+  const first = await runCli(t, [...base, '--epochs', '2']);
+  assert.equal(first.code, 0, first.stderr);
+  assert.ok(existsSync(ckpt), 'a --checkpoint FILE given is kept');
+  assert.match(first.stderr, /wrote .*rq-resume \(.*\) in .*; checkpoint .*rq-resume\.ckpt\n/);
   const resumed = await runCli(t, [...base, '--epochs', '2', '--resume', ckpt, '--eval-every', '0']);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, /resumed from .* after epoch 2/);
   assert.doesNotMatch(resumed.stderr, /epoch 1\/2/);
+  // A stopped run's default checkpoint (made here by naming that path) resumes, and goes once the bundle is written.
+  const stopped = join(tmp.dir, 'rq-stopped');
+  const shape = ['--levels', '2', '--codebook-size', '8', ...small];
+  const one = await runCli(t, ['train', '--method', 'rqvae', '--input', input, '--out', stopped, '--epochs', '1', '--checkpoint', `${stopped}.checkpoint`, ...shape]);
+  assert.equal(one.code, 0, one.stderr);
+  const rest = await runCli(t, ['train', '--method', 'rqvae', '--input', input, '--out', stopped, '--epochs', '2', '--resume', `${stopped}.checkpoint`, ...shape]);
+  assert.equal(rest.code, 0, rest.stderr);
+  assert.match(rest.stderr, /resumed from .* after epoch 1\n[^]*epoch 2\/2/);
+  assert.ok(!existsSync(`${stopped}.checkpoint`));
   const other = await runCli(t, ['train', '--method', 'rqvae', '--input', input, '--out', out, '--levels', '2',
     '--codebook-size', '4', '--top-m', '4', '--epochs', '3', '--resume', ckpt, '--checkpoint', 'none', ...small]);
   assert.equal(other.code, 1);
