@@ -31,7 +31,8 @@ Encodes every embedding of --input with the bundle in --model and writes the ite
                 nearest free last-level code among the encoder's top-M; suffix: an extra level numbering the
                 items that share a SID (0, 1, ...)
   --cap         items per SID for --collisions cap (default ${DEFAULT_SID_CAP})
-  --id-file     item ids, one per line (line i names row i); default: ids in the input, else the row index
+  --id-file     item ids, one per line and nothing else (line i names row i); default: ids in the input, else
+                the row index
   --array       .npz member holding the vectors
   --workers     encoder worker threads (default 1)`;
 

@@ -2,8 +2,10 @@
  * A one-line progress display on stderr for long CLI jobs.
  * - On a TTY the line is redrawn in place (carriage return + erase line), at most every `minIntervalMs`
  *   (the latest text is always drawn by `done` or the next due update).
- * - Otherwise (a pipe, a log file, CI) every `update` is written as its own line, unthrottled, so logs keep
- *   the whole history; callers should update on meaningful steps, not in tight loops.
+ * - Otherwise (a pipe, a log file, CI) every `update` is written as its own line, so logs keep the whole history;
+ *   callers should update on meaningful steps, not in tight loops. With `quietLineMs` an update is written only
+ *   when nothing (no update, no `log` line) was written for that long: a heartbeat for callers whose steps are many
+ *   and fast, such as training steps.
  * `log` prints a permanent line above the progress line; `done` finishes the line.
  */
 export interface ProgressStream {
@@ -18,6 +20,8 @@ export interface ProgressOptions {
   /** Force the TTY (redraw) or line mode; default: the stream's isTTY. */
   tty?: boolean;
   minIntervalMs?: number;
+  /** Line mode only: write an update only after this many ms without output (default 0: every update). */
+  quietLineMs?: number;
   /** Clock in milliseconds (tests). */
   now?: () => number;
 }
@@ -29,6 +33,8 @@ export class ProgressLine {
   #stream: ProgressStream;
   #prefix: string;
   #minIntervalMs: number;
+  #quietLineMs: number;
+  #lastLine = -Infinity;
   #now: () => number;
   #lastDraw = -Infinity;
   #pending: string | null = null;
@@ -40,6 +46,7 @@ export class ProgressLine {
     this.tty = options.tty ?? this.#stream.isTTY === true;
     this.#prefix = options.prefix === undefined ? '' : `${options.prefix}: `;
     this.#minIntervalMs = options.minIntervalMs ?? 100;
+    this.#quietLineMs = options.quietLineMs ?? 0;
     this.#now = options.now ?? (() => performance.now());
     this.#started = this.#now();
   }
@@ -51,7 +58,9 @@ export class ProgressLine {
 
   update(text: string): void {
     if (!this.tty) {
-      this.#stream.write(`${this.#prefix}${text}\n`);
+      const now = this.#now();
+      if (now - this.#lastLine < this.#quietLineMs) return;
+      this.#line(text);
       return;
     }
     this.#pending = text;
@@ -63,7 +72,7 @@ export class ProgressLine {
   /** A permanent line (the progress line, if any, is redrawn below it on a TTY). */
   log(text: string): void {
     if (this.tty && this.#shown) this.#stream.write(ERASE_LINE);
-    this.#stream.write(`${this.#prefix}${text}\n`);
+    this.#line(text);
     if (this.tty && this.#shown && this.#pending !== null) this.#draw(this.#now());
     else this.#shown = false;
   }
@@ -72,13 +81,18 @@ export class ProgressLine {
   done(text?: string): void {
     if (text !== undefined) this.#pending = text;
     if (!this.tty) {
-      if (text !== undefined) this.#stream.write(`${this.#prefix}${text}\n`);
+      if (text !== undefined) this.#line(text);
       return;
     }
     if (this.#pending !== null) this.#draw(this.#now());
     if (this.#shown) this.#stream.write('\n');
     this.#shown = false;
     this.#pending = null;
+  }
+
+  #line(text: string): void {
+    this.#stream.write(`${this.#prefix}${text}\n`);
+    this.#lastLine = this.#now();
   }
 
   #draw(now: number): void {

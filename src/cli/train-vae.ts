@@ -1,4 +1,5 @@
 /** `sidx train --method rqvae|vqvae`: trains an RQ-VAE / VQ-VAE on ONNX Runtime and writes the model bundle. */
+import { rm } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { readEmbeddings } from '../io/embeddings.ts';
 import { fileSha256, DEFAULT_TOP_M } from '../train/export.ts';
@@ -75,7 +76,8 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
   --self-pairs       N pairs (i, i) per item join the contrastive pairs (default 0); their two sides get independent
                      noise of norm up to --self-pair-noise S x their norm (default: --pair-noise), so that noisy items
                      near one item keep its SID or differ in one code (Hamming-1 neighbours)
-  --checkpoint       written after every epoch (default DIR.checkpoint; none = off); --resume continues from one
+  --checkpoint       written after every epoch, for --resume after a stopped run (default DIR.checkpoint, removed
+                     once the bundle is written; a FILE given here is kept; none = off)
   --max-items-per-sid  collision-aware last level: after training, move the least-used last-level codewords onto
                      items of SIDs holding more than C items until none does (at most K/8 codewords); the
                      encoder stays argmin (default: off)
@@ -92,6 +94,7 @@ writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = F
   --threads          ONNX Runtime / FAISS threads (default: all cores)`;
 
 const VAE_METHODS: readonly string[] = ['rqvae', 'vqvae'];
+const STEP_LINE_QUIET_MS = 10_000;
 
 /**
  * The --method of an argv if it is rqvae or vqvae, else null (lets `sidx train` dispatch before parsing). The last
@@ -189,6 +192,8 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
   const threads = posInt(values.threads, 'threads');
   if (threads !== undefined) setVectorThreads(threads);
   const checkpoint = values.checkpoint === 'none' ? undefined : values.checkpoint ?? `${resolve(values.out)}.checkpoint`;
+  // Only a stopped run needs the default checkpoint; a --checkpoint FILE the user named is theirs to keep.
+  const keepCheckpoint = values.checkpoint !== undefined;
   const seed = nonNegInt(values.seed, 'seed') ?? 0;
 
   const options: RqVaeOptions = {
@@ -243,7 +248,8 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
     if (pairFlag !== undefined) throw new UsageError(`--${pairFlag} needs --pairs`);
   }
 
-  const progress = new ProgressLine({ prefix: 'sidx train' });
+  // In a log (no TTY) a step line only after STEP_LINE_QUIET_MS without output: the epoch lines carry the history.
+  const progress = new ProgressLine({ prefix: 'sidx train', quietLineMs: STEP_LINE_QUIET_MS });
   const started = performance.now();
   const input = await readEmbeddings(values.input, { array: values.array });
   const dataDigest = await fileSha256(values.input);
@@ -259,14 +265,17 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
   if (pairs !== undefined) progress.log(`contrastive: ${pairs.count} pairs from ${values.pairs}`);
 
   const history: EpochSummary[] = [];
+  let checkpointShown = false;
   const result = await trainRqVae(input.vectors, input.dim, {
     ...options,
     ...(pairs === undefined ? {} : { pairs }),
     onProgress: (e: RqVaeProgress) => {
       if (e.kind === 'init') progress.log(e.message);
+      else if (e.kind === 'checkpoint' && !checkpointShown) {
+        checkpointShown = true;
+        progress.log(`checkpoint after every epoch: ${e.path} (--resume it if the run stops${keepCheckpoint ? '' : '; removed once the bundle is written'})`);
+      }
       else if (e.kind === 'step') {
-        // In a log (no TTY) every tenth of an epoch, so long runs do not write a line per step.
-        if (!progress.tty && (e.step + 1) % Math.max(1, Math.ceil(e.steps / 10)) !== 0) return;
         progress.update(`epoch ${e.epoch + 1}/${e.epochs} step ${e.step + 1}/${e.steps}: recon ${e.recon.toPrecision(4)}, `
           + `commit ${e.commit.toPrecision(4)}, lr ${e.lr.toExponential(2)}`);
       } else if (e.kind === 'split') {
@@ -301,8 +310,10 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
       meanEpochTrainSeconds: history.length === 0 ? null : history.reduce((s, h) => s + h.trainSeconds, 0) / history.length,
     },
   });
+  if (checkpoint !== undefined && !keepCheckpoint) await rm(checkpoint, { force: true });
   console.log(formatMetricsTable(result.metrics, id));
   for (const line of formatHealth(sidHealth(result.metrics, { method }), 'sidx train: warning: ')) console.error(line);
-  console.error(`sidx train: wrote ${bundle.dir} (model ${id}, ${method}, sha256 ${bundle.sha256.slice(0, 12)}) in ${formatSeconds(trainSeconds)}`);
+  const kept = checkpoint !== undefined && keepCheckpoint ? `; checkpoint ${checkpoint}` : '';
+  console.error(`sidx train: wrote ${bundle.dir} (model ${id}, ${method}, sha256 ${bundle.sha256.slice(0, 12)}) in ${formatSeconds(trainSeconds)}${kept}`);
   return 0;
 }

@@ -47,6 +47,23 @@ export interface RouterHost {
 const COORDINATE_EVERY_MS = 500;
 const PHASES = ['encode', 'report', 'swap', 'drop', 'cleanup', 'done'];
 
+/**
+ * A finished cluster job's items/s: its items over the encode phase's duration. The replicas encode at once, so the
+ * phase lasts as long as the slowest replica's encode (its items / its encode rate). Summing the shards' rates
+ * would count a shard that finished early as still encoding (it equals this when the shards take as long). Null
+ * unless every replica is done and reported its encode rate (none after a cancel during the encode).
+ */
+export function finishedEncodeRate(replicas: readonly ReplicaProgress[], items: number): number | null {
+  let seconds = 0;
+  for (const p of replicas) {
+    if (p.phase !== 'done') return null;
+    if (p.processed === 0) continue;
+    if (p.itemsPerSecond === null || !(p.itemsPerSecond > 0)) return null;
+    seconds = Math.max(seconds, p.processed / p.itemsPerSecond);
+  }
+  return seconds > 0 ? items / seconds : null;
+}
+
 function modelView(m: RegisteredModel, active: string | null): ModelView {
   const { metric: _metric, activatedAt, ...row } = m;
   const status = m.id === active ? 'active' : activatedAt ? 'retired' : 'registered';
@@ -235,6 +252,8 @@ export class RouterModels {
         unchanged: s.unchanged + p.stability!.unchanged, missing: s.missing + p.stability!.missing }), { compared: 0, changed: 0, unchanged: 0, missing: 0 })
       : null;
     const rates = parts.map((p) => p.itemsPerSecond).filter((r) => r !== null);
+    const processed = parts.reduce((s, p) => s + p.processed, 0);
+    const running = job.status === 'running' || job.status === 'swapping';
     const etas = parts.map((p) => p.etaSeconds).filter((e) => e !== null);
     const shards: ReplicaJobView[] = progress.map((p) => ({
       shard: p.shard, replica: p.replica, status: p.status, phase: p.phase, processed: p.processed, total: p.total, ready: p.ready,
@@ -242,8 +261,9 @@ export class RouterModels {
     }));
     return {
       id, kind: 'reindex', status: job.status === 'swapping' ? 'running' : job.status, phase, model: job.model, fromModel: job.fromModel,
-      processed: parts.reduce((s, p) => s + p.processed, 0), total: sum((p) => p.total),
-      itemsPerSecond: job.status === 'running' && rates.length > 0 ? rates.reduce((a, b) => a + b, 0) : null,
+      processed, total: sum((p) => p.total),
+      itemsPerSecond: job.status === 'running' && rates.length > 0 ? rates.reduce((a, b) => a + b, 0)
+        : !running && complete ? finishedEncodeRate(progress, processed) : null,
       etaSeconds: job.status === 'running' && etas.length > 0 ? Math.max(...etas) : null,
       error: job.error, stability, mappingFile: null, createdAt: job.createdAt, updatedAt: job.updatedAt, shards,
     };

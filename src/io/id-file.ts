@@ -1,7 +1,8 @@
 /**
  * Explicit id files: one id per line, line i (1-based) names row i-1 of the embedding matrix it goes with.
  * Surrounding whitespace and CR (CRLF files) are trimmed; trailing blank lines are ignored, a blank line before
- * the last id is an error (it would shift every later row). Streamed line by line.
+ * the last id is an error (it would shift every later row), and so is a tab inside a line (a TSV such as
+ * item2index.tsv would otherwise give ids like "B00O47ILVA\t0"). Streamed line by line.
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -24,6 +25,9 @@ async function eachId(path: string, fn: (id: string, line: number) => void): Pro
         continue;
       }
       if (blankAt !== 0) throw inputError(path, 'blank line before the last id (line i must be the id of row i)', blankAt);
+      if (id.includes('\t')) {
+        throw inputError(path, `id ${JSON.stringify(id)} holds a tab: one id per line, no other columns (of a TSV, pass its id column: cut -f1)`, line);
+      }
       fn(id, line);
       count++;
     }

@@ -153,6 +153,12 @@ test('errors: bad flags exit 2, bad model or input exit 1 naming the file, and n
   const dim = await runCli(t, ['encode', '--model', modelDir, '--input', wrongDim, '--out', out]);
   assert.equal(dim.code, 1);
   assert.match(dim.stderr, /wide\.npy: vectors have dimension 9, expected 8/);
+  // A two-column TSV (e.g. item2index.tsv: id, row) as --id-file: refused at its first line, not ids with a tab.
+  const tsv = join(tmp.dir, 'item2index.tsv');
+  await writeFile(tsv, ids.map((id, i) => `${id}\t${i}\n`).join(''));
+  const tabbed = await runCli(t, ['encode', '--model', modelDir, '--input', npyInput, '--id-file', tsv, '--out', out]);
+  assert.equal(tabbed.code, 1);
+  assert.match(tabbed.stderr, /item2index\.tsv:1: id ".*\\t0" holds a tab: one id per line, no other columns \(of a TSV, pass its id column: cut -f1\)/);
   const missing = await runCli(t, ['encode', '--model', modelDir, '--input', join(tmp.dir, 'gone.csv'), '--out', out]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /gone\.csv/);

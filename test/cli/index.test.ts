@@ -70,6 +70,11 @@ test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path,
   assert.match(refused.stderr, /^sidx index: the catalog in .* is served by model test-rq-2x8-d8-s1, not test-rq-2x8-d8-s2: .*\[SIDX_ERR_CONFLICT\]\n$/);
   assert.doesNotMatch(refused.stderr, /warning|serving test-rq-2x8-d8-s1/, 'refused once, not first warned that it serves the catalog\'s model');
   assert.equal((await runCli(t, ['index', '--model', modelDir])).code, 2, '--input is required');
+  const tsv = join(tmp.dir, 'ids.tsv');
+  await writeFile(tsv, Array.from({ length: N }, (_, i) => `id${i}\t${i}\n`).join(''));
+  const tabbed = await runCli(t, ['index', '--input', npy, '--id-file', tsv, '--model', modelDir, '--data-dir', dataDir]);
+  assert.equal(tabbed.code, 1);
+  assert.match(tabbed.stderr, /ids\.tsv:1: id "id0\\t0" holds a tab/);
 });
 
 test('sidx index refuses a row whose norm exceeds limits.maxVectorNorm before writing anything; a CSV row is skipped', async (t) => {

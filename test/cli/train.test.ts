@@ -123,7 +123,7 @@ test('bin/sidx.js exits with the code main returns', async () => {
   assert.match(result.stderr, /sidx train: .*nope\.npy/);
 });
 
-test('the progress line redraws in place on a TTY and writes one line per update otherwise', () => {
+test('the progress line redraws in place on a TTY and writes one line per update otherwise (or after a quiet spell)', () => {
   const written: string[] = [];
   let now = 0;
   const stream = { write: (s: string) => written.push(s) };
@@ -142,4 +142,18 @@ test('the progress line redraws in place on a TTY and writes one line per update
   lines.update('b');
   lines.done('end');
   assert.deepEqual(written, ['job: a\n', 'job: b\n', 'job: end\n']);
+  // quietLineMs: an update line only after that long without output; log and done lines always.
+  written.length = 0;
+  now = 0;
+  const quiet = new ProgressLine({ stream, tty: false, prefix: 'job', quietLineMs: 1000, now: () => now });
+  quiet.update('a');
+  now = 500;
+  quiet.update('b'); // 500 ms after a
+  quiet.log('note');
+  now = 1400;
+  quiet.update('c'); // 900 ms after the note
+  now = 1500;
+  quiet.update('d');
+  quiet.done('end');
+  assert.deepEqual(written, ['job: a\n', 'job: note\n', 'job: d\n', 'job: end\n']);
 });

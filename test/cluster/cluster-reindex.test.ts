@@ -172,6 +172,9 @@ test('a cluster re-index through the router: registry in KV, cancel, flip only w
   assert.equal(done.model, TARGET);
   assert.deepEqual(done.shards.map((s: any) => [s.shard, s.replica, s.phase, s.swapped]), [[0, 'a', 'done', true], [0, 'b', 'done', true], [1, 'a', 'done', true]]);
   assert.ok(done.stability.compared >= N, 'the shards compared every item they held at their report');
+  // Items over the encode phase's duration; each replica's encode was throttled to 250 items/s, so 2 shards at most 500.
+  assert.equal(typeof done.itemsPerSecond, 'number', JSON.stringify(done));
+  assert.ok(done.itemsPerSecond > 0 && done.itemsPerSecond <= 2 * 250, `${done.itemsPerSecond} items/s`);
   models = await json(`${router.url}/v1/models`);
   assert.deepEqual(models.body.models.map((m: { id: string; status: string }) => [m.id, m.status]), [[first.id, 'retired'], [TARGET, 'active']]);
 

@@ -62,7 +62,7 @@ test('.npz: FORGE embeds + ids, a single unnamed matrix, or a named one', async 
   });
 });
 
-test('unknown extension, non-finite values, 1-D .npy, id count mismatch, empty CSV', async () => {
+test('unknown extension, non-finite values, 1-D .npy, id count mismatch, a tab in an id file, empty CSV', async () => {
   const nan = Float32Array.from(emb);
   nan[7] = Infinity;
   await withFiles({
@@ -72,6 +72,7 @@ test('unknown extension, non-finite values, 1-D .npy, id count mismatch, empty C
     'flat.npy': encodeNpy(emb, [12]),
     'ok.npy': encodeNpy(emb, [3, 4]),
     'ids.txt': 'a\nb\n',
+    'ids.tsv': 'a\nb\t1\nc\n',
     'empty.csv': 'base62_string,feature\n',
   }, async (p) => {
     await rejectsNaming(readEmbeddings(p('a.txt')), p('a.txt'), /unknown embedding file type \(supported: \.npy, \.npz, \.csv, \.csv\.gz\)/);
@@ -79,6 +80,7 @@ test('unknown extension, non-finite values, 1-D .npy, id count mismatch, empty C
     await rejectsNaming(readEmbeddings(p('nan.npz')), p('nan.npz'), /row 2 of 'embeds' has Infinity at column 4/);
     await rejectsNaming(readEmbeddings(p('flat.npy')), p('flat.npy'), /expected a 2-D \[N, D\] array, got shape \(12\)/);
     await rejectsNaming(readEmbeddings(p('ok.npy'), { idFile: p('ids.txt') }), p('ids.txt'), /has 2 ids but .*ok\.npy has 3 rows: row 3 has no id/);
+    await rejectsNaming(readEmbeddings(p('ok.npy'), { idFile: p('ids.tsv') }), `${p('ids.tsv')}:2`, /id "b\\t1" holds a tab: one id per line, no other columns/);
     await rejectsNaming(readEmbeddings(p('empty.csv')), p('empty.csv'), /no valid rows/);
   });
 });

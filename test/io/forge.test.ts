@@ -78,6 +78,7 @@ test('contrastive: bad id files name the id file and the line', async () => {
     'word.txt': '1\n2\nabc\n4\n5\n',
     'huge.txt': '1\n2\n3\n9223372036854775808\n5\n',
     'gap.txt': '1\n2\n\n4\n5\n',
+    'two-columns.tsv': '1\t0\n2\t1\n3\t2\n4\t3\n5\t4\n',
   }, async (p) => {
     const read = (f: string) => readForgeContrastive(p('c.npz'), { idFile: p(f) });
     await rejectsNaming(read('few.txt'), p('few.txt'), /has 4 ids but 'embeds' in .*c\.npz has 5 rows: row 5 has no id/);
@@ -85,6 +86,7 @@ test('contrastive: bad id files name the id file and the line', async () => {
     await rejectsNaming(read('word.txt'), `${p('word.txt')}:3`, /id "abc" is not a decimal integer/);
     await rejectsNaming(read('huge.txt'), `${p('huge.txt')}:4`, /does not fit in int64/);
     await rejectsNaming(read('gap.txt'), `${p('gap.txt')}:3`, /blank line before the last id/);
+    await rejectsNaming(read('two-columns.tsv'), `${p('two-columns.tsv')}:1`, /holds a tab: one id per line/);
     await rejectsNaming(read('absent.txt'), p('absent.txt'), /cannot read/);
   });
 });

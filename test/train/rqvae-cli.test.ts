@@ -5,12 +5,14 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { writeNpy } from '../../src/io/npy.ts';
 import { loadBundle } from '../../src/tokenizer/bundle.ts';
 import { EncoderPool } from '../../src/tokenizer/encoder-pool.ts';
-import { tempDir } from '../helpers/paths.ts';
+import { repoRoot, tempDir } from '../helpers/paths.ts';
 import { startService } from '../helpers/service.ts';
 import { clusteredData } from './vae-fixture.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -35,7 +37,8 @@ test('sidx train --method rqvae writes a bundle the service serves (/v1/encode, 
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stderr, /epoch 3\/3: recon [0-9.]+, commit [0-9.]+, utilisation 100\.0%\/100\.0%/);
   assert.match(run.stdout, /\| collision rate +\|/);
-  assert.ok(existsSync(`${out}.checkpoint`));
+  assert.match(run.stderr, /checkpoint after every epoch: .*\/rq\.checkpoint \(--resume it if the run stops; removed once the bundle is written\)/);
+  assert.ok(!existsSync(`${out}.checkpoint`), 'the default checkpoint is removed once the bundle is written');
   const bundle = await loadBundle(out);
   const m = bundle.manifest;
   assert.deepEqual([m.method, m.inputDim, m.latentDim, m.levels, m.topM, m.beamNormWeight], ['rqvae', DIM, 8, 2, 4, 0.5]);
@@ -79,15 +82,43 @@ test('--resume continues from the checkpoint; a checkpoint of another shape is r
   const ckpt = join(tmp.dir, 'rq-resume.ckpt');
   const base = ['train', '--method', 'rqvae', '--input', input, '--out', out, '--levels', '2', '--codebook-size', '8',
     '--checkpoint', ckpt, ...small];
-  assert.equal((await runCli(t, [...base, '--epochs', '2'])).code, 0);
+  const first = await runCli(t, [...base, '--epochs', '2']);
+  assert.equal(first.code, 0, first.stderr);
+  assert.ok(existsSync(ckpt), 'a --checkpoint FILE given is kept');
+  assert.match(first.stderr, /wrote .*rq-resume \(.*\) in .*; checkpoint .*rq-resume\.ckpt\n/);
   const resumed = await runCli(t, [...base, '--epochs', '2', '--resume', ckpt, '--eval-every', '0']);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, /resumed from .* after epoch 2/);
   assert.doesNotMatch(resumed.stderr, /epoch 1\/2/);
+  // A stopped run's default checkpoint (made here by naming that path) resumes, and goes once the bundle is written.
+  const stopped = join(tmp.dir, 'rq-stopped');
+  const shape = ['--levels', '2', '--codebook-size', '8', ...small];
+  const one = await runCli(t, ['train', '--method', 'rqvae', '--input', input, '--out', stopped, '--epochs', '1', '--checkpoint', `${stopped}.checkpoint`, ...shape]);
+  assert.equal(one.code, 0, one.stderr);
+  const rest = await runCli(t, ['train', '--method', 'rqvae', '--input', input, '--out', stopped, '--epochs', '2', '--resume', `${stopped}.checkpoint`, ...shape]);
+  assert.equal(rest.code, 0, rest.stderr);
+  assert.match(rest.stderr, /resumed from .* after epoch 1\n[^]*epoch 2\/2/);
+  assert.ok(!existsSync(`${stopped}.checkpoint`));
   const other = await runCli(t, ['train', '--method', 'rqvae', '--input', input, '--out', out, '--levels', '2',
     '--codebook-size', '4', '--top-m', '4', '--epochs', '3', '--resume', ckpt, '--checkpoint', 'none', ...small]);
   assert.equal(other.code, 1);
   assert.match(other.stderr, /was written for/);
+});
+
+test('in a log (stderr not a terminal) training writes its epoch lines, not a line per step', async () => {
+  const out = join(tmp.dir, 'rq-log');
+  const started = Date.now();
+  // 1024 rows in batches of 64: 16 steps an epoch, 48 in all.
+  const { stderr } = await promisify(execFile)(process.execPath, [join(repoRoot, 'bin', 'sidx.js'), 'train', '--method', 'rqvae',
+    '--input', input, '--out', out, '--levels', '2', '--codebook-size', '8', '--epochs', '3', '--checkpoint', 'none',
+    ...small, '--batch-size', '64'], { cwd: repoRoot });
+  const wallMs = Date.now() - started;
+  const lines = stderr.trimEnd().split('\n');
+  assert.equal(lines.filter((l) => /: epoch \d\/3: recon/.test(l)).length, 3, stderr);
+  // A step line only after 10 s without output (train-vae.ts), so at most one per 10 s of the run.
+  const stepLines = lines.filter((l) => /step \d+\/16:/.test(l));
+  assert.ok(stepLines.length <= 1 + Math.floor(wallMs / 10_000), stderr);
+  assert.doesNotMatch(stderr, /\r/);
 });
 
 test('sidx train --method vqvae: one EMA codebook with dead-code restart', async (t) => {
