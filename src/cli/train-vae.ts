@@ -14,7 +14,7 @@ import { loadPairs } from '../train/pairs.ts';
 import { setVectorThreads } from '../vector/vector-index.ts';
 import { intFlag, parseFlags, UsageError } from './args.ts';
 import { formatSeconds, ProgressLine } from './progress.ts';
-import { parseCodebookSizes, shellQuote } from './train.ts';
+import { checkOutDir, parseCodebookSizes, shellQuote } from './train.ts';
 
 export const trainVaeUsage = `Usage: sidx train --method rqvae|vqvae --input FILE --out DIR [--levels L] [--codebook-size K|K1,K2,..]
                   [--steps S | --epochs E] [--batch-size B] [--seed S] [--normalize l2|none] [--hidden 256,256] [--latent-dim 64]
@@ -164,6 +164,7 @@ export async function trainVaeCommand(argv: string[]): Promise<number> {
   const method = values.method as VaeMethod;
   if (values.input === undefined) throw new UsageError(`--input is required\n\n${trainVaeUsage}`);
   if (values.out === undefined) throw new UsageError(`--out is required\n\n${trainVaeUsage}`);
+  checkOutDir(values.out);
   const levels = intFlag(values.levels, 'levels');
   let codebookSizes: number[];
   if (method === 'vqvae') {

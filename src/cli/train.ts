@@ -1,4 +1,5 @@
 /** `sidx train`: trains a tokenizer on an embedding file and writes the model bundle. */
+import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { readEmbeddings, type Embeddings } from '../io/embeddings.ts';
 import { sampleEmbeddings } from '../io/reservoir.ts';
@@ -52,6 +53,11 @@ export function shellQuote(args: readonly string[]): string {
 }
 
 /** "256" with levels 3 -> [256, 256, 256]; "512,256,256" -> that list (levels, if given, must agree). */
+/** Refuses, before any training, an --out that exists and is not a directory (the bundle could not be written there). */
+export function checkOutDir(out: string): void {
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a file: give a directory for the bundle`);
+}
+
 export function parseCodebookSizes(text: string | undefined, levels: number | undefined): number[] {
   if (text === undefined) throw new UsageError(`--codebook-size is required\n\n${trainUsage}`);
   const parts = text.split(',').map((p) => p.trim());
@@ -118,6 +124,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (!METHODS.includes(method)) throw new UsageError(`unknown --method ${JSON.stringify(method)}; use one of ${METHODS.join(', ')}\n\n${trainUsage}`);
   if (values.input === undefined) throw new UsageError(`--input is required\n\n${trainUsage}`);
   if (values.out === undefined) throw new UsageError(`--out is required\n\n${trainUsage}`);
+  checkOutDir(values.out);
   const codebookSizes = parseCodebookSizes(values['codebook-size'], intFlag(values.levels, 'levels'));
   const normalize = (values.normalize ?? 'none') as Normalize;
   if (normalize !== 'l2' && normalize !== 'none') {

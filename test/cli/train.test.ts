@@ -92,6 +92,9 @@ test('usage errors exit 2 with a message that says what is wrong', async (t) => 
     [[...base(out), '--levels', '2', '--codebook-size', '8', '--balanced', '--sinkhorn-eps', '0'], /--sinkhorn-eps must be a positive number/],
     [[...base(out), '--levels', '2', '--codebook-size', '8', '--iters', '1.5'], /--iters must be an integer/],
     [['train', '--input', input, '--levels', '2', '--codebook-size', '8'], /--out is required/],
+    // --out an existing file: refused before training (the bundle could not be written there after it)
+    [['train', '--input', input, '--levels', '2', '--codebook-size', '8', '--out', input], /--out .* is a file: give a directory/],
+    [['train', '--method', 'rqvae', '--input', input, '--steps', '1', '--out', input], /--out .* is a file: give a directory/],
   ];
   for (const [argv, message] of cases) {
     const run = await runCli(t, argv);
