@@ -9,8 +9,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { natsServerMissing } from '../../src/bench/nats-server.ts';
-import { b64, json, localCluster, type LocalCluster } from '../helpers/cluster.ts';
-import { tempDir } from '../helpers/paths.ts';
+import { b64, clusterDir, json } from '../helpers/cluster.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import type { ServerProcess } from '../helpers/server-process.ts';
 import { writeTestBundle } from '../helpers/service.ts';
@@ -18,17 +17,9 @@ import { writeTestBundle } from '../helpers/service.ts';
 const DIM = 8;
 
 test('a router refuses the ids a catalog refuses (UTF-8 bytes over 512, unpaired surrogates) with the single node\'s 400, and logs nothing', { skip: natsServerMissing(), timeout: 120_000 }, async (t) => {
-  const { dir, cleanup } = tempDir('sidx-cluster-input-');
-  let cluster: LocalCluster | undefined;
-  t.after(async () => {
-    try {
-      await cluster?.stop(); // before the directory goes: JetStream may still be writing there
-    } finally {
-      cleanup();
-    }
-  });
+  const { dir, start } = clusterDir(t, 'sidx-cluster-input-');
   await writeTestBundle(join(dir, 'm'), { dim: DIM, levels: 2, codebookSize: 8, seed: 4 });
-  cluster = await localCluster(t, dir, join(dir, 'm'), { SIDX__CLUSTER__REQUEST_TIMEOUT_MS: '5000' });
+  const cluster = await start(join(dir, 'm'), { SIDX__CLUSTER__REQUEST_TIMEOUT_MS: '5000' });
   await Promise.all([cluster.replica(0, 2, 'a'), cluster.replica(1, 2, 'a')]);
   const router = await cluster.serve(['--role', 'router', '--shard', '0/2'], { SIDX__CLUSTER__WAIT_APPLIED: 'true' });
   const single = await cluster.serve(['--data-dir', join(dir, 'single')]);

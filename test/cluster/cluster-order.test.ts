@@ -9,8 +9,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { natsServerMissing } from '../../src/bench/nats-server.ts';
-import { b64, json, localCluster, type LocalCluster } from '../helpers/cluster.ts';
-import { tempDir } from '../helpers/paths.ts';
+import { b64, clusterDir, json } from '../helpers/cluster.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import type { ServerProcess } from '../helpers/server-process.ts';
 import { writeBeamBundle } from '../helpers/service.ts';
@@ -26,18 +25,10 @@ interface Item { id: string; sid: number[]; match: string; score: number | null 
 const cellsOf = (items: Item[]) => items.map((it) => `${it.match}:${it.sid.join('.')}`);
 
 test('without a rerank a router answers in the order one node gathers: SIDs as given, Hamming-1 neighbours, the beam\'s SIDs and prefixes', { skip: natsServerMissing(), timeout: 180_000 }, async (t) => {
-  const { dir, cleanup } = tempDir('sidx-cluster-order-');
-  let cluster: LocalCluster | undefined;
-  t.after(async () => {
-    try {
-      await cluster?.stop(); // before the directory goes: JetStream may still be writing there
-    } finally {
-      cleanup();
-    }
-  });
+  const { dir, start } = clusterDir(t, 'sidx-cluster-order-');
   const codebooks = Array.from({ length: LEVELS }, (_, l) => randomMatrix(CODES, DIM, 40 + l, 0.5 ** l));
   await writeBeamBundle(join(dir, 'm'), 'order-beam', DIM, codebooks, CODES);
-  cluster = await localCluster(t, dir, join(dir, 'm'), { SIDX__CLUSTER__REQUEST_TIMEOUT_MS: '5000', SIDX__LIMITS__MAX_BATCH: '1000' });
+  const cluster = await start(join(dir, 'm'), { SIDX__CLUSTER__REQUEST_TIMEOUT_MS: '5000', SIDX__LIMITS__MAX_BATCH: '1000' });
   await Promise.all([cluster.replica(0, 2, 'a'), cluster.replica(1, 2, 'a')]);
   const router = await cluster.serve(['--role', 'router', '--shard', '0/2'], { SIDX__CLUSTER__WAIT_APPLIED: 'true' });
   const single = await cluster.serve(['--data-dir', join(dir, 'single')]);

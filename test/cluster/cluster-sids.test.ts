@@ -12,7 +12,7 @@ import { RouterSids, unionSids } from '../../src/cluster/router-sids.ts';
 import { ShardTrie } from '../../src/cluster/shard-sids.ts';
 import { shardQueue, trieSubject } from '../../src/cluster/wire.ts';
 import { decodeTrie } from '../../src/sid/trie-format.ts';
-import { b64, json, localCluster, type LocalCluster } from '../helpers/cluster.ts';
+import { b64, clusterDir, json } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { exited, type ServerProcess } from '../helpers/server-process.ts';
@@ -71,17 +71,9 @@ const sidsOf = (body: Buffer) => {
 };
 
 test('a router\'s SID trie is the union of its shards\': the single node\'s SIDs (binary and JSON) and counts, an ETag that moves only with the SIDs, a 503 without a shard', { skip: natsServerMissing(), timeout: 240_000 }, async (t) => {
-  const { dir, cleanup } = tempDir('sidx-cluster-sids-');
-  let cluster: LocalCluster | undefined;
-  t.after(async () => {
-    try {
-      await cluster?.stop(); // before the directory goes: JetStream may still be writing there
-    } finally {
-      cleanup();
-    }
-  });
+  const { dir, start } = clusterDir(t, 'sidx-cluster-sids-');
   await writeTestBundle(join(dir, 'm'), { dim: DIM, levels: LEVELS, codebookSize: 16, seed: 5 });
-  cluster = await localCluster(t, dir, join(dir, 'm'), { SIDX__CLUSTER__REQUEST_TIMEOUT_MS: '5000', SIDX__LIMITS__MAX_BATCH: '1000' });
+  const cluster = await start(join(dir, 'm'), { SIDX__CLUSTER__REQUEST_TIMEOUT_MS: '5000', SIDX__LIMITS__MAX_BATCH: '1000' });
   const [r0a, r0b, r1a] = await Promise.all([cluster.replica(0, 2, 'a'), cluster.replica(0, 2, 'b'), cluster.replica(1, 2, 'a')]);
   const router = await cluster.serve(['--role', 'router', '--shard', '0/2'], { SIDX__CLUSTER__WAIT_APPLIED: 'true' });
   const single = await cluster.serve(['--data-dir', join(dir, 'single')]);

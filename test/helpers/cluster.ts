@@ -3,6 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { startNatsServer } from '../../src/bench/nats-server.ts';
+import { tempDir } from './paths.ts';
 import { exited, startServer, waitReady, type ServerProcess } from './server-process.ts';
 
 /** A JSON request and its parsed answer. */
@@ -57,4 +58,21 @@ export async function localCluster(t: TestContext, dir: string, model: string, e
     }));
   };
   return { natsUrl: nats.url, serve, replica, stop };
+}
+
+/**
+ * A temporary directory for a cluster test, and a start of the cluster in it (localCluster): both go after the test,
+ * the cluster first (JetStream may still be writing in the directory).
+ */
+export function clusterDir(t: TestContext, prefix: string): { dir: string; start: (model: string, env: Record<string, string>) => Promise<LocalCluster> } {
+  const { dir, cleanup } = tempDir(prefix);
+  let cluster: LocalCluster | undefined;
+  t.after(async () => {
+    try {
+      await cluster?.stop();
+    } finally {
+      cleanup();
+    }
+  });
+  return { dir, start: async (model, env) => (cluster = await localCluster(t, dir, model, env)) };
 }
