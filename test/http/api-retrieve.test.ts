@@ -192,3 +192,21 @@ test('re-upsert replaces an item: new vector, new SID, old postings gone', async
   const ready = (await svc.app.inject({ method: 'GET', url: '/readyz' })).json();
   assert.equal(ready.vectors, ready.items, 'replacing does not duplicate the FAISS entry');
 });
+
+test('a request that names no maxCandidates is never refused for it: its budget is at most limits.maxCandidates', async () => {
+  const modelDir = join(tmp.dir, 'model');
+  const small = await startService(join(tmp.dir, 'data-small-cap'), modelDir, { maxK: 50, maxCandidates: 5 });
+  try {
+    const items = Array.from({ length: 40 }, (_, i) => ({ id: `c${i}`, embedding: Array.from(vectorOf(i)) }));
+    const upserted = await small.app.inject({ method: 'POST', url: '/v1/items', payload: { items } });
+    assert.equal(upserted.statusCode, 200, upserted.body);
+    const res = await small.app.inject({ method: 'POST', url: '/v1/retrieve', payload: { embedding: Array.from(vectorOf(3)), k: 10, expand: 'hamming1' } });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.ok(res.json().candidates.total <= 5, res.body);
+    const named = await small.app.inject({ method: 'POST', url: '/v1/retrieve', payload: { embedding: Array.from(vectorOf(3)), k: 10, maxCandidates: 6 } });
+    assert.equal(named.statusCode, 400, 'a budget the request names is still checked');
+    assert.equal(named.json().field, 'maxCandidates');
+  } finally {
+    await small.close();
+  }
+});

@@ -33,7 +33,8 @@ function retrieveQuery(body: RetrieveBody, service: ServiceApi, limits: Config['
   }
   const k = body.k ?? 10;
   if (k > limits.maxK) throw new SidxError('SIDX_ERR_INVALID_INPUT', `${at}k must be at most ${limits.maxK}`, { field: `${at}k` });
-  const maxCandidates = body.maxCandidates ?? Math.max(limits.defaultMaxCandidates, k);
+  // Unnamed, the budget holds k at least, within limits.maxCandidates: a request is refused only for a budget it names.
+  const maxCandidates = body.maxCandidates ?? Math.min(Math.max(limits.defaultMaxCandidates, k), limits.maxCandidates);
   if (maxCandidates > limits.maxCandidates) {
     throw new SidxError('SIDX_ERR_INVALID_INPUT', `${at}maxCandidates must be at most ${limits.maxCandidates}`, { field: `${at}maxCandidates` });
   }
