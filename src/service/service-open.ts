@@ -29,6 +29,10 @@ export async function openParts(config: Readonly<Config>, log: Logger, options: 
   const dataDir = resolve(config.storage.dataDir);
   const configured = await loadBundle(resolve(config.model.dir));
   const lock = DataDirLock.acquire(dataDir, options.command ?? 'sidx'); // creates dataDir; before any store opens
+  if (lock.tookOverFrom) {
+    log.warn(`data directory ${dataDir}: ${lock.tookOverFrom.command} (pid ${lock.tookOverFrom.pid}) ended without releasing it `
+      + '(kill -9, a crash): lock taken over; the stores recover what it had committed');
+  }
   let control: ControlPlane | undefined;
   let catalog: Catalog | undefined;
   try {

@@ -44,25 +44,33 @@ export function processState(pid: number): string | undefined {
 
 export class DataDirLock {
   readonly path: string;
+  /** The holder whose stale lock this one took over (a process that ended without releasing it: kill -9, a crash). */
+  readonly tookOverFrom: { pid: number; command: string } | null;
   #released = false;
 
-  private constructor(path: string) {
+  private constructor(path: string, tookOverFrom: { pid: number; command: string } | null) {
     this.path = path;
+    this.tookOverFrom = tookOverFrom;
   }
 
   /** Takes the lock of `dataDir` (created if missing) for `command`, or throws SIDX_ERR_DATA_DIR_LOCKED. */
   static acquire(dataDir: string, command: string): DataDirLock {
-    mkdirSync(dataDir, { recursive: true });
     const path = join(resolve(dataDir), LOCK_FILE);
     const mine = `${path}.${process.pid}`;
-    // Written whole, then linked into place: link(2) fails if the lock exists, and no reader sees half a file.
-    writeFileSync(mine, `${process.pid} ${command}\n`);
+    try {
+      mkdirSync(dataDir, { recursive: true });
+      // Written whole, then linked into place: link(2) fails if the lock exists, and no reader sees half a file.
+      writeFileSync(mine, `${process.pid} ${command}\n`);
+    } catch (err) {
+      throw unusableDir(dataDir, err);
+    }
+    let stale: { pid: number; command: string } | null = null;
     try {
       for (let attempt = 0; attempt < 5; attempt++) {
         try {
           linkSync(mine, path);
           held.add(path);
-          return new DataDirLock(path);
+          return new DataDirLock(path, stale);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(path, err);
         }
@@ -72,7 +80,10 @@ export class DataDirLock {
           throw new SidxError('SIDX_ERR_DATA_DIR_LOCKED', `data directory ${dataDir} is in use by ${holder.command} (pid ${holder.pid}); `
             + `stop it first (if pid ${holder.pid} is not sidx, remove ${path})`, { field: 'storage.dataDir' });
         }
-        if (text !== null) takeOver(path, text);
+        if (text !== null) {
+          stale = holder;
+          takeOver(path, text);
+        }
       }
       throw new SidxError('SIDX_ERR_DATA_DIR_LOCKED', `data directory ${dataDir}: could not take ${path} (other starts race for it)`, { field: 'storage.dataDir' });
     } finally {
@@ -129,6 +140,18 @@ function takeOver(path: string, stale: string): void {
   } finally {
     rmSync(aside, { force: true });
   }
+}
+
+/** A data directory this process cannot create or write in: a configuration problem, said as one. */
+function unusableDir(dataDir: string, err: unknown): SidxError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const who = typeof process.getuid === 'function' ? `uid ${process.getuid()}` : 'this user';
+  const why = code === 'EACCES' || code === 'EPERM' ? `not writable by ${who}`
+    : code === 'EROFS' ? 'on a read-only file system'
+      : code === 'ENOTDIR' || code === 'EEXIST' ? 'not a directory (a file is in the way)'
+        : code === 'ENOSPC' ? 'on a full disk' : (err as Error).message;
+  return new SidxError('SIDX_ERR_CONFIG', `data directory ${dataDir} cannot be used: ${why}; check --data-dir (or SIDX__STORAGE__DATA_DIR) and its owner`,
+    { field: 'storage.dataDir', cause: err });
 }
 
 function lockError(path: string, err: unknown): SidxError {

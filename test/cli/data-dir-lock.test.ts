@@ -42,5 +42,7 @@ test('a second sidx serve or sidx index on a data directory in use is refused na
   await waitReady(again.url);
   again.child.kill('SIGTERM');
   assert.equal(await exited(again.child), 0, again.output());
+  const killed = first.child.pid!;
+  assert.match(again.output(), new RegExp(`sidx serve \\(pid ${killed}\\) ended without releasing it \\(kill -9, a crash\\): lock taken over`), 'the start says it took over');
   assert.equal(existsSync(join(dataDir, 'sidx.lock')), false, 'a clean stop removes the lock');
 });

@@ -32,11 +32,31 @@ test('a second holder is refused naming the first one\'s pid and command; releas
 });
 
 test('a lock whose process is gone, or an unreadable one, or one with this pid left by an earlier process, is taken over', () => {
-  for (const content of [`${deadPid()} sidx serve\n`, '', 'garbage', `${process.pid} sidx serve\n`]) {
+  const dead = deadPid();
+  for (const content of [`${dead} sidx serve\n`, '', 'garbage', `${process.pid} sidx serve\n`]) {
     writeFileSync(join(tmp.dir, LOCK_FILE), content);
     const lock = DataDirLock.acquire(tmp.dir, 'sidx serve');
     assert.equal(readFileSync(join(tmp.dir, LOCK_FILE), 'utf8'), `${process.pid} sidx serve\n`, JSON.stringify(content));
+    // Which holder it took over from, for the start's log line (an unparsable lock names none).
+    const from = content.startsWith(String(dead)) ? { pid: dead, command: 'sidx serve' } : content.startsWith(String(process.pid)) ? { pid: process.pid, command: 'sidx serve' } : null;
+    assert.deepEqual(lock.tookOverFrom, from, JSON.stringify(content));
     lock.release();
+  }
+  const fresh = DataDirLock.acquire(tmp.dir, 'sidx serve');
+  assert.equal(fresh.tookOverFrom, null, 'a free directory takes over from nobody');
+  fresh.release();
+});
+
+test('a data directory that cannot be created is a configuration error naming it and why', () => {
+  const file = join(tmp.dir, 'a-file');
+  writeFileSync(file, 'x');
+  for (const dir of [file, join(file, 'data')]) {
+    assert.throws(() => DataDirLock.acquire(dir, 'sidx serve'), (err: any) => {
+      assert.equal(err.code, 'SIDX_ERR_CONFIG');
+      assert.equal(err.field, 'storage.dataDir');
+      assert.match(err.message, new RegExp(`data directory ${dir.replaceAll('/', '\\/')} cannot be used: not a directory \\(a file is in the way\\)`));
+      return true;
+    });
   }
 });
 
