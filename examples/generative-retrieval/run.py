@@ -109,7 +109,7 @@ def main() -> int:
             answers = client.retrieve_batch([{"sids": decoded[u], "k": args.beams, "expand": "none"} for u in users])
             hits += sum(any(item["id"] == test[u][1] for item in answer["items"]) for u, answer in zip(users, answers))
         summary[mode] = {"users": len(test), "HR@%d (retrieve)" % args.beams: round(hits / len(test), 4),
-                         "invalid SIDs": invalid, "SIDs": total, "invalid share": round(invalid / total, 4),
+                         "SIDs holding no item": invalid, "SIDs": total, "empty share": round(invalid / total, 4),
                          "seconds": round(time.monotonic() - started, 1)}
         print(f"{mode}: {json.dumps(summary[mode])}")
     print(f"trie from {source}; {len(trie)} occupied SIDs; total {time.monotonic() - t0:.0f} s")

@@ -126,7 +126,7 @@ test('binary next: Accept negotiation; errors stay JSON 4xx naming the field', a
   };
   await bad({ prefixes: [[0], [0, 0, 0, 0]] }, 'SIDX_ERR_INVALID_INPUT', 'prefixes[1]');
   await bad({ prefixes: [[0, K]] }, 'SIDX_ERR_INVALID_INPUT', 'prefixes[0][1]');
-  await bad({ prefixes: [] }, 'SIDX_ERR_INVALID_INPUT', 'prefixes');
+  await bad({ prefixes: [] }, 'SIDX_ERR_BATCH_EMPTY', 'prefixes');
   await bad({ prefixes: Array.from({ length: MAX_BATCH + 1 }, () => []) }, 'SIDX_ERR_BATCH_TOO_LARGE', 'prefixes');
   await bad({ prefixes: [[]], model: 'nope' }, 'SIDX_ERR_UNKNOWN_MODEL', 'model');
 });

@@ -180,7 +180,7 @@ test('validation: 400s name the field, unknown and key-space-less models are ref
   await bad({ prefixes: [[0, K]] }, 'SIDX_ERR_INVALID_INPUT', 'prefixes[0][1]');
   await bad({ prefixes: [[70000]] }, 'SIDX_ERR_INVALID_INPUT', 'prefixes[0][0]');
   await bad({ prefixes: [[-1]] }, 'SIDX_ERR_INVALID_INPUT', 'prefixes[0][0]');
-  await bad({ prefixes: [] }, 'SIDX_ERR_INVALID_INPUT', 'prefixes');
+  await bad({ prefixes: [] }, 'SIDX_ERR_BATCH_EMPTY', 'prefixes'); // as docs/sid-trie.md says
   await bad({ prefixes: Array.from({ length: MAX_BATCH + 1 }, () => []) }, 'SIDX_ERR_BATCH_TOO_LARGE', 'prefixes');
   await bad({ prefixes: [[]], extra: 1 }, 'SIDX_ERR_INVALID_INPUT', 'extra');
   await bad({ prefixes: [[]], model: 'nope' }, 'SIDX_ERR_UNKNOWN_MODEL', 'model');

@@ -9,8 +9,8 @@ from .client import Response, SidxClient, parse_retry_after
 from .constrained import TokenLayout, constrained_prefix_fn
 from .embeddings import Embedding, wire_embedding, wire_embeddings
 from .errors import (
-    AuthenticationError, BadRequestError, ConflictError, NotFoundError, PermissionDeniedError, RateLimitedError,
-    ServerError, SidxError, UnavailableError, UnreachableError,
+    AuthenticationError, BadRequestError, ConflictError, ModelChangedError, NotFoundError, PermissionDeniedError,
+    RateLimitedError, ServerError, SidxError, UnavailableError, UnreachableError,
 )
 from .npy import read_npy
 from .trie import Sid, SidTrie, TrieFormatError, TrieUpdate, parse_next_binary, parse_trie_binary, parse_trie_json
@@ -21,7 +21,7 @@ __all__ = [
     "SidxClient", "Response", "parse_retry_after", "TokenLayout", "constrained_prefix_fn", "Embedding",
     "wire_embedding", "wire_embeddings", "SidxError", "BadRequestError", "AuthenticationError",
     "PermissionDeniedError", "NotFoundError", "ConflictError", "RateLimitedError", "UnavailableError", "ServerError",
-    "UnreachableError",
+    "UnreachableError", "ModelChangedError",
     "read_npy", "Sid", "SidTrie", "TrieFormatError", "TrieUpdate", "parse_next_binary", "parse_trie_binary",
     "parse_trie_json",
 ]

@@ -75,6 +75,21 @@ class UnreachableError(SidxError, OSError):
         self.url = url
 
 
+class ModelChangedError(SidxError):
+    """The served model changed under a :class:`~sidx_client.SidTrie` of it (a re-index swapped models: the trie's
+    ETag names another model version). The trie keeps the old model's SIDs, which a generator trained on them still
+    produces; the new model's are other codes. Map or retrain (the re-index's ``mapping`` file, old -> new SID per
+    item), then :meth:`SidTrie.fetch` the new trie. ``code`` ``SIDX_ERR_MODEL_CHANGED``, ``status`` 0 (no HTTP error).
+    """
+
+    def __init__(self, was: str, now: str) -> None:
+        super().__init__(0, "SIDX_ERR_MODEL_CHANGED", f"the served model changed (version {was} -> {now}): this trie holds "
+                         "the old model's SIDs; fetch the new model's trie once the generator knows its SIDs")
+        self.args = (f"{self.code}: {self.message}",)
+        self.was = was
+        self.now = now
+
+
 _BY_STATUS = {
     400: BadRequestError,
     401: AuthenticationError,

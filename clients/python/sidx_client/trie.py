@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .types import NextCodes, SidsNextResponse
+from .errors import ModelChangedError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import SidxClient
@@ -153,6 +154,17 @@ def parse_trie_json(body: Mapping[str, Any], etag: Optional[str] = None) -> Trie
     raise TrieFormatError(f"trie JSON kind {kind!r} is not full or delta")
 
 
+def model_version(etag: Optional[str]) -> Optional[str]:
+    """The model version an ETag of ``/v1/sids/trie`` names (``"<modelVersion>.<seq>"``), or None."""
+    if not etag:
+        return None
+    tag = etag.strip()
+    if tag.startswith("W/"):
+        tag = tag[2:]
+    head, dot, _ = tag.strip('"').partition(".")
+    return head if dot and head else None
+
+
 class SidTrie:
     """The set of occupied SIDs of one model, as a prefix tree: which codes may follow a prefix.
 
@@ -168,6 +180,7 @@ class SidTrie:
         self.model = model
         self.seq = seq
         self.etag = etag
+        self.version = model_version(etag)
         self._root: Dict[int, Any] = {}
         self._size = 0
         for sid in sids:
@@ -222,7 +235,14 @@ class SidTrie:
         return True
 
     def apply(self, update: TrieUpdate) -> None:
-        """Applies an answer of ``/v1/sids/trie``: a snapshot replaces everything, a delta must start at ``seq``."""
+        """Applies an answer of ``/v1/sids/trie``: a snapshot replaces everything, a delta must start at ``seq``.
+
+        Raises :class:`~sidx_client.ModelChangedError`, applying nothing, when the answer is of another model version
+        than this trie's (the served model was swapped by a re-index).
+        """
+        version = model_version(update.etag)
+        if self.version is not None and version is not None and version != self.version:
+            raise ModelChangedError(self.version, version)
         if update.levels != self.levels:
             raise ValueError(f"update has {update.levels} levels; this trie has {self.levels}")
         if update.kind == "full":
@@ -236,14 +256,17 @@ class SidTrie:
             self.add(sid)
         self.seq = update.seq
         self.etag = update.etag
+        self.version = version if version is not None else self.version
         if update.model is not None:
             self.model = update.model
 
     def refresh(self, client: "SidxClient") -> bool:
-        """Brings the trie up to date (``since`` + ``If-None-Match``); True when anything changed.
+        """Brings the trie up to date (``since`` + ``If-None-Match``); True when its SIDs may have changed (a full
+        snapshot, or a delta that adds or removes some), False when they did not (a 304, an empty delta).
 
         The server may answer a full snapshot instead of a delta (it keeps a bounded history); both are applied.
-        A delta that does not start at this trie's seq is refused and a full snapshot fetched instead.
+        A delta that does not start at this trie's seq is refused and a full snapshot fetched instead. A trie of the
+        served model raises :class:`~sidx_client.ModelChangedError` when a re-index swapped the served model.
         """
         update = client.sids_trie(model=self.model, since=self.seq, if_none_match=self.etag)
         if update is None:
@@ -252,7 +275,7 @@ class SidTrie:
             update = client.sids_trie(model=self.model)
             assert update is not None
         self.apply(update)
-        return True
+        return update.kind == "full" or bool(update.added) or bool(update.removed)
 
     def _node(self, prefix: Sequence[int]) -> Optional[Dict[int, Any]]:
         node: Optional[Dict[int, Any]] = self._root

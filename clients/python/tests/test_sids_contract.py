@@ -8,7 +8,7 @@ import unittest
 import urllib.parse
 from typing import Dict, List, Set, Tuple
 
-from sidx_client import BadRequestError, SidxClient
+from sidx_client import BadRequestError, ModelChangedError, SidTrie, SidxClient
 from tests.scripted_server import Answer, Request, ScriptedServer, error_answer, json_answer
 from tests.test_trie import trie_bytes
 
@@ -22,6 +22,7 @@ class ContractServer:
         self.states: Dict[int, Set[Sid]] = {seq: set(sids)}
         self.seq = seq
         self.keep_history = True
+        self.version = 3  # a re-index swap gives the served model another version
         self.answered: List[str] = []  # "304", "full", "delta"
 
     def change(self, add: Set[Sid], remove: Set[Sid], seq: int) -> None:
@@ -42,7 +43,7 @@ class ContractServer:
                 counts = [sum(1 for s in current if list(s[:len(prefix)]) == prefix and s[len(prefix)] == c) for c in codes]
                 out.append({"codes": codes, "counts": counts})
             return json_answer(200, {"model": "m", "levels": 2, "next": out})
-        etag = f'"3.{self.seq}"'
+        etag = f'"{self.version}.{self.seq}"'
         if req.headers.get("if-none-match") == etag:
             self.answered.append("304")
             return 304, {"etag": etag}, b""
@@ -91,6 +92,21 @@ class SidsContractTest(unittest.TestCase):
         self.assertEqual(self.state.answered, ["full", "304", "delta", "full"])
         self.assertIn((1, 1), trie)
         self.assertEqual(trie.next_codes([0]), [2, 3])
+
+    def test_refresh_empty_delta_is_no_change_and_a_model_swap_raises(self) -> None:
+        trie = self.client.trie()
+        self.state.change(add=set(), remove=set(), seq=6)  # a write that left every SID occupied (a replace in place)
+        self.assertFalse(trie.refresh(self.client), "an empty delta changes no SID")
+        self.assertEqual((trie.seq, trie.etag), (6, '"3.6"'))
+
+        self.state.version = 4  # a re-index swapped the served model: other SIDs under the same route
+        self.state.keep_history = False
+        self.state.change(add={(5, 5)}, remove={(0, 1), (0, 2), (3, 4)}, seq=20)
+        with self.assertRaises(ModelChangedError) as caught:
+            trie.refresh(self.client)
+        self.assertEqual((caught.exception.code, caught.exception.was, caught.exception.now), ("SIDX_ERR_MODEL_CHANGED", "3", "4"))
+        self.assertEqual((list(trie), trie.seq), ([(0, 1), (0, 2), (3, 4)], 6), "nothing applied")
+        self.assertEqual(list(SidTrie.fetch(self.client)), [(5, 5)], "fetching knowingly gets the new model's SIDs")
 
     def test_json_format_equals_binary(self) -> None:
         binary = self.client.sids_trie()

@@ -10,7 +10,8 @@ const Seq = (description: string) => Type.String({ pattern: '^[0-9]+$', descript
 export const NextBodySchema = Type.Object(
   {
     prefixes: Type.Array(Type.Array(Code, { maxItems: 16, description: 'A SID prefix of 0..L codes, coarsest first' }), {
-      minItems: 1, description: 'Prefixes to extend, at most limits.maxBatch; [] asks for level 0',
+      // No minItems: an empty list is the route's 400 SIDX_ERR_BATCH_EMPTY, as for the other batch routes.
+      description: 'Prefixes to extend, 1..limits.maxBatch; the prefix [] asks for level 0',
     }),
     model: Type.Optional(ModelIdSchema),
   },
