@@ -38,12 +38,17 @@ class TokenLayout:
         return cls(tokens)
 
     @classmethod
-    def from_vocab(cls, vocab: Mapping[str, int], codebook_sizes: Sequence[int], pattern: str = "C{}") -> "TokenLayout":
-        """From a tokenizer vocabulary (``tokenizer.get_vocab()``) holding al_sid's ``C{code + offset}`` tokens,
-        offset = the sum of the previous levels' codebook sizes; ``KeyError`` names a missing token."""
+    def from_vocab(cls, vocab: Mapping[str, int], codebook_sizes: Sequence[int], pattern: str = "C{}",
+                   token_offset: Optional[int] = None) -> "TokenLayout":
+        """From a tokenizer vocabulary (``tokenizer.get_vocab()``) holding ``C{code + offset}`` tokens: offset = the
+        sum of the previous levels' codebook sizes, or with ``token_offset`` level x ``token_offset`` (al_sid's AL-GR
+        vocabulary: 8192, whatever the codebook sizes; ``sidx eval-beams`` reads that form, ``--token-offset`` sets
+        it). ``KeyError`` names a missing token."""
         tokens: List[List[int]] = []
         offset = 0
         for size in codebook_sizes:
+            if token_offset is not None:
+                offset = len(tokens) * token_offset
             level = []
             for code in range(size):
                 name = pattern.format(code + offset)

@@ -56,6 +56,16 @@ class TokenLayoutTest(unittest.TestCase):
             TokenLayout.from_vocab(vocab, [4, 4, 5])
         self.assertIn("C12", str(ctx.exception))
 
+    def test_a_fixed_token_offset_per_level(self) -> None:
+        # AL-GR's form (sidx eval-beams' default): C{code + level * 8192}, whatever the codebook sizes.
+        names = [f"C{code + level * 8192}" for level in range(3) for code in range(4)]
+        vocab = {name: 100 + i for i, name in enumerate(names)}
+        layout = TokenLayout.from_vocab(vocab, [4, 4, 4], token_offset=8192)
+        self.assertEqual(layout.sid_tokens((1, 2, 3)), [vocab["C1"], vocab["C8194"], vocab["C16387"]])
+        with self.assertRaises(KeyError) as ctx:
+            TokenLayout.from_vocab(vocab, [4, 4, 4])  # the cumulative default asks for C4, which this vocab lacks
+        self.assertIn("C4", str(ctx.exception))
+
     def test_contiguous_and_duplicates(self) -> None:
         layout = TokenLayout.contiguous([2, 3], first_token_id=100)
         self.assertEqual(layout.tokens, [[100, 101], [102, 103, 104]])
