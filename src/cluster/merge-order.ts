@@ -8,7 +8,7 @@
  * by the encoder's distance for the first when it ranked them, then the deepest differing level, then the code.
  * Items of one cell keep their shard's order (`mergeUnscored` breaks ties by place in the shard's answer).
  */
-import { neighbourCost, type QueryRanking } from '../service/candidates.ts';
+import { neighbourCost, queryRanking, type QueryRanking } from '../service/candidates.ts';
 import type { QueryEncoding, RetrievedItem } from '../service/types.ts';
 
 type Rank = number[];
@@ -56,8 +56,7 @@ export function gatheringRank(item: RetrievedItem, querySids: readonly Int32Arra
 
 function rankingOf(encoded: QueryEncoding | undefined, levels: number): QueryRanking | undefined {
   const enc = encoded?.enc;
-  if (!enc || enc.topCodes.length === 0 || levels === 0) return undefined;
-  return { topCodes: enc.topCodes, topDistances: enc.topDistances, topM: enc.topCodes.length / levels };
+  return enc && enc.topCodes.length > 0 && levels > 0 ? queryRanking(enc, levels) : undefined;
 }
 
 /** The first b of `width` prefixes of length `l` in `codes` that `sid` starts with; -1 if none. */

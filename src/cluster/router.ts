@@ -175,7 +175,7 @@ export class ClusterRouter implements ServiceApi {
     const dim = space.info.inputDim;
     // A shard refuses a message the catalog would refuse and skips it (marked applied): so the router refuses the
     // request first, as a single node does, with the catalog's own checks (ids' UTF-8 bytes, surrogates, duplicates).
-    checkUpsertRows(items.map((it) => ({ id: it.id, vector: it.vector })), dim, true);
+    checkUpsertRows(items, dim, true);
     const L = space.info.levels;
     const flat = new Float32Array(items.length * dim);
     items.forEach((it, i) => flat.set(it.vector, i * dim));

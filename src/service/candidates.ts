@@ -23,6 +23,11 @@ export interface QueryRanking {
   topM: number;
 }
 
+/** The ranking of a one-row encoder answer of `levels` levels (its top-M codes and distances per level). */
+export function queryRanking(enc: Pick<QueryRanking, 'topCodes' | 'topDistances'>, levels: number): QueryRanking {
+  return { topCodes: enc.topCodes, topDistances: enc.topDistances, topM: enc.topCodes.length / levels };
+}
+
 /** The catalog's candidate scans (Catalog, or a PostingIndex with the same results). */
 export type CandidateSource = Pick<Catalog, 'exact' | 'prefix' | 'hamming1'>;
 

@@ -9,7 +9,7 @@ import { beamRow, encodeRow } from '../tokenizer/worker-protocol.ts';
 import type { Metric } from '../vector/vector-index.ts';
 import type { VectorStore } from '../vector/vector-store.ts';
 import type { Catalog } from '../store/catalog.ts';
-import { gatherCandidates, ownThenBeam, uniqueSids, type QueryRanking } from './candidates.ts';
+import { gatherCandidates, ownThenBeam, queryRanking, uniqueSids, type QueryRanking } from './candidates.ts';
 import type { CandidateSet, CandidateSetPool } from './candidate-set.ts';
 import type { LivePostings } from './live-postings.ts';
 import type { ActiveModel } from './model-space.ts';
@@ -135,7 +135,7 @@ export async function retrieveOne(p: RetrieveParts, q: RetrieveQuery, expand = c
   } else if (encoded?.enc) {
     const enc = encoded.enc;
     querySids = exactSids = [enc.codes.slice(0, L)];
-    ranking = { topCodes: enc.topCodes, topDistances: enc.topDistances, topM: enc.topCodes.length / L };
+    ranking = queryRanking(enc, L);
   }
   const t1 = performance.now();
   const rerank = q.rerank ?? q.embedding !== undefined;
