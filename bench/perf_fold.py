@@ -37,7 +37,7 @@ COMPILED = [(name, re.compile(p)) for name, p in PHASES]
 ORIGINS = [
     ('kernel', r'\[kernel'),
     ('LMDB', r'lmdb'),
-    ('sidx addon (native/)', r'sidx\.node|sidx_native'),
+    ('sidx addon (native/)', r'sidx_faiss\.node'),
     ('JIT-compiled JS', r'perf-\d+\.map|JS:'),
     ('Node, V8 and libc (C++, builtins)', r'.'),
 ]
