@@ -6,7 +6,7 @@
  *
  *   node --import tsx bench/vector-quant.bench.ts --dir tmp/vq --n 1000000 [--dim 512] [--queries 200]
  *     [--candidates 1000] [--rescore 10,20,50,100] [--train 10000] [--faiss] [--skip-f32]
- *     [--pq] [--pq-m 0] [--pq-rescore 50,100,200,500]
+ *     [--pq] [--pq-m 0] [--pq-rescore 50,100,200,500] [--margin M]
  *
  * Build (once per --dir): n clustered unit vectors (src/eval/synthetic.ts, 1,000 centres, noise 0.5) written in
  * 10,000-row chunks to the slot file and the sq8 store (trained on the first --train). Queries come from the same
@@ -45,6 +45,7 @@ const args = benchArgs({
   'pq-m': { type: 'string', default: '0' },
   'pq-rescore': { type: 'string', default: '50,100,200,500' },
   segment: { type: 'string', default: '250000' },
+  margin: { type: 'string' },
   child: { type: 'string' },
 });
 const n = Number(args.n);
@@ -55,6 +56,8 @@ const rescores = args.rescore.split(',').map(Number);
 const pqRescores = args['pq-rescore'].split(',').map(Number);
 const pqOptions = () => ({ rescore: pqRescores[0]!, trainSize: Number(args.train), pqM: Number(args['pq-m']) });
 const base = join(args.dir, 'vectors');
+/** --margin: sq8's range margin (src/vector/sq8-store.ts RANGE_MARGIN unless given), for the build's fit. */
+const sq8Margin = () => (args.margin === undefined ? {} : { rangeMargin: Number(args.margin) });
 const truthPath = join(args.dir, `truth-${nq}x${nc}.bin`);
 const rawBytes = n * dim * 4;
 const CHUNK = 10_000;
@@ -74,7 +77,7 @@ function build(): string {
   const t0 = performance.now();
   const file = VectorFile.open(`${base}.f32`, dim);
   const slots = SlotFile.open(base, dim, `${base}.f32`);
-  const store = Sq8Store.open(base, slots, 'ip', { rescore: 100, trainSize: Number(args.train) });
+  const store = Sq8Store.open(base, slots, 'ip', { rescore: 100, trainSize: Number(args.train), ...sq8Margin() });
   slots.reset();
   store.reset();
   const c = centres();
@@ -204,16 +207,17 @@ async function child(mode: string): Promise<object> {
   if (mode === 'truth') return { truth: await segmentedTruth(slots) };
   if (mode === 'build-pq') return buildPq(slots);
   if (mode === 'sq8' || mode === 'pq') {
-    const opts = mode === 'sq8' ? { rescore: rescores[0]!, trainSize: Number(args.train), pqM: 0 } : pqOptions();
+    const opts = mode === 'sq8' ? { rescore: rescores[0]!, trainSize: Number(args.train), pqM: 0, ...sq8Margin() } : pqOptions();
     const store = mode === 'sq8' ? Sq8Store.open(base, slots, 'ip', opts) : PqStore.open(base, slots, 'ip', opts);
     store.load();
+    await store.codesLoaded(); // read in the background: until then every candidate is scored exactly
     const readyMs = performance.now() - t0;
     const ready = rss(before);
     const truth = readTruth();
     const runs = [];
     for (const r of mode === 'sq8' ? rescores : pqRescores) {
       opts.rescore = r; // the store reads its options at each rerank
-      runs.push({ rescore: r, ...rerank((q, keys) => store.scoreSubset(q, keys), truth) });
+      runs.push({ rescore: r, ...rerank((q, keys) => store.rankSubset(q, keys, 0, 10).scores, truth) });
     }
     return { readyMs, ready, after: rss(before), codeBytes: store.codeBytes, runs };
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 
 #include "slot_codes.h"
 #include "slot_map.h"
@@ -16,8 +17,9 @@ namespace {
 // of a candidate's slot is otherwise a cache miss of its own.
 constexpr size_t kKeysAhead = 16;
 
-// One rerank: the candidates' code scores, the exact re-score of the best R of them (ties in position order), kept
-// above the others (BelowExact), and the best `head` positions. The codes stay allocated until it is done (CodesWrap's
+// One rerank: the candidates' code scores, those whose codes were clamped (sq8's ScoreSlots) re-scored exactly first
+// (their code scores may be far off), then the exact re-score of the best R of them all (ties in position order), kept
+// above the others (BelowExact; a clamped row outside the best R keeps its exact score among the estimates), and the best `head` positions. The codes stay allocated until it is done (CodesWrap's
 // in-flight count defers a close), as do the vector file's mapping and descriptor (SlotMapWrap::PinMapping). Run on a
 // pool thread, a row rewritten meanwhile belongs to a slot that changed owner: the caller (vector/code-store.ts)
 // notices the write and scores again.
@@ -51,24 +53,23 @@ class Ranking {
       ResolveKeys();
       slots = resolved_.data();
     }
-    codes_->ScoreSlots(codes_->Tables(query_.data()), slots, scores_.size(), scores_.data());
-    if (map_ == nullptr || rescore_ == 0) return;
+    const bool rescores = map_ != nullptr && rescore_ > 0;
+    std::vector<int32_t> clamped;
+    codes_->ScoreSlots(codes_->Tables(query_.data()), slots, scores_.size(), scores_.data(), rescores ? &clamped : nullptr);
+    if (!rescores) return;
     const float sign = map_->inner_product() ? 1.0f : -1.0f;
+    ScoreExactly(slots, clamped);
     chosen_ = BestPositions(scores_, sign, rescore_);
     std::sort(chosen_.begin(), chosen_.end());
-    std::vector<const float*> rows(chosen_.size());
-    std::vector<float> exact(chosen_.size());
-    std::vector<int32_t> chosen_slots(chosen_.size());
-    for (size_t i = 0; i < chosen_.size(); ++i) chosen_slots[i] = slots[chosen_[i]];
-    std::vector<float> read_rows(read_ ? chosen_.size() * query_.size() : 0);
-    if (read_) {
-      map_->ReadRows(pinned_, chosen_slots.data(), chosen_slots.size(), read_rows.data(), rows.data());
-    } else {
-      for (size_t i = 0; i < chosen_.size(); ++i) rows[i] = map_->RowIn(pinned_, chosen_slots[i]);
-    }
-    ScoreRows(rows.data(), query_.data(), rows.size(), query_.size(), map_->inner_product(), exact.data());
-    for (size_t i = 0; i < chosen_.size(); ++i) scores_[chosen_[i]] = exact[i];
+    std::vector<int32_t> fresh;
+    std::set_difference(chosen_.begin(), chosen_.end(), clamped.begin(), clamped.end(), std::back_inserter(fresh));
+    ScoreExactly(slots, fresh);
     BelowExact(scores_, chosen_, sign);
+    if (!clamped.empty()) {
+      std::vector<int32_t> exact;
+      std::set_union(chosen_.begin(), chosen_.end(), clamped.begin(), clamped.end(), std::back_inserter(exact));
+      chosen_.swap(exact);
+    }
     if (head_ > 0) top_ = BestPositions(scores_, sign, static_cast<size_t>(head_));
   }
 
@@ -107,6 +108,24 @@ class Ranking {
         resolved_[i] = mapped(key) ? __atomic_load_n(dense + key, __ATOMIC_ACQUIRE) - 1 : -1;
       }
     }
+  }
+
+  // scores_[p] = the exact score of the row of slots[p], for each position p of `positions`.
+  void ScoreExactly(const int32_t* slots, const std::vector<int32_t>& positions) {
+    if (positions.empty()) return;
+    const size_t n = positions.size();
+    std::vector<const float*> rows(n);
+    std::vector<float> exact(n);
+    std::vector<int32_t> row_slots(n);
+    for (size_t i = 0; i < n; ++i) row_slots[i] = slots[positions[i]];
+    std::vector<float> read_rows(read_ ? n * query_.size() : 0);
+    if (read_) {
+      map_->ReadRows(pinned_, row_slots.data(), n, read_rows.data(), rows.data());
+    } else {
+      for (size_t i = 0; i < n; ++i) rows[i] = map_->RowIn(pinned_, row_slots[i]);
+    }
+    ScoreRows(rows.data(), query_.data(), n, query_.size(), map_->inner_product(), exact.data());
+    for (size_t i = 0; i < n; ++i) scores_[positions[i]] = exact[i];
   }
 
   static Napi::Int32Array ToInt32Array(Napi::Env env, const std::vector<int32_t>& v) {

@@ -287,12 +287,12 @@ PqCodes::QueryTables PqCodes::Tables(const float* query, bool reference) const {
   return t;
 }
 
-void PqCodes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, float* out) const {
+void PqCodes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, float* out, std::vector<int32_t>*) const {
   ScoreStable([&] { ScoreRowsOnce(t, slots, n, out); });
 }
 
 void PqCodes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t n, float* out) const {
-  ScoreCodeRows(slots, n, out, [&](const uint8_t* row) { return AdcSum(t.table.data(), row, m_); });
+  ScoreCodeRows(slots, n, out, [&](const uint8_t* row, size_t) { return AdcSum(t.table.data(), row, m_); });
 }
 
 Napi::Value PqCodes::Score(const Napi::CallbackInfo& info) {

@@ -60,7 +60,10 @@ class PqCodes : public CodesWrap<PqCodes> {
   // loop where the CPU has it, by FAISS with `reference`.
   QueryTables Tables(const float* query, bool reference = false) const;
   // The asymmetric scores of n slots (NaN where a slot holds none), again when a layout step ran meanwhile (any thread).
-  void ScoreSlots(const QueryTables& tables, const int32_t* slots, size_t n, float* out) const;
+  // `clamped`: sq8's (sq8_codes.h); pq has no clamped codes and leaves it as it is.
+  void ScoreSlots(const QueryTables& tables, const int32_t* slots, size_t n, float* out,
+                  std::vector<int32_t>* clamped = nullptr) const;
+  void Stored(const uint8_t*, size_t) {}
   // The codes of `rows` vectors into out (rows * m bytes): the AVX2 loop where the CPU has it, or FAISS's own
   // (reference); any thread, once trained.
   void EncodeRows(const float* vectors, size_t rows, uint8_t* out, bool reference) const;

@@ -146,8 +146,9 @@ void ThrowIfClosed(bool closed, const char* name);
 // "ip" -> true, "l2" -> false; throws otherwise.
 bool ParseMetric(const Napi::Value& value);
 
-// Base of the JS code holders (T: Sq8Codes, PqCodes): T brings encode(vectors) and score(query, slots) and sets
-// dim_, inner_product_ and blocks_ in its constructor; put(slots, codes), readFromAsync(fd, offset, count), bytes and
+// Base of the JS code holders (T: Sq8Codes, PqCodes): T brings encode(vectors), score(query, slots) and
+// Stored(codes, bytes) (told of every code byte put or read in; any thread) and sets dim_, inner_product_ and blocks_
+// in its constructor; put(slots, codes), readFromAsync(fd, offset, count), bytes and
 // close() are the same for all.
 template <typename T>
 class CodesWrap : public Napi::ObjectWrap<T> {
@@ -187,7 +188,7 @@ class CodesWrap : public Napi::ObjectWrap<T> {
  protected:
   void CheckOpen() const { ThrowIfClosed(closed_, T::kName); }
 
-  // out[r] = score(the codes of slots[r]), NaN where a slot holds none, the rows prefetched ahead: one pass (any thread;
+  // out[r] = score(the codes of slots[r], r), NaN where a slot holds none, the rows prefetched ahead: one pass (any thread;
   // see ScoreStable).
   template <typename Score>
   void ScoreCodeRows(const int32_t* slots, size_t n, float* out, Score&& score) const {
@@ -199,7 +200,7 @@ class CodesWrap : public Napi::ObjectWrap<T> {
     for (size_t r = 0; r < n && r < ahead; ++r) PrefetchRow(rows[r], size);
     for (size_t r = 0; r < n; ++r) {
       if (r + ahead < n) PrefetchRow(rows[r + ahead], size);
-      out[r] = rows[r] == nullptr ? std::numeric_limits<float>::quiet_NaN() : score(rows[r]);
+      out[r] = rows[r] == nullptr ? std::numeric_limits<float>::quiet_NaN() : score(rows[r], r);
     }
   }
 
@@ -228,7 +229,10 @@ class CodesWrap : public Napi::ObjectWrap<T> {
   Napi::Value Put(const Napi::CallbackInfo& info) {
     return Guard(info.Env(), [&]() -> Napi::Value {
       CheckOpen();
-      return PutCodes(info, blocks_);
+      PutCodes(info, blocks_);
+      const Napi::Uint8Array codes = info[1].As<Napi::Uint8Array>();
+      static_cast<T*>(this)->Stored(codes.Data(), codes.ByteLength());
+      return info.Env().Undefined();
     });
   }
 
@@ -255,7 +259,10 @@ class CodesWrap : public Napi::ObjectWrap<T> {
     ~ReadWorker() override { owner_->Settled(); }
 
    protected:
-    void Run() override { SlotCodeBlocks::ReadSegments(fd_, segments_); }
+    void Run() override {
+      SlotCodeBlocks::ReadSegments(fd_, segments_);
+      for (const SlotCodeBlocks::Segment& s : segments_) static_cast<T*>(owner_)->Stored(s.into, s.bytes);
+    }
 
    private:
     CodesWrap* owner_;

@@ -39,6 +39,14 @@ float ResidualPortable(const float* a, const float* s, const uint8_t* c, size_t 
   return sum;
 }
 
+// Whether a row holds a code 0 or 255: (c + 1) mod 256 is 1 or 0 exactly for those.
+bool HoldsClampedPortable(const uint8_t* c, size_t d) {
+  uint8_t low = 255;
+#pragma omp simd reduction(min : low)
+  for (size_t i = 0; i < d; ++i) low = std::min(low, static_cast<uint8_t>(c[i] + 1));
+  return low <= 1;
+}
+
 #ifdef SIDX_HAVE_AVX2
 // 32 codes per step: four 8-lane float conversions (vpmovzxbd + vcvtdq2ps) feeding four FMA accumulators.
 __attribute__((target("avx2,fma"))) inline void Widen32(const uint8_t* c, __m256* f) {
@@ -120,6 +128,16 @@ __attribute__((target("avx2,fma"))) void EncodeRowAvx2(const float* x, const flo
   for (; i < d; ++i) c[i] = EncodeValue(x[i], vmin[i], inv_step[i]);
 }
 
+// HoldsClampedPortable 32 codes per step (one add and one unsigned min): a rerank checks every candidate's row.
+__attribute__((target("avx2,fma"))) bool HoldsClampedAvx2(const uint8_t* c, size_t d) {
+  const __m256i one = _mm256_set1_epi8(1);
+  __m256i low = _mm256_set1_epi8(-1);
+  size_t i = 0;
+  for (; i + 32 <= d; i += 32) low = _mm256_min_epu8(low, _mm256_add_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + i)), one));
+  if (_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(low, one), low)) != 0) return true;
+  return i < d && HoldsClampedPortable(c + i, d - i);
+}
+
 const bool kSq8Avx2 = CpuHasAvx2Fma();
 #endif
 
@@ -143,6 +161,13 @@ int64_t WeightedSumI16(const int16_t* w, const uint8_t* c, size_t d) {
   return total;
 }
 
+bool HoldsClamped(const uint8_t* c, size_t d) {
+#ifdef SIDX_HAVE_AVX2
+  if (kSq8Avx2) return HoldsClampedAvx2(c, d);
+#endif
+  return HoldsClampedPortable(c, d);
+}
+
 float Residual(const float* a, const float* s, const uint8_t* c, size_t d) {
 #ifdef SIDX_HAVE_AVX2
   if (kSq8Avx2) return ResidualAvx2(a, s, c, d);
@@ -154,7 +179,8 @@ float Residual(const float* a, const float* s, const uint8_t* c, size_t d) {
 
 Napi::Function Sq8Codes::Define(Napi::Env env) {
   return DefineCodes(env, kName, {InstanceMethod("scoreAsync", &Sq8Codes::ScoreAsync), InstanceMethod("rankKeysAsync", &Sq8Codes::RankKeysAsync),
-                                    InstanceMethod("rankKeys", &Sq8Codes::RankKeys)});
+                                    InstanceMethod("rankKeys", &Sq8Codes::RankKeys), InstanceMethod("clampedAt", &Sq8Codes::ClampedAt),
+                                    InstanceAccessor("clampedStored", &Sq8Codes::ClampedStored, nullptr)});
 }
 
 Sq8Codes::Sq8Codes(const Napi::CallbackInfo& info) : CodesWrap<Sq8Codes>(info) {
@@ -223,14 +249,52 @@ Sq8Codes::QueryTables Sq8Codes::Tables(const float* query) const {
   return t;
 }
 
-void Sq8Codes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, float* out) const {
-  ScoreStable([&] { ScoreRowsOnce(t, slots, n, out); });
+void Sq8Codes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, float* out, std::vector<int32_t>* clamped) const {
+  std::vector<int32_t>* look = clamped != nullptr && __atomic_load_n(&clamped_rows_, __ATOMIC_ACQUIRE) ? clamped : nullptr;
+  ScoreStable([&] {
+    if (look != nullptr) look->clear();
+    ScoreRowsOnce(t, slots, n, out, look);
+  });
 }
 
-void Sq8Codes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t n, float* out) const {
-  ScoreCodeRows(slots, n, out, [&](const uint8_t* row) {
-    return inner_product_ ? t.base + t.scale * static_cast<float>(WeightedSumI16(t.weights.data(), row, dim_))
-                          : Residual(t.first.data(), step_.data(), row, dim_);
+void Sq8Codes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t n, float* out, std::vector<int32_t>* clamped) const {
+  // The clamped check reads the row just scored (in L1): a second pass over the rows would miss the caches again.
+  ScoreCodeRows(slots, n, out, [&](const uint8_t* row, size_t r) {
+    const float score = inner_product_ ? t.base + t.scale * static_cast<float>(WeightedSumI16(t.weights.data(), row, dim_))
+                                       : Residual(t.first.data(), step_.data(), row, dim_);
+    if (clamped != nullptr && HoldsClamped(row, dim_)) clamped->push_back(static_cast<int32_t>(r));
+    return score;
+  });
+}
+
+void Sq8Codes::ClampedRowsOnce(const int32_t* slots, size_t n, std::vector<int32_t>& out) const {
+  for (size_t r = 0; r < n; ++r) {
+    const uint8_t* row = blocks_.Row(slots[r]);
+    if (row != nullptr && HoldsClamped(row, dim_)) out.push_back(static_cast<int32_t>(r));
+  }
+}
+
+void Sq8Codes::Stored(const uint8_t* codes, size_t bytes) {
+  uint64_t found = 0;
+  for (size_t at = 0; at + dim_ <= bytes; at += dim_) found += HoldsClamped(codes + at, dim_) ? 1 : 0;
+  if (found == 0) return;
+  __atomic_fetch_add(&clamped_stored_, found, __ATOMIC_RELAXED);
+  __atomic_store_n(&clamped_rows_, true, __ATOMIC_RELEASE);
+}
+
+Napi::Value Sq8Codes::ClampedStored(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(__atomic_load_n(&clamped_stored_, __ATOMIC_RELAXED)));
+}
+
+Napi::Value Sq8Codes::ClampedAt(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckOpen();
+    Int32View slots = GetInt32Array(info[0], "slots");
+    std::vector<int32_t> found;
+    if (__atomic_load_n(&clamped_rows_, __ATOMIC_ACQUIRE)) ClampedRowsOnce(slots.data, slots.length, found);
+    Napi::Int32Array out = Napi::Int32Array::New(info.Env(), found.size());
+    std::copy(found.begin(), found.end(), out.Data());
+    return out;
   });
 }
 

@@ -8,11 +8,16 @@
 //                                                       back from offset) on the libuv pool; put nothing meanwhile
 //   score(query: Float32Array, slots: Int32Array): Float32Array  [sync] ip / squared L2 on the decoded codes
 //                                                       (vmin + code * step); NaN where slots[i] < 0 or unset
+//   clampedAt(slots: Int32Array): Int32Array           [sync] the positions whose codes hold a 0 or 255 (a value
+//                                                       clamped to its range's end: vector/sq8-store.ts fits the
+//                                                       ranges so that no training value gets one), ascending
+//   clampedStored                                      [sync] rows put or read in that held a 0 or 255 (a slot written
+//                                                       again counts again)
 //   scoreAsync(query, slots): Promise<Float32Array>   [async] score() on the libuv pool (`slots` left untouched until
 //                                                       it settles)
 //   scoreAsync(query, slots, rows: SlotMap, rescore): Promise<{scores: Float32Array, exact: Int32Array}>
-//                                                       [async] the same, then the best `rescore` (ties in position
-//                                                       order) re-scored exactly from the slot map's rows and kept
+//                                                       [async] the same, then the clamped ones (clampedAt) and the
+//                                                       best `rescore` of all (ties in position order) re-scored exactly from the slot map's rows and kept
 //                                                       above the others (as vector/code-ranking.ts belowExact);
 //                                                       `exact`: their positions, ascending
 //   scoreAsync(query, slots, rows, rescore, head): Promise<{scores, exact, top: Int32Array}>
@@ -62,10 +67,16 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
     float scale = 0.0f;
   };
   // Scores the codes of n slots (NaN where a slot holds none), resolving their rows as it goes; touches no JS value,
-  // so any thread may run it.
-  void ScoreSlots(const QueryTables& tables, const int32_t* slots, size_t n, float* out) const;
-  // ScoreSlots' scores of one pass, without the check for a layout step meanwhile.
-  void ScoreRowsOnce(const QueryTables& tables, const int32_t* slots, size_t n, float* out) const;
+  // so any thread may run it. `clamped` (when given): the positions whose codes hold a value clamped to the ranges'
+  // ends (a code 0 or 255), ascending: their code scores may be far off, so the rerank scores them exactly.
+  void ScoreSlots(const QueryTables& tables, const int32_t* slots, size_t n, float* out,
+                  std::vector<int32_t>* clamped = nullptr) const;
+  // ScoreSlots' scores (and clamped positions, when given) of one pass, without the check for a layout step meanwhile.
+  void ScoreRowsOnce(const QueryTables& tables, const int32_t* slots, size_t n, float* out,
+                     std::vector<int32_t>* clamped = nullptr) const;
+  // Counts the rows of stored codes (whole rows) that hold a clamped value (0 or 255): until one does, ScoreSlots looks
+  // for none.
+  void Stored(const uint8_t* codes, size_t bytes);
   // The query's tables (reads only what the constructor set: any thread).
   QueryTables Tables(const float* query) const;
 
@@ -76,6 +87,10 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   Napi::Value ScoreAsync(const Napi::CallbackInfo& info);
   Napi::Value RankKeysAsync(const Napi::CallbackInfo& info);
   Napi::Value RankKeys(const Napi::CallbackInfo& info);
+  Napi::Value ClampedAt(const Napi::CallbackInfo& info);
+  Napi::Value ClampedStored(const Napi::CallbackInfo& info);
+  // The positions of `slots` whose codes hold a 0 or 255, appended to `out` (one pass; see ScoreStable).
+  void ClampedRowsOnce(const int32_t* slots, size_t n, std::vector<int32_t>& out) const;
   // A score method's (query, slots), checked.
   struct ScoreCall {
     FloatView query;
@@ -86,6 +101,10 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   std::vector<float> vmin_;
   std::vector<float> step_;
   std::vector<float> inv_step_;
+  // Whether any code put or read in was 0 or 255 (sticky until closed; __atomic: read by pool threads), and how many
+  // rows put or read in held one (a slot written again counts again).
+  bool clamped_rows_ = false;
+  uint64_t clamped_stored_ = 0;
 };
 
 }  // namespace sidx

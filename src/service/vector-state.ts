@@ -38,6 +38,8 @@ const SLOT_BASE = 'vectors';
 const ID_FILE = `${SLOT_BASE}.ids`;
 const META_FILE = 'vectors.json';
 const LEGACY_FILES = ['vectors.faiss', 'vectors.faiss.tmp', 'vectors.slots'];
+/** The share of clamped sq8 rows above which a start warns (#warnClamped): in-distribution catalogs measured 0-0.4%. */
+const CLAMPED_WARN = 0.05;
 
 interface SyncMeta {
   format: typeof META_FORMAT;
@@ -77,8 +79,10 @@ export class VectorState {
         if (state.store.ntotal === catalog.count) {
           log.info(`vector index: ${state.store.ntotal} vectors opened from ${ID_FILE} (synced at seq ${meta.seq}), ${replayed} changes replayed`);
           const t0 = performance.now();
-          state.store.loaded?.()?.then(() => log.info(`vector index: codes read in ${Math.round(performance.now() - t0)} ms (until then the rerank scored exactly)`),
-            (err: Error) => log.warn(`vector index: ${err.message}`));
+          state.store.loaded?.()?.then(() => {
+            log.info(`vector index: codes read in ${Math.round(performance.now() - t0)} ms (until then the rerank scored exactly)`);
+            state.#warnClamped();
+          }, (err: Error) => log.warn(`vector index: ${err.message}`));
           state.#watchTraining();
           return state;
         }
@@ -93,6 +97,20 @@ export class VectorState {
     for (const name of LEGACY_FILES) rmSync(join(dir, name), { force: true });
     log.info(`vector index: rebuilt from the catalog (${count} vectors)`);
     return state;
+  }
+
+  /**
+   * sq8: when more than CLAMPED_WARN of the codes read hold values beyond the ranges fitted on the catalog's first items
+   * (it drifted away from them), says so and how to refit: each such row costs an exact re-score in every rerank.
+   */
+  #warnClamped(): void {
+    const clamped = this.store.clampedRows?.() ?? 0;
+    const total = this.store.ntotal;
+    if (total === 0 || clamped / total <= CLAMPED_WARN) return;
+    this.#log.warn(`vector index: ${clamped} of ${total} items (${(100 * clamped / total).toFixed(1)}%) lie beyond the sq8 ranges fitted `
+      + `on the catalog's first items, and every rerank re-scores those it meets exactly from the vector file; to refit the `
+      + `ranges on items from the whole catalog, stop the server, delete ${join(this.#dir, `${SLOT_BASE}.sq8`)} and start it again `
+      + `(the codes are rebuilt at the start)`);
   }
 
   /**

@@ -77,10 +77,17 @@ export interface NativeCodes {
    */
   score(query: Float32Array, slots: Int32Array, reference?: boolean): Float32Array;
   /**
+   * Sq8Codes only: the positions of `slots` whose codes hold a 0 or 255, a value clamped to its range's end (their code
+   * scores may be far off: the rerank scores them exactly, as the native rerank does), ascending.
+   */
+  clampedAt?(slots: Int32Array): Int32Array;
+  /** Sq8Codes only: rows put or read in whose codes held a 0 or 255 (a slot written again counts again). */
+  readonly clampedStored?: number;
+  /**
    * Sq8Codes only: `score` on the libuv pool (the caller leaves `slots` untouched until it settles; a close meanwhile
    * waits for it to settle);
-   * with `rows` and `rescore`, the best `rescore` code scores (ties in position order) are then replaced there by
-   * exact scores of their rows in `rows`, and `exact` lists their positions (ascending); with `head`, `top` holds the
+   * with `rows` and `rescore`, the clamped ones (`clampedAt`) and then the best `rescore` of all (ties in position order)
+   * are replaced there by exact scores of their rows in `rows`, and `exact` lists their positions (ascending); with `head`, `top` holds the
    * best `head` positions of the final scores, best first (service/score-rank.ts's order).
    */
   scoreAsync?(query: Float32Array, slots: Int32Array): Promise<Float32Array>;

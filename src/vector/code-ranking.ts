@@ -30,6 +30,28 @@ export function belowExact(scores: Float32Array, exact: Int32Array, sign: 1 | -1
 }
 
 /**
+ * The code `scores` of the `clamped` positions (sq8: their codes hold a value clamped to its range's end, so their code
+ * scores may be far off) replaced by exact ones, then the best `count` of them all, kept above the others (belowExact;
+ * a clamped position outside the best keeps its exact score among the estimates): native/src/codes_rerank.cc's order.
+ * `exact(positions)`: their exact scores.
+ */
+export function withExact(scores: Float32Array, clamped: Int32Array, count: number, sign: 1 | -1,
+  exact: (positions: Int32Array) => Float32Array): Float32Array {
+  const put = (positions: Int32Array) => {
+    if (positions.length === 0) return;
+    const got = exact(positions);
+    for (let i = 0; i < positions.length; i++) scores[positions[i]!] = got[i]!;
+  };
+  put(clamped);
+  const chosen = bestPositions(scores, count, sign);
+  if (chosen.length === 0) return scores;
+  const done = new Set(clamped);
+  put(clamped.length === 0 ? chosen : chosen.filter((p) => !done.has(p)));
+  belowExact(scores, chosen, sign);
+  return scores;
+}
+
+/**
  * belowExact's marks, kept zeroed between calls (it is synchronous): a fresh array per rerank was one of the
  * per-retrieve allocations that kept V8 collecting its old generation under load (docs/benchmarks.md, "Where it
  * stands (stop 35)").

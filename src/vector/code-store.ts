@@ -23,7 +23,7 @@
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeCodes, type NativeSlotMap } from './binding.ts';
 import { DENSE_IDS, type SlotFile } from './slot-file.ts';
-import { belowExact, bestPositions, giveScratch, takeScratch } from './code-ranking.ts';
+import { giveScratch, takeScratch, withExact } from './code-ranking.ts';
 import { callNative, callNativeAsync, checkQuery, type Metric } from './vector-index.ts';
 import type { CodeLayoutTarget, PreparedVectors } from './vector-store.ts';
 import { CodesFile } from './code-file.ts';
@@ -31,6 +31,7 @@ import { CodeTraining, type Fitted } from './code-training.ts';
 
 /** Slots per chunk when training or loading (16,384 x 512-d: 32 MiB of floats). */
 const CHUNK_SLOTS = 16_384;
+const NONE = new Int32Array(0);
 
 export interface CodeOptions {
   /** Candidates re-scored exactly from the slot file; 0 = the format's default. */
@@ -117,6 +118,14 @@ export abstract class CodeStore {
   protected abstract fit(sample: Int32Array): Fitted | Promise<Fitted>;
   /** The holder of a header's payload. */
   protected abstract parse(payload: Buffer): NativeCodes;
+
+  /**
+   * sq8: rows written or read in since the quantiser was installed whose codes hold a clamped value (re-scored exactly
+   * by every rerank that meets them; a slot written again counts again); null for pq.
+   */
+  clampedRows(): number | null {
+    return this.#codes.clampedStored ?? null;
+  }
 
   /** Code bytes per vector. */
   get codeSize(): number {
@@ -255,8 +264,8 @@ export abstract class CodeStore {
   }
 
   /**
-   * Code scores for every candidate, exact ones for the best max(`rescore`, `exactTop`) (every one before training);
-   * NaN = absent.
+   * Code scores for every candidate, exact ones for those whose codes were clamped (sq8) and then for the best
+   * max(`rescore`, `exactTop`) (every one before training); NaN = absent.
    */
   scoreSubset(query: Float32Array, ids: BigInt64Array, exactTop = 0): Float32Array {
     checkQuery(query, this.dim);
@@ -325,15 +334,11 @@ export abstract class CodeStore {
     return unresolved > 0 ? { scores: this.scoreSubset(query, ids, exactTop) } : { scores, top };
   }
 
-  /** The best max(`rescore`, `exactTop`) of the code `scores` replaced by exact ones, kept above the others. */
+  /** The exact re-scores of `scoreSubset` (code-ranking.ts withExact). */
   #withExact(query: Float32Array, slots: Int32Array, scores: Float32Array, exactTop: number): Float32Array {
-    const sign = this.metric === 'ip' ? 1 : -1;
-    const chosen = bestPositions(scores, Math.max(this.rescore, exactTop), sign);
-    if (chosen.length === 0) return scores;
-    const exact = this.#exact(query, chosen.map((p) => slots[p]!));
-    for (let i = 0; i < chosen.length; i++) scores[chosen[i]!] = exact[i]!;
-    belowExact(scores, chosen, sign);
-    return scores;
+    const clamped = this.#codes.clampedAt?.(slots) ?? NONE;
+    const count = Math.max(this.rescore, exactTop);
+    return withExact(scores, clamped, count, this.metric === 'ip' ? 1 : -1, (positions) => this.#exact(query, positions.map((p) => slots[p]!)));
   }
 
   /** Everything written before the call is durable when it resolves (libuv pool). */

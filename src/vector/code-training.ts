@@ -1,6 +1,8 @@
 /**
  * When a code store (code-store.ts) trains its quantiser, and how: the keys written before it is trained are held
- * (scored exactly); once `count` are, the first `count` of them are the sample. A fit that returns its quantiser
+ * (scored exactly); once `count` are, `count` of them spread evenly over the held ones are the sample (while a
+ * catalog grows, its first items; on a rebuild, which holds the whole catalog, items from all of it: so that deleting
+ * the codes file refits a catalog that drifted away from its first items). A fit that returns its quantiser
  * (sq8) is applied at once: the codes of everything held, then the header (code-file.ts), in the write that completed
  * the sample. A fit that returns a promise (pq: k-means on the libuv pool, seconds) trains in the background: writes
  * go on meanwhile and are held too; once the quantiser is in, new writes are encoded as they come and the codes of
@@ -77,7 +79,7 @@ export class CodeTraining {
     if (this.#held.size < this.#host.count() || this.#running !== null || this.#failed) return;
     const host = this.#host;
     const slots = host.slotsOf(BigInt64Array.from(this.#held));
-    const fitted = host.fit(slots.subarray(0, host.count()));
+    const fitted = host.fit(spread(slots, host.count()));
     if (!(fitted instanceof Promise)) {
       host.install(fitted.codes);
       host.encode(slots);
@@ -131,4 +133,10 @@ export class CodeTraining {
     host.trained();
     return true;
   }
+}
+
+/** `count` of `slots` at even steps (all of them when there are no more). */
+export function spread(slots: Int32Array, count: number): Int32Array {
+  if (slots.length <= count) return slots;
+  return Int32Array.from({ length: count }, (_, i) => slots[Math.floor((i * slots.length) / count)]!);
 }

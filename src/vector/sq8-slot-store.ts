@@ -63,6 +63,10 @@ export class CodedSlotStore implements VectorStore {
     return this.codes.training();
   }
 
+  clampedRows(): number {
+    return this.codes.clampedRows() ?? 0;
+  }
+
   reset(): void {
     this.#file.reset();
     this.codes.reset();

@@ -87,6 +87,11 @@ export interface VectorStore extends VectorScorer {
    * when a reset or close dropped the training) and rejects when it failed (the store then scores exactly); null otherwise.
    */
   training?(): Promise<boolean> | null;
+  /**
+   * sq8: rows written or read in whose codes hold a value beyond the quantiser's ranges (each re-scored exactly by every
+   * rerank that meets it; a slot written again counts again). Undefined for the other modes.
+   */
+  clampedRows?(): number;
   /** Empties the store. */
   reset(): void;
   /** sq8, pq: the codes in memory can be laid out in an order of keys (service/code-layout.ts). */

@@ -105,7 +105,7 @@ test('inner-product code scores (the query as int16) match the decoded vectors\'
 test('scoreSubset scores at least exactTop of the best exactly, more than rescore when asked', () => {
   const dim = 24;
   const tmp = tempDir();
-  const { put, store, close } = openStore(tmp.dir, dim, 'ip', 2, 50);
+  const { put, store, close } = openStore(tmp.dir, dim, 'ip', 2, 200); // every row in the ranges: none clamped
   try {
     const data = randomMatrix(200, dim, 5);
     const ids = fill(put, data, dim);
@@ -209,7 +209,7 @@ test('the raw Sq8Codes: scoreAsync equals score, with the exact re-score from a 
     const data = randomMatrix(3000, dim, 41);
     const file = join(tmp.dir, 'v.f32');
     writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    const codes = new Sq8Codes(dim, 'ip', new Float32Array(dim).fill(-4), new Float32Array(dim).fill(8 / 255));
+    const codes = new Sq8Codes(dim, 'ip', new Float32Array(dim).fill(-6), new Float32Array(dim).fill(12 / 255)); // none clamped
     const slots = Int32Array.from({ length: 3000 }, (_, i) => 2999 - i);
     codes.put(slots, codes.encode(Float32Array.from({ length: 3000 * dim }, (_, i) => data[(2999 - Math.floor(i / dim)) * dim + (i % dim)]!)));
     const map = new SlotMap(file, dim, 'ip');
@@ -310,7 +310,7 @@ test('the raw Sq8Codes: a pool thread resolves the rows while the JS thread adds
 });
 
 test('the raw Sq8Codes: scoreAsync keeps its exact re-scores above every code score, as belowExact does on the sync path', async () => {
-  // Coarse codes (5 levels per dimension): many code scores beat the worst exact one, so they all move below it.
+  // Coarse codes (5 levels per dimension, none clamped): many code scores beat the worst exact one, so they all move below it.
   const dim = 16;
   const tmp = tempDir();
   try {
@@ -320,7 +320,7 @@ test('the raw Sq8Codes: scoreAsync keeps its exact re-scores above every code sc
     writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     for (const metric of ['ip', 'l2'] as const) {
       const sign = metric === 'ip' ? 1 : -1;
-      const codes = new Sq8Codes(dim, metric, new Float32Array(dim).fill(-3), new Float32Array(dim).fill(1.5));
+      const codes = new Sq8Codes(dim, metric, new Float32Array(dim).fill(-7.5), new Float32Array(dim).fill(1.5));
       const slots = Int32Array.from({ length: 2000 }, (_, i) => i);
       codes.put(slots, codes.encode(data));
       const map = new SlotMap(file, dim, metric);

@@ -1,0 +1,64 @@
+/**
+ * A catalog that drifted away from its first items under `vectors.storage` sq8: the ranges fitted on the first
+ * `trainSize` items clamp most later ones; a start says so and how to refit; deleting `vectors.sq8` refits the ranges on
+ * items spread over the whole catalog (src/vector/code-training.ts spread), after which few rows are clamped and the
+ * scores near the top stay exact.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Catalog } from '../../src/store/catalog.ts';
+import type { Config } from '../../src/config.ts';
+import { VectorState } from '../../src/service/vector-state.ts';
+import { storeOpener } from '../../src/vector/sq8-slot-store.ts';
+import { tempDir } from '../helpers/paths.ts';
+import { randomMatrix } from '../helpers/random.ts';
+import { log, upsert } from '../helpers/vector-state-crash.ts';
+
+const DIM = 16;
+const N = 1000;
+
+test('sq8: a start warns when the catalog drifted beyond the ranges; deleting vectors.sq8 refits them on the whole catalog', async () => {
+  const tmp = tempDir();
+  const storage = storeOpener({ storage: 'sq8', rerankOffThread: true, rescore: 5, trainSize: 200, hugePages: true, layout: 'sid', pqM: 0 } satisfies Config['vectors']);
+  const vectors = randomMatrix(N, DIM, 21);
+  for (let i = 200 * DIM; i < vectors.length; i++) vectors[i]! *= 3; // the items after the first 200 at 3x the scale
+  const reopen = async (lines: string[]) => {
+    const catalog = Catalog.open(join(tmp.dir, 'catalog'));
+    const state = await VectorState.open(tmp.dir, catalog, DIM, 'ip', log(lines), storage);
+    await state.store.loaded?.();
+    return { catalog, state, close: async () => { await state.close(); await catalog.close(); } };
+  };
+  try {
+    const first = await reopen([]);
+    for (let b = 0; b < N / 100; b++) upsert(first.catalog, first.state, DIM, Array.from({ length: 100 }, (_, i) => b * 100 + i), vectors);
+    await first.state.sync();
+    const drifted = first.state.store.clampedRows!();
+    assert.ok(drifted > 0.5 * N, `most items after the first 200 are clamped (${drifted})`);
+    await first.close();
+
+    const lines: string[] = [];
+    const second = await reopen(lines);
+    await second.close();
+    const warning = lines.find((l) => l.startsWith('WARN') && l.includes('sq8 ranges'));
+    assert.ok(warning, lines.join('\n'));
+    assert.match(warning, new RegExp(`${drifted} of ${N} items`));
+    assert.ok(warning.includes(join(tmp.dir, 'vectors.sq8')), 'names the file to delete');
+
+    rmSync(join(tmp.dir, 'vectors.sq8'));
+    const refitLines: string[] = [];
+    const third = await reopen(refitLines);
+    try {
+      assert.ok(third.state.store.clampedRows!() < 0.05 * N, `refitted on the whole catalog: ${third.state.store.clampedRows!()} clamped`);
+      assert.ok(!refitLines.some((l) => l.includes('sq8 ranges')), refitLines.join('\n'));
+    } finally {
+      await third.close();
+    }
+    const fourth: string[] = [];
+    await (await reopen(fourth)).close();
+    assert.ok(!fourth.some((l) => l.includes('sq8 ranges')), 'the refitted codes are kept');
+  } finally {
+    tmp.cleanup();
+  }
+});

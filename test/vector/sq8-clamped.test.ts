@@ -1,0 +1,133 @@
+/**
+ * sq8's clamped rows (src/vector/sq8-store.ts, native/src/sq8_codes.cc): a value beyond the quantiser's widened ranges
+ * is stored as code 0 or 255 and its row is always re-scored exactly, so an item far outside the first items' ranges
+ * (a drifted catalog, a much larger norm) keeps its place in the top k; the ranges' margin keeps the training rows
+ * themselves unclamped.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadFaissBinding } from '../../src/vector/binding.ts';
+import { Sq8Store, bestPositions } from '../../src/vector/sq8-store.ts';
+import { VectorIndex, type Metric } from '../../src/vector/vector-index.ts';
+import { tempDir } from '../helpers/paths.ts';
+import { randomMatrix } from '../helpers/random.ts';
+import { fill, openCodeStore, topK } from '../helpers/code-stores.ts';
+import { recallAtK } from '../../src/bench/baselines.ts';
+
+const openStore = (dir: string, dim: number, metric: Metric, rescore: number, trainSize: number) =>
+  openCodeStore((base, slots, m, opts) => Sq8Store.open(base, slots, m, opts), dir, dim, metric, rescore, trainSize);
+
+test('the raw Sq8Codes: rows holding a clamped code (0 or 255) are re-scored exactly beside the best rescore, from put and from a read file', async () => {
+  const dim = 16;
+  const n = 500;
+  const tmp = tempDir();
+  try {
+    const { Sq8Codes, SlotMap } = loadFaissBinding();
+    const data = randomMatrix(n, dim, 61);
+    for (const d of [0, 5]) data[(n - 3) * dim + d] = 40; // two rows beyond the ranges' top, one below their bottom
+    data[(n - 2) * dim + 9] = 25;
+    data[(n - 1) * dim + 3] = -30;
+    const file = join(tmp.dir, 'v.f32');
+    writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    const map = new SlotMap(file, dim, 'ip');
+    const codes = new Sq8Codes(dim, 'ip', new Float32Array(dim).fill(-6), new Float32Array(dim).fill(12 / 255));
+    const slots = Int32Array.from({ length: n }, (_, i) => i);
+    const query = randomMatrix(1, dim, 62);
+    const asked = Int32Array.from([...slots, -1]);
+    const inRange = slots.subarray(0, n - 3);
+    codes.put(inRange, codes.encode(data.subarray(0, (n - 3) * dim)));
+    assert.deepEqual(codes.clampedAt!(asked), new Int32Array(0), 'no clamped code stored yet');
+    const before = await codes.scoreAsync!(query, asked, map, 5);
+    assert.deepEqual(before.exact, bestPositions(codes.score(query, asked), 5, 1).sort(), 'only the best 5 re-scored');
+
+    const last3 = slots.subarray(n - 3);
+    const encoded = codes.encode(data.subarray((n - 3) * dim));
+    assert.deepEqual([encoded[0], encoded[5], encoded[dim + 9], encoded[2 * dim + 3]], [255, 255, 255, 0], 'clamped values take the reserved codes');
+    codes.put(last3, encoded);
+    assert.deepEqual(codes.clampedAt!(asked), Int32Array.of(n - 3, n - 2, n - 1));
+    // The clamped rows' code scores replaced by exact ones first, then the best 5 of all re-scored exactly.
+    const mixed = codes.score(query, asked);
+    const clamped = Int32Array.of(n - 3, n - 2, n - 1);
+    map.scoreSlots(query, clamped).forEach((s, i) => { mixed[clamped[i]!] = s; });
+    const want = Int32Array.from(new Set([...bestPositions(mixed, 5, 1), ...clamped])).sort();
+    const got = await codes.scoreAsync!(query, asked, map, 5);
+    assert.deepEqual(got.exact, want, 'the clamped rows and the best 5 re-scored');
+    const exact = map.scoreSlots(query, Int32Array.from(want, (p) => asked[p]!));
+    want.forEach((p, i) => assert.equal(got.scores[p], exact[i], `position ${p} scored exactly`));
+    assert.ok(clamped.some((p) => !bestPositions(mixed, 5, 1).includes(p)), 'a clamped row outside the best 5 is scored exactly too');
+
+    const codesFile = join(tmp.dir, 'c.sq8');
+    const all = new Uint8Array(4096 + n * dim); // a header's room, as vectors.sq8 has
+    all.set(codes.encode(data), 4096);
+    writeFileSync(codesFile, all);
+    const reader = new Sq8Codes(dim, 'ip', new Float32Array(dim).fill(-6), new Float32Array(dim).fill(12 / 255));
+    const fd = openSync(codesFile, 'r');
+    try {
+      await reader.readFromAsync(fd, 4096, n);
+    } finally {
+      closeSync(fd);
+    }
+    assert.deepEqual(reader.clampedAt!(asked), Int32Array.of(n - 3, n - 2, n - 1), 'read from a file: the same rows');
+    assert.deepEqual((await reader.scoreAsync!(query, asked, map, 5)).exact, want);
+    reader.close();
+    codes.close();
+    map.close();
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+/** recall@10 against exact float32 of scoreSubset and rankSubsetAsync, and how many positions each query scored exactly. */
+async function recallOf(data: Float32Array, dim: number, metric: Metric, trainSize: number, rescore: number, queries: Float32Array) {
+  const tmp = tempDir();
+  const { put, store, close } = openStore(tmp.dir, dim, metric, rescore, trainSize);
+  const flat = VectorIndex.create({ dim, metric });
+  try {
+    const ids = fill(put, data, dim);
+    flat.add(data, ids);
+    assert.ok(store.trained);
+    const q = queries.length / dim;
+    const found = new BigInt64Array(q * 10);
+    const foundAsync = new BigInt64Array(q * 10);
+    const truth = new BigInt64Array(q * 10);
+    let exactScored = 0;
+    for (let i = 0; i < q; i++) {
+      const query = queries.subarray(i * dim, (i + 1) * dim);
+      const want = flat.scoreSubset(query, ids);
+      const scores = store.scoreSubset(query, ids);
+      exactScored += scores.reduce((c, s, p) => c + (s === want[p] ? 1 : 0), 0);
+      found.set(topK(scores, ids, 10, metric), i * 10);
+      const { top } = await store.rankSubsetAsync(query, ids, 10, 10);
+      foundAsync.set(Array.from(top!, (p) => ids[p]!), i * 10);
+      truth.set(topK(want, ids, 10, metric), i * 10);
+    }
+    return { recall: recallAtK(found, truth, q, 10), recallAsync: recallAtK(foundAsync, truth, q, 10), exactPerQuery: exactScored / q };
+  } finally {
+    flat.close();
+    close();
+    tmp.cleanup();
+  }
+}
+
+test('a drifted catalog (items after the training set at 3x the scale): recall@10 stays exact, the clamped rows re-scored exactly', async () => {
+  const dim = 32;
+  const data = randomMatrix(3000, dim, 63);
+  for (let i = 1000 * dim; i < data.length; i++) data[i]! *= 3;
+  const queries = randomMatrix(20, dim, 64);
+  for (const metric of ['ip', 'l2'] as const) {
+    const { recall, recallAsync, exactPerQuery } = await recallOf(data, dim, metric, 1000, 20, queries);
+    assert.equal(recall, 1, `${metric}: recall@10 ${recall}`);
+    assert.equal(recallAsync, 1, `${metric}: off the event loop, recall@10 ${recallAsync}`);
+    assert.ok(exactPerQuery > 1000, `${metric}: most of the drifted rows are clamped and scored exactly (${exactPerQuery} per query)`);
+  }
+});
+
+test('the training rows are inside the widened ranges: only the best rescore are scored exactly', async () => {
+  const dim = 32;
+  const data = randomMatrix(1000, dim, 65);
+  const queries = randomMatrix(10, dim, 66);
+  const { exactPerQuery } = await recallOf(data, dim, 'ip', 1000, 10, queries);
+  assert.ok(exactPerQuery >= 10 && exactPerQuery < 12, `${exactPerQuery} exact per query`);
+});
