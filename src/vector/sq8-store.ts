@@ -33,7 +33,7 @@ export const SQ8_RESCORE = 50;
 /**
  * The share of a dimension's training span added on each side before it is cut into 253 steps: later items rarely
  * leave it (clamped rows are re-scored exactly, so each one costs a read), and each step is only 1 + 2 * margin times
- * wider (docs/benchmarks.md, "sq8's clamped rows").
+ * wider (docs/benchmarks.md, "Where it stands (stop 50)").
  */
 export const RANGE_MARGIN = 0.1;
 
