@@ -63,6 +63,8 @@ class PqCodes : public CodesWrap<PqCodes> {
   // `clamped`: sq8's (sq8_codes.h); pq has no clamped codes and leaves it as it is.
   void ScoreSlots(const QueryTables& tables, const int32_t* slots, size_t n, float* out,
                   std::vector<int32_t>* clamped = nullptr) const;
+  void Replacing(const int32_t*, size_t) {}
+  void Covering(size_t) {}
   void Stored(const uint8_t*, size_t) {}
   // The codes of `rows` vectors into out (rows * m bytes): the AVX2 loop where the CPU has it, or FAISS's own
   // (reference); any thread, once trained.

@@ -146,9 +146,10 @@ void ThrowIfClosed(bool closed, const char* name);
 // "ip" -> true, "l2" -> false; throws otherwise.
 bool ParseMetric(const Napi::Value& value);
 
-// Base of the JS code holders (T: Sq8Codes, PqCodes): T brings encode(vectors), score(query, slots) and
-// Stored(codes, bytes) (told of every code byte put or read in; any thread) and sets dim_, inner_product_ and blocks_
-// in its constructor; put(slots, codes), readFromAsync(fd, offset, count), bytes and
+// Base of the JS code holders (T: Sq8Codes, PqCodes): T brings encode(vectors), score(query, slots),
+// Replacing(slots, n) (told of the slots a put is about to write), Covering(count) (told that a read will fill slots
+// 0 .. count - 1) and Stored(codes, bytes) (told of every code byte put or read in; any thread) and sets dim_,
+// inner_product_ and blocks_ in its constructor; put(slots, codes), readFromAsync(fd, offset, count), bytes and
 // close() are the same for all.
 template <typename T>
 class CodesWrap : public Napi::ObjectWrap<T> {
@@ -229,6 +230,8 @@ class CodesWrap : public Napi::ObjectWrap<T> {
   Napi::Value Put(const Napi::CallbackInfo& info) {
     return Guard(info.Env(), [&]() -> Napi::Value {
       CheckOpen();
+      Int32View slots = GetInt32Array(info[0], "slots");
+      static_cast<T*>(this)->Replacing(slots.data, slots.length);
       PutCodes(info, blocks_);
       const Napi::Uint8Array codes = info[1].As<Napi::Uint8Array>();
       static_cast<T*>(this)->Stored(codes.Data(), codes.ByteLength());
@@ -244,6 +247,7 @@ class CodesWrap : public Napi::ObjectWrap<T> {
       const int64_t fd = GetPositiveInt(info[0], "fd");
       const int64_t offset = GetPositiveInt(info[1], "offset");
       const int64_t count = GetPositiveInt(info[2], "count");
+      static_cast<T*>(this)->Covering(static_cast<size_t>(count));
       return StartWorker(new ReadWorker(info.Env(), this, info.This().As<Napi::Object>(), static_cast<int>(fd),
                                         blocks_.Reserve(offset, static_cast<size_t>(count))));
     });

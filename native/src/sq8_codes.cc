@@ -274,8 +274,25 @@ void Sq8Codes::ClampedRowsOnce(const int32_t* slots, size_t n, std::vector<int32
   }
 }
 
+void Sq8Codes::Replacing(const int32_t* slots, size_t n) {
+  const bool any = __atomic_load_n(&clamped_rows_, __ATOMIC_ACQUIRE);
+  const size_t covered = covered_;
+  int64_t gone = 0;
+  for (size_t r = 0; r < n; ++r) {
+    if (slots[r] < 0) continue;  // the put refuses it
+    const auto slot = static_cast<size_t>(slots[r]);
+    covered_ = std::max(covered_, slot + 1);
+    if (!any || slot >= covered) continue;
+    const uint8_t* row = blocks_.Row(slots[r]);
+    if (row != nullptr && HoldsClamped(row, dim_)) ++gone;
+  }
+  if (gone > 0) __atomic_fetch_sub(&clamped_stored_, gone, __ATOMIC_RELAXED);
+}
+
+void Sq8Codes::Covering(size_t count) { covered_ = std::max(covered_, count); }
+
 void Sq8Codes::Stored(const uint8_t* codes, size_t bytes) {
-  uint64_t found = 0;
+  int64_t found = 0;
   for (size_t at = 0; at + dim_ <= bytes; at += dim_) found += HoldsClamped(codes + at, dim_) ? 1 : 0;
   if (found == 0) return;
   __atomic_fetch_add(&clamped_stored_, found, __ATOMIC_RELAXED);
@@ -283,7 +300,8 @@ void Sq8Codes::Stored(const uint8_t* codes, size_t bytes) {
 }
 
 Napi::Value Sq8Codes::ClampedStored(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(__atomic_load_n(&clamped_stored_, __ATOMIC_RELAXED)));
+  const int64_t stored = __atomic_load_n(&clamped_stored_, __ATOMIC_RELAXED);
+  return Napi::Number::New(info.Env(), static_cast<double>(std::max<int64_t>(stored, 0)));
 }
 
 Napi::Value Sq8Codes::ClampedAt(const Napi::CallbackInfo& info) {

@@ -11,8 +11,8 @@
 //   clampedAt(slots: Int32Array): Int32Array           [sync] the positions whose codes hold a 0 or 255 (a value
 //                                                       clamped to its range's end: vector/sq8-store.ts fits the
 //                                                       ranges so that no training value gets one), ascending
-//   clampedStored                                      [sync] rows put or read in that held a 0 or 255 (a slot written
-//                                                       again counts again)
+//   clampedStored                                      [sync] slots whose codes hold a 0 or 255 (a freed slot counts
+//                                                       until a put reuses it)
 //   scoreAsync(query, slots): Promise<Float32Array>   [async] score() on the libuv pool (`slots` left untouched until
 //                                                       it settles)
 //   scoreAsync(query, slots, rows: SlotMap, rescore): Promise<{scores: Float32Array, exact: Int32Array}>
@@ -75,7 +75,10 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   void ScoreRowsOnce(const QueryTables& tables, const int32_t* slots, size_t n, float* out,
                      std::vector<int32_t>* clamped = nullptr) const;
   // Counts the rows of stored codes (whole rows) that hold a clamped value (0 or 255): until one does, ScoreSlots looks
-  // for none.
+  // for none. Replacing uncounts those of the slots a put overwrites (JS thread only, as puts are); a slot never
+  // written holds zeros, not codes, so only slots below the highest one written or read in count (Covering).
+  void Replacing(const int32_t* slots, size_t n);
+  void Covering(size_t count);
   void Stored(const uint8_t* codes, size_t bytes);
   // The query's tables (reads only what the constructor set: any thread).
   QueryTables Tables(const float* query) const;
@@ -102,9 +105,11 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   std::vector<float> step_;
   std::vector<float> inv_step_;
   // Whether any code put or read in was 0 or 255 (sticky until closed; __atomic: read by pool threads), and how many
-  // rows put or read in held one (a slot written again counts again).
+  // slots hold one now (a freed slot keeps its codes, and its count, until a put reuses it).
   bool clamped_rows_ = false;
-  uint64_t clamped_stored_ = 0;
+  int64_t clamped_stored_ = 0;
+  // Slots below this were written or read in (JS thread only).
+  size_t covered_ = 0;
 };
 
 }  // namespace sidx

@@ -6,10 +6,13 @@ import type { BenchReport, CatalogBench, SystemName } from './report.ts';
 import type { LatencySummary } from './stats.ts';
 import { loadSummary, targetRows } from './targets.ts';
 
-const f = (v: number | undefined, digits = 3): string => {
+/** A figure for the report: whole numbers from 100 on (grouped), else `digits` significant digits; n/a when missing. */
+export const f = (v: number | undefined, digits = 3): string => {
   if (v === undefined || !Number.isFinite(v)) return 'n/a';
-  if (Math.abs(v) >= 100) return Math.round(v).toLocaleString('en-US');
-  return v.toPrecision(digits);
+  const rounded = v.toPrecision(digits);
+  // toPrecision writes an exponent where rounding reaches 10^digits (99.6 at 2 digits: "1.0e+2")
+  if (Math.abs(v) >= 100 || rounded.includes('e')) return Math.round(v).toLocaleString('en-US');
+  return rounded;
 };
 const x = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? 'n/a' : `${f(v)}x`);
 const mib = (b: number) => `${f(b / 2 ** 20)} MiB`;

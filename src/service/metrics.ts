@@ -15,6 +15,8 @@ export interface LiveState {
   catalogItems(): number;
   /** Items the background layout of the codes has still to place (service/code-layout.ts). */
   layoutPendingItems(): number;
+  /** sq8: items whose codes hold a value beyond the quantiser's ranges (VectorStore.clampedRows). */
+  clampedVectorItems(): number;
 }
 
 export interface MetricsOptions {
@@ -146,6 +148,13 @@ export class SidxMetrics {
       name: 'sidx_vector_layout_pending_items', registers,
       help: 'Items whose codes the background layout (vectors.layout "sid") has still to move into SID order; 0 when none runs',
       collect() { this.set(live()?.layoutPendingItems() ?? 0); },
+    });
+    new Gauge({
+      name: 'sidx_vector_clamped_items', registers,
+      help: 'vectors.storage sq8: items whose codes hold a value beyond the ranges fitted on the catalog\'s first items, each '
+        + 're-scored exactly by every rerank that meets it; a share that keeps rising means the catalog drifted (refit: README, '
+        + 'SIDX__VECTORS__TRAIN_SIZE); 0 for f32 and pq',
+      collect() { this.set(live()?.clampedVectorItems() ?? 0); },
     });
     this.#loop = monitorEventLoopDelay({ resolution: 10 });
     this.#loop.enable();

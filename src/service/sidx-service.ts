@@ -87,6 +87,7 @@ export class SidxService {
       encoderInFlight: () => service.#p.pool.inFlight + (service.#target?.pool.inFlight ?? 0),
       catalogItems: () => (service.#closed ? 0 : service.#p.catalog.count),
       layoutPendingItems: () => service.#p.layout?.pending ?? 0,
+      clampedVectorItems: () => (service.#closed ? 0 : service.#p.vectors.store.clampedRows?.() ?? 0),
     });
     try {
       await service.#life.resume();

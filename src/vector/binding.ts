@@ -81,7 +81,7 @@ export interface NativeCodes {
    * scores may be far off: the rerank scores them exactly, as the native rerank does), ascending.
    */
   clampedAt?(slots: Int32Array): Int32Array;
-  /** Sq8Codes only: rows put or read in whose codes held a 0 or 255 (a slot written again counts again). */
+  /** Sq8Codes only: slots whose codes hold a 0 or 255 (a freed slot counts until a put reuses it). */
   readonly clampedStored?: number;
   /**
    * Sq8Codes only: `score` on the libuv pool (the caller leaves `slots` untouched until it settles; a close meanwhile

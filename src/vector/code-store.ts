@@ -120,8 +120,8 @@ export abstract class CodeStore {
   protected abstract parse(payload: Buffer): NativeCodes;
 
   /**
-   * sq8: rows written or read in since the quantiser was installed whose codes hold a clamped value (re-scored exactly
-   * by every rerank that meets them; a slot written again counts again); null for pq.
+   * sq8: slots whose codes hold a clamped value (re-scored exactly by every rerank that meets them; a freed slot counts
+   * until a write reuses it); null for pq.
    */
   clampedRows(): number | null {
     return this.#codes.clampedStored ?? null;

@@ -88,8 +88,8 @@ export interface VectorStore extends VectorScorer {
    */
   training?(): Promise<boolean> | null;
   /**
-   * sq8: rows written or read in whose codes hold a value beyond the quantiser's ranges (each re-scored exactly by every
-   * rerank that meets it; a slot written again counts again). Undefined for the other modes.
+   * sq8: slots whose codes hold a value beyond the quantiser's ranges (each re-scored exactly by every rerank that meets
+   * it; a freed slot counts until a write reuses it). Undefined for the other modes.
    */
   clampedRows?(): number;
   /** Empties the store. */

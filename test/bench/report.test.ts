@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { linearFit, latencySummary, percentile } from '../../src/bench/stats.ts';
 import { markers, writeMarkdownSection } from '../../src/bench/report.ts';
 import { recallAtK } from '../../src/bench/baselines.ts';
+import { f as formatFigure } from '../../src/bench/render.ts';
 import { tempDir } from '../helpers/paths.ts';
 
 test('percentiles are nearest-rank; the latency summary names p50/p95/p99', () => {
@@ -44,4 +45,14 @@ test('the Markdown section is replaced between its own markers and appended othe
   } finally {
     cleanup();
   }
+});
+
+test('report figures: significant digits below 100, whole numbers from there, never an exponent', () => {
+  assert.equal(formatFigure(0.5), '0.500');
+  assert.equal(formatFigure(12.345, 2), '12');
+  assert.equal(formatFigure(99.6, 2), '100', 'rounding up to 100 at 2 digits');
+  assert.equal(formatFigure(99.96), '100');
+  assert.equal(formatFigure(12_345.6), '12,346');
+  assert.equal(formatFigure(Number.NaN), 'n/a');
+  assert.equal(formatFigure(undefined), 'n/a');
 });

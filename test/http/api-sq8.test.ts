@@ -1,7 +1,8 @@
 /**
  * Config `vectors.storage` sq8 through HTTP: /v1/retrieve answers like the f32 storage at the top (same items, same
  * exact scores), across a restart that loads the codes file, and after a torn codes file (rebuilt from LMDB);
- * SIDX__VECTORS__* variables are read and a bad value is refused naming the field.
+ * SIDX__VECTORS__* variables are read and a bad value is refused naming the field; sidx_vector_clamped_items counts
+ * the items beyond the ranges.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -88,4 +89,32 @@ test('SIDX__VECTORS__* variables set the storage; a bad value is refused naming 
     refused('vectors.storage', 'configuration vectors.storage (from SIDX__VECTORS__STORAGE="sq4"): must be one of "f32", "sq8", "pq"'));
   assert.throws(() => loadConfig({}, { SIDX__VECTORS__RESCORE: '-1' }), refused('vectors.rescore', 'configuration vectors.rescore'));
   assert.throws(() => loadConfig({}, { SIDX__VECTORS__LAYOUT: 'random' }), refused('vectors.layout', 'configuration vectors.layout'));
+});
+
+test('sidx_vector_clamped_items counts the items beyond the sq8 ranges; a freed slot stops counting once a write reuses it', async () => {
+  const dataDir = join(tmp.dir, 'sq8-clamped');
+  const svc = await startService(dataDir, modelDir, {}, { vectors: { storage: 'sq8', trainSize: 200, rescore: 30 } });
+  const gauge = async () => {
+    const text = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
+    return Number(/^sidx_vector_clamped_items (\S+)$/m.exec(text)?.[1]);
+  };
+  const put = async (ids: string[], rows: Float32Array) => {
+    const items = ids.map((id, i) => ({ id, embedding: Array.from(rows.subarray(i * DIM, (i + 1) * DIM)) }));
+    assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items } })).statusCode, 200);
+  };
+  try {
+    await put(Array.from({ length: 200 }, (_, i) => `a${i}`), vectors.subarray(0, 200 * DIM));
+    assert.equal(await gauge(), 0, 'the training items are inside the ranges');
+    const far = vectors.slice(200 * DIM, 250 * DIM).map((x) => 5 * x);
+    const farIds = Array.from({ length: 50 }, (_, i) => `far${i}`);
+    await put(farIds, far);
+    const clamped = await gauge();
+    assert.ok(clamped > 40 && clamped <= 50, `${clamped} of the 50 items at 5x the scale`);
+    assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/items/delete', payload: { ids: farIds } })).statusCode, 200);
+    assert.equal(await gauge(), clamped, 'freed slots keep their codes until reused');
+    await put(Array.from({ length: 50 }, (_, i) => `b${i}`), vectors.slice(0, 50 * DIM).map((x) => 0.5 * x)); // inside the ranges
+    assert.equal(await gauge(), 0, 'the new items took the freed slots');
+  } finally {
+    await svc.close();
+  }
 });

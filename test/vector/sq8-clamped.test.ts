@@ -45,8 +45,10 @@ test('the raw Sq8Codes: rows holding a clamped code (0 or 255) are re-scored exa
     const last3 = slots.subarray(n - 3);
     const encoded = codes.encode(data.subarray((n - 3) * dim));
     assert.deepEqual([encoded[0], encoded[5], encoded[dim + 9], encoded[2 * dim + 3]], [255, 255, 255, 0], 'clamped values take the reserved codes');
+    assert.equal(codes.clampedStored, 0);
     codes.put(last3, encoded);
     assert.deepEqual(codes.clampedAt!(asked), Int32Array.of(n - 3, n - 2, n - 1));
+    assert.equal(codes.clampedStored, 3);
     // The clamped rows' code scores replaced by exact ones first, then the best 5 of all re-scored exactly.
     const mixed = codes.score(query, asked);
     const clamped = Int32Array.of(n - 3, n - 2, n - 1);
@@ -70,7 +72,11 @@ test('the raw Sq8Codes: rows holding a clamped code (0 or 255) are re-scored exa
       closeSync(fd);
     }
     assert.deepEqual(reader.clampedAt!(asked), Int32Array.of(n - 3, n - 2, n - 1), 'read from a file: the same rows');
+    assert.equal(reader.clampedStored, 3);
     assert.deepEqual((await reader.scoreAsync!(query, asked, map, 5)).exact, want);
+    reader.put(Int32Array.of(n - 2, 7), codes.encode(data.subarray(0, 2 * dim))); // a clamped row and an unclamped one overwritten, in range
+    assert.equal(reader.clampedStored, 2, 'an overwritten clamped row no longer counts');
+    assert.deepEqual(reader.clampedAt!(asked), Int32Array.of(n - 3, n - 1));
     reader.close();
     codes.close();
     map.close();
