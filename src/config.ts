@@ -84,8 +84,9 @@ export const ConfigSchema = Type.Object(
           + 'mode\'s default: 50 for sq8, 200 for pq (docs/benchmarks.md, "Compressed vectors")'),
         trainSize: Int(1, 10_000_000, 10_000,
           'sq8: vectors whose per-dimension min/max, widened by a tenth of their span on each side, set the quantiser\'s '
-          + 'ranges; pq: vectors the codebooks are trained on (k-means, at least 256 are used); the first this many (a '
-          + 'rebuild takes them spread over the whole catalog), until then every candidate is scored exactly; kept until a '
+          + 'ranges; pq: vectors the codebooks are trained on (k-means, at least 256 are used); the first this many (spread '
+          + 'over the batch that completes them; a rebuild takes them spread over the whole catalog), until then every candidate '
+          + 'is scored exactly; kept until a '
           + 'rebuild (sq8: an item with a value beyond the ranges is re-scored exactly by every rerank that meets it, and a start '
           + 'warns when more than 5% are)'),
         hugePages: Type.Boolean({

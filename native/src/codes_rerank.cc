@@ -19,7 +19,7 @@ constexpr size_t kKeysAhead = 16;
 
 // One rerank: the candidates' code scores, those whose codes were clamped (sq8's ScoreSlots) re-scored exactly first
 // (their code scores may be far off), then the exact re-score of the best R of them all (ties in position order), kept
-// above the others (BelowExact; a clamped row outside the best R keeps its exact score among the estimates), and the best `head` positions. The codes stay allocated until it is done (CodesWrap's
+// above the estimates (BelowExact; a clamped row outside the best R keeps its exact score, unmoved), and the best `head` positions. The codes stay allocated until it is done (CodesWrap's
 // in-flight count defers a close), as do the vector file's mapping and descriptor (SlotMapWrap::PinMapping). Run on a
 // pool thread, a row rewritten meanwhile belongs to a slot that changed owner: the caller (vector/code-store.ts)
 // notices the write and scores again.
@@ -64,7 +64,7 @@ class Ranking {
     std::vector<int32_t> fresh;
     std::set_difference(chosen_.begin(), chosen_.end(), clamped.begin(), clamped.end(), std::back_inserter(fresh));
     ScoreExactly(slots, fresh);
-    BelowExact(scores_, chosen_, sign);
+    BelowExact(scores_, chosen_, sign, clamped);
     if (!clamped.empty()) {
       std::vector<int32_t> exact;
       std::set_union(chosen_.begin(), chosen_.end(), clamped.begin(), clamped.end(), std::back_inserter(exact));

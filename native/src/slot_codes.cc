@@ -180,9 +180,10 @@ void SlotCodeBlocks::ReadSegments(int fd, const std::vector<Segment>& segments) 
   }
 }
 
-void BelowExact(std::vector<float>& scores, const std::vector<int32_t>& exact, float sign) {
+void BelowExact(std::vector<float>& scores, const std::vector<int32_t>& exact, float sign, const std::vector<int32_t>& kept) {
   if (exact.empty()) return;
   std::vector<uint8_t> is_exact(scores.size());
+  for (int32_t p : kept) is_exact[static_cast<size_t>(p)] = 1;
   double worst = std::numeric_limits<double>::infinity();
   for (int32_t p : exact) {
     is_exact[static_cast<size_t>(p)] = 1;

@@ -127,9 +127,10 @@ class SlotCodeBlocks {
 };
 
 // Keeps the re-scored positions `exact` (holding exact scores) above every other finite score: when a code score
-// beats the worst exact one, all the others move by the same amount to just below it. Bit for bit the arithmetic of
-// vector/code-ranking.ts belowExact (double, each moved score rounded to float32), which the sync path runs.
-void BelowExact(std::vector<float>& scores, const std::vector<int32_t>& exact, float sign);
+// beats the worst exact one, all the others move by the same amount to just below it; `kept` (also holding exact
+// scores: sq8's clamped rows) neither set that bar nor move. Bit for bit the arithmetic of vector/code-ranking.ts
+// belowExact (double, each moved score rounded to float32), which the sync path runs.
+void BelowExact(std::vector<float>& scores, const std::vector<int32_t>& exact, float sign, const std::vector<int32_t>& kept = {});
 
 // The best `count` positions of `scores` whose signed score (sign * score) is finite, best first: higher signed score,
 // ties by lower position (a strict order, so the set and its order are those of a full sort, and of

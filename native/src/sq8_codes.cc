@@ -179,7 +179,7 @@ float Residual(const float* a, const float* s, const uint8_t* c, size_t d) {
 
 Napi::Function Sq8Codes::Define(Napi::Env env) {
   return DefineCodes(env, kName, {InstanceMethod("scoreAsync", &Sq8Codes::ScoreAsync), InstanceMethod("rankKeysAsync", &Sq8Codes::RankKeysAsync),
-                                    InstanceMethod("rankKeys", &Sq8Codes::RankKeys), InstanceMethod("clampedAt", &Sq8Codes::ClampedAt),
+                                    InstanceMethod("rankKeys", &Sq8Codes::RankKeys), InstanceMethod("clampedAt", &Sq8Codes::ClampedAt), InstanceMethod("release", &Sq8Codes::Release),
                                     InstanceAccessor("clampedStored", &Sq8Codes::ClampedStored, nullptr)});
 }
 
@@ -290,6 +290,28 @@ void Sq8Codes::Replacing(const int32_t* slots, size_t n) {
 }
 
 void Sq8Codes::Covering(size_t count) { covered_ = std::max(covered_, count); }
+
+Napi::Value Sq8Codes::Release(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    CheckOpen();
+    Int32View slots = GetInt32Array(info[0], "slots");
+    const std::vector<uint8_t> neutral(dim_, 128);
+    int64_t gone = 0;
+    for (size_t r = 0; r < slots.length; ++r) {
+      const int32_t slot = slots.data[r];
+      if (slot < 0 || static_cast<size_t>(slot) >= covered_) continue;  // never written: nothing to release
+      const uint8_t* row = blocks_.Row(slot);
+      if (row == nullptr) continue;
+      if (HoldsClamped(row, dim_)) ++gone;
+      blocks_.Put(&slot, 1, neutral.data());
+    }
+    const int64_t left = __atomic_sub_fetch(&clamped_stored_, gone, __ATOMIC_RELAXED);
+    // `settle` (after a read, the free slots released): the count is fresh, so none left means none to look for.
+    const bool settle = info.Length() > 1 && info[1].ToBoolean().Value();
+    if (settle && left <= 0) __atomic_store_n(&clamped_rows_, false, __ATOMIC_RELEASE);
+    return info.Env().Undefined();
+  });
+}
 
 void Sq8Codes::Stored(const uint8_t* codes, size_t bytes) {
   int64_t found = 0;

@@ -10,9 +10,12 @@
 //                                                       (vmin + code * step); NaN where slots[i] < 0 or unset
 //   clampedAt(slots: Int32Array): Int32Array           [sync] the positions whose codes hold a 0 or 255 (a value
 //                                                       clamped to its range's end: vector/sq8-store.ts fits the
-//                                                       ranges so that no training value gets one), ascending
-//   clampedStored                                      [sync] slots whose codes hold a 0 or 255 (a freed slot counts
-//                                                       until a put reuses it)
+//                                                       ranges so that training values get none), ascending
+//   clampedStored                                      [sync] slots whose codes hold a 0 or 255 (freed ones too until
+//                                                       released)
+//   release(slots: Int32Array, settle?): void          [sync] freed slots: their codes (stale, or zeros where none
+//                                                       were written) become neutral (128) and stop counting; `settle`
+//                                                       (right after a read): when none is left, scores stop looking
 //   scoreAsync(query, slots): Promise<Float32Array>   [async] score() on the libuv pool (`slots` left untouched until
 //                                                       it settles)
 //   scoreAsync(query, slots, rows: SlotMap, rescore): Promise<{scores: Float32Array, exact: Int32Array}>
@@ -92,6 +95,7 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   Napi::Value RankKeys(const Napi::CallbackInfo& info);
   Napi::Value ClampedAt(const Napi::CallbackInfo& info);
   Napi::Value ClampedStored(const Napi::CallbackInfo& info);
+  Napi::Value Release(const Napi::CallbackInfo& info);
   // The positions of `slots` whose codes hold a 0 or 255, appended to `out` (one pass; see ScoreStable).
   void ClampedRowsOnce(const int32_t* slots, size_t n, std::vector<int32_t>& out) const;
   // A score method's (query, slots), checked.

@@ -81,8 +81,13 @@ export interface NativeCodes {
    * scores may be far off: the rerank scores them exactly, as the native rerank does), ascending.
    */
   clampedAt?(slots: Int32Array): Int32Array;
-  /** Sq8Codes only: slots whose codes hold a 0 or 255 (a freed slot counts until a put reuses it). */
+  /** Sq8Codes only: slots whose codes hold a 0 or 255 (freed ones too, until released). */
   readonly clampedStored?: number;
+  /**
+   * Sq8Codes only: freed slots' codes (stale, or zeros where none were written) become neutral and stop counting;
+   * `settle` (right after a read, with every free slot): when no clamped row is left, scores stop looking for one.
+   */
+  release?(slots: Int32Array, settle?: boolean): void;
   /**
    * Sq8Codes only: `score` on the libuv pool (the caller leaves `slots` untouched until it settles; a close meanwhile
    * waits for it to settle);

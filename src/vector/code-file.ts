@@ -9,7 +9,7 @@
 import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync } from 'node:fs';
 import { SidxError } from '../errors.ts';
 import type { NativeCodes } from './binding.ts';
-import type { CodeFormat } from './code-store.ts';
+import type { CodeFormat } from './code-format.ts';
 import { callNativeAsync } from './vector-index.ts';
 import { fdatasyncAsync, readFully, writeFully } from './vector-file.ts';
 
@@ -48,7 +48,7 @@ export class CodesFile {
     readFully(this.#fd, bytes, 0);
     if (!bytes.subarray(0, 8).equals(this.#format.magic) || bytes.readUInt32LE(8) !== this.#dim) throw this.error(`not a ${this.#dim}-d sidx codes file`);
     const got = bytes.readUInt32LE(12);
-    if (got !== this.#format.param) throw this.error(`written with parameter ${got}, this store uses ${this.#format.param}`);
+    if (got !== this.#format.param) throw this.error(`written with ${this.#format.paramName} ${got}, this store uses ${this.#format.param}`);
     const need = this.header + slots * this.#format.codeSize;
     if (size < need) throw this.error(`${size} bytes, the slot file's ${slots} slots need ${need}`);
     ftruncateSync(this.#fd, need);

@@ -6,11 +6,14 @@
  * Keeps the re-scored candidates (positions `exact`, already holding exact scores) at the top of the order: when a
  * code score of another candidate beats the worst exact one, every other code score moves by the same amount to just
  * below it (their order among themselves is kept). Code scores can be biased (PQ's asymmetric squared L2 leaves out
- * each vector's quantisation error, so it runs low), and an exact score must not be outranked by an estimate.
+ * each vector's quantisation error, so it runs low), and an exact score must not be outranked by an estimate. `kept`
+ * (also holding exact scores: sq8's clamped rows) neither sets that bar nor moves.
  */
-export function belowExact(scores: Float32Array, exact: Int32Array, sign: 1 | -1): void {
+export function belowExact(scores: Float32Array, exact: Int32Array, sign: 1 | -1, kept: Int32Array = NO_POSITIONS): void {
+  if (exact.length === 0) return;
   if (exactMarks.length < scores.length) exactMarks = new Uint8Array(Math.max(scores.length, 2 * exactMarks.length));
   const isExact = exactMarks;
+  for (const p of kept) isExact[p] = 1;
   let worst = Infinity;
   for (const p of exact) {
     isExact[p] = 1;
@@ -27,12 +30,15 @@ export function belowExact(scores: Float32Array, exact: Int32Array, sign: 1 | -1
     }
   }
   for (const p of exact) isExact[p] = 0;
+  for (const p of kept) isExact[p] = 0;
 }
+
+const NO_POSITIONS = new Int32Array(0);
 
 /**
  * The code `scores` of the `clamped` positions (sq8: their codes hold a value clamped to its range's end, so their code
- * scores may be far off) replaced by exact ones, then the best `count` of them all, kept above the others (belowExact;
- * a clamped position outside the best keeps its exact score among the estimates): native/src/codes_rerank.cc's order.
+ * scores may be far off) replaced by exact ones, then the best `count` of them all, kept above the estimates
+ * (belowExact; a clamped position outside the best keeps its exact score, unmoved): native/src/codes_rerank.cc's order.
  * `exact(positions)`: their exact scores.
  */
 export function withExact(scores: Float32Array, clamped: Int32Array, count: number, sign: 1 | -1,
@@ -47,7 +53,7 @@ export function withExact(scores: Float32Array, clamped: Int32Array, count: numb
   if (chosen.length === 0) return scores;
   const done = new Set(clamped);
   put(clamped.length === 0 ? chosen : chosen.filter((p) => !done.has(p)));
-  belowExact(scores, chosen, sign);
+  belowExact(scores, chosen, sign, clamped);
   return scores;
 }
 

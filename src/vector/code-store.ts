@@ -28,37 +28,17 @@ import { callNative, callNativeAsync, checkQuery, type Metric } from './vector-i
 import type { CodeLayoutTarget, PreparedVectors } from './vector-store.ts';
 import { CodesFile } from './code-file.ts';
 import { CodeTraining, type Fitted } from './code-training.ts';
+import type { CodeFormat, CodeOptions } from './code-format.ts';
+
+export type { CodeFormat, CodeOptions };
 
 /** Slots per chunk when training or loading (16,384 x 512-d: 32 MiB of floats). */
 const CHUNK_SLOTS = 16_384;
 const NONE = new Int32Array(0);
 
-export interface CodeOptions {
-  /** Candidates re-scored exactly from the slot file; 0 = the format's default. */
-  rescore: number;
-  /** Vectors the quantiser is trained on. */
-  trainSize: number;
-  /** Advise the codes' memory for transparent huge pages (config `vectors.hugePages`; default true). */
-  hugePages?: boolean;
-}
 
-/** How a subclass lays out its file: `name` is the extension and the messages' prefix. */
-export interface CodeFormat {
-  name: string;
-  magic: Buffer;
-  /** Code bytes per vector. */
-  codeSize: number;
-  /** The u32 after dim in the header (0 when unused); a file with another one is refused. */
-  param: number;
-  /** Bytes of the quantiser after the 16-byte prefix. */
-  payloadBytes: number;
-  /** Fewest vectors training needs. */
-  minTrain: number;
-  /** Candidates re-scored when the options say 0. */
-  defaultRescore: number;
-  /** How exact scores read the vector file: through the mapping, or pread (see above). */
-  rescoreFrom: 'map' | 'read';
-}
+/** A write to the codes held back while the codes file is read: codes put at slots, or slots released. */
+type Pending = { slots: Int32Array; codes: Uint8Array } | { slots: Int32Array; release: true; settle: boolean };
 
 export abstract class CodeStore {
   readonly dim: number;
@@ -73,7 +53,7 @@ export abstract class CodeStore {
   #trained = false;
   readonly #training: CodeTraining;
   /** While the codes file is read in the background (load): the codes written meanwhile, put once it is in. */
-  #pending: Array<{ slots: Int32Array; codes: Uint8Array }> | null = null;
+  #pending: Pending[] | null = null;
   #loaded: Promise<void> = Promise.resolve();
   /** The background read failed: candidates stay scored exactly until the next open. */
   #loadFailed = false;
@@ -95,6 +75,7 @@ export abstract class CodeStore {
       encode: (slots) => this.chunks(slots, (part, rows) => this.#store(part, this.#codes.encode(rows))),
       trained: () => {
         this.#trained = true;
+        if (this.#codes.release) this.#release(this.slotFile.freeSlots()); // rows that got no codes hold zeros
       },
     });
     try {
@@ -204,12 +185,16 @@ export abstract class CodeStore {
    */
   #readCodes(slots: number): void {
     const codes = this.#codes;
-    const pending: Array<{ slots: Int32Array; codes: Uint8Array }> = [];
+    // sq8: the free slots' rows in the file are stale codes or zeros (never written): released first, the count then exact
+    const pending: Pending[] = codes.release ? [{ slots: this.slotFile.freeSlots(), release: true, settle: true }] : [];
     this.#pending = pending;
     this.#loadFailed = false;
     this.#loaded = this.#file.readInto(codes, slots).then(() => {
       if (this.#pending !== pending) return; // reset, retrained or closed meanwhile: these codes are gone
-      for (const p of pending) codes.put(p.slots, p.codes);
+      for (const p of pending) {
+        if ('codes' in p) codes.put(p.slots, p.codes);
+        else codes.release!(p.slots, p.settle);
+      }
       this.#pending = null;
     }, (err: Error) => {
       if (this.#pending !== pending) return;
@@ -257,10 +242,28 @@ export abstract class CodeStore {
     this.#store(slots, prepared?.by === this.#codes ? prepared.codes : this.#codes.encode(vectors));
   }
 
-  /** Before the slot file frees them: the codes stay in place until the slot is reused. */
+  /** Before the slot file frees them: the codes stay in place until the slot is reused (sq8: released, see below). */
   remove(ids: BigInt64Array): number {
     this.#training.release(ids);
-    return this.slotFile.slotsOf(ids).reduce((n, s) => n + (s >= 0 ? 1 : 0), 0);
+    const slots = this.slotFile.slotsOf(ids).filter((s) => s >= 0);
+    this.#release(slots);
+    return slots.length;
+  }
+
+  /** Whether freed slots must be told (`releaseSlots`): sq8 counts its clamped rows by slot. */
+  get releases(): boolean {
+    return this.#codes.release !== undefined;
+  }
+
+  /** Slots the slot file freed (an item moved to another slot, or deleted): sq8 neutralises their codes and uncounts them. */
+  releaseSlots(slots: Int32Array): void {
+    this.#release(slots);
+  }
+
+  #release(slots: Int32Array, settle = false): void {
+    if (slots.length === 0 || !this.#encodes || !this.#codes.release) return;
+    if (this.#pending) this.#pending.push({ slots: slots.slice(), release: true, settle });
+    else this.#codes.release(slots, settle);
   }
 
   /**

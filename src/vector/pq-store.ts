@@ -51,7 +51,7 @@ export function pqSubquantizers(dim: number, pqM: number): number {
 
 export class PqStore extends CodeStore {
   private constructor(base: string, slots: SlotFile, metric: Metric, opts: CodeOptions, m: number) {
-    super(base, slots, metric, opts, { name: 'pq', magic: MAGIC, codeSize: m, param: m, payloadBytes: 4 * KSUB * slots.dim, minTrain: KSUB, defaultRescore: PQ_RESCORE, rescoreFrom: 'read' });
+    super(base, slots, metric, opts, { name: 'pq', magic: MAGIC, codeSize: m, param: m, paramName: 'sub-quantizers', payloadBytes: 4 * KSUB * slots.dim, minTrain: KSUB, defaultRescore: PQ_RESCORE, rescoreFrom: 'read' });
   }
 
   /** Opens (creating it if missing) `<base>.pq` beside `slots`; call `load` (after nothing else) or `reset` next. */

@@ -88,6 +88,16 @@ export class SlotFile {
     if (onIds) onIds(ids.filter((_id, s) => words[2 * s] !== FREE || words[2 * s + 1] !== FREE));
   }
 
+  /** The slots below `slots` that hold no key (free, or never given one), read from the id file. */
+  freeSlots(): Int32Array {
+    const ids = new BigInt64Array(this.#slots);
+    readFully(this.#idsFd, new Uint8Array(ids.buffer), 0);
+    const words = new Int32Array(ids.buffer);
+    const free: number[] = [];
+    for (let s = 0; s < this.#slots; s++) if (words[2 * s] === FREE && words[2 * s + 1] === FREE) free.push(s);
+    return Int32Array.from(free);
+  }
+
   /** Grows whenever some id's slot changes (assign, remove, reset, load): an equal count means an unchanged mapping. */
   get changes(): number {
     return this.#changes;

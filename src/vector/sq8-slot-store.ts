@@ -74,10 +74,12 @@ export class CodedSlotStore implements VectorStore {
 
   /** The rows first: the codes go where the vectors are. */
   put(keys: BigInt64Array, slots: Uint32Array, vectors?: Float32Array, prepared?: PreparedVectors): void {
+    const before = this.codes.releases ? this.#file.slotsOf(keys) : null;
     this.#file.assign(keys, slots);
     const rows = vectors ?? new Float32Array(keys.length * this.dim);
     if (!vectors) this.#file.readSlots(Int32Array.from(slots), rows);
     this.codes.add(rows, keys, prepared);
+    if (before) this.codes.releaseSlots(before.filter((s, i) => s >= 0 && s !== slots[i])); // moved: the old rows are free
   }
 
   prepare(vectors: Float32Array): Promise<PreparedVectors> | null {

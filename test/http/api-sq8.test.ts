@@ -91,7 +91,7 @@ test('SIDX__VECTORS__* variables set the storage; a bad value is refused naming 
   assert.throws(() => loadConfig({}, { SIDX__VECTORS__LAYOUT: 'random' }), refused('vectors.layout', 'configuration vectors.layout'));
 });
 
-test('sidx_vector_clamped_items counts the items beyond the sq8 ranges; a freed slot stops counting once a write reuses it', async () => {
+test('sidx_vector_clamped_items counts the items beyond the sq8 ranges: re-upserts and deletes release their old slots', async () => {
   const dataDir = join(tmp.dir, 'sq8-clamped');
   const svc = await startService(dataDir, modelDir, {}, { vectors: { storage: 'sq8', trainSize: 200, rescore: 30 } });
   const gauge = async () => {
@@ -102,18 +102,21 @@ test('sidx_vector_clamped_items counts the items beyond the sq8 ranges; a freed 
     const items = ids.map((id, i) => ({ id, embedding: Array.from(rows.subarray(i * DIM, (i + 1) * DIM)) }));
     assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items } })).statusCode, 200);
   };
+  const ids = (prefix: string) => Array.from({ length: 50 }, (_, i) => `${prefix}${i}`);
   try {
     await put(Array.from({ length: 200 }, (_, i) => `a${i}`), vectors.subarray(0, 200 * DIM));
     assert.equal(await gauge(), 0, 'the training items are inside the ranges');
     const far = vectors.slice(200 * DIM, 250 * DIM).map((x) => 5 * x);
-    const farIds = Array.from({ length: 50 }, (_, i) => `far${i}`);
-    await put(farIds, far);
+    const inside = vectors.slice(0, 50 * DIM).map((x) => 0.5 * x);
+    await put(ids('far'), far);
     const clamped = await gauge();
     assert.ok(clamped > 40 && clamped <= 50, `${clamped} of the 50 items at 5x the scale`);
-    assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/items/delete', payload: { ids: farIds } })).statusCode, 200);
-    assert.equal(await gauge(), clamped, 'freed slots keep their codes until reused');
-    await put(Array.from({ length: 50 }, (_, i) => `b${i}`), vectors.slice(0, 50 * DIM).map((x) => 0.5 * x)); // inside the ranges
-    assert.equal(await gauge(), 0, 'the new items took the freed slots');
+    await put(ids('far'), inside); // the same items, new vectors in new slots
+    assert.equal(await gauge(), 0, 'their old slots were released');
+    await put(ids('again'), far);
+    assert.equal(await gauge(), clamped);
+    assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/items/delete', payload: { ids: ids('again') } })).statusCode, 200);
+    assert.equal(await gauge(), 0, 'deleted items no longer count');
   } finally {
     await svc.close();
   }

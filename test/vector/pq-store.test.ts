@@ -178,7 +178,7 @@ test('a torn, foreign or other-m codes file is refused at load (the owner rebuil
     close();
     const path = join(tmp.dir, 'vectors.pq');
     ({ store, close } = openStore(tmp.dir, dim, 'l2', 4, 256, 4));
-    assert.throws(() => store.load(), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_STORE' && /parameter 8, this store uses 4/.test(err.message));
+    assert.throws(() => store.load(), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_STORE' && /sub-quantizers 8, this store uses 4/.test(err.message));
     close();
     truncateSync(path, statSync(path).size - 1);
     ({ store, close } = openStore(tmp.dir, dim, 'l2', 4, 256));

@@ -9,12 +9,14 @@ import assert from 'node:assert/strict';
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadFaissBinding } from '../../src/vector/binding.ts';
-import { Sq8Store, bestPositions } from '../../src/vector/sq8-store.ts';
+import { RANGE_MARGIN, Sq8Store, bestPositions, codeOf, fitRange } from '../../src/vector/sq8-store.ts';
 import { VectorIndex, type Metric } from '../../src/vector/vector-index.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { fill, openCodeStore, topK } from '../helpers/code-stores.ts';
 import { recallAtK } from '../../src/bench/baselines.ts';
+import { withExact } from '../../src/vector/code-ranking.ts';
+import { rankByScore } from '../../src/service/score-rank.ts';
 
 const openStore = (dir: string, dim: number, metric: Metric, rescore: number, trainSize: number) =>
   openCodeStore((base, slots, m, opts) => Sq8Store.open(base, slots, m, opts), dir, dim, metric, rescore, trainSize);
@@ -85,6 +87,41 @@ test('the raw Sq8Codes: rows holding a clamped code (0 or 255) are re-scored exa
   }
 });
 
+test('the raw Sq8Codes with many clamped rows: their exact scores stay unmoved, and the native ranking is code-ranking.ts withExact\'s, ip and l2', async () => {
+  const dim = 16;
+  const n = 400;
+  const tmp = tempDir();
+  try {
+    const { Sq8Codes, SlotMap } = loadFaissBinding();
+    const data = randomMatrix(n, dim, 67);
+    const file = join(tmp.dir, 'v.f32');
+    writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    const slots = Int32Array.from({ length: n }, (_, i) => i);
+    for (const metric of ['ip', 'l2'] as const) {
+      const sign = metric === 'ip' ? 1 : -1;
+      // Coarse ranges (codes 1-7 cover -1.5..1.5): most rows clamp somewhere, and many code scores beat the worst exact one.
+      const codes = new Sq8Codes(dim, metric, new Float32Array(dim).fill(-2), new Float32Array(dim).fill(0.5));
+      codes.put(slots, codes.encode(data));
+      const map = new SlotMap(file, dim, metric);
+      const clamped = codes.clampedAt!(slots);
+      assert.ok(clamped.length > n / 2, `${clamped.length} clamped rows`);
+      for (const seed of [68, 69, 70]) {
+        const query = randomMatrix(1, dim, seed);
+        const got = await codes.scoreAsync!(query, slots, map, 10, 10);
+        const want = withExact(codes.score(query, slots), clamped, 10, sign, (positions) => map.scoreSlots(query, Int32Array.from(positions, (p) => slots[p]!)));
+        assert.deepEqual(got.scores, want, `${metric}: the native ranking and the sync path's, bit for bit`);
+        const exact = map.scoreSlots(query, clamped);
+        clamped.forEach((p, i) => assert.equal(got.scores[p], exact[i], `${metric}: clamped position ${p} keeps its exact score`));
+        assert.deepEqual(got.top, Int32Array.from([...rankByScore(want.slice(), sign, 10)].slice(0, 10)), `${metric}: top`);
+      }
+      codes.close();
+      map.close();
+    }
+  } finally {
+    tmp.cleanup();
+  }
+});
+
 /** recall@10 against exact float32 of scoreSubset and rankSubsetAsync, and how many positions each query scored exactly. */
 async function recallOf(data: Float32Array, dim: number, metric: Metric, trainSize: number, rescore: number, queries: Float32Array) {
   const tmp = tempDir();
@@ -136,4 +173,29 @@ test('the training rows are inside the widened ranges: only the best rescore are
   const queries = randomMatrix(10, dim, 66);
   const { exactPerQuery } = await recallOf(data, dim, 'ip', 1000, 10, queries);
   assert.ok(exactPerQuery >= 10 && exactPerQuery < 12, `${exactPerQuery} exact per query`);
+});
+
+test('fitRange: the sample\'s ends encode within 1..254 for narrow, constant, tiny and huge ranges; codeOf is the native encoder\'s code', () => {
+  const { Sq8Codes } = loadFaissBinding();
+  const ulpAbove = (x: number) => { const f = Float32Array.of(x); new Int32Array(f.buffer)[0]! += 1; return f[0]!; };
+  const cases: Array<[number, number]> = [
+    [-1.3, 2.7], [1, ulpAbove(1)], [1e6, ulpAbove(1e6)], [0, 1e-45], [0, 0], [-0, 0], [1e6, 1e6], [-1e30, -1e30],
+    [1e-40, 1e-40], [-1e38, 1e38], [1e-3, 1e-3 + 1e-9], [-3e38, 3e38],
+  ];
+  for (const [lo, hi] of cases) {
+    const [vmin, step] = fitRange(Math.fround(lo), Math.fround(hi), RANGE_MARGIN);
+    assert.ok(Number.isFinite(vmin) && Number.isFinite(step) && step > 0, `[${lo}, ${hi}]: finite (${vmin}, ${step})`);
+    const codes = new Sq8Codes(1, 'ip', Float32Array.of(vmin), Float32Array.of(step));
+    const [cLo, cHi] = codes.encode(Float32Array.of(lo, hi));
+    assert.equal(cLo, codeOf(Math.fround(lo), vmin, step), `[${lo}, ${hi}]: codeOf(lo) as the encoder`);
+    assert.equal(cHi, codeOf(Math.fround(hi), vmin, step), `[${lo}, ${hi}]: codeOf(hi) as the encoder`);
+    if (Math.abs(hi) <= 1e38 || lo === hi) assert.ok(cLo! >= 1 && cHi! <= 254, `[${lo}, ${hi}]: codes ${cLo}, ${cHi}`);
+    codes.close();
+  }
+  const values = randomMatrix(1, 4096, 71, 3);
+  const [vmin, step] = fitRange(-1, 1, RANGE_MARGIN);
+  const codes = new Sq8Codes(4096, 'ip', new Float32Array(4096).fill(vmin), new Float32Array(4096).fill(step));
+  const encoded = codes.encode(values);
+  values.forEach((x, i) => assert.equal(encoded[i], codeOf(x, vmin, step), `value ${x}`));
+  codes.close();
 });

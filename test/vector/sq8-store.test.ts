@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdirSync, openSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { readNpy } from '../../src/io/npy.ts';
 import { clusteredEmbeddings } from '../../src/eval/synthetic.ts';
@@ -169,6 +169,12 @@ test('a torn or foreign codes file is refused at load (the owner rebuilds)', () 
     fill(put, randomMatrix(40, dim, 2), dim, 20);
     close();
     const path = join(tmp.dir, 'vectors.sq8');
+    const version = (v: number) => { const fd = openSync(path, 'r+'); writeSync(fd, Uint32Array.of(v), 0, 4, 12); closeSync(fd); };
+    version(0); // a file written before stop 50: its ranges have no margin, so its extremes would read as clamped
+    ({ store, close } = openStore(tmp.dir, dim, 'l2', 4, 10));
+    assert.throws(() => store.load(), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_STORE' && /format version 0, this store uses 1/.test(err.message));
+    close();
+    version(1);
     truncateSync(path, statSync(path).size - 1);
     ({ store, close } = openStore(tmp.dir, dim, 'l2', 4, 10));
     assert.throws(() => store.load(), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_STORE' && /slots need/.test(err.message));
