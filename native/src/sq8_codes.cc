@@ -274,22 +274,30 @@ void Sq8Codes::ClampedRowsOnce(const int32_t* slots, size_t n, std::vector<int32
   }
 }
 
+bool Sq8Codes::Counted(int32_t slot) const {
+  return slot >= 0 && static_cast<size_t>(slot) < counted_.size() && counted_[static_cast<size_t>(slot)] != 0;
+}
+
 void Sq8Codes::Replacing(const int32_t* slots, size_t n) {
   const bool any = __atomic_load_n(&clamped_rows_, __ATOMIC_ACQUIRE);
-  const size_t covered = covered_;
   int64_t gone = 0;
   for (size_t r = 0; r < n; ++r) {
     if (slots[r] < 0) continue;  // the put refuses it
     const auto slot = static_cast<size_t>(slots[r]);
-    covered_ = std::max(covered_, slot + 1);
-    if (!any || slot >= covered) continue;
-    const uint8_t* row = blocks_.Row(slots[r]);
-    if (row != nullptr && HoldsClamped(row, dim_)) ++gone;
+    if (any && Counted(slots[r])) {
+      const uint8_t* row = blocks_.Row(slots[r]);
+      if (row != nullptr && HoldsClamped(row, dim_)) ++gone;
+    }
+    if (slot >= counted_.size()) counted_.resize(std::max(slot + 1, 2 * counted_.size()));
+    counted_[slot] = 1;
   }
   if (gone > 0) __atomic_fetch_sub(&clamped_stored_, gone, __ATOMIC_RELAXED);
 }
 
-void Sq8Codes::Covering(size_t count) { covered_ = std::max(covered_, count); }
+void Sq8Codes::Covering(size_t count) {
+  if (count > counted_.size()) counted_.resize(count);
+  std::fill(counted_.begin(), counted_.begin() + static_cast<std::ptrdiff_t>(count), 1);
+}
 
 Napi::Value Sq8Codes::Release(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
@@ -299,7 +307,7 @@ Napi::Value Sq8Codes::Release(const Napi::CallbackInfo& info) {
     int64_t gone = 0;
     for (size_t r = 0; r < slots.length; ++r) {
       const int32_t slot = slots.data[r];
-      if (slot < 0 || static_cast<size_t>(slot) >= covered_) continue;  // never written: nothing to release
+      if (!Counted(slot)) continue;  // its row holds no codes (zeros, or no block): nothing to release
       const uint8_t* row = blocks_.Row(slot);
       if (row == nullptr) continue;
       if (HoldsClamped(row, dim_)) ++gone;

@@ -79,9 +79,10 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
                      std::vector<int32_t>* clamped = nullptr) const;
   // Counts the rows of stored codes (whole rows) that hold a clamped value (0 or 255): until one does, ScoreSlots looks
   // for none. Replacing uncounts those of the slots a put overwrites (JS thread only, as puts are); a slot never
-  // written holds zeros, not codes, so only slots below the highest one written or read in count (Covering).
+  // written holds zeros, not codes, so only slots put or read in (Covering) count.
   void Replacing(const int32_t* slots, size_t n);
   void Covering(size_t count);
+  bool Counted(int32_t slot) const;
   void Stored(const uint8_t* codes, size_t bytes);
   // The query's tables (reads only what the constructor set: any thread).
   QueryTables Tables(const float* query) const;
@@ -112,8 +113,9 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   // slots hold one now (a freed slot keeps its codes, and its count, until a put reuses it).
   bool clamped_rows_ = false;
   int64_t clamped_stored_ = 0;
-  // Slots below this were written or read in (JS thread only).
-  size_t covered_ = 0;
+  // By slot: 1 when its row holds codes put or read in, so counted (a row never written holds zeros, which read as
+  // clamped); JS thread only.
+  std::vector<uint8_t> counted_;
 };
 
 }  // namespace sidx

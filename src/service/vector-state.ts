@@ -101,7 +101,8 @@ export class VectorState {
 
   /**
    * sq8: when more than CLAMPED_WARN of the codes read hold values beyond the ranges fitted on the catalog's first items
-   * (it drifted away from them), says so and how to refit: each such row costs an exact re-score in every rerank.
+   * (it drifted away from them), says so and how to refit: each such row costs an exact re-score in every rerank. Not
+   * after a rebuild or a training at the start: those fit on items spread over the whole catalog already.
    */
   #warnClamped(): void {
     const clamped = this.store.clampedRows?.() ?? 0;
@@ -261,23 +262,28 @@ export class VectorState {
     return problems;
   }
 
+  /** A code store trains once the whole catalog is in (VectorStore.filling), on a sample spread over all of it. */
   #rebuild(): number {
     this.store.reset();
-    let keys: bigint[] = [];
-    let slots: number[] = [];
     let count = 0;
-    for (const rec of this.#catalog.records()) {
-      keys.push(rec.key);
-      slots.push(rec.slot);
-      if (keys.length === REBUILD_BATCH) {
-        this.#addBatch(keys, slots);
-        count += keys.length;
-        keys = [];
-        slots = [];
+    const fill = () => {
+      let keys: bigint[] = [];
+      let slots: number[] = [];
+      for (const rec of this.#catalog.records()) {
+        keys.push(rec.key);
+        slots.push(rec.slot);
+        if (keys.length === REBUILD_BATCH) {
+          this.#addBatch(keys, slots);
+          count += keys.length;
+          keys = [];
+          slots = [];
+        }
       }
-    }
-    this.#addBatch(keys, slots);
-    count += keys.length;
+      this.#addBatch(keys, slots);
+      count += keys.length;
+    };
+    if (this.store.filling) this.store.filling(fill);
+    else fill();
     this.#changesSinceSync = count;
     return count;
   }

@@ -32,8 +32,6 @@ import type { CodeFormat, CodeOptions } from './code-format.ts';
 
 export type { CodeFormat, CodeOptions };
 
-/** Slots per chunk when training or loading (16,384 x 512-d: 32 MiB of floats). */
-const CHUNK_SLOTS = 16_384;
 const NONE = new Int32Array(0);
 
 
@@ -72,7 +70,7 @@ export abstract class CodeStore {
       slotsOf: (keys) => this.slotFile.slotsOf(keys),
       fit: (sample) => this.fit(sample),
       install: (codes) => this.#swap(codes),
-      encode: (slots) => this.chunks(slots, (part, rows) => this.#store(part, this.#codes.encode(rows))),
+      encode: (slots) => this.slotFile.chunks(slots, (part, rows) => this.#store(part, this.#codes.encode(rows))),
       trained: () => {
         this.#trained = true;
         if (this.#codes.release) this.#release(this.slotFile.freeSlots()); // rows that got no codes hold zeros
@@ -242,12 +240,26 @@ export abstract class CodeStore {
     this.#store(slots, prepared?.by === this.#codes ? prepared.codes : this.#codes.encode(vectors));
   }
 
-  /** Before the slot file frees them: the codes stay in place until the slot is reused (sq8: released, see below). */
-  remove(ids: BigInt64Array): number {
+  /**
+   * `ids` deleted; `freed`: the slots the slot file has just freed for them (sq8 neutralises and uncounts their codes,
+   * once no key maps to them); otherwise the codes stay in place until the slot is reused.
+   */
+  remove(ids: BigInt64Array, freed: Int32Array = NONE): void {
     this.#training.release(ids);
-    const slots = this.slotFile.slotsOf(ids).filter((s) => s >= 0);
-    this.#release(slots);
-    return slots.length;
+    this.#release(freed.filter((s) => s >= 0));
+  }
+
+  /**
+   * Runs `fill` (writes of a whole catalog, e.g. a rebuild) with the training held back until it returns, so that the
+   * sample is spread over everything written instead of the first batches (code-training.ts).
+   */
+  filling(fill: () => void): void {
+    this.#training.defer(true);
+    try {
+      fill();
+    } finally {
+      this.#training.defer(false);
+    }
   }
 
   /** Whether freed slots must be told (`releaseSlots`): sq8 counts its clamped rows by slot. */
@@ -357,17 +369,6 @@ export abstract class CodeStore {
     this.#codes.close();
     this.#rows.close();
     this.#file.close();
-  }
-
-  /** Calls `each(slots, rows)` over `slots` CHUNK_SLOTS at a time, rows read from the slot file. */
-  protected chunks(slots: Int32Array, each: (part: Int32Array, rows: Float32Array) => void): void {
-    const rows = new Float32Array(Math.min(slots.length, CHUNK_SLOTS) * this.dim);
-    for (let first = 0; first < slots.length; first += CHUNK_SLOTS) {
-      const part = slots.subarray(first, first + CHUNK_SLOTS);
-      const view = rows.subarray(0, part.length * this.dim);
-      this.slotFile.readSlots(part, view);
-      each(part, view);
-    }
   }
 
   /** Exact scores of the slots' rows (NaN for -1), through the mapping or pread (CodeFormat.rescoreFrom). */

@@ -46,6 +46,8 @@ export class CodeTraining {
   #failed = false;
   /** Grows at each drop: a background training started before ends at its next step. */
   #epoch = 0;
+  /** While set, held keys wait: a bulk fill trains once at its end (defer). */
+  #deferred = false;
 
   constructor(host: TrainingHost) {
     this.#host = host;
@@ -74,9 +76,15 @@ export class CodeTraining {
     for (const key of keys) this.#held.delete(key);
   }
 
-  /** Trains when enough keys are held, no training runs and none failed since the last drop. */
+  /** While `on`, no training starts; turned off, it starts if enough keys are held. */
+  defer(on: boolean): void {
+    this.#deferred = on;
+    if (!on) this.startIfReady();
+  }
+
+  /** Trains when enough keys are held, no training runs and none failed since the last drop, and none is deferred. */
   startIfReady(): void {
-    if (this.#held.size < this.#host.count() || this.#running !== null || this.#failed) return;
+    if (this.#deferred || this.#held.size < this.#host.count() || this.#running !== null || this.#failed) return;
     const host = this.#host;
     const slots = host.slotsOf(BigInt64Array.from(this.#held));
     const fitted = host.fit(spread(slots, host.count()));

@@ -14,6 +14,8 @@ import { SidxError } from '../errors.ts';
 import { fdatasyncAsync, readFully, VectorFile, writeFully } from './vector-file.ts';
 
 const FREE = -1;
+/** Slots per chunk (SlotFile.chunks; 16,384 x 512-d: 32 MiB of floats). */
+const CHUNK_SLOTS = 16_384;
 const ID_BYTES = 8;
 /** Ids below this live in a typed array (internal keys are a counter from 1; `denseMap`), larger ones in a Map. */
 export const DENSE_IDS = 1 << 28;
@@ -86,6 +88,17 @@ export class SlotFile {
     }
     this.#slots = slots;
     if (onIds) onIds(ids.filter((_id, s) => words[2 * s] !== FREE || words[2 * s + 1] !== FREE));
+  }
+
+  /** Calls `each(part, rows)` over `slots` CHUNK_SLOTS at a time (training, loading), `rows` read from the vector file. */
+  chunks(slots: Int32Array, each: (part: Int32Array, rows: Float32Array) => void): void {
+    const rows = new Float32Array(Math.min(slots.length, CHUNK_SLOTS) * this.dim);
+    for (let first = 0; first < slots.length; first += CHUNK_SLOTS) {
+      const part = slots.subarray(first, first + CHUNK_SLOTS);
+      const view = rows.subarray(0, part.length * this.dim);
+      this.readSlots(part, view);
+      each(part, view);
+    }
   }
 
   /** The slots below `slots` that hold no key (free, or never given one), read from the id file. */

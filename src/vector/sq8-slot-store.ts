@@ -86,9 +86,16 @@ export class CodedSlotStore implements VectorStore {
     return this.codes.prepare(vectors);
   }
 
+  /** The slot file first: the codes of the freed slots are released only once no key maps to them. */
   remove(keys: BigInt64Array): number {
-    this.codes.remove(keys);
-    return this.#file.remove(keys);
+    const slots = this.codes.releases ? this.#file.slotsOf(keys) : undefined;
+    const removed = this.#file.remove(keys);
+    this.codes.remove(keys, slots);
+    return removed;
+  }
+
+  filling(fill: () => void): void {
+    this.codes.filling(fill);
   }
 
   score(query: Float32Array, keys: BigInt64Array, exactTop = 0): Float32Array {

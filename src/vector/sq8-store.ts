@@ -64,7 +64,7 @@ export class Sq8Store extends CodeStore {
     const dim = this.dim;
     const vmin = new Float32Array(dim).fill(Infinity);
     const vmax = new Float32Array(dim).fill(-Infinity);
-    this.chunks(sample, (_part, rows) => {
+    this.slotFile.chunks(sample, (_part, rows) => {
       for (let o = 0; o < rows.length; o += dim) {
         for (let d = 0; d < dim; d++) {
           const x = rows[o + d]!;

@@ -92,6 +92,8 @@ export interface VectorStore extends VectorScorer {
    * it; a freed slot counts until a write reuses it). Undefined for the other modes.
    */
   clampedRows?(): number;
+  /** sq8, pq: runs `fill` (a whole catalog's writes: a rebuild) with the quantiser's training held until its end. */
+  filling?(fill: () => void): void;
   /** Empties the store. */
   reset(): void;
   /** sq8, pq: the codes in memory can be laid out in an order of keys (service/code-layout.ts). */

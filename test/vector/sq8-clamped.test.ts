@@ -122,6 +122,28 @@ test('the raw Sq8Codes with many clamped rows: their exact scores stay unmoved, 
   }
 });
 
+test('the raw Sq8Codes count by slot: rows never written are not uncounted, whatever order the slots are written in; release neutralises', () => {
+  const dim = 8;
+  const { Sq8Codes } = loadFaissBinding();
+  const codes = new Sq8Codes(dim, 'ip', new Float32Array(dim).fill(-1), new Float32Array(dim).fill(2 / 255));
+  try {
+    const clampedRow = (i: number) => Uint8Array.from({ length: dim }, (_, d) => (d === i % dim ? 255 : 100));
+    const rows = (n: number) => { const out = new Uint8Array(n * dim); for (let i = 0; i < n; i++) out.set(clampedRow(i), i * dim); return out; };
+    codes.put(Int32Array.from({ length: 50 }, (_, i) => 100 + i), rows(50)); // a later batch committed first
+    codes.put(Int32Array.from({ length: 50 }, (_, i) => i), rows(50)); // then the rows below it: zeros before, not codes
+    assert.equal(codes.clampedStored, 100);
+    codes.release!(Int32Array.of(3, 120, 77)); // 77 was never written: nothing to uncount
+    assert.equal(codes.clampedStored, 98);
+    const written = Int32Array.from([...Array.from({ length: 50 }, (_, i) => i), ...Array.from({ length: 50 }, (_, i) => 100 + i)]);
+    assert.equal(codes.clampedAt!(written).length, 98, 'released rows hold neutral codes');
+    codes.put(Int32Array.of(3, 60), rows(2)); // a released slot reused, a never-written one written
+    assert.equal(codes.clampedStored, 100);
+    assert.equal(codes.clampedAt!(Int32Array.from([...written, 60])).length, 100);
+  } finally {
+    codes.close();
+  }
+});
+
 /** recall@10 against exact float32 of scoreSubset and rankSubsetAsync, and how many positions each query scored exactly. */
 async function recallOf(data: Float32Array, dim: number, metric: Metric, trainSize: number, rescore: number, queries: Float32Array) {
   const tmp = tempDir();
@@ -198,4 +220,28 @@ test('fitRange: the sample\'s ends encode within 1..254 for narrow, constant, ti
   const encoded = codes.encode(values);
   values.forEach((x, i) => assert.equal(encoded[i], codeOf(x, vmin, step), `value ${x}`));
   codes.close();
+});
+
+test('filling: writes of a whole catalog (a rebuild) train once at their end, on a sample spread over all of them', () => {
+  const dim = 16;
+  const data = randomMatrix(300, dim, 72);
+  for (let i = 100 * dim; i < data.length; i++) data[i]! *= 5; // the items after the first 100 at 5x the scale
+  const clampedAfter = (deferred: boolean) => {
+    const tmp = tempDir();
+    const { put, store, close } = openStore(tmp.dir, dim, 'ip', 5, 100);
+    try {
+      const write = () => fill(put, data, dim, 100);
+      if (deferred) store.filling(write);
+      else write();
+      assert.ok(store.trained);
+      return store.clampedRows()!;
+    } finally {
+      close();
+      tmp.cleanup();
+    }
+  };
+  const firstBatch = clampedAfter(false);
+  const spread = clampedAfter(true);
+  assert.ok(firstBatch > 150, `trained on the first batch: ${firstBatch} of 300 clamped`);
+  assert.ok(spread < 30, `trained on a sample spread over the three batches: ${spread} of 300 clamped`);
 });
