@@ -255,14 +255,11 @@ Napi::Uint8Array GetUint8Array(const Napi::Value& value, const char* name) {
   return value.As<Napi::Uint8Array>();
 }
 
-Napi::Value PutCodes(const Napi::CallbackInfo& info, SlotCodeBlocks& blocks) {
-  Int32View slots = GetInt32Array(info[0], "slots");
-  Napi::Uint8Array codes = GetUint8Array(info[1], "codes");
-  if (codes.ElementLength() != slots.length * blocks.code_size()) {
-    throw CodedError(kErrDimension, "codes must hold slots.length * code size bytes");
+void CheckPut(Int32View slots, const Napi::Uint8Array& codes, size_t code_size) {
+  if (codes.ElementLength() != slots.length * code_size) throw CodedError(kErrDimension, "codes must hold slots.length * code size bytes");
+  for (size_t r = 0; r < slots.length; ++r) {
+    if (slots.data[r] < 0) throw CodedError(kErrInvalidInput, "slots must be >= 0");
   }
-  blocks.Put(slots.data, slots.length, codes.Data());
-  return info.Env().Undefined();
 }
 
 bool HugePagesArg(const Napi::Value& value) {

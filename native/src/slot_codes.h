@@ -141,7 +141,8 @@ Napi::Uint8Array GetUint8Array(const Napi::Value& value, const char* name);
 // The codes holders' optional hugePages argument: true when undefined.
 bool HugePagesArg(const Napi::Value& value);
 
-Napi::Value PutCodes(const Napi::CallbackInfo& info, SlotCodeBlocks& blocks);
+// A put's arguments: codes.length == slots.length * code size, every slot >= 0; throws otherwise.
+void CheckPut(Int32View slots, const Napi::Uint8Array& codes, size_t code_size);
 void ThrowIfClosed(bool closed, const char* name);
 
 // "ip" -> true, "l2" -> false; throws otherwise.
@@ -232,9 +233,10 @@ class CodesWrap : public Napi::ObjectWrap<T> {
     return Guard(info.Env(), [&]() -> Napi::Value {
       CheckOpen();
       Int32View slots = GetInt32Array(info[0], "slots");
+      Napi::Uint8Array codes = GetUint8Array(info[1], "codes");
+      CheckPut(slots, codes, blocks_.code_size());  // before Replacing reads and marks the rows it will overwrite
       static_cast<T*>(this)->Replacing(slots.data, slots.length);
-      PutCodes(info, blocks_);
-      const Napi::Uint8Array codes = info[1].As<Napi::Uint8Array>();
+      blocks_.Put(slots.data, slots.length, codes.Data());
       static_cast<T*>(this)->Stored(codes.Data(), codes.ByteLength());
       return info.Env().Undefined();
     });

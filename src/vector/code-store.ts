@@ -9,7 +9,7 @@
  *
  * The quantiser is trained on the first `trainSize` vectors held (at least the subclass's `minTrain`); until then
  * every candidate is scored exactly from the slot file. It stays until a rebuild (e.g. after deleting the codes
- * file), which trains again on the catalog's first items. When and how: code-training.ts (pq trains in the
+ * file), which trains again on items spread over the whole catalog. When and how: code-training.ts (pq trains in the
  * background; `training()` says when it is done).
  *
  *   <base>.<name>  (code-file.ts) the header with the quantiser, then slot s's codes. Empty = not trained yet.
@@ -73,7 +73,6 @@ export abstract class CodeStore {
       encode: (slots) => this.slotFile.chunks(slots, (part, rows) => this.#store(part, this.#codes.encode(rows))),
       trained: () => {
         this.#trained = true;
-        if (this.#codes.release) this.#release(this.slotFile.freeSlots()); // rows that got no codes hold zeros
       },
     });
     try {
@@ -99,8 +98,8 @@ export abstract class CodeStore {
   protected abstract parse(payload: Buffer): NativeCodes;
 
   /**
-   * sq8: slots whose codes hold a clamped value (re-scored exactly by every rerank that meets them; a freed slot counts
-   * until a write reuses it); null for pq.
+   * sq8: live items whose codes hold a clamped value (re-scored exactly by every rerank that meets them; freed slots are
+   * released); null for pq.
    */
   clampedRows(): number | null {
     return this.#codes.clampedStored ?? null;
@@ -135,7 +134,7 @@ export abstract class CodeStore {
   }
 
   /** Whether writes are encoded: trained, or a background training's quantiser is in (its held codes being written). */
-  get #encodes(): boolean {
+  get encodes(): boolean {
     return this.#trained || this.#training.filling;
   }
 
@@ -225,7 +224,7 @@ export abstract class CodeStore {
    */
   prepare(vectors: Float32Array): Promise<PreparedVectors> | null {
     const codes = this.#codes;
-    if (!codes.encodeAsync || !this.#encodes) return null;
+    if (!codes.encodeAsync || !this.encodes) return null;
     return callNativeAsync(() => codes.encodeAsync!(vectors)).then((encoded) => ({ by: codes, codes: encoded }));
   }
 
@@ -236,16 +235,16 @@ export abstract class CodeStore {
   add(vectors: Float32Array, ids: BigInt64Array, prepared?: PreparedVectors): void {
     const slots = this.slotFile.slotsOf(ids);
     if (slots.includes(-1)) throw new SidxError('SIDX_ERR_VECTOR', `${this.#format.name} store: an id has no slot in the slot file (put it there first)`);
-    if (!this.#encodes) return this.#training.hold(ids);
+    if (!this.encodes) return this.#training.hold(ids);
     this.#store(slots, prepared?.by === this.#codes ? prepared.codes : this.#codes.encode(vectors));
   }
 
   /**
-   * `ids` deleted; `freed`: the slots the slot file has just freed for them (sq8 neutralises and uncounts their codes,
-   * once no key maps to them); otherwise the codes stay in place until the slot is reused.
+   * Items deleted: `freed`, the slots the slot file has just freed for them (-1 for ids it did not hold). sq8 neutralises
+   * and uncounts their codes, once no key maps to them; pq leaves them until the slot is reused. Keys held for the
+   * training need nothing: a deleted one has no slot when the training takes them.
    */
-  remove(ids: BigInt64Array, freed: Int32Array = NONE): void {
-    this.#training.release(ids);
+  remove(freed: Int32Array): void {
     this.#release(freed.filter((s) => s >= 0));
   }
 
@@ -257,9 +256,11 @@ export abstract class CodeStore {
     this.#training.defer(true);
     try {
       fill();
-    } finally {
-      this.#training.defer(false);
+    } catch (err) {
+      this.#training.defer(false, false); // a partial catalog: the next start rebuilds it
+      throw err;
     }
+    this.#training.defer(false);
   }
 
   /** Whether freed slots must be told (`releaseSlots`): sq8 counts its clamped rows by slot. */
@@ -273,7 +274,7 @@ export abstract class CodeStore {
   }
 
   #release(slots: Int32Array, settle = false): void {
-    if (slots.length === 0 || !this.#encodes || !this.#codes.release) return;
+    if (slots.length === 0 || !this.encodes || !this.#codes.release) return;
     if (this.#pending) this.#pending.push({ slots: slots.slice(), release: true, settle });
     else this.#codes.release(slots, settle);
   }

@@ -40,7 +40,7 @@ export interface TrainingHost {
 export class CodeTraining {
   readonly #host: TrainingHost;
   /** Keys written before training (the sample, one batch more, and what comes while a background training runs). */
-  #held = new Set<bigint>();
+  readonly #held = new HeldKeys();
   #running: Promise<boolean> | null = null;
   #filling = false;
   #failed = false;
@@ -68,25 +68,25 @@ export class CodeTraining {
 
   /** Holds keys written before training; `start`: and trains once enough are held. */
   hold(keys: BigInt64Array, start = true): void {
-    for (const key of keys) this.#held.add(key);
+    this.#held.add(keys);
     if (start) this.startIfReady();
   }
 
-  release(keys: BigInt64Array): void {
-    for (const key of keys) this.#held.delete(key);
-  }
-
-  /** While `on`, no training starts; turned off, it starts if enough keys are held. */
-  defer(on: boolean): void {
+  /** While `on`, no training starts; turned off, it starts if enough keys are held (`start`; a failed fill passes false). */
+  defer(on: boolean, start = true): void {
     this.#deferred = on;
-    if (!on) this.startIfReady();
+    if (!on && start) this.startIfReady();
   }
 
-  /** Trains when enough keys are held, no training runs and none failed since the last drop, and none is deferred. */
+  /**
+   * Trains when enough held keys are still stored (a deleted key has no slot), no training runs and none failed since
+   * the last drop, and none is deferred.
+   */
   startIfReady(): void {
-    if (this.#deferred || this.#held.size < this.#host.count() || this.#running !== null || this.#failed) return;
+    if (this.#deferred || this.#held.count < this.#host.count() || this.#running !== null || this.#failed) return;
     const host = this.#host;
-    const slots = host.slotsOf(BigInt64Array.from(this.#held));
+    const slots = this.#held.slots(host.slotsOf);
+    if (slots.length < host.count()) return;
     const fitted = host.fit(spread(slots, host.count()));
     if (!(fitted instanceof Promise)) {
       host.install(fitted.codes);
@@ -127,7 +127,7 @@ export class CodeTraining {
     const host = this.#host;
     host.install(fitted.codes);
     this.#filling = true;
-    const held = host.slotsOf(BigInt64Array.from(this.#held));
+    const held = this.#held.slots(host.slotsOf);
     this.#held.clear();
     for (let first = 0; first < held.length; first += FILL_SLOTS) {
       await nextTurn();
@@ -140,6 +140,43 @@ export class CodeTraining {
     this.#running = null;
     host.trained();
     return true;
+  }
+}
+
+/**
+ * Keys held before training, as the chunks they came in: a Set of bigints stops at 2^24 entries (a catalog's rebuild
+ * holds them all). A key deleted or written again meanwhile is resolved when the slots are taken: no slot, or its
+ * current one.
+ */
+class HeldKeys {
+  #chunks: BigInt64Array[] = [];
+  #count = 0;
+
+  add(keys: BigInt64Array): void {
+    if (keys.length === 0) return;
+    this.#chunks.push(keys.slice());
+    this.#count += keys.length;
+  }
+
+  /** Keys added since the last clear, repeats and deleted ones included (an upper bound of those still stored). */
+  get count(): number {
+    return this.#count;
+  }
+
+  clear(): void {
+    this.#chunks = [];
+    this.#count = 0;
+  }
+
+  /** The held keys' current slots, each once, ascending; keys no longer stored are left out. */
+  slots(slotsOf: (keys: BigInt64Array) => Int32Array): Int32Array {
+    const all = new Int32Array(this.#count);
+    let n = 0;
+    for (const chunk of this.#chunks) for (const slot of slotsOf(chunk)) if (slot >= 0) all[n++] = slot;
+    const sorted = all.subarray(0, n).sort();
+    let unique = 0;
+    for (let i = 0; i < n; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[unique++] = sorted[i]!;
+    return sorted.slice(0, unique);
   }
 }
 

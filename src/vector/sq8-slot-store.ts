@@ -76,8 +76,9 @@ export class CodedSlotStore implements VectorStore {
   put(keys: BigInt64Array, slots: Uint32Array, vectors?: Float32Array, prepared?: PreparedVectors): void {
     const before = this.codes.releases ? this.#file.slotsOf(keys) : null;
     this.#file.assign(keys, slots);
-    const rows = vectors ?? new Float32Array(keys.length * this.dim);
-    if (!vectors) this.#file.readSlots(Int32Array.from(slots), rows);
+    // Rows read back only when they will be encoded now (a rebuild passes none; before the training they are held as keys).
+    const rows = vectors ?? new Float32Array(this.codes.encodes ? keys.length * this.dim : 0);
+    if (!vectors && this.codes.encodes) this.#file.readSlots(Int32Array.from(slots), rows);
     this.codes.add(rows, keys, prepared);
     if (before) this.codes.releaseSlots(before.filter((s, i) => s >= 0 && s !== slots[i])); // moved: the old rows are free
   }
@@ -88,9 +89,9 @@ export class CodedSlotStore implements VectorStore {
 
   /** The slot file first: the codes of the freed slots are released only once no key maps to them. */
   remove(keys: BigInt64Array): number {
-    const slots = this.codes.releases ? this.#file.slotsOf(keys) : undefined;
+    const slots = this.#file.slotsOf(keys);
     const removed = this.#file.remove(keys);
-    this.codes.remove(keys, slots);
+    this.codes.remove(slots);
     return removed;
   }
 

@@ -88,8 +88,8 @@ export interface VectorStore extends VectorScorer {
    */
   training?(): Promise<boolean> | null;
   /**
-   * sq8: slots whose codes hold a value beyond the quantiser's ranges (each re-scored exactly by every rerank that meets
-   * it; a freed slot counts until a write reuses it). Undefined for the other modes.
+   * sq8: live items whose codes hold a value beyond the quantiser's ranges (each re-scored exactly by every rerank that
+   * meets it). Undefined for the other modes.
    */
   clampedRows?(): number;
   /** sq8, pq: runs `fill` (a whole catalog's writes: a rebuild) with the quantiser's training held until its end. */

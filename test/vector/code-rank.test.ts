@@ -114,8 +114,9 @@ for (const [name, open] of STORES) {
       const asked = ids.slice();
       const pending = store.rankSubsetAsync(query, asked, 10, 10);
       put(BigInt64Array.of(1n), data.subarray(600 * dim, 601 * dim)); // a new row for key 1 (copy-on-write)
-      store.remove(BigInt64Array.of(2n));
+      const freed = slots.slotsOf(BigInt64Array.of(2n));
       slots.remove(BigInt64Array.of(2n));
+      store.remove(freed);
       asked.fill(0n); // the caller's array is reused at once
       const { scores, top } = await pending;
       assert.equal(top, undefined);

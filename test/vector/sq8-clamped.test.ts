@@ -222,7 +222,7 @@ test('fitRange: the sample\'s ends encode within 1..254 for narrow, constant, ti
   codes.close();
 });
 
-test('filling: writes of a whole catalog (a rebuild) train once at their end, on a sample spread over all of them', () => {
+test('filling: writes of a whole catalog (a rebuild) train once at their end, on a sample spread over all of them; not after a failure', () => {
   const dim = 16;
   const data = randomMatrix(300, dim, 72);
   for (let i = 100 * dim; i < data.length; i++) data[i]! *= 5; // the items after the first 100 at 5x the scale
@@ -240,6 +240,15 @@ test('filling: writes of a whole catalog (a rebuild) train once at their end, on
       tmp.cleanup();
     }
   };
+  const tmp = tempDir();
+  const { put, store, close } = openStore(tmp.dir, dim, 'ip', 5, 100);
+  try {
+    assert.throws(() => store.filling(() => { fill(put, data.subarray(0, 150 * dim), dim, 50); throw new Error('disk full'); }), /disk full/);
+    assert.equal(store.trained, false, 'a fill that failed leaves the training to the next start');
+  } finally {
+    close();
+    tmp.cleanup();
+  }
   const firstBatch = clampedAfter(false);
   const spread = clampedAfter(true);
   assert.ok(firstBatch > 150, `trained on the first batch: ${firstBatch} of 300 clamped`);
