@@ -19,8 +19,8 @@ constexpr size_t kKeysAhead = 16;
 
 // One rerank: the candidates' code scores, those whose codes were clamped (sq8's ScoreSlots) re-scored exactly first
 // (their code scores may be far off), then the exact re-score of the best R of them all (ties in position order), kept
-// above the estimates (BelowExact; a clamped row outside the best R keeps its exact score, unmoved), and the best `head` positions. The codes stay allocated until it is done (CodesWrap's
-// in-flight count defers a close), as do the vector file's mapping and descriptor (SlotMapWrap::PinMapping). Run on a
+// above the estimates (BelowExact; a clamped row outside the best R keeps its exact score, unmoved), and the best
+// `head` positions. The codes stay allocated until it is done (CodesWrap's in-flight count defers a close), as do the vector file's mapping and descriptor (SlotMapWrap::PinMapping). Run on a
 // pool thread, a row rewritten meanwhile belongs to a slot that changed owner: the caller (vector/code-store.ts)
 // notices the write and scores again.
 template <typename Codes>

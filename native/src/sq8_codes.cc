@@ -281,8 +281,7 @@ bool Sq8Codes::Counted(int32_t slot) const {
 void Sq8Codes::Replacing(const int32_t* slots, size_t n) {
   const bool any = __atomic_load_n(&clamped_rows_, __ATOMIC_ACQUIRE);
   int64_t gone = 0;
-  for (size_t r = 0; r < n; ++r) {
-    if (slots[r] < 0) continue;  // the put refuses it
+  for (size_t r = 0; r < n; ++r) {  // slots >= 0: CheckPut ran first
     const auto slot = static_cast<size_t>(slots[r]);
     if (any && Counted(slots[r])) {
       const uint8_t* row = blocks_.Row(slots[r]);

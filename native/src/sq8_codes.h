@@ -20,8 +20,9 @@
 //                                                       it settles)
 //   scoreAsync(query, slots, rows: SlotMap, rescore): Promise<{scores: Float32Array, exact: Int32Array}>
 //                                                       [async] the same, then the clamped ones (clampedAt) and the
-//                                                       best `rescore` of all (ties in position order) re-scored exactly from the slot map's rows and kept
-//                                                       above the others (as vector/code-ranking.ts belowExact);
+//                                                       best `rescore` of all (ties in position order) re-scored
+//                                                       exactly from the slot map's rows and kept above the others
+//                                                       (as vector/code-ranking.ts withExact);
 //                                                       `exact`: their positions, ascending
 //   scoreAsync(query, slots, rows, rescore, head): Promise<{scores, exact, top: Int32Array}>
 //                                                       [async] the same, and the best `head` positions of the final
@@ -109,8 +110,8 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   std::vector<float> vmin_;
   std::vector<float> step_;
   std::vector<float> inv_step_;
-  // Whether any code put or read in was 0 or 255 (sticky until closed; __atomic: read by pool threads), and how many
-  // slots hold one now (a freed slot keeps its codes, and its count, until a put reuses it).
+  // Whether scores look for clamped rows: set once a code put or read in is 0 or 255, cleared only by a settling release
+  // that leaves none (__atomic: read by pool threads); and how many slots hold one now (released slots do not).
   bool clamped_rows_ = false;
   int64_t clamped_stored_ = 0;
   // By slot: 1 when its row holds codes put or read in, so counted (a row never written holds zeros, which read as

@@ -32,7 +32,7 @@ import type { CodeFormat, CodeOptions } from './code-format.ts';
 
 export type { CodeFormat, CodeOptions };
 
-const NONE = new Int32Array(0);
+const NONE: Int32Array = new Int32Array(0);
 
 
 /** A write to the codes held back while the codes file is read: codes put at slots, or slots released. */
@@ -149,14 +149,16 @@ export abstract class CodeStore {
     const trained = this.#file.size > 0;
     this.#trained = false;
     this.#rows.refresh();
-    this.slotFile.load((ids) => {
+    let free: Int32Array = NONE;
+    this.slotFile.load((ids, freeSlots) => {
       if (!trained) this.#training.hold(ids, false);
+      free = freeSlots;
     });
     if (!trained) return this.#training.startIfReady();
     const slots = this.slotFile.slots;
     this.#swap(this.parse(this.#file.readPayload(slots)));
     this.#trained = true;
-    if (slots > 0) this.#readCodes(slots);
+    if (slots > 0) this.#readCodes(slots, free);
   }
 
   /**
@@ -180,10 +182,10 @@ export abstract class CodeStore {
    * 512-d items: seconds when it is not in the page cache). Until it is in, every candidate is scored exactly and the
    * codes written meanwhile wait in #pending (the read must not race them), put in order once it is.
    */
-  #readCodes(slots: number): void {
+  #readCodes(slots: number, free: Int32Array): void {
     const codes = this.#codes;
     // sq8: the free slots' rows in the file are stale codes or zeros (never written): released first, the count then exact
-    const pending: Pending[] = codes.release ? [{ slots: this.slotFile.freeSlots(), release: true, settle: true }] : [];
+    const pending: Pending[] = codes.release ? [{ slots: free, release: true, settle: true }] : [];
     this.#pending = pending;
     this.#loadFailed = false;
     this.#loaded = this.#file.readInto(codes, slots).then(() => {
@@ -240,15 +242,6 @@ export abstract class CodeStore {
   }
 
   /**
-   * Items deleted: `freed`, the slots the slot file has just freed for them (-1 for ids it did not hold). sq8 neutralises
-   * and uncounts their codes, once no key maps to them; pq leaves them until the slot is reused. Keys held for the
-   * training need nothing: a deleted one has no slot when the training takes them.
-   */
-  remove(freed: Int32Array): void {
-    this.#release(freed.filter((s) => s >= 0));
-  }
-
-  /**
    * Runs `fill` (writes of a whole catalog, e.g. a rebuild) with the training held back until it returns, so that the
    * sample is spread over everything written instead of the first batches (code-training.ts).
    */
@@ -268,15 +261,16 @@ export abstract class CodeStore {
     return this.#codes.release !== undefined;
   }
 
-  /** Slots the slot file freed (an item moved to another slot, or deleted): sq8 neutralises their codes and uncounts them. */
-  releaseSlots(slots: Int32Array): void {
-    this.#release(slots);
-  }
-
-  #release(slots: Int32Array, settle = false): void {
+  /**
+   * Slots the slot file has just freed (an item deleted, or moved to another slot; -1 entries are skipped): sq8
+   * neutralises and uncounts their codes, once no key maps to them; pq leaves them until the slot is reused. Keys held
+   * for the training need nothing: a deleted one has no slot when the training takes them.
+   */
+  releaseSlots(freed: Int32Array): void {
+    const slots = freed.filter((s) => s >= 0);
     if (slots.length === 0 || !this.encodes || !this.#codes.release) return;
-    if (this.#pending) this.#pending.push({ slots: slots.slice(), release: true, settle });
-    else this.#codes.release(slots, settle);
+    if (this.#pending) this.#pending.push({ slots, release: true, settle: false });
+    else this.#codes.release(slots, false);
   }
 
   /**

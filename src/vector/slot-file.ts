@@ -69,25 +69,29 @@ export class SlotFile {
   /**
    * Reads the id file and rebuilds the key -> row map (no vector is read: they are scored in place through the
    * mapping, vector-store.ts). A torn last entry is cut off. Throws SIDX_ERR_STORE on a key stored twice (the file
-   * cannot be trusted). `onIds` gets the stored keys.
+   * cannot be trusted). `onIds` gets the stored keys, and the slots below `slots` that hold none (free, or never given one).
    */
-  load(onIds?: (ids: BigInt64Array) => void): void {
+  load(onIds?: (ids: BigInt64Array, free: Int32Array) => void): void {
     this.#clearMaps();
     const slots = Math.floor(fstatSync(this.#idsFd).size / ID_BYTES);
     ftruncateSync(this.#idsFd, slots * ID_BYTES);
     const ids = new BigInt64Array(slots);
     readFully(this.#idsFd, new Uint8Array(ids.buffer), 0);
     const words = new Int32Array(ids.buffer);
+    const free: number[] = [];
     for (let s = 0; s < slots; s++) {
       const lo = words[2 * s]!;
       const hi = words[2 * s + 1]!;
-      if (lo === FREE && hi === FREE) continue;
+      if (lo === FREE && hi === FREE) {
+        free.push(s);
+        continue;
+      }
       if (this.#slotOf(lo, hi, ids, s) !== 0) throw new SidxError('SIDX_ERR_STORE', `vector id file: key ${ids[s]} is stored twice`);
       this.#setSlot(lo, hi, ids, s, s + 1);
       this.#occupied++;
     }
     this.#slots = slots;
-    if (onIds) onIds(ids.filter((_id, s) => words[2 * s] !== FREE || words[2 * s + 1] !== FREE));
+    if (onIds) onIds(ids.filter((_id, s) => words[2 * s] !== FREE || words[2 * s + 1] !== FREE), Int32Array.from(free));
   }
 
   /** Calls `each(part, rows)` over `slots` CHUNK_SLOTS at a time (training, loading), `rows` read from the vector file. */
@@ -99,16 +103,6 @@ export class SlotFile {
       this.readSlots(part, view);
       each(part, view);
     }
-  }
-
-  /** The slots below `slots` that hold no key (free, or never given one), read from the id file. */
-  freeSlots(): Int32Array {
-    const ids = new BigInt64Array(this.#slots);
-    readFully(this.#idsFd, new Uint8Array(ids.buffer), 0);
-    const words = new Int32Array(ids.buffer);
-    const free: number[] = [];
-    for (let s = 0; s < this.#slots; s++) if (words[2 * s] === FREE && words[2 * s + 1] === FREE) free.push(s);
-    return Int32Array.from(free);
   }
 
   /** Grows whenever some id's slot changes (assign, remove, reset, load): an equal count means an unchanged mapping. */

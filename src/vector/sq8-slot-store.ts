@@ -77,10 +77,11 @@ export class CodedSlotStore implements VectorStore {
     const before = this.codes.releases ? this.#file.slotsOf(keys) : null;
     this.#file.assign(keys, slots);
     // Rows read back only when they will be encoded now (a rebuild passes none; before the training they are held as keys).
-    const rows = vectors ?? new Float32Array(this.codes.encodes ? keys.length * this.dim : 0);
-    if (!vectors && this.codes.encodes) this.#file.readSlots(Int32Array.from(slots), rows);
+    const encodes = this.codes.encodes;
+    const rows = vectors ?? new Float32Array(encodes ? keys.length * this.dim : 0);
+    if (!vectors && encodes) this.#file.readSlots(Int32Array.from(slots), rows);
     this.codes.add(rows, keys, prepared);
-    if (before) this.codes.releaseSlots(before.filter((s, i) => s >= 0 && s !== slots[i])); // moved: the old rows are free
+    if (before) this.codes.releaseSlots(before.filter((s, i) => s !== slots[i])); // moved: the old rows are free
   }
 
   prepare(vectors: Float32Array): Promise<PreparedVectors> | null {
@@ -91,7 +92,7 @@ export class CodedSlotStore implements VectorStore {
   remove(keys: BigInt64Array): number {
     const slots = this.#file.slotsOf(keys);
     const removed = this.#file.remove(keys);
-    this.codes.remove(slots);
+    this.codes.releaseSlots(slots);
     return removed;
   }
 

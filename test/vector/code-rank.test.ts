@@ -116,7 +116,7 @@ for (const [name, open] of STORES) {
       put(BigInt64Array.of(1n), data.subarray(600 * dim, 601 * dim)); // a new row for key 1 (copy-on-write)
       const freed = slots.slotsOf(BigInt64Array.of(2n));
       slots.remove(BigInt64Array.of(2n));
-      store.remove(freed);
+      store.releaseSlots(freed);
       asked.fill(0n); // the caller's array is reused at once
       const { scores, top } = await pending;
       assert.equal(top, undefined);
