@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -13,6 +14,8 @@ namespace sidx {
 namespace {
 
 constexpr size_t kKsub = 256;  // 8 bits per sub-quantizer
+// pqTrain holds one row in this many out of the k-means (TrainCentroids).
+constexpr size_t kHeldOutEvery = 10;
 
 size_t SubQuantizers(const Napi::Value& value, size_t dim) {
   size_t m = static_cast<size_t>(GetPositiveInt(value, "m"));
@@ -33,6 +36,24 @@ inline float AdcSum(const float* table, const uint8_t* code, size_t m) {
   for (; j < m; ++j) a0 += table[j * kKsub + code[j]];
   return (a0 + a1) + (a2 + a3);
 }
+
+// The squared distance between x and the decoding of its m codes (each sub-vector's centroid), summed in order: the
+// same float arithmetic whichever loop chose the codes, so both give the same flag.
+float ResidualSq(const faiss::ProductQuantizer& pq, const float* x, const uint8_t* code) {
+  float sum = 0.0f;
+  for (size_t m = 0; m < pq.M; ++m) {
+    const float* c = pq.get_centroids(m, code[m]);
+    const float* xs = x + m * pq.dsub;
+    for (size_t j = 0; j < pq.dsub; ++j) {
+      const float d = xs[j] - c[j];
+      sum += d * d;
+    }
+  }
+  return sum;
+}
+
+// The m codes of `rows` vectors, row r at out + r * stride (stride >= m).
+void ComputeCodes(const faiss::ProductQuantizer& pq, const float* vectors, size_t rows, uint8_t* out, size_t stride, bool reference);
 
 // OpenMP on one thread (the calling JS thread's setting) for its lifetime, then the process setting again. The
 // per-sub-space work (n x dsub against 256 centroids) is too small to share: with 2 threads on 2 busy cores,
@@ -90,12 +111,12 @@ __attribute__((target("avx2"))) inline int32_t NearestAvx2(const float* xs, size
 // compute_codes for 8-bit sub-quantizers with transposed centroids, as compute_code computes each code (one
 // nearest-centroid search per sub-quantizer): the codes are FAISS's, bit for bit (test/vector/pq-store.test.ts), at a
 // sixth of the time (0.13 ms per 512-d vector at m = 256 in FAISS's build here, on the event loop of a pq ingest).
-__attribute__((target("avx2"))) void EncodeAvx2(const faiss::ProductQuantizer& pq, const float* x, size_t n, uint8_t* codes) {
+__attribute__((target("avx2"))) void EncodeAvx2(const faiss::ProductQuantizer& pq, const float* x, size_t n, uint8_t* codes, size_t stride) {
   const size_t M = pq.M;
   float dis;
   for (size_t r = 0; r < n; ++r) {
     for (size_t m = 0; m < M; ++m) {
-      codes[r * M + m] = static_cast<uint8_t>(NearestAvx2(x + r * pq.d + m * pq.dsub, pq.dsub, pq.transposed_centroids.data() + m * kKsub,
+      codes[r * stride + m] = static_cast<uint8_t>(NearestAvx2(x + r * pq.d + m * pq.dsub, pq.dsub, pq.transposed_centroids.data() + m * kKsub,
                                                           M * kKsub, pq.centroids_sq_lengths.data() + m * kKsub, kKsub, &dis));
     }
   }
@@ -176,19 +197,37 @@ class NearestCentroids : public faiss::Index {
 const bool kPqAvx2 = CpuHasAvx2Fma();
 #endif
 
+void ComputeCodes(const faiss::ProductQuantizer& pq, const float* vectors, size_t rows, uint8_t* out, size_t stride, bool reference) {
+#ifdef SIDX_HAVE_AVX2
+  if (kPqAvx2 && !reference && pq.nbits == 8 && !pq.transposed_centroids.empty()) {
+    EncodeAvx2(pq, vectors, rows, out, stride);
+    return;
+  }
+#endif
+  OneThread one;
+  std::vector<uint8_t> codes(rows * pq.M);
+  pq.compute_codes(vectors, codes.data(), rows);
+  for (size_t r = 0; r < rows; ++r) std::copy_n(codes.data() + r * pq.M, pq.M, out + r * stride);
+}
+
 }  // namespace
 
 Napi::Function PqCodes::Define(Napi::Env env) {
-  return DefineCodes(env, kName, {InstanceMethod("rankKeysAsync", &PqCodes::RankKeysAsync), InstanceMethod("rankKeys", &PqCodes::RankKeys),
-                                  InstanceMethod("encodeAsync", &PqCodes::EncodeAsync)});
+  return DefineFlagged(env, kName, {InstanceMethod("rankKeysAsync", &PqCodes::RankKeysAsync), InstanceMethod("rankKeys", &PqCodes::RankKeys),
+                                    InstanceMethod("encodeAsync", &PqCodes::EncodeAsync)});
 }
 
-PqCodes::PqCodes(const Napi::CallbackInfo& info) : CodesWrap<PqCodes>(info) {
+PqCodes::PqCodes(const Napi::CallbackInfo& info) : FlaggedCodes<PqCodes>(info) {
   Guard(info.Env(), [&] {
     dim_ = static_cast<size_t>(GetPositiveInt(info[0], "dim"));
     inner_product_ = ParseMetric(info[1]);
     m_ = SubQuantizers(info[2], dim_);
-    blocks_ = SlotCodeBlocks(m_, HugePagesArg(info[4]));
+    blocks_ = SlotCodeBlocks(m_ + 1, HugePagesArg(info[4]));
+    limit_ = HUGE_VALF;
+    if (info.Length() > 5 && !info[5].IsUndefined()) {
+      if (!info[5].IsNumber() || std::isnan(info[5].As<Napi::Number>().FloatValue())) throw CodedError(kErrInvalidInput, "limit must be a number");
+      limit_ = info[5].As<Napi::Number>().FloatValue();
+    }
     if (info[3].IsNull() || info[3].IsUndefined()) return;
     FloatView centroids = GetFloat32Array(info[3], "centroids");
     if (centroids.length != kKsub * dim_) throw CodedError(kErrDimension, "centroids must hold 256 * dim floats");
@@ -210,14 +249,12 @@ const faiss::ProductQuantizer& PqCodes::Trained() const {
 void PqCodes::EncodeRows(const float* vectors, size_t rows, uint8_t* out, bool reference) const {
   if (rows == 0) return;
   const faiss::ProductQuantizer& pq = *pq_;
-#ifdef SIDX_HAVE_AVX2
-  if (kPqAvx2 && !reference && pq.nbits == 8 && !pq.transposed_centroids.empty()) {
-    EncodeAvx2(pq, vectors, rows, out);
-    return;
+  const size_t stride = m_ + 1;
+  ComputeCodes(pq, vectors, rows, out, stride, reference);
+  for (size_t r = 0; r < rows; ++r) {
+    uint8_t* row = out + r * stride;
+    row[m_] = ResidualSq(pq, vectors + r * dim_, row) > limit_ ? 1 : 0;
   }
-#endif
-  OneThread one;
-  pq.compute_codes(vectors, out, rows);
 }
 
 Napi::Value PqCodes::Encode(const Napi::CallbackInfo& info) {
@@ -226,7 +263,7 @@ Napi::Value PqCodes::Encode(const Napi::CallbackInfo& info) {
     FloatView vectors = GetFloat32Array(info[0], "vectors");
     size_t rows = RowCount(vectors, dim_, "vectors");
     const bool reference = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
-    Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), rows * m_);
+    Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), rows * (m_ + 1));
     EncodeRows(vectors.data, rows, out.Data(), reference);
     return out;
   });
@@ -237,8 +274,8 @@ namespace {
 // encodeAsync: the codes computed on the libuv pool. The centroids live as long as the holder, which is kept.
 class PqEncodeWorker : public PromiseWorker {
  public:
-  PqEncodeWorker(const Napi::CallbackInfo& info, const PqCodes* codes, FloatView vectors, size_t rows, size_t m)
-      : PromiseWorker(info.Env(), "sidx.pqEncode"), codes_(codes), vectors_(vectors), rows_(rows), out_(rows * m) {
+  PqEncodeWorker(const Napi::CallbackInfo& info, const PqCodes* codes, FloatView vectors, size_t rows, size_t row_bytes)
+      : PromiseWorker(info.Env(), "sidx.pqEncode"), codes_(codes), vectors_(vectors), rows_(rows), out_(rows * row_bytes) {
     Keep(info.This());
     Keep(info[0]);
   }
@@ -265,7 +302,7 @@ Napi::Value PqCodes::EncodeAsync(const Napi::CallbackInfo& info) {
     Trained();
     FloatView vectors = GetFloat32Array(info[0], "vectors");
     size_t rows = RowCount(vectors, dim_, "vectors");
-    return StartWorker(new PqEncodeWorker(info, this, vectors, rows, m_));
+    return StartWorker(new PqEncodeWorker(info, this, vectors, rows, m_ + 1));
   });
 }
 
@@ -287,12 +324,19 @@ PqCodes::QueryTables PqCodes::Tables(const float* query, bool reference) const {
   return t;
 }
 
-void PqCodes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, float* out, std::vector<int32_t>*) const {
-  ScoreStable([&] { ScoreRowsOnce(t, slots, n, out); });
+void PqCodes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, float* out, std::vector<int32_t>* flagged) const {
+  std::vector<int32_t>* look = LookIn(flagged);
+  ScoreStable([&] {
+    if (look != nullptr) look->clear();
+    ScoreRowsOnce(t, slots, n, out, look);
+  });
 }
 
-void PqCodes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t n, float* out) const {
-  ScoreCodeRows(slots, n, out, [&](const uint8_t* row, size_t) { return AdcSum(t.table.data(), row, m_); });
+void PqCodes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t n, float* out, std::vector<int32_t>* flagged) const {
+  ScoreCodeRows(slots, n, out, [&](const uint8_t* row, size_t r) {
+    if (flagged != nullptr && row[m_] != 0) flagged->push_back(static_cast<int32_t>(r));
+    return AdcSum(t.table.data(), row, m_);
+  });
 }
 
 Napi::Value PqCodes::Score(const Napi::CallbackInfo& info) {
@@ -303,7 +347,7 @@ Napi::Value PqCodes::Score(const Napi::CallbackInfo& info) {
     Int32View slots = GetInt32Array(info[1], "slots");
     const bool reference = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
     Napi::Float32Array out = Napi::Float32Array::New(info.Env(), slots.length);
-    ScoreRowsOnce(Tables(query.data, reference), slots.data, slots.length, out.Data());
+    ScoreRowsOnce(Tables(query.data, reference), slots.data, slots.length, out.Data(), nullptr);
     return out;
   });
 }
@@ -351,8 +395,13 @@ PqTrainArgs ReadPqTrainArgs(const Napi::CallbackInfo& info) {
   return args;
 }
 
-// The trained centroids (no N-API calls: runs on the JS thread or a pool thread).
-std::vector<float> TrainCentroids(const PqTrainArgs& args) {
+// The trained centroids and the sample's largest squared residual (no N-API calls: runs on the JS thread or a pool thread).
+struct PqTrained {
+  std::vector<float> centroids;
+  float max_residual = 0.0f;
+};
+
+PqTrained TrainCentroids(const PqTrainArgs& args) {
   faiss::ProductQuantizer pq(args.dim, args.m, 8);
   pq.verbose = false;
   if (args.niter > 0) pq.cp.niter = args.niter;
@@ -365,13 +414,44 @@ std::vector<float> TrainCentroids(const PqTrainArgs& args) {
   NearestCentroids assign(args.dim / args.m);
   if (kPqAvx2 && !args.reference) pq.assign_index = &assign;
 #endif
-  pq.train(args.rows, args.sample.data);
-  return std::move(pq.centroids);
+  // From 512 rows on, every tenth is held out of the k-means and measures the residual of rows the codebooks were not
+  // fitted to (a training row's own residual is biased low: with as many rows as centroids it is zero); below that, no
+  // limit (infinity: no row flagged).
+  const bool hold_out = args.rows >= 2 * kKsub;
+  std::vector<float> fitted;
+  std::vector<float> held;
+  if (hold_out) {
+    for (size_t r = 0; r < args.rows; ++r) {
+      const float* x = args.sample.data + r * args.dim;
+      std::vector<float>& into = r % kHeldOutEvery == kHeldOutEvery - 1 ? held : fitted;
+      into.insert(into.end(), x, x + args.dim);
+    }
+  }
+  const size_t fit_rows = hold_out ? fitted.size() / args.dim : args.rows;
+  pq.train(fit_rows, hold_out ? fitted.data() : args.sample.data);
+  pq.assign_index = nullptr;
+  PqTrained trained;
+  trained.max_residual = HUGE_VALF;
+  if (hold_out) {
+    pq.sync_transposed_centroids();
+    const size_t held_rows = held.size() / args.dim;
+    std::vector<uint8_t> codes(held_rows * args.m);
+    ComputeCodes(pq, held.data(), held_rows, codes.data(), args.m, args.reference);
+    trained.max_residual = 0.0f;
+    for (size_t r = 0; r < held_rows; ++r) {
+      trained.max_residual = std::max(trained.max_residual, ResidualSq(pq, held.data() + r * args.dim, codes.data() + r * args.m));
+    }
+  }
+  trained.centroids = std::move(pq.centroids);
+  return trained;
 }
 
-Napi::Float32Array CentroidsToJs(Napi::Env env, const std::vector<float>& centroids) {
-  Napi::Float32Array out = Napi::Float32Array::New(env, centroids.size());
-  std::copy(centroids.begin(), centroids.end(), out.Data());
+Napi::Object TrainedToJs(Napi::Env env, const PqTrained& trained) {
+  Napi::Float32Array centroids = Napi::Float32Array::New(env, trained.centroids.size());
+  std::copy(trained.centroids.begin(), trained.centroids.end(), centroids.Data());
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("centroids", centroids);
+  out.Set("maxResidual", Napi::Number::New(env, trained.max_residual));
   return out;
 }
 
@@ -382,18 +462,18 @@ class PqTrainWorker : public PromiseWorker {
   }
 
  protected:
-  void Run() override { centroids_ = TrainCentroids(args_); }
-  Napi::Value Result(Napi::Env env) override { return CentroidsToJs(env, centroids_); }
+  void Run() override { trained_ = TrainCentroids(args_); }
+  Napi::Value Result(Napi::Env env) override { return TrainedToJs(env, trained_); }
 
  private:
   PqTrainArgs args_;
-  std::vector<float> centroids_;
+  PqTrained trained_;
 };
 
 }  // namespace
 
 Napi::Value PqTrain(const Napi::CallbackInfo& info) {
-  return Guard(info.Env(), [&]() -> Napi::Value { return CentroidsToJs(info.Env(), TrainCentroids(ReadPqTrainArgs(info))); });
+  return Guard(info.Env(), [&]() -> Napi::Value { return TrainedToJs(info.Env(), TrainCentroids(ReadPqTrainArgs(info))); });
 }
 
 Napi::Value PqTrainAsync(const Napi::CallbackInfo& info) {

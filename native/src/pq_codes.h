@@ -1,13 +1,18 @@
 // JS class `PqCodes`: FAISS product-quantisation codes (faiss::ProductQuantizer, m sub-quantizers of 8 bits, so m
-// bytes per vector) in native memory, addressed by slot (the row of the same vector in the slot file,
-// vector/slot-file.ts), for the compressed rerank storage pq (vector/pq-store.ts).
+// bytes per vector, and one flag byte) in native memory, addressed by slot (the row of the same vector in the slot
+// file, vector/slot-file.ts), for the compressed rerank storage pq (vector/pq-store.ts).
 //
-//   new PqCodes(dim, metric: "ip"|"l2", m, centroids: Float32Array | null)  [sync] m must divide dim; centroids
-//                                                       m * 256 * (dim / m) floats in FAISS's layout (m, 256, dsub);
-//                                                       null = not trained (put/exact only; encode and score throw)
-//   encode(vectors: Float32Array, reference?: boolean): Uint8Array  [sync] n*m codes: ProductQuantizer::compute_codes's,
-//                                                       computed by an AVX2 loop where the CPU has it (reference: by
-//                                                       FAISS itself, which tests compare with)
+//   new PqCodes(dim, metric: "ip"|"l2", m, centroids: Float32Array | null, hugePages?, limit?: number)  [sync] m must
+//                                                       divide dim; centroids m * 256 * (dim / m) floats in FAISS's
+//                                                       layout (m, 256, dsub); null = not trained (put/exact only;
+//                                                       encode and score throw); limit: the squared residual above
+//                                                       which a row is flagged (default: infinity, none)
+//   encode(vectors: Float32Array, reference?: boolean): Uint8Array  [sync] n rows of m + 1 bytes: the m codes of
+//                                                       ProductQuantizer::compute_codes, computed by an AVX2 loop where
+//                                                       the CPU has it (reference: by FAISS itself, which tests compare
+//                                                       with), then the flag: 1 when the squared distance between the
+//                                                       vector and its decoding is above `limit` (an outlier the
+//                                                       codebooks do not reach: a rerank scores its row exactly)
 //   encodeAsync(vectors: Float32Array): Promise<Uint8Array>  [async] encode() on the libuv pool (leave `vectors` untouched
 //                                                       until it settles)
 //   put(slots: Int32Array, codes: Uint8Array): void    [sync] stores row i of codes at slots[i] (grows as needed)
@@ -22,14 +27,18 @@
 //                                                       their code scores, the exact re-score of the best `rescore` from
 //                                                       the slot map's rows (read: by pread, adding nothing to the RSS)
 //                                                       and the best `head` positions, on the libuv pool
-//   rankKeys(same arguments)                           [sync] the same on the calling thread
+//   rankKeys(same arguments)                           [sync] the same on the calling thread; both re-score the flagged
+//                                                       rows exactly first (clampedAt, clampedStored, release:
+//                                                       flagged_codes.h)
 //   exact(query: Float32Array, vectors: Float32Array): Float32Array  [sync] the same metric on float rows
 //   bytes                                              [sync] bytes of codes allocated
 //   close(): void                                      [sync] frees the codes; later calls throw
-// Module function pqTrain(sample: Float32Array, dim, m, {niter, seed, reference}): Float32Array  [sync] trains a
-// ProductQuantizer (k-means per sub-space, fixed seed: deterministic) on >= 256 rows, returns its centroids; the
-// k-means assigns with the AVX2 search of encode where the CPU has it (reference: with FAISS's IndexFlatL2).
-// Module function pqTrainAsync(same arguments): Promise<Float32Array>  [async] pqTrain on the libuv pool (the sample
+// Module function pqTrain(sample: Float32Array, dim, m, {niter, seed, reference}): {centroids: Float32Array,
+// maxResidual: number}  [sync] trains a ProductQuantizer (k-means per sub-space, fixed seed: deterministic) on >= 256
+// rows, returns its centroids and the largest squared residual of the rows it held out (from 512 rows on, every tenth
+// row is left out of the k-means for it; below, infinity); the k-means assigns with the AVX2 search of encode where
+// the CPU has it (reference: with FAISS's IndexFlatL2).
+// Module function pqTrainAsync(same arguments): Promise<{centroids, maxResidual}>  [async] pqTrain on the libuv pool (the sample
 // is pinned until it settles: do not write to it meanwhile).
 // Every method throws an Error whose `code` is a SIDX_ERR_* string. A close while readFromAsync is in flight frees the
 // codes once it settles.
@@ -42,11 +51,12 @@
 #include <memory>
 
 #include "codes_rerank.h"
+#include "flagged_codes.h"
 #include "slot_codes.h"
 
 namespace sidx {
 
-class PqCodes : public CodesWrap<PqCodes> {
+class PqCodes : public FlaggedCodes<PqCodes> {
  public:
   static constexpr const char* kName = "PqCodes";
   static Napi::Function Define(Napi::Env env);
@@ -60,15 +70,15 @@ class PqCodes : public CodesWrap<PqCodes> {
   // loop where the CPU has it, by FAISS with `reference`.
   QueryTables Tables(const float* query, bool reference = false) const;
   // The asymmetric scores of n slots (NaN where a slot holds none), again when a layout step ran meanwhile (any thread).
-  // `clamped`: sq8's (sq8_codes.h); pq has no clamped codes and leaves it as it is.
+  // `flagged` (when given): the positions whose rows are flagged (an outlier's codes, see EncodeRows), ascending.
   void ScoreSlots(const QueryTables& tables, const int32_t* slots, size_t n, float* out,
-                  std::vector<int32_t>* clamped = nullptr) const;
-  void Replacing(const int32_t*, size_t) {}
-  void Covering(size_t) {}
-  void Stored(const uint8_t*, size_t) {}
-  // The codes of `rows` vectors into out (rows * m bytes): the AVX2 loop where the CPU has it, or FAISS's own
-  // (reference); any thread, once trained.
+                  std::vector<int32_t>* flagged = nullptr) const;
+  // The rows of `rows` vectors into out (rows * (m + 1) bytes: m codes by the AVX2 loop where the CPU has it, or by
+  // FAISS's own (reference), then the flag: 1 when the vector's squared residual (its distance to its decoding) is
+  // above the holder's limit); any thread, once trained.
   void EncodeRows(const float* vectors, size_t rows, uint8_t* out, bool reference) const;
+  bool RowFlagged(const uint8_t* row) const { return row[m_] != 0; }
+  std::vector<uint8_t> NeutralRow() const { return std::vector<uint8_t>(m_ + 1, 0); }
 
  private:
   friend class CodesWrap<PqCodes>;
@@ -78,9 +88,11 @@ class PqCodes : public CodesWrap<PqCodes> {
   Napi::Value RankKeysAsync(const Napi::CallbackInfo& info);
   Napi::Value RankKeys(const Napi::CallbackInfo& info);
   const faiss::ProductQuantizer& Trained() const;
-  void ScoreRowsOnce(const QueryTables& tables, const int32_t* slots, size_t n, float* out) const;
+  void ScoreRowsOnce(const QueryTables& tables, const int32_t* slots, size_t n, float* out, std::vector<int32_t>* flagged) const;
 
   size_t m_ = 0;
+  // Rows whose squared residual is above it are flagged (the constructor's `limit`; infinity: none).
+  float limit_ = 0.0f;
   std::unique_ptr<faiss::ProductQuantizer> pq_;  // null until trained
 };
 

@@ -178,12 +178,11 @@ float Residual(const float* a, const float* s, const uint8_t* c, size_t d) {
 }  // namespace
 
 Napi::Function Sq8Codes::Define(Napi::Env env) {
-  return DefineCodes(env, kName, {InstanceMethod("scoreAsync", &Sq8Codes::ScoreAsync), InstanceMethod("rankKeysAsync", &Sq8Codes::RankKeysAsync),
-                                    InstanceMethod("rankKeys", &Sq8Codes::RankKeys), InstanceMethod("clampedAt", &Sq8Codes::ClampedAt), InstanceMethod("release", &Sq8Codes::Release),
-                                    InstanceAccessor("clampedStored", &Sq8Codes::ClampedStored, nullptr)});
+  return DefineFlagged(env, kName, {InstanceMethod("scoreAsync", &Sq8Codes::ScoreAsync), InstanceMethod("rankKeysAsync", &Sq8Codes::RankKeysAsync),
+                                     InstanceMethod("rankKeys", &Sq8Codes::RankKeys)});
 }
 
-Sq8Codes::Sq8Codes(const Napi::CallbackInfo& info) : CodesWrap<Sq8Codes>(info) {
+Sq8Codes::Sq8Codes(const Napi::CallbackInfo& info) : FlaggedCodes<Sq8Codes>(info) {
   Guard(info.Env(), [&] {
     dim_ = static_cast<size_t>(GetPositiveInt(info[0], "dim"));
     inner_product_ = ParseMetric(info[1]);
@@ -250,7 +249,7 @@ Sq8Codes::QueryTables Sq8Codes::Tables(const float* query) const {
 }
 
 void Sq8Codes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, float* out, std::vector<int32_t>* clamped) const {
-  std::vector<int32_t>* look = clamped != nullptr && __atomic_load_n(&clamped_rows_, __ATOMIC_ACQUIRE) ? clamped : nullptr;
+  std::vector<int32_t>* look = LookIn(clamped);
   ScoreStable([&] {
     if (look != nullptr) look->clear();
     ScoreRowsOnce(t, slots, n, out, look);
@@ -267,82 +266,8 @@ void Sq8Codes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t 
   });
 }
 
-void Sq8Codes::ClampedRowsOnce(const int32_t* slots, size_t n, std::vector<int32_t>& out) const {
-  for (size_t r = 0; r < n; ++r) {
-    const uint8_t* row = blocks_.Row(slots[r]);
-    if (row != nullptr && HoldsClamped(row, dim_)) out.push_back(static_cast<int32_t>(r));
-  }
-}
-
-bool Sq8Codes::Counted(int32_t slot) const {
-  return slot >= 0 && static_cast<size_t>(slot) < counted_.size() && counted_[static_cast<size_t>(slot)] != 0;
-}
-
-void Sq8Codes::Replacing(const int32_t* slots, size_t n) {
-  const bool any = __atomic_load_n(&clamped_rows_, __ATOMIC_ACQUIRE);
-  int64_t gone = 0;
-  for (size_t r = 0; r < n; ++r) {  // slots >= 0: CheckPut ran first
-    const auto slot = static_cast<size_t>(slots[r]);
-    if (any && Counted(slots[r])) {
-      const uint8_t* row = blocks_.Row(slots[r]);
-      if (row != nullptr && HoldsClamped(row, dim_)) ++gone;
-    }
-    if (slot >= counted_.size()) counted_.resize(std::max(slot + 1, 2 * counted_.size()));
-    counted_[slot] = 1;
-  }
-  if (gone > 0) __atomic_fetch_sub(&clamped_stored_, gone, __ATOMIC_RELAXED);
-}
-
-void Sq8Codes::Covering(size_t count) {
-  if (count > counted_.size()) counted_.resize(count);
-  std::fill(counted_.begin(), counted_.begin() + static_cast<std::ptrdiff_t>(count), 1);
-}
-
-Napi::Value Sq8Codes::Release(const Napi::CallbackInfo& info) {
-  return Guard(info.Env(), [&]() -> Napi::Value {
-    CheckOpen();
-    Int32View slots = GetInt32Array(info[0], "slots");
-    const std::vector<uint8_t> neutral(dim_, 128);
-    int64_t gone = 0;
-    for (size_t r = 0; r < slots.length; ++r) {
-      const int32_t slot = slots.data[r];
-      if (!Counted(slot)) continue;  // its row holds no codes (zeros, or no block): nothing to release
-      const uint8_t* row = blocks_.Row(slot);
-      if (row == nullptr) continue;
-      if (HoldsClamped(row, dim_)) ++gone;
-      blocks_.Put(&slot, 1, neutral.data());
-    }
-    const int64_t left = __atomic_sub_fetch(&clamped_stored_, gone, __ATOMIC_RELAXED);
-    // `settle` (after a read, the free slots released): the count is fresh, so none left means none to look for.
-    const bool settle = info.Length() > 1 && info[1].ToBoolean().Value();
-    if (settle && left <= 0) __atomic_store_n(&clamped_rows_, false, __ATOMIC_RELEASE);
-    return info.Env().Undefined();
-  });
-}
-
-void Sq8Codes::Stored(const uint8_t* codes, size_t bytes) {
-  int64_t found = 0;
-  for (size_t at = 0; at + dim_ <= bytes; at += dim_) found += HoldsClamped(codes + at, dim_) ? 1 : 0;
-  if (found == 0) return;
-  __atomic_fetch_add(&clamped_stored_, found, __ATOMIC_RELAXED);
-  __atomic_store_n(&clamped_rows_, true, __ATOMIC_RELEASE);
-}
-
-Napi::Value Sq8Codes::ClampedStored(const Napi::CallbackInfo& info) {
-  const int64_t stored = __atomic_load_n(&clamped_stored_, __ATOMIC_RELAXED);
-  return Napi::Number::New(info.Env(), static_cast<double>(std::max<int64_t>(stored, 0)));
-}
-
-Napi::Value Sq8Codes::ClampedAt(const Napi::CallbackInfo& info) {
-  return Guard(info.Env(), [&]() -> Napi::Value {
-    CheckOpen();
-    Int32View slots = GetInt32Array(info[0], "slots");
-    std::vector<int32_t> found;
-    if (__atomic_load_n(&clamped_rows_, __ATOMIC_ACQUIRE)) ClampedRowsOnce(slots.data, slots.length, found);
-    Napi::Int32Array out = Napi::Int32Array::New(info.Env(), found.size());
-    std::copy(found.begin(), found.end(), out.Data());
-    return out;
-  });
+bool Sq8Codes::RowFlagged(const uint8_t* row) const {
+  return HoldsClamped(row, dim_);
 }
 
 Sq8Codes::ScoreCall Sq8Codes::ScoreArgs(const Napi::CallbackInfo& info) const {

@@ -52,12 +52,13 @@
 #include <cstdint>
 #include <vector>
 
-#include "slot_codes.h"
 #include "codes_rerank.h"
+#include "flagged_codes.h"
+#include "slot_codes.h"
 
 namespace sidx {
 
-class Sq8Codes : public CodesWrap<Sq8Codes> {
+class Sq8Codes : public FlaggedCodes<Sq8Codes> {
  public:
   static constexpr const char* kName = "Sq8Codes";
   static Napi::Function Define(Napi::Env env);
@@ -78,13 +79,9 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   // ScoreSlots' scores (and clamped positions, when given) of one pass, without the check for a layout step meanwhile.
   void ScoreRowsOnce(const QueryTables& tables, const int32_t* slots, size_t n, float* out,
                      std::vector<int32_t>* clamped = nullptr) const;
-  // Counts the rows of stored codes (whole rows) that hold a clamped value (0 or 255): until one does, ScoreSlots looks
-  // for none. Replacing uncounts those of the slots a put overwrites (JS thread only, as puts are); a slot never
-  // written holds zeros, not codes, so only slots put or read in (Covering) count.
-  void Replacing(const int32_t* slots, size_t n);
-  void Covering(size_t count);
-  bool Counted(int32_t slot) const;
-  void Stored(const uint8_t* codes, size_t bytes);
+  // A row holding a clamped value (0 or 255); a released slot's row: neutral codes (128), never clamped.
+  bool RowFlagged(const uint8_t* row) const;
+  std::vector<uint8_t> NeutralRow() const { return std::vector<uint8_t>(dim_, 128); }
   // The query's tables (reads only what the constructor set: any thread).
   QueryTables Tables(const float* query) const;
 
@@ -95,11 +92,6 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   Napi::Value ScoreAsync(const Napi::CallbackInfo& info);
   Napi::Value RankKeysAsync(const Napi::CallbackInfo& info);
   Napi::Value RankKeys(const Napi::CallbackInfo& info);
-  Napi::Value ClampedAt(const Napi::CallbackInfo& info);
-  Napi::Value ClampedStored(const Napi::CallbackInfo& info);
-  Napi::Value Release(const Napi::CallbackInfo& info);
-  // The positions of `slots` whose codes hold a 0 or 255, appended to `out` (one pass; see ScoreStable).
-  void ClampedRowsOnce(const int32_t* slots, size_t n, std::vector<int32_t>& out) const;
   // A score method's (query, slots), checked.
   struct ScoreCall {
     FloatView query;
@@ -110,13 +102,6 @@ class Sq8Codes : public CodesWrap<Sq8Codes> {
   std::vector<float> vmin_;
   std::vector<float> step_;
   std::vector<float> inv_step_;
-  // Whether scores look for clamped rows: set once a code put or read in is 0 or 255, cleared only by a settling release
-  // that leaves none (__atomic: read by pool threads); and how many slots hold one now (released slots do not).
-  bool clamped_rows_ = false;
-  int64_t clamped_stored_ = 0;
-  // By slot: 1 when its row holds codes put or read in, so counted (a row never written holds zeros, which read as
-  // clamped); JS thread only.
-  std::vector<uint8_t> counted_;
 };
 
 }  // namespace sidx

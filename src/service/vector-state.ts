@@ -100,17 +100,20 @@ export class VectorState {
   }
 
   /**
-   * sq8: when more than CLAMPED_WARN of the codes read hold values beyond the ranges fitted on the catalog's first items
-   * (it drifted away from them), says so and how to refit: each such row costs an exact re-score in every rerank. Not
-   * after a rebuild or a training at the start: those fit on items spread over the whole catalog already.
+   * sq8, pq: when more than CLAMPED_WARN of the codes read are flagged (values beyond the sq8 ranges, or residuals beyond
+   * the pq codebooks' reach, both fitted on the catalog's first items: it drifted away from them), says so and how to
+   * refit: each such row costs an exact re-score in every rerank. Not after a rebuild or a training at the start: those
+   * fit on items spread over the whole catalog already.
    */
   #warnClamped(): void {
     const clamped = this.store.clampedRows?.() ?? 0;
     const total = this.store.ntotal;
-    if (total === 0 || clamped / total <= CLAMPED_WARN) return;
-    this.#log.warn(`vector index: ${clamped} of ${total} items (${(100 * clamped / total).toFixed(1)}%) lie beyond the sq8 ranges fitted `
+    const name = this.store.codesName;
+    if (total === 0 || clamped / total <= CLAMPED_WARN || name === undefined) return;
+    const what = name === 'sq8' ? 'lie beyond the sq8 ranges' : 'lie beyond the reach of the pq codebooks (a residual above the training items\')';
+    this.#log.warn(`vector index: ${clamped} of ${total} items (${(100 * clamped / total).toFixed(1)}%) ${what} fitted `
       + `on the catalog's first items, and every rerank re-scores those it meets exactly from the vector file; to refit the `
-      + `ranges on items from the whole catalog, stop the server, delete ${join(this.#dir, `${SLOT_BASE}.sq8`)} and start it again `
+      + `${name} codes on items from the whole catalog, stop the server, delete ${join(this.#dir, `${SLOT_BASE}.${name}`)} and start it again `
       + `(the codes are rebuilt at the start)`);
   }
 

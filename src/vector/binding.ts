@@ -43,13 +43,20 @@ export interface NativeIndex {
   noop(): void;
 }
 
+/** pqTrain's result. */
+export interface PqTrained {
+  centroids: Float32Array;
+  maxResidual: number;
+}
+
 /**
  * Codes by slot in native memory, a fixed number of bytes per vector (native/src/slot_codes.h): 8-bit scalar codes
- * (Sq8Codes, dim bytes) or FAISS product-quantisation codes (PqCodes, m bytes); all [sync].
+ * (Sq8Codes, dim bytes) or FAISS product-quantisation codes (PqCodes, m bytes and a flag byte); all [sync].
  */
 export interface NativeCodes {
   /** n rows of codes (Sq8Codes: round((x - vmin) / step) clamped to 0..255; PqCodes: ProductQuantizer::compute_codes's, by an AVX2 loop where the CPU has
-   * one, or by FAISS with `reference`; throws untrained). */
+   * one, or by FAISS with `reference`, then a flag byte, 1 when the vector's squared residual is above the holder's
+   * limit; throws untrained). */
   encode(vectors: Float32Array, reference?: boolean): Uint8Array;
   /** PqCodes only: `encode` on the libuv pool (leave `vectors` untouched until it settles). */
   encodeAsync?(vectors: Float32Array): Promise<Uint8Array>;
@@ -77,17 +84,18 @@ export interface NativeCodes {
    */
   score(query: Float32Array, slots: Int32Array, reference?: boolean): Float32Array;
   /**
-   * Sq8Codes only: the positions of `slots` whose codes hold a 0 or 255, a value clamped to its range's end (their code
-   * scores may be far off: the rerank scores them exactly, as the native rerank does), ascending.
+   * The positions of `slots` whose rows are flagged, ascending: Sq8Codes, codes holding a 0 or 255 (a value clamped to
+   * its range's end); PqCodes, a flag byte of 1 (a residual above the limit). Their code scores may be far off: the
+   * rerank scores them exactly, as the native rerank does.
    */
-  clampedAt?(slots: Int32Array): Int32Array;
-  /** Sq8Codes only: slots whose codes hold a 0 or 255 (freed ones too, until released). */
-  readonly clampedStored?: number;
+  clampedAt(slots: Int32Array): Int32Array;
+  /** Slots whose rows are flagged (freed ones too, until released). */
+  readonly clampedStored: number;
   /**
-   * Sq8Codes only: freed slots' codes (stale, or zeros where none were written) become neutral and stop counting;
-   * `settle` (right after a read, with every free slot): when no clamped row is left, scores stop looking for one.
+   * Freed slots' codes (stale, or zeros where none were written) become neutral (never flagged) and stop counting;
+   * `settle` (right after a read, with every free slot): when no flagged row is left, scores stop looking for one.
    */
-  release?(slots: Int32Array, settle?: boolean): void;
+  release(slots: Int32Array, settle?: boolean): void;
   /**
    * Sq8Codes only: `score` on the libuv pool (the caller leaves `slots` untouched until it settles; a close meanwhile
    * waits for it to settle);
@@ -176,12 +184,19 @@ export interface SidxFaissBinding {
    * memory is advised for transparent huge pages (config `vectors.hugePages`).
    */
   Sq8Codes: new (dim: number, metric: NativeMetric, vmin: Float32Array, step: Float32Array, hugePages?: boolean) => NativeCodes;
-  /** [sync] m must divide dim; centroids: m x 256 x (dim / m) floats (FAISS layout), or null (not trained: put only). */
-  PqCodes: new (dim: number, metric: NativeMetric, m: number, centroids: Float32Array | null, hugePages?: boolean) => NativeCodes;
-  /** [sync] Trains a faiss::ProductQuantizer (8 bits per sub-quantizer) on >= 256 rows; returns its centroids. */
-  pqTrain(sample: Float32Array, dim: number, m: number, options?: { niter?: number; seed?: number; reference?: boolean }): Float32Array;
+  /**
+   * [sync] m must divide dim; centroids: m x 256 x (dim / m) floats (FAISS layout), or null (not trained: put only);
+   * `limit`: the squared residual above which `encode` flags a row (default: infinity, none).
+   */
+  PqCodes: new (dim: number, metric: NativeMetric, m: number, centroids: Float32Array | null, hugePages?: boolean, limit?: number) => NativeCodes;
+  /**
+   * [sync] Trains a faiss::ProductQuantizer (8 bits per sub-quantizer) on >= 256 rows; returns its centroids and the
+   * largest squared residual (distance to its decoding) of the rows held out of the k-means to measure it (every tenth,
+   * from 512 rows on; below that, Infinity).
+   */
+  pqTrain(sample: Float32Array, dim: number, m: number, options?: { niter?: number; seed?: number; reference?: boolean }): PqTrained;
   /** [async] pqTrain on the libuv pool; do not write to `sample` until it settles. */
-  pqTrainAsync(sample: Float32Array, dim: number, m: number, options?: { niter?: number; seed?: number; reference?: boolean }): Promise<Float32Array>;
+  pqTrainAsync(sample: Float32Array, dim: number, m: number, options?: { niter?: number; seed?: number; reference?: boolean }): Promise<PqTrained>;
   /** [sync] Opens and maps the slot file at `path` (it must exist). */
   SlotMap: new (path: string, dim: number, metric: NativeMetric) => NativeSlotMap;
   /** [sync] The beam of src/numeric/beam-graph.ts over `codebooks` (native/src/beam_search.h). */

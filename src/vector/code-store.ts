@@ -98,11 +98,16 @@ export abstract class CodeStore {
   protected abstract parse(payload: Buffer): NativeCodes;
 
   /**
-   * sq8: live items whose codes hold a clamped value (re-scored exactly by every rerank that meets them; freed slots are
-   * released); null for pq.
+   * Live items whose rows are flagged (sq8: a value clamped to its range's end; pq: a residual above the training's),
+   * re-scored exactly by every rerank that meets them (freed slots are released).
    */
-  clampedRows(): number | null {
-    return this.#codes.clampedStored ?? null;
+  clampedRows(): number {
+    return this.#codes.clampedStored;
+  }
+
+  /** The format's name: sq8 or pq, the extension of the codes file. */
+  get name(): string {
+    return this.#format.name;
   }
 
   /** Code bytes per vector. */
@@ -184,15 +189,15 @@ export abstract class CodeStore {
    */
   #readCodes(slots: number, free: Int32Array): void {
     const codes = this.#codes;
-    // sq8: the free slots' rows in the file are stale codes or zeros (never written): released first, the count then exact
-    const pending: Pending[] = codes.release ? [{ slots: free, release: true, settle: true }] : [];
+    // The free slots' rows in the file are stale codes or zeros (never written): released first, the count then exact
+    const pending: Pending[] = [{ slots: free, release: true, settle: true }];
     this.#pending = pending;
     this.#loadFailed = false;
     this.#loaded = this.#file.readInto(codes, slots).then(() => {
       if (this.#pending !== pending) return; // reset, retrained or closed meanwhile: these codes are gone
       for (const p of pending) {
         if ('codes' in p) codes.put(p.slots, p.codes);
-        else codes.release!(p.slots, p.settle);
+        else codes.release(p.slots, p.settle);
       }
       this.#pending = null;
     }, (err: Error) => {
@@ -256,25 +261,20 @@ export abstract class CodeStore {
     this.#training.defer(false);
   }
 
-  /** Whether freed slots must be told (`releaseSlots`): sq8 counts its clamped rows by slot. */
-  get releases(): boolean {
-    return this.#codes.release !== undefined;
-  }
-
   /**
-   * Slots the slot file has just freed (an item deleted, or moved to another slot; -1 entries are skipped): sq8
-   * neutralises and uncounts their codes, once no key maps to them; pq leaves them until the slot is reused. Keys held
-   * for the training need nothing: a deleted one has no slot when the training takes them.
+   * Slots the slot file has just freed (an item deleted, or moved to another slot; -1 entries are skipped): their codes
+   * are neutralised and uncounted, once no key maps to them. Keys held for the training need nothing: a deleted one has
+   * no slot when the training takes them.
    */
   releaseSlots(freed: Int32Array): void {
     const slots = freed.filter((s) => s >= 0);
-    if (slots.length === 0 || !this.encodes || !this.#codes.release) return;
+    if (slots.length === 0 || !this.encodes) return;
     if (this.#pending) this.#pending.push({ slots, release: true, settle: false });
     else this.#codes.release(slots, false);
   }
 
   /**
-   * Code scores for every candidate, exact ones for those whose codes were clamped (sq8) and then for the best
+   * Code scores for every candidate, exact ones for those whose rows are flagged (clampedRows) and then for the best
    * max(`rescore`, `exactTop`) (every one before training); NaN = absent.
    */
   scoreSubset(query: Float32Array, ids: BigInt64Array, exactTop = 0): Float32Array {
@@ -346,7 +346,7 @@ export abstract class CodeStore {
 
   /** The exact re-scores of `scoreSubset` (code-ranking.ts withExact). */
   #withExact(query: Float32Array, slots: Int32Array, scores: Float32Array, exactTop: number): Float32Array {
-    const clamped = this.#codes.clampedAt?.(slots) ?? NONE;
+    const clamped = this.#codes.clampedAt(slots);
     const count = Math.max(this.rescore, exactTop);
     return withExact(scores, clamped, count, this.metric === 'ip' ? 1 : -1, (positions) => this.#exact(query, positions.map((p) => slots[p]!)));
   }

@@ -11,8 +11,14 @@
  * scored exactly from the slot file), on the libuv pool while writes go on (code-training.ts). The codebooks stay
  * until a rebuild.
  *
- *   <base>.pq    header (magic, dim, m, centroids[m][256][dim / m]: 1 KiB per dimension) padded to 4 KiB, then
- *                slot s at HEADER + s * m. Empty = not trained yet. A file for another m is refused (rebuilt).
+ * Outliers: each row carries a flag byte after its m codes, set when the vector's squared residual (its distance to its
+ * decoding) is above the largest of the training sample's widened by RESIDUAL_MARGIN: an item the codebooks do not
+ * reach (a much larger norm, a catalog that drifted into new regions) whose code score may be far off, so a rerank
+ * always scores a flagged row exactly (native/src/flagged_codes.h), as sq8 does its clamped rows.
+ *
+ *   <base>.pq    header (magic, dim, m, centroids[m][256][dim / m]: 1 KiB per dimension, the flag's limit) padded to
+ *                4 KiB, then slot s at HEADER + s * (m + 1). Empty = not trained yet. A file for another m, or of the
+ *                format before the flags, is refused (rebuilt).
  */
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeCodes } from './binding.ts';
@@ -26,12 +32,19 @@ export interface PqOptions extends CodeOptions {
   pqM: number;
 }
 
-const MAGIC = Buffer.from('SIDXPQ8\n', 'latin1');
+const MAGIC = Buffer.from('SIDXPQ2\n', 'latin1');
+/** The magic of the files written before the flag byte (stop 51): refused at load and rebuilt from the vector file. */
+const FORMER_MAGIC = Buffer.from('SIDXPQ8\n', 'latin1');
 const KSUB = 256;
 const TRAIN_NITER = 10;
 const TRAIN_SEED = 1234;
 /** vectors.rescore 0: see docs/benchmarks.md, "Compressed vectors". */
 export const PQ_RESCORE = 200;
+/**
+ * The share by which a row's residual norm may exceed the training sample's largest before the row is flagged (its
+ * square: the limit on squared residuals); docs/benchmarks.md, "Where it stands (stop 51)".
+ */
+export const RESIDUAL_MARGIN = 0.1;
 
 /**
  * The sub-quantizers for `dim`: `pqM` when it divides dim (throws SIDX_ERR_CONFIG naming vectors.pqM otherwise);
@@ -51,7 +64,15 @@ export function pqSubquantizers(dim: number, pqM: number): number {
 
 export class PqStore extends CodeStore {
   private constructor(base: string, slots: SlotFile, metric: Metric, opts: CodeOptions, m: number) {
-    super(base, slots, metric, opts, { name: 'pq', magic: MAGIC, codeSize: m, param: m, paramName: 'sub-quantizers', payloadBytes: 4 * KSUB * slots.dim, minTrain: KSUB, defaultRescore: PQ_RESCORE, rescoreFrom: 'read' });
+    super(base, slots, metric, opts, {
+      name: 'pq', magic: MAGIC, former: { magic: FORMER_MAGIC, what: 'no outlier flags' }, codeSize: m + 1, param: m, paramName: 'sub-quantizers',
+      payloadBytes: 4 * KSUB * slots.dim + 4, minTrain: KSUB, defaultRescore: PQ_RESCORE, rescoreFrom: 'read',
+    });
+  }
+
+  /** Sub-quantizers: code bytes per vector (each row adds a flag byte). */
+  get m(): number {
+    return this.codeSize - 1;
   }
 
   /** Opens (creating it if missing) `<base>.pq` beside `slots`; call `load` (after nothing else) or `reset` next. */
@@ -59,10 +80,6 @@ export class PqStore extends CodeStore {
     return new PqStore(base, slots, metric, opts, pqSubquantizers(slots.dim, opts.pqM));
   }
 
-  /** Sub-quantizers: code bytes per vector. */
-  get m(): number {
-    return this.codeSize;
-  }
 
   protected empty(): NativeCodes {
     return new (loadFaissBinding().PqCodes)(this.dim, this.metric, this.m, null, this.hugePages);
@@ -72,15 +89,20 @@ export class PqStore extends CodeStore {
   protected async fit(sample: Int32Array): Promise<Fitted> {
     const rows = new Float32Array(sample.length * this.dim);
     this.slotFile.readSlots(sample, rows);
-    const centroids = await callNativeAsync(() => loadFaissBinding().pqTrainAsync(rows, this.dim, this.m, { niter: TRAIN_NITER, seed: TRAIN_SEED }));
-    return { codes: this.#holder(centroids), payload: new Uint8Array(centroids.buffer, centroids.byteOffset, centroids.byteLength) };
+    const { centroids, maxResidual } = await callNativeAsync(() => loadFaissBinding().pqTrainAsync(rows, this.dim, this.m, { niter: TRAIN_NITER, seed: TRAIN_SEED }));
+    const payload = new Float32Array(centroids.length + 1);
+    payload.set(centroids);
+    payload[centroids.length] = maxResidual * (1 + RESIDUAL_MARGIN) ** 2;
+    return { codes: this.#holder(payload), payload: new Uint8Array(payload.buffer) };
   }
 
   protected parse(payload: Buffer): NativeCodes {
     return this.#holder(new Float32Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.length)));
   }
 
-  #holder(centroids: Float32Array): NativeCodes {
-    return new (loadFaissBinding().PqCodes)(this.dim, this.metric, this.m, centroids, this.hugePages);
+  /** The holder of a payload: the centroids, then the limit on squared residuals. */
+  #holder(payload: Float32Array): NativeCodes {
+    const centroids = payload.subarray(0, KSUB * this.dim);
+    return new (loadFaissBinding().PqCodes)(this.dim, this.metric, this.m, centroids, this.hugePages, payload[KSUB * this.dim]);
   }
 }

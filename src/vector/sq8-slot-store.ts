@@ -64,7 +64,11 @@ export class CodedSlotStore implements VectorStore {
   }
 
   clampedRows(): number {
-    return this.codes.clampedRows() ?? 0;
+    return this.codes.clampedRows();
+  }
+
+  get codesName(): string {
+    return this.codes.name;
   }
 
   reset(): void {
@@ -74,14 +78,14 @@ export class CodedSlotStore implements VectorStore {
 
   /** The rows first: the codes go where the vectors are. */
   put(keys: BigInt64Array, slots: Uint32Array, vectors?: Float32Array, prepared?: PreparedVectors): void {
-    const before = this.codes.releases ? this.#file.slotsOf(keys) : null;
+    const before = this.#file.slotsOf(keys);
     this.#file.assign(keys, slots);
     // Rows read back only when they will be encoded now (a rebuild passes none; before the training they are held as keys).
     const encodes = this.codes.encodes;
     const rows = vectors ?? new Float32Array(encodes ? keys.length * this.dim : 0);
     if (!vectors && encodes) this.#file.readSlots(Int32Array.from(slots), rows);
     this.codes.add(rows, keys, prepared);
-    if (before) this.codes.releaseSlots(before.filter((s, i) => s !== slots[i])); // moved: the old rows are free
+    this.codes.releaseSlots(before.filter((s, i) => s !== slots[i])); // moved: the old rows are free
   }
 
   prepare(vectors: Float32Array): Promise<PreparedVectors> | null {

@@ -88,10 +88,12 @@ export interface VectorStore extends VectorScorer {
    */
   training?(): Promise<boolean> | null;
   /**
-   * sq8: live items whose codes hold a value beyond the quantiser's ranges (each re-scored exactly by every rerank that
-   * meets it). Undefined for the other modes.
+   * sq8, pq: live items whose codes are flagged (sq8: a value beyond the quantiser's ranges; pq: a residual above the
+   * training items'), each re-scored exactly by every rerank that meets it. Undefined for f32.
    */
   clampedRows?(): number;
+  /** sq8, pq: the codes' name, the extension of their file beside the slot file. */
+  readonly codesName?: string;
   /** sq8, pq: runs `fill` (a whole catalog's writes: a rebuild) with the quantiser's training held until its end. */
   filling?(fill: () => void): void;
   /** Empties the store. */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { recallAtK } from '../../src/bench/baselines.ts';
 import { rankByScore } from '../../src/service/score-rank.ts';
 import type { CodeOptions, CodeStore } from '../../src/vector/code-store.ts';
+import { loadFaissBinding, type NativeCodes } from '../../src/vector/binding.ts';
 import { SlotFile } from '../../src/vector/slot-file.ts';
 import { VectorIndex, type Metric } from '../../src/vector/vector-index.ts';
 import type { PreparedVectors } from '../../src/vector/vector-store.ts';
@@ -160,6 +161,12 @@ export function storedPayload(path: string, floats: number): Float32Array {
   } finally {
     closeSync(fd);
   }
+}
+
+/** A PqCodes holder of the quantiser stored in a pq codes file: its centroids and its limit on squared residuals. */
+export function storedPq(path: string, dim: number, metric: Metric, m = dim / 2): NativeCodes {
+  const payload = storedPayload(path, 256 * dim + 1);
+  return new (loadFaissBinding().PqCodes)(dim, metric, m, payload.subarray(0, 256 * dim), true, payload[256 * dim]);
 }
 
 /**

@@ -17,7 +17,7 @@ import { VectorIndex } from '../../src/vector/vector-index.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { crashAndReopen, log, upsert } from '../helpers/vector-state-crash.ts';
-import { checkCodeScores, storedPayload } from '../helpers/code-stores.ts';
+import { checkCodeScores, storedPq } from '../helpers/code-stores.ts';
 
 const DIM = 16;
 const M = 4;
@@ -28,9 +28,8 @@ const RESCORE = 5;
  * one shift common to all of them (the re-scored top stays above the code scores).
  */
 function checkAgainstCatalog(dir: string, catalog: Catalog, state: VectorState, query: Float32Array, maxKey: number): void {
-  const { PqCodes } = loadFaissBinding();
   const reference = VectorIndex.create({ dim: DIM, metric: 'ip' });
-  const codes = new PqCodes(DIM, 'ip', M, storedPayload(join(dir, 'vectors.pq'), 256 * DIM));
+  const codes = storedPq(join(dir, 'vectors.pq'), DIM, 'ip', M);
   try {
     for (const item of catalog.items()) {
       reference.add(item.vector, BigInt64Array.of(item.key));

@@ -16,7 +16,7 @@ import { clusteredEmbeddings, seededGaussian } from '../../src/eval/synthetic.ts
 import { loadFaissBinding } from '../../src/vector/binding.ts';
 import { PQ_RESCORE, PqStore, pqSubquantizers } from '../../src/vector/pq-store.ts';
 import { VectorIndex, type Metric } from '../../src/vector/vector-index.ts';
-import { checkCodeScores, fill, openCodeStore, trainAndRestart, recallVsF32, storedPayload, type OpenCodes } from '../helpers/code-stores.ts';
+import { checkCodeScores, fill, openCodeStore, trainAndRestart, recallVsF32, storedPq, type OpenCodes } from '../helpers/code-stores.ts';
 import { sharedFile, skipWithoutShared, tempDir } from '../helpers/paths.ts';
 import { metricScore, randomMatrix } from '../helpers/random.ts';
 
@@ -27,14 +27,14 @@ const openWith = (pqM: number): OpenCodes<PqStore> => (base, slots, metric, opts
 const openStore = (dir: string, dim: number, metric: Metric, rescore: number, trainSize: number, pqM = 0) =>
   openCodeStore(openWith(pqM), dir, dim, metric, rescore, trainSize);
 
-/** The vectors `encoded` stands for: each code's centroid (FAISS's layout: m x 256 x dim / m). */
+/** The vectors `encoded` (rows of m codes and a flag byte) stands for: each code's centroid (FAISS's layout: m x 256 x dim / m). */
 function decodePq(encoded: Uint8Array, centroids: Float32Array, dim: number, m: number): Float32Array {
   const sub = dim / m;
-  const rows = encoded.length / m;
+  const rows = encoded.length / (m + 1);
   const decoded = new Float32Array(rows * dim);
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < m; j++) {
-      const c = encoded[r * m + j]!;
+      const c = encoded[r * (m + 1) + j]!;
       decoded.set(centroids.subarray((j * 256 + c) * sub, (j * 256 + c + 1) * sub), r * dim + j * sub);
     }
   }
@@ -46,16 +46,18 @@ test('codes: scores are the metric against the decoded centroids; training is de
   const dim = 24;
   const m = 6;
   const data = clusteredEmbeddings({ n: 600, dim, seed: 3, clusters: 10, noise: 0.5 });
-  const centroids = pqTrain(data, dim, m, { niter: 5, seed: 7 });
+  const trained = pqTrain(data, dim, m, { niter: 5, seed: 7 });
+  const { centroids } = trained;
   assert.equal(centroids.length, 256 * dim);
-  assert.deepEqual(pqTrain(data, dim, m, { niter: 5, seed: 7 }), centroids, 'the same sample and seed give the same codebooks');
+  assert.deepEqual(pqTrain(data, dim, m, { niter: 5, seed: 7 }), trained, 'the same sample and seed give the same codebooks');
   assert.throws(() => pqTrain(data.subarray(0, 255 * dim), dim, m), (e: Error & { code?: string }) => e.code === 'SIDX_ERR_INVALID_INPUT' && /256/.test(e.message));
   assert.throws(() => new PqCodes(dim, 'ip', 5, null), /must divide dim/);
   for (const metric of ['ip', 'l2'] as const) {
     const codes = new PqCodes(dim, metric, m, centroids);
     try {
       const encoded = codes.encode(data.subarray(0, 50 * dim));
-      assert.equal(encoded.length, 50 * m);
+      assert.equal(encoded.length, 50 * (m + 1));
+      assert.ok(encoded.every((c, i) => i % (m + 1) !== m || c === 0), 'no limit given: no row flagged');
       const decoded = decodePq(encoded, centroids, dim, m);
       let err = 0;
       for (let i = 0; i < decoded.length; i++) err = Math.max(err, Math.abs(decoded[i]! - data[i]!));
@@ -91,8 +93,8 @@ test('training: the k-means with the fast assignment quantises as well as with F
     for (let i = 0; i < data.length; i++) sum += (data[i]! - decoded[i]!) ** 2;
     return sum / 3000;
   };
-  const fast = error(pqTrain(data, dim, m, { niter: 8, seed: 5 }));
-  const faiss = error(pqTrain(data, dim, m, { niter: 8, seed: 5, reference: true }));
+  const fast = error(pqTrain(data, dim, m, { niter: 8, seed: 5 }).centroids);
+  const faiss = error(pqTrain(data, dim, m, { niter: 8, seed: 5, reference: true }).centroids);
   assert.ok(fast <= faiss * 1.02, `mean squared quantisation error ${fast} against FAISS's ${faiss}`);
 });
 
@@ -100,7 +102,7 @@ test('codes: the fast encoder gives FAISS\'s codes, bit for bit, for every sub-q
   const { PqCodes, pqTrain } = loadFaissBinding();
   for (const [dim, m] of [[512, 256], [48, 16], [24, 8], [40, 4]] as const) {
     const data = clusteredEmbeddings({ n: 1500, dim, seed: dim, clusters: 12, noise: 0.5 });
-    const codes = new PqCodes(dim, 'l2', m, pqTrain(data.subarray(0, 600 * dim), dim, m, { niter: 4, seed: 3 }));
+    const codes = new PqCodes(dim, 'l2', m, pqTrain(data.subarray(0, 600 * dim), dim, m, { niter: 4, seed: 3 }).centroids);
     try {
       const fast = codes.encode(data);
       const faiss = codes.encode(data, true);
@@ -120,7 +122,7 @@ test('codes: the fast query table gives FAISS\'s scores, bit for bit, for every 
   const { PqCodes, pqTrain } = loadFaissBinding();
   for (const [dim, m] of [[512, 256], [512, 16], [48, 16], [24, 8], [40, 4]] as const) {
     const data = clusteredEmbeddings({ n: 1200, dim, seed: dim + m, clusters: 12, noise: 0.5 });
-    const centroids = pqTrain(data.subarray(0, 600 * dim), dim, m, { niter: 4, seed: 3 });
+    const { centroids } = pqTrain(data.subarray(0, 600 * dim), dim, m, { niter: 4, seed: 3 });
     for (const metric of ['ip', 'l2'] as const) {
       const codes = new PqCodes(dim, metric, m, centroids);
       try {
@@ -159,10 +161,10 @@ test('untrained: exact scores (256 rows at least); trained: the top rescore exac
     trainSize: 100,
     bound: 0.5 * Math.sqrt(dim),
     file: 'vectors.pq',
-    trainedBytes: Math.ceil((16 + 1024 * dim) / 4096) * 4096 + 400 * 16, // the codebooks, then m = dim / 2 = 16 bytes per slot
+    trainedBytes: Math.ceil((16 + 1024 * dim + 4) / 4096) * 4096 + 400 * 17, // the codebooks and limit, then m = dim / 2 = 16 codes and a flag per slot
     opened: (store) => {
       assert.equal(store.trainCount, 256);
-      assert.equal(store.codeSize, 16);
+      assert.equal(store.codeSize, 17);
     },
   });
 });
@@ -180,6 +182,15 @@ test('a torn, foreign or other-m codes file is refused at load (the owner rebuil
     ({ store, close } = openStore(tmp.dir, dim, 'l2', 4, 256, 4));
     assert.throws(() => store.load(), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_STORE' && /sub-quantizers 8, this store uses 4/.test(err.message));
     close();
+    // A file written before the flag byte (magic SIDXPQ8): refused, so the owner rebuilds it with flags.
+    const current = readFileSync(path);
+    const former = Buffer.from(current);
+    former.write('SIDXPQ8\n', 0, 'latin1');
+    writeFileSync(path, former);
+    ({ store, close } = openStore(tmp.dir, dim, 'l2', 4, 256));
+    assert.throws(() => store.load(), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_STORE' && /earlier format \(no outlier flags\)/.test(err.message));
+    close();
+    writeFileSync(path, current);
     truncateSync(path, statSync(path).size - 1);
     ({ store, close } = openStore(tmp.dir, dim, 'l2', 4, 256));
     assert.throws(() => store.load(), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_STORE' && /slots need/.test(err.message));
@@ -259,9 +270,9 @@ test('training runs on the libuv pool: writes return at once and are scored exac
     assert.equal(await store.training(), true);
     assert.equal(store.trained, true);
     assert.equal(store.training(), null);
-    assert.equal(statSync(join(fresh, 'vectors.pq')).size, Math.ceil((16 + 1024 * dim) / 4096) * 4096 + 900 * 16, 'the header, then the codes of every slot');
+    assert.equal(statSync(join(fresh, 'vectors.pq')).size, Math.ceil((16 + 1024 * dim + 4) / 4096) * 4096 + 900 * 17, 'the header, then the codes of every slot');
     const all = BigInt64Array.from({ length: 902 }, (_, i) => BigInt(i)); // 0 and 901: not stored
-    const reference = new (loadFaissBinding().PqCodes)(dim, 'ip', dim / 2, storedPayload(join(fresh, 'vectors.pq'), 256 * dim));
+    const reference = storedPq(join(fresh, 'vectors.pq'), dim, 'ip');
     reference.put(Int32Array.from({ length: 900 }, (_, i) => i + 1), reference.encode(data));
     checkCodeScores(store.scoreSubset(query, all), flat.scoreSubset(query, all), reference.score(query, Int32Array.from(all, Number)), 5);
     reference.close();
@@ -281,7 +292,7 @@ test('the raw PqCodes: rankKeysAsync re-scores by pread what the mapping holds, 
     const data = randomMatrix(n, dim, 43);
     const file = join(tmp.dir, 'v.f32');
     writeFileSync(file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    const codes = new PqCodes(dim, 'ip', 8, pqTrain(data, dim, 8));
+    const codes = new PqCodes(dim, 'ip', 8, pqTrain(data, dim, 8).centroids);
     codes.put(Int32Array.from({ length: n }, (_, i) => i), codes.encode(data));
     const map = new SlotMap(file, dim, 'ip');
     const keys = BigInt64Array.from({ length: n + 1 }, (_, i) => BigInt(i)); // key n has no slot
@@ -314,8 +325,8 @@ test('prepare: codes encoded on the libuv pool, bit for bit encode\'s; add write
   try {
     const { put, store, close } = openStore(tmp.dir, dim, 'ip', 4, 256);
     const path = join(tmp.dir, 'vectors.pq');
-    const header = Math.ceil((16 + 1024 * dim) / 4096) * 4096;
-    const codesAt = (first: number, count: number) => readFileSync(path).subarray(header + first * m, header + (first + count) * m);
+    const header = Math.ceil((16 + 1024 * dim + 4) / 4096) * 4096;
+    const codesAt = (first: number, count: number) => readFileSync(path).subarray(header + first * (m + 1), header + (first + count) * (m + 1));
     const data = randomMatrix(700, dim, 91);
     assert.equal(store.prepare(data.subarray(0, 10 * dim)), null, 'nothing to encode with before training');
     fill(put, data.subarray(0, 300 * dim), dim, 100); // slots 0..299
@@ -323,7 +334,7 @@ test('prepare: codes encoded on the libuv pool, bit for bit encode\'s; add write
     const a = data.subarray(300 * dim, 400 * dim);
     const b = data.subarray(400 * dim, 500 * dim);
     const preparedB = await store.prepare(b)!;
-    const reference = new (loadFaissBinding().PqCodes)(dim, 'ip', m, storedPayload(path, 256 * dim));
+    const reference = storedPq(path, dim, 'ip');
     assert.deepEqual(preparedB.codes, reference.encode(b), 'encodeAsync gives encode\'s codes');
     assert.notDeepEqual(reference.encode(a), preparedB.codes);
     put(BigInt64Array.from({ length: 100 }, (_, i) => BigInt(1001 + i)), a, preparedB); // slots 300..399, with b's codes
@@ -335,7 +346,7 @@ test('prepare: codes encoded on the libuv pool, bit for bit encode\'s; add write
     await store.training();
     const stale = BigInt64Array.from({ length: 100 }, (_, i) => BigInt(2001 + i));
     put(stale, a, preparedB); // slots 700..799 (the row writer appends)
-    const retrained = new (loadFaissBinding().PqCodes)(dim, 'ip', m, storedPayload(path, 256 * dim));
+    const retrained = storedPq(path, dim, 'ip');
     assert.deepEqual(new Uint8Array(codesAt(700, 100)), retrained.encode(a), 'stale prepared codes are encoded again');
     retrained.close();
     close();
