@@ -4,7 +4,8 @@
  * under NATS's max_payload), each query's shard answers merged by score into its top k. The router's encoder encodes
  * every query once (a batch's rows in one pool call per kind, as a single node does); shards refusing the query's
  * model (SIDX_ERR_MODEL_SWAP: a flip under way) make the router encode again with the then served model and ask
- * again, until cluster.requestTimeoutMs; a shard with no answer by then is missing from the answer, never a hang.
+ * again (each time counted in sidx_router_swap_retries_total, by route), until cluster.requestTimeoutMs; a shard with
+ * no answer by then is missing from the answer, never a hang.
  */
 import { SidxError } from '../errors.ts';
 import { mergeUnscored } from './merge-order.ts';
@@ -27,6 +28,8 @@ export interface RouterReadsHost {
   askAll<T>(subjectOf: (shard: number) => string, data: Uint8Array): Promise<{ ok: T[]; missingShards: number[]; refused: number[] }>;
   requestTimeoutMs: number;
   maxPayload: number;
+  /** Called before each ask again after a refusal (sidx_router_swap_retries_total), with the route asked. */
+  retried(route: '/v1/retrieve' | '/v1/retrieve/batch'): void;
 }
 
 export async function routeRetrieve(host: RouterReadsHost, q: RetrieveQuery): Promise<RetrieveOutput> {
@@ -41,6 +44,7 @@ export async function routeRetrieve(host: RouterReadsHost, q: RetrieveQuery): Pr
     const tEncoded = performance.now();
     const { ok, missingShards, refused } = await host.askAll<Answer>(querySubject, data);
     if (refused.length > 0 && Date.now() + SWAP_RETRY_MS < deadline) {
+      host.retried('/v1/retrieve');
       await new Promise((r) => setTimeout(r, SWAP_RETRY_MS));
       continue;
     }
@@ -63,6 +67,7 @@ export async function routeRetrieveMany(host: RouterReadsHost, qs: readonly Retr
     const asked = await Promise.all(parts.map(([from, to]) => host.askAll<Extract<ShardBatchAnswer, { ok: true }>>(queryBatchSubject,
       new TextEncoder().encode(`{"model":${JSON.stringify(space.info.id)},"queries":[${messages.slice(from, to).join(',')}]}`))));
     if (asked.some((a) => a.refused.length > 0) && Date.now() + SWAP_RETRY_MS < deadline) {
+      host.retried('/v1/retrieve/batch');
       await new Promise((r) => setTimeout(r, SWAP_RETRY_MS));
       continue;
     }

@@ -283,6 +283,7 @@ export class ClusterRouter implements ServiceApi {
   get #reads(): RouterReadsHost {
     return {
       space: () => this.#space, askAll: (subjectOf, data) => this.#askAll(subjectOf, data), requestTimeoutMs: this.#c.requestTimeoutMs, maxPayload: this.#maxPayload,
+      retried: (route) => this.metrics.routerSwapRetries.inc({ route }),
     };
   }
 

@@ -15,7 +15,7 @@ export interface LiveState {
   catalogItems(): number;
   /** Items the background layout of the codes has still to place (service/code-layout.ts). */
   layoutPendingItems(): number;
-  /** sq8: items whose codes hold a value beyond the quantiser's ranges (VectorStore.clampedRows). */
+  /** sq8, pq: items whose codes are flagged, re-scored exactly by every rerank (VectorStore.clampedRows). */
   clampedVectorItems(): number;
 }
 
@@ -82,6 +82,8 @@ export class SidxMetrics {
   readonly itemsIndexed: Counter<'source'>;
   readonly itemsDeleted: Counter;
   readonly requestsShed: Counter<'route'>;
+  /** A cluster router's asks again after a shard refused a query's model (cluster/router-reads.ts), by route. */
+  readonly routerSwapRetries: Counter<'route'>;
   readonly jobProcessed: Gauge<'job' | 'kind'>;
   readonly jobTotal: Gauge<'job' | 'kind'>;
   readonly jobItemsPerSecond: Gauge<'job' | 'kind'>;
@@ -126,6 +128,11 @@ export class SidxMetrics {
       name: 'sidx_requests_shed_total', help: 'Reads refused with 503 while the encoder queue was full (limits.maxEncoderQueue)',
       registers, labelNames: ['route'],
     });
+    this.routerSwapRetries = new Counter({
+      name: 'sidx_router_swap_retries_total', registers, labelNames: ['route'],
+      help: 'Cluster router: times a retrieve (route /v1/retrieve) or a retrieve batch (/v1/retrieve/batch) was encoded and asked '
+        + 'of the shards again because a shard refused the model it was encoded with (SIDX_ERR_MODEL_SWAP: an active-model flip under way)',
+    });
     this.jobProcessed = new Gauge({ name: 'sidx_job_processed_items', help: 'Items processed by a job', registers, labelNames: ['job', 'kind'] });
     this.jobTotal = new Gauge({ name: 'sidx_job_total_items', help: 'Items a job has to process', registers, labelNames: ['job', 'kind'] });
     this.jobItemsPerSecond = new Gauge({
@@ -151,9 +158,9 @@ export class SidxMetrics {
     });
     new Gauge({
       name: 'sidx_vector_clamped_items', registers,
-      help: 'vectors.storage sq8: items whose codes hold a value beyond the ranges fitted on the catalog\'s first items, each '
-        + 're-scored exactly by every rerank that meets it; a share that keeps rising means the catalog drifted (refit: README, '
-        + 'SIDX__VECTORS__TRAIN_SIZE); 0 for f32 and pq',
+      help: 'vectors.storage sq8 and pq: items whose codes are flagged (sq8: a value beyond the ranges fitted on the catalog\'s '
+        + 'first items; pq: a residual above the training items\'), each re-scored exactly by every rerank that meets it; a '
+        + 'share that keeps rising means the catalog drifted (refit: README, SIDX__VECTORS__TRAIN_SIZE); 0 for f32',
       collect() { this.set(live()?.clampedVectorItems() ?? 0); },
     });
     this.#loop = monitorEventLoopDelay({ resolution: 10 });

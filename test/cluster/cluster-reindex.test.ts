@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import { natsServerMissing, startNatsServer } from '../../src/bench/nats-server.ts';
 import { ClusterRegistry, type ActiveEntry, type ReplicaProgress } from '../../src/cluster/registry.ts';
+import { sleep, until } from '../helpers/cluster.ts';
 import { repoRoot, tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { exited, startServer, waitReady, type ServerProcess } from '../helpers/server-process.ts';
@@ -26,15 +27,6 @@ const json = async (url: string, method = 'GET', body?: unknown) => {
   return { status: res.status, body: (await res.json()) as any };
 };
 const b64 = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Polls `ok`; on a timeout the error carries what `diagnose` says (e.g. the job's view, the replicas' log tails). */
-async function until(what: string, ok: () => Promise<boolean>, ms = 30_000, diagnose?: () => Promise<string>): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${diagnose ? `\n${await diagnose()}` : ''}`);
-    await sleep(100);
-  }
-}
 
 test('a cluster re-index through the router: registry in KV, cancel, flip only when every shard replica is ready, kill -9 of a replica mid-job resumes, no item lost', { skip: natsServerMissing(), timeout: 180_000 }, async (t) => {
   const { dir, cleanup } = tempDir('sidx-cluster-reindex-');

@@ -15,6 +15,17 @@ export const json = async (url: string, method = 'GET', body?: unknown) => {
 /** A float32 vector as the API's base64. */
 export const b64 = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
 
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `ok` every 100 ms; on a timeout the error carries what `diagnose` says (e.g. a job's view, the nodes' log tails). */
+export async function until(what: string, ok: () => Promise<boolean>, ms = 30_000, diagnose?: () => Promise<string>): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${diagnose ? `\n${await diagnose()}` : ''}`);
+    await sleep(100);
+  }
+}
+
 export interface LocalCluster {
   natsUrl: string;
   /** Starts `sidx serve ARGS --model <model> --workers 1` with the cluster's environment (plus `extra`), once ready. */
