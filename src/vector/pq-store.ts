@@ -30,6 +30,8 @@ import { callNativeAsync, type Metric } from './vector-index.ts';
 export interface PqOptions extends CodeOptions {
   /** Sub-quantizers (bytes per vector); 0 = the default for the dimension (pqSubquantizers). */
   pqM: number;
+  /** RESIDUAL_MARGIN unless given (benchmarks compare others). */
+  residualMargin?: number;
 }
 
 const MAGIC = Buffer.from('SIDXPQ2\n', 'latin1');
@@ -63,11 +65,14 @@ export function pqSubquantizers(dim: number, pqM: number): number {
 }
 
 export class PqStore extends CodeStore {
-  private constructor(base: string, slots: SlotFile, metric: Metric, opts: CodeOptions, m: number) {
+  readonly #margin: number;
+
+  private constructor(base: string, slots: SlotFile, metric: Metric, opts: PqOptions, m: number) {
     super(base, slots, metric, opts, {
       name: 'pq', magic: MAGIC, former: { magic: FORMER_MAGIC, what: 'no outlier flags' }, codeSize: m + 1, param: m, paramName: 'sub-quantizers',
       payloadBytes: 4 * KSUB * slots.dim + 4, minTrain: KSUB, defaultRescore: PQ_RESCORE, rescoreFrom: 'read',
     });
+    this.#margin = opts.residualMargin ?? RESIDUAL_MARGIN;
   }
 
   /** Sub-quantizers: code bytes per vector (each row adds a flag byte). */
@@ -92,7 +97,7 @@ export class PqStore extends CodeStore {
     const { centroids, maxResidual } = await callNativeAsync(() => loadFaissBinding().pqTrainAsync(rows, this.dim, this.m, { niter: TRAIN_NITER, seed: TRAIN_SEED }));
     const payload = new Float32Array(centroids.length + 1);
     payload.set(centroids);
-    payload[centroids.length] = maxResidual * (1 + RESIDUAL_MARGIN) ** 2;
+    payload[centroids.length] = maxResidual * (1 + this.#margin) ** 2;
     return { codes: this.#holder(payload), payload: new Uint8Array(payload.buffer) };
   }
 

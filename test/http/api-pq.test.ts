@@ -3,7 +3,8 @@
  * exact scores) with more candidates than it re-scores, across a restart that loads the codes file, and after a
  * torn codes file (rebuilt from LMDB); switching storages removes the codes files the new mode would not keep
  * current; a vectors.pqM that does not divide the model's dimension fails the start naming the setting, before any
- * file changes; SIDX__VECTORS__PQ_M is read.
+ * file changes; SIDX__VECTORS__PQ_M is read; sidx_vector_clamped_items counts the items whose residual is beyond the
+ * codebooks' reach.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import { existsSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.ts';
 import { SidxError } from '../../src/errors.ts';
+import { kServiceTestHooks } from '../../src/service/sidx-service.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { fillItems, topAnswers } from '../helpers/retrieve-answers.ts';
@@ -26,8 +28,10 @@ const modelDir = join(tmp.dir, 'model');
 const vectors = randomMatrix(N, DIM, 21);
 const queries = randomMatrix(8, DIM, 22);
 const pq = { vectors: { storage: 'pq' as const, trainSize: 300, rescore: RESCORE, pqM: M } };
-/** Header: 16 bytes and the codebooks (256 x dim floats), padded to 4 KiB. */
-const HEADER = Math.ceil((16 + 1024 * DIM) / 4096) * 4096;
+/** Header: 16 bytes, the codebooks (256 x dim floats) and the flag's limit (a float), padded to 4 KiB. */
+const HEADER = Math.ceil((16 + 1024 * DIM + 4) / 4096) * 4096;
+/** Bytes per slot: m codes and a flag. */
+const ROW = M + 1;
 
 after(() => tmp.cleanup());
 
@@ -48,7 +52,7 @@ test('pq answers like f32 at the top, after a restart from the codes file and af
   assert.equal((await svc.app.inject({ method: 'GET', url: '/readyz' })).json().vectors, N - 2);
   await svc.close();
   const codes = join(dataDir, 'vectors.pq');
-  assert.equal(statSync(codes).size, HEADER + N * M, 'm bytes per slot after the header');
+  assert.equal(statSync(codes).size, HEADER + N * ROW, 'm codes and a flag byte per slot after the header');
 
   svc = await startService(dataDir, modelDir, {}, pq);
   assert.deepEqual(await answers(svc), want, 'reopened from the codes file');
@@ -58,12 +62,12 @@ test('pq answers like f32 at the top, after a restart from the codes file and af
   svc = await startService(dataDir, modelDir, {}, pq);
   assert.deepEqual(await answers(svc), want, 'rebuilt from LMDB after a torn codes file');
   await svc.close();
-  assert.equal(statSync(codes).size, HEADER + N * M, 'the rebuild rewrote the codes file');
+  assert.equal(statSync(codes).size, HEADER + N * ROW, 'the rebuild rewrote the codes file');
 
   // A pqM that does not divide 24 fails the start and leaves the files alone.
   await assert.rejects(startService(dataDir, modelDir, {}, { vectors: { ...pq.vectors, pqM: 5 } }),
     (e: unknown) => e instanceof SidxError && e.code === 'SIDX_ERR_CONFIG' && e.field === 'vectors.pqM' && /5 does not divide the model's dimension 24/.test(e.message));
-  assert.equal(statSync(codes).size, HEADER + N * M);
+  assert.equal(statSync(codes).size, HEADER + N * ROW);
 
   // sq8 drops the pq codes (it would not keep them current) and pq the sq8 codes; f32 drops both.
   const sq8Codes = join(dataDir, 'vectors.sq8');
@@ -76,7 +80,7 @@ test('pq answers like f32 at the top, after a restart from the codes file and af
   assert.deepEqual(await answers(svc), want, 'pq trained again at open');
   await svc.close();
   assert.equal(existsSync(sq8Codes), false, 'pq removed vectors.sq8');
-  assert.equal(statSync(codes).size, HEADER + N * M);
+  assert.equal(statSync(codes).size, HEADER + N * ROW);
   svc = await startService(dataDir, modelDir);
   await svc.close();
   assert.equal(existsSync(codes), false, 'f32 removed vectors.pq');
@@ -87,4 +91,39 @@ test('SIDX__VECTORS__PQ_M and STORAGE=pq are read; 0 (dim / 8) and mode-default 
   assert.deepEqual({ ...config.vectors }, { storage: 'pq', rerankOffThread: true, rescore: 0, trainSize: 10_000, hugePages: true, layout: 'sid', pqM: 32 });
   assert.throws(() => loadConfig({}, { SIDX__VECTORS__PQ_M: '-1' }),
     (e: unknown) => e instanceof SidxError && e.code === 'SIDX_ERR_CONFIG' && e.field === 'vectors.pqM');
+});
+
+test('sidx_vector_clamped_items counts the pq items whose residual is beyond the codebooks\' reach: re-upserts and deletes release their old slots', async (t) => {
+  const dataDir = join(tmp.dir, 'pq-flagged');
+  // 600 training items: from 512 on, pqTrain holds every tenth out of the k-means to measure the limit.
+  const svc = await startService(dataDir, modelDir, {}, { vectors: { storage: 'pq', trainSize: 600, rescore: RESCORE, pqM: M } });
+  const gauge = async () => {
+    const text = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
+    return Number(/^sidx_vector_clamped_items (\S+)$/m.exec(text)?.[1]);
+  };
+  const put = async (ids: string[], rows: Float32Array) => {
+    const items = ids.map((id, i) => ({ id, embedding: Array.from(rows.subarray(i * DIM, (i + 1) * DIM)) }));
+    assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items } })).statusCode, 200);
+  };
+  const ids = (prefix: string) => Array.from({ length: 50 }, (_, i) => `${prefix}${i}`);
+  try {
+    for (let s = 0; s < 600; s += 200) await put(Array.from({ length: 200 }, (_, i) => `a${s + i}`), vectors.subarray(s * DIM, (s + 200) * DIM));
+    assert.equal(await svc.service[kServiceTestHooks].vectors().training?.(), true, 'trained in the background');
+    const base = await gauge();
+    t.diagnostic(`${base} of the 600 training items flagged`);
+    assert.ok(base < 0.05 * 600, `few training items beyond the limit (${base})`);
+    const far = vectors.slice(600 * DIM, 650 * DIM).map((x) => 5 * x);
+    const inside = vectors.slice(0, 50 * DIM).map((x) => 0.5 * x);
+    await put(ids('far'), far);
+    const flagged = (await gauge()) - base;
+    assert.equal(flagged, 50, 'the 50 items at 5x the scale');
+    await put(ids('far'), inside); // the same items, new vectors in new slots
+    assert.equal(await gauge(), base, 'their old slots were released');
+    await put(ids('again'), far);
+    assert.equal(await gauge(), base + flagged);
+    assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/items/delete', payload: { ids: ids('again') } })).statusCode, 200);
+    assert.equal(await gauge(), base, 'deleted items no longer count');
+  } finally {
+    await svc.close();
+  }
 });
