@@ -4,11 +4,11 @@
  * flags cost reads, not order.
  * - sq8 (src/vector/sq8-store.ts): a row holding a value beyond the ranges (a code 0 or 255: clamped); the margin widens
  *   each range, which costs code precision (seen at a rescore below 10, where the code order alone picks the top 10).
- * - pq (src/vector/pq-store.ts): a row whose residual is above the held-out training rows' largest, widened by the
- *   margin; the margin changes nothing but which rows are flagged.
+ * - pq (src/vector/pq-store.ts): a row whose residual is above the held-out training rows' `--quantile`, widened by
+ *   the margin; the margin changes nothing but which rows are flagged.
  *
  *   SIDX_SHARED_DATA=../shared/data node --import tsx bench/code-flags.bench.ts [--storage sq8|pq]
- *     [--margins 0,0.1,0.2] [--n 100000] [--queries 200] [--only NAME-PART]
+ *     [--margins 0,0.1,0.2] [--quantile 0.99] [--n 100000] [--queries 200] [--only NAME-PART]
  *
  * Catalogs: the scientific text and image embeddings (1,585 x 512) and the instruments SASRec embeddings (9,922 x 32),
  * queries = 200 items moved slightly, trained on the first 1,000; `sidx bench`'s catalog (--n clustered around the
@@ -25,7 +25,7 @@ import { readNpy } from '../src/io/npy.ts';
 import { rankByScore } from '../src/service/score-rank.ts';
 import { SlotFile } from '../src/vector/slot-file.ts';
 import { Sq8Store } from '../src/vector/sq8-store.ts';
-import { PqStore } from '../src/vector/pq-store.ts';
+import { PqStore, RESIDUAL_QUANTILE } from '../src/vector/pq-store.ts';
 import { VectorFile } from '../src/vector/vector-file.ts';
 import { VectorIndex } from '../src/vector/vector-index.ts';
 import { benchArgs, markdownTable } from './lib.ts';
@@ -33,6 +33,7 @@ import { benchArgs, markdownTable } from './lib.ts';
 const args = benchArgs({
   storage: { type: 'string', default: 'sq8' },
   margins: { type: 'string', default: '0,0.1,0.2' },
+  quantile: { type: 'string', default: String(RESIDUAL_QUANTILE) },
   n: { type: 'string', default: '100000' },
   queries: { type: 'string', default: '200' },
   only: { type: 'string', default: '' },
@@ -94,7 +95,7 @@ async function measure(c: Catalog, margin: number) {
   const dir = mkdtempSync(join(tmpdir(), 'sidx-code-flags-'));
   const file = VectorFile.open(join(dir, 'vectors.f32'), dim);
   const slots = SlotFile.open(join(dir, 'vectors'), dim, join(dir, 'vectors.f32'));
-  const opts = { rescore: RESCORES[0]!, trainSize: c.train, rangeMargin: margin, residualMargin: margin, pqM: 0 };
+  const opts = { rescore: RESCORES[0]!, trainSize: c.train, rangeMargin: margin, residualMargin: margin, residualQuantile: Number(args.quantile), pqM: 0 };
   const store = pq ? PqStore.open(join(dir, 'vectors'), slots, 'ip', opts) : Sq8Store.open(join(dir, 'vectors'), slots, 'ip', opts);
   const flat = VectorIndex.create({ dim, metric: 'ip' });
   try {

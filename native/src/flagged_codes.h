@@ -1,7 +1,8 @@
 // Code holders whose rows can be flagged as unreliable (sq8: a value clamped to its range's end, code 0 or 255; pq: a
 // residual beyond what the codebooks were trained for, the row's flag byte): a rerank scores a flagged row exactly,
 // since its code score may be far off. FlaggedCodes<T> counts the flagged rows by slot and gives the JS methods that
-// share that count; T brings RowFlagged(row) and NeutralRow() (the codes a released slot gets: never flagged).
+// share that count; T brings RowFlagged(row) (whether a row of codes is flagged), SlotFlagged(slot) (whether the row
+// stored for a slot is; any thread) and Neutralise(slot) (a released slot's row becomes one never flagged).
 //
 //   clampedAt(slots: Int32Array): Int32Array   [sync] the positions whose rows are flagged, ascending
 //   clampedStored                              [sync] slots holding a flagged row (freed ones too until released)
@@ -33,10 +34,7 @@ class FlaggedCodes : public CodesWrap<T> {
     int64_t gone = 0;
     for (size_t r = 0; r < n; ++r) {  // slots >= 0: CheckPut ran first
       const auto slot = static_cast<size_t>(slots[r]);
-      if (any && Counted(slots[r])) {
-        const uint8_t* row = this->blocks_.Row(slots[r]);
-        if (row != nullptr && Self().RowFlagged(row)) ++gone;
-      }
+      if (any && Counted(slots[r]) && Self().SlotFlagged(slots[r])) ++gone;
       if (slot >= counted_.size()) counted_.resize(std::max(slot + 1, 2 * counted_.size()));
       counted_[slot] = 1;
     }
@@ -48,10 +46,10 @@ class FlaggedCodes : public CodesWrap<T> {
     std::fill(counted_.begin(), counted_.begin() + static_cast<std::ptrdiff_t>(count), 1);
   }
 
-  void Stored(const uint8_t* codes, size_t bytes) {
+  void Stored(const uint8_t* rows, size_t bytes) {
     const size_t size = this->blocks_.code_size();
     int64_t found = 0;
-    for (size_t at = 0; at + size <= bytes; at += size) found += Self().RowFlagged(codes + at) ? 1 : 0;
+    for (size_t at = 0; at + size <= bytes; at += size) found += Self().RowFlagged(rows + at) ? 1 : 0;
     if (found == 0) return;
     __atomic_fetch_add(&flagged_stored_, found, __ATOMIC_RELAXED);
     __atomic_store_n(&flagged_rows_, true, __ATOMIC_RELEASE);
@@ -80,6 +78,7 @@ class FlaggedCodes : public CodesWrap<T> {
 
  private:
   const T& Self() const { return *static_cast<const T*>(this); }
+  T& Self() { return *static_cast<T*>(this); }
 
   bool Counted(int32_t slot) const {
     return slot >= 0 && static_cast<size_t>(slot) < counted_.size() && counted_[static_cast<size_t>(slot)] != 0;
@@ -89,15 +88,12 @@ class FlaggedCodes : public CodesWrap<T> {
     return Guard(info.Env(), [&]() -> Napi::Value {
       this->CheckOpen();
       Int32View slots = GetInt32Array(info[0], "slots");
-      const std::vector<uint8_t> neutral = Self().NeutralRow();
       int64_t gone = 0;
       for (size_t r = 0; r < slots.length; ++r) {
         const int32_t slot = slots.data[r];
-        if (!Counted(slot)) continue;  // its row holds no codes (zeros, or no block): nothing to release
-        const uint8_t* row = this->blocks_.Row(slot);
-        if (row == nullptr) continue;
-        if (Self().RowFlagged(row)) ++gone;
-        this->blocks_.Put(&slot, 1, neutral.data());
+        if (!Counted(slot) || this->blocks_.Row(slot) == nullptr) continue;  // no codes (zeros, or no block): nothing to release
+        if (Self().SlotFlagged(slot)) ++gone;
+        Self().Neutralise(slot);
       }
       const int64_t left = __atomic_sub_fetch(&flagged_stored_, gone, __ATOMIC_RELAXED);
       // `settle` (after a read, the free slots released): the count is fresh, so none left means none to look for.
@@ -119,8 +115,7 @@ class FlaggedCodes : public CodesWrap<T> {
       std::vector<int32_t> found;
       if (Looking()) {
         for (size_t r = 0; r < slots.length; ++r) {
-          const uint8_t* row = this->blocks_.Row(slots.data[r]);
-          if (row != nullptr && Self().RowFlagged(row)) found.push_back(static_cast<int32_t>(r));
+          if (Self().SlotFlagged(slots.data[r])) found.push_back(static_cast<int32_t>(r));
         }
       }
       Napi::Int32Array out = Napi::Int32Array::New(info.Env(), found.size());

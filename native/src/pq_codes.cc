@@ -52,6 +52,13 @@ float ResidualSq(const faiss::ProductQuantizer& pq, const float* x, const uint8_
   return sum;
 }
 
+// The last sub-quantizer's code kFlagCode (255) made unreachable: its centroid becomes a copy of code 254's, and both
+// encoders take the lower code of two at the same distance, so only a flagged row holds it (one centroid of m * 256).
+void ReserveFlagCode(faiss::ProductQuantizer& pq) {
+  float* last = pq.get_centroids(pq.M - 1, 0);
+  std::copy_n(last + 254 * pq.dsub, pq.dsub, last + 255 * pq.dsub);
+}
+
 // The m codes of `rows` vectors, row r at out + r * stride (stride >= m).
 void ComputeCodes(const faiss::ProductQuantizer& pq, const float* vectors, size_t rows, uint8_t* out, size_t stride, bool reference);
 
@@ -222,7 +229,7 @@ PqCodes::PqCodes(const Napi::CallbackInfo& info) : FlaggedCodes<PqCodes>(info) {
     dim_ = static_cast<size_t>(GetPositiveInt(info[0], "dim"));
     inner_product_ = ParseMetric(info[1]);
     m_ = SubQuantizers(info[2], dim_);
-    blocks_ = SlotCodeBlocks(m_ + 1, HugePagesArg(info[4]));
+    blocks_ = SlotCodeBlocks(m_, HugePagesArg(info[4]));
     limit_ = HUGE_VALF;
     if (info.Length() > 5 && !info[5].IsUndefined()) {
       if (!info[5].IsNumber() || std::isnan(info[5].As<Napi::Number>().FloatValue())) throw CodedError(kErrInvalidInput, "limit must be a number");
@@ -236,6 +243,7 @@ PqCodes::PqCodes(const Napi::CallbackInfo& info) : FlaggedCodes<PqCodes>(info) {
     }
     pq_ = std::make_unique<faiss::ProductQuantizer>(dim_, m_, 8);
     pq_->centroids.assign(centroids.data, centroids.data + centroids.length);
+    ReserveFlagCode(*pq_);
     pq_->sync_transposed_centroids();  // compute_code's distance loop over (dsub, m, 256) rows
   });
 }
@@ -249,11 +257,10 @@ const faiss::ProductQuantizer& PqCodes::Trained() const {
 void PqCodes::EncodeRows(const float* vectors, size_t rows, uint8_t* out, bool reference) const {
   if (rows == 0) return;
   const faiss::ProductQuantizer& pq = *pq_;
-  const size_t stride = m_ + 1;
-  ComputeCodes(pq, vectors, rows, out, stride, reference);
+  ComputeCodes(pq, vectors, rows, out, m_, reference);
   for (size_t r = 0; r < rows; ++r) {
-    uint8_t* row = out + r * stride;
-    row[m_] = ResidualSq(pq, vectors + r * dim_, row) > limit_ ? 1 : 0;
+    uint8_t* row = out + r * m_;
+    if (ResidualSq(pq, vectors + r * dim_, row) > limit_) row[m_ - 1] = kFlagCode;
   }
 }
 
@@ -263,7 +270,7 @@ Napi::Value PqCodes::Encode(const Napi::CallbackInfo& info) {
     FloatView vectors = GetFloat32Array(info[0], "vectors");
     size_t rows = RowCount(vectors, dim_, "vectors");
     const bool reference = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
-    Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), rows * (m_ + 1));
+    Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), rows * m_);
     EncodeRows(vectors.data, rows, out.Data(), reference);
     return out;
   });
@@ -302,7 +309,7 @@ Napi::Value PqCodes::EncodeAsync(const Napi::CallbackInfo& info) {
     Trained();
     FloatView vectors = GetFloat32Array(info[0], "vectors");
     size_t rows = RowCount(vectors, dim_, "vectors");
-    return StartWorker(new PqEncodeWorker(info, this, vectors, rows, m_ + 1));
+    return StartWorker(new PqEncodeWorker(info, this, vectors, rows, m_));
   });
 }
 
@@ -334,7 +341,7 @@ void PqCodes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, f
 
 void PqCodes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t n, float* out, std::vector<int32_t>* flagged) const {
   ScoreCodeRows(slots, n, out, [&](const uint8_t* row, size_t r) {
-    if (flagged != nullptr && row[m_] != 0) flagged->push_back(static_cast<int32_t>(r));
+    if (flagged != nullptr && RowFlagged(row)) flagged->push_back(static_cast<int32_t>(r));
     return AdcSum(t.table.data(), row, m_);
   });
 }
@@ -398,7 +405,7 @@ PqTrainArgs ReadPqTrainArgs(const Napi::CallbackInfo& info) {
 // The trained centroids and the sample's largest squared residual (no N-API calls: runs on the JS thread or a pool thread).
 struct PqTrained {
   std::vector<float> centroids;
-  float max_residual = 0.0f;
+  std::vector<float> held_out;  // the held-out rows' squared residuals, in sample order
 };
 
 PqTrained TrainCentroids(const PqTrainArgs& args) {
@@ -415,8 +422,8 @@ PqTrained TrainCentroids(const PqTrainArgs& args) {
   if (kPqAvx2 && !args.reference) pq.assign_index = &assign;
 #endif
   // From 512 rows on, every tenth is held out of the k-means and measures the residual of rows the codebooks were not
-  // fitted to (a training row's own residual is biased low: with as many rows as centroids it is zero); below that, no
-  // limit (infinity: no row flagged).
+  // fitted to (a training row's own residual is biased low: with as many rows as centroids it is zero); below that,
+  // none (the owner sets no limit).
   const bool hold_out = args.rows >= 2 * kKsub;
   std::vector<float> fitted;
   std::vector<float> held;
@@ -430,17 +437,15 @@ PqTrained TrainCentroids(const PqTrainArgs& args) {
   const size_t fit_rows = hold_out ? fitted.size() / args.dim : args.rows;
   pq.train(fit_rows, hold_out ? fitted.data() : args.sample.data);
   pq.assign_index = nullptr;
+  ReserveFlagCode(pq);
   PqTrained trained;
-  trained.max_residual = HUGE_VALF;
   if (hold_out) {
     pq.sync_transposed_centroids();
     const size_t held_rows = held.size() / args.dim;
     std::vector<uint8_t> codes(held_rows * args.m);
     ComputeCodes(pq, held.data(), held_rows, codes.data(), args.m, args.reference);
-    trained.max_residual = 0.0f;
-    for (size_t r = 0; r < held_rows; ++r) {
-      trained.max_residual = std::max(trained.max_residual, ResidualSq(pq, held.data() + r * args.dim, codes.data() + r * args.m));
-    }
+    trained.held_out.resize(held_rows);
+    for (size_t r = 0; r < held_rows; ++r) trained.held_out[r] = ResidualSq(pq, held.data() + r * args.dim, codes.data() + r * args.m);
   }
   trained.centroids = std::move(pq.centroids);
   return trained;
@@ -451,7 +456,9 @@ Napi::Object TrainedToJs(Napi::Env env, const PqTrained& trained) {
   std::copy(trained.centroids.begin(), trained.centroids.end(), centroids.Data());
   Napi::Object out = Napi::Object::New(env);
   out.Set("centroids", centroids);
-  out.Set("maxResidual", Napi::Number::New(env, trained.max_residual));
+  Napi::Float32Array held_out = Napi::Float32Array::New(env, trained.held_out.size());
+  std::copy(trained.held_out.begin(), trained.held_out.end(), held_out.Data());
+  out.Set("heldOut", held_out);
   return out;
 }
 

@@ -1,18 +1,21 @@
 // JS class `PqCodes`: FAISS product-quantisation codes (faiss::ProductQuantizer, m sub-quantizers of 8 bits, so m
-// bytes per vector, and one flag byte) in native memory, addressed by slot (the row of the same vector in the slot
-// file, vector/slot-file.ts), for the compressed rerank storage pq (vector/pq-store.ts).
+// bytes per vector) in native memory, addressed by slot (the row of the same vector in the slot file,
+// vector/slot-file.ts), for the compressed rerank storage pq (vector/pq-store.ts). The last sub-quantizer's code 255
+// is reserved (its centroid is a copy of code 254's, so no vector encodes to it) and marks a flagged row: an outlier
+// whose code score may be far off, which a rerank scores exactly.
 //
 //   new PqCodes(dim, metric: "ip"|"l2", m, centroids: Float32Array | null, hugePages?, limit?: number)  [sync] m must
 //                                                       divide dim; centroids m * 256 * (dim / m) floats in FAISS's
-//                                                       layout (m, 256, dsub); null = not trained (put/exact only;
-//                                                       encode and score throw); limit: the squared residual above
-//                                                       which a row is flagged (default: infinity, none)
-//   encode(vectors: Float32Array, reference?: boolean): Uint8Array  [sync] n rows of m + 1 bytes: the m codes of
-//                                                       ProductQuantizer::compute_codes, computed by an AVX2 loop where
-//                                                       the CPU has it (reference: by FAISS itself, which tests compare
-//                                                       with), then the flag: 1 when the squared distance between the
-//                                                       vector and its decoding is above `limit` (an outlier the
-//                                                       codebooks do not reach: a rerank scores its row exactly)
+//                                                       layout (m, 256, dsub), the last sub-quantizer's code 255
+//                                                       reserved here; null = not trained (put/exact only; encode and
+//                                                       score throw); limit: the squared residual above which a row
+//                                                       is flagged (default: infinity, none)
+//   encode(vectors: Float32Array, reference?: boolean): Uint8Array  [sync] n*m codes: ProductQuantizer::compute_codes's,
+//                                                       computed by an AVX2 loop where the CPU has it (reference: by
+//                                                       FAISS itself, which tests compare with); a row's last code is
+//                                                       255 (flagged) when the squared distance between the vector
+//                                                       and its decoding is above `limit` (an outlier the codebooks
+//                                                       do not reach: a rerank scores its row exactly)
 //   encodeAsync(vectors: Float32Array): Promise<Uint8Array>  [async] encode() on the libuv pool (leave `vectors` untouched
 //                                                       until it settles)
 //   put(slots: Int32Array, codes: Uint8Array): void    [sync] stores row i of codes at slots[i] (grows as needed)
@@ -34,11 +37,11 @@
 //   bytes                                              [sync] bytes of codes allocated
 //   close(): void                                      [sync] frees the codes; later calls throw
 // Module function pqTrain(sample: Float32Array, dim, m, {niter, seed, reference}): {centroids: Float32Array,
-// maxResidual: number}  [sync] trains a ProductQuantizer (k-means per sub-space, fixed seed: deterministic) on >= 256
-// rows, returns its centroids and the largest squared residual of the rows it held out (from 512 rows on, every tenth
-// row is left out of the k-means for it; below, infinity); the k-means assigns with the AVX2 search of encode where
-// the CPU has it (reference: with FAISS's IndexFlatL2).
-// Module function pqTrainAsync(same arguments): Promise<{centroids, maxResidual}>  [async] pqTrain on the libuv pool (the sample
+// heldOut: Float32Array}  [sync] trains a ProductQuantizer (k-means per sub-space, fixed seed: deterministic) on >= 256
+// rows, returns its centroids (code 255 of the last sub-quantizer reserved) and the squared residuals of the rows it held out of the k-means (from 512 rows on,
+// every tenth row, in sample order; below, none); the k-means assigns with the AVX2 search of encode where the CPU
+// has it (reference: with FAISS's IndexFlatL2).
+// Module function pqTrainAsync(same arguments): Promise<{centroids, heldOut}>  [async] pqTrain on the libuv pool (the sample
 // is pinned until it settles: do not write to it meanwhile).
 // Every method throws an Error whose `code` is a SIDX_ERR_* string. A close while readFromAsync is in flight frees the
 // codes once it settles.
@@ -55,6 +58,9 @@
 #include "slot_codes.h"
 
 namespace sidx {
+
+// The code of the last sub-quantizer that marks a flagged row.
+constexpr uint8_t kFlagCode = 255;
 
 class PqCodes : public FlaggedCodes<PqCodes> {
  public:
@@ -73,12 +79,21 @@ class PqCodes : public FlaggedCodes<PqCodes> {
   // `flagged` (when given): the positions whose rows are flagged (an outlier's codes, see EncodeRows), ascending.
   void ScoreSlots(const QueryTables& tables, const int32_t* slots, size_t n, float* out,
                   std::vector<int32_t>* flagged = nullptr) const;
-  // The rows of `rows` vectors into out (rows * (m + 1) bytes: m codes by the AVX2 loop where the CPU has it, or by
-  // FAISS's own (reference), then the flag: 1 when the vector's squared residual (its distance to its decoding) is
-  // above the holder's limit); any thread, once trained.
+  // The codes of `rows` vectors into out (rows * m bytes: by the AVX2 loop where the CPU has it, or by FAISS's own
+  // (reference)), the last one kFlagCode where the vector's squared residual (its distance to its decoding) is above
+  // the holder's limit; any thread, once trained.
   void EncodeRows(const float* vectors, size_t rows, uint8_t* out, bool reference) const;
-  bool RowFlagged(const uint8_t* row) const { return row[m_] != 0; }
-  std::vector<uint8_t> NeutralRow() const { return std::vector<uint8_t>(m_ + 1, 0); }
+  // A flagged row's last code is kFlagCode, which the last sub-quantizer's codebook reserves (ReserveFlagCode): no
+  // vector encodes to it, and a flagged row's code score is replaced by its exact one.
+  bool RowFlagged(const uint8_t* row) const { return row[m_ - 1] == kFlagCode; }
+  bool SlotFlagged(int32_t slot) const {
+    const uint8_t* row = blocks_.Row(slot);
+    return row != nullptr && RowFlagged(row);
+  }
+  void Neutralise(int32_t slot) {
+    const std::vector<uint8_t> zeros(m_, 0);
+    blocks_.Put(&slot, 1, zeros.data());
+  }
 
  private:
   friend class CodesWrap<PqCodes>;

@@ -266,8 +266,19 @@ void Sq8Codes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t 
   });
 }
 
+bool Sq8Codes::SlotFlagged(int32_t slot) const {
+  const uint8_t* row = blocks_.Row(slot);
+  return row != nullptr && HoldsClamped(row, dim_);
+}
+
 bool Sq8Codes::RowFlagged(const uint8_t* row) const {
   return HoldsClamped(row, dim_);
+}
+
+void Sq8Codes::Neutralise(int32_t slot) {
+  thread_local std::vector<uint8_t> neutral;
+  neutral.assign(dim_, 128);
+  blocks_.Put(&slot, 1, neutral.data());
 }
 
 Sq8Codes::ScoreCall Sq8Codes::ScoreArgs(const Napi::CallbackInfo& info) const {

@@ -46,17 +46,18 @@ export interface NativeIndex {
 /** pqTrain's result. */
 export interface PqTrained {
   centroids: Float32Array;
-  maxResidual: number;
+  /** The squared residuals (distance to the decoding) of the rows held out of the k-means, in sample order; empty below 512 rows. */
+  heldOut: Float32Array;
 }
 
 /**
  * Codes by slot in native memory, a fixed number of bytes per vector (native/src/slot_codes.h): 8-bit scalar codes
- * (Sq8Codes, dim bytes) or FAISS product-quantisation codes (PqCodes, m bytes and a flag byte); all [sync].
+ * (Sq8Codes, dim bytes) or FAISS product-quantisation codes (PqCodes, m bytes); all [sync].
  */
 export interface NativeCodes {
   /** n rows of codes (Sq8Codes: round((x - vmin) / step) clamped to 0..255; PqCodes: ProductQuantizer::compute_codes's, by an AVX2 loop where the CPU has
-   * one, or by FAISS with `reference`, then a flag byte, 1 when the vector's squared residual is above the holder's
-   * limit; throws untrained). */
+   * one, or by FAISS with `reference`, a row's last code 255 (flagged) when the vector's squared residual is above the
+   * holder's limit; throws untrained). */
   encode(vectors: Float32Array, reference?: boolean): Uint8Array;
   /** PqCodes only: `encode` on the libuv pool (leave `vectors` untouched until it settles). */
   encodeAsync?(vectors: Float32Array): Promise<Uint8Array>;
@@ -85,7 +86,7 @@ export interface NativeCodes {
   score(query: Float32Array, slots: Int32Array, reference?: boolean): Float32Array;
   /**
    * The positions of `slots` whose rows are flagged, ascending: Sq8Codes, codes holding a 0 or 255 (a value clamped to
-   * its range's end); PqCodes, a flag byte of 1 (a residual above the limit). Their code scores may be far off: the
+   * its range's end); PqCodes, a last code of 255 (a residual above the limit). Their code scores may be far off: the
    * rerank scores them exactly, as the native rerank does.
    */
   clampedAt(slots: Int32Array): Int32Array;
@@ -191,8 +192,7 @@ export interface SidxFaissBinding {
   PqCodes: new (dim: number, metric: NativeMetric, m: number, centroids: Float32Array | null, hugePages?: boolean, limit?: number) => NativeCodes;
   /**
    * [sync] Trains a faiss::ProductQuantizer (8 bits per sub-quantizer) on >= 256 rows; returns its centroids and the
-   * largest squared residual (distance to its decoding) of the rows held out of the k-means to measure it (every tenth,
-   * from 512 rows on; below that, Infinity).
+   * squared residuals of the rows held out of the k-means to measure them (every tenth, from 512 rows on).
    */
   pqTrain(sample: Float32Array, dim: number, m: number, options?: { niter?: number; seed?: number; reference?: boolean }): PqTrained;
   /** [async] pqTrain on the libuv pool; do not write to `sample` until it settles. */

@@ -57,6 +57,15 @@ export class CodesFile {
     return bytes.subarray(PREFIX);
   }
 
+  /**
+   * Extends the file with zeros to hold codes for `slots` slots (rows never written: free slots, which a load releases),
+   * so that a load does not refuse it as short.
+   */
+  cover(slots: number): void {
+    const need = this.header + slots * this.#format.codeSize;
+    if (this.size < need) ftruncateSync(this.#fd, need);
+  }
+
   /** Empties the file (not trained). */
   truncate(): void {
     ftruncateSync(this.#fd, 0);

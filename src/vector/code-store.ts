@@ -71,6 +71,7 @@ export abstract class CodeStore {
       fit: (sample) => this.fit(sample),
       install: (codes) => this.#swap(codes),
       encode: (slots) => this.slotFile.chunks(slots, (part, rows) => this.#store(part, this.#codes.encode(rows))),
+      slots: () => this.slotFile.slots,
       trained: () => {
         this.#trained = true;
       },
@@ -269,6 +270,7 @@ export abstract class CodeStore {
   releaseSlots(freed: Int32Array): void {
     const slots = freed.filter((s) => s >= 0);
     if (slots.length === 0 || !this.encodes) return;
+    this.#training.released(slots);
     if (this.#pending) this.#pending.push({ slots, release: true, settle: false });
     else this.#codes.release(slots, false);
   }

@@ -33,6 +33,8 @@ export interface TrainingHost {
   install(codes: NativeCodes): void;
   /** Encodes the rows at `slots` (read from the slot file) and writes their codes. */
   encode(slots: Int32Array): void;
+  /** Slots in the slot file (the codes file must cover them all once trained, free ones too). */
+  slots(): number;
   /** The codes of every held key and the header are written: scores come from the codes now. */
   trained(): void;
 }
@@ -46,6 +48,11 @@ export class CodeTraining {
   #failed = false;
   /** Grows at each drop: a background training started before ends at its next step. */
   #epoch = 0;
+  /**
+   * While the held codes are written in the background: slots the slot file freed meanwhile (a deleted or moved key),
+   * whose rows the fill must not encode (a reused one got its codes from its own write).
+   */
+  #freed: Set<number> | null = null;
   /** While set, held keys wait: a bulk fill trains once at its end (defer). */
   #deferred = false;
 
@@ -91,6 +98,7 @@ export class CodeTraining {
     if (!(fitted instanceof Promise)) {
       host.install(fitted.codes);
       host.encode(slots);
+      host.file.cover(host.slots());
       host.file.writeHeader(fitted.payload);
       this.#held.clear();
       host.trained();
@@ -113,7 +121,13 @@ export class CodeTraining {
     this.#held.clear();
     this.#running = null;
     this.#filling = false;
+    this.#freed = null;
     this.#failed = false;
+  }
+
+  /** Slots the slot file just freed: a background fill skips them. */
+  released(slots: Int32Array): void {
+    if (this.#freed) for (const slot of slots) this.#freed.add(slot);
   }
 
   /** The held rows are read back at their turn, so a row rewritten meanwhile is encoded as it is then. */
@@ -127,16 +141,21 @@ export class CodeTraining {
     const host = this.#host;
     host.install(fitted.codes);
     this.#filling = true;
+    const freed = new Set<number>();
+    this.#freed = freed;
     const held = this.#held.slots(host.slotsOf);
     this.#held.clear();
     for (let first = 0; first < held.length; first += FILL_SLOTS) {
       await nextTurn();
       if (!live()) return false;
-      host.encode(held.subarray(first, first + FILL_SLOTS));
+      const part = held.subarray(first, first + FILL_SLOTS);
+      host.encode(freed.size === 0 ? part : part.filter((slot) => !freed.has(slot)));
     }
+    host.file.cover(host.slots());
     await host.file.writeHeaderAsync(fitted.payload, live);
     if (!live()) return false;
     this.#filling = false;
+    this.#freed = null;
     this.#running = null;
     host.trained();
     return true;

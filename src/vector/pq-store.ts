@@ -11,14 +11,15 @@
  * scored exactly from the slot file), on the libuv pool while writes go on (code-training.ts). The codebooks stay
  * until a rebuild.
  *
- * Outliers: each row carries a flag byte after its m codes, set when the vector's squared residual (its distance to its
- * decoding) is above the largest of the training sample's widened by RESIDUAL_MARGIN: an item the codebooks do not
- * reach (a much larger norm, a catalog that drifted into new regions) whose code score may be far off, so a rerank
- * always scores a flagged row exactly (native/src/flagged_codes.h), as sq8 does its clamped rows.
+ * Outliers: each row carries a flag, set when the vector's squared residual (its distance to its decoding) is above a
+ * limit measured on training rows held out of the k-means (residualLimit): an item the codebooks do not reach (a much
+ * larger norm) whose code score may be far off, so a rerank always scores a flagged row exactly
+ * (native/src/flagged_codes.h), as sq8 does its clamped rows. The flag is the last sub-quantizer's code 255, which its
+ * codebook reserves (native/src/pq_codes.h), so rows stay m bytes.
  *
  *   <base>.pq    header (magic, dim, m, centroids[m][256][dim / m]: 1 KiB per dimension, the flag's limit) padded to
- *                4 KiB, then slot s at HEADER + s * (m + 1). Empty = not trained yet. A file for another m, or of the
- *                format before the flags, is refused (rebuilt).
+ *                4 KiB, then slot s at HEADER + s * m. Empty = not trained yet. A file for another m, or of the format
+ *                before the flags (magic SIDXPQ8), is refused (rebuilt).
  */
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeCodes } from './binding.ts';
@@ -30,8 +31,9 @@ import { callNativeAsync, type Metric } from './vector-index.ts';
 export interface PqOptions extends CodeOptions {
   /** Sub-quantizers (bytes per vector); 0 = the default for the dimension (pqSubquantizers). */
   pqM: number;
-  /** RESIDUAL_MARGIN unless given (benchmarks compare others). */
+  /** RESIDUAL_MARGIN and RESIDUAL_QUANTILE unless given (benchmarks compare others). */
   residualMargin?: number;
+  residualQuantile?: number;
 }
 
 const MAGIC = Buffer.from('SIDXPQ2\n', 'latin1');
@@ -43,10 +45,19 @@ const TRAIN_SEED = 1234;
 /** vectors.rescore 0: see docs/benchmarks.md, "Compressed vectors". */
 export const PQ_RESCORE = 200;
 /**
- * The share by which a row's residual norm may exceed the training sample's largest before the row is flagged (its
- * square: the limit on squared residuals); docs/benchmarks.md, "Where it stands (stop 51)".
+ * The limit on a row's squared residual: the held-out training rows' RESIDUAL_QUANTILE (a few stray items among them
+ * do not lift it, as their largest would), its norm widened by RESIDUAL_MARGIN; docs/benchmarks.md, "Where it stands
+ * (stop 51)".
  */
-export const RESIDUAL_MARGIN = 0.1;
+export const RESIDUAL_QUANTILE = 0.99;
+export const RESIDUAL_MARGIN = 0.25;
+
+/** The limit for pqTrain's held-out residuals: Infinity (nothing flagged) when there are none (below 512 rows). */
+export function residualLimit(heldOut: Float32Array, quantile = RESIDUAL_QUANTILE, margin = RESIDUAL_MARGIN): number {
+  if (heldOut.length === 0) return Infinity;
+  const sorted = Float32Array.from(heldOut).sort();
+  return sorted[Math.floor(quantile * (sorted.length - 1))]! * (1 + margin) ** 2;
+}
 
 /**
  * The sub-quantizers for `dim`: `pqM` when it divides dim (throws SIDX_ERR_CONFIG naming vectors.pqM otherwise);
@@ -66,18 +77,20 @@ export function pqSubquantizers(dim: number, pqM: number): number {
 
 export class PqStore extends CodeStore {
   readonly #margin: number;
+  readonly #quantile: number;
 
   private constructor(base: string, slots: SlotFile, metric: Metric, opts: PqOptions, m: number) {
     super(base, slots, metric, opts, {
-      name: 'pq', magic: MAGIC, former: { magic: FORMER_MAGIC, what: 'no outlier flags' }, codeSize: m + 1, param: m, paramName: 'sub-quantizers',
+      name: 'pq', magic: MAGIC, former: { magic: FORMER_MAGIC, what: 'no outlier flags' }, codeSize: m, param: m, paramName: 'sub-quantizers',
       payloadBytes: 4 * KSUB * slots.dim + 4, minTrain: KSUB, defaultRescore: PQ_RESCORE, rescoreFrom: 'read',
     });
     this.#margin = opts.residualMargin ?? RESIDUAL_MARGIN;
+    this.#quantile = opts.residualQuantile ?? RESIDUAL_QUANTILE;
   }
 
-  /** Sub-quantizers: code bytes per vector (each row adds a flag byte). */
+  /** Sub-quantizers: code bytes per vector. */
   get m(): number {
-    return this.codeSize - 1;
+    return this.codeSize;
   }
 
   /** Opens (creating it if missing) `<base>.pq` beside `slots`; call `load` (after nothing else) or `reset` next. */
@@ -94,10 +107,10 @@ export class PqStore extends CodeStore {
   protected async fit(sample: Int32Array): Promise<Fitted> {
     const rows = new Float32Array(sample.length * this.dim);
     this.slotFile.readSlots(sample, rows);
-    const { centroids, maxResidual } = await callNativeAsync(() => loadFaissBinding().pqTrainAsync(rows, this.dim, this.m, { niter: TRAIN_NITER, seed: TRAIN_SEED }));
+    const { centroids, heldOut } = await callNativeAsync(() => loadFaissBinding().pqTrainAsync(rows, this.dim, this.m, { niter: TRAIN_NITER, seed: TRAIN_SEED }));
     const payload = new Float32Array(centroids.length + 1);
     payload.set(centroids);
-    payload[centroids.length] = maxResidual * (1 + this.#margin) ** 2;
+    payload[centroids.length] = residualLimit(heldOut, this.#quantile, this.#margin);
     return { codes: this.#holder(payload), payload: new Uint8Array(payload.buffer) };
   }
 

@@ -30,8 +30,8 @@ const queries = randomMatrix(8, DIM, 22);
 const pq = { vectors: { storage: 'pq' as const, trainSize: 300, rescore: RESCORE, pqM: M } };
 /** Header: 16 bytes, the codebooks (256 x dim floats) and the flag's limit (a float), padded to 4 KiB. */
 const HEADER = Math.ceil((16 + 1024 * DIM + 4) / 4096) * 4096;
-/** Bytes per slot: m codes and a flag. */
-const ROW = M + 1;
+/** Bytes per slot: m codes (a flagged row's last one 255). */
+const ROW = M;
 
 after(() => tmp.cleanup());
 
@@ -52,7 +52,7 @@ test('pq answers like f32 at the top, after a restart from the codes file and af
   assert.equal((await svc.app.inject({ method: 'GET', url: '/readyz' })).json().vectors, N - 2);
   await svc.close();
   const codes = join(dataDir, 'vectors.pq');
-  assert.equal(statSync(codes).size, HEADER + N * ROW, 'm codes and a flag byte per slot after the header');
+  assert.equal(statSync(codes).size, HEADER + N * ROW, 'm codes per slot after the header');
 
   svc = await startService(dataDir, modelDir, {}, pq);
   assert.deepEqual(await answers(svc), want, 'reopened from the codes file');

@@ -87,7 +87,7 @@ function flaggedTruth(dir: string, catalog: Catalog): number {
   const codes = storedPq(join(dir, 'vectors.pq'), DIM, 'ip', M);
   try {
     let n = 0;
-    for (const item of catalog.items()) if (codes.encode(item.vector)[M] === 1) n++;
+    for (const item of catalog.items()) if (codes.encode(item.vector)[M - 1] === 255) n++; // the last code, 255 when flagged
     return n;
   } finally {
     codes.close();

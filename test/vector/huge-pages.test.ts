@@ -34,7 +34,7 @@ const cases: Array<{ name: string; codeSize: number; make: (hugePages: boolean) 
     codeSize: 512,
     make: (hugePages) => new (loadFaissBinding().Sq8Codes)(512, 'ip', new Float32Array(512).fill(-1), new Float32Array(512).fill(2 / 255), hugePages),
   },
-  { name: 'pq', codeSize: 129, make: (hugePages) => new (loadFaissBinding().PqCodes)(512, 'ip', 128, null, hugePages) }, // 128 codes and a flag
+  { name: 'pq', codeSize: 128, make: (hugePages) => new (loadFaissBinding().PqCodes)(512, 'ip', 128, null, hugePages) },
 ];
 
 for (const c of cases) {

@@ -1,7 +1,8 @@
 /**
- * pq's flagged rows (src/vector/pq-store.ts, native/src/pq_codes.cc, native/src/flagged_codes.h): each row carries a
- * flag byte after its m codes, 1 when the vector's squared residual (its distance to its decoding) is above the
- * holder's limit; pqTrain measures that limit on the rows it holds out of the k-means (every tenth, from 512 rows on);
+ * pq's flagged rows (src/vector/pq-store.ts, native/src/pq_codes.cc, native/src/flagged_codes.h): a row's last code
+ * is 255 (reserved: no vector encodes to it) when the vector's squared residual (its distance to its decoding) is
+ * above the holder's limit; pqTrain's heldOut (the rows it holds out of the k-means, every tenth, from 512 rows on)
+ * sets that limit (residualLimit);
  * every rerank re-scores the flagged rows exactly beside the best `rescore`, so an outlier the codebooks do not reach
  * keeps its place in the top k; the count by slot follows puts, overwrites, releases and a restart.
  */
@@ -14,7 +15,7 @@ import { clusteredEmbeddings } from '../../src/eval/synthetic.ts';
 import { rankByScore } from '../../src/service/score-rank.ts';
 import { loadFaissBinding, type NativeCodes } from '../../src/vector/binding.ts';
 import { bestPositions, withExact } from '../../src/vector/code-ranking.ts';
-import { PQ_RESCORE, PqStore, RESIDUAL_MARGIN } from '../../src/vector/pq-store.ts';
+import { PQ_RESCORE, PqStore, RESIDUAL_MARGIN, RESIDUAL_QUANTILE, residualLimit } from '../../src/vector/pq-store.ts';
 import { VectorIndex, type Metric } from '../../src/vector/vector-index.ts';
 import { fill, openCodeStore, storedPq, topK } from '../helpers/code-stores.ts';
 import { tempDir } from '../helpers/paths.ts';
@@ -26,16 +27,16 @@ const openStore = (dir: string, dim: number, metric: Metric, rescore: number, tr
 /**
  * Each row's squared residual under `centroids` (FAISS's layout: m x 256 x dim / m): the float32 sum, in order, of the
  * squared differences between the vector and its codes' centroids, as the native encoder sums it. `encoded`: rows of m
- * codes and a flag byte.
+ * codes, none flagged (a flagged row's last code is 255, the reserved one).
  */
 function residuals(vectors: Float32Array, encoded: Uint8Array, centroids: Float32Array, dim: number, m: number): number[] {
   const sub = dim / m;
-  const rows = encoded.length / (m + 1);
+  const rows = encoded.length / m;
   const f = Math.fround;
   return Array.from({ length: rows }, (_, r) => {
     let sum = 0;
     for (let j = 0; j < m; j++) {
-      const c = (j * 256 + encoded[r * (m + 1) + j]!) * sub;
+      const c = (j * 256 + encoded[r * m + j]!) * sub;
       for (let t = 0; t < sub; t++) {
         const d = f(vectors[r * dim + j * sub + t]! - centroids[c + t]!);
         sum = f(sum + f(d * d));
@@ -45,12 +46,10 @@ function residuals(vectors: Float32Array, encoded: Uint8Array, centroids: Float3
   });
 }
 
-/** The flag byte of each row (m codes and a flag). */
-const flagsOf = (encoded: Uint8Array, m: number) => Array.from({ length: encoded.length / (m + 1) }, (_, r) => encoded[r * (m + 1) + m]!);
-/** The code bytes alone (the flag bytes left out). */
-const codesOf = (encoded: Uint8Array, m: number) => encoded.filter((_, i) => i % (m + 1) !== m);
-/** The limit PqStore sets from pqTrain's maxResidual. */
-const limitOf = (maxResidual: number) => maxResidual * (1 + RESIDUAL_MARGIN) ** 2;
+/** Each row's flag: 1 where its last code is 255 (reserved for it: native/src/pq_codes.h). */
+const flagsOf = (encoded: Uint8Array, m: number) => Array.from({ length: encoded.length / m }, (_, r) => (encoded[r * m + m - 1] === 255 ? 1 : 0));
+/** The codes but each row's last (which a flag replaces). */
+const codesOf = (encoded: Uint8Array, m: number) => encoded.filter((_, i) => i % m !== m - 1);
 
 test('the raw PqCodes: encode flags exactly the rows whose squared residual is above the limit; none without one; FAISS\'s reference codes and encodeAsync give the same bytes', async () => {
   const { PqCodes, pqTrain } = loadFaissBinding();
@@ -83,6 +82,7 @@ test('the raw PqCodes: encode flags exactly the rows whose squared residual is a
         res.forEach((r, i) => assert.equal(flags[i], r > limit ? 1 : 0, `${metric}, limit ${what}: row ${i} (residual ${r}, limit ${limit})`));
         assert.equal(flags.filter((f) => f === 1).length, res.filter((r) => r > limit).length);
         assert.deepEqual(codesOf(encoded, m), codesOf(unflagged, m), `${metric}, limit ${what}: the codes do not depend on the limit`);
+        flags.forEach((flag, i) => flag === 0 && assert.equal(encoded[i * m + m - 1], unflagged[i * m + m - 1], `${metric}, limit ${what}: row ${i}'s last code kept`));
         assert.deepEqual(codes.encode(data, true), encoded, `${metric}, limit ${what}: FAISS's reference codes, flags included`);
         assert.deepEqual(await codes.encodeAsync!(data), encoded, `${metric}, limit ${what}: encodeAsync's bytes`);
       } finally {
@@ -98,51 +98,52 @@ test('the raw PqCodes: encode flags exactly the rows whose squared residual is a
   assert.throws(() => new PqCodes(dim, 'ip', m, centroids, false, NaN), /limit must be a number/);
 });
 
-test('pqTrain: maxResidual is the largest squared residual of the held-out rows (every tenth, left out of the k-means); Infinity below 512 rows; deterministic', async () => {
+test('pqTrain: heldOut holds the squared residuals of the held-out rows (every tenth, left out of the k-means); none below 512 rows; deterministic; one stray row does not lift the limit', async () => {
   const { PqCodes, pqTrain, pqTrainAsync } = loadFaissBinding();
   const dim = 16;
   const m = 4;
   const data = clusteredEmbeddings({ n: 1000, dim, seed: 83, clusters: 12, noise: 0.5 });
-  const heldOutMax = (sample: Float32Array, centroids: Float32Array) => {
+  const heldOutOf = (sample: Float32Array, centroids: Float32Array) => {
     const codes = new PqCodes(dim, 'l2', m, centroids);
     const res = residuals(sample, codes.encode(sample), centroids, dim, m);
     codes.close();
-    return {
-      held: Math.max(...res.filter((_, r) => r % 10 === 9)),
-      fitted: Math.max(...res.filter((_, r) => r % 10 !== 9)),
-      res,
-    };
+    return { held: Float32Array.from(res.filter((_, r) => r % 10 === 9)), fitted: res.filter((_, r) => r % 10 !== 9), res };
   };
   const opts = { niter: 6, seed: 5 };
   const trained = pqTrain(data, dim, m, opts);
-  const { held, fitted } = heldOutMax(data, trained.centroids);
-  assert.equal(trained.maxResidual, held, 'the held-out rows\' largest residual');
-  assert.notEqual(held, fitted, 'not the training rows\' largest');
+  const { held, fitted } = heldOutOf(data, trained.centroids);
+  assert.deepEqual(trained.heldOut, held, 'the held-out rows\' residuals, in sample order');
+  assert.notEqual(Math.max(...held), Math.max(...fitted), 'not the training rows\'');
   assert.deepEqual(pqTrain(data, dim, m, opts), trained, 'deterministic');
   assert.deepEqual(await pqTrainAsync(data, dim, m, opts), trained, 'pqTrainAsync: pqTrain\'s result');
   const reference = pqTrain(data, dim, m, { ...opts, reference: true });
-  assert.equal(reference.maxResidual, heldOutMax(data, reference.centroids).held, 'FAISS\'s k-means (reference): the same measure');
+  assert.deepEqual(reference.heldOut, heldOutOf(data, reference.centroids).held, 'FAISS\'s k-means (reference): the same measure');
+  const sorted = Float32Array.from(held).sort();
+  assert.equal(residualLimit(trained.heldOut), sorted[Math.floor(RESIDUAL_QUANTILE * 99)]! * (1 + RESIDUAL_MARGIN) ** 2, 'the limit: their quantile, widened');
 
-  // A held-out row scaled far out: the codebooks are unchanged (it is not in the k-means) and its residual is the max.
+  // A held-out row scaled far out: the codebooks are unchanged (it is not in the k-means), and the limit stays within
+  // the other held-out rows' largest (widened): the quantile leaves the stray row out.
   const outlier = data.slice();
   for (let d = 0; d < dim; d++) outlier[9 * dim + d]! *= 10;
   const withOutlier = pqTrain(outlier, dim, m, opts);
   assert.deepEqual(withOutlier.centroids, trained.centroids, 'a held-out row does not move the codebooks');
-  const measured = heldOutMax(outlier, trained.centroids);
-  assert.equal(withOutlier.maxResidual, measured.res[9], 'the outlier\'s residual is the max');
-  assert.ok(withOutlier.maxResidual > 10 * trained.maxResidual, `${withOutlier.maxResidual} against ${trained.maxResidual}`);
+  assert.equal(withOutlier.heldOut[0], heldOutOf(outlier, trained.centroids).res[9], 'row 9 is the first held out');
+  assert.ok(withOutlier.heldOut[0]! > 10 * sorted.at(-1)!, 'far above the others');
+  const limit = residualLimit(withOutlier.heldOut);
+  assert.ok(limit <= sorted.at(-1)! * (1 + RESIDUAL_MARGIN) ** 2, `limit ${limit}: not lifted by the stray row (${withOutlier.heldOut[0]})`);
   const fittedOutlier = data.slice();
   for (let d = 0; d < dim; d++) fittedOutlier[8 * dim + d]! *= 10;
   assert.notDeepEqual(pqTrain(fittedOutlier, dim, m, opts).centroids, trained.centroids, 'a training row does move them');
 
   const small = pqTrain(data.subarray(0, 511 * dim), dim, m, opts);
-  assert.equal(small.maxResidual, Infinity, 'below 512 rows: no limit');
-  const codes = new PqCodes(dim, 'ip', m, small.centroids, false, limitOf(small.maxResidual));
+  assert.equal(small.heldOut.length, 0, 'below 512 rows: none held out');
+  assert.equal(residualLimit(small.heldOut), Infinity, 'so no limit');
+  const codes = new PqCodes(dim, 'ip', m, small.centroids, false, residualLimit(small.heldOut));
   assert.ok(flagsOf(codes.encode(outlier), m).every((f) => f === 0), 'an infinite limit flags nothing, not even the outlier');
   codes.close();
   const at512 = pqTrain(data.subarray(0, 512 * dim), dim, m, opts);
-  assert.ok(Number.isFinite(at512.maxResidual));
-  assert.equal(at512.maxResidual, heldOutMax(data.subarray(0, 512 * dim), at512.centroids).held, 'from 512 rows: measured on the 51 held out');
+  assert.equal(at512.heldOut.length, 51);
+  assert.deepEqual(at512.heldOut, heldOutOf(data.subarray(0, 512 * dim), at512.centroids).held, 'from 512 rows: measured on the 51 held out');
 });
 
 /** A drifted catalog on a raw PqCodes and SlotMap: `n` rows of dim 16, every 50th from row 1000 on at 3x the scale. */
@@ -172,7 +173,7 @@ test('the raw PqCodes: rankKeys and rankKeysAsync re-score the flagged rows exac
     const plain = new PqCodes(dim, 'ip', m, trained.centroids);
     const sortedRes = residuals(data, plain.encode(data), trained.centroids, dim, m).sort((a, b) => a - b);
     plain.close();
-    const cases = [['outliers', limitOf(trained.maxResidual)], ['half the rows', sortedRes[n / 2]!]] as const;
+    const cases = [['outliers', residualLimit(trained.heldOut)], ['half the rows', sortedRes[n / 2]!]] as const;
     for (const metric of ['ip', 'l2'] as const) {
       const sign = metric === 'ip' ? 1 : -1;
       const map = new SlotMap(file, dim, metric);
@@ -231,7 +232,7 @@ test('the raw PqCodes count by slot: puts in any order, a flagged row overwritte
   const tmp = tempDir();
   try {
     const { dim, m, data, scaled, trained } = driftedRows(tmp.dir, 2000);
-    const codes = new PqCodes(dim, 'ip', m, trained.centroids, false, limitOf(trained.maxResidual));
+    const codes = new PqCodes(dim, 'ip', m, trained.centroids, false, residualLimit(trained.heldOut));
     const far = codes.encode(Float32Array.from(scaled.slice(0, 10).flatMap((r) => [...data.subarray(r * dim, (r + 1) * dim)])));
     const near = codes.encode(data.subarray(0, 10 * dim));
     assert.deepEqual(flagsOf(far, m), Array(10).fill(1));
@@ -241,9 +242,9 @@ test('the raw PqCodes count by slot: puts in any order, a flagged row overwritte
     codes.put(range(0, 10), far); // then the rows below it: zeros before, not codes
     codes.put(range(20, 10), near);
     assert.equal(codes.clampedStored, 20);
-    codes.put(Int32Array.of(3, 104), near.subarray(0, 2 * (m + 1))); // two flagged rows overwritten by unflagged ones
+    codes.put(Int32Array.of(3, 104), near.subarray(0, 2 * m)); // two flagged rows overwritten by unflagged ones
     assert.equal(codes.clampedStored, 18);
-    codes.put(Int32Array.of(21), far.subarray(0, m + 1)); // an unflagged row overwritten by a flagged one
+    codes.put(Int32Array.of(21), far.subarray(0, m)); // an unflagged row overwritten by a flagged one
     assert.equal(codes.clampedStored, 19);
     codes.release(Int32Array.of(5, 105, 22, 21, 60)); // 60 was never written: nothing to uncount
     assert.equal(codes.clampedStored, 16);
@@ -251,7 +252,7 @@ test('the raw PqCodes count by slot: puts in any order, a flagged row overwritte
     assert.equal(codes.clampedStored, 16, 'a released slot is neutral: releasing it again uncounts nothing');
     const written = Int32Array.from([...range(0, 10), ...range(20, 10), ...range(100, 10)]);
     assert.deepEqual([...codes.clampedAt(written)], [0, 1, 2, 4, 6, 7, 8, 9, 20, 21, 22, 23, 26, 27, 28, 29], 'positions of the flagged rows');
-    codes.put(Int32Array.of(5, 60), far.subarray(0, 2 * (m + 1))); // a released slot reused, a never-written one written
+    codes.put(Int32Array.of(5, 60), far.subarray(0, 2 * m)); // a released slot reused, a never-written one written
     assert.equal(codes.clampedStored, 18);
     codes.close();
   } finally {
@@ -263,7 +264,7 @@ test('the raw PqCodes count by slot: puts in any order, a flagged row overwritte
 function flaggedTruth(dir: string, dim: number, live: Map<number, Float32Array>): number {
   const codes: NativeCodes = storedPq(join(dir, 'vectors.pq'), dim, 'ip');
   try {
-    return [...live.values()].filter((v) => codes.encode(v)[dim / 2] === 1).length;
+    return [...live.values()].filter((v) => codes.encode(v)[dim / 2 - 1] === 255).length;
   } finally {
     codes.close();
   }
@@ -323,7 +324,7 @@ test('PqStore: the flagged count is the live items\' through deletes, moves and 
     flat.add(Float32Array.from([...live.values()].flatMap((v) => [...v])), ids);
     const exact = flat.scoreSubset(query, ids);
     const holder = storedPq(join(tmp.dir, 'vectors.pq'), dim, 'ip');
-    const flaggedAt = [...live.values()].flatMap((v, p) => (holder.encode(v)[dim / 2] === 1 ? [p] : []));
+    const flaggedAt = [...live.values()].flatMap((v, p) => (holder.encode(v)[dim / 2 - 1] === 255 ? [p] : []));
     holder.close();
     assert.equal(flaggedAt.length, afterMoves);
     for (const p of flaggedAt) assert.equal(scores[p], exact[p], `flagged id ${ids[p]} scored exactly`);

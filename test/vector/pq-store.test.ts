@@ -27,14 +27,14 @@ const openWith = (pqM: number): OpenCodes<PqStore> => (base, slots, metric, opts
 const openStore = (dir: string, dim: number, metric: Metric, rescore: number, trainSize: number, pqM = 0) =>
   openCodeStore(openWith(pqM), dir, dim, metric, rescore, trainSize);
 
-/** The vectors `encoded` (rows of m codes and a flag byte) stands for: each code's centroid (FAISS's layout: m x 256 x dim / m). */
+/** The vectors `encoded` stands for: each code's centroid (FAISS's layout: m x 256 x dim / m). */
 function decodePq(encoded: Uint8Array, centroids: Float32Array, dim: number, m: number): Float32Array {
   const sub = dim / m;
-  const rows = encoded.length / (m + 1);
+  const rows = encoded.length / m;
   const decoded = new Float32Array(rows * dim);
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < m; j++) {
-      const c = encoded[r * (m + 1) + j]!;
+      const c = encoded[r * m + j]!;
       decoded.set(centroids.subarray((j * 256 + c) * sub, (j * 256 + c + 1) * sub), r * dim + j * sub);
     }
   }
@@ -56,8 +56,8 @@ test('codes: scores are the metric against the decoded centroids; training is de
     const codes = new PqCodes(dim, metric, m, centroids);
     try {
       const encoded = codes.encode(data.subarray(0, 50 * dim));
-      assert.equal(encoded.length, 50 * (m + 1));
-      assert.ok(encoded.every((c, i) => i % (m + 1) !== m || c === 0), 'no limit given: no row flagged');
+      assert.equal(encoded.length, 50 * m);
+      assert.ok(encoded.every((c, i) => i % m !== m - 1 || c !== 255), 'no limit given: no row flagged (the last code 255 reserved for it)');
       const decoded = decodePq(encoded, centroids, dim, m);
       let err = 0;
       for (let i = 0; i < decoded.length; i++) err = Math.max(err, Math.abs(decoded[i]! - data[i]!));
@@ -161,10 +161,10 @@ test('untrained: exact scores (256 rows at least); trained: the top rescore exac
     trainSize: 100,
     bound: 0.5 * Math.sqrt(dim),
     file: 'vectors.pq',
-    trainedBytes: Math.ceil((16 + 1024 * dim + 4) / 4096) * 4096 + 400 * 17, // the codebooks and limit, then m = dim / 2 = 16 codes and a flag per slot
+    trainedBytes: Math.ceil((16 + 1024 * dim + 4) / 4096) * 4096 + 400 * 16, // the codebooks and limit, then m = dim / 2 = 16 bytes per slot
     opened: (store) => {
       assert.equal(store.trainCount, 256);
-      assert.equal(store.codeSize, 17);
+      assert.equal(store.codeSize, 16);
     },
   });
 });
@@ -270,7 +270,7 @@ test('training runs on the libuv pool: writes return at once and are scored exac
     assert.equal(await store.training(), true);
     assert.equal(store.trained, true);
     assert.equal(store.training(), null);
-    assert.equal(statSync(join(fresh, 'vectors.pq')).size, Math.ceil((16 + 1024 * dim + 4) / 4096) * 4096 + 900 * 17, 'the header, then the codes of every slot');
+    assert.equal(statSync(join(fresh, 'vectors.pq')).size, Math.ceil((16 + 1024 * dim + 4) / 4096) * 4096 + 900 * 16, 'the header, then the codes of every slot');
     const all = BigInt64Array.from({ length: 902 }, (_, i) => BigInt(i)); // 0 and 901: not stored
     const reference = storedPq(join(fresh, 'vectors.pq'), dim, 'ip');
     reference.put(Int32Array.from({ length: 900 }, (_, i) => i + 1), reference.encode(data));
@@ -326,7 +326,7 @@ test('prepare: codes encoded on the libuv pool, bit for bit encode\'s; add write
     const { put, store, close } = openStore(tmp.dir, dim, 'ip', 4, 256);
     const path = join(tmp.dir, 'vectors.pq');
     const header = Math.ceil((16 + 1024 * dim + 4) / 4096) * 4096;
-    const codesAt = (first: number, count: number) => readFileSync(path).subarray(header + first * (m + 1), header + (first + count) * (m + 1));
+    const codesAt = (first: number, count: number) => readFileSync(path).subarray(header + first * m, header + (first + count) * m);
     const data = randomMatrix(700, dim, 91);
     assert.equal(store.prepare(data.subarray(0, 10 * dim)), null, 'nothing to encode with before training');
     fill(put, data.subarray(0, 300 * dim), dim, 100); // slots 0..299
