@@ -170,6 +170,21 @@ export function storedPq(path: string, dim: number, metric: Metric, m = dim / 2)
 }
 
 /**
+ * How many of `vectors` the quantiser stored in the pq codes file at `path` flags (their last code 255): what a count
+ * of the live items must say.
+ */
+export function pqFlaggedCount(path: string, dim: number, vectors: Iterable<Float32Array>, m = dim / 2): number {
+  const codes = storedPq(path, dim, 'ip', m);
+  try {
+    let n = 0;
+    for (const v of vectors) if (codes.encode(v)[m - 1] === 255) n++;
+    return n;
+  } finally {
+    codes.close();
+  }
+}
+
+/**
  * A store's scores (`got`) against the exact ones (`want`) and each key's code score under the stored quantiser
  * (`fromCodes`, of its current vector): absent in all or none; at least `rescore` exact; every other one its code score
  * less one shift common to all of them (the re-scored top stays above the code scores).

@@ -72,6 +72,19 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
+/** The service's `sidx_vector_clamped_items` gauge, read from GET /metrics. */
+export async function clampedItemsGauge(svc: RunningService): Promise<number> {
+  const text = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
+  return Number(/^sidx_vector_clamped_items (\S+)$/m.exec(text)?.[1]);
+}
+
+/** Upserts row i of `rows` (dim floats each, as JSON arrays) as ids[i]; throws unless answered 200. */
+export async function putRows(svc: RunningService, dim: number, ids: string[], rows: Float32Array): Promise<void> {
+  const items = ids.map((id, i) => ({ id, embedding: Array.from(rows.subarray(i * dim, (i + 1) * dim)) }));
+  const res = await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items } });
+  if (res.statusCode !== 200) throw new Error(`POST /v1/items answered ${res.statusCode}: ${res.body}`);
+}
+
 export async function startService(
   dataDir: string,
   modelDir: string,

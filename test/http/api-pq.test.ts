@@ -16,7 +16,7 @@ import { kServiceTestHooks } from '../../src/service/sidx-service.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { fillItems, topAnswers } from '../helpers/retrieve-answers.ts';
-import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+import { clampedItemsGauge, putRows, startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
 
 const DIM = 24;
 const N = 800;
@@ -97,14 +97,8 @@ test('sidx_vector_clamped_items counts the pq items whose residual is beyond the
   const dataDir = join(tmp.dir, 'pq-flagged');
   // 600 training items: from 512 on, pqTrain holds every tenth out of the k-means to measure the limit.
   const svc = await startService(dataDir, modelDir, {}, { vectors: { storage: 'pq', trainSize: 600, rescore: RESCORE, pqM: M } });
-  const gauge = async () => {
-    const text = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
-    return Number(/^sidx_vector_clamped_items (\S+)$/m.exec(text)?.[1]);
-  };
-  const put = async (ids: string[], rows: Float32Array) => {
-    const items = ids.map((id, i) => ({ id, embedding: Array.from(rows.subarray(i * DIM, (i + 1) * DIM)) }));
-    assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items } })).statusCode, 200);
-  };
+  const gauge = () => clampedItemsGauge(svc);
+  const put = (ids: string[], rows: Float32Array) => putRows(svc, DIM, ids, rows);
   const ids = (prefix: string) => Array.from({ length: 50 }, (_, i) => `${prefix}${i}`);
   try {
     for (let s = 0; s < 600; s += 200) await put(Array.from({ length: 200 }, (_, i) => `a${s + i}`), vectors.subarray(s * DIM, (s + 200) * DIM));

@@ -13,7 +13,7 @@ import { SidxError } from '../../src/errors.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { fillItems, topAnswers } from '../helpers/retrieve-answers.ts';
-import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+import { clampedItemsGauge, putRows, startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
 
 const DIM = 24;
 const N = 800;
@@ -94,14 +94,8 @@ test('SIDX__VECTORS__* variables set the storage; a bad value is refused naming 
 test('sidx_vector_clamped_items counts the items beyond the sq8 ranges: re-upserts and deletes release their old slots', async () => {
   const dataDir = join(tmp.dir, 'sq8-clamped');
   const svc = await startService(dataDir, modelDir, {}, { vectors: { storage: 'sq8', trainSize: 200, rescore: 30 } });
-  const gauge = async () => {
-    const text = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
-    return Number(/^sidx_vector_clamped_items (\S+)$/m.exec(text)?.[1]);
-  };
-  const put = async (ids: string[], rows: Float32Array) => {
-    const items = ids.map((id, i) => ({ id, embedding: Array.from(rows.subarray(i * DIM, (i + 1) * DIM)) }));
-    assert.equal((await svc.app.inject({ method: 'POST', url: '/v1/items', payload: { items } })).statusCode, 200);
-  };
+  const gauge = () => clampedItemsGauge(svc);
+  const put = (ids: string[], rows: Float32Array) => putRows(svc, DIM, ids, rows);
   const ids = (prefix: string) => Array.from({ length: 50 }, (_, i) => `${prefix}${i}`);
   try {
     await put(Array.from({ length: 200 }, (_, i) => `a${i}`), vectors.subarray(0, 200 * DIM));

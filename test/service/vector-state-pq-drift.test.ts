@@ -16,7 +16,7 @@ import { storeOpener } from '../../src/vector/sq8-slot-store.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { log, upsert } from '../helpers/vector-state-crash.ts';
-import { storedPq } from '../helpers/code-stores.ts';
+import { pqFlaggedCount } from '../helpers/code-stores.ts';
 
 const DIM = 16;
 const M = 4;
@@ -84,14 +84,9 @@ test('pq: a start warns when the catalog drifted beyond the codebooks\' reach; d
 
 /** Live items whose vectors, encoded with the quantiser in vectors.pq's header, are flagged: what the count must say. */
 function flaggedTruth(dir: string, catalog: Catalog): number {
-  const codes = storedPq(join(dir, 'vectors.pq'), DIM, 'ip', M);
-  try {
-    let n = 0;
-    for (const item of catalog.items()) if (codes.encode(item.vector)[M - 1] === 255) n++; // the last code, 255 when flagged
-    return n;
-  } finally {
-    codes.close();
-  }
+  return pqFlaggedCount(join(dir, 'vectors.pq'), DIM, (function* () {
+    for (const item of catalog.items()) yield item.vector;
+  })(), M);
 }
 
 test('pq: the flagged count is the live items\' through moves before the training, deletes, a rebuild and a restart', async () => {

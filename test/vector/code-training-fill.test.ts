@@ -10,7 +10,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { PqStore } from '../../src/vector/pq-store.ts';
-import { fill, openCodeStore, storedPq } from '../helpers/code-stores.ts';
+import { fill, openCodeStore, pqFlaggedCount } from '../helpers/code-stores.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 
@@ -18,14 +18,7 @@ const DIM = 16;
 const open = (dir: string) => openCodeStore((base, slots, metric, opts) => PqStore.open(base, slots, metric, { ...opts, pqM: 0 }), dir, DIM, 'ip', 5, 600);
 
 /** Live vectors whose codes under the stored quantiser are flagged (the last code 255). */
-function flaggedTruth(dir: string, live: Map<number, Float32Array>): number {
-  const codes = storedPq(join(dir, 'vectors.pq'), DIM, 'ip');
-  try {
-    return [...live.values()].filter((v) => codes.encode(v)[DIM / 2 - 1] === 255).length;
-  } finally {
-    codes.close();
-  }
-}
+const flaggedTruth = (dir: string, live: Map<number, Float32Array>) => pqFlaggedCount(join(dir, 'vectors.pq'), DIM, live.values());
 
 test('a background fill skips the slots freed while it runs: the flagged count is the live items\', before and after a restart', async () => {
   const n = 5000;

@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import { recallAtK } from '../../src/bench/baselines.ts';
 import { clusteredEmbeddings } from '../../src/eval/synthetic.ts';
 import { rankByScore } from '../../src/service/score-rank.ts';
-import { loadFaissBinding, type NativeCodes } from '../../src/vector/binding.ts';
+import { loadFaissBinding } from '../../src/vector/binding.ts';
 import { bestPositions, withExact } from '../../src/vector/code-ranking.ts';
 import { PQ_RESCORE, PqStore, RESIDUAL_MARGIN, RESIDUAL_QUANTILE, residualLimit } from '../../src/vector/pq-store.ts';
 import { VectorIndex, type Metric } from '../../src/vector/vector-index.ts';
-import { fill, openCodeStore, storedPq, topK } from '../helpers/code-stores.ts';
+import { fill, openCodeStore, pqFlaggedCount, storedPq, topK } from '../helpers/code-stores.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 
@@ -261,14 +261,7 @@ test('the raw PqCodes count by slot: puts in any order, a flagged row overwritte
 });
 
 /** Live ids whose current vectors the quantiser in vectors.pq flags: what the count must say. */
-function flaggedTruth(dir: string, dim: number, live: Map<number, Float32Array>): number {
-  const codes: NativeCodes = storedPq(join(dir, 'vectors.pq'), dim, 'ip');
-  try {
-    return [...live.values()].filter((v) => codes.encode(v)[dim / 2 - 1] === 255).length;
-  } finally {
-    codes.close();
-  }
-}
+const flaggedTruth = (dir: string, dim: number, live: Map<number, Float32Array>) => pqFlaggedCount(join(dir, 'vectors.pq'), dim, live.values());
 
 test('PqStore: the flagged count is the live items\' through deletes, moves and a restart that reads the codes file back; flagged rows score exactly', async () => {
   const dim = 16;
