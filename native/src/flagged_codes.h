@@ -69,11 +69,15 @@ class FlaggedCodes : public CodesWrap<T> {
   // that leaves none (any thread).
   bool Looking() const { return __atomic_load_n(&flagged_rows_, __ATOMIC_ACQUIRE); }
 
-  // `flagged` when scores look for flagged rows (cleared), else null: what a ScoreSlots passes to its one pass.
-  std::vector<int32_t>* LookIn(std::vector<int32_t>* flagged) const {
-    if (flagged == nullptr || !Looking()) return nullptr;
-    flagged->clear();
-    return flagged;
+  // A ScoreSlots: `pass(look)` (one pass over the rows, appending the flagged positions to `look` unless null) until no
+  // layout step ran meanwhile (ScoreStable); `look` is `flagged` when scores look for flagged rows, else null.
+  template <typename Pass>
+  void ScoreFlagged(std::vector<int32_t>* flagged, Pass&& pass) const {
+    std::vector<int32_t>* look = flagged != nullptr && Looking() ? flagged : nullptr;
+    this->ScoreStable([&] {
+      if (look != nullptr) look->clear();
+      pass(look);
+    });
   }
 
  private:

@@ -332,11 +332,7 @@ PqCodes::QueryTables PqCodes::Tables(const float* query, bool reference) const {
 }
 
 void PqCodes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, float* out, std::vector<int32_t>* flagged) const {
-  std::vector<int32_t>* look = LookIn(flagged);
-  ScoreStable([&] {
-    if (look != nullptr) look->clear();
-    ScoreRowsOnce(t, slots, n, out, look);
-  });
+  ScoreFlagged(flagged, [&](std::vector<int32_t>* look) { ScoreRowsOnce(t, slots, n, out, look); });
 }
 
 void PqCodes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t n, float* out, std::vector<int32_t>* flagged) const {

@@ -249,11 +249,7 @@ Sq8Codes::QueryTables Sq8Codes::Tables(const float* query) const {
 }
 
 void Sq8Codes::ScoreSlots(const QueryTables& t, const int32_t* slots, size_t n, float* out, std::vector<int32_t>* clamped) const {
-  std::vector<int32_t>* look = LookIn(clamped);
-  ScoreStable([&] {
-    if (look != nullptr) look->clear();
-    ScoreRowsOnce(t, slots, n, out, look);
-  });
+  ScoreFlagged(clamped, [&](std::vector<int32_t>* look) { ScoreRowsOnce(t, slots, n, out, look); });
 }
 
 void Sq8Codes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t n, float* out, std::vector<int32_t>* clamped) const {
