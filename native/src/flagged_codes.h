@@ -1,5 +1,5 @@
 // Code holders whose rows can be flagged as unreliable (sq8: a value clamped to its range's end, code 0 or 255; pq: a
-// residual beyond what the codebooks were trained for, the row's flag byte): a rerank scores a flagged row exactly,
+// residual beyond what the codebooks were trained for, the row's last code 255): a rerank scores a flagged row exactly,
 // since its code score may be far off. FlaggedCodes<T> counts the flagged rows by slot and gives the JS methods that
 // share that count; T brings RowFlagged(row) (whether a row of codes is flagged), SlotFlagged(slot) (whether the row
 // stored for a slot is; any thread) and Neutralise(slot) (a released slot's row becomes one never flagged).
@@ -7,7 +7,7 @@
 //   clampedAt(slots: Int32Array): Int32Array   [sync] the positions whose rows are flagged, ascending
 //   clampedStored                              [sync] slots holding a flagged row (freed ones too until released)
 //   release(slots: Int32Array, settle?): void  [sync] freed slots: their rows (stale, or zeros where none were written)
-//                                              become NeutralRow() and stop counting; `settle` (right after a read):
+//                                              become neutral (Neutralise) and stop counting; `settle` (right after a read):
 //                                              when none is left, scores stop looking
 #pragma once
 

@@ -398,7 +398,7 @@ PqTrainArgs ReadPqTrainArgs(const Napi::CallbackInfo& info) {
   return args;
 }
 
-// The trained centroids and the sample's largest squared residual (no N-API calls: runs on the JS thread or a pool thread).
+// The trained centroids and the held-out rows' squared residuals (no N-API calls: runs on the JS thread or a pool thread).
 struct PqTrained {
   std::vector<float> centroids;
   std::vector<float> held_out;  // the held-out rows' squared residuals, in sample order

@@ -91,7 +91,8 @@ class PqCodes : public FlaggedCodes<PqCodes> {
     return row != nullptr && RowFlagged(row);
   }
   void Neutralise(int32_t slot) {
-    const std::vector<uint8_t> zeros(m_, 0);
+    thread_local std::vector<uint8_t> zeros;
+    zeros.assign(m_, 0);
     blocks_.Put(&slot, 1, zeros.data());
   }
 

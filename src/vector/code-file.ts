@@ -46,8 +46,8 @@ export class CodesFile {
     if (size < this.header) throw this.error(`${size} bytes, shorter than its header`);
     const bytes = Buffer.alloc(PREFIX + this.#format.payloadBytes);
     readFully(this.#fd, bytes, 0);
-    const former = this.#format.former;
-    if (former && bytes.subarray(0, 8).equals(former.magic)) throw this.error(`written in an earlier format (${former.what})`);
+    const former = this.#format.former?.find((f) => bytes.subarray(0, 8).equals(f.magic));
+    if (former) throw this.error(`written in an earlier format (${former.what})`);
     if (!bytes.subarray(0, 8).equals(this.#format.magic) || bytes.readUInt32LE(8) !== this.#dim) throw this.error(`not a ${this.#dim}-d sidx codes file`);
     const got = bytes.readUInt32LE(12);
     if (got !== this.#format.param) throw this.error(`written with ${this.#format.paramName} ${got}, this store uses ${this.#format.param}`);

@@ -13,8 +13,8 @@ export interface CodeOptions {
 export interface CodeFormat {
   name: string;
   magic: Buffer;
-  /** The magic of an earlier format of the same store, refused with a message saying what it lacks (`what`). */
-  former?: { magic: Buffer; what: string };
+  /** The magics of earlier formats of the same store, each refused with a message saying what it lacks (`what`). */
+  former?: Array<{ magic: Buffer; what: string }>;
   /** Code bytes per vector. */
   codeSize: number;
   /** The u32 after dim in the header; a file with another one is refused (the owner rebuilds it). */

@@ -18,8 +18,8 @@
  * codebook reserves (native/src/pq_codes.h), so rows stay m bytes.
  *
  *   <base>.pq    header (magic, dim, m, centroids[m][256][dim / m]: 1 KiB per dimension, the flag's limit) padded to
- *                4 KiB, then slot s at HEADER + s * m. Empty = not trained yet. A file for another m, or of the format
- *                before the flags (magic SIDXPQ8), is refused (rebuilt).
+ *                4 KiB, then slot s at HEADER + s * m. Empty = not trained yet. A file for another m, or of an earlier
+ *                format (FORMER), is refused (rebuilt).
  */
 import { SidxError } from '../errors.ts';
 import { loadFaissBinding, type NativeCodes } from './binding.ts';
@@ -36,9 +36,15 @@ export interface PqOptions extends CodeOptions {
   residualQuantile?: number;
 }
 
-const MAGIC = Buffer.from('SIDXPQ2\n', 'latin1');
-/** The magic of the files written before the flag byte (stop 51): refused at load and rebuilt from the vector file. */
-const FORMER_MAGIC = Buffer.from('SIDXPQ8\n', 'latin1');
+const MAGIC = Buffer.from('SIDXPQ3\n', 'latin1');
+/**
+ * Earlier formats, refused at load and rebuilt from the vector file: SIDXPQ8, before the outlier flags; SIDXPQ2, an
+ * interim layout of stop 51 (a flag byte after each row's m codes), never released.
+ */
+const FORMER = [
+  { magic: Buffer.from('SIDXPQ8\n', 'latin1'), what: 'no outlier flags' },
+  { magic: Buffer.from('SIDXPQ2\n', 'latin1'), what: 'a flag byte after each row\'s codes' },
+];
 const KSUB = 256;
 const TRAIN_NITER = 10;
 const TRAIN_SEED = 1234;
@@ -81,7 +87,7 @@ export class PqStore extends CodeStore {
 
   private constructor(base: string, slots: SlotFile, metric: Metric, opts: PqOptions, m: number) {
     super(base, slots, metric, opts, {
-      name: 'pq', magic: MAGIC, former: { magic: FORMER_MAGIC, what: 'no outlier flags' }, codeSize: m, param: m, paramName: 'sub-quantizers',
+      name: 'pq', magic: MAGIC, former: FORMER, codeSize: m, param: m, paramName: 'sub-quantizers',
       payloadBytes: 4 * KSUB * slots.dim + 4, minTrain: KSUB, defaultRescore: PQ_RESCORE, rescoreFrom: 'read',
     });
     this.#margin = opts.residualMargin ?? RESIDUAL_MARGIN;

@@ -90,6 +90,22 @@ test('the raw PqCodes: encode flags exactly the rows whose squared residual is a
       }
     }
   }
+  // The reserved code: the holder copies centroid 254 of the last sub-quantizer over 255, so a vector exactly at 254
+  // (then at 255 too: a tie) takes 254 in both encoders, and one exactly where a given codebook put 255 takes another.
+  const sub = dim / m;
+  const at = (c: Float32Array, code: number) => c.subarray(((m - 1) * 256 + code) * sub, ((m - 1) * 256 + code + 1) * sub);
+  const own255 = centroids.slice();
+  at(own255, 255).fill(7); // far from every other centroid
+  const tie = data.slice(0, 2 * dim);
+  tie.set(at(centroids, 254), (m - 1) * sub);
+  tie.set(at(own255, 255), dim + (m - 1) * sub);
+  const tied = new PqCodes(dim, 'l2', m, own255);
+  for (const reference of [false, true]) {
+    const codes = tied.encode(tie, reference);
+    assert.equal(codes[m - 1], 254, `at centroid 254, reference ${reference}: code 254`);
+    assert.notEqual(codes[2 * m - 1], 255, `at the given codebook's centroid 255, reference ${reference}: not 255 (reserved)`);
+  }
+  tied.close();
   const median = new PqCodes(dim, 'ip', m, centroids, false, limits[0]![1]);
   const medianFlags = flagsOf(median.encode(data), m);
   median.close();

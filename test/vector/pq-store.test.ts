@@ -182,14 +182,19 @@ test('a torn, foreign or other-m codes file is refused at load (the owner rebuil
     ({ store, close } = openStore(tmp.dir, dim, 'l2', 4, 256, 4));
     assert.throws(() => store.load(), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_STORE' && /sub-quantizers 8, this store uses 4/.test(err.message));
     close();
-    // A file written before the flag byte (magic SIDXPQ8): refused, so the owner rebuilds it with flags.
+    // Files of the earlier formats: before the outlier flags (SIDXPQ8), and stop 51's interim layout with a flag byte
+    // after each row's codes (SIDXPQ2, longer than this layout needs: it must not be read misaligned): refused, so the
+    // owner rebuilds them.
     const current = readFileSync(path);
-    const former = Buffer.from(current);
-    former.write('SIDXPQ8\n', 0, 'latin1');
-    writeFileSync(path, former);
-    ({ store, close } = openStore(tmp.dir, dim, 'l2', 4, 256));
-    assert.throws(() => store.load(), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_STORE' && /earlier format \(no outlier flags\)/.test(err.message));
-    close();
+    for (const [magic, what] of [['SIDXPQ8', /earlier format \(no outlier flags\)/], ['SIDXPQ2', /earlier format \(a flag byte after each row's codes\)/]] as const) {
+      const former = Buffer.concat([current, Buffer.alloc(300)]); // SIDXPQ2: m + 1 bytes per slot
+      former.write(`${magic}\n`, 0, 'latin1');
+      writeFileSync(path, former);
+      ({ store, close } = openStore(tmp.dir, dim, 'l2', 4, 256));
+      assert.throws(() => store.load(), (err: Error & { code?: string }) => err.code === 'SIDX_ERR_STORE' && what.test(err.message), magic);
+      close();
+      assert.equal(statSync(path).size, former.length, `${magic}: refused before any truncation`);
+    }
     writeFileSync(path, current);
     truncateSync(path, statSync(path).size - 1);
     ({ store, close } = openStore(tmp.dir, dim, 'l2', 4, 256));
