@@ -71,6 +71,9 @@ export abstract class CodeStore {
       fit: (sample) => this.fit(sample),
       install: (codes) => this.#swap(codes),
       encode: (slots) => this.slotFile.chunks(slots, (part, rows) => this.#store(part, this.#codes.encode(rows))),
+      holder: () => this.#codes,
+      readRows: (slots) => this.slotFile.readRows(slots),
+      store: (slots, codes) => this.#store(slots, codes),
       slots: () => this.slotFile.slots,
       trained: () => {
         this.#trained = true;

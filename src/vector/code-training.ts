@@ -6,12 +6,14 @@
  * (sq8) is applied at once: the codes of everything held, then the header (code-file.ts), in the write that completed
  * the sample. A fit that returns a promise (pq: k-means on the libuv pool, seconds) trains in the background: writes
  * go on meanwhile and are held too; once the quantiser is in, new writes are encoded as they come and the codes of
- * everything held then are written FILL_SLOTS per turn of the event loop, then the header, its fdatasyncs on the pool.
+ * everything held then are written FILL_SLOTS per turn of the event loop (encoded on the libuv pool where the holder
+ * can: pq), skipping slots freed meanwhile, then the header, its fdatasyncs on the pool.
  * A load, reset or close (`drop`) meanwhile stops it at its next step, without touching the store.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { NativeCodes } from './binding.ts';
 import type { CodesFile } from './code-file.ts';
+import { callNativeAsync } from './vector-index.ts';
 
 /** Slots encoded per turn of the event loop after a background training (pq at m = 256: about 20 ms). */
 const FILL_SLOTS = 1_024;
@@ -33,6 +35,10 @@ export interface TrainingHost {
   install(codes: NativeCodes): void;
   /** Encodes the rows at `slots` (read from the slot file) and writes their codes. */
   encode(slots: Int32Array): void;
+  /** The holder in use, its rows of `slots` read from the slot file, and a write of codes (row i for slots[i]). */
+  holder(): NativeCodes;
+  readRows(slots: Int32Array): Float32Array;
+  store(slots: Int32Array, codes: Uint8Array): void;
   /** Slots in the slot file (the codes file must cover them all once trained, free ones too). */
   slots(): number;
   /** The codes of every held key and the header are written: scores come from the codes now. */
@@ -149,7 +155,17 @@ export class CodeTraining {
       await nextTurn();
       if (!live()) return false;
       const part = held.subarray(first, first + FILL_SLOTS);
-      host.encode(freed.size === 0 ? part : part.filter((slot) => !freed.has(slot)));
+      const todo = freed.size === 0 ? part : part.filter((slot) => !freed.has(slot));
+      const holder = host.holder();
+      if (!holder.encodeAsync || todo.length === 0) {
+        host.encode(todo);
+        continue;
+      }
+      const encoded = await callNativeAsync(() => holder.encodeAsync!(host.readRows(todo)));
+      if (!live()) return false;
+      // Slots freed while it encoded may hold another item's row now, whose own write stored its codes.
+      const kept = withoutFreed(todo, encoded, freed);
+      host.store(kept.slots, kept.codes);
     }
     host.file.cover(host.slots());
     await host.file.writeHeaderAsync(fitted.payload, live);
@@ -197,6 +213,19 @@ class HeldKeys {
     for (let i = 0; i < n; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[unique++] = sorted[i]!;
     return sorted.slice(0, unique);
   }
+}
+
+/** `slots` but those in `freed`, with their rows of `codes` (as many bytes each). */
+export function withoutFreed(slots: Int32Array, codes: Uint8Array, freed: ReadonlySet<number>): { slots: Int32Array; codes: Uint8Array } {
+  if (!slots.some((slot) => freed.has(slot))) return { slots, codes };
+  const size = codes.length / slots.length;
+  const kept = slots.filter((slot) => !freed.has(slot));
+  const keptCodes = new Uint8Array(kept.length * size);
+  let at = 0;
+  slots.forEach((slot, i) => {
+    if (!freed.has(slot)) keptCodes.set(codes.subarray(i * size, (i + 1) * size), size * at++);
+  });
+  return { slots: kept, codes: keptCodes };
 }
 
 /** `count` of `slots` at even steps (all of them when there are no more). */

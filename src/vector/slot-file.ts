@@ -136,6 +136,13 @@ export class SlotFile {
     this.#vectors.read(slots, into);
   }
 
+  /** The rows of `slots` in a new array. */
+  readRows(slots: Int32Array): Float32Array {
+    const rows = new Float32Array(slots.length * this.dim);
+    this.readSlots(slots, rows);
+    return rows;
+  }
+
   /** Forgets every key (the vector file is the catalog's and stays). */
   reset(): void {
     ftruncateSync(this.#idsFd, 0);

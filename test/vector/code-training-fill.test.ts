@@ -1,7 +1,7 @@
 /**
- * A background training's end (src/vector/code-training.ts, pq): the fill that writes the held items' codes skips the
- * slots freed while it runs (their rows are stale: counting them would overstate the flagged count until the next
- * start), and the codes file covers every slot once trained (a free last slot no longer leaves it short, which made
+ * A background training's end (src/vector/code-training.ts, pq): the fill that writes the held items' codes (encoded
+ * on the libuv pool) skips the slots freed while it runs, before or while their rows are encoded (their rows are stale:
+ * counting them would overstate the flagged count until the next start), and the codes file covers every slot once trained (a free last slot no longer leaves it short, which made
  * the next start rebuild the codes).
  */
 import { test } from 'node:test';
@@ -37,8 +37,11 @@ test('a background fill skips the slots freed while it runs: the flagged count i
     const training = store.training();
     assert.ok(training, 'a background training runs');
     while (!store.encodes) await nextTurn(); // the quantiser is in; the held codes are written 1,024 per turn
-    // Delete the far items in the fill's later chunks (their slots not written yet).
-    const gone = far.filter((id) => id > 3000);
+    // One turn on, the first chunk (slots 0-1,023) is being encoded on the libuv pool: delete its far items meanwhile
+    // (freed while their rows are encoded), and the far items of the later chunks (freed before theirs are read).
+    await nextTurn();
+    const gone = far.filter((id) => id <= 1024 || id > 3000);
+    assert.deepEqual(gone.slice(0, 2), [1001, 1021]);
     const keys = BigInt64Array.from(gone, BigInt);
     const freed = slots.slotsOf(keys);
     slots.remove(keys);
