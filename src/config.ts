@@ -87,8 +87,8 @@ export const ConfigSchema = Type.Object(
           + 'ranges; pq: vectors the codebooks are trained on (k-means, at least 256 are used); the first this many (spread '
           + 'over the batch that completes them; a rebuild takes them spread over the whole catalog), until then every candidate '
           + 'is scored exactly; kept until a '
-          + 'rebuild (sq8: an item with a value beyond the ranges is re-scored exactly by every rerank that meets it, and a start '
-          + 'warns when more than 5% are)'),
+          + 'rebuild (sq8: an item with a value beyond the ranges, pq: one whose residual is beyond the held-out training items\' '
+          + '(every tenth, from 512 on), is re-scored exactly by every rerank that meets it, and a start warns when more than 5% are)'),
         hugePages: Type.Boolean({
           default: true,
           description: 'sq8, pq: the codes\' memory is advised for transparent huge pages (madvise; the kernel grants them where '

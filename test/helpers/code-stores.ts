@@ -27,7 +27,7 @@ export function openCodeStore<S extends CodeStore>(open: OpenCodes<S>, dir: stri
     slots.assign(ids, rows.write(vectors));
     store.add(vectors, ids, prepared);
   };
-  return { slots, store, put, close: () => { store.close(); slots.close(); rows.close(); } };
+  return { slots, store, put, rows, close: () => { store.close(); slots.close(); rows.close(); } };
 }
 
 /** Adds rows of `data` as ids 1..n in batches, as VectorState does. */

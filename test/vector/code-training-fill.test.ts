@@ -6,11 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { PqStore } from '../../src/vector/pq-store.ts';
-import { fill, openCodeStore, pqFlaggedCount } from '../helpers/code-stores.ts';
+import { fill, openCodeStore, pqFlaggedCount, storedPq } from '../helpers/code-stores.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 
@@ -20,7 +19,7 @@ const open = (dir: string) => openCodeStore((base, slots, metric, opts) => PqSto
 /** Live vectors whose codes under the stored quantiser are flagged (the last code 255). */
 const flaggedTruth = (dir: string, live: Map<number, Float32Array>) => pqFlaggedCount(join(dir, 'vectors.pq'), DIM, live.values());
 
-test('a background fill skips the slots freed while it runs: the flagged count is the live items\', before and after a restart', async () => {
+test('a background fill skips the slots freed while it runs, before or while their rows are encoded: codes and count are the live items\', before and after a restart', async () => {
   const n = 5000;
   const data = randomMatrix(n, DIM, 7);
   const far: number[] = [];
@@ -29,28 +28,53 @@ test('a background fill skips the slots freed while it runs: the flagged count i
     for (let d = 0; d < DIM; d++) data[r * DIM + d]! *= 3;
   }
   const tmp = tempDir();
-  let { put, slots, store, close } = open(tmp.dir);
+  let { put, slots, rows, store, close } = open(tmp.dir);
+  const live = new Map<number, Float32Array>();
+  const remove = (ids: number[]) => {
+    const keys = BigInt64Array.from(ids, BigInt);
+    const freed = slots.slotsOf(keys);
+    slots.remove(keys);
+    rows.release(freed);
+    store.releaseSlots(freed);
+    for (const id of ids) live.delete(id);
+  };
   try {
     fill(put, data, DIM, 500);
-    const live = new Map<number, Float32Array>();
     for (let i = 1; i <= n; i++) live.set(i, data.subarray((i - 1) * DIM, i * DIM));
     const training = store.training();
     assert.ok(training, 'a background training runs');
-    while (!store.encodes) await nextTurn(); // the quantiser is in; the held codes are written 1,024 per turn
-    // One turn on, the first chunk (slots 0-1,023) is being encoded on the libuv pool: delete its far items meanwhile
-    // (freed while their rows are encoded), and the far items of the later chunks (freed before theirs are read).
-    await nextTurn();
-    const gone = far.filter((id) => id <= 1024 || id > 3000);
-    assert.deepEqual(gone.slice(0, 2), [1001, 1021]);
-    const keys = BigInt64Array.from(gone, BigInt);
-    const freed = slots.slotsOf(keys);
-    slots.remove(keys);
-    store.releaseSlots(freed);
-    for (const id of gone) live.delete(id);
+    // The fill reads each step's rows, then encodes them on the libuv pool. Right after the first step's read (slots
+    // 0-1,023): its two far items are deleted and their rows reused by two new items (written and encoded at once),
+    // while the read rows are still being encoded; and the far items of the later steps are deleted before theirs.
+    const readRows = slots.readRows.bind(slots);
+    let steps = 0;
+    slots.readRows = (at: Int32Array) => {
+      const read = readRows(at);
+      if (steps++ === 0) {
+        remove([1001, 1021]);
+        const fresh = randomMatrix(2, DIM, 8);
+        put(BigInt64Array.of(9001n, 9002n), fresh);
+        assert.deepEqual([...slots.slotsOf(BigInt64Array.of(9001n, 9002n))], [1000, 1020], 'the freed rows reused');
+        live.set(9001, fresh.subarray(0, DIM));
+        live.set(9002, fresh.subarray(DIM));
+        remove(far.filter((id) => id > 3000));
+      }
+      return read;
+    };
     assert.equal(await training, true);
+    assert.ok(steps >= 5, `${steps} fill steps`);
     const truth = flaggedTruth(tmp.dir, live);
     assert.ok(truth >= 50, `the far items left are flagged (${truth})`);
     assert.equal(store.clampedRows(), truth, 'the deleted items\' stale rows are not counted');
+    const reference = storedPq(join(tmp.dir, 'vectors.pq'), DIM, 'ip');
+    const file = readFileSync(join(tmp.dir, 'vectors.pq'));
+    const header = Math.ceil((16 + 1024 * DIM + 4) / 4096) * 4096;
+    const m = DIM / 2;
+    for (const [id, vector] of live) {
+      const slot = slots.slotsOf(BigInt64Array.of(BigInt(id)))[0]!;
+      assert.deepEqual(file.subarray(header + slot * m, header + (slot + 1) * m), Buffer.from(reference.encode(vector)), `item ${id}'s codes at slot ${slot}`);
+    }
+    reference.close();
     await store.datasync();
     close();
     ({ store, close } = open(tmp.dir));
