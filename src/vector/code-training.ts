@@ -113,8 +113,11 @@ export class CodeTraining {
     const epoch = this.#epoch;
     this.#running = this.#background(fitted, epoch).catch((err: Error) => {
       if (epoch === this.#epoch) {
+        // Writes are held again (not encoded into a file that will get no header), scored exactly until the next start.
         this.#running = null;
         this.#failed = true;
+        this.#filling = false;
+        this.#freed = null;
       }
       throw host.file.error(`training failed (${err.message}); candidates are scored exactly until the next start`, 'SIDX_ERR_VECTOR');
     });

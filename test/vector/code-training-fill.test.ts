@@ -111,3 +111,25 @@ test('a training covers every slot in the codes file: a free last slot does not 
     tmp.cleanup();
   }
 });
+
+test('a fill that fails leaves the writes after it held, not encoded into a codes file that will get no header', async () => {
+  const tmp = tempDir();
+  const { put, slots, store, close } = open(tmp.dir);
+  try {
+    fill(put, randomMatrix(3000, DIM, 3), DIM, 500); // the training starts in the background; everything is held
+    slots.readRows = () => {
+      throw new Error('disk gone');
+    };
+    await assert.rejects(store.training()!, (err: Error & { code?: string }) => err.code === 'SIDX_ERR_VECTOR' && /training failed \(disk gone\)/.test(err.message));
+    assert.equal(store.encodes, false, 'no longer encoding');
+    assert.equal(store.trained, false);
+    const size = statSync(join(tmp.dir, 'vectors.pq')).size;
+    assert.equal(store.prepare(randomMatrix(10, DIM, 4)), null, 'nothing encoded ahead');
+    put(BigInt64Array.from({ length: 10 }, (_, i) => BigInt(5000 + i)), randomMatrix(10, DIM, 4));
+    assert.equal(statSync(join(tmp.dir, 'vectors.pq')).size, size, 'a write after it adds no codes');
+    assert.equal(store.training(), null, 'and starts no training until the next start');
+  } finally {
+    close();
+    tmp.cleanup();
+  }
+});
