@@ -1,8 +1,8 @@
 // Code holders whose rows can be flagged as unreliable (sq8: a value clamped to its range's end, code 0 or 255; pq: a
 // residual beyond what the codebooks were trained for, the row's last code 255): a rerank scores a flagged row exactly,
 // since its code score may be far off. FlaggedCodes<T> counts the flagged rows by slot and gives the JS methods that
-// share that count; T brings RowFlagged(row) (whether a row of codes is flagged), SlotFlagged(slot) (whether the row
-// stored for a slot is; any thread) and Neutralise(slot) (a released slot's row becomes one never flagged).
+// share that count; T brings RowFlagged(row) (whether a row of codes is flagged; any thread) and Neutralise(slot) (a
+// released slot's row becomes one never flagged).
 //
 //   clampedAt(slots: Int32Array): Int32Array   [sync] the positions whose rows are flagged, ascending
 //   clampedStored                              [sync] slots holding a flagged row (freed ones too until released)
@@ -34,7 +34,7 @@ class FlaggedCodes : public CodesWrap<T> {
     int64_t gone = 0;
     for (size_t r = 0; r < n; ++r) {  // slots >= 0: CheckPut ran first
       const auto slot = static_cast<size_t>(slots[r]);
-      if (any && Counted(slots[r]) && Self().SlotFlagged(slots[r])) ++gone;
+      if (any && Counted(slots[r]) && SlotFlagged(slots[r])) ++gone;
       if (slot >= counted_.size()) counted_.resize(std::max(slot + 1, 2 * counted_.size()));
       counted_[slot] = 1;
     }
@@ -84,6 +84,12 @@ class FlaggedCodes : public CodesWrap<T> {
   const T& Self() const { return *static_cast<const T*>(this); }
   T& Self() { return *static_cast<T*>(this); }
 
+  // Whether the row stored for a slot is flagged (none stored: not).
+  bool SlotFlagged(int32_t slot) const {
+    const uint8_t* row = this->blocks_.Row(slot);
+    return row != nullptr && Self().RowFlagged(row);
+  }
+
   bool Counted(int32_t slot) const {
     return slot >= 0 && static_cast<size_t>(slot) < counted_.size() && counted_[static_cast<size_t>(slot)] != 0;
   }
@@ -96,7 +102,7 @@ class FlaggedCodes : public CodesWrap<T> {
       for (size_t r = 0; r < slots.length; ++r) {
         const int32_t slot = slots.data[r];
         if (!Counted(slot) || this->blocks_.Row(slot) == nullptr) continue;  // no codes (zeros, or no block): nothing to release
-        if (Self().SlotFlagged(slot)) ++gone;
+        if (SlotFlagged(slot)) ++gone;
         Self().Neutralise(slot);
       }
       const int64_t left = __atomic_sub_fetch(&flagged_stored_, gone, __ATOMIC_RELAXED);
@@ -119,7 +125,7 @@ class FlaggedCodes : public CodesWrap<T> {
       std::vector<int32_t> found;
       if (Looking()) {
         for (size_t r = 0; r < slots.length; ++r) {
-          if (Self().SlotFlagged(slots.data[r])) found.push_back(static_cast<int32_t>(r));
+          if (SlotFlagged(slots.data[r])) found.push_back(static_cast<int32_t>(r));
         }
       }
       Napi::Int32Array out = Napi::Int32Array::New(info.Env(), found.size());

@@ -59,9 +59,6 @@ void ReserveFlagCode(faiss::ProductQuantizer& pq) {
   std::copy_n(last + 254 * pq.dsub, pq.dsub, last + 255 * pq.dsub);
 }
 
-// The m codes of `rows` vectors, row r at out + r * stride (stride >= m).
-void ComputeCodes(const faiss::ProductQuantizer& pq, const float* vectors, size_t rows, uint8_t* out, size_t stride, bool reference);
-
 // OpenMP on one thread (the calling JS thread's setting) for its lifetime, then the process setting again. The
 // per-sub-space work (n x dsub against 256 centroids) is too small to share: with 2 threads on 2 busy cores,
 // training 10,000 x 512 took 29 s against 2.8 s on one.
@@ -118,12 +115,12 @@ __attribute__((target("avx2"))) inline int32_t NearestAvx2(const float* xs, size
 // compute_codes for 8-bit sub-quantizers with transposed centroids, as compute_code computes each code (one
 // nearest-centroid search per sub-quantizer): the codes are FAISS's, bit for bit (test/vector/pq-store.test.ts), at a
 // sixth of the time (0.13 ms per 512-d vector at m = 256 in FAISS's build here, on the event loop of a pq ingest).
-__attribute__((target("avx2"))) void EncodeAvx2(const faiss::ProductQuantizer& pq, const float* x, size_t n, uint8_t* codes, size_t stride) {
+__attribute__((target("avx2"))) void EncodeAvx2(const faiss::ProductQuantizer& pq, const float* x, size_t n, uint8_t* codes) {
   const size_t M = pq.M;
   float dis;
   for (size_t r = 0; r < n; ++r) {
     for (size_t m = 0; m < M; ++m) {
-      codes[r * stride + m] = static_cast<uint8_t>(NearestAvx2(x + r * pq.d + m * pq.dsub, pq.dsub, pq.transposed_centroids.data() + m * kKsub,
+      codes[r * M + m] = static_cast<uint8_t>(NearestAvx2(x + r * pq.d + m * pq.dsub, pq.dsub, pq.transposed_centroids.data() + m * kKsub,
                                                           M * kKsub, pq.centroids_sq_lengths.data() + m * kKsub, kKsub, &dis));
     }
   }
@@ -204,17 +201,16 @@ class NearestCentroids : public faiss::Index {
 const bool kPqAvx2 = CpuHasAvx2Fma();
 #endif
 
-void ComputeCodes(const faiss::ProductQuantizer& pq, const float* vectors, size_t rows, uint8_t* out, size_t stride, bool reference) {
+// The codes of `rows` vectors into out (rows * M bytes): the AVX2 loop where the CPU has it, or FAISS's own (reference).
+void ComputeCodes(const faiss::ProductQuantizer& pq, const float* vectors, size_t rows, uint8_t* out, bool reference) {
 #ifdef SIDX_HAVE_AVX2
   if (kPqAvx2 && !reference && pq.nbits == 8 && !pq.transposed_centroids.empty()) {
-    EncodeAvx2(pq, vectors, rows, out, stride);
+    EncodeAvx2(pq, vectors, rows, out);
     return;
   }
 #endif
   OneThread one;
-  std::vector<uint8_t> codes(rows * pq.M);
-  pq.compute_codes(vectors, codes.data(), rows);
-  for (size_t r = 0; r < rows; ++r) std::copy_n(codes.data() + r * pq.M, pq.M, out + r * stride);
+  pq.compute_codes(vectors, out, rows);
 }
 
 }  // namespace
@@ -257,7 +253,7 @@ const faiss::ProductQuantizer& PqCodes::Trained() const {
 void PqCodes::EncodeRows(const float* vectors, size_t rows, uint8_t* out, bool reference) const {
   if (rows == 0) return;
   const faiss::ProductQuantizer& pq = *pq_;
-  ComputeCodes(pq, vectors, rows, out, m_, reference);
+  ComputeCodes(pq, vectors, rows, out, reference);
   for (size_t r = 0; r < rows; ++r) {
     uint8_t* row = out + r * m_;
     if (ResidualSq(pq, vectors + r * dim_, row) > limit_) row[m_ - 1] = kFlagCode;
@@ -281,8 +277,8 @@ namespace {
 // encodeAsync: the codes computed on the libuv pool. The centroids live as long as the holder, which is kept.
 class PqEncodeWorker : public PromiseWorker {
  public:
-  PqEncodeWorker(const Napi::CallbackInfo& info, const PqCodes* codes, FloatView vectors, size_t rows, size_t row_bytes)
-      : PromiseWorker(info.Env(), "sidx.pqEncode"), codes_(codes), vectors_(vectors), rows_(rows), out_(rows * row_bytes) {
+  PqEncodeWorker(const Napi::CallbackInfo& info, const PqCodes* codes, FloatView vectors, size_t rows, size_t m)
+      : PromiseWorker(info.Env(), "sidx.pqEncode"), codes_(codes), vectors_(vectors), rows_(rows), out_(rows * m) {
     Keep(info.This());
     Keep(info[0]);
   }
@@ -439,7 +435,7 @@ PqTrained TrainCentroids(const PqTrainArgs& args) {
     pq.sync_transposed_centroids();
     const size_t held_rows = held.size() / args.dim;
     std::vector<uint8_t> codes(held_rows * args.m);
-    ComputeCodes(pq, held.data(), held_rows, codes.data(), args.m, args.reference);
+    ComputeCodes(pq, held.data(), held_rows, codes.data(), args.reference);
     trained.held_out.resize(held_rows);
     for (size_t r = 0; r < held_rows; ++r) trained.held_out[r] = ResidualSq(pq, held.data() + r * args.dim, codes.data() + r * args.m);
   }

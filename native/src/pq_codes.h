@@ -86,10 +86,6 @@ class PqCodes : public FlaggedCodes<PqCodes> {
   // A flagged row's last code is kFlagCode, which the last sub-quantizer's codebook reserves (ReserveFlagCode): no
   // vector encodes to it, and a flagged row's code score is replaced by its exact one.
   bool RowFlagged(const uint8_t* row) const { return row[m_ - 1] == kFlagCode; }
-  bool SlotFlagged(int32_t slot) const {
-    const uint8_t* row = blocks_.Row(slot);
-    return row != nullptr && RowFlagged(row);
-  }
   void Neutralise(int32_t slot) {
     thread_local std::vector<uint8_t> zeros;
     zeros.assign(m_, 0);

@@ -262,11 +262,6 @@ void Sq8Codes::ScoreRowsOnce(const QueryTables& t, const int32_t* slots, size_t 
   });
 }
 
-bool Sq8Codes::SlotFlagged(int32_t slot) const {
-  const uint8_t* row = blocks_.Row(slot);
-  return row != nullptr && HoldsClamped(row, dim_);
-}
-
 bool Sq8Codes::RowFlagged(const uint8_t* row) const {
   return HoldsClamped(row, dim_);
 }

@@ -80,7 +80,6 @@ class Sq8Codes : public FlaggedCodes<Sq8Codes> {
   void ScoreRowsOnce(const QueryTables& tables, const int32_t* slots, size_t n, float* out,
                      std::vector<int32_t>* clamped = nullptr) const;
   // A row holding a clamped value (0 or 255); a released slot's row: neutral codes (128), never clamped.
-  bool SlotFlagged(int32_t slot) const;
   bool RowFlagged(const uint8_t* row) const;
   void Neutralise(int32_t slot);
   // The query's tables (reads only what the constructor set: any thread).

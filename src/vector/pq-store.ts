@@ -104,15 +104,13 @@ export class PqStore extends CodeStore {
     return new PqStore(base, slots, metric, opts, pqSubquantizers(slots.dim, opts.pqM));
   }
 
-
   protected empty(): NativeCodes {
     return new (loadFaissBinding().PqCodes)(this.dim, this.metric, this.m, null, this.hugePages);
   }
 
   /** On the libuv pool: 2-2.5 s for 10,000 x 512 at m = 256 (docs/benchmarks.md), which a write must not wait for. */
   protected async fit(sample: Int32Array): Promise<Fitted> {
-    const rows = new Float32Array(sample.length * this.dim);
-    this.slotFile.readSlots(sample, rows);
+    const rows = this.slotFile.readRows(sample);
     const { centroids, heldOut } = await callNativeAsync(() => loadFaissBinding().pqTrainAsync(rows, this.dim, this.m, { niter: TRAIN_NITER, seed: TRAIN_SEED }));
     const payload = new Float32Array(centroids.length + 1);
     payload.set(centroids);

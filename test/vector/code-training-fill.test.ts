@@ -1,8 +1,8 @@
 /**
  * A background training's end (src/vector/code-training.ts, pq): the fill that writes the held items' codes (encoded
  * on the libuv pool) skips the slots freed while it runs, before or while their rows are encoded (their rows are stale:
- * counting them would overstate the flagged count until the next start), and the codes file covers every slot once trained (a free last slot no longer leaves it short, which made
- * the next start rebuild the codes).
+ * counting them would overstate the flagged count until the next start), and the codes file covers every slot once
+ * trained (a free last slot no longer leaves it short, which made the next start rebuild the codes).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,8 +16,30 @@ import { randomMatrix } from '../helpers/random.ts';
 const DIM = 16;
 const open = (dir: string) => openCodeStore((base, slots, metric, opts) => PqStore.open(base, slots, metric, { ...opts, pqM: 0 }), dir, DIM, 'ip', 5, 600);
 
+/** Bytes before the first slot's codes: the header with the codebooks and the limit, padded to 4 KiB. */
+const HEADER = Math.ceil((16 + 1024 * DIM + 4) / 4096) * 4096;
+type Opened = ReturnType<typeof open>;
+
 /** Live vectors whose codes under the stored quantiser are flagged (the last code 255). */
 const flaggedTruth = (dir: string, live: Map<number, Float32Array>) => pqFlaggedCount(join(dir, 'vectors.pq'), DIM, live.values());
+
+/** Deletes `keys` as the catalog does: the slot file first, then the freed rows (for reuse) and their codes released. */
+function removeKeys({ slots, rows, store }: Opened, keys: BigInt64Array): void {
+  const freed = slots.slotsOf(keys);
+  slots.remove(keys);
+  rows.release(freed);
+  store.releaseSlots(freed);
+}
+
+/** A restart: synced and closed, opened again, the codes file loaded and read in. */
+async function restart(dir: string, opened: Opened): Promise<Opened> {
+  await opened.store.datasync();
+  opened.close();
+  const again = open(dir);
+  again.store.load();
+  await again.store.codesLoaded();
+  return again;
+}
 
 test('a background fill skips the slots freed while it runs, before or while their rows are encoded: codes and count are the live items\', before and after a restart', async () => {
   const n = 5000;
@@ -28,14 +50,11 @@ test('a background fill skips the slots freed while it runs, before or while the
     for (let d = 0; d < DIM; d++) data[r * DIM + d]! *= 3;
   }
   const tmp = tempDir();
-  let { put, slots, rows, store, close } = open(tmp.dir);
+  let opened = open(tmp.dir);
+  const { put, slots, store } = opened;
   const live = new Map<number, Float32Array>();
   const remove = (ids: number[]) => {
-    const keys = BigInt64Array.from(ids, BigInt);
-    const freed = slots.slotsOf(keys);
-    slots.remove(keys);
-    rows.release(freed);
-    store.releaseSlots(freed);
+    removeKeys(opened, BigInt64Array.from(ids, BigInt));
     for (const id of ids) live.delete(id);
   };
   try {
@@ -68,46 +87,35 @@ test('a background fill skips the slots freed while it runs, before or while the
     assert.equal(store.clampedRows(), truth, 'the deleted items\' stale rows are not counted');
     const reference = storedPq(join(tmp.dir, 'vectors.pq'), DIM, 'ip');
     const file = readFileSync(join(tmp.dir, 'vectors.pq'));
-    const header = Math.ceil((16 + 1024 * DIM + 4) / 4096) * 4096;
     const m = DIM / 2;
     for (const [id, vector] of live) {
       const slot = slots.slotsOf(BigInt64Array.of(BigInt(id)))[0]!;
-      assert.deepEqual(file.subarray(header + slot * m, header + (slot + 1) * m), Buffer.from(reference.encode(vector)), `item ${id}'s codes at slot ${slot}`);
+      assert.deepEqual(file.subarray(HEADER + slot * m, HEADER + (slot + 1) * m), Buffer.from(reference.encode(vector)), `item ${id}'s codes at slot ${slot}`);
     }
     reference.close();
-    await store.datasync();
-    close();
-    ({ store, close } = open(tmp.dir));
-    store.load();
-    await store.codesLoaded();
-    assert.equal(store.clampedRows(), truth, 'after a restart');
+    opened = await restart(tmp.dir, opened);
+    assert.equal(opened.store.clampedRows(), truth, 'after a restart');
   } finally {
-    close();
+    opened.close();
     tmp.cleanup();
   }
 });
 
 test('a training covers every slot in the codes file: a free last slot does not make the next start refuse it', async () => {
   const tmp = tempDir();
-  let { put, slots, store, close } = open(tmp.dir);
+  let opened = open(tmp.dir);
+  const { put, slots, store } = opened;
   try {
     fill(put, randomMatrix(600, DIM, 1), DIM, 600); // the training starts in the background
     put(BigInt64Array.of(601n), randomMatrix(1, DIM, 2)); // held, at slot 600
-    const last = BigInt64Array.of(601n);
-    const freed = slots.slotsOf(last);
-    slots.remove(last);
-    store.releaseSlots(freed); // before the fill writes it
+    removeKeys(opened, BigInt64Array.of(601n)); // before the fill writes it
     assert.equal(await store.training(), true);
     assert.equal(slots.slots, 601);
-    assert.equal(statSync(join(tmp.dir, 'vectors.pq')).size, Math.ceil((16 + 1024 * DIM + 4) / 4096) * 4096 + 601 * (DIM / 2), 'the header, then every slot');
-    await store.datasync();
-    close();
-    ({ store, close } = open(tmp.dir));
-    assert.doesNotThrow(() => store.load(), 'loaded, not refused as short');
-    await store.codesLoaded();
-    assert.equal(store.trained, true);
+    assert.equal(statSync(join(tmp.dir, 'vectors.pq')).size, HEADER + 601 * (DIM / 2), 'the header, then every slot');
+    opened = await restart(tmp.dir, opened); // throws if the file is refused as short
+    assert.equal(opened.store.trained, true);
   } finally {
-    close();
+    opened.close();
     tmp.cleanup();
   }
 });
