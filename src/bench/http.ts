@@ -1,4 +1,5 @@
 /** HTTP clients for the benchmark: bulk upsert through POST /v1/items and a sequential /v1/retrieve pass. */
+import { Agent, request } from 'node:http';
 import { latencySummary, type LatencySummary } from './stats.ts';
 
 const b64 = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
@@ -17,9 +18,46 @@ export interface UpsertResult {
   batchLatencyMs: LatencySummary;
 }
 
-/** Upserts rows [0, n) as items "item-<row>", base64 embeddings, `concurrency` batches in flight. */
+/**
+ * The JSON body `{"items":[{"id":"item-<row>","embedding":"<base64>"}, ...]}` of rows [start, end), the bytes
+ * JSON.stringify gives for those objects, written straight into one buffer: the load generator shares the machine
+ * with the server, and building the objects, stringifying them and sending them through fetch cost it 27-29 ms of CPU
+ * per 1,000 items against 4-6 ms this way (docs/benchmarks.md, "Where it stands (stop 52)").
+ */
+export function upsertBody(items: Float32Array, dim: number, start: number, end: number): Buffer {
+  const rowBytes = 4 * dim;
+  const rows = Buffer.from(items.buffer, items.byteOffset, items.byteLength);
+  const out = Buffer.allocUnsafe(16 + (end - start) * (4 * Math.ceil(rowBytes / 3) + 64));
+  let at = out.write('{"items":[', 0, 'latin1');
+  for (let i = start; i < end; i++) {
+    at += out.write(`${i > start ? ',' : ''}{"id":"${itemId(i)}","embedding":"`, at, 'latin1');
+    at += out.write(rows.toString('base64', i * rowBytes, (i + 1) * rowBytes), at, 'latin1');
+    at += out.write('"}', at, 'latin1');
+  }
+  at += out.write(']}', at, 'latin1');
+  return out.subarray(0, at);
+}
+
+/** POSTs a JSON body on a kept-alive connection of `agent`; the answer's status and text. */
+function postJson(url: URL, path: string, body: Buffer, agent: Agent): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path, method: 'POST', agent,
+      headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Upserts rows [0, n) as items "item-<row>", base64 embeddings, `concurrency` batches in flight (upsertBody). */
 export async function upsertAll(url: string, items: Float32Array, n: number, dim: number, batch: number, concurrency: number,
   progress: (done: number) => void): Promise<UpsertResult> {
+  const target = new URL(url);
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   let next = 0;
   let done = 0;
   const samples: number[] = [];
@@ -28,19 +66,22 @@ export async function upsertAll(url: string, items: Float32Array, n: number, dim
     for (;;) {
       const start = next;
       if (start >= n) return;
-      next = Math.min(n, start + batch);
-      const body = { items: [] as Array<{ id: string; embedding: string }> };
-      for (let i = start; i < next; i++) body.items.push({ id: itemId(i), embedding: b64(items.subarray(i * dim, (i + 1) * dim)) });
+      const end = Math.min(n, start + batch);
+      next = end;
+      const body = upsertBody(items, dim, start, end);
       const t = performance.now();
-      const res = await fetch(`${url}/v1/items`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      if (res.status !== 200) throw new Error(`upsert of rows ${start}..${next} answered ${res.status}: ${await res.text()}`);
-      await res.arrayBuffer();
+      const res = await postJson(target, '/v1/items', body, agent);
+      if (res.status !== 200) throw new Error(`upsert of rows ${start}..${end} answered ${res.status}: ${res.text}`);
       samples.push(performance.now() - t);
-      done += body.items.length;
+      done += end - start;
       progress(done);
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    agent.destroy();
+  }
   const seconds = (performance.now() - t0) / 1000;
   return { items: n, batch, concurrency, seconds, itemsPerSecond: n / seconds, batchLatencyMs: latencySummary(samples) };
 }

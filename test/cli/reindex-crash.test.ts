@@ -11,6 +11,7 @@ import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { writeTestBundle } from '../helpers/service.ts';
 import { exited, startServer, waitReady, type ServerProcess } from '../helpers/server-process.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const DIM = 8;
 const N = 1000;
@@ -18,7 +19,6 @@ const tmp = tempDir();
 after(() => tmp.cleanup());
 const vectors = randomMatrix(N, DIM, 77);
 const emb = (i: number) => Array.from(vectors.subarray(i * DIM, (i + 1) * DIM));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function json(url: string, method = 'GET', body?: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(url, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });

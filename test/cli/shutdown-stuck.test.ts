@@ -13,12 +13,12 @@ import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { writeTestBundle } from '../helpers/service.ts';
 import { exited, startServer, waitReady } from '../helpers/server-process.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const DIM = 8;
 const N = 50;
 const tmp = tempDir();
 after(() => tmp.cleanup());
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('SIGTERM with a connection stuck mid-body: the socket is closed, FAISS checkpointed, exit 0', async () => {
   const modelDir = join(tmp.dir, 'model');

@@ -5,6 +5,7 @@ import type { TestContext } from 'node:test';
 import { startNatsServer } from '../../src/bench/nats-server.ts';
 import { tempDir } from './paths.ts';
 import { exited, startServer, waitReady, type ServerProcess } from './server-process.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A JSON request and its parsed answer. */
 export const json = async (url: string, method = 'GET', body?: unknown) => {
@@ -15,7 +16,7 @@ export const json = async (url: string, method = 'GET', body?: unknown) => {
 /** A float32 vector as the API's base64. */
 export const b64 = (v: Float32Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 /** Polls `ok` every 100 ms; on a timeout the error carries what `diagnose` says (e.g. a job's view, the nodes' log tails). */
 export async function until(what: string, ok: () => Promise<boolean>, ms = 30_000, diagnose?: () => Promise<string>): Promise<void> {

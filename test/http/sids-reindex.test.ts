@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const DIM = 8;
 const N = 200;
@@ -15,7 +16,6 @@ const tmp = tempDir();
 let svc: RunningService;
 const vectors = randomMatrix(N, DIM, 5);
 const emb = (i: number) => Array.from(vectors.subarray(i * DIM, (i + 1) * DIM));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const text = (s: number[]) => s.join('-');
 
 async function call(method: 'GET' | 'POST', url: string, payload?: unknown) {

@@ -10,12 +10,12 @@ import { kServiceTestHooks } from '../../src/service/sidx-service.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const DIM = 8;
 const N = 400;
 const vectors = randomMatrix(N, DIM, 5);
 const emb = (i: number) => Array.from(vectors.subarray(i * DIM, (i + 1) * DIM));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function call(svc: RunningService, method: 'GET' | 'POST', url: string, payload?: unknown) {
   const res = await svc.app.inject({ method, url, payload: payload as never });

@@ -10,6 +10,7 @@ import { verifyCatalog } from '../../src/store/catalog-verify.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const DIM = 8;
 const N = 3000;
@@ -19,7 +20,6 @@ const models = join(tmp.dir, 'models');
 const dataDir = join(tmp.dir, 'data');
 const vectors = randomMatrix(N, DIM, 11);
 const emb = (i: number) => Array.from(vectors.subarray(i * DIM, (i + 1) * DIM));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let jobId = '';
 let idB = '';
 

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { twoModelService, type RunningService } from '../helpers/service.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const DIM = 8;
 const tmp = tempDir();
 after(() => tmp.cleanup());
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function call(svc: RunningService, method: 'GET' | 'POST', url: string, payload?: unknown) {
   const res = await svc.app.inject({ method, url, payload: payload as never });

@@ -12,6 +12,7 @@ import { verifyCatalog } from '../../src/store/catalog-verify.ts';
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { twoModelService, type RunningService } from '../helpers/service.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const DIM = 8;
 const N = 300;
@@ -19,7 +20,6 @@ const tmp = tempDir();
 after(() => tmp.cleanup());
 const vectors = randomMatrix(N, DIM, 5);
 const emb = (i: number) => Array.from(vectors.subarray(i * DIM, (i + 1) * DIM));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function setup(name: string) {
   const { dataDir, idB, open } = await twoModelService(join(tmp.dir, name), DIM);

@@ -10,6 +10,7 @@ import { verifyCatalog, CatalogInspector } from '../../src/store/catalog-verify.
 import { tempDir } from '../helpers/paths.ts';
 import { randomMatrix } from '../helpers/random.ts';
 import { startService, writeTestBundle, type RunningService } from '../helpers/service.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const DIM = 8;
 const N = 300;
@@ -21,7 +22,6 @@ let idA = '';
 let idB = '';
 const vectors = randomMatrix(N + 4 * NEW, DIM, 42);
 const emb = (i: number) => Array.from(vectors.subarray(i * DIM, (i + 1) * DIM));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function call(method: 'GET' | 'POST', url: string, payload?: unknown) {
   const res = await svc.app.inject({ method, url, payload: payload as never });
