@@ -38,7 +38,9 @@ for (let round = 1; round <= Number(args.rounds); round++) {
     const meter = cpuMeter(server.child.pid!);
     const threads = threadCpuMeter(server.child.pid!);
     const phasesBefore = await readPhases(server.url, '/v1/items');
+    const client = process.cpuUsage();
     const ingest = await upsertAll(server.url, items, n, 512, Number(args.batch), Number(args.concurrency), () => {});
+    const clientCpu = process.cpuUsage(client);
     const cpu = meter();
     const phases = phaseDelta(phasesBefore, await readPhases(server.url, '/v1/items'));
     const perThread = threads();
@@ -49,7 +51,8 @@ for (let round = 1; round <= Number(args.rounds); round++) {
     console.log(`round ${round}: ${n} items (${data}), ${args.batch} per batch, ${args.concurrency} in flight: ${ingest.itemsPerSecond.toFixed(0)} items/s, `
       + `batch p50 ${ingest.batchLatencyMs.p50.toFixed(0)} ms, max ${ingest.batchLatencyMs.max.toFixed(0)} ms; `
       + `RSS after ingest ${mib(mem.rssBytes)} MiB (anon ${mib(mem.anonBytes)}, file ${mib(mem.fileBytes)}); `
-      + `server CPU ${cpu.processSeconds.toFixed(1)} s over ${wall.toFixed(1)} s, machine ${(100 * cpu.machineBusy).toFixed(0)}% busy`);
+      + `server CPU ${cpu.processSeconds.toFixed(1)} s over ${wall.toFixed(1)} s, machine ${(100 * cpu.machineBusy).toFixed(0)}% busy; `
+      + `the client's CPU ${((clientCpu.user + clientCpu.system) / n).toFixed(1)} ms per 1,000 items`);
     console.log(threadCpuLine(perThread, n / 1000, '1,000 items'));
     if (phases) {
       console.log(`where a batch's time goes (mean ms, sidx_request_phase_seconds{route="/v1/items"}): ${Object.entries(phases.meanMs)

@@ -47,6 +47,8 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
   assert.ok(!('skipped' in c.hnsw), 'the HNSW peer ran');
   assert.equal(c.hnsw.upsert.items, 2000);
   assert.equal(c.hnsw.addThreads, 1, 'the peer adds on one thread by default (a deterministic graph)');
+  assert.equal(c.hnsw.upsert.concurrency, 1, 'the peer is sent one batch at a time: the same order, the same graph');
+  assert.equal(c.upsert.concurrency, 2, 'sidx gets --upsert-concurrency batches in flight (2 by default)');
   assert.ok(c.hnsw.upsert.itemsPerSecond > 0);
   assert.ok(c.hnsw.tuning.tried.length > 0 && c.hnsw.tuning.expansionSearch >= 10);
   assert.equal(c.hnsw.tuning.reached, c.hnsw.tuning.recall >= c.retrieve.recall);
@@ -86,6 +88,8 @@ test('sidx bench runs sidx beside the HNSW peer and the bare route, and reports 
   assert.match(md, /<!-- sidx bench: begin v2 sizes=2000 model=/);
   assert.match(md, /\| HNSW peer \(usearch [^|]*added on 1 thread, ef \d+\) \| [0-9.]+ \| [0-9.,]+ \| [0-9.,]+ \|/);
   assert.match(md, /\| bare Fastify route \(parses the body\) \| n\/a \| [0-9.,]+ \| [0-9.,]+ \|/);
+  assert.match(md, /\| sidx POST \/v1\/items, 2 in flight \| [0-9.,]+ \|/);
+  assert.match(md, /\| HNSW peer POST \/v1\/items, 1 in flight \(the same order in every run\) \| [0-9.,]+ \|/);
   assert.match(md, /\/v1\/retrieve QPS \/ HNSW peer QPS, 2 connections \| [^|]+ \| [0-9.]+x \| ≥ 1x \| (meets|misses) \|/);
   assert.match(md, /sids \(beam of 32, no rerank\) QPS \/ bare route QPS, 2 connections/);
   if (process.platform === 'linux') assert.match(md, /\| bare Fastify route \(parses the body\) \| [0-9.]+ \/ [0-9.]+ \/ [0-9.]+% \| [0-9.]+ \/ [0-9.]+ \/ [0-9.]+% \|/);
