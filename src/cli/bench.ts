@@ -58,9 +58,9 @@ index\` items/s, the encode comparison with PyTorch, and a table of issue 10's t
                      also the encode comparison's pool (default there: 1 worker with --encode-threads threads)
   --hnsw-max         skip the HNSW peer above this many items
   --hnsw-connectivity  the peer's HNSW connectivity (M; default 16)
-  --hnsw-add-threads   threads the peer adds each batch with (default 1: the same batches build the same graph, so the
-                     ef tuned to sidx's recall repeats from run to run; 0 = every core: its ingest about 2x faster,
-                     its graph and tuned ef different each run)
+  --hnsw-add-threads   threads the peer adds each batch with (default 1: the same batches, sent one at a time, build
+                     the same graph, so the ef tuned to sidx's recall repeats from run to run; 0 = every core: its
+                     ingest about 2x faster, its graph and tuned ef different each run)
   --skip-bulk-index  do not time \`sidx index\`
   --reindex-to       after the restart, re-index the catalog to this bundle (a path under the model registry,
                      e.g. rqkmeans-3x256) and compare /healthz and /v1/retrieve latency during its drop phase with
