@@ -38,16 +38,19 @@ export function upsertBody(items: Float32Array, dim: number, start: number, end:
   return out.subarray(0, at);
 }
 
-/** POSTs a JSON body on a kept-alive connection of `agent`; the answer's status and text. */
-function postJson(url: URL, path: string, body: Buffer, agent: Agent): Promise<{ status: number; text: string }> {
+/** fetch's limit on an answer that does not come (undici's headers and body timeouts). */
+const ANSWER_TIMEOUT_MS = 300_000;
+
+/** POSTs a JSON body to `url` on a kept-alive connection of `agent`; the answer's status and text. */
+function postJson(url: URL, body: Buffer, agent: Agent): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, path, method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });
+    req.setTimeout(ANSWER_TIMEOUT_MS, () => req.destroy(new Error(`no answer from ${url.href} in ${ANSWER_TIMEOUT_MS / 1000} s`)));
     req.on('error', reject);
     req.end(body);
   });
@@ -56,7 +59,7 @@ function postJson(url: URL, path: string, body: Buffer, agent: Agent): Promise<{
 /** Upserts rows [0, n) as items "item-<row>", base64 embeddings, `concurrency` batches in flight (upsertBody). */
 export async function upsertAll(url: string, items: Float32Array, n: number, dim: number, batch: number, concurrency: number,
   progress: (done: number) => void): Promise<UpsertResult> {
-  const target = new URL(url);
+  const target = new URL(`${url}/v1/items`); // as fetch took it: an IPv6 host or a path prefix kept
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   let next = 0;
   let done = 0;
@@ -70,7 +73,7 @@ export async function upsertAll(url: string, items: Float32Array, n: number, dim
       next = end;
       const body = upsertBody(items, dim, start, end);
       const t = performance.now();
-      const res = await postJson(target, '/v1/items', body, agent);
+      const res = await postJson(target, body, agent);
       if (res.status !== 200) throw new Error(`upsert of rows ${start}..${end} answered ${res.status}: ${res.text}`);
       samples.push(performance.now() - t);
       done += end - start;

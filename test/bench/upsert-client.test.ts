@@ -67,3 +67,27 @@ test('upsertAll sends every row once in batches, reports the rate, and names the
     server.close();
   }
 });
+
+test('upsertAll posts to <url>/v1/items as fetch did: a path prefix kept, an IPv6 host taken without its brackets', async (t) => {
+  const paths: string[] = [];
+  const server = createServer((req, res) => {
+    paths.push(req.url!);
+    req.resume();
+    req.on('end', () => res.end('{}'));
+  });
+  const listening = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(0, '::1', () => resolve(true));
+  });
+  if (!listening) {
+    t.skip('no IPv6 loopback here');
+    return;
+  }
+  try {
+    const url = `http://[::1]:${(server.address() as AddressInfo).port}/prefix`;
+    await upsertAll(url, rows(3), 3, DIM, 2, 1, () => {});
+    assert.deepEqual(paths, ['/prefix/v1/items', '/prefix/v1/items']);
+  } finally {
+    server.close();
+  }
+});
