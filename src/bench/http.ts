@@ -21,8 +21,9 @@ export interface UpsertResult {
 /**
  * The JSON body `{"items":[{"id":"item-<row>","embedding":"<base64>"}, ...]}` of rows [start, end), the bytes
  * JSON.stringify gives for those objects, written straight into one buffer: the load generator shares the machine
- * with the server, and building the objects, stringifying them and sending them through fetch cost it 27-29 ms of CPU
- * per 1,000 items against 4-6 ms this way (docs/benchmarks.md, "Where it stands (stop 52)").
+ * with the server, and building the objects, stringifying them and sending them through fetch cost it 27-32 ms of CPU
+ * per 1,000 items against 10-12 ms this way in bench/ingest-profile.bench.ts (docs/benchmarks.md, "Where it stands
+ * (stop 52)").
  */
 export function upsertBody(items: Float32Array, dim: number, start: number, end: number): Buffer {
   const rowBytes = 4 * dim;

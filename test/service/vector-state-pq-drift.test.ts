@@ -84,9 +84,7 @@ test('pq: a start warns when the catalog drifted beyond the codebooks\' reach; d
 
 /** Live items whose vectors, encoded with the quantiser in vectors.pq's header, are flagged: what the count must say. */
 function flaggedTruth(dir: string, catalog: Catalog): number {
-  return pqFlaggedCount(join(dir, 'vectors.pq'), DIM, (function* () {
-    for (const item of catalog.items()) yield item.vector;
-  })(), M);
+  return pqFlaggedCount(join(dir, 'vectors.pq'), DIM, Array.from(catalog.items(), (item) => item.vector), M);
 }
 
 test('pq: the flagged count is the live items\' through moves before the training, deletes, a rebuild and a restart', async () => {
