@@ -8,7 +8,7 @@
  *   node --import tsx bench/forge-encode.bench.ts                  # batches 1,64,1024, 2 threads
  *   node --import tsx bench/forge-encode.bench.ts --codebook-size 256 --threads 1 --json out.json
  * Options: --rows (synthetic 512-d rows timed, default 20000), --dim, --levels, --codebook-size, --hidden 256,256,
- * --latent 64, --batches, --threads, --workers (sidx pool; default encoder.workers auto = one per core, at most 4),
+ * --latent 64, --batches, --threads, --workers (sidx pool; default one per core, at most 4, as `sidx index` runs it),
  * --seconds (per measurement), --python, --json FILE.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -75,8 +75,8 @@ export const ConfigSchema = Type.Object(
         }),
         rerankOffThread: Type.Boolean({
           default: true,
-          description: 'f32, sq8: while other reads are in flight, a retrieve\'s rerank reads and scores its candidates\' rows (sq8: '
-            + 'their codes, then the exact re-score) on the libuv thread pool, so the event loop serves them meanwhile (a key written '
+          description: 'f32, sq8, pq: while other reads are in flight, a retrieve\'s rerank reads and scores its candidates\' rows (sq8: '
+            + 'their codes, then the exact re-score; pq alike) on the libuv thread pool, so the event loop serves them meanwhile (a key written '
             + 'meanwhile is scored again as it is then); a lone f32 retrieve scores half its rows on the event loop and half on one '
             + 'pool thread at the same time, a lone sq8 one on the event loop; false: always on the event loop',
         }),
@@ -212,7 +212,7 @@ export const ConfigSchema = Type.Object(
         registry: Type.String({
           default: 'sidx-registry', pattern: '^[A-Za-z0-9_-]+$', description: 'JetStream KV bucket of the model registry, the active model and re-index jobs',
         }),
-        streamReplicas: Int(1, 5, 1, 'Replicas of the write log stream (JetStream file storage); 3 in a production cluster'),
+        streamReplicas: Int(1, 5, 1, 'Replicas of the write log stream and of the registry bucket (JetStream file storage); 3 in a production cluster'),
         requestTimeoutMs: Int(1, 600_000, 2000, 'Router: longest wait for a shard\'s answer; past it the answer is partial'),
         applyBatch: Int(1, 10_000, 64, 'Shard: log messages fetched per pull'),
         waitApplied: Type.Boolean({

@@ -112,3 +112,36 @@ test('encoder threads 0 (the defaults) resolve to half the cores when serving, e
   assert.deepEqual(encoderThreads(loadConfig({}, { SIDX__ENCODER__WORKERS: '3', SIDX__ENCODER__INTRA_OP_THREADS: '2' }).encoder, 'batch'),
     { workers: 3, intraOpThreads: 2 });
 });
+
+test('README documents every setting, and only settings that exist, with its default', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { ConfigSchema } = await import('../src/config.ts');
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  // A row names one setting or several (`A`, `B` with defaults `a`, `b`): name -> its default as the row shows it.
+  const rows = new Map<string, string | undefined>();
+  for (const m of readme.matchAll(/^\| ((?:`SIDX__[A-Z0-9_]+`(?:, )?)+) \|[^|]*\| ([^|]*) \|/gm)) {
+    const names = [...m[1]!.matchAll(/`(SIDX__[A-Z0-9_]+)`/g)].map((n) => n[1]!);
+    const shown = [...m[2]!.matchAll(/`([^`]*)`/g)].map((d) => d[1]!);
+    const leading = /^`([^`]*)`/.exec(m[2]!.trim())?.[1];
+    names.forEach((name, i) => rows.set(name, names.length > 1 && shown.length === names.length ? shown[i] : leading));
+  }
+  const envName = (section: string, key: string) => `SIDX__${section}__${key}`.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
+  const defaults = loadConfig({}, {}) as unknown as Record<string, Record<string, unknown>>;
+  const settings = new Set<string>();
+  const sections = ConfigSchema.properties as Record<string, { properties: Record<string, unknown> }>;
+  for (const [section, schema] of Object.entries(sections)) {
+    for (const key of Object.keys(schema.properties)) {
+      const name = envName(section, key);
+      settings.add(name);
+      assert.ok(rows.has(name), `README's configuration table has no row for ${name}`);
+      const value = defaults[section]![key];
+      // A scalar default must be the row's first `code` (a computed one, e.g. the host name, is described instead).
+      if ((typeof value === 'number' || typeof value === 'boolean' || typeof value === 'string') && value !== '') {
+        const shown = rows.get(name);
+        // A path default is resolved against the checkout (models/default): the README shows its tail.
+        if (shown !== undefined && !(typeof value === 'string' && value.endsWith(`/${shown}`))) assert.equal(shown, String(value), `README's default for ${name}`);
+      }
+    }
+  }
+  for (const name of rows.keys()) assert.ok(settings.has(name), `README's configuration table has a row for ${name}, which is no setting`);
+});
