@@ -12,4 +12,12 @@ if (chooseEntry(fileURLToPath(new URL('../', import.meta.url))) === 'bundle') {
   register();
   ({ main } = await import('../src/cli/main.ts'));
 }
+// A reader that stops early (`sidx openapi | head`) closes the pipe: what it wanted was written, so end quietly, as Unix
+// tools do. Not `sidx serve`, whose log goes to stdout: losing it must not pass unnoticed.
+if (process.argv[2] !== 'serve') {
+  process.stdout.on('error', (err) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
 process.exitCode = await main(process.argv.slice(2));

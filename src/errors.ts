@@ -53,3 +53,10 @@ export class SidxError extends Error {
 export function isSidxError(err: unknown): err is SidxError {
   return err instanceof SidxError;
 }
+
+/**
+ * What to do when a model id is registered with one bundle digest and its files now have another (a bundle rebuilt
+ * in place: any byte of model.json or the ONNX files changes the digest); the catalog's SIDs belong to the old files.
+ */
+export const CHANGED_BUNDLE_HINT = 'restore the files registered under that id, or give the new bundle an id of its own '
+  + '(model.json `id`, sidx train --id), register it (POST /v1/models) and re-index to it';

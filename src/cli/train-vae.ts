@@ -32,7 +32,7 @@ export const trainVaeUsage = `Usage: sidx train --method rqvae|vqvae --input FIL
                   [--id ID] [--threads N] [--array NAME]
 
 Trains an RQ-VAE (FORGE recipe) or a VQ-VAE with forward and backward passes as ONNX graphs on ONNX Runtime and
-writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx. Defaults (rqvae = FORGE al_sid for 512-d input):
+writes DIR/model.json + DIR/encoder.onnx + DIR/decoder.onnx + DIR/beam.onnx. Defaults (rqvae = FORGE al_sid for 512-d input):
 
   --levels / --codebook-size  rqvae: 3 x 256 unless given (FORGE: 3 x 8192); vqvae: one codebook, default 4096
   --steps            optimiser (reconstruction) steps, default ${DEFAULT_STEPS}, rounded up to whole epochs;

@@ -20,7 +20,7 @@ export const trainUsage = `Usage: sidx train --method rqkmeans --input FILE --le
                   [--balanced [--balanced-rounds R] [--sinkhorn-eps E] [--sinkhorn-iters T]]
                   [--threads N] [--array NAME]
 
-Trains residual k-means (RQ-KMeans) level by level with FAISS and writes DIR/model.json + DIR/encoder.onnx.
+Trains residual k-means (RQ-KMeans) level by level with FAISS and writes DIR/model.json + DIR/encoder.onnx + DIR/beam.onnx.
 
   --method           rqkmeans; rqvae and vqvae take their own flags (sidx train --method rqvae --help)
   --input            embeddings: .npy, .npz (FORGE 'embeds' or --array NAME), AL-GR .csv / .csv.gz

@@ -17,7 +17,7 @@ import { isAbsolute } from 'node:path';
 import { Kvm, type KV } from '@nats-io/kv';
 import { StorageType } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { SidxError } from '../errors.ts';
+import { CHANGED_BUNDLE_HINT, SidxError } from '../errors.ts';
 import type { ModelView } from '../service/lifecycle.ts';
 import type { JobView } from '../service/job-view.ts';
 import { pathUnder } from '../service/model-space.ts';
@@ -162,7 +162,7 @@ export class ClusterRegistry {
       const existing = await this.model(m.id);
       if (existing) {
         if (existing.sha256 !== m.sha256) {
-          throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${m.id} is already registered with sha256 ${existing.sha256}`, { field: 'path' });
+          throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${m.id} is already registered with sha256 ${existing.sha256}, not this bundle's ${m.sha256}: ${CHANGED_BUNDLE_HINT}`, { field: 'path' });
         }
         return { model: existing, created: false };
       }

@@ -21,6 +21,7 @@ interface Schema {
   properties?: Record<string, Schema>;
   items?: Schema;
   additionalProperties?: unknown;
+  description?: string;
 }
 
 interface ErrorParams {
@@ -75,6 +76,11 @@ export function validationProblem(err: FastifyError, request: FastifyRequest): {
   if (first.keyword === 'enum' && Array.isArray(params.allowedValues)) {
     return { message: `${field ?? context} must be one of ${params.allowedValues.join(', ')}`, field };
   }
+  if (first.keyword === 'type' || first.keyword === 'pattern') {
+    const data = dataOf(request, err.validationContext);
+    const expected = expectedForm(schemaAt(request, err.validationContext, data, first.instancePath, false), first.keyword);
+    if (expected !== undefined) return { message: `${field ?? context} must be ${expected}, got ${shown(valueAt(data, first.instancePath))}`, field };
+  }
   return { message: `${field ?? context} ${first.message ?? 'is invalid'}`, field };
 }
 
@@ -103,7 +109,7 @@ function dataOf(request: FastifyRequest, context: string | undefined): unknown {
  * The schema the route applies at `pointer` of the data: properties and items followed down, `$ref`s to shared
  * schemas resolved, an anyOf's branch taken by the data's type. Undefined where the walk loses its way.
  */
-function schemaAt(request: FastifyRequest, context: string | undefined, data: unknown, pointer: string): Schema | undefined {
+function schemaAt(request: FastifyRequest, context: string | undefined, data: unknown, pointer: string, lastBranch = true): Schema | undefined {
   const routeSchema = request.routeOptions.schema as Record<string, unknown> | undefined;
   const root = context === 'querystring' ? (routeSchema?.querystring ?? routeSchema?.query) : context ? routeSchema?.[context] : undefined;
   const resolve = (s: unknown): Schema | undefined => {
@@ -116,13 +122,32 @@ function schemaAt(request: FastifyRequest, context: string | undefined, data: un
     const type = Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value;
     return s.anyOf.map(resolve).find((b) => b?.type === type);
   };
-  let schema = branch(resolve(root), data);
+  const parts = pointerParts(pointer);
+  let schema = parts.length > 0 || lastBranch ? branch(resolve(root), data) : resolve(root);
   let value = data;
-  for (const part of pointerParts(pointer)) {
+  for (const [i, part] of parts.entries()) {
     if (!schema) return undefined;
     schema = Array.isArray(value) ? resolve(schema.items) : resolve(schema.properties?.[part]);
     value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
-    schema = branch(schema, value);
+    if (i < parts.length - 1 || lastBranch) schema = branch(schema, value);
   }
   return schema;
+}
+
+/**
+ * What a value of the wrong type or form should have been, in the schema's own words: a union (e.g. an embedding:
+ * number array or base64 string) names its alternatives where Ajv names only the first branch's type; a string
+ * pattern gives its description's first sentence instead of the regular expression.
+ */
+function expectedForm(schema: Schema | undefined, keyword: string): string | undefined {
+  const description = schema?.description;
+  if (description === undefined || (keyword === 'type' && !schema?.anyOf)) return undefined;
+  const sentence = description.split(/\. /)[0]!.replace(/\.$/, '');
+  return sentence.charAt(0).toLowerCase() + sentence.slice(1);
+}
+
+/** A client's value as a message quotes it: its JSON, cut short. */
+function shown(value: unknown): string {
+  const text = value === undefined ? 'nothing' : JSON.stringify(value) ?? String(value);
+  return text.length > MAX_KEY_SHOWN ? `${text.slice(0, MAX_KEY_SHOWN)}...` : text;
 }

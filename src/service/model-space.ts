@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { access, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Config } from '../config.ts';
-import { SidxError } from '../errors.ts';
+import { CHANGED_BUNDLE_HINT, SidxError } from '../errors.ts';
 import type { Catalog } from '../store/catalog.ts';
 import type { ControlPlane, ModelRow } from '../store/control-plane.ts';
 import { loadBundle, type ModelBundle } from '../tokenizer/bundle.ts';
@@ -129,7 +129,7 @@ export async function checkBundle(dir: string, served: ModelInfo, config: Readon
 export async function loadRegistered(row: ModelRow): Promise<ModelBundle> {
   const bundle = await loadBundle(row.path);
   if (bundle.sha256 !== row.sha256) {
-    throw new SidxError('SIDX_ERR_MODEL_BUNDLE', `${row.path}: the bundle changed since model ${row.id} was registered (sha256 ${bundle.sha256}, registered ${row.sha256})`, { field: 'path' });
+    throw new SidxError('SIDX_ERR_MODEL_BUNDLE', `${row.path}: the bundle changed since model ${row.id} was registered (sha256 ${bundle.sha256}, registered ${row.sha256}): ${CHANGED_BUNDLE_HINT}`, { field: 'path' });
   }
   return bundle;
 }

@@ -4,7 +4,7 @@
  * WAL journal with synchronous=FULL: a call that returned has committed and survives a crash.
  */
 import Database from 'better-sqlite3';
-import { isSidxError, SidxError } from '../errors.ts';
+import { CHANGED_BUNDLE_HINT, isSidxError, SidxError } from '../errors.ts';
 import { repoPath } from '../paths.ts';
 import { assertCodebookSizes } from '../sid/codec.ts';
 import { appliedMigrations, migrate, type AppliedMigration } from './migrate.ts';
@@ -191,7 +191,7 @@ export class ControlPlane {
           const existing = this.#db.prepare('SELECT * FROM models WHERE id = ?').get(input.id) as ModelDbRow | undefined;
           if (existing) {
             if (existing.sha256 !== input.sha256) {
-              throw invalid(`model ${input.id} is already registered with sha256 ${existing.sha256}`, 'sha256');
+              throw invalid(`model ${input.id} is already registered with sha256 ${existing.sha256}, not this bundle's ${input.sha256}: ${CHANGED_BUNDLE_HINT}`, 'sha256');
             }
             return toModel(existing);
           }

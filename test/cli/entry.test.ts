@@ -52,3 +52,15 @@ test('the checkout\'s bundle writes the same OpenAPI document as the sources', {
     cleanup();
   }
 });
+
+test('a reader that closes the pipe early ends the command quietly, exit status 0', async () => {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'sidx.js'), 'openapi'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  // As `head -c 100` does once it has its bytes: the read end closed while the command still has output to write.
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0, stderr);
+  assert.doesNotMatch(stderr, /EPIPE|Unhandled/);
+});

@@ -102,6 +102,10 @@ const cases: Array<{ name: string; url: string; body: unknown; code: string; fie
   { name: 'a raw newline in base64', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":"${b64(good()).slice(0, 8)}\n${b64(good()).slice(9)}"}]}`, code: 'SIDX_ERR_BASE64', field: 'items[0].embedding' },
   { name: 'a trailing comma in the batch', url: '/v1/items', raw: true, body: `{"items":[{"id":"a","embedding":"${b64(good())}"},]}`, code: 'SIDX_ERR_INVALID_INPUT' },
   { name: 'string where numbers belong', url: '/v1/encode', body: { embeddings: [['1', '2', '3', '4', '5', '6', '7', '8']] }, code: 'SIDX_ERR_INVALID_INPUT' },
+  // An embedding is a number array or a base64 string: a value of another type is told both, and what it got.
+  { name: 'a number as the embedding', url: '/v1/retrieve', body: { embedding: 5 }, code: 'SIDX_ERR_INVALID_INPUT', field: 'embedding', message: /^embedding must be a number array, or a base64 string of little-endian float32, got 5$/ },
+  { name: 'an object as an item embedding', url: '/v1/items', body: { items: [{ id: 'a', embedding: { x: 1 } }] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'items[0].embedding', message: /^items\[0\]\.embedding must be a number array, or a base64 string of little-endian float32, got \{"x":1\}$/ },
+  { name: 'null among the encode embeddings', url: '/v1/encode', body: { embeddings: [good(), null] }, code: 'SIDX_ERR_INVALID_INPUT', field: 'embeddings[1]', message: /^embeddings\[1\] must be a number array, or a base64 string of little-endian float32, got null$/ },
 ];
 
 for (const c of cases) {
@@ -172,6 +176,7 @@ test('query strings: an unknown parameter and a value outside an enum are named,
     ['/v1/models?state=active', 'state', 'unknown field state (allowed: status)'],
     ['/v1/models?status=Active', 'status', 'status must be one of registered, active, retired'],
     ['/v1/sids/trie?format=xml', 'format', 'format must be one of binary, json'],
+    ['/v1/sids/trie?since=abc', 'since', 'since must be a seq from an earlier answer, or its ETag "<version>.<seq>" without quotes, got "abc"'],
   ] as const) {
     const res = await svc.app.inject({ method: 'GET', url });
     assert.equal(res.statusCode, 400, `${url}: ${res.body}`);

@@ -8,7 +8,7 @@ export const EmbeddingSchema = Type.Union(
     // refuses an empty string anyway (it decodes to 0 floats, not the model's dimension).
     Type.String({ description: 'Embedding as base64 of little-endian float32' }),
   ],
-  { $id: 'Embedding', description: 'One embedding: number array, or base64 of little-endian float32' },
+  { $id: 'Embedding', description: 'A number array, or a base64 string of little-endian float32' },
 );
 
 /**

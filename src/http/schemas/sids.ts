@@ -38,7 +38,7 @@ export const TrieQuerySchema = Type.Object(
     })),
     since: Type.Optional(Type.String({
       pattern: '^(?:[0-9]{1,5}\\.)?[0-9]{1,20}$',
-      description: 'A seq from an earlier answer (or its ETag "<version>.<seq>" without quotes): answer only the SIDs '
+      description: 'A seq from an earlier answer, or its ETag "<version>.<seq>" without quotes. Answers only the SIDs '
         + 'occupied and emptied after it, when the server still can; otherwise a full snapshot (kind says which)',
     })),
   },
