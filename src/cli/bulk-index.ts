@@ -8,12 +8,13 @@
 import { resolve } from 'node:path';
 import { tuneAllocator } from './allocator.ts';
 import { loadConfig } from '../config.ts';
-import { readAlgrCsv } from '../io/algr-csv.ts';
+import { SidxError } from '../errors.ts';
+import { readAlgrCsv, skippedLinesNote } from '../io/algr-csv.ts';
 import { embeddingFormatOf, readEmbeddings, type Embeddings } from '../io/embeddings.ts';
 import { inputError } from '../io/input-error.ts';
 import { SidxService } from '../service/sidx-service.ts';
 import { sortRowsBySid } from '../sid/codec.ts';
-import { checkNorm, normProblem } from '../service/vector-norm.ts';
+import { l2Norm, normProblem } from '../service/vector-norm.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { intFlag, parseFlags, UsageError } from './args.ts';
 import { formatSeconds, ProgressLine } from './progress.ts';
@@ -24,6 +25,12 @@ export const indexUsage = `Usage: sidx index --input FILE --model DIR [--data-di
 Loads every embedding of --input (.npy, .npz, AL-GR .csv/.csv.gz) into the catalog in --data-dir (default
 SIDX__STORAGE__DATA_DIR, else ./data), encoded with the model in --model, through the same code path as
 POST /v1/items. Ids come from the input when it has them, else --id-file, else the row index.
+
+An AL-GR CSV line that is malformed (no comma, empty id, bad base64, wrong dimension, a non-finite value) or whose
+L2 norm is above limits.maxVectorNorm (SIDX__LIMITS__MAX_VECTOR_NORM, 0 = off) is skipped, with a "skipped" line
+naming its file:line (a norm over the bound in a CSV read whole, for --order sid or --id-file: its 0-based row and
+id), and the last line counts the skipped lines. A .npy/.npz row over the bound refuses the input before anything
+is written.
 
   --batch    items per committed batch (default 5000)
   --workers  encoder worker threads (default SIDX__ENCODER__WORKERS, else one per core, at most 4)
@@ -68,14 +75,24 @@ export async function indexCommand(argv: string[]): Promise<number> {
   const bundle = await loadBundle(resolve(values.model!));
   const dim = bundle.manifest.inputDim;
   const input = values.input!;
-  const streamed = embeddingFormatOf(input) === 'algr-csv' && values['id-file'] === undefined && order === 'input';
-  const whole = streamed ? null : await readEmbeddings(input, { dim, idFile: values['id-file'], array: values.array });
-  if (whole !== null && whole.n === 0) throw inputError(input, 'has no rows to index');
-  const maxNorm = config.limits.maxVectorNorm;
-  // Every row is checked before anything is written; a CSV row over the bound is skipped like its other bad rows.
-  for (let i = 0; i < (whole?.n ?? 0); i++) checkNorm(whole!.vectors, i * dim, dim, maxNorm, `${input}: row ${i + 1}`);
-
   const progress = new ProgressLine({ prefix: 'sidx index' });
+  const logSkip = (what: string) => progress.log(`skipped ${what}`);
+  const streamed = embeddingFormatOf(input) === 'algr-csv' && values['id-file'] === undefined && order === 'input';
+  const maxNorm = config.limits.maxVectorNorm;
+  let skipped = 0;
+  let whole: Embeddings | null = null;
+  if (!streamed) {
+    const read = await readEmbeddings(input, {
+      dim, idFile: values['id-file'], array: values.array, csv: { onSkip: (skip) => logSkip(skip.message) },
+    });
+    if (read.n === 0) throw inputError(input, 'has no rows to index');
+    // Every row is checked before anything is written.
+    const checked = rowsWithinNorm(input, read, maxNorm, logSkip);
+    whole = checked.rows;
+    skipped = read.skipped + checked.skipped;
+    if (whole.n === 0) throw inputError(input, `no valid rows (${skipped} skipped)`);
+  }
+
   const log = { info: () => {}, warn: (msg: string) => progress.log(`warning: ${msg}`) };
   // A new catalog gets the layout `sidx serve` gives one by default (natural-order postings alone), not the one its
   // LMDB posting index would write: a third of the posting puts.
@@ -135,25 +152,67 @@ export async function indexCommand(argv: string[]): Promise<number> {
         if (wait) await wait;
       }
     } else {
-      const reader = readAlgrCsv(input, { dim, batchSize, onSkip: (skip) => progress.log(`skipped ${skip.message}`) });
+      const reader = readAlgrCsv(input, { dim, batchSize, onSkip: (skip) => logSkip(skip.message) });
+      let overNorm = 0;
       for await (const batch of reader) {
         for (let i = 0; i < batch.n; i++) {
           const problem = normProblem(batch.vectors, i * dim, dim, maxNorm, `${input}:${batch.lines[i]}`);
-          if (problem) progress.log(`skipped ${problem}`);
-          else await add(batch.ids[i]!, batch.vectors.subarray(i * dim, (i + 1) * dim));
+          if (problem) {
+            logSkip(problem);
+            overNorm++;
+          } else await add(batch.ids[i]!, batch.vectors.subarray(i * dim, (i + 1) * dim));
         }
       }
       if (reader.stats.rows === 0) throw inputError(input, `no valid rows (${reader.stats.skipped} skipped)`);
+      skipped = reader.stats.skipped + overNorm;
     }
     await flush();
     await drain();
     const seconds = (performance.now() - started) / 1000;
     progress.done(`indexed ${done} items (${replaced} replaced) with ${service.model.id} in ${formatSeconds(seconds)} `
-      + `(${Math.round(done / Math.max(seconds, 1e-3))} items/s, batches of ${batchSize}); the catalog holds ${service.readiness().items} items`);
+      + `(${Math.round(done / Math.max(seconds, 1e-3))} items/s, batches of ${batchSize}); the catalog holds ${service.readiness().items} items`
+      + skippedLinesNote(skipped));
     return 0;
   } finally {
     await service.close();
   }
+}
+
+const NORM_ADVICE = 'normalise the rows, or raise SIDX__LIMITS__MAX_VECTOR_NORM (0 = off)';
+
+/** Row i of an input read whole, 0-based as the default ids are, with the id it would be indexed under. */
+function rowName(input: string, whole: Embeddings, i: number): string {
+  return `${input}: row ${i} (0-based; id ${JSON.stringify(whole.ids?.[i] ?? String(i))})`;
+}
+
+/**
+ * The rows within limits.maxVectorNorm. A .npy/.npz row above it refuses the input; an AL-GR CSV's is skipped (logged,
+ * counted), as when the CSV is streamed, so that --order and --id-file do not change which rows a file loads.
+ */
+function rowsWithinNorm(input: string, whole: Embeddings, maxNorm: number, logSkip: (what: string) => void): { rows: Embeddings; skipped: number } {
+  if (maxNorm <= 0) return { rows: whole, skipped: 0 };
+  const over = new Set<number>();
+  for (let i = 0; i < whole.n; i++) {
+    if (l2Norm(whole.vectors, i * whole.dim, whole.dim) <= maxNorm) continue; // most rows: no name to build
+    const row = rowName(input, whole, i);
+    const problem = normProblem(whole.vectors, i * whole.dim, whole.dim, maxNorm, row)!;
+    if (whole.format !== 'algr-csv') throw new SidxError('SIDX_ERR_NORM_TOO_LARGE', `${problem}: ${NORM_ADVICE}`, { field: row });
+    logSkip(problem);
+    over.add(i);
+  }
+  return { rows: over.size === 0 ? whole : withoutRows(whole, over), skipped: over.size };
+}
+
+function withoutRows(whole: Embeddings, drop: Set<number>): Embeddings {
+  const { dim } = whole;
+  const vectors = new Float32Array((whole.n - drop.size) * dim);
+  const ids: string[] = [];
+  for (let i = 0; i < whole.n; i++) {
+    if (drop.has(i)) continue;
+    vectors.set(whole.vectors.subarray(i * dim, (i + 1) * dim), ids.length * dim);
+    ids.push(whole.ids?.[i] ?? String(i));
+  }
+  return { ...whole, ids, vectors, n: ids.length };
 }
 
 /**

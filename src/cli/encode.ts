@@ -13,7 +13,7 @@
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { readAlgrCsv } from '../io/algr-csv.ts';
+import { readAlgrCsv, skippedLinesNote, type AlgrSkip } from '../io/algr-csv.ts';
 import { embeddingFormatOf, readEmbeddings } from '../io/embeddings.ts';
 import { inputError } from '../io/input-error.ts';
 import { DEFAULT_SID_CAP, MapOccupancy, readsTopM, resolveCollisions, type CollisionStrategy } from '../sid/collisions.ts';
@@ -26,6 +26,10 @@ export const encodeUsage = `Usage: sidx encode --model DIR --input FILE --out FI
                    [--collisions none|cap|suffix] [--cap N] [--id-file FILE] [--array NAME] [--workers N]
 
 Encodes every embedding of --input with the bundle in --model and writes the item -> SID table.
+
+An AL-GR CSV line that is malformed (no comma, empty id, bad base64, wrong dimension, a non-finite value) is
+skipped, with a "skipped" line naming it (file:line), and the summary line counts the skipped lines. Rows are not
+checked against limits.maxVectorNorm (sidx index and the server check it).
 
   --collisions  none (default): SIDs as encoded; cap: at most --cap items per SID, overflow items take their
                 nearest free last-level code among the encoder's top-M; suffix: an extra level numbering the
@@ -141,12 +145,14 @@ export async function encodeCommand(argv: string[]): Promise<number> {
   if (workers < 1) throw new UsageError(`--workers must be a positive integer, got ${workers}`);
   const bundle = await loadBundle(values.model!);
   const dim = bundle.manifest.inputDim;
+  const progress = new ProgressLine({ prefix: 'sidx encode' });
+  const onSkip = (skip: AlgrSkip) => progress.log(`skipped ${skip.message}`);
   const streamed = embeddingFormatOf(values.input!) === 'algr-csv' && values['id-file'] === undefined;
   // Without streaming, read (and validate) the input before the output file is created.
-  const whole = streamed ? null : await readEmbeddings(values.input!, { dim, idFile: values['id-file'], array: values.array });
+  const whole = streamed ? null : await readEmbeddings(values.input!, { dim, idFile: values['id-file'], array: values.array, csv: { onSkip } });
   if (whole !== null && whole.n === 0) throw inputError(values.input!, 'has no rows to encode');
+  let skipped = whole?.skipped ?? 0;
 
-  const progress = new ProgressLine({ prefix: 'sidx encode' });
   const started = performance.now();
   const pool = await EncoderPool.create(bundle, { workers, provider: 'cpu' });
   const temporary = `${values.out}.tmp-${process.pid}`;
@@ -162,19 +168,20 @@ export async function encodeCommand(argv: string[]): Promise<number> {
         progress.update(`${table.rows} / ${n} items`);
       }
     } else {
-      const reader = readAlgrCsv(values.input!, { dim, onSkip: (skip) => progress.log(`skipped ${skip.message}`) });
+      const reader = readAlgrCsv(values.input!, { dim, onSkip });
       for await (const batch of reader) {
         const encoded = await pool.encode(batch.vectors, batch.n, how);
         await table.add((i) => batch.ids[i]!, encoded, batch.n);
         progress.update(`${table.rows} items`);
       }
       if (table.rows === 0) throw inputError(values.input!, `no valid rows (${reader.stats.skipped} skipped)`);
+      skipped = reader.stats.skipped;
     }
     out.end();
     await once(out, 'finish');
     await rename(temporary, values.out!);
     progress.done(`wrote ${table.rows} items to ${values.out} in ${formatSeconds((performance.now() - started) / 1000)}`
-      + (strategy.kind === 'cap' ? `; ${table.moved} moved to a free last-level code` : ''));
+      + (strategy.kind === 'cap' ? `; ${table.moved} moved to a free last-level code` : '') + skippedLinesNote(skipped));
     if (table.unresolved > 0) {
       progress.log(`warning: ${table.unresolved} items kept a SID already holding ${strategy.kind === 'cap' ? strategy.cap : 0} `
         + `items: none of their top-${pool.topM} last-level codes had room (a bundle with a larger --top-m helps)`);

@@ -79,6 +79,15 @@ function unquote(s: string): string {
   return t.length >= 2 && t.charCodeAt(0) === 34 && t.charCodeAt(t.length - 1) === 34 ? t.slice(1, -1) : t;
 }
 
+/** Why a feature of `nbytes` bytes is not a row of `dim` values; `dimFrom` names the row that set dim, if one did. */
+function dimensionMismatch(nbytes: number, dim: number, dimFrom: string): string {
+  const from = dimFrom === '' ? '' : `from ${dimFrom}`;
+  if (nbytes % 4 !== 0) {
+    return `feature decodes to ${nbytes} bytes, not a whole number of float32 values (expected ${dim} values = ${dim * 4} bytes${from && `, ${from}`})`;
+  }
+  return `feature decodes to ${nbytes / 4} values, expected ${dim}${from && ` (${from})`}`;
+}
+
 function newStats(file: string): AlgrStats {
   return {
     file, header: null, lines: 0, rows: 0, skipped: 0, dim: null, done: false, firstSkips: [],
@@ -111,7 +120,7 @@ export class AlgrCsvReader implements AsyncIterable<AlgrBatch> {
     const file = this.path;
     const batchSize = this.#options.batchSize!;
     let dim = this.#options.dim ?? 0;
-    let dimFrom = this.#options.dim === undefined ? '' : 'the expected dimension';
+    let dimFrom = ''; // the row that set dim; none when options.dim did (the caller's own dimension needs no source)
     let vectors = new Float32Array(0);
     let bytes = Buffer.alloc(0);
     let ids: string[] = [];
@@ -179,8 +188,7 @@ export class AlgrCsvReader implements AsyncIterable<AlgrBatch> {
             dimFrom = `line ${line}, the first row`;
             startBatch();
           } else {
-            const got = nbytes % 4 === 0 ? `${nbytes / 4} values` : `${nbytes} bytes (not whole float32 values)`;
-            skip(line, 'dimension', `feature decodes to ${got}, expected ${dim} (from ${dimFrom})`);
+            skip(line, 'dimension', dimensionMismatch(nbytes, dim, dimFrom));
             continue;
           }
         }
@@ -217,6 +225,11 @@ function openInput(file: string): Readable {
   raw.on('error', (err) => gunzip.destroy(err));
   gunzip.on('close', () => raw.destroy());
   return raw.pipe(gunzip);
+}
+
+/** The end of a command's summary line for `skipped` input lines, each logged as it was skipped ('' for none). */
+export function skippedLinesNote(skipped: number): string {
+  return skipped === 0 ? '' : `; ${skipped} input line${skipped === 1 ? '' : 's'} skipped (see the "skipped" lines above)`;
 }
 
 /** Streams an AL-GR CSV in batches; read `.stats` after the loop for the row and skip counts. */

@@ -128,6 +128,28 @@ test('--id-file names the rows of a .npy', async (t) => {
   assert.deepEqual((await readCsv(out)).ids, ids);
 });
 
+test('skipped AL-GR CSV lines: each logged with file:line, counted in the summary line, streamed or read whole', async (t) => {
+  const good = (await readFile(csvInput, 'utf8')).trimEnd().split('\n');
+  const withBad = join(tmp.dir, 'with-bad.csv');
+  await writeFile(withBad, `${[...good.slice(0, 11), 'nocomma', ...good.slice(11), `short,${Buffer.alloc(3).toString('base64')}`].join('\n')}\n`);
+  const out = join(tmp.dir, 'with-bad.csv.out.csv');
+  const streamed = await runCli(t, ['encode', '--model', modelDir, '--input', withBad, '--out', out]);
+  assert.equal(streamed.code, 0, streamed.stderr);
+  assert.match(streamed.stderr, /skipped .*with-bad\.csv:12: missing comma/);
+  assert.match(streamed.stderr, new RegExp(`skipped .*with-bad\\.csv:${ROWS + 3}: feature decodes to 3 bytes, not a whole number of float32 values \\(expected ${DIM} values = ${DIM * 4} bytes\\)\n`));
+  assert.match(streamed.stderr, new RegExp(`wrote ${ROWS} items to .* in [^;]*; 2 input lines skipped \\(see the "skipped" lines above\\)\n$`));
+  assert.deepEqual((await readCsv(out)).ids, ids);
+
+  const idFile = join(tmp.dir, 'csv-ids.txt');
+  await writeFile(idFile, `${ids.join('\n')}\n`);
+  const whole = await runCli(t, ['encode', '--model', modelDir, '--input', withBad, '--id-file', idFile, '--out', out]);
+  assert.equal(whole.code, 0, whole.stderr);
+  assert.match(whole.stderr, /skipped .*with-bad\.csv:12: missing comma/, 'read whole (--id-file): skips logged too');
+  assert.match(whole.stderr, /; 2 input lines skipped \(see the "skipped" lines above\)\n$/);
+  const clean = await runCli(t, ['encode', '--model', modelDir, '--input', csvInput, '--out', out]);
+  assert.doesNotMatch(clean.stderr, /skipped/);
+});
+
 test('errors: bad flags exit 2, bad model or input exit 1 naming the file, and no output is left behind', async (t) => {
   const out = join(tmp.dir, 'never.csv');
   const usage: [string[], RegExp][] = [

@@ -30,7 +30,8 @@ test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path,
   const first = await runCli(t, ['index', '--input', npy, '--model', modelDir, '--data-dir', dataDir, '--batch', '128']);
   assert.equal(first.code, 0, first.stderr);
   assert.match(first.stderr, /sidx index: 128 \/ 500 items, \d+ items\/s/);
-  assert.match(first.stderr, /indexed 500 items \(0 replaced\) with test-rq-2x8-d8-s1 .* batches of 128\); the catalog holds 500 items/);
+  assert.match(first.stderr, /indexed 500 items \(0 replaced\) with test-rq-2x8-d8-s1 .* batches of 128\); the catalog holds 500 items\n$/);
+  assert.doesNotMatch(first.stderr, /skipped/);
 
   // AL-GR CSV (streamed): ids from the file; "0".."99" replace rows of the .npy, the others are new.
   const b64 = (i: number) => Buffer.from(vectors.buffer, i * DIM * 4, DIM * 4).toString('base64');
@@ -40,7 +41,7 @@ test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path,
   const second = await runCli(t, ['index', '--input', csv, '--model', modelDir, '--data-dir', dataDir]);
   assert.equal(second.code, 0, second.stderr);
   assert.match(second.stderr, /skipped .*items\.csv:152/);
-  assert.match(second.stderr, /indexed 150 items \(100 replaced\) .* the catalog holds 550 items/);
+  assert.match(second.stderr, /indexed 150 items \(100 replaced\) .* the catalog holds 550 items; 1 input line skipped \(see the "skipped" lines above\)\n$/);
 
   const report = await verifyCatalog(join(dataDir, 'catalog'));
   assert.ok(report.ok, report.problems.join('\n'));
@@ -80,12 +81,19 @@ test('sidx index bulk-loads .npy and streamed AL-GR CSV through the upsert path,
 test('sidx index refuses a row whose norm exceeds limits.maxVectorNorm before writing anything; a CSV row is skipped', async (t) => {
   const { tmp, modelDir, dataDir } = await fixture(t);
   const vectors = randomMatrix(20, DIM, 10);
-  vectors.fill(3e38, 7 * DIM, 8 * DIM); // row 8: finite float32 values whose scores would overflow
+  vectors.fill(3e38, 7 * DIM, 8 * DIM); // row 7 (0-based, the 8th): finite float32 values whose scores would overflow
   const npy = join(tmp.dir, 'huge.npy');
   await writeNpy(npy, vectors, [20, DIM]);
   const refused = await runCli(t, ['index', '--input', npy, '--model', modelDir, '--data-dir', dataDir, '--batch', '4']);
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, /huge\.npy: row 8 has L2 norm 8\.485e\+38, above limits\.maxVectorNorm \(10000\) \[SIDX_ERR_NORM_TOO_LARGE\]/);
+  // The row as the default ids count it, so that the message and the item's id agree.
+  assert.match(refused.stderr, new RegExp(String.raw`huge\.npy: row 7 \(0-based; id "7"\) has L2 norm 8\.485e\+38, above limits\.maxVectorNorm \(10000\): `
+    + String.raw`normalise the rows, or raise SIDX__LIMITS__MAX_VECTOR_NORM \(0 = off\) \[SIDX_ERR_NORM_TOO_LARGE\]`));
+  const idFile = join(tmp.dir, 'ids.txt');
+  await writeFile(idFile, `${Array.from({ length: 20 }, (_, i) => `sku-${i}`).join('\n')}\n`);
+  const named = await runCli(t, ['index', '--input', npy, '--id-file', idFile, '--model', modelDir, '--data-dir', dataDir]);
+  assert.equal(named.code, 1);
+  assert.match(named.stderr, /huge\.npy: row 7 \(0-based; id "sku-7"\) has L2 norm 8\.485e\+38, .*: normalise the rows/);
 
   const b64 = (i: number) => Buffer.from(vectors.buffer, i * DIM * 4, DIM * 4).toString('base64');
   const csv = join(tmp.dir, 'huge.csv');
@@ -93,7 +101,12 @@ test('sidx index refuses a row whose norm exceeds limits.maxVectorNorm before wr
   const streamed = await runCli(t, ['index', '--input', csv, '--model', modelDir, '--data-dir', dataDir]);
   assert.equal(streamed.code, 0, streamed.stderr);
   assert.match(streamed.stderr, /skipped .*huge\.csv:9 has L2 norm 8\.485e\+38/);
-  assert.match(streamed.stderr, /indexed 19 items \(0 replaced\) .* the catalog holds 19 items/, 'the .npy run wrote nothing');
+  assert.match(streamed.stderr, /indexed 19 items \(0 replaced\) .* the catalog holds 19 items; 1 input line skipped/, 'the .npy runs wrote nothing');
+  // Read whole (--order sid), the CSV skips the same row, named by its row and id: the lines are not kept.
+  const sorted = await runCli(t, ['index', '--input', csv, '--model', modelDir, '--data-dir', dataDir, '--order', 'sid']);
+  assert.equal(sorted.code, 0, sorted.stderr);
+  assert.match(sorted.stderr, /skipped .*huge\.csv: row 7 \(0-based; id "c7"\) has L2 norm 8\.485e\+38/);
+  assert.match(sorted.stderr, /indexed 19 items \(19 replaced\) .* the catalog holds 19 items; 1 input line skipped/);
 });
 
 test('sidx index refuses a non-finite value in its input before writing anything; a CSV row with one is skipped', async (t) => {
@@ -113,7 +126,7 @@ test('sidx index refuses a non-finite value in its input before writing anything
   const streamed = await runCli(t, ['index', '--input', csv, '--model', modelDir, '--data-dir', dataDir]);
   assert.equal(streamed.code, 0, streamed.stderr);
   assert.match(streamed.stderr, /skipped .*nan\.csv:6/);
-  assert.match(streamed.stderr, /indexed 11 items \(0 replaced\) .* the catalog holds 11 items/, 'the .npy run wrote nothing');
+  assert.match(streamed.stderr, /indexed 11 items \(0 replaced\) .* the catalog holds 11 items; 1 input line skipped/, 'the .npy run wrote nothing');
   const report = await verifyCatalog(join(dataDir, 'catalog'));
   assert.ok(report.ok, report.problems.join('\n'));
   assert.equal(report.postings, 11);
@@ -180,7 +193,8 @@ test('sidx index --order sid: rows take vector-file slots in SID order, the cata
   const fromCsv = await runCli(t, ['index', '--input', csv, '--model', modelDir, '--data-dir', dataDir, '--order', 'sid']);
   assert.equal(fromCsv.code, 0, fromCsv.stderr);
   assert.match(fromCsv.stderr, /rows ordered by SID/);
-  assert.match(fromCsv.stderr, /indexed 30 items \(0 replaced\) .* the catalog holds 529 items/);
+  assert.match(fromCsv.stderr, /skipped .*items\.csv:32: feature is not valid base64/, 'read whole, its skips are logged too');
+  assert.match(fromCsv.stderr, /indexed 30 items \(0 replaced\) .* the catalog holds 529 items; 1 input line skipped/);
   const bad = await runCli(t, ['index', '--input', npy, '--model', modelDir, '--data-dir', dataDir, '--order', 'size']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--order must be input or sid, got size/);

@@ -96,20 +96,27 @@ test('bad rows are skipped, counted by reason, and reported with file and line',
     assert.match(seen[1]!.message, /decodes to 3 values, expected 4 \(from line 2, the first row\)/);
     assert.match(seen[2]!.message, /missing comma/);
     assert.match(seen[5]!.message, /value 2 is NaN/);
-    assert.match(seen[6]!.message, /decodes to 10 bytes \(not whole float32 values\)/);
+    assert.match(seen[6]!.message,
+      /: feature decodes to 10 bytes, not a whole number of float32 values \(expected 4 values = 16 bytes, from line 2, the first row\)$/);
   });
 });
 
 test('the expected dimension option, no header, keepSkips', async () => {
-  const text = [`x,${b64([1, 2])}`, `y,${b64([1, 2, 3])}`, `z,${b64([4, 5, 6])}`].join('\n');
+  const text = [`x,${b64([1, 2])}`, `y,${b64([1, 2, 3])}`, `z,${b64([4, 5, 6])}`, `w,${Buffer.alloc(3).toString('base64')}`].join('\n');
   await withCsv(text, async (path) => {
-    const reader = readAlgrCsv(path, { dim: 3, keepSkips: 0 });
+    const seen: string[] = [];
+    const reader = readAlgrCsv(path, { dim: 3, keepSkips: 0, onSkip: (s) => seen.push(s.message) });
     const got: string[] = [];
     for await (const b of reader) got.push(...b.ids);
     assert.deepEqual(got, ['y', 'z']);
     assert.equal(reader.stats.header, null);
-    assert.equal(reader.stats.skipped, 1);
+    assert.equal(reader.stats.skipped, 2);
     assert.deepEqual(reader.stats.firstSkips, []);
+    // Bytes and values told apart; the dimension the caller gave needs no source.
+    assert.deepEqual(seen, [
+      `${path}:1: feature decodes to 2 values, expected 3`,
+      `${path}:4: feature decodes to 3 bytes, not a whole number of float32 values (expected 3 values = 12 bytes)`,
+    ]);
     const free = await collectAlgrCsv(path);
     assert.deepEqual(free.ids, ['x']);
     assert.equal(free.dim, 2);
