@@ -14,6 +14,9 @@
  * budget): the candidates at a smaller budget are its prefix (the expansion is deterministic and fills in order),
  * reranked here with the same FAISS scores and tie order as the service. At the main budget the derived row must
  * equal the service's own row (`protocol.sweepCheck`).
+ * Progress: `progress` hears where each long phase stands (`sidx eval` draws it on stderr); the SID passes report
+ * every PROGRESS_EVERY answered queries, from the pass's own callback, with no work or allocation per query beyond
+ * a counter.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +32,7 @@ import {
 } from './eval-faiss.ts';
 import type { EvalRow } from './eval-metrics.ts';
 import { SID_METHODS, sidPass } from './eval-sid.ts';
-import { embeddingHitRate, type EmbeddingHitRate } from './embedding-hitrate.ts';
+import { EMBEDDING_HITRATE_K, embeddingHitRate, type EmbeddingHitRate } from './embedding-hitrate.ts';
 
 export interface EvalOptions {
   dataset: EvalDataset;
@@ -47,7 +50,17 @@ export interface EvalOptions {
   /** Encoder workers for the batched model passes (default: one per core, at most 4: a bulk job's, model-space.ts encoderThreads). */
   workers?: number;
   log?: (msg: string) => void;
+  /** Where the running phase stands (see EvalProgress); absent, nothing is counted. */
+  progress?: EvalProgress;
 }
+
+/**
+ * `done` of `total` `unit`s of `phase` ("sid+beam w=32", 1280, 24772, "queries"); total 0: a phase whose steps
+ * are not counted here (its text says what runs). Called when a phase starts, within it (the catalog's upsert
+ * batches, every PROGRESS_EVERY queries of a SID pass, and the last) but never per query: keep it cheap. A phase
+ * ends with its `log` line.
+ */
+export type EvalProgress = (phase: string, done: number, total: number, unit: string) => void;
 
 export interface CurvePoint {
   /** Mean candidates scored per query. */
@@ -72,12 +85,16 @@ export interface EvalReport {
 
 export const DEFAULT_SWEEP = [0.0025, 0.005, 0.01, 0.02, 0.05, 0.1];
 const UPSERT_BATCH = 1000;
+/** Queries between two progress reports of a SID pass (a power of two). */
+const PROGRESS_EVERY = 128;
+const count = (x: number) => x.toLocaleString('en-US');
 
 const EXPANDS: ExpandMode[] = ['none', 'hamming1', 'beam'];
 
 export async function runEval(opts: EvalOptions): Promise<EvalReport> {
   const { dataset: ds, ks } = opts;
   const log = opts.log ?? (() => {});
+  const progress = opts.progress;
   const bundle = await loadBundle(resolve(opts.modelDir));
   const m = bundle.manifest;
   if (m.inputDim !== ds.dim) {
@@ -93,6 +110,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
   const nq = queries.targets.length;
   const started = performance.now();
 
+  progress?.('indexing the catalog', 0, n, 'items');
   const dataDir = mkdtempSync(join(tmpdir(), 'sidx-eval-'));
   const config = loadConfig({
     storage: { dataDir, checkpointEvery: 1e9 },
@@ -116,6 +134,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
       }));
       const res = await service.upsert(batch);
       res.items.forEach((it, j) => codes.set(it.sid, (start + j) * m.levels));
+      progress?.('indexing the catalog', end, n, 'items');
     }
     log(`indexed ${n} items with ${m.id}; ${nq} queries (${opts.profile}), budget ${budgetN} candidates`);
     if (m.normalize !== 'l2') {
@@ -126,6 +145,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     }
     const hasBeam = bundle.beamPath !== undefined;
     const faissInput: FaissEvalInput = { items, n, dim: ds.dim, metric: m.metric, queries: queries.vectors, targets: queries.targets, ks };
+    progress?.(`exact search (FAISS Flat): ${count(nq)} queries over ${count(n)} items`, 0, 0, '');
     const exact = await exactRow(faissInput);
     rows.push(exact);
     log(`exact: Recall@${ks[0]} ${exact.recall[String(ks[0])]!.toFixed(4)}`);
@@ -141,7 +161,12 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
       for (const expand of EXPANDS) {
         if (expand === 'beam' && !hasBeam) continue;
         const input = { vectors: queries.vectors, targets: queries.targets, dim: ds.dim, n, ks, budgetN, ranker };
-        const pass = await sidPass(service, { ...input, budgets: expand === 'none' ? undefined : budgets },
+        const phase = expand === 'none' ? 'sid' : expand === 'beam' ? `sid+beam w=${beamWidth}` : `sid+${expand}`;
+        progress?.(phase, 0, nq, 'queries');
+        const counted = progress ? countingQueries(service, (done) => {
+          if ((done & (PROGRESS_EVERY - 1)) === 0 || done === nq) progress(phase, done, nq, 'queries');
+        }) : service;
+        const pass = await sidPass(counted, { ...input, budgets: expand === 'none' ? undefined : budgets },
           { expand, beamWidth: expand === 'beam' ? beamWidth : undefined });
         const [plain, reranked] = SID_METHODS.filter((sm) => sm.expand === expand);
         for (const [sm, row] of [[plain!, pass.plain], [reranked!, pass.reranked]] as const) {
@@ -166,12 +191,15 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     curves.push({ method: 'sid+rerank', points: [point(sidRerank, { maxCandidates: budgetN })] }, ...sweepCurves);
     if (Object.values(sweepCheck).some((ok) => !ok)) log(`warn: budget sweep differs from the service's rows: ${JSON.stringify(sweepCheck)}`);
 
+    progress?.(`Embedding HitRate: decoding ${count(n)} SIDs, top-${EMBEDDING_HITRATE_K} neighbour searches`, 0, 0, '');
     hitRate = await embeddingHitRate(bundle, codes, items, n, ds.dim, ds.test);
     log(`Embedding HitRate@${hitRate.k}: ${hitRate.decoded.toFixed(4)} on SIDs decoded by ${hitRate.decodedBy}, `
       + `${hitRate.original.toFixed(4)} on the items' own embeddings (${hitRate.rows} rows)`);
 
     const nlist = defaultNlist(n);
-    const ivf = await ivfSweep(faissInput, nlist, nprobeSweep(nlist));
+    const nprobes = nprobeSweep(nlist);
+    progress?.(`ivf-flat: training IVF${nlist},Flat, then ${nprobes.length} nprobe values x ${count(nq)} queries`, 0, 0, '');
+    const ivf = await ivfSweep(faissInput, nlist, nprobes);
     const matchTo = rows.find((r) => r.method === 'sid+beam+rerank') ?? rows.find((r) => r.method === 'sid+hamming1+rerank')!;
     const chosen = closestByWork(ivf, matchTo.meanCandidates);
     rows.push(chosen.row);
@@ -212,4 +240,25 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     curves,
     embeddingHitRate: hitRate!,
   };
+}
+
+/**
+ * `service` as sidPass uses it, with `onQuery(queries answered so far)` after each query its retrieveEach answers:
+ * one wrapping callback per pass, nothing allocated per query. Everything else is the service's own.
+ */
+function countingQueries(service: SidxService, onQuery: (done: number) => void): SidxService {
+  const retrieveEach: SidxService['retrieveEach'] = (q, each) => {
+    let answered = 0;
+    return service.retrieveEach(q, (query, hits, directory) => {
+      each(query, hits, directory);
+      onQuery(++answered);
+    });
+  };
+  return new Proxy(service, {
+    get: (target, key) => {
+      if (key === 'retrieveEach') return retrieveEach;
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }

@@ -6,49 +6,16 @@ import { evalCommand } from '../../src/cli/eval.ts';
 import { buildQueries, loadEvalDataset } from '../../src/eval/eval-dataset.ts';
 import { nprobeSweep } from '../../src/eval/eval-faiss.ts';
 import { writeNpy } from '../../src/io/npy.ts';
-import { exportRqKmeansBundle } from '../../src/train/export.ts';
-import { trainRqKmeans } from '../../src/train/rqkmeans.ts';
 import { sharedFile, skipWithoutShared, tempDir } from '../helpers/paths.ts';
-import { gaussian, rng } from '../helpers/random.ts';
+import { DIM, N, syntheticEvalSet } from './synthetic-eval-set.ts';
 
-const DIM = 8;
-const N = 1200;
 const ROW_KEYS = ['method', 'recall', 'ndcg', 'meanCandidates', 'catalogFraction', 'noCandidateQueries'];
 const METHODS = ['exact', 'sid', 'sid+rerank', 'sid+hamming1', 'sid+hamming1+rerank', 'sid+beam', 'sid+beam+rerank', 'ivf-flat'];
-
-/** Clustered items; users walk within a cluster, so the next item is near the history. */
-function syntheticDataset(dir: string): { items: Float32Array; rows: { history: number[]; target: number }[] } {
-  const g = gaussian(rng(5));
-  const r = rng(6);
-  const centers = Array.from({ length: 30 }, () => Array.from({ length: DIM }, () => 3 * g()));
-  const cluster = Int32Array.from({ length: N }, () => Math.floor(r() * 30));
-  const items = new Float32Array(N * DIM);
-  for (let i = 0; i < N; i++) for (let j = 0; j < DIM; j++) items[i * DIM + j] = centers[cluster[i]!]![j]! + g();
-  const members = Array.from({ length: 30 }, (_, c) => Array.from(cluster.keys()).filter((i) => cluster[i] === c));
-  const rows = Array.from({ length: 300 }, (_, u) => {
-    const pool = members[u % 30]!;
-    const pick = () => pool[Math.floor(r() * pool.length)]!;
-    const history = u % 50 === 7 ? [] : Array.from({ length: 1 + (u % 7) }, pick);
-    return { history, target: pick() };
-  });
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'test.inter.tsv'), `user_id:token\titem_id_list:token_seq\titem_id:token\n${
-    rows.map((row, u) => `${u}\t${row.history.join(' ')}\t${row.target}`).join('\n')}\n`);
-  return { items, rows };
-}
 
 test('sidx eval on a synthetic RecBole set: report shape, exact row vs brute force, budgets, IVF, Markdown and SVG', async () => {
   const tmp = tempDir();
   try {
-    const dsDir = join(tmp.dir, 'synthetic');
-    const { items } = syntheticDataset(dsDir);
-    await writeNpy(join(dsDir, 'text_emb.npy'), items, [N, DIM]);
-    const trained = await trainRqKmeans(items, DIM, { codebookSizes: [16, 8, 8], seed: 0 });
-    const modelDir = join(tmp.dir, 'model');
-    await exportRqKmeansBundle({
-      dir: modelDir, id: 'synthetic-3x16', model: trained,
-      training: { source: 'synthetic', command: 'test', seed: 0, dataDigest: '0'.repeat(64) },
-    });
+    const { dsDir, modelDir, items } = await syntheticEvalSet(tmp.dir);
     const out = join(tmp.dir, 'out', 'report.json');
     const code = await evalCommand(['--dataset', dsDir, '--model', modelDir, '--out', out, '--k', '10,20', '--budget', '0.03',
       '--beam-width', '32', '--sweep', '0.01,0.03,0.1']);
