@@ -161,7 +161,7 @@ export const ConfigSchema = Type.Object(
         maxVectorNorm: Type.Number({
           minimum: 0, maximum: 1e18, default: 1e4,
           description: 'Largest L2 norm of an embedding accepted by POST /v1/items, /v1/retrieve, /v1/encode and sidx index (400 '
-            + 'SIDX_ERR_NORM_TOO_LARGE naming the field): keeps scores finite and stops one huge item from topping '
+            + 'SIDX_ERR_NORM_TOO_LARGE naming the field; sidx index skips such an AL-GR CSV row): keeps scores finite and stops one huge item from topping '
             + 'every inner-product query. 0 = off',
         }),
         maxEncoderQueue: Int(0, 1_000_000, 32,

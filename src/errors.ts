@@ -55,8 +55,10 @@ export function isSidxError(err: unknown): err is SidxError {
 }
 
 /**
- * What to do when a model id is registered with one bundle digest and its files now have another (a bundle rebuilt
- * in place: any byte of model.json or the ONNX files changes the digest); the catalog's SIDs belong to the old files.
+ * What to do when a model id is registered with one bundle digest and a bundle of that id now has another (rebuilt
+ * in place: any byte of model.json or the ONNX files changes the digest; or another bundle given the same id). The
+ * catalog's SIDs belong to the registered files, which a re-index also reads, so they stay where they are.
  */
-export const CHANGED_BUNDLE_HINT = 'restore the files registered under that id, or give the new bundle an id of its own '
-  + '(model.json `id`, sidx train --id), register it (POST /v1/models) and re-index to it';
+export const CHANGED_BUNDLE_HINT = 'keep (or put back) the registered files at that path; a new or rebuilt bundle needs a '
+  + 'directory and an id of its own (model.json `id`, sidx train --id): register it (POST /v1/models), then re-index to '
+  + 'it, or activate it while the catalog is empty';

@@ -26,11 +26,11 @@ Loads every embedding of --input (.npy, .npz, AL-GR .csv/.csv.gz) into the catal
 SIDX__STORAGE__DATA_DIR, else ./data), encoded with the model in --model, through the same code path as
 POST /v1/items. Ids come from the input when it has them, else --id-file, else the row index.
 
-An AL-GR CSV line that is malformed (no comma, empty id, bad base64, wrong dimension, a non-finite value) or whose
-L2 norm is above limits.maxVectorNorm (SIDX__LIMITS__MAX_VECTOR_NORM, 0 = off) is skipped, with a "skipped" line
-naming its file:line (a norm over the bound in a CSV read whole, for --order sid or --id-file: its 0-based row and
-id), and the last line counts the skipped lines. A .npy/.npz row over the bound refuses the input before anything
-is written.
+An AL-GR CSV line that is malformed (no comma, more than 2 fields, empty id, bad base64, wrong dimension, a
+non-finite value) or whose L2 norm is above limits.maxVectorNorm (SIDX__LIMITS__MAX_VECTOR_NORM, 0 = off) is
+skipped, with a "skipped" line naming its file:line (a norm over the bound in a CSV read whole, for --order sid or
+--id-file: its 0-based row and id), and the last line counts the skipped lines; a file left with no row to index is
+an error. A .npy/.npz row over the bound refuses the input before anything is written.
 
   --batch    items per committed batch (default 5000)
   --workers  encoder worker threads (default SIDX__ENCODER__WORKERS, else one per core, at most 4)
@@ -156,15 +156,18 @@ export async function indexCommand(argv: string[]): Promise<number> {
       let overNorm = 0;
       for await (const batch of reader) {
         for (let i = 0; i < batch.n; i++) {
-          const problem = normProblem(batch.vectors, i * dim, dim, maxNorm, `${input}:${batch.lines[i]}`);
+          // The row's name is built only for a row over the bound (most rows: none).
+          const over = maxNorm > 0 && l2Norm(batch.vectors, i * dim, dim) > maxNorm;
+          const problem = over ? normProblem(batch.vectors, i * dim, dim, maxNorm, `${input}:${batch.lines[i]}`) : undefined;
           if (problem) {
             logSkip(problem);
             overNorm++;
           } else await add(batch.ids[i]!, batch.vectors.subarray(i * dim, (i + 1) * dim));
         }
       }
-      if (reader.stats.rows === 0) throw inputError(input, `no valid rows (${reader.stats.skipped} skipped)`);
       skipped = reader.stats.skipped + overNorm;
+      // As a CSV read whole: no row left to index is an error, whether the reader or the norm bound refused them.
+      if (reader.stats.rows - overNorm === 0) throw inputError(input, `no valid rows (${skipped} skipped)`);
     }
     await flush();
     await drain();
@@ -203,16 +206,16 @@ function rowsWithinNorm(input: string, whole: Embeddings, maxNorm: number, logSk
   return { rows: over.size === 0 ? whole : withoutRows(whole, over), skipped: over.size };
 }
 
+/** `whole` without the rows in `drop`, compacted in place (no second copy of a large input's vectors). */
 function withoutRows(whole: Embeddings, drop: Set<number>): Embeddings {
-  const { dim } = whole;
-  const vectors = new Float32Array((whole.n - drop.size) * dim);
+  const { dim, vectors } = whole;
   const ids: string[] = [];
   for (let i = 0; i < whole.n; i++) {
     if (drop.has(i)) continue;
-    vectors.set(whole.vectors.subarray(i * dim, (i + 1) * dim), ids.length * dim);
+    if (ids.length !== i) vectors.copyWithin(ids.length * dim, i * dim, (i + 1) * dim);
     ids.push(whole.ids?.[i] ?? String(i));
   }
-  return { ...whole, ids, vectors, n: ids.length };
+  return { ...whole, ids, vectors: vectors.subarray(0, ids.length * dim), n: ids.length };
 }
 
 /**

@@ -27,9 +27,9 @@ export const encodeUsage = `Usage: sidx encode --model DIR --input FILE --out FI
 
 Encodes every embedding of --input with the bundle in --model and writes the item -> SID table.
 
-An AL-GR CSV line that is malformed (no comma, empty id, bad base64, wrong dimension, a non-finite value) is
-skipped, with a "skipped" line naming it (file:line), and the summary line counts the skipped lines. Rows are not
-checked against limits.maxVectorNorm (sidx index and the server check it).
+An AL-GR CSV line that is malformed (no comma, more than 2 fields, empty id, bad base64, wrong dimension, a
+non-finite value) is skipped, with a "skipped" line naming it (file:line), and the summary line counts the skipped
+lines. Rows are not checked against limits.maxVectorNorm (sidx index and the server check it).
 
   --collisions  none (default): SIDs as encoded; cap: at most --cap items per SID, overflow items take their
                 nearest free last-level code among the encoder's top-M; suffix: an extra level numbering the

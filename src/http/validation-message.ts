@@ -7,6 +7,8 @@
  *   field, that is the error named;
  * - a required field missing: `items[0].embedding is required`;
  * - a value outside an enum: `expand must be one of none, hamming1, auto, beam`;
+ * - a value of none of a union's types, or a string off its pattern: the schema's description, whose first sentence
+ *   must read as a noun phrase (`embedding must be a number array, or a base64 string of little-endian float32, got 5`);
  * - anything else: the field, then Ajv's text.
  */
 import type { FastifyError, FastifyRequest } from 'fastify';

@@ -191,7 +191,7 @@ export class ControlPlane {
           const existing = this.#db.prepare('SELECT * FROM models WHERE id = ?').get(input.id) as ModelDbRow | undefined;
           if (existing) {
             if (existing.sha256 !== input.sha256) {
-              throw invalid(`model ${input.id} is already registered with sha256 ${existing.sha256}, not this bundle's ${input.sha256}: ${CHANGED_BUNDLE_HINT}`, 'sha256');
+              throw invalid(`model ${input.id} is already registered with sha256 ${existing.sha256} (its files at ${existing.path}), not this bundle's ${input.sha256}: ${CHANGED_BUNDLE_HINT}`, 'sha256');
             }
             return toModel(existing);
           }

@@ -53,14 +53,35 @@ test('the checkout\'s bundle writes the same OpenAPI document as the sources', {
   }
 });
 
-test('a reader that closes the pipe early ends the command quietly, exit status 0', async () => {
+/** `sidx <argv>` as a child whose stdout's read end is closed at once, as `head` closes it once it has its bytes. */
+async function withStdoutClosed(argv: string[]): Promise<{ code: number | null; stderr: string }> {
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'sidx.js'), 'openapi'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'sidx.js'), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-  // As `head -c 100` does once it has its bytes: the read end closed while the command still has output to write.
   child.stdout.destroy();
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  assert.equal(code, 0, stderr);
-  assert.doesNotMatch(stderr, /EPIPE|Unhandled/);
+  return { code, stderr };
+}
+
+test('a reader that closes the pipe early: no stack trace, the work finished, the status of a SIGPIPE (141)', async () => {
+  const openapi = await withStdoutClosed(['openapi']);
+  assert.equal(openapi.code, 141, openapi.stderr);
+  assert.doesNotMatch(openapi.stderr, /EPIPE|Unhandled|at /);
+
+  // A file written after the table was printed is still written whole.
+  const { dir, cleanup } = tempDir('sidx-epipe-');
+  try {
+    const input = join(dir, 'rows.npy');
+    const { writeNpy } = await import('../../src/io/npy.ts');
+    await writeNpy(input, Float32Array.from({ length: 64 * 512 }, (_, i) => Math.sin(i)), [64, 512]);
+    const json = join(dir, 'metrics.json');
+    const metrics = await withStdoutClosed(['metrics', '--model', join(repoRoot, 'models', 'rqkmeans-3x256'), '--input', input, '--json', json]);
+    assert.equal(metrics.code, 141, metrics.stderr);
+    const rows = JSON.parse(readFileSync(json, 'utf8')) as Array<{ metrics: unknown }>;
+    assert.equal(rows.length, 1);
+    assert.ok(rows[0]!.metrics);
+  } finally {
+    cleanup();
+  }
 });

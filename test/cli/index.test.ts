@@ -107,6 +107,15 @@ test('sidx index refuses a row whose norm exceeds limits.maxVectorNorm before wr
   assert.equal(sorted.code, 0, sorted.stderr);
   assert.match(sorted.stderr, /skipped .*huge\.csv: row 7 \(0-based; id "c7"\) has L2 norm 8\.485e\+38/);
   assert.match(sorted.stderr, /indexed 19 items \(19 replaced\) .* the catalog holds 19 items; 1 input line skipped/);
+
+  // A CSV whose every row is over the bound has nothing to index, streamed or read whole: an error either way.
+  const allHuge = join(tmp.dir, 'all-huge.csv');
+  await writeFile(allHuge, `base62_string,feature\n${[7, 7, 7].map((i, j) => `h${j},${b64(i)}`).join('\n')}\n`);
+  for (const extra of [[], ['--order', 'sid']]) {
+    const run = await runCli(t, ['index', '--input', allHuge, '--model', modelDir, '--data-dir', dataDir, ...extra]);
+    assert.equal(run.code, 1, `${extra.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, /all-huge\.csv: no valid rows \(3 skipped\)/, extra.join(' '));
+  }
 });
 
 test('sidx index refuses a non-finite value in its input before writing anything; a CSV row with one is skipped', async (t) => {

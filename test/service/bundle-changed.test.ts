@@ -27,7 +27,7 @@ function refusedWithHint(code: string, what: RegExp) {
   return (err: unknown) => {
     assert.ok(isSidxError(err) && err.code === code, String(err));
     assert.match(err.message, what);
-    assert.match(err.message, /restore the files registered under that id, or give the new bundle an id of its own \(model\.json `id`, sidx train --id\), register it \(POST \/v1\/models\) and re-index to it/);
+    assert.match(err.message, /keep \(or put back\) the registered files at that path; a new or rebuilt bundle needs a directory and an id of its own \(model\.json `id`, sidx train --id\): register it \(POST \/v1\/models\), then re-index to it, or activate it while the catalog is empty$/);
     return true;
   };
 }
@@ -41,7 +41,7 @@ test('the configured bundle rebuilt in place under its registered id is refused 
     await (await startService(dataDir, bundle)).close();
     const restore = rebuildInPlace(bundle);
     await assert.rejects(startService(dataDir, bundle),
-      refusedWithHint('SIDX_ERR_INVALID_INPUT', /model \S+ is already registered with sha256 [0-9a-f]{64}, not this bundle's [0-9a-f]{64}: /));
+      refusedWithHint('SIDX_ERR_INVALID_INPUT', /model \S+ is already registered with sha256 [0-9a-f]{64} \(its files at \S+\/model\), not this bundle's [0-9a-f]{64}: /));
     restore();
     await (await startService(dataDir, bundle)).close();
   } finally {
