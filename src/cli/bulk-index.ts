@@ -28,9 +28,8 @@ POST /v1/items. Ids come from the input when it has them, else --id-file, else t
 
 An AL-GR CSV line that is malformed (no comma, more than 2 fields, empty id, bad base64, wrong dimension, a
 non-finite value) or whose L2 norm is above limits.maxVectorNorm (SIDX__LIMITS__MAX_VECTOR_NORM, 0 = off) is
-skipped, with a "skipped" line naming its file:line (a norm over the bound in a CSV read whole, for --order sid or
---id-file: its 0-based row and id), and the last line counts the skipped lines; a file left with no row to index is
-an error. A .npy/.npz row over the bound refuses the input before anything is written.
+skipped, with a "skipped" line naming its file:line, and the last line counts the skipped lines; a file left with no
+row to index is an error. A .npy/.npz row over the bound refuses the input before anything is written.
 
   --batch    items per committed batch (default 5000)
   --workers  encoder worker threads (default SIDX__ENCODER__WORKERS, else one per core, at most 4)
@@ -183,8 +182,9 @@ export async function indexCommand(argv: string[]): Promise<number> {
 
 const NORM_ADVICE = 'normalise the rows, or raise SIDX__LIMITS__MAX_VECTOR_NORM (0 = off)';
 
-/** Row i of an input read whole, 0-based as the default ids are, with the id it would be indexed under. */
+/** Row i of an input read whole: a CSV's file:line, else the row 0-based as the default ids are, with its id. */
 function rowName(input: string, whole: Embeddings, i: number): string {
+  if (whole.lines) return `${input}:${whole.lines[i]}`;
   return `${input}: row ${i} (0-based; id ${JSON.stringify(whole.ids?.[i] ?? String(i))})`;
 }
 
@@ -208,14 +208,17 @@ function rowsWithinNorm(input: string, whole: Embeddings, maxNorm: number, logSk
 
 /** `whole` without the rows in `drop`, compacted in place (no second copy of a large input's vectors). */
 function withoutRows(whole: Embeddings, drop: Set<number>): Embeddings {
-  const { dim, vectors } = whole;
+  const { dim, vectors, lines } = whole;
   const ids: string[] = [];
   for (let i = 0; i < whole.n; i++) {
     if (drop.has(i)) continue;
-    if (ids.length !== i) vectors.copyWithin(ids.length * dim, i * dim, (i + 1) * dim);
+    if (ids.length !== i) {
+      vectors.copyWithin(ids.length * dim, i * dim, (i + 1) * dim);
+      if (lines) lines[ids.length] = lines[i]!;
+    }
     ids.push(whole.ids?.[i] ?? String(i));
   }
-  return { ...whole, ids, vectors: vectors.subarray(0, ids.length * dim), n: ids.length };
+  return { ...whole, ids, vectors: vectors.subarray(0, ids.length * dim), n: ids.length, lines: lines?.subarray(0, ids.length) };
 }
 
 /**

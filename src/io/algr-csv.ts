@@ -243,6 +243,8 @@ export interface AlgrCsvData {
   vectors: Float32Array;
   n: number;
   dim: number;
+  /** lines[i]: row i's line in the file (1-based), for messages about a row. */
+  lines: Uint32Array;
   stats: AlgrStats;
 }
 
@@ -258,14 +260,16 @@ export async function collectAlgrCsv(path: string, options: AlgrCsvOptions = {})
     const first = stats.firstSkips[0];
     throw inputError(path, `no valid rows (${stats.lines} lines, ${stats.skipped} skipped)${first ? `; first problem: ${first.message}` : ''}`);
   }
-  if (batches.length === 1) return { ids: batches[0]!.ids, vectors: batches[0]!.vectors, n, dim, stats };
+  if (batches.length === 1) return { ids: batches[0]!.ids, vectors: batches[0]!.vectors, n, dim, lines: batches[0]!.lines, stats };
   const vectors = new Float32Array(n * dim);
   const ids: string[] = new Array<string>(n);
+  const lines = new Uint32Array(n);
   let row = 0;
   for (const b of batches) {
     vectors.set(b.vectors, row * dim);
+    lines.set(b.lines, row);
     for (let i = 0; i < b.n; i++) ids[row + i] = b.ids[i]!;
     row += b.n;
   }
-  return { ids, vectors, n, dim, stats };
+  return { ids, vectors, n, dim, lines, stats };
 }

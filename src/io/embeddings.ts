@@ -39,6 +39,8 @@ export interface Embeddings {
   format: EmbeddingFormat;
   /** Rows skipped as bad (CSV only; 0 otherwise). */
   skipped: number;
+  /** CSV only: lines[i] is row i's line in the file (1-based). */
+  lines?: Uint32Array;
 }
 
 const FORMATS: [string, EmbeddingFormat][] = [['.npy', 'npy'], ['.npz', 'npz'], ['.csv', 'algr-csv'], ['.csv.gz', 'algr-csv']];
@@ -57,7 +59,7 @@ export async function readEmbeddings(path: string, options: ReadEmbeddingsOption
   let out: Embeddings;
   if (format === 'algr-csv') {
     const c = await collectAlgrCsv(path, { ...options.csv, dim: options.dim });
-    out = { ids: c.ids, vectors: c.vectors, n: c.n, dim: c.dim, format, skipped: c.stats.skipped };
+    out = { ids: c.ids, vectors: c.vectors, n: c.n, dim: c.dim, format, skipped: c.stats.skipped, lines: c.lines };
   } else if (format === 'npy') {
     const a = await readNpy(path);
     if (a.shape.length !== 2) throw inputError(path, `expected a 2-D [N, D] array, got shape (${a.shape.join(', ')})`);
