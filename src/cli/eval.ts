@@ -92,6 +92,11 @@ class EvalProgressLine {
     this.#line.done(msg); // as `log`, and the progress line is over (on a terminal: replaced by msg)
   };
 
+  /** A warning or note: printed above the progress line, which goes on. */
+  readonly warn = (msg: string): void => {
+    this.#line.log(msg);
+  };
+
   /** Stops the timer; a phase still running (a failure) keeps its last line. */
   close(): void {
     clearInterval(this.#timer);
@@ -149,7 +154,7 @@ export async function evalCommand(argv: string[], io: { progress?: ProgressOptio
     const dataset = await loadEvalDataset(values.dataset!, { embeddings: values.embeddings, split });
     const report = await runEval({
       dataset, modelDir: values.model!, profile, ks, budget: budget!, beamWidth, sweep, maxQueries, workers,
-      log: progress.log, progress: progress.progress,
+      log: progress.log, warn: progress.warn, progress: progress.progress,
     });
     const out = resolve(values.out!);
     await mkdir(dirname(out), { recursive: true });

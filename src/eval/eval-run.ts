@@ -50,6 +50,8 @@ export interface EvalOptions {
   /** Encoder workers for the batched model passes (default: one per core, at most 4: a bulk job's, model-space.ts encoderThreads). */
   workers?: number;
   log?: (msg: string) => void;
+  /** Warnings and notes, which do not end the running phase (default: `log`). */
+  warn?: (msg: string) => void;
   /** Where the running phase stands (see EvalProgress); absent, nothing is counted. */
   progress?: EvalProgress;
 }
@@ -94,6 +96,7 @@ const EXPANDS: ExpandMode[] = ['none', 'hamming1', 'beam'];
 export async function runEval(opts: EvalOptions): Promise<EvalReport> {
   const { dataset: ds, ks } = opts;
   const log = opts.log ?? (() => {});
+  const warn = opts.warn ?? log;
   const progress = opts.progress;
   const bundle = await loadBundle(resolve(opts.modelDir));
   const m = bundle.manifest;
@@ -119,7 +122,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     // Single-threaded sessions, one per worker: the batched passes split their rows across the workers.
     encoder: { workers: opts.workers ?? 0, intraOpThreads: 1 },
   }, {});
-  const service = await SidxService.open(config, { info: () => {}, warn: (msg: string) => log(`warn: ${msg}`) }, { encoderUse: 'batch' });
+  const service = await SidxService.open(config, { info: () => {}, warn: (msg: string) => warn(`warn: ${msg}`) }, { encoderUse: 'batch' });
   const rows: EvalRow[] = [];
   const curves: EvalReport['curves'] = [];
   let ivfInfo: Record<string, unknown> = {};
@@ -139,7 +142,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     log(`indexed ${n} items with ${m.id}; ${nq} queries (${opts.profile}), budget ${budgetN} candidates`);
     if (m.normalize !== 'l2') {
       // The protocol's profiles are means of L2-normalised rows; this model's items and encoder see rows as stored.
-      log(`note: ${m.id} takes rows as they are (normalize none): the queries (means of L2-normalised history `
+      warn(`note: ${m.id} takes rows as they are (normalize none): the queries (means of L2-normalised history `
         + 'embeddings) are on another scale than its items; an encoder trained on raw rows may place them poorly '
         + '(for embeddings compared by cosine, train with --normalize l2)');
     }
@@ -189,7 +192,7 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     curves.push({ method: 'exact', points: [point(exact, { maxCandidates: n })] });
     const sidRerank = rows.find((r) => r.method === 'sid+rerank')!;
     curves.push({ method: 'sid+rerank', points: [point(sidRerank, { maxCandidates: budgetN })] }, ...sweepCurves);
-    if (Object.values(sweepCheck).some((ok) => !ok)) log(`warn: budget sweep differs from the service's rows: ${JSON.stringify(sweepCheck)}`);
+    if (Object.values(sweepCheck).some((ok) => !ok)) warn(`warn: budget sweep differs from the service's rows: ${JSON.stringify(sweepCheck)}`);
 
     progress?.(`Embedding HitRate: decoding ${count(n)} SIDs, top-${EMBEDDING_HITRATE_K} neighbour searches`, 0, 0, '');
     hitRate = await embeddingHitRate(bundle, codes, items, n, ds.dim, ds.test);

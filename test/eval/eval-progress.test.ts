@@ -48,7 +48,8 @@ test('sidx eval: progress of each phase on stderr (terminal: one redrawn line; l
     // A terminal, every update drawn: each draw starts with an erase; permanent lines end with a newline.
     const tty = await run(t, dsDir, modelDir, join(tmp.dir, 'tty', 'report.json'), { tty: true, minIntervalMs: 0 });
     assert.ok(tty.stderr.endsWith('\n'), 'no progress line left open');
-    const draws = tty.stderr.split(ERASE_LINE).filter((s) => s !== '');
+    // A warning or note is a permanent line written without an erase (ProgressLine.log): split lines too.
+    const draws = tty.stderr.split(ERASE_LINE).flatMap((s) => s.match(/[^\n]*\n|[^\n]+$/g) ?? []);
     assert.ok(draws.every((d) => d.startsWith(PREFIX)));
     const progressDraws = draws.filter((d) => !d.endsWith('\n')).map((d) => d.slice(PREFIX.length));
     const logLines = draws.filter((d) => d.endsWith('\n')).map((d) => d.slice(PREFIX.length, -1));
