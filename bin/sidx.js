@@ -15,14 +15,12 @@ if (chooseEntry(fileURLToPath(new URL('../', import.meta.url))) === 'bundle') {
 // A reader that stops early (`sidx openapi | head`) closes the pipe. The command still finishes its work (a file it
 // writes after printing is whole) without a stack trace, and exits as one killed by SIGPIPE would (128 + 13), so that
 // a pipeline under `set -o pipefail` sees the output was not all taken (a key printed once by `sidx keys create`).
-// Not `sidx serve`, whose log goes to stdout: it fails as before.
+// (`sidx serve` writes its log through its own destination, src/cli/log-destination.ts, which says so on stderr.)
 let stdoutClosed = false;
-if (process.argv[2] !== 'serve') {
-  process.stdout.on('error', (err) => {
-    if (err.code !== 'EPIPE' && !(stdoutClosed && err.code === 'ERR_STREAM_DESTROYED')) throw err;
-    stdoutClosed = true;
-  });
-}
+process.stdout.on('error', (err) => {
+  if (err.code !== 'EPIPE') throw err;
+  stdoutClosed = true;
+});
 // The pipe's error may come after main returns (the last write still in flight): decided at exit.
 process.on('exit', () => {
   if (stdoutClosed && !process.exitCode) process.exitCode = 141;

@@ -54,7 +54,8 @@ const TICK_MS = 1000;
 /**
  * The progress of `sidx eval` on stderr (src/cli/progress.ts): runEval's `progress` calls as "PHASE: DONE / TOTAL
  * UNIT (elapsed)" and its `log` lines as permanent lines, which also end the running phase's line (its result is
- * in: a terminal then shows no stale progress line, and the timer draws nothing until the next phase).
+ * in: a terminal then shows no stale progress line, and the timer draws nothing until the next phase); its `warn`
+ * lines (warnings, notes) are printed above the progress line, which goes on.
  */
 class EvalProgressLine {
   #line: ProgressLine;

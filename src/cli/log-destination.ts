@@ -16,6 +16,10 @@ export interface LineDestination {
 /** Writes to `fd` (default 1, stdout) synchronously; EAGAIN (a non-blocking descriptor that is full) is retried. */
 export function syncDestination(fd = 1): LineDestination {
   let broken = false;
+  const stopWriting = (to: number) => {
+    broken = true;
+    process.stderr.write(`sidx serve: the log's reader closed its end (fd ${to}: EPIPE); the server goes on without a log\n`);
+  };
   return {
     write(line: string): void {
       if (broken) return;
@@ -26,7 +30,7 @@ export function syncDestination(fd = 1): LineDestination {
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'EAGAIN') Atomics.wait(sleeper, 0, 0, 5);
-          else if (code === 'EPIPE') return void (broken = true); // nobody reads the log any more: stop writing it
+          else if (code === 'EPIPE') return void stopWriting(fd); // nobody reads the log any more: stop writing it
           else throw err;
         }
       }

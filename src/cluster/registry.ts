@@ -162,7 +162,7 @@ export class ClusterRegistry {
       const existing = await this.model(m.id);
       if (existing) {
         if (existing.sha256 !== m.sha256) {
-          throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${m.id} is already registered with sha256 ${existing.sha256} (its files at ${existing.path}), not this bundle's ${m.sha256}: ${CHANGED_BUNDLE_HINT}`, { field: 'path' });
+          throw new SidxError('SIDX_ERR_INVALID_INPUT', `model ${m.id} is already registered with sha256 ${existing.sha256} (its files at ${existing.path}${isAbsolute(existing.path) ? '' : ' under model.registryDir'}), not this bundle's ${m.sha256}: ${CHANGED_BUNDLE_HINT}`, { field: 'path' });
         }
         return { model: existing, created: false };
       }
