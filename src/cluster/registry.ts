@@ -103,17 +103,38 @@ export async function loadEntryBundle(m: Pick<RegisteredModel, 'id' | 'path' | '
 
 export class ClusterRegistry {
   readonly kv: KV;
+  readonly bucket: string;
 
-  private constructor(kv: KV) {
+  private constructor(kv: KV, bucket: string) {
     this.kv = kv;
+    this.bucket = bucket;
   }
 
   /** Opens the bucket, creating it when missing. */
   static async open(nc: NatsConnection, bucket: string, replicas: number): Promise<ClusterRegistry> {
     try {
-      return new ClusterRegistry(await new Kvm(nc).create(bucket, { history: 64, storage: StorageType.File, replicas }));
+      return new ClusterRegistry(await new Kvm(nc).create(bucket, { history: 64, storage: StorageType.File, replicas }), bucket);
     } catch (err) {
       throw new SidxError('SIDX_ERR_CLUSTER', `registry bucket ${bucket}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * The cluster's shard count, recorded by the first router or shard to start: an item's shard is its id's hash modulo
+   * that count, so a node started with another one (a router without --shard: 1) would log writes to the wrong shards,
+   * or follow a shard no router writes, and nothing would notice. Such a node is refused.
+   */
+  async agreeShards(shards: number, node: string): Promise<void> {
+    for (;;) {
+      const recorded = await this.#get<number>('shards');
+      if (recorded === null) {
+        if (await this.#cas('shards', shards, 0)) return;
+        continue; // another node recorded it first: compare with that
+      }
+      if (recorded.value === shards) return;
+      throw new SidxError('SIDX_ERR_CONFIG', `${node} was started with ${shards} shard(s), but the cluster of registry bucket `
+        + `${this.bucket} has ${recorded.value} (recorded by its first node): start it with --shard I/${recorded.value} `
+        + `(SIDX__CLUSTER__SHARDS=${recorded.value}); a cluster keeps its count (another count needs another registry bucket and write log)`, { field: 'cluster.shards' });
     }
   }
 

@@ -101,6 +101,7 @@ export class ClusterRouter implements ServiceApi {
     let router: ClusterRouter | undefined;
     try {
       const registry = await ClusterRegistry.open(link.nc, config.cluster.registry, config.cluster.streamReplicas);
+      await registry.agreeShards(config.cluster.shards, 'this router');
       router = new ClusterRouter(await openSpace(bundle, 0, config, log, metrics), link, config, log, metrics);
       if (config.auth.mode !== 'off') router.#keys = openKeyStore(config.storage.dataDir);
       const m = bundle.manifest;

@@ -63,6 +63,7 @@ export class ShardNode {
     const node = new ShardNode(link, service, c, log);
     try {
       const registry = await ClusterRegistry.open(link.nc, c.registry, c.streamReplicas);
+      await registry.agreeShards(c.shards, `shard ${c.shard}`);
       node.#models = await ShardModels.start(registry, service, config, log);
       await node.#follow();
     } catch (err) {

@@ -1,0 +1,51 @@
+/**
+ * The shard count is the cluster's, recorded by its first node: a router or shard started with another count (a
+ * router without --shard has 1) is refused before it logs or follows a write, saying which count to use. Real
+ * processes: a local `nats-server -js` and `sidx serve` children. Skipped where nats-server is not installed.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { natsServerMissing } from '../../src/bench/nats-server.ts';
+import { ClusterRegistry } from '../../src/cluster/registry.ts';
+import { clusterDir } from '../helpers/cluster.ts';
+import { writeTestBundle } from '../helpers/service.ts';
+
+test('a node started with another shard count than the cluster\'s is refused, naming the count', { skip: natsServerMissing(), timeout: 120_000 }, async (t) => {
+  const { dir, start } = clusterDir(t, 'sidx-cluster-shards-');
+  await writeTestBundle(join(dir, 'm'), { dim: 8, levels: 2, codebookSize: 8, seed: 4 });
+  const cluster = await start(join(dir, 'm'), {});
+  await Promise.all([cluster.replica(0, 2, 'a'), cluster.replica(1, 2, 'a')]);
+
+  const refused = async (args: string[], node: string, count: number) => {
+    await assert.rejects(cluster.serve(args), (err: Error) => {
+      assert.match(err.message, /exited with 1 before it was ready/);
+      assert.match(err.message, new RegExp(`${node} was started with ${count} shard\\(s\\), but the cluster of registry bucket sidx-registry has 2 `
+        + String.raw`\(recorded by its first node\): start it with --shard I/2 \(SIDX__CLUSTER__SHARDS=2\)`));
+      assert.match(err.message, /\[SIDX_ERR_CONFIG\]/);
+      return true;
+    });
+  };
+  await refused(['--role', 'router'], 'this router', 1);
+  await refused(['--role', 'router', '--shard', '0/3'], 'this router', 3);
+  await refused(['--data-dir', join(dir, 'shard2a'), '--role', 'shard', '--shard', '2/3', '--replica', 'a'], 'shard 2', 3);
+  const router = await cluster.serve(['--role', 'router', '--shard', '0/2']);
+  assert.equal((await fetch(`${router.url}/readyz`)).status, 200);
+});
+
+test('the first nodes to record the shard count at once agree on one of them', { skip: natsServerMissing(), timeout: 60_000 }, async (t) => {
+  const { dir, start } = clusterDir(t, 'sidx-cluster-shards-race-');
+  const cluster = await start(join(dir, 'unused'), {});
+  const { connect } = await import('@nats-io/transport-node');
+  const [a, b] = await Promise.all([connect({ servers: cluster.natsUrl }), connect({ servers: cluster.natsUrl })]);
+  t.after(async () => {
+    await a.close();
+    await b.close();
+  });
+  const [r1, r2] = await Promise.all([ClusterRegistry.open(a, 'race', 1), ClusterRegistry.open(b, 'race', 1)]);
+  const outcomes = await Promise.allSettled([r1.agreeShards(3, 'node a'), r2.agreeShards(4, 'node b')]);
+  assert.deepEqual(outcomes.map((o) => o.status).sort(), ['fulfilled', 'rejected']);
+  const winner = outcomes[0]!.status === 'fulfilled' ? 3 : 4;
+  await r2.agreeShards(winner, 'a later node');
+  await assert.rejects(r1.agreeShards(winner + 1, 'another'), (e: { code?: string; field?: string }) => e.code === 'SIDX_ERR_CONFIG' && e.field === 'cluster.shards');
+});
