@@ -33,6 +33,8 @@ const REFUSED_INPUT = new Set(['SIDX_ERR_INVALID_INPUT', 'SIDX_ERR_DIMENSION', '
 
 /** Log entries whose upsert results (SIDs, replaced) a replica keeps for routers waiting for them. */
 const RESULTS_KEPT = 4096;
+/** A live replica keeps a pull of this many ms waiting on its consumer; a dead one's lapses within it. */
+const FETCH_EXPIRES_MS = 1000;
 
 /** What an applied upsert did to each of its items (wire form). */
 export interface AppliedItem { id: string; sid: number[]; replaced: boolean }
@@ -79,6 +81,7 @@ export class ShardNode {
   async #follow(): Promise<void> {
     const { jsm, nc } = this.#link;
     const applied = this.#service.appliedLogSeq;
+    await this.#refuseLiveNamesake();
     await jsm.consumers.delete(this.#c.stream, this.durable).catch(() => undefined);
     await jsm.consumers.add(this.#c.stream, {
       durable_name: this.durable, ack_policy: AckPolicy.Explicit, filter_subject: writeSubject(this.#c.shard),
@@ -89,7 +92,7 @@ export class ShardNode {
     this.#loop = (async () => {
       while (!this.#stopped) {
         try {
-          const batch = await consumer.fetch({ max_messages: this.#c.applyBatch, expires: 1000 });
+          const batch = await consumer.fetch({ max_messages: this.#c.applyBatch, expires: FETCH_EXPIRES_MS });
           for await (const m of batch) {
             if (this.#stopped) break;
             await this.#apply(m);
@@ -101,6 +104,26 @@ export class ShardNode {
         }
       }
     })();
+  }
+
+  /**
+   * Two replicas of a shard under one name (the default, the host name, on one host) would share one durable
+   * consumer and each apply only part of the log. A live replica keeps a pull waiting on its consumer; a dead one's
+   * (kill -9, a restart of this replica) lapses within FETCH_EXPIRES_MS: a consumer still pulled from after that is
+   * another live replica's, and this one is refused.
+   */
+  async #refuseLiveNamesake(): Promise<void> {
+    const { jsm } = this.#link;
+    const waiting = async () => (await jsm.consumers.info(this.#c.stream, this.durable).catch(() => null))?.num_waiting ?? 0;
+    if (await waiting() === 0) return;
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, FETCH_EXPIRES_MS / 2 + 100));
+      if (i > 1 && await waiting() > 0) {
+        throw new SidxError('SIDX_ERR_CONFIG', `replica ${JSON.stringify(this.#c.replica || hostname())} of shard ${this.#c.shard} is already `
+          + `running (consumer ${this.durable} of stream ${this.#c.stream} is being pulled from): give each replica of a shard a `
+          + 'name of its own (--replica, SIDX__CLUSTER__REPLICA; the default is the host name)', { field: 'cluster.replica' });
+      }
+    }
   }
 
   async #apply(m: JsMsg): Promise<void> {

@@ -49,3 +49,19 @@ test('the first nodes to record the shard count at once agree on one of them', {
   await r2.agreeShards(winner, 'a later node');
   await assert.rejects(r1.agreeShards(winner + 1, 'another'), (e: { code?: string; field?: string }) => e.code === 'SIDX_ERR_CONFIG' && e.field === 'cluster.shards');
 });
+
+test('a second live replica under a shard replica\'s name is refused; after that replica dies (kill -9) its name starts again', { skip: natsServerMissing(), timeout: 120_000 }, async (t) => {
+  const { dir, start } = clusterDir(t, 'sidx-cluster-replica-name-');
+  await writeTestBundle(join(dir, 'm'), { dim: 8, levels: 2, codebookSize: 8, seed: 4 });
+  const cluster = await start(join(dir, 'm'), {});
+  const first = await cluster.replica(0, 1, 'a');
+  const namesake = ['--data-dir', join(dir, 'other'), '--role', 'shard', '--shard', '0/1', '--replica', 'a'];
+  await assert.rejects(cluster.serve(namesake), (err: Error) => {
+    assert.match(err.message, /replica "a" of shard 0 is already running \(consumer shard-0-a of stream SIDX_WRITES is being pulled from\): give each replica of a shard a name of its own \(--replica, SIDX__CLUSTER__REPLICA; the default is the host name\) \[SIDX_ERR_CONFIG\]/);
+    return true;
+  });
+  first.child.kill('SIGKILL');
+  await new Promise((r) => first.child.once('exit', r));
+  const again = await cluster.serve(namesake);
+  assert.equal((await fetch(`${again.url}/readyz`)).status, 200);
+});
