@@ -35,6 +35,8 @@ const REFUSED_INPUT = new Set(['SIDX_ERR_INVALID_INPUT', 'SIDX_ERR_DIMENSION', '
 const RESULTS_KEPT = 4096;
 /** A live replica keeps a pull of this many ms waiting on its consumer; a dead one's lapses within it. */
 const FETCH_EXPIRES_MS = 1000;
+/** How often a replica catching up at start says how far it is. */
+const CATCH_UP_TELL_MS = 5000;
 
 /** What an applied upsert did to each of its items (wire form). */
 export interface AppliedItem { id: string; sid: number[]; replaced: boolean }
@@ -68,6 +70,7 @@ export class ShardNode {
       await registry.agreeShards(c.shards, `shard ${c.shard}`);
       node.#models = await ShardModels.start(registry, service, config, log);
       await node.#follow();
+      await node.#catchUp();
     } catch (err) {
       await node.#models?.close();
       await link.nc.close();
@@ -104,6 +107,27 @@ export class ShardNode {
         }
       }
     })();
+  }
+
+  /**
+   * Waits until this replica has applied its subject's log as it stood at start, before it answers any read (and so
+   * before `sidx serve` reports ready): a replica started empty, or behind after a crash, would otherwise answer
+   * from a catalog that lacks items its peers hold, with no sign of it.
+   */
+  async #catchUp(): Promise<void> {
+    const { jsm } = this.#link;
+    const subject = writeSubject(this.#c.shard);
+    const last = await jsm.streams.getMessage(this.#c.stream, { last_by_subj: subject }).then((m) => BigInt(m?.seq ?? 0), () => 0n);
+    const started = performance.now();
+    let told = started;
+    while (this.#service.appliedLogSeq < last && !this.#stopped) {
+      if (performance.now() - told > CATCH_UP_TELL_MS) {
+        told = performance.now();
+        this.#log.info(`cluster: shard ${this.#c.shard} catching up before it answers: applied seq ${this.#service.appliedLogSeq} of ${last}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    if (last > 0n) this.#log.info(`cluster: shard ${this.#c.shard} caught up to seq ${last} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
 
   /**

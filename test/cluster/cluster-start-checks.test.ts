@@ -1,14 +1,17 @@
 /**
- * The shard count is the cluster's, recorded by its first node: a router or shard started with another count (a
- * router without --shard has 1) is refused before it logs or follows a write, saying which count to use. Real
- * processes: a local `nats-server -js` and `sidx serve` children. Skipped where nats-server is not installed.
+ * What a cluster node checks at start. The shard count is the cluster's, recorded by its first node: a router or
+ * shard started with another count (a router without --shard has 1) is refused before it logs or follows a write,
+ * saying which count to use. A second live replica under a replica's name is refused. A replica answers nothing
+ * (and is not ready) before it has applied its shard's log as it stood at its start. Real processes: a local
+ * `nats-server -js` and `sidx serve` children. Skipped where nats-server is not installed.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { natsServerMissing } from '../../src/bench/nats-server.ts';
 import { ClusterRegistry } from '../../src/cluster/registry.ts';
-import { clusterDir } from '../helpers/cluster.ts';
+import { b64, clusterDir, json } from '../helpers/cluster.ts';
+import { randomMatrix } from '../helpers/random.ts';
 import { writeTestBundle } from '../helpers/service.ts';
 
 test('a node started with another shard count than the cluster\'s is refused, naming the count', { skip: natsServerMissing(), timeout: 120_000 }, async (t) => {
@@ -64,4 +67,25 @@ test('a second live replica under a shard replica\'s name is refused; after that
   await new Promise((r) => first.child.once('exit', r));
   const again = await cluster.serve(namesake);
   assert.equal((await fetch(`${again.url}/readyz`)).status, 200);
+});
+
+test('a replica started behind its shard\'s log is ready only once it has applied it', { skip: natsServerMissing(), timeout: 180_000 }, async (t) => {
+  const { dir, start } = clusterDir(t, 'sidx-cluster-catch-up-');
+  await writeTestBundle(join(dir, 'm'), { dim: 8, levels: 2, codebookSize: 8, seed: 4 });
+  const cluster = await start(join(dir, 'm'), {});
+  const a = await cluster.replica(0, 1, 'a');
+  const router = await cluster.serve(['--role', 'router', '--shard', '0/1'], { SIDX__CLUSTER__WAIT_APPLIED: 'true' });
+  // Many small messages, each one LMDB transaction on a replica: a catch-up that takes a while.
+  const MESSAGES = 150;
+  const vectors = randomMatrix(MESSAGES * 2, 8, 9);
+  for (let m = 0; m < MESSAGES; m++) {
+    const items = [0, 1].map((j) => ({ id: `i${m}-${j}`, embedding: b64(vectors.subarray((2 * m + j) * 8, (2 * m + j + 1) * 8)) }));
+    assert.equal((await json(`${router.url}/v1/items`, 'POST', { items })).status, 200);
+  }
+  assert.equal((await json(`${a.url}/readyz`)).body.items, MESSAGES * 2);
+  const b = await cluster.replica(0, 1, 'b'); // an empty data directory: the whole log to apply
+  const ready = await json(`${b.url}/readyz`);
+  assert.equal(ready.status, 200);
+  assert.equal(ready.body.items, MESSAGES * 2, 'ready with every item of the log');
+  assert.match(b.output(), /cluster: shard 0 caught up to seq \d+ in [\d.]+ s/);
 });
