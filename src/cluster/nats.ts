@@ -32,3 +32,18 @@ export async function connectCluster(c: Readonly<Config['cluster']>, name: strin
     throw new SidxError('SIDX_ERR_CLUSTER', `JetStream stream ${c.stream} on ${c.url}: ${(err as Error).message}`, { cause: err });
   }
 }
+
+/**
+ * How many shards the write log shows: one more than the highest shard whose subject holds a message (0 for an empty
+ * log). What a cluster that has not recorded its shard count yet (one written before it did) has been run with, at
+ * least.
+ */
+export async function shardsInLog(link: ClusterLink, stream: string): Promise<number> {
+  const info = await link.jsm.streams.info(stream, { subjects_filter: 'sidx.writes.>' });
+  let shards = 0;
+  for (const subject of Object.keys(info.state.subjects ?? {})) {
+    const shard = Number(subject.slice('sidx.writes.'.length));
+    if (Number.isSafeInteger(shard)) shards = Math.max(shards, shard + 1);
+  }
+  return shards;
+}

@@ -124,12 +124,21 @@ export class ClusterRegistry {
    * that count, so a node started with another one (a router without --shard: 1) would log writes to the wrong shards,
    * or follow a shard no router writes, and nothing would notice. Such a node is refused.
    */
-  async agreeShards(shards: number, node: string): Promise<void> {
-    for (;;) {
+  async agreeShards(shards: number, node: string, inLog: () => Promise<number>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
       const recorded = await this.#get<number>('shards');
       if (recorded === null) {
+        // A log written before the count was recorded: a count below what it shows is not recorded.
+        const logged = await inLog();
+        if (logged > shards) {
+          throw new SidxError('SIDX_ERR_CONFIG', `${node} was started with ${shards} shard(s), but the write log holds writes for `
+            + `${logged} (shards 0..${logged - 1}): start it with the cluster's count (--shard I/S, SIDX__CLUSTER__SHARDS)`, { field: 'cluster.shards' });
+        }
         if (await this.#cas('shards', shards, 0)) return;
-        continue; // another node recorded it first: compare with that
+        // Another node recorded it first (compare with that), or the bucket refused the write: not for ever.
+        if (attempt >= 10) throw new SidxError('SIDX_ERR_CLUSTER', `registry bucket ${this.bucket}: could not record the shard count`);
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
       }
       if (recorded.value === shards) return;
       throw new SidxError('SIDX_ERR_CONFIG', `${node} was started with ${shards} shard(s), but the cluster of registry bucket `

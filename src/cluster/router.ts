@@ -31,7 +31,7 @@ import { routeRetrieve, routeRetrieveMany, type RouterReadsHost } from './router
 import type { DeleteOutput, EncodeOutput, ItemView, Readiness, RetrieveOutput,
   RetrieveQuery, UpsertItem, UpsertOutput } from '../service/types.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
-import { connectCluster, type ClusterLink } from './nats.ts';
+import { connectCluster, shardsInLog, type ClusterLink } from './nats.ts';
 import { ClusterRegistry, loadEntryBundle, type RegisteredModel } from './registry.ts';
 import { RouterModels } from './router-models.ts';
 import { RouterSids } from './router-sids.ts';
@@ -101,7 +101,7 @@ export class ClusterRouter implements ServiceApi {
     let router: ClusterRouter | undefined;
     try {
       const registry = await ClusterRegistry.open(link.nc, config.cluster.registry, config.cluster.streamReplicas);
-      await registry.agreeShards(config.cluster.shards, 'this router');
+      await registry.agreeShards(config.cluster.shards, 'this router', () => shardsInLog(link, config.cluster.stream));
       router = new ClusterRouter(await openSpace(bundle, 0, config, log, metrics), link, config, log, metrics);
       if (config.auth.mode !== 'off') router.#keys = openKeyStore(config.storage.dataDir);
       const m = bundle.manifest;

@@ -16,7 +16,7 @@ import { hostname } from 'node:os';
 import type { Config } from '../config.ts';
 import { isSidxError, SidxError } from '../errors.ts';
 import type { SidxService } from '../service/sidx-service.ts';
-import { connectCluster, type ClusterLink } from './nats.ts';
+import { connectCluster, shardsInLog, type ClusterLink } from './nats.ts';
 import { ClusterRegistry } from './registry.ts';
 import { ShardModels } from './shard-models.ts';
 import { ShardTrie } from './shard-sids.ts';
@@ -67,7 +67,8 @@ export class ShardNode {
     const node = new ShardNode(link, service, c, log);
     try {
       const registry = await ClusterRegistry.open(link.nc, c.registry, c.streamReplicas);
-      await registry.agreeShards(c.shards, `shard ${c.shard}`);
+      await registry.agreeShards(c.shards, `shard ${c.shard}`, () => shardsInLog(link, c.stream));
+      await node.#refuseLiveNamesake(); // before anything reports under this replica's name
       node.#models = await ShardModels.start(registry, service, config, log);
       await node.#follow();
       await node.#catchUp();
@@ -80,18 +81,26 @@ export class ShardNode {
     return node;
   }
 
-  /** (Re-)creates this replica's durable consumer at the catalog's applied position + 1 and starts applying. */
-  async #follow(): Promise<void> {
+  /** (Re-)creates this replica's durable consumer at the catalog's applied position + 1. */
+  async #consumerFromApplied() {
     const { jsm, nc } = this.#link;
     const applied = this.#service.appliedLogSeq;
-    await this.#refuseLiveNamesake();
     await jsm.consumers.delete(this.#c.stream, this.durable).catch(() => undefined);
     await jsm.consumers.add(this.#c.stream, {
       durable_name: this.durable, ack_policy: AckPolicy.Explicit, filter_subject: writeSubject(this.#c.shard),
       ...(applied > 0n ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Number(applied) + 1 } : { deliver_policy: DeliverPolicy.All }),
     });
-    const consumer = await jetstream(nc).consumers.get(this.#c.stream, this.durable);
     this.#log.info(`cluster: shard ${this.#c.shard}/${this.#c.shards} follows ${writeSubject(this.#c.shard)} from seq ${applied + 1n} (consumer ${this.durable})`);
+    return jetstream(nc).consumers.get(this.#c.stream, this.durable);
+  }
+
+  /**
+   * Applies the log in order. After a failure the consumer starts again after the last applied message: the rest of
+   * a fetched batch would otherwise come back only after the ack wait, behind later messages that moved the applied
+   * position past them, and be acked as applied without being applied.
+   */
+  async #follow(): Promise<void> {
+    let consumer = await this.#consumerFromApplied();
     this.#loop = (async () => {
       while (!this.#stopped) {
         try {
@@ -102,8 +111,14 @@ export class ShardNode {
           }
         } catch (err) {
           if (this.#stopped) break;
-          this.#log.error(`cluster: applying the write log failed, retrying in 1 s: ${(err as Error).message}`);
+          this.#log.error(`cluster: applying the write log after seq ${this.#service.appliedLogSeq} failed, retrying from the next `
+            + `in 1 s: ${(err as Error).message}`);
           await new Promise((r) => setTimeout(r, 1000));
+          if (this.#stopped) break;
+          consumer = await this.#consumerFromApplied().catch((e: unknown) => {
+            this.#log.error(`cluster: re-creating consumer ${this.durable} failed (${(e as Error).message}); retrying`);
+            return consumer;
+          });
         }
       }
     })();
@@ -117,13 +132,29 @@ export class ShardNode {
   async #catchUp(): Promise<void> {
     const { jsm } = this.#link;
     const subject = writeSubject(this.#c.shard);
-    const last = await jsm.streams.getMessage(this.#c.stream, { last_by_subj: subject }).then((m) => BigInt(m?.seq ?? 0), () => 0n);
+    const lastSeq = async (): Promise<bigint | null> => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+          return BigInt((await jsm.streams.getMessage(this.#c.stream, { last_by_subj: subject }))?.seq ?? 0);
+        } catch {
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+      return null;
+    };
+    let last = await lastSeq();
+    if (last === null) {
+      this.#log.warn(`cluster: shard ${this.#c.shard} could not read the last sequence of ${subject}; it answers without waiting to catch up`);
+      return;
+    }
     const started = performance.now();
     let told = started;
     while (this.#service.appliedLogSeq < last && !this.#stopped) {
       if (performance.now() - told > CATCH_UP_TELL_MS) {
         told = performance.now();
-        this.#log.info(`cluster: shard ${this.#c.shard} catching up before it answers: applied seq ${this.#service.appliedLogSeq} of ${last}`);
+        last = (await lastSeq()) ?? last; // a message removed from the stream meanwhile must not hold the start for ever
+        this.#log.info(`cluster: shard ${this.#c.shard} catching up before it answers: applied the log up to seq `
+          + `${this.#service.appliedLogSeq}, to reach ${last}`);
       }
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -132,21 +163,27 @@ export class ShardNode {
 
   /**
    * Two replicas of a shard under one name (the default, the host name, on one host) would share one durable
-   * consumer and each apply only part of the log. A live replica keeps a pull waiting on its consumer; a dead one's
-   * (kill -9, a restart of this replica) lapses within FETCH_EXPIRES_MS: a consumer still pulled from after that is
-   * another live replica's, and this one is refused.
+   * consumer and each apply only part of the log. A live replica keeps a pull waiting on its consumer, or moves its
+   * delivered and acknowledged positions; a dead one's pull (kill -9, a restart of this replica) lapses within
+   * FETCH_EXPIRES_MS. So a consumer that, over two such spans, is pulled from or moves is a live namesake's, and this
+   * replica is refused. (Two namesakes started at the same moment find no consumer and are not told apart.)
    */
   async #refuseLiveNamesake(): Promise<void> {
     const { jsm } = this.#link;
-    const waiting = async () => (await jsm.consumers.info(this.#c.stream, this.durable).catch(() => null))?.num_waiting ?? 0;
-    if (await waiting() === 0) return;
-    for (let i = 0; i < 4; i++) {
-      await new Promise((r) => setTimeout(r, FETCH_EXPIRES_MS / 2 + 100));
-      if (i > 1 && await waiting() > 0) {
+    const info = () => jsm.consumers.info(this.#c.stream, this.durable).catch(() => null);
+    let before = await info();
+    if (before === null) return;
+    for (let span = 0; span < 2; span++) {
+      await new Promise((r) => setTimeout(r, FETCH_EXPIRES_MS + 200));
+      const now = await info();
+      if (now === null) return;
+      const moved = now.delivered.stream_seq !== before.delivered.stream_seq || now.ack_floor.stream_seq !== before.ack_floor.stream_seq;
+      if (now.num_waiting > 0 || moved) {
         throw new SidxError('SIDX_ERR_CONFIG', `replica ${JSON.stringify(this.#c.replica || hostname())} of shard ${this.#c.shard} is already `
           + `running (consumer ${this.durable} of stream ${this.#c.stream} is being pulled from): give each replica of a shard a `
           + 'name of its own (--replica, SIDX__CLUSTER__REPLICA; the default is the host name)', { field: 'cluster.replica' });
       }
+      before = now;
     }
   }
 
@@ -156,7 +193,16 @@ export class ShardNode {
       m.ack();
       return;
     }
-    const msg = decodeJson<WriteMessage>(m.data);
+    let msg: WriteMessage;
+    try {
+      msg = decodeJson<WriteMessage>(m.data);
+    } catch (err) {
+      // Not a message a router writes: it can never apply, so it is skipped as refused input is.
+      this.#log.warn(`cluster: write log seq ${seq} is not a write message (${(err as Error).message}); skipped`);
+      await this.#service.skipLogEntry({ seq });
+      m.ack();
+      return;
+    }
     try {
       if (msg.op === 'upsert') {
         const out = await this.#service.upsert(msg.items.map((it) => ({ id: it.id, vector: base64ToF32(it.v) })), { seq });

@@ -34,6 +34,23 @@ test('a node started with another shard count than the cluster\'s is refused, na
   await refused(['--data-dir', join(dir, 'shard2a'), '--role', 'shard', '--shard', '2/3', '--replica', 'a'], 'shard 2', 3);
   const router = await cluster.serve(['--role', 'router', '--shard', '0/2']);
   assert.equal((await fetch(`${router.url}/readyz`)).status, 200);
+
+  // A cluster from before the count was recorded: its write log says how many shards it has at least.
+  const vectors = randomMatrix(40, 8, 5);
+  const items = Array.from({ length: 40 }, (_, i) => ({ id: `x${i}`, embedding: b64(vectors.subarray(i * 8, (i + 1) * 8)) }));
+  assert.equal((await json(`${router.url}/v1/items`, 'POST', { items })).status, 200); // 40 ids: both shards get some
+  const { connect } = await import('@nats-io/transport-node');
+  const nc = await connect({ servers: cluster.natsUrl });
+  try {
+    await (await ClusterRegistry.open(nc, 'sidx-registry', 1)).kv.delete('shards');
+  } finally {
+    await nc.close();
+  }
+  await assert.rejects(cluster.serve(['--role', 'router']), (err: Error) => {
+    assert.match(err.message, /this router was started with 1 shard\(s\), but the write log holds writes for 2 \(shards 0\.\.1\): start it with the cluster's count/);
+    return true;
+  });
+  await cluster.serve(['--role', 'router', '--shard', '0/2']); // and records 2 again
 });
 
 test('the first nodes to record the shard count at once agree on one of them', { skip: natsServerMissing(), timeout: 60_000 }, async (t) => {
@@ -46,11 +63,12 @@ test('the first nodes to record the shard count at once agree on one of them', {
     await b.close();
   });
   const [r1, r2] = await Promise.all([ClusterRegistry.open(a, 'race', 1), ClusterRegistry.open(b, 'race', 1)]);
-  const outcomes = await Promise.allSettled([r1.agreeShards(3, 'node a'), r2.agreeShards(4, 'node b')]);
+  const none = async () => 0; // an empty write log
+  const outcomes = await Promise.allSettled([r1.agreeShards(3, 'node a', none), r2.agreeShards(4, 'node b', none)]);
   assert.deepEqual(outcomes.map((o) => o.status).sort(), ['fulfilled', 'rejected']);
   const winner = outcomes[0]!.status === 'fulfilled' ? 3 : 4;
-  await r2.agreeShards(winner, 'a later node');
-  await assert.rejects(r1.agreeShards(winner + 1, 'another'), (e: { code?: string; field?: string }) => e.code === 'SIDX_ERR_CONFIG' && e.field === 'cluster.shards');
+  await r2.agreeShards(winner, 'a later node', none);
+  await assert.rejects(r1.agreeShards(winner + 1, 'another', none), (e: { code?: string; field?: string }) => e.code === 'SIDX_ERR_CONFIG' && e.field === 'cluster.shards');
 });
 
 test('a second live replica under a shard replica\'s name is refused; after that replica dies (kill -9) its name starts again', { skip: natsServerMissing(), timeout: 120_000 }, async (t) => {
@@ -88,4 +106,25 @@ test('a replica started behind its shard\'s log is ready only once it has applie
   assert.equal(ready.status, 200);
   assert.equal(ready.body.items, MESSAGES * 2, 'ready with every item of the log');
   assert.match(b.output(), /cluster: shard 0 caught up to seq \d+ in [\d.]+ s/);
+});
+
+test('a write-log message that is not a write is skipped with a warning, and the writes after it apply', { skip: natsServerMissing(), timeout: 120_000 }, async (t) => {
+  const { dir, start } = clusterDir(t, 'sidx-cluster-garbage-');
+  await writeTestBundle(join(dir, 'm'), { dim: 8, levels: 2, codebookSize: 8, seed: 4 });
+  const cluster = await start(join(dir, 'm'), { SIDX__CLUSTER__REQUEST_TIMEOUT_MS: '10000' });
+  const shard = await cluster.replica(0, 1, 'a');
+  const router = await cluster.serve(['--role', 'router', '--shard', '0/1'], { SIDX__CLUSTER__WAIT_APPLIED: 'true' });
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstream } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: cluster.natsUrl });
+  try {
+    await jetstream(nc).publish('sidx.writes.0', new TextEncoder().encode('not json'));
+  } finally {
+    await nc.close();
+  }
+  const v = randomMatrix(1, 8, 6);
+  const res = await json(`${router.url}/v1/items`, 'POST', { items: [{ id: 'after', embedding: b64(v) }] });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  assert.equal((await json(`${shard.url}/v1/items/after`)).status, 200);
+  assert.match(shard.output(), /write log seq \d+ is not a write message \([^)]*\); skipped/);
 });
