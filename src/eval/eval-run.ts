@@ -15,8 +15,7 @@
  * reranked here with the same FAISS scores and tie order as the service. At the main budget the derived row must
  * equal the service's own row (`protocol.sweepCheck`).
  * Progress: `progress` hears where each long phase stands (`sidx eval` draws it on stderr); the SID passes report
- * every PROGRESS_EVERY answered queries, from the pass's own callback, with no work or allocation per query beyond
- * a counter.
+ * every PROGRESS_EVERY answered queries (sidPass's onQuery), with no work or allocation per query beyond a counter.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -166,11 +165,11 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
         const input = { vectors: queries.vectors, targets: queries.targets, dim: ds.dim, n, ks, budgetN, ranker };
         const phase = expand === 'none' ? 'sid' : expand === 'beam' ? `sid+beam w=${beamWidth}` : `sid+${expand}`;
         progress?.(phase, 0, nq, 'queries');
-        const counted = progress ? countingQueries(service, (done) => {
+        const onQuery = progress && ((done: number) => {
           if ((done & (PROGRESS_EVERY - 1)) === 0 || done === nq) progress(phase, done, nq, 'queries');
-        }) : service;
-        const pass = await sidPass(counted, { ...input, budgets: expand === 'none' ? undefined : budgets },
-          { expand, beamWidth: expand === 'beam' ? beamWidth : undefined });
+        });
+        const pass = await sidPass(service, { ...input, budgets: expand === 'none' ? undefined : budgets },
+          { expand, beamWidth: expand === 'beam' ? beamWidth : undefined, onQuery });
         const [plain, reranked] = SID_METHODS.filter((sm) => sm.expand === expand);
         for (const [sm, row] of [[plain!, pass.plain], [reranked!, pass.reranked]] as const) {
           rows.push(row);
@@ -243,25 +242,4 @@ export async function runEval(opts: EvalOptions): Promise<EvalReport> {
     curves,
     embeddingHitRate: hitRate!,
   };
-}
-
-/**
- * `service` as sidPass uses it, with `onQuery(queries answered so far)` after each query its retrieveEach answers:
- * one wrapping callback per pass, nothing allocated per query. Everything else is the service's own.
- */
-function countingQueries(service: SidxService, onQuery: (done: number) => void): SidxService {
-  const retrieveEach: SidxService['retrieveEach'] = (q, each) => {
-    let answered = 0;
-    return service.retrieveEach(q, (query, hits, directory) => {
-      each(query, hits, directory);
-      onQuery(++answered);
-    });
-  };
-  return new Proxy(service, {
-    get: (target, key) => {
-      if (key === 'retrieveEach') return retrieveEach;
-      const value: unknown = Reflect.get(target, key, target);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
 }

@@ -42,7 +42,9 @@ export const SID_METHODS: { method: string; expand: ExpandMode; rerank: boolean 
   { method: 'sid+beam+rerank', expand: 'beam', rerank: true },
 ];
 
-export async function sidPass(service: SidxService, input: SidPassInput, opts: { expand: ExpandMode; beamWidth?: number }): Promise<SidPassResult> {
+/** `opts.onQuery(answered)`: after each query is scored, with the count so far (progress; called per query, keep it cheap). */
+export async function sidPass(service: SidxService, input: SidPassInput,
+  opts: { expand: ExpandMode; beamWidth?: number; onQuery?: (answered: number) => void }): Promise<SidPassResult> {
   const { ks, budgetN, budgets, dim } = input;
   const kMax = Math.max(...ks);
   const method = (rerank: boolean) => SID_METHODS.find((sm) => sm.expand === opts.expand && sm.rerank === rerank)!.method;
@@ -55,6 +57,7 @@ export async function sidPass(service: SidxService, input: SidPassInput, opts: {
   let itemOf = new Int32Array(0);
   let mapped: ItemDirectory | undefined;
   const itemsOf = (rows: Int32Array) => rows.map((r) => itemOf[r]!);
+  let answered = 0;
   await service.retrieveEach({ embeddings: input.vectors, n: input.targets.length, expand: opts.expand, beamWidth: opts.beamWidth, variants },
     (q, hits, directory) => {
       if (mapped !== directory) {
@@ -64,10 +67,12 @@ export async function sidPass(service: SidxService, input: SidPassInput, opts: {
       const target = input.targets[q]!;
       plain.add(itemsOf(hits[0]!.rows), target, hits[0]!.candidates.total);
       reranked.add(itemsOf(hits[1]!.rows), target, hits[1]!.candidates.total);
-      if (!sweep) return;
-      const list = itemsOf(hits[2]!.rows);
-      const tops = input.ranker.topOfPrefixes(input.vectors.subarray(q * dim, (q + 1) * dim), list, budgets!, kMax);
-      tops.forEach((ranked, j) => sweep[j]!.add(ranked, target, Math.min(budgets![j]!, list.length)));
+      if (sweep) {
+        const list = itemsOf(hits[2]!.rows);
+        const tops = input.ranker.topOfPrefixes(input.vectors.subarray(q * dim, (q + 1) * dim), list, budgets!, kMax);
+        tops.forEach((ranked, j) => sweep[j]!.add(ranked, target, Math.min(budgets![j]!, list.length)));
+      }
+      opts.onQuery?.(++answered);
     });
   return { plain: plain.row(method(false), input.n), reranked: reranked.row(method(true), input.n), sweep: sweep?.map((acc) => acc.row(method(true), input.n)) };
 }
