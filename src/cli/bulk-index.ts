@@ -14,7 +14,7 @@ import { embeddingFormatOf, readEmbeddings, type Embeddings } from '../io/embedd
 import { inputError } from '../io/input-error.ts';
 import { SidxService } from '../service/sidx-service.ts';
 import { sortRowsBySid } from '../sid/codec.ts';
-import { l2Norm, normProblem } from '../service/vector-norm.ts';
+import { normAbove, normMessage } from '../service/vector-norm.ts';
 import { loadBundle } from '../tokenizer/bundle.ts';
 import { intFlag, parseFlags, UsageError } from './args.ts';
 import { formatSeconds, ProgressLine } from './progress.ts';
@@ -156,10 +156,9 @@ export async function indexCommand(argv: string[]): Promise<number> {
       for await (const batch of reader) {
         for (let i = 0; i < batch.n; i++) {
           // The row's name is built only for a row over the bound (most rows: none).
-          const over = maxNorm > 0 && l2Norm(batch.vectors, i * dim, dim) > maxNorm;
-          const problem = over ? normProblem(batch.vectors, i * dim, dim, maxNorm, `${input}:${batch.lines[i]}`) : undefined;
-          if (problem) {
-            logSkip(problem);
+          const norm = normAbove(batch.vectors, i * dim, dim, maxNorm);
+          if (norm !== undefined) {
+            logSkip(normMessage(norm, maxNorm, `${input}:${batch.lines[i]}`));
             overNorm++;
           } else await add(batch.ids[i]!, batch.vectors.subarray(i * dim, (i + 1) * dim));
         }
@@ -196,9 +195,10 @@ function rowsWithinNorm(input: string, whole: Embeddings, maxNorm: number, logSk
   if (maxNorm <= 0) return { rows: whole, skipped: 0 };
   const over = new Set<number>();
   for (let i = 0; i < whole.n; i++) {
-    if (l2Norm(whole.vectors, i * whole.dim, whole.dim) <= maxNorm) continue; // most rows: no name to build
+    const norm = normAbove(whole.vectors, i * whole.dim, whole.dim, maxNorm);
+    if (norm === undefined) continue; // most rows: no name to build
     const row = rowName(input, whole, i);
-    const problem = normProblem(whole.vectors, i * whole.dim, whole.dim, maxNorm, row)!;
+    const problem = normMessage(norm, maxNorm, row);
     if (whole.format !== 'algr-csv') throw new SidxError('SIDX_ERR_NORM_TOO_LARGE', `${problem}: ${NORM_ADVICE}`, { field: row });
     logSkip(problem);
     over.add(i);

@@ -14,15 +14,20 @@ export function l2Norm(vectors: Float32Array, offset: number, dim: number): numb
   return Math.sqrt(sum);
 }
 
-/** Why the vector's norm is refused (`what` names it), or undefined when it is within `maxNorm` (0: no bound). */
-export function normProblem(vectors: Float32Array, offset: number, dim: number, maxNorm: number, what: string): string | undefined {
+const isAbove = (norm: number, maxNorm: number) => maxNorm > 0 && norm > maxNorm;
+
+/** The vector's L2 norm when it is above `maxNorm` (0: no bound), else undefined: a caller names the vector only then. */
+export function normAbove(vectors: Float32Array, offset: number, dim: number, maxNorm: number): number | undefined {
   if (maxNorm <= 0) return undefined;
-  return problemOfNorm(l2Norm(vectors, offset, dim), maxNorm, what);
+  const norm = l2Norm(vectors, offset, dim);
+  return isAbove(norm, maxNorm) ? norm : undefined;
 }
 
-function problemOfNorm(norm: number, maxNorm: number, what: string): string | undefined {
-  return norm > maxNorm ? `${what} has L2 norm ${norm.toPrecision(4)}, above limits.maxVectorNorm (${maxNorm})` : undefined;
+/** Why a vector of L2 norm `norm`, above `maxNorm`, is refused; `what` names it. */
+export function normMessage(norm: number, maxNorm: number, what: string): string {
+  return `${what} has L2 norm ${norm.toPrecision(4)}, above limits.maxVectorNorm (${maxNorm})`;
 }
+
 
 /**
  * checkNorm for values not yet known to be finite, in one pass: the float64 sum of squares of float32 values is
@@ -34,12 +39,11 @@ export function checkFiniteAndNorm(vectors: Float32Array, offset: number, dim: n
     const j = firstNonFinite(vectors, offset, offset + dim) - offset;
     throw new SidxError('SIDX_ERR_NOT_FINITE', `${field}[${j}] is not a finite float32`, { field: `${field}[${j}]` });
   }
-  const problem = maxNorm > 0 ? problemOfNorm(norm, maxNorm, field) : undefined;
-  if (problem) throw new SidxError('SIDX_ERR_NORM_TOO_LARGE', problem, { field });
+  if (isAbove(norm, maxNorm)) throw new SidxError('SIDX_ERR_NORM_TOO_LARGE', normMessage(norm, maxNorm, field), { field });
 }
 
 /** Throws SIDX_ERR_NORM_TOO_LARGE naming `field` when the vector's norm exceeds `maxNorm`. Values must be finite. */
 export function checkNorm(vectors: Float32Array, offset: number, dim: number, maxNorm: number, field: string): void {
-  const problem = normProblem(vectors, offset, dim, maxNorm, field);
-  if (problem) throw new SidxError('SIDX_ERR_NORM_TOO_LARGE', problem, { field });
+  const norm = normAbove(vectors, offset, dim, maxNorm);
+  if (norm !== undefined) throw new SidxError('SIDX_ERR_NORM_TOO_LARGE', normMessage(norm, maxNorm, field), { field });
 }
