@@ -3,6 +3,7 @@ import { jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager }
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Config } from '../config.ts';
 import { SidxError } from '../errors.ts';
+import { shardOfWriteSubject, WRITE_SUBJECTS } from './wire.ts';
 
 export interface ClusterLink {
   nc: NatsConnection;
@@ -23,7 +24,7 @@ export async function connectCluster(c: Readonly<Config['cluster']>, name: strin
     } catch {
       // File storage: a write acknowledged by JetStream is on its disk (and on `streamReplicas` servers).
       await jsm.streams.add({
-        name: c.stream, subjects: ['sidx.writes.>'], storage: StorageType.File, retention: RetentionPolicy.Limits, num_replicas: c.streamReplicas,
+        name: c.stream, subjects: [WRITE_SUBJECTS], storage: StorageType.File, retention: RetentionPolicy.Limits, num_replicas: c.streamReplicas,
       });
     }
     return { nc, jsm };
@@ -39,10 +40,10 @@ export async function connectCluster(c: Readonly<Config['cluster']>, name: strin
  * least.
  */
 export async function shardsInLog(link: ClusterLink, stream: string): Promise<number> {
-  const info = await link.jsm.streams.info(stream, { subjects_filter: 'sidx.writes.>' });
+  const info = await link.jsm.streams.info(stream, { subjects_filter: WRITE_SUBJECTS });
   let shards = 0;
   for (const subject of Object.keys(info.state.subjects ?? {})) {
-    const shard = Number(subject.slice('sidx.writes.'.length));
+    const shard = shardOfWriteSubject(subject);
     if (Number.isSafeInteger(shard)) shards = Math.max(shards, shard + 1);
   }
   return shards;

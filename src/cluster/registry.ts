@@ -14,6 +14,7 @@
  * key's revision, so several routers may coordinate at once.
  */
 import { isAbsolute } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kvm, type KV } from '@nats-io/kv';
 import { StorageType } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -137,7 +138,7 @@ export class ClusterRegistry {
         if (await this.#cas('shards', shards, 0)) return;
         // Another node recorded it first (compare with that), or the bucket refused the write: not for ever.
         if (attempt >= 10) throw new SidxError('SIDX_ERR_CLUSTER', `registry bucket ${this.bucket}: could not record the shard count`);
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
         continue;
       }
       if (recorded.value === shards) return;

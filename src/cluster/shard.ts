@@ -13,6 +13,7 @@
 import { AckPolicy, DeliverPolicy, jetstream, type JsMsg } from '@nats-io/jetstream';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config.ts';
 import { isSidxError, SidxError } from '../errors.ts';
 import type { SidxService } from '../service/sidx-service.ts';
@@ -113,7 +114,7 @@ export class ShardNode {
           if (this.#stopped) break;
           this.#log.error(`cluster: applying the write log after seq ${this.#service.appliedLogSeq} failed, retrying from the next `
             + `in 1 s: ${(err as Error).message}`);
-          await new Promise((r) => setTimeout(r, 1000));
+          await sleep(1000);
           if (this.#stopped) break;
           consumer = await this.#consumerFromApplied().catch((e: unknown) => {
             this.#log.error(`cluster: re-creating consumer ${this.durable} failed (${(e as Error).message}); retrying`);
@@ -137,7 +138,7 @@ export class ShardNode {
         try {
           return BigInt((await jsm.streams.getMessage(this.#c.stream, { last_by_subj: subject }))?.seq ?? 0);
         } catch {
-          await new Promise((r) => setTimeout(r, 500));
+          await sleep(500);
         }
       }
       return null;
@@ -156,7 +157,7 @@ export class ShardNode {
         this.#log.info(`cluster: shard ${this.#c.shard} catching up before it answers: applied the log up to seq `
           + `${this.#service.appliedLogSeq}, to reach ${last}`);
       }
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
     if (last > 0n) this.#log.info(`cluster: shard ${this.#c.shard} caught up to seq ${last} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
@@ -174,7 +175,7 @@ export class ShardNode {
     let before = await info();
     if (before === null) return;
     for (let span = 0; span < 2; span++) {
-      await new Promise((r) => setTimeout(r, FETCH_EXPIRES_MS + 200));
+      await sleep(FETCH_EXPIRES_MS + 200);
       const now = await info();
       if (now === null) return;
       const moved = now.delivered.stream_seq !== before.delivered.stream_seq || now.ack_floor.stream_seq !== before.ack_floor.stream_seq;

@@ -18,7 +18,12 @@ import { SidxError } from '../errors.ts';
 import type { QueryEncoding, RetrieveOutput, RetrieveQuery } from '../service/types.ts';
 import type { CodeBytes } from '../sid/next-format.ts';
 
-export const writeSubject = (shard: number) => `sidx.writes.${shard}`;
+const WRITES = 'sidx.writes.';
+export const writeSubject = (shard: number) => `${WRITES}${shard}`;
+/** Every shard's write subject: the write log stream's subjects. */
+export const WRITE_SUBJECTS = `${WRITES}>`;
+/** The shard a write subject is for, or NaN for another subject. */
+export const shardOfWriteSubject = (subject: string) => (subject.startsWith(WRITES) ? Number(subject.slice(WRITES.length)) : Number.NaN);
 export const querySubject = (shard: number) => `sidx.query.${shard}`;
 export const queryBatchSubject = (shard: number) => `sidx.queries.${shard}`;
 export const itemSubject = (shard: number) => `sidx.item.${shard}`;
